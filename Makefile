@@ -1,0 +1,42 @@
+# Thin wrapper over CMake; see README.md.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+DEMO_DIR ?= $(CURDIR)/demo-cluster
+
+.PHONY: all bootstrap build asan test test-unit test-asan demo demo-down bench clean
+
+all: build
+
+bootstrap:
+	./scripts/bootstrap
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+asan:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDR_SANITIZE=asan >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Every test: unit + fixture + integration on the normal build, then the
+# unit and fixture tests again under ASan+UBSan.
+test: bootstrap build asan
+	cd $(BUILD) && ctest --output-on-failure -j 2
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit -j 2
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit -j 2
+
+demo: bootstrap build
+	$(BUILD)/cluster/drctl local up --dir $(DEMO_DIR) --regions eu-west,us-east,ap-south
+
+demo-down:
+	$(BUILD)/cluster/drctl local down --dir $(DEMO_DIR)
+
+bench: build
+	DR_BOOTSTRAP_BENCH=1 ./scripts/bootstrap
+	./bench/run-raft-vs-etcd
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

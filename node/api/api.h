@@ -1,0 +1,24 @@
+/* The node's HTTP API: h2o on the node's libuv loop. */
+#ifndef DR_API_H
+#define DR_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "raft/raftnode.h"
+
+struct api; /* opaque */
+
+/* Listen on cfg->api_address and serve. token may be "" (then every write is
+ * refused with 403). cfg and node are borrowed for the server's life.
+ * Returns DR_OK, or an error with errmsg (256 bytes) naming the address. */
+int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
+              struct raftnode *node, const char *token, char *errmsg);
+
+/* Stop accepting connections. In-flight requests still get answers as
+ * raft calls back. */
+void api_stop(struct api *a);
+
+#endif

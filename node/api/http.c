@@ -1,0 +1,453 @@
+/* The HTTP server: h2o on the node's loop, auth, leader routing, replies. */
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "daemon/log.h"
+
+static void call_dispose_cb(void *p)
+{
+    struct api_call **slot = p;
+    if (*slot != NULL) {
+        (*slot)->req = NULL;
+    }
+}
+
+static void call_free(struct api_call *c)
+{
+    if (c->req != NULL && c->slot != NULL) {
+        *c->slot = NULL;
+    }
+    if (c->body != NULL) {
+        json_decref(c->body);
+    }
+    c->api->inflight_calls--;
+    free(c);
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+        case 200: return "OK";
+        case 201: return "Created";
+        case 307: return "Temporary Redirect";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 409: return "Conflict";
+        case 413: return "Payload Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+    }
+    return "Unknown";
+}
+
+void api_reply_text(struct api_call *c, int status, const char *ctype,
+                    const char *body, size_t len)
+{
+    h2o_req_t *req = c->req;
+    if (status >= 400 && c->route >= 0 && c->route < ROUTE__COUNT) {
+        c->api->errors[c->route]++;
+    }
+    if (req != NULL) {
+        req->res.status = status;
+        req->res.reason = reason_of(status);
+        h2o_add_header(&req->pool, &req->res.headers,
+                       H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+        if (status == 503) {
+            h2o_add_header(&req->pool, &req->res.headers,
+                           H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+        }
+        h2o_send_inline(req, body, len);
+    }
+    call_free(c);
+}
+
+void api_reply_json(struct api_call *c, int status, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (text == NULL) {
+        api_reply_text(c, 500, "application/json",
+                       H2O_STRLIT("{\"error\":{\"code\":\"internal\","
+                                  "\"message\":\"out of memory\"}}"));
+        return;
+    }
+    api_reply_text(c, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void api_reply_error(struct api_call *c, int status, const char *code,
+                     const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    api_reply_json(c, status,
+                   json_pack("{s:{s:s,s:s}}", "error", "code", code,
+                             "message", msg));
+}
+
+void api_reply_code(struct api_call *c, int code, const char *msg)
+{
+    int status;
+    switch (code) {
+        case DR_EINVAL: status = 400; break;
+        case DR_EAUTH: status = 401; break;
+        case DR_ENOTFOUND: status = 404; break;
+        case DR_EEXIST:
+        case DR_ECONFLICT:
+        case DR_ELIMIT: status = 409; break;
+        case DR_ENOTLEADER:
+            api_reply_not_leader(c);
+            return;
+        case DR_EUNAVAILABLE:
+        case DR_ESHUTDOWN: status = 503; break;
+        case DR_ETIMEOUT: status = 504; break;
+        default: status = 500; break;
+    }
+    api_reply_error(c, status, dr_errcode_name(code), "%s", msg);
+}
+
+void api_reply_not_leader(struct api_call *c)
+{
+    struct api *a = c->api;
+    raft_id lid = raftnode_leader(a->node);
+    const struct fsm_member *m;
+    h2o_req_t *req = c->req;
+
+    if (lid == 0 || lid == a->cfg->id) {
+        api_reply_error(c, 503, "unavailable",
+                        "no leader is known right now (election in "
+                        "progress?); retry");
+        return;
+    }
+    m = fsm_member_get(&a->node->fsm.state, lid);
+    if (m == NULL) {
+        api_reply_error(c, 503, "unavailable",
+                        "leader %llu has no known API address yet; retry",
+                        (unsigned long long)lid);
+        return;
+    }
+    if (req != NULL) {
+        char *loc;
+        size_t len = 7 + strlen(m->api_address) + req->path.len;
+        loc = h2o_mem_alloc_pool(&req->pool, len + 1);
+        snprintf(loc, len + 1, "http://%s%.*s", m->api_address,
+                 (int)req->path.len, req->path.base);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION,
+                       NULL, loc, len);
+    }
+    api_reply_error(c, 307, "not_leader",
+                    "node %llu is not the leader; the leader is node %llu at "
+                    "%s",
+                    (unsigned long long)a->cfg->id, (unsigned long long)lid,
+                    m->api_address);
+}
+
+void api_reply_raft_status(struct api_call *c, int status)
+{
+    switch (status) {
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+            api_reply_error(c, 503, "unavailable",
+                            "leadership changed before the request "
+                            "committed (%s); its outcome is unknown, check "
+                            "and retry",
+                            raft_strerror(status));
+            return;
+        case RAFT_SHUTDOWN:
+            api_reply_error(c, 503, "unavailable", "node is shutting down");
+            return;
+    }
+    api_reply_error(c, 500, "internal", "raft: %s", raft_strerror(status));
+}
+
+/* Reads and proposals with continuations. */
+
+static void read_done_cb(struct raftnode_read *r, int status)
+{
+    struct api_call *c = r->data;
+    if (status != 0) {
+        if (status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST) {
+            api_reply_not_leader(c);
+        } else {
+            api_reply_raft_status(c, status);
+        }
+        return;
+    }
+    c->after(c);
+}
+
+void api_read_then(struct api_call *c, api_handler_fn fn)
+{
+    int rv;
+    if (c->stale) {
+        fn(c);
+        return;
+    }
+    c->after = fn;
+    c->read.data = c;
+    rv = raftnode_read(c->api->node, &c->read, read_done_cb);
+    if (rv != DR_OK) {
+        api_reply_not_leader(c);
+    }
+}
+
+static void apply_done_cb(struct raftnode_req *r, int status,
+                          const struct fsm_result *res)
+{
+    struct api_call *c = r->data;
+    if (status != 0) {
+        api_reply_raft_status(c, status);
+        return;
+    }
+    c->result = *res;
+    if (res->code != DR_OK) {
+        api_reply_code(c, res->code, res->msg);
+        return;
+    }
+    c->after(c);
+}
+
+void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
+                      api_handler_fn fn)
+{
+    struct fsm_result res;
+    int rv;
+
+    if (!raftnode_is_leader(c->api->node)) {
+        api_reply_not_leader(c);
+        return;
+    }
+    if (fsm_check(&c->api->node->fsm.state, cmd, &res) != DR_OK) {
+        api_reply_code(c, res.code, res.msg);
+        return;
+    }
+    c->after = fn;
+    c->apply.data = c;
+    rv = raftnode_propose(c->api->node, &c->apply, cmd, apply_done_cb);
+    if (rv == DR_ENOTLEADER) {
+        api_reply_not_leader(c);
+    } else if (rv != DR_OK) {
+        api_reply_code(c, rv, "could not encode the command");
+    }
+}
+
+/* Request entry point. */
+
+static bool query_has(h2o_req_t *req, const char *kv)
+{
+    const char *q, *end;
+    size_t kvlen = strlen(kv);
+    if (req->query_at == SIZE_MAX) {
+        return false;
+    }
+    q = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t len = amp ? (size_t)(amp - q) : (size_t)(end - q);
+        if (len == kvlen && memcmp(q, kv, len) == 0) {
+            return true;
+        }
+        q += len + 1;
+    }
+    return false;
+}
+
+static void set_actor(struct api_call *c)
+{
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    socklen_t len;
+
+    len = c->req->conn->callbacks->get_peername(c->req->conn,
+                                                (struct sockaddr *)&ss);
+    if (len > 0 && ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+                  sizeof(host));
+    } else if (len > 0 && ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+                  sizeof(host));
+    }
+    snprintf(c->actor, sizeof(c->actor), "api:%s", host);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct api *a = *(struct api **)(self + 1);
+    struct api_call *c = calloc(1, sizeof(*c));
+    char method[16];
+
+    if (c == NULL) {
+        return -1;
+    }
+    c->api = a;
+    c->req = req;
+    c->route = ROUTE_UNKNOWN;
+    a->inflight_calls++;
+    c->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot),
+                                   call_dispose_cb);
+    *c->slot = c;
+    c->stale = query_has(req, "stale=true");
+    set_actor(c);
+    snprintf(method, sizeof(method), "%.*s", (int)req->method.len,
+             req->method.base);
+    api_route(c, method);
+    return 0;
+}
+
+/* Token check in constant time: compare digests, not the strings. */
+int api__auth(struct api_call *c)
+{
+    struct api *a = c->api;
+    h2o_req_t *req = c->req;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+    const char *v;
+    size_t len;
+
+    if (i < 0) {
+        api_reply_error(c, 401, "unauthorized",
+                        "this request needs Authorization: Bearer <token>");
+        return -1;
+    }
+    v = req->headers.entries[i].value.base;
+    len = req->headers.entries[i].value.len;
+    if (len < 7 || strncasecmp(v, "Bearer ", 7) != 0) {
+        api_reply_error(c, 401, "unauthorized",
+                        "Authorization must use the Bearer scheme");
+        return -1;
+    }
+    SHA256((const unsigned char *)v + 7, len - 7, got);
+    SHA256((const unsigned char *)a->token, strlen(a->token), want);
+    if (!a->has_token || CRYPTO_memcmp(want, got, sizeof(want)) != 0) {
+        api_reply_error(c, 403, "forbidden", "the bearer token is not valid");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct api *a = listener->data;
+    uv_tcp_t *conn;
+    h2o_socket_t *sock;
+
+    if (status != 0) {
+        log_warn("api accept: %s", uv_strerror(status));
+        return;
+    }
+    conn = h2o_mem_alloc(sizeof(*conn));
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(conn, 1);
+    sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    h2o_accept(&a->accept_ctx, sock);
+}
+
+static int parse_addr(const char *addr, struct sockaddr_in *sa, char *errmsg)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    size_t hl;
+    if (colon == NULL) {
+        snprintf(errmsg, 256, "api_address %s is not host:port", addr);
+        return DR_EINVAL;
+    }
+    hl = (size_t)(colon - addr);
+    if (hl >= sizeof(host)) {
+        hl = sizeof(host) - 1;
+    }
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    } else if (strcmp(host, "*") == 0 || host[0] == '\0') {
+        snprintf(host, sizeof(host), "0.0.0.0");
+    }
+    if (uv_ip4_addr(host, atoi(colon + 1), sa) != 0) {
+        snprintf(errmsg, 256,
+                 "api_address %s: host must be an IPv4 address", addr);
+        return DR_EINVAL;
+    }
+    return DR_OK;
+}
+
+int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
+              struct raftnode *node, const char *token, char *errmsg)
+{
+    struct api *a = calloc(1, sizeof(*a));
+    h2o_hostconf_t *host;
+    h2o_pathconf_t *path;
+    h2o_handler_t *handler;
+    struct sockaddr_in sa;
+    int rv;
+
+    if (a == NULL) {
+        snprintf(errmsg, 256, "out of memory");
+        return DR_ENOMEM;
+    }
+    a->loop = loop;
+    a->cfg = cfg;
+    a->node = node;
+    snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
+    a->has_token = a->token[0] != '\0';
+    if (parse_addr(cfg->api_address, &sa, errmsg) != DR_OK) {
+        free(a);
+        return DR_EINVAL;
+    }
+    h2o_config_init(&a->h2o_config);
+    /* Bodies past our limit are answered 413 by us; h2o's own cap (plain
+     * text 413) only protects memory from far larger ones. */
+    a->h2o_config.max_request_entity_size = cfg->max_body_bytes * 4;
+    host = h2o_config_register_host(&a->h2o_config,
+                                    h2o_iovec_init(H2O_STRLIT("default")),
+                                    65535);
+    path = h2o_config_register_path(host, "/", 0);
+    handler = h2o_create_handler(path, sizeof(*handler) + sizeof(a));
+    handler->on_req = on_req;
+    *(struct api **)(handler + 1) = a;
+    h2o_context_init(&a->h2o_ctx, loop, &a->h2o_config);
+    a->accept_ctx.ctx = &a->h2o_ctx;
+    a->accept_ctx.hosts = a->h2o_config.hosts;
+
+    uv_tcp_init(loop, &a->listener);
+    a->listener.data = a;
+    rv = uv_tcp_bind(&a->listener, (struct sockaddr *)&sa, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&a->listener, 511, on_accept);
+    }
+    if (rv != 0) {
+        snprintf(errmsg, 256, "api listen on %.180s: %s", cfg->api_address,
+                 uv_strerror(rv));
+        uv_close((uv_handle_t *)&a->listener, NULL);
+        /* h2o contexts are not torn down: the daemon exits on this error. */
+        return DR_EIO;
+    }
+    a->listening = true;
+    *out = a;
+    return DR_OK;
+}
+
+void api_stop(struct api *a)
+{
+    if (a != NULL && a->listening) {
+        a->listening = false;
+        uv_close((uv_handle_t *)&a->listener, NULL);
+    }
+}

@@ -1,0 +1,117 @@
+/* Shared between the HTTP server (http.c), routes and JSON helpers. */
+#ifndef DR_API_INTERNAL_H
+#define DR_API_INTERNAL_H
+
+#include <h2o.h>
+#include <jansson.h>
+
+#include "api/api.h"
+
+enum api_route {
+    ROUTE_STATUS,
+    ROUTE_HEALTH,
+    ROUTE_METRICS,
+    ROUTE_REGIONS,
+    ROUTE_REGION,
+    ROUTE_MEMBERS,
+    ROUTE_MEMBER,
+    ROUTE_LEADER_TRANSFER,
+    ROUTE_SETTINGS,
+    ROUTE_SETTING,
+    ROUTE_SITE,
+    ROUTE_SITE_PRIMARY,
+    ROUTE_HISTORY,
+    ROUTE_UNKNOWN,
+    ROUTE__COUNT,
+};
+
+struct api_call;
+typedef void (*api_handler_fn)(struct api_call *c);
+
+struct api {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct raftnode *node;
+    char token[512];
+    bool has_token;
+    h2o_globalconf_t h2o_config;
+    h2o_context_t h2o_ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    bool listening;
+    uint64_t requests[ROUTE__COUNT];
+    uint64_t errors[ROUTE__COUNT];
+    uint64_t inflight_calls;
+};
+
+/* One request. Heap-allocated so that raft callbacks can outlive the
+ * client: when the client goes away, req becomes NULL and the answer is
+ * dropped. */
+struct api_call {
+    struct api *api;
+    h2o_req_t *req;          /* NULL once the client is gone */
+    struct api_call **slot;  /* dispose hook in req's pool */
+    int route;
+    char arg[256];           /* path parameter */
+    bool stale;
+    json_t *body;            /* parsed request body, or NULL */
+    char actor[96];
+    /* raft requests */
+    struct raftnode_req apply;
+    struct raftnode_read read;
+    struct raftnode_change change;
+    api_handler_fn after;    /* continuation after a read or apply */
+    int step;
+    uint64_t id;
+    raft_id prev_leader;
+    struct fsm_result result; /* of the last proposal */
+    char text[256];
+};
+
+/* Answers; each finishes the call (frees it). */
+void api_reply_json(struct api_call *c, int status, json_t *obj);
+void api_reply_text(struct api_call *c, int status, const char *ctype,
+                    const char *body, size_t len);
+void api_reply_error(struct api_call *c, int status, const char *code,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Map a project error code (and message) to a reply. */
+void api_reply_code(struct api_call *c, int code, const char *msg);
+/* Redirect to the leader, or 503 when none is known. */
+void api_reply_not_leader(struct api_call *c);
+/* Reply for a failed raft request (status from raft). */
+void api_reply_raft_status(struct api_call *c, int status);
+
+/* Run after a linearizable read barrier (or at once when stale). */
+void api_read_then(struct api_call *c, api_handler_fn fn);
+/* Check cmd against the state, propose it, and run fn once it applied
+ * successfully (c->result holds the FSM's answer). A rejection or a raft
+ * failure is answered here. */
+void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
+                      api_handler_fn fn);
+
+/* Routes (routes.c). */
+void api_route(struct api_call *c, const char *method);
+json_t *api_status_json(struct api *a);
+json_t *api_region_json(struct api *a, const struct fsm_region *r);
+json_t *api_member_json(struct api *a, uint64_t id);
+void api_metrics(struct api_call *c);
+
+/* Strict JSON body checking (json.c). */
+enum api_jtype {
+    JT_STRING,
+    JT_INT,
+    JT_BOOL,
+    JT_STRING_ARRAY,
+    JT_ANY,
+};
+struct api_field {
+    const char *name;
+    int type;      /* enum api_jtype */
+    bool required;
+};
+/* Check that obj has only the given fields, each of the right type, and
+ * every required one. Fills errmsg (256 bytes) naming the field. */
+int api_check_fields(json_t *obj, const struct api_field *fields, size_t n,
+                     char *errmsg);
+
+#endif

@@ -1,0 +1,952 @@
+/* API routes: status, health, regions, members, leader, settings, site. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "fsm/settings.h"
+
+int api__auth(struct api_call *c);
+
+static struct fsm *state_of(struct api_call *c)
+{
+    return &c->api->node->fsm.state;
+}
+
+/* JSON views of the state. */
+
+json_t *api_region_json(struct api *a, const struct fsm_region *r)
+{
+    const struct fsm *f = &a->node->fsm.state;
+    json_t *targets = json_array();
+    for (size_t i = 0; i < r->n_dns_targets; i++) {
+        json_array_append_new(targets, json_string(r->dns_targets[i]));
+    }
+    return json_pack("{s:s,s:i,s:o,s:s,s:s,s:b,s:I,s:I}", "name", r->name,
+                     "priority", (int)r->priority, "dns_targets", targets,
+                     "object_store", r->object_store, "status",
+                     fsm_region_status_name(r->status), "primary",
+                     f->site.primary_region != NULL &&
+                         strcmp(f->site.primary_region, r->name) == 0,
+                     "created_ms", (json_int_t)r->created_ms, "updated_ms",
+                     (json_int_t)r->updated_ms);
+}
+
+static const char *role_name(int role)
+{
+    switch (role) {
+        case RAFT_VOTER: return "voter";
+        case RAFT_STANDBY: return "standby";
+        case RAFT_SPARE: return "spare";
+    }
+    return "none";
+}
+
+/* A member as raft and the FSM know it; NULL if neither does. */
+json_t *api_member_json(struct api *a, uint64_t id)
+{
+    struct raftnode *n = a->node;
+    const struct fsm_member *m = fsm_member_get(&n->fsm.state, id);
+    const char *raft_addr = m ? m->raft_address : NULL;
+    int role = raftnode_role_of(n, id);
+    int64_t contact = raftnode_contact_ms(n, id);
+    json_t *o;
+
+    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+        if (n->raft.configuration.servers[i].id == id) {
+            raft_addr = n->raft.configuration.servers[i].address;
+        }
+    }
+    if (m == NULL && role < 0) {
+        return NULL;
+    }
+    o = json_pack("{s:I,s:s?,s:s?,s:s?,s:b,s:s}", "id", (json_int_t)id,
+                  "region", m ? m->region : NULL, "raft_address", raft_addr,
+                  "api_address", m ? m->api_address : NULL, "voter",
+                  role == RAFT_VOTER, "role", role_name(role));
+    json_object_set_new(o, "last_contact_ms",
+                        contact >= 0 ? json_integer(contact) : json_null());
+    return o;
+}
+
+static json_t *members_json(struct api *a)
+{
+    struct raftnode *n = a->node;
+    const struct fsm *f = &n->fsm.state;
+    json_t *arr = json_array();
+    uint64_t ids[2 * FSM_MEMBERS_MAX];
+    size_t n_ids = 0;
+
+    /* Union of the raft configuration and the metadata, sorted by id. */
+    for (unsigned i = 0; i < n->raft.configuration.n && n_ids < 64; i++) {
+        ids[n_ids++] = n->raft.configuration.servers[i].id;
+    }
+    for (size_t i = 0; i < f->n_members; i++) {
+        size_t j;
+        for (j = 0; j < n_ids && ids[j] != f->members[i].id; j++) {
+        }
+        if (j == n_ids) {
+            ids[n_ids++] = f->members[i].id;
+        }
+    }
+    for (size_t i = 1; i < n_ids; i++) {
+        for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+            uint64_t t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        json_t *m = api_member_json(a, ids[i]);
+        if (m != NULL) {
+            json_array_append_new(arr, m);
+        }
+    }
+    return arr;
+}
+
+static json_t *regions_json(struct api *a)
+{
+    const struct fsm *f = &a->node->fsm.state;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < f->n_regions; i++) {
+        json_array_append_new(arr, api_region_json(a, &f->regions[i]));
+    }
+    return arr;
+}
+
+static json_t *leader_json(struct api *a)
+{
+    raft_id lid = raftnode_leader(a->node);
+    const struct fsm_member *m;
+    if (lid == 0) {
+        return json_null();
+    }
+    m = fsm_member_get(&a->node->fsm.state, lid);
+    return json_pack("{s:I,s:s?}", "id", (json_int_t)lid, "api",
+                     m ? m->api_address : NULL);
+}
+
+json_t *api_status_json(struct api *a)
+{
+    struct raftnode *n = a->node;
+    const struct fsm *f = &n->fsm.state;
+    json_t *o = json_pack(
+        "{s:I,s:s,s:s,s:o,s:I,s:I,s:I,s:s?,s:I,s:s,s:b}", "node",
+        (json_int_t)a->cfg->id, "region", a->cfg->region, "role",
+        raftnode_state_name(raft_state(&n->raft)), "leader", leader_json(a),
+        "term", (json_int_t)n->raft.current_term, "commit_index",
+        (json_int_t)n->raft.commit_index, "applied_index",
+        (json_int_t)raft_last_applied(&n->raft), "primary_region",
+        f->site.primary_region, "epoch", (json_int_t)f->site.epoch,
+        "site_state", fsm_site_state_name(f->site.state), "initialized",
+        f->initialized);
+    json_object_set_new(o, "members", members_json(a));
+    json_object_set_new(o, "regions", regions_json(a));
+    return o;
+}
+
+static json_t *setting_json(const struct fsm *f, int i)
+{
+    const struct fsm_setting_desc *d = &fsm_settings_table()[i];
+    const struct fsm_value *v = &f->settings[i];
+    json_t *val, *def;
+    switch (d->type) {
+        case FSM_SETTING_INT:
+            val = json_integer(v->i);
+            def = json_integer(d->def_int);
+            break;
+        case FSM_SETTING_BOOL:
+            val = json_boolean(v->b);
+            def = json_boolean(d->def_bool);
+            break;
+        default:
+            val = json_string(v->s);
+            def = json_string(d->def_string);
+            break;
+    }
+    return json_pack("{s:s,s:s,s:o,s:o,s:s}", "key", d->key, "type",
+                     fsm_setting_type_name(d->type), "value", val, "default",
+                     def, "description", d->description);
+}
+
+static json_t *site_json(const struct fsm *f)
+{
+    return json_pack("{s:s?,s:I,s:s,s:I}", "primary_region",
+                     f->site.primary_region, "epoch",
+                     (json_int_t)f->site.epoch, "state",
+                     fsm_site_state_name(f->site.state), "changed_ms",
+                     (json_int_t)f->site.changed_ms);
+}
+
+/* Reads. */
+
+static void do_status(struct api_call *c)
+{
+    api_reply_json(c, 200, api_status_json(c->api));
+}
+
+static void do_health(struct api_call *c)
+{
+    struct api *a = c->api;
+    struct raftnode *n = a->node;
+    const struct fsm *f = &n->fsm.state;
+    bool ok = raftnode_leader(n) != 0;
+    json_t *coord = json_pack(
+        "{s:I,s:s,s:s,s:o,s:I,s:s?,s:I}", "node", (json_int_t)a->cfg->id,
+        "region", a->cfg->region, "role",
+        raftnode_state_name(raft_state(&n->raft)), "leader", leader_json(a),
+        "term", (json_int_t)n->raft.current_term, "primary_region",
+        f->site.primary_region, "epoch", (json_int_t)f->site.epoch);
+    api_reply_json(c, ok ? 200 : 503,
+                   json_pack("{s:s,s:o}", "status",
+                             ok ? "healthy" : "unhealthy", "coordinator",
+                             coord));
+}
+
+static void do_regions_list(struct api_call *c)
+{
+    api_reply_json(c, 200,
+                   json_pack("{s:o}", "regions", regions_json(c->api)));
+}
+
+static void do_region_get(struct api_call *c)
+{
+    const struct fsm_region *r = fsm_region_get(state_of(c), c->arg);
+    if (r == NULL) {
+        api_reply_error(c, 404, "not_found", "region \"%s\" does not exist",
+                        c->arg);
+        return;
+    }
+    api_reply_json(c, c->step == 201 ? 201 : 200, api_region_json(c->api, r));
+}
+
+static void do_members_list(struct api_call *c)
+{
+    api_reply_json(c, 200,
+                   json_pack("{s:o}", "members", members_json(c->api)));
+}
+
+static void do_settings_list(struct api_call *c)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < fsm_settings_count(); i++) {
+        json_array_append_new(arr, setting_json(state_of(c), (int)i));
+    }
+    api_reply_json(c, 200, json_pack("{s:o}", "settings", arr));
+}
+
+static void do_setting_get(struct api_call *c)
+{
+    int i = fsm_setting_index(c->arg);
+    if (i < 0) {
+        api_reply_error(c, 404, "not_found", "unknown setting \"%s\"",
+                        c->arg);
+        return;
+    }
+    api_reply_json(c, 200, setting_json(state_of(c), i));
+}
+
+static void do_site(struct api_call *c)
+{
+    api_reply_json(c, 200, site_json(state_of(c)));
+}
+
+static void do_history(struct api_call *c)
+{
+    const struct fsm *f = state_of(c);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < f->n_audit; i++) {
+        const struct fsm_audit *e = fsm_audit_at(f, i);
+        json_array_append_new(
+            arr, json_pack("{s:I,s:I,s:s,s:s,s:s}", "seq", (json_int_t)e->seq,
+                           "time_ms", (json_int_t)e->time_ms, "actor",
+                           e->actor, "action", e->action, "detail",
+                           e->detail));
+    }
+    api_reply_json(c, 200, json_pack("{s:o}", "history", arr));
+}
+
+/* Writes. */
+
+static int parse_body(struct api_call *c, bool allow_empty)
+{
+    h2o_req_t *req = c->req;
+    json_error_t err;
+    size_t max = c->api->cfg->max_body_bytes;
+
+    if (req->entity.len > max) {
+        api_reply_error(c, 413, "payload_too_large",
+                        "request body of %zu bytes is over the %zu byte limit",
+                        req->entity.len, max);
+        return -1;
+    }
+    if (req->entity.base == NULL || req->entity.len == 0) {
+        if (allow_empty) {
+            c->body = json_object();
+            return 0;
+        }
+        api_reply_error(c, 400, "invalid_argument",
+                        "request body is empty; a JSON object is required");
+        return -1;
+    }
+    c->body = json_loadb(req->entity.base, req->entity.len,
+                         JSON_REJECT_DUPLICATES, &err);
+    if (c->body == NULL) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "malformed JSON at line %d column %d: %s", err.line,
+                        err.column, err.text);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_body(struct api_call *c, const struct api_field *fields,
+                      size_t n)
+{
+    char err[256];
+    if (api_check_fields(c->body, fields, n, err) != DR_OK) {
+        api_reply_error(c, 400, "invalid_argument", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fill a region from the body; strings and arrays borrow from the body.
+ * targets must hold FSM_DNS_TARGETS_MAX + 1 pointers. */
+static int region_from_body(struct api_call *c, struct fsm_region *r,
+                            char **targets)
+{
+    json_t *v;
+    if ((v = json_object_get(c->body, "priority")) != NULL) {
+        json_int_t p = json_integer_value(v);
+        if (p < INT32_MIN || p > INT32_MAX) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"priority\" must fit in 32 bits");
+            return -1;
+        }
+        r->priority = (int32_t)p;
+    }
+    if ((v = json_object_get(c->body, "dns_targets")) != NULL) {
+        size_t n = json_array_size(v);
+        if (n > FSM_DNS_TARGETS_MAX) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"dns_targets\" has %zu entries, at most "
+                            "%d allowed",
+                            n, FSM_DNS_TARGETS_MAX);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            targets[i] = (char *)json_string_value(json_array_get(v, i));
+        }
+        r->dns_targets = targets;
+        r->n_dns_targets = n;
+    }
+    if ((v = json_object_get(c->body, "object_store")) != NULL) {
+        r->object_store = (char *)json_string_value(v);
+    }
+    return 0;
+}
+
+static void after_region_written(struct api_call *c)
+{
+    do_region_get(c);
+}
+
+static void do_region_add(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"name", JT_STRING, true},
+        {"priority", JT_INT, false},
+        {"dns_targets", JT_STRING_ARRAY, false},
+        {"object_store", JT_STRING, false},
+    };
+    char *targets[FSM_DNS_TARGETS_MAX + 1];
+    struct fsm_cmd cmd;
+
+    if (check_body(c, fields, 4) != 0) {
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_REGION_ADD;
+    cmd.actor = c->actor;
+    cmd.u.region.name =
+        (char *)json_string_value(json_object_get(c->body, "name"));
+    cmd.u.region.object_store = "";
+    if (region_from_body(c, &cmd.u.region, targets) != 0) {
+        return;
+    }
+    snprintf(c->arg, sizeof(c->arg), "%s", cmd.u.region.name);
+    c->step = 201;
+    api_propose_then(c, &cmd, after_region_written);
+}
+
+static void do_region_update(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"priority", JT_INT, false},
+        {"dns_targets", JT_STRING_ARRAY, false},
+        {"object_store", JT_STRING, false},
+    };
+    char *targets[FSM_DNS_TARGETS_MAX + 1];
+    const struct fsm_region *cur;
+    struct fsm_cmd cmd;
+
+    if (check_body(c, fields, 3) != 0) {
+        return;
+    }
+    if (!raftnode_is_leader(c->api->node)) {
+        api_reply_not_leader(c);
+        return;
+    }
+    cur = fsm_region_get(state_of(c), c->arg);
+    if (cur == NULL) {
+        api_reply_error(c, 404, "not_found", "region \"%s\" does not exist",
+                        c->arg);
+        return;
+    }
+    /* Omitted fields keep their current value. */
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_REGION_UPDATE;
+    cmd.actor = c->actor;
+    cmd.u.region = *cur;
+    if (region_from_body(c, &cmd.u.region, targets) != 0) {
+        return;
+    }
+    api_propose_then(c, &cmd, after_region_written);
+}
+
+static void after_region_removed(struct api_call *c)
+{
+    api_reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg));
+}
+
+static void do_region_remove(struct api_call *c)
+{
+    struct fsm_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_REGION_REMOVE;
+    cmd.actor = c->actor;
+    cmd.u.region_name = c->arg;
+    api_propose_then(c, &cmd, after_region_removed);
+}
+
+static void after_setting_set(struct api_call *c)
+{
+    do_setting_get(c);
+}
+
+static void do_setting_set(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"value", JT_ANY, true}};
+    struct fsm_cmd cmd;
+    json_t *v;
+
+    if (check_body(c, fields, 1) != 0) {
+        return;
+    }
+    if (fsm_setting_index(c->arg) < 0) {
+        api_reply_error(c, 404, "not_found", "unknown setting \"%s\"",
+                        c->arg);
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_SETTING_SET;
+    cmd.actor = c->actor;
+    cmd.u.setting.key = c->arg;
+    v = json_object_get(c->body, "value");
+    if (json_is_integer(v)) {
+        cmd.u.setting.value.type = FSM_SETTING_INT;
+        cmd.u.setting.value.i = json_integer_value(v);
+    } else if (json_is_boolean(v)) {
+        cmd.u.setting.value.type = FSM_SETTING_BOOL;
+        cmd.u.setting.value.b = json_is_true(v);
+    } else if (json_is_string(v)) {
+        cmd.u.setting.value.type = FSM_SETTING_STRING;
+        cmd.u.setting.value.s = (char *)json_string_value(v);
+    } else {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"value\" must be an integer, a boolean or a "
+                        "string");
+        return;
+    }
+    api_propose_then(c, &cmd, after_setting_set);
+}
+
+static void after_primary_set(struct api_call *c)
+{
+    do_site(c);
+}
+
+static void do_set_primary(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"region", JT_STRING, true},
+        {"reason", JT_STRING, false},
+        {"expected_epoch", JT_INT, false},
+    };
+    struct fsm_cmd cmd;
+    json_t *v;
+
+    if (check_body(c, fields, 3) != 0) {
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_SET_PRIMARY;
+    cmd.actor = c->actor;
+    cmd.u.set_primary.region =
+        json_string_value(json_object_get(c->body, "region"));
+    v = json_object_get(c->body, "reason");
+    cmd.u.set_primary.reason = v ? json_string_value(v) : "";
+    v = json_object_get(c->body, "expected_epoch");
+    if (v != NULL) {
+        if (json_integer_value(v) < 0) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"expected_epoch\" must not be negative");
+            return;
+        }
+        cmd.u.set_primary.has_expected_epoch = true;
+        cmd.u.set_primary.expected_epoch = (uint64_t)json_integer_value(v);
+    }
+    api_propose_then(c, &cmd, after_primary_set);
+}
+
+/* Members: metadata through the FSM, the server itself through raft. */
+
+static void member_reply(struct api_call *c, int status)
+{
+    json_t *m = api_member_json(c->api, c->id);
+    if (m == NULL) {
+        m = json_pack("{s:I}", "id", (json_int_t)c->id);
+    }
+    api_reply_json(c, status, m);
+}
+
+static void member_cleanup_cb(struct raftnode_req *r, int status,
+                              const struct fsm_result *res)
+{
+    (void)status;
+    (void)res;
+    free(r);
+}
+
+/* Undo the metadata of a member raft refused; best effort. */
+static void member_forget(struct api_call *c)
+{
+    struct raftnode_req *r = calloc(1, sizeof(*r));
+    struct fsm_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_MEMBER_REMOVE;
+    cmd.actor = c->actor;
+    cmd.u.member_id = c->id;
+    if (r == NULL || raftnode_propose(c->api->node, r, &cmd,
+                                      member_cleanup_cb) != DR_OK) {
+        free(r);
+    }
+}
+
+static void member_added_cb(struct raftnode_change *ch, int status,
+                            const char *errmsg)
+{
+    struct api_call *c = ch->data;
+    if (status != 0) {
+        if (raftnode_is_leader(c->api->node)) {
+            member_forget(c);
+        }
+        api_reply_error(c, 503, "unavailable",
+                        "member %llu could not join: %s (is it running with "
+                        "join = true and reachable at its raft address?)",
+                        (unsigned long long)c->id, errmsg);
+        return;
+    }
+    member_reply(c, 201);
+}
+
+static void after_member_meta(struct api_call *c)
+{
+    char err[256];
+    const struct fsm_member *m = fsm_member_get(state_of(c), c->id);
+    int rv;
+
+    if (m == NULL) {
+        api_reply_error(c, 409, "conflict",
+                        "member %llu was removed concurrently",
+                        (unsigned long long)c->id);
+        return;
+    }
+    c->change.data = c;
+    rv = raftnode_add(c->api->node, &c->change, c->id, m->raft_address,
+                      member_added_cb, err);
+    if (rv != DR_OK) {
+        member_forget(c);
+        api_reply_code(c, rv, err);
+    }
+}
+
+static void do_member_add(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"id", JT_INT, true},
+        {"region", JT_STRING, true},
+        {"raft_address", JT_STRING, true},
+        {"api_address", JT_STRING, true},
+    };
+    struct fsm_cmd cmd;
+    json_int_t id;
+
+    if (check_body(c, fields, 4) != 0) {
+        return;
+    }
+    id = json_integer_value(json_object_get(c->body, "id"));
+    if (id <= 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"id\" must be a positive integer");
+        return;
+    }
+    c->id = (uint64_t)id;
+    if (!raftnode_is_leader(c->api->node)) {
+        api_reply_not_leader(c);
+        return;
+    }
+    if (raftnode_role_of(c->api->node, c->id) >= 0) {
+        api_reply_error(c, 409, "already_exists",
+                        "member %llu is already in the cluster; remove it "
+                        "first to re-add it",
+                        (unsigned long long)c->id);
+        return;
+    }
+    if (c->api->node->raft.leader_state.change != NULL) {
+        api_reply_error(c, 409, "conflict",
+                        "another membership change is in progress; retry "
+                        "later");
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_MEMBER_PUT;
+    cmd.actor = c->actor;
+    cmd.u.member.id = c->id;
+    cmd.u.member.region =
+        (char *)json_string_value(json_object_get(c->body, "region"));
+    cmd.u.member.raft_address =
+        (char *)json_string_value(json_object_get(c->body, "raft_address"));
+    cmd.u.member.api_address =
+        (char *)json_string_value(json_object_get(c->body, "api_address"));
+    api_propose_then(c, &cmd, after_member_meta);
+}
+
+static void after_member_meta_removed(struct api_call *c)
+{
+    api_reply_json(c, 200, json_pack("{s:I}", "deleted", (json_int_t)c->id));
+}
+
+static void member_meta_remove(struct api_call *c)
+{
+    struct fsm_cmd cmd;
+    if (fsm_member_get(state_of(c), c->id) == NULL) {
+        after_member_meta_removed(c);
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_MEMBER_REMOVE;
+    cmd.actor = c->actor;
+    cmd.u.member_id = c->id;
+    api_propose_then(c, &cmd, after_member_meta_removed);
+}
+
+static void member_removed_cb(struct raftnode_change *ch, int status,
+                              const char *errmsg)
+{
+    struct api_call *c = ch->data;
+    if (status != 0) {
+        api_reply_error(c, 503, "unavailable",
+                        "removing member %llu failed: %s",
+                        (unsigned long long)c->id, errmsg);
+        return;
+    }
+    member_meta_remove(c);
+}
+
+static void do_member_remove(struct api_call *c)
+{
+    char err[256];
+    char *end;
+    unsigned long long id = strtoull(c->arg, &end, 10);
+    int rv;
+
+    if (c->arg[0] == '\0' || *end != '\0' || id == 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "member id \"%s\" is not a positive integer", c->arg);
+        return;
+    }
+    c->id = id;
+    if (!raftnode_is_leader(c->api->node)) {
+        api_reply_not_leader(c);
+        return;
+    }
+    if (id == c->api->cfg->id) {
+        api_reply_error(c, 409, "conflict",
+                        "member %llu is the leader; transfer leadership "
+                        "first",
+                        id);
+        return;
+    }
+    if (raftnode_role_of(c->api->node, id) < 0) {
+        if (fsm_member_get(state_of(c), id) == NULL) {
+            api_reply_error(c, 404, "not_found", "member %llu does not exist",
+                            id);
+            return;
+        }
+        member_meta_remove(c);
+        return;
+    }
+    c->change.data = c;
+    rv = raftnode_remove(c->api->node, &c->change, id, member_removed_cb, err);
+    if (rv != DR_OK) {
+        api_reply_code(c, rv, err);
+    }
+}
+
+static void transfer_done_cb(struct raftnode_change *ch, int status,
+                             const char *errmsg)
+{
+    struct api_call *c = ch->data;
+    raft_id lid = raftnode_leader(c->api->node);
+    (void)errmsg;
+    if (status != 0 || lid == 0 || lid == c->prev_leader ||
+        (c->id != 0 && lid != c->id)) {
+        api_reply_error(c, 504, "timeout",
+                        "leadership did not move within the election "
+                        "timeout (leader is now %llu)",
+                        (unsigned long long)lid);
+        return;
+    }
+    api_reply_json(c, 200, json_pack("{s:o}", "leader", leader_json(c->api)));
+}
+
+static void do_leader_transfer(struct api_call *c)
+{
+    static const struct api_field fields[] = {{"to", JT_INT, false}};
+    char err[256];
+    json_t *v;
+    int rv;
+
+    if (check_body(c, fields, 1) != 0) {
+        return;
+    }
+    v = json_object_get(c->body, "to");
+    if (v != NULL && json_integer_value(v) <= 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"to\" must be a positive member id");
+        return;
+    }
+    c->id = v ? (uint64_t)json_integer_value(v) : 0;
+    if (!raftnode_is_leader(c->api->node)) {
+        api_reply_not_leader(c);
+        return;
+    }
+    if (c->id == c->api->cfg->id) {
+        api_reply_json(c, 200,
+                       json_pack("{s:o}", "leader", leader_json(c->api)));
+        return;
+    }
+    c->prev_leader = c->api->cfg->id;
+    c->change.data = c;
+    rv = raftnode_transfer(c->api->node, &c->change, c->id, transfer_done_cb,
+                           err);
+    if (rv != DR_OK) {
+        api_reply_code(c, rv, err);
+    }
+}
+
+/* Routing. */
+
+struct route_def {
+    const char *path;  /* exact, or prefix ending in '/' with has_arg */
+    bool has_arg;
+    int route;
+    const char *methods; /* allowed, for 405 */
+};
+
+static const struct route_def routes[] = {
+    {"/api/status", false, ROUTE_STATUS, "GET"},
+    {"/api/health", false, ROUTE_HEALTH, "GET"},
+    {"/metrics", false, ROUTE_METRICS, "GET"},
+    {"/api/regions", false, ROUTE_REGIONS, "GET, POST"},
+    {"/api/regions/", true, ROUTE_REGION, "GET, PUT, DELETE"},
+    {"/api/members", false, ROUTE_MEMBERS, "GET, POST"},
+    {"/api/members/", true, ROUTE_MEMBER, "DELETE"},
+    {"/api/leader/transfer", false, ROUTE_LEADER_TRANSFER, "POST"},
+    {"/api/settings", false, ROUTE_SETTINGS, "GET"},
+    {"/api/settings/", true, ROUTE_SETTING, "GET, PUT"},
+    {"/api/site", false, ROUTE_SITE, "GET"},
+    {"/api/site/primary", false, ROUTE_SITE_PRIMARY, "POST"},
+    {"/api/history", false, ROUTE_HISTORY, "GET"},
+};
+
+static const struct route_def *match(struct api_call *c)
+{
+    h2o_iovec_t p = c->req->path_normalized;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        size_t len = strlen(routes[i].path);
+        if (!routes[i].has_arg) {
+            if (p.len == len && memcmp(p.base, routes[i].path, len) == 0) {
+                return &routes[i];
+            }
+            continue;
+        }
+        if (p.len > len && memcmp(p.base, routes[i].path, len) == 0 &&
+            memchr(p.base + len, '/', p.len - len) == NULL) {
+            size_t alen = p.len - len;
+            if (alen >= sizeof(c->arg)) {
+                alen = sizeof(c->arg) - 1;
+            }
+            memcpy(c->arg, p.base + len, alen);
+            c->arg[alen] = '\0';
+            return &routes[i];
+        }
+    }
+    return NULL;
+}
+
+/* Writes: authenticate, then parse the body, then the handler. */
+static void write_route(struct api_call *c, api_handler_fn fn, bool has_body,
+                        bool allow_empty)
+{
+    if (api__auth(c) != 0) {
+        return;
+    }
+    if (has_body && parse_body(c, allow_empty) != 0) {
+        return;
+    }
+    fn(c);
+}
+
+static bool is(const char *method, const char *want)
+{
+    return strcmp(method, want) == 0;
+}
+
+void api_route(struct api_call *c, const char *method)
+{
+    const struct route_def *r = match(c);
+    bool get = is(method, "GET");
+
+    if (r == NULL) {
+        c->route = ROUTE_UNKNOWN;
+        c->api->requests[ROUTE_UNKNOWN]++;
+        api_reply_error(c, 404, "not_found", "no such route: %s %.*s", method,
+                        (int)c->req->path_normalized.len,
+                        c->req->path_normalized.base);
+        return;
+    }
+    c->route = r->route;
+    c->api->requests[r->route]++;
+    switch (r->route) {
+        case ROUTE_STATUS:
+            if (get) {
+                do_status(c);
+                return;
+            }
+            break;
+        case ROUTE_HEALTH:
+            if (get) {
+                do_health(c);
+                return;
+            }
+            break;
+        case ROUTE_METRICS:
+            if (get) {
+                api_metrics(c);
+                return;
+            }
+            break;
+        case ROUTE_REGIONS:
+            if (get) {
+                api_read_then(c, do_regions_list);
+                return;
+            }
+            if (is(method, "POST")) {
+                write_route(c, do_region_add, true, false);
+                return;
+            }
+            break;
+        case ROUTE_REGION:
+            if (get) {
+                api_read_then(c, do_region_get);
+                return;
+            }
+            if (is(method, "PUT")) {
+                write_route(c, do_region_update, true, false);
+                return;
+            }
+            if (is(method, "DELETE")) {
+                write_route(c, do_region_remove, false, false);
+                return;
+            }
+            break;
+        case ROUTE_MEMBERS:
+            if (get) {
+                api_read_then(c, do_members_list);
+                return;
+            }
+            if (is(method, "POST")) {
+                write_route(c, do_member_add, true, false);
+                return;
+            }
+            break;
+        case ROUTE_MEMBER:
+            if (is(method, "DELETE")) {
+                write_route(c, do_member_remove, false, false);
+                return;
+            }
+            break;
+        case ROUTE_LEADER_TRANSFER:
+            if (is(method, "POST")) {
+                write_route(c, do_leader_transfer, true, true);
+                return;
+            }
+            break;
+        case ROUTE_SETTINGS:
+            if (get) {
+                api_read_then(c, do_settings_list);
+                return;
+            }
+            break;
+        case ROUTE_SETTING:
+            if (get) {
+                api_read_then(c, do_setting_get);
+                return;
+            }
+            if (is(method, "PUT")) {
+                write_route(c, do_setting_set, true, false);
+                return;
+            }
+            break;
+        case ROUTE_SITE:
+            if (get) {
+                api_read_then(c, do_site);
+                return;
+            }
+            break;
+        case ROUTE_SITE_PRIMARY:
+            if (is(method, "POST")) {
+                write_route(c, do_set_primary, true, false);
+                return;
+            }
+            break;
+        case ROUTE_HISTORY:
+            if (get) {
+                api_read_then(c, do_history);
+                return;
+            }
+            break;
+    }
+    if (c->req != NULL) {
+        h2o_add_header(&c->req->pool, &c->req->res.headers, H2O_TOKEN_ALLOW,
+                       NULL, r->methods, strlen(r->methods));
+    }
+    api_reply_error(c, 405, "method_not_allowed",
+                    "%s is not allowed on %s (allowed: %s)", method, r->path,
+                    r->methods);
+}

@@ -1,0 +1,34 @@
+/* Project-wide error codes: positive, so they never collide with libuv's. */
+#ifndef DR_ERR_H
+#define DR_ERR_H
+
+#define DR_ERRORS(X)                                          \
+    X(DR_OK, 0, "ok")                                         \
+    X(DR_EINVAL, 1, "invalid argument")                       \
+    X(DR_ENOTFOUND, 2, "not found")                           \
+    X(DR_EEXIST, 3, "already exists")                         \
+    X(DR_ECONFLICT, 4, "conflict")                            \
+    X(DR_ENOMEM, 5, "out of memory")                          \
+    X(DR_EVERSION, 6, "unsupported version")                  \
+    X(DR_EMALFORMED, 7, "malformed data")                     \
+    X(DR_ENOTLEADER, 8, "not the leader")                     \
+    X(DR_EUNAVAILABLE, 9, "unavailable")                      \
+    X(DR_EIO, 10, "input/output error")                       \
+    X(DR_ETIMEOUT, 11, "timed out")                           \
+    X(DR_ESHUTDOWN, 12, "shutting down")                      \
+    X(DR_ELIMIT, 13, "limit reached")                         \
+    X(DR_EAUTH, 14, "not authorized")
+
+enum {
+#define DR__ENUM(name, value, text) name = value,
+    DR_ERRORS(DR__ENUM)
+#undef DR__ENUM
+};
+
+/* Static text for a project error code. */
+const char *dr_strerror(int code);
+
+/* Short stable identifier ("invalid_argument", ...) used in API errors. */
+const char *dr_errcode_name(int code);
+
+#endif /* DR_ERR_H */

@@ -1,0 +1,112 @@
+/* drnode's INI configuration: loading and validation (no sockets, no raft). */
+#ifndef DR_CONFIG_H
+#define DR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_PROBLEMS_MAX 64
+#define CONFIG_ID_MAX INT64_MAX /* node and member ids are 1..2^63-1 */
+
+enum config_log_level {
+    CONFIG_LOG_DEBUG = 0,
+    CONFIG_LOG_INFO = 1,
+    CONFIG_LOG_WARN = 2,
+    CONFIG_LOG_ERROR = 3,
+};
+
+/* A member of the initial cluster ([member.ID] sections). */
+struct config_member {
+    uint64_t id;
+    char region[64];
+    char raft_address[256];  /* host:port, IPv4 literal host */
+    char api_address[256];   /* host:port */
+};
+
+/* A region created at bootstrap ([region.NAME] sections). */
+struct config_region {
+    char name[64];
+    int32_t priority;
+    char dns_targets[16][256];
+    size_t n_dns_targets;
+    char object_store[256];
+};
+
+struct config {
+    /* [node] */
+    uint64_t id;
+    char region[64];
+    char raft_address[256];
+    char api_address[256];
+    char data_dir[1024];
+    int log_level;            /* enum config_log_level */
+    char token_file[1024];    /* admin bearer token; "" disables writes */
+    bool join;                /* never bootstrap: wait to be added */
+    /* [raft] */
+    unsigned election_timeout_ms;  /* default 1000 */
+    unsigned heartbeat_timeout_ms; /* default 100 */
+    unsigned snapshot_threshold;   /* default 1024 */
+    unsigned snapshot_trailing;    /* default 128 */
+    /* [api] */
+    size_t max_body_bytes;         /* default 1 MiB */
+    /* [bootstrap] */
+    char primary_region[64];       /* default: region of the lowest member id */
+    struct config_member members[64]; /* in file order */
+    size_t n_members;
+    /* [region.*] sections in file order, then the regions that members name
+     * without a section (priority 0, no DNS targets, no object store). */
+    struct config_region regions[64];
+    size_t n_regions;
+};
+
+/* One problem found in a config file. line is 0 when the problem is not tied
+ * to one line (a missing key, an inconsistency between sections). */
+struct config_problem {
+    int line;
+    char msg[256];
+};
+
+struct config_problems {
+    struct config_problem items[CONFIG_PROBLEMS_MAX];
+    size_t n;
+};
+
+/* Fill c with defaults. */
+void config_defaults(struct config *c);
+
+/* Parse INI text (len bytes, need not be NUL-terminated) into c, which must
+ * hold defaults; then validate the result. Every problem is appended to
+ * probs, whose n the caller sets (zero it first). When more problems are
+ * found than fit, the last item says so. text is borrowed for the call.
+ * Returns 0 when there is none, DR_EINVAL otherwise; then c holds whatever
+ * could be parsed and must not be used. Pure: no I/O, no global state. */
+int config_parse(struct config *c, const char *text, size_t len,
+                 struct config_problems *probs);
+
+/* Fill c with defaults, then read and parse the file at path (blocking
+ * I/O: a start-up step). A file that cannot be read is one problem naming
+ * the path and the reason. Same return values and probs contract as
+ * config_parse. */
+int config_load(struct config *c, const char *path,
+                struct config_problems *probs);
+
+/* Print each problem as "PATH:LINE: message", or "PATH: message" when its
+ * line is 0, one per line. path is used only for the prefix. */
+void config_print_problems(FILE *out, const char *path,
+                           const struct config_problems *p);
+
+/* Read the admin token from the file at path (c->token_file) into buf
+ * (size bytes, NUL-terminated), trimmed of trailing whitespace. Returns 0,
+ * DR_EIO when the file cannot be opened or read, or DR_EINVAL when it is not
+ * a regular file, is readable or writable by group or others, is empty, holds
+ * a space or control character inside the token, or the token does not fit
+ * in size-1 bytes. errmsg (256 bytes) names the file and the reason. On
+ * failure buf is unchanged. */
+int config_read_token(const char *path, char *buf, size_t size, char *errmsg);
+
+/* "debug", "info", "warn" or "error"; "unknown" for anything else. */
+const char *config_log_level_name(int level);
+
+#endif /* DR_CONFIG_H */

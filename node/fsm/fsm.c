@@ -1,0 +1,906 @@
+/* The coordinator's replicated state machine: commands in, state out. */
+#include "fsm/fsm.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/settings.h"
+
+static int reject(struct fsm_result *res, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int reject(struct fsm_result *res, int code, const char *fmt, ...)
+{
+    va_list ap;
+    res->code = code;
+    va_start(ap, fmt);
+    vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static char *dup_str(const char *s)
+{
+    return strdup(s != NULL ? s : "");
+}
+
+/* Regions and members. */
+
+int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->priority = src->priority;
+    dst->status = src->status;
+    dst->created_ms = src->created_ms;
+    dst->updated_ms = src->updated_ms;
+    dst->name = dup_str(src->name);
+    dst->object_store = dup_str(src->object_store);
+    if (dst->name == NULL || dst->object_store == NULL) {
+        goto err_nomem;
+    }
+    if (src->n_dns_targets > 0) {
+        dst->dns_targets = calloc(src->n_dns_targets, sizeof(char *));
+        if (dst->dns_targets == NULL) {
+            goto err_nomem;
+        }
+        for (size_t i = 0; i < src->n_dns_targets; i++) {
+            dst->dns_targets[i] = dup_str(src->dns_targets[i]);
+            dst->n_dns_targets++;
+            if (dst->dns_targets[i] == NULL) {
+                goto err_nomem;
+            }
+        }
+    }
+    return DR_OK;
+
+err_nomem:
+    fsm_region_free(dst);
+    return DR_ENOMEM;
+}
+
+void fsm_region_free(struct fsm_region *r)
+{
+    for (size_t i = 0; i < r->n_dns_targets; i++) {
+        free(r->dns_targets[i]);
+    }
+    free(r->dns_targets);
+    free(r->name);
+    free(r->object_store);
+    memset(r, 0, sizeof(*r));
+}
+
+int fsm_member_copy(struct fsm_member *dst, const struct fsm_member *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->id = src->id;
+    dst->added_ms = src->added_ms;
+    dst->region = dup_str(src->region);
+    dst->raft_address = dup_str(src->raft_address);
+    dst->api_address = dup_str(src->api_address);
+    if (dst->region == NULL || dst->raft_address == NULL ||
+        dst->api_address == NULL) {
+        fsm_member_free(dst);
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm_member_free(struct fsm_member *m)
+{
+    free(m->region);
+    free(m->raft_address);
+    free(m->api_address);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Binary search; returns the index of name or where it would go. */
+static size_t region_pos(const struct fsm *f, const char *name, int *found)
+{
+    size_t lo = 0, hi = f->n_regions;
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->regions[mid].name, name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static size_t member_pos(const struct fsm *f, uint64_t id, int *found)
+{
+    size_t lo = 0, hi = f->n_members;
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->members[mid].id == id) {
+            *found = 1;
+            return mid;
+        }
+        if (f->members[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+const struct fsm_region *fsm_region_get(const struct fsm *f, const char *name)
+{
+    int found;
+    size_t i;
+    if (name == NULL) {
+        return NULL;
+    }
+    i = region_pos(f, name, &found);
+    return found ? &f->regions[i] : NULL;
+}
+
+const struct fsm_member *fsm_member_get(const struct fsm *f, uint64_t id)
+{
+    int found;
+    size_t i = member_pos(f, id, &found);
+    return found ? &f->members[i] : NULL;
+}
+
+/* Settings. */
+
+static int value_set(struct fsm_value *dst, const struct fsm_value *src)
+{
+    char *s = NULL;
+    if (src->type == FSM_SETTING_STRING) {
+        s = dup_str(src->s);
+        if (s == NULL) {
+            return DR_ENOMEM;
+        }
+    }
+    free(dst->s);
+    *dst = *src;
+    dst->s = s;
+    return DR_OK;
+}
+
+const struct fsm_value *fsm_setting(const struct fsm *f, const char *key)
+{
+    int i = fsm_setting_index(key);
+    return i < 0 ? NULL : &f->settings[i];
+}
+
+int64_t fsm_setting_int(const struct fsm *f, const char *key)
+{
+    const struct fsm_value *v = fsm_setting(f, key);
+    return v != NULL ? v->i : 0;
+}
+
+/* Audit ring. */
+
+const struct fsm_audit *fsm_audit_at(const struct fsm *f, size_t i)
+{
+    if (i >= f->n_audit) {
+        return NULL;
+    }
+    return &f->audit[(f->audit_head + i) % f->cap_audit];
+}
+
+static void audit_free(struct fsm_audit *a)
+{
+    free(a->actor);
+    free(a->action);
+    free(a->detail);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Resize the ring to cap entries, dropping the oldest ones that no longer
+ * fit. */
+static int audit_resize(struct fsm *f, size_t cap)
+{
+    struct fsm_audit *a = calloc(cap, sizeof(*a));
+    size_t keep = f->n_audit < cap ? f->n_audit : cap;
+    size_t drop = f->n_audit - keep;
+
+    if (a == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < f->n_audit; i++) {
+        struct fsm_audit *e = &f->audit[(f->audit_head + i) % f->cap_audit];
+        if (i < drop) {
+            audit_free(e);
+        } else {
+            a[i - drop] = *e;
+        }
+    }
+    free(f->audit);
+    f->audit = a;
+    f->cap_audit = cap;
+    f->audit_head = 0;
+    f->n_audit = keep;
+    return DR_OK;
+}
+
+/* Record an audit entry. Memory failure drops the entry rather than the
+ * command: the log stays the source of truth. */
+static void audit_add(struct fsm *f, uint64_t now, const char *actor,
+                      const char *action, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void audit_add(struct fsm *f, uint64_t now, const char *actor,
+                      const char *action, const char *fmt, ...)
+{
+    struct fsm_audit e;
+    char detail[FSM_TEXT_MAX + 256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+
+    f->audit_seq++;
+    e.seq = f->audit_seq;
+    e.time_ms = now;
+    e.actor = dup_str(actor);
+    e.action = dup_str(action);
+    e.detail = dup_str(detail);
+    if (e.actor == NULL || e.action == NULL || e.detail == NULL) {
+        audit_free(&e);
+        return;
+    }
+    if (f->n_audit == f->cap_audit) {
+        struct fsm_audit *old = &f->audit[f->audit_head];
+        audit_free(old);
+        *old = e;
+        f->audit_head = (f->audit_head + 1) % f->cap_audit;
+    } else {
+        f->audit[(f->audit_head + f->n_audit) % f->cap_audit] = e;
+        f->n_audit++;
+    }
+}
+
+/* Life cycle. */
+
+int fsm_init(struct fsm *f)
+{
+    size_t n = fsm_settings_count();
+
+    memset(f, 0, sizeof(*f));
+    f->settings = calloc(n, sizeof(*f->settings));
+    if (f->settings == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct fsm_value v;
+        fsm_setting_default((int)i, &v);
+        if (value_set(&f->settings[i], &v) != DR_OK) {
+            fsm_close(f);
+            return DR_ENOMEM;
+        }
+    }
+    f->cap_audit = (size_t)fsm_setting_int(f, "history.max_entries");
+    f->audit = calloc(f->cap_audit, sizeof(*f->audit));
+    if (f->audit == NULL) {
+        fsm_close(f);
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm_close(struct fsm *f)
+{
+    for (size_t i = 0; i < f->n_regions; i++) {
+        fsm_region_free(&f->regions[i]);
+    }
+    free(f->regions);
+    for (size_t i = 0; i < f->n_members; i++) {
+        fsm_member_free(&f->members[i]);
+    }
+    free(f->members);
+    if (f->settings != NULL) {
+        for (size_t i = 0; i < fsm_settings_count(); i++) {
+            free(f->settings[i].s);
+        }
+    }
+    free(f->settings);
+    for (size_t i = 0; i < f->n_audit; i++) {
+        audit_free(&f->audit[(f->audit_head + i) % f->cap_audit]);
+    }
+    free(f->audit);
+    free(f->site.primary_region);
+    memset(f, 0, sizeof(*f));
+}
+
+void fsm_replace(struct fsm *f, struct fsm *src)
+{
+    fsm_close(f);
+    *f = *src;
+    memset(src, 0, sizeof(*src));
+}
+
+const char *fsm_region_status_name(int status)
+{
+    switch (status) {
+        case FSM_REGION_HEALTHY: return "healthy";
+        case FSM_REGION_DEGRADED: return "degraded";
+        case FSM_REGION_LOST: return "lost";
+    }
+    return "unknown";
+}
+
+const char *fsm_site_state_name(int state)
+{
+    switch (state) {
+        case FSM_SITE_ACTIVE: return "active";
+        case FSM_SITE_FAILING_OVER: return "failing_over";
+        case FSM_SITE_SWITCHING_OVER: return "switching_over";
+        case FSM_SITE_BLOCKED: return "blocked";
+    }
+    return "unknown";
+}
+
+/* Checks: validate a command against the state, change nothing. */
+
+static int check_region_fields(const struct fsm_region *r,
+                               struct fsm_result *res)
+{
+    char err[256];
+    if (fsm_valid_name("region name", r->name, err) != DR_OK) {
+        return reject(res, DR_EINVAL, "%s", err);
+    }
+    if (r->n_dns_targets > FSM_DNS_TARGETS_MAX) {
+        return reject(res, DR_EINVAL,
+                      "region %s: %zu DNS targets, at most %d allowed",
+                      r->name, r->n_dns_targets, FSM_DNS_TARGETS_MAX);
+    }
+    for (size_t i = 0; i < r->n_dns_targets; i++) {
+        if (fsm_valid_dns_target(r->dns_targets[i], err) != DR_OK) {
+            return reject(res, DR_EINVAL, "region %s: %s", r->name, err);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(r->dns_targets[i], r->dns_targets[j]) == 0) {
+                return reject(res, DR_EINVAL,
+                              "region %s: DNS target \"%.64s\" is listed "
+                              "twice",
+                              r->name, r->dns_targets[i]);
+            }
+        }
+    }
+    if (fsm_valid_store_url(r->object_store, err) != DR_OK) {
+        return reject(res, DR_EINVAL, "region %s: %s", r->name, err);
+    }
+    return DR_OK;
+}
+
+static int check_member_fields(const struct fsm_member *m,
+                               struct fsm_result *res)
+{
+    char err[256];
+    if (m->id == 0) {
+        return reject(res, DR_EINVAL, "member id must be a positive integer");
+    }
+    if (fsm_valid_name("member region", m->region, err) != DR_OK ||
+        fsm_valid_host_port("raft_address", m->raft_address, err) != DR_OK ||
+        fsm_valid_host_port("api_address", m->api_address, err) != DR_OK) {
+        return reject(res, DR_EINVAL, "member %llu: %s",
+                      (unsigned long long)m->id, err);
+    }
+    return DR_OK;
+}
+
+/* Another member (not id) already using this address? */
+static const struct fsm_member *member_with_address(const struct fsm *f,
+                                                    uint64_t id,
+                                                    const struct fsm_member *m)
+{
+    for (size_t i = 0; i < f->n_members; i++) {
+        const struct fsm_member *o = &f->members[i];
+        if (o->id == id) {
+            continue;
+        }
+        if (strcmp(o->raft_address, m->raft_address) == 0 ||
+            strcmp(o->api_address, m->api_address) == 0) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+static int check_bootstrap(const struct fsm *f,
+                           const struct fsm_cmd_bootstrap *b,
+                           struct fsm_result *res)
+{
+    if (f->initialized) {
+        return reject(res, DR_ECONFLICT, "cluster is already bootstrapped");
+    }
+    if (b->n_regions == 0 || b->n_members == 0) {
+        return reject(res, DR_EINVAL,
+                      "bootstrap needs at least one region and one member");
+    }
+    if (b->n_regions > FSM_REGIONS_MAX || b->n_members > FSM_MEMBERS_MAX) {
+        return reject(res, DR_ELIMIT, "bootstrap has too many regions or "
+                                      "members");
+    }
+    for (size_t i = 0; i < b->n_regions; i++) {
+        if (check_region_fields(&b->regions[i], res) != DR_OK) {
+            return res->code;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(b->regions[i].name, b->regions[j].name) == 0) {
+                return reject(res, DR_EINVAL,
+                              "bootstrap lists region %s twice",
+                              b->regions[i].name);
+            }
+        }
+    }
+    for (size_t i = 0; i < b->n_members; i++) {
+        const struct fsm_member *m = &b->members[i];
+        int known = 0;
+        if (check_member_fields(m, res) != DR_OK) {
+            return res->code;
+        }
+        for (size_t j = 0; j < b->n_regions; j++) {
+            known |= strcmp(b->regions[j].name, m->region) == 0;
+        }
+        if (!known) {
+            return reject(res, DR_EINVAL,
+                          "bootstrap member %llu is in unknown region %s",
+                          (unsigned long long)m->id, m->region);
+        }
+        for (size_t j = 0; j < i; j++) {
+            const struct fsm_member *o = &b->members[j];
+            if (o->id == m->id ||
+                strcmp(o->raft_address, m->raft_address) == 0 ||
+                strcmp(o->api_address, m->api_address) == 0) {
+                return reject(res, DR_EINVAL,
+                              "bootstrap members %llu and %llu share an id "
+                              "or an address",
+                              (unsigned long long)o->id,
+                              (unsigned long long)m->id);
+            }
+        }
+    }
+    for (size_t j = 0; j < b->n_regions; j++) {
+        if (b->primary_region != NULL &&
+            strcmp(b->regions[j].name, b->primary_region) == 0) {
+            return DR_OK;
+        }
+    }
+    return reject(res, DR_EINVAL, "bootstrap primary region %s is not listed",
+                  b->primary_region ? b->primary_region : "(none)");
+}
+
+static int check_set_primary(const struct fsm *f,
+                             const struct fsm_cmd_set_primary *sp,
+                             struct fsm_result *res)
+{
+    const struct fsm_region *r = fsm_region_get(f, sp->region);
+    if (sp->reason != NULL && strlen(sp->reason) > FSM_TEXT_MAX) {
+        return reject(res, DR_EINVAL, "reason is longer than %d characters",
+                      FSM_TEXT_MAX);
+    }
+    if (r == NULL) {
+        return reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
+                      sp->region ? sp->region : "");
+    }
+    if (sp->has_expected_epoch && sp->expected_epoch != f->site.epoch) {
+        return reject(res, DR_ECONFLICT,
+                      "epoch is %llu, not the expected %llu",
+                      (unsigned long long)f->site.epoch,
+                      (unsigned long long)sp->expected_epoch);
+    }
+    if (f->site.state != FSM_SITE_ACTIVE) {
+        return reject(res, DR_ECONFLICT,
+                      "site is %s: finish or abort that runbook first",
+                      fsm_site_state_name(f->site.state));
+    }
+    if (f->site.primary_region != NULL &&
+        strcmp(f->site.primary_region, r->name) == 0) {
+        return reject(res, DR_ECONFLICT,
+                      "region %s is already primary (epoch %llu)", r->name,
+                      (unsigned long long)f->site.epoch);
+    }
+    if (r->status == FSM_REGION_LOST) {
+        return reject(res, DR_ECONFLICT,
+                      "region %s is lost and cannot become primary", r->name);
+    }
+    return DR_OK;
+}
+
+int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
+              struct fsm_result *res)
+{
+    char err[256];
+    int found;
+
+    memset(res, 0, sizeof(*res));
+    res->epoch = f->site.epoch;
+    if (cmd->actor != NULL && strlen(cmd->actor) > FSM_ADDR_MAX) {
+        return reject(res, DR_EINVAL, "actor is too long");
+    }
+    if (cmd->type == FSM_CMD_BOOTSTRAP) {
+        return check_bootstrap(f, &cmd->u.bootstrap, res);
+    }
+    if (!f->initialized) {
+        return reject(res, DR_EUNAVAILABLE,
+                      "cluster is not bootstrapped yet");
+    }
+    switch (cmd->type) {
+        case FSM_CMD_REGION_ADD:
+            if (check_region_fields(&cmd->u.region, res) != DR_OK) {
+                return res->code;
+            }
+            region_pos(f, cmd->u.region.name, &found);
+            if (found) {
+                return reject(res, DR_EEXIST, "region %s already exists",
+                              cmd->u.region.name);
+            }
+            if (f->n_regions >= FSM_REGIONS_MAX) {
+                return reject(res, DR_ELIMIT, "at most %d regions",
+                              FSM_REGIONS_MAX);
+            }
+            return DR_OK;
+        case FSM_CMD_REGION_UPDATE:
+            if (check_region_fields(&cmd->u.region, res) != DR_OK) {
+                return res->code;
+            }
+            if (fsm_region_get(f, cmd->u.region.name) == NULL) {
+                return reject(res, DR_ENOTFOUND, "region %s does not exist",
+                              cmd->u.region.name);
+            }
+            return DR_OK;
+        case FSM_CMD_REGION_REMOVE: {
+            const char *name = cmd->u.region_name;
+            if (fsm_region_get(f, name) == NULL) {
+                return reject(res, DR_ENOTFOUND,
+                              "region \"%.64s\" does not exist",
+                              name ? name : "");
+            }
+            if (strcmp(f->site.primary_region, name) == 0) {
+                return reject(res, DR_ECONFLICT,
+                              "region %s is the primary site; make another "
+                              "region primary first",
+                              name);
+            }
+            for (size_t i = 0; i < f->n_members; i++) {
+                if (strcmp(f->members[i].region, name) == 0) {
+                    return reject(res, DR_ECONFLICT,
+                                  "region %s still has member %llu; remove "
+                                  "its members first",
+                                  name,
+                                  (unsigned long long)f->members[i].id);
+                }
+            }
+            return DR_OK;
+        }
+        case FSM_CMD_MEMBER_PUT: {
+            const struct fsm_member *m = &cmd->u.member;
+            const struct fsm_member *o;
+            if (check_member_fields(m, res) != DR_OK) {
+                return res->code;
+            }
+            if (fsm_region_get(f, m->region) == NULL) {
+                return reject(res, DR_ENOTFOUND,
+                              "member %llu: region %s does not exist",
+                              (unsigned long long)m->id, m->region);
+            }
+            o = member_with_address(f, m->id, m);
+            if (o != NULL) {
+                return reject(res, DR_ECONFLICT,
+                              "member %llu already uses that raft or API "
+                              "address",
+                              (unsigned long long)o->id);
+            }
+            member_pos(f, m->id, &found);
+            if (!found && f->n_members >= FSM_MEMBERS_MAX) {
+                return reject(res, DR_ELIMIT, "at most %d members",
+                              FSM_MEMBERS_MAX);
+            }
+            return DR_OK;
+        }
+        case FSM_CMD_MEMBER_REMOVE:
+            if (fsm_member_get(f, cmd->u.member_id) == NULL) {
+                return reject(res, DR_ENOTFOUND, "member %llu does not exist",
+                              (unsigned long long)cmd->u.member_id);
+            }
+            return DR_OK;
+        case FSM_CMD_SET_PRIMARY:
+            return check_set_primary(f, &cmd->u.set_primary, res);
+        case FSM_CMD_SETTING_SET: {
+            int rv = fsm_setting_check(cmd->u.setting.key,
+                                       &cmd->u.setting.value, err);
+            if (rv != DR_OK) {
+                return reject(res, rv, "%s", err);
+            }
+            return DR_OK;
+        }
+    }
+    return reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
+                  cmd->type);
+}
+
+/* Mutations: run only after a successful check. */
+
+static int insert_region(struct fsm *f, const struct fsm_region *src,
+                         uint64_t now)
+{
+    struct fsm_region r;
+    struct fsm_region *grown;
+    int found;
+    size_t pos = region_pos(f, src->name, &found);
+
+    if (fsm_region_copy(&r, src) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    grown = realloc(f->regions, (f->n_regions + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        fsm_region_free(&r);
+        return DR_ENOMEM;
+    }
+    f->regions = grown;
+    memmove(&f->regions[pos + 1], &f->regions[pos],
+            (f->n_regions - pos) * sizeof(*grown));
+    r.status = FSM_REGION_HEALTHY;
+    r.created_ms = now;
+    r.updated_ms = now;
+    f->regions[pos] = r;
+    f->n_regions++;
+    return DR_OK;
+}
+
+static int put_member(struct fsm *f, const struct fsm_member *src,
+                      uint64_t now)
+{
+    struct fsm_member m;
+    struct fsm_member *grown;
+    int found;
+    size_t pos = member_pos(f, src->id, &found);
+
+    if (fsm_member_copy(&m, src) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    if (found) {
+        m.added_ms = f->members[pos].added_ms;
+        fsm_member_free(&f->members[pos]);
+        f->members[pos] = m;
+        return DR_OK;
+    }
+    grown = realloc(f->members, (f->n_members + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        fsm_member_free(&m);
+        return DR_ENOMEM;
+    }
+    f->members = grown;
+    memmove(&f->members[pos + 1], &f->members[pos],
+            (f->n_members - pos) * sizeof(*grown));
+    m.added_ms = now;
+    f->members[pos] = m;
+    f->n_members++;
+    return DR_OK;
+}
+
+static int apply_bootstrap(struct fsm *f, const struct fsm_cmd *cmd,
+                           uint64_t now)
+{
+    const struct fsm_cmd_bootstrap *b = &cmd->u.bootstrap;
+    struct fsm tmp = *f; /* build on copies so failure leaves f as it was */
+    char *primary = dup_str(b->primary_region);
+
+    tmp.regions = NULL;
+    tmp.n_regions = 0;
+    tmp.members = NULL;
+    tmp.n_members = 0;
+    if (primary == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < b->n_regions; i++) {
+        if (insert_region(&tmp, &b->regions[i], now) != DR_OK) {
+            goto err_nomem;
+        }
+    }
+    for (size_t i = 0; i < b->n_members; i++) {
+        if (put_member(&tmp, &b->members[i], now) != DR_OK) {
+            goto err_nomem;
+        }
+    }
+    for (size_t i = 0; i < f->n_regions; i++) {
+        fsm_region_free(&f->regions[i]);
+    }
+    free(f->regions);
+    for (size_t i = 0; i < f->n_members; i++) {
+        fsm_member_free(&f->members[i]);
+    }
+    free(f->members);
+    f->regions = tmp.regions;
+    f->n_regions = tmp.n_regions;
+    f->members = tmp.members;
+    f->n_members = tmp.n_members;
+    free(f->site.primary_region);
+    f->site.primary_region = primary;
+    f->site.epoch = 1;
+    f->site.state = FSM_SITE_ACTIVE;
+    f->site.changed_ms = now;
+    f->initialized = true;
+    audit_add(f, now, cmd->actor, "bootstrap",
+              "%zu regions, %zu members, primary %s (epoch 1)", f->n_regions,
+              f->n_members, primary);
+    return DR_OK;
+
+err_nomem:
+    for (size_t i = 0; i < tmp.n_regions; i++) {
+        fsm_region_free(&tmp.regions[i]);
+    }
+    free(tmp.regions);
+    for (size_t i = 0; i < tmp.n_members; i++) {
+        fsm_member_free(&tmp.members[i]);
+    }
+    free(tmp.members);
+    free(primary);
+    return DR_ENOMEM;
+}
+
+static void join_targets(const struct fsm_region *r, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < r->n_dns_targets && off < size; i++) {
+        int n = snprintf(buf + off, size - off, "%s%s", i ? "," : "",
+                         r->dns_targets[i]);
+        if (n < 0) {
+            break;
+        }
+        off += (size_t)n;
+    }
+}
+
+static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
+{
+    char targets[512];
+    int found;
+    size_t pos;
+
+    switch (cmd->type) {
+        case FSM_CMD_BOOTSTRAP:
+            return apply_bootstrap(f, cmd, now);
+        case FSM_CMD_REGION_ADD:
+            if (insert_region(f, &cmd->u.region, now) != DR_OK) {
+                return DR_ENOMEM;
+            }
+            join_targets(&cmd->u.region, targets, sizeof(targets));
+            audit_add(f, now, cmd->actor, "region-add",
+                      "%s priority=%d dns=[%s] store=%s", cmd->u.region.name,
+                      (int)cmd->u.region.priority, targets,
+                      cmd->u.region.object_store ? cmd->u.region.object_store
+                                                 : "");
+            return DR_OK;
+        case FSM_CMD_REGION_UPDATE: {
+            struct fsm_region r;
+            pos = region_pos(f, cmd->u.region.name, &found);
+            if (fsm_region_copy(&r, &cmd->u.region) != DR_OK) {
+                return DR_ENOMEM;
+            }
+            r.status = f->regions[pos].status;
+            r.created_ms = f->regions[pos].created_ms;
+            r.updated_ms = now;
+            fsm_region_free(&f->regions[pos]);
+            f->regions[pos] = r;
+            join_targets(&r, targets, sizeof(targets));
+            audit_add(f, now, cmd->actor, "region-update",
+                      "%s priority=%d dns=[%s] store=%s", r.name,
+                      (int)r.priority, targets, r.object_store);
+            return DR_OK;
+        }
+        case FSM_CMD_REGION_REMOVE:
+            pos = region_pos(f, cmd->u.region_name, &found);
+            audit_add(f, now, cmd->actor, "region-remove", "%s",
+                      f->regions[pos].name);
+            fsm_region_free(&f->regions[pos]);
+            memmove(&f->regions[pos], &f->regions[pos + 1],
+                    (f->n_regions - pos - 1) * sizeof(*f->regions));
+            f->n_regions--;
+            return DR_OK;
+        case FSM_CMD_MEMBER_PUT:
+            if (put_member(f, &cmd->u.member, now) != DR_OK) {
+                return DR_ENOMEM;
+            }
+            audit_add(f, now, cmd->actor, "member-put",
+                      "%llu region=%s raft=%s api=%s",
+                      (unsigned long long)cmd->u.member.id,
+                      cmd->u.member.region, cmd->u.member.raft_address,
+                      cmd->u.member.api_address);
+            return DR_OK;
+        case FSM_CMD_MEMBER_REMOVE:
+            pos = member_pos(f, cmd->u.member_id, &found);
+            fsm_member_free(&f->members[pos]);
+            memmove(&f->members[pos], &f->members[pos + 1],
+                    (f->n_members - pos - 1) * sizeof(*f->members));
+            f->n_members--;
+            audit_add(f, now, cmd->actor, "member-remove", "%llu",
+                      (unsigned long long)cmd->u.member_id);
+            return DR_OK;
+        case FSM_CMD_SET_PRIMARY: {
+            const struct fsm_cmd_set_primary *sp = &cmd->u.set_primary;
+            char *region = dup_str(sp->region);
+            char *old = f->site.primary_region;
+            if (region == NULL) {
+                return DR_ENOMEM;
+            }
+            f->site.primary_region = region;
+            f->site.epoch++;
+            f->site.changed_ms = now;
+            audit_add(f, now, cmd->actor, "set-primary",
+                      "%s -> %s (epoch %llu)%s%s", old ? old : "(none)",
+                      region, (unsigned long long)f->site.epoch,
+                      sp->reason && sp->reason[0] ? ": " : "",
+                      sp->reason ? sp->reason : "");
+            free(old);
+            return DR_OK;
+        }
+        case FSM_CMD_SETTING_SET: {
+            int i = fsm_setting_index(cmd->u.setting.key);
+            const struct fsm_value *v = &cmd->u.setting.value;
+            if (strcmp(cmd->u.setting.key, "history.max_entries") == 0 &&
+                audit_resize(f, (size_t)v->i) != DR_OK) {
+                return DR_ENOMEM;
+            }
+            if (value_set(&f->settings[i], v) != DR_OK) {
+                return DR_ENOMEM;
+            }
+            if (v->type == FSM_SETTING_INT) {
+                audit_add(f, now, cmd->actor, "setting-set", "%s=%lld",
+                          cmd->u.setting.key, (long long)v->i);
+            } else if (v->type == FSM_SETTING_BOOL) {
+                audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
+                          cmd->u.setting.key, v->b ? "true" : "false");
+            } else {
+                audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
+                          cmd->u.setting.key, v->s);
+            }
+            return DR_OK;
+        }
+    }
+    return DR_EINVAL;
+}
+
+int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
+              struct fsm_result *res)
+{
+    /* Command time never runs backwards, whatever the leaders' clocks. */
+    uint64_t now = now_ms > f->time_ms ? now_ms : f->time_ms;
+
+    if (fsm_check(f, cmd, res) != DR_OK) {
+        res->epoch = f->site.epoch;
+        return res->code;
+    }
+    if (mutate(f, cmd, now) != DR_OK) {
+        return reject(res, DR_ENOMEM, "out of memory applying command");
+    }
+    f->time_ms = now;
+    res->epoch = f->site.epoch;
+    return DR_OK;
+}
+
+int fsm_apply_entry(struct fsm *f, const struct fsm_entry *e,
+                    struct fsm_result *results)
+{
+    if (e->version > FSM_VERSION || e->version == 0) {
+        for (size_t i = 0; i < e->n_cmds; i++) {
+            memset(&results[i], 0, sizeof(results[i]));
+            reject(&results[i], DR_EVERSION,
+                   "entry version %u is not supported (this node applies "
+                   "up to %d)",
+                   (unsigned)e->version, FSM_VERSION);
+        }
+        return DR_EVERSION;
+    }
+    for (size_t i = 0; i < e->n_cmds; i++) {
+        fsm_apply(f, &e->cmds[i], e->time_ms, &results[i]);
+    }
+    return DR_OK;
+}

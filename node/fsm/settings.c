@@ -1,0 +1,184 @@
+/* The table of typed cluster settings and their validation. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fsm/settings.h"
+
+static const char *const failover_modes[] = {"manual", "automatic", NULL};
+static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
+
+/* Keep sorted by key: the API lists them in this order. */
+static const struct fsm_setting_desc table[] = {
+    {"backup.pg_interval_s", FSM_SETTING_INT, 60, 604800, 3600, false, NULL,
+     NULL, false, "seconds between PostgreSQL backups"},
+    {"backup.redis_interval_s", FSM_SETTING_INT, 10, 86400, 60, false, NULL,
+     NULL, false, "seconds between Redis snapshots"},
+    {"backup.retention_daily", FSM_SETTING_INT, 1, 3650, 7, false, NULL, NULL,
+     false, "daily backups kept per region"},
+    {"breaker.failure_threshold", FSM_SETTING_INT, 1, 1000, 5, false, NULL,
+     NULL, false, "consecutive failures that open a circuit breaker"},
+    {"breaker.half_open_max", FSM_SETTING_INT, 1, 100, 3, false, NULL, NULL,
+     false, "trial requests allowed while half-open"},
+    {"breaker.reset_timeout_ms", FSM_SETTING_INT, 1000, 3600000, 30000, false,
+     NULL, NULL, false, "milliseconds an open breaker waits before half-open"},
+    {"failover.detection_window_ms", FSM_SETTING_INT, 1000, 3600000, 10000,
+     false, NULL, NULL, false,
+     "milliseconds a region must look dead before it is declared lost"},
+    {"failover.mode", FSM_SETTING_STRING, 0, 0, 0, false, "manual",
+     failover_modes, false,
+     "manual: operators start failovers; automatic: the leader does"},
+    {"fence.timeout_ms", FSM_SETTING_INT, 1000, 600000, 15000, false, NULL,
+     NULL, false, "milliseconds without a leader before a node fences itself"},
+    {"history.max_entries", FSM_SETTING_INT, 16, 100000, 1000, false, NULL,
+     NULL, false, "audit history entries kept"},
+    {"llm.fallback_chain", FSM_SETTING_STRING, 0, 0, 0, false,
+     "ollama,openai,anthropic", providers, true,
+     "LLM providers in fallback order, comma-separated"},
+    {"queue_mode", FSM_SETTING_BOOL, 0, 0, 0, false, NULL, NULL, false,
+     "buffer LLM requests while every provider is down"},
+    {"rpo.pg_s", FSM_SETTING_INT, 0, 86400, 300, false, NULL, NULL, false,
+     "PostgreSQL recovery point objective in seconds"},
+    {"rpo.redis_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL, NULL, false,
+     "Redis recovery point objective in seconds"},
+};
+
+size_t fsm_settings_count(void)
+{
+    return sizeof(table) / sizeof(table[0]);
+}
+
+const struct fsm_setting_desc *fsm_settings_table(void)
+{
+    return table;
+}
+
+int fsm_setting_index(const char *key)
+{
+    size_t n = fsm_settings_count();
+    if (key == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(table[i].key, key) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+const char *fsm_setting_type_name(int type)
+{
+    switch (type) {
+        case FSM_SETTING_INT: return "int";
+        case FSM_SETTING_BOOL: return "bool";
+        case FSM_SETTING_STRING: return "string";
+    }
+    return "unknown";
+}
+
+static int in_choices(const struct fsm_setting_desc *d, const char *s,
+                      size_t len)
+{
+    for (const char *const *c = d->choices; *c != NULL; c++) {
+        if (strlen(*c) == len && strncmp(*c, s, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int check_list(const struct fsm_setting_desc *d, const char *s,
+                      char *errmsg)
+{
+    const char *seen[16];
+    size_t n_seen = 0;
+    size_t seen_len[16];
+    const char *p = s;
+
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0) {
+            snprintf(errmsg, 256, "setting %s: empty item in \"%.64s\"",
+                     d->key, s);
+            return DR_EINVAL;
+        }
+        if (!in_choices(d, p, len)) {
+            snprintf(errmsg, 256, "setting %s: unknown item \"%.*s\"", d->key,
+                     (int)(len > 64 ? 64 : len), p);
+            return DR_EINVAL;
+        }
+        for (size_t i = 0; i < n_seen; i++) {
+            if (seen_len[i] == len && strncmp(seen[i], p, len) == 0) {
+                snprintf(errmsg, 256, "setting %s: \"%.*s\" appears twice",
+                         d->key, (int)len, p);
+                return DR_EINVAL;
+            }
+        }
+        if (n_seen < 16) {
+            seen[n_seen] = p;
+            seen_len[n_seen++] = len;
+        }
+        if (p[len] == '\0') {
+            return DR_OK;
+        }
+        p += len + 1;
+    }
+}
+
+int fsm_setting_check(const char *key, const struct fsm_value *v, char *errmsg)
+{
+    int i = fsm_setting_index(key);
+    const struct fsm_setting_desc *d;
+
+    if (i < 0) {
+        snprintf(errmsg, 256, "unknown setting \"%.64s\"", key ? key : "");
+        return DR_ENOTFOUND;
+    }
+    d = &table[i];
+    if (v->type != d->type) {
+        snprintf(errmsg, 256, "setting %s takes a %s, not a %s", d->key,
+                 fsm_setting_type_name(d->type),
+                 fsm_setting_type_name(v->type));
+        return DR_EINVAL;
+    }
+    switch (d->type) {
+        case FSM_SETTING_INT:
+            if (v->i < d->min || v->i > d->max) {
+                snprintf(errmsg, 256,
+                         "setting %s: %lld is outside %lld..%lld", d->key,
+                         (long long)v->i, (long long)d->min,
+                         (long long)d->max);
+                return DR_EINVAL;
+            }
+            break;
+        case FSM_SETTING_STRING:
+            if (v->s == NULL || strlen(v->s) > FSM_TEXT_MAX) {
+                snprintf(errmsg, 256, "setting %s: value missing or too long",
+                         d->key);
+                return DR_EINVAL;
+            }
+            if (d->choices != NULL && d->is_list) {
+                return check_list(d, v->s, errmsg);
+            }
+            if (d->choices != NULL && !in_choices(d, v->s, strlen(v->s))) {
+                snprintf(errmsg, 256,
+                         "setting %s: \"%.64s\" is not one of the allowed "
+                         "values",
+                         d->key, v->s);
+                return DR_EINVAL;
+            }
+            break;
+        default:
+            break;
+    }
+    return DR_OK;
+}
+
+void fsm_setting_default(int i, struct fsm_value *v)
+{
+    const struct fsm_setting_desc *d = &table[i];
+    v->type = d->type;
+    v->i = d->def_int;
+    v->b = d->def_bool;
+    v->s = (char *)d->def_string; /* caller copies */
+}

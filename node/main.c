@@ -1,0 +1,152 @@
+/* drnode: the disaster-recovery coordinator daemon. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "config/config.h"
+#include "daemon/log.h"
+#include "raft/raftnode.h"
+
+struct daemon {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct raftnode node;
+    struct api *api;
+    uv_signal_t sigterm, sigint;
+    int exit_code;
+    bool stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: drnode --config FILE        run a coordinator node\n"
+            "       drnode --check-config FILE  validate a config and exit "
+            "(2 when invalid)\n"
+            "       drnode --help\n");
+}
+
+static void closed_cb(struct raftnode *n)
+{
+    struct daemon *d = n->data;
+    log_info("raft closed cleanly; exiting");
+    uv_stop(d->loop);
+}
+
+static void shutdown_node(struct daemon *d, int code)
+{
+    if (d->stopping) {
+        return;
+    }
+    d->stopping = true;
+    d->exit_code = code;
+    uv_signal_stop(&d->sigterm);
+    uv_signal_stop(&d->sigint);
+    api_stop(d->api);
+    raftnode_close(&d->node);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    log_info("signal %d: shutting down", signum);
+    shutdown_node(d, 0);
+}
+
+static void fatal_cb(struct raftnode *n)
+{
+    struct daemon *d = n->data;
+    log_error("stopping: %s", n->errmsg);
+    shutdown_node(d, 1);
+}
+
+static int load_config(struct config *cfg, const char *path)
+{
+    struct config_problems probs;
+    memset(&probs, 0, sizeof(probs));
+    config_defaults(cfg);
+    if (config_load(cfg, path, &probs) != 0) {
+        config_print_problems(stderr, path, &probs);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(const char *path)
+{
+    static struct daemon d; /* large; lives for the process */
+    char token[512] = "";
+    char err[256];
+
+    if (load_config(&d.cfg, path) != 0) {
+        return 2;
+    }
+    log_set_level(d.cfg.log_level);
+    if (d.cfg.token_file[0] != '\0' &&
+        config_read_token(d.cfg.token_file, token, sizeof(token), err) != 0) {
+        fprintf(stderr, "drnode: %s\n", err);
+        return 2;
+    }
+    if (token[0] == '\0') {
+        log_warn("no token_file: every write through the API is refused");
+    }
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    if (raftnode_start(&d.node, d.loop, &d.cfg) != 0) {
+        fprintf(stderr, "drnode: %s\n", d.node.errmsg);
+        return 1;
+    }
+    d.node.data = &d;
+    d.node.on_fatal = fatal_cb;
+    d.node.on_closed = closed_cb;
+    if (api_start(&d.api, d.loop, &d.cfg, &d.node, token, err) != 0) {
+        fprintf(stderr, "drnode: %s\n", err);
+        return 1;
+    }
+    memset(token, 0, sizeof(token));
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    d.sigterm.data = &d;
+    d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&d.sigint, signal_cb, SIGINT);
+    log_info("node %llu (%s) raft %s api %s data %s",
+             (unsigned long long)d.cfg.id, d.cfg.region, d.cfg.raft_address,
+             d.cfg.api_address, d.cfg.data_dir);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    /* Raft has flushed and closed its files; the remaining handles (HTTP
+     * connections) die with the process. */
+    return d.exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+                      strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--check-config") == 0) {
+        struct config *cfg = malloc(sizeof(*cfg));
+        int rv;
+        if (cfg == NULL) {
+            return 1;
+        }
+        rv = load_config(cfg, argv[2]);
+        free(cfg);
+        if (rv != 0) {
+            return 2;
+        }
+        printf("%s: ok\n", argv[2]);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--config") == 0) {
+        return run(argv[2]);
+    }
+    fprintf(stderr, "drnode: bad arguments\n");
+    usage(stderr);
+    return 2;
+}

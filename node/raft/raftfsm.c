@@ -1,0 +1,123 @@
+/* Glue between canonical raft's struct raft_fsm and our pure FSM. */
+#include "raft/raftfsm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/codec.h"
+
+static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
+                    void **result)
+{
+    struct raftfsm *rf = base->data;
+    struct codec_entry *ce;
+    int rv;
+
+    rv = codec_entry_decode(buf->base, buf->len, &ce);
+    if (rv != DR_OK || ce->e.n_cmds > RAFTFSM_BATCH_MAX) {
+        if (rv == DR_OK) {
+            codec_entry_free(ce);
+        }
+        snprintf(rf->errmsg, sizeof(rf->errmsg),
+                 "log entry of %zu bytes cannot be decoded", buf->len);
+        rf->fatal = true;
+        return RAFT_MALFORMED;
+    }
+    rf->last.n = ce->e.n_cmds;
+    rf->last.code = fsm_apply_entry(&rf->state, &ce->e, rf->last.r);
+    if (rf->last.code == DR_EVERSION) {
+        snprintf(rf->errmsg, sizeof(rf->errmsg),
+                 "log entry version %u is newer than this drnode supports "
+                 "(%d): upgrade drnode",
+                 (unsigned)ce->e.version, FSM_VERSION);
+        rf->fatal = true;
+        codec_entry_free(ce);
+        return RAFT_MALFORMED;
+    }
+    codec_entry_free(ce);
+    rf->n_applied++;
+    *result = &rf->last;
+    return 0;
+}
+
+static void *plain_malloc(size_t size)
+{
+    return malloc(size);
+}
+
+/* Version 2: raft hands the buffers back through snapshot_finalize. */
+static int snapshot_cb(struct raft_fsm *base, struct raft_buffer *bufs[],
+                       unsigned *n_bufs)
+{
+    struct raftfsm *rf = base->data;
+    struct raft_buffer *b = malloc(sizeof(*b));
+    void *data;
+    size_t len;
+
+    if (b == NULL) {
+        return RAFT_NOMEM;
+    }
+    if (codec_snapshot_encode(&rf->state, plain_malloc, &data, &len) !=
+        DR_OK) {
+        free(b);
+        return RAFT_NOMEM;
+    }
+    b->base = data;
+    b->len = len;
+    *bufs = b;
+    *n_bufs = 1;
+    return 0;
+}
+
+static int snapshot_finalize_cb(struct raft_fsm *base,
+                                struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)base;
+    for (unsigned i = 0; i < *n_bufs; i++) {
+        free((*bufs)[i].base);
+    }
+    free(*bufs);
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int restore_cb(struct raft_fsm *base, struct raft_buffer *buf)
+{
+    struct raftfsm *rf = base->data;
+    struct fsm next;
+    char err[256];
+    int rv;
+
+    rv = codec_snapshot_decode(buf->base, buf->len, &next, err);
+    if (rv != DR_OK) {
+        snprintf(rf->errmsg, sizeof(rf->errmsg), "%s", err);
+        rf->fatal = true;
+        return RAFT_MALFORMED;
+    }
+    raft_free(buf->base); /* restore owns the buffer on success */
+    fsm_replace(&rf->state, &next);
+    rf->n_restored++;
+    return 0;
+}
+
+int raftfsm_init(struct raftfsm *rf)
+{
+    memset(rf, 0, sizeof(*rf));
+    if (fsm_init(&rf->state) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    rf->base.version = 2;
+    rf->base.data = rf;
+    rf->base.apply = apply_cb;
+    rf->base.snapshot = snapshot_cb;
+    rf->base.snapshot_finalize = snapshot_finalize_cb;
+    rf->base.restore = restore_cb;
+    return DR_OK;
+}
+
+void raftfsm_close(struct raftfsm *rf)
+{
+    fsm_close(&rf->state);
+}

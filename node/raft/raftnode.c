@@ -1,0 +1,720 @@
+/* A raft server on the libuv backend: start-up, batched proposals,
+ * linearizable-read barriers, membership changes, contact tracking. */
+#include "raft/raftnode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "codec/codec.h"
+#include "daemon/log.h"
+
+const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS] = {
+    0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 1e300};
+
+struct batch {
+    struct raft_apply req;
+    struct raftnode *node;
+    uint64_t start_ns;
+    size_t n;
+    struct raftnode_req *reqs[RAFTFSM_BATCH_MAX];
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+const char *raftnode_state_name(int state)
+{
+    switch (state) {
+        case RAFT_LEADER: return "leader";
+        case RAFT_FOLLOWER: return "follower";
+        case RAFT_CANDIDATE: return "candidate";
+    }
+    return "unavailable";
+}
+
+/* Contact tracking: raft gives no per-peer receive time, so wrap the
+ * backend's recv callback and note when each peer last spoke. */
+
+static struct raftnode_contact *contact_slot(struct raftnode *n, raft_id id)
+{
+    for (size_t i = 0; i < n->n_contacts; i++) {
+        if (n->contacts[i].id == id) {
+            return &n->contacts[i];
+        }
+    }
+    if (n->n_contacts == FSM_MEMBERS_MAX) {
+        return NULL;
+    }
+    n->contacts[n->n_contacts].id = id;
+    return &n->contacts[n->n_contacts++];
+}
+
+static void recv_hook(struct raft_io *io, struct raft_message *msg)
+{
+    struct raft *r = io->data;
+    struct raftnode *n = r->data;
+    struct raftnode_contact *c = contact_slot(n, msg->server_id);
+    if (c != NULL) {
+        c->last_ms = uv_now(n->loop);
+    }
+    n->orig_recv(io, msg);
+}
+
+static int start_hook(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                      raft_io_recv_cb recv)
+{
+    struct raft *r = io->data;
+    struct raftnode *n = r->data;
+    n->orig_recv = recv;
+    return n->orig_start(io, msecs, tick, recv_hook);
+}
+
+int64_t raftnode_contact_ms(struct raftnode *n, raft_id id)
+{
+    if (!raftnode_is_leader(n)) {
+        return -1;
+    }
+    if (id == n->raft.id) {
+        return 0;
+    }
+    for (size_t i = 0; i < n->n_contacts; i++) {
+        if (n->contacts[i].id == id && n->contacts[i].last_ms != 0) {
+            return (int64_t)(uv_now(n->loop) - n->contacts[i].last_ms);
+        }
+    }
+    return -1;
+}
+
+bool raftnode_is_leader(struct raftnode *n)
+{
+    return n->started && !n->closing && raft_state(&n->raft) == RAFT_LEADER;
+}
+
+raft_id raftnode_leader(struct raftnode *n)
+{
+    raft_id id = 0;
+    const char *addr = NULL;
+    if (!n->started || n->closing) {
+        return 0;
+    }
+    raft_leader(&n->raft, &id, &addr);
+    return id;
+}
+
+int raftnode_role_of(struct raftnode *n, raft_id id)
+{
+    const struct raft_configuration *c = &n->raft.configuration;
+    for (unsigned i = 0; i < c->n; i++) {
+        if (c->servers[i].id == id) {
+            return c->servers[i].role;
+        }
+    }
+    return -1;
+}
+
+/* Proposals, batched: everything queued during one loop iteration goes out
+ * in as few log entries as the in-flight limit allows. */
+
+static void flush_queue(struct raftnode *n);
+
+static void batch_done_cb(struct raft_apply *req, int status, void *result)
+{
+    struct batch *b = req->data;
+    struct raftnode *n = b->node;
+    const struct raftfsm_result *res = result;
+    double ms = (double)(now_ns() - b->start_ns) / 1e6;
+    size_t k = 0;
+
+    while (k < RAFTNODE_LAT_BUCKETS - 1 && ms > raftnode_lat_bounds[k]) {
+        k++;
+    }
+    n->lat_buckets[k]++;
+    n->lat_sum_ms += ms;
+    n->lat_count++;
+    n->inflight--;
+    if (status == 0 && (res == NULL || res->n != b->n)) {
+        status = RAFT_MALFORMED;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        struct raftnode_req *r = b->reqs[i];
+        r->cb(r, status, status == 0 ? &res->r[i] : NULL);
+    }
+    free(b);
+    if (!n->closing) {
+        flush_queue(n);
+    }
+}
+
+static void fail_queue(struct raftnode *n, int status)
+{
+    while (n->queue_head != NULL) {
+        struct raftnode_req *r = n->queue_head;
+        n->queue_head = r->next;
+        free(r->cmd);
+        r->cmd = NULL;
+        r->cb(r, status, NULL);
+    }
+    n->queue_tail = NULL;
+    n->queue_len = 0;
+}
+
+static void flush_queue(struct raftnode *n)
+{
+    while (n->queue_head != NULL && n->inflight < RAFTNODE_INFLIGHT_MAX) {
+        struct batch *b;
+        struct codec_piece pieces[RAFTFSM_BATCH_MAX];
+        struct raft_buffer buf;
+        void *base;
+        size_t len;
+        int rv;
+
+        if (raft_state(&n->raft) != RAFT_LEADER) {
+            fail_queue(n, RAFT_NOTLEADER);
+            return;
+        }
+        b = malloc(sizeof(*b));
+        if (b == NULL) {
+            fail_queue(n, RAFT_NOMEM);
+            return;
+        }
+        b->node = n;
+        b->n = 0;
+        b->req.data = b;
+        while (n->queue_head != NULL && b->n < RAFTFSM_BATCH_MAX) {
+            struct raftnode_req *r = n->queue_head;
+            n->queue_head = r->next;
+            n->queue_len--;
+            pieces[b->n].base = r->cmd;
+            pieces[b->n].len = r->len;
+            b->reqs[b->n++] = r;
+        }
+        if (n->queue_head == NULL) {
+            n->queue_tail = NULL;
+        }
+        rv = codec_entry_assemble(FSM_VERSION, wall_ms(), pieces, b->n,
+                                  raft_malloc, &base, &len);
+        for (size_t i = 0; i < b->n; i++) {
+            free(b->reqs[i]->cmd);
+            b->reqs[i]->cmd = NULL;
+        }
+        if (rv == DR_OK) {
+            buf.base = base;
+            buf.len = len;
+            b->start_ns = now_ns();
+            rv = raft_apply(&n->raft, &b->req, &buf, 1, batch_done_cb);
+            if (rv != 0) {
+                raft_free(base);
+            }
+        } else {
+            rv = RAFT_NOMEM;
+        }
+        if (rv != 0) {
+            for (size_t i = 0; i < b->n; i++) {
+                b->reqs[i]->cb(b->reqs[i], rv, NULL);
+            }
+            free(b);
+            continue;
+        }
+        n->inflight++;
+        n->n_batches++;
+        n->n_commands += b->n;
+    }
+}
+
+static void flush_cb(uv_check_t *h)
+{
+    struct raftnode *n = h->data;
+    if (n->queue_head == NULL) {
+        uv_check_stop(h);
+        return;
+    }
+    flush_queue(n);
+}
+
+int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
+                     const struct fsm_cmd *cmd, raftnode_apply_cb cb)
+{
+    int rv;
+    if (!raftnode_is_leader(n)) {
+        return DR_ENOTLEADER;
+    }
+    rv = codec_cmd_encode(cmd, &req->cmd, &req->len);
+    if (rv != DR_OK) {
+        return rv;
+    }
+    req->cb = cb;
+    req->next = NULL;
+    if (n->queue_tail != NULL) {
+        n->queue_tail->next = req;
+    } else {
+        n->queue_head = req;
+    }
+    n->queue_tail = req;
+    n->queue_len++;
+    uv_check_start(&n->flush, flush_cb);
+    return DR_OK;
+}
+
+/* Reads: a barrier issued after the read arrived proves this node still led
+ * at some point after that, and that its state holds every earlier commit.
+ * Reads that arrive while a barrier is in flight wait for the next one. */
+
+static void barrier_issue(struct raftnode *n);
+
+static void barrier_done_cb(struct raft_barrier *req, int status)
+{
+    struct raftnode *n = req->data;
+    struct raftnode_read *w = n->barrier_waiting;
+
+    n->barrier_inflight = false;
+    n->barrier_waiting = NULL;
+    while (w != NULL) {
+        struct raftnode_read *next = w->next;
+        w->cb(w, status);
+        w = next;
+    }
+    if (n->barrier_next != NULL) {
+        if (n->closing || raft_state(&n->raft) != RAFT_LEADER) {
+            w = n->barrier_next;
+            n->barrier_next = NULL;
+            while (w != NULL) {
+                struct raftnode_read *next = w->next;
+                w->cb(w, n->closing ? RAFT_SHUTDOWN : RAFT_NOTLEADER);
+                w = next;
+            }
+            return;
+        }
+        barrier_issue(n);
+    }
+}
+
+static void barrier_issue(struct raftnode *n)
+{
+    int rv;
+    n->barrier_waiting = n->barrier_next;
+    n->barrier_next = NULL;
+    n->barrier.data = n;
+    n->barrier_inflight = true;
+    rv = raft_barrier(&n->raft, &n->barrier, barrier_done_cb);
+    if (rv != 0) {
+        barrier_done_cb(&n->barrier, rv);
+    }
+}
+
+int raftnode_read(struct raftnode *n, struct raftnode_read *req,
+                  raftnode_read_cb cb)
+{
+    if (!raftnode_is_leader(n)) {
+        return DR_ENOTLEADER;
+    }
+    req->cb = cb;
+    req->next = n->barrier_next;
+    n->barrier_next = req;
+    if (!n->barrier_inflight) {
+        barrier_issue(n);
+    }
+    return DR_OK;
+}
+
+/* Membership changes. */
+
+static void change_done(struct raftnode_change *req, int status)
+{
+    char msg[256];
+    msg[0] = '\0';
+    if (status != 0) {
+        snprintf(msg, sizeof(msg), "%s", raft_strerror(status));
+    }
+    req->cb(req, status, msg);
+}
+
+static void assign_cb(struct raft_change *change, int status)
+{
+    change_done(change->data, status);
+}
+
+static void add_cb(struct raft_change *change, int status)
+{
+    struct raftnode_change *req = change->data;
+    struct raftnode *n = req->node;
+    int rv;
+
+    if (status != 0) {
+        change_done(req, status);
+        return;
+    }
+    /* Joined as spare; raft_assign catches it up before it votes. */
+    rv = raft_assign(&n->raft, &req->change, req->id, RAFT_VOTER, assign_cb);
+    if (rv != 0) {
+        change_done(req, rv);
+    }
+}
+
+static int change_check(struct raftnode *n, char *errmsg)
+{
+    if (!raftnode_is_leader(n)) {
+        snprintf(errmsg, 256, "this node is not the leader");
+        return DR_ENOTLEADER;
+    }
+    if (n->raft.leader_state.change != NULL ||
+        n->raft.configuration_uncommitted_index != 0) {
+        snprintf(errmsg, 256,
+                 "another membership change is in progress; retry later");
+        return DR_ECONFLICT;
+    }
+    return DR_OK;
+}
+
+static int change_error(int rv, char *errmsg, const char *what,
+                        struct raftnode *n)
+{
+    snprintf(errmsg, 256, "%s: %s", what, raft_errmsg(&n->raft));
+    switch (rv) {
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+            return DR_EEXIST;
+        case RAFT_BADID:
+        case RAFT_BADROLE:
+        case RAFT_NOTFOUND:
+            return DR_ENOTFOUND;
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+            return DR_ENOTLEADER;
+        case RAFT_CANTCHANGE:
+            return DR_ECONFLICT;
+    }
+    return DR_EUNAVAILABLE;
+}
+
+int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
+                 const char *address, raftnode_change_cb cb, char *errmsg)
+{
+    int rv = change_check(n, errmsg);
+    if (rv != DR_OK) {
+        return rv;
+    }
+    req->node = n;
+    req->cb = cb;
+    req->id = id;
+    req->change.data = req;
+    rv = raft_add(&n->raft, &req->change, id, address, add_cb);
+    if (rv != 0) {
+        return change_error(rv, errmsg, "add", n);
+    }
+    return DR_OK;
+}
+
+static void remove_cb(struct raft_change *change, int status)
+{
+    change_done(change->data, status);
+}
+
+int raftnode_remove(struct raftnode *n, struct raftnode_change *req,
+                    raft_id id, raftnode_change_cb cb, char *errmsg)
+{
+    int rv = change_check(n, errmsg);
+    if (rv != DR_OK) {
+        return rv;
+    }
+    req->node = n;
+    req->cb = cb;
+    req->id = id;
+    req->change.data = req;
+    rv = raft_remove(&n->raft, &req->change, id, remove_cb);
+    if (rv != 0) {
+        return change_error(rv, errmsg, "remove", n);
+    }
+    return DR_OK;
+}
+
+static void transfer_cb(struct raft_transfer *t)
+{
+    struct raftnode_change *req = t->data;
+    req->cb(req, 0, "");
+}
+
+int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
+                      raft_id id, raftnode_change_cb cb, char *errmsg)
+{
+    int rv;
+    if (!raftnode_is_leader(n)) {
+        snprintf(errmsg, 256, "this node is not the leader");
+        return DR_ENOTLEADER;
+    }
+    if (n->raft.transfer != NULL) {
+        snprintf(errmsg, 256, "a leadership transfer is already running");
+        return DR_ECONFLICT;
+    }
+    req->node = n;
+    req->cb = cb;
+    req->id = id;
+    req->transfer.data = req;
+    rv = raft_transfer(&n->raft, &req->transfer, id, transfer_cb);
+    if (rv != 0) {
+        return change_error(rv, errmsg, "transfer", n);
+    }
+    return DR_OK;
+}
+
+/* Leader-side housekeeping: the first leader writes the bootstrap state. */
+
+static void bootstrap_done_cb(struct raftnode_req *req, int status,
+                              const struct fsm_result *res)
+{
+    struct raftnode *n = req->data;
+    if (status != 0) {
+        n->bootstrap_proposed = false; /* retry on the next tick */
+        return;
+    }
+    if (res->code != DR_OK) {
+        log_warn("bootstrap command refused: %s", res->msg);
+    } else {
+        log_info("cluster state bootstrapped");
+    }
+}
+
+static void propose_bootstrap(struct raftnode *n)
+{
+    const struct config *c = n->cfg;
+    struct fsm_region regions[64];
+    struct fsm_member members[64];
+    char *targets[64][16];
+    struct fsm_cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    memset(regions, 0, sizeof(regions));
+    memset(members, 0, sizeof(members));
+    cmd.type = FSM_CMD_BOOTSTRAP;
+    cmd.actor = "bootstrap";
+    for (size_t i = 0; i < c->n_regions; i++) {
+        regions[i].name = (char *)c->regions[i].name;
+        regions[i].priority = c->regions[i].priority;
+        regions[i].object_store = (char *)c->regions[i].object_store;
+        for (size_t j = 0; j < c->regions[i].n_dns_targets; j++) {
+            targets[i][j] = (char *)c->regions[i].dns_targets[j];
+        }
+        regions[i].dns_targets = targets[i];
+        regions[i].n_dns_targets = c->regions[i].n_dns_targets;
+    }
+    for (size_t i = 0; i < c->n_members; i++) {
+        members[i].id = c->members[i].id;
+        members[i].region = (char *)c->members[i].region;
+        members[i].raft_address = (char *)c->members[i].raft_address;
+        members[i].api_address = (char *)c->members[i].api_address;
+    }
+    cmd.u.bootstrap.regions = regions;
+    cmd.u.bootstrap.n_regions = c->n_regions;
+    cmd.u.bootstrap.members = members;
+    cmd.u.bootstrap.n_members = c->n_members;
+    cmd.u.bootstrap.primary_region = c->primary_region;
+    n->bootstrap_req.data = n;
+    if (raftnode_propose(n, &n->bootstrap_req, &cmd, bootstrap_done_cb) ==
+        DR_OK) {
+        n->bootstrap_proposed = true;
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct raftnode *n = t->data;
+    int state;
+
+    if (n->fsm.fatal) {
+        uv_timer_stop(t);
+        snprintf(n->errmsg, sizeof(n->errmsg), "%s", n->fsm.errmsg);
+        if (n->on_fatal != NULL) {
+            n->on_fatal(n);
+        }
+        return;
+    }
+    state = raft_state(&n->raft);
+    if (state != n->last_state) {
+        raft_id lid = 0;
+        const char *laddr = NULL;
+        raft_leader(&n->raft, &lid, &laddr);
+        log_info("raft state %s -> %s (term %llu)",
+                 raftnode_state_name(n->last_state),
+                 raftnode_state_name(state),
+                 (unsigned long long)n->raft.current_term);
+        n->last_state = state;
+        n->bootstrap_proposed = false;
+    }
+    if (state == RAFT_LEADER && !n->fsm.state.initialized &&
+        !n->bootstrap_proposed && n->cfg->n_members > 0 &&
+        raft_last_applied(&n->raft) >= n->raft.commit_index) {
+        propose_bootstrap(n);
+    }
+}
+
+/* Start-up and shutdown. */
+
+static int dir_is_empty(const char *path)
+{
+    char probe[1100];
+    struct stat st;
+    /* raft's libuv backend writes "metadata1"/"metadata2" on first start. */
+    snprintf(probe, sizeof(probe), "%s/metadata1", path);
+    if (stat(probe, &st) == 0) {
+        return 0;
+    }
+    snprintf(probe, sizeof(probe), "%s/metadata2", path);
+    return stat(probe, &st) != 0;
+}
+
+static int bootstrap_config(struct raftnode *n)
+{
+    const struct config *c = n->cfg;
+    struct raft_configuration conf;
+    int rv;
+
+    raft_configuration_init(&conf);
+    for (size_t i = 0; i < c->n_members; i++) {
+        rv = raft_configuration_add(&conf, c->members[i].id,
+                                    c->members[i].raft_address, RAFT_VOTER);
+        if (rv != 0) {
+            raft_configuration_close(&conf);
+            snprintf(n->errmsg, sizeof(n->errmsg),
+                     "bootstrap configuration: %s", raft_strerror(rv));
+            return DR_EINVAL;
+        }
+    }
+    rv = raft_bootstrap(&n->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "bootstrap in %s: %s",
+                 c->data_dir, raft_errmsg(&n->raft));
+        return DR_EIO;
+    }
+    if (rv == 0) {
+        log_info("bootstrapped a new cluster of %zu members", c->n_members);
+    }
+    return DR_OK;
+}
+
+int raftnode_start(struct raftnode *n, uv_loop_t *loop,
+                   const struct config *cfg)
+{
+    int rv;
+    bool fresh;
+
+    memset(n, 0, sizeof(*n));
+    n->loop = loop;
+    n->cfg = cfg;
+    n->last_state = RAFT_UNAVAILABLE;
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "data dir %s: %s",
+                 cfg->data_dir, strerror(errno));
+        return DR_EIO;
+    }
+    fresh = dir_is_empty(cfg->data_dir);
+    if (raftfsm_init(&n->fsm) != DR_OK) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "out of memory");
+        return DR_ENOMEM;
+    }
+    rv = raft_uv_tcp_init(&n->transport, loop);
+    if (rv != 0) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "raft transport: %s",
+                 raft_strerror(rv));
+        goto err_after_fsm;
+    }
+    rv = raft_uv_init(&n->io, loop, cfg->data_dir, &n->transport);
+    if (rv != 0) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "raft storage in %s: %s",
+                 cfg->data_dir, n->io.errmsg);
+        goto err_after_transport;
+    }
+    n->orig_start = n->io.start;
+    n->io.start = start_hook;
+    rv = raft_init(&n->raft, &n->io, &n->fsm.base, cfg->id, cfg->raft_address);
+    if (rv != 0) {
+        snprintf(n->errmsg, sizeof(n->errmsg),
+                 "raft init in %s: %s (raft needs kernel AIO and O_DIRECT "
+                 "or tmpfs on the data directory)",
+                 cfg->data_dir, raft_errmsg(&n->raft));
+        goto err_after_io;
+    }
+    n->raft.data = n;
+    raft_set_election_timeout(&n->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&n->raft, true);
+    if (fresh && !cfg->join) {
+        rv = bootstrap_config(n);
+        if (rv != DR_OK) {
+            goto err_after_raft;
+        }
+    } else if (fresh) {
+        log_info("join mode: waiting to be added to the cluster");
+    }
+    rv = raft_start(&n->raft);
+    if (rv != 0) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "raft start in %s: %s",
+                 cfg->data_dir, raft_errmsg(&n->raft));
+        goto err_after_raft;
+    }
+    n->started = true;
+    uv_check_init(loop, &n->flush);
+    n->flush.data = n;
+    uv_timer_init(loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_start(&n->tick, tick_cb, 50, 50);
+    return DR_OK;
+
+err_after_raft:
+    /* raft_init succeeded: raft_close is the only way to release it. The
+     * daemon exits right after, so let the process reclaim it. */
+    return DR_EIO;
+err_after_io:
+    raft_uv_close(&n->io);
+err_after_transport:
+    raft_uv_tcp_close(&n->transport);
+err_after_fsm:
+    raftfsm_close(&n->fsm);
+    return DR_EIO;
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+    struct raftnode *n = h->data;
+    if (h == (uv_handle_t *)&n->tick && n->on_closed != NULL) {
+        n->on_closed(n);
+    }
+}
+
+static void raft_closed_cb(struct raft *r)
+{
+    struct raftnode *n = r->data;
+    raft_uv_close(&n->io);
+    raft_uv_tcp_close(&n->transport);
+    fail_queue(n, RAFT_SHUTDOWN);
+    raftfsm_close(&n->fsm);
+    uv_close((uv_handle_t *)&n->flush, handle_closed_cb);
+    uv_close((uv_handle_t *)&n->tick, handle_closed_cb);
+}
+
+void raftnode_close(struct raftnode *n)
+{
+    if (n->closing || !n->started) {
+        return;
+    }
+    n->closing = true;
+    uv_timer_stop(&n->tick);
+    fail_queue(n, RAFT_SHUTDOWN);
+    raft_close(&n->raft, raft_closed_cb);
+}

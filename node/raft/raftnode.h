@@ -1,0 +1,146 @@
+/* A raft server on the libuv backend: start-up, batched proposals,
+ * linearizable-read barriers, membership changes, contact tracking. */
+#ifndef DR_RAFTNODE_H
+#define DR_RAFTNODE_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "raft/raftfsm.h"
+
+#define RAFTNODE_INFLIGHT_MAX 32 /* raft_apply batches in flight */
+#define RAFTNODE_LAT_BUCKETS 14
+
+struct raftnode_req;
+
+/* Called once with status 0 and the command's result, or a non-zero raft
+ * status (RAFT_LEADERSHIPLOST, RAFT_SHUTDOWN, ...) and res NULL. */
+typedef void (*raftnode_apply_cb)(struct raftnode_req *req, int status,
+                                  const struct fsm_result *res);
+
+/* Caller-allocated; must stay valid until the callback. */
+struct raftnode_req {
+    void *data;
+    raftnode_apply_cb cb;
+    /* private */
+    uint8_t *cmd;
+    size_t len;
+    struct raftnode_req *next;
+};
+
+struct raftnode_read;
+/* status 0: the local state is now at least as new as any write completed
+ * before the read was asked for. */
+typedef void (*raftnode_read_cb)(struct raftnode_read *req, int status);
+struct raftnode_read {
+    void *data;
+    raftnode_read_cb cb;
+    struct raftnode_read *next; /* private */
+};
+
+struct raftnode_change;
+typedef void (*raftnode_change_cb)(struct raftnode_change *req, int status,
+                                   const char *errmsg);
+struct raftnode_change {
+    void *data;
+    raftnode_change_cb cb;
+    /* private */
+    struct raftnode *node;
+    struct raft_change change;
+    struct raft_transfer transfer;
+    raft_id id;
+    int step;
+};
+
+struct raftnode_contact {
+    raft_id id;
+    uint64_t last_ms; /* uv_now of the last message received from id */
+};
+
+struct raftnode {
+    uv_loop_t *loop;
+    const struct config *cfg;  /* borrowed */
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct raft raft;
+    struct raftfsm fsm;
+    char errmsg[2048];
+    bool started;
+    bool closing;
+    int (*orig_start)(struct raft_io *, unsigned, raft_io_tick_cb,
+                      raft_io_recv_cb);
+    raft_io_recv_cb orig_recv;
+    struct raftnode_contact contacts[FSM_MEMBERS_MAX];
+    size_t n_contacts;
+    /* proposals */
+    struct raftnode_req *queue_head, *queue_tail;
+    size_t queue_len;
+    unsigned inflight;
+    uv_check_t flush;
+    /* barriers: waiters of the barrier in flight, and of the next one */
+    struct raftnode_read *barrier_waiting, *barrier_next;
+    bool barrier_inflight;
+    struct raft_barrier barrier;
+    /* leader-side work */
+    uv_timer_t tick;
+    int last_state;
+    bool bootstrap_proposed;
+    struct raftnode_req bootstrap_req;
+    void (*on_fatal)(struct raftnode *n); /* set by the daemon */
+    void (*on_closed)(struct raftnode *n);
+    void *data;
+    /* metrics */
+    uint64_t lat_buckets[RAFTNODE_LAT_BUCKETS]; /* apply latency, ms */
+    double lat_sum_ms;
+    uint64_t lat_count;
+    uint64_t n_batches, n_commands;
+};
+
+/* Bucket upper bounds in milliseconds; the last is +Inf. */
+extern const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS];
+
+/* Open the data directory, bootstrap on first start (unless cfg->join) and
+ * start raft. cfg is borrowed for the node's life. On error n->errmsg says
+ * what failed, naming the data directory. */
+int raftnode_start(struct raftnode *n, uv_loop_t *loop,
+                   const struct config *cfg);
+
+/* Close raft; on_closed fires once every request has called back. */
+void raftnode_close(struct raftnode *n);
+
+/* Propose one command. Returns DR_ENOTLEADER when this node is not the
+ * leader (no callback then), DR_ENOMEM, or DR_OK. cmd is copied. */
+int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
+                     const struct fsm_cmd *cmd, raftnode_apply_cb cb);
+
+/* Ask for a linearizable read. DR_ENOTLEADER when not the leader. */
+int raftnode_read(struct raftnode *n, struct raftnode_read *req,
+                  raftnode_read_cb cb);
+
+/* Membership: add as spare then promote to voter; remove; transfer
+ * leadership (id 0: any voter). DR_ENOTLEADER, DR_ECONFLICT when another
+ * change runs, DR_EINVAL for a bad id; errmsg (256 bytes) explains. */
+int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
+                 const char *address, raftnode_change_cb cb, char *errmsg);
+int raftnode_remove(struct raftnode *n, struct raftnode_change *req,
+                    raft_id id, raftnode_change_cb cb, char *errmsg);
+int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
+                      raft_id id, raftnode_change_cb cb, char *errmsg);
+
+bool raftnode_is_leader(struct raftnode *n);
+/* The leader's id (0 if unknown). */
+raft_id raftnode_leader(struct raftnode *n);
+/* Milliseconds since the leader last heard from id: 0 for itself, -1 when
+ * unknown or when this node is not the leader. */
+int64_t raftnode_contact_ms(struct raftnode *n, raft_id id);
+/* Role of server id in the current raft configuration: RAFT_VOTER,
+ * RAFT_STANDBY, RAFT_SPARE, or -1 when it is not in it. */
+int raftnode_role_of(struct raftnode *n, raft_id id);
+
+const char *raftnode_state_name(int state);
+
+#endif /* DR_RAFTNODE_H */
