@@ -18,15 +18,17 @@ enum config_log_level {
 };
 
 /* A member of the initial cluster ([member.ID] sections). */
-struct config_member {
+struct config_member
+{
     uint64_t id;
     char region[64];
-    char raft_address[256];  /* host:port, IPv4 literal host */
-    char api_address[256];   /* host:port */
+    char raft_address[256]; /* host:port, IPv4 literal host */
+    char api_address[256];  /* host:port */
 };
 
 /* A region created at bootstrap ([region.NAME] sections). */
-struct config_region {
+struct config_region
+{
     char name[64];
     int32_t priority;
     char dns_targets[16][256];
@@ -34,25 +36,26 @@ struct config_region {
     char object_store[256];
 };
 
-struct config {
+struct config
+{
     /* [node] */
     uint64_t id;
     char region[64];
     char raft_address[256];
     char api_address[256];
     char data_dir[1024];
-    int log_level;            /* enum config_log_level */
-    char token_file[1024];    /* admin bearer token; "" disables writes */
-    bool join;                /* never bootstrap: wait to be added */
+    int log_level;         /* enum config_log_level */
+    char token_file[1024]; /* admin bearer token; "" disables writes */
+    bool join;             /* never bootstrap: wait to be added */
     /* [raft] */
     unsigned election_timeout_ms;  /* default 1000 */
     unsigned heartbeat_timeout_ms; /* default 100 */
     unsigned snapshot_threshold;   /* default 1024 */
     unsigned snapshot_trailing;    /* default 128 */
     /* [api] */
-    size_t max_body_bytes;         /* default 1 MiB */
+    size_t max_body_bytes; /* default 1 MiB */
     /* [bootstrap] */
-    char primary_region[64];       /* default: region of the lowest member id */
+    char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */
     size_t n_members;
     /* [region.*] sections in file order, then the regions that members name
@@ -63,12 +66,14 @@ struct config {
 
 /* One problem found in a config file. line is 0 when the problem is not tied
  * to one line (a missing key, an inconsistency between sections). */
-struct config_problem {
+struct config_problem
+{
     int line;
     char msg[256];
 };
 
-struct config_problems {
+struct config_problems
+{
     struct config_problem items[CONFIG_PROBLEMS_MAX];
     size_t n;
 };
@@ -82,19 +87,23 @@ void config_defaults(struct config *c);
  * found than fit, the last item says so. text is borrowed for the call.
  * Returns 0 when there is none, DR_EINVAL otherwise; then c holds whatever
  * could be parsed and must not be used. Pure: no I/O, no global state. */
-int config_parse(struct config *c, const char *text, size_t len,
+int config_parse(struct config *c,
+                 const char *text,
+                 size_t len,
                  struct config_problems *probs);
 
 /* Fill c with defaults, then read and parse the file at path (blocking
  * I/O: a start-up step). A file that cannot be read is one problem naming
  * the path and the reason. Same return values and probs contract as
  * config_parse. */
-int config_load(struct config *c, const char *path,
+int config_load(struct config *c,
+                const char *path,
                 struct config_problems *probs);
 
 /* Print each problem as "PATH:LINE: message", or "PATH: message" when its
  * line is 0, one per line. path is used only for the prefix. */
-void config_print_problems(FILE *out, const char *path,
+void config_print_problems(FILE *out,
+                           const char *path,
                            const struct config_problems *p);
 
 /* Read the admin token from the file at path (c->token_file) into buf
