@@ -240,16 +240,18 @@ static size_t varint_put(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* Entry fields: 1 version (varint), 2 time_ms (varint), 3 commands (bytes):
+/* Entry fields: 1 version (varint), 2 time_ms (varint), 3 commands (bytes),
+ * 15 pad (bytes):
  * the wire form of a repeated message is its elements one after another,
  * so a batch is assembled without re-encoding each command. */
 int codec_entry_assemble(uint32_t version, uint64_t time_ms,
                          const struct codec_piece *cmds, size_t n,
                          codec_alloc_fn alloc, void **out, size_t *len)
 {
-    size_t size = 1 + 10 + 1 + 10;
+    size_t size = 1 + 10 + 1 + 10 + 2 + 8;
     uint8_t *p;
     size_t off = 0;
+    size_t pad;
 
     for (size_t i = 0; i < n; i++) {
         size += 1 + 10 + cmds[i].len;
@@ -268,6 +270,12 @@ int codec_entry_assemble(uint32_t version, uint64_t time_ms,
         memcpy(p + off, cmds[i].base, cmds[i].len);
         off += cmds[i].len;
     }
+    /* Field 15 (bytes) of 0..7 bytes, so that the whole is 8-aligned. */
+    pad = (8 - (off + 2) % 8) % 8;
+    p[off++] = 0x7a;
+    p[off++] = (uint8_t)pad;
+    memset(p + off, 0, pad);
+    off += pad;
     *out = p;
     *len = off;
     return DR_OK;

@@ -3,6 +3,7 @@
 #include "raft/raftnode.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,56 @@ int raftnode_role_of(struct raftnode *n, raft_id id)
         }
     }
     return -1;
+}
+
+/* raft's TCP transport leaves Nagle's algorithm on, so a lone small
+ * AppendEntries can wait for the peer's delayed ACK (40 ms on Linux). Wrap
+ * the transport's connect and accept callbacks to set TCP_NODELAY. The
+ * wrapped callbacks are raft's own functions, the same for every transport
+ * in the process, so they are kept in statics. */
+static raft_uv_connect_cb orig_connect_cb;
+/* raft_uv_init takes the transport's data field for itself. */
+#define NODE_OF_TRANSPORT(t) \
+    ((struct raftnode *)((char *)(t)-offsetof(struct raftnode, transport)))
+static raft_uv_accept_cb orig_accept_cb;
+
+static void set_nodelay(struct uv_stream_s *stream)
+{
+    if (stream != NULL && stream->type == UV_TCP) {
+        uv_tcp_nodelay((uv_tcp_t *)stream, 1);
+    }
+}
+
+static void connect_cb_hook(struct raft_uv_connect *req,
+                            struct uv_stream_s *stream, int status)
+{
+    if (status == 0) {
+        set_nodelay(stream);
+    }
+    orig_connect_cb(req, stream, status);
+}
+
+static int connect_hook(struct raft_uv_transport *t,
+                        struct raft_uv_connect *req, raft_id id,
+                        const char *address, raft_uv_connect_cb cb)
+{
+    struct raftnode *n = NODE_OF_TRANSPORT(t);
+    orig_connect_cb = cb;
+    return n->orig_connect(t, req, id, address, connect_cb_hook);
+}
+
+static void accept_cb_hook(struct raft_uv_transport *t, raft_id id,
+                           const char *address, struct uv_stream_s *stream)
+{
+    set_nodelay(stream);
+    orig_accept_cb(t, id, address, stream);
+}
+
+static int listen_hook(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    struct raftnode *n = NODE_OF_TRANSPORT(t);
+    orig_accept_cb = cb;
+    return n->orig_listen(t, accept_cb_hook);
 }
 
 /* Proposals, batched: everything queued during one loop iteration goes out
@@ -343,9 +394,29 @@ static void change_done(struct raftnode_change *req, int status)
     req->cb(req, status, msg);
 }
 
+static void unpromoted_removed_cb(struct raft_change *change, int status)
+{
+    struct raftnode_change *req = change->data;
+    (void)status;
+    change_done(req, req->step);
+}
+
 static void assign_cb(struct raft_change *change, int status)
 {
-    change_done(change->data, status);
+    struct raftnode_change *req = change->data;
+    struct raftnode *n = req->node;
+
+    if (status != 0 && raftnode_is_leader(n) &&
+        raftnode_role_of(n, req->id) == RAFT_SPARE) {
+        /* It never caught up: take the spare out again so that the same
+         * id can be added once the node is reachable. */
+        req->step = status;
+        if (raft_remove(&n->raft, &req->change, req->id,
+                        unpromoted_removed_cb) == 0) {
+            return;
+        }
+    }
+    change_done(req, status);
 }
 
 static void add_cb(struct raft_change *change, int status)
@@ -632,6 +703,10 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
                  raft_strerror(rv));
         goto err_after_fsm;
     }
+    n->orig_connect = n->transport.connect;
+    n->orig_listen = n->transport.listen;
+    n->transport.connect = connect_hook;
+    n->transport.listen = listen_hook;
     rv = raft_uv_init(&n->io, loop, cfg->data_dir, &n->transport);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof(n->errmsg), "raft storage in %s: %s",

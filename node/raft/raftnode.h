@@ -74,6 +74,9 @@ struct raftnode {
     int (*orig_start)(struct raft_io *, unsigned, raft_io_tick_cb,
                       raft_io_recv_cb);
     raft_io_recv_cb orig_recv;
+    int (*orig_connect)(struct raft_uv_transport *, struct raft_uv_connect *,
+                        raft_id, const char *, raft_uv_connect_cb);
+    int (*orig_listen)(struct raft_uv_transport *, raft_uv_accept_cb);
     struct raftnode_contact contacts[FSM_MEMBERS_MAX];
     size_t n_contacts;
     /* proposals */
