@@ -1,0 +1,560 @@
+/* drctl: command-line client of a drnode cluster; entry point and dispatch. */
+#include "drctl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+#define DRCTL_TIMEOUT_DEFAULT_MS 10000
+
+static const char drctl_usage_head[] =
+    "Usage: drctl [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+    "\n"
+    "Global options (before the command):\n"
+    "  --endpoints URL,...  API endpoints, http://host:port or host:port\n"
+    "                       (default: $DRCTL_ENDPOINTS)\n"
+    "  --token-file FILE    file holding the bearer token used for writes\n"
+    "                       (default: $DRCTL_TOKEN_FILE)\n"
+    "  --json               print the API's JSON instead of tables\n"
+    "  --timeout SECONDS    bound of each request, retries included (default 10)\n"
+    "\n"
+    "Commands:\n";
+
+static const char drctl_usage_tail[] =
+    "\n"
+    "Exit status: 0 success, 1 the operation failed, 2 bad usage (nothing "
+    "was sent).\n"
+    "See docs/cli.md for details.\n";
+
+static const struct drctl_command drctl_commands[] = {
+    {"status", drctl_cmd_status,
+     "  status\n"
+     "      Raft state, primary region and members as seen by one node.\n"},
+    {"members", drctl_cmd_members,
+     "  members list\n"
+     "      List raft members.\n"
+     "  members add --id N --region R --raft-address HOST:PORT --api-address HOST:PORT\n"
+     "      Add a started node (with join = true) as a voter.\n"
+     "  members remove ID\n"
+     "      Remove a member from the raft configuration.\n"},
+    {"leader", drctl_cmd_leader,
+     "  leader transfer [--to ID]\n"
+     "      Hand leadership to member ID, or to any other voter.\n"},
+    {"regions", drctl_cmd_regions,
+     "  regions list\n"
+     "      List regions with priority, health and targets.\n"
+     "  regions add NAME [--priority N] [--dns-targets A,B] [--object-store URL]\n"
+     "      Create a region.\n"
+     "  regions update NAME [--priority N] [--dns-targets A,B] [--object-store URL]\n"
+     "      Change the given fields of a region.\n"
+     "  regions remove NAME\n"
+     "      Delete a region (not the primary, nor one with members).\n"},
+    {"site", drctl_cmd_site,
+     "  site show\n"
+     "      Primary region, epoch and site state.\n"
+     "  site set-primary REGION [--reason TEXT] [--expected-epoch N]\n"
+     "      Make REGION primary; with --expected-epoch only if the epoch is "
+     "still N.\n"},
+    {"settings", drctl_cmd_settings,
+     "  settings get [KEY]\n"
+     "      Show all settings, or one.\n"
+     "  settings set KEY VALUE\n"
+     "      Change a setting; VALUE is parsed as the setting's type "
+     "(int, bool, string).\n"},
+    {"history", drctl_cmd_history,
+     "  history\n"
+     "      Audit log of changes, oldest first.\n"},
+    {"local", drctl_cmd_local,
+     "  local up --dir DIR [--regions A,B,C] [--nodes-per-region N] [--drnode PATH]\n"
+     "      Configure and start a cluster on loopback in DIR (default regions\n"
+     "      eu-west,us-east,ap-south, one node each); restart it if DIR holds one.\n"
+     "      Writes DIR/env with DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE.\n"
+     "  local down --dir DIR\n"
+     "      Stop every node of the local cluster (SIGTERM, then SIGKILL after 10 s).\n"
+     "  local status --dir DIR\n"
+     "      Which local nodes run.\n"
+     "  local kill --dir DIR NODE\n"
+     "      SIGKILL node NODE.\n"
+     "  local start --dir DIR NODE\n"
+     "      Start node NODE again with its existing config.\n"},
+    {"bench", drctl_cmd_bench,
+     "  bench [--clients C] [--duration S] [--size B] [--regions-prefix P]\n"
+     "      Committed writes/s through the API: C requests in flight "
+     "(default 64)\n"
+     "      for S seconds (default 10) of about B bytes each (default "
+     "1024), on\n"
+     "      regions P-00..P-15 (default prefix bench), removed "
+     "afterwards.\n"},
+};
+
+#define DRCTL_N_COMMANDS (sizeof(drctl_commands) / sizeof(drctl_commands[0]))
+
+static const char drctl_usage_help[] =
+    "  help [COMMAND]\n"
+    "      This text, or the usage of one command.\n";
+
+int drctl_print_usage(const char *name, FILE *f)
+{
+    size_t i;
+
+    if (name != NULL) {
+        for (i = 0; i < DRCTL_N_COMMANDS; i++) {
+            if (strcmp(drctl_commands[i].name, name) == 0) {
+                fprintf(f, "Usage: drctl [GLOBAL OPTIONS] ...\n%s",
+                        drctl_commands[i].usage);
+                return 0;
+            }
+        }
+        if (strcmp(name, "help") == 0) {
+            fputs(drctl_usage_help, f);
+            return 0;
+        }
+        return -1;
+    }
+    fputs(drctl_usage_head, f);
+    for (i = 0; i < DRCTL_N_COMMANDS; i++) {
+        fputs(drctl_commands[i].usage, f);
+    }
+    fputs(drctl_usage_help, f);
+    fputs(drctl_usage_tail, f);
+    return 0;
+}
+
+static void drctl__vmsg(const struct drctl *d,
+                        const char *kind,
+                        const char *fmt,
+                        va_list ap)
+{
+    char msg[1024];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (d != NULL && d->cmd != NULL) {
+        fprintf(stderr, "drctl: %s: %s%s\n", d->cmd, kind, msg);
+    } else {
+        fprintf(stderr, "drctl: %s%s\n", kind, msg);
+    }
+}
+
+int drctl_usage_error(const struct drctl *d, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (d != NULL && d->cmd != NULL) {
+        fprintf(stderr, "drctl: %s: %s; see 'drctl help %s'\n", d->cmd, msg,
+                d->group != NULL ? d->group : "");
+    } else {
+        fprintf(stderr, "drctl: %s; see 'drctl help'\n", msg);
+    }
+    return DRCTL_EXIT_USAGE;
+}
+
+int drctl_fail(const struct drctl *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    drctl__vmsg(d, "", fmt, ap);
+    va_end(ap);
+    return DRCTL_EXIT_FAIL;
+}
+
+void drctl_warn(const struct drctl *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    drctl__vmsg(d, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
+int drctl_parse_args(const struct drctl *d,
+                     int argc,
+                     char **argv,
+                     const struct drctl_opt *opts,
+                     const char **pos,
+                     int min_pos,
+                     int max_pos,
+                     const char *pos_names,
+                     int *n_pos)
+{
+    bool seen[32] = {false};
+    bool options_done = false;
+    int i, n = 0;
+
+    for (i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq, *val = NULL;
+        size_t name_len, k;
+
+        if (options_done || arg[0] != '-' || arg[1] == '\0' ||
+            (arg[1] >= '0' && arg[1] <= '9')) { /* "-5": a value */
+            if (n == max_pos) {
+                return drctl_usage_error(d, "unexpected argument \"%s\"", arg);
+            }
+            pos[n++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            drctl_print_usage(d->group, stdout);
+            return -1;
+        }
+        eq = strchr(arg, '=');
+        name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        for (k = 0; opts != NULL && opts[k].name != NULL; k++) {
+            if (strlen(opts[k].name) == name_len &&
+                strncmp(opts[k].name, arg, name_len) == 0) {
+                break;
+            }
+        }
+        if (opts == NULL || opts[k].name == NULL) {
+            return drctl_usage_error(d, "unknown option %.*s", (int)name_len,
+                                     arg);
+        }
+        if (k < sizeof(seen) / sizeof(seen[0])) {
+            if (seen[k]) {
+                return drctl_usage_error(d, "option %s given twice",
+                                         opts[k].name);
+            }
+            seen[k] = true;
+        }
+        if (opts[k].value == NULL) {
+            if (eq != NULL) {
+                return drctl_usage_error(d, "option %s takes no value",
+                                         opts[k].name);
+            }
+            *opts[k].flag = true;
+            continue;
+        }
+        if (eq != NULL) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return drctl_usage_error(d, "option %s needs a value",
+                                     opts[k].name);
+        }
+        *opts[k].value = val;
+    }
+    if (n < min_pos) {
+        if (pos_names != NULL) {
+            return drctl_usage_error(d, "missing argument: expected %s",
+                                     pos_names);
+        }
+        return drctl_usage_error(d, "missing argument");
+    }
+    *n_pos = n;
+    return 0;
+}
+
+int drctl_parse_int(const struct drctl *d,
+                    const char *what,
+                    const char *text,
+                    int64_t min,
+                    int64_t max,
+                    int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE ||
+        (text[0] != '-' && (text[0] < '0' || text[0] > '9')) || v < min ||
+        v > max) {
+        if (min == INT64_MIN && max == INT64_MAX) {
+            return drctl_usage_error(d, "%s: \"%s\" is not a 64-bit integer",
+                                     what, text);
+        }
+        return drctl_usage_error(d,
+                                 "%s: \"%s\" is not an integer in [%lld, %lld]",
+                                 what, text, (long long)min, (long long)max);
+    }
+    *out = v;
+    return 0;
+}
+
+int drctl_parse_seconds(const struct drctl *d,
+                        const char *what,
+                        const char *text,
+                        double max_s,
+                        unsigned *out_ms)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(text, &end);
+    if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v) ||
+        v <= 0 || v > max_s ||
+        ((text[0] < '0' || text[0] > '9') && text[0] != '.')) {
+        return drctl_usage_error(d,
+                                 "%s: \"%s\" is not a number of seconds in (0, %g]",
+                                 what, text, max_s);
+    }
+    *out_ms = (unsigned)(v * 1000.0 + 0.5);
+    if (*out_ms == 0) {
+        *out_ms = 1;
+    }
+    return 0;
+}
+
+int drctl_connect(struct drctl *d)
+{
+    char errmsg[CLIENT_ERRMSG_MAX];
+    int rv;
+
+    if (d->connected) {
+        return 0;
+    }
+    if (d->endpoints == NULL) {
+        return drctl_usage_error(d,
+                                 "no endpoints: pass --endpoints or set DRCTL_ENDPOINTS (drctl local up writes them to DIR/env)");
+    }
+    rv = client_init(&d->client, d->endpoints, d->token_file, d->timeout_ms,
+                     errmsg);
+    if (rv == DR_EINVAL && strncmp(errmsg, "token file", 10) != 0) {
+        return drctl_usage_error(d, "%s", errmsg);
+    }
+    if (rv != 0) {
+        return drctl_fail(d, "%s", errmsg);
+    }
+    d->connected = true;
+    return 0;
+}
+
+int drctl_request(struct drctl *d,
+                  const char *method,
+                  const char *path,
+                  const json_t *body,
+                  struct client_response *r)
+{
+    int rv = drctl_connect(d);
+
+    if (rv != 0) {
+        return rv;
+    }
+    if (client_request(&d->client, method, path, body, r) != 0) {
+        fprintf(stderr, "drctl: %s\n", d->client.errmsg);
+        return DRCTL_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int drctl_fail_response(const struct drctl *d, const struct client_response *r)
+{
+    char desc[1024];
+
+    client_response_describe(r, desc, sizeof(desc));
+    if (r->status == 401 && d->client.token[0] == '\0') {
+        return drctl_fail(d, "%s; pass --token-file or set DRCTL_TOKEN_FILE",
+                          desc);
+    }
+    return drctl_fail(d, "%s", desc);
+}
+
+int drctl_call(struct drctl *d,
+               const char *method,
+               const char *path,
+               const json_t *body,
+               json_t **out)
+{
+    struct client_response r;
+    int rv;
+
+    if (out != NULL) {
+        *out = NULL;
+    }
+    rv = drctl_request(d, method, path, body, &r);
+    if (rv != 0) {
+        return rv;
+    }
+    if (r.status < 200 || r.status > 299) {
+        rv = drctl_fail_response(d, &r);
+        client_response_clear(&r);
+        return rv;
+    }
+    if (r.json == NULL && r.body_len > 0) {
+        client_response_clear(&r);
+        return drctl_fail(d,
+                          "%s answered HTTP %ld with a body that is not JSON",
+                          client_url_hostport(r.url), r.status);
+    }
+    if (out != NULL) {
+        *out = r.json;
+        r.json = NULL;
+    }
+    client_response_clear(&r);
+    return 0;
+}
+
+int drctl_path(const struct drctl *d,
+               char *buf,
+               size_t size,
+               const char *prefix,
+               const char *name)
+{
+    char esc[1024];
+    int n;
+
+    if (client_path_escape(name, esc, sizeof(esc)) != 0) {
+        return drctl_usage_error(d, "\"%.40s...\" is too long", name);
+    }
+    n = snprintf(buf, size, "/api/%s/%s", prefix, esc);
+    if (n < 0 || (size_t)n >= size) {
+        return drctl_usage_error(d, "\"%.40s...\" is too long", name);
+    }
+    return 0;
+}
+
+/* Value of a global option at argv[*i] ("--x V" or "--x=V"), or NULL. */
+static const char *drctl__global_value(int argc,
+                                       char **argv,
+                                       int *i,
+                                       const char *name,
+                                       bool *missing)
+{
+    size_t len = strlen(name);
+    const char *arg = argv[*i];
+
+    if (strncmp(arg, name, len) != 0) {
+        return NULL;
+    }
+    if (arg[len] == '=') {
+        return arg + len + 1;
+    }
+    if (arg[len] != '\0') {
+        return NULL;
+    }
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static const char *drctl__env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct drctl d;
+    const char *timeout = NULL;
+    size_t k;
+    int i, rv;
+
+    signal(SIGPIPE, SIG_IGN);
+    memset(&d, 0, sizeof(d));
+    d.timeout_ms = DRCTL_TIMEOUT_DEFAULT_MS;
+    d.endpoints = drctl__env("DRCTL_ENDPOINTS");
+    d.token_file = drctl__env("DRCTL_TOKEN_FILE");
+
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *v;
+        bool missing = false;
+
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            drctl_print_usage(NULL, stdout);
+            return DRCTL_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            d.json = true;
+            continue;
+        }
+        if ((v = drctl__global_value(argc, argv, &i, "--endpoints",
+                                     &missing)) != NULL) {
+            d.endpoints = v;
+        } else if ((v = drctl__global_value(argc, argv, &i, "--token-file",
+                                            &missing)) != NULL) {
+            d.token_file = v;
+        } else if ((v = drctl__global_value(argc, argv, &i, "--timeout",
+                                            &missing)) != NULL) {
+            timeout = v;
+        } else if (missing) {
+            return drctl_usage_error(NULL, "option %s needs a value", argv[i]);
+        } else {
+            return drctl_usage_error(NULL, "unknown option %s", argv[i]);
+        }
+    }
+    if (timeout != NULL && drctl_parse_seconds(NULL, "--timeout", timeout,
+                                               86400, &d.timeout_ms) != 0) {
+        return DRCTL_EXIT_USAGE;
+    }
+    if (d.endpoints != NULL && d.endpoints[0] == '\0') {
+        return drctl_usage_error(NULL, "--endpoints: empty list");
+    }
+    if (d.token_file != NULL && d.token_file[0] == '\0') {
+        d.token_file = NULL;
+    }
+    if (i >= argc) {
+        return drctl_usage_error(NULL, "missing command");
+    }
+
+    if (strcmp(argv[i], "help") == 0) {
+        if (i + 2 < argc) {
+            return drctl_usage_error(NULL, "help: unexpected argument \"%s\"",
+                                     argv[i + 2]);
+        }
+        if (drctl_print_usage(i + 1 < argc ? argv[i + 1] : NULL, stdout) != 0) {
+            return drctl_usage_error(NULL, "help: unknown command \"%s\"",
+                                     argv[i + 1]);
+        }
+        return DRCTL_EXIT_OK;
+    }
+    for (k = 0; k < DRCTL_N_COMMANDS; k++) {
+        if (strcmp(drctl_commands[k].name, argv[i]) == 0) {
+            break;
+        }
+    }
+    if (k == DRCTL_N_COMMANDS) {
+        return drctl_usage_error(NULL, "unknown command \"%s\"", argv[i]);
+    }
+
+    /* --json may also follow the command ("drctl status --json"). */
+    {
+        int j, n = 0;
+        for (j = i + 1; j < argc && strcmp(argv[j], "--") != 0; j++) {
+            if (strcmp(argv[j], "--json") == 0) {
+                d.json = true;
+            } else {
+                argv[i + 1 + n++] = argv[j];
+            }
+        }
+        for (; j < argc; j++) {
+            argv[i + 1 + n++] = argv[j];
+        }
+        argc = i + 1 + n;
+    }
+    d.cmd = drctl_commands[k].name;
+    d.group = drctl_commands[k].name;
+    rv = drctl_commands[k].run(&d, argc - i - 1, argv + i + 1);
+    if (rv < 0) {
+        rv = DRCTL_EXIT_OK; /* --help was printed */
+    }
+    if (d.connected) {
+        client_close(&d.client);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "drctl: writing output: %s\n", strerror(errno));
+        return DRCTL_EXIT_FAIL;
+    }
+    return rv;
+}

@@ -1,0 +1,809 @@
+/* drctl local up|down|status|kill|start: a drnode cluster on loopback. */
+#define _GNU_SOURCE
+#include "local.h"
+#include "drctl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCAL_UP_WAIT_MS 30000   /* for a leader after up */
+#define LOCAL_SETTLE_MS 3000     /* then for every node to know it */
+#define LOCAL_STOP_WAIT_MS 10000 /* SIGTERM to SIGKILL */
+#define LOCAL_TAIL_LINES 15
+#define LOCAL_DEFAULT_REGIONS "eu-west,us-east,ap-south"
+
+static uint64_t local__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void local__sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* mkdir -p path. */
+static int local__mkdirs(const char *path, char *errmsg)
+{
+    char buf[LOCAL_PATH_MAX];
+    size_t i, len = strlen(path);
+
+    if (len >= sizeof(buf)) {
+        local_errf(errmsg, "%s: path too long", path);
+        return -1;
+    }
+    memcpy(buf, path, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') {
+            continue;
+        }
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            local_errf(errmsg, "mkdir %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        buf[i] = path[i];
+    }
+    return 0;
+}
+
+/* Resolve --dir into lc->dir (absolute); create it when create is set. */
+static int local__resolve_dir(struct drctl *d,
+                              struct local_cluster *lc,
+                              const char *dir,
+                              bool create)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], real[PATH_MAX];
+    size_t i;
+
+    if (create && local__mkdirs(dir, errmsg) != 0) {
+        return drctl_fail(d, "%s", errmsg);
+    }
+    if (realpath(dir, real) == NULL) {
+        return drctl_fail(d, "%s: %s", dir, strerror(errno));
+    }
+    if (strlen(real) >= sizeof(lc->dir) - 64) {
+        return drctl_fail(d, "%s: path too long", real);
+    }
+    for (i = 0; real[i] != '\0'; i++) {
+        if ((unsigned char)real[i] <= ' ' || real[i] == 0x7f) {
+            return drctl_fail(d,
+                              "%s: the path must hold no spaces or control characters (it goes into configs and URLs)",
+                              real);
+        }
+    }
+    local_pathf(lc->dir, sizeof(lc->dir), "%s", real); /* length checked */
+    return 0;
+}
+
+static struct local_node *local__find(struct local_cluster *lc, unsigned id)
+{
+    size_t i;
+
+    for (i = 0; i < lc->n; i++) {
+        if (lc->nodes[i].id == id) {
+            return &lc->nodes[i];
+        }
+    }
+    return NULL;
+}
+
+/* Load the cluster in --dir; fail when it holds none. */
+static int local__open(struct drctl *d,
+                       struct local_cluster *lc,
+                       const char *dir)
+{
+    char errmsg[LOCAL_ERRMSG_MAX];
+    int rv = local__resolve_dir(d, lc, dir, false);
+
+    if (rv != 0) {
+        return rv;
+    }
+    if (local_load(lc, errmsg) != 0) {
+        return drctl_fail(d, "%s", errmsg);
+    }
+    if (lc->n == 0) {
+        return drctl_fail(d,
+                          "%s holds no local cluster (no nodeN/drnode.conf); create one with drctl local up --dir %s",
+                          lc->dir, lc->dir);
+    }
+    return 0;
+}
+
+/* Whether a node process signalled by us still runs. A child of ours is
+ * checked (and reaped) with waitpid; any other process by its start time,
+ * recorded before the signal (0 once it has exited). */
+static bool local__alive(pid_t pid, bool child, unsigned long long start)
+{
+    if (child) {
+        return waitpid(pid, NULL, WNOHANG) == 0;
+    }
+    return start != 0 && local_proc_start(pid) == start;
+}
+
+/* Wait until no pid of pids[] runs (0 entries are skipped) or timeout_ms
+ * pass; returns how many still run. */
+static size_t local__wait_gone(const struct local_cluster *lc,
+                               const pid_t *pids,
+                               const bool *child,
+                               const unsigned long long *start,
+                               unsigned timeout_ms)
+{
+    uint64_t deadline = local__now_ms() + timeout_ms;
+    size_t i, left;
+
+    for (;;) {
+        left = 0;
+        for (i = 0; i < lc->n; i++) {
+            if (pids[i] != 0 && local__alive(pids[i], child[i], start[i])) {
+                left++;
+            }
+        }
+        if (left == 0 || local__now_ms() >= deadline) {
+            return left;
+        }
+        local__sleep_ms(50);
+    }
+}
+
+/* Stop every running node of lc: SIGTERM, wait, then SIGKILL; remove the
+ * pid files. children (may be NULL) holds the pids of nodes this process
+ * started, signalled even when their command line is not drnode's (a
+ * wrapper script). Returns how many were running. */
+static size_t local__stop_all(const struct drctl *d,
+                              const struct local_cluster *lc,
+                              const pid_t *children,
+                              bool verbose)
+{
+    unsigned long long start[LOCAL_NODES_MAX];
+    pid_t pids[LOCAL_NODES_MAX];
+    bool child[LOCAL_NODES_MAX];
+    size_t i, n_running = 0, left;
+
+    for (i = 0; i < lc->n; i++) {
+        child[i] = children != NULL && children[i] > 0;
+        start[i] = 0;
+        if (child[i]) {
+            pids[i] = children[i];
+        } else if (!local_running(&lc->nodes[i], &pids[i])) {
+            pids[i] = 0;
+            continue;
+        }
+        start[i] = child[i] ? 0 : local_proc_start(pids[i]);
+        if (kill(pids[i], SIGTERM) != 0) {
+            if (errno != ESRCH) {
+                drctl_warn(d, "node %u: kill %ld: %s", lc->nodes[i].id,
+                           (long)pids[i], strerror(errno));
+            }
+            if (!child[i]) {
+                pids[i] = 0;
+                continue;
+            }
+        }
+        n_running++;
+        if (verbose && !d->json) {
+            printf("stopping node %u (pid %ld)\n", lc->nodes[i].id,
+                   (long)pids[i]);
+        }
+    }
+    left = local__wait_gone(lc, pids, child, start, LOCAL_STOP_WAIT_MS);
+    for (i = 0; left > 0 && i < lc->n; i++) {
+        if (pids[i] != 0 && local__alive(pids[i], child[i], start[i])) {
+            drctl_warn(d,
+                       "node %u (pid %ld) did not stop within %d s: sending SIGKILL",
+                       lc->nodes[i].id, (long)pids[i],
+                       LOCAL_STOP_WAIT_MS / 1000);
+            kill(pids[i], SIGKILL);
+        }
+    }
+    if (left > 0) {
+        local__wait_gone(lc, pids, child, start, 2000);
+    }
+    for (i = 0; i < lc->n; i++) {
+        char path[LOCAL_PATH_MAX + 64];
+        pid_t pid;
+        if (!local_running(&lc->nodes[i], &pid)) {
+            local_node_file(&lc->nodes[i], "drnode.pid", path, sizeof(path));
+            unlink(path);
+        }
+    }
+    return n_running;
+}
+
+/* Validate --regions into regions[]; a usage error otherwise. */
+static int local__parse_regions(struct drctl *d,
+                                const char *list,
+                                char regions[][64],
+                                size_t *n)
+{
+    const char *p = list;
+
+    *n = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        size_t i;
+
+        if (len == 0 || len > 63) {
+            return drctl_usage_error(d,
+                                     "--regions: names of 1 to 63 characters, comma-separated");
+        }
+        if (p[0] < 'a' || p[0] > 'z' ||
+            strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-") < len) {
+            return drctl_usage_error(d,
+                                     "--regions: \"%.*s\" must start with a-z and hold only a-z, 0-9 and '-'",
+                                     (int)len, p);
+        }
+        if (*n == LOCAL_NODES_MAX) {
+            return drctl_usage_error(d, "--regions: at most %d regions",
+                                     LOCAL_NODES_MAX);
+        }
+        memcpy(regions[*n], p, len);
+        regions[*n][len] = '\0';
+        for (i = 0; i < *n; i++) {
+            if (strcmp(regions[i], regions[*n]) == 0) {
+                return drctl_usage_error(d, "--regions: \"%s\" given twice",
+                                         regions[i]);
+            }
+        }
+        (*n)++;
+        if (comma == NULL) {
+            return 0;
+        }
+        p = comma + 1;
+    }
+}
+
+/* Whether node n reports a leader; fills leader with "ID (API)". */
+static bool local__has_leader(struct client *c, char *leader, size_t size)
+{
+    struct client_response r;
+    const json_t *l;
+    bool found = false;
+
+    if (client_request(c, "GET", "/api/status", NULL, &r) != 0) {
+        return false;
+    }
+    l = json_object_get(r.json, "leader");
+    /* A follower may know the leader's id before its address. */
+    if (r.status == 200 && json_is_object(l) &&
+        json_string_value(json_object_get(l, "api")) != NULL) {
+        snprintf(leader, size, "node %" JSON_INTEGER_FORMAT " at %s",
+                 json_integer_value(json_object_get(l, "id")),
+                 json_string_value(json_object_get(l, "api")));
+        found = true;
+    }
+    client_response_clear(&r);
+    return found;
+}
+
+/* Wait for a leader (and briefly for every node to name it); a node that
+ * exits meanwhile fails the wait. */
+static int local__wait_leader(struct drctl *d,
+                              const struct local_cluster *lc,
+                              pid_t *pids,
+                              char *leader,
+                              size_t size)
+{
+    struct client *clients;
+    char errmsg[CLIENT_ERRMSG_MAX];
+    uint64_t deadline = local__now_ms() + LOCAL_UP_WAIT_MS, settled = 0;
+    size_t i, n_ok = 0, n_know;
+    int rv = DRCTL_EXIT_FAIL;
+    char one[128];
+
+    clients = calloc(lc->n, sizeof(*clients));
+    if (clients == NULL) {
+        return drctl_fail(d, "out of memory");
+    }
+    for (i = 0; i < lc->n; i++, n_ok++) {
+        if (client_init(&clients[i], lc->nodes[i].api_address, NULL, 1000,
+                        errmsg) != 0) {
+            drctl_fail(d, "node %u: %s", lc->nodes[i].id, errmsg);
+            goto out;
+        }
+    }
+    while (local__now_ms() < deadline) {
+        for (i = 0; i < lc->n; i++) {
+            int status;
+            if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+                drctl_fail(
+                    d, "node %u exited during start-up (%s %d)",
+                    lc->nodes[i].id, WIFEXITED(status) ? "status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+                pids[i] = 0; /* reaped: never signal this pid again */
+                local_print_log_tail(&lc->nodes[i], LOCAL_TAIL_LINES);
+                goto out;
+            }
+        }
+        for (i = 0, n_know = 0; i < lc->n; i++) {
+            if (local__has_leader(&clients[i], one, sizeof(one))) {
+                if (n_know++ == 0) {
+                    snprintf(leader, size, "%s", one);
+                }
+            }
+        }
+        if (n_know > 0 && settled == 0) {
+            settled = local__now_ms() + LOCAL_SETTLE_MS;
+        }
+        /* A leader is enough; give the others a moment to learn of it, so
+         * that the first command sees a complete status anywhere. */
+        if (n_know == lc->n || (settled != 0 && local__now_ms() >= settled)) {
+            rv = 0;
+            goto out;
+        }
+        local__sleep_ms(n_know > 0 ? 50 : 200);
+    }
+    if (settled != 0) {
+        rv = 0;
+        goto out;
+    }
+    drctl_fail(d, "no leader elected within %d s; the nodes' logs end with:",
+               LOCAL_UP_WAIT_MS / 1000);
+    for (i = 0; i < lc->n; i++) {
+        local_print_log_tail(&lc->nodes[i], LOCAL_TAIL_LINES);
+    }
+
+out:
+    for (i = 0; i < n_ok; i++) {
+        client_close(&clients[i]);
+    }
+    free(clients);
+    return rv;
+}
+
+static void local__print_up(const struct drctl *d,
+                            const struct local_cluster *lc,
+                            const char *env,
+                            const char *leader,
+                            bool restarted)
+{
+    size_t i;
+
+    if (d->json) {
+        json_t *o = json_object(), *eps = json_array();
+        char path[LOCAL_PATH_MAX + 16];
+        for (i = 0; i < lc->n; i++) {
+            char url[80];
+            snprintf(url, sizeof(url), "http://%s", lc->nodes[i].api_address);
+            json_array_append_new(eps, json_string(url));
+        }
+        json_object_set_new(o, "dir", json_string(lc->dir));
+        json_object_set_new(o, "nodes", json_integer((json_int_t)lc->n));
+        json_object_set_new(o, "restarted", json_boolean(restarted));
+        json_object_set_new(o, "endpoints", eps);
+        snprintf(path, sizeof(path), "%s/token", lc->dir);
+        json_object_set_new(o, "token_file", json_string(path));
+        snprintf(path, sizeof(path), "%s/env", lc->dir);
+        json_object_set_new(o, "env_file", json_string(path));
+        drctl_print_json(o);
+        json_decref(o);
+        return;
+    }
+    printf("\n%s %zu nodes in %s; leader: %s.\n\n%s\n",
+           restarted ? "Restarted" : "Started", lc->n, lc->dir, leader, env);
+    printf("Use it:   set -a; . %s/env; set +a; drctl status\n", lc->dir);
+    printf("Stop it:  drctl local down --dir %s\n", lc->dir);
+}
+
+static int local__up(struct drctl *d, int argc, char **argv)
+{
+    const char *dir = NULL, *regions_opt = NULL, *per_opt = NULL;
+    const char *drnode_opt = NULL;
+    const struct drctl_opt opts[] = {
+        {"--dir", &dir, NULL},
+        {"--regions", &regions_opt, NULL},
+        {"--nodes-per-region", &per_opt, NULL},
+        {"--drnode", &drnode_opt, NULL},
+        {NULL, NULL, NULL},
+    };
+    const char *pos[DRCTL_POS_MAX];
+    char regions[LOCAL_NODES_MAX][64], drnode[LOCAL_PATH_MAX];
+    char errmsg[LOCAL_ERRMSG_MAX], env[LOCAL_NODES_MAX * 40 + 2048];
+    char leader[128] = "";
+    struct local_cluster *lc;
+    pid_t pids[LOCAL_NODES_MAX] = {0};
+    size_t n_regions, i;
+    int64_t per = 1;
+    bool restarted;
+    int n, rv;
+
+    rv = drctl_parse_args(d, argc, argv, opts, pos, 0, 0, NULL, &n);
+    if (rv != 0) {
+        return rv;
+    }
+    if (dir == NULL) {
+        return drctl_usage_error(d, "missing --dir DIR");
+    }
+    rv = local__parse_regions(
+        d, regions_opt != NULL ? regions_opt : LOCAL_DEFAULT_REGIONS, regions,
+        &n_regions);
+    if (rv != 0) {
+        return rv;
+    }
+    if (per_opt != NULL &&
+        (rv = drctl_parse_int(d, "--nodes-per-region", per_opt, 1,
+                              LOCAL_NODES_MAX, &per)) != 0) {
+        return rv;
+    }
+    if (n_regions * (size_t)per > LOCAL_NODES_MAX) {
+        return drctl_usage_error(d,
+                                 "%zu regions of %d nodes: at most %d nodes in all",
+                                 n_regions, (int)per, LOCAL_NODES_MAX);
+    }
+
+    lc = calloc(1, sizeof(*lc));
+    if (lc == NULL) {
+        return drctl_fail(d, "out of memory");
+    }
+    if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) != 0) {
+        rv = drctl_fail(d, "%s", errmsg);
+        goto out;
+    }
+    rv = local__resolve_dir(d, lc, dir, true);
+    if (rv != 0) {
+        goto out;
+    }
+    if (local_load(lc, errmsg) != 0) {
+        rv = drctl_fail(d, "%s", errmsg);
+        goto out;
+    }
+    restarted = lc->n > 0;
+    if (restarted) {
+        for (i = 0; i < lc->n; i++) {
+            pid_t pid;
+            if (local_running(&lc->nodes[i], &pid)) {
+                rv = drctl_fail(d,
+                                "%s already has running nodes (node %u, pid %ld); stop them with: drctl local down --dir %s",
+                                lc->dir, lc->nodes[i].id, (long)pid, lc->dir);
+                goto out;
+            }
+        }
+        if (regions_opt != NULL || per_opt != NULL) {
+            drctl_warn(d,
+                       "%s holds a cluster from an earlier up: restarting it as it was; --regions and --nodes-per-region are ignored",
+                       lc->dir);
+        }
+    } else {
+        if (local_create(lc, regions, n_regions, (unsigned)per, errmsg) != 0 ||
+            local_load(lc, errmsg) != 0) {
+            rv = drctl_fail(d, "%s", errmsg);
+            goto out;
+        }
+    }
+
+    for (i = 0; i < lc->n; i++) {
+        const struct local_node *node = &lc->nodes[i];
+        if (local_start(node, drnode, &pids[i], errmsg) != 0) {
+            rv = drctl_fail(d, "node %u: %s", node->id, errmsg);
+            local__stop_all(d, lc, pids, false);
+            goto out;
+        }
+        if (!d->json) {
+            printf("started node %u (%s) raft %s api %s pid %ld\n", node->id,
+                   node->region, node->raft_address, node->api_address,
+                   (long)pids[i]);
+        }
+    }
+    fflush(stdout);
+    rv = local__wait_leader(d, lc, pids, leader, sizeof(leader));
+    if (rv != 0) {
+        local__stop_all(d, lc, pids, false);
+        fprintf(stderr,
+                "drctl: %s: stopped the nodes; their logs are %s/node*/drnode.log\n",
+                d->cmd, lc->dir);
+        goto out;
+    }
+    if (local_write_env(lc, env, sizeof(env), errmsg) != 0) {
+        rv = drctl_fail(d, "%s", errmsg);
+        goto out;
+    }
+    local__print_up(d, lc, env, leader, restarted);
+
+out:
+    free(lc);
+    return rv;
+}
+
+/* Options of local down/status (--dir only) and kill/start (--dir NODE). */
+static int local__dir_args(struct drctl *d,
+                           int argc,
+                           char **argv,
+                           bool want_node,
+                           const char **dir,
+                           unsigned *id,
+                           const char **drnode)
+{
+    const struct drctl_opt opts[] = {
+        {"--dir", dir, NULL},
+        {drnode != NULL ? "--drnode" : NULL, drnode, NULL},
+        {NULL, NULL, NULL},
+    };
+    const char *pos[DRCTL_POS_MAX];
+    int64_t v;
+    int n, rv;
+
+    rv = drctl_parse_args(d, argc, argv, opts, pos, want_node ? 1 : 0,
+                          want_node ? 1 : 0, "NODE", &n);
+    if (rv != 0) {
+        return rv;
+    }
+    if (*dir == NULL) {
+        return drctl_usage_error(d, "missing --dir DIR");
+    }
+    if (want_node) {
+        rv = drctl_parse_int(d, "NODE", pos[0], 1, UINT_MAX, &v);
+        if (rv != 0) {
+            return rv;
+        }
+        *id = (unsigned)v;
+    }
+    return 0;
+}
+
+static int local__down(struct drctl *d, int argc, char **argv)
+{
+    const char *dir = NULL;
+    struct local_cluster *lc;
+    size_t stopped;
+    int rv;
+
+    rv = local__dir_args(d, argc, argv, false, &dir, NULL, NULL);
+    if (rv != 0) {
+        return rv;
+    }
+    lc = calloc(1, sizeof(*lc));
+    if (lc == NULL) {
+        return drctl_fail(d, "out of memory");
+    }
+    rv = local__open(d, lc, dir);
+    if (rv == 0) {
+        stopped = local__stop_all(d, lc, NULL, true);
+        if (d->json) {
+            json_t *o = json_pack("{s:s,s:I}", "dir", lc->dir, "stopped",
+                                  (json_int_t)stopped);
+            drctl_print_json(o);
+            json_decref(o);
+        } else if (stopped == 0) {
+            printf("no node of %s was running\n", lc->dir);
+        } else {
+            printf("stopped %zu node%s of %s\n", stopped,
+                   stopped == 1 ? "" : "s", lc->dir);
+        }
+    }
+    free(lc);
+    return rv;
+}
+
+/* Role of a running node from its /api/status, or "unreachable". */
+static void local__role(const struct local_node *n, char *buf, size_t size)
+{
+    struct client c;
+    struct client_response r;
+    char errmsg[CLIENT_ERRMSG_MAX];
+    const char *role;
+
+    snprintf(buf, size, "unreachable");
+    if (client_init(&c, n->api_address, NULL, 1000, errmsg) != 0) {
+        return;
+    }
+    if (client_request(&c, "GET", "/api/status", NULL, &r) == 0) {
+        role = json_string_value(json_object_get(r.json, "role"));
+        if (r.status == 200 && role != NULL) {
+            snprintf(buf, size, "%s", role);
+        }
+        client_response_clear(&r);
+    }
+    client_close(&c);
+}
+
+static int local__status(struct drctl *d, int argc, char **argv)
+{
+    const char *dir = NULL;
+    struct local_cluster *lc;
+    struct drctl_table t;
+    json_t *arr = NULL;
+    size_t i;
+    int rv;
+
+    rv = local__dir_args(d, argc, argv, false, &dir, NULL, NULL);
+    if (rv != 0) {
+        return rv;
+    }
+    lc = calloc(1, sizeof(*lc));
+    if (lc == NULL) {
+        return drctl_fail(d, "out of memory");
+    }
+    rv = local__open(d, lc, dir);
+    if (rv != 0) {
+        free(lc);
+        return rv;
+    }
+    if (d->json) {
+        arr = json_array();
+    } else {
+        drctl_table_init(&t, 7);
+        drctl_table_cell(&t, "NODE");
+        drctl_table_cell(&t, "REGION");
+        drctl_table_cell(&t, "RAFT");
+        drctl_table_cell(&t, "API");
+        drctl_table_cell(&t, "PID");
+        drctl_table_cell(&t, "STATE");
+        drctl_table_cell(&t, "ROLE");
+    }
+    for (i = 0; i < lc->n; i++) {
+        const struct local_node *n = &lc->nodes[i];
+        char role[32] = "-";
+        pid_t pid;
+        bool running = local_running(n, &pid);
+
+        if (running) {
+            local__role(n, role, sizeof(role));
+        }
+        if (d->json) {
+            json_array_append_new(
+                arr, json_pack("{s:I,s:s,s:s,s:s,s:o,s:b,s:o}", "id",
+                               (json_int_t)n->id, "region", n->region,
+                               "raft_address", n->raft_address, "api_address",
+                               n->api_address, "pid",
+                               running ? json_integer(pid) : json_null(),
+                               "running", running, "role",
+                               running ? json_string(role) : json_null()));
+        } else {
+            drctl_table_cellf(&t, "%u", n->id);
+            drctl_table_cell(&t, n->region);
+            drctl_table_cell(&t, n->raft_address);
+            drctl_table_cell(&t, n->api_address);
+            if (running) {
+                drctl_table_cellf(&t, "%ld", (long)pid);
+            } else {
+                drctl_table_cell(&t, "-");
+            }
+            drctl_table_cell(&t, running ? "running" : "stopped");
+            drctl_table_cell(&t, role);
+        }
+    }
+    if (d->json) {
+        json_t *o = json_pack("{s:s,s:o}", "dir", lc->dir, "nodes", arr);
+        drctl_print_json(o);
+        json_decref(o);
+    } else {
+        drctl_table_print(&t);
+    }
+    free(lc);
+    return 0;
+}
+
+static int local__kill_or_start(struct drctl *d,
+                                int argc,
+                                char **argv,
+                                bool start)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], drnode[LOCAL_PATH_MAX];
+    const char *dir = NULL, *drnode_opt = NULL;
+    struct local_cluster *lc;
+    struct local_node *n;
+    unsigned id = 0;
+    pid_t pid;
+    int rv, i;
+
+    rv = local__dir_args(d, argc, argv, true, &dir, &id,
+                         start ? &drnode_opt : NULL);
+    if (rv != 0) {
+        return rv;
+    }
+    lc = calloc(1, sizeof(*lc));
+    if (lc == NULL) {
+        return drctl_fail(d, "out of memory");
+    }
+    rv = local__open(d, lc, dir);
+    if (rv != 0) {
+        goto out;
+    }
+    n = local__find(lc, id);
+    if (n == NULL) {
+        rv = drctl_fail(d, "%s has no node %u", lc->dir, id);
+        goto out;
+    }
+    if (start) {
+        if (local_running(n, &pid)) {
+            rv = drctl_fail(d, "node %u is already running (pid %ld)", id,
+                            (long)pid);
+            goto out;
+        }
+        if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) !=
+                0 ||
+            local_start(n, drnode, &pid, errmsg) != 0) {
+            rv = drctl_fail(d, "node %u: %s", id, errmsg);
+            goto out;
+        }
+        /* Catch a node that dies at once (bad config, busy port). */
+        for (i = 0; i < 10; i++) {
+            int status;
+            local__sleep_ms(50);
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                rv = drctl_fail(
+                    d, "node %u exited at once (%s %d)", id,
+                    WIFEXITED(status) ? "status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+                local_print_log_tail(n, LOCAL_TAIL_LINES);
+                goto out;
+            }
+        }
+    } else {
+        char path[LOCAL_PATH_MAX + 64];
+        unsigned long long born;
+        if (!local_running(n, &pid)) {
+            rv = drctl_fail(d, "node %u is not running", id);
+            goto out;
+        }
+        born = local_proc_start(pid);
+        if (kill(pid, SIGKILL) != 0) {
+            rv = drctl_fail(d, "node %u: kill %ld: %s", id, (long)pid,
+                            strerror(errno));
+            goto out;
+        }
+        for (i = 0; i < 250 && local__alive(pid, false, born); i++) {
+            local__sleep_ms(20);
+        }
+        local_node_file(n, "drnode.pid", path, sizeof(path));
+        unlink(path);
+    }
+    if (d->json) {
+        json_t *o =
+            json_pack("{s:I,s:I,s:s}", "node", (json_int_t)id, "pid",
+                      (json_int_t)pid, "state", start ? "running" : "killed");
+        drctl_print_json(o);
+        json_decref(o);
+    } else {
+        printf("node %u %s (pid %ld)\n", id, start ? "started" : "killed",
+               (long)pid);
+    }
+
+out:
+    free(lc);
+    return rv;
+}
+
+int drctl_cmd_local(struct drctl *d, int argc, char **argv)
+{
+    if (argc < 1) {
+        return drctl_usage_error(d,
+                                 "missing subcommand (up, down, status, kill, start)");
+    }
+    if (strcmp(argv[0], "up") == 0) {
+        d->cmd = "local up";
+        return local__up(d, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "down") == 0) {
+        d->cmd = "local down";
+        return local__down(d, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "status") == 0) {
+        d->cmd = "local status";
+        return local__status(d, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "kill") == 0) {
+        d->cmd = "local kill";
+        return local__kill_or_start(d, argc - 1, argv + 1, false);
+    }
+    if (strcmp(argv[0], "start") == 0) {
+        d->cmd = "local start";
+        return local__kill_or_start(d, argc - 1, argv + 1, true);
+    }
+    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        drctl_print_usage(d->group, stdout);
+        return -1;
+    }
+    return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
+}

@@ -1,0 +1,842 @@
+/* drctl local: config, token, pid and log files; starting drnode processes. */
+#define _GNU_SOURCE
+#include "local.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "config/config.h"
+
+#define LOCAL__CONF "drnode.conf"
+#define LOCAL__PID "drnode.pid"
+#define LOCAL__LOG "drnode.log"
+#define LOCAL__LINE_MAX 198 /* longest line drnode's INI parser reads */
+
+void local_errf(char *errmsg, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(errmsg, LOCAL_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+}
+
+int local_pathf(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
+void local_node_file(const struct local_node *n,
+                     const char *name,
+                     char *buf,
+                     size_t size)
+{
+    local_pathf(buf, size, "%s/%s", n->dir, name);
+}
+
+static int local__cmp_node(const void *a, const void *b)
+{
+    const struct local_node *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Copy src into dst[size]; 0 if it fits. */
+static int local__copy(char *dst, size_t size, const char *src)
+{
+    int n = snprintf(dst, size, "%s", src);
+    return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
+int local_load(struct local_cluster *lc, char *errmsg)
+{
+    struct config_problems *probs = NULL;
+    struct config *c = NULL;
+    struct dirent *e;
+    DIR *dir;
+    int rv = 0;
+    size_t i;
+
+    lc->n = 0;
+    dir = opendir(lc->dir);
+    if (dir == NULL) {
+        local_errf(errmsg, "%s: %s", lc->dir, strerror(errno));
+        return DR_EIO;
+    }
+    c = malloc(sizeof(*c));
+    probs = malloc(sizeof(*probs));
+    if (c == NULL || probs == NULL) {
+        local_errf(errmsg, "out of memory");
+        rv = DR_ENOMEM;
+        goto out;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        struct local_node *n;
+        char conf[LOCAL_PATH_MAX + 64];
+        const char *digits = e->d_name + 4;
+        struct stat st;
+
+        if (strncmp(e->d_name, "node", 4) != 0 || *digits == '\0' ||
+            strspn(digits, "0123456789") != strlen(digits)) {
+            continue;
+        }
+        if (local_pathf(conf, sizeof(conf), "%s/%s/%s", lc->dir, e->d_name,
+                        LOCAL__CONF) != 0 ||
+            stat(conf, &st) != 0) {
+            continue;
+        }
+        if (lc->n == LOCAL_NODES_MAX) {
+            local_errf(errmsg, "%s: more than %d nodes", lc->dir,
+                       LOCAL_NODES_MAX);
+            rv = DR_ELIMIT;
+            goto out;
+        }
+        probs->n = 0;
+        if (config_load(c, conf, probs) != 0) {
+            const struct config_problem *p = &probs->items[0];
+            if (probs->n > 0 && p->line > 0) {
+                local_errf(errmsg, "%s:%d: %s", conf, p->line, p->msg);
+            } else {
+                local_errf(errmsg, "%s: %s", conf,
+                           probs->n > 0 ? p->msg : "invalid");
+            }
+            rv = DR_EINVAL;
+            goto out;
+        }
+        n = &lc->nodes[lc->n];
+        memset(n, 0, sizeof(*n));
+        n->id = (unsigned)c->id;
+        if (c->id > UINT_MAX ||
+            local__copy(n->region, sizeof(n->region), c->region) != 0 ||
+            local__copy(n->raft_address, sizeof(n->raft_address),
+                        c->raft_address) != 0 ||
+            local__copy(n->api_address, sizeof(n->api_address),
+                        c->api_address) != 0 ||
+            local_pathf(n->dir, sizeof(n->dir), "%s/%s", lc->dir, e->d_name) !=
+                0) {
+            local_errf(errmsg, "%s: id or address too long for drctl local",
+                       conf);
+            rv = DR_EINVAL;
+            goto out;
+        }
+        lc->n++;
+    }
+    qsort(lc->nodes, lc->n, sizeof(lc->nodes[0]), local__cmp_node);
+    for (i = 1; i < lc->n; i++) {
+        if (lc->nodes[i].id == lc->nodes[i - 1].id) {
+            local_errf(errmsg, "%s and %s both hold node id %u",
+                       lc->nodes[i - 1].dir, lc->nodes[i].dir, lc->nodes[i].id);
+            rv = DR_EINVAL;
+            goto out;
+        }
+    }
+
+out:
+    free(probs);
+    free(c);
+    closedir(dir);
+    return rv;
+}
+
+/* Fill ports[n] with distinct free loopback TCP ports: bind 127.0.0.1:0
+ * for all of them at once, read the ports, then close. */
+static int local__free_ports(unsigned *ports, size_t n, char *errmsg)
+{
+    int fds[2 * LOCAL_NODES_MAX];
+    size_t i, opened = 0;
+    int rv = 0;
+
+    for (i = 0; i < n; i++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0) {
+            local_errf(errmsg, "socket: %s", strerror(errno));
+            rv = DR_EIO;
+            break;
+        }
+        fds[opened++] = fd;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = 0;
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+            local_errf(errmsg, "bind 127.0.0.1:0: %s", strerror(errno));
+            rv = DR_EIO;
+            break;
+        }
+        ports[i] = ntohs(sa.sin_port);
+    }
+    for (i = 0; i < opened; i++) {
+        close(fds[i]);
+    }
+    return rv;
+}
+
+/* Write data to path through a temporary file and a rename. */
+static int local__write_file(const char *path,
+                             const char *data,
+                             size_t len,
+                             mode_t mode,
+                             char *errmsg)
+{
+    char tmp[LOCAL_PATH_MAX + 16];
+    size_t off = 0;
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        local_errf(errmsg, "%s: %s", tmp, strerror(errno));
+        return DR_EIO;
+    }
+    if (fchmod(fd, mode) != 0) {
+        goto err_after_open;
+    }
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0) {
+            goto err_after_open;
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        goto err_after_open;
+    }
+    if (rename(tmp, path) != 0) {
+        local_errf(errmsg, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return DR_EIO;
+    }
+    return 0;
+
+err_after_open:
+    local_errf(errmsg, "%s: %s", tmp, strerror(errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);
+    return DR_EIO;
+}
+
+static int local__mkdir(const char *path, mode_t mode, char *errmsg)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        local_errf(errmsg, "mkdir %s: %s", path, strerror(errno));
+        return DR_EIO;
+    }
+    return 0;
+}
+
+static int local__write_token(const char *dir, char *errmsg)
+{
+    unsigned char raw[32];
+    char hex[2 * sizeof(raw) + 2], path[LOCAL_PATH_MAX + 16];
+    size_t i, got = 0;
+    int fd, rv;
+
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        local_errf(errmsg, "/dev/urandom: %s", strerror(errno));
+        return DR_EIO;
+    }
+    while (got < sizeof(raw)) {
+        ssize_t r = read(fd, raw + got, sizeof(raw) - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            local_errf(errmsg, "/dev/urandom: %s",
+                       r < 0 ? strerror(errno) : "short read");
+            close(fd);
+            return DR_EIO;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    for (i = 0; i < sizeof(raw); i++) {
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    }
+    hex[2 * sizeof(raw)] = '\n';
+    hex[2 * sizeof(raw) + 1] = '\0';
+    snprintf(path, sizeof(path), "%s/token", dir);
+    rv = local__write_file(path, hex, strlen(hex), 0600, errmsg);
+    memset(raw, 0, sizeof(raw));
+    memset(hex, 0, sizeof(hex));
+    return rv;
+}
+
+/* The config of node n of lc into f. */
+static void local__print_config(FILE *f,
+                                const struct local_cluster *lc,
+                                const struct local_node *n,
+                                char regions[][64],
+                                size_t n_regions)
+{
+    size_t i;
+
+    fprintf(f, "# Written by drctl local up.\n");
+    fprintf(f, "[node]\n");
+    fprintf(f, "id = %u\n", n->id);
+    fprintf(f, "region = %s\n", n->region);
+    fprintf(f, "raft_address = %s\n", n->raft_address);
+    fprintf(f, "api_address = %s\n", n->api_address);
+    fprintf(f, "data_dir = %s/data\n", n->dir);
+    fprintf(f, "token_file = %s/token\n", lc->dir);
+    fprintf(f, "log_level = info\n");
+    fprintf(f, "\n[raft]\n");
+    fprintf(f, "election_timeout_ms = 1000\n");
+    fprintf(f, "heartbeat_timeout_ms = 100\n");
+    fprintf(f, "\n[bootstrap]\n");
+    fprintf(f, "primary_region = %s\n", regions[0]);
+    for (i = 0; i < lc->n; i++) {
+        const struct local_node *m = &lc->nodes[i];
+        fprintf(f, "\n[member.%u]\n", m->id);
+        fprintf(f, "region = %s\n", m->region);
+        fprintf(f, "raft_address = %s\n", m->raft_address);
+        fprintf(f, "api_address = %s\n", m->api_address);
+    }
+    for (i = 0; i < n_regions; i++) {
+        fprintf(f, "\n[region.%s]\n", regions[i]);
+        fprintf(f, "priority = %d\n", 100 - 10 * (int)i);
+        fprintf(f, "object_store = file://%s/store/%s\n", lc->dir, regions[i]);
+    }
+}
+
+static size_t local__longest_line(const char *text)
+{
+    size_t longest = 0;
+
+    while (*text != '\0') {
+        size_t len = strcspn(text, "\n");
+        if (len > longest) {
+            longest = len;
+        }
+        text += len + (text[len] == '\n');
+    }
+    return longest;
+}
+
+int local_create(struct local_cluster *lc,
+                 char regions[][64],
+                 size_t n_regions,
+                 unsigned per_region,
+                 char *errmsg)
+{
+    unsigned ports[2 * LOCAL_NODES_MAX];
+    char path[LOCAL_PATH_MAX + 64];
+    size_t i, total = n_regions * per_region;
+    int rv;
+
+    if (total == 0 || total > LOCAL_NODES_MAX) {
+        local_errf(errmsg, "between 1 and %d nodes", LOCAL_NODES_MAX);
+        return DR_EINVAL;
+    }
+    rv = local__free_ports(ports, 2 * total, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    lc->n = total;
+    for (i = 0; i < total; i++) {
+        struct local_node *n = &lc->nodes[i];
+        memset(n, 0, sizeof(*n));
+        n->id = (unsigned)i + 1;
+        snprintf(n->region, sizeof(n->region), "%s", regions[i / per_region]);
+        snprintf(n->raft_address, sizeof(n->raft_address), "127.0.0.1:%u",
+                 ports[2 * i]);
+        snprintf(n->api_address, sizeof(n->api_address), "127.0.0.1:%u",
+                 ports[2 * i + 1]);
+        if (local_pathf(n->dir, sizeof(n->dir), "%s/node%u", lc->dir, n->id) !=
+            0) {
+            local_errf(errmsg, "%s: path too long", lc->dir);
+            return DR_ELIMIT;
+        }
+    }
+
+    rv = local__write_token(lc->dir, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    snprintf(path, sizeof(path), "%s/store", lc->dir);
+    if ((rv = local__mkdir(path, 0755, errmsg)) != 0) {
+        return rv;
+    }
+    for (i = 0; i < n_regions; i++) {
+        snprintf(path, sizeof(path), "%s/store/%s", lc->dir, regions[i]);
+        if ((rv = local__mkdir(path, 0755, errmsg)) != 0) {
+            return rv;
+        }
+    }
+    for (i = 0; i < total; i++) {
+        const struct local_node *n = &lc->nodes[i];
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        if ((rv = local__mkdir(n->dir, 0755, errmsg)) != 0) {
+            return rv;
+        }
+        snprintf(path, sizeof(path), "%s/data", n->dir);
+        if ((rv = local__mkdir(path, 0700, errmsg)) != 0) {
+            return rv;
+        }
+        f = open_memstream(&text, &len);
+        if (f == NULL) {
+            local_errf(errmsg, "out of memory");
+            return DR_ENOMEM;
+        }
+        local__print_config(f, lc, n, regions, n_regions);
+        if (fclose(f) != 0) {
+            free(text);
+            local_errf(errmsg, "out of memory");
+            return DR_ENOMEM;
+        }
+        if (local__longest_line(text) > LOCAL__LINE_MAX) {
+            local_errf(errmsg,
+                       "%s: path too long: a config line would exceed %d characters (drnode's INI line limit)",
+                       lc->dir, LOCAL__LINE_MAX);
+            free(text);
+            return DR_ELIMIT;
+        }
+        local_node_file(n, LOCAL__CONF, path, sizeof(path));
+        rv = local__write_file(path, text, len, 0644, errmsg);
+        free(text);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+/* Whether pid has threads besides its main one: a main thread that is a
+ * zombie waits for them, and they may still hold its sockets open. */
+static bool local__other_threads(pid_t pid)
+{
+    char path[64];
+    struct dirent *e;
+    int n = 0;
+    DIR *dir;
+
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    dir = opendir(path);
+    if (dir == NULL) {
+        return false;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] != '.') {
+            n++;
+        }
+    }
+    closedir(dir);
+    return n > 1;
+}
+
+unsigned long long local_proc_start(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long start = 0;
+    const char *p;
+    ssize_t r;
+    int fd, field;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0) {
+        return 0;
+    }
+    buf[r] = '\0';
+    /* "PID (COMM) STATE ..." where COMM may hold spaces and parentheses. */
+    p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == 'X' ||
+        (p[2] == 'Z' && !local__other_threads(pid))) {
+        return 0;
+    }
+    p += 2; /* field 3, the state */
+    for (field = 3; field < 22 && p != NULL; field++) {
+        p = strchr(p, ' ');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p != NULL) {
+        start = strtoull(p, NULL, 10);
+    }
+    return start;
+}
+
+bool local_is_node_process(const struct local_node *n, pid_t pid)
+{
+    char path[64], conf[LOCAL_PATH_MAX + 64], buf[8192];
+    bool is_drnode = false, has_conf = false;
+    size_t len = 0, off, arg = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        len += (size_t)r;
+        if (len == sizeof(buf) - 1) {
+            break;
+        }
+    }
+    close(fd);
+    buf[len] = '\0';
+    local_node_file(n, LOCAL__CONF, conf, sizeof(conf));
+    /* A zombie has an empty command line: not running. */
+    for (off = 0; off < len; off += strlen(buf + off) + 1, arg++) {
+        const char *a = buf + off;
+        const char *base = strrchr(a, '/');
+        base = base != NULL ? base + 1 : a;
+        if (arg < 2 && strncmp(base, "drnode", 6) == 0) {
+            is_drnode = true;
+        }
+        if (strcmp(a, conf) == 0) {
+            has_conf = true;
+        }
+    }
+    return is_drnode && has_conf;
+}
+
+bool local_running(const struct local_node *n, pid_t *pid)
+{
+    char path[LOCAL_PATH_MAX + 64], buf[32];
+    ssize_t r;
+    long v;
+    char *end;
+    int fd;
+
+    *pid = 0;
+    local_node_file(n, LOCAL__PID, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0) {
+        return false;
+    }
+    buf[r] = '\0';
+    v = strtol(buf, &end, 10);
+    if (end == buf || (*end != '\n' && *end != '\0') || v <= 1 || v > INT_MAX) {
+        return false;
+    }
+    *pid = (pid_t)v;
+    if (kill(*pid, 0) != 0 && errno != EPERM) {
+        return false;
+    }
+    return local_is_node_process(n, *pid);
+}
+
+int local_start(const struct local_node *n,
+                const char *drnode,
+                pid_t *pid,
+                char *errmsg)
+{
+    char conf[LOCAL_PATH_MAX + 64], logp[LOCAL_PATH_MAX + 64];
+    char pidp[LOCAL_PATH_MAX + 64], data[LOCAL_PATH_MAX + 64], text[32];
+    char *const argv[] = {(char *)drnode, "--config", conf, NULL};
+    int logfd, nullfd, pipefd[2], child_errno = 0, rv = DR_EIO;
+    time_t now = time(NULL);
+    struct tm tm;
+    ssize_t r;
+    pid_t p;
+
+    local_node_file(n, LOCAL__CONF, conf, sizeof(conf));
+    local_node_file(n, LOCAL__LOG, logp, sizeof(logp));
+    local_node_file(n, LOCAL__PID, pidp, sizeof(pidp));
+    snprintf(data, sizeof(data), "%s/data", n->dir);
+    if (local__mkdir(data, 0700, errmsg) != 0) {
+        return DR_EIO;
+    }
+    logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        local_errf(errmsg, "%s: %s", logp, strerror(errno));
+        return DR_EIO;
+    }
+    gmtime_r(&now, &tm);
+    dprintf(logfd,
+            "=== %04d-%02d-%02dT%02d:%02d:%02dZ drctl local: starting node %u: %s --config %s\n",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+            tm.tm_sec, n->id, drnode, conf);
+    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nullfd < 0) {
+        local_errf(errmsg, "/dev/null: %s", strerror(errno));
+        goto err_after_log;
+    }
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        local_errf(errmsg, "pipe: %s", strerror(errno));
+        goto err_after_null;
+    }
+    fflush(NULL);
+    p = fork();
+    if (p < 0) {
+        local_errf(errmsg, "fork: %s", strerror(errno));
+        goto err_after_pipe;
+    }
+    if (p == 0) {
+        struct sigaction sa;
+        int e;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGPIPE, &sa, NULL);
+        setsid();
+        if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+            chdir(n->dir) != 0) {
+            e = errno;
+        } else {
+            close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+            execv(drnode, argv);
+            e = errno;
+        }
+        if (write(pipefd[1], &e, sizeof(e)) < 0) {
+            _exit(126);
+        }
+        _exit(127);
+    }
+    close(pipefd[1]);
+    pipefd[1] = -1;
+    do {
+        r = read(pipefd[0], &child_errno, sizeof(child_errno));
+    } while (r < 0 && errno == EINTR);
+    if (r == (ssize_t)sizeof(child_errno)) {
+        waitpid(p, NULL, 0);
+        local_errf(errmsg, "cannot run %s: %s", drnode, strerror(child_errno));
+        goto err_after_pipe;
+    }
+    *pid = p;
+    snprintf(text, sizeof(text), "%ld\n", (long)p);
+    rv = local__write_file(pidp, text, strlen(text), 0644, errmsg);
+    if (rv != 0) {
+        kill(p, SIGKILL);
+        waitpid(p, NULL, 0);
+    }
+
+err_after_pipe:
+    close(pipefd[0]);
+    if (pipefd[1] >= 0) {
+        close(pipefd[1]);
+    }
+err_after_null:
+    close(nullfd);
+err_after_log:
+    close(logfd);
+    return rv;
+}
+
+static bool local__executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           access(path, X_OK) == 0;
+}
+
+static int local__absolute(const char *path,
+                           char *out,
+                           size_t size,
+                           char *errmsg)
+{
+    char real[PATH_MAX];
+
+    if (realpath(path, real) == NULL) {
+        local_errf(errmsg, "%s: %s", path, strerror(errno));
+        return DR_EIO;
+    }
+    if (local__copy(out, size, real) != 0) {
+        local_errf(errmsg, "%s: path too long", real);
+        return DR_ELIMIT;
+    }
+    return 0;
+}
+
+int local_find_drnode(const char *opt, char *out, size_t size, char *errmsg)
+{
+    char self[PATH_MAX], cand[PATH_MAX + 32];
+    const char *env = getenv("DRNODE");
+    const char *path = getenv("PATH");
+    ssize_t len;
+
+    if (opt != NULL) {
+        if (!local__executable(opt)) {
+            local_errf(errmsg, "--drnode %s: not an executable file", opt);
+            return DR_ENOTFOUND;
+        }
+        return local__absolute(opt, out, size, errmsg);
+    }
+    if (env != NULL && env[0] != '\0') {
+        if (!local__executable(env)) {
+            local_errf(errmsg, "DRNODE=%s: not an executable file", env);
+            return DR_ENOTFOUND;
+        }
+        return local__absolute(env, out, size, errmsg);
+    }
+    len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len > 0) {
+        char *slash;
+        self[len] = '\0';
+        slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            snprintf(cand, sizeof(cand), "%s/drnode", self);
+            if (local__executable(cand)) {
+                return local__absolute(cand, out, size, errmsg);
+            }
+            snprintf(cand, sizeof(cand), "%s/../node/drnode", self);
+            if (local__executable(cand)) {
+                return local__absolute(cand, out, size, errmsg);
+            }
+        }
+    }
+    while (path != NULL && *path != '\0') {
+        const char *colon = strchr(path, ':');
+        size_t n = colon != NULL ? (size_t)(colon - path) : strlen(path);
+        if (n > 0 && n < PATH_MAX) {
+            snprintf(cand, sizeof(cand), "%.*s/drnode", (int)n, path);
+            if (local__executable(cand)) {
+                return local__absolute(cand, out, size, errmsg);
+            }
+        }
+        path = colon != NULL ? colon + 1 : NULL;
+    }
+    local_errf(errmsg, "cannot find drnode: pass --drnode PATH or set DRNODE");
+    return DR_ENOTFOUND;
+}
+
+void local_print_log_tail(const struct local_node *n, int lines)
+{
+    char path[LOCAL_PATH_MAX + 64], buf[8192];
+    const char *start;
+    size_t len = 0;
+    int fd, seen = 0;
+    off_t size;
+    ssize_t r;
+
+    local_node_file(n, LOCAL__LOG, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "  node %u: %s: %s\n", n->id, path, strerror(errno));
+        return;
+    }
+    size = lseek(fd, 0, SEEK_END);
+    if (size > (off_t)sizeof(buf) - 1) {
+        lseek(fd, size - (off_t)sizeof(buf) + 1, SEEK_SET);
+    } else {
+        lseek(fd, 0, SEEK_SET);
+    }
+    while ((r = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)r;
+    }
+    close(fd);
+    while (len > 0 && buf[len - 1] == '\n') {
+        len--;
+    }
+    buf[len] = '\0';
+    start = buf + len;
+    while (start > buf) {
+        if (start[-1] == '\n' && ++seen == lines) {
+            break;
+        }
+        start--;
+    }
+    fprintf(stderr, "  node %u (%s), last lines:\n", n->id, path);
+    while (*start != '\0') {
+        const char *nl = strchr(start, '\n');
+        int l = nl != NULL ? (int)(nl - start) : (int)strlen(start);
+        fprintf(stderr, "    | %.*s\n", l, start);
+        start += l + (nl != NULL);
+    }
+}
+
+/* Append s to buf, single-quoted for a POSIX shell when it needs it. */
+static void local__shell_word(char *buf, size_t size, const char *s)
+{
+    size_t used = strlen(buf);
+    const char *p;
+
+    if (strspn(s,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,@%=") == strlen(s)) {
+        snprintf(buf + used, size - used, "%s", s);
+        return;
+    }
+    if (used + 1 < size) {
+        buf[used++] = '\'';
+    }
+    for (p = s; *p != '\0' && used + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(buf + used, "'\\''", 4);
+            used += 4;
+        } else {
+            buf[used++] = *p;
+        }
+    }
+    if (used + 1 < size) {
+        buf[used++] = '\'';
+    }
+    buf[used] = '\0';
+}
+
+int local_write_env(const struct local_cluster *lc,
+                    char *buf,
+                    size_t size,
+                    char *errmsg)
+{
+    char path[LOCAL_PATH_MAX + 16], list[LOCAL_NODES_MAX * 40];
+    size_t i, used = 0;
+
+    list[0] = '\0';
+    for (i = 0; i < lc->n; i++) {
+        used +=
+            (size_t)snprintf(list + used, sizeof(list) - used, "%shttp://%s",
+                             i > 0 ? "," : "", lc->nodes[i].api_address);
+    }
+    snprintf(path, sizeof(path), "%s/token", lc->dir);
+    snprintf(buf, size, "DRCTL_ENDPOINTS=");
+    local__shell_word(buf, size, list);
+    used = strlen(buf);
+    snprintf(buf + used, size - used, "\nDRCTL_TOKEN_FILE=");
+    local__shell_word(buf, size, path);
+    used = strlen(buf);
+    snprintf(buf + used, size - used, "\n");
+    snprintf(path, sizeof(path), "%s/env", lc->dir);
+    return local__write_file(path, buf, strlen(buf), 0644, errmsg);
+}
