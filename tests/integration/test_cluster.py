@@ -1,0 +1,378 @@
+"""Real 3-node drnode clusters on loopback: election, failover, restart,
+re-join by snapshot, leader transfer, follower redirects, --check-config."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+import drcluster  # noqa: E402
+from drcluster import ClusterTestCase, wait_until
+
+
+def region_names(resp):
+    return sorted(r["name"] for r in resp.json["regions"])
+
+
+def setting_value(resp, key):
+    for s in resp.json["settings"]:
+        if s["key"] == key:
+            return s["value"]
+    raise AssertionError("setting %s missing from %r" % (key, resp))
+
+
+class TestCluster(ClusterTestCase):
+
+    def start_cluster(self, **kw):
+        c = self.new_cluster(**kw)
+        c.start_all()
+        leader = c.wait_for_leader()
+        return c, leader
+
+    def write_ok(self, node, method, path, body, status=200):
+        r = node.write(method, path, body)
+        self.assertEqual(r.status, status, "%s %s -> %r" % (method, path, r))
+        return r
+
+    def assert_state(self, node, regions, settings, site, stale):
+        """node's regions include `regions` (name -> expected fields), the
+        settings have the given values, and the site matches."""
+        r = node.get("/api/regions", stale=stale)
+        self.assertEqual(r.status, 200, r)
+        got = {g["name"]: g for g in r.json["regions"]}
+        for name, want in regions.items():
+            self.assertIn(name, got, "node %d lost region %s" % (node.id,
+                                                                  name))
+            for k, v in want.items():
+                self.assertEqual(got[name][k], v, "region %s field %s on "
+                                 "node %d" % (name, k, node.id))
+        r = node.get("/api/settings", stale=stale)
+        self.assertEqual(r.status, 200, r)
+        for k, v in settings.items():
+            self.assertEqual(setting_value(r, k), v, "setting %s on node %d"
+                             % (k, node.id))
+        r = node.get("/api/site", stale=stale)
+        self.assertEqual(r.status, 200, r)
+        for k, v in site.items():
+            self.assertEqual(r.json[k], v, "site %s on node %d" % (k,
+                                                                   node.id))
+
+    def test_failover_keeps_acknowledged_writes(self):
+        c, leader = self.start_cluster()
+        # Every node reports the same leader and the bootstrap state.
+        for nid, st in c.statuses().items():
+            self.assertEqual(st["leader"]["id"], leader.id)
+            self.assertEqual(st["leader"]["api"], leader.api_address)
+            self.assertEqual(st["node"], nid)
+            self.assertIn(st["role"], ("leader", "follower"))
+        st = leader.status()
+        self.assertTrue(st["initialized"])
+        self.assertEqual(st["primary_region"], "eu-west")
+        self.assertEqual(st["epoch"], 1)
+        self.assertEqual(sorted(m["id"] for m in st["members"]), [1, 2, 3])
+        self.assertTrue(all(m["voter"] for m in st["members"]))
+        self.assertEqual(sorted(r["name"] for r in st["regions"]),
+                         ["ap-south", "eu-west", "us-east"])
+
+        # Acknowledged writes.
+        regions = {}
+        for i in range(5):
+            name = "ack-%d-%s" % (i, os.urandom(3).hex())
+            body = {"name": name, "priority": 10 + i,
+                    "dns_targets": ["10.0.0.%d" % (i + 1), "db.example.com"],
+                    "object_store": "file:///srv/backups/%d" % i}
+            r = self.write_ok(leader, "POST", "/api/regions", body, 201)
+            self.assertEqual(r.json["name"], name)
+            self.assertEqual(r.json["priority"], 10 + i)
+            self.assertEqual(r.json["primary"], False)
+            regions[name] = {k: body[k] for k in ("priority", "dns_targets",
+                                                  "object_store")}
+        r = self.write_ok(leader, "PUT", "/api/settings/queue_mode",
+                          {"value": True})
+        self.assertEqual(r.json["value"], True)
+        r = self.write_ok(leader, "PUT", "/api/settings/backup.pg_interval_s",
+                          {"value": 120})
+        self.assertEqual(r.json["value"], 120)
+        r = self.write_ok(leader, "PUT", "/api/settings/failover.mode",
+                          {"value": "automatic"})
+        self.assertEqual(r.json["value"], "automatic")
+        r = self.write_ok(leader, "POST", "/api/site/primary",
+                          {"region": "us-east", "reason": "drill",
+                           "expected_epoch": 1})
+        self.assertEqual(r.json["primary_region"], "us-east")
+        self.assertEqual(r.json["epoch"], 2)
+        settings = {"queue_mode": True, "backup.pg_interval_s": 120,
+                    "failover.mode": "automatic"}
+        site = {"primary_region": "us-east", "epoch": 2}
+        regions["us-east"] = {"primary": True}
+        regions["eu-west"] = {"primary": False}
+        hist_before = leader.get("/api/history").json["history"]
+
+        # kill -9 the leader: a new one, within bounds, has every write.
+        old = leader.id
+        t0 = time.monotonic()
+        self.assertEqual(c.kill(old), -9)
+        new = c.wait_for_leader(exclude=(old,))
+        elapsed = time.monotonic() - t0
+        self.assertNotEqual(new.id, old)
+        self.assertLess(elapsed, drcluster.ELECTION_WAIT_S)
+        self.assert_state(new, regions, settings, site, stale=False)
+        hist = new.get("/api/history")
+        self.assertEqual(hist.status, 200, hist)
+        self.assertEqual(hist.json["history"][:len(hist_before)], hist_before)
+        # The survivors are still two voters that accept writes.
+        late = "late-" + os.urandom(3).hex()
+        self.write_ok(new, "POST", "/api/regions", {"name": late}, 201)
+        regions[late] = {"priority": 0, "dns_targets": [], "object_store": ""}
+
+        # The killed node restarts from its data dir and catches up.
+        c.restart(old)
+        c.wait_caught_up(old, new)
+        again = c.wait_for_leader()
+        self.assertEqual(again.id, new.id)
+        self.assert_state(c.node(old), regions, settings, site, stale=True)
+        self.assertEqual(
+            c.node(old).get("/api/history", stale=True).json["history"],
+            new.get("/api/history", stale=True).json["history"])
+
+    def test_sigterm_exits_zero_and_restarts(self):
+        c, leader = self.start_cluster()
+        follower = c.followers(leader)[0]
+        self.assertEqual(c.stop(follower.id), 0, follower.log_tail())
+        name = "while-down-" + os.urandom(3).hex()
+        self.write_ok(leader, "POST", "/api/regions", {"name": name}, 201)
+        c.restart(follower.id)
+        c.wait_caught_up(follower.id, leader)
+        self.assertIn(name, region_names(follower.get("/api/regions",
+                                                      stale=True)))
+
+        # SIGTERM on the leader: exit 0, another leader, clean restart.
+        self.assertEqual(c.stop(leader.id), 0, leader.log_tail())
+        new = c.wait_for_leader(exclude=(leader.id,))
+        name2 = "after-term-" + os.urandom(3).hex()
+        self.write_ok(new, "POST", "/api/regions", {"name": name2}, 201)
+        c.restart(leader.id)
+        c.wait_caught_up(leader.id, new)
+        names = region_names(leader.get("/api/regions", stale=True))
+        self.assertIn(name, names)
+        self.assertIn(name2, names)
+        c.wait_for_leader()
+
+    def test_wiped_node_rejoins_by_snapshot(self):
+        c, leader = self.start_cluster(raft={"snapshot_threshold": 32,
+                                             "snapshot_trailing": 8})
+        gone = c.followers(leader)[0]
+        r = leader.write("DELETE", "/api/members/%d" % gone.id)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, {"deleted": gone.id})
+        r = leader.get("/api/members")
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn(gone.id, [m["id"] for m in r.json["members"]])
+        self.assertEqual(c.stop(gone.id), 0, gone.log_tail())
+        c.wipe(gone.id)
+
+        # ~100 entries so the leader compacts its log past what gone had.
+        names = []
+        for i in range(40):
+            name = "snap-%02d" % i
+            self.write_ok(leader, "POST", "/api/regions", {"name": name}, 201)
+            names.append(name)
+        for i in range(60):
+            self.write_ok(leader, "PUT", "/api/settings/backup.pg_interval_s",
+                          {"value": 60 + i})
+        snaps = [f for f in os.listdir(leader.data_dir)
+                 if f.startswith("snapshot-")]
+        self.assertTrue(snaps, "leader took no snapshot: %s" %
+                        os.listdir(leader.data_dir))
+
+        # Restart it empty with join = true and add it back.
+        gone.join = True
+        c.start(gone.id)
+        st = gone.status()
+        self.assertFalse(st["initialized"], st)
+        r = leader.write("POST", "/api/members", gone.member_json(),
+                         timeout=30.0)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["id"], gone.id)
+        self.assertEqual(r.json["voter"], True, r)
+        self.assertEqual(r.json["role"], "voter", r)
+        self.assertEqual(r.json["region"], gone.region)
+        self.assertEqual(r.json["raft_address"], gone.raft_address)
+        self.assertEqual(r.json["api_address"], gone.api_address)
+        r = leader.get("/api/members")
+        m = [m for m in r.json["members"] if m["id"] == gone.id]
+        self.assertEqual(len(m), 1, r)
+        self.assertTrue(m[0]["voter"], r)
+
+        c.wait_caught_up(gone.id, leader)
+        want = region_names(leader.get("/api/regions"))
+        self.assertEqual(region_names(gone.get("/api/regions", stale=True)),
+                         want)
+        for n in names + ["eu-west", "us-east", "ap-south"]:
+            self.assertIn(n, want)
+        self.assertEqual(setting_value(gone.get("/api/settings", stale=True),
+                                       "backup.pg_interval_s"), 119)
+        self.assertTrue(gone.status()["initialized"])
+        got = [f for f in os.listdir(gone.data_dir)
+               if f.startswith("snapshot-")]
+        self.assertTrue(got, "re-joined node holds no snapshot: %s" %
+                        os.listdir(gone.data_dir))
+        self.assertEqual(c.wait_for_leader().id, leader.id)
+
+    def test_leader_transfer(self):
+        c, leader = self.start_cluster()
+        target = c.followers(leader)[0]
+        r = leader.write("POST", "/api/leader/transfer", {"to": target.id},
+                         timeout=15.0)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, {"leader": {"id": target.id,
+                                             "api": target.api_address}})
+        self.assertEqual(c.wait_for_leader().id, target.id)
+        # {} moves it to any other voter.
+        r = target.write("POST", "/api/leader/transfer", {}, timeout=15.0)
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.json["leader"]["id"], target.id)
+        now = c.wait_for_leader()
+        self.assertEqual(now.id, r.json["leader"]["id"])
+        # Writes still work on the new leader.
+        self.write_ok(now, "POST", "/api/regions",
+                      {"name": "post-transfer"}, 201)
+
+    def test_follower_redirects(self):
+        c, leader = self.start_cluster()
+        base = "http://" + leader.api_address
+        writes = [
+            ("POST", "/api/regions", {"name": "via-follower"}),
+            ("PUT", "/api/regions/eu-west", {"priority": 7}),
+            ("DELETE", "/api/regions/ap-south", None),
+            ("PUT", "/api/settings/queue_mode", {"value": True}),
+            ("POST", "/api/site/primary", {"region": "us-east"}),
+            ("POST", "/api/members", {"id": 9, "region": "eu-west",
+                                      "raft_address": "127.0.0.1:1",
+                                      "api_address": "127.0.0.1:2"}),
+            ("DELETE", "/api/members/3", None),
+            ("POST", "/api/leader/transfer", {}),
+            ("POST", "/api/regions?trace=1", {"name": "via-follower"}),
+        ]
+        reads = ["/api/regions", "/api/regions/eu-west", "/api/members",
+                 "/api/settings", "/api/settings/queue_mode", "/api/site",
+                 "/api/history", "/api/regions?verbose=1"]
+        commit0 = leader.status()["commit_index"]
+        for f in c.followers(leader):
+            for method, path, body in writes:
+                r = f.write(method, path, body)
+                self.assertEqual(r.status, 307, "%s %s on node %d: %r" %
+                                 (method, path, f.id, r))
+                self.assertEqual(r.header("location"), base + path)
+                self.assertEqual(r.error[0], "not_leader", r)
+                self.assertIn("the leader is node %d" % leader.id,
+                              r.error[1])
+            for path in reads:
+                r = f.get(path)
+                self.assertEqual(r.status, 307, "GET %s on node %d: %r" %
+                                 (path, f.id, r))
+                self.assertEqual(r.header("location"), base + path)
+                self.assertEqual(r.error[0], "not_leader", r)
+            for path in ("/api/status", "/api/health", "/metrics"):
+                self.assertEqual(f.get(path).status, 200, path)
+        # Nothing was proposed by the redirected writes.
+        self.assertEqual(leader.status()["commit_index"], commit0)
+
+        # Following the Location by hand works, and stale reads answer on
+        # the followers with the leader's state.
+        f = c.followers(leader)[0]
+        r = f.write("POST", "/api/regions", {"name": "followed"})
+        loc = r.header("location")
+        self.assertTrue(loc.startswith(base), loc)
+        r = drcluster.http_request(leader.api_address, "POST",
+                                   loc[len(base):], {"name": "followed"},
+                                   token=c.token)
+        self.assertEqual(r.status, 201, r)
+        for f in c.followers(leader):
+            c.wait_caught_up(f.id, leader)
+            for path in reads:
+                r = f.get(path, stale=True)
+                self.assertEqual(r.status, 200, "GET %s?stale on node %d: %r"
+                                 % (path, f.id, r))
+                if path == "/api/members":
+                    continue  # last_contact_ms is only known on the leader
+                want = leader.get(path, stale=True)
+                self.assertEqual(r.json, want.json, path)
+            self.assertIn("followed", region_names(
+                f.get("/api/regions", stale=True)))
+            self.assertNotIn("via-follower", region_names(
+                f.get("/api/regions", stale=True)))
+
+
+class TestCheckConfig(unittest.TestCase):
+
+    def setUp(self):
+        if not os.access(drcluster.DRNODE, os.X_OK):
+            self.skipTest("drnode not built at %s" % drcluster.DRNODE)
+        self.dir = tempfile.mkdtemp(prefix="drnode-it-check-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def run_drnode(self, *args):
+        return subprocess.run([drcluster.DRNODE] + list(args),
+                              capture_output=True, text=True, timeout=20)
+
+    def test_bad_config_exits_2_with_file_line_messages(self):
+        path = os.path.join(self.dir, "bad.conf")
+        with open(path, "w") as f:
+            f.write("[node]\n"                       # 1
+                    "id = zero\n"                    # 2
+                    "region = Bad_Region\n"          # 3
+                    "raft_address = nohost\n"        # 4
+                    "bogus = 1\n"                    # 5
+                    "[raft]\n"                       # 6
+                    "election_timeout_ms = -5\n"     # 7
+                    "[nosuch]\n")                    # 8
+        p = self.run_drnode("--check-config", path)
+        self.assertEqual(p.returncode, 2, p)
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        self.assertTrue(lines, p)
+        pat = re.compile(r"^%s(:(\d+))?: \S.*$" % re.escape(path))
+        for ln in lines:
+            self.assertRegex(ln, pat)
+        by_line = {}
+        for ln in lines:
+            m = pat.match(ln)
+            if m.group(2):
+                by_line.setdefault(int(m.group(2)), []).append(ln)
+        self.assertEqual(sorted(by_line), [2, 3, 4, 5, 7, 8], p.stderr)
+        self.assertIn("zero", by_line[2][0])
+        self.assertIn("Bad_Region", by_line[3][0])
+        self.assertIn("nohost", by_line[4][0])
+        self.assertIn('unknown key "bogus"', by_line[5][0])
+        self.assertIn("election_timeout_ms", by_line[7][0])
+        self.assertIn("unknown section [nosuch]", by_line[8][0])
+        self.assertTrue(any("api_address" in ln for ln in lines), p.stderr)
+        self.assertTrue(any("data_dir" in ln for ln in lines), p.stderr)
+        # drnode --config refuses it the same way, before doing anything.
+        p2 = self.run_drnode("--config", path)
+        self.assertEqual(p2.returncode, 2, p2)
+        self.assertIn("%s:5:" % path, p2.stderr)
+
+    def test_missing_config_and_good_config(self):
+        path = os.path.join(self.dir, "missing.conf")
+        p = self.run_drnode("--check-config", path)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn(path, p.stderr)
+        c = drcluster.Cluster(name="check")
+        self.addCleanup(c.cleanup)
+        node = c.node(1)
+        p = self.run_drnode("--check-config", node.config_path)
+        self.assertEqual(p.returncode, 0, p)
+        self.assertEqual(p.stdout.strip(), "%s: ok" % node.config_path)
+        self.assertFalse(os.path.exists(node.data_dir))
+        p = self.run_drnode("--bogus")
+        self.assertEqual(p.returncode, 2, p)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
