@@ -164,8 +164,16 @@ static int value_set(struct fsm_value *dst, const struct fsm_value *src)
             return DR_ENOMEM;
         }
     }
+    /* Keep only the field of the value's type, so that the state equals the
+     * one decoded from a snapshot, which carries only that field. */
     free(dst->s);
-    *dst = *src;
+    memset(dst, 0, sizeof(*dst));
+    dst->type = src->type;
+    if (src->type == FSM_SETTING_INT) {
+        dst->i = src->i;
+    } else if (src->type == FSM_SETTING_BOOL) {
+        dst->b = src->b;
+    }
     dst->s = s;
     return DR_OK;
 }
@@ -562,7 +570,8 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
                               "region \"%.64s\" does not exist",
                               name ? name : "");
             }
-            if (strcmp(f->site.primary_region, name) == 0) {
+            if (f->site.primary_region != NULL &&
+                strcmp(f->site.primary_region, name) == 0) {
                 return reject(res, DR_ECONFLICT,
                               "region %s is the primary site; make another "
                               "region primary first",

@@ -1,0 +1,703 @@
+/* Unit tests of the pure replicated state machine (node/fsm): the effects
+ * of valid commands and entries. Rejections are in test_fsm_reject.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec/codec.h"
+#include "fsm/fsm.h"
+
+#define T0 1000 /* bootstrap time */
+
+/* Snapshot encodings, to prove that a rejected command changed nothing. */
+
+struct snap {
+    void *base;
+    size_t len;
+};
+
+static struct snap snap_take(const struct fsm *f)
+{
+    struct snap s;
+    assert_int_equal(codec_snapshot_encode(f, malloc, &s.base, &s.len), DR_OK);
+    return s;
+}
+
+/* Assert that f still encodes to the bytes of s, and free s. */
+static void snap_check(struct snap *s, const struct fsm *f)
+{
+    struct snap now = snap_take(f);
+    int same = now.len == s->len && memcmp(now.base, s->base, s->len) == 0;
+    free(now.base);
+    free(s->base);
+    s->base = NULL;
+    assert_true(same);
+}
+
+/* Apply cmd at now and assert it is rejected with code, a message holding
+ * part, and no change to the state. */
+static void expect_reject_at(struct fsm *f, const struct fsm_cmd *cmd,
+                             uint64_t now, int code, const char *part)
+{
+    struct fsm_result res;
+    struct snap before = snap_take(f);
+    uint64_t epoch = f->site.epoch;
+    int rv = fsm_apply(f, cmd, now, &res);
+
+    if (rv != code || res.code != code || strstr(res.msg, part) == NULL) {
+        free(before.base);
+        fail_msg("expected code %d with \"%s\", got %d \"%s\"", code, part, rv,
+                 res.msg);
+    }
+    assert_int_equal(res.epoch, epoch);
+    snap_check(&before, f);
+}
+
+static void expect_reject(struct fsm *f, const struct fsm_cmd *cmd, int code,
+                          const char *part)
+{
+    expect_reject_at(f, cmd, T0 + 500, code, part);
+}
+
+static void expect_ok(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
+{
+    struct fsm_result res;
+    int rv = fsm_apply(f, cmd, now, &res);
+    if (rv != DR_OK) {
+        fail_msg("command type %d rejected: %d %s", cmd->type, rv, res.msg);
+    }
+    assert_int_equal(res.code, DR_OK);
+    assert_int_equal(res.epoch, f->site.epoch);
+}
+
+/* Command builders. Strings are borrowed string literals. */
+
+static char *eu_targets[] = {"eu.example.com", "10.1.0.1"};
+static char *us_targets[] = {"us.example.com"};
+
+static struct fsm_region region(char *name, int32_t priority, char **targets,
+                                size_t n_targets, char *store)
+{
+    return (struct fsm_region){.name = name, .priority = priority,
+                               .dns_targets = targets,
+                               .n_dns_targets = n_targets,
+                               .object_store = store};
+}
+
+static struct fsm_member member(uint64_t id, char *region_name, char *raft,
+                                char *api)
+{
+    return (struct fsm_member){.id = id, .region = region_name,
+                               .raft_address = raft, .api_address = api};
+}
+
+static struct fsm_cmd region_cmd(int type, struct fsm_region r)
+{
+    return (struct fsm_cmd){.type = type, .actor = "test", .u.region = r};
+}
+
+static struct fsm_cmd region_remove_cmd(const char *name)
+{
+    return (struct fsm_cmd){.type = FSM_CMD_REGION_REMOVE, .actor = "test",
+                            .u.region_name = name};
+}
+
+static struct fsm_cmd member_put_cmd(struct fsm_member m)
+{
+    return (struct fsm_cmd){.type = FSM_CMD_MEMBER_PUT, .actor = "test",
+                            .u.member = m};
+}
+
+static struct fsm_cmd member_remove_cmd(uint64_t id)
+{
+    return (struct fsm_cmd){.type = FSM_CMD_MEMBER_REMOVE, .actor = "test",
+                            .u.member_id = id};
+}
+
+static struct fsm_cmd primary_cmd(const char *name, const char *reason)
+{
+    return (struct fsm_cmd){.type = FSM_CMD_SET_PRIMARY, .actor = "op:alice",
+                            .u.set_primary = {.region = name,
+                                              .reason = reason}};
+}
+
+static struct fsm_cmd primary_cas_cmd(const char *name, uint64_t expected)
+{
+    struct fsm_cmd c = primary_cmd(name, "");
+    c.u.set_primary.has_expected_epoch = true;
+    c.u.set_primary.expected_epoch = expected;
+    return c;
+}
+
+static struct fsm_cmd setting_cmd(const char *key, struct fsm_value v)
+{
+    return (struct fsm_cmd){.type = FSM_CMD_SETTING_SET, .actor = "test",
+                            .u.setting = {.key = key, .value = v}};
+}
+
+static struct fsm_cmd setting_int_cmd(const char *key, int64_t v)
+{
+    return setting_cmd(key,
+                       (struct fsm_value){.type = FSM_SETTING_INT, .i = v});
+}
+
+static struct fsm_cmd setting_bool_cmd(const char *key, bool v)
+{
+    return setting_cmd(key,
+                       (struct fsm_value){.type = FSM_SETTING_BOOL, .b = v});
+}
+
+static struct fsm_cmd setting_str_cmd(const char *key, char *v)
+{
+    return setting_cmd(key,
+                       (struct fsm_value){.type = FSM_SETTING_STRING, .s = v});
+}
+
+/* The standard bootstrap: three regions, three members, eu-west primary. */
+struct boot {
+    struct fsm_region regions[3];
+    struct fsm_member members[3];
+    struct fsm_cmd cmd;
+};
+
+static void boot_make(struct boot *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->regions[0] = region("us-east", 5, us_targets, 1, "file:///srv/dr");
+    b->regions[1] = region("eu-west", 10, eu_targets, 2, "s3://dr-eu");
+    b->regions[2] = region("ap-south", 1, NULL, 0, "");
+    b->members[0] = member(3, "ap-south", "10.3.0.1:7000", "10.3.0.1:8000");
+    b->members[1] = member(1, "eu-west", "10.1.0.1:7000", "10.1.0.1:8000");
+    b->members[2] = member(2, "us-east", "10.2.0.1:7000", "10.2.0.1:8000");
+    b->cmd.type = FSM_CMD_BOOTSTRAP;
+    b->cmd.actor = "node:1";
+    b->cmd.u.bootstrap.regions = b->regions;
+    b->cmd.u.bootstrap.n_regions = 3;
+    b->cmd.u.bootstrap.members = b->members;
+    b->cmd.u.bootstrap.n_members = 3;
+    b->cmd.u.bootstrap.primary_region = "eu-west";
+}
+
+static int setup_empty(void **state)
+{
+    struct fsm *f = malloc(sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(fsm_init(f), DR_OK);
+    *state = f;
+    return 0;
+}
+
+static int setup_booted(void **state)
+{
+    struct boot b;
+    struct fsm *f;
+    setup_empty(state);
+    f = *state;
+    boot_make(&b);
+    expect_ok(f, &b.cmd, T0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fsm *f = *state;
+    fsm_close(f);
+    free(f);
+    return 0;
+}
+
+static const struct fsm_audit *audit_last(const struct fsm *f)
+{
+    assert_true(f->n_audit > 0);
+    return fsm_audit_at(f, f->n_audit - 1);
+}
+
+/* Effects of valid commands. */
+
+static void test_init_defaults(void **state)
+{
+    struct fsm *f = *state;
+    assert_false(f->initialized);
+    assert_null(f->site.primary_region);
+    assert_int_equal(f->site.epoch, 0);
+    assert_int_equal(f->n_regions, 0);
+    assert_int_equal(f->n_members, 0);
+    assert_int_equal(f->n_audit, 0);
+    assert_null(fsm_audit_at(f, 0));
+    assert_int_equal(fsm_setting_int(f, "history.max_entries"), 1000);
+    assert_int_equal(fsm_setting_int(f, "breaker.reset_timeout_ms"), 30000);
+    assert_string_equal(fsm_setting(f, "failover.mode")->s, "manual");
+    assert_string_equal(fsm_setting(f, "llm.fallback_chain")->s,
+                        "ollama,openai,anthropic");
+    assert_false(fsm_setting(f, "queue_mode")->b);
+    assert_null(fsm_setting(f, "no.such"));
+    assert_int_equal(fsm_setting_index(NULL), -1);
+}
+
+static void test_bootstrap(void **state)
+{
+    struct fsm *f = *state;
+    const struct fsm_region *r;
+    const struct fsm_member *m;
+    const struct fsm_audit *a;
+    struct fsm_result res;
+    struct boot b;
+
+    boot_make(&b);
+    assert_int_equal(fsm_apply(f, &b.cmd, T0, &res), DR_OK);
+    assert_int_equal(res.epoch, 1);
+    assert_true(f->initialized);
+    assert_string_equal(f->site.primary_region, "eu-west");
+    assert_int_equal(f->site.epoch, 1);
+    assert_int_equal(f->site.state, FSM_SITE_ACTIVE);
+    assert_int_equal(f->site.changed_ms, T0);
+    assert_int_equal(f->time_ms, T0);
+
+    /* Regions sorted by name, copied, stamped. */
+    assert_int_equal(f->n_regions, 3);
+    assert_string_equal(f->regions[0].name, "ap-south");
+    assert_string_equal(f->regions[1].name, "eu-west");
+    assert_string_equal(f->regions[2].name, "us-east");
+    r = fsm_region_get(f, "eu-west");
+    assert_non_null(r);
+    assert_ptr_not_equal(r->name, b.regions[1].name);
+    assert_int_equal(r->priority, 10);
+    assert_int_equal(r->n_dns_targets, 2);
+    assert_string_equal(r->dns_targets[1], "10.1.0.1");
+    assert_string_equal(r->object_store, "s3://dr-eu");
+    assert_int_equal(r->status, FSM_REGION_HEALTHY);
+    assert_int_equal(r->created_ms, T0);
+    assert_int_equal(r->updated_ms, T0);
+    assert_null(fsm_region_get(f, "eu"));
+    assert_null(fsm_region_get(f, NULL));
+
+    /* Members sorted by id. */
+    assert_int_equal(f->n_members, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(f->members[i].id, i + 1);
+    }
+    m = fsm_member_get(f, 2);
+    assert_non_null(m);
+    assert_string_equal(m->region, "us-east");
+    assert_string_equal(m->raft_address, "10.2.0.1:7000");
+    assert_string_equal(m->api_address, "10.2.0.1:8000");
+    assert_int_equal(m->added_ms, T0);
+    assert_null(fsm_member_get(f, 4));
+
+    a = audit_last(f);
+    assert_int_equal(f->n_audit, 1);
+    assert_int_equal(a->seq, 1);
+    assert_int_equal(f->audit_seq, 1);
+    assert_int_equal(a->time_ms, T0);
+    assert_string_equal(a->actor, "node:1");
+    assert_string_equal(a->action, "bootstrap");
+    assert_string_equal(a->detail,
+                        "3 regions, 3 members, primary eu-west (epoch 1)");
+}
+
+static void test_region_add(void **state)
+{
+    struct fsm *f = *state;
+    char *targets[] = {"sa.example.com", "2001:db8::1"};
+    struct fsm_cmd c =
+        region_cmd(FSM_CMD_REGION_ADD,
+                   region("sa-east", 7, targets, 2, "s3://dr-sa/prefix"));
+    const struct fsm_region *r;
+
+    c.u.region.status = FSM_REGION_LOST; /* ignored: new regions are healthy */
+    c.u.region.created_ms = 5;
+    expect_ok(f, &c, T0 + 10);
+    assert_int_equal(f->n_regions, 4);
+    assert_string_equal(f->regions[2].name, "sa-east");
+    r = fsm_region_get(f, "sa-east");
+    assert_int_equal(r->priority, 7);
+    assert_int_equal(r->n_dns_targets, 2);
+    assert_string_equal(r->dns_targets[0], "sa.example.com");
+    assert_string_equal(r->object_store, "s3://dr-sa/prefix");
+    assert_int_equal(r->status, FSM_REGION_HEALTHY);
+    assert_int_equal(r->created_ms, T0 + 10);
+    assert_int_equal(r->updated_ms, T0 + 10);
+    assert_string_equal(audit_last(f)->action, "region-add");
+    assert_string_equal(
+        audit_last(f)->detail,
+        "sa-east priority=7 dns=[sa.example.com,2001:db8::1] "
+        "store=s3://dr-sa/prefix");
+    assert_int_equal(f->site.epoch, 1);
+}
+
+static void test_region_update(void **state)
+{
+    struct fsm *f = *state;
+    char *targets[] = {"us2.example.com"};
+    struct fsm_cmd c = region_cmd(FSM_CMD_REGION_UPDATE,
+                                  region("us-east", 42, targets, 1, ""));
+    const struct fsm_region *r;
+
+    f->regions[2].status = FSM_REGION_DEGRADED; /* committed earlier */
+    expect_ok(f, &c, T0 + 20);
+    r = fsm_region_get(f, "us-east");
+    assert_int_equal(r->priority, 42);
+    assert_int_equal(r->n_dns_targets, 1);
+    assert_string_equal(r->dns_targets[0], "us2.example.com");
+    assert_string_equal(r->object_store, "");
+    assert_int_equal(r->status, FSM_REGION_DEGRADED);
+    assert_int_equal(r->created_ms, T0);
+    assert_int_equal(r->updated_ms, T0 + 20);
+    assert_int_equal(f->n_regions, 3);
+    assert_string_equal(audit_last(f)->action, "region-update");
+    assert_string_equal(audit_last(f)->detail,
+                        "us-east priority=42 dns=[us2.example.com] store=");
+}
+
+static void test_region_remove(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd rm_member = member_remove_cmd(3);
+    struct fsm_cmd rm = region_remove_cmd("ap-south");
+
+    expect_ok(f, &rm_member, T0 + 1);
+    expect_ok(f, &rm, T0 + 2);
+    assert_int_equal(f->n_regions, 2);
+    assert_null(fsm_region_get(f, "ap-south"));
+    assert_string_equal(f->regions[0].name, "eu-west");
+    assert_string_equal(f->regions[1].name, "us-east");
+    assert_string_equal(audit_last(f)->action, "region-remove");
+    assert_string_equal(audit_last(f)->detail, "ap-south");
+}
+
+static void test_member_put_insert(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = member_put_cmd(
+        member(10, "us-east", "[fd00::2]:7000", "node-10.internal:8443"));
+    const struct fsm_member *m;
+
+    c.u.member.added_ms = 1; /* ignored: stamped with command time */
+    expect_ok(f, &c, T0 + 30);
+    assert_int_equal(f->n_members, 4);
+    assert_int_equal(f->members[3].id, 10);
+    m = fsm_member_get(f, 10);
+    assert_string_equal(m->region, "us-east");
+    assert_string_equal(m->raft_address, "[fd00::2]:7000");
+    assert_string_equal(m->api_address, "node-10.internal:8443");
+    assert_int_equal(m->added_ms, T0 + 30);
+    assert_string_equal(audit_last(f)->action, "member-put");
+    assert_string_equal(
+        audit_last(f)->detail,
+        "10 region=us-east raft=[fd00::2]:7000 api=node-10.internal:8443");
+}
+
+static void test_member_put_update(void **state)
+{
+    struct fsm *f = *state;
+    /* Move member 2 to ap-south; keeping its own addresses is no conflict. */
+    struct fsm_cmd c = member_put_cmd(
+        member(2, "ap-south", "10.2.0.1:7000", "10.2.0.9:8000"));
+    const struct fsm_member *m;
+
+    expect_ok(f, &c, T0 + 40);
+    assert_int_equal(f->n_members, 3);
+    m = fsm_member_get(f, 2);
+    assert_string_equal(m->region, "ap-south");
+    assert_string_equal(m->api_address, "10.2.0.9:8000");
+    assert_int_equal(m->added_ms, T0); /* first added at bootstrap */
+    assert_string_equal(audit_last(f)->action, "member-put");
+}
+
+static void test_member_remove(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = member_remove_cmd(2);
+
+    expect_ok(f, &c, T0 + 50);
+    assert_int_equal(f->n_members, 2);
+    assert_null(fsm_member_get(f, 2));
+    assert_int_equal(f->members[0].id, 1);
+    assert_int_equal(f->members[1].id, 3);
+    assert_string_equal(audit_last(f)->action, "member-remove");
+    assert_string_equal(audit_last(f)->detail, "2");
+}
+
+static void test_set_primary(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = primary_cmd("us-east", "planned drill");
+    struct fsm_result res;
+    const struct fsm_audit *a;
+
+    assert_int_equal(fsm_apply(f, &c, T0 + 60, &res), DR_OK);
+    assert_int_equal(res.epoch, 2);
+    assert_string_equal(f->site.primary_region, "us-east");
+    assert_int_equal(f->site.epoch, 2);
+    assert_int_equal(f->site.changed_ms, T0 + 60);
+    a = audit_last(f);
+    assert_int_equal(a->seq, 2);
+    assert_int_equal(a->time_ms, T0 + 60);
+    assert_string_equal(a->actor, "op:alice");
+    assert_string_equal(a->action, "set-primary");
+    assert_string_equal(a->detail,
+                        "eu-west -> us-east (epoch 2): planned drill");
+
+    /* Back again without a reason: the epoch keeps growing. */
+    c = primary_cmd("eu-west", NULL);
+    expect_ok(f, &c, T0 + 70);
+    assert_int_equal(f->site.epoch, 3);
+    assert_string_equal(audit_last(f)->detail, "us-east -> eu-west (epoch 3)");
+}
+
+static void test_set_primary_cas(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd ok = primary_cas_cmd("us-east", 1);
+    struct fsm_cmd stale = primary_cas_cmd("ap-south", 1);
+    struct fsm_cmd ahead = primary_cas_cmd("ap-south", 7);
+
+    expect_ok(f, &ok, T0 + 1);
+    assert_int_equal(f->site.epoch, 2);
+    /* A second actor that read epoch 1 loses the race. */
+    expect_reject(f, &stale, DR_ECONFLICT, "epoch is 2, not the expected 1");
+    expect_reject(f, &ahead, DR_ECONFLICT, "epoch is 2, not the expected 7");
+    stale.u.set_primary.expected_epoch = 2;
+    expect_ok(f, &stale, T0 + 2);
+    assert_string_equal(f->site.primary_region, "ap-south");
+    assert_int_equal(f->site.epoch, 3);
+}
+
+static void test_setting_set(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = setting_int_cmd("breaker.reset_timeout_ms", 1000);
+
+    expect_ok(f, &c, T0 + 1);
+    assert_int_equal(fsm_setting_int(f, "breaker.reset_timeout_ms"), 1000);
+    assert_string_equal(audit_last(f)->action, "setting-set");
+    assert_string_equal(audit_last(f)->detail,
+                        "breaker.reset_timeout_ms=1000");
+    c = setting_int_cmd("rpo.pg_s", 0); /* the minimum is allowed */
+    c.u.setting.value.b = true;         /* fields of other types: dropped */
+    c.u.setting.value.s = "ignored";
+    expect_ok(f, &c, T0 + 1);
+    assert_int_equal(fsm_setting_int(f, "rpo.pg_s"), 0);
+    assert_false(fsm_setting(f, "rpo.pg_s")->b);
+    assert_null(fsm_setting(f, "rpo.pg_s")->s);
+
+    c = setting_bool_cmd("queue_mode", true);
+    expect_ok(f, &c, T0 + 2);
+    assert_true(fsm_setting(f, "queue_mode")->b);
+    assert_int_equal(fsm_setting(f, "queue_mode")->type, FSM_SETTING_BOOL);
+    assert_string_equal(audit_last(f)->detail, "queue_mode=true");
+
+    c = setting_str_cmd("failover.mode", "automatic");
+    expect_ok(f, &c, T0 + 3);
+    assert_string_equal(fsm_setting(f, "failover.mode")->s, "automatic");
+    assert_ptr_not_equal(fsm_setting(f, "failover.mode")->s,
+                         c.u.setting.value.s);
+    assert_string_equal(audit_last(f)->detail, "failover.mode=automatic");
+
+    c = setting_str_cmd("llm.fallback_chain", "anthropic,ollama");
+    expect_ok(f, &c, T0 + 4);
+    assert_string_equal(fsm_setting(f, "llm.fallback_chain")->s,
+                        "anthropic,ollama");
+    c = setting_str_cmd("llm.fallback_chain", "openai");
+    expect_ok(f, &c, T0 + 5);
+    assert_string_equal(fsm_setting(f, "llm.fallback_chain")->s, "openai");
+    assert_string_equal(audit_last(f)->detail, "llm.fallback_chain=openai");
+    assert_int_equal(f->site.epoch, 1);
+}
+
+/* Shrinking history.max_entries keeps the newest entries, in order. */
+static void test_history_shrink(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c;
+    uint64_t seq;
+
+    for (int i = 0; i < 40; i++) {
+        c = setting_int_cmd("rpo.redis_s", i);
+        expect_ok(f, &c, T0 + (uint64_t)i);
+    }
+    assert_int_equal(f->n_audit, 41);
+    c = setting_int_cmd("history.max_entries", 16);
+    expect_ok(f, &c, T0 + 100);
+    assert_int_equal(fsm_setting_int(f, "history.max_entries"), 16);
+    assert_int_equal(f->n_audit, 16);
+    assert_int_equal(f->audit_seq, 42);
+    for (size_t i = 0; i < 16; i++) {
+        assert_int_equal(fsm_audit_at(f, i)->seq, 42 - 15 + i);
+    }
+    assert_string_equal(audit_last(f)->detail, "history.max_entries=16");
+    assert_string_equal(fsm_audit_at(f, 0)->detail, "rpo.redis_s=25");
+    assert_null(fsm_audit_at(f, 16));
+
+    /* The ring wraps: still the newest 16, oldest first. */
+    for (int i = 0; i < 21; i++) {
+        c = setting_int_cmd("rpo.redis_s", 100 + i);
+        expect_ok(f, &c, T0 + 200);
+    }
+    assert_int_equal(f->n_audit, 16);
+    seq = fsm_audit_at(f, 0)->seq;
+    assert_int_equal(seq, 63 - 15);
+    for (size_t i = 1; i < 16; i++) {
+        assert_int_equal(fsm_audit_at(f, i)->seq, seq + i);
+    }
+    assert_string_equal(audit_last(f)->detail, "rpo.redis_s=120");
+
+    /* Shrink again while wrapped, then grow: nothing is invented. */
+    c = setting_int_cmd("history.max_entries", 17);
+    expect_ok(f, &c, T0 + 300);
+    assert_int_equal(f->n_audit, 17);
+    assert_int_equal(fsm_audit_at(f, 0)->seq, 48);
+    assert_int_equal(audit_last(f)->seq, 64);
+    c = setting_int_cmd("history.max_entries", 16);
+    expect_ok(f, &c, T0 + 300);
+    assert_int_equal(f->n_audit, 16);
+    assert_int_equal(fsm_audit_at(f, 0)->seq, 50);
+    assert_int_equal(audit_last(f)->seq, 65);
+}
+
+/* Command time never runs backwards, whatever the leaders' clocks say. */
+static void test_time_monotonic(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = setting_int_cmd("rpo.pg_s", 10);
+    struct fsm_cmd add = region_cmd(FSM_CMD_REGION_ADD,
+                                    region("sa-east", 1, NULL, 0, NULL));
+    struct fsm_cmd bad = setting_int_cmd("rpo.pg_s", -1);
+    struct fsm_cmd sp = primary_cmd("us-east", "");
+
+    expect_ok(f, &c, T0 + 5000);
+    assert_int_equal(f->time_ms, T0 + 5000);
+    expect_ok(f, &add, T0 + 10); /* a leader whose clock is behind */
+    assert_int_equal(f->time_ms, T0 + 5000);
+    assert_int_equal(audit_last(f)->time_ms, T0 + 5000);
+    assert_int_equal(fsm_region_get(f, "sa-east")->created_ms, T0 + 5000);
+    /* A rejected command does not move time either. */
+    expect_reject_at(f, &bad, T0 + 9000, DR_EINVAL, "outside 0..86400");
+    assert_int_equal(f->time_ms, T0 + 5000);
+    expect_ok(f, &sp, 0);
+    assert_int_equal(f->site.changed_ms, T0 + 5000);
+    expect_ok(f, &c, T0 + 6000);
+    assert_int_equal(f->time_ms, T0 + 6000);
+    assert_int_equal(audit_last(f)->time_ms, T0 + 6000);
+}
+
+/* Entries. */
+
+static void test_entry_mixed_batch(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd cmds[4];
+    struct fsm_result res[4];
+    struct fsm_entry e = {FSM_VERSION, T0 + 7, cmds, 4};
+
+    cmds[0] = setting_int_cmd("rpo.pg_s", 60);
+    cmds[1] = primary_cmd("nowhere", "");
+    cmds[2] = primary_cmd("us-east", "batch");
+    cmds[3] = primary_cas_cmd("ap-south", 1); /* sees the epoch of cmds[2] */
+    assert_int_equal(fsm_apply_entry(f, &e, res), DR_OK);
+    assert_int_equal(res[0].code, DR_OK);
+    assert_int_equal(res[1].code, DR_ENOTFOUND);
+    assert_non_null(strstr(res[1].msg, "region \"nowhere\" does not exist"));
+    assert_int_equal(res[2].code, DR_OK);
+    assert_int_equal(res[2].epoch, 2);
+    assert_int_equal(res[3].code, DR_ECONFLICT);
+    assert_non_null(strstr(res[3].msg, "epoch is 2, not the expected 1"));
+    assert_int_equal(res[3].epoch, 2);
+    assert_int_equal(fsm_setting_int(f, "rpo.pg_s"), 60);
+    assert_string_equal(f->site.primary_region, "us-east");
+    assert_int_equal(f->time_ms, T0 + 7);
+}
+
+static void test_entry_newer_version_refused(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd cmds[2];
+    struct fsm_result res[2];
+    struct fsm_entry e = {FSM_VERSION + 1, T0 + 99, cmds, 2};
+    struct snap before = snap_take(f);
+
+    cmds[0] = setting_int_cmd("rpo.pg_s", 60);
+    cmds[1] = primary_cmd("us-east", "");
+    assert_int_equal(fsm_apply_entry(f, &e, res), DR_EVERSION);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(res[i].code, DR_EVERSION);
+        assert_non_null(strstr(res[i].msg, "entry version 2 is not supported"));
+    }
+    snap_check(&before, f);
+
+    /* Version 0 means no version field at all: also refused. */
+    e.version = 0;
+    before = snap_take(f);
+    assert_int_equal(fsm_apply_entry(f, &e, res), DR_EVERSION);
+    assert_non_null(strstr(res[0].msg, "entry version 0 is not supported"));
+    snap_check(&before, f);
+    assert_int_equal(f->site.epoch, 1);
+}
+
+static void test_check_changes_nothing(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = primary_cmd("us-east", "");
+    struct fsm_cmd bad = primary_cmd("eu-west", "");
+    struct fsm_result res;
+    struct snap before = snap_take(f);
+
+    assert_int_equal(fsm_check(f, &c, &res), DR_OK);
+    assert_int_equal(res.code, DR_OK);
+    assert_int_equal(fsm_check(f, &bad, &res), DR_ECONFLICT);
+    assert_non_null(strstr(res.msg, "region eu-west is already primary"));
+    snap_check(&before, f);
+}
+
+/* Copies are deep and frees leave the structs empty. */
+static void test_copy_free(void **state)
+{
+    struct fsm_region r, src = region("eu", 3, eu_targets, 2, NULL);
+    struct fsm_member m, msrc = member(5, "eu", "a:1", NULL);
+    (void)state;
+
+    assert_int_equal(fsm_region_copy(&r, &src), DR_OK);
+    assert_ptr_not_equal(r.dns_targets, src.dns_targets);
+    assert_string_equal(r.dns_targets[0], "eu.example.com");
+    assert_string_equal(r.object_store, "");
+    fsm_region_free(&r);
+    assert_null(r.name);
+    assert_int_equal(r.n_dns_targets, 0);
+    assert_int_equal(fsm_member_copy(&m, &msrc), DR_OK);
+    assert_string_equal(m.api_address, "");
+    fsm_member_free(&m);
+    assert_null(m.region);
+}
+
+#define BOOTED(t) cmocka_unit_test_setup_teardown(t, setup_booted, teardown)
+#define EMPTY(t) cmocka_unit_test_setup_teardown(t, setup_empty, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        EMPTY(test_init_defaults),
+        EMPTY(test_bootstrap),
+        BOOTED(test_region_add),
+        BOOTED(test_region_update),
+        BOOTED(test_region_remove),
+        BOOTED(test_member_put_insert),
+        BOOTED(test_member_put_update),
+        BOOTED(test_member_remove),
+        BOOTED(test_set_primary),
+        BOOTED(test_set_primary_cas),
+        BOOTED(test_setting_set),
+        BOOTED(test_history_shrink),
+        BOOTED(test_time_monotonic),
+        BOOTED(test_entry_mixed_batch),
+        BOOTED(test_entry_newer_version_refused),
+        BOOTED(test_check_changes_nothing),
+        cmocka_unit_test(test_copy_free),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
