@@ -23,9 +23,7 @@ static void call_free(struct api_call *c)
     if (c->req != NULL && c->slot != NULL) {
         *c->slot = NULL;
     }
-    if (c->body != NULL) {
-        json_decref(c->body);
-    }
+    jin_free(&c->doc);
     c->api->inflight_calls--;
     free(c);
 }
@@ -71,31 +69,39 @@ void api_reply_text(struct api_call *c, int status, const char *ctype,
     call_free(c);
 }
 
-void api_reply_json(struct api_call *c, int status, json_t *obj)
+void api_reply_jout(struct api_call *c, int status, struct jout *j)
 {
-    char *text = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (text == NULL) {
+    if (j->oom || j->buf == NULL) {
+        jout_free(j);
         api_reply_text(c, 500, "application/json",
                        H2O_STRLIT("{\"error\":{\"code\":\"internal\","
                                   "\"message\":\"out of memory\"}}"));
         return;
     }
-    api_reply_text(c, status, "application/json", text, strlen(text));
-    free(text);
+    api_reply_text(c, status, "application/json", j->buf, j->len);
+    jout_free(j);
 }
 
 void api_reply_error(struct api_call *c, int status, const char *code,
                      const char *fmt, ...)
 {
     char msg[512];
+    struct jout j;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    api_reply_json(c, status,
-                   json_pack("{s:{s:s,s:s}}", "error", "code", code,
-                             "message", msg));
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "error");
+    jout_begin(&j, '{');
+    jout_key(&j, "code");
+    jout_str(&j, code);
+    jout_key(&j, "message");
+    jout_str(&j, msg);
+    jout_end(&j, '}');
+    jout_end(&j, '}');
+    api_reply_jout(c, status, &j);
 }
 
 void api_reply_code(struct api_call *c, int code, const char *msg)

@@ -3,9 +3,10 @@
 #define DR_API_INTERNAL_H
 
 #include <h2o.h>
-#include <jansson.h>
 
 #include "api/api.h"
+#include "api/jsonin.h"
+#include "api/jsonout.h"
 
 enum api_route {
     ROUTE_STATUS,
@@ -54,7 +55,8 @@ struct api_call {
     int route;
     char arg[256];           /* path parameter */
     bool stale;
-    json_t *body;            /* parsed request body, or NULL */
+    struct jin_doc doc;      /* parsed request body */
+    const struct jin *body;  /* its root, or NULL */
     char actor[96];
     /* raft requests */
     struct raftnode_req apply;
@@ -68,8 +70,8 @@ struct api_call {
     char text[256];
 };
 
-/* Answers; each finishes the call (frees it). */
-void api_reply_json(struct api_call *c, int status, json_t *obj);
+/* Answers; each finishes the call (frees it). api_reply_jout frees j. */
+void api_reply_jout(struct api_call *c, int status, struct jout *j);
 void api_reply_text(struct api_call *c, int status, const char *ctype,
                     const char *body, size_t len);
 void api_reply_error(struct api_call *c, int status, const char *code,
@@ -91,10 +93,21 @@ void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
 
 /* Routes (routes.c). */
 void api_route(struct api_call *c, const char *method);
-json_t *api_status_json(struct api *a);
-json_t *api_region_json(struct api *a, const struct fsm_region *r);
-json_t *api_member_json(struct api *a, uint64_t id);
 void api_metrics(struct api_call *c);
+
+/* JSON views of the state (views.c). */
+void api_view_region(struct jout *j, struct api *a,
+                     const struct fsm_region *r);
+void api_view_regions(struct jout *j, struct api *a);
+/* false (nothing written) when neither raft nor the FSM knows id. */
+bool api_view_member(struct jout *j, struct api *a, uint64_t id);
+void api_view_members(struct jout *j, struct api *a);
+void api_view_leader(struct jout *j, struct api *a);
+void api_view_status(struct jout *j, struct api *a);
+void api_view_health(struct jout *j, struct api *a, bool ok);
+void api_view_setting(struct jout *j, const struct fsm *f, int i);
+void api_view_site(struct jout *j, const struct fsm *f);
+void api_view_history(struct jout *j, const struct fsm *f);
 
 /* Strict JSON body checking (json.c). */
 enum api_jtype {
@@ -111,7 +124,7 @@ struct api_field {
 };
 /* Check that obj has only the given fields, each of the right type, and
  * every required one. Fills errmsg (256 bytes) naming the field. */
-int api_check_fields(json_t *obj, const struct api_field *fields, size_t n,
+int api_check_fields(const struct jin *obj, const struct api_field *fields, size_t n,
                      char *errmsg);
 
 #endif

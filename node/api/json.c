@@ -15,20 +15,18 @@ static const char *type_name(int t)
     return "a value";
 }
 
-static int type_ok(json_t *v, int t)
+static int type_ok(const struct jin *v, int t)
 {
-    size_t i;
-    json_t *e;
     switch (t) {
-        case JT_STRING: return json_is_string(v);
-        case JT_INT: return json_is_integer(v);
-        case JT_BOOL: return json_is_boolean(v);
+        case JT_STRING: return v->type == JIN_STRING;
+        case JT_INT: return v->type == JIN_INT;
+        case JT_BOOL: return v->type == JIN_BOOL;
         case JT_STRING_ARRAY:
-            if (!json_is_array(v)) {
+            if (v->type != JIN_ARRAY) {
                 return 0;
             }
-            json_array_foreach(v, i, e) {
-                if (!json_is_string(e)) {
+            for (size_t i = 0; i < v->u.arr.n; i++) {
+                if (v->u.arr.items[i].type != JIN_STRING) {
                     return 0;
                 }
             }
@@ -37,17 +35,16 @@ static int type_ok(json_t *v, int t)
     return 1;
 }
 
-int api_check_fields(json_t *obj, const struct api_field *fields, size_t n,
-                     char *errmsg)
+int api_check_fields(const struct jin *obj, const struct api_field *fields,
+                     size_t n, char *errmsg)
 {
-    const char *key;
-    json_t *v;
-
-    if (!json_is_object(obj)) {
+    if (obj == NULL || obj->type != JIN_OBJECT) {
         snprintf(errmsg, 256, "request body must be a JSON object");
         return DR_EINVAL;
     }
-    json_object_foreach(obj, key, v) {
+    for (size_t m = 0; m < obj->u.obj.n; m++) {
+        const char *key = obj->u.obj.members[m].key;
+        const struct jin *v = &obj->u.obj.members[m].value;
         size_t i;
         for (i = 0; i < n; i++) {
             if (strcmp(fields[i].name, key) == 0) {
@@ -63,15 +60,9 @@ int api_check_fields(json_t *obj, const struct api_field *fields, size_t n,
                      type_name(fields[i].type));
             return DR_EINVAL;
         }
-        if (fields[i].type == JT_STRING &&
-            strlen(json_string_value(v)) != json_string_length(v)) {
-            snprintf(errmsg, 256, "field \"%s\" holds a NUL character",
-                     fields[i].name);
-            return DR_EINVAL;
-        }
     }
     for (size_t i = 0; i < n; i++) {
-        if (fields[i].required && json_object_get(obj, fields[i].name) == NULL) {
+        if (fields[i].required && jin_get(obj, fields[i].name) == NULL) {
             snprintf(errmsg, 256, "missing field \"%s\"", fields[i].name);
             return DR_EINVAL;
         }

@@ -14,258 +14,106 @@ static struct fsm *state_of(struct api_call *c)
     return &c->api->node->fsm.state;
 }
 
-/* JSON views of the state. */
-
-json_t *api_region_json(struct api *a, const struct fsm_region *r)
-{
-    const struct fsm *f = &a->node->fsm.state;
-    json_t *targets = json_array();
-    for (size_t i = 0; i < r->n_dns_targets; i++) {
-        json_array_append_new(targets, json_string(r->dns_targets[i]));
-    }
-    return json_pack("{s:s,s:i,s:o,s:s,s:s,s:b,s:I,s:I}", "name", r->name,
-                     "priority", (int)r->priority, "dns_targets", targets,
-                     "object_store", r->object_store, "status",
-                     fsm_region_status_name(r->status), "primary",
-                     f->site.primary_region != NULL &&
-                         strcmp(f->site.primary_region, r->name) == 0,
-                     "created_ms", (json_int_t)r->created_ms, "updated_ms",
-                     (json_int_t)r->updated_ms);
-}
-
-static const char *role_name(int role)
-{
-    switch (role) {
-        case RAFT_VOTER: return "voter";
-        case RAFT_STANDBY: return "standby";
-        case RAFT_SPARE: return "spare";
-    }
-    return "none";
-}
-
-/* A member as raft and the FSM know it; NULL if neither does. */
-json_t *api_member_json(struct api *a, uint64_t id)
-{
-    struct raftnode *n = a->node;
-    const struct fsm_member *m = fsm_member_get(&n->fsm.state, id);
-    const char *raft_addr = m ? m->raft_address : NULL;
-    int role = raftnode_role_of(n, id);
-    int64_t contact = raftnode_contact_ms(n, id);
-    json_t *o;
-
-    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
-        if (n->raft.configuration.servers[i].id == id) {
-            raft_addr = n->raft.configuration.servers[i].address;
-        }
-    }
-    if (m == NULL && role < 0) {
-        return NULL;
-    }
-    o = json_pack("{s:I,s:s?,s:s?,s:s?,s:b,s:s}", "id", (json_int_t)id,
-                  "region", m ? m->region : NULL, "raft_address", raft_addr,
-                  "api_address", m ? m->api_address : NULL, "voter",
-                  role == RAFT_VOTER, "role", role_name(role));
-    json_object_set_new(o, "last_contact_ms",
-                        contact >= 0 ? json_integer(contact) : json_null());
-    return o;
-}
-
-static json_t *members_json(struct api *a)
-{
-    struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
-    json_t *arr = json_array();
-    uint64_t ids[2 * FSM_MEMBERS_MAX];
-    size_t n_ids = 0;
-
-    /* Union of the raft configuration and the metadata, sorted by id. */
-    for (unsigned i = 0; i < n->raft.configuration.n && n_ids < 64; i++) {
-        ids[n_ids++] = n->raft.configuration.servers[i].id;
-    }
-    for (size_t i = 0; i < f->n_members; i++) {
-        size_t j;
-        for (j = 0; j < n_ids && ids[j] != f->members[i].id; j++) {
-        }
-        if (j == n_ids) {
-            ids[n_ids++] = f->members[i].id;
-        }
-    }
-    for (size_t i = 1; i < n_ids; i++) {
-        for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
-            uint64_t t = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = t;
-        }
-    }
-    for (size_t i = 0; i < n_ids; i++) {
-        json_t *m = api_member_json(a, ids[i]);
-        if (m != NULL) {
-            json_array_append_new(arr, m);
-        }
-    }
-    return arr;
-}
-
-static json_t *regions_json(struct api *a)
-{
-    const struct fsm *f = &a->node->fsm.state;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < f->n_regions; i++) {
-        json_array_append_new(arr, api_region_json(a, &f->regions[i]));
-    }
-    return arr;
-}
-
-static json_t *leader_json(struct api *a)
-{
-    raft_id lid = raftnode_leader(a->node);
-    const struct fsm_member *m;
-    if (lid == 0) {
-        return json_null();
-    }
-    m = fsm_member_get(&a->node->fsm.state, lid);
-    return json_pack("{s:I,s:s?}", "id", (json_int_t)lid, "api",
-                     m ? m->api_address : NULL);
-}
-
-json_t *api_status_json(struct api *a)
-{
-    struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
-    json_t *o = json_pack(
-        "{s:I,s:s,s:s,s:o,s:I,s:I,s:I,s:s?,s:I,s:s,s:b}", "node",
-        (json_int_t)a->cfg->id, "region", a->cfg->region, "role",
-        raftnode_state_name(raft_state(&n->raft)), "leader", leader_json(a),
-        "term", (json_int_t)n->raft.current_term, "commit_index",
-        (json_int_t)n->raft.commit_index, "applied_index",
-        (json_int_t)raft_last_applied(&n->raft), "primary_region",
-        f->site.primary_region, "epoch", (json_int_t)f->site.epoch,
-        "site_state", fsm_site_state_name(f->site.state), "initialized",
-        f->initialized);
-    json_object_set_new(o, "members", members_json(a));
-    json_object_set_new(o, "regions", regions_json(a));
-    return o;
-}
-
-static json_t *setting_json(const struct fsm *f, int i)
-{
-    const struct fsm_setting_desc *d = &fsm_settings_table()[i];
-    const struct fsm_value *v = &f->settings[i];
-    json_t *val, *def;
-    switch (d->type) {
-        case FSM_SETTING_INT:
-            val = json_integer(v->i);
-            def = json_integer(d->def_int);
-            break;
-        case FSM_SETTING_BOOL:
-            val = json_boolean(v->b);
-            def = json_boolean(d->def_bool);
-            break;
-        default:
-            val = json_string(v->s);
-            def = json_string(d->def_string);
-            break;
-    }
-    return json_pack("{s:s,s:s,s:o,s:o,s:s}", "key", d->key, "type",
-                     fsm_setting_type_name(d->type), "value", val, "default",
-                     def, "description", d->description);
-}
-
-static json_t *site_json(const struct fsm *f)
-{
-    return json_pack("{s:s?,s:I,s:s,s:I}", "primary_region",
-                     f->site.primary_region, "epoch",
-                     (json_int_t)f->site.epoch, "state",
-                     fsm_site_state_name(f->site.state), "changed_ms",
-                     (json_int_t)f->site.changed_ms);
-}
-
 /* Reads. */
 
 static void do_status(struct api_call *c)
 {
-    api_reply_json(c, 200, api_status_json(c->api));
+    struct jout j;
+    jout_init(&j);
+    api_view_status(&j, c->api);
+    api_reply_jout(c, 200, &j);
 }
 
 static void do_health(struct api_call *c)
 {
-    struct api *a = c->api;
-    struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
-    bool ok = raftnode_leader(n) != 0;
-    json_t *coord = json_pack(
-        "{s:I,s:s,s:s,s:o,s:I,s:s?,s:I}", "node", (json_int_t)a->cfg->id,
-        "region", a->cfg->region, "role",
-        raftnode_state_name(raft_state(&n->raft)), "leader", leader_json(a),
-        "term", (json_int_t)n->raft.current_term, "primary_region",
-        f->site.primary_region, "epoch", (json_int_t)f->site.epoch);
-    api_reply_json(c, ok ? 200 : 503,
-                   json_pack("{s:s,s:o}", "status",
-                             ok ? "healthy" : "unhealthy", "coordinator",
-                             coord));
+    bool ok = raftnode_leader(c->api->node) != 0;
+    struct jout j;
+    jout_init(&j);
+    api_view_health(&j, c->api, ok);
+    api_reply_jout(c, ok ? 200 : 503, &j);
+}
+
+/* {"KEY": VIEW} */
+static void reply_wrapped(struct api_call *c, const char *key,
+                          void (*view)(struct jout *, struct api *))
+{
+    struct jout j;
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, key);
+    view(&j, c->api);
+    jout_end(&j, '}');
+    api_reply_jout(c, 200, &j);
 }
 
 static void do_regions_list(struct api_call *c)
 {
-    api_reply_json(c, 200,
-                   json_pack("{s:o}", "regions", regions_json(c->api)));
+    reply_wrapped(c, "regions", api_view_regions);
 }
 
 static void do_region_get(struct api_call *c)
 {
     const struct fsm_region *r = fsm_region_get(state_of(c), c->arg);
+    struct jout j;
     if (r == NULL) {
         api_reply_error(c, 404, "not_found", "region \"%s\" does not exist",
                         c->arg);
         return;
     }
-    api_reply_json(c, c->step == 201 ? 201 : 200, api_region_json(c->api, r));
+    jout_init(&j);
+    api_view_region(&j, c->api, r);
+    api_reply_jout(c, c->step == 201 ? 201 : 200, &j);
 }
 
 static void do_members_list(struct api_call *c)
 {
-    api_reply_json(c, 200,
-                   json_pack("{s:o}", "members", members_json(c->api)));
+    reply_wrapped(c, "members", api_view_members);
+}
+
+static void settings_view(struct jout *j, struct api *a)
+{
+    jout_begin(j, '[');
+    for (size_t i = 0; i < fsm_settings_count(); i++) {
+        api_view_setting(j, &a->node->fsm.state, (int)i);
+    }
+    jout_end(j, ']');
 }
 
 static void do_settings_list(struct api_call *c)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < fsm_settings_count(); i++) {
-        json_array_append_new(arr, setting_json(state_of(c), (int)i));
-    }
-    api_reply_json(c, 200, json_pack("{s:o}", "settings", arr));
+    reply_wrapped(c, "settings", settings_view);
 }
 
 static void do_setting_get(struct api_call *c)
 {
     int i = fsm_setting_index(c->arg);
+    struct jout j;
     if (i < 0) {
         api_reply_error(c, 404, "not_found", "unknown setting \"%s\"",
                         c->arg);
         return;
     }
-    api_reply_json(c, 200, setting_json(state_of(c), i));
+    jout_init(&j);
+    api_view_setting(&j, state_of(c), i);
+    api_reply_jout(c, 200, &j);
 }
 
 static void do_site(struct api_call *c)
 {
-    api_reply_json(c, 200, site_json(state_of(c)));
+    struct jout j;
+    jout_init(&j);
+    api_view_site(&j, state_of(c));
+    api_reply_jout(c, 200, &j);
+}
+
+static void history_view(struct jout *j, struct api *a)
+{
+    api_view_history(j, &a->node->fsm.state);
 }
 
 static void do_history(struct api_call *c)
 {
-    const struct fsm *f = state_of(c);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < f->n_audit; i++) {
-        const struct fsm_audit *e = fsm_audit_at(f, i);
-        json_array_append_new(
-            arr, json_pack("{s:I,s:I,s:s,s:s,s:s}", "seq", (json_int_t)e->seq,
-                           "time_ms", (json_int_t)e->time_ms, "actor",
-                           e->actor, "action", e->action, "detail",
-                           e->detail));
-    }
-    api_reply_json(c, 200, json_pack("{s:o}", "history", arr));
+    reply_wrapped(c, "history", history_view);
 }
 
 /* Writes. */
@@ -273,7 +121,7 @@ static void do_history(struct api_call *c)
 static int parse_body(struct api_call *c, bool allow_empty)
 {
     h2o_req_t *req = c->req;
-    json_error_t err;
+    char err[256];
     size_t max = c->api->cfg->max_body_bytes;
 
     if (req->entity.len > max) {
@@ -284,21 +132,19 @@ static int parse_body(struct api_call *c, bool allow_empty)
     }
     if (req->entity.base == NULL || req->entity.len == 0) {
         if (allow_empty) {
-            c->body = json_object();
+            c->doc.root.type = JIN_OBJECT;
+            c->body = &c->doc.root;
             return 0;
         }
         api_reply_error(c, 400, "invalid_argument",
                         "request body is empty; a JSON object is required");
         return -1;
     }
-    c->body = json_loadb(req->entity.base, req->entity.len,
-                         JSON_REJECT_DUPLICATES, &err);
-    if (c->body == NULL) {
-        api_reply_error(c, 400, "invalid_argument",
-                        "malformed JSON at line %d column %d: %s", err.line,
-                        err.column, err.text);
+    if (jin_parse(&c->doc, req->entity.base, req->entity.len, err) != 0) {
+        api_reply_error(c, 400, "invalid_argument", "%s", err);
         return -1;
     }
+    c->body = &c->doc.root;
     return 0;
 }
 
@@ -318,9 +164,9 @@ static int check_body(struct api_call *c, const struct api_field *fields,
 static int region_from_body(struct api_call *c, struct fsm_region *r,
                             char **targets)
 {
-    json_t *v;
-    if ((v = json_object_get(c->body, "priority")) != NULL) {
-        json_int_t p = json_integer_value(v);
+    const struct jin *v;
+    if ((v = jin_get(c->body, "priority")) != NULL) {
+        int64_t p = v->u.i;
         if (p < INT32_MIN || p > INT32_MAX) {
             api_reply_error(c, 400, "invalid_argument",
                             "field \"priority\" must fit in 32 bits");
@@ -328,8 +174,8 @@ static int region_from_body(struct api_call *c, struct fsm_region *r,
         }
         r->priority = (int32_t)p;
     }
-    if ((v = json_object_get(c->body, "dns_targets")) != NULL) {
-        size_t n = json_array_size(v);
+    if ((v = jin_get(c->body, "dns_targets")) != NULL) {
+        size_t n = v->u.arr.n;
         if (n > FSM_DNS_TARGETS_MAX) {
             api_reply_error(c, 400, "invalid_argument",
                             "field \"dns_targets\" has %zu entries, at most "
@@ -338,13 +184,13 @@ static int region_from_body(struct api_call *c, struct fsm_region *r,
             return -1;
         }
         for (size_t i = 0; i < n; i++) {
-            targets[i] = (char *)json_string_value(json_array_get(v, i));
+            targets[i] = (char *)v->u.arr.items[i].u.str.s;
         }
         r->dns_targets = targets;
         r->n_dns_targets = n;
     }
-    if ((v = json_object_get(c->body, "object_store")) != NULL) {
-        r->object_store = (char *)json_string_value(v);
+    if ((v = jin_get(c->body, "object_store")) != NULL) {
+        r->object_store = (char *)v->u.str.s;
     }
     return 0;
 }
@@ -372,7 +218,7 @@ static void do_region_add(struct api_call *c)
     cmd.type = FSM_CMD_REGION_ADD;
     cmd.actor = c->actor;
     cmd.u.region.name =
-        (char *)json_string_value(json_object_get(c->body, "name"));
+        (char *)jin_get(c->body, "name")->u.str.s;
     cmd.u.region.object_store = "";
     if (region_from_body(c, &cmd.u.region, targets) != 0) {
         return;
@@ -419,7 +265,13 @@ static void do_region_update(struct api_call *c)
 
 static void after_region_removed(struct api_call *c)
 {
-    api_reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg));
+    struct jout j;
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "deleted");
+    jout_str(&j, c->arg);
+    jout_end(&j, '}');
+    api_reply_jout(c, 200, &j);
 }
 
 static void do_region_remove(struct api_call *c)
@@ -441,7 +293,7 @@ static void do_setting_set(struct api_call *c)
 {
     static const struct api_field fields[] = {{"value", JT_ANY, true}};
     struct fsm_cmd cmd;
-    json_t *v;
+    const struct jin *v;
 
     if (check_body(c, fields, 1) != 0) {
         return;
@@ -455,16 +307,16 @@ static void do_setting_set(struct api_call *c)
     cmd.type = FSM_CMD_SETTING_SET;
     cmd.actor = c->actor;
     cmd.u.setting.key = c->arg;
-    v = json_object_get(c->body, "value");
-    if (json_is_integer(v)) {
+    v = jin_get(c->body, "value");
+    if (v->type == JIN_INT) {
         cmd.u.setting.value.type = FSM_SETTING_INT;
-        cmd.u.setting.value.i = json_integer_value(v);
-    } else if (json_is_boolean(v)) {
+        cmd.u.setting.value.i = v->u.i;
+    } else if (v->type == JIN_BOOL) {
         cmd.u.setting.value.type = FSM_SETTING_BOOL;
-        cmd.u.setting.value.b = json_is_true(v);
-    } else if (json_is_string(v)) {
+        cmd.u.setting.value.b = v->u.b;
+    } else if (v->type == JIN_STRING) {
         cmd.u.setting.value.type = FSM_SETTING_STRING;
-        cmd.u.setting.value.s = (char *)json_string_value(v);
+        cmd.u.setting.value.s = (char *)v->u.str.s;
     } else {
         api_reply_error(c, 400, "invalid_argument",
                         "field \"value\" must be an integer, a boolean or a "
@@ -487,7 +339,7 @@ static void do_set_primary(struct api_call *c)
         {"expected_epoch", JT_INT, false},
     };
     struct fsm_cmd cmd;
-    json_t *v;
+    const struct jin *v;
 
     if (check_body(c, fields, 3) != 0) {
         return;
@@ -496,18 +348,18 @@ static void do_set_primary(struct api_call *c)
     cmd.type = FSM_CMD_SET_PRIMARY;
     cmd.actor = c->actor;
     cmd.u.set_primary.region =
-        json_string_value(json_object_get(c->body, "region"));
-    v = json_object_get(c->body, "reason");
-    cmd.u.set_primary.reason = v ? json_string_value(v) : "";
-    v = json_object_get(c->body, "expected_epoch");
+        jin_get(c->body, "region")->u.str.s;
+    v = jin_get(c->body, "reason");
+    cmd.u.set_primary.reason = v ? v->u.str.s : "";
+    v = jin_get(c->body, "expected_epoch");
     if (v != NULL) {
-        if (json_integer_value(v) < 0) {
+        if (v->u.i < 0) {
             api_reply_error(c, 400, "invalid_argument",
                             "field \"expected_epoch\" must not be negative");
             return;
         }
         cmd.u.set_primary.has_expected_epoch = true;
-        cmd.u.set_primary.expected_epoch = (uint64_t)json_integer_value(v);
+        cmd.u.set_primary.expected_epoch = (uint64_t)v->u.i;
     }
     api_propose_then(c, &cmd, after_primary_set);
 }
@@ -516,11 +368,15 @@ static void do_set_primary(struct api_call *c)
 
 static void member_reply(struct api_call *c, int status)
 {
-    json_t *m = api_member_json(c->api, c->id);
-    if (m == NULL) {
-        m = json_pack("{s:I}", "id", (json_int_t)c->id);
+    struct jout j;
+    jout_init(&j);
+    if (!api_view_member(&j, c->api, c->id)) {
+        jout_begin(&j, '{');
+        jout_key(&j, "id");
+        jout_uint(&j, c->id);
+        jout_end(&j, '}');
     }
-    api_reply_json(c, status, m);
+    api_reply_jout(c, status, &j);
 }
 
 static void member_cleanup_cb(struct raftnode_req *r, int status,
@@ -593,12 +449,12 @@ static void do_member_add(struct api_call *c)
         {"api_address", JT_STRING, true},
     };
     struct fsm_cmd cmd;
-    json_int_t id;
+    int64_t id;
 
     if (check_body(c, fields, 4) != 0) {
         return;
     }
-    id = json_integer_value(json_object_get(c->body, "id"));
+    id = jin_get(c->body, "id")->u.i;
     if (id <= 0) {
         api_reply_error(c, 400, "invalid_argument",
                         "field \"id\" must be a positive integer");
@@ -627,17 +483,23 @@ static void do_member_add(struct api_call *c)
     cmd.actor = c->actor;
     cmd.u.member.id = c->id;
     cmd.u.member.region =
-        (char *)json_string_value(json_object_get(c->body, "region"));
+        (char *)jin_get(c->body, "region")->u.str.s;
     cmd.u.member.raft_address =
-        (char *)json_string_value(json_object_get(c->body, "raft_address"));
+        (char *)jin_get(c->body, "raft_address")->u.str.s;
     cmd.u.member.api_address =
-        (char *)json_string_value(json_object_get(c->body, "api_address"));
+        (char *)jin_get(c->body, "api_address")->u.str.s;
     api_propose_then(c, &cmd, after_member_meta);
 }
 
 static void after_member_meta_removed(struct api_call *c)
 {
-    api_reply_json(c, 200, json_pack("{s:I}", "deleted", (json_int_t)c->id));
+    struct jout j;
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "deleted");
+    jout_uint(&j, c->id);
+    jout_end(&j, '}');
+    api_reply_jout(c, 200, &j);
 }
 
 static void member_meta_remove(struct api_call *c)
@@ -721,33 +583,32 @@ static void transfer_done_cb(struct raftnode_change *ch, int status,
                         (unsigned long long)lid);
         return;
     }
-    api_reply_json(c, 200, json_pack("{s:o}", "leader", leader_json(c->api)));
+    reply_wrapped(c, "leader", api_view_leader);
 }
 
 static void do_leader_transfer(struct api_call *c)
 {
     static const struct api_field fields[] = {{"to", JT_INT, false}};
     char err[256];
-    json_t *v;
+    const struct jin *v;
     int rv;
 
     if (check_body(c, fields, 1) != 0) {
         return;
     }
-    v = json_object_get(c->body, "to");
-    if (v != NULL && json_integer_value(v) <= 0) {
+    v = jin_get(c->body, "to");
+    if (v != NULL && v->u.i <= 0) {
         api_reply_error(c, 400, "invalid_argument",
                         "field \"to\" must be a positive member id");
         return;
     }
-    c->id = v ? (uint64_t)json_integer_value(v) : 0;
+    c->id = v ? (uint64_t)v->u.i : 0;
     if (!raftnode_is_leader(c->api->node)) {
         api_reply_not_leader(c);
         return;
     }
     if (c->id == c->api->cfg->id) {
-        api_reply_json(c, 200,
-                       json_pack("{s:o}", "leader", leader_json(c->api)));
+        reply_wrapped(c, "leader", api_view_leader);
         return;
     }
     c->prev_leader = c->api->cfg->id;

@@ -128,13 +128,25 @@ class TestApiErrors(ClusterTestCase):
     # Bodies.
 
     def test_malformed_json_400(self):
-        for body in ('{"name": "x"', "{name: 1}", "nul", '{"name":"a",}',
-                     '{"name":"a","name":"b"}'):
+        cases = (('{"name": "x"', "at byte 12: expected ',' or '}'"),
+                 ("{name: 1}", "at byte 1: expected a string key"),
+                 ("nul", "at byte 0: unexpected token"),
+                 ('{"name":"a",}', "at byte 12: expected a string key"),
+                 ('{"name":"a","name":"b"}', 'duplicate key "name"'),
+                 ('{"name":"a\x01"}', "control character in string"),
+                 ('{"name":"a\\u0000"}', "\\u0000 is not allowed"),
+                 ('{"name":"\\ud800"}', "unpaired surrogate"),
+                 (b'{"name":"\xff"}', "invalid UTF-8"),
+                 ('{"priority":01}', "leading zero"),
+                 ('{"priority":99999999999999999999}', "64-bit range"),
+                 ('{"name":"a"} x', "trailing data"),
+                 ("[" * 40, "nested too deeply"))
+        for body, msg in cases:
             with self.subTest(body=body):
                 self.rejected("POST", "/api/regions", body, 400,
-                              "invalid_argument", "malformed JSON at line 1")
+                              "invalid_argument", msg)
         self.rejected("PUT", "/api/settings/queue_mode", "{", 400,
-                      "invalid_argument", "malformed JSON")
+                      "invalid_argument", "malformed JSON at byte 1")
         self.rejected("POST", "/api/site/primary", "[", 400,
                       "invalid_argument", "malformed JSON")
 
@@ -142,9 +154,12 @@ class TestApiErrors(ClusterTestCase):
         self.rejected("POST", "/api/regions", "[1]", 400, "invalid_argument",
                       "request body must be a JSON object")
         self.rejected("POST", "/api/regions", '"eu-west"', 400,
-                      "invalid_argument", "'[' or '{' expected")
+                      "invalid_argument", "request body must be a JSON object")
         self.rejected("POST", "/api/regions", b"", 400, "invalid_argument",
                       "request body is empty")
+        self.rejected("POST", "/api/regions", '{"name":"a","priority":1.5}',
+                      400, "invalid_argument",
+                      'field "priority" must be an integer')
 
     def test_wrong_type_400_names_field(self):
         cases = [
