@@ -247,8 +247,8 @@ void config_defaults(struct config *c)
     c->log_level = CONFIG_LOG_INFO;
     c->election_timeout_ms = 1000;
     c->heartbeat_timeout_ms = 100;
-    c->snapshot_threshold = 1024;
-    c->snapshot_trailing = 128;
+    c->snapshot_threshold = 16384;
+    c->snapshot_trailing = 2048;
     c->max_body_bytes = 1024 * 1024;
 }
 

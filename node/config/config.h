@@ -50,8 +50,8 @@ struct config
     /* [raft] */
     unsigned election_timeout_ms;  /* default 1000 */
     unsigned heartbeat_timeout_ms; /* default 100 */
-    unsigned snapshot_threshold;   /* default 1024 */
-    unsigned snapshot_trailing;    /* default 128 */
+    unsigned snapshot_threshold;   /* default 16384 */
+    unsigned snapshot_trailing;    /* default 2048 */
     /* [api] */
     size_t max_body_bytes; /* default 1 MiB */
     /* [bootstrap] */

@@ -36,6 +36,16 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
         return RAFT_MALFORMED;
     }
     codec_entry_free(ce);
+    for (size_t i = 0; i < rf->last.n; i++) {
+        if (rf->last.r[i].code == DR_ENOMEM) {
+            /* Other nodes applied this command: going on would diverge. */
+            snprintf(rf->errmsg, sizeof(rf->errmsg),
+                     "out of memory applying a log entry; stopping so that "
+                     "this node does not diverge");
+            rf->fatal = true;
+            return RAFT_NOMEM;
+        }
+    }
     rf->n_applied++;
     *result = &rf->last;
     return 0;

@@ -274,8 +274,8 @@ static void test_defaults(void **state)
     assert_false(c->join);
     assert_int_equal(c->election_timeout_ms, 1000);
     assert_int_equal(c->heartbeat_timeout_ms, 100);
-    assert_int_equal(c->snapshot_threshold, 1024);
-    assert_int_equal(c->snapshot_trailing, 128);
+    assert_int_equal(c->snapshot_threshold, 16384);
+    assert_int_equal(c->snapshot_trailing, 2048);
     assert_int_equal(c->max_body_bytes, 1024 * 1024);
     assert_string_equal(c->primary_region, "eu-west");
     assert_int_equal(c->n_members, 1);
