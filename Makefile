@@ -19,11 +19,11 @@ asan:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDR_SANITIZE=asan >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# Every test: unit + fixture + integration on the normal build, then the
-# unit and fixture tests again under ASan+UBSan.
+# Every test on the normal build, then all of them again with every binary
+# (unit tests, drnode, drctl) built with ASan+UBSan and leak checking.
 test: bootstrap build asan
 	cd $(BUILD) && ctest --output-on-failure -j 2
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L unit -j 2
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j 2

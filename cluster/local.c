@@ -392,8 +392,21 @@ static void local__print_up(const struct drctl *d,
     }
     printf("\n%s %zu nodes in %s; leader: %s.\n\n%s\n",
            restarted ? "Restarted" : "Started", lc->n, lc->dir, leader, env);
-    printf("Use it:   set -a; . %s/env; set +a; drctl status\n", lc->dir);
-    printf("Stop it:  drctl local down --dir %s\n", lc->dir);
+    {
+        char self[LOCAL_PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        const char *drctl = "drctl";
+        if (n > 0) {
+            self[n] = '\0';
+            drctl = self;
+        }
+        printf("Use it:   set -a; . %s/env; set +a; %s status\n", lc->dir,
+               drctl);
+        printf("Look at:  %s/node*/drnode.log, http://%s/metrics, "
+               "http://%s/api/health\n",
+               lc->dir, lc->nodes[0].api_address, lc->nodes[0].api_address);
+        printf("Stop it:  %s local down --dir %s\n", drctl, lc->dir);
+    }
 }
 
 static int local__up(struct drctl *d, int argc, char **argv)
