@@ -60,7 +60,7 @@ void api_reply_text(struct api_call *c, int status, const char *ctype,
         req->res.reason = reason_of(status);
         h2o_add_header(&req->pool, &req->res.headers,
                        H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
-        if (status == 503) {
+        if (status == 503 && c->retry_safe) {
             h2o_add_header(&req->pool, &req->res.headers,
                            H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
         }
@@ -133,6 +133,8 @@ void api_reply_not_leader(struct api_call *c)
     h2o_req_t *req = c->req;
 
     if (lid == 0 || lid == a->cfg->id) {
+        /* Nothing was proposed: the client may safely send it again. */
+        c->retry_safe = true;
         api_reply_error(c, 503, "unavailable",
                         "no leader is known right now (election in "
                         "progress?); retry");
@@ -140,6 +142,7 @@ void api_reply_not_leader(struct api_call *c)
     }
     m = fsm_member_get(&a->node->fsm.state, lid);
     if (m == NULL) {
+        c->retry_safe = true;
         api_reply_error(c, 503, "unavailable",
                         "leader %llu has no known API address yet; retry",
                         (unsigned long long)lid);
@@ -173,7 +176,11 @@ void api_reply_raft_status(struct api_call *c, int status)
                             raft_strerror(status));
             return;
         case RAFT_SHUTDOWN:
-            api_reply_error(c, 503, "unavailable", "node is shutting down");
+            /* Proposed or not, its outcome is unknown: no Retry-After, so
+             * that clients do not repeat a write that may have applied. */
+            api_reply_error(c, 503, "unavailable",
+                            "node is shutting down; the request's outcome is "
+                            "unknown");
             return;
     }
     api_reply_error(c, 500, "internal", "raft: %s", raft_strerror(status));

@@ -55,6 +55,7 @@ struct api_call {
     int route;
     char arg[256];           /* path parameter */
     bool stale;
+    bool retry_safe;         /* a 503 may carry Retry-After: not applied */
     struct jin_doc doc;      /* parsed request body */
     const struct jin *body;  /* its root, or NULL */
     char actor[96];

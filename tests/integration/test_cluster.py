@@ -12,7 +12,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
-from drcluster import ClusterTestCase, wait_until
+from drcluster import ClusterTestCase, free_ports, wait_until
 
 
 def region_names(resp):
@@ -242,6 +242,27 @@ class TestCluster(ClusterTestCase):
         # Writes still work on the new leader.
         self.write_ok(now, "POST", "/api/regions",
                       {"name": "post-transfer"}, 201)
+
+    def test_unreachable_member_is_not_left_behind(self):
+        # A node that never starts cannot catch up: the add fails without
+        # Retry-After (the client must not repeat it blindly), and neither
+        # the spare nor its metadata stays, so the id can be added later.
+        c, leader = self.start_cluster()
+        dead = free_ports(2)
+        r = leader.write("POST", "/api/members",
+                         {"id": 9, "region": "eu-west",
+                          "raft_address": "127.0.0.1:%d" % dead[0],
+                          "api_address": "127.0.0.1:%d" % dead[1]},
+                         timeout=30.0)
+        self.assertError(r, 503, "unavailable", "member 9 could not join")
+        self.assertIsNone(r.header("retry-after"), r)
+        ids = [m["id"] for m in
+               leader.get("/api/members").json["members"]]
+        self.assertNotIn(9, ids)
+        actions = [(h["action"], h["detail"].split()[0]) for h in
+                   leader.get("/api/history").json["history"]]
+        self.assertEqual(actions[-2:], [("member-put", "9"),
+                                        ("member-remove", "9")])
 
     def test_follower_redirects(self):
         c, leader = self.start_cluster()
