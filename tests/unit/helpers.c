@@ -40,3 +40,16 @@ void test_rmtree(const char *path)
         nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     }
 }
+
+uint64_t rng_next(struct rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+unsigned rng_below(struct rng *r, unsigned n)
+{
+    return (unsigned)(rng_next(r) % n);
+}

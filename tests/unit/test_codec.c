@@ -11,8 +11,7 @@
 
 #include "codec/codec.h"
 #include "fsm/fsm.h"
-
-#define T0 1000
+#include "fsm_helpers.h"
 
 /* Raw protobuf wire writer, to craft inputs the encoder never produces
  * without reaching for protobuf-c here. */
@@ -64,47 +63,6 @@ static void *fail_alloc(size_t size)
 {
     (void)size;
     return NULL;
-}
-
-static void str_equal(const char *a, const char *b)
-{
-    assert_string_equal(a != NULL ? a : "", b != NULL ? b : "");
-}
-
-static void region_equal(const struct fsm_region *a, const struct fsm_region *b)
-{
-    str_equal(a->name, b->name);
-    assert_int_equal(a->priority, b->priority);
-    assert_int_equal(a->n_dns_targets, b->n_dns_targets);
-    for (size_t i = 0; i < a->n_dns_targets; i++) {
-        str_equal(a->dns_targets[i], b->dns_targets[i]);
-    }
-    str_equal(a->object_store, b->object_store);
-    assert_int_equal(a->status, b->status);
-    assert_int_equal(a->created_ms, b->created_ms);
-    assert_int_equal(a->updated_ms, b->updated_ms);
-}
-
-static void member_equal(const struct fsm_member *a, const struct fsm_member *b)
-{
-    assert_int_equal(a->id, b->id);
-    str_equal(a->region, b->region);
-    str_equal(a->raft_address, b->raft_address);
-    str_equal(a->api_address, b->api_address);
-    assert_int_equal(a->added_ms, b->added_ms);
-}
-
-static void value_equal(const struct fsm_value *a, const struct fsm_value *b)
-{
-    assert_int_equal(a->type, b->type);
-    assert_int_equal(a->i, b->i);
-    assert_int_equal(a->b, b->b);
-    if (a->type == FSM_SETTING_STRING) {
-        str_equal(a->s, b->s);
-    } else {
-        assert_null(a->s);
-        assert_null(b->s);
-    }
 }
 
 static void cmd_equal(const struct fsm_cmd *a, const struct fsm_cmd *b)
@@ -160,60 +118,6 @@ static void cmd_equal(const struct fsm_cmd *a, const struct fsm_cmd *b)
     }
 }
 
-static void state_equal(const struct fsm *a, const struct fsm *b)
-{
-    assert_int_equal(a->initialized, b->initialized);
-    assert_int_equal(a->time_ms, b->time_ms);
-    if (a->site.primary_region == NULL || b->site.primary_region == NULL) {
-        assert_ptr_equal(a->site.primary_region, b->site.primary_region);
-    } else {
-        assert_string_equal(a->site.primary_region, b->site.primary_region);
-    }
-    assert_int_equal(a->site.epoch, b->site.epoch);
-    assert_int_equal(a->site.state, b->site.state);
-    assert_int_equal(a->site.changed_ms, b->site.changed_ms);
-    assert_int_equal(a->n_regions, b->n_regions);
-    for (size_t i = 0; i < a->n_regions; i++) {
-        region_equal(&a->regions[i], &b->regions[i]);
-    }
-    assert_int_equal(a->n_members, b->n_members);
-    for (size_t i = 0; i < a->n_members; i++) {
-        member_equal(&a->members[i], &b->members[i]);
-    }
-    for (size_t i = 0; i < fsm_settings_count(); i++) {
-        value_equal(&a->settings[i], &b->settings[i]);
-    }
-    assert_int_equal(a->cap_audit, b->cap_audit);
-    assert_int_equal(a->n_audit, b->n_audit);
-    assert_int_equal(a->audit_seq, b->audit_seq);
-    for (size_t i = 0; i < a->n_audit; i++) {
-        const struct fsm_audit *x = fsm_audit_at(a, i);
-        const struct fsm_audit *y = fsm_audit_at(b, i);
-        assert_int_equal(x->seq, y->seq);
-        assert_int_equal(x->time_ms, y->time_ms);
-        assert_string_equal(x->actor, y->actor);
-        assert_string_equal(x->action, y->action);
-        assert_string_equal(x->detail, y->detail);
-    }
-}
-
-struct snap {
-    void *base;
-    size_t len;
-};
-
-static struct snap snap_take(const struct fsm *f)
-{
-    struct snap s;
-    assert_int_equal(codec_snapshot_encode(f, malloc, &s.base, &s.len), DR_OK);
-    return s;
-}
-
-static int snap_same(const struct snap *a, const struct snap *b)
-{
-    return a->len == b->len && memcmp(a->base, b->base, a->len) == 0;
-}
-
 /* Encode cmds into one entry (malloc'd). */
 static struct snap entry_make(uint32_t version, uint64_t time_ms,
                               const struct fsm_cmd *cmds, size_t n)
@@ -237,41 +141,12 @@ static struct snap entry_make(uint32_t version, uint64_t time_ms,
     return e;
 }
 
-/* Apply an encoded entry; results must hold its commands. */
-static int entry_apply(struct fsm *f, const struct snap *e,
-                       struct fsm_result *results, size_t max)
-{
-    struct codec_entry *ce;
-    int rv;
-    assert_int_equal(codec_entry_decode(e->base, e->len, &ce), DR_OK);
-    assert_true(ce->e.n_cmds <= max);
-    rv = fsm_apply_entry(f, &ce->e, results);
-    codec_entry_free(ce);
-    return rv;
-}
-
 /* Sample commands of every kind. */
-
-static char *eu_targets[] = {"eu.example.com", "10.1.0.1", "2001:db8::1"};
-static struct fsm_region boot_regions[] = {
-    {"eu-west", 10, eu_targets, 3, "s3://dr-eu", 0, 0, 0},
-    {"us-east", -3, NULL, 0, "", 0, 0, 0},
-};
-static struct fsm_member boot_members[] = {
-    {1, "eu-west", "10.1.0.1:7000", "10.1.0.1:8000", 0},
-    {2, "us-east", "10.2.0.1:7000", "10.2.0.1:8000", 0},
-};
 
 static void sample_cmds(struct fsm_cmd c[10])
 {
     memset(c, 0, 10 * sizeof(*c));
-    c[0].type = FSM_CMD_BOOTSTRAP;
-    c[0].actor = "node:1";
-    c[0].u.bootstrap.regions = boot_regions;
-    c[0].u.bootstrap.n_regions = 2;
-    c[0].u.bootstrap.members = boot_members;
-    c[0].u.bootstrap.n_members = 2;
-    c[0].u.bootstrap.primary_region = "eu-west";
+    c[0] = boot_cmd();
     c[1].type = FSM_CMD_REGION_ADD;
     c[1].actor = "api:10.0.0.1:4444";
     c[1].u.region = boot_regions[0];
@@ -752,12 +627,6 @@ static void test_snapshot_without_primary(void **state)
     free(s.base);
     fsm_close(&f);
 }
-
-/* Commands that encoders never produce but peers might send. */
-static const uint8_t odd_cmd_region_add[] = {0x5a, 0x00};  /* no region */
-static const uint8_t odd_cmd_member_put[] = {0x72, 0x00};  /* no member */
-static const uint8_t odd_cmd_setting[] = {0x8a, 0x01, 0x00}; /* no setting */
-static const uint8_t odd_cmd_unknown[] = {0xa2, 0x06, 0x00}; /* field 100 */
 
 /* A command whose sub-message is missing decodes as type 0 and is refused,
  * while a valid command in the same batch still applies. */

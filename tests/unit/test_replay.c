@@ -13,158 +13,10 @@
 
 #include "codec/codec.h"
 #include "fsm/fsm.h"
-
-#define T0 1000
-
-static void str_equal(const char *a, const char *b)
-{
-    assert_string_equal(a != NULL ? a : "", b != NULL ? b : "");
-}
-
-static void region_equal(const struct fsm_region *a, const struct fsm_region *b)
-{
-    str_equal(a->name, b->name);
-    assert_int_equal(a->priority, b->priority);
-    assert_int_equal(a->n_dns_targets, b->n_dns_targets);
-    for (size_t i = 0; i < a->n_dns_targets; i++) {
-        str_equal(a->dns_targets[i], b->dns_targets[i]);
-    }
-    str_equal(a->object_store, b->object_store);
-    assert_int_equal(a->status, b->status);
-    assert_int_equal(a->created_ms, b->created_ms);
-    assert_int_equal(a->updated_ms, b->updated_ms);
-}
-
-static void member_equal(const struct fsm_member *a, const struct fsm_member *b)
-{
-    assert_int_equal(a->id, b->id);
-    str_equal(a->region, b->region);
-    str_equal(a->raft_address, b->raft_address);
-    str_equal(a->api_address, b->api_address);
-    assert_int_equal(a->added_ms, b->added_ms);
-}
-
-static void value_equal(const struct fsm_value *a, const struct fsm_value *b)
-{
-    assert_int_equal(a->type, b->type);
-    assert_int_equal(a->i, b->i);
-    assert_int_equal(a->b, b->b);
-    if (a->type == FSM_SETTING_STRING) {
-        str_equal(a->s, b->s);
-    } else {
-        assert_null(a->s);
-        assert_null(b->s);
-    }
-}
-
-static void state_equal(const struct fsm *a, const struct fsm *b)
-{
-    assert_int_equal(a->initialized, b->initialized);
-    assert_int_equal(a->time_ms, b->time_ms);
-    if (a->site.primary_region == NULL || b->site.primary_region == NULL) {
-        assert_ptr_equal(a->site.primary_region, b->site.primary_region);
-    } else {
-        assert_string_equal(a->site.primary_region, b->site.primary_region);
-    }
-    assert_int_equal(a->site.epoch, b->site.epoch);
-    assert_int_equal(a->site.state, b->site.state);
-    assert_int_equal(a->site.changed_ms, b->site.changed_ms);
-    assert_int_equal(a->n_regions, b->n_regions);
-    for (size_t i = 0; i < a->n_regions; i++) {
-        region_equal(&a->regions[i], &b->regions[i]);
-    }
-    assert_int_equal(a->n_members, b->n_members);
-    for (size_t i = 0; i < a->n_members; i++) {
-        member_equal(&a->members[i], &b->members[i]);
-    }
-    for (size_t i = 0; i < fsm_settings_count(); i++) {
-        value_equal(&a->settings[i], &b->settings[i]);
-    }
-    assert_int_equal(a->cap_audit, b->cap_audit);
-    assert_int_equal(a->n_audit, b->n_audit);
-    assert_int_equal(a->audit_seq, b->audit_seq);
-    for (size_t i = 0; i < a->n_audit; i++) {
-        const struct fsm_audit *x = fsm_audit_at(a, i);
-        const struct fsm_audit *y = fsm_audit_at(b, i);
-        assert_int_equal(x->seq, y->seq);
-        assert_int_equal(x->time_ms, y->time_ms);
-        assert_string_equal(x->actor, y->actor);
-        assert_string_equal(x->action, y->action);
-        assert_string_equal(x->detail, y->detail);
-    }
-}
-
-struct snap {
-    void *base;
-    size_t len;
-};
-
-static struct snap snap_take(const struct fsm *f)
-{
-    struct snap s;
-    assert_int_equal(codec_snapshot_encode(f, malloc, &s.base, &s.len), DR_OK);
-    return s;
-}
-
-static int snap_same(const struct snap *a, const struct snap *b)
-{
-    return a->len == b->len && memcmp(a->base, b->base, a->len) == 0;
-}
-
-/* Apply an encoded entry; results must hold its commands. */
-static int entry_apply(struct fsm *f, const struct snap *e,
-                       struct fsm_result *results, size_t max)
-{
-    struct codec_entry *ce;
-    int rv;
-    assert_int_equal(codec_entry_decode(e->base, e->len, &ce), DR_OK);
-    assert_true(ce->e.n_cmds <= max);
-    rv = fsm_apply_entry(f, &ce->e, results);
-    codec_entry_free(ce);
-    return rv;
-}
-
-/* The bootstrap every stream starts with. */
-
-static char *eu_targets[] = {"eu.example.com", "10.1.0.1", "2001:db8::1"};
-static struct fsm_region boot_regions[] = {
-    {"eu-west", 10, eu_targets, 3, "s3://dr-eu", 0, 0, 0},
-    {"us-east", -3, NULL, 0, "", 0, 0, 0},
-};
-static struct fsm_member boot_members[] = {
-    {1, "eu-west", "10.1.0.1:7000", "10.1.0.1:8000", 0},
-    {2, "us-east", "10.2.0.1:7000", "10.2.0.1:8000", 0},
-};
-
-static struct fsm_cmd boot_cmd(void)
-{
-    return (struct fsm_cmd){.type = FSM_CMD_BOOTSTRAP,
-                            .actor = "node:1",
-                            .u.bootstrap = {.regions = boot_regions,
-                                            .n_regions = 2,
-                                            .members = boot_members,
-                                            .n_members = 2,
-                                            .primary_region = "eu-west"}};
-}
+#include "fsm_helpers.h"
+#include "helpers.h"
 
 /* Replay: a seeded pseudo-random stream of valid and invalid commands. */
-
-struct rng {
-    uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static unsigned rng_below(struct rng *r, unsigned n)
-{
-    return (unsigned)(rng_next(r) % n);
-}
 
 #define PICK(r, arr) ((arr)[rng_below((r), sizeof(arr) / sizeof((arr)[0]))])
 
@@ -279,12 +131,6 @@ static void gen_cmd(struct rng *r, struct gen *g, struct fsm_cmd *c)
             break;
     }
 }
-
-/* Commands that encoders never produce but peers might send. */
-static const uint8_t odd_cmd_region_add[] = {0x5a, 0x00};  /* no region */
-static const uint8_t odd_cmd_member_put[] = {0x72, 0x00};  /* no member */
-static const uint8_t odd_cmd_setting[] = {0x8a, 0x01, 0x00}; /* no setting */
-static const uint8_t odd_cmd_unknown[] = {0xa2, 0x06, 0x00}; /* field 100 */
 
 /* The seed being replayed, reported by the teardown when a check fails. */
 static bool replay_running;
