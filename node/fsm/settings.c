@@ -76,6 +76,17 @@ const char *fsm_setting_type_name(int type)
     return "unknown";
 }
 
+/* "an int", "a bool", "a string": for messages. */
+static const char *type_phrase(int type)
+{
+    switch (type) {
+        case FSM_SETTING_INT: return "an int";
+        case FSM_SETTING_BOOL: return "a bool";
+        case FSM_SETTING_STRING: return "a string";
+    }
+    return "an unknown type";
+}
+
 static int in_choices(const struct fsm_setting_desc *d, const char *s,
                       size_t len)
 {
@@ -136,9 +147,8 @@ int fsm_setting_check(const char *key, const struct fsm_value *v, char *errmsg)
     }
     d = &table[i];
     if (v->type != d->type) {
-        snprintf(errmsg, 256, "setting %s takes a %s, not a %s", d->key,
-                 fsm_setting_type_name(d->type),
-                 fsm_setting_type_name(v->type));
+        snprintf(errmsg, 256, "setting %s takes %s, not %s", d->key,
+                 type_phrase(d->type), type_phrase(v->type));
         return DR_EINVAL;
     }
     switch (d->type) {

@@ -322,14 +322,14 @@ static void test_setting_invalid(void **state)
     c = setting_int_cmd(NULL, 1);
     expect_reject(f, &c, DR_ENOTFOUND, "unknown setting \"\"");
     c = setting_bool_cmd("rpo.pg_s", true);
-    expect_reject(f, &c, DR_EINVAL, "setting rpo.pg_s takes a int, not a bool");
+    expect_reject(f, &c, DR_EINVAL, "setting rpo.pg_s takes an int, not a bool");
     c = setting_int_cmd("queue_mode", 1);
-    expect_reject(f, &c, DR_EINVAL, "takes a bool, not a int");
+    expect_reject(f, &c, DR_EINVAL, "takes a bool, not an int");
     c = setting_int_cmd("failover.mode", 1);
-    expect_reject(f, &c, DR_EINVAL, "takes a string, not a int");
+    expect_reject(f, &c, DR_EINVAL, "takes a string, not an int");
     c = setting_int_cmd("rpo.pg_s", 0);
     c.u.setting.value.type = 0;
-    expect_reject(f, &c, DR_EINVAL, "takes a int, not a unknown");
+    expect_reject(f, &c, DR_EINVAL, "takes an int, not an unknown type");
     c = setting_int_cmd("history.max_entries", 15);
     expect_reject(f, &c, DR_EINVAL,
                   "setting history.max_entries: 15 is outside 16..100000");
