@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fsm/settings.h"
 
@@ -372,7 +373,7 @@ static int check_region_fields(const struct fsm_region *r,
             return reject(res, DR_EINVAL, "region %s: %s", r->name, err);
         }
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(r->dns_targets[i], r->dns_targets[j]) == 0) {
+            if (strcasecmp(r->dns_targets[i], r->dns_targets[j]) == 0) {
                 return reject(res, DR_EINVAL,
                               "region %s: DNS target \"%.64s\" is listed "
                               "twice",
