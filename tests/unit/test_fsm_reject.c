@@ -106,6 +106,7 @@ static void test_region_invalid(void **state)
     struct fsm *f = *state;
     char long_name[FSM_NAME_MAX + 2];
     char *dup_targets[] = {"a.example.com", "a.example.com"};
+    char *case_targets[] = {"a.example.com", "A.Example.COM"};
     char *bad_target[] = {"-a.example.com"};
     char *too_many[FSM_DNS_TARGETS_MAX + 1];
     char tnames[FSM_DNS_TARGETS_MAX + 1][16];
@@ -159,6 +160,9 @@ static void test_region_invalid(void **state)
     expect_reject(f, &c, DR_EINVAL,
                   "region sa-east: DNS target \"a.example.com\" is listed "
                   "twice");
+    c = region_cmd(FSM_CMD_REGION_ADD,
+                   region("sa-east", 1, case_targets, 2, ""));
+    expect_reject(f, &c, DR_EINVAL, "\"A.Example.COM\" is listed twice");
     c = region_cmd(FSM_CMD_REGION_UPDATE,
                    region("us-east", 1, bad_target, 1, ""));
     expect_reject(f, &c, DR_EINVAL, "hyphen-edged label");
