@@ -232,7 +232,6 @@ int drctl_cmd_bench(struct drctl *d, int argc, char **argv)
         {"--regions-prefix", &prefix, NULL},
         {NULL, NULL, NULL},
     };
-    const char *pos[DRCTL_POS_MAX];
     char names[BENCH_REGIONS][64], leader[CLIENT_URL_MAX];
     char errmsg[CLIENT_ERRMSG_MAX];
     struct loadgen_request reqs[BENCH_REGIONS * BENCH_VARIANTS];
@@ -244,9 +243,9 @@ int drctl_cmd_bench(struct drctl *d, int argc, char **argv)
     int64_t clients = 64, size = 1024;
     unsigned duration_ms;
     size_t i;
-    int n, rv;
+    int rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, 0, 0, NULL, &n);
+    rv = drctl_parse_opts(d, argc, argv, opts);
     if (rv != 0) {
         return rv;
     }

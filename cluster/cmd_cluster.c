@@ -15,44 +15,35 @@ static const char *drctl__str(const json_t *o,
 
 static void drctl__members_table(const json_t *members, bool with_role)
 {
-    struct drctl_table t;
-    const json_t *m;
-    size_t i;
-    char a[64], b[64], c[300], e[300], f[32];
+    static const struct drctl_column cols[] = {
+        {"ID", "id", drctl_fmt_value, 64},
+        {"REGION", "region", drctl_fmt_value, 64},
+        {"RAFT", "raft_address", drctl_fmt_value, 300},
+        {"API", "api_address", drctl_fmt_value, 300},
+        {"VOTER", "voter", drctl_fmt_yes_no, 4},
+        {"ROLE", "role", drctl_fmt_value, 32},
+        {"LAST-CONTACT", "last_contact_ms", drctl_fmt_ago_ms, 32},
+        {NULL, NULL, NULL, 0},
+    };
+    struct drctl_column shown[sizeof(cols) / sizeof(cols[0])];
+    size_t i, n = 0;
 
-    drctl_table_init(&t, with_role ? 7 : 6);
-    drctl_table_cell(&t, "ID");
-    drctl_table_cell(&t, "REGION");
-    drctl_table_cell(&t, "RAFT");
-    drctl_table_cell(&t, "API");
-    drctl_table_cell(&t, "VOTER");
-    if (with_role) {
-        drctl_table_cell(&t, "ROLE");
-    }
-    drctl_table_cell(&t, "LAST-CONTACT");
-    json_array_foreach(members, i, m)
-    {
-        drctl_table_cell(&t, drctl__str(m, "id", a, sizeof(a)));
-        drctl_table_cell(&t, drctl__str(m, "region", b, sizeof(b)));
-        drctl_table_cell(&t, drctl__str(m, "raft_address", c, sizeof(c)));
-        drctl_table_cell(&t, drctl__str(m, "api_address", e, sizeof(e)));
-        drctl_table_cell(
-            &t, json_is_true(json_object_get(m, "voter")) ? "yes" : "no");
-        if (with_role) {
-            drctl_table_cell(&t, drctl__str(m, "role", f, sizeof(f)));
+    /* Every column but ROLE unless with_role. */
+    for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        if (with_role || cols[i].key == NULL ||
+            strcmp(cols[i].key, "role") != 0) {
+            shown[n++] = cols[i];
         }
-        drctl_table_cell(
-            &t, drctl_fmt_ago_ms(json_object_get(m, "last_contact_ms"), f,
-                                 sizeof(f)));
     }
-    drctl_table_print(&t);
+    drctl_print_objects(members, shown);
 }
 
-static void drctl__print_status(const json_t *s)
+static void drctl__print_status(const json_t *s, const void *arg)
 {
     const json_t *leader = json_object_get(s, "leader");
     char a[300], b[300];
 
+    (void)arg;
     printf("node      %s (%s)\n", drctl__str(s, "node", a, sizeof(a)),
            drctl__str(s, "region", b, sizeof(b)));
     printf("role      %s\n", drctl__str(s, "role", a, sizeof(a)));
@@ -74,25 +65,7 @@ static void drctl__print_status(const json_t *s)
 
 int drctl_cmd_status(struct drctl *d, int argc, char **argv)
 {
-    const char *pos[DRCTL_POS_MAX];
-    json_t *s;
-    int n, rv;
-
-    rv = drctl_parse_args(d, argc, argv, NULL, pos, 0, 0, NULL, &n);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = drctl_call(d, "GET", "/api/status", NULL, &s);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(s);
-    } else {
-        drctl__print_status(s);
-    }
-    json_decref(s);
-    return 0;
+    return drctl_show_get(d, argc, argv, "/api/status", drctl__print_status);
 }
 
 /* "host:port" with a numeric port, nothing else. */
@@ -111,6 +84,16 @@ static int drctl__check_address(const struct drctl *d,
     return 0;
 }
 
+static void drctl__print_member_added(const json_t *m, const void *arg)
+{
+    char a[64];
+
+    (void)arg;
+    printf(
+        "member %s added as %s\n", drctl__str(m, "id", a, sizeof(a)),
+        json_is_true(json_object_get(m, "voter")) ? "a voter" : "a non-voter");
+}
+
 static int drctl__members_add(struct drctl *d, int argc, char **argv)
 {
     const char *id = NULL, *region = NULL, *raft = NULL, *api = NULL;
@@ -121,13 +104,11 @@ static int drctl__members_add(struct drctl *d, int argc, char **argv)
         {"--api-address", &api, NULL},
         {NULL, NULL, NULL},
     };
-    const char *pos[DRCTL_POS_MAX];
-    char a[64];
-    json_t *body, *m;
+    json_t *body;
     int64_t idv;
-    int n, rv;
+    int rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, 0, 0, NULL, &n);
+    rv = drctl_parse_opts(d, argc, argv, opts);
     if (rv != 0) {
         return rv;
     }
@@ -151,111 +132,81 @@ static int drctl__members_add(struct drctl *d, int argc, char **argv)
     if (body == NULL) {
         return drctl_fail(d, "out of memory");
     }
-    rv = drctl_call(d, "POST", "/api/members", body, &m);
+    rv = drctl_show(d, "POST", "/api/members", body, drctl__print_member_added,
+                    NULL);
     json_decref(body);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(m);
-    } else {
-        printf("member %s added as %s\n", drctl__str(m, "id", a, sizeof(a)),
-               json_is_true(json_object_get(m, "voter")) ? "a voter"
-                                                         : "a non-voter");
-    }
-    json_decref(m);
-    return 0;
+    return rv;
 }
 
-static int drctl__members_simple(struct drctl *d,
-                                 int argc,
-                                 char **argv,
-                                 bool remove)
+static void drctl__print_members(const json_t *v, const void *arg)
+{
+    (void)arg;
+    drctl__members_table(json_object_get(v, "members"), true);
+}
+
+static int drctl__members_list(struct drctl *d, int argc, char **argv)
+{
+    return drctl_show_get(d, argc, argv, "/api/members", drctl__print_members);
+}
+
+static void drctl__print_member_removed(const json_t *v, const void *arg)
+{
+    (void)v;
+    printf("member %" PRId64 " removed\n", *(const int64_t *)arg);
+}
+
+static int drctl__members_remove(struct drctl *d, int argc, char **argv)
 {
     const char *pos[DRCTL_POS_MAX];
     char path[64];
-    json_t *v;
-    int64_t id = 0;
+    int64_t id;
     int n, rv;
 
-    rv = drctl_parse_args(d, argc, argv, NULL, pos, remove ? 1 : 0,
-                          remove ? 1 : 0, "ID", &n);
-    if (rv != 0) {
+    rv = drctl_parse_args(d, argc, argv, NULL, pos, 1, 1, "ID", &n);
+    if (rv != 0 ||
+        (rv = drctl_parse_int(d, "ID", pos[0], 1, INT64_MAX, &id)) != 0) {
         return rv;
     }
-    if (remove) {
-        rv = drctl_parse_int(d, "ID", pos[0], 1, INT64_MAX, &id);
-        if (rv != 0) {
-            return rv;
-        }
-        snprintf(path, sizeof(path), "/api/members/%" PRId64, id);
-        rv = drctl_call(d, "DELETE", path, NULL, &v);
-    } else {
-        rv = drctl_call(d, "GET", "/api/members", NULL, &v);
-    }
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else if (remove) {
-        printf("member %" PRId64 " removed\n", id);
-    } else {
-        drctl__members_table(json_object_get(v, "members"), true);
-    }
-    json_decref(v);
-    return 0;
+    snprintf(path, sizeof(path), "/api/members/%" PRId64, id);
+    return drctl_show(d, "DELETE", path, NULL, drctl__print_member_removed,
+                      &id);
 }
 
 int drctl_cmd_members(struct drctl *d, int argc, char **argv)
 {
-    if (argc < 1) {
-        return drctl_usage_error(d, "missing subcommand (list, add, remove)");
-    }
-    if (strcmp(argv[0], "list") == 0) {
-        d->cmd = "members list";
-        return drctl__members_simple(d, argc - 1, argv + 1, false);
-    }
-    if (strcmp(argv[0], "add") == 0) {
-        d->cmd = "members add";
-        return drctl__members_add(d, argc - 1, argv + 1);
-    }
-    if (strcmp(argv[0], "remove") == 0) {
-        d->cmd = "members remove";
-        return drctl__members_simple(d, argc - 1, argv + 1, true);
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        drctl_print_usage(d->group, stdout);
-        return -1;
-    }
-    return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
+    static const struct drctl_subcommand subs[] = {
+        {"list", drctl__members_list},
+        {"add", drctl__members_add},
+        {"remove", drctl__members_remove},
+        {NULL, NULL},
+    };
+
+    return drctl_dispatch(d, argc, argv, subs);
 }
 
-int drctl_cmd_leader(struct drctl *d, int argc, char **argv)
+static void drctl__print_leader(const json_t *v, const void *arg)
+{
+    const json_t *leader = json_object_get(v, "leader");
+    char a[64], b[300];
+
+    (void)arg;
+    printf("leader is now node %s (%s)\n",
+           drctl__str(leader, "id", a, sizeof(a)),
+           drctl__str(leader, "api", b, sizeof(b)));
+}
+
+static int drctl__leader_transfer(struct drctl *d, int argc, char **argv)
 {
     const char *to = NULL;
     const struct drctl_opt opts[] = {
         {"--to", &to, NULL},
         {NULL, NULL, NULL},
     };
-    const char *pos[DRCTL_POS_MAX];
-    char a[64], b[300];
-    json_t *body, *v, *leader;
+    json_t *body;
     int64_t id = 0;
-    int n, rv;
+    int rv;
 
-    if (argc < 1) {
-        return drctl_usage_error(d, "missing subcommand (transfer)");
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        drctl_print_usage(d->group, stdout);
-        return -1;
-    }
-    if (strcmp(argv[0], "transfer") != 0) {
-        return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
-    }
-    d->cmd = "leader transfer";
-    rv = drctl_parse_args(d, argc - 1, argv + 1, opts, pos, 0, 0, NULL, &n);
+    rv = drctl_parse_opts(d, argc, argv, opts);
     if (rv != 0) {
         return rv;
     }
@@ -268,19 +219,18 @@ int drctl_cmd_leader(struct drctl *d, int argc, char **argv)
     if (body == NULL) {
         return drctl_fail(d, "out of memory");
     }
-    rv = drctl_call(d, "POST", "/api/leader/transfer", body, &v);
+    rv = drctl_show(d, "POST", "/api/leader/transfer", body,
+                    drctl__print_leader, NULL);
     json_decref(body);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else {
-        leader = json_object_get(v, "leader");
-        printf("leader is now node %s (%s)\n",
-               drctl__str(leader, "id", a, sizeof(a)),
-               drctl__str(leader, "api", b, sizeof(b)));
-    }
-    json_decref(v);
-    return 0;
+    return rv;
+}
+
+int drctl_cmd_leader(struct drctl *d, int argc, char **argv)
+{
+    static const struct drctl_subcommand subs[] = {
+        {"transfer", drctl__leader_transfer},
+        {NULL, NULL},
+    };
+
+    return drctl_dispatch(d, argc, argv, subs);
 }

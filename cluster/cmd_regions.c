@@ -3,36 +3,35 @@
 
 #include <string.h>
 
-static void drctl__regions_table(const json_t *regions)
+static void drctl__print_regions(const json_t *v, const void *arg)
 {
-    struct drctl_table t;
-    const json_t *r;
-    size_t i;
-    char a[300], b[32], c[32], e[4096], f[300];
+    static const struct drctl_column cols[] = {
+        {"NAME", "name", drctl_fmt_value, 300},
+        {"PRIORITY", "priority", drctl_fmt_value, 32},
+        {"PRIMARY", "primary", drctl_fmt_yes_no, 4},
+        {"STATUS", "status", drctl_fmt_value, 32},
+        {"DNS-TARGETS", "dns_targets", drctl_fmt_value, 4096},
+        {"OBJECT-STORE", "object_store", drctl_fmt_value, 300},
+        {NULL, NULL, NULL, 0},
+    };
 
-    drctl_table_init(&t, 6);
-    drctl_table_cell(&t, "NAME");
-    drctl_table_cell(&t, "PRIORITY");
-    drctl_table_cell(&t, "PRIMARY");
-    drctl_table_cell(&t, "STATUS");
-    drctl_table_cell(&t, "DNS-TARGETS");
-    drctl_table_cell(&t, "OBJECT-STORE");
-    json_array_foreach(regions, i, r)
-    {
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(r, "name"), a, sizeof(a)));
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(r, "priority"), b, sizeof(b)));
-        drctl_table_cell(
-            &t, json_is_true(json_object_get(r, "primary")) ? "yes" : "no");
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(r, "status"), c, sizeof(c)));
-        drctl_table_cell(&t, drctl_fmt_value(json_object_get(r, "dns_targets"),
-                                             e, sizeof(e)));
-        drctl_table_cell(&t, drctl_fmt_value(json_object_get(r, "object_store"),
-                                             f, sizeof(f)));
-    }
-    drctl_table_print(&t);
+    (void)arg;
+    drctl_print_objects(json_object_get(v, "regions"), cols);
+}
+
+/* What regions add, update and remove print for humans. */
+struct drctl__region_done
+{
+    const char *name;
+    const char *verb; /* "added" */
+};
+
+static void drctl__print_region_done(const json_t *v, const void *arg)
+{
+    const struct drctl__region_done *done = arg;
+
+    (void)v;
+    printf("region %s %s\n", done->name, done->verb);
 }
 
 /* Body of regions add (with name) or update (name NULL) from the options
@@ -92,129 +91,98 @@ static int drctl__regions_write(struct drctl *d,
         {"--object-store", &store, NULL},
         {NULL, NULL, NULL},
     };
-    const char *pos[DRCTL_POS_MAX];
+    struct drctl__region_done done = {NULL, create ? "added" : "updated"};
     char path[1200];
-    json_t *body, *v;
-    int n, rv;
+    json_t *body;
+    int rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, 1, 1, "NAME", &n);
+    rv = drctl_parse_name(d, argc, argv, opts, "NAME", &done.name);
     if (rv != 0) {
         return rv;
-    }
-    if (pos[0][0] == '\0') {
-        return drctl_usage_error(d, "NAME: empty");
     }
     if (!create && priority == NULL && dns == NULL && store == NULL) {
         return drctl_usage_error(d,
                                  "nothing to update: give --priority, --dns-targets or --object-store");
     }
-    rv = drctl_path(d, path, sizeof(path), "regions", pos[0]);
+    rv = drctl_path(d, path, sizeof(path), "regions", done.name);
     if (rv != 0) {
         return rv;
     }
-    body = drctl__region_body(d, create ? pos[0] : NULL, priority, dns, store,
-                              &rv);
+    body = drctl__region_body(d, create ? done.name : NULL, priority, dns,
+                              store, &rv);
     if (body == NULL) {
         return rv;
     }
-    if (create) {
-        rv = drctl_call(d, "POST", "/api/regions", body, &v);
-    } else {
-        rv = drctl_call(d, "PUT", path, body, &v);
-    }
+    rv = drctl_show(d, create ? "POST" : "PUT", create ? "/api/regions" : path,
+                    body, drctl__print_region_done, &done);
     json_decref(body);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else {
-        printf("region %s %s\n", pos[0], create ? "added" : "updated");
-    }
-    json_decref(v);
-    return 0;
+    return rv;
 }
 
-static int drctl__regions_read(struct drctl *d,
-                               int argc,
-                               char **argv,
-                               bool remove)
+static int drctl__regions_add(struct drctl *d, int argc, char **argv)
 {
-    const char *pos[DRCTL_POS_MAX];
-    char path[1200];
-    json_t *v;
-    int n, rv;
+    return drctl__regions_write(d, argc, argv, true);
+}
 
-    rv = drctl_parse_args(d, argc, argv, NULL, pos, remove ? 1 : 0,
-                          remove ? 1 : 0, "NAME", &n);
-    if (rv != 0) {
+static int drctl__regions_update(struct drctl *d, int argc, char **argv)
+{
+    return drctl__regions_write(d, argc, argv, false);
+}
+
+static int drctl__regions_list(struct drctl *d, int argc, char **argv)
+{
+    return drctl_show_get(d, argc, argv, "/api/regions", drctl__print_regions);
+}
+
+static int drctl__regions_remove(struct drctl *d, int argc, char **argv)
+{
+    struct drctl__region_done done = {NULL, "removed"};
+    char path[1200];
+    int rv;
+
+    rv = drctl_parse_name(d, argc, argv, NULL, "NAME", &done.name);
+    if (rv != 0 ||
+        (rv = drctl_path(d, path, sizeof(path), "regions", done.name)) != 0) {
         return rv;
     }
-    if (remove) {
-        if (pos[0][0] == '\0') {
-            return drctl_usage_error(d, "NAME: empty");
-        }
-        rv = drctl_path(d, path, sizeof(path), "regions", pos[0]);
-        if (rv != 0) {
-            return rv;
-        }
-        rv = drctl_call(d, "DELETE", path, NULL, &v);
-    } else {
-        rv = drctl_call(d, "GET", "/api/regions", NULL, &v);
-    }
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else if (remove) {
-        printf("region %s removed\n", pos[0]);
-    } else {
-        drctl__regions_table(json_object_get(v, "regions"));
-    }
-    json_decref(v);
-    return 0;
+    return drctl_show(d, "DELETE", path, NULL, drctl__print_region_done, &done);
 }
 
 int drctl_cmd_regions(struct drctl *d, int argc, char **argv)
 {
-    if (argc < 1) {
-        return drctl_usage_error(d,
-                                 "missing subcommand (list, add, update, remove)");
-    }
-    if (strcmp(argv[0], "list") == 0) {
-        d->cmd = "regions list";
-        return drctl__regions_read(d, argc - 1, argv + 1, false);
-    }
-    if (strcmp(argv[0], "add") == 0) {
-        d->cmd = "regions add";
-        return drctl__regions_write(d, argc - 1, argv + 1, true);
-    }
-    if (strcmp(argv[0], "update") == 0) {
-        d->cmd = "regions update";
-        return drctl__regions_write(d, argc - 1, argv + 1, false);
-    }
-    if (strcmp(argv[0], "remove") == 0) {
-        d->cmd = "regions remove";
-        return drctl__regions_read(d, argc - 1, argv + 1, true);
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        drctl_print_usage(d->group, stdout);
-        return -1;
-    }
-    return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
+    static const struct drctl_subcommand subs[] = {
+        {"list", drctl__regions_list},
+        {"add", drctl__regions_add},
+        {"update", drctl__regions_update},
+        {"remove", drctl__regions_remove},
+        {NULL, NULL},
+    };
+
+    return drctl_dispatch(d, argc, argv, subs);
 }
 
-static void drctl__print_site(const json_t *s)
+static void drctl__print_site(const json_t *s, const void *arg)
 {
     char a[300], b[32], c[64];
 
+    (void)arg;
     printf("primary   %s\n",
            drctl_fmt_value(json_object_get(s, "primary_region"), a, sizeof(a)));
     printf("epoch     %s\n",
            drctl_fmt_value(json_object_get(s, "epoch"), b, sizeof(b)));
     printf("state     %s\n",
            drctl_fmt_value(json_object_get(s, "state"), c, sizeof(c)));
+}
+
+static void drctl__print_primary(const json_t *v, const void *arg)
+{
+    char a[300], b[32], c[64];
+
+    (void)arg;
+    printf("primary is now %s (epoch %s, state %s)\n",
+           drctl_fmt_value(json_object_get(v, "primary_region"), a, sizeof(a)),
+           drctl_fmt_value(json_object_get(v, "epoch"), b, sizeof(b)),
+           drctl_fmt_value(json_object_get(v, "state"), c, sizeof(c)));
 }
 
 static int drctl__site_set_primary(struct drctl *d, int argc, char **argv)
@@ -225,25 +193,21 @@ static int drctl__site_set_primary(struct drctl *d, int argc, char **argv)
         {"--expected-epoch", &expected, NULL},
         {NULL, NULL, NULL},
     };
-    const char *pos[DRCTL_POS_MAX];
-    char a[300], b[32], c[64];
-    json_t *body, *v;
+    const char *region;
+    json_t *body;
     int64_t epoch = 0;
-    int n, rv;
+    int rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, 1, 1, "REGION", &n);
+    rv = drctl_parse_name(d, argc, argv, opts, "REGION", &region);
     if (rv != 0) {
         return rv;
-    }
-    if (pos[0][0] == '\0') {
-        return drctl_usage_error(d, "REGION: empty");
     }
     if (expected != NULL &&
         (rv = drctl_parse_int(d, "--expected-epoch", expected, 0, INT64_MAX,
                               &epoch)) != 0) {
         return rv;
     }
-    body = json_pack("{s:s}", "region", pos[0]);
+    body = json_pack("{s:s}", "region", region);
     if (body == NULL) {
         return drctl_fail(d, "out of memory");
     }
@@ -253,58 +217,24 @@ static int drctl__site_set_primary(struct drctl *d, int argc, char **argv)
     if (expected != NULL) {
         json_object_set_new(body, "expected_epoch", json_integer(epoch));
     }
-    rv = drctl_call(d, "POST", "/api/site/primary", body, &v);
+    rv = drctl_show(d, "POST", "/api/site/primary", body, drctl__print_primary,
+                    NULL);
     json_decref(body);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else {
-        printf(
-            "primary is now %s (epoch %s, state %s)\n",
-            drctl_fmt_value(json_object_get(v, "primary_region"), a, sizeof(a)),
-            drctl_fmt_value(json_object_get(v, "epoch"), b, sizeof(b)),
-            drctl_fmt_value(json_object_get(v, "state"), c, sizeof(c)));
-    }
-    json_decref(v);
-    return 0;
+    return rv;
+}
+
+static int drctl__site_show(struct drctl *d, int argc, char **argv)
+{
+    return drctl_show_get(d, argc, argv, "/api/site", drctl__print_site);
 }
 
 int drctl_cmd_site(struct drctl *d, int argc, char **argv)
 {
-    const char *pos[DRCTL_POS_MAX];
-    json_t *v;
-    int n, rv;
+    static const struct drctl_subcommand subs[] = {
+        {"show", drctl__site_show},
+        {"set-primary", drctl__site_set_primary},
+        {NULL, NULL},
+    };
 
-    if (argc < 1) {
-        return drctl_usage_error(d, "missing subcommand (show, set-primary)");
-    }
-    if (strcmp(argv[0], "set-primary") == 0) {
-        d->cmd = "site set-primary";
-        return drctl__site_set_primary(d, argc - 1, argv + 1);
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        drctl_print_usage(d->group, stdout);
-        return -1;
-    }
-    if (strcmp(argv[0], "show") != 0) {
-        return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
-    }
-    d->cmd = "site show";
-    rv = drctl_parse_args(d, argc - 1, argv + 1, NULL, pos, 0, 0, NULL, &n);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = drctl_call(d, "GET", "/api/site", NULL, &v);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else {
-        drctl__print_site(v);
-    }
-    json_decref(v);
-    return 0;
+    return drctl_dispatch(d, argc, argv, subs);
 }

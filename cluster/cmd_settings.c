@@ -7,31 +7,32 @@
 
 static void drctl__settings_table(const json_t *settings)
 {
-    struct drctl_table t;
-    const json_t *s;
-    size_t i;
-    char a[300], b[32], c[1024], e[1024], f[1024];
+    static const struct drctl_column cols[] = {
+        {"KEY", "key", drctl_fmt_value, 300},
+        {"TYPE", "type", drctl_fmt_value, 32},
+        {"VALUE", "value", drctl_fmt_value, 1024},
+        {"DEFAULT", "default", drctl_fmt_value, 1024},
+        {"DESCRIPTION", "description", drctl_fmt_value, 1024},
+        {NULL, NULL, NULL, 0},
+    };
 
-    drctl_table_init(&t, 5);
-    drctl_table_cell(&t, "KEY");
-    drctl_table_cell(&t, "TYPE");
-    drctl_table_cell(&t, "VALUE");
-    drctl_table_cell(&t, "DEFAULT");
-    drctl_table_cell(&t, "DESCRIPTION");
-    json_array_foreach(settings, i, s)
-    {
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(s, "key"), a, sizeof(a)));
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(s, "type"), b, sizeof(b)));
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(s, "value"), c, sizeof(c)));
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(s, "default"), e, sizeof(e)));
-        drctl_table_cell(&t, drctl_fmt_value(json_object_get(s, "description"),
-                                             f, sizeof(f)));
-    }
-    drctl_table_print(&t);
+    drctl_print_objects(settings, cols);
+}
+
+static void drctl__print_settings(const json_t *v, const void *arg)
+{
+    (void)arg;
+    drctl__settings_table(json_object_get(v, "settings"));
+}
+
+static void drctl__print_setting(const json_t *v, const void *arg)
+{
+    json_t *one = json_array();
+
+    (void)arg;
+    json_array_append_new(one, json_deep_copy(v));
+    drctl__settings_table(one);
+    json_decref(one);
 }
 
 /* A value typed by the setting's type, or NULL (usage error printed). */
@@ -73,15 +74,27 @@ static json_t *drctl__typed_value(struct drctl *d,
     return NULL;
 }
 
-static int drctl__settings_set(struct drctl *d,
-                               const char *key,
-                               const char *text)
+static void drctl__print_set(const json_t *v, const void *arg)
 {
-    char path[1200], a[1024];
-    json_t *setting, *value, *body, *v;
-    const char *type;
-    int rv;
+    char a[1024];
 
+    printf("%s = %s\n", (const char *)arg,
+           drctl_fmt_value(json_object_get(v, "value"), a, sizeof(a)));
+}
+
+static int drctl__settings_set(struct drctl *d, int argc, char **argv)
+{
+    const char *pos[DRCTL_POS_MAX], *key, *text, *type;
+    char path[1200];
+    json_t *setting, *value, *body;
+    int n, rv;
+
+    rv = drctl_parse_args(d, argc, argv, NULL, pos, 2, 2, "KEY VALUE", &n);
+    if (rv != 0 || (rv = drctl_check_name(d, "KEY", pos[0])) != 0) {
+        return rv;
+    }
+    key = pos[0];
+    text = pos[1];
     rv = drctl_path(d, path, sizeof(path), "settings", key);
     if (rv != 0) {
         return rv;
@@ -105,133 +118,59 @@ static int drctl__settings_set(struct drctl *d,
         json_decref(body);
         return drctl_fail(d, "out of memory");
     }
-    rv = drctl_call(d, "PUT", path, body, &v);
+    rv = drctl_show(d, "PUT", path, body, drctl__print_set, key);
     json_decref(body);
+    return rv;
+}
+
+static int drctl__settings_get(struct drctl *d, int argc, char **argv)
+{
+    const char *pos[DRCTL_POS_MAX];
+    char path[1200];
+    int n, rv;
+
+    rv = drctl_parse_args(d, argc, argv, NULL, pos, 0, 1, NULL, &n);
     if (rv != 0) {
         return rv;
     }
-    if (d->json) {
-        drctl_print_json(v);
-    } else {
-        printf("%s = %s\n", key,
-               drctl_fmt_value(json_object_get(v, "value"), a, sizeof(a)));
+    if (n == 0) {
+        return drctl_show(d, "GET", "/api/settings", NULL,
+                          drctl__print_settings, NULL);
     }
-    json_decref(v);
-    return 0;
+    if ((rv = drctl_check_name(d, "KEY", pos[0])) != 0 ||
+        (rv = drctl_path(d, path, sizeof(path), "settings", pos[0])) != 0) {
+        return rv;
+    }
+    return drctl_show(d, "GET", path, NULL, drctl__print_setting, NULL);
 }
 
 int drctl_cmd_settings(struct drctl *d, int argc, char **argv)
 {
-    const char *pos[DRCTL_POS_MAX];
-    char path[1200];
-    json_t *v;
-    int n, rv;
+    static const struct drctl_subcommand subs[] = {
+        {"get", drctl__settings_get},
+        {"set", drctl__settings_set},
+        {NULL, NULL},
+    };
 
-    if (argc < 1) {
-        return drctl_usage_error(d, "missing subcommand (get, set)");
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        drctl_print_usage(d->group, stdout);
-        return -1;
-    }
-    if (strcmp(argv[0], "set") == 0) {
-        d->cmd = "settings set";
-        rv = drctl_parse_args(d, argc - 1, argv + 1, NULL, pos, 2, 2,
-                              "KEY VALUE", &n);
-        if (rv != 0) {
-            return rv;
-        }
-        if (pos[0][0] == '\0') {
-            return drctl_usage_error(d, "KEY: empty");
-        }
-        return drctl__settings_set(d, pos[0], pos[1]);
-    }
-    if (strcmp(argv[0], "get") != 0) {
-        return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
-    }
-    d->cmd = "settings get";
-    rv = drctl_parse_args(d, argc - 1, argv + 1, NULL, pos, 0, 1, NULL, &n);
-    if (rv != 0) {
-        return rv;
-    }
-    if (n == 1) {
-        if (pos[0][0] == '\0') {
-            return drctl_usage_error(d, "KEY: empty");
-        }
-        rv = drctl_path(d, path, sizeof(path), "settings", pos[0]);
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    rv = drctl_call(d, "GET", n == 1 ? path : "/api/settings", NULL, &v);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-    } else if (n == 1) {
-        json_t *one = json_array();
-        json_array_append(one, v);
-        drctl__settings_table(one);
-        json_decref(one);
-    } else {
-        drctl__settings_table(json_object_get(v, "settings"));
-    }
-    json_decref(v);
-    return 0;
+    return drctl_dispatch(d, argc, argv, subs);
+}
+
+static void drctl__print_history(const json_t *v, const void *arg)
+{
+    static const struct drctl_column cols[] = {
+        {"SEQ", "seq", drctl_fmt_value, 32},
+        {"TIME", "time_ms", drctl_fmt_time_ms, 64},
+        {"ACTOR", "actor", drctl_fmt_value, 300},
+        {"ACTION", "action", drctl_fmt_value, 300},
+        {"DETAIL", "detail", NULL, 1024},
+        {NULL, NULL, NULL, 0},
+    };
+
+    (void)arg;
+    drctl_print_objects(json_object_get(v, "history"), cols);
 }
 
 int drctl_cmd_history(struct drctl *d, int argc, char **argv)
 {
-    const char *pos[DRCTL_POS_MAX];
-    struct drctl_table t;
-    const json_t *h, *e;
-    json_t *v;
-    size_t i;
-    char a[32], b[64], c[300], f[300];
-    int n, rv;
-
-    rv = drctl_parse_args(d, argc, argv, NULL, pos, 0, 0, NULL, &n);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = drctl_call(d, "GET", "/api/history", NULL, &v);
-    if (rv != 0) {
-        return rv;
-    }
-    if (d->json) {
-        drctl_print_json(v);
-        json_decref(v);
-        return 0;
-    }
-    h = json_object_get(v, "history");
-    drctl_table_init(&t, 5);
-    drctl_table_cell(&t, "SEQ");
-    drctl_table_cell(&t, "TIME");
-    drctl_table_cell(&t, "ACTOR");
-    drctl_table_cell(&t, "ACTION");
-    drctl_table_cell(&t, "DETAIL");
-    json_array_foreach(h, i, e)
-    {
-        const json_t *detail = json_object_get(e, "detail");
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(e, "seq"), a, sizeof(a)));
-        drctl_table_cell(
-            &t, drctl_fmt_time_ms(json_object_get(e, "time_ms"), b, sizeof(b)));
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(e, "actor"), c, sizeof(c)));
-        drctl_table_cell(
-            &t, drctl_fmt_value(json_object_get(e, "action"), f, sizeof(f)));
-        if (json_is_object(detail) || json_is_array(detail)) {
-            char *text = json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            drctl_table_cell(&t, text);
-            free(text);
-        } else {
-            char g[1024];
-            drctl_table_cell(&t, drctl_fmt_value(detail, g, sizeof(g)));
-        }
-    }
-    drctl_table_print(&t);
-    json_decref(v);
-    return 0;
+    return drctl_show_get(d, argc, argv, "/api/history", drctl__print_history);
 }

@@ -258,6 +258,77 @@ int drctl_parse_args(const struct drctl *d,
     return 0;
 }
 
+int drctl_parse_opts(const struct drctl *d,
+                     int argc,
+                     char **argv,
+                     const struct drctl_opt *opts)
+{
+    const char *pos[DRCTL_POS_MAX];
+    int n;
+
+    return drctl_parse_args(d, argc, argv, opts, pos, 0, 0, NULL, &n);
+}
+
+int drctl_check_name(const struct drctl *d, const char *what, const char *text)
+{
+    if (text[0] == '\0') {
+        return drctl_usage_error(d, "%s: empty", what);
+    }
+    return 0;
+}
+
+int drctl_parse_name(const struct drctl *d,
+                     int argc,
+                     char **argv,
+                     const struct drctl_opt *opts,
+                     const char *what,
+                     const char **name)
+{
+    const char *pos[DRCTL_POS_MAX];
+    int n, rv;
+
+    rv = drctl_parse_args(d, argc, argv, opts, pos, 1, 1, what, &n);
+    if (rv == 0) {
+        rv = drctl_check_name(d, what, pos[0]);
+    }
+    if (rv == 0) {
+        *name = pos[0];
+    }
+    return rv;
+}
+
+int drctl_dispatch(struct drctl *d,
+                   int argc,
+                   char **argv,
+                   const struct drctl_subcommand *subs)
+{
+    char names[256];
+    size_t i, used = 0;
+
+    if (argc < 1) {
+        names[0] = '\0';
+        for (i = 0; subs[i].name != NULL && used < sizeof(names); i++) {
+            int n = snprintf(names + used, sizeof(names) - used, "%s%s",
+                             i > 0 ? ", " : "", subs[i].name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        return drctl_usage_error(d, "missing subcommand (%s)", names);
+    }
+    for (i = 0; subs[i].name != NULL; i++) {
+        if (strcmp(argv[0], subs[i].name) == 0) {
+            snprintf(d->cmd_buf, sizeof(d->cmd_buf), "%s %s", d->group,
+                     subs[i].name);
+            d->cmd = d->cmd_buf;
+            return subs[i].run(d, argc - 1, argv + 1);
+        }
+    }
+    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        drctl_print_usage(d->group, stdout);
+        return -1;
+    }
+    return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
+}
+
 int drctl_parse_int(const struct drctl *d,
                     const char *what,
                     const char *text,
@@ -397,6 +468,42 @@ int drctl_call(struct drctl *d,
     }
     client_response_clear(&r);
     return 0;
+}
+
+int drctl_show(struct drctl *d,
+               const char *method,
+               const char *path,
+               const json_t *body,
+               drctl_print_cb print,
+               const void *arg)
+{
+    json_t *v;
+    int rv = drctl_call(d, method, path, body, &v);
+
+    if (rv != 0) {
+        return rv;
+    }
+    if (d->json) {
+        drctl_print_json(v);
+    } else {
+        print(v, arg);
+    }
+    json_decref(v);
+    return 0;
+}
+
+int drctl_show_get(struct drctl *d,
+                   int argc,
+                   char **argv,
+                   const char *path,
+                   drctl_print_cb print)
+{
+    int rv = drctl_parse_opts(d, argc, argv, NULL);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return drctl_show(d, "GET", path, NULL, print, NULL);
 }
 
 int drctl_path(const struct drctl *d,

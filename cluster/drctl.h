@@ -27,6 +27,7 @@ struct drctl
     unsigned timeout_ms;    /* --timeout, per request */
     const char *cmd;        /* "regions add": prefix of messages */
     const char *group;      /* "regions": for the usage hint */
+    char cmd_buf[64];       /* cmd of a subcommand, set by drctl_dispatch */
     struct client client;
     bool connected; /* client is initialised */
 };
@@ -47,6 +48,31 @@ struct drctl_command
     const char *name;
     int (*run)(struct drctl *d, int argc, char **argv);
     const char *usage;
+};
+
+/* A subcommand of a group: "add" of "regions". argv starts after its name.
+ * Returns a DRCTL_EXIT_* code, or -1 when --help was printed. */
+struct drctl_subcommand
+{
+    const char *name;
+    int (*run)(struct drctl *d, int argc, char **argv);
+};
+
+/* Prints an answer of the API for humans; v (may be NULL) and arg are
+ * borrowed during the call. */
+typedef void (*drctl_print_cb)(const json_t *v, const void *arg);
+
+/* Formats a JSON value into buf (size bytes) and returns buf. */
+typedef const char *(*drctl_fmt_cb)(const json_t *v, char *buf, size_t size);
+
+/* One column of a table of JSON objects. */
+struct drctl_column
+{
+    const char *title; /* "NAME"; NULL ends a list of columns */
+    const char *key;   /* the member of each object shown */
+    drctl_fmt_cb fmt;  /* NULL: objects and arrays as compact JSON, whole,
+                          other values as drctl_fmt_value */
+    size_t size;       /* buffer of fmt, at most 4096: longest text + 1 */
 };
 
 /* Print "drctl: CMD: MESSAGE; see 'drctl help GROUP'" to stderr and return
@@ -79,6 +105,34 @@ int drctl_parse_args(const struct drctl *d,
                      const char *pos_names,
                      int *n_pos);
 
+/* drctl_parse_args for a command that takes no positional arguments; opts
+ * may be NULL. */
+int drctl_parse_opts(const struct drctl *d,
+                     int argc,
+                     char **argv,
+                     const struct drctl_opt *opts);
+
+/* drctl_parse_args for a command that takes one positional argument, a
+ * name that must not be empty (a usage error "WHAT: empty"). *name gets it,
+ * borrowed from argv. */
+int drctl_parse_name(const struct drctl *d,
+                     int argc,
+                     char **argv,
+                     const struct drctl_opt *opts,
+                     const char *what,
+                     const char **name);
+
+/* A usage error "WHAT: empty" when text is empty; 0 otherwise. */
+int drctl_check_name(const struct drctl *d, const char *what, const char *text);
+
+/* Run the subcommand of subs (ended by a NULL name) that argv[0] names,
+ * with d->cmd set to "GROUP NAME". A usage error when argv names none;
+ * "-h"/"--help" prints the group's usage and returns -1. */
+int drctl_dispatch(struct drctl *d,
+                   int argc,
+                   char **argv,
+                   const struct drctl_subcommand *subs);
+
 /* Parse a whole decimal integer in [min, max]; a usage error naming what
  * otherwise. */
 int drctl_parse_int(const struct drctl *d,
@@ -110,6 +164,24 @@ int drctl_call(struct drctl *d,
                const json_t *body,
                json_t **out);
 
+/* drctl_call, then print the answer: its JSON with --json, otherwise
+ * through print, given arg. body is borrowed during the call. Returns 0 or
+ * DRCTL_EXIT_FAIL (printed). */
+int drctl_show(struct drctl *d,
+               const char *method,
+               const char *path,
+               const json_t *body,
+               drctl_print_cb print,
+               const void *arg);
+
+/* A whole command that takes no arguments (argv as for drctl_parse_opts)
+ * and shows the answer to GET path, as drctl_show does. */
+int drctl_show_get(struct drctl *d,
+                   int argc,
+                   char **argv,
+                   const char *path,
+                   drctl_print_cb print);
+
 /* Like drctl_call but returns any HTTP answer in r (then clear it);
  * only transport failures are printed (DRCTL_EXIT_FAIL). */
 int drctl_request(struct drctl *d,
@@ -139,6 +211,8 @@ json_t *drctl_split_list(const char *list);
 const char *drctl_fmt_value(const json_t *v, char *buf, size_t size);
 const char *drctl_fmt_time_ms(const json_t *v, char *buf, size_t size);
 const char *drctl_fmt_ago_ms(const json_t *v, char *buf, size_t size);
+/* "yes" for true, "no" for anything else. */
+const char *drctl_fmt_yes_no(const json_t *v, char *buf, size_t size);
 
 /* An aligned text table, built row by row. Cells are copied. */
 struct drctl_table
@@ -157,6 +231,10 @@ void drctl_table_cellf(struct drctl_table *t, const char *fmt, ...)
 /* Print with two spaces between columns, the last column unpadded; then
  * free the cells. */
 void drctl_table_print(struct drctl_table *t);
+
+/* Print the objects of the array rows (borrowed) as a table with a header
+ * line, one column per entry of cols. */
+void drctl_print_objects(const json_t *rows, const struct drctl_column *cols);
 
 /* The command groups, one handler per group. */
 int drctl_cmd_status(struct drctl *d, int argc, char **argv);

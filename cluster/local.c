@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LOCAL_UP_WAIT_MS 30000   /* for a leader after up */
@@ -18,19 +17,6 @@
 #define LOCAL_STOP_WAIT_MS 10000 /* SIGTERM to SIGKILL */
 #define LOCAL_TAIL_LINES 15
 #define LOCAL_DEFAULT_REGIONS "eu-west,us-east,ap-south"
-
-static uint64_t local__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void local__sleep_ms(unsigned ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* mkdir -p path. */
 static int local__mkdirs(const char *path, char *errmsg)
@@ -98,26 +84,41 @@ static struct local_node *local__find(struct local_cluster *lc, unsigned id)
     return NULL;
 }
 
-/* Load the cluster in --dir; fail when it holds none. */
+/* Load the cluster in --dir into a new *out (free it). With create, make
+ * the directory first and accept one without a cluster; otherwise fail
+ * when it holds none. */
 static int local__open(struct drctl *d,
-                       struct local_cluster *lc,
-                       const char *dir)
+                       const char *dir,
+                       bool create,
+                       struct local_cluster **out)
 {
     char errmsg[LOCAL_ERRMSG_MAX];
-    int rv = local__resolve_dir(d, lc, dir, false);
+    struct local_cluster *lc = calloc(1, sizeof(*lc));
+    int rv;
 
+    if (lc == NULL) {
+        return drctl_fail(d, "out of memory");
+    }
+    rv = local__resolve_dir(d, lc, dir, create);
     if (rv != 0) {
-        return rv;
+        goto err_after_alloc;
     }
     if (local_load(lc, errmsg) != 0) {
-        return drctl_fail(d, "%s", errmsg);
+        rv = drctl_fail(d, "%s", errmsg);
+        goto err_after_alloc;
     }
-    if (lc->n == 0) {
-        return drctl_fail(d,
-                          "%s holds no local cluster (no nodeN/drnode.conf); create one with drctl local up --dir %s",
-                          lc->dir, lc->dir);
+    if (lc->n == 0 && !create) {
+        rv = drctl_fail(d,
+                        "%s holds no local cluster (no nodeN/drnode.conf); create one with drctl local up --dir %s",
+                        lc->dir, lc->dir);
+        goto err_after_alloc;
     }
+    *out = lc;
     return 0;
+
+err_after_alloc:
+    free(lc);
+    return rv;
 }
 
 /* Whether a node process signalled by us still runs. A child of ours is
@@ -139,7 +140,7 @@ static size_t local__wait_gone(const struct local_cluster *lc,
                                const unsigned long long *start,
                                unsigned timeout_ms)
 {
-    uint64_t deadline = local__now_ms() + timeout_ms;
+    uint64_t deadline = client_now_ms() + timeout_ms;
     size_t i, left;
 
     for (;;) {
@@ -149,10 +150,10 @@ static size_t local__wait_gone(const struct local_cluster *lc,
                 left++;
             }
         }
-        if (left == 0 || local__now_ms() >= deadline) {
+        if (left == 0 || client_now_ms() >= deadline) {
             return left;
         }
-        local__sleep_ms(50);
+        client_sleep_ms(50);
     }
 }
 
@@ -297,7 +298,7 @@ static int local__wait_leader(struct drctl *d,
 {
     struct client *clients;
     char errmsg[CLIENT_ERRMSG_MAX];
-    uint64_t deadline = local__now_ms() + LOCAL_UP_WAIT_MS, settled = 0;
+    uint64_t deadline = client_now_ms() + LOCAL_UP_WAIT_MS, settled = 0;
     size_t i, n_ok = 0, n_know;
     int rv = DRCTL_EXIT_FAIL;
     char one[128];
@@ -313,7 +314,7 @@ static int local__wait_leader(struct drctl *d,
             goto out;
         }
     }
-    while (local__now_ms() < deadline) {
+    while (client_now_ms() < deadline) {
         for (i = 0; i < lc->n; i++) {
             int status;
             if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
@@ -334,15 +335,15 @@ static int local__wait_leader(struct drctl *d,
             }
         }
         if (n_know > 0 && settled == 0) {
-            settled = local__now_ms() + LOCAL_SETTLE_MS;
+            settled = client_now_ms() + LOCAL_SETTLE_MS;
         }
         /* A leader is enough; give the others a moment to learn of it, so
          * that the first command sees a complete status anywhere. */
-        if (n_know == lc->n || (settled != 0 && local__now_ms() >= settled)) {
+        if (n_know == lc->n || (settled != 0 && client_now_ms() >= settled)) {
             rv = 0;
             goto out;
         }
-        local__sleep_ms(n_know > 0 ? 50 : 200);
+        client_sleep_ms(n_know > 0 ? 50 : 200);
     }
     if (settled != 0) {
         rv = 0;
@@ -420,7 +421,6 @@ static int local__up(struct drctl *d, int argc, char **argv)
         {"--drnode", &drnode_opt, NULL},
         {NULL, NULL, NULL},
     };
-    const char *pos[DRCTL_POS_MAX];
     char regions[LOCAL_NODES_MAX][64], drnode[LOCAL_PATH_MAX];
     char errmsg[LOCAL_ERRMSG_MAX], env[LOCAL_NODES_MAX * 40 + 2048];
     char leader[128] = "";
@@ -429,9 +429,9 @@ static int local__up(struct drctl *d, int argc, char **argv)
     size_t n_regions, i;
     int64_t per = 1;
     bool restarted;
-    int n, rv;
+    int rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, 0, 0, NULL, &n);
+    rv = drctl_parse_opts(d, argc, argv, opts);
     if (rv != 0) {
         return rv;
     }
@@ -455,21 +455,12 @@ static int local__up(struct drctl *d, int argc, char **argv)
                                  n_regions, (int)per, LOCAL_NODES_MAX);
     }
 
-    lc = calloc(1, sizeof(*lc));
-    if (lc == NULL) {
-        return drctl_fail(d, "out of memory");
-    }
     if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) != 0) {
-        rv = drctl_fail(d, "%s", errmsg);
-        goto out;
+        return drctl_fail(d, "%s", errmsg);
     }
-    rv = local__resolve_dir(d, lc, dir, true);
+    rv = local__open(d, dir, true, &lc);
     if (rv != 0) {
-        goto out;
-    }
-    if (local_load(lc, errmsg) != 0) {
-        rv = drctl_fail(d, "%s", errmsg);
-        goto out;
+        return rv;
     }
     restarted = lc->n > 0;
     if (restarted) {
@@ -528,74 +519,69 @@ out:
     return rv;
 }
 
-/* Options of local down/status (--dir only) and kill/start (--dir NODE). */
-static int local__dir_args(struct drctl *d,
-                           int argc,
-                           char **argv,
-                           bool want_node,
-                           const char **dir,
-                           unsigned *id,
-                           const char **drnode)
+/* Parse the arguments of local down/status (--dir only) or kill/start
+ * (--dir NODE into *id; --drnode too when drnode is not NULL), then load the
+ * cluster in DIR into a new *lc (free it). */
+static int local__open_args(struct drctl *d,
+                            int argc,
+                            char **argv,
+                            unsigned *id,
+                            const char **drnode,
+                            struct local_cluster **lc)
 {
+    const char *dir = NULL;
     const struct drctl_opt opts[] = {
-        {"--dir", dir, NULL},
+        {"--dir", &dir, NULL},
         {drnode != NULL ? "--drnode" : NULL, drnode, NULL},
         {NULL, NULL, NULL},
     };
     const char *pos[DRCTL_POS_MAX];
+    int want_node = id != NULL ? 1 : 0;
     int64_t v;
     int n, rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, want_node ? 1 : 0,
-                          want_node ? 1 : 0, "NODE", &n);
+    rv = drctl_parse_args(d, argc, argv, opts, pos, want_node, want_node,
+                          "NODE", &n);
     if (rv != 0) {
         return rv;
     }
-    if (*dir == NULL) {
+    if (dir == NULL) {
         return drctl_usage_error(d, "missing --dir DIR");
     }
-    if (want_node) {
+    if (id != NULL) {
         rv = drctl_parse_int(d, "NODE", pos[0], 1, UINT_MAX, &v);
         if (rv != 0) {
             return rv;
         }
         *id = (unsigned)v;
     }
-    return 0;
+    return local__open(d, dir, false, lc);
 }
 
 static int local__down(struct drctl *d, int argc, char **argv)
 {
-    const char *dir = NULL;
     struct local_cluster *lc;
     size_t stopped;
     int rv;
 
-    rv = local__dir_args(d, argc, argv, false, &dir, NULL, NULL);
+    rv = local__open_args(d, argc, argv, NULL, NULL, &lc);
     if (rv != 0) {
         return rv;
     }
-    lc = calloc(1, sizeof(*lc));
-    if (lc == NULL) {
-        return drctl_fail(d, "out of memory");
-    }
-    rv = local__open(d, lc, dir);
-    if (rv == 0) {
-        stopped = local__stop_all(d, lc, NULL, true);
-        if (d->json) {
-            json_t *o = json_pack("{s:s,s:I}", "dir", lc->dir, "stopped",
-                                  (json_int_t)stopped);
-            drctl_print_json(o);
-            json_decref(o);
-        } else if (stopped == 0) {
-            printf("no node of %s was running\n", lc->dir);
-        } else {
-            printf("stopped %zu node%s of %s\n", stopped,
-                   stopped == 1 ? "" : "s", lc->dir);
-        }
+    stopped = local__stop_all(d, lc, NULL, true);
+    if (d->json) {
+        json_t *o = json_pack("{s:s,s:I}", "dir", lc->dir, "stopped",
+                              (json_int_t)stopped);
+        drctl_print_json(o);
+        json_decref(o);
+    } else if (stopped == 0) {
+        printf("no node of %s was running\n", lc->dir);
+    } else {
+        printf("stopped %zu node%s of %s\n", stopped, stopped == 1 ? "" : "s",
+               lc->dir);
     }
     free(lc);
-    return rv;
+    return 0;
 }
 
 /* Role of a running node from its /api/status, or "unreachable". */
@@ -620,40 +606,34 @@ static void local__role(const struct local_node *n, char *buf, size_t size)
     client_close(&c);
 }
 
+static const char *local__fmt_state(const json_t *v, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", json_is_true(v) ? "running" : "stopped");
+    return buf;
+}
+
 static int local__status(struct drctl *d, int argc, char **argv)
 {
-    const char *dir = NULL;
+    static const struct drctl_column cols[] = {
+        {"NODE", "id", drctl_fmt_value, 32},
+        {"REGION", "region", drctl_fmt_value, 64},
+        {"RAFT", "raft_address", drctl_fmt_value, 64},
+        {"API", "api_address", drctl_fmt_value, 64},
+        {"PID", "pid", drctl_fmt_value, 32},
+        {"STATE", "running", local__fmt_state, 8},
+        {"ROLE", "role", drctl_fmt_value, 32},
+        {NULL, NULL, NULL, 0},
+    };
     struct local_cluster *lc;
-    struct drctl_table t;
-    json_t *arr = NULL;
+    json_t *arr, *o;
     size_t i;
     int rv;
 
-    rv = local__dir_args(d, argc, argv, false, &dir, NULL, NULL);
+    rv = local__open_args(d, argc, argv, NULL, NULL, &lc);
     if (rv != 0) {
         return rv;
     }
-    lc = calloc(1, sizeof(*lc));
-    if (lc == NULL) {
-        return drctl_fail(d, "out of memory");
-    }
-    rv = local__open(d, lc, dir);
-    if (rv != 0) {
-        free(lc);
-        return rv;
-    }
-    if (d->json) {
-        arr = json_array();
-    } else {
-        drctl_table_init(&t, 7);
-        drctl_table_cell(&t, "NODE");
-        drctl_table_cell(&t, "REGION");
-        drctl_table_cell(&t, "RAFT");
-        drctl_table_cell(&t, "API");
-        drctl_table_cell(&t, "PID");
-        drctl_table_cell(&t, "STATE");
-        drctl_table_cell(&t, "ROLE");
-    }
+    arr = json_array();
     for (i = 0; i < lc->n; i++) {
         const struct local_node *n = &lc->nodes[i];
         char role[32] = "-";
@@ -663,36 +643,22 @@ static int local__status(struct drctl *d, int argc, char **argv)
         if (running) {
             local__role(n, role, sizeof(role));
         }
-        if (d->json) {
-            json_array_append_new(
-                arr, json_pack("{s:I,s:s,s:s,s:s,s:o,s:b,s:o}", "id",
-                               (json_int_t)n->id, "region", n->region,
-                               "raft_address", n->raft_address, "api_address",
-                               n->api_address, "pid",
-                               running ? json_integer(pid) : json_null(),
-                               "running", running, "role",
-                               running ? json_string(role) : json_null()));
-        } else {
-            drctl_table_cellf(&t, "%u", n->id);
-            drctl_table_cell(&t, n->region);
-            drctl_table_cell(&t, n->raft_address);
-            drctl_table_cell(&t, n->api_address);
-            if (running) {
-                drctl_table_cellf(&t, "%ld", (long)pid);
-            } else {
-                drctl_table_cell(&t, "-");
-            }
-            drctl_table_cell(&t, running ? "running" : "stopped");
-            drctl_table_cell(&t, role);
-        }
+        json_array_append_new(
+            arr,
+            json_pack("{s:I,s:s,s:s,s:s,s:o,s:b,s:o}", "id", (json_int_t)n->id,
+                      "region", n->region, "raft_address", n->raft_address,
+                      "api_address", n->api_address, "pid",
+                      running ? json_integer(pid) : json_null(), "running",
+                      running, "role",
+                      running ? json_string(role) : json_null()));
     }
+    o = json_pack("{s:s,s:o}", "dir", lc->dir, "nodes", arr);
     if (d->json) {
-        json_t *o = json_pack("{s:s,s:o}", "dir", lc->dir, "nodes", arr);
         drctl_print_json(o);
-        json_decref(o);
     } else {
-        drctl_table_print(&t);
+        drctl_print_objects(json_object_get(o, "nodes"), cols);
     }
+    json_decref(o);
     free(lc);
     return 0;
 }
@@ -703,25 +669,16 @@ static int local__kill_or_start(struct drctl *d,
                                 bool start)
 {
     char errmsg[LOCAL_ERRMSG_MAX], drnode[LOCAL_PATH_MAX];
-    const char *dir = NULL, *drnode_opt = NULL;
+    const char *drnode_opt = NULL;
     struct local_cluster *lc;
     struct local_node *n;
     unsigned id = 0;
     pid_t pid;
     int rv, i;
 
-    rv = local__dir_args(d, argc, argv, true, &dir, &id,
-                         start ? &drnode_opt : NULL);
+    rv = local__open_args(d, argc, argv, &id, start ? &drnode_opt : NULL, &lc);
     if (rv != 0) {
         return rv;
-    }
-    lc = calloc(1, sizeof(*lc));
-    if (lc == NULL) {
-        return drctl_fail(d, "out of memory");
-    }
-    rv = local__open(d, lc, dir);
-    if (rv != 0) {
-        goto out;
     }
     n = local__find(lc, id);
     if (n == NULL) {
@@ -743,7 +700,7 @@ static int local__kill_or_start(struct drctl *d,
         /* Catch a node that dies at once (bad config, busy port). */
         for (i = 0; i < 10; i++) {
             int status;
-            local__sleep_ms(50);
+            client_sleep_ms(50);
             if (waitpid(pid, &status, WNOHANG) == pid) {
                 rv = drctl_fail(
                     d, "node %u exited at once (%s %d)", id,
@@ -767,7 +724,7 @@ static int local__kill_or_start(struct drctl *d,
             goto out;
         }
         for (i = 0; i < 250 && local__alive(pid, false, born); i++) {
-            local__sleep_ms(20);
+            client_sleep_ms(20);
         }
         local_node_file(n, "drnode.pid", path, sizeof(path));
         unlink(path);
@@ -788,35 +745,26 @@ out:
     return rv;
 }
 
+static int local__kill(struct drctl *d, int argc, char **argv)
+{
+    return local__kill_or_start(d, argc, argv, false);
+}
+
+static int local__start_node(struct drctl *d, int argc, char **argv)
+{
+    return local__kill_or_start(d, argc, argv, true);
+}
+
 int drctl_cmd_local(struct drctl *d, int argc, char **argv)
 {
-    if (argc < 1) {
-        return drctl_usage_error(d,
-                                 "missing subcommand (up, down, status, kill, start)");
-    }
-    if (strcmp(argv[0], "up") == 0) {
-        d->cmd = "local up";
-        return local__up(d, argc - 1, argv + 1);
-    }
-    if (strcmp(argv[0], "down") == 0) {
-        d->cmd = "local down";
-        return local__down(d, argc - 1, argv + 1);
-    }
-    if (strcmp(argv[0], "status") == 0) {
-        d->cmd = "local status";
-        return local__status(d, argc - 1, argv + 1);
-    }
-    if (strcmp(argv[0], "kill") == 0) {
-        d->cmd = "local kill";
-        return local__kill_or_start(d, argc - 1, argv + 1, false);
-    }
-    if (strcmp(argv[0], "start") == 0) {
-        d->cmd = "local start";
-        return local__kill_or_start(d, argc - 1, argv + 1, true);
-    }
-    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-        drctl_print_usage(d->group, stdout);
-        return -1;
-    }
-    return drctl_usage_error(d, "unknown subcommand \"%s\"", argv[0]);
+    static const struct drctl_subcommand subs[] = {
+        {"up", local__up},
+        {"down", local__down},
+        {"status", local__status},
+        {"kill", local__kill},
+        {"start", local__start_node},
+        {NULL, NULL},
+    };
+
+    return drctl_dispatch(d, argc, argv, subs);
 }

@@ -1,6 +1,7 @@
 /* drctl human and JSON output: aligned tables and value formatting. */
 #include "drctl.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,12 @@ const char *drctl_fmt_ago_ms(const json_t *v, char *buf, size_t size)
     return buf;
 }
 
+const char *drctl_fmt_yes_no(const json_t *v, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", json_is_true(v) ? "yes" : "no");
+    return buf;
+}
+
 void drctl_table_init(struct drctl_table *t, size_t n_cols)
 {
     memset(t, 0, sizeof(*t));
@@ -192,4 +199,43 @@ void drctl_table_print(struct drctl_table *t)
     }
     free(t->cells);
     memset(t, 0, sizeof(*t));
+}
+
+/* One cell of column col showing v. */
+static void drctl__column_cell(struct drctl_table *t,
+                               const struct drctl_column *col,
+                               const json_t *v)
+{
+    drctl_fmt_cb fmt = col->fmt != NULL ? col->fmt : drctl_fmt_value;
+    char buf[4096];
+
+    assert(col->size <= sizeof(buf));
+    if (col->fmt == NULL && (json_is_object(v) || json_is_array(v))) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        drctl_table_cell(t, text);
+        free(text);
+        return;
+    }
+    drctl_table_cell(t, fmt(v, buf, col->size));
+}
+
+void drctl_print_objects(const json_t *rows, const struct drctl_column *cols)
+{
+    struct drctl_table t;
+    const json_t *row;
+    size_t n_cols, i, k;
+
+    for (n_cols = 0; cols[n_cols].title != NULL; n_cols++) {
+    }
+    drctl_table_init(&t, n_cols);
+    for (k = 0; k < n_cols; k++) {
+        drctl_table_cell(&t, cols[k].title);
+    }
+    json_array_foreach(rows, i, row)
+    {
+        for (k = 0; k < n_cols; k++) {
+            drctl__column_cell(&t, &cols[k], json_object_get(row, cols[k].key));
+        }
+    }
+    drctl_table_print(&t);
 }

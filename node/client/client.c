@@ -29,14 +29,14 @@ struct client__attempt
     int body_too_big;
 };
 
-static uint64_t client__now_ms(void)
+uint64_t client_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void client__sleep_ms(uint64_t ms)
+void client_sleep_ms(uint64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -525,7 +525,7 @@ int client_request(struct client *c,
                    const json_t *body,
                    struct client_response *r)
 {
-    uint64_t deadline = client__now_ms() + c->timeout_ms;
+    uint64_t deadline = client_now_ms() + c->timeout_ms;
     struct client__attempt a;
     char *payload = NULL;
     char url[CLIENT_URL_MAX + 2048];
@@ -548,7 +548,7 @@ int client_request(struct client *c,
 
     for (;;) {
         CURLcode rc = CURLE_OK;
-        uint64_t now = client__now_ms();
+        uint64_t now = client_now_ms();
         const char *from = NULL;
         unsigned left;
 
@@ -578,8 +578,8 @@ int client_request(struct client *c,
                 /* A leader that just died is still named by followers
                  * until they elect another: ask them again shortly. */
                 if (client__may_fail_over(c->curl, rc, method) &&
-                    client__now_ms() + CLIENT__LEADER_RETRY_MS < deadline) {
-                    client__sleep_ms(CLIENT__LEADER_RETRY_MS);
+                    client_now_ms() + CLIENT__LEADER_RETRY_MS < deadline) {
+                    client_sleep_ms(CLIENT__LEADER_RETRY_MS);
                     redirect[0] = '\0';
                     hops = 0;
                     continue;
@@ -593,7 +593,7 @@ int client_request(struct client *c,
                 unsigned connect_ms = left;
                 char why[160];
 
-                now = client__now_ms();
+                now = client_now_ms();
                 if (now >= deadline) {
                     rc = CURLE_OPERATION_TIMEDOUT;
                     break;
@@ -654,9 +654,9 @@ int client_request(struct client *c,
             if (wait == 0) {
                 wait = 100;
             }
-            now = client__now_ms();
+            now = client_now_ms();
             if (now + wait < deadline) {
-                client__sleep_ms(wait);
+                client_sleep_ms(wait);
                 continue; /* same target: a redirect or the candidates */
             }
         }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -101,5 +102,11 @@ int client_path_escape(const char *s, char *buf, size_t size);
 
 /* "host:port" part of a base URL (pointer into url). */
 const char *client_url_hostport(const char *url);
+
+/* Milliseconds of the monotonic clock, for deadlines of waits and retries. */
+uint64_t client_now_ms(void);
+
+/* Sleep ms milliseconds, resuming after an interrupting signal handler. */
+void client_sleep_ms(uint64_t ms);
 
 #endif /* DR_CLIENT_H */

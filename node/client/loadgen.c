@@ -40,6 +40,17 @@ struct loadgen__slot {
     size_t rlen;
 };
 
+/* What the slots of one run share to start their requests. */
+struct loadgen__run {
+    int ep;                            /* epoll instance */
+    const struct loadgen_params *p;
+    const struct loadgen__wire *wires; /* p->n_requests, sent in turn */
+    struct sockaddr_in sa;             /* the one server */
+    size_t next;                       /* index of the next wire to send */
+    size_t active;                     /* slots with a request in flight */
+    uint64_t end_us;                   /* no request starts after this */
+};
+
 static uint64_t loadgen__now_us(void)
 {
     struct timespec ts;
@@ -230,6 +241,26 @@ static void loadgen__begin(int ep, struct loadgen__slot *s,
     }
 }
 
+/* Start the next request of the cycle on slot s. */
+static void loadgen__start(struct loadgen__run *run, struct loadgen__slot *s)
+{
+    loadgen__begin(run->ep, s, &run->wires[run->next], &run->sa);
+    run->next = (run->next + 1) % run->p->n_requests;
+    run->active++;
+}
+
+/* The request on slot s is over at now: start another on it unless the
+ * run is ending (past its duration, or stopped). */
+static void loadgen__finish(struct loadgen__run *run, struct loadgen__slot *s,
+                            uint64_t now)
+{
+    s->w = NULL;
+    run->active--;
+    if (now < run->end_us && (run->p->stop == NULL || *run->p->stop == 0)) {
+        loadgen__start(run, s);
+    }
+}
+
 /* Parse a complete response in s->rbuf: 1 when complete (status and
  * whether the server closes set), 0 when more bytes are needed, -1 when it
  * cannot be parsed. */
@@ -282,13 +313,15 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
     struct loadgen__slot *slots = NULL;
     struct loadgen__wire *wires = NULL;
     struct epoll_event events[256];
-    struct sockaddr_in sa;
-    uint64_t start_us, end_us, last_us;
-    size_t cap = 1u << 16, next = 0, active = 0;
-    int ep = -1;
+    struct loadgen__run run;
+    uint64_t start_us, last_us;
+    size_t cap = 1u << 16;
     int rv = 0;
 
     memset(res, 0, sizeof(*res));
+    memset(&run, 0, sizeof(run));
+    run.ep = -1;
+    run.p = p;
     if (p->clients == 0 || p->clients > LOADGEN__CLIENTS_MAX ||
         p->n_requests == 0) {
         snprintf(errmsg, CLIENT_ERRMSG_MAX,
@@ -299,13 +332,14 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
     res->latency_us = malloc(cap * sizeof(*res->latency_us));
     slots = calloc(p->clients, sizeof(*slots));
     wires = calloc(p->n_requests, sizeof(*wires));
-    ep = epoll_create1(EPOLL_CLOEXEC);
+    run.wires = wires;
+    run.ep = epoll_create1(EPOLL_CLOEXEC);
     if (res->latency_us == NULL || slots == NULL || wires == NULL ||
-        ep < 0) {
+        run.ep < 0) {
         rv = DR_ENOMEM;
         goto out;
     }
-    rv = loadgen__render(c, p, wires, &sa);
+    rv = loadgen__render(c, p, wires, &run.sa);
     if (rv != 0) {
         snprintf(errmsg, CLIENT_ERRMSG_MAX,
                  "load: requests must all go to one http://IPv4:PORT/ "
@@ -317,16 +351,14 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
     }
 
     start_us = loadgen__now_us();
-    end_us = start_us + (uint64_t)p->duration_ms * 1000u;
+    run.end_us = start_us + (uint64_t)p->duration_ms * 1000u;
     last_us = start_us;
     for (unsigned i = 0; i < p->clients; i++) {
-        loadgen__begin(ep, &slots[i], &wires[next], &sa);
-        next = (next + 1) % p->n_requests;
-        active++;
+        loadgen__start(&run, &slots[i]);
     }
 
-    while (active > 0) {
-        int n = epoll_wait(ep, events, 256, 50);
+    while (run.active > 0) {
+        int n = epoll_wait(run.ep, events, 256, 50);
         uint64_t now;
 
         if (n < 0 && errno != EINTR) {
@@ -354,13 +386,13 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
                     failed = true;
                 } else {
                     s->connected = true;
-                    loadgen__want(ep, s, false);
+                    loadgen__want(run.ep, s, false);
                 }
             }
             if (!failed && s->connected && s->sent < s->w->len &&
                 (events[k].events & EPOLLOUT)) {
-                loadgen__want(ep, s, false);
-                failed = loadgen__send(ep, s) != 0;
+                loadgen__want(run.ep, s, false);
+                failed = loadgen__send(run.ep, s) != 0;
             }
             if (!failed && (events[k].events & (EPOLLIN | EPOLLHUP |
                                                 EPOLLERR))) {
@@ -404,15 +436,9 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
                 }
             }
             if (failed || closes) {
-                loadgen__close(ep, s);
+                loadgen__close(run.ep, s);
             }
-            s->w = NULL;
-            active--;
-            if (now < end_us && (p->stop == NULL || *p->stop == 0)) {
-                loadgen__begin(ep, s, &wires[next], &sa);
-                next = (next + 1) % p->n_requests;
-                active++;
-            }
+            loadgen__finish(&run, s, now);
         }
         /* Requests over their time bound fail and their connection goes. */
         now = loadgen__now_us();
@@ -424,14 +450,8 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
             }
             res->errors++;
             loadgen__note(res, "request timed out");
-            loadgen__close(ep, s);
-            s->w = NULL;
-            active--;
-            if (now < end_us && (p->stop == NULL || *p->stop == 0)) {
-                loadgen__begin(ep, s, &wires[next], &sa);
-                next = (next + 1) % p->n_requests;
-                active++;
-            }
+            loadgen__close(run.ep, s);
+            loadgen__finish(&run, s, now);
         }
     }
     res->elapsed_us = last_us - start_us;
@@ -459,8 +479,8 @@ out_quiet:
     }
     free(wires);
     free(slots);
-    if (ep >= 0) {
-        close(ep);
+    if (run.ep >= 0) {
+        close(run.ep);
     }
     if (rv != 0) {
         loadgen_result_clear(res);
