@@ -150,25 +150,26 @@ static void bench__cleanup(struct drctl *d, char names[][64])
     }
 }
 
-/* The leader's base URL from /api/status. */
+/* The leader's base URL: a linearizable read is redirected to the leader
+ * and only answered there once its barrier commits, so the node that
+ * answers it is the leader now, not one a follower remembered. */
 static int bench__leader(struct drctl *d, char *url, size_t size)
 {
-    json_t *s;
-    const char *api;
+    struct client_response r;
     int rv;
 
-    rv = drctl_call(d, "GET", "/api/status", NULL, &s);
+    memset(&r, 0, sizeof(r));
+    rv = drctl_request(d, "GET", "/api/site", NULL, &r);
     if (rv != 0) {
         return rv;
     }
-    api =
-        json_string_value(json_object_get(json_object_get(s, "leader"), "api"));
-    if (api == NULL || api[0] == '\0') {
-        json_decref(s);
-        return drctl_fail(d, "no leader is known right now; try again");
+    if (r.status != 200) {
+        rv = drctl_fail_response(d, &r);
+        client_response_clear(&r);
+        return rv;
     }
-    snprintf(url, size, "http://%s", api);
-    json_decref(s);
+    snprintf(url, size, "%s", r.url);
+    client_response_clear(&r);
     return 0;
 }
 
