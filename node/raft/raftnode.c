@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "codec/codec.h"
@@ -647,6 +650,43 @@ static int dir_is_empty(const char *path)
     return stat(probe, &st) != 0;
 }
 
+/* Two processes on one data directory would interleave raft's segment
+ * files; raft itself takes no lock. Hold an exclusive flock for the life of
+ * the process (the kernel drops it when the process dies, even by kill -9). */
+static int lock_data_dir(struct raftnode *n, const char *dir)
+{
+    char path[1100];
+    char pid[32];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/drnode.lock", dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(n->errmsg, sizeof(n->errmsg), "data dir lock %s: %s", path,
+                 strerror(errno));
+        return DR_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t len = read(fd, pid, sizeof(pid) - 1);
+        pid[len > 0 ? len : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(n->errmsg, sizeof(n->errmsg),
+                 "data dir %s is in use by another drnode (pid %s); stop it "
+                 "first",
+                 dir, pid[0] ? pid : "unknown");
+        close(fd);
+        return DR_EIO;
+    }
+    if (ftruncate(fd, 0) == 0) {
+        int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (write(fd, pid, (size_t)len) != len) {
+            /* The pid is only a hint for the message above. */
+        }
+    }
+    n->lock_fd = fd;
+    return DR_OK;
+}
+
 static int bootstrap_config(struct raftnode *n)
 {
     const struct config *c = n->cfg;
@@ -690,6 +730,9 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(n->errmsg, sizeof(n->errmsg), "data dir %s: %s",
                  cfg->data_dir, strerror(errno));
+        return DR_EIO;
+    }
+    if (lock_data_dir(n, cfg->data_dir) != DR_OK) {
         return DR_EIO;
     }
     fresh = dir_is_empty(cfg->data_dir);

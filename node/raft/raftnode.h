@@ -71,6 +71,7 @@ struct raftnode {
     char errmsg[2048];
     bool started;
     bool closing;
+    int lock_fd;               /* flock on DATA_DIR/drnode.lock */
     int (*orig_start)(struct raft_io *, unsigned, raft_io_tick_cb,
                       raft_io_recv_cb);
     raft_io_recv_cb orig_recv;

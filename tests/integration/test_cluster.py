@@ -243,6 +243,19 @@ class TestCluster(ClusterTestCase):
         self.write_ok(now, "POST", "/api/regions",
                       {"name": "post-transfer"}, 201)
 
+    def test_second_process_on_a_data_dir_is_refused(self):
+        c, leader = self.start_cluster()
+        n = c.node(leader.id)
+        p = subprocess.run([drcluster.DRNODE, "--config", n.config_path],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn("is in use by another drnode (pid %d)" % n.pid,
+                      p.stderr)
+        # The running node is untouched and still leads.
+        self.assertEqual(c.wait_for_leader().id, leader.id)
+        self.write_ok(leader, "POST", "/api/regions", {"name": "after-lock"},
+                      201)
+
     def test_unreachable_member_is_not_left_behind(self):
         # A node that never starts cannot catch up: the add fails without
         # Retry-After (the client must not repeat it blindly), and neither
