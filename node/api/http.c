@@ -168,6 +168,9 @@ void api_reply_raft_status(struct api_call *c, int status)
 {
     switch (status) {
         case RAFT_NOTLEADER:
+            /* Refused before it reached the log: safe to send again. */
+            api_reply_not_leader(c);
+            return;
         case RAFT_LEADERSHIPLOST:
             api_reply_error(c, 503, "unavailable",
                             "leadership changed before the request "
