@@ -58,6 +58,10 @@ void api_reply_text(struct api_call *c, int status, const char *ctype,
     if (req != NULL) {
         req->res.status = status;
         req->res.reason = reason_of(status);
+        /* Without a length h2o 2.2 chunks 200s and closes the connection
+         * after any other status: clients would reconnect after every 201,
+         * 307 or 4xx. */
+        req->res.content_length = len;
         h2o_add_header(&req->pool, &req->res.headers,
                        H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
         if (status == 503 && c->retry_safe) {
