@@ -117,6 +117,7 @@ static int run(const char *path)
              (unsigned long long)d.cfg.id, d.cfg.region, d.cfg.raft_address,
              d.cfg.api_address, d.cfg.data_dir);
     uv_run(d.loop, UV_RUN_DEFAULT);
+    raftnode_free(&d.node);
     /* Raft has flushed and closed its files; the remaining handles (HTTP
      * connections) die with the process. */
     return d.exit_code;

@@ -68,6 +68,9 @@ void api_reply_text(struct api_call *c, int status, const char *ctype,
             h2o_add_header(&req->pool, &req->res.headers,
                            H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
         }
+        /* Detach from the request's pool before h2o may dispose of it. */
+        *c->slot = NULL;
+        c->slot = NULL;
         h2o_send_inline(req, body, len);
     }
     call_free(c);
@@ -190,7 +193,12 @@ void api_reply_raft_status(struct api_call *c, int status)
                             "unknown");
             return;
     }
-    api_reply_error(c, 500, "internal", "raft: %s", raft_strerror(status));
+    /* Proposed, then failed (a disk error, say): it may still commit on
+     * the followers. */
+    api_reply_error(c, 503, "unavailable",
+                    "raft: %s; the request's outcome is unknown, check before "
+                    "repeating it",
+                    raft_strerror(status));
 }
 
 /* Reads and proposals with continuations. */
@@ -322,6 +330,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     *c->slot = c;
     c->stale = query_has(req, "stale=true");
     set_actor(c);
+    if (a->stopping) {
+        /* Raft is closing: its configuration may already be gone. */
+        c->retry_safe = true;
+        api_reply_error(c, 503, "unavailable",
+                        "node is shutting down; ask another node");
+        return 0;
+    }
+    if (a->inflight_calls > API_INFLIGHT_MAX) {
+        c->retry_safe = true;
+        api_reply_error(c, 503, "unavailable",
+                        "node is overloaded (%llu requests in flight); retry",
+                        (unsigned long long)a->inflight_calls);
+        return 0;
+    }
     snprintf(method, sizeof(method), "%.*s", (int)req->method.len,
              req->method.base);
     api_route(c, method);
@@ -466,6 +488,9 @@ int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
 
 void api_stop(struct api *a)
 {
+    if (a != NULL) {
+        a->stopping = true;
+    }
     if (a != NULL && a->listening) {
         a->listening = false;
         uv_close((uv_handle_t *)&a->listener, NULL);

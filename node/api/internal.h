@@ -8,6 +8,8 @@
 #include "api/jsonin.h"
 #include "api/jsonout.h"
 
+#define API_INFLIGHT_MAX 20000 /* requests waiting on raft at once */
+
 enum api_route {
     ROUTE_STATUS,
     ROUTE_HEALTH,
@@ -43,6 +45,7 @@ struct api {
     uint64_t requests[ROUTE__COUNT];
     uint64_t errors[ROUTE__COUNT];
     uint64_t inflight_calls;
+    bool stopping;           /* shutdown began: answer 503, touch nothing */
 };
 
 /* One request. Heap-allocated so that raft callbacks can outlive the

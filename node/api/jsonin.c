@@ -9,6 +9,7 @@
 
 #define JIN_DEPTH_MAX 32
 #define JIN_BLOCK_MIN 4096
+#define JIN_MEMBERS_MAX 1024 /* keys per object: the duplicate check is quadratic */
 
 struct jin_block {
     struct jin_block *next;
@@ -405,6 +406,10 @@ static int parse_object(struct parser *ps, struct jin *out)
             goto out;
         }
         at = ps->p;
+        if (v.n == JIN_MEMBERS_MAX) {
+            rv = fail(ps, "object has more than 1024 members");
+            goto out;
+        }
         m = vec_push(&v);
         if (m == NULL) {
             rv = fail(ps, "out of memory");

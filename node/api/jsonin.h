@@ -55,8 +55,8 @@ struct jin_doc {
 
 /* Parse len bytes. Returns 0, or DR_EINVAL with errmsg (256 bytes) saying
  * what is wrong and where ("malformed JSON at byte N: ..."). Duplicate keys,
- * raw control characters, invalid UTF-8, \u0000 and nesting deeper than 32
- * are refused. On error nothing needs freeing. */
+ * raw control characters, invalid UTF-8, \u0000, nesting deeper than 32 and
+ * objects of more than 1024 members are refused. On error nothing needs freeing. */
 int jin_parse(struct jin_doc *d, const char *buf, size_t len, char *errmsg);
 void jin_free(struct jin_doc *d);
 

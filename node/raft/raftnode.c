@@ -72,7 +72,10 @@ static void recv_hook(struct raft_io *io, struct raft_message *msg)
 {
     struct raft *r = io->data;
     struct raftnode *n = r->data;
-    struct raftnode_contact *c = contact_slot(n, msg->server_id);
+    /* Only servers of the configuration get one of the bounded slots. */
+    struct raftnode_contact *c = raftnode_role_of(n, msg->server_id) >= 0
+                                     ? contact_slot(n, msg->server_id)
+                                     : NULL;
     if (c != NULL) {
         c->last_ms = uv_now(n->loop);
     }
@@ -185,6 +188,7 @@ static int listen_hook(struct raft_uv_transport *t, raft_uv_accept_cb cb)
  * in as few log entries as the in-flight limit allows. */
 
 static void flush_queue(struct raftnode *n);
+static void flush_cb(uv_check_t *h);
 
 static void batch_done_cb(struct raft_apply *req, int status, void *result)
 {
@@ -209,8 +213,11 @@ static void batch_done_cb(struct raft_apply *req, int status, void *result)
         r->cb(r, status, status == 0 ? &res->r[i] : NULL);
     }
     free(b);
-    if (!n->closing) {
-        flush_queue(n);
+    /* Never call back into raft from its own callback: while it steps down
+     * it fails requests before its state says so, and a new raft_apply then
+     * reads freed leader state. The check handle flushes next iteration. */
+    if (!n->closing && n->queue_head != NULL) {
+        uv_check_start(&n->flush, flush_cb);
     }
 }
 
@@ -290,14 +297,33 @@ static void flush_queue(struct raftnode *n)
     }
 }
 
+static void barrier_issue(struct raftnode *n);
+static void fail_reads(struct raftnode_read **list, int status);
+
+/* Runs once per loop iteration while there is queued work: proposals that
+ * wait for a free in-flight slot, reads that wait for the next barrier. */
 static void flush_cb(uv_check_t *h)
 {
     struct raftnode *n = h->data;
-    if (n->queue_head == NULL) {
+
+    if (n->closing) {
         uv_check_stop(h);
         return;
     }
-    flush_queue(n);
+    if (n->barrier_next != NULL && !n->barrier_inflight) {
+        if (raft_state(&n->raft) == RAFT_LEADER) {
+            barrier_issue(n);
+        } else {
+            fail_reads(&n->barrier_next, RAFT_NOTLEADER);
+        }
+    }
+    if (n->queue_head != NULL) {
+        flush_queue(n);
+    }
+    if (n->queue_head == NULL &&
+        (n->barrier_next == NULL || n->barrier_inflight)) {
+        uv_check_stop(h);
+    }
 }
 
 int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
@@ -343,17 +369,20 @@ static void barrier_done_cb(struct raft_barrier *req, int status)
         w = next;
     }
     if (n->barrier_next != NULL) {
-        if (n->closing || raft_state(&n->raft) != RAFT_LEADER) {
-            w = n->barrier_next;
-            n->barrier_next = NULL;
-            while (w != NULL) {
-                struct raftnode_read *next = w->next;
-                w->cb(w, n->closing ? RAFT_SHUTDOWN : RAFT_NOTLEADER);
-                w = next;
-            }
-            return;
-        }
-        barrier_issue(n);
+        /* The next barrier goes out from the check handle, not from inside
+         * raft's callback (see batch_done_cb). */
+        uv_check_start(&n->flush, flush_cb);
+    }
+}
+
+static void fail_reads(struct raftnode_read **list, int status)
+{
+    struct raftnode_read *w = *list;
+    *list = NULL;
+    while (w != NULL) {
+        struct raftnode_read *next = w->next;
+        w->cb(w, status);
+        w = next;
     }
 }
 
@@ -409,8 +438,9 @@ static void assign_cb(struct raft_change *change, int status)
     struct raftnode_change *req = change->data;
     struct raftnode *n = req->node;
 
-    if (status != 0 && raftnode_is_leader(n) &&
-        raftnode_role_of(n, req->id) == RAFT_SPARE) {
+    if (status != 0 && status != RAFT_LEADERSHIPLOST &&
+        status != RAFT_SHUTDOWN && status != RAFT_NOTLEADER &&
+        raftnode_is_leader(n) && raftnode_role_of(n, req->id) == RAFT_SPARE) {
         /* It never caught up: take the spare out again so that the same
          * id can be added once the node is reachable. */
         req->step = status;
@@ -821,9 +851,16 @@ static void raft_closed_cb(struct raft *r)
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
     fail_queue(n, RAFT_SHUTDOWN);
-    raftfsm_close(&n->fsm);
+    fail_reads(&n->barrier_next, RAFT_SHUTDOWN);
+    /* The FSM state stays readable until raftnode_free: HTTP connections
+     * still open may read it until the loop stops. */
     uv_close((uv_handle_t *)&n->flush, handle_closed_cb);
     uv_close((uv_handle_t *)&n->tick, handle_closed_cb);
+}
+
+void raftnode_free(struct raftnode *n)
+{
+    raftfsm_close(&n->fsm);
 }
 
 void raftnode_close(struct raftnode *n)

@@ -113,8 +113,10 @@ extern const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS];
 int raftnode_start(struct raftnode *n, uv_loop_t *loop,
                    const struct config *cfg);
 
-/* Close raft; on_closed fires once every request has called back. */
+/* Close raft; on_closed fires once every request has called back. The
+ * replicated state stays readable until raftnode_free (after the loop). */
 void raftnode_close(struct raftnode *n);
+void raftnode_free(struct raftnode *n);
 
 /* Propose one command. Returns DR_ENOTLEADER when this node is not the
  * leader (no callback then), DR_ENOMEM, or DR_OK. cmd is copied. */

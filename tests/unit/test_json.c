@@ -129,10 +129,10 @@ static void test_depth_limit(void **state)
     jin_free(&d);
 }
 
-static void test_large_document(void **state)
+static void test_member_limit(void **state)
 {
-    /* More members than one arena block holds. */
-    size_t n = 3000, cap = n * 24 + 16, off = 0;
+    /* Quadratic duplicate checks stay bounded: 1024 keys, not 90,000. */
+    size_t cap = 1100 * 24, off = 0;
     char *text = malloc(cap);
     struct jin_doc d;
     char err[256];
@@ -140,14 +140,35 @@ static void test_large_document(void **state)
 
     assert_non_null(text);
     off += (size_t)snprintf(text + off, cap - off, "{");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < 1025; i++) {
         off += (size_t)snprintf(text + off, cap - off, "%s\"k%zu\":%zu",
                                 i ? "," : "", i, i);
     }
     off += (size_t)snprintf(text + off, cap - off, "}");
+    assert_int_equal(jin_parse(&d, text, off, err), DR_EINVAL);
+    assert_non_null(strstr(err, "more than 1024 members"));
+    free(text);
+}
+
+static void test_large_document(void **state)
+{
+    /* More items than one arena block holds. */
+    size_t n = 3000, cap = n * 24 + 16, off = 0;
+    char *text = malloc(cap);
+    struct jin_doc d;
+    char err[256];
+    (void)state;
+
+    assert_non_null(text);
+    off += (size_t)snprintf(text + off, cap - off, "[");
+    for (size_t i = 0; i < n; i++) {
+        off += (size_t)snprintf(text + off, cap - off, "%s{\"k\":%zu}",
+                                i ? "," : "", i);
+    }
+    off += (size_t)snprintf(text + off, cap - off, "]");
     assert_int_equal(jin_parse(&d, text, off, err), 0);
-    assert_int_equal(d.root.u.obj.n, n);
-    assert_int_equal(jin_get(&d.root, "k2999")->u.i, 2999);
+    assert_int_equal(d.root.u.arr.n, n);
+    assert_int_equal(jin_get(&d.root.u.arr.items[2999], "k")->u.i, 2999);
     jin_free(&d);
     free(text);
 }
@@ -245,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_parse_values),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_member_limit),
         cmocka_unit_test(test_large_document),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_writer),
