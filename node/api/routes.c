@@ -236,27 +236,34 @@ static void do_region_update(struct api_call *c)
         {"object_store", JT_STRING, false},
     };
     char *targets[FSM_DNS_TARGETS_MAX + 1];
-    const struct fsm_region *cur;
     struct fsm_cmd cmd;
 
     if (check_body(c, fields, 3) != 0) {
         return;
     }
-    if (!raftnode_is_leader(c->api->node)) {
-        api_reply_not_leader(c);
-        return;
-    }
-    cur = fsm_region_get(state_of(c), c->arg);
-    if (cur == NULL) {
-        api_reply_error(c, 404, "not_found", "region \"%s\" does not exist",
-                        c->arg);
-        return;
-    }
-    /* Omitted fields keep their current value. */
+    /* Only the fields given change; the FSM merges them with the region
+     * as it is when the command applies, so concurrent updates of
+     * different fields both land. */
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = FSM_CMD_REGION_UPDATE;
     cmd.actor = c->actor;
-    cmd.u.region = *cur;
+    cmd.u.region.name = c->arg;
+    cmd.u.region.object_store = "";
+    if (jin_get(c->body, "priority") != NULL) {
+        cmd.fields |= FSM_REGION_F_PRIORITY;
+    }
+    if (jin_get(c->body, "dns_targets") != NULL) {
+        cmd.fields |= FSM_REGION_F_DNS_TARGETS;
+    }
+    if (jin_get(c->body, "object_store") != NULL) {
+        cmd.fields |= FSM_REGION_F_OBJECT_STORE;
+    }
+    if (cmd.fields == 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "nothing to update: give priority, dns_targets or "
+                        "object_store");
+        return;
+    }
     if (region_from_body(c, &cmd.u.region, targets) != 0) {
         return;
     }

@@ -165,6 +165,7 @@ int codec_cmd_encode(const struct fsm_cmd *cmd, uint8_t **out, size_t *len)
             dr__cmd_region_update__init(&rupd);
             region_to_pb(&cmd->u.region, &region);
             rupd.region = &region;
+            rupd.fields = cmd->fields;
             c.kind_case = DR__COMMAND__KIND_REGION_UPDATE;
             c.region_update = &rupd;
             break;
@@ -332,6 +333,7 @@ static void cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd,
                 return;
             }
             region_from_pb(c->region_update->region, &cmd->u.region);
+            cmd->fields = c->region_update->fields;
             cmd->type = FSM_CMD_REGION_UPDATE;
             return;
         case DR__COMMAND__KIND_REGION_REMOVE:

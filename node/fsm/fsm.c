@@ -356,6 +356,29 @@ const char *fsm_site_state_name(int state)
 
 /* Checks: validate a command against the state, change nothing. */
 
+/* The region an update would leave: cur with the command's chosen fields.
+ * Shallow: borrows from both. */
+static void region_merge(struct fsm_region *out, const struct fsm_region *cur,
+                         const struct fsm_cmd *cmd)
+{
+    const struct fsm_region *in = &cmd->u.region;
+    unsigned fields = cmd->fields != 0 ? cmd->fields
+                                       : FSM_REGION_F_PRIORITY |
+                                             FSM_REGION_F_DNS_TARGETS |
+                                             FSM_REGION_F_OBJECT_STORE;
+    *out = *cur;
+    if (fields & FSM_REGION_F_PRIORITY) {
+        out->priority = in->priority;
+    }
+    if (fields & FSM_REGION_F_DNS_TARGETS) {
+        out->dns_targets = in->dns_targets;
+        out->n_dns_targets = in->n_dns_targets;
+    }
+    if (fields & FSM_REGION_F_OBJECT_STORE) {
+        out->object_store = in->object_store;
+    }
+}
+
 static int check_region_fields(const struct fsm_region *r,
                                struct fsm_result *res)
 {
@@ -555,15 +578,28 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
                               FSM_REGIONS_MAX);
             }
             return DR_OK;
-        case FSM_CMD_REGION_UPDATE:
-            if (check_region_fields(&cmd->u.region, res) != DR_OK) {
-                return res->code;
+        case FSM_CMD_REGION_UPDATE: {
+            const struct fsm_region *cur;
+            struct fsm_region merged;
+            if (fsm_valid_name("region name", cmd->u.region.name, err) !=
+                DR_OK) {
+                return reject(res, DR_EINVAL, "%s", err);
             }
-            if (fsm_region_get(f, cmd->u.region.name) == NULL) {
+            if (cmd->fields & ~(FSM_REGION_F_PRIORITY |
+                                FSM_REGION_F_DNS_TARGETS |
+                                FSM_REGION_F_OBJECT_STORE)) {
+                return reject(res, DR_EINVAL,
+                              "region update names unknown fields (0x%x)",
+                              cmd->fields);
+            }
+            cur = fsm_region_get(f, cmd->u.region.name);
+            if (cur == NULL) {
                 return reject(res, DR_ENOTFOUND, "region %s does not exist",
                               cmd->u.region.name);
             }
-            return DR_OK;
+            region_merge(&merged, cur, cmd);
+            return check_region_fields(&merged, res);
+        }
         case FSM_CMD_REGION_REMOVE: {
             const char *name = cmd->u.region_name;
             if (fsm_region_get(f, name) == NULL) {
@@ -790,9 +826,10 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
                                                  : "");
             return DR_OK;
         case FSM_CMD_REGION_UPDATE: {
-            struct fsm_region r;
+            struct fsm_region r, merged;
             pos = region_pos(f, cmd->u.region.name, &found);
-            if (fsm_region_copy(&r, &cmd->u.region) != DR_OK) {
+            region_merge(&merged, &f->regions[pos], cmd);
+            if (fsm_region_copy(&r, &merged) != DR_OK) {
                 return DR_ENOMEM;
             }
             r.status = f->regions[pos].status;
@@ -893,6 +930,7 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
     }
     f->time_ms = now;
     res->epoch = f->site.epoch;
+    res->time_ms = now;
     return DR_OK;
 }
 

@@ -135,9 +135,15 @@ struct fsm_cmd_setting_set {
     struct fsm_value value;
 };
 
+/* Fields of a REGION_UPDATE; 0 means all. */
+#define FSM_REGION_F_PRIORITY 1u
+#define FSM_REGION_F_DNS_TARGETS 2u
+#define FSM_REGION_F_OBJECT_STORE 4u
+
 struct fsm_cmd {
     int type;          /* enum fsm_cmd_type */
     const char *actor; /* who asked, for the audit log */
+    unsigned fields;   /* REGION_UPDATE: FSM_REGION_F_* to change, 0 = all */
     union {
         struct fsm_cmd_bootstrap bootstrap;
         struct fsm_region region;       /* REGION_ADD, REGION_UPDATE */
@@ -161,7 +167,8 @@ struct fsm_entry {
 struct fsm_result {
     int code;
     char msg[256];
-    uint64_t epoch; /* site epoch after the command */
+    uint64_t epoch;   /* site epoch after the command */
+    uint64_t time_ms; /* command time the FSM used */
 };
 
 /* Initialize an empty (not yet bootstrapped) state with default settings. */

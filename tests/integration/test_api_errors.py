@@ -357,7 +357,9 @@ class TestApiErrors(ClusterTestCase):
 
     def test_unknown_region_404(self):
         self.rejected("PUT", "/api/regions/nowhere", {"priority": 1}, 404,
-                      "not_found", 'region "nowhere" does not exist')
+                      "not_found", 'region nowhere does not exist')
+        self.rejected("PUT", "/api/regions/eu-west", {}, 400,
+                      "invalid_argument", "nothing to update")
         self.rejected("DELETE", "/api/regions/nowhere", None, 404,
                       "not_found", 'region "nowhere" does not exist')
         r = self.leader.get("/api/regions/nowhere")

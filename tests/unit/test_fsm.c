@@ -150,6 +150,36 @@ static void test_region_update(void **state)
                         "us-east priority=42 dns=[us2.example.com] store=");
 }
 
+/* Only the chosen fields change; the rest is kept as it is when the
+ * command applies, so two updates of different fields both land. */
+static void test_region_update_fields(void **state)
+{
+    struct fsm *f = *state;
+    char *targets[] = {"a.example.com", "b.example.com"};
+    struct fsm_cmd c1 = region_cmd(FSM_CMD_REGION_UPDATE,
+                                   region("us-east", 0, targets, 2, ""));
+    struct fsm_cmd c2 = region_cmd(FSM_CMD_REGION_UPDATE,
+                                   region("us-east", 77, NULL, 0,
+                                          "file:///x"));
+    struct fsm_cmd bad = region_cmd(FSM_CMD_REGION_UPDATE,
+                                    region("us-east", 1, NULL, 0, ""));
+    const struct fsm_region *r = fsm_region_get(f, "us-east");
+    int32_t before = r->priority;
+
+    c1.fields = FSM_REGION_F_DNS_TARGETS;
+    c2.fields = FSM_REGION_F_PRIORITY;
+    expect_ok(f, &c1, T0 + 10);
+    expect_ok(f, &c2, T0 + 11);
+    r = fsm_region_get(f, "us-east");
+    assert_int_not_equal(before, 77);
+    assert_int_equal(r->priority, 77);
+    assert_int_equal(r->n_dns_targets, 2);
+    assert_string_equal(r->dns_targets[1], "b.example.com");
+    assert_string_equal(r->object_store, "file:///srv/dr"); /* kept */
+    bad.fields = 8;
+    expect_reject(f, &bad, DR_EINVAL, "unknown fields (0x8)");
+}
+
 static void test_region_remove(void **state)
 {
     struct fsm *f = *state;
@@ -477,6 +507,7 @@ int main(void)
         EMPTY(test_bootstrap),
         BOOTED(test_region_add),
         BOOTED(test_region_update),
+        BOOTED(test_region_update_fields),
         BOOTED(test_region_remove),
         BOOTED(test_member_put_insert),
         BOOTED(test_member_put_update),
