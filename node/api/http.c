@@ -24,6 +24,9 @@ static void call_free(struct api_call *c)
         *c->slot = NULL;
     }
     jin_free(&c->doc);
+    if (c->holds_member_lock) {
+        c->api->member_busy = false;
+    }
     c->api->inflight_calls--;
     free(c);
 }
@@ -258,7 +261,10 @@ void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
         api_reply_not_leader(c);
         return;
     }
-    if (fsm_check(&c->api->node->fsm.state, cmd, &res) != DR_OK) {
+    /* Reject early only when the local state is current; a new leader
+     * still applying its predecessor's entries leaves it to the FSM. */
+    if (raftnode_ready(c->api->node) &&
+        fsm_check(&c->api->node->fsm.state, cmd, &res) != DR_OK) {
         api_reply_code(c, res.code, res.msg);
         return;
     }

@@ -46,6 +46,7 @@ struct api {
     uint64_t errors[ROUTE__COUNT];
     uint64_t inflight_calls;
     bool stopping;           /* shutdown began: answer 503, touch nothing */
+    bool member_busy;        /* a membership request is running */
 };
 
 /* One request. Heap-allocated so that raft callbacks can outlive the
@@ -59,6 +60,7 @@ struct api_call {
     char arg[256];           /* path parameter */
     bool stale;
     bool retry_safe;         /* a 503 may carry Retry-After: not applied */
+    bool holds_member_lock;  /* releases api->member_busy when freed */
     struct jin_doc doc;      /* parsed request body */
     const struct jin *body;  /* its root, or NULL */
     char actor[96];

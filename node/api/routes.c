@@ -333,9 +333,24 @@ static void do_setting_set(struct api_call *c)
     api_propose_then(c, &cmd, after_setting_set);
 }
 
+/* The answer describes this command's own outcome (its epoch is the
+ * fencing token the caller holds), not the state after the whole batch,
+ * which may hold another primary change. */
 static void after_primary_set(struct api_call *c)
 {
-    do_site(c);
+    struct jout j;
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "primary_region");
+    jout_str(&j, jin_get(c->body, "region")->u.str.s);
+    jout_key(&j, "epoch");
+    jout_uint(&j, c->result.epoch);
+    jout_key(&j, "state");
+    jout_str(&j, fsm_site_state_name(FSM_SITE_ACTIVE));
+    jout_key(&j, "changed_ms");
+    jout_uint(&j, c->result.time_ms);
+    jout_end(&j, '}');
+    api_reply_jout(c, 200, &j);
 }
 
 static void do_set_primary(struct api_call *c)
@@ -372,6 +387,19 @@ static void do_set_primary(struct api_call *c)
 }
 
 /* Members: metadata through the FSM, the server itself through raft. */
+
+/* One membership request at a time through this API, held until its
+ * answer: a second add of the same id would otherwise undo the metadata
+ * of the first one when raft refuses it. Released by call_free. */
+static bool member_lock(struct api_call *c)
+{
+    if (c->api->member_busy) {
+        return false;
+    }
+    c->api->member_busy = true;
+    c->holds_member_lock = true;
+    return true;
+}
 
 static void member_reply(struct api_call *c, int status)
 {
@@ -479,7 +507,8 @@ static void do_member_add(struct api_call *c)
                         (unsigned long long)c->id);
         return;
     }
-    if (c->api->node->raft.leader_state.change != NULL) {
+    if (c->api->node->raft.leader_state.change != NULL ||
+        !member_lock(c)) {
         api_reply_error(c, 409, "conflict",
                         "another membership change is in progress; retry "
                         "later");
@@ -558,6 +587,12 @@ static void do_member_remove(struct api_call *c)
                         "member %llu is the leader; transfer leadership "
                         "first",
                         id);
+        return;
+    }
+    if (!member_lock(c)) {
+        api_reply_error(c, 409, "conflict",
+                        "another membership change is in progress; retry "
+                        "later");
         return;
     }
     if (raftnode_role_of(c->api->node, id) < 0) {

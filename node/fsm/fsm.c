@@ -261,6 +261,7 @@ static void audit_add(struct fsm *f, uint64_t now, const char *actor,
     e.detail = dup_str(detail);
     if (e.actor == NULL || e.action == NULL || e.detail == NULL) {
         audit_free(&e);
+        f->broken = true; /* the history would differ from other nodes' */
         return;
     }
     if (f->n_audit == f->cap_audit) {
@@ -925,7 +926,8 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
         res->epoch = f->site.epoch;
         return res->code;
     }
-    if (mutate(f, cmd, now) != DR_OK) {
+    if (mutate(f, cmd, now) != DR_OK || f->broken) {
+        f->broken = true;
         return reject(res, DR_ENOMEM, "out of memory applying command");
     }
     f->time_ms = now;

@@ -101,6 +101,8 @@ struct fsm {
     struct fsm_audit *audit;    /* ring, oldest at audit_head */
     size_t n_audit, cap_audit, audit_head;
     uint64_t audit_seq;         /* seq of the newest audit entry */
+    bool broken;                /* an allocation failed mid-command: the
+                                   state can no longer be trusted */
 };
 
 /* Commands. Pointers inside are borrowed for the duration of fsm_apply. */

@@ -37,13 +37,15 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
     }
     codec_entry_free(ce);
     for (size_t i = 0; i < rf->last.n; i++) {
-        if (rf->last.r[i].code == DR_ENOMEM) {
-            /* Other nodes applied this command: going on would diverge. */
-            snprintf(rf->errmsg, sizeof(rf->errmsg),
-                     "out of memory applying a log entry; stopping so that "
-                     "this node does not diverge");
-            rf->fatal = true;
-            return RAFT_NOMEM;
+        if (rf->last.r[i].code == DR_ENOMEM || rf->state.broken) {
+            /* Other nodes applied this command, and the commands before it
+             * in the entry are applied here: raft would retry the entry
+             * (applying them twice) or snapshot a state no other node has.
+             * Crash-stop; a restart replays the log from the last
+             * snapshot. */
+            fprintf(stderr, "drnode: out of memory applying a log entry; "
+                            "stopping so that this node does not diverge\n");
+            abort();
         }
     }
     rf->n_applied++;

@@ -112,6 +112,28 @@ bool raftnode_is_leader(struct raftnode *n)
     return n->started && !n->closing && raft_state(&n->raft) == RAFT_LEADER;
 }
 
+bool raftnode_ready(struct raftnode *n)
+{
+    return raftnode_is_leader(n) && n->ready &&
+           n->ready_term == n->raft.current_term;
+}
+
+static void ready_cb(struct raftnode_read *req, int status)
+{
+    struct raftnode *n = req->data;
+    n->ready_pending = false;
+    if (status != 0 || !raftnode_is_leader(n)) {
+        return;
+    }
+    if (n->raft.current_term == n->ready_term) {
+        n->ready = true;
+    } else {
+        /* Leader again in a newer term: that term needs its own barrier. */
+        n->ready_term = n->raft.current_term;
+        n->ready_pending = raftnode_read(n, req, ready_cb) == DR_OK;
+    }
+}
+
 raft_id raftnode_leader(struct raftnode *n)
 {
     raft_id id = 0;
@@ -408,9 +430,8 @@ int raftnode_read(struct raftnode *n, struct raftnode_read *req,
     req->cb = cb;
     req->next = n->barrier_next;
     n->barrier_next = req;
-    if (!n->barrier_inflight) {
-        barrier_issue(n);
-    }
+    /* Issued from the check handle: this may run inside a raft callback. */
+    uv_check_start(&n->flush, flush_cb);
     return DR_OK;
 }
 
@@ -657,6 +678,15 @@ static void tick_cb(uv_timer_t *t)
                  (unsigned long long)n->raft.current_term);
         n->last_state = state;
         n->bootstrap_proposed = false;
+        n->ready = false;
+        if (state == RAFT_LEADER) {
+            n->ready_term = n->raft.current_term;
+            n->ready_read.data = n;
+            if (!n->ready_pending) {
+                n->ready_pending =
+                    raftnode_read(n, &n->ready_read, ready_cb) == DR_OK;
+            }
+        }
     }
     if (state == RAFT_LEADER && !n->fsm.state.initialized &&
         !n->bootstrap_proposed && n->cfg->n_members > 0 &&

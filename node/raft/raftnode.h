@@ -93,6 +93,10 @@ struct raftnode {
     uv_timer_t tick;
     int last_state;
     bool bootstrap_proposed;
+    bool ready;                /* leader whose barrier of its term applied */
+    raft_term ready_term;
+    bool ready_pending;        /* ready_read is queued or in flight */
+    struct raftnode_read ready_read;
     struct raftnode_req bootstrap_req;
     void (*on_fatal)(struct raftnode *n); /* set by the daemon */
     void (*on_closed)(struct raftnode *n);
@@ -138,6 +142,10 @@ int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
                       raft_id id, raftnode_change_cb cb, char *errmsg);
 
 bool raftnode_is_leader(struct raftnode *n);
+/* Leader, and everything committed before its term is applied here: only
+ * then does the local state answer for the cluster (raft 0.15 appends no
+ * entry of its own when a leader is elected). */
+bool raftnode_ready(struct raftnode *n);
 /* The leader's id (0 if unknown). */
 raft_id raftnode_leader(struct raftnode *n);
 /* Milliseconds since the leader last heard from id: 0 for itself, -1 when
