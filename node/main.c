@@ -137,6 +137,16 @@ int main(int argc, char **argv)
             return 1;
         }
         rv = load_config(cfg, argv[2]);
+        if (rv == 0 && cfg->token_file[0] != '\0') {
+            /* What would stop the node at start-up belongs here too. */
+            char token[512], err[256];
+            if (config_read_token(cfg->token_file, token, sizeof(token),
+                                  err) != 0) {
+                fprintf(stderr, "%s: [node] token_file: %s\n", argv[2], err);
+                rv = -1;
+            }
+            memset(token, 0, sizeof(token));
+        }
         free(cfg);
         if (rv != 0) {
             return 2;

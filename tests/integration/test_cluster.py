@@ -478,6 +478,13 @@ class TestCheckConfig(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p)
         self.assertEqual(p.stdout.strip(), "%s: ok" % node.config_path)
         self.assertFalse(os.path.exists(node.data_dir))
+        # A token file the node would refuse at start-up fails the check.
+        os.chmod(c.token_file, 0o644)
+        p = self.run_drnode("--check-config", node.config_path)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn("[node] token_file: token file %s is accessible by "
+                      "group or others" % c.token_file, p.stderr)
+        os.chmod(c.token_file, 0o600)
         p = self.run_drnode("--bogus")
         self.assertEqual(p.returncode, 2, p)
 
