@@ -660,8 +660,12 @@ static int snapshot_fill(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
                      s->settings[i]->key);
             return snapshot_fail(errmsg, DR_EVERSION, msg);
         }
-        if (!value_from_pb(s->settings[i], &v) ||
-            fsm_setting_check(s->settings[i]->key, &v, err) != DR_OK) {
+        if (!value_from_pb(s->settings[i], &v)) {
+            snprintf(msg, sizeof(msg), "setting \"%.64s\" has no value",
+                     s->settings[i]->key);
+            return snapshot_fail(errmsg, DR_EMALFORMED, msg);
+        }
+        if (fsm_setting_check(s->settings[i]->key, &v, err) != DR_OK) {
             return snapshot_fail(errmsg, DR_EMALFORMED, err);
         }
         free(f->settings[idx].s);

@@ -500,7 +500,8 @@ static void test_snapshot_invalid(void **state)
     TAIL_BEGIN();
     w_str(&sub, 1, "queue_mode");
     w_msg(&t, 7, &sub); /* no value at all */
-    expect_bad_snapshot(&a, &t, DR_EMALFORMED, "snapshot: ");
+    expect_bad_snapshot(&a, &t, DR_EMALFORMED,
+                        "snapshot: setting \"queue_mode\" has no value");
     TAIL_BEGIN();
     w_str(&sub, 1, "queue_mode");
     w_str(&sub, 4, "yes");
