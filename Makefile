@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DEMO_DIR ?= $(CURDIR)/demo-cluster
 
-.PHONY: all bootstrap build asan test test-unit test-asan demo demo-down bench clean
+.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench clean
 
 all: build
 
@@ -24,6 +24,17 @@ asan:
 test: bootstrap build asan
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
+	$(MAKE) --no-print-directory valgrind
+
+# The unit and fixture tests under valgrind: it sees uninitialized reads
+# that ASan does not.
+valgrind: build
+	@for t in $(BUILD)/tests/test_*; do \
+	    [ -x "$$t" ] || continue; \
+	    valgrind --leak-check=full --error-exitcode=9 -q "$$t" >/dev/null 2>"$$t.valgrind" \
+	        || { echo "valgrind: $$t failed:"; cat "$$t.valgrind"; exit 1; }; \
+	    echo "valgrind: $$(basename $$t) clean"; \
+	done
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j 2
