@@ -773,6 +773,11 @@ static int bootstrap_config(struct raftnode *n)
     }
     if (rv == 0) {
         log_info("bootstrapped a new cluster of %zu members", c->n_members);
+        log_info("the data dir %s was empty, so this node bootstrapped from "
+                 "its member list; if it was a member before and lost its "
+                 "disk, stop it, run 'drctl members remove %llu', and start "
+                 "it with join = true",
+                 c->data_dir, (unsigned long long)c->id);
     }
     return DR_OK;
 }
