@@ -65,6 +65,11 @@ void api_reply_text(struct api_call *c, int status, const char *ctype,
          * after any other status: clients would reconnect after every 201,
          * 307 or 4xx. */
         req->res.content_length = len;
+        if (c->api->stopping) {
+            /* Answer, then close: keep-alive clients learn to go elsewhere
+             * instead of sending into a process about to exit. */
+            req->http1_is_persistent = 0;
+        }
         h2o_add_header(&req->pool, &req->res.headers,
                        H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
         if (status == 503 && c->retry_safe) {
