@@ -4,6 +4,10 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* A member the leader has not heard from for this long gets a warning:
+ * several heartbeats, under the default election timeout's doubling. */
+#define DRCTL_CONTACT_WARN_MS 2000
+
 /* Field helpers: "-" for what is missing or null. */
 static const char *drctl__str(const json_t *o,
                               const char *key,
@@ -38,12 +42,11 @@ static void drctl__members_table(const json_t *members, bool with_role)
     drctl_print_objects(members, shown);
 }
 
-static void drctl__print_status(const json_t *s, const void *arg)
+static void drctl__print_header(const json_t *s)
 {
     const json_t *leader = json_object_get(s, "leader");
     char a[300], b[300];
 
-    (void)arg;
     printf("node      %s (%s)\n", drctl__str(s, "node", a, sizeof(a)),
            drctl__str(s, "region", b, sizeof(b)));
     printf("role      %s\n", drctl__str(s, "role", a, sizeof(a)));
@@ -60,12 +63,69 @@ static void drctl__print_status(const json_t *s, const void *arg)
     printf("epoch     %s (%s)\n", drctl__str(s, "epoch", a, sizeof(a)),
            drctl__str(s, "site_state", b, sizeof(b)));
     printf("\n");
-    drctl__members_table(json_object_get(s, "members"), false);
 }
 
+/* Members the leader has not heard from lately, or that do not vote: the
+ * lines an on-call engineer should not have to read a table for. */
+static void drctl__print_member_problems(const json_t *members)
+{
+    size_t i;
+    const json_t *m;
+
+    json_array_foreach(members, i, m) {
+        const json_t *contact = json_object_get(m, "last_contact_ms");
+        char id[64];
+        drctl__str(m, "id", id, sizeof(id));
+        if (json_is_integer(contact) &&
+            json_integer_value(contact) > DRCTL_CONTACT_WARN_MS) {
+            printf("WARNING   member %s: leader last heard from it %.1f s "
+                   "ago (down or cut off?)\n",
+                   id, (double)json_integer_value(contact) / 1000.0);
+        }
+        if (!json_is_true(json_object_get(m, "voter"))) {
+            char role[64];
+            printf("WARNING   member %s is not a voter (role %s)\n", id,
+                   drctl__str(m, "role", role, sizeof(role)));
+        }
+    }
+}
+
+/* The header is this node's own view; the members table is the leader's
+ * (a linearizable read is answered there), because only the leader knows
+ * when it last heard from each member. */
 int drctl_cmd_status(struct drctl *d, int argc, char **argv)
 {
-    return drctl_show_get(d, argc, argv, "/api/status", drctl__print_status);
+    struct client_response r;
+    json_t *s = NULL;
+    int rv = drctl_parse_opts(d, argc, argv, NULL);
+
+    if (rv != 0) {
+        return rv;
+    }
+    if (d->json) {
+        return drctl_show(d, "GET", "/api/status", NULL, NULL, NULL);
+    }
+    rv = drctl_call(d, "GET", "/api/status", NULL, &s);
+    if (rv != 0) {
+        return rv;
+    }
+    drctl__print_header(s);
+    memset(&r, 0, sizeof(r));
+    if (drctl_request(d, "GET", "/api/members", NULL, &r) == 0 &&
+        r.status == 200 && json_is_array(json_object_get(r.json, "members"))) {
+        const json_t *members = json_object_get(r.json, "members");
+        printf("members as seen by the leader (%s):\n",
+               client_url_hostport(r.url));
+        drctl__members_table(members, false);
+        drctl__print_member_problems(members);
+    } else {
+        printf("members as seen by this node (no leader answered, so no "
+               "contact times):\n");
+        drctl__members_table(json_object_get(s, "members"), false);
+    }
+    client_response_clear(&r);
+    json_decref(s);
+    return 0;
 }
 
 /* "host:port" with a numeric port, nothing else. */
