@@ -7,6 +7,7 @@ share one cluster and run in order (test_1_..., test_2_...).
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -296,6 +297,17 @@ class TestDrctl(unittest.TestCase):
         self.assertIn("after-kill", names)
         p = self.ok("local", "status", "--dir", self.dir)
         self.assertIn("stopped", p.stdout)
+        # drctl status shows the leader's view and, once the dead member has
+        # been silent for over 2 s, names it.
+        warn = re.compile(r"WARNING   member %d: leader last heard from it "
+                          r"[0-9.]+ s ago" % old)
+
+        def warned():
+            p = self.ok("status")
+            self.assertIn("members as seen by the leader", p.stdout)
+            return warn.search(p.stdout)
+        wait_until(warned, 10.0, interval=0.5,
+                   what="drctl status to warn about member %d" % old)
 
     def test_5_local_down(self):
         self.record_pids()
