@@ -69,11 +69,10 @@ struct api_call {
     struct raftnode_read read;
     struct raftnode_change change;
     api_handler_fn after;    /* continuation after a read or apply */
-    int step;
+    bool created;            /* answer 201 rather than 200 */
     uint64_t id;
     raft_id prev_leader;
     struct fsm_result result; /* of the last proposal */
-    char text[256];
 };
 
 /* Answers; each finishes the call (frees it). api_reply_jout frees j. */

@@ -62,7 +62,7 @@ static void do_region_get(struct api_call *c)
     }
     jout_init(&j);
     api_view_region(&j, c->api, r);
-    api_reply_jout(c, c->step == 201 ? 201 : 200, &j);
+    api_reply_jout(c, c->created ? 201 : 200, &j);
 }
 
 static void do_members_list(struct api_call *c)
@@ -224,7 +224,7 @@ static void do_region_add(struct api_call *c)
         return;
     }
     snprintf(c->arg, sizeof(c->arg), "%s", cmd.u.region.name);
-    c->step = 201;
+    c->created = true;
     api_propose_then(c, &cmd, after_region_written);
 }
 

@@ -253,7 +253,6 @@ static void fail_queue(struct raftnode *n, int status)
         r->cb(r, status, NULL);
     }
     n->queue_tail = NULL;
-    n->queue_len = 0;
 }
 
 static void flush_queue(struct raftnode *n)
@@ -281,7 +280,6 @@ static void flush_queue(struct raftnode *n)
         while (n->queue_head != NULL && b->n < RAFTFSM_BATCH_MAX) {
             struct raftnode_req *r = n->queue_head;
             n->queue_head = r->next;
-            n->queue_len--;
             pieces[b->n].base = r->cmd;
             pieces[b->n].len = r->len;
             b->reqs[b->n++] = r;
@@ -367,7 +365,6 @@ int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
         n->queue_head = req;
     }
     n->queue_tail = req;
-    n->queue_len++;
     uv_check_start(&n->flush, flush_cb);
     return DR_OK;
 }
@@ -451,7 +448,7 @@ static void unpromoted_removed_cb(struct raft_change *change, int status)
 {
     struct raftnode_change *req = change->data;
     (void)status;
-    change_done(req, req->step);
+    change_done(req, req->promote_status);
 }
 
 static void assign_cb(struct raft_change *change, int status)
@@ -464,7 +461,7 @@ static void assign_cb(struct raft_change *change, int status)
         raftnode_is_leader(n) && raftnode_role_of(n, req->id) == RAFT_SPARE) {
         /* It never caught up: take the spare out again so that the same
          * id can be added once the node is reachable. */
-        req->step = status;
+        req->promote_status = status;
         if (raft_remove(&n->raft, &req->change, req->id,
                         unpromoted_removed_cb) == 0) {
             return;

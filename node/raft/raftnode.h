@@ -53,7 +53,7 @@ struct raftnode_change {
     struct raft_change change;
     struct raft_transfer transfer;
     raft_id id;
-    int step;
+    int promote_status;        /* why promotion failed, while the spare is removed */
 };
 
 struct raftnode_contact {
@@ -82,7 +82,6 @@ struct raftnode {
     size_t n_contacts;
     /* proposals */
     struct raftnode_req *queue_head, *queue_tail;
-    size_t queue_len;
     unsigned inflight;
     uv_check_t flush;
     /* barriers: waiters of the barrier in flight, and of the next one */
