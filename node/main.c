@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "backup/job.h"
 #include "config/config.h"
 #include "daemon/log.h"
 #include "raft/raftnode.h"
@@ -26,6 +27,8 @@ static void usage(FILE *out)
             "usage: drnode --config FILE        run a coordinator node\n"
             "       drnode --check-config FILE  validate a config and exit "
             "(2 when invalid)\n"
+            "       drnode --run-job            run one job: JSON spec on "
+            "stdin, result on stdout\n"
             "       drnode --help\n");
 }
 
@@ -153,6 +156,9 @@ int main(int argc, char **argv)
         }
         printf("%s: ok\n", argv[2]);
         return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--run-job") == 0) {
+        return job_main(stdin, stdout);
     }
     if (argc == 3 && strcmp(argv[1], "--config") == 0) {
         return run(argv[2]);

@@ -31,6 +31,7 @@ const char *dr_errcode_name(int code)
         case DR_ESHUTDOWN: return "shutting_down";
         case DR_ELIMIT: return "limit_reached";
         case DR_EAUTH: return "unauthorized";
+        case DR_ECORRUPT: return "corrupt";
     }
     return "unknown";
 }

@@ -17,7 +17,8 @@
     X(DR_ETIMEOUT, 11, "timed out")                           \
     X(DR_ESHUTDOWN, 12, "shutting down")                      \
     X(DR_ELIMIT, 13, "limit reached")                         \
-    X(DR_EAUTH, 14, "not authorized")
+    X(DR_EAUTH, 14, "not authorized")                         \
+    X(DR_ECORRUPT, 15, "corrupt data")
 
 enum {
 #define DR__ENUM(name, value, text) name = value,

@@ -73,6 +73,16 @@ static const struct config__key api_keys[] = {
      false},
 };
 
+static const struct config__key services_keys[] = {
+    {"pg", KEY_PATH, FIELD(config, pg_conninfo), 0, 0, false},
+    {"redis", KEY_HOST_PORT, FIELD(config, redis_address), 0, 0, false},
+    {"redis_password_file", KEY_PATH, FIELD(config, redis_password_file), 0,
+     0, false},
+    {"store_credentials", KEY_PATH, FIELD(config, store_credentials), 0, 0,
+     false},
+    {"job_parallel", KEY_UINT, FIELD(config, job_parallel), 1, 64, false},
+};
+
 static const struct config__key bootstrap_keys[CONFIG__BOOTSTRAP_N_KEYS] = {
     [CONFIG__BOOTSTRAP_PRIMARY] = {"primary_region", KEY_NAME,
                                    FIELD(config, primary_region), 0, 0, false},
@@ -108,6 +118,7 @@ enum section_kind {
     SEC_RAFT,
     SEC_API,
     SEC_BOOTSTRAP,
+    SEC_SERVICES,
     SEC_MEMBER,
     SEC_REGION,
     SEC_SKIP, /* unknown or unusable section: its keys are ignored */
@@ -250,6 +261,7 @@ void config_defaults(struct config *c)
     c->snapshot_threshold = 16384;
     c->snapshot_trailing = 2048;
     c->max_body_bytes = 1024 * 1024;
+    c->job_parallel = 2;
 }
 
 /* inih's find_chars_or_comment: the first of chars, or an inline ';'
@@ -421,6 +433,9 @@ static void section_header(struct config__parser *p, char *line)
     } else if (strcmp(name, "api") == 0) {
         enter_single(p, SEC_API, &p->api, api_keys,
                      CONFIG__ARRAY_SIZE(api_keys), name);
+    } else if (strcmp(name, "services") == 0) {
+        enter_single(p, SEC_SERVICES, &p->services, services_keys,
+                     CONFIG__ARRAY_SIZE(services_keys), name);
     } else if (strcmp(name, "bootstrap") == 0) {
         enter_single(p, SEC_BOOTSTRAP, &p->bootstrap, bootstrap_keys,
                      CONFIG__ARRAY_SIZE(bootstrap_keys), name);

@@ -54,6 +54,13 @@ struct config
     unsigned snapshot_trailing;    /* default 2048 */
     /* [api] */
     size_t max_body_bytes; /* default 1 MiB */
+    /* [services]: this node's region's data services, which its job
+     * workers back up and restore */
+    char pg_conninfo[1024];        /* libpq conninfo; "" = none */
+    char redis_address[256];       /* host:port; "" = none */
+    char redis_password_file[1024];
+    char store_credentials[1024];  /* S3 credentials file; "" = env */
+    unsigned job_parallel;         /* connections per backup; default 2 */
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */

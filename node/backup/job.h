@@ -1,0 +1,66 @@
+/* Job workers: backups, restores and verifications, run outside drnode's
+ * loop (a `drnode --run-job` child process, or drctl itself).
+ *
+ * A job is described by a JSON spec and answers with a JSON result; both are
+ * jansson objects. Every spec has "op" and, for ops that touch a store,
+ * "store" (URL) and optionally "credentials_file". The ops:
+ *
+ *   pg_backup     {"pg": CONNINFO, "prefix": KEYPREFIX, "parallel": N,
+ *                  "zstd_level": L}
+ *              -> {"manifest_key", "manifest_sha256", "stored_bytes",
+ *                  "raw_bytes", "objects", "tables", "rows",
+ *                  "snapshot_time_ms", "server_version", "database"}
+ *   pg_restore    {"manifest_key", "manifest_sha256", "pg": CONNINFO,
+ *                  "clean": bool, "parallel": N}
+ *              -> {"tables": [{"name", "rows", "ok"}], "rows", "raw_bytes"}
+ *   pg_verify     {"manifest_key", "manifest_sha256", "pg": CONNINFO or absent}
+ *              -> {"ok": bool, "objects": [{"key", "ok", "error"?}],
+ *                  "tables": [{"name", "rows_expected", "rows", "ok",
+ *                  "error"?}]}   (tables only when "pg" is given)
+ *   redis_backup  {"redis": "HOST:PORT", "redis_password_file"?, "prefix"}
+ *              -> {"manifest_key", "manifest_sha256", "stored_bytes",
+ *                  "raw_bytes", "objects", "keys", "digest"}
+ *   redis_restore {"manifest_key", "manifest_sha256", "redis", "clean": bool}
+ *              -> {"keys", "raw_bytes"}
+ *   redis_verify  {"manifest_key", "manifest_sha256", "redis" or absent}
+ *              -> {"ok": bool, "objects": [...], "keys", "mismatched_keys"}
+ *   store_delete  {"prefix": KEYPREFIX}  -> {"deleted": N}
+ *   store_verify  {"objects": [{"key", "sha256"}]} -> {"ok", "objects": [...]}
+ *
+ * Every op that reads objects checks each one's SHA-256 before using its
+ * contents; a restore writes nothing to its target unless every object of
+ * the backup checked out. */
+#ifndef DR_JOB_H
+#define DR_JOB_H
+
+#include <jansson.h>
+
+/* Run one job. On success returns 0 and *result is a new object. On failure
+ * returns a DR_* code and errmsg (256 bytes) says what failed, prefixed with
+ * the op ("pg_backup: COPY public.agent_runs: connection reset"); *result may
+ * then still hold partial findings (a verify's per-object report) or NULL.
+ * spec is borrowed. */
+int job_run(const json_t *spec, json_t **result, char *errmsg);
+
+/* The per-kind entry points job_run dispatches to (same contract). */
+int pgjob_backup(const json_t *spec, json_t **result, char *errmsg);
+int pgjob_restore(const json_t *spec, json_t **result, char *errmsg);
+int pgjob_verify(const json_t *spec, json_t **result, char *errmsg);
+int redisjob_backup(const json_t *spec, json_t **result, char *errmsg);
+int redisjob_restore(const json_t *spec, json_t **result, char *errmsg);
+int redisjob_verify(const json_t *spec, json_t **result, char *errmsg);
+int storejob_delete(const json_t *spec, json_t **result, char *errmsg);
+int storejob_verify(const json_t *spec, json_t **result, char *errmsg);
+
+/* The body of `drnode --run-job`: read one spec from in, run it, write
+ * {"ok": true, "result": {...}} or {"ok": false, "code", "error",
+ * "result"?} as one line to out. Returns the process exit status: 0 done,
+ * 1 the job failed, 2 the spec could not be read. */
+#include <stdio.h>
+int job_main(FILE *in, FILE *out);
+
+/* Open the spec's store ("store", "credentials_file"). */
+struct store;
+int job_open_store(const json_t *spec, struct store **out, char *errmsg);
+
+#endif /* DR_JOB_H */
