@@ -25,6 +25,7 @@ test: bootstrap build asan
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
 	$(MAKE) --no-print-directory valgrind
+	$(MAKE) --no-print-directory terraform-check
 
 # The unit and fixture tests under valgrind: it sees uninitialized reads
 # that ASan does not.
@@ -35,6 +36,17 @@ valgrind: build
 	        || { echo "valgrind: $$t failed:"; cat "$$t.valgrind"; exit 1; }; \
 	    echo "valgrind: $$(basename $$t) clean"; \
 	done
+
+.PHONY: package terraform-check
+
+# Debian package of drnode and drctl (dpkg-deb), in $(BUILD)/dist.
+package: build
+	BUILD=$(BUILD) ./scripts/package
+
+# terraform/ and the package, checked offline (docs/deploy.md); says what it
+# skipped (terraform validate without terraform and its aws provider).
+terraform-check: build
+	BUILD=$(BUILD) ./scripts/terraform-check
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j 2

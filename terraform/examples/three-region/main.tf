@@ -1,0 +1,204 @@
+# A five-voter drnode cluster over three AWS regions (2/2/1): any one region
+# can be lost and the other two still hold a majority (3 of 5 or 4 of 5).
+#
+#   terraform init
+#   TF_VAR_cluster_token=$(cat token) terraform apply -var-file=prod.tfvars
+#
+# See docs/deploy.md for the whole procedure.
+
+provider "aws" {
+  alias  = "a"
+  region = var.region_a.aws_region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+provider "aws" {
+  alias  = "b"
+  region = var.region_b.aws_region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+provider "aws" {
+  alias  = "c"
+  region = var.region_c.aws_region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+locals {
+  regions = [var.region_a, var.region_b, var.region_c]
+
+  # Every initial voter; the same list is rendered into every node's config.
+  members = flatten([for r in local.regions : [for n in r.nodes : {
+    id         = n.id
+    region     = r.name
+    subnet     = n.subnet
+    private_ip = n.private_ip
+  }]])
+
+  cluster_regions = [for r in local.regions : {
+    name        = r.name
+    aws_region  = r.aws_region
+    bucket      = r.bucket
+    priority    = r.priority
+    dns_targets = r.dns_targets
+  }]
+
+  primary = one([for r in local.regions : r if r.name == var.primary_region])
+}
+
+check "five_voters_2_2_1" {
+  assert {
+    condition = (
+      length(local.members) == 5 &&
+      length(distinct([for m in local.members : m.id])) == 5 &&
+      length(distinct([for m in local.members : m.private_ip])) == 5 &&
+      max([for r in local.regions : length(r.nodes)]...) <= 2
+    )
+    error_message = "The example expects five voters with distinct ids and addresses, at most two per region (2/2/1)."
+  }
+}
+
+module "dns" {
+  source = "../../modules/dns"
+  providers = {
+    aws = aws.a
+  }
+
+  name              = var.cluster_name
+  zone_id           = var.dns_zone_id
+  service_names     = var.service_names
+  record_type       = var.service_record_type
+  initial_targets   = local.primary.dns_targets
+  epoch_record_name = var.epoch_record_name
+}
+
+module "region_a" {
+  source = "../../modules/region"
+  providers = {
+    aws = aws.a
+  }
+
+  cluster_name      = var.cluster_name
+  region            = var.region_a.name
+  vpc_cidr          = var.region_a.vpc_cidr
+  subnet_cidrs      = var.region_a.subnet_cidrs
+  members           = local.members
+  regions           = local.cluster_regions
+  primary_region    = var.primary_region
+  bootstrapped      = var.bootstrapped
+  admin_cidrs       = var.admin_cidrs
+  monitoring_cidrs  = var.monitoring_cidrs
+  instance_type     = var.instance_type
+  package_url       = var.package_url
+  package_sha256    = var.package_sha256
+  cluster_token     = var.cluster_token
+  fence_hook        = var.fence_hook
+  extra_policy_arns = { dns = module.dns.policy_arn }
+}
+
+module "region_b" {
+  source = "../../modules/region"
+  providers = {
+    aws = aws.b
+  }
+
+  cluster_name      = var.cluster_name
+  region            = var.region_b.name
+  vpc_cidr          = var.region_b.vpc_cidr
+  subnet_cidrs      = var.region_b.subnet_cidrs
+  members           = local.members
+  regions           = local.cluster_regions
+  primary_region    = var.primary_region
+  bootstrapped      = var.bootstrapped
+  admin_cidrs       = var.admin_cidrs
+  monitoring_cidrs  = var.monitoring_cidrs
+  instance_type     = var.instance_type
+  package_url       = var.package_url
+  package_sha256    = var.package_sha256
+  cluster_token     = var.cluster_token
+  fence_hook        = var.fence_hook
+  extra_policy_arns = { dns = module.dns.policy_arn }
+}
+
+module "region_c" {
+  source = "../../modules/region"
+  providers = {
+    aws = aws.c
+  }
+
+  cluster_name      = var.cluster_name
+  region            = var.region_c.name
+  vpc_cidr          = var.region_c.vpc_cidr
+  subnet_cidrs      = var.region_c.subnet_cidrs
+  members           = local.members
+  regions           = local.cluster_regions
+  primary_region    = var.primary_region
+  bootstrapped      = var.bootstrapped
+  admin_cidrs       = var.admin_cidrs
+  monitoring_cidrs  = var.monitoring_cidrs
+  instance_type     = var.instance_type
+  package_url       = var.package_url
+  package_sha256    = var.package_sha256
+  cluster_token     = var.cluster_token
+  fence_hook        = var.fence_hook
+  extra_policy_arns = { dns = module.dns.policy_arn }
+}
+
+# Full mesh of inter-region peerings, so every coordinator reaches every
+# other one's raft port over private addresses.
+module "peering_ab" {
+  source = "../../modules/peering"
+  providers = {
+    aws.requester = aws.a
+    aws.accepter  = aws.b
+  }
+
+  name                     = "${var.cluster_name}-${var.region_a.name}-${var.region_b.name}"
+  requester_vpc_id         = module.region_a.vpc_id
+  requester_cidr           = module.region_a.vpc_cidr
+  requester_route_table_id = module.region_a.route_table_id
+  accepter_vpc_id          = module.region_b.vpc_id
+  accepter_cidr            = module.region_b.vpc_cidr
+  accepter_route_table_id  = module.region_b.route_table_id
+}
+
+module "peering_ac" {
+  source = "../../modules/peering"
+  providers = {
+    aws.requester = aws.a
+    aws.accepter  = aws.c
+  }
+
+  name                     = "${var.cluster_name}-${var.region_a.name}-${var.region_c.name}"
+  requester_vpc_id         = module.region_a.vpc_id
+  requester_cidr           = module.region_a.vpc_cidr
+  requester_route_table_id = module.region_a.route_table_id
+  accepter_vpc_id          = module.region_c.vpc_id
+  accepter_cidr            = module.region_c.vpc_cidr
+  accepter_route_table_id  = module.region_c.route_table_id
+}
+
+module "peering_bc" {
+  source = "../../modules/peering"
+  providers = {
+    aws.requester = aws.b
+    aws.accepter  = aws.c
+  }
+
+  name                     = "${var.cluster_name}-${var.region_b.name}-${var.region_c.name}"
+  requester_vpc_id         = module.region_b.vpc_id
+  requester_cidr           = module.region_b.vpc_cidr
+  requester_route_table_id = module.region_b.route_table_id
+  accepter_vpc_id          = module.region_c.vpc_id
+  accepter_cidr            = module.region_c.vpc_cidr
+  accepter_route_table_id  = module.region_c.route_table_id
+}

@@ -1,0 +1,135 @@
+variable "cluster_name" {
+  description = "Name of the coordinator cluster; prefixes resource names."
+  type        = string
+}
+
+variable "region_a" {
+  description = "First region: drnode name, AWS region, network, backup bucket, DR priority, DNS targets and its coordinators (raft id, subnet index, fixed private address)."
+  type = object({
+    name         = string
+    aws_region   = string
+    vpc_cidr     = string
+    subnet_cidrs = list(string)
+    bucket       = string
+    priority     = number
+    dns_targets  = list(string)
+    nodes = list(object({
+      id         = number
+      subnet     = number
+      private_ip = string
+    }))
+  })
+}
+
+variable "region_b" {
+  description = "Second region, as region_a."
+  type = object({
+    name         = string
+    aws_region   = string
+    vpc_cidr     = string
+    subnet_cidrs = list(string)
+    bucket       = string
+    priority     = number
+    dns_targets  = list(string)
+    nodes = list(object({
+      id         = number
+      subnet     = number
+      private_ip = string
+    }))
+  })
+}
+
+variable "region_c" {
+  description = "Third region, as region_a."
+  type = object({
+    name         = string
+    aws_region   = string
+    vpc_cidr     = string
+    subnet_cidrs = list(string)
+    bucket       = string
+    priority     = number
+    dns_targets  = list(string)
+    nodes = list(object({
+      id         = number
+      subnet     = number
+      private_ip = string
+    }))
+  })
+}
+
+variable "primary_region" {
+  description = "drnode region that is primary when the cluster is created; the service records start at its dns_targets."
+  type        = string
+}
+
+variable "bootstrapped" {
+  description = "false for the first apply; true once the cluster exists, so that replacement nodes join instead of bootstrapping (docs/deploy.md)."
+  type        = bool
+  default     = false
+}
+
+variable "admin_cidrs" {
+  description = "CIDRs allowed to reach the drnode API (operators, drctl)."
+  type        = list(string)
+}
+
+variable "monitoring_cidrs" {
+  description = "CIDRs of the monitoring system (/api/health, /metrics on the API port)."
+  type        = list(string)
+  default     = []
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the coordinators."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "package_url" {
+  description = "HTTPS URL of the drnode .deb built by make package."
+  type        = string
+}
+
+variable "package_sha256" {
+  description = "SHA-256 of that .deb."
+  type        = string
+}
+
+variable "cluster_token" {
+  description = "Admin bearer token of the cluster (at least 32 characters). Pass it with TF_VAR_cluster_token, not in a tfvars file."
+  type        = string
+  sensitive   = true
+}
+
+variable "fence_hook" {
+  description = "Contents of /etc/drnode/fence-hook on every coordinator; null keeps the module's default (log only)."
+  type        = string
+  default     = null
+}
+
+variable "dns_zone_id" {
+  description = "Route 53 hosted zone of the service records."
+  type        = string
+}
+
+variable "service_names" {
+  description = "Fully qualified service record names that follow the primary site."
+  type        = list(string)
+}
+
+variable "service_record_type" {
+  description = "Type of the service records (A for IPv4 targets, CNAME for a host name)."
+  type        = string
+  default     = "A"
+}
+
+variable "epoch_record_name" {
+  description = "Fully qualified name of the epoch TXT record."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

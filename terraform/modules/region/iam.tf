@@ -1,0 +1,93 @@
+# The coordinators' instance role: write this region's bucket, read the
+# other regions' buckets, and nothing else (plus var.extra_policy_arns, such
+# as the DNS module's policy for exactly its records).
+
+data "aws_iam_policy_document" "assume_ec2" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "coordinator" {
+  name               = "${local.name}-coordinator"
+  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "backups_access" {
+  statement {
+    sid       = "ListOwnBucket"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
+    resources = [aws_s3_bucket.backups.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["", "${var.backup_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid = "WriteOwnBackups"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${aws_s3_bucket.backups.arn}/${var.backup_prefix}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.other_buckets) > 0 ? [1] : []
+
+    content {
+      sid       = "ListOtherRegionsBuckets"
+      actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+      resources = [for b in local.other_buckets : "arn:${data.aws_partition.current.partition}:s3:::${b}"]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["", "${var.backup_prefix}/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.other_buckets) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadOtherRegionsBackups"
+      actions   = ["s3:GetObject"]
+      resources = [for b in local.other_buckets : "arn:${data.aws_partition.current.partition}:s3:::${b}/${var.backup_prefix}/*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "backups" {
+  name   = "backups"
+  role   = aws_iam_role.coordinator.id
+  policy = data.aws_iam_policy_document.backups_access.json
+}
+
+resource "aws_iam_role_policy_attachment" "extra" {
+  for_each = var.extra_policy_arns
+
+  role       = aws_iam_role.coordinator.name
+  policy_arn = each.value
+}
+
+resource "aws_iam_instance_profile" "coordinator" {
+  name = "${local.name}-coordinator"
+  role = aws_iam_role.coordinator.name
+
+  tags = local.tags
+}

@@ -1,0 +1,53 @@
+# The coordinators. Each has a fixed private address (var.members), so the
+# member list in every node's config is known before the first boot.
+#
+# user_data and the AMI are ignored after creation: a changed template must
+# never replace a running coordinator behind the operator's back (a new
+# instance has an empty data directory). Replace a node deliberately with
+# `terraform apply -replace=...` after `drctl members remove` (docs/deploy.md);
+# with bootstrapped = true it comes up with join = true.
+
+resource "aws_instance" "coordinator" {
+  for_each = local.nodes
+
+  ami                         = var.ami_id != null ? var.ami_id : data.aws_ami.debian12[0].id
+  instance_type               = var.instance_type
+  subnet_id                   = aws_subnet.this[each.value.subnet].id
+  private_ip                  = each.value.private_ip
+  associate_public_ip_address = var.associate_public_ip
+  vpc_security_group_ids      = [aws_security_group.coordinator.id]
+  iam_instance_profile        = aws_iam_instance_profile.coordinator.name
+
+  user_data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
+    hostname       = "${local.name}-${each.key}"
+    package_url    = var.package_url
+    package_sha256 = var.package_sha256
+    config_b64     = base64encode(local.drnode_ini[each.key])
+    token_b64      = base64encode(var.cluster_token)
+    fence_hook_b64 = base64encode(var.fence_hook)
+  })
+
+  # IMDSv2 only, and not from containers (one hop): the user data holds the
+  # cluster token.
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = var.root_volume_gb
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  tags = merge(local.tags, {
+    Name        = "${local.name}-${each.key}"
+    "drnode:id" = each.key
+  })
+
+  lifecycle {
+    ignore_changes = [user_data, ami]
+  }
+}

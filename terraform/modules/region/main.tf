@@ -1,0 +1,90 @@
+# One region's share of a drnode coordinator cluster: network, backup
+# bucket, instance role, security group and the coordinators themselves.
+# The members' private addresses are inputs, fixed before anything boots, so
+# that every node's cloud-init can carry the full bootstrap member list.
+
+data "aws_region" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+data "aws_ami" "debian12" {
+  count       = var.ami_id == null ? 1 : 0
+  most_recent = true
+  owners      = ["136693071363"] # Debian's official AWS account
+
+  filter {
+    name   = "name"
+    values = ["debian-12-amd64-*"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = ["x86_64"]
+  }
+}
+
+locals {
+  name = "${var.cluster_name}-${var.region}"
+  tags = merge(var.tags, {
+    "drnode:cluster" = var.cluster_name
+    "drnode:region"  = var.region
+  })
+
+  own_region = one([for r in var.regions : r if r.name == var.region])
+
+  # This region's instances, and every coordinator (raft peers included),
+  # keyed by raft id.
+  nodes   = { for m in var.members : tostring(m.id) => m if m.region == var.region }
+  members = { for m in var.members : tostring(m.id) => m }
+
+  other_buckets = [for r in var.regions : r.bucket if r.name != var.region]
+
+  # What every node's [member.ID] and [region.NAME] sections say. The same
+  # lists go to every node of every region, so their member lists agree.
+  template_members = [for m in var.members : {
+    id           = m.id
+    region       = m.region
+    raft_address = "${m.private_ip}:${var.raft_port}"
+    api_address  = "${m.private_ip}:${var.api_port}"
+  }]
+  template_regions = [for r in var.regions : {
+    name         = r.name
+    priority     = r.priority
+    dns_targets  = join(", ", r.dns_targets)
+    object_store = "s3://${r.bucket}/${var.backup_prefix}?region=${r.aws_region}"
+  }]
+
+  # drnode.ini of each node of this region: no secrets in it (the token is
+  # a separate file).
+  drnode_ini = { for id, m in local.nodes : id => templatefile("${path.module}/drnode.ini.tftpl", {
+    node_id        = m.id
+    region         = var.region
+    raft_address   = "${m.private_ip}:${var.raft_port}"
+    api_address    = "${m.private_ip}:${var.api_port}"
+    log_level      = var.log_level
+    join           = var.bootstrapped
+    primary_region = var.primary_region
+    members        = local.template_members
+    regions        = local.template_regions
+  }) }
+}
+
+check "own_region_listed" {
+  assert {
+    condition     = length([for r in var.regions : r if r.name == var.region]) == 1
+    error_message = "var.regions must hold exactly one entry named ${var.region}."
+  }
+}
+
+check "members_in_subnets" {
+  assert {
+    condition = alltrue([for m in values(local.nodes) :
+      m.subnet < length(var.subnet_cidrs) &&
+    cidrhost(var.subnet_cidrs[m.subnet], 0) == cidrhost("${m.private_ip}/${split("/", var.subnet_cidrs[m.subnet])[1]}", 0)])
+    error_message = "Every member of ${var.region} must name one of subnet_cidrs and have its private_ip inside it."
+  }
+}

@@ -1,0 +1,59 @@
+# The coordinators' VPC: one public subnet per availability zone. Instances
+# reach apt, S3 and Route 53 through the internet gateway; nothing reaches
+# them except what the security group allows. Other regions' coordinators
+# are reached through VPC peering (see modules/peering), over private
+# addresses.
+
+resource "aws_vpc" "this" {
+  cidr_block           = var.vpc_cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+
+  tags = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+
+  tags = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_subnet" "this" {
+  count = length(var.subnet_cidrs)
+
+  vpc_id                  = aws_vpc.this.id
+  cidr_block              = var.subnet_cidrs[count.index]
+  availability_zone       = data.aws_availability_zones.available.names[count.index]
+  map_public_ip_on_launch = false
+
+  tags = merge(local.tags, { Name = "${local.name}-${data.aws_availability_zones.available.names[count.index]}" })
+}
+
+resource "aws_route_table" "this" {
+  vpc_id = aws_vpc.this.id
+
+  tags = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_route" "internet" {
+  route_table_id         = aws_route_table.this.id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.this.id
+}
+
+resource "aws_route_table_association" "this" {
+  count = length(var.subnet_cidrs)
+
+  subnet_id      = aws_subnet.this[count.index].id
+  route_table_id = aws_route_table.this.id
+}
+
+# S3 traffic stays on AWS's network and is free of data processing charges.
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.this.id]
+
+  tags = merge(local.tags, { Name = "${local.name}-s3" })
+}

@@ -1,0 +1,70 @@
+# Inbound: raft only from the coordinators' own addresses; the API port from
+# the admin CIDRs and the monitoring CIDRs. drnode serves /api/health and
+# /metrics on the API listener (it has no separate one), so the monitoring
+# CIDRs can reach the read-only API too; every write needs the bearer token.
+# Outbound: raft to the coordinators, HTTP(S) for apt, S3 and Route 53. The
+# VPC resolver, the time service and instance metadata are not filtered by
+# security groups.
+
+resource "aws_security_group" "coordinator" {
+  name        = "${local.name}-coordinator"
+  description = "drnode coordinators of ${var.cluster_name} in ${var.region}"
+  vpc_id      = aws_vpc.this.id
+
+  tags = merge(local.tags, { Name = "${local.name}-coordinator" })
+}
+
+resource "aws_vpc_security_group_ingress_rule" "raft" {
+  for_each = local.members
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "raft from member ${each.key} (${each.value.region})"
+  ip_protocol       = "tcp"
+  from_port         = var.raft_port
+  to_port           = var.raft_port
+  cidr_ipv4         = "${each.value.private_ip}/32"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "api_admin" {
+  for_each = toset(var.admin_cidrs)
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "drnode API from admins"
+  ip_protocol       = "tcp"
+  from_port         = var.api_port
+  to_port           = var.api_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "api_monitoring" {
+  for_each = toset([for c in var.monitoring_cidrs : c if !contains(var.admin_cidrs, c)])
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "drnode health and metrics from monitoring"
+  ip_protocol       = "tcp"
+  from_port         = var.api_port
+  to_port           = var.api_port
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "raft" {
+  for_each = local.members
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "raft to member ${each.key} (${each.value.region})"
+  ip_protocol       = "tcp"
+  from_port         = var.raft_port
+  to_port           = var.raft_port
+  cidr_ipv4         = "${each.value.private_ip}/32"
+}
+
+resource "aws_vpc_security_group_egress_rule" "web" {
+  for_each = toset(["80", "443"])
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "apt, S3 and Route 53 (port ${each.key})"
+  ip_protocol       = "tcp"
+  from_port         = tonumber(each.key)
+  to_port           = tonumber(each.key)
+  cidr_ipv4         = "0.0.0.0/0"
+}

@@ -1,0 +1,191 @@
+variable "cluster_name" {
+  description = "Name of the coordinator cluster; prefixes every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.cluster_name))
+    error_message = "cluster_name: 2 to 31 characters from a-z, 0-9 and -, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "drnode region name of this module instance (for example eu-west); the AWS region comes from the provider."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,62}$", var.region))
+    error_message = "region: 1 to 63 characters from a-z, 0-9 and -, starting with a letter (drnode's name rule)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of this region's coordinator VPC. Must not overlap the other regions' VPCs (they are peered)."
+  type        = string
+}
+
+variable "subnet_cidrs" {
+  description = "One subnet per availability zone, in zone order; a member's subnet is an index into this list."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_cidrs) >= 1
+    error_message = "subnet_cidrs: at least one subnet."
+  }
+}
+
+variable "members" {
+  description = "Every initial voter of the cluster, in all regions. The instances of this region are the members whose region is var.region; the others are raft peers. private_ip must lie in the member's subnet and is fixed before boot, so that every node's bootstrap member list can be rendered."
+  type = list(object({
+    id         = number
+    region     = string
+    subnet     = number
+    private_ip = string
+  }))
+}
+
+variable "regions" {
+  description = "Every region of the cluster ([region.NAME] in drnode's config): backup bucket, DR priority and DNS targets."
+  type = list(object({
+    name        = string
+    aws_region  = string
+    bucket      = string
+    priority    = number
+    dns_targets = list(string)
+  }))
+}
+
+variable "primary_region" {
+  description = "drnode region that is primary when the cluster is created ([bootstrap] primary_region)."
+  type        = string
+}
+
+variable "bootstrapped" {
+  description = "false for the first apply, which creates the cluster. Set it to true once the cluster exists: every instance created from then on (a replacement) starts with join = true and waits to be added instead of bootstrapping a second cluster."
+  type        = bool
+  default     = false
+}
+
+variable "backup_prefix" {
+  description = "Key prefix of drnode's objects in the backup buckets."
+  type        = string
+  default     = "drnode"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.backup_prefix))
+    error_message = "backup_prefix: path segments of A-Z, a-z, 0-9, '.', '_' and '-', without leading or trailing '/'."
+  }
+}
+
+variable "noncurrent_version_days" {
+  description = "Days a deleted or overwritten backup object is kept as a noncurrent version before S3 expires it. drnode's own retention deletes current objects; this bounds how long they can still be recovered."
+  type        = number
+  default     = 14
+}
+
+variable "raft_port" {
+  description = "TCP port of raft traffic between coordinators."
+  type        = number
+  default     = 7001
+}
+
+variable "api_port" {
+  description = "TCP port of drnode's HTTP API (also /api/health and /metrics)."
+  type        = number
+  default     = 8001
+}
+
+variable "admin_cidrs" {
+  description = "CIDRs allowed to reach the API port (drctl, operators)."
+  type        = list(string)
+}
+
+variable "monitoring_cidrs" {
+  description = "CIDRs of the monitoring system, for /api/health and /metrics. drnode serves them on the API port, so these CIDRs reach the whole API; writes still need the bearer token."
+  type        = list(string)
+  default     = []
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the coordinators."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "ami_id" {
+  description = "AMI of the coordinators; null selects the newest official Debian 12 (bookworm) amd64 image."
+  type        = string
+  default     = null
+}
+
+variable "root_volume_gb" {
+  description = "Size of the encrypted root volume, which also holds /var/lib/drnode."
+  type        = number
+  default     = 20
+}
+
+variable "associate_public_ip" {
+  description = "Give each coordinator a public IPv4 address for outbound traffic (apt, S3, Route 53) through the internet gateway. Inbound traffic is still limited by the security group. Set false when the subnets route through a NAT gateway you manage."
+  type        = bool
+  default     = true
+}
+
+variable "package_url" {
+  description = "HTTPS URL of the drnode Debian package (make package) that cloud-init installs."
+  type        = string
+
+  validation {
+    condition     = startswith(var.package_url, "https://")
+    error_message = "package_url must be an https:// URL."
+  }
+}
+
+variable "package_sha256" {
+  description = "SHA-256 of the package at package_url; cloud-init refuses any other file."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.package_sha256))
+    error_message = "package_sha256: 64 lower-case hex digits."
+  }
+}
+
+variable "cluster_token" {
+  description = "Admin bearer token of the cluster, written to /etc/drnode/token (mode 0600)."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.cluster_token) >= 32 && can(regex("^[!-~]+$", var.cluster_token))
+    error_message = "cluster_token: at least 32 printable characters, no spaces."
+  }
+}
+
+variable "fence_hook" {
+  description = "Script installed as /etc/drnode/fence-hook: what this node runs to fence its site (for example make the app read-only). null selects the default, which only logs."
+  type        = string
+  nullable    = false
+  default     = "#!/bin/sh\n# drnode fence hook: make this site stop taking writes.\nlogger -t drnode-fence \"fence requested: $*\"\nexit 0\n"
+}
+
+variable "log_level" {
+  description = "drnode log level: debug, info, warn or error."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "log_level: one of debug, info, warn, error."
+  }
+}
+
+variable "extra_policy_arns" {
+  description = "IAM policies to attach to the coordinators' role, by a name known at plan time (for example { dns = module.dns.policy_arn })."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
