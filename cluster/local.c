@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "local.h"
 #include "drctl.h"
+#include "local_services.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -367,7 +368,8 @@ static void local__print_up(const struct drctl *d,
                             const struct local_cluster *lc,
                             const char *env,
                             const char *leader,
-                            bool restarted)
+                            bool restarted,
+                            bool services)
 {
     size_t i;
 
@@ -387,12 +389,30 @@ static void local__print_up(const struct drctl *d,
         json_object_set_new(o, "token_file", json_string(path));
         snprintf(path, sizeof(path), "%s/env", lc->dir);
         json_object_set_new(o, "env_file", json_string(path));
+        snprintf(path, sizeof(path), "%s/" LOCAL_SERVICES_JSON, lc->dir);
+        json_object_set_new(o, "services_file", json_string(path));
+        json_object_set_new(o, "services", local_services_json(lc));
         drctl_print_json(o);
         json_decref(o);
         return;
     }
     printf("\n%s %zu nodes in %s; leader: %s.\n\n%s\n",
            restarted ? "Restarted" : "Started", lc->n, lc->dir, leader, env);
+    if (services) {
+        printf("Services (%s/" LOCAL_SERVICES_JSON "):\n", lc->dir);
+        for (i = 0; i < lc->n_regions; i++) {
+            const struct local_region *r = &lc->regions[i];
+            printf("  %s:", r->name);
+            if (r->pg_port != 0) {
+                printf(" pg \"" LOCAL_PG_CONNINFO_FMT "\"", r->pg_port);
+            }
+            if (r->redis_port != 0) {
+                printf(" redis 127.0.0.1:%u", r->redis_port);
+            }
+            printf(" store %s\n", r->store);
+        }
+        printf("\n");
+    }
     {
         char self[LOCAL_PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -413,14 +433,18 @@ static void local__print_up(const struct drctl *d,
 static int local__up(struct drctl *d, int argc, char **argv)
 {
     const char *dir = NULL, *regions_opt = NULL, *per_opt = NULL;
-    const char *drnode_opt = NULL;
+    const char *drnode_opt = NULL, *store_opt = NULL;
+    bool no_services = false, services = false;
     const struct drctl_opt opts[] = {
         {"--dir", &dir, NULL},
         {"--regions", &regions_opt, NULL},
         {"--nodes-per-region", &per_opt, NULL},
         {"--drnode", &drnode_opt, NULL},
+        {"--store", &store_opt, NULL},
+        {"--no-services", NULL, &no_services},
         {NULL, NULL, NULL},
     };
+    unsigned flags;
     char regions[LOCAL_NODES_MAX][64], drnode[LOCAL_PATH_MAX];
     char errmsg[LOCAL_ERRMSG_MAX], env[LOCAL_NODES_MAX * 40 + 2048];
     char leader[128] = "";
@@ -454,6 +478,20 @@ static int local__up(struct drctl *d, int argc, char **argv)
                                  "%zu regions of %d nodes: at most %d nodes in all",
                                  n_regions, (int)per, LOCAL_NODES_MAX);
     }
+    if (store_opt != NULL && strcmp(store_opt, "file") != 0 &&
+        strcmp(store_opt, "s3") != 0) {
+        return drctl_usage_error(d, "--store: \"%s\" is neither file nor s3",
+                                 store_opt);
+    }
+    flags = no_services ? 0 : LOCAL_WITH_SERVICES;
+    if (store_opt != NULL && strcmp(store_opt, "s3") == 0) {
+        flags |= LOCAL_WITH_S3;
+        for (i = 0; i < n_regions; i++) {
+            if (local_services_check_bucket(regions[i], errmsg) != 0) {
+                return drctl_usage_error(d, "%s", errmsg);
+            }
+        }
+    }
 
     if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) != 0) {
         return drctl_fail(d, "%s", errmsg);
@@ -464,8 +502,9 @@ static int local__up(struct drctl *d, int argc, char **argv)
     }
     restarted = lc->n > 0;
     if (restarted) {
+        char what[96];
+        pid_t pid;
         for (i = 0; i < lc->n; i++) {
-            pid_t pid;
             if (local_running(&lc->nodes[i], &pid)) {
                 rv = drctl_fail(d,
                                 "%s already has running nodes (node %u, pid %ld); stop them with: drctl local down --dir %s",
@@ -473,17 +512,37 @@ static int local__up(struct drctl *d, int argc, char **argv)
                 goto out;
             }
         }
-        if (regions_opt != NULL || per_opt != NULL) {
+        if (local_services_running(lc, what, sizeof(what), &pid)) {
+            rv = drctl_fail(d,
+                            "%s already has running services (%s, pid %ld); stop them with: drctl local down --dir %s",
+                            lc->dir, what, (long)pid, lc->dir);
+            goto out;
+        }
+        if (regions_opt != NULL || per_opt != NULL || store_opt != NULL) {
             drctl_warn(d,
-                       "%s holds a cluster from an earlier up: restarting it as it was; --regions and --nodes-per-region are ignored",
+                       "%s holds a cluster from an earlier up: restarting it as it was; --regions, --nodes-per-region and --store are ignored",
                        lc->dir);
         }
     } else {
-        if (local_create(lc, regions, n_regions, (unsigned)per, errmsg) != 0 ||
+        if (local_create(lc, regions, n_regions, (unsigned)per, flags,
+                         errmsg) != 0 ||
             local_load(lc, errmsg) != 0) {
             rv = drctl_fail(d, "%s", errmsg);
             goto out;
         }
+    }
+
+    /* The services first: the nodes' jobs use them. --no-services on a
+     * restart leaves PostgreSQL and Redis stopped (services.json says
+     * so); the nodes' configs still name them. */
+    for (i = 0; no_services && i < lc->n_regions; i++) {
+        lc->regions[i].pg_port = 0;
+        lc->regions[i].redis_port = 0;
+    }
+    services = local_services_configured(lc);
+    rv = local_services_start(d, lc);
+    if (rv != 0) {
+        goto out;
     }
 
     for (i = 0; i < lc->n; i++) {
@@ -491,6 +550,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
         if (local_start(node, drnode, &pids[i], errmsg) != 0) {
             rv = drctl_fail(d, "node %u: %s", node->id, errmsg);
             local__stop_all(d, lc, pids, false);
+            local_services_stop(d, lc, false);
             goto out;
         }
         if (!d->json) {
@@ -503,16 +563,17 @@ static int local__up(struct drctl *d, int argc, char **argv)
     rv = local__wait_leader(d, lc, pids, leader, sizeof(leader));
     if (rv != 0) {
         local__stop_all(d, lc, pids, false);
+        local_services_stop(d, lc, false);
         fprintf(stderr,
-                "drctl: %s: stopped the nodes; their logs are %s/node*/drnode.log\n",
-                d->cmd, lc->dir);
+                "drctl: %s: stopped the nodes%s; their logs are %s/node*/drnode.log\n",
+                d->cmd, services ? " and services" : "", lc->dir);
         goto out;
     }
     if (local_write_env(lc, env, sizeof(env), errmsg) != 0) {
         rv = drctl_fail(d, "%s", errmsg);
         goto out;
     }
-    local__print_up(d, lc, env, leader, restarted);
+    local__print_up(d, lc, env, leader, restarted, services);
 
 out:
     free(lc);
@@ -561,7 +622,7 @@ static int local__open_args(struct drctl *d,
 static int local__down(struct drctl *d, int argc, char **argv)
 {
     struct local_cluster *lc;
-    size_t stopped;
+    size_t stopped, services;
     int rv;
 
     rv = local__open_args(d, argc, argv, NULL, NULL, &lc);
@@ -569,16 +630,24 @@ static int local__down(struct drctl *d, int argc, char **argv)
         return rv;
     }
     stopped = local__stop_all(d, lc, NULL, true);
+    services = local_services_stop(d, lc, true);
     if (d->json) {
-        json_t *o = json_pack("{s:s,s:I}", "dir", lc->dir, "stopped",
-                              (json_int_t)stopped);
+        json_t *o = json_pack("{s:s,s:I,s:I}", "dir", lc->dir, "stopped",
+                              (json_int_t)stopped, "services_stopped",
+                              (json_int_t)services);
         drctl_print_json(o);
         json_decref(o);
-    } else if (stopped == 0) {
-        printf("no node of %s was running\n", lc->dir);
     } else {
-        printf("stopped %zu node%s of %s\n", stopped, stopped == 1 ? "" : "s",
-               lc->dir);
+        if (stopped == 0) {
+            printf("no node of %s was running\n", lc->dir);
+        } else {
+            printf("stopped %zu node%s of %s\n", stopped,
+                   stopped == 1 ? "" : "s", lc->dir);
+        }
+        if (services > 0) {
+            printf("stopped %zu service%s of %s\n", services,
+                   services == 1 ? "" : "s", lc->dir);
+        }
     }
     free(lc);
     return 0;
@@ -624,6 +693,15 @@ static int local__status(struct drctl *d, int argc, char **argv)
         {"ROLE", "role", drctl_fmt_value, 32},
         {NULL, NULL, NULL, 0},
     };
+    static const struct drctl_column svc_cols[] = {
+        {"SERVICE", "service", drctl_fmt_value, 16},
+        {"REGION", "region", drctl_fmt_value, 64},
+        {"ADDRESS", "address", drctl_fmt_value, 32},
+        {"PID", "pid", drctl_fmt_value, 32},
+        {"STATE", "running", local__fmt_state, 8},
+        {"LOG", "log", drctl_fmt_value, 1200},
+        {NULL, NULL, NULL, 0},
+    };
     struct local_cluster *lc;
     json_t *arr, *o;
     size_t i;
@@ -652,11 +730,16 @@ static int local__status(struct drctl *d, int argc, char **argv)
                       running, "role",
                       running ? json_string(role) : json_null()));
     }
-    o = json_pack("{s:s,s:o}", "dir", lc->dir, "nodes", arr);
+    o = json_pack("{s:s,s:o,s:o}", "dir", lc->dir, "nodes", arr, "services",
+                  local_services_status(lc));
     if (d->json) {
         drctl_print_json(o);
     } else {
         drctl_print_objects(json_object_get(o, "nodes"), cols);
+        if (json_array_size(json_object_get(o, "services")) > 0) {
+            printf("\n");
+            drctl_print_objects(json_object_get(o, "services"), svc_cols);
+        }
     }
     json_decref(o);
     free(lc);

@@ -20,13 +20,30 @@ struct local_node
     char dir[LOCAL_PATH_MAX]; /* DIR/nodeN */
 };
 
-/* The nodes found in (or planned for) a directory, sorted by id. */
+/* One region's data services, as the node configs name them. */
+struct local_region
+{
+    char name[64];
+    unsigned pg_port;    /* PostgreSQL on 127.0.0.1; 0 = none */
+    unsigned redis_port; /* Redis on 127.0.0.1; 0 = none */
+    char store[256];     /* object store URL; "" = none */
+};
+
+/* The nodes found in (or planned for) a directory, sorted by id, and the
+ * regions with their services. */
 struct local_cluster
 {
     char dir[LOCAL_PATH_MAX]; /* absolute, no trailing slash */
     struct local_node nodes[LOCAL_NODES_MAX];
     size_t n;
+    struct local_region regions[LOCAL_NODES_MAX]; /* in config order */
+    size_t n_regions;
+    unsigned s3_port; /* the local S3 endpoint of the stores; 0 = none */
 };
+
+/* What local_create plans besides the nodes. */
+#define LOCAL_WITH_SERVICES 1u /* a PostgreSQL and a Redis per region */
+#define LOCAL_WITH_S3 2u       /* stores in a local S3 endpoint, not files */
 
 /* Format a message into errmsg (LOCAL_ERRMSG_MAX bytes), truncating. */
 void local_errf(char *errmsg, const char *fmt, ...)
@@ -49,12 +66,15 @@ void local_node_file(const struct local_node *n,
 int local_load(struct local_cluster *lc, char *errmsg);
 
 /* Plan a new cluster: node ids 1..n region by region, fresh loopback
- * ports, and write DIR/token and every node's config. regions is
- * borrowed. Returns 0 or an error with errmsg naming the file. */
+ * ports, and write DIR/token and every node's config. flags (LOCAL_WITH_*)
+ * add ports for each region's services to the configs' [services] and
+ * [region.*] sections; nothing is started. regions is borrowed. Returns 0
+ * or an error with errmsg naming the file. */
 int local_create(struct local_cluster *lc,
                  char regions[][64],
                  size_t n_regions,
                  unsigned per_region,
+                 unsigned flags,
                  char *errmsg);
 
 /* Whether node n runs: its pid file names a live process that is a
@@ -92,5 +112,22 @@ int local_write_env(const struct local_cluster *lc,
                     char *buf,
                     size_t size,
                     char *errmsg);
+
+/* Write data to path through a temporary file and a rename. */
+int local_write_file(const char *path,
+                     const char *data,
+                     size_t len,
+                     mode_t mode,
+                     char *errmsg);
+
+/* Fill ports[n] with distinct free loopback TCP ports. */
+int local_free_ports(unsigned *ports, size_t n, char *errmsg);
+
+/* Whether path is a regular file we may execute. */
+bool local_executable(const char *path);
+
+/* Print the last lines of the file at path to stderr, indented, under
+ * the heading "  WHAT (PATH), last lines:". */
+void local_print_file_tail(const char *what, const char *path, int lines);
 
 #endif /* DRCTL_LOCAL_H */

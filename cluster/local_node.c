@@ -1,6 +1,7 @@
 /* drctl local: config, token, pid and log files; starting drnode processes. */
 #define _GNU_SOURCE
 #include "local.h"
+#include "local_services.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -26,6 +27,8 @@
 #define LOCAL__PID "drnode.pid"
 #define LOCAL__LOG "drnode.log"
 #define LOCAL__LINE_MAX 198 /* longest line drnode's INI parser reads */
+/* two per node, two per region and the S3 endpoint */
+#define LOCAL__PORTS_MAX (4 * LOCAL_NODES_MAX + 1)
 
 void local_errf(char *errmsg, const char *fmt, ...)
 {
@@ -78,6 +81,8 @@ int local_load(struct local_cluster *lc, char *errmsg)
     size_t i;
 
     lc->n = 0;
+    lc->n_regions = 0;
+    lc->s3_port = 0;
     dir = opendir(lc->dir);
     if (dir == NULL) {
         local_errf(errmsg, "%s: %s", lc->dir, strerror(errno));
@@ -123,6 +128,7 @@ int local_load(struct local_cluster *lc, char *errmsg)
             rv = DR_EINVAL;
             goto out;
         }
+        local_services_note(lc, c);
         n = &lc->nodes[lc->n];
         memset(n, 0, sizeof(*n));
         n->id = (unsigned)c->id;
@@ -158,14 +164,17 @@ out:
     return rv;
 }
 
-/* Fill ports[n] with distinct free loopback TCP ports: bind 127.0.0.1:0
- * for all of them at once, read the ports, then close. */
-static int local__free_ports(unsigned *ports, size_t n, char *errmsg)
+/* Bind 127.0.0.1:0 for all of them at once, read the ports, then close. */
+int local_free_ports(unsigned *ports, size_t n, char *errmsg)
 {
-    int fds[2 * LOCAL_NODES_MAX];
+    int fds[LOCAL__PORTS_MAX];
     size_t i, opened = 0;
     int rv = 0;
 
+    if (n > LOCAL__PORTS_MAX) {
+        local_errf(errmsg, "more than %d ports", LOCAL__PORTS_MAX);
+        return DR_ELIMIT;
+    }
     for (i = 0; i < n; i++) {
         struct sockaddr_in sa;
         socklen_t len = sizeof(sa);
@@ -195,8 +204,7 @@ static int local__free_ports(unsigned *ports, size_t n, char *errmsg)
     return rv;
 }
 
-/* Write data to path through a temporary file and a rename. */
-static int local__write_file(const char *path,
+int local_write_file(const char *path,
                              const char *data,
                              size_t len,
                              mode_t mode,
@@ -286,7 +294,7 @@ static int local__write_token(const char *dir, char *errmsg)
     hex[2 * sizeof(raw)] = '\n';
     hex[2 * sizeof(raw) + 1] = '\0';
     snprintf(path, sizeof(path), "%s/token", dir);
-    rv = local__write_file(path, hex, strlen(hex), 0600, errmsg);
+    rv = local_write_file(path, hex, strlen(hex), 0600, errmsg);
     memset(raw, 0, sizeof(raw));
     memset(hex, 0, sizeof(hex));
     return rv;
@@ -295,11 +303,16 @@ static int local__write_token(const char *dir, char *errmsg)
 /* The config of node n of lc into f. */
 static void local__print_config(FILE *f,
                                 const struct local_cluster *lc,
-                                const struct local_node *n,
-                                char regions[][64],
-                                size_t n_regions)
+                                const struct local_node *n)
 {
+    const struct local_region *own = NULL;
     size_t i;
+
+    for (i = 0; i < lc->n_regions; i++) {
+        if (strcmp(lc->regions[i].name, n->region) == 0) {
+            own = &lc->regions[i];
+        }
+    }
 
     fprintf(f, "# Written by drctl local up.\n");
     fprintf(f, "[node]\n");
@@ -313,8 +326,22 @@ static void local__print_config(FILE *f,
     fprintf(f, "\n[raft]\n");
     fprintf(f, "election_timeout_ms = 1000\n");
     fprintf(f, "heartbeat_timeout_ms = 100\n");
+    if (own != NULL && (own->pg_port != 0 || own->redis_port != 0 ||
+                        lc->s3_port != 0)) {
+        fprintf(f, "\n[services]\n");
+        if (own->pg_port != 0) {
+            fprintf(f, "pg = " LOCAL_PG_CONNINFO_FMT "\n", own->pg_port);
+        }
+        if (own->redis_port != 0) {
+            fprintf(f, "redis = 127.0.0.1:%u\n", own->redis_port);
+        }
+        if (lc->s3_port != 0) {
+            fprintf(f, "store_credentials = %s/" LOCAL_S3_CREDENTIALS "\n",
+                    lc->dir);
+        }
+    }
     fprintf(f, "\n[bootstrap]\n");
-    fprintf(f, "primary_region = %s\n", regions[0]);
+    fprintf(f, "primary_region = %s\n", lc->regions[0].name);
     for (i = 0; i < lc->n; i++) {
         const struct local_node *m = &lc->nodes[i];
         fprintf(f, "\n[member.%u]\n", m->id);
@@ -322,10 +349,10 @@ static void local__print_config(FILE *f,
         fprintf(f, "raft_address = %s\n", m->raft_address);
         fprintf(f, "api_address = %s\n", m->api_address);
     }
-    for (i = 0; i < n_regions; i++) {
-        fprintf(f, "\n[region.%s]\n", regions[i]);
+    for (i = 0; i < lc->n_regions; i++) {
+        fprintf(f, "\n[region.%s]\n", lc->regions[i].name);
         fprintf(f, "priority = %d\n", 100 - 10 * (int)i);
-        fprintf(f, "object_store = file://%s/store/%s\n", lc->dir, regions[i]);
+        fprintf(f, "object_store = %s\n", lc->regions[i].store);
     }
 }
 
@@ -347,20 +374,44 @@ int local_create(struct local_cluster *lc,
                  char regions[][64],
                  size_t n_regions,
                  unsigned per_region,
+                 unsigned flags,
                  char *errmsg)
 {
-    unsigned ports[2 * LOCAL_NODES_MAX];
+    unsigned ports[LOCAL__PORTS_MAX], *next;
     char path[LOCAL_PATH_MAX + 64];
-    size_t i, total = n_regions * per_region;
+    size_t i, total = n_regions * per_region, n_ports;
+    bool services = (flags & LOCAL_WITH_SERVICES) != 0;
     int rv;
 
-    if (total == 0 || total > LOCAL_NODES_MAX) {
+    if (total == 0 || total > LOCAL_NODES_MAX || n_regions > LOCAL_NODES_MAX) {
         local_errf(errmsg, "between 1 and %d nodes", LOCAL_NODES_MAX);
         return DR_EINVAL;
     }
-    rv = local__free_ports(ports, 2 * total, errmsg);
+    /* Nodes first, then two per region, then the S3 endpoint. */
+    n_ports = 2 * total + (services ? 2 * n_regions : 0);
+    n_ports += (flags & LOCAL_WITH_S3) != 0 ? 1 : 0;
+    rv = local_free_ports(ports, n_ports, errmsg);
     if (rv != 0) {
         return rv;
+    }
+    next = ports + 2 * total;
+    lc->s3_port = (flags & LOCAL_WITH_S3) != 0 ? ports[n_ports - 1] : 0;
+    lc->n_regions = n_regions;
+    for (i = 0; i < n_regions; i++) {
+        struct local_region *r = &lc->regions[i];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "%s", regions[i]);
+        if (services) {
+            r->pg_port = next[2 * i];
+            r->redis_port = next[2 * i + 1];
+        }
+        if (local_services_store_url(lc, r->name, r->store, sizeof(r->store)) !=
+            0) {
+            local_errf(errmsg,
+                       "%s: path too long for the object store URL of region %s",
+                       lc->dir, r->name);
+            return DR_ELIMIT;
+        }
     }
     lc->n = total;
     for (i = 0; i < total; i++) {
@@ -383,12 +434,13 @@ int local_create(struct local_cluster *lc,
     if (rv != 0) {
         return rv;
     }
-    snprintf(path, sizeof(path), "%s/store", lc->dir);
-    if ((rv = local__mkdir(path, 0755, errmsg)) != 0) {
+    snprintf(path, sizeof(path), "%s/" LOCAL_STORE_DIR, lc->dir);
+    if (lc->s3_port == 0 && (rv = local__mkdir(path, 0755, errmsg)) != 0) {
         return rv;
     }
-    for (i = 0; i < n_regions; i++) {
-        snprintf(path, sizeof(path), "%s/store/%s", lc->dir, regions[i]);
+    for (i = 0; i < n_regions && lc->s3_port == 0; i++) {
+        snprintf(path, sizeof(path), "%s/" LOCAL_STORE_DIR "/%s", lc->dir,
+                 regions[i]);
         if ((rv = local__mkdir(path, 0755, errmsg)) != 0) {
             return rv;
         }
@@ -411,7 +463,7 @@ int local_create(struct local_cluster *lc,
             local_errf(errmsg, "out of memory");
             return DR_ENOMEM;
         }
-        local__print_config(f, lc, n, regions, n_regions);
+        local__print_config(f, lc, n);
         if (fclose(f) != 0) {
             free(text);
             local_errf(errmsg, "out of memory");
@@ -425,7 +477,7 @@ int local_create(struct local_cluster *lc,
             return DR_ELIMIT;
         }
         local_node_file(n, LOCAL__CONF, path, sizeof(path));
-        rv = local__write_file(path, text, len, 0644, errmsg);
+        rv = local_write_file(path, text, len, 0644, errmsg);
         free(text);
         if (rv != 0) {
             return rv;
@@ -646,7 +698,7 @@ int local_start(const struct local_node *n,
     }
     *pid = p;
     snprintf(text, sizeof(text), "%ld\n", (long)p);
-    rv = local__write_file(pidp, text, strlen(text), 0644, errmsg);
+    rv = local_write_file(pidp, text, strlen(text), 0644, errmsg);
     if (rv != 0) {
         kill(p, SIGKILL);
         waitpid(p, NULL, 0);
@@ -664,7 +716,7 @@ err_after_log:
     return rv;
 }
 
-static bool local__executable(const char *path)
+bool local_executable(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -697,14 +749,14 @@ int local_find_drnode(const char *opt, char *out, size_t size, char *errmsg)
     ssize_t len;
 
     if (opt != NULL) {
-        if (!local__executable(opt)) {
+        if (!local_executable(opt)) {
             local_errf(errmsg, "--drnode %s: not an executable file", opt);
             return DR_ENOTFOUND;
         }
         return local__absolute(opt, out, size, errmsg);
     }
     if (env != NULL && env[0] != '\0') {
-        if (!local__executable(env)) {
+        if (!local_executable(env)) {
             local_errf(errmsg, "DRNODE=%s: not an executable file", env);
             return DR_ENOTFOUND;
         }
@@ -718,11 +770,11 @@ int local_find_drnode(const char *opt, char *out, size_t size, char *errmsg)
         if (slash != NULL) {
             *slash = '\0';
             snprintf(cand, sizeof(cand), "%s/drnode", self);
-            if (local__executable(cand)) {
+            if (local_executable(cand)) {
                 return local__absolute(cand, out, size, errmsg);
             }
             snprintf(cand, sizeof(cand), "%s/../node/drnode", self);
-            if (local__executable(cand)) {
+            if (local_executable(cand)) {
                 return local__absolute(cand, out, size, errmsg);
             }
         }
@@ -732,7 +784,7 @@ int local_find_drnode(const char *opt, char *out, size_t size, char *errmsg)
         size_t n = colon != NULL ? (size_t)(colon - path) : strlen(path);
         if (n > 0 && n < PATH_MAX) {
             snprintf(cand, sizeof(cand), "%.*s/drnode", (int)n, path);
-            if (local__executable(cand)) {
+            if (local_executable(cand)) {
                 return local__absolute(cand, out, size, errmsg);
             }
         }
@@ -744,17 +796,25 @@ int local_find_drnode(const char *opt, char *out, size_t size, char *errmsg)
 
 void local_print_log_tail(const struct local_node *n, int lines)
 {
-    char path[LOCAL_PATH_MAX + 64], buf[8192];
+    char path[LOCAL_PATH_MAX + 64], what[32];
+
+    local_node_file(n, LOCAL__LOG, path, sizeof(path));
+    snprintf(what, sizeof(what), "node %u", n->id);
+    local_print_file_tail(what, path, lines);
+}
+
+void local_print_file_tail(const char *what, const char *path, int lines)
+{
+    char buf[8192];
     const char *start;
     size_t len = 0;
     int fd, seen = 0;
     off_t size;
     ssize_t r;
 
-    local_node_file(n, LOCAL__LOG, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "  node %u: %s: %s\n", n->id, path, strerror(errno));
+        fprintf(stderr, "  %s: %s: %s\n", what, path, strerror(errno));
         return;
     }
     size = lseek(fd, 0, SEEK_END);
@@ -778,7 +838,7 @@ void local_print_log_tail(const struct local_node *n, int lines)
         }
         start--;
     }
-    fprintf(stderr, "  node %u (%s), last lines:\n", n->id, path);
+    fprintf(stderr, "  %s (%s), last lines:\n", what, path);
     while (*start != '\0') {
         const char *nl = strchr(start, '\n');
         int l = nl != NULL ? (int)(nl - start) : (int)strlen(start);
@@ -838,5 +898,5 @@ int local_write_env(const struct local_cluster *lc,
     used = strlen(buf);
     snprintf(buf + used, size - used, "\n");
     snprintf(path, sizeof(path), "%s/env", lc->dir);
-    return local__write_file(path, buf, strlen(buf), 0644, errmsg);
+    return local_write_file(path, buf, strlen(buf), 0644, errmsg);
 }

@@ -72,7 +72,10 @@ class TestDrctl(unittest.TestCase):
         cls.env["DRNODE"] = drcluster.DRNODE
         cls.env.pop("DRCTL_ENDPOINTS", None)
         cls.env.pop("DRCTL_TOKEN_FILE", None)
-        p = cls.drctl("local", "up", "--dir", cls.dir, env=cls.env)
+        # No PostgreSQL/Redis: these steps need only the nodes
+        # (test_local_services.py covers the services).
+        p = cls.drctl("local", "up", "--dir", cls.dir, "--no-services",
+                      env=cls.env)
         cls.record_pids()
         if p.returncode != 0:
             raise AssertionError("drctl local up: %r" % (p,))

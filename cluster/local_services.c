@@ -1,0 +1,998 @@
+/* drctl local: each region's PostgreSQL and Redis, and the S3 endpoint. */
+#define _GNU_SOURCE
+#include "local_services.h"
+#include "drctl.h"
+#include "local_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "config/config.h"
+
+#define LOCAL__PG_BINDIR "/usr/lib/postgresql/15/bin"
+#define LOCAL__PG_USER "postgres" /* PostgreSQL refuses to run as root */
+#define LOCAL__DB "cogitator"
+#define LOCAL__DB_MARKER "cogitator-db" /* DIR/services/REGION: created */
+#define LOCAL__INITDB_MS 60000  /* every initdb, in parallel */
+#define LOCAL__READY_MS 60000   /* every service to answer */
+#define LOCAL__CREATEDB_MS 30000
+#define LOCAL__STOP_MS 15000    /* SIGINT/SIGTERM to SIGKILL */
+#define LOCAL__TAIL_LINES 15
+#define LOCAL__S3_KEY_ID "drlocal"
+#define LOCAL__S3_SECRET "drlocal-secret-key"
+#define LOCAL__S3_REGION "us-east-1"
+#define LOCAL__S3_PREFIX "backups"
+#define LOCAL__SVC_PATH (LOCAL_PATH_MAX + 128)
+
+enum local__kind { LOCAL__PG, LOCAL__REDIS, LOCAL__S3 };
+
+/* One service process of the cluster. */
+struct local__svc
+{
+    enum local__kind kind;
+    const char *region;              /* NULL for the S3 endpoint */
+    unsigned port;                   /* on 127.0.0.1 */
+    char name[80];                   /* "postgres eu-west", for messages */
+    char data[LOCAL__SVC_PATH];      /* PGDATA or Redis --dir */
+    char pidfile[LOCAL__SVC_PATH];   /* written by us */
+    char log[LOCAL__SVC_PATH];       /* stdout and stderr, appended */
+    pid_t pid;                       /* 0: not started / not running */
+    unsigned long long born;         /* start time of pid, for liveness */
+    bool ready;
+};
+
+/* The programs the services need. */
+struct local__bins
+{
+    char initdb[PATH_MAX];
+    char postgres[PATH_MAX];
+    char createdb[PATH_MAX];
+    char redis[PATH_MAX];
+    char moto[PATH_MAX];
+};
+
+int local_services_store_url(const struct local_cluster *lc,
+                             const char *region,
+                             char *buf,
+                             size_t size)
+{
+    if (lc->s3_port != 0) {
+        return local_pathf(buf, size,
+                           "s3://dr-%s/" LOCAL__S3_PREFIX
+                           "?endpoint=http://127.0.0.1:%u&region=" LOCAL__S3_REGION,
+                           region, lc->s3_port);
+    }
+    return local_pathf(buf, size, "file://%s/" LOCAL_STORE_DIR "/%s", lc->dir,
+                       region);
+}
+
+int local_services_check_bucket(const char *region, char *errmsg)
+{
+    size_t len = strlen(region);
+
+    if (len + 3 > 63 || len == 0 || region[len - 1] == '-') {
+        local_errf(errmsg,
+                   "--store s3: region \"%s\" gives no valid bucket name dr-%s (at most 60 characters, not ending in '-')",
+                   region, region);
+        return -1;
+    }
+    return 0;
+}
+
+/* The port of a loopback address "127.0.0.1:PORT", or 0. */
+static unsigned local__loopback_port(const char *addr)
+{
+    const char *prefix = "127.0.0.1:";
+    char *end;
+    unsigned long v;
+
+    if (strncmp(addr, prefix, strlen(prefix)) != 0) {
+        return 0;
+    }
+    v = strtoul(addr + strlen(prefix), &end, 10);
+    return (*end == '\0' || *end == '/' || *end == '&') && v > 0 &&
+                   v < 65536
+               ? (unsigned)v
+               : 0;
+}
+
+/* The port of a conninfo that names host=127.0.0.1, or 0. */
+static unsigned local__conninfo_port(const char *conninfo)
+{
+    const char *p;
+    char *end;
+    unsigned long v;
+
+    if (strstr(conninfo, "host=127.0.0.1") == NULL) {
+        return 0;
+    }
+    p = strstr(conninfo, "port=");
+    if (p == NULL || (p != conninfo && p[-1] != ' ')) {
+        return 0;
+    }
+    v = strtoul(p + 5, &end, 10);
+    return (*end == '\0' || *end == ' ') && v > 0 && v < 65536 ? (unsigned)v
+                                                                : 0;
+}
+
+void local_services_note(struct local_cluster *lc, const struct config *c)
+{
+    size_t i;
+
+    if (lc->n == 0) {
+        lc->n_regions = 0;
+        lc->s3_port = 0;
+        for (i = 0; i < c->n_regions && i < LOCAL_NODES_MAX; i++) {
+            struct local_region *r = &lc->regions[lc->n_regions++];
+            const char *url = c->regions[i].object_store;
+            const char *ep = strstr(url, "?endpoint=http://");
+
+            memset(r, 0, sizeof(*r));
+            snprintf(r->name, sizeof(r->name), "%s", c->regions[i].name);
+            snprintf(r->store, sizeof(r->store), "%s", url);
+            if (strncmp(url, "s3://", 5) == 0 && ep != NULL) {
+                unsigned port = local__loopback_port(ep + 17);
+                if (port != 0) {
+                    lc->s3_port = port;
+                }
+            }
+        }
+    }
+    for (i = 0; i < lc->n_regions; i++) {
+        struct local_region *r = &lc->regions[i];
+        if (strcmp(r->name, c->region) != 0) {
+            continue;
+        }
+        if (r->pg_port == 0) {
+            r->pg_port = local__conninfo_port(c->pg_conninfo);
+        }
+        if (r->redis_port == 0) {
+            r->redis_port = local__loopback_port(c->redis_address);
+        }
+    }
+}
+
+bool local_services_configured(const struct local_cluster *lc)
+{
+    size_t i;
+
+    for (i = 0; i < lc->n_regions; i++) {
+        if (lc->regions[i].pg_port != 0 || lc->regions[i].redis_port != 0) {
+            return true;
+        }
+    }
+    return lc->s3_port != 0;
+}
+
+/* The services of lc into a new array (free it); NULL when out of memory.
+ * PostgreSQL and Redis region by region, then the S3 endpoint. */
+static struct local__svc *local__list(const struct local_cluster *lc,
+                                      size_t *n)
+{
+    struct local__svc *svcs = calloc(2 * LOCAL_NODES_MAX + 1, sizeof(*svcs));
+    size_t i;
+
+    *n = 0;
+    if (svcs == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < lc->n_regions; i++) {
+        const struct local_region *r = &lc->regions[i];
+        char dir[LOCAL__SVC_PATH];
+
+        local_pathf(dir, sizeof(dir), "%s/" LOCAL_SERVICES_DIR "/%s", lc->dir,
+                    r->name);
+        if (r->pg_port != 0) {
+            struct local__svc *s = &svcs[(*n)++];
+            s->kind = LOCAL__PG;
+            s->region = r->name;
+            s->port = r->pg_port;
+            snprintf(s->name, sizeof(s->name), "postgres %s", r->name);
+            local_pathf(s->data, sizeof(s->data), "%s/pg", dir);
+            local_pathf(s->pidfile, sizeof(s->pidfile), "%s/postgres.pid", dir);
+            local_pathf(s->log, sizeof(s->log), "%s/postgres.log", dir);
+        }
+        if (r->redis_port != 0) {
+            struct local__svc *s = &svcs[(*n)++];
+            s->kind = LOCAL__REDIS;
+            s->region = r->name;
+            s->port = r->redis_port;
+            snprintf(s->name, sizeof(s->name), "redis %s", r->name);
+            local_pathf(s->data, sizeof(s->data), "%s/redis", dir);
+            local_pathf(s->pidfile, sizeof(s->pidfile), "%s/redis.pid", dir);
+            local_pathf(s->log, sizeof(s->log), "%s/redis.log", dir);
+        }
+    }
+    if (lc->s3_port != 0) {
+        struct local__svc *s = &svcs[(*n)++];
+        s->kind = LOCAL__S3;
+        s->port = lc->s3_port;
+        snprintf(s->name, sizeof(s->name), "s3");
+        local_pathf(s->data, sizeof(s->data), "%s/" LOCAL_SERVICES_DIR,
+                    lc->dir);
+        local_pathf(s->pidfile, sizeof(s->pidfile),
+                    "%s/" LOCAL_SERVICES_DIR "/s3.pid", lc->dir);
+        local_pathf(s->log, sizeof(s->log), "%s/" LOCAL_SERVICES_DIR "/s3.log",
+                    lc->dir);
+    }
+    return svcs;
+}
+
+/* Whether pid is s's process, by its command line. */
+static bool local__is_svc(const struct local__svc *s, pid_t pid)
+{
+    char port[16], addr[32];
+
+    snprintf(port, sizeof(port), "%u", s->port);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", s->port);
+    switch (s->kind) {
+        case LOCAL__PG:
+            return local_cmdline_has(pid, "postgres", "-D", s->data);
+        case LOCAL__REDIS:
+            /* Redis rewrites its title to "redis-server 127.0.0.1:PORT". */
+            return local_cmdline_has(pid, "redis-server", "--port", port) ||
+                   local_cmdline_has(pid, "redis-server", NULL, addr);
+        case LOCAL__S3:
+            return local_cmdline_has(pid, "moto_server", "-p", port);
+    }
+    return false;
+}
+
+/* Whether s runs: its pid file names a live process that is s. */
+static bool local__svc_running(const struct local__svc *s, pid_t *pid)
+{
+    char buf[32];
+    ssize_t r;
+    long v;
+    char *end;
+    int fd;
+
+    *pid = 0;
+    fd = open(s->pidfile, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0) {
+        return false;
+    }
+    buf[r] = '\0';
+    v = strtol(buf, &end, 10);
+    if (end == buf || (*end != '\n' && *end != '\0') || v <= 1 || v > INT_MAX) {
+        return false;
+    }
+    *pid = (pid_t)v;
+    if (local_proc_start(*pid) == 0) {
+        return false; /* gone, or a zombie */
+    }
+    return local__is_svc(s, *pid);
+}
+
+bool local_services_running(const struct local_cluster *lc,
+                            char *what,
+                            size_t size,
+                            pid_t *pid)
+{
+    struct local__svc *svcs;
+    size_t n, i;
+    bool found = false;
+
+    svcs = local__list(lc, &n);
+    for (i = 0; svcs != NULL && i < n && !found; i++) {
+        if (local__svc_running(&svcs[i], pid)) {
+            snprintf(what, size, "%s", svcs[i].name);
+            found = true;
+        }
+    }
+    free(svcs);
+    return found;
+}
+
+/* PostgreSQL's postgres, initdb and createdb: PostgreSQL 15's directory,
+ * else the directory of postgres on PATH, else PATH. */
+static bool local__find_pg(struct local__bins *b)
+{
+    static const char *const progs[] = {"postgres", "initdb", "createdb"};
+    char *outs[] = {b->postgres, b->initdb, b->createdb};
+    char dir[PATH_MAX] = LOCAL__PG_BINDIR;
+    size_t i;
+
+    if (!local_executable(LOCAL__PG_BINDIR "/postgres")) {
+        char *slash;
+        if (!local_which("postgres", dir, sizeof(dir))) {
+            return false;
+        }
+        slash = strrchr(dir, '/');
+        *slash = '\0';
+    }
+    for (i = 0; i < 3; i++) {
+        if ((local_pathf(outs[i], PATH_MAX, "%s/%s", dir, progs[i]) != 0 ||
+             !local_executable(outs[i])) &&
+            !local_which(progs[i], outs[i], PATH_MAX)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int local__find_bins(struct drctl *d,
+                            const struct local__svc *svcs,
+                            size_t n,
+                            struct local__bins *b)
+{
+    bool pg = false, redis = false, s3 = false;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        pg |= svcs[i].kind == LOCAL__PG;
+        redis |= svcs[i].kind == LOCAL__REDIS;
+        s3 |= svcs[i].kind == LOCAL__S3;
+    }
+    if (pg && !local__find_pg(b)) {
+        return drctl_fail(d,
+                          "cannot find PostgreSQL's postgres, initdb and createdb in " LOCAL__PG_BINDIR " or on PATH: install the Debian package postgresql-15, or pass --no-services");
+    }
+    if (redis && !local_which("redis-server", b->redis, sizeof(b->redis))) {
+        return drctl_fail(d,
+                          "cannot find redis-server on PATH: install the Debian package redis-server, or pass --no-services");
+    }
+    if (s3 && !local_which("moto_server", b->moto, sizeof(b->moto))) {
+        return drctl_fail(d,
+                          "cannot find moto_server on PATH (the local S3 endpoint of --store s3): pip install 'moto[server]', or use --store file");
+    }
+    return 0;
+}
+
+/* mkdir path (mode), fine if it exists. */
+static int local__mkdir(const char *path, mode_t mode, char *errmsg)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        local_errf(errmsg, "mkdir %s: %s", path, strerror(errno));
+        return DR_EIO;
+    }
+    return 0;
+}
+
+static bool local__exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* As root, PostgreSQL runs as the postgres user, who must reach DIR. */
+static int local__pg_user(struct drctl *d,
+                          const struct local_cluster *lc,
+                          struct local_user *u)
+{
+    struct passwd *pw;
+    struct stat st;
+
+    memset(u, 0, sizeof(*u));
+    if (geteuid() != 0) {
+        return 0;
+    }
+    pw = getpwnam(LOCAL__PG_USER);
+    if (pw == NULL) {
+        return drctl_fail(d,
+                          "PostgreSQL refuses to run as root and there is no user " LOCAL__PG_USER " to run it as: run drctl local up as another user, create the user (the Debian package postgresql-15 does), or pass --no-services");
+    }
+    u->other = true;
+    u->uid = pw->pw_uid;
+    u->gid = pw->pw_gid;
+    /* Search permission only: DIR's files stay private by their modes. */
+    if (stat(lc->dir, &st) == 0 && (st.st_mode & S_IXOTH) == 0 &&
+        chmod(lc->dir, (st.st_mode & 07777) | S_IXOTH) != 0) {
+        return drctl_fail(d, "chmod o+x %s: %s", lc->dir, strerror(errno));
+    }
+    return 0;
+}
+
+/* initdb a fresh data directory: returns the started initdb in s->pid. */
+static int local__initdb_start(struct local__svc *s,
+                               const struct local__bins *b,
+                               const struct local_user *u,
+                               char *errmsg)
+{
+    char *const argv[] = {(char *)b->initdb, "-D", s->data, "-U",
+                          LOCAL__PG_USER, "--auth=trust", "--encoding=UTF8",
+                          "--locale=C", "--no-sync", NULL};
+    const struct local_spawn sp = {argv, s->data, s->log, u, false};
+
+    if (local__mkdir(s->data, 0700, errmsg) != 0) {
+        return DR_EIO;
+    }
+    if (u->other && chown(s->data, u->uid, u->gid) != 0) {
+        local_errf(errmsg, "chown %s: %s", s->data, strerror(errno));
+        return DR_EIO;
+    }
+    return local_spawn(&sp, &s->pid, errmsg);
+}
+
+/* Start s's server, detached; write its pid file. */
+static int local__server_start(struct local__svc *s,
+                               const struct local__bins *b,
+                               const struct local_user *u,
+                               char *errmsg)
+{
+    char port[16], text[32];
+    /* TCP on loopback only; no Unix socket (its path may be too long
+     * under DIR). The port comes from the node configs. */
+    char *pg[] = {(char *)b->postgres, "-D", s->data, "-p", port,
+                  "-c", "listen_addresses=127.0.0.1", "-k", "", NULL};
+    char *redis[] = {(char *)b->redis, "--bind", "127.0.0.1", "--port", port,
+                     "--dir", s->data, "--save", "", "--appendonly", "no",
+                     "--daemonize", "no", NULL};
+    char *s3[] = {(char *)b->moto, "-H", "127.0.0.1", "-p", port, NULL};
+    struct local_spawn sp = {NULL, s->data, s->log, NULL, true};
+    int rv;
+
+    snprintf(port, sizeof(port), "%u", s->port);
+    switch (s->kind) {
+        case LOCAL__PG:
+            sp.argv = pg;
+            sp.user = u;
+            break;
+        case LOCAL__REDIS:
+            sp.argv = redis;
+            if (local__mkdir(s->data, 0755, errmsg) != 0) {
+                return DR_EIO;
+            }
+            break;
+        case LOCAL__S3:
+            sp.argv = s3;
+            break;
+    }
+    rv = local_spawn(&sp, &s->pid, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    s->born = local_proc_start(s->pid);
+    snprintf(text, sizeof(text), "%ld\n", (long)s->pid);
+    rv = local_write_file(s->pidfile, text, strlen(text), 0644, errmsg);
+    if (rv != 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+    return rv;
+}
+
+/* Whether Redis on port answers PING with PONG (not -LOADING). */
+static bool local__redis_ping(unsigned port)
+{
+    char buf[64];
+    ssize_t r;
+    int fd = local_connect(port);
+
+    if (fd < 0) {
+        return false;
+    }
+    r = write(fd, "PING\r\n", 6) == 6 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    close(fd);
+    return r >= 7 && memcmp(buf, "+PONG\r\n", 7) == 0;
+}
+
+/* Whether PostgreSQL accepts connections: its postmaster.pid says "ready"
+ * (line 8, as pg_ctl reads it) and the port takes connections. */
+static bool local__pg_ready(const struct local__svc *s)
+{
+    char path[LOCAL__SVC_PATH + 32], buf[1024];
+    const char *line = buf;
+    ssize_t r;
+    int fd, i;
+
+    local_pathf(path, sizeof(path), "%s/postmaster.pid", s->data);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0) {
+        return false;
+    }
+    buf[r] = '\0';
+    for (i = 1; i < 8 && line != NULL; i++) {
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    if (line == NULL || strncmp(line, "ready", 5) != 0) {
+        return false;
+    }
+    fd = local_connect(s->port);
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Whether the S3 endpoint answers GET / with 200. */
+static bool local__s3_ready(unsigned port)
+{
+    struct client c;
+    struct client_response r;
+    char errmsg[CLIENT_ERRMSG_MAX], ep[32];
+    bool ok = false;
+    int fd = local_connect(port);
+
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    snprintf(ep, sizeof(ep), "127.0.0.1:%u", port);
+    if (client_init(&c, ep, NULL, 2000, errmsg) != 0) {
+        return false;
+    }
+    if (client_request(&c, "GET", "/", NULL, &r) == 0) {
+        ok = r.status == 200;
+        client_response_clear(&r);
+    }
+    client_close(&c);
+    return ok;
+}
+
+static bool local__svc_ready(const struct local__svc *s)
+{
+    switch (s->kind) {
+        case LOCAL__PG:
+            return local__pg_ready(s);
+        case LOCAL__REDIS:
+            return local__redis_ping(s->port);
+        case LOCAL__S3:
+            return local__s3_ready(s->port);
+    }
+    return false;
+}
+
+/* Create bucket dr-REGION for every region with an S3 store (moto takes
+ * unsigned requests; an existing bucket of ours is fine). */
+static int local__make_buckets(struct drctl *d, const struct local_cluster *lc)
+{
+    struct client c;
+    char errmsg[CLIENT_ERRMSG_MAX], ep[32], path[80];
+    size_t i;
+    int rv = 0;
+
+    snprintf(ep, sizeof(ep), "127.0.0.1:%u", lc->s3_port);
+    if (client_init(&c, ep, NULL, 10000, errmsg) != 0) {
+        return drctl_fail(d, "s3: %s", errmsg);
+    }
+    for (i = 0; i < lc->n_regions && rv == 0; i++) {
+        struct client_response r;
+        if (strncmp(lc->regions[i].store, "s3://", 5) != 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/dr-%s", lc->regions[i].name);
+        if (client_request(&c, "PUT", path, NULL, &r) != 0) {
+            rv = drctl_fail(d, "s3: create bucket %s: %s", path + 1,
+                            c.errmsg);
+            break;
+        }
+        if (r.status != 200 && r.status != 409) {
+            char what[256];
+            client_response_describe(&r, what, sizeof(what));
+            rv = drctl_fail(d, "s3: create bucket %s: %s", path + 1, what);
+        }
+        client_response_clear(&r);
+    }
+    client_close(&c);
+    return rv;
+}
+
+static int local__write_credentials(const struct local_cluster *lc,
+                                    char *errmsg)
+{
+    static const char text[] = "# Test credentials of drctl local's S3 endpoint.\n"
+                               "access_key_id = " LOCAL__S3_KEY_ID "\n"
+                               "secret_access_key = " LOCAL__S3_SECRET "\n";
+    char path[LOCAL__SVC_PATH];
+
+    local_pathf(path, sizeof(path), "%s/" LOCAL_S3_CREDENTIALS, lc->dir);
+    return local_write_file(path, text, sizeof(text) - 1, 0600, errmsg);
+}
+
+/* Fail with errmsg and the tail of s's log. */
+static int local__fail_svc(struct drctl *d,
+                           const struct local__svc *s,
+                           const char *errmsg)
+{
+    struct stat st;
+    int rv;
+
+    if (stat(s->log, &st) != 0 || st.st_size == 0) {
+        return drctl_fail(d, "%s: %s", s->name, errmsg);
+    }
+    rv = drctl_fail(d, "%s: %s; its log ends with:", s->name, errmsg);
+    local_print_file_tail(s->name, s->log, LOCAL__TAIL_LINES);
+    return rv;
+}
+
+/* initdb every PostgreSQL without a data directory, all at once. */
+static int local__initdb_all(struct drctl *d,
+                             struct local__svc *svcs,
+                             size_t n,
+                             const struct local__bins *b,
+                             const struct local_user *u)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], version[LOCAL__SVC_PATH + 16];
+    uint64_t deadline = client_now_ms() + LOCAL__INITDB_MS;
+    size_t i;
+    int rv = 0;
+
+    for (i = 0; i < n; i++) {
+        struct local__svc *s = &svcs[i];
+        s->pid = 0;
+        local_pathf(version, sizeof(version), "%s/PG_VERSION", s->data);
+        if (s->kind != LOCAL__PG || local__exists(version)) {
+            continue;
+        }
+        if (!d->json) {
+            printf("initdb %s in %s\n", s->name, s->data);
+        }
+        if (local__initdb_start(s, b, u, errmsg) != 0) {
+            rv = local__fail_svc(d, s, errmsg);
+            break;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        struct local__svc *s = &svcs[i];
+        if (s->pid == 0) {
+            continue;
+        }
+        if (rv != 0) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, NULL, 0);
+        } else if (local_wait_exit(s->pid, "initdb", deadline, errmsg) != 0) {
+            rv = local__fail_svc(d, s, errmsg);
+        }
+        s->pid = 0;
+    }
+    return rv;
+}
+
+/* Wait until every started service answers; one that exits fails. */
+static int local__wait_ready(struct drctl *d, struct local__svc *svcs, size_t n)
+{
+    uint64_t deadline = client_now_ms() + LOCAL__READY_MS;
+    char errmsg[LOCAL_ERRMSG_MAX];
+    size_t i, left;
+
+    for (;;) {
+        left = 0;
+        for (i = 0; i < n; i++) {
+            struct local__svc *s = &svcs[i];
+            int status;
+            if (s->ready || s->pid == 0) {
+                continue;
+            }
+            if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+                s->pid = 0; /* reaped: never signal this pid again */
+                local_errf(errmsg, "exited during start-up (%s %d)",
+                           WIFEXITED(status) ? "status" : "signal",
+                           WIFEXITED(status) ? WEXITSTATUS(status)
+                                             : WTERMSIG(status));
+                return local__fail_svc(d, s, errmsg);
+            }
+            s->ready = local__svc_ready(s);
+            left += !s->ready;
+        }
+        if (left == 0) {
+            return 0;
+        }
+        if (client_now_ms() >= deadline) {
+            break;
+        }
+        client_sleep_ms(50);
+    }
+    for (i = 0; i < n; i++) {
+        if (!svcs[i].ready && svcs[i].pid != 0) {
+            local_errf(errmsg, "not answering on 127.0.0.1:%u after %d s",
+                       svcs[i].port, LOCAL__READY_MS / 1000);
+            return local__fail_svc(d, &svcs[i], errmsg);
+        }
+    }
+    return 0;
+}
+
+/* Create the cogitator database where it was not created yet. */
+static int local__createdb_all(struct drctl *d,
+                               struct local__svc *svcs,
+                               size_t n,
+                               const struct local__bins *b,
+                               const char *dir)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], marker[LOCAL__SVC_PATH + 32], port[16];
+    char *argv[] = {(char *)b->createdb, "-h", "127.0.0.1", "-p", port, "-U",
+                    LOCAL__PG_USER, LOCAL__DB, NULL};
+    const struct local_spawn sp = {argv, dir, NULL, NULL, false};
+    uint64_t deadline = client_now_ms() + LOCAL__CREATEDB_MS;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        struct local__svc *s = &svcs[i];
+        struct local_spawn one = sp;
+        pid_t pid;
+
+        if (s->kind != LOCAL__PG) {
+            continue;
+        }
+        local_pathf(marker, sizeof(marker), "%s/../" LOCAL__DB_MARKER, s->data);
+        if (local__exists(marker)) {
+            continue;
+        }
+        snprintf(port, sizeof(port), "%u", s->port);
+        one.log = s->log;
+        if (local_spawn(&one, &pid, errmsg) != 0 ||
+            local_wait_exit(pid, "createdb " LOCAL__DB, deadline, errmsg) !=
+                0 ||
+            local_write_file(marker, "", 0, 0644, errmsg) != 0) {
+            return local__fail_svc(d, s, errmsg);
+        }
+    }
+    return 0;
+}
+
+int local_services_start(struct drctl *d, const struct local_cluster *lc)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], path[LOCAL__SVC_PATH];
+    struct local__bins *bins = NULL;
+    struct local__svc *svcs;
+    struct local_user user;
+    size_t n, i;
+    int rv;
+
+    memset(&user, 0, sizeof(user));
+    svcs = local__list(lc, &n);
+    bins = calloc(1, sizeof(*bins));
+    if (svcs == NULL || bins == NULL) {
+        rv = drctl_fail(d, "out of memory");
+        goto out;
+    }
+    if (n > 0) {
+        if ((rv = local__find_bins(d, svcs, n, bins)) != 0 ||
+            (rv = local__pg_user(d, lc, &user)) != 0) {
+            goto out;
+        }
+        local_pathf(path, sizeof(path), "%s/" LOCAL_SERVICES_DIR, lc->dir);
+        if (local__mkdir(path, 0755, errmsg) != 0) {
+            rv = drctl_fail(d, "%s", errmsg);
+            goto out;
+        }
+    }
+    for (i = 0; i < lc->n_regions; i++) {
+        const struct local_region *r = &lc->regions[i];
+        if (r->pg_port == 0 && r->redis_port == 0) {
+            continue;
+        }
+        local_pathf(path, sizeof(path), "%s/" LOCAL_SERVICES_DIR "/%s",
+                    lc->dir, r->name);
+        if (local__mkdir(path, 0755, errmsg) != 0) {
+            rv = drctl_fail(d, "%s", errmsg);
+            goto out;
+        }
+    }
+    if (lc->s3_port != 0 && local__write_credentials(lc, errmsg) != 0) {
+        rv = drctl_fail(d, "%s", errmsg);
+        goto out;
+    }
+    rv = local__initdb_all(d, svcs, n, bins, &user);
+    if (rv != 0) {
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        struct local__svc *s = &svcs[i];
+        if (local__server_start(s, bins, &user, errmsg) != 0) {
+            rv = local__fail_svc(d, s, errmsg);
+            goto err_after_start;
+        }
+        if (!d->json) {
+            printf("started %s on 127.0.0.1:%u pid %ld\n", s->name, s->port,
+                   (long)s->pid);
+        }
+    }
+    fflush(stdout);
+    if ((rv = local__wait_ready(d, svcs, n)) != 0 ||
+        (rv = local__createdb_all(d, svcs, n, bins, lc->dir)) != 0 ||
+        (lc->s3_port != 0 && (rv = local__make_buckets(d, lc)) != 0)) {
+        goto err_after_start;
+    }
+    if (local_services_write_json(lc, errmsg) != 0) {
+        rv = drctl_fail(d, "%s", errmsg);
+        goto err_after_start;
+    }
+    goto out;
+
+err_after_start:
+    local_services_stop(d, lc, false);
+    fprintf(stderr, "drctl: %s: stopped the services; their logs are in %s/" LOCAL_SERVICES_DIR "\n",
+            d->cmd, lc->dir);
+out:
+    free(bins);
+    free(svcs);
+    return rv;
+}
+
+/* Whether s, signalled by us, still runs (a child of ours is reaped). */
+static bool local__svc_alive(const struct local__svc *s)
+{
+    waitpid(s->pid, NULL, WNOHANG);
+    return local_proc_start(s->pid) == s->born;
+}
+
+static size_t local__wait_gone(struct local__svc *svcs,
+                               size_t n,
+                               unsigned timeout_ms)
+{
+    uint64_t deadline = client_now_ms() + timeout_ms;
+    size_t i, left;
+
+    for (;;) {
+        left = 0;
+        for (i = 0; i < n; i++) {
+            if (svcs[i].pid != 0 && local__svc_alive(&svcs[i])) {
+                left++;
+            }
+        }
+        if (left == 0 || client_now_ms() >= deadline) {
+            return left;
+        }
+        client_sleep_ms(50);
+    }
+}
+
+size_t local_services_stop(const struct drctl *d,
+                           const struct local_cluster *lc,
+                           bool verbose)
+{
+    struct local__svc *svcs;
+    size_t n, i, stopped = 0, left;
+
+    svcs = local__list(lc, &n);
+    if (svcs == NULL) {
+        drctl_warn(d, "out of memory: services not stopped");
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        struct local__svc *s = &svcs[i];
+        if (!local__svc_running(s, &s->pid)) {
+            s->pid = 0;
+            continue;
+        }
+        s->born = local_proc_start(s->pid);
+        /* SIGINT is PostgreSQL's fast shutdown. */
+        if (kill(s->pid, s->kind == LOCAL__PG ? SIGINT : SIGTERM) != 0) {
+            if (errno != ESRCH) {
+                drctl_warn(d, "%s: kill %ld: %s", s->name, (long)s->pid,
+                           strerror(errno));
+            }
+            s->pid = 0;
+            continue;
+        }
+        stopped++;
+        if (verbose && !d->json) {
+            printf("stopping %s (pid %ld)\n", s->name, (long)s->pid);
+        }
+    }
+    left = local__wait_gone(svcs, n, LOCAL__STOP_MS);
+    for (i = 0; left > 0 && i < n; i++) {
+        if (svcs[i].pid != 0 && local__svc_alive(&svcs[i])) {
+            drctl_warn(d, "%s (pid %ld) did not stop within %d s: sending SIGKILL",
+                       svcs[i].name, (long)svcs[i].pid, LOCAL__STOP_MS / 1000);
+            kill(svcs[i].pid, SIGKILL);
+        }
+    }
+    if (left > 0) {
+        local__wait_gone(svcs, n, 3000);
+    }
+    for (i = 0; i < n; i++) {
+        pid_t pid;
+        if (!local__svc_running(&svcs[i], &pid)) {
+            unlink(svcs[i].pidfile);
+        }
+    }
+    free(svcs);
+    return stopped;
+}
+
+json_t *local_services_status(const struct local_cluster *lc)
+{
+    static const char *const kinds[] = {"postgres", "redis", "s3"};
+    json_t *arr = json_array();
+    struct local__svc *svcs;
+    size_t n, i;
+
+    svcs = local__list(lc, &n);
+    for (i = 0; svcs != NULL && i < n; i++) {
+        const struct local__svc *s = &svcs[i];
+        char addr[32];
+        pid_t pid;
+        bool running = local__svc_running(s, &pid);
+
+        snprintf(addr, sizeof(addr), "127.0.0.1:%u", s->port);
+        json_array_append_new(
+            arr, json_pack("{s:s,s:o,s:s,s:o,s:b,s:s}", "service",
+                           kinds[s->kind], "region",
+                           s->region != NULL ? json_string(s->region)
+                                             : json_null(),
+                           "address", addr, "pid",
+                           running ? json_integer(pid) : json_null(),
+                           "running", running, "log", s->log));
+    }
+    free(svcs);
+    return arr;
+}
+
+json_t *local_services_json(const struct local_cluster *lc)
+{
+    json_t *o = json_object();
+    size_t i;
+
+    for (i = 0; i < lc->n_regions; i++) {
+        const struct local_region *r = &lc->regions[i];
+        json_t *one = json_object();
+        char text[128];
+
+        if (r->pg_port != 0) {
+            snprintf(text, sizeof(text), LOCAL_PG_CONNINFO_FMT, r->pg_port);
+            json_object_set_new(one, "pg", json_string(text));
+        } else {
+            json_object_set_new(one, "pg", json_null());
+        }
+        if (r->redis_port != 0) {
+            snprintf(text, sizeof(text), "127.0.0.1:%u", r->redis_port);
+            json_object_set_new(one, "redis", json_string(text));
+        } else {
+            json_object_set_new(one, "redis", json_null());
+        }
+        json_object_set_new(one, "store",
+                            r->store[0] != '\0' ? json_string(r->store)
+                                                : json_null());
+        if (strncmp(r->store, "s3://", 5) == 0 && lc->s3_port != 0) {
+            char path[LOCAL__SVC_PATH];
+            local_pathf(path, sizeof(path), "%s/" LOCAL_S3_CREDENTIALS,
+                        lc->dir);
+            json_object_set_new(one, "store_credentials", json_string(path));
+        }
+        json_object_set_new(o, r->name, one);
+    }
+    return o;
+}
+
+int local_services_write_json(const struct local_cluster *lc, char *errmsg)
+{
+    char path[LOCAL__SVC_PATH], *text;
+    json_t *o = local_services_json(lc);
+    int rv;
+
+    text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (text != NULL) {
+        char *nl = realloc(text, strlen(text) + 2);
+        if (nl == NULL) {
+            free(text);
+        } else {
+            strcat(nl, "\n");
+        }
+        text = nl;
+    }
+    if (text == NULL) {
+        local_errf(errmsg, "out of memory");
+        return DR_ENOMEM;
+    }
+    local_pathf(path, sizeof(path), "%s/" LOCAL_SERVICES_JSON, lc->dir);
+    rv = local_write_file(path, text, strlen(text), 0644, errmsg);
+    free(text);
+    return rv;
+}

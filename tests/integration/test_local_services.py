@@ -1,0 +1,363 @@
+"""`drctl local up` with real data services: a PostgreSQL and a Redis per
+region, file stores, and (when moto_server is on PATH) a local S3 endpoint.
+
+Skipped when drctl or drnode is not built, or PostgreSQL 15 / redis-server
+is not installed. Each class shares one cluster; steps run in order.
+"""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.request
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+import drcluster  # noqa: E402
+
+RUN_TIMEOUT_S = 90  # bound of one drctl invocation
+REGIONS = ["eu-west", "us-east"]
+PG_BINDIR = "/usr/lib/postgresql/15/bin"
+
+
+def have_postgres():
+    return (os.access(os.path.join(PG_BINDIR, "initdb"), os.X_OK) or
+            shutil.which("initdb") is not None)
+
+
+def pid_alive(pid):
+    """True if pid runs and is not a zombie (PID 1 here may not reap the
+    processes that drctl detached)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def pid_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def redis_ping(addr):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"PING\r\n")
+        return s.recv(64)
+
+
+def conninfo_port(conninfo):
+    return int(dict(kv.split("=", 1) for kv in conninfo.split())["port"])
+
+
+class LocalCluster(unittest.TestCase):
+    """One `drctl local up` for the class; cleanup stops it for sure."""
+    up_args = ()
+    dir = None
+    env = None
+    pids = {}  # pid -> program name, of every service drctl started for us
+    failed = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pids = {}
+        cls.dir = tempfile.mkdtemp(prefix="drnode-it-svc-")
+        cls.addClassCleanup(cls.cleanup)
+        atexit.register(cls.cleanup)
+        cls.env = dict(os.environ)
+        cls.env["DRNODE"] = drcluster.DRNODE
+        cls.env.pop("DRCTL_ENDPOINTS", None)
+        cls.env.pop("DRCTL_TOKEN_FILE", None)
+        cls.up()
+
+    @classmethod
+    def up(cls):
+        p = cls.drctl("local", "up", "--dir", cls.dir, "--regions",
+                      ",".join(REGIONS), *cls.up_args)
+        cls.record_pids()
+        if p.returncode != 0:
+            raise AssertionError("drctl local up: %r" % (p,))
+        return p
+
+    @classmethod
+    def drctl(cls, *args):
+        return subprocess.run([drcluster.DRCTL] + list(args), env=cls.env,
+                              capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
+
+    @classmethod
+    def pid_files(cls):
+        """(path, program) of every service pid file drctl writes."""
+        out = [(os.path.join(cls.dir, "services", "s3.pid"), "moto_server")]
+        for r in REGIONS:
+            d = os.path.join(cls.dir, "services", r)
+            out.append((os.path.join(d, "postgres.pid"), "postgres"))
+            out.append((os.path.join(d, "redis.pid"), "redis-server"))
+        return out
+
+    @classmethod
+    def record_pids(cls):
+        for path, prog in cls.pid_files():
+            try:
+                with open(path) as f:
+                    cls.pids[int(f.read().strip())] = prog
+            except (OSError, ValueError):
+                pass
+        for d in os.listdir(cls.dir):
+            try:
+                with open(os.path.join(cls.dir, d, "drnode.pid")) as f:
+                    cls.pids[int(f.read().strip())] = "drnode"
+            except (OSError, ValueError):
+                pass
+
+    @classmethod
+    def cleanup(cls):
+        if cls.dir is None:
+            return
+        try:
+            cls.drctl("local", "down", "--dir", cls.dir)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        for pid, prog in cls.pids.items():
+            if pid_alive(pid) and prog in pid_cmdline(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if cls.failed:
+            for root, _, files in os.walk(cls.dir):
+                for name in files:
+                    if name.endswith(".log"):
+                        path = os.path.join(root, name)
+                        with open(path, errors="replace") as f:
+                            tail = "".join(f.readlines()[-30:])
+                        print("==== %s ====\n%s" % (path, tail))
+        if not os.environ.get("DRCLUSTER_KEEP"):
+            shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.dir = None
+
+    def tearDown(self):
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is not None and any(
+                t is self for t, _ in list(result.errors) +
+                list(result.failures)):
+            type(self).failed = True
+
+    def ok(self, *args):
+        p = self.drctl(*args)
+        self.assertEqual(p.returncode, 0, "drctl %s: %r" % (" ".join(args),
+                                                           p))
+        return p
+
+    def services(self):
+        with open(os.path.join(self.dir, "services.json")) as f:
+            return json.load(f)
+
+    def node_configs(self):
+        """region -> text of the config of that region's node."""
+        out = {}
+        for d in sorted(os.listdir(self.dir)):
+            conf = os.path.join(self.dir, d, "drnode.conf")
+            if d.startswith("node") and os.path.exists(conf):
+                with open(conf) as f:
+                    text = f.read()
+                region = [line.split("=", 1)[1].strip()
+                          for line in text.splitlines()
+                          if line.startswith("region =")][0]
+                out[region] = text
+        return out
+
+    def check_configs(self):
+        for d in sorted(os.listdir(self.dir)):
+            conf = os.path.join(self.dir, d, "drnode.conf")
+            if d.startswith("node") and os.path.exists(conf):
+                p = subprocess.run([drcluster.DRNODE, "--check-config", conf],
+                                   capture_output=True, text=True,
+                                   timeout=30)
+                self.assertEqual(p.returncode, 0, p)
+
+    def status(self):
+        return json.loads(self.ok("--json", "local", "status", "--dir",
+                                  self.dir).stdout)
+
+    def down_and_check(self):
+        self.record_pids()
+        running = [pid for pid in self.pids if pid_alive(pid)]
+        self.assertTrue(running, self.pids)
+        p = self.ok("--json", "local", "down", "--dir", self.dir)
+        gone = json.loads(p.stdout)
+        for pid in running:
+            self.assertFalse(pid_alive(pid), "pid %d (%s) survived local "
+                             "down: %r" % (pid, self.pids[pid], p))
+        for path, _ in self.pid_files():
+            self.assertFalse(os.path.exists(path), path)
+        st = self.status()
+        self.assertTrue(all(not s["running"] for s in st["services"]), st)
+        return gone
+
+
+@unittest.skipUnless(os.access(drcluster.DRCTL, os.X_OK),
+                     "drctl not built at %s" % drcluster.DRCTL)
+@unittest.skipUnless(os.access(drcluster.DRNODE, os.X_OK),
+                     "drnode not built at %s" % drcluster.DRNODE)
+@unittest.skipUnless(have_postgres(), "PostgreSQL 15 (initdb) not installed")
+@unittest.skipUnless(shutil.which("redis-server"), "redis-server not on PATH")
+class TestLocalServices(LocalCluster):
+
+    def test_1_services_json(self):
+        svc = self.services()
+        self.assertEqual(sorted(svc), sorted(REGIONS))
+        ports = set()
+        for r in REGIONS:
+            self.assertEqual(set(svc[r]), {"pg", "redis", "store"}, svc)
+            self.assertRegex(svc[r]["pg"],
+                             r"^host=127\.0\.0\.1 port=\d+ user=postgres "
+                             r"dbname=cogitator$")
+            self.assertRegex(svc[r]["redis"], r"^127\.0\.0\.1:\d+$")
+            self.assertEqual(svc[r]["store"], "file://%s/store/%s" %
+                             (self.dir, r))
+            self.assertTrue(os.path.isdir(os.path.join(self.dir, "store", r)))
+            ports.add(conninfo_port(svc[r]["pg"]))
+            ports.add(int(svc[r]["redis"].rsplit(":", 1)[1]))
+        self.assertEqual(len(ports), 2 * len(REGIONS))  # all distinct
+
+    def test_2_services_answer(self):
+        svc = self.services()
+        psql = shutil.which("psql") or os.path.join(PG_BINDIR, "psql")
+        for r in REGIONS:
+            with self.subTest(region=r):
+                self.assertEqual(redis_ping(svc[r]["redis"]), b"+PONG\r\n")
+                p = subprocess.run(
+                    [psql, svc[r]["pg"], "-XtAc",
+                     "SELECT current_database(), current_user"],
+                    capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p)
+                self.assertEqual(p.stdout.strip(), "cogitator|postgres")
+        st = self.status()
+        self.assertEqual(len(st["services"]), 2 * len(REGIONS), st)
+        for s in st["services"]:
+            self.assertTrue(s["running"], s)
+            self.assertIn(s["service"], ("postgres", "redis"))
+            self.assertIn(s["region"], REGIONS)
+        text = self.ok("local", "status", "--dir", self.dir).stdout
+        self.assertIn("SERVICE", text)
+        self.assertIn("postgres", text)
+
+    def test_3_node_configs(self):
+        svc = self.services()
+        confs = self.node_configs()
+        self.assertEqual(sorted(confs), sorted(REGIONS))
+        for r, text in confs.items():
+            with self.subTest(region=r):
+                self.assertIn("\n[services]\n", text)
+                self.assertIn("\npg = %s\n" % svc[r]["pg"], text)
+                self.assertIn("\nredis = %s\n" % svc[r]["redis"], text)
+                for other in REGIONS:  # every region with its store
+                    self.assertIn("[region.%s]" % other, text)
+                    self.assertIn("object_store = %s\n" %
+                                  svc[other]["store"], text)
+        self.check_configs()
+
+    def test_4_refuses_second_up(self):
+        p = self.drctl("local", "up", "--dir", self.dir)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn("already has running", p.stderr)
+
+    def test_5_usage_errors(self):
+        before = sorted(os.listdir(self.dir))
+        other = os.path.join(self.dir, "never")
+        for args, msg in (
+                (("--store", "ftp"), "--store: \"ftp\" is neither file nor s3"),
+                (("--store", "s3", "--regions", "a" * 61),
+                 "no valid bucket name")):
+            with self.subTest(args=args):
+                p = self.drctl("local", "up", "--dir", other, *args)
+                self.assertEqual(p.returncode, 2, p)
+                self.assertIn(msg, p.stderr)
+        self.assertEqual(sorted(os.listdir(self.dir)), before)
+
+    def test_6_down_then_restart(self):
+        gone = self.down_and_check()
+        self.assertEqual(gone["services_stopped"], 2 * len(REGIONS), gone)
+        # The data stays, and a restart serves it again.
+        for r in REGIONS:
+            self.assertTrue(os.path.exists(os.path.join(
+                self.dir, "services", r, "pg", "PG_VERSION")))
+            self.assertTrue(os.path.isdir(os.path.join(
+                self.dir, "services", r, "redis")))
+        svc = self.services()
+        self.up()
+        self.assertEqual(self.services(), svc)
+        p = subprocess.run(
+            [shutil.which("psql") or os.path.join(PG_BINDIR, "psql"),
+             svc[REGIONS[1]]["pg"], "-XtAc", "SELECT 1"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p)
+        self.down_and_check()
+        # Idempotent.
+        self.ok("local", "down", "--dir", self.dir)
+
+
+@unittest.skipUnless(os.access(drcluster.DRCTL, os.X_OK),
+                     "drctl not built at %s" % drcluster.DRCTL)
+@unittest.skipUnless(os.access(drcluster.DRNODE, os.X_OK),
+                     "drnode not built at %s" % drcluster.DRNODE)
+@unittest.skipUnless(shutil.which("moto_server"),
+                     "moto_server (the local S3 endpoint) not on PATH: "
+                     "pip install 'moto[server]'")
+class TestLocalS3Store(LocalCluster):
+    up_args = ("--store", "s3", "--no-services")
+
+    def test_1_buckets(self):
+        svc = self.services()
+        self.assertEqual(sorted(svc), sorted(REGIONS))
+        endpoint = None
+        for r in REGIONS:
+            one = svc[r]
+            self.assertIsNone(one["pg"])
+            self.assertIsNone(one["redis"])
+            self.assertRegex(one["store"],
+                             r"^s3://dr-%s/backups\?endpoint=http://"
+                             r"127\.0\.0\.1:\d+&region=us-east-1$" % r)
+            endpoint = one["store"].split("endpoint=")[1].split("&")[0]
+            creds = one["store_credentials"]
+            self.assertEqual(creds, os.path.join(self.dir, "s3-credentials"))
+            self.assertEqual(stat.S_IMODE(os.stat(creds).st_mode), 0o600)
+            with open(creds) as f:
+                keys = {line.split("=")[0].strip() for line in f
+                        if "=" in line and not line.startswith("#")}
+            self.assertEqual(keys, {"access_key_id", "secret_access_key"})
+        with urllib.request.urlopen(endpoint + "/", timeout=10) as resp:
+            body = resp.read().decode()
+        for r in REGIONS:
+            self.assertIn("<Name>dr-%s</Name>" % r, body)
+        for r, text in self.node_configs().items():
+            self.assertIn("store_credentials = %s/s3-credentials\n" %
+                          self.dir, text)
+            self.assertNotIn("\npg = ", text)
+        self.check_configs()
+
+    def test_2_down(self):
+        gone = self.down_and_check()
+        self.assertEqual(gone["services_stopped"], 1, gone)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
