@@ -65,18 +65,48 @@ static const struct drctl_command drctl_commands[] = {
      "  settings set KEY VALUE\n"
      "      Change a setting; VALUE is parsed as the setting's type "
      "(int, bool, string).\n"},
+    {"backups", drctl_cmd_backups,
+     "  backups list\n"
+     "      The catalog, newest first.\n"
+     "  backups show ID\n"
+     "      One backup: sizes, manifest, store, verification.\n"
+     "  backups run --kind pg|redis [--region R] [--wait S] [--no-wait]\n"
+     "      Take a backup now (in the primary region by default) and wait "
+     "for it.\n"
+     "  backups verify ID [--restore-to CONNINFO|HOST:PORT] [--credentials FILE]\n"
+     "      Check every object's SHA-256; with --restore-to, restore into "
+     "that\n"
+     "      scratch database too and compare contents with the manifest.\n"
+     "  backups delete ID\n"
+     "      Mark a backup deleted; a job removes its objects, then its entry.\n"
+     "  backups jobs\n"
+     "      Backup, delete and cleanup jobs, newest first.\n"},
+    {"restore", drctl_cmd_restore,
+     "  restore --backup ID|latest [--pg CONNINFO] [--redis HOST:PORT] [--clean]\n"
+     "          [--credentials FILE]\n"
+     "      Restore a backup (latest: the newest of each kind asked for) into\n"
+     "      the given targets; every object is checked before anything is "
+     "written;\n"
+     "      a non-empty target is refused without --clean.\n"},
+    {"jobs", drctl_cmd_jobs,
+     "  jobs list\n"
+     "      Same as backups jobs.\n"},
     {"history", drctl_cmd_history,
      "  history\n"
      "      Audit log of changes, oldest first.\n"},
     {"local", drctl_cmd_local,
      "  local up --dir DIR [--regions A,B,C] [--nodes-per-region N] [--drnode PATH]\n"
+     "           [--store file|s3] [--no-services]\n"
      "      Configure and start a cluster on loopback in DIR (default regions\n"
      "      eu-west,us-east,ap-south, one node each); restart it if DIR holds one.\n"
-     "      Writes DIR/env with DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE.\n"
+     "      Each region gets a PostgreSQL and a Redis (unless --no-services) and\n"
+     "      a file store, or a bucket of a local S3 endpoint with --store s3.\n"
+     "      Writes DIR/env with DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE, and\n"
+     "      DIR/services.json.\n"
      "  local down --dir DIR\n"
-     "      Stop every node of the local cluster (SIGTERM, then SIGKILL after 10 s).\n"
+     "      Stop every node and service of the local cluster (SIGTERM, then SIGKILL).\n"
      "  local status --dir DIR\n"
-     "      Which local nodes run.\n"
+     "      Which local nodes and services run.\n"
      "  local kill --dir DIR NODE\n"
      "      SIGKILL node NODE.\n"
      "  local start --dir DIR NODE\n"

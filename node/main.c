@@ -5,6 +5,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "agent/agent.h"
 #include "api/api.h"
 #include "backup/job.h"
 #include "config/config.h"
@@ -16,6 +17,8 @@ struct daemon {
     struct config cfg;
     struct raftnode node;
     struct api *api;
+    struct agent agent;
+    bool agent_started;
     uv_signal_t sigterm, sigint;
     int exit_code;
     bool stopping;
@@ -49,6 +52,9 @@ static void shutdown_node(struct daemon *d, int code)
     uv_signal_stop(&d->sigterm);
     uv_signal_stop(&d->sigint);
     api_stop(d->api);
+    if (d->agent_started) {
+        agent_stop(&d->agent, NULL);
+    }
     raftnode_close(&d->node);
 }
 
@@ -109,6 +115,11 @@ static int run(const char *path)
         fprintf(stderr, "drnode: %s\n", err);
         return 1;
     }
+    if (agent_start(&d.agent, d.loop, &d.cfg, &d.node, token, err) != 0) {
+        fprintf(stderr, "drnode: %s\n", err);
+        return 1;
+    }
+    d.agent_started = true;
     memset(token, 0, sizeof(token));
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);

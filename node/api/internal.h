@@ -24,6 +24,10 @@ enum api_route {
     ROUTE_SITE,
     ROUTE_SITE_PRIMARY,
     ROUTE_HISTORY,
+    ROUTE_BACKUPS,
+    ROUTE_BACKUP,
+    ROUTE_JOBS,
+    ROUTE_JOB,
     ROUTE_UNKNOWN,
     ROUTE__COUNT,
 };
@@ -58,6 +62,7 @@ struct api_call {
     struct api_call **slot;  /* dispose hook in req's pool */
     int route;
     char arg[256];           /* path parameter */
+    char sub[32];            /* action after it (/api/jobs/7/claim) */
     bool stale;
     bool retry_safe;         /* a 503 may carry Retry-After: not applied */
     bool holds_member_lock;  /* releases api->member_busy when freed */
@@ -98,6 +103,16 @@ void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
 
 /* Routes (routes.c). */
 void api_route(struct api_call *c, const char *method);
+/* Authenticate, parse the body (when has_body) and run fn. */
+void api__write_route(struct api_call *c, api_handler_fn fn, bool has_body,
+                      bool allow_empty);
+/* Check the body's fields; answers 400 and returns -1 when wrong. */
+struct api_field;
+int api__check_body(struct api_call *c, const struct api_field *fields,
+                    size_t n);
+/* Catalog and job routes (routes_catalog.c): false when c->route/method is
+ * not one of them (the caller answers 405). */
+bool api_route_catalog(struct api_call *c, const char *method);
 void api_metrics(struct api_call *c);
 
 /* JSON views of the state (views.c). */

@@ -10,7 +10,7 @@ static const char *const route_names[ROUTE__COUNT] = {
     "status",   "health",    "metrics",  "regions", "region",
     "members",  "member",    "leader_transfer",     "settings",
     "setting",  "site",      "site_primary",        "history",
-    "unknown",
+    "backups",  "backup",    "jobs",     "job",     "unknown",
 };
 
 struct out {

@@ -148,8 +148,8 @@ static int parse_body(struct api_call *c, bool allow_empty)
     return 0;
 }
 
-static int check_body(struct api_call *c, const struct api_field *fields,
-                      size_t n)
+int api__check_body(struct api_call *c, const struct api_field *fields,
+                     size_t n)
 {
     char err[256];
     if (api_check_fields(c->body, fields, n, err) != DR_OK) {
@@ -211,7 +211,7 @@ static void do_region_add(struct api_call *c)
     char *targets[FSM_DNS_TARGETS_MAX + 1];
     struct fsm_cmd cmd;
 
-    if (check_body(c, fields, 4) != 0) {
+    if (api__check_body(c, fields, 4) != 0) {
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -238,7 +238,7 @@ static void do_region_update(struct api_call *c)
     char *targets[FSM_DNS_TARGETS_MAX + 1];
     struct fsm_cmd cmd;
 
-    if (check_body(c, fields, 3) != 0) {
+    if (api__check_body(c, fields, 3) != 0) {
         return;
     }
     /* Only the fields given change; the FSM merges them with the region
@@ -302,7 +302,7 @@ static void do_setting_set(struct api_call *c)
     struct fsm_cmd cmd;
     const struct jin *v;
 
-    if (check_body(c, fields, 1) != 0) {
+    if (api__check_body(c, fields, 1) != 0) {
         return;
     }
     if (fsm_setting_index(c->arg) < 0) {
@@ -363,7 +363,7 @@ static void do_set_primary(struct api_call *c)
     struct fsm_cmd cmd;
     const struct jin *v;
 
-    if (check_body(c, fields, 3) != 0) {
+    if (api__check_body(c, fields, 3) != 0) {
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -486,7 +486,7 @@ static void do_member_add(struct api_call *c)
     struct fsm_cmd cmd;
     int64_t id;
 
-    if (check_body(c, fields, 4) != 0) {
+    if (api__check_body(c, fields, 4) != 0) {
         return;
     }
     id = jin_get(c->body, "id")->u.i;
@@ -635,7 +635,7 @@ static void do_leader_transfer(struct api_call *c)
     const struct jin *v;
     int rv;
 
-    if (check_body(c, fields, 1) != 0) {
+    if (api__check_body(c, fields, 1) != 0) {
         return;
     }
     v = jin_get(c->body, "to");
@@ -685,6 +685,10 @@ static const struct route_def routes[] = {
     {"/api/site", false, ROUTE_SITE, "GET"},
     {"/api/site/primary", false, ROUTE_SITE_PRIMARY, "POST"},
     {"/api/history", false, ROUTE_HISTORY, "GET"},
+    {"/api/backups", false, ROUTE_BACKUPS, "GET, POST"},
+    {"/api/backups/", true, ROUTE_BACKUP, "GET, DELETE, POST (/verified)"},
+    {"/api/jobs", false, ROUTE_JOBS, "GET"},
+    {"/api/jobs/", true, ROUTE_JOB, "GET, POST (/claim, /renew, /finish)"},
 };
 
 static const struct route_def *match(struct api_call *c)
@@ -698,9 +702,23 @@ static const struct route_def *match(struct api_call *c)
             }
             continue;
         }
-        if (p.len > len && memcmp(p.base, routes[i].path, len) == 0 &&
-            memchr(p.base + len, '/', p.len - len) == NULL) {
+        if (p.len > len && memcmp(p.base, routes[i].path, len) == 0) {
+            const char *slash = memchr(p.base + len, '/', p.len - len);
             size_t alen = p.len - len;
+            c->sub[0] = '\0';
+            if (slash != NULL) {
+                /* Catalog and job routes take one action segment. */
+                size_t slen = p.len - (size_t)(slash + 1 - p.base);
+                if ((routes[i].route != ROUTE_BACKUP &&
+                     routes[i].route != ROUTE_JOB) ||
+                    slen == 0 || slen >= sizeof(c->sub) ||
+                    memchr(slash + 1, '/', slen) != NULL) {
+                    continue;
+                }
+                memcpy(c->sub, slash + 1, slen);
+                c->sub[slen] = '\0';
+                alen = (size_t)(slash - (p.base + len));
+            }
             if (alen >= sizeof(c->arg)) {
                 alen = sizeof(c->arg) - 1;
             }
@@ -713,8 +731,8 @@ static const struct route_def *match(struct api_call *c)
 }
 
 /* Writes: authenticate, then parse the body, then the handler. */
-static void write_route(struct api_call *c, api_handler_fn fn, bool has_body,
-                        bool allow_empty)
+void api__write_route(struct api_call *c, api_handler_fn fn, bool has_body,
+                       bool allow_empty)
 {
     if (api__auth(c) != 0) {
         return;
@@ -770,7 +788,7 @@ void api_route(struct api_call *c, const char *method)
                 return;
             }
             if (is(method, "POST")) {
-                write_route(c, do_region_add, true, false);
+                api__write_route(c, do_region_add, true, false);
                 return;
             }
             break;
@@ -780,11 +798,11 @@ void api_route(struct api_call *c, const char *method)
                 return;
             }
             if (is(method, "PUT")) {
-                write_route(c, do_region_update, true, false);
+                api__write_route(c, do_region_update, true, false);
                 return;
             }
             if (is(method, "DELETE")) {
-                write_route(c, do_region_remove, false, false);
+                api__write_route(c, do_region_remove, false, false);
                 return;
             }
             break;
@@ -794,19 +812,19 @@ void api_route(struct api_call *c, const char *method)
                 return;
             }
             if (is(method, "POST")) {
-                write_route(c, do_member_add, true, false);
+                api__write_route(c, do_member_add, true, false);
                 return;
             }
             break;
         case ROUTE_MEMBER:
             if (is(method, "DELETE")) {
-                write_route(c, do_member_remove, false, false);
+                api__write_route(c, do_member_remove, false, false);
                 return;
             }
             break;
         case ROUTE_LEADER_TRANSFER:
             if (is(method, "POST")) {
-                write_route(c, do_leader_transfer, true, true);
+                api__write_route(c, do_leader_transfer, true, true);
                 return;
             }
             break;
@@ -822,7 +840,7 @@ void api_route(struct api_call *c, const char *method)
                 return;
             }
             if (is(method, "PUT")) {
-                write_route(c, do_setting_set, true, false);
+                api__write_route(c, do_setting_set, true, false);
                 return;
             }
             break;
@@ -834,13 +852,18 @@ void api_route(struct api_call *c, const char *method)
             break;
         case ROUTE_SITE_PRIMARY:
             if (is(method, "POST")) {
-                write_route(c, do_set_primary, true, false);
+                api__write_route(c, do_set_primary, true, false);
                 return;
             }
             break;
         case ROUTE_HISTORY:
             if (get) {
                 api_read_then(c, do_history);
+                return;
+            }
+            break;
+        default:
+            if (api_route_catalog(c, method)) {
                 return;
             }
             break;

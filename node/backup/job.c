@@ -40,7 +40,7 @@ int job_run(const json_t *spec, json_t **result, char *errmsg)
             inner[0] = '\0';
             rv = job_ops[i].fn(spec, result, inner);
             if (rv != 0) {
-                snprintf(errmsg, 256, "%s: %s", op, inner);
+                snprintf(errmsg, 256, "%.32s: %.200s", op, inner);
             }
             return rv;
         }

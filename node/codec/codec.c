@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec_catalog.h"
 #include "dr.pb-c.h"
 #include "fsm/settings.h"
 
@@ -116,6 +117,7 @@ int codec_cmd_encode(const struct fsm_cmd *cmd, uint8_t **out, size_t *len)
     Dr__Region region;
     Dr__Member member;
     Dr__Setting setting;
+    struct codec__catalog_scratch cat;
     Dr__Region *bregions = NULL;
     Dr__Region **bregion_ptrs = NULL;
     Dr__Member *bmembers = NULL;
@@ -212,8 +214,11 @@ int codec_cmd_encode(const struct fsm_cmd *cmd, uint8_t **out, size_t *len)
             c.setting_set = &ss;
             break;
         default:
-            rv = DR_EINVAL;
-            goto out;
+            rv = codec__catalog_cmd_to_pb(cmd, &c, &cat);
+            if (rv != DR_OK) {
+                goto out;
+            }
+            break;
     }
     *len = dr__command__get_packed_size(&c);
     *out = malloc(*len ? *len : 1);
@@ -372,7 +377,10 @@ static void cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd,
             cmd->type = FSM_CMD_SETTING_SET;
             return;
         default:
-            return; /* unknown kind from a newer node: type 0 */
+            /* a catalog command, or an unknown kind from a newer node:
+             * type 0 */
+            codec__catalog_cmd_from_pb(c, cmd);
+            return;
     }
 }
 
@@ -459,6 +467,7 @@ int codec_snapshot_encode(const struct fsm *f, codec_alloc_fn alloc,
     Dr__Setting **setting_ptrs = calloc(n_settings + 1, sizeof(*setting_ptrs));
     Dr__AuditEntry *audit = calloc(f->n_audit + 1, sizeof(*audit));
     Dr__AuditEntry **audit_ptrs = calloc(f->n_audit + 1, sizeof(*audit_ptrs));
+    struct codec__catalog_pb cat = {0};
     int rv = DR_OK;
 
     if (!regions || !region_ptrs || !members || !member_ptrs || !settings ||
@@ -508,6 +517,10 @@ int codec_snapshot_encode(const struct fsm *f, codec_alloc_fn alloc,
     s.n_audit = f->n_audit;
     s.audit = audit_ptrs;
     s.audit_seq = f->audit_seq;
+    if (codec__catalog_to_pb(f, &s, &cat) != DR_OK) {
+        rv = DR_ENOMEM;
+        goto out;
+    }
 
     *len = dr__snapshot__get_packed_size(&s);
     *out = alloc(*len ? *len : 1);
@@ -525,6 +538,7 @@ out:
     free(setting_ptrs);
     free(audit);
     free(audit_ptrs);
+    codec__catalog_pb_free(&cat);
     return rv;
 }
 
@@ -721,7 +735,7 @@ static int snapshot_fill(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         }
     }
     f->audit_seq = s->audit_seq;
-    return DR_OK;
+    return codec__catalog_from_pb(s, f, errmsg);
 }
 
 int codec_snapshot_decode(const uint8_t *buf, size_t len, struct fsm *out,

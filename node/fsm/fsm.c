@@ -7,12 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fsm/internal.h"
 #include "fsm/settings.h"
 
-static int reject(struct fsm_result *res, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(struct fsm_result *res, int code, const char *fmt, ...)
+int fsm__reject(struct fsm_result *res, int code, const char *fmt, ...)
 {
     va_list ap;
     res->code = code;
@@ -22,7 +20,7 @@ static int reject(struct fsm_result *res, int code, const char *fmt, ...)
     return code;
 }
 
-static char *dup_str(const char *s)
+char *fsm__dup_str(const char *s)
 {
     return strdup(s != NULL ? s : "");
 }
@@ -36,8 +34,8 @@ int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
     dst->status = src->status;
     dst->created_ms = src->created_ms;
     dst->updated_ms = src->updated_ms;
-    dst->name = dup_str(src->name);
-    dst->object_store = dup_str(src->object_store);
+    dst->name = fsm__dup_str(src->name);
+    dst->object_store = fsm__dup_str(src->object_store);
     if (dst->name == NULL || dst->object_store == NULL) {
         goto err_nomem;
     }
@@ -47,7 +45,7 @@ int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
             goto err_nomem;
         }
         for (size_t i = 0; i < src->n_dns_targets; i++) {
-            dst->dns_targets[i] = dup_str(src->dns_targets[i]);
+            dst->dns_targets[i] = fsm__dup_str(src->dns_targets[i]);
             dst->n_dns_targets++;
             if (dst->dns_targets[i] == NULL) {
                 goto err_nomem;
@@ -77,9 +75,9 @@ int fsm_member_copy(struct fsm_member *dst, const struct fsm_member *src)
     memset(dst, 0, sizeof(*dst));
     dst->id = src->id;
     dst->added_ms = src->added_ms;
-    dst->region = dup_str(src->region);
-    dst->raft_address = dup_str(src->raft_address);
-    dst->api_address = dup_str(src->api_address);
+    dst->region = fsm__dup_str(src->region);
+    dst->raft_address = fsm__dup_str(src->raft_address);
+    dst->api_address = fsm__dup_str(src->api_address);
     if (dst->region == NULL || dst->raft_address == NULL ||
         dst->api_address == NULL) {
         fsm_member_free(dst);
@@ -160,7 +158,7 @@ static int value_set(struct fsm_value *dst, const struct fsm_value *src)
 {
     char *s = NULL;
     if (src->type == FSM_SETTING_STRING) {
-        s = dup_str(src->s);
+        s = fsm__dup_str(src->s);
         if (s == NULL) {
             return DR_ENOMEM;
         }
@@ -238,11 +236,7 @@ static int audit_resize(struct fsm *f, size_t cap)
 
 /* Record an audit entry. Memory failure drops the entry rather than the
  * command: the log stays the source of truth. */
-static void audit_add(struct fsm *f, uint64_t now, const char *actor,
-                      const char *action, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void audit_add(struct fsm *f, uint64_t now, const char *actor,
+void fsm__audit_add(struct fsm *f, uint64_t now, const char *actor,
                       const char *action, const char *fmt, ...)
 {
     struct fsm_audit e;
@@ -256,9 +250,9 @@ static void audit_add(struct fsm *f, uint64_t now, const char *actor,
     f->audit_seq++;
     e.seq = f->audit_seq;
     e.time_ms = now;
-    e.actor = dup_str(actor);
-    e.action = dup_str(action);
-    e.detail = dup_str(detail);
+    e.actor = fsm__dup_str(actor);
+    e.action = fsm__dup_str(action);
+    e.detail = fsm__dup_str(detail);
     if (e.actor == NULL || e.action == NULL || e.detail == NULL) {
         audit_free(&e);
         f->broken = true; /* the history would differ from other nodes' */
@@ -324,6 +318,7 @@ void fsm_close(struct fsm *f)
     }
     free(f->audit);
     free(f->site.primary_region);
+    fsm__catalog_close(f);
     memset(f, 0, sizeof(*f));
 }
 
@@ -385,20 +380,20 @@ static int check_region_fields(const struct fsm_region *r,
 {
     char err[256];
     if (fsm_valid_name("region name", r->name, err) != DR_OK) {
-        return reject(res, DR_EINVAL, "%s", err);
+        return fsm__reject(res, DR_EINVAL, "%s", err);
     }
     if (r->n_dns_targets > FSM_DNS_TARGETS_MAX) {
-        return reject(res, DR_EINVAL,
+        return fsm__reject(res, DR_EINVAL,
                       "region %s: %zu DNS targets, at most %d allowed",
                       r->name, r->n_dns_targets, FSM_DNS_TARGETS_MAX);
     }
     for (size_t i = 0; i < r->n_dns_targets; i++) {
         if (fsm_valid_dns_target(r->dns_targets[i], err) != DR_OK) {
-            return reject(res, DR_EINVAL, "region %s: %s", r->name, err);
+            return fsm__reject(res, DR_EINVAL, "region %s: %s", r->name, err);
         }
         for (size_t j = 0; j < i; j++) {
             if (strcasecmp(r->dns_targets[i], r->dns_targets[j]) == 0) {
-                return reject(res, DR_EINVAL,
+                return fsm__reject(res, DR_EINVAL,
                               "region %s: DNS target \"%.64s\" is listed "
                               "twice",
                               r->name, r->dns_targets[i]);
@@ -406,7 +401,7 @@ static int check_region_fields(const struct fsm_region *r,
         }
     }
     if (fsm_valid_store_url(r->object_store, err) != DR_OK) {
-        return reject(res, DR_EINVAL, "region %s: %s", r->name, err);
+        return fsm__reject(res, DR_EINVAL, "region %s: %s", r->name, err);
     }
     return DR_OK;
 }
@@ -416,12 +411,12 @@ static int check_member_fields(const struct fsm_member *m,
 {
     char err[256];
     if (m->id == 0) {
-        return reject(res, DR_EINVAL, "member id must be a positive integer");
+        return fsm__reject(res, DR_EINVAL, "member id must be a positive integer");
     }
     if (fsm_valid_name("member region", m->region, err) != DR_OK ||
         fsm_valid_host_port("raft_address", m->raft_address, err) != DR_OK ||
         fsm_valid_host_port("api_address", m->api_address, err) != DR_OK) {
-        return reject(res, DR_EINVAL, "member %llu: %s",
+        return fsm__reject(res, DR_EINVAL, "member %llu: %s",
                       (unsigned long long)m->id, err);
     }
     return DR_OK;
@@ -450,14 +445,14 @@ static int check_bootstrap(const struct fsm *f,
                            struct fsm_result *res)
 {
     if (f->initialized) {
-        return reject(res, DR_ECONFLICT, "cluster is already bootstrapped");
+        return fsm__reject(res, DR_ECONFLICT, "cluster is already bootstrapped");
     }
     if (b->n_regions == 0 || b->n_members == 0) {
-        return reject(res, DR_EINVAL,
+        return fsm__reject(res, DR_EINVAL,
                       "bootstrap needs at least one region and one member");
     }
     if (b->n_regions > FSM_REGIONS_MAX || b->n_members > FSM_MEMBERS_MAX) {
-        return reject(res, DR_ELIMIT, "bootstrap has too many regions or "
+        return fsm__reject(res, DR_ELIMIT, "bootstrap has too many regions or "
                                       "members");
     }
     for (size_t i = 0; i < b->n_regions; i++) {
@@ -466,7 +461,7 @@ static int check_bootstrap(const struct fsm *f,
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(b->regions[i].name, b->regions[j].name) == 0) {
-                return reject(res, DR_EINVAL,
+                return fsm__reject(res, DR_EINVAL,
                               "bootstrap lists region %s twice",
                               b->regions[i].name);
             }
@@ -482,7 +477,7 @@ static int check_bootstrap(const struct fsm *f,
             known |= strcmp(b->regions[j].name, m->region) == 0;
         }
         if (!known) {
-            return reject(res, DR_EINVAL,
+            return fsm__reject(res, DR_EINVAL,
                           "bootstrap member %llu is in unknown region %s",
                           (unsigned long long)m->id, m->region);
         }
@@ -491,7 +486,7 @@ static int check_bootstrap(const struct fsm *f,
             if (o->id == m->id ||
                 strcmp(o->raft_address, m->raft_address) == 0 ||
                 strcmp(o->api_address, m->api_address) == 0) {
-                return reject(res, DR_EINVAL,
+                return fsm__reject(res, DR_EINVAL,
                               "bootstrap members %llu and %llu share an id "
                               "or an address",
                               (unsigned long long)o->id,
@@ -505,7 +500,7 @@ static int check_bootstrap(const struct fsm *f,
             return DR_OK;
         }
     }
-    return reject(res, DR_EINVAL, "bootstrap primary region %s is not listed",
+    return fsm__reject(res, DR_EINVAL, "bootstrap primary region %s is not listed",
                   b->primary_region ? b->primary_region : "(none)");
 }
 
@@ -515,32 +510,32 @@ static int check_set_primary(const struct fsm *f,
 {
     const struct fsm_region *r = fsm_region_get(f, sp->region);
     if (sp->reason != NULL && strlen(sp->reason) > FSM_TEXT_MAX) {
-        return reject(res, DR_EINVAL, "reason is longer than %d characters",
+        return fsm__reject(res, DR_EINVAL, "reason is longer than %d characters",
                       FSM_TEXT_MAX);
     }
     if (r == NULL) {
-        return reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
+        return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
                       sp->region ? sp->region : "");
     }
     if (sp->has_expected_epoch && sp->expected_epoch != f->site.epoch) {
-        return reject(res, DR_ECONFLICT,
+        return fsm__reject(res, DR_ECONFLICT,
                       "epoch is %llu, not the expected %llu",
                       (unsigned long long)f->site.epoch,
                       (unsigned long long)sp->expected_epoch);
     }
     if (f->site.state != FSM_SITE_ACTIVE) {
-        return reject(res, DR_ECONFLICT,
+        return fsm__reject(res, DR_ECONFLICT,
                       "site is %s: finish or abort that runbook first",
                       fsm_site_state_name(f->site.state));
     }
     if (f->site.primary_region != NULL &&
         strcmp(f->site.primary_region, r->name) == 0) {
-        return reject(res, DR_ECONFLICT,
+        return fsm__reject(res, DR_ECONFLICT,
                       "region %s is already primary (epoch %llu)", r->name,
                       (unsigned long long)f->site.epoch);
     }
     if (r->status == FSM_REGION_LOST) {
-        return reject(res, DR_ECONFLICT,
+        return fsm__reject(res, DR_ECONFLICT,
                       "region %s is lost and cannot become primary", r->name);
     }
     return DR_OK;
@@ -555,13 +550,13 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
     memset(res, 0, sizeof(*res));
     res->epoch = f->site.epoch;
     if (cmd->actor != NULL && strlen(cmd->actor) > FSM_ADDR_MAX) {
-        return reject(res, DR_EINVAL, "actor is too long");
+        return fsm__reject(res, DR_EINVAL, "actor is too long");
     }
     if (cmd->type == FSM_CMD_BOOTSTRAP) {
         return check_bootstrap(f, &cmd->u.bootstrap, res);
     }
     if (!f->initialized) {
-        return reject(res, DR_EUNAVAILABLE,
+        return fsm__reject(res, DR_EUNAVAILABLE,
                       "cluster is not bootstrapped yet");
     }
     switch (cmd->type) {
@@ -571,11 +566,11 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
             }
             region_pos(f, cmd->u.region.name, &found);
             if (found) {
-                return reject(res, DR_EEXIST, "region %s already exists",
+                return fsm__reject(res, DR_EEXIST, "region %s already exists",
                               cmd->u.region.name);
             }
             if (f->n_regions >= FSM_REGIONS_MAX) {
-                return reject(res, DR_ELIMIT, "at most %d regions",
+                return fsm__reject(res, DR_ELIMIT, "at most %d regions",
                               FSM_REGIONS_MAX);
             }
             return DR_OK;
@@ -584,18 +579,18 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
             struct fsm_region merged;
             if (fsm_valid_name("region name", cmd->u.region.name, err) !=
                 DR_OK) {
-                return reject(res, DR_EINVAL, "%s", err);
+                return fsm__reject(res, DR_EINVAL, "%s", err);
             }
             if (cmd->fields & ~(FSM_REGION_F_PRIORITY |
                                 FSM_REGION_F_DNS_TARGETS |
                                 FSM_REGION_F_OBJECT_STORE)) {
-                return reject(res, DR_EINVAL,
+                return fsm__reject(res, DR_EINVAL,
                               "region update names unknown fields (0x%x)",
                               cmd->fields);
             }
             cur = fsm_region_get(f, cmd->u.region.name);
             if (cur == NULL) {
-                return reject(res, DR_ENOTFOUND, "region %s does not exist",
+                return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
                               cmd->u.region.name);
             }
             region_merge(&merged, cur, cmd);
@@ -604,20 +599,20 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
         case FSM_CMD_REGION_REMOVE: {
             const char *name = cmd->u.region_name;
             if (fsm_region_get(f, name) == NULL) {
-                return reject(res, DR_ENOTFOUND,
+                return fsm__reject(res, DR_ENOTFOUND,
                               "region \"%.64s\" does not exist",
                               name ? name : "");
             }
             if (f->site.primary_region != NULL &&
                 strcmp(f->site.primary_region, name) == 0) {
-                return reject(res, DR_ECONFLICT,
+                return fsm__reject(res, DR_ECONFLICT,
                               "region %s is the primary site; make another "
                               "region primary first",
                               name);
             }
             for (size_t i = 0; i < f->n_members; i++) {
                 if (strcmp(f->members[i].region, name) == 0) {
-                    return reject(res, DR_ECONFLICT,
+                    return fsm__reject(res, DR_ECONFLICT,
                                   "region %s still has member %llu; remove "
                                   "its members first",
                                   name,
@@ -633,27 +628,27 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
                 return res->code;
             }
             if (fsm_region_get(f, m->region) == NULL) {
-                return reject(res, DR_ENOTFOUND,
+                return fsm__reject(res, DR_ENOTFOUND,
                               "member %llu: region %s does not exist",
                               (unsigned long long)m->id, m->region);
             }
             o = member_with_address(f, m->id, m);
             if (o != NULL) {
-                return reject(res, DR_ECONFLICT,
+                return fsm__reject(res, DR_ECONFLICT,
                               "member %llu already uses that raft or API "
                               "address",
                               (unsigned long long)o->id);
             }
             member_pos(f, m->id, &found);
             if (!found && f->n_members >= FSM_MEMBERS_MAX) {
-                return reject(res, DR_ELIMIT, "at most %d members",
+                return fsm__reject(res, DR_ELIMIT, "at most %d members",
                               FSM_MEMBERS_MAX);
             }
             return DR_OK;
         }
         case FSM_CMD_MEMBER_REMOVE:
             if (fsm_member_get(f, cmd->u.member_id) == NULL) {
-                return reject(res, DR_ENOTFOUND, "member %llu does not exist",
+                return fsm__reject(res, DR_ENOTFOUND, "member %llu does not exist",
                               (unsigned long long)cmd->u.member_id);
             }
             return DR_OK;
@@ -663,12 +658,20 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
             int rv = fsm_setting_check(cmd->u.setting.key,
                                        &cmd->u.setting.value, err);
             if (rv != DR_OK) {
-                return reject(res, rv, "%s", err);
+                return fsm__reject(res, rv, "%s", err);
             }
             return DR_OK;
         }
+        case FSM_CMD_JOB_CREATE:
+        case FSM_CMD_JOB_CLAIM:
+        case FSM_CMD_JOB_RENEW:
+        case FSM_CMD_JOB_FINISH:
+        case FSM_CMD_JOB_EXPIRE:
+        case FSM_CMD_BACKUP_DELETE:
+        case FSM_CMD_BACKUP_VERIFIED:
+            return fsm__catalog_check(f, cmd, 0, res);
     }
-    return reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
+    return fsm__reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
                   cmd->type);
 }
 
@@ -737,7 +740,7 @@ static int apply_bootstrap(struct fsm *f, const struct fsm_cmd *cmd,
 {
     const struct fsm_cmd_bootstrap *b = &cmd->u.bootstrap;
     struct fsm tmp = *f; /* build on copies so failure leaves f as it was */
-    char *primary = dup_str(b->primary_region);
+    char *primary = fsm__dup_str(b->primary_region);
 
     tmp.regions = NULL;
     tmp.n_regions = 0;
@@ -774,7 +777,7 @@ static int apply_bootstrap(struct fsm *f, const struct fsm_cmd *cmd,
     f->site.state = FSM_SITE_ACTIVE;
     f->site.changed_ms = now;
     f->initialized = true;
-    audit_add(f, now, cmd->actor, "bootstrap",
+    fsm__audit_add(f, now, cmd->actor, "bootstrap",
               "%zu regions, %zu members, primary %s (epoch 1)", f->n_regions,
               f->n_members, primary);
     return DR_OK;
@@ -820,7 +823,7 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
                 return DR_ENOMEM;
             }
             join_targets(&cmd->u.region, targets, sizeof(targets));
-            audit_add(f, now, cmd->actor, "region-add",
+            fsm__audit_add(f, now, cmd->actor, "region-add",
                       "%s priority=%d dns=[%s] store=%s", cmd->u.region.name,
                       (int)cmd->u.region.priority, targets,
                       cmd->u.region.object_store ? cmd->u.region.object_store
@@ -839,14 +842,14 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
             fsm_region_free(&f->regions[pos]);
             f->regions[pos] = r;
             join_targets(&r, targets, sizeof(targets));
-            audit_add(f, now, cmd->actor, "region-update",
+            fsm__audit_add(f, now, cmd->actor, "region-update",
                       "%s priority=%d dns=[%s] store=%s", r.name,
                       (int)r.priority, targets, r.object_store);
             return DR_OK;
         }
         case FSM_CMD_REGION_REMOVE:
             pos = region_pos(f, cmd->u.region_name, &found);
-            audit_add(f, now, cmd->actor, "region-remove", "%s",
+            fsm__audit_add(f, now, cmd->actor, "region-remove", "%s",
                       f->regions[pos].name);
             fsm_region_free(&f->regions[pos]);
             memmove(&f->regions[pos], &f->regions[pos + 1],
@@ -857,7 +860,7 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
             if (put_member(f, &cmd->u.member, now) != DR_OK) {
                 return DR_ENOMEM;
             }
-            audit_add(f, now, cmd->actor, "member-put",
+            fsm__audit_add(f, now, cmd->actor, "member-put",
                       "%llu region=%s raft=%s api=%s",
                       (unsigned long long)cmd->u.member.id,
                       cmd->u.member.region, cmd->u.member.raft_address,
@@ -869,12 +872,12 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
             memmove(&f->members[pos], &f->members[pos + 1],
                     (f->n_members - pos - 1) * sizeof(*f->members));
             f->n_members--;
-            audit_add(f, now, cmd->actor, "member-remove", "%llu",
+            fsm__audit_add(f, now, cmd->actor, "member-remove", "%llu",
                       (unsigned long long)cmd->u.member_id);
             return DR_OK;
         case FSM_CMD_SET_PRIMARY: {
             const struct fsm_cmd_set_primary *sp = &cmd->u.set_primary;
-            char *region = dup_str(sp->region);
+            char *region = fsm__dup_str(sp->region);
             char *old = f->site.primary_region;
             if (region == NULL) {
                 return DR_ENOMEM;
@@ -882,7 +885,7 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
             f->site.primary_region = region;
             f->site.epoch++;
             f->site.changed_ms = now;
-            audit_add(f, now, cmd->actor, "set-primary",
+            fsm__audit_add(f, now, cmd->actor, "set-primary",
                       "%s -> %s (epoch %llu)%s%s", old ? old : "(none)",
                       region, (unsigned long long)f->site.epoch,
                       sp->reason && sp->reason[0] ? ": " : "",
@@ -901,13 +904,13 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
                 return DR_ENOMEM;
             }
             if (v->type == FSM_SETTING_INT) {
-                audit_add(f, now, cmd->actor, "setting-set", "%s=%lld",
+                fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%lld",
                           cmd->u.setting.key, (long long)v->i);
             } else if (v->type == FSM_SETTING_BOOL) {
-                audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
+                fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
                           cmd->u.setting.key, v->b ? "true" : "false");
             } else {
-                audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
+                fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
                           cmd->u.setting.key, v->s);
             }
             return DR_OK;
@@ -921,14 +924,23 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
 {
     /* Command time never runs backwards, whatever the leaders' clocks. */
     uint64_t now = now_ms > f->time_ms ? now_ms : f->time_ms;
+    bool catalog = cmd->type >= FSM_CMD_JOB_CREATE &&
+                   cmd->type <= FSM_CMD_BACKUP_VERIFIED;
 
     if (fsm_check(f, cmd, res) != DR_OK) {
         res->epoch = f->site.epoch;
         return res->code;
     }
-    if (mutate(f, cmd, now) != DR_OK || f->broken) {
+    /* Leases and back-offs are judged at the command's own time. */
+    if (catalog && fsm__catalog_check(f, cmd, now, res) != DR_OK) {
+        res->epoch = f->site.epoch;
+        return res->code;
+    }
+    if ((catalog ? fsm__catalog_mutate(f, cmd, now, res)
+                 : mutate(f, cmd, now)) != DR_OK ||
+        f->broken) {
         f->broken = true;
-        return reject(res, DR_ENOMEM, "out of memory applying command");
+        return fsm__reject(res, DR_ENOMEM, "out of memory applying command");
     }
     f->time_ms = now;
     res->epoch = f->site.epoch;
@@ -942,7 +954,7 @@ int fsm_apply_entry(struct fsm *f, const struct fsm_entry *e,
     if (e->version > FSM_VERSION || e->version == 0) {
         for (size_t i = 0; i < e->n_cmds; i++) {
             memset(&results[i], 0, sizeof(results[i]));
-            reject(&results[i], DR_EVERSION,
+            fsm__reject(&results[i], DR_EVERSION,
                    "entry version %u is not supported (this node applies "
                    "up to %d)",
                    (unsigned)e->version, FSM_VERSION);

@@ -89,6 +89,73 @@ struct fsm_site {
     uint64_t changed_ms;
 };
 
+enum fsm_backup_kind {
+    FSM_BACKUP_PG_LOGICAL = 0,
+    FSM_BACKUP_REDIS = 1,
+    FSM_BACKUP_KINDS
+};
+
+enum fsm_backup_state {
+    FSM_BACKUP_COMPLETE = 0,
+    FSM_BACKUP_DELETING = 1, /* objects being deleted: never restored */
+};
+
+#define FSM_BACKUPS_MAX 4096
+#define FSM_JOBS_MAX 512      /* finished jobs beyond this are forgotten */
+#define FSM_SHA256_HEX 64
+
+/* A catalog entry: every object and the manifest were durable before it
+ * was committed. */
+struct fsm_backup {
+    char *id;              /* "pg-20261126T082500Z-7" */
+    int kind;              /* enum fsm_backup_kind */
+    char *origin_region;
+    uint64_t created_ms;   /* committed at */
+    uint64_t snapshot_ms;  /* the data's point in time */
+    uint64_t stored_bytes, raw_bytes;
+    char *store;           /* store URL when taken */
+    char *prefix;          /* every object lives under it */
+    char *manifest_key;
+    char *manifest_sha256; /* 64 hex digits */
+    int state;             /* enum fsm_backup_state */
+    uint64_t verified_ms;  /* 0: never verified */
+    bool verify_ok;
+    char *verify_error;
+    uint64_t job_id;
+    char *detail;          /* JSON summary from the worker */
+};
+
+enum fsm_job_kind {
+    FSM_JOB_BACKUP = 0,
+    FSM_JOB_DELETE = 1,  /* a backup's objects, then its catalog entry */
+    FSM_JOB_CLEANUP = 2, /* the objects of a failed attempt */
+};
+
+enum fsm_job_state {
+    FSM_JOB_PENDING = 0,
+    FSM_JOB_RUNNING = 1,
+    FSM_JOB_DONE = 2,
+    FSM_JOB_FAILED = 3,
+};
+
+struct fsm_job {
+    uint64_t id;
+    int kind;             /* enum fsm_job_kind */
+    int backup_kind;      /* enum fsm_backup_kind */
+    char *region;         /* only nodes of this region may claim it */
+    char *backup_id;
+    char *prefix;         /* current attempt's objects / objects to delete */
+    char *store;          /* the region's store URL at creation */
+    int state;            /* enum fsm_job_state */
+    uint64_t owner;       /* node holding the lease */
+    uint32_t attempt, max_attempts;
+    uint64_t lease_expires_ms;
+    uint64_t not_before_ms; /* retry back-off */
+    uint64_t created_ms, updated_ms;
+    char *error;          /* why the last attempt failed, or "" */
+    char *actor;
+};
+
 struct fsm {
     bool initialized;          /* the bootstrap command has been applied */
     uint64_t time_ms;          /* newest command time seen, never decreases */
@@ -101,6 +168,11 @@ struct fsm {
     struct fsm_audit *audit;    /* ring, oldest at audit_head */
     size_t n_audit, cap_audit, audit_head;
     uint64_t audit_seq;         /* seq of the newest audit entry */
+    struct fsm_backup *backups; /* sorted by id */
+    size_t n_backups;
+    struct fsm_job *jobs;       /* sorted by id (creation order) */
+    size_t n_jobs;
+    uint64_t job_seq;           /* id of the newest job */
     bool broken;                /* an allocation failed mid-command: the
                                    state can no longer be trusted */
 };
@@ -115,6 +187,34 @@ enum fsm_cmd_type {
     FSM_CMD_MEMBER_REMOVE,
     FSM_CMD_SET_PRIMARY,
     FSM_CMD_SETTING_SET,
+    FSM_CMD_JOB_CREATE,
+    FSM_CMD_JOB_CLAIM,
+    FSM_CMD_JOB_RENEW,
+    FSM_CMD_JOB_FINISH,
+    FSM_CMD_JOB_EXPIRE,
+    FSM_CMD_BACKUP_DELETE,
+    FSM_CMD_BACKUP_VERIFIED,
+};
+
+struct fsm_cmd_job {
+    uint64_t job_id;     /* CLAIM, RENEW, FINISH, EXPIRE */
+    uint64_t node;       /* CLAIM, RENEW, FINISH */
+    uint32_t attempt;    /* RENEW, FINISH, EXPIRE */
+    uint64_t lease_ms;   /* CLAIM, RENEW */
+    int kind;            /* CREATE: enum fsm_job_kind (only BACKUP) */
+    int backup_kind;     /* CREATE */
+    const char *region;  /* CREATE: NULL or "" = the primary region */
+    bool ok;             /* FINISH */
+    const char *error;   /* FINISH when !ok */
+    struct fsm_backup backup; /* FINISH of a backup job that succeeded:
+                                 stored_bytes, raw_bytes, snapshot_ms,
+                                 manifest_key, manifest_sha256, detail */
+};
+
+struct fsm_cmd_backup_verified {
+    const char *id;
+    bool ok;
+    const char *error;
 };
 
 struct fsm_cmd_bootstrap {
@@ -154,6 +254,9 @@ struct fsm_cmd {
         uint64_t member_id;             /* MEMBER_REMOVE */
         struct fsm_cmd_set_primary set_primary;
         struct fsm_cmd_setting_set setting;
+        struct fsm_cmd_job job;         /* JOB_* */
+        const char *backup_id;          /* BACKUP_DELETE */
+        struct fsm_cmd_backup_verified verified;
     } u;
 };
 
@@ -171,6 +274,9 @@ struct fsm_result {
     char msg[256];
     uint64_t epoch;   /* site epoch after the command */
     uint64_t time_ms; /* command time the FSM used */
+    uint64_t job_id;  /* JOB_CREATE, BACKUP_DELETE: the job made */
+    uint32_t attempt; /* JOB_CLAIM: the attempt started */
+    uint64_t lease_expires_ms; /* JOB_CLAIM, JOB_RENEW */
 };
 
 /* Initialize an empty (not yet bootstrapped) state with default settings. */
@@ -224,6 +330,34 @@ void fsm_member_free(struct fsm_member *m);
 /* Replace the whole state (snapshot restore): takes ownership of src's
  * contents and leaves src empty. */
 void fsm_replace(struct fsm *f, struct fsm *src);
+
+/* Catalog and jobs. */
+const struct fsm_backup *fsm_backup_get(const struct fsm *f, const char *id);
+const struct fsm_job *fsm_job_get(const struct fsm *f, uint64_t id);
+/* The newest complete backup of kind taken in region, or NULL. */
+const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
+                                           const char *region);
+/* Whether the backup schedule wants a new backup of kind in the primary
+ * region at time now: its interval setting is not 0, no backup job of that
+ * kind is pending or running there, and the newest backup or backup job
+ * there is at least an interval old. */
+bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now);
+/* Complete backups that retention lets go at time now: per origin region
+ * and kind, everything newer than backup.retention_recent_h hours and the
+ * newest backup of each of the last backup.retention_daily UTC days that
+ * have one are kept, and so is the newest backup. Fills up to max ids
+ * (borrowed from f) and returns how many. */
+size_t fsm_retention_victims(const struct fsm *f, uint64_t now,
+                             const char **ids, size_t max);
+int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src);
+void fsm_backup_free(struct fsm_backup *b);
+int fsm_job_copy(struct fsm_job *dst, const struct fsm_job *src);
+void fsm_job_free(struct fsm_job *j);
+const char *fsm_backup_kind_name(int kind);  /* "pg_logical", "redis_snapshot" */
+int fsm_backup_kind_parse(const char *name); /* also "pg", "redis"; -1 */
+const char *fsm_backup_state_name(int state);
+const char *fsm_job_kind_name(int kind);
+const char *fsm_job_state_name(int state);
 
 const char *fsm_region_status_name(int status);
 const char *fsm_site_state_name(int state);

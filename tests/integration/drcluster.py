@@ -239,7 +239,7 @@ class Cluster:
 
     def __init__(self, regions=("eu-west", "us-east", "ap-south"),
                  primary="eu-west", raft=None, api=None, region_sections=None,
-                 name="cluster"):
+                 name="cluster", services=None):
         if not os.access(DRNODE, os.X_OK):
             raise unittest.SkipTest("drnode not built at %s" % DRNODE)
         self.base = tempfile.mkdtemp(prefix="drnode-it-%s-" % name)
@@ -251,6 +251,7 @@ class Cluster:
         self.api = {"max_body_bytes": 1048576}
         self.api.update(api or {})
         self.region_sections = region_sections or {}
+        self.services = services or {}  # node id -> [services] keys
         self.token = "it-token-" + os.urandom(12).hex()
         self.token_file = os.path.join(self.base, "token")
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
@@ -284,6 +285,9 @@ class Cluster:
         out += ["%s = %s" % kv for kv in self.raft.items()]
         out += ["", "[api]"]
         out += ["%s = %s" % kv for kv in self.api.items()]
+        if node.id in self.services:
+            out += ["", "[services]"]
+            out += ["%s = %s" % kv for kv in self.services[node.id].items()]
         out += ["", "[bootstrap]", "primary_region = %s" % self.primary]
         for nid in self.initial_ids:
             m = self.nodes[nid]

@@ -303,9 +303,9 @@ class TestApiErrors(ClusterTestCase):
 
     def test_setting_out_of_range_400(self):
         cases = [
-            ("backup.pg_interval_s", 59,
-             "setting backup.pg_interval_s: 59 is outside 60..604800"),
-            ("backup.pg_interval_s", 604801, "is outside 60..604800"),
+            ("backup.pg_interval_s", -1,
+             "setting backup.pg_interval_s: -1 is outside 0..604800"),
+            ("backup.pg_interval_s", 604801, "is outside 0..604800"),
             ("history.max_entries", -1, "is outside 16..100000"),
             ("rpo.pg_s", 86401, "is outside 0..86400"),
             ("failover.mode", "sometimes", "is not one of the allowed"),

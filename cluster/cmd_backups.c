@@ -1,0 +1,531 @@
+/* drctl backups, jobs and restore commands. Verification and restores run
+ * here, in drctl's own process, against the store the catalog names. */
+#include "drctl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup/job.h"
+#include "common/err.h"
+
+#define DRCTL_WAIT_DEFAULT_MS 600000u
+
+static void drctl__backups_table(const json_t *rows)
+{
+    static const struct drctl_column cols[] = {
+        {"ID", "id", drctl_fmt_value, 96},
+        {"KIND", "kind", drctl_fmt_value, 32},
+        {"REGION", "origin_region", drctl_fmt_value, 64},
+        {"STATE", "state", drctl_fmt_value, 16},
+        {"CREATED", "created_ms", drctl_fmt_time_ms, 64},
+        {"STORED", "stored_bytes", drctl_fmt_value, 32},
+        {"RAW", "raw_bytes", drctl_fmt_value, 32},
+        {"VERIFIED", "verified_ms", drctl_fmt_time_ms, 64},
+        {"VERIFY_OK", "verify_ok", drctl_fmt_yes_no, 8},
+        {NULL, NULL, NULL, 0},
+    };
+    drctl_print_objects(rows, cols);
+}
+
+static void drctl__print_backups(const json_t *v, const void *arg)
+{
+    (void)arg;
+    drctl__backups_table(json_object_get(v, "backups"));
+}
+
+static void drctl__print_fields(const json_t *v, const void *arg)
+{
+    const char *key;
+    json_t *val;
+    char buf[1024];
+
+    (void)arg;
+    json_object_foreach((json_t *)v, key, val) {
+        if (strstr(key, "_ms") != NULL && json_is_integer(val) &&
+            json_integer_value(val) > 0) {
+            printf("%-18s %s\n", key, drctl_fmt_time_ms(val, buf, sizeof(buf)));
+        } else {
+            printf("%-18s %s\n", key, drctl_fmt_value(val, buf, sizeof(buf)));
+        }
+    }
+}
+
+static void drctl__jobs_table(const json_t *rows)
+{
+    static const struct drctl_column cols[] = {
+        {"ID", "id", drctl_fmt_value, 32},
+        {"KIND", "kind", drctl_fmt_value, 16},
+        {"BACKUP", "backup_id", drctl_fmt_value, 96},
+        {"REGION", "region", drctl_fmt_value, 64},
+        {"STATE", "state", drctl_fmt_value, 16},
+        {"OWNER", "owner", drctl_fmt_value, 24},
+        {"ATTEMPT", "attempt", drctl_fmt_value, 8},
+        {"UPDATED", "updated_ms", drctl_fmt_time_ms, 64},
+        {"ERROR", "error", drctl_fmt_value, 1024},
+        {NULL, NULL, NULL, 0},
+    };
+    drctl_print_objects(rows, cols);
+}
+
+static void drctl__print_jobs(const json_t *v, const void *arg)
+{
+    (void)arg;
+    drctl__jobs_table(json_object_get(v, "jobs"));
+}
+
+static int drctl__backups_list(struct drctl *d, int argc, char **argv)
+{
+    return drctl_show_get(d, argc, argv, "/api/backups", drctl__print_backups);
+}
+
+static int drctl__get_backup(struct drctl *d, const char *id, json_t **out)
+{
+    char path[512];
+    int rv = drctl_path(d, path, sizeof(path), "backups", id);
+    return rv != 0 ? rv : drctl_call(d, "GET", path, NULL, out);
+}
+
+static int drctl__backups_show(struct drctl *d, int argc, char **argv)
+{
+    const char *id;
+    char path[512];
+    int rv = drctl_parse_name(d, argc, argv, NULL, "ID", &id);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    rv = drctl_path(d, path, sizeof(path), "backups", id);
+    return rv != 0 ? rv
+                   : drctl_show(d, "GET", path, NULL, drctl__print_fields,
+                                NULL);
+}
+
+static void drctl__sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t drctl__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Poll job id until it is done or failed; *job gets its last view. */
+static int drctl__wait_job(struct drctl *d, json_int_t id, unsigned wait_ms,
+                           json_t **job)
+{
+    char path[96];
+    uint64_t deadline = drctl__mono_ms() + wait_ms;
+    const char *state = "";
+
+    snprintf(path, sizeof(path), "/api/jobs/%lld", (long long)id);
+    for (;;) {
+        json_t *j = NULL;
+        int rv = drctl_call(d, "GET", path, NULL, &j);
+        if (rv != 0) {
+            return rv;
+        }
+        state = json_string_value(json_object_get(j, "state"));
+        if (state != NULL &&
+            (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0)) {
+            *job = j;
+            return 0;
+        }
+        json_decref(j);
+        if (drctl__mono_ms() >= deadline) {
+            return drctl_fail(d,
+                              "job %lld is still %s after %u s (see drctl "
+                              "jobs show %lld)",
+                              (long long)id, state ? state : "?",
+                              wait_ms / 1000, (long long)id);
+        }
+        drctl__sleep_ms(300);
+    }
+}
+
+static int drctl__backups_run(struct drctl *d, int argc, char **argv)
+{
+    const char *kind = NULL, *region = NULL, *wait = NULL;
+    bool no_wait = false;
+    const struct drctl_opt opts[] = {
+        {"--kind", &kind, NULL},
+        {"--region", &region, NULL},
+        {"--wait", &wait, NULL},
+        {"--no-wait", NULL, &no_wait},
+        {NULL, NULL, NULL},
+    };
+    unsigned wait_ms = DRCTL_WAIT_DEFAULT_MS;
+    json_t *body, *out = NULL, *job = NULL, *backup = NULL;
+    const char *state;
+    json_int_t id;
+    int rv = drctl_parse_opts(d, argc, argv, opts);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if (kind == NULL) {
+        return drctl_usage_error(d, "--kind pg|redis is required");
+    }
+    if (strcmp(kind, "pg") != 0 && strcmp(kind, "redis") != 0) {
+        return drctl_usage_error(d, "--kind: \"%s\" is not pg or redis",
+                                 kind);
+    }
+    if (wait != NULL &&
+        (rv = drctl_parse_seconds(d, "--wait", wait, 86400, &wait_ms)) != 0) {
+        return rv;
+    }
+    body = json_pack("{ss}", "kind", kind);
+    if (region != NULL) {
+        json_object_set_new(body, "region", json_string(region));
+    }
+    rv = drctl_call(d, "POST", "/api/backups", body, &out);
+    json_decref(body);
+    if (rv != 0) {
+        return rv;
+    }
+    id = json_integer_value(json_object_get(json_object_get(out, "job"), "id"));
+    if (no_wait) {
+        if (d->json) {
+            drctl_print_json(out);
+        } else {
+            printf("job %lld scheduled\n", (long long)id);
+        }
+        json_decref(out);
+        return 0;
+    }
+    json_decref(out);
+    rv = drctl__wait_job(d, id, wait_ms, &job);
+    if (rv != 0) {
+        return rv;
+    }
+    state = json_string_value(json_object_get(job, "state"));
+    if (strcmp(state, "failed") == 0) {
+        rv = drctl_fail(d, "job %lld failed after %lld attempts: %s",
+                        (long long)id,
+                        (long long)json_integer_value(
+                            json_object_get(job, "attempt")),
+                        json_string_value(json_object_get(job, "error")));
+        if (d->json) {
+            drctl_print_json(job);
+        }
+        json_decref(job);
+        return rv;
+    }
+    rv = drctl__get_backup(
+        d, json_string_value(json_object_get(job, "backup_id")), &backup);
+    json_decref(job);
+    if (rv != 0) {
+        return rv;
+    }
+    if (d->json) {
+        drctl_print_json(backup);
+    } else {
+        drctl__print_fields(backup, NULL);
+    }
+    json_decref(backup);
+    return 0;
+}
+
+static int drctl__backups_delete(struct drctl *d, int argc, char **argv)
+{
+    const char *id;
+    char path[512];
+    json_t *out = NULL;
+    int rv = drctl_parse_name(d, argc, argv, NULL, "ID", &id);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if ((rv = drctl_path(d, path, sizeof(path), "backups", id)) != 0 ||
+        (rv = drctl_call(d, "DELETE", path, NULL, &out)) != 0) {
+        return rv;
+    }
+    if (d->json) {
+        drctl_print_json(out);
+    } else {
+        printf("backup %s marked for deletion (job %lld removes its "
+               "objects, then its entry)\n",
+               id,
+               (long long)json_integer_value(
+                   json_object_get(json_object_get(out, "job"), "id")));
+    }
+    json_decref(out);
+    return 0;
+}
+
+/* A job spec for backup b (borrowed): op, store, manifest. */
+static json_t *drctl__spec(const json_t *b, const char *op,
+                           const char *credentials)
+{
+    json_t *spec = json_pack(
+        "{ss sO sO sO}", "op", op, "store", json_object_get(b, "store"),
+        "manifest_key", json_object_get(b, "manifest_key"), "manifest_sha256",
+        json_object_get(b, "manifest_sha256"));
+    if (credentials != NULL) {
+        json_object_set_new(spec, "credentials_file", json_string(credentials));
+    }
+    return spec;
+}
+
+static bool drctl__is_pg(const json_t *b)
+{
+    const char *kind = json_string_value(json_object_get(b, "kind"));
+    return kind != NULL && strcmp(kind, "pg_logical") == 0;
+}
+
+/* Run one job here; print its failure. *result may be NULL. */
+static int drctl__run_job(struct drctl *d, json_t *spec, json_t **result,
+                          char *errmsg)
+{
+    int rv;
+    *result = NULL;
+    errmsg[0] = '\0';
+    rv = job_run(spec, result, errmsg);
+    json_decref(spec);
+    if (rv != 0) {
+        drctl_warn(d, "%s", errmsg);
+    }
+    return rv;
+}
+
+static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
+{
+    const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
+    const char *restore_to = NULL, *id;
+    const struct drctl_opt opts[] = {
+        {"--restore-to", &restore_to, NULL},
+        {"--credentials", &credentials, NULL},
+        {NULL, NULL, NULL},
+    };
+    json_t *b = NULL, *spec, *result = NULL, *report, *body;
+    char errmsg[256], path[600];
+    bool pg;
+    int rv = drctl_parse_name(d, argc, argv, opts, "ID", &id);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if ((rv = drctl__get_backup(d, id, &b)) != 0) {
+        return rv;
+    }
+    pg = drctl__is_pg(b);
+    report = json_object();
+    json_object_set_new(report, "backup", json_string(id));
+    if (restore_to != NULL) {
+        spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore",
+                           credentials);
+        json_object_set_new(spec, pg ? "pg" : "redis",
+                            json_string(restore_to));
+        rv = drctl__run_job(d, spec, &result, errmsg);
+        json_object_set_new(report, "restore",
+                            result ? result : json_null());
+        result = NULL;
+    }
+    if (rv == 0) {
+        spec = drctl__spec(b, pg ? "pg_verify" : "redis_verify", credentials);
+        if (restore_to != NULL) {
+            json_object_set_new(spec, pg ? "pg" : "redis",
+                                json_string(restore_to));
+        }
+        rv = drctl__run_job(d, spec, &result, errmsg);
+        json_object_set_new(report, "verify", result ? result : json_null());
+    }
+    json_object_set_new(report, "ok", json_boolean(rv == 0));
+    if (rv != 0) {
+        json_object_set_new(report, "error", json_string(errmsg));
+    }
+    /* The outcome goes into the catalog, so the whole cluster sees it. */
+    body = json_pack("{sb}", "ok", rv == 0);
+    if (rv != 0) {
+        json_object_set_new(body, "error", json_string(errmsg));
+    }
+    snprintf(path, sizeof(path), "/api/backups/%s/verified", id);
+    if (drctl_call(d, "POST", path, body, NULL) != 0) {
+        drctl_warn(d, "the result could not be recorded in the catalog");
+    }
+    json_decref(body);
+    if (d->json) {
+        drctl_print_json(report);
+    } else if (rv == 0) {
+        printf("backup %s verified: every object's SHA-256 matches%s\n", id,
+               restore_to ? "; restored contents match the manifest" : "");
+    } else {
+        printf("backup %s FAILED verification: %s\n", id, errmsg);
+    }
+    json_decref(report);
+    json_decref(b);
+    return rv == 0 ? 0 : DRCTL_EXIT_FAIL;
+}
+
+static int drctl__backups_jobs(struct drctl *d, int argc, char **argv)
+{
+    return drctl_show_get(d, argc, argv, "/api/jobs", drctl__print_jobs);
+}
+
+int drctl_cmd_backups(struct drctl *d, int argc, char **argv)
+{
+    static const struct drctl_subcommand subs[] = {
+        {"list", drctl__backups_list},
+        {"show", drctl__backups_show},
+        {"run", drctl__backups_run},
+        {"delete", drctl__backups_delete},
+        {"verify", drctl__backups_verify},
+        {"jobs", drctl__backups_jobs},
+        {NULL, NULL},
+    };
+    return drctl_dispatch(d, argc, argv, subs);
+}
+
+/* The newest complete backup of kind ("pg_logical", "redis_snapshot"), or
+ * NULL; from list (borrowed), which is newest first. */
+static const json_t *drctl__latest(const json_t *list, const char *kind)
+{
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(list, "backups"), i, b) {
+        if (strcmp(json_string_value(json_object_get(b, "kind")), kind) == 0 &&
+            strcmp(json_string_value(json_object_get(b, "state")),
+                   "complete") == 0) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static int drctl__restore_one(struct drctl *d, const json_t *b,
+                              const char *target, bool clean,
+                              const char *credentials, json_t *report)
+{
+    bool pg = drctl__is_pg(b);
+    json_t *spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore",
+                               credentials);
+    json_t *result = NULL, *one;
+    char errmsg[256];
+    uint64_t t0 = drctl__mono_ms();
+    int rv;
+
+    json_object_set_new(spec, pg ? "pg" : "redis", json_string(target));
+    json_object_set_new(spec, "clean", json_boolean(clean));
+    rv = drctl__run_job(d, spec, &result, errmsg);
+    one = json_pack("{sO sb si}", "id", json_object_get(b, "id"), "ok",
+                    rv == 0, "duration_ms", (int)(drctl__mono_ms() - t0));
+    json_object_set_new(one, "snapshot_ms",
+                        json_deep_copy(json_object_get(b, "snapshot_ms")));
+    if (result != NULL) {
+        json_object_set_new(one, "result", result);
+    }
+    if (rv != 0) {
+        json_object_set_new(one, "error", json_string(errmsg));
+    }
+    json_object_set_new(report, pg ? "pg" : "redis", one);
+    return rv;
+}
+
+int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
+{
+    const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
+    const char *id = NULL, *pg = NULL, *redis = NULL;
+    bool clean = false;
+    const struct drctl_opt opts[] = {
+        {"--backup", &id, NULL},
+        {"--pg", &pg, NULL},
+        {"--redis", &redis, NULL},
+        {"--clean", NULL, &clean},
+        {"--credentials", &credentials, NULL},
+        {NULL, NULL, NULL},
+    };
+    json_t *list = NULL, *report, *b = NULL;
+    const json_t *pick;
+    int rv = drctl_parse_opts(d, argc, argv, opts), failed = 0;
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if (id == NULL) {
+        return drctl_usage_error(d, "--backup ID|latest is required");
+    }
+    if (pg == NULL && redis == NULL) {
+        return drctl_usage_error(d, "give a target: --pg CONNINFO and/or "
+                                    "--redis HOST:PORT");
+    }
+    report = json_object();
+    if (strcmp(id, "latest") == 0) {
+        if ((rv = drctl_call(d, "GET", "/api/backups", NULL, &list)) != 0) {
+            json_decref(report);
+            return rv;
+        }
+        if (pg != NULL) {
+            pick = drctl__latest(list, "pg_logical");
+            if (pick == NULL) {
+                failed = drctl_fail(d, "no complete PostgreSQL backup in the "
+                                       "catalog");
+            } else {
+                failed |= drctl__restore_one(d, pick, pg, clean, credentials,
+                                             report) != 0;
+            }
+        }
+        if (redis != NULL && !failed) {
+            pick = drctl__latest(list, "redis_snapshot");
+            if (pick == NULL) {
+                failed = drctl_fail(d, "no complete Redis backup in the "
+                                       "catalog");
+            } else {
+                failed |= drctl__restore_one(d, pick, redis, clean,
+                                             credentials, report) != 0;
+            }
+        }
+        json_decref(list);
+    } else {
+        if ((rv = drctl__get_backup(d, id, &b)) != 0) {
+            json_decref(report);
+            return rv;
+        }
+        if (strcmp(json_string_value(json_object_get(b, "state")),
+                   "complete") != 0) {
+            failed = drctl_fail(d, "backup %s is being deleted", id);
+        } else if (drctl__is_pg(b) ? pg == NULL : redis == NULL) {
+            failed = drctl_usage_error(
+                d, "backup %s is a %s backup: give %s", id,
+                json_string_value(json_object_get(b, "kind")),
+                drctl__is_pg(b) ? "--pg CONNINFO" : "--redis HOST:PORT");
+            json_decref(b);
+            json_decref(report);
+            return failed;
+        } else {
+            failed = drctl__restore_one(d, b, drctl__is_pg(b) ? pg : redis,
+                                        clean, credentials, report) != 0;
+        }
+        json_decref(b);
+    }
+    json_object_set_new(report, "ok", json_boolean(!failed));
+    if (d->json) {
+        drctl_print_json(report);
+    } else if (!failed) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(report, key, v) {
+            if (json_is_object(v)) {
+                printf("restored %s backup %s in %lld ms\n", key,
+                       json_string_value(json_object_get(v, "id")),
+                       (long long)json_integer_value(
+                           json_object_get(v, "duration_ms")));
+            }
+        }
+    }
+    json_decref(report);
+    return failed ? DRCTL_EXIT_FAIL : 0;
+}
+
+int drctl_cmd_jobs(struct drctl *d, int argc, char **argv)
+{
+    static const struct drctl_subcommand subs[] = {
+        {"list", drctl__backups_jobs},
+        {NULL, NULL},
+    };
+    return drctl_dispatch(d, argc, argv, subs);
+}

@@ -1,0 +1,618 @@
+/* The job worker: claim, run in a child process, renew, report. */
+#include <inttypes.h>
+#include <stddef.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/err.h"
+#include "daemon/log.h"
+
+#define AGENT_TICK_MS 500
+#define AGENT_HTTP_TIMEOUT_MS 5000
+#define AGENT_OUTPUT_MAX (4 * 1024 * 1024)
+#define AGENT_FINISH_TRIES 20
+
+extern char **environ;
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+static struct fsm *state_of(struct agent *a)
+{
+    return &a->node->fsm.state;
+}
+
+/* http://LEADER_API/path, or false when no leader is known. */
+static bool leader_url(struct agent *a, const char *path, char *url,
+                       size_t size)
+{
+    raft_id leader = raftnode_leader(a->node);
+    const struct fsm_member *m =
+        leader != 0 ? fsm_member_get(state_of(a), leader) : NULL;
+    if (m == NULL) {
+        return false;
+    }
+    snprintf(url, size, "http://%s%s", m->api_address, path);
+    return true;
+}
+
+static bool can_run(struct agent *a, const struct fsm_job *j)
+{
+    if (j->kind == FSM_JOB_BACKUP) {
+        return j->backup_kind == FSM_BACKUP_PG_LOGICAL
+                   ? a->cfg->pg_conninfo[0] != '\0'
+                   : a->cfg->redis_address[0] != '\0';
+    }
+    return true; /* delete and cleanup need only the store */
+}
+
+static void back_to_idle(struct agent *a, uint64_t pause_ms)
+{
+    a->phase = AGENT_IDLE;
+    a->job_id = 0;
+    a->retry_at = uv_now(a->loop) + pause_ms;
+    free(a->spec);
+    a->spec = NULL;
+    free(a->output);
+    a->output = NULL;
+    a->output_len = a->output_cap = 0;
+    free(a->finish_body);
+    a->finish_body = NULL;
+}
+
+/* Finishing. */
+
+static void finish_cb(struct httpc_req *r, long status, const char *body,
+                      size_t len, const char *err);
+
+static void send_finish(struct agent *a)
+{
+    char url[512], path[96];
+
+    snprintf(path, sizeof(path), "/api/jobs/%" PRIu64 "/finish", a->job_id);
+    if (a->stopping || !leader_url(a, path, url, sizeof(url)) ||
+        httpc_post(&a->http, &a->req, url, a->token, a->finish_body,
+                   AGENT_HTTP_TIMEOUT_MS, finish_cb) != 0) {
+        a->finish_tries++;
+        return; /* the tick tries again */
+    }
+    a->req.data = a;
+}
+
+static void finish_cb(struct httpc_req *r, long status, const char *body,
+                      size_t len, const char *err)
+{
+    struct agent *a = r->data;
+
+    (void)len;
+    a->finish_tries++;
+    if (status == 200) {
+        log_info("job %" PRIu64 " attempt %u: outcome committed", a->job_id,
+                 (unsigned)a->attempt);
+        back_to_idle(a, 0);
+        return;
+    }
+    if (status == 409 || status == 400 || status == 404) {
+        /* The lease is gone (expired, or taken over): the leader retries
+         * the job elsewhere; our result must not count. */
+        log_warn("job %" PRIu64 " attempt %u: outcome refused: %.300s",
+                 a->job_id, (unsigned)a->attempt, body);
+        a->leases_lost++;
+        back_to_idle(a, 1000);
+        return;
+    }
+    if (a->finish_tries >= AGENT_FINISH_TRIES || a->stopping) {
+        log_warn("job %" PRIu64 ": giving up reporting its outcome (%s); "
+                 "its lease will expire and it will run again",
+                 a->job_id, err ? err : body);
+        back_to_idle(a, 1000);
+        return;
+    }
+    /* No leader right now: the tick sends it again. */
+}
+
+/* Build the finish body from the child's outcome. */
+static void child_done(struct agent *a)
+{
+    json_t *out = NULL, *res, *body;
+    json_error_t jerr;
+    const struct fsm_job *j = fsm_job_get(state_of(a), a->job_id);
+    bool ok = false;
+    char error[600];
+
+    error[0] = '\0';
+    if (a->lost_lease) {
+        log_warn("job %" PRIu64 " attempt %u: stopped after losing its lease",
+                 a->job_id, (unsigned)a->attempt);
+        back_to_idle(a, 1000);
+        return;
+    }
+    if (a->output != NULL) {
+        out = json_loadb(a->output, a->output_len, 0, &jerr);
+    }
+    if (out == NULL || !json_is_object(out)) {
+        snprintf(error, sizeof(error),
+                 "job worker exited with status %" PRId64 "%s%s without a "
+                 "result",
+                 a->exit_status, a->term_signal ? " by signal " : "",
+                 a->term_signal ? strsignal(a->term_signal) : "");
+    } else if (json_is_true(json_object_get(out, "ok"))) {
+        ok = true;
+    } else {
+        const char *e = json_string_value(json_object_get(out, "error"));
+        snprintf(error, sizeof(error), "%s",
+                 e != NULL ? e : "job worker failed without saying why");
+    }
+    body = json_pack("{sI sI sb}", "node", (json_int_t)a->cfg->id, "attempt",
+                     (json_int_t)a->attempt, "ok", ok);
+    if (!ok) {
+        json_object_set_new(body, "error", json_string(error));
+        a->jobs_failed++;
+        log_warn("job %" PRIu64 " attempt %u failed: %s", a->job_id,
+                 (unsigned)a->attempt, error);
+    } else if (j != NULL && j->kind == FSM_JOB_BACKUP) {
+        json_t *b = json_object();
+        char *detail;
+        res = json_object_get(out, "result");
+        json_object_set(b, "manifest_key",
+                        json_object_get(res, "manifest_key"));
+        json_object_set(b, "manifest_sha256",
+                        json_object_get(res, "manifest_sha256"));
+        json_object_set(b, "stored_bytes",
+                        json_object_get(res, "stored_bytes"));
+        json_object_set(b, "raw_bytes", json_object_get(res, "raw_bytes"));
+        if (json_integer_value(json_object_get(res, "snapshot_time_ms")) > 0) {
+            json_object_set(b, "snapshot_ms",
+                            json_object_get(res, "snapshot_time_ms"));
+        }
+        detail = json_dumps(res, JSON_COMPACT);
+        if (detail != NULL && strlen(detail) < 4000) {
+            json_object_set_new(b, "detail", json_string(detail));
+        }
+        free(detail);
+        json_object_set_new(body, "backup", b);
+    }
+    if (ok) {
+        a->jobs_run++;
+        log_info("job %" PRIu64 " attempt %u done", a->job_id,
+                 (unsigned)a->attempt);
+    }
+    a->finish_body = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    json_decref(out);
+    if (a->finish_body == NULL) {
+        back_to_idle(a, 1000);
+        return;
+    }
+    a->phase = AGENT_FINISHING;
+    a->finish_tries = 0;
+    send_finish(a);
+}
+
+/* The child. */
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+    struct agent *a = h->data;
+    a->open_handles--;
+    if (a->open_handles == 0 && a->phase == AGENT_RUNNING &&
+        !a->proc_alive) {
+        child_done(a);
+    }
+    if (a->stopping && a->open_handles == 0 && a->stopped_cb != NULL) {
+        void (*cb)(struct agent *) = a->stopped_cb;
+        a->stopped_cb = NULL;
+        cb(a);
+    }
+}
+
+static void exit_cb(uv_process_t *p, int64_t status, int signal)
+{
+    struct agent *a = p->data;
+    a->exit_status = status;
+    a->term_signal = signal;
+    a->proc_alive = false;
+    uv_close((uv_handle_t *)p, handle_closed_cb);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct agent *a = h->data;
+    (void)suggested;
+    if (a->output_cap - a->output_len < 65536) {
+        size_t cap = a->output_cap ? a->output_cap * 2 : 65536;
+        char *grown = cap <= AGENT_OUTPUT_MAX ? realloc(a->output, cap)
+                                              : NULL;
+        if (grown == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        a->output = grown;
+        a->output_cap = cap;
+    }
+    *buf = uv_buf_init(a->output + a->output_len,
+                       (unsigned)(a->output_cap - a->output_len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct agent *a = s->data;
+    (void)buf;
+    if (n > 0) {
+        a->output_len += (size_t)n;
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(s);
+        if (a->out_open) {
+            a->out_open = false;
+            uv_close((uv_handle_t *)s, handle_closed_cb);
+        }
+    }
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    struct agent *a = w->data;
+    (void)status; /* a child that died early says so through its exit */
+    if (a->in_open) {
+        a->in_open = false;
+        uv_close((uv_handle_t *)&a->in, handle_closed_cb);
+    }
+}
+
+static json_t *job_spec(struct agent *a, const struct fsm_job *j)
+{
+    json_t *spec = json_object();
+    const struct config *c = a->cfg;
+    char prefix[1200];
+
+    json_object_set_new(spec, "store", json_string(j->store));
+    if (c->store_credentials[0] != '\0') {
+        json_object_set_new(spec, "credentials_file",
+                            json_string(c->store_credentials));
+    }
+    if (j->kind != FSM_JOB_BACKUP) {
+        /* The trailing slash keeps attempt 1 from matching attempt 10. */
+        snprintf(prefix, sizeof(prefix), "%s/", j->prefix);
+        json_object_set_new(spec, "op", json_string("store_delete"));
+        json_object_set_new(spec, "prefix", json_string(prefix));
+        return spec;
+    }
+    json_object_set_new(spec, "prefix", json_string(j->prefix));
+    if (j->backup_kind == FSM_BACKUP_PG_LOGICAL) {
+        json_object_set_new(spec, "op", json_string("pg_backup"));
+        json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
+        json_object_set_new(spec, "parallel",
+                            json_integer((json_int_t)c->job_parallel));
+    } else {
+        json_object_set_new(spec, "op", json_string("redis_backup"));
+        json_object_set_new(spec, "redis", json_string(c->redis_address));
+        if (c->redis_password_file[0] != '\0') {
+            json_object_set_new(spec, "redis_password_file",
+                                json_string(c->redis_password_file));
+        }
+    }
+    return spec;
+}
+
+static int spawn_child(struct agent *a, const struct fsm_job *j)
+{
+    uv_process_options_t opts;
+    uv_stdio_container_t stdio[3];
+    char *args[3];
+    char parent[64];
+    char **env;
+    size_t n_env = 0;
+    json_t *spec = job_spec(a, j);
+    uv_buf_t buf;
+    int rv;
+
+    a->spec = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    if (a->spec == NULL) {
+        return DR_ENOMEM;
+    }
+    while (environ[n_env] != NULL) {
+        n_env++;
+    }
+    env = calloc(n_env + 2, sizeof(*env));
+    if (env == NULL) {
+        return DR_ENOMEM;
+    }
+    memcpy(env, environ, n_env * sizeof(*env));
+    snprintf(parent, sizeof(parent), "DR_JOB_PARENT=%ld", (long)getpid());
+    env[n_env] = parent;
+    uv_pipe_init(a->loop, &a->in, 0);
+    uv_pipe_init(a->loop, &a->out, 0);
+    a->in.data = a->out.data = a->proc.data = a;
+    a->open_handles += 2;
+    a->in_open = a->out_open = true;
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&a->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&a->out;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    args[0] = a->self_exe;
+    args[1] = "--run-job";
+    args[2] = NULL;
+    memset(&opts, 0, sizeof(opts));
+    opts.file = a->self_exe;
+    opts.args = args;
+    opts.env = env;
+    opts.stdio = stdio;
+    opts.stdio_count = 3;
+    opts.exit_cb = exit_cb;
+    rv = uv_spawn(a->loop, &a->proc, &opts);
+    free(env);
+    if (rv != 0) {
+        log_error("job %" PRIu64 ": cannot start %s: %s", a->job_id,
+                  a->self_exe, uv_strerror(rv));
+        uv_close((uv_handle_t *)&a->proc, NULL);
+        a->in_open = a->out_open = false;
+        uv_close((uv_handle_t *)&a->in, handle_closed_cb);
+        uv_close((uv_handle_t *)&a->out, handle_closed_cb);
+        return DR_EIO;
+    }
+    a->open_handles++;
+    a->proc_alive = true;
+    uv_read_start((uv_stream_t *)&a->out, alloc_cb, read_cb);
+    buf = uv_buf_init(a->spec, (unsigned)strlen(a->spec));
+    a->write.data = a;
+    if (uv_write(&a->write, (uv_stream_t *)&a->in, &buf, 1, write_cb) != 0) {
+        a->in_open = false;
+        uv_close((uv_handle_t *)&a->in, handle_closed_cb);
+    }
+    return DR_OK;
+}
+
+/* Claiming. */
+
+static void claim_cb(struct httpc_req *r, long status, const char *body,
+                     size_t len, const char *err)
+{
+    struct agent *a = r->data;
+    json_t *o, *job;
+    json_error_t jerr;
+    const struct fsm_job *j;
+
+    if (a->stopping) {
+        back_to_idle(a, 0);
+        return;
+    }
+    if (status != 200) {
+        /* Another node won the race, or the job backs off: normal. */
+        if (status != 409) {
+            log_debug("job %" PRIu64 ": claim failed: %s", a->job_id,
+                      err ? err : body);
+        }
+        back_to_idle(a, 1000);
+        return;
+    }
+    o = json_loadb(body, len, 0, &jerr);
+    job = o != NULL ? json_object_get(o, "job") : NULL;
+    if (job == NULL) {
+        json_decref(o);
+        back_to_idle(a, 1000);
+        return;
+    }
+    a->attempt = (uint32_t)json_integer_value(json_object_get(o, "attempt"));
+    a->lease_expires_local = uv_now(a->loop) + a->lease_ms;
+    a->next_renew = uv_now(a->loop) + a->lease_ms / 3;
+    json_decref(o);
+    /* Our own state may trail the leader's: the claim is in the log, so
+     * wait for it to be applied here before reading the job. */
+    j = fsm_job_get(state_of(a), a->job_id);
+    if (j == NULL || j->state != FSM_JOB_RUNNING || j->attempt != a->attempt) {
+        a->phase = AGENT_RUNNING; /* spawned from the tick once applied */
+        a->proc_alive = false;
+        a->open_handles = 0;
+        return;
+    }
+    a->phase = AGENT_RUNNING;
+    log_info("job %" PRIu64 " (%s %s) attempt %u: claimed, running",
+             a->job_id, fsm_job_kind_name(j->kind), j->backup_id,
+             (unsigned)a->attempt);
+    if (spawn_child(a, j) != DR_OK) {
+        a->proc_alive = false;
+    }
+}
+
+static void try_claim(struct agent *a)
+{
+    const struct fsm *f = state_of(a);
+    uint64_t now = wall_ms();
+    char url[512], path[96], body[160];
+
+    if (uv_now(a->loop) < a->retry_at) {
+        return;
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->state != FSM_JOB_PENDING || j->not_before_ms > now ||
+            strcmp(j->region, a->cfg->region) != 0 || !can_run(a, j)) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/api/jobs/%" PRIu64 "/claim", j->id);
+        if (!leader_url(a, path, url, sizeof(url))) {
+            return;
+        }
+        a->lease_ms = (uint64_t)fsm_setting_int(f, "jobs.lease_ms");
+        snprintf(body, sizeof(body), "{\"node\":%" PRIu64 ",\"lease_ms\":%" PRIu64 "}",
+                 a->cfg->id, a->lease_ms);
+        a->job_id = j->id;
+        a->job_kind = j->kind;
+        a->lost_lease = false;
+        if (httpc_post(&a->http, &a->req, url, a->token, body,
+                       AGENT_HTTP_TIMEOUT_MS, claim_cb) != 0) {
+            a->job_id = 0;
+            return;
+        }
+        a->req.data = a;
+        a->phase = AGENT_CLAIMING;
+        return;
+    }
+}
+
+/* Renewing. */
+
+static void kill_child(struct agent *a, const char *why)
+{
+    if (a->proc_alive) {
+        log_warn("job %" PRIu64 " attempt %u: %s; stopping its worker",
+                 a->job_id, (unsigned)a->attempt, why);
+        uv_process_kill(&a->proc, SIGKILL);
+    }
+    a->lost_lease = true;
+}
+
+static void renew_cb(struct httpc_req *r, long status, const char *body,
+                     size_t len, const char *err)
+{
+    struct agent *a = r->data;
+    (void)len;
+    a->renew_inflight = false;
+    if (status == 200) {
+        a->lease_expires_local = uv_now(a->loop) + a->lease_ms - 1000;
+        a->next_renew = uv_now(a->loop) + a->lease_ms / 3;
+        return;
+    }
+    if (status == 409 || status == 404) {
+        a->leases_lost++;
+        kill_child(a, "lease lost");
+        (void)body;
+        return;
+    }
+    (void)err; /* no leader: retry on the next tick */
+    a->next_renew = uv_now(a->loop) + 1000;
+}
+
+static void renew(struct agent *a)
+{
+    char url[512], path[96], body[200];
+    uint64_t now = uv_now(a->loop);
+
+    if (now >= a->lease_expires_local) {
+        kill_child(a, "lease ran out without a renewal");
+        return;
+    }
+    if (a->renew_inflight || now < a->next_renew) {
+        return;
+    }
+    snprintf(path, sizeof(path), "/api/jobs/%" PRIu64 "/renew", a->job_id);
+    if (!leader_url(a, path, url, sizeof(url))) {
+        return;
+    }
+    snprintf(body, sizeof(body),
+             "{\"node\":%" PRIu64 ",\"attempt\":%u,\"lease_ms\":%" PRIu64 "}",
+             a->cfg->id, (unsigned)a->attempt, a->lease_ms);
+    if (httpc_post(&a->http, &a->renew_req, url, a->token, body,
+                   AGENT_HTTP_TIMEOUT_MS, renew_cb) == 0) {
+        a->renew_req.data = a;
+        a->renew_inflight = true;
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+
+    if (a->stopping || !state_of(a)->initialized) {
+        return;
+    }
+    if (raftnode_ready(a->node)) {
+        agent__schedule(a);
+    }
+    switch (a->phase) {
+        case AGENT_IDLE:
+            try_claim(a);
+            break;
+        case AGENT_RUNNING:
+            if (!a->proc_alive && a->open_handles == 0 && !a->lost_lease) {
+                /* Claimed but not applied here yet when the answer came. */
+                const struct fsm_job *j =
+                    fsm_job_get(state_of(a), a->job_id);
+                if (j != NULL && j->state == FSM_JOB_RUNNING &&
+                    j->attempt == a->attempt && a->spec == NULL) {
+                    if (spawn_child(a, j) != DR_OK) {
+                        back_to_idle(a, 5000);
+                    }
+                } else if (uv_now(a->loop) >= a->lease_expires_local) {
+                    back_to_idle(a, 1000);
+                }
+                break;
+            }
+            renew(a);
+            break;
+        case AGENT_FINISHING:
+            if (!a->http.pending && a->req.easy == NULL) {
+                send_finish(a);
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
+                struct raftnode *node, const char *token, char *errmsg)
+{
+    ssize_t n;
+
+    memset(a, 0, sizeof(*a));
+    a->loop = loop;
+    a->cfg = cfg;
+    a->node = node;
+    snprintf(a->token, sizeof(a->token), "%s", token);
+    n = readlink("/proc/self/exe", a->self_exe, sizeof(a->self_exe) - 1);
+    if (n <= 0) {
+        snprintf(errmsg, 256, "job worker: cannot find this executable "
+                              "(/proc/self/exe)");
+        return DR_EIO;
+    }
+    a->self_exe[n] = '\0';
+    if (httpc_init(&a->http, loop) != 0) {
+        snprintf(errmsg, 256, "job worker: out of memory");
+        return DR_ENOMEM;
+    }
+    uv_timer_init(loop, &a->tick);
+    a->tick.data = a;
+    uv_timer_start(&a->tick, tick_cb, AGENT_TICK_MS, AGENT_TICK_MS);
+    return DR_OK;
+}
+
+static void http_closed_cb(struct httpc *h)
+{
+    struct agent *a = (struct agent *)((char *)h - offsetof(struct agent,
+                                                            http));
+    handle_closed_cb((uv_handle_t *)&a->tick);
+}
+
+static void tick_closed_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void agent_stop(struct agent *a, void (*cb)(struct agent *a))
+{
+    a->stopping = true;
+    a->stopped_cb = cb;
+    if (a->proc_alive) {
+        uv_process_kill(&a->proc, SIGKILL);
+    }
+    uv_timer_stop(&a->tick);
+    uv_close((uv_handle_t *)&a->tick, tick_closed_cb);
+    a->open_handles++; /* released when the HTTP client has closed */
+    httpc_close(&a->http, http_closed_cb);
+}

@@ -1,0 +1,79 @@
+/* Per-node job worker and the leader's backup scheduler.
+ *
+ * The worker (every node) claims pending jobs of its own region through the
+ * leader, runs each in a `drnode --run-job` child process, renews the lease
+ * while the child runs, kills the child when the lease is lost, and reports
+ * the outcome through the leader. The scheduler (leader only) creates backup
+ * jobs on the replicated schedule, expires leases that ran out, and deletes
+ * what retention lets go. Neither touches the state directly: everything
+ * goes through the log. */
+#ifndef DR_AGENT_H
+#define DR_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agent/httpc.h"
+#include "config/config.h"
+#include "raft/raftnode.h"
+
+enum agent_phase {
+    AGENT_IDLE = 0,
+    AGENT_CLAIMING,  /* claim request in flight */
+    AGENT_RUNNING,   /* the child runs; renewals go out */
+    AGENT_FINISHING, /* the outcome is being committed */
+};
+
+struct agent {
+    uv_loop_t *loop;
+    const struct config *cfg;  /* borrowed */
+    struct raftnode *node;     /* borrowed */
+    char token[512];
+    char self_exe[1024];
+    struct httpc http;
+    uv_timer_t tick;
+    int phase;                 /* enum agent_phase */
+    bool stopping;
+    int open_handles;
+    void (*stopped_cb)(struct agent *a);
+    /* the job at hand */
+    uint64_t job_id;
+    uint32_t attempt;
+    int job_kind;
+    uint64_t lease_ms;
+    uint64_t lease_expires_local; /* uv_now when the lease ends, as known */
+    uint64_t next_renew;          /* uv_now of the next renewal */
+    uint64_t retry_at;            /* uv_now before which nothing is claimed */
+    bool renew_inflight;
+    bool lost_lease;
+    struct httpc_req req;         /* claim / finish */
+    struct httpc_req renew_req;
+    /* the child */
+    uv_process_t proc;
+    uv_pipe_t in, out;
+    uv_write_t write;
+    char *spec;
+    char *output;
+    size_t output_len, output_cap;
+    bool proc_alive, out_open, in_open;
+    int64_t exit_status;
+    int term_signal;
+    char *finish_body;
+    int finish_tries;
+    /* scheduler (leader) */
+    int sched_inflight;
+    uint64_t jobs_run, jobs_failed, leases_lost; /* metrics */
+};
+
+/* Start the worker and scheduler. token (copied) authenticates to the
+ * leader's API. */
+int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
+                struct raftnode *node, const char *token, char *errmsg);
+/* Kill a running child, cancel requests, close handles, then cb. */
+void agent_stop(struct agent *a, void (*cb)(struct agent *a));
+
+/* The scheduler's step, called by the worker's tick on the leader. */
+void agent__schedule(struct agent *a);
+
+#endif /* DR_AGENT_H */

@@ -1,0 +1,54 @@
+/* A small asynchronous HTTP client on the node's loop (libcurl multi driven
+ * by uv_poll and uv_timer, after curl's multi-uv.c), used by job workers to
+ * talk to the leader. */
+#ifndef DR_HTTPC_H
+#define DR_HTTPC_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <uv.h>
+
+struct httpc {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    int pending;   /* requests in flight */
+    bool closing;
+    void (*closed_cb)(struct httpc *h);
+    int handles;   /* uv handles not yet closed */
+    struct httpc_req *head; /* requests in flight */
+};
+
+struct httpc_req;
+/* status: the HTTP status, or 0 when no answer came (err says why). body
+ * (len bytes, NUL-terminated) is valid during the callback only. */
+typedef void (*httpc_cb)(struct httpc_req *r, long status, const char *body,
+                         size_t len, const char *err);
+
+/* Caller-allocated; must stay valid until the callback. */
+struct httpc_req {
+    void *data;
+    httpc_cb cb;
+    /* private */
+    struct httpc *h;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t len, cap;
+    char *post;
+    char errbuf[CURL_ERROR_SIZE];
+    struct httpc_req *prev, *next;
+};
+
+int httpc_init(struct httpc *h, uv_loop_t *loop);
+/* Cancel every request (their callbacks run with status 0, "cancelled"),
+ * close the handles, then call cb. */
+void httpc_close(struct httpc *h, void (*cb)(struct httpc *h));
+
+/* POST json (copied) to url with a bearer token (copied; NULL for none).
+ * Returns 0, or DR_ENOMEM / DR_ESHUTDOWN (no callback then). */
+int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
+               const char *token, const char *json, long timeout_ms,
+               httpc_cb cb);
+
+#endif /* DR_HTTPC_H */

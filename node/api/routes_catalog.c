@@ -1,0 +1,507 @@
+/* API routes of the backup catalog and the job table.
+ *
+ *   GET    /api/backups              the catalog, newest first
+ *   POST   /api/backups              {"kind": "pg"|"redis", "region"?}: a
+ *                                    backup job (202)
+ *   GET    /api/backups/{id}
+ *   DELETE /api/backups/{id}         mark deleting + a delete job (202)
+ *   POST   /api/backups/{id}/verified {"ok", "error"?}: a verification
+ *   GET    /api/jobs, /api/jobs/{id}
+ *   POST   /api/jobs/{id}/claim      {"node", "lease_ms"?}
+ *   POST   /api/jobs/{id}/renew      {"node", "attempt", "lease_ms"?}
+ *   POST   /api/jobs/{id}/finish     {"node", "attempt", "ok", "error"?,
+ *                                     "backup"?}
+ * The job routes are the workers' side of the lease protocol. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+
+static struct fsm *state_of(struct api_call *c)
+{
+    return &c->api->node->fsm.state;
+}
+
+/* Views. */
+
+static void view_backup(struct jout *j, const struct fsm_backup *b)
+{
+    jout_begin(j, '{');
+    jout_key(j, "id");
+    jout_str(j, b->id);
+    jout_key(j, "kind");
+    jout_str(j, fsm_backup_kind_name(b->kind));
+    jout_key(j, "origin_region");
+    jout_str(j, b->origin_region);
+    jout_key(j, "state");
+    jout_str(j, fsm_backup_state_name(b->state));
+    jout_key(j, "created_ms");
+    jout_uint(j, b->created_ms);
+    jout_key(j, "snapshot_ms");
+    jout_uint(j, b->snapshot_ms);
+    jout_key(j, "stored_bytes");
+    jout_uint(j, b->stored_bytes);
+    jout_key(j, "raw_bytes");
+    jout_uint(j, b->raw_bytes);
+    jout_key(j, "store");
+    jout_str(j, b->store);
+    jout_key(j, "prefix");
+    jout_str(j, b->prefix);
+    jout_key(j, "manifest_key");
+    jout_str(j, b->manifest_key);
+    jout_key(j, "manifest_sha256");
+    jout_str(j, b->manifest_sha256);
+    jout_key(j, "verified_ms");
+    jout_uint(j, b->verified_ms);
+    jout_key(j, "verify_ok");
+    jout_bool(j, b->verify_ok);
+    jout_key(j, "verify_error");
+    jout_str(j, b->verify_error);
+    jout_key(j, "job_id");
+    jout_uint(j, b->job_id);
+    jout_key(j, "detail");
+    jout_str(j, b->detail);
+    jout_end(j, '}');
+}
+
+static void view_job(struct jout *j, const struct fsm_job *job)
+{
+    jout_begin(j, '{');
+    jout_key(j, "id");
+    jout_uint(j, job->id);
+    jout_key(j, "kind");
+    jout_str(j, fsm_job_kind_name(job->kind));
+    jout_key(j, "backup_kind");
+    jout_str(j, fsm_backup_kind_name(job->backup_kind));
+    jout_key(j, "region");
+    jout_str(j, job->region);
+    jout_key(j, "backup_id");
+    jout_str(j, job->backup_id);
+    jout_key(j, "prefix");
+    jout_str(j, job->prefix);
+    jout_key(j, "store");
+    jout_str(j, job->store);
+    jout_key(j, "state");
+    jout_str(j, fsm_job_state_name(job->state));
+    jout_key(j, "owner");
+    jout_uint(j, job->owner);
+    jout_key(j, "attempt");
+    jout_uint(j, job->attempt);
+    jout_key(j, "max_attempts");
+    jout_uint(j, job->max_attempts);
+    jout_key(j, "lease_expires_ms");
+    jout_uint(j, job->lease_expires_ms);
+    jout_key(j, "not_before_ms");
+    jout_uint(j, job->not_before_ms);
+    jout_key(j, "created_ms");
+    jout_uint(j, job->created_ms);
+    jout_key(j, "updated_ms");
+    jout_uint(j, job->updated_ms);
+    jout_key(j, "error");
+    jout_str(j, job->error);
+    jout_key(j, "actor");
+    jout_str(j, job->actor);
+    jout_end(j, '}');
+}
+
+/* Reads. */
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct fsm_backup *x = *(const struct fsm_backup *const *)a;
+    const struct fsm_backup *y = *(const struct fsm_backup *const *)b;
+    if (x->created_ms != y->created_ms) {
+        return x->created_ms > y->created_ms ? -1 : 1;
+    }
+    return strcmp(y->id, x->id);
+}
+
+static void do_backups_list(struct api_call *c)
+{
+    const struct fsm *f = state_of(c);
+    const struct fsm_backup **order;
+    struct jout j;
+
+    order = malloc((f->n_backups + 1) * sizeof(*order));
+    if (order == NULL) {
+        api_reply_error(c, 503, "unavailable", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < f->n_backups; i++) {
+        order[i] = &f->backups[i];
+    }
+    qsort(order, f->n_backups, sizeof(*order), newest_first);
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "backups");
+    jout_begin(&j, '[');
+    for (size_t i = 0; i < f->n_backups; i++) {
+        view_backup(&j, order[i]);
+    }
+    jout_end(&j, ']');
+    jout_end(&j, '}');
+    free(order);
+    api_reply_jout(c, 200, &j);
+}
+
+static void do_backup_get(struct api_call *c)
+{
+    const struct fsm_backup *b = fsm_backup_get(state_of(c), c->arg);
+    struct jout j;
+
+    if (b == NULL) {
+        api_reply_error(c, 404, "not_found", "backup \"%s\" does not exist",
+                        c->arg);
+        return;
+    }
+    jout_init(&j);
+    view_backup(&j, b);
+    api_reply_jout(c, 200, &j);
+}
+
+static void do_jobs_list(struct api_call *c)
+{
+    const struct fsm *f = state_of(c);
+    struct jout j;
+
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "jobs");
+    jout_begin(&j, '[');
+    for (size_t i = f->n_jobs; i > 0; i--) {
+        view_job(&j, &f->jobs[i - 1]);
+    }
+    jout_end(&j, ']');
+    jout_end(&j, '}');
+    api_reply_jout(c, 200, &j);
+}
+
+static bool parse_id(const char *s, uint64_t *id)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s[0] < '0' || s[0] > '9') {
+        return false;
+    }
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || v == 0) {
+        return false;
+    }
+    *id = v;
+    return true;
+}
+
+static void do_job_get(struct api_call *c)
+{
+    const struct fsm_job *job = fsm_job_get(state_of(c), c->id);
+    struct jout j;
+
+    if (job == NULL) {
+        api_reply_error(c, 404, "not_found", "job %" PRIu64 " does not exist",
+                        c->id);
+        return;
+    }
+    jout_init(&j);
+    view_job(&j, job);
+    api_reply_jout(c, 200, &j);
+}
+
+/* Writes. */
+
+static void reply_job(struct api_call *c, int status, uint64_t id)
+{
+    const struct fsm_job *job = fsm_job_get(state_of(c), id);
+    struct jout j;
+
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "job");
+    if (job != NULL) {
+        view_job(&j, job);
+    } else {
+        jout_str(&j, NULL); /* forgotten already: the table is bounded */
+    }
+    jout_key(&j, "attempt");
+    jout_uint(&j, c->result.attempt);
+    jout_key(&j, "lease_expires_ms");
+    jout_uint(&j, c->result.lease_expires_ms);
+    jout_end(&j, '}');
+    api_reply_jout(c, status, &j);
+}
+
+static void after_job_created(struct api_call *c)
+{
+    reply_job(c, 202, c->result.job_id);
+}
+
+static void do_backup_run(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"kind", JT_STRING, true},
+        {"region", JT_STRING, false},
+    };
+    const struct jin *v;
+    struct fsm_cmd cmd;
+    int kind;
+
+    if (api__check_body(c, fields, 2) != 0) {
+        return;
+    }
+    kind = fsm_backup_kind_parse(jin_get(c->body, "kind")->u.str.s);
+    if (kind < 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"kind\" must be \"pg\" or \"redis\"");
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_JOB_CREATE;
+    cmd.actor = c->actor;
+    cmd.u.job.kind = FSM_JOB_BACKUP;
+    cmd.u.job.backup_kind = kind;
+    v = jin_get(c->body, "region");
+    cmd.u.job.region = v != NULL ? v->u.str.s : NULL;
+    api_propose_then(c, &cmd, after_job_created);
+}
+
+static void do_backup_delete(struct api_call *c)
+{
+    struct fsm_cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_BACKUP_DELETE;
+    cmd.actor = c->actor;
+    cmd.u.backup_id = c->arg;
+    api_propose_then(c, &cmd, after_job_created);
+}
+
+static void after_verified(struct api_call *c)
+{
+    do_backup_get(c);
+}
+
+static void do_backup_verified(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"ok", JT_BOOL, true},
+        {"error", JT_STRING, false},
+    };
+    const struct jin *v;
+    struct fsm_cmd cmd;
+
+    if (api__check_body(c, fields, 2) != 0) {
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_BACKUP_VERIFIED;
+    cmd.actor = c->actor;
+    cmd.u.verified.id = c->arg;
+    cmd.u.verified.ok = jin_get(c->body, "ok")->u.b;
+    v = jin_get(c->body, "error");
+    cmd.u.verified.error = v != NULL ? v->u.str.s : "";
+    if (!cmd.u.verified.ok && cmd.u.verified.error[0] == '\0') {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"error\" is required when \"ok\" is false");
+        return;
+    }
+    api_propose_then(c, &cmd, after_verified);
+}
+
+static int get_uint(struct api_call *c, const char *name, uint64_t def,
+                    uint64_t *out)
+{
+    const struct jin *v = jin_get(c->body, name);
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (v->u.i < 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"%s\" must not be negative", name);
+        return -1;
+    }
+    *out = (uint64_t)v->u.i;
+    return 0;
+}
+
+static void after_job_leased(struct api_call *c)
+{
+    reply_job(c, 200, c->id);
+}
+
+static void do_job_claim_renew(struct api_call *c, bool renew)
+{
+    static const struct api_field fields[] = {
+        {"node", JT_INT, true},
+        {"attempt", JT_INT, false},
+        {"lease_ms", JT_INT, false},
+    };
+    uint64_t lease = (uint64_t)fsm_setting_int(state_of(c), "jobs.lease_ms");
+    uint64_t node, attempt;
+    struct fsm_cmd cmd;
+
+    if (api__check_body(c, fields, 3) != 0 ||
+        get_uint(c, "node", 0, &node) != 0 ||
+        get_uint(c, "attempt", 0, &attempt) != 0 ||
+        get_uint(c, "lease_ms", lease, &lease) != 0) {
+        return;
+    }
+    if (renew && jin_get(c->body, "attempt") == NULL) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"attempt\" is required");
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = renew ? FSM_CMD_JOB_RENEW : FSM_CMD_JOB_CLAIM;
+    cmd.actor = c->actor;
+    cmd.u.job.job_id = c->id;
+    cmd.u.job.node = node;
+    cmd.u.job.attempt = (uint32_t)attempt;
+    cmd.u.job.lease_ms = lease;
+    api_propose_then(c, &cmd, after_job_leased);
+}
+
+static void do_job_claim(struct api_call *c)
+{
+    do_job_claim_renew(c, false);
+}
+
+static void do_job_renew(struct api_call *c)
+{
+    do_job_claim_renew(c, true);
+}
+
+static void do_job_finish(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"node", JT_INT, true},     {"attempt", JT_INT, true},
+        {"ok", JT_BOOL, true},      {"error", JT_STRING, false},
+        {"backup", JT_ANY, false},
+    };
+    static const struct api_field backup_fields[] = {
+        {"manifest_key", JT_STRING, true},
+        {"manifest_sha256", JT_STRING, true},
+        {"stored_bytes", JT_INT, false},
+        {"raw_bytes", JT_INT, false},
+        {"snapshot_ms", JT_INT, false},
+        {"detail", JT_STRING, false},
+    };
+    const struct jin *v, *b;
+    uint64_t node, attempt;
+    struct fsm_cmd cmd;
+    char err[256];
+
+    if (api__check_body(c, fields, 5) != 0 ||
+        get_uint(c, "node", 0, &node) != 0 ||
+        get_uint(c, "attempt", 0, &attempt) != 0) {
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_JOB_FINISH;
+    cmd.actor = c->actor;
+    cmd.u.job.job_id = c->id;
+    cmd.u.job.node = node;
+    cmd.u.job.attempt = (uint32_t)attempt;
+    cmd.u.job.ok = jin_get(c->body, "ok")->u.b;
+    v = jin_get(c->body, "error");
+    cmd.u.job.error = v != NULL ? v->u.str.s : "";
+    b = jin_get(c->body, "backup");
+    if (b != NULL) {
+        struct fsm_backup *out = &cmd.u.job.backup;
+        if (b->type != JIN_OBJECT) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"backup\" must be an object");
+            return;
+        }
+        if (api_check_fields(b, backup_fields, 6, err) != DR_OK) {
+            api_reply_error(c, 400, "invalid_argument", "backup: %s", err);
+            return;
+        }
+        out->manifest_key = (char *)jin_get(b, "manifest_key")->u.str.s;
+        out->manifest_sha256 =
+            (char *)jin_get(b, "manifest_sha256")->u.str.s;
+        v = jin_get(b, "stored_bytes");
+        out->stored_bytes = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+        v = jin_get(b, "raw_bytes");
+        out->raw_bytes = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+        v = jin_get(b, "snapshot_ms");
+        out->snapshot_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+        v = jin_get(b, "detail");
+        out->detail = v != NULL ? (char *)v->u.str.s : "";
+    } else if (cmd.u.job.ok && fsm_job_get(state_of(c), c->id) != NULL &&
+               fsm_job_get(state_of(c), c->id)->kind == FSM_JOB_BACKUP) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "a backup job that succeeded needs \"backup\"");
+        return;
+    }
+    api_propose_then(c, &cmd, after_job_leased);
+}
+
+bool api_route_catalog(struct api_call *c, const char *method)
+{
+    bool get = strcmp(method, "GET") == 0;
+    bool post = strcmp(method, "POST") == 0;
+
+    switch (c->route) {
+        case ROUTE_BACKUPS:
+            if (get) {
+                api_read_then(c, do_backups_list);
+                return true;
+            }
+            if (post) {
+                api__write_route(c, do_backup_run, true, false);
+                return true;
+            }
+            return false;
+        case ROUTE_BACKUP:
+            if (c->sub[0] == '\0' && get) {
+                api_read_then(c, do_backup_get);
+                return true;
+            }
+            if (c->sub[0] == '\0' && strcmp(method, "DELETE") == 0) {
+                api__write_route(c, do_backup_delete, false, false);
+                return true;
+            }
+            if (strcmp(c->sub, "verified") == 0 && post) {
+                api__write_route(c, do_backup_verified, true, false);
+                return true;
+            }
+            return false;
+        case ROUTE_JOBS:
+            if (get) {
+                api_read_then(c, do_jobs_list);
+                return true;
+            }
+            return false;
+        case ROUTE_JOB:
+            if (!parse_id(c->arg, &c->id)) {
+                api_reply_error(c, 400, "invalid_argument",
+                                "job id \"%s\" is not a positive integer",
+                                c->arg);
+                return true;
+            }
+            if (c->sub[0] == '\0' && get) {
+                api_read_then(c, do_job_get);
+                return true;
+            }
+            if (!post) {
+                return false;
+            }
+            if (strcmp(c->sub, "claim") == 0) {
+                api__write_route(c, do_job_claim, true, false);
+                return true;
+            }
+            if (strcmp(c->sub, "renew") == 0) {
+                api__write_route(c, do_job_renew, true, false);
+                return true;
+            }
+            if (strcmp(c->sub, "finish") == 0) {
+                api__write_route(c, do_job_finish, true, false);
+                return true;
+            }
+            return false;
+    }
+    return false;
+}

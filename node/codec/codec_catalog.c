@@ -1,0 +1,315 @@
+/* Protobuf mapping of the backup catalog and the job table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/codec_catalog.h"
+
+static void backup_to_pb(const struct fsm_backup *b, Dr__Backup *pb)
+{
+    dr__backup__init(pb);
+    pb->id = b->id ? b->id : "";
+    pb->kind = (Dr__BackupKind)b->kind;
+    pb->origin_region = b->origin_region ? b->origin_region : "";
+    pb->created_ms = b->created_ms;
+    pb->snapshot_ms = b->snapshot_ms;
+    pb->stored_bytes = b->stored_bytes;
+    pb->raw_bytes = b->raw_bytes;
+    pb->store = b->store ? b->store : "";
+    pb->prefix = b->prefix ? b->prefix : "";
+    pb->manifest_key = b->manifest_key ? b->manifest_key : "";
+    pb->manifest_sha256 = b->manifest_sha256 ? b->manifest_sha256 : "";
+    pb->state = (Dr__BackupState)b->state;
+    pb->verified_ms = b->verified_ms;
+    pb->verify_ok = b->verify_ok;
+    pb->verify_error = b->verify_error ? b->verify_error : "";
+    pb->job_id = b->job_id;
+    pb->detail = b->detail ? b->detail : "";
+}
+
+static void backup_from_pb(const Dr__Backup *pb, struct fsm_backup *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->id = pb->id;
+    b->kind = (int)pb->kind;
+    b->origin_region = pb->origin_region;
+    b->created_ms = pb->created_ms;
+    b->snapshot_ms = pb->snapshot_ms;
+    b->stored_bytes = pb->stored_bytes;
+    b->raw_bytes = pb->raw_bytes;
+    b->store = pb->store;
+    b->prefix = pb->prefix;
+    b->manifest_key = pb->manifest_key;
+    b->manifest_sha256 = pb->manifest_sha256;
+    b->state = (int)pb->state;
+    b->verified_ms = pb->verified_ms;
+    b->verify_ok = pb->verify_ok;
+    b->verify_error = pb->verify_error;
+    b->job_id = pb->job_id;
+    b->detail = pb->detail;
+}
+
+static void job_to_pb(const struct fsm_job *j, Dr__Job *pb)
+{
+    dr__job__init(pb);
+    pb->id = j->id;
+    pb->kind = (Dr__JobKind)j->kind;
+    pb->backup_kind = (Dr__BackupKind)j->backup_kind;
+    pb->region = j->region;
+    pb->backup_id = j->backup_id;
+    pb->prefix = j->prefix;
+    pb->store = j->store;
+    pb->state = (Dr__JobState)j->state;
+    pb->owner = j->owner;
+    pb->attempt = j->attempt;
+    pb->max_attempts = j->max_attempts;
+    pb->lease_expires_ms = j->lease_expires_ms;
+    pb->not_before_ms = j->not_before_ms;
+    pb->created_ms = j->created_ms;
+    pb->updated_ms = j->updated_ms;
+    pb->error = j->error;
+    pb->actor = j->actor;
+}
+
+static void job_from_pb(const Dr__Job *pb, struct fsm_job *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = pb->id;
+    j->kind = (int)pb->kind;
+    j->backup_kind = (int)pb->backup_kind;
+    j->region = pb->region;
+    j->backup_id = pb->backup_id;
+    j->prefix = pb->prefix;
+    j->store = pb->store;
+    j->state = (int)pb->state;
+    j->owner = pb->owner;
+    j->attempt = pb->attempt;
+    j->max_attempts = pb->max_attempts;
+    j->lease_expires_ms = pb->lease_expires_ms;
+    j->not_before_ms = pb->not_before_ms;
+    j->created_ms = pb->created_ms;
+    j->updated_ms = pb->updated_ms;
+    j->error = pb->error;
+    j->actor = pb->actor;
+}
+
+int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
+                             struct codec__catalog_scratch *s)
+{
+    const struct fsm_cmd_job *j = &cmd->u.job;
+
+    switch (cmd->type) {
+        case FSM_CMD_JOB_CREATE:
+            dr__cmd_job_create__init(&s->create);
+            s->create.kind = (Dr__JobKind)j->kind;
+            s->create.backup_kind = (Dr__BackupKind)j->backup_kind;
+            s->create.region = (char *)(j->region ? j->region : "");
+            c->kind_case = DR__COMMAND__KIND_JOB_CREATE;
+            c->job_create = &s->create;
+            return DR_OK;
+        case FSM_CMD_JOB_CLAIM:
+            dr__cmd_job_claim__init(&s->claim);
+            s->claim.job_id = j->job_id;
+            s->claim.node = j->node;
+            s->claim.lease_ms = j->lease_ms;
+            c->kind_case = DR__COMMAND__KIND_JOB_CLAIM;
+            c->job_claim = &s->claim;
+            return DR_OK;
+        case FSM_CMD_JOB_RENEW:
+            dr__cmd_job_renew__init(&s->renew);
+            s->renew.job_id = j->job_id;
+            s->renew.node = j->node;
+            s->renew.attempt = j->attempt;
+            s->renew.lease_ms = j->lease_ms;
+            c->kind_case = DR__COMMAND__KIND_JOB_RENEW;
+            c->job_renew = &s->renew;
+            return DR_OK;
+        case FSM_CMD_JOB_FINISH:
+            dr__cmd_job_finish__init(&s->finish);
+            s->finish.job_id = j->job_id;
+            s->finish.node = j->node;
+            s->finish.attempt = j->attempt;
+            s->finish.ok = j->ok;
+            s->finish.error = (char *)(j->error ? j->error : "");
+            if (j->ok) {
+                backup_to_pb(&j->backup, &s->backup);
+                s->finish.backup = &s->backup;
+            }
+            c->kind_case = DR__COMMAND__KIND_JOB_FINISH;
+            c->job_finish = &s->finish;
+            return DR_OK;
+        case FSM_CMD_JOB_EXPIRE:
+            dr__cmd_job_expire__init(&s->expire);
+            s->expire.job_id = j->job_id;
+            s->expire.attempt = j->attempt;
+            c->kind_case = DR__COMMAND__KIND_JOB_EXPIRE;
+            c->job_expire = &s->expire;
+            return DR_OK;
+        case FSM_CMD_BACKUP_DELETE:
+            dr__cmd_backup_delete__init(&s->del);
+            s->del.id = (char *)(cmd->u.backup_id ? cmd->u.backup_id : "");
+            c->kind_case = DR__COMMAND__KIND_BACKUP_DELETE;
+            c->backup_delete = &s->del;
+            return DR_OK;
+        case FSM_CMD_BACKUP_VERIFIED:
+            dr__cmd_backup_verified__init(&s->verified);
+            s->verified.id =
+                (char *)(cmd->u.verified.id ? cmd->u.verified.id : "");
+            s->verified.ok = cmd->u.verified.ok;
+            s->verified.error =
+                (char *)(cmd->u.verified.error ? cmd->u.verified.error : "");
+            c->kind_case = DR__COMMAND__KIND_BACKUP_VERIFIED;
+            c->backup_verified = &s->verified;
+            return DR_OK;
+    }
+    return DR_EINVAL;
+}
+
+bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
+{
+    struct fsm_cmd_job *j = &cmd->u.job;
+
+    switch (c->kind_case) {
+        case DR__COMMAND__KIND_JOB_CREATE:
+            j->kind = (int)c->job_create->kind;
+            j->backup_kind = (int)c->job_create->backup_kind;
+            j->region = c->job_create->region;
+            cmd->type = FSM_CMD_JOB_CREATE;
+            return true;
+        case DR__COMMAND__KIND_JOB_CLAIM:
+            j->job_id = c->job_claim->job_id;
+            j->node = c->job_claim->node;
+            j->lease_ms = c->job_claim->lease_ms;
+            cmd->type = FSM_CMD_JOB_CLAIM;
+            return true;
+        case DR__COMMAND__KIND_JOB_RENEW:
+            j->job_id = c->job_renew->job_id;
+            j->node = c->job_renew->node;
+            j->attempt = c->job_renew->attempt;
+            j->lease_ms = c->job_renew->lease_ms;
+            cmd->type = FSM_CMD_JOB_RENEW;
+            return true;
+        case DR__COMMAND__KIND_JOB_FINISH:
+            j->job_id = c->job_finish->job_id;
+            j->node = c->job_finish->node;
+            j->attempt = c->job_finish->attempt;
+            j->ok = c->job_finish->ok;
+            j->error = c->job_finish->error;
+            if (j->ok) {
+                if (c->job_finish->backup == NULL) {
+                    return true; /* malformed: type stays 0 */
+                }
+                backup_from_pb(c->job_finish->backup, &j->backup);
+            }
+            cmd->type = FSM_CMD_JOB_FINISH;
+            return true;
+        case DR__COMMAND__KIND_JOB_EXPIRE:
+            j->job_id = c->job_expire->job_id;
+            j->attempt = c->job_expire->attempt;
+            cmd->type = FSM_CMD_JOB_EXPIRE;
+            return true;
+        case DR__COMMAND__KIND_BACKUP_DELETE:
+            cmd->u.backup_id = c->backup_delete->id;
+            cmd->type = FSM_CMD_BACKUP_DELETE;
+            return true;
+        case DR__COMMAND__KIND_BACKUP_VERIFIED:
+            cmd->u.verified.id = c->backup_verified->id;
+            cmd->u.verified.ok = c->backup_verified->ok;
+            cmd->u.verified.error = c->backup_verified->error;
+            cmd->type = FSM_CMD_BACKUP_VERIFIED;
+            return true;
+        default:
+            return false;
+    }
+}
+
+int codec__catalog_to_pb(const struct fsm *f, Dr__Snapshot *s,
+                         struct codec__catalog_pb *pb)
+{
+    memset(pb, 0, sizeof(*pb));
+    pb->backups = calloc(f->n_backups + 1, sizeof(*pb->backups));
+    pb->backup_ptrs = calloc(f->n_backups + 1, sizeof(*pb->backup_ptrs));
+    pb->jobs = calloc(f->n_jobs + 1, sizeof(*pb->jobs));
+    pb->job_ptrs = calloc(f->n_jobs + 1, sizeof(*pb->job_ptrs));
+    if (!pb->backups || !pb->backup_ptrs || !pb->jobs || !pb->job_ptrs) {
+        codec__catalog_pb_free(pb);
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < f->n_backups; i++) {
+        backup_to_pb(&f->backups[i], &pb->backups[i]);
+        pb->backup_ptrs[i] = &pb->backups[i];
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        job_to_pb(&f->jobs[i], &pb->jobs[i]);
+        pb->job_ptrs[i] = &pb->jobs[i];
+    }
+    s->n_backups = f->n_backups;
+    s->backups = pb->backup_ptrs;
+    s->n_jobs = f->n_jobs;
+    s->jobs = pb->job_ptrs;
+    s->job_seq = f->job_seq;
+    return DR_OK;
+}
+
+void codec__catalog_pb_free(struct codec__catalog_pb *pb)
+{
+    free(pb->backups);
+    free(pb->backup_ptrs);
+    free(pb->jobs);
+    free(pb->job_ptrs);
+    memset(pb, 0, sizeof(*pb));
+}
+
+static int fail(char *errmsg, const char *what, const char *name)
+{
+    snprintf(errmsg, 256, "snapshot: %s%s%.64s%s", what, name ? " \"" : "",
+             name ? name : "", name ? "\"" : "");
+    return DR_EMALFORMED;
+}
+
+int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f,
+                           char *errmsg)
+{
+    if (s->n_backups > FSM_BACKUPS_MAX || s->n_jobs > FSM_JOBS_MAX) {
+        return fail(errmsg, "more backups or jobs than allowed", NULL);
+    }
+    f->backups = calloc(s->n_backups + 1, sizeof(*f->backups));
+    f->jobs = calloc(s->n_jobs + 1, sizeof(*f->jobs));
+    if (f->backups == NULL || f->jobs == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < s->n_backups; i++) {
+        struct fsm_backup b;
+        backup_from_pb(s->backups[i], &b);
+        if (b.id[0] == '\0' || b.kind < 0 || b.kind >= FSM_BACKUP_KINDS ||
+            b.state < FSM_BACKUP_COMPLETE || b.state > FSM_BACKUP_DELETING) {
+            return fail(errmsg, "malformed backup", b.id);
+        }
+        if (i > 0 && strcmp(f->backups[i - 1].id, b.id) >= 0) {
+            return fail(errmsg, "backups out of order or duplicated", NULL);
+        }
+        if (fsm_backup_copy(&f->backups[i], &b) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        f->n_backups++;
+    }
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        struct fsm_job j;
+        job_from_pb(s->jobs[i], &j);
+        if (j.id == 0 || j.id > s->job_seq || j.kind < FSM_JOB_BACKUP ||
+            j.kind > FSM_JOB_CLEANUP || j.state < FSM_JOB_PENDING ||
+            j.state > FSM_JOB_FAILED || j.backup_kind < 0 ||
+            j.backup_kind >= FSM_BACKUP_KINDS) {
+            return fail(errmsg, "malformed job of backup", j.backup_id);
+        }
+        if (i > 0 && f->jobs[i - 1].id >= j.id) {
+            return fail(errmsg, "jobs out of order or duplicated", NULL);
+        }
+        if (fsm_job_copy(&f->jobs[i], &j) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        f->n_jobs++;
+    }
+    f->job_seq = s->job_seq;
+    return DR_OK;
+}

@@ -1,0 +1,944 @@
+/* The backup catalog and the job table: leases, attempts, retention.
+ *
+ * A job moves pending -> running (claim: a node of the job's region takes a
+ * lease) -> done | pending again (the attempt failed or its lease expired,
+ * attempts left, after a back-off) | failed. Only the holder of the current
+ * lease (node and attempt, not expired at the command's time) may renew or
+ * finish it, so a worker that lost its lease can never commit a result.
+ * A backup enters the catalog only through the finish of its job. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/internal.h"
+
+#define JOB_BACKOFF_BASE_MS 5000u
+#define JOB_BACKOFF_MAX_MS 300000u
+#define DAY_MS 86400000ull
+
+static const char *const backup_kind_names[FSM_BACKUP_KINDS] = {
+    "pg_logical", "redis_snapshot"};
+static const char *const backup_kind_short[FSM_BACKUP_KINDS] = {"pg", "redis"};
+
+const char *fsm_backup_kind_name(int kind)
+{
+    return kind >= 0 && kind < FSM_BACKUP_KINDS ? backup_kind_names[kind]
+                                                 : "unknown";
+}
+
+int fsm_backup_kind_parse(const char *name)
+{
+    for (int i = 0; i < FSM_BACKUP_KINDS; i++) {
+        if (strcmp(name, backup_kind_names[i]) == 0 ||
+            strcmp(name, backup_kind_short[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *fsm_backup_state_name(int state)
+{
+    switch (state) {
+        case FSM_BACKUP_COMPLETE: return "complete";
+        case FSM_BACKUP_DELETING: return "deleting";
+    }
+    return "unknown";
+}
+
+const char *fsm_job_kind_name(int kind)
+{
+    switch (kind) {
+        case FSM_JOB_BACKUP: return "backup";
+        case FSM_JOB_DELETE: return "delete";
+        case FSM_JOB_CLEANUP: return "cleanup";
+    }
+    return "unknown";
+}
+
+const char *fsm_job_state_name(int state)
+{
+    switch (state) {
+        case FSM_JOB_PENDING: return "pending";
+        case FSM_JOB_RUNNING: return "running";
+        case FSM_JOB_DONE: return "done";
+        case FSM_JOB_FAILED: return "failed";
+    }
+    return "unknown";
+}
+
+/* Copies and frees. */
+
+void fsm_backup_free(struct fsm_backup *b)
+{
+    free(b->id);
+    free(b->origin_region);
+    free(b->store);
+    free(b->prefix);
+    free(b->manifest_key);
+    free(b->manifest_sha256);
+    free(b->verify_error);
+    free(b->detail);
+    memset(b, 0, sizeof(*b));
+}
+
+int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src)
+{
+    *dst = *src;
+    dst->id = fsm__dup_str(src->id);
+    dst->origin_region = fsm__dup_str(src->origin_region);
+    dst->store = fsm__dup_str(src->store);
+    dst->prefix = fsm__dup_str(src->prefix);
+    dst->manifest_key = fsm__dup_str(src->manifest_key);
+    dst->manifest_sha256 = fsm__dup_str(src->manifest_sha256);
+    dst->verify_error = fsm__dup_str(src->verify_error);
+    dst->detail = fsm__dup_str(src->detail);
+    if (!dst->id || !dst->origin_region || !dst->store || !dst->prefix ||
+        !dst->manifest_key || !dst->manifest_sha256 || !dst->verify_error ||
+        !dst->detail) {
+        fsm_backup_free(dst);
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm_job_free(struct fsm_job *j)
+{
+    free(j->region);
+    free(j->backup_id);
+    free(j->prefix);
+    free(j->store);
+    free(j->error);
+    free(j->actor);
+    memset(j, 0, sizeof(*j));
+}
+
+int fsm_job_copy(struct fsm_job *dst, const struct fsm_job *src)
+{
+    *dst = *src;
+    dst->region = fsm__dup_str(src->region);
+    dst->backup_id = fsm__dup_str(src->backup_id);
+    dst->prefix = fsm__dup_str(src->prefix);
+    dst->store = fsm__dup_str(src->store);
+    dst->error = fsm__dup_str(src->error);
+    dst->actor = fsm__dup_str(src->actor);
+    if (!dst->region || !dst->backup_id || !dst->prefix || !dst->store ||
+        !dst->error || !dst->actor) {
+        fsm_job_free(dst);
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm__catalog_close(struct fsm *f)
+{
+    for (size_t i = 0; i < f->n_backups; i++) {
+        fsm_backup_free(&f->backups[i]);
+    }
+    free(f->backups);
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        fsm_job_free(&f->jobs[i]);
+    }
+    free(f->jobs);
+}
+
+/* Look-ups. */
+
+static size_t backup_pos(const struct fsm *f, const char *id, int *found)
+{
+    size_t lo = 0, hi = f->n_backups;
+
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->backups[mid].id, id);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+const struct fsm_backup *fsm_backup_get(const struct fsm *f, const char *id)
+{
+    int found;
+    size_t pos = backup_pos(f, id, &found);
+    return found ? &f->backups[pos] : NULL;
+}
+
+static size_t job_pos(const struct fsm *f, uint64_t id, int *found)
+{
+    size_t lo = 0, hi = f->n_jobs;
+
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->jobs[mid].id == id) {
+            *found = 1;
+            return mid;
+        }
+        if (f->jobs[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+const struct fsm_job *fsm_job_get(const struct fsm *f, uint64_t id)
+{
+    int found;
+    size_t pos = job_pos(f, id, &found);
+    return found ? &f->jobs[pos] : NULL;
+}
+
+const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
+                                           const char *region)
+{
+    const struct fsm_backup *best = NULL;
+
+    for (size_t i = 0; i < f->n_backups; i++) {
+        const struct fsm_backup *b = &f->backups[i];
+        if (b->kind == kind && b->state == FSM_BACKUP_COMPLETE &&
+            strcmp(b->origin_region, region) == 0 &&
+            (best == NULL || b->created_ms > best->created_ms)) {
+            best = b;
+        }
+    }
+    return best;
+}
+
+static const struct fsm_job *active_backup_job(const struct fsm *f, int kind,
+                                               const char *region)
+{
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_BACKUP && j->backup_kind == kind &&
+            (j->state == FSM_JOB_PENDING || j->state == FSM_JOB_RUNNING) &&
+            strcmp(j->region, region) == 0) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+static const char *interval_key(int kind)
+{
+    return kind == FSM_BACKUP_PG_LOGICAL ? "backup.pg_interval_s"
+                                         : "backup.redis_interval_s";
+}
+
+bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now)
+{
+    const char *region = f->site.primary_region;
+    const struct fsm_region *r;
+    const struct fsm_backup *b;
+    uint64_t interval, last = 0;
+
+    if (!f->initialized || region == NULL || kind < 0 ||
+        kind >= FSM_BACKUP_KINDS) {
+        return false;
+    }
+    r = fsm_region_get(f, region);
+    interval = (uint64_t)fsm_setting_int(f, interval_key(kind)) * 1000;
+    if (interval == 0 || r == NULL || r->object_store[0] == '\0' ||
+        active_backup_job(f, kind, region) != NULL) {
+        return false;
+    }
+    b = fsm_backup_latest(f, kind, region);
+    if (b != NULL) {
+        last = b->created_ms;
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_BACKUP && j->backup_kind == kind &&
+            strcmp(j->region, region) == 0 && j->created_ms > last) {
+            last = j->created_ms;
+        }
+    }
+    return last == 0 || now >= last + interval;
+}
+
+/* Retention. */
+
+static int by_created_desc(const void *a, const void *b)
+{
+    const struct fsm_backup *x = *(const struct fsm_backup *const *)a;
+    const struct fsm_backup *y = *(const struct fsm_backup *const *)b;
+    if (x->created_ms != y->created_ms) {
+        return x->created_ms > y->created_ms ? -1 : 1;
+    }
+    return strcmp(y->id, x->id);
+}
+
+size_t fsm_retention_victims(const struct fsm *f, uint64_t now,
+                             const char **ids, size_t max)
+{
+    uint64_t recent_ms =
+        (uint64_t)fsm_setting_int(f, "backup.retention_recent_h") * 3600000;
+    int64_t daily = fsm_setting_int(f, "backup.retention_daily");
+    const struct fsm_backup **group;
+    size_t n_out = 0;
+
+    if (f->n_backups == 0) {
+        return 0;
+    }
+    group = malloc(f->n_backups * sizeof(*group));
+    if (group == NULL) {
+        return 0; /* nothing deleted: the safe answer */
+    }
+    for (size_t i = 0; i < f->n_backups; i++) {
+        const struct fsm_backup *lead = &f->backups[i];
+        size_t n = 0;
+        bool seen = false;
+        int64_t days_kept = 0;
+        uint64_t last_day = UINT64_MAX;
+
+        if (lead->state != FSM_BACKUP_COMPLETE) {
+            continue;
+        }
+        /* Each (region, kind) group is handled at its first member. */
+        for (size_t k = 0; k < i && !seen; k++) {
+            const struct fsm_backup *o = &f->backups[k];
+            seen = o->state == FSM_BACKUP_COMPLETE && o->kind == lead->kind &&
+                   strcmp(o->origin_region, lead->origin_region) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        for (size_t k = i; k < f->n_backups; k++) {
+            const struct fsm_backup *o = &f->backups[k];
+            if (o->state == FSM_BACKUP_COMPLETE && o->kind == lead->kind &&
+                strcmp(o->origin_region, lead->origin_region) == 0) {
+                group[n++] = o;
+            }
+        }
+        qsort(group, n, sizeof(*group), by_created_desc);
+        for (size_t k = 0; k < n; k++) {
+            const struct fsm_backup *b = group[k];
+            uint64_t day = b->created_ms / DAY_MS;
+            bool keep = k == 0 || b->created_ms + recent_ms >= now;
+            if (day != last_day && days_kept < daily) {
+                keep = true; /* the newest backup of this day */
+                days_kept++;
+                last_day = day;
+            } else if (day != last_day) {
+                last_day = day;
+            }
+            if (!keep && n_out < max) {
+                ids[n_out++] = b->id;
+            }
+        }
+    }
+    free(group);
+    return n_out;
+}
+
+/* Checks. */
+
+static bool valid_sha256_hex(const char *s)
+{
+    size_t i;
+    for (i = 0; s[i] != '\0'; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return i == FSM_SHA256_HEX;
+}
+
+static bool valid_key(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > 1024 || s[0] == '/') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            return false;
+        }
+    }
+    return strstr(s, "..") == NULL;
+}
+
+/* The lease of cmd's job is held by cmd's node and attempt (and, with a
+ * time, has not expired). */
+static int check_lease(const struct fsm_job *j, const struct fsm_cmd_job *c,
+                       uint64_t now, struct fsm_result *res)
+{
+    if (j->state != FSM_JOB_RUNNING) {
+        return fsm__reject(res, DR_ECONFLICT, "job %llu is %s, not running",
+                           (unsigned long long)j->id,
+                           fsm_job_state_name(j->state));
+    }
+    if (j->owner != c->node || j->attempt != c->attempt) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "job %llu: lease lost (attempt %u is held by node "
+                           "%llu)",
+                           (unsigned long long)j->id, (unsigned)j->attempt,
+                           (unsigned long long)j->owner);
+    }
+    if (now != 0 && now > j->lease_expires_ms) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "job %llu: lease of attempt %u expired %llu ms ago",
+                           (unsigned long long)j->id, (unsigned)j->attempt,
+                           (unsigned long long)(now - j->lease_expires_ms));
+    }
+    return DR_OK;
+}
+
+static int check_finished_backup(const struct fsm_backup *b,
+                                 struct fsm_result *res)
+{
+    if (!valid_key(b->manifest_key)) {
+        return fsm__reject(res, DR_EINVAL,
+                           "backup.manifest_key must be a relative object key");
+    }
+    if (b->manifest_sha256 == NULL || !valid_sha256_hex(b->manifest_sha256)) {
+        return fsm__reject(res, DR_EINVAL,
+                           "backup.manifest_sha256 must be 64 lowercase hex "
+                           "digits");
+    }
+    if (b->detail != NULL && strlen(b->detail) > 4 * FSM_TEXT_MAX) {
+        return fsm__reject(res, DR_EINVAL, "backup.detail is too long");
+    }
+    return DR_OK;
+}
+
+static int check_create(const struct fsm *f, const struct fsm_cmd_job *c,
+                        struct fsm_result *res)
+{
+    const char *region = c->region != NULL && c->region[0] != '\0'
+                             ? c->region
+                             : f->site.primary_region;
+    const struct fsm_region *r;
+    const struct fsm_job *busy;
+    size_t finished = 0;
+
+    if (c->kind != FSM_JOB_BACKUP) {
+        return fsm__reject(res, DR_EINVAL,
+                           "only backup jobs can be created directly");
+    }
+    if (c->backup_kind < 0 || c->backup_kind >= FSM_BACKUP_KINDS) {
+        return fsm__reject(res, DR_EINVAL, "unknown backup kind %d",
+                           c->backup_kind);
+    }
+    r = fsm_region_get(f, region);
+    if (r == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
+                           region);
+    }
+    if (r->object_store[0] == '\0') {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "region %s has no object store (set one with "
+                           "drctl regions update %s --object-store URL)",
+                           region, region);
+    }
+    busy = active_backup_job(f, c->backup_kind, region);
+    if (busy != NULL) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "a %s backup of region %s is already %s (job %llu)",
+                           fsm_backup_kind_name(c->backup_kind), region,
+                           fsm_job_state_name(busy->state),
+                           (unsigned long long)busy->id);
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        finished += f->jobs[i].state == FSM_JOB_DONE ||
+                    f->jobs[i].state == FSM_JOB_FAILED;
+    }
+    if (f->n_jobs >= FSM_JOBS_MAX && finished == 0) {
+        return fsm__reject(res, DR_ELIMIT,
+                           "%d jobs are pending or running already",
+                           FSM_JOBS_MAX);
+    }
+    return DR_OK;
+}
+
+int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
+                       uint64_t now, struct fsm_result *res)
+{
+    const struct fsm_cmd_job *c = &cmd->u.job;
+    const struct fsm_job *j = NULL;
+    const struct fsm_member *m;
+    const struct fsm_backup *b;
+
+    if (cmd->type == FSM_CMD_JOB_CREATE) {
+        return check_create(f, c, res);
+    }
+    if (cmd->type == FSM_CMD_BACKUP_DELETE ||
+        cmd->type == FSM_CMD_BACKUP_VERIFIED) {
+        const char *id = cmd->type == FSM_CMD_BACKUP_DELETE
+                             ? cmd->u.backup_id
+                             : cmd->u.verified.id;
+        b = id != NULL ? fsm_backup_get(f, id) : NULL;
+        if (b == NULL) {
+            return fsm__reject(res, DR_ENOTFOUND, "backup %s does not exist",
+                               id != NULL ? id : "(none)");
+        }
+        if (b->state != FSM_BACKUP_COMPLETE) {
+            return fsm__reject(res, DR_ECONFLICT, "backup %s is being deleted",
+                               b->id);
+        }
+        if (cmd->type == FSM_CMD_BACKUP_VERIFIED &&
+            cmd->u.verified.error != NULL &&
+            strlen(cmd->u.verified.error) > FSM_TEXT_MAX) {
+            return fsm__reject(res, DR_EINVAL, "error is too long");
+        }
+        if (cmd->type == FSM_CMD_BACKUP_DELETE && f->n_jobs >= FSM_JOBS_MAX) {
+            for (size_t i = 0; i < f->n_jobs; i++) {
+                if (f->jobs[i].state >= FSM_JOB_DONE) {
+                    return DR_OK;
+                }
+            }
+            return fsm__reject(res, DR_ELIMIT,
+                               "%d jobs are pending or running already",
+                               FSM_JOBS_MAX);
+        }
+        return DR_OK;
+    }
+    j = fsm_job_get(f, c->job_id);
+    if (j == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "job %llu does not exist",
+                           (unsigned long long)c->job_id);
+    }
+    switch (cmd->type) {
+        case FSM_CMD_JOB_CLAIM:
+            if (j->state != FSM_JOB_PENDING) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "job %llu is %s, not pending",
+                                   (unsigned long long)j->id,
+                                   fsm_job_state_name(j->state));
+            }
+            m = fsm_member_get(f, c->node);
+            if (m == NULL) {
+                return fsm__reject(res, DR_ENOTFOUND,
+                                   "node %llu is not a member",
+                                   (unsigned long long)c->node);
+            }
+            if (strcmp(m->region, j->region) != 0) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "job %llu runs in region %s; node %llu is "
+                                   "in %s",
+                                   (unsigned long long)j->id, j->region,
+                                   (unsigned long long)c->node, m->region);
+            }
+            if (c->lease_ms < 1000 || c->lease_ms > 3600000) {
+                return fsm__reject(res, DR_EINVAL,
+                                   "lease_ms must be 1000 to 3600000");
+            }
+            if (now != 0 && now < j->not_before_ms) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "job %llu backs off for another %llu ms",
+                                   (unsigned long long)j->id,
+                                   (unsigned long long)(j->not_before_ms -
+                                                        now));
+            }
+            return DR_OK;
+        case FSM_CMD_JOB_RENEW:
+            if (c->lease_ms < 1000 || c->lease_ms > 3600000) {
+                return fsm__reject(res, DR_EINVAL,
+                                   "lease_ms must be 1000 to 3600000");
+            }
+            return check_lease(j, c, now, res);
+        case FSM_CMD_JOB_FINISH:
+            if (check_lease(j, c, now, res) != DR_OK) {
+                return res->code;
+            }
+            if (!c->ok) {
+                if (c->error == NULL || c->error[0] == '\0') {
+                    return fsm__reject(res, DR_EINVAL,
+                                       "a failed job needs an error");
+                }
+                if (strlen(c->error) > FSM_TEXT_MAX) {
+                    return fsm__reject(res, DR_EINVAL, "error is too long");
+                }
+                return DR_OK;
+            }
+            if (j->kind == FSM_JOB_BACKUP) {
+                if (check_finished_backup(&c->backup, res) != DR_OK) {
+                    return res->code;
+                }
+                if (f->n_backups >= FSM_BACKUPS_MAX) {
+                    return fsm__reject(res, DR_ELIMIT,
+                                       "the catalog holds %d backups already",
+                                       FSM_BACKUPS_MAX);
+                }
+            }
+            return DR_OK;
+        case FSM_CMD_JOB_EXPIRE:
+            if (j->state != FSM_JOB_RUNNING || j->attempt != c->attempt) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "job %llu attempt %u is not running",
+                                   (unsigned long long)j->id,
+                                   (unsigned)c->attempt);
+            }
+            if (now != 0 && now <= j->lease_expires_ms) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "job %llu: the lease of attempt %u is still "
+                                   "valid",
+                                   (unsigned long long)j->id,
+                                   (unsigned)j->attempt);
+            }
+            return DR_OK;
+    }
+    return fsm__reject(res, DR_EINVAL, "unknown catalog command (type %d)",
+                       cmd->type);
+}
+
+/* Mutations. */
+
+/* "20261126T082500Z" for a command time. */
+static void format_utc(uint64_t ms, char *buf, size_t size)
+{
+    uint64_t secs = ms / 1000;
+    int64_t days = (int64_t)(secs / 86400);
+    unsigned sod = (unsigned)(secs % 86400);
+    /* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm). */
+    int64_t z = days + 719468;
+    int64_t era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned mo = mp < 10 ? mp + 3 : mp - 9;
+
+    y += mo <= 2;
+    snprintf(buf, size, "%04lld%02u%02uT%02u%02u%02uZ", (long long)y, mo, d,
+             sod / 3600, sod / 60 % 60, sod % 60);
+}
+
+/* Forget the oldest finished job when the table is full. */
+static void jobs_make_room(struct fsm *f)
+{
+    if (f->n_jobs < FSM_JOBS_MAX) {
+        return;
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        if (f->jobs[i].state == FSM_JOB_DONE ||
+            f->jobs[i].state == FSM_JOB_FAILED) {
+            fsm_job_free(&f->jobs[i]);
+            memmove(&f->jobs[i], &f->jobs[i + 1],
+                    (f->n_jobs - i - 1) * sizeof(*f->jobs));
+            f->n_jobs--;
+            return;
+        }
+    }
+}
+
+/* Append a new job (ids only grow, so appending keeps the order). The new
+ * job is owned by the table; returns it, or NULL when out of memory. */
+static struct fsm_job *job_add(struct fsm *f, const struct fsm_job *tmpl)
+{
+    struct fsm_job *grown, *j;
+
+    jobs_make_room(f);
+    grown = realloc(f->jobs, (f->n_jobs + 1) * sizeof(*f->jobs));
+    if (grown == NULL) {
+        return NULL;
+    }
+    f->jobs = grown;
+    j = &f->jobs[f->n_jobs];
+    if (fsm_job_copy(j, tmpl) != DR_OK) {
+        return NULL;
+    }
+    f->job_seq = tmpl->id;
+    f->n_jobs++;
+    return j;
+}
+
+static int set_str(char **dst, const char *src)
+{
+    char *s = fsm__dup_str(src);
+    if (s == NULL) {
+        return DR_ENOMEM;
+    }
+    free(*dst);
+    *dst = s;
+    return DR_OK;
+}
+
+/* Add a job deleting the objects under prefix in region's store. */
+static int add_delete_job(struct fsm *f, int kind, const char *region,
+                          const char *store, const char *prefix,
+                          const char *backup_id, const char *actor,
+                          uint64_t now, uint64_t *id)
+{
+    struct fsm_job t;
+
+    memset(&t, 0, sizeof(t));
+    t.id = f->job_seq + 1;
+    t.kind = kind;
+    t.region = (char *)region;
+    t.backup_id = (char *)backup_id;
+    t.prefix = (char *)prefix;
+    t.store = (char *)store;
+    t.state = FSM_JOB_PENDING;
+    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)actor;
+    if (job_add(f, &t) == NULL) {
+        return DR_ENOMEM;
+    }
+    *id = t.id;
+    return DR_OK;
+}
+
+/* An attempt ended without success: retry after a back-off, or fail. */
+static int attempt_failed(struct fsm *f, struct fsm_job *j, const char *error,
+                          uint64_t now, const char *actor)
+{
+    char region[FSM_NAME_MAX + 1], store[FSM_ADDR_MAX + 1];
+    char prefix[1100], backup_id[128];
+    bool cleanup = j->kind == FSM_JOB_BACKUP && j->prefix[0] != '\0';
+    uint64_t backoff, id;
+    unsigned shift = j->attempt < 7 ? j->attempt - 1 : 6;
+
+    if (set_str(&j->error, error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    j->updated_ms = now;
+    j->owner = 0;
+    j->lease_expires_ms = 0;
+    if (j->attempt >= j->max_attempts) {
+        j->state = FSM_JOB_FAILED;
+    } else {
+        backoff = (uint64_t)JOB_BACKOFF_BASE_MS << shift;
+        if (backoff > JOB_BACKOFF_MAX_MS) {
+            backoff = JOB_BACKOFF_MAX_MS;
+        }
+        j->state = FSM_JOB_PENDING;
+        j->not_before_ms = now + backoff;
+    }
+    fsm__audit_add(f, now, actor, "job-attempt-failed",
+                   "job %llu (%s %s) attempt %u: %s%s",
+                   (unsigned long long)j->id, fsm_job_kind_name(j->kind),
+                   j->backup_id, (unsigned)j->attempt, error,
+                   j->state == FSM_JOB_FAILED ? " (no attempts left)" : "");
+    if (!cleanup) {
+        return DR_OK;
+    }
+    /* The attempt's objects are orphans now: a cleanup job removes them.
+     * Copy what it needs first: adding a job may move the table. */
+    snprintf(region, sizeof(region), "%s", j->region);
+    snprintf(store, sizeof(store), "%s", j->store);
+    snprintf(prefix, sizeof(prefix), "%s", j->prefix);
+    snprintf(backup_id, sizeof(backup_id), "%s", j->backup_id);
+    return add_delete_job(f, FSM_JOB_CLEANUP, region, store, prefix,
+                          backup_id, actor, now, &id);
+}
+
+static int finish_backup(struct fsm *f, struct fsm_job *j,
+                         const struct fsm_backup *in, uint64_t now)
+{
+    struct fsm_backup b, copy, *grown;
+    int found;
+    size_t pos;
+
+    memset(&b, 0, sizeof(b));
+    b.id = j->backup_id;
+    b.kind = j->backup_kind;
+    b.origin_region = j->region;
+    b.created_ms = now;
+    b.snapshot_ms = in->snapshot_ms != 0 ? in->snapshot_ms : now;
+    b.stored_bytes = in->stored_bytes;
+    b.raw_bytes = in->raw_bytes;
+    b.store = j->store;
+    b.prefix = j->prefix;
+    b.manifest_key = in->manifest_key;
+    b.manifest_sha256 = in->manifest_sha256;
+    b.state = FSM_BACKUP_COMPLETE;
+    b.verify_error = (char *)"";
+    b.job_id = j->id;
+    b.detail = in->detail != NULL ? in->detail : (char *)"";
+    pos = backup_pos(f, b.id, &found);
+    if (found) { /* ids are unique per job; a second finish is refused */
+        return DR_OK;
+    }
+    grown = realloc(f->backups, (f->n_backups + 1) * sizeof(*f->backups));
+    if (grown == NULL) {
+        return DR_ENOMEM;
+    }
+    f->backups = grown;
+    if (fsm_backup_copy(&copy, &b) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    memmove(&f->backups[pos + 1], &f->backups[pos],
+            (f->n_backups - pos) * sizeof(*f->backups));
+    f->backups[pos] = copy;
+    f->n_backups++;
+    return DR_OK;
+}
+
+static void backup_remove(struct fsm *f, const char *id)
+{
+    int found;
+    size_t pos = backup_pos(f, id, &found);
+
+    if (!found) {
+        return;
+    }
+    fsm_backup_free(&f->backups[pos]);
+    memmove(&f->backups[pos], &f->backups[pos + 1],
+            (f->n_backups - pos - 1) * sizeof(*f->backups));
+    f->n_backups--;
+}
+
+static int mutate_create(struct fsm *f, const struct fsm_cmd *cmd,
+                         uint64_t now, struct fsm_result *res)
+{
+    const struct fsm_cmd_job *c = &cmd->u.job;
+    const char *region = c->region != NULL && c->region[0] != '\0'
+                             ? c->region
+                             : f->site.primary_region;
+    const struct fsm_region *r = fsm_region_get(f, region);
+    char when[32], backup_id[96];
+    struct fsm_job t;
+
+    memset(&t, 0, sizeof(t));
+    t.id = f->job_seq + 1;
+    format_utc(now, when, sizeof(when));
+    snprintf(backup_id, sizeof(backup_id), "%s-%s-%llu",
+             backup_kind_short[c->backup_kind], when,
+             (unsigned long long)t.id);
+    t.kind = FSM_JOB_BACKUP;
+    t.backup_kind = c->backup_kind;
+    t.region = r->name;
+    t.backup_id = backup_id;
+    t.prefix = (char *)"";
+    t.store = r->object_store;
+    t.state = FSM_JOB_PENDING;
+    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
+    if (job_add(f, &t) == NULL) {
+        return DR_ENOMEM;
+    }
+    res->job_id = t.id;
+    fsm__audit_add(f, now, cmd->actor, "backup-scheduled",
+                   "job %llu: %s backup %s of region %s",
+                   (unsigned long long)t.id,
+                   fsm_backup_kind_name(c->backup_kind), backup_id, region);
+    return DR_OK;
+}
+
+int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
+                        uint64_t now, struct fsm_result *res)
+{
+    const struct fsm_cmd_job *c = &cmd->u.job;
+    struct fsm_job *j;
+    int found;
+    size_t pos;
+
+    switch (cmd->type) {
+        case FSM_CMD_JOB_CREATE:
+            return mutate_create(f, cmd, now, res);
+        case FSM_CMD_BACKUP_DELETE: {
+            pos = backup_pos(f, cmd->u.backup_id, &found);
+            struct fsm_backup *b = &f->backups[pos];
+            b->state = FSM_BACKUP_DELETING;
+            fsm__audit_add(f, now, cmd->actor, "backup-delete", "%s", b->id);
+            return add_delete_job(f, FSM_JOB_DELETE, b->origin_region,
+                                  b->store, b->prefix, b->id,
+                                  cmd->actor != NULL ? cmd->actor : "", now,
+                                  &res->job_id);
+        }
+        case FSM_CMD_BACKUP_VERIFIED: {
+            const struct fsm_cmd_backup_verified *v = &cmd->u.verified;
+            pos = backup_pos(f, v->id, &found);
+            struct fsm_backup *b = &f->backups[pos];
+            if (set_str(&b->verify_error, v->ok ? "" : v->error) != DR_OK) {
+                return DR_ENOMEM;
+            }
+            b->verified_ms = now;
+            b->verify_ok = v->ok;
+            fsm__audit_add(f, now, cmd->actor, "backup-verified", "%s: %s%s%s",
+                           b->id, v->ok ? "ok" : "FAILED",
+                           v->ok ? "" : ": ",
+                           v->ok ? "" : (v->error ? v->error : ""));
+            return DR_OK;
+        }
+        default:
+            break;
+    }
+    pos = job_pos(f, c->job_id, &found);
+    j = &f->jobs[pos];
+    switch (cmd->type) {
+        case FSM_CMD_JOB_CLAIM:
+            j->state = FSM_JOB_RUNNING;
+            j->owner = c->node;
+            j->attempt++;
+            j->lease_expires_ms = now + c->lease_ms;
+            j->updated_ms = now;
+            if (j->kind == FSM_JOB_BACKUP) {
+                char prefix[256];
+                /* Each attempt writes under its own prefix, so a late
+                 * writer from an earlier attempt never mixes in. */
+                snprintf(prefix, sizeof(prefix), "backups/%s/%u",
+                         j->backup_id, (unsigned)j->attempt);
+                if (set_str(&j->prefix, prefix) != DR_OK) {
+                    return DR_ENOMEM;
+                }
+            }
+            res->attempt = j->attempt;
+            res->lease_expires_ms = j->lease_expires_ms;
+            res->job_id = j->id;
+            return DR_OK;
+        case FSM_CMD_JOB_RENEW:
+            j->lease_expires_ms = now + c->lease_ms;
+            j->updated_ms = now;
+            res->attempt = j->attempt;
+            res->lease_expires_ms = j->lease_expires_ms;
+            return DR_OK;
+        case FSM_CMD_JOB_EXPIRE: {
+            char why[160];
+            snprintf(why, sizeof(why),
+                     "lease expired: node %llu stopped renewing attempt %u",
+                     (unsigned long long)j->owner, (unsigned)j->attempt);
+            return attempt_failed(f, j, why, now,
+                                  cmd->actor != NULL ? cmd->actor : "");
+        }
+        case FSM_CMD_JOB_FINISH:
+            if (!c->ok) {
+                return attempt_failed(f, j, c->error, now,
+                                      cmd->actor != NULL ? cmd->actor : "");
+            }
+            j->state = FSM_JOB_DONE;
+            j->updated_ms = now;
+            j->owner = 0;
+            j->lease_expires_ms = 0;
+            if (set_str(&j->error, "") != DR_OK) {
+                return DR_ENOMEM;
+            }
+            if (j->kind == FSM_JOB_BACKUP) {
+                if (finish_backup(f, j, &c->backup, now) != DR_OK) {
+                    return DR_ENOMEM;
+                }
+                fsm__audit_add(f, now, cmd->actor, "backup-complete",
+                               "%s: %llu bytes stored, manifest %s",
+                               j->backup_id,
+                               (unsigned long long)c->backup.stored_bytes,
+                               c->backup.manifest_key);
+            } else if (j->kind == FSM_JOB_DELETE) {
+                fsm__audit_add(f, now, cmd->actor, "backup-deleted", "%s",
+                               j->backup_id);
+                backup_remove(f, j->backup_id);
+            }
+            return DR_OK;
+        default:
+            break;
+    }
+    return DR_EINVAL;
+}

@@ -1,0 +1,27 @@
+/* Helpers shared by the FSM's files; not for use outside node/fsm/. */
+#ifndef DR_FSM_INTERNAL_H
+#define DR_FSM_INTERNAL_H
+
+#include "fsm/fsm.h"
+
+/* Fill res with code and a formatted message; returns code. */
+int fsm__reject(struct fsm_result *res, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* strdup of s, "" for NULL; NULL when out of memory. */
+char *fsm__dup_str(const char *s);
+
+/* Record an audit entry (memory failure marks the state broken). */
+void fsm__audit_add(struct fsm *f, uint64_t now, const char *actor,
+                    const char *action, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Catalog and jobs (catalog.c), called from fsm_check / mutate / close.
+ * now == 0: skip the checks that depend on time (leases, back-off). */
+int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
+                       uint64_t now, struct fsm_result *res);
+int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
+                        uint64_t now, struct fsm_result *res);
+void fsm__catalog_close(struct fsm *f);
+
+#endif /* DR_FSM_INTERNAL_H */

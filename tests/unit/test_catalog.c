@@ -1,0 +1,526 @@
+/* Unit tests of the backup catalog and job table in the pure FSM: leases,
+ * attempts, back-off, cleanup of failed attempts, deletion, the schedule
+ * and retention, and their encoding. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fsm/fsm.h"
+#include "fsm_helpers.h"
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define LEASE 30000
+#define HOUR 3600000ull
+#define DAY (24 * HOUR)
+
+static struct fsm_cmd create_cmd(int kind, const char *region)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "test"};
+    c.u.job.kind = FSM_JOB_BACKUP;
+    c.u.job.backup_kind = kind;
+    c.u.job.region = region;
+    return c;
+}
+
+static struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.lease_ms = LEASE;
+    return c;
+}
+
+static struct fsm_cmd renew_cmd(uint64_t job, uint64_t node, uint32_t attempt)
+{
+    struct fsm_cmd c = claim_cmd(job, node);
+    c.type = FSM_CMD_JOB_RENEW;
+    c.u.job.attempt = attempt;
+    return c;
+}
+
+static struct fsm_cmd finish_ok_cmd(uint64_t job, uint64_t node,
+                                    uint32_t attempt)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.attempt = attempt;
+    c.u.job.ok = true;
+    c.u.job.backup.manifest_key = "backups/x/1/manifest.pb";
+    c.u.job.backup.manifest_sha256 = SHA;
+    c.u.job.backup.stored_bytes = 1234;
+    c.u.job.backup.raw_bytes = 99999;
+    c.u.job.backup.snapshot_ms = 1500;
+    c.u.job.backup.detail = "{\"tables\":3}";
+    return c;
+}
+
+static struct fsm_cmd finish_fail_cmd(uint64_t job, uint64_t node,
+                                      uint32_t attempt, const char *error)
+{
+    struct fsm_cmd c = finish_ok_cmd(job, node, attempt);
+    c.u.job.ok = false;
+    c.u.job.error = error;
+    return c;
+}
+
+static struct fsm_cmd expire_cmd(uint64_t job, uint32_t attempt)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_EXPIRE, .actor = "leader"};
+    c.u.job.job_id = job;
+    c.u.job.attempt = attempt;
+    return c;
+}
+
+static struct fsm_cmd delete_cmd(const char *id)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_BACKUP_DELETE, .actor = "admin"};
+    c.u.backup_id = id;
+    return c;
+}
+
+static uint64_t apply_ok(struct fsm *f, const struct fsm_cmd *c, uint64_t now,
+                         struct fsm_result *res)
+{
+    assert_int_equal(fsm_apply(f, c, now, res), DR_OK);
+    return res->job_id;
+}
+
+/* Create, claim and finish a backup of kind at now; returns its id. */
+static const char *take_backup(struct fsm *f, int kind, uint64_t now)
+{
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(kind, NULL);
+    uint64_t job = apply_ok(f, &c, now, &res);
+
+    c = claim_cmd(job, 1);
+    apply_ok(f, &c, now, &res);
+    c = finish_ok_cmd(job, 1, res.attempt);
+    apply_ok(f, &c, now + 10, &res);
+    return fsm_job_get(f, job)->backup_id;
+}
+
+static void test_create_claim_finish(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    const struct fsm_job *j;
+    const struct fsm_backup *b;
+
+    assert_int_equal(apply_ok(f, &c, 90061000, &res), 1);
+    j = fsm_job_get(f, 1);
+    assert_non_null(j);
+    assert_int_equal(j->state, FSM_JOB_PENDING);
+    assert_string_equal(j->region, "eu-west"); /* the primary */
+    assert_string_equal(j->store, "s3://dr-eu");
+    /* 90061 s after the epoch: 1970-01-02 01:01:01 UTC. */
+    assert_string_equal(j->backup_id, "pg-19700102T010101Z-1");
+    assert_string_equal(audit_last(f)->action, "backup-scheduled");
+
+    c = claim_cmd(1, 1);
+    apply_ok(f, &c, 90062000, &res);
+    assert_int_equal(res.attempt, 1);
+    assert_int_equal(res.lease_expires_ms, 90062000 + LEASE);
+    j = fsm_job_get(f, 1);
+    assert_int_equal(j->state, FSM_JOB_RUNNING);
+    assert_int_equal(j->owner, 1);
+    assert_string_equal(j->prefix, "backups/pg-19700102T010101Z-1/1");
+
+    c = renew_cmd(1, 1, 1);
+    apply_ok(f, &c, 90070000, &res);
+    assert_int_equal(res.lease_expires_ms, 90070000 + LEASE);
+
+    assert_null(fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, "eu-west"));
+    c = finish_ok_cmd(1, 1, 1);
+    apply_ok(f, &c, 90080000, &res);
+    j = fsm_job_get(f, 1);
+    assert_int_equal(j->state, FSM_JOB_DONE);
+    assert_int_equal(j->owner, 0);
+    b = fsm_backup_get(f, "pg-19700102T010101Z-1");
+    assert_non_null(b);
+    assert_ptr_equal(b, fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL,
+                                          "eu-west"));
+    assert_int_equal(b->kind, FSM_BACKUP_PG_LOGICAL);
+    assert_string_equal(b->origin_region, "eu-west");
+    assert_string_equal(b->prefix, "backups/pg-19700102T010101Z-1/1");
+    assert_string_equal(b->manifest_sha256, SHA);
+    assert_int_equal(b->created_ms, 90080000);
+    assert_int_equal(b->snapshot_ms, 1500);
+    assert_int_equal(b->stored_bytes, 1234);
+    assert_int_equal(b->job_id, 1);
+    assert_int_equal(b->state, FSM_BACKUP_COMPLETE);
+    assert_string_equal(audit_last(f)->action, "backup-complete");
+    /* A late second finish of the same attempt changes nothing. */
+    expect_reject_at(f, &c, 90080001, DR_ECONFLICT, "is done, not running");
+}
+
+static void test_create_rejections(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_REDIS, "ap-south");
+
+    expect_reject(f, &c, DR_ECONFLICT, "region ap-south has no object store");
+    c = create_cmd(FSM_BACKUP_REDIS, "mars");
+    expect_reject(f, &c, DR_ENOTFOUND, "region mars does not exist");
+    c = create_cmd(7, NULL);
+    expect_reject(f, &c, DR_EINVAL, "unknown backup kind 7");
+    c = create_cmd(FSM_BACKUP_REDIS, NULL);
+    c.u.job.kind = FSM_JOB_DELETE;
+    expect_reject(f, &c, DR_EINVAL, "only backup jobs");
+    c = create_cmd(FSM_BACKUP_REDIS, NULL);
+    apply_ok(f, &c, T0 + 1, &res);
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "a redis_snapshot backup of region eu-west is already "
+                  "pending (job 1)");
+    /* Another kind, or another region with a store, is fine. */
+    c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    apply_ok(f, &c, T0 + 2, &res);
+    c = create_cmd(FSM_BACKUP_REDIS, "us-east");
+    apply_ok(f, &c, T0 + 3, &res);
+    assert_int_equal(f->n_jobs, 3);
+}
+
+static void test_claim_rejections(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+
+    apply_ok(f, &c, T0 + 1, &res);
+    c = claim_cmd(1, 2);
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "job 1 runs in region eu-west; node 2 is in us-east");
+    c = claim_cmd(1, 9);
+    expect_reject(f, &c, DR_ENOTFOUND, "node 9 is not a member");
+    c = claim_cmd(5, 1);
+    expect_reject(f, &c, DR_ENOTFOUND, "job 5 does not exist");
+    c = claim_cmd(1, 1);
+    c.u.job.lease_ms = 10;
+    expect_reject(f, &c, DR_EINVAL, "lease_ms must be 1000 to 3600000");
+    c = claim_cmd(1, 1);
+    apply_ok(f, &c, T0 + 2, &res);
+    /* Two nodes racing for a job: the second loses. */
+    expect_reject(f, &c, DR_ECONFLICT, "job 1 is running, not pending");
+}
+
+static void test_lease_rules(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    uint64_t t = 10 * HOUR;
+
+    apply_ok(f, &c, t, &res);
+    c = claim_cmd(1, 1);
+    apply_ok(f, &c, t, &res);
+    c = renew_cmd(1, 1, 2);
+    expect_reject_at(f, &c, t + 1, DR_ECONFLICT,
+                     "job 1: lease lost (attempt 1 is held by node 1)");
+    c = renew_cmd(1, 3, 1);
+    expect_reject_at(f, &c, t + 1, DR_ECONFLICT, "lease lost");
+    c = finish_ok_cmd(1, 1, 1);
+    c.u.job.backup.manifest_sha256 = "XYZ";
+    expect_reject_at(f, &c, t + 1, DR_EINVAL, "64 lowercase hex digits");
+    c = finish_ok_cmd(1, 1, 1);
+    c.u.job.backup.manifest_key = "../etc/passwd";
+    expect_reject_at(f, &c, t + 1, DR_EINVAL, "relative object key");
+    c = finish_fail_cmd(1, 1, 1, "");
+    expect_reject_at(f, &c, t + 1, DR_EINVAL, "a failed job needs an error");
+    /* Expiry only once the lease has passed, at the command's time. */
+    c = expire_cmd(1, 1);
+    expect_reject_at(f, &c, t + LEASE, DR_ECONFLICT, "still valid");
+    /* A worker whose lease ran out can neither renew nor finish. */
+    c = renew_cmd(1, 1, 1);
+    expect_reject_at(f, &c, t + LEASE + 1, DR_ECONFLICT,
+                     "lease of attempt 1 expired 1 ms ago");
+    c = finish_ok_cmd(1, 1, 1);
+    expect_reject_at(f, &c, t + LEASE + 1, DR_ECONFLICT, "expired");
+    assert_null(fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, "eu-west"));
+}
+
+static void test_expiry_retries_with_backoff_and_cleanup(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    const struct fsm_job *j, *clean;
+    uint64_t t = 10 * HOUR;
+
+    apply_ok(f, &c, t, &res);
+    c = claim_cmd(1, 1);
+    apply_ok(f, &c, t, &res);
+    c = expire_cmd(1, 1);
+    apply_ok(f, &c, t + LEASE + 1, &res);
+    j = fsm_job_get(f, 1);
+    assert_int_equal(j->state, FSM_JOB_PENDING);
+    assert_int_equal(j->owner, 0);
+    assert_int_equal(j->not_before_ms, t + LEASE + 1 + 5000);
+    assert_string_equal(j->error,
+                        "lease expired: node 1 stopped renewing attempt 1");
+    /* The attempt's objects get a cleanup job in the same region. */
+    clean = fsm_job_get(f, 2);
+    assert_non_null(clean);
+    assert_int_equal(clean->kind, FSM_JOB_CLEANUP);
+    assert_string_equal(clean->prefix, fsm_job_get(f, 1)->prefix);
+    assert_string_equal(clean->region, "eu-west");
+    assert_int_equal(clean->state, FSM_JOB_PENDING);
+
+    c = claim_cmd(1, 1);
+    expect_reject_at(f, &c, t + LEASE + 2, DR_ECONFLICT,
+                     "job 1 backs off for another 4999 ms");
+    apply_ok(f, &c, t + LEASE + 1 + 5000, &res);
+    assert_int_equal(res.attempt, 2);
+    j = fsm_job_get(f, 1);
+    assert_string_equal(j->prefix, "backups/pg-19700101T100000Z-1/2");
+    /* The second failure doubles the back-off. */
+    c = finish_fail_cmd(1, 1, 2, "COPY public.t: connection reset");
+    apply_ok(f, &c, t + 40000, &res);
+    j = fsm_job_get(f, 1);
+    assert_int_equal(j->not_before_ms, t + 40000 + 10000);
+    assert_string_equal(j->error, "COPY public.t: connection reset");
+    assert_int_equal(f->n_jobs, 3); /* a second cleanup job */
+    /* The cleanup job finishing touches no backup. */
+    c = claim_cmd(2, 1);
+    apply_ok(f, &c, t + 40001, &res);
+    c = finish_ok_cmd(2, 1, 1);
+    apply_ok(f, &c, t + 40002, &res);
+    assert_int_equal(fsm_job_get(f, 2)->state, FSM_JOB_DONE);
+    assert_int_equal(f->n_backups, 0);
+    /* Third attempt fails: no attempts left (jobs.max_attempts = 3). */
+    c = claim_cmd(1, 1);
+    apply_ok(f, &c, t + 60000, &res);
+    c = finish_fail_cmd(1, 1, 3, "disk full");
+    apply_ok(f, &c, t + 60001, &res);
+    j = fsm_job_get(f, 1);
+    assert_int_equal(j->state, FSM_JOB_FAILED);
+    assert_string_equal(j->error, "disk full");
+    assert_non_null(strstr(audit_last(f)->detail, "no attempts left"));
+    c = claim_cmd(1, 1);
+    expect_reject_at(f, &c, t + 70000, DR_ECONFLICT, "is failed");
+    /* A failed job no longer blocks a new backup of that kind. */
+    c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    apply_ok(f, &c, t + 70000, &res);
+}
+
+static void test_delete_and_verified(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    const char *id = take_backup(f, FSM_BACKUP_REDIS, T0 + 100);
+    char saved[64];
+    struct fsm_cmd c;
+    const struct fsm_job *j;
+
+    snprintf(saved, sizeof(saved), "%s", id);
+    c = (struct fsm_cmd){.type = FSM_CMD_BACKUP_VERIFIED, .actor = "drctl"};
+    c.u.verified.id = saved;
+    c.u.verified.ok = false;
+    c.u.verified.error = "object backups/x/1/data.0: SHA-256 mismatch";
+    apply_ok(f, &c, T0 + 200, &res);
+    assert_int_equal(fsm_backup_get(f, saved)->verified_ms, T0 + 200);
+    assert_false(fsm_backup_get(f, saved)->verify_ok);
+    assert_string_equal(fsm_backup_get(f, saved)->verify_error,
+                        "object backups/x/1/data.0: SHA-256 mismatch");
+    c.u.verified.ok = true;
+    apply_ok(f, &c, T0 + 300, &res);
+    assert_true(fsm_backup_get(f, saved)->verify_ok);
+    assert_string_equal(fsm_backup_get(f, saved)->verify_error, "");
+
+    c = delete_cmd("nope");
+    expect_reject(f, &c, DR_ENOTFOUND, "backup nope does not exist");
+    c = delete_cmd(saved);
+    apply_ok(f, &c, T0 + 400, &res);
+    assert_int_equal(fsm_backup_get(f, saved)->state, FSM_BACKUP_DELETING);
+    /* Never restored once marked, and not deleted twice. */
+    assert_null(fsm_backup_latest(f, FSM_BACKUP_REDIS, "eu-west"));
+    expect_reject(f, &c, DR_ECONFLICT, "is being deleted");
+    j = fsm_job_get(f, res.job_id);
+    assert_int_equal(j->kind, FSM_JOB_DELETE);
+    assert_string_equal(j->prefix, fsm_backup_get(f, saved)->prefix);
+    c = claim_cmd(j->id, 1);
+    apply_ok(f, &c, T0 + 500, &res);
+    c = finish_ok_cmd(j->id, 1, 1);
+    apply_ok(f, &c, T0 + 600, &res);
+    assert_null(fsm_backup_get(f, saved));
+    assert_string_equal(audit_last(f)->action, "backup-deleted");
+}
+
+static void test_schedule(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t t = 5 * HOUR;
+
+    assert_true(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t));
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t);
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 899999));
+    assert_true(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 900010));
+    /* A job pending is not doubled, however late. */
+    c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    apply_ok(f, &c, t + 900010, &res);
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 5 * DAY));
+    /* Redis has its own interval (60 s). Command time never goes back, so
+     * go on from a later time. */
+    t += 2 * DAY;
+    assert_true(fsm_backup_due(f, FSM_BACKUP_REDIS, t));
+    take_backup(f, FSM_BACKUP_REDIS, t);
+    assert_false(fsm_backup_due(f, FSM_BACKUP_REDIS, t + 59000));
+    assert_true(fsm_backup_due(f, FSM_BACKUP_REDIS, t + 60010));
+    /* 0 turns the schedule off. */
+    c = setting_int_cmd("backup.redis_interval_s", 0);
+    expect_ok(f, &c, t + 1);
+    assert_false(fsm_backup_due(f, FSM_BACKUP_REDIS, t + 10 * DAY));
+    /* The schedule follows the primary; ap-south has no store. */
+    c = primary_cmd("ap-south", "drill");
+    expect_ok(f, &c, t + 2);
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 10 * DAY));
+}
+
+static void test_retention(void **state)
+{
+    struct fsm *f = *state;
+    const char *ids[64], *victims[64];
+    char saved[20][64];
+    struct fsm_cmd c = setting_int_cmd("backup.retention_daily", 3);
+    uint64_t t0 = 100 * DAY;
+    size_t n;
+
+    expect_ok(f, &c, T0 + 1);
+    /* Two backups a day for six days, then three in the last hours. */
+    for (int d = 0; d < 6; d++) {
+        for (int k = 0; k < 2; k++) {
+            ids[d * 2 + k] =
+                take_backup(f, FSM_BACKUP_PG_LOGICAL,
+                            t0 + (uint64_t)d * DAY + (uint64_t)k * 6 * HOUR);
+            snprintf(saved[d * 2 + k], 64, "%s", ids[d * 2 + k]);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        ids[12 + k] = take_backup(f, FSM_BACKUP_PG_LOGICAL,
+                                  t0 + 6 * DAY + (uint64_t)k * HOUR);
+        snprintf(saved[12 + k], 64, "%s", ids[12 + k]);
+    }
+    /* Now is day 6 + 3h: the last 24 h hold day 5's second backup (6 h
+     * into day 5 is 21 h ago? no: 6*DAY+3h - (5*DAY+6h) = 21 h) and the
+     * three of day 6. Daily keeps the newest of days 6, 5, 4. */
+    n = fsm_retention_victims(f, t0 + 6 * DAY + 3 * HOUR, victims, 64);
+    /* Kept: 14, 13, 12 (recent, day 6), 11 (recent, newest of day 5),
+     * 10 (day 5's first is not newest of its day: 21+6=27 h old -> victim),
+     * 9 (newest of day 4). Victims: 10, 8, 7, 6, 5, 4, 3, 2, 1, 0. */
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        bool kept = false;
+        for (int k = 9; k <= 14 && !kept; k++) {
+            kept = k != 10 && strcmp(victims[i], saved[k]) == 0;
+        }
+        assert_false(kept);
+    }
+    /* The newest backup is never a victim, however old. */
+    n = fsm_retention_victims(f, t0 + 400 * DAY, victims, 64);
+    assert_int_equal(n, 12); /* 15 - 3 newest days' bests */
+    for (size_t i = 0; i < n; i++) {
+        assert_string_not_equal(victims[i], saved[14]);
+    }
+    /* The output bound is respected. */
+    assert_int_equal(fsm_retention_victims(f, t0 + 400 * DAY, victims, 2), 2);
+}
+
+/* Every catalog command through the codec into two FSMs, and a snapshot of
+ * the result: byte-identical states. */
+static void test_codec_round_trip(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm g;
+    struct fsm_cmd cmds[8];
+    struct fsm_result res[1];
+    struct snap a, b;
+    char err[256];
+    uint64_t t = 3 * DAY;
+    size_t n = 0;
+
+    cmds[n++] = create_cmd(FSM_BACKUP_PG_LOGICAL, "eu-west");
+    cmds[n++] = claim_cmd(1, 1);
+    cmds[n++] = renew_cmd(1, 1, 1);
+    cmds[n++] = finish_fail_cmd(1, 1, 1, "boom");
+    cmds[n++] = expire_cmd(1, 1); /* rejected on both: not running */
+    cmds[n++] = claim_cmd(1, 1);
+    cmds[n++] = finish_ok_cmd(1, 1, 2);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t len;
+        struct codec_piece p;
+        struct snap e;
+        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
+        p.base = buf;
+        p.len = len;
+        assert_int_equal(codec_entry_assemble(FSM_VERSION,
+                                              t + i * 10000, &p, 1, malloc,
+                                              &e.base, &e.len),
+                         DR_OK);
+        entry_apply(f, &e, res, 1);
+        free(buf);
+        free(e.base);
+    }
+    assert_int_equal(f->n_backups, 1);
+    {
+        struct fsm_cmd del = delete_cmd(f->backups[0].id);
+        expect_ok(f, &del, t + 100000);
+    }
+    a = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(a.base, a.len, &g, err), DR_OK);
+    b = snap_take(&g);
+    assert_true(snap_same(&a, &b));
+    assert_int_equal(g.n_jobs, f->n_jobs);
+    assert_int_equal(g.job_seq, 3);
+    assert_string_equal(g.backups[0].id, f->backups[0].id);
+    assert_int_equal(g.backups[0].state, FSM_BACKUP_DELETING);
+    fsm_close(&g);
+    free(a.base);
+    free(b.base);
+}
+
+/* The job table forgets the oldest finished jobs, never a live one. */
+static void test_job_table_bound(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t t = DAY;
+
+    for (int i = 0; i < FSM_JOBS_MAX + 10; i++) {
+        take_backup(f, FSM_BACKUP_REDIS, t + (uint64_t)i * 1000);
+    }
+    assert_int_equal(f->n_jobs, FSM_JOBS_MAX);
+    assert_null(fsm_job_get(f, 1));
+    assert_non_null(fsm_job_get(f, FSM_JOBS_MAX + 10));
+    c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    apply_ok(f, &c, t + DAY, &res);
+    assert_int_equal(res.job_id, FSM_JOBS_MAX + 11);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOOTED(test_create_claim_finish),
+        BOOTED(test_create_rejections),
+        BOOTED(test_claim_rejections),
+        BOOTED(test_lease_rules),
+        BOOTED(test_expiry_retries_with_backoff_and_cleanup),
+        BOOTED(test_delete_and_verified),
+        BOOTED(test_schedule),
+        BOOTED(test_retention),
+        BOOTED(test_codec_round_trip),
+        BOOTED(test_job_table_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
