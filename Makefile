@@ -52,7 +52,7 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j 2
 
 demo: bootstrap build
-	$(BUILD)/cluster/drctl local up --dir $(DEMO_DIR) --regions eu-west,us-east,ap-south
+	DRCTL=$(BUILD)/cluster/drctl DEMO_DIR=$(DEMO_DIR) ./scripts/demo
 
 demo-down:
 	$(BUILD)/cluster/drctl local down --dir $(DEMO_DIR)

@@ -12,6 +12,16 @@
 
 #define DRCTL_WAIT_DEFAULT_MS 600000u
 
+/* A time, or "never" for 0. */
+static const char *drctl__fmt_when(const json_t *v, char *buf, size_t size)
+{
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        snprintf(buf, size, "never");
+        return buf;
+    }
+    return drctl_fmt_time_ms(v, buf, size);
+}
+
 static void drctl__backups_table(const json_t *rows)
 {
     static const struct drctl_column cols[] = {
@@ -22,7 +32,7 @@ static void drctl__backups_table(const json_t *rows)
         {"CREATED", "created_ms", drctl_fmt_time_ms, 64},
         {"STORED", "stored_bytes", drctl_fmt_value, 32},
         {"RAW", "raw_bytes", drctl_fmt_value, 32},
-        {"VERIFIED", "verified_ms", drctl_fmt_time_ms, 64},
+        {"VERIFIED", "verified_ms", drctl__fmt_when, 64},
         {"VERIFY_OK", "verify_ok", drctl_fmt_yes_no, 8},
         {NULL, NULL, NULL, 0},
     };
@@ -43,9 +53,8 @@ static void drctl__print_fields(const json_t *v, const void *arg)
 
     (void)arg;
     json_object_foreach((json_t *)v, key, val) {
-        if (strstr(key, "_ms") != NULL && json_is_integer(val) &&
-            json_integer_value(val) > 0) {
-            printf("%-18s %s\n", key, drctl_fmt_time_ms(val, buf, sizeof(buf)));
+        if (strstr(key, "_ms") != NULL && json_is_integer(val)) {
+            printf("%-18s %s\n", key, drctl__fmt_when(val, buf, sizeof(buf)));
         } else {
             printf("%-18s %s\n", key, drctl_fmt_value(val, buf, sizeof(buf)));
         }
