@@ -1,7 +1,423 @@
-/* PLACEHOLDER: replaced by the real implementation. */
+/* redis_restore and redis_verify: every object of the snapshot is checked
+ * in full before anything is written; the restore is pipelined RESTORE ...
+ * REPLACE, then compared key by key with the snapshot. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "backup/job.h"
+#include "backup/redis_check.h"
+#include "backup/redis_conn.h"
+#include "backup/redis_format.h"
+#include "codec/redis_manifest.h"
 #include "common/err.h"
-int redisjob_backup(const json_t *spec, json_t **result, char *errmsg) { (void)spec; *result = NULL; snprintf(errmsg, 256, "not implemented yet"); return DR_EUNAVAILABLE; }
-int redisjob_restore(const json_t *spec, json_t **result, char *errmsg) { (void)spec; *result = NULL; snprintf(errmsg, 256, "not implemented yet"); return DR_EUNAVAILABLE; }
-int redisjob_verify(const json_t *spec, json_t **result, char *errmsg) { (void)spec; *result = NULL; snprintf(errmsg, 256, "not implemented yet"); return DR_EUNAVAILABLE; }
+#include "store/store.h"
+#include "store/zio.h"
+
+#define RRS_DEFAULT_BATCH 1000
+#define RRS_BATCH_BYTES (16u * 1024 * 1024) /* pipelined before replies */
+
+static int spec_uint(const json_t *spec, const char *name, uint64_t def,
+                     uint64_t max, uint64_t *out, char *errmsg)
+{
+    const json_t *v = json_object_get(spec, name);
+
+    if (v == NULL || json_is_null(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) > max) {
+        snprintf(errmsg, 256, "\"%s\" must be an integer from 0 to %llu",
+                 name, (unsigned long long)max);
+        return DR_EINVAL;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int spec_manifest(const json_t *spec, const char **key,
+                         const char **sha, char *errmsg)
+{
+    *key = json_string_value(json_object_get(spec, "manifest_key"));
+    *sha = json_string_value(json_object_get(spec, "manifest_sha256"));
+    if (*key == NULL || *sha == NULL) {
+        snprintf(errmsg, 256,
+                 "\"manifest_key\" and \"manifest_sha256\" must be strings");
+        return DR_EINVAL;
+    }
+    return 0;
+}
+
+/* The RESTOREs in flight, with their keys for messages. */
+struct pending {
+    struct rconn *rc;
+    size_t n;
+    size_t bytes;
+    uint8_t *names; /* keys, back to back */
+    size_t *offs;   /* n + 1 offsets into names */
+    size_t names_cap, offs_cap;
+    uint64_t restored;
+};
+
+static int pending_add(struct pending *p, const uint8_t *key, size_t klen)
+{
+    if (p->n + 2 > p->offs_cap) {
+        size_t nc = p->offs_cap ? p->offs_cap * 2 : 2048;
+        size_t *no = realloc(p->offs, nc * sizeof(*no));
+        if (no == NULL) {
+            return DR_ENOMEM;
+        }
+        p->offs = no;
+        p->offs_cap = nc;
+    }
+    if (p->n == 0) {
+        p->offs[0] = 0;
+    }
+    if (p->offs[p->n] + klen > p->names_cap) {
+        size_t nc = p->names_cap ? p->names_cap : 65536;
+        uint8_t *nn;
+        while (nc < p->offs[p->n] + klen) {
+            nc *= 2;
+        }
+        nn = realloc(p->names, nc);
+        if (nn == NULL) {
+            return DR_ENOMEM;
+        }
+        p->names = nn;
+        p->names_cap = nc;
+    }
+    memcpy(p->names + p->offs[p->n], key, klen);
+    p->offs[p->n + 1] = p->offs[p->n] + klen;
+    p->n++;
+    return 0;
+}
+
+static int pending_drain(struct pending *p, char *errmsg)
+{
+    char what[32 + RFMT_KEY_DISPLAY_MAX], name[RFMT_KEY_DISPLAY_MAX];
+    redisReply *r;
+    size_t i;
+    int rv = 0, first = 0;
+
+    /* Read every reply even after a failure, so the connection stays in
+     * step; report the first. */
+    for (i = 0; i < p->n; i++) {
+        rv = rconn_reply(p->rc, &r, "RESTORE", errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+        if (r->type == REDIS_REPLY_STATUS) {
+            p->restored++;
+        } else if (first == 0) {
+            rfmt_key_display(p->names + p->offs[i],
+                             p->offs[i + 1] - p->offs[i], name);
+            snprintf(what, sizeof(what), "RESTORE %.100s", name);
+            first = rconn_reply_error(p->rc, r, what, errmsg);
+        }
+        freeReplyObject(r);
+    }
+    p->n = 0;
+    p->bytes = 0;
+    return first;
+}
+
+static int restore_object(struct store *s,
+                          const struct redis_manifest_object *o,
+                          struct pending *p, unsigned batch,
+                          uint64_t *expired, char *errmsg)
+{
+    struct zio_reader *z = NULL;
+    struct rfmt_reader *r = NULL;
+    struct rfmt_rec rec;
+    const char *argv[5];
+    size_t lens[5];
+    char ttl[24];
+    int64_t now;
+    int rv;
+
+    rv = zio_reader_open(s, o->key, o->stored_sha256, &z, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = rfmt_reader_new(z, RFMT_DATA, o->key, &r, errmsg);
+    while (rv == 0) {
+        rv = rfmt_next(r, &rec, errmsg);
+        if (rv != 0 || rec.end) {
+            break;
+        }
+        now = rcheck_now_ms();
+        if (rec.expire_at_ms != 0 && rec.expire_at_ms <= now) {
+            (*expired)++; /* expired since the backup: not brought back */
+            continue;
+        }
+        snprintf(ttl, sizeof(ttl), "%lld",
+                 rec.expire_at_ms != 0
+                     ? (long long)(rec.expire_at_ms - now)
+                     : 0LL);
+        argv[0] = "RESTORE";
+        lens[0] = 7;
+        argv[1] = (const char *)rec.key;
+        lens[1] = rec.klen;
+        argv[2] = ttl;
+        lens[2] = strlen(ttl);
+        argv[3] = (const char *)rec.payload;
+        lens[3] = (size_t)rec.plen;
+        argv[4] = "REPLACE";
+        lens[4] = 7;
+        rv = rconn_append(p->rc, 5, argv, lens, "RESTORE", errmsg);
+        if (rv == 0 && pending_add(p, rec.key, rec.klen) != 0) {
+            snprintf(errmsg, 256, "out of memory");
+            rv = DR_ENOMEM;
+        }
+        p->bytes += rec.klen + (size_t)rec.plen;
+        if (rv == 0 && (p->n >= batch || p->bytes >= RRS_BATCH_BYTES)) {
+            rv = pending_drain(p, errmsg);
+        }
+    }
+    if (rv == 0) {
+        rv = rfmt_finish(r, errmsg);
+    }
+    rfmt_reader_free(r);
+    zio_reader_close(z);
+    return rv;
+}
+
+static json_t *objects_ok(const struct redis_manifest *m)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i <= m->n_data; i++) {
+        const struct redis_manifest_object *o =
+            i < m->n_data ? &m->data[i] : &m->key_index;
+        json_t *e = json_object();
+        json_object_set_new(e, "key", json_string(o->key));
+        json_object_set_new(e, "ok", json_true());
+        json_array_append_new(a, e);
+    }
+    return a;
+}
+
+int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
+{
+    struct store *s = NULL;
+    struct redis_manifest m;
+    struct rkeytab keys;
+    struct rconn rc;
+    struct pending p;
+    struct rcheck_diff d;
+    const char *mkey, *msha, *addr, *pwfile;
+    const json_t *clean;
+    uint64_t db, timeout, batch, expired = 0;
+    long long dbsize;
+    char msg[256];
+    size_t i;
+    int rv;
+
+    *result = NULL;
+    rkeytab_init(&keys);
+    memset(&p, 0, sizeof(p));
+    if ((rv = spec_manifest(spec, &mkey, &msha, errmsg)) != 0) {
+        return rv;
+    }
+    addr = json_string_value(json_object_get(spec, "redis"));
+    pwfile = json_string_value(json_object_get(spec, "redis_password_file"));
+    clean = json_object_get(spec, "clean");
+    if (addr == NULL || (clean != NULL && !json_is_boolean(clean))) {
+        snprintf(errmsg, 256,
+                 "\"redis\" must be a string and \"clean\" a boolean");
+        return DR_EINVAL;
+    }
+    if ((rv = spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS,
+                        3600000, &timeout, errmsg)) != 0 ||
+        (rv = spec_uint(spec, "batch", RRS_DEFAULT_BATCH, 100000, &batch,
+                        errmsg)) != 0) {
+        return rv;
+    }
+    rv = job_open_store(spec, &s, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = rcheck_load_manifest(s, mkey, msha, &m, errmsg);
+    if (rv != 0) {
+        goto err_after_store;
+    }
+    if ((rv = spec_uint(spec, "db", m.db, 65535, &db, errmsg)) != 0) {
+        goto err_after_manifest;
+    }
+    /* Every object, in full, before the target is touched. */
+    rv = rcheck_objects(s, &m, &keys, NULL, errmsg);
+    if (rv != 0) {
+        goto err_after_manifest;
+    }
+    rv = rconn_open(&rc, addr, pwfile, (unsigned)db, (long)timeout, errmsg);
+    if (rv != 0) {
+        goto err_after_manifest;
+    }
+    rv = rconn_dbsize(&rc, &dbsize, errmsg);
+    if (rv != 0) {
+        goto err_after_conn;
+    }
+    if (dbsize > 0) {
+        if (!json_is_true(clean)) {
+            snprintf(errmsg, 256,
+                     "redis %s: db %u holds %lld keys (restore into an empty "
+                     "database, or set \"clean\" to flush it)",
+                     rc.addr, (unsigned)db, dbsize);
+            rv = DR_ECONFLICT;
+            goto err_after_conn;
+        } else {
+            const char *argv[1] = {"FLUSHDB"};
+            size_t lens[1] = {7};
+            redisReply *r;
+            rv = rconn_command(&rc, &r, "FLUSHDB", errmsg, 1, argv, lens);
+            if (rv != 0) {
+                goto err_after_conn;
+            }
+            freeReplyObject(r);
+        }
+    }
+    p.rc = &rc;
+    for (i = 0; i < m.n_data; i++) {
+        rv = restore_object(s, &m.data[i], &p, (unsigned)batch, &expired,
+                            msg);
+        if (rv == 0 && p.n > 0) {
+            rv = pending_drain(&p, msg);
+        }
+        if (rv != 0) {
+            snprintf(errmsg, 256, "%s", msg);
+            goto err_after_conn;
+        }
+    }
+
+    /* Read back what was written. */
+    rcheck_diff_init(&d);
+    rv = rcheck_compare(&rc, &keys, rcheck_now_ms(), (unsigned)batch, &d,
+                        errmsg);
+    *result = json_object();
+    json_object_set_new(*result, "keys", json_integer((json_int_t)p.restored));
+    json_object_set_new(*result, "expired_skipped",
+                        json_integer((json_int_t)expired));
+    json_object_set_new(*result, "raw_bytes",
+                        json_integer((json_int_t)m.raw_bytes));
+    json_object_set_new(*result, "db", json_integer((json_int_t)db));
+    json_object_set_new(*result, "objects", objects_ok(&m));
+    if (rv == 0) {
+        json_t *v = json_object();
+        rcheck_diff_report(&d, v);
+        json_object_set_new(*result, "verify", v);
+        if (d.mismatched > 0 || d.missing > 0) {
+            snprintf(errmsg, 256,
+                     "redis %s: read-back after restore: %llu keys differ, "
+                     "%llu missing",
+                     rc.addr, (unsigned long long)d.mismatched,
+                     (unsigned long long)d.missing);
+            rv = DR_ECORRUPT;
+        }
+    }
+    json_object_set_new(*result, "ok", json_boolean(rv == 0));
+    rcheck_diff_free(&d);
+
+err_after_conn:
+    rconn_close(&rc);
+err_after_manifest:
+    redis_manifest_free(&m);
+err_after_store:
+    free(p.names);
+    free(p.offs);
+    rkeytab_free(&keys);
+    store_close(s);
+    return rv;
+}
+
+int redisjob_verify(const json_t *spec, json_t **result, char *errmsg)
+{
+    struct store *s = NULL;
+    struct redis_manifest m;
+    struct rkeytab keys;
+    struct rconn rc;
+    struct rcheck_diff d;
+    const char *mkey, *msha, *addr, *pwfile;
+    uint64_t db, timeout, batch;
+    json_t *objects, *res;
+    char msg[256], digest[65];
+    int rv;
+
+    *result = NULL;
+    if ((rv = spec_manifest(spec, &mkey, &msha, errmsg)) != 0) {
+        return rv;
+    }
+    addr = json_string_value(json_object_get(spec, "redis"));
+    pwfile = json_string_value(json_object_get(spec, "redis_password_file"));
+    if ((rv = spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS,
+                        3600000, &timeout, errmsg)) != 0 ||
+        (rv = spec_uint(spec, "batch", RRS_DEFAULT_BATCH, 100000, &batch,
+                        errmsg)) != 0) {
+        return rv;
+    }
+    rv = job_open_store(spec, &s, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    res = json_object();
+    objects = json_array();
+    json_object_set(res, "objects", objects);
+    rv = rcheck_load_manifest(s, mkey, msha, &m, msg);
+    if (rv != 0) {
+        json_t *e = json_object();
+        json_object_set_new(e, "key", json_string(mkey));
+        json_object_set_new(e, "ok", json_false());
+        json_object_set_new(e, "error", json_string(msg));
+        json_object_set_new(e, "code", json_string(dr_errcode_name(rv)));
+        json_array_append_new(objects, e);
+        json_object_set_new(res, "ok", json_false());
+        snprintf(errmsg, 256, "%s", msg);
+        goto out;
+    }
+    rkeytab_init(&keys);
+    rv = rcheck_objects(s, &m, &keys, objects, errmsg);
+    json_object_set_new(res, "keys", json_integer((json_int_t)m.keys));
+    rfmt_hex(m.digest, 32, digest);
+    json_object_set_new(res, "digest", json_string(digest));
+    json_object_set_new(res, "redis_version", json_string(m.redis_version));
+    if (rv == 0 && addr != NULL) {
+        if ((rv = spec_uint(spec, "db", m.db, 65535, &db, errmsg)) != 0) {
+            goto done;
+        }
+        rv = rconn_open(&rc, addr, pwfile, (unsigned)db, (long)timeout,
+                        errmsg);
+        if (rv != 0) {
+            goto done;
+        }
+        rcheck_diff_init(&d);
+        rv = rcheck_compare(&rc, &keys, rcheck_now_ms(), (unsigned)batch, &d,
+                            errmsg);
+        if (rv == 0) {
+            rcheck_diff_report(&d, res);
+            if (d.mismatched > 0 || d.missing > 0 || d.extra > 0) {
+                snprintf(errmsg, 256,
+                         "redis %s: %llu keys differ, %llu missing, %llu "
+                         "extra",
+                         rc.addr, (unsigned long long)d.mismatched,
+                         (unsigned long long)d.missing,
+                         (unsigned long long)d.extra);
+                rv = DR_ECORRUPT;
+            }
+        }
+        rcheck_diff_free(&d);
+        rconn_close(&rc);
+    } else if (rv != 0 && addr != NULL) {
+        json_object_set_new(res, "redis_skipped",
+                            json_string("the backup is damaged"));
+    }
+done:
+    json_object_set_new(res, "ok", json_boolean(rv == 0));
+    rkeytab_free(&keys);
+    redis_manifest_free(&m);
+out:
+    json_decref(objects);
+    store_close(s);
+    *result = res;
+    return rv;
+}

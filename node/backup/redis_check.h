@@ -1,0 +1,57 @@
+/* Reading Redis snapshots back: the manifest, a full check of every object
+ * (before any of it is used), and the per-key comparison with a live Redis.
+ * Shared by redis_restore and redis_verify. Blocking; workers only. */
+#ifndef DR_REDIS_CHECK_H
+#define DR_REDIS_CHECK_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "backup/redis_conn.h"
+#include "backup/redis_format.h"
+#include "codec/redis_manifest.h"
+#include "store/store.h"
+
+#define RCHECK_MANIFEST_MAX (64 * 1024 * 1024)
+#define RCHECK_LIST_MAX 100 /* key names listed per category */
+
+/* Fetch the manifest (its SHA-256 checked against expect_sha256, borrowed)
+ * and decode it into *m (free with redis_manifest_free). */
+int rcheck_load_manifest(struct store *s, const char *key,
+                         const char *expect_sha256, struct redis_manifest *m,
+                         char *errmsg);
+
+/* Read every data object and the key index in full: stored and raw
+ * SHA-256 and sizes, record streams, per-object and per-type counts and
+ * the snapshot digest against the manifest, the index against the data.
+ * Fills keys (initialized by the caller) with every key of the data.
+ * objects (may be NULL) gets one {"key", "ok", "error"?} per object. Goes
+ * on past a bad object when objects is given (a verify reports them all);
+ * returns the first failure (DR_ECORRUPT, DR_ENOTFOUND, DR_EMALFORMED...)
+ * with errmsg naming the object. */
+int rcheck_objects(struct store *s, const struct redis_manifest *m,
+                   struct rkeytab *keys, json_t *objects, char *errmsg);
+
+/* What a comparison with a live Redis found. */
+struct rcheck_diff {
+    uint64_t keys;       /* keys on the server */
+    uint64_t matched;
+    uint64_t mismatched; /* present, different value */
+    uint64_t missing;    /* in the snapshot, not on the server */
+    uint64_t expired;    /* in the snapshot, expired since */
+    uint64_t extra;      /* on the server, not in the snapshot */
+    json_t *mismatched_keys, *missing_keys, *extra_keys; /* up to 100 each */
+};
+
+/* DUMP every key of rc's database and compare its digest with keys (flags
+ * are updated). now_ms decides which snapshot keys count as expired. */
+int rcheck_compare(struct rconn *rc, struct rkeytab *keys, int64_t now_ms,
+                   unsigned batch, struct rcheck_diff *d, char *errmsg);
+void rcheck_diff_init(struct rcheck_diff *d);
+void rcheck_diff_free(struct rcheck_diff *d);
+/* Add the diff's fields to o. */
+void rcheck_diff_report(const struct rcheck_diff *d, json_t *o);
+
+int64_t rcheck_now_ms(void);
+
+#endif /* DR_REDIS_CHECK_H */
