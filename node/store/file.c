@@ -1,0 +1,629 @@
+/* The file:// object store: one file per key under a root directory. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "store/internal.h"
+
+/* Temporary files live in ROOT/#tmp: '#' is not a key character, so no key
+ * can name that directory and listings skip it. */
+#define FILE_TMPDIR "#tmp"
+#define FILE_DIR_MODE 0750
+#define FILE_MODE 0640
+
+struct file_store {
+    char root[STORE__URL_MAX]; /* no trailing '/' ("" for "/") */
+    const char *url;     /* borrowed from struct store */
+};
+
+struct file_writer {
+    struct file_store *fs;
+    int fd;
+    char tmp[PATH_MAX];
+    char final[PATH_MAX];
+    char key[STORE_KEY_MAX];
+};
+
+struct file_reader {
+    int fd;
+    char key[STORE_KEY_MAX];
+    const char *url;
+};
+
+static int errno_code(int e)
+{
+    return e == ENOMEM ? DR_ENOMEM : DR_EIO;
+}
+
+/* fsync a directory so that entries created or renamed in it are durable. */
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rv = 0;
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        rv = -1;
+    }
+    close(fd);
+    return rv;
+}
+
+/* Create every missing directory of path (not the last component unless
+ * whole is set), syncing the parent of each directory made. */
+static int mkdir_parents(char *path, int whole)
+{
+    char *p;
+    size_t len = strlen(path);
+
+    for (p = path + 1; p <= path + len; p++) {
+        if (*p != '/' && *p != '\0') {
+            continue;
+        }
+        if (*p == '\0' && !whole) {
+            break;
+        }
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(path, FILE_DIR_MODE) == 0) {
+            char *slash = strrchr(path, '/');
+            if (slash != NULL && slash != path) {
+                *slash = '\0';
+                fsync_dir(path);
+                *slash = '/';
+            } else {
+                fsync_dir("/");
+            }
+        } else if (errno != EEXIST) {
+            int e = errno;
+            *p = saved;
+            errno = e;
+            return -1;
+        }
+        *p = saved;
+    }
+    return 0;
+}
+
+static int file_path(struct file_store *fs, const char *key, char *out,
+                     char *errmsg)
+{
+    int len = snprintf(out, PATH_MAX, "%s/%s", fs->root, key);
+
+    if (len < 0 || len >= PATH_MAX) {
+        snprintf(errmsg, 256, "object %.100s: path too long in %.100s", key, fs->url);
+        return DR_EINVAL;
+    }
+    return 0;
+}
+
+int store__file_open(const char *path, const char *url, void **impl,
+                     char *errmsg)
+{
+    struct file_store *fs;
+    struct stat st;
+    size_t len;
+
+    fs = calloc(1, sizeof(*fs));
+    if (fs == NULL) {
+        snprintf(errmsg, 256, "store %.100s: out of memory", url);
+        return DR_ENOMEM;
+    }
+    fs->url = url;
+    snprintf(fs->root, sizeof(fs->root), "%s", path);
+    len = strlen(fs->root);
+    while (len > 0 && fs->root[len - 1] == '/') {
+        fs->root[--len] = '\0';
+    }
+    if (len > 0 && mkdir_parents(fs->root, 1) != 0) {
+        snprintf(errmsg, 256, "store %.100s: cannot create the directory: %s", url, strerror(errno));
+        free(fs);
+        return DR_EIO;
+    }
+    if (stat(len > 0 ? fs->root : "/", &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(errmsg, 256, "store %.100s: not a directory", url);
+        free(fs);
+        return DR_EINVAL;
+    }
+    *impl = fs;
+    return 0;
+}
+
+static void file_close(void *impl)
+{
+    free(impl);
+}
+
+static int file_put_begin(void *impl, const char *key, void **out,
+                          char *errmsg)
+{
+    struct file_store *fs = impl;
+    struct file_writer *w;
+    int rv;
+
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        snprintf(errmsg, 256, "object %.100s: out of memory", key);
+        return DR_ENOMEM;
+    }
+    w->fs = fs;
+    w->fd = -1;
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    rv = file_path(fs, key, w->final, errmsg);
+    if (rv != 0) {
+        goto err_after_alloc;
+    }
+    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR, fs->root);
+    if (mkdir(w->tmp, FILE_DIR_MODE) != 0 && errno != EEXIST) {
+        snprintf(errmsg, 256, "object %.100s in %.100s: create the temporary directory: %s", key, fs->url, strerror(errno));
+        rv = errno_code(errno);
+        goto err_after_alloc;
+    }
+    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR "/put-XXXXXX",
+             fs->root);
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0) {
+        snprintf(errmsg, 256, "object %.100s in %.100s: create a temporary file: %s", key, fs->url, strerror(errno));
+        rv = errno_code(errno);
+        goto err_after_alloc;
+    }
+    fchmod(w->fd, FILE_MODE);
+    *out = w;
+    return 0;
+
+err_after_alloc:
+    free(w);
+    return rv;
+}
+
+static int file_write(void *wp, const void *buf, size_t len, char *errmsg)
+{
+    struct file_writer *w = wp;
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(w->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            snprintf(errmsg, 256, "object %.100s in %.100s: write: %s", w->key, w->fs->url, strerror(errno));
+            return errno_code(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void file_put_abort(void *wp)
+{
+    struct file_writer *w = wp;
+
+    if (w == NULL) {
+        return;
+    }
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->tmp);
+    }
+    free(w);
+}
+
+static int file_put_commit(void *wp, char *errmsg)
+{
+    struct file_writer *w = wp;
+    char dir[PATH_MAX];
+    char *slash;
+    int attempt, rv;
+
+    if (fsync(w->fd) != 0) {
+        snprintf(errmsg, 256, "object %.100s in %.100s: fsync: %s", w->key, w->fs->url, strerror(errno));
+        rv = errno_code(errno);
+        goto err;
+    }
+    if (close(w->fd) != 0) {
+        w->fd = -1;
+        unlink(w->tmp);
+        snprintf(errmsg, 256, "object %.100s in %.100s: close: %s", w->key, w->fs->url, strerror(errno));
+        rv = DR_EIO;
+        goto err;
+    }
+    w->fd = -1;
+    snprintf(dir, sizeof(dir), "%s", w->final);
+    slash = strrchr(dir, '/');
+    *slash = '\0';
+    /* A concurrent delete may prune the directory between mkdir and
+     * rename: try again a few times. */
+    for (attempt = 0;; attempt++) {
+        if (mkdir_parents(w->final, 0) != 0) {
+            snprintf(errmsg, 256, "object %.100s in %.100s: create directories: %s", w->key, w->fs->url, strerror(errno));
+            rv = errno_code(errno);
+            goto err_unlink;
+        }
+        if (rename(w->tmp, w->final) == 0) {
+            break;
+        }
+        if (errno == ENOTDIR || errno == EISDIR) {
+            snprintf(errmsg, 256, "object %.80s in %.80s: conflicts with another key (a file store cannot hold both \"x\" and \"x/y\")", w->key, w->fs->url);
+            rv = DR_ECONFLICT;
+            goto err_unlink;
+        }
+        if (errno != ENOENT || attempt >= 3) {
+            snprintf(errmsg, 256, "object %.100s in %.100s: rename: %s", w->key, w->fs->url, strerror(errno));
+            rv = errno_code(errno);
+            goto err_unlink;
+        }
+    }
+    if (fsync_dir(dir[0] != '\0' ? dir : "/") != 0) {
+        snprintf(errmsg, 256, "object %.100s in %.100s: fsync the directory: %s", w->key, w->fs->url, strerror(errno));
+        free(w);
+        return DR_EIO;
+    }
+    free(w);
+    return 0;
+
+err_unlink:
+    unlink(w->tmp);
+err:
+    file_put_abort(w);
+    return rv;
+}
+
+static int file_get_begin(void *impl, const char *key, void **out,
+                          char *errmsg)
+{
+    struct file_store *fs = impl;
+    struct file_reader *r;
+    char path[PATH_MAX];
+    struct stat st;
+    int rv;
+
+    rv = file_path(fs, key, path, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        snprintf(errmsg, 256, "object %.100s: out of memory", key);
+        return DR_ENOMEM;
+    }
+    r->url = fs->url;
+    snprintf(r->key, sizeof(r->key), "%s", key);
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+            rv = DR_ENOTFOUND;
+        } else {
+            snprintf(errmsg, 256, "object %.100s in %.100s: open: %s", key, fs->url, strerror(errno));
+            rv = errno_code(errno);
+        }
+        goto err_after_alloc;
+    }
+    if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+        rv = DR_ENOTFOUND;
+        goto err_after_open;
+    }
+    *out = r;
+    return 0;
+
+err_after_open:
+    close(r->fd);
+err_after_alloc:
+    free(r);
+    return rv;
+}
+
+static int file_read(void *rp, void *buf, size_t cap, size_t *n,
+                     char *errmsg)
+{
+    struct file_reader *r = rp;
+    ssize_t got;
+
+    do {
+        got = read(r->fd, buf, cap);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        snprintf(errmsg, 256, "object %.100s in %.100s: read: %s", r->key, r->url, strerror(errno));
+        return errno_code(errno);
+    }
+    *n = (size_t)got;
+    return 0;
+}
+
+static void file_get_end(void *rp)
+{
+    struct file_reader *r = rp;
+
+    if (r != NULL) {
+        close(r->fd);
+        free(r);
+    }
+}
+
+static int file_head(void *impl, const char *key, struct store_object *obj,
+                     char *errmsg)
+{
+    struct file_store *fs = impl;
+    char path[PATH_MAX];
+    struct stat st;
+    int rv;
+
+    rv = file_path(fs, key, path, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+            return DR_ENOTFOUND;
+        }
+        snprintf(errmsg, 256, "object %.100s in %.100s: stat: %s", key, fs->url, strerror(errno));
+        return errno_code(errno);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+        return DR_ENOTFOUND;
+    }
+    obj->size = (uint64_t)st.st_size;
+    obj->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
+                    st.st_mtim.tv_nsec / 1000000;
+    return 0;
+}
+
+/* Listing: a depth-first walk that visits entries in key order. A
+ * directory "d" holds the keys "d/...", so it sorts as "d/". */
+
+struct walk {
+    struct file_store *fs;
+    const char *prefix;
+    const char *after; /* NULL: from the start */
+    size_t limit;      /* stop after this many objects */
+    struct store_object *objs;
+    size_t n, cap;
+    char *errmsg;
+};
+
+struct walk_entry {
+    char name[NAME_MAX + 2]; /* with a trailing '/' for directories */
+    int is_dir;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct walk_entry *)a)->name,
+                  ((const struct walk_entry *)b)->name);
+}
+
+static int name_ok(const char *name)
+{
+    const char *p;
+
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        return 0;
+    }
+    for (p = name; *p != '\0'; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Walk the directory holding keys that start with key (key "" or ending in
+ * '/'). Returns 0, 1 when the page is full, or a DR_* code. */
+static int walk_dir(struct walk *wk, char *key, size_t keylen)
+{
+    char path[PATH_MAX];
+    struct walk_entry *ents = NULL, *grown;
+    size_t nents = 0, cap = 0, i, namelen;
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+    int rv = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", wk->fs->root, key);
+    d = opendir(path);
+    if (d == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            return 0; /* pruned meanwhile */
+        }
+        snprintf(wk->errmsg, 256, "store %.100s: list %.80s: %s", wk->fs->url, key, strerror(errno));
+        return errno_code(errno);
+    }
+    while ((de = readdir(d)) != NULL) {
+        int is_dir;
+        if (!name_ok(de->d_name)) {
+            continue;
+        }
+        namelen = strlen(de->d_name);
+        if (keylen + namelen + 2 >= STORE_KEY_MAX) {
+            continue;
+        }
+        if (de->d_type == DT_DIR) {
+            is_dir = 1;
+        } else if (de->d_type == DT_REG) {
+            is_dir = 0;
+        } else {
+            char p[PATH_MAX];
+            snprintf(p, sizeof(p), "%s/%s%s", wk->fs->root, key, de->d_name);
+            if (lstat(p, &st) != 0 ||
+                !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+                continue;
+            }
+            is_dir = S_ISDIR(st.st_mode);
+        }
+        if (nents == cap) {
+            cap = cap == 0 ? 64 : cap * 2;
+            grown = realloc(ents, cap * sizeof(*ents));
+            if (grown == NULL) {
+                snprintf(wk->errmsg, 256, "store %.100s: list: out of memory", wk->fs->url);
+                rv = DR_ENOMEM;
+                goto out;
+            }
+            ents = grown;
+        }
+        memcpy(ents[nents].name, de->d_name, namelen + 1);
+        if (is_dir) {
+            ents[nents].name[namelen] = '/';
+            ents[nents].name[namelen + 1] = '\0';
+        }
+        ents[nents].is_dir = is_dir;
+        nents++;
+    }
+    closedir(d);
+    d = NULL;
+    if (nents > 0) {
+        qsort(ents, nents, sizeof(*ents), entry_cmp);
+    }
+    for (i = 0; i < nents; i++) {
+        size_t len = strlen(ents[i].name);
+        memcpy(key + keylen, ents[i].name, len + 1);
+        if (ents[i].is_dir) {
+            /* Every key below starts with key: skip the subtree unless it
+             * can hold prefix matches after wk->after. */
+            if (!starts_with(key, wk->prefix) &&
+                !starts_with(wk->prefix, key)) {
+                continue;
+            }
+            if (wk->after != NULL &&
+                strncmp(key, wk->after, keylen + len) < 0) {
+                continue;
+            }
+            rv = walk_dir(wk, key, keylen + len);
+            if (rv != 0) {
+                goto out;
+            }
+        } else {
+            char p[PATH_MAX];
+            if (!starts_with(key, wk->prefix) ||
+                (wk->after != NULL && strcmp(key, wk->after) <= 0)) {
+                continue;
+            }
+            snprintf(p, sizeof(p), "%s/%s", wk->fs->root, key);
+            if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+                continue; /* deleted meanwhile */
+            }
+            if (store__objs_push(&wk->objs, &wk->n, &wk->cap, key,
+                                 (uint64_t)st.st_size,
+                                 (int64_t)st.st_mtim.tv_sec * 1000 +
+                                     st.st_mtim.tv_nsec / 1000000) != 0) {
+                snprintf(wk->errmsg, 256, "store %.100s: list: out of memory", wk->fs->url);
+                rv = DR_ENOMEM;
+                goto out;
+            }
+            if (wk->n >= wk->limit) {
+                rv = 1;
+                goto out;
+            }
+        }
+    }
+out:
+    key[keylen] = '\0';
+    if (d != NULL) {
+        closedir(d);
+    }
+    free(ents);
+    return rv;
+}
+
+static int file_list(void *impl, const char *prefix, const char *start_after,
+                     size_t page, struct store_object **objs, size_t *n,
+                     char **next, char *errmsg)
+{
+    struct walk wk;
+    char key[STORE_KEY_MAX];
+    int rv;
+
+    memset(&wk, 0, sizeof(wk));
+    wk.fs = impl;
+    wk.prefix = prefix;
+    wk.after = start_after;
+    wk.limit = page + 1;
+    wk.errmsg = errmsg;
+    key[0] = '\0';
+    rv = walk_dir(&wk, key, 0);
+    if (rv > 1) {
+        store_objects_free(wk.objs, wk.n);
+        return rv;
+    }
+    if (wk.n > page) {
+        free(wk.objs[page].key);
+        wk.n = page;
+        *next = strdup(wk.objs[page - 1].key);
+        if (*next == NULL) {
+            store_objects_free(wk.objs, wk.n);
+            snprintf(errmsg, 256, "store %.100s: list: out of memory", wk.fs->url);
+            return DR_ENOMEM;
+        }
+    }
+    *objs = wk.objs;
+    *n = wk.n;
+    return 0;
+}
+
+static int file_delete(void *impl, const char *key, char *errmsg)
+{
+    struct file_store *fs = impl;
+    char path[PATH_MAX];
+    char *slash;
+    int rv;
+
+    rv = file_path(fs, key, path, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    if (unlink(path) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) {
+            return 0;
+        }
+        snprintf(errmsg, 256, "object %.100s in %.100s: unlink: %s", key, fs->url, strerror(errno));
+        return errno_code(errno);
+    }
+    slash = strrchr(path, '/');
+    *slash = '\0';
+    if (fsync_dir(path[0] != '\0' ? path : "/") != 0) {
+        snprintf(errmsg, 256, "object %.100s in %.100s: fsync the directory: %s", key, fs->url, strerror(errno));
+        return DR_EIO;
+    }
+    /* Prune directories left empty, up to the root. */
+    while (strlen(path) > strlen(fs->root) && rmdir(path) == 0) {
+        slash = strrchr(path, '/');
+        *slash = '\0';
+    }
+    return 0;
+}
+
+const struct store__ops store__file_ops = {
+    .close = file_close,
+    .put_begin = file_put_begin,
+    .write = file_write,
+    .put_commit = file_put_commit,
+    .put_abort = file_put_abort,
+    .get_begin = file_get_begin,
+    .read = file_read,
+    .get_end = file_get_end,
+    .head = file_head,
+    .list = file_list,
+    .del = file_delete,
+};

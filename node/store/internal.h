@@ -1,0 +1,65 @@
+/* Object-store internals shared by store.c and its backends (and tests). */
+#ifndef DR_STORE_INTERNAL_H
+#define DR_STORE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "store/store.h"
+
+#define STORE__URL_MAX 200
+#define STORE__PAGE_DEFAULT 1000
+
+/* One backend. Keys and prefixes reaching these functions are valid
+ * (store.c checks them); errmsg is 256 bytes and names the object or the
+ * store. Writers and readers hand out opaque backend state; put_commit
+ * frees the writer whatever it returns. */
+struct store__ops {
+    void (*close)(void *impl);
+    int (*put_begin)(void *impl, const char *key, void **w, char *errmsg);
+    int (*write)(void *w, const void *buf, size_t len, char *errmsg);
+    int (*put_commit)(void *w, char *errmsg);
+    void (*put_abort)(void *w);
+    int (*get_begin)(void *impl, const char *key, void **r, char *errmsg);
+    int (*read)(void *r, void *buf, size_t cap, size_t *n, char *errmsg);
+    void (*get_end)(void *r);
+    int (*head)(void *impl, const char *key, struct store_object *obj,
+                char *errmsg);
+    /* At most page objects; *next as in store_list. */
+    int (*list)(void *impl, const char *prefix, const char *start_after,
+                size_t page, struct store_object **objs, size_t *n,
+                char **next, char *errmsg);
+    int (*del)(void *impl, const char *key, char *errmsg);
+};
+
+extern const struct store__ops store__file_ops;
+extern const struct store__ops store__s3_ops;
+
+/* path: absolute directory (borrowed). url: the store's display URL,
+ * borrowed for the life of the backend. */
+int store__file_open(const char *path, const char *url, void **impl,
+                     char *errmsg);
+/* rest: the URL after "s3://" (borrowed); url as above. Writes the display
+ * URL ("s3://bucket/prefix") into display (STORE__URL_MAX bytes). */
+int store__s3_open(const char *rest, const struct store_options *opts,
+                   const char *url, char *display, void **impl,
+                   char *errmsg);
+
+/* 0 when key is a valid object key, else DR_EINVAL with a message. */
+int store__check_key(const char *key, char *errmsg);
+/* A copy of s safe to print (non-printable bytes become '?'), at most
+ * cap-1 bytes, in out. */
+void store__printable(const char *s, char *out, size_t cap);
+
+/* Objects per store_list page (tests use small pages); 0 restores the
+ * default. */
+void store__set_page_size(struct store *s, size_t n);
+
+/* The SHA-256 (hex) of everything a reader returned, once it returned its
+ * end; "" before. */
+const char *store__reader_sha256(const struct store_reader *r);
+
+/* Append one object to a growing array (*objs, *n, *cap); key copied. */
+int store__objs_push(struct store_object **objs, size_t *n, size_t *cap,
+                     const char *key, uint64_t size, int64_t mtime_ms);
+
+#endif /* DR_STORE_INTERNAL_H */
