@@ -1,0 +1,165 @@
+"""A throwaway PostgreSQL 15 server for integration tests and benchmarks.
+
+    pg = PgServer()            # initdb + start, on 127.0.0.1 and a free port
+    pg.create_db("src")
+    pg.psql("src", "CREATE TABLE t (id int)")
+    pg.conninfo("src")         # libpq conninfo for drnode job specs
+    pg.stop()                  # pg_ctl stop -m fast, then remove the dir
+
+Runs the server as the non-root user `postgres` (runuser) when the caller
+is root, directly otherwise. Python stdlib only.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class PgError(Exception):
+    pass
+
+
+class PgServer:
+
+    def __init__(self, start=True, settings=None):
+        if not os.path.exists(os.path.join(PG_BIN, "postgres")):
+            raise PgError("PostgreSQL binaries not found in %s" % PG_BIN)
+        self.as_root = os.geteuid() == 0
+        self.dir = tempfile.mkdtemp(prefix="drpg-")
+        self.data = os.path.join(self.dir, "data")
+        self.sock = os.path.join(self.dir, "sock")
+        self.log = os.path.join(self.dir, "server.log")
+        os.mkdir(self.sock)
+        if self.as_root:
+            pw = pwd.getpwnam("postgres")
+            for p in (self.dir, self.sock):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+            os.chmod(self.dir, 0o755)
+        self.port = None
+        self.proc_pid = None
+        self.settings = settings or {}
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.stop()
+                raise
+
+    # Commands run as the server's owner.
+    def _argv(self, argv):
+        if self.as_root:
+            return ["runuser", "-u", "postgres", "--"] + argv
+        return argv
+
+    def run(self, argv, check=True, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        p = subprocess.run(self._argv(argv), **kw)
+        if check and p.returncode != 0:
+            raise PgError("%s failed (%d): %s" % (
+                " ".join(argv), p.returncode,
+                (p.stderr or b"").decode(errors="replace")[-2000:]))
+        return p
+
+    def start(self):
+        if not os.path.exists(self.data):
+            self.run([os.path.join(PG_BIN, "initdb"), "-D", self.data,
+                      "--auth=trust", "-U", "postgres", "-E", "UTF8",
+                      "--locale=C", "--no-sync"])
+        self.port = free_port()
+        opts = ["-c", "listen_addresses=127.0.0.1", "-c",
+                "port=%d" % self.port, "-c",
+                "unix_socket_directories=%s" % self.sock, "-c", "fsync=off",
+                "-c", "max_connections=50"]
+        for k, v in self.settings.items():
+            opts += ["-c", "%s=%s" % (k, v)]
+        # pg_ctl -w waits until the server accepts connections.
+        self.run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-l",
+                  self.log, "-w", "-t", "60", "-o",
+                  " ".join("'%s'" % o if o != "-c" else o for o in opts),
+                  "start"])
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            self.proc_pid = int(f.readline().strip())
+        deadline = time.time() + 30
+        while True:
+            p = self.run([os.path.join(PG_BIN, "pg_isready"), "-h",
+                          "127.0.0.1", "-p", str(self.port)], check=False)
+            if p.returncode == 0:
+                break
+            if time.time() > deadline:
+                raise PgError("server not ready: %s" % self.log_tail())
+            time.sleep(0.1)
+
+    def log_tail(self, n=4000):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def postmaster_pid(self):
+        return self.proc_pid
+
+    def kill(self):
+        """SIGKILL the postmaster we started (a crash)."""
+        if self.proc_pid:
+            try:
+                os.kill(self.proc_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop(self):
+        if self.proc_pid and os.path.exists(self.data):
+            p = self.run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
+                          "-m", "fast", "-w", "-t", "30", "stop"],
+                         check=False)
+            if p.returncode != 0 and self.proc_pid:
+                try:
+                    os.kill(self.proc_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        # After a crash, backends may outlive the postmaster for a moment.
+        time.sleep(0)
+        self.proc_pid = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def conninfo(self, db, user="postgres"):
+        return "host=127.0.0.1 port=%d dbname=%s user=%s" % (self.port, db,
+                                                             user)
+
+    def psql(self, db, sql, check=True):
+        """Run sql (may be several statements); return stdout as str."""
+        p = self.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
+                      "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                      str(self.port), "-U", "postgres", "-d", db, "-f", "-"],
+                     check=check, input=sql.encode())
+        return p.stdout.decode()
+
+    def psql_bytes(self, db, sql):
+        p = self.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
+                      "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                      str(self.port), "-U", "postgres", "-d", db, "-f", "-"],
+                     input=sql.encode())
+        return p.stdout
+
+    def create_db(self, name):
+        self.psql("postgres", 'CREATE DATABASE "%s"' % name)
+
+    def drop_db(self, name):
+        self.psql("postgres", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)'
+                  % name)
