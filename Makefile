@@ -60,6 +60,8 @@ demo-down:
 bench: build
 	DR_BOOTSTRAP_BENCH=1 ./scripts/bootstrap
 	./bench/run-raft-vs-etcd
+	./bench/pg-backup --drnode $(BUILD)/node/drnode
+	./bench/redis-backup $(BUILD)/node/drnode
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
