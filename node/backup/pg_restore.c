@@ -662,7 +662,10 @@ static int set_sequences(struct restore *r, char *errmsg)
 }
 
 /* Post-data: indexes and keys in parallel connections, then the rest
- * (foreign keys, triggers, ...) in order on one. */
+ * (foreign keys, triggers, ...) in order on one. Index builds get more
+ * sort memory than the default 64MB (a session setting, nothing on the
+ * server changes). */
+#define PGJ_POST_DATA_SETTINGS "SET maintenance_work_mem = '256MB'"
 
 static int pworker_init(void *arg, void **ws, char *errmsg)
 {
@@ -677,7 +680,10 @@ static int pworker_init(void *arg, void **ws, char *errmsg)
         return rv;
     }
     *ws = c;
-    rv = pgj_exec(c, r->post_prologue, err);
+    rv = pgj_exec(c, PGJ_POST_DATA_SETTINGS, err);
+    if (rv == 0) {
+        rv = pgj_exec(c, r->post_prologue, err);
+    }
     if (rv != 0) {
         pgj_errf(errmsg, "post-data: %s", err);
     }
@@ -747,7 +753,10 @@ static int run_post_data(struct restore *r, char *script, char *errmsg)
             p = stpcpy(p, r->entries[i].sql);
         }
     }
-    rv = pgj_exec(r->conn, rest, err);
+    rv = pgj_exec(r->conn, PGJ_POST_DATA_SETTINGS, err);
+    if (rv == 0) {
+        rv = pgj_exec(r->conn, rest, err);
+    }
     free(rest);
     if (rv != 0) {
         pgj_errf(errmsg, "post-data: %s", err);
