@@ -45,6 +45,7 @@ struct backup {
     size_t n_written;
     pthread_mutex_t written_mu;
     struct pgj_pool pool;
+    uint64_t *sizes; /* per table, bytes on disk when planned */
 };
 
 static int64_t wall_ms(void)
@@ -181,7 +182,8 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
     }
     nrows = PQntuples(r);
     m->tables = calloc((size_t)nrows + 1, sizeof(*m->tables));
-    if (m->tables == NULL) {
+    b->sizes = calloc((size_t)nrows + 1, sizeof(*b->sizes));
+    if (m->tables == NULL || b->sizes == NULL) {
         PQclear(r);
         return nomem(errmsg);
     }
@@ -194,6 +196,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
             uint64_t nblocks = size / block_size, per, first;
             size_t nch = 1;
 
+            b->sizes[m->n_tables] = size;
             tb = &m->tables[m->n_tables++];
             tb->schema = strdup(PQgetvalue(r, i, 1));
             tb->name = strdup(PQgetvalue(r, i, 2));
@@ -268,7 +271,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
             b->tasks[b->n_tasks].table = t;
             b->tasks[b->n_tasks].chunk = k;
             b->tasks[b->n_tasks].est_bytes =
-                tb->n_chunks == 1 ? 0 : b->chunk_bytes;
+                tb->n_chunks == 1 ? b->sizes[t] : b->chunk_bytes;
             b->n_tasks++;
         }
         q = pgj_qualified(tb->schema, tb->name);
@@ -1093,6 +1096,7 @@ out:
     }
     pgman_free(b.m);
     free(b.tasks);
+    free(b.sizes);
     free(mbuf);
     pthread_mutex_destroy(&b.written_mu);
     return rv;
