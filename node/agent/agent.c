@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -19,13 +18,6 @@
 #define AGENT_FINISH_TRIES 20
 
 extern char **environ;
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
-}
 
 static struct fsm *state_of(struct agent *a)
 {
@@ -201,9 +193,9 @@ static void child_done(struct agent *a)
 
 /* The child. */
 
-static void handle_closed_cb(uv_handle_t *h)
+/* One of the agent's handles (or its HTTP client) has closed. */
+static void handle_released(struct agent *a)
 {
-    struct agent *a = h->data;
     a->open_handles--;
     if (a->open_handles == 0 && a->phase == AGENT_RUNNING &&
         !a->proc_alive) {
@@ -214,6 +206,11 @@ static void handle_closed_cb(uv_handle_t *h)
         a->stopped_cb = NULL;
         cb(a);
     }
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+    handle_released(h->data);
 }
 
 static void exit_cb(uv_process_t *p, int64_t status, int signal)
@@ -379,13 +376,33 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
 
 /* Claiming. */
 
+/* Start the worker of the job just claimed, once the claim has been
+ * applied here (our state may trail the leader's); until then the tick
+ * calls again. */
+static void start_claimed(struct agent *a)
+{
+    const struct fsm_job *j = fsm_job_get(state_of(a), a->job_id);
+
+    if (j == NULL || j->state != FSM_JOB_RUNNING || j->attempt != a->attempt) {
+        if (uv_now(a->loop) >= a->lease_expires_local) {
+            back_to_idle(a, 1000);
+        }
+        return;
+    }
+    log_info("job %" PRIu64 " (%s %s) attempt %u: claimed, running",
+             a->job_id, fsm_job_kind_name(j->kind), j->backup_id,
+             (unsigned)a->attempt);
+    if (spawn_child(a, j) != DR_OK) {
+        back_to_idle(a, 5000); /* the lease runs out; the job runs again */
+    }
+}
+
 static void claim_cb(struct httpc_req *r, long status, const char *body,
                      size_t len, const char *err)
 {
     struct agent *a = r->data;
     json_t *o, *job;
     json_error_t jerr;
-    const struct fsm_job *j;
 
     if (a->stopping) {
         back_to_idle(a, 0);
@@ -411,28 +428,14 @@ static void claim_cb(struct httpc_req *r, long status, const char *body,
     a->lease_expires_local = uv_now(a->loop) + a->lease_ms;
     a->next_renew = uv_now(a->loop) + a->lease_ms / 3;
     json_decref(o);
-    /* Our own state may trail the leader's: the claim is in the log, so
-     * wait for it to be applied here before reading the job. */
-    j = fsm_job_get(state_of(a), a->job_id);
-    if (j == NULL || j->state != FSM_JOB_RUNNING || j->attempt != a->attempt) {
-        a->phase = AGENT_RUNNING; /* spawned from the tick once applied */
-        a->proc_alive = false;
-        a->open_handles = 0;
-        return;
-    }
     a->phase = AGENT_RUNNING;
-    log_info("job %" PRIu64 " (%s %s) attempt %u: claimed, running",
-             a->job_id, fsm_job_kind_name(j->kind), j->backup_id,
-             (unsigned)a->attempt);
-    if (spawn_child(a, j) != DR_OK) {
-        a->proc_alive = false;
-    }
+    start_claimed(a);
 }
 
 static void try_claim(struct agent *a)
 {
     const struct fsm *f = state_of(a);
-    uint64_t now = wall_ms();
+    uint64_t now = raftnode_wall_ms();
     char url[512], path[96], body[160];
 
     if (uv_now(a->loop) < a->retry_at) {
@@ -539,21 +542,11 @@ static void tick_cb(uv_timer_t *t)
             try_claim(a);
             break;
         case AGENT_RUNNING:
-            if (!a->proc_alive && a->open_handles == 0 && !a->lost_lease) {
-                /* Claimed but not applied here yet when the answer came. */
-                const struct fsm_job *j =
-                    fsm_job_get(state_of(a), a->job_id);
-                if (j != NULL && j->state == FSM_JOB_RUNNING &&
-                    j->attempt == a->attempt && a->spec == NULL) {
-                    if (spawn_child(a, j) != DR_OK) {
-                        back_to_idle(a, 5000);
-                    }
-                } else if (uv_now(a->loop) >= a->lease_expires_local) {
-                    back_to_idle(a, 1000);
-                }
-                break;
+            if (a->spec == NULL) {
+                start_claimed(a);
+            } else if (a->proc_alive) {
+                renew(a);
             }
-            renew(a);
             break;
         case AGENT_FINISHING:
             if (!a->http.pending && a->req.easy == NULL) {
@@ -594,9 +587,8 @@ int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
 
 static void http_closed_cb(struct httpc *h)
 {
-    struct agent *a = (struct agent *)((char *)h - offsetof(struct agent,
-                                                            http));
-    handle_closed_cb((uv_handle_t *)&a->tick);
+    handle_released((struct agent *)((char *)h -
+                                     offsetof(struct agent, http)));
 }
 
 static void tick_closed_cb(uv_handle_t *h)

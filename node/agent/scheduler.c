@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/agent.h"
 #include "daemon/log.h"
@@ -20,13 +19,6 @@ struct sched_req {
     struct raftnode_req req;
     struct agent *a;
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
-}
 
 static void applied_cb(struct raftnode_req *r, int status,
                        const struct fsm_result *res)
@@ -58,7 +50,7 @@ static void propose(struct agent *a, const struct fsm_cmd *cmd)
 void agent__schedule(struct agent *a)
 {
     const struct fsm *f = &a->node->fsm.state;
-    uint64_t now = wall_ms();
+    uint64_t now = raftnode_wall_ms();
     const char *victims[SCHED_RETENTION_BATCH];
     struct fsm_cmd cmd;
     size_t n;

@@ -64,3 +64,44 @@ int job_open_store(const json_t *spec, struct store **out, char *errmsg)
     opts.max_retries = -1;
     return store_open(url, &opts, out, errmsg);
 }
+
+int job_spec_string(const json_t *spec, const char *name, bool required,
+                    const char **out, char *errmsg)
+{
+    json_t *v = json_object_get(spec, name);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (required) {
+            snprintf(errmsg, 256, "\"%s\" is missing", name);
+            return DR_EINVAL;
+        }
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        snprintf(errmsg, 256, "\"%s\" must be a non-empty string", name);
+        return DR_EINVAL;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int job_spec_uint(const json_t *spec, const char *name, uint64_t def,
+                  uint64_t min, uint64_t max, uint64_t *out, char *errmsg)
+{
+    const json_t *v = json_object_get(spec, name);
+
+    if (v == NULL || json_is_null(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) < min ||
+        (uint64_t)json_integer_value(v) > max) {
+        snprintf(errmsg, 256, "\"%s\" must be an integer from %llu to %llu",
+                 name, (unsigned long long)min, (unsigned long long)max);
+        return DR_EINVAL;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}

@@ -59,6 +59,17 @@ int storejob_verify(const json_t *spec, json_t **result, char *errmsg);
 #include <stdio.h>
 int job_main(FILE *in, FILE *out);
 
+/* Spec fields, each answering DR_EINVAL with a message naming the field.
+ * A string that is present must be non-empty; *out is NULL when an
+ * optional one is absent (or null). An integer must lie in [min, max];
+ * absent (or null) gives def. */
+#include <stdbool.h>
+#include <stdint.h>
+int job_spec_string(const json_t *spec, const char *name, bool required,
+                    const char **out, char *errmsg);
+int job_spec_uint(const json_t *spec, const char *name, uint64_t def,
+                  uint64_t min, uint64_t max, uint64_t *out, char *errmsg);
+
 /* Open the spec's store ("store", "credentials_file"). */
 struct store;
 int job_open_store(const json_t *spec, struct store **out, char *errmsg);

@@ -78,16 +78,17 @@ static void note_written(struct backup *b, const char *key)
 static int backup_spec(const json_t *spec, struct backup *b, char *errmsg)
 {
     const char *prefix;
+    uint64_t level;
     json_t *v;
     size_t n;
     int rv;
 
-    rv = pgj_spec_string(spec, "pg", true, &b->conninfo, errmsg);
+    rv = job_spec_string(spec, "pg", true, &b->conninfo, errmsg);
     if (rv == 0) {
-        rv = pgj_spec_string(spec, "prefix", true, &prefix, errmsg);
+        rv = job_spec_string(spec, "prefix", true, &prefix, errmsg);
     }
     if (rv == 0) {
-        rv = pgj_spec_string(spec, "pg_dump", false, &b->pg_dump, errmsg);
+        rv = job_spec_string(spec, "pg_dump", false, &b->pg_dump, errmsg);
     }
     if (rv == 0) {
         rv = pgj_spec_parallel(spec, &b->parallel, errmsg);
@@ -105,17 +106,11 @@ static int backup_spec(const json_t *spec, struct backup *b, char *errmsg)
     }
     memcpy(b->prefix, prefix, n);
     b->prefix[n] = '\0';
-    b->level = 3;
-    v = json_object_get(spec, "zstd_level");
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > 19) {
-            pgj_errf(errmsg, "\"zstd_level\" must be an integer from 1 "
-                     "to 19");
-            return DR_EINVAL;
-        }
-        b->level = (int)json_integer_value(v);
+    rv = job_spec_uint(spec, "zstd_level", 3, 1, 19, &level, errmsg);
+    if (rv != 0) {
+        return rv;
     }
+    b->level = (int)level;
     b->chunk_bytes = PGJ_CHUNK_BYTES_DEFAULT;
     v = json_object_get(spec, "chunk_bytes");
     if (v != NULL && !json_is_null(v)) {
@@ -160,12 +155,6 @@ static const char sequences_sql[] =
     "d.deptype = 'e') "
     "ORDER BY n.nspname, c.relname";
 
-static int nomem(char *errmsg)
-{
-    pgj_errf(errmsg, "out of memory");
-    return DR_ENOMEM;
-}
-
 /* Plan the tables and their chunks from the catalog. */
 static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
 {
@@ -185,7 +174,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
     b->sizes = calloc((size_t)nrows + 1, sizeof(*b->sizes));
     if (m->tables == NULL || b->sizes == NULL) {
         PQclear(r);
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     for (i = 0; i < nrows; i++) {
         struct pgman_table *tb;
@@ -218,7 +207,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
             tb->columns = calloc(16, sizeof(*tb->columns));
             if (!tb->schema || !tb->name || !tb->chunks || !tb->columns) {
                 PQclear(r);
-                return nomem(errmsg);
+                return pgj_nomem(errmsg);
             }
             tb->n_chunks = nch;
             for (k = 0, first = 0; k < nch; k++, first += per) {
@@ -234,14 +223,14 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
                                    (tb->n_columns + 16) * sizeof(*p));
                 if (p == NULL) {
                     PQclear(r);
-                    return nomem(errmsg);
+                    return pgj_nomem(errmsg);
                 }
                 tb->columns = p;
             }
             tb->columns[tb->n_columns] = strdup(PQgetvalue(r, i, 5));
             if (tb->columns[tb->n_columns] == NULL) {
                 PQclear(r);
-                return nomem(errmsg);
+                return pgj_nomem(errmsg);
             }
             tb->n_columns++;
         }
@@ -254,7 +243,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
     }
     b->tasks = calloc(b->n_tasks + 1, sizeof(*b->tasks));
     if (b->tasks == NULL) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     b->n_tasks = 0;
     for (t = 0; t < m->n_tables; t++) {
@@ -266,7 +255,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
                      b->prefix, t, k);
             tb->chunks[k].object.key = strdup(key);
             if (tb->chunks[k].object.key == NULL) {
-                return nomem(errmsg);
+                return pgj_nomem(errmsg);
             }
             b->tasks[b->n_tasks].table = t;
             b->tasks[b->n_tasks].chunk = k;
@@ -278,7 +267,7 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
         sql = q ? malloc(strlen(q) + 48) : NULL;
         if (sql == NULL) {
             free(q);
-            return nomem(errmsg);
+            return pgj_nomem(errmsg);
         }
         sprintf(sql, "LOCK TABLE %s IN ACCESS SHARE MODE", q);
         rv = pgj_exec(b->conn, sql, err);
@@ -324,7 +313,7 @@ static int read_sequences(struct backup *b, char *errmsg)
     m->sequences = calloc((size_t)n + 1, sizeof(*m->sequences));
     if (m->sequences == NULL) {
         PQclear(r);
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     for (i = 0; i < n; i++) {
         struct pgman_sequence *s = &m->sequences[m->n_sequences++];
@@ -337,7 +326,7 @@ static int read_sequences(struct backup *b, char *errmsg)
         if (sql == NULL) {
             free(q);
             PQclear(r);
-            return nomem(errmsg);
+            return pgj_nomem(errmsg);
         }
         sprintf(sql, "SELECT last_value, is_called FROM %s", q);
         rv = pgj_query(b->conn, sql, 0, NULL, &r2, err);
@@ -359,28 +348,18 @@ static int read_sequences(struct backup *b, char *errmsg)
 
 /* Workers: one connection in the snapshot and one store handle each. */
 
-struct bworker {
-    PGconn *conn;
-    struct store *store;
-    char *buf;
-    size_t len;
-};
-
 static int bworker_init(void *arg, void **ws, char *errmsg)
 {
     struct backup *b = arg;
-    struct bworker *w = calloc(1, sizeof(*w));
+    struct pgj_worker *w;
     char sql[128];
     int rv;
 
-    *ws = w;
-    if (w == NULL || (w->buf = malloc(PGJ_IOBUF)) == NULL) {
-        return nomem(errmsg);
-    }
-    rv = job_open_store(b->spec, &w->store, errmsg);
+    rv = pgj_worker_new(b->spec, ws, errmsg);
     if (rv != 0) {
         return rv;
     }
+    w = *ws;
     rv = pgj_connect(b->conninfo, b->m->encoding, "source", &w->conn,
                      errmsg);
     if (rv != 0) {
@@ -399,23 +378,7 @@ static int bworker_init(void *arg, void **ws, char *errmsg)
     return rv;
 }
 
-static void bworker_fini(void *arg, void *ws)
-{
-    struct bworker *w = ws;
-
-    (void)arg;
-    if (w == NULL) {
-        return;
-    }
-    PQfinish(w->conn);
-    if (w->store != NULL) {
-        store_close(w->store);
-    }
-    free(w->buf);
-    free(w);
-}
-
-static int flush_batch(struct bworker *w, struct pgj_digest *d,
+static int flush_batch(struct pgj_worker *w, struct pgj_digest *d,
                        struct zio_writer *zw, const char *data, size_t len,
                        char *errmsg)
 {
@@ -423,7 +386,7 @@ static int flush_batch(struct bworker *w, struct pgj_digest *d,
         return 0;
     }
     if (pgj_digest_feed(d, data, len) != 0) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     (void)w;
     return zio_write(zw, data, len, errmsg);
@@ -432,7 +395,7 @@ static int flush_batch(struct bworker *w, struct pgj_digest *d,
 static int backup_chunk(void *arg, void *ws, size_t i, char *errmsg)
 {
     struct backup *b = arg;
-    struct bworker *w = ws;
+    struct pgj_worker *w = ws;
     struct pgman_table *tb = &b->m->tables[b->tasks[i].table];
     struct pgman_chunk *ch = &tb->chunks[b->tasks[i].chunk];
     char *q = NULL, *cols = NULL, *sql = NULL, *row, err[256], where[96];
@@ -444,18 +407,18 @@ static int backup_chunk(void *arg, void *ws, size_t i, char *errmsg)
     uint64_t rows = 0;
 
     if (pgj_digest_init(&d) != 0) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     q = pgj_qualified(tb->schema, tb->name);
     if (q == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     cols = tb->n_chunks == 1 ? pgj_column_list(tb->columns, tb->n_columns)
                              : pgj_select_list(tb->columns, tb->n_columns);
     sql = cols ? malloc(strlen(q) + strlen(cols) + 256) : NULL;
     if (sql == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     if (tb->n_chunks == 1) {
@@ -609,7 +572,7 @@ static int conninfo_without_password(const char *conninfo, char **out,
     s = malloc(len);
     if (s == NULL) {
         PQconninfoFree(opts);
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     p = s;
     for (o = opts; o->keyword; o++) {
@@ -755,7 +718,7 @@ static int dump_section(struct backup *b, const char *section,
         if (errf != NULL) {
             fclose(errf);
         }
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     errfd = dup(fileno(errf));
@@ -833,7 +796,7 @@ static int dump_section(struct backup *b, const char *section,
     note_written(b, key);
     obj->key = strdup(key);
     if (obj->key == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     obj->raw_bytes = st.raw_bytes;
@@ -907,7 +870,7 @@ static int begin_snapshot(struct backup *b, uint32_t *block_size,
     PQclear(r);
     if (!m->snapshot_id || !m->database || !m->server_version ||
         !m->encoding) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     /* Interpolated into SQL and argv below: it must look like one. */
     for (p = m->snapshot_id; *p; p++) {
@@ -979,7 +942,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
     }
     b.m = calloc(1, sizeof(*b.m));
     if (b.m == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     b.m->version = PGMAN_VERSION;
@@ -1017,7 +980,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
     b.pool.arg = &b;
     b.pool.init = bworker_init;
     b.pool.task = backup_chunk;
-    b.pool.fini = bworker_fini;
+    b.pool.fini = pgj_worker_fini;
     if (b.n_tasks > 0) {
         rv = pgj_pool_start(&b.pool, errmsg);
         if (rv != 0) {
@@ -1073,7 +1036,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
     }
     *result = backup_result(&b, mkey, msha, mlen);
     if (*result == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
     }
 out:
     if (pool_started) {

@@ -74,14 +74,43 @@ bool pgj_hex_equal(const char *a, const char *b);
 
 /* Spec fields. */
 int pgj_spec_parallel(const json_t *spec, int *out, char *errmsg);
-int pgj_spec_string(const json_t *spec, const char *name, bool required,
-                    const char **out, char *errmsg);
-
 /* A pool of threads working through tasks 0..n_tasks-1 in order. Each
  * thread calls init once (to open its connection and store), then task for
  * every index it claims, then fini. A non-zero return from init or task
  * stops the pool: no new task starts, and the first error's code and
  * message are the pool's. */
+/* "out of memory" into errmsg; returns DR_ENOMEM. */
+int pgj_nomem(char *errmsg);
+
+/* What one pool thread holds: its own store handle (or none), its own
+ * connection (set by the caller's init), an I/O buffer. */
+struct store;
+struct pgj_worker {
+    struct store *store;
+    PGconn *conn;
+    char *buf; /* PGJ_IOBUF bytes */
+    size_t len;
+};
+
+/* A new worker for a pool's init: the buffer, and a handle on spec's store
+ * unless spec is NULL. *ws is set even on failure, so the pool's fini
+ * (pgj_worker_fini) frees what was made. */
+int pgj_worker_new(const json_t *spec, void **ws, char *errmsg);
+/* The pool's fini for a struct pgj_worker. */
+void pgj_worker_fini(void *arg, void *ws);
+
+/* Every object of m: pre-data, post-data, then each table's chunks in
+ * order. *out (n of them) is malloc'ed and borrows from m. */
+int pgj_manifest_objects(const struct pgman *m,
+                         const struct pgman_object ***out, size_t *n,
+                         char *errmsg);
+
+/* Read object o of store s in full and compare it with the manifest: 0,
+ * DR_ECORRUPT with errmsg naming the object (missing, size or SHA-256
+ * differs), or the store's own error. */
+int pgj_check_stored(struct store *s, const struct pgman_object *o,
+                     char *errmsg);
+
 struct pgj_pool {
     size_t n_tasks;
     int n_threads;

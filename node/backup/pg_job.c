@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/job.h"
 #include "backup/pg_internal.h"
 #include "common/err.h"
 #include "store/store.h"
@@ -343,40 +344,102 @@ bool pgj_hex_equal(const char *a, const char *b)
 
 int pgj_spec_parallel(const json_t *spec, int *out, char *errmsg)
 {
-    json_t *v = json_object_get(spec, "parallel");
+    uint64_t n;
+    int rv = job_spec_uint(spec, "parallel", PGJ_PARALLEL_DEFAULT, 1,
+                           PGJ_PARALLEL_MAX, &n, errmsg);
 
-    *out = PGJ_PARALLEL_DEFAULT;
-    if (v == NULL || json_is_null(v)) {
-        return 0;
+    *out = (int)n;
+    return rv;
+}
+
+/* Workers and objects. */
+
+int pgj_nomem(char *errmsg)
+{
+    pgj_errf(errmsg, "out of memory");
+    return DR_ENOMEM;
+}
+
+int pgj_worker_new(const json_t *spec, void **ws, char *errmsg)
+{
+    struct pgj_worker *w = calloc(1, sizeof(*w));
+
+    *ws = w;
+    if (w == NULL || (w->buf = malloc(PGJ_IOBUF)) == NULL) {
+        return pgj_nomem(errmsg);
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        json_integer_value(v) > PGJ_PARALLEL_MAX) {
-        pgj_errf(errmsg, "\"parallel\" must be an integer from 1 to %d",
-                 PGJ_PARALLEL_MAX);
-        return DR_EINVAL;
+    return spec != NULL ? job_open_store(spec, &w->store, errmsg) : 0;
+}
+
+void pgj_worker_fini(void *arg, void *ws)
+{
+    struct pgj_worker *w = ws;
+
+    (void)arg;
+    if (w == NULL) {
+        return;
     }
-    *out = (int)json_integer_value(v);
+    PQfinish(w->conn);
+    if (w->store != NULL) {
+        store_close(w->store);
+    }
+    free(w->buf);
+    free(w);
+}
+
+int pgj_manifest_objects(const struct pgman *m,
+                         const struct pgman_object ***out, size_t *n,
+                         char *errmsg)
+{
+    const struct pgman_object **objs;
+    size_t i, j, total = 2;
+
+    for (i = 0; i < m->n_tables; i++) {
+        total += m->tables[i].n_chunks;
+    }
+    objs = calloc(total, sizeof(*objs));
+    if (objs == NULL) {
+        return pgj_nomem(errmsg);
+    }
+    *n = 0;
+    objs[(*n)++] = &m->pre_data;
+    objs[(*n)++] = &m->post_data;
+    for (i = 0; i < m->n_tables; i++) {
+        for (j = 0; j < m->tables[i].n_chunks; j++) {
+            objs[(*n)++] = &m->tables[i].chunks[j].object;
+        }
+    }
+    *out = objs;
     return 0;
 }
 
-int pgj_spec_string(const json_t *spec, const char *name, bool required,
-                    const char **out, char *errmsg)
+int pgj_check_stored(struct store *s, const struct pgman_object *o,
+                     char *errmsg)
 {
-    json_t *v = json_object_get(spec, name);
+    char sha[STORE_SHA256_HEX], err[256];
+    uint64_t size = 0;
+    int rv;
 
-    *out = NULL;
-    if (v == NULL || json_is_null(v)) {
-        if (required) {
-            pgj_errf(errmsg, "\"%s\" is missing", name);
-            return DR_EINVAL;
-        }
-        return 0;
+    rv = store_sha256(s, o->key, sha, &size, err);
+    if (rv == DR_ENOTFOUND) {
+        pgj_errf(errmsg, "object %.200s is missing from the store", o->key);
+        return DR_ECORRUPT;
     }
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        pgj_errf(errmsg, "\"%s\" must be a non-empty string", name);
-        return DR_EINVAL;
+    if (rv != 0) {
+        pgj_errf(errmsg, "%s", err);
+        return rv;
     }
-    *out = json_string_value(v);
+    if (size != o->stored_bytes) {
+        pgj_errf(errmsg, "object %.160s: %llu bytes, the manifest says %llu",
+                 o->key, (unsigned long long)size,
+                 (unsigned long long)o->stored_bytes);
+        return DR_ECORRUPT;
+    }
+    if (!pgj_hex_equal(sha, o->stored_sha256)) {
+        pgj_errf(errmsg, "object %.120s: SHA-256 mismatch (expected %.64s, "
+                 "got %.64s)", o->key, o->stored_sha256, sha);
+        return DR_ECORRUPT;
+    }
     return 0;
 }
 

@@ -59,99 +59,35 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int nomem(char *errmsg)
-{
-    pgj_errf(errmsg, "out of memory");
-    return DR_ENOMEM;
-}
+/* Every object, in full, before anything is written to the target. */
 
-/* Workers with a store only (object checks). */
-
-struct sworker {
-    struct store *store;
-};
-
-static int sworker_init(void *arg, void **ws, char *errmsg)
+static int store_worker_init(void *arg, void **ws, char *errmsg)
 {
     struct restore *r = arg;
-    struct sworker *w = calloc(1, sizeof(*w));
-
-    *ws = w;
-    if (w == NULL) {
-        return nomem(errmsg);
-    }
-    return job_open_store(r->spec, &w->store, errmsg);
-}
-
-static void sworker_fini(void *arg, void *ws)
-{
-    struct sworker *w = ws;
-
-    (void)arg;
-    if (w != NULL && w->store != NULL) {
-        store_close(w->store);
-    }
-    free(w);
+    return pgj_worker_new(r->spec, ws, errmsg);
 }
 
 static int check_object(void *arg, void *ws, size_t i, char *errmsg)
 {
     struct restore *r = arg;
-    struct sworker *w = ws;
-    const struct pgman_object *o = r->objs[i];
-    char sha[STORE_SHA256_HEX], err[256];
-    uint64_t size = 0;
-    int rv;
-
-    rv = store_sha256(w->store, o->key, sha, &size, err);
-    if (rv == DR_ENOTFOUND) {
-        pgj_errf(errmsg, "object %.200s is missing from the store", o->key);
-        return DR_ECORRUPT;
-    }
-    if (rv != 0) {
-        pgj_errf(errmsg, "%s", err);
-        return rv;
-    }
-    if (size != o->stored_bytes) {
-        pgj_errf(errmsg, "object %.160s: %llu bytes, the manifest says %llu",
-                 o->key, (unsigned long long)size,
-                 (unsigned long long)o->stored_bytes);
-        return DR_ECORRUPT;
-    }
-    if (!pgj_hex_equal(sha, o->stored_sha256)) {
-        pgj_errf(errmsg, "object %.120s: SHA-256 mismatch (expected %.64s, "
-                 "got %.64s)", o->key, o->stored_sha256, sha);
-        return DR_ECORRUPT;
-    }
-    return 0;
+    struct pgj_worker *w = ws;
+    return pgj_check_stored(w->store, r->objs[i], errmsg);
 }
 
 static int check_objects(struct restore *r, char *errmsg)
 {
-    struct pgman *m = r->m;
-    size_t i, j, n = 2;
+    int rv = pgj_manifest_objects(r->m, &r->objs, &r->n_objs, errmsg);
 
-    for (i = 0; i < m->n_tables; i++) {
-        n += m->tables[i].n_chunks;
-    }
-    r->objs = calloc(n, sizeof(*r->objs));
-    if (r->objs == NULL) {
-        return nomem(errmsg);
-    }
-    r->objs[r->n_objs++] = &m->pre_data;
-    r->objs[r->n_objs++] = &m->post_data;
-    for (i = 0; i < m->n_tables; i++) {
-        for (j = 0; j < m->tables[i].n_chunks; j++) {
-            r->objs[r->n_objs++] = &m->tables[i].chunks[j].object;
-        }
+    if (rv != 0) {
+        return rv;
     }
     memset(&r->pool, 0, sizeof(r->pool));
     r->pool.n_tasks = r->n_objs;
     r->pool.n_threads = r->parallel;
     r->pool.arg = r;
-    r->pool.init = sworker_init;
+    r->pool.init = store_worker_init;
     r->pool.task = check_object;
-    r->pool.fini = sworker_fini;
+    r->pool.fini = pgj_worker_fini;
     return pgj_pool_run(&r->pool, errmsg);
 }
 
@@ -240,7 +176,7 @@ static int clean_target(struct restore *r, char *errmsg)
     sql = malloc(len);
     if (sql == NULL) {
         PQclear(res);
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     p = sql + sprintf(sql, "BEGIN;");
     for (i = 0; i < PQntuples(res); i++) {
@@ -309,7 +245,7 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
                 if (e_ == NULL) {                                          \
                     free(body);                                            \
                     free(type);                                            \
-                    return nomem(errmsg);                                  \
+                    return pgj_nomem(errmsg);                                  \
                 }                                                          \
                 r->entries = e_;                                           \
             }                                                              \
@@ -321,7 +257,7 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
         } else {                                                           \
             r->post_prologue = body ? body : strdup("");                   \
             if (r->post_prologue == NULL) {                                \
-                return nomem(errmsg);                                      \
+                return pgj_nomem(errmsg);                                      \
             }                                                              \
         }                                                                  \
         free(type);                                                        \
@@ -351,7 +287,7 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
                 body = malloc(bcap);
                 if (body == NULL) {
                     free(type);
-                    return nomem(errmsg);
+                    return pgj_nomem(errmsg);
                 }
                 blen = (size_t)sprintf(body, "%s%s", tablespace, am);
                 line = nl2 + 4;
@@ -379,7 +315,7 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
             if (nb == NULL) {
                 free(body);
                 free(type);
-                return nomem(errmsg);
+                return pgj_nomem(errmsg);
             }
             body = nb;
         }
@@ -392,7 +328,7 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
 #undef FLUSH_ENTRY
     r->par = calloc(r->n_entries + 1, sizeof(*r->par));
     if (r->par == NULL) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     for (size_t i = 0; i < r->n_entries; i++) {
         if (r->entries[i].parallel) {
@@ -404,44 +340,17 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
 
 /* Workers with a store and a target connection. */
 
-struct rworker {
-    struct store *store;
-    PGconn *conn;
-    char *buf;
-};
-
 static int rworker_init(void *arg, void **ws, char *errmsg)
 {
     struct restore *r = arg;
-    struct rworker *w = calloc(1, sizeof(*w));
-    int rv;
+    int rv = pgj_worker_new(r->spec, ws, errmsg);
 
-    *ws = w;
-    if (w == NULL || (w->buf = malloc(PGJ_IOBUF)) == NULL) {
-        return nomem(errmsg);
-    }
-    rv = job_open_store(r->spec, &w->store, errmsg);
     if (rv == 0) {
+        struct pgj_worker *w = *ws;
         rv = pgj_connect(r->conninfo, r->m->encoding, "target", &w->conn,
                          errmsg);
     }
     return rv;
-}
-
-static void rworker_fini(void *arg, void *ws)
-{
-    struct rworker *w = ws;
-
-    (void)arg;
-    if (w == NULL) {
-        return;
-    }
-    PQfinish(w->conn);
-    if (w->store != NULL) {
-        store_close(w->store);
-    }
-    free(w->buf);
-    free(w);
 }
 
 /* End a COPY FROM: errmsg_abort NULL commits it, otherwise the server
@@ -476,7 +385,7 @@ static int copy_end(PGconn *c, const char *abort_msg, uint64_t *rows,
 static int restore_chunk(void *arg, void *ws, size_t i, char *errmsg)
 {
     struct restore *r = arg;
-    struct rworker *w = ws;
+    struct pgj_worker *w = ws;
     struct pgman_table *tb = &r->m->tables[r->tasks[i].table];
     struct pgman_chunk *ch = &tb->chunks[r->tasks[i].chunk];
     char *q = NULL, *cols = NULL, *sql = NULL, err[256];
@@ -491,7 +400,7 @@ static int restore_chunk(void *arg, void *ws, size_t i, char *errmsg)
     cols = pgj_column_list(tb->columns, tb->n_columns);
     sql = q && cols ? malloc(strlen(q) + strlen(cols) + 32) : NULL;
     if (sql == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     sprintf(sql, "COPY %s %s FROM STDIN", q, cols);
@@ -589,18 +498,18 @@ static int load_data(struct restore *r, char *errmsg)
 
     r->loaded = calloc(m->n_tables + 1, sizeof(*r->loaded));
     if (r->loaded == NULL) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     for (i = 0; i < m->n_tables; i++) {
         r->n_tasks += m->tables[i].n_chunks;
         r->loaded[i] = calloc(m->tables[i].n_chunks, sizeof(uint64_t));
         if (r->loaded[i] == NULL) {
-            return nomem(errmsg);
+            return pgj_nomem(errmsg);
         }
     }
     r->tasks = calloc(r->n_tasks + 1, sizeof(*r->tasks));
     if (r->tasks == NULL) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     r->n_tasks = 0;
     for (i = 0; i < m->n_tables; i++) {
@@ -622,7 +531,7 @@ static int load_data(struct restore *r, char *errmsg)
     r->pool.arg = r;
     r->pool.init = rworker_init;
     r->pool.task = restore_chunk;
-    r->pool.fini = rworker_fini;
+    r->pool.fini = pgj_worker_fini;
     return pgj_pool_run(&r->pool, errmsg);
 }
 
@@ -640,7 +549,7 @@ static int set_sequences(struct restore *r, char *errmsg)
         const char *params[3];
 
         if (q == NULL) {
-            return nomem(errmsg);
+            return pgj_nomem(errmsg);
         }
         snprintf(val, sizeof(val), "%lld", (long long)s->last_value);
         params[0] = q;
@@ -745,7 +654,7 @@ static int run_post_data(struct restore *r, char *script, char *errmsg)
     }
     rest = malloc(len);
     if (rest == NULL) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     p = stpcpy(rest, r->post_prologue);
     for (i = 0; i < r->n_entries; i++) {
@@ -809,14 +718,14 @@ int pgjob_restore(const json_t *spec, json_t **result, char *errmsg)
     *result = NULL;
     memset(&r, 0, sizeof(r));
     r.spec = spec;
-    rv = pgj_spec_string(spec, "manifest_key", true, &r.manifest_key,
+    rv = job_spec_string(spec, "manifest_key", true, &r.manifest_key,
                          errmsg);
     if (rv == 0) {
-        rv = pgj_spec_string(spec, "manifest_sha256", true,
+        rv = job_spec_string(spec, "manifest_sha256", true,
                              &r.manifest_sha256, errmsg);
     }
     if (rv == 0) {
-        rv = pgj_spec_string(spec, "pg", true, &r.conninfo, errmsg);
+        rv = job_spec_string(spec, "pg", true, &r.conninfo, errmsg);
     }
     if (rv == 0) {
         rv = pgj_spec_parallel(spec, &r.parallel, errmsg);
@@ -892,7 +801,7 @@ int pgjob_restore(const json_t *spec, json_t **result, char *errmsg)
     }
     *result = restore_result(&r);
     if (*result == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
     }
 out:
     PQfinish(r.conn);

@@ -47,46 +47,12 @@ struct verify {
     struct pgj_pool pool;
 };
 
-static int nomem(char *errmsg)
-{
-    pgj_errf(errmsg, "out of memory");
-    return DR_ENOMEM;
-}
-
 /* Objects. */
-
-struct vworker {
-    struct store *store;
-    PGconn *conn;
-    char *buf;
-};
 
 static int vworker_init_store(void *arg, void **ws, char *errmsg)
 {
     struct verify *v = arg;
-    struct vworker *w = calloc(1, sizeof(*w));
-
-    *ws = w;
-    if (w == NULL || (w->buf = malloc(PGJ_IOBUF)) == NULL) {
-        return nomem(errmsg);
-    }
-    return job_open_store(v->spec, &w->store, errmsg);
-}
-
-static void vworker_fini(void *arg, void *ws)
-{
-    struct vworker *w = ws;
-
-    (void)arg;
-    if (w == NULL) {
-        return;
-    }
-    PQfinish(w->conn);
-    if (w->store != NULL) {
-        store_close(w->store);
-    }
-    free(w->buf);
-    free(w);
+    return pgj_worker_new(v->spec, ws, errmsg);
 }
 
 /* After a failed read: say what is wrong with the stored object itself
@@ -94,27 +60,17 @@ static void vworker_fini(void *arg, void *ws)
  * decompressor saw first. */
 static void explain_bad_object(struct store *s, struct vobject *vo)
 {
-    const struct pgman_object *o = vo->o;
-    char sha[STORE_SHA256_HEX], err[256];
-    uint64_t size = 0;
+    char why[256];
 
-    if (store_sha256(s, o->key, sha, &size, err) != 0) {
-        return;
-    }
-    if (size != o->stored_bytes) {
-        pgj_errf(vo->error, "object %.160s: %llu bytes, the manifest says "
-                 "%llu", o->key, (unsigned long long)size,
-                 (unsigned long long)o->stored_bytes);
-    } else if (!pgj_hex_equal(sha, o->stored_sha256)) {
-        pgj_errf(vo->error, "object %.120s: SHA-256 mismatch (expected "
-                 "%.64s, got %.64s)", o->key, o->stored_sha256, sha);
+    if (pgj_check_stored(s, vo->o, why) == DR_ECORRUPT) {
+        snprintf(vo->error, sizeof(vo->error), "%s", why);
     }
 }
 
 static int verify_object(void *arg, void *ws, size_t i, char *errmsg)
 {
     struct verify *v = arg;
-    struct vworker *w = ws;
+    struct pgj_worker *w = ws;
     struct vobject *vo = &v->objs[i];
     const struct pgman_object *o = vo->o;
     struct zio_reader *zr;
@@ -163,30 +119,29 @@ static int verify_object(void *arg, void *ws, size_t i, char *errmsg)
 
 static int verify_objects(struct verify *v, char *errmsg)
 {
-    struct pgman *m = v->m;
-    size_t i, j, n = 2;
+    const struct pgman_object **list;
+    size_t i, n;
+    int rv = pgj_manifest_objects(v->m, &list, &n, errmsg);
 
-    for (i = 0; i < m->n_tables; i++) {
-        n += m->tables[i].n_chunks;
+    if (rv != 0) {
+        return rv;
     }
     v->objs = calloc(n, sizeof(*v->objs));
     if (v->objs == NULL) {
-        return nomem(errmsg);
+        free(list);
+        return pgj_nomem(errmsg);
     }
-    v->objs[v->n_objs++].o = &m->pre_data;
-    v->objs[v->n_objs++].o = &m->post_data;
-    for (i = 0; i < m->n_tables; i++) {
-        for (j = 0; j < m->tables[i].n_chunks; j++) {
-            v->objs[v->n_objs++].o = &m->tables[i].chunks[j].object;
-        }
+    for (i = 0; i < n; i++) {
+        v->objs[v->n_objs++].o = list[i];
     }
+    free(list);
     memset(&v->pool, 0, sizeof(v->pool));
     v->pool.n_tasks = v->n_objs;
     v->pool.n_threads = v->parallel;
     v->pool.arg = v;
     v->pool.init = vworker_init_store;
     v->pool.task = verify_object;
-    v->pool.fini = vworker_fini;
+    v->pool.fini = pgj_worker_fini;
     return pgj_pool_run(&v->pool, errmsg);
 }
 
@@ -211,13 +166,13 @@ static int begin_in_snapshot(struct verify *v, PGconn *c, char *errmsg)
 static int vworker_init_pg(void *arg, void **ws, char *errmsg)
 {
     struct verify *v = arg;
-    struct vworker *w = calloc(1, sizeof(*w));
-    int rv;
+    struct pgj_worker *w;
+    int rv = pgj_worker_new(NULL, ws, errmsg);
 
-    *ws = w;
-    if (w == NULL || (w->buf = malloc(PGJ_IOBUF)) == NULL) {
-        return nomem(errmsg);
+    if (rv != 0) {
+        return rv;
     }
+    w = *ws;
     rv = pgj_connect(v->conninfo, v->m->encoding, "database", &w->conn,
                      errmsg);
     if (rv == 0) {
@@ -239,7 +194,7 @@ static void table_error(struct verify *v, size_t t, int rv, const char *msg)
 static int verify_range(void *arg, void *ws, size_t i, char *errmsg)
 {
     struct verify *v = arg;
-    struct vworker *w = ws;
+    struct pgj_worker *w = ws;
     struct vrange *vr = &v->ranges[i];
     struct pgman_table *tb = &v->m->tables[vr->table];
     char *q = NULL, *cols = NULL, *sql = NULL, *row, err[256];
@@ -248,13 +203,13 @@ static int verify_range(void *arg, void *ws, size_t i, char *errmsg)
     int rv = 0, n;
 
     if (pgj_digest_init(&d) != 0) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     q = pgj_qualified(tb->schema, tb->name);
     cols = pgj_select_list(tb->columns, tb->n_columns);
     sql = q && cols ? malloc(strlen(q) + strlen(cols) + 200) : NULL;
     if (sql == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
         goto out;
     }
     if (vr->first_block == 0 && vr->end_block == 0) {
@@ -287,7 +242,7 @@ static int verify_range(void *arg, void *ws, size_t i, char *errmsg)
     while ((n = PQgetCopyData(w->conn, &row, 0)) > 0) {
         if (pgj_digest_feed(&d, row, (size_t)n) != 0) {
             PQfreemem(row);
-            rv = nomem(errmsg);
+            rv = pgj_nomem(errmsg);
             goto out;
         }
         PQfreemem(row);
@@ -336,7 +291,7 @@ static int verify_tables(struct verify *v, char *errmsg)
 
     v->tables = calloc(m->n_tables + 1, sizeof(*v->tables));
     if (v->tables == NULL) {
-        return nomem(errmsg);
+        return pgj_nomem(errmsg);
     }
     rv = pgj_connect(v->conninfo, m->encoding, "database", &c, errmsg);
     if (rv != 0) {
@@ -365,7 +320,7 @@ static int verify_tables(struct verify *v, char *errmsg)
         uint64_t size, nblocks, per = v->chunk_bytes / bs, first;
 
         if (q == NULL) {
-            rv = nomem(errmsg);
+            rv = pgj_nomem(errmsg);
             goto out;
         }
         rv = pgj_query(c,
@@ -398,7 +353,7 @@ static int verify_tables(struct verify *v, char *errmsg)
                 cap = cap ? 2 * cap : 64;
                 p = realloc(v->ranges, cap * sizeof(*p));
                 if (p == NULL) {
-                    rv = nomem(errmsg);
+                    rv = pgj_nomem(errmsg);
                     goto out;
                 }
                 v->ranges = p;
@@ -419,7 +374,7 @@ static int verify_tables(struct verify *v, char *errmsg)
         v->pool.arg = v;
         v->pool.init = vworker_init_pg;
         v->pool.task = verify_range;
-        v->pool.fini = vworker_fini;
+        v->pool.fini = pgj_worker_fini;
         rv = pgj_pool_run(&v->pool, errmsg);
     }
 out:
@@ -503,12 +458,12 @@ int pgjob_verify(const json_t *spec, json_t **result, char *errmsg)
     pthread_mutex_init(&v.mu, NULL);
     v.spec = spec;
     v.chunk_bytes = PGJ_CHUNK_BYTES_DEFAULT;
-    rv = pgj_spec_string(spec, "manifest_key", true, &mkey, errmsg);
+    rv = job_spec_string(spec, "manifest_key", true, &mkey, errmsg);
     if (rv == 0) {
-        rv = pgj_spec_string(spec, "manifest_sha256", true, &msha, errmsg);
+        rv = job_spec_string(spec, "manifest_sha256", true, &msha, errmsg);
     }
     if (rv == 0) {
-        rv = pgj_spec_string(spec, "pg", false, &v.conninfo, errmsg);
+        rv = job_spec_string(spec, "pg", false, &v.conninfo, errmsg);
     }
     if (rv == 0) {
         rv = pgj_spec_parallel(spec, &v.parallel, errmsg);
@@ -538,7 +493,7 @@ int pgjob_verify(const json_t *spec, json_t **result, char *errmsg)
     }
     *result = verify_result(&v, &n_bad, first_bad);
     if (*result == NULL) {
-        rv = nomem(errmsg);
+        rv = pgj_nomem(errmsg);
     } else if (n_bad > 0) {
         pgj_errf(errmsg, "%d problem%s; first: %s", n_bad,
                  n_bad == 1 ? "" : "s", first_bad);

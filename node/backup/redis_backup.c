@@ -36,25 +36,6 @@ struct rbk {
     uint64_t nkeys, expiring, vanished, raw_bytes;
 };
 
-static int spec_uint(const json_t *spec, const char *name, uint64_t def,
-                     uint64_t max, uint64_t *out, char *errmsg)
-{
-    const json_t *v = json_object_get(spec, name);
-
-    if (v == NULL || json_is_null(v)) {
-        *out = def;
-        return 0;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max) {
-        snprintf(errmsg, 256, "\"%s\" must be an integer from 0 to %llu",
-                 name, (unsigned long long)max);
-        return DR_EINVAL;
-    }
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
 static int open_object(struct rbk *b, char *errmsg)
 {
     uint8_t h[RFMT_HEADER_LEN];
@@ -428,14 +409,15 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
                  "\"redis\" and \"prefix\" must be non-empty strings");
         return DR_EINVAL;
     }
-    if ((rv = spec_uint(spec, "db", 0, 65535, &db, errmsg)) != 0 ||
-        (rv = spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS,
-                        3600000, &timeout, errmsg)) != 0 ||
-        (rv = spec_uint(spec, "zstd_level", 3, 19, &level, errmsg)) != 0 ||
-        (rv = spec_uint(spec, "split_bytes", RBK_DEFAULT_SPLIT,
-                        UINT64_MAX >> 1, &split, errmsg)) != 0 ||
-        (rv = spec_uint(spec, "batch", RBK_DEFAULT_BATCH, 100000, &batch,
-                        errmsg)) != 0) {
+    if ((rv = job_spec_uint(spec, "db", 0, 0, 65535, &db, errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS, 0,
+                            3600000, &timeout, errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "zstd_level", 3, 0, 19, &level, errmsg)) !=
+            0 ||
+        (rv = job_spec_uint(spec, "split_bytes", RBK_DEFAULT_SPLIT, 0,
+                            UINT64_MAX >> 1, &split, errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "batch", RBK_DEFAULT_BATCH, 0, 100000, &batch,
+                            errmsg)) != 0) {
         return rv;
     }
     snprintf(b.prefix, sizeof(b.prefix), "%s", prefix);

@@ -17,25 +17,6 @@
 #define RRS_DEFAULT_BATCH 1000
 #define RRS_BATCH_BYTES (16u * 1024 * 1024) /* pipelined before replies */
 
-static int spec_uint(const json_t *spec, const char *name, uint64_t def,
-                     uint64_t max, uint64_t *out, char *errmsg)
-{
-    const json_t *v = json_object_get(spec, name);
-
-    if (v == NULL || json_is_null(v)) {
-        *out = def;
-        return 0;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max) {
-        snprintf(errmsg, 256, "\"%s\" must be an integer from 0 to %llu",
-                 name, (unsigned long long)max);
-        return DR_EINVAL;
-    }
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
 static int spec_manifest(const json_t *spec, const char **key,
                          const char **sha, char *errmsg)
 {
@@ -229,10 +210,10 @@ int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
                  "\"redis\" must be a string and \"clean\" a boolean");
         return DR_EINVAL;
     }
-    if ((rv = spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS,
-                        3600000, &timeout, errmsg)) != 0 ||
-        (rv = spec_uint(spec, "batch", RRS_DEFAULT_BATCH, 100000, &batch,
-                        errmsg)) != 0) {
+    if ((rv = job_spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS, 0,
+                            3600000, &timeout, errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "batch", RRS_DEFAULT_BATCH, 0, 100000, &batch,
+                            errmsg)) != 0) {
         return rv;
     }
     rv = job_open_store(spec, &s, errmsg);
@@ -243,7 +224,7 @@ int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
     if (rv != 0) {
         goto err_after_store;
     }
-    if ((rv = spec_uint(spec, "db", m.db, 65535, &db, errmsg)) != 0) {
+    if ((rv = job_spec_uint(spec, "db", m.db, 0, 65535, &db, errmsg)) != 0) {
         goto err_after_manifest;
     }
     /* Every object, in full, before the target is touched. */
@@ -350,10 +331,10 @@ int redisjob_verify(const json_t *spec, json_t **result, char *errmsg)
     }
     addr = json_string_value(json_object_get(spec, "redis"));
     pwfile = json_string_value(json_object_get(spec, "redis_password_file"));
-    if ((rv = spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS,
-                        3600000, &timeout, errmsg)) != 0 ||
-        (rv = spec_uint(spec, "batch", RRS_DEFAULT_BATCH, 100000, &batch,
-                        errmsg)) != 0) {
+    if ((rv = job_spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS, 0,
+                            3600000, &timeout, errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "batch", RRS_DEFAULT_BATCH, 0, 100000, &batch,
+                            errmsg)) != 0) {
         return rv;
     }
     rv = job_open_store(spec, &s, errmsg);
@@ -382,7 +363,8 @@ int redisjob_verify(const json_t *spec, json_t **result, char *errmsg)
     json_object_set_new(res, "digest", json_string(digest));
     json_object_set_new(res, "redis_version", json_string(m.redis_version));
     if (rv == 0 && addr != NULL) {
-        if ((rv = spec_uint(spec, "db", m.db, 65535, &db, errmsg)) != 0) {
+        if ((rv = job_spec_uint(spec, "db", m.db, 0, 65535, &db, errmsg)) !=
+            0) {
             goto done;
         }
         rv = rconn_open(&rc, addr, pwfile, (unsigned)db, (long)timeout,

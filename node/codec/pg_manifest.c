@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/objkey.h"
 #include "pg_manifest.pb-c.h"
 
 #define PGMAN_MAX_TABLES 1000000
@@ -261,36 +262,6 @@ static int dup_str(const char *s, char **out)
     return *out ? 0 : DR_ENOMEM;
 }
 
-/* The characters store keys may hold (store.h), checked here too so a
- * manifest cannot send a reader outside its store. */
-static int key_ok(const char *k)
-{
-    const char *p, *seg = k;
-
-    if (k[0] == '\0' || k[0] == '/' || strlen(k) >= 1024) {
-        return 0;
-    }
-    for (p = k;; p++) {
-        if (*p == '/' || *p == '\0') {
-            size_t n = (size_t)(p - seg);
-            if (n == 0 || (n == 1 && seg[0] == '.') ||
-                (n == 2 && seg[0] == '.' && seg[1] == '.')) {
-                return 0;
-            }
-            if (*p == '\0') {
-                return 1;
-            }
-            seg = p + 1;
-            continue;
-        }
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-              *p == '-')) {
-            return 0;
-        }
-    }
-}
-
 static int object_from_pb(const Dr__PgObject *pb, struct pgman_object *o,
                           const char *what, char *errmsg)
 {
@@ -298,7 +269,7 @@ static int object_from_pb(const Dr__PgObject *pb, struct pgman_object *o,
         snprintf(errmsg, 256, "manifest: %s object is missing", what);
         return DR_EMALFORMED;
     }
-    if (!key_ok(pb->key)) {
+    if (!dr_object_key_ok(pb->key)) {
         snprintf(errmsg, 256, "manifest: %s object has an invalid key",
                  what);
         return DR_EMALFORMED;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/objkey.h"
 #include "redis_manifest.pb-c.h"
 
 #define RM_MAX_OBJECTS 100000
@@ -111,35 +112,6 @@ static int is_sha_hex(const char *s)
     return 1;
 }
 
-/* Keys are relative paths of [A-Za-z0-9._/-] segments, none "." or "..". */
-static int is_safe_key(const char *k)
-{
-    const char *seg = k, *p;
-
-    if (k == NULL || *k == '\0' || *k == '/' || strlen(k) > 1024) {
-        return 0;
-    }
-    for (p = k;; p++) {
-        if (*p == '/' || *p == '\0') {
-            size_t n = (size_t)(p - seg);
-            if (n == 0 || (n == 1 && seg[0] == '.') ||
-                (n == 2 && seg[0] == '.' && seg[1] == '.')) {
-                return 0;
-            }
-            if (*p == '\0') {
-                return 1;
-            }
-            seg = p + 1;
-            continue;
-        }
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-              *p == '-')) {
-            return 0;
-        }
-    }
-}
-
 static int object_from_pb(const Dr__RedisObject *pb, const char *what,
                           struct redis_manifest_object *o, char *errmsg)
 {
@@ -147,7 +119,7 @@ static int object_from_pb(const Dr__RedisObject *pb, const char *what,
         snprintf(errmsg, 256, "manifest: %s is missing", what);
         return DR_EMALFORMED;
     }
-    if (!is_safe_key(pb->key)) {
+    if (!dr_object_key_ok(pb->key)) {
         snprintf(errmsg, 256, "manifest: %s has an invalid object key", what);
         return DR_EMALFORMED;
     }

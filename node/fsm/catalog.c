@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/objkey.h"
 #include "fsm/internal.h"
 
 #define JOB_BACKOFF_BASE_MS 5000u
@@ -268,10 +269,19 @@ bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now)
 
 /* Retention. */
 
-static int by_created_desc(const void *a, const void *b)
+/* Groups of one origin region and kind, newest first inside a group. */
+static int by_group_newest_first(const void *a, const void *b)
 {
     const struct fsm_backup *x = *(const struct fsm_backup *const *)a;
     const struct fsm_backup *y = *(const struct fsm_backup *const *)b;
+    int c = strcmp(x->origin_region, y->origin_region);
+
+    if (c != 0) {
+        return c;
+    }
+    if (x->kind != y->kind) {
+        return x->kind < y->kind ? -1 : 1;
+    }
     if (x->created_ms != y->created_ms) {
         return x->created_ms > y->created_ms ? -1 : 1;
     }
@@ -284,60 +294,49 @@ size_t fsm_retention_victims(const struct fsm *f, uint64_t now,
     uint64_t recent_ms =
         (uint64_t)fsm_setting_int(f, "backup.retention_recent_h") * 3600000;
     int64_t daily = fsm_setting_int(f, "backup.retention_daily");
-    const struct fsm_backup **group;
-    size_t n_out = 0;
+    const struct fsm_backup **all;
+    size_t n = 0, n_out = 0;
+    int64_t days_kept = 0;
+    uint64_t last_day = UINT64_MAX;
 
     if (f->n_backups == 0) {
         return 0;
     }
-    group = malloc(f->n_backups * sizeof(*group));
-    if (group == NULL) {
+    all = malloc(f->n_backups * sizeof(*all));
+    if (all == NULL) {
         return 0; /* nothing deleted: the safe answer */
     }
     for (size_t i = 0; i < f->n_backups; i++) {
-        const struct fsm_backup *lead = &f->backups[i];
-        size_t n = 0;
-        bool seen = false;
-        int64_t days_kept = 0;
-        uint64_t last_day = UINT64_MAX;
-
-        if (lead->state != FSM_BACKUP_COMPLETE) {
-            continue;
-        }
-        /* Each (region, kind) group is handled at its first member. */
-        for (size_t k = 0; k < i && !seen; k++) {
-            const struct fsm_backup *o = &f->backups[k];
-            seen = o->state == FSM_BACKUP_COMPLETE && o->kind == lead->kind &&
-                   strcmp(o->origin_region, lead->origin_region) == 0;
-        }
-        if (seen) {
-            continue;
-        }
-        for (size_t k = i; k < f->n_backups; k++) {
-            const struct fsm_backup *o = &f->backups[k];
-            if (o->state == FSM_BACKUP_COMPLETE && o->kind == lead->kind &&
-                strcmp(o->origin_region, lead->origin_region) == 0) {
-                group[n++] = o;
-            }
-        }
-        qsort(group, n, sizeof(*group), by_created_desc);
-        for (size_t k = 0; k < n; k++) {
-            const struct fsm_backup *b = group[k];
-            uint64_t day = b->created_ms / DAY_MS;
-            bool keep = k == 0 || b->created_ms + recent_ms >= now;
-            if (day != last_day && days_kept < daily) {
-                keep = true; /* the newest backup of this day */
-                days_kept++;
-                last_day = day;
-            } else if (day != last_day) {
-                last_day = day;
-            }
-            if (!keep && n_out < max) {
-                ids[n_out++] = b->id;
-            }
+        if (f->backups[i].state == FSM_BACKUP_COMPLETE) {
+            all[n++] = &f->backups[i];
         }
     }
-    free(group);
+    qsort(all, n, sizeof(*all), by_group_newest_first);
+    for (size_t k = 0; k < n && n_out < max; k++) {
+        const struct fsm_backup *b = all[k];
+        bool first = k == 0 || b->kind != all[k - 1]->kind ||
+                     strcmp(b->origin_region, all[k - 1]->origin_region) != 0;
+        uint64_t day = b->created_ms / DAY_MS;
+        /* The newest of its group, and everything recent, stay. */
+        bool keep = first || b->created_ms + recent_ms >= now;
+
+        if (first) {
+            days_kept = 0;
+            last_day = UINT64_MAX;
+        }
+        if (day != last_day) {
+            /* The newest backup of this day: kept for the first days. */
+            if (days_kept < daily) {
+                keep = true;
+                days_kept++;
+            }
+            last_day = day;
+        }
+        if (!keep) {
+            ids[n_out++] = b->id;
+        }
+    }
+    free(all);
     return n_out;
 }
 
@@ -353,21 +352,6 @@ static bool valid_sha256_hex(const char *s)
         }
     }
     return i == FSM_SHA256_HEX;
-}
-
-static bool valid_key(const char *s)
-{
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || n > 1024 || s[0] == '/') {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            return false;
-        }
-    }
-    return strstr(s, "..") == NULL;
 }
 
 /* The lease of cmd's job is held by cmd's node and attempt (and, with a
@@ -399,7 +383,7 @@ static int check_lease(const struct fsm_job *j, const struct fsm_cmd_job *c,
 static int check_finished_backup(const struct fsm_backup *b,
                                  struct fsm_result *res)
 {
-    if (!valid_key(b->manifest_key)) {
+    if (!dr_object_key_ok(b->manifest_key)) {
         return fsm__reject(res, DR_EINVAL,
                            "backup.manifest_key must be a relative object key");
     }

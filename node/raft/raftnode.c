@@ -34,7 +34,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t wall_ms(void)
+uint64_t raftnode_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -287,8 +287,8 @@ static void flush_queue(struct raftnode *n)
         if (n->queue_head == NULL) {
             n->queue_tail = NULL;
         }
-        rv = codec_entry_assemble(FSM_VERSION, wall_ms(), pieces, b->n,
-                                  raft_malloc, &base, &len);
+        rv = codec_entry_assemble(FSM_VERSION, raftnode_wall_ms(), pieces,
+                                  b->n, raft_malloc, &base, &len);
         for (size_t i = 0; i < b->n; i++) {
             free(b->reqs[i]->cmd);
             b->reqs[i]->cmd = NULL;

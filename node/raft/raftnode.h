@@ -156,4 +156,8 @@ int raftnode_role_of(struct raftnode *n, raft_id id);
 
 const char *raftnode_state_name(int state);
 
+/* The wall clock (ms since the epoch) a leader stamps log entries with:
+ * controllers that judge command times (leases, schedules) use it too. */
+uint64_t raftnode_wall_ms(void);
+
 #endif /* DR_RAFTNODE_H */

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "common/objkey.h"
 #include "store/store.h"
 
 #define STORE__URL_MAX 200
@@ -44,11 +45,11 @@ int store__s3_open(const char *rest, const struct store_options *opts,
                    const char *url, char *display, void **impl,
                    char *errmsg);
 
-/* 0 when key is a valid object key, else DR_EINVAL with a message. */
-int store__check_key(const char *key, char *errmsg);
-/* A copy of s safe to print (non-printable bytes become '?'), at most
- * cap-1 bytes, in out. */
-void store__printable(const char *s, char *out, size_t cap);
+/* A SHA-256 context (NULL when out of memory), and its digest as 64 hex
+ * digits and a NUL into hex (the context is finished). */
+#include <openssl/evp.h>
+EVP_MD_CTX *store__sha_new(void);
+void store__sha_hex(EVP_MD_CTX *ctx, char *hex);
 
 /* Objects per store_list page (tests use small pages); 0 restores the
  * default. */

@@ -358,7 +358,7 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
     size_t blen, plen;
 
     snprintf(shown, sizeof(shown), "s3://%.*s", (int)(pathlen < 80 ? pathlen : 80), rest);
-    store__printable(shown, shown, sizeof(shown));
+    dr_printable(shown, shown, sizeof(shown));
     slash = memchr(rest, '/', pathlen);
     blen = slash != NULL ? (size_t)(slash - rest) : pathlen;
     if (blen == 0 || blen >= sizeof(s3->bucket)) {
@@ -387,7 +387,7 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
     }
     memcpy(prefix, p, plen);
     prefix[plen] = '\0';
-    if (plen > 0 && store__check_key(prefix, errmsg) != 0) {
+    if (plen > 0 && dr_object_key_check(prefix, errmsg) != 0) {
         s3_msg(errmsg, "store URL %s: invalid prefix (use [A-Za-z0-9._/-] segments)", shown);
         return DR_EINVAL;
     }
@@ -419,7 +419,7 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
                 }
             } else if (len > 0) {
                 s3_msg(errmsg, "store URL %s: unknown parameter \"%.*s\" (want endpoint, region)", shown, (int)(klen < 40 ? klen : 40), param);
-                store__printable(errmsg, errmsg, 256);
+                dr_printable(errmsg, errmsg, 256);
                 return DR_EINVAL;
             }
             param += len;
@@ -754,12 +754,12 @@ static void error_code(const char *body, size_t len, char *code,
     }
     v = xml_find(body, body + len, "Code", &vend);
     if (v != NULL && (t = xml_text(v, vend)) != NULL) {
-        store__printable(t, code, codecap);
+        dr_printable(t, code, codecap);
         free(t);
     }
     v = xml_find(body, body + len, "Message", &vend);
     if (v != NULL && (t = xml_text(v, vend)) != NULL) {
-        store__printable(t, msg, msgcap);
+        dr_printable(t, msg, msgcap);
         free(t);
     }
 }

@@ -38,74 +38,6 @@ struct store_reader {
     char errmsg[256];
 };
 
-void store__printable(const char *s, char *out, size_t cap)
-{
-    size_t i;
-
-    if (cap == 0) {
-        return;
-    }
-    for (i = 0; s[i] != '\0' && i + 1 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    out[i] = '\0';
-}
-
-static int key_char_ok(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '/' ||
-           c == '-';
-}
-
-int store__check_key(const char *key, char *errmsg)
-{
-    char shown[72];
-    const char *seg;
-    size_t len, i, seglen;
-
-    if (key == NULL || key[0] == '\0') {
-        snprintf(errmsg, 256, "invalid object key: empty");
-        return DR_EINVAL;
-    }
-    store__printable(key, shown, sizeof(shown));
-    len = strlen(key);
-    if (len >= STORE_KEY_MAX) {
-        snprintf(errmsg, 256, "invalid object key \"%s...\": longer than %d bytes", shown, STORE_KEY_MAX - 1);
-        return DR_EINVAL;
-    }
-    for (i = 0; i < len; i++) {
-        if (!key_char_ok(key[i])) {
-            snprintf(errmsg, 256, "invalid object key \"%s\": byte 0x%02x at offset %zu is not allowed (keys use [A-Za-z0-9._/-])", shown, (unsigned char)key[i], i);
-            return DR_EINVAL;
-        }
-    }
-    if (key[0] == '/') {
-        snprintf(errmsg, 256, "invalid object key \"%s\": must not start with '/'", shown);
-        return DR_EINVAL;
-    }
-    seg = key;
-    for (;;) {
-        const char *slash = strchr(seg, '/');
-        seglen = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
-        if (seglen == 0) {
-            snprintf(errmsg, 256, "invalid object key \"%s\": empty path segment", shown);
-            return DR_EINVAL;
-        }
-        if ((seglen == 1 && seg[0] == '.') ||
-            (seglen == 2 && seg[0] == '.' && seg[1] == '.')) {
-            snprintf(errmsg, 256, "invalid object key \"%s\": \".\" and \"..\" segments are not allowed", shown);
-            return DR_EINVAL;
-        }
-        if (slash == NULL) {
-            break;
-        }
-        seg = slash + 1;
-    }
-    return 0;
-}
-
 /* Prefixes for listing: key characters, no leading '/', may be empty or
  * end anywhere. */
 static int check_prefix(const char *prefix, char *errmsg)
@@ -113,13 +45,13 @@ static int check_prefix(const char *prefix, char *errmsg)
     char shown[72];
     size_t i;
 
-    store__printable(prefix, shown, sizeof(shown));
+    dr_printable(prefix, shown, sizeof(shown));
     if (strlen(prefix) >= STORE_KEY_MAX) {
         snprintf(errmsg, 256, "invalid key prefix \"%s...\": too long", shown);
         return DR_EINVAL;
     }
     for (i = 0; prefix[i] != '\0'; i++) {
-        if (!key_char_ok(prefix[i])) {
+        if (!dr_object_key_char(prefix[i])) {
             snprintf(errmsg, 256, "invalid key prefix \"%s\": byte 0x%02x is not allowed (keys use [A-Za-z0-9._/-])", shown, (unsigned char)prefix[i]);
             return DR_EINVAL;
         }
@@ -143,7 +75,7 @@ static int check_sha_hex(const char *hex, char *out, char *errmsg)
         out[i] = (char)tolower((unsigned char)hex[i]);
     }
     if (i != 64 || hex[64] != '\0') {
-        store__printable(hex, shown, sizeof(shown));
+        dr_printable(hex, shown, sizeof(shown));
         snprintf(errmsg, 256, "invalid SHA-256 \"%s\": want 64 hex digits", shown);
         return DR_EINVAL;
     }
@@ -151,7 +83,7 @@ static int check_sha_hex(const char *hex, char *out, char *errmsg)
     return 0;
 }
 
-static void digest_hex(EVP_MD_CTX *ctx, char *hex)
+void store__sha_hex(EVP_MD_CTX *ctx, char *hex)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0, i;
@@ -163,7 +95,7 @@ static void digest_hex(EVP_MD_CTX *ctx, char *hex)
     hex[2 * mdlen] = '\0';
 }
 
-static EVP_MD_CTX *sha_new(void)
+EVP_MD_CTX *store__sha_new(void)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
@@ -200,7 +132,7 @@ int store_open(const char *url, const struct store_options *opts,
     s->page = STORE__PAGE_DEFAULT;
     if (strncmp(url, "file://", 7) == 0) {
         const char *path = url + 7;
-        store__printable(url, s->url, sizeof(s->url));
+        dr_printable(url, s->url, sizeof(s->url));
         if (path[0] != '/') {
             snprintf(errmsg, 256, "store URL %s: want file:///absolute/dir", s->url);
             rv = DR_EINVAL;
@@ -218,7 +150,7 @@ int store_open(const char *url, const struct store_options *opts,
         rv = store__s3_open(url + 5, opts, s->url, s->url, &s->impl, errmsg);
     } else {
         /* Strip anything after '?' in case it carries secrets. */
-        store__printable(url, shown, sizeof(shown));
+        dr_printable(url, shown, sizeof(shown));
         shown[strcspn(shown, "?")] = '\0';
         snprintf(errmsg, 256, "store URL \"%s\": unsupported scheme (want file:// or s3://)", shown);
         rv = DR_EINVAL;
@@ -260,7 +192,7 @@ int store_put_begin(struct store *s, const char *key,
     int rv;
 
     *out = NULL;
-    rv = store__check_key(key, errmsg);
+    rv = dr_object_key_check(key, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -270,7 +202,7 @@ int store_put_begin(struct store *s, const char *key,
         return DR_ENOMEM;
     }
     w->s = s;
-    w->sha = sha_new();
+    w->sha = store__sha_new();
     if (w->sha == NULL) {
         snprintf(errmsg, 256, "object %.100s: cannot set up SHA-256", key);
         rv = DR_ENOMEM;
@@ -322,7 +254,7 @@ int store_put_commit(struct store_writer *w, char *sha256_hex,
         snprintf(errmsg, 256, "object writer: an earlier write failed");
         return DR_EINVAL;
     }
-    digest_hex(w->sha, hex);
+    store__sha_hex(w->sha, hex);
     rv = w->s->ops->put_commit(w->impl, errmsg);
     if (rv == 0) {
         if (sha256_hex != NULL) {
@@ -373,7 +305,7 @@ int store_get_begin(struct store *s, const char *key,
     int rv;
 
     *out = NULL;
-    rv = store__check_key(key, errmsg);
+    rv = dr_object_key_check(key, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -390,7 +322,7 @@ int store_get_begin(struct store *s, const char *key,
             goto err_after_alloc;
         }
     }
-    r->sha = sha_new();
+    r->sha = store__sha_new();
     if (r->sha == NULL) {
         snprintf(errmsg, 256, "object %.100s: cannot set up SHA-256", key);
         rv = DR_ENOMEM;
@@ -439,7 +371,7 @@ int store_read(struct store_reader *r, void *buf, size_t cap, size_t *n,
         return 0;
     }
     r->done = 1;
-    digest_hex(r->sha, r->got);
+    store__sha_hex(r->sha, r->got);
     if (r->expect[0] != '\0' && strcmp(r->expect, r->got) != 0) {
         snprintf(r->errmsg, sizeof(r->errmsg), "object %.80s: SHA-256 mismatch (expected %s, got %s)", r->key, r->expect, r->got);
         r->failed = DR_ECORRUPT;
@@ -536,7 +468,7 @@ int store_head(struct store *s, const char *key, struct store_object *obj,
     int rv;
 
     memset(obj, 0, sizeof(*obj));
-    rv = store__check_key(key, errmsg);
+    rv = dr_object_key_check(key, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -582,7 +514,7 @@ int store_list(struct store *s, const char *prefix, const char *start_after,
 
 int store_delete(struct store *s, const char *key, char *errmsg)
 {
-    int rv = store__check_key(key, errmsg);
+    int rv = dr_object_key_check(key, errmsg);
 
     if (rv != 0) {
         return rv;

@@ -17,8 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/objkey.h"
+
 #define STORE_SHA256_HEX 65 /* 64 hex digits and a NUL */
-#define STORE_KEY_MAX 1024
+#define STORE_KEY_MAX DR_OBJECT_KEY_MAX
 
 struct store;        /* an open store (opaque) */
 struct store_writer; /* one object being written */

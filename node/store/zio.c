@@ -39,28 +39,6 @@ struct zio_reader {
     char errmsg[256];
 };
 
-static void digest_hex(EVP_MD_CTX *ctx, char *hex)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0, i;
-
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    for (i = 0; i < mdlen; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
-    hex[2 * mdlen] = '\0';
-}
-
-static EVP_MD_CTX *sha_new(void)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-    if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(ctx);
-        ctx = NULL;
-    }
-    return ctx;
-}
 
 int zio_writer_open(struct store *s, const char *key, int level,
                     struct zio_writer **out, char *errmsg)
@@ -85,7 +63,7 @@ int zio_writer_open(struct store *s, const char *key, int level,
     w->out_cap = ZSTD_CStreamOutSize();
     w->out = malloc(w->out_cap);
     w->cs = ZSTD_createCStream();
-    w->raw_sha = sha_new();
+    w->raw_sha = store__sha_new();
     if (w->out == NULL || w->cs == NULL || w->raw_sha == NULL) {
         snprintf(errmsg, 256, "object %.100s: out of memory", key);
         rv = DR_ENOMEM;
@@ -188,7 +166,7 @@ int zio_writer_commit(struct zio_writer *w, struct zio_stats *st,
     }
     memset(&tmp, 0, sizeof(tmp));
     tmp.raw_bytes = w->raw_bytes;
-    digest_hex(w->raw_sha, tmp.raw_sha256);
+    store__sha_hex(w->raw_sha, tmp.raw_sha256);
     rv = store_put_commit(w->sw, tmp.stored_sha256, &tmp.stored_bytes,
                           errmsg);
     w->sw = NULL;
@@ -225,7 +203,7 @@ int zio_reader_open(struct store *s, const char *key,
     r->in_cap = ZSTD_DStreamInSize();
     r->in = malloc(r->in_cap);
     r->ds = ZSTD_createDStream();
-    r->raw_sha = sha_new();
+    r->raw_sha = store__sha_new();
     if (r->in == NULL || r->ds == NULL || r->raw_sha == NULL) {
         snprintf(errmsg, 256, "object %.100s: out of memory", key);
         rv = DR_ENOMEM;
@@ -333,7 +311,7 @@ int zio_read(struct zio_reader *r, void *buf, size_t cap, size_t *n,
         return 0;
     }
     r->done = 1;
-    digest_hex(r->raw_sha, r->st.raw_sha256);
+    store__sha_hex(r->raw_sha, r->st.raw_sha256);
     snprintf(r->st.stored_sha256, sizeof(r->st.stored_sha256), "%s",
              store__reader_sha256(r->sr));
     return 0;
