@@ -15,7 +15,8 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
 from drcluster import Cluster, ClusterTestCase
 
-STATE_PATHS = ("/api/regions", "/api/settings", "/api/site", "/api/history")
+STATE_PATHS = ("/api/regions", "/api/settings", "/api/site", "/api/history",
+               "/api/backups", "/api/jobs")
 MAX_BODY = 4096
 
 # Write routes with a body that would be accepted (or at least pass auth and
@@ -455,6 +456,61 @@ class TestApiErrors(ClusterTestCase):
                       'field "to" must be a positive member id')
 
     # Finally: linearizable reads agree with the stale ones we compared.
+
+    # Backup catalog and jobs.
+
+    def test_catalog_bad_input(self):
+        cases = [
+            ("POST", "/api/backups", {"kind": "nope"}, 400,
+             "invalid_argument", 'field "kind" must be "pg" or "redis"'),
+            ("POST", "/api/backups", {"kind": "pg", "region": 5}, 400,
+             "invalid_argument", 'field "region" must be a string'),
+            ("POST", "/api/backups", {"kind": "pg", "when": 1}, 400,
+             "invalid_argument", "when"),
+            ("POST", "/api/backups", {"kind": "pg"}, 409, "conflict",
+             "region us-east has no object store"),
+            ("POST", "/api/backups", {"kind": "redis", "region": "mars"},
+             404, "not_found", "region mars does not exist"),
+            ("DELETE", "/api/backups/nope", None, 404, "not_found",
+             "backup nope does not exist"),
+            ("POST", "/api/backups/nope/verified", {"ok": True}, 404,
+             "not_found", "backup nope does not exist"),
+            ("POST", "/api/backups/nope/verified", {"ok": False}, 400,
+             "invalid_argument", 'field "error" is required'),
+            ("POST", "/api/jobs/abc/claim", {"node": 1}, 400,
+             "invalid_argument", 'job id "abc" is not a positive integer'),
+            ("POST", "/api/jobs/0/claim", {"node": 1}, 400,
+             "invalid_argument", "not a positive integer"),
+            ("POST", "/api/jobs/7/claim", {"node": 1}, 404, "not_found",
+             "job 7 does not exist"),
+            ("POST", "/api/jobs/7/claim", {"node": -1}, 400,
+             "invalid_argument", 'field "node" must not be negative'),
+            ("POST", "/api/jobs/7/claim", {}, 400, "invalid_argument",
+             "node"),
+            ("POST", "/api/jobs/7/renew", {"node": 1}, 400,
+             "invalid_argument", 'field "attempt" is required'),
+            ("POST", "/api/jobs/7/finish",
+             {"node": 1, "attempt": 1, "ok": True, "backup": 5}, 400,
+             "invalid_argument", 'field "backup" must be an object'),
+            ("POST", "/api/jobs/7/finish",
+             {"node": 1, "attempt": 1, "ok": True,
+              "backup": {"manifest_key": "k"}}, 400, "invalid_argument",
+             "backup: "),
+            ("POST", "/api/jobs/7/finish",
+             {"node": 1, "attempt": 1, "ok": False, "error": "x"}, 404,
+             "not_found", "job 7 does not exist"),
+        ]
+        for method, path, body, status, code, msg in cases:
+            with self.subTest(method=method, path=path, body=body):
+                self.rejected(method, path, body, status, code, msg)
+        for method, path in (("POST", "/api/jobs/7/frob"),
+                             ("PUT", "/api/backups/x"),
+                             ("GET", "/api/backups/x/verified")):
+            with self.subTest(method=method, path=path):
+                self.rejected(method, path, None, 405, "method_not_allowed",
+                              "%s is not allowed on" % method)
+        self.rejected("POST", "/api/jobs/7/claim/x", {"node": 1}, 404,
+                      "not_found", "no such route")
 
     def test_zz_linearizable_reads_match(self):
         L = self.leader

@@ -94,6 +94,27 @@ class BackupsTest(unittest.TestCase):
                                   {"value": value})
         self.assertEqual(r.status, 200, r.body)
 
+    def test_0_cli_usage_errors_change_nothing(self):
+        cases = [
+            (("backups", "run"), b"--kind pg|redis is required"),
+            (("backups", "run", "--kind", "mysql"),
+             b'--kind: "mysql" is not pg or redis'),
+            (("backups", "run", "--kind", "pg", "--wait", "soon"), b"--wait"),
+            (("backups", "show"), b"ID"),
+            (("backups", "frob"), b"frob"),
+            (("restore", "--pg", "host=x"), b"--backup ID|latest is required"),
+            (("restore", "--backup", "latest"),
+             b"give a target: --pg CONNINFO and/or --redis HOST:PORT"),
+        ]
+        for args, msg in cases:
+            with self.subTest(args=args):
+                p = self.drctl(*args, check=False)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(msg, p.stderr)
+        # Only the scheduler has made jobs: nothing came from drctl.
+        self.assertEqual([j for j in self.jobs()
+                          if not j["actor"].startswith("scheduler")], [])
+
     def test_1_scheduled_backups_arrive(self):
         """The leader schedules both kinds at once; a node of the primary
         region runs them; they land in the catalog."""

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "dr.pb-c.h"
 #include "fsm/fsm.h"
 #include "fsm_helpers.h"
 
@@ -508,6 +509,63 @@ static void test_job_table_bound(void **state)
     assert_int_equal(res.job_id, FSM_JOBS_MAX + 11);
 }
 
+/* A snapshot whose catalog breaks the FSM's rules is refused whole. */
+static void test_snapshot_catalog_rejected(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm g;
+    char err[256];
+    struct {
+        int what;
+        const char *msg;
+    } cases[] = {
+        {0, "malformed job of backup"},          /* id beyond job_seq */
+        {1, "backups out of order or duplicated"},
+        {2, "malformed backup"},                  /* unknown state */
+        {3, "jobs out of order or duplicated"},
+    };
+
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, DAY);
+    take_backup(f, FSM_BACKUP_REDIS, DAY + 1000);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct snap a = snap_take(f);
+        Dr__Snapshot *pb = dr__snapshot__unpack(NULL, a.len, a.base);
+        uint8_t *bad;
+        size_t len;
+
+        assert_non_null(pb);
+        assert_int_equal(pb->n_backups, 2);
+        assert_int_equal(pb->n_jobs, 2);
+        switch (cases[i].what) {
+            case 0: pb->job_seq = 1; break;
+            case 1: {
+                Dr__Backup *t = pb->backups[0];
+                pb->backups[0] = pb->backups[1];
+                pb->backups[1] = t;
+                break;
+            }
+            case 2: pb->backups[1]->state = (Dr__BackupState)7; break;
+            case 3: pb->jobs[1]->id = pb->jobs[0]->id; break;
+        }
+        len = dr__snapshot__get_packed_size(pb);
+        bad = malloc(len);
+        assert_non_null(bad);
+        dr__snapshot__pack(pb, bad);
+        assert_int_equal(codec_snapshot_decode(bad, len, &g, err),
+                         DR_EMALFORMED);
+        assert_non_null(strstr(err, cases[i].msg));
+        assert_int_equal(g.n_backups, 0); /* left empty */
+        if (cases[i].what == 1) { /* restore the pointers before freeing */
+            Dr__Backup *t = pb->backups[0];
+            pb->backups[0] = pb->backups[1];
+            pb->backups[1] = t;
+        }
+        dr__snapshot__free_unpacked(pb, NULL);
+        free(bad);
+        free(a.base);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +579,7 @@ int main(void)
         BOOTED(test_retention),
         BOOTED(test_codec_round_trip),
         BOOTED(test_job_table_bound),
+        BOOTED(test_snapshot_catalog_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -766,6 +766,36 @@ static void test_bad_regions(void **state)
                         "[region.eu-west] unknown key \"region\"");
 }
 
+/* [services]: this node's data services for its job worker. */
+static void test_services(void **state)
+{
+    struct fixture *f = *state;
+    const struct config *c = &f->c;
+
+    assert_valid(f, MINIMAL);
+    assert_string_equal(c->pg_conninfo, "");
+    assert_string_equal(c->redis_address, "");
+    assert_int_equal(c->job_parallel, 2);
+    assert_valid(f, MINIMAL "[services]\n"
+                            "pg = host=10.0.0.5 port=5432 dbname=app\n"
+                            "redis = 10.0.0.6:6379\n"
+                            "redis_password_file = /etc/drnode/redis\n"
+                            "store_credentials = /etc/drnode/s3\n"
+                            "job_parallel = 8\n");
+    assert_string_equal(c->pg_conninfo, "host=10.0.0.5 port=5432 dbname=app");
+    assert_string_equal(c->redis_address, "10.0.0.6:6379");
+    assert_string_equal(c->redis_password_file, "/etc/drnode/redis");
+    assert_string_equal(c->store_credentials, "/etc/drnode/s3");
+    assert_int_equal(c->job_parallel, 8);
+    assert_only_problem(f, MINIMAL "[services]\njob_parallel = 0\n", 12,
+                        "[services] job_parallel: 0 is out of range (1 to "
+                        "64)");
+    assert_only_problem(f, MINIMAL "[services]\nredis = localhost\n", 12,
+                        "[services] redis \"localhost\" is not host:port");
+    assert_only_problem(f, MINIMAL "[services]\nmysql = x\n", 12,
+                        "[services] unknown key \"mysql\"");
+}
+
 static void test_bootstrap_primary(void **state)
 {
     struct fixture *f = *state;
@@ -1070,6 +1100,7 @@ int main(void)
         T(test_member_conflicts),
         T(test_bad_member_sections),
         T(test_bad_regions),
+        T(test_services),
         T(test_bootstrap_primary),
         T(test_heartbeat_rule),
         T(test_syntax_errors),
