@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec/codec_catalog.h"
+#include "codec/codec_health.h"
 #include "dr.pb-c.h"
 #include "fsm/settings.h"
 
@@ -22,6 +23,8 @@ static void region_to_pb(const struct fsm_region *r, Dr__Region *pb)
     pb->status = (Dr__RegionStatus)r->status;
     pb->created_ms = r->created_ms;
     pb->updated_ms = r->updated_ms;
+    pb->health = codec__health_pack(r->health);
+    pb->health_ms = r->health_ms;
 }
 
 static void region_from_pb(const Dr__Region *pb, struct fsm_region *r)
@@ -35,6 +38,10 @@ static void region_from_pb(const Dr__Region *pb, struct fsm_region *r)
     r->status = (int)pb->status;
     r->created_ms = pb->created_ms;
     r->updated_ms = pb->updated_ms;
+    r->health_ms = pb->health_ms;
+    if (!codec__health_unpack(pb->health, r->health)) {
+        r->health[0] = -1; /* refused by check_region */
+    }
 }
 
 static void member_to_pb(const struct fsm_member *m, Dr__Member *pb)
@@ -118,6 +125,7 @@ int codec_cmd_encode(const struct fsm_cmd *cmd, uint8_t **out, size_t *len)
     Dr__Member member;
     Dr__Setting setting;
     struct codec__catalog_scratch cat;
+    struct codec__health_scratch health;
     Dr__Region *bregions = NULL;
     Dr__Region **bregion_ptrs = NULL;
     Dr__Member *bmembers = NULL;
@@ -215,6 +223,9 @@ int codec_cmd_encode(const struct fsm_cmd *cmd, uint8_t **out, size_t *len)
             break;
         default:
             rv = codec__catalog_cmd_to_pb(cmd, &c, &cat);
+            if (rv != DR_OK) {
+                rv = codec__health_cmd_to_pb(cmd, &c, &health);
+            }
             if (rv != DR_OK) {
                 goto out;
             }
@@ -379,7 +390,9 @@ static void cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd,
         default:
             /* a catalog command, or an unknown kind from a newer node:
              * type 0 */
-            codec__catalog_cmd_from_pb(c, cmd);
+            if (!codec__catalog_cmd_from_pb(c, cmd)) {
+                codec__health_cmd_from_pb(c, cmd);
+            }
             return;
     }
 }
@@ -468,6 +481,8 @@ int codec_snapshot_encode(const struct fsm *f, codec_alloc_fn alloc,
     Dr__AuditEntry *audit = calloc(f->n_audit + 1, sizeof(*audit));
     Dr__AuditEntry **audit_ptrs = calloc(f->n_audit + 1, sizeof(*audit_ptrs));
     struct codec__catalog_pb cat = {0};
+    Dr__Breaker breakers[FSM_PROVIDERS];
+    Dr__Breaker *breaker_ptrs[FSM_PROVIDERS];
     int rv = DR_OK;
 
     if (!regions || !region_ptrs || !members || !member_ptrs || !settings ||
@@ -521,6 +536,7 @@ int codec_snapshot_encode(const struct fsm *f, codec_alloc_fn alloc,
         rv = DR_ENOMEM;
         goto out;
     }
+    codec__health_to_pb(f, &s, breakers, breaker_ptrs);
 
     *len = dr__snapshot__get_packed_size(&s);
     *out = alloc(*len ? *len : 1);
@@ -557,6 +573,10 @@ static int check_region(const struct fsm_region *r, char *err)
     }
     if (r->status < FSM_REGION_HEALTHY || r->status > FSM_REGION_LOST) {
         snprintf(err, 256, "region %s has an unknown status", r->name);
+        return DR_EINVAL;
+    }
+    if (r->health[0] < 0) {
+        snprintf(err, 256, "region %s has an invalid service health", r->name);
         return DR_EINVAL;
     }
     if (r->n_dns_targets > FSM_DNS_TARGETS_MAX) {
@@ -735,6 +755,10 @@ static int snapshot_fill(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         }
     }
     f->audit_seq = s->audit_seq;
+    int rv = codec__health_from_pb(s, f, errmsg);
+    if (rv != DR_OK) {
+        return rv;
+    }
     return codec__catalog_from_pb(s, f, errmsg);
 }
 

@@ -34,6 +34,8 @@ int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
     dst->status = src->status;
     dst->created_ms = src->created_ms;
     dst->updated_ms = src->updated_ms;
+    memcpy(dst->health, src->health, sizeof(dst->health));
+    dst->health_ms = src->health_ms;
     dst->name = fsm__dup_str(src->name);
     dst->object_store = fsm__dup_str(src->object_store);
     if (dst->name == NULL || dst->object_store == NULL) {
@@ -670,6 +672,12 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
         case FSM_CMD_BACKUP_DELETE:
         case FSM_CMD_BACKUP_VERIFIED:
             return fsm__catalog_check(f, cmd, 0, res);
+        case FSM_CMD_BREAKER_EVENTS:
+        case FSM_CMD_BREAKER_TRIAL:
+        case FSM_CMD_BREAKER_HALF_OPEN:
+        case FSM_CMD_BREAKER_RESET:
+        case FSM_CMD_REGION_HEALTH:
+            return fsm__health_check(f, cmd, 0, res);
     }
     return fsm__reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
                   cmd->type);
@@ -697,6 +705,8 @@ static int insert_region(struct fsm *f, const struct fsm_region *src,
     memmove(&f->regions[pos + 1], &f->regions[pos],
             (f->n_regions - pos) * sizeof(*grown));
     r.status = FSM_REGION_HEALTHY;
+    memset(r.health, 0, sizeof(r.health));
+    r.health_ms = 0;
     r.created_ms = now;
     r.updated_ms = now;
     f->regions[pos] = r;
@@ -837,6 +847,8 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
                 return DR_ENOMEM;
             }
             r.status = f->regions[pos].status;
+            memcpy(r.health, f->regions[pos].health, sizeof(r.health));
+            r.health_ms = f->regions[pos].health_ms;
             r.created_ms = f->regions[pos].created_ms;
             r.updated_ms = now;
             fsm_region_free(&f->regions[pos]);
@@ -926,6 +938,9 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
     uint64_t now = now_ms > f->time_ms ? now_ms : f->time_ms;
     bool catalog = cmd->type >= FSM_CMD_JOB_CREATE &&
                    cmd->type <= FSM_CMD_BACKUP_VERIFIED;
+    bool health = cmd->type >= FSM_CMD_BREAKER_EVENTS &&
+                  cmd->type <= FSM_CMD_REGION_HEALTH;
+    int rv;
 
     if (fsm_check(f, cmd, res) != DR_OK) {
         res->epoch = f->site.epoch;
@@ -936,9 +951,14 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
         res->epoch = f->site.epoch;
         return res->code;
     }
-    if ((catalog ? fsm__catalog_mutate(f, cmd, now, res)
-                 : mutate(f, cmd, now)) != DR_OK ||
-        f->broken) {
+    if (health && fsm__health_check(f, cmd, now, res) != DR_OK) {
+        res->epoch = f->site.epoch;
+        return res->code;
+    }
+    rv = catalog ? fsm__catalog_mutate(f, cmd, now, res)
+         : health ? fsm__health_mutate(f, cmd, now, res)
+                  : mutate(f, cmd, now);
+    if (rv != DR_OK || f->broken) {
         f->broken = true;
         return fsm__reject(res, DR_ENOMEM, "out of memory applying command");
     }

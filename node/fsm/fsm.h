@@ -29,6 +29,25 @@ enum fsm_site_state {
     FSM_SITE_BLOCKED = 3,
 };
 
+/* What a region's coordinators last reported about its services (as
+ * committed by the leader when it changed). */
+enum fsm_service {
+    FSM_SVC_DATABASE = 0,
+    FSM_SVC_REDIS,
+    FSM_SVC_OLLAMA,
+    FSM_SVC_OPENAI,
+    FSM_SVC_ANTHROPIC,
+    FSM_SVC_APP,
+    FSM_SVC_WASM, /* up = the app reports WASM available */
+    FSM_SERVICES
+};
+
+enum fsm_service_status {
+    FSM_SVC_UNKNOWN = 0, /* not probed, or no report yet */
+    FSM_SVC_UP = 1,
+    FSM_SVC_DOWN = 2,
+};
+
 struct fsm_region {
     char *name;
     int32_t priority;      /* higher is preferred as DR target */
@@ -38,6 +57,8 @@ struct fsm_region {
     int status;            /* enum fsm_region_status */
     uint64_t created_ms;
     uint64_t updated_ms;
+    int health[FSM_SERVICES]; /* enum fsm_service_status */
+    uint64_t health_ms;    /* when health last changed */
 };
 
 struct fsm_member {
@@ -156,6 +177,38 @@ struct fsm_job {
     char *actor;
 };
 
+/* LLM providers behind circuit breakers, in their default fallback order. */
+enum fsm_provider {
+    FSM_PROVIDER_OLLAMA = 0,
+    FSM_PROVIDER_OPENAI,
+    FSM_PROVIDER_ANTHROPIC,
+    FSM_PROVIDERS
+};
+
+enum fsm_breaker_state {
+    FSM_BREAKER_CLOSED = 0,
+    FSM_BREAKER_OPEN = 1,
+    FSM_BREAKER_HALF_OPEN = 2,
+};
+
+#define FSM_BREAKER_EVENTS_MAX 1000 /* outcomes in one BREAKER_EVENTS */
+
+/* A provider's circuit breaker. Closed: breaker.failure_threshold
+ * consecutive failures open it. Open: outcomes are counted but change
+ * nothing; the leader moves it to half-open breaker.reset_timeout_ms after
+ * it opened. Half-open: up to breaker.half_open_max trial requests are
+ * admitted; a success closes it, a failure opens it again. */
+struct fsm_breaker {
+    int state;             /* enum fsm_breaker_state */
+    uint32_t failures;     /* consecutive failures while closed */
+    uint32_t trials;       /* trials admitted while half-open */
+    uint64_t opened_ms;    /* when it last opened */
+    uint64_t changed_ms;   /* last state change */
+    uint64_t trial_ms;     /* last trial admitted */
+    uint64_t transitions;  /* state changes since bootstrap */
+    uint64_t successes_total, failures_total; /* outcomes reported */
+};
+
 struct fsm {
     bool initialized;          /* the bootstrap command has been applied */
     uint64_t time_ms;          /* newest command time seen, never decreases */
@@ -173,6 +226,7 @@ struct fsm {
     struct fsm_job *jobs;       /* sorted by id (creation order) */
     size_t n_jobs;
     uint64_t job_seq;           /* id of the newest job */
+    struct fsm_breaker breakers[FSM_PROVIDERS];
     bool broken;                /* an allocation failed mid-command: the
                                    state can no longer be trusted */
 };
@@ -194,6 +248,25 @@ enum fsm_cmd_type {
     FSM_CMD_JOB_EXPIRE,
     FSM_CMD_BACKUP_DELETE,
     FSM_CMD_BACKUP_VERIFIED,
+    FSM_CMD_BREAKER_EVENTS,
+    FSM_CMD_BREAKER_TRIAL,
+    FSM_CMD_BREAKER_HALF_OPEN,
+    FSM_CMD_BREAKER_RESET,
+    FSM_CMD_REGION_HEALTH,
+};
+
+/* BREAKER_*: provider is an enum fsm_provider; RESET takes -1 for all.
+ * EVENTS carries outcomes in the order they happened (non-zero =
+ * success). */
+struct fsm_cmd_breaker {
+    int provider;
+    const int *outcomes;
+    size_t n_outcomes;
+};
+
+struct fsm_cmd_region_health {
+    const char *region;
+    int health[FSM_SERVICES]; /* enum fsm_service_status */
 };
 
 struct fsm_cmd_job {
@@ -257,6 +330,8 @@ struct fsm_cmd {
         struct fsm_cmd_job job;         /* JOB_* */
         const char *backup_id;          /* BACKUP_DELETE */
         struct fsm_cmd_backup_verified verified;
+        struct fsm_cmd_breaker breaker;          /* BREAKER_* */
+        struct fsm_cmd_region_health health;     /* REGION_HEALTH */
     } u;
 };
 
@@ -358,6 +433,23 @@ int fsm_backup_kind_parse(const char *name); /* also "pg", "redis"; -1 */
 const char *fsm_backup_state_name(int state);
 const char *fsm_job_kind_name(int kind);
 const char *fsm_job_state_name(int state);
+
+/* Circuit breakers and region health. */
+const char *fsm_provider_name(int provider);   /* "ollama", ... */
+int fsm_provider_parse(const char *name);       /* -1 when unknown */
+const char *fsm_breaker_state_name(int state);  /* "closed", "open", "half_open" */
+const char *fsm_service_name(int service);      /* "database", ... "wasm" */
+const char *fsm_service_status_name(int status); /* "unknown", "up", "down" */
+/* When the leader should propose BREAKER_HALF_OPEN for provider: the
+ * command time at which it becomes due, or 0 when it is not waiting for
+ * one (closed, or half-open with trials left). */
+uint64_t fsm_breaker_due(const struct fsm *f, int provider);
+/* The fallback chain (llm.fallback_chain) as providers: fills up to
+ * FSM_PROVIDERS entries and returns how many. */
+size_t fsm_fallback_chain(const struct fsm *f, int *providers);
+/* Region status that health implies: degraded when the database or Redis
+ * is down, healthy otherwise; a lost region stays lost. */
+int fsm_region_status_for(int current, const int *health);
 
 const char *fsm_region_status_name(int status);
 const char *fsm_site_state_name(int state);

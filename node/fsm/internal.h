@@ -24,4 +24,11 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                         uint64_t now, struct fsm_result *res);
 void fsm__catalog_close(struct fsm *f);
 
+/* Breakers and region health (health.c); same contract as the catalog's.
+ * now == 0: skip the checks that depend on time. */
+int fsm__health_check(const struct fsm *f, const struct fsm_cmd *cmd,
+                      uint64_t now, struct fsm_result *res);
+int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
+                       uint64_t now, struct fsm_result *res);
+
 #endif /* DR_FSM_INTERNAL_H */

@@ -103,6 +103,8 @@ void region_equal(const struct fsm_region *a, const struct fsm_region *b)
     assert_int_equal(a->status, b->status);
     assert_int_equal(a->created_ms, b->created_ms);
     assert_int_equal(a->updated_ms, b->updated_ms);
+    assert_memory_equal(a->health, b->health, sizeof(a->health));
+    assert_int_equal(a->health_ms, b->health_ms);
 }
 
 void member_equal(const struct fsm_member *a, const struct fsm_member *b)
@@ -150,6 +152,7 @@ void state_equal(const struct fsm *a, const struct fsm *b)
     for (size_t i = 0; i < fsm_settings_count(); i++) {
         value_equal(&a->settings[i], &b->settings[i]);
     }
+    assert_memory_equal(a->breakers, b->breakers, sizeof(a->breakers));
     assert_int_equal(a->cap_audit, b->cap_audit);
     assert_int_equal(a->n_audit, b->n_audit);
     assert_int_equal(a->audit_seq, b->audit_seq);
@@ -268,8 +271,8 @@ void boot_make(struct boot *b)
 }
 
 struct fsm_region boot_regions[2] = {
-    {"eu-west", 10, eu_targets, 3, "s3://dr-eu", 0, 0, 0},
-    {"us-east", -3, NULL, 0, "", 0, 0, 0},
+    {"eu-west", 10, eu_targets, 3, "s3://dr-eu", 0, 0, 0, {0}, 0},
+    {"us-east", -3, NULL, 0, "", 0, 0, 0, {0}, 0},
 };
 struct fsm_member boot_members[2] = {
     {1, "eu-west", "10.1.0.1:7000", "10.1.0.1:8000", 0},
