@@ -10,6 +10,7 @@
 #include "backup/job.h"
 #include "config/config.h"
 #include "daemon/log.h"
+#include "probe/probe_once.h"
 #include "raft/raftnode.h"
 
 struct daemon {
@@ -32,6 +33,8 @@ static void usage(FILE *out)
             "(2 when invalid)\n"
             "       drnode --run-job            run one job: JSON spec on "
             "stdin, result on stdout\n"
+            "       drnode --probe-once FILE    probe the services FILE names "
+            "once, print JSON\n"
             "       drnode --help\n");
 }
 
@@ -137,6 +140,30 @@ static int run(const char *path)
     return d.exit_code;
 }
 
+/* The probes' API key files, read as the prober will read them. */
+static int check_key_files(const struct config *cfg, const char *path)
+{
+    const char *const files[][2] = {
+        {"openai_key_file", cfg->probe_openai_key_file},
+        {"anthropic_key_file", cfg->probe_anthropic_key_file},
+    };
+    char key[512], err[256];
+    int rv = 0;
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (files[i][1][0] == '\0') {
+            continue;
+        }
+        if (config_read_secret(files[i][0], "key", false, files[i][1], key,
+                               sizeof(key), err) != 0) {
+            fprintf(stderr, "%s: [probes] %s: %s\n", path, files[i][0], err);
+            rv = -1;
+        }
+        memset(key, 0, sizeof(key));
+    }
+    return rv;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
@@ -161,6 +188,9 @@ int main(int argc, char **argv)
             }
             memset(token, 0, sizeof(token));
         }
+        if (rv == 0 && check_key_files(cfg, argv[2]) != 0) {
+            rv = -1;
+        }
         free(cfg);
         if (rv != 0) {
             return 2;
@@ -170,6 +200,9 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--run-job") == 0) {
         return job_main(stdin, stdout);
+    }
+    if (argc == 3 && strcmp(argv[1], "--probe-once") == 0) {
+        return probe_once_main(argv[2]);
     }
     if (argc == 3 && strcmp(argv[1], "--config") == 0) {
         return run(argv[2]);

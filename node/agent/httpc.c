@@ -30,6 +30,17 @@ static void unlink_req(struct httpc_req *r)
     h->pending--;
 }
 
+/* Headers may carry secrets (tokens, API keys): wipe them before freeing. */
+static void free_headers(struct curl_slist *headers)
+{
+    struct curl_slist *l;
+
+    for (l = headers; l != NULL; l = l->next) {
+        explicit_bzero(l->data, strlen(l->data));
+    }
+    curl_slist_free_all(headers);
+}
+
 /* Answer r and free what it holds. */
 static void finish(struct httpc_req *r, long status, const char *err)
 {
@@ -41,7 +52,7 @@ static void finish(struct httpc_req *r, long status, const char *err)
     r->easy = NULL;
     r->cb(r, status, body ? body : "", len, err); /* may reuse r */
     curl_easy_cleanup(easy);
-    curl_slist_free_all(headers);
+    free_headers(headers);
     free(body);
     free(post);
 }
@@ -62,6 +73,10 @@ static void check_done(struct httpc *h)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         if (msg->data.result == CURLE_OK) {
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        } else if (r->too_big) {
+            snprintf(r->errbuf, sizeof(r->errbuf),
+                     "response body is larger than %zu bytes", r->max_bytes);
+            err = r->errbuf;
         } else {
             err = r->errbuf[0] ? r->errbuf
                                : curl_easy_strerror(msg->data.result);
@@ -219,14 +234,15 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     struct httpc_req *r = userp;
     size_t len = size * n;
 
+    if (len > r->max_bytes - r->len) {
+        r->too_big = true; /* an answer this large is not ours */
+        return 0;
+    }
     if (r->len + len + 1 > r->cap) {
         size_t cap = (r->cap ? r->cap * 2 : 4096);
         char *grown;
         while (cap < r->len + len + 1) {
             cap *= 2;
-        }
-        if (cap > 16 * 1024 * 1024) {
-            return 0; /* an answer this large is not ours */
         }
         grown = realloc(r->body, cap);
         if (grown == NULL) {
@@ -241,6 +257,22 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
+/* Put r, whose easy handle is set up, in flight. */
+static int add(struct httpc *h, struct httpc_req *r)
+{
+    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+        return DR_ENOMEM;
+    }
+    h->pending++;
+    r->prev = NULL;
+    r->next = h->head;
+    if (h->head != NULL) {
+        h->head->prev = r;
+    }
+    h->head = r;
+    return DR_OK;
+}
+
 int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
                const char *token, const char *json, long timeout_ms,
                httpc_cb cb)
@@ -253,6 +285,7 @@ int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
     memset(&r->h, 0, sizeof(*r) - offsetof(struct httpc_req, h));
     r->h = h;
     r->cb = cb;
+    r->max_bytes = HTTPC_MAX_BODY_DEFAULT;
     r->post = strdup(json);
     r->easy = curl_easy_init();
     r->headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -286,23 +319,84 @@ int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
     curl_easy_setopt(r->easy, CURLOPT_UNRESTRICTED_AUTH, 1L);
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http");
-    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+    if (add(h, r) != DR_OK) {
         goto err;
     }
-    h->pending++;
-    r->prev = NULL;
-    r->next = h->head;
-    if (h->head != NULL) {
-        h->head->prev = r;
-    }
-    h->head = r;
     return DR_OK;
 err:
     if (r->easy != NULL) {
         curl_easy_cleanup(r->easy);
     }
-    curl_slist_free_all(r->headers);
+    free_headers(r->headers);
     free(r->post);
     r->easy = NULL;
     return DR_ENOMEM;
+}
+
+int httpc_request(struct httpc *h, struct httpc_req *r, const char *url,
+                  const char *const *headers, size_t max_bytes,
+                  long timeout_ms, httpc_cb cb)
+{
+    size_t i;
+
+    if (h->closing) {
+        return DR_ESHUTDOWN;
+    }
+    memset(&r->h, 0, sizeof(*r) - offsetof(struct httpc_req, h));
+    r->h = h;
+    r->cb = cb;
+    r->max_bytes = max_bytes > 0 ? max_bytes : HTTPC_MAX_BODY_DEFAULT;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        goto err;
+    }
+    for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+        struct curl_slist *more = curl_slist_append(r->headers, headers[i]);
+        if (more == NULL) {
+            goto err;
+        }
+        r->headers = more;
+    }
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+    if (r->headers != NULL) {
+        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    }
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+    /* Headers may carry API keys: never follow a redirect elsewhere. */
+    curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (add(h, r) != DR_OK) {
+        goto err;
+    }
+    return DR_OK;
+err:
+    if (r->easy != NULL) {
+        curl_easy_cleanup(r->easy);
+    }
+    free_headers(r->headers);
+    r->headers = NULL;
+    r->easy = NULL;
+    return DR_ENOMEM;
+}
+
+void httpc_cancel(struct httpc_req *r)
+{
+    if (r->easy == NULL || r->h == NULL) {
+        return;
+    }
+    unlink_req(r); /* curl stops watching the request's sockets */
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    free_headers(r->headers);
+    r->headers = NULL;
+    free(r->body);
+    r->body = NULL;
+    free(r->post);
+    r->post = NULL;
 }

@@ -1,12 +1,15 @@
 /* A small asynchronous HTTP client on the node's loop (libcurl multi driven
  * by uv_poll and uv_timer, after curl's multi-uv.c), used by job workers to
- * talk to the leader. */
+ * talk to the leader and by the health probes. */
 #ifndef DR_HTTPC_H
 #define DR_HTTPC_H
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <uv.h>
+
+#define HTTPC_MAX_BODY_DEFAULT (16 * 1024 * 1024) /* bytes of an answer */
 
 struct httpc {
     uv_loop_t *loop;
@@ -36,6 +39,8 @@ struct httpc_req {
     char *body;
     size_t len, cap;
     char *post;
+    size_t max_bytes; /* largest answer body accepted */
+    bool too_big;     /* the answer went past max_bytes */
     char errbuf[CURL_ERROR_SIZE];
     struct httpc_req *prev, *next;
 };
@@ -50,5 +55,21 @@ void httpc_close(struct httpc *h, void (*cb)(struct httpc *h));
 int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
                const char *token, const char *json, long timeout_ms,
                httpc_cb cb);
+
+/* GET url (copied; http:// or https://, no redirects followed) with extra
+ * headers: "Name: value" strings, NULL-terminated, copied (may be NULL; a
+ * secret in a header is wiped from memory once the request ends). An answer
+ * body longer than max_bytes (0: HTTPC_MAX_BODY_DEFAULT) fails the request
+ * with status 0 and err "response body is larger than N bytes". The whole
+ * request is bounded by timeout_ms. Returns 0, or DR_ENOMEM / DR_ESHUTDOWN
+ * (no callback then). */
+int httpc_request(struct httpc *h, struct httpc_req *r, const char *url,
+                  const char *const *headers, size_t max_bytes,
+                  long timeout_ms, httpc_cb cb);
+
+/* Abandon r, a request in flight (a no-op otherwise): its callback will not
+ * run, and r may be freed or reused when this returns. Must not be called
+ * from inside an httpc callback of another request. */
+void httpc_cancel(struct httpc_req *r);
 
 #endif /* DR_HTTPC_H */

@@ -54,6 +54,55 @@ static void check_raft(struct config__parser *p)
         c->heartbeat_timeout_ms, c->election_timeout_ms);
 }
 
+/* [probes]: the timeout fits in the interval, and a key file goes with the
+ * URL it authenticates to. */
+static void check_probes(struct config__parser *p)
+{
+    static const struct
+    {
+        int key_file;
+        int url;
+        size_t key_file_off;
+        size_t url_off;
+    } pairs[] = {
+        {CONFIG__PROBES_OPENAI_KEY_FILE, CONFIG__PROBES_OPENAI_URL,
+         offsetof(struct config, probe_openai_key_file),
+         offsetof(struct config, probe_openai_url)},
+        {CONFIG__PROBES_ANTHROPIC_KEY_FILE, CONFIG__PROBES_ANTHROPIC_URL,
+         offsetof(struct config, probe_anthropic_key_file),
+         offsetof(struct config, probe_anthropic_url)},
+    };
+    const struct config *c = p->c;
+    const struct config__section *st = &p->probes;
+    size_t i;
+
+    if (value_ok(st, CONFIG__PROBES_INTERVAL) &&
+        value_ok(st, CONFIG__PROBES_TIMEOUT) &&
+        c->probe_timeout_ms >= c->probe_interval_ms) {
+        int line = st->key_line[CONFIG__PROBES_TIMEOUT] != 0
+                       ? st->key_line[CONFIG__PROBES_TIMEOUT]
+                       : st->key_line[CONFIG__PROBES_INTERVAL];
+        config__problem(
+            p, line,
+            "[probes] timeout_ms %u must be less than interval_ms %u",
+            c->probe_timeout_ms, c->probe_interval_ms);
+    }
+    for (i = 0; i < CONFIG__ARRAY_SIZE(pairs); i++) {
+        const char *key_file = (const char *)c + pairs[i].key_file_off;
+        const char *url = (const char *)c + pairs[i].url_off;
+
+        if (!key_ok(st, pairs[i].key_file) || key_file[0] == '\0' ||
+            !value_ok(st, pairs[i].url) || url[0] != '\0') {
+            continue;
+        }
+        config__problem(p, st->key_line[pairs[i].key_file],
+                        "[probes] %s is set but %s is not: the key would "
+                        "never be used",
+                        config__probes_keys[pairs[i].key_file].name,
+                        config__probes_keys[pairs[i].url].name);
+    }
+}
+
 /* An address a member or the node listens on. */
 struct address
 {
@@ -318,6 +367,7 @@ void config__check(struct config__parser *p)
 {
     check_node(p);
     check_raft(p);
+    check_probes(p);
     check_members(p);
     check_regions(p);
 }

@@ -31,6 +31,7 @@ enum key_type {
     KEY_PATH,         /* any path, may be empty */
     KEY_DNS_TARGETS,  /* comma-separated list of struct config_region */
     KEY_STORE_URL,    /* file:// or s3:// URL, may be empty */
+    KEY_HTTP_URL,     /* http:// or https:// base URL, may be empty */
 };
 
 #define FIELD(type, f) offsetof(struct type, f), sizeof(((struct type *)0)->f)
@@ -83,6 +84,33 @@ static const struct config__key services_keys[] = {
     {"job_parallel", KEY_UINT, FIELD(config, job_parallel), 1, 64, false},
 };
 
+const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {
+    [CONFIG__PROBES_INTERVAL] = {"interval_ms", KEY_UINT,
+                                 FIELD(config, probe_interval_ms), 100,
+                                 3600000, false},
+    [CONFIG__PROBES_TIMEOUT] = {"timeout_ms", KEY_UINT,
+                                FIELD(config, probe_timeout_ms), 50, 60000,
+                                false},
+    [CONFIG__PROBES_OLLAMA_URL] = {"ollama_url", KEY_HTTP_URL,
+                                   FIELD(config, probe_ollama_url), 0, 0,
+                                   false},
+    [CONFIG__PROBES_OPENAI_URL] = {"openai_url", KEY_HTTP_URL,
+                                   FIELD(config, probe_openai_url), 0, 0,
+                                   false},
+    [CONFIG__PROBES_OPENAI_KEY_FILE] = {"openai_key_file", KEY_PATH,
+                                        FIELD(config, probe_openai_key_file),
+                                        0, 0, false},
+    [CONFIG__PROBES_ANTHROPIC_URL] = {"anthropic_url", KEY_HTTP_URL,
+                                      FIELD(config, probe_anthropic_url), 0, 0,
+                                      false},
+    [CONFIG__PROBES_ANTHROPIC_KEY_FILE] = {"anthropic_key_file", KEY_PATH,
+                                           FIELD(config,
+                                                 probe_anthropic_key_file),
+                                           0, 0, false},
+    [CONFIG__PROBES_APP_URL] = {"app_url", KEY_HTTP_URL,
+                                FIELD(config, probe_app_url), 0, 0, false},
+};
+
 static const struct config__key bootstrap_keys[CONFIG__BOOTSTRAP_N_KEYS] = {
     [CONFIG__BOOTSTRAP_PRIMARY] = {"primary_region", KEY_NAME,
                                    FIELD(config, primary_region), 0, 0, false},
@@ -109,6 +137,7 @@ static const struct config__key region_keys[] = {
 
 _Static_assert(CONFIG__NODE_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
 _Static_assert(CONFIG__RAFT_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
+_Static_assert(CONFIG__PROBES_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
 _Static_assert(CONFIG__ARRAY_SIZE(region_keys) <= CONFIG__KEYS_MAX,
                "raise KEYS_MAX");
 
@@ -119,6 +148,7 @@ enum section_kind {
     SEC_API,
     SEC_BOOTSTRAP,
     SEC_SERVICES,
+    SEC_PROBES,
     SEC_MEMBER,
     SEC_REGION,
     SEC_SKIP, /* unknown or unusable section: its keys are ignored */
@@ -262,6 +292,8 @@ void config_defaults(struct config *c)
     c->snapshot_trailing = 2048;
     c->max_body_bytes = 1024 * 1024;
     c->job_parallel = 2;
+    c->probe_interval_ms = 5000;
+    c->probe_timeout_ms = 2000;
 }
 
 /* inih's find_chars_or_comment: the first of chars, or an inline ';'
@@ -297,8 +329,9 @@ static void enter(struct config__parser *p,
     p->base = base;
 }
 
-/* [node], [raft], [api] and [bootstrap]: a repeated one continues the
- * first, so its keys still get checked (and repeated keys reported). */
+/* [node], [raft], [api], [services], [probes] and [bootstrap]: a repeated
+ * one continues the first, so its keys still get checked (and repeated keys
+ * reported). */
 static void enter_single(struct config__parser *p,
                          int kind,
                          struct config__section *st,
@@ -436,6 +469,9 @@ static void section_header(struct config__parser *p, char *line)
     } else if (strcmp(name, "services") == 0) {
         enter_single(p, SEC_SERVICES, &p->services, services_keys,
                      CONFIG__ARRAY_SIZE(services_keys), name);
+    } else if (strcmp(name, "probes") == 0) {
+        enter_single(p, SEC_PROBES, &p->probes, config__probes_keys,
+                     CONFIG__ARRAY_SIZE(config__probes_keys), name);
     } else if (strcmp(name, "bootstrap") == 0) {
         enter_single(p, SEC_BOOTSTRAP, &p->bootstrap, bootstrap_keys,
                      CONFIG__ARRAY_SIZE(bootstrap_keys), name);
@@ -545,6 +581,100 @@ static bool host_is_ipv4(const char *addr)
     memcpy(host, addr, n);
     host[n] = '\0';
     return inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* Digits only, 1..65535. */
+static bool valid_port_text(const char *s, size_t n)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    if (n == 0 || n > 5) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+/* An http:// or https:// base URL with a host, an optional port and path,
+ * and no user name, password, query or fragment (a probe appends its own
+ * path). 0, or -1 with errmsg (256 bytes) saying why. */
+static int valid_http_url(const char *url, char *errmsg)
+{
+    const char *authority;
+    const char *end;
+    const char *host_end;
+    const char *port = NULL;
+    size_t i;
+
+    if (strncmp(url, "http://", 7) == 0) {
+        authority = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        authority = url + 8;
+    } else {
+        snprintf(errmsg, 256, "URL \"%.64s\" must start with http:// or https://",
+                 url);
+        return -1;
+    }
+    for (i = 0; url[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        if (ch <= ' ' || ch == 0x7f) {
+            snprintf(errmsg, 256,
+                     "URL \"%.64s\" holds a space or control character", url);
+            return -1;
+        }
+    }
+    end = authority + strcspn(authority, "/?#");
+    if (strpbrk(authority, "?#") != NULL) {
+        snprintf(errmsg, 256,
+                 "URL \"%.64s\" must not have a query or fragment (it is a base URL)",
+                 url);
+        return -1;
+    }
+    if (memchr(authority, '@', (size_t)(end - authority)) != NULL) {
+        snprintf(errmsg, 256,
+                 "URL \"%.64s\" must not hold a user name or password (use a key file)",
+                 url);
+        return -1;
+    }
+    if (authority[0] == '[') {
+        host_end = memchr(authority, ']', (size_t)(end - authority));
+        if (host_end == NULL || host_end == authority + 1) {
+            snprintf(errmsg, 256, "URL \"%.64s\" has an invalid IPv6 host",
+                     url);
+            return -1;
+        }
+        host_end++;
+        if (host_end < end && *host_end != ':') {
+            snprintf(errmsg, 256, "URL \"%.64s\" has an invalid IPv6 host",
+                     url);
+            return -1;
+        }
+    } else {
+        host_end = memchr(authority, ':', (size_t)(end - authority));
+        if (host_end == NULL) {
+            host_end = end;
+        }
+    }
+    if (host_end == authority) {
+        snprintf(errmsg, 256, "URL \"%.64s\" has no host", url);
+        return -1;
+    }
+    if (host_end < end) {
+        port = host_end + 1;
+        if (!valid_port_text(port, (size_t)(end - port))) {
+            snprintf(errmsg, 256,
+                     "URL \"%.64s\" needs a port from 1 to 65535 after ':'",
+                     url);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int set_dns_targets(struct config__parser *p,
@@ -668,7 +798,7 @@ static int set_value(struct config__parser *p,
     size_t i;
 
     if (v[0] == '\0' && k->type != KEY_PATH && k->type != KEY_DNS_TARGETS &&
-        k->type != KEY_STORE_URL) {
+        k->type != KEY_STORE_URL && k->type != KEY_HTTP_URL) {
         return value_problem(p, "[%s] %s is empty", label, k->name);
     }
     switch (k->type) {
@@ -726,6 +856,11 @@ static int set_value(struct config__parser *p,
                                    (struct config_region *)(void *)p->base, v);
         case KEY_STORE_URL:
             if (fsm_valid_store_url(v, err) != DR_OK) {
+                return value_problem(p, "[%s] %s: %s", label, k->name, err);
+            }
+            return copy_value(p, k, field, v);
+        case KEY_HTTP_URL:
+            if (v[0] != '\0' && valid_http_url(v, err) != 0) {
                 return value_problem(p, "[%s] %s: %s", label, k->name, err);
             }
             return copy_value(p, k, field, v);

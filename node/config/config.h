@@ -61,6 +61,17 @@ struct config
     char redis_password_file[1024];
     char store_credentials[1024];  /* S3 credentials file; "" = env */
     unsigned job_parallel;         /* connections per backup; default 2 */
+    /* [probes]: health probes of this node's region (PostgreSQL and Redis
+     * come from [services]); an empty URL means that service is not
+     * probed. URLs are http:// or https:// base URLs without a query. */
+    unsigned probe_interval_ms;          /* default 5000 */
+    unsigned probe_timeout_ms;           /* default 2000; < interval */
+    char probe_ollama_url[256];          /* GET BASE/api/tags */
+    char probe_openai_url[256];          /* GET BASE/models, bearer key */
+    char probe_openai_key_file[1024];    /* "" = no Authorization */
+    char probe_anthropic_url[256];       /* GET BASE/models, x-api-key */
+    char probe_anthropic_key_file[1024]; /* "" = no x-api-key */
+    char probe_app_url[256];             /* GET BASE/api/health */
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */
@@ -121,6 +132,19 @@ void config_print_problems(FILE *out,
  * in size-1 bytes. errmsg (256 bytes) names the file and the reason. On
  * failure buf is unchanged. */
 int config_read_token(const char *path, char *buf, size_t size, char *errmsg);
+
+/* Read a secret (an API key, a password) from the file at path, with the
+ * rules of config_read_token; what names the file in errmsg ("openai_key_file",
+ * "token file") and noun the secret ("key", "token"). allow_spaces lets the
+ * secret hold spaces (never control characters). The secret never appears in
+ * errmsg. Same return values as config_read_token. */
+int config_read_secret(const char *what,
+                       const char *noun,
+                       bool allow_spaces,
+                       const char *path,
+                       char *buf,
+                       size_t size,
+                       char *errmsg);
 
 /* "debug", "info", "warn" or "error"; "unknown" for anything else. */
 const char *config_log_level_name(int level);

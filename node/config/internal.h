@@ -9,7 +9,7 @@
 #include "config/config.h"
 
 #define CONFIG__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define CONFIG__KEYS_MAX 8 /* keys of the largest section, [node] */
+#define CONFIG__KEYS_MAX 8 /* keys of the largest sections */
 
 /* One key of a section: where its value goes and what it may hold. */
 struct config__key
@@ -46,6 +46,18 @@ enum {
 enum { CONFIG__BOOTSTRAP_PRIMARY, CONFIG__BOOTSTRAP_N_KEYS };
 
 enum {
+    CONFIG__PROBES_INTERVAL,
+    CONFIG__PROBES_TIMEOUT,
+    CONFIG__PROBES_OLLAMA_URL,
+    CONFIG__PROBES_OPENAI_URL,
+    CONFIG__PROBES_OPENAI_KEY_FILE,
+    CONFIG__PROBES_ANTHROPIC_URL,
+    CONFIG__PROBES_ANTHROPIC_KEY_FILE,
+    CONFIG__PROBES_APP_URL,
+    CONFIG__PROBES_N_KEYS
+};
+
+enum {
     CONFIG__MEMBER_REGION,
     CONFIG__MEMBER_RAFT_ADDRESS,
     CONFIG__MEMBER_API_ADDRESS,
@@ -54,6 +66,7 @@ enum {
 
 extern const struct config__key config__node_keys[CONFIG__NODE_N_KEYS];
 extern const struct config__key config__member_keys[CONFIG__MEMBER_N_KEYS];
+extern const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS];
 
 /* What the parser knows about one section of the file. */
 struct config__section
@@ -78,7 +91,7 @@ struct config__parser
     size_t n_keys;
     char *base;                    /* struct its values go to */
     struct config__section *state; /* current section */
-    struct config__section node, raft, api, bootstrap, services;
+    struct config__section node, raft, api, bootstrap, services, probes;
     struct config__section
         members[CONFIG__ARRAY_SIZE(((struct config *)0)->members)];
     struct config__section

@@ -152,6 +152,18 @@ void config_print_problems(FILE *out,
 
 int config_read_token(const char *path, char *buf, size_t size, char *errmsg)
 {
+    return config_read_secret("token file", "token", false, path, buf, size,
+                              errmsg);
+}
+
+int config_read_secret(const char *what,
+                       const char *noun,
+                       bool allow_spaces,
+                       const char *path,
+                       char *buf,
+                       size_t size,
+                       char *errmsg)
+{
     struct stat st;
     char *text;
     size_t len = 0;
@@ -160,25 +172,23 @@ int config_read_token(const char *path, char *buf, size_t size, char *errmsg)
     int rv;
 
     assert(size > 0);
-    rv = open_regular("token file", path, &fd, &st, errmsg);
+    rv = open_regular(what, path, &fd, &st, errmsg);
     if (rv != DR_OK) {
         return rv;
     }
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         snprintf(
             errmsg, 256,
-            "token file %s is accessible by group or others (mode %04o); chmod 600 it",
-            path, (unsigned)(st.st_mode & 07777));
+            "%s %s is accessible by group or others (mode %04o); chmod 600 it",
+            what, path, (unsigned)(st.st_mode & 07777));
         close(fd);
         return DR_EINVAL;
     }
-    rv = read_all("token file", path, fd, size - 1 + TOKEN_SLACK, &text, &len,
-                  errmsg);
+    rv = read_all(what, path, fd, size - 1 + TOKEN_SLACK, &text, &len, errmsg);
     close(fd);
     if (rv == DR_ELIMIT) {
-        snprintf(errmsg, 256,
-                 "token file %s: the token is longer than %zu bytes", path,
-                 size - 1);
+        snprintf(errmsg, 256, "%s %s: the %s is longer than %zu bytes", what,
+                 path, noun, size - 1);
         return DR_EINVAL;
     }
     if (rv != DR_OK) {
@@ -188,24 +198,22 @@ int config_read_token(const char *path, char *buf, size_t size, char *errmsg)
         len--;
     }
     if (len == 0) {
-        snprintf(errmsg, 256, "token file %s is empty", path);
+        snprintf(errmsg, 256, "%s %s is empty", what, path);
         rv = DR_EINVAL;
         goto out;
     }
     if (len > size - 1) {
-        snprintf(errmsg, 256,
-                 "token file %s: the token is longer than %zu bytes", path,
-                 size - 1);
+        snprintf(errmsg, 256, "%s %s: the %s is longer than %zu bytes", what,
+                 path, noun, size - 1);
         rv = DR_EINVAL;
         goto out;
     }
     for (i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)text[i];
-        if (ch <= ' ' || ch == 0x7f) {
-            snprintf(
-                errmsg, 256,
-                "token file %s: the token holds a space or control character",
-                path);
+        if (ch < ' ' || ch == 0x7f || (ch == ' ' && !allow_spaces)) {
+            snprintf(errmsg, 256, "%s %s: the %s holds a %s character", what,
+                     path, noun,
+                     allow_spaces ? "control" : "space or control");
             rv = DR_EINVAL;
             goto out;
         }

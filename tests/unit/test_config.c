@@ -796,6 +796,146 @@ static void test_services(void **state)
                         "[services] unknown key \"mysql\"");
 }
 
+/* [probes]: health probes of the region's services. */
+static void test_probes(void **state)
+{
+    struct fixture *f = *state;
+    const struct config *c = &f->c;
+
+    assert_valid(f, MINIMAL);
+    assert_int_equal(c->probe_interval_ms, 5000);
+    assert_int_equal(c->probe_timeout_ms, 2000);
+    assert_string_equal(c->probe_ollama_url, "");
+    assert_string_equal(c->probe_openai_url, "");
+    assert_string_equal(c->probe_openai_key_file, "");
+    assert_string_equal(c->probe_anthropic_url, "");
+    assert_string_equal(c->probe_anthropic_key_file, "");
+    assert_string_equal(c->probe_app_url, "");
+    assert_valid(f, MINIMAL "[probes]\n"
+                            "interval_ms = 10000\n"
+                            "timeout_ms = 9999\n"
+                            "ollama_url = http://10.0.0.7:11434\n"
+                            "openai_url = https://api.openai.com/v1\n"
+                            "openai_key_file = /etc/drnode/openai.key\n"
+                            "anthropic_url = https://api.anthropic.com/v1/\n"
+                            "anthropic_key_file = /etc/drnode/anthropic.key\n"
+                            "app_url = http://[fd00::5]:3000/cogitator\n");
+    assert_int_equal(c->probe_interval_ms, 10000);
+    assert_int_equal(c->probe_timeout_ms, 9999);
+    assert_string_equal(c->probe_ollama_url, "http://10.0.0.7:11434");
+    assert_string_equal(c->probe_openai_url, "https://api.openai.com/v1");
+    assert_string_equal(c->probe_openai_key_file, "/etc/drnode/openai.key");
+    assert_string_equal(c->probe_anthropic_url,
+                        "https://api.anthropic.com/v1/");
+    assert_string_equal(c->probe_anthropic_key_file,
+                        "/etc/drnode/anthropic.key");
+    assert_string_equal(c->probe_app_url, "http://[fd00::5]:3000/cogitator");
+    /* Limits, and an empty URL: that service is not probed. */
+    assert_valid(f, MINIMAL "[probes]\ninterval_ms = 3600000\n"
+                            "timeout_ms = 60000\napp_url =\n");
+    assert_valid(f, MINIMAL "[probes]\ninterval_ms = 100\ntimeout_ms = 50\n");
+    /* An URL without its key file sends no key. */
+    assert_valid(f, MINIMAL "[probes]\nopenai_url = http://127.0.0.1:8080\n");
+}
+
+static void test_bad_probes(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_only_problem(f, MINIMAL "[probes]\ninterval_ms = 99\n", 12,
+                        "[probes] interval_ms: 99 is out of range (100 to "
+                        "3600000)");
+    assert_only_problem(f, MINIMAL "[probes]\ninterval_ms = 3600001\n", 12,
+                        "[probes] interval_ms: 3600001 is out of range");
+    assert_only_problem(f, MINIMAL "[probes]\ntimeout_ms = 49\n", 12,
+                        "[probes] timeout_ms: 49 is out of range (50 to "
+                        "60000)");
+    assert_only_problem(f, MINIMAL "[probes]\ntimeout_ms = 60001\n", 12,
+                        "[probes] timeout_ms: 60001 is out of range");
+    assert_only_problem(f, MINIMAL "[probes]\ntimeout_ms = 2s\n", 12,
+                        "[probes] timeout_ms: \"2s\" is not a positive "
+                        "integer");
+    assert_only_problem(f, MINIMAL "[probes]\ninterval_ms =\n", 12,
+                        "[probes] interval_ms is empty");
+    /* The timeout must fit in the interval, defaults included. */
+    assert_only_problem(f, MINIMAL "[probes]\ntimeout_ms = 5000\n", 12,
+                        "[probes] timeout_ms 5000 must be less than "
+                        "interval_ms 5000");
+    assert_only_problem(f, MINIMAL "[probes]\ninterval_ms = 1000\n", 12,
+                        "[probes] timeout_ms 2000 must be less than "
+                        "interval_ms 1000");
+    assert_only_problem(f, MINIMAL "[probes]\ninterval_ms = 1000\n"
+                                   "timeout_ms = 1500\n", 13,
+                        "[probes] timeout_ms 1500 must be less than "
+                        "interval_ms 1000");
+    /* URLs. */
+    assert_only_problem(f, MINIMAL "[probes]\nollama_url = ftp://x/\n", 12,
+                        "[probes] ollama_url: URL \"ftp://x/\" must start "
+                        "with http:// or https://");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = 127.0.0.1:3000\n", 12,
+                        "[probes] app_url: URL \"127.0.0.1:3000\" must start "
+                        "with http:// or https://");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://\n", 12,
+                        "[probes] app_url: URL \"http://\" has no host");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = https:///health\n",
+                        12,
+                        "[probes] app_url: URL \"https:///health\" has no "
+                        "host");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://:80\n", 12,
+                        "[probes] app_url: URL \"http://:80\" has no host");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:0\n", 12,
+                        "[probes] app_url: URL \"http://a:0\" needs a port "
+                        "from 1 to 65535 after ':'");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:65536/\n",
+                        12, "needs a port from 1 to 65535");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:/\n", 12,
+                        "needs a port from 1 to 65535");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://[::1/\n", 12,
+                        "[probes] app_url: URL \"http://[::1/\" has an "
+                        "invalid IPv6 host");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://[::1]x/\n", 12,
+                        "has an invalid IPv6 host");
+    assert_only_problem(f, MINIMAL "[probes]\nopenai_url = "
+                                   "https://me:pw@api.openai.com/v1\n",
+                        12,
+                        "[probes] openai_url: URL "
+                        "\"https://me:pw@api.openai.com/v1\" must not hold a "
+                        "user name or password (use a key file)");
+    assert_only_problem(f, MINIMAL "[probes]\nopenai_url = "
+                                   "https://api.openai.com/v1?key=x\n",
+                        12, "must not have a query or fragment");
+    assert_only_problem(f, MINIMAL "[probes]\nollama_url = http://a/#x\n", 12,
+                        "must not have a query or fragment");
+    assert_only_problem(f, MINIMAL "[probes]\nollama_url = http://a\tb/\n",
+                        12, "holds a space or control character");
+    /* A key file without the URL it is for. */
+    assert_only_problem(f, MINIMAL "[probes]\nopenai_key_file = /k\n", 12,
+                        "[probes] openai_key_file is set but openai_url is "
+                        "not: the key would never be used");
+    assert_only_problem(f, MINIMAL "[probes]\nanthropic_key_file = /k\n"
+                                   "anthropic_url =\n",
+                        12,
+                        "[probes] anthropic_key_file is set but "
+                        "anthropic_url is not");
+    assert_only_problem(f, MINIMAL "[probes]\nopenai_key_file = /k\n"
+                                   "anthropic_url = http://a/\n",
+                        12, "openai_key_file is set but openai_url is not");
+    /* An invalid URL is reported once, not again as missing. */
+    assert_only_problem(f, MINIMAL "[probes]\nopenai_key_file = /k\n"
+                                   "openai_url = x\n",
+                        13, "[probes] openai_url: URL \"x\" must start");
+    /* Unknown and repeated keys and sections. */
+    assert_only_problem(f, MINIMAL "[probes]\nollama = http://a/\n", 12,
+                        "[probes] unknown key \"ollama\"");
+    assert_only_problem(f, MINIMAL "[probes]\ntimeout_ms = 100\n"
+                                   "timeout_ms = 200\n",
+                        13,
+                        "duplicate key \"timeout_ms\" in [probes] (first at "
+                        "line 12)");
+    assert_only_problem(f, MINIMAL "[probes]\n[probes]\n", 12,
+                        "duplicate section [probes] (first at line 11)");
+}
+
 static void test_bootstrap_primary(void **state)
 {
     struct fixture *f = *state;
@@ -1076,6 +1216,74 @@ static void test_token(void **state)
     free(path);
 }
 
+/* API keys and passwords: the token's rules, with their own names. */
+static void test_secret(void **state)
+{
+    struct fixture *f = *state;
+    char *path = path_in(f, "key");
+    char buf[32];
+    char errmsg[256];
+    char want[1024];
+
+    write_file(path, "sk-0123456789\n", 0600);
+    assert_int_equal(config_read_secret("openai_key_file", "key", false, path,
+                                        buf, sizeof(buf), errmsg),
+                     DR_OK);
+    assert_string_equal(buf, "sk-0123456789");
+
+    strcpy(buf, "unchanged");
+    write_file(path, "sk-0123456789\n", 0640);
+    assert_int_equal(config_read_secret("openai_key_file", "key", false, path,
+                                        buf, sizeof(buf), errmsg),
+                     DR_EINVAL);
+    snprintf(want, sizeof(want),
+             "openai_key_file %s is accessible by group or others (mode "
+             "0640); chmod 600 it",
+             path);
+    assert_string_equal(errmsg, want);
+    assert_string_equal(buf, "unchanged");
+
+    write_file(path, "0123456789abcdef0123456789abcdef\n", 0600);
+    assert_int_equal(config_read_secret("openai_key_file", "key", false, path,
+                                        buf, sizeof(buf), errmsg),
+                     DR_EINVAL);
+    snprintf(want, sizeof(want),
+             "openai_key_file %s: the key is longer than 31 bytes", path);
+    assert_string_equal(errmsg, want);
+
+    /* Spaces only where allowed; control characters never. The secret
+     * itself never reaches the message. */
+    write_file(path, "correct horse battery\n", 0600);
+    assert_int_equal(config_read_secret("openai_key_file", "key", false, path,
+                                        buf, sizeof(buf), errmsg),
+                     DR_EINVAL);
+    snprintf(want, sizeof(want),
+             "openai_key_file %s: the key holds a space or control character",
+             path);
+    assert_string_equal(errmsg, want);
+    assert_null(strstr(errmsg, "horse"));
+    assert_int_equal(config_read_secret("redis_password_file", "password",
+                                        true, path, buf, sizeof(buf), errmsg),
+                     DR_OK);
+    assert_string_equal(buf, "correct horse battery");
+    write_file(path, "two\nlines\n", 0600);
+    assert_int_equal(config_read_secret("redis_password_file", "password",
+                                        true, path, buf, sizeof(buf), errmsg),
+                     DR_EINVAL);
+    snprintf(want, sizeof(want),
+             "redis_password_file %s: the password holds a control character",
+             path);
+    assert_string_equal(errmsg, want);
+
+    write_file(path, "\n", 0600);
+    assert_int_equal(config_read_secret("anthropic_key_file", "key", false,
+                                        path, buf, sizeof(buf), errmsg),
+                     DR_EINVAL);
+    snprintf(want, sizeof(want), "anthropic_key_file %s is empty", path);
+    assert_string_equal(errmsg, want);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1101,6 +1309,8 @@ int main(void)
         T(test_bad_member_sections),
         T(test_bad_regions),
         T(test_services),
+        T(test_probes),
+        T(test_bad_probes),
         T(test_bootstrap_primary),
         T(test_heartbeat_rule),
         T(test_syntax_errors),
@@ -1109,6 +1319,7 @@ int main(void)
         T(test_too_many_sections),
         TD(test_load_and_print),
         TD(test_token),
+        TD(test_secret),
 #undef T
 #undef TD
     };
