@@ -91,6 +91,18 @@ static const struct drctl_command drctl_commands[] = {
     {"jobs", drctl_cmd_jobs,
      "  jobs list\n"
      "      Same as backups jobs.\n"},
+    {"health", drctl_cmd_health,
+     "  health [--region R]\n"
+     "      Services, breakers and coordinator as /api/health shows them; "
+     "exit 1\n"
+     "      when unhealthy (database down, or no leader).\n"},
+    {"breakers", drctl_cmd_breakers,
+     "  breakers list\n"
+     "      Circuit breakers of the LLM providers, fallback chain, queue mode.\n"
+     "  breakers reset [PROVIDER]\n"
+     "      Close one breaker, or all (POST /api/admin/circuit-breakers/reset).\n"
+     "  breakers route\n"
+     "      The provider a request should use now (GET /api/llm/route).\n"},
     {"history", drctl_cmd_history,
      "  history\n"
      "      Audit log of changes, oldest first.\n"},

@@ -249,6 +249,8 @@ int drctl_cmd_bench(struct drctl *d, int argc, char **argv);
 int drctl_cmd_backups(struct drctl *d, int argc, char **argv);
 int drctl_cmd_jobs(struct drctl *d, int argc, char **argv);
 int drctl_cmd_restore(struct drctl *d, int argc, char **argv);
+int drctl_cmd_breakers(struct drctl *d, int argc, char **argv);
+int drctl_cmd_health(struct drctl *d, int argc, char **argv);
 
 /* Print the usage of one group (name) or of all (NULL) to f. Returns 0, or
  * -1 when name is unknown. */

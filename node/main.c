@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "backup/job.h"
 #include "config/config.h"
+#include "control/health.h"
 #include "daemon/log.h"
 #include "probe/probe_once.h"
 #include "raft/raftnode.h"
@@ -20,6 +21,8 @@ struct daemon {
     struct api *api;
     struct agent agent;
     bool agent_started;
+    struct health health;
+    bool health_started;
     uv_signal_t sigterm, sigint;
     int exit_code;
     bool stopping;
@@ -57,6 +60,9 @@ static void shutdown_node(struct daemon *d, int code)
     api_stop(d->api);
     if (d->agent_started) {
         agent_stop(&d->agent, NULL);
+    }
+    if (d->health_started) {
+        health_stop(&d->health, NULL);
     }
     raftnode_close(&d->node);
 }
@@ -123,6 +129,12 @@ static int run(const char *path)
         return 1;
     }
     d.agent_started = true;
+    if (health_start(&d.health, d.loop, &d.cfg, &d.node, token, err) != 0) {
+        fprintf(stderr, "drnode: %s\n", err);
+        return 1;
+    }
+    d.health_started = true;
+    api_set_health(d.api, &d.health);
     memset(token, 0, sizeof(token));
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);

@@ -28,14 +28,7 @@ static struct fsm *state_of(struct agent *a)
 static bool leader_url(struct agent *a, const char *path, char *url,
                        size_t size)
 {
-    raft_id leader = raftnode_leader(a->node);
-    const struct fsm_member *m =
-        leader != 0 ? fsm_member_get(state_of(a), leader) : NULL;
-    if (m == NULL) {
-        return false;
-    }
-    snprintf(url, size, "http://%s%s", m->api_address, path);
-    return true;
+    return raftnode_leader_url(a->node, path, url, size);
 }
 
 static bool can_run(struct agent *a, const struct fsm_job *j)

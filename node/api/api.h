@@ -17,6 +17,10 @@ struct api; /* opaque */
 int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
               struct raftnode *node, const char *token, char *errmsg);
 
+struct health;
+/* Serve health and probe reports from h (borrowed; NULL until set). */
+void api_set_health(struct api *a, struct health *h);
+
 /* Stop accepting connections. In-flight requests still get answers as
  * raft calls back. */
 void api_stop(struct api *a);

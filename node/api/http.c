@@ -305,6 +305,35 @@ static bool query_has(h2o_req_t *req, const char *kv)
     return false;
 }
 
+bool api__query_get(struct api_call *c, const char *key, char *buf,
+                    size_t size)
+{
+    h2o_req_t *req = c->req;
+    const char *q, *end;
+    size_t klen = strlen(key);
+
+    if (req == NULL || req->query_at == SIZE_MAX) {
+        return false;
+    }
+    q = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t len = amp ? (size_t)(amp - q) : (size_t)(end - q);
+        if (len > klen && memcmp(q, key, klen) == 0 && q[klen] == '=') {
+            size_t vlen = len - klen - 1;
+            if (vlen >= size) {
+                vlen = size - 1;
+            }
+            memcpy(buf, q + klen + 1, vlen);
+            buf[vlen] = '\0';
+            return true;
+        }
+        q += len + 1;
+    }
+    return false;
+}
+
 static void set_actor(struct api_call *c)
 {
     struct sockaddr_storage ss;
@@ -493,8 +522,14 @@ int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
         return DR_EIO;
     }
     a->listening = true;
+    a->fwd_ready = httpc_init(&a->fwd, loop) == 0;
     *out = a;
     return DR_OK;
+}
+
+void api_set_health(struct api *a, struct health *h)
+{
+    a->health = h;
 }
 
 void api_stop(struct api *a)
@@ -505,5 +540,9 @@ void api_stop(struct api *a)
     if (a != NULL && a->listening) {
         a->listening = false;
         uv_close((uv_handle_t *)&a->listener, NULL);
+    }
+    if (a != NULL && a->fwd_ready) {
+        a->fwd_ready = false;
+        httpc_close(&a->fwd, NULL); /* relays in flight answer 503 */
     }
 }

@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/jsonin.h"
 #include "api/jsonout.h"
+#include "agent/httpc.h"
 
 #define API_INFLIGHT_MAX 20000 /* requests waiting on raft at once */
 
@@ -28,6 +29,11 @@ enum api_route {
     ROUTE_BACKUP,
     ROUTE_JOBS,
     ROUTE_JOB,
+    ROUTE_BREAKERS,
+    ROUTE_BREAKER,
+    ROUTE_BREAKER_RESET,
+    ROUTE_LLM_ROUTE,
+    ROUTE_PROBES,
     ROUTE_UNKNOWN,
     ROUTE__COUNT,
 };
@@ -50,6 +56,10 @@ struct api {
     uint64_t errors[ROUTE__COUNT];
     uint64_t inflight_calls;
     bool stopping;           /* shutdown began: answer 503, touch nothing */
+    struct health *health;   /* probes and the leader's view; may be NULL */
+    struct httpc fwd;        /* forwards breaker events to the leader */
+    bool fwd_ready;
+    uint64_t forwarded;      /* requests forwarded to the leader */
     bool member_busy;        /* a membership request is running */
 };
 
@@ -114,6 +124,13 @@ int api__check_body(struct api_call *c, const struct api_field *fields,
  * not one of them (the caller answers 405). */
 bool api_route_catalog(struct api_call *c, const char *method);
 void api_metrics(struct api_call *c);
+/* Health, breakers, LLM route and probe reports (routes_health.c): same
+ * contract as api_route_catalog. */
+bool api_route_health(struct api_call *c, const char *method);
+/* The value of query parameter key (copied into buf, size bytes, cut to
+ * fit); false when absent. */
+bool api__query_get(struct api_call *c, const char *key, char *buf,
+                    size_t size);
 
 /* JSON views of the state (views.c). */
 void api_view_region(struct jout *j, struct api *a,
@@ -124,7 +141,9 @@ bool api_view_member(struct jout *j, struct api *a, uint64_t id);
 void api_view_members(struct jout *j, struct api *a);
 void api_view_leader(struct jout *j, struct api *a);
 void api_view_status(struct jout *j, struct api *a);
-void api_view_health(struct jout *j, struct api *a, bool ok);
+/* The coordinator's own fields (node, region, role, leader, term, primary
+ * region, epoch) into the current object. */
+void api_view_coordinator(struct jout *j, struct api *a);
 void api_view_setting(struct jout *j, const struct fsm *f, int i);
 void api_view_site(struct jout *j, const struct fsm *f);
 void api_view_history(struct jout *j, const struct fsm *f);

@@ -2,6 +2,7 @@
 #include "api/jsonout.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,20 @@ void jout_int(struct jout *j, int64_t v)
     int n = snprintf(b, sizeof(b), "%" PRId64, v);
     sep(j);
     put(j, b, (size_t)n);
+}
+
+void jout_num(struct jout *j, double v, int decimals)
+{
+    char b[48];
+    int n;
+    if (!isfinite(v)) {
+        sep(j);
+        put(j, "null", 4);
+        return;
+    }
+    n = snprintf(b, sizeof(b), "%.*f", decimals, v);
+    sep(j);
+    put(j, b, n > 0 && (size_t)n < sizeof(b) ? (size_t)n : 0);
 }
 
 void jout_uint(struct jout *j, uint64_t v)

@@ -24,5 +24,7 @@ void jout_str(struct jout *j, const char *s);   /* NULL writes null */
 void jout_int(struct jout *j, int64_t v);
 void jout_uint(struct jout *j, uint64_t v);
 void jout_bool(struct jout *j, bool v);
+/* A number with that many decimals; null when not finite. */
+void jout_num(struct jout *j, double v, int decimals);
 
 #endif

@@ -5,12 +5,15 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "control/health.h"
 
 static const char *const route_names[ROUTE__COUNT] = {
     "status",   "health",    "metrics",  "regions", "region",
     "members",  "member",    "leader_transfer",     "settings",
     "setting",  "site",      "site_primary",        "history",
-    "backups",  "backup",    "jobs",     "job",     "unknown",
+    "backups",  "backup",    "jobs",     "job",     "breakers",
+    "breaker",  "breaker_reset",         "llm_route",           "probes",
+    "unknown",
 };
 
 struct out {
@@ -44,6 +47,216 @@ static void put(struct out *o, const char *fmt, ...)
         }
         o->buf = b;
         o->cap = cap;
+    }
+}
+
+/* 1/0 for a service, or nothing when its status is not known. */
+static void put_up(struct out *o, const char *name, const char *region,
+                   const char *service, int status)
+{
+    if (status == FSM_SVC_UNKNOWN) {
+        return;
+    }
+    if (service != NULL) {
+        put(o, "%s{region=\"%s\",service=\"%s\"} %d\n", name, region,
+            service, status == FSM_SVC_UP);
+    } else {
+        put(o, "%s{region=\"%s\"} %d\n", name, region,
+            status == FSM_SVC_UP);
+    }
+}
+
+/* The seed's health metrics, per region: this node's own probes for its
+ * region, the committed health for the others. */
+static void metrics_health(struct out *o, struct api *a)
+{
+    const struct fsm *f = &a->node->fsm.state;
+    const struct probe_result *own =
+        a->health != NULL ? a->health->prober.results : NULL;
+    static const char *const names[] = {"cogitator_health_database_up",
+                                        "cogitator_health_redis_up"};
+    static const char *const helps[] = {
+        "PostgreSQL answers in the region (1) or not (0).",
+        "Redis answers in the region (1) or not (0)."};
+
+    for (int k = 0; k < 2; k++) {
+        put(o, "# HELP %s %s\n# TYPE %s gauge\n", names[k], helps[k],
+            names[k]);
+        for (size_t i = 0; i < f->n_regions; i++) {
+            const struct fsm_region *r = &f->regions[i];
+            int st = r->health[k == 0 ? FSM_SVC_DATABASE : FSM_SVC_REDIS];
+            if (own != NULL && strcmp(r->name, a->cfg->region) == 0) {
+                st = health_service_status(
+                    &own[k == 0 ? PROBE_DATABASE : PROBE_REDIS]);
+            }
+            put_up(o, names[k], r->name, NULL, st);
+        }
+    }
+    put(o, "# HELP cogitator_health_service_up Other probed services "
+           "(LLM providers, the app, WASM) per region.\n"
+           "# TYPE cogitator_health_service_up gauge\n");
+    for (size_t i = 0; i < f->n_regions; i++) {
+        const struct fsm_region *r = &f->regions[i];
+        for (int s = FSM_SVC_OLLAMA; s < FSM_SERVICES; s++) {
+            put_up(o, "cogitator_health_service_up", r->name,
+                   fsm_service_name(s), r->health[s]);
+        }
+    }
+    if (own != NULL) {
+        put(o, "# HELP cogitator_probe_latency_seconds Latency of this "
+               "node's last successful probe.\n"
+               "# TYPE cogitator_probe_latency_seconds gauge\n");
+        for (int s = 0; s < PROBE__COUNT; s++) {
+            if (own[s].status == PROBE_UP) {
+                put(o, "cogitator_probe_latency_seconds{region=\"%s\","
+                       "service=\"%s\"} %.6f\n",
+                    a->cfg->region, probe_service_name(s),
+                    own[s].latency_ms / 1000.0);
+            }
+        }
+        put(o, "# HELP drnode_probe_rounds_total Probe rounds this node "
+               "completed.\n# TYPE drnode_probe_rounds_total counter\n"
+               "drnode_probe_rounds_total %llu\n"
+               "# HELP drnode_probe_reports_total Probe reports sent to the "
+               "leader.\n# TYPE drnode_probe_reports_total counter\n"
+               "drnode_probe_reports_total{result=\"ok\"} %llu\n"
+               "drnode_probe_reports_total{result=\"failed\"} %llu\n",
+            (unsigned long long)a->health->prober.rounds,
+            (unsigned long long)a->health->reports_sent,
+            (unsigned long long)a->health->reports_failed);
+    }
+}
+
+/* Circuit breakers: replicated, so every node says the same. */
+static void metrics_breakers(struct out *o, const struct fsm *f)
+{
+    put(o, "# HELP cogitator_circuit_breaker_state 1 for the breaker's "
+           "current state, 0 for the others.\n"
+           "# TYPE cogitator_circuit_breaker_state gauge\n");
+    for (int p = 0; p < FSM_PROVIDERS; p++) {
+        for (int st = FSM_BREAKER_CLOSED; st <= FSM_BREAKER_HALF_OPEN; st++) {
+            put(o, "cogitator_circuit_breaker_state{service=\"%s\","
+                   "state=\"%s\"} %d\n",
+                fsm_provider_name(p), fsm_breaker_state_name(st),
+                f->breakers[p].state == st);
+        }
+    }
+    put(o, "# HELP cogitator_circuit_breaker_transitions_total Breaker "
+           "state changes.\n"
+           "# TYPE cogitator_circuit_breaker_transitions_total counter\n");
+    for (int p = 0; p < FSM_PROVIDERS; p++) {
+        put(o, "cogitator_circuit_breaker_transitions_total{service=\"%s\"} "
+               "%llu\n",
+            fsm_provider_name(p),
+            (unsigned long long)f->breakers[p].transitions);
+    }
+    put(o, "# HELP cogitator_requests_total LLM request outcomes reported "
+           "(app events and probes).\n"
+           "# TYPE cogitator_requests_total counter\n");
+    for (int p = 0; p < FSM_PROVIDERS; p++) {
+        put(o, "cogitator_requests_total{service=\"%s\"} %llu\n",
+            fsm_provider_name(p),
+            (unsigned long long)(f->breakers[p].successes_total +
+                                 f->breakers[p].failures_total));
+    }
+    put(o, "# HELP cogitator_requests_errors_total LLM requests that "
+           "failed.\n# TYPE cogitator_requests_errors_total counter\n");
+    for (int p = 0; p < FSM_PROVIDERS; p++) {
+        put(o, "cogitator_requests_errors_total{service=\"%s\"} %llu\n",
+            fsm_provider_name(p),
+            (unsigned long long)f->breakers[p].failures_total);
+    }
+}
+
+/* Backups against their RPO, and jobs by state. */
+static void metrics_backups(struct out *o, const struct fsm *f)
+{
+    static const char *const rpo_keys[FSM_BACKUP_KINDS] = {"rpo.pg_s",
+                                                           "rpo.redis_s"};
+    uint64_t now = raftnode_wall_ms();
+    size_t by_state[4] = {0};
+
+    put(o, "# HELP drnode_backup_age_seconds Age of the newest complete "
+           "backup's data.\n# TYPE drnode_backup_age_seconds gauge\n");
+    for (size_t i = 0; i < f->n_regions; i++) {
+        for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
+            const struct fsm_backup *b =
+                fsm_backup_latest(f, k, f->regions[i].name);
+            if (b != NULL) {
+                put(o, "drnode_backup_age_seconds{region=\"%s\",kind=\"%s\"}"
+                       " %.3f\n",
+                    f->regions[i].name, fsm_backup_kind_name(k),
+                    now > b->snapshot_ms ? (now - b->snapshot_ms) / 1000.0
+                                         : 0.0);
+            }
+        }
+    }
+    put(o, "# HELP drnode_backup_rpo_seconds Recovery point objective "
+           "(rpo.* settings).\n# TYPE drnode_backup_rpo_seconds gauge\n");
+    for (size_t i = 0; i < f->n_regions; i++) {
+        for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
+            if (fsm_backup_latest(f, k, f->regions[i].name) != NULL) {
+                put(o, "drnode_backup_rpo_seconds{region=\"%s\",kind=\"%s\"}"
+                       " %lld\n",
+                    f->regions[i].name, fsm_backup_kind_name(k),
+                    (long long)fsm_setting_int(f, rpo_keys[k]));
+            }
+        }
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        if (f->jobs[i].state >= 0 && f->jobs[i].state < 4) {
+            by_state[f->jobs[i].state]++;
+        }
+    }
+    put(o, "# HELP drnode_jobs Jobs in the replicated table by state.\n"
+           "# TYPE drnode_jobs gauge\n");
+    for (int st = 0; st < 4; st++) {
+        put(o, "drnode_jobs{state=\"%s\"} %zu\n", fsm_job_state_name(st),
+            by_state[st]);
+    }
+}
+
+/* Leader only: how long since it heard from each member, and how far
+ * behind each is. */
+static void metrics_members(struct out *o, struct api *a)
+{
+    struct raftnode *n = a->node;
+    const struct fsm *f = &n->fsm.state;
+
+    put(o, "# HELP drnode_raft_has_leader 1 when this node knows a "
+           "leader.\n# TYPE drnode_raft_has_leader gauge\n"
+           "drnode_raft_has_leader %d\n",
+        raftnode_leader(n) != 0);
+    if (!raftnode_is_leader(n)) {
+        return;
+    }
+    put(o, "# HELP drnode_member_last_contact_seconds Seconds since the "
+           "leader last heard from the member.\n"
+           "# TYPE drnode_member_last_contact_seconds gauge\n");
+    for (size_t i = 0; i < f->n_members; i++) {
+        int64_t ms = raftnode_contact_ms(n, f->members[i].id);
+        if (ms >= 0) {
+            put(o, "drnode_member_last_contact_seconds{member=\"%llu\","
+                   "region=\"%s\"} %.3f\n",
+                (unsigned long long)f->members[i].id, f->members[i].region,
+                ms / 1000.0);
+        }
+    }
+    if (a->health == NULL) {
+        return;
+    }
+    put(o, "# HELP drnode_raft_replication_lag_entries Entries a member's "
+           "applied index is behind the leader's commit index, as of its "
+           "last probe report.\n"
+           "# TYPE drnode_raft_replication_lag_entries gauge\n");
+    for (size_t i = 0; i < f->n_members; i++) {
+        int64_t lag = health_member_lag(a->health, f->members[i].id);
+        if (lag >= 0) {
+            put(o, "drnode_raft_replication_lag_entries{member=\"%llu\","
+                   "region=\"%s\"} %lld\n",
+                (unsigned long long)f->members[i].id, f->members[i].region,
+                (long long)lag);
+        }
     }
 }
 
@@ -115,6 +328,10 @@ void api_metrics(struct api_call *c)
         put(&o, "drnode_http_errors_total{route=\"%s\"} %llu\n",
             route_names[i], (unsigned long long)a->errors[i]);
     }
+    metrics_members(&o, a);
+    metrics_health(&o, a);
+    metrics_breakers(&o, &n->fsm.state);
+    metrics_backups(&o, &n->fsm.state);
     if (o.buf == NULL) {
         api_reply_error(c, 500, "internal", "out of memory");
         return;

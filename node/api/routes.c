@@ -24,15 +24,6 @@ static void do_status(struct api_call *c)
     api_reply_jout(c, 200, &j);
 }
 
-static void do_health(struct api_call *c)
-{
-    bool ok = raftnode_leader(c->api->node) != 0;
-    struct jout j;
-    jout_init(&j);
-    api_view_health(&j, c->api, ok);
-    api_reply_jout(c, ok ? 200 : 503, &j);
-}
-
 /* {"KEY": VIEW} */
 static void reply_wrapped(struct api_call *c, const char *key,
                           void (*view)(struct jout *, struct api *))
@@ -689,6 +680,11 @@ static const struct route_def routes[] = {
     {"/api/backups/", true, ROUTE_BACKUP, "GET, DELETE, POST (/verified)"},
     {"/api/jobs", false, ROUTE_JOBS, "GET"},
     {"/api/jobs/", true, ROUTE_JOB, "GET, POST (/claim, /renew, /finish)"},
+    {"/api/breakers", false, ROUTE_BREAKERS, "GET"},
+    {"/api/breakers/", true, ROUTE_BREAKER, "POST (/events)"},
+    {"/api/admin/circuit-breakers/reset", false, ROUTE_BREAKER_RESET, "POST"},
+    {"/api/llm/route", false, ROUTE_LLM_ROUTE, "GET"},
+    {"/api/probes", false, ROUTE_PROBES, "POST"},
 };
 
 static const struct route_def *match(struct api_call *c)
@@ -710,7 +706,8 @@ static const struct route_def *match(struct api_call *c)
                 /* Catalog and job routes take one action segment. */
                 size_t slen = p.len - (size_t)(slash + 1 - p.base);
                 if ((routes[i].route != ROUTE_BACKUP &&
-                     routes[i].route != ROUTE_JOB) ||
+                     routes[i].route != ROUTE_JOB &&
+                     routes[i].route != ROUTE_BREAKER) ||
                     slen == 0 || slen >= sizeof(c->sub) ||
                     memchr(slash + 1, '/', slen) != NULL) {
                     continue;
@@ -767,12 +764,6 @@ void api_route(struct api_call *c, const char *method)
         case ROUTE_STATUS:
             if (get) {
                 do_status(c);
-                return;
-            }
-            break;
-        case ROUTE_HEALTH:
-            if (get) {
-                do_health(c);
                 return;
             }
             break;
@@ -863,7 +854,7 @@ void api_route(struct api_call *c, const char *method)
             }
             break;
         default:
-            if (api_route_catalog(c, method)) {
+            if (api_route_catalog(c, method) || api_route_health(c, method)) {
                 return;
             }
             break;

@@ -25,6 +25,15 @@ void api_view_region(struct jout *j, struct api *a, const struct fsm_region *r)
     jout_key(j, "primary");
     jout_bool(j, f->site.primary_region != NULL &&
                      strcmp(f->site.primary_region, r->name) == 0);
+    jout_key(j, "services");
+    jout_begin(j, '{');
+    for (int i = 0; i < FSM_SERVICES; i++) {
+        jout_key(j, fsm_service_name(i));
+        jout_str(j, fsm_service_status_name(r->health[i]));
+    }
+    jout_end(j, '}');
+    jout_key(j, "health_ms");
+    jout_uint(j, r->health_ms);
     jout_key(j, "created_ms");
     jout_uint(j, r->created_ms);
     jout_key(j, "updated_ms");
@@ -142,7 +151,7 @@ void api_view_leader(struct jout *j, struct api *a)
 }
 
 /* Fields shared by /api/status and the health's coordinator section. */
-static void view_coordinator(struct jout *j, struct api *a)
+void api_view_coordinator(struct jout *j, struct api *a)
 {
     struct raftnode *n = a->node;
     const struct fsm *f = &n->fsm.state;
@@ -167,7 +176,7 @@ void api_view_status(struct jout *j, struct api *a)
     struct raftnode *n = a->node;
     const struct fsm *f = &n->fsm.state;
     jout_begin(j, '{');
-    view_coordinator(j, a);
+    api_view_coordinator(j, a);
     jout_key(j, "commit_index");
     jout_uint(j, n->raft.commit_index);
     jout_key(j, "applied_index");
@@ -180,18 +189,6 @@ void api_view_status(struct jout *j, struct api *a)
     api_view_members(j, a);
     jout_key(j, "regions");
     api_view_regions(j, a);
-    jout_end(j, '}');
-}
-
-void api_view_health(struct jout *j, struct api *a, bool ok)
-{
-    jout_begin(j, '{');
-    jout_key(j, "status");
-    jout_str(j, ok ? "healthy" : "unhealthy");
-    jout_key(j, "coordinator");
-    jout_begin(j, '{');
-    view_coordinator(j, a);
-    jout_end(j, '}');
     jout_end(j, '}');
 }
 

@@ -908,3 +908,16 @@ void raftnode_close(struct raftnode *n)
     fail_queue(n, RAFT_SHUTDOWN);
     raft_close(&n->raft, raft_closed_cb);
 }
+
+bool raftnode_leader_url(struct raftnode *n, const char *path, char *url,
+                         size_t size)
+{
+    raft_id leader = raftnode_leader(n);
+    const struct fsm_member *m =
+        leader != 0 ? fsm_member_get(&n->fsm.state, leader) : NULL;
+    if (m == NULL) {
+        return false;
+    }
+    snprintf(url, size, "http://%s%s", m->api_address, path);
+    return true;
+}

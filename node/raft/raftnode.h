@@ -156,6 +156,11 @@ int raftnode_role_of(struct raftnode *n, raft_id id);
 
 const char *raftnode_state_name(int state);
 
+/* "http://LEADER_API_ADDRESS" + path into url (size bytes); false when no
+ * leader is known or the replicated state does not list it. */
+bool raftnode_leader_url(struct raftnode *n, const char *path, char *url,
+                         size_t size);
+
 /* The wall clock (ms since the epoch) a leader stamps log entries with:
  * controllers that judge command times (leases, schedules) use it too. */
 uint64_t raftnode_wall_ms(void);

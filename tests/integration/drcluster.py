@@ -239,7 +239,7 @@ class Cluster:
 
     def __init__(self, regions=("eu-west", "us-east", "ap-south"),
                  primary="eu-west", raft=None, api=None, region_sections=None,
-                 name="cluster", services=None):
+                 name="cluster", services=None, probes=None):
         if not os.access(DRNODE, os.X_OK):
             raise unittest.SkipTest("drnode not built at %s" % DRNODE)
         self.base = tempfile.mkdtemp(prefix="drnode-it-%s-" % name)
@@ -252,6 +252,7 @@ class Cluster:
         self.api.update(api or {})
         self.region_sections = region_sections or {}
         self.services = services or {}  # node id -> [services] keys
+        self.probes = probes or {}  # node id -> [probes] keys
         self.token = "it-token-" + os.urandom(12).hex()
         self.token_file = os.path.join(self.base, "token")
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
@@ -288,6 +289,9 @@ class Cluster:
         if node.id in self.services:
             out += ["", "[services]"]
             out += ["%s = %s" % kv for kv in self.services[node.id].items()]
+        if node.id in self.probes:
+            out += ["", "[probes]"]
+            out += ["%s = %s" % kv for kv in self.probes[node.id].items()]
         out += ["", "[bootstrap]", "primary_region = %s" % self.primary]
         for nid in self.initial_ids:
             m = self.nodes[nid]

@@ -81,7 +81,8 @@ class PgServer:
             self.run([os.path.join(PG_BIN, "initdb"), "-D", self.data,
                       "--auth=trust", "-U", "postgres", "-E", "UTF8",
                       "--locale=C", "--no-sync"])
-        self.port = free_port()
+        # A restart after halt() keeps the port: clients keep their conninfo.
+        self.port = self.port or free_port()
         opts = ["-c", "listen_addresses=127.0.0.1", "-c",
                 "port=%d" % self.port, "-c",
                 "unix_socket_directories=%s" % self.sock, "-c", "fsync=off",
@@ -122,6 +123,13 @@ class PgServer:
                 os.kill(self.proc_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def halt(self):
+        """Stop the server but keep its data: start() brings it back on
+        the same port."""
+        self.run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-m",
+                  "fast", "-w", "-t", "30", "stop"])
+        self.proc_pid = None
 
     def stop(self):
         if self.proc_pid and os.path.exists(self.data):

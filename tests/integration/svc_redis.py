@@ -147,8 +147,9 @@ class RedisServer:
         return self.proc.pid if self.proc else None
 
     def start(self):
-        self.dir = tempfile.mkdtemp(prefix="dr-redis-")
-        self.port = free_port()
+        # A restart after halt() keeps the port and the directory.
+        self.dir = self.dir or tempfile.mkdtemp(prefix="dr-redis-")
+        self.port = self.port or free_port()
         conf = os.path.join(self.dir, "redis.conf")
         with open(conf, "w") as f:
             # The password goes in a 0600 file, never on a command line.
@@ -198,6 +199,15 @@ class RedisServer:
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(STOP_WAIT_S)
+
+    def halt(self):
+        """SIGTERM the server, keep its port and directory for start()."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(STOP_WAIT_S)
+        if self.proc is not None:
+            _LIVE.pop(self.proc.pid, None)
+        self.proc = None
 
     def stop(self):
         if self.proc is not None:

@@ -1,0 +1,404 @@
+/* Probe reports to the leader, the leader's per-region view, region health
+ * commits, probe outcomes as breaker events, and the half-open timer. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/health.h"
+#include "daemon/log.h"
+
+#define HEALTH_TICK_MS 200
+#define HEALTH_PROPOSALS_MAX 64   /* in flight; more are dropped, not queued */
+#define HEALTH_REPORT_TIMEOUT_MS 5000
+
+struct health_prop {
+    struct raftnode_req req;
+    struct health *h;
+    int kind;     /* what it was for, to clear its pending flag */
+    int index;    /* report index or provider */
+};
+
+enum { PROP_REGION, PROP_HALF_OPEN, PROP_EVENTS };
+
+/* Probe services that are LLM providers, and their breakers. */
+static int provider_of(int service)
+{
+    switch (service) {
+        case PROBE_OLLAMA: return FSM_PROVIDER_OLLAMA;
+        case PROBE_OPENAI: return FSM_PROVIDER_OPENAI;
+        case PROBE_ANTHROPIC: return FSM_PROVIDER_ANTHROPIC;
+    }
+    return -1;
+}
+
+/* The replicated service each probe stands for (same order but WASM). */
+static int fsm_service_of(int service)
+{
+    switch (service) {
+        case PROBE_DATABASE: return FSM_SVC_DATABASE;
+        case PROBE_REDIS: return FSM_SVC_REDIS;
+        case PROBE_OLLAMA: return FSM_SVC_OLLAMA;
+        case PROBE_OPENAI: return FSM_SVC_OPENAI;
+        case PROBE_ANTHROPIC: return FSM_SVC_ANTHROPIC;
+        default: return FSM_SVC_APP;
+    }
+}
+
+int health_service_status(const struct probe_result *r)
+{
+    switch (r->status) {
+        case PROBE_UP: return FSM_SVC_UP;
+        case PROBE_DOWN: return FSM_SVC_DOWN;
+    }
+    return FSM_SVC_UNKNOWN;
+}
+
+static void report_health(const struct health_report *r, int *health)
+{
+    const struct probe_result *app = &r->results[PROBE_APP];
+    for (int i = 0; i < PROBE__COUNT; i++) {
+        health[fsm_service_of(i)] = health_service_status(&r->results[i]);
+    }
+    health[FSM_SVC_WASM] =
+        app->status == PROBE_UP && app->wasm_known
+            ? (app->wasm_available ? FSM_SVC_UP : FSM_SVC_DOWN)
+            : FSM_SVC_UNKNOWN;
+}
+
+static void prop_cb(struct raftnode_req *req, int status,
+                    const struct fsm_result *res)
+{
+    struct health_prop *p = req->data;
+    struct health *h = p->h;
+
+    h->proposals--;
+    if (p->kind == PROP_REGION && p->index < (int)h->n_reports) {
+        h->reports[p->index].proposing = false;
+    } else if (p->kind == PROP_HALF_OPEN) {
+        h->half_open_pending[p->index] = false;
+    }
+    if (status == 0 && res != NULL && res->code != DR_OK) {
+        log_debug("health: proposal refused: %s", res->msg);
+    }
+    free(p);
+}
+
+static bool propose(struct health *h, const struct fsm_cmd *cmd, int kind,
+                    int index)
+{
+    struct health_prop *p;
+
+    if (h->proposals >= HEALTH_PROPOSALS_MAX) {
+        return false;
+    }
+    p = malloc(sizeof(*p));
+    if (p == NULL) {
+        return false;
+    }
+    p->h = h;
+    p->kind = kind;
+    p->index = index;
+    p->req.data = p;
+    if (raftnode_propose(h->node, &p->req, cmd, prop_cb) != DR_OK) {
+        free(p);
+        return false;
+    }
+    h->proposals++;
+    return true;
+}
+
+static struct health_report *report_slot(struct health *h, const char *region)
+{
+    for (size_t i = 0; i < h->n_reports; i++) {
+        if (strcmp(h->reports[i].region, region) == 0) {
+            return &h->reports[i];
+        }
+    }
+    if (h->n_reports >= FSM_REGIONS_MAX) {
+        return NULL;
+    }
+    memset(&h->reports[h->n_reports], 0, sizeof(h->reports[0]));
+    return &h->reports[h->n_reports++];
+}
+
+/* Commit the region's health if it differs from the replicated one. */
+static void sync_region(struct health *h, struct health_report *slot)
+{
+    const struct fsm_region *r = fsm_region_get(&h->node->fsm.state,
+                                                 slot->region);
+    struct fsm_cmd cmd = {.type = FSM_CMD_REGION_HEALTH};
+    char actor[48];
+
+    if (r == NULL || slot->proposing) {
+        return;
+    }
+    report_health(slot, cmd.u.health.health);
+    if (memcmp(cmd.u.health.health, r->health, sizeof(r->health)) == 0) {
+        return;
+    }
+    snprintf(actor, sizeof(actor), "node:%llu",
+             (unsigned long long)slot->node);
+    cmd.actor = actor;
+    cmd.u.health.region = slot->region;
+    slot->proposing = propose(h, &cmd, PROP_REGION,
+                              (int)(slot - h->reports));
+}
+
+static uint64_t fresh_ms(const struct health *h)
+{
+    return 3ull * h->cfg->probe_interval_ms + h->cfg->probe_timeout_ms;
+}
+
+static void note_member(struct health *h, const struct health_report *r)
+{
+    struct health_member *m = NULL;
+    for (size_t i = 0; i < h->n_members; i++) {
+        if (h->members[i].id == r->node) {
+            m = &h->members[i];
+        }
+    }
+    if (m == NULL && h->n_members < FSM_MEMBERS_MAX) {
+        m = &h->members[h->n_members++];
+    }
+    if (m != NULL) {
+        m->id = r->node;
+        m->applied_index = r->applied_index;
+        m->received = uv_now(h->loop);
+    }
+}
+
+int64_t health_member_lag(const struct health *h, uint64_t id)
+{
+    uint64_t commit = h->node->raft.commit_index;
+    if (!raftnode_is_leader(h->node)) {
+        return -1;
+    }
+    for (size_t i = 0; i < h->n_members; i++) {
+        const struct health_member *m = &h->members[i];
+        if (m->id == id && uv_now(h->loop) - m->received <= fresh_ms(h)) {
+            return m->applied_index >= commit
+                       ? 0
+                       : (int64_t)(commit - m->applied_index);
+        }
+    }
+    return -1;
+}
+
+int health_ingest(struct health *h, const struct health_report *r)
+{
+    struct health_report *slot;
+    char actor[48];
+
+    if (!raftnode_ready(h->node)) {
+        return DR_ENOTLEADER;
+    }
+    if (fsm_region_get(&h->node->fsm.state, r->region) == NULL) {
+        return DR_ENOTFOUND;
+    }
+    slot = report_slot(h, r->region);
+    if (slot == NULL) {
+        return DR_ELIMIT;
+    }
+    {
+        bool proposing = slot->proposing;
+        *slot = *r;
+        slot->proposing = proposing;
+        slot->received = uv_now(h->loop);
+    }
+    h->reports_received++;
+    note_member(h, r);
+    sync_region(h, slot);
+    /* Each LLM probe's outcome counts as a request to that provider. */
+    snprintf(actor, sizeof(actor), "probe:%llu",
+             (unsigned long long)r->node);
+    for (int i = 0; i < PROBE__COUNT; i++) {
+        int p = provider_of(i);
+        int st = r->results[i].status;
+        int outcome;
+        struct fsm_cmd cmd = {.type = FSM_CMD_BREAKER_EVENTS, .actor = actor};
+        if (p < 0 || (st != PROBE_UP && st != PROBE_DOWN)) {
+            continue;
+        }
+        outcome = st == PROBE_UP;
+        cmd.u.breaker.provider = p;
+        cmd.u.breaker.outcomes = &outcome; /* copied by the proposal */
+        cmd.u.breaker.n_outcomes = 1;
+        propose(h, &cmd, PROP_EVENTS, p);
+    }
+    return DR_OK;
+}
+
+const struct health_report *health_view(const struct health *h,
+                                        const char *region)
+{
+    uint64_t fresh = fresh_ms(h);
+
+    if (!raftnode_is_leader(h->node)) {
+        return NULL;
+    }
+    for (size_t i = 0; i < h->n_reports; i++) {
+        const struct health_report *r = &h->reports[i];
+        if (strcmp(r->region, region) == 0) {
+            return uv_now(h->loop) - r->received <= fresh ? r : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Leader: half-open every breaker whose reset timeout is over, and keep
+ * committed region health in line with the reports (a refused or lost
+ * proposal is retried here). */
+static void tick_cb(uv_timer_t *t)
+{
+    struct health *h = t->data;
+    const struct fsm *f = &h->node->fsm.state;
+    uint64_t now;
+
+    if (h->stopping || !raftnode_ready(h->node) || !f->initialized) {
+        return;
+    }
+    now = raftnode_wall_ms();
+    for (int p = 0; p < FSM_PROVIDERS; p++) {
+        uint64_t due = fsm_breaker_due(f, p);
+        struct fsm_cmd cmd = {.type = FSM_CMD_BREAKER_HALF_OPEN,
+                              .actor = "leader"};
+        if (due == 0 || now < due || h->half_open_pending[p]) {
+            continue;
+        }
+        cmd.u.breaker.provider = p;
+        h->half_open_pending[p] = propose(h, &cmd, PROP_HALF_OPEN, p);
+    }
+    for (size_t i = 0; i < h->n_reports; i++) {
+        if (health_view(h, h->reports[i].region) != NULL) {
+            sync_region(h, &h->reports[i]);
+        }
+    }
+}
+
+/* Reports: every node's own region, after each probe round. */
+
+static void report_done_cb(struct httpc_req *r, long status, const char *body,
+                           size_t len, const char *err)
+{
+    struct health *h = r->data;
+    (void)len;
+    h->report_inflight = false;
+    if (status == 200) {
+        h->reports_sent++;
+        return;
+    }
+    h->reports_failed++;
+    if (!h->stopping) {
+        log_debug("health: report to the leader failed: %s",
+                  status == 0 ? err : body);
+    }
+}
+
+static void own_report(struct health *h, struct health_report *r)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->region, sizeof(r->region), "%s", h->cfg->region);
+    r->node = h->cfg->id;
+    r->applied_index = raft_last_applied(&h->node->raft);
+    memcpy(r->results, h->prober.results, sizeof(r->results));
+}
+
+static void round_cb(struct prober *p)
+{
+    struct health *h = p->data;
+    struct health_report r;
+    struct jout j;
+    char url[320];
+
+    if (h->stopping) {
+        return;
+    }
+    own_report(h, &r);
+    if (raftnode_ready(h->node)) {
+        health_ingest(h, &r);
+        return;
+    }
+    if (h->report_inflight ||
+        !raftnode_leader_url(h->node, "/api/probes", url, sizeof(url))) {
+        return;
+    }
+    jout_init(&j);
+    health_report_write(&j, &r);
+    if (!j.oom) {
+        h->report_req.data = h;
+        h->report_inflight =
+            httpc_post(&h->http, &h->report_req, url, h->token, j.buf,
+                       HEALTH_REPORT_TIMEOUT_MS, report_done_cb) == 0;
+    }
+    jout_free(&j);
+}
+
+/* Lifecycle. */
+
+static void part_closed(struct health *h)
+{
+    if (--h->open_parts == 0 && h->stopped_cb != NULL) {
+        h->stopped_cb(h);
+    }
+}
+
+static void prober_stopped_cb(struct prober *p)
+{
+    part_closed(p->data);
+}
+
+static void http_closed_cb(struct httpc *c)
+{
+    part_closed((struct health *)((char *)c - offsetof(struct health, http)));
+}
+
+static void tick_closed_cb(uv_handle_t *handle)
+{
+    part_closed(handle->data);
+}
+
+int health_start(struct health *h, uv_loop_t *loop, const struct config *cfg,
+                 struct raftnode *node, const char *token, char *errmsg)
+{
+    int rv;
+
+    memset(h, 0, sizeof(*h));
+    h->loop = loop;
+    h->cfg = cfg;
+    h->node = node;
+    snprintf(h->token, sizeof(h->token), "%s", token ? token : "");
+    if (httpc_init(&h->http, loop) != 0) {
+        snprintf(errmsg, 256, "health: could not start the HTTP client");
+        return DR_ENOMEM;
+    }
+    h->open_parts++;
+    h->prober.data = h;
+    h->prober.round_cb = round_cb;
+    rv = prober_start(&h->prober, loop, cfg, errmsg);
+    if (rv != DR_OK) {
+        h->stopping = true;
+        httpc_close(&h->http, NULL);
+        return rv;
+    }
+    h->probing = true;
+    h->open_parts++;
+    uv_timer_init(loop, &h->tick);
+    h->tick.data = h;
+    uv_timer_start(&h->tick, tick_cb, HEALTH_TICK_MS, HEALTH_TICK_MS);
+    h->open_parts++;
+    return DR_OK;
+}
+
+void health_stop(struct health *h, void (*cb)(struct health *h))
+{
+    if (h->stopping) {
+        return;
+    }
+    h->stopping = true;
+    h->stopped_cb = cb;
+    uv_timer_stop(&h->tick);
+    uv_close((uv_handle_t *)&h->tick, tick_closed_cb);
+    prober_stop(&h->prober, prober_stopped_cb);
+    httpc_close(&h->http, http_closed_cb);
+}

@@ -1,0 +1,94 @@
+/* Health of the regions' services and the circuit breakers' timers.
+ *
+ * Every node probes its own region (node/probe) and reports each round to
+ * the leader. The leader keeps the newest report per region in memory (not
+ * every probe goes through the log), commits a region's service health
+ * when it changes, turns LLM probe outcomes into breaker events, and
+ * proposes the half-open move of every open breaker whose reset timeout is
+ * over. Nothing here changes state except through the log. */
+#ifndef DR_CONTROL_HEALTH_H
+#define DR_CONTROL_HEALTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agent/httpc.h"
+#include "api/jsonin.h"
+#include "api/jsonout.h"
+#include "config/config.h"
+#include "probe/probe.h"
+#include "raft/raftnode.h"
+
+/* One region's services as a node of it reported them. */
+struct health_report {
+    char region[64];
+    uint64_t node;
+    uint64_t received;  /* uv_now() when it arrived */
+    uint64_t applied_index; /* the reporting node's raft applied index */
+    struct probe_result results[PROBE__COUNT];
+    bool proposing;     /* a REGION_HEALTH for it is in flight */
+};
+
+struct health {
+    uv_loop_t *loop;
+    const struct config *cfg;  /* borrowed */
+    struct raftnode *node;     /* borrowed */
+    char token[512];
+    struct prober prober;
+    bool probing;
+    struct httpc http;
+    struct httpc_req report_req;
+    bool report_inflight;
+    uv_timer_t tick;
+    bool stopping;
+    int open_parts;            /* prober, httpc, timer not yet closed */
+    void (*stopped_cb)(struct health *h);
+    /* leader */
+    struct health_report reports[FSM_REGIONS_MAX];
+    size_t n_reports;
+    bool half_open_pending[FSM_PROVIDERS];
+    struct health_member {
+        uint64_t id, applied_index;
+        uint64_t received; /* uv_now() */
+    } members[FSM_MEMBERS_MAX]; /* applied index each node last reported */
+    size_t n_members;
+    int proposals;             /* in flight */
+    /* metrics */
+    uint64_t reports_sent, reports_failed, reports_received;
+};
+
+/* Start probing and, on the leader, the controller. cfg and node are
+ * borrowed for its life; token (copied) authenticates reports to the
+ * leader. errmsg (256 bytes) says why it could not start. */
+int health_start(struct health *h, uv_loop_t *loop, const struct config *cfg,
+                 struct raftnode *node, const char *token, char *errmsg);
+/* Stop probes and requests, close every handle, then call cb (may be
+ * NULL). Proposals in flight still call back into h: it must outlive
+ * raft. */
+void health_stop(struct health *h, void (*cb)(struct health *h));
+
+/* Leader: take a region's report (copied). DR_ENOTLEADER on a follower,
+ * DR_ENOTFOUND when the region is not in the replicated state. */
+int health_ingest(struct health *h, const struct health_report *r);
+
+/* The leader's fresh view of region (reported within three probe
+ * intervals), or NULL (not the leader, no recent report). */
+const struct health_report *health_view(const struct health *h,
+                                        const char *region);
+
+/* Leader: entries member id is behind the leader's commit index, as of
+ * its last report (fresh as in health_view), or -1 when unknown. */
+int64_t health_member_lag(const struct health *h, uint64_t id);
+
+/* The replicated status a probe result stands for. */
+int health_service_status(const struct probe_result *r);
+
+/* Reports on the wire (POST /api/probes): write r as JSON; parse one back,
+ * checking every field. parse fills out (received = 0) or returns
+ * DR_EINVAL with errmsg (256 bytes) naming the field. */
+void health_report_write(struct jout *j, const struct health_report *r);
+int health_report_parse(const struct jin *root, struct health_report *out,
+                        char *errmsg);
+
+#endif /* DR_CONTROL_HEALTH_H */
