@@ -129,6 +129,7 @@ static int run(const char *path)
         return 1;
     }
     d.agent_started = true;
+    api_set_agent(d.api, &d.agent);
     if (health_start(&d.health, d.loop, &d.cfg, &d.node, token, err) != 0) {
         fprintf(stderr, "drnode: %s\n", err);
         return 1;

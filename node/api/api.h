@@ -20,6 +20,9 @@ int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
 struct health;
 /* Serve health and probe reports from h (borrowed; NULL until set). */
 void api_set_health(struct api *a, struct health *h);
+struct agent;
+/* Export ag's job counters in /metrics (borrowed; NULL until set). */
+void api_set_agent(struct api *a, const struct agent *ag);
 
 /* Stop accepting connections. In-flight requests still get answers as
  * raft calls back. */

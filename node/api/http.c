@@ -532,6 +532,11 @@ void api_set_health(struct api *a, struct health *h)
     a->health = h;
 }
 
+void api_set_agent(struct api *a, const struct agent *ag)
+{
+    a->agent = ag;
+}
+
 void api_stop(struct api *a)
 {
     if (a != NULL) {

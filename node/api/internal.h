@@ -57,6 +57,7 @@ struct api {
     uint64_t inflight_calls;
     bool stopping;           /* shutdown began: answer 503, touch nothing */
     struct health *health;   /* probes and the leader's view; may be NULL */
+    const struct agent *agent; /* job worker counters; may be NULL */
     struct httpc fwd;        /* forwards breaker events to the leader */
     bool fwd_ready;
     uint64_t forwarded;      /* requests forwarded to the leader */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "agent/agent.h"
 #include "control/health.h"
 
 static const char *const route_names[ROUTE__COUNT] = {
@@ -327,6 +328,21 @@ void api_metrics(struct api_call *c)
     for (int i = 0; i < ROUTE__COUNT; i++) {
         put(&o, "drnode_http_errors_total{route=\"%s\"} %llu\n",
             route_names[i], (unsigned long long)a->errors[i]);
+    }
+    if (a->agent != NULL) {
+        put(&o, "# HELP drnode_jobs_run_total Jobs this node's worker "
+                "finished.\n# TYPE drnode_jobs_run_total counter\n"
+                "drnode_jobs_run_total %llu\n"
+                "# HELP drnode_jobs_failed_total Job attempts that failed on "
+                "this node.\n# TYPE drnode_jobs_failed_total counter\n"
+                "drnode_jobs_failed_total %llu\n"
+                "# HELP drnode_job_leases_lost_total Job leases this node "
+                "lost while working.\n"
+                "# TYPE drnode_job_leases_lost_total counter\n"
+                "drnode_job_leases_lost_total %llu\n",
+            (unsigned long long)a->agent->jobs_run,
+            (unsigned long long)a->agent->jobs_failed,
+            (unsigned long long)a->agent->leases_lost);
     }
     metrics_members(&o, a);
     metrics_health(&o, a);
