@@ -69,6 +69,7 @@ static void job_to_pb(const struct fsm_job *j, Dr__Job *pb)
     pb->updated_ms = j->updated_ms;
     pb->error = j->error;
     pb->actor = j->actor;
+    pb->drill_id = j->drill_id;
 }
 
 static void job_from_pb(const Dr__Job *pb, struct fsm_job *j)
@@ -91,6 +92,57 @@ static void job_from_pb(const Dr__Job *pb, struct fsm_job *j)
     j->updated_ms = pb->updated_ms;
     j->error = pb->error;
     j->actor = pb->actor;
+    j->drill_id = pb->drill_id;
+}
+
+static void drill_to_pb(const struct fsm_drill *d, Dr__Drill *pb)
+{
+    dr__drill__init(pb);
+    pb->id = d->id;
+    pb->kind = (char *)fsm_drill_kind_name(d->kind);
+    pb->region = d->region;
+    pb->state = (char *)fsm_drill_state_name(d->state);
+    pb->started_ms = d->started_ms;
+    pb->finished_ms = d->finished_ms;
+    pb->pg_backup = d->pg_backup;
+    pb->redis_backup = d->redis_backup;
+    pb->pg_rpo_ms = d->pg_rpo_ms;
+    pb->redis_rpo_ms = d->redis_rpo_ms;
+    pb->rto_ms = d->rto_ms;
+    pb->job_id = d->job_id;
+    pb->error = d->error;
+    pb->detail = d->detail;
+    pb->actor = d->actor;
+}
+
+static int drill_state_parse(const char *s)
+{
+    for (int st = FSM_DRILL_RUNNING; st <= FSM_DRILL_FAILED; st++) {
+        if (strcmp(s, fsm_drill_state_name(st)) == 0) {
+            return st;
+        }
+    }
+    return -1;
+}
+
+static void drill_from_pb(const Dr__Drill *pb, struct fsm_drill *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = pb->id;
+    d->kind = fsm_drill_kind_parse(pb->kind);
+    d->region = pb->region;
+    d->state = drill_state_parse(pb->state);
+    d->started_ms = pb->started_ms;
+    d->finished_ms = pb->finished_ms;
+    d->pg_backup = pb->pg_backup;
+    d->redis_backup = pb->redis_backup;
+    d->pg_rpo_ms = pb->pg_rpo_ms;
+    d->redis_rpo_ms = pb->redis_rpo_ms;
+    d->rto_ms = pb->rto_ms;
+    d->job_id = pb->job_id;
+    d->error = pb->error;
+    d->detail = pb->detail;
+    d->actor = pb->actor;
 }
 
 int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
@@ -131,6 +183,8 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
             s->finish.attempt = j->attempt;
             s->finish.ok = j->ok;
             s->finish.error = (char *)(j->error ? j->error : "");
+            s->finish.drill_ok = j->drill_ok;
+            s->finish.drill_rto_ms = j->drill_rto_ms;
             if (j->ok) {
                 backup_to_pb(&j->backup, &s->backup);
                 s->finish.backup = &s->backup;
@@ -150,6 +204,14 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
             s->del.id = (char *)(cmd->u.backup_id ? cmd->u.backup_id : "");
             c->kind_case = DR__COMMAND__KIND_BACKUP_DELETE;
             c->backup_delete = &s->del;
+            return DR_OK;
+        case FSM_CMD_DRILL_START:
+            dr__cmd_drill_start__init(&s->drill);
+            s->drill.kind = (char *)fsm_drill_kind_name(cmd->u.drill.kind);
+            s->drill.region =
+                (char *)(cmd->u.drill.region ? cmd->u.drill.region : "");
+            c->kind_case = DR__COMMAND__KIND_DRILL_START;
+            c->drill_start = &s->drill;
             return DR_OK;
         case FSM_CMD_BACKUP_VERIFIED:
             dr__cmd_backup_verified__init(&s->verified);
@@ -195,6 +257,8 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             j->attempt = c->job_finish->attempt;
             j->ok = c->job_finish->ok;
             j->error = c->job_finish->error;
+            j->drill_ok = c->job_finish->drill_ok;
+            j->drill_rto_ms = c->job_finish->drill_rto_ms;
             if (j->ok) {
                 if (c->job_finish->backup == NULL) {
                     return true; /* malformed: type stays 0 */
@@ -211,6 +275,11 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
         case DR__COMMAND__KIND_BACKUP_DELETE:
             cmd->u.backup_id = c->backup_delete->id;
             cmd->type = FSM_CMD_BACKUP_DELETE;
+            return true;
+        case DR__COMMAND__KIND_DRILL_START:
+            cmd->u.drill.kind = fsm_drill_kind_parse(c->drill_start->kind);
+            cmd->u.drill.region = c->drill_start->region;
+            cmd->type = FSM_CMD_DRILL_START;
             return true;
         case DR__COMMAND__KIND_BACKUP_VERIFIED:
             cmd->u.verified.id = c->backup_verified->id;
@@ -231,7 +300,10 @@ int codec__catalog_to_pb(const struct fsm *f, Dr__Snapshot *s,
     pb->backup_ptrs = calloc(f->n_backups + 1, sizeof(*pb->backup_ptrs));
     pb->jobs = calloc(f->n_jobs + 1, sizeof(*pb->jobs));
     pb->job_ptrs = calloc(f->n_jobs + 1, sizeof(*pb->job_ptrs));
-    if (!pb->backups || !pb->backup_ptrs || !pb->jobs || !pb->job_ptrs) {
+    pb->drills = calloc(f->n_drills + 1, sizeof(*pb->drills));
+    pb->drill_ptrs = calloc(f->n_drills + 1, sizeof(*pb->drill_ptrs));
+    if (!pb->backups || !pb->backup_ptrs || !pb->jobs || !pb->job_ptrs ||
+        !pb->drills || !pb->drill_ptrs) {
         codec__catalog_pb_free(pb);
         return DR_ENOMEM;
     }
@@ -248,6 +320,13 @@ int codec__catalog_to_pb(const struct fsm *f, Dr__Snapshot *s,
     s->n_jobs = f->n_jobs;
     s->jobs = pb->job_ptrs;
     s->job_seq = f->job_seq;
+    for (size_t i = 0; i < f->n_drills; i++) {
+        drill_to_pb(&f->drills[i], &pb->drills[i]);
+        pb->drill_ptrs[i] = &pb->drills[i];
+    }
+    s->n_drills = f->n_drills;
+    s->drills = pb->drill_ptrs;
+    s->drill_seq = f->drill_seq;
     return DR_OK;
 }
 
@@ -257,6 +336,8 @@ void codec__catalog_pb_free(struct codec__catalog_pb *pb)
     free(pb->backup_ptrs);
     free(pb->jobs);
     free(pb->job_ptrs);
+    free(pb->drills);
+    free(pb->drill_ptrs);
     memset(pb, 0, sizeof(*pb));
 }
 
@@ -297,7 +378,7 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f,
         struct fsm_job j;
         job_from_pb(s->jobs[i], &j);
         if (j.id == 0 || j.id > s->job_seq || j.kind < FSM_JOB_BACKUP ||
-            j.kind > FSM_JOB_CLEANUP || j.state < FSM_JOB_PENDING ||
+            j.kind > FSM_JOB_DRILL || j.state < FSM_JOB_PENDING ||
             j.state > FSM_JOB_FAILED || j.backup_kind < 0 ||
             j.backup_kind >= FSM_BACKUP_KINDS) {
             return fail(errmsg, "malformed job of backup", j.backup_id);
@@ -311,5 +392,29 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f,
         f->n_jobs++;
     }
     f->job_seq = s->job_seq;
+    if (s->n_drills > FSM_DRILLS_MAX) {
+        return fail(errmsg, "more drills than allowed", NULL);
+    }
+    f->drills = calloc(s->n_drills + 1, sizeof(*f->drills));
+    if (f->drills == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < s->n_drills; i++) {
+        struct fsm_drill d;
+        drill_from_pb(s->drills[i], &d);
+        /* (Its region may have been removed since: not checked.) */
+        if (d.id == 0 || d.id > s->drill_seq || d.kind < 0 || d.state < 0 ||
+            d.region[0] == '\0') {
+            return fail(errmsg, "malformed drill in region", d.region);
+        }
+        if (i > 0 && f->drills[i - 1].id >= d.id) {
+            return fail(errmsg, "drills out of order or duplicated", NULL);
+        }
+        if (fsm_drill_copy(&f->drills[i], &d) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        f->n_drills++;
+    }
+    f->drill_seq = s->drill_seq;
     return DR_OK;
 }

@@ -15,6 +15,7 @@ struct codec__catalog_scratch {
     Dr__CmdJobExpire expire;
     Dr__CmdBackupDelete del;
     Dr__CmdBackupVerified verified;
+    Dr__CmdDrillStart drill;
     Dr__Backup backup;
 };
 
@@ -32,6 +33,8 @@ struct codec__catalog_pb {
     Dr__Backup **backup_ptrs;
     Dr__Job *jobs;
     Dr__Job **job_ptrs;
+    Dr__Drill *drills;
+    Dr__Drill **drill_ptrs;
 };
 int codec__catalog_to_pb(const struct fsm *f, Dr__Snapshot *s,
                          struct codec__catalog_pb *pb);

@@ -53,6 +53,7 @@ const char *fsm_job_kind_name(int kind)
         case FSM_JOB_BACKUP: return "backup";
         case FSM_JOB_DELETE: return "delete";
         case FSM_JOB_CLEANUP: return "cleanup";
+        case FSM_JOB_DRILL: return "drill";
     }
     return "unknown";
 }
@@ -208,7 +209,7 @@ const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
     for (size_t i = 0; i < f->n_backups; i++) {
         const struct fsm_backup *b = &f->backups[i];
         if (b->kind == kind && b->state == FSM_BACKUP_COMPLETE &&
-            strcmp(b->origin_region, region) == 0 &&
+            (region == NULL || strcmp(b->origin_region, region) == 0) &&
             (best == NULL || b->created_ms > best->created_ms)) {
             best = b;
         }
@@ -547,6 +548,19 @@ int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
                 }
                 return DR_OK;
             }
+            if (j->kind == FSM_JOB_DRILL) {
+                if (c->backup.detail != NULL &&
+                    strlen(c->backup.detail) > 4 * FSM_TEXT_MAX) {
+                    return fsm__reject(res, DR_EINVAL, "detail is too long");
+                }
+                if (!c->drill_ok && (c->error == NULL || c->error[0] == '\0' ||
+                                     strlen(c->error) > FSM_TEXT_MAX)) {
+                    return fsm__reject(res, DR_EINVAL,
+                                       "a failed drill needs an error (at "
+                                       "most %d bytes)",
+                                       FSM_TEXT_MAX);
+                }
+            }
             if (j->kind == FSM_JOB_BACKUP) {
                 if (check_finished_backup(&c->backup, res) != DR_OK) {
                     return res->code;
@@ -622,7 +636,7 @@ static void jobs_make_room(struct fsm *f)
 
 /* Append a new job (ids only grow, so appending keeps the order). The new
  * job is owned by the table; returns it, or NULL when out of memory. */
-static struct fsm_job *job_add(struct fsm *f, const struct fsm_job *tmpl)
+struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl)
 {
     struct fsm_job *grown, *j;
 
@@ -672,7 +686,7 @@ static int add_delete_job(struct fsm *f, int kind, const char *region,
     t.created_ms = t.updated_ms = now;
     t.error = (char *)"";
     t.actor = (char *)actor;
-    if (job_add(f, &t) == NULL) {
+    if (fsm__job_add(f, &t) == NULL) {
         return DR_ENOMEM;
     }
     *id = t.id;
@@ -710,6 +724,9 @@ static int attempt_failed(struct fsm *f, struct fsm_job *j, const char *error,
                    (unsigned long long)j->id, fsm_job_kind_name(j->kind),
                    j->backup_id, (unsigned)j->attempt, error,
                    j->state == FSM_JOB_FAILED ? " (no attempts left)" : "");
+    if (j->kind == FSM_JOB_DRILL && j->state == FSM_JOB_FAILED) {
+        return fsm__drill_job_done(f, j, false, NULL, error, now, actor);
+    }
     if (!cleanup) {
         return DR_OK;
     }
@@ -807,7 +824,7 @@ static int mutate_create(struct fsm *f, const struct fsm_cmd *cmd,
     t.created_ms = t.updated_ms = now;
     t.error = (char *)"";
     t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
-    if (job_add(f, &t) == NULL) {
+    if (fsm__job_add(f, &t) == NULL) {
         return DR_ENOMEM;
     }
     res->job_id = t.id;
@@ -919,6 +936,10 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                 fsm__audit_add(f, now, cmd->actor, "backup-deleted", "%s",
                                j->backup_id);
                 backup_remove(f, j->backup_id);
+            } else if (j->kind == FSM_JOB_DRILL) {
+                return fsm__drill_job_done(f, j, true, c, c->error, now,
+                                           cmd->actor != NULL ? cmd->actor
+                                                              : "");
             }
             return DR_OK;
         default:

@@ -321,6 +321,7 @@ void fsm_close(struct fsm *f)
     free(f->audit);
     free(f->site.primary_region);
     fsm__catalog_close(f);
+    fsm__drill_close(f);
     memset(f, 0, sizeof(*f));
 }
 
@@ -678,6 +679,8 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
         case FSM_CMD_BREAKER_RESET:
         case FSM_CMD_REGION_HEALTH:
             return fsm__health_check(f, cmd, 0, res);
+        case FSM_CMD_DRILL_START:
+            return fsm__drill_check(f, cmd, res);
     }
     return fsm__reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
                   cmd->type);
@@ -957,6 +960,8 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
     }
     rv = catalog ? fsm__catalog_mutate(f, cmd, now, res)
          : health ? fsm__health_mutate(f, cmd, now, res)
+         : cmd->type == FSM_CMD_DRILL_START ? fsm__drill_mutate(f, cmd, now,
+                                                                 res)
                   : mutate(f, cmd, now);
     if (rv != DR_OK || f->broken) {
         f->broken = true;

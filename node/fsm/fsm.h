@@ -150,6 +150,7 @@ enum fsm_job_kind {
     FSM_JOB_BACKUP = 0,
     FSM_JOB_DELETE = 1,  /* a backup's objects, then its catalog entry */
     FSM_JOB_CLEANUP = 2, /* the objects of a failed attempt */
+    FSM_JOB_DRILL = 3,   /* a restore drill's restore and checks */
 };
 
 enum fsm_job_state {
@@ -174,6 +175,38 @@ struct fsm_job {
     uint64_t not_before_ms; /* retry back-off */
     uint64_t created_ms, updated_ms;
     char *error;          /* why the last attempt failed, or "" */
+    char *actor;
+    uint64_t drill_id;    /* FSM_JOB_DRILL: the drill it runs */
+};
+
+/* Drills: the seed runbook's scheduled restore tests, recorded. */
+enum fsm_drill_kind {
+    FSM_DRILL_RESTORE = 0,  /* newest backups into scratch databases */
+    FSM_DRILL_KINDS
+};
+
+enum fsm_drill_state {
+    FSM_DRILL_RUNNING = 0,
+    FSM_DRILL_PASSED = 1,
+    FSM_DRILL_FAILED = 2,
+};
+
+#define FSM_DRILLS_MAX 256 /* finished drills beyond this are forgotten */
+
+struct fsm_drill {
+    uint64_t id;
+    int kind;              /* enum fsm_drill_kind */
+    char *region;          /* where the restore runs */
+    int state;             /* enum fsm_drill_state */
+    uint64_t started_ms, finished_ms;
+    char *pg_backup;       /* backup ids drilled, "" for none */
+    char *redis_backup;
+    uint64_t pg_rpo_ms;    /* at the start: age of the newest backup's data */
+    uint64_t redis_rpo_ms;
+    uint64_t rto_ms;       /* restore and verification, as measured */
+    uint64_t job_id;
+    char *error;           /* why it failed, or "" */
+    char *detail;          /* the worker's JSON report */
     char *actor;
 };
 
@@ -227,6 +260,9 @@ struct fsm {
     size_t n_jobs;
     uint64_t job_seq;           /* id of the newest job */
     struct fsm_breaker breakers[FSM_PROVIDERS];
+    struct fsm_drill *drills;   /* sorted by id */
+    size_t n_drills;
+    uint64_t drill_seq;         /* id of the newest drill */
     bool broken;                /* an allocation failed mid-command: the
                                    state can no longer be trusted */
 };
@@ -253,6 +289,12 @@ enum fsm_cmd_type {
     FSM_CMD_BREAKER_HALF_OPEN,
     FSM_CMD_BREAKER_RESET,
     FSM_CMD_REGION_HEALTH,
+    FSM_CMD_DRILL_START,
+};
+
+struct fsm_cmd_drill {
+    int kind;            /* enum fsm_drill_kind */
+    const char *region;  /* NULL or "": drill.region, else the DR region */
 };
 
 /* BREAKER_*: provider is an enum fsm_provider; RESET takes -1 for all.
@@ -278,7 +320,9 @@ struct fsm_cmd_job {
     int backup_kind;     /* CREATE */
     const char *region;  /* CREATE: NULL or "" = the primary region */
     bool ok;             /* FINISH */
-    const char *error;   /* FINISH when !ok */
+    const char *error;   /* FINISH when !ok, or a drill that failed */
+    bool drill_ok;       /* FINISH of a drill job: its checks passed */
+    uint64_t drill_rto_ms; /* FINISH of a drill job */
     struct fsm_backup backup; /* FINISH of a backup job that succeeded:
                                  stored_bytes, raw_bytes, snapshot_ms,
                                  manifest_key, manifest_sha256, detail */
@@ -332,6 +376,7 @@ struct fsm_cmd {
         struct fsm_cmd_backup_verified verified;
         struct fsm_cmd_breaker breaker;          /* BREAKER_* */
         struct fsm_cmd_region_health health;     /* REGION_HEALTH */
+        struct fsm_cmd_drill drill;              /* DRILL_START */
     } u;
 };
 
@@ -352,6 +397,7 @@ struct fsm_result {
     uint64_t job_id;  /* JOB_CREATE, BACKUP_DELETE: the job made */
     uint32_t attempt; /* JOB_CLAIM: the attempt started */
     uint64_t lease_expires_ms; /* JOB_CLAIM, JOB_RENEW */
+    uint64_t drill_id; /* DRILL_START */
 };
 
 /* Initialize an empty (not yet bootstrapped) state with default settings. */
@@ -409,7 +455,8 @@ void fsm_replace(struct fsm *f, struct fsm *src);
 /* Catalog and jobs. */
 const struct fsm_backup *fsm_backup_get(const struct fsm *f, const char *id);
 const struct fsm_job *fsm_job_get(const struct fsm *f, uint64_t id);
-/* The newest complete backup of kind taken in region, or NULL. */
+/* The newest complete backup of kind taken in region (NULL: in any
+ * region), or NULL. */
 const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
                                            const char *region);
 /* Whether the backup schedule wants a new backup of kind in the primary
@@ -450,6 +497,21 @@ size_t fsm_fallback_chain(const struct fsm *f, int *providers);
 /* Region status that health implies: degraded when the database or Redis
  * is down, healthy otherwise; a lost region stays lost. */
 int fsm_region_status_for(int current, const int *health);
+
+/* Drills. */
+const struct fsm_drill *fsm_drill_get(const struct fsm *f, uint64_t id);
+/* The region a drill without one runs in: drill.region when set, else the
+ * highest-priority region that is not the primary (the DR site), else the
+ * primary. NULL before bootstrap. */
+const char *fsm_drill_region(const struct fsm *f);
+/* Whether the schedule wants a restore drill at now: drill.restore_interval_h
+ * is not 0, none runs, and the newest started at least that long ago. */
+bool fsm_drill_due(const struct fsm *f, uint64_t now);
+const char *fsm_drill_kind_name(int kind);   /* "restore" */
+int fsm_drill_kind_parse(const char *name);  /* -1 when unknown */
+const char *fsm_drill_state_name(int state); /* "running", "passed", ... */
+int fsm_drill_copy(struct fsm_drill *dst, const struct fsm_drill *src);
+void fsm_drill_free(struct fsm_drill *d);
 
 const char *fsm_region_status_name(int status);
 const char *fsm_site_state_name(int state);

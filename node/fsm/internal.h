@@ -31,4 +31,18 @@ int fsm__health_check(const struct fsm *f, const struct fsm_cmd *cmd,
 int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                        uint64_t now, struct fsm_result *res);
 
+/* Drills (drill.c). check/mutate of DRILL_START; the catalog calls
+ * drill_job_done when a drill job ends (ok: it ran, drill_ok: its checks
+ * passed; !ok: no attempts left, error says why). */
+int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
+                     struct fsm_result *res);
+int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+                      struct fsm_result *res);
+int fsm__drill_job_done(struct fsm *f, const struct fsm_job *j, bool ok,
+                        const struct fsm_cmd_job *c, const char *error,
+                        uint64_t now, const char *actor);
+void fsm__drill_close(struct fsm *f);
+/* Shared with drill.c (catalog.c). */
+struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl);
+
 #endif /* DR_FSM_INTERNAL_H */

@@ -23,6 +23,11 @@ static const struct fsm_setting_desc table[] = {
      false, "trial requests allowed while half-open"},
     {"breaker.reset_timeout_ms", FSM_SETTING_INT, 1000, 3600000, 30000, false,
      NULL, NULL, false, "milliseconds an open breaker waits before half-open"},
+    {"drill.region", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "region scheduled restore drills run in (\"\": the DR region, the "
+     "highest-priority one that is not primary)"},
+    {"drill.restore_interval_h", FSM_SETTING_INT, 0, 8760, 168, false, NULL,
+     NULL, false, "hours between scheduled restore drills (0: none)"},
     {"failover.detection_window_ms", FSM_SETTING_INT, 1000, 3600000, 10000,
      false, NULL, NULL, false,
      "milliseconds a region must look dead before it is declared lost"},

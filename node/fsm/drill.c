@@ -1,0 +1,337 @@
+/* Restore drills: the seed runbook's weekly restore test, run by the
+ * cluster and recorded in the replicated state.
+ *
+ * DRILL_START picks the newest complete PostgreSQL and Redis backups,
+ * records how old their data is (the RPO a disaster at that moment would
+ * have cost) and creates a drill job in the drill's region. A node there
+ * restores them into scratch databases, checks them against the manifests,
+ * drops the scratch data and finishes the job with what it measured; the
+ * drill passes or fails with it. A job that runs out of attempts fails the
+ * drill. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/internal.h"
+
+const char *fsm_drill_kind_name(int kind)
+{
+    return kind == FSM_DRILL_RESTORE ? "restore" : "unknown";
+}
+
+int fsm_drill_kind_parse(const char *name)
+{
+    return name != NULL && strcmp(name, "restore") == 0 ? FSM_DRILL_RESTORE
+                                                        : -1;
+}
+
+const char *fsm_drill_state_name(int state)
+{
+    switch (state) {
+        case FSM_DRILL_RUNNING: return "running";
+        case FSM_DRILL_PASSED: return "passed";
+        case FSM_DRILL_FAILED: return "failed";
+    }
+    return "unknown";
+}
+
+void fsm_drill_free(struct fsm_drill *d)
+{
+    free(d->region);
+    free(d->pg_backup);
+    free(d->redis_backup);
+    free(d->error);
+    free(d->detail);
+    free(d->actor);
+    memset(d, 0, sizeof(*d));
+}
+
+int fsm_drill_copy(struct fsm_drill *dst, const struct fsm_drill *src)
+{
+    *dst = *src;
+    dst->region = fsm__dup_str(src->region);
+    dst->pg_backup = fsm__dup_str(src->pg_backup);
+    dst->redis_backup = fsm__dup_str(src->redis_backup);
+    dst->error = fsm__dup_str(src->error);
+    dst->detail = fsm__dup_str(src->detail);
+    dst->actor = fsm__dup_str(src->actor);
+    if (!dst->region || !dst->pg_backup || !dst->redis_backup ||
+        !dst->error || !dst->detail || !dst->actor) {
+        fsm_drill_free(dst);
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm__drill_close(struct fsm *f)
+{
+    for (size_t i = 0; i < f->n_drills; i++) {
+        fsm_drill_free(&f->drills[i]);
+    }
+    free(f->drills);
+    f->drills = NULL;
+    f->n_drills = 0;
+}
+
+static struct fsm_drill *drill_find(const struct fsm *f, uint64_t id)
+{
+    for (size_t i = 0; i < f->n_drills; i++) {
+        if (f->drills[i].id == id) {
+            return &f->drills[i];
+        }
+    }
+    return NULL;
+}
+
+const struct fsm_drill *fsm_drill_get(const struct fsm *f, uint64_t id)
+{
+    return drill_find(f, id);
+}
+
+const char *fsm_drill_region(const struct fsm *f)
+{
+    const struct fsm_value *v = fsm_setting(f, "drill.region");
+    const struct fsm_region *best = NULL;
+
+    if (!f->initialized) {
+        return NULL;
+    }
+    if (v != NULL && v->s != NULL && v->s[0] != '\0') {
+        return v->s;
+    }
+    for (size_t i = 0; i < f->n_regions; i++) {
+        const struct fsm_region *r = &f->regions[i];
+        if (strcmp(r->name, f->site.primary_region) == 0 ||
+            r->status == FSM_REGION_LOST) {
+            continue;
+        }
+        if (best == NULL || r->priority > best->priority) {
+            best = r;
+        }
+    }
+    return best != NULL ? best->name : f->site.primary_region;
+}
+
+static const struct fsm_drill *drill_running(const struct fsm *f)
+{
+    for (size_t i = 0; i < f->n_drills; i++) {
+        if (f->drills[i].state == FSM_DRILL_RUNNING) {
+            return &f->drills[i];
+        }
+    }
+    return NULL;
+}
+
+bool fsm_drill_due(const struct fsm *f, uint64_t now)
+{
+    int64_t hours = fsm_setting_int(f, "drill.restore_interval_h");
+    const struct fsm_drill *newest = NULL;
+
+    if (!f->initialized || hours == 0 || drill_running(f) != NULL ||
+        fsm_region_get(f, fsm_drill_region(f)) == NULL) {
+        return false; /* (a drill.region naming no region: see DrillOverdue) */
+    }
+    for (size_t i = 0; i < f->n_drills; i++) {
+        if (f->drills[i].kind == FSM_DRILL_RESTORE) {
+            newest = &f->drills[i];
+        }
+    }
+    /* Never drilled: the first one waits for a backup of every kind the
+     * schedule takes (or of any kind, when none is scheduled). */
+    if (newest == NULL) {
+        static const char *const keys[FSM_BACKUP_KINDS] = {
+            "backup.pg_interval_s", "backup.redis_interval_s"};
+        bool any = false, all = true, scheduled = false;
+        for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
+            bool have = fsm_backup_latest(f, k, NULL) != NULL;
+            any = any || have;
+            if (fsm_setting_int(f, keys[k]) != 0) {
+                scheduled = true;
+                all = all && have;
+            }
+        }
+        return scheduled ? all : any;
+    }
+    return now >= newest->started_ms + (uint64_t)hours * 3600000ull;
+}
+
+int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
+                     struct fsm_result *res)
+{
+    const struct fsm_cmd_drill *c = &cmd->u.drill;
+    const char *region = c->region != NULL && c->region[0] != '\0'
+                             ? c->region
+                             : fsm_drill_region(f);
+    const struct fsm_drill *busy = drill_running(f);
+    size_t finished = 0;
+
+    if (c->kind != FSM_DRILL_RESTORE) {
+        return fsm__reject(res, DR_EINVAL,
+                           "unknown drill kind %d (only restore drills are "
+                           "supported)",
+                           c->kind);
+    }
+    if (region == NULL || fsm_region_get(f, region) == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
+                           region != NULL ? region : "");
+    }
+    if (busy != NULL) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "drill %llu is still running in %s",
+                           (unsigned long long)busy->id, busy->region);
+    }
+    if (fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL) == NULL &&
+        fsm_backup_latest(f, FSM_BACKUP_REDIS, NULL) == NULL) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "no complete backup to drill with yet");
+    }
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        finished += f->jobs[i].state == FSM_JOB_DONE ||
+                    f->jobs[i].state == FSM_JOB_FAILED;
+    }
+    if (f->n_jobs >= FSM_JOBS_MAX && finished == 0) {
+        return fsm__reject(res, DR_ELIMIT,
+                           "%d jobs are pending or running already",
+                           FSM_JOBS_MAX);
+    }
+    return DR_OK;
+}
+
+/* Forget the oldest finished drill when the table is full. */
+static void drills_make_room(struct fsm *f)
+{
+    if (f->n_drills < FSM_DRILLS_MAX) {
+        return;
+    }
+    for (size_t i = 0; i < f->n_drills; i++) {
+        if (f->drills[i].state != FSM_DRILL_RUNNING) {
+            fsm_drill_free(&f->drills[i]);
+            memmove(&f->drills[i], &f->drills[i + 1],
+                    (f->n_drills - i - 1) * sizeof(*f->drills));
+            f->n_drills--;
+            return;
+        }
+    }
+}
+
+int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+                      struct fsm_result *res)
+{
+    const struct fsm_cmd_drill *c = &cmd->u.drill;
+    const char *region = c->region != NULL && c->region[0] != '\0'
+                             ? c->region
+                             : fsm_drill_region(f);
+    const struct fsm_backup *pg =
+        fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL);
+    const struct fsm_backup *rd = fsm_backup_latest(f, FSM_BACKUP_REDIS, NULL);
+    const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    struct fsm_drill d, *grown;
+    struct fsm_job t;
+    char label[48];
+
+    memset(&d, 0, sizeof(d));
+    d.id = f->drill_seq + 1;
+    d.kind = c->kind;
+    d.region = (char *)region;
+    d.state = FSM_DRILL_RUNNING;
+    d.started_ms = now;
+    d.pg_backup = (char *)(pg != NULL ? pg->id : "");
+    d.redis_backup = (char *)(rd != NULL ? rd->id : "");
+    d.pg_rpo_ms = pg != NULL && now > pg->snapshot_ms ? now - pg->snapshot_ms
+                                                      : 0;
+    d.redis_rpo_ms =
+        rd != NULL && now > rd->snapshot_ms ? now - rd->snapshot_ms : 0;
+    d.job_id = f->job_seq + 1;
+    d.error = (char *)"";
+    d.detail = (char *)"";
+    d.actor = (char *)actor;
+
+    snprintf(label, sizeof(label), "drill-%llu", (unsigned long long)d.id);
+    memset(&t, 0, sizeof(t));
+    t.id = d.job_id;
+    t.kind = FSM_JOB_DRILL;
+    t.region = (char *)region;
+    t.backup_id = label;
+    t.prefix = (char *)"";
+    t.store = (char *)"";
+    t.state = FSM_JOB_PENDING;
+    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)actor;
+    t.drill_id = d.id;
+
+    drills_make_room(f);
+    grown = realloc(f->drills, (f->n_drills + 1) * sizeof(*f->drills));
+    if (grown == NULL) {
+        return DR_ENOMEM;
+    }
+    f->drills = grown;
+    if (fsm_drill_copy(&f->drills[f->n_drills], &d) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    f->n_drills++;
+    f->drill_seq = d.id;
+    /* The job is added after the drill was copied: region may point into
+     * the settings, which adding a job does not move. */
+    if (fsm__job_add(f, &t) == NULL) {
+        return DR_ENOMEM;
+    }
+    fsm__audit_add(f, now, actor, "drill-start",
+                   "drill %llu: restore in %s of %s%s%s (job %llu)",
+                   (unsigned long long)d.id, region,
+                   pg != NULL ? pg->id : "", pg != NULL && rd != NULL ? " and "
+                                                                      : "",
+                   rd != NULL ? rd->id : "", (unsigned long long)t.id);
+    res->drill_id = d.id;
+    res->job_id = t.id;
+    return DR_OK;
+}
+
+static int set_text(char **dst, const char *src)
+{
+    char *s = fsm__dup_str(src);
+    if (s == NULL) {
+        return DR_ENOMEM;
+    }
+    free(*dst);
+    *dst = s;
+    return DR_OK;
+}
+
+int fsm__drill_job_done(struct fsm *f, const struct fsm_job *j, bool ok,
+                        const struct fsm_cmd_job *c, const char *error,
+                        uint64_t now, const char *actor)
+{
+    struct fsm_drill *d = drill_find(f, j->drill_id);
+    bool passed = ok && c->drill_ok;
+
+    if (d == NULL || d->state != FSM_DRILL_RUNNING) {
+        return DR_OK; /* forgotten already */
+    }
+    d->state = passed ? FSM_DRILL_PASSED : FSM_DRILL_FAILED;
+    d->finished_ms = now;
+    if (ok) {
+        d->rto_ms = c->drill_rto_ms;
+        if (set_text(&d->detail, c->backup.detail) != DR_OK) {
+            return DR_ENOMEM;
+        }
+    }
+    if (set_text(&d->error, passed ? "" : error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    if (passed) {
+        fsm__audit_add(f, now, actor, "drill-passed",
+                       "drill %llu in %s: RTO %llu ms, RPO pg %llu ms, "
+                       "redis %llu ms",
+                       (unsigned long long)d->id, d->region,
+                       (unsigned long long)d->rto_ms,
+                       (unsigned long long)d->pg_rpo_ms,
+                       (unsigned long long)d->redis_rpo_ms);
+    } else {
+        fsm__audit_add(f, now, actor, "drill-failed", "drill %llu in %s: %s",
+                       (unsigned long long)d->id, d->region,
+                       error != NULL ? error : "");
+    }
+    return DR_OK;
+}

@@ -1,0 +1,332 @@
+/* Unit tests of restore drills in the pure FSM: what a drill picks and
+ * records, how its job's outcome decides it, the schedule, rejections and
+ * the encoding. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dr.pb-c.h"
+#include "fsm/fsm.h"
+#include "fsm_helpers.h"
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HOUR 3600000ull
+#define DAY (24 * HOUR)
+#define LEASE 30000
+
+static void apply_ok(struct fsm *f, const struct fsm_cmd *c, uint64_t now,
+                     struct fsm_result *res)
+{
+    assert_int_equal(fsm_apply(f, c, now, res), DR_OK);
+}
+
+static struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.lease_ms = LEASE;
+    return c;
+}
+
+static struct fsm_cmd finish_cmd(uint64_t job, uint64_t node,
+                                 uint32_t attempt, bool ok)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.attempt = attempt;
+    c.u.job.ok = ok;
+    return c;
+}
+
+/* A complete backup of kind in eu-west whose data is from snap. */
+static void take_backup(struct fsm *f, int kind, uint64_t now, uint64_t snap)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "test"};
+    struct fsm_result res;
+    uint64_t job;
+
+    c.u.job.kind = FSM_JOB_BACKUP;
+    c.u.job.backup_kind = kind;
+    apply_ok(f, &c, now, &res);
+    job = res.job_id;
+    c = claim_cmd(job, 1);
+    apply_ok(f, &c, now + 1, &res);
+    c = finish_cmd(job, 1, 1, true);
+    c.u.job.backup.manifest_key = "backups/x/1/manifest.pb";
+    c.u.job.backup.manifest_sha256 = SHA;
+    c.u.job.backup.snapshot_ms = snap;
+    apply_ok(f, &c, now + 2, &res);
+}
+
+static struct fsm_cmd start_cmd(const char *region)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_DRILL_START, .actor = "admin"};
+    c.u.drill.kind = FSM_DRILL_RESTORE;
+    c.u.drill.region = region;
+    return c;
+}
+
+/* Start a drill at now; returns its job. */
+static uint64_t start(struct fsm *f, const char *region, uint64_t now)
+{
+    struct fsm_cmd c = start_cmd(region);
+    struct fsm_result res;
+    apply_ok(f, &c, now, &res);
+    assert_int_equal(res.drill_id, f->drill_seq);
+    return res.job_id;
+}
+
+static void test_rejections(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = start_cmd(NULL);
+
+    expect_reject(f, &c, DR_ECONFLICT, "no complete backup to drill with yet");
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, DAY, DAY - 1000);
+    c = start_cmd("atlantis");
+    expect_reject(f, &c, DR_ENOTFOUND, "region \"atlantis\" does not exist");
+    c = start_cmd(NULL);
+    c.u.drill.kind = 9;
+    expect_reject(f, &c, DR_EINVAL, "unknown drill kind 9");
+    start(f, NULL, DAY + 10);
+    c = start_cmd("ap-south");
+    expect_reject(f, &c, DR_ECONFLICT, "drill 1 is still running in us-east");
+}
+
+/* A drill takes the newest backups of each kind, records their age, and
+ * hands a job to its region; the job's report decides it. */
+static void test_drill_passes(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    const struct fsm_drill *d;
+    const struct fsm_job *j;
+    uint64_t t = 2 * DAY, job;
+
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t, t - 60000);
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t + HOUR, t + HOUR - 5000);
+    take_backup(f, FSM_BACKUP_REDIS, t + HOUR, t + HOUR - 1000);
+    job = start(f, NULL, t + 2 * HOUR);
+    d = fsm_drill_get(f, 1);
+    assert_non_null(d);
+    assert_string_equal(d->region, "us-east"); /* the DR region */
+    assert_int_equal(d->state, FSM_DRILL_RUNNING);
+    assert_int_equal(d->pg_rpo_ms, HOUR + 5000);
+    assert_int_equal(d->redis_rpo_ms, HOUR + 1000);
+    assert_string_equal(d->pg_backup,
+                        fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL)->id);
+    j = fsm_job_get(f, job);
+    assert_int_equal(j->kind, FSM_JOB_DRILL);
+    assert_int_equal(j->drill_id, 1);
+    assert_string_equal(j->region, "us-east");
+    assert_string_equal(j->backup_id, "drill-1");
+    assert_string_equal(audit_last(f)->action, "drill-start");
+
+    /* Only a node of us-east may claim it. */
+    c = claim_cmd(job, 1);
+    expect_reject_at(f, &c, t + 2 * HOUR + 1, DR_ECONFLICT,
+                     "runs in region us-east");
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 2 * HOUR + 1, &res);
+    c = finish_cmd(job, 2, 1, true);
+    c.u.job.drill_ok = true;
+    c.u.job.drill_rto_ms = 4321;
+    c.u.job.backup.detail = "{\"pg\":{\"rows\":10}}";
+    apply_ok(f, &c, t + 2 * HOUR + 5000, &res);
+    d = fsm_drill_get(f, 1);
+    assert_int_equal(d->state, FSM_DRILL_PASSED);
+    assert_int_equal(d->rto_ms, 4321);
+    assert_int_equal(d->finished_ms, t + 2 * HOUR + 5000);
+    assert_string_equal(d->detail, "{\"pg\":{\"rows\":10}}");
+    assert_string_equal(d->error, "");
+    assert_string_equal(audit_last(f)->action, "drill-passed");
+    assert_non_null(strstr(audit_last(f)->detail, "RTO 4321 ms"));
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_DONE);
+}
+
+/* Checks that fail end the drill at once (no retry: it would not help);
+ * a failed drill needs its reason. */
+static void test_drill_fails_on_check(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t job;
+
+    take_backup(f, FSM_BACKUP_REDIS, DAY, DAY - 1);
+    job = start(f, "ap-south", DAY + 10);
+    c = claim_cmd(job, 3);
+    apply_ok(f, &c, DAY + 11, &res);
+    c = finish_cmd(job, 3, 1, true);
+    c.u.job.drill_ok = false;
+    expect_reject_at(f, &c, DAY + 12, DR_EINVAL,
+                     "a failed drill needs an error");
+    c.u.job.error = "redis: key session:9 differs";
+    apply_ok(f, &c, DAY + 12, &res);
+    assert_int_equal(fsm_drill_get(f, 1)->state, FSM_DRILL_FAILED);
+    assert_string_equal(fsm_drill_get(f, 1)->error,
+                        "redis: key session:9 differs");
+    assert_string_equal(audit_last(f)->action, "drill-failed");
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_DONE);
+}
+
+/* A job that runs out of attempts fails its drill with the last error. */
+static void test_drill_fails_when_job_does(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t job, t = DAY;
+
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t, t);
+    job = start(f, NULL, t + 10);
+    for (uint32_t a = 1; a <= 3; a++) {
+        t += 10 * 60000; /* past any back-off */
+        c = claim_cmd(job, 2);
+        apply_ok(f, &c, t, &res);
+        assert_int_equal(res.attempt, a);
+        c = finish_cmd(job, 2, a, false);
+        c.u.job.error = "pg: CREATE DATABASE dr_drill_1: permission denied";
+        apply_ok(f, &c, t + 1, &res);
+        assert_int_equal(fsm_drill_get(f, 1)->state,
+                         a < 3 ? FSM_DRILL_RUNNING : FSM_DRILL_FAILED);
+    }
+    assert_string_equal(fsm_drill_get(f, 1)->error,
+                        "pg: CREATE DATABASE dr_drill_1: permission denied");
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_FAILED);
+    /* A new drill may start now. */
+    start(f, NULL, t + 2);
+    assert_int_equal(f->drill_seq, 2);
+}
+
+/* The schedule: never without backups, one at a time, every
+ * drill.restore_interval_h; 0 switches it off; drill.region picks the
+ * region. */
+static void test_schedule(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t job, t = DAY;
+
+    assert_false(fsm_drill_due(f, t));
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t, t);
+    assert_false(fsm_drill_due(f, t)); /* Redis is scheduled too: wait */
+    take_backup(f, FSM_BACKUP_REDIS, t, t);
+    assert_true(fsm_drill_due(f, t));
+    job = start(f, NULL, t + 10);
+    assert_false(fsm_drill_due(f, t + 400 * HOUR)); /* one runs */
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 11, &res);
+    c = finish_cmd(job, 2, 1, true);
+    c.u.job.drill_ok = true;
+    apply_ok(f, &c, t + 12, &res);
+    assert_false(fsm_drill_due(f, t + 10 + 168 * HOUR - 1));
+    assert_true(fsm_drill_due(f, t + 10 + 168 * HOUR));
+    c = setting_str_cmd("drill.region", "atlantis"); /* names no region */
+    apply_ok(f, &c, t + 13, &res);
+    assert_false(fsm_drill_due(f, t + 10 + 168 * HOUR));
+    c = setting_str_cmd("drill.region", "");
+    apply_ok(f, &c, t + 14, &res);
+    assert_string_equal(fsm_drill_region(f), "us-east");
+    c = setting_int_cmd("drill.restore_interval_h", 0);
+    apply_ok(f, &c, t + 14, &res);
+    assert_false(fsm_drill_due(f, t + 1000 * HOUR));
+    c = setting_str_cmd("drill.region", "ap-south");
+    apply_ok(f, &c, t + 15, &res);
+    assert_string_equal(fsm_drill_region(f), "ap-south");
+    start(f, NULL, t + 16);
+    assert_string_equal(fsm_drill_get(f, 2)->region, "ap-south");
+}
+
+/* Encoded and replayed, or through a snapshot: the same state. A snapshot
+ * with a malformed drill is refused. */
+static void test_codec(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm g;
+    struct fsm_result res[1];
+    struct fsm_cmd cmds[3];
+    struct snap a, b;
+    char err[256];
+    uint64_t t = DAY;
+
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t, t - 7);
+    cmds[0] = start_cmd("ap-south");
+    cmds[1] = claim_cmd(f->job_seq + 1, 3);
+    cmds[2] = finish_cmd(f->job_seq + 1, 3, 1, true);
+    cmds[2].u.job.drill_ok = false;
+    cmds[2].u.job.drill_rto_ms = 99;
+    cmds[2].u.job.error = "pg: table agents: 9 rows, manifest says 10";
+    cmds[2].u.job.backup.detail = "{}";
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t *buf;
+        size_t len;
+        struct codec_piece p;
+        struct snap e;
+        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
+        p.base = buf;
+        p.len = len;
+        assert_int_equal(codec_entry_assemble(FSM_VERSION, t + 100 + i, &p, 1,
+                                              malloc, &e.base, &e.len),
+                         DR_OK);
+        assert_int_equal(entry_apply(f, &e, res, 1), DR_OK);
+        assert_int_equal(res[0].code, DR_OK);
+        free(buf);
+        free(e.base);
+    }
+    assert_int_equal(fsm_drill_get(f, 1)->state, FSM_DRILL_FAILED);
+    assert_int_equal(fsm_drill_get(f, 1)->rto_ms, 99);
+    a = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(a.base, a.len, &g, err), DR_OK);
+    b = snap_take(&g);
+    assert_true(snap_same(&a, &b));
+    assert_int_equal(g.n_drills, 1);
+    assert_string_equal(g.drills[0].error,
+                        "pg: table agents: 9 rows, manifest says 10");
+    assert_int_equal(g.jobs[g.n_jobs - 1].drill_id, 1);
+    fsm_close(&g);
+    free(b.base);
+    {
+        Dr__Snapshot *pb = dr__snapshot__unpack(NULL, a.len, a.base);
+        uint8_t *bad;
+        size_t len;
+        char *saved;
+        assert_non_null(pb);
+        saved = pb->drills[0]->state;
+        pb->drills[0]->state = "exploded";
+        len = dr__snapshot__get_packed_size(pb);
+        bad = malloc(len);
+        assert_non_null(bad);
+        dr__snapshot__pack(pb, bad);
+        pb->drills[0]->state = saved;
+        assert_int_equal(codec_snapshot_decode(bad, len, &g, err),
+                         DR_EMALFORMED);
+        assert_non_null(strstr(err, "malformed drill in region"));
+        free(bad);
+        dr__snapshot__free_unpacked(pb, NULL);
+    }
+    free(a.base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOOTED(test_rejections),
+        BOOTED(test_drill_passes),
+        BOOTED(test_drill_fails_on_check),
+        BOOTED(test_drill_fails_when_job_does),
+        BOOTED(test_schedule),
+        BOOTED(test_codec),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
