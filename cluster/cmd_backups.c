@@ -13,7 +13,7 @@
 #define DRCTL_WAIT_DEFAULT_MS 600000u
 
 /* A time, or "never" for 0. */
-static const char *drctl__fmt_when(const json_t *v, char *buf, size_t size)
+const char *drctl_fmt_when(const json_t *v, char *buf, size_t size)
 {
     if (!json_is_integer(v) || json_integer_value(v) <= 0) {
         snprintf(buf, size, "never");
@@ -32,7 +32,7 @@ static void drctl__backups_table(const json_t *rows)
         {"CREATED", "created_ms", drctl_fmt_time_ms, 64},
         {"STORED", "stored_bytes", drctl_fmt_value, 32},
         {"RAW", "raw_bytes", drctl_fmt_value, 32},
-        {"VERIFIED", "verified_ms", drctl__fmt_when, 64},
+        {"VERIFIED", "verified_ms", drctl_fmt_when, 64},
         {"VERIFY_OK", "verify_ok", drctl_fmt_yes_no, 8},
         {NULL, NULL, NULL, 0},
     };
@@ -54,7 +54,7 @@ static void drctl__print_fields(const json_t *v, const void *arg)
     (void)arg;
     json_object_foreach((json_t *)v, key, val) {
         if (strstr(key, "_ms") != NULL && json_is_integer(val)) {
-            printf("%-18s %s\n", key, drctl__fmt_when(val, buf, sizeof(buf)));
+            printf("%-18s %s\n", key, drctl_fmt_when(val, buf, sizeof(buf)));
         } else {
             printf("%-18s %s\n", key, drctl_fmt_value(val, buf, sizeof(buf)));
         }
@@ -111,13 +111,13 @@ static int drctl__backups_show(struct drctl *d, int argc, char **argv)
                                 NULL);
 }
 
-static void drctl__sleep_ms(unsigned ms)
+void drctl_sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static uint64_t drctl__mono_ms(void)
+uint64_t drctl_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -129,7 +129,7 @@ static int drctl__wait_job(struct drctl *d, json_int_t id, unsigned wait_ms,
                            json_t **job)
 {
     char path[96];
-    uint64_t deadline = drctl__mono_ms() + wait_ms;
+    uint64_t deadline = drctl_mono_ms() + wait_ms;
     const char *state = "";
 
     snprintf(path, sizeof(path), "/api/jobs/%lld", (long long)id);
@@ -146,14 +146,14 @@ static int drctl__wait_job(struct drctl *d, json_int_t id, unsigned wait_ms,
             return 0;
         }
         json_decref(j);
-        if (drctl__mono_ms() >= deadline) {
+        if (drctl_mono_ms() >= deadline) {
             return drctl_fail(d,
                               "job %lld is still %s after %u s (see drctl "
                               "jobs show %lld)",
                               (long long)id, state ? state : "?",
                               wait_ms / 1000, (long long)id);
         }
-        drctl__sleep_ms(300);
+        drctl_sleep_ms(300);
     }
 }
 
@@ -415,14 +415,14 @@ static int drctl__restore_one(struct drctl *d, const json_t *b,
                                credentials);
     json_t *result = NULL, *one;
     char errmsg[256];
-    uint64_t t0 = drctl__mono_ms();
+    uint64_t t0 = drctl_mono_ms();
     int rv;
 
     json_object_set_new(spec, pg ? "pg" : "redis", json_string(target));
     json_object_set_new(spec, "clean", json_boolean(clean));
     rv = drctl__run_job(d, spec, &result, errmsg);
     one = json_pack("{sO sb si}", "id", json_object_get(b, "id"), "ok",
-                    rv == 0, "duration_ms", (int)(drctl__mono_ms() - t0));
+                    rv == 0, "duration_ms", (int)(drctl_mono_ms() - t0));
     json_object_set_new(one, "snapshot_ms",
                         json_deep_copy(json_object_get(b, "snapshot_ms")));
     if (result != NULL) {

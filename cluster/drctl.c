@@ -103,6 +103,15 @@ static const struct drctl_command drctl_commands[] = {
      "      Close one breaker, or all (POST /api/admin/circuit-breakers/reset).\n"
      "  breakers route\n"
      "      The provider a request should use now (GET /api/llm/route).\n"},
+    {"drill", drctl_cmd_drill,
+     "  drill restore [--region R] [--wait S] [--no-wait]\n"
+     "      Restore the newest backups into scratch databases in R (default:\n"
+     "      drill.region, else the DR region), check them against their\n"
+     "      manifests, drop them; exit 1 when the drill fails.\n"
+     "  drill list\n"
+     "      Past drills with RTO and RPO, newest first.\n"
+     "  drill show ID\n"
+     "      One drill, with the worker's report.\n"},
     {"history", drctl_cmd_history,
      "  history\n"
      "      Audit log of changes, oldest first.\n"},

@@ -211,6 +211,11 @@ json_t *drctl_split_list(const char *list);
 const char *drctl_fmt_value(const json_t *v, char *buf, size_t size);
 const char *drctl_fmt_time_ms(const json_t *v, char *buf, size_t size);
 const char *drctl_fmt_ago_ms(const json_t *v, char *buf, size_t size);
+/* A time, or "never" for 0 (or not an integer). */
+const char *drctl_fmt_when(const json_t *v, char *buf, size_t size);
+/* Sleep; a monotonic clock in ms (for --wait loops). */
+void drctl_sleep_ms(unsigned ms);
+uint64_t drctl_mono_ms(void);
 /* "yes" for true, "no" for anything else. */
 const char *drctl_fmt_yes_no(const json_t *v, char *buf, size_t size);
 
@@ -251,6 +256,7 @@ int drctl_cmd_jobs(struct drctl *d, int argc, char **argv);
 int drctl_cmd_restore(struct drctl *d, int argc, char **argv);
 int drctl_cmd_breakers(struct drctl *d, int argc, char **argv);
 int drctl_cmd_health(struct drctl *d, int argc, char **argv);
+int drctl_cmd_drill(struct drctl *d, int argc, char **argv);
 
 /* Print the usage of one group (name) or of all (NULL) to f. Returns 0, or
  * -1 when name is unknown. */

@@ -166,6 +166,29 @@ static void child_done(struct agent *a)
         }
         free(detail);
         json_object_set_new(body, "backup", b);
+    } else if (j != NULL && j->kind == FSM_JOB_DRILL) {
+        /* The drill ran; whether its checks passed is its own verdict. */
+        json_t *dr = json_object();
+        const char *derr;
+        char *detail;
+        res = json_object_get(out, "result");
+        derr = json_string_value(json_object_get(res, "error"));
+        json_object_set_new(dr, "ok",
+                            json_boolean(json_is_true(json_object_get(res,
+                                                                      "ok"))));
+        json_object_set(dr, "rto_ms", json_object_get(res, "rto_ms"));
+        if (!json_is_true(json_object_get(res, "ok"))) {
+            char e[600];
+            snprintf(e, sizeof(e), "%s",
+                     derr != NULL ? derr : "drill checks failed");
+            json_object_set_new(dr, "error", json_string(e));
+        }
+        detail = json_dumps(res, JSON_COMPACT);
+        if (detail != NULL && strlen(detail) < 4000) {
+            json_object_set_new(dr, "detail", json_string(detail));
+        }
+        free(detail);
+        json_object_set_new(body, "drill", dr);
     }
     if (ok) {
         a->jobs_run++;
@@ -261,12 +284,73 @@ static void write_cb(uv_write_t *w, int status)
     }
 }
 
+/* A backup of a drill: where its objects live, to be checked there. */
+static void drill_backup(json_t *spec, const char *key, const struct fsm *f,
+                         const char *id, const struct config *c)
+{
+    const struct fsm_backup *b = id[0] != '\0' ? fsm_backup_get(f, id) : NULL;
+    json_t *o;
+
+    if (b == NULL || b->state != FSM_BACKUP_COMPLETE) {
+        return; /* deleted since the drill started: nothing to drill */
+    }
+    o = json_object();
+    json_object_set_new(o, "backup_id", json_string(b->id));
+    json_object_set_new(o, "store", json_string(b->store));
+    json_object_set_new(o, "manifest_key", json_string(b->manifest_key));
+    json_object_set_new(o, "manifest_sha256",
+                        json_string(b->manifest_sha256));
+    if (c->store_credentials[0] != '\0') {
+        json_object_set_new(o, "credentials_file",
+                            json_string(c->store_credentials));
+    }
+    json_object_set_new(spec, key, o);
+}
+
+/* A restore drill: the drill's backups into this region's scratch
+ * databases (a scratch PostgreSQL database the job creates; the Redis db
+ * the operator named in [services] drill_redis_db, else objects only). */
+static json_t *drill_spec(struct agent *a, const struct fsm_job *j)
+{
+    const struct fsm *f = &a->node->fsm.state;
+    const struct fsm_drill *d = fsm_drill_get(f, j->drill_id);
+    const struct config *c = a->cfg;
+    json_t *spec = json_object();
+
+    json_object_set_new(spec, "op", json_string("drill_restore"));
+    json_object_set_new(spec, "drill_id", json_integer((json_int_t)j->drill_id));
+    if (d != NULL) {
+        drill_backup(spec, "pg", f, d->pg_backup, c);
+        drill_backup(spec, "redis", f, d->redis_backup, c);
+    }
+    if (c->pg_conninfo[0] != '\0') {
+        json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));
+        json_object_set_new(spec, "parallel",
+                            json_integer((json_int_t)c->job_parallel));
+    }
+    if (c->redis_address[0] != '\0' && c->drill_redis_db >= 0) {
+        json_object_set_new(spec, "redis_server",
+                            json_string(c->redis_address));
+        json_object_set_new(spec, "redis_db",
+                            json_integer((json_int_t)c->drill_redis_db));
+        if (c->redis_password_file[0] != '\0') {
+            json_object_set_new(spec, "redis_password_file",
+                                json_string(c->redis_password_file));
+        }
+    }
+    return spec;
+}
+
 static json_t *job_spec(struct agent *a, const struct fsm_job *j)
 {
-    json_t *spec = json_object();
+    json_t *spec;
     const struct config *c = a->cfg;
     char prefix[1200];
 
+    if (j->kind == FSM_JOB_DRILL) {
+        return drill_spec(a, j);
+    }
+    spec = json_object();
     json_object_set_new(spec, "store", json_string(j->store));
     if (c->store_credentials[0] != '\0') {
         json_object_set_new(spec, "credentials_file",

@@ -1,5 +1,6 @@
 /* The leader's backup controller: new backup jobs on the replicated
- * schedule, expiry of leases that ran out, and retention. It proposes
+ * schedule, restore drills on theirs, expiry of leases that ran out, and
+ * retention. It proposes
  * commands and decides nothing the FSM would not check again at its own
  * time; one round of proposals at a time, so a slow commit never doubles a
  * job. */
@@ -84,6 +85,15 @@ void agent__schedule(struct agent *a)
                      j->id, (unsigned)j->attempt, j->owner);
             propose(a, &cmd);
         }
+    }
+    if (fsm_drill_due(f, now)) {
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = FSM_CMD_DRILL_START;
+        cmd.actor = "scheduler";
+        cmd.u.drill.kind = FSM_DRILL_RESTORE;
+        log_info("scheduler: a restore drill in %s is due",
+                 fsm_drill_region(f));
+        propose(a, &cmd);
     }
     n = fsm_retention_victims(f, now, victims, SCHED_RETENTION_BATCH);
     for (size_t i = 0; i < n; i++) {

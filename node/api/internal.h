@@ -34,6 +34,8 @@ enum api_route {
     ROUTE_BREAKER_RESET,
     ROUTE_LLM_ROUTE,
     ROUTE_PROBES,
+    ROUTE_DRILLS,
+    ROUTE_DRILL,
     ROUTE_UNKNOWN,
     ROUTE__COUNT,
 };
@@ -128,6 +130,8 @@ void api_metrics(struct api_call *c);
 /* Health, breakers, LLM route and probe reports (routes_health.c): same
  * contract as api_route_catalog. */
 bool api_route_health(struct api_call *c, const char *method);
+/* Drills (routes_drills.c): same contract. */
+bool api_route_drills(struct api_call *c, const char *method);
 /* The value of query parameter key (copied into buf, size bytes, cut to
  * fit); false when absent. */
 bool api__query_get(struct api_call *c, const char *key, char *buf,

@@ -14,7 +14,7 @@ static const char *const route_names[ROUTE__COUNT] = {
     "setting",  "site",      "site_primary",        "history",
     "backups",  "backup",    "jobs",     "job",     "breakers",
     "breaker",  "breaker_reset",         "llm_route",           "probes",
-    "unknown",
+    "drills",   "drill",     "unknown",
 };
 
 struct out {
@@ -217,6 +217,60 @@ static void metrics_backups(struct out *o, const struct fsm *f)
     }
 }
 
+/* The newest drill's verdict and the newest passed one's figures. */
+static void metrics_drills(struct out *o, const struct fsm *f)
+{
+    const struct fsm_drill *last = NULL, *passed = NULL;
+
+    for (size_t i = 0; i < f->n_drills; i++) {
+        const struct fsm_drill *d = &f->drills[i];
+        if (d->state != FSM_DRILL_RUNNING) {
+            last = d;
+        }
+        if (d->state == FSM_DRILL_PASSED) {
+            passed = d;
+        }
+    }
+    put(o, "# HELP drnode_drills_running Drills in progress.\n"
+           "# TYPE drnode_drills_running gauge\n"
+           "drnode_drills_running{kind=\"restore\"} %d\n",
+        f->n_drills > 0 &&
+            f->drills[f->n_drills - 1].state == FSM_DRILL_RUNNING);
+    if (last != NULL) {
+        put(o, "# HELP drnode_drill_last_ok 1 when the newest finished drill "
+               "passed, 0 when it failed.\n"
+               "# TYPE drnode_drill_last_ok gauge\n"
+               "drnode_drill_last_ok{kind=\"restore\"} %d\n",
+            last->state == FSM_DRILL_PASSED);
+    }
+    if (passed == NULL) {
+        return;
+    }
+    put(o, "# HELP drnode_drill_last_success_timestamp_seconds When the "
+           "newest passed drill started.\n"
+           "# TYPE drnode_drill_last_success_timestamp_seconds gauge\n"
+           "drnode_drill_last_success_timestamp_seconds{kind=\"restore\"} "
+           "%.3f\n"
+           "# HELP drnode_drill_rto_seconds Restore and verification time of "
+           "the newest passed drill.\n"
+           "# TYPE drnode_drill_rto_seconds gauge\n"
+           "drnode_drill_rto_seconds{kind=\"restore\"} %.3f\n"
+           "# HELP drnode_drill_rpo_seconds Age of the drilled backups' data "
+           "when the newest passed drill started.\n"
+           "# TYPE drnode_drill_rpo_seconds gauge\n",
+        passed->started_ms / 1000.0, passed->rto_ms / 1000.0);
+    if (passed->pg_backup[0] != '\0') {
+        put(o, "drnode_drill_rpo_seconds{kind=\"restore\","
+               "backup=\"pg_logical\"} %.3f\n",
+            passed->pg_rpo_ms / 1000.0);
+    }
+    if (passed->redis_backup[0] != '\0') {
+        put(o, "drnode_drill_rpo_seconds{kind=\"restore\","
+               "backup=\"redis_snapshot\"} %.3f\n",
+            passed->redis_rpo_ms / 1000.0);
+    }
+}
+
 /* Leader only: how long since it heard from each member, and how far
  * behind each is. */
 static void metrics_members(struct out *o, struct api *a)
@@ -348,6 +402,7 @@ void api_metrics(struct api_call *c)
     metrics_health(&o, a);
     metrics_breakers(&o, &n->fsm.state);
     metrics_backups(&o, &n->fsm.state);
+    metrics_drills(&o, &n->fsm.state);
     if (o.buf == NULL) {
         api_reply_error(c, 500, "internal", "out of memory");
         return;

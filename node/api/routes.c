@@ -685,6 +685,8 @@ static const struct route_def routes[] = {
     {"/api/admin/circuit-breakers/reset", false, ROUTE_BREAKER_RESET, "POST"},
     {"/api/llm/route", false, ROUTE_LLM_ROUTE, "GET"},
     {"/api/probes", false, ROUTE_PROBES, "POST"},
+    {"/api/drills", false, ROUTE_DRILLS, "GET, POST"},
+    {"/api/drills/", true, ROUTE_DRILL, "GET"},
 };
 
 static const struct route_def *match(struct api_call *c)
@@ -854,7 +856,8 @@ void api_route(struct api_call *c, const char *method)
             }
             break;
         default:
-            if (api_route_catalog(c, method) || api_route_health(c, method)) {
+            if (api_route_catalog(c, method) || api_route_health(c, method) ||
+                api_route_drills(c, method)) {
                 return;
             }
             break;

@@ -103,6 +103,10 @@ static void view_job(struct jout *j, const struct fsm_job *job)
     jout_str(j, job->error);
     jout_key(j, "actor");
     jout_str(j, job->actor);
+    if (job->kind == FSM_JOB_DRILL) {
+        jout_key(j, "drill_id");
+        jout_uint(j, job->drill_id);
+    }
     jout_end(j, '}');
 }
 
@@ -378,7 +382,13 @@ static void do_job_finish(struct api_call *c)
     static const struct api_field fields[] = {
         {"node", JT_INT, true},     {"attempt", JT_INT, true},
         {"ok", JT_BOOL, true},      {"error", JT_STRING, false},
-        {"backup", JT_ANY, false},
+        {"backup", JT_ANY, false},  {"drill", JT_ANY, false},
+    };
+    static const struct api_field drill_fields[] = {
+        {"ok", JT_BOOL, true},
+        {"rto_ms", JT_INT, false},
+        {"error", JT_STRING, false},
+        {"detail", JT_STRING, false},
     };
     static const struct api_field backup_fields[] = {
         {"manifest_key", JT_STRING, true},
@@ -393,7 +403,7 @@ static void do_job_finish(struct api_call *c)
     struct fsm_cmd cmd;
     char err[256];
 
-    if (api__check_body(c, fields, 5) != 0 ||
+    if (api__check_body(c, fields, 6) != 0 ||
         get_uint(c, "node", 0, &node) != 0 ||
         get_uint(c, "attempt", 0, &attempt) != 0) {
         return;
@@ -434,6 +444,33 @@ static void do_job_finish(struct api_call *c)
                fsm_job_get(state_of(c), c->id)->kind == FSM_JOB_BACKUP) {
         api_reply_error(c, 400, "invalid_argument",
                         "a backup job that succeeded needs \"backup\"");
+        return;
+    }
+    b = jin_get(c->body, "drill");
+    if (b != NULL) {
+        if (b->type != JIN_OBJECT) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"drill\" must be an object");
+            return;
+        }
+        if (api_check_fields(b, drill_fields, 4, err) != DR_OK) {
+            api_reply_error(c, 400, "invalid_argument", "drill: %s", err);
+            return;
+        }
+        cmd.u.job.drill_ok = jin_get(b, "ok")->u.b;
+        v = jin_get(b, "rto_ms");
+        cmd.u.job.drill_rto_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i
+                                                         : 0;
+        v = jin_get(b, "error");
+        if (v != NULL) {
+            cmd.u.job.error = v->u.str.s;
+        }
+        v = jin_get(b, "detail");
+        cmd.u.job.backup.detail = v != NULL ? (char *)v->u.str.s : "";
+    } else if (cmd.u.job.ok && fsm_job_get(state_of(c), c->id) != NULL &&
+               fsm_job_get(state_of(c), c->id)->kind == FSM_JOB_DRILL) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "a drill job that ran needs \"drill\"");
         return;
     }
     api_propose_then(c, &cmd, after_job_leased);

@@ -82,6 +82,8 @@ static const struct config__key services_keys[] = {
     {"store_credentials", KEY_PATH, FIELD(config, store_credentials), 0, 0,
      false},
     {"job_parallel", KEY_UINT, FIELD(config, job_parallel), 1, 64, false},
+    {"drill_redis_db", KEY_INT32, FIELD(config, drill_redis_db), 0, 65535,
+     false},
 };
 
 const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {
@@ -292,6 +294,7 @@ void config_defaults(struct config *c)
     c->snapshot_trailing = 2048;
     c->max_body_bytes = 1024 * 1024;
     c->job_parallel = 2;
+    c->drill_redis_db = -1;
     c->probe_interval_ms = 5000;
     c->probe_timeout_ms = 2000;
 }
@@ -756,6 +759,15 @@ static int set_number(struct config__parser *p,
                                  "[%s] %s: %.64s is out of range (%" PRId32
                                  " to %" PRId32 ")",
                                  label, k->name, v, INT32_MIN, INT32_MAX);
+        }
+        /* A bounded key (max != 0) checks its own range. */
+        if (k->max != 0 && (i < (int64_t)k->min || i > (int64_t)k->max)) {
+            return value_problem(p,
+                                 "[%s] %s: %.64s is out of range (%llu to "
+                                 "%llu)",
+                                 label, k->name, v,
+                                 (unsigned long long)k->min,
+                                 (unsigned long long)k->max);
         }
         *(int32_t *)(void *)field = (int32_t)i;
         return 0;
