@@ -26,6 +26,35 @@
  *              -> {"ok": bool, "objects": [...], "keys", "mismatched_keys"}
  *   store_delete  {"prefix": KEYPREFIX}  -> {"deleted": N}
  *   store_verify  {"objects": [{"key", "sha256"}]} -> {"ok", "objects": [...]}
+ *   drill_restore {"drill_id": N, "pg"?: PART, "redis"?: PART,
+ *                  "pg_server"?: CONNINFO, "redis_server"?: "HOST:PORT",
+ *                  "redis_password_file"?, "redis_db"?: N, "parallel"?}
+ *                  PART = {"backup_id", "store", "credentials_file"?,
+ *                  "manifest_key", "manifest_sha256"}
+ *              -> {"ok", "error"?, "drill_id", "rto_ms",
+ *                  "pg": {"backup_id", "mode", "database"?, "restore_ms",
+ *                  "verify_ms", "tables", "rows", "ok", "error"?,
+ *                  "dropped", "cleanup_error"?},
+ *                  "redis": {"backup_id", "mode", "db"?, "restore_ms",
+ *                  "verify_ms", "keys", "ok", "error"?, "flushed",
+ *                  "cleanup_error"?}}
+ *                 A restore drill (node/backup/drill.c): with pg_server,
+ *                 the pg backup is restored into a fresh database
+ *                 dr_drill_N there (a leftover is dropped first), verified
+ *                 with contents and dropped; with redis_server and
+ *                 redis_db (a scratch db, never the one the backup was
+ *                 taken from: DR_EINVAL), restored there with clean,
+ *                 verified and flushed. Without them, "mode": "objects":
+ *                 every object is checked. tables/rows are those found in
+ *                 the scratch database after a restore, else the
+ *                 manifest's; keys are those restored, else the
+ *                 manifest's. rto_ms sums restore_ms and verify_ms. A
+ *                 damaged backup is a finding ("ok": false, return 0);
+ *                 servers or stores that fail are a job error (the
+ *                 partial report is still in *result once a part ran).
+ *
+ * redis_restore and redis_verify take "db" (0..65535; default the db the
+ * backup was taken from).
  *
  * Every op that reads objects checks each one's SHA-256 before using its
  * contents; a restore writes nothing to its target unless every object of
@@ -51,6 +80,7 @@ int redisjob_restore(const json_t *spec, json_t **result, char *errmsg);
 int redisjob_verify(const json_t *spec, json_t **result, char *errmsg);
 int storejob_delete(const json_t *spec, json_t **result, char *errmsg);
 int storejob_verify(const json_t *spec, json_t **result, char *errmsg);
+int drilljob_restore(const json_t *spec, json_t **result, char *errmsg);
 
 /* The body of `drnode --run-job`: read one spec from in, run it, write
  * {"ok": true, "result": {...}} or {"ok": false, "code", "error",

@@ -1,0 +1,699 @@
+/* drill_restore: a restore drill. The newest backups are restored into
+ * scratch targets (a dr_drill_N database, a Redis db the operator set aside
+ * for drills), verified against their manifests, timed, and the scratch
+ * data dropped again, whatever happened. Never touches live data. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backup/job.h"
+#include "backup/pg_internal.h"
+#include "backup/redis_check.h"
+#include "backup/redis_conn.h"
+#include "codec/redis_manifest.h"
+#include "common/err.h"
+#include "store/store.h"
+
+#define DRILL_DB_MAX 65535
+
+/* One backup to drill: the "pg" or "redis" sub-object, and its outcome. */
+struct drill_part {
+    const char *what;   /* "pg" or "redis" */
+    const json_t *spec; /* the sub-object (borrowed), NULL when absent */
+    const char *backup_id;
+    const char *manifest_key;
+    const char *manifest_sha256;
+    bool restore; /* into scratch, or objects only */
+    bool skipped; /* the manifest itself was bad: nothing more was run */
+    bool ran;     /* reported: run, or skipped for a bad manifest */
+    uint64_t tables, rows, keys;
+    uint32_t source_db; /* redis: the db the backup was taken from */
+    int64_t restore_ms, verify_ms;
+    bool ok;
+    char error[256];
+    bool cleaned; /* scratch dropped / flushed */
+    char cleanup_error[256];
+};
+
+struct drill {
+    uint64_t id;
+    const char *pg_server;
+    const char *redis_server;
+    const char *redis_password_file;
+    uint64_t redis_db;
+    int parallel;
+    char scratch_db[32];    /* dr_drill_N */
+    char *scratch_conninfo; /* pg_server with dbname = scratch_db */
+    struct drill_part pg, redis;
+};
+
+static int64_t drill_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the backup's own state explains (a drill finding: retrying would
+ * not help), as opposed to trouble with servers or stores. */
+static bool drill_is_finding(int rv)
+{
+    return rv == DR_ECORRUPT || rv == DR_EMALFORMED || rv == DR_ENOTFOUND ||
+           rv == DR_EVERSION;
+}
+
+static void drill_finding(struct drill_part *p,
+                          const char *step,
+                          const char *msg)
+{
+    p->ok = false;
+    snprintf(p->error, sizeof(p->error), "%s: %.220s", step, msg);
+}
+
+/* The spec. */
+
+static int drill_parse_part(const json_t *spec,
+                            const char *name,
+                            struct drill_part *p,
+                            char *errmsg)
+{
+    const json_t *o = json_object_get(spec, name);
+    const char *unused;
+    char err[256];
+    int rv;
+
+    memset(p, 0, sizeof(*p));
+    p->what = name;
+    p->ok = true;
+    if (o == NULL || json_is_null(o)) {
+        return 0;
+    }
+    if (!json_is_object(o)) {
+        pgj_errf(errmsg, "\"%s\" must be an object", name);
+        return DR_EINVAL;
+    }
+    p->spec = o;
+    rv = job_spec_string(o, "backup_id", true, &p->backup_id, err);
+    if (rv == 0) {
+        rv = job_spec_string(o, "store", true, &unused, err);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(o, "credentials_file", false, &unused, err);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(o, "manifest_key", true, &p->manifest_key, err);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(o, "manifest_sha256", true, &p->manifest_sha256,
+                             err);
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "%s: %s", name, err);
+    }
+    return rv;
+}
+
+/* conninfo with its dbname replaced: parsed with libpq (key=value or URI)
+ * and written back as key='value' pairs. Refuses a conninfo that already
+ * names the scratch database (it could not drop itself). */
+static int drill_scratch_conninfo(const char *conninfo,
+                                  const char *dbname,
+                                  char **out,
+                                  char *errmsg)
+{
+    PQconninfoOption *opts, *o;
+    char *perr = NULL, *s, *p;
+    const char *v;
+    size_t len = strlen(dbname) + 16;
+
+    *out = NULL;
+    opts = PQconninfoParse(conninfo, &perr);
+    if (opts == NULL) {
+        char one[200];
+        size_t n;
+
+        snprintf(one, sizeof(one), "%s", perr ? perr : "out of memory");
+        n = strcspn(one, "\r\n");
+        one[n] = '\0';
+        pgj_errf(errmsg, "\"pg_server\" is not a connection string: %s", one);
+        PQfreemem(perr);
+        return perr ? DR_EINVAL : DR_ENOMEM;
+    }
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+        if (strcmp(o->keyword, "dbname") == 0) {
+            if (strcmp(o->val, dbname) == 0) {
+                pgj_errf(errmsg,
+                         "\"pg_server\" names the scratch "
+                         "database %s itself",
+                         dbname);
+                PQconninfoFree(opts);
+                return DR_EINVAL;
+            }
+            continue;
+        }
+        len += strlen(o->keyword) + 2 * strlen(o->val) + 4;
+    }
+    s = malloc(len);
+    if (s == NULL) {
+        PQconninfoFree(opts);
+        return pgj_nomem(errmsg);
+    }
+    p = s;
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || strcmp(o->keyword, "dbname") == 0) {
+            continue;
+        }
+        p += sprintf(p, "%s='", o->keyword);
+        for (v = o->val; *v; v++) {
+            if (*v == '\'' || *v == '\\') {
+                *p++ = '\\';
+            }
+            *p++ = *v;
+        }
+        p += sprintf(p, "' ");
+    }
+    sprintf(p, "dbname='%s'", dbname); /* dr_drill_N: nothing to escape */
+    PQconninfoFree(opts);
+    *out = s;
+    return 0;
+}
+
+static int drill_parse(const json_t *spec, struct drill *d, char *errmsg)
+{
+    int rv;
+
+    if (json_object_get(spec, "drill_id") == NULL ||
+        json_is_null(json_object_get(spec, "drill_id"))) {
+        pgj_errf(errmsg, "\"drill_id\" is missing");
+        return DR_EINVAL;
+    }
+    rv = job_spec_uint(spec, "drill_id", 0, 1, INT64_MAX, &d->id, errmsg);
+    if (rv == 0) {
+        rv = drill_parse_part(spec, "pg", &d->pg, errmsg);
+    }
+    if (rv == 0) {
+        rv = drill_parse_part(spec, "redis", &d->redis, errmsg);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(spec, "pg_server", false, &d->pg_server, errmsg);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(spec, "redis_server", false, &d->redis_server,
+                             errmsg);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(spec, "redis_password_file", false,
+                             &d->redis_password_file, errmsg);
+    }
+    if (rv == 0) {
+        rv = job_spec_uint(spec, "redis_db", UINT64_MAX, 0, DRILL_DB_MAX,
+                           &d->redis_db, errmsg);
+    }
+    if (rv == 0) {
+        rv = pgj_spec_parallel(spec, &d->parallel, errmsg);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (d->pg.spec == NULL && d->redis.spec == NULL) {
+        pgj_errf(errmsg,
+                 "neither \"pg\" nor \"redis\" is given: "
+                 "nothing to drill");
+        return DR_EINVAL;
+    }
+    if (d->redis_db != UINT64_MAX && d->redis_server == NULL) {
+        pgj_errf(errmsg, "\"redis_db\" needs \"redis_server\"");
+        return DR_EINVAL;
+    }
+    snprintf(d->scratch_db, sizeof(d->scratch_db), "dr_drill_%llu",
+             (unsigned long long)d->id);
+    d->pg.restore = d->pg.spec != NULL && d->pg_server != NULL;
+    d->redis.restore = d->redis.spec != NULL && d->redis_db != UINT64_MAX;
+    if (d->pg.restore) {
+        rv = drill_scratch_conninfo(d->pg_server, d->scratch_db,
+                                    &d->scratch_conninfo, errmsg);
+    }
+    return rv;
+}
+
+/* A spec for one of the per-kind jobs: the part's store and manifest. */
+static json_t *drill_sub_spec(const struct drill_part *p)
+{
+    json_t *s = json_object();
+    const json_t *cred = json_object_get(p->spec, "credentials_file");
+
+    json_object_set(s, "store", json_object_get(p->spec, "store"));
+    if (cred != NULL && !json_is_null(cred)) {
+        json_object_set(s, "credentials_file", (json_t *)cred);
+    }
+    json_object_set_new(s, "manifest_key", json_string(p->manifest_key));
+    json_object_set_new(s, "manifest_sha256", json_string(p->manifest_sha256));
+    return s;
+}
+
+/* PostgreSQL. */
+
+/* The manifest first: what the backup holds, and whether it is readable
+ * at all before a scratch database is made for it. */
+static int drill_pg_manifest(struct drill_part *p, char *errmsg)
+{
+    struct store *s = NULL;
+    struct pgman *m = NULL;
+    char err[256];
+    size_t i;
+    int rv;
+
+    rv = job_open_store(p->spec, &s, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: store: %s", err);
+        return rv;
+    }
+    rv = pgj_load_manifest(s, p->manifest_key, p->manifest_sha256, &m, err);
+    store_close(s);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "manifest", err);
+        p->skipped = true;
+        return 0;
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: manifest: %s", err);
+        return rv;
+    }
+    p->tables = m->n_tables;
+    for (i = 0; i < m->n_tables; i++) {
+        p->rows += m->tables[i].rows;
+    }
+    pgman_free(m);
+    return 0;
+}
+
+static int drill_pg_verify(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->pg;
+    json_t *spec = drill_sub_spec(p), *res = NULL, *tables, *t;
+    char err[256] = "";
+    int64_t t0 = drill_mono_ms();
+    size_t i;
+    int rv;
+
+    json_object_set_new(spec, "parallel", json_integer(d->parallel));
+    if (p->restore) {
+        json_object_set_new(spec, "pg", json_string(d->scratch_conninfo));
+    }
+    rv = pgjob_verify(spec, &res, err);
+    p->verify_ms = drill_mono_ms() - t0;
+    if (p->restore && json_is_array(json_object_get(res, "tables"))) {
+        /* What is really in the scratch database now (also when it
+         * differs from the backup). */
+        tables = json_object_get(res, "tables");
+        p->tables = json_array_size(tables);
+        p->rows = 0;
+        for (i = 0; i < p->tables; i++) {
+            t = json_array_get(tables, i);
+            p->rows += (uint64_t)json_integer_value(json_object_get(t, "rows"));
+        }
+    }
+    json_decref(res);
+    json_decref(spec);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "verify", err);
+        return 0;
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: verify: %s", err);
+    }
+    return rv;
+}
+
+/* DROP DATABASE on c, reconnecting once when the connection was lost
+ * (an idle session timeout during a long restore, a server restart). */
+static int drill_pg_drop(struct drill *d, PGconn **c, char *errmsg)
+{
+    char sql[96], err[256];
+    int rv;
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
+             d->scratch_db);
+    if (*c == NULL || PQstatus(*c) != CONNECTION_OK) {
+        PQfinish(*c);
+        *c = NULL;
+        rv = pgj_connect(d->pg_server, NULL, "pg_server", c, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    rv = pgj_exec(*c, sql, err);
+    if (rv == DR_EUNAVAILABLE) {
+        PQfinish(*c);
+        *c = NULL;
+        rv = pgj_connect(d->pg_server, NULL, "pg_server", c, errmsg);
+        if (rv == 0) {
+            rv = pgj_exec(*c, sql, err);
+        } else {
+            return rv;
+        }
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "DROP DATABASE %s: %s", d->scratch_db, err);
+    }
+    return rv;
+}
+
+static int drill_pg_restore(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->pg;
+    PGconn *c = NULL;
+    json_t *spec, *res = NULL;
+    char sql[96], err[256] = "";
+    int64_t t0 = drill_mono_ms();
+    int rv, drop_rv;
+
+    rv = pgj_connect(d->pg_server, NULL, "pg_server", &c, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: %s", err);
+        return rv;
+    }
+    /* A leftover of an earlier attempt of this drill. */
+    rv = drill_pg_drop(d, &c, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: leftover: %s", err);
+        PQfinish(c);
+        return rv;
+    }
+    snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\" TEMPLATE template0",
+             d->scratch_db);
+    rv = pgj_exec(c, sql, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: CREATE DATABASE %s: %s", d->scratch_db, err);
+        PQfinish(c);
+        return rv;
+    }
+
+    spec = drill_sub_spec(p);
+    json_object_set_new(spec, "pg", json_string(d->scratch_conninfo));
+    json_object_set_new(spec, "parallel", json_integer(d->parallel));
+    rv = pgjob_restore(spec, &res, err);
+    p->restore_ms = drill_mono_ms() - t0;
+    json_decref(res);
+    json_decref(spec);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "restore", err);
+        rv = 0;
+    } else if (rv != 0) {
+        pgj_errf(errmsg, "pg: restore into %s: %s", d->scratch_db, err);
+    } else {
+        rv = drill_pg_verify(d, errmsg);
+    }
+
+    /* Always, whatever happened above. */
+    drop_rv = drill_pg_drop(d, &c, err);
+    PQfinish(c);
+    p->cleaned = drop_rv == 0;
+    if (drop_rv != 0) {
+        snprintf(p->cleanup_error, sizeof(p->cleanup_error), "%s", err);
+    }
+    return rv;
+}
+
+/* A job error in a part also fails the part in the partial report. */
+static int drill_part_failed(struct drill_part *p, int rv, const char *errmsg)
+{
+    size_t n = strlen(p->what);
+
+    if (rv != 0 && p->ok) {
+        p->ok = false;
+        if (strncmp(errmsg, p->what, n) == 0 && errmsg[n] == ':' &&
+            errmsg[n + 1] == ' ') {
+            errmsg += n + 2; /* the part is named by the report */
+        }
+        snprintf(p->error, sizeof(p->error), "%s", errmsg);
+    }
+    return rv;
+}
+
+static int drill_pg(struct drill *d, char *errmsg)
+{
+    d->pg.ran = true;
+    if (d->pg.skipped) {
+        return 0;
+    }
+    return drill_part_failed(&d->pg,
+                             d->pg.restore ? drill_pg_restore(d, errmsg)
+                                           : drill_pg_verify(d, errmsg),
+                             errmsg);
+}
+
+/* Redis. */
+
+static int drill_redis_manifest(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->redis;
+    struct redis_manifest m;
+    struct store *s = NULL;
+    char err[256];
+    int rv;
+
+    rv = job_open_store(p->spec, &s, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "redis: store: %s", err);
+        return rv;
+    }
+    rv = rcheck_load_manifest(s, p->manifest_key, p->manifest_sha256, &m, err);
+    store_close(s);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "manifest", err);
+        p->skipped = true;
+        return 0;
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "redis: manifest: %s", err);
+        return rv;
+    }
+    p->keys = m.keys;
+    p->source_db = m.db;
+    redis_manifest_free(&m);
+    if (p->restore && d->redis_db == p->source_db) {
+        pgj_errf(errmsg,
+                 "redis: \"redis_db\" %u is the database backup "
+                 "%.60s was taken from: a drill never restores into live "
+                 "data; name a scratch db",
+                 (unsigned)d->redis_db, p->backup_id);
+        return DR_EINVAL;
+    }
+    return 0;
+}
+
+/* A redis_restore / redis_verify spec against the scratch db. */
+static json_t *drill_redis_spec(const struct drill *d)
+{
+    json_t *spec = drill_sub_spec(&d->redis);
+
+    json_object_set_new(spec, "redis", json_string(d->redis_server));
+    json_object_set_new(spec, "db", json_integer((json_int_t)d->redis_db));
+    if (d->redis_password_file != NULL) {
+        json_object_set_new(spec, "redis_password_file",
+                            json_string(d->redis_password_file));
+    }
+    return spec;
+}
+
+static int drill_redis_verify(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->redis;
+    json_t *spec, *res = NULL;
+    char err[256] = "";
+    int64_t t0 = drill_mono_ms();
+    int rv;
+
+    spec = p->restore ? drill_redis_spec(d) : drill_sub_spec(p);
+    rv = redisjob_verify(spec, &res, err);
+    p->verify_ms = drill_mono_ms() - t0;
+    json_decref(res);
+    json_decref(spec);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "verify", err);
+        return 0;
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "redis: verify: %s", err);
+    }
+    return rv;
+}
+
+static int drill_redis_flush(struct drill *d, char *errmsg)
+{
+    const char *argv[1] = {"FLUSHDB"};
+    size_t lens[1] = {7};
+    struct rconn rc;
+    redisReply *r;
+    int rv;
+
+    /* rconn_open SELECTs the scratch db before anything else is sent. */
+    rv = rconn_open(&rc, d->redis_server, d->redis_password_file,
+                    (unsigned)d->redis_db, RCONN_DEFAULT_TIMEOUT_MS, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = rconn_command(&rc, &r, "FLUSHDB", errmsg, 1, argv, lens);
+    if (rv == 0) {
+        freeReplyObject(r);
+    }
+    rconn_close(&rc);
+    return rv;
+}
+
+static int drill_redis_restore(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->redis;
+    json_t *spec = drill_redis_spec(d), *res = NULL;
+    char err[256] = "";
+    int64_t t0 = drill_mono_ms();
+    int rv, flush_rv;
+
+    json_object_set_new(spec, "clean", json_true());
+    rv = redisjob_restore(spec, &res, err);
+    p->restore_ms = drill_mono_ms() - t0;
+    if (rv == 0) {
+        p->keys = (uint64_t)json_integer_value(json_object_get(res, "keys"));
+    }
+    json_decref(res);
+    json_decref(spec);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "restore", err);
+        rv = 0;
+    } else if (rv != 0) {
+        pgj_errf(errmsg, "redis: restore into db %u: %s", (unsigned)d->redis_db,
+                 err);
+    } else {
+        rv = drill_redis_verify(d, errmsg);
+    }
+
+    /* Always, whatever happened above. */
+    flush_rv = drill_redis_flush(d, err);
+    p->cleaned = flush_rv == 0;
+    if (flush_rv != 0) {
+        snprintf(p->cleanup_error, sizeof(p->cleanup_error),
+                 "FLUSHDB db %u: %.200s", (unsigned)d->redis_db, err);
+    }
+    return rv;
+}
+
+static int drill_redis(struct drill *d, char *errmsg)
+{
+    d->redis.ran = true;
+    if (d->redis.skipped) {
+        return 0;
+    }
+    return drill_part_failed(&d->redis,
+                             d->redis.restore ? drill_redis_restore(d, errmsg)
+                                              : drill_redis_verify(d, errmsg),
+                             errmsg);
+}
+
+/* The result. */
+
+static json_t *drill_part_report(const struct drill *d,
+                                 const struct drill_part *p)
+{
+    bool pg = p == &d->pg;
+    json_t *o = json_object();
+
+    json_object_set_new(o, "backup_id", json_string(p->backup_id));
+    json_object_set_new(o, "mode",
+                        json_string(p->restore ? "restore" : "objects"));
+    if (p->restore && pg) {
+        json_object_set_new(o, "database", json_string(d->scratch_db));
+    } else if (p->restore) {
+        json_object_set_new(o, "db", json_integer((json_int_t)d->redis_db));
+    }
+    json_object_set_new(o, "restore_ms", json_integer(p->restore_ms));
+    json_object_set_new(o, "verify_ms", json_integer(p->verify_ms));
+    if (pg) {
+        json_object_set_new(o, "tables", json_integer((json_int_t)p->tables));
+        json_object_set_new(o, "rows", json_integer((json_int_t)p->rows));
+    } else {
+        json_object_set_new(o, "keys", json_integer((json_int_t)p->keys));
+    }
+    json_object_set_new(o, "ok", json_boolean(p->ok));
+    if (!p->ok) {
+        json_object_set_new(o, "error", json_string(p->error));
+    }
+    json_object_set_new(o, pg ? "dropped" : "flushed",
+                        json_boolean(p->cleaned));
+    if (p->cleanup_error[0] != '\0') {
+        json_object_set_new(o, "cleanup_error", json_string(p->cleanup_error));
+    }
+    return o;
+}
+
+static json_t *drill_report(const struct drill *d)
+{
+    const struct drill_part *parts[2] = {&d->pg, &d->redis};
+    json_t *o = json_object();
+    int64_t rto = 0;
+    bool ok = true;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        const struct drill_part *p = parts[i];
+        if (p->spec == NULL || !p->ran) {
+            continue;
+        }
+        rto += p->restore_ms + p->verify_ms;
+        if (!p->ok && ok) {
+            char first[256];
+            snprintf(first, sizeof(first), "%s: %.240s", p->what, p->error);
+            json_object_set_new(o, "error", json_string(first));
+            ok = false;
+        }
+        json_object_set_new(o, p->what, drill_part_report(d, p));
+    }
+    json_object_set_new(o, "ok", json_boolean(ok));
+    json_object_set_new(o, "drill_id", json_integer((json_int_t)d->id));
+    json_object_set_new(o, "rto_ms", json_integer(rto));
+    return o;
+}
+
+int drilljob_restore(const json_t *spec, json_t **result, char *errmsg)
+{
+    struct drill d;
+    int rv;
+
+    *result = NULL;
+    memset(&d, 0, sizeof(d));
+    rv = drill_parse(spec, &d, errmsg);
+    if (rv != 0) {
+        goto out;
+    }
+    /* Both manifests before any scratch target is touched: a refusal
+     * (redis_db is the live db) leaves everything as it was. */
+    if (d.pg.spec != NULL) {
+        rv = drill_pg_manifest(&d.pg, errmsg);
+    }
+    if (rv == 0 && d.redis.spec != NULL) {
+        rv = drill_redis_manifest(&d, errmsg);
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    if (d.pg.spec != NULL) {
+        rv = drill_pg(&d, errmsg);
+    }
+    if (rv == 0 && d.redis.spec != NULL) {
+        rv = drill_redis(&d, errmsg);
+    }
+    /* On a job error too: what was found and cleaned up so far. */
+    *result = drill_report(&d);
+    if (*result == NULL && rv == 0) {
+        rv = pgj_nomem(errmsg);
+    }
+out:
+    free(d.scratch_conninfo);
+    return rv;
+}
