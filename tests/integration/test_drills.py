@@ -26,6 +26,16 @@ class DrillsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run then).
+        try:
+            cls._start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _start(cls):
         cls.pg_eu = PgServer()
         cls.pg_eu.create_db("app")
         cls.pg_eu.psql("app", """
@@ -72,9 +82,11 @@ class DrillsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.c.cleanup()
-        for s in (cls.pg_eu, cls.pg_us, cls.redis_eu, cls.redis_us):
-            s.stop()
+        if getattr(cls, "c", None) is not None:
+            cls.c.cleanup()
+        for name in ("pg_eu", "pg_us", "redis_eu", "redis_us"):
+            if getattr(cls, name, None) is not None:
+                getattr(cls, name).stop()
 
     def drctl(self, *args):
         env = dict(os.environ)

@@ -93,6 +93,16 @@ class HealthTest(ClusterTestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run then).
+        try:
+            cls._start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _start(cls):
         cls.pg = PgServer()
         cls.pg.create_db("app")
         cls.redis = RedisServer()
@@ -132,11 +142,14 @@ class HealthTest(ClusterTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.c.cleanup()
-        cls.http.shutdown()
-        cls.http.server_close()
-        cls.pg.stop()
-        cls.redis.stop()
+        if getattr(cls, "c", None) is not None:
+            cls.c.cleanup()
+        if getattr(cls, "http", None) is not None:
+            cls.http.shutdown()
+            cls.http.server_close()
+        for name in ("pg", "redis"):
+            if getattr(cls, name, None) is not None:
+                getattr(cls, name).stop()
 
     def setUp(self):
         for s in self.stubs.values():
