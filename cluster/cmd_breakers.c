@@ -14,7 +14,7 @@ static void drctl__print_breakers(const json_t *v, const void *arg)
         {"STATE", "state", drctl_fmt_value, 64},
         {"FAILURES", "failures", drctl_fmt_value, 32},
         {"TRIALS", "trials", drctl_fmt_value, 32},
-        {"CHANGED", "changed_ms", drctl_fmt_time_ms, 64},
+        {"CHANGED", "changed_ms", drctl_fmt_when, 64},
         {"HALF-OPEN AT", "half_open_at_ms", drctl_fmt_time_ms, 64},
         {"REQUESTS", "successes_total", drctl_fmt_value, 32},
         {"ERRORS", "failures_total", drctl_fmt_value, 32},

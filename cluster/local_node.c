@@ -333,7 +333,9 @@ static void local__print_config(FILE *f,
             fprintf(f, "pg = " LOCAL_PG_CONNINFO_FMT "\n", own->pg_port);
         }
         if (own->redis_port != 0) {
+            /* The local Redis is ours: db 15 is kept for restore drills. */
             fprintf(f, "redis = 127.0.0.1:%u\n", own->redis_port);
+            fprintf(f, "drill_redis_db = 15\n");
         }
         if (lc->s3_port != 0) {
             fprintf(f, "store_credentials = %s/" LOCAL_S3_CREDENTIALS "\n",
