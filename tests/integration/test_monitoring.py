@@ -40,6 +40,9 @@ CONDITIONAL = {
                                     "a known status ([services] pg probed)",
     "cogitator_health_redis_up": "only for a region whose Redis has a known "
                                  "status ([services] redis probed)",
+    "drnode_drill_last_ok": "only once a restore drill has finished",
+    "drnode_drill_last_success_timestamp_seconds": "only once a restore "
+                                                   "drill has passed",
 }
 
 # Metric names a rule uses before the node exports them (the rule is ready
@@ -238,7 +241,8 @@ class TestMonitoring(ClusterTestCase):
                          "Circuit breaker open for {{ $labels.service }}")
         want = set(seed) | {"DrNodeNoLeader", "DrNodeDown",
                             "DrNodeUnreachable", "DrNodeReplicationLag",
-                            "BackupOlderThanRpo", "BackupJobsFailing"}
+                            "BackupOlderThanRpo", "BackupJobsFailing",
+                            "RestoreDrillFailed", "RestoreDrillOverdue"}
         self.assertEqual(set(by_name), want)
 
         with open(RUNBOOK) as f:
