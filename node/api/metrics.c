@@ -152,7 +152,8 @@ static void metrics_breakers(struct out *o, const struct fsm *f)
             (unsigned long long)f->breakers[p].transitions);
     }
     put(o, "# HELP cogitator_requests_total LLM request outcomes reported "
-           "(app events and probes).\n"
+           "(app events; probe failures, and probe successes that reset a "
+           "count or close a breaker).\n"
            "# TYPE cogitator_requests_total counter\n");
     for (int p = 0; p < FSM_PROVIDERS; p++) {
         put(o, "cogitator_requests_total{service=\"%s\"} %llu\n",

@@ -201,23 +201,41 @@ int health_ingest(struct health *h, const struct health_report *r)
         return DR_ELIMIT;
     }
     {
-        bool proposing = slot->proposing;
+        /* Nodes of one region may probe different services: a service
+         * this node does not probe keeps what another node reported, so
+         * the region's view does not flap between reporters. */
+        struct health_report prev = *slot;
+        bool fresh = prev.received != 0 &&
+                     uv_now(h->loop) - prev.received <= fresh_ms(h);
         *slot = *r;
-        slot->proposing = proposing;
+        for (int i = 0; fresh && i < PROBE__COUNT; i++) {
+            if (r->results[i].status == PROBE_UNCONFIGURED) {
+                slot->results[i] = prev.results[i];
+            }
+        }
+        slot->proposing = prev.proposing;
         slot->received = uv_now(h->loop);
     }
     h->reports_received++;
     note_member(h, r);
     sync_region(h, slot);
-    /* Each LLM probe's outcome counts as a request to that provider. */
+    /* Each LLM probe's outcome counts as a request to that provider; a
+     * success only when it changes something (failures to reset, a
+     * breaker to close), so a healthy provider costs the log nothing. */
     snprintf(actor, sizeof(actor), "probe:%llu",
              (unsigned long long)r->node);
     for (int i = 0; i < PROBE__COUNT; i++) {
         int p = provider_of(i);
         int st = r->results[i].status;
         int outcome;
+        const struct fsm_breaker *b;
         struct fsm_cmd cmd = {.type = FSM_CMD_BREAKER_EVENTS, .actor = actor};
         if (p < 0 || (st != PROBE_UP && st != PROBE_DOWN)) {
+            continue;
+        }
+        b = &h->node->fsm.state.breakers[p];
+        if (st == PROBE_UP && b->state == FSM_BREAKER_CLOSED &&
+            b->failures == 0) {
             continue;
         }
         outcome = st == PROBE_UP;
