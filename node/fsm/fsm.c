@@ -973,6 +973,27 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
     return DR_OK;
 }
 
+uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
+{
+    switch (cmd->type) {
+        case FSM_CMD_BREAKER_EVENTS:
+        case FSM_CMD_BREAKER_TRIAL:
+        case FSM_CMD_BREAKER_HALF_OPEN:
+        case FSM_CMD_BREAKER_RESET:
+        case FSM_CMD_REGION_HEALTH:
+        case FSM_CMD_DRILL_START:
+            return 2;
+        case FSM_CMD_SETTING_SET:
+            /* Settings added in version 2. */
+            return cmd->u.setting.key != NULL &&
+                           strncmp(cmd->u.setting.key, "drill.", 6) == 0
+                       ? 2
+                       : 1;
+        default:
+            return 1;
+    }
+}
+
 int fsm_apply_entry(struct fsm *f, const struct fsm_entry *e,
                     struct fsm_result *results)
 {

@@ -8,7 +8,9 @@
 
 #include "common/err.h"
 
-#define FSM_VERSION 1           /* newest Entry.version this code applies */
+/* Newest Entry.version this code applies. 2 added breakers, region health
+ * and drills; an entry carries the newest version its commands need. */
+#define FSM_VERSION 2
 #define FSM_NAME_MAX 63         /* region names, setting keys */
 #define FSM_ADDR_MAX 255        /* host:port, URLs */
 #define FSM_TEXT_MAX 1024       /* reasons, audit details */
@@ -408,6 +410,10 @@ void fsm_close(struct fsm *f);
  * res says why. Returns res->code. */
 int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
               struct fsm_result *res);
+
+/* The entry version cmd needs: a node that applies only older entries
+ * would not know it (and would reject what others apply). */
+uint32_t fsm_cmd_version(const struct fsm_cmd *cmd);
 
 /* Apply every command of an entry, filling results[i] for cmds[i]. An entry
  * of a newer version than FSM_VERSION is refused whole with DR_EVERSION and

@@ -263,6 +263,7 @@ static void flush_queue(struct raftnode *n)
         struct raft_buffer buf;
         void *base;
         size_t len;
+        uint32_t version;
         int rv;
 
         if (raft_state(&n->raft) != RAFT_LEADER) {
@@ -277,9 +278,13 @@ static void flush_queue(struct raftnode *n)
         b->node = n;
         b->n = 0;
         b->req.data = b;
+        version = 1;
         while (n->queue_head != NULL && b->n < RAFTFSM_BATCH_MAX) {
             struct raftnode_req *r = n->queue_head;
             n->queue_head = r->next;
+            /* An entry says the newest version any of its commands needs:
+             * a node too old for one stops instead of skipping it. */
+            version = r->version > version ? r->version : version;
             pieces[b->n].base = r->cmd;
             pieces[b->n].len = r->len;
             b->reqs[b->n++] = r;
@@ -287,7 +292,7 @@ static void flush_queue(struct raftnode *n)
         if (n->queue_head == NULL) {
             n->queue_tail = NULL;
         }
-        rv = codec_entry_assemble(FSM_VERSION, raftnode_wall_ms(), pieces,
+        rv = codec_entry_assemble(version, raftnode_wall_ms(), pieces,
                                   b->n, raft_malloc, &base, &len);
         for (size_t i = 0; i < b->n; i++) {
             free(b->reqs[i]->cmd);
@@ -357,6 +362,7 @@ int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
     if (rv != DR_OK) {
         return rv;
     }
+    req->version = fsm_cmd_version(cmd);
     req->cb = cb;
     req->next = NULL;
     if (n->queue_tail != NULL) {

@@ -29,6 +29,7 @@ struct raftnode_req {
     /* private */
     uint8_t *cmd;
     size_t len;
+    uint32_t version; /* the entry version the command needs */
     struct raftnode_req *next;
 };
 

@@ -478,7 +478,7 @@ static void test_snapshot_invalid(void **state)
     TAIL_BEGIN();
     w_uint(&t, 1, FSM_VERSION + 1);
     expect_bad_snapshot(&a, &t, DR_EVERSION,
-                        "snapshot: version 2 is not supported (up to 1)");
+                        "snapshot: version 3 is not supported (up to 2)");
     TAIL_BEGIN();
     w_uint(&t, 1, 0);
     expect_bad_snapshot(&a, &t, DR_EVERSION, "version 0 is not supported");

@@ -452,9 +452,19 @@ static void test_entry_newer_version_refused(void **state)
     assert_int_equal(fsm_apply_entry(f, &e, res), DR_EVERSION);
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(res[i].code, DR_EVERSION);
-        assert_non_null(strstr(res[i].msg, "entry version 2 is not supported"));
+        assert_non_null(strstr(res[i].msg, "entry version 3 is not supported"));
     }
     snap_check(&before, f);
+
+    /* What each command needs: version 1 nodes know the old ones. */
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 1);
+    assert_int_equal(fsm_cmd_version(&cmds[1]), 1);
+    cmds[0] = setting_int_cmd("drill.restore_interval_h", 1);
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 2);
+    cmds[0].type = FSM_CMD_BREAKER_RESET;
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 2);
+    cmds[0].type = FSM_CMD_DRILL_START;
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 2);
 
     /* Version 0 means no version field at all: also refused. */
     e.version = 0;
