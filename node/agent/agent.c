@@ -291,8 +291,18 @@ static void drill_backup(json_t *spec, const char *key, const struct fsm *f,
     const struct fsm_backup *b = id[0] != '\0' ? fsm_backup_get(f, id) : NULL;
     json_t *o;
 
+    if (id[0] == '\0') {
+        return; /* the drill has no backup of this kind */
+    }
     if (b == NULL || b->state != FSM_BACKUP_COMPLETE) {
-        return; /* deleted since the drill started: nothing to drill */
+        /* Deleted since the drill started: the job reports it. */
+        json_t *m = json_object_get(spec, "missing");
+        if (m == NULL) {
+            m = json_array();
+            json_object_set_new(spec, "missing", m);
+        }
+        json_array_append_new(m, json_string(id));
+        return;
     }
     o = json_object();
     json_object_set_new(o, "backup_id", json_string(b->id));

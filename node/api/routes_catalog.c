@@ -447,6 +447,12 @@ static void do_job_finish(struct api_call *c)
         return;
     }
     b = jin_get(c->body, "drill");
+    if (b != NULL && fsm_job_get(state_of(c), c->id) != NULL &&
+        fsm_job_get(state_of(c), c->id)->kind != FSM_JOB_DRILL) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "\"drill\" is only for drill jobs");
+        return;
+    }
     if (b != NULL) {
         if (b->type != JIN_OBJECT) {
             api_reply_error(c, 400, "invalid_argument",

@@ -652,6 +652,16 @@ static json_t *drill_report(const struct drill *d)
             json_object_set_new(o, "error", json_string(first));
             ok = false;
         }
+        /* Scratch data left behind is a copy of production where it does
+         * not belong: the drill fails until someone removes it. */
+        if (p->restore && !p->cleaned && ok) {
+            char first[320];
+            snprintf(first, sizeof(first),
+                     "%s: scratch %s was not removed: %.240s", p->what,
+                     p == &d->pg ? "database" : "Redis db", p->cleanup_error);
+            json_object_set_new(o, "error", json_string(first));
+            ok = false;
+        }
         json_object_set_new(o, p->what, drill_part_report(d, p));
     }
     json_object_set_new(o, "ok", json_boolean(ok));
@@ -663,10 +673,28 @@ static json_t *drill_report(const struct drill *d)
 int drilljob_restore(const json_t *spec, json_t **result, char *errmsg)
 {
     struct drill d;
+    const json_t *missing;
     int rv;
 
     *result = NULL;
     memset(&d, 0, sizeof(d));
+    /* A backup the drill recorded was deleted since it started: the drill
+     * cannot show what it was meant to, so it fails (no retry helps). */
+    missing = json_object_get(spec, "missing");
+    if (missing != NULL && (!json_is_array(missing) ||
+                            !json_is_string(json_array_get(missing, 0)))) {
+        pgj_errf(errmsg, "\"missing\" must be an array of backup ids");
+        return DR_EINVAL;
+    }
+    if (missing != NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "backup %.200s was deleted after the drill started",
+                 json_string_value(json_array_get(missing, 0)));
+        *result = json_pack("{sb ss sI}", "ok", 0, "error", msg, "rto_ms",
+                            (json_int_t)0);
+        return *result != NULL ? 0 : pgj_nomem(errmsg);
+    }
     rv = drill_parse(spec, &d, errmsg);
     if (rv != 0) {
         goto out;

@@ -88,6 +88,16 @@ const struct fsm_drill *fsm_drill_get(const struct fsm *f, uint64_t id)
     return drill_find(f, id);
 }
 
+static bool has_member(const struct fsm *f, const char *region)
+{
+    for (size_t i = 0; i < f->n_members; i++) {
+        if (strcmp(f->members[i].region, region) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *fsm_drill_region(const struct fsm *f)
 {
     const struct fsm_value *v = fsm_setting(f, "drill.region");
@@ -99,17 +109,30 @@ const char *fsm_drill_region(const struct fsm *f)
     if (v != NULL && v->s != NULL && v->s[0] != '\0') {
         return v->s;
     }
+    /* Never the primary: a drill would load its production servers. */
     for (size_t i = 0; i < f->n_regions; i++) {
         const struct fsm_region *r = &f->regions[i];
         if (strcmp(r->name, f->site.primary_region) == 0 ||
-            r->status == FSM_REGION_LOST) {
+            r->status == FSM_REGION_LOST || !has_member(f, r->name)) {
             continue;
         }
         if (best == NULL || r->priority > best->priority) {
             best = r;
         }
     }
-    return best != NULL ? best->name : f->site.primary_region;
+    return best != NULL ? best->name : NULL;
+}
+
+/* A drill whose job no node claimed for an hour: its region cannot run it
+ * (no node there any more, or none that works). A new drill replaces it.
+ * now == 0: time unknown, never stuck. */
+static bool drill_stuck(const struct fsm *f, const struct fsm_drill *d,
+                        uint64_t now)
+{
+    const struct fsm_job *j = fsm_job_get(f, d->job_id);
+    return now != 0 && d->state == FSM_DRILL_RUNNING &&
+           now >= d->started_ms + FSM_DRILL_CLAIM_TIMEOUT_MS &&
+           (j == NULL || (j->state == FSM_JOB_PENDING && j->attempt == 0));
 }
 
 static const struct fsm_drill *drill_running(const struct fsm *f)
@@ -126,10 +149,18 @@ bool fsm_drill_due(const struct fsm *f, uint64_t now)
 {
     int64_t hours = fsm_setting_int(f, "drill.restore_interval_h");
     const struct fsm_drill *newest = NULL;
+    const struct fsm_drill *busy = drill_running(f);
+    const char *region = fsm_drill_region(f);
 
-    if (!f->initialized || hours == 0 || drill_running(f) != NULL ||
-        fsm_region_get(f, fsm_drill_region(f)) == NULL) {
-        return false; /* (a drill.region naming no region: see DrillOverdue) */
+    /* (A drill.region that cannot run one: RestoreDrillOverdue says so.) */
+    if (!f->initialized || hours == 0 || f->site.state != FSM_SITE_ACTIVE ||
+        (busy != NULL && !drill_stuck(f, busy, now)) || region == NULL ||
+        fsm_region_get(f, region) == NULL || !has_member(f, region) ||
+        strcmp(region, f->site.primary_region) == 0) {
+        return false;
+    }
+    if (busy != NULL) {
+        return true; /* stuck: replace it now */
     }
     for (size_t i = 0; i < f->n_drills; i++) {
         if (f->drills[i].kind == FSM_DRILL_RESTORE) {
@@ -156,13 +187,15 @@ bool fsm_drill_due(const struct fsm *f, uint64_t now)
 }
 
 int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                     struct fsm_result *res)
+                     uint64_t now, struct fsm_result *res)
 {
     const struct fsm_cmd_drill *c = &cmd->u.drill;
     const char *region = c->region != NULL && c->region[0] != '\0'
                              ? c->region
                              : fsm_drill_region(f);
     const struct fsm_drill *busy = drill_running(f);
+    const struct fsm_job *busy_job =
+        busy != NULL ? fsm_job_get(f, busy->job_id) : NULL;
     size_t finished = 0;
 
     if (c->kind != FSM_DRILL_RESTORE) {
@@ -171,11 +204,36 @@ int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
                            "supported)",
                            c->kind);
     }
-    if (region == NULL || fsm_region_get(f, region) == NULL) {
-        return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
-                           region != NULL ? region : "");
+    if (region == NULL) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "no region to drill in: every region other than "
+                           "the primary lacks members (or set drill.region)");
     }
-    if (busy != NULL) {
+    if (fsm_region_get(f, region) == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
+                           region);
+    }
+    if (strcmp(region, f->site.primary_region) == 0) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "drills never run in the primary region %s: they "
+                           "would load its production servers",
+                           region);
+    }
+    if (!has_member(f, region)) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "region %s has no member to run the drill", region);
+    }
+    if (f->site.state != FSM_SITE_ACTIVE) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "the site is %s: no drills while the primary "
+                           "changes",
+                           fsm_site_state_name(f->site.state));
+    }
+    /* Without a time (the API's pre-check), a drill whose job was never
+     * claimed may be stuck: let the command's own time decide. */
+    if (busy != NULL && !drill_stuck(f, busy, now) &&
+        !(now == 0 && busy_job != NULL && busy_job->state == FSM_JOB_PENDING &&
+          busy_job->attempt == 0)) {
         return fsm__reject(res, DR_ECONFLICT,
                            "drill %llu is still running in %s",
                            (unsigned long long)busy->id, busy->region);
@@ -228,6 +286,29 @@ int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
     struct fsm_drill d, *grown;
     struct fsm_job t;
     char label[48];
+    struct fsm_drill *stuck = (struct fsm_drill *)drill_running(f);
+
+    if (stuck != NULL) { /* drill_stuck: the check let it through */
+        struct fsm_job *sj = (struct fsm_job *)fsm_job_get(f, stuck->job_id);
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "no node of %s claimed its job within %llu minutes",
+                 stuck->region,
+                 (unsigned long long)(FSM_DRILL_CLAIM_TIMEOUT_MS / 60000));
+        if (sj != NULL) {
+            sj->state = FSM_JOB_FAILED;
+            sj->updated_ms = now;
+            free(sj->error);
+            sj->error = fsm__dup_str(why);
+            if (sj->error == NULL) {
+                return DR_ENOMEM;
+            }
+        }
+        if (fsm__drill_job_done(f, &(struct fsm_job){.drill_id = stuck->id},
+                                false, NULL, why, now, actor) != DR_OK) {
+            return DR_ENOMEM;
+        }
+    }
 
     memset(&d, 0, sizeof(d));
     d.id = f->drill_seq + 1;

@@ -680,7 +680,7 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
         case FSM_CMD_REGION_HEALTH:
             return fsm__health_check(f, cmd, 0, res);
         case FSM_CMD_DRILL_START:
-            return fsm__drill_check(f, cmd, res);
+            return fsm__drill_check(f, cmd, 0, res);
     }
     return fsm__reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
                   cmd->type);
@@ -951,6 +951,11 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
     }
     /* Leases and back-offs are judged at the command's own time. */
     if (catalog && fsm__catalog_check(f, cmd, now, res) != DR_OK) {
+        res->epoch = f->site.epoch;
+        return res->code;
+    }
+    if (cmd->type == FSM_CMD_DRILL_START &&
+        fsm__drill_check(f, cmd, now, res) != DR_OK) {
         res->epoch = f->site.epoch;
         return res->code;
     }

@@ -194,6 +194,8 @@ enum fsm_drill_state {
 };
 
 #define FSM_DRILLS_MAX 256 /* finished drills beyond this are forgotten */
+/* A drill whose job no node claimed for this long is replaced by the next. */
+#define FSM_DRILL_CLAIM_TIMEOUT_MS 3600000ull
 
 struct fsm_drill {
     uint64_t id;
@@ -507,11 +509,14 @@ int fsm_region_status_for(int current, const int *health);
 /* Drills. */
 const struct fsm_drill *fsm_drill_get(const struct fsm *f, uint64_t id);
 /* The region a drill without one runs in: drill.region when set, else the
- * highest-priority region that is not the primary (the DR site), else the
- * primary. NULL before bootstrap. */
+ * highest-priority region with members that is not the primary (the DR
+ * site). NULL before bootstrap or when there is none. */
 const char *fsm_drill_region(const struct fsm *f);
 /* Whether the schedule wants a restore drill at now: drill.restore_interval_h
- * is not 0, none runs, and the newest started at least that long ago. */
+ * is not 0, the site is active, a region other than the primary with
+ * members can run it, none runs (or the running one is stuck: nobody
+ * claimed its job for FSM_DRILL_CLAIM_TIMEOUT_MS), and the newest started
+ * at least that long ago. */
 bool fsm_drill_due(const struct fsm *f, uint64_t now);
 const char *fsm_drill_kind_name(int kind);   /* "restore" */
 int fsm_drill_kind_parse(const char *name);  /* -1 when unknown */

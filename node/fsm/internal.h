@@ -35,7 +35,7 @@ int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
  * drill_job_done when a drill job ends (ok: it ran, drill_ok: its checks
  * passed; !ok: no attempts left, error says why). */
 int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                     struct fsm_result *res);
+                     uint64_t now, struct fsm_result *res);
 int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
                       struct fsm_result *res);
 int fsm__drill_job_done(struct fsm *f, const struct fsm_job *j, bool ok,

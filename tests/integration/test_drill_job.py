@@ -402,6 +402,8 @@ class DrillJobTest(unittest.TestCase):
              "\"redis_db\" needs \"redis_server\""),
             ({"drill_id": 1, "pg": pg, "parallel": "2"},
              "\"parallel\" must be an integer from 1 to 64"),
+            ({"drill_id": 1, "pg": pg, "missing": "pg-1"},
+             "\"missing\" must be an array of backup ids"),
         ]
         for spec, msg in cases:
             spec = dict(spec, op="drill_restore")
@@ -409,6 +411,21 @@ class DrillJobTest(unittest.TestCase):
             self.assertEqual(rc, 1, spec)
             self.assertEqual(out["code"], "invalid_argument", out)
             self.assertEqual(out["error"], "drill_restore: " + msg)
+
+    def test_backup_deleted_since_the_drill_started(self):
+        """The worker found a recorded backup gone: the drill fails with its
+        id, and nothing is restored."""
+        spec = self.drill_spec(11, redis=False)
+        spec["missing"] = ["redis-20261126T000000Z-9"]
+        rc, out = run_job(spec)
+        self.assertEqual(rc, 0, out)
+        res = out["result"]
+        self.assertFalse(res["ok"])
+        self.assertEqual(res["error"], "backup redis-20261126T000000Z-9 was "
+                         "deleted after the drill started")
+        self.assertNotIn("pg", res)
+        self.assertNotIn("dr_drill_11", self.pg.psql(
+            "postgres", "SELECT datname FROM pg_database"))
 
     def test_pg_server_unreachable(self):
         port = svc_pg.free_port()

@@ -220,7 +220,9 @@ class DrillsTest(unittest.TestCase):
                 ({"kind": "restore", "region": 7}, 400, "region"),
                 ({"kind": "restore", "extra": True}, 400, "extra"),
                 ({"kind": "restore", "region": "mars"}, 404,
-                 'region "mars" does not exist')]:
+                 'region "mars" does not exist'),
+                ({"kind": "restore", "region": "eu-west"}, 409,
+                 "drills never run in the primary region eu-west")]:
             with self.subTest(body=body):
                 r = leader.write("POST", "/api/drills", body)
                 self.assertEqual(r.status, status, r)

@@ -96,9 +96,66 @@ static void test_rejections(void **state)
     c = start_cmd(NULL);
     c.u.drill.kind = 9;
     expect_reject(f, &c, DR_EINVAL, "unknown drill kind 9");
+    c = start_cmd("eu-west");
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "drills never run in the primary region eu-west");
     start(f, NULL, DAY + 10);
     c = start_cmd("ap-south");
-    expect_reject(f, &c, DR_ECONFLICT, "drill 1 is still running in us-east");
+    expect_reject_at(f, &c, DAY + 20, DR_ECONFLICT,
+                     "drill 1 is still running in us-east");
+}
+
+/* A region without members cannot run a drill; nor is it picked. */
+static void test_region_without_members(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = member_remove_cmd(2); /* us-east's only member */
+    struct fsm_result res;
+
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, DAY, DAY);
+    take_backup(f, FSM_BACKUP_REDIS, DAY, DAY);
+    apply_ok(f, &c, DAY + 5, &res);
+    assert_string_equal(fsm_drill_region(f), "ap-south");
+    c = start_cmd("us-east");
+    expect_reject(f, &c, DR_ECONFLICT, "region us-east has no member to run");
+    c = member_remove_cmd(3);
+    apply_ok(f, &c, DAY + 6, &res);
+    assert_null(fsm_drill_region(f));
+    assert_false(fsm_drill_due(f, DAY + 7));
+    c = start_cmd(NULL);
+    expect_reject(f, &c, DR_ECONFLICT, "no region to drill in");
+}
+
+/* A drill nobody claims for an hour is replaced by the next one, which the
+ * schedule then starts. */
+static void test_stuck_drill_replaced(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c;
+    struct fsm_result res;
+    uint64_t t = DAY, job;
+
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t, t);
+    take_backup(f, FSM_BACKUP_REDIS, t, t);
+    job = start(f, NULL, t + 10);
+    assert_false(fsm_drill_due(f, t + 10 + HOUR - 1));
+    c = start_cmd(NULL);
+    expect_reject_at(f, &c, t + 10 + HOUR - 1, DR_ECONFLICT,
+                     "drill 1 is still running");
+    assert_true(fsm_drill_due(f, t + 10 + HOUR));
+    apply_ok(f, &c, t + 10 + HOUR, &res);
+    assert_int_equal(fsm_drill_get(f, 1)->state, FSM_DRILL_FAILED);
+    assert_string_equal(fsm_drill_get(f, 1)->error,
+                        "no node of us-east claimed its job within 60 "
+                        "minutes");
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_FAILED);
+    assert_int_equal(fsm_drill_get(f, 2)->state, FSM_DRILL_RUNNING);
+    /* A claimed one is never replaced, however long it runs. */
+    c = claim_cmd(res.job_id, 2);
+    apply_ok(f, &c, t + 11 + HOUR, &res);
+    c = start_cmd(NULL);
+    expect_reject_at(f, &c, t + 100 * HOUR, DR_ECONFLICT,
+                     "drill 2 is still running");
 }
 
 /* A drill takes the newest backups of each kind, records their age, and
@@ -224,7 +281,7 @@ static void test_schedule(void **state)
     take_backup(f, FSM_BACKUP_REDIS, t, t);
     assert_true(fsm_drill_due(f, t));
     job = start(f, NULL, t + 10);
-    assert_false(fsm_drill_due(f, t + 400 * HOUR)); /* one runs */
+    assert_false(fsm_drill_due(f, t + 10 + HOUR - 1)); /* one runs */
     c = claim_cmd(job, 2);
     apply_ok(f, &c, t + 11, &res);
     c = finish_cmd(job, 2, 1, true);
@@ -322,6 +379,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOOTED(test_rejections),
+        BOOTED(test_region_without_members),
+        BOOTED(test_stuck_drill_replaced),
         BOOTED(test_drill_passes),
         BOOTED(test_drill_fails_on_check),
         BOOTED(test_drill_fails_when_job_does),
