@@ -390,8 +390,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* Token check in constant time: compare digests, not the strings. */
-int api__auth(struct api_call *c)
+/* Token check in constant time: compare digests, not the strings.
+ * 0: valid; 1: no Authorization; 2: not Bearer; 3: wrong token. */
+static int token_check(struct api_call *c)
 {
     struct api *a = c->api;
     h2o_req_t *req = c->req;
@@ -401,24 +402,43 @@ int api__auth(struct api_call *c)
     size_t len;
 
     if (i < 0) {
-        api_reply_error(c, 401, "unauthorized",
-                        "this request needs Authorization: Bearer <token>");
-        return -1;
+        return 1;
     }
     v = req->headers.entries[i].value.base;
     len = req->headers.entries[i].value.len;
     if (len < 7 || strncasecmp(v, "Bearer ", 7) != 0) {
-        api_reply_error(c, 401, "unauthorized",
-                        "Authorization must use the Bearer scheme");
-        return -1;
+        return 2;
     }
     SHA256((const unsigned char *)v + 7, len - 7, got);
     SHA256((const unsigned char *)a->token, strlen(a->token), want);
     if (!a->has_token || CRYPTO_memcmp(want, got, sizeof(want)) != 0) {
-        api_reply_error(c, 403, "forbidden", "the bearer token is not valid");
-        return -1;
+        return 3;
     }
     return 0;
+}
+
+bool api__authorized(struct api_call *c)
+{
+    return c->req != NULL && token_check(c) == 0;
+}
+
+int api__auth(struct api_call *c)
+{
+    switch (token_check(c)) {
+        case 0: return 0;
+        case 1:
+            api_reply_error(c, 401, "unauthorized",
+                            "this request needs Authorization: Bearer <token>");
+            return -1;
+        case 2:
+            api_reply_error(c, 401, "unauthorized",
+                            "Authorization must use the Bearer scheme");
+            return -1;
+        default:
+            api_reply_error(c, 403, "forbidden",
+                            "the bearer token is not valid");
+            return -1;
+    }
 }
 
 static void on_accept(uv_stream_t *listener, int status)

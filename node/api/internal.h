@@ -132,6 +132,8 @@ void api_metrics(struct api_call *c);
 bool api_route_health(struct api_call *c, const char *method);
 /* Drills (routes_drills.c): same contract. */
 bool api_route_drills(struct api_call *c, const char *method);
+/* Whether the request carries the valid token (no reply either way). */
+bool api__authorized(struct api_call *c);
 /* The value of query parameter key (copied into buf, size bytes, cut to
  * fit); false when absent. */
 bool api__query_get(struct api_call *c, const char *key, char *buf,

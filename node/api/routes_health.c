@@ -530,12 +530,12 @@ static void route_walk(struct api_call *c, size_t from)
             route_answer(c, p, false);
             return;
         }
-        if (b->state == FSM_BREAKER_HALF_OPEN) {
+        /* Trials are counted through the log, for clients with the
+         * token only: a stale read or an anonymous one cannot take (or use
+         * up) the few the breaker allows. */
+        if (b->state == FSM_BREAKER_HALF_OPEN && !c->stale &&
+            api__authorized(c)) {
             struct fsm_cmd cmd = {.type = FSM_CMD_BREAKER_TRIAL};
-            if (c->stale) {
-                route_answer(c, p, true);
-                return;
-            }
             if ((uint64_t)b->trials <
                 (uint64_t)fsm_setting_int(f, "breaker.half_open_max")) {
                 cmd.actor = c->actor;

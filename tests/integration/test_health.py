@@ -200,8 +200,10 @@ class HealthTest(ClusterTestCase):
                            capture_output=True, env=env, timeout=60)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
 
-    def route(self, node=None):
-        return (node or self.c.leader()).get("/api/llm/route")
+    def route(self, node=None, token=True):
+        """GET /api/llm/route as an app instance (with the token)."""
+        return (node or self.c.leader()).request(
+            "GET", "/api/llm/route", token=self.c.token if token else None)
 
     # Tests.
     def test_healthy_view_in_seed_shape(self):
@@ -386,6 +388,12 @@ class HealthTest(ClusterTestCase):
                          {"value": "anthropic"})
         self.assertEqual(r.status, 200, r)
         self.wait_breaker("anthropic", "half_open", timeout=10)
+        # Trials go only to clients with the token, and never from a stale
+        # read: neither can use them up.
+        self.assertEqual(self.route(token=False).status, 503)
+        r = follower.get("/api/llm/route?stale=true")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(self.breakers()["anthropic"]["trials"], 0)
         for _ in range(3):
             r = self.route()
             self.assertEqual(r.status, 200, r)
