@@ -196,7 +196,11 @@ static void do_health(struct api_call *c)
     if (!leader || db == FSM_SVC_DOWN) {
         status = "unhealthy";
         http = 503;
-    } else if (redis == FSM_SVC_DOWN || breaker_open) {
+    } else if (redis == FSM_SVC_DOWN || breaker_open ||
+               (src == SRC_REPLICATED &&
+                fr->status == FSM_REGION_DEGRADED)) {
+        /* (Replicated and degraded with nothing down: its nodes went
+         * silent.) */
         status = "degraded";
     } else {
         status = "healthy";

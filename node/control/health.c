@@ -122,24 +122,28 @@ static struct health_report *report_slot(struct health *h, const char *region)
     return &h->reports[h->n_reports++];
 }
 
-/* Commit the region's health if it differs from the replicated one. */
-static void sync_region(struct health *h, struct health_report *slot)
+/* Commit health for the region of slot if it differs from the replicated
+ * one (health NULL: what the slot's reports say, once two in a row agree,
+ * so that nodes that disagree or a probe on the edge of its timeout do not
+ * flap the region). */
+static void sync_region(struct health *h, struct health_report *slot,
+                        const int *health, const char *actor)
 {
     const struct fsm_region *r = fsm_region_get(&h->node->fsm.state,
                                                  slot->region);
-    struct fsm_cmd cmd = {.type = FSM_CMD_REGION_HEALTH};
-    char actor[48];
+    struct fsm_cmd cmd = {.type = FSM_CMD_REGION_HEALTH, .actor = actor};
 
-    if (r == NULL || slot->proposing) {
+    if (r == NULL || slot->proposing || (health == NULL && !slot->confirmed)) {
         return;
     }
-    report_health(slot, cmd.u.health.health);
+    if (health != NULL) {
+        memcpy(cmd.u.health.health, health, sizeof(cmd.u.health.health));
+    } else {
+        memcpy(cmd.u.health.health, slot->last, sizeof(slot->last));
+    }
     if (memcmp(cmd.u.health.health, r->health, sizeof(r->health)) == 0) {
         return;
     }
-    snprintf(actor, sizeof(actor), "node:%llu",
-             (unsigned long long)slot->node);
-    cmd.actor = actor;
     cmd.u.health.region = slot->region;
     slot->proposing = propose(h, &cmd, PROP_REGION,
                               (int)(slot - h->reports));
@@ -148,6 +152,15 @@ static void sync_region(struct health *h, struct health_report *slot)
 static uint64_t fresh_ms(const struct health *h)
 {
     return 3ull * h->cfg->probe_interval_ms + h->cfg->probe_timeout_ms;
+}
+
+/* How long a report stays fresh: three of its sender's probe intervals. */
+static uint64_t report_fresh_ms(const struct health *h,
+                                const struct health_report *r)
+{
+    return r->interval_ms != 0
+               ? 3ull * r->interval_ms + r->timeout_ms
+               : fresh_ms(h);
 }
 
 static void note_member(struct health *h, const struct health_report *r)
@@ -165,6 +178,7 @@ static void note_member(struct health *h, const struct health_report *r)
         m->id = r->node;
         m->applied_index = r->applied_index;
         m->received = uv_now(h->loop);
+        m->fresh = report_fresh_ms(h, r);
     }
 }
 
@@ -176,7 +190,7 @@ int64_t health_member_lag(const struct health *h, uint64_t id)
     }
     for (size_t i = 0; i < h->n_members; i++) {
         const struct health_member *m = &h->members[i];
-        if (m->id == id && uv_now(h->loop) - m->received <= fresh_ms(h)) {
+        if (m->id == id && uv_now(h->loop) - m->received <= m->fresh) {
             return m->applied_index >= commit
                        ? 0
                        : (int64_t)(commit - m->applied_index);
@@ -206,7 +220,9 @@ int health_ingest(struct health *h, const struct health_report *r)
          * the region's view does not flap between reporters. */
         struct health_report prev = *slot;
         bool fresh = prev.received != 0 &&
-                     uv_now(h->loop) - prev.received <= fresh_ms(h);
+                     uv_now(h->loop) - prev.received <=
+                         report_fresh_ms(h, &prev);
+        int now_says[FSM_SERVICES];
         *slot = *r;
         for (int i = 0; fresh && i < PROBE__COUNT; i++) {
             if (r->results[i].status == PROBE_UNCONFIGURED) {
@@ -215,10 +231,15 @@ int health_ingest(struct health *h, const struct health_report *r)
         }
         slot->proposing = prev.proposing;
         slot->received = uv_now(h->loop);
+        report_health(slot, now_says);
+        slot->confirmed = fresh && memcmp(now_says, prev.last,
+                                          sizeof(now_says)) == 0;
+        memcpy(slot->last, now_says, sizeof(now_says));
     }
     h->reports_received++;
     note_member(h, r);
-    sync_region(h, slot);
+    snprintf(actor, sizeof(actor), "node:%llu", (unsigned long long)r->node);
+    sync_region(h, slot, NULL, actor);
     /* Each LLM probe's outcome counts as a request to that provider; a
      * success only when it changes something (failures to reset, a
      * breaker to close), so a healthy provider costs the log nothing. */
@@ -234,9 +255,10 @@ int health_ingest(struct health *h, const struct health_report *r)
             continue;
         }
         b = &h->node->fsm.state.breakers[p];
-        if (st == PROBE_UP && b->state == FSM_BREAKER_CLOSED &&
-            b->failures == 0) {
-            continue;
+        if ((st == PROBE_UP && b->state == FSM_BREAKER_CLOSED &&
+             b->failures == 0) ||
+            (st == PROBE_DOWN && b->state == FSM_BREAKER_OPEN)) {
+            continue; /* would change nothing but a counter */
         }
         outcome = st == PROBE_UP;
         cmd.u.breaker.provider = p;
@@ -250,18 +272,48 @@ int health_ingest(struct health *h, const struct health_report *r)
 const struct health_report *health_view(const struct health *h,
                                         const char *region)
 {
-    uint64_t fresh = fresh_ms(h);
-
     if (!raftnode_is_leader(h->node)) {
         return NULL;
     }
     for (size_t i = 0; i < h->n_reports; i++) {
         const struct health_report *r = &h->reports[i];
         if (strcmp(r->region, region) == 0) {
-            return uv_now(h->loop) - r->received <= fresh ? r : NULL;
+            return r->received != 0 &&
+                           uv_now(h->loop) - r->received <=
+                               report_fresh_ms(h, r)
+                       ? r
+                       : NULL;
         }
     }
     return NULL;
+}
+
+/* A region none of whose nodes has reported for a while (once this node
+ * has led long enough to have heard them): its services are unknown now,
+ * not as they were last seen. */
+static void forget_silent_regions(struct health *h, const struct fsm *f)
+{
+    static const int unknown[FSM_SERVICES];
+    bool new_leader = uv_now(h->loop) - h->ready_since <= fresh_ms(h);
+
+    for (size_t i = 0; i < f->n_regions; i++) {
+        const struct fsm_region *r = &f->regions[i];
+        struct health_report *slot;
+        if (memcmp(r->health, unknown, sizeof(unknown)) == 0 ||
+            health_view(h, r->name) != NULL) {
+            continue;
+        }
+        slot = report_slot(h, r->name);
+        /* Never heard from since this node leads: give them time. */
+        if (slot == NULL || (slot->received == 0 && new_leader)) {
+            continue;
+        }
+        if (slot->region[0] == '\0') {
+            snprintf(slot->region, sizeof(slot->region), "%s", r->name);
+        }
+        slot->confirmed = false;
+        sync_region(h, slot, unknown, "leader");
+    }
 }
 
 /* Leader: half-open every breaker whose reset timeout is over, and keep
@@ -274,7 +326,11 @@ static void tick_cb(uv_timer_t *t)
     uint64_t now;
 
     if (h->stopping || !raftnode_ready(h->node) || !f->initialized) {
+        h->ready_since = 0;
         return;
+    }
+    if (h->ready_since == 0) {
+        h->ready_since = uv_now(h->loop);
     }
     now = raftnode_wall_ms();
     for (int p = 0; p < FSM_PROVIDERS; p++) {
@@ -289,9 +345,10 @@ static void tick_cb(uv_timer_t *t)
     }
     for (size_t i = 0; i < h->n_reports; i++) {
         if (health_view(h, h->reports[i].region) != NULL) {
-            sync_region(h, &h->reports[i]);
+            sync_region(h, &h->reports[i], NULL, "leader");
         }
     }
+    forget_silent_regions(h, f);
 }
 
 /* Reports: every node's own region, after each probe round. */
@@ -319,6 +376,8 @@ static void own_report(struct health *h, struct health_report *r)
     snprintf(r->region, sizeof(r->region), "%s", h->cfg->region);
     r->node = h->cfg->id;
     r->applied_index = raft_last_applied(&h->node->raft);
+    r->interval_ms = h->cfg->probe_interval_ms;
+    r->timeout_ms = h->cfg->probe_timeout_ms;
     memcpy(r->results, h->prober.results, sizeof(r->results));
 }
 

@@ -26,8 +26,12 @@ struct health_report {
     uint64_t node;
     uint64_t received;  /* uv_now() when it arrived */
     uint64_t applied_index; /* the reporting node's raft applied index */
+    uint32_t interval_ms, timeout_ms; /* the reporter's probe settings (0:
+                                         unknown, the leader's are used) */
     struct probe_result results[PROBE__COUNT];
     bool proposing;     /* a REGION_HEALTH for it is in flight */
+    int last[FSM_SERVICES]; /* what the previous report said */
+    bool confirmed;     /* two reports in a row said the same */
 };
 
 struct health {
@@ -48,9 +52,11 @@ struct health {
     struct health_report reports[FSM_REGIONS_MAX];
     size_t n_reports;
     bool half_open_pending[FSM_PROVIDERS];
+    uint64_t ready_since;      /* uv_now when this node became the leader */
     struct health_member {
         uint64_t id, applied_index;
         uint64_t received; /* uv_now() */
+        uint64_t fresh;    /* ms its reports stay fresh */
     } members[FSM_MEMBERS_MAX]; /* applied index each node last reported */
     size_t n_members;
     int proposals;             /* in flight */

@@ -58,6 +58,10 @@ void health_report_write(struct jout *j, const struct health_report *r)
     jout_str(j, r->region);
     jout_key(j, "applied_index");
     jout_uint(j, r->applied_index);
+    jout_key(j, "interval_ms");
+    jout_uint(j, r->interval_ms);
+    jout_key(j, "timeout_ms");
+    jout_uint(j, r->timeout_ms);
     jout_key(j, "services");
     jout_begin(j, '{');
     for (int i = 0; i < PROBE__COUNT; i++) {
@@ -182,6 +186,18 @@ int health_report_parse(const struct jin *root, struct health_report *out,
                        "applied_index must be a non-negative integer");
         }
         out->applied_index = (uint64_t)v->u.i;
+    }
+    {
+        int64_t iv = 0, to = 0;
+        if (get_int(root, "interval_ms", &iv, NULL, errmsg) != DR_OK ||
+            get_int(root, "timeout_ms", &to, NULL, errmsg) != DR_OK) {
+            return DR_EINVAL;
+        }
+        if (iv > 3600000 || to > 60000) {
+            return bad(errmsg, NULL, "interval_ms or timeout_ms out of range");
+        }
+        out->interval_ms = (uint32_t)iv;
+        out->timeout_ms = (uint32_t)to;
     }
     svcs = jin_get(root, "services");
     if (svcs == NULL || svcs->type != JIN_OBJECT) {

@@ -503,8 +503,10 @@ uint64_t fsm_breaker_due(const struct fsm *f, int provider);
  * FSM_PROVIDERS entries and returns how many. */
 size_t fsm_fallback_chain(const struct fsm *f, int *providers);
 /* Region status that health implies: degraded when the database or Redis
- * is down, healthy otherwise; a lost region stays lost. */
-int fsm_region_status_for(int current, const int *health);
+ * is down, or when every service is unknown in a region that reported
+ * before (its nodes went silent); healthy otherwise; a lost region stays
+ * lost. */
+int fsm_region_status_for(int current, const int *health, bool reported);
 
 /* Drills. */
 const struct fsm_drill *fsm_drill_get(const struct fsm *f, uint64_t id);

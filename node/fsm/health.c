@@ -105,8 +105,10 @@ size_t fsm_fallback_chain(const struct fsm *f, int *providers)
     return n;
 }
 
-int fsm_region_status_for(int current, const int *health)
+int fsm_region_status_for(int current, const int *health, bool reported)
 {
+    bool silent = true;
+
     if (current == FSM_REGION_LOST) {
         return FSM_REGION_LOST;
     }
@@ -114,7 +116,11 @@ int fsm_region_status_for(int current, const int *health)
         health[FSM_SVC_REDIS] == FSM_SVC_DOWN) {
         return FSM_REGION_DEGRADED;
     }
-    return FSM_REGION_HEALTHY;
+    for (int i = 0; i < FSM_SERVICES; i++) {
+        silent = silent && health[i] == FSM_SVC_UNKNOWN;
+    }
+    /* It reported before and now says nothing: its nodes are silent. */
+    return reported && silent ? FSM_REGION_DEGRADED : FSM_REGION_HEALTHY;
 }
 
 static int check_provider(int provider, bool allow_all,
@@ -275,7 +281,8 @@ static void region_health_set(struct fsm *f,
                               uint64_t now, const char *actor)
 {
     struct fsm_region *r = (struct fsm_region *)fsm_region_get(f, h->region);
-    int status = fsm_region_status_for(r->status, h->health);
+    int status = fsm_region_status_for(r->status, h->health,
+                                       r->health_ms != 0);
     char down[160] = "";
     size_t off = 0;
 
@@ -296,8 +303,11 @@ static void region_health_set(struct fsm *f,
     }
     fsm__audit_add(f, now, actor, "region-status", "%s: %s -> %s%s%s%s",
                    r->name, fsm_region_status_name(r->status),
-                   fsm_region_status_name(status), down[0] ? " (down: " : "",
-                   down, down[0] ? ")" : "");
+                   fsm_region_status_name(status),
+                   down[0] ? " (down: " : (status == FSM_REGION_DEGRADED
+                                               ? " (no report from its nodes"
+                                               : ""),
+                   down, status == FSM_REGION_DEGRADED || down[0] ? ")" : "");
     r->status = status;
     r->updated_ms = now;
 }

@@ -348,6 +348,48 @@ class HealthTest(ClusterTestCase):
             self.c.start(2)
             self.c.wait_for_leader()
 
+    def test_silent_region_is_degraded_then_back(self):
+        """eu-west's only node stops: once its reports are overdue, the
+        leader commits its services unknown (the region degraded) instead of
+        showing the last values; when it is back, so is its health."""
+        if self.c.leader().id == 1:
+            r = self.c.leader().write("POST", "/api/leader/transfer",
+                                      {"to": 2})
+            self.assertEqual(r.status, 200, r)
+            self.c.wait_for_leader()
+        n2 = self.c.node(2)
+        leader = self.c.leader()
+        wait_until(lambda: n2.get("/api/regions/eu-west?stale=true")
+                   .json["services"]["database"] == "up", 10,
+                   what="eu-west's database committed up")
+        # The leader has heard node 1 (a new leader gives silent regions
+        # three of its own probe intervals first).
+        wait_until(lambda: leader.get("/api/health?region=eu-west")
+                   .json["source"] == "leader", 10,
+                   what="the leader's view of eu-west")
+        self.c.kill(1)
+        try:
+            wait_until(lambda: n2.get("/api/regions/eu-west?stale=true")
+                       .json["status"] == "degraded", 15,
+                       what="silent eu-west degraded")
+            reg = n2.get("/api/regions/eu-west?stale=true").json
+            self.assertEqual(reg["services"]["database"], "unknown")
+            h = n2.get("/api/health?region=eu-west").json
+            self.assertEqual((h["status"], h["source"]),
+                             ("degraded", "replicated"))
+            self.assertIsNone(metric(self.metrics(n2),
+                                     "cogitator_health_database_up",
+                                     region="eu-west"))
+            hist = self.c.leader().get("/api/history").json["history"]
+            self.assertIn("eu-west: healthy -> degraded (no report from its "
+                          "nodes)", [e["detail"] for e in hist])
+        finally:
+            self.c.start(1)
+            self.c.wait_for_leader()
+        wait_until(lambda: n2.get("/api/regions/eu-west?stale=true")
+                   .json["status"] == "healthy", 15,
+                   what="eu-west healthy again")
+
     def test_events_fallback_trials_queue_mode_and_reset(self):
         leader = self.c.leader()
         follower = self.c.followers(leader)[0]

@@ -322,8 +322,23 @@ static void test_region_health(void **state)
     expect_ok(f, &c, T + 5);
     assert_int_equal(fsm_region_get(f, "us-east")->status,
                      FSM_REGION_HEALTHY);
-    assert_int_equal(fsm_region_status_for(FSM_REGION_LOST, c.u.health.health),
+    assert_int_equal(fsm_region_status_for(FSM_REGION_LOST, c.u.health.health,
+                                           true),
                      FSM_REGION_LOST);
+    /* Its nodes go silent: every service unknown, the region degraded. */
+    memset(c.u.health.health, 0, sizeof(c.u.health.health));
+    expect_ok(f, &c, T + 6);
+    assert_int_equal(fsm_region_get(f, "us-east")->status,
+                     FSM_REGION_DEGRADED);
+    assert_string_equal(audit_last(f)->detail,
+                        "us-east: healthy -> degraded (no report from its "
+                        "nodes)");
+    /* A region that never reported is not degraded by saying nothing. */
+    c = health_cmd("ap-south", FSM_SVC_UP, FSM_SVC_UP);
+    memset(c.u.health.health, 0, sizeof(c.u.health.health));
+    expect_ok(f, &c, T + 7);
+    assert_int_equal(fsm_region_get(f, "ap-south")->status,
+                     FSM_REGION_HEALTHY);
 
     c = health_cmd("mars", FSM_SVC_UP, FSM_SVC_UP);
     expect_reject(f, &c, DR_ENOTFOUND, "region \"mars\" does not exist");
