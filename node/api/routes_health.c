@@ -347,8 +347,10 @@ static void forward_to_leader(struct api_call *c)
     char url[512], path[256];
     char *body;
 
-    snprintf(path, sizeof(path), "%.*s", (int)req->path_normalized.len,
-             req->path_normalized.base);
+    /* Marked, so that the leader never relays it again (a leadership
+     * change in flight would bounce it between nodes). */
+    snprintf(path, sizeof(path), "%.*s?forwarded=1",
+             (int)req->path_normalized.len, req->path_normalized.base);
     if (!a->fwd_ready ||
         !raftnode_leader_url(a->node, path, url, sizeof(url)) ||
         raftnode_leader(a->node) == a->cfg->id) {
@@ -432,6 +434,15 @@ static void do_events(struct api_call *c)
         outcomes[i] = e->u.str.s[0] == 's';
     }
     if (!raftnode_is_leader(c->api->node)) {
+        char fwd[8];
+        if (api__query_get(c, "forwarded", fwd, sizeof(fwd))) {
+            c->retry_safe = true;
+            api_reply_error(c, 503, "unavailable",
+                            "relayed to node %llu, which no longer leads; "
+                            "send the events again",
+                            (unsigned long long)c->api->cfg->id);
+            return;
+        }
         forward_to_leader(c);
         return;
     }

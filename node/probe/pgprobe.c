@@ -478,7 +478,7 @@ static bool needs_resolving(struct pg_run *r, bool *failed)
 {
     PQconninfoOption *opts;
     PQconninfoOption *o;
-    const char *host = NULL, *hostaddr = NULL;
+    const char *host = NULL, *hostaddr = NULL, *service = NULL;
     char *err = NULL;
 
     *failed = false;
@@ -495,7 +495,25 @@ static bool needs_resolving(struct pg_run *r, bool *failed)
             host = o->val;
         } else if (strcmp(o->keyword, "hostaddr") == 0) {
             hostaddr = o->val;
+        } else if (strcmp(o->keyword, "service") == 0 && o->val != NULL &&
+                   o->val[0] != '\0') {
+            service = o->val;
         }
+    }
+    if (service == NULL) {
+        service = getenv("PGSERVICE");
+    }
+    /* A service file may name a host that libpq would resolve with a
+     * blocking getaddrinfo inside PQconnectPoll, on the loop. */
+    if (service != NULL && service[0] != '\0') {
+        probe__fail(&r->run,
+                    "conninfo: service=%.64s is not supported by the probe "
+                    "(libpq would resolve its host on the node's loop); give "
+                    "host and port in [services] pg",
+                    service);
+        PQconninfoFree(opts);
+        *failed = true;
+        return false;
     }
     if (hostaddr == NULL || hostaddr[0] == '\0') {
         hostaddr = getenv("PGHOSTADDR");

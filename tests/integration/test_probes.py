@@ -423,6 +423,10 @@ class ProbeCase(unittest.TestCase):
              "redis": "no-such-host.invalid:6379"}, expect_rc=1)
         self.assert_down(r["database"], "resolve no-such-host.invalid: ")
         self.assert_down(r["redis"], "resolve no-such-host.invalid: ")
+        # A service file could name a host libpq would resolve on the loop.
+        rc, r, _, _ = self.probe({"pg": "service=cogitator dbname=postgres"},
+                                 expect_rc=1)
+        self.assert_down(r["database"], "service=cogitator is not supported")
 
     # Config and key file errors
 
