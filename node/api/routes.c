@@ -458,12 +458,33 @@ static void after_member_meta(struct api_call *c)
         return;
     }
     c->change.data = c;
-    rv = raftnode_add(c->api->node, &c->change, c->id, m->raft_address,
-                      member_added_cb, err);
+    if (raftnode_role_of(c->api->node, c->id) == RAFT_SPARE) {
+        /* An earlier add joined it as spare, then lost leadership before
+         * the promotion: finish that add. */
+        rv = raftnode_promote(c->api->node, &c->change, c->id,
+                              member_added_cb, err);
+    } else {
+        rv = raftnode_add(c->api->node, &c->change, c->id, m->raft_address,
+                          member_added_cb, err);
+    }
     if (rv != DR_OK) {
         member_forget(c);
         api_reply_code(c, rv, err);
     }
+}
+
+/* Server c->id is a spare at address in raft's configuration: an add of
+ * it was cut short after it joined, and may be finished. */
+static bool spare_at(struct api_call *c, const char *address)
+{
+    const struct raft_configuration *cf = &c->api->node->raft.configuration;
+    for (unsigned i = 0; i < cf->n; i++) {
+        if (cf->servers[i].id == c->id) {
+            return cf->servers[i].role == RAFT_SPARE &&
+                   strcmp(cf->servers[i].address, address) == 0;
+        }
+    }
+    return false;
 }
 
 static void do_member_add(struct api_call *c)
@@ -491,7 +512,8 @@ static void do_member_add(struct api_call *c)
         api_reply_not_leader(c);
         return;
     }
-    if (raftnode_role_of(c->api->node, c->id) >= 0) {
+    if (raftnode_role_of(c->api->node, c->id) >= 0 &&
+        !spare_at(c, jin_get(c->body, "raft_address")->u.str.s)) {
         api_reply_error(c, 409, "already_exists",
                         "member %llu is already in the cluster; remove it "
                         "first to re-add it",

@@ -547,6 +547,29 @@ int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
     return DR_OK;
 }
 
+int raftnode_promote(struct raftnode *n, struct raftnode_change *req,
+                     raft_id id, raftnode_change_cb cb, char *errmsg)
+{
+    int rv = change_check(n, errmsg);
+    if (rv != DR_OK) {
+        return rv;
+    }
+    if (raftnode_role_of(n, id) != RAFT_SPARE) {
+        snprintf(errmsg, 256, "server %llu is not a spare",
+                 (unsigned long long)id);
+        return DR_ECONFLICT;
+    }
+    req->node = n;
+    req->cb = cb;
+    req->id = id;
+    req->change.data = req;
+    rv = raft_assign(&n->raft, &req->change, id, RAFT_VOTER, assign_cb);
+    if (rv != 0) {
+        return change_error(rv, errmsg, "promote", n);
+    }
+    return DR_OK;
+}
+
 static void remove_cb(struct raft_change *change, int status)
 {
     change_done(change->data, status);

@@ -136,6 +136,10 @@ int raftnode_read(struct raftnode *n, struct raftnode_read *req,
  * change runs, DR_EINVAL for a bad id; errmsg (256 bytes) explains. */
 int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
                  const char *address, raftnode_change_cb cb, char *errmsg);
+/* Promote server id, a spare (an add whose promotion was cut short by a
+ * leadership change), to voter. DR_ECONFLICT when it is not a spare. */
+int raftnode_promote(struct raftnode *n, struct raftnode_change *req,
+                     raft_id id, raftnode_change_cb cb, char *errmsg);
 int raftnode_remove(struct raftnode *n, struct raftnode_change *req,
                     raft_id id, raftnode_change_cb cb, char *errmsg);
 int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,

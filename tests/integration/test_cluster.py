@@ -330,6 +330,46 @@ class TestCluster(ClusterTestCase):
         self.write_ok(leader, "POST", "/api/regions", {"name": "after-lock"},
                       201)
 
+    def test_add_cut_short_by_a_leader_change_can_be_finished(self):
+        """An add whose promotion is cut short by a leadership change
+        leaves the node a spare (raft joined it before promoting); adding it
+        again finishes the promotion instead of answering 409 forever.
+        Found by chaos/run (seed 22)."""
+        import threading
+        c, leader = self.start_cluster()
+        gone = c.followers(leader)[0]
+        other = [n for n in c.followers(leader) if n.id != gone.id][0]
+        self.write_ok(leader, "DELETE", "/api/members/%d" % gone.id, None)
+        self.assertEqual(c.stop(gone.id), 0, gone.log_tail())
+        c.wipe(gone.id)
+        # Add it while it is down: it joins as spare and the promotion
+        # waits for it to catch up; meanwhile leadership moves.
+        answers = []
+        t = threading.Thread(target=lambda: answers.append(leader.write(
+            "POST", "/api/members", gone.member_json(), timeout=30.0)))
+        t.start()
+        wait_until(lambda: any(m["id"] == gone.id and m["role"] == "spare"
+                               for m in leader.get("/api/members?stale=true")
+                               .json["members"]), 10, what="a spare")
+        r = leader.write("POST", "/api/leader/transfer", {"to": other.id})
+        self.assertEqual(r.status, 200, r)
+        t.join(35)
+        self.assertEqual(answers[0].status, 503, answers[0])
+        new = c.wait_for_leader(ids=[leader.id, other.id])
+        roles = {m["id"]: m["role"] for m in
+                 new.get("/api/members").json["members"]}
+        self.assertEqual(roles.get(gone.id), "spare", roles)
+        gone.join = True
+        c.start(gone.id)
+        r = new.write("POST", "/api/members", gone.member_json(),
+                      timeout=30.0)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["role"], "voter", r)
+        c.wait_caught_up(gone.id, new)
+        # A member that is a voter already still gets 409.
+        r = new.write("POST", "/api/members", gone.member_json())
+        self.assertError(r, 409, "already_exists", "already in the cluster")
+
     def test_unreachable_member_is_not_left_behind(self):
         # A node that never starts cannot catch up: the add fails without
         # Retry-After (the client must not repeat it blindly), and neither
