@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DEMO_DIR ?= $(CURDIR)/demo-cluster
 
-.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench clean
+.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench chaos clean
 
 all: build
 
@@ -62,6 +62,13 @@ bench: build
 	./bench/run-raft-vs-etcd
 	./bench/pg-backup --drnode $(BUILD)/node/drnode
 	./bench/redis-backup $(BUILD)/node/drnode
+
+# A long randomized fault schedule against a real cluster (docs/reliability.md);
+# needs root. CHAOS_SEED replays a run; CHAOS_NEMESIS picks the faults.
+CHAOS_DURATION ?= 1800
+CHAOS_NEMESIS ?= all
+chaos: bootstrap build
+	DRNODE=$(BUILD)/node/drnode ./chaos/run --duration $(CHAOS_DURATION) --nemesis $(CHAOS_NEMESIS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+"""History checker of chaos runs (chaos/workload.py's JSONL format).
+
+  python3 chaos/check.py HISTORY.jsonl    # prints the report; exit 1 if bad
+
+Checks:
+- registers (region priorities): linearizable per key, by a Wing-Gong /
+  Lowe search (as Knossos and Porcupine do) with ok and unknown operations.
+  Values are unique, so an unknown write that no read saw is dropped (it
+  may never have happened) and one that was read must precede its first
+  reader's completion: every operation's window is then bounded.
+- site: linearizable as a compare-and-set register of (epoch, primary); at
+  most one primary per epoch (CAS answers, site reads, final states); no
+  two acknowledged CAS with the same epoch; epochs never fall in real time.
+- registrations: every acknowledged add is present at the end unless a
+  delete was acknowledged or its outcome is unknown (lost otherwise); no
+  name present that was deleted with an ack, or whose add certainly failed.
+- final state: every node's local state (status, regions, members, site,
+  settings, history) identical; leader-stamped history times never fall.
+- crashes: a node that exited without being killed is an anomaly, unless
+  its data dir was full at the time (then a note).
+"""
+
+import json
+import sys
+
+INF = float("inf")
+SEARCH_BUDGET = 1000000  # search steps per key before "inconclusive"
+
+
+class Report:
+    def __init__(self):
+        self.lost = 0
+        self.anomalies = 0
+        self.problems = []  # lost writes and anomalies, one line each
+        self.notes = []     # not counted: inconclusive checks, facts
+        self.counts = {"ops": 0, "ok": 0, "fail": 0, "unknown": 0}
+
+    def anomaly(self, msg):
+        self.anomalies += 1
+        self.problems.append("ANOMALY " + msg)
+
+    def lose(self, msg):
+        self.lost += 1
+        self.problems.append("LOST " + msg)
+
+    def text(self):
+        out = ["check: lost=%d anomalies=%d" % (self.lost, self.anomalies)]
+        out += ["  " + p for p in self.problems[:200]]
+        if len(self.problems) > 200:
+            out.append("  ... %d more" % (len(self.problems) - 200))
+        out += ["  note: " + n for n in self.notes]
+        return "\n".join(out) + "\n"
+
+
+class Op:
+    __slots__ = ("id", "c", "f", "key", "value", "inv", "ret", "kind",
+                 "result")
+
+    def __init__(self, ev):
+        self.id = ev["id"]
+        self.c = ev.get("c")
+        self.f = ev["f"]
+        self.key = ev.get("key")
+        self.value = ev.get("value")
+        self.inv = ev["t"]
+        self.ret = None
+        self.kind = "unknown"  # until a completion says otherwise
+        self.result = None
+
+    def __repr__(self):
+        return "op %d (client %s %s %s %r -> %s %r, %.3f..%s)" % (
+            self.id, self.c, self.f, self.key, self.value, self.kind,
+            self.result, self.inv,
+            "%.3f" % self.ret if self.ret not in (None, INF) else "?")
+
+
+def load(lines):
+    """(meta, ops in invocation order, final event) from JSONL lines."""
+    meta, final, ops, crashes = {}, None, {}, []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError as e:
+            raise ValueError("line %d: not JSON: %s" % (n, e))
+        kind = ev.get("e")
+        if kind == "meta":
+            meta = ev
+        elif kind == "final":
+            final = ev
+        elif kind == "crash":
+            crashes.append(ev)
+        elif kind == "invoke":
+            ops[ev["id"]] = Op(ev)
+        elif kind in ("ok", "fail", "unknown"):
+            op = ops.get(ev["id"])
+            if op is None:
+                raise ValueError("line %d: completion of unknown op %r" %
+                                 (n, ev["id"]))
+            op.kind = kind
+            op.ret = ev["t"]
+            op.result = ev.get("value")
+        else:
+            raise ValueError("line %d: unknown event %r" % (n, kind))
+    meta["crashes"] = crashes
+    return meta, sorted(ops.values(), key=lambda o: o.inv), final
+
+
+def linearizable(items, init, step, budget=SEARCH_BUDGET):
+    """Wing-Gong/Lowe search. items: (invoke, return or INF, op, definite);
+    operations with an INF return or definite=False may be left out.
+    step(state, op) -> (ok, new_state). True, False, or None (budget
+    exhausted)."""
+    ev = []
+    for k, (inv, ret, _, _) in enumerate(items):
+        ev.append((inv, 0, k))
+        ev.append((ret, 1, k))
+    ev.sort()
+    E = len(ev)
+    if E == 0:
+        return True
+    H, T = E, E + 1  # head and tail sentinels of the doubly linked list
+    nxt = [i + 1 for i in range(E)] + [0, None]
+    prv = [i - 1 for i in range(E)] + [None, E - 1]
+    nxt[E - 1] = T
+    prv[0] = H
+    is_call = [e[1] == 0 for e in ev]
+    opk = [e[2] for e in ev]
+    match = [0] * E
+    call_of = {}
+    for idx, e in enumerate(ev):
+        if e[1] == 0:
+            call_of[e[2]] = idx
+    for idx, e in enumerate(ev):
+        if e[1] == 1:
+            match[call_of[e[2]]] = idx
+    definite = [items[k][3] and items[k][1] != INF for k in range(len(items))]
+    remaining = sum(definite)
+
+    def lift(e):
+        for x in (e, match[e]):
+            nxt[prv[x]] = nxt[x]
+            prv[nxt[x]] = prv[x]
+
+    def unlift(e):
+        for x in (match[e], e):
+            prv[nxt[x]] = x
+            nxt[prv[x]] = x
+
+    state, lin, stack, cache = init, 0, [], set()
+    entry = nxt[H]
+    steps = 0
+    while True:
+        if remaining == 0:
+            return True
+        steps += 1
+        if steps > budget:
+            return None
+        if entry == T:
+            return False  # unreachable: definite ops remain in the list
+        if is_call[entry]:
+            k = opk[entry]
+            ok, ns = step(state, items[k][2])
+            if ok:
+                nl = lin | (1 << k)
+                key = (nl, ns)
+                if key not in cache:
+                    cache.add(key)
+                    stack.append((entry, state))
+                    state, lin = ns, nl
+                    lift(entry)
+                    if definite[k]:
+                        remaining -= 1
+                    entry = nxt[H]
+                    continue
+            entry = nxt[entry]
+        else:
+            if not stack:
+                return False
+            e, state = stack.pop()
+            k = opk[e]
+            lin &= ~(1 << k)
+            unlift(e)
+            if definite[k]:
+                remaining += 1
+            entry = nxt[e]
+
+
+def register_step(state, op):
+    if op.f == "write":
+        return True, op.value
+    return op.result == state, state
+
+
+def check_registers(rep, meta, ops):
+    regs = meta.get("registers", {})
+    for key in sorted(regs):
+        kops = [o for o in ops if o.key == key and o.f in ("write", "read")]
+        first_read = {}
+        for o in kops:
+            if o.f == "read" and o.kind == "ok":
+                r = first_read.get(o.result)
+                first_read[o.result] = o.ret if r is None else min(r, o.ret)
+        items = []
+        for o in kops:
+            if o.kind == "fail" or (o.f == "read" and o.kind != "ok"):
+                continue
+            if o.kind == "ok":
+                items.append((o.inv, o.ret, o, True))
+            elif o.value in first_read:  # unknown write that was read
+                items.append((o.inv, max(o.inv, first_read[o.value]), o,
+                              True))
+        writes = {o.value for o in kops if o.f == "write"}
+        for v in first_read:
+            if v != regs[key] and v not in writes:
+                rep.anomaly("register %s: read %r, which nobody wrote" %
+                            (key, v))
+        res = linearizable(items, regs[key], register_step)
+        if res is None:
+            rep.notes.append("register %s: %d operations, search budget "
+                             "exhausted (inconclusive)" % (key, len(items)))
+        elif not res:
+            rep.anomaly("register %s: not linearizable (%d operations)" %
+                        (key, len(items)))
+        else:
+            rep.notes.append("register %s: linearizable (%d operations)" %
+                             (key, len(items)))
+
+
+def site_step(state, op):
+    if op.f == "site":
+        return tuple(op.result) == state, state
+    exp, region = op.value["expected"], op.value["region"]
+    if state[0] != exp or state[1] == region:
+        return False, state
+    new = (exp + 1, region)
+    if op.result is not None and tuple(op.result) != new:
+        return False, state
+    return True, new
+
+
+def check_site(rep, meta, ops, final):
+    sops = [o for o in ops if o.f in ("site", "cas")]
+    seen = []  # (inv, ret, epoch, primary) of every answered observation
+    for o in sops:
+        if o.kind == "ok":
+            seen.append((o.inv, o.ret, o.result[0], o.result[1]))
+    if final:
+        for nid, st in sorted(final.get("nodes", {}).items()):
+            s = st.get("site")
+            if isinstance(s, dict) and "epoch" in s:
+                seen.append((INF, INF, s["epoch"], s["primary_region"]))
+    init = tuple(meta.get("initial_site") or (1, None))
+    by_epoch = {init[0]: {init[1]}}
+    for _, _, e, p in seen:
+        by_epoch.setdefault(e, set()).add(p)
+    for e, ps in sorted(by_epoch.items()):
+        if len(ps) > 1:
+            rep.anomaly("epoch %d has %d primaries: %s" %
+                        (e, len(ps), sorted(map(str, ps))))
+    cas_epochs = {}
+    for o in sops:
+        if o.f == "cas" and o.kind == "ok":
+            e = o.result[0]
+            if e != o.value["expected"] + 1:
+                rep.anomaly("%r: epoch %d after expected %d" %
+                            (o, e, o.value["expected"]))
+            if e in cas_epochs:
+                rep.anomaly("two acknowledged CAS made epoch %d: %r and %r" %
+                            (e, cas_epochs[e], o))
+            cas_epochs[e] = o
+    # Epochs never fall: an observation that starts after another finished
+    # shows an epoch at least as high.
+    done = sorted((r, e) for _, r, e, _ in seen if r != INF)
+    starts = sorted((i, e) for i, _, e, _ in seen if i != INF)
+    best, k = None, 0
+    for inv, e in starts:
+        while k < len(done) and done[k][0] < inv:
+            best = done[k][1] if best is None else max(best, done[k][1])
+            k += 1
+        if best is not None and e < best:
+            rep.anomaly("epoch fell: %d observed after %d had completed" %
+                        (e, best))
+            break
+    max_seen = max([e for _, _, e, _ in seen] + [init[0]])
+    items = []
+    for o in sops:
+        if o.kind == "ok":
+            items.append((o.inv, o.ret, o, True))
+        elif o.f == "cas" and o.kind == "unknown" and \
+                o.value["expected"] + 1 <= max_seen:
+            items.append((o.inv, INF, o, False))
+    res = linearizable(items, init, site_step)
+    if res is None:
+        rep.notes.append("site: %d operations, search budget exhausted "
+                         "(inconclusive)" % len(items))
+    elif not res:
+        rep.anomaly("site: not linearizable (%d operations)" % len(items))
+    else:
+        rep.notes.append("site: linearizable (%d operations, %d epochs)" %
+                         (len(items), len(by_epoch)))
+
+
+def check_registrations(rep, meta, ops):
+    lists = [o for o in ops if o.f == "list" and o.kind == "ok"]
+    if not lists:
+        rep.anomaly("no final region list was read: registrations unchecked")
+        return
+    present = set(lists[-1].result)
+    adds, deletes = {}, {}
+    for o in ops:
+        if o.f == "add":
+            adds[o.key] = o
+        elif o.f == "delete":
+            deletes.setdefault(o.key, []).append(o)
+    base = set(meta.get("registers", {})) | set(meta.get("sites", []))
+    acked = 0
+    for name, a in sorted(adds.items()):
+        dk = {d.kind for d in deletes.get(name, [])}
+        if a.kind == "ok":
+            acked += 1
+            if name not in present and not (dk & {"ok", "unknown"}):
+                rep.lose("registration %s: acknowledged (%r), absent at the "
+                         "end, never deleted" % (name, a))
+        if name in present:
+            if "ok" in dk:
+                rep.anomaly("registration %s: deleted with an ack, present "
+                            "at the end" % name)
+            if a.kind == "fail":
+                rep.anomaly("registration %s: add failed (%r), present at "
+                            "the end" % (name, a))
+    for name in sorted(present - base - set(adds)):
+        rep.anomaly("region %s present at the end, never added" % name)
+    for name in sorted(base - present):
+        rep.lose("region %s (created at setup) absent at the end" % name)
+    rep.notes.append("registrations: %d acknowledged adds, %d present at "
+                     "the end" % (acked, len(present - base)))
+
+
+def _strip(v):
+    """A node's state without node-local fields."""
+    if isinstance(v, dict):
+        return {k: _strip(x) for k, x in v.items()
+                if k not in ("last_contact_ms", "role", "node", "region",
+                             "leader", "term", "commit_index",
+                             "applied_index")}
+    if isinstance(v, list):
+        return [_strip(x) for x in v]
+    return v
+
+
+def check_final(rep, final):
+    if not final or not final.get("nodes"):
+        rep.anomaly("no final node states recorded")
+        return
+    nodes = final["nodes"]
+    ref_id, ref = None, None
+    for nid in sorted(nodes, key=int):
+        st = nodes[nid]
+        bad = [k for k, v in st.items()
+               if not isinstance(v, dict) or "error" in v]
+        if bad:
+            rep.anomaly("node %s: final state unreadable (%s)" %
+                        (nid, ", ".join(sorted(bad))))
+            continue
+        hist = st["history"].get("history", [])
+        for a, b in zip(hist, hist[1:]):
+            if b["time_ms"] < a["time_ms"]:
+                rep.anomaly("node %s: history time fell from %d (seq %d) "
+                            "to %d (seq %d)" % (nid, a["time_ms"], a["seq"],
+                                                b["time_ms"], b["seq"]))
+                break
+        s = _strip(st)
+        if ref is None:
+            ref_id, ref = nid, s
+            continue
+        for k in sorted(s):
+            if s[k] != ref.get(k):
+                rep.anomaly("node %s: final %s differs from node %s's" %
+                            (nid, k, ref_id))
+    applied = {nid: st.get("status", {}).get("applied_index")
+               for nid, st in nodes.items()}
+    rep.notes.append("final applied index per node: %s" %
+                     json.dumps(applied, sort_keys=True))
+
+
+def check_crashes(rep, meta):
+    """A node that exits by itself is a bug, unless its disk was full
+    (fail-stop is then a fair answer: noted)."""
+    for c in meta.get("crashes", []):
+        msg = "node %s exited by itself with status %s at %.3f" % (
+            c["node"], c["status"], c["t"])
+        if c.get("disk_full"):
+            rep.notes.append(msg + " (its data dir was full)")
+        else:
+            rep.anomaly(msg)
+
+
+def check(lines):
+    rep = Report()
+    meta, ops, final = load(lines)
+    check_crashes(rep, meta)
+    for o in ops:
+        rep.counts["ops"] += 1
+        rep.counts[o.kind] += 1
+    check_registers(rep, meta, ops)
+    check_site(rep, meta, ops, final)
+    check_registrations(rep, meta, ops)
+    check_final(rep, final)
+    return rep
+
+
+def check_file(path):
+    with open(path) as f:
+        return check(f)
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write("usage: check.py HISTORY.jsonl\n")
+        return 2
+    try:
+        rep = check_file(argv[1])
+    except (OSError, ValueError, KeyError) as e:
+        sys.stderr.write("check.py: %s: %s\n" % (argv[1], e))
+        return 2
+    sys.stdout.write(rep.text())
+    c = rep.counts
+    print("ops=%d ok=%d fail=%d unknown=%d lost=%d anomalies=%d" %
+          (c["ops"], c["ok"], c["fail"], c["unknown"], rep.lost,
+           rep.anomalies))
+    return 1 if rep.lost or rep.anomalies else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
