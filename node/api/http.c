@@ -285,26 +285,6 @@ void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
 
 /* Request entry point. */
 
-static bool query_has(h2o_req_t *req, const char *kv)
-{
-    const char *q, *end;
-    size_t kvlen = strlen(kv);
-    if (req->query_at == SIZE_MAX) {
-        return false;
-    }
-    q = req->path.base + req->query_at + 1;
-    end = req->path.base + req->path.len;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        size_t len = amp ? (size_t)(amp - q) : (size_t)(end - q);
-        if (len == kvlen && memcmp(q, kv, len) == 0) {
-            return true;
-        }
-        q += len + 1;
-    }
-    return false;
-}
-
 bool api__query_get(struct api_call *c, const char *key, char *buf,
                     size_t size)
 {
@@ -368,7 +348,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     c->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot),
                                    call_dispose_cb);
     *c->slot = c;
-    c->stale = query_has(req, "stale=true");
+    {
+        char v[8];
+        c->stale = api__query_get(c, "stale", v, sizeof(v)) &&
+                   strcmp(v, "true") == 0;
+    }
     set_actor(c);
     if (a->stopping) {
         /* Raft is closing: its configuration may already be gone. */

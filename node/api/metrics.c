@@ -178,12 +178,20 @@ static void metrics_backups(struct out *o, const struct fsm *f)
     uint64_t now = raftnode_wall_ms();
     size_t by_state[4] = {0};
 
+    /* The newest backup of each region and kind, found once: age and RPO
+     * are exported for the same label sets. */
+    const struct fsm_backup *latest[FSM_REGIONS_MAX][FSM_BACKUP_KINDS];
+
+    for (size_t i = 0; i < f->n_regions && i < FSM_REGIONS_MAX; i++) {
+        for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
+            latest[i][k] = fsm_backup_latest(f, k, f->regions[i].name);
+        }
+    }
     put(o, "# HELP drnode_backup_age_seconds Age of the newest complete "
            "backup's data.\n# TYPE drnode_backup_age_seconds gauge\n");
-    for (size_t i = 0; i < f->n_regions; i++) {
+    for (size_t i = 0; i < f->n_regions && i < FSM_REGIONS_MAX; i++) {
         for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
-            const struct fsm_backup *b =
-                fsm_backup_latest(f, k, f->regions[i].name);
+            const struct fsm_backup *b = latest[i][k];
             if (b != NULL) {
                 put(o, "drnode_backup_age_seconds{region=\"%s\",kind=\"%s\"}"
                        " %.3f\n",
@@ -195,9 +203,9 @@ static void metrics_backups(struct out *o, const struct fsm *f)
     }
     put(o, "# HELP drnode_backup_rpo_seconds Recovery point objective "
            "(rpo.* settings).\n# TYPE drnode_backup_rpo_seconds gauge\n");
-    for (size_t i = 0; i < f->n_regions; i++) {
+    for (size_t i = 0; i < f->n_regions && i < FSM_REGIONS_MAX; i++) {
         for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
-            if (fsm_backup_latest(f, k, f->regions[i].name) != NULL) {
+            if (latest[i][k] != NULL) {
                 put(o, "drnode_backup_rpo_seconds{region=\"%s\",kind=\"%s\"}"
                        " %lld\n",
                     f->regions[i].name, fsm_backup_kind_name(k),

@@ -62,12 +62,7 @@ static void view_probe(struct jout *j, int svc, const struct probe_result *r)
         case PROBE_APP:
             break;
         default:
-            jout_key(j, "models");
-            jout_begin(j, '[');
-            for (unsigned i = 0; i < r->n_models; i++) {
-                jout_str(j, r->models[i]);
-            }
-            jout_end(j, ']');
+            health_write_models(j, r);
             break;
     }
     jout_end(j, '}');

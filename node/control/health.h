@@ -94,6 +94,8 @@ int health_service_status(const struct probe_result *r);
  * checking every field. parse fills out (received = 0) or returns
  * DR_EINVAL with errmsg (256 bytes) naming the field. */
 void health_report_write(struct jout *j, const struct health_report *r);
+/* "models": [...] of an LLM provider's result, into the current object. */
+void health_write_models(struct jout *j, const struct probe_result *r);
 int health_report_parse(const struct jin *root, struct health_report *out,
                         char *errmsg);
 

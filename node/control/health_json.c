@@ -38,15 +38,20 @@ static void write_result(struct jout *j, int service,
             }
             break;
         default:
-            jout_key(j, "models");
-            jout_begin(j, '[');
-            for (unsigned i = 0; i < r->n_models; i++) {
-                jout_str(j, r->models[i]);
-            }
-            jout_end(j, ']');
+            health_write_models(j, r);
             break;
     }
     jout_end(j, '}');
+}
+
+void health_write_models(struct jout *j, const struct probe_result *r)
+{
+    jout_key(j, "models");
+    jout_begin(j, '[');
+    for (unsigned i = 0; i < r->n_models; i++) {
+        jout_str(j, r->models[i]);
+    }
+    jout_end(j, ']');
 }
 
 void health_report_write(struct jout *j, const struct health_report *r)

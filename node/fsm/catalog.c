@@ -71,34 +71,28 @@ const char *fsm_job_state_name(int state)
 
 /* Copies and frees. */
 
+/* The strings a backup or a job owns. */
+#define BACKUP_STRS(b)                                                     \
+    {&(b)->id,           &(b)->origin_region, &(b)->store,                 \
+     &(b)->prefix,       &(b)->manifest_key,  &(b)->manifest_sha256,       \
+     &(b)->verify_error, &(b)->detail}
+#define JOB_STRS(j)                                                        \
+    {&(j)->region, &(j)->backup_id, &(j)->prefix,                          \
+     &(j)->store,  &(j)->error,     &(j)->actor}
+
 void fsm_backup_free(struct fsm_backup *b)
 {
-    free(b->id);
-    free(b->origin_region);
-    free(b->store);
-    free(b->prefix);
-    free(b->manifest_key);
-    free(b->manifest_sha256);
-    free(b->verify_error);
-    free(b->detail);
+    char **const strs[] = BACKUP_STRS(b);
+    fsm__free_strs(strs, sizeof(strs) / sizeof(strs[0]));
     memset(b, 0, sizeof(*b));
 }
 
 int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src)
 {
+    char **const strs[] = BACKUP_STRS(dst);
     *dst = *src;
-    dst->id = fsm__dup_str(src->id);
-    dst->origin_region = fsm__dup_str(src->origin_region);
-    dst->store = fsm__dup_str(src->store);
-    dst->prefix = fsm__dup_str(src->prefix);
-    dst->manifest_key = fsm__dup_str(src->manifest_key);
-    dst->manifest_sha256 = fsm__dup_str(src->manifest_sha256);
-    dst->verify_error = fsm__dup_str(src->verify_error);
-    dst->detail = fsm__dup_str(src->detail);
-    if (!dst->id || !dst->origin_region || !dst->store || !dst->prefix ||
-        !dst->manifest_key || !dst->manifest_sha256 || !dst->verify_error ||
-        !dst->detail) {
-        fsm_backup_free(dst);
+    if (fsm__dup_strs(strs, sizeof(strs) / sizeof(strs[0])) != DR_OK) {
+        memset(dst, 0, sizeof(*dst));
         return DR_ENOMEM;
     }
     return DR_OK;
@@ -106,27 +100,17 @@ int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src)
 
 void fsm_job_free(struct fsm_job *j)
 {
-    free(j->region);
-    free(j->backup_id);
-    free(j->prefix);
-    free(j->store);
-    free(j->error);
-    free(j->actor);
+    char **const strs[] = JOB_STRS(j);
+    fsm__free_strs(strs, sizeof(strs) / sizeof(strs[0]));
     memset(j, 0, sizeof(*j));
 }
 
 int fsm_job_copy(struct fsm_job *dst, const struct fsm_job *src)
 {
+    char **const strs[] = JOB_STRS(dst);
     *dst = *src;
-    dst->region = fsm__dup_str(src->region);
-    dst->backup_id = fsm__dup_str(src->backup_id);
-    dst->prefix = fsm__dup_str(src->prefix);
-    dst->store = fsm__dup_str(src->store);
-    dst->error = fsm__dup_str(src->error);
-    dst->actor = fsm__dup_str(src->actor);
-    if (!dst->region || !dst->backup_id || !dst->prefix || !dst->store ||
-        !dst->error || !dst->actor) {
-        fsm_job_free(dst);
+    if (fsm__dup_strs(strs, sizeof(strs) / sizeof(strs[0])) != DR_OK) {
+        memset(dst, 0, sizeof(*dst));
         return DR_ENOMEM;
     }
     return DR_OK;

@@ -35,29 +35,24 @@ const char *fsm_drill_state_name(int state)
     return "unknown";
 }
 
+/* The strings a drill owns. */
+#define DRILL_STRS(d)                                                      \
+    {&(d)->region, &(d)->pg_backup, &(d)->redis_backup,                    \
+     &(d)->error,  &(d)->detail,    &(d)->actor}
+
 void fsm_drill_free(struct fsm_drill *d)
 {
-    free(d->region);
-    free(d->pg_backup);
-    free(d->redis_backup);
-    free(d->error);
-    free(d->detail);
-    free(d->actor);
+    char **const strs[] = DRILL_STRS(d);
+    fsm__free_strs(strs, sizeof(strs) / sizeof(strs[0]));
     memset(d, 0, sizeof(*d));
 }
 
 int fsm_drill_copy(struct fsm_drill *dst, const struct fsm_drill *src)
 {
+    char **const strs[] = DRILL_STRS(dst);
     *dst = *src;
-    dst->region = fsm__dup_str(src->region);
-    dst->pg_backup = fsm__dup_str(src->pg_backup);
-    dst->redis_backup = fsm__dup_str(src->redis_backup);
-    dst->error = fsm__dup_str(src->error);
-    dst->detail = fsm__dup_str(src->detail);
-    dst->actor = fsm__dup_str(src->actor);
-    if (!dst->region || !dst->pg_backup || !dst->redis_backup ||
-        !dst->error || !dst->detail || !dst->actor) {
-        fsm_drill_free(dst);
+    if (fsm__dup_strs(strs, sizeof(strs) / sizeof(strs[0])) != DR_OK) {
+        memset(dst, 0, sizeof(*dst));
         return DR_ENOMEM;
     }
     return DR_OK;

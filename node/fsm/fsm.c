@@ -25,6 +25,28 @@ char *fsm__dup_str(const char *s)
     return strdup(s != NULL ? s : "");
 }
 
+int fsm__dup_strs(char **const *fields, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        *fields[i] = fsm__dup_str(*fields[i]);
+        ok = ok && *fields[i] != NULL;
+    }
+    if (!ok) {
+        fsm__free_strs(fields, n);
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm__free_strs(char **const *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
 /* Regions and members. */
 
 int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)

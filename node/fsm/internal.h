@@ -11,6 +11,12 @@ int fsm__reject(struct fsm_result *res, int code, const char *fmt, ...)
 /* strdup of s, "" for NULL; NULL when out of memory. */
 char *fsm__dup_str(const char *s);
 
+/* Replace each string *fields[i] (borrowed) by a copy ("" for NULL).
+ * DR_ENOMEM when one failed: then every field is freed and NULL. */
+int fsm__dup_strs(char **const *fields, size_t n);
+/* Free each *fields[i] and set it NULL. */
+void fsm__free_strs(char **const *fields, size_t n);
+
 /* Record an audit entry (memory failure marks the state broken). */
 void fsm__audit_add(struct fsm *f, uint64_t now, const char *actor,
                     const char *action, const char *fmt, ...)

@@ -437,13 +437,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     for (ai = res; ai != NULL && n < PG_ADDRS_MAX; ai = ai->ai_next) {
         char ip[INET6_ADDRSTRLEN] = "";
 
-        if (ai->ai_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)(void *)ai->ai_addr, ip,
-                        sizeof(ip));
-        } else if (ai->ai_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)(void *)ai->ai_addr, ip,
-                        sizeof(ip));
-        } else {
+        if (!probe__addr_name(ai, ip, sizeof(ip))) {
             continue;
         }
         alen += (size_t)snprintf(r->hostaddr + alen, sizeof(r->hostaddr) - alen,
@@ -539,9 +533,7 @@ static bool needs_resolving(struct pg_run *r, bool *failed)
 int pgprobe_start(struct prober_impl *impl)
 {
     struct pg_run *r = calloc(1, sizeof(*r));
-    struct addrinfo hints;
     bool failed;
-    int rv;
 
     if (r == NULL) {
         return DR_ENOMEM;
@@ -556,15 +548,8 @@ int pgprobe_start(struct prober_impl *impl)
         }
         return DR_OK;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
     r->gai.data = r;
-    snprintf(r->run.phase, sizeof(r->run.phase), "resolving %s", r->host);
-    rv =
-        uv_getaddrinfo(impl->loop, &r->gai, resolved_cb, r->host, NULL, &hints);
-    if (rv != 0) {
-        probe__fail(&r->run, "resolve %s: %s", r->host, uv_strerror(rv));
+    if (probe__resolve(&r->run, &r->gai, r->host, resolved_cb) != 0) {
         maybe_free(r);
         return DR_OK;
     }

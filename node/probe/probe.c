@@ -426,3 +426,35 @@ void prober_stop(struct prober *p, void (*cb)(struct prober *p))
     impl->http_open = false;
     httpc_close(&impl->http, http_closed_cb);
 }
+
+int probe__resolve(struct probe__run *run, uv_getaddrinfo_t *gai,
+                   const char *host, uv_getaddrinfo_cb cb)
+{
+    struct addrinfo hints;
+    int rv;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(run->phase, sizeof(run->phase), "resolving %s", host);
+    rv = uv_getaddrinfo(run->impl->loop, gai, cb, host, NULL, &hints);
+    if (rv != 0) {
+        probe__fail(run, "resolve %s: %s", host, uv_strerror(rv));
+    }
+    return rv;
+}
+
+bool probe__addr_name(const struct addrinfo *ai, char *ip, size_t size)
+{
+    if (ai->ai_family == AF_INET6) {
+        return uv_ip6_name((const struct sockaddr_in6 *)(const void *)
+                               ai->ai_addr,
+                           ip, size) == 0;
+    }
+    if (ai->ai_family == AF_INET) {
+        return uv_ip4_name((const struct sockaddr_in *)(const void *)
+                               ai->ai_addr,
+                           ip, size) == 0;
+    }
+    return false;
+}

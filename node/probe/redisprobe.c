@@ -263,14 +263,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     for (ai = res; ai != NULL && r->n_ips < REDIS_ADDRS_MAX; ai = ai->ai_next) {
-        char *ip = r->ips[r->n_ips];
-        if (ai->ai_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)(void *)ai->ai_addr, ip,
-                        INET6_ADDRSTRLEN);
-        } else if (ai->ai_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)(void *)ai->ai_addr, ip,
-                        INET6_ADDRSTRLEN);
-        } else {
+        if (!probe__addr_name(ai, r->ips[r->n_ips], INET6_ADDRSTRLEN)) {
             continue;
         }
         r->n_ips++;
@@ -316,8 +309,6 @@ static void split_address(struct redis_run *r, const char *address)
 int redisprobe_start(struct prober_impl *impl)
 {
     struct redis_run *r = calloc(1, sizeof(*r));
-    struct addrinfo hints;
-    int rv;
 
     if (r == NULL) {
         return DR_ENOMEM;
@@ -332,15 +323,8 @@ int redisprobe_start(struct prober_impl *impl)
         maybe_free(r);
         return DR_OK;
     }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
     r->gai.data = r;
-    snprintf(r->run.phase, sizeof(r->run.phase), "resolving %s", r->host);
-    rv =
-        uv_getaddrinfo(impl->loop, &r->gai, resolved_cb, r->host, NULL, &hints);
-    if (rv != 0) {
-        probe__fail(&r->run, "resolve %s: %s", r->host, uv_strerror(rv));
+    if (probe__resolve(&r->run, &r->gai, r->host, resolved_cb) != 0) {
         maybe_free(r);
         return DR_OK;
     }

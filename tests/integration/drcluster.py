@@ -91,6 +91,32 @@ def free_ports(n):
     return ports
 
 
+def pid_alive(pid):
+    """True if pid runs and is not a zombie (PID 1 here may not reap the
+    processes that drctl detached)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def pid_cmdline(pid):
+    """The command line of pid, "" when it is gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def wait_until(fn, timeout, interval=0.05, what="condition"):
     """Poll fn() until it returns a truthy value (returned) or time is up
     (AssertionError naming what and the last value or exception)."""
@@ -452,6 +478,17 @@ class Cluster:
         return [n for n in self.nodes.values()
                 if n.running() and n.id != leader.id]
 
+    def drctl(self, *args, nodes=None, timeout=120):
+        """Run drctl (the DRCTL env var) against this cluster's nodes (all,
+        or the given ones) with its token; the CompletedProcess, output as
+        bytes."""
+        env = dict(os.environ)
+        env["DRCTL_ENDPOINTS"] = ",".join(
+            n.api_address for n in (nodes or list(self.nodes.values())))
+        env["DRCTL_TOKEN_FILE"] = self.token_file
+        return subprocess.run([DRCTL] + list(args),
+                              capture_output=True, env=env, timeout=timeout)
+
     def wait_caught_up(self, nid, leader, timeout=CATCH_UP_WAIT_S):
         """Wait until node nid has applied the leader's commit index."""
         target = leader.status()["commit_index"]
@@ -459,6 +496,21 @@ class Cluster:
         return wait_until(lambda: n.status()["applied_index"] >= target,
                           timeout, interval=0.1,
                           what="node %d to apply index %d" % (nid, target))
+
+
+class GuardedClassSetUp:
+    """A test class whose setUpClass starts services (cls.start_services):
+    when that fails part way, tearDownClass still stops what had started
+    (unittest does not call it then). tearDownClass must cope with what is
+    missing."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls.start_services()
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
 
 class ClusterTestCase(unittest.TestCase):

@@ -5,7 +5,6 @@ and deletion of a backup's objects."""
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +17,6 @@ from drcluster import Cluster, wait_until  # noqa: E402
 from svc_pg import PgServer  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
 
-DRCTL = os.environ.get("DRCTL", "")
 
 
 class BackupsTest(unittest.TestCase):
@@ -69,12 +67,7 @@ class BackupsTest(unittest.TestCase):
         cls.redis.stop()
 
     def drctl(self, *args, check=True):
-        env = dict(os.environ)
-        env["DRCTL_ENDPOINTS"] = ",".join(
-            n.api_address for n in self.c.nodes.values())
-        env["DRCTL_TOKEN_FILE"] = self.c.token_file
-        p = subprocess.run([DRCTL] + list(args), capture_output=True,
-                           env=env, timeout=120)
+        p = self.c.drctl(*args)
         if check and p.returncode != 0:
             self.fail("drctl %s: exit %d\n%s%s" % (
                 " ".join(args), p.returncode, p.stdout.decode(),

@@ -18,37 +18,13 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
-from drcluster import http_request, wait_until
+from drcluster import http_request, pid_alive, pid_cmdline, wait_until
 
 STATUS_KEYS = {"node", "region", "role", "leader", "term", "commit_index",
                "applied_index", "primary_region", "epoch", "site_state",
                "members", "regions"}
 RUN_TIMEOUT_S = 60  # bound of one drctl invocation (local up/down included)
 
-
-def pid_alive(pid):
-    """True if pid runs and is not a zombie (PID 1 here may not reap the
-    nodes that drctl detached)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def pid_cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 @unittest.skipUnless(os.access(drcluster.DRCTL, os.X_OK),

@@ -7,7 +7,6 @@ failure shows in the history, the metrics and drctl."""
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -19,23 +18,12 @@ from drcluster import Cluster, wait_until  # noqa: E402
 from svc_pg import PgServer  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
 
-DRCTL = os.environ.get("DRCTL", "")
 
 
-class DrillsTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run then).
-        try:
-            cls._start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+class DrillsTest(drcluster.GuardedClassSetUp, unittest.TestCase):
 
     @classmethod
-    def _start(cls):
+    def start_services(cls):
         cls.pg_eu = PgServer()
         cls.pg_eu.create_db("app")
         cls.pg_eu.psql("app", """
@@ -89,12 +77,7 @@ class DrillsTest(unittest.TestCase):
                 getattr(cls, name).stop()
 
     def drctl(self, *args):
-        env = dict(os.environ)
-        env["DRCTL_ENDPOINTS"] = ",".join(
-            n.api_address for n in self.c.nodes.values())
-        env["DRCTL_TOKEN_FILE"] = self.c.token_file
-        p = subprocess.run([DRCTL] + list(args), capture_output=True,
-                           env=env, timeout=120)
+        p = self.c.drctl(*args)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
 
     def drills(self):

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import socketserver
-import subprocess
 import sys
 import threading
 import time
@@ -89,20 +88,10 @@ def metric(text, name, **labels):
     return None
 
 
-class HealthTest(ClusterTestCase):
+class HealthTest(drcluster.GuardedClassSetUp, ClusterTestCase):
 
     @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run then).
-        try:
-            cls._start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _start(cls):
+    def start_services(cls):
         cls.pg = PgServer()
         cls.pg.create_db("app")
         cls.redis = RedisServer()
@@ -193,11 +182,7 @@ class HealthTest(ClusterTestCase):
         return r.body.decode()
 
     def drctl(self, *args):
-        env = dict(os.environ)
-        env["DRCTL_ENDPOINTS"] = self.c.node(3).api_address
-        env["DRCTL_TOKEN_FILE"] = self.c.token_file
-        p = subprocess.run([os.environ.get("DRCTL", "drctl")] + list(args),
-                           capture_output=True, env=env, timeout=60)
+        p = self.c.drctl(*args, nodes=[self.c.node(3)], timeout=60)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
 
     def route(self, node=None, token=True):

@@ -20,6 +20,7 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
+from drcluster import pid_alive, pid_cmdline  # noqa: E402
 
 RUN_TIMEOUT_S = 90  # bound of one drctl invocation
 REGIONS = ["eu-west", "us-east"]
@@ -30,30 +31,6 @@ def have_postgres():
     return (os.access(os.path.join(PG_BINDIR, "initdb"), os.X_OK) or
             shutil.which("initdb") is not None)
 
-
-def pid_alive(pid):
-    """True if pid runs and is not a zombie (PID 1 here may not reap the
-    processes that drctl detached)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def pid_cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def redis_ping(addr):

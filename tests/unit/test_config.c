@@ -794,6 +794,20 @@ static void test_services(void **state)
                         "[services] redis \"localhost\" is not host:port");
     assert_only_problem(f, MINIMAL "[services]\nmysql = x\n", 12,
                         "[services] unknown key \"mysql\"");
+    /* The scratch Redis db of restore drills: none unless named. */
+    assert_valid(f, MINIMAL);
+    assert_int_equal(c->drill_redis_db, -1);
+    assert_valid(f, MINIMAL "[services]\ndrill_redis_db = 15\n");
+    assert_int_equal(c->drill_redis_db, 15);
+    assert_only_problem(f, MINIMAL "[services]\ndrill_redis_db = 65536\n", 12,
+                        "[services] drill_redis_db: 65536 is out of range (0 "
+                        "to 65535)");
+    assert_only_problem(f, MINIMAL "[services]\ndrill_redis_db = -1\n", 12,
+                        "[services] drill_redis_db: -1 is out of range (0 to "
+                        "65535)");
+    assert_only_problem(f, MINIMAL "[services]\ndrill_redis_db = db15\n", 12,
+                        "[services] drill_redis_db: \"db15\" is not an "
+                        "integer");
 }
 
 /* [probes]: health probes of the region's services. */
