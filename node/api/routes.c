@@ -520,8 +520,7 @@ static void do_member_add(struct api_call *c)
                         (unsigned long long)c->id);
         return;
     }
-    if (c->api->node->raft.leader_state.change != NULL ||
-        !member_lock(c)) {
+    if (raftnode_change_pending(c->api->node) || !member_lock(c)) {
         api_reply_error(c, 409, "conflict",
                         "another membership change is in progress; retry "
                         "later");

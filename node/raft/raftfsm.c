@@ -7,14 +7,85 @@
 
 #include "codec/codec.h"
 
+struct raftfsm_result *raftfsm_result_alloc(size_t cap)
+{
+    struct raftfsm_result *r =
+        malloc(sizeof(*r) + cap * sizeof(struct fsm_result));
+    if (r != NULL) {
+        r->code = DR_OK;
+        r->n = 0;
+        r->cap = cap;
+    }
+    return r;
+}
+
+/* The wait for the entry at index, or NULL. */
+static struct raftfsm_result *take_wait(struct raftfsm *rf, raft_index index)
+{
+    for (size_t i = 0; i < rf->n_waits; i++) {
+        if (rf->waits[i].index == index) {
+            struct raftfsm_result *dst = rf->waits[i].dst;
+            rf->waits[i] = rf->waits[--rf->n_waits];
+            return dst;
+        }
+    }
+    return NULL;
+}
+
+int raftfsm_expect(struct raftfsm *rf, raft_index index,
+                   struct raftfsm_result *dst)
+{
+    if (rf->n_waits == rf->cap_waits) {
+        size_t cap = rf->cap_waits ? rf->cap_waits * 2 : 64;
+        struct raftfsm_wait *w = realloc(rf->waits, cap * sizeof(*w));
+        if (w == NULL) {
+            return DR_ENOMEM;
+        }
+        rf->waits = w;
+        rf->cap_waits = cap;
+    }
+    rf->waits[rf->n_waits].index = index;
+    rf->waits[rf->n_waits].dst = dst;
+    rf->n_waits++;
+    return DR_OK;
+}
+
+void raftfsm_forget(struct raftfsm *rf, const struct raftfsm_result *dst)
+{
+    for (size_t i = 0; i < rf->n_waits; i++) {
+        if (rf->waits[i].dst == dst) {
+            rf->waits[i] = rf->waits[--rf->n_waits];
+            return;
+        }
+    }
+}
+
 static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
                     void **result)
 {
     struct raftfsm *rf = base->data;
+    struct raftfsm_result *res = rf->scratch;
     struct codec_entry *ce;
     int rv;
 
+    /* raft sets last_applied after this returns: the entry being applied
+     * is the next one. A local request waits for its own entry's results. */
+    if (rf->raft != NULL && rf->n_waits > 0) {
+        struct raftfsm_result *dst =
+            take_wait(rf, raft_last_applied(rf->raft) + 1);
+        if (dst != NULL) {
+            res = dst;
+        }
+    }
+    *result = NULL;
+
     rv = codec_entry_decode(buf->base, buf->len, &ce);
+    if (rv == DR_OK && ce->e.n_cmds > res->cap && ce->e.n_cmds <= RAFTFSM_BATCH_MAX) {
+        /* Not the entry the request appended (another leader's entry at
+         * that index): its results go nowhere, and the request, told
+         * nothing, fails. */
+        res = rf->scratch;
+    }
     if (rv != DR_OK || ce->e.n_cmds > RAFTFSM_BATCH_MAX) {
         if (rv == DR_OK) {
             codec_entry_free(ce);
@@ -24,9 +95,9 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
         rf->fatal = true;
         return RAFT_MALFORMED;
     }
-    rf->last.n = ce->e.n_cmds;
-    rf->last.code = fsm_apply_entry(&rf->state, &ce->e, rf->last.r);
-    if (rf->last.code == DR_EVERSION) {
+    res->n = ce->e.n_cmds;
+    res->code = fsm_apply_entry(&rf->state, &ce->e, res->r);
+    if (res->code == DR_EVERSION) {
         snprintf(rf->errmsg, sizeof(rf->errmsg),
                  "log entry version %u is newer than this drnode supports "
                  "(%d): upgrade drnode",
@@ -36,8 +107,8 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
         return RAFT_MALFORMED;
     }
     codec_entry_free(ce);
-    for (size_t i = 0; i < rf->last.n; i++) {
-        if (rf->last.r[i].code == DR_ENOMEM || rf->state.broken) {
+    for (size_t i = 0; i < res->n; i++) {
+        if (res->r[i].code == DR_ENOMEM || rf->state.broken) {
             /* Other nodes applied this command, and the commands before it
              * in the entry are applied here: raft would retry the entry
              * (applying them twice) or snapshot a state no other node has.
@@ -49,7 +120,7 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
         }
     }
     rf->n_applied++;
-    *result = &rf->last;
+    *result = res == rf->scratch ? NULL : res;
     return 0;
 }
 
@@ -117,7 +188,13 @@ static int restore_cb(struct raft_fsm *base, struct raft_buffer *buf)
 int raftfsm_init(struct raftfsm *rf)
 {
     memset(rf, 0, sizeof(*rf));
+    rf->scratch = raftfsm_result_alloc(RAFTFSM_BATCH_MAX);
+    if (rf->scratch == NULL) {
+        return DR_ENOMEM;
+    }
     if (fsm_init(&rf->state) != DR_OK) {
+        free(rf->scratch);
+        rf->scratch = NULL;
         return DR_ENOMEM;
     }
     rf->base.version = 2;
@@ -131,5 +208,10 @@ int raftfsm_init(struct raftfsm *rf)
 
 void raftfsm_close(struct raftfsm *rf)
 {
+    free(rf->waits);
+    rf->waits = NULL;
+    free(rf->scratch);
+    rf->scratch = NULL;
+    rf->n_waits = rf->cap_waits = 0;
     fsm_close(&rf->state);
 }

@@ -24,8 +24,15 @@ struct batch {
     struct raftnode *node;
     uint64_t start_ns;
     size_t n;
+    struct raftfsm_result *res; /* this entry's own results */
     struct raftnode_req *reqs[RAFTFSM_BATCH_MAX];
 };
+
+static void batch_free(struct batch *b)
+{
+    free(b->res);
+    free(b);
+}
 
 static uint64_t now_ns(void)
 {
@@ -110,6 +117,12 @@ int64_t raftnode_contact_ms(struct raftnode *n, raft_id id)
 bool raftnode_is_leader(struct raftnode *n)
 {
     return n->started && !n->closing && raft_state(&n->raft) == RAFT_LEADER;
+}
+
+bool raftnode_change_pending(struct raftnode *n)
+{
+    return n->raft.legacy.change != NULL ||
+           n->raft.configuration_uncommitted_index != 0;
 }
 
 bool raftnode_ready(struct raftnode *n)
@@ -218,6 +231,8 @@ static void batch_done_cb(struct raft_apply *req, int status, void *result)
     struct raftnode *n = b->node;
     const struct raftfsm_result *res = result;
     double ms = (double)(now_ns() - b->start_ns) / 1e6;
+
+    raftfsm_forget(&n->fsm, b->res);
     size_t k = 0;
 
     while (k < RAFTNODE_LAT_BUCKETS - 1 && ms > raftnode_lat_bounds[k]) {
@@ -227,14 +242,14 @@ static void batch_done_cb(struct raft_apply *req, int status, void *result)
     n->lat_sum_ms += ms;
     n->lat_count++;
     n->inflight--;
-    if (status == 0 && (res == NULL || res->n != b->n)) {
+    if (status == 0 && (res != b->res || res->n != b->n)) {
         status = RAFT_MALFORMED;
     }
     for (size_t i = 0; i < b->n; i++) {
         struct raftnode_req *r = b->reqs[i];
         r->cb(r, status, status == 0 ? &res->r[i] : NULL);
     }
-    free(b);
+    batch_free(b);
     /* Never call back into raft from its own callback: while it steps down
      * it fails requests before its state says so, and a new raft_apply then
      * reads freed leader state. The check handle flushes next iteration. */
@@ -292,7 +307,8 @@ static void flush_queue(struct raftnode *n)
         if (n->queue_head == NULL) {
             n->queue_tail = NULL;
         }
-        rv = codec_entry_assemble(version, raftnode_wall_ms(), pieces,
+        b->res = raftfsm_result_alloc(b->n);
+        rv = b->res == NULL ? DR_ENOMEM : codec_entry_assemble(version, raftnode_wall_ms(), pieces,
                                   b->n, raft_malloc, &base, &len);
         for (size_t i = 0; i < b->n; i++) {
             free(b->reqs[i]->cmd);
@@ -305,6 +321,14 @@ static void flush_queue(struct raftnode *n)
             rv = raft_apply(&n->raft, &b->req, &buf, 1, batch_done_cb);
             if (rv != 0) {
                 raft_free(base);
+            } else if (raftfsm_expect(&n->fsm, b->req.index, b->res) !=
+                       DR_OK) {
+                /* The entry is on its way: it may commit, but its results
+                 * cannot reach the requests. batch_done_cb then fails them
+                 * as RAFT_MALFORMED, an unknown outcome. */
+                log_warn("out of memory: the outcome of entry %llu will be "
+                         "unknown to its requests",
+                         (unsigned long long)b->req.index);
             }
         } else {
             rv = RAFT_NOMEM;
@@ -313,7 +337,7 @@ static void flush_queue(struct raftnode *n)
             for (size_t i = 0; i < b->n; i++) {
                 b->reqs[i]->cb(b->reqs[i], rv, NULL);
             }
-            free(b);
+            batch_free(b);
             continue;
         }
         n->inflight++;
@@ -499,8 +523,7 @@ static int change_check(struct raftnode *n, char *errmsg)
         snprintf(errmsg, 256, "this node is not the leader");
         return DR_ENOTLEADER;
     }
-    if (n->raft.leader_state.change != NULL ||
-        n->raft.configuration_uncommitted_index != 0) {
+    if (raftnode_change_pending(n)) {
         snprintf(errmsg, 256,
                  "another membership change is in progress; retry later");
         return DR_ECONFLICT;
@@ -831,6 +854,7 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
         snprintf(n->errmsg, sizeof(n->errmsg), "out of memory");
         return DR_ENOMEM;
     }
+    n->transport.version = 1; /* required before raft_uv_tcp_init */
     rv = raft_uv_tcp_init(&n->transport, loop);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof(n->errmsg), "raft transport: %s",
@@ -858,6 +882,7 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
         goto err_after_io;
     }
     n->raft.data = n;
+    n->fsm.raft = &n->raft;
     raft_set_election_timeout(&n->raft, cfg->election_timeout_ms);
     raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);

@@ -150,6 +150,10 @@ bool raftnode_is_leader(struct raftnode *n);
  * then does the local state answer for the cluster (raft 0.15 appends no
  * entry of its own when a leader is elected). */
 bool raftnode_ready(struct raftnode *n);
+
+/* True while a membership change runs or its configuration entry is not
+ * committed yet: raft accepts one change at a time. */
+bool raftnode_change_pending(struct raftnode *n);
 /* The leader's id (0 if unknown). */
 raft_id raftnode_leader(struct raftnode *n);
 /* Milliseconds since the leader last heard from id: 0 for itself, -1 when
