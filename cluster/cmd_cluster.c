@@ -128,6 +128,107 @@ int drctl_cmd_status(struct drctl *d, int argc, char **argv)
     return 0;
 }
 
+/* One member's versions from its own /api/status (stale read: a node
+ * without a leader still answers). Adds a JSON row to rows; false when it
+ * did not answer. */
+static bool drctl__member_version(struct drctl *d, const json_t *m,
+                                  json_t *rows)
+{
+    const char *api = json_string_value(json_object_get(m, "api_address"));
+    json_t *row = json_object();
+    struct client c;
+    struct client_response r;
+    char err[CLIENT_ERRMSG_MAX];
+    bool ok = false;
+
+    json_object_set(row, "id", json_object_get(m, "id"));
+    json_object_set_new(row, "api_address", json_string(api ? api : ""));
+    memset(&r, 0, sizeof(r));
+    if (api == NULL) {
+        json_object_set_new(row, "error", json_string("no API address"));
+    } else if (client_init(&c, api, NULL, d->timeout_ms, err) != 0) {
+        json_object_set_new(row, "error", json_string(err));
+    } else {
+        if (client_request(&c, "GET", "/api/status?stale=true", NULL, &r) !=
+            0) {
+            json_object_set_new(row, "error", json_string(c.errmsg));
+        } else if (r.status != 200 || !json_is_object(r.json)) {
+            client_response_describe(&r, err, sizeof(err));
+            json_object_set_new(row, "error", json_string(err));
+        } else {
+            static const char *const keys[] = {"version", "libraft", "libuv",
+                                               "region"};
+            for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                json_t *v = json_object_get(r.json, keys[i]);
+                /* A release before 0.2.0 reports no versions. */
+                json_object_set_new(row, keys[i],
+                                    json_is_string(v) ? json_copy(v)
+                                                      : json_string("unknown"));
+            }
+            ok = true;
+        }
+        client_response_clear(&r);
+        client_close(&c);
+    }
+    json_array_append_new(rows, row);
+    return ok;
+}
+
+int drctl_cmd_version(struct drctl *d, int argc, char **argv)
+{
+    json_t *s = NULL, *rows, *out;
+    const json_t *members;
+    size_t i, failed = 0;
+    int rv = drctl_parse_opts(d, argc, argv, NULL);
+
+    if (rv != 0) {
+        return rv;
+    }
+    rv = drctl_call(d, "GET", "/api/status?stale=true", NULL, &s);
+    if (rv != 0) {
+        return rv;
+    }
+    members = json_object_get(s, "members");
+    rows = json_array();
+    for (i = 0; i < json_array_size(members); i++) {
+        if (!drctl__member_version(d, json_array_get(members, i), rows)) {
+            failed++;
+        }
+    }
+    if (d->json) {
+        out = json_pack("{s:s, s:O}", "drctl", DR_VERSION, "nodes", rows);
+        drctl_print_json(out);
+        json_decref(out);
+    } else {
+        printf("drctl %s\n", DR_VERSION);
+        for (i = 0; i < json_array_size(rows); i++) {
+            const json_t *row = json_array_get(rows, i);
+            char id[32];
+            const char *api =
+                json_string_value(json_object_get(row, "api_address"));
+            drctl__str(row, "id", id, sizeof(id));
+            if (json_object_get(row, "error") != NULL) {
+                printf("node %s (%s): no answer: %s\n", id, api,
+                       json_string_value(json_object_get(row, "error")));
+            } else {
+                printf("node %s (%s, %s): drnode %s (libraft %s, libuv %s)\n",
+                       id, api,
+                       json_string_value(json_object_get(row, "region")),
+                       json_string_value(json_object_get(row, "version")),
+                       json_string_value(json_object_get(row, "libraft")),
+                       json_string_value(json_object_get(row, "libuv")));
+            }
+        }
+    }
+    i = json_array_size(members);
+    json_decref(rows);
+    json_decref(s);
+    if (failed > 0) {
+        return drctl_fail(d, "%zu of %zu members did not answer", failed, i);
+    }
+    return 0;
+}
+
 /* "host:port" with a numeric port, nothing else. */
 static int drctl__check_address(const struct drctl *d,
                                 const char *opt,

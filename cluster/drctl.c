@@ -34,6 +34,11 @@ static const struct drctl_command drctl_commands[] = {
     {"status", drctl_cmd_status,
      "  status\n"
      "      Raft state, primary region and members as seen by one node.\n"},
+    {"version", drctl_cmd_version,
+     "  version\n"
+     "      drctl's version, and each member's drnode and libraft versions "
+     "(members\n"
+     "      that do not answer are named; exit 1 then).\n"},
     {"members", drctl_cmd_members,
      "  members list\n"
      "      List raft members.\n"

@@ -243,6 +243,7 @@ void drctl_print_objects(const json_t *rows, const struct drctl_column *cols);
 
 /* The command groups, one handler per group. */
 int drctl_cmd_status(struct drctl *d, int argc, char **argv);
+int drctl_cmd_version(struct drctl *d, int argc, char **argv);
 int drctl_cmd_members(struct drctl *d, int argc, char **argv);
 int drctl_cmd_leader(struct drctl *d, int argc, char **argv);
 int drctl_cmd_regions(struct drctl *d, int argc, char **argv);

@@ -38,6 +38,8 @@ static void usage(FILE *out)
             "stdin, result on stdout\n"
             "       drnode --probe-once FILE    probe the services FILE names "
             "once, print JSON\n"
+            "       drnode --version            print the version and the "
+            "libraries it runs on\n"
             "       drnode --help\n");
 }
 
@@ -182,6 +184,11 @@ int main(int argc, char **argv)
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
                       strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("drnode %s (libraft %s, libuv %s)\n", DR_VERSION,
+               raftnode_libraft_version(), raftnode_libuv_version());
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "--check-config") == 0) {

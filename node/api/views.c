@@ -177,6 +177,12 @@ void api_view_status(struct jout *j, struct api *a)
     const struct fsm *f = &n->fsm.state;
     jout_begin(j, '{');
     api_view_coordinator(j, a);
+    jout_key(j, "version");
+    jout_str(j, DR_VERSION);
+    jout_key(j, "libraft");
+    jout_str(j, raftnode_libraft_version());
+    jout_key(j, "libuv");
+    jout_str(j, raftnode_libuv_version());
     jout_key(j, "commit_index");
     jout_uint(j, n->raft.commit_index);
     jout_key(j, "applied_index");

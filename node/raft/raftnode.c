@@ -119,6 +119,21 @@ bool raftnode_is_leader(struct raftnode *n)
     return n->started && !n->closing && raft_state(&n->raft) == RAFT_LEADER;
 }
 
+const char *raftnode_libraft_version(void)
+{
+    static char v[32];
+    if (v[0] == '\0') {
+        int n = raft_version_number(); /* major * 10000 + minor * 100 + rel */
+        snprintf(v, sizeof(v), "%d.%d.%d", n / 10000, n / 100 % 100, n % 100);
+    }
+    return v;
+}
+
+const char *raftnode_libuv_version(void)
+{
+    return uv_version_string();
+}
+
 bool raftnode_change_pending(struct raftnode *n)
 {
     return n->raft.legacy.change != NULL ||

@@ -151,6 +151,11 @@ bool raftnode_is_leader(struct raftnode *n);
  * entry of its own when a leader is elected). */
 bool raftnode_ready(struct raftnode *n);
 
+/* libraft's and libuv's versions as linked, e.g. "0.22.1" and "1.44.2"
+ * (static strings). */
+const char *raftnode_libraft_version(void);
+const char *raftnode_libuv_version(void);
+
 /* True while a membership change runs or its configuration entry is not
  * committed yet: raft accepts one change at a time. */
 bool raftnode_change_pending(struct raftnode *n);

@@ -1,0 +1,124 @@
+"""Upgrades: a data directory written by the previous release (drnode 0.1,
+libraft 0.15: LZ4 snapshots, log segments) opens under this build with its
+state intact, and drctl version names what each member runs."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import unittest
+
+import drcluster
+
+DATA = os.path.join(drcluster.ROOT, "tests", "data",
+                    "drnode-0.1-libraft-0.15-datadir.tar.gz")
+STATE_PATHS = ("/api/regions", "/api/settings", "/api/site")
+
+
+class UpgradeTest(drcluster.ClusterTestCase):
+
+    def unpack_old(self, c):
+        """Put the old release's data dir in place of node 1's."""
+        work = os.path.join(c.base, "old")
+        with tarfile.open(DATA) as t:
+            t.extractall(work)
+        with open(os.path.join(work, "expected.json")) as f:
+            expected = json.load(f)
+        n = c.node(1)
+        shutil.rmtree(n.data_dir, ignore_errors=True)
+        shutil.copytree(os.path.join(work, "data"), n.data_dir)
+        os.remove(os.path.join(n.data_dir, "drnode.lock"))
+        return n, expected, sorted(os.listdir(os.path.join(work, "data")))
+
+    def wait_leading(self, n):
+        """The old state names the old API address for member 1, so wait
+        for the node's own word rather than an agreed leader address."""
+        drcluster.wait_until(
+            lambda: n.status()["role"] == "leader" and
+            n.status()["initialized"], drcluster.ELECTION_WAIT_S,
+            what="node %d to lead" % n.id)
+
+    def state(self, n):
+        out = {}
+        for p in STATE_PATHS:
+            r = n.get(p)
+            self.assertEqual(r.status, 200, r)
+            out[p] = r.json
+        return out
+
+    def test_old_data_dir_opens_with_its_state(self):
+        c = self.new_cluster(regions=("eu-west",),
+                             raft={"snapshot_threshold": 16,
+                                   "snapshot_trailing": 4})
+        n, expected, old_files = self.unpack_old(c)
+        # What this archive must exercise: an LZ4 snapshot and segments.
+        snaps = [f for f in old_files if re.match(r"snapshot-\d+-\d+-\d+$", f)]
+        self.assertTrue(snaps, old_files)
+        with open(os.path.join(n.data_dir, snaps[-1]), "rb") as f:
+            self.assertEqual(f.read(4), b"\x04\x22\x4d\x18")  # LZ4 frame
+        self.assertTrue(any(re.match(r"\d{16}-\d{16}$", f)
+                            for f in old_files), old_files)
+
+        c.start(1)
+        self.wait_leading(n)
+        self.assertEqual(self.state(n), expected)
+
+        # The log goes on: writes, a snapshot of the new library (not
+        # compressed), and a restart that reads both.
+        for k in range(40):
+            r = n.write("PUT", "/api/settings/rpo.redis_s", {"value": 10 + k})
+            self.assertEqual(r.status, 200, r)
+        after = self.state(n)
+        self.assertEqual(after["/api/site"], expected["/api/site"])
+        self.assertEqual(after["/api/regions"], expected["/api/regions"])
+        new_snaps = [f for f in os.listdir(n.data_dir)
+                     if re.match(r"snapshot-\d+-\d+-\d+$", f)
+                     and f not in old_files]
+        self.assertTrue(new_snaps, os.listdir(n.data_dir))
+        with open(os.path.join(n.data_dir, sorted(new_snaps)[-1]), "rb") as f:
+            self.assertNotEqual(f.read(4), b"\x04\x22\x4d\x18")
+        self.assertEqual(c.stop(1), 0)
+        c.start(1)
+        self.wait_leading(n)
+        self.assertEqual(self.state(n), after)
+
+    def test_drnode_version(self):
+        out = subprocess.run([drcluster.DRNODE, "--version"],
+                             capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout.strip(),
+                         r"^drnode \d+\.\d+\.\d+ \(libraft 0\.22\.1, "
+                         r"libuv \d+\.\d+\.\d+\)$")
+
+    def test_drctl_version_names_every_member(self):
+        c = self.new_cluster()
+        c.start_all()
+        c.wait_for_leader()
+        r = c.drctl("version", "--json")
+        r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = json.loads(r.stdout)
+        self.assertRegex(got["drctl"], r"^\d+\.\d+\.\d+$")
+        self.assertEqual(sorted(x["id"] for x in got["nodes"]), [1, 2, 3])
+        for x in got["nodes"]:
+            self.assertEqual(x["libraft"], "0.22.1", x)
+            self.assertEqual(x["version"], got["drctl"], x)
+        r = c.drctl("version")
+        r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(re.findall(r"libraft 0\.22\.1", r.stdout)), 3,
+                         r.stdout)
+
+        # A member that does not answer is named, and the exit code says so.
+        c.kill(3)
+        r = c.drctl("version", nodes=[c.node(1), c.node(2)])
+        r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"node 3 \(127\.0\.0\.1:\d+\): no answer")
+        self.assertIn("1 of 3 members did not answer", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
