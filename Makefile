@@ -63,11 +63,15 @@ bench: build
 	./bench/pg-backup --drnode $(BUILD)/node/drnode
 	./bench/redis-backup $(BUILD)/node/drnode
 
-# A long randomized fault schedule against a real cluster (docs/reliability.md);
-# needs root. CHAOS_SEED replays a run; CHAOS_NEMESIS picks the faults.
+# 10,000 deterministic fault schedules on raft's fixture (make test runs
+# 2,000), then a long randomized fault schedule against a real cluster
+# (docs/reliability.md; needs root). CHAOS_SEED replays a run; CHAOS_NEMESIS
+# picks the faults.
 CHAOS_DURATION ?= 1800
 CHAOS_NEMESIS ?= all
+CHAOS_SCHEDULES ?= 10000
 chaos: bootstrap build
+	DR_FIXTURE_SCHEDULES=$(CHAOS_SCHEDULES) $(BUILD)/tests/test_schedules
 	DRNODE=$(BUILD)/node/drnode ./chaos/run --duration $(CHAOS_DURATION) --nemesis $(CHAOS_NEMESIS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 clean:

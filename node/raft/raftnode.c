@@ -922,9 +922,9 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
     n->flush.data = n;
     uv_timer_init(loop, &n->tick);
     n->tick.data = n;
-    /* 10 ms: a new leader appends a barrier of its own term soon after
-     * winning, which shortens the window in which raft 0.15 could commit
-     * older-term entries by counting replicas (canonical/raft#220). */
+    /* 10 ms: a new leader notices its election and issues the readiness
+     * barrier soon after winning (raftnode_ready), so it answers for the
+     * cluster quickly. */
     uv_timer_start(&n->tick, tick_cb, 10, 10);
     return DR_OK;
 

@@ -147,8 +147,8 @@ int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
 
 bool raftnode_is_leader(struct raftnode *n);
 /* Leader, and everything committed before its term is applied here: only
- * then does the local state answer for the cluster (raft 0.15 appends no
- * entry of its own when a leader is elected). */
+ * then does the local state answer for the cluster (a barrier of this term
+ * has been applied). */
 bool raftnode_ready(struct raftnode *n);
 
 /* libraft's and libuv's versions as linked, e.g. "0.22.1" and "1.44.2"

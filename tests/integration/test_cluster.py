@@ -244,7 +244,8 @@ class TestCluster(ClusterTestCase):
                       {"name": "post-transfer"}, 201)
 
     def test_leader_losing_majority_with_queued_requests_survives(self):
-        # Regression: raft 0.15 fails pending requests while it steps down;
+        # Regression: raft fails pending requests while it steps down (0.15
+        # and 0.22.1 alike);
         # issuing the next barrier or apply from that callback crashed the
         # leader. Freeze both followers, queue reads and writes, wait for
         # the step-down, and check the old leader is alive and answers.

@@ -201,7 +201,7 @@ static void test_cmd_roundtrip(void **state)
 
     /* One big batch with every kind. */
     e = entry_make(FSM_VERSION, UINT64_MAX, c, 12);
-    assert_int_equal(e.len % 8, 0); /* raft 0.15 segments need this */
+    assert_int_equal(e.len % 8, 0); /* libraft refuses others */
     assert_int_equal(codec_entry_decode(e.base, e.len, &ce), DR_OK);
     assert_int_equal(ce->e.version, FSM_VERSION);
     assert_int_equal(ce->e.time_ms, UINT64_MAX);
