@@ -53,8 +53,17 @@ def attempt(h, k):
              source_ip=h.topo.client_ip)
     h.log("attempt %d: %d writes, cut off %s, DELETE member %d on node %d: "
           "%r" % (k, done, sorted(minority), victim, leader, o))
-    time.sleep(3.0)
-    h.log("attempt %d: leader of the majority: %r" % (k, h.leader_id()))
+    # Wait (bounded) until the majority has a leader of its own: only then
+    # do its entries overwrite the cut-off nodes' uncommitted change.
+    majority_leader, t = None, time.monotonic()
+    while majority_leader is None and time.monotonic() - t < 20.0:
+        time.sleep(0.2)
+        for nid in ids:
+            s = h.status(nid) if nid not in minority else None
+            if s and s.get("role") == "leader":
+                majority_leader = nid
+    h.log("attempt %d: leader of the majority: %r (after %.1f s)" %
+          (k, majority_leader, time.monotonic() - t))
     h.proxy.set_cut(set())
     time.sleep(5.0)
     out = []

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/loadgen.h"
+#include "loadgen.h"
 
 #define BENCH_REGIONS 16
 #define BENCH_VARIANTS 4 /* bodies per region, so each write changes it */

@@ -10,20 +10,27 @@
 #include "backup/job.h"
 #include "config/config.h"
 #include "control/health.h"
-#include "daemon/log.h"
+#include "control/scheduler.h"
+#include "log/log.h"
 #include "probe/probe_once.h"
 #include "raft/raftnode.h"
+
+#define DAEMON_ERR_MAX 2048 /* holds raftnode's errmsg */
 
 struct daemon {
     uv_loop_t *loop;
     struct config cfg;
     struct raftnode node;
+    bool node_started;
     struct api *api;
     struct agent agent;
     bool agent_started;
     struct health health;
     bool health_started;
+    struct scheduler scheduler;
+    bool scheduler_started;
     uv_signal_t sigterm, sigint;
+    bool signals_started;
     int exit_code;
     bool stopping;
 };
@@ -46,10 +53,14 @@ static void usage(FILE *out)
 static void closed_cb(struct raftnode *n)
 {
     struct daemon *d = n->data;
-    log_info("raft closed cleanly; exiting");
+    log_info("raft closed cleanly");
     uv_stop(d->loop);
 }
 
+/* Stop what started, in the reverse order: signals, the API (no new
+ * requests), the leader's controllers and the worker, then raft, whose
+ * close callback stops the loop. Safe to call more than once and from any
+ * point of start-up. */
 static void shutdown_node(struct daemon *d, int code)
 {
     if (d->stopping) {
@@ -57,16 +68,25 @@ static void shutdown_node(struct daemon *d, int code)
     }
     d->stopping = true;
     d->exit_code = code;
-    uv_signal_stop(&d->sigterm);
-    uv_signal_stop(&d->sigint);
+    if (d->signals_started) {
+        uv_signal_stop(&d->sigterm);
+        uv_signal_stop(&d->sigint);
+    }
     api_stop(d->api);
+    if (d->scheduler_started) {
+        scheduler_stop(&d->scheduler, NULL);
+    }
     if (d->agent_started) {
         agent_stop(&d->agent, NULL);
     }
     if (d->health_started) {
         health_stop(&d->health, NULL);
     }
-    raftnode_close(&d->node);
+    if (d->node_started) {
+        raftnode_close(&d->node);
+    } else {
+        uv_stop(d->loop);
+    }
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -95,11 +115,83 @@ static int load_config(struct config *cfg, const char *path)
     return 0;
 }
 
+static void close_leftover_cb(uv_handle_t *h, void *arg)
+{
+    unsigned *n = arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+        (*n)++;
+    }
+}
+
+/* After raft closed: close what is left on the loop (HTTP connections that
+ * were still open, with their timers), let the close callbacks run, and
+ * close the loop. 0, or 1 when the loop still holds something. */
+static int close_loop(uv_loop_t *loop)
+{
+    unsigned n = 0;
+    int rv;
+
+    uv_walk(loop, close_leftover_cb, &n);
+    uv_run(loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(loop);
+    if (rv != 0) {
+        log_error("event loop not closed: %s", uv_strerror(rv));
+        return 1;
+    }
+    log_info("exiting (event loop closed; %u open connection handles "
+             "dropped)",
+             n);
+    return 0;
+}
+
+/* Start everything, or report what failed and unwind what started. */
+static int start(struct daemon *d, const char *token, char *err)
+{
+    int rv = raftnode_start(&d->node, d->loop, &d->cfg);
+
+    /* A start that failed after raft_init still needs raftnode_close. */
+    d->node_started = d->node.started;
+    d->node.data = d;
+    d->node.on_fatal = fatal_cb;
+    d->node.on_closed = closed_cb;
+    if (rv != 0) {
+        snprintf(err, DAEMON_ERR_MAX, "%s", d->node.errmsg);
+        return -1;
+    }
+    if (api_start(&d->api, d->loop, &d->cfg, &d->node, token, err) != 0) {
+        return -1;
+    }
+    if (agent_start(&d->agent, d->loop, &d->cfg, &d->node, token, err) !=
+        0) {
+        return -1;
+    }
+    d->agent_started = true;
+    api_set_agent(d->api, &d->agent);
+    if (health_start(&d->health, d->loop, &d->cfg, &d->node, token, err) !=
+        0) {
+        return -1;
+    }
+    d->health_started = true;
+    api_set_health(d->api, &d->health);
+    scheduler_start(&d->scheduler, d->loop, &d->node);
+    d->scheduler_started = true;
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    d->sigterm.data = d;
+    d->sigint.data = d;
+    uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    d->signals_started = true;
+    return 0;
+}
+
 static int run(const char *path)
 {
     static struct daemon d; /* large; lives for the process */
     char token[512] = "";
-    char err[256];
+    char err[DAEMON_ERR_MAX];
+    int rv;
 
     if (load_config(&d.cfg, path) != 0) {
         return 2;
@@ -115,43 +207,23 @@ static int run(const char *path)
     }
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
-    if (raftnode_start(&d.node, d.loop, &d.cfg) != 0) {
-        fprintf(stderr, "drnode: %s\n", d.node.errmsg);
-        return 1;
-    }
-    d.node.data = &d;
-    d.node.on_fatal = fatal_cb;
-    d.node.on_closed = closed_cb;
-    if (api_start(&d.api, d.loop, &d.cfg, &d.node, token, err) != 0) {
-        fprintf(stderr, "drnode: %s\n", err);
-        return 1;
-    }
-    if (agent_start(&d.agent, d.loop, &d.cfg, &d.node, token, err) != 0) {
-        fprintf(stderr, "drnode: %s\n", err);
-        return 1;
-    }
-    d.agent_started = true;
-    api_set_agent(d.api, &d.agent);
-    if (health_start(&d.health, d.loop, &d.cfg, &d.node, token, err) != 0) {
-        fprintf(stderr, "drnode: %s\n", err);
-        return 1;
-    }
-    d.health_started = true;
-    api_set_health(d.api, &d.health);
+    rv = start(&d, token, err);
     memset(token, 0, sizeof(token));
-    uv_signal_init(d.loop, &d.sigterm);
-    uv_signal_init(d.loop, &d.sigint);
-    d.sigterm.data = &d;
-    d.sigint.data = &d;
-    uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
-    uv_signal_start(&d.sigint, signal_cb, SIGINT);
-    log_info("node %llu (%s) raft %s api %s data %s",
-             (unsigned long long)d.cfg.id, d.cfg.region, d.cfg.raft_address,
-             d.cfg.api_address, d.cfg.data_dir);
+    if (rv != 0) {
+        fprintf(stderr, "drnode: %s\n", err);
+        shutdown_node(&d, 1);
+    } else {
+        log_info("node %llu (%s) raft %s api %s data %s",
+                 (unsigned long long)d.cfg.id, d.cfg.region,
+                 d.cfg.raft_address, d.cfg.api_address, d.cfg.data_dir);
+    }
     uv_run(d.loop, UV_RUN_DEFAULT);
-    raftnode_free(&d.node);
-    /* Raft has flushed and closed its files; the remaining handles (HTTP
-     * connections) die with the process. */
+    if (close_loop(d.loop) != 0 && d.exit_code == 0) {
+        d.exit_code = 1;
+    }
+    if (d.node_started) {
+        raftnode_free(&d.node);
+    }
     return d.exit_code;
 }
 

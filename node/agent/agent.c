@@ -10,7 +10,7 @@
 
 #include "agent/agent.h"
 #include "common/err.h"
-#include "daemon/log.h"
+#include "log/log.h"
 
 #define AGENT_TICK_MS 500
 #define AGENT_HTTP_TIMEOUT_MS 5000
@@ -18,11 +18,6 @@
 #define AGENT_FINISH_TRIES 20
 
 extern char **environ;
-
-static struct fsm *state_of(struct agent *a)
-{
-    return &a->node->fsm.state;
-}
 
 /* http://LEADER_API/path, or false when no leader is known. */
 static bool leader_url(struct agent *a, const char *path, char *url,
@@ -111,7 +106,7 @@ static void child_done(struct agent *a)
 {
     json_t *out = NULL, *res, *body;
     json_error_t jerr;
-    const struct fsm_job *j = fsm_job_get(state_of(a), a->job_id);
+    const struct fsm_job *j = fsm_job_get(raftnode_state(a->node), a->job_id);
     bool ok = false;
     char error[600];
 
@@ -322,7 +317,7 @@ static void drill_backup(json_t *spec, const char *key, const struct fsm *f,
  * the operator named in [services] drill_redis_db, else objects only). */
 static json_t *drill_spec(struct agent *a, const struct fsm_job *j)
 {
-    const struct fsm *f = &a->node->fsm.state;
+    const struct fsm *f = raftnode_state(a->node);
     const struct fsm_drill *d = fsm_drill_get(f, j->drill_id);
     const struct config *c = a->cfg;
     json_t *spec = json_object();
@@ -468,7 +463,7 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
  * calls again. */
 static void start_claimed(struct agent *a)
 {
-    const struct fsm_job *j = fsm_job_get(state_of(a), a->job_id);
+    const struct fsm_job *j = fsm_job_get(raftnode_state(a->node), a->job_id);
 
     if (j == NULL || j->state != FSM_JOB_RUNNING || j->attempt != a->attempt) {
         if (uv_now(a->loop) >= a->lease_expires_local) {
@@ -521,7 +516,7 @@ static void claim_cb(struct httpc_req *r, long status, const char *body,
 
 static void try_claim(struct agent *a)
 {
-    const struct fsm *f = state_of(a);
+    const struct fsm *f = raftnode_state(a->node);
     uint64_t now = raftnode_wall_ms();
     char url[512], path[96], body[160];
 
@@ -618,11 +613,8 @@ static void tick_cb(uv_timer_t *t)
 {
     struct agent *a = t->data;
 
-    if (a->stopping || !state_of(a)->initialized) {
+    if (a->stopping || !raftnode_state(a->node)->initialized) {
         return;
-    }
-    if (raftnode_ready(a->node)) {
-        agent__schedule(a);
     }
     switch (a->phase) {
         case AGENT_IDLE:

@@ -1,12 +1,11 @@
-/* Per-node job worker and the leader's backup scheduler.
+/* Per-node job worker.
  *
  * The worker (every node) claims pending jobs of its own region through the
  * leader, runs each in a `drnode --run-job` child process, renews the lease
  * while the child runs, kills the child when the lease is lost, and reports
- * the outcome through the leader. The scheduler (leader only) creates backup
- * jobs on the replicated schedule, expires leases that ran out, and deletes
- * what retention lets go. Neither touches the state directly: everything
- * goes through the log. */
+ * the outcome through the leader. It never touches the state directly:
+ * everything goes through the log. (The leader's scheduler, which creates
+ * the jobs, is in control/scheduler.h.) */
 #ifndef DR_AGENT_H
 #define DR_AGENT_H
 
@@ -14,7 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "agent/httpc.h"
+#include "http/httpc.h"
 #include "config/config.h"
 #include "raft/raftnode.h"
 
@@ -61,19 +60,14 @@ struct agent {
     int term_signal;
     char *finish_body;
     int finish_tries;
-    /* scheduler (leader) */
-    int sched_inflight;
     uint64_t jobs_run, jobs_failed, leases_lost; /* metrics */
 };
 
-/* Start the worker and scheduler. token (copied) authenticates to the
+/* Start the worker. token (copied) authenticates to the
  * leader's API. */
 int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
                 struct raftnode *node, const char *token, char *errmsg);
 /* Kill a running child, cancel requests, close handles, then cb. */
 void agent_stop(struct agent *a, void (*cb)(struct agent *a));
-
-/* The scheduler's step, called by the worker's tick on the leader. */
-void agent__schedule(struct agent *a);
 
 #endif /* DR_AGENT_H */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "api/internal.h"
-#include "daemon/log.h"
+#include "log/log.h"
 
 static void call_dispose_cb(void *p)
 {
@@ -155,7 +155,7 @@ void api_reply_not_leader(struct api_call *c)
                         "progress?); retry");
         return;
     }
-    m = fsm_member_get(&a->node->fsm.state, lid);
+    m = fsm_member_get(raftnode_state(a->node), lid);
     if (m == NULL) {
         c->retry_safe = true;
         api_reply_error(c, 503, "unavailable",
@@ -269,7 +269,7 @@ void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
     /* Reject early only when the local state is current; a new leader
      * still applying its predecessor's entries leaves it to the FSM. */
     if (raftnode_ready(c->api->node) &&
-        fsm_check(&c->api->node->fsm.state, cmd, &res) != DR_OK) {
+        fsm_check(raftnode_state(c->api->node), cmd, &res) != DR_OK) {
         api_reply_code(c, res.code, res.msg);
         return;
     }
@@ -484,6 +484,10 @@ int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
     struct sockaddr_in sa;
     int rv;
 
+    if (api_routes_check(errmsg) != 0) {
+        free(a);
+        return DR_EINVAL;
+    }
     if (a == NULL) {
         snprintf(errmsg, 256, "out of memory");
         return DR_ENOMEM;

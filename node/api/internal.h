@@ -5,9 +5,9 @@
 #include <h2o.h>
 
 #include "api/api.h"
-#include "api/jsonin.h"
-#include "api/jsonout.h"
-#include "agent/httpc.h"
+#include "json/jsonin.h"
+#include "json/jsonout.h"
+#include "http/httpc.h"
 
 #define API_INFLIGHT_MAX 20000 /* requests waiting on raft at once */
 
@@ -94,6 +94,12 @@ struct api_call {
 };
 
 /* Answers; each finishes the call (frees it). api_reply_jout frees j. */
+/* The replicated state as applied on this node (read-only). */
+static inline const struct fsm *api_state(const struct api_call *c)
+{
+    return raftnode_state(c->api->node);
+}
+
 void api_reply_jout(struct api_call *c, int status, struct jout *j);
 void api_reply_text(struct api_call *c, int status, const char *ctype,
                     const char *body, size_t len);
@@ -114,7 +120,53 @@ void api_read_then(struct api_call *c, api_handler_fn fn);
 void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
                       api_handler_fn fn);
 
-/* Routes (routes.c). */
+/* Routes: each declared once, in a table of its file (routes*.c); the
+ * dispatcher (routes.c) derives 404, 405 and Allow from the tables. */
+enum api_how {
+    API_DIRECT, /* run fn at once (local state, or not raft's at all) */
+    API_READ,   /* run fn after a linearizable read (local with ?stale) */
+    API_WRITE,  /* check the token, parse the body, then fn */
+};
+enum api_role {
+    API_ROLE_OPEN,  /* anyone */
+    API_ROLE_TOKEN, /* the bearer token (every write) */
+};
+#define API_BODY 1u     /* API_WRITE: a JSON object body is parsed */
+#define API_EMPTY_OK 2u /* ... and may be empty */
+#define API_ANY_ACTION 4u /* also any other action, or none: the handler
+                             answers 404 for those with a hint */
+
+struct api_route_def {
+    const char *method;
+    const char *path;   /* exact, or a prefix ending in '/' taking one
+                           argument (c->arg) */
+    const char *action; /* the one segment after the argument (c->sub), or
+                           NULL for none */
+    int route;          /* ROUTE_*, for the request metrics */
+    int how;            /* enum api_how */
+    int role;           /* enum api_role */
+    unsigned flags;     /* API_BODY, API_EMPTY_OK */
+    api_handler_fn fn;
+    /* Checks c->arg before anything else and answers 400 when it returns
+     * false; NULL when any argument goes. */
+    bool (*arg_ok)(struct api_call *c);
+};
+
+struct api_route_table {
+    const struct api_route_def *routes;
+    size_t n;
+};
+#define API_ROUTE_TABLE(t) {(t), sizeof(t) / sizeof((t)[0])}
+
+extern const struct api_route_table api_routes_core;    /* routes.c */
+extern const struct api_route_table api_routes_catalog; /* routes_catalog.c */
+extern const struct api_route_table api_routes_health;  /* routes_health.c */
+extern const struct api_route_table api_routes_drills;  /* routes_drills.c */
+
+/* Check the tables: no route declared twice, every write needs the token.
+ * 0, or -1 with errmsg (256) naming the route. */
+int api_routes_check(char *errmsg);
+
 void api_route(struct api_call *c, const char *method);
 /* Authenticate, parse the body (when has_body) and run fn. */
 void api__write_route(struct api_call *c, api_handler_fn fn, bool has_body,
@@ -125,13 +177,13 @@ int api__check_body(struct api_call *c, const struct api_field *fields,
                     size_t n);
 /* Catalog and job routes (routes_catalog.c): false when c->route/method is
  * not one of them (the caller answers 405). */
-bool api_route_catalog(struct api_call *c, const char *method);
+
 void api_metrics(struct api_call *c);
 /* Health, breakers, LLM route and probe reports (routes_health.c): same
  * contract as api_route_catalog. */
-bool api_route_health(struct api_call *c, const char *method);
+
 /* Drills (routes_drills.c): same contract. */
-bool api_route_drills(struct api_call *c, const char *method);
+
 /* Whether the request carries the valid token (no reply either way). */
 bool api__authorized(struct api_call *c);
 /* The value of query parameter key (copied into buf, size bytes, cut to

@@ -71,7 +71,7 @@ static void put_up(struct out *o, const char *name, const char *region,
  * region, the committed health for the others. */
 static void metrics_health(struct out *o, struct api *a)
 {
-    const struct fsm *f = &a->node->fsm.state;
+    const struct fsm *f = raftnode_state(a->node);
     const struct probe_result *own =
         a->health != NULL ? a->health->prober.results : NULL;
     static const char *const names[] = {"cogitator_health_database_up",
@@ -285,7 +285,7 @@ static void metrics_drills(struct out *o, const struct fsm *f)
 static void metrics_members(struct out *o, struct api *a)
 {
     struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
+    const struct fsm *f = raftnode_state(n);
 
     put(o, "# HELP drnode_raft_has_leader 1 when this node knows a "
            "leader.\n# TYPE drnode_raft_has_leader gauge\n"
@@ -356,7 +356,7 @@ void api_metrics(struct api_call *c)
         n->raft.configuration.n, voters);
     put(&o, "# HELP drnode_site_epoch Fencing epoch of the primary site.\n"
             "# TYPE drnode_site_epoch gauge\ndrnode_site_epoch %llu\n",
-        (unsigned long long)n->fsm.state.site.epoch);
+        (unsigned long long)raftnode_state(n)->site.epoch);
     put(&o, "# HELP drnode_apply_latency_seconds Time from proposal to "
             "apply on the leader.\n"
             "# TYPE drnode_apply_latency_seconds histogram\n");
@@ -409,9 +409,9 @@ void api_metrics(struct api_call *c)
     }
     metrics_members(&o, a);
     metrics_health(&o, a);
-    metrics_breakers(&o, &n->fsm.state);
-    metrics_backups(&o, &n->fsm.state);
-    metrics_drills(&o, &n->fsm.state);
+    metrics_breakers(&o, raftnode_state(n));
+    metrics_backups(&o, raftnode_state(n));
+    metrics_drills(&o, raftnode_state(n));
     if (o.buf == NULL) {
         api_reply_error(c, 500, "internal", "out of memory");
         return;

@@ -9,11 +9,6 @@
 
 int api__auth(struct api_call *c);
 
-static struct fsm *state_of(struct api_call *c)
-{
-    return &c->api->node->fsm.state;
-}
-
 /* Reads. */
 
 static void do_status(struct api_call *c)
@@ -44,7 +39,7 @@ static void do_regions_list(struct api_call *c)
 
 static void do_region_get(struct api_call *c)
 {
-    const struct fsm_region *r = fsm_region_get(state_of(c), c->arg);
+    const struct fsm_region *r = fsm_region_get(api_state(c), c->arg);
     struct jout j;
     if (r == NULL) {
         api_reply_error(c, 404, "not_found", "region \"%s\" does not exist",
@@ -65,7 +60,7 @@ static void settings_view(struct jout *j, struct api *a)
 {
     jout_begin(j, '[');
     for (size_t i = 0; i < fsm_settings_count(); i++) {
-        api_view_setting(j, &a->node->fsm.state, (int)i);
+        api_view_setting(j, raftnode_state(a->node), (int)i);
     }
     jout_end(j, ']');
 }
@@ -85,7 +80,7 @@ static void do_setting_get(struct api_call *c)
         return;
     }
     jout_init(&j);
-    api_view_setting(&j, state_of(c), i);
+    api_view_setting(&j, api_state(c), i);
     api_reply_jout(c, 200, &j);
 }
 
@@ -93,13 +88,13 @@ static void do_site(struct api_call *c)
 {
     struct jout j;
     jout_init(&j);
-    api_view_site(&j, state_of(c));
+    api_view_site(&j, api_state(c));
     api_reply_jout(c, 200, &j);
 }
 
 static void history_view(struct jout *j, struct api *a)
 {
-    api_view_history(j, &a->node->fsm.state);
+    api_view_history(j, raftnode_state(a->node));
 }
 
 static void do_history(struct api_call *c)
@@ -448,7 +443,7 @@ static void member_added_cb(struct raftnode_change *ch, int status,
 static void after_member_meta(struct api_call *c)
 {
     char err[256];
-    const struct fsm_member *m = fsm_member_get(state_of(c), c->id);
+    const struct fsm_member *m = fsm_member_get(api_state(c), c->id);
     int rv;
 
     if (m == NULL) {
@@ -553,7 +548,7 @@ static void after_member_meta_removed(struct api_call *c)
 static void member_meta_remove(struct api_call *c)
 {
     struct fsm_cmd cmd;
-    if (fsm_member_get(state_of(c), c->id) == NULL) {
+    if (fsm_member_get(api_state(c), c->id) == NULL) {
         after_member_meta_removed(c);
         return;
     }
@@ -608,7 +603,7 @@ static void do_member_remove(struct api_call *c)
         return;
     }
     if (raftnode_role_of(c->api->node, id) < 0) {
-        if (fsm_member_get(state_of(c), id) == NULL) {
+        if (fsm_member_get(api_state(c), id) == NULL) {
             api_reply_error(c, 404, "not_found", "member %llu does not exist",
                             id);
             return;
@@ -676,78 +671,194 @@ static void do_leader_transfer(struct api_call *c)
 
 /* Routing. */
 
-struct route_def {
-    const char *path;  /* exact, or prefix ending in '/' with has_arg */
-    bool has_arg;
-    int route;
-    const char *methods; /* allowed, for 405 */
+static const struct api_route_def routes[] = {
+    {"GET", "/api/status", NULL, ROUTE_STATUS, API_DIRECT, API_ROLE_OPEN, 0,
+     do_status, NULL},
+    {"GET", "/metrics", NULL, ROUTE_METRICS, API_DIRECT, API_ROLE_OPEN, 0,
+     api_metrics, NULL},
+    {"GET", "/api/regions", NULL, ROUTE_REGIONS, API_READ, API_ROLE_OPEN, 0,
+     do_regions_list, NULL},
+    {"POST", "/api/regions", NULL, ROUTE_REGIONS, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_region_add, NULL},
+    {"GET", "/api/regions/", NULL, ROUTE_REGION, API_READ, API_ROLE_OPEN, 0,
+     do_region_get, NULL},
+    {"PUT", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_region_update, NULL},
+    {"DELETE", "/api/regions/", NULL, ROUTE_REGION, API_WRITE,
+     API_ROLE_TOKEN, 0, do_region_remove, NULL},
+    {"GET", "/api/members", NULL, ROUTE_MEMBERS, API_READ, API_ROLE_OPEN, 0,
+     do_members_list, NULL},
+    {"POST", "/api/members", NULL, ROUTE_MEMBERS, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_member_add, NULL},
+    {"DELETE", "/api/members/", NULL, ROUTE_MEMBER, API_WRITE,
+     API_ROLE_TOKEN, 0, do_member_remove, NULL},
+    {"POST", "/api/leader/transfer", NULL, ROUTE_LEADER_TRANSFER, API_WRITE,
+     API_ROLE_TOKEN, API_BODY | API_EMPTY_OK, do_leader_transfer, NULL},
+    {"GET", "/api/settings", NULL, ROUTE_SETTINGS, API_READ, API_ROLE_OPEN, 0,
+     do_settings_list, NULL},
+    {"GET", "/api/settings/", NULL, ROUTE_SETTING, API_READ, API_ROLE_OPEN, 0,
+     do_setting_get, NULL},
+    {"PUT", "/api/settings/", NULL, ROUTE_SETTING, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_setting_set, NULL},
+    {"GET", "/api/site", NULL, ROUTE_SITE, API_READ, API_ROLE_OPEN, 0,
+     do_site, NULL},
+    {"POST", "/api/site/primary", NULL, ROUTE_SITE_PRIMARY, API_WRITE,
+     API_ROLE_TOKEN, API_BODY, do_set_primary, NULL},
+    {"GET", "/api/history", NULL, ROUTE_HISTORY, API_READ, API_ROLE_OPEN, 0,
+     do_history, NULL},
 };
 
-static const struct route_def routes[] = {
-    {"/api/status", false, ROUTE_STATUS, "GET"},
-    {"/api/health", false, ROUTE_HEALTH, "GET"},
-    {"/metrics", false, ROUTE_METRICS, "GET"},
-    {"/api/regions", false, ROUTE_REGIONS, "GET, POST"},
-    {"/api/regions/", true, ROUTE_REGION, "GET, PUT, DELETE"},
-    {"/api/members", false, ROUTE_MEMBERS, "GET, POST"},
-    {"/api/members/", true, ROUTE_MEMBER, "DELETE"},
-    {"/api/leader/transfer", false, ROUTE_LEADER_TRANSFER, "POST"},
-    {"/api/settings", false, ROUTE_SETTINGS, "GET"},
-    {"/api/settings/", true, ROUTE_SETTING, "GET, PUT"},
-    {"/api/site", false, ROUTE_SITE, "GET"},
-    {"/api/site/primary", false, ROUTE_SITE_PRIMARY, "POST"},
-    {"/api/history", false, ROUTE_HISTORY, "GET"},
-    {"/api/backups", false, ROUTE_BACKUPS, "GET, POST"},
-    {"/api/backups/", true, ROUTE_BACKUP, "GET, DELETE, POST (/verified)"},
-    {"/api/jobs", false, ROUTE_JOBS, "GET"},
-    {"/api/jobs/", true, ROUTE_JOB, "GET, POST (/claim, /renew, /finish)"},
-    {"/api/breakers", false, ROUTE_BREAKERS, "GET"},
-    {"/api/breakers/", true, ROUTE_BREAKER, "POST (/events)"},
-    {"/api/admin/circuit-breakers/reset", false, ROUTE_BREAKER_RESET, "POST"},
-    {"/api/llm/route", false, ROUTE_LLM_ROUTE, "GET"},
-    {"/api/probes", false, ROUTE_PROBES, "POST"},
-    {"/api/drills", false, ROUTE_DRILLS, "GET, POST"},
-    {"/api/drills/", true, ROUTE_DRILL, "GET"},
-};
+const struct api_route_table api_routes_core = API_ROUTE_TABLE(routes);
 
-static const struct route_def *match(struct api_call *c)
+static const struct api_route_table *const tables[] = {
+    &api_routes_core, &api_routes_catalog, &api_routes_health,
+    &api_routes_drills,
+};
+#define N_TABLES (sizeof(tables) / sizeof(tables[0]))
+
+/* Does the request path p fall under pattern (exact, or prefix + one
+ * argument + at most one action)? Fills c->arg and c->sub when it does. */
+static bool path_matches(struct api_call *c, h2o_iovec_t p, const char *path,
+                         bool takes_action)
+{
+    size_t len = strlen(path);
+    const char *slash;
+    size_t alen;
+
+    if (path[len - 1] != '/') {
+        return p.len == len && memcmp(p.base, path, len) == 0;
+    }
+    if (p.len <= len || memcmp(p.base, path, len) != 0) {
+        return false;
+    }
+    slash = memchr(p.base + len, '/', p.len - len);
+    alen = p.len - len;
+    c->sub[0] = '\0';
+    if (slash != NULL) {
+        size_t slen = p.len - (size_t)(slash + 1 - p.base);
+        if (!takes_action || slen == 0 || slen >= sizeof(c->sub) ||
+            memchr(slash + 1, '/', slen) != NULL) {
+            return false;
+        }
+        memcpy(c->sub, slash + 1, slen);
+        c->sub[slen] = '\0';
+        alen = (size_t)(slash - (p.base + len));
+    }
+    if (alen >= sizeof(c->arg)) {
+        alen = sizeof(c->arg) - 1;
+    }
+    memcpy(c->arg, p.base + len, alen);
+    c->arg[alen] = '\0';
+    return true;
+}
+
+/* Whether any route of path takes an action segment. */
+static bool path_takes_action(const char *path)
+{
+    for (size_t t = 0; t < N_TABLES; t++) {
+        for (size_t i = 0; i < tables[t]->n; i++) {
+            const struct api_route_def *r = &tables[t]->routes[i];
+            if (r->action != NULL && strcmp(r->path, path) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The first route whose path pattern matches the request, or NULL. */
+static const struct api_route_def *match_path(struct api_call *c)
 {
     h2o_iovec_t p = c->req->path_normalized;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        size_t len = strlen(routes[i].path);
-        if (!routes[i].has_arg) {
-            if (p.len == len && memcmp(p.base, routes[i].path, len) == 0) {
-                return &routes[i];
+    for (size_t t = 0; t < N_TABLES; t++) {
+        for (size_t i = 0; i < tables[t]->n; i++) {
+            const struct api_route_def *r = &tables[t]->routes[i];
+            if (path_matches(c, p, r->path, path_takes_action(r->path))) {
+                return r;
             }
-            continue;
-        }
-        if (p.len > len && memcmp(p.base, routes[i].path, len) == 0) {
-            const char *slash = memchr(p.base + len, '/', p.len - len);
-            size_t alen = p.len - len;
-            c->sub[0] = '\0';
-            if (slash != NULL) {
-                /* Catalog and job routes take one action segment. */
-                size_t slen = p.len - (size_t)(slash + 1 - p.base);
-                if ((routes[i].route != ROUTE_BACKUP &&
-                     routes[i].route != ROUTE_JOB &&
-                     routes[i].route != ROUTE_BREAKER) ||
-                    slen == 0 || slen >= sizeof(c->sub) ||
-                    memchr(slash + 1, '/', slen) != NULL) {
-                    continue;
-                }
-                memcpy(c->sub, slash + 1, slen);
-                c->sub[slen] = '\0';
-                alen = (size_t)(slash - (p.base + len));
-            }
-            if (alen >= sizeof(c->arg)) {
-                alen = sizeof(c->arg) - 1;
-            }
-            memcpy(c->arg, p.base + len, alen);
-            c->arg[alen] = '\0';
-            return &routes[i];
         }
     }
     return NULL;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* "GET, PUT, DELETE" or "GET, POST (/claim, /renew)": every method the
+ * routes of path take, in table order, actions after their method. */
+static void allowed_methods(const char *path, char *out, size_t size)
+{
+    const char *seen[16];
+    size_t n_seen = 0, len = 0;
+
+    out[0] = '\0';
+    for (size_t t = 0; t < N_TABLES; t++) {
+        for (size_t i = 0; i < tables[t]->n; i++) {
+            const struct api_route_def *r = &tables[t]->routes[i];
+            bool dup = false;
+            if (strcmp(r->path, path) != 0) {
+                continue;
+            }
+            for (size_t k = 0; k < n_seen; k++) {
+                dup = dup || strcmp(seen[k], r->method) == 0;
+            }
+            if (dup || n_seen == sizeof(seen) / sizeof(seen[0])) {
+                continue;
+            }
+            seen[n_seen++] = r->method;
+            len += (size_t)snprintf(out + len, size - len, "%s%s",
+                                    len > 0 ? ", " : "", r->method);
+            /* The actions this method takes on path. */
+            for (size_t u = t, first = 1; u < N_TABLES; u++) {
+                for (size_t j = 0; j < tables[u]->n; j++) {
+                    const struct api_route_def *a = &tables[u]->routes[j];
+                    if (a->action == NULL || strcmp(a->path, path) != 0 ||
+                        strcmp(a->method, r->method) != 0) {
+                        continue;
+                    }
+                    len += (size_t)snprintf(out + len, size - len, "%s/%s",
+                                            first ? " (" : ", ", a->action);
+                    first = 0;
+                }
+                if (u + 1 == N_TABLES && !first) {
+                    len += (size_t)snprintf(out + len, size - len, ")");
+                }
+            }
+            if (len >= size) {
+                out[size - 1] = '\0';
+                return;
+            }
+        }
+    }
+}
+
+int api_routes_check(char *errmsg)
+{
+    for (size_t t = 0; t < N_TABLES; t++) {
+        for (size_t i = 0; i < tables[t]->n; i++) {
+            const struct api_route_def *r = &tables[t]->routes[i];
+            if (r->how == API_WRITE && r->role != API_ROLE_TOKEN) {
+                snprintf(errmsg, 256, "route %s %s: a write must need the "
+                         "token", r->method, r->path);
+                return -1;
+            }
+            for (size_t u = t; u < N_TABLES; u++) {
+                for (size_t j = u == t ? i + 1 : 0; j < tables[u]->n; j++) {
+                    const struct api_route_def *o = &tables[u]->routes[j];
+                    if (strcmp(o->method, r->method) == 0 &&
+                        strcmp(o->path, r->path) == 0 &&
+                        same(o->action, r->action)) {
+                        snprintf(errmsg, 256, "route %s %s declared twice",
+                                 r->method, r->path);
+                        return -1;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
 }
 
 /* Writes: authenticate, then parse the body, then the handler. */
@@ -763,17 +874,12 @@ void api__write_route(struct api_call *c, api_handler_fn fn, bool has_body,
     fn(c);
 }
 
-static bool is(const char *method, const char *want)
-{
-    return strcmp(method, want) == 0;
-}
-
 void api_route(struct api_call *c, const char *method)
 {
-    const struct route_def *r = match(c);
-    bool get = is(method, "GET");
+    const struct api_route_def *family = match_path(c);
+    char allow[128];
 
-    if (r == NULL) {
+    if (family == NULL) {
         c->route = ROUTE_UNKNOWN;
         c->api->requests[ROUTE_UNKNOWN]++;
         api_reply_error(c, 404, "not_found", "no such route: %s %.*s", method,
@@ -781,113 +887,40 @@ void api_route(struct api_call *c, const char *method)
                         c->req->path_normalized.base);
         return;
     }
-    c->route = r->route;
-    c->api->requests[r->route]++;
-    switch (r->route) {
-        case ROUTE_STATUS:
-            if (get) {
-                do_status(c);
-                return;
-            }
-            break;
-        case ROUTE_METRICS:
-            if (get) {
-                api_metrics(c);
-                return;
-            }
-            break;
-        case ROUTE_REGIONS:
-            if (get) {
-                api_read_then(c, do_regions_list);
-                return;
-            }
-            if (is(method, "POST")) {
-                api__write_route(c, do_region_add, true, false);
-                return;
-            }
-            break;
-        case ROUTE_REGION:
-            if (get) {
-                api_read_then(c, do_region_get);
-                return;
-            }
-            if (is(method, "PUT")) {
-                api__write_route(c, do_region_update, true, false);
-                return;
-            }
-            if (is(method, "DELETE")) {
-                api__write_route(c, do_region_remove, false, false);
-                return;
-            }
-            break;
-        case ROUTE_MEMBERS:
-            if (get) {
-                api_read_then(c, do_members_list);
-                return;
-            }
-            if (is(method, "POST")) {
-                api__write_route(c, do_member_add, true, false);
-                return;
-            }
-            break;
-        case ROUTE_MEMBER:
-            if (is(method, "DELETE")) {
-                api__write_route(c, do_member_remove, false, false);
-                return;
-            }
-            break;
-        case ROUTE_LEADER_TRANSFER:
-            if (is(method, "POST")) {
-                api__write_route(c, do_leader_transfer, true, true);
-                return;
-            }
-            break;
-        case ROUTE_SETTINGS:
-            if (get) {
-                api_read_then(c, do_settings_list);
-                return;
-            }
-            break;
-        case ROUTE_SETTING:
-            if (get) {
-                api_read_then(c, do_setting_get);
-                return;
-            }
-            if (is(method, "PUT")) {
-                api__write_route(c, do_setting_set, true, false);
-                return;
-            }
-            break;
-        case ROUTE_SITE:
-            if (get) {
-                api_read_then(c, do_site);
-                return;
-            }
-            break;
-        case ROUTE_SITE_PRIMARY:
-            if (is(method, "POST")) {
-                api__write_route(c, do_set_primary, true, false);
-                return;
-            }
-            break;
-        case ROUTE_HISTORY:
-            if (get) {
-                api_read_then(c, do_history);
-                return;
-            }
-            break;
-        default:
-            if (api_route_catalog(c, method) || api_route_health(c, method) ||
-                api_route_drills(c, method)) {
-                return;
-            }
-            break;
+    c->route = family->route;
+    c->api->requests[family->route]++;
+    if (family->arg_ok != NULL && !family->arg_ok(c)) {
+        return;
     }
+    for (size_t t = 0; t < N_TABLES; t++) {
+        for (size_t i = 0; i < tables[t]->n; i++) {
+            const struct api_route_def *r = &tables[t]->routes[i];
+            if (strcmp(r->path, family->path) != 0 ||
+                strcmp(r->method, method) != 0 ||
+                (!same(r->action, c->sub[0] != '\0' ? c->sub : NULL) &&
+                 (r->flags & API_ANY_ACTION) == 0)) {
+                continue;
+            }
+            switch (r->how) {
+                case API_DIRECT:
+                    r->fn(c);
+                    return;
+                case API_READ:
+                    api_read_then(c, r->fn);
+                    return;
+                default:
+                    api__write_route(c, r->fn, (r->flags & API_BODY) != 0,
+                                     (r->flags & API_EMPTY_OK) != 0);
+                    return;
+            }
+        }
+    }
+    allowed_methods(family->path, allow, sizeof(allow));
     if (c->req != NULL) {
         h2o_add_header(&c->req->pool, &c->req->res.headers, H2O_TOKEN_ALLOW,
-                       NULL, r->methods, strlen(r->methods));
+                       NULL, allow, strlen(allow));
     }
     api_reply_error(c, 405, "method_not_allowed",
-                    "%s is not allowed on %s (allowed: %s)", method, r->path,
-                    r->methods);
+                    "%s is not allowed on %s (allowed: %s)", method,
+                    family->path, allow);
 }

@@ -19,11 +19,6 @@
 
 #include "api/internal.h"
 
-static struct fsm *state_of(struct api_call *c)
-{
-    return &c->api->node->fsm.state;
-}
-
 /* Views. */
 
 static void view_backup(struct jout *j, const struct fsm_backup *b)
@@ -124,7 +119,7 @@ static int newest_first(const void *a, const void *b)
 
 static void do_backups_list(struct api_call *c)
 {
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     const struct fsm_backup **order;
     struct jout j;
 
@@ -152,7 +147,7 @@ static void do_backups_list(struct api_call *c)
 
 static void do_backup_get(struct api_call *c)
 {
-    const struct fsm_backup *b = fsm_backup_get(state_of(c), c->arg);
+    const struct fsm_backup *b = fsm_backup_get(api_state(c), c->arg);
     struct jout j;
 
     if (b == NULL) {
@@ -167,7 +162,7 @@ static void do_backup_get(struct api_call *c)
 
 static void do_jobs_list(struct api_call *c)
 {
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     struct jout j;
 
     jout_init(&j);
@@ -200,7 +195,7 @@ static bool parse_id(const char *s, uint64_t *id)
 
 static void do_job_get(struct api_call *c)
 {
-    const struct fsm_job *job = fsm_job_get(state_of(c), c->id);
+    const struct fsm_job *job = fsm_job_get(api_state(c), c->id);
     struct jout j;
 
     if (job == NULL) {
@@ -217,7 +212,7 @@ static void do_job_get(struct api_call *c)
 
 static void reply_job(struct api_call *c, int status, uint64_t id)
 {
-    const struct fsm_job *job = fsm_job_get(state_of(c), id);
+    const struct fsm_job *job = fsm_job_get(api_state(c), id);
     struct jout j;
 
     jout_init(&j);
@@ -342,7 +337,7 @@ static void do_job_claim_renew(struct api_call *c, bool renew)
         {"attempt", JT_INT, false},
         {"lease_ms", JT_INT, false},
     };
-    uint64_t lease = (uint64_t)fsm_setting_int(state_of(c), "jobs.lease_ms");
+    uint64_t lease = (uint64_t)fsm_setting_int(api_state(c), "jobs.lease_ms");
     uint64_t node, attempt;
     struct fsm_cmd cmd;
 
@@ -440,15 +435,15 @@ static void do_job_finish(struct api_call *c)
         out->snapshot_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
         v = jin_get(b, "detail");
         out->detail = v != NULL ? (char *)v->u.str.s : "";
-    } else if (cmd.u.job.ok && fsm_job_get(state_of(c), c->id) != NULL &&
-               fsm_job_get(state_of(c), c->id)->kind == FSM_JOB_BACKUP) {
+    } else if (cmd.u.job.ok && fsm_job_get(api_state(c), c->id) != NULL &&
+               fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_BACKUP) {
         api_reply_error(c, 400, "invalid_argument",
                         "a backup job that succeeded needs \"backup\"");
         return;
     }
     b = jin_get(c->body, "drill");
-    if (b != NULL && fsm_job_get(state_of(c), c->id) != NULL &&
-        fsm_job_get(state_of(c), c->id)->kind != FSM_JOB_DRILL) {
+    if (b != NULL && fsm_job_get(api_state(c), c->id) != NULL &&
+        fsm_job_get(api_state(c), c->id)->kind != FSM_JOB_DRILL) {
         api_reply_error(c, 400, "invalid_argument",
                         "\"drill\" is only for drill jobs");
         return;
@@ -473,8 +468,8 @@ static void do_job_finish(struct api_call *c)
         }
         v = jin_get(b, "detail");
         cmd.u.job.backup.detail = v != NULL ? (char *)v->u.str.s : "";
-    } else if (cmd.u.job.ok && fsm_job_get(state_of(c), c->id) != NULL &&
-               fsm_job_get(state_of(c), c->id)->kind == FSM_JOB_DRILL) {
+    } else if (cmd.u.job.ok && fsm_job_get(api_state(c), c->id) != NULL &&
+               fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_DRILL) {
         api_reply_error(c, 400, "invalid_argument",
                         "a drill job that ran needs \"drill\"");
         return;
@@ -482,69 +477,39 @@ static void do_job_finish(struct api_call *c)
     api_propose_then(c, &cmd, after_job_leased);
 }
 
-bool api_route_catalog(struct api_call *c, const char *method)
+/* Job ids are positive integers: anything else is a 400, whatever the
+ * method. */
+static bool job_id_ok(struct api_call *c)
 {
-    bool get = strcmp(method, "GET") == 0;
-    bool post = strcmp(method, "POST") == 0;
-
-    switch (c->route) {
-        case ROUTE_BACKUPS:
-            if (get) {
-                api_read_then(c, do_backups_list);
-                return true;
-            }
-            if (post) {
-                api__write_route(c, do_backup_run, true, false);
-                return true;
-            }
-            return false;
-        case ROUTE_BACKUP:
-            if (c->sub[0] == '\0' && get) {
-                api_read_then(c, do_backup_get);
-                return true;
-            }
-            if (c->sub[0] == '\0' && strcmp(method, "DELETE") == 0) {
-                api__write_route(c, do_backup_delete, false, false);
-                return true;
-            }
-            if (strcmp(c->sub, "verified") == 0 && post) {
-                api__write_route(c, do_backup_verified, true, false);
-                return true;
-            }
-            return false;
-        case ROUTE_JOBS:
-            if (get) {
-                api_read_then(c, do_jobs_list);
-                return true;
-            }
-            return false;
-        case ROUTE_JOB:
-            if (!parse_id(c->arg, &c->id)) {
-                api_reply_error(c, 400, "invalid_argument",
-                                "job id \"%s\" is not a positive integer",
-                                c->arg);
-                return true;
-            }
-            if (c->sub[0] == '\0' && get) {
-                api_read_then(c, do_job_get);
-                return true;
-            }
-            if (!post) {
-                return false;
-            }
-            if (strcmp(c->sub, "claim") == 0) {
-                api__write_route(c, do_job_claim, true, false);
-                return true;
-            }
-            if (strcmp(c->sub, "renew") == 0) {
-                api__write_route(c, do_job_renew, true, false);
-                return true;
-            }
-            if (strcmp(c->sub, "finish") == 0) {
-                api__write_route(c, do_job_finish, true, false);
-                return true;
-            }
-            return false;
+    if (parse_id(c->arg, &c->id)) {
+        return true;
     }
+    api_reply_error(c, 400, "invalid_argument",
+                    "job id \"%s\" is not a positive integer", c->arg);
     return false;
 }
+
+static const struct api_route_def routes[] = {
+    {"GET", "/api/backups", NULL, ROUTE_BACKUPS, API_READ, API_ROLE_OPEN, 0,
+     do_backups_list, NULL},
+    {"POST", "/api/backups", NULL, ROUTE_BACKUPS, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_backup_run, NULL},
+    {"GET", "/api/backups/", NULL, ROUTE_BACKUP, API_READ, API_ROLE_OPEN, 0,
+     do_backup_get, NULL},
+    {"DELETE", "/api/backups/", NULL, ROUTE_BACKUP, API_WRITE,
+     API_ROLE_TOKEN, 0, do_backup_delete, NULL},
+    {"POST", "/api/backups/", "verified", ROUTE_BACKUP, API_WRITE,
+     API_ROLE_TOKEN, API_BODY, do_backup_verified, NULL},
+    {"GET", "/api/jobs", NULL, ROUTE_JOBS, API_READ, API_ROLE_OPEN, 0,
+     do_jobs_list, NULL},
+    {"GET", "/api/jobs/", NULL, ROUTE_JOB, API_READ, API_ROLE_OPEN, 0,
+     do_job_get, job_id_ok},
+    {"POST", "/api/jobs/", "claim", ROUTE_JOB, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_job_claim, job_id_ok},
+    {"POST", "/api/jobs/", "renew", ROUTE_JOB, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_job_renew, job_id_ok},
+    {"POST", "/api/jobs/", "finish", ROUTE_JOB, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_job_finish, job_id_ok},
+};
+
+const struct api_route_table api_routes_catalog = API_ROUTE_TABLE(routes);

@@ -6,11 +6,6 @@
 
 #include "api/internal.h"
 
-static const struct fsm *state_of(struct api_call *c)
-{
-    return &c->api->node->fsm.state;
-}
-
 static void view_drill(struct jout *j, const struct fsm_drill *d)
 {
     jout_begin(j, '{');
@@ -49,7 +44,7 @@ static void view_drill(struct jout *j, const struct fsm_drill *d)
 
 static void do_drills_list(struct api_call *c)
 {
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     struct jout j;
 
     jout_init(&j);
@@ -89,7 +84,7 @@ static void do_drill_get(struct api_call *c)
     if (parse_id(c, &id) != 0) {
         return;
     }
-    d = fsm_drill_get(state_of(c), id);
+    d = fsm_drill_get(api_state(c), id);
     if (d == NULL) {
         api_reply_error(c, 404, "not_found", "drill %llu does not exist",
                         (unsigned long long)id);
@@ -136,27 +131,13 @@ static void do_drill_start(struct api_call *c)
     api_propose_then(c, &cmd, after_drill_started);
 }
 
-bool api_route_drills(struct api_call *c, const char *method)
-{
-    bool get = strcmp(method, "GET") == 0;
+static const struct api_route_def routes[] = {
+    {"GET", "/api/drills", NULL, ROUTE_DRILLS, API_READ, API_ROLE_OPEN, 0,
+     do_drills_list, NULL},
+    {"POST", "/api/drills", NULL, ROUTE_DRILLS, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_drill_start, NULL},
+    {"GET", "/api/drills/", NULL, ROUTE_DRILL, API_READ, API_ROLE_OPEN, 0,
+     do_drill_get, NULL},
+};
 
-    switch (c->route) {
-        case ROUTE_DRILLS:
-            if (get) {
-                api_read_then(c, do_drills_list);
-                return true;
-            }
-            if (strcmp(method, "POST") == 0) {
-                api__write_route(c, do_drill_start, true, false);
-                return true;
-            }
-            return false;
-        case ROUTE_DRILL:
-            if (get) {
-                api_read_then(c, do_drill_get);
-                return true;
-            }
-            return false;
-    }
-    return false;
-}
+const struct api_route_table api_routes_drills = API_ROUTE_TABLE(routes);

@@ -9,11 +9,6 @@
 
 #define FORWARD_TIMEOUT_MS 5000
 
-static const struct fsm *state_of(struct api_call *c)
-{
-    return &c->api->node->fsm.state;
-}
-
 /* GET /api/health */
 
 /* Where a region's view came from. */
@@ -141,7 +136,7 @@ static void view_breaker_states(struct jout *j, const struct fsm *f)
 static void do_health(struct api_call *c)
 {
     struct api *a = c->api;
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     char region[FSM_NAME_MAX + 1];
     const struct fsm_region *fr = NULL;
     const struct health_report *rep = NULL;
@@ -283,7 +278,7 @@ static bool queue_mode(const struct fsm *f)
 
 static void do_breakers(struct api_call *c)
 {
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     struct jout j;
 
     jout_init(&j);
@@ -314,7 +309,7 @@ static void after_events(struct api_call *c)
 {
     struct jout j;
     jout_init(&j);
-    view_breaker(&j, state_of(c), (int)c->id);
+    view_breaker(&j, api_state(c), (int)c->id);
     api_reply_jout(c, 200, &j);
 }
 
@@ -484,7 +479,7 @@ static void route_walk(struct api_call *c, size_t from);
 
 static void route_answer(struct api_call *c, int p, bool trial)
 {
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     struct jout j;
 
     jout_init(&j);
@@ -524,7 +519,7 @@ static void trial_cb(struct raftnode_req *r, int status,
 
 static void route_walk(struct api_call *c, size_t from)
 {
-    const struct fsm *f = state_of(c);
+    const struct fsm *f = api_state(c);
     int chain[FSM_PROVIDERS];
     size_t n = fsm_fallback_chain(f, chain);
     uint64_t now = raftnode_wall_ms();
@@ -635,48 +630,19 @@ static void do_probes(struct api_call *c)
     api_reply_text(c, 200, "application/json", "{\"accepted\":true}", 17);
 }
 
-bool api_route_health(struct api_call *c, const char *method)
-{
-    bool get = strcmp(method, "GET") == 0;
-    bool post = strcmp(method, "POST") == 0;
+static const struct api_route_def routes[] = {
+    {"GET", "/api/health", NULL, ROUTE_HEALTH, API_DIRECT, API_ROLE_OPEN, 0,
+     do_health, NULL},
+    {"GET", "/api/breakers", NULL, ROUTE_BREAKERS, API_READ, API_ROLE_OPEN,
+     0, do_breakers, NULL},
+    {"POST", "/api/breakers/", "events", ROUTE_BREAKER, API_WRITE,
+     API_ROLE_TOKEN, API_BODY | API_ANY_ACTION, do_events, NULL},
+    {"POST", "/api/admin/circuit-breakers/reset", NULL, ROUTE_BREAKER_RESET,
+     API_WRITE, API_ROLE_TOKEN, API_BODY | API_EMPTY_OK, do_reset, NULL},
+    {"GET", "/api/llm/route", NULL, ROUTE_LLM_ROUTE, API_READ, API_ROLE_OPEN,
+     0, do_route, NULL},
+    {"POST", "/api/probes", NULL, ROUTE_PROBES, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_probes, NULL},
+};
 
-    switch (c->route) {
-        case ROUTE_HEALTH:
-            if (get) {
-                do_health(c);
-                return true;
-            }
-            return false;
-        case ROUTE_BREAKERS:
-            if (get) {
-                api_read_then(c, do_breakers);
-                return true;
-            }
-            return false;
-        case ROUTE_BREAKER:
-            if (post) {
-                api__write_route(c, do_events, true, false);
-                return true;
-            }
-            return false;
-        case ROUTE_BREAKER_RESET:
-            if (post) {
-                api__write_route(c, do_reset, true, true);
-                return true;
-            }
-            return false;
-        case ROUTE_LLM_ROUTE:
-            if (get) {
-                api_read_then(c, do_route);
-                return true;
-            }
-            return false;
-        case ROUTE_PROBES:
-            if (post) {
-                api__write_route(c, do_probes, true, false);
-                return true;
-            }
-            return false;
-    }
-    return false;
-}
+const struct api_route_table api_routes_health = API_ROUTE_TABLE(routes);

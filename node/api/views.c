@@ -6,7 +6,7 @@
 
 void api_view_region(struct jout *j, struct api *a, const struct fsm_region *r)
 {
-    const struct fsm *f = &a->node->fsm.state;
+    const struct fsm *f = raftnode_state(a->node);
     jout_begin(j, '{');
     jout_key(j, "name");
     jout_str(j, r->name);
@@ -43,7 +43,7 @@ void api_view_region(struct jout *j, struct api *a, const struct fsm_region *r)
 
 void api_view_regions(struct jout *j, struct api *a)
 {
-    const struct fsm *f = &a->node->fsm.state;
+    const struct fsm *f = raftnode_state(a->node);
     jout_begin(j, '[');
     for (size_t i = 0; i < f->n_regions; i++) {
         api_view_region(j, a, &f->regions[i]);
@@ -64,7 +64,7 @@ static const char *role_name(int role)
 bool api_view_member(struct jout *j, struct api *a, uint64_t id)
 {
     struct raftnode *n = a->node;
-    const struct fsm_member *m = fsm_member_get(&n->fsm.state, id);
+    const struct fsm_member *m = fsm_member_get(raftnode_state(n), id);
     const char *raft_addr = m ? m->raft_address : NULL;
     int role = raftnode_role_of(n, id);
     int64_t contact = raftnode_contact_ms(n, id);
@@ -103,7 +103,7 @@ bool api_view_member(struct jout *j, struct api *a, uint64_t id)
 void api_view_members(struct jout *j, struct api *a)
 {
     struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
+    const struct fsm *f = raftnode_state(n);
     uint64_t ids[2 * FSM_MEMBERS_MAX];
     size_t n_ids = 0;
 
@@ -141,7 +141,7 @@ void api_view_leader(struct jout *j, struct api *a)
         jout_str(j, NULL);
         return;
     }
-    m = fsm_member_get(&a->node->fsm.state, lid);
+    m = fsm_member_get(raftnode_state(a->node), lid);
     jout_begin(j, '{');
     jout_key(j, "id");
     jout_uint(j, lid);
@@ -154,7 +154,7 @@ void api_view_leader(struct jout *j, struct api *a)
 void api_view_coordinator(struct jout *j, struct api *a)
 {
     struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
+    const struct fsm *f = raftnode_state(n);
     jout_key(j, "node");
     jout_uint(j, a->cfg->id);
     jout_key(j, "region");
@@ -174,7 +174,7 @@ void api_view_coordinator(struct jout *j, struct api *a)
 void api_view_status(struct jout *j, struct api *a)
 {
     struct raftnode *n = a->node;
-    const struct fsm *f = &n->fsm.state;
+    const struct fsm *f = raftnode_state(n);
     jout_begin(j, '{');
     api_view_coordinator(j, a);
     jout_key(j, "version");

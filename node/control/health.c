@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "control/health.h"
-#include "daemon/log.h"
+#include "log/log.h"
 
 #define HEALTH_TICK_MS 200
 #define HEALTH_PROPOSALS_MAX 64   /* in flight; more are dropped, not queued */
@@ -129,7 +129,7 @@ static struct health_report *report_slot(struct health *h, const char *region)
 static void sync_region(struct health *h, struct health_report *slot,
                         const int *health, const char *actor)
 {
-    const struct fsm_region *r = fsm_region_get(&h->node->fsm.state,
+    const struct fsm_region *r = fsm_region_get(raftnode_state(h->node),
                                                  slot->region);
     struct fsm_cmd cmd = {.type = FSM_CMD_REGION_HEALTH, .actor = actor};
 
@@ -207,7 +207,7 @@ int health_ingest(struct health *h, const struct health_report *r)
     if (!raftnode_ready(h->node)) {
         return DR_ENOTLEADER;
     }
-    if (fsm_region_get(&h->node->fsm.state, r->region) == NULL) {
+    if (fsm_region_get(raftnode_state(h->node), r->region) == NULL) {
         return DR_ENOTFOUND;
     }
     slot = report_slot(h, r->region);
@@ -254,7 +254,7 @@ int health_ingest(struct health *h, const struct health_report *r)
         if (p < 0 || (st != PROBE_UP && st != PROBE_DOWN)) {
             continue;
         }
-        b = &h->node->fsm.state.breakers[p];
+        b = &raftnode_state(h->node)->breakers[p];
         if ((st == PROBE_UP && b->state == FSM_BREAKER_CLOSED &&
              b->failures == 0) ||
             (st == PROBE_DOWN && b->state == FSM_BREAKER_OPEN)) {
@@ -322,7 +322,7 @@ static void forget_silent_regions(struct health *h, const struct fsm *f)
 static void tick_cb(uv_timer_t *t)
 {
     struct health *h = t->data;
-    const struct fsm *f = &h->node->fsm.state;
+    const struct fsm *f = raftnode_state(h->node);
     uint64_t now;
 
     if (h->stopping || !raftnode_ready(h->node) || !f->initialized) {

@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "agent/httpc.h"
-#include "api/jsonin.h"
-#include "api/jsonout.h"
+#include "http/httpc.h"
+#include "json/jsonin.h"
+#include "json/jsonout.h"
 #include "config/config.h"
 #include "probe/probe.h"
 #include "raft/raftnode.h"

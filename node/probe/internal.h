@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "agent/httpc.h"
+#include "http/httpc.h"
 #include "probe/probe.h"
 
 #define PROBE__SECRET_MAX 1024       /* bytes of an API key or password */

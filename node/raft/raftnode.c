@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "codec/codec.h"
-#include "daemon/log.h"
+#include "log/log.h"
 
 const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS] = {
     0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 1e300};
@@ -112,6 +112,11 @@ int64_t raftnode_contact_ms(struct raftnode *n, raft_id id)
         }
     }
     return -1;
+}
+
+const struct fsm *raftnode_state(const struct raftnode *n)
+{
+    return &n->fsm.state;
 }
 
 bool raftnode_is_leader(struct raftnode *n)
@@ -898,6 +903,11 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
     }
     n->raft.data = n;
     n->fsm.raft = &n->raft;
+    /* From here on raft_close is the only way out, and it closes these. */
+    uv_check_init(loop, &n->flush);
+    n->flush.data = n;
+    uv_timer_init(loop, &n->tick);
+    n->tick.data = n;
     raft_set_election_timeout(&n->raft, cfg->election_timeout_ms);
     raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
@@ -918,10 +928,6 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
         goto err_after_raft;
     }
     n->started = true;
-    uv_check_init(loop, &n->flush);
-    n->flush.data = n;
-    uv_timer_init(loop, &n->tick);
-    n->tick.data = n;
     /* 10 ms: a new leader notices its election and issues the readiness
      * barrier soon after winning (raftnode_ready), so it answers for the
      * cluster quickly. */
@@ -929,8 +935,9 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
     return DR_OK;
 
 err_after_raft:
-    /* raft_init succeeded: raft_close is the only way to release it. The
-     * daemon exits right after, so let the process reclaim it. */
+    /* raft_init succeeded: raft_close is the only way to release it, so the
+     * caller closes the node as if it had started. */
+    n->started = true;
     return DR_EIO;
 err_after_io:
     raft_uv_close(&n->io);

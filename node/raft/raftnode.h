@@ -113,7 +113,9 @@ extern const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS];
 
 /* Open the data directory, bootstrap on first start (unless cfg->join) and
  * start raft. cfg is borrowed for the node's life. On error n->errmsg says
- * what failed, naming the data directory. */
+ * what failed, naming the data directory; when n->started is set even so
+ * (raft was initialised), close the node with raftnode_close and wait for
+ * on_closed before closing the loop. */
 int raftnode_start(struct raftnode *n, uv_loop_t *loop,
                    const struct config *cfg);
 
@@ -144,6 +146,11 @@ int raftnode_remove(struct raftnode *n, struct raftnode_change *req,
                     raft_id id, raftnode_change_cb cb, char *errmsg);
 int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
                       raft_id id, raftnode_change_cb cb, char *errmsg);
+
+/* The replicated state as applied on this node. Read-only: only the FSM's
+ * apply path (raft's callbacks into raftfsm) changes it. Valid until
+ * raftnode_free. */
+const struct fsm *raftnode_state(const struct raftnode *n);
 
 bool raftnode_is_leader(struct raftnode *n);
 /* Leader, and everything committed before its term is applied here: only

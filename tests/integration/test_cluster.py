@@ -318,6 +318,54 @@ class TestCluster(ClusterTestCase):
             t.join(10)
         self.assertEqual(code, 0, node.log_tail())
 
+    def test_sigterm_with_open_connections_closes_the_loop(self):
+        # Idle keep-alive connections and a half-sent request are open
+        # when the node stops: it closes them, and its event loop closes
+        # (uv_loop_close returns 0, or drnode exits 1).
+        import socket
+        c, leader = self.start_cluster()
+        node = c.followers(leader)[0]
+        host, port = node.api_address.rsplit(":", 1)
+        socks = []
+        for k in range(3):
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"200", s.recv(4096))
+            socks.append(s)
+        half = socket.create_connection((host, int(port)), timeout=5)
+        half.sendall(b"PUT /api/settings/rpo.pg_s HTTP/1.1\r\nHost: x\r\n")
+        socks.append(half)
+        try:
+            self.assertEqual(c.stop(node.id), 0, node.log_tail())
+        finally:
+            for s in socks:
+                s.close()
+        log = node.log_tail(20)
+        self.assertIn("raft closed cleanly", log)
+        self.assertRegex(log, r"exiting \(event loop closed; \d+ open "
+                              r"connection handles dropped\)")
+
+    def test_start_failure_unwinds_and_closes_the_loop(self):
+        # The API port is taken: raft had started, so drnode closes it
+        # again, closes its loop, and exits 1 naming the address.
+        import socket
+        c = self.new_cluster(regions=("eu-west",))
+        n = c.node(1)
+        host, port = n.api_address.rsplit(":", 1)
+        blocker = socket.socket()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind((host, int(port)))
+        blocker.listen(1)
+        try:
+            p = subprocess.run([drcluster.DRNODE, "--config", n.config_path],
+                               capture_output=True, text=True, timeout=20)
+        finally:
+            blocker.close()
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn(n.api_address, p.stderr)
+        self.assertIn("raft closed cleanly", p.stderr)
+        self.assertIn("event loop closed", p.stderr)
+
     def test_second_process_on_a_data_dir_is_refused(self):
         c, leader = self.start_cluster()
         n = c.node(leader.id)

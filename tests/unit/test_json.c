@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "api/jsonin.h"
-#include "api/jsonout.h"
+#include "json/jsonin.h"
+#include "json/jsonout.h"
 #include "common/err.h"
 
 static int parse(struct jin_doc *d, const char *text, char *err)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/httpc.h"
+#include "http/httpc.h"
 #include "common/err.h"
 
 struct httpc_sock {

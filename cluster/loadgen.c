@@ -3,7 +3,7 @@
  * write, a read and a little parsing; the client stays light next to the
  * server it measures on a small machine. */
 #define _GNU_SOURCE
-#include "client/loadgen.h"
+#include "loadgen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

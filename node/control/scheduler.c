@@ -4,12 +4,15 @@
  * commands and decides nothing the FSM would not check again at its own
  * time; one round of proposals at a time, so a slow commit never doubles a
  * job. */
+#include "control/scheduler.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
-#include "daemon/log.h"
+#include "log/log.h"
+
+#define SCHED_TICK_MS 500
 
 #define SCHED_RETENTION_BATCH 8
 /* Leases are judged on the leader's clock; a little slack for a worker
@@ -18,45 +21,45 @@
 
 struct sched_req {
     struct raftnode_req req;
-    struct agent *a;
+    struct scheduler *s;
 };
 
 static void applied_cb(struct raftnode_req *r, int status,
                        const struct fsm_result *res)
 {
-    struct sched_req *s = r->data;
-    s->a->sched_inflight--;
+    struct sched_req *q = r->data;
+    q->s->inflight--;
     if (status == 0 && res != NULL && res->code != DR_OK) {
         log_debug("scheduler: proposal refused: %s", res->msg);
     }
-    free(s);
+    free(q);
 }
 
-static void propose(struct agent *a, const struct fsm_cmd *cmd)
+static void propose(struct scheduler *s, const struct fsm_cmd *cmd)
 {
-    struct sched_req *s = malloc(sizeof(*s));
+    struct sched_req *q = malloc(sizeof(*q));
 
-    if (s == NULL) {
+    if (q == NULL) {
         return;
     }
-    s->a = a;
-    s->req.data = s;
-    if (raftnode_propose(a->node, &s->req, cmd, applied_cb) != DR_OK) {
-        free(s);
+    q->s = s;
+    q->req.data = q;
+    if (raftnode_propose(s->node, &q->req, cmd, applied_cb) != DR_OK) {
+        free(q);
         return;
     }
-    a->sched_inflight++;
+    s->inflight++;
 }
 
-void agent__schedule(struct agent *a)
+void scheduler_step(struct scheduler *s)
 {
-    const struct fsm *f = &a->node->fsm.state;
+    const struct fsm *f = raftnode_state(s->node);
     uint64_t now = raftnode_wall_ms();
     const char *victims[SCHED_RETENTION_BATCH];
     struct fsm_cmd cmd;
     size_t n;
 
-    if (a->sched_inflight > 0 || !f->initialized) {
+    if (s->inflight > 0 || !f->initialized || !raftnode_ready(s->node)) {
         return;
     }
     for (int kind = 0; kind < FSM_BACKUP_KINDS; kind++) {
@@ -68,7 +71,7 @@ void agent__schedule(struct agent *a)
             cmd.u.job.backup_kind = kind;
             log_info("scheduler: %s backup of %s is due",
                      fsm_backup_kind_name(kind), f->site.primary_region);
-            propose(a, &cmd);
+            propose(s, &cmd);
         }
     }
     for (size_t i = 0; i < f->n_jobs; i++) {
@@ -83,7 +86,7 @@ void agent__schedule(struct agent *a)
             log_warn("scheduler: job %" PRIu64 " attempt %u: node %" PRIu64
                      " stopped renewing its lease",
                      j->id, (unsigned)j->attempt, j->owner);
-            propose(a, &cmd);
+            propose(s, &cmd);
         }
     }
     if (fsm_drill_due(f, now)) {
@@ -93,7 +96,7 @@ void agent__schedule(struct agent *a)
         cmd.u.drill.kind = FSM_DRILL_RESTORE;
         log_info("scheduler: a restore drill in %s is due",
                  fsm_drill_region(f));
-        propose(a, &cmd);
+        propose(s, &cmd);
     }
     n = fsm_retention_victims(f, now, victims, SCHED_RETENTION_BATCH);
     for (size_t i = 0; i < n; i++) {
@@ -102,6 +105,40 @@ void agent__schedule(struct agent *a)
         cmd.actor = "retention";
         cmd.u.backup_id = victims[i];
         log_info("retention: deleting backup %s", victims[i]);
-        propose(a, &cmd);
+        propose(s, &cmd);
     }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct scheduler *s = t->data;
+    if (!s->stopping) {
+        scheduler_step(s);
+    }
+}
+
+void scheduler_start(struct scheduler *s, uv_loop_t *loop,
+                     struct raftnode *node)
+{
+    memset(s, 0, sizeof(*s));
+    s->node = node;
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, tick_cb, SCHED_TICK_MS, SCHED_TICK_MS);
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+    struct scheduler *s = h->data;
+    if (s->stopped_cb != NULL) {
+        s->stopped_cb(s);
+    }
+}
+
+void scheduler_stop(struct scheduler *s, void (*cb)(struct scheduler *s))
+{
+    s->stopping = true;
+    s->stopped_cb = cb;
+    uv_timer_stop(&s->tick);
+    uv_close((uv_handle_t *)&s->tick, closed_cb);
 }

@@ -1,5 +1,5 @@
 /* Leveled log lines to stderr: "TIME LEVEL message". */
-#include "daemon/log.h"
+#include "log/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

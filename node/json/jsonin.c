@@ -1,5 +1,5 @@
 /* A strict, allocation-light JSON parser for request bodies. */
-#include "api/jsonin.h"
+#include "json/jsonin.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* A small JSON writer for the hot replies. */
-#include "api/jsonout.h"
+#include "json/jsonout.h"
 
 #include <inttypes.h>
 #include <math.h>
