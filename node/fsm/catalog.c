@@ -12,6 +12,7 @@
 
 #include "common/objkey.h"
 #include "fsm/internal.h"
+#include "fsm/sm.h"
 
 #define JOB_BACKOFF_BASE_MS 5000u
 #define JOB_BACKOFF_MAX_MS 300000u
@@ -60,13 +61,7 @@ const char *fsm_job_kind_name(int kind)
 
 const char *fsm_job_state_name(int state)
 {
-    switch (state) {
-        case FSM_JOB_PENDING: return "pending";
-        case FSM_JOB_RUNNING: return "running";
-        case FSM_JOB_DONE: return "done";
-        case FSM_JOB_FAILED: return "failed";
-    }
-    return "unknown";
+    return fsm_sm_name(&fsm_job_sm, state);
 }
 
 /* Copies and frees. */
@@ -130,25 +125,15 @@ void fsm__catalog_close(struct fsm *f)
 
 /* Look-ups. */
 
+static int backup_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct fsm_backup *)elem)->id);
+}
+
 static size_t backup_pos(const struct fsm *f, const char *id, int *found)
 {
-    size_t lo = 0, hi = f->n_backups;
-
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->backups[mid].id, id);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    return fsm__search(f->backups, f->n_backups, sizeof(*f->backups), id,
+                       backup_cmp, found);
 }
 
 const struct fsm_backup *fsm_backup_get(const struct fsm *f, const char *id)
@@ -158,24 +143,16 @@ const struct fsm_backup *fsm_backup_get(const struct fsm *f, const char *id)
     return found ? &f->backups[pos] : NULL;
 }
 
+static int job_cmp(const void *key, const void *elem)
+{
+    return fsm__cmp_u64(*(const uint64_t *)key,
+                        ((const struct fsm_job *)elem)->id);
+}
+
 static size_t job_pos(const struct fsm *f, uint64_t id, int *found)
 {
-    size_t lo = 0, hi = f->n_jobs;
-
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->jobs[mid].id == id) {
-            *found = 1;
-            return mid;
-        }
-        if (f->jobs[mid].id < id) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    return fsm__search(f->jobs, f->n_jobs, sizeof(*f->jobs), &id, job_cmp,
+                       found);
 }
 
 const struct fsm_job *fsm_job_get(const struct fsm *f, uint64_t id)
@@ -694,13 +671,13 @@ static int attempt_failed(struct fsm *f, struct fsm_job *j, const char *error,
     j->owner = 0;
     j->lease_expires_ms = 0;
     if (j->attempt >= j->max_attempts) {
-        j->state = FSM_JOB_FAILED;
+        fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_FAILED);
     } else {
         backoff = (uint64_t)JOB_BACKOFF_BASE_MS << shift;
         if (backoff > JOB_BACKOFF_MAX_MS) {
             backoff = JOB_BACKOFF_MAX_MS;
         }
-        j->state = FSM_JOB_PENDING;
+        fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_PENDING);
         j->not_before_ms = now + backoff;
     }
     fsm__audit_add(f, now, actor, "job-attempt-failed",
@@ -862,7 +839,7 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
     j = &f->jobs[pos];
     switch (cmd->type) {
         case FSM_CMD_JOB_CLAIM:
-            j->state = FSM_JOB_RUNNING;
+            fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_RUNNING);
             j->owner = c->node;
             j->attempt++;
             j->lease_expires_ms = now + c->lease_ms;
@@ -900,7 +877,7 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                 return attempt_failed(f, j, c->error, now,
                                       cmd->actor != NULL ? cmd->actor : "");
             }
-            j->state = FSM_JOB_DONE;
+            fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_DONE);
             j->updated_ms = now;
             j->owner = 0;
             j->lease_expires_ms = 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fsm/internal.h"
+#include "fsm/sm.h"
 
 const char *fsm_drill_kind_name(int kind)
 {
@@ -27,12 +28,7 @@ int fsm_drill_kind_parse(const char *name)
 
 const char *fsm_drill_state_name(int state)
 {
-    switch (state) {
-        case FSM_DRILL_RUNNING: return "running";
-        case FSM_DRILL_PASSED: return "passed";
-        case FSM_DRILL_FAILED: return "failed";
-    }
-    return "unknown";
+    return fsm_sm_name(&fsm_drill_sm, state);
 }
 
 /* The strings a drill owns. */
@@ -291,7 +287,7 @@ int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
                  stuck->region,
                  (unsigned long long)(FSM_DRILL_CLAIM_TIMEOUT_MS / 60000));
         if (sj != NULL) {
-            sj->state = FSM_JOB_FAILED;
+            fsm_sm_move(&fsm_job_sm, &sj->state, FSM_JOB_FAILED);
             sj->updated_ms = now;
             free(sj->error);
             sj->error = fsm__dup_str(why);
@@ -385,7 +381,8 @@ int fsm__drill_job_done(struct fsm *f, const struct fsm_job *j, bool ok,
     if (d == NULL || d->state != FSM_DRILL_RUNNING) {
         return DR_OK; /* forgotten already */
     }
-    d->state = passed ? FSM_DRILL_PASSED : FSM_DRILL_FAILED;
+    fsm_sm_move(&fsm_drill_sm, &d->state,
+                passed ? FSM_DRILL_PASSED : FSM_DRILL_FAILED);
     d->finished_ms = now;
     if (ok) {
         d->rto_ms = c->drill_rto_ms;

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "fsm/internal.h"
+#include "fsm/sm.h"
 #include "fsm/settings.h"
 
 int fsm__reject(struct fsm_result *res, int code, const char *fmt, ...)
@@ -119,18 +120,21 @@ void fsm_member_free(struct fsm_member *m)
 }
 
 /* Binary search; returns the index of name or where it would go. */
-static size_t region_pos(const struct fsm *f, const char *name, int *found)
+size_t fsm__search(const void *base, size_t n, size_t size,
+                   const void *key,
+                   int (*cmp)(const void *key, const void *elem), int *found)
 {
-    size_t lo = 0, hi = f->n_regions;
+    size_t lo = 0, hi = n;
+
     *found = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(f->regions[mid].name, name);
+        int c = cmp(key, (const char *)base + mid * size);
         if (c == 0) {
             *found = 1;
             return mid;
         }
-        if (c < 0) {
+        if (c > 0) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -139,23 +143,32 @@ static size_t region_pos(const struct fsm *f, const char *name, int *found)
     return lo;
 }
 
+int fsm__cmp_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+static int region_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct fsm_region *)elem)->name);
+}
+
+static int member_cmp(const void *key, const void *elem)
+{
+    return fsm__cmp_u64(*(const uint64_t *)key,
+                        ((const struct fsm_member *)elem)->id);
+}
+
+static size_t region_pos(const struct fsm *f, const char *name, int *found)
+{
+    return fsm__search(f->regions, f->n_regions, sizeof(*f->regions), name,
+                       region_cmp, found);
+}
+
 static size_t member_pos(const struct fsm *f, uint64_t id, int *found)
 {
-    size_t lo = 0, hi = f->n_members;
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->members[mid].id == id) {
-            *found = 1;
-            return mid;
-        }
-        if (f->members[mid].id < id) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    return fsm__search(f->members, f->n_members, sizeof(*f->members), &id,
+                       member_cmp, found);
 }
 
 const struct fsm_region *fsm_region_get(const struct fsm *f, const char *name)
@@ -366,13 +379,7 @@ const char *fsm_region_status_name(int status)
 
 const char *fsm_site_state_name(int state)
 {
-    switch (state) {
-        case FSM_SITE_ACTIVE: return "active";
-        case FSM_SITE_FAILING_OVER: return "failing_over";
-        case FSM_SITE_SWITCHING_OVER: return "switching_over";
-        case FSM_SITE_BLOCKED: return "blocked";
-    }
-    return "unknown";
+    return fsm_sm_name(&fsm_site_sm, state);
 }
 
 /* Checks: validate a command against the state, change nothing. */
@@ -566,25 +573,18 @@ static int check_set_primary(const struct fsm *f,
     return DR_OK;
 }
 
-int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
-              struct fsm_result *res)
+/* Checks of the commands of this file (regions, members, site, settings):
+ * none depends on time. */
+static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
+                      uint64_t now, struct fsm_result *res)
 {
     char err[256];
     int found;
 
-    memset(res, 0, sizeof(*res));
-    res->epoch = f->site.epoch;
-    if (cmd->actor != NULL && strlen(cmd->actor) > FSM_ADDR_MAX) {
-        return fsm__reject(res, DR_EINVAL, "actor is too long");
-    }
-    if (cmd->type == FSM_CMD_BOOTSTRAP) {
-        return check_bootstrap(f, &cmd->u.bootstrap, res);
-    }
-    if (!f->initialized) {
-        return fsm__reject(res, DR_EUNAVAILABLE,
-                      "cluster is not bootstrapped yet");
-    }
+    (void)now;
     switch (cmd->type) {
+        case FSM_CMD_BOOTSTRAP:
+            return check_bootstrap(f, &cmd->u.bootstrap, res);
         case FSM_CMD_REGION_ADD:
             if (check_region_fields(&cmd->u.region, res) != DR_OK) {
                 return res->code;
@@ -687,22 +687,6 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
             }
             return DR_OK;
         }
-        case FSM_CMD_JOB_CREATE:
-        case FSM_CMD_JOB_CLAIM:
-        case FSM_CMD_JOB_RENEW:
-        case FSM_CMD_JOB_FINISH:
-        case FSM_CMD_JOB_EXPIRE:
-        case FSM_CMD_BACKUP_DELETE:
-        case FSM_CMD_BACKUP_VERIFIED:
-            return fsm__catalog_check(f, cmd, 0, res);
-        case FSM_CMD_BREAKER_EVENTS:
-        case FSM_CMD_BREAKER_TRIAL:
-        case FSM_CMD_BREAKER_HALF_OPEN:
-        case FSM_CMD_BREAKER_RESET:
-        case FSM_CMD_REGION_HEALTH:
-            return fsm__health_check(f, cmd, 0, res);
-        case FSM_CMD_DRILL_START:
-            return fsm__drill_check(f, cmd, 0, res);
     }
     return fsm__reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
                   cmd->type);
@@ -844,9 +828,12 @@ static void join_targets(const struct fsm_region *r, char *buf, size_t size)
     }
 }
 
-static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
+static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+                       struct fsm_result *res)
 {
     char targets[512];
+
+    (void)res;
     int found;
     size_t pos;
 
@@ -956,41 +943,107 @@ static int mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
     return DR_EINVAL;
 }
 
+/* One descriptor per command: what the FSM knows of it, in one place. */
+struct cmd_desc {
+    const char *name;  /* for messages */
+    uint32_t version;  /* the entry version that introduced it */
+    bool before_init;  /* accepted before the bootstrap */
+    bool timed;        /* check again at the command's time (leases,
+                          back-off, breaker timeouts) */
+    /* now == 0: the checks that do not depend on time only. */
+    int (*check)(const struct fsm *f, const struct fsm_cmd *cmd,
+                 uint64_t now, struct fsm_result *res);
+    int (*mutate)(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+                  struct fsm_result *res);
+};
+
+#define BASE(name, v) {name, v, false, false, check_base, mutate_base}
+#define CATALOG(name) \
+    {name, 1, false, true, fsm__catalog_check, fsm__catalog_mutate}
+#define HEALTH(name) \
+    {name, 2, false, true, fsm__health_check, fsm__health_mutate}
+
+static const struct cmd_desc cmds[] = {
+    [FSM_CMD_BOOTSTRAP] = {"bootstrap", 1, true, false, check_base,
+                           mutate_base},
+    [FSM_CMD_REGION_ADD] = BASE("region-add", 1),
+    [FSM_CMD_REGION_UPDATE] = BASE("region-update", 1),
+    [FSM_CMD_REGION_REMOVE] = BASE("region-remove", 1),
+    [FSM_CMD_MEMBER_PUT] = BASE("member-put", 1),
+    [FSM_CMD_MEMBER_REMOVE] = BASE("member-remove", 1),
+    [FSM_CMD_SET_PRIMARY] = BASE("set-primary", 1),
+    [FSM_CMD_SETTING_SET] = BASE("setting-set", 1),
+    [FSM_CMD_JOB_CREATE] = CATALOG("job-create"),
+    [FSM_CMD_JOB_CLAIM] = CATALOG("job-claim"),
+    [FSM_CMD_JOB_RENEW] = CATALOG("job-renew"),
+    [FSM_CMD_JOB_FINISH] = CATALOG("job-finish"),
+    [FSM_CMD_JOB_EXPIRE] = CATALOG("job-expire"),
+    [FSM_CMD_BACKUP_DELETE] = CATALOG("backup-delete"),
+    [FSM_CMD_BACKUP_VERIFIED] = CATALOG("backup-verified"),
+    [FSM_CMD_BREAKER_EVENTS] = HEALTH("breaker-events"),
+    [FSM_CMD_BREAKER_TRIAL] = HEALTH("breaker-trial"),
+    [FSM_CMD_BREAKER_HALF_OPEN] = HEALTH("breaker-half-open"),
+    [FSM_CMD_BREAKER_RESET] = HEALTH("breaker-reset"),
+    [FSM_CMD_REGION_HEALTH] = HEALTH("region-health"),
+    [FSM_CMD_DRILL_START] = {"drill-start", 2, false, true, fsm__drill_check,
+                             fsm__drill_mutate},
+};
+
+static const struct cmd_desc *desc_of(int type)
+{
+    if (type <= 0 || (size_t)type >= sizeof(cmds) / sizeof(cmds[0]) ||
+        cmds[type].check == NULL) {
+        return NULL;
+    }
+    return &cmds[type];
+}
+
+const char *fsm_cmd_name(int type)
+{
+    const struct cmd_desc *d = desc_of(type);
+    return d != NULL ? d->name : "unknown";
+}
+
+int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
+              struct fsm_result *res)
+{
+    const struct cmd_desc *d = desc_of(cmd->type);
+
+    memset(res, 0, sizeof(*res));
+    res->epoch = f->site.epoch;
+    if (cmd->actor != NULL && strlen(cmd->actor) > FSM_ADDR_MAX) {
+        return fsm__reject(res, DR_EINVAL, "actor is too long");
+    }
+    if (d == NULL) {
+        return fsm__reject(res, DR_EINVAL,
+                           "unknown or malformed command (type %d)",
+                           cmd->type);
+    }
+    if (!d->before_init && !f->initialized) {
+        return fsm__reject(res, DR_EUNAVAILABLE,
+                           "cluster is not bootstrapped yet");
+    }
+    return d->check(f, cmd, 0, res);
+}
+
 int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
               struct fsm_result *res)
 {
     /* Command time never runs backwards, whatever the leaders' clocks. */
     uint64_t now = now_ms > f->time_ms ? now_ms : f->time_ms;
-    bool catalog = cmd->type >= FSM_CMD_JOB_CREATE &&
-                   cmd->type <= FSM_CMD_BACKUP_VERIFIED;
-    bool health = cmd->type >= FSM_CMD_BREAKER_EVENTS &&
-                  cmd->type <= FSM_CMD_REGION_HEALTH;
-    int rv;
+    const struct cmd_desc *d;
 
     if (fsm_check(f, cmd, res) != DR_OK) {
         res->epoch = f->site.epoch;
         return res->code;
     }
+    d = desc_of(cmd->type);
     /* Leases and back-offs are judged at the command's own time. */
-    if (catalog && fsm__catalog_check(f, cmd, now, res) != DR_OK) {
+    if (d->timed && d->check(f, cmd, now, res) != DR_OK) {
         res->epoch = f->site.epoch;
         return res->code;
     }
-    if (cmd->type == FSM_CMD_DRILL_START &&
-        fsm__drill_check(f, cmd, now, res) != DR_OK) {
-        res->epoch = f->site.epoch;
-        return res->code;
-    }
-    if (health && fsm__health_check(f, cmd, now, res) != DR_OK) {
-        res->epoch = f->site.epoch;
-        return res->code;
-    }
-    rv = catalog ? fsm__catalog_mutate(f, cmd, now, res)
-         : health ? fsm__health_mutate(f, cmd, now, res)
-         : cmd->type == FSM_CMD_DRILL_START ? fsm__drill_mutate(f, cmd, now,
-                                                                 res)
-                  : mutate(f, cmd, now);
-    if (rv != DR_OK || f->broken) {
+    if (d->mutate(f, cmd, now, res) != DR_OK || f->broken) {
         f->broken = true;
         return fsm__reject(res, DR_ENOMEM, "out of memory applying command");
     }
@@ -1002,23 +1055,15 @@ int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
 
 uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
 {
-    switch (cmd->type) {
-        case FSM_CMD_BREAKER_EVENTS:
-        case FSM_CMD_BREAKER_TRIAL:
-        case FSM_CMD_BREAKER_HALF_OPEN:
-        case FSM_CMD_BREAKER_RESET:
-        case FSM_CMD_REGION_HEALTH:
-        case FSM_CMD_DRILL_START:
-            return 2;
-        case FSM_CMD_SETTING_SET:
-            /* Settings added in version 2. */
-            return cmd->u.setting.key != NULL &&
-                           strncmp(cmd->u.setting.key, "drill.", 6) == 0
-                       ? 2
-                       : 1;
-        default:
-            return 1;
+    const struct cmd_desc *d = desc_of(cmd->type);
+    uint32_t v = d != NULL ? d->version : 1;
+
+    /* A setting added later needs the version that added it. */
+    if (cmd->type == FSM_CMD_SETTING_SET && cmd->u.setting.key != NULL) {
+        uint32_t sv = fsm_setting_version(cmd->u.setting.key);
+        v = sv > v ? sv : v;
     }
+    return v;
 }
 
 int fsm_apply_entry(struct fsm *f, const struct fsm_entry *e,

@@ -437,6 +437,10 @@ size_t fsm_settings_count(void);
 const struct fsm_setting_desc *fsm_settings_table(void);
 /* Index of a setting key, or -1. */
 int fsm_setting_index(const char *key);
+/* The entry version that introduced the setting key (1 or later). */
+uint32_t fsm_setting_version(const char *key);
+/* A command type's name ("set-primary"), "unknown" for none. */
+const char *fsm_cmd_name(int type);
 const struct fsm_value *fsm_setting(const struct fsm *f, const char *key);
 int64_t fsm_setting_int(const struct fsm *f, const char *key);
 

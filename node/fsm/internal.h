@@ -17,6 +17,14 @@ int fsm__dup_strs(char **const *fields, size_t n);
 /* Free each *fields[i] and set it NULL. */
 void fsm__free_strs(char **const *fields, size_t n);
 
+/* Lower-bound binary search of key in base[0..n) (elements of size bytes,
+ * sorted by cmp(key, elem)): the position of key, *found set when it is
+ * there, else where it would go. */
+size_t fsm__search(const void *base, size_t n, size_t size, const void *key,
+                   int (*cmp)(const void *key, const void *elem), int *found);
+/* -1, 0 or 1 as a is below, equal to or above b. */
+int fsm__cmp_u64(uint64_t a, uint64_t b);
+
 /* Record an audit entry (memory failure marks the state broken). */
 void fsm__audit_add(struct fsm *f, uint64_t now, const char *actor,
                     const char *action, const char *fmt, ...)

@@ -203,3 +203,9 @@ void fsm_setting_default(int i, struct fsm_value *v)
     v->b = d->def_bool;
     v->s = (char *)d->def_string; /* caller copies */
 }
+
+uint32_t fsm_setting_version(const char *key)
+{
+    /* The drill.* settings came with entry version 2. */
+    return strncmp(key, "drill.", 6) == 0 ? 2 : 1;
+}

@@ -1,0 +1,63 @@
+/* The replicated state machines' transition tables (sm.h). */
+#include "fsm/sm.h"
+
+#include <assert.h>
+
+#include "fsm/fsm.h"
+
+#define BIT(s) (1u << (s))
+
+bool fsm_sm_allowed(const struct fsm_sm *sm, int from, int to)
+{
+    if (from < 0 || from >= sm->n_states || to < 0 || to >= sm->n_states) {
+        return false;
+    }
+    return (sm->allowed[from] & BIT(to)) != 0;
+}
+
+void fsm_sm_move(const struct fsm_sm *sm, int *state, int to)
+{
+    assert(fsm_sm_allowed(sm, *state, to));
+    *state = to;
+}
+
+const char *fsm_sm_name(const struct fsm_sm *sm, int state)
+{
+    return state >= 0 && state < sm->n_states ? sm->names[state] : "unknown";
+}
+
+/* Jobs: claimed, then done, back to pending for another attempt (failure,
+ * lease run out), or failed for good (attempts used up, a drill nobody
+ * claimed). */
+static const char *const job_names[] = {"pending", "running", "done",
+                                        "failed"};
+static const uint32_t job_allowed[] = {
+    [FSM_JOB_PENDING] = BIT(FSM_JOB_RUNNING) | BIT(FSM_JOB_FAILED),
+    [FSM_JOB_RUNNING] = BIT(FSM_JOB_DONE) | BIT(FSM_JOB_PENDING) |
+                        BIT(FSM_JOB_FAILED),
+    [FSM_JOB_DONE] = 0,
+    [FSM_JOB_FAILED] = 0,
+};
+const struct fsm_sm fsm_job_sm = {"job", 4, job_names, job_allowed};
+
+static const char *const drill_names[] = {"running", "passed", "failed"};
+static const uint32_t drill_allowed[] = {
+    [FSM_DRILL_RUNNING] = BIT(FSM_DRILL_PASSED) | BIT(FSM_DRILL_FAILED),
+    [FSM_DRILL_PASSED] = 0,
+    [FSM_DRILL_FAILED] = 0,
+};
+const struct fsm_sm fsm_drill_sm = {"drill", 3, drill_names, drill_allowed};
+
+/* The site: a failover or switchover runbook leaves ACTIVE and comes back
+ * to it, or stops BLOCKED until an operator resumes or aborts it. */
+static const char *const site_names[] = {"active", "failing_over",
+                                         "switching_over", "blocked"};
+static const uint32_t site_allowed[] = {
+    [FSM_SITE_ACTIVE] =
+        BIT(FSM_SITE_FAILING_OVER) | BIT(FSM_SITE_SWITCHING_OVER),
+    [FSM_SITE_FAILING_OVER] = BIT(FSM_SITE_ACTIVE) | BIT(FSM_SITE_BLOCKED),
+    [FSM_SITE_SWITCHING_OVER] = BIT(FSM_SITE_ACTIVE) | BIT(FSM_SITE_BLOCKED),
+    [FSM_SITE_BLOCKED] = BIT(FSM_SITE_ACTIVE) | BIT(FSM_SITE_FAILING_OVER) |
+                         BIT(FSM_SITE_SWITCHING_OVER),
+};
+const struct fsm_sm fsm_site_sm = {"site", 4, site_names, site_allowed};
