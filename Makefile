@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DEMO_DIR ?= $(CURDIR)/demo-cluster
 
-.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench chaos clean
+.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench chaos clean format format-check
 
 all: build
 
@@ -21,11 +21,19 @@ asan:
 
 # Every test on the normal build, then all of them again with every binary
 # (unit tests, drnode, drctl) built with ASan+UBSan and leak checking.
-test: bootstrap build asan
+test: bootstrap format-check build asan
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2
 	$(MAKE) --no-print-directory valgrind
 	$(MAKE) --no-print-directory terraform-check
+
+# Every C file as .clang-format says (make format applies it).
+C_SOURCES = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(C_SOURCES)
+format-check:
+	@clang-format --dry-run --Werror $(C_SOURCES) || { echo "format-check: run make format"; exit 1; }
+	@echo "format-check: $(words $(C_SOURCES)) files formatted"
 
 # The unit and fixture tests under valgrind: it sees uninitialized reads
 # that ASan does not.

@@ -209,7 +209,8 @@ static void bench__report(const struct drctl *d,
         json_decref(o);
     } else {
         printf(
-            "clients=%u size=%lld duration=%s writes=%llu errors=%llu writes_per_sec=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+            "clients=%u size=%lld duration=%s writes=%llu errors=%llu "
+            "writes_per_sec=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
             clients, (long long)size, duration, (unsigned long long)res->ok,
             (unsigned long long)res->errors, wps, p50, p99, max);
     }
@@ -264,9 +265,11 @@ int drctl_cmd_bench(struct drctl *d, int argc, char **argv)
         strlen(prefix) > BENCH_PREFIX_MAX ||
         strspn(prefix, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
             strlen(prefix)) {
-        return drctl_usage_error(d,
-                                 "--regions-prefix: \"%s\" must start with a-z, hold only a-z, 0-9 and '-', and have at most %d characters",
-                                 prefix, BENCH_PREFIX_MAX);
+        return drctl_usage_error(
+            d,
+            "--regions-prefix: \"%s\" must start with a-z, hold only a-z, 0-9 "
+            "and '-', and have at most %d characters",
+            prefix, BENCH_PREFIX_MAX);
     }
     for (i = 0; i < BENCH_REGIONS; i++) {
         snprintf(names[i], sizeof(names[i]), "%s-%02zu", prefix, i);

@@ -52,7 +52,8 @@ static void drctl__print_fields(const json_t *v, const void *arg)
     char buf[1024];
 
     (void)arg;
-    json_object_foreach((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         if (strstr(key, "_ms") != NULL && json_is_integer(val)) {
             printf("%-18s %s\n", key, drctl_fmt_when(val, buf, sizeof(buf)));
         } else {
@@ -106,9 +107,9 @@ static int drctl__backups_show(struct drctl *d, int argc, char **argv)
         return rv < 0 ? 0 : rv;
     }
     rv = drctl_path(d, path, sizeof(path), "backups", id);
-    return rv != 0 ? rv
-                   : drctl_show(d, "GET", path, NULL, drctl__print_fields,
-                                NULL);
+    return rv != 0
+               ? rv
+               : drctl_show(d, "GET", path, NULL, drctl__print_fields, NULL);
 }
 
 void drctl_sleep_ms(unsigned ms)
@@ -125,7 +126,9 @@ uint64_t drctl_mono_ms(void)
 }
 
 /* Poll job id until it is done or failed; *job gets its last view. */
-static int drctl__wait_job(struct drctl *d, json_int_t id, unsigned wait_ms,
+static int drctl__wait_job(struct drctl *d,
+                           json_int_t id,
+                           unsigned wait_ms,
                            json_t **job)
 {
     char path[96];
@@ -162,10 +165,8 @@ static int drctl__backups_run(struct drctl *d, int argc, char **argv)
     const char *kind = NULL, *region = NULL, *wait = NULL;
     bool no_wait = false;
     const struct drctl_opt opts[] = {
-        {"--kind", &kind, NULL},
-        {"--region", &region, NULL},
-        {"--wait", &wait, NULL},
-        {"--no-wait", NULL, &no_wait},
+        {"--kind", &kind, NULL}, {"--region", &region, NULL},
+        {"--wait", &wait, NULL}, {"--no-wait", NULL, &no_wait},
         {NULL, NULL, NULL},
     };
     unsigned wait_ms = DRCTL_WAIT_DEFAULT_MS;
@@ -181,8 +182,7 @@ static int drctl__backups_run(struct drctl *d, int argc, char **argv)
         return drctl_usage_error(d, "--kind pg|redis is required");
     }
     if (strcmp(kind, "pg") != 0 && strcmp(kind, "redis") != 0) {
-        return drctl_usage_error(d, "--kind: \"%s\" is not pg or redis",
-                                 kind);
+        return drctl_usage_error(d, "--kind: \"%s\" is not pg or redis", kind);
     }
     if (wait != NULL &&
         (rv = drctl_parse_seconds(d, "--wait", wait, 86400, &wait_ms)) != 0) {
@@ -214,11 +214,10 @@ static int drctl__backups_run(struct drctl *d, int argc, char **argv)
     }
     state = json_string_value(json_object_get(job, "state"));
     if (strcmp(state, "failed") == 0) {
-        rv = drctl_fail(d, "job %lld failed after %lld attempts: %s",
-                        (long long)id,
-                        (long long)json_integer_value(
-                            json_object_get(job, "attempt")),
-                        json_string_value(json_object_get(job, "error")));
+        rv = drctl_fail(
+            d, "job %lld failed after %lld attempts: %s", (long long)id,
+            (long long)json_integer_value(json_object_get(job, "attempt")),
+            json_string_value(json_object_get(job, "error")));
         if (d->json) {
             drctl_print_json(job);
         }
@@ -257,18 +256,20 @@ static int drctl__backups_delete(struct drctl *d, int argc, char **argv)
     if (d->json) {
         drctl_print_json(out);
     } else {
-        printf("backup %s marked for deletion (job %lld removes its "
-               "objects, then its entry)\n",
-               id,
-               (long long)json_integer_value(
-                   json_object_get(json_object_get(out, "job"), "id")));
+        printf(
+            "backup %s marked for deletion (job %lld removes its "
+            "objects, then its entry)\n",
+            id,
+            (long long)json_integer_value(
+                json_object_get(json_object_get(out, "job"), "id")));
     }
     json_decref(out);
     return 0;
 }
 
 /* A job spec for backup b (borrowed): op, store, manifest. */
-static json_t *drctl__spec(const json_t *b, const char *op,
+static json_t *drctl__spec(const json_t *b,
+                           const char *op,
                            const char *credentials)
 {
     json_t *spec = json_pack(
@@ -288,7 +289,9 @@ static bool drctl__is_pg(const json_t *b)
 }
 
 /* Run one job here; print its failure. *result may be NULL. */
-static int drctl__run_job(struct drctl *d, json_t *spec, json_t **result,
+static int drctl__run_job(struct drctl *d,
+                          json_t *spec,
+                          json_t **result,
                           char *errmsg)
 {
     int rv;
@@ -326,13 +329,10 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
     report = json_object();
     json_object_set_new(report, "backup", json_string(id));
     if (restore_to != NULL) {
-        spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore",
-                           credentials);
-        json_object_set_new(spec, pg ? "pg" : "redis",
-                            json_string(restore_to));
+        spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore", credentials);
+        json_object_set_new(spec, pg ? "pg" : "redis", json_string(restore_to));
         rv = drctl__run_job(d, spec, &result, errmsg);
-        json_object_set_new(report, "restore",
-                            result ? result : json_null());
+        json_object_set_new(report, "restore", result ? result : json_null());
         result = NULL;
     }
     if (rv == 0) {
@@ -396,7 +396,8 @@ static const json_t *drctl__latest(const json_t *list, const char *kind)
 {
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(list, "backups"), i, b) {
+    json_array_foreach(json_object_get(list, "backups"), i, b)
+    {
         if (strcmp(json_string_value(json_object_get(b, "kind")), kind) == 0 &&
             strcmp(json_string_value(json_object_get(b, "state")),
                    "complete") == 0) {
@@ -406,13 +407,16 @@ static const json_t *drctl__latest(const json_t *list, const char *kind)
     return NULL;
 }
 
-static int drctl__restore_one(struct drctl *d, const json_t *b,
-                              const char *target, bool clean,
-                              const char *credentials, json_t *report)
+static int drctl__restore_one(struct drctl *d,
+                              const json_t *b,
+                              const char *target,
+                              bool clean,
+                              const char *credentials,
+                              json_t *report)
 {
     bool pg = drctl__is_pg(b);
-    json_t *spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore",
-                               credentials);
+    json_t *spec =
+        drctl__spec(b, pg ? "pg_restore" : "redis_restore", credentials);
     json_t *result = NULL, *one;
     char errmsg[256];
     uint64_t t0 = drctl_mono_ms();
@@ -421,8 +425,8 @@ static int drctl__restore_one(struct drctl *d, const json_t *b,
     json_object_set_new(spec, pg ? "pg" : "redis", json_string(target));
     json_object_set_new(spec, "clean", json_boolean(clean));
     rv = drctl__run_job(d, spec, &result, errmsg);
-    one = json_pack("{sO sb si}", "id", json_object_get(b, "id"), "ok",
-                    rv == 0, "duration_ms", (int)(drctl_mono_ms() - t0));
+    one = json_pack("{sO sb si}", "id", json_object_get(b, "id"), "ok", rv == 0,
+                    "duration_ms", (int)(drctl_mono_ms() - t0));
     json_object_set_new(one, "snapshot_ms",
                         json_deep_copy(json_object_get(b, "snapshot_ms")));
     if (result != NULL) {
@@ -459,8 +463,9 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
         return drctl_usage_error(d, "--backup ID|latest is required");
     }
     if (pg == NULL && redis == NULL) {
-        return drctl_usage_error(d, "give a target: --pg CONNINFO and/or "
-                                    "--redis HOST:PORT");
+        return drctl_usage_error(d,
+                                 "give a target: --pg CONNINFO and/or "
+                                 "--redis HOST:PORT");
     }
     report = json_object();
     if (strcmp(id, "latest") == 0) {
@@ -471,8 +476,9 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
         if (pg != NULL) {
             pick = drctl__latest(list, "pg_logical");
             if (pick == NULL) {
-                failed = drctl_fail(d, "no complete PostgreSQL backup in the "
-                                       "catalog");
+                failed = drctl_fail(d,
+                                    "no complete PostgreSQL backup in the "
+                                    "catalog");
             } else {
                 failed |= drctl__restore_one(d, pick, pg, clean, credentials,
                                              report) != 0;
@@ -481,11 +487,12 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
         if (redis != NULL && !failed) {
             pick = drctl__latest(list, "redis_snapshot");
             if (pick == NULL) {
-                failed = drctl_fail(d, "no complete Redis backup in the "
-                                       "catalog");
+                failed = drctl_fail(d,
+                                    "no complete Redis backup in the "
+                                    "catalog");
             } else {
-                failed |= drctl__restore_one(d, pick, redis, clean,
-                                             credentials, report) != 0;
+                failed |= drctl__restore_one(d, pick, redis, clean, credentials,
+                                             report) != 0;
             }
         }
         json_decref(list);
@@ -517,7 +524,8 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
     } else if (!failed) {
         const char *key;
         json_t *v;
-        json_object_foreach(report, key, v) {
+        json_object_foreach(report, key, v)
+        {
             if (json_is_object(v)) {
                 printf("restored %s backup %s in %lld ms\n", key,
                        json_string_value(json_object_get(v, "id")),

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const drctl__providers[] = {"ollama", "openai",
-                                               "anthropic", NULL};
+static const char *const drctl__providers[] = {"ollama", "openai", "anthropic",
+                                               NULL};
 
 static void drctl__print_breakers(const json_t *v, const void *arg)
 {
@@ -42,8 +42,9 @@ static int drctl__check_provider(const struct drctl *d, const char *name)
             return 0;
         }
     }
-    return drctl_usage_error(d, "unknown provider \"%s\" (expected ollama, "
-                                "openai or anthropic)",
+    return drctl_usage_error(d,
+                             "unknown provider \"%s\" (expected ollama, "
+                             "openai or anthropic)",
                              name);
 }
 
@@ -74,9 +75,9 @@ static int drctl__breakers_reset(struct drctl *d, int argc, char **argv)
 static void drctl__print_route(const json_t *v, const void *arg)
 {
     (void)arg;
-    printf("%s%s\n", json_string_value(json_object_get(v, "provider")),
-           json_is_true(json_object_get(v, "trial")) ? " (half-open trial)"
-                                                     : "");
+    printf(
+        "%s%s\n", json_string_value(json_object_get(v, "provider")),
+        json_is_true(json_object_get(v, "trial")) ? " (half-open trial)" : "");
 }
 
 static int drctl__breakers_route(struct drctl *d, int argc, char **argv)

@@ -72,15 +72,17 @@ static void drctl__print_member_problems(const json_t *members)
     size_t i;
     const json_t *m;
 
-    json_array_foreach(members, i, m) {
+    json_array_foreach(members, i, m)
+    {
         const json_t *contact = json_object_get(m, "last_contact_ms");
         char id[64];
         drctl__str(m, "id", id, sizeof(id));
         if (json_is_integer(contact) &&
             json_integer_value(contact) > DRCTL_CONTACT_WARN_MS) {
-            printf("WARNING   member %s: leader last heard from it %.1f s "
-                   "ago (down or cut off?)\n",
-                   id, (double)json_integer_value(contact) / 1000.0);
+            printf(
+                "WARNING   member %s: leader last heard from it %.1f s "
+                "ago (down or cut off?)\n",
+                id, (double)json_integer_value(contact) / 1000.0);
         }
         if (!json_is_true(json_object_get(m, "voter"))) {
             char role[64];
@@ -119,8 +121,9 @@ int drctl_cmd_status(struct drctl *d, int argc, char **argv)
         drctl__members_table(members, false);
         drctl__print_member_problems(members);
     } else {
-        printf("members as seen by this node (no leader answered, so no "
-               "contact times):\n");
+        printf(
+            "members as seen by this node (no leader answered, so no "
+            "contact times):\n");
         drctl__members_table(json_object_get(s, "members"), false);
     }
     client_response_clear(&r);
@@ -131,7 +134,8 @@ int drctl_cmd_status(struct drctl *d, int argc, char **argv)
 /* One member's versions from its own /api/status (stale read: a node
  * without a leader still answers). Adds a JSON row to rows; false when it
  * did not answer. */
-static bool drctl__member_version(struct drctl *d, const json_t *m,
+static bool drctl__member_version(struct drctl *d,
+                                  const json_t *m,
                                   json_t *rows)
 {
     const char *api = json_string_value(json_object_get(m, "api_address"));
@@ -161,9 +165,9 @@ static bool drctl__member_version(struct drctl *d, const json_t *m,
             for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 json_t *v = json_object_get(r.json, keys[i]);
                 /* A release before 0.2.0 reports no versions. */
-                json_object_set_new(row, keys[i],
-                                    json_is_string(v) ? json_copy(v)
-                                                      : json_string("unknown"));
+                json_object_set_new(
+                    row, keys[i],
+                    json_is_string(v) ? json_copy(v) : json_string("unknown"));
             }
             ok = true;
         }

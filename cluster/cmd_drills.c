@@ -124,8 +124,7 @@ static int drctl__drill_restore(struct drctl *d, int argc, char **argv)
                 return drctl_fail(d,
                                   "drill %lld is still running after %u s "
                                   "(see drctl drill show %lld)",
-                                  (long long)id, wait_ms / 1000,
-                                  (long long)id);
+                                  (long long)id, wait_ms / 1000, (long long)id);
             }
             drctl_sleep_ms(500);
             json_decref(drill);

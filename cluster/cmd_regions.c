@@ -102,7 +102,8 @@ static int drctl__regions_write(struct drctl *d,
     }
     if (!create && priority == NULL && dns == NULL && store == NULL) {
         return drctl_usage_error(d,
-                                 "nothing to update: give --priority, --dns-targets or --object-store");
+                                 "nothing to update: give --priority, "
+                                 "--dns-targets or --object-store");
     }
     rv = drctl_path(d, path, sizeof(path), "regions", done.name);
     if (rv != 0) {

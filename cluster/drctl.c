@@ -20,7 +20,8 @@ static const char drctl_usage_head[] =
     "  --token-file FILE    file holding the bearer token used for writes\n"
     "                       (default: $DRCTL_TOKEN_FILE)\n"
     "  --json               print the API's JSON instead of tables\n"
-    "  --timeout SECONDS    bound of each request, retries included (default 10)\n"
+    "  --timeout SECONDS    bound of each request, retries included (default "
+    "10)\n"
     "\n"
     "Commands:\n";
 
@@ -42,7 +43,8 @@ static const struct drctl_command drctl_commands[] = {
     {"members", drctl_cmd_members,
      "  members list\n"
      "      List raft members.\n"
-     "  members add --id N --region R --raft-address HOST:PORT --api-address HOST:PORT\n"
+     "  members add --id N --region R --raft-address HOST:PORT --api-address "
+     "HOST:PORT\n"
      "      Add a started node (with join = true) as a voter.\n"
      "  members remove ID\n"
      "      Remove a member from the raft configuration.\n"},
@@ -52,9 +54,11 @@ static const struct drctl_command drctl_commands[] = {
     {"regions", drctl_cmd_regions,
      "  regions list\n"
      "      List regions with priority, health and targets.\n"
-     "  regions add NAME [--priority N] [--dns-targets A,B] [--object-store URL]\n"
+     "  regions add NAME [--priority N] [--dns-targets A,B] [--object-store "
+     "URL]\n"
      "      Create a region.\n"
-     "  regions update NAME [--priority N] [--dns-targets A,B] [--object-store URL]\n"
+     "  regions update NAME [--priority N] [--dns-targets A,B] [--object-store "
+     "URL]\n"
      "      Change the given fields of a region.\n"
      "  regions remove NAME\n"
      "      Delete a region (not the primary, nor one with members).\n"},
@@ -78,7 +82,8 @@ static const struct drctl_command drctl_commands[] = {
      "  backups run --kind pg|redis [--region R] [--wait S] [--no-wait]\n"
      "      Take a backup now (in the primary region by default) and wait "
      "for it.\n"
-     "  backups verify ID [--restore-to CONNINFO|HOST:PORT] [--credentials FILE]\n"
+     "  backups verify ID [--restore-to CONNINFO|HOST:PORT] [--credentials "
+     "FILE]\n"
      "      Check every object's SHA-256; with --restore-to, restore into "
      "that\n"
      "      scratch database too and compare contents with the manifest.\n"
@@ -87,7 +92,8 @@ static const struct drctl_command drctl_commands[] = {
      "  backups jobs\n"
      "      Backup, delete and cleanup jobs, newest first.\n"},
     {"restore", drctl_cmd_restore,
-     "  restore --backup ID|latest [--pg CONNINFO] [--redis HOST:PORT] [--clean]\n"
+     "  restore --backup ID|latest [--pg CONNINFO] [--redis HOST:PORT] "
+     "[--clean]\n"
      "          [--credentials FILE]\n"
      "      Restore a backup (latest: the newest of each kind asked for) into\n"
      "      the given targets; every object is checked before anything is "
@@ -103,9 +109,11 @@ static const struct drctl_command drctl_commands[] = {
      "      when unhealthy (database down, or no leader).\n"},
     {"breakers", drctl_cmd_breakers,
      "  breakers list\n"
-     "      Circuit breakers of the LLM providers, fallback chain, queue mode.\n"
+     "      Circuit breakers of the LLM providers, fallback chain, queue "
+     "mode.\n"
      "  breakers reset [PROVIDER]\n"
-     "      Close one breaker, or all (POST /api/admin/circuit-breakers/reset).\n"
+     "      Close one breaker, or all (POST "
+     "/api/admin/circuit-breakers/reset).\n"
      "  breakers route\n"
      "      The provider a request should use now (GET /api/llm/route).\n"},
     {"drill", drctl_cmd_drill,
@@ -121,16 +129,20 @@ static const struct drctl_command drctl_commands[] = {
      "  history\n"
      "      Audit log of changes, oldest first.\n"},
     {"local", drctl_cmd_local,
-     "  local up --dir DIR [--regions A,B,C] [--nodes-per-region N] [--drnode PATH]\n"
+     "  local up --dir DIR [--regions A,B,C] [--nodes-per-region N] [--drnode "
+     "PATH]\n"
      "           [--store file|s3] [--no-services]\n"
      "      Configure and start a cluster on loopback in DIR (default regions\n"
-     "      eu-west,us-east,ap-south, one node each); restart it if DIR holds one.\n"
-     "      Each region gets a PostgreSQL and a Redis (unless --no-services) and\n"
+     "      eu-west,us-east,ap-south, one node each); restart it if DIR holds "
+     "one.\n"
+     "      Each region gets a PostgreSQL and a Redis (unless --no-services) "
+     "and\n"
      "      a file store, or a bucket of a local S3 endpoint with --store s3.\n"
      "      Writes DIR/env with DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE, and\n"
      "      DIR/services.json.\n"
      "  local down --dir DIR\n"
-     "      Stop every node and service of the local cluster (SIGTERM, then SIGKILL).\n"
+     "      Stop every node and service of the local cluster (SIGTERM, then "
+     "SIGKILL).\n"
      "  local status --dir DIR\n"
      "      Which local nodes and services run.\n"
      "  local kill --dir DIR NODE\n"
@@ -426,9 +438,9 @@ int drctl_parse_seconds(const struct drctl *d,
     if (text[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v) ||
         v <= 0 || v > max_s ||
         ((text[0] < '0' || text[0] > '9') && text[0] != '.')) {
-        return drctl_usage_error(d,
-                                 "%s: \"%s\" is not a number of seconds in (0, %g]",
-                                 what, text, max_s);
+        return drctl_usage_error(
+            d, "%s: \"%s\" is not a number of seconds in (0, %g]", what, text,
+            max_s);
     }
     *out_ms = (unsigned)(v * 1000.0 + 0.5);
     if (*out_ms == 0) {
@@ -446,8 +458,10 @@ int drctl_connect(struct drctl *d)
         return 0;
     }
     if (d->endpoints == NULL) {
-        return drctl_usage_error(d,
-                                 "no endpoints: pass --endpoints or set DRCTL_ENDPOINTS (drctl local up writes them to DIR/env)");
+        return drctl_usage_error(
+            d,
+            "no endpoints: pass --endpoints or set DRCTL_ENDPOINTS (drctl "
+            "local up writes them to DIR/env)");
     }
     rv = client_init(&d->client, d->endpoints, d->token_file, d->timeout_ms,
                      errmsg);

@@ -7,9 +7,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +25,14 @@
 #define LOADGEN__RBUF 16384 /* one response's headers and body */
 
 /* One request rendered to bytes. */
-struct loadgen__wire {
+struct loadgen__wire
+{
     char *bytes;
     size_t len;
 };
 
-struct loadgen__slot {
+struct loadgen__slot
+{
     int fd;
     bool connected;
     const struct loadgen__wire *w; /* request in flight, or NULL */
@@ -41,8 +43,9 @@ struct loadgen__slot {
 };
 
 /* What the slots of one run share to start their requests. */
-struct loadgen__run {
-    int ep;                            /* epoll instance */
+struct loadgen__run
+{
+    int ep; /* epoll instance */
     const struct loadgen_params *p;
     const struct loadgen__wire *wires; /* p->n_requests, sent in turn */
     struct sockaddr_in sa;             /* the one server */
@@ -58,8 +61,7 @@ static uint64_t loadgen__now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int loadgen__record(struct loadgen_result *res, size_t *cap,
-                           uint64_t us)
+static int loadgen__record(struct loadgen_result *res, size_t *cap, uint64_t us)
 {
     if (res->n_latency == *cap) {
         size_t grown_cap = *cap * 2;
@@ -84,8 +86,11 @@ static void loadgen__note(struct loadgen_result *res, const char *msg)
 }
 
 /* "http://HOST:PORT/PATH" -> address and path. */
-static int loadgen__parse_url(const char *url, struct sockaddr_in *sa,
-                              char *host, size_t hostsz, const char **path)
+static int loadgen__parse_url(const char *url,
+                              struct sockaddr_in *sa,
+                              char *host,
+                              size_t hostsz,
+                              const char **path)
 {
     const char *p = url, *colon, *slash;
     char ip[64];
@@ -134,8 +139,7 @@ static int loadgen__render(const struct client *c,
         size_t cap = 512 + strlen(rq->url) + strlen(c->token) + body_len;
         int n;
 
-        if (loadgen__parse_url(rq->url, &one, host, sizeof(host), &path) !=
-            0) {
+        if (loadgen__parse_url(rq->url, &one, host, sizeof(host), &path) != 0) {
             return DR_EINVAL;
         }
         if (i == 0) {
@@ -155,8 +159,8 @@ static int loadgen__render(const struct client *c,
                      "%s%s%s"
                      "Content-Length: %zu\r\n\r\n",
                      p->method, path, host,
-                     c->token[0] ? "Authorization: Bearer " : "",
-                     c->token, c->token[0] ? "\r\n" : "", body_len);
+                     c->token[0] ? "Authorization: Bearer " : "", c->token,
+                     c->token[0] ? "\r\n" : "", body_len);
         if (n < 0 || (size_t)n + body_len >= cap) {
             return DR_EINVAL;
         }
@@ -176,7 +180,8 @@ static void loadgen__close(int ep, struct loadgen__slot *s)
     s->connected = false;
 }
 
-static int loadgen__connect(int ep, struct loadgen__slot *s,
+static int loadgen__connect(int ep,
+                            struct loadgen__slot *s,
                             const struct sockaddr_in *sa)
 {
     struct epoll_event ev;
@@ -225,7 +230,8 @@ static int loadgen__send(int ep, struct loadgen__slot *s)
     return 0;
 }
 
-static void loadgen__begin(int ep, struct loadgen__slot *s,
+static void loadgen__begin(int ep,
+                           struct loadgen__slot *s,
                            const struct loadgen__wire *w,
                            const struct sockaddr_in *sa)
 {
@@ -251,7 +257,8 @@ static void loadgen__start(struct loadgen__run *run, struct loadgen__slot *s)
 
 /* The request on slot s is over at now: start another on it unless the
  * run is ending (past its duration, or stopped). */
-static void loadgen__finish(struct loadgen__run *run, struct loadgen__slot *s,
+static void loadgen__finish(struct loadgen__run *run,
+                            struct loadgen__slot *s,
                             uint64_t now)
 {
     s->w = NULL;
@@ -264,8 +271,10 @@ static void loadgen__finish(struct loadgen__run *run, struct loadgen__slot *s,
 /* Parse a complete response in s->rbuf: 1 when complete (status and
  * whether the server closes set), 0 when more bytes are needed, -1 when it
  * cannot be parsed. */
-static int loadgen__parse(struct loadgen__slot *s, int *status,
-                          bool *closes, size_t *body_at)
+static int loadgen__parse(struct loadgen__slot *s,
+                          int *status,
+                          bool *closes,
+                          size_t *body_at)
 {
     char *end = NULL;
     size_t hdr_len, clen = 0;
@@ -307,8 +316,10 @@ static int loadgen__parse(struct loadgen__slot *s, int *status,
     return s->rlen >= hdr_len + clen ? 1 : 0;
 }
 
-int loadgen_run(const struct client *c, const struct loadgen_params *p,
-                struct loadgen_result *res, char *errmsg)
+int loadgen_run(const struct client *c,
+                const struct loadgen_params *p,
+                struct loadgen_result *res,
+                char *errmsg)
 {
     struct loadgen__slot *slots = NULL;
     struct loadgen__wire *wires = NULL;
@@ -380,8 +391,7 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
                 getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
                 if (err != 0) {
                     char what[128];
-                    snprintf(what, sizeof(what), "connect: %s",
-                             strerror(err));
+                    snprintf(what, sizeof(what), "connect: %s", strerror(err));
                     loadgen__note(res, what);
                     failed = true;
                 } else {
@@ -394,8 +404,8 @@ int loadgen_run(const struct client *c, const struct loadgen_params *p,
                 loadgen__want(run.ep, s, false);
                 failed = loadgen__send(run.ep, s) != 0;
             }
-            if (!failed && (events[k].events & (EPOLLIN | EPOLLHUP |
-                                                EPOLLERR))) {
+            if (!failed &&
+                (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
                 ssize_t r = recv(s->fd, s->rbuf + s->rlen,
                                  sizeof(s->rbuf) - s->rlen, 0);
                 if (r > 0) {

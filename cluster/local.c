@@ -65,7 +65,8 @@ static int local__resolve_dir(struct drctl *d,
     for (i = 0; real[i] != '\0'; i++) {
         if ((unsigned char)real[i] <= ' ' || real[i] == 0x7f) {
             return drctl_fail(d,
-                              "%s: the path must hold no spaces or control characters (it goes into configs and URLs)",
+                              "%s: the path must hold no spaces or control "
+                              "characters (it goes into configs and URLs)",
                               real);
         }
     }
@@ -110,7 +111,8 @@ static int local__open(struct drctl *d,
     }
     if (lc->n == 0 && !create) {
         rv = drctl_fail(d,
-                        "%s holds no local cluster (no nodeN/drnode.conf); create one with drctl local up --dir %s",
+                        "%s holds no local cluster (no nodeN/drnode.conf); "
+                        "create one with drctl local up --dir %s",
                         lc->dir, lc->dir);
         goto err_after_alloc;
     }
@@ -201,10 +203,10 @@ static size_t local__stop_all(const struct drctl *d,
     left = local__wait_gone(lc, pids, child, start, LOCAL_STOP_WAIT_MS);
     for (i = 0; left > 0 && i < lc->n; i++) {
         if (pids[i] != 0 && local__alive(pids[i], child[i], start[i])) {
-            drctl_warn(d,
-                       "node %u (pid %ld) did not stop within %d s: sending SIGKILL",
-                       lc->nodes[i].id, (long)pids[i],
-                       LOCAL_STOP_WAIT_MS / 1000);
+            drctl_warn(
+                d,
+                "node %u (pid %ld) did not stop within %d s: sending SIGKILL",
+                lc->nodes[i].id, (long)pids[i], LOCAL_STOP_WAIT_MS / 1000);
             kill(pids[i], SIGKILL);
         }
     }
@@ -237,13 +239,14 @@ static int local__parse_regions(struct drctl *d,
         size_t i;
 
         if (len == 0 || len > 63) {
-            return drctl_usage_error(d,
-                                     "--regions: names of 1 to 63 characters, comma-separated");
+            return drctl_usage_error(
+                d, "--regions: names of 1 to 63 characters, comma-separated");
         }
         if (p[0] < 'a' || p[0] > 'z' ||
             strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-") < len) {
             return drctl_usage_error(d,
-                                     "--regions: \"%.*s\" must start with a-z and hold only a-z, 0-9 and '-'",
+                                     "--regions: \"%.*s\" must start with a-z "
+                                     "and hold only a-z, 0-9 and '-'",
                                      (int)len, p);
         }
         if (*n == LOCAL_NODES_MAX) {
@@ -423,9 +426,10 @@ static void local__print_up(const struct drctl *d,
         }
         printf("Use it:   set -a; . %s/env; set +a; %s status\n", lc->dir,
                drctl);
-        printf("Look at:  %s/node*/drnode.log, http://%s/metrics, "
-               "http://%s/api/health\n",
-               lc->dir, lc->nodes[0].api_address, lc->nodes[0].api_address);
+        printf(
+            "Look at:  %s/node*/drnode.log, http://%s/metrics, "
+            "http://%s/api/health\n",
+            lc->dir, lc->nodes[0].api_address, lc->nodes[0].api_address);
         printf("Stop it:  %s local down --dir %s\n", drctl, lc->dir);
     }
 }
@@ -474,9 +478,9 @@ static int local__up(struct drctl *d, int argc, char **argv)
         return rv;
     }
     if (n_regions * (size_t)per > LOCAL_NODES_MAX) {
-        return drctl_usage_error(d,
-                                 "%zu regions of %d nodes: at most %d nodes in all",
-                                 n_regions, (int)per, LOCAL_NODES_MAX);
+        return drctl_usage_error(
+            d, "%zu regions of %d nodes: at most %d nodes in all", n_regions,
+            (int)per, LOCAL_NODES_MAX);
     }
     if (store_opt != NULL && strcmp(store_opt, "file") != 0 &&
         strcmp(store_opt, "s3") != 0) {
@@ -506,22 +510,27 @@ static int local__up(struct drctl *d, int argc, char **argv)
         pid_t pid;
         for (i = 0; i < lc->n; i++) {
             if (local_running(&lc->nodes[i], &pid)) {
-                rv = drctl_fail(d,
-                                "%s already has running nodes (node %u, pid %ld); stop them with: drctl local down --dir %s",
-                                lc->dir, lc->nodes[i].id, (long)pid, lc->dir);
+                rv = drctl_fail(
+                    d,
+                    "%s already has running nodes (node %u, pid %ld); stop "
+                    "them with: drctl local down --dir %s",
+                    lc->dir, lc->nodes[i].id, (long)pid, lc->dir);
                 goto out;
             }
         }
         if (local_services_running(lc, what, sizeof(what), &pid)) {
             rv = drctl_fail(d,
-                            "%s already has running services (%s, pid %ld); stop them with: drctl local down --dir %s",
+                            "%s already has running services (%s, pid %ld); "
+                            "stop them with: drctl local down --dir %s",
                             lc->dir, what, (long)pid, lc->dir);
             goto out;
         }
         if (regions_opt != NULL || per_opt != NULL || store_opt != NULL) {
-            drctl_warn(d,
-                       "%s holds a cluster from an earlier up: restarting it as it was; --regions, --nodes-per-region and --store are ignored",
-                       lc->dir);
+            drctl_warn(
+                d,
+                "%s holds a cluster from an earlier up: restarting it as it "
+                "was; --regions, --nodes-per-region and --store are ignored",
+                lc->dir);
         }
     } else {
         if (local_create(lc, regions, n_regions, (unsigned)per, flags,
@@ -565,7 +574,8 @@ static int local__up(struct drctl *d, int argc, char **argv)
         local__stop_all(d, lc, pids, false);
         local_services_stop(d, lc, false);
         fprintf(stderr,
-                "drctl: %s: stopped the nodes%s; their logs are %s/node*/drnode.log\n",
+                "drctl: %s: stopped the nodes%s; their logs are "
+                "%s/node*/drnode.log\n",
                 d->cmd, services ? " and services" : "", lc->dir);
         goto out;
     }

@@ -205,10 +205,10 @@ int local_free_ports(unsigned *ports, size_t n, char *errmsg)
 }
 
 int local_write_file(const char *path,
-                             const char *data,
-                             size_t len,
-                             mode_t mode,
-                             char *errmsg)
+                     const char *data,
+                     size_t len,
+                     mode_t mode,
+                     char *errmsg)
 {
     char tmp[LOCAL_PATH_MAX + 16];
     size_t off = 0;
@@ -326,8 +326,8 @@ static void local__print_config(FILE *f,
     fprintf(f, "\n[raft]\n");
     fprintf(f, "election_timeout_ms = 1000\n");
     fprintf(f, "heartbeat_timeout_ms = 100\n");
-    if (own != NULL && (own->pg_port != 0 || own->redis_port != 0 ||
-                        lc->s3_port != 0)) {
+    if (own != NULL &&
+        (own->pg_port != 0 || own->redis_port != 0 || lc->s3_port != 0)) {
         fprintf(f, "\n[services]\n");
         if (own->pg_port != 0) {
             fprintf(f, "pg = " LOCAL_PG_CONNINFO_FMT "\n", own->pg_port);
@@ -409,9 +409,10 @@ int local_create(struct local_cluster *lc,
         }
         if (local_services_store_url(lc, r->name, r->store, sizeof(r->store)) !=
             0) {
-            local_errf(errmsg,
-                       "%s: path too long for the object store URL of region %s",
-                       lc->dir, r->name);
+            local_errf(
+                errmsg,
+                "%s: path too long for the object store URL of region %s",
+                lc->dir, r->name);
             return DR_ELIMIT;
         }
     }
@@ -473,7 +474,8 @@ int local_create(struct local_cluster *lc,
         }
         if (local__longest_line(text) > LOCAL__LINE_MAX) {
             local_errf(errmsg,
-                       "%s: path too long: a config line would exceed %d characters (drnode's INI line limit)",
+                       "%s: path too long: a config line would exceed %d "
+                       "characters (drnode's INI line limit)",
                        lc->dir, LOCAL__LINE_MAX);
             free(text);
             return DR_ELIMIT;
@@ -649,7 +651,8 @@ int local_start(const struct local_node *n,
     }
     gmtime_r(&now, &tm);
     dprintf(logfd,
-            "=== %04d-%02d-%02dT%02d:%02d:%02dZ drctl local: starting node %u: %s --config %s\n",
+            "=== %04d-%02d-%02dT%02d:%02d:%02dZ drctl local: starting node %u: "
+            "%s --config %s\n",
             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
             tm.tm_sec, n->id, drnode, conf);
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -856,7 +859,8 @@ static void local__shell_word(char *buf, size_t size, const char *s)
     const char *p;
 
     if (strspn(s,
-               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,@%=") == strlen(s)) {
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/"
+               "._-+:,@%=") == strlen(s)) {
         snprintf(buf + used, size - used, "%s", s);
         return;
     }

@@ -62,9 +62,9 @@ static size_t local__cmdline(pid_t pid,
 }
 
 bool local_cmdline_has(pid_t pid,
-                               const char *prog,
-                               const char *flag,
-                               const char *value)
+                       const char *prog,
+                       const char *flag,
+                       const char *value)
 {
     char buf[8192], *words[64];
     size_t n = local__cmdline(pid, buf, sizeof(buf), words, 64), i;
@@ -92,8 +92,8 @@ bool local_which(const char *name, char *out, size_t size)
     while (path != NULL && *path != '\0') {
         const char *colon = strchr(path, ':');
         size_t n = colon != NULL ? (size_t)(colon - path) : strlen(path);
-        if (n > 0 && local_pathf(out, size, "%.*s/%s", (int)n, path, name) ==
-                         0 &&
+        if (n > 0 &&
+            local_pathf(out, size, "%.*s/%s", (int)n, path, name) == 0 &&
             out[0] == '/' && local_executable(out)) {
             return true;
         }
@@ -111,8 +111,8 @@ static void local__log_header(int fd, char *const *argv)
 
     gmtime_r(&now, &tm);
     dprintf(fd, "=== %04d-%02d-%02dT%02d:%02d:%02dZ drctl local: running",
-            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-            tm.tm_min, tm.tm_sec);
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+            tm.tm_sec);
     for (i = 0; argv[i] != NULL; i++) {
         dprintf(fd, argv[i][0] != '\0' ? " %s" : " ''", argv[i]);
     }
@@ -165,8 +165,8 @@ int local_spawn(const struct local_spawn *sp, pid_t *pid, char *errmsg)
         }
         stage = 1;
         if (sp->user != NULL && sp->user->other &&
-            (setgroups(1, &sp->user->gid) != 0 ||
-             setgid(sp->user->gid) != 0 || setuid(sp->user->uid) != 0)) {
+            (setgroups(1, &sp->user->gid) != 0 || setgid(sp->user->gid) != 0 ||
+             setuid(sp->user->uid) != 0)) {
             goto child_fail;
         }
         stage = 2;
@@ -195,7 +195,8 @@ int local_spawn(const struct local_spawn *sp, pid_t *pid, char *errmsg)
                    stages[report[0] & 3], report[0] == 2 ? " " : "",
                    report[0] == 2 ? sp->cwd : "", strerror(report[1]),
                    report[0] == 2 && report[1] == EACCES
-                       ? " (it runs as another user, who needs search permission on every directory above it: chmod o+x)"
+                       ? " (it runs as another user, who needs search "
+                         "permission on every directory above it: chmod o+x)"
                        : "");
         goto err_after_pipe;
     }

@@ -23,10 +23,10 @@
 #define LOCAL__PG_USER "postgres" /* PostgreSQL refuses to run as root */
 #define LOCAL__DB "cogitator"
 #define LOCAL__DB_MARKER "cogitator-db" /* DIR/services/REGION: created */
-#define LOCAL__INITDB_MS 60000  /* every initdb, in parallel */
-#define LOCAL__READY_MS 60000   /* every service to answer */
+#define LOCAL__INITDB_MS 60000          /* every initdb, in parallel */
+#define LOCAL__READY_MS 60000           /* every service to answer */
 #define LOCAL__CREATEDB_MS 30000
-#define LOCAL__STOP_MS 15000    /* SIGINT/SIGTERM to SIGKILL */
+#define LOCAL__STOP_MS 15000 /* SIGINT/SIGTERM to SIGKILL */
 #define LOCAL__TAIL_LINES 15
 #define LOCAL__S3_KEY_ID "drlocal"
 #define LOCAL__S3_SECRET "drlocal-secret-key"
@@ -40,14 +40,14 @@ enum local__kind { LOCAL__PG, LOCAL__REDIS, LOCAL__S3 };
 struct local__svc
 {
     enum local__kind kind;
-    const char *region;              /* NULL for the S3 endpoint */
-    unsigned port;                   /* on 127.0.0.1 */
-    char name[80];                   /* "postgres eu-west", for messages */
-    char data[LOCAL__SVC_PATH];      /* PGDATA or Redis --dir */
-    char pidfile[LOCAL__SVC_PATH];   /* written by us */
-    char log[LOCAL__SVC_PATH];       /* stdout and stderr, appended */
-    pid_t pid;                       /* 0: not started / not running */
-    unsigned long long born;         /* start time of pid, for liveness */
+    const char *region;            /* NULL for the S3 endpoint */
+    unsigned port;                 /* on 127.0.0.1 */
+    char name[80];                 /* "postgres eu-west", for messages */
+    char data[LOCAL__SVC_PATH];    /* PGDATA or Redis --dir */
+    char pidfile[LOCAL__SVC_PATH]; /* written by us */
+    char log[LOCAL__SVC_PATH];     /* stdout and stderr, appended */
+    pid_t pid;                     /* 0: not started / not running */
+    unsigned long long born;       /* start time of pid, for liveness */
     bool ready;
 };
 
@@ -67,10 +67,11 @@ int local_services_store_url(const struct local_cluster *lc,
                              size_t size)
 {
     if (lc->s3_port != 0) {
-        return local_pathf(buf, size,
-                           "s3://dr-%s/" LOCAL__S3_PREFIX
-                           "?endpoint=http://127.0.0.1:%u&region=" LOCAL__S3_REGION,
-                           region, lc->s3_port);
+        return local_pathf(
+            buf, size,
+            "s3://dr-%s/" LOCAL__S3_PREFIX
+            "?endpoint=http://127.0.0.1:%u&region=" LOCAL__S3_REGION,
+            region, lc->s3_port);
     }
     return local_pathf(buf, size, "file://%s/" LOCAL_STORE_DIR "/%s", lc->dir,
                        region);
@@ -82,7 +83,8 @@ int local_services_check_bucket(const char *region, char *errmsg)
 
     if (len + 3 > 63 || len == 0 || region[len - 1] == '-') {
         local_errf(errmsg,
-                   "--store s3: region \"%s\" gives no valid bucket name dr-%s (at most 60 characters, not ending in '-')",
+                   "--store s3: region \"%s\" gives no valid bucket name dr-%s "
+                   "(at most 60 characters, not ending in '-')",
                    region, region);
         return -1;
     }
@@ -100,8 +102,7 @@ static unsigned local__loopback_port(const char *addr)
         return 0;
     }
     v = strtoul(addr + strlen(prefix), &end, 10);
-    return (*end == '\0' || *end == '/' || *end == '&') && v > 0 &&
-                   v < 65536
+    return (*end == '\0' || *end == '/' || *end == '&') && v > 0 && v < 65536
                ? (unsigned)v
                : 0;
 }
@@ -122,7 +123,7 @@ static unsigned local__conninfo_port(const char *conninfo)
     }
     v = strtoul(p + 5, &end, 10);
     return (*end == '\0' || *end == ' ') && v > 0 && v < 65536 ? (unsigned)v
-                                                                : 0;
+                                                               : 0;
 }
 
 void local_services_note(struct local_cluster *lc, const struct config *c)
@@ -176,8 +177,7 @@ bool local_services_configured(const struct local_cluster *lc)
 
 /* The services of lc into a new array (free it); NULL when out of memory.
  * PostgreSQL and Redis region by region, then the S3 endpoint. */
-static struct local__svc *local__list(const struct local_cluster *lc,
-                                      size_t *n)
+static struct local__svc *local__list(const struct local_cluster *lc, size_t *n)
 {
     struct local__svc *svcs = calloc(2 * LOCAL_NODES_MAX + 1, sizeof(*svcs));
     size_t i;
@@ -341,15 +341,21 @@ static int local__find_bins(struct drctl *d,
     }
     if (pg && !local__find_pg(b)) {
         return drctl_fail(d,
-                          "cannot find PostgreSQL's postgres, initdb and createdb in " LOCAL__PG_BINDIR " or on PATH: install the Debian package postgresql-15, or pass --no-services");
+                          "cannot find PostgreSQL's postgres, initdb and "
+                          "createdb in " LOCAL__PG_BINDIR
+                          " or on PATH: install the Debian package "
+                          "postgresql-15, or pass --no-services");
     }
     if (redis && !local_which("redis-server", b->redis, sizeof(b->redis))) {
         return drctl_fail(d,
-                          "cannot find redis-server on PATH: install the Debian package redis-server, or pass --no-services");
+                          "cannot find redis-server on PATH: install the "
+                          "Debian package redis-server, or pass --no-services");
     }
     if (s3 && !local_which("moto_server", b->moto, sizeof(b->moto))) {
-        return drctl_fail(d,
-                          "cannot find moto_server on PATH (the local S3 endpoint of --store s3): pip install 'moto[server]', or use --store file");
+        return drctl_fail(
+            d,
+            "cannot find moto_server on PATH (the local S3 endpoint of --store "
+            "s3): pip install 'moto[server]', or use --store file");
     }
     return 0;
 }
@@ -385,7 +391,11 @@ static int local__pg_user(struct drctl *d,
     pw = getpwnam(LOCAL__PG_USER);
     if (pw == NULL) {
         return drctl_fail(d,
-                          "PostgreSQL refuses to run as root and there is no user " LOCAL__PG_USER " to run it as: run drctl local up as another user, create the user (the Debian package postgresql-15 does), or pass --no-services");
+                          "PostgreSQL refuses to run as root and there is no "
+                          "user " LOCAL__PG_USER
+                          " to run it as: run drctl local up as another user, "
+                          "create the user (the Debian package postgresql-15 "
+                          "does), or pass --no-services");
     }
     u->other = true;
     u->uid = pw->pw_uid;
@@ -404,9 +414,11 @@ static int local__initdb_start(struct local__svc *s,
                                const struct local_user *u,
                                char *errmsg)
 {
-    char *const argv[] = {(char *)b->initdb, "-D", s->data, "-U",
-                          LOCAL__PG_USER, "--auth=trust", "--encoding=UTF8",
-                          "--locale=C", "--no-sync", NULL};
+    char *const argv[] = {(char *)b->initdb, "-D",
+                          s->data,           "-U",
+                          LOCAL__PG_USER,    "--auth=trust",
+                          "--encoding=UTF8", "--locale=C",
+                          "--no-sync",       NULL};
     const struct local_spawn sp = {argv, s->data, s->log, u, false};
 
     if (local__mkdir(s->data, 0700, errmsg) != 0) {
@@ -428,11 +440,22 @@ static int local__server_start(struct local__svc *s,
     char port[16], text[32];
     /* TCP on loopback only; no Unix socket (its path may be too long
      * under DIR). The port comes from the node configs. */
-    char *pg[] = {(char *)b->postgres, "-D", s->data, "-p", port,
-                  "-c", "listen_addresses=127.0.0.1", "-k", "", NULL};
-    char *redis[] = {(char *)b->redis, "--bind", "127.0.0.1", "--port", port,
-                     "--dir", s->data, "--save", "", "--appendonly", "no",
-                     "--daemonize", "no", NULL};
+    char *pg[] = {(char *)b->postgres,          "-D", s->data, "-p", port, "-c",
+                  "listen_addresses=127.0.0.1", "-k", "",      NULL};
+    char *redis[] = {(char *)b->redis,
+                     "--bind",
+                     "127.0.0.1",
+                     "--port",
+                     port,
+                     "--dir",
+                     s->data,
+                     "--save",
+                     "",
+                     "--appendonly",
+                     "no",
+                     "--daemonize",
+                     "no",
+                     NULL};
     char *s3[] = {(char *)b->moto, "-H", "127.0.0.1", "-p", port, NULL};
     struct local_spawn sp = {NULL, s->data, s->log, NULL, true};
     int rv;
@@ -576,8 +599,7 @@ static int local__make_buckets(struct drctl *d, const struct local_cluster *lc)
         }
         snprintf(path, sizeof(path), "/dr-%s", lc->regions[i].name);
         if (client_request(&c, "PUT", path, NULL, &r) != 0) {
-            rv = drctl_fail(d, "s3: create bucket %s: %s", path + 1,
-                            c.errmsg);
+            rv = drctl_fail(d, "s3: create bucket %s: %s", path + 1, c.errmsg);
             break;
         }
         if (r.status != 200 && r.status != 409) {
@@ -594,9 +616,11 @@ static int local__make_buckets(struct drctl *d, const struct local_cluster *lc)
 static int local__write_credentials(const struct local_cluster *lc,
                                     char *errmsg)
 {
-    static const char text[] = "# Test credentials of drctl local's S3 endpoint.\n"
-                               "access_key_id = " LOCAL__S3_KEY_ID "\n"
-                               "secret_access_key = " LOCAL__S3_SECRET "\n";
+    static const char text[] =
+        "# Test credentials of drctl local's S3 endpoint.\n"
+        "access_key_id = " LOCAL__S3_KEY_ID
+        "\n"
+        "secret_access_key = " LOCAL__S3_SECRET "\n";
     char path[LOCAL__SVC_PATH];
 
     local_pathf(path, sizeof(path), "%s/" LOCAL_S3_CREDENTIALS, lc->dir);
@@ -679,10 +703,10 @@ static int local__wait_ready(struct drctl *d, struct local__svc *svcs, size_t n)
             }
             if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
                 s->pid = 0; /* reaped: never signal this pid again */
-                local_errf(errmsg, "exited during start-up (%s %d)",
-                           WIFEXITED(status) ? "status" : "signal",
-                           WIFEXITED(status) ? WEXITSTATUS(status)
-                                             : WTERMSIG(status));
+                local_errf(
+                    errmsg, "exited during start-up (%s %d)",
+                    WIFEXITED(status) ? "status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
                 return local__fail_svc(d, s, errmsg);
             }
             s->ready = local__svc_ready(s);
@@ -714,8 +738,9 @@ static int local__createdb_all(struct drctl *d,
                                const char *dir)
 {
     char errmsg[LOCAL_ERRMSG_MAX], marker[LOCAL__SVC_PATH + 32], port[16];
-    char *argv[] = {(char *)b->createdb, "-h", "127.0.0.1", "-p", port, "-U",
-                    LOCAL__PG_USER, LOCAL__DB, NULL};
+    char *argv[] = {
+        (char *)b->createdb, "-h",      "127.0.0.1", "-p", port, "-U",
+        LOCAL__PG_USER,      LOCAL__DB, NULL};
     const struct local_spawn sp = {argv, dir, NULL, NULL, false};
     uint64_t deadline = client_now_ms() + LOCAL__CREATEDB_MS;
     size_t i;
@@ -776,8 +801,8 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
         if (r->pg_port == 0 && r->redis_port == 0) {
             continue;
         }
-        local_pathf(path, sizeof(path), "%s/" LOCAL_SERVICES_DIR "/%s",
-                    lc->dir, r->name);
+        local_pathf(path, sizeof(path), "%s/" LOCAL_SERVICES_DIR "/%s", lc->dir,
+                    r->name);
         if (local__mkdir(path, 0755, errmsg) != 0) {
             rv = drctl_fail(d, "%s", errmsg);
             goto out;
@@ -816,7 +841,9 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
 
 err_after_start:
     local_services_stop(d, lc, false);
-    fprintf(stderr, "drctl: %s: stopped the services; their logs are in %s/" LOCAL_SERVICES_DIR "\n",
+    fprintf(stderr,
+            "drctl: %s: stopped the services; their logs are in "
+            "%s/" LOCAL_SERVICES_DIR "\n",
             d->cmd, lc->dir);
 out:
     free(bins);
@@ -888,7 +915,8 @@ size_t local_services_stop(const struct drctl *d,
     left = local__wait_gone(svcs, n, LOCAL__STOP_MS);
     for (i = 0; left > 0 && i < n; i++) {
         if (svcs[i].pid != 0 && local__svc_alive(&svcs[i])) {
-            drctl_warn(d, "%s (pid %ld) did not stop within %d s: sending SIGKILL",
+            drctl_warn(d,
+                       "%s (pid %ld) did not stop within %d s: sending SIGKILL",
                        svcs[i].name, (long)svcs[i].pid, LOCAL__STOP_MS / 1000);
             kill(svcs[i].pid, SIGKILL);
         }
@@ -922,13 +950,13 @@ json_t *local_services_status(const struct local_cluster *lc)
 
         snprintf(addr, sizeof(addr), "127.0.0.1:%u", s->port);
         json_array_append_new(
-            arr, json_pack("{s:s,s:o,s:s,s:o,s:b,s:s}", "service",
-                           kinds[s->kind], "region",
-                           s->region != NULL ? json_string(s->region)
-                                             : json_null(),
-                           "address", addr, "pid",
-                           running ? json_integer(pid) : json_null(),
-                           "running", running, "log", s->log));
+            arr,
+            json_pack("{s:s,s:o,s:s,s:o,s:b,s:s}", "service", kinds[s->kind],
+                      "region",
+                      s->region != NULL ? json_string(s->region) : json_null(),
+                      "address", addr, "pid",
+                      running ? json_integer(pid) : json_null(), "running",
+                      running, "log", s->log));
     }
     free(svcs);
     return arr;
@@ -956,9 +984,9 @@ json_t *local_services_json(const struct local_cluster *lc)
         } else {
             json_object_set_new(one, "redis", json_null());
         }
-        json_object_set_new(one, "store",
-                            r->store[0] != '\0' ? json_string(r->store)
-                                                : json_null());
+        json_object_set_new(
+            one, "store",
+            r->store[0] != '\0' ? json_string(r->store) : json_null());
         if (strncmp(r->store, "s3://", 5) == 0 && lc->s3_port != 0) {
             char path[LOCAL__SVC_PATH];
             local_pathf(path, sizeof(path), "%s/" LOCAL_S3_CREDENTIALS,

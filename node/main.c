@@ -17,7 +17,8 @@
 
 #define DAEMON_ERR_MAX 2048 /* holds raftnode's errmsg */
 
-struct daemon {
+struct daemon
+{
     uv_loop_t *loop;
     struct config cfg;
     struct raftnode node;
@@ -139,9 +140,10 @@ static int close_loop(uv_loop_t *loop)
         log_error("event loop not closed: %s", uv_strerror(rv));
         return 1;
     }
-    log_info("exiting (event loop closed; %u open connection handles "
-             "dropped)",
-             n);
+    log_info(
+        "exiting (event loop closed; %u open connection handles "
+        "dropped)",
+        n);
     return 0;
 }
 
@@ -162,14 +164,12 @@ static int start(struct daemon *d, const char *token, char *err)
     if (api_start(&d->api, d->loop, &d->cfg, &d->node, token, err) != 0) {
         return -1;
     }
-    if (agent_start(&d->agent, d->loop, &d->cfg, &d->node, token, err) !=
-        0) {
+    if (agent_start(&d->agent, d->loop, &d->cfg, &d->node, token, err) != 0) {
         return -1;
     }
     d->agent_started = true;
     api_set_agent(d->api, &d->agent);
-    if (health_start(&d->health, d->loop, &d->cfg, &d->node, token, err) !=
-        0) {
+    if (health_start(&d->health, d->loop, &d->cfg, &d->node, token, err) != 0) {
         return -1;
     }
     d->health_started = true;
@@ -214,8 +214,8 @@ static int run(const char *path)
         shutdown_node(&d, 1);
     } else {
         log_info("node %llu (%s) raft %s api %s data %s",
-                 (unsigned long long)d.cfg.id, d.cfg.region,
-                 d.cfg.raft_address, d.cfg.api_address, d.cfg.data_dir);
+                 (unsigned long long)d.cfg.id, d.cfg.region, d.cfg.raft_address,
+                 d.cfg.api_address, d.cfg.data_dir);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
     if (close_loop(d.loop) != 0 && d.exit_code == 0) {
@@ -253,8 +253,8 @@ static int check_key_files(const struct config *cfg, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "-h") == 0)) {
+    if (argc == 2 &&
+        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
         return 0;
     }
@@ -273,8 +273,8 @@ int main(int argc, char **argv)
         if (rv == 0 && cfg->token_file[0] != '\0') {
             /* What would stop the node at start-up belongs here too. */
             char token[512], err[256];
-            if (config_read_token(cfg->token_file, token, sizeof(token),
-                                  err) != 0) {
+            if (config_read_token(cfg->token_file, token, sizeof(token), err) !=
+                0) {
                 fprintf(stderr, "%s: [node] token_file: %s\n", argv[2], err);
                 rv = -1;
             }

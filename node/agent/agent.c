@@ -1,8 +1,8 @@
 /* The job worker: claim, run in a child process, renew, report. */
 #include <inttypes.h>
-#include <stddef.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,9 @@
 extern char **environ;
 
 /* http://LEADER_API/path, or false when no leader is known. */
-static bool leader_url(struct agent *a, const char *path, char *url,
+static bool leader_url(struct agent *a,
+                       const char *path,
+                       char *url,
                        size_t size)
 {
     return raftnode_leader_url(a->node, path, url, size);
@@ -52,8 +54,11 @@ static void back_to_idle(struct agent *a, uint64_t pause_ms)
 
 /* Finishing. */
 
-static void finish_cb(struct httpc_req *r, long status, const char *body,
-                      size_t len, const char *err);
+static void finish_cb(struct httpc_req *r,
+                      long status,
+                      const char *body,
+                      size_t len,
+                      const char *err);
 
 static void send_finish(struct agent *a)
 {
@@ -69,8 +74,11 @@ static void send_finish(struct agent *a)
     a->req.data = a;
 }
 
-static void finish_cb(struct httpc_req *r, long status, const char *body,
-                      size_t len, const char *err)
+static void finish_cb(struct httpc_req *r,
+                      long status,
+                      const char *body,
+                      size_t len,
+                      const char *err)
 {
     struct agent *a = r->data;
 
@@ -92,7 +100,8 @@ static void finish_cb(struct httpc_req *r, long status, const char *body,
         return;
     }
     if (a->finish_tries >= AGENT_FINISH_TRIES || a->stopping) {
-        log_warn("job %" PRIu64 ": giving up reporting its outcome (%s); "
+        log_warn("job %" PRIu64
+                 ": giving up reporting its outcome (%s); "
                  "its lease will expire and it will run again",
                  a->job_id, err ? err : body);
         back_to_idle(a, 1000);
@@ -122,7 +131,8 @@ static void child_done(struct agent *a)
     }
     if (out == NULL || !json_is_object(out)) {
         snprintf(error, sizeof(error),
-                 "job worker exited with status %" PRId64 "%s%s without a "
+                 "job worker exited with status %" PRId64
+                 "%s%s without a "
                  "result",
                  a->exit_status, a->term_signal ? " by signal " : "",
                  a->term_signal ? strsignal(a->term_signal) : "");
@@ -168,9 +178,8 @@ static void child_done(struct agent *a)
         char *detail;
         res = json_object_get(out, "result");
         derr = json_string_value(json_object_get(res, "error"));
-        json_object_set_new(dr, "ok",
-                            json_boolean(json_is_true(json_object_get(res,
-                                                                      "ok"))));
+        json_object_set_new(
+            dr, "ok", json_boolean(json_is_true(json_object_get(res, "ok"))));
         json_object_set(dr, "rto_ms", json_object_get(res, "rto_ms"));
         if (!json_is_true(json_object_get(res, "ok"))) {
             char e[600];
@@ -208,8 +217,7 @@ static void child_done(struct agent *a)
 static void handle_released(struct agent *a)
 {
     a->open_handles--;
-    if (a->open_handles == 0 && a->phase == AGENT_RUNNING &&
-        !a->proc_alive) {
+    if (a->open_handles == 0 && a->phase == AGENT_RUNNING && !a->proc_alive) {
         child_done(a);
     }
     if (a->stopping && a->open_handles == 0 && a->stopped_cb != NULL) {
@@ -239,8 +247,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     if (a->output_cap - a->output_len < 65536) {
         size_t cap = a->output_cap ? a->output_cap * 2 : 65536;
-        char *grown = cap <= AGENT_OUTPUT_MAX ? realloc(a->output, cap)
-                                              : NULL;
+        char *grown = cap <= AGENT_OUTPUT_MAX ? realloc(a->output, cap) : NULL;
         if (grown == NULL) {
             *buf = uv_buf_init(NULL, 0);
             return;
@@ -280,8 +287,11 @@ static void write_cb(uv_write_t *w, int status)
 }
 
 /* A backup of a drill: where its objects live, to be checked there. */
-static void drill_backup(json_t *spec, const char *key, const struct fsm *f,
-                         const char *id, const struct config *c)
+static void drill_backup(json_t *spec,
+                         const char *key,
+                         const struct fsm *f,
+                         const char *id,
+                         const struct config *c)
 {
     const struct fsm_backup *b = id[0] != '\0' ? fsm_backup_get(f, id) : NULL;
     json_t *o;
@@ -303,8 +313,7 @@ static void drill_backup(json_t *spec, const char *key, const struct fsm *f,
     json_object_set_new(o, "backup_id", json_string(b->id));
     json_object_set_new(o, "store", json_string(b->store));
     json_object_set_new(o, "manifest_key", json_string(b->manifest_key));
-    json_object_set_new(o, "manifest_sha256",
-                        json_string(b->manifest_sha256));
+    json_object_set_new(o, "manifest_sha256", json_string(b->manifest_sha256));
     if (c->store_credentials[0] != '\0') {
         json_object_set_new(o, "credentials_file",
                             json_string(c->store_credentials));
@@ -323,7 +332,8 @@ static json_t *drill_spec(struct agent *a, const struct fsm_job *j)
     json_t *spec = json_object();
 
     json_object_set_new(spec, "op", json_string("drill_restore"));
-    json_object_set_new(spec, "drill_id", json_integer((json_int_t)j->drill_id));
+    json_object_set_new(spec, "drill_id",
+                        json_integer((json_int_t)j->drill_id));
     if (d != NULL) {
         drill_backup(spec, "pg", f, d->pg_backup, c);
         drill_backup(spec, "redis", f, d->redis_backup, c);
@@ -471,16 +481,18 @@ static void start_claimed(struct agent *a)
         }
         return;
     }
-    log_info("job %" PRIu64 " (%s %s) attempt %u: claimed, running",
-             a->job_id, fsm_job_kind_name(j->kind), j->backup_id,
-             (unsigned)a->attempt);
+    log_info("job %" PRIu64 " (%s %s) attempt %u: claimed, running", a->job_id,
+             fsm_job_kind_name(j->kind), j->backup_id, (unsigned)a->attempt);
     if (spawn_child(a, j) != DR_OK) {
         back_to_idle(a, 5000); /* the lease runs out; the job runs again */
     }
 }
 
-static void claim_cb(struct httpc_req *r, long status, const char *body,
-                     size_t len, const char *err)
+static void claim_cb(struct httpc_req *r,
+                     long status,
+                     const char *body,
+                     size_t len,
+                     const char *err)
 {
     struct agent *a = r->data;
     json_t *o, *job;
@@ -534,8 +546,9 @@ static void try_claim(struct agent *a)
             return;
         }
         a->lease_ms = (uint64_t)fsm_setting_int(f, "jobs.lease_ms");
-        snprintf(body, sizeof(body), "{\"node\":%" PRIu64 ",\"lease_ms\":%" PRIu64 "}",
-                 a->cfg->id, a->lease_ms);
+        snprintf(body, sizeof(body),
+                 "{\"node\":%" PRIu64 ",\"lease_ms\":%" PRIu64 "}", a->cfg->id,
+                 a->lease_ms);
         a->job_id = j->id;
         a->job_kind = j->kind;
         a->lost_lease = false;
@@ -562,8 +575,11 @@ static void kill_child(struct agent *a, const char *why)
     a->lost_lease = true;
 }
 
-static void renew_cb(struct httpc_req *r, long status, const char *body,
-                     size_t len, const char *err)
+static void renew_cb(struct httpc_req *r,
+                     long status,
+                     const char *body,
+                     size_t len,
+                     const char *err)
 {
     struct agent *a = r->data;
     (void)len;
@@ -637,8 +653,12 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
-int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
-                struct raftnode *node, const char *token, char *errmsg)
+int agent_start(struct agent *a,
+                uv_loop_t *loop,
+                const struct config *cfg,
+                struct raftnode *node,
+                const char *token,
+                char *errmsg)
 {
     ssize_t n;
 
@@ -649,8 +669,9 @@ int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
     snprintf(a->token, sizeof(a->token), "%s", token);
     n = readlink("/proc/self/exe", a->self_exe, sizeof(a->self_exe) - 1);
     if (n <= 0) {
-        snprintf(errmsg, 256, "job worker: cannot find this executable "
-                              "(/proc/self/exe)");
+        snprintf(errmsg, 256,
+                 "job worker: cannot find this executable "
+                 "(/proc/self/exe)");
         return DR_EIO;
     }
     a->self_exe[n] = '\0';
@@ -666,8 +687,7 @@ int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
 
 static void http_closed_cb(struct httpc *h)
 {
-    handle_released((struct agent *)((char *)h -
-                                     offsetof(struct agent, http)));
+    handle_released((struct agent *)((char *)h - offsetof(struct agent, http)));
 }
 
 static void tick_closed_cb(uv_handle_t *h)

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "http/httpc.h"
 #include "config/config.h"
+#include "http/httpc.h"
 #include "raft/raftnode.h"
 
 enum agent_phase {
@@ -24,15 +24,16 @@ enum agent_phase {
     AGENT_FINISHING, /* the outcome is being committed */
 };
 
-struct agent {
+struct agent
+{
     uv_loop_t *loop;
-    const struct config *cfg;  /* borrowed */
-    struct raftnode *node;     /* borrowed */
+    const struct config *cfg; /* borrowed */
+    struct raftnode *node;    /* borrowed */
     char token[512];
     char self_exe[1024];
     struct httpc http;
     uv_timer_t tick;
-    int phase;                 /* enum agent_phase */
+    int phase; /* enum agent_phase */
     bool stopping;
     int open_handles;
     void (*stopped_cb)(struct agent *a);
@@ -46,7 +47,7 @@ struct agent {
     uint64_t retry_at;            /* uv_now before which nothing is claimed */
     bool renew_inflight;
     bool lost_lease;
-    struct httpc_req req;         /* claim / finish */
+    struct httpc_req req; /* claim / finish */
     struct httpc_req renew_req;
     /* the child */
     uv_process_t proc;
@@ -65,8 +66,12 @@ struct agent {
 
 /* Start the worker. token (copied) authenticates to the
  * leader's API. */
-int agent_start(struct agent *a, uv_loop_t *loop, const struct config *cfg,
-                struct raftnode *node, const char *token, char *errmsg);
+int agent_start(struct agent *a,
+                uv_loop_t *loop,
+                const struct config *cfg,
+                struct raftnode *node,
+                const char *token,
+                char *errmsg);
 /* Kill a running child, cancel requests, close handles, then cb. */
 void agent_stop(struct agent *a, void (*cb)(struct agent *a));
 

@@ -14,8 +14,12 @@ struct api; /* opaque */
 /* Listen on cfg->api_address and serve. token may be "" (then every write is
  * refused with 403). cfg and node are borrowed for the server's life.
  * Returns DR_OK, or an error with errmsg (256 bytes) naming the address. */
-int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
-              struct raftnode *node, const char *token, char *errmsg);
+int api_start(struct api **out,
+              uv_loop_t *loop,
+              const struct config *cfg,
+              struct raftnode *node,
+              const char *token,
+              char *errmsg);
 
 struct health;
 /* Serve health and probe reports from h (borrowed; NULL until set). */

@@ -34,25 +34,41 @@ static void call_free(struct api_call *c)
 static const char *reason_of(int status)
 {
     switch (status) {
-        case 200: return "OK";
-        case 201: return "Created";
-        case 307: return "Temporary Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 409: return "Conflict";
-        case 413: return "Payload Too Large";
-        case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 307:
+            return "Temporary Redirect";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 409:
+            return "Conflict";
+        case 413:
+            return "Payload Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
     }
     return "Unknown";
 }
 
-void api_reply_text(struct api_call *c, int status, const char *ctype,
-                    const char *body, size_t len)
+void api_reply_text(struct api_call *c,
+                    int status,
+                    const char *ctype,
+                    const char *body,
+                    size_t len)
 {
     h2o_req_t *req = c->req;
     if (status >= 400 && c->route >= 0 && c->route < ROUTE__COUNT) {
@@ -70,11 +86,11 @@ void api_reply_text(struct api_call *c, int status, const char *ctype,
              * instead of sending into a process about to exit. */
             req->http1_is_persistent = 0;
         }
-        h2o_add_header(&req->pool, &req->res.headers,
-                       H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+                       NULL, ctype, strlen(ctype));
         if (status == 503 && c->retry_safe) {
-            h2o_add_header(&req->pool, &req->res.headers,
-                           H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER,
+                           NULL, H2O_STRLIT("1"));
         }
         /* Detach from the request's pool before h2o may dispose of it. */
         *c->slot = NULL;
@@ -97,8 +113,11 @@ void api_reply_jout(struct api_call *c, int status, struct jout *j)
     jout_free(j);
 }
 
-void api_reply_error(struct api_call *c, int status, const char *code,
-                     const char *fmt, ...)
+void api_reply_error(struct api_call *c,
+                     int status,
+                     const char *code,
+                     const char *fmt,
+                     ...)
 {
     char msg[512];
     struct jout j;
@@ -123,19 +142,33 @@ void api_reply_code(struct api_call *c, int code, const char *msg)
 {
     int status;
     switch (code) {
-        case DR_EINVAL: status = 400; break;
-        case DR_EAUTH: status = 401; break;
-        case DR_ENOTFOUND: status = 404; break;
+        case DR_EINVAL:
+            status = 400;
+            break;
+        case DR_EAUTH:
+            status = 401;
+            break;
+        case DR_ENOTFOUND:
+            status = 404;
+            break;
         case DR_EEXIST:
         case DR_ECONFLICT:
-        case DR_ELIMIT: status = 409; break;
+        case DR_ELIMIT:
+            status = 409;
+            break;
         case DR_ENOTLEADER:
             api_reply_not_leader(c);
             return;
         case DR_EUNAVAILABLE:
-        case DR_ESHUTDOWN: status = 503; break;
-        case DR_ETIMEOUT: status = 504; break;
-        default: status = 500; break;
+        case DR_ESHUTDOWN:
+            status = 503;
+            break;
+        case DR_ETIMEOUT:
+            status = 504;
+            break;
+        default:
+            status = 500;
+            break;
     }
     api_reply_error(c, status, dr_errcode_name(code), "%s", msg);
 }
@@ -169,8 +202,8 @@ void api_reply_not_leader(struct api_call *c)
         loc = h2o_mem_alloc_pool(&req->pool, len + 1);
         snprintf(loc, len + 1, "http://%s%.*s", m->api_address,
                  (int)req->path.len, req->path.base);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION,
-                       NULL, loc, len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
+                       loc, len);
     }
     api_reply_error(c, 307, "not_leader",
                     "node %llu is not the leader; the leader is node %llu at "
@@ -240,7 +273,8 @@ void api_read_then(struct api_call *c, api_handler_fn fn)
     }
 }
 
-static void apply_done_cb(struct raftnode_req *r, int status,
+static void apply_done_cb(struct raftnode_req *r,
+                          int status,
                           const struct fsm_result *res)
 {
     struct api_call *c = r->data;
@@ -256,7 +290,8 @@ static void apply_done_cb(struct raftnode_req *r, int status,
     c->after(c);
 }
 
-void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
+void api_propose_then(struct api_call *c,
+                      const struct fsm_cmd *cmd,
                       api_handler_fn fn)
 {
     struct fsm_result res;
@@ -285,8 +320,7 @@ void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
 
 /* Request entry point. */
 
-bool api__query_get(struct api_call *c, const char *key, char *buf,
-                    size_t size)
+bool api__query_get(struct api_call *c, const char *key, char *buf, size_t size)
 {
     h2o_req_t *req = c->req;
     const char *q, *end;
@@ -345,13 +379,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     c->req = req;
     c->route = ROUTE_UNKNOWN;
     a->inflight_calls++;
-    c->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot),
-                                   call_dispose_cb);
+    c->slot =
+        h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot), call_dispose_cb);
     *c->slot = c;
     {
         char v[8];
-        c->stale = api__query_get(c, "stale", v, sizeof(v)) &&
-                   strcmp(v, "true") == 0;
+        c->stale =
+            api__query_get(c, "stale", v, sizeof(v)) && strcmp(v, "true") == 0;
     }
     set_actor(c);
     if (a->stopping) {
@@ -409,7 +443,8 @@ bool api__authorized(struct api_call *c)
 int api__auth(struct api_call *c)
 {
     switch (token_check(c)) {
-        case 0: return 0;
+        case 0:
+            return 0;
         case 1:
             api_reply_error(c, 401, "unauthorized",
                             "this request needs Authorization: Bearer <token>");
@@ -467,15 +502,19 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa, char *errmsg)
         snprintf(host, sizeof(host), "0.0.0.0");
     }
     if (uv_ip4_addr(host, atoi(colon + 1), sa) != 0) {
-        snprintf(errmsg, 256,
-                 "api_address %s: host must be an IPv4 address", addr);
+        snprintf(errmsg, 256, "api_address %s: host must be an IPv4 address",
+                 addr);
         return DR_EINVAL;
     }
     return DR_OK;
 }
 
-int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
-              struct raftnode *node, const char *token, char *errmsg)
+int api_start(struct api **out,
+              uv_loop_t *loop,
+              const struct config *cfg,
+              struct raftnode *node,
+              const char *token,
+              char *errmsg)
 {
     struct api *a = calloc(1, sizeof(*a));
     h2o_hostconf_t *host;
@@ -505,9 +544,8 @@ int api_start(struct api **out, uv_loop_t *loop, const struct config *cfg,
     /* Bodies past our limit are answered 413 by us; h2o's own cap (plain
      * text 413) only protects memory from far larger ones. */
     a->h2o_config.max_request_entity_size = cfg->max_body_bytes * 4;
-    host = h2o_config_register_host(&a->h2o_config,
-                                    h2o_iovec_init(H2O_STRLIT("default")),
-                                    65535);
+    host = h2o_config_register_host(
+        &a->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     handler = h2o_create_handler(path, sizeof(*handler) + sizeof(a));
     handler->on_req = on_req;

@@ -5,9 +5,9 @@
 #include <h2o.h>
 
 #include "api/api.h"
+#include "http/httpc.h"
 #include "json/jsonin.h"
 #include "json/jsonout.h"
-#include "http/httpc.h"
 
 #define API_INFLIGHT_MAX 20000 /* requests waiting on raft at once */
 
@@ -43,7 +43,8 @@ enum api_route {
 struct api_call;
 typedef void (*api_handler_fn)(struct api_call *c);
 
-struct api {
+struct api
+{
     uv_loop_t *loop;
     const struct config *cfg;
     struct raftnode *node;
@@ -57,37 +58,38 @@ struct api {
     uint64_t requests[ROUTE__COUNT];
     uint64_t errors[ROUTE__COUNT];
     uint64_t inflight_calls;
-    bool stopping;           /* shutdown began: answer 503, touch nothing */
-    struct health *health;   /* probes and the leader's view; may be NULL */
+    bool stopping;             /* shutdown began: answer 503, touch nothing */
+    struct health *health;     /* probes and the leader's view; may be NULL */
     const struct agent *agent; /* job worker counters; may be NULL */
-    struct httpc fwd;        /* forwards breaker events to the leader */
+    struct httpc fwd;          /* forwards breaker events to the leader */
     bool fwd_ready;
-    uint64_t forwarded;      /* requests forwarded to the leader */
-    bool member_busy;        /* a membership request is running */
+    uint64_t forwarded; /* requests forwarded to the leader */
+    bool member_busy;   /* a membership request is running */
 };
 
 /* One request. Heap-allocated so that raft callbacks can outlive the
  * client: when the client goes away, req becomes NULL and the answer is
  * dropped. */
-struct api_call {
+struct api_call
+{
     struct api *api;
-    h2o_req_t *req;          /* NULL once the client is gone */
-    struct api_call **slot;  /* dispose hook in req's pool */
+    h2o_req_t *req;         /* NULL once the client is gone */
+    struct api_call **slot; /* dispose hook in req's pool */
     int route;
-    char arg[256];           /* path parameter */
-    char sub[32];            /* action after it (/api/jobs/7/claim) */
+    char arg[256]; /* path parameter */
+    char sub[32];  /* action after it (/api/jobs/7/claim) */
     bool stale;
-    bool retry_safe;         /* a 503 may carry Retry-After: not applied */
-    bool holds_member_lock;  /* releases api->member_busy when freed */
-    struct jin_doc doc;      /* parsed request body */
-    const struct jin *body;  /* its root, or NULL */
+    bool retry_safe;        /* a 503 may carry Retry-After: not applied */
+    bool holds_member_lock; /* releases api->member_busy when freed */
+    struct jin_doc doc;     /* parsed request body */
+    const struct jin *body; /* its root, or NULL */
     char actor[96];
     /* raft requests */
     struct raftnode_req apply;
     struct raftnode_read read;
     struct raftnode_change change;
-    api_handler_fn after;    /* continuation after a read or apply */
-    bool created;            /* answer 201 rather than 200 */
+    api_handler_fn after; /* continuation after a read or apply */
+    bool created;         /* answer 201 rather than 200 */
     uint64_t id;
     raft_id prev_leader;
     struct fsm_result result; /* of the last proposal */
@@ -101,10 +103,16 @@ static inline const struct fsm *api_state(const struct api_call *c)
 }
 
 void api_reply_jout(struct api_call *c, int status, struct jout *j);
-void api_reply_text(struct api_call *c, int status, const char *ctype,
-                    const char *body, size_t len);
-void api_reply_error(struct api_call *c, int status, const char *code,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void api_reply_text(struct api_call *c,
+                    int status,
+                    const char *ctype,
+                    const char *body,
+                    size_t len);
+void api_reply_error(struct api_call *c,
+                     int status,
+                     const char *code,
+                     const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
 /* Map a project error code (and message) to a reply. */
 void api_reply_code(struct api_call *c, int code, const char *msg);
 /* Redirect to the leader, or 503 when none is known. */
@@ -117,7 +125,8 @@ void api_read_then(struct api_call *c, api_handler_fn fn);
 /* Check cmd against the state, propose it, and run fn once it applied
  * successfully (c->result holds the FSM's answer). A rejection or a raft
  * failure is answered here. */
-void api_propose_then(struct api_call *c, const struct fsm_cmd *cmd,
+void api_propose_then(struct api_call *c,
+                      const struct fsm_cmd *cmd,
                       api_handler_fn fn);
 
 /* Routes: each declared once, in a table of its file (routes*.c); the
@@ -133,10 +142,12 @@ enum api_role {
 };
 #define API_BODY 1u     /* API_WRITE: a JSON object body is parsed */
 #define API_EMPTY_OK 2u /* ... and may be empty */
-#define API_ANY_ACTION 4u /* also any other action, or none: the handler
-                             answers 404 for those with a hint */
+#define API_ANY_ACTION                                \
+    4u /* also any other action, or none: the handler \
+          answers 404 for those with a hint */
 
-struct api_route_def {
+struct api_route_def
+{
     const char *method;
     const char *path;   /* exact, or a prefix ending in '/' taking one
                            argument (c->arg) */
@@ -152,11 +163,15 @@ struct api_route_def {
     bool (*arg_ok)(struct api_call *c);
 };
 
-struct api_route_table {
+struct api_route_table
+{
     const struct api_route_def *routes;
     size_t n;
 };
-#define API_ROUTE_TABLE(t) {(t), sizeof(t) / sizeof((t)[0])}
+#define API_ROUTE_TABLE(t)              \
+    {                                   \
+        (t), sizeof(t) / sizeof((t)[0]) \
+    }
 
 extern const struct api_route_table api_routes_core;    /* routes.c */
 extern const struct api_route_table api_routes_catalog; /* routes_catalog.c */
@@ -169,11 +184,14 @@ int api_routes_check(char *errmsg);
 
 void api_route(struct api_call *c, const char *method);
 /* Authenticate, parse the body (when has_body) and run fn. */
-void api__write_route(struct api_call *c, api_handler_fn fn, bool has_body,
+void api__write_route(struct api_call *c,
+                      api_handler_fn fn,
+                      bool has_body,
                       bool allow_empty);
 /* Check the body's fields; answers 400 and returns -1 when wrong. */
 struct api_field;
-int api__check_body(struct api_call *c, const struct api_field *fields,
+int api__check_body(struct api_call *c,
+                    const struct api_field *fields,
                     size_t n);
 /* Catalog and job routes (routes_catalog.c): false when c->route/method is
  * not one of them (the caller answers 405). */
@@ -188,12 +206,13 @@ void api_metrics(struct api_call *c);
 bool api__authorized(struct api_call *c);
 /* The value of query parameter key (copied into buf, size bytes, cut to
  * fit); false when absent. */
-bool api__query_get(struct api_call *c, const char *key, char *buf,
+bool api__query_get(struct api_call *c,
+                    const char *key,
+                    char *buf,
                     size_t size);
 
 /* JSON views of the state (views.c). */
-void api_view_region(struct jout *j, struct api *a,
-                     const struct fsm_region *r);
+void api_view_region(struct jout *j, struct api *a, const struct fsm_region *r);
 void api_view_regions(struct jout *j, struct api *a);
 /* false (nothing written) when neither raft nor the FSM knows id. */
 bool api_view_member(struct jout *j, struct api *a, uint64_t id);
@@ -215,14 +234,17 @@ enum api_jtype {
     JT_STRING_ARRAY,
     JT_ANY,
 };
-struct api_field {
+struct api_field
+{
     const char *name;
-    int type;      /* enum api_jtype */
+    int type; /* enum api_jtype */
     bool required;
 };
 /* Check that obj has only the given fields, each of the right type, and
  * every required one. Fills errmsg (256 bytes) naming the field. */
-int api_check_fields(const struct jin *obj, const struct api_field *fields, size_t n,
+int api_check_fields(const struct jin *obj,
+                     const struct api_field *fields,
+                     size_t n,
                      char *errmsg);
 
 #endif

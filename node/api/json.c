@@ -7,10 +7,14 @@
 static const char *type_name(int t)
 {
     switch (t) {
-        case JT_STRING: return "a string";
-        case JT_INT: return "an integer";
-        case JT_BOOL: return "a boolean";
-        case JT_STRING_ARRAY: return "an array of strings";
+        case JT_STRING:
+            return "a string";
+        case JT_INT:
+            return "an integer";
+        case JT_BOOL:
+            return "a boolean";
+        case JT_STRING_ARRAY:
+            return "an array of strings";
     }
     return "a value";
 }
@@ -18,9 +22,12 @@ static const char *type_name(int t)
 static int type_ok(const struct jin *v, int t)
 {
     switch (t) {
-        case JT_STRING: return v->type == JIN_STRING;
-        case JT_INT: return v->type == JIN_INT;
-        case JT_BOOL: return v->type == JIN_BOOL;
+        case JT_STRING:
+            return v->type == JIN_STRING;
+        case JT_INT:
+            return v->type == JIN_INT;
+        case JT_BOOL:
+            return v->type == JIN_BOOL;
         case JT_STRING_ARRAY:
             if (v->type != JIN_ARRAY) {
                 return 0;
@@ -35,8 +42,10 @@ static int type_ok(const struct jin *v, int t)
     return 1;
 }
 
-int api_check_fields(const struct jin *obj, const struct api_field *fields,
-                     size_t n, char *errmsg)
+int api_check_fields(const struct jin *obj,
+                     const struct api_field *fields,
+                     size_t n,
+                     char *errmsg)
 {
     if (obj == NULL || obj->type != JIN_OBJECT) {
         snprintf(errmsg, 256, "request body must be a JSON object");

@@ -4,20 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
 #include "agent/agent.h"
+#include "api/internal.h"
 #include "control/health.h"
 
 static const char *const route_names[ROUTE__COUNT] = {
-    "status",   "health",    "metrics",  "regions", "region",
-    "members",  "member",    "leader_transfer",     "settings",
-    "setting",  "site",      "site_primary",        "history",
-    "backups",  "backup",    "jobs",     "job",     "breakers",
-    "breaker",  "breaker_reset",         "llm_route",           "probes",
-    "drills",   "drill",     "unknown",
+    "status",    "health",       "metrics",         "regions",  "region",
+    "members",   "member",       "leader_transfer", "settings", "setting",
+    "site",      "site_primary", "history",         "backups",  "backup",
+    "jobs",      "job",          "breakers",        "breaker",  "breaker_reset",
+    "llm_route", "probes",       "drills",          "drill",    "unknown",
 };
 
-struct out {
+struct out
+{
     char *buf;
     size_t len, cap;
 };
@@ -52,18 +52,20 @@ static void put(struct out *o, const char *fmt, ...)
 }
 
 /* 1/0 for a service, or nothing when its status is not known. */
-static void put_up(struct out *o, const char *name, const char *region,
-                   const char *service, int status)
+static void put_up(struct out *o,
+                   const char *name,
+                   const char *region,
+                   const char *service,
+                   int status)
 {
     if (status == FSM_SVC_UNKNOWN) {
         return;
     }
     if (service != NULL) {
-        put(o, "%s{region=\"%s\",service=\"%s\"} %d\n", name, region,
-            service, status == FSM_SVC_UP);
-    } else {
-        put(o, "%s{region=\"%s\"} %d\n", name, region,
+        put(o, "%s{region=\"%s\",service=\"%s\"} %d\n", name, region, service,
             status == FSM_SVC_UP);
+    } else {
+        put(o, "%s{region=\"%s\"} %d\n", name, region, status == FSM_SVC_UP);
     }
 }
 
@@ -81,8 +83,7 @@ static void metrics_health(struct out *o, struct api *a)
         "Redis answers in the region (1) or not (0)."};
 
     for (int k = 0; k < 2; k++) {
-        put(o, "# HELP %s %s\n# TYPE %s gauge\n", names[k], helps[k],
-            names[k]);
+        put(o, "# HELP %s %s\n# TYPE %s gauge\n", names[k], helps[k], names[k]);
         for (size_t i = 0; i < f->n_regions; i++) {
             const struct fsm_region *r = &f->regions[i];
             int st = r->health[k == 0 ? FSM_SVC_DATABASE : FSM_SVC_REDIS];
@@ -93,9 +94,10 @@ static void metrics_health(struct out *o, struct api *a)
             put_up(o, names[k], r->name, NULL, st);
         }
     }
-    put(o, "# HELP cogitator_health_service_up Other probed services "
-           "(LLM providers, the app, WASM) per region.\n"
-           "# TYPE cogitator_health_service_up gauge\n");
+    put(o,
+        "# HELP cogitator_health_service_up Other probed services "
+        "(LLM providers, the app, WASM) per region.\n"
+        "# TYPE cogitator_health_service_up gauge\n");
     for (size_t i = 0; i < f->n_regions; i++) {
         const struct fsm_region *r = &f->regions[i];
         for (int s = FSM_SVC_OLLAMA; s < FSM_SERVICES; s++) {
@@ -104,24 +106,27 @@ static void metrics_health(struct out *o, struct api *a)
         }
     }
     if (own != NULL) {
-        put(o, "# HELP cogitator_probe_latency_seconds Latency of this "
-               "node's last successful probe.\n"
-               "# TYPE cogitator_probe_latency_seconds gauge\n");
+        put(o,
+            "# HELP cogitator_probe_latency_seconds Latency of this "
+            "node's last successful probe.\n"
+            "# TYPE cogitator_probe_latency_seconds gauge\n");
         for (int s = 0; s < PROBE__COUNT; s++) {
             if (own[s].status == PROBE_UP) {
-                put(o, "cogitator_probe_latency_seconds{region=\"%s\","
-                       "service=\"%s\"} %.6f\n",
+                put(o,
+                    "cogitator_probe_latency_seconds{region=\"%s\","
+                    "service=\"%s\"} %.6f\n",
                     a->cfg->region, probe_service_name(s),
                     own[s].latency_ms / 1000.0);
             }
         }
-        put(o, "# HELP drnode_probe_rounds_total Probe rounds this node "
-               "completed.\n# TYPE drnode_probe_rounds_total counter\n"
-               "drnode_probe_rounds_total %llu\n"
-               "# HELP drnode_probe_reports_total Probe reports sent to the "
-               "leader.\n# TYPE drnode_probe_reports_total counter\n"
-               "drnode_probe_reports_total{result=\"ok\"} %llu\n"
-               "drnode_probe_reports_total{result=\"failed\"} %llu\n",
+        put(o,
+            "# HELP drnode_probe_rounds_total Probe rounds this node "
+            "completed.\n# TYPE drnode_probe_rounds_total counter\n"
+            "drnode_probe_rounds_total %llu\n"
+            "# HELP drnode_probe_reports_total Probe reports sent to the "
+            "leader.\n# TYPE drnode_probe_reports_total counter\n"
+            "drnode_probe_reports_total{result=\"ok\"} %llu\n"
+            "drnode_probe_reports_total{result=\"failed\"} %llu\n",
             (unsigned long long)a->health->prober.rounds,
             (unsigned long long)a->health->reports_sent,
             (unsigned long long)a->health->reports_failed);
@@ -131,38 +136,44 @@ static void metrics_health(struct out *o, struct api *a)
 /* Circuit breakers: replicated, so every node says the same. */
 static void metrics_breakers(struct out *o, const struct fsm *f)
 {
-    put(o, "# HELP cogitator_circuit_breaker_state 1 for the breaker's "
-           "current state, 0 for the others.\n"
-           "# TYPE cogitator_circuit_breaker_state gauge\n");
+    put(o,
+        "# HELP cogitator_circuit_breaker_state 1 for the breaker's "
+        "current state, 0 for the others.\n"
+        "# TYPE cogitator_circuit_breaker_state gauge\n");
     for (int p = 0; p < FSM_PROVIDERS; p++) {
         for (int st = FSM_BREAKER_CLOSED; st <= FSM_BREAKER_HALF_OPEN; st++) {
-            put(o, "cogitator_circuit_breaker_state{service=\"%s\","
-                   "state=\"%s\"} %d\n",
+            put(o,
+                "cogitator_circuit_breaker_state{service=\"%s\","
+                "state=\"%s\"} %d\n",
                 fsm_provider_name(p), fsm_breaker_state_name(st),
                 f->breakers[p].state == st);
         }
     }
-    put(o, "# HELP cogitator_circuit_breaker_transitions_total Breaker "
-           "state changes.\n"
-           "# TYPE cogitator_circuit_breaker_transitions_total counter\n");
+    put(o,
+        "# HELP cogitator_circuit_breaker_transitions_total Breaker "
+        "state changes.\n"
+        "# TYPE cogitator_circuit_breaker_transitions_total counter\n");
     for (int p = 0; p < FSM_PROVIDERS; p++) {
-        put(o, "cogitator_circuit_breaker_transitions_total{service=\"%s\"} "
-               "%llu\n",
+        put(o,
+            "cogitator_circuit_breaker_transitions_total{service=\"%s\"} "
+            "%llu\n",
             fsm_provider_name(p),
             (unsigned long long)f->breakers[p].transitions);
     }
-    put(o, "# HELP cogitator_requests_total LLM request outcomes reported "
-           "(app events; probe failures, and probe successes that reset a "
-           "count or close a breaker).\n"
-           "# TYPE cogitator_requests_total counter\n");
+    put(o,
+        "# HELP cogitator_requests_total LLM request outcomes reported "
+        "(app events; probe failures, and probe successes that reset a "
+        "count or close a breaker).\n"
+        "# TYPE cogitator_requests_total counter\n");
     for (int p = 0; p < FSM_PROVIDERS; p++) {
         put(o, "cogitator_requests_total{service=\"%s\"} %llu\n",
             fsm_provider_name(p),
             (unsigned long long)(f->breakers[p].successes_total +
                                  f->breakers[p].failures_total));
     }
-    put(o, "# HELP cogitator_requests_errors_total LLM requests that "
-           "failed.\n# TYPE cogitator_requests_errors_total counter\n");
+    put(o,
+        "# HELP cogitator_requests_errors_total LLM requests that "
+        "failed.\n# TYPE cogitator_requests_errors_total counter\n");
     for (int p = 0; p < FSM_PROVIDERS; p++) {
         put(o, "cogitator_requests_errors_total{service=\"%s\"} %llu\n",
             fsm_provider_name(p),
@@ -187,27 +198,31 @@ static void metrics_backups(struct out *o, const struct fsm *f)
             latest[i][k] = fsm_backup_latest(f, k, f->regions[i].name);
         }
     }
-    put(o, "# HELP drnode_backup_age_seconds Age of the newest complete "
-           "backup's data.\n# TYPE drnode_backup_age_seconds gauge\n");
+    put(o,
+        "# HELP drnode_backup_age_seconds Age of the newest complete "
+        "backup's data.\n# TYPE drnode_backup_age_seconds gauge\n");
     for (size_t i = 0; i < f->n_regions && i < FSM_REGIONS_MAX; i++) {
         for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
             const struct fsm_backup *b = latest[i][k];
             if (b != NULL) {
-                put(o, "drnode_backup_age_seconds{region=\"%s\",kind=\"%s\"}"
-                       " %.3f\n",
+                put(o,
+                    "drnode_backup_age_seconds{region=\"%s\",kind=\"%s\"}"
+                    " %.3f\n",
                     f->regions[i].name, fsm_backup_kind_name(k),
                     now > b->snapshot_ms ? (now - b->snapshot_ms) / 1000.0
                                          : 0.0);
             }
         }
     }
-    put(o, "# HELP drnode_backup_rpo_seconds Recovery point objective "
-           "(rpo.* settings).\n# TYPE drnode_backup_rpo_seconds gauge\n");
+    put(o,
+        "# HELP drnode_backup_rpo_seconds Recovery point objective "
+        "(rpo.* settings).\n# TYPE drnode_backup_rpo_seconds gauge\n");
     for (size_t i = 0; i < f->n_regions && i < FSM_REGIONS_MAX; i++) {
         for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
             if (latest[i][k] != NULL) {
-                put(o, "drnode_backup_rpo_seconds{region=\"%s\",kind=\"%s\"}"
-                       " %lld\n",
+                put(o,
+                    "drnode_backup_rpo_seconds{region=\"%s\",kind=\"%s\"}"
+                    " %lld\n",
                     f->regions[i].name, fsm_backup_kind_name(k),
                     (long long)fsm_setting_int(f, rpo_keys[k]));
             }
@@ -218,8 +233,9 @@ static void metrics_backups(struct out *o, const struct fsm *f)
             by_state[f->jobs[i].state]++;
         }
     }
-    put(o, "# HELP drnode_jobs Jobs in the replicated table by state.\n"
-           "# TYPE drnode_jobs gauge\n");
+    put(o,
+        "# HELP drnode_jobs Jobs in the replicated table by state.\n"
+        "# TYPE drnode_jobs gauge\n");
     for (int st = 0; st < 4; st++) {
         put(o, "drnode_jobs{state=\"%s\"} %zu\n", fsm_job_state_name(st),
             by_state[st]);
@@ -240,42 +256,47 @@ static void metrics_drills(struct out *o, const struct fsm *f)
             passed = d;
         }
     }
-    put(o, "# HELP drnode_drills_running Drills in progress.\n"
-           "# TYPE drnode_drills_running gauge\n"
-           "drnode_drills_running{kind=\"restore\"} %d\n",
+    put(o,
+        "# HELP drnode_drills_running Drills in progress.\n"
+        "# TYPE drnode_drills_running gauge\n"
+        "drnode_drills_running{kind=\"restore\"} %d\n",
         f->n_drills > 0 &&
             f->drills[f->n_drills - 1].state == FSM_DRILL_RUNNING);
     if (last != NULL) {
-        put(o, "# HELP drnode_drill_last_ok 1 when the newest finished drill "
-               "passed, 0 when it failed.\n"
-               "# TYPE drnode_drill_last_ok gauge\n"
-               "drnode_drill_last_ok{kind=\"restore\"} %d\n",
+        put(o,
+            "# HELP drnode_drill_last_ok 1 when the newest finished drill "
+            "passed, 0 when it failed.\n"
+            "# TYPE drnode_drill_last_ok gauge\n"
+            "drnode_drill_last_ok{kind=\"restore\"} %d\n",
             last->state == FSM_DRILL_PASSED);
     }
     if (passed == NULL) {
         return;
     }
-    put(o, "# HELP drnode_drill_last_success_timestamp_seconds When the "
-           "newest passed drill started.\n"
-           "# TYPE drnode_drill_last_success_timestamp_seconds gauge\n"
-           "drnode_drill_last_success_timestamp_seconds{kind=\"restore\"} "
-           "%.3f\n"
-           "# HELP drnode_drill_rto_seconds Restore and verification time of "
-           "the newest passed drill.\n"
-           "# TYPE drnode_drill_rto_seconds gauge\n"
-           "drnode_drill_rto_seconds{kind=\"restore\"} %.3f\n"
-           "# HELP drnode_drill_rpo_seconds Age of the drilled backups' data "
-           "when the newest passed drill started.\n"
-           "# TYPE drnode_drill_rpo_seconds gauge\n",
+    put(o,
+        "# HELP drnode_drill_last_success_timestamp_seconds When the "
+        "newest passed drill started.\n"
+        "# TYPE drnode_drill_last_success_timestamp_seconds gauge\n"
+        "drnode_drill_last_success_timestamp_seconds{kind=\"restore\"} "
+        "%.3f\n"
+        "# HELP drnode_drill_rto_seconds Restore and verification time of "
+        "the newest passed drill.\n"
+        "# TYPE drnode_drill_rto_seconds gauge\n"
+        "drnode_drill_rto_seconds{kind=\"restore\"} %.3f\n"
+        "# HELP drnode_drill_rpo_seconds Age of the drilled backups' data "
+        "when the newest passed drill started.\n"
+        "# TYPE drnode_drill_rpo_seconds gauge\n",
         passed->started_ms / 1000.0, passed->rto_ms / 1000.0);
     if (passed->pg_backup[0] != '\0') {
-        put(o, "drnode_drill_rpo_seconds{kind=\"restore\","
-               "backup=\"pg_logical\"} %.3f\n",
+        put(o,
+            "drnode_drill_rpo_seconds{kind=\"restore\","
+            "backup=\"pg_logical\"} %.3f\n",
             passed->pg_rpo_ms / 1000.0);
     }
     if (passed->redis_backup[0] != '\0') {
-        put(o, "drnode_drill_rpo_seconds{kind=\"restore\","
-               "backup=\"redis_snapshot\"} %.3f\n",
+        put(o,
+            "drnode_drill_rpo_seconds{kind=\"restore\","
+            "backup=\"redis_snapshot\"} %.3f\n",
             passed->redis_rpo_ms / 1000.0);
     }
 }
@@ -287,21 +308,24 @@ static void metrics_members(struct out *o, struct api *a)
     struct raftnode *n = a->node;
     const struct fsm *f = raftnode_state(n);
 
-    put(o, "# HELP drnode_raft_has_leader 1 when this node knows a "
-           "leader.\n# TYPE drnode_raft_has_leader gauge\n"
-           "drnode_raft_has_leader %d\n",
+    put(o,
+        "# HELP drnode_raft_has_leader 1 when this node knows a "
+        "leader.\n# TYPE drnode_raft_has_leader gauge\n"
+        "drnode_raft_has_leader %d\n",
         raftnode_leader(n) != 0);
     if (!raftnode_is_leader(n)) {
         return;
     }
-    put(o, "# HELP drnode_member_last_contact_seconds Seconds since the "
-           "leader last heard from the member.\n"
-           "# TYPE drnode_member_last_contact_seconds gauge\n");
+    put(o,
+        "# HELP drnode_member_last_contact_seconds Seconds since the "
+        "leader last heard from the member.\n"
+        "# TYPE drnode_member_last_contact_seconds gauge\n");
     for (size_t i = 0; i < f->n_members; i++) {
         int64_t ms = raftnode_contact_ms(n, f->members[i].id);
         if (ms >= 0) {
-            put(o, "drnode_member_last_contact_seconds{member=\"%llu\","
-                   "region=\"%s\"} %.3f\n",
+            put(o,
+                "drnode_member_last_contact_seconds{member=\"%llu\","
+                "region=\"%s\"} %.3f\n",
                 (unsigned long long)f->members[i].id, f->members[i].region,
                 ms / 1000.0);
         }
@@ -309,15 +333,17 @@ static void metrics_members(struct out *o, struct api *a)
     if (a->health == NULL) {
         return;
     }
-    put(o, "# HELP drnode_raft_replication_lag_entries Entries a member's "
-           "applied index is behind the leader's commit index, as of its "
-           "last probe report.\n"
-           "# TYPE drnode_raft_replication_lag_entries gauge\n");
+    put(o,
+        "# HELP drnode_raft_replication_lag_entries Entries a member's "
+        "applied index is behind the leader's commit index, as of its "
+        "last probe report.\n"
+        "# TYPE drnode_raft_replication_lag_entries gauge\n");
     for (size_t i = 0; i < f->n_members; i++) {
         int64_t lag = health_member_lag(a->health, f->members[i].id);
         if (lag >= 0) {
-            put(o, "drnode_raft_replication_lag_entries{member=\"%llu\","
-                   "region=\"%s\"} %lld\n",
+            put(o,
+                "drnode_raft_replication_lag_entries{member=\"%llu\","
+                "region=\"%s\"} %lld\n",
                 (unsigned long long)f->members[i].id, f->members[i].region,
                 (long long)lag);
         }
@@ -335,31 +361,38 @@ void api_metrics(struct api_call *c)
     for (unsigned i = 0; i < n->raft.configuration.n; i++) {
         voters += n->raft.configuration.servers[i].role == RAFT_VOTER;
     }
-    put(&o, "# HELP drnode_raft_term Current raft term.\n"
-            "# TYPE drnode_raft_term gauge\ndrnode_raft_term %llu\n",
+    put(&o,
+        "# HELP drnode_raft_term Current raft term.\n"
+        "# TYPE drnode_raft_term gauge\ndrnode_raft_term %llu\n",
         (unsigned long long)n->raft.current_term);
-    put(&o, "# HELP drnode_raft_commit_index Highest committed index.\n"
-            "# TYPE drnode_raft_commit_index gauge\n"
-            "drnode_raft_commit_index %llu\n",
+    put(&o,
+        "# HELP drnode_raft_commit_index Highest committed index.\n"
+        "# TYPE drnode_raft_commit_index gauge\n"
+        "drnode_raft_commit_index %llu\n",
         (unsigned long long)n->raft.commit_index);
-    put(&o, "# HELP drnode_raft_applied_index Highest applied index.\n"
-            "# TYPE drnode_raft_applied_index gauge\n"
-            "drnode_raft_applied_index %llu\n",
+    put(&o,
+        "# HELP drnode_raft_applied_index Highest applied index.\n"
+        "# TYPE drnode_raft_applied_index gauge\n"
+        "drnode_raft_applied_index %llu\n",
         (unsigned long long)raft_last_applied(&n->raft));
-    put(&o, "# HELP drnode_raft_is_leader 1 when this node leads.\n"
-            "# TYPE drnode_raft_is_leader gauge\ndrnode_raft_is_leader %d\n",
+    put(&o,
+        "# HELP drnode_raft_is_leader 1 when this node leads.\n"
+        "# TYPE drnode_raft_is_leader gauge\ndrnode_raft_is_leader %d\n",
         raftnode_is_leader(n) ? 1 : 0);
-    put(&o, "# HELP drnode_raft_members Servers in the raft configuration.\n"
-            "# TYPE drnode_raft_members gauge\n"
-            "drnode_raft_members{role=\"all\"} %u\n"
-            "drnode_raft_members{role=\"voter\"} %u\n",
+    put(&o,
+        "# HELP drnode_raft_members Servers in the raft configuration.\n"
+        "# TYPE drnode_raft_members gauge\n"
+        "drnode_raft_members{role=\"all\"} %u\n"
+        "drnode_raft_members{role=\"voter\"} %u\n",
         n->raft.configuration.n, voters);
-    put(&o, "# HELP drnode_site_epoch Fencing epoch of the primary site.\n"
-            "# TYPE drnode_site_epoch gauge\ndrnode_site_epoch %llu\n",
+    put(&o,
+        "# HELP drnode_site_epoch Fencing epoch of the primary site.\n"
+        "# TYPE drnode_site_epoch gauge\ndrnode_site_epoch %llu\n",
         (unsigned long long)raftnode_state(n)->site.epoch);
-    put(&o, "# HELP drnode_apply_latency_seconds Time from proposal to "
-            "apply on the leader.\n"
-            "# TYPE drnode_apply_latency_seconds histogram\n");
+    put(&o,
+        "# HELP drnode_apply_latency_seconds Time from proposal to "
+        "apply on the leader.\n"
+        "# TYPE drnode_apply_latency_seconds histogram\n");
     for (int i = 0; i < RAFTNODE_LAT_BUCKETS; i++) {
         cum += n->lat_buckets[i];
         if (i == RAFTNODE_LAT_BUCKETS - 1) {
@@ -370,39 +403,44 @@ void api_metrics(struct api_call *c)
                 raftnode_lat_bounds[i] / 1000.0, (unsigned long long)cum);
         }
     }
-    put(&o, "drnode_apply_latency_seconds_sum %.6f\n"
-            "drnode_apply_latency_seconds_count %llu\n",
+    put(&o,
+        "drnode_apply_latency_seconds_sum %.6f\n"
+        "drnode_apply_latency_seconds_count %llu\n",
         n->lat_sum_ms / 1000.0, (unsigned long long)n->lat_count);
-    put(&o, "# HELP drnode_raft_batches_total Log entries proposed.\n"
-            "# TYPE drnode_raft_batches_total counter\n"
-            "drnode_raft_batches_total %llu\n"
-            "# HELP drnode_raft_commands_total Commands proposed.\n"
-            "# TYPE drnode_raft_commands_total counter\n"
-            "drnode_raft_commands_total %llu\n",
+    put(&o,
+        "# HELP drnode_raft_batches_total Log entries proposed.\n"
+        "# TYPE drnode_raft_batches_total counter\n"
+        "drnode_raft_batches_total %llu\n"
+        "# HELP drnode_raft_commands_total Commands proposed.\n"
+        "# TYPE drnode_raft_commands_total counter\n"
+        "drnode_raft_commands_total %llu\n",
         (unsigned long long)n->n_batches, (unsigned long long)n->n_commands);
-    put(&o, "# HELP drnode_http_requests_total HTTP requests by route.\n"
-            "# TYPE drnode_http_requests_total counter\n");
+    put(&o,
+        "# HELP drnode_http_requests_total HTTP requests by route.\n"
+        "# TYPE drnode_http_requests_total counter\n");
     for (int i = 0; i < ROUTE__COUNT; i++) {
         put(&o, "drnode_http_requests_total{route=\"%s\"} %llu\n",
             route_names[i], (unsigned long long)a->requests[i]);
     }
-    put(&o, "# HELP drnode_http_errors_total HTTP answers of 4xx/5xx by "
-            "route.\n# TYPE drnode_http_errors_total counter\n");
+    put(&o,
+        "# HELP drnode_http_errors_total HTTP answers of 4xx/5xx by "
+        "route.\n# TYPE drnode_http_errors_total counter\n");
     for (int i = 0; i < ROUTE__COUNT; i++) {
-        put(&o, "drnode_http_errors_total{route=\"%s\"} %llu\n",
-            route_names[i], (unsigned long long)a->errors[i]);
+        put(&o, "drnode_http_errors_total{route=\"%s\"} %llu\n", route_names[i],
+            (unsigned long long)a->errors[i]);
     }
     if (a->agent != NULL) {
-        put(&o, "# HELP drnode_jobs_run_total Jobs this node's worker "
-                "finished.\n# TYPE drnode_jobs_run_total counter\n"
-                "drnode_jobs_run_total %llu\n"
-                "# HELP drnode_jobs_failed_total Job attempts that failed on "
-                "this node.\n# TYPE drnode_jobs_failed_total counter\n"
-                "drnode_jobs_failed_total %llu\n"
-                "# HELP drnode_job_leases_lost_total Job leases this node "
-                "lost while working.\n"
-                "# TYPE drnode_job_leases_lost_total counter\n"
-                "drnode_job_leases_lost_total %llu\n",
+        put(&o,
+            "# HELP drnode_jobs_run_total Jobs this node's worker "
+            "finished.\n# TYPE drnode_jobs_run_total counter\n"
+            "drnode_jobs_run_total %llu\n"
+            "# HELP drnode_jobs_failed_total Job attempts that failed on "
+            "this node.\n# TYPE drnode_jobs_failed_total counter\n"
+            "drnode_jobs_failed_total %llu\n"
+            "# HELP drnode_job_leases_lost_total Job leases this node "
+            "lost while working.\n"
+            "# TYPE drnode_job_leases_lost_total counter\n"
+            "drnode_job_leases_lost_total %llu\n",
             (unsigned long long)a->agent->jobs_run,
             (unsigned long long)a->agent->jobs_failed,
             (unsigned long long)a->agent->leases_lost);

@@ -20,7 +20,8 @@ static void do_status(struct api_call *c)
 }
 
 /* {"KEY": VIEW} */
-static void reply_wrapped(struct api_call *c, const char *key,
+static void reply_wrapped(struct api_call *c,
+                          const char *key,
                           void (*view)(struct jout *, struct api *))
 {
     struct jout j;
@@ -75,8 +76,7 @@ static void do_setting_get(struct api_call *c)
     int i = fsm_setting_index(c->arg);
     struct jout j;
     if (i < 0) {
-        api_reply_error(c, 404, "not_found", "unknown setting \"%s\"",
-                        c->arg);
+        api_reply_error(c, 404, "not_found", "unknown setting \"%s\"", c->arg);
         return;
     }
     jout_init(&j);
@@ -134,8 +134,9 @@ static int parse_body(struct api_call *c, bool allow_empty)
     return 0;
 }
 
-int api__check_body(struct api_call *c, const struct api_field *fields,
-                     size_t n)
+int api__check_body(struct api_call *c,
+                    const struct api_field *fields,
+                    size_t n)
 {
     char err[256];
     if (api_check_fields(c->body, fields, n, err) != DR_OK) {
@@ -147,7 +148,8 @@ int api__check_body(struct api_call *c, const struct api_field *fields,
 
 /* Fill a region from the body; strings and arrays borrow from the body.
  * targets must hold FSM_DNS_TARGETS_MAX + 1 pointers. */
-static int region_from_body(struct api_call *c, struct fsm_region *r,
+static int region_from_body(struct api_call *c,
+                            struct fsm_region *r,
                             char **targets)
 {
     const struct jin *v;
@@ -203,8 +205,7 @@ static void do_region_add(struct api_call *c)
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = FSM_CMD_REGION_ADD;
     cmd.actor = c->actor;
-    cmd.u.region.name =
-        (char *)jin_get(c->body, "name")->u.str.s;
+    cmd.u.region.name = (char *)jin_get(c->body, "name")->u.str.s;
     cmd.u.region.object_store = "";
     if (region_from_body(c, &cmd.u.region, targets) != 0) {
         return;
@@ -292,8 +293,7 @@ static void do_setting_set(struct api_call *c)
         return;
     }
     if (fsm_setting_index(c->arg) < 0) {
-        api_reply_error(c, 404, "not_found", "unknown setting \"%s\"",
-                        c->arg);
+        api_reply_error(c, 404, "not_found", "unknown setting \"%s\"", c->arg);
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -355,8 +355,7 @@ static void do_set_primary(struct api_call *c)
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = FSM_CMD_SET_PRIMARY;
     cmd.actor = c->actor;
-    cmd.u.set_primary.region =
-        jin_get(c->body, "region")->u.str.s;
+    cmd.u.set_primary.region = jin_get(c->body, "region")->u.str.s;
     v = jin_get(c->body, "reason");
     cmd.u.set_primary.reason = v ? v->u.str.s : "";
     v = jin_get(c->body, "expected_epoch");
@@ -400,7 +399,8 @@ static void member_reply(struct api_call *c, int status)
     api_reply_jout(c, status, &j);
 }
 
-static void member_cleanup_cb(struct raftnode_req *r, int status,
+static void member_cleanup_cb(struct raftnode_req *r,
+                              int status,
                               const struct fsm_result *res)
 {
     (void)status;
@@ -417,13 +417,14 @@ static void member_forget(struct api_call *c)
     cmd.type = FSM_CMD_MEMBER_REMOVE;
     cmd.actor = c->actor;
     cmd.u.member_id = c->id;
-    if (r == NULL || raftnode_propose(c->api->node, r, &cmd,
-                                      member_cleanup_cb) != DR_OK) {
+    if (r == NULL ||
+        raftnode_propose(c->api->node, r, &cmd, member_cleanup_cb) != DR_OK) {
         free(r);
     }
 }
 
-static void member_added_cb(struct raftnode_change *ch, int status,
+static void member_added_cb(struct raftnode_change *ch,
+                            int status,
                             const char *errmsg)
 {
     struct api_call *c = ch->data;
@@ -456,8 +457,8 @@ static void after_member_meta(struct api_call *c)
     if (raftnode_role_of(c->api->node, c->id) == RAFT_SPARE) {
         /* An earlier add joined it as spare, then lost leadership before
          * the promotion: finish that add. */
-        rv = raftnode_promote(c->api->node, &c->change, c->id,
-                              member_added_cb, err);
+        rv = raftnode_promote(c->api->node, &c->change, c->id, member_added_cb,
+                              err);
     } else {
         rv = raftnode_add(c->api->node, &c->change, c->id, m->raft_address,
                           member_added_cb, err);
@@ -525,12 +526,10 @@ static void do_member_add(struct api_call *c)
     cmd.type = FSM_CMD_MEMBER_PUT;
     cmd.actor = c->actor;
     cmd.u.member.id = c->id;
-    cmd.u.member.region =
-        (char *)jin_get(c->body, "region")->u.str.s;
+    cmd.u.member.region = (char *)jin_get(c->body, "region")->u.str.s;
     cmd.u.member.raft_address =
         (char *)jin_get(c->body, "raft_address")->u.str.s;
-    cmd.u.member.api_address =
-        (char *)jin_get(c->body, "api_address")->u.str.s;
+    cmd.u.member.api_address = (char *)jin_get(c->body, "api_address")->u.str.s;
     api_propose_then(c, &cmd, after_member_meta);
 }
 
@@ -559,7 +558,8 @@ static void member_meta_remove(struct api_call *c)
     api_propose_then(c, &cmd, after_member_meta_removed);
 }
 
-static void member_removed_cb(struct raftnode_change *ch, int status,
+static void member_removed_cb(struct raftnode_change *ch,
+                              int status,
                               const char *errmsg)
 {
     struct api_call *c = ch->data;
@@ -618,7 +618,8 @@ static void do_member_remove(struct api_call *c)
     }
 }
 
-static void transfer_done_cb(struct raftnode_change *ch, int status,
+static void transfer_done_cb(struct raftnode_change *ch,
+                             int status,
                              const char *errmsg)
 {
     struct api_call *c = ch->data;
@@ -684,14 +685,14 @@ static const struct api_route_def routes[] = {
      do_region_get, NULL},
     {"PUT", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_TOKEN,
      API_BODY, do_region_update, NULL},
-    {"DELETE", "/api/regions/", NULL, ROUTE_REGION, API_WRITE,
-     API_ROLE_TOKEN, 0, do_region_remove, NULL},
+    {"DELETE", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_TOKEN,
+     0, do_region_remove, NULL},
     {"GET", "/api/members", NULL, ROUTE_MEMBERS, API_READ, API_ROLE_OPEN, 0,
      do_members_list, NULL},
     {"POST", "/api/members", NULL, ROUTE_MEMBERS, API_WRITE, API_ROLE_TOKEN,
      API_BODY, do_member_add, NULL},
-    {"DELETE", "/api/members/", NULL, ROUTE_MEMBER, API_WRITE,
-     API_ROLE_TOKEN, 0, do_member_remove, NULL},
+    {"DELETE", "/api/members/", NULL, ROUTE_MEMBER, API_WRITE, API_ROLE_TOKEN,
+     0, do_member_remove, NULL},
     {"POST", "/api/leader/transfer", NULL, ROUTE_LEADER_TRANSFER, API_WRITE,
      API_ROLE_TOKEN, API_BODY | API_EMPTY_OK, do_leader_transfer, NULL},
     {"GET", "/api/settings", NULL, ROUTE_SETTINGS, API_READ, API_ROLE_OPEN, 0,
@@ -700,8 +701,8 @@ static const struct api_route_def routes[] = {
      do_setting_get, NULL},
     {"PUT", "/api/settings/", NULL, ROUTE_SETTING, API_WRITE, API_ROLE_TOKEN,
      API_BODY, do_setting_set, NULL},
-    {"GET", "/api/site", NULL, ROUTE_SITE, API_READ, API_ROLE_OPEN, 0,
-     do_site, NULL},
+    {"GET", "/api/site", NULL, ROUTE_SITE, API_READ, API_ROLE_OPEN, 0, do_site,
+     NULL},
     {"POST", "/api/site/primary", NULL, ROUTE_SITE_PRIMARY, API_WRITE,
      API_ROLE_TOKEN, API_BODY, do_set_primary, NULL},
     {"GET", "/api/history", NULL, ROUTE_HISTORY, API_READ, API_ROLE_OPEN, 0,
@@ -711,14 +712,18 @@ static const struct api_route_def routes[] = {
 const struct api_route_table api_routes_core = API_ROUTE_TABLE(routes);
 
 static const struct api_route_table *const tables[] = {
-    &api_routes_core, &api_routes_catalog, &api_routes_health,
+    &api_routes_core,
+    &api_routes_catalog,
+    &api_routes_health,
     &api_routes_drills,
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
 /* Does the request path p fall under pattern (exact, or prefix + one
  * argument + at most one action)? Fills c->arg and c->sub when it does. */
-static bool path_matches(struct api_call *c, h2o_iovec_t p, const char *path,
+static bool path_matches(struct api_call *c,
+                         h2o_iovec_t p,
+                         const char *path,
                          bool takes_action)
 {
     size_t len = strlen(path);
@@ -840,8 +845,10 @@ int api_routes_check(char *errmsg)
         for (size_t i = 0; i < tables[t]->n; i++) {
             const struct api_route_def *r = &tables[t]->routes[i];
             if (r->how == API_WRITE && r->role != API_ROLE_TOKEN) {
-                snprintf(errmsg, 256, "route %s %s: a write must need the "
-                         "token", r->method, r->path);
+                snprintf(errmsg, 256,
+                         "route %s %s: a write must need the "
+                         "token",
+                         r->method, r->path);
                 return -1;
             }
             for (size_t u = t; u < N_TABLES; u++) {
@@ -862,8 +869,10 @@ int api_routes_check(char *errmsg)
 }
 
 /* Writes: authenticate, then parse the body, then the handler. */
-void api__write_route(struct api_call *c, api_handler_fn fn, bool has_body,
-                       bool allow_empty)
+void api__write_route(struct api_call *c,
+                      api_handler_fn fn,
+                      bool has_body,
+                      bool allow_empty)
 {
     if (api__auth(c) != 0) {
         return;

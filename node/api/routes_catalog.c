@@ -308,7 +308,9 @@ static void do_backup_verified(struct api_call *c)
     api_propose_then(c, &cmd, after_verified);
 }
 
-static int get_uint(struct api_call *c, const char *name, uint64_t def,
+static int get_uint(struct api_call *c,
+                    const char *name,
+                    uint64_t def,
                     uint64_t *out)
 {
     const struct jin *v = jin_get(c->body, name);
@@ -375,9 +377,9 @@ static void do_job_renew(struct api_call *c)
 static void do_job_finish(struct api_call *c)
 {
     static const struct api_field fields[] = {
-        {"node", JT_INT, true},     {"attempt", JT_INT, true},
-        {"ok", JT_BOOL, true},      {"error", JT_STRING, false},
-        {"backup", JT_ANY, false},  {"drill", JT_ANY, false},
+        {"node", JT_INT, true},    {"attempt", JT_INT, true},
+        {"ok", JT_BOOL, true},     {"error", JT_STRING, false},
+        {"backup", JT_ANY, false}, {"drill", JT_ANY, false},
     };
     static const struct api_field drill_fields[] = {
         {"ok", JT_BOOL, true},
@@ -386,12 +388,9 @@ static void do_job_finish(struct api_call *c)
         {"detail", JT_STRING, false},
     };
     static const struct api_field backup_fields[] = {
-        {"manifest_key", JT_STRING, true},
-        {"manifest_sha256", JT_STRING, true},
-        {"stored_bytes", JT_INT, false},
-        {"raw_bytes", JT_INT, false},
-        {"snapshot_ms", JT_INT, false},
-        {"detail", JT_STRING, false},
+        {"manifest_key", JT_STRING, true}, {"manifest_sha256", JT_STRING, true},
+        {"stored_bytes", JT_INT, false},   {"raw_bytes", JT_INT, false},
+        {"snapshot_ms", JT_INT, false},    {"detail", JT_STRING, false},
     };
     const struct jin *v, *b;
     uint64_t node, attempt;
@@ -425,8 +424,7 @@ static void do_job_finish(struct api_call *c)
             return;
         }
         out->manifest_key = (char *)jin_get(b, "manifest_key")->u.str.s;
-        out->manifest_sha256 =
-            (char *)jin_get(b, "manifest_sha256")->u.str.s;
+        out->manifest_sha256 = (char *)jin_get(b, "manifest_sha256")->u.str.s;
         v = jin_get(b, "stored_bytes");
         out->stored_bytes = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
         v = jin_get(b, "raw_bytes");
@@ -460,8 +458,7 @@ static void do_job_finish(struct api_call *c)
         }
         cmd.u.job.drill_ok = jin_get(b, "ok")->u.b;
         v = jin_get(b, "rto_ms");
-        cmd.u.job.drill_rto_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i
-                                                         : 0;
+        cmd.u.job.drill_rto_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
         v = jin_get(b, "error");
         if (v != NULL) {
             cmd.u.job.error = v->u.str.s;
@@ -496,8 +493,8 @@ static const struct api_route_def routes[] = {
      API_BODY, do_backup_run, NULL},
     {"GET", "/api/backups/", NULL, ROUTE_BACKUP, API_READ, API_ROLE_OPEN, 0,
      do_backup_get, NULL},
-    {"DELETE", "/api/backups/", NULL, ROUTE_BACKUP, API_WRITE,
-     API_ROLE_TOKEN, 0, do_backup_delete, NULL},
+    {"DELETE", "/api/backups/", NULL, ROUTE_BACKUP, API_WRITE, API_ROLE_TOKEN,
+     0, do_backup_delete, NULL},
     {"POST", "/api/backups/", "verified", ROUTE_BACKUP, API_WRITE,
      API_ROLE_TOKEN, API_BODY, do_backup_verified, NULL},
     {"GET", "/api/jobs", NULL, ROUTE_JOBS, API_READ, API_ROLE_OPEN, 0,

@@ -17,9 +17,12 @@ enum view_source { SRC_LOCAL, SRC_LEADER, SRC_REPLICATED };
 static const char *probe_status_text(int st)
 {
     switch (st) {
-        case PROBE_UNCONFIGURED: return "unconfigured";
-        case PROBE_UP: return "up";
-        case PROBE_DOWN: return "down";
+        case PROBE_UNCONFIGURED:
+            return "unconfigured";
+        case PROBE_UP:
+            return "up";
+        case PROBE_DOWN:
+            return "down";
     }
     return "unknown";
 }
@@ -70,8 +73,8 @@ static void view_wasm(struct jout *j, const struct probe_result *app)
     if (app->status == PROBE_UP && app->wasm_known) {
         jout_str(j, app->wasm_available ? "up" : "down");
     } else {
-        jout_str(j, app->status == PROBE_UNCONFIGURED ? "unconfigured"
-                                                      : "unknown");
+        jout_str(
+            j, app->status == PROBE_UNCONFIGURED ? "unconfigured" : "unknown");
     }
     jout_key(j, "available");
     if (app->status == PROBE_UP && app->wasm_known) {
@@ -83,8 +86,7 @@ static void view_wasm(struct jout *j, const struct probe_result *app)
 }
 
 /* Services from probe results (this node's, or the leader's report). */
-static void view_services_probed(struct jout *j,
-                                 const struct probe_result *res)
+static void view_services_probed(struct jout *j, const struct probe_result *res)
 {
     static const int order[] = {PROBE_DATABASE, PROBE_REDIS, PROBE_OLLAMA,
                                 PROBE_OPENAI, PROBE_ANTHROPIC};
@@ -101,8 +103,7 @@ static void view_services_probed(struct jout *j,
 }
 
 /* Services from the committed region health: statuses only. */
-static void view_services_replicated(struct jout *j,
-                                     const struct fsm_region *r)
+static void view_services_replicated(struct jout *j, const struct fsm_region *r)
 {
     jout_begin(j, '{');
     for (int i = 0; i < FSM_SERVICES; i++) {
@@ -154,8 +155,8 @@ static void do_health(struct api_call *c)
     if (strcmp(region, a->cfg->region) != 0) {
         fr = fsm_region_get(f, region);
         if (fr == NULL) {
-            api_reply_error(c, 404, "not_found",
-                            "region \"%s\" does not exist", region);
+            api_reply_error(c, 404, "not_found", "region \"%s\" does not exist",
+                            region);
             return;
         }
         rep = a->health != NULL ? health_view(a->health, region) : NULL;
@@ -187,8 +188,7 @@ static void do_health(struct api_call *c)
         status = "unhealthy";
         http = 503;
     } else if (redis == FSM_SVC_DOWN || breaker_open ||
-               (src == SRC_REPLICATED &&
-                fr->status == FSM_REGION_DEGRADED)) {
+               (src == SRC_REPLICATED && fr->status == FSM_REGION_DEGRADED)) {
         /* (Replicated and degraded with nothing down: its nodes went
          * silent.) */
         status = "degraded";
@@ -202,8 +202,9 @@ static void do_health(struct api_call *c)
     jout_key(&j, "region");
     jout_str(&j, region);
     jout_key(&j, "source");
-    jout_str(&j, src == SRC_LOCAL ? "local"
-                 : src == SRC_LEADER ? "leader" : "replicated");
+    jout_str(&j, src == SRC_LOCAL    ? "local"
+                 : src == SRC_LEADER ? "leader"
+                                     : "replicated");
     jout_key(&j, "services");
     if (res != NULL) {
         view_services_probed(&j, res);
@@ -313,8 +314,11 @@ static void after_events(struct api_call *c)
     api_reply_jout(c, 200, &j);
 }
 
-static void forwarded_cb(struct httpc_req *r, long status, const char *body,
-                         size_t len, const char *err)
+static void forwarded_cb(struct httpc_req *r,
+                         long status,
+                         const char *body,
+                         size_t len,
+                         const char *err)
 {
     struct api_call *c = r->data;
     free(r);
@@ -500,7 +504,8 @@ static void route_answer(struct api_call *c, int p, bool trial)
     api_reply_jout(c, 200, &j);
 }
 
-static void trial_cb(struct raftnode_req *r, int status,
+static void trial_cb(struct raftnode_req *r,
+                     int status,
                      const struct fsm_result *res)
 {
     struct api_call *c = r->data;
@@ -547,8 +552,8 @@ static void route_walk(struct api_call *c, size_t from)
                 cmd.u.breaker.provider = p;
                 c->id = ((uint64_t)p << 8) | i;
                 c->apply.data = c;
-                if (raftnode_propose(c->api->node, &c->apply, &cmd,
-                                     trial_cb) == DR_OK) {
+                if (raftnode_propose(c->api->node, &c->apply, &cmd, trial_cb) ==
+                    DR_OK) {
                     return;
                 }
                 api_reply_not_leader(c);
@@ -563,9 +568,10 @@ static void route_walk(struct api_call *c, size_t from)
             soonest = due;
         }
         if (off < sizeof(why)) {
-            int w = snprintf(why + off, sizeof(why) - off, "%s%s (%s)",
-                             i ? ", " : "", fsm_provider_name(chain[i]),
-                             fsm_breaker_state_name(f->breakers[chain[i]].state));
+            int w =
+                snprintf(why + off, sizeof(why) - off, "%s%s (%s)",
+                         i ? ", " : "", fsm_provider_name(chain[i]),
+                         fsm_breaker_state_name(f->breakers[chain[i]].state));
             off += w > 0 ? (size_t)w : 0;
         }
     }
@@ -578,8 +584,7 @@ static void route_walk(struct api_call *c, size_t from)
     jout_key(&j, "message");
     {
         char msg[400];
-        snprintf(msg, sizeof(msg),
-                 "no LLM provider is available: %s; %s", why,
+        snprintf(msg, sizeof(msg), "no LLM provider is available: %s; %s", why,
                  queue_mode(f) ? "queue mode is on: buffer the request"
                                : "queue mode is off: fail the request or turn "
                                  "queue_mode on");
@@ -633,14 +638,14 @@ static void do_probes(struct api_call *c)
 static const struct api_route_def routes[] = {
     {"GET", "/api/health", NULL, ROUTE_HEALTH, API_DIRECT, API_ROLE_OPEN, 0,
      do_health, NULL},
-    {"GET", "/api/breakers", NULL, ROUTE_BREAKERS, API_READ, API_ROLE_OPEN,
-     0, do_breakers, NULL},
+    {"GET", "/api/breakers", NULL, ROUTE_BREAKERS, API_READ, API_ROLE_OPEN, 0,
+     do_breakers, NULL},
     {"POST", "/api/breakers/", "events", ROUTE_BREAKER, API_WRITE,
      API_ROLE_TOKEN, API_BODY | API_ANY_ACTION, do_events, NULL},
     {"POST", "/api/admin/circuit-breakers/reset", NULL, ROUTE_BREAKER_RESET,
      API_WRITE, API_ROLE_TOKEN, API_BODY | API_EMPTY_OK, do_reset, NULL},
-    {"GET", "/api/llm/route", NULL, ROUTE_LLM_ROUTE, API_READ, API_ROLE_OPEN,
-     0, do_route, NULL},
+    {"GET", "/api/llm/route", NULL, ROUTE_LLM_ROUTE, API_READ, API_ROLE_OPEN, 0,
+     do_route, NULL},
     {"POST", "/api/probes", NULL, ROUTE_PROBES, API_WRITE, API_ROLE_TOKEN,
      API_BODY, do_probes, NULL},
 };

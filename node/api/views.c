@@ -54,9 +54,12 @@ void api_view_regions(struct jout *j, struct api *a)
 static const char *role_name(int role)
 {
     switch (role) {
-        case RAFT_VOTER: return "voter";
-        case RAFT_STANDBY: return "standby";
-        case RAFT_SPARE: return "spare";
+        case RAFT_VOTER:
+            return "voter";
+        case RAFT_STANDBY:
+            return "standby";
+        case RAFT_SPARE:
+            return "spare";
     }
     return "none";
 }
@@ -198,13 +201,22 @@ void api_view_status(struct jout *j, struct api *a)
     jout_end(j, '}');
 }
 
-static void view_value(struct jout *j, int type, int64_t i, bool b,
+static void view_value(struct jout *j,
+                       int type,
+                       int64_t i,
+                       bool b,
                        const char *s)
 {
     switch (type) {
-        case FSM_SETTING_INT: jout_int(j, i); break;
-        case FSM_SETTING_BOOL: jout_bool(j, b); break;
-        default: jout_str(j, s); break;
+        case FSM_SETTING_INT:
+            jout_int(j, i);
+            break;
+        case FSM_SETTING_BOOL:
+            jout_bool(j, b);
+            break;
+        default:
+            jout_str(j, s);
+            break;
     }
 }
 

@@ -19,7 +19,8 @@
 #define DRILL_DB_MAX 65535
 
 /* One backup to drill: the "pg" or "redis" sub-object, and its outcome. */
-struct drill_part {
+struct drill_part
+{
     const char *what;   /* "pg" or "redis" */
     const json_t *spec; /* the sub-object (borrowed), NULL when absent */
     const char *backup_id;
@@ -37,7 +38,8 @@ struct drill_part {
     char cleanup_error[256];
 };
 
-struct drill {
+struct drill
+{
     uint64_t id;
     const char *pg_server;
     const char *redis_server;

@@ -8,14 +8,15 @@
 
 typedef int (*job_fn)(const json_t *spec, json_t **result, char *errmsg);
 
-static const struct {
+static const struct
+{
     const char *op;
     job_fn fn;
 } job_ops[] = {
-    {"pg_backup", pgjob_backup},       {"pg_restore", pgjob_restore},
-    {"pg_verify", pgjob_verify},       {"redis_backup", redisjob_backup},
+    {"pg_backup", pgjob_backup},         {"pg_restore", pgjob_restore},
+    {"pg_verify", pgjob_verify},         {"redis_backup", redisjob_backup},
     {"redis_restore", redisjob_restore}, {"redis_verify", redisjob_verify},
-    {"store_delete", storejob_delete}, {"store_verify", storejob_verify},
+    {"store_delete", storejob_delete},   {"store_verify", storejob_verify},
     {"drill_restore", drilljob_restore},
 };
 
@@ -66,8 +67,11 @@ int job_open_store(const json_t *spec, struct store **out, char *errmsg)
     return store_open(url, &opts, out, errmsg);
 }
 
-int job_spec_string(const json_t *spec, const char *name, bool required,
-                    const char **out, char *errmsg)
+int job_spec_string(const json_t *spec,
+                    const char *name,
+                    bool required,
+                    const char **out,
+                    char *errmsg)
 {
     json_t *v = json_object_get(spec, name);
 
@@ -87,8 +91,13 @@ int job_spec_string(const json_t *spec, const char *name, bool required,
     return 0;
 }
 
-int job_spec_uint(const json_t *spec, const char *name, uint64_t def,
-                  uint64_t min, uint64_t max, uint64_t *out, char *errmsg)
+int job_spec_uint(const json_t *spec,
+                  const char *name,
+                  uint64_t def,
+                  uint64_t min,
+                  uint64_t max,
+                  uint64_t *out,
+                  char *errmsg)
 {
     const json_t *v = json_object_get(spec, name);
 

@@ -95,10 +95,18 @@ int job_main(FILE *in, FILE *out);
  * absent (or null) gives def. */
 #include <stdbool.h>
 #include <stdint.h>
-int job_spec_string(const json_t *spec, const char *name, bool required,
-                    const char **out, char *errmsg);
-int job_spec_uint(const json_t *spec, const char *name, uint64_t def,
-                  uint64_t min, uint64_t max, uint64_t *out, char *errmsg);
+int job_spec_string(const json_t *spec,
+                    const char *name,
+                    bool required,
+                    const char **out,
+                    char *errmsg);
+int job_spec_uint(const json_t *spec,
+                  const char *name,
+                  uint64_t def,
+                  uint64_t min,
+                  uint64_t max,
+                  uint64_t *out,
+                  char *errmsg);
 
 /* Open the spec's store ("store", "credentials_file"). */
 struct store;

@@ -13,7 +13,9 @@
 
 #define JOB_SPEC_MAX (1024 * 1024)
 
-static void print_outcome(FILE *out, int code, const char *errmsg,
+static void print_outcome(FILE *out,
+                          int code,
+                          const char *errmsg,
                           json_t *result)
 {
     json_t *o = json_object();

@@ -22,13 +22,15 @@
 
 extern char **environ;
 
-struct btask {
+struct btask
+{
     size_t table;
     size_t chunk;
     uint64_t est_bytes; /* for ordering: biggest first */
 };
 
-struct backup {
+struct backup
+{
     const json_t *spec;
     const char *conninfo;
     const char *pg_dump; /* spec override, or NULL */
@@ -115,7 +117,8 @@ static int backup_spec(const json_t *spec, struct backup *b, char *errmsg)
     v = json_object_get(spec, "chunk_bytes");
     if (v != NULL && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 8192) {
-            pgj_errf(errmsg, "\"chunk_bytes\" must be an integer of at "
+            pgj_errf(errmsg,
+                     "\"chunk_bytes\" must be an integer of at "
                      "least 8192");
             return DR_EINVAL;
         }
@@ -178,8 +181,8 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
     }
     for (i = 0; i < nrows; i++) {
         struct pgman_table *tb;
-        bool same = i > 0 && strcmp(PQgetvalue(r, i, 0),
-                                    PQgetvalue(r, i - 1, 0)) == 0;
+        bool same =
+            i > 0 && strcmp(PQgetvalue(r, i, 0), PQgetvalue(r, i - 1, 0)) == 0;
         if (!same) {
             uint64_t size = strtoull(PQgetvalue(r, i, 4), NULL, 10);
             uint64_t nblocks = size / block_size, per, first;
@@ -219,8 +222,8 @@ static int plan_tables(struct backup *b, uint32_t block_size, char *errmsg)
         tb = &m->tables[m->n_tables - 1];
         if (!PQgetisnull(r, i, 5)) {
             if (tb->n_columns > 0 && (tb->n_columns & 15) == 0) {
-                char **p = realloc(tb->columns,
-                                   (tb->n_columns + 16) * sizeof(*p));
+                char **p =
+                    realloc(tb->columns, (tb->n_columns + 16) * sizeof(*p));
                 if (p == NULL) {
                     PQclear(r);
                     return pgj_nomem(errmsg);
@@ -360,14 +363,14 @@ static int bworker_init(void *arg, void **ws, char *errmsg)
         return rv;
     }
     w = *ws;
-    rv = pgj_connect(b->conninfo, b->m->encoding, "source", &w->conn,
-                     errmsg);
+    rv = pgj_connect(b->conninfo, b->m->encoding, "source", &w->conn, errmsg);
     if (rv != 0) {
         return rv;
     }
     snprintf(sql, sizeof(sql),
              "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-             "SET TRANSACTION SNAPSHOT '%s'", b->m->snapshot_id);
+             "SET TRANSACTION SNAPSHOT '%s'",
+             b->m->snapshot_id);
     {
         char err[256];
         rv = pgj_exec(w->conn, sql, err);
@@ -378,8 +381,11 @@ static int bworker_init(void *arg, void **ws, char *errmsg)
     return rv;
 }
 
-static int flush_batch(struct pgj_worker *w, struct pgj_digest *d,
-                       struct zio_writer *zw, const char *data, size_t len,
+static int flush_batch(struct pgj_worker *w,
+                       struct pgj_digest *d,
+                       struct zio_writer *zw,
+                       const char *data,
+                       size_t len,
                        char *errmsg)
 {
     if (len == 0) {
@@ -430,8 +436,8 @@ static int backup_chunk(void *arg, void *ws, size_t i, char *errmsg)
                      "'(%u,0)'::pg_catalog.tid",
                      ch->first_block, ch->end_block);
         } else {
-            snprintf(where, sizeof(where),
-                     "ctid >= '(%u,0)'::pg_catalog.tid", ch->first_block);
+            snprintf(where, sizeof(where), "ctid >= '(%u,0)'::pg_catalog.tid",
+                     ch->first_block);
         }
         sprintf(sql, "COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", cols,
                 q, where);
@@ -516,9 +522,10 @@ static int backup_chunk(void *arg, void *ws, size_t i, char *errmsg)
         goto out;
     }
     if (pgj_digest_finish(&d) != 0 || d.rows != rows) {
-        pgj_errf(errmsg, "COPY %.120s: the stream has %llu lines but the "
-                 "server sent %llu rows", q, (unsigned long long)d.rows,
-                 (unsigned long long)rows);
+        pgj_errf(errmsg,
+                 "COPY %.120s: the stream has %llu lines but the "
+                 "server sent %llu rows",
+                 q, (unsigned long long)d.rows, (unsigned long long)rows);
         rv = DR_EMALFORMED;
         goto out;
     }
@@ -548,8 +555,10 @@ out:
 
 /* conninfo without its password, as key='value' pairs for pg_dump's -d;
  * the password (if any) goes to *password for PGPASSWORD. */
-static int conninfo_without_password(const char *conninfo, char **out,
-                                     char **password, char *errmsg)
+static int conninfo_without_password(const char *conninfo,
+                                     char **out,
+                                     char **password,
+                                     char *errmsg)
 {
     PQconninfoOption *opts, *o;
     char *perr = NULL, *s, *p;
@@ -559,8 +568,7 @@ static int conninfo_without_password(const char *conninfo, char **out,
     *password = NULL;
     opts = PQconninfoParse(conninfo, &perr);
     if (opts == NULL) {
-        pgj_errf(errmsg, "conninfo: %s",
-                 perr ? perr : "cannot be parsed");
+        pgj_errf(errmsg, "conninfo: %s", perr ? perr : "cannot be parsed");
         PQfreemem(perr);
         return DR_EINVAL;
     }
@@ -673,8 +681,10 @@ static void child_stderr(int fd, char *out)
 }
 
 /* Run pg_dump for one section in the snapshot and store its output. */
-static int dump_section(struct backup *b, const char *section,
-                        const char *name, struct pgman_object *obj,
+static int dump_section(struct backup *b,
+                        const char *section,
+                        const char *name,
+                        struct pgman_object *obj,
                         char *errmsg)
 {
     char path[256], snap[96], sect[48], key[STORE_KEY_MAX], err[256];
@@ -737,16 +747,15 @@ static int dump_section(struct backup *b, const char *section,
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-    rv = strchr(path, '/') ? posix_spawn(&pid, path, &fa, NULL,
-                                         (char *const *)argv, env)
-                           : posix_spawnp(&pid, path, &fa, NULL,
-                                          (char *const *)argv, env);
+    rv = strchr(path, '/')
+             ? posix_spawn(&pid, path, &fa, NULL, (char *const *)argv, env)
+             : posix_spawnp(&pid, path, &fa, NULL, (char *const *)argv, env);
     posix_spawn_file_actions_destroy(&fa);
     close(outp[1]);
     outp[1] = -1;
     if (rv != 0) {
-        pgj_errf(errmsg, "pg_dump %s: cannot run %.100s: %s", section,
-                 path, strerror(rv));
+        pgj_errf(errmsg, "pg_dump %s: cannot run %.100s: %s", section, path,
+                 strerror(rv));
         pid = -1;
         rv = DR_EUNAVAILABLE;
         goto out;
@@ -757,8 +766,7 @@ static int dump_section(struct backup *b, const char *section,
             continue;
         }
         if (n < 0) {
-            pgj_errf(errmsg, "pg_dump %s: read: %s", section,
-                     strerror(errno));
+            pgj_errf(errmsg, "pg_dump %s: read: %s", section, strerror(errno));
             rv = DR_EIO;
             goto out;
         }
@@ -830,8 +838,7 @@ out:
 }
 
 /* The snapshot, the server's facts, and the catalog. */
-static int begin_snapshot(struct backup *b, uint32_t *block_size,
-                          char *errmsg)
+static int begin_snapshot(struct backup *b, uint32_t *block_size, char *errmsg)
 {
     struct pgman *m = b->m;
     PGresult *r;
@@ -868,8 +875,7 @@ static int begin_snapshot(struct backup *b, uint32_t *block_size,
     m->encoding = strdup(PQgetvalue(r, 0, 5));
     *block_size = (uint32_t)strtoul(PQgetvalue(r, 0, 6), NULL, 10);
     PQclear(r);
-    if (!m->snapshot_id || !m->database || !m->server_version ||
-        !m->encoding) {
+    if (!m->snapshot_id || !m->database || !m->server_version || !m->encoding) {
         return pgj_nomem(errmsg);
     }
     /* Interpolated into SQL and argv below: it must look like one. */
@@ -881,8 +887,10 @@ static int begin_snapshot(struct backup *b, uint32_t *block_size,
         }
     }
     if (*block_size == 0 || m->server_version_num < 140000) {
-        pgj_errf(errmsg, "source: PostgreSQL %.40s is not supported "
-                 "(14 or later)", m->server_version);
+        pgj_errf(errmsg,
+                 "source: PostgreSQL %.40s is not supported "
+                 "(14 or later)",
+                 m->server_version);
         return DR_EVERSION;
     }
     if (PQsetClientEncoding(b->conn, m->encoding) != 0) {
@@ -893,8 +901,10 @@ static int begin_snapshot(struct backup *b, uint32_t *block_size,
     return 0;
 }
 
-static json_t *backup_result(struct backup *b, const char *manifest_key,
-                             const char *manifest_sha, uint64_t manifest_len)
+static json_t *backup_result(struct backup *b,
+                             const char *manifest_key,
+                             const char *manifest_sha,
+                             uint64_t manifest_len)
 {
     struct pgman *m = b->m;
     uint64_t stored = manifest_len, raw = 0, rows = 0;
@@ -916,10 +926,9 @@ static json_t *backup_result(struct backup *b, const char *manifest_key,
         "stored_bytes", (json_int_t)stored, "raw_bytes", (json_int_t)raw,
         "objects", (json_int_t)objects, "tables", (json_int_t)m->n_tables,
         "rows", (json_int_t)rows, "sequences", (json_int_t)m->n_sequences,
-        "snapshot_time_ms", (json_int_t)m->snapshot_time_ms,
-        "server_version", m->server_version, "database", m->database,
-        "snapshot_id", m->snapshot_id, "chunks",
-        (json_int_t)(objects - 3));
+        "snapshot_time_ms", (json_int_t)m->snapshot_time_ms, "server_version",
+        m->server_version, "database", m->database, "snapshot_id",
+        m->snapshot_id, "chunks", (json_int_t)(objects - 3));
 }
 
 int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
@@ -991,8 +1000,8 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
     rv = dump_section(&b, "pre-data", "pre-data.sql.zst", &b.m->pre_data,
                       errmsg);
     if (rv == 0) {
-        rv = dump_section(&b, "post-data", "post-data.sql.zst",
-                          &b.m->post_data, errmsg);
+        rv = dump_section(&b, "post-data", "post-data.sql.zst", &b.m->post_data,
+                          errmsg);
     }
     if (rv != 0 && pool_started) {
         pgj_pool_fail(&b.pool, rv, errmsg);

@@ -26,16 +26,23 @@
  * settings that make COPY TEXT output identical on every server (see
  * proto/pg_manifest.proto). encoding NULL keeps the server's encoding as
  * the client encoding. what names the connection in errors ("source"). */
-int pgj_connect(const char *conninfo, const char *encoding, const char *what,
-                PGconn **out, char *errmsg);
+int pgj_connect(const char *conninfo,
+                const char *encoding,
+                const char *what,
+                PGconn **out,
+                char *errmsg);
 
 /* Run one statement that returns no rows (or any rows, discarded). */
 int pgj_exec(PGconn *c, const char *sql, char *errmsg);
 
 /* Run a query with text parameters; *out is the result (PQclear it) when
  * it returns 0. */
-int pgj_query(PGconn *c, const char *sql, int nparams,
-              const char *const *params, PGresult **out, char *errmsg);
+int pgj_query(PGconn *c,
+              const char *sql,
+              int nparams,
+              const char *const *params,
+              PGresult **out,
+              char *errmsg);
 
 /* snprintf into a 256-byte errmsg (truncating). */
 void pgj_errf(char *errmsg, const char *fmt, ...)
@@ -54,13 +61,14 @@ char *pgj_column_list(char *const *columns, size_t n);
 char *pgj_select_list(char *const *columns, size_t n);
 
 /* Row digest over a COPY TEXT stream fed in arbitrary pieces. */
-struct pgj_digest {
+struct pgj_digest
+{
     EVP_MD_CTX *ctx;
-    EVP_MD *md;    /* fetched once: no provider lookup per row */
+    EVP_MD *md; /* fetched once: no provider lookup per row */
     uint64_t rows;
     uint64_t limb[4]; /* the running sum, least significant limb first */
     uint8_t sum[PGMAN_DIGEST_LEN]; /* big-endian, after finish */
-    char *carry; /* a line split across pieces */
+    char *carry;                   /* a line split across pieces */
     size_t carry_len, carry_cap;
 };
 int pgj_digest_init(struct pgj_digest *d);
@@ -85,7 +93,8 @@ int pgj_nomem(char *errmsg);
 /* What one pool thread holds: its own store handle (or none), its own
  * connection (set by the caller's init), an I/O buffer. */
 struct store;
-struct pgj_worker {
+struct pgj_worker
+{
     struct store *store;
     PGconn *conn;
     char *buf; /* PGJ_IOBUF bytes */
@@ -102,16 +111,19 @@ void pgj_worker_fini(void *arg, void *ws);
 /* Every object of m: pre-data, post-data, then each table's chunks in
  * order. *out (n of them) is malloc'ed and borrows from m. */
 int pgj_manifest_objects(const struct pgman *m,
-                         const struct pgman_object ***out, size_t *n,
+                         const struct pgman_object ***out,
+                         size_t *n,
                          char *errmsg);
 
 /* Read object o of store s in full and compare it with the manifest: 0,
  * DR_ECORRUPT with errmsg naming the object (missing, size or SHA-256
  * differs), or the store's own error. */
-int pgj_check_stored(struct store *s, const struct pgman_object *o,
+int pgj_check_stored(struct store *s,
+                     const struct pgman_object *o,
                      char *errmsg);
 
-struct pgj_pool {
+struct pgj_pool
+{
     size_t n_tasks;
     int n_threads;
     void *arg;
@@ -142,13 +154,19 @@ int pgj_pool_run(struct pgj_pool *p, char *errmsg);
 /* Read a whole object through zio and check its raw SHA-256 and size
  * against o; *buf is malloc'ed and NUL-terminated. */
 struct store;
-int pgj_read_object(struct store *s, const struct pgman_object *o,
-                    size_t max_len, char **buf, size_t *len, char *errmsg);
+int pgj_read_object(struct store *s,
+                    const struct pgman_object *o,
+                    size_t max_len,
+                    char **buf,
+                    size_t *len,
+                    char *errmsg);
 
 /* Load and decode the manifest at key, checking its stored SHA-256
  * (expect_sha256, hex). */
-int pgj_load_manifest(struct store *s, const char *key,
-                      const char *expect_sha256, struct pgman **out,
+int pgj_load_manifest(struct store *s,
+                      const char *key,
+                      const char *expect_sha256,
+                      struct pgman **out,
                       char *errmsg);
 
 #endif /* DR_PG_INTERNAL_H */

@@ -1,10 +1,10 @@
 /* Shared helpers of the PostgreSQL jobs: connections, quoting, the row
  * digest, the worker pool, and manifest loading. */
-#include <strings.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backup/job.h"
 #include "backup/pg_internal.h"
@@ -60,8 +60,11 @@ void pgj_resulterr(const PGresult *r, char *out)
     oneline(m && *m ? m : "unknown error", out);
 }
 
-int pgj_connect(const char *conninfo, const char *encoding, const char *what,
-                PGconn **out, char *errmsg)
+int pgj_connect(const char *conninfo,
+                const char *encoding,
+                const char *what,
+                PGconn **out,
+                char *errmsg)
 {
     /* Our defaults first: libpq lets later keywords (those expanded from
      * the caller's conninfo) override them. */
@@ -86,8 +89,7 @@ int pgj_connect(const char *conninfo, const char *encoding, const char *what,
     }
     if (encoding != NULL && PQsetClientEncoding(c, encoding) != 0) {
         pgj_pqerr(c, err);
-        pgj_errf(errmsg, "%s: client encoding %.32s: %s", what, encoding,
-                 err);
+        pgj_errf(errmsg, "%s: client encoding %.32s: %s", what, encoding, err);
         PQfinish(c);
         return DR_EUNAVAILABLE;
     }
@@ -133,8 +135,12 @@ int pgj_exec(PGconn *c, const char *sql, char *errmsg)
     return rv;
 }
 
-int pgj_query(PGconn *c, const char *sql, int nparams,
-              const char *const *params, PGresult **out, char *errmsg)
+int pgj_query(PGconn *c,
+              const char *sql,
+              int nparams,
+              const char *const *params,
+              PGresult **out,
+              char *errmsg)
 {
     PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -242,9 +248,8 @@ int pgj_digest_init(struct pgj_digest *d)
 
 static uint64_t load_be64(const uint8_t *p)
 {
-    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 |
-           (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
-           (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
            (uint64_t)p[6] << 8 | (uint64_t)p[7];
 }
 
@@ -388,7 +393,8 @@ void pgj_worker_fini(void *arg, void *ws)
 }
 
 int pgj_manifest_objects(const struct pgman *m,
-                         const struct pgman_object ***out, size_t *n,
+                         const struct pgman_object ***out,
+                         size_t *n,
                          char *errmsg)
 {
     const struct pgman_object **objs;
@@ -413,7 +419,8 @@ int pgj_manifest_objects(const struct pgman *m,
     return 0;
 }
 
-int pgj_check_stored(struct store *s, const struct pgman_object *o,
+int pgj_check_stored(struct store *s,
+                     const struct pgman_object *o,
                      char *errmsg)
 {
     char sha[STORE_SHA256_HEX], err[256];
@@ -436,8 +443,10 @@ int pgj_check_stored(struct store *s, const struct pgman_object *o,
         return DR_ECORRUPT;
     }
     if (!pgj_hex_equal(sha, o->stored_sha256)) {
-        pgj_errf(errmsg, "object %.120s: SHA-256 mismatch (expected %.64s, "
-                 "got %.64s)", o->key, o->stored_sha256, sha);
+        pgj_errf(errmsg,
+                 "object %.120s: SHA-256 mismatch (expected %.64s, "
+                 "got %.64s)",
+                 o->key, o->stored_sha256, sha);
         return DR_ECORRUPT;
     }
     return 0;
@@ -553,8 +562,12 @@ int pgj_pool_run(struct pgj_pool *p, char *errmsg)
 
 /* Objects. */
 
-int pgj_read_object(struct store *s, const struct pgman_object *o,
-                    size_t max_len, char **buf, size_t *len, char *errmsg)
+int pgj_read_object(struct store *s,
+                    const struct pgman_object *o,
+                    size_t max_len,
+                    char **buf,
+                    size_t *len,
+                    char *errmsg)
 {
     struct zio_reader *r;
     struct zio_stats st;
@@ -586,9 +599,10 @@ int pgj_read_object(struct store *s, const struct pgman_object *o,
             char extra[1];
             rv = zio_read(r, extra, 1, &got, errmsg);
             if (rv == 0 && got != 0) {
-                pgj_errf(errmsg, "object %.160s: longer than the %llu "
-                         "bytes the manifest says", o->key,
-                         (unsigned long long)o->raw_bytes);
+                pgj_errf(errmsg,
+                         "object %.160s: longer than the %llu "
+                         "bytes the manifest says",
+                         o->key, (unsigned long long)o->raw_bytes);
                 rv = DR_ECORRUPT;
             }
             break;
@@ -603,8 +617,10 @@ int pgj_read_object(struct store *s, const struct pgman_object *o,
         zio_reader_stats(r, &st);
         if (st.raw_bytes != o->raw_bytes ||
             !pgj_hex_equal(st.raw_sha256, o->raw_sha256)) {
-            pgj_errf(errmsg, "object %.160s: uncompressed SHA-256 or size "
-                     "differs from the manifest", o->key);
+            pgj_errf(errmsg,
+                     "object %.160s: uncompressed SHA-256 or size "
+                     "differs from the manifest",
+                     o->key);
             rv = DR_ECORRUPT;
         }
     }
@@ -619,8 +635,10 @@ int pgj_read_object(struct store *s, const struct pgman_object *o,
     return 0;
 }
 
-int pgj_load_manifest(struct store *s, const char *key,
-                      const char *expect_sha256, struct pgman **out,
+int pgj_load_manifest(struct store *s,
+                      const char *key,
+                      const char *expect_sha256,
+                      struct pgman **out,
                       char *errmsg)
 {
     void *buf;
@@ -629,8 +647,8 @@ int pgj_load_manifest(struct store *s, const char *key,
     int rv;
 
     *out = NULL;
-    rv = store_get_buf(s, key, expect_sha256, PGJ_MANIFEST_MAX, &buf, &len,
-                       err);
+    rv =
+        store_get_buf(s, key, expect_sha256, PGJ_MANIFEST_MAX, &buf, &len, err);
     if (rv != 0) {
         pgj_errf(errmsg, "%s", err);
         return rv;

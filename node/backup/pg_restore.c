@@ -13,18 +13,21 @@
 #include "store/store.h"
 #include "store/zio.h"
 
-struct rtask {
+struct rtask
+{
     size_t table;
     size_t chunk;
 };
 
 /* One post-data entry of pg_dump's script. */
-struct ddl_entry {
+struct ddl_entry
+{
     char *sql;
     bool parallel; /* an INDEX or a (non-FK) CONSTRAINT */
 };
 
-struct restore {
+struct restore
+{
     const json_t *spec;
     const char *conninfo;
     const char *manifest_key;
@@ -125,10 +128,11 @@ static int check_empty(struct restore *r, char *errmsg)
     }
     n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (n > 0) {
-        pgj_errf(errmsg, "target database \"%.60s\" is not empty (%lld "
+        pgj_errf(errmsg,
+                 "target database \"%.60s\" is not empty (%lld "
                  "relations, e.g. %.80s): restore into an empty database or "
-                 "pass \"clean\": true", PQdb(r->conn), n,
-                 PQgetvalue(res, 0, 1));
+                 "pass \"clean\": true",
+                 PQdb(r->conn), n, PQgetvalue(res, 0, 1));
         PQclear(res);
         return DR_ECONFLICT;
     }
@@ -145,9 +149,11 @@ static int check_empty(struct restore *r, char *errmsg)
         }
     }
     if (extra) {
-        pgj_errf(errmsg, "target database \"%.60s\" is not empty (schema "
+        pgj_errf(errmsg,
+                 "target database \"%.60s\" is not empty (schema "
                  "%.80s): restore into an empty database or pass \"clean\": "
-                 "true", PQdb(r->conn), PQgetvalue(res, extra - 1, 0));
+                 "true",
+                 PQdb(r->conn), PQgetvalue(res, extra - 1, 0));
         PQclear(res);
         return DR_ECONFLICT;
     }
@@ -190,10 +196,11 @@ static int clean_target(struct restore *r, char *errmsg)
         }
         p += sprintf(p, "\" CASCADE;");
     }
-    sprintf(p, "CREATE SCHEMA public AUTHORIZATION pg_database_owner;"
-               "GRANT USAGE ON SCHEMA public TO PUBLIC;"
-               "COMMENT ON SCHEMA public IS 'standard public schema';"
-               "COMMIT");
+    sprintf(p,
+            "CREATE SCHEMA public AUTHORIZATION pg_database_owner;"
+            "GRANT USAGE ON SCHEMA public TO PUBLIC;"
+            "COMMENT ON SCHEMA public IS 'standard public schema';"
+            "COMMIT");
     PQclear(res);
     rv = pgj_exec(r->conn, sql, err);
     free(sql);
@@ -235,35 +242,35 @@ static int split_post_data(struct restore *r, char *script, char *errmsg)
     bool in_entry = false;
 
     r->post_prologue = NULL;
-#define FLUSH_ENTRY()                                                      \
-    do {                                                                   \
-        if (in_entry) {                                                    \
-            if (r->n_entries == cap) {                                     \
-                struct ddl_entry *e_;                                      \
-                cap = cap ? 2 * cap : 64;                                  \
-                e_ = realloc(r->entries, cap * sizeof(*e_));               \
-                if (e_ == NULL) {                                          \
-                    free(body);                                            \
-                    free(type);                                            \
-                    return pgj_nomem(errmsg);                                  \
-                }                                                          \
-                r->entries = e_;                                           \
-            }                                                              \
-            r->entries[r->n_entries].sql = body;                           \
-            r->entries[r->n_entries].parallel =                            \
-                type && (strcmp(type, "INDEX") == 0 ||                     \
-                         strcmp(type, "CONSTRAINT") == 0);                 \
-            r->n_entries++;                                                \
-        } else {                                                           \
-            r->post_prologue = body ? body : strdup("");                   \
-            if (r->post_prologue == NULL) {                                \
-                return pgj_nomem(errmsg);                                      \
-            }                                                              \
-        }                                                                  \
-        free(type);                                                        \
-        type = NULL;                                                       \
-        body = NULL;                                                       \
-        blen = bcap = 0;                                                   \
+#define FLUSH_ENTRY()                                        \
+    do {                                                     \
+        if (in_entry) {                                      \
+            if (r->n_entries == cap) {                       \
+                struct ddl_entry *e_;                        \
+                cap = cap ? 2 * cap : 64;                    \
+                e_ = realloc(r->entries, cap * sizeof(*e_)); \
+                if (e_ == NULL) {                            \
+                    free(body);                              \
+                    free(type);                              \
+                    return pgj_nomem(errmsg);                \
+                }                                            \
+                r->entries = e_;                             \
+            }                                                \
+            r->entries[r->n_entries].sql = body;             \
+            r->entries[r->n_entries].parallel =              \
+                type && (strcmp(type, "INDEX") == 0 ||       \
+                         strcmp(type, "CONSTRAINT") == 0);   \
+            r->n_entries++;                                  \
+        } else {                                             \
+            r->post_prologue = body ? body : strdup("");     \
+            if (r->post_prologue == NULL) {                  \
+                return pgj_nomem(errmsg);                    \
+            }                                                \
+        }                                                    \
+        free(type);                                          \
+        type = NULL;                                         \
+        body = NULL;                                         \
+        blen = bcap = 0;                                     \
     } while (0)
 
     while (*line) {
@@ -355,8 +362,7 @@ static int rworker_init(void *arg, void **ws, char *errmsg)
 
 /* End a COPY FROM: errmsg_abort NULL commits it, otherwise the server
  * discards it. Returns the rows the server loaded. */
-static int copy_end(PGconn *c, const char *abort_msg, uint64_t *rows,
-                    char *err)
+static int copy_end(PGconn *c, const char *abort_msg, uint64_t *rows, char *err)
 {
     PGresult *res;
     int rv = 0;
@@ -443,8 +449,10 @@ static int restore_chunk(void *arg, void *ws, size_t i, char *errmsg)
         zio_reader_stats(zr, &st);
         if (st.raw_bytes != ch->object.raw_bytes ||
             !pgj_hex_equal(st.raw_sha256, ch->object.raw_sha256)) {
-            snprintf(err, sizeof(err), "object %.160s: uncompressed SHA-256 "
-                     "or size differs from the manifest", ch->object.key);
+            snprintf(err, sizeof(err),
+                     "object %.160s: uncompressed SHA-256 "
+                     "or size differs from the manifest",
+                     ch->object.key);
             rv = DR_ECORRUPT;
         }
     }
@@ -460,9 +468,11 @@ static int restore_chunk(void *arg, void *ws, size_t i, char *errmsg)
         goto out;
     }
     if (rows != ch->rows) {
-        pgj_errf(errmsg, "COPY %.120s: loaded %llu rows from %.100s, the "
-                 "manifest says %llu", q, (unsigned long long)rows,
-                 ch->object.key, (unsigned long long)ch->rows);
+        pgj_errf(errmsg,
+                 "COPY %.120s: loaded %llu rows from %.100s, the "
+                 "manifest says %llu",
+                 q, (unsigned long long)rows, ch->object.key,
+                 (unsigned long long)ch->rows);
         rv = DR_ECORRUPT;
         goto out;
     }
@@ -475,7 +485,8 @@ out:
     return rv;
 }
 
-static int rtask_cmp_arg(const struct restore *r, const struct rtask *x,
+static int rtask_cmp_arg(const struct restore *r,
+                         const struct rtask *x,
                          const struct rtask *y)
 {
     uint64_t a = r->m->tables[x->table].chunks[x->chunk].object.raw_bytes;
@@ -689,21 +700,19 @@ static json_t *restore_result(struct restore *r)
         }
         snprintf(name, sizeof(name), "%.250s.%.250s", m->tables[i].schema,
                  m->tables[i].name);
-        json_array_append_new(tables,
-                              json_pack("{s:s, s:I, s:b}", "name", name,
-                                        "rows", (json_int_t)tr, "ok",
-                                        tr == m->tables[i].rows));
+        json_array_append_new(
+            tables, json_pack("{s:s, s:I, s:b}", "name", name, "rows",
+                              (json_int_t)tr, "ok", tr == m->tables[i].rows));
         rows += tr;
         raw += m->tables[i].raw_bytes;
     }
-    return json_pack("{s:o, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I, s:I}}",
-                     "tables", tables, "rows", (json_int_t)rows, "raw_bytes",
-                     (json_int_t)raw, "sequences",
-                     (json_int_t)m->n_sequences, "database", m->database,
-                     "phase_ms", "check", (json_int_t)r->phase_ms[0],
-                     "pre_data", (json_int_t)r->phase_ms[1], "data",
-                     (json_int_t)r->phase_ms[2], "post_data",
-                     (json_int_t)r->phase_ms[3]);
+    return json_pack(
+        "{s:o, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I, s:I}}", "tables", tables,
+        "rows", (json_int_t)rows, "raw_bytes", (json_int_t)raw, "sequences",
+        (json_int_t)m->n_sequences, "database", m->database, "phase_ms",
+        "check", (json_int_t)r->phase_ms[0], "pre_data",
+        (json_int_t)r->phase_ms[1], "data", (json_int_t)r->phase_ms[2],
+        "post_data", (json_int_t)r->phase_ms[3]);
 }
 
 int pgjob_restore(const json_t *spec, json_t **result, char *errmsg)
@@ -718,11 +727,10 @@ int pgjob_restore(const json_t *spec, json_t **result, char *errmsg)
     *result = NULL;
     memset(&r, 0, sizeof(r));
     r.spec = spec;
-    rv = job_spec_string(spec, "manifest_key", true, &r.manifest_key,
-                         errmsg);
+    rv = job_spec_string(spec, "manifest_key", true, &r.manifest_key, errmsg);
     if (rv == 0) {
-        rv = job_spec_string(spec, "manifest_sha256", true,
-                             &r.manifest_sha256, errmsg);
+        rv = job_spec_string(spec, "manifest_sha256", true, &r.manifest_sha256,
+                             errmsg);
     }
     if (rv == 0) {
         rv = job_spec_string(spec, "pg", true, &r.conninfo, errmsg);
@@ -754,11 +762,11 @@ int pgjob_restore(const json_t *spec, json_t **result, char *errmsg)
     if (rv != 0) {
         goto out;
     }
-    rv = pgj_read_object(r.store, &r.m->pre_data, PGJ_MANIFEST_MAX, &pre,
-                         &len, errmsg);
+    rv = pgj_read_object(r.store, &r.m->pre_data, PGJ_MANIFEST_MAX, &pre, &len,
+                         errmsg);
     if (rv == 0) {
-        rv = pgj_read_object(r.store, &r.m->post_data, PGJ_MANIFEST_MAX,
-                             &post, &len, errmsg);
+        rv = pgj_read_object(r.store, &r.m->post_data, PGJ_MANIFEST_MAX, &post,
+                             &len, errmsg);
     }
     if (rv != 0) {
         goto out;

@@ -11,13 +11,15 @@
 #include "store/store.h"
 #include "store/zio.h"
 
-struct vobject {
+struct vobject
+{
     const struct pgman_object *o;
     int rv;
     char error[256];
 };
 
-struct vtable {
+struct vtable
+{
     bool exists;
     uint64_t rows;
     uint8_t digest[PGMAN_DIGEST_LEN];
@@ -25,13 +27,15 @@ struct vtable {
     char error[256];
 };
 
-struct vrange {
+struct vrange
+{
     size_t table;
     uint32_t first_block;
     uint32_t end_block; /* 0: to the end */
 };
 
-struct verify {
+struct verify
+{
     const json_t *spec;
     const char *conninfo;
     int parallel;
@@ -81,8 +85,7 @@ static int verify_object(void *arg, void *ws, size_t i, char *errmsg)
     (void)errmsg;
     rv = zio_reader_open(w->store, o->key, o->stored_sha256, &zr, vo->error);
     if (rv == DR_ENOTFOUND) {
-        pgj_errf(vo->error, "object %.200s is missing from the store",
-                 o->key);
+        pgj_errf(vo->error, "object %.200s is missing from the store", o->key);
         vo->rv = DR_ECORRUPT;
         return 0;
     }
@@ -96,14 +99,18 @@ static int verify_object(void *arg, void *ws, size_t i, char *errmsg)
     if (rv == 0) {
         zio_reader_stats(zr, &st);
         if (st.stored_bytes != o->stored_bytes) {
-            pgj_errf(vo->error, "object %.160s: %llu bytes, the manifest says "
-                     "%llu", o->key, (unsigned long long)st.stored_bytes,
+            pgj_errf(vo->error,
+                     "object %.160s: %llu bytes, the manifest says "
+                     "%llu",
+                     o->key, (unsigned long long)st.stored_bytes,
                      (unsigned long long)o->stored_bytes);
             rv = DR_ECORRUPT;
         } else if (st.raw_bytes != o->raw_bytes ||
                    !pgj_hex_equal(st.raw_sha256, o->raw_sha256)) {
-            pgj_errf(vo->error, "object %.160s: uncompressed SHA-256 or size "
-                     "differs from the manifest", o->key);
+            pgj_errf(vo->error,
+                     "object %.160s: uncompressed SHA-256 or size "
+                     "differs from the manifest",
+                     o->key);
             rv = DR_ECORRUPT;
         }
     } else if (rv == DR_ENOTFOUND) {
@@ -155,7 +162,8 @@ static int begin_in_snapshot(struct verify *v, PGconn *c, char *errmsg)
 
     snprintf(sql, sizeof(sql),
              "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
-             "SET TRANSACTION SNAPSHOT '%s'", v->snapshot);
+             "SET TRANSACTION SNAPSHOT '%s'",
+             v->snapshot);
     rv = pgj_exec(c, sql, err);
     if (rv != 0) {
         pgj_errf(errmsg, "database: set snapshot: %s", err);
@@ -173,8 +181,7 @@ static int vworker_init_pg(void *arg, void **ws, char *errmsg)
         return rv;
     }
     w = *ws;
-    rv = pgj_connect(v->conninfo, v->m->encoding, "database", &w->conn,
-                     errmsg);
+    rv = pgj_connect(v->conninfo, v->m->encoding, "database", &w->conn, errmsg);
     if (rv == 0) {
         rv = begin_in_snapshot(v, w->conn, errmsg);
     }
@@ -215,12 +222,16 @@ static int verify_range(void *arg, void *ws, size_t i, char *errmsg)
     if (vr->first_block == 0 && vr->end_block == 0) {
         sprintf(sql, "COPY (SELECT %s FROM ONLY %s) TO STDOUT", cols, q);
     } else if (vr->end_block == 0) {
-        sprintf(sql, "COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%u,0)'"
-                "::pg_catalog.tid) TO STDOUT", cols, q, vr->first_block);
+        sprintf(sql,
+                "COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%u,0)'"
+                "::pg_catalog.tid) TO STDOUT",
+                cols, q, vr->first_block);
     } else {
-        sprintf(sql, "COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%u,0)'"
+        sprintf(sql,
+                "COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%u,0)'"
                 "::pg_catalog.tid AND ctid < '(%u,0)'::pg_catalog.tid) TO "
-                "STDOUT", cols, q, vr->first_block, vr->end_block);
+                "STDOUT",
+                cols, q, vr->first_block, vr->end_block);
     }
     res = PQexec(w->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -409,26 +420,30 @@ static json_t *verify_result(struct verify *v, int *n_bad, char *first_bad)
             json_t *o;
 
             snprintf(name, sizeof(name), "%.250s.%.250s", t->schema, t->name);
-            if (vt->rv == 0 && (vt->rows != t->rows ||
-                                memcmp(vt->digest, t->digest,
-                                       PGMAN_DIGEST_LEN) != 0)) {
+            if (vt->rv == 0 &&
+                (vt->rows != t->rows ||
+                 memcmp(vt->digest, t->digest, PGMAN_DIGEST_LEN) != 0)) {
                 vt->rv = DR_ECORRUPT;
                 if (vt->rows != t->rows) {
-                    pgj_errf(vt->error, "table %.200s: %llu rows, the backup "
-                             "has %llu", name, (unsigned long long)vt->rows,
+                    pgj_errf(vt->error,
+                             "table %.200s: %llu rows, the backup "
+                             "has %llu",
+                             name, (unsigned long long)vt->rows,
                              (unsigned long long)t->rows);
                 } else {
-                    pgj_errf(vt->error, "table %.200s: row digest differs "
-                             "from the backup's", name);
+                    pgj_errf(vt->error,
+                             "table %.200s: row digest differs "
+                             "from the backup's",
+                             name);
                 }
             } else if (vt->rv != 0 && strncmp(vt->error, "table ", 6) != 0) {
                 char tmp[256];
                 pgj_errf(tmp, "table %.120s: %s", name, vt->error);
                 memcpy(vt->error, tmp, sizeof(tmp));
             }
-            o = json_pack("{s:s, s:I, s:I, s:b}", "name", name,
-                          "rows_expected", (json_int_t)t->rows, "rows",
-                          (json_int_t)vt->rows, "ok", vt->rv == 0);
+            o = json_pack("{s:s, s:I, s:I, s:b}", "name", name, "rows_expected",
+                          (json_int_t)t->rows, "rows", (json_int_t)vt->rows,
+                          "ok", vt->rv == 0);
             if (vt->rv != 0) {
                 json_object_set_new(o, "error", json_string(vt->error));
                 if ((*n_bad)++ == 0) {
@@ -476,11 +491,11 @@ int pgjob_verify(const json_t *spec, json_t **result, char *errmsg)
     }
     rv = pgj_load_manifest(s, mkey, msha, &v.m, errmsg);
     if (rv != 0) {
-        if (rv == DR_ECORRUPT || rv == DR_EMALFORMED ||
-            rv == DR_ENOTFOUND || rv == DR_EVERSION) {
-            *result = json_pack("{s:b, s:[{s:s, s:b, s:s}]}", "ok", 0,
-                                "objects", "key", mkey, "ok", 0, "error",
-                                errmsg);
+        if (rv == DR_ECORRUPT || rv == DR_EMALFORMED || rv == DR_ENOTFOUND ||
+            rv == DR_EVERSION) {
+            *result =
+                json_pack("{s:b, s:[{s:s, s:b, s:s}]}", "ok", 0, "objects",
+                          "key", mkey, "ok", 0, "error", errmsg);
         }
         goto out;
     }

@@ -17,16 +17,17 @@
 #define RBK_DEFAULT_SPLIT (256ull * 1024 * 1024)
 #define RBK_PREFIX_MAX 900
 
-struct rbk {
+struct rbk
+{
     struct store *s;
     struct rconn rc;
     char prefix[RBK_PREFIX_MAX];
     int level;
     uint64_t split_bytes;
     unsigned batch;
-    struct zio_writer *zw;   /* current data object, or NULL */
+    struct zio_writer *zw; /* current data object, or NULL */
     char zkey[STORE_KEY_MAX];
-    uint64_t zraw, zkeys;    /* of the current object */
+    uint64_t zraw, zkeys; /* of the current object */
     struct redis_manifest_object *objs;
     size_t n_objs;
     struct rkeytab keys;
@@ -53,9 +54,12 @@ static int open_object(struct rbk *b, char *errmsg)
     return zio_write(b->zw, h, sizeof(h), errmsg);
 }
 
-static int add_object(struct rbk *b, const char *key,
-                      const struct zio_stats *st, uint64_t nkeys,
-                      struct redis_manifest_object *o, char *errmsg)
+static int add_object(struct rbk *b,
+                      const char *key,
+                      const struct zio_stats *st,
+                      uint64_t nkeys,
+                      struct redis_manifest_object *o,
+                      char *errmsg)
 {
     memset(o, 0, sizeof(*o));
     o->key = strdup(key);
@@ -105,8 +109,11 @@ static int close_object(struct rbk *b, char *errmsg)
 
 /* One key's record: into the current object, which is rotated once it
  * holds split_bytes. */
-static int write_record(struct rbk *b, long idx, const redisReply *dump,
-                        int64_t expire_at_ms, char *errmsg)
+static int write_record(struct rbk *b,
+                        long idx,
+                        const redisReply *dump,
+                        int64_t expire_at_ms,
+                        char *errmsg)
 {
     struct rkey *e = &b->keys.v[idx];
     uint8_t h[RFMT_DATA_HEAD_MAX], d[32];
@@ -136,8 +143,7 @@ static int write_record(struct rbk *b, long idx, const redisReply *dump,
     }
     rdigest_add(b->sum, d);
     memcpy(e->digest, d, RFMT_SHORT_DIGEST);
-    e->type = (uint8_t)rtype_of_payload((const uint8_t *)dump->str,
-                                        dump->len);
+    e->type = (uint8_t)rtype_of_payload((const uint8_t *)dump->str, dump->len);
     e->expire_at_ms = expire_at_ms;
     e->flags = RKEY_CHECKED; /* in the snapshot */
     b->types[e->type]++;
@@ -154,8 +160,7 @@ static int write_record(struct rbk *b, long idx, const redisReply *dump,
 }
 
 /* DUMP and PTTL of the new keys of one SCAN page, pipelined. */
-static int dump_batch(struct rbk *b, const long *queue, size_t nq,
-                      char *errmsg)
+static int dump_batch(struct rbk *b, const long *queue, size_t nq, char *errmsg)
 {
     const char *argv[2];
     size_t lens[2], i;
@@ -190,19 +195,17 @@ static int dump_batch(struct rbk *b, const long *queue, size_t nq,
             goto out;
         }
         now = rcheck_now_ms();
-        if (dump->type == REDIS_REPLY_ERROR ||
-            ttl->type == REDIS_REPLY_ERROR ||
+        if (dump->type == REDIS_REPLY_ERROR || ttl->type == REDIS_REPLY_ERROR ||
             (dump->type != REDIS_REPLY_STRING &&
              dump->type != REDIS_REPLY_NIL) ||
             ttl->type != REDIS_REPLY_INTEGER) {
-            const redisReply *bad =
-                dump->type == REDIS_REPLY_ERROR ||
-                        (dump->type != REDIS_REPLY_STRING &&
-                         dump->type != REDIS_REPLY_NIL)
-                    ? dump
-                    : ttl;
-            rfmt_key_display(b->keys.v[queue[i]].key,
-                             b->keys.v[queue[i]].klen, name);
+            const redisReply *bad = dump->type == REDIS_REPLY_ERROR ||
+                                            (dump->type != REDIS_REPLY_STRING &&
+                                             dump->type != REDIS_REPLY_NIL)
+                                        ? dump
+                                        : ttl;
+            rfmt_key_display(b->keys.v[queue[i]].key, b->keys.v[queue[i]].klen,
+                             name);
             snprintf(what, sizeof(what), "%s %.60s",
                      bad == dump ? "DUMP" : "PTTL", name);
             rv = rconn_reply_error(&b->rc, bad, what, errmsg);
@@ -266,8 +269,8 @@ static int scan_all(struct rbk *b, char *errmsg)
         memcpy(cursor, r->element[0]->str, r->element[0]->len);
         cursor[r->element[0]->len] = '\0';
         if (r->element[1]->elements > qcap) {
-            long *nqueue = realloc(queue, r->element[1]->elements *
-                                              sizeof(*queue));
+            long *nqueue =
+                realloc(queue, r->element[1]->elements * sizeof(*queue));
             if (nqueue == NULL) {
                 rv = DR_ENOMEM;
                 snprintf(errmsg, 256, "out of memory");
@@ -310,7 +313,8 @@ out:
 }
 
 /* The sorted (key, expiry, type, short digest) list. */
-static int write_index(struct rbk *b, struct redis_manifest_object *o,
+static int write_index(struct rbk *b,
+                       struct redis_manifest_object *o,
                        char *errmsg)
 {
     struct zio_writer *w = NULL;
@@ -333,10 +337,10 @@ static int write_index(struct rbk *b, struct redis_manifest_object *o,
         if (!(e->flags & RKEY_CHECKED)) {
             continue; /* vanished before its DUMP */
         }
-        rv = zio_write(w, h,
-                       rfmt_index_head(h, e->klen, e->expire_at_ms, e->type,
-                                       e->digest),
-                       errmsg);
+        rv = zio_write(
+            w, h,
+            rfmt_index_head(h, e->klen, e->expire_at_ms, e->type, e->digest),
+            errmsg);
         if (rv == 0) {
             rv = zio_write(w, e->key, e->klen, errmsg);
         }
@@ -448,8 +452,7 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
         snprintf(errmsg, 256, "%s", inner);
         goto err_after_store;
     }
-    rv = rconn_open(&b.rc, addr, pwfile, (unsigned)db, (long)timeout,
-                    errmsg);
+    rv = rconn_open(&b.rc, addr, pwfile, (unsigned)db, (long)timeout, errmsg);
     if (rv != 0) {
         goto err_after_store;
     }
@@ -531,9 +534,9 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
                         json_integer((json_int_t)b.vanished));
     json_object_set_new(*result, "redis_version", json_string(version));
     json_object_set_new(*result, "db", json_integer((json_int_t)db));
-    json_object_set_new(*result, "duration_ms",
-                        json_integer((json_int_t)(rcheck_now_ms() -
-                                                  (int64_t)m.started_ms)));
+    json_object_set_new(
+        *result, "duration_ms",
+        json_integer((json_int_t)(rcheck_now_ms() - (int64_t)m.started_ms)));
     free(m.key_index.key);
     rv = 0;
     goto out;

@@ -18,8 +18,10 @@ int64_t rcheck_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int rcheck_load_manifest(struct store *s, const char *key,
-                         const char *expect_sha256, struct redis_manifest *m,
+int rcheck_load_manifest(struct store *s,
+                         const char *key,
+                         const char *expect_sha256,
+                         struct redis_manifest *m,
                          char *errmsg)
 {
     void *buf = NULL;
@@ -38,7 +40,8 @@ int rcheck_load_manifest(struct store *s, const char *key,
 }
 
 /* Per-object state of a check. */
-struct objcheck {
+struct objcheck
+{
     uint8_t sum[32];
     uint64_t types[RTYPE_COUNT];
     uint64_t expiring;
@@ -46,8 +49,10 @@ struct objcheck {
 
 /* A stream that failed to decode is most often a damaged object: say so
  * plainly when its stored SHA-256 differs from the manifest's. */
-static int explain(struct store *s, const struct redis_manifest_object *o,
-                   int rv, char *errmsg)
+static int explain(struct store *s,
+                   const struct redis_manifest_object *o,
+                   int rv,
+                   char *errmsg)
 {
     char hex[STORE_SHA256_HEX], tmp[256];
     uint64_t size = 0;
@@ -67,9 +72,12 @@ static int explain(struct store *s, const struct redis_manifest_object *o,
     return rv;
 }
 
-static int check_data(struct store *s, const struct redis_manifest_object *o,
-                      struct rdigest *dg, struct rkeytab *keys,
-                      struct objcheck *acc, char *errmsg)
+static int check_data(struct store *s,
+                      const struct redis_manifest_object *o,
+                      struct rdigest *dg,
+                      struct rkeytab *keys,
+                      struct objcheck *acc,
+                      char *errmsg)
 {
     struct zio_reader *z = NULL;
     struct rfmt_reader *r = NULL;
@@ -131,7 +139,8 @@ static int check_data(struct store *s, const struct redis_manifest_object *o,
         strcmp(st.stored_sha256, o->stored_sha256) != 0) {
         snprintf(errmsg, 256,
                  "object %.150s: SHA-256 mismatch (expected %.16s..., got "
-                 "%.16s...)", o->key, o->stored_sha256, st.stored_sha256);
+                 "%.16s...)",
+                 o->key, o->stored_sha256, st.stored_sha256);
         rv = DR_ECORRUPT;
         goto out;
     }
@@ -146,9 +155,8 @@ static int check_data(struct store *s, const struct redis_manifest_object *o,
     }
     if (rec.count != o->keys) {
         snprintf(errmsg, 256,
-                 "object %.180s: %llu records, the manifest says %llu",
-                 o->key, (unsigned long long)rec.count,
-                 (unsigned long long)o->keys);
+                 "object %.180s: %llu records, the manifest says %llu", o->key,
+                 (unsigned long long)rec.count, (unsigned long long)o->keys);
         rv = DR_ECORRUPT;
         goto out;
     }
@@ -158,7 +166,9 @@ out:
     return rv;
 }
 
-static int cmp_keys(const uint8_t *a, size_t alen, const uint8_t *b,
+static int cmp_keys(const uint8_t *a,
+                    size_t alen,
+                    const uint8_t *b,
                     size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
@@ -171,8 +181,11 @@ static int cmp_keys(const uint8_t *a, size_t alen, const uint8_t *b,
 }
 
 /* The index against the keys read from the data (when complete). */
-static int check_index(struct store *s, const struct redis_manifest_object *o,
-                       const struct rkeytab *keys, int data_ok, char *errmsg)
+static int check_index(struct store *s,
+                       const struct redis_manifest_object *o,
+                       const struct rkeytab *keys,
+                       int data_ok,
+                       char *errmsg)
 {
     struct zio_reader *z = NULL;
     struct rfmt_reader *r = NULL;
@@ -200,8 +213,7 @@ static int check_index(struct store *s, const struct redis_manifest_object *o,
             break;
         }
         if (have_prev && cmp_keys(prev, prevlen, rec.key, rec.klen) >= 0) {
-            snprintf(errmsg, 256, "object %.180s: keys out of order",
-                     o->key);
+            snprintf(errmsg, 256, "object %.180s: keys out of order", o->key);
             rv = DR_EMALFORMED;
             goto out;
         }
@@ -219,8 +231,7 @@ static int check_index(struct store *s, const struct redis_manifest_object *o,
             long i = rkeytab_find(keys, rec.key, rec.klen);
             if (i < 0 || keys->v[i].type != rec.type ||
                 keys->v[i].expire_at_ms != rec.expire_at_ms ||
-                memcmp(keys->v[i].digest, rec.digest, RFMT_SHORT_DIGEST) !=
-                    0) {
+                memcmp(keys->v[i].digest, rec.digest, RFMT_SHORT_DIGEST) != 0) {
                 rfmt_key_display(rec.key, rec.klen, name);
                 snprintf(errmsg, 256,
                          "object %.100s: key %.100s does not match the data",
@@ -244,9 +255,8 @@ static int check_index(struct store *s, const struct redis_manifest_object *o,
         goto out;
     }
     if (rec.count != o->keys || (data_ok && rec.count != keys->n)) {
-        snprintf(errmsg, 256, "object %.180s: %llu keys, expected %llu",
-                 o->key, (unsigned long long)rec.count,
-                 (unsigned long long)o->keys);
+        snprintf(errmsg, 256, "object %.180s: %llu keys, expected %llu", o->key,
+                 (unsigned long long)rec.count, (unsigned long long)o->keys);
         rv = DR_ECORRUPT;
         goto out;
     }
@@ -257,8 +267,7 @@ out:
     return rv;
 }
 
-static void report(json_t *objects, const char *key, int rv,
-                   const char *errmsg)
+static void report(json_t *objects, const char *key, int rv, const char *errmsg)
 {
     json_t *o;
 
@@ -275,8 +284,11 @@ static void report(json_t *objects, const char *key, int rv,
     json_array_append_new(objects, o);
 }
 
-int rcheck_objects(struct store *s, const struct redis_manifest *m,
-                   struct rkeytab *keys, json_t *objects, char *errmsg)
+int rcheck_objects(struct store *s,
+                   const struct redis_manifest *m,
+                   struct rkeytab *keys,
+                   json_t *objects,
+                   char *errmsg)
 {
     struct rdigest *dg;
     struct objcheck acc;
@@ -312,8 +324,8 @@ int rcheck_objects(struct store *s, const struct redis_manifest *m,
             acc.expiring != m->expiring_keys) {
             snprintf(errmsg, 256,
                      "snapshot digest or key count differs from the manifest "
-                     "(%zu keys, manifest %llu)", keys->n,
-                     (unsigned long long)m->keys);
+                     "(%zu keys, manifest %llu)",
+                     keys->n, (unsigned long long)m->keys);
             first = DR_ECORRUPT;
             data_ok = 0;
             if (objects == NULL) {
@@ -328,12 +340,12 @@ int rcheck_objects(struct store *s, const struct redis_manifest *m,
                 }
             }
             if (t == RTYPE_COUNT || acc.types[t] != m->types[j].keys) {
-                snprintf(errmsg, 256,
-                         "type %.50s: %llu keys in the data, manifest %llu",
-                         m->types[j].type,
-                         (unsigned long long)(t < RTYPE_COUNT ? acc.types[t]
-                                                              : 0),
-                         (unsigned long long)m->types[j].keys);
+                snprintf(
+                    errmsg, 256,
+                    "type %.50s: %llu keys in the data, manifest %llu",
+                    m->types[j].type,
+                    (unsigned long long)(t < RTYPE_COUNT ? acc.types[t] : 0),
+                    (unsigned long long)m->types[j].keys);
                 first = DR_ECORRUPT;
                 data_ok = 0;
                 if (objects == NULL) {
@@ -396,9 +408,13 @@ static void list_key(json_t *a, const uint8_t *key, size_t klen)
 }
 
 /* DUMP the queued keys (entries of keys) and compare digests. */
-static int dump_batch(struct rconn *rc, struct rkeytab *keys,
-                      const long *queue, size_t nq, struct rdigest *dg,
-                      struct rcheck_diff *d, char *errmsg)
+static int dump_batch(struct rconn *rc,
+                      struct rkeytab *keys,
+                      const long *queue,
+                      size_t nq,
+                      struct rdigest *dg,
+                      struct rcheck_diff *d,
+                      char *errmsg)
 {
     const char *argv[2];
     size_t lens[2], i;
@@ -448,8 +464,12 @@ static int dump_batch(struct rconn *rc, struct rkeytab *keys,
     return 0;
 }
 
-int rcheck_compare(struct rconn *rc, struct rkeytab *keys, int64_t now_ms,
-                   unsigned batch, struct rcheck_diff *d, char *errmsg)
+int rcheck_compare(struct rconn *rc,
+                   struct rkeytab *keys,
+                   int64_t now_ms,
+                   unsigned batch,
+                   struct rcheck_diff *d,
+                   char *errmsg)
 {
     char cursor[32] = "0", count[16];
     const char *argv[4];
@@ -493,8 +513,8 @@ int rcheck_compare(struct rconn *rc, struct rkeytab *keys, int64_t now_ms,
         cursor[r->element[0]->len] = '\0';
         nq = 0;
         if (r->element[1]->elements > qcap) {
-            long *nqueue = realloc(queue, sizeof(*queue) *
-                                              r->element[1]->elements);
+            long *nqueue =
+                realloc(queue, sizeof(*queue) * r->element[1]->elements);
             if (nqueue == NULL) {
                 rv = DR_ENOMEM;
                 snprintf(errmsg, 256, "out of memory");

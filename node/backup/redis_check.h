@@ -17,8 +17,10 @@
 
 /* Fetch the manifest (its SHA-256 checked against expect_sha256, borrowed)
  * and decode it into *m (free with redis_manifest_free). */
-int rcheck_load_manifest(struct store *s, const char *key,
-                         const char *expect_sha256, struct redis_manifest *m,
+int rcheck_load_manifest(struct store *s,
+                         const char *key,
+                         const char *expect_sha256,
+                         struct redis_manifest *m,
                          char *errmsg);
 
 /* Read every data object and the key index in full: stored and raw
@@ -29,12 +31,16 @@ int rcheck_load_manifest(struct store *s, const char *key,
  * on past a bad object when objects is given (a verify reports them all);
  * returns the first failure (DR_ECORRUPT, DR_ENOTFOUND, DR_EMALFORMED...)
  * with errmsg naming the object. */
-int rcheck_objects(struct store *s, const struct redis_manifest *m,
-                   struct rkeytab *keys, json_t *objects, char *errmsg);
+int rcheck_objects(struct store *s,
+                   const struct redis_manifest *m,
+                   struct rkeytab *keys,
+                   json_t *objects,
+                   char *errmsg);
 
 /* What a comparison with a live Redis found. */
-struct rcheck_diff {
-    uint64_t keys;       /* keys on the server */
+struct rcheck_diff
+{
+    uint64_t keys; /* keys on the server */
     uint64_t matched;
     uint64_t mismatched; /* present, different value */
     uint64_t missing;    /* in the snapshot, not on the server */
@@ -45,8 +51,12 @@ struct rcheck_diff {
 
 /* DUMP every key of rc's database and compare its digest with keys (flags
  * are updated). now_ms decides which snapshot keys count as expired. */
-int rcheck_compare(struct rconn *rc, struct rkeytab *keys, int64_t now_ms,
-                   unsigned batch, struct rcheck_diff *d, char *errmsg);
+int rcheck_compare(struct rconn *rc,
+                   struct rkeytab *keys,
+                   int64_t now_ms,
+                   unsigned batch,
+                   struct rcheck_diff *d,
+                   char *errmsg);
 void rcheck_diff_init(struct rcheck_diff *d);
 void rcheck_diff_free(struct rcheck_diff *d);
 /* Add the diff's fields to o. */

@@ -16,7 +16,10 @@
 #define RCONN_PASSWORD_MAX 4096
 
 /* Split "IP:PORT" / "[IP6]:PORT" into host and port; only literal IPs. */
-static int parse_addr(const char *addr, char *host, size_t cap, int *port,
+static int parse_addr(const char *addr,
+                      char *host,
+                      size_t cap,
+                      int *port,
                       char *errmsg)
 {
     const char *colon, *hs, *he;
@@ -50,21 +53,20 @@ static int parse_addr(const char *addr, char *host, size_t cap, int *port,
         inet_pton(AF_INET6, host, tmp) != 1) {
         snprintf(errmsg, 256,
                  "redis address \"%.100s\": host must be an IP address "
-                 "(no DNS in workers)", addr);
+                 "(no DNS in workers)",
+                 addr);
         return DR_EINVAL;
     }
     errno = 0;
     p = strtol(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || end == colon + 1 || p < 1 ||
-        p > 65535) {
+    if (errno != 0 || *end != '\0' || end == colon + 1 || p < 1 || p > 65535) {
         goto bad;
     }
     *port = (int)p;
     return 0;
 bad:
     snprintf(errmsg, 256,
-             "redis address \"%.100s\": expected IP:PORT or [IPv6]:PORT",
-             addr);
+             "redis address \"%.100s\": expected IP:PORT or [IPv6]:PORT", addr);
     return DR_EINVAL;
 }
 
@@ -79,16 +81,15 @@ static int conn_error(struct rconn *rc, const char *what, char *errmsg)
                  rc->addr, what);
         return DR_EUNAVAILABLE;
     }
-    if (err == REDIS_ERR_IO &&
-        (strstr(es, "temporarily unavailable") != NULL ||
-         strstr(es, "timed out") != NULL)) {
-        snprintf(errmsg, 256, "redis %s: %s: timed out after %ld ms",
-                 rc->addr, what, rc->timeout_ms);
+    if (err == REDIS_ERR_IO && (strstr(es, "temporarily unavailable") != NULL ||
+                                strstr(es, "timed out") != NULL)) {
+        snprintf(errmsg, 256, "redis %s: %s: timed out after %ld ms", rc->addr,
+                 what, rc->timeout_ms);
         return DR_ETIMEOUT;
     }
     if (err == REDIS_ERR_PROTOCOL) {
-        snprintf(errmsg, 256, "redis %s: %s: protocol error: %.100s",
-                 rc->addr, what, es);
+        snprintf(errmsg, 256, "redis %s: %s: protocol error: %.100s", rc->addr,
+                 what, es);
         return DR_EMALFORMED;
     }
     if (err == REDIS_ERR_OOM) {
@@ -99,7 +100,9 @@ static int conn_error(struct rconn *rc, const char *what, char *errmsg)
     return DR_EUNAVAILABLE;
 }
 
-int rconn_reply_error(struct rconn *rc, const redisReply *r, const char *what,
+int rconn_reply_error(struct rconn *rc,
+                      const redisReply *r,
+                      const char *what,
                       char *errmsg)
 {
     const char *s = r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
@@ -117,8 +120,12 @@ int rconn_reply_error(struct rconn *rc, const redisReply *r, const char *what,
     return DR_EIO;
 }
 
-int rconn_append(struct rconn *rc, int argc, const char **argv,
-                 const size_t *lens, const char *what, char *errmsg)
+int rconn_append(struct rconn *rc,
+                 int argc,
+                 const char **argv,
+                 const size_t *lens,
+                 const char *what,
+                 char *errmsg)
 {
     if (redisAppendCommandArgv(rc->c, argc, argv, lens) != REDIS_OK) {
         return conn_error(rc, what, errmsg);
@@ -126,7 +133,9 @@ int rconn_append(struct rconn *rc, int argc, const char **argv,
     return 0;
 }
 
-int rconn_reply(struct rconn *rc, redisReply **reply, const char *what,
+int rconn_reply(struct rconn *rc,
+                redisReply **reply,
+                const char *what,
                 char *errmsg)
 {
     void *r = NULL;
@@ -142,8 +151,12 @@ int rconn_reply(struct rconn *rc, redisReply **reply, const char *what,
     return 0;
 }
 
-int rconn_command(struct rconn *rc, redisReply **reply, const char *what,
-                  char *errmsg, int argc, const char **argv,
+int rconn_command(struct rconn *rc,
+                  redisReply **reply,
+                  const char *what,
+                  char *errmsg,
+                  int argc,
+                  const char **argv,
                   const size_t *lens)
 {
     redisReply *r;
@@ -167,8 +180,11 @@ int rconn_command(struct rconn *rc, redisReply **reply, const char *what,
 }
 
 /* The password file's first line, without its newline. */
-static int read_password(const char *path, char *buf, size_t cap,
-                         size_t *len, char *errmsg)
+static int read_password(const char *path,
+                         char *buf,
+                         size_t cap,
+                         size_t *len,
+                         char *errmsg)
 {
     struct stat st;
     ssize_t n;
@@ -184,7 +200,8 @@ static int read_password(const char *path, char *buf, size_t cap,
         close(fd);
         snprintf(errmsg, 256,
                  "redis_password_file %.150s: readable by group or others "
-                 "(chmod 600)", path);
+                 "(chmod 600)",
+                 path);
         return DR_EINVAL;
     }
     n = read(fd, buf, cap - 1);
@@ -226,8 +243,12 @@ static int auth(struct rconn *rc, const char *password_file, char *errmsg)
     return rv;
 }
 
-int rconn_open(struct rconn *rc, const char *addr, const char *password_file,
-               unsigned db, long timeout_ms, char *errmsg)
+int rconn_open(struct rconn *rc,
+               const char *addr,
+               const char *password_file,
+               unsigned db,
+               long timeout_ms,
+               char *errmsg)
 {
     char host[64], dbs[16];
     struct timeval tv;
@@ -298,8 +319,7 @@ void rconn_close(struct rconn *rc)
     }
 }
 
-int rconn_server_version(struct rconn *rc, char *buf, size_t cap,
-                         char *errmsg)
+int rconn_server_version(struct rconn *rc, char *buf, size_t cap, char *errmsg)
 {
     const char *argv[2] = {"INFO", "server"};
     size_t lens[2] = {4, 6};

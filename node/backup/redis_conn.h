@@ -10,7 +10,8 @@
 #define RCONN_DEFAULT_TIMEOUT_MS 30000
 #define RCONN_CONNECT_TIMEOUT_MS 5000
 
-struct rconn {
+struct rconn
+{
     redisContext *c;
     char addr[80];   /* "HOST:PORT", for messages */
     long timeout_ms; /* per reply */
@@ -22,33 +23,48 @@ struct rconn {
  * never put in a message), and SELECT db. All strings are borrowed. Errors:
  * DR_EINVAL (address, file), DR_EUNAVAILABLE (refused, reset), DR_ETIMEOUT,
  * DR_EAUTH (password refused or required). On error rc holds nothing. */
-int rconn_open(struct rconn *rc, const char *addr, const char *password_file,
-               unsigned db, long timeout_ms, char *errmsg);
+int rconn_open(struct rconn *rc,
+               const char *addr,
+               const char *password_file,
+               unsigned db,
+               long timeout_ms,
+               char *errmsg);
 void rconn_close(struct rconn *rc);
 
 /* Queue one command (argv style; lengths in lens) for the pipeline. */
-int rconn_append(struct rconn *rc, int argc, const char **argv,
-                 const size_t *lens, const char *what, char *errmsg);
+int rconn_append(struct rconn *rc,
+                 int argc,
+                 const char **argv,
+                 const size_t *lens,
+                 const char *what,
+                 char *errmsg);
 
 /* Next reply of the pipeline into *reply (caller frees with
  * freeReplyObject). A connection failure is DR_EUNAVAILABLE or
  * DR_ETIMEOUT; an error reply is returned as a reply, not as a failure. */
-int rconn_reply(struct rconn *rc, redisReply **reply, const char *what,
+int rconn_reply(struct rconn *rc,
+                redisReply **reply,
+                const char *what,
                 char *errmsg);
 
 /* One command and its reply; an error reply becomes a failure (DR_EAUTH
  * for NOAUTH/WRONGPASS, DR_EIO otherwise) naming what. */
-int rconn_command(struct rconn *rc, redisReply **reply, const char *what,
-                  char *errmsg, int argc, const char **argv,
+int rconn_command(struct rconn *rc,
+                  redisReply **reply,
+                  const char *what,
+                  char *errmsg,
+                  int argc,
+                  const char **argv,
                   const size_t *lens);
 
 /* The error code and message for an error reply to what. */
-int rconn_reply_error(struct rconn *rc, const redisReply *r, const char *what,
+int rconn_reply_error(struct rconn *rc,
+                      const redisReply *r,
+                      const char *what,
                       char *errmsg);
 
 /* "redis_version" from INFO server into buf (cap bytes). */
-int rconn_server_version(struct rconn *rc, char *buf, size_t cap,
-                         char *errmsg);
+int rconn_server_version(struct rconn *rc, char *buf, size_t cap, char *errmsg);
 
 /* DBSIZE of the selected database. */
 int rconn_dbsize(struct rconn *rc, long long *n, char *errmsg);

@@ -28,17 +28,31 @@ int rtype_of_payload(const uint8_t *payload, size_t len)
     switch (payload[0]) {
         case 0:
             return RTYPE_STRING;
-        case 1: case 10: case 14: case 18:
+        case 1:
+        case 10:
+        case 14:
+        case 18:
             return RTYPE_LIST;
-        case 2: case 11: case 20:
+        case 2:
+        case 11:
+        case 20:
             return RTYPE_SET;
-        case 3: case 5: case 12: case 17:
+        case 3:
+        case 5:
+        case 12:
+        case 17:
             return RTYPE_ZSET;
-        case 4: case 9: case 13: case 16:
+        case 4:
+        case 9:
+        case 13:
+        case 16:
             return RTYPE_HASH;
-        case 15: case 19: case 21:
+        case 15:
+        case 19:
+        case 21:
             return RTYPE_STREAM;
-        case 6: case 7:
+        case 6:
+        case 7:
             return RTYPE_MODULE;
         default:
             return RTYPE_OTHER;
@@ -61,8 +75,8 @@ static void put_u64(uint8_t *p, uint64_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
 }
 
 static uint64_t get_u64(const uint8_t *p)
@@ -81,8 +95,10 @@ size_t rfmt_header(uint8_t out[RFMT_HEADER_LEN], enum rfmt_kind kind)
     return RFMT_HEADER_LEN;
 }
 
-size_t rfmt_data_head(uint8_t out[RFMT_DATA_HEAD_MAX], uint32_t klen,
-                      int64_t expire_at_ms, uint64_t plen)
+size_t rfmt_data_head(uint8_t out[RFMT_DATA_HEAD_MAX],
+                      uint32_t klen,
+                      int64_t expire_at_ms,
+                      uint64_t plen)
 {
     out[0] = 'K';
     put_u32(out + 1, klen);
@@ -98,7 +114,8 @@ size_t rfmt_trailer(uint8_t out[RFMT_TRAILER_LEN], uint64_t count)
     return RFMT_TRAILER_LEN;
 }
 
-struct rdigest {
+struct rdigest
+{
     EVP_MD_CTX *ctx;
 };
 
@@ -127,7 +144,10 @@ void rdigest_free(struct rdigest *d)
 
 /* RDB length encoding (rdbLoadLen): *special is the low bits of an
  * encoded-string marker, or -1. */
-static int rdb_len(const uint8_t *p, size_t n, size_t *pos, uint64_t *len,
+static int rdb_len(const uint8_t *p,
+                   size_t n,
+                   size_t *pos,
+                   uint64_t *len,
                    int *special)
 {
     uint8_t b;
@@ -199,8 +219,11 @@ static int rdb_skip_string(const uint8_t *p, size_t n, size_t *pos)
  * same value. Their digest sums one SHA-256 per member (per field and
  * value) instead, so it does not depend on that order. Returns -1 when the
  * payload does not parse (the caller digests the raw bytes). */
-static int digest_unordered(struct rdigest *d, const uint8_t *key,
-                            size_t klen, const uint8_t *payload, size_t plen,
+static int digest_unordered(struct rdigest *d,
+                            const uint8_t *key,
+                            size_t klen,
+                            const uint8_t *payload,
+                            size_t plen,
                             uint8_t out[32])
 {
     uint8_t kl[4], cnt[8], sum[32], e[32];
@@ -246,8 +269,12 @@ static int digest_unordered(struct rdigest *d, const uint8_t *key,
     return 0;
 }
 
-int rdigest_key(struct rdigest *d, const uint8_t *key, size_t klen,
-                const uint8_t *payload, size_t plen, uint8_t out[32])
+int rdigest_key(struct rdigest *d,
+                const uint8_t *key,
+                size_t klen,
+                const uint8_t *payload,
+                size_t plen,
+                uint8_t out[32])
 {
     uint8_t kl[4];
     unsigned n = 0;
@@ -293,14 +320,15 @@ void rfmt_hex(const uint8_t *bin, size_t n, char *out)
 
 /* Reader */
 
-struct rfmt_reader {
+struct rfmt_reader
+{
     struct zio_reader *z;
     enum rfmt_kind kind;
     const char *name;
     uint8_t *buf;
     size_t cap, pos, len; /* unread bytes are buf[pos..len) */
     int eof;
-    int ended;            /* trailer seen */
+    int ended; /* trailer seen */
     uint64_t records;
 };
 
@@ -313,7 +341,8 @@ static int need(struct rfmt_reader *r, size_t n, char *errmsg)
         if (r->eof) {
             snprintf(errmsg, 256,
                      "object %.180s: truncated record stream (after %llu "
-                     "records)", r->name, (unsigned long long)r->records);
+                     "records)",
+                     r->name, (unsigned long long)r->records);
             return DR_EMALFORMED;
         }
         if (r->pos > 0) {
@@ -329,8 +358,7 @@ static int need(struct rfmt_reader *r, size_t n, char *errmsg)
             }
             nb = realloc(r->buf, ncap);
             if (nb == NULL) {
-                snprintf(errmsg, 256, "object %.180s: out of memory",
-                         r->name);
+                snprintf(errmsg, 256, "object %.180s: out of memory", r->name);
                 return DR_ENOMEM;
             }
             r->buf = nb;
@@ -348,8 +376,11 @@ static int need(struct rfmt_reader *r, size_t n, char *errmsg)
     return 0;
 }
 
-int rfmt_reader_new(struct zio_reader *z, enum rfmt_kind kind,
-                    const char *name, struct rfmt_reader **out, char *errmsg)
+int rfmt_reader_new(struct zio_reader *z,
+                    enum rfmt_kind kind,
+                    const char *name,
+                    struct rfmt_reader **out,
+                    char *errmsg)
 {
     struct rfmt_reader *r;
     const uint8_t *h;
@@ -378,8 +409,8 @@ int rfmt_reader_new(struct zio_reader *z, enum rfmt_kind kind,
     }
     h = r->buf + r->pos;
     if (h[0] != 'D' || h[1] != 'R' || h[2] != 'R' || h[3] != (uint8_t)kind) {
-        snprintf(errmsg, 256, "object %.180s: not a Redis %s stream",
-                 name, kind == RFMT_DATA ? "data" : "key index");
+        snprintf(errmsg, 256, "object %.180s: not a Redis %s stream", name,
+                 kind == RFMT_DATA ? "data" : "key index");
         rfmt_reader_free(r);
         return DR_EMALFORMED;
     }
@@ -461,8 +492,7 @@ int rfmt_next(struct rfmt_reader *r, struct rfmt_rec *rec, char *errmsg)
                      (unsigned long long)plen);
             return DR_EMALFORMED;
         }
-        rv = need(r, RFMT_DATA_HEAD_MAX + (size_t)klen + (size_t)plen,
-                  errmsg);
+        rv = need(r, RFMT_DATA_HEAD_MAX + (size_t)klen + (size_t)plen, errmsg);
         if (rv != 0) {
             return rv;
         }
@@ -508,8 +538,7 @@ int rfmt_finish(struct rfmt_reader *r, char *errmsg)
      * zio check the whole object. */
     rv = need(r, 1, errmsg);
     if (rv == 0) {
-        snprintf(errmsg, 256, "object %.180s: data after the trailer",
-                 r->name);
+        snprintf(errmsg, 256, "object %.180s: data after the trailer", r->name);
         return DR_EMALFORMED;
     }
     if (rv == DR_EMALFORMED && r->eof && r->len == r->pos) {
@@ -526,8 +555,10 @@ void rfmt_reader_free(struct rfmt_reader *r)
     }
 }
 
-size_t rfmt_index_head(uint8_t out[RFMT_INDEX_HEAD], uint32_t klen,
-                       int64_t expire_at_ms, int type,
+size_t rfmt_index_head(uint8_t out[RFMT_INDEX_HEAD],
+                       uint32_t klen,
+                       int64_t expire_at_ms,
+                       int type,
                        const uint8_t digest[RFMT_SHORT_DIGEST])
 {
     out[0] = 'K';
@@ -577,8 +608,10 @@ void rkeytab_free(struct rkeytab *t)
 #define SLOT_ENTRY(x) ((uint32_t)(x))
 #define SLOT_TAG(x) ((uint32_t)((x) >> 32))
 
-static size_t slot_of(const struct rkeytab *t, const uint8_t *key,
-                      size_t klen, uint64_t h)
+static size_t slot_of(const struct rkeytab *t,
+                      const uint8_t *key,
+                      size_t klen,
+                      uint64_t h)
 {
     size_t mask = t->nslots - 1;
     size_t s = (size_t)h & mask;
@@ -629,8 +662,11 @@ static int grow_slots(struct rkeytab *t)
     return 0;
 }
 
-int rkeytab_add(struct rkeytab *t, const uint8_t *key, size_t klen,
-                long *idx, int *added)
+int rkeytab_add(struct rkeytab *t,
+                const uint8_t *key,
+                size_t klen,
+                long *idx,
+                int *added)
 {
     struct rkey *e;
     uint64_t h;

@@ -59,10 +59,14 @@ int rtype_of_payload(const uint8_t *payload, size_t len);
 
 /* Encoders: fill out and return the bytes used. */
 size_t rfmt_header(uint8_t out[RFMT_HEADER_LEN], enum rfmt_kind kind);
-size_t rfmt_data_head(uint8_t out[RFMT_DATA_HEAD_MAX], uint32_t klen,
-                      int64_t expire_at_ms, uint64_t plen);
-size_t rfmt_index_head(uint8_t out[RFMT_INDEX_HEAD], uint32_t klen,
-                       int64_t expire_at_ms, int type,
+size_t rfmt_data_head(uint8_t out[RFMT_DATA_HEAD_MAX],
+                      uint32_t klen,
+                      int64_t expire_at_ms,
+                      uint64_t plen);
+size_t rfmt_index_head(uint8_t out[RFMT_INDEX_HEAD],
+                       uint32_t klen,
+                       int64_t expire_at_ms,
+                       int type,
                        const uint8_t digest[RFMT_SHORT_DIGEST]);
 size_t rfmt_trailer(uint8_t out[RFMT_TRAILER_LEN], uint64_t count);
 
@@ -70,31 +74,39 @@ size_t rfmt_trailer(uint8_t out[RFMT_TRAILER_LEN], uint64_t count);
 struct rdigest;
 struct rdigest *rdigest_new(void);
 void rdigest_free(struct rdigest *d);
-int rdigest_key(struct rdigest *d, const uint8_t *key, size_t klen,
-                const uint8_t *payload, size_t plen, uint8_t out[32]);
+int rdigest_key(struct rdigest *d,
+                const uint8_t *key,
+                size_t klen,
+                const uint8_t *payload,
+                size_t plen,
+                uint8_t out[32]);
 void rdigest_add(uint8_t sum[32], const uint8_t digest[32]);
 void rfmt_hex(const uint8_t *bin, size_t n, char *out); /* out: 2n+1 */
 
 /* One record read back. Pointers borrow the reader's buffer until the next
  * call. */
-struct rfmt_rec {
-    int end;              /* the trailer: count holds its count */
+struct rfmt_rec
+{
+    int end; /* the trailer: count holds its count */
     uint64_t count;
     const uint8_t *key;
     uint32_t klen;
     int64_t expire_at_ms;
     const uint8_t *payload; /* data streams */
     uint64_t plen;
-    int type;               /* index streams */
-    const uint8_t *digest;  /* index streams, RFMT_SHORT_DIGEST bytes */
+    int type;              /* index streams */
+    const uint8_t *digest; /* index streams, RFMT_SHORT_DIGEST bytes */
 };
 
 /* Reads one stream of a known kind from an open zio reader (borrowed; the
  * caller closes it after rfmt_reader_free). name is the object key, for
  * messages (borrowed). */
 struct rfmt_reader;
-int rfmt_reader_new(struct zio_reader *z, enum rfmt_kind kind,
-                    const char *name, struct rfmt_reader **out, char *errmsg);
+int rfmt_reader_new(struct zio_reader *z,
+                    enum rfmt_kind kind,
+                    const char *name,
+                    struct rfmt_reader **out,
+                    char *errmsg);
 /* Next record; DR_EMALFORMED naming the object for anything that is not
  * a well-formed stream (including a truncated one), or zio's error. */
 int rfmt_next(struct rfmt_reader *r, struct rfmt_rec *rec, char *errmsg);
@@ -104,19 +116,21 @@ int rfmt_finish(struct rfmt_reader *r, char *errmsg);
 void rfmt_reader_free(struct rfmt_reader *r);
 
 /* A set of keys with what the snapshot says about each. */
-struct rkey {
+struct rkey
+{
     uint8_t *key;
     uint32_t klen;
     uint8_t type;
-    uint8_t flags;          /* RKEY_* */
+    uint8_t flags; /* RKEY_* */
     int64_t expire_at_ms;
     uint8_t digest[RFMT_SHORT_DIGEST];
 };
-#define RKEY_SEEN 1  /* found on the server being compared */
-#define RKEY_EXTRA 2 /* on the server, not in the snapshot */
+#define RKEY_SEEN 1    /* found on the server being compared */
+#define RKEY_EXTRA 2   /* on the server, not in the snapshot */
 #define RKEY_CHECKED 4 /* matched by a data record (verify) */
 
-struct rkeytab {
+struct rkeytab
+{
     struct rkey *v; /* entries, in insertion order */
     size_t n, cap;
     uint64_t *slots; /* hash tag << 32 | entry index + 1; 0 is empty */
@@ -128,8 +142,11 @@ void rkeytab_free(struct rkeytab *t);
 long rkeytab_find(const struct rkeytab *t, const uint8_t *key, size_t klen);
 /* Add key (copied) unless present; *idx is its entry, *added whether it
  * is new. DR_ENOMEM on allocation failure. */
-int rkeytab_add(struct rkeytab *t, const uint8_t *key, size_t klen,
-                long *idx, int *added);
+int rkeytab_add(struct rkeytab *t,
+                const uint8_t *key,
+                size_t klen,
+                long *idx,
+                int *added);
 /* Sort the entries by key (drops the lookup slots: no finds after). */
 void rkeytab_sort(struct rkeytab *t);
 

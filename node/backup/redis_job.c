@@ -17,8 +17,10 @@
 #define RRS_DEFAULT_BATCH 1000
 #define RRS_BATCH_BYTES (16u * 1024 * 1024) /* pipelined before replies */
 
-static int spec_manifest(const json_t *spec, const char **key,
-                         const char **sha, char *errmsg)
+static int spec_manifest(const json_t *spec,
+                         const char **key,
+                         const char **sha,
+                         char *errmsg)
 {
     *key = json_string_value(json_object_get(spec, "manifest_key"));
     *sha = json_string_value(json_object_get(spec, "manifest_sha256"));
@@ -31,7 +33,8 @@ static int spec_manifest(const json_t *spec, const char **key,
 }
 
 /* The RESTOREs in flight, with their keys for messages. */
-struct pending {
+struct pending
+{
     struct rconn *rc;
     size_t n;
     size_t bytes;
@@ -91,8 +94,8 @@ static int pending_drain(struct pending *p, char *errmsg)
         if (r->type == REDIS_REPLY_STATUS) {
             p->restored++;
         } else if (first == 0) {
-            rfmt_key_display(p->names + p->offs[i],
-                             p->offs[i + 1] - p->offs[i], name);
+            rfmt_key_display(p->names + p->offs[i], p->offs[i + 1] - p->offs[i],
+                             name);
             snprintf(what, sizeof(what), "RESTORE %.100s", name);
             first = rconn_reply_error(p->rc, r, what, errmsg);
         }
@@ -105,8 +108,10 @@ static int pending_drain(struct pending *p, char *errmsg)
 
 static int restore_object(struct store *s,
                           const struct redis_manifest_object *o,
-                          struct pending *p, unsigned batch,
-                          uint64_t *expired, char *errmsg)
+                          struct pending *p,
+                          unsigned batch,
+                          uint64_t *expired,
+                          char *errmsg)
 {
     struct zio_reader *z = NULL;
     struct rfmt_reader *r = NULL;
@@ -132,10 +137,9 @@ static int restore_object(struct store *s,
             (*expired)++; /* expired since the backup: not brought back */
             continue;
         }
-        snprintf(ttl, sizeof(ttl), "%lld",
-                 rec.expire_at_ms != 0
-                     ? (long long)(rec.expire_at_ms - now)
-                     : 0LL);
+        snprintf(
+            ttl, sizeof(ttl), "%lld",
+            rec.expire_at_ms != 0 ? (long long)(rec.expire_at_ms - now) : 0LL);
         argv[0] = "RESTORE";
         lens[0] = 7;
         argv[1] = (const char *)rec.key;
@@ -261,8 +265,7 @@ int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
     }
     p.rc = &rc;
     for (i = 0; i < m.n_data; i++) {
-        rv = restore_object(s, &m.data[i], &p, (unsigned)batch, &expired,
-                            msg);
+        rv = restore_object(s, &m.data[i], &p, (unsigned)batch, &expired, msg);
         if (rv == 0 && p.n > 0) {
             rv = pending_drain(&p, msg);
         }
@@ -367,8 +370,7 @@ int redisjob_verify(const json_t *spec, json_t **result, char *errmsg)
             0) {
             goto done;
         }
-        rv = rconn_open(&rc, addr, pwfile, (unsigned)db, (long)timeout,
-                        errmsg);
+        rv = rconn_open(&rc, addr, pwfile, (unsigned)db, (long)timeout, errmsg);
         if (rv != 0) {
             goto done;
         }

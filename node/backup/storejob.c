@@ -25,7 +25,8 @@ int storejob_delete(const json_t *spec, json_t **result, char *errmsg)
         return DR_EINVAL;
     }
     if (prefix[0] == '\0') {
-        snprintf(errmsg, 256, "\"prefix\" is empty: refusing to delete the whole store");
+        snprintf(errmsg, 256,
+                 "\"prefix\" is empty: refusing to delete the whole store");
         return DR_EINVAL;
     }
     rv = job_open_store(spec, &s, errmsg);
@@ -80,11 +81,15 @@ int storejob_verify(const json_t *spec, json_t **result, char *errmsg)
         snprintf(errmsg, 256, "\"objects\" is missing or not an array");
         return DR_EINVAL;
     }
-    json_array_foreach(objects, i, o) {
+    json_array_foreach(objects, i, o)
+    {
         const char *key = json_string_value(json_object_get(o, "key"));
         const char *want = json_string_value(json_object_get(o, "sha256"));
         if (key == NULL || want == NULL || strlen(want) != 64) {
-            snprintf(errmsg, 256, "objects[%zu]: want {\"key\": string, \"sha256\": 64 hex digits}", i);
+            snprintf(errmsg, 256,
+                     "objects[%zu]: want {\"key\": string, \"sha256\": 64 hex "
+                     "digits}",
+                     i);
             return DR_EINVAL;
         }
     }
@@ -93,7 +98,8 @@ int storejob_verify(const json_t *spec, json_t **result, char *errmsg)
         return rv;
     }
     list = json_array();
-    json_array_foreach(objects, i, o) {
+    json_array_foreach(objects, i, o)
+    {
         const char *key = json_string_value(json_object_get(o, "key"));
         const char *want = json_string_value(json_object_get(o, "sha256"));
 
@@ -101,7 +107,9 @@ int storejob_verify(const json_t *spec, json_t **result, char *errmsg)
         inner[0] = '\0';
         rv = store_sha256(s, key, sha, NULL, inner);
         if (rv == 0 && strcasecmp(sha, want) != 0) {
-            snprintf(inner, sizeof(inner), "object %.80s: SHA-256 mismatch (expected %s, got %s)", key, want, sha);
+            snprintf(inner, sizeof(inner),
+                     "object %.80s: SHA-256 mismatch (expected %s, got %s)",
+                     key, want, sha);
             rv = DR_ECORRUPT;
         }
         json_object_set_new(entry, "ok", json_boolean(rv == 0));

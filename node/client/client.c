@@ -145,9 +145,10 @@ int client_endpoints_parse(const char *list,
         }
         if (!client__hostport_ok(hp, len) ||
             len + strlen(scheme) >= CLIENT_URL_MAX) {
-            snprintf(errmsg, CLIENT_ERRMSG_MAX,
-                     "bad endpoint \"%.*s\": expected http://host:port or host:port",
-                     (int)(end - start), start);
+            snprintf(
+                errmsg, CLIENT_ERRMSG_MAX,
+                "bad endpoint \"%.*s\": expected http://host:port or host:port",
+                (int)(end - start), start);
             return DR_EINVAL;
         }
         if (*n == max) {
@@ -212,7 +213,8 @@ int client_token_read(const char *path, char *buf, size_t size, char *errmsg)
     for (i = 0; i < len; i++) {
         if (!isgraph((unsigned char)buf[i])) {
             snprintf(errmsg, CLIENT_ERRMSG_MAX,
-                     "token file %s: the token must be one word of printable characters",
+                     "token file %s: the token must be one word of printable "
+                     "characters",
                      path);
             goto err_wipe;
         }

@@ -63,7 +63,8 @@ static void member_from_pb(const Dr__Member *pb, struct fsm_member *m)
     m->added_ms = pb->added_ms;
 }
 
-static void value_to_pb(const char *key, const struct fsm_value *v,
+static void value_to_pb(const char *key,
+                        const struct fsm_value *v,
                         Dr__Setting *pb)
 {
     dr__setting__init(pb);
@@ -200,12 +201,12 @@ int codec_cmd_encode(const struct fsm_cmd *cmd, uint8_t **out, size_t *len)
             break;
         case FSM_CMD_SET_PRIMARY:
             dr__cmd_set_primary__init(&sp);
-            sp.region = (char *)(cmd->u.set_primary.region
-                                     ? cmd->u.set_primary.region
-                                     : "");
-            sp.reason = (char *)(cmd->u.set_primary.reason
-                                     ? cmd->u.set_primary.reason
-                                     : "");
+            sp.region =
+                (char *)(cmd->u.set_primary.region ? cmd->u.set_primary.region
+                                                   : "");
+            sp.reason =
+                (char *)(cmd->u.set_primary.reason ? cmd->u.set_primary.reason
+                                                   : "");
             if (cmd->u.set_primary.has_expected_epoch) {
                 sp.expected_case = DR__CMD_SET_PRIMARY__EXPECTED_EXPECTED_EPOCH;
                 sp.expected_epoch = cmd->u.set_primary.expected_epoch;
@@ -261,9 +262,13 @@ static size_t varint_put(uint8_t *p, uint64_t v)
  * 15 pad (bytes):
  * the wire form of a repeated message is its elements one after another,
  * so a batch is assembled without re-encoding each command. */
-int codec_entry_assemble(uint32_t version, uint64_t time_ms,
-                         const struct codec_piece *cmds, size_t n,
-                         codec_alloc_fn alloc, void **out, size_t *len)
+int codec_entry_assemble(uint32_t version,
+                         uint64_t time_ms,
+                         const struct codec_piece *cmds,
+                         size_t n,
+                         codec_alloc_fn alloc,
+                         void **out,
+                         size_t *len)
 {
     size_t size = 1 + 10 + 1 + 10 + 2 + 8;
     uint8_t *p;
@@ -298,14 +303,16 @@ int codec_entry_assemble(uint32_t version, uint64_t time_ms,
     return DR_OK;
 }
 
-struct entry_priv {
+struct entry_priv
+{
     Dr__Entry *msg;
     struct fsm_cmd *cmds;
     struct fsm_region **boot_regions; /* per command, bootstrap only */
     struct fsm_member **boot_members;
 };
 
-static void cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd,
+static void cmd_from_pb(const Dr__Command *c,
+                        struct fsm_cmd *cmd,
                         struct fsm_region **boot_regions,
                         struct fsm_member **boot_members)
 {
@@ -314,10 +321,8 @@ static void cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd,
     switch (c->kind_case) {
         case DR__COMMAND__KIND_BOOTSTRAP: {
             const Dr__CmdBootstrap *b = c->bootstrap;
-            struct fsm_region *rs =
-                calloc(b->n_regions + 1, sizeof(*rs));
-            struct fsm_member *ms =
-                calloc(b->n_members + 1, sizeof(*ms));
+            struct fsm_region *rs = calloc(b->n_regions + 1, sizeof(*rs));
+            struct fsm_member *ms = calloc(b->n_members + 1, sizeof(*ms));
             *boot_regions = rs;
             *boot_members = ms;
             if (rs == NULL || ms == NULL) {
@@ -397,8 +402,7 @@ static void cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd,
     }
 }
 
-int codec_entry_decode(const uint8_t *buf, size_t len,
-                       struct codec_entry **out)
+int codec_entry_decode(const uint8_t *buf, size_t len, struct codec_entry **out)
 {
     struct codec_entry *ce = calloc(1, sizeof(*ce));
     struct entry_priv *p = calloc(1, sizeof(*p));
@@ -419,8 +423,7 @@ int codec_entry_decode(const uint8_t *buf, size_t len,
     p->cmds = calloc(msg->n_commands + 1, sizeof(*p->cmds));
     p->boot_regions = calloc(msg->n_commands + 1, sizeof(*p->boot_regions));
     p->boot_members = calloc(msg->n_commands + 1, sizeof(*p->boot_members));
-    if (p->cmds == NULL || p->boot_regions == NULL ||
-        p->boot_members == NULL) {
+    if (p->cmds == NULL || p->boot_regions == NULL || p->boot_members == NULL) {
         codec_entry_free(ce);
         return DR_ENOMEM;
     }
@@ -465,8 +468,10 @@ void codec_entry_free(struct codec_entry *ce)
 
 /* Snapshots. */
 
-int codec_snapshot_encode(const struct fsm *f, codec_alloc_fn alloc,
-                          void **out, size_t *len)
+int codec_snapshot_encode(const struct fsm *f,
+                          codec_alloc_fn alloc,
+                          void **out,
+                          size_t *len)
 {
     Dr__Snapshot s;
     Dr__Site site;
@@ -492,8 +497,7 @@ int codec_snapshot_encode(const struct fsm *f, codec_alloc_fn alloc,
     }
     dr__snapshot__init(&s);
     dr__site__init(&site);
-    site.primary_region =
-        f->site.primary_region ? f->site.primary_region : "";
+    site.primary_region = f->site.primary_region ? f->site.primary_region : "";
     site.epoch = f->site.epoch;
     site.state = (Dr__SiteState)f->site.state;
     site.changed_ms = f->site.changed_ms;
@@ -597,7 +601,8 @@ static int check_region(const struct fsm_region *r, char *err)
 }
 
 /* A member as the FSM would have accepted it; its region is in f. */
-static int check_member(const struct fsm *f, const struct fsm_member *m,
+static int check_member(const struct fsm *f,
+                        const struct fsm_member *m,
                         char *err)
 {
     char why[256];
@@ -762,7 +767,9 @@ static int snapshot_fill(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
     return codec__catalog_from_pb(s, f, errmsg);
 }
 
-int codec_snapshot_decode(const uint8_t *buf, size_t len, struct fsm *out,
+int codec_snapshot_decode(const uint8_t *buf,
+                          size_t len,
+                          struct fsm *out,
                           char *errmsg)
 {
     Dr__Snapshot *s;

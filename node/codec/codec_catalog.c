@@ -145,7 +145,8 @@ static void drill_from_pb(const Dr__Drill *pb, struct fsm_drill *d)
     d->actor = pb->actor;
 }
 
-int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
+int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
+                             Dr__Command *c,
                              struct codec__catalog_scratch *s)
 {
     const struct fsm_cmd_job *j = &cmd->u.job;
@@ -292,7 +293,8 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
     }
 }
 
-int codec__catalog_to_pb(const struct fsm *f, Dr__Snapshot *s,
+int codec__catalog_to_pb(const struct fsm *f,
+                         Dr__Snapshot *s,
                          struct codec__catalog_pb *pb)
 {
     memset(pb, 0, sizeof(*pb));
@@ -348,8 +350,7 @@ static int fail(char *errmsg, const char *what, const char *name)
     return DR_EMALFORMED;
 }
 
-int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f,
-                           char *errmsg)
+int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
 {
     if (s->n_backups > FSM_BACKUPS_MAX || s->n_jobs > FSM_JOBS_MAX) {
         return fail(errmsg, "more backups or jobs than allowed", NULL);

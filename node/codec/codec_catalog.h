@@ -7,7 +7,8 @@
 #include "fsm/fsm.h"
 
 /* Storage for the sub-messages of one encoded catalog command. */
-struct codec__catalog_scratch {
+struct codec__catalog_scratch
+{
     Dr__CmdJobCreate create;
     Dr__CmdJobClaim claim;
     Dr__CmdJobRenew renew;
@@ -21,14 +22,16 @@ struct codec__catalog_scratch {
 
 /* Fill c's kind for a catalog command; DR_EINVAL when cmd is not one. c
  * borrows from cmd and scratch. */
-int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
+int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
+                             Dr__Command *c,
                              struct codec__catalog_scratch *s);
 /* Fill cmd from a catalog kind of c (borrowing c's strings); returns false
  * when c is not a catalog command; leaves type 0 when it is malformed. */
 bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd);
 
 /* Snapshot parts. to_pb allocates arrays freed by codec__catalog_pb_free. */
-struct codec__catalog_pb {
+struct codec__catalog_pb
+{
     Dr__Backup *backups;
     Dr__Backup **backup_ptrs;
     Dr__Job *jobs;
@@ -36,11 +39,11 @@ struct codec__catalog_pb {
     Dr__Drill *drills;
     Dr__Drill **drill_ptrs;
 };
-int codec__catalog_to_pb(const struct fsm *f, Dr__Snapshot *s,
+int codec__catalog_to_pb(const struct fsm *f,
+                         Dr__Snapshot *s,
                          struct codec__catalog_pb *pb);
 void codec__catalog_pb_free(struct codec__catalog_pb *pb);
 /* Validate and load s's catalog into f (after regions and members). */
-int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f,
-                           char *errmsg);
+int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg);
 
 #endif /* DR_CODEC_CATALOG_H */

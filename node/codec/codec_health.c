@@ -42,7 +42,8 @@ static int provider_id(const char *name, bool allow_all)
     return id < 0 ? PROVIDER_UNKNOWN : id;
 }
 
-int codec__health_cmd_to_pb(const struct fsm_cmd *cmd, Dr__Command *c,
+int codec__health_cmd_to_pb(const struct fsm_cmd *cmd,
+                            Dr__Command *c,
                             struct codec__health_scratch *s)
 {
     const struct fsm_cmd_breaker *b = &cmd->u.breaker;
@@ -121,8 +122,10 @@ bool codec__health_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
     }
 }
 
-void codec__health_to_pb(const struct fsm *f, Dr__Snapshot *s,
-                         Dr__Breaker *breakers, Dr__Breaker **ptrs)
+void codec__health_to_pb(const struct fsm *f,
+                         Dr__Snapshot *s,
+                         Dr__Breaker *breakers,
+                         Dr__Breaker **ptrs)
 {
     for (int i = 0; i < FSM_PROVIDERS; i++) {
         const struct fsm_breaker *b = &f->breakers[i];
@@ -144,8 +147,7 @@ void codec__health_to_pb(const struct fsm *f, Dr__Snapshot *s,
     s->breakers = ptrs;
 }
 
-int codec__health_from_pb(const Dr__Snapshot *s, struct fsm *f,
-                          char *errmsg)
+int codec__health_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
 {
     bool seen[FSM_PROVIDERS] = {false};
 
@@ -163,8 +165,9 @@ int codec__health_from_pb(const Dr__Snapshot *s, struct fsm *f,
         }
         if (seen[id] || (int)pb->state < FSM_BREAKER_CLOSED ||
             (int)pb->state > FSM_BREAKER_HALF_OPEN) {
-            snprintf(errmsg, 256, "snapshot: breaker %s is duplicated or "
-                                  "has an unknown state",
+            snprintf(errmsg, 256,
+                     "snapshot: breaker %s is duplicated or "
+                     "has an unknown state",
                      pb->provider);
             return DR_EMALFORMED;
         }

@@ -71,14 +71,17 @@ static int bytes_from_hex(const char *hex, uint8_t *b)
 
 /* Encoding. Messages borrow strings from m; digests live in `bytes`. */
 
-struct enc_object {
+struct enc_object
+{
     Dr__PgObject pb;
     uint8_t raw[32];
     uint8_t stored[32];
 };
 
-static int object_to_pb(const struct pgman_object *o, struct enc_object *e,
-                        const char *what, char *errmsg)
+static int object_to_pb(const struct pgman_object *o,
+                        struct enc_object *e,
+                        const char *what,
+                        char *errmsg)
 {
     dr__pg_object__init(&e->pb);
     if (o->key == NULL || o->key[0] == '\0') {
@@ -101,7 +104,9 @@ static int object_to_pb(const struct pgman_object *o, struct enc_object *e,
     return 0;
 }
 
-int pgman_encode(const struct pgman *m, uint8_t **out, size_t *len,
+int pgman_encode(const struct pgman *m,
+                 uint8_t **out,
+                 size_t *len,
                  char *errmsg)
 {
     Dr__PgManifest pb;
@@ -146,8 +151,7 @@ int pgman_encode(const struct pgman *m, uint8_t **out, size_t *len,
     tablep = calloc(m->n_tables + 1, sizeof(*tablep));
     seqs = calloc(m->n_sequences + 1, sizeof(*seqs));
     seqp = calloc(m->n_sequences + 1, sizeof(*seqp));
-    if (!cobjs || !chunks || !chunkp || !tables || !tablep || !seqs ||
-        !seqp) {
+    if (!cobjs || !chunks || !chunkp || !tables || !tablep || !seqs || !seqp) {
         snprintf(errmsg, 256, "manifest: out of memory");
         goto out;
     }
@@ -262,16 +266,17 @@ static int dup_str(const char *s, char **out)
     return *out ? 0 : DR_ENOMEM;
 }
 
-static int object_from_pb(const Dr__PgObject *pb, struct pgman_object *o,
-                          const char *what, char *errmsg)
+static int object_from_pb(const Dr__PgObject *pb,
+                          struct pgman_object *o,
+                          const char *what,
+                          char *errmsg)
 {
     if (pb == NULL) {
         snprintf(errmsg, 256, "manifest: %s object is missing", what);
         return DR_EMALFORMED;
     }
     if (!dr_object_key_ok(pb->key)) {
-        snprintf(errmsg, 256, "manifest: %s object has an invalid key",
-                 what);
+        snprintf(errmsg, 256, "manifest: %s object has an invalid key", what);
         return DR_EMALFORMED;
     }
     if (pb->raw_sha256.len != 32 || pb->stored_sha256.len != 32) {
@@ -330,7 +335,8 @@ static int check_unique_keys(const struct pgman *m, char *errmsg)
     return rv;
 }
 
-static int table_from_pb(const Dr__PgTable *pb, struct pgman_table *t,
+static int table_from_pb(const Dr__PgTable *pb,
+                         struct pgman_table *t,
                          char *errmsg)
 {
     uint8_t sum[PGMAN_DIGEST_LEN];
@@ -346,8 +352,10 @@ static int table_from_pb(const Dr__PgTable *pb, struct pgman_table *t,
         goto nomem;
     }
     if (pb->digest.len != PGMAN_DIGEST_LEN) {
-        snprintf(errmsg, 256, "manifest: table %.60s.%.60s: digest is not 32 "
-                 "bytes", pb->schema, pb->name);
+        snprintf(errmsg, 256,
+                 "manifest: table %.60s.%.60s: digest is not 32 "
+                 "bytes",
+                 pb->schema, pb->name);
         return DR_EMALFORMED;
     }
     if (pb->n_chunks == 0 || pb->n_chunks > PGMAN_MAX_CHUNKS) {
@@ -361,8 +369,10 @@ static int table_from_pb(const Dr__PgTable *pb, struct pgman_table *t,
     }
     for (j = 0; j < pb->n_columns; j++) {
         if (pb->columns[j][0] == '\0') {
-            snprintf(errmsg, 256, "manifest: table %.60s.%.60s: empty column "
-                     "name", pb->schema, pb->name);
+            snprintf(errmsg, 256,
+                     "manifest: table %.60s.%.60s: empty column "
+                     "name",
+                     pb->schema, pb->name);
             return DR_EMALFORMED;
         }
         if (dup_str(pb->columns[j], &t->columns[j])) {
@@ -389,17 +399,20 @@ static int table_from_pb(const Dr__PgTable *pb, struct pgman_table *t,
             return rv;
         }
         if (cp->digest.len != PGMAN_DIGEST_LEN) {
-            snprintf(errmsg, 256, "manifest: chunk %.128s: digest is not 32 "
-                     "bytes", c->object.key);
+            snprintf(errmsg, 256,
+                     "manifest: chunk %.128s: digest is not 32 "
+                     "bytes",
+                     c->object.key);
             return DR_EMALFORMED;
         }
         /* Ranges are in ctid order and only the last one is open. */
         if ((cp->end_block != 0 && cp->end_block <= cp->first_block) ||
             (cp->end_block == 0 && j + 1 != pb->n_chunks) ||
             (j > 0 && cp->first_block != pb->chunks[j - 1]->end_block)) {
-            snprintf(errmsg, 256, "manifest: chunk %.128s: block range "
-                     "[%u, %u) out of order", c->object.key,
-                     cp->first_block, cp->end_block);
+            snprintf(errmsg, 256,
+                     "manifest: chunk %.128s: block range "
+                     "[%u, %u) out of order",
+                     c->object.key, cp->first_block, cp->end_block);
             return DR_EMALFORMED;
         }
         c->rows = cp->rows;
@@ -411,15 +424,18 @@ static int table_from_pb(const Dr__PgTable *pb, struct pgman_table *t,
         raw += c->object.raw_bytes;
     }
     if (pb->chunks[0]->first_block != 0) {
-        snprintf(errmsg, 256, "manifest: table %.60s.%.60s: first chunk does "
-                 "not start at block 0", pb->schema, pb->name);
+        snprintf(errmsg, 256,
+                 "manifest: table %.60s.%.60s: first chunk does "
+                 "not start at block 0",
+                 pb->schema, pb->name);
         return DR_EMALFORMED;
     }
     if (rows != t->rows || raw != t->raw_bytes ||
         memcmp(sum, t->digest, PGMAN_DIGEST_LEN) != 0) {
-        snprintf(errmsg, 256, "manifest: table %.60s.%.60s: chunks do not add "
-                 "up to the table's rows, bytes or digest", pb->schema,
-                 pb->name);
+        snprintf(errmsg, 256,
+                 "manifest: table %.60s.%.60s: chunks do not add "
+                 "up to the table's rows, bytes or digest",
+                 pb->schema, pb->name);
         return DR_EMALFORMED;
     }
     return 0;
@@ -428,7 +444,9 @@ nomem:
     return DR_ENOMEM;
 }
 
-int pgman_decode(const uint8_t *buf, size_t len, struct pgman **out,
+int pgman_decode(const uint8_t *buf,
+                 size_t len,
+                 struct pgman **out,
                  char *errmsg)
 {
     Dr__PgManifest *pb;
@@ -439,8 +457,10 @@ int pgman_decode(const uint8_t *buf, size_t len, struct pgman **out,
     *out = NULL;
     pb = dr__pg_manifest__unpack(NULL, len, buf);
     if (pb == NULL) {
-        snprintf(errmsg, 256, "manifest: not a protobuf PgManifest (%zu "
-                 "bytes)", len);
+        snprintf(errmsg, 256,
+                 "manifest: not a protobuf PgManifest (%zu "
+                 "bytes)",
+                 len);
         return DR_EMALFORMED;
     }
     if (strcmp(pb->magic, PGMAN_MAGIC) != 0) {
@@ -449,8 +469,10 @@ int pgman_decode(const uint8_t *buf, size_t len, struct pgman **out,
         goto err_after_unpack;
     }
     if (pb->version != PGMAN_VERSION) {
-        snprintf(errmsg, 256, "manifest: version %u is not supported (this "
-                 "build reads version %d)", pb->version, PGMAN_VERSION);
+        snprintf(errmsg, 256,
+                 "manifest: version %u is not supported (this "
+                 "build reads version %d)",
+                 pb->version, PGMAN_VERSION);
         rv = DR_EVERSION;
         goto err_after_unpack;
     }
@@ -490,8 +512,7 @@ int pgman_decode(const uint8_t *buf, size_t len, struct pgman **out,
     }
     rv = object_from_pb(pb->pre_data, &m->pre_data, "pre-data", errmsg);
     if (rv == 0) {
-        rv = object_from_pb(pb->post_data, &m->post_data, "post-data",
-                            errmsg);
+        rv = object_from_pb(pb->post_data, &m->post_data, "post-data", errmsg);
     }
     if (rv != 0) {
         goto err_after_alloc;
@@ -514,7 +535,8 @@ int pgman_decode(const uint8_t *buf, size_t len, struct pgman **out,
         const Dr__PgSequence *sp = pb->sequences[i];
         m->n_sequences++;
         if (sp->schema[0] == '\0' || sp->name[0] == '\0') {
-            snprintf(errmsg, 256, "manifest: a sequence has no schema or "
+            snprintf(errmsg, 256,
+                     "manifest: a sequence has no schema or "
                      "name");
             rv = DR_EMALFORMED;
             goto err_after_alloc;

@@ -14,7 +14,8 @@
 #define PGMAN_SHA256_HEX 65 /* 64 hex digits and a NUL */
 #define PGMAN_DIGEST_LEN 32
 
-struct pgman_object {
+struct pgman_object
+{
     char *key;
     uint64_t raw_bytes;
     char raw_sha256[PGMAN_SHA256_HEX];
@@ -22,7 +23,8 @@ struct pgman_object {
     char stored_sha256[PGMAN_SHA256_HEX];
 };
 
-struct pgman_chunk {
+struct pgman_chunk
+{
     struct pgman_object object;
     uint64_t rows;
     uint32_t first_block; /* ctid range [first_block, end_block) */
@@ -30,7 +32,8 @@ struct pgman_chunk {
     uint8_t digest[PGMAN_DIGEST_LEN];
 };
 
-struct pgman_table {
+struct pgman_table
+{
     char *schema;
     char *name;
     char **columns;
@@ -43,14 +46,16 @@ struct pgman_table {
     bool partition;
 };
 
-struct pgman_sequence {
+struct pgman_sequence
+{
     char *schema;
     char *name;
     int64_t last_value;
     bool is_called;
 };
 
-struct pgman {
+struct pgman
+{
     uint32_t version;
     char *database;
     char *server_version;
@@ -70,7 +75,9 @@ struct pgman {
 /* Encode m (borrowed) into a malloc'ed buffer (*out, *len; the caller
  * frees). Returns 0, DR_EINVAL when m is inconsistent (errmsg says what),
  * or DR_ENOMEM. */
-int pgman_encode(const struct pgman *m, uint8_t **out, size_t *len,
+int pgman_encode(const struct pgman *m,
+                 uint8_t **out,
+                 size_t *len,
                  char *errmsg);
 
 /* Decode and validate buf (borrowed). On success *out is a new manifest
@@ -79,7 +86,9 @@ int pgman_encode(const struct pgman *m, uint8_t **out, size_t *len,
  * that are not 32 bytes, chunk rows or digests that don't add up to the
  * table's, duplicate or invalid keys), DR_EVERSION for another version;
  * errmsg (256 bytes) says what. */
-int pgman_decode(const uint8_t *buf, size_t len, struct pgman **out,
+int pgman_decode(const uint8_t *buf,
+                 size_t len,
+                 struct pgman **out,
                  char *errmsg);
 
 /* Free a manifest from pgman_decode, or one built with malloc'ed strings

@@ -24,7 +24,8 @@ static void object_to_pb(const struct redis_manifest_object *o,
     pb->keys = o->keys;
 }
 
-int redis_manifest_encode(const struct redis_manifest *m, uint8_t **out,
+int redis_manifest_encode(const struct redis_manifest *m,
+                          uint8_t **out,
                           size_t *len)
 {
     Dr__RedisManifest pb;
@@ -112,8 +113,10 @@ static int is_sha_hex(const char *s)
     return 1;
 }
 
-static int object_from_pb(const Dr__RedisObject *pb, const char *what,
-                          struct redis_manifest_object *o, char *errmsg)
+static int object_from_pb(const Dr__RedisObject *pb,
+                          const char *what,
+                          struct redis_manifest_object *o,
+                          char *errmsg)
 {
     if (pb == NULL) {
         snprintf(errmsg, 256, "manifest: %s is missing", what);
@@ -126,7 +129,8 @@ static int object_from_pb(const Dr__RedisObject *pb, const char *what,
     if (!is_sha_hex(pb->raw_sha256) || !is_sha_hex(pb->stored_sha256)) {
         snprintf(errmsg, 256,
                  "manifest: object %.150s: SHA-256 is not 64 lowercase hex "
-                 "digits", pb->key);
+                 "digits",
+                 pb->key);
         return DR_EMALFORMED;
     }
     o->key = strdup(pb->key);
@@ -142,7 +146,8 @@ static int object_from_pb(const Dr__RedisObject *pb, const char *what,
     return 0;
 }
 
-static int decode_fields(const Dr__RedisManifest *pb, struct redis_manifest *m,
+static int decode_fields(const Dr__RedisManifest *pb,
+                         struct redis_manifest *m,
                          char *errmsg)
 {
     uint64_t sum;
@@ -158,7 +163,8 @@ static int decode_fields(const Dr__RedisManifest *pb, struct redis_manifest *m,
     if (pb->format_version > REDIS_MANIFEST_VERSION) {
         snprintf(errmsg, 256,
                  "manifest: format version %u is not supported (this build "
-                 "reads up to %d)", pb->format_version, REDIS_MANIFEST_VERSION);
+                 "reads up to %d)",
+                 pb->format_version, REDIS_MANIFEST_VERSION);
         return DR_EVERSION;
     }
     if (pb->digest.len != REDIS_MANIFEST_DIGEST) {
@@ -258,8 +264,10 @@ static int decode_fields(const Dr__RedisManifest *pb, struct redis_manifest *m,
     return 0;
 }
 
-int redis_manifest_decode(const uint8_t *buf, size_t len,
-                          struct redis_manifest *m, char *errmsg)
+int redis_manifest_decode(const uint8_t *buf,
+                          size_t len,
+                          struct redis_manifest *m,
+                          char *errmsg)
 {
     Dr__RedisManifest *pb;
     int rv;
@@ -269,7 +277,8 @@ int redis_manifest_decode(const uint8_t *buf, size_t len,
     if (pb == NULL) {
         snprintf(errmsg, 256,
                  "manifest: not a Redis snapshot manifest (%zu bytes do not "
-                 "decode)", len);
+                 "decode)",
+                 len);
         return DR_EMALFORMED;
     }
     rv = decode_fields(pb, m, errmsg);

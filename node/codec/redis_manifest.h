@@ -10,21 +10,24 @@
 #define REDIS_MANIFEST_SHA_HEX 65 /* 64 hex digits and a NUL */
 #define REDIS_MANIFEST_DIGEST 32
 
-struct redis_manifest_object {
-    char *key;                                /* store key */
-    uint64_t raw_bytes;                       /* uncompressed */
-    char raw_sha256[REDIS_MANIFEST_SHA_HEX];  /* hex */
-    uint64_t stored_bytes;                    /* as stored */
+struct redis_manifest_object
+{
+    char *key;                               /* store key */
+    uint64_t raw_bytes;                      /* uncompressed */
+    char raw_sha256[REDIS_MANIFEST_SHA_HEX]; /* hex */
+    uint64_t stored_bytes;                   /* as stored */
     char stored_sha256[REDIS_MANIFEST_SHA_HEX];
-    uint64_t keys;                            /* records in the object */
+    uint64_t keys; /* records in the object */
 };
 
-struct redis_manifest_type {
+struct redis_manifest_type
+{
     char *type; /* "string", "hash", ... */
     uint64_t keys;
 };
 
-struct redis_manifest {
+struct redis_manifest
+{
     uint32_t format_version; /* REDIS_MANIFEST_VERSION */
     uint32_t record_version; /* version of the record streams */
     char *redis_address;
@@ -45,7 +48,8 @@ struct redis_manifest {
 
 /* Encode m (borrowed) into a malloc'ed buffer (*out, *len; caller frees).
  * Returns 0 or DR_ENOMEM. */
-int redis_manifest_encode(const struct redis_manifest *m, uint8_t **out,
+int redis_manifest_encode(const struct redis_manifest *m,
+                          uint8_t **out,
                           size_t *len);
 
 /* Decode and validate buf into *m, whose strings and arrays are then owned
@@ -53,8 +57,10 @@ int redis_manifest_encode(const struct redis_manifest *m, uint8_t **out,
  * a manifest, or inconsistent: bad digests, counts that do not add up,
  * unsafe object keys) or DR_EVERSION (newer than this code), errmsg (256
  * bytes) says what is wrong, and *m is left empty. */
-int redis_manifest_decode(const uint8_t *buf, size_t len,
-                          struct redis_manifest *m, char *errmsg);
+int redis_manifest_decode(const uint8_t *buf,
+                          size_t len,
+                          struct redis_manifest *m,
+                          char *errmsg);
 
 /* Free what decode allocated; m itself is the caller's. */
 void redis_manifest_free(struct redis_manifest *m);

@@ -39,17 +39,23 @@ int dr_object_key_check(const char *key, char *errmsg)
     dr_printable(key, shown, sizeof(shown));
     len = strlen(key);
     if (len >= DR_OBJECT_KEY_MAX) {
-        snprintf(errmsg, 256, "invalid object key \"%s...\": longer than %d bytes", shown, DR_OBJECT_KEY_MAX - 1);
+        snprintf(errmsg, 256,
+                 "invalid object key \"%s...\": longer than %d bytes", shown,
+                 DR_OBJECT_KEY_MAX - 1);
         return DR_EINVAL;
     }
     for (i = 0; i < len; i++) {
         if (!dr_object_key_char(key[i])) {
-            snprintf(errmsg, 256, "invalid object key \"%s\": byte 0x%02x at offset %zu is not allowed (keys use [A-Za-z0-9._/-])", shown, (unsigned char)key[i], i);
+            snprintf(errmsg, 256,
+                     "invalid object key \"%s\": byte 0x%02x at offset %zu is "
+                     "not allowed (keys use [A-Za-z0-9._/-])",
+                     shown, (unsigned char)key[i], i);
             return DR_EINVAL;
         }
     }
     if (key[0] == '/') {
-        snprintf(errmsg, 256, "invalid object key \"%s\": must not start with '/'", shown);
+        snprintf(errmsg, 256,
+                 "invalid object key \"%s\": must not start with '/'", shown);
         return DR_EINVAL;
     }
     seg = key;
@@ -57,12 +63,16 @@ int dr_object_key_check(const char *key, char *errmsg)
         const char *slash = strchr(seg, '/');
         seglen = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
         if (seglen == 0) {
-            snprintf(errmsg, 256, "invalid object key \"%s\": empty path segment", shown);
+            snprintf(errmsg, 256,
+                     "invalid object key \"%s\": empty path segment", shown);
             return DR_EINVAL;
         }
         if ((seglen == 1 && seg[0] == '.') ||
             (seglen == 2 && seg[0] == '.' && seg[1] == '.')) {
-            snprintf(errmsg, 256, "invalid object key \"%s\": \".\" and \"..\" segments are not allowed", shown);
+            snprintf(errmsg, 256,
+                     "invalid object key \"%s\": \".\" and \"..\" segments are "
+                     "not allowed",
+                     shown);
             return DR_EINVAL;
         }
         if (slash == NULL) {
@@ -72,7 +82,6 @@ int dr_object_key_check(const char *key, char *errmsg)
     }
     return 0;
 }
-
 
 bool dr_object_key_ok(const char *key)
 {

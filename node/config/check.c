@@ -48,10 +48,10 @@ static void check_raft(struct config__parser *p)
     line = st->key_line[CONFIG__RAFT_HEARTBEAT] != 0
                ? st->key_line[CONFIG__RAFT_HEARTBEAT]
                : st->key_line[CONFIG__RAFT_ELECTION];
-    config__problem(
-        p, line,
-        "[raft] heartbeat_timeout_ms %u must be at most half of election_timeout_ms %u",
-        c->heartbeat_timeout_ms, c->election_timeout_ms);
+    config__problem(p, line,
+                    "[raft] heartbeat_timeout_ms %u must be at most half of "
+                    "election_timeout_ms %u",
+                    c->heartbeat_timeout_ms, c->election_timeout_ms);
 }
 
 /* [probes]: the timeout fits in the interval, and a key file goes with the
@@ -83,8 +83,7 @@ static void check_probes(struct config__parser *p)
                        ? st->key_line[CONFIG__PROBES_TIMEOUT]
                        : st->key_line[CONFIG__PROBES_INTERVAL];
         config__problem(
-            p, line,
-            "[probes] timeout_ms %u must be less than interval_ms %u",
+            p, line, "[probes] timeout_ms %u must be less than interval_ms %u",
             c->probe_timeout_ms, c->probe_interval_ms);
     }
     for (i = 0; i < CONFIG__ARRAY_SIZE(pairs); i++) {
@@ -295,7 +294,8 @@ static void check_node(struct config__parser *p)
     if (c->n_members == 0) {
         config__problem(
             p, 0,
-            "no [member.*] section: with join = false this node bootstraps the cluster and needs the initial member list");
+            "no [member.*] section: with join = false this node bootstraps the "
+            "cluster and needs the initial member list");
     } else if (m == NULL) {
         config__problem(
             p, st->key_line[CONFIG__NODE_ID],
@@ -354,7 +354,8 @@ static void check_regions(struct config__parser *p)
         if (find_region(c, c->primary_region) == NULL) {
             config__problem(
                 p, bst->key_line[CONFIG__BOOTSTRAP_PRIMARY],
-                "[bootstrap] primary_region \"%s\" is not a region: no [region.%s] section and no member in it",
+                "[bootstrap] primary_region \"%s\" is not a region: no "
+                "[region.%s] section and no member in it",
                 c->primary_region, c->primary_region);
         }
     } else if (bst->key_line[CONFIG__BOOTSTRAP_PRIMARY] == 0 &&

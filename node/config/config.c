@@ -77,8 +77,8 @@ static const struct config__key api_keys[] = {
 static const struct config__key services_keys[] = {
     {"pg", KEY_PATH, FIELD(config, pg_conninfo), 0, 0, false},
     {"redis", KEY_HOST_PORT, FIELD(config, redis_address), 0, 0, false},
-    {"redis_password_file", KEY_PATH, FIELD(config, redis_password_file), 0,
-     0, false},
+    {"redis_password_file", KEY_PATH, FIELD(config, redis_password_file), 0, 0,
+     false},
     {"store_credentials", KEY_PATH, FIELD(config, store_credentials), 0, 0,
      false},
     {"job_parallel", KEY_UINT, FIELD(config, job_parallel), 1, 64, false},
@@ -88,8 +88,8 @@ static const struct config__key services_keys[] = {
 
 const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {
     [CONFIG__PROBES_INTERVAL] = {"interval_ms", KEY_UINT,
-                                 FIELD(config, probe_interval_ms), 100,
-                                 3600000, false},
+                                 FIELD(config, probe_interval_ms), 100, 3600000,
+                                 false},
     [CONFIG__PROBES_TIMEOUT] = {"timeout_ms", KEY_UINT,
                                 FIELD(config, probe_timeout_ms), 50, 60000,
                                 false},
@@ -100,8 +100,8 @@ const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {
                                    FIELD(config, probe_openai_url), 0, 0,
                                    false},
     [CONFIG__PROBES_OPENAI_KEY_FILE] = {"openai_key_file", KEY_PATH,
-                                        FIELD(config, probe_openai_key_file),
-                                        0, 0, false},
+                                        FIELD(config, probe_openai_key_file), 0,
+                                        0, false},
     [CONFIG__PROBES_ANTHROPIC_URL] = {"anthropic_url", KEY_HTTP_URL,
                                       FIELD(config, probe_anthropic_url), 0, 0,
                                       false},
@@ -620,8 +620,8 @@ static int valid_http_url(const char *url, char *errmsg)
     } else if (strncmp(url, "https://", 8) == 0) {
         authority = url + 8;
     } else {
-        snprintf(errmsg, 256, "URL \"%.64s\" must start with http:// or https://",
-                 url);
+        snprintf(errmsg, 256,
+                 "URL \"%.64s\" must start with http:// or https://", url);
         return -1;
     }
     for (i = 0; url[i] != '\0'; i++) {
@@ -635,13 +635,15 @@ static int valid_http_url(const char *url, char *errmsg)
     end = authority + strcspn(authority, "/?#");
     if (strpbrk(authority, "?#") != NULL) {
         snprintf(errmsg, 256,
-                 "URL \"%.64s\" must not have a query or fragment (it is a base URL)",
+                 "URL \"%.64s\" must not have a query or fragment (it is a "
+                 "base URL)",
                  url);
         return -1;
     }
     if (memchr(authority, '@', (size_t)(end - authority)) != NULL) {
         snprintf(errmsg, 256,
-                 "URL \"%.64s\" must not hold a user name or password (use a key file)",
+                 "URL \"%.64s\" must not hold a user name or password (use a "
+                 "key file)",
                  url);
         return -1;
     }
@@ -765,8 +767,7 @@ static int set_number(struct config__parser *p,
             return value_problem(p,
                                  "[%s] %s: %.64s is out of range (%llu to "
                                  "%llu)",
-                                 label, k->name, v,
-                                 (unsigned long long)k->min,
+                                 label, k->name, v, (unsigned long long)k->min,
                                  (unsigned long long)k->max);
         }
         *(int32_t *)(void *)field = (int32_t)i;
@@ -821,10 +822,10 @@ static int set_value(struct config__parser *p,
             return set_number(p, k, field, v);
         case KEY_BOOL:
             if (parse_bool(v, (bool *)(void *)field) != 0) {
-                return value_problem(
-                    p,
-                    "[%s] %s: \"%.64s\" is not a boolean (true/false/yes/no/1/0)",
-                    label, k->name, v);
+                return value_problem(p,
+                                     "[%s] %s: \"%.64s\" is not a boolean "
+                                     "(true/false/yes/no/1/0)",
+                                     label, k->name, v);
             }
             return 0;
         case KEY_LOG_LEVEL:
@@ -848,10 +849,10 @@ static int set_value(struct config__parser *p,
                 return value_problem(p, "[%s] %s", label, err);
             }
             if (k->type == KEY_RAFT_ADDRESS && !host_is_ipv4(v)) {
-                return value_problem(
-                    p,
-                    "[%s] %s \"%.64s\" needs an IPv4 literal host (raft does not resolve names)",
-                    label, k->name, v);
+                return value_problem(p,
+                                     "[%s] %s \"%.64s\" needs an IPv4 literal "
+                                     "host (raft does not resolve names)",
+                                     label, k->name, v);
             }
             return copy_value(p, k, field, v);
         case KEY_ABS_PATH:

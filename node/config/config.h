@@ -56,14 +56,14 @@ struct config
     size_t max_body_bytes; /* default 1 MiB */
     /* [services]: this node's region's data services, which its job
      * workers back up and restore */
-    char pg_conninfo[1024];        /* libpq conninfo; "" = none */
-    char redis_address[256];       /* host:port; "" = none */
+    char pg_conninfo[1024];  /* libpq conninfo; "" = none */
+    char redis_address[256]; /* host:port; "" = none */
     char redis_password_file[1024];
-    char store_credentials[1024];  /* S3 credentials file; "" = env */
-    unsigned job_parallel;         /* connections per backup; default 2 */
-    int32_t drill_redis_db;        /* scratch Redis db of restore drills;
-                                      -1 (default): none, drills only check
-                                      the Redis backup's objects */
+    char store_credentials[1024]; /* S3 credentials file; "" = env */
+    unsigned job_parallel;        /* connections per backup; default 2 */
+    int32_t drill_redis_db;       /* scratch Redis db of restore drills;
+                                     -1 (default): none, drills only check
+                                     the Redis backup's objects */
     /* [probes]: health probes of this node's region (PostgreSQL and Redis
      * come from [services]); an empty URL means that service is not
      * probed. URLs are http:// or https:// base URLs without a query. */

@@ -212,8 +212,7 @@ int config_read_secret(const char *what,
         unsigned char ch = (unsigned char)text[i];
         if (ch < ' ' || ch == 0x7f || (ch == ' ' && !allow_spaces)) {
             snprintf(errmsg, 256, "%s %s: the %s holds a %s character", what,
-                     path, noun,
-                     allow_spaces ? "control" : "space or control");
+                     path, noun, allow_spaces ? "control" : "space or control");
             rv = DR_EINVAL;
             goto out;
         }

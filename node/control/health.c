@@ -9,14 +9,15 @@
 #include "log/log.h"
 
 #define HEALTH_TICK_MS 200
-#define HEALTH_PROPOSALS_MAX 64   /* in flight; more are dropped, not queued */
+#define HEALTH_PROPOSALS_MAX 64 /* in flight; more are dropped, not queued */
 #define HEALTH_REPORT_TIMEOUT_MS 5000
 
-struct health_prop {
+struct health_prop
+{
     struct raftnode_req req;
     struct health *h;
-    int kind;     /* what it was for, to clear its pending flag */
-    int index;    /* report index or provider */
+    int kind;  /* what it was for, to clear its pending flag */
+    int index; /* report index or provider */
 };
 
 enum { PROP_REGION, PROP_HALF_OPEN, PROP_EVENTS };
@@ -25,9 +26,12 @@ enum { PROP_REGION, PROP_HALF_OPEN, PROP_EVENTS };
 static int provider_of(int service)
 {
     switch (service) {
-        case PROBE_OLLAMA: return FSM_PROVIDER_OLLAMA;
-        case PROBE_OPENAI: return FSM_PROVIDER_OPENAI;
-        case PROBE_ANTHROPIC: return FSM_PROVIDER_ANTHROPIC;
+        case PROBE_OLLAMA:
+            return FSM_PROVIDER_OLLAMA;
+        case PROBE_OPENAI:
+            return FSM_PROVIDER_OPENAI;
+        case PROBE_ANTHROPIC:
+            return FSM_PROVIDER_ANTHROPIC;
     }
     return -1;
 }
@@ -36,20 +40,28 @@ static int provider_of(int service)
 static int fsm_service_of(int service)
 {
     switch (service) {
-        case PROBE_DATABASE: return FSM_SVC_DATABASE;
-        case PROBE_REDIS: return FSM_SVC_REDIS;
-        case PROBE_OLLAMA: return FSM_SVC_OLLAMA;
-        case PROBE_OPENAI: return FSM_SVC_OPENAI;
-        case PROBE_ANTHROPIC: return FSM_SVC_ANTHROPIC;
-        default: return FSM_SVC_APP;
+        case PROBE_DATABASE:
+            return FSM_SVC_DATABASE;
+        case PROBE_REDIS:
+            return FSM_SVC_REDIS;
+        case PROBE_OLLAMA:
+            return FSM_SVC_OLLAMA;
+        case PROBE_OPENAI:
+            return FSM_SVC_OPENAI;
+        case PROBE_ANTHROPIC:
+            return FSM_SVC_ANTHROPIC;
+        default:
+            return FSM_SVC_APP;
     }
 }
 
 int health_service_status(const struct probe_result *r)
 {
     switch (r->status) {
-        case PROBE_UP: return FSM_SVC_UP;
-        case PROBE_DOWN: return FSM_SVC_DOWN;
+        case PROBE_UP:
+            return FSM_SVC_UP;
+        case PROBE_DOWN:
+            return FSM_SVC_DOWN;
     }
     return FSM_SVC_UNKNOWN;
 }
@@ -66,7 +78,8 @@ static void report_health(const struct health_report *r, int *health)
             : FSM_SVC_UNKNOWN;
 }
 
-static void prop_cb(struct raftnode_req *req, int status,
+static void prop_cb(struct raftnode_req *req,
+                    int status,
                     const struct fsm_result *res)
 {
     struct health_prop *p = req->data;
@@ -84,7 +97,9 @@ static void prop_cb(struct raftnode_req *req, int status,
     free(p);
 }
 
-static bool propose(struct health *h, const struct fsm_cmd *cmd, int kind,
+static bool propose(struct health *h,
+                    const struct fsm_cmd *cmd,
+                    int kind,
                     int index)
 {
     struct health_prop *p;
@@ -126,11 +141,13 @@ static struct health_report *report_slot(struct health *h, const char *region)
  * one (health NULL: what the slot's reports say, once two in a row agree,
  * so that nodes that disagree or a probe on the edge of its timeout do not
  * flap the region). */
-static void sync_region(struct health *h, struct health_report *slot,
-                        const int *health, const char *actor)
+static void sync_region(struct health *h,
+                        struct health_report *slot,
+                        const int *health,
+                        const char *actor)
 {
-    const struct fsm_region *r = fsm_region_get(raftnode_state(h->node),
-                                                 slot->region);
+    const struct fsm_region *r =
+        fsm_region_get(raftnode_state(h->node), slot->region);
     struct fsm_cmd cmd = {.type = FSM_CMD_REGION_HEALTH, .actor = actor};
 
     if (r == NULL || slot->proposing || (health == NULL && !slot->confirmed)) {
@@ -145,8 +162,7 @@ static void sync_region(struct health *h, struct health_report *slot,
         return;
     }
     cmd.u.health.region = slot->region;
-    slot->proposing = propose(h, &cmd, PROP_REGION,
-                              (int)(slot - h->reports));
+    slot->proposing = propose(h, &cmd, PROP_REGION, (int)(slot - h->reports));
 }
 
 static uint64_t fresh_ms(const struct health *h)
@@ -158,9 +174,8 @@ static uint64_t fresh_ms(const struct health *h)
 static uint64_t report_fresh_ms(const struct health *h,
                                 const struct health_report *r)
 {
-    return r->interval_ms != 0
-               ? 3ull * r->interval_ms + r->timeout_ms
-               : fresh_ms(h);
+    return r->interval_ms != 0 ? 3ull * r->interval_ms + r->timeout_ms
+                               : fresh_ms(h);
 }
 
 static void note_member(struct health *h, const struct health_report *r)
@@ -219,9 +234,8 @@ int health_ingest(struct health *h, const struct health_report *r)
          * this node does not probe keeps what another node reported, so
          * the region's view does not flap between reporters. */
         struct health_report prev = *slot;
-        bool fresh = prev.received != 0 &&
-                     uv_now(h->loop) - prev.received <=
-                         report_fresh_ms(h, &prev);
+        bool fresh = prev.received != 0 && uv_now(h->loop) - prev.received <=
+                                               report_fresh_ms(h, &prev);
         int now_says[FSM_SERVICES];
         *slot = *r;
         for (int i = 0; fresh && i < PROBE__COUNT; i++) {
@@ -232,8 +246,8 @@ int health_ingest(struct health *h, const struct health_report *r)
         slot->proposing = prev.proposing;
         slot->received = uv_now(h->loop);
         report_health(slot, now_says);
-        slot->confirmed = fresh && memcmp(now_says, prev.last,
-                                          sizeof(now_says)) == 0;
+        slot->confirmed =
+            fresh && memcmp(now_says, prev.last, sizeof(now_says)) == 0;
         memcpy(slot->last, now_says, sizeof(now_says));
     }
     h->reports_received++;
@@ -243,8 +257,7 @@ int health_ingest(struct health *h, const struct health_report *r)
     /* Each LLM probe's outcome counts as a request to that provider; a
      * success only when it changes something (failures to reset, a
      * breaker to close), so a healthy provider costs the log nothing. */
-    snprintf(actor, sizeof(actor), "probe:%llu",
-             (unsigned long long)r->node);
+    snprintf(actor, sizeof(actor), "probe:%llu", (unsigned long long)r->node);
     for (int i = 0; i < PROBE__COUNT; i++) {
         int p = provider_of(i);
         int st = r->results[i].status;
@@ -278,9 +291,8 @@ const struct health_report *health_view(const struct health *h,
     for (size_t i = 0; i < h->n_reports; i++) {
         const struct health_report *r = &h->reports[i];
         if (strcmp(r->region, region) == 0) {
-            return r->received != 0 &&
-                           uv_now(h->loop) - r->received <=
-                               report_fresh_ms(h, r)
+            return r->received != 0 && uv_now(h->loop) - r->received <=
+                                           report_fresh_ms(h, r)
                        ? r
                        : NULL;
         }
@@ -353,8 +365,11 @@ static void tick_cb(uv_timer_t *t)
 
 /* Reports: every node's own region, after each probe round. */
 
-static void report_done_cb(struct httpc_req *r, long status, const char *body,
-                           size_t len, const char *err)
+static void report_done_cb(struct httpc_req *r,
+                           long status,
+                           const char *body,
+                           size_t len,
+                           const char *err)
 {
     struct health *h = r->data;
     (void)len;
@@ -435,8 +450,12 @@ static void tick_closed_cb(uv_handle_t *handle)
     part_closed(handle->data);
 }
 
-int health_start(struct health *h, uv_loop_t *loop, const struct config *cfg,
-                 struct raftnode *node, const char *token, char *errmsg)
+int health_start(struct health *h,
+                 uv_loop_t *loop,
+                 const struct config *cfg,
+                 struct raftnode *node,
+                 const char *token,
+                 char *errmsg)
 {
     int rv;
 

@@ -13,31 +13,33 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "config/config.h"
 #include "http/httpc.h"
 #include "json/jsonin.h"
 #include "json/jsonout.h"
-#include "config/config.h"
 #include "probe/probe.h"
 #include "raft/raftnode.h"
 
 /* One region's services as a node of it reported them. */
-struct health_report {
+struct health_report
+{
     char region[64];
     uint64_t node;
-    uint64_t received;  /* uv_now() when it arrived */
+    uint64_t received;      /* uv_now() when it arrived */
     uint64_t applied_index; /* the reporting node's raft applied index */
     uint32_t interval_ms, timeout_ms; /* the reporter's probe settings (0:
                                          unknown, the leader's are used) */
     struct probe_result results[PROBE__COUNT];
-    bool proposing;     /* a REGION_HEALTH for it is in flight */
+    bool proposing;         /* a REGION_HEALTH for it is in flight */
     int last[FSM_SERVICES]; /* what the previous report said */
-    bool confirmed;     /* two reports in a row said the same */
+    bool confirmed;         /* two reports in a row said the same */
 };
 
-struct health {
+struct health
+{
     uv_loop_t *loop;
-    const struct config *cfg;  /* borrowed */
-    struct raftnode *node;     /* borrowed */
+    const struct config *cfg; /* borrowed */
+    struct raftnode *node;    /* borrowed */
     char token[512];
     struct prober prober;
     bool probing;
@@ -46,20 +48,21 @@ struct health {
     bool report_inflight;
     uv_timer_t tick;
     bool stopping;
-    int open_parts;            /* prober, httpc, timer not yet closed */
+    int open_parts; /* prober, httpc, timer not yet closed */
     void (*stopped_cb)(struct health *h);
     /* leader */
     struct health_report reports[FSM_REGIONS_MAX];
     size_t n_reports;
     bool half_open_pending[FSM_PROVIDERS];
-    uint64_t ready_since;      /* uv_now when this node became the leader */
-    struct health_member {
+    uint64_t ready_since; /* uv_now when this node became the leader */
+    struct health_member
+    {
         uint64_t id, applied_index;
-        uint64_t received; /* uv_now() */
-        uint64_t fresh;    /* ms its reports stay fresh */
+        uint64_t received;      /* uv_now() */
+        uint64_t fresh;         /* ms its reports stay fresh */
     } members[FSM_MEMBERS_MAX]; /* applied index each node last reported */
     size_t n_members;
-    int proposals;             /* in flight */
+    int proposals; /* in flight */
     /* metrics */
     uint64_t reports_sent, reports_failed, reports_received;
 };
@@ -67,8 +70,12 @@ struct health {
 /* Start probing and, on the leader, the controller. cfg and node are
  * borrowed for its life; token (copied) authenticates reports to the
  * leader. errmsg (256 bytes) says why it could not start. */
-int health_start(struct health *h, uv_loop_t *loop, const struct config *cfg,
-                 struct raftnode *node, const char *token, char *errmsg);
+int health_start(struct health *h,
+                 uv_loop_t *loop,
+                 const struct config *cfg,
+                 struct raftnode *node,
+                 const char *token,
+                 char *errmsg);
 /* Stop probes and requests, close every handle, then call cb (may be
  * NULL). Proposals in flight still call back into h: it must outlive
  * raft. */
@@ -96,7 +103,8 @@ int health_service_status(const struct probe_result *r);
 void health_report_write(struct jout *j, const struct health_report *r);
 /* "models": [...] of an LLM provider's result, into the current object. */
 void health_write_models(struct jout *j, const struct probe_result *r);
-int health_report_parse(const struct jin *root, struct health_report *out,
+int health_report_parse(const struct jin *root,
+                        struct health_report *out,
                         char *errmsg);
 
 #endif /* DR_CONTROL_HEALTH_H */

@@ -8,7 +8,8 @@
 static const char *const status_names[] = {"unconfigured", "unknown", "up",
                                            "down"};
 
-static void write_result(struct jout *j, int service,
+static void write_result(struct jout *j,
+                         int service,
                          const struct probe_result *r)
 {
     jout_begin(j, '{');
@@ -83,8 +84,11 @@ static int bad(char *errmsg, const char *svc, const char *what)
     return DR_EINVAL;
 }
 
-static int get_int(const struct jin *o, const char *key, int64_t *out,
-                   const char *svc, char *errmsg)
+static int get_int(const struct jin *o,
+                   const char *key,
+                   int64_t *out,
+                   const char *svc,
+                   char *errmsg)
 {
     const struct jin *v = jin_get(o, key);
     char msg[96];
@@ -100,8 +104,10 @@ static int get_int(const struct jin *o, const char *key, int64_t *out,
     return DR_OK;
 }
 
-static int parse_result(const struct jin *o, const char *svc,
-                        struct probe_result *r, char *errmsg)
+static int parse_result(const struct jin *o,
+                        const char *svc,
+                        struct probe_result *r,
+                        char *errmsg)
 {
     const struct jin *v;
     int64_t us;
@@ -118,8 +124,9 @@ static int parse_result(const struct jin *o, const char *svc,
         }
     }
     if (r->status < 0) {
-        return bad(errmsg, svc, "status must be unconfigured, unknown, up or "
-                                "down");
+        return bad(errmsg, svc,
+                   "status must be unconfigured, unknown, up or "
+                   "down");
     }
     if (get_int(o, "latency_us", &us, svc, errmsg) != DR_OK ||
         get_int(o, "connections", &r->connections, svc, errmsg) != DR_OK ||
@@ -164,7 +171,8 @@ static int parse_result(const struct jin *o, const char *svc,
     return DR_OK;
 }
 
-int health_report_parse(const struct jin *root, struct health_report *out,
+int health_report_parse(const struct jin *root,
+                        struct health_report *out,
                         char *errmsg)
 {
     const struct jin *v, *svcs;

@@ -19,12 +19,14 @@
  * whose renewal is in flight. */
 #define SCHED_EXPIRE_SLACK_MS 2000
 
-struct sched_req {
+struct sched_req
+{
     struct raftnode_req req;
     struct scheduler *s;
 };
 
-static void applied_cb(struct raftnode_req *r, int status,
+static void applied_cb(struct raftnode_req *r,
+                       int status,
                        const struct fsm_result *res)
 {
     struct sched_req *q = r->data;
@@ -117,7 +119,8 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
-void scheduler_start(struct scheduler *s, uv_loop_t *loop,
+void scheduler_start(struct scheduler *s,
+                     uv_loop_t *loop,
                      struct raftnode *node)
 {
     memset(s, 0, sizeof(*s));

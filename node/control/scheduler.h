@@ -10,10 +10,11 @@
 
 #include "raft/raftnode.h"
 
-struct scheduler {
-    struct raftnode *node;  /* borrowed */
+struct scheduler
+{
+    struct raftnode *node; /* borrowed */
     uv_timer_t tick;
-    int inflight;           /* proposals not yet answered */
+    int inflight; /* proposals not yet answered */
     bool stopping;
     void (*stopped_cb)(struct scheduler *s);
 };
@@ -21,7 +22,8 @@ struct scheduler {
 /* Start the timer. node is borrowed until scheduler_stop has called back;
  * proposals in flight call back into s until raft has closed, so s must
  * outlive raft. */
-void scheduler_start(struct scheduler *s, uv_loop_t *loop,
+void scheduler_start(struct scheduler *s,
+                     uv_loop_t *loop,
                      struct raftnode *node);
 
 /* One round: propose what is due (nothing while a round is in flight or

@@ -25,7 +25,7 @@ static const char *const backup_kind_short[FSM_BACKUP_KINDS] = {"pg", "redis"};
 const char *fsm_backup_kind_name(int kind)
 {
     return kind >= 0 && kind < FSM_BACKUP_KINDS ? backup_kind_names[kind]
-                                                 : "unknown";
+                                                : "unknown";
 }
 
 int fsm_backup_kind_parse(const char *name)
@@ -42,8 +42,10 @@ int fsm_backup_kind_parse(const char *name)
 const char *fsm_backup_state_name(int state)
 {
     switch (state) {
-        case FSM_BACKUP_COMPLETE: return "complete";
-        case FSM_BACKUP_DELETING: return "deleting";
+        case FSM_BACKUP_COMPLETE:
+            return "complete";
+        case FSM_BACKUP_DELETING:
+            return "deleting";
     }
     return "unknown";
 }
@@ -51,10 +53,14 @@ const char *fsm_backup_state_name(int state)
 const char *fsm_job_kind_name(int kind)
 {
     switch (kind) {
-        case FSM_JOB_BACKUP: return "backup";
-        case FSM_JOB_DELETE: return "delete";
-        case FSM_JOB_CLEANUP: return "cleanup";
-        case FSM_JOB_DRILL: return "drill";
+        case FSM_JOB_BACKUP:
+            return "backup";
+        case FSM_JOB_DELETE:
+            return "delete";
+        case FSM_JOB_CLEANUP:
+            return "cleanup";
+        case FSM_JOB_DRILL:
+            return "drill";
     }
     return "unknown";
 }
@@ -68,12 +74,16 @@ const char *fsm_job_state_name(int state)
 
 /* The strings a backup or a job owns. */
 #define BACKUP_STRS(b)                                                     \
-    {&(b)->id,           &(b)->origin_region, &(b)->store,                 \
-     &(b)->prefix,       &(b)->manifest_key,  &(b)->manifest_sha256,       \
-     &(b)->verify_error, &(b)->detail}
-#define JOB_STRS(j)                                                        \
-    {&(j)->region, &(j)->backup_id, &(j)->prefix,                          \
-     &(j)->store,  &(j)->error,     &(j)->actor}
+    {                                                                      \
+        &(b)->id, &(b)->origin_region, &(b)->store, &(b)->prefix,          \
+            &(b)->manifest_key, &(b)->manifest_sha256, &(b)->verify_error, \
+            &(b)->detail                                                   \
+    }
+#define JOB_STRS(j)                                                            \
+    {                                                                          \
+        &(j)->region, &(j)->backup_id, &(j)->prefix, &(j)->store, &(j)->error, \
+            &(j)->actor                                                        \
+    }
 
 void fsm_backup_free(struct fsm_backup *b)
 {
@@ -162,7 +172,8 @@ const struct fsm_job *fsm_job_get(const struct fsm *f, uint64_t id)
     return found ? &f->jobs[pos] : NULL;
 }
 
-const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
+const struct fsm_backup *fsm_backup_latest(const struct fsm *f,
+                                           int kind,
                                            const char *region)
 {
     const struct fsm_backup *best = NULL;
@@ -178,7 +189,8 @@ const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
     return best;
 }
 
-static const struct fsm_job *active_backup_job(const struct fsm *f, int kind,
+static const struct fsm_job *active_backup_job(const struct fsm *f,
+                                               int kind,
                                                const char *region)
 {
     for (size_t i = 0; i < f->n_jobs; i++) {
@@ -250,8 +262,10 @@ static int by_group_newest_first(const void *a, const void *b)
     return strcmp(y->id, x->id);
 }
 
-size_t fsm_retention_victims(const struct fsm *f, uint64_t now,
-                             const char **ids, size_t max)
+size_t fsm_retention_victims(const struct fsm *f,
+                             uint64_t now,
+                             const char **ids,
+                             size_t max)
 {
     uint64_t recent_ms =
         (uint64_t)fsm_setting_int(f, "backup.retention_recent_h") * 3600000;
@@ -318,8 +332,10 @@ static bool valid_sha256_hex(const char *s)
 
 /* The lease of cmd's job is held by cmd's node and attempt (and, with a
  * time, has not expired). */
-static int check_lease(const struct fsm_job *j, const struct fsm_cmd_job *c,
-                       uint64_t now, struct fsm_result *res)
+static int check_lease(const struct fsm_job *j,
+                       const struct fsm_cmd_job *c,
+                       uint64_t now,
+                       struct fsm_result *res)
 {
     if (j->state != FSM_JOB_RUNNING) {
         return fsm__reject(res, DR_ECONFLICT, "job %llu is %s, not running",
@@ -360,7 +376,8 @@ static int check_finished_backup(const struct fsm_backup *b,
     return DR_OK;
 }
 
-static int check_create(const struct fsm *f, const struct fsm_cmd_job *c,
+static int check_create(const struct fsm *f,
+                        const struct fsm_cmd_job *c,
                         struct fsm_result *res)
 {
     const char *region = c->region != NULL && c->region[0] != '\0'
@@ -409,8 +426,10 @@ static int check_create(const struct fsm *f, const struct fsm_cmd_job *c,
     return DR_OK;
 }
 
-int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                       uint64_t now, struct fsm_result *res)
+int fsm__catalog_check(const struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
+                       struct fsm_result *res)
 {
     const struct fsm_cmd_job *c = &cmd->u.job;
     const struct fsm_job *j = NULL;
@@ -459,10 +478,9 @@ int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
     switch (cmd->type) {
         case FSM_CMD_JOB_CLAIM:
             if (j->state != FSM_JOB_PENDING) {
-                return fsm__reject(res, DR_ECONFLICT,
-                                   "job %llu is %s, not pending",
-                                   (unsigned long long)j->id,
-                                   fsm_job_state_name(j->state));
+                return fsm__reject(
+                    res, DR_ECONFLICT, "job %llu is %s, not pending",
+                    (unsigned long long)j->id, fsm_job_state_name(j->state));
             }
             m = fsm_member_get(f, c->node);
             if (m == NULL) {
@@ -482,11 +500,10 @@ int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
                                    "lease_ms must be 1000 to 3600000");
             }
             if (now != 0 && now < j->not_before_ms) {
-                return fsm__reject(res, DR_ECONFLICT,
-                                   "job %llu backs off for another %llu ms",
-                                   (unsigned long long)j->id,
-                                   (unsigned long long)(j->not_before_ms -
-                                                        now));
+                return fsm__reject(
+                    res, DR_ECONFLICT, "job %llu backs off for another %llu ms",
+                    (unsigned long long)j->id,
+                    (unsigned long long)(j->not_before_ms - now));
             }
             return DR_OK;
         case FSM_CMD_JOB_RENEW:
@@ -535,10 +552,9 @@ int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
             return DR_OK;
         case FSM_CMD_JOB_EXPIRE:
             if (j->state != FSM_JOB_RUNNING || j->attempt != c->attempt) {
-                return fsm__reject(res, DR_ECONFLICT,
-                                   "job %llu attempt %u is not running",
-                                   (unsigned long long)j->id,
-                                   (unsigned)c->attempt);
+                return fsm__reject(
+                    res, DR_ECONFLICT, "job %llu attempt %u is not running",
+                    (unsigned long long)j->id, (unsigned)c->attempt);
             }
             if (now != 0 && now <= j->lease_expires_ms) {
                 return fsm__reject(res, DR_ECONFLICT,
@@ -628,10 +644,15 @@ static int set_str(char **dst, const char *src)
 }
 
 /* Add a job deleting the objects under prefix in region's store. */
-static int add_delete_job(struct fsm *f, int kind, const char *region,
-                          const char *store, const char *prefix,
-                          const char *backup_id, const char *actor,
-                          uint64_t now, uint64_t *id)
+static int add_delete_job(struct fsm *f,
+                          int kind,
+                          const char *region,
+                          const char *store,
+                          const char *prefix,
+                          const char *backup_id,
+                          const char *actor,
+                          uint64_t now,
+                          uint64_t *id)
 {
     struct fsm_job t;
 
@@ -655,8 +676,11 @@ static int add_delete_job(struct fsm *f, int kind, const char *region,
 }
 
 /* An attempt ended without success: retry after a back-off, or fail. */
-static int attempt_failed(struct fsm *f, struct fsm_job *j, const char *error,
-                          uint64_t now, const char *actor)
+static int attempt_failed(struct fsm *f,
+                          struct fsm_job *j,
+                          const char *error,
+                          uint64_t now,
+                          const char *actor)
 {
     char region[FSM_NAME_MAX + 1], store[FSM_ADDR_MAX + 1];
     char prefix[1100], backup_id[128];
@@ -697,12 +721,14 @@ static int attempt_failed(struct fsm *f, struct fsm_job *j, const char *error,
     snprintf(store, sizeof(store), "%s", j->store);
     snprintf(prefix, sizeof(prefix), "%s", j->prefix);
     snprintf(backup_id, sizeof(backup_id), "%s", j->backup_id);
-    return add_delete_job(f, FSM_JOB_CLEANUP, region, store, prefix,
-                          backup_id, actor, now, &id);
+    return add_delete_job(f, FSM_JOB_CLEANUP, region, store, prefix, backup_id,
+                          actor, now, &id);
 }
 
-static int finish_backup(struct fsm *f, struct fsm_job *j,
-                         const struct fsm_backup *in, uint64_t now)
+static int finish_backup(struct fsm *f,
+                         struct fsm_job *j,
+                         const struct fsm_backup *in,
+                         uint64_t now)
 {
     struct fsm_backup b, copy, *grown;
     int found;
@@ -757,8 +783,10 @@ static void backup_remove(struct fsm *f, const char *id)
     f->n_backups--;
 }
 
-static int mutate_create(struct fsm *f, const struct fsm_cmd *cmd,
-                         uint64_t now, struct fsm_result *res)
+static int mutate_create(struct fsm *f,
+                         const struct fsm_cmd *cmd,
+                         uint64_t now,
+                         struct fsm_result *res)
 {
     const struct fsm_cmd_job *c = &cmd->u.job;
     const char *region = c->region != NULL && c->region[0] != '\0'
@@ -772,8 +800,7 @@ static int mutate_create(struct fsm *f, const struct fsm_cmd *cmd,
     t.id = f->job_seq + 1;
     format_utc(now, when, sizeof(when));
     snprintf(backup_id, sizeof(backup_id), "%s-%s-%llu",
-             backup_kind_short[c->backup_kind], when,
-             (unsigned long long)t.id);
+             backup_kind_short[c->backup_kind], when, (unsigned long long)t.id);
     t.kind = FSM_JOB_BACKUP;
     t.backup_kind = c->backup_kind;
     t.region = r->name;
@@ -796,8 +823,10 @@ static int mutate_create(struct fsm *f, const struct fsm_cmd *cmd,
     return DR_OK;
 }
 
-int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
-                        uint64_t now, struct fsm_result *res)
+int fsm__catalog_mutate(struct fsm *f,
+                        const struct fsm_cmd *cmd,
+                        uint64_t now,
+                        struct fsm_result *res)
 {
     const struct fsm_cmd_job *c = &cmd->u.job;
     struct fsm_job *j;
@@ -812,10 +841,9 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
             struct fsm_backup *b = &f->backups[pos];
             b->state = FSM_BACKUP_DELETING;
             fsm__audit_add(f, now, cmd->actor, "backup-delete", "%s", b->id);
-            return add_delete_job(f, FSM_JOB_DELETE, b->origin_region,
-                                  b->store, b->prefix, b->id,
-                                  cmd->actor != NULL ? cmd->actor : "", now,
-                                  &res->job_id);
+            return add_delete_job(
+                f, FSM_JOB_DELETE, b->origin_region, b->store, b->prefix, b->id,
+                cmd->actor != NULL ? cmd->actor : "", now, &res->job_id);
         }
         case FSM_CMD_BACKUP_VERIFIED: {
             const struct fsm_cmd_backup_verified *v = &cmd->u.verified;
@@ -827,8 +855,7 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
             b->verified_ms = now;
             b->verify_ok = v->ok;
             fsm__audit_add(f, now, cmd->actor, "backup-verified", "%s: %s%s%s",
-                           b->id, v->ok ? "ok" : "FAILED",
-                           v->ok ? "" : ": ",
+                           b->id, v->ok ? "ok" : "FAILED", v->ok ? "" : ": ",
                            v->ok ? "" : (v->error ? v->error : ""));
             return DR_OK;
         }
@@ -848,8 +875,8 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                 char prefix[256];
                 /* Each attempt writes under its own prefix, so a late
                  * writer from an earlier attempt never mixes in. */
-                snprintf(prefix, sizeof(prefix), "backups/%s/%u",
-                         j->backup_id, (unsigned)j->attempt);
+                snprintf(prefix, sizeof(prefix), "backups/%s/%u", j->backup_id,
+                         (unsigned)j->attempt);
                 if (set_str(&j->prefix, prefix) != DR_OK) {
                     return DR_ENOMEM;
                 }
@@ -898,9 +925,9 @@ int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                                j->backup_id);
                 backup_remove(f, j->backup_id);
             } else if (j->kind == FSM_JOB_DRILL) {
-                return fsm__drill_job_done(f, j, true, c, c->error, now,
-                                           cmd->actor != NULL ? cmd->actor
-                                                              : "");
+                return fsm__drill_job_done(
+                    f, j, true, c, c->error, now,
+                    cmd->actor != NULL ? cmd->actor : "");
             }
             return DR_OK;
         default:

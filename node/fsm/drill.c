@@ -32,9 +32,11 @@ const char *fsm_drill_state_name(int state)
 }
 
 /* The strings a drill owns. */
-#define DRILL_STRS(d)                                                      \
-    {&(d)->region, &(d)->pg_backup, &(d)->redis_backup,                    \
-     &(d)->error,  &(d)->detail,    &(d)->actor}
+#define DRILL_STRS(d)                                                   \
+    {                                                                   \
+        &(d)->region, &(d)->pg_backup, &(d)->redis_backup, &(d)->error, \
+            &(d)->detail, &(d)->actor                                   \
+    }
 
 void fsm_drill_free(struct fsm_drill *d)
 {
@@ -117,7 +119,8 @@ const char *fsm_drill_region(const struct fsm *f)
 /* A drill whose job no node claimed for an hour: its region cannot run it
  * (no node there any more, or none that works). A new drill replaces it.
  * now == 0: time unknown, never stuck. */
-static bool drill_stuck(const struct fsm *f, const struct fsm_drill *d,
+static bool drill_stuck(const struct fsm *f,
+                        const struct fsm_drill *d,
                         uint64_t now)
 {
     const struct fsm_job *j = fsm_job_get(f, d->job_id);
@@ -177,8 +180,10 @@ bool fsm_drill_due(const struct fsm *f, uint64_t now)
     return now >= newest->started_ms + (uint64_t)hours * 3600000ull;
 }
 
-int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                     uint64_t now, struct fsm_result *res)
+int fsm__drill_check(const struct fsm *f,
+                     const struct fsm_cmd *cmd,
+                     uint64_t now,
+                     struct fsm_result *res)
 {
     const struct fsm_cmd_drill *c = &cmd->u.drill;
     const char *region = c->region != NULL && c->region[0] != '\0'
@@ -263,7 +268,9 @@ static void drills_make_room(struct fsm *f)
     }
 }
 
-int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+int fsm__drill_mutate(struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
                       struct fsm_result *res)
 {
     const struct fsm_cmd_drill *c = &cmd->u.drill;
@@ -309,8 +316,8 @@ int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
     d.started_ms = now;
     d.pg_backup = (char *)(pg != NULL ? pg->id : "");
     d.redis_backup = (char *)(rd != NULL ? rd->id : "");
-    d.pg_rpo_ms = pg != NULL && now > pg->snapshot_ms ? now - pg->snapshot_ms
-                                                      : 0;
+    d.pg_rpo_ms =
+        pg != NULL && now > pg->snapshot_ms ? now - pg->snapshot_ms : 0;
     d.redis_rpo_ms =
         rd != NULL && now > rd->snapshot_ms ? now - rd->snapshot_ms : 0;
     d.job_id = f->job_seq + 1;
@@ -351,9 +358,8 @@ int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
     }
     fsm__audit_add(f, now, actor, "drill-start",
                    "drill %llu: restore in %s of %s%s%s (job %llu)",
-                   (unsigned long long)d.id, region,
-                   pg != NULL ? pg->id : "", pg != NULL && rd != NULL ? " and "
-                                                                      : "",
+                   (unsigned long long)d.id, region, pg != NULL ? pg->id : "",
+                   pg != NULL && rd != NULL ? " and " : "",
                    rd != NULL ? rd->id : "", (unsigned long long)t.id);
     res->drill_id = d.id;
     res->job_id = t.id;
@@ -371,9 +377,13 @@ static int set_text(char **dst, const char *src)
     return DR_OK;
 }
 
-int fsm__drill_job_done(struct fsm *f, const struct fsm_job *j, bool ok,
-                        const struct fsm_cmd_job *c, const char *error,
-                        uint64_t now, const char *actor)
+int fsm__drill_job_done(struct fsm *f,
+                        const struct fsm_job *j,
+                        bool ok,
+                        const struct fsm_cmd_job *c,
+                        const char *error,
+                        uint64_t now,
+                        const char *actor)
 {
     struct fsm_drill *d = drill_find(f, j->drill_id);
     bool passed = ok && c->drill_ok;

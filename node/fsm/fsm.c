@@ -8,8 +8,8 @@
 #include <strings.h>
 
 #include "fsm/internal.h"
-#include "fsm/sm.h"
 #include "fsm/settings.h"
+#include "fsm/sm.h"
 
 int fsm__reject(struct fsm_result *res, int code, const char *fmt, ...)
 {
@@ -120,9 +120,12 @@ void fsm_member_free(struct fsm_member *m)
 }
 
 /* Binary search; returns the index of name or where it would go. */
-size_t fsm__search(const void *base, size_t n, size_t size,
+size_t fsm__search(const void *base,
+                   size_t n,
+                   size_t size,
                    const void *key,
-                   int (*cmp)(const void *key, const void *elem), int *found)
+                   int (*cmp)(const void *key, const void *elem),
+                   int *found)
 {
     size_t lo = 0, hi = n;
 
@@ -273,8 +276,12 @@ static int audit_resize(struct fsm *f, size_t cap)
 
 /* Record an audit entry. Memory failure drops the entry rather than the
  * command: the log stays the source of truth. */
-void fsm__audit_add(struct fsm *f, uint64_t now, const char *actor,
-                      const char *action, const char *fmt, ...)
+void fsm__audit_add(struct fsm *f,
+                    uint64_t now,
+                    const char *actor,
+                    const char *action,
+                    const char *fmt,
+                    ...)
 {
     struct fsm_audit e;
     char detail[FSM_TEXT_MAX + 256];
@@ -370,9 +377,12 @@ void fsm_replace(struct fsm *f, struct fsm *src)
 const char *fsm_region_status_name(int status)
 {
     switch (status) {
-        case FSM_REGION_HEALTHY: return "healthy";
-        case FSM_REGION_DEGRADED: return "degraded";
-        case FSM_REGION_LOST: return "lost";
+        case FSM_REGION_HEALTHY:
+            return "healthy";
+        case FSM_REGION_DEGRADED:
+            return "degraded";
+        case FSM_REGION_LOST:
+            return "lost";
     }
     return "unknown";
 }
@@ -386,14 +396,15 @@ const char *fsm_site_state_name(int state)
 
 /* The region an update would leave: cur with the command's chosen fields.
  * Shallow: borrows from both. */
-static void region_merge(struct fsm_region *out, const struct fsm_region *cur,
+static void region_merge(struct fsm_region *out,
+                         const struct fsm_region *cur,
                          const struct fsm_cmd *cmd)
 {
     const struct fsm_region *in = &cmd->u.region;
-    unsigned fields = cmd->fields != 0 ? cmd->fields
-                                       : FSM_REGION_F_PRIORITY |
-                                             FSM_REGION_F_DNS_TARGETS |
-                                             FSM_REGION_F_OBJECT_STORE;
+    unsigned fields = cmd->fields != 0
+                          ? cmd->fields
+                          : FSM_REGION_F_PRIORITY | FSM_REGION_F_DNS_TARGETS |
+                                FSM_REGION_F_OBJECT_STORE;
     *out = *cur;
     if (fields & FSM_REGION_F_PRIORITY) {
         out->priority = in->priority;
@@ -416,8 +427,8 @@ static int check_region_fields(const struct fsm_region *r,
     }
     if (r->n_dns_targets > FSM_DNS_TARGETS_MAX) {
         return fsm__reject(res, DR_EINVAL,
-                      "region %s: %zu DNS targets, at most %d allowed",
-                      r->name, r->n_dns_targets, FSM_DNS_TARGETS_MAX);
+                           "region %s: %zu DNS targets, at most %d allowed",
+                           r->name, r->n_dns_targets, FSM_DNS_TARGETS_MAX);
     }
     for (size_t i = 0; i < r->n_dns_targets; i++) {
         if (fsm_valid_dns_target(r->dns_targets[i], err) != DR_OK) {
@@ -426,9 +437,9 @@ static int check_region_fields(const struct fsm_region *r,
         for (size_t j = 0; j < i; j++) {
             if (strcasecmp(r->dns_targets[i], r->dns_targets[j]) == 0) {
                 return fsm__reject(res, DR_EINVAL,
-                              "region %s: DNS target \"%.64s\" is listed "
-                              "twice",
-                              r->name, r->dns_targets[i]);
+                                   "region %s: DNS target \"%.64s\" is listed "
+                                   "twice",
+                                   r->name, r->dns_targets[i]);
             }
         }
     }
@@ -443,13 +454,14 @@ static int check_member_fields(const struct fsm_member *m,
 {
     char err[256];
     if (m->id == 0) {
-        return fsm__reject(res, DR_EINVAL, "member id must be a positive integer");
+        return fsm__reject(res, DR_EINVAL,
+                           "member id must be a positive integer");
     }
     if (fsm_valid_name("member region", m->region, err) != DR_OK ||
         fsm_valid_host_port("raft_address", m->raft_address, err) != DR_OK ||
         fsm_valid_host_port("api_address", m->api_address, err) != DR_OK) {
         return fsm__reject(res, DR_EINVAL, "member %llu: %s",
-                      (unsigned long long)m->id, err);
+                           (unsigned long long)m->id, err);
     }
     return DR_OK;
 }
@@ -477,15 +489,18 @@ static int check_bootstrap(const struct fsm *f,
                            struct fsm_result *res)
 {
     if (f->initialized) {
-        return fsm__reject(res, DR_ECONFLICT, "cluster is already bootstrapped");
+        return fsm__reject(res, DR_ECONFLICT,
+                           "cluster is already bootstrapped");
     }
     if (b->n_regions == 0 || b->n_members == 0) {
-        return fsm__reject(res, DR_EINVAL,
-                      "bootstrap needs at least one region and one member");
+        return fsm__reject(
+            res, DR_EINVAL,
+            "bootstrap needs at least one region and one member");
     }
     if (b->n_regions > FSM_REGIONS_MAX || b->n_members > FSM_MEMBERS_MAX) {
-        return fsm__reject(res, DR_ELIMIT, "bootstrap has too many regions or "
-                                      "members");
+        return fsm__reject(res, DR_ELIMIT,
+                           "bootstrap has too many regions or "
+                           "members");
     }
     for (size_t i = 0; i < b->n_regions; i++) {
         if (check_region_fields(&b->regions[i], res) != DR_OK) {
@@ -494,8 +509,8 @@ static int check_bootstrap(const struct fsm *f,
         for (size_t j = 0; j < i; j++) {
             if (strcmp(b->regions[i].name, b->regions[j].name) == 0) {
                 return fsm__reject(res, DR_EINVAL,
-                              "bootstrap lists region %s twice",
-                              b->regions[i].name);
+                                   "bootstrap lists region %s twice",
+                                   b->regions[i].name);
             }
         }
     }
@@ -510,19 +525,19 @@ static int check_bootstrap(const struct fsm *f,
         }
         if (!known) {
             return fsm__reject(res, DR_EINVAL,
-                          "bootstrap member %llu is in unknown region %s",
-                          (unsigned long long)m->id, m->region);
+                               "bootstrap member %llu is in unknown region %s",
+                               (unsigned long long)m->id, m->region);
         }
         for (size_t j = 0; j < i; j++) {
             const struct fsm_member *o = &b->members[j];
             if (o->id == m->id ||
                 strcmp(o->raft_address, m->raft_address) == 0 ||
                 strcmp(o->api_address, m->api_address) == 0) {
-                return fsm__reject(res, DR_EINVAL,
-                              "bootstrap members %llu and %llu share an id "
-                              "or an address",
-                              (unsigned long long)o->id,
-                              (unsigned long long)m->id);
+                return fsm__reject(
+                    res, DR_EINVAL,
+                    "bootstrap members %llu and %llu share an id "
+                    "or an address",
+                    (unsigned long long)o->id, (unsigned long long)m->id);
             }
         }
     }
@@ -532,8 +547,9 @@ static int check_bootstrap(const struct fsm *f,
             return DR_OK;
         }
     }
-    return fsm__reject(res, DR_EINVAL, "bootstrap primary region %s is not listed",
-                  b->primary_region ? b->primary_region : "(none)");
+    return fsm__reject(res, DR_EINVAL,
+                       "bootstrap primary region %s is not listed",
+                       b->primary_region ? b->primary_region : "(none)");
 }
 
 static int check_set_primary(const struct fsm *f,
@@ -542,41 +558,44 @@ static int check_set_primary(const struct fsm *f,
 {
     const struct fsm_region *r = fsm_region_get(f, sp->region);
     if (sp->reason != NULL && strlen(sp->reason) > FSM_TEXT_MAX) {
-        return fsm__reject(res, DR_EINVAL, "reason is longer than %d characters",
-                      FSM_TEXT_MAX);
+        return fsm__reject(res, DR_EINVAL,
+                           "reason is longer than %d characters", FSM_TEXT_MAX);
     }
     if (r == NULL) {
         return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
-                      sp->region ? sp->region : "");
+                           sp->region ? sp->region : "");
     }
     if (sp->has_expected_epoch && sp->expected_epoch != f->site.epoch) {
         return fsm__reject(res, DR_ECONFLICT,
-                      "epoch is %llu, not the expected %llu",
-                      (unsigned long long)f->site.epoch,
-                      (unsigned long long)sp->expected_epoch);
+                           "epoch is %llu, not the expected %llu",
+                           (unsigned long long)f->site.epoch,
+                           (unsigned long long)sp->expected_epoch);
     }
     if (f->site.state != FSM_SITE_ACTIVE) {
         return fsm__reject(res, DR_ECONFLICT,
-                      "site is %s: finish or abort that runbook first",
-                      fsm_site_state_name(f->site.state));
+                           "site is %s: finish or abort that runbook first",
+                           fsm_site_state_name(f->site.state));
     }
     if (f->site.primary_region != NULL &&
         strcmp(f->site.primary_region, r->name) == 0) {
         return fsm__reject(res, DR_ECONFLICT,
-                      "region %s is already primary (epoch %llu)", r->name,
-                      (unsigned long long)f->site.epoch);
+                           "region %s is already primary (epoch %llu)", r->name,
+                           (unsigned long long)f->site.epoch);
     }
     if (r->status == FSM_REGION_LOST) {
         return fsm__reject(res, DR_ECONFLICT,
-                      "region %s is lost and cannot become primary", r->name);
+                           "region %s is lost and cannot become primary",
+                           r->name);
     }
     return DR_OK;
 }
 
 /* Checks of the commands of this file (regions, members, site, settings):
  * none depends on time. */
-static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
-                      uint64_t now, struct fsm_result *res)
+static int check_base(const struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
+                      struct fsm_result *res)
 {
     char err[256];
     int found;
@@ -592,11 +611,11 @@ static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
             region_pos(f, cmd->u.region.name, &found);
             if (found) {
                 return fsm__reject(res, DR_EEXIST, "region %s already exists",
-                              cmd->u.region.name);
+                                   cmd->u.region.name);
             }
             if (f->n_regions >= FSM_REGIONS_MAX) {
                 return fsm__reject(res, DR_ELIMIT, "at most %d regions",
-                              FSM_REGIONS_MAX);
+                                   FSM_REGIONS_MAX);
             }
             return DR_OK;
         case FSM_CMD_REGION_UPDATE: {
@@ -606,17 +625,18 @@ static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
                 DR_OK) {
                 return fsm__reject(res, DR_EINVAL, "%s", err);
             }
-            if (cmd->fields & ~(FSM_REGION_F_PRIORITY |
-                                FSM_REGION_F_DNS_TARGETS |
-                                FSM_REGION_F_OBJECT_STORE)) {
+            if (cmd->fields &
+                ~(FSM_REGION_F_PRIORITY | FSM_REGION_F_DNS_TARGETS |
+                  FSM_REGION_F_OBJECT_STORE)) {
                 return fsm__reject(res, DR_EINVAL,
-                              "region update names unknown fields (0x%x)",
-                              cmd->fields);
+                                   "region update names unknown fields (0x%x)",
+                                   cmd->fields);
             }
             cur = fsm_region_get(f, cmd->u.region.name);
             if (cur == NULL) {
-                return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
-                              cmd->u.region.name);
+                return fsm__reject(res, DR_ENOTFOUND,
+                                   "region %s does not exist",
+                                   cmd->u.region.name);
             }
             region_merge(&merged, cur, cmd);
             return check_region_fields(&merged, res);
@@ -625,23 +645,24 @@ static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
             const char *name = cmd->u.region_name;
             if (fsm_region_get(f, name) == NULL) {
                 return fsm__reject(res, DR_ENOTFOUND,
-                              "region \"%.64s\" does not exist",
-                              name ? name : "");
+                                   "region \"%.64s\" does not exist",
+                                   name ? name : "");
             }
             if (f->site.primary_region != NULL &&
                 strcmp(f->site.primary_region, name) == 0) {
-                return fsm__reject(res, DR_ECONFLICT,
-                              "region %s is the primary site; make another "
-                              "region primary first",
-                              name);
+                return fsm__reject(
+                    res, DR_ECONFLICT,
+                    "region %s is the primary site; make another "
+                    "region primary first",
+                    name);
             }
             for (size_t i = 0; i < f->n_members; i++) {
                 if (strcmp(f->members[i].region, name) == 0) {
-                    return fsm__reject(res, DR_ECONFLICT,
-                                  "region %s still has member %llu; remove "
-                                  "its members first",
-                                  name,
-                                  (unsigned long long)f->members[i].id);
+                    return fsm__reject(
+                        res, DR_ECONFLICT,
+                        "region %s still has member %llu; remove "
+                        "its members first",
+                        name, (unsigned long long)f->members[i].id);
                 }
             }
             return DR_OK;
@@ -654,27 +675,28 @@ static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
             }
             if (fsm_region_get(f, m->region) == NULL) {
                 return fsm__reject(res, DR_ENOTFOUND,
-                              "member %llu: region %s does not exist",
-                              (unsigned long long)m->id, m->region);
+                                   "member %llu: region %s does not exist",
+                                   (unsigned long long)m->id, m->region);
             }
             o = member_with_address(f, m->id, m);
             if (o != NULL) {
                 return fsm__reject(res, DR_ECONFLICT,
-                              "member %llu already uses that raft or API "
-                              "address",
-                              (unsigned long long)o->id);
+                                   "member %llu already uses that raft or API "
+                                   "address",
+                                   (unsigned long long)o->id);
             }
             member_pos(f, m->id, &found);
             if (!found && f->n_members >= FSM_MEMBERS_MAX) {
                 return fsm__reject(res, DR_ELIMIT, "at most %d members",
-                              FSM_MEMBERS_MAX);
+                                   FSM_MEMBERS_MAX);
             }
             return DR_OK;
         }
         case FSM_CMD_MEMBER_REMOVE:
             if (fsm_member_get(f, cmd->u.member_id) == NULL) {
-                return fsm__reject(res, DR_ENOTFOUND, "member %llu does not exist",
-                              (unsigned long long)cmd->u.member_id);
+                return fsm__reject(res, DR_ENOTFOUND,
+                                   "member %llu does not exist",
+                                   (unsigned long long)cmd->u.member_id);
             }
             return DR_OK;
         case FSM_CMD_SET_PRIMARY:
@@ -689,12 +711,13 @@ static int check_base(const struct fsm *f, const struct fsm_cmd *cmd,
         }
     }
     return fsm__reject(res, DR_EINVAL, "unknown or malformed command (type %d)",
-                  cmd->type);
+                       cmd->type);
 }
 
 /* Mutations: run only after a successful check. */
 
-static int insert_region(struct fsm *f, const struct fsm_region *src,
+static int insert_region(struct fsm *f,
+                         const struct fsm_region *src,
                          uint64_t now)
 {
     struct fsm_region r;
@@ -723,8 +746,7 @@ static int insert_region(struct fsm *f, const struct fsm_region *src,
     return DR_OK;
 }
 
-static int put_member(struct fsm *f, const struct fsm_member *src,
-                      uint64_t now)
+static int put_member(struct fsm *f, const struct fsm_member *src, uint64_t now)
 {
     struct fsm_member m;
     struct fsm_member *grown;
@@ -754,7 +776,8 @@ static int put_member(struct fsm *f, const struct fsm_member *src,
     return DR_OK;
 }
 
-static int apply_bootstrap(struct fsm *f, const struct fsm_cmd *cmd,
+static int apply_bootstrap(struct fsm *f,
+                           const struct fsm_cmd *cmd,
                            uint64_t now)
 {
     const struct fsm_cmd_bootstrap *b = &cmd->u.bootstrap;
@@ -797,8 +820,8 @@ static int apply_bootstrap(struct fsm *f, const struct fsm_cmd *cmd,
     f->site.changed_ms = now;
     f->initialized = true;
     fsm__audit_add(f, now, cmd->actor, "bootstrap",
-              "%zu regions, %zu members, primary %s (epoch 1)", f->n_regions,
-              f->n_members, primary);
+                   "%zu regions, %zu members, primary %s (epoch 1)",
+                   f->n_regions, f->n_members, primary);
     return DR_OK;
 
 err_nomem:
@@ -828,7 +851,9 @@ static void join_targets(const struct fsm_region *r, char *buf, size_t size)
     }
 }
 
-static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+static int mutate_base(struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
                        struct fsm_result *res)
 {
     char targets[512];
@@ -845,11 +870,11 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
                 return DR_ENOMEM;
             }
             join_targets(&cmd->u.region, targets, sizeof(targets));
-            fsm__audit_add(f, now, cmd->actor, "region-add",
-                      "%s priority=%d dns=[%s] store=%s", cmd->u.region.name,
-                      (int)cmd->u.region.priority, targets,
-                      cmd->u.region.object_store ? cmd->u.region.object_store
-                                                 : "");
+            fsm__audit_add(
+                f, now, cmd->actor, "region-add",
+                "%s priority=%d dns=[%s] store=%s", cmd->u.region.name,
+                (int)cmd->u.region.priority, targets,
+                cmd->u.region.object_store ? cmd->u.region.object_store : "");
             return DR_OK;
         case FSM_CMD_REGION_UPDATE: {
             struct fsm_region r, merged;
@@ -867,14 +892,14 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
             f->regions[pos] = r;
             join_targets(&r, targets, sizeof(targets));
             fsm__audit_add(f, now, cmd->actor, "region-update",
-                      "%s priority=%d dns=[%s] store=%s", r.name,
-                      (int)r.priority, targets, r.object_store);
+                           "%s priority=%d dns=[%s] store=%s", r.name,
+                           (int)r.priority, targets, r.object_store);
             return DR_OK;
         }
         case FSM_CMD_REGION_REMOVE:
             pos = region_pos(f, cmd->u.region_name, &found);
             fsm__audit_add(f, now, cmd->actor, "region-remove", "%s",
-                      f->regions[pos].name);
+                           f->regions[pos].name);
             fsm_region_free(&f->regions[pos]);
             memmove(&f->regions[pos], &f->regions[pos + 1],
                     (f->n_regions - pos - 1) * sizeof(*f->regions));
@@ -885,10 +910,10 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
                 return DR_ENOMEM;
             }
             fsm__audit_add(f, now, cmd->actor, "member-put",
-                      "%llu region=%s raft=%s api=%s",
-                      (unsigned long long)cmd->u.member.id,
-                      cmd->u.member.region, cmd->u.member.raft_address,
-                      cmd->u.member.api_address);
+                           "%llu region=%s raft=%s api=%s",
+                           (unsigned long long)cmd->u.member.id,
+                           cmd->u.member.region, cmd->u.member.raft_address,
+                           cmd->u.member.api_address);
             return DR_OK;
         case FSM_CMD_MEMBER_REMOVE:
             pos = member_pos(f, cmd->u.member_id, &found);
@@ -897,7 +922,7 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
                     (f->n_members - pos - 1) * sizeof(*f->members));
             f->n_members--;
             fsm__audit_add(f, now, cmd->actor, "member-remove", "%llu",
-                      (unsigned long long)cmd->u.member_id);
+                           (unsigned long long)cmd->u.member_id);
             return DR_OK;
         case FSM_CMD_SET_PRIMARY: {
             const struct fsm_cmd_set_primary *sp = &cmd->u.set_primary;
@@ -910,10 +935,10 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
             f->site.epoch++;
             f->site.changed_ms = now;
             fsm__audit_add(f, now, cmd->actor, "set-primary",
-                      "%s -> %s (epoch %llu)%s%s", old ? old : "(none)",
-                      region, (unsigned long long)f->site.epoch,
-                      sp->reason && sp->reason[0] ? ": " : "",
-                      sp->reason ? sp->reason : "");
+                           "%s -> %s (epoch %llu)%s%s", old ? old : "(none)",
+                           region, (unsigned long long)f->site.epoch,
+                           sp->reason && sp->reason[0] ? ": " : "",
+                           sp->reason ? sp->reason : "");
             free(old);
             return DR_OK;
         }
@@ -929,13 +954,13 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
             }
             if (v->type == FSM_SETTING_INT) {
                 fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%lld",
-                          cmd->u.setting.key, (long long)v->i);
+                               cmd->u.setting.key, (long long)v->i);
             } else if (v->type == FSM_SETTING_BOOL) {
                 fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
-                          cmd->u.setting.key, v->b ? "true" : "false");
+                               cmd->u.setting.key, v->b ? "true" : "false");
             } else {
                 fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
-                          cmd->u.setting.key, v->s);
+                               cmd->u.setting.key, v->s);
             }
             return DR_OK;
         }
@@ -944,24 +969,36 @@ static int mutate_base(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
 }
 
 /* One descriptor per command: what the FSM knows of it, in one place. */
-struct cmd_desc {
-    const char *name;  /* for messages */
-    uint32_t version;  /* the entry version that introduced it */
-    bool before_init;  /* accepted before the bootstrap */
-    bool timed;        /* check again at the command's time (leases,
-                          back-off, breaker timeouts) */
+struct cmd_desc
+{
+    const char *name; /* for messages */
+    uint32_t version; /* the entry version that introduced it */
+    bool before_init; /* accepted before the bootstrap */
+    bool timed;       /* check again at the command's time (leases,
+                         back-off, breaker timeouts) */
     /* now == 0: the checks that do not depend on time only. */
-    int (*check)(const struct fsm *f, const struct fsm_cmd *cmd,
-                 uint64_t now, struct fsm_result *res);
-    int (*mutate)(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+    int (*check)(const struct fsm *f,
+                 const struct fsm_cmd *cmd,
+                 uint64_t now,
+                 struct fsm_result *res);
+    int (*mutate)(struct fsm *f,
+                  const struct fsm_cmd *cmd,
+                  uint64_t now,
                   struct fsm_result *res);
 };
 
-#define BASE(name, v) {name, v, false, false, check_base, mutate_base}
-#define CATALOG(name) \
-    {name, 1, false, true, fsm__catalog_check, fsm__catalog_mutate}
-#define HEALTH(name) \
-    {name, 2, false, true, fsm__health_check, fsm__health_mutate}
+#define BASE(name, v)                                  \
+    {                                                  \
+        name, v, false, false, check_base, mutate_base \
+    }
+#define CATALOG(name)                                                 \
+    {                                                                 \
+        name, 1, false, true, fsm__catalog_check, fsm__catalog_mutate \
+    }
+#define HEALTH(name)                                                \
+    {                                                               \
+        name, 2, false, true, fsm__health_check, fsm__health_mutate \
+    }
 
 static const struct cmd_desc cmds[] = {
     [FSM_CMD_BOOTSTRAP] = {"bootstrap", 1, true, false, check_base,
@@ -1004,7 +1041,8 @@ const char *fsm_cmd_name(int type)
     return d != NULL ? d->name : "unknown";
 }
 
-int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
+int fsm_check(const struct fsm *f,
+              const struct fsm_cmd *cmd,
               struct fsm_result *res)
 {
     const struct cmd_desc *d = desc_of(cmd->type);
@@ -1016,8 +1054,7 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
     }
     if (d == NULL) {
         return fsm__reject(res, DR_EINVAL,
-                           "unknown or malformed command (type %d)",
-                           cmd->type);
+                           "unknown or malformed command (type %d)", cmd->type);
     }
     if (!d->before_init && !f->initialized) {
         return fsm__reject(res, DR_EUNAVAILABLE,
@@ -1026,7 +1063,9 @@ int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
     return d->check(f, cmd, 0, res);
 }
 
-int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
+int fsm_apply(struct fsm *f,
+              const struct fsm_cmd *cmd,
+              uint64_t now_ms,
               struct fsm_result *res)
 {
     /* Command time never runs backwards, whatever the leaders' clocks. */
@@ -1066,16 +1105,17 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
     return v;
 }
 
-int fsm_apply_entry(struct fsm *f, const struct fsm_entry *e,
+int fsm_apply_entry(struct fsm *f,
+                    const struct fsm_entry *e,
                     struct fsm_result *results)
 {
     if (e->version > FSM_VERSION || e->version == 0) {
         for (size_t i = 0; i < e->n_cmds; i++) {
             memset(&results[i], 0, sizeof(results[i]));
             fsm__reject(&results[i], DR_EVERSION,
-                   "entry version %u is not supported (this node applies "
-                   "up to %d)",
-                   (unsigned)e->version, FSM_VERSION);
+                        "entry version %u is not supported (this node applies "
+                        "up to %d)",
+                        (unsigned)e->version, FSM_VERSION);
         }
         return DR_EVERSION;
     }

@@ -11,10 +11,10 @@
 /* Newest Entry.version this code applies. 2 added breakers, region health
  * and drills; an entry carries the newest version its commands need. */
 #define FSM_VERSION 2
-#define FSM_NAME_MAX 63         /* region names, setting keys */
-#define FSM_ADDR_MAX 255        /* host:port, URLs */
-#define FSM_TEXT_MAX 1024       /* reasons, audit details */
-#define FSM_DNS_TARGETS_MAX 16  /* DNS targets per region */
+#define FSM_NAME_MAX 63        /* region names, setting keys */
+#define FSM_ADDR_MAX 255       /* host:port, URLs */
+#define FSM_TEXT_MAX 1024      /* reasons, audit details */
+#define FSM_DNS_TARGETS_MAX 16 /* DNS targets per region */
 #define FSM_REGIONS_MAX 64
 #define FSM_MEMBERS_MAX 64
 
@@ -50,20 +50,22 @@ enum fsm_service_status {
     FSM_SVC_DOWN = 2,
 };
 
-struct fsm_region {
+struct fsm_region
+{
     char *name;
-    int32_t priority;      /* higher is preferred as DR target */
-    char **dns_targets;    /* host names or IP addresses */
+    int32_t priority;   /* higher is preferred as DR target */
+    char **dns_targets; /* host names or IP addresses */
     size_t n_dns_targets;
-    char *object_store;    /* file:// or s3:// URL, may be "" */
-    int status;            /* enum fsm_region_status */
+    char *object_store; /* file:// or s3:// URL, may be "" */
+    int status;         /* enum fsm_region_status */
     uint64_t created_ms;
     uint64_t updated_ms;
     int health[FSM_SERVICES]; /* enum fsm_service_status */
-    uint64_t health_ms;    /* when health last changed */
+    uint64_t health_ms;       /* when health last changed */
 };
 
-struct fsm_member {
+struct fsm_member
+{
     uint64_t id;
     char *region;
     char *raft_address;
@@ -77,7 +79,8 @@ enum fsm_setting_type {
     FSM_SETTING_STRING = 3,
 };
 
-struct fsm_value {
+struct fsm_value
+{
     int type; /* enum fsm_setting_type */
     int64_t i;
     bool b;
@@ -85,10 +88,11 @@ struct fsm_value {
 };
 
 /* Static description of one cluster setting. */
-struct fsm_setting_desc {
+struct fsm_setting_desc
+{
     const char *key;
     int type;
-    int64_t min, max;          /* FSM_SETTING_INT bounds */
+    int64_t min, max; /* FSM_SETTING_INT bounds */
     int64_t def_int;
     bool def_bool;
     const char *def_string;
@@ -97,7 +101,8 @@ struct fsm_setting_desc {
     const char *description;
 };
 
-struct fsm_audit {
+struct fsm_audit
+{
     uint64_t seq;
     uint64_t time_ms;
     char *actor;
@@ -105,7 +110,8 @@ struct fsm_audit {
     char *detail;
 };
 
-struct fsm_site {
+struct fsm_site
+{
     char *primary_region; /* NULL before bootstrap */
     uint64_t epoch;       /* bumped by every primary change */
     int state;            /* enum fsm_site_state */
@@ -124,20 +130,21 @@ enum fsm_backup_state {
 };
 
 #define FSM_BACKUPS_MAX 4096
-#define FSM_JOBS_MAX 512      /* finished jobs beyond this are forgotten */
+#define FSM_JOBS_MAX 512 /* finished jobs beyond this are forgotten */
 #define FSM_SHA256_HEX 64
 
 /* A catalog entry: every object and the manifest were durable before it
  * was committed. */
-struct fsm_backup {
-    char *id;              /* "pg-20261126T082500Z-7" */
-    int kind;              /* enum fsm_backup_kind */
+struct fsm_backup
+{
+    char *id; /* "pg-20261126T082500Z-7" */
+    int kind; /* enum fsm_backup_kind */
     char *origin_region;
-    uint64_t created_ms;   /* committed at */
-    uint64_t snapshot_ms;  /* the data's point in time */
+    uint64_t created_ms;  /* committed at */
+    uint64_t snapshot_ms; /* the data's point in time */
     uint64_t stored_bytes, raw_bytes;
-    char *store;           /* store URL when taken */
-    char *prefix;          /* every object lives under it */
+    char *store;  /* store URL when taken */
+    char *prefix; /* every object lives under it */
     char *manifest_key;
     char *manifest_sha256; /* 64 hex digits */
     int state;             /* enum fsm_backup_state */
@@ -145,7 +152,7 @@ struct fsm_backup {
     bool verify_ok;
     char *verify_error;
     uint64_t job_id;
-    char *detail;          /* JSON summary from the worker */
+    char *detail; /* JSON summary from the worker */
 };
 
 enum fsm_job_kind {
@@ -162,28 +169,29 @@ enum fsm_job_state {
     FSM_JOB_FAILED = 3,
 };
 
-struct fsm_job {
+struct fsm_job
+{
     uint64_t id;
-    int kind;             /* enum fsm_job_kind */
-    int backup_kind;      /* enum fsm_backup_kind */
-    char *region;         /* only nodes of this region may claim it */
+    int kind;        /* enum fsm_job_kind */
+    int backup_kind; /* enum fsm_backup_kind */
+    char *region;    /* only nodes of this region may claim it */
     char *backup_id;
-    char *prefix;         /* current attempt's objects / objects to delete */
-    char *store;          /* the region's store URL at creation */
-    int state;            /* enum fsm_job_state */
-    uint64_t owner;       /* node holding the lease */
+    char *prefix;   /* current attempt's objects / objects to delete */
+    char *store;    /* the region's store URL at creation */
+    int state;      /* enum fsm_job_state */
+    uint64_t owner; /* node holding the lease */
     uint32_t attempt, max_attempts;
     uint64_t lease_expires_ms;
     uint64_t not_before_ms; /* retry back-off */
     uint64_t created_ms, updated_ms;
-    char *error;          /* why the last attempt failed, or "" */
+    char *error; /* why the last attempt failed, or "" */
     char *actor;
-    uint64_t drill_id;    /* FSM_JOB_DRILL: the drill it runs */
+    uint64_t drill_id; /* FSM_JOB_DRILL: the drill it runs */
 };
 
 /* Drills: the seed runbook's scheduled restore tests, recorded. */
 enum fsm_drill_kind {
-    FSM_DRILL_RESTORE = 0,  /* newest backups into scratch databases */
+    FSM_DRILL_RESTORE = 0, /* newest backups into scratch databases */
     FSM_DRILL_KINDS
 };
 
@@ -197,20 +205,21 @@ enum fsm_drill_state {
 /* A drill whose job no node claimed for this long is replaced by the next. */
 #define FSM_DRILL_CLAIM_TIMEOUT_MS 3600000ull
 
-struct fsm_drill {
+struct fsm_drill
+{
     uint64_t id;
-    int kind;              /* enum fsm_drill_kind */
-    char *region;          /* where the restore runs */
-    int state;             /* enum fsm_drill_state */
+    int kind;     /* enum fsm_drill_kind */
+    char *region; /* where the restore runs */
+    int state;    /* enum fsm_drill_state */
     uint64_t started_ms, finished_ms;
-    char *pg_backup;       /* backup ids drilled, "" for none */
+    char *pg_backup; /* backup ids drilled, "" for none */
     char *redis_backup;
-    uint64_t pg_rpo_ms;    /* at the start: age of the newest backup's data */
+    uint64_t pg_rpo_ms; /* at the start: age of the newest backup's data */
     uint64_t redis_rpo_ms;
-    uint64_t rto_ms;       /* restore and verification, as measured */
+    uint64_t rto_ms; /* restore and verification, as measured */
     uint64_t job_id;
-    char *error;           /* why it failed, or "" */
-    char *detail;          /* the worker's JSON report */
+    char *error;  /* why it failed, or "" */
+    char *detail; /* the worker's JSON report */
     char *actor;
 };
 
@@ -235,20 +244,22 @@ enum fsm_breaker_state {
  * nothing; the leader moves it to half-open breaker.reset_timeout_ms after
  * it opened. Half-open: up to breaker.half_open_max trial requests are
  * admitted; a success closes it, a failure opens it again. */
-struct fsm_breaker {
-    int state;             /* enum fsm_breaker_state */
-    uint32_t failures;     /* consecutive failures while closed */
-    uint32_t trials;       /* trials admitted while half-open */
-    uint64_t opened_ms;    /* when it last opened */
-    uint64_t changed_ms;   /* last state change */
-    uint64_t trial_ms;     /* last trial admitted */
-    uint64_t transitions;  /* state changes since bootstrap */
+struct fsm_breaker
+{
+    int state;            /* enum fsm_breaker_state */
+    uint32_t failures;    /* consecutive failures while closed */
+    uint32_t trials;      /* trials admitted while half-open */
+    uint64_t opened_ms;   /* when it last opened */
+    uint64_t changed_ms;  /* last state change */
+    uint64_t trial_ms;    /* last trial admitted */
+    uint64_t transitions; /* state changes since bootstrap */
     uint64_t successes_total, failures_total; /* outcomes reported */
 };
 
-struct fsm {
-    bool initialized;          /* the bootstrap command has been applied */
-    uint64_t time_ms;          /* newest command time seen, never decreases */
+struct fsm
+{
+    bool initialized; /* the bootstrap command has been applied */
+    uint64_t time_ms; /* newest command time seen, never decreases */
     struct fsm_site site;
     struct fsm_region *regions; /* sorted by name */
     size_t n_regions;
@@ -260,15 +271,15 @@ struct fsm {
     uint64_t audit_seq;         /* seq of the newest audit entry */
     struct fsm_backup *backups; /* sorted by id */
     size_t n_backups;
-    struct fsm_job *jobs;       /* sorted by id (creation order) */
+    struct fsm_job *jobs; /* sorted by id (creation order) */
     size_t n_jobs;
-    uint64_t job_seq;           /* id of the newest job */
+    uint64_t job_seq; /* id of the newest job */
     struct fsm_breaker breakers[FSM_PROVIDERS];
-    struct fsm_drill *drills;   /* sorted by id */
+    struct fsm_drill *drills; /* sorted by id */
     size_t n_drills;
-    uint64_t drill_seq;         /* id of the newest drill */
-    bool broken;                /* an allocation failed mid-command: the
-                                   state can no longer be trusted */
+    uint64_t drill_seq; /* id of the newest drill */
+    bool broken;        /* an allocation failed mid-command: the
+                           state can no longer be trusted */
 };
 
 /* Commands. Pointers inside are borrowed for the duration of fsm_apply. */
@@ -296,49 +307,55 @@ enum fsm_cmd_type {
     FSM_CMD_DRILL_START,
 };
 
-struct fsm_cmd_drill {
-    int kind;            /* enum fsm_drill_kind */
-    const char *region;  /* NULL or "": drill.region, else the DR region */
+struct fsm_cmd_drill
+{
+    int kind;           /* enum fsm_drill_kind */
+    const char *region; /* NULL or "": drill.region, else the DR region */
 };
 
 /* BREAKER_*: provider is an enum fsm_provider; RESET takes -1 for all.
  * EVENTS carries outcomes in the order they happened (non-zero =
  * success). */
-struct fsm_cmd_breaker {
+struct fsm_cmd_breaker
+{
     int provider;
     const int *outcomes;
     size_t n_outcomes;
 };
 
-struct fsm_cmd_region_health {
+struct fsm_cmd_region_health
+{
     const char *region;
     int health[FSM_SERVICES]; /* enum fsm_service_status */
 };
 
-struct fsm_cmd_job {
-    uint64_t job_id;     /* CLAIM, RENEW, FINISH, EXPIRE */
-    uint64_t node;       /* CLAIM, RENEW, FINISH */
-    uint32_t attempt;    /* RENEW, FINISH, EXPIRE */
-    uint64_t lease_ms;   /* CLAIM, RENEW */
-    int kind;            /* CREATE: enum fsm_job_kind (only BACKUP) */
-    int backup_kind;     /* CREATE */
-    const char *region;  /* CREATE: NULL or "" = the primary region */
-    bool ok;             /* FINISH */
-    const char *error;   /* FINISH when !ok, or a drill that failed */
-    bool drill_ok;       /* FINISH of a drill job: its checks passed */
-    uint64_t drill_rto_ms; /* FINISH of a drill job */
+struct fsm_cmd_job
+{
+    uint64_t job_id;          /* CLAIM, RENEW, FINISH, EXPIRE */
+    uint64_t node;            /* CLAIM, RENEW, FINISH */
+    uint32_t attempt;         /* RENEW, FINISH, EXPIRE */
+    uint64_t lease_ms;        /* CLAIM, RENEW */
+    int kind;                 /* CREATE: enum fsm_job_kind (only BACKUP) */
+    int backup_kind;          /* CREATE */
+    const char *region;       /* CREATE: NULL or "" = the primary region */
+    bool ok;                  /* FINISH */
+    const char *error;        /* FINISH when !ok, or a drill that failed */
+    bool drill_ok;            /* FINISH of a drill job: its checks passed */
+    uint64_t drill_rto_ms;    /* FINISH of a drill job */
     struct fsm_backup backup; /* FINISH of a backup job that succeeded:
                                  stored_bytes, raw_bytes, snapshot_ms,
                                  manifest_key, manifest_sha256, detail */
 };
 
-struct fsm_cmd_backup_verified {
+struct fsm_cmd_backup_verified
+{
     const char *id;
     bool ok;
     const char *error;
 };
 
-struct fsm_cmd_bootstrap {
+struct fsm_cmd_bootstrap
+{
     struct fsm_region *regions;
     size_t n_regions;
     struct fsm_member *members;
@@ -346,14 +363,16 @@ struct fsm_cmd_bootstrap {
     const char *primary_region;
 };
 
-struct fsm_cmd_set_primary {
+struct fsm_cmd_set_primary
+{
     const char *region;
     const char *reason;
     bool has_expected_epoch;
     uint64_t expected_epoch;
 };
 
-struct fsm_cmd_setting_set {
+struct fsm_cmd_setting_set
+{
     const char *key;
     struct fsm_value value;
 };
@@ -363,29 +382,31 @@ struct fsm_cmd_setting_set {
 #define FSM_REGION_F_DNS_TARGETS 2u
 #define FSM_REGION_F_OBJECT_STORE 4u
 
-struct fsm_cmd {
+struct fsm_cmd
+{
     int type;          /* enum fsm_cmd_type */
     const char *actor; /* who asked, for the audit log */
     unsigned fields;   /* REGION_UPDATE: FSM_REGION_F_* to change, 0 = all */
     union {
         struct fsm_cmd_bootstrap bootstrap;
-        struct fsm_region region;       /* REGION_ADD, REGION_UPDATE */
-        const char *region_name;        /* REGION_REMOVE */
-        struct fsm_member member;       /* MEMBER_PUT */
-        uint64_t member_id;             /* MEMBER_REMOVE */
+        struct fsm_region region; /* REGION_ADD, REGION_UPDATE */
+        const char *region_name;  /* REGION_REMOVE */
+        struct fsm_member member; /* MEMBER_PUT */
+        uint64_t member_id;       /* MEMBER_REMOVE */
         struct fsm_cmd_set_primary set_primary;
         struct fsm_cmd_setting_set setting;
-        struct fsm_cmd_job job;         /* JOB_* */
-        const char *backup_id;          /* BACKUP_DELETE */
+        struct fsm_cmd_job job; /* JOB_* */
+        const char *backup_id;  /* BACKUP_DELETE */
         struct fsm_cmd_backup_verified verified;
-        struct fsm_cmd_breaker breaker;          /* BREAKER_* */
-        struct fsm_cmd_region_health health;     /* REGION_HEALTH */
-        struct fsm_cmd_drill drill;              /* DRILL_START */
+        struct fsm_cmd_breaker breaker;      /* BREAKER_* */
+        struct fsm_cmd_region_health health; /* REGION_HEALTH */
+        struct fsm_cmd_drill drill;          /* DRILL_START */
     } u;
 };
 
 /* One raft log entry: a batch of commands stamped with the leader's time. */
-struct fsm_entry {
+struct fsm_entry
+{
     uint32_t version;
     uint64_t time_ms;
     struct fsm_cmd *cmds;
@@ -393,15 +414,16 @@ struct fsm_entry {
 };
 
 /* Outcome of one command. code is DR_OK or the reason it was rejected. */
-struct fsm_result {
+struct fsm_result
+{
     int code;
     char msg[256];
-    uint64_t epoch;   /* site epoch after the command */
-    uint64_t time_ms; /* command time the FSM used */
-    uint64_t job_id;  /* JOB_CREATE, BACKUP_DELETE: the job made */
-    uint32_t attempt; /* JOB_CLAIM: the attempt started */
+    uint64_t epoch;            /* site epoch after the command */
+    uint64_t time_ms;          /* command time the FSM used */
+    uint64_t job_id;           /* JOB_CREATE, BACKUP_DELETE: the job made */
+    uint32_t attempt;          /* JOB_CLAIM: the attempt started */
     uint64_t lease_expires_ms; /* JOB_CLAIM, JOB_RENEW */
-    uint64_t drill_id; /* DRILL_START */
+    uint64_t drill_id;         /* DRILL_START */
 };
 
 /* Initialize an empty (not yet bootstrapped) state with default settings. */
@@ -410,7 +432,9 @@ void fsm_close(struct fsm *f);
 
 /* Apply one command at time now_ms. On rejection the state is unchanged and
  * res says why. Returns res->code. */
-int fsm_apply(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now_ms,
+int fsm_apply(struct fsm *f,
+              const struct fsm_cmd *cmd,
+              uint64_t now_ms,
               struct fsm_result *res);
 
 /* The entry version cmd needs: a node that applies only older entries
@@ -420,12 +444,14 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd);
 /* Apply every command of an entry, filling results[i] for cmds[i]. An entry
  * of a newer version than FSM_VERSION is refused whole with DR_EVERSION and
  * changes nothing. */
-int fsm_apply_entry(struct fsm *f, const struct fsm_entry *e,
+int fsm_apply_entry(struct fsm *f,
+                    const struct fsm_entry *e,
                     struct fsm_result *results);
 
 /* Validate a command against the current state without applying it, so the
  * API can reject bad requests before they reach the log. */
-int fsm_check(const struct fsm *f, const struct fsm_cmd *cmd,
+int fsm_check(const struct fsm *f,
+              const struct fsm_cmd *cmd,
               struct fsm_result *res);
 
 /* Look-ups; the returned pointers are valid until the next change. */
@@ -469,7 +495,8 @@ const struct fsm_backup *fsm_backup_get(const struct fsm *f, const char *id);
 const struct fsm_job *fsm_job_get(const struct fsm *f, uint64_t id);
 /* The newest complete backup of kind taken in region (NULL: in any
  * region), or NULL. */
-const struct fsm_backup *fsm_backup_latest(const struct fsm *f, int kind,
+const struct fsm_backup *fsm_backup_latest(const struct fsm *f,
+                                           int kind,
                                            const char *region);
 /* Whether the backup schedule wants a new backup of kind in the primary
  * region at time now: its interval setting is not 0, no backup job of that
@@ -481,23 +508,26 @@ bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now);
  * newest backup of each of the last backup.retention_daily UTC days that
  * have one are kept, and so is the newest backup. Fills up to max ids
  * (borrowed from f) and returns how many. */
-size_t fsm_retention_victims(const struct fsm *f, uint64_t now,
-                             const char **ids, size_t max);
+size_t fsm_retention_victims(const struct fsm *f,
+                             uint64_t now,
+                             const char **ids,
+                             size_t max);
 int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src);
 void fsm_backup_free(struct fsm_backup *b);
 int fsm_job_copy(struct fsm_job *dst, const struct fsm_job *src);
 void fsm_job_free(struct fsm_job *j);
-const char *fsm_backup_kind_name(int kind);  /* "pg_logical", "redis_snapshot" */
+const char *fsm_backup_kind_name(int kind); /* "pg_logical", "redis_snapshot" */
 int fsm_backup_kind_parse(const char *name); /* also "pg", "redis"; -1 */
 const char *fsm_backup_state_name(int state);
 const char *fsm_job_kind_name(int kind);
 const char *fsm_job_state_name(int state);
 
 /* Circuit breakers and region health. */
-const char *fsm_provider_name(int provider);   /* "ollama", ... */
-int fsm_provider_parse(const char *name);       /* -1 when unknown */
-const char *fsm_breaker_state_name(int state);  /* "closed", "open", "half_open" */
-const char *fsm_service_name(int service);      /* "database", ... "wasm" */
+const char *fsm_provider_name(int provider); /* "ollama", ... */
+int fsm_provider_parse(const char *name);    /* -1 when unknown */
+const char *fsm_breaker_state_name(
+    int state);                            /* "closed", "open", "half_open" */
+const char *fsm_service_name(int service); /* "database", ... "wasm" */
 const char *fsm_service_status_name(int status); /* "unknown", "up", "down" */
 /* When the leader should propose BREAKER_HALF_OPEN for provider: the
  * command time at which it becomes due, or 0 when it is not waiting for

@@ -12,16 +12,15 @@
 
 #include "fsm/internal.h"
 
-static const char *const provider_names[FSM_PROVIDERS] = {
-    "ollama", "openai", "anthropic"};
+static const char *const provider_names[FSM_PROVIDERS] = {"ollama", "openai",
+                                                          "anthropic"};
 static const char *const service_names[FSM_SERVICES] = {
     "database", "redis", "ollama", "openai", "anthropic", "app", "wasm"};
 
 const char *fsm_provider_name(int provider)
 {
-    return provider >= 0 && provider < FSM_PROVIDERS
-               ? provider_names[provider]
-               : "unknown";
+    return provider >= 0 && provider < FSM_PROVIDERS ? provider_names[provider]
+                                                     : "unknown";
 }
 
 int fsm_provider_parse(const char *name)
@@ -37,9 +36,12 @@ int fsm_provider_parse(const char *name)
 const char *fsm_breaker_state_name(int state)
 {
     switch (state) {
-        case FSM_BREAKER_CLOSED: return "closed";
-        case FSM_BREAKER_OPEN: return "open";
-        case FSM_BREAKER_HALF_OPEN: return "half_open";
+        case FSM_BREAKER_CLOSED:
+            return "closed";
+        case FSM_BREAKER_OPEN:
+            return "open";
+        case FSM_BREAKER_HALF_OPEN:
+            return "half_open";
     }
     return "unknown";
 }
@@ -47,15 +49,18 @@ const char *fsm_breaker_state_name(int state)
 const char *fsm_service_name(int service)
 {
     return service >= 0 && service < FSM_SERVICES ? service_names[service]
-                                                   : "unknown";
+                                                  : "unknown";
 }
 
 const char *fsm_service_status_name(int status)
 {
     switch (status) {
-        case FSM_SVC_UNKNOWN: return "unknown";
-        case FSM_SVC_UP: return "up";
-        case FSM_SVC_DOWN: return "down";
+        case FSM_SVC_UNKNOWN:
+            return "unknown";
+        case FSM_SVC_UP:
+            return "up";
+        case FSM_SVC_DOWN:
+            return "down";
     }
     return "invalid";
 }
@@ -123,8 +128,7 @@ int fsm_region_status_for(int current, const int *health, bool reported)
     return reported && silent ? FSM_REGION_DEGRADED : FSM_REGION_HEALTHY;
 }
 
-static int check_provider(int provider, bool allow_all,
-                          struct fsm_result *res)
+static int check_provider(int provider, bool allow_all, struct fsm_result *res)
 {
     if ((provider == -1 && allow_all) ||
         (provider >= 0 && provider < FSM_PROVIDERS)) {
@@ -153,8 +157,10 @@ static int check_region_health(const struct fsm *f,
     return DR_OK;
 }
 
-int fsm__health_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                      uint64_t now, struct fsm_result *res)
+int fsm__health_check(const struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
+                      struct fsm_result *res)
 {
     const struct fsm_cmd_breaker *c = &cmd->u.breaker;
     const struct fsm_breaker *b;
@@ -219,8 +225,12 @@ int fsm__health_check(const struct fsm *f, const struct fsm_cmd *cmd,
                        cmd->type);
 }
 
-static void breaker_move(struct fsm *f, int provider, int state, uint64_t now,
-                         const char *actor, const char *why)
+static void breaker_move(struct fsm *f,
+                         int provider,
+                         int state,
+                         uint64_t now,
+                         const char *actor,
+                         const char *why)
 {
     struct fsm_breaker *b = &f->breakers[provider];
     static const char *const actions[] = {"breaker-close", "breaker-open",
@@ -238,8 +248,11 @@ static void breaker_move(struct fsm *f, int provider, int state, uint64_t now,
                    fsm_provider_name(provider), why);
 }
 
-static void breaker_outcome(struct fsm *f, int provider, bool ok,
-                            uint64_t now, const char *actor)
+static void breaker_outcome(struct fsm *f,
+                            int provider,
+                            bool ok,
+                            uint64_t now,
+                            const char *actor)
 {
     struct fsm_breaker *b = &f->breakers[provider];
     uint64_t threshold =
@@ -265,10 +278,10 @@ static void breaker_outcome(struct fsm *f, int provider, bool ok,
             }
             return;
         case FSM_BREAKER_HALF_OPEN:
-            breaker_move(f, provider,
-                         ok ? FSM_BREAKER_CLOSED : FSM_BREAKER_OPEN, now, actor,
-                         ok ? "a trial request succeeded"
-                            : "a trial request failed");
+            breaker_move(
+                f, provider, ok ? FSM_BREAKER_CLOSED : FSM_BREAKER_OPEN, now,
+                actor,
+                ok ? "a trial request succeeded" : "a trial request failed");
             return;
         default:
             /* Open: late outcomes of requests sent before it opened. */
@@ -278,11 +291,11 @@ static void breaker_outcome(struct fsm *f, int provider, bool ok,
 
 static void region_health_set(struct fsm *f,
                               const struct fsm_cmd_region_health *h,
-                              uint64_t now, const char *actor)
+                              uint64_t now,
+                              const char *actor)
 {
     struct fsm_region *r = (struct fsm_region *)fsm_region_get(f, h->region);
-    int status = fsm_region_status_for(r->status, h->health,
-                                       r->health_ms != 0);
+    int status = fsm_region_status_for(r->status, h->health, r->health_ms != 0);
     char down[160] = "";
     size_t off = 0;
 
@@ -301,19 +314,21 @@ static void region_health_set(struct fsm *f,
             off += n > 0 ? (size_t)n : 0;
         }
     }
-    fsm__audit_add(f, now, actor, "region-status", "%s: %s -> %s%s%s%s",
-                   r->name, fsm_region_status_name(r->status),
-                   fsm_region_status_name(status),
-                   down[0] ? " (down: " : (status == FSM_REGION_DEGRADED
-                                               ? " (no report from its nodes"
-                                               : ""),
-                   down, status == FSM_REGION_DEGRADED || down[0] ? ")" : "");
+    fsm__audit_add(
+        f, now, actor, "region-status", "%s: %s -> %s%s%s%s", r->name,
+        fsm_region_status_name(r->status), fsm_region_status_name(status),
+        down[0] ? " (down: "
+                : (status == FSM_REGION_DEGRADED ? " (no report from its nodes"
+                                                 : ""),
+        down, status == FSM_REGION_DEGRADED || down[0] ? ")" : "");
     r->status = status;
     r->updated_ms = now;
 }
 
-int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
-                       uint64_t now, struct fsm_result *res)
+int fsm__health_mutate(struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
+                       struct fsm_result *res)
 {
     const struct fsm_cmd_breaker *c = &cmd->u.breaker;
     struct fsm_breaker *b;
@@ -337,9 +352,9 @@ int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                 b->failures = 0;
                 b->trials = 0;
             }
-            fsm__audit_add(f, now, cmd->actor, "breaker-reset", "%s",
-                           c->provider == -1 ? "all"
-                                             : fsm_provider_name(c->provider));
+            fsm__audit_add(
+                f, now, cmd->actor, "breaker-reset", "%s",
+                c->provider == -1 ? "all" : fsm_provider_name(c->provider));
             return DR_OK;
         case FSM_CMD_BREAKER_EVENTS:
             for (size_t i = 0; i < c->n_outcomes; i++) {
@@ -363,8 +378,8 @@ int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
                                fsm_provider_name(c->provider));
                 return DR_OK;
             }
-            breaker_move(f, c->provider, FSM_BREAKER_HALF_OPEN, now,
-                         cmd->actor, "reset timeout over");
+            breaker_move(f, c->provider, FSM_BREAKER_HALF_OPEN, now, cmd->actor,
+                         "reset timeout over");
             return DR_OK;
     }
     return DR_EINVAL;

@@ -20,41 +20,64 @@ void fsm__free_strs(char **const *fields, size_t n);
 /* Lower-bound binary search of key in base[0..n) (elements of size bytes,
  * sorted by cmp(key, elem)): the position of key, *found set when it is
  * there, else where it would go. */
-size_t fsm__search(const void *base, size_t n, size_t size, const void *key,
-                   int (*cmp)(const void *key, const void *elem), int *found);
+size_t fsm__search(const void *base,
+                   size_t n,
+                   size_t size,
+                   const void *key,
+                   int (*cmp)(const void *key, const void *elem),
+                   int *found);
 /* -1, 0 or 1 as a is below, equal to or above b. */
 int fsm__cmp_u64(uint64_t a, uint64_t b);
 
 /* Record an audit entry (memory failure marks the state broken). */
-void fsm__audit_add(struct fsm *f, uint64_t now, const char *actor,
-                    const char *action, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void fsm__audit_add(struct fsm *f,
+                    uint64_t now,
+                    const char *actor,
+                    const char *action,
+                    const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
 
 /* Catalog and jobs (catalog.c), called from fsm_check / mutate / close.
  * now == 0: skip the checks that depend on time (leases, back-off). */
-int fsm__catalog_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                       uint64_t now, struct fsm_result *res);
-int fsm__catalog_mutate(struct fsm *f, const struct fsm_cmd *cmd,
-                        uint64_t now, struct fsm_result *res);
+int fsm__catalog_check(const struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
+                       struct fsm_result *res);
+int fsm__catalog_mutate(struct fsm *f,
+                        const struct fsm_cmd *cmd,
+                        uint64_t now,
+                        struct fsm_result *res);
 void fsm__catalog_close(struct fsm *f);
 
 /* Breakers and region health (health.c); same contract as the catalog's.
  * now == 0: skip the checks that depend on time. */
-int fsm__health_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                      uint64_t now, struct fsm_result *res);
-int fsm__health_mutate(struct fsm *f, const struct fsm_cmd *cmd,
-                       uint64_t now, struct fsm_result *res);
+int fsm__health_check(const struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
+                      struct fsm_result *res);
+int fsm__health_mutate(struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
+                       struct fsm_result *res);
 
 /* Drills (drill.c). check/mutate of DRILL_START; the catalog calls
  * drill_job_done when a drill job ends (ok: it ran, drill_ok: its checks
  * passed; !ok: no attempts left, error says why). */
-int fsm__drill_check(const struct fsm *f, const struct fsm_cmd *cmd,
-                     uint64_t now, struct fsm_result *res);
-int fsm__drill_mutate(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
+int fsm__drill_check(const struct fsm *f,
+                     const struct fsm_cmd *cmd,
+                     uint64_t now,
+                     struct fsm_result *res);
+int fsm__drill_mutate(struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
                       struct fsm_result *res);
-int fsm__drill_job_done(struct fsm *f, const struct fsm_job *j, bool ok,
-                        const struct fsm_cmd_job *c, const char *error,
-                        uint64_t now, const char *actor);
+int fsm__drill_job_done(struct fsm *f,
+                        const struct fsm_job *j,
+                        bool ok,
+                        const struct fsm_cmd_job *c,
+                        const char *error,
+                        uint64_t now,
+                        const char *actor);
 void fsm__drill_close(struct fsm *f);
 /* Shared with drill.c (catalog.c). */
 struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl);

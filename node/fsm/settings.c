@@ -9,8 +9,8 @@ static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
 static const struct fsm_setting_desc table[] = {
-    {"backup.pg_interval_s", FSM_SETTING_INT, 0, 604800, 900, false, NULL,
-     NULL, false, "seconds between PostgreSQL backups (0: not scheduled)"},
+    {"backup.pg_interval_s", FSM_SETTING_INT, 0, 604800, 900, false, NULL, NULL,
+     false, "seconds between PostgreSQL backups (0: not scheduled)"},
     {"backup.redis_interval_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL,
      NULL, false, "seconds between Redis snapshots (0: not scheduled)"},
     {"backup.retention_daily", FSM_SETTING_INT, 1, 3650, 7, false, NULL, NULL,
@@ -80,9 +80,12 @@ int fsm_setting_index(const char *key)
 const char *fsm_setting_type_name(int type)
 {
     switch (type) {
-        case FSM_SETTING_INT: return "int";
-        case FSM_SETTING_BOOL: return "bool";
-        case FSM_SETTING_STRING: return "string";
+        case FSM_SETTING_INT:
+            return "int";
+        case FSM_SETTING_BOOL:
+            return "bool";
+        case FSM_SETTING_STRING:
+            return "string";
     }
     return "unknown";
 }
@@ -91,14 +94,18 @@ const char *fsm_setting_type_name(int type)
 static const char *type_phrase(int type)
 {
     switch (type) {
-        case FSM_SETTING_INT: return "an int";
-        case FSM_SETTING_BOOL: return "a bool";
-        case FSM_SETTING_STRING: return "a string";
+        case FSM_SETTING_INT:
+            return "an int";
+        case FSM_SETTING_BOOL:
+            return "a bool";
+        case FSM_SETTING_STRING:
+            return "a string";
     }
     return "an unknown type";
 }
 
-static int in_choices(const struct fsm_setting_desc *d, const char *s,
+static int in_choices(const struct fsm_setting_desc *d,
+                      const char *s,
                       size_t len)
 {
     for (const char *const *c = d->choices; *c != NULL; c++) {
@@ -109,7 +116,8 @@ static int in_choices(const struct fsm_setting_desc *d, const char *s,
     return 0;
 }
 
-static int check_list(const struct fsm_setting_desc *d, const char *s,
+static int check_list(const struct fsm_setting_desc *d,
+                      const char *s,
                       char *errmsg)
 {
     const char *seen[16];
@@ -120,8 +128,8 @@ static int check_list(const struct fsm_setting_desc *d, const char *s,
     for (;;) {
         size_t len = strcspn(p, ",");
         if (len == 0) {
-            snprintf(errmsg, 256, "setting %s: empty item in \"%.64s\"",
-                     d->key, s);
+            snprintf(errmsg, 256, "setting %s: empty item in \"%.64s\"", d->key,
+                     s);
             return DR_EINVAL;
         }
         if (!in_choices(d, p, len)) {
@@ -165,9 +173,8 @@ int fsm_setting_check(const char *key, const struct fsm_value *v, char *errmsg)
     switch (d->type) {
         case FSM_SETTING_INT:
             if (v->i < d->min || v->i > d->max) {
-                snprintf(errmsg, 256,
-                         "setting %s: %lld is outside %lld..%lld", d->key,
-                         (long long)v->i, (long long)d->min,
+                snprintf(errmsg, 256, "setting %s: %lld is outside %lld..%lld",
+                         d->key, (long long)v->i, (long long)d->min,
                          (long long)d->max);
                 return DR_EINVAL;
             }

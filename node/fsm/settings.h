@@ -6,8 +6,7 @@
 
 /* Check a value for a key: DR_ENOTFOUND for an unknown key, DR_EINVAL for a
  * wrong type or a value out of range; errmsg (256 bytes) says which. */
-int fsm_setting_check(const char *key, const struct fsm_value *v,
-                      char *errmsg);
+int fsm_setting_check(const char *key, const struct fsm_value *v, char *errmsg);
 
 /* Default of setting i; v->s is borrowed from the static table. */
 void fsm_setting_default(int i, struct fsm_value *v);

@@ -29,12 +29,11 @@ const char *fsm_sm_name(const struct fsm_sm *sm, int state)
 /* Jobs: claimed, then done, back to pending for another attempt (failure,
  * lease run out), or failed for good (attempts used up, a drill nobody
  * claimed). */
-static const char *const job_names[] = {"pending", "running", "done",
-                                        "failed"};
+static const char *const job_names[] = {"pending", "running", "done", "failed"};
 static const uint32_t job_allowed[] = {
     [FSM_JOB_PENDING] = BIT(FSM_JOB_RUNNING) | BIT(FSM_JOB_FAILED),
-    [FSM_JOB_RUNNING] = BIT(FSM_JOB_DONE) | BIT(FSM_JOB_PENDING) |
-                        BIT(FSM_JOB_FAILED),
+    [FSM_JOB_RUNNING] =
+        BIT(FSM_JOB_DONE) | BIT(FSM_JOB_PENDING) | BIT(FSM_JOB_FAILED),
     [FSM_JOB_DONE] = 0,
     [FSM_JOB_FAILED] = 0,
 };

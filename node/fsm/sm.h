@@ -11,7 +11,8 @@
 
 /* A machine: names of its states and, for each, a bitmask of the states it
  * may move to (bit n: state n). */
-struct fsm_sm {
+struct fsm_sm
+{
     const char *name;
     int n_states;
     const char *const *names;

@@ -21,16 +21,15 @@ int fsm_valid_name(const char *what, const char *name, char *errmsg)
         return DR_EINVAL;
     }
     if (name[0] < 'a' || name[0] > 'z') {
-        snprintf(errmsg, 256, "%s \"%.64s\" must start with a letter a-z",
-                 what, name);
+        snprintf(errmsg, 256, "%s \"%.64s\" must start with a letter a-z", what,
+                 name);
         return DR_EINVAL;
     }
     for (i = 0; i < len; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-            snprintf(errmsg, 256,
-                     "%s \"%.64s\" may hold only a-z, 0-9 and '-'", what,
-                     name);
+            snprintf(errmsg, 256, "%s \"%.64s\" may hold only a-z, 0-9 and '-'",
+                     what, name);
             return DR_EINVAL;
         }
     }
@@ -88,8 +87,8 @@ int fsm_valid_host_port(const char *what, const char *addr, char *errmsg)
         }
     }
     if (!valid_port(colon + 1)) {
-        snprintf(errmsg, 256, "%s \"%.64s\" needs a port from 1 to 65535",
-                 what, addr);
+        snprintf(errmsg, 256, "%s \"%.64s\" needs a port from 1 to 65535", what,
+                 addr);
         return DR_EINVAL;
     }
     return DR_OK;

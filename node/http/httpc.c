@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/httpc.h"
 #include "common/err.h"
+#include "http/httpc.h"
 
-struct httpc_sock {
+struct httpc_sock
+{
     uv_poll_t poll;
     struct httpc *h;
     curl_socket_t fd;
@@ -78,8 +79,8 @@ static void check_done(struct httpc *h)
                      "response body is larger than %zu bytes", r->max_bytes);
             err = r->errbuf;
         } else {
-            err = r->errbuf[0] ? r->errbuf
-                               : curl_easy_strerror(msg->data.result);
+            err =
+                r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result);
         }
         {
             char copy[CURL_ERROR_SIZE];
@@ -124,7 +125,10 @@ static void sock_closed_cb(uv_handle_t *handle)
     }
 }
 
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+static int socket_cb(CURL *easy,
+                     curl_socket_t fd,
+                     int what,
+                     void *userp,
                      void *socketp)
 {
     struct httpc *h = userp;
@@ -273,8 +277,12 @@ static int add(struct httpc *h, struct httpc_req *r)
     return DR_OK;
 }
 
-int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
-               const char *token, const char *json, long timeout_ms,
+int httpc_post(struct httpc *h,
+               struct httpc_req *r,
+               const char *url,
+               const char *token,
+               const char *json,
+               long timeout_ms,
                httpc_cb cb)
 {
     char auth[600];
@@ -333,9 +341,13 @@ err:
     return DR_ENOMEM;
 }
 
-int httpc_request(struct httpc *h, struct httpc_req *r, const char *url,
-                  const char *const *headers, size_t max_bytes,
-                  long timeout_ms, httpc_cb cb)
+int httpc_request(struct httpc *h,
+                  struct httpc_req *r,
+                  const char *url,
+                  const char *const *headers,
+                  size_t max_bytes,
+                  long timeout_ms,
+                  httpc_cb cb)
 {
     size_t i;
 

@@ -11,25 +11,30 @@
 
 #define HTTPC_MAX_BODY_DEFAULT (16 * 1024 * 1024) /* bytes of an answer */
 
-struct httpc {
+struct httpc
+{
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
-    int pending;   /* requests in flight */
+    int pending; /* requests in flight */
     bool closing;
     void (*closed_cb)(struct httpc *h);
-    int handles;   /* uv handles not yet closed */
+    int handles;            /* uv handles not yet closed */
     struct httpc_req *head; /* requests in flight */
 };
 
 struct httpc_req;
 /* status: the HTTP status, or 0 when no answer came (err says why). body
  * (len bytes, NUL-terminated) is valid during the callback only. */
-typedef void (*httpc_cb)(struct httpc_req *r, long status, const char *body,
-                         size_t len, const char *err);
+typedef void (*httpc_cb)(struct httpc_req *r,
+                         long status,
+                         const char *body,
+                         size_t len,
+                         const char *err);
 
 /* Caller-allocated; must stay valid until the callback. */
-struct httpc_req {
+struct httpc_req
+{
     void *data;
     httpc_cb cb;
     /* private */
@@ -52,8 +57,12 @@ void httpc_close(struct httpc *h, void (*cb)(struct httpc *h));
 
 /* POST json (copied) to url with a bearer token (copied; NULL for none).
  * Returns 0, or DR_ENOMEM / DR_ESHUTDOWN (no callback then). */
-int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
-               const char *token, const char *json, long timeout_ms,
+int httpc_post(struct httpc *h,
+               struct httpc_req *r,
+               const char *url,
+               const char *token,
+               const char *json,
+               long timeout_ms,
                httpc_cb cb);
 
 /* GET url (copied; http:// or https://, no redirects followed) with extra
@@ -63,9 +72,13 @@ int httpc_post(struct httpc *h, struct httpc_req *r, const char *url,
  * with status 0 and err "response body is larger than N bytes". The whole
  * request is bounded by timeout_ms. Returns 0, or DR_ENOMEM / DR_ESHUTDOWN
  * (no callback then). */
-int httpc_request(struct httpc *h, struct httpc_req *r, const char *url,
-                  const char *const *headers, size_t max_bytes,
-                  long timeout_ms, httpc_cb cb);
+int httpc_request(struct httpc *h,
+                  struct httpc_req *r,
+                  const char *url,
+                  const char *const *headers,
+                  size_t max_bytes,
+                  long timeout_ms,
+                  httpc_cb cb);
 
 /* Abandon r, a request in flight (a no-op otherwise): its callback will not
  * run, and r may be freed or reused when this returns. Must not be called

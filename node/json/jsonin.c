@@ -9,15 +9,18 @@
 
 #define JIN_DEPTH_MAX 32
 #define JIN_BLOCK_MIN 4096
-#define JIN_MEMBERS_MAX 1024 /* keys per object: the duplicate check is quadratic */
+#define JIN_MEMBERS_MAX \
+    1024 /* keys per object: the duplicate check is quadratic */
 
-struct jin_block {
+struct jin_block
+{
     struct jin_block *next;
     size_t used, cap;
     max_align_t data[];
 };
 
-struct parser {
+struct parser
+{
     const char *p, *start, *end;
     struct jin_doc *doc;
     char *errmsg;
@@ -176,15 +179,40 @@ static int parse_string(struct parser *ps, const char **out, size_t *outlen)
             unsigned cp, lo;
             q++;
             switch (*q) {
-                case '"': *o++ = '"'; q++; continue;
-                case '\\': *o++ = '\\'; q++; continue;
-                case '/': *o++ = '/'; q++; continue;
-                case 'b': *o++ = '\b'; q++; continue;
-                case 'f': *o++ = '\f'; q++; continue;
-                case 'n': *o++ = '\n'; q++; continue;
-                case 'r': *o++ = '\r'; q++; continue;
-                case 't': *o++ = '\t'; q++; continue;
-                case 'u': break;
+                case '"':
+                    *o++ = '"';
+                    q++;
+                    continue;
+                case '\\':
+                    *o++ = '\\';
+                    q++;
+                    continue;
+                case '/':
+                    *o++ = '/';
+                    q++;
+                    continue;
+                case 'b':
+                    *o++ = '\b';
+                    q++;
+                    continue;
+                case 'f':
+                    *o++ = '\f';
+                    q++;
+                    continue;
+                case 'n':
+                    *o++ = '\n';
+                    q++;
+                    continue;
+                case 'r':
+                    *o++ = '\r';
+                    q++;
+                    continue;
+                case 't':
+                    *o++ = '\t';
+                    q++;
+                    continue;
+                case 'u':
+                    break;
                 default:
                     ps->p = q;
                     return fail(ps, "invalid escape in string");
@@ -308,7 +336,8 @@ static int literal(struct parser *ps, const char *word, size_t len)
 }
 
 /* Children are gathered in a heap vector, then copied into the arena. */
-struct vec {
+struct vec
+{
     void *items;
     size_t n, cap, size;
 };

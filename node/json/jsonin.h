@@ -20,27 +20,32 @@ enum jin_type {
 
 struct jin_member;
 
-struct jin {
+struct jin
+{
     int type; /* enum jin_type */
     union {
         bool b;
         int64_t i;
-        struct {
+        struct
+        {
             const char *s; /* NUL-terminated, valid UTF-8, no NUL inside */
             size_t len;
         } str;
-        struct {
+        struct
+        {
             struct jin *items;
             size_t n;
         } arr;
-        struct {
+        struct
+        {
             struct jin_member *members;
             size_t n;
         } obj;
     } u;
 };
 
-struct jin_member {
+struct jin_member
+{
     const char *key;
     struct jin value;
 };
@@ -48,7 +53,8 @@ struct jin_member {
 struct jin_block;
 
 /* A parsed document; every node lives in its arena. */
-struct jin_doc {
+struct jin_doc
+{
     struct jin root;
     struct jin_block *blocks;
 };
@@ -56,7 +62,8 @@ struct jin_doc {
 /* Parse len bytes. Returns 0, or DR_EINVAL with errmsg (256 bytes) saying
  * what is wrong and where ("malformed JSON at byte N: ..."). Duplicate keys,
  * raw control characters, invalid UTF-8, \u0000, nesting deeper than 32 and
- * objects of more than 1024 members are refused. On error nothing needs freeing. */
+ * objects of more than 1024 members are refused. On error nothing needs
+ * freeing. */
 int jin_parse(struct jin_doc *d, const char *buf, size_t len, char *errmsg);
 void jin_free(struct jin_doc *d);
 

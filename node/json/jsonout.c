@@ -67,8 +67,10 @@ void jout_end(struct jout *j, char close)
 static size_t utf8_ok(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t len = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
-               : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t len = (p[0] & 0xe0) == 0xc0   ? 2
+                 : (p[0] & 0xf0) == 0xe0 ? 3
+                 : (p[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
     for (size_t i = 1; i < len; i++) {
         if ((p[i] & 0xc0) != 0x80) {
             return 0;

@@ -8,17 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct jout {
-    char *buf;   /* malloc'd, NUL-terminated while !oom */
+struct jout
+{
+    char *buf; /* malloc'd, NUL-terminated while !oom */
     size_t len, cap;
-    bool oom;    /* an allocation failed; buf holds an incomplete text */
-    bool comma;  /* a value was written in the current container */
+    bool oom;   /* an allocation failed; buf holds an incomplete text */
+    bool comma; /* a value was written in the current container */
 };
 
 void jout_init(struct jout *j);
 void jout_free(struct jout *j);
-void jout_begin(struct jout *j, char open);  /* '{' or '[' */
-void jout_end(struct jout *j, char close);   /* '}' or ']' */
+void jout_begin(struct jout *j, char open);     /* '{' or '[' */
+void jout_end(struct jout *j, char close);      /* '}' or ']' */
 void jout_key(struct jout *j, const char *key); /* key of the next value */
 void jout_str(struct jout *j, const char *s);   /* NULL writes null */
 void jout_int(struct jout *j, int64_t v);

@@ -30,13 +30,13 @@ static void emit(int level, const char *name, const char *fmt, va_list ap)
             line);
 }
 
-#define LOG_FN(fn, level, name)        \
-    void fn(const char *fmt, ...)      \
-    {                                  \
-        va_list ap;                    \
-        va_start(ap, fmt);             \
-        emit(level, name, fmt, ap);    \
-        va_end(ap);                    \
+#define LOG_FN(fn, level, name)     \
+    void fn(const char *fmt, ...)   \
+    {                               \
+        va_list ap;                 \
+        va_start(ap, fmt);          \
+        emit(level, name, fmt, ap); \
+        va_end(ap);                 \
     }
 
 LOG_FN(log_debug, 0, "DEBUG")

@@ -87,8 +87,10 @@ bool probe__is_ip(const char *host);
 
 /* Resolve host on the thread pool for run (gai->data must be set): 0 when
  * started (cb comes), otherwise run failed with the reason. */
-int probe__resolve(struct probe__run *run, uv_getaddrinfo_t *gai,
-                   const char *host, uv_getaddrinfo_cb cb);
+int probe__resolve(struct probe__run *run,
+                   uv_getaddrinfo_t *gai,
+                   const char *host,
+                   uv_getaddrinfo_cb cb);
 /* The IP literal of an IPv4 or IPv6 address (size >= INET6_ADDRSTRLEN);
  * false for any other family. */
 bool probe__addr_name(const struct addrinfo *ai, char *ip, size_t size);

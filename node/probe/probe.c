@@ -427,8 +427,10 @@ void prober_stop(struct prober *p, void (*cb)(struct prober *p))
     httpc_close(&impl->http, http_closed_cb);
 }
 
-int probe__resolve(struct probe__run *run, uv_getaddrinfo_t *gai,
-                   const char *host, uv_getaddrinfo_cb cb)
+int probe__resolve(struct probe__run *run,
+                   uv_getaddrinfo_t *gai,
+                   const char *host,
+                   uv_getaddrinfo_cb cb)
 {
     struct addrinfo hints;
     int rv;
@@ -447,14 +449,14 @@ int probe__resolve(struct probe__run *run, uv_getaddrinfo_t *gai,
 bool probe__addr_name(const struct addrinfo *ai, char *ip, size_t size)
 {
     if (ai->ai_family == AF_INET6) {
-        return uv_ip6_name((const struct sockaddr_in6 *)(const void *)
-                               ai->ai_addr,
-                           ip, size) == 0;
+        return uv_ip6_name(
+                   (const struct sockaddr_in6 *)(const void *)ai->ai_addr, ip,
+                   size) == 0;
     }
     if (ai->ai_family == AF_INET) {
-        return uv_ip4_name((const struct sockaddr_in *)(const void *)
-                               ai->ai_addr,
-                           ip, size) == 0;
+        return uv_ip4_name(
+                   (const struct sockaddr_in *)(const void *)ai->ai_addr, ip,
+                   size) == 0;
     }
     return false;
 }

@@ -33,12 +33,13 @@ enum probe_status {
 /* The last outcome of one service's probe. When a probe fails, status,
  * error and at_ms change, latency_ms keeps the last success's value and
  * every other detail is cleared. */
-struct probe_result {
-    int status;          /* enum probe_status */
-    double latency_ms;   /* of the last successful probe */
-    uint64_t at_ms;      /* uv_now() when the probe finished */
-    char error[256];     /* why it is down: "connect 127.0.0.1:5432:
-                            Connection refused", "timed out after 2000 ms" */
+struct probe_result
+{
+    int status;        /* enum probe_status */
+    double latency_ms; /* of the last successful probe */
+    uint64_t at_ms;    /* uv_now() when the probe finished */
+    char error[256];   /* why it is down: "connect 127.0.0.1:5432:
+                          Connection refused", "timed out after 2000 ms" */
     /* PROBE_DATABASE: pg_stat_activity count, max_connections */
     int64_t connections, max_connections;
     /* PROBE_REDIS: INFO memory; maxmemory 0 = no limit */
@@ -56,18 +57,21 @@ struct prober;
  * finished or timed out; p->results hold the outcome. */
 typedef void (*prober_round_cb)(struct prober *p);
 
-struct prober {
+struct prober
+{
     void *data;
     prober_round_cb round_cb;
     struct probe_result results[PROBE__COUNT];
-    uint64_t rounds; /* rounds completed */
+    uint64_t rounds;          /* rounds completed */
     struct prober_impl *impl; /* private */
 };
 
 /* Start probing every cfg->probe_interval_ms (first round at once). cfg is
  * borrowed for the prober's life. Returns 0, or DR_ENOMEM / DR_EINVAL with
  * errmsg (256 bytes) saying why (an unreadable API key file, say). */
-int prober_start(struct prober *p, uv_loop_t *loop, const struct config *cfg,
+int prober_start(struct prober *p,
+                 uv_loop_t *loop,
+                 const struct config *cfg,
                  char *errmsg);
 /* Cancel probes in flight, close every handle, then call cb (may be
  * NULL). No round_cb after this call. */

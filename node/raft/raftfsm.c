@@ -32,7 +32,8 @@ static struct raftfsm_result *take_wait(struct raftfsm *rf, raft_index index)
     return NULL;
 }
 
-int raftfsm_expect(struct raftfsm *rf, raft_index index,
+int raftfsm_expect(struct raftfsm *rf,
+                   raft_index index,
                    struct raftfsm_result *dst)
 {
     if (rf->n_waits == rf->cap_waits) {
@@ -60,7 +61,8 @@ void raftfsm_forget(struct raftfsm *rf, const struct raftfsm_result *dst)
     }
 }
 
-static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
+static int apply_cb(struct raft_fsm *base,
+                    const struct raft_buffer *buf,
                     void **result)
 {
     struct raftfsm *rf = base->data;
@@ -80,7 +82,8 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
     *result = NULL;
 
     rv = codec_entry_decode(buf->base, buf->len, &ce);
-    if (rv == DR_OK && ce->e.n_cmds > res->cap && ce->e.n_cmds <= RAFTFSM_BATCH_MAX) {
+    if (rv == DR_OK && ce->e.n_cmds > res->cap &&
+        ce->e.n_cmds <= RAFTFSM_BATCH_MAX) {
         /* Not the entry the request appended (another leader's entry at
          * that index): its results go nowhere, and the request, told
          * nothing, fails. */
@@ -114,8 +117,9 @@ static int apply_cb(struct raft_fsm *base, const struct raft_buffer *buf,
              * (applying them twice) or snapshot a state no other node has.
              * Crash-stop; a restart replays the log from the last
              * snapshot. */
-            fprintf(stderr, "drnode: out of memory applying a log entry; "
-                            "stopping so that this node does not diverge\n");
+            fprintf(stderr,
+                    "drnode: out of memory applying a log entry; "
+                    "stopping so that this node does not diverge\n");
             abort();
         }
     }
@@ -130,7 +134,8 @@ static void *plain_malloc(size_t size)
 }
 
 /* Version 2: raft hands the buffers back through snapshot_finalize. */
-static int snapshot_cb(struct raft_fsm *base, struct raft_buffer *bufs[],
+static int snapshot_cb(struct raft_fsm *base,
+                       struct raft_buffer *bufs[],
                        unsigned *n_bufs)
 {
     struct raftfsm *rf = base->data;
@@ -141,8 +146,7 @@ static int snapshot_cb(struct raft_fsm *base, struct raft_buffer *bufs[],
     if (b == NULL) {
         return RAFT_NOMEM;
     }
-    if (codec_snapshot_encode(&rf->state, plain_malloc, &data, &len) !=
-        DR_OK) {
+    if (codec_snapshot_encode(&rf->state, plain_malloc, &data, &len) != DR_OK) {
         free(b);
         return RAFT_NOMEM;
     }
@@ -154,7 +158,8 @@ static int snapshot_cb(struct raft_fsm *base, struct raft_buffer *bufs[],
 }
 
 static int snapshot_finalize_cb(struct raft_fsm *base,
-                                struct raft_buffer *bufs[], unsigned *n_bufs)
+                                struct raft_buffer *bufs[],
+                                unsigned *n_bufs)
 {
     (void)base;
     for (unsigned i = 0; i < *n_bufs; i++) {

@@ -10,10 +10,11 @@
 #define RAFTFSM_BATCH_MAX 256 /* commands per log entry */
 
 /* The results of one log entry, one per command. */
-struct raftfsm_result {
-    int code;     /* DR_OK, or why the whole entry was refused */
-    size_t n;     /* number of commands */
-    size_t cap;   /* room in r */
+struct raftfsm_result
+{
+    int code;   /* DR_OK, or why the whole entry was refused */
+    size_t n;   /* number of commands */
+    size_t cap; /* room in r */
     struct fsm_result r[];
 };
 
@@ -22,21 +23,23 @@ struct raftfsm_result {
 struct raftfsm_result *raftfsm_result_alloc(size_t cap);
 
 /* A local request waiting for the results of the entry at one index. */
-struct raftfsm_wait {
+struct raftfsm_wait
+{
     raft_index index;
     struct raftfsm_result *dst; /* borrowed until raftfsm_forget */
 };
 
-struct raftfsm {
-    struct raft_fsm base;      /* handed to raft_init */
-    struct fsm state;          /* the replicated state */
-    struct raft *raft;         /* set once raft_init succeeded */
+struct raftfsm
+{
+    struct raft_fsm base;           /* handed to raft_init */
+    struct fsm state;               /* the replicated state */
+    struct raft *raft;              /* set once raft_init succeeded */
     struct raftfsm_result *scratch; /* results nobody here waits for */
-    struct raftfsm_wait *waits;    /* requests waiting for an entry */
+    struct raftfsm_wait *waits;     /* requests waiting for an entry */
     size_t n_waits, cap_waits;
-    bool fatal;                /* an entry this binary cannot apply */
-    char errmsg[256];          /* why fatal */
-    unsigned long long n_applied; /* entries applied */
+    bool fatal;                    /* an entry this binary cannot apply */
+    char errmsg[256];              /* why fatal */
+    unsigned long long n_applied;  /* entries applied */
     unsigned long long n_restored; /* snapshots restored */
 };
 
@@ -50,7 +53,8 @@ void raftfsm_close(struct raftfsm *rf);
  * applies a whole run of committed entries before it fires their callbacks,
  * so each entry needs its own results. dst is borrowed until raftfsm_forget.
  * DR_ENOMEM when the wait cannot be recorded (then do not wait). */
-int raftfsm_expect(struct raftfsm *rf, raft_index index,
+int raftfsm_expect(struct raftfsm *rf,
+                   raft_index index,
                    struct raftfsm_result *dst);
 
 /* The request for dst completed or failed: stop writing into dst. */

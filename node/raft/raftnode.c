@@ -3,15 +3,15 @@
 #include "raft/raftnode.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "codec/codec.h"
 #include "log/log.h"
@@ -19,7 +19,8 @@
 const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS] = {
     0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 1e300};
 
-struct batch {
+struct batch
+{
     struct raft_apply req;
     struct raftnode *node;
     uint64_t start_ns;
@@ -51,9 +52,12 @@ uint64_t raftnode_wall_ms(void)
 const char *raftnode_state_name(int state)
 {
     switch (state) {
-        case RAFT_LEADER: return "leader";
-        case RAFT_FOLLOWER: return "follower";
-        case RAFT_CANDIDATE: return "candidate";
+        case RAFT_LEADER:
+            return "leader";
+        case RAFT_FOLLOWER:
+            return "follower";
+        case RAFT_CANDIDATE:
+            return "candidate";
     }
     return "unavailable";
 }
@@ -89,7 +93,9 @@ static void recv_hook(struct raft_io *io, struct raft_message *msg)
     n->orig_recv(io, msg);
 }
 
-static int start_hook(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+static int start_hook(struct raft_io *io,
+                      unsigned msecs,
+                      raft_io_tick_cb tick,
                       raft_io_recv_cb recv)
 {
     struct raft *r = io->data;
@@ -208,7 +214,8 @@ static void set_nodelay(struct uv_stream_s *stream)
 }
 
 static void connect_cb_hook(struct raft_uv_connect *req,
-                            struct uv_stream_s *stream, int status)
+                            struct uv_stream_s *stream,
+                            int status)
 {
     if (status == 0) {
         set_nodelay(stream);
@@ -217,16 +224,20 @@ static void connect_cb_hook(struct raft_uv_connect *req,
 }
 
 static int connect_hook(struct raft_uv_transport *t,
-                        struct raft_uv_connect *req, raft_id id,
-                        const char *address, raft_uv_connect_cb cb)
+                        struct raft_uv_connect *req,
+                        raft_id id,
+                        const char *address,
+                        raft_uv_connect_cb cb)
 {
     struct raftnode *n = NODE_OF_TRANSPORT(t);
     orig_connect_cb = cb;
     return n->orig_connect(t, req, id, address, connect_cb_hook);
 }
 
-static void accept_cb_hook(struct raft_uv_transport *t, raft_id id,
-                           const char *address, struct uv_stream_s *stream)
+static void accept_cb_hook(struct raft_uv_transport *t,
+                           raft_id id,
+                           const char *address,
+                           struct uv_stream_s *stream)
 {
     set_nodelay(stream);
     orig_accept_cb(t, id, address, stream);
@@ -328,8 +339,10 @@ static void flush_queue(struct raftnode *n)
             n->queue_tail = NULL;
         }
         b->res = raftfsm_result_alloc(b->n);
-        rv = b->res == NULL ? DR_ENOMEM : codec_entry_assemble(version, raftnode_wall_ms(), pieces,
-                                  b->n, raft_malloc, &base, &len);
+        rv = b->res == NULL
+                 ? DR_ENOMEM
+                 : codec_entry_assemble(version, raftnode_wall_ms(), pieces,
+                                        b->n, raft_malloc, &base, &len);
         for (size_t i = 0; i < b->n; i++) {
             free(b->reqs[i]->cmd);
             b->reqs[i]->cmd = NULL;
@@ -341,14 +354,14 @@ static void flush_queue(struct raftnode *n)
             rv = raft_apply(&n->raft, &b->req, &buf, 1, batch_done_cb);
             if (rv != 0) {
                 raft_free(base);
-            } else if (raftfsm_expect(&n->fsm, b->req.index, b->res) !=
-                       DR_OK) {
+            } else if (raftfsm_expect(&n->fsm, b->req.index, b->res) != DR_OK) {
                 /* The entry is on its way: it may commit, but its results
                  * cannot reach the requests. batch_done_cb then fails them
                  * as RAFT_MALFORMED, an unknown outcome. */
-                log_warn("out of memory: the outcome of entry %llu will be "
-                         "unknown to its requests",
-                         (unsigned long long)b->req.index);
+                log_warn(
+                    "out of memory: the outcome of entry %llu will be "
+                    "unknown to its requests",
+                    (unsigned long long)b->req.index);
             }
         } else {
             rv = RAFT_NOMEM;
@@ -395,8 +408,10 @@ static void flush_cb(uv_check_t *h)
     }
 }
 
-int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
-                     const struct fsm_cmd *cmd, raftnode_apply_cb cb)
+int raftnode_propose(struct raftnode *n,
+                     struct raftnode_req *req,
+                     const struct fsm_cmd *cmd,
+                     raftnode_apply_cb cb)
 {
     int rv;
     if (!raftnode_is_leader(n)) {
@@ -468,7 +483,8 @@ static void barrier_issue(struct raftnode *n)
     }
 }
 
-int raftnode_read(struct raftnode *n, struct raftnode_read *req,
+int raftnode_read(struct raftnode *n,
+                  struct raftnode_read *req,
                   raftnode_read_cb cb)
 {
     if (!raftnode_is_leader(n)) {
@@ -551,7 +567,9 @@ static int change_check(struct raftnode *n, char *errmsg)
     return DR_OK;
 }
 
-static int change_error(int rv, char *errmsg, const char *what,
+static int change_error(int rv,
+                        char *errmsg,
+                        const char *what,
                         struct raftnode *n)
 {
     snprintf(errmsg, 256, "%s: %s", what, raft_errmsg(&n->raft));
@@ -572,8 +590,12 @@ static int change_error(int rv, char *errmsg, const char *what,
     return DR_EUNAVAILABLE;
 }
 
-int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
-                 const char *address, raftnode_change_cb cb, char *errmsg)
+int raftnode_add(struct raftnode *n,
+                 struct raftnode_change *req,
+                 raft_id id,
+                 const char *address,
+                 raftnode_change_cb cb,
+                 char *errmsg)
 {
     int rv = change_check(n, errmsg);
     if (rv != DR_OK) {
@@ -590,8 +612,11 @@ int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
     return DR_OK;
 }
 
-int raftnode_promote(struct raftnode *n, struct raftnode_change *req,
-                     raft_id id, raftnode_change_cb cb, char *errmsg)
+int raftnode_promote(struct raftnode *n,
+                     struct raftnode_change *req,
+                     raft_id id,
+                     raftnode_change_cb cb,
+                     char *errmsg)
 {
     int rv = change_check(n, errmsg);
     if (rv != DR_OK) {
@@ -618,8 +643,11 @@ static void remove_cb(struct raft_change *change, int status)
     change_done(change->data, status);
 }
 
-int raftnode_remove(struct raftnode *n, struct raftnode_change *req,
-                    raft_id id, raftnode_change_cb cb, char *errmsg)
+int raftnode_remove(struct raftnode *n,
+                    struct raftnode_change *req,
+                    raft_id id,
+                    raftnode_change_cb cb,
+                    char *errmsg)
 {
     int rv = change_check(n, errmsg);
     if (rv != DR_OK) {
@@ -642,8 +670,11 @@ static void transfer_cb(struct raft_transfer *t)
     req->cb(req, 0, "");
 }
 
-int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
-                      raft_id id, raftnode_change_cb cb, char *errmsg)
+int raftnode_transfer(struct raftnode *n,
+                      struct raftnode_change *req,
+                      raft_id id,
+                      raftnode_change_cb cb,
+                      char *errmsg)
 {
     int rv;
     if (!raftnode_is_leader(n)) {
@@ -667,7 +698,8 @@ int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
 
 /* Leader-side housekeeping: the first leader writes the bootstrap state. */
 
-static void bootstrap_done_cb(struct raftnode_req *req, int status,
+static void bootstrap_done_cb(struct raftnode_req *req,
+                              int status,
                               const struct fsm_result *res)
 {
     struct raftnode *n = req->data;
@@ -742,8 +774,7 @@ static void tick_cb(uv_timer_t *t)
         const char *laddr = NULL;
         raft_leader(&n->raft, &lid, &laddr);
         log_info("raft state %s -> %s (term %llu)",
-                 raftnode_state_name(n->last_state),
-                 raftnode_state_name(state),
+                 raftnode_state_name(n->last_state), raftnode_state_name(state),
                  (unsigned long long)n->raft.current_term);
         n->last_state = state;
         n->bootstrap_proposed = false;
@@ -842,16 +873,18 @@ static int bootstrap_config(struct raftnode *n)
     }
     if (rv == 0) {
         log_info("bootstrapped a new cluster of %zu members", c->n_members);
-        log_info("the data dir %s was empty, so this node bootstrapped from "
-                 "its member list; if it was a member before and lost its "
-                 "disk, stop it, run 'drctl members remove %llu', and start "
-                 "it with join = true",
-                 c->data_dir, (unsigned long long)c->id);
+        log_info(
+            "the data dir %s was empty, so this node bootstrapped from "
+            "its member list; if it was a member before and lost its "
+            "disk, stop it, run 'drctl members remove %llu', and start "
+            "it with join = true",
+            c->data_dir, (unsigned long long)c->id);
     }
     return DR_OK;
 }
 
-int raftnode_start(struct raftnode *n, uv_loop_t *loop,
+int raftnode_start(struct raftnode *n,
+                   uv_loop_t *loop,
                    const struct config *cfg)
 {
     int rv;
@@ -862,8 +895,8 @@ int raftnode_start(struct raftnode *n, uv_loop_t *loop,
     n->cfg = cfg;
     n->last_state = RAFT_UNAVAILABLE;
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(n->errmsg, sizeof(n->errmsg), "data dir %s: %s",
-                 cfg->data_dir, strerror(errno));
+        snprintf(n->errmsg, sizeof(n->errmsg), "data dir %s: %s", cfg->data_dir,
+                 strerror(errno));
         return DR_EIO;
     }
     if (lock_data_dir(n, cfg->data_dir) != DR_OK) {
@@ -985,7 +1018,9 @@ void raftnode_close(struct raftnode *n)
     raft_close(&n->raft, raft_closed_cb);
 }
 
-bool raftnode_leader_url(struct raftnode *n, const char *path, char *url,
+bool raftnode_leader_url(struct raftnode *n,
+                         const char *path,
+                         char *url,
                          size_t size)
 {
     raft_id leader = raftnode_leader(n);

@@ -19,11 +19,13 @@ struct raftnode_req;
 
 /* Called once with status 0 and the command's result, or a non-zero raft
  * status (RAFT_LEADERSHIPLOST, RAFT_SHUTDOWN, ...) and res NULL. */
-typedef void (*raftnode_apply_cb)(struct raftnode_req *req, int status,
+typedef void (*raftnode_apply_cb)(struct raftnode_req *req,
+                                  int status,
                                   const struct fsm_result *res);
 
 /* Caller-allocated; must stay valid until the callback. */
-struct raftnode_req {
+struct raftnode_req
+{
     void *data;
     raftnode_apply_cb cb;
     /* private */
@@ -37,16 +39,19 @@ struct raftnode_read;
 /* status 0: the local state is now at least as new as any write completed
  * before the read was asked for. */
 typedef void (*raftnode_read_cb)(struct raftnode_read *req, int status);
-struct raftnode_read {
+struct raftnode_read
+{
     void *data;
     raftnode_read_cb cb;
     struct raftnode_read *next; /* private */
 };
 
 struct raftnode_change;
-typedef void (*raftnode_change_cb)(struct raftnode_change *req, int status,
+typedef void (*raftnode_change_cb)(struct raftnode_change *req,
+                                   int status,
                                    const char *errmsg);
-struct raftnode_change {
+struct raftnode_change
+{
     void *data;
     raftnode_change_cb cb;
     /* private */
@@ -54,17 +59,19 @@ struct raftnode_change {
     struct raft_change change;
     struct raft_transfer transfer;
     raft_id id;
-    int promote_status;        /* why promotion failed, while the spare is removed */
+    int promote_status; /* why promotion failed, while the spare is removed */
 };
 
-struct raftnode_contact {
+struct raftnode_contact
+{
     raft_id id;
     uint64_t last_ms; /* uv_now of the last message received from id */
 };
 
-struct raftnode {
+struct raftnode
+{
     uv_loop_t *loop;
-    const struct config *cfg;  /* borrowed */
+    const struct config *cfg; /* borrowed */
     struct raft_uv_transport transport;
     struct raft_io io;
     struct raft raft;
@@ -72,12 +79,17 @@ struct raftnode {
     char errmsg[2048];
     bool started;
     bool closing;
-    int lock_fd;               /* flock on DATA_DIR/drnode.lock */
-    int (*orig_start)(struct raft_io *, unsigned, raft_io_tick_cb,
+    int lock_fd; /* flock on DATA_DIR/drnode.lock */
+    int (*orig_start)(struct raft_io *,
+                      unsigned,
+                      raft_io_tick_cb,
                       raft_io_recv_cb);
     raft_io_recv_cb orig_recv;
-    int (*orig_connect)(struct raft_uv_transport *, struct raft_uv_connect *,
-                        raft_id, const char *, raft_uv_connect_cb);
+    int (*orig_connect)(struct raft_uv_transport *,
+                        struct raft_uv_connect *,
+                        raft_id,
+                        const char *,
+                        raft_uv_connect_cb);
     int (*orig_listen)(struct raft_uv_transport *, raft_uv_accept_cb);
     struct raftnode_contact contacts[FSM_MEMBERS_MAX];
     size_t n_contacts;
@@ -93,9 +105,9 @@ struct raftnode {
     uv_timer_t tick;
     int last_state;
     bool bootstrap_proposed;
-    bool ready;                /* leader whose barrier of its term applied */
+    bool ready; /* leader whose barrier of its term applied */
     raft_term ready_term;
-    bool ready_pending;        /* ready_read is queued or in flight */
+    bool ready_pending; /* ready_read is queued or in flight */
     struct raftnode_read ready_read;
     struct raftnode_req bootstrap_req;
     void (*on_fatal)(struct raftnode *n); /* set by the daemon */
@@ -116,7 +128,8 @@ extern const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS];
  * what failed, naming the data directory; when n->started is set even so
  * (raft was initialised), close the node with raftnode_close and wait for
  * on_closed before closing the loop. */
-int raftnode_start(struct raftnode *n, uv_loop_t *loop,
+int raftnode_start(struct raftnode *n,
+                   uv_loop_t *loop,
                    const struct config *cfg);
 
 /* Close raft; on_closed fires once every request has called back. The
@@ -126,26 +139,42 @@ void raftnode_free(struct raftnode *n);
 
 /* Propose one command. Returns DR_ENOTLEADER when this node is not the
  * leader (no callback then), DR_ENOMEM, or DR_OK. cmd is copied. */
-int raftnode_propose(struct raftnode *n, struct raftnode_req *req,
-                     const struct fsm_cmd *cmd, raftnode_apply_cb cb);
+int raftnode_propose(struct raftnode *n,
+                     struct raftnode_req *req,
+                     const struct fsm_cmd *cmd,
+                     raftnode_apply_cb cb);
 
 /* Ask for a linearizable read. DR_ENOTLEADER when not the leader. */
-int raftnode_read(struct raftnode *n, struct raftnode_read *req,
+int raftnode_read(struct raftnode *n,
+                  struct raftnode_read *req,
                   raftnode_read_cb cb);
 
 /* Membership: add as spare then promote to voter; remove; transfer
  * leadership (id 0: any voter). DR_ENOTLEADER, DR_ECONFLICT when another
  * change runs, DR_EINVAL for a bad id; errmsg (256 bytes) explains. */
-int raftnode_add(struct raftnode *n, struct raftnode_change *req, raft_id id,
-                 const char *address, raftnode_change_cb cb, char *errmsg);
+int raftnode_add(struct raftnode *n,
+                 struct raftnode_change *req,
+                 raft_id id,
+                 const char *address,
+                 raftnode_change_cb cb,
+                 char *errmsg);
 /* Promote server id, a spare (an add whose promotion was cut short by a
  * leadership change), to voter. DR_ECONFLICT when it is not a spare. */
-int raftnode_promote(struct raftnode *n, struct raftnode_change *req,
-                     raft_id id, raftnode_change_cb cb, char *errmsg);
-int raftnode_remove(struct raftnode *n, struct raftnode_change *req,
-                    raft_id id, raftnode_change_cb cb, char *errmsg);
-int raftnode_transfer(struct raftnode *n, struct raftnode_change *req,
-                      raft_id id, raftnode_change_cb cb, char *errmsg);
+int raftnode_promote(struct raftnode *n,
+                     struct raftnode_change *req,
+                     raft_id id,
+                     raftnode_change_cb cb,
+                     char *errmsg);
+int raftnode_remove(struct raftnode *n,
+                    struct raftnode_change *req,
+                    raft_id id,
+                    raftnode_change_cb cb,
+                    char *errmsg);
+int raftnode_transfer(struct raftnode *n,
+                      struct raftnode_change *req,
+                      raft_id id,
+                      raftnode_change_cb cb,
+                      char *errmsg);
 
 /* The replicated state as applied on this node. Read-only: only the FSM's
  * apply path (raft's callbacks into raftfsm) changes it. Valid until
@@ -179,7 +208,9 @@ const char *raftnode_state_name(int state);
 
 /* "http://LEADER_API_ADDRESS" + path into url (size bytes); false when no
  * leader is known or the replicated state does not list it. */
-bool raftnode_leader_url(struct raftnode *n, const char *path, char *url,
+bool raftnode_leader_url(struct raftnode *n,
+                         const char *path,
+                         char *url,
                          size_t size);
 
 /* The wall clock (ms since the epoch) a leader stamps log entries with:

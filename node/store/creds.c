@@ -25,20 +25,26 @@ static char *trim(char *s)
         s++;
     }
     end = s + strlen(s);
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-                       end[-1] == '\r' || end[-1] == '\n')) {
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+                       end[-1] == '\n')) {
         *--end = '\0';
     }
     return s;
 }
 
-static int set_field(char *dst, size_t cap, const char *value,
-                     const char *file, const char *name, char *errmsg)
+static int set_field(char *dst,
+                     size_t cap,
+                     const char *value,
+                     const char *file,
+                     const char *name,
+                     char *errmsg)
 {
     size_t len = strlen(value);
 
     if (len == 0 || len >= cap) {
-        snprintf(errmsg, 256, "credentials file %.150s: %s is empty or too long", file, name);
+        snprintf(errmsg, 256,
+                 "credentials file %.150s: %s is empty or too long", file,
+                 name);
         return DR_EINVAL;
     }
     memcpy(dst, value, len + 1);
@@ -55,21 +61,27 @@ static int load_file(const char *file, struct s3_creds *c, char *errmsg)
 
     fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(errmsg, 256, "credentials file %.150s: %s", file, strerror(errno));
+        snprintf(errmsg, 256, "credentials file %.150s: %s", file,
+                 strerror(errno));
         return errno == ENOENT ? DR_EAUTH : DR_EIO;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(errmsg, 256, "credentials file %.150s: not a regular file", file);
+        snprintf(errmsg, 256, "credentials file %.150s: not a regular file",
+                 file);
         close(fd);
         return DR_EINVAL;
     }
     if ((st.st_mode & 077) != 0) {
-        snprintf(errmsg, 256, "credentials file %.150s: readable by group or others (mode %03o); chmod 600 it", file, (unsigned)(st.st_mode & 0777));
+        snprintf(errmsg, 256,
+                 "credentials file %.150s: readable by group or others (mode "
+                 "%03o); chmod 600 it",
+                 file, (unsigned)(st.st_mode & 0777));
         close(fd);
         return DR_EINVAL;
     }
     if (st.st_size > CREDS_FILE_MAX) {
-        snprintf(errmsg, 256, "credentials file %.150s: larger than %d bytes", file, CREDS_FILE_MAX);
+        snprintf(errmsg, 256, "credentials file %.150s: larger than %d bytes",
+                 file, CREDS_FILE_MAX);
         close(fd);
         return DR_EINVAL;
     }
@@ -105,7 +117,9 @@ static int load_file(const char *file, struct s3_creds *c, char *errmsg)
         }
         eq = strchr(line, '=');
         if (eq == NULL) {
-            snprintf(errmsg, 256, "credentials file %.150s: line %d: want \"key = value\"", file, lineno);
+            snprintf(errmsg, 256,
+                     "credentials file %.150s: line %d: want \"key = value\"",
+                     file, lineno);
             rv = DR_EINVAL;
             break;
         }
@@ -119,9 +133,8 @@ static int load_file(const char *file, struct s3_creds *c, char *errmsg)
             rv = set_field(c->access_key_id, sizeof(c->access_key_id), value,
                            file, key, errmsg);
         } else if (strcmp(key, "secret_access_key") == 0) {
-            rv = set_field(c->secret_access_key,
-                           sizeof(c->secret_access_key), value, file, key,
-                           errmsg);
+            rv = set_field(c->secret_access_key, sizeof(c->secret_access_key),
+                           value, file, key, errmsg);
         } else if (strcmp(key, "session_token") == 0) {
             rv = set_field(c->session_token, sizeof(c->session_token), value,
                            file, key, errmsg);
@@ -133,7 +146,10 @@ static int load_file(const char *file, struct s3_creds *c, char *errmsg)
         return rv;
     }
     if (c->access_key_id[0] == '\0' || c->secret_access_key[0] == '\0') {
-        snprintf(errmsg, 256, "credentials file %.150s: access_key_id and secret_access_key are both required", file);
+        snprintf(errmsg, 256,
+                 "credentials file %.150s: access_key_id and secret_access_key "
+                 "are both required",
+                 file);
         return DR_EAUTH;
     }
     return 0;
@@ -147,13 +163,16 @@ static int load_env(struct s3_creds *c, char *errmsg)
 
     if (akid == NULL || akid[0] == '\0' || secret == NULL ||
         secret[0] == '\0') {
-        snprintf(errmsg, 256, "no S3 credentials: give a credentials file or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+        snprintf(errmsg, 256,
+                 "no S3 credentials: give a credentials file or set "
+                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
         return DR_EAUTH;
     }
     if (strlen(akid) >= sizeof(c->access_key_id) ||
         strlen(secret) >= sizeof(c->secret_access_key) ||
         (token != NULL && strlen(token) >= sizeof(c->session_token))) {
-        snprintf(errmsg, 256, "S3 credentials from the environment: a value is too long");
+        snprintf(errmsg, 256,
+                 "S3 credentials from the environment: a value is too long");
         return DR_EINVAL;
     }
     strcpy(c->access_key_id, akid);

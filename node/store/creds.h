@@ -2,7 +2,8 @@
 #ifndef DR_STORE_CREDS_H
 #define DR_STORE_CREDS_H
 
-struct s3_creds {
+struct s3_creds
+{
     char access_key_id[128];
     char secret_access_key[128];
     char session_token[4096]; /* "" when none */

@@ -20,12 +20,14 @@
 #define FILE_DIR_MODE 0750
 #define FILE_MODE 0640
 
-struct file_store {
+struct file_store
+{
     char root[STORE__URL_MAX]; /* no trailing '/' ("" for "/") */
-    const char *url;     /* borrowed from struct store */
+    const char *url;           /* borrowed from struct store */
 };
 
-struct file_writer {
+struct file_writer
+{
     struct file_store *fs;
     int fd;
     char tmp[PATH_MAX];
@@ -33,7 +35,8 @@ struct file_writer {
     char key[STORE_KEY_MAX];
 };
 
-struct file_reader {
+struct file_reader
+{
     int fd;
     char key[STORE_KEY_MAX];
     const char *url;
@@ -96,19 +99,24 @@ static int mkdir_parents(char *path, int whole)
     return 0;
 }
 
-static int file_path(struct file_store *fs, const char *key, char *out,
+static int file_path(struct file_store *fs,
+                     const char *key,
+                     char *out,
                      char *errmsg)
 {
     int len = snprintf(out, PATH_MAX, "%s/%s", fs->root, key);
 
     if (len < 0 || len >= PATH_MAX) {
-        snprintf(errmsg, 256, "object %.100s: path too long in %.100s", key, fs->url);
+        snprintf(errmsg, 256, "object %.100s: path too long in %.100s", key,
+                 fs->url);
         return DR_EINVAL;
     }
     return 0;
 }
 
-int store__file_open(const char *path, const char *url, void **impl,
+int store__file_open(const char *path,
+                     const char *url,
+                     void **impl,
                      char *errmsg)
 {
     struct file_store *fs;
@@ -127,7 +135,8 @@ int store__file_open(const char *path, const char *url, void **impl,
         fs->root[--len] = '\0';
     }
     if (len > 0 && mkdir_parents(fs->root, 1) != 0) {
-        snprintf(errmsg, 256, "store %.100s: cannot create the directory: %s", url, strerror(errno));
+        snprintf(errmsg, 256, "store %.100s: cannot create the directory: %s",
+                 url, strerror(errno));
         free(fs);
         return DR_EIO;
     }
@@ -145,8 +154,7 @@ static void file_close(void *impl)
     free(impl);
 }
 
-static int file_put_begin(void *impl, const char *key, void **out,
-                          char *errmsg)
+static int file_put_begin(void *impl, const char *key, void **out, char *errmsg)
 {
     struct file_store *fs = impl;
     struct file_writer *w;
@@ -166,15 +174,18 @@ static int file_put_begin(void *impl, const char *key, void **out,
     }
     snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR, fs->root);
     if (mkdir(w->tmp, FILE_DIR_MODE) != 0 && errno != EEXIST) {
-        snprintf(errmsg, 256, "object %.100s in %.100s: create the temporary directory: %s", key, fs->url, strerror(errno));
+        snprintf(errmsg, 256,
+                 "object %.100s in %.100s: create the temporary directory: %s",
+                 key, fs->url, strerror(errno));
         rv = errno_code(errno);
         goto err_after_alloc;
     }
-    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR "/put-XXXXXX",
-             fs->root);
+    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR "/put-XXXXXX", fs->root);
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
     if (w->fd < 0) {
-        snprintf(errmsg, 256, "object %.100s in %.100s: create a temporary file: %s", key, fs->url, strerror(errno));
+        snprintf(errmsg, 256,
+                 "object %.100s in %.100s: create a temporary file: %s", key,
+                 fs->url, strerror(errno));
         rv = errno_code(errno);
         goto err_after_alloc;
     }
@@ -198,7 +209,8 @@ static int file_write(void *wp, const void *buf, size_t len, char *errmsg)
             if (errno == EINTR) {
                 continue;
             }
-            snprintf(errmsg, 256, "object %.100s in %.100s: write: %s", w->key, w->fs->url, strerror(errno));
+            snprintf(errmsg, 256, "object %.100s in %.100s: write: %s", w->key,
+                     w->fs->url, strerror(errno));
             return errno_code(errno);
         }
         p += n;
@@ -229,14 +241,16 @@ static int file_put_commit(void *wp, char *errmsg)
     int attempt, rv;
 
     if (fsync(w->fd) != 0) {
-        snprintf(errmsg, 256, "object %.100s in %.100s: fsync: %s", w->key, w->fs->url, strerror(errno));
+        snprintf(errmsg, 256, "object %.100s in %.100s: fsync: %s", w->key,
+                 w->fs->url, strerror(errno));
         rv = errno_code(errno);
         goto err;
     }
     if (close(w->fd) != 0) {
         w->fd = -1;
         unlink(w->tmp);
-        snprintf(errmsg, 256, "object %.100s in %.100s: close: %s", w->key, w->fs->url, strerror(errno));
+        snprintf(errmsg, 256, "object %.100s in %.100s: close: %s", w->key,
+                 w->fs->url, strerror(errno));
         rv = DR_EIO;
         goto err;
     }
@@ -248,7 +262,9 @@ static int file_put_commit(void *wp, char *errmsg)
      * rename: try again a few times. */
     for (attempt = 0;; attempt++) {
         if (mkdir_parents(w->final, 0) != 0) {
-            snprintf(errmsg, 256, "object %.100s in %.100s: create directories: %s", w->key, w->fs->url, strerror(errno));
+            snprintf(errmsg, 256,
+                     "object %.100s in %.100s: create directories: %s", w->key,
+                     w->fs->url, strerror(errno));
             rv = errno_code(errno);
             goto err_unlink;
         }
@@ -256,18 +272,24 @@ static int file_put_commit(void *wp, char *errmsg)
             break;
         }
         if (errno == ENOTDIR || errno == EISDIR) {
-            snprintf(errmsg, 256, "object %.80s in %.80s: conflicts with another key (a file store cannot hold both \"x\" and \"x/y\")", w->key, w->fs->url);
+            snprintf(errmsg, 256,
+                     "object %.80s in %.80s: conflicts with another key (a "
+                     "file store cannot hold both \"x\" and \"x/y\")",
+                     w->key, w->fs->url);
             rv = DR_ECONFLICT;
             goto err_unlink;
         }
         if (errno != ENOENT || attempt >= 3) {
-            snprintf(errmsg, 256, "object %.100s in %.100s: rename: %s", w->key, w->fs->url, strerror(errno));
+            snprintf(errmsg, 256, "object %.100s in %.100s: rename: %s", w->key,
+                     w->fs->url, strerror(errno));
             rv = errno_code(errno);
             goto err_unlink;
         }
     }
     if (fsync_dir(dir[0] != '\0' ? dir : "/") != 0) {
-        snprintf(errmsg, 256, "object %.100s in %.100s: fsync the directory: %s", w->key, w->fs->url, strerror(errno));
+        snprintf(errmsg, 256,
+                 "object %.100s in %.100s: fsync the directory: %s", w->key,
+                 w->fs->url, strerror(errno));
         free(w);
         return DR_EIO;
     }
@@ -281,8 +303,7 @@ err:
     return rv;
 }
 
-static int file_get_begin(void *impl, const char *key, void **out,
-                          char *errmsg)
+static int file_get_begin(void *impl, const char *key, void **out, char *errmsg)
 {
     struct file_store *fs = impl;
     struct file_reader *r;
@@ -304,16 +325,19 @@ static int file_get_begin(void *impl, const char *key, void **out,
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR) {
-            snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+            snprintf(errmsg, 256, "object %.100s: not found in %.100s", key,
+                     fs->url);
             rv = DR_ENOTFOUND;
         } else {
-            snprintf(errmsg, 256, "object %.100s in %.100s: open: %s", key, fs->url, strerror(errno));
+            snprintf(errmsg, 256, "object %.100s in %.100s: open: %s", key,
+                     fs->url, strerror(errno));
             rv = errno_code(errno);
         }
         goto err_after_alloc;
     }
     if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+        snprintf(errmsg, 256, "object %.100s: not found in %.100s", key,
+                 fs->url);
         rv = DR_ENOTFOUND;
         goto err_after_open;
     }
@@ -327,8 +351,7 @@ err_after_alloc:
     return rv;
 }
 
-static int file_read(void *rp, void *buf, size_t cap, size_t *n,
-                     char *errmsg)
+static int file_read(void *rp, void *buf, size_t cap, size_t *n, char *errmsg)
 {
     struct file_reader *r = rp;
     ssize_t got;
@@ -337,7 +360,8 @@ static int file_read(void *rp, void *buf, size_t cap, size_t *n,
         got = read(r->fd, buf, cap);
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
-        snprintf(errmsg, 256, "object %.100s in %.100s: read: %s", r->key, r->url, strerror(errno));
+        snprintf(errmsg, 256, "object %.100s in %.100s: read: %s", r->key,
+                 r->url, strerror(errno));
         return errno_code(errno);
     }
     *n = (size_t)got;
@@ -354,7 +378,9 @@ static void file_get_end(void *rp)
     }
 }
 
-static int file_head(void *impl, const char *key, struct store_object *obj,
+static int file_head(void *impl,
+                     const char *key,
+                     struct store_object *obj,
                      char *errmsg)
 {
     struct file_store *fs = impl;
@@ -368,26 +394,30 @@ static int file_head(void *impl, const char *key, struct store_object *obj,
     }
     if (stat(path, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR) {
-            snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+            snprintf(errmsg, 256, "object %.100s: not found in %.100s", key,
+                     fs->url);
             return DR_ENOTFOUND;
         }
-        snprintf(errmsg, 256, "object %.100s in %.100s: stat: %s", key, fs->url, strerror(errno));
+        snprintf(errmsg, 256, "object %.100s in %.100s: stat: %s", key, fs->url,
+                 strerror(errno));
         return errno_code(errno);
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(errmsg, 256, "object %.100s: not found in %.100s", key, fs->url);
+        snprintf(errmsg, 256, "object %.100s: not found in %.100s", key,
+                 fs->url);
         return DR_ENOTFOUND;
     }
     obj->size = (uint64_t)st.st_size;
-    obj->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
-                    st.st_mtim.tv_nsec / 1000000;
+    obj->mtime_ms =
+        (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
     return 0;
 }
 
 /* Listing: a depth-first walk that visits entries in key order. A
  * directory "d" holds the keys "d/...", so it sorts as "d/". */
 
-struct walk {
+struct walk
+{
     struct file_store *fs;
     const char *prefix;
     const char *after; /* NULL: from the start */
@@ -397,7 +427,8 @@ struct walk {
     char *errmsg;
 };
 
-struct walk_entry {
+struct walk_entry
+{
     char name[NAME_MAX + 2]; /* with a trailing '/' for directories */
     int is_dir;
 };
@@ -448,7 +479,8 @@ static int walk_dir(struct walk *wk, char *key, size_t keylen)
         if (errno == ENOENT || errno == ENOTDIR) {
             return 0; /* pruned meanwhile */
         }
-        snprintf(wk->errmsg, 256, "store %.100s: list %.80s: %s", wk->fs->url, key, strerror(errno));
+        snprintf(wk->errmsg, 256, "store %.100s: list %.80s: %s", wk->fs->url,
+                 key, strerror(errno));
         return errno_code(errno);
     }
     while ((de = readdir(d)) != NULL) {
@@ -477,7 +509,8 @@ static int walk_dir(struct walk *wk, char *key, size_t keylen)
             cap = cap == 0 ? 64 : cap * 2;
             grown = realloc(ents, cap * sizeof(*ents));
             if (grown == NULL) {
-                snprintf(wk->errmsg, 256, "store %.100s: list: out of memory", wk->fs->url);
+                snprintf(wk->errmsg, 256, "store %.100s: list: out of memory",
+                         wk->fs->url);
                 rv = DR_ENOMEM;
                 goto out;
             }
@@ -528,7 +561,8 @@ static int walk_dir(struct walk *wk, char *key, size_t keylen)
                                  (uint64_t)st.st_size,
                                  (int64_t)st.st_mtim.tv_sec * 1000 +
                                      st.st_mtim.tv_nsec / 1000000) != 0) {
-                snprintf(wk->errmsg, 256, "store %.100s: list: out of memory", wk->fs->url);
+                snprintf(wk->errmsg, 256, "store %.100s: list: out of memory",
+                         wk->fs->url);
                 rv = DR_ENOMEM;
                 goto out;
             }
@@ -547,9 +581,14 @@ out:
     return rv;
 }
 
-static int file_list(void *impl, const char *prefix, const char *start_after,
-                     size_t page, struct store_object **objs, size_t *n,
-                     char **next, char *errmsg)
+static int file_list(void *impl,
+                     const char *prefix,
+                     const char *start_after,
+                     size_t page,
+                     struct store_object **objs,
+                     size_t *n,
+                     char **next,
+                     char *errmsg)
 {
     struct walk wk;
     char key[STORE_KEY_MAX];
@@ -573,7 +612,8 @@ static int file_list(void *impl, const char *prefix, const char *start_after,
         *next = strdup(wk.objs[page - 1].key);
         if (*next == NULL) {
             store_objects_free(wk.objs, wk.n);
-            snprintf(errmsg, 256, "store %.100s: list: out of memory", wk.fs->url);
+            snprintf(errmsg, 256, "store %.100s: list: out of memory",
+                     wk.fs->url);
             return DR_ENOMEM;
         }
     }
@@ -597,13 +637,16 @@ static int file_delete(void *impl, const char *key, char *errmsg)
         if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) {
             return 0;
         }
-        snprintf(errmsg, 256, "object %.100s in %.100s: unlink: %s", key, fs->url, strerror(errno));
+        snprintf(errmsg, 256, "object %.100s in %.100s: unlink: %s", key,
+                 fs->url, strerror(errno));
         return errno_code(errno);
     }
     slash = strrchr(path, '/');
     *slash = '\0';
     if (fsync_dir(path[0] != '\0' ? path : "/") != 0) {
-        snprintf(errmsg, 256, "object %.100s in %.100s: fsync the directory: %s", key, fs->url, strerror(errno));
+        snprintf(errmsg, 256,
+                 "object %.100s in %.100s: fsync the directory: %s", key,
+                 fs->url, strerror(errno));
         return DR_EIO;
     }
     /* Prune directories left empty, up to the root. */

@@ -14,7 +14,8 @@
  * (store.c checks them); errmsg is 256 bytes and names the object or the
  * store. Writers and readers hand out opaque backend state; put_commit
  * frees the writer whatever it returns. */
-struct store__ops {
+struct store__ops
+{
     void (*close)(void *impl);
     int (*put_begin)(void *impl, const char *key, void **w, char *errmsg);
     int (*write)(void *w, const void *buf, size_t len, char *errmsg);
@@ -23,12 +24,19 @@ struct store__ops {
     int (*get_begin)(void *impl, const char *key, void **r, char *errmsg);
     int (*read)(void *r, void *buf, size_t cap, size_t *n, char *errmsg);
     void (*get_end)(void *r);
-    int (*head)(void *impl, const char *key, struct store_object *obj,
+    int (*head)(void *impl,
+                const char *key,
+                struct store_object *obj,
                 char *errmsg);
     /* At most page objects; *next as in store_list. */
-    int (*list)(void *impl, const char *prefix, const char *start_after,
-                size_t page, struct store_object **objs, size_t *n,
-                char **next, char *errmsg);
+    int (*list)(void *impl,
+                const char *prefix,
+                const char *start_after,
+                size_t page,
+                struct store_object **objs,
+                size_t *n,
+                char **next,
+                char *errmsg);
     int (*del)(void *impl, const char *key, char *errmsg);
 };
 
@@ -37,12 +45,17 @@ extern const struct store__ops store__s3_ops;
 
 /* path: absolute directory (borrowed). url: the store's display URL,
  * borrowed for the life of the backend. */
-int store__file_open(const char *path, const char *url, void **impl,
+int store__file_open(const char *path,
+                     const char *url,
+                     void **impl,
                      char *errmsg);
 /* rest: the URL after "s3://" (borrowed); url as above. Writes the display
  * URL ("s3://bucket/prefix") into display (STORE__URL_MAX bytes). */
-int store__s3_open(const char *rest, const struct store_options *opts,
-                   const char *url, char *display, void **impl,
+int store__s3_open(const char *rest,
+                   const struct store_options *opts,
+                   const char *url,
+                   char *display,
+                   void **impl,
                    char *errmsg);
 
 /* A SHA-256 context (NULL when out of memory), and its digest as 64 hex
@@ -60,7 +73,11 @@ void store__set_page_size(struct store *s, size_t n);
 const char *store__reader_sha256(const struct store_reader *r);
 
 /* Append one object to a growing array (*objs, *n, *cap); key copied. */
-int store__objs_push(struct store_object **objs, size_t *n, size_t *cap,
-                     const char *key, uint64_t size, int64_t mtime_ms);
+int store__objs_push(struct store_object **objs,
+                     size_t *n,
+                     size_t *cap,
+                     const char *key,
+                     uint64_t size,
+                     int64_t mtime_ms);
 
 #endif /* DR_STORE_INTERNAL_H */

@@ -20,10 +20,12 @@
 #include "common/err.h"
 #include "store/creds.h"
 #include "store/internal.h"
-#include "store/sigv4.h"
 #include "store/s3_internal.h"
+#include "store/sigv4.h"
 
-static int parse_url(struct s3 *s3, const char *rest, char *display,
+static int parse_url(struct s3 *s3,
+                     const char *rest,
+                     char *display,
                      char *errmsg)
 {
     const char *q = strchr(rest, '?'), *slash, *p;
@@ -32,7 +34,8 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
     const char *env;
     size_t blen, plen;
 
-    snprintf(shown, sizeof(shown), "s3://%.*s", (int)(pathlen < 80 ? pathlen : 80), rest);
+    snprintf(shown, sizeof(shown), "s3://%.*s",
+             (int)(pathlen < 80 ? pathlen : 80), rest);
     dr_printable(shown, shown, sizeof(shown));
     slash = memchr(rest, '/', pathlen);
     blen = slash != NULL ? (size_t)(slash - rest) : pathlen;
@@ -63,7 +66,9 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
     memcpy(prefix, p, plen);
     prefix[plen] = '\0';
     if (plen > 0 && dr_object_key_check(prefix, errmsg) != 0) {
-        s3__msg(errmsg, "store URL %s: invalid prefix (use [A-Za-z0-9._/-] segments)", shown);
+        s3__msg(errmsg,
+                "store URL %s: invalid prefix (use [A-Za-z0-9._/-] segments)",
+                shown);
         return DR_EINVAL;
     }
     memcpy(s3->prefix, prefix, plen);
@@ -82,7 +87,8 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
             const char *val = eq != NULL ? eq + 1 : param + len;
             size_t vlen = (size_t)(param + len - val);
             if (klen == 8 && memcmp(param, "endpoint", 8) == 0) {
-                if (s3__pct_decode(val, vlen, endpoint, sizeof(endpoint)) != 0) {
+                if (s3__pct_decode(val, vlen, endpoint, sizeof(endpoint)) !=
+                    0) {
                     s3__msg(errmsg, "store URL %s: endpoint too long", shown);
                     return DR_EINVAL;
                 }
@@ -93,7 +99,10 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
                     return DR_EINVAL;
                 }
             } else if (len > 0) {
-                s3__msg(errmsg, "store URL %s: unknown parameter \"%.*s\" (want endpoint, region)", shown, (int)(klen < 40 ? klen : 40), param);
+                s3__msg(errmsg,
+                        "store URL %s: unknown parameter \"%.*s\" (want "
+                        "endpoint, region)",
+                        shown, (int)(klen < 40 ? klen : 40), param);
                 dr_printable(errmsg, errmsg, 256);
                 return DR_EINVAL;
             }
@@ -131,11 +140,16 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
         } else if (strncmp(endpoint, "https://", 8) == 0) {
             auth = endpoint + 8;
         } else {
-            s3__msg(errmsg, "store URL %s: endpoint must start with http:// or https://", shown);
+            s3__msg(
+                errmsg,
+                "store URL %s: endpoint must start with http:// or https://",
+                shown);
             return DR_EINVAL;
         }
         if (auth[0] == '\0' || strpbrk(auth, "/?#@ ") != NULL) {
-            s3__msg(errmsg, "store URL %s: endpoint must be scheme://host[:port] only", shown);
+            s3__msg(errmsg,
+                    "store URL %s: endpoint must be scheme://host[:port] only",
+                    shown);
             return DR_EINVAL;
         }
         snprintf(s3->endpoint, sizeof(s3->endpoint), "%s", endpoint);
@@ -152,16 +166,18 @@ static int parse_url(struct s3 *s3, const char *rest, char *display,
             snprintf(s3->host, sizeof(s3->host), "%s.s3.%s.amazonaws.com",
                      s3->bucket, s3->region);
         }
-        snprintf(s3->endpoint, sizeof(s3->endpoint), "https://%s",
-                 s3->host);
+        snprintf(s3->endpoint, sizeof(s3->endpoint), "https://%s", s3->host);
     }
     snprintf(display, STORE__URL_MAX, "s3://%s/%.*s", s3->bucket,
              (int)(plen < 120 ? plen : 120), prefix);
     return 0;
 }
 
-int store__s3_open(const char *rest, const struct store_options *opts,
-                   const char *url, char *display, void **impl,
+int store__s3_open(const char *rest,
+                   const struct store_options *opts,
+                   const char *url,
+                   char *display,
+                   void **impl,
                    char *errmsg)
 {
     struct s3 *s3;
@@ -180,12 +196,11 @@ int store__s3_open(const char *rest, const struct store_options *opts,
         goto err_after_alloc;
     }
     s3->url = url;
-    s3->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms
-                                          : S3_TIMEOUT_DEFAULT;
-    s3->max_retries = opts->max_retries >= 0 ? opts->max_retries
-                                             : S3_RETRIES_DEFAULT;
-    s3->part_bytes = opts->part_bytes > 0 ? opts->part_bytes
-                                          : S3_PART_DEFAULT;
+    s3->timeout_ms =
+        opts->timeout_ms > 0 ? opts->timeout_ms : S3_TIMEOUT_DEFAULT;
+    s3->max_retries =
+        opts->max_retries >= 0 ? opts->max_retries : S3_RETRIES_DEFAULT;
+    s3->part_bytes = opts->part_bytes > 0 ? opts->part_bytes : S3_PART_DEFAULT;
     rv = s3_creds_load(opts->credentials_file, &s3->creds, errmsg);
     if (rv != 0) {
         char inner[256];
@@ -223,20 +238,20 @@ static void s3_close(void *impl)
 
 /* Writers: one PUT when the object fits in a part, else multipart. */
 
-struct s3_writer {
+struct s3_writer
+{
     struct s3 *s3;
     unsigned char *part; /* bytes of the part being filled */
     size_t len, cap;
-    char *upload_id;     /* of the multipart upload, once started */
-    char *upload_q;      /* "uploadId=..." encoded */
+    char *upload_id; /* of the multipart upload, once started */
+    char *upload_q;  /* "uploadId=..." encoded */
     char **etags;
     size_t nparts, etags_cap;
     char key[STORE_KEY_MAX];
     char what[STORE_KEY_MAX + 8];
 };
 
-static int s3_put_begin(void *impl, const char *key, void **out,
-                        char *errmsg)
+static int s3_put_begin(void *impl, const char *key, void **out, char *errmsg)
 {
     struct s3 *s3 = impl;
     struct s3_writer *w;
@@ -267,11 +282,14 @@ static int mp_start(struct s3_writer *w, char *errmsg)
     }
     v = call.resp.p != NULL
             ? s3__xml_find(call.resp.p, call.resp.p + call.resp.len, "UploadId",
-                       &vend)
+                           &vend)
             : NULL;
     if (v == NULL || (w->upload_id = s3__xml_text(v, vend)) == NULL ||
         w->upload_id[0] == '\0') {
-        s3__msg(errmsg, "object %.100s in %.80s: CreateMultipartUpload: no UploadId in the answer", w->key, w->s3->url);
+        s3__msg(errmsg,
+                "object %.100s in %.80s: CreateMultipartUpload: no UploadId in "
+                "the answer",
+                w->key, w->s3->url);
         rv = DR_EMALFORMED;
         goto out;
     }
@@ -312,8 +330,7 @@ static int mp_part(struct s3_writer *w, char *errmsg)
         w->etags = grown;
         w->etags_cap = ncap;
     }
-    if (asprintf(&query, "partNumber=%zu&%s", w->nparts + 1, w->upload_q) <
-        0) {
+    if (asprintf(&query, "partNumber=%zu&%s", w->nparts + 1, w->upload_q) < 0) {
         s3__msg(errmsg, "object %.100s: out of memory", w->key);
         return DR_ENOMEM;
     }
@@ -327,7 +344,9 @@ static int mp_part(struct s3_writer *w, char *errmsg)
         return rv;
     }
     if (call.etag[0] == '\0') {
-        s3__msg(errmsg, "object %.100s in %.80s: UploadPart %zu: no ETag in the answer", w->key, w->s3->url, w->nparts + 1);
+        s3__msg(errmsg,
+                "object %.100s in %.80s: UploadPart %zu: no ETag in the answer",
+                w->key, w->s3->url, w->nparts + 1);
         return DR_EMALFORMED;
     }
     etag = strdup(call.etag);
@@ -435,11 +454,11 @@ static int mp_complete(struct s3_writer *w, char *errmsg)
     rv = s3__s3_perform(w->s3, &call, errmsg);
     if (rv == 0 && call.resp.p != NULL &&
         (v = s3__xml_find(call.resp.p, call.resp.p + call.resp.len, "Code",
-                      &vend)) != NULL &&
+                          &vend)) != NULL &&
         strstr(call.resp.p, "<Error>") != NULL) {
         /* 200 with an error inside: the upload did not complete. */
         rv = s3__http_error(w->s3, w->what, 500, call.resp.p, call.resp.len,
-                        NULL, errmsg);
+                            NULL, errmsg);
     }
     s3__dbuf_free(&call.resp);
     s3__dbuf_free(&body);
@@ -481,18 +500,19 @@ static int s3_put_commit(void *wp, char *errmsg)
 /* Readers: a GET pulled through a private multi handle. A connection lost
  * midway resumes with a Range request pinned to the first answer's ETag. */
 
-struct s3_reader {
+struct s3_reader
+{
     struct s3 *s3;
     CURLM *multi;
     CURL *easy;
     struct curl_slist *hdrs;
     char *url, *path;
-    struct dbuf data;   /* received, not yet returned from data.p + off */
+    struct dbuf data; /* received, not yet returned from data.p + off */
     size_t off;
     struct dbuf errbody;
-    uint64_t received;  /* body bytes received over all attempts */
-    uint64_t at_start;  /* received when the current attempt began */
-    int finished;       /* the current transfer ended */
+    uint64_t received; /* body bytes received over all attempts */
+    uint64_t at_start; /* received when the current attempt began */
+    int finished;      /* the current transfer ended */
     CURLcode result;
     int attempt;
     int eof;
@@ -503,8 +523,7 @@ struct s3_reader {
     char what[STORE_KEY_MAX + 8];
 };
 
-static size_t reader_write_cb(char *buf, size_t size, size_t nmemb,
-                              void *data)
+static size_t reader_write_cb(char *buf, size_t size, size_t nmemb, void *data)
 {
     struct s3_reader *r = data;
     size_t n = size * nmemb;
@@ -527,8 +546,7 @@ static size_t reader_write_cb(char *buf, size_t size, size_t nmemb,
     return n;
 }
 
-static size_t reader_header_cb(char *buf, size_t size, size_t nmemb,
-                               void *data)
+static size_t reader_header_cb(char *buf, size_t size, size_t nmemb, void *data)
 {
     struct s3_reader *r = data;
 
@@ -567,7 +585,7 @@ static int reader_start(struct s3_reader *r, char *errmsg)
         }
     }
     rv = s3__s3_headers(r->s3, "GET", r->path, "", SIGV4_EMPTY_SHA256, extra,
-                    nextra, NULL, &r->hdrs, errmsg);
+                        nextra, NULL, &r->hdrs, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -622,7 +640,10 @@ static int reader_fill(struct s3_reader *r, char *errmsg)
             }
             if (!r->finished) {
                 if (s3__now_ms() - r->progress_ms > r->s3->timeout_ms) {
-                    s3__msg(errmsg, "%.100s in %.60s: no data from %.60s for %ld ms", r->what, r->s3->url, r->s3->endpoint, r->s3->timeout_ms);
+                    s3__msg(errmsg,
+                            "%.100s in %.60s: no data from %.60s for %ld ms",
+                            r->what, r->s3->url, r->s3->endpoint,
+                            r->s3->timeout_ms);
                     return DR_ETIMEOUT;
                 }
                 curl_multi_poll(r->multi, NULL, 0, 200, NULL);
@@ -638,7 +659,10 @@ static int reader_fill(struct s3_reader *r, char *errmsg)
         }
         if (r->result == CURLE_OK && (status == 200 || status == 206)) {
             if (r->at_start > 0 && status != 206) {
-                s3__msg(errmsg, "%.100s in %.80s: the store ignored a Range request on resume", r->what, r->s3->url);
+                s3__msg(errmsg,
+                        "%.100s in %.80s: the store ignored a Range request on "
+                        "resume",
+                        r->what, r->s3->url);
                 return DR_EIO;
             }
             r->eof = 1;
@@ -646,23 +670,24 @@ static int reader_fill(struct s3_reader *r, char *errmsg)
         }
         if (r->result == CURLE_OK && !s3__http_retryable(status)) {
             rv = s3__http_error(r->s3, r->what, status, r->errbody.p,
-                            r->errbody.len, NULL, errmsg);
+                                r->errbody.len, NULL, errmsg);
             if (status == 412) {
-                s3__msg(errmsg, "%.100s in %.80s: replaced while being read", r->what, r->s3->url);
+                s3__msg(errmsg, "%.100s in %.80s: replaced while being read",
+                        r->what, r->s3->url);
             }
             return rv;
         }
         if (r->result != CURLE_OK && !s3__curl_retryable(r->result)) {
             return s3__curl_error(r->s3, r->what, r->result, r->errbuf,
-                              r->attempt + 1, errmsg);
+                                  r->attempt + 1, errmsg);
         }
         if (r->attempt >= r->s3->max_retries) {
             if (r->result != CURLE_OK) {
                 return s3__curl_error(r->s3, r->what, r->result, r->errbuf,
-                                  r->attempt + 1, errmsg);
+                                      r->attempt + 1, errmsg);
             }
             return s3__http_error(r->s3, r->what, status, r->errbody.p,
-                              r->errbody.len, NULL, errmsg);
+                                  r->errbody.len, NULL, errmsg);
         }
         s3__backoff(r->attempt);
         r->attempt++;
@@ -691,8 +716,7 @@ static void s3_get_end(void *rp)
     free(r);
 }
 
-static int s3_get_begin(void *impl, const char *key, void **out,
-                        char *errmsg)
+static int s3_get_begin(void *impl, const char *key, void **out, char *errmsg)
 {
     struct s3 *s3 = impl;
     struct s3_reader *r;
@@ -760,7 +784,9 @@ static int s3_read(void *rp, void *buf, size_t cap, size_t *n, char *errmsg)
 
 /* HEAD, list, delete */
 
-static int s3_head(void *impl, const char *key, struct store_object *obj,
+static int s3_head(void *impl,
+                   const char *key,
+                   struct store_object *obj,
                    char *errmsg)
 {
     struct s3_call call;
@@ -779,9 +805,14 @@ static int s3_head(void *impl, const char *key, struct store_object *obj,
     return 0;
 }
 
-static int s3_list(void *impl, const char *prefix, const char *start_after,
-                   size_t page, struct store_object **objs, size_t *n,
-                   char **next, char *errmsg)
+static int s3_list(void *impl,
+                   const char *prefix,
+                   const char *start_after,
+                   size_t page,
+                   struct store_object **objs,
+                   size_t *n,
+                   char **next,
+                   char *errmsg)
 {
     struct s3 *s3 = impl;
     struct s3_call call;

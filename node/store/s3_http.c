@@ -18,8 +18,8 @@
 #include "common/err.h"
 #include "store/creds.h"
 #include "store/internal.h"
-#include "store/sigv4.h"
 #include "store/s3_internal.h"
+#include "store/sigv4.h"
 
 /* curl */
 
@@ -141,11 +141,16 @@ char *s3__s3_path(struct s3 *s3, const char *key)
 
 /* Sign a request and build its headers. extra: more headers to sign and
  * send ("Name: value" split in two). */
-int s3__s3_headers(struct s3 *s3, const char *method, const char *path,
-                      const char *query, const char *payload_sha,
-                      const struct sigv4_header *extra, size_t nextra,
-                      const char *content_type, struct curl_slist **out,
-                      char *errmsg)
+int s3__s3_headers(struct s3 *s3,
+                   const char *method,
+                   const char *path,
+                   const char *query,
+                   const char *payload_sha,
+                   const struct sigv4_header *extra,
+                   size_t nextra,
+                   const char *content_type,
+                   struct curl_slist **out,
+                   char *errmsg)
 {
     struct sigv4_header h[8];
     struct sigv4_key key = {s3->creds.access_key_id,
@@ -223,8 +228,8 @@ err_oom:
     return DR_ENOMEM;
 }
 
-
-struct s3_upload {
+struct s3_upload
+{
     const char *p;
     size_t left;
 };
@@ -278,8 +283,12 @@ size_t s3__header_cb(char *buf, size_t size, size_t nmemb, void *data)
 }
 
 /* S3's <Code> and <Message> from an error body. */
-static void error_code(const char *body, size_t len, char *code,
-                       size_t codecap, char *msg, size_t msgcap)
+static void error_code(const char *body,
+                       size_t len,
+                       char *code,
+                       size_t codecap,
+                       char *msg,
+                       size_t msgcap)
 {
     const char *v, *vend;
     char *t;
@@ -302,9 +311,13 @@ static void error_code(const char *body, size_t len, char *code,
 }
 
 /* Turn an HTTP answer other than 2xx into a code and a message. */
-int s3__http_error(struct s3 *s3, const char *what, long status,
-                      const char *body, size_t len, char *code,
-                      char *errmsg)
+int s3__http_error(struct s3 *s3,
+                   const char *what,
+                   long status,
+                   const char *body,
+                   size_t len,
+                   char *code,
+                   char *errmsg)
 {
     char msg[96], codebuf[64];
 
@@ -314,19 +327,28 @@ int s3__http_error(struct s3 *s3, const char *what, long status,
     error_code(body, len, code, 64, msg, sizeof(msg));
     if (status == 404) {
         if (strcmp(code, "NoSuchBucket") == 0) {
-            s3__msg(errmsg, "%.110s: bucket %s not found at %.60s (NoSuchBucket)", what, s3->bucket, s3->endpoint);
+            s3__msg(errmsg,
+                    "%.110s: bucket %s not found at %.60s (NoSuchBucket)", what,
+                    s3->bucket, s3->endpoint);
         } else if (strcmp(code, "NoSuchUpload") == 0) {
-            s3__msg(errmsg, "%.110s in %.80s: multipart upload vanished (NoSuchUpload)", what, s3->url);
+            s3__msg(errmsg,
+                    "%.110s in %.80s: multipart upload vanished (NoSuchUpload)",
+                    what, s3->url);
         } else {
             s3__msg(errmsg, "%.110s: not found in %.100s", what, s3->url);
         }
         return DR_ENOTFOUND;
     }
     if (status == 401 || status == 403) {
-        s3__msg(errmsg, "%.100s in %.60s: access denied: HTTP %ld %s%s%.60s", what, s3->url, status, code[0] != '\0' ? code : "(no error code)", msg[0] != '\0' ? ": " : "", msg);
+        s3__msg(errmsg, "%.100s in %.60s: access denied: HTTP %ld %s%s%.60s",
+                what, s3->url, status,
+                code[0] != '\0' ? code : "(no error code)",
+                msg[0] != '\0' ? ": " : "", msg);
         return DR_EAUTH;
     }
-    s3__msg(errmsg, "%.100s in %.60s: HTTP %ld %s%s%.60s", what, s3->url, status, code[0] != '\0' ? code : "(no error code)", msg[0] != '\0' ? ": " : "", msg);
+    s3__msg(errmsg, "%.100s in %.60s: HTTP %ld %s%s%.60s", what, s3->url,
+            status, code[0] != '\0' ? code : "(no error code)",
+            msg[0] != '\0' ? ": " : "", msg);
     if (status >= 500 || status == 429) {
         return DR_EUNAVAILABLE;
     }
@@ -336,21 +358,32 @@ int s3__http_error(struct s3 *s3, const char *what, long status,
     return DR_EINVAL;
 }
 
-int s3__curl_error(struct s3 *s3, const char *what, CURLcode c,
-                      const char *errbuf, int attempts, char *errmsg)
+int s3__curl_error(struct s3 *s3,
+                   const char *what,
+                   CURLcode c,
+                   const char *errbuf,
+                   int attempts,
+                   char *errmsg)
 {
     const char *detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(c);
 
     if (c == CURLE_OPERATION_TIMEDOUT) {
-        s3__msg(errmsg, "%.100s in %.60s: no answer from %.60s within %ld ms: %.60s", what, s3->url, s3->endpoint, s3->timeout_ms, detail);
+        s3__msg(errmsg,
+                "%.100s in %.60s: no answer from %.60s within %ld ms: %.60s",
+                what, s3->url, s3->endpoint, s3->timeout_ms, detail);
         return DR_ETIMEOUT;
     }
-    s3__msg(errmsg, "%.100s in %.60s: cannot reach %.60s: %.80s (%d attempt%s)", what, s3->url, s3->endpoint, detail, attempts, attempts == 1 ? "" : "s");
+    s3__msg(errmsg, "%.100s in %.60s: cannot reach %.60s: %.80s (%d attempt%s)",
+            what, s3->url, s3->endpoint, detail, attempts,
+            attempts == 1 ? "" : "s");
     return s3__curl_retryable(c) ? DR_EUNAVAILABLE : DR_EIO;
 }
 
-void s3__s3_common_opts(struct s3 *s3, CURL *e, const char *url,
-                           struct curl_slist *hdrs, char *errbuf)
+void s3__s3_common_opts(struct s3 *s3,
+                        CURL *e,
+                        const char *url,
+                        struct curl_slist *hdrs,
+                        char *errbuf)
 {
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
@@ -370,8 +403,8 @@ int s3__s3_perform(struct s3 *s3, struct s3_call *call, char *errmsg)
     struct s3_upload up;
     CURLcode c = CURLE_OK;
     int attempt, rv;
-    int has_body = strcmp(call->method, "PUT") == 0 ||
-                   strcmp(call->method, "POST") == 0;
+    int has_body =
+        strcmp(call->method, "PUT") == 0 || strcmp(call->method, "POST") == 0;
     long secs = (s3->timeout_ms + 999) / 1000;
 
     call->status = 0;
@@ -398,12 +431,12 @@ int s3__s3_perform(struct s3 *s3, struct s3_call *call, char *errmsg)
         errbuf[0] = '\0';
         curl_slist_free_all(hdrs);
         hdrs = NULL;
-        rv = s3__s3_headers(s3, call->method, path, call->query, payload, NULL, 0,
-                        !has_body ? NULL
-                        : strcmp(call->method, "POST") == 0
-                            ? "application/xml"
-                            : "application/octet-stream",
-                        &hdrs, errmsg);
+        rv = s3__s3_headers(
+            s3, call->method, path, call->query, payload, NULL, 0,
+            !has_body                           ? NULL
+            : strcmp(call->method, "POST") == 0 ? "application/xml"
+                                                : "application/octet-stream",
+            &hdrs, errmsg);
         if (rv != 0) {
             goto out;
         }
@@ -445,7 +478,7 @@ int s3__s3_perform(struct s3 *s3, struct s3_call *call, char *errmsg)
             if (!s3__http_retryable(call->status) ||
                 attempt >= s3->max_retries) {
                 rv = s3__http_error(s3, call->what, call->status, call->resp.p,
-                                call->resp.len, call->code, errmsg);
+                                    call->resp.len, call->code, errmsg);
                 goto out;
             }
         } else if (c == CURLE_WRITE_ERROR) {
@@ -465,8 +498,11 @@ out:
     return rv;
 }
 
-void s3__call_init(struct s3_call *call, const char *method,
-                      const char *key, const char *query, const char *what)
+void s3__call_init(struct s3_call *call,
+                   const char *method,
+                   const char *key,
+                   const char *query,
+                   const char *what)
 {
     memset(call, 0, sizeof(*call));
     call->method = method;
@@ -474,4 +510,3 @@ void s3__call_init(struct s3_call *call, const char *method,
     call->query = query;
     call->what = what;
 }
-

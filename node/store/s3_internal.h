@@ -19,7 +19,8 @@
 #define S3_ERRBODY_MAX 16384
 #define S3_LIST_MAX 1000
 
-struct s3 {
+struct s3
+{
     char bucket[64];
     char prefix[STORE_KEY_MAX]; /* "" or "some/prefix/" */
     char endpoint[272];         /* "http://127.0.0.1:9000", no '/' at end */
@@ -35,20 +36,22 @@ struct s3 {
 };
 
 /* A growing byte buffer. */
-struct dbuf {
+struct dbuf
+{
     char *p;
     size_t len, cap;
     size_t max; /* 0: unbounded; beyond it bytes are dropped */
 };
 
 /* One request with its body in memory. */
-struct s3_call {
+struct s3_call
+{
     const char *method;
     const char *key;   /* NULL: the bucket */
     const char *query; /* encoded, "" for none */
     const void *body;  /* PUT and POST */
     size_t body_len;
-    const char *what;  /* "object KEY" or "store", for messages */
+    const char *what; /* "object KEY" or "store", for messages */
     /* results */
     long status;
     struct dbuf resp;
@@ -68,7 +71,9 @@ int s3__dbuf_add(struct dbuf *b, const void *data, size_t n);
 void s3__dbuf_free(struct dbuf *b);
 /* The text of the first <tag>...</tag> in [s, end), or NULL; *vend ends
  * it. */
-const char *s3__xml_find(const char *s, const char *end, const char *tag,
+const char *s3__xml_find(const char *s,
+                         const char *end,
+                         const char *tag,
                          const char **vend);
 /* [s, end) with XML entities decoded, malloc'ed; NULL when malformed or
  * out of memory. */
@@ -94,27 +99,47 @@ int s3__http_retryable(long status);
 char *s3__s3_path(struct s3 *s3, const char *key);
 /* The signed headers of one request (extra: more headers to sign) into
  * *out. */
-int s3__s3_headers(struct s3 *s3, const char *method, const char *path,
-                   const char *query, const char *payload_sha,
-                   const struct sigv4_header *extra, size_t nextra,
-                   const char *content_type, struct curl_slist **out,
+int s3__s3_headers(struct s3 *s3,
+                   const char *method,
+                   const char *path,
+                   const char *query,
+                   const char *payload_sha,
+                   const struct sigv4_header *extra,
+                   size_t nextra,
+                   const char *content_type,
+                   struct curl_slist **out,
                    char *errmsg);
 size_t s3__header_cb(char *buf, size_t size, size_t nmemb, void *data);
 /* An S3 error answer as errmsg (S3's Code copied into code, 64 bytes);
  * DR_ENOTFOUND, DR_EAUTH, DR_EUNAVAILABLE, DR_ECONFLICT or DR_EINVAL by
  * status. */
-int s3__http_error(struct s3 *s3, const char *what, long status,
-                   const char *body, size_t len, char *code, char *errmsg);
+int s3__http_error(struct s3 *s3,
+                   const char *what,
+                   long status,
+                   const char *body,
+                   size_t len,
+                   char *code,
+                   char *errmsg);
 /* A transport error after attempts tries as errmsg: DR_ETIMEOUT,
  * DR_EUNAVAILABLE when retrying could help, else DR_EIO. */
-int s3__curl_error(struct s3 *s3, const char *what, CURLcode c,
-                   const char *errbuf, int attempts, char *errmsg);
+int s3__curl_error(struct s3 *s3,
+                   const char *what,
+                   CURLcode c,
+                   const char *errbuf,
+                   int attempts,
+                   char *errmsg);
 /* Options every request of s3 sets on e. */
-void s3__s3_common_opts(struct s3 *s3, CURL *e, const char *url,
-                        struct curl_slist *hdrs, char *errbuf);
+void s3__s3_common_opts(struct s3 *s3,
+                        CURL *e,
+                        const char *url,
+                        struct curl_slist *hdrs,
+                        char *errbuf);
 /* Run call (retried with back-off on transport errors, 5xx and 429). */
 int s3__s3_perform(struct s3 *s3, struct s3_call *call, char *errmsg);
-void s3__call_init(struct s3_call *call, const char *method,
-                   const char *key, const char *query, const char *what);
+void s3__call_init(struct s3_call *call,
+                   const char *method,
+                   const char *key,
+                   const char *query,
+                   const char *what);
 
 #endif /* DR_STORE_S3_INTERNAL_H */

@@ -18,13 +18,11 @@
 #include "common/err.h"
 #include "store/creds.h"
 #include "store/internal.h"
-#include "store/sigv4.h"
 #include "store/s3_internal.h"
+#include "store/sigv4.h"
 
 /* Fill a 256-byte errmsg. */
-void s3__msg(char *errmsg,
-                                                         const char *fmt,
-                                                         ...)
+void s3__msg(char *errmsg, const char *fmt, ...)
 {
     va_list ap;
 
@@ -32,7 +30,6 @@ void s3__msg(char *errmsg,
     vsnprintf(errmsg, 256, fmt, ap);
     va_end(ap);
 }
-
 
 int s3__dbuf_add(struct dbuf *b, const void *data, size_t n)
 {
@@ -68,8 +65,10 @@ void s3__dbuf_free(struct dbuf *b)
 /* XML, just enough for S3's answers. */
 
 /* The text of the first <tag>...</tag> in [s, end), or NULL. */
-const char *s3__xml_find(const char *s, const char *end, const char *tag,
-                            const char **vend)
+const char *s3__xml_find(const char *s,
+                         const char *end,
+                         const char *tag,
+                         const char **vend)
 {
     char open[80], close[80];
     const char *a, *b;
@@ -119,11 +118,15 @@ static size_t utf8_put(unsigned long cp, char *out)
  * entity it does not know is kept as is. */
 char *s3__xml_text(const char *s, const char *end)
 {
-    static const struct {
+    static const struct
+    {
         const char *name;
         char c;
-    } ents[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'},
-                {"quot;", '"'}, {"apos;", '\''}};
+    } ents[] = {{"amp;", '&'},
+                {"lt;", '<'},
+                {"gt;", '>'},
+                {"quot;", '"'},
+                {"apos;", '\''}};
     char *out = malloc((size_t)(end - s) + 1), *o = out;
     size_t i;
 
@@ -173,11 +176,20 @@ int s3__xml_escape_add(struct dbuf *b, const char *s)
     for (; *s != '\0'; s++) {
         const char *rep = NULL;
         switch (*s) {
-            case '&': rep = "&amp;"; break;
-            case '<': rep = "&lt;"; break;
-            case '>': rep = "&gt;"; break;
-            case '"': rep = "&quot;"; break;
-            default: break;
+            case '&':
+                rep = "&amp;";
+                break;
+            case '<':
+                rep = "&lt;";
+                break;
+            case '>':
+                rep = "&gt;";
+                break;
+            case '"':
+                rep = "&quot;";
+                break;
+            default:
+                break;
         }
         if (rep != NULL ? s3__dbuf_add(b, rep, strlen(rep))
                         : s3__dbuf_add(b, s, 1)) {
@@ -243,11 +255,9 @@ int s3__bucket_ok(const char *b)
     }
     for (i = 0; i < len; i++) {
         char c = b[i];
-        if (!(isalnum((unsigned char)c) || c == '.' || c == '-' ||
-              c == '_')) {
+        if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_')) {
             return 0;
         }
     }
     return 1;
 }
-

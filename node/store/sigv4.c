@@ -12,7 +12,8 @@
 #include "common/err.h"
 
 /* A growing string. */
-struct sb {
+struct sb
+{
     char *s;
     size_t len, cap;
     int oom;
@@ -81,7 +82,9 @@ void sigv4_sha256_hex(const void *buf, size_t len, char *hex)
     to_hex(md, mdlen, hex);
 }
 
-static void hmac(const void *key, size_t keylen, const char *msg,
+static void hmac(const void *key,
+                 size_t keylen,
+                 const char *msg,
                  unsigned char out[32])
 {
     unsigned int outlen = 32;
@@ -108,7 +111,8 @@ char *sigv4_uri_encode(const char *s, int keep_slash)
     return sb_take(&b);
 }
 
-struct param {
+struct param
+{
     const char *k, *v; /* into a private copy of the query */
 };
 
@@ -170,7 +174,8 @@ static char *canonical_query(const char *query)
     return sb_take(&b);
 }
 
-struct hdr {
+struct hdr
+{
     char *name;  /* lower case, malloc'ed */
     char *value; /* trimmed and collapsed, malloc'ed */
     size_t order;
@@ -216,8 +221,10 @@ static char *collapse(const char *v)
     return sb_take(&b);
 }
 
-int sigv4_sign(const struct sigv4_request *req, const struct sigv4_key *key,
-               const char *amz_date, struct sigv4_result *res)
+int sigv4_sign(const struct sigv4_request *req,
+               const struct sigv4_key *key,
+               const char *amz_date,
+               struct sigv4_result *res)
 {
     struct hdr *hs = NULL;
     struct sb canon = {0}, signed_h = {0}, sts = {0}, auth = {0};
@@ -228,8 +235,7 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_key *key,
     int rv = DR_ENOMEM;
 
     memset(res, 0, sizeof(*res));
-    if (strlen(amz_date) != 16 || amz_date[8] != 'T' ||
-        amz_date[15] != 'Z') {
+    if (strlen(amz_date) != 16 || amz_date[8] != 'T' || amz_date[15] != 'Z') {
         return DR_EINVAL;
     }
     memcpy(date, amz_date, 8);
@@ -257,9 +263,8 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_key *key,
             hs[n].name = NULL;
             continue;
         }
-        hs[n].value = collapse(req->headers[i].value != NULL
-                                   ? req->headers[i].value
-                                   : "");
+        hs[n].value = collapse(
+            req->headers[i].value != NULL ? req->headers[i].value : "");
         if (hs[n].value == NULL) {
             free(hs[n].name);
             hs[n].name = NULL;
@@ -277,8 +282,7 @@ int sigv4_sign(const struct sigv4_request *req, const struct sigv4_key *key,
     /* The canonical request. */
     sb_add(&canon, req->method);
     sb_add(&canon, "\n");
-    sb_add(&canon, req->path != NULL && req->path[0] != '\0' ? req->path
-                                                             : "/");
+    sb_add(&canon, req->path != NULL && req->path[0] != '\0' ? req->path : "/");
     sb_add(&canon, "\n");
     sb_add(&canon, query);
     sb_add(&canon, "\n");

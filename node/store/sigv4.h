@@ -13,13 +13,15 @@
 #define SIGV4_EMPTY_SHA256 \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-struct sigv4_header {
+struct sigv4_header
+{
     const char *name;  /* any case */
     const char *value; /* trimmed, inner runs of spaces collapsed */
 };
 
 /* One request as it goes on the wire. All pointers are borrowed. */
-struct sigv4_request {
+struct sigv4_request
+{
     const char *method;
     const char *path;  /* URI-encoded as sent, e.g. "/bucket/a%24b" */
     const char *query; /* as sent, without '?', already encoded; NULL or ""
@@ -34,7 +36,8 @@ struct sigv4_request {
 };
 
 /* The signer's scope and key. Borrowed. */
-struct sigv4_key {
+struct sigv4_key
+{
     const char *access_key_id;
     const char *secret_access_key;
     const char *region;
@@ -42,19 +45,22 @@ struct sigv4_key {
 };
 
 /* The intermediate and final strings of one signature, malloc'ed. */
-struct sigv4_result {
+struct sigv4_result
+{
     char *canonical_request;
     char *string_to_sign;
-    char *signed_headers;   /* "host;x-amz-content-sha256;x-amz-date" */
-    char *signature;        /* 64 hex digits */
-    char *authorization;    /* the Authorization header's value */
+    char *signed_headers; /* "host;x-amz-content-sha256;x-amz-date" */
+    char *signature;      /* 64 hex digits */
+    char *authorization;  /* the Authorization header's value */
 };
 
 /* Sign req at amz_date ("YYYYMMDDTHHMMSSZ"). Returns 0, or DR_ENOMEM /
  * DR_EINVAL (malformed date or a header without a name); on failure res
  * holds nothing to free. */
-int sigv4_sign(const struct sigv4_request *req, const struct sigv4_key *key,
-               const char *amz_date, struct sigv4_result *res);
+int sigv4_sign(const struct sigv4_request *req,
+               const struct sigv4_key *key,
+               const char *amz_date,
+               struct sigv4_result *res);
 void sigv4_result_free(struct sigv4_result *res);
 
 /* Percent-encode s the AWS way (unreserved A-Za-z0-9-_.~ kept; '/' kept

@@ -10,14 +10,16 @@
 #include "store/internal.h"
 #include "store/store.h"
 
-struct store {
+struct store
+{
     const struct store__ops *ops;
     void *impl;
-    size_t page;               /* objects per list page */
-    char url[STORE__URL_MAX];  /* for messages: no credentials */
+    size_t page;              /* objects per list page */
+    char url[STORE__URL_MAX]; /* for messages: no credentials */
 };
 
-struct store_writer {
+struct store_writer
+{
     struct store *s;
     void *impl;
     EVP_MD_CTX *sha;
@@ -25,15 +27,16 @@ struct store_writer {
     int failed; /* an error was returned: only abort remains */
 };
 
-struct store_reader {
+struct store_reader
+{
     struct store *s;
     void *impl;
     EVP_MD_CTX *sha;
     uint64_t size;
-    int done;                          /* the end was reached and checked */
-    int failed;                        /* the error, repeated */
-    char expect[STORE_SHA256_HEX];     /* empty: no expectation */
-    char got[STORE_SHA256_HEX];        /* set when done */
+    int done;                      /* the end was reached and checked */
+    int failed;                    /* the error, repeated */
+    char expect[STORE_SHA256_HEX]; /* empty: no expectation */
+    char got[STORE_SHA256_HEX];    /* set when done */
     char key[STORE_KEY_MAX];
     char errmsg[256];
 };
@@ -52,12 +55,16 @@ static int check_prefix(const char *prefix, char *errmsg)
     }
     for (i = 0; prefix[i] != '\0'; i++) {
         if (!dr_object_key_char(prefix[i])) {
-            snprintf(errmsg, 256, "invalid key prefix \"%s\": byte 0x%02x is not allowed (keys use [A-Za-z0-9._/-])", shown, (unsigned char)prefix[i]);
+            snprintf(errmsg, 256,
+                     "invalid key prefix \"%s\": byte 0x%02x is not allowed "
+                     "(keys use [A-Za-z0-9._/-])",
+                     shown, (unsigned char)prefix[i]);
             return DR_EINVAL;
         }
     }
     if (prefix[0] == '/') {
-        snprintf(errmsg, 256, "invalid key prefix \"%s\": must not start with '/'", shown);
+        snprintf(errmsg, 256,
+                 "invalid key prefix \"%s\": must not start with '/'", shown);
         return DR_EINVAL;
     }
     return 0;
@@ -76,7 +83,8 @@ static int check_sha_hex(const char *hex, char *out, char *errmsg)
     }
     if (i != 64 || hex[64] != '\0') {
         dr_printable(hex, shown, sizeof(shown));
-        snprintf(errmsg, 256, "invalid SHA-256 \"%s\": want 64 hex digits", shown);
+        snprintf(errmsg, 256, "invalid SHA-256 \"%s\": want 64 hex digits",
+                 shown);
         return DR_EINVAL;
     }
     out[64] = '\0';
@@ -106,8 +114,10 @@ EVP_MD_CTX *store__sha_new(void)
     return ctx;
 }
 
-int store_open(const char *url, const struct store_options *opts,
-               struct store **out, char *errmsg)
+int store_open(const char *url,
+               const struct store_options *opts,
+               struct store **out,
+               char *errmsg)
 {
     struct store_options defaults;
     struct store *s;
@@ -134,7 +144,8 @@ int store_open(const char *url, const struct store_options *opts,
         const char *path = url + 7;
         dr_printable(url, s->url, sizeof(s->url));
         if (path[0] != '/') {
-            snprintf(errmsg, 256, "store URL %s: want file:///absolute/dir", s->url);
+            snprintf(errmsg, 256, "store URL %s: want file:///absolute/dir",
+                     s->url);
             rv = DR_EINVAL;
             goto err_after_alloc;
         }
@@ -152,7 +163,9 @@ int store_open(const char *url, const struct store_options *opts,
         /* Strip anything after '?' in case it carries secrets. */
         dr_printable(url, shown, sizeof(shown));
         shown[strcspn(shown, "?")] = '\0';
-        snprintf(errmsg, 256, "store URL \"%s\": unsupported scheme (want file:// or s3://)", shown);
+        snprintf(errmsg, 256,
+                 "store URL \"%s\": unsupported scheme (want file:// or s3://)",
+                 shown);
         rv = DR_EINVAL;
     }
     if (rv != 0) {
@@ -185,8 +198,10 @@ void store__set_page_size(struct store *s, size_t n)
     s->page = n > 0 ? n : STORE__PAGE_DEFAULT;
 }
 
-int store_put_begin(struct store *s, const char *key,
-                    struct store_writer **out, char *errmsg)
+int store_put_begin(struct store *s,
+                    const char *key,
+                    struct store_writer **out,
+                    char *errmsg)
 {
     struct store_writer *w;
     int rv;
@@ -222,7 +237,9 @@ err_after_alloc:
     return rv;
 }
 
-int store_write(struct store_writer *w, const void *buf, size_t len,
+int store_write(struct store_writer *w,
+                const void *buf,
+                size_t len,
                 char *errmsg)
 {
     int rv;
@@ -243,8 +260,10 @@ int store_write(struct store_writer *w, const void *buf, size_t len,
     return rv;
 }
 
-int store_put_commit(struct store_writer *w, char *sha256_hex,
-                     uint64_t *size, char *errmsg)
+int store_put_commit(struct store_writer *w,
+                     char *sha256_hex,
+                     uint64_t *size,
+                     char *errmsg)
 {
     char hex[STORE_SHA256_HEX];
     int rv;
@@ -279,8 +298,12 @@ void store_put_abort(struct store_writer *w)
     free(w);
 }
 
-int store_put_buf(struct store *s, const char *key, const void *buf,
-                  size_t len, char *sha256_hex, char *errmsg)
+int store_put_buf(struct store *s,
+                  const char *key,
+                  const void *buf,
+                  size_t len,
+                  char *sha256_hex,
+                  char *errmsg)
 {
     struct store_writer *w;
     int rv;
@@ -297,8 +320,10 @@ int store_put_buf(struct store *s, const char *key, const void *buf,
     return store_put_commit(w, sha256_hex, NULL, errmsg);
 }
 
-int store_get_begin(struct store *s, const char *key,
-                    const char *expect_sha256, struct store_reader **out,
+int store_get_begin(struct store *s,
+                    const char *key,
+                    const char *expect_sha256,
+                    struct store_reader **out,
                     char *errmsg)
 {
     struct store_reader *r;
@@ -342,7 +367,10 @@ err_after_alloc:
     return rv;
 }
 
-int store_read(struct store_reader *r, void *buf, size_t cap, size_t *n,
+int store_read(struct store_reader *r,
+               void *buf,
+               size_t cap,
+               size_t *n,
                char *errmsg)
 {
     int rv;
@@ -373,7 +401,9 @@ int store_read(struct store_reader *r, void *buf, size_t cap, size_t *n,
     r->done = 1;
     store__sha_hex(r->sha, r->got);
     if (r->expect[0] != '\0' && strcmp(r->expect, r->got) != 0) {
-        snprintf(r->errmsg, sizeof(r->errmsg), "object %.80s: SHA-256 mismatch (expected %s, got %s)", r->key, r->expect, r->got);
+        snprintf(r->errmsg, sizeof(r->errmsg),
+                 "object %.80s: SHA-256 mismatch (expected %s, got %s)", r->key,
+                 r->expect, r->got);
         r->failed = DR_ECORRUPT;
         memcpy(errmsg, r->errmsg, 256);
         return DR_ECORRUPT;
@@ -396,8 +426,13 @@ void store_get_end(struct store_reader *r)
     free(r);
 }
 
-int store_get_buf(struct store *s, const char *key, const char *expect_sha256,
-                  size_t max_len, void **buf, size_t *len, char *errmsg)
+int store_get_buf(struct store *s,
+                  const char *key,
+                  const char *expect_sha256,
+                  size_t max_len,
+                  void **buf,
+                  size_t *len,
+                  char *errmsg)
 {
     struct store_reader *r;
     unsigned char *data = NULL, *grown;
@@ -417,7 +452,8 @@ int store_get_buf(struct store *s, const char *key, const char *expect_sha256,
                 ncap = max_len + 1;
             }
             if (ncap <= used) {
-                snprintf(errmsg, 256, "object %.100s: larger than %zu bytes", key, max_len);
+                snprintf(errmsg, 256, "object %.100s: larger than %zu bytes",
+                         key, max_len);
                 rv = DR_ELIMIT;
                 goto err_after_begin;
             }
@@ -439,7 +475,8 @@ int store_get_buf(struct store *s, const char *key, const char *expect_sha256,
         }
         used += n;
         if (used > max_len) {
-            snprintf(errmsg, 256, "object %.100s: larger than %zu bytes", key, max_len);
+            snprintf(errmsg, 256, "object %.100s: larger than %zu bytes", key,
+                     max_len);
             rv = DR_ELIMIT;
             goto err_after_begin;
         }
@@ -462,7 +499,9 @@ err_after_begin:
     return rv;
 }
 
-int store_head(struct store *s, const char *key, struct store_object *obj,
+int store_head(struct store *s,
+               const char *key,
+               struct store_object *obj,
                char *errmsg)
 {
     int rv;
@@ -484,8 +523,12 @@ int store_head(struct store *s, const char *key, struct store_object *obj,
     return 0;
 }
 
-int store_list(struct store *s, const char *prefix, const char *start_after,
-               struct store_object **objs, size_t *n, char **next,
+int store_list(struct store *s,
+               const char *prefix,
+               const char *start_after,
+               struct store_object **objs,
+               size_t *n,
+               char **next,
                char *errmsg)
 {
     int rv;
@@ -543,8 +586,12 @@ void store_objects_free(struct store_object *objs, size_t n)
     free(objs);
 }
 
-int store__objs_push(struct store_object **objs, size_t *n, size_t *cap,
-                     const char *key, uint64_t size, int64_t mtime_ms)
+int store__objs_push(struct store_object **objs,
+                     size_t *n,
+                     size_t *cap,
+                     const char *key,
+                     uint64_t size,
+                     int64_t mtime_ms)
 {
     struct store_object *grown;
     char *copy;
@@ -569,8 +616,11 @@ int store__objs_push(struct store_object **objs, size_t *n, size_t *cap,
     return 0;
 }
 
-int store_sha256(struct store *s, const char *key, char *sha256_hex,
-                 uint64_t *size, char *errmsg)
+int store_sha256(struct store *s,
+                 const char *key,
+                 char *sha256_hex,
+                 uint64_t *size,
+                 char *errmsg)
 {
     struct store_reader *r;
     unsigned char *buf;

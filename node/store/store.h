@@ -32,15 +32,17 @@ struct store_reader; /* one object being read */
  * not be readable by group or others). Without a file, the environment's
  * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN are used.
  * file:// stores need none. */
-struct store_options {
+struct store_options
+{
     const char *credentials_file;
-    long timeout_ms;      /* per request without progress; 0 = 30000 */
-    int max_retries;      /* for 5xx and connection resets; -1 = default 4 */
-    size_t part_bytes;    /* s3 multipart part size; 0 = 8 MiB */
+    long timeout_ms;   /* per request without progress; 0 = 30000 */
+    int max_retries;   /* for 5xx and connection resets; -1 = default 4 */
+    size_t part_bytes; /* s3 multipart part size; 0 = 8 MiB */
 };
 
-struct store_object {
-    char *key;      /* full key, relative to the store's prefix */
+struct store_object
+{
+    char *key; /* full key, relative to the store's prefix */
     uint64_t size;
     int64_t mtime_ms; /* last modified, 0 when unknown */
 };
@@ -49,8 +51,10 @@ struct store_object {
  * "s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:9000&region=us-east-1"
  * (endpoint optional: AWS's regional endpoint; path-style addressing when
  * an endpoint is given). opts may be NULL. On success *out is the store. */
-int store_open(const char *url, const struct store_options *opts,
-               struct store **out, char *errmsg);
+int store_open(const char *url,
+               const struct store_options *opts,
+               struct store **out,
+               char *errmsg);
 void store_close(struct store *s);
 
 /* The URL without credentials or query secrets, for messages. */
@@ -63,48 +67,74 @@ const char *store_url(const struct store *s);
  * dies) leaves no object under key (a file store may leave a temporary file
  * that store_list never shows). After any error the writer must still be
  * passed to store_put_abort. */
-int store_put_begin(struct store *s, const char *key,
-                    struct store_writer **out, char *errmsg);
-int store_write(struct store_writer *w, const void *buf, size_t len,
+int store_put_begin(struct store *s,
+                    const char *key,
+                    struct store_writer **out,
+                    char *errmsg);
+int store_write(struct store_writer *w,
+                const void *buf,
+                size_t len,
                 char *errmsg);
 /* Frees w whatever it returns. sha256_hex and size may be NULL. */
-int store_put_commit(struct store_writer *w, char *sha256_hex,
-                     uint64_t *size, char *errmsg);
+int store_put_commit(struct store_writer *w,
+                     char *sha256_hex,
+                     uint64_t *size,
+                     char *errmsg);
 void store_put_abort(struct store_writer *w);
 
 /* Whole-buffer put; buf is copied. */
-int store_put_buf(struct store *s, const char *key, const void *buf,
-                  size_t len, char *sha256_hex, char *errmsg);
+int store_put_buf(struct store *s,
+                  const char *key,
+                  const void *buf,
+                  size_t len,
+                  char *sha256_hex,
+                  char *errmsg);
 
 /* Streaming get. expect_sha256 (hex, borrowed) may be NULL; when given, the
  * reader hashes what it returns and the read that reaches the end fails with
  * DR_ECORRUPT "object KEY: SHA-256 mismatch (expected …, got …)" if they
  * differ (callers that must not use bad data check the whole object before
  * using any of it). */
-int store_get_begin(struct store *s, const char *key,
-                    const char *expect_sha256, struct store_reader **out,
+int store_get_begin(struct store *s,
+                    const char *key,
+                    const char *expect_sha256,
+                    struct store_reader **out,
                     char *errmsg);
 /* Reads up to cap bytes; *n == 0 at the end of the object. */
-int store_read(struct store_reader *r, void *buf, size_t cap, size_t *n,
+int store_read(struct store_reader *r,
+               void *buf,
+               size_t cap,
+               size_t *n,
                char *errmsg);
 void store_get_end(struct store_reader *r);
 
 /* Whole object into a malloc'ed buffer (*buf, *len; caller frees). Objects
  * larger than max_len fail with DR_ELIMIT. */
-int store_get_buf(struct store *s, const char *key, const char *expect_sha256,
-                  size_t max_len, void **buf, size_t *len, char *errmsg);
+int store_get_buf(struct store *s,
+                  const char *key,
+                  const char *expect_sha256,
+                  size_t max_len,
+                  void **buf,
+                  size_t *len,
+                  char *errmsg);
 
 /* Size (and mtime) of one object; DR_ENOTFOUND when absent. obj->key is
  * set to a copy of key; free with store_object_free. */
-int store_head(struct store *s, const char *key, struct store_object *obj,
+int store_head(struct store *s,
+               const char *key,
+               struct store_object *obj,
                char *errmsg);
 
 /* One page of the objects whose key starts with prefix, in key order,
  * after start_after (NULL: from the start). *objs (n of them) and *next
  * are malloc'ed; *next is NULL when there are no more pages, otherwise
  * pass it as start_after. Free with store_objects_free and free(). */
-int store_list(struct store *s, const char *prefix, const char *start_after,
-               struct store_object **objs, size_t *n, char **next,
+int store_list(struct store *s,
+               const char *prefix,
+               const char *start_after,
+               struct store_object **objs,
+               size_t *n,
+               char **next,
                char *errmsg);
 
 /* Delete one object; deleting an absent object succeeds. */
@@ -115,7 +145,10 @@ void store_objects_free(struct store_object *objs, size_t n);
 
 /* SHA-256 of a whole object, read in full: the check behind
  * `drctl backups verify`. */
-int store_sha256(struct store *s, const char *key, char *sha256_hex,
-                 uint64_t *size, char *errmsg);
+int store_sha256(struct store *s,
+                 const char *key,
+                 char *sha256_hex,
+                 uint64_t *size,
+                 char *errmsg);
 
 #endif /* DR_STORE_H */

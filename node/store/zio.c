@@ -10,38 +10,42 @@
 #include "store/internal.h"
 #include "store/zio.h"
 
-struct zio_writer {
+struct zio_writer
+{
     struct store_writer *sw;
     ZSTD_CStream *cs;
     EVP_MD_CTX *raw_sha;
     uint64_t raw_bytes;
-    void *out;       /* compressed bytes on their way to the store */
+    void *out; /* compressed bytes on their way to the store */
     size_t out_cap;
     int failed;
     char key[STORE_KEY_MAX];
 };
 
-struct zio_reader {
+struct zio_reader
+{
     struct store_reader *sr;
     ZSTD_DStream *ds;
     EVP_MD_CTX *raw_sha;
     void *in;
     size_t in_cap;
     ZSTD_inBuffer zin;
-    size_t last_ret;  /* of ZSTD_decompressStream: 0 at a frame's end */
-    int store_eof;    /* the store reader returned its end (and checked) */
-    int flush;        /* the output filled up: the decoder may hold more */
+    size_t last_ret; /* of ZSTD_decompressStream: 0 at a frame's end */
+    int store_eof;   /* the store reader returned its end (and checked) */
+    int flush;       /* the output filled up: the decoder may hold more */
     int done;
     int failed;
-    int any_input;    /* at least one compressed byte was read */
+    int any_input; /* at least one compressed byte was read */
     struct zio_stats st;
     char key[STORE_KEY_MAX];
     char errmsg[256];
 };
 
-
-int zio_writer_open(struct store *s, const char *key, int level,
-                    struct zio_writer **out, char *errmsg)
+int zio_writer_open(struct store *s,
+                    const char *key,
+                    int level,
+                    struct zio_writer **out,
+                    char *errmsg)
 {
     struct zio_writer *w;
     int rv;
@@ -51,7 +55,8 @@ int zio_writer_open(struct store *s, const char *key, int level,
         level = 3;
     }
     if (level < 1 || level > ZSTD_maxCLevel()) {
-        snprintf(errmsg, 256, "object %.100s: zstd level %d out of range 1..%d", key, level, ZSTD_maxCLevel());
+        snprintf(errmsg, 256, "object %.100s: zstd level %d out of range 1..%d",
+                 key, level, ZSTD_maxCLevel());
         return DR_EINVAL;
     }
     w = calloc(1, sizeof(*w));
@@ -69,8 +74,8 @@ int zio_writer_open(struct store *s, const char *key, int level,
         rv = DR_ENOMEM;
         goto err_after_alloc;
     }
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cs, ZSTD_c_compressionLevel,
-                                            level)) ||
+    if (ZSTD_isError(
+            ZSTD_CCtx_setParameter(w->cs, ZSTD_c_compressionLevel, level)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(w->cs, ZSTD_c_checksumFlag, 1))) {
         snprintf(errmsg, 256, "object %.100s: cannot set up zstd", key);
         rv = DR_EINVAL;
@@ -93,8 +98,11 @@ err_after_alloc:
 
 /* Feed in (possibly empty) with the given directive, writing whatever the
  * compressor produces. */
-static int zw_pump(struct zio_writer *w, const void *buf, size_t len,
-                   ZSTD_EndDirective mode, char *errmsg)
+static int zw_pump(struct zio_writer *w,
+                   const void *buf,
+                   size_t len,
+                   ZSTD_EndDirective mode,
+                   char *errmsg)
 {
     ZSTD_inBuffer in = {buf, len, 0};
     size_t remaining;
@@ -104,7 +112,8 @@ static int zw_pump(struct zio_writer *w, const void *buf, size_t len,
         ZSTD_outBuffer zout = {w->out, w->out_cap, 0};
         remaining = ZSTD_compressStream2(w->cs, &zout, &in, mode);
         if (ZSTD_isError(remaining)) {
-            snprintf(errmsg, 256, "object %.100s: zstd: %s", w->key, ZSTD_getErrorName(remaining));
+            snprintf(errmsg, 256, "object %.100s: zstd: %s", w->key,
+                     ZSTD_getErrorName(remaining));
             return DR_EIO;
         }
         if (zout.pos > 0) {
@@ -119,8 +128,7 @@ static int zw_pump(struct zio_writer *w, const void *buf, size_t len,
     }
 }
 
-int zio_write(struct zio_writer *w, const void *buf, size_t len,
-              char *errmsg)
+int zio_write(struct zio_writer *w, const void *buf, size_t len, char *errmsg)
 {
     int rv;
 
@@ -148,8 +156,7 @@ static void zw_free(struct zio_writer *w)
     free(w);
 }
 
-int zio_writer_commit(struct zio_writer *w, struct zio_stats *st,
-                      char *errmsg)
+int zio_writer_commit(struct zio_writer *w, struct zio_stats *st, char *errmsg)
 {
     struct zio_stats tmp;
     int rv;
@@ -167,8 +174,7 @@ int zio_writer_commit(struct zio_writer *w, struct zio_stats *st,
     memset(&tmp, 0, sizeof(tmp));
     tmp.raw_bytes = w->raw_bytes;
     store__sha_hex(w->raw_sha, tmp.raw_sha256);
-    rv = store_put_commit(w->sw, tmp.stored_sha256, &tmp.stored_bytes,
-                          errmsg);
+    rv = store_put_commit(w->sw, tmp.stored_sha256, &tmp.stored_bytes, errmsg);
     w->sw = NULL;
     zw_free(w);
     if (rv == 0 && st != NULL) {
@@ -186,8 +192,10 @@ void zio_writer_abort(struct zio_writer *w)
     zw_free(w);
 }
 
-int zio_reader_open(struct store *s, const char *key,
-                    const char *expect_stored_sha256, struct zio_reader **out,
+int zio_reader_open(struct store *s,
+                    const char *key,
+                    const char *expect_stored_sha256,
+                    struct zio_reader **out,
                     char *errmsg)
 {
     struct zio_reader *r;
@@ -254,17 +262,22 @@ static int zr_refill(struct zio_reader *r)
     }
     r->store_eof = 1;
     if (!r->any_input) {
-        snprintf(r->errmsg, sizeof(r->errmsg), "object %.100s: empty, not a zstd stream", r->key);
+        snprintf(r->errmsg, sizeof(r->errmsg),
+                 "object %.100s: empty, not a zstd stream", r->key);
         return DR_ECORRUPT;
     }
     if (r->last_ret != 0) {
-        snprintf(r->errmsg, sizeof(r->errmsg), "object %.100s: truncated zstd stream", r->key);
+        snprintf(r->errmsg, sizeof(r->errmsg),
+                 "object %.100s: truncated zstd stream", r->key);
         return DR_ECORRUPT;
     }
     return 0;
 }
 
-int zio_read(struct zio_reader *r, void *buf, size_t cap, size_t *n,
+int zio_read(struct zio_reader *r,
+             void *buf,
+             size_t cap,
+             size_t *n,
              char *errmsg)
 {
     ZSTD_outBuffer zout = {buf, cap, 0};
@@ -296,7 +309,9 @@ int zio_read(struct zio_reader *r, void *buf, size_t cap, size_t *n,
         }
         ret = ZSTD_decompressStream(r->ds, &zout, &r->zin);
         if (ZSTD_isError(ret)) {
-            snprintf(r->errmsg, sizeof(r->errmsg), "object %.100s: corrupt zstd stream: %s", r->key, ZSTD_getErrorName(ret));
+            snprintf(r->errmsg, sizeof(r->errmsg),
+                     "object %.100s: corrupt zstd stream: %s", r->key,
+                     ZSTD_getErrorName(ret));
             return zr_fail(r, DR_ECORRUPT, errmsg);
         }
         r->last_ret = ret;

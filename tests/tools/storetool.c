@@ -29,8 +29,12 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: storetool [--credentials FILE] [--part-bytes N] [--timeout-ms N] [--retries N] URL put|get|head|list|delete|sha|zput|zget ARGS\n"
-                    "       storetool sign METHOD PATH QUERY AMZDATE REGION PAYLOAD [NAME:VALUE...]\n");
+    fprintf(
+        stderr,
+        "usage: storetool [--credentials FILE] [--part-bytes N] [--timeout-ms "
+        "N] [--retries N] URL put|get|head|list|delete|sha|zput|zget ARGS\n"
+        "       storetool sign METHOD PATH QUERY AMZDATE REGION PAYLOAD "
+        "[NAME:VALUE...]\n");
     return 2;
 }
 
@@ -75,7 +79,9 @@ static int cmd_sign(int argc, char **argv)
     key.region = argv[5];
     key.service = "s3";
     if (key.access_key_id == NULL || key.secret_access_key == NULL) {
-        fprintf(stderr, "storetool: sign needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n");
+        fprintf(stderr,
+                "storetool: sign needs AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY\n");
         return 2;
     }
     for (i = 7; i < argc; i++) {
@@ -111,7 +117,9 @@ static int cmd_sign(int argc, char **argv)
     return 0;
 }
 
-static int cmd_put(struct store *s, const char *key, const char *file,
+static int cmd_put(struct store *s,
+                   const char *key,
+                   const char *file,
                    char *errmsg)
 {
     char buf[65536], sha[STORE_SHA256_HEX];
@@ -148,8 +156,11 @@ out:
     return rv;
 }
 
-static int cmd_get(struct store *s, const char *key, const char *sha,
-                   const char *out, char *errmsg)
+static int cmd_get(struct store *s,
+                   const char *key,
+                   const char *sha,
+                   const char *out,
+                   char *errmsg)
 {
     struct store_reader *r;
     char buf[65536];
@@ -183,7 +194,9 @@ static int cmd_get(struct store *s, const char *key, const char *sha,
     return rv;
 }
 
-static int cmd_list(struct store *s, const char *prefix, const char *page,
+static int cmd_list(struct store *s,
+                    const char *prefix,
+                    const char *page,
                     char *errmsg)
 {
     struct store_object *objs;
@@ -203,8 +216,7 @@ static int cmd_list(struct store *s, const char *prefix, const char *page,
         }
         pages++;
         for (i = 0; i < n; i++) {
-            printf("%s %llu\n", objs[i].key,
-                   (unsigned long long)objs[i].size);
+            printf("%s %llu\n", objs[i].key, (unsigned long long)objs[i].size);
         }
         store_objects_free(objs, n);
         after = next;
@@ -215,13 +227,18 @@ static int cmd_list(struct store *s, const char *prefix, const char *page,
 
 static void print_stats(FILE *f, const struct zio_stats *st)
 {
-    fprintf(f, "{\"raw_bytes\": %llu, \"raw_sha256\": \"%s\", \"stored_bytes\": %llu, \"stored_sha256\": \"%s\"}\n",
+    fprintf(f,
+            "{\"raw_bytes\": %llu, \"raw_sha256\": \"%s\", \"stored_bytes\": "
+            "%llu, \"stored_sha256\": \"%s\"}\n",
             (unsigned long long)st->raw_bytes, st->raw_sha256,
             (unsigned long long)st->stored_bytes, st->stored_sha256);
 }
 
-static int cmd_zput(struct store *s, const char *key, const char *file,
-                    int level, char *errmsg)
+static int cmd_zput(struct store *s,
+                    const char *key,
+                    const char *file,
+                    int level,
+                    char *errmsg)
 {
     struct zio_writer *w;
     struct zio_stats st;
@@ -255,8 +272,11 @@ out:
     return rv;
 }
 
-static int cmd_zget(struct store *s, const char *key, const char *sha,
-                    const char *out, char *errmsg)
+static int cmd_zget(struct store *s,
+                    const char *key,
+                    const char *sha,
+                    const char *out,
+                    char *errmsg)
 {
     struct zio_reader *r;
     struct zio_stats st;
@@ -337,8 +357,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "put") == 0 && nargs == 2) {
         rv = cmd_put(s, args[0], args[1], errmsg);
     } else if (strcmp(cmd, "get") == 0 && nargs >= 1 && nargs <= 3) {
-        const char *want = nargs >= 2 && strcmp(args[1], "-") != 0 ? args[1]
-                                                                   : NULL;
+        const char *want =
+            nargs >= 2 && strcmp(args[1], "-") != 0 ? args[1] : NULL;
         rv = cmd_get(s, args[0], want, nargs == 3 ? args[2] : NULL, errmsg);
     } else if (strcmp(cmd, "head") == 0 && nargs == 1) {
         rv = store_head(s, args[0], &obj, errmsg);

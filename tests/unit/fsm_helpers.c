@@ -38,8 +38,11 @@ void snap_check(struct snap *s, const struct fsm *f)
 
 /* Applying commands and entries. */
 
-void expect_reject_at(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
-                      int code, const char *part)
+void expect_reject_at(struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
+                      int code,
+                      const char *part)
 {
     struct fsm_result res;
     struct snap before = snap_take(f);
@@ -55,7 +58,9 @@ void expect_reject_at(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
     snap_check(&before, f);
 }
 
-void expect_reject(struct fsm *f, const struct fsm_cmd *cmd, int code,
+void expect_reject(struct fsm *f,
+                   const struct fsm_cmd *cmd,
+                   int code,
                    const char *part)
 {
     expect_reject_at(f, cmd, T0 + 500, code, part);
@@ -72,8 +77,10 @@ void expect_ok(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now)
     assert_int_equal(res.epoch, f->site.epoch);
 }
 
-int entry_apply(struct fsm *f, const struct snap *e,
-                struct fsm_result *results, size_t max)
+int entry_apply(struct fsm *f,
+                const struct snap *e,
+                struct fsm_result *results,
+                size_t max)
 {
     struct codec_entry *ce;
     int rv;
@@ -172,20 +179,25 @@ void state_equal(const struct fsm *a, const struct fsm *b)
 char *eu_targets[3] = {"eu.example.com", "10.1.0.1", "2001:db8::1"};
 char *us_targets[1] = {"us.example.com"};
 
-struct fsm_region region(char *name, int32_t priority, char **targets,
-                         size_t n_targets, char *store)
+struct fsm_region region(char *name,
+                         int32_t priority,
+                         char **targets,
+                         size_t n_targets,
+                         char *store)
 {
-    return (struct fsm_region){.name = name, .priority = priority,
+    return (struct fsm_region){.name = name,
+                               .priority = priority,
                                .dns_targets = targets,
                                .n_dns_targets = n_targets,
                                .object_store = store};
 }
 
-struct fsm_member member(uint64_t id, char *region_name, char *raft,
-                         char *api)
+struct fsm_member member(uint64_t id, char *region_name, char *raft, char *api)
 {
-    return (struct fsm_member){.id = id, .region = region_name,
-                               .raft_address = raft, .api_address = api};
+    return (struct fsm_member){.id = id,
+                               .region = region_name,
+                               .raft_address = raft,
+                               .api_address = api};
 }
 
 struct fsm_cmd region_cmd(int type, struct fsm_region r)
@@ -195,27 +207,28 @@ struct fsm_cmd region_cmd(int type, struct fsm_region r)
 
 struct fsm_cmd region_remove_cmd(const char *name)
 {
-    return (struct fsm_cmd){.type = FSM_CMD_REGION_REMOVE, .actor = "test",
-                            .u.region_name = name};
+    return (struct fsm_cmd){
+        .type = FSM_CMD_REGION_REMOVE, .actor = "test", .u.region_name = name};
 }
 
 struct fsm_cmd member_put_cmd(struct fsm_member m)
 {
-    return (struct fsm_cmd){.type = FSM_CMD_MEMBER_PUT, .actor = "test",
-                            .u.member = m};
+    return (struct fsm_cmd){
+        .type = FSM_CMD_MEMBER_PUT, .actor = "test", .u.member = m};
 }
 
 struct fsm_cmd member_remove_cmd(uint64_t id)
 {
-    return (struct fsm_cmd){.type = FSM_CMD_MEMBER_REMOVE, .actor = "test",
-                            .u.member_id = id};
+    return (struct fsm_cmd){
+        .type = FSM_CMD_MEMBER_REMOVE, .actor = "test", .u.member_id = id};
 }
 
 struct fsm_cmd primary_cmd(const char *name, const char *reason)
 {
-    return (struct fsm_cmd){.type = FSM_CMD_SET_PRIMARY, .actor = "op:alice",
-                            .u.set_primary = {.region = name,
-                                              .reason = reason}};
+    return (struct fsm_cmd){
+        .type = FSM_CMD_SET_PRIMARY,
+        .actor = "op:alice",
+        .u.set_primary = {.region = name, .reason = reason}};
 }
 
 struct fsm_cmd primary_cas_cmd(const char *name, uint64_t expected)
@@ -228,7 +241,8 @@ struct fsm_cmd primary_cas_cmd(const char *name, uint64_t expected)
 
 struct fsm_cmd setting_cmd(const char *key, struct fsm_value v)
 {
-    return (struct fsm_cmd){.type = FSM_CMD_SETTING_SET, .actor = "test",
+    return (struct fsm_cmd){.type = FSM_CMD_SETTING_SET,
+                            .actor = "test",
                             .u.setting = {.key = key, .value = v}};
 }
 

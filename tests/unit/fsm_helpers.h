@@ -13,7 +13,8 @@
 #define T0 1000 /* bootstrap time */
 
 /* Encoded bytes: a snapshot, or an entry. */
-struct snap {
+struct snap
+{
     void *base; /* from malloc, owned by whoever holds the struct */
     size_t len;
 };
@@ -29,15 +30,22 @@ void snap_check(struct snap *s, const struct fsm *f);
 void expect_ok(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now);
 /* Apply cmd at now and assert it is rejected with code, a message holding
  * part, and no change to the state. */
-void expect_reject_at(struct fsm *f, const struct fsm_cmd *cmd, uint64_t now,
-                      int code, const char *part);
+void expect_reject_at(struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t now,
+                      int code,
+                      const char *part);
 /* expect_reject_at at T0 + 500. */
-void expect_reject(struct fsm *f, const struct fsm_cmd *cmd, int code,
+void expect_reject(struct fsm *f,
+                   const struct fsm_cmd *cmd,
+                   int code,
                    const char *part);
 /* Decode the entry in e (borrowed) and apply it to f; results must have
  * room for max commands. Returns fsm_apply_entry's result. */
-int entry_apply(struct fsm *f, const struct snap *e,
-                struct fsm_result *results, size_t max);
+int entry_apply(struct fsm *f,
+                const struct snap *e,
+                struct fsm_result *results,
+                size_t max);
 
 /* Field by field equality; NULL strings equal "". */
 void str_equal(const char *a, const char *b);
@@ -50,10 +58,12 @@ void state_equal(const struct fsm *a, const struct fsm *b);
 /* Command builders. Strings and arrays are borrowed, never copied. */
 extern char *eu_targets[3];
 extern char *us_targets[1];
-struct fsm_region region(char *name, int32_t priority, char **targets,
-                         size_t n_targets, char *store);
-struct fsm_member member(uint64_t id, char *region_name, char *raft,
-                         char *api);
+struct fsm_region region(char *name,
+                         int32_t priority,
+                         char **targets,
+                         size_t n_targets,
+                         char *store);
+struct fsm_member member(uint64_t id, char *region_name, char *raft, char *api);
 struct fsm_cmd region_cmd(int type, struct fsm_region r);
 struct fsm_cmd region_remove_cmd(const char *name);
 struct fsm_cmd member_put_cmd(struct fsm_member m);
@@ -67,7 +77,8 @@ struct fsm_cmd setting_str_cmd(const char *key, char *v);
 
 /* The standard bootstrap of the FSM tests: three regions, three members,
  * eu-west primary. cmd borrows regions and members. */
-struct boot {
+struct boot
+{
     struct fsm_region regions[3];
     struct fsm_member members[3];
     struct fsm_cmd cmd;

@@ -25,7 +25,9 @@ char *test_tmpdir(void)
     return path;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag,
+static int rm_cb(const char *p,
+                 const struct stat *sb,
+                 int flag,
                  struct FTW *ftw)
 {
     (void)sb;

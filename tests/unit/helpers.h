@@ -12,7 +12,8 @@ void test_rmtree(const char *path);
 
 /* A seeded pseudo-random generator (splitmix64): the same seed gives the
  * same sequence everywhere, so randomized tests replay from their seed. */
-struct rng {
+struct rng
+{
     uint64_t s; /* state; initialize with the seed */
 };
 uint64_t rng_next(struct rng *r);

@@ -113,8 +113,8 @@ static void test_threshold_setting(void **state)
 static void test_half_open_then_close(void **state)
 {
     struct fsm *f = *state;
-    struct fsm_cmd h = breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN,
-                                   FSM_PROVIDER_OLLAMA);
+    struct fsm_cmd h =
+        breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN, FSM_PROVIDER_OLLAMA);
 
     assert_int_equal(fsm_breaker_due(f, FSM_PROVIDER_OLLAMA), 0);
     expect_reject_at(f, &h, T, DR_ECONFLICT,
@@ -126,8 +126,7 @@ static void test_half_open_then_close(void **state)
     expect_reject_at(f, &h, T + RESET_MS - 1, DR_ECONFLICT,
                      "reset timeout not over (1 ms left)");
     expect_ok(f, &h, T + RESET_MS);
-    assert_int_equal(br(f, FSM_PROVIDER_OLLAMA)->state,
-                     FSM_BREAKER_HALF_OPEN);
+    assert_int_equal(br(f, FSM_PROVIDER_OLLAMA)->state, FSM_BREAKER_HALF_OPEN);
     assert_string_equal(audit_last(f)->action, "breaker-half-open");
     assert_int_equal(fsm_breaker_due(f, FSM_PROVIDER_OLLAMA), 0);
     succeed(f, FSM_PROVIDER_OLLAMA, T + RESET_MS + 5);
@@ -142,8 +141,8 @@ static void test_half_open_then_close(void **state)
 static void test_half_open_failure_reopens(void **state)
 {
     struct fsm *f = *state;
-    struct fsm_cmd h = breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN,
-                                   FSM_PROVIDER_ANTHROPIC);
+    struct fsm_cmd h =
+        breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN, FSM_PROVIDER_ANTHROPIC);
     uint64_t t2 = T + RESET_MS + 50;
 
     fail_n(f, FSM_PROVIDER_ANTHROPIC, 5, T);
@@ -151,8 +150,7 @@ static void test_half_open_failure_reopens(void **state)
     fail_n(f, FSM_PROVIDER_ANTHROPIC, 1, t2);
     assert_int_equal(br(f, FSM_PROVIDER_ANTHROPIC)->state, FSM_BREAKER_OPEN);
     assert_int_equal(br(f, FSM_PROVIDER_ANTHROPIC)->opened_ms, t2);
-    assert_int_equal(fsm_breaker_due(f, FSM_PROVIDER_ANTHROPIC),
-                     t2 + RESET_MS);
+    assert_int_equal(fsm_breaker_due(f, FSM_PROVIDER_ANTHROPIC), t2 + RESET_MS);
     expect_reject_at(f, &h, T + RESET_MS + 100, DR_ECONFLICT,
                      "reset timeout not over");
 }
@@ -162,10 +160,9 @@ static void test_half_open_failure_reopens(void **state)
 static void test_trials(void **state)
 {
     struct fsm *f = *state;
-    struct fsm_cmd tr = breaker_cmd(FSM_CMD_BREAKER_TRIAL,
-                                    FSM_PROVIDER_OPENAI);
-    struct fsm_cmd h = breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN,
-                                   FSM_PROVIDER_OPENAI);
+    struct fsm_cmd tr = breaker_cmd(FSM_CMD_BREAKER_TRIAL, FSM_PROVIDER_OPENAI);
+    struct fsm_cmd h =
+        breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN, FSM_PROVIDER_OPENAI);
     uint64_t t = T + RESET_MS;
 
     expect_reject_at(f, &tr, T, DR_ECONFLICT,
@@ -181,11 +178,9 @@ static void test_trials(void **state)
                      "every trial request (3) is already out");
     assert_int_equal(fsm_breaker_due(f, FSM_PROVIDER_OPENAI),
                      t + 12 + RESET_MS);
-    expect_reject_at(f, &h, t + 12 + RESET_MS - 1, DR_ECONFLICT,
-                     "not over");
+    expect_reject_at(f, &h, t + 12 + RESET_MS - 1, DR_ECONFLICT, "not over");
     expect_ok(f, &h, t + 12 + RESET_MS);
-    assert_int_equal(br(f, FSM_PROVIDER_OPENAI)->state,
-                     FSM_BREAKER_HALF_OPEN);
+    assert_int_equal(br(f, FSM_PROVIDER_OPENAI)->state, FSM_BREAKER_HALF_OPEN);
     assert_int_equal(br(f, FSM_PROVIDER_OPENAI)->trials, 0);
     expect_ok(f, &tr, t + 13 + RESET_MS);
 }
@@ -199,8 +194,8 @@ static void test_leader_change_in_half_open(void **state)
     struct fsm g;
     struct snap a;
     char err[256];
-    struct fsm_cmd h = breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN,
-                                   FSM_PROVIDER_OLLAMA);
+    struct fsm_cmd h =
+        breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN, FSM_PROVIDER_OLLAMA);
 
     fail_n(f, FSM_PROVIDER_OLLAMA, 5, T);
     /* The old leader dies before its timer fires; the new one starts from
@@ -220,8 +215,7 @@ static void test_leader_change_in_half_open(void **state)
         struct fsm_cmd c = events_cmd(FSM_PROVIDER_OLLAMA, OK1, 1);
         expect_ok(&g, &c, T + RESET_MS + 900);
     }
-    assert_int_equal(g.breakers[FSM_PROVIDER_OLLAMA].state,
-                     FSM_BREAKER_CLOSED);
+    assert_int_equal(g.breakers[FSM_PROVIDER_OLLAMA].state, FSM_BREAKER_CLOSED);
     fsm_close(&g);
 }
 
@@ -231,8 +225,8 @@ static void test_reset_races_events(void **state)
 {
     struct fsm *f = *state;
     struct fsm_cmd all = breaker_cmd(FSM_CMD_BREAKER_RESET, -1);
-    struct fsm_cmd one = breaker_cmd(FSM_CMD_BREAKER_RESET,
-                                     FSM_PROVIDER_OPENAI);
+    struct fsm_cmd one =
+        breaker_cmd(FSM_CMD_BREAKER_RESET, FSM_PROVIDER_OPENAI);
 
     /* Events first: it opened, then the reset closes it. */
     fail_n(f, FSM_PROVIDER_OPENAI, 5, T);
@@ -255,8 +249,8 @@ static void test_reset_races_events(void **state)
     assert_string_equal(audit_last(f)->detail, "all");
     /* A HALF_OPEN the leader proposed before the reset landed: refused. */
     {
-        struct fsm_cmd h = breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN,
-                                       FSM_PROVIDER_OLLAMA);
+        struct fsm_cmd h =
+            breaker_cmd(FSM_CMD_BREAKER_HALF_OPEN, FSM_PROVIDER_OLLAMA);
         expect_reject_at(f, &h, T + RESET_MS + 10, DR_ECONFLICT,
                          "nothing to time out");
     }
@@ -314,22 +308,19 @@ static void test_region_health(void **state)
     assert_int_equal(fsm_region_get(f, "us-east")->health_ms, T + 2);
     c = health_cmd("us-east", FSM_SVC_UP, FSM_SVC_UP);
     expect_ok(f, &c, T + 4);
-    assert_int_equal(fsm_region_get(f, "us-east")->status,
-                     FSM_REGION_HEALTHY);
+    assert_int_equal(fsm_region_get(f, "us-east")->status, FSM_REGION_HEALTHY);
     assert_string_equal(audit_last(f)->detail, "us-east: degraded -> healthy");
     /* Other services being down does not degrade the region. */
     c.u.health.health[FSM_SVC_OLLAMA] = FSM_SVC_DOWN;
     expect_ok(f, &c, T + 5);
-    assert_int_equal(fsm_region_get(f, "us-east")->status,
-                     FSM_REGION_HEALTHY);
-    assert_int_equal(fsm_region_status_for(FSM_REGION_LOST, c.u.health.health,
-                                           true),
-                     FSM_REGION_LOST);
+    assert_int_equal(fsm_region_get(f, "us-east")->status, FSM_REGION_HEALTHY);
+    assert_int_equal(
+        fsm_region_status_for(FSM_REGION_LOST, c.u.health.health, true),
+        FSM_REGION_LOST);
     /* Its nodes go silent: every service unknown, the region degraded. */
     memset(c.u.health.health, 0, sizeof(c.u.health.health));
     expect_ok(f, &c, T + 6);
-    assert_int_equal(fsm_region_get(f, "us-east")->status,
-                     FSM_REGION_DEGRADED);
+    assert_int_equal(fsm_region_get(f, "us-east")->status, FSM_REGION_DEGRADED);
     assert_string_equal(audit_last(f)->detail,
                         "us-east: healthy -> degraded (no report from its "
                         "nodes)");
@@ -337,14 +328,14 @@ static void test_region_health(void **state)
     c = health_cmd("ap-south", FSM_SVC_UP, FSM_SVC_UP);
     memset(c.u.health.health, 0, sizeof(c.u.health.health));
     expect_ok(f, &c, T + 7);
-    assert_int_equal(fsm_region_get(f, "ap-south")->status,
-                     FSM_REGION_HEALTHY);
+    assert_int_equal(fsm_region_get(f, "ap-south")->status, FSM_REGION_HEALTHY);
 
     c = health_cmd("mars", FSM_SVC_UP, FSM_SVC_UP);
     expect_reject(f, &c, DR_ENOTFOUND, "region \"mars\" does not exist");
     c = health_cmd("us-east", 3, FSM_SVC_UP);
-    expect_reject(f, &c, DR_EINVAL, "region us-east: database has an "
-                                    "invalid status 3");
+    expect_reject(f, &c, DR_EINVAL,
+                  "region us-east: database has an "
+                  "invalid status 3");
 }
 
 /* The fallback chain setting, parsed in order. */
@@ -352,7 +343,8 @@ static void test_fallback_chain(void **state)
 {
     struct fsm *f = *state;
     int chain[FSM_PROVIDERS];
-    struct fsm_cmd s = setting_str_cmd("llm.fallback_chain", "anthropic,ollama");
+    struct fsm_cmd s =
+        setting_str_cmd("llm.fallback_chain", "anthropic,ollama");
 
     assert_int_equal(fsm_fallback_chain(f, chain), 3);
     assert_int_equal(chain[0], FSM_PROVIDER_OLLAMA);
@@ -393,9 +385,8 @@ static void test_codec_round_trip(void **state)
         assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
         p.base = buf;
         p.len = len;
-        assert_int_equal(codec_entry_assemble(FSM_VERSION,
-                                              T + i * RESET_MS, &p, 1, malloc,
-                                              &e.base, &e.len),
+        assert_int_equal(codec_entry_assemble(FSM_VERSION, T + i * RESET_MS, &p,
+                                              1, malloc, &e.base, &e.len),
                          DR_OK);
         assert_int_equal(entry_apply(f, &e, res, 1), DR_OK);
         assert_int_equal(res[0].code, DR_OK);
@@ -405,8 +396,7 @@ static void test_codec_round_trip(void **state)
             assert_int_equal(f->breakers[FSM_PROVIDER_OLLAMA].trials, 1);
         }
     }
-    assert_int_equal(fsm_region_get(f, "eu-west")->status,
-                     FSM_REGION_DEGRADED);
+    assert_int_equal(fsm_region_get(f, "eu-west")->status, FSM_REGION_DEGRADED);
     assert_int_equal(fsm_region_get(f, "eu-west")->health[FSM_SVC_WASM],
                      FSM_SVC_UP);
     assert_int_equal(f->breakers[FSM_PROVIDER_OPENAI].failures_total, 7);
@@ -428,14 +418,16 @@ static void test_snapshot_rejected(void **state)
     struct fsm *f = *state;
     struct fsm g;
     char err[256];
-    struct {
+    struct
+    {
         int what, code;
         const char *msg;
     } cases[] = {
         {0, DR_EVERSION, "breaker of unknown provider \"mistral\""},
         {1, DR_EMALFORMED, "breaker ollama is duplicated"},
-        {2, DR_EMALFORMED, "breaker openai is duplicated or has an unknown "
-                           "state"},
+        {2, DR_EMALFORMED,
+         "breaker openai is duplicated or has an unknown "
+         "state"},
         {3, DR_EMALFORMED, "region ap-south has an invalid service health"},
     };
 
@@ -457,8 +449,12 @@ static void test_snapshot_rejected(void **state)
                 saved = pb->breakers[1]->provider;
                 pb->breakers[1]->provider = "ollama";
                 break;
-            case 2: pb->breakers[1]->state = (Dr__BreakerState)5; break;
-            case 3: pb->regions[0]->health = 3; break; /* database = 3 */
+            case 2:
+                pb->breakers[1]->state = (Dr__BreakerState)5;
+                break;
+            case 3:
+                pb->regions[0]->health = 3;
+                break; /* database = 3 */
         }
         len = dr__snapshot__get_packed_size(pb);
         bad = malloc(len);

@@ -46,7 +46,8 @@ static struct fsm_cmd renew_cmd(uint64_t job, uint64_t node, uint32_t attempt)
     return c;
 }
 
-static struct fsm_cmd finish_ok_cmd(uint64_t job, uint64_t node,
+static struct fsm_cmd finish_ok_cmd(uint64_t job,
+                                    uint64_t node,
                                     uint32_t attempt)
 {
     struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
@@ -63,8 +64,10 @@ static struct fsm_cmd finish_ok_cmd(uint64_t job, uint64_t node,
     return c;
 }
 
-static struct fsm_cmd finish_fail_cmd(uint64_t job, uint64_t node,
-                                      uint32_t attempt, const char *error)
+static struct fsm_cmd finish_fail_cmd(uint64_t job,
+                                      uint64_t node,
+                                      uint32_t attempt,
+                                      const char *error)
 {
     struct fsm_cmd c = finish_ok_cmd(job, node, attempt);
     c.u.job.ok = false;
@@ -87,7 +90,9 @@ static struct fsm_cmd delete_cmd(const char *id)
     return c;
 }
 
-static uint64_t apply_ok(struct fsm *f, const struct fsm_cmd *c, uint64_t now,
+static uint64_t apply_ok(struct fsm *f,
+                         const struct fsm_cmd *c,
+                         uint64_t now,
                          struct fsm_result *res)
 {
     assert_int_equal(fsm_apply(f, c, now, res), DR_OK);
@@ -147,8 +152,7 @@ static void test_create_claim_finish(void **state)
     assert_int_equal(j->owner, 0);
     b = fsm_backup_get(f, "pg-19700102T010101Z-1");
     assert_non_null(b);
-    assert_ptr_equal(b, fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL,
-                                          "eu-west"));
+    assert_ptr_equal(b, fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, "eu-west"));
     assert_int_equal(b->kind, FSM_BACKUP_PG_LOGICAL);
     assert_string_equal(b->origin_region, "eu-west");
     assert_string_equal(b->prefix, "backups/pg-19700102T010101Z-1/1");
@@ -464,9 +468,8 @@ static void test_codec_round_trip(void **state)
         assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
         p.base = buf;
         p.len = len;
-        assert_int_equal(codec_entry_assemble(FSM_VERSION,
-                                              t + i * 10000, &p, 1, malloc,
-                                              &e.base, &e.len),
+        assert_int_equal(codec_entry_assemble(FSM_VERSION, t + i * 10000, &p, 1,
+                                              malloc, &e.base, &e.len),
                          DR_OK);
         entry_apply(f, &e, res, 1);
         free(buf);
@@ -515,13 +518,14 @@ static void test_snapshot_catalog_rejected(void **state)
     struct fsm *f = *state;
     struct fsm g;
     char err[256];
-    struct {
+    struct
+    {
         int what;
         const char *msg;
     } cases[] = {
-        {0, "malformed job of backup"},          /* id beyond job_seq */
+        {0, "malformed job of backup"}, /* id beyond job_seq */
         {1, "backups out of order or duplicated"},
-        {2, "malformed backup"},                  /* unknown state */
+        {2, "malformed backup"}, /* unknown state */
         {3, "jobs out of order or duplicated"},
     };
 
@@ -537,15 +541,21 @@ static void test_snapshot_catalog_rejected(void **state)
         assert_int_equal(pb->n_backups, 2);
         assert_int_equal(pb->n_jobs, 2);
         switch (cases[i].what) {
-            case 0: pb->job_seq = 1; break;
+            case 0:
+                pb->job_seq = 1;
+                break;
             case 1: {
                 Dr__Backup *t = pb->backups[0];
                 pb->backups[0] = pb->backups[1];
                 pb->backups[1] = t;
                 break;
             }
-            case 2: pb->backups[1]->state = (Dr__BackupState)7; break;
-            case 3: pb->jobs[1]->id = pb->jobs[0]->id; break;
+            case 2:
+                pb->backups[1]->state = (Dr__BackupState)7;
+                break;
+            case 3:
+                pb->jobs[1]->id = pb->jobs[0]->id;
+                break;
         }
         len = dr__snapshot__get_packed_size(pb);
         bad = malloc(len);

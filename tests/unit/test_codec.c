@@ -16,7 +16,8 @@
 /* Raw protobuf wire writer, to craft inputs the encoder never produces
  * without reaching for protobuf-c here. */
 
-struct wbuf {
+struct wbuf
+{
     uint8_t b[2048];
     size_t n;
 };
@@ -119,8 +120,10 @@ static void cmd_equal(const struct fsm_cmd *a, const struct fsm_cmd *b)
 }
 
 /* Encode cmds into one entry (malloc'd). */
-static struct snap entry_make(uint32_t version, uint64_t time_ms,
-                              const struct fsm_cmd *cmds, size_t n)
+static struct snap entry_make(uint32_t version,
+                              uint64_t time_ms,
+                              const struct fsm_cmd *cmds,
+                              size_t n)
 {
     struct codec_piece pieces[16];
     uint8_t *enc[16];
@@ -428,8 +431,10 @@ static void test_snapshot_malformed(void **state)
 }
 
 /* Decode the encoding of f followed by the raw fields in tail. */
-static int decode_with_tail(const struct fsm *f, const struct wbuf *tail,
-                            struct fsm *out, char *err)
+static int decode_with_tail(const struct fsm *f,
+                            const struct wbuf *tail,
+                            struct fsm *out,
+                            char *err)
 {
     struct snap s = snap_take(f);
     uint8_t *buf = malloc(s.len + tail->n);
@@ -443,8 +448,10 @@ static int decode_with_tail(const struct fsm *f, const struct wbuf *tail,
     return rv;
 }
 
-static void expect_bad_snapshot(const struct fsm *f, const struct wbuf *tail,
-                                int code, const char *part)
+static void expect_bad_snapshot(const struct fsm *f,
+                                const struct wbuf *tail,
+                                int code,
+                                const char *part)
 {
     struct fsm out;
     char err[256] = "";

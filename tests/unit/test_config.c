@@ -776,12 +776,13 @@ static void test_services(void **state)
     assert_string_equal(c->pg_conninfo, "");
     assert_string_equal(c->redis_address, "");
     assert_int_equal(c->job_parallel, 2);
-    assert_valid(f, MINIMAL "[services]\n"
-                            "pg = host=10.0.0.5 port=5432 dbname=app\n"
-                            "redis = 10.0.0.6:6379\n"
-                            "redis_password_file = /etc/drnode/redis\n"
-                            "store_credentials = /etc/drnode/s3\n"
-                            "job_parallel = 8\n");
+    assert_valid(f, MINIMAL
+                 "[services]\n"
+                 "pg = host=10.0.0.5 port=5432 dbname=app\n"
+                 "redis = 10.0.0.6:6379\n"
+                 "redis_password_file = /etc/drnode/redis\n"
+                 "store_credentials = /etc/drnode/s3\n"
+                 "job_parallel = 8\n");
     assert_string_equal(c->pg_conninfo, "host=10.0.0.5 port=5432 dbname=app");
     assert_string_equal(c->redis_address, "10.0.0.6:6379");
     assert_string_equal(c->redis_password_file, "/etc/drnode/redis");
@@ -825,15 +826,16 @@ static void test_probes(void **state)
     assert_string_equal(c->probe_anthropic_url, "");
     assert_string_equal(c->probe_anthropic_key_file, "");
     assert_string_equal(c->probe_app_url, "");
-    assert_valid(f, MINIMAL "[probes]\n"
-                            "interval_ms = 10000\n"
-                            "timeout_ms = 9999\n"
-                            "ollama_url = http://10.0.0.7:11434\n"
-                            "openai_url = https://api.openai.com/v1\n"
-                            "openai_key_file = /etc/drnode/openai.key\n"
-                            "anthropic_url = https://api.anthropic.com/v1/\n"
-                            "anthropic_key_file = /etc/drnode/anthropic.key\n"
-                            "app_url = http://[fd00::5]:3000/cogitator\n");
+    assert_valid(f, MINIMAL
+                 "[probes]\n"
+                 "interval_ms = 10000\n"
+                 "timeout_ms = 9999\n"
+                 "ollama_url = http://10.0.0.7:11434\n"
+                 "openai_url = https://api.openai.com/v1\n"
+                 "openai_key_file = /etc/drnode/openai.key\n"
+                 "anthropic_url = https://api.anthropic.com/v1/\n"
+                 "anthropic_key_file = /etc/drnode/anthropic.key\n"
+                 "app_url = http://[fd00::5]:3000/cogitator\n");
     assert_int_equal(c->probe_interval_ms, 10000);
     assert_int_equal(c->probe_timeout_ms, 9999);
     assert_string_equal(c->probe_ollama_url, "http://10.0.0.7:11434");
@@ -845,8 +847,9 @@ static void test_probes(void **state)
                         "/etc/drnode/anthropic.key");
     assert_string_equal(c->probe_app_url, "http://[fd00::5]:3000/cogitator");
     /* Limits, and an empty URL: that service is not probed. */
-    assert_valid(f, MINIMAL "[probes]\ninterval_ms = 3600000\n"
-                            "timeout_ms = 60000\napp_url =\n");
+    assert_valid(f, MINIMAL
+                 "[probes]\ninterval_ms = 3600000\n"
+                 "timeout_ms = 60000\napp_url =\n");
     assert_valid(f, MINIMAL "[probes]\ninterval_ms = 100\ntimeout_ms = 50\n");
     /* An URL without its key file sends no key. */
     assert_valid(f, MINIMAL "[probes]\nopenai_url = http://127.0.0.1:8080\n");
@@ -878,8 +881,11 @@ static void test_bad_probes(void **state)
     assert_only_problem(f, MINIMAL "[probes]\ninterval_ms = 1000\n", 12,
                         "[probes] timeout_ms 2000 must be less than "
                         "interval_ms 1000");
-    assert_only_problem(f, MINIMAL "[probes]\ninterval_ms = 1000\n"
-                                   "timeout_ms = 1500\n", 13,
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\ninterval_ms = 1000\n"
+                        "timeout_ms = 1500\n",
+                        13,
                         "[probes] timeout_ms 1500 must be less than "
                         "interval_ms 1000");
     /* URLs. */
@@ -891,8 +897,7 @@ static void test_bad_probes(void **state)
                         "with http:// or https://");
     assert_only_problem(f, MINIMAL "[probes]\napp_url = http://\n", 12,
                         "[probes] app_url: URL \"http://\" has no host");
-    assert_only_problem(f, MINIMAL "[probes]\napp_url = https:///health\n",
-                        12,
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = https:///health\n", 12,
                         "[probes] app_url: URL \"https:///health\" has no "
                         "host");
     assert_only_problem(f, MINIMAL "[probes]\napp_url = http://:80\n", 12,
@@ -900,8 +905,8 @@ static void test_bad_probes(void **state)
     assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:0\n", 12,
                         "[probes] app_url: URL \"http://a:0\" needs a port "
                         "from 1 to 65535 after ':'");
-    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:65536/\n",
-                        12, "needs a port from 1 to 65535");
+    assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:65536/\n", 12,
+                        "needs a port from 1 to 65535");
     assert_only_problem(f, MINIMAL "[probes]\napp_url = http://a:/\n", 12,
                         "needs a port from 1 to 65535");
     assert_only_problem(f, MINIMAL "[probes]\napp_url = http://[::1/\n", 12,
@@ -909,40 +914,52 @@ static void test_bad_probes(void **state)
                         "invalid IPv6 host");
     assert_only_problem(f, MINIMAL "[probes]\napp_url = http://[::1]x/\n", 12,
                         "has an invalid IPv6 host");
-    assert_only_problem(f, MINIMAL "[probes]\nopenai_url = "
-                                   "https://me:pw@api.openai.com/v1\n",
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\nopenai_url = "
+                        "https://me:pw@api.openai.com/v1\n",
                         12,
                         "[probes] openai_url: URL "
                         "\"https://me:pw@api.openai.com/v1\" must not hold a "
                         "user name or password (use a key file)");
-    assert_only_problem(f, MINIMAL "[probes]\nopenai_url = "
-                                   "https://api.openai.com/v1?key=x\n",
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\nopenai_url = "
+                        "https://api.openai.com/v1?key=x\n",
                         12, "must not have a query or fragment");
     assert_only_problem(f, MINIMAL "[probes]\nollama_url = http://a/#x\n", 12,
                         "must not have a query or fragment");
-    assert_only_problem(f, MINIMAL "[probes]\nollama_url = http://a\tb/\n",
-                        12, "holds a space or control character");
+    assert_only_problem(f, MINIMAL "[probes]\nollama_url = http://a\tb/\n", 12,
+                        "holds a space or control character");
     /* A key file without the URL it is for. */
     assert_only_problem(f, MINIMAL "[probes]\nopenai_key_file = /k\n", 12,
                         "[probes] openai_key_file is set but openai_url is "
                         "not: the key would never be used");
-    assert_only_problem(f, MINIMAL "[probes]\nanthropic_key_file = /k\n"
-                                   "anthropic_url =\n",
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\nanthropic_key_file = /k\n"
+                        "anthropic_url =\n",
                         12,
                         "[probes] anthropic_key_file is set but "
                         "anthropic_url is not");
-    assert_only_problem(f, MINIMAL "[probes]\nopenai_key_file = /k\n"
-                                   "anthropic_url = http://a/\n",
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\nopenai_key_file = /k\n"
+                        "anthropic_url = http://a/\n",
                         12, "openai_key_file is set but openai_url is not");
     /* An invalid URL is reported once, not again as missing. */
-    assert_only_problem(f, MINIMAL "[probes]\nopenai_key_file = /k\n"
-                                   "openai_url = x\n",
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\nopenai_key_file = /k\n"
+                        "openai_url = x\n",
                         13, "[probes] openai_url: URL \"x\" must start");
     /* Unknown and repeated keys and sections. */
     assert_only_problem(f, MINIMAL "[probes]\nollama = http://a/\n", 12,
                         "[probes] unknown key \"ollama\"");
-    assert_only_problem(f, MINIMAL "[probes]\ntimeout_ms = 100\n"
-                                   "timeout_ms = 200\n",
+    assert_only_problem(f,
+                        MINIMAL
+                        "[probes]\ntimeout_ms = 100\n"
+                        "timeout_ms = 200\n",
                         13,
                         "duplicate key \"timeout_ms\" in [probes] (first at "
                         "line 12)");
@@ -1276,13 +1293,13 @@ static void test_secret(void **state)
              path);
     assert_string_equal(errmsg, want);
     assert_null(strstr(errmsg, "horse"));
-    assert_int_equal(config_read_secret("redis_password_file", "password",
-                                        true, path, buf, sizeof(buf), errmsg),
+    assert_int_equal(config_read_secret("redis_password_file", "password", true,
+                                        path, buf, sizeof(buf), errmsg),
                      DR_OK);
     assert_string_equal(buf, "correct horse battery");
     write_file(path, "two\nlines\n", 0600);
-    assert_int_equal(config_read_secret("redis_password_file", "password",
-                                        true, path, buf, sizeof(buf), errmsg),
+    assert_int_equal(config_read_secret("redis_password_file", "password", true,
+                                        path, buf, sizeof(buf), errmsg),
                      DR_EINVAL);
     snprintf(want, sizeof(want),
              "redis_password_file %s: the password holds a control character",

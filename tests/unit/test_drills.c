@@ -20,7 +20,9 @@
 #define DAY (24 * HOUR)
 #define LEASE 30000
 
-static void apply_ok(struct fsm *f, const struct fsm_cmd *c, uint64_t now,
+static void apply_ok(struct fsm *f,
+                     const struct fsm_cmd *c,
+                     uint64_t now,
                      struct fsm_result *res)
 {
     assert_int_equal(fsm_apply(f, c, now, res), DR_OK);
@@ -35,8 +37,10 @@ static struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
     return c;
 }
 
-static struct fsm_cmd finish_cmd(uint64_t job, uint64_t node,
-                                 uint32_t attempt, bool ok)
+static struct fsm_cmd finish_cmd(uint64_t job,
+                                 uint64_t node,
+                                 uint32_t attempt,
+                                 bool ok)
 {
     struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
     c.u.job.job_id = job;

@@ -119,10 +119,9 @@ static void test_region_add(void **state)
     assert_int_equal(r->created_ms, T0 + 10);
     assert_int_equal(r->updated_ms, T0 + 10);
     assert_string_equal(audit_last(f)->action, "region-add");
-    assert_string_equal(
-        audit_last(f)->detail,
-        "sa-east priority=7 dns=[sa.example.com,2001:db8::1] "
-        "store=s3://dr-sa/prefix");
+    assert_string_equal(audit_last(f)->detail,
+                        "sa-east priority=7 dns=[sa.example.com,2001:db8::1] "
+                        "store=s3://dr-sa/prefix");
     assert_int_equal(f->site.epoch, 1);
 }
 
@@ -156,13 +155,12 @@ static void test_region_update_fields(void **state)
 {
     struct fsm *f = *state;
     char *targets[] = {"a.example.com", "b.example.com"};
-    struct fsm_cmd c1 = region_cmd(FSM_CMD_REGION_UPDATE,
-                                   region("us-east", 0, targets, 2, ""));
+    struct fsm_cmd c1 =
+        region_cmd(FSM_CMD_REGION_UPDATE, region("us-east", 0, targets, 2, ""));
     struct fsm_cmd c2 = region_cmd(FSM_CMD_REGION_UPDATE,
-                                   region("us-east", 77, NULL, 0,
-                                          "file:///x"));
-    struct fsm_cmd bad = region_cmd(FSM_CMD_REGION_UPDATE,
-                                    region("us-east", 1, NULL, 0, ""));
+                                   region("us-east", 77, NULL, 0, "file:///x"));
+    struct fsm_cmd bad =
+        region_cmd(FSM_CMD_REGION_UPDATE, region("us-east", 1, NULL, 0, ""));
     const struct fsm_region *r = fsm_region_get(f, "us-east");
     int32_t before = r->priority;
 
@@ -222,8 +220,8 @@ static void test_member_put_update(void **state)
 {
     struct fsm *f = *state;
     /* Move member 2 to ap-south; keeping its own addresses is no conflict. */
-    struct fsm_cmd c = member_put_cmd(
-        member(2, "ap-south", "10.2.0.1:7000", "10.2.0.9:8000"));
+    struct fsm_cmd c =
+        member_put_cmd(member(2, "ap-south", "10.2.0.1:7000", "10.2.0.9:8000"));
     const struct fsm_member *m;
 
     expect_ok(f, &c, T0 + 40);
@@ -302,8 +300,7 @@ static void test_setting_set(void **state)
     expect_ok(f, &c, T0 + 1);
     assert_int_equal(fsm_setting_int(f, "breaker.reset_timeout_ms"), 1000);
     assert_string_equal(audit_last(f)->action, "setting-set");
-    assert_string_equal(audit_last(f)->detail,
-                        "breaker.reset_timeout_ms=1000");
+    assert_string_equal(audit_last(f)->detail, "breaker.reset_timeout_ms=1000");
     c = setting_int_cmd("rpo.pg_s", 0); /* the minimum is allowed */
     c.u.setting.value.b = true;         /* fields of other types: dropped */
     c.u.setting.value.s = "ignored";
@@ -391,8 +388,8 @@ static void test_time_monotonic(void **state)
 {
     struct fsm *f = *state;
     struct fsm_cmd c = setting_int_cmd("rpo.pg_s", 10);
-    struct fsm_cmd add = region_cmd(FSM_CMD_REGION_ADD,
-                                    region("sa-east", 1, NULL, 0, NULL));
+    struct fsm_cmd add =
+        region_cmd(FSM_CMD_REGION_ADD, region("sa-east", 1, NULL, 0, NULL));
     struct fsm_cmd bad = setting_int_cmd("rpo.pg_s", -1);
     struct fsm_cmd sp = primary_cmd("us-east", "");
 

@@ -111,7 +111,8 @@ static void test_region_invalid(void **state)
     char *too_many[FSM_DNS_TARGETS_MAX + 1];
     char tnames[FSM_DNS_TARGETS_MAX + 1][16];
     struct fsm_cmd c;
-    static const struct {
+    static const struct
+    {
         char *name;
         const char *msg;
     } names[] = {
@@ -121,7 +122,8 @@ static void test_region_invalid(void **state)
         {"eu_west", "may hold only a-z, 0-9 and '-'"},
         {"eu-West", "may hold only a-z, 0-9 and '-'"},
     };
-    static const struct {
+    static const struct
+    {
         char *url;
         const char *msg;
     } stores[] = {
@@ -219,7 +221,8 @@ static void test_member_invalid(void **state)
 {
     struct fsm *f = *state;
     struct fsm_cmd c;
-    static const struct {
+    static const struct
+    {
         char *raft;
         const char *msg;
     } addrs[] = {
@@ -326,7 +329,8 @@ static void test_setting_invalid(void **state)
     c = setting_int_cmd(NULL, 1);
     expect_reject(f, &c, DR_ENOTFOUND, "unknown setting \"\"");
     c = setting_bool_cmd("rpo.pg_s", true);
-    expect_reject(f, &c, DR_EINVAL, "setting rpo.pg_s takes an int, not a bool");
+    expect_reject(f, &c, DR_EINVAL,
+                  "setting rpo.pg_s takes an int, not a bool");
     c = setting_int_cmd("queue_mode", 1);
     expect_reject(f, &c, DR_EINVAL, "takes a bool, not an int");
     c = setting_int_cmd("failover.mode", 1);
@@ -390,8 +394,8 @@ static void test_validators(void **state)
 {
     char err[256];
     static const char *good_targets[] = {
-        "a", "a.b", "A-1.example.COM", "10.0.0.1", "::1", "2001:DB8::ff",
-        "::ffff:10.0.0.1",
+        "a",   "a.b",          "A-1.example.COM", "10.0.0.1",
+        "::1", "2001:DB8::ff", "::ffff:10.0.0.1",
     };
     static const char *bad_targets[] = {
         "", "a..b", ".a", "a.", "a-.b", "a_b", "a b", "1:2", "::g",

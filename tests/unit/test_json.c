@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
+#include "common/err.h"
 #include "json/jsonin.h"
 #include "json/jsonout.h"
-#include "common/err.h"
 
 static int parse(struct jin_doc *d, const char *text, char *err)
 {
@@ -58,7 +58,8 @@ static void test_parse_values(void **state)
     jin_free(&d);
 }
 
-struct bad {
+struct bad
+{
     const char *text;
     size_t len; /* 0: strlen */
     const char *msg;
@@ -91,9 +92,9 @@ static void test_parse_errors(void **state)
         {"\"\\udc00\"", 0, "unpaired surrogate"},
         {"\"\\ud800x\"", 0, "unpaired surrogate"},
         {"\"\xff\"", 0, "invalid UTF-8"},
-        {"\"\xc0\xaf\"", 0, "invalid UTF-8"},   /* overlong '/' */
+        {"\"\xc0\xaf\"", 0, "invalid UTF-8"},     /* overlong '/' */
         {"\"\xed\xa0\x80\"", 0, "invalid UTF-8"}, /* encoded surrogate */
-        {"\"\xe2\x82\"", 0, "invalid UTF-8"},   /* truncated */
+        {"\"\xe2\x82\"", 0, "invalid UTF-8"},     /* truncated */
         {"{} {}", 0, "trailing data"},
         {"{\"a\":\"b\0c\"}", 11, "control character"},
     };

@@ -21,22 +21,27 @@
 #define PICK(r, arr) ((arr)[rng_below((r), sizeof(arr) / sizeof((arr)[0]))])
 
 /* Pools weighted towards values that apply, with some that never do. */
-static char *gen_names[] = {"eu-west", "us-east", "ap-south", "sa-east",
-                            "eu-west", "us-east", "ap-south", "sa-east",
-                            "af-north", "Bad_Name", "", NULL};
-static char *gen_targets[] = {"a.example.com", "10.0.0.1", "b.example.com",
-                              "::1", "c.example", "-bad"};
+static char *gen_names[] = {"eu-west",  "us-east",  "ap-south", "sa-east",
+                            "eu-west",  "us-east",  "ap-south", "sa-east",
+                            "af-north", "Bad_Name", "",         NULL};
+static char *gen_targets[] = {"a.example.com", "10.0.0.1",  "b.example.com",
+                              "::1",           "c.example", "-bad"};
 static char *gen_stores[] = {"", "s3://dr-a", "file:///x", "s3://dr-b",
                              "ftp://bad"};
-static char *gen_keys[] = {"rpo.pg_s", "queue_mode", "failover.mode",
-                           "llm.fallback_chain", "history.max_entries",
-                           "history.max_entries", "no.such"};
-static char *gen_strings[] = {"manual", "automatic", "ollama,openai",
+static char *gen_keys[] = {"rpo.pg_s",
+                           "queue_mode",
+                           "failover.mode",
+                           "llm.fallback_chain",
+                           "history.max_entries",
+                           "history.max_entries",
+                           "no.such"};
+static char *gen_strings[] = {"manual",    "automatic",     "ollama,openai",
                               "anthropic", "openai,openai", "x"};
 static const int64_t gen_ints[] = {-1, 0, 16, 17, 20, 60, 300, 100001};
 
 /* Storage that generated commands borrow until encoded. */
-struct gen {
+struct gen
+{
     struct fsm_region regions[3];
     struct fsm_member members[3];
     char *targets[3][3];
@@ -199,9 +204,9 @@ static void replay_seed(uint64_t seed)
         }
         /* Leaders' clocks disagree: time sometimes runs backwards. */
         now = now + rng_below(&r, 1000) - 300;
-        rv = codec_entry_assemble(rng_below(&r, 50) ? FSM_VERSION
-                                                    : FSM_VERSION + 1,
-                                  now, pieces, n, malloc, &e.base, &e.len);
+        rv = codec_entry_assemble(
+            rng_below(&r, 50) ? FSM_VERSION : FSM_VERSION + 1, now, pieces, n,
+            malloc, &e.base, &e.len);
         assert_int_equal(rv, DR_OK);
         for (size_t i = 0; i < n; i++) {
             free(enc[i]);
@@ -240,11 +245,12 @@ static void replay_seed(uint64_t seed)
     state_equal(&a, &c);
     /* The stream must exercise both outcomes to mean anything. */
     if (getenv("DR_REPLAY_STATS") != NULL) {
-        print_message("seed %llu: %u of %u commands applied, epoch %llu, "
-                      "%zu regions, %zu members, audit %zu/%zu\n",
-                      (unsigned long long)seed, n_ok, n_cmds,
-                      (unsigned long long)a.site.epoch, a.n_regions,
-                      a.n_members, a.n_audit, a.cap_audit);
+        print_message(
+            "seed %llu: %u of %u commands applied, epoch %llu, "
+            "%zu regions, %zu members, audit %zu/%zu\n",
+            (unsigned long long)seed, n_ok, n_cmds,
+            (unsigned long long)a.site.epoch, a.n_regions, a.n_members,
+            a.n_audit, a.cap_audit);
     }
     assert_true(n_ok > n_cmds / 10 && n_ok < n_cmds);
     free(sa.base);

@@ -34,25 +34,29 @@ static void test_aws_get_object(void **state)
         {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
         {"x-amz-date", DATE},
     };
-    const struct sigv4_request req = {"GET", "/test.txt", NULL, h, 4,
-                                      SIGV4_EMPTY_SHA256};
+    const struct sigv4_request req = {"GET", "/test.txt", NULL,
+                                      h,     4,           SIGV4_EMPTY_SHA256};
     struct sigv4_result res;
 
     (void)state;
     sign_ok(&req, &res);
-    assert_string_equal(res.canonical_request,
-                        "GET\n/test.txt\n\n"
-                        "host:examplebucket.s3.amazonaws.com\n"
-                        "range:bytes=0-9\n"
-                        "x-amz-content-sha256:" SIGV4_EMPTY_SHA256 "\n"
-                        "x-amz-date:20130524T000000Z\n\n"
-                        "host;range;x-amz-content-sha256;x-amz-date\n"
-                        SIGV4_EMPTY_SHA256);
-    assert_string_equal(res.string_to_sign,
-                        "AWS4-HMAC-SHA256\n20130524T000000Z\n"
-                        "20130524/us-east-1/s3/aws4_request\n"
-                        "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
-    assert_string_equal(res.signature, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+    assert_string_equal(
+        res.canonical_request,
+        "GET\n/test.txt\n\n"
+        "host:examplebucket.s3.amazonaws.com\n"
+        "range:bytes=0-9\n"
+        "x-amz-content-sha256:" SIGV4_EMPTY_SHA256
+        "\n"
+        "x-amz-date:20130524T000000Z\n\n"
+        "host;range;x-amz-content-sha256;x-amz-date\n" SIGV4_EMPTY_SHA256);
+    assert_string_equal(
+        res.string_to_sign,
+        "AWS4-HMAC-SHA256\n20130524T000000Z\n"
+        "20130524/us-east-1/s3/aws4_request\n"
+        "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+    assert_string_equal(
+        res.signature,
+        "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
     assert_string_equal(res.authorization,
                         "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/"
                         "20130524/us-east-1/s3/aws4_request, "
@@ -70,7 +74,9 @@ static void test_aws_put_object(void **state)
 
     (void)state;
     sigv4_sha256_hex("Welcome to Amazon S3.", 21, hash);
-    assert_string_equal(hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+    assert_string_equal(
+        hash,
+        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
     path = sigv4_uri_encode("/test$file.text", 1);
     assert_string_equal(path, "/test%24file.text");
     {
@@ -84,8 +90,12 @@ static void test_aws_put_object(void **state)
         const struct sigv4_request req = {"PUT", path, "", h, 5, hash};
         sign_ok(&req, &res);
     }
-    assert_string_equal(res.signed_headers, "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class");
-    assert_string_equal(res.signature, "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+    assert_string_equal(
+        res.signed_headers,
+        "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class");
+    assert_string_equal(
+        res.signature,
+        "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
     sigv4_result_free(&res);
     free(path);
 }
@@ -98,14 +108,16 @@ static void test_aws_get_lifecycle(void **state)
         {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
         {"x-amz-date", DATE},
     };
-    const struct sigv4_request req = {"GET", "/", "lifecycle", h, 3,
-                                      SIGV4_EMPTY_SHA256};
+    const struct sigv4_request req = {"GET", "/", "lifecycle",
+                                      h,     3,   SIGV4_EMPTY_SHA256};
     struct sigv4_result res;
 
     (void)state;
     sign_ok(&req, &res);
     assert_non_null(strstr(res.canonical_request, "GET\n/\nlifecycle=\n"));
-    assert_string_equal(res.signature, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+    assert_string_equal(
+        res.signature,
+        "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
     sigv4_result_free(&res);
 }
 
@@ -118,18 +130,22 @@ static void test_aws_list_objects(void **state)
         {"x-amz-date", DATE},
     };
     const struct sigv4_request sorted = {"GET", "/", "max-keys=2&prefix=J",
-                                         h, 3, SIGV4_EMPTY_SHA256};
+                                         h,     3,   SIGV4_EMPTY_SHA256};
     const struct sigv4_request unsorted = {"GET", "/", "prefix=J&max-keys=2",
-                                           h, 3, SIGV4_EMPTY_SHA256};
+                                           h,     3,   SIGV4_EMPTY_SHA256};
     struct sigv4_result res;
 
     (void)state;
     sign_ok(&sorted, &res);
-    assert_string_equal(res.signature, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+    assert_string_equal(
+        res.signature,
+        "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
     sigv4_result_free(&res);
     sign_ok(&unsorted, &res);
     assert_non_null(strstr(res.canonical_request, "\nmax-keys=2&prefix=J\n"));
-    assert_string_equal(res.signature, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+    assert_string_equal(
+        res.signature,
+        "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
     sigv4_result_free(&res);
 }
 
@@ -144,20 +160,23 @@ static void test_uploads_and_expect(void **state)
         {"X-Amz-Content-SHA256", SIGV4_EMPTY_SHA256},
         {"X-Amz-Date", DATE},
     };
-    const struct sigv4_request req = {"POST", "/bkt/big/obj", "uploads", h, 4,
-                                      SIGV4_EMPTY_SHA256};
+    const struct sigv4_request req = {"POST", "/bkt/big/obj",    "uploads", h,
+                                      4,      SIGV4_EMPTY_SHA256};
     struct sigv4_result res;
 
     (void)state;
     sign_ok(&req, &res);
-    assert_string_equal(res.canonical_request,
-                        "POST\n/bkt/big/obj\nuploads=\n"
-                        "host:127.0.0.1:9000\n"
-                        "x-amz-content-sha256:" SIGV4_EMPTY_SHA256 "\n"
-                        "x-amz-date:20130524T000000Z\n\n"
-                        "host;x-amz-content-sha256;x-amz-date\n"
-                        SIGV4_EMPTY_SHA256);
-    assert_string_equal(res.signature, "9628c634afd55cbdff4bd6b8f8285d026613c65857d479377be2cc0bdeecd3fb");
+    assert_string_equal(
+        res.canonical_request,
+        "POST\n/bkt/big/obj\nuploads=\n"
+        "host:127.0.0.1:9000\n"
+        "x-amz-content-sha256:" SIGV4_EMPTY_SHA256
+        "\n"
+        "x-amz-date:20130524T000000Z\n\n"
+        "host;x-amz-content-sha256;x-amz-date\n" SIGV4_EMPTY_SHA256);
+    assert_string_equal(
+        res.signature,
+        "9628c634afd55cbdff4bd6b8f8285d026613c65857d479377be2cc0bdeecd3fb");
     sigv4_result_free(&res);
 }
 
@@ -173,9 +192,9 @@ static void test_upload_part_token(void **state)
         {"X-Amz-Date", DATE},
         {"User-Agent", "drnode"},
     };
-    const struct sigv4_request req = {"PUT", "/bkt/big/obj",
-                                      "uploadId=Z2%2Bx&partNumber=2", h, 6,
-                                      SIGV4_UNSIGNED_PAYLOAD};
+    const struct sigv4_request req = {
+        "PUT", "/bkt/big/obj",        "uploadId=Z2%2Bx&partNumber=2", h,
+        6,     SIGV4_UNSIGNED_PAYLOAD};
     struct sigv4_result res;
 
     (void)state;
@@ -189,7 +208,9 @@ static void test_upload_part_token(void **state)
                         "x-amz-security-token:tok en\n\n"
                         "content-type;host;x-amz-content-sha256;x-amz-date;"
                         "x-amz-security-token\nUNSIGNED-PAYLOAD");
-    assert_string_equal(res.signature, "7c5f7a6c29ab61193f8b55358e5d582214a0d82e8037b76f755b75e462b63fca");
+    assert_string_equal(
+        res.signature,
+        "7c5f7a6c29ab61193f8b55358e5d582214a0d82e8037b76f755b75e462b63fca");
     sigv4_result_free(&res);
 }
 
@@ -208,8 +229,7 @@ static void test_encode_and_errors(void **state)
     e = sigv4_uri_encode("pg/2024-01/x_y.zst", 1);
     assert_string_equal(e, "pg/2024-01/x_y.zst");
     free(e);
-    assert_int_equal(sigv4_sign(&req, &aws_key, "2013-05-24", &res),
-                     DR_EINVAL);
+    assert_int_equal(sigv4_sign(&req, &aws_key, "2013-05-24", &res), DR_EINVAL);
     req.headers = noname;
     assert_int_equal(sigv4_sign(&req, &aws_key, DATE, &res), DR_EINVAL);
 }

@@ -31,19 +31,19 @@ static void test_jobs(void **state)
 static void test_drills_and_site(void **state)
 {
     (void)state;
-    assert_true(fsm_sm_allowed(&fsm_drill_sm, FSM_DRILL_RUNNING,
-                               FSM_DRILL_PASSED));
-    assert_false(fsm_sm_allowed(&fsm_drill_sm, FSM_DRILL_PASSED,
-                                FSM_DRILL_FAILED));
-    assert_true(fsm_sm_allowed(&fsm_site_sm, FSM_SITE_ACTIVE,
-                               FSM_SITE_FAILING_OVER));
-    assert_true(fsm_sm_allowed(&fsm_site_sm, FSM_SITE_BLOCKED,
-                               FSM_SITE_ACTIVE));
+    assert_true(
+        fsm_sm_allowed(&fsm_drill_sm, FSM_DRILL_RUNNING, FSM_DRILL_PASSED));
+    assert_false(
+        fsm_sm_allowed(&fsm_drill_sm, FSM_DRILL_PASSED, FSM_DRILL_FAILED));
+    assert_true(
+        fsm_sm_allowed(&fsm_site_sm, FSM_SITE_ACTIVE, FSM_SITE_FAILING_OVER));
+    assert_true(
+        fsm_sm_allowed(&fsm_site_sm, FSM_SITE_BLOCKED, FSM_SITE_ACTIVE));
     /* A runbook in progress never starts another kind directly. */
     assert_false(fsm_sm_allowed(&fsm_site_sm, FSM_SITE_FAILING_OVER,
                                 FSM_SITE_SWITCHING_OVER));
-    assert_false(fsm_sm_allowed(&fsm_site_sm, FSM_SITE_ACTIVE,
-                                FSM_SITE_ACTIVE));
+    assert_false(
+        fsm_sm_allowed(&fsm_site_sm, FSM_SITE_ACTIVE, FSM_SITE_ACTIVE));
     assert_string_equal(fsm_site_state_name(FSM_SITE_BLOCKED), "blocked");
     assert_string_equal(fsm_drill_state_name(FSM_DRILL_PASSED), "passed");
 }

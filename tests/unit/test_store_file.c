@@ -20,7 +20,8 @@
 #include "store/store.h"
 #include "store/zio.h"
 
-struct fx {
+struct fx
+{
     char *dir;
     char url[512];
     struct store *s;
@@ -110,8 +111,8 @@ static void test_round_trip(void **state)
     assert_string_equal(sha, want);
     assert_int_equal(size, len);
 
-    assert_int_equal(store_get_begin(f->s, "pg/2024/base.bin", want, &r,
-                                     errmsg), 0);
+    assert_int_equal(
+        store_get_begin(f->s, "pg/2024/base.bin", want, &r, errmsg), 0);
     for (;;) {
         size_t cap = len + 10 - got < 1000 ? len + 10 - got : 1000;
         assert_int_equal(store_read(r, back + got, cap, &n, errmsg), 0);
@@ -130,34 +131,38 @@ static void test_round_trip(void **state)
     assert_true(obj.mtime_ms > 0);
     store_object_free(&obj);
 
-    assert_int_equal(store_sha256(f->s, "pg/2024/base.bin", sha, &size,
-                                  errmsg), 0);
+    assert_int_equal(store_sha256(f->s, "pg/2024/base.bin", sha, &size, errmsg),
+                     0);
     assert_string_equal(sha, want);
     assert_int_equal(size, len);
 
-    assert_int_equal(store_get_buf(f->s, "pg/2024/base.bin", want, len, &buf,
-                                   &blen, errmsg), 0);
+    assert_int_equal(
+        store_get_buf(f->s, "pg/2024/base.bin", want, len, &buf, &blen, errmsg),
+        0);
     assert_int_equal(blen, len);
     assert_memory_equal(buf, data, len);
     free(buf);
 
     assert_int_equal(store_get_buf(f->s, "pg/2024/base.bin", NULL, len - 1,
-                                   &buf, &blen, errmsg), DR_ELIMIT);
+                                   &buf, &blen, errmsg),
+                     DR_ELIMIT);
     assert_non_null(strstr(errmsg, "pg/2024/base.bin"));
     assert_null(buf);
 
     /* An empty object. */
     assert_int_equal(store_put_buf(f->s, "empty", "", 0, sha, errmsg), 0);
-    assert_string_equal(sha, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    assert_int_equal(store_get_buf(f->s, "empty", sha, 10, &buf, &blen,
-                                   errmsg), 0);
+    assert_string_equal(
+        sha,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(store_get_buf(f->s, "empty", sha, 10, &buf, &blen, errmsg),
+                     0);
     assert_int_equal(blen, 0);
     free(buf);
 
     /* Overwriting replaces. */
     put_str(f->s, "empty", "now not");
-    assert_int_equal(store_get_buf(f->s, "empty", NULL, 10, &buf, &blen,
-                                   errmsg), 0);
+    assert_int_equal(
+        store_get_buf(f->s, "empty", NULL, 10, &buf, &blen, errmsg), 0);
     assert_int_equal(blen, 7);
     free(buf);
     free(data);
@@ -174,26 +179,24 @@ static void test_sha_mismatch(void **state)
     void *b;
     size_t blen;
 
-    assert_int_equal(store_put_buf(f->s, "a/obj", "hello", 5, sha, errmsg),
-                     0);
+    assert_int_equal(store_put_buf(f->s, "a/obj", "hello", 5, sha, errmsg), 0);
     memcpy(bad, sha, sizeof(bad));
     bad[10] = bad[10] == '0' ? '1' : '0';
 
     assert_int_equal(store_get_begin(f->s, "a/obj", bad, &r, errmsg), 0);
     assert_int_equal(store_read(r, buf, sizeof(buf), &n, errmsg), 0);
     assert_int_equal(n, 5);
-    assert_int_equal(store_read(r, buf, sizeof(buf), &n, errmsg),
-                     DR_ECORRUPT);
+    assert_int_equal(store_read(r, buf, sizeof(buf), &n, errmsg), DR_ECORRUPT);
     assert_int_equal(n, 0);
-    assert_non_null(strstr(errmsg, "object a/obj: SHA-256 mismatch (expected "));
+    assert_non_null(
+        strstr(errmsg, "object a/obj: SHA-256 mismatch (expected "));
     assert_non_null(strstr(errmsg, sha));
     /* The error sticks. */
-    assert_int_equal(store_read(r, buf, sizeof(buf), &n, errmsg),
-                     DR_ECORRUPT);
+    assert_int_equal(store_read(r, buf, sizeof(buf), &n, errmsg), DR_ECORRUPT);
     store_get_end(r);
 
-    assert_int_equal(store_get_buf(f->s, "a/obj", bad, 100, &b, &blen,
-                                   errmsg), DR_ECORRUPT);
+    assert_int_equal(store_get_buf(f->s, "a/obj", bad, 100, &b, &blen, errmsg),
+                     DR_ECORRUPT);
     assert_non_null(strstr(errmsg, "a/obj"));
 
     /* Upper-case expectation is fine. */
@@ -202,8 +205,8 @@ static void test_sha_mismatch(void **state)
             *p = (char)(*p - 'a' + 'A');
         }
     }
-    assert_int_equal(store_get_buf(f->s, "a/obj", sha, 100, &b, &blen,
-                                   errmsg), 0);
+    assert_int_equal(store_get_buf(f->s, "a/obj", sha, 100, &b, &blen, errmsg),
+                     0);
     free(b);
     assert_int_equal(store_get_begin(f->s, "a/obj", "abc", &r, errmsg),
                      DR_EINVAL);
@@ -220,8 +223,7 @@ static void test_not_found(void **state)
     assert_int_equal(store_get_begin(f->s, "no/such", NULL, &r, errmsg),
                      DR_ENOTFOUND);
     assert_non_null(strstr(errmsg, "object no/such: not found in file://"));
-    assert_int_equal(store_head(f->s, "no/such", &obj, errmsg),
-                     DR_ENOTFOUND);
+    assert_int_equal(store_head(f->s, "no/such", &obj, errmsg), DR_ENOTFOUND);
     assert_non_null(strstr(errmsg, "no/such"));
     assert_int_equal(store_sha256(f->s, "no/such", sha, NULL, errmsg),
                      DR_ENOTFOUND);
@@ -237,9 +239,9 @@ static void test_not_found(void **state)
 static void test_bad_keys(void **state)
 {
     struct fx *f = *state;
-    static const char *bad[] = {"", "/abs", "a//b", "a/../b", ".", "..",
-                                "a/.", "a/", "a b", "a\nb", "#tmp/x",
-                                "caf\xc3\xa9", "a?b", "a\\b"};
+    static const char *bad[] = {
+        "",   "/abs", "a//b", "a/../b", ".",           "..",  "a/.",
+        "a/", "a b",  "a\nb", "#tmp/x", "caf\xc3\xa9", "a?b", "a\\b"};
     char errmsg[256], longkey[STORE_KEY_MAX + 10];
     struct store_writer *w;
     struct store_reader *r;
@@ -248,8 +250,7 @@ static void test_bad_keys(void **state)
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         errmsg[0] = '\0';
-        assert_int_equal(store_put_begin(f->s, bad[i], &w, errmsg),
-                         DR_EINVAL);
+        assert_int_equal(store_put_begin(f->s, bad[i], &w, errmsg), DR_EINVAL);
         assert_null(w);
         assert_non_null(strstr(errmsg, "invalid object key"));
         assert_null(strchr(errmsg, '\n'));
@@ -259,9 +260,13 @@ static void test_bad_keys(void **state)
         assert_int_equal(store_delete(f->s, bad[i], errmsg), DR_EINVAL);
     }
     assert_int_equal(store_put_begin(f->s, "a b", &w, errmsg), DR_EINVAL);
-    assert_string_equal(errmsg, "invalid object key \"a b\": byte 0x20 at offset 1 is not allowed (keys use [A-Za-z0-9._/-])");
+    assert_string_equal(errmsg,
+                        "invalid object key \"a b\": byte 0x20 at offset 1 is "
+                        "not allowed (keys use [A-Za-z0-9._/-])");
     assert_int_equal(store_put_begin(f->s, "x/../y", &w, errmsg), DR_EINVAL);
-    assert_string_equal(errmsg, "invalid object key \"x/../y\": \".\" and \"..\" segments are not allowed");
+    assert_string_equal(errmsg,
+                        "invalid object key \"x/../y\": \".\" and \"..\" "
+                        "segments are not allowed");
 
     memset(longkey, 'k', sizeof(longkey) - 1);
     longkey[sizeof(longkey) - 1] = '\0';
@@ -280,7 +285,9 @@ static void test_bad_urls(void **state)
     assert_int_equal(store_open("ftp://x/y?secret=1", NULL, &s, errmsg),
                      DR_EINVAL);
     assert_null(s);
-    assert_string_equal(errmsg, "store URL \"ftp://x/y\": unsupported scheme (want file:// or s3://)");
+    assert_string_equal(
+        errmsg,
+        "store URL \"ftp://x/y\": unsupported scheme (want file:// or s3://)");
     assert_int_equal(store_open("file://relative/dir", NULL, &s, errmsg),
                      DR_EINVAL);
     assert_non_null(strstr(errmsg, "want file:///absolute/dir"));
@@ -302,8 +309,7 @@ static void test_abort_leaves_nothing(void **state)
     assert_int_equal(store_write(w, "partial", 7, errmsg), 0);
     /* Not committed yet: invisible. */
     assert_int_equal(store_head(f->s, "x/half", &obj, errmsg), DR_ENOTFOUND);
-    assert_int_equal(store_list(f->s, "", NULL, &objs, &n, &next, errmsg),
-                     0);
+    assert_int_equal(store_list(f->s, "", NULL, &objs, &n, &next, errmsg), 0);
     assert_int_equal(n, 0);
     assert_null(next);
     free(objs);
@@ -314,8 +320,7 @@ static void test_abort_leaves_nothing(void **state)
     assert_int_equal(store_put_begin(f->s, "x/dead", &w2, errmsg), 0);
     assert_int_equal(store_write(w2, "partial", 7, errmsg), 0);
     put_str(f->s, "x/live", "done");
-    assert_int_equal(store_list(f->s, "", NULL, &objs, &n, &next, errmsg),
-                     0);
+    assert_int_equal(store_list(f->s, "", NULL, &objs, &n, &next, errmsg), 0);
     assert_int_equal(n, 1);
     assert_string_equal(objs[0].key, "x/live");
     store_objects_free(objs, n);
@@ -325,8 +330,11 @@ static void test_abort_leaves_nothing(void **state)
     assert_int_equal(rmdir(tmpdir), 0);
 }
 
-static void list_all(struct store *s, const char *prefix, size_t page,
-                     char ***keys, size_t *nkeys)
+static void list_all(struct store *s,
+                     const char *prefix,
+                     size_t page,
+                     char ***keys,
+                     size_t *nkeys)
 {
     char errmsg[256];
     struct store_object *objs;
@@ -378,9 +386,24 @@ static void test_list_order_and_pages(void **state)
     struct fx *f = *state;
     /* '-' < '.' < '/' < '0': a directory sorts as "name/". */
     static const char *keys[] = {
-        "a-b", "a.b", "a/b", "a/c/d", "a/c-d", "a/c.d", "a0", "b/x/y/z",
-        "b/x-", "b/x/y-", "c", "c.d/e", "pg/1/m.json", "pg/1/t/0001.zst",
-        "pg/1/t/0002.zst", "pg/10/m.json", "pg/2/m.json", "z-",
+        "a-b",
+        "a.b",
+        "a/b",
+        "a/c/d",
+        "a/c-d",
+        "a/c.d",
+        "a0",
+        "b/x/y/z",
+        "b/x-",
+        "b/x/y-",
+        "c",
+        "c.d/e",
+        "pg/1/m.json",
+        "pg/1/t/0001.zst",
+        "pg/1/t/0002.zst",
+        "pg/10/m.json",
+        "pg/2/m.json",
+        "z-",
     };
     size_t nk = sizeof(keys) / sizeof(keys[0]);
     char *sorted[32], **got, errmsg[256];
@@ -419,8 +442,7 @@ static void test_list_order_and_pages(void **state)
     free_keys(got, ngot);
 
     /* start_after need not be a key. */
-    assert_int_equal(store_list(f->s, "", "a/c", &objs, &n, &next, errmsg),
-                     0);
+    assert_int_equal(store_list(f->s, "", "a/c", &objs, &n, &next, errmsg), 0);
     assert_true(n > 0);
     assert_string_equal(objs[0].key, "a/c-d");
     assert_null(next);
@@ -444,14 +466,14 @@ static void test_list_default_page(void **state)
         snprintf(key, sizeof(key), "many/k%05zu", i);
         put_str(f->s, key, "v");
     }
-    assert_int_equal(store_list(f->s, "many/", NULL, &objs, &n, &next,
-                                errmsg), 0);
+    assert_int_equal(store_list(f->s, "many/", NULL, &objs, &n, &next, errmsg),
+                     0);
     assert_int_equal(n, 1000);
     assert_string_equal(next, "many/k00999");
     store_objects_free(objs, n);
     after = next;
-    assert_int_equal(store_list(f->s, "many/", after, &objs, &n, &next,
-                                errmsg), 0);
+    assert_int_equal(store_list(f->s, "many/", after, &objs, &n, &next, errmsg),
+                     0);
     free(after);
     assert_int_equal(n, 3);
     assert_null(next);
@@ -497,8 +519,11 @@ static void test_delete(void **state)
 
 /* zio */
 
-static void zput(struct store *s, const char *key, const unsigned char *data,
-                 size_t len, struct zio_stats *st)
+static void zput(struct store *s,
+                 const char *key,
+                 const unsigned char *data,
+                 size_t len,
+                 struct zio_stats *st)
 {
     struct zio_writer *w;
     char errmsg[256];
@@ -516,9 +541,15 @@ static void zput(struct store *s, const char *key, const unsigned char *data,
 
 /* Read key back in reads of cap bytes; returns the code of the failing
  * read, or 0 with the bytes in out. */
-static int zget(struct store *s, const char *key, const char *sha, size_t cap,
-                unsigned char *out, size_t outcap, size_t *len,
-                struct zio_stats *st, char *errmsg)
+static int zget(struct store *s,
+                const char *key,
+                const char *sha,
+                size_t cap,
+                unsigned char *out,
+                size_t outcap,
+                size_t *len,
+                struct zio_stats *st,
+                char *errmsg)
 {
     struct zio_reader *r;
     size_t n;
@@ -586,7 +617,8 @@ static void test_zio_round_trip(void **state)
             continue;
         }
         assert_int_equal(zget(f->s, "z/data.zst", ws.stored_sha256, caps[i],
-                              back, len + 1, &got, &rs, errmsg), 0);
+                              back, len + 1, &got, &rs, errmsg),
+                         0);
         assert_int_equal(got, len);
         assert_memory_equal(back, data, len);
         assert_int_equal(rs.raw_bytes, ws.raw_bytes);
@@ -599,10 +631,13 @@ static void test_zio_round_trip(void **state)
     zput(f->s, "z/empty.zst", data, 0, &ws);
     assert_int_equal(ws.raw_bytes, 0);
     assert_true(ws.stored_bytes > 0);
-    assert_int_equal(zget(f->s, "z/empty.zst", ws.stored_sha256, 100, back,
-                          len, &got, &rs, errmsg), 0);
+    assert_int_equal(zget(f->s, "z/empty.zst", ws.stored_sha256, 100, back, len,
+                          &got, &rs, errmsg),
+                     0);
     assert_int_equal(got, 0);
-    assert_string_equal(rs.raw_sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_string_equal(
+        rs.raw_sha256,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     free(data);
     free(back);
 }
@@ -646,16 +681,14 @@ static void test_zio_corrupt(void **state)
     assert_int_equal(rv, DR_ECORRUPT);
     assert_non_null(strstr(errmsg, "object z/c.zst: "));
     /* Without it, zstd's own checksum still catches the flip. */
-    rv = zget(f->s, "z/c.zst", NULL, 65536, back, len + 1, &got, NULL,
-              errmsg);
+    rv = zget(f->s, "z/c.zst", NULL, 65536, back, len + 1, &got, NULL, errmsg);
     assert_int_equal(rv, DR_ECORRUPT);
     assert_non_null(strstr(errmsg, "object z/c.zst: corrupt zstd stream"));
 
     /* A truncated stream. */
     zput(f->s, "z/t.zst", data, len, &ws);
     corrupt_file(f, "z/t.zst", (long)ws.stored_bytes - 100, 1);
-    rv = zget(f->s, "z/t.zst", NULL, 65536, back, len + 1, &got, NULL,
-              errmsg);
+    rv = zget(f->s, "z/t.zst", NULL, 65536, back, len + 1, &got, NULL, errmsg);
     assert_int_equal(rv, DR_ECORRUPT);
     assert_string_equal(errmsg, "object z/t.zst: truncated zstd stream");
     rv = zget(f->s, "z/t.zst", ws.stored_sha256, 65536, back, len + 1, &got,
@@ -687,8 +720,7 @@ static void test_zio_abort(void **state)
     assert_int_equal(zio_write(w, "abc", 3, errmsg), 0);
     zio_writer_abort(w);
     assert_int_equal(store_head(f->s, "z/ab", &obj, errmsg), DR_ENOTFOUND);
-    assert_int_equal(zio_writer_open(f->s, "z/ab", 99, &w, errmsg),
-                     DR_EINVAL);
+    assert_int_equal(zio_writer_open(f->s, "z/ab", 99, &w, errmsg), DR_EINVAL);
     assert_non_null(strstr(errmsg, "zstd level 99"));
     assert_int_equal(zio_writer_open(f->s, "/z", 3, &w, errmsg), DR_EINVAL);
     assert_non_null(strstr(errmsg, "invalid object key"));
@@ -703,15 +735,13 @@ static void test_storejob_verify_delete(void **state)
     json_t *spec, *res;
     int rv;
 
-    assert_int_equal(store_put_buf(f->s, "b/1/one", "one", 3, sha1, errmsg),
-                     0);
-    assert_int_equal(store_put_buf(f->s, "b/1/two", "two", 3, sha2, errmsg),
-                     0);
+    assert_int_equal(store_put_buf(f->s, "b/1/one", "one", 3, sha1, errmsg), 0);
+    assert_int_equal(store_put_buf(f->s, "b/1/two", "two", 3, sha2, errmsg), 0);
     put_str(f->s, "b/2/other", "x");
 
-    spec = json_pack("{ss ss s[{ssss}{ssss}]}", "op", "store_verify",
-                     "store", f->url, "objects", "key", "b/1/one", "sha256",
-                     sha1, "key", "b/1/two", "sha256", sha2);
+    spec = json_pack("{ss ss s[{ssss}{ssss}]}", "op", "store_verify", "store",
+                     f->url, "objects", "key", "b/1/one", "sha256", sha1, "key",
+                     "b/1/two", "sha256", sha2);
     rv = job_run(spec, &res, errmsg);
     assert_int_equal(rv, 0);
     assert_true(json_is_true(json_object_get(res, "ok")));
@@ -721,19 +751,24 @@ static void test_storejob_verify_delete(void **state)
 
     spec = json_pack("{ss ss s[{ssss}{ssss}{ssss}]}", "op", "store_verify",
                      "store", f->url, "objects", "key", "b/1/one", "sha256",
-                     sha1, "key", "b/1/two", "sha256", sha1, "key",
-                     "b/1/gone", "sha256", sha1);
+                     sha1, "key", "b/1/two", "sha256", sha1, "key", "b/1/gone",
+                     "sha256", sha1);
     rv = job_run(spec, &res, errmsg);
     assert_int_equal(rv, DR_ECORRUPT);
-    assert_non_null(strstr(errmsg, "store_verify: object b/1/two: SHA-256 mismatch"));
+    assert_non_null(
+        strstr(errmsg, "store_verify: object b/1/two: SHA-256 mismatch"));
     assert_non_null(res);
     assert_true(json_is_false(json_object_get(res, "ok")));
     {
         json_t *objs = json_object_get(res, "objects");
         assert_int_equal(json_array_size(objs), 3);
-        assert_true(json_is_true(json_object_get(json_array_get(objs, 0), "ok")));
-        assert_true(json_is_false(json_object_get(json_array_get(objs, 1), "ok")));
-        assert_non_null(strstr(json_string_value(json_object_get(json_array_get(objs, 2), "error")), "not found"));
+        assert_true(
+            json_is_true(json_object_get(json_array_get(objs, 0), "ok")));
+        assert_true(
+            json_is_false(json_object_get(json_array_get(objs, 1), "ok")));
+        assert_non_null(strstr(json_string_value(json_object_get(
+                                   json_array_get(objs, 2), "error")),
+                               "not found"));
     }
     json_decref(res);
     json_decref(spec);
@@ -770,8 +805,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_default_page, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zio_round_trip, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_zio_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zio_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zio_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_storejob_verify_delete, setup,
