@@ -1,6 +1,7 @@
 /* drctl local: config, token, pid and log files; starting drnode processes. */
 #define _GNU_SOURCE
 #include "local.h"
+#include "local_proc.h"
 #include "local_services.h"
 
 #include <arpa/inet.h>
@@ -631,11 +632,9 @@ int local_start(const struct local_node *n,
     char conf[LOCAL_PATH_MAX + 64], logp[LOCAL_PATH_MAX + 64];
     char pidp[LOCAL_PATH_MAX + 64], data[LOCAL_PATH_MAX + 64], text[32];
     char *const argv[] = {(char *)drnode, "--config", conf, NULL};
-    int logfd, nullfd, pipefd[2], child_errno = 0, rv = DR_EIO;
-    time_t now = time(NULL);
-    struct tm tm;
-    ssize_t r;
-    pid_t p;
+    /* Its own session: the node outlives drctl. */
+    const struct local_spawn sp = {argv, n->dir, logp, NULL, true};
+    int rv;
 
     local_node_file(n, LOCAL__CONF, conf, sizeof(conf));
     local_node_file(n, LOCAL__LOG, logp, sizeof(logp));
@@ -644,80 +643,16 @@ int local_start(const struct local_node *n,
     if (local__mkdir(data, 0700, errmsg) != 0) {
         return DR_EIO;
     }
-    logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (logfd < 0) {
-        local_errf(errmsg, "%s: %s", logp, strerror(errno));
-        return DR_EIO;
+    rv = local_spawn(&sp, pid, errmsg);
+    if (rv != 0) {
+        return rv;
     }
-    gmtime_r(&now, &tm);
-    dprintf(logfd,
-            "=== %04d-%02d-%02dT%02d:%02d:%02dZ drctl local: starting node %u: "
-            "%s --config %s\n",
-            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-            tm.tm_sec, n->id, drnode, conf);
-    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (nullfd < 0) {
-        local_errf(errmsg, "/dev/null: %s", strerror(errno));
-        goto err_after_log;
-    }
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        local_errf(errmsg, "pipe: %s", strerror(errno));
-        goto err_after_null;
-    }
-    fflush(NULL);
-    p = fork();
-    if (p < 0) {
-        local_errf(errmsg, "fork: %s", strerror(errno));
-        goto err_after_pipe;
-    }
-    if (p == 0) {
-        struct sigaction sa;
-        int e;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = SIG_DFL;
-        sigaction(SIGPIPE, &sa, NULL);
-        setsid();
-        if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
-            chdir(n->dir) != 0) {
-            e = errno;
-        } else {
-            close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-            execv(drnode, argv);
-            e = errno;
-        }
-        if (write(pipefd[1], &e, sizeof(e)) < 0) {
-            _exit(126);
-        }
-        _exit(127);
-    }
-    close(pipefd[1]);
-    pipefd[1] = -1;
-    do {
-        r = read(pipefd[0], &child_errno, sizeof(child_errno));
-    } while (r < 0 && errno == EINTR);
-    if (r == (ssize_t)sizeof(child_errno)) {
-        waitpid(p, NULL, 0);
-        local_errf(errmsg, "cannot run %s: %s", drnode, strerror(child_errno));
-        goto err_after_pipe;
-    }
-    *pid = p;
-    snprintf(text, sizeof(text), "%ld\n", (long)p);
+    snprintf(text, sizeof(text), "%ld\n", (long)*pid);
     rv = local_write_file(pidp, text, strlen(text), 0644, errmsg);
     if (rv != 0) {
-        kill(p, SIGKILL);
-        waitpid(p, NULL, 0);
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
     }
-
-err_after_pipe:
-    close(pipefd[0]);
-    if (pipefd[1] >= 0) {
-        close(pipefd[1]);
-    }
-err_after_null:
-    close(nullfd);
-err_after_log:
-    close(logfd);
     return rv;
 }
 

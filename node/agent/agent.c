@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/jobkinds.h"
 #include "common/err.h"
 #include "log/log.h"
 
@@ -26,16 +27,6 @@ static bool leader_url(struct agent *a,
                        size_t size)
 {
     return raftnode_leader_url(a->node, path, url, size);
-}
-
-static bool can_run(struct agent *a, const struct fsm_job *j)
-{
-    if (j->kind == FSM_JOB_BACKUP) {
-        return j->backup_kind == FSM_BACKUP_PG_LOGICAL
-                   ? a->cfg->pg_conninfo[0] != '\0'
-                   : a->cfg->redis_address[0] != '\0';
-    }
-    return true; /* delete and cleanup need only the store */
 }
 
 static void back_to_idle(struct agent *a, uint64_t pause_ms)
@@ -113,7 +104,7 @@ static void finish_cb(struct httpc_req *r,
 /* Build the finish body from the child's outcome. */
 static void child_done(struct agent *a)
 {
-    json_t *out = NULL, *res, *body;
+    json_t *out = NULL, *body;
     json_error_t jerr;
     const struct fsm_job *j = fsm_job_get(raftnode_state(a->node), a->job_id);
     bool ok = false;
@@ -150,49 +141,9 @@ static void child_done(struct agent *a)
         a->jobs_failed++;
         log_warn("job %" PRIu64 " attempt %u failed: %s", a->job_id,
                  (unsigned)a->attempt, error);
-    } else if (j != NULL && j->kind == FSM_JOB_BACKUP) {
-        json_t *b = json_object();
-        char *detail;
-        res = json_object_get(out, "result");
-        json_object_set(b, "manifest_key",
-                        json_object_get(res, "manifest_key"));
-        json_object_set(b, "manifest_sha256",
-                        json_object_get(res, "manifest_sha256"));
-        json_object_set(b, "stored_bytes",
-                        json_object_get(res, "stored_bytes"));
-        json_object_set(b, "raw_bytes", json_object_get(res, "raw_bytes"));
-        if (json_integer_value(json_object_get(res, "snapshot_time_ms")) > 0) {
-            json_object_set(b, "snapshot_ms",
-                            json_object_get(res, "snapshot_time_ms"));
-        }
-        detail = json_dumps(res, JSON_COMPACT);
-        if (detail != NULL && strlen(detail) < 4000) {
-            json_object_set_new(b, "detail", json_string(detail));
-        }
-        free(detail);
-        json_object_set_new(body, "backup", b);
-    } else if (j != NULL && j->kind == FSM_JOB_DRILL) {
-        /* The drill ran; whether its checks passed is its own verdict. */
-        json_t *dr = json_object();
-        const char *derr;
-        char *detail;
-        res = json_object_get(out, "result");
-        derr = json_string_value(json_object_get(res, "error"));
-        json_object_set_new(
-            dr, "ok", json_boolean(json_is_true(json_object_get(res, "ok"))));
-        json_object_set(dr, "rto_ms", json_object_get(res, "rto_ms"));
-        if (!json_is_true(json_object_get(res, "ok"))) {
-            char e[600];
-            snprintf(e, sizeof(e), "%s",
-                     derr != NULL ? derr : "drill checks failed");
-            json_object_set_new(dr, "error", json_string(e));
-        }
-        detail = json_dumps(res, JSON_COMPACT);
-        if (detail != NULL && strlen(detail) < 4000) {
-            json_object_set_new(dr, "detail", json_string(detail));
-        }
-        free(detail);
-        json_object_set_new(body, "drill", dr);
+    } else if (j != NULL && agent_job_kind(j->kind) != NULL &&
+               agent_job_kind(j->kind)->finish != NULL) {
+        agent_job_kind(j->kind)->finish(body, json_object_get(out, "result"));
     }
     if (ok) {
         a->jobs_run++;
@@ -286,115 +237,6 @@ static void write_cb(uv_write_t *w, int status)
     }
 }
 
-/* A backup of a drill: where its objects live, to be checked there. */
-static void drill_backup(json_t *spec,
-                         const char *key,
-                         const struct fsm *f,
-                         const char *id,
-                         const struct config *c)
-{
-    const struct fsm_backup *b = id[0] != '\0' ? fsm_backup_get(f, id) : NULL;
-    json_t *o;
-
-    if (id[0] == '\0') {
-        return; /* the drill has no backup of this kind */
-    }
-    if (b == NULL || b->state != FSM_BACKUP_COMPLETE) {
-        /* Deleted since the drill started: the job reports it. */
-        json_t *m = json_object_get(spec, "missing");
-        if (m == NULL) {
-            m = json_array();
-            json_object_set_new(spec, "missing", m);
-        }
-        json_array_append_new(m, json_string(id));
-        return;
-    }
-    o = json_object();
-    json_object_set_new(o, "backup_id", json_string(b->id));
-    json_object_set_new(o, "store", json_string(b->store));
-    json_object_set_new(o, "manifest_key", json_string(b->manifest_key));
-    json_object_set_new(o, "manifest_sha256", json_string(b->manifest_sha256));
-    if (c->store_credentials[0] != '\0') {
-        json_object_set_new(o, "credentials_file",
-                            json_string(c->store_credentials));
-    }
-    json_object_set_new(spec, key, o);
-}
-
-/* A restore drill: the drill's backups into this region's scratch
- * databases (a scratch PostgreSQL database the job creates; the Redis db
- * the operator named in [services] drill_redis_db, else objects only). */
-static json_t *drill_spec(struct agent *a, const struct fsm_job *j)
-{
-    const struct fsm *f = raftnode_state(a->node);
-    const struct fsm_drill *d = fsm_drill_get(f, j->drill_id);
-    const struct config *c = a->cfg;
-    json_t *spec = json_object();
-
-    json_object_set_new(spec, "op", json_string("drill_restore"));
-    json_object_set_new(spec, "drill_id",
-                        json_integer((json_int_t)j->drill_id));
-    if (d != NULL) {
-        drill_backup(spec, "pg", f, d->pg_backup, c);
-        drill_backup(spec, "redis", f, d->redis_backup, c);
-    }
-    if (c->pg_conninfo[0] != '\0') {
-        json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));
-        json_object_set_new(spec, "parallel",
-                            json_integer((json_int_t)c->job_parallel));
-    }
-    if (c->redis_address[0] != '\0' && c->drill_redis_db >= 0) {
-        json_object_set_new(spec, "redis_server",
-                            json_string(c->redis_address));
-        json_object_set_new(spec, "redis_db",
-                            json_integer((json_int_t)c->drill_redis_db));
-        if (c->redis_password_file[0] != '\0') {
-            json_object_set_new(spec, "redis_password_file",
-                                json_string(c->redis_password_file));
-        }
-    }
-    return spec;
-}
-
-static json_t *job_spec(struct agent *a, const struct fsm_job *j)
-{
-    json_t *spec;
-    const struct config *c = a->cfg;
-    char prefix[1200];
-
-    if (j->kind == FSM_JOB_DRILL) {
-        return drill_spec(a, j);
-    }
-    spec = json_object();
-    json_object_set_new(spec, "store", json_string(j->store));
-    if (c->store_credentials[0] != '\0') {
-        json_object_set_new(spec, "credentials_file",
-                            json_string(c->store_credentials));
-    }
-    if (j->kind != FSM_JOB_BACKUP) {
-        /* The trailing slash keeps attempt 1 from matching attempt 10. */
-        snprintf(prefix, sizeof(prefix), "%s/", j->prefix);
-        json_object_set_new(spec, "op", json_string("store_delete"));
-        json_object_set_new(spec, "prefix", json_string(prefix));
-        return spec;
-    }
-    json_object_set_new(spec, "prefix", json_string(j->prefix));
-    if (j->backup_kind == FSM_BACKUP_PG_LOGICAL) {
-        json_object_set_new(spec, "op", json_string("pg_backup"));
-        json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
-        json_object_set_new(spec, "parallel",
-                            json_integer((json_int_t)c->job_parallel));
-    } else {
-        json_object_set_new(spec, "op", json_string("redis_backup"));
-        json_object_set_new(spec, "redis", json_string(c->redis_address));
-        if (c->redis_password_file[0] != '\0') {
-            json_object_set_new(spec, "redis_password_file",
-                                json_string(c->redis_password_file));
-        }
-    }
-    return spec;
-}
-
 static int spawn_child(struct agent *a, const struct fsm_job *j)
 {
     uv_process_options_t opts;
@@ -403,11 +245,13 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
     char parent[64];
     char **env;
     size_t n_env = 0;
-    json_t *spec = job_spec(a, j);
+    const struct agent_job_kind *k = agent_job_kind(j->kind);
+    json_t *spec =
+        k != NULL ? k->spec(a->cfg, raftnode_state(a->node), j) : NULL;
     uv_buf_t buf;
     int rv;
 
-    a->spec = json_dumps(spec, JSON_COMPACT);
+    a->spec = spec != NULL ? json_dumps(spec, JSON_COMPACT) : NULL;
     json_decref(spec);
     if (a->spec == NULL) {
         return DR_ENOMEM;
@@ -538,7 +382,9 @@ static void try_claim(struct agent *a)
     for (size_t i = 0; i < f->n_jobs; i++) {
         const struct fsm_job *j = &f->jobs[i];
         if (j->state != FSM_JOB_PENDING || j->not_before_ms > now ||
-            strcmp(j->region, a->cfg->region) != 0 || !can_run(a, j)) {
+            strcmp(j->region, a->cfg->region) != 0 ||
+            agent_job_kind(j->kind) == NULL ||
+            !agent_job_kind(j->kind)->can_run(a->cfg, j)) {
             continue;
         }
         snprintf(path, sizeof(path), "/api/jobs/%" PRIu64 "/claim", j->id);

@@ -1,0 +1,214 @@
+/* The job kinds a worker runs (jobkinds.h): for each, which nodes can run
+ * it, the spec of its `drnode --run-job` child (ops in backup/job.h), and
+ * what of the child's result the finish command carries. */
+#include "agent/jobkinds.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A spec that reads or writes the job's store. */
+static json_t *store_spec(const struct config *c,
+                          const struct fsm_job *j,
+                          const char *op)
+{
+    json_t *spec = json_object();
+    json_object_set_new(spec, "op", json_string(op));
+    json_object_set_new(spec, "store", json_string(j->store));
+    if (c->store_credentials[0] != '\0') {
+        json_object_set_new(spec, "credentials_file",
+                            json_string(c->store_credentials));
+    }
+    return spec;
+}
+
+/* Backups: this node's PostgreSQL or Redis into the region's store. */
+static bool backup_can_run(const struct config *c, const struct fsm_job *j)
+{
+    return j->backup_kind == FSM_BACKUP_PG_LOGICAL
+               ? c->pg_conninfo[0] != '\0'
+               : c->redis_address[0] != '\0';
+}
+
+static json_t *backup_spec(const struct config *c,
+                           const struct fsm *f,
+                           const struct fsm_job *j)
+{
+    bool pg = j->backup_kind == FSM_BACKUP_PG_LOGICAL;
+    json_t *spec = store_spec(c, j, pg ? "pg_backup" : "redis_backup");
+
+    (void)f;
+    json_object_set_new(spec, "prefix", json_string(j->prefix));
+    if (pg) {
+        json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
+        json_object_set_new(spec, "parallel",
+                            json_integer((json_int_t)c->job_parallel));
+    } else {
+        json_object_set_new(spec, "redis", json_string(c->redis_address));
+        if (c->redis_password_file[0] != '\0') {
+            json_object_set_new(spec, "redis_password_file",
+                                json_string(c->redis_password_file));
+        }
+    }
+    return spec;
+}
+
+/* The result's full text, when small, for the catalog's detail. */
+static void add_detail(json_t *o, const json_t *res)
+{
+    char *detail = json_dumps(res, JSON_COMPACT);
+    if (detail != NULL && strlen(detail) < 4000) {
+        json_object_set_new(o, "detail", json_string(detail));
+    }
+    free(detail);
+}
+
+static void backup_finish(json_t *body, const json_t *res)
+{
+    json_t *b = json_object();
+    json_object_set(b, "manifest_key", json_object_get(res, "manifest_key"));
+    json_object_set(b, "manifest_sha256",
+                    json_object_get(res, "manifest_sha256"));
+    json_object_set(b, "stored_bytes", json_object_get(res, "stored_bytes"));
+    json_object_set(b, "raw_bytes", json_object_get(res, "raw_bytes"));
+    if (json_integer_value(json_object_get(res, "snapshot_time_ms")) > 0) {
+        json_object_set(b, "snapshot_ms",
+                        json_object_get(res, "snapshot_time_ms"));
+    }
+    add_detail(b, res);
+    json_object_set_new(body, "backup", b);
+}
+
+/* Deletes and cleanups: every object under the job's prefix. */
+static bool store_can_run(const struct config *c, const struct fsm_job *j)
+{
+    (void)c;
+    (void)j;
+    return true; /* the store is all they need */
+}
+
+static json_t *delete_spec(const struct config *c,
+                           const struct fsm *f,
+                           const struct fsm_job *j)
+{
+    json_t *spec = store_spec(c, j, "store_delete");
+    char prefix[1200];
+
+    (void)f;
+    /* The trailing slash keeps attempt 1 from matching attempt 10. */
+    snprintf(prefix, sizeof(prefix), "%s/", j->prefix);
+    json_object_set_new(spec, "prefix", json_string(prefix));
+    return spec;
+}
+
+/* A backup of a drill: where its objects live, to be checked there. */
+static void drill_backup(json_t *spec,
+                         const char *key,
+                         const struct fsm *f,
+                         const char *id,
+                         const struct config *c)
+{
+    const struct fsm_backup *b = id[0] != '\0' ? fsm_backup_get(f, id) : NULL;
+    json_t *o;
+
+    if (id[0] == '\0') {
+        return; /* the drill has no backup of this kind */
+    }
+    if (b == NULL || b->state != FSM_BACKUP_COMPLETE) {
+        /* Deleted since the drill started: the job reports it. */
+        json_t *m = json_object_get(spec, "missing");
+        if (m == NULL) {
+            m = json_array();
+            json_object_set_new(spec, "missing", m);
+        }
+        json_array_append_new(m, json_string(id));
+        return;
+    }
+    o = json_object();
+    json_object_set_new(o, "backup_id", json_string(b->id));
+    json_object_set_new(o, "store", json_string(b->store));
+    json_object_set_new(o, "manifest_key", json_string(b->manifest_key));
+    json_object_set_new(o, "manifest_sha256", json_string(b->manifest_sha256));
+    if (c->store_credentials[0] != '\0') {
+        json_object_set_new(o, "credentials_file",
+                            json_string(c->store_credentials));
+    }
+    json_object_set_new(spec, key, o);
+}
+
+/* A restore drill: the drill's backups into this region's scratch
+ * databases (a scratch PostgreSQL database the job creates; the Redis db
+ * the operator named in [services] drill_redis_db, else objects only). */
+static json_t *drill_spec(const struct config *c,
+                          const struct fsm *f,
+                          const struct fsm_job *j)
+{
+    const struct fsm_drill *d = fsm_drill_get(f, j->drill_id);
+    json_t *spec = json_object();
+
+    json_object_set_new(spec, "op", json_string("drill_restore"));
+    json_object_set_new(spec, "drill_id",
+                        json_integer((json_int_t)j->drill_id));
+    if (d != NULL) {
+        drill_backup(spec, "pg", f, d->pg_backup, c);
+        drill_backup(spec, "redis", f, d->redis_backup, c);
+    }
+    if (c->pg_conninfo[0] != '\0') {
+        json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));
+        json_object_set_new(spec, "parallel",
+                            json_integer((json_int_t)c->job_parallel));
+    }
+    if (c->redis_address[0] != '\0' && c->drill_redis_db >= 0) {
+        json_object_set_new(spec, "redis_server",
+                            json_string(c->redis_address));
+        json_object_set_new(spec, "redis_db",
+                            json_integer((json_int_t)c->drill_redis_db));
+        if (c->redis_password_file[0] != '\0') {
+            json_object_set_new(spec, "redis_password_file",
+                                json_string(c->redis_password_file));
+        }
+    }
+    return spec;
+}
+
+static void drill_finish(json_t *body, const json_t *res)
+{
+    /* The drill ran; whether its checks passed is its own verdict. */
+    json_t *dr = json_object();
+    const char *derr = json_string_value(json_object_get(res, "error"));
+    bool passed = json_is_true(json_object_get(res, "ok"));
+
+    json_object_set_new(dr, "ok", json_boolean(passed));
+    json_object_set(dr, "rto_ms", json_object_get(res, "rto_ms"));
+    if (!passed) {
+        char e[600];
+        snprintf(e, sizeof(e), "%s",
+                 derr != NULL ? derr : "drill checks failed");
+        json_object_set_new(dr, "error", json_string(e));
+    }
+    add_detail(dr, res);
+    json_object_set_new(body, "drill", dr);
+}
+
+static bool drill_can_run(const struct config *c, const struct fsm_job *j)
+{
+    (void)c;
+    (void)j;
+    return true; /* without services it checks the objects only */
+}
+
+static const struct agent_job_kind kinds[] = {
+    {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish},
+    {FSM_JOB_DELETE, "delete", store_can_run, delete_spec, NULL},
+    {FSM_JOB_CLEANUP, "cleanup", store_can_run, delete_spec, NULL},
+    {FSM_JOB_DRILL, "drill", drill_can_run, drill_spec, drill_finish},
+};
+
+const struct agent_job_kind *agent_job_kind(int kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (kinds[i].kind == kind) {
+            return &kinds[i];
+        }
+    }
+    return NULL;
+}
