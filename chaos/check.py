@@ -352,6 +352,22 @@ def _strip(v):
     return v
 
 
+def _first_difference(a, b, path=""):
+    """Where two JSON values first differ, as "path: a != b"."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k),
+                                         "%s.%s" % (path, k))
+    elif (isinstance(a, list) and isinstance(b, list)
+          and len(a) == len(b)):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, "%s[%d]" % (path, i))
+    return "%s: %s != %s" % (path or "value", json.dumps(a)[:120],
+                             json.dumps(b)[:120])
+
+
 def check_final(rep, final):
     if not final or not final.get("nodes"):
         rep.anomaly("no final node states recorded")
@@ -379,8 +395,9 @@ def check_final(rep, final):
             continue
         for k in sorted(s):
             if s[k] != ref.get(k):
-                rep.anomaly("node %s: final %s differs from node %s's" %
-                            (nid, k, ref_id))
+                rep.anomaly("node %s: final %s differs from node %s's "
+                            "(%s)" % (nid, k, ref_id,
+                                      _first_difference(s[k], ref.get(k))))
     applied = {nid: st.get("status", {}).get("applied_index")
                for nid, st in nodes.items()}
     rep.notes.append("final applied index per node: %s" %
