@@ -14,7 +14,7 @@
 static const char drctl_usage_head[] =
     "Usage: drctl [GLOBAL OPTIONS] COMMAND [ARGS]\n"
     "\n"
-    "Global options (before the command):\n"
+    "Global options (anywhere before \"--\"):\n"
     "  --endpoints URL,...  API endpoints, http://host:port or host:port\n"
     "                       (default: $DRCTL_ENDPOINTS)\n"
     "  --token-file FILE    file holding the bearer token used for writes\n"
@@ -671,16 +671,6 @@ int main(int argc, char **argv)
             return drctl_usage_error(NULL, "unknown option %s", argv[i]);
         }
     }
-    if (timeout != NULL && drctl_parse_seconds(NULL, "--timeout", timeout,
-                                               86400, &d.timeout_ms) != 0) {
-        return DRCTL_EXIT_USAGE;
-    }
-    if (d.endpoints != NULL && d.endpoints[0] == '\0') {
-        return drctl_usage_error(NULL, "--endpoints: empty list");
-    }
-    if (d.token_file != NULL && d.token_file[0] == '\0') {
-        d.token_file = NULL;
-    }
     if (i >= argc) {
         return drctl_usage_error(NULL, "missing command");
     }
@@ -705,12 +695,28 @@ int main(int argc, char **argv)
         return drctl_usage_error(NULL, "unknown command \"%s\"", argv[i]);
     }
 
-    /* --json may also follow the command ("drctl status --json"). */
+    /* Global options may also follow the command, anywhere before "--"
+     * ("drctl status --endpoints URL --json"), as with etcdctl. */
     {
         int j, n = 0;
         for (j = i + 1; j < argc && strcmp(argv[j], "--") != 0; j++) {
+            const char *v;
+            bool missing = false;
+
             if (strcmp(argv[j], "--json") == 0) {
                 d.json = true;
+            } else if ((v = drctl__global_value(argc, argv, &j, "--endpoints",
+                                                &missing)) != NULL) {
+                d.endpoints = v;
+            } else if ((v = drctl__global_value(argc, argv, &j, "--token-file",
+                                                &missing)) != NULL) {
+                d.token_file = v;
+            } else if ((v = drctl__global_value(argc, argv, &j, "--timeout",
+                                                &missing)) != NULL) {
+                timeout = v;
+            } else if (missing) {
+                return drctl_usage_error(NULL, "option %s needs a value",
+                                         argv[j]);
             } else {
                 argv[i + 1 + n++] = argv[j];
             }
@@ -720,6 +726,17 @@ int main(int argc, char **argv)
         }
         argc = i + 1 + n;
     }
+    if (timeout != NULL && drctl_parse_seconds(NULL, "--timeout", timeout,
+                                               86400, &d.timeout_ms) != 0) {
+        return DRCTL_EXIT_USAGE;
+    }
+    if (d.endpoints != NULL && d.endpoints[0] == '\0') {
+        return drctl_usage_error(NULL, "--endpoints: empty list");
+    }
+    if (d.token_file != NULL && d.token_file[0] == '\0') {
+        d.token_file = NULL;
+    }
+
     d.cmd = drctl_commands[k].name;
     d.group = drctl_commands[k].name;
     rv = drctl_commands[k].run(&d, argc - i - 1, argv + i + 1);

@@ -231,6 +231,27 @@ class TestDrctl(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p)
         self.assertIn("no endpoints", p.stderr)
 
+        # Global options work after the command too, like etcdctl's.
+        eps = self.env["DRCTL_ENDPOINTS"]
+        for args in (("status", "--endpoints", eps, "--json"),
+                     ("status", "--json", "--endpoints=" + eps,
+                      "--timeout", "5"),
+                     ("--json", "status", "--token-file",
+                      self.env["DRCTL_TOKEN_FILE"], "--endpoints", eps)):
+            with self.subTest(args=args):
+                p = self.drctl(*args, env=env)
+                self.assertEqual(p.returncode, 0, p)
+                self.assertIn("commit_index", json.loads(p.stdout))
+        for args, msg in ((("status", "--endpoints"),
+                           "option --endpoints needs a value"),
+                          (("status", "--timeout", "0", "--endpoints", eps),
+                           "--timeout"),
+                          (("status", "--endpoints="), "empty list")):
+            with self.subTest(args=args):
+                p = self.drctl(*args, env=env)
+                self.assertEqual(p.returncode, 2, p)
+                self.assertIn(msg, p.stderr)
+
         failures = [
             (("regions", "add", "sa-east"), "already exists"),
             (("regions", "add", "eu-west"), "already exists"),
