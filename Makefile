@@ -9,15 +9,19 @@ DEMO_DIR ?= $(CURDIR)/demo-cluster
 all: build
 
 bootstrap:
-	./scripts/bootstrap
+	@./scripts/bootstrap
 
+# Quiet on success (one line; the full log in DIR/build.log), the whole log
+# on failure.
 build:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build $(BUILD) -j $(JOBS)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; echo "build failed (log: $(BUILD)/build.log)"; exit 1; }
+	@echo "build: $(BUILD) up to date (log: $(BUILD)/build.log)"
 
 asan:
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDR_SANITIZE=asan >/dev/null
-	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDR_SANITIZE=asan >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) >$(ASAN_BUILD)/build.log 2>&1 || { cat $(ASAN_BUILD)/build.log; echo "asan build failed (log: $(ASAN_BUILD)/build.log)"; exit 1; }
+	@echo "build: $(ASAN_BUILD) up to date (log: $(ASAN_BUILD)/build.log)"
 
 # Every test on the normal build, then all of them again with every binary
 # (unit tests, drnode, drctl) built with ASan+UBSan and leak checking.
@@ -60,7 +64,7 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j 2
 
 demo: bootstrap build
-	DRCTL=$(BUILD)/cluster/drctl DEMO_DIR=$(DEMO_DIR) ./scripts/demo
+	@DRCTL=$(BUILD)/cluster/drctl DEMO_DIR=$(DEMO_DIR) ./scripts/demo
 
 demo-down:
 	$(BUILD)/cluster/drctl local down --dir $(DEMO_DIR)
