@@ -500,6 +500,9 @@ static int local__up(struct drctl *d, int argc, char **argv)
     if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) != 0) {
         return drctl_fail(d, "%s", errmsg);
     }
+    if (!no_services && local_services_check_path(dir, errmsg) != 0) {
+        return drctl_fail(d, "%s", errmsg); /* before anything is made */
+    }
     rv = local__open(d, dir, true, &lc);
     if (rv != 0) {
         return rv;

@@ -1024,3 +1024,45 @@ int local_services_write_json(const struct local_cluster *lc, char *errmsg)
     free(text);
     return rv;
 }
+
+int local_services_check_path(const char *dir, char *errmsg)
+{
+    char path[LOCAL_PATH_MAX + 2];
+    struct stat st;
+    size_t len;
+
+    if (geteuid() != 0 || getpwnam(LOCAL__PG_USER) == NULL) {
+        return 0; /* the services run as ourselves */
+    }
+    if (dir[0] == '/') {
+        snprintf(path, sizeof(path), "%s", dir);
+    } else if (getcwd(path, sizeof(path)) != NULL) {
+        len = strlen(path);
+        snprintf(path + len, sizeof(path) - len, "/%s", dir);
+    } else {
+        return 0;
+    }
+    len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') {
+        path[--len] = '\0'; /* DIR itself is made o+x later */
+    }
+    /* Every existing directory above DIR. */
+    for (; len > 1; len--) {
+        if (path[len - 1] != '/' || len == 1) {
+            continue;
+        }
+        path[len - 1] = '\0';
+        if (path[0] != '\0' && stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+            (st.st_mode & S_IXOTH) == 0) {
+            local_errf(errmsg,
+                       "%s (mode %04o) keeps the " LOCAL__PG_USER
+                       " user, who runs PostgreSQL, from reaching %s: chmod "
+                       "o+x %s, or pick a --dir below directories that others "
+                       "may enter",
+                       path, (unsigned)(st.st_mode & 07777), dir, path);
+            return DR_EINVAL;
+        }
+        path[len - 1] = '/';
+    }
+    return 0;
+}

@@ -77,4 +77,9 @@ json_t *local_services_json(const struct local_cluster *lc);
 /* Write local_services_json(lc) to DIR/services.json, atomically. */
 int local_services_write_json(const struct local_cluster *lc, char *errmsg);
 
+/* As root with the services on (they run as the postgres user): DR_EINVAL
+ * with errmsg (LOCAL_ERRMSG_MAX) naming the fix when a directory above dir
+ * does not let other users through (mktemp -d makes 0700 ones). 0 else. */
+int local_services_check_path(const char *dir, char *errmsg);
+
 #endif /* DRCTL_LOCAL_SERVICES_H */

@@ -270,6 +270,23 @@ class TestLocalServices(LocalCluster):
                 self.assertIn(msg, p.stderr)
         self.assertEqual(sorted(os.listdir(self.dir)), before)
 
+    def test_5b_refuses_a_dir_the_postgres_user_cannot_reach(self):
+        # As root, PostgreSQL runs as postgres: a --dir below a 0700
+        # directory (what mktemp -d makes) is refused at once with the fix,
+        # and nothing is created.
+        if os.geteuid() != 0:
+            self.skipTest("only root switches to the postgres user")
+        parent = tempfile.mkdtemp(prefix="drnode-it-0700-")
+        self.addCleanup(shutil.rmtree, parent, True)
+        os.chmod(parent, 0o700)
+        target = os.path.join(parent, "cluster")
+        p = self.drctl("local", "up", "--dir", target)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn("%s (mode 0700) keeps the postgres user" % parent,
+                      p.stderr)
+        self.assertIn("chmod o+x %s" % parent, p.stderr)
+        self.assertEqual(os.listdir(parent), [])
+
     def test_6_down_then_restart(self):
         gone = self.down_and_check()
         self.assertEqual(gone["services_stopped"], 2 * len(REGIONS), gone)
