@@ -22,6 +22,10 @@ static const char drctl_usage_head[] =
     "  --json               print the API's JSON instead of tables\n"
     "  --timeout SECONDS    bound of each request, retries included (default "
     "10)\n"
+    "  --endpoint-timeout SECONDS\n"
+    "                       bound of one endpoint's answer while others "
+    "remain\n"
+    "                       (default 2): a frozen node is passed over\n"
     "\n"
     "Commands:\n";
 
@@ -471,6 +475,7 @@ int drctl_connect(struct drctl *d)
     if (rv != 0) {
         return drctl_fail(d, "%s", errmsg);
     }
+    d->client.try_ms = d->try_ms;
     d->connected = true;
     return 0;
 }
@@ -630,13 +635,14 @@ static const char *drctl__env(const char *name)
 int main(int argc, char **argv)
 {
     struct drctl d;
-    const char *timeout = NULL;
+    const char *timeout = NULL, *endpoint_timeout = NULL;
     size_t k;
     int i, rv;
 
     signal(SIGPIPE, SIG_IGN);
     memset(&d, 0, sizeof(d));
     d.timeout_ms = DRCTL_TIMEOUT_DEFAULT_MS;
+    d.try_ms = CLIENT_TRY_MS_DEFAULT;
     d.endpoints = drctl__env("DRCTL_ENDPOINTS");
     d.token_file = drctl__env("DRCTL_TOKEN_FILE");
 
@@ -665,6 +671,10 @@ int main(int argc, char **argv)
         } else if ((v = drctl__global_value(argc, argv, &i, "--timeout",
                                             &missing)) != NULL) {
             timeout = v;
+        } else if ((v = drctl__global_value(argc, argv, &i,
+                                            "--endpoint-timeout", &missing)) !=
+                   NULL) {
+            endpoint_timeout = v;
         } else if (missing) {
             return drctl_usage_error(NULL, "option %s needs a value", argv[i]);
         } else {
@@ -714,6 +724,10 @@ int main(int argc, char **argv)
             } else if ((v = drctl__global_value(argc, argv, &j, "--timeout",
                                                 &missing)) != NULL) {
                 timeout = v;
+            } else if ((v = drctl__global_value(
+                            argc, argv, &j, "--endpoint-timeout", &missing)) !=
+                       NULL) {
+                endpoint_timeout = v;
             } else if (missing) {
                 return drctl_usage_error(NULL, "option %s needs a value",
                                          argv[j]);
@@ -730,6 +744,11 @@ int main(int argc, char **argv)
                                                86400, &d.timeout_ms) != 0) {
         return DRCTL_EXIT_USAGE;
     }
+    if (endpoint_timeout != NULL &&
+        drctl_parse_seconds(NULL, "--endpoint-timeout", endpoint_timeout, 86400,
+                            &d.try_ms) != 0) {
+        return DRCTL_EXIT_USAGE;
+    }
     if (d.endpoints != NULL && d.endpoints[0] == '\0') {
         return drctl_usage_error(NULL, "--endpoints: empty list");
     }
@@ -742,6 +761,10 @@ int main(int argc, char **argv)
     rv = drctl_commands[k].run(&d, argc - i - 1, argv + i + 1);
     if (rv < 0) {
         rv = DRCTL_EXIT_OK; /* --help was printed */
+    }
+    if (d.connected && d.client.skipped[0] != '\0') {
+        /* Say which endpoints did not answer: they need a look. */
+        fprintf(stderr, "drctl: note: passed over %s\n", d.client.skipped);
     }
     if (d.connected) {
         client_close(&d.client);

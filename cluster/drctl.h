@@ -25,6 +25,7 @@ struct drctl
     const char *token_file; /* --token-file or $DRCTL_TOKEN_FILE, or NULL */
     bool json;              /* --json: print the API's JSON */
     unsigned timeout_ms;    /* --timeout, per request */
+    unsigned try_ms;        /* --endpoint-timeout: one endpoint's answer */
     const char *cmd;        /* "regions add": prefix of messages */
     const char *group;      /* "regions": for the usage hint */
     char cmd_buf[64];       /* cmd of a subcommand, set by drctl_dispatch */

@@ -236,6 +236,7 @@ int client_init(struct client *c,
 
     memset(c, 0, sizeof(*c));
     c->timeout_ms = timeout_ms;
+    c->try_ms = CLIENT_TRY_MS_DEFAULT;
     rv = client_endpoints_parse(endpoints, c->endpoints, CLIENT_ENDPOINTS_MAX,
                                 &c->n_endpoints, errmsg);
     if (rv != 0) {
@@ -521,6 +522,62 @@ static int client__may_fail_over(CURL *h, CURLcode rc, const char *method)
     return rc == CURLE_OPERATION_TIMEDOUT && connect_us == 0;
 }
 
+/* Note in c->skipped that endpoint `from` was passed over, and why. */
+static void client__note_skip(struct client *c,
+                              const char *from,
+                              const char *why)
+{
+    size_t used = strlen(c->skipped);
+    if (strstr(c->skipped, client_url_hostport(from)) != NULL) {
+        return;
+    }
+    snprintf(c->skipped + used, sizeof(c->skipped) - used, "%s%s (%s)",
+             used > 0 ? ", " : "", client_url_hostport(from), why);
+}
+
+/* Before the first write: find an endpoint that answers at all (a cheap
+ * local read, bounded per endpoint), so that a write goes to a node that
+ * is alive. A write sent to a frozen node could not move on: its outcome
+ * would be unknown. Makes the one that answered preferred. */
+static void client__probe(struct client *c, uint64_t deadline)
+{
+    const char *cands[CLIENT_ENDPOINTS_MAX + 1];
+    char url[CLIENT_URL_MAX + 64], why[160];
+    struct client_response pr;
+    struct client__attempt pa;
+    size_t n = client__candidates(c, cands);
+
+    c->probed = true;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t now = client_now_ms();
+        unsigned left, bound;
+        CURLcode rc;
+
+        if (now >= deadline) {
+            return;
+        }
+        left = (unsigned)(deadline - now);
+        bound =
+            i + 1 < n && c->try_ms > 0 && left > c->try_ms ? c->try_ms : left;
+        memset(&pr, 0, sizeof(pr));
+        memset(&pa, 0, sizeof(pa));
+        pa.r = &pr;
+        snprintf(url, sizeof(url), "%s/api/status?stale=true", cands[i]);
+        rc = client__exchange(c, "GET", url, NULL, bound, bound, &pa);
+        client_response_clear(&pr);
+        if (rc == CURLE_OK) {
+            for (size_t k = 0; k < c->n_endpoints; k++) {
+                if (strcmp(c->endpoints[k], cands[i]) == 0) {
+                    c->preferred = k;
+                }
+            }
+            return;
+        }
+        client__describe_curl(c->curl, rc, bound, why, sizeof(why));
+        client__note_skip(c, cands[i], why);
+    }
+}
+
 int client_request(struct client *c,
                    const char *method,
                    const char *path,
@@ -548,6 +605,9 @@ int client_request(struct client *c,
         }
     }
 
+    if (!c->probed && c->n_endpoints > 1 && strcmp(method, "GET") != 0) {
+        client__probe(c, deadline);
+    }
     for (;;) {
         CURLcode rc = CURLE_OK;
         uint64_t now = client_now_ms();
@@ -592,7 +652,7 @@ int client_request(struct client *c,
             n_cands = client__candidates(c, cands);
             for (i = 0; i < n_cands; i++) {
                 size_t used = strlen(c->errmsg);
-                unsigned connect_ms = left;
+                unsigned connect_ms = left, total_ms;
                 char why[160];
 
                 now = client_now_ms();
@@ -607,15 +667,28 @@ int client_request(struct client *c,
                 if (connect_ms > left) {
                     connect_ms = left;
                 }
+                /* A read, safe to repeat, waits for one endpoint only so
+                 * long while others remain: a frozen node is passed over. */
+                total_ms = left;
+                if (strcmp(method, "GET") == 0 && i + 1 < n_cands &&
+                    c->try_ms > 0 && total_ms > c->try_ms) {
+                    total_ms = c->try_ms;
+                }
                 snprintf(url, sizeof(url), "%s%s", cands[i], path);
                 client_response_clear(r);
                 from = cands[i];
-                rc = client__exchange(c, method, url, payload, left, connect_ms,
-                                      &a);
+                rc = client__exchange(
+                    c, method, url, payload, total_ms,
+                    connect_ms < total_ms ? connect_ms : total_ms, &a);
                 if (rc == CURLE_OK) {
+                    c->probed = true; /* it answers: writes may go there */
                     break;
                 }
-                client__describe_curl(c->curl, rc, left, why, sizeof(why));
+                client__describe_curl(c->curl, rc, total_ms, why, sizeof(why));
+                if (i + 1 < n_cands &&
+                    client__may_fail_over(c->curl, rc, method)) {
+                    client__note_skip(c, from, why);
+                }
                 snprintf(c->errmsg + used, sizeof(c->errmsg) - used, "%s%s: %s",
                          used > 0 ? "; " : "", client_url_hostport(from), why);
                 if (!client__may_fail_over(c->curl, rc, method)) {

@@ -25,8 +25,12 @@ struct client
     char leader[CLIENT_URL_MAX];  /* base URL learned from a redirect, or "" */
     char token[CLIENT_TOKEN_MAX]; /* bearer token, "" when none */
     unsigned timeout_ms;          /* overall bound of one client_request */
-    void *curl;                   /* CURL easy handle, reused (keep-alive) */
-    char errmsg[CLIENT_ERRMSG_MAX]; /* why the last call failed */
+    unsigned try_ms;              /* bound of one endpoint's answer while
+                                     others remain (0: none) */
+    bool probed;                  /* an endpoint answered a probe already */
+    char skipped[CLIENT_ERRMSG_MAX]; /* endpoints passed over, and why */
+    void *curl;                      /* CURL easy handle, reused (keep-alive) */
+    char errmsg[CLIENT_ERRMSG_MAX];  /* why the last call failed */
 };
 
 /* One HTTP answer. Fields are owned by the response; release them with
@@ -65,6 +69,11 @@ int client_init(struct client *c,
                 const char *token_file,
                 unsigned timeout_ms,
                 char *errmsg);
+
+/* The bound of one endpoint's answer while other endpoints remain
+ * (default CLIENT_TRY_MS_DEFAULT): a frozen or black-holed node holds a
+ * command that long before the next endpoint is tried. */
+#define CLIENT_TRY_MS_DEFAULT 2000
 
 /* Release c's handle and wipe the token. */
 void client_close(struct client *c);

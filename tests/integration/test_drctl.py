@@ -270,6 +270,37 @@ class TestDrctl(unittest.TestCase):
         after = {p: self.get_leader(p) for p in before}
         self.assertEqual(after, before)
 
+    def test_3b_frozen_first_endpoint_is_passed_over(self):
+        # The first endpoint is a follower that is frozen (SIGSTOP: it
+        # accepts connections and never answers). Reads and writes move on
+        # after --endpoint-timeout (2 s) instead of the 10 s --timeout, and
+        # drctl says which endpoint it passed over.
+        st = self.status_json()
+        leader = st["leader"]["id"]
+        follower = next(m for m in st["members"] if m["id"] != leader)
+        others = [m["api_address"] for m in st["members"]
+                  if m["id"] != follower["id"]]
+        env = dict(self.env)
+        env["DRCTL_ENDPOINTS"] = ",".join([follower["api_address"]] + others)
+        pid = self.node_pid("node%d" % follower["id"])
+        self.assertIsNotNone(pid)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for args in (("status",), ("regions", "add", "frozen-test")):
+                with self.subTest(args=args):
+                    t0 = time.monotonic()
+                    p = self.drctl(*args, env=env)
+                    took = time.monotonic() - t0
+                    self.assertEqual(p.returncode, 0, p)
+                    self.assertLess(took, 6.0, p)
+                    self.assertIn("passed over %s (timed out"
+                                  % follower["api_address"], p.stderr)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertIn("frozen-test",
+                      [r["name"] for r in self.get_leader("/api/regions")
+                       ["regions"]])
+
     def test_4_kill_leader(self):
         st = self.status_json()
         old = st["leader"]["id"]
