@@ -382,6 +382,7 @@ static void try_claim(struct agent *a)
     for (size_t i = 0; i < f->n_jobs; i++) {
         const struct fsm_job *j = &f->jobs[i];
         if (j->state != FSM_JOB_PENDING || j->not_before_ms > now ||
+            fsm_job_waits_for(f, j) != NULL ||
             strcmp(j->region, a->cfg->region) != 0 ||
             agent_job_kind(j->kind) == NULL ||
             !agent_job_kind(j->kind)->can_run(a->cfg, j)) {

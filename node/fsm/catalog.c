@@ -204,6 +204,34 @@ static const struct fsm_job *active_backup_job(const struct fsm *f,
     return NULL;
 }
 
+/* The backup job of kind in region in state, or NULL. */
+static const struct fsm_job *backup_job_in(const struct fsm *f,
+                                           int kind,
+                                           const char *region,
+                                           int state)
+{
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_BACKUP && j->backup_kind == kind &&
+            j->state == state && strcmp(j->region, region) == 0) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+const struct fsm_job *fsm_job_waits_for(const struct fsm *f,
+                                        const struct fsm_job *j)
+{
+    const struct fsm_job *r;
+
+    if (j->kind != FSM_JOB_BACKUP || j->state != FSM_JOB_PENDING) {
+        return NULL;
+    }
+    r = backup_job_in(f, j->backup_kind, j->region, FSM_JOB_RUNNING);
+    return r != NULL && r->id != j->id ? r : NULL;
+}
+
 static const char *interval_key(int kind)
 {
     return kind == FSM_BACKUP_PG_LOGICAL ? "backup.pg_interval_s"
@@ -406,13 +434,11 @@ static int check_create(const struct fsm *f,
                            "drctl regions update %s --object-store URL)",
                            region, region);
     }
-    busy = active_backup_job(f, c->backup_kind, region);
+    /* A pending job of that kind is joined (its snapshot is not taken
+     * yet); a running one gets one follow-up, joined in turn. */
+    busy = backup_job_in(f, c->backup_kind, region, FSM_JOB_PENDING);
     if (busy != NULL) {
-        return fsm__reject(res, DR_ECONFLICT,
-                           "a %s backup of region %s is already %s (job %llu)",
-                           fsm_backup_kind_name(c->backup_kind), region,
-                           fsm_job_state_name(busy->state),
-                           (unsigned long long)busy->id);
+        return DR_OK;
     }
     for (size_t i = 0; i < f->n_jobs; i++) {
         finished += f->jobs[i].state == FSM_JOB_DONE ||
@@ -494,6 +520,14 @@ int fsm__catalog_check(const struct fsm *f,
                                    "in %s",
                                    (unsigned long long)j->id, j->region,
                                    (unsigned long long)c->node, m->region);
+            }
+            if (fsm_job_waits_for(f, j) != NULL) {
+                return fsm__reject(
+                    res, DR_ECONFLICT,
+                    "job %llu runs after job %llu, a backup of the same kind "
+                    "still running",
+                    (unsigned long long)j->id,
+                    (unsigned long long)fsm_job_waits_for(f, j)->id);
             }
             if (c->lease_ms < 1000 || c->lease_ms > 3600000) {
                 return fsm__reject(res, DR_EINVAL,
@@ -793,9 +827,17 @@ static int mutate_create(struct fsm *f,
                              ? c->region
                              : f->site.primary_region;
     const struct fsm_region *r = fsm_region_get(f, region);
+    const struct fsm_job *pending =
+        backup_job_in(f, c->backup_kind, region, FSM_JOB_PENDING);
     char when[32], backup_id[96];
     struct fsm_job t;
 
+    if (pending != NULL) {
+        /* Joined: nothing changes; the caller waits for that job. */
+        res->job_id = pending->id;
+        res->joined = true;
+        return DR_OK;
+    }
     memset(&t, 0, sizeof(t));
     t.id = f->job_seq + 1;
     format_utc(now, when, sizeof(when));

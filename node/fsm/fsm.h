@@ -418,10 +418,11 @@ struct fsm_result
 {
     int code;
     char msg[256];
-    uint64_t epoch;            /* site epoch after the command */
-    uint64_t time_ms;          /* command time the FSM used */
-    uint64_t job_id;           /* JOB_CREATE, BACKUP_DELETE: the job made */
-    uint32_t attempt;          /* JOB_CLAIM: the attempt started */
+    uint64_t epoch;   /* site epoch after the command */
+    uint64_t time_ms; /* command time the FSM used */
+    uint64_t job_id;  /* JOB_CREATE, BACKUP_DELETE: the job made */
+    bool joined;      /* JOB_CREATE: an existing pending job was joined */
+    uint32_t attempt; /* JOB_CLAIM: the attempt started */
     uint64_t lease_expires_ms; /* JOB_CLAIM, JOB_RENEW */
     uint64_t drill_id;         /* DRILL_START */
 };
@@ -467,6 +468,11 @@ int fsm_setting_index(const char *key);
 uint32_t fsm_setting_version(const char *key);
 /* A command type's name ("set-primary"), "unknown" for none. */
 const char *fsm_cmd_name(int type);
+/* The running backup job that pending backup job j waits for (one of the
+ * same kind and region: a backup starts after the one before it), or
+ * NULL when j may be claimed. */
+const struct fsm_job *fsm_job_waits_for(const struct fsm *f,
+                                        const struct fsm_job *j);
 const struct fsm_value *fsm_setting(const struct fsm *f, const char *key);
 int64_t fsm_setting_int(const struct fsm *f, const char *key);
 

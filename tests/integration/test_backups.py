@@ -5,6 +5,7 @@ and deletion of a backup's objects."""
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -244,6 +245,35 @@ class BackupsTest(unittest.TestCase):
         p = self.drctl("backups", "show", b["id"], check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"does not exist", p.stderr)
+
+
+class BackupRunJoinsTest(drcluster.ClusterTestCase):
+    """POST /api/backups while a job of that kind is pending joins it: no
+    node here can run a backup (no [services]), so the job stays pending."""
+
+    def test_second_request_joins_the_pending_job(self):
+        store = tempfile.mkdtemp(prefix="drnode-it-join-store-")
+        self.addCleanup(shutil.rmtree, store, True)
+        c = self.new_cluster(
+            regions=("eu-west",),
+            region_sections={"eu-west": {"object_store": "file://" + store}})
+        c.start_all()
+        leader = c.wait_for_leader()
+        r1 = leader.write("POST", "/api/backups", {"kind": "redis"})
+        self.assertEqual(r1.status, 202, r1)
+        r2 = leader.write("POST", "/api/backups", {"kind": "redis"})
+        self.assertEqual(r2.status, 202, r2)
+        self.assertEqual(r2.json["job"]["id"], r1.json["job"]["id"])
+        self.assertEqual(r2.json["job"]["state"], "pending")
+        jobs = [j for j in leader.get("/api/jobs").json["jobs"]
+                if j["kind"] == "backup"]
+        self.assertEqual(len(jobs), 1, jobs)
+        # drctl says the same and does not wait with --no-wait.
+        p = c.drctl("backups", "run", "--kind", "redis", "--no-wait",
+                    "--json", nodes=[leader])
+        self.assertEqual(p.returncode, 0, p)
+        self.assertEqual(json.loads(p.stdout)["job"]["id"],
+                         r1.json["job"]["id"])
 
 
 if __name__ == "__main__":

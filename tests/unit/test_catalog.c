@@ -183,15 +183,50 @@ static void test_create_rejections(void **state)
     expect_reject(f, &c, DR_EINVAL, "only backup jobs");
     c = create_cmd(FSM_BACKUP_REDIS, NULL);
     apply_ok(f, &c, T0 + 1, &res);
-    expect_reject(f, &c, DR_ECONFLICT,
-                  "a redis_snapshot backup of region eu-west is already "
-                  "pending (job 1)");
     /* Another kind, or another region with a store, is fine. */
     c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
     apply_ok(f, &c, T0 + 2, &res);
     c = create_cmd(FSM_BACKUP_REDIS, "us-east");
     apply_ok(f, &c, T0 + 3, &res);
     assert_int_equal(f->n_jobs, 3);
+}
+
+/* Asking for a backup while one of its kind is pending joins that job
+ * (nothing changes); while one runs, one follow-up is queued, which waits
+ * for it before any node may claim it, and is joined in turn. */
+static void test_create_joins_or_follows(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_REDIS, NULL);
+    uint64_t first, follow;
+    size_t n;
+
+    first = apply_ok(f, &c, T0 + 1, &res);
+    assert_false(res.joined);
+    n = f->n_jobs;
+    assert_int_equal(apply_ok(f, &c, T0 + 2, &res), first);
+    assert_true(res.joined);
+    assert_int_equal(f->n_jobs, n);
+
+    c = claim_cmd(first, 1);
+    apply_ok(f, &c, T0 + 3, &res);
+    c = create_cmd(FSM_BACKUP_REDIS, NULL);
+    follow = apply_ok(f, &c, T0 + 4, &res);
+    assert_false(res.joined);
+    assert_int_not_equal(follow, first);
+    assert_int_equal(apply_ok(f, &c, T0 + 5, &res), follow);
+    assert_true(res.joined);
+    assert_int_equal(fsm_job_waits_for(f, fsm_job_get(f, follow))->id, first);
+
+    c = claim_cmd(follow, 1);
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "runs after job 1, a backup of the same kind still running");
+    c = finish_ok_cmd(first, 1, 1);
+    apply_ok(f, &c, T0 + 6, &res);
+    assert_null(fsm_job_waits_for(f, fsm_job_get(f, follow)));
+    c = claim_cmd(follow, 1);
+    apply_ok(f, &c, T0 + 7, &res);
 }
 
 static void test_claim_rejections(void **state)
@@ -581,6 +616,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BOOTED(test_create_claim_finish),
         BOOTED(test_create_rejections),
+        BOOTED(test_create_joins_or_follows),
         BOOTED(test_claim_rejections),
         BOOTED(test_lease_rules),
         BOOTED(test_expiry_retries_with_backoff_and_cleanup),
