@@ -1,6 +1,7 @@
 /* drctl backups, jobs and restore commands. Verification and restores run
  * here, in drctl's own process, against the store the catalog names. */
 #include "drctl.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -288,16 +289,30 @@ static bool drctl__is_pg(const json_t *b)
     return kind != NULL && strcmp(kind, "pg_logical") == 0;
 }
 
-/* Run one job here; print its failure. *result may be NULL. */
+/* Run one job here, showing progress on a terminal (what: "restore ID";
+ * passes: how often it reads the backup's objects, 0 when unknown); print
+ * its failure. *result may be NULL. */
 static int drctl__run_job(struct drctl *d,
                           json_t *spec,
+                          const json_t *b,
+                          const char *what,
+                          unsigned passes,
                           json_t **result,
                           char *errmsg)
 {
+    char title[160];
     int rv;
     *result = NULL;
     errmsg[0] = '\0';
+    snprintf(title, sizeof(title), "%s %s", what,
+             json_string_value(json_object_get(b, "id")) != NULL
+                 ? json_string_value(json_object_get(b, "id"))
+                 : "");
+    drctl_progress_start(!d->json, title,
+                         passes * (uint64_t)json_integer_value(
+                                      json_object_get(b, "stored_bytes")));
     rv = job_run(spec, result, errmsg);
+    drctl_progress_stop();
     json_decref(spec);
     if (rv != 0) {
         drctl_warn(d, "%s", errmsg);
@@ -331,7 +346,8 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
     if (restore_to != NULL) {
         spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore", credentials);
         json_object_set_new(spec, pg ? "pg" : "redis", json_string(restore_to));
-        rv = drctl__run_job(d, spec, &result, errmsg);
+        /* Every object is checked before the restore reads it again. */
+        rv = drctl__run_job(d, spec, b, "restore", 2, &result, errmsg);
         json_object_set_new(report, "restore", result ? result : json_null());
         result = NULL;
     }
@@ -341,7 +357,8 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
             json_object_set_new(spec, pg ? "pg" : "redis",
                                 json_string(restore_to));
         }
-        rv = drctl__run_job(d, spec, &result, errmsg);
+        rv = drctl__run_job(d, spec, b, "verify", restore_to != NULL ? 0 : 1,
+                            &result, errmsg);
         json_object_set_new(report, "verify", result ? result : json_null());
     }
     json_object_set_new(report, "ok", json_boolean(rv == 0));
@@ -424,7 +441,7 @@ static int drctl__restore_one(struct drctl *d,
 
     json_object_set_new(spec, pg ? "pg" : "redis", json_string(target));
     json_object_set_new(spec, "clean", json_boolean(clean));
-    rv = drctl__run_job(d, spec, &result, errmsg);
+    rv = drctl__run_job(d, spec, b, "restore", 2, &result, errmsg);
     one = json_pack("{sO sb si}", "id", json_object_get(b, "id"), "ok", rv == 0,
                     "duration_ms", (int)(drctl_mono_ms() - t0));
     json_object_set_new(one, "snapshot_ms",

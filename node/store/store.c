@@ -8,6 +8,18 @@
 
 #include "common/err.h"
 #include "store/internal.h"
+
+static _Atomic uint64_t progress_bytes, progress_objects;
+
+uint64_t store_progress_bytes(void)
+{
+    return progress_bytes;
+}
+
+uint64_t store_progress_objects(void)
+{
+    return progress_objects;
+}
 #include "store/store.h"
 
 struct store
@@ -396,9 +408,11 @@ int store_read(struct store_reader *r,
     if (*n > 0) {
         EVP_DigestUpdate(r->sha, buf, *n);
         r->size += *n;
+        progress_bytes += *n;
         return 0;
     }
     r->done = 1;
+    progress_objects++;
     store__sha_hex(r->sha, r->got);
     if (r->expect[0] != '\0' && strcmp(r->expect, r->got) != 0) {
         snprintf(r->errmsg, sizeof(r->errmsg),

@@ -151,4 +151,10 @@ int store_sha256(struct store *s,
                  uint64_t *size,
                  char *errmsg);
 
+/* Bytes and objects every store reader of this process has returned
+ * (objects: read to their end), for progress displays; threads add to it
+ * concurrently. */
+uint64_t store_progress_bytes(void);
+uint64_t store_progress_objects(void);
+
 #endif /* DR_STORE_H */
