@@ -6,6 +6,7 @@ and deletion of a backup's objects."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -173,6 +174,48 @@ class BackupsTest(unittest.TestCase):
             tc.close()
         finally:
             target.stop()
+
+    def test_2b_progress_on_a_terminal_only(self):
+        # drctl backups verify draws a progress line on stderr when stdout
+        # is a terminal (here a pty), and nothing of it otherwise.
+        import pty
+        p = self.drctl("--json", "backups", "list")
+        b = json.loads(p.stdout)["backups"][0]
+        env = dict(os.environ, DRCTL_PROGRESS_MS="1",
+                   DRCTL_ENDPOINTS=",".join(n.api_address
+                                            for n in self.c.nodes.values()),
+                   DRCTL_TOKEN_FILE=self.c.token_file)
+        master, slave = pty.openpty()
+        out = b""
+        try:
+            q = subprocess.Popen([drcluster.DRCTL, "backups", "verify",
+                                  b["id"]], stdout=slave, stderr=slave,
+                                 stdin=subprocess.DEVNULL, env=env)
+            os.close(slave)
+            slave = None
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the pty
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            self.assertEqual(q.wait(timeout=120), 0, out)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        err = out.decode(errors="replace")
+        self.assertIn("verify %s: " % b["id"], err)
+        self.assertRegex(err, r"MiB/s")
+        self.assertIn("\r\x1b[K", err)  # erased at the end
+        q = subprocess.run([drcluster.DRCTL, "backups", "verify", b["id"]],
+                           capture_output=True, stdin=subprocess.DEVNULL,
+                           env=env, timeout=120)
+        self.assertEqual(q.returncode, 0, q)
+        self.assertNotIn(b"\x1b[K", q.stderr)
+        self.assertNotIn(b"MiB/s", q.stderr)
 
     def test_3_corruption_is_found_and_refused(self):
         p = self.drctl("--json", "backups", "run", "--kind", "pg")
