@@ -133,24 +133,50 @@ static int drctl__wait_job(struct drctl *d,
                            json_t **job)
 {
     char path[96];
-    uint64_t deadline = drctl_mono_ms() + wait_ms;
+    uint64_t start = drctl_mono_ms(), deadline = start + wait_ms;
     const char *state = "";
+    /* A status line while waiting, on a terminal only. */
+    bool show = !d->json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
 
     snprintf(path, sizeof(path), "/api/jobs/%lld", (long long)id);
     for (;;) {
         json_t *j = NULL;
         int rv = drctl_call(d, "GET", path, NULL, &j);
         if (rv != 0) {
+            if (show) {
+                fprintf(stderr, "\r\033[K");
+            }
             return rv;
         }
         state = json_string_value(json_object_get(j, "state"));
         if (state != NULL &&
             (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0)) {
+            if (show) {
+                fprintf(stderr, "\r\033[K");
+            }
             *job = j;
             return 0;
         }
+        if (show) {
+            /* The job runs on a node: its state, where, and how long. */
+            json_int_t owner = json_integer_value(json_object_get(j, "owner"));
+            json_int_t attempt =
+                json_integer_value(json_object_get(j, "attempt"));
+            char where[64] = "";
+            if (owner > 0) {
+                snprintf(where, sizeof(where), " on node %lld (attempt %lld)",
+                         (long long)owner, (long long)attempt);
+            }
+            fprintf(stderr, "\r\033[Kjob %lld: %s%s, %llu s", (long long)id,
+                    state ? state : "?", where,
+                    (unsigned long long)((drctl_mono_ms() - start) / 1000));
+            fflush(stderr);
+        }
         json_decref(j);
         if (drctl_mono_ms() >= deadline) {
+            if (show) {
+                fprintf(stderr, "\r\033[K");
+            }
             return drctl_fail(d,
                               "job %lld is still %s after %u s (see drctl "
                               "jobs show %lld)",

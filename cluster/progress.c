@@ -90,8 +90,11 @@ void drctl_progress_start(bool show, const char *what, uint64_t total)
     p.objects0 = store_progress_objects();
     clock_gettime(CLOCK_MONOTONIC, &p.t0);
     p.stop = false;
+    draw(); /* at once: the line says what runs from the start */
     if (pthread_create(&p.thread, NULL, run, NULL) == 0) {
         p.running = true;
+    } else {
+        fprintf(stderr, "\r\033[K");
     }
 }
 

@@ -175,22 +175,16 @@ class BackupsTest(unittest.TestCase):
         finally:
             target.stop()
 
-    def test_2b_progress_on_a_terminal_only(self):
-        # drctl backups verify draws a progress line on stderr when stdout
-        # is a terminal (here a pty), and nothing of it otherwise.
+    @staticmethod
+    def run_in_pty(args, env):
+        """drctl with stdout and stderr on a pty: (exit code, output)."""
         import pty
-        p = self.drctl("--json", "backups", "list")
-        b = json.loads(p.stdout)["backups"][0]
-        env = dict(os.environ, DRCTL_PROGRESS_MS="1",
-                   DRCTL_ENDPOINTS=",".join(n.api_address
-                                            for n in self.c.nodes.values()),
-                   DRCTL_TOKEN_FILE=self.c.token_file)
         master, slave = pty.openpty()
         out = b""
         try:
-            q = subprocess.Popen([drcluster.DRCTL, "backups", "verify",
-                                  b["id"]], stdout=slave, stderr=slave,
-                                 stdin=subprocess.DEVNULL, env=env)
+            q = subprocess.Popen([drcluster.DRCTL] + list(args), stdout=slave,
+                                 stderr=slave, stdin=subprocess.DEVNULL,
+                                 env=env)
             os.close(slave)
             slave = None
             while True:
@@ -201,21 +195,38 @@ class BackupsTest(unittest.TestCase):
                 if not chunk:
                     break
                 out += chunk
-            self.assertEqual(q.wait(timeout=120), 0, out)
+            rc = q.wait(timeout=120)
         finally:
             if slave is not None:
                 os.close(slave)
             os.close(master)
-        err = out.decode(errors="replace")
-        self.assertIn("verify %s: " % b["id"], err)
-        self.assertRegex(err, r"MiB/s")
-        self.assertIn("\r\x1b[K", err)  # erased at the end
-        q = subprocess.run([drcluster.DRCTL, "backups", "verify", b["id"]],
-                           capture_output=True, stdin=subprocess.DEVNULL,
-                           env=env, timeout=120)
-        self.assertEqual(q.returncode, 0, q)
-        self.assertNotIn(b"\x1b[K", q.stderr)
-        self.assertNotIn(b"MiB/s", q.stderr)
+        return rc, out.decode(errors="replace")
+
+    def test_2b_progress_on_a_terminal_only(self):
+        # drctl backups verify draws a progress line on stderr when its
+        # output is a terminal (here a pty), backups run a status line
+        # while it waits, and neither when the output is piped.
+        p = self.drctl("--json", "backups", "list")
+        b = json.loads(p.stdout)["backups"][0]
+        env = dict(os.environ, DRCTL_PROGRESS_MS="1",
+                   DRCTL_ENDPOINTS=",".join(n.api_address
+                                            for n in self.c.nodes.values()),
+                   DRCTL_TOKEN_FILE=self.c.token_file)
+        rc, out = self.run_in_pty(["backups", "verify", b["id"]], env)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("verify %s: " % b["id"], out)
+        self.assertRegex(out, r"MiB/s")
+        self.assertIn("\r\x1b[K", out)  # erased at the end
+        rc, out = self.run_in_pty(["backups", "run", "--kind", "redis"], env)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"job \d+: (pending|running)")
+        for args in (["backups", "verify", b["id"]],
+                     ["backups", "run", "--kind", "redis"]):
+            q = subprocess.run([drcluster.DRCTL] + args, capture_output=True,
+                               stdin=subprocess.DEVNULL, env=env, timeout=120)
+            self.assertEqual(q.returncode, 0, q)
+            self.assertNotIn(b"\x1b[K", q.stderr)
+            self.assertNotIn(b"MiB/s", q.stderr)
 
     def test_3_corruption_is_found_and_refused(self):
         p = self.drctl("--json", "backups", "run", "--kind", "pg")
