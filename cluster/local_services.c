@@ -1048,7 +1048,7 @@ int local_services_check_path(const char *dir, char *errmsg)
     }
     /* Every existing directory above DIR. */
     for (; len > 1; len--) {
-        if (path[len - 1] != '/' || len == 1) {
+        if (path[len - 1] != '/') {
             continue;
         }
         path[len - 1] = '\0';

@@ -4,6 +4,7 @@
 #include "agent/jobkinds.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A spec that reads or writes the job's store. */

@@ -719,12 +719,24 @@ static const struct api_route_table *const tables[] = {
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
+/* Route k of all the tables in order, or NULL past the last. */
+static const struct api_route_def *route_at(size_t k)
+{
+    for (size_t t = 0; t < N_TABLES; t++) {
+        if (k < tables[t]->n) {
+            return &tables[t]->routes[k];
+        }
+        k -= tables[t]->n;
+    }
+    return NULL;
+}
+
+static bool path_takes_action(const char *path);
+
 /* Does the request path p fall under pattern (exact, or prefix + one
- * argument + at most one action)? Fills c->arg and c->sub when it does. */
-static bool path_matches(struct api_call *c,
-                         h2o_iovec_t p,
-                         const char *path,
-                         bool takes_action)
+ * argument + at most one action, where the pattern's routes take one)?
+ * Fills c->arg and c->sub when it does. */
+static bool path_matches(struct api_call *c, h2o_iovec_t p, const char *path)
 {
     size_t len = strlen(path);
     const char *slash;
@@ -741,8 +753,8 @@ static bool path_matches(struct api_call *c,
     c->sub[0] = '\0';
     if (slash != NULL) {
         size_t slen = p.len - (size_t)(slash + 1 - p.base);
-        if (!takes_action || slen == 0 || slen >= sizeof(c->sub) ||
-            memchr(slash + 1, '/', slen) != NULL) {
+        if (slen == 0 || slen >= sizeof(c->sub) ||
+            memchr(slash + 1, '/', slen) != NULL || !path_takes_action(path)) {
             return false;
         }
         memcpy(c->sub, slash + 1, slen);
@@ -760,12 +772,10 @@ static bool path_matches(struct api_call *c,
 /* Whether any route of path takes an action segment. */
 static bool path_takes_action(const char *path)
 {
-    for (size_t t = 0; t < N_TABLES; t++) {
-        for (size_t i = 0; i < tables[t]->n; i++) {
-            const struct api_route_def *r = &tables[t]->routes[i];
-            if (r->action != NULL && strcmp(r->path, path) == 0) {
-                return true;
-            }
+    const struct api_route_def *r;
+    for (size_t k = 0; (r = route_at(k)) != NULL; k++) {
+        if (r->action != NULL && strcmp(r->path, path) == 0) {
+            return true;
         }
     }
     return false;
@@ -774,13 +784,10 @@ static bool path_takes_action(const char *path)
 /* The first route whose path pattern matches the request, or NULL. */
 static const struct api_route_def *match_path(struct api_call *c)
 {
-    h2o_iovec_t p = c->req->path_normalized;
-    for (size_t t = 0; t < N_TABLES; t++) {
-        for (size_t i = 0; i < tables[t]->n; i++) {
-            const struct api_route_def *r = &tables[t]->routes[i];
-            if (path_matches(c, p, r->path, path_takes_action(r->path))) {
-                return r;
-            }
+    const struct api_route_def *r;
+    for (size_t k = 0; (r = route_at(k)) != NULL; k++) {
+        if (path_matches(c, c->req->path_normalized, r->path)) {
+            return r;
         }
     }
     return NULL;
@@ -792,76 +799,60 @@ static bool same(const char *a, const char *b)
 }
 
 /* "GET, PUT, DELETE" or "GET, POST (/claim, /renew)": every method the
- * routes of path take, in table order, actions after their method. */
+ * routes of path take, in table order, each followed by its actions. */
 static void allowed_methods(const char *path, char *out, size_t size)
 {
-    const char *seen[16];
-    size_t n_seen = 0, len = 0;
+    const struct api_route_def *r, *a;
+    size_t len = 0;
 
     out[0] = '\0';
-    for (size_t t = 0; t < N_TABLES; t++) {
-        for (size_t i = 0; i < tables[t]->n; i++) {
-            const struct api_route_def *r = &tables[t]->routes[i];
-            bool dup = false;
-            if (strcmp(r->path, path) != 0) {
-                continue;
-            }
-            for (size_t k = 0; k < n_seen; k++) {
-                dup = dup || strcmp(seen[k], r->method) == 0;
-            }
-            if (dup || n_seen == sizeof(seen) / sizeof(seen[0])) {
-                continue;
-            }
-            seen[n_seen++] = r->method;
-            len += (size_t)snprintf(out + len, size - len, "%s%s",
-                                    len > 0 ? ", " : "", r->method);
-            /* The actions this method takes on path. */
-            for (size_t u = t, first = 1; u < N_TABLES; u++) {
-                for (size_t j = 0; j < tables[u]->n; j++) {
-                    const struct api_route_def *a = &tables[u]->routes[j];
-                    if (a->action == NULL || strcmp(a->path, path) != 0 ||
-                        strcmp(a->method, r->method) != 0) {
-                        continue;
-                    }
-                    len += (size_t)snprintf(out + len, size - len, "%s/%s",
-                                            first ? " (" : ", ", a->action);
-                    first = 0;
-                }
-                if (u + 1 == N_TABLES && !first) {
-                    len += (size_t)snprintf(out + len, size - len, ")");
-                }
-            }
-            if (len >= size) {
-                out[size - 1] = '\0';
-                return;
+    for (size_t k = 0; (r = route_at(k)) != NULL && len < size; k++) {
+        bool seen = false, first = true;
+        if (strcmp(r->path, path) != 0) {
+            continue;
+        }
+        for (size_t i = 0; i < k; i++) {
+            a = route_at(i);
+            seen = seen || (strcmp(a->path, path) == 0 &&
+                            strcmp(a->method, r->method) == 0);
+        }
+        if (seen) {
+            continue;
+        }
+        len += (size_t)snprintf(out + len, size - len, "%s%s",
+                                len > 0 ? ", " : "", r->method);
+        for (size_t i = k; (a = route_at(i)) != NULL && len < size; i++) {
+            if (a->action != NULL && strcmp(a->path, path) == 0 &&
+                strcmp(a->method, r->method) == 0) {
+                len += (size_t)snprintf(out + len, size - len, "%s/%s",
+                                        first ? " (" : ", ", a->action);
+                first = false;
             }
         }
+        if (!first && len < size) {
+            len += (size_t)snprintf(out + len, size - len, ")");
+        }
+    }
+    if (len >= size) {
+        out[size - 1] = '\0';
     }
 }
 
 int api_routes_check(char *errmsg)
 {
-    for (size_t t = 0; t < N_TABLES; t++) {
-        for (size_t i = 0; i < tables[t]->n; i++) {
-            const struct api_route_def *r = &tables[t]->routes[i];
-            if (r->how == API_WRITE && r->role != API_ROLE_TOKEN) {
-                snprintf(errmsg, 256,
-                         "route %s %s: a write must need the "
-                         "token",
-                         r->method, r->path);
+    const struct api_route_def *r, *o;
+    for (size_t k = 0; (r = route_at(k)) != NULL; k++) {
+        if (r->how == API_WRITE && r->role != API_ROLE_TOKEN) {
+            snprintf(errmsg, 256, "route %s %s: a write must need the token",
+                     r->method, r->path);
+            return -1;
+        }
+        for (size_t i = k + 1; (o = route_at(i)) != NULL; i++) {
+            if (strcmp(o->method, r->method) == 0 &&
+                strcmp(o->path, r->path) == 0 && same(o->action, r->action)) {
+                snprintf(errmsg, 256, "route %s %s declared twice", r->method,
+                         r->path);
                 return -1;
-            }
-            for (size_t u = t; u < N_TABLES; u++) {
-                for (size_t j = u == t ? i + 1 : 0; j < tables[u]->n; j++) {
-                    const struct api_route_def *o = &tables[u]->routes[j];
-                    if (strcmp(o->method, r->method) == 0 &&
-                        strcmp(o->path, r->path) == 0 &&
-                        same(o->action, r->action)) {
-                        snprintf(errmsg, 256, "route %s %s declared twice",
-                                 r->method, r->path);
-                        return -1;
-                    }
-                }
             }
         }
     }
@@ -885,7 +876,7 @@ void api__write_route(struct api_call *c,
 
 void api_route(struct api_call *c, const char *method)
 {
-    const struct api_route_def *family = match_path(c);
+    const struct api_route_def *family = match_path(c), *r;
     char allow[128];
 
     if (family == NULL) {
@@ -901,27 +892,24 @@ void api_route(struct api_call *c, const char *method)
     if (family->arg_ok != NULL && !family->arg_ok(c)) {
         return;
     }
-    for (size_t t = 0; t < N_TABLES; t++) {
-        for (size_t i = 0; i < tables[t]->n; i++) {
-            const struct api_route_def *r = &tables[t]->routes[i];
-            if (strcmp(r->path, family->path) != 0 ||
-                strcmp(r->method, method) != 0 ||
-                (!same(r->action, c->sub[0] != '\0' ? c->sub : NULL) &&
-                 (r->flags & API_ANY_ACTION) == 0)) {
-                continue;
-            }
-            switch (r->how) {
-                case API_DIRECT:
-                    r->fn(c);
-                    return;
-                case API_READ:
-                    api_read_then(c, r->fn);
-                    return;
-                default:
-                    api__write_route(c, r->fn, (r->flags & API_BODY) != 0,
-                                     (r->flags & API_EMPTY_OK) != 0);
-                    return;
-            }
+    for (size_t k = 0; (r = route_at(k)) != NULL; k++) {
+        if (strcmp(r->path, family->path) != 0 ||
+            strcmp(r->method, method) != 0 ||
+            (!same(r->action, c->sub[0] != '\0' ? c->sub : NULL) &&
+             (r->flags & API_ANY_ACTION) == 0)) {
+            continue;
+        }
+        switch (r->how) {
+            case API_DIRECT:
+                r->fn(c);
+                return;
+            case API_READ:
+                api_read_then(c, r->fn);
+                return;
+            default:
+                api__write_route(c, r->fn, (r->flags & API_BODY) != 0,
+                                 (r->flags & API_EMPTY_OK) != 0);
+                return;
         }
     }
     allowed_methods(family->path, allow, sizeof(allow));
