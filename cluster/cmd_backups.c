@@ -23,6 +23,29 @@ const char *drctl_fmt_when(const json_t *v, char *buf, size_t size)
     return drctl_fmt_time_ms(v, buf, size);
 }
 
+/* "us-east:ok eu-west:copying": where a backup's copies are. */
+static const char *drctl__fmt_copies(const json_t *v, char *buf, size_t size)
+{
+    size_t i, len = 0;
+    json_t *c;
+
+    buf[0] = '\0';
+    json_array_foreach(v, i, c)
+    {
+        const char *st = json_string_value(json_object_get(c, "state"));
+        int n = snprintf(buf + len, size - len, "%s%s:%s", i > 0 ? " " : "",
+                         json_string_value(json_object_get(c, "region")),
+                         st != NULL && strcmp(st, "verified") == 0 ? "ok"
+                         : st                                      ? st
+                                                                   : "?");
+        if (n < 0 || (size_t)n >= size - len) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    return buf;
+}
+
 static void drctl__backups_table(const json_t *rows)
 {
     static const struct drctl_column cols[] = {
@@ -33,8 +56,23 @@ static void drctl__backups_table(const json_t *rows)
         {"CREATED", "created_ms", drctl_fmt_time_ms, 64},
         {"STORED", "stored_bytes", drctl_fmt_value, 32},
         {"RAW", "raw_bytes", drctl_fmt_value, 32},
+        {"SAFE", "safe", drctl_fmt_yes_no, 8},
+        {"COPIES", "copies", drctl__fmt_copies, 1024},
+        {NULL, NULL, NULL, 0},
+    };
+    drctl_print_objects(rows, cols);
+}
+
+static void drctl__copies_table(const json_t *rows)
+{
+    static const struct drctl_column cols[] = {
+        {"REGION", "region", drctl_fmt_value, 64},
+        {"STATE", "state", drctl_fmt_value, 16},
         {"VERIFIED", "verified_ms", drctl_fmt_when, 64},
-        {"VERIFY_OK", "verify_ok", drctl_fmt_yes_no, 8},
+        {"BYTES", "bytes", drctl_fmt_value, 32},
+        {"FROM", "source_region", drctl_fmt_value, 64},
+        {"STORE", "store", drctl_fmt_value, 300},
+        {"ERROR", "error", drctl_fmt_value, 1024},
         {NULL, NULL, NULL, 0},
     };
     drctl_print_objects(rows, cols);
@@ -55,11 +93,18 @@ static void drctl__print_fields(const json_t *v, const void *arg)
     (void)arg;
     json_object_foreach((json_t *)v, key, val)
     {
+        if (strcmp(key, "copies") == 0 && json_is_array(val)) {
+            continue; /* a table of their own, below */
+        }
         if (strstr(key, "_ms") != NULL && json_is_integer(val)) {
             printf("%-18s %s\n", key, drctl_fmt_when(val, buf, sizeof(buf)));
         } else {
             printf("%-18s %s\n", key, drctl_fmt_value(val, buf, sizeof(buf)));
         }
+    }
+    if (json_is_array(json_object_get(v, "copies"))) {
+        printf("\n");
+        drctl__copies_table(json_object_get(v, "copies"));
     }
 }
 
@@ -294,15 +339,68 @@ static int drctl__backups_delete(struct drctl *d, int argc, char **argv)
     return 0;
 }
 
-/* A job spec for backup b (borrowed): op, store, manifest. */
+/* The verified copy of b to read for a caller in region (NULL: the region
+ * of the node drctl talks to): that region's, else the origin's, else the
+ * first verified one; says which on stderr when it is not the caller's.
+ * With strict, only region's own copy will do (any state). NULL when none
+ * fits. Borrowed from b. */
+static const json_t *drctl__pick_copy(struct drctl *d,
+                                      const json_t *b,
+                                      const char *region,
+                                      bool strict)
+{
+    const json_t *copies = json_object_get(b, "copies"), *c, *pick = NULL;
+    const char *origin = json_string_value(json_object_get(b, "origin_region"));
+    const char *why = NULL;
+    char here[128] = "";
+    json_t *st = NULL;
+    size_t i;
+
+    if (region == NULL && drctl_call(d, "GET", "/api/status", NULL, &st) == 0) {
+        const char *r = json_string_value(json_object_get(st, "region"));
+        snprintf(here, sizeof(here), "%s", r != NULL ? r : "");
+        region = here;
+    }
+    json_decref(st);
+    json_array_foreach(copies, i, c)
+    {
+        const char *cr = json_string_value(json_object_get(c, "region"));
+        const char *cs = json_string_value(json_object_get(c, "state"));
+        bool ok = cs != NULL && strcmp(cs, "verified") == 0;
+        if (region != NULL && cr != NULL && strcmp(cr, region) == 0 &&
+            (ok || strict)) {
+            return c;
+        }
+        if (strict || !ok) {
+            continue;
+        }
+        if (pick == NULL || (origin != NULL && strcmp(cr, origin) == 0)) {
+            pick = c;
+            why = origin != NULL && strcmp(cr, origin) == 0 ? "the origin's"
+                                                            : "a verified";
+        }
+    }
+    if (pick != NULL) {
+        drctl_note(
+            d, "using %s copy in %s (%s has no verified copy)", why,
+            json_string_value(json_object_get(pick, "region")),
+            region != NULL && region[0] != '\0' ? region : "this region");
+    }
+    return pick;
+}
+
+/* A job spec for backup b (borrowed) read from copy (borrowed; NULL: the
+ * origin's store): op, store, manifest. */
 static json_t *drctl__spec(const json_t *b,
+                           const json_t *copy,
                            const char *op,
                            const char *credentials)
 {
-    json_t *spec = json_pack(
-        "{ss sO sO sO}", "op", op, "store", json_object_get(b, "store"),
-        "manifest_key", json_object_get(b, "manifest_key"), "manifest_sha256",
-        json_object_get(b, "manifest_sha256"));
+    json_t *spec =
+        json_pack("{ss sO sO sO}", "op", op, "store",
+                  json_object_get(copy != NULL ? copy : b, "store"),
+                  "manifest_key", json_object_get(b, "manifest_key"),
+                  "manifest_sha256", json_object_get(b, "manifest_sha256"));
     if (credentials != NULL) {
         json_object_set_new(spec, "credentials_file", json_string(credentials));
     }
@@ -349,13 +447,15 @@ static int drctl__run_job(struct drctl *d,
 static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
 {
     const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
-    const char *restore_to = NULL, *id;
+    const char *restore_to = NULL, *id, *region = NULL, *copy_region;
     const struct drctl_opt opts[] = {
         {"--restore-to", &restore_to, NULL},
         {"--credentials", &credentials, NULL},
+        {"--region", &region, NULL},
         {NULL, NULL, NULL},
     };
     json_t *b = NULL, *spec, *result = NULL, *report, *body;
+    const json_t *copy;
     char errmsg[256], path[600];
     bool pg;
     int rv = drctl_parse_name(d, argc, argv, opts, "ID", &id);
@@ -367,10 +467,24 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
         return rv;
     }
     pg = drctl__is_pg(b);
+    /* One region's copy is checked: the one asked for, else the copy this
+     * node's region would restore from. */
+    copy = drctl__pick_copy(d, b, region, region != NULL);
+    if (copy == NULL) {
+        rv = region != NULL
+                 ? drctl_fail(d, "backup %s has no copy in region %s", id,
+                              region)
+                 : drctl_fail(d, "backup %s has no verified copy to check", id);
+        json_decref(b);
+        return rv;
+    }
+    copy_region = json_string_value(json_object_get(copy, "region"));
     report = json_object();
     json_object_set_new(report, "backup", json_string(id));
+    json_object_set_new(report, "region", json_string(copy_region));
     if (restore_to != NULL) {
-        spec = drctl__spec(b, pg ? "pg_restore" : "redis_restore", credentials);
+        spec = drctl__spec(b, copy, pg ? "pg_restore" : "redis_restore",
+                           credentials);
         json_object_set_new(spec, pg ? "pg" : "redis", json_string(restore_to));
         /* Every object is checked before the restore reads it again. */
         rv = drctl__run_job(d, spec, b, "restore", 2, &result, errmsg);
@@ -378,7 +492,8 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
         result = NULL;
     }
     if (rv == 0) {
-        spec = drctl__spec(b, pg ? "pg_verify" : "redis_verify", credentials);
+        spec = drctl__spec(b, copy, pg ? "pg_verify" : "redis_verify",
+                           credentials);
         if (restore_to != NULL) {
             json_object_set_new(spec, pg ? "pg" : "redis",
                                 json_string(restore_to));
@@ -392,7 +507,7 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
         json_object_set_new(report, "error", json_string(errmsg));
     }
     /* The outcome goes into the catalog, so the whole cluster sees it. */
-    body = json_pack("{sb}", "ok", rv == 0);
+    body = json_pack("{sb ss}", "ok", rv == 0, "region", copy_region);
     if (rv != 0) {
         json_object_set_new(body, "error", json_string(errmsg));
     }
@@ -404,10 +519,14 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
     if (d->json) {
         drctl_print_json(report);
     } else if (rv == 0) {
-        printf("backup %s verified: every object's SHA-256 matches%s\n", id,
-               restore_to ? "; restored contents match the manifest" : "");
+        printf(
+            "backup %s verified in %s: every object's SHA-256 "
+            "matches%s\n",
+            id, copy_region,
+            restore_to ? "; restored contents match the manifest" : "");
     } else {
-        printf("backup %s FAILED verification: %s\n", id, errmsg);
+        printf("backup %s FAILED verification in %s: %s\n", id, copy_region,
+               errmsg);
     }
     json_decref(report);
     json_decref(b);
@@ -455,16 +574,22 @@ static int drctl__restore_one(struct drctl *d,
                               const char *target,
                               bool clean,
                               const char *credentials,
+                              const char *region,
                               json_t *report)
 {
     bool pg = drctl__is_pg(b);
-    json_t *spec =
-        drctl__spec(b, pg ? "pg_restore" : "redis_restore", credentials);
-    json_t *result = NULL, *one;
+    const json_t *copy = drctl__pick_copy(d, b, region, false);
+    json_t *spec, *result = NULL, *one;
     char errmsg[256];
     uint64_t t0 = drctl_mono_ms();
     int rv;
 
+    if (copy == NULL) {
+        return drctl_fail(d, "backup %s has no verified copy to restore",
+                          json_string_value(json_object_get(b, "id")));
+    }
+    spec =
+        drctl__spec(b, copy, pg ? "pg_restore" : "redis_restore", credentials);
     json_object_set_new(spec, pg ? "pg" : "redis", json_string(target));
     json_object_set_new(spec, "clean", json_boolean(clean));
     rv = drctl__run_job(d, spec, b, "restore", 2, &result, errmsg);
@@ -472,6 +597,7 @@ static int drctl__restore_one(struct drctl *d,
                     "duration_ms", (int)(drctl_mono_ms() - t0));
     json_object_set_new(one, "snapshot_ms",
                         json_deep_copy(json_object_get(b, "snapshot_ms")));
+    json_object_set(one, "copy_region", json_object_get(copy, "region"));
     if (result != NULL) {
         json_object_set_new(one, "result", result);
     }
@@ -485,14 +611,12 @@ static int drctl__restore_one(struct drctl *d,
 int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
 {
     const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
-    const char *id = NULL, *pg = NULL, *redis = NULL;
+    const char *id = NULL, *pg = NULL, *redis = NULL, *region = NULL;
     bool clean = false;
     const struct drctl_opt opts[] = {
-        {"--backup", &id, NULL},
-        {"--pg", &pg, NULL},
-        {"--redis", &redis, NULL},
-        {"--clean", NULL, &clean},
-        {"--credentials", &credentials, NULL},
+        {"--backup", &id, NULL},   {"--region", &region, NULL},
+        {"--pg", &pg, NULL},       {"--redis", &redis, NULL},
+        {"--clean", NULL, &clean}, {"--credentials", &credentials, NULL},
         {NULL, NULL, NULL},
     };
     json_t *list = NULL, *report, *b = NULL;
@@ -524,7 +648,7 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
                                     "catalog");
             } else {
                 failed |= drctl__restore_one(d, pick, pg, clean, credentials,
-                                             report) != 0;
+                                             region, report) != 0;
             }
         }
         if (redis != NULL && !failed) {
@@ -535,7 +659,7 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
                                     "catalog");
             } else {
                 failed |= drctl__restore_one(d, pick, redis, clean, credentials,
-                                             report) != 0;
+                                             region, report) != 0;
             }
         }
         json_decref(list);
@@ -556,8 +680,9 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
             json_decref(report);
             return failed;
         } else {
-            failed = drctl__restore_one(d, b, drctl__is_pg(b) ? pg : redis,
-                                        clean, credentials, report) != 0;
+            failed =
+                drctl__restore_one(d, b, drctl__is_pg(b) ? pg : redis, clean,
+                                   credentials, region, report) != 0;
         }
         json_decref(b);
     }

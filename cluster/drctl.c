@@ -82,15 +82,19 @@ static const struct drctl_command drctl_commands[] = {
      "  backups list\n"
      "      The catalog, newest first.\n"
      "  backups show ID\n"
-     "      One backup: sizes, manifest, store, verification.\n"
+     "      One backup: sizes, manifest, verification, and its copies per "
+     "region.\n"
      "  backups run --kind pg|redis [--region R] [--wait S] [--no-wait]\n"
      "      Take a backup now (in the primary region by default) and wait "
      "for it.\n"
-     "  backups verify ID [--restore-to CONNINFO|HOST:PORT] [--credentials "
-     "FILE]\n"
-     "      Check every object's SHA-256; with --restore-to, restore into "
-     "that\n"
-     "      scratch database too and compare contents with the manifest.\n"
+     "  backups verify ID [--region R] [--restore-to CONNINFO|HOST:PORT]\n"
+     "          [--credentials FILE]\n"
+     "      Check every object's SHA-256 in region R's copy (default: the "
+     "copy\n"
+     "      this node's region restores from); with --restore-to, restore "
+     "into\n"
+     "      that scratch database too and compare contents with the "
+     "manifest.\n"
      "  backups delete ID\n"
      "      Mark a backup deleted; a job removes its objects, then its entry.\n"
      "  backups jobs\n"
@@ -98,11 +102,17 @@ static const struct drctl_command drctl_commands[] = {
     {"restore", drctl_cmd_restore,
      "  restore --backup ID|latest [--pg CONNINFO] [--redis HOST:PORT] "
      "[--clean]\n"
-     "          [--credentials FILE]\n"
+     "          [--region R] [--credentials FILE]\n"
      "      Restore a backup (latest: the newest of each kind asked for) into\n"
      "      the given targets; every object is checked before anything is "
      "written;\n"
-     "      a non-empty target is refused without --clean.\n"},
+     "      a non-empty target is refused without --clean. Reads region R's\n"
+     "      verified copy (default: this node's region), else the origin's.\n"},
+    {"replication", drctl_cmd_replication,
+     "  replication status\n"
+     "      Per region: copies pending, running, failed and verified, bytes\n"
+     "      copied, throughput, and lag (age of the oldest backup it "
+     "lacks).\n"},
     {"jobs", drctl_cmd_jobs,
      "  jobs list\n"
      "      Same as backups jobs.\n"},
@@ -244,6 +254,15 @@ void drctl_warn(const struct drctl *d, const char *fmt, ...)
 
     va_start(ap, fmt);
     drctl__vmsg(d, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void drctl_note(const struct drctl *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    drctl__vmsg(d, "note: ", fmt, ap);
     va_end(ap);
 }
 

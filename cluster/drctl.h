@@ -89,6 +89,11 @@ int drctl_fail(const struct drctl *d, const char *fmt, ...)
 void drctl_warn(const struct drctl *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Note to stderr ("drctl: CMD: note: ..."): what drctl chose for the
+ * operator. */
+void drctl_note(const struct drctl *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Split argv into options from opts (a NULL-name terminated table; "--x V"
  * and "--x=V" forms, "--" ends options) and positionals into pos[]. Fails
  * with a usage error (DRCTL_EXIT_USAGE, printed) on an unknown option, a
@@ -255,6 +260,7 @@ int drctl_cmd_local(struct drctl *d, int argc, char **argv);
 int drctl_cmd_bench(struct drctl *d, int argc, char **argv);
 int drctl_cmd_backups(struct drctl *d, int argc, char **argv);
 int drctl_cmd_jobs(struct drctl *d, int argc, char **argv);
+int drctl_cmd_replication(struct drctl *d, int argc, char **argv);
 int drctl_cmd_restore(struct drctl *d, int argc, char **argv);
 int drctl_cmd_breakers(struct drctl *d, int argc, char **argv);
 int drctl_cmd_health(struct drctl *d, int argc, char **argv);

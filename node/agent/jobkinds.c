@@ -106,15 +106,21 @@ static void drill_backup(json_t *spec,
                          const char *key,
                          const struct fsm *f,
                          const char *id,
-                         const struct config *c)
+                         const struct config *c,
+                         const char *region)
 {
     const struct fsm_backup *b = id[0] != '\0' ? fsm_backup_get(f, id) : NULL;
+    const struct fsm_copy *cp = NULL;
     json_t *o;
 
     if (id[0] == '\0') {
         return; /* the drill has no backup of this kind */
     }
-    if (b == NULL || b->state != FSM_BACKUP_COMPLETE) {
+    if (b != NULL) {
+        /* The drill's region's own copy when it is verified. */
+        cp = fsm_copy_pick(f, b, region, NULL);
+    }
+    if (b == NULL || b->state != FSM_BACKUP_COMPLETE || cp == NULL) {
         /* Deleted since the drill started: the job reports it. */
         json_t *m = json_object_get(spec, "missing");
         if (m == NULL) {
@@ -126,7 +132,8 @@ static void drill_backup(json_t *spec,
     }
     o = json_object();
     json_object_set_new(o, "backup_id", json_string(b->id));
-    json_object_set_new(o, "store", json_string(b->store));
+    json_object_set_new(o, "store", json_string(cp->store));
+    json_object_set_new(o, "copy_region", json_string(cp->region));
     json_object_set_new(o, "manifest_key", json_string(b->manifest_key));
     json_object_set_new(o, "manifest_sha256", json_string(b->manifest_sha256));
     if (c->store_credentials[0] != '\0') {
@@ -150,8 +157,8 @@ static json_t *drill_spec(const struct config *c,
     json_object_set_new(spec, "drill_id",
                         json_integer((json_int_t)j->drill_id));
     if (d != NULL) {
-        drill_backup(spec, "pg", f, d->pg_backup, c);
-        drill_backup(spec, "redis", f, d->redis_backup, c);
+        drill_backup(spec, "pg", f, d->pg_backup, c, j->region);
+        drill_backup(spec, "redis", f, d->redis_backup, c, j->region);
     }
     if (c->pg_conninfo[0] != '\0') {
         json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));
@@ -197,11 +204,84 @@ static bool drill_can_run(const struct config *c, const struct fsm_job *j)
     return true; /* without services it checks the objects only */
 }
 
+/* A copy of a backup into this region: from the origin's verified copy,
+ * else from the other verified copies, highest-priority region first. */
+static json_t *replicate_spec(const struct config *c,
+                              const struct fsm *f,
+                              const struct fsm_job *j)
+{
+    const struct fsm_backup *b = fsm_backup_get(f, j->backup_id);
+    json_t *spec = store_spec(c, j, "replicate"), *sources = json_array();
+    int64_t bps = fsm_setting_int(f, "replication.bandwidth_bps");
+    int64_t slots = fsm_setting_int(f, "replication.max_concurrent");
+    const struct fsm_copy *order[FSM_REGIONS_MAX];
+    size_t n = 0;
+
+    json_object_set_new(spec, "backup_id", json_string(j->backup_id));
+    json_object_set_new(spec, "kind",
+                        json_string(fsm_backup_kind_name(j->backup_kind)));
+    json_object_set_new(spec, "prefix", json_string(j->prefix));
+    json_object_set_new(spec, "parallel",
+                        json_integer((json_int_t)c->job_parallel));
+    /* The region's limit is shared by the copies it may run at once. */
+    json_object_set_new(
+        spec, "bandwidth_bps",
+        json_integer((json_int_t)(bps > 0 ? (bps + slots - 1) / slots : 0)));
+    if (b != NULL) {
+        json_object_set_new(spec, "manifest_key", json_string(b->manifest_key));
+        json_object_set_new(spec, "manifest_sha256",
+                            json_string(b->manifest_sha256));
+        for (size_t i = 0; i < b->n_copies && n < FSM_REGIONS_MAX; i++) {
+            const struct fsm_copy *cp = &b->copies[i];
+            const struct fsm_region *r = fsm_region_get(f, cp->region);
+            size_t k;
+            if (cp->state != FSM_COPY_VERIFIED ||
+                strcmp(cp->region, j->region) == 0) {
+                continue;
+            }
+            /* Origin first, then by priority (insertion keeps it stable). */
+            for (k = n; k > 0; k--) {
+                const struct fsm_copy *o = order[k - 1];
+                const struct fsm_region *orr = fsm_region_get(f, o->region);
+                bool before = strcmp(cp->region, b->origin_region) == 0 ||
+                              (strcmp(o->region, b->origin_region) != 0 &&
+                               (r != NULL ? r->priority : INT32_MIN) >
+                                   (orr != NULL ? orr->priority : INT32_MIN));
+                if (!before) {
+                    break;
+                }
+                order[k] = o;
+            }
+            order[k] = cp;
+            n++;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(
+            sources, json_pack("{ss ss}", "region", order[i]->region, "store",
+                               order[i]->store));
+    }
+    json_object_set_new(spec, "sources", sources);
+    return spec;
+}
+
+static void replicate_finish(json_t *body, const json_t *res)
+{
+    json_t *c = json_object();
+    json_object_set(c, "bytes", json_object_get(res, "bytes"));
+    json_object_set(c, "objects", json_object_get(res, "objects"));
+    json_object_set(c, "copy_ms", json_object_get(res, "copy_ms"));
+    json_object_set(c, "source_region", json_object_get(res, "source_region"));
+    json_object_set_new(body, "copy", c);
+}
+
 static const struct agent_job_kind kinds[] = {
     {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish},
     {FSM_JOB_DELETE, "delete", store_can_run, delete_spec, NULL},
     {FSM_JOB_CLEANUP, "cleanup", store_can_run, delete_spec, NULL},
     {FSM_JOB_DRILL, "drill", drill_can_run, drill_spec, drill_finish},
+    {FSM_JOB_REPLICATE, "replicate", store_can_run, replicate_spec,
+     replicate_finish},
 };
 
 const struct agent_job_kind *agent_job_kind(int kind)

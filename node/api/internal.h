@@ -36,6 +36,7 @@ enum api_route {
     ROUTE_PROBES,
     ROUTE_DRILLS,
     ROUTE_DRILL,
+    ROUTE_REPLICATION,
     ROUTE_UNKNOWN,
     ROUTE__COUNT,
 };
@@ -175,8 +176,29 @@ struct api_route_table
 
 extern const struct api_route_table api_routes_core;    /* routes.c */
 extern const struct api_route_table api_routes_catalog; /* routes_catalog.c */
-extern const struct api_route_table api_routes_health;  /* routes_health.c */
-extern const struct api_route_table api_routes_drills;  /* routes_drills.c */
+extern const struct api_route_table
+    api_routes_replication; /* routes_replication.c */
+
+/* One destination region's replication figures (routes_replication.c). */
+struct api_repl_stats
+{
+    bool receives;                        /* some kind is copied there */
+    const char *why_not;                  /* when not: why (static) */
+    size_t pending, running, jobs_failed; /* replicate jobs in the table */
+    size_t verified, copying, failed;     /* copies held there */
+    uint64_t bytes, objects, copy_ms;     /* copied in (not taken) there */
+    uint64_t failures;                    /* failed copies and checks */
+    uint64_t lag_ms[FSM_BACKUP_KINDS], lag_max_ms;
+};
+void api_replication_stats(const struct fsm *f,
+                           const struct fsm_region *r,
+                           uint64_t now,
+                           struct api_repl_stats *st);
+/* Age of the oldest complete backup that is not safe (0: none), and how
+ * many there are (*n). */
+uint64_t api_oldest_unsafe_ms(const struct fsm *f, uint64_t now, size_t *n);
+extern const struct api_route_table api_routes_health; /* routes_health.c */
+extern const struct api_route_table api_routes_drills; /* routes_drills.c */
 
 /* Check the tables: no route declared twice, every write needs the token.
  * 0, or -1 with errmsg (256) naming the route. */

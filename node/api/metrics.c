@@ -13,7 +13,8 @@ static const char *const route_names[ROUTE__COUNT] = {
     "members",   "member",       "leader_transfer", "settings", "setting",
     "site",      "site_primary", "history",         "backups",  "backup",
     "jobs",      "job",          "breakers",        "breaker",  "breaker_reset",
-    "llm_route", "probes",       "drills",          "drill",    "unknown",
+    "llm_route", "probes",       "drills",          "drill",    "replication",
+    "unknown",
 };
 
 struct out
@@ -179,6 +180,81 @@ static void metrics_breakers(struct out *o, const struct fsm *f)
             fsm_provider_name(p),
             (unsigned long long)f->breakers[p].failures_total);
     }
+}
+
+/* Cross-region replication per destination region. */
+static void metrics_replication(struct out *o, const struct fsm *f)
+{
+    uint64_t now = raftnode_wall_ms();
+    size_t n_unsafe = 0;
+    uint64_t oldest = api_oldest_unsafe_ms(f, now, &n_unsafe);
+    static const struct
+    {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"drnode_replication_lag_seconds", "gauge",
+         "How long ago the oldest backup this region lacks was taken (0: it "
+         "holds the newest)."},
+        {"drnode_replication_bytes_total", "counter",
+         "Bytes of the verified copies made into this region."},
+        {"drnode_replication_objects_total", "counter",
+         "Objects of the verified copies made into this region."},
+        {"drnode_replication_failures_total", "counter",
+         "Failed copy attempts and verifications of copies in this region."},
+        {"drnode_replication_jobs", "gauge",
+         "Replicate jobs into this region by state."},
+    };
+    struct api_repl_stats st[FSM_REGIONS_MAX];
+    size_t n = f->n_regions < FSM_REGIONS_MAX ? f->n_regions : FSM_REGIONS_MAX;
+
+    for (size_t i = 0; i < n; i++) {
+        api_replication_stats(f, &f->regions[i], now, &st[i]);
+    }
+    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+        put(o, "# HELP %s %s\n# TYPE %s %s\n", fams[k].name, fams[k].help,
+            fams[k].name, fams[k].type);
+        for (size_t i = 0; i < n; i++) {
+            const char *r = f->regions[i].name;
+            if (!st[i].receives && k < 4 && st[i].verified == 0) {
+                continue; /* not a destination */
+            }
+            switch (k) {
+                case 0:
+                    put(o, "%s{region=\"%s\"} %.3f\n", fams[k].name, r,
+                        st[i].lag_max_ms / 1000.0);
+                    break;
+                case 1:
+                    put(o, "%s{region=\"%s\"} %llu\n", fams[k].name, r,
+                        (unsigned long long)st[i].bytes);
+                    break;
+                case 2:
+                    put(o, "%s{region=\"%s\"} %llu\n", fams[k].name, r,
+                        (unsigned long long)st[i].objects);
+                    break;
+                case 3:
+                    put(o, "%s{region=\"%s\"} %llu\n", fams[k].name, r,
+                        (unsigned long long)st[i].failures);
+                    break;
+                default:
+                    put(o,
+                        "%s{region=\"%s\",state=\"pending\"} %zu\n"
+                        "%s{region=\"%s\",state=\"running\"} %zu\n"
+                        "%s{region=\"%s\",state=\"failed\"} %zu\n",
+                        fams[k].name, r, st[i].pending, fams[k].name, r,
+                        st[i].running, fams[k].name, r, st[i].jobs_failed);
+                    break;
+            }
+        }
+    }
+    put(o,
+        "# HELP drnode_backups_unsafe Complete backups with fewer verified "
+        "copies than they need.\n# TYPE drnode_backups_unsafe gauge\n"
+        "drnode_backups_unsafe %zu\n"
+        "# HELP drnode_backup_unsafe_age_seconds Age of the oldest backup "
+        "that is not safe yet (0: none).\n"
+        "# TYPE drnode_backup_unsafe_age_seconds gauge\n"
+        "drnode_backup_unsafe_age_seconds %.3f\n",
+        n_unsafe, oldest / 1000.0);
 }
 
 /* Backups against their RPO, and jobs by state. */
@@ -449,6 +525,7 @@ void api_metrics(struct api_call *c)
     metrics_health(&o, a);
     metrics_breakers(&o, raftnode_state(n));
     metrics_backups(&o, raftnode_state(n));
+    metrics_replication(&o, raftnode_state(n));
     metrics_drills(&o, raftnode_state(n));
     if (o.buf == NULL) {
         api_reply_error(c, 500, "internal", "out of memory");

@@ -712,10 +712,8 @@ static const struct api_route_def routes[] = {
 const struct api_route_table api_routes_core = API_ROUTE_TABLE(routes);
 
 static const struct api_route_table *const tables[] = {
-    &api_routes_core,
-    &api_routes_catalog,
-    &api_routes_health,
-    &api_routes_drills,
+    &api_routes_core,   &api_routes_catalog,     &api_routes_health,
+    &api_routes_drills, &api_routes_replication,
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 

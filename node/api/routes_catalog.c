@@ -5,12 +5,13 @@
  *                                    backup job (202)
  *   GET    /api/backups/{id}
  *   DELETE /api/backups/{id}         mark deleting + a delete job (202)
- *   POST   /api/backups/{id}/verified {"ok", "error"?}: a verification
+ *   POST   /api/backups/{id}/verified {"ok", "error"?, "region"?}: a
+ *                                    verification of one region's copy
  *   GET    /api/jobs, /api/jobs/{id}
  *   POST   /api/jobs/{id}/claim      {"node", "lease_ms"?}
  *   POST   /api/jobs/{id}/renew      {"node", "attempt", "lease_ms"?}
  *   POST   /api/jobs/{id}/finish     {"node", "attempt", "ok", "error"?,
- *                                     "backup"?}
+ *                                     "backup"?, "drill"?, "copy"?}
  * The job routes are the workers' side of the lease protocol. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +22,41 @@
 
 /* Views. */
 
-static void view_backup(struct jout *j, const struct fsm_backup *b)
+static void view_copy(struct jout *j, const struct fsm_copy *c)
+{
+    jout_begin(j, '{');
+    jout_key(j, "region");
+    jout_str(j, c->region);
+    jout_key(j, "store");
+    jout_str(j, c->store);
+    jout_key(j, "prefix");
+    jout_str(j, c->prefix);
+    jout_key(j, "state");
+    jout_str(j, fsm_copy_state_name(c->state));
+    jout_key(j, "verified_ms");
+    jout_uint(j, c->verified_ms);
+    jout_key(j, "changed_ms");
+    jout_uint(j, c->changed_ms);
+    jout_key(j, "bytes");
+    jout_uint(j, c->bytes);
+    jout_key(j, "objects");
+    jout_uint(j, c->objects);
+    jout_key(j, "copy_ms");
+    jout_uint(j, c->copy_ms);
+    jout_key(j, "source_region");
+    jout_str(j, c->source_region);
+    jout_key(j, "error");
+    jout_str(j, c->error);
+    jout_key(j, "failures");
+    jout_uint(j, c->failures);
+    jout_key(j, "job_id");
+    jout_uint(j, c->job_id);
+    jout_end(j, '}');
+}
+
+static void view_backup(struct jout *j,
+                        const struct fsm *f,
+                        const struct fsm_backup *b)
 {
     jout_begin(j, '{');
     jout_key(j, "id");
@@ -58,6 +93,16 @@ static void view_backup(struct jout *j, const struct fsm_backup *b)
     jout_uint(j, b->job_id);
     jout_key(j, "detail");
     jout_str(j, b->detail);
+    jout_key(j, "safe");
+    jout_bool(j, fsm_backup_safe(f, b));
+    jout_key(j, "min_copies");
+    jout_uint(j, fsm_replication_min_copies(f, b));
+    jout_key(j, "copies");
+    jout_begin(j, '[');
+    for (size_t i = 0; i < b->n_copies; i++) {
+        view_copy(j, &b->copies[i]);
+    }
+    jout_end(j, ']');
     jout_end(j, '}');
 }
 
@@ -137,7 +182,7 @@ static void do_backups_list(struct api_call *c)
     jout_key(&j, "backups");
     jout_begin(&j, '[');
     for (size_t i = 0; i < f->n_backups; i++) {
-        view_backup(&j, order[i]);
+        view_backup(&j, f, order[i]);
     }
     jout_end(&j, ']');
     jout_end(&j, '}');
@@ -156,7 +201,7 @@ static void do_backup_get(struct api_call *c)
         return;
     }
     jout_init(&j);
-    view_backup(&j, b);
+    view_backup(&j, api_state(c), b);
     api_reply_jout(c, 200, &j);
 }
 
@@ -286,11 +331,12 @@ static void do_backup_verified(struct api_call *c)
     static const struct api_field fields[] = {
         {"ok", JT_BOOL, true},
         {"error", JT_STRING, false},
+        {"region", JT_STRING, false},
     };
     const struct jin *v;
     struct fsm_cmd cmd;
 
-    if (api__check_body(c, fields, 2) != 0) {
+    if (api__check_body(c, fields, 3) != 0) {
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -300,6 +346,8 @@ static void do_backup_verified(struct api_call *c)
     cmd.u.verified.ok = jin_get(c->body, "ok")->u.b;
     v = jin_get(c->body, "error");
     cmd.u.verified.error = v != NULL ? v->u.str.s : "";
+    v = jin_get(c->body, "region");
+    cmd.u.verified.region = v != NULL ? v->u.str.s : NULL;
     if (!cmd.u.verified.ok && cmd.u.verified.error[0] == '\0') {
         api_reply_error(c, 400, "invalid_argument",
                         "field \"error\" is required when \"ok\" is false");
@@ -380,6 +428,13 @@ static void do_job_finish(struct api_call *c)
         {"node", JT_INT, true},    {"attempt", JT_INT, true},
         {"ok", JT_BOOL, true},     {"error", JT_STRING, false},
         {"backup", JT_ANY, false}, {"drill", JT_ANY, false},
+        {"copy", JT_ANY, false},
+    };
+    static const struct api_field copy_fields[] = {
+        {"bytes", JT_INT, false},
+        {"objects", JT_INT, false},
+        {"copy_ms", JT_INT, false},
+        {"source_region", JT_STRING, true},
     };
     static const struct api_field drill_fields[] = {
         {"ok", JT_BOOL, true},
@@ -397,7 +452,7 @@ static void do_job_finish(struct api_call *c)
     struct fsm_cmd cmd;
     char err[256];
 
-    if (api__check_body(c, fields, 6) != 0 ||
+    if (api__check_body(c, fields, 7) != 0 ||
         get_uint(c, "node", 0, &node) != 0 ||
         get_uint(c, "attempt", 0, &attempt) != 0) {
         return;
@@ -469,6 +524,31 @@ static void do_job_finish(struct api_call *c)
                fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_DRILL) {
         api_reply_error(c, 400, "invalid_argument",
                         "a drill job that ran needs \"drill\"");
+        return;
+    }
+    b = jin_get(c->body, "copy");
+    if (b != NULL) {
+        struct fsm_copy *out = &cmd.u.job.copy;
+        if (b->type != JIN_OBJECT) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"copy\" must be an object");
+            return;
+        }
+        if (api_check_fields(b, copy_fields, 4, err) != DR_OK) {
+            api_reply_error(c, 400, "invalid_argument", "copy: %s", err);
+            return;
+        }
+        out->source_region = (char *)jin_get(b, "source_region")->u.str.s;
+        v = jin_get(b, "bytes");
+        out->bytes = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+        v = jin_get(b, "objects");
+        out->objects = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+        v = jin_get(b, "copy_ms");
+        out->copy_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+    } else if (cmd.u.job.ok && fsm_job_get(api_state(c), c->id) != NULL &&
+               fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_REPLICATE) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "a replicate job that succeeded needs \"copy\"");
         return;
     }
     api_propose_then(c, &cmd, after_job_leased);

@@ -607,6 +607,11 @@ static json_t *drill_part_report(const struct drill *d,
     json_t *o = json_object();
 
     json_object_set_new(o, "backup_id", json_string(p->backup_id));
+    if (json_is_string(json_object_get(p->spec, "copy_region"))) {
+        /* Which region's copy the drill read. */
+        json_object_set(o, "copy_region",
+                        json_object_get(p->spec, "copy_region"));
+    }
     json_object_set_new(o, "mode",
                         json_string(p->restore ? "restore" : "objects"));
     if (p->restore && pg) {

@@ -17,7 +17,7 @@ static const struct
     {"pg_verify", pgjob_verify},         {"redis_backup", redisjob_backup},
     {"redis_restore", redisjob_restore}, {"redis_verify", redisjob_verify},
     {"store_delete", storejob_delete},   {"store_verify", storejob_verify},
-    {"drill_restore", drilljob_restore},
+    {"drill_restore", drilljob_restore}, {"replicate", replicatejob_run},
 };
 
 int job_run(const json_t *spec, json_t **result, char *errmsg)

@@ -26,6 +26,8 @@
  *              -> {"ok": bool, "objects": [...], "keys", "mismatched_keys"}
  *   store_delete  {"prefix": KEYPREFIX}  -> {"deleted": N}
  *   store_verify  {"objects": [{"key", "sha256"}]} -> {"ok", "objects": [...]}
+ *   replicate     a backup's objects from "sources" into "store", checked
+ *                 (node/backup/replicate_job.c)
  *   drill_restore {"drill_id": N, "pg"?: PART, "redis"?: PART,
  *                  "pg_server"?: CONNINFO, "redis_server"?: "HOST:PORT",
  *                  "redis_password_file"?, "redis_db"?: N, "parallel"?}
@@ -81,6 +83,8 @@ int redisjob_verify(const json_t *spec, json_t **result, char *errmsg);
 int storejob_delete(const json_t *spec, json_t **result, char *errmsg);
 int storejob_verify(const json_t *spec, json_t **result, char *errmsg);
 int drilljob_restore(const json_t *spec, json_t **result, char *errmsg);
+/* One backup into another region's store (replicate_job.c says how). */
+int replicatejob_run(const json_t *spec, json_t **result, char *errmsg);
 
 /* The body of `drnode --run-job`: read one spec from in, run it, write
  * {"ok": true, "result": {...}} or {"ok": false, "code", "error",

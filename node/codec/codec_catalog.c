@@ -5,6 +5,42 @@
 
 #include "codec/codec_catalog.h"
 
+static void copy_to_pb(const struct fsm_copy *c, Dr__BackupCopy *pb)
+{
+    dr__backup_copy__init(pb);
+    pb->region = c->region ? c->region : "";
+    pb->store = c->store ? c->store : "";
+    pb->prefix = c->prefix ? c->prefix : "";
+    pb->state = (Dr__CopyState)c->state;
+    pb->verified_ms = c->verified_ms;
+    pb->changed_ms = c->changed_ms;
+    pb->bytes = c->bytes;
+    pb->objects = c->objects;
+    pb->copy_ms = c->copy_ms;
+    pb->source_region = c->source_region ? c->source_region : "";
+    pb->error = c->error ? c->error : "";
+    pb->failures = c->failures;
+    pb->job_id = c->job_id;
+}
+
+static void copy_from_pb(const Dr__BackupCopy *pb, struct fsm_copy *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->region = pb->region;
+    c->store = pb->store;
+    c->prefix = pb->prefix;
+    c->state = (int)pb->state;
+    c->verified_ms = pb->verified_ms;
+    c->changed_ms = pb->changed_ms;
+    c->bytes = pb->bytes;
+    c->objects = pb->objects;
+    c->copy_ms = pb->copy_ms;
+    c->source_region = pb->source_region;
+    c->error = pb->error;
+    c->failures = pb->failures;
+    c->job_id = pb->job_id;
+}
+
 static void backup_to_pb(const struct fsm_backup *b, Dr__Backup *pb)
 {
     dr__backup__init(pb);
@@ -157,6 +193,7 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
             s->create.kind = (Dr__JobKind)j->kind;
             s->create.backup_kind = (Dr__BackupKind)j->backup_kind;
             s->create.region = (char *)(j->region ? j->region : "");
+            s->create.backup_id = (char *)(j->backup_id ? j->backup_id : "");
             c->kind_case = DR__COMMAND__KIND_JOB_CREATE;
             c->job_create = &s->create;
             return DR_OK;
@@ -189,6 +226,8 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
             if (j->ok) {
                 backup_to_pb(&j->backup, &s->backup);
                 s->finish.backup = &s->backup;
+                copy_to_pb(&j->copy, &s->copy);
+                s->finish.copy = &s->copy;
             }
             c->kind_case = DR__COMMAND__KIND_JOB_FINISH;
             c->job_finish = &s->finish;
@@ -221,6 +260,8 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
             s->verified.ok = cmd->u.verified.ok;
             s->verified.error =
                 (char *)(cmd->u.verified.error ? cmd->u.verified.error : "");
+            s->verified.region =
+                (char *)(cmd->u.verified.region ? cmd->u.verified.region : "");
             c->kind_case = DR__COMMAND__KIND_BACKUP_VERIFIED;
             c->backup_verified = &s->verified;
             return DR_OK;
@@ -237,6 +278,7 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             j->kind = (int)c->job_create->kind;
             j->backup_kind = (int)c->job_create->backup_kind;
             j->region = c->job_create->region;
+            j->backup_id = c->job_create->backup_id;
             cmd->type = FSM_CMD_JOB_CREATE;
             return true;
         case DR__COMMAND__KIND_JOB_CLAIM:
@@ -265,6 +307,9 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
                     return true; /* malformed: type stays 0 */
                 }
                 backup_from_pb(c->job_finish->backup, &j->backup);
+                if (c->job_finish->copy != NULL) {
+                    copy_from_pb(c->job_finish->copy, &j->copy);
+                }
             }
             cmd->type = FSM_CMD_JOB_FINISH;
             return true;
@@ -286,6 +331,7 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             cmd->u.verified.id = c->backup_verified->id;
             cmd->u.verified.ok = c->backup_verified->ok;
             cmd->u.verified.error = c->backup_verified->error;
+            cmd->u.verified.region = c->backup_verified->region;
             cmd->type = FSM_CMD_BACKUP_VERIFIED;
             return true;
         default:
@@ -297,7 +343,14 @@ int codec__catalog_to_pb(const struct fsm *f,
                          Dr__Snapshot *s,
                          struct codec__catalog_pb *pb)
 {
+    size_t n_copies = 0, k = 0;
+
     memset(pb, 0, sizeof(*pb));
+    for (size_t i = 0; i < f->n_backups; i++) {
+        n_copies += f->backups[i].n_copies;
+    }
+    pb->copies = calloc(n_copies + 1, sizeof(*pb->copies));
+    pb->copy_ptrs = calloc(n_copies + 1, sizeof(*pb->copy_ptrs));
     pb->backups = calloc(f->n_backups + 1, sizeof(*pb->backups));
     pb->backup_ptrs = calloc(f->n_backups + 1, sizeof(*pb->backup_ptrs));
     pb->jobs = calloc(f->n_jobs + 1, sizeof(*pb->jobs));
@@ -305,12 +358,19 @@ int codec__catalog_to_pb(const struct fsm *f,
     pb->drills = calloc(f->n_drills + 1, sizeof(*pb->drills));
     pb->drill_ptrs = calloc(f->n_drills + 1, sizeof(*pb->drill_ptrs));
     if (!pb->backups || !pb->backup_ptrs || !pb->jobs || !pb->job_ptrs ||
-        !pb->drills || !pb->drill_ptrs) {
+        !pb->drills || !pb->drill_ptrs || !pb->copies || !pb->copy_ptrs) {
         codec__catalog_pb_free(pb);
         return DR_ENOMEM;
     }
     for (size_t i = 0; i < f->n_backups; i++) {
-        backup_to_pb(&f->backups[i], &pb->backups[i]);
+        const struct fsm_backup *b = &f->backups[i];
+        backup_to_pb(b, &pb->backups[i]);
+        pb->backups[i].n_copies = b->n_copies;
+        pb->backups[i].copies = &pb->copy_ptrs[k];
+        for (size_t c = 0; c < b->n_copies; c++, k++) {
+            copy_to_pb(&b->copies[c], &pb->copies[k]);
+            pb->copy_ptrs[k] = &pb->copies[k];
+        }
         pb->backup_ptrs[i] = &pb->backups[i];
     }
     for (size_t i = 0; i < f->n_jobs; i++) {
@@ -340,6 +400,8 @@ void codec__catalog_pb_free(struct codec__catalog_pb *pb)
     free(pb->job_ptrs);
     free(pb->drills);
     free(pb->drill_ptrs);
+    free(pb->copies);
+    free(pb->copy_ptrs);
     memset(pb, 0, sizeof(*pb));
 }
 
@@ -361,8 +423,12 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         return DR_ENOMEM;
     }
     for (size_t i = 0; i < s->n_backups; i++) {
+        const Dr__Backup *pbb = s->backups[i];
         struct fsm_backup b;
-        backup_from_pb(s->backups[i], &b);
+        struct fsm_copy *copies;
+        int rv;
+
+        backup_from_pb(pbb, &b);
         if (b.id[0] == '\0' || b.kind < 0 || b.kind >= FSM_BACKUP_KINDS ||
             b.state < FSM_BACKUP_COMPLETE || b.state > FSM_BACKUP_DELETING) {
             return fail(errmsg, "malformed backup", b.id);
@@ -370,7 +436,45 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         if (i > 0 && strcmp(f->backups[i - 1].id, b.id) >= 0) {
             return fail(errmsg, "backups out of order or duplicated", NULL);
         }
-        if (fsm_backup_copy(&f->backups[i], &b) != DR_OK) {
+        if (pbb->n_copies > FSM_REGIONS_MAX) {
+            return fail(errmsg, "too many copies of backup", b.id);
+        }
+        copies = calloc(pbb->n_copies + 1, sizeof(*copies));
+        if (copies == NULL) {
+            return DR_ENOMEM;
+        }
+        for (size_t c = 0; c < pbb->n_copies; c++) {
+            copy_from_pb(pbb->copies[c], &copies[c]);
+            if (copies[c].region[0] == '\0' ||
+                copies[c].state < FSM_COPY_COPYING ||
+                copies[c].state > FSM_COPY_DELETING) {
+                free(copies);
+                return fail(errmsg, "malformed copy of backup", b.id);
+            }
+        }
+        b.copies = copies;
+        b.n_copies = pbb->n_copies;
+        if (b.n_copies == 0) {
+            /* From before copies: the origin's objects are its one copy,
+             * as checked then (or as written, when never verified). */
+            copies[0].region = b.origin_region;
+            copies[0].store = b.store;
+            copies[0].prefix = b.prefix;
+            copies[0].state = b.state == FSM_BACKUP_DELETING ? FSM_COPY_DELETING
+                              : b.verified_ms != 0 && !b.verify_ok
+                                  ? FSM_COPY_FAILED
+                                  : FSM_COPY_VERIFIED;
+            copies[0].verified_ms =
+                b.verified_ms != 0 ? b.verified_ms : b.created_ms;
+            copies[0].changed_ms = copies[0].verified_ms;
+            copies[0].bytes = b.stored_bytes;
+            copies[0].source_region = (char *)"";
+            copies[0].error = b.verify_error;
+            b.n_copies = 1;
+        }
+        rv = fsm_backup_copy(&f->backups[i], &b);
+        free(copies);
+        if (rv != DR_OK) {
             return DR_ENOMEM;
         }
         f->n_backups++;
@@ -379,7 +483,7 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         struct fsm_job j;
         job_from_pb(s->jobs[i], &j);
         if (j.id == 0 || j.id > s->job_seq || j.kind < FSM_JOB_BACKUP ||
-            j.kind > FSM_JOB_DRILL || j.state < FSM_JOB_PENDING ||
+            j.kind > FSM_JOB_REPLICATE || j.state < FSM_JOB_PENDING ||
             j.state > FSM_JOB_FAILED || j.backup_kind < 0 ||
             j.backup_kind >= FSM_BACKUP_KINDS) {
             return fail(errmsg, "malformed job of backup", j.backup_id);

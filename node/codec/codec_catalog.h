@@ -18,6 +18,7 @@ struct codec__catalog_scratch
     Dr__CmdBackupVerified verified;
     Dr__CmdDrillStart drill;
     Dr__Backup backup;
+    Dr__BackupCopy copy;
 };
 
 /* Fill c's kind for a catalog command; DR_EINVAL when cmd is not one. c
@@ -38,6 +39,8 @@ struct codec__catalog_pb
     Dr__Job **job_ptrs;
     Dr__Drill *drills;
     Dr__Drill **drill_ptrs;
+    Dr__BackupCopy *copies; /* every backup's, in a row */
+    Dr__BackupCopy **copy_ptrs;
 };
 int codec__catalog_to_pb(const struct fsm *f,
                          Dr__Snapshot *s,

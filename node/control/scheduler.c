@@ -1,6 +1,7 @@
 /* The leader's backup controller: new backup jobs on the replicated
- * schedule, restore drills on theirs, expiry of leases that ran out, and
- * retention. It proposes
+ * schedule, copies of backups into the regions that lack them, restore
+ * drills on their schedule, expiry of leases that ran out, and retention.
+ * It proposes
  * commands and decides nothing the FSM would not check again at its own
  * time; one round of proposals at a time, so a slow commit never doubles a
  * job. */
@@ -15,6 +16,7 @@
 #define SCHED_TICK_MS 500
 
 #define SCHED_RETENTION_BATCH 8
+#define SCHED_REPLICATION_BATCH 16
 /* Leases are judged on the leader's clock; a little slack for a worker
  * whose renewal is in flight. */
 #define SCHED_EXPIRE_SLACK_MS 2000
@@ -58,6 +60,7 @@ void scheduler_step(struct scheduler *s)
     const struct fsm *f = raftnode_state(s->node);
     uint64_t now = raftnode_wall_ms();
     const char *victims[SCHED_RETENTION_BATCH];
+    struct fsm_repl_want wants[SCHED_REPLICATION_BATCH];
     struct fsm_cmd cmd;
     size_t n;
 
@@ -90,6 +93,18 @@ void scheduler_step(struct scheduler *s)
                      j->id, (unsigned)j->attempt, j->owner);
             propose(s, &cmd);
         }
+    }
+    n = fsm_replication_wanted(f, now, wants, SCHED_REPLICATION_BATCH);
+    for (size_t i = 0; i < n; i++) {
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = FSM_CMD_JOB_CREATE;
+        cmd.actor = "replication";
+        cmd.u.job.kind = FSM_JOB_REPLICATE;
+        cmd.u.job.backup_id = wants[i].backup_id;
+        cmd.u.job.region = wants[i].region;
+        log_info("replication: copying %s to %s", wants[i].backup_id,
+                 wants[i].region);
+        propose(s, &cmd);
     }
     if (fsm_drill_due(f, now)) {
         memset(&cmd, 0, sizeof(cmd));

@@ -61,6 +61,8 @@ const char *fsm_job_kind_name(int kind)
             return "cleanup";
         case FSM_JOB_DRILL:
             return "drill";
+        case FSM_JOB_REPLICATE:
+            return "replicate";
     }
     return "unknown";
 }
@@ -89,6 +91,7 @@ void fsm_backup_free(struct fsm_backup *b)
 {
     char **const strs[] = BACKUP_STRS(b);
     fsm__free_strs(strs, sizeof(strs) / sizeof(strs[0]));
+    fsm__copies_free(b->copies, b->n_copies);
     memset(b, 0, sizeof(*b));
 }
 
@@ -96,8 +99,14 @@ int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src)
 {
     char **const strs[] = BACKUP_STRS(dst);
     *dst = *src;
+    dst->copies = NULL;
     if (fsm__dup_strs(strs, sizeof(strs) / sizeof(strs[0])) != DR_OK) {
         memset(dst, 0, sizeof(*dst));
+        return DR_ENOMEM;
+    }
+    if (fsm__copies_dup(&dst->copies, src->copies, src->n_copies) != DR_OK) {
+        dst->n_copies = 0;
+        fsm_backup_free(dst);
         return DR_ENOMEM;
     }
     return DR_OK;
@@ -220,16 +229,50 @@ static const struct fsm_job *backup_job_in(const struct fsm *f,
     return NULL;
 }
 
+/* A job touching backup id's objects in region of one of kinds (bits of
+ * 1 << enum fsm_job_kind) in state (or, with state -1, pending or
+ * running), other than j; or NULL. */
+static const struct fsm_job *objects_job(const struct fsm *f,
+                                         const struct fsm_job *j,
+                                         unsigned kinds,
+                                         int state)
+{
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        const struct fsm_job *o = &f->jobs[i];
+        if (o != j && (kinds & (1u << o->kind)) != 0 &&
+            (state >= 0 ? o->state == state
+                        : o->state == FSM_JOB_PENDING ||
+                              o->state == FSM_JOB_RUNNING) &&
+            strcmp(o->backup_id, j->backup_id) == 0 &&
+            strcmp(o->region, j->region) == 0) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
 const struct fsm_job *fsm_job_waits_for(const struct fsm *f,
                                         const struct fsm_job *j)
 {
     const struct fsm_job *r;
 
-    if (j->kind != FSM_JOB_BACKUP || j->state != FSM_JOB_PENDING) {
+    if (j->state != FSM_JOB_PENDING) {
         return NULL;
     }
-    r = backup_job_in(f, j->backup_kind, j->region, FSM_JOB_RUNNING);
-    return r != NULL && r->id != j->id ? r : NULL;
+    switch (j->kind) {
+        case FSM_JOB_BACKUP:
+            r = backup_job_in(f, j->backup_kind, j->region, FSM_JOB_RUNNING);
+            return r != NULL && r->id != j->id ? r : NULL;
+        case FSM_JOB_REPLICATE:
+            /* Not while the region's objects of that backup are deleted. */
+            return objects_job(
+                f, j, (1u << FSM_JOB_DELETE) | (1u << FSM_JOB_CLEANUP), -1);
+        case FSM_JOB_DELETE:
+        case FSM_JOB_CLEANUP:
+            /* Not while a copy still writes them. */
+            return objects_job(f, j, 1u << FSM_JOB_REPLICATE, FSM_JOB_RUNNING);
+    }
+    return NULL;
 }
 
 static const char *interval_key(int kind)
@@ -290,6 +333,47 @@ static int by_group_newest_first(const void *a, const void *b)
     return strcmp(y->id, x->id);
 }
 
+/* Whether b is, for its kind, the newest safe backup of its origin or
+ * the newest verified copy of some region: retention keeps those whatever
+ * their age, so a region never loses its last restorable backup to
+ * copies still in flight. */
+static bool retention_protects(const struct fsm *f, const struct fsm_backup *b)
+{
+    bool safe = fsm_backup_safe(f, b);
+
+    for (size_t i = 0; i < f->n_backups; i++) {
+        const struct fsm_backup *o = &f->backups[i];
+        if (o == b || o->kind != b->kind || o->state != FSM_BACKUP_COMPLETE ||
+            o->created_ms <= b->created_ms) {
+            continue;
+        }
+        /* o is newer: it takes over what it also has. */
+        if (safe && strcmp(o->origin_region, b->origin_region) == 0 &&
+            fsm_backup_safe(f, o)) {
+            safe = false;
+        }
+    }
+    if (safe) {
+        return true;
+    }
+    for (size_t c = 0; c < b->n_copies; c++) {
+        const struct fsm_copy *bc = &b->copies[c];
+        bool newest = bc->state == FSM_COPY_VERIFIED;
+        for (size_t i = 0; i < f->n_backups && newest; i++) {
+            const struct fsm_backup *o = &f->backups[i];
+            const struct fsm_copy *oc = fsm_copy_get(o, bc->region);
+            newest = !(o != b && o->kind == b->kind &&
+                       o->state == FSM_BACKUP_COMPLETE &&
+                       o->created_ms > b->created_ms && oc != NULL &&
+                       oc->state == FSM_COPY_VERIFIED);
+        }
+        if (newest) {
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t fsm_retention_victims(const struct fsm *f,
                              uint64_t now,
                              const char **ids,
@@ -336,7 +420,7 @@ size_t fsm_retention_victims(const struct fsm *f,
             }
             last_day = day;
         }
-        if (!keep) {
+        if (!keep && !retention_protects(f, b)) {
             ids[n_out++] = b->id;
         }
     }
@@ -404,6 +488,70 @@ static int check_finished_backup(const struct fsm_backup *b,
     return DR_OK;
 }
 
+/* Room in the job table for n new jobs. */
+static int check_room(const struct fsm *f, size_t n, struct fsm_result *res)
+{
+    size_t finished = 0;
+
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        finished += f->jobs[i].state == FSM_JOB_DONE ||
+                    f->jobs[i].state == FSM_JOB_FAILED;
+    }
+    if (f->n_jobs + n > FSM_JOBS_MAX + finished) {
+        return fsm__reject(res, DR_ELIMIT,
+                           "%d jobs are pending or running already",
+                           FSM_JOBS_MAX);
+    }
+    return DR_OK;
+}
+
+static int check_create_replica(const struct fsm *f,
+                                const struct fsm_cmd_job *c,
+                                struct fsm_result *res)
+{
+    const struct fsm_backup *b =
+        c->backup_id != NULL ? fsm_backup_get(f, c->backup_id) : NULL;
+    const struct fsm_region *r =
+        c->region != NULL ? fsm_region_get(f, c->region) : NULL;
+    const struct fsm_copy *cp;
+    const char *why = "";
+
+    if (b == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "backup %s does not exist",
+                           c->backup_id != NULL ? c->backup_id : "(none)");
+    }
+    if (b->state != FSM_BACKUP_COMPLETE) {
+        return fsm__reject(res, DR_ECONFLICT, "backup %s is being deleted",
+                           b->id);
+    }
+    if (r == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
+                           c->region != NULL ? c->region : "(none)");
+    }
+    if (!fsm_region_receives(f, r, b->kind, &why)) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "region %s receives no copy of %s: %s", r->name,
+                           b->id, why);
+    }
+    if (fsm__store_shared(b, r)) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "region %s's object store already holds a copy of "
+                           "%s (two regions share one store)",
+                           r->name, b->id);
+    }
+    cp = fsm_copy_get(b, r->name);
+    if (cp != NULL && cp->state != FSM_COPY_FAILED) {
+        return fsm__reject(res, DR_ECONFLICT, "region %s's copy of %s is %s",
+                           r->name, b->id, fsm_copy_state_name(cp->state));
+    }
+    if (fsm_copy_pick(f, b, NULL, NULL) == NULL) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "backup %s has no verified copy to copy from",
+                           b->id);
+    }
+    return check_room(f, 1, res);
+}
+
 static int check_create(const struct fsm *f,
                         const struct fsm_cmd_job *c,
                         struct fsm_result *res)
@@ -413,11 +561,14 @@ static int check_create(const struct fsm *f,
                              : f->site.primary_region;
     const struct fsm_region *r;
     const struct fsm_job *busy;
-    size_t finished = 0;
 
+    if (c->kind == FSM_JOB_REPLICATE) {
+        return check_create_replica(f, c, res);
+    }
     if (c->kind != FSM_JOB_BACKUP) {
         return fsm__reject(res, DR_EINVAL,
-                           "only backup jobs can be created directly");
+                           "only backup and replicate jobs can be created "
+                           "directly");
     }
     if (c->backup_kind < 0 || c->backup_kind >= FSM_BACKUP_KINDS) {
         return fsm__reject(res, DR_EINVAL, "unknown backup kind %d",
@@ -440,16 +591,7 @@ static int check_create(const struct fsm *f,
     if (busy != NULL) {
         return DR_OK;
     }
-    for (size_t i = 0; i < f->n_jobs; i++) {
-        finished += f->jobs[i].state == FSM_JOB_DONE ||
-                    f->jobs[i].state == FSM_JOB_FAILED;
-    }
-    if (f->n_jobs >= FSM_JOBS_MAX && finished == 0) {
-        return fsm__reject(res, DR_ELIMIT,
-                           "%d jobs are pending or running already",
-                           FSM_JOBS_MAX);
-    }
-    return DR_OK;
+    return check_room(f, 1, res);
 }
 
 int fsm__catalog_check(const struct fsm *f,
@@ -479,22 +621,31 @@ int fsm__catalog_check(const struct fsm *f,
             return fsm__reject(res, DR_ECONFLICT, "backup %s is being deleted",
                                b->id);
         }
-        if (cmd->type == FSM_CMD_BACKUP_VERIFIED &&
-            cmd->u.verified.error != NULL &&
-            strlen(cmd->u.verified.error) > FSM_TEXT_MAX) {
-            return fsm__reject(res, DR_EINVAL, "error is too long");
-        }
-        if (cmd->type == FSM_CMD_BACKUP_DELETE && f->n_jobs >= FSM_JOBS_MAX) {
-            for (size_t i = 0; i < f->n_jobs; i++) {
-                if (f->jobs[i].state >= FSM_JOB_DONE) {
-                    return DR_OK;
-                }
+        if (cmd->type == FSM_CMD_BACKUP_VERIFIED) {
+            const char *region = cmd->u.verified.region;
+            const struct fsm_copy *cp = fsm_copy_get(
+                b, region != NULL && region[0] != '\0' ? region
+                                                       : b->origin_region);
+            if (cmd->u.verified.error != NULL &&
+                strlen(cmd->u.verified.error) > FSM_TEXT_MAX) {
+                return fsm__reject(res, DR_EINVAL, "error is too long");
             }
-            return fsm__reject(res, DR_ELIMIT,
-                               "%d jobs are pending or running already",
-                               FSM_JOBS_MAX);
+            if (cp == NULL) {
+                return fsm__reject(res, DR_ENOTFOUND,
+                                   "backup %s has no copy in region %s", b->id,
+                                   region != NULL && region[0] != '\0'
+                                       ? region
+                                       : b->origin_region);
+            }
+            if (cp->state == FSM_COPY_COPYING) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "region %s's copy of %s is still being "
+                                   "made",
+                                   cp->region, b->id);
+            }
+            return DR_OK;
         }
-        return DR_OK;
+        return check_room(f, b->n_copies > 0 ? b->n_copies : 1, res);
     }
     j = fsm_job_get(f, c->job_id);
     if (j == NULL) {
@@ -522,12 +673,29 @@ int fsm__catalog_check(const struct fsm *f,
                                    (unsigned long long)c->node, m->region);
             }
             if (fsm_job_waits_for(f, j) != NULL) {
+                const struct fsm_job *w = fsm_job_waits_for(f, j);
                 return fsm__reject(
                     res, DR_ECONFLICT,
-                    "job %llu runs after job %llu, a backup of the same kind "
-                    "still running",
-                    (unsigned long long)j->id,
-                    (unsigned long long)fsm_job_waits_for(f, j)->id);
+                    "job %llu runs after job %llu (%s of %s in %s), still %s",
+                    (unsigned long long)j->id, (unsigned long long)w->id,
+                    fsm_job_kind_name(w->kind), w->backup_id, w->region,
+                    fsm_job_state_name(w->state));
+            }
+            if (j->kind == FSM_JOB_REPLICATE) {
+                int64_t limit =
+                    fsm_setting_int(f, "replication.max_concurrent");
+                int64_t running = 0;
+                for (size_t i = 0; i < f->n_jobs; i++) {
+                    running += f->jobs[i].kind == FSM_JOB_REPLICATE &&
+                               f->jobs[i].state == FSM_JOB_RUNNING &&
+                               strcmp(f->jobs[i].region, j->region) == 0;
+                }
+                if (running >= limit) {
+                    return fsm__reject(res, DR_ECONFLICT,
+                                       "region %s runs %lld copies already "
+                                       "(replication.max_concurrent)",
+                                       j->region, (long long)running);
+                }
             }
             if (c->lease_ms < 1000 || c->lease_ms > 3600000) {
                 return fsm__reject(res, DR_EINVAL,
@@ -572,6 +740,11 @@ int fsm__catalog_check(const struct fsm *f,
                                        "most %d bytes)",
                                        FSM_TEXT_MAX);
                 }
+            }
+            if (j->kind == FSM_JOB_REPLICATE && c->copy.source_region != NULL &&
+                strlen(c->copy.source_region) > FSM_NAME_MAX) {
+                return fsm__reject(res, DR_EINVAL,
+                                   "copy.source_region is too long");
             }
             if (j->kind == FSM_JOB_BACKUP) {
                 if (check_finished_backup(&c->backup, res) != DR_OK) {
@@ -709,6 +882,45 @@ static int add_delete_job(struct fsm *f,
     return DR_OK;
 }
 
+/* Region's copy of backup id, for changing it; NULL when either is gone. */
+static struct fsm_copy *copy_of(struct fsm *f,
+                                const char *id,
+                                const char *region,
+                                struct fsm_backup **bp)
+{
+    struct fsm_backup *b = (struct fsm_backup *)fsm_backup_get(f, id);
+
+    if (bp != NULL) {
+        *bp = b;
+    }
+    return b != NULL ? (struct fsm_copy *)fsm_copy_get(b, region) : NULL;
+}
+
+/* A replicate attempt failed: the copy says why; with no attempts left it
+ * is failed (and started again after replication.retry_s). */
+static int replica_failed(struct fsm *f,
+                          const struct fsm_job *j,
+                          const char *error,
+                          uint64_t now)
+{
+    struct fsm_backup *b;
+    struct fsm_copy *c = copy_of(f, j->backup_id, j->region, &b);
+
+    if (c == NULL || c->state != FSM_COPY_COPYING || c->job_id != j->id) {
+        return DR_OK; /* deleted meanwhile */
+    }
+    if (set_str(&c->error, error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    c->failures++;
+    if (j->state == FSM_JOB_FAILED) {
+        c->state = FSM_COPY_FAILED;
+        c->changed_ms = now;
+        c->job_id = 0;
+    }
+    return DR_OK;
+}
+
 /* An attempt ended without success: retry after a back-off, or fail. */
 static int attempt_failed(struct fsm *f,
                           struct fsm_job *j,
@@ -719,6 +931,7 @@ static int attempt_failed(struct fsm *f,
     char region[FSM_NAME_MAX + 1], store[FSM_ADDR_MAX + 1];
     char prefix[1100], backup_id[128];
     bool cleanup = j->kind == FSM_JOB_BACKUP && j->prefix[0] != '\0';
+    int rv;
     uint64_t backoff, id;
     unsigned shift = j->attempt < 7 ? j->attempt - 1 : 6;
 
@@ -746,6 +959,14 @@ static int attempt_failed(struct fsm *f,
     if (j->kind == FSM_JOB_DRILL && j->state == FSM_JOB_FAILED) {
         return fsm__drill_job_done(f, j, false, NULL, error, now, actor);
     }
+    if (j->kind == FSM_JOB_REPLICATE) {
+        /* A next attempt writes the same keys over what this one left; the
+         * last one's leftovers are removed by a cleanup job. */
+        if ((rv = replica_failed(f, j, error, now)) != DR_OK) {
+            return rv;
+        }
+        cleanup = j->state == FSM_JOB_FAILED;
+    }
     if (!cleanup) {
         return DR_OK;
     }
@@ -765,6 +986,7 @@ static int finish_backup(struct fsm *f,
                          uint64_t now)
 {
     struct fsm_backup b, copy, *grown;
+    struct fsm_copy origin;
     int found;
     size_t pos;
 
@@ -784,6 +1006,18 @@ static int finish_backup(struct fsm *f,
     b.verify_error = (char *)"";
     b.job_id = j->id;
     b.detail = in->detail != NULL ? in->detail : (char *)"";
+    /* The origin's copy: every object was hashed as it was written. */
+    memset(&origin, 0, sizeof(origin));
+    origin.region = j->region;
+    origin.store = j->store;
+    origin.prefix = j->prefix;
+    origin.state = FSM_COPY_VERIFIED;
+    origin.verified_ms = origin.changed_ms = now;
+    origin.bytes = in->stored_bytes;
+    origin.source_region = (char *)"";
+    origin.error = (char *)"";
+    b.copies = &origin;
+    b.n_copies = 1;
     pos = backup_pos(f, b.id, &found);
     if (found) { /* ids are unique per job; a second finish is refused */
         return DR_OK;
@@ -817,6 +1051,233 @@ static void backup_remove(struct fsm *f, const char *id)
     f->n_backups--;
 }
 
+/* A delete job of region ended: that copy is gone, and the backup with
+ * its last copy. */
+static void copy_deleted(struct fsm *f, const struct fsm_job *j)
+{
+    struct fsm_backup *b;
+    struct fsm_copy *c = copy_of(f, j->backup_id, j->region, &b);
+
+    if (b == NULL) {
+        return;
+    }
+    if (c != NULL) {
+        size_t i = (size_t)(c - b->copies);
+        fsm__copy_free(c);
+        memmove(&b->copies[i], &b->copies[i + 1],
+                (b->n_copies - i - 1) * sizeof(*b->copies));
+        b->n_copies--;
+    }
+    for (size_t i = 0; i < b->n_copies; i++) {
+        if (b->copies[i].state == FSM_COPY_DELETING) {
+            return; /* other regions still delete theirs */
+        }
+    }
+    backup_remove(f, j->backup_id);
+}
+
+/* Make (or restart) region's copy of b, made by job job_id. */
+static int copy_start(struct fsm_backup *b,
+                      const struct fsm_region *r,
+                      uint64_t job_id,
+                      uint64_t now)
+{
+    struct fsm_copy *c = (struct fsm_copy *)fsm_copy_get(b, r->name), t;
+
+    if (c == NULL) {
+        struct fsm_copy *grown =
+            realloc(b->copies, (b->n_copies + 1) * sizeof(*b->copies));
+        if (grown == NULL) {
+            return DR_ENOMEM;
+        }
+        b->copies = grown;
+        memset(&t, 0, sizeof(t));
+        t.region = r->name;
+        t.store = r->object_store;
+        t.prefix = b->prefix;
+        t.source_region = (char *)"";
+        t.error = (char *)"";
+        if (fsm__copies_dup(&c, &t, 1) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        b->copies[b->n_copies++] = *c;
+        free(c);
+        c = &b->copies[b->n_copies - 1];
+    } else if (set_str(&c->store, r->object_store) != DR_OK ||
+               set_str(&c->error, "") != DR_OK) {
+        return DR_ENOMEM;
+    }
+    c->state = FSM_COPY_COPYING;
+    c->changed_ms = now;
+    c->verified_ms = 0;
+    c->job_id = job_id;
+    return DR_OK;
+}
+
+static int mutate_create_replica(struct fsm *f,
+                                 const struct fsm_cmd *cmd,
+                                 uint64_t now,
+                                 struct fsm_result *res)
+{
+    const struct fsm_cmd_job *c = &cmd->u.job;
+    struct fsm_backup *b = (struct fsm_backup *)fsm_backup_get(f, c->backup_id);
+    const struct fsm_region *r = fsm_region_get(f, c->region);
+    struct fsm_job t;
+
+    memset(&t, 0, sizeof(t));
+    t.id = f->job_seq + 1;
+    t.kind = FSM_JOB_REPLICATE;
+    t.backup_kind = b->kind;
+    t.region = r->name;
+    t.backup_id = b->id;
+    t.prefix = b->prefix;
+    t.store = r->object_store;
+    t.state = FSM_JOB_PENDING;
+    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
+    if (fsm__job_add(f, &t) == NULL) {
+        return DR_ENOMEM;
+    }
+    /* Adding the job may have forgotten an old one, never a backup. */
+    if (copy_start(b, r, t.id, now) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    res->job_id = t.id;
+    fsm__audit_add(f, now, cmd->actor, "copy-scheduled",
+                   "job %llu: copy %s to region %s", (unsigned long long)t.id,
+                   b->id, r->name);
+    return DR_OK;
+}
+
+/* Delete every copy of a backup: one delete job per region holding one;
+ * pending copies are called off. */
+static int mutate_backup_delete(struct fsm *f,
+                                const struct fsm_cmd *cmd,
+                                uint64_t now,
+                                struct fsm_result *res)
+{
+    const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    struct fsm_backup *b =
+        (struct fsm_backup *)fsm_backup_get(f, cmd->u.backup_id);
+    char id[128];
+    size_t n;
+    int rv;
+
+    snprintf(id, sizeof(id), "%s", b->id);
+    b->state = FSM_BACKUP_DELETING;
+    fsm__audit_add(f, now, cmd->actor, "backup-delete", "%s", id);
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_REPLICATE && j->state == FSM_JOB_PENDING &&
+            strcmp(j->backup_id, id) == 0) {
+            if (set_str(&j->error, "backup deleted") != DR_OK) {
+                return DR_ENOMEM;
+            }
+            fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_FAILED);
+            j->updated_ms = now;
+        }
+    }
+    n = b->n_copies;
+    if (n == 0) { /* a backup from before copies: its origin's objects */
+        return add_delete_job(f, FSM_JOB_DELETE, b->origin_region, b->store,
+                              b->prefix, id, actor, now, &res->job_id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char region[FSM_NAME_MAX + 1], store[FSM_ADDR_MAX + 1], prefix[1100];
+        uint64_t job_id;
+
+        /* Adding a job never moves the catalog, but look b up again. */
+        b = (struct fsm_backup *)fsm_backup_get(f, id);
+        b->copies[i].state = FSM_COPY_DELETING;
+        b->copies[i].changed_ms = now;
+        snprintf(region, sizeof(region), "%s", b->copies[i].region);
+        snprintf(store, sizeof(store), "%s", b->copies[i].store);
+        snprintf(prefix, sizeof(prefix), "%s", b->copies[i].prefix);
+        rv = add_delete_job(f, FSM_JOB_DELETE, region, store, prefix, id, actor,
+                            now, &job_id);
+        if (rv != DR_OK) {
+            return rv;
+        }
+        if (i == 0) {
+            res->job_id = job_id;
+        }
+    }
+    return DR_OK;
+}
+
+static int mutate_verified(struct fsm *f,
+                           const struct fsm_cmd *cmd,
+                           uint64_t now)
+{
+    const struct fsm_cmd_backup_verified *v = &cmd->u.verified;
+    struct fsm_backup *b = (struct fsm_backup *)fsm_backup_get(f, v->id);
+    const char *region = v->region != NULL && v->region[0] != '\0'
+                             ? v->region
+                             : b->origin_region;
+    struct fsm_copy *c = (struct fsm_copy *)fsm_copy_get(b, region);
+
+    if (set_str(&b->verify_error, v->ok ? "" : v->error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    b->verified_ms = now;
+    b->verify_ok = v->ok;
+    if (c != NULL && c->state != FSM_COPY_DELETING) {
+        if (set_str(&c->error, v->ok ? "" : v->error) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        if (v->ok) {
+            c->verified_ms = now;
+            if (c->state != FSM_COPY_VERIFIED) {
+                c->state = FSM_COPY_VERIFIED;
+                c->changed_ms = now;
+            }
+        } else {
+            /* A bad copy is never restored; the leader copies it again
+             * from a good one. */
+            c->state = FSM_COPY_FAILED;
+            c->changed_ms = now;
+            c->failures++;
+        }
+    }
+    fsm__audit_add(f, now, cmd->actor, "backup-verified", "%s in %s: %s%s%s",
+                   b->id, region, v->ok ? "ok" : "FAILED", v->ok ? "" : ": ",
+                   v->ok ? "" : (v->error ? v->error : ""));
+    return DR_OK;
+}
+
+/* A replicate job succeeded: its copy is verified (the worker checked
+ * every object against the manifest and wrote the manifest last). */
+static int replica_done(struct fsm *f,
+                        const struct fsm_job *j,
+                        const struct fsm_copy *in,
+                        uint64_t now,
+                        const char *actor)
+{
+    struct fsm_copy *c = copy_of(f, j->backup_id, j->region, NULL);
+
+    if (c == NULL || c->state != FSM_COPY_COPYING || c->job_id != j->id) {
+        return DR_OK; /* the backup is being deleted */
+    }
+    if (set_str(&c->source_region,
+                in->source_region != NULL ? in->source_region : "") != DR_OK ||
+        set_str(&c->error, "") != DR_OK) {
+        return DR_ENOMEM;
+    }
+    c->state = FSM_COPY_VERIFIED;
+    c->verified_ms = c->changed_ms = now;
+    c->bytes = in->bytes;
+    c->objects = in->objects;
+    c->copy_ms = in->copy_ms;
+    c->job_id = 0;
+    fsm__audit_add(f, now, actor, "backup-copied",
+                   "%s to %s from %s: %llu bytes in %llu ms", j->backup_id,
+                   j->region, c->source_region, (unsigned long long)in->bytes,
+                   (unsigned long long)in->copy_ms);
+    return DR_OK;
+}
+
 static int mutate_create(struct fsm *f,
                          const struct fsm_cmd *cmd,
                          uint64_t now,
@@ -828,10 +1289,15 @@ static int mutate_create(struct fsm *f,
                              : f->site.primary_region;
     const struct fsm_region *r = fsm_region_get(f, region);
     const struct fsm_job *pending =
-        backup_job_in(f, c->backup_kind, region, FSM_JOB_PENDING);
+        c->kind == FSM_JOB_BACKUP
+            ? backup_job_in(f, c->backup_kind, region, FSM_JOB_PENDING)
+            : NULL;
     char when[32], backup_id[96];
     struct fsm_job t;
 
+    if (c->kind == FSM_JOB_REPLICATE) {
+        return mutate_create_replica(f, cmd, now, res);
+    }
     if (pending != NULL) {
         /* Joined: nothing changes; the caller waits for that job. */
         res->job_id = pending->id;
@@ -878,29 +1344,10 @@ int fsm__catalog_mutate(struct fsm *f,
     switch (cmd->type) {
         case FSM_CMD_JOB_CREATE:
             return mutate_create(f, cmd, now, res);
-        case FSM_CMD_BACKUP_DELETE: {
-            pos = backup_pos(f, cmd->u.backup_id, &found);
-            struct fsm_backup *b = &f->backups[pos];
-            b->state = FSM_BACKUP_DELETING;
-            fsm__audit_add(f, now, cmd->actor, "backup-delete", "%s", b->id);
-            return add_delete_job(
-                f, FSM_JOB_DELETE, b->origin_region, b->store, b->prefix, b->id,
-                cmd->actor != NULL ? cmd->actor : "", now, &res->job_id);
-        }
-        case FSM_CMD_BACKUP_VERIFIED: {
-            const struct fsm_cmd_backup_verified *v = &cmd->u.verified;
-            pos = backup_pos(f, v->id, &found);
-            struct fsm_backup *b = &f->backups[pos];
-            if (set_str(&b->verify_error, v->ok ? "" : v->error) != DR_OK) {
-                return DR_ENOMEM;
-            }
-            b->verified_ms = now;
-            b->verify_ok = v->ok;
-            fsm__audit_add(f, now, cmd->actor, "backup-verified", "%s: %s%s%s",
-                           b->id, v->ok ? "ok" : "FAILED", v->ok ? "" : ": ",
-                           v->ok ? "" : (v->error ? v->error : ""));
-            return DR_OK;
-        }
+        case FSM_CMD_BACKUP_DELETE:
+            return mutate_backup_delete(f, cmd, now, res);
+        case FSM_CMD_BACKUP_VERIFIED:
+            return mutate_verified(f, cmd, now);
         default:
             break;
     }
@@ -963,9 +1410,12 @@ int fsm__catalog_mutate(struct fsm *f,
                                (unsigned long long)c->backup.stored_bytes,
                                c->backup.manifest_key);
             } else if (j->kind == FSM_JOB_DELETE) {
-                fsm__audit_add(f, now, cmd->actor, "backup-deleted", "%s",
-                               j->backup_id);
-                backup_remove(f, j->backup_id);
+                fsm__audit_add(f, now, cmd->actor, "backup-deleted", "%s in %s",
+                               j->backup_id, j->region);
+                copy_deleted(f, j);
+            } else if (j->kind == FSM_JOB_REPLICATE) {
+                return replica_done(f, j, &c->copy, now,
+                                    cmd->actor != NULL ? cmd->actor : "");
             } else if (j->kind == FSM_JOB_DRILL) {
                 return fsm__drill_job_done(
                     f, j, true, c, c->error, now,

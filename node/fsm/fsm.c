@@ -1097,6 +1097,13 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
     const struct cmd_desc *d = desc_of(cmd->type);
     uint32_t v = d != NULL ? d->version : 1;
 
+    /* Copies came with version 3. */
+    if ((cmd->type == FSM_CMD_JOB_CREATE &&
+         cmd->u.job.kind == FSM_JOB_REPLICATE) ||
+        (cmd->type == FSM_CMD_BACKUP_VERIFIED &&
+         cmd->u.verified.region != NULL && cmd->u.verified.region[0] != '\0')) {
+        v = v > 3 ? v : 3;
+    }
     /* A setting added later needs the version that added it. */
     if (cmd->type == FSM_CMD_SETTING_SET && cmd->u.setting.key != NULL) {
         uint32_t sv = fsm_setting_version(cmd->u.setting.key);

@@ -9,8 +9,10 @@
 #include "common/err.h"
 
 /* Newest Entry.version this code applies. 2 added breakers, region health
- * and drills; an entry carries the newest version its commands need. */
-#define FSM_VERSION 2
+ * and drills, 3 cross-region copies (replicate jobs, per-copy verification,
+ * replication.* settings); an entry carries the newest version its commands
+ * need. */
+#define FSM_VERSION 3
 #define FSM_NAME_MAX 63        /* region names, setting keys */
 #define FSM_ADDR_MAX 255       /* host:port, URLs */
 #define FSM_TEXT_MAX 1024      /* reasons, audit details */
@@ -129,6 +131,31 @@ enum fsm_backup_state {
     FSM_BACKUP_DELETING = 1, /* objects being deleted: never restored */
 };
 
+/* One region's copy of a backup. The origin's copy is the first; the
+ * others are made by replicate jobs. Only a verified copy is restored. */
+enum fsm_copy_state {
+    FSM_COPY_COPYING = 0,  /* a replicate job is making it */
+    FSM_COPY_VERIFIED = 1, /* every object and the manifest checked */
+    FSM_COPY_FAILED = 2,   /* the copy or a verification of it failed */
+    FSM_COPY_DELETING = 3, /* the backup is being deleted */
+};
+
+struct fsm_copy
+{
+    char *region;
+    char *store;  /* the region's store URL when the copy was made */
+    char *prefix; /* same keys as the origin's */
+    int state;    /* enum fsm_copy_state */
+    uint64_t verified_ms;
+    uint64_t changed_ms; /* last state change */
+    uint64_t bytes, objects;
+    uint64_t copy_ms;    /* how long the copy took, as measured */
+    char *source_region; /* where it was copied from ("" for the origin) */
+    char *error;         /* last failure, or "" */
+    uint32_t failures;   /* failed copy attempts and verifications */
+    uint64_t job_id;     /* the replicate job making it, or 0 */
+};
+
 #define FSM_BACKUPS_MAX 4096
 #define FSM_JOBS_MAX 512 /* finished jobs beyond this are forgotten */
 #define FSM_SHA256_HEX 64
@@ -152,14 +179,17 @@ struct fsm_backup
     bool verify_ok;
     char *verify_error;
     uint64_t job_id;
-    char *detail; /* JSON summary from the worker */
+    char *detail;            /* JSON summary from the worker */
+    struct fsm_copy *copies; /* the origin's first, then by creation */
+    size_t n_copies;
 };
 
 enum fsm_job_kind {
     FSM_JOB_BACKUP = 0,
-    FSM_JOB_DELETE = 1,  /* a backup's objects, then its catalog entry */
-    FSM_JOB_CLEANUP = 2, /* the objects of a failed attempt */
-    FSM_JOB_DRILL = 3,   /* a restore drill's restore and checks */
+    FSM_JOB_DELETE = 1,    /* a backup's objects, then its catalog entry */
+    FSM_JOB_CLEANUP = 2,   /* the objects of a failed attempt */
+    FSM_JOB_DRILL = 3,     /* a restore drill's restore and checks */
+    FSM_JOB_REPLICATE = 4, /* a backup's objects into region's store */
 };
 
 enum fsm_job_state {
@@ -335,9 +365,11 @@ struct fsm_cmd_job
     uint64_t node;            /* CLAIM, RENEW, FINISH */
     uint32_t attempt;         /* RENEW, FINISH, EXPIRE */
     uint64_t lease_ms;        /* CLAIM, RENEW */
-    int kind;                 /* CREATE: enum fsm_job_kind (only BACKUP) */
-    int backup_kind;          /* CREATE */
-    const char *region;       /* CREATE: NULL or "" = the primary region */
+    int kind;                 /* CREATE: BACKUP or REPLICATE */
+    int backup_kind;          /* CREATE of a BACKUP */
+    const char *region;       /* CREATE: NULL or "" = the primary region;
+                                 REPLICATE: the destination */
+    const char *backup_id;    /* CREATE of a REPLICATE */
     bool ok;                  /* FINISH */
     const char *error;        /* FINISH when !ok, or a drill that failed */
     bool drill_ok;            /* FINISH of a drill job: its checks passed */
@@ -345,6 +377,8 @@ struct fsm_cmd_job
     struct fsm_backup backup; /* FINISH of a backup job that succeeded:
                                  stored_bytes, raw_bytes, snapshot_ms,
                                  manifest_key, manifest_sha256, detail */
+    struct fsm_copy copy;     /* FINISH of a replicate job that succeeded:
+                                 bytes, objects, copy_ms, source_region */
 };
 
 struct fsm_cmd_backup_verified
@@ -352,6 +386,7 @@ struct fsm_cmd_backup_verified
     const char *id;
     bool ok;
     const char *error;
+    const char *region; /* whose copy was checked; NULL or "": the origin's */
 };
 
 struct fsm_cmd_bootstrap
@@ -527,6 +562,55 @@ int fsm_backup_kind_parse(const char *name); /* also "pg", "redis"; -1 */
 const char *fsm_backup_state_name(int state);
 const char *fsm_job_kind_name(int kind);
 const char *fsm_job_state_name(int state);
+
+/* Cross-region copies (replicate.c). */
+const char *fsm_copy_state_name(int state); /* "copying", "verified", ... */
+/* Region's copy of b, or NULL. */
+const struct fsm_copy *fsm_copy_get(const struct fsm_backup *b,
+                                    const char *region);
+size_t fsm_backup_verified_copies(const struct fsm_backup *b);
+/* Verified copies b needs to be safe: replication.min_copies, or (0) one
+ * in its origin and in every region that receives its kind. */
+size_t fsm_replication_min_copies(const struct fsm *f,
+                                  const struct fsm_backup *b);
+bool fsm_backup_safe(const struct fsm *f, const struct fsm_backup *b);
+/* Whether region receives copies of kind (replication.targets), and why
+ * not (a static string) when it does not. A region without an object store
+ * receives nothing. */
+bool fsm_region_receives(const struct fsm *f,
+                         const struct fsm_region *r,
+                         int kind,
+                         const char **why_not);
+/* The copy to read b from for a caller in region (NULL: no preference):
+ * that region's verified copy, else the origin's, else the verified copy
+ * of the highest-priority region; NULL when none is verified. *why (may be
+ * NULL) gets "local", "origin" or "nearest". */
+const struct fsm_copy *fsm_copy_pick(const struct fsm *f,
+                                     const struct fsm_backup *b,
+                                     const char *region,
+                                     const char **why);
+struct fsm_repl_want
+{
+    const char *backup_id; /* borrowed from the state */
+    const char *region;
+};
+/* Copies the leader should start at now: for complete backups, newest
+ * first, every receiving region without a copy (or whose copy failed
+ * replication.retry_s ago), that has a verified source copy, while the
+ * region has fewer than replication.max_concurrent replicate jobs pending.
+ * Fills up to max and returns how many. */
+size_t fsm_replication_wanted(const struct fsm *f,
+                              uint64_t now,
+                              struct fsm_repl_want *out,
+                              size_t max);
+/* Replication lag of region for kind at now, in ms: 0 when it holds a
+ * verified copy of the newest complete backup of kind, else how long ago
+ * the oldest backup it lacks (newer than its newest verified copy) was
+ * committed. */
+uint64_t fsm_replication_lag_ms(const struct fsm *f,
+                                const char *region,
+                                int kind,
+                                uint64_t now);
 
 /* Circuit breakers and region health. */
 const char *fsm_provider_name(int provider); /* "ollama", ... */

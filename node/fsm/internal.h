@@ -79,6 +79,16 @@ int fsm__drill_job_done(struct fsm *f,
                         uint64_t now,
                         const char *actor);
 void fsm__drill_close(struct fsm *f);
+/* Copy lists of backups (replicate.c). */
+int fsm__copies_dup(struct fsm_copy **dst,
+                    const struct fsm_copy *src,
+                    size_t n);
+void fsm__copy_free(struct fsm_copy *c);
+void fsm__copies_free(struct fsm_copy *copies, size_t n);
+/* Whether another copy of b than region r's lives in r's store (the same
+ * objects: copying there would copy a backup onto itself, and cleaning up
+ * there would delete the other copy). */
+bool fsm__store_shared(const struct fsm_backup *b, const struct fsm_region *r);
 /* Shared with drill.c (catalog.c). */
 struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl);
 

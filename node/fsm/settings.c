@@ -47,6 +47,21 @@ static const struct fsm_setting_desc table[] = {
      "LLM providers in fallback order, comma-separated"},
     {"queue_mode", FSM_SETTING_BOOL, 0, 0, 0, false, NULL, NULL, false,
      "buffer LLM requests while every provider is down"},
+    {"replication.bandwidth_bps", FSM_SETTING_INT, 0, 1099511627776LL, 0, false,
+     NULL, NULL, false,
+     "bytes per second the copies into one region may use together (0: no "
+     "limit)"},
+    {"replication.max_concurrent", FSM_SETTING_INT, 1, 64, 2, false, NULL, NULL,
+     false, "replicate jobs running at once per destination region"},
+    {"replication.min_copies", FSM_SETTING_INT, 0, 64, 0, false, NULL, NULL,
+     false,
+     "verified copies that make a backup safe (0: one in every region "
+     "that receives it)"},
+    {"replication.retry_s", FSM_SETTING_INT, 1, 86400, 60, false, NULL, NULL,
+     false, "seconds before a failed copy is started again"},
+    {"replication.targets", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "regions that receive copies: \"\" (every region with an object "
+     "store), \"none\", or REGION[:KIND[+KIND]],... (KIND pg or redis)"},
     {"rpo.pg_s", FSM_SETTING_INT, 0, 86400, 300, false, NULL, NULL, false,
      "PostgreSQL recovery point objective in seconds"},
     {"rpo.redis_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL, NULL, false,
@@ -185,6 +200,9 @@ int fsm_setting_check(const char *key, const struct fsm_value *v, char *errmsg)
                          d->key);
                 return DR_EINVAL;
             }
+            if (strcmp(d->key, "replication.targets") == 0) {
+                return fsm__targets_check(v->s, errmsg);
+            }
             if (d->choices != NULL && d->is_list) {
                 return check_list(d, v->s, errmsg);
             }
@@ -213,6 +231,10 @@ void fsm_setting_default(int i, struct fsm_value *v)
 
 uint32_t fsm_setting_version(const char *key)
 {
-    /* The drill.* settings came with entry version 2. */
+    /* The drill.* settings came with entry version 2, replication.* with
+     * 3. */
+    if (strncmp(key, "replication.", 12) == 0) {
+        return 3;
+    }
     return strncmp(key, "drill.", 6) == 0 ? 2 : 1;
 }

@@ -13,4 +13,8 @@ void fsm_setting_default(int i, struct fsm_value *v);
 
 const char *fsm_setting_type_name(int type);
 
+/* Syntax of replication.targets (replicate.c): DR_OK or DR_EINVAL with
+ * errmsg naming the bad item. */
+int fsm__targets_check(const char *s, char *errmsg);
+
 #endif

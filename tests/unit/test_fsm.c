@@ -449,7 +449,7 @@ static void test_entry_newer_version_refused(void **state)
     assert_int_equal(fsm_apply_entry(f, &e, res), DR_EVERSION);
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(res[i].code, DR_EVERSION);
-        assert_non_null(strstr(res[i].msg, "entry version 3 is not supported"));
+        assert_non_null(strstr(res[i].msg, "entry version 4 is not supported"));
     }
     snap_check(&before, f);
 

@@ -1,0 +1,502 @@
+/* The replicate op: one backup's objects from a source region's store into
+ * this region's, streamed (never a whole object in memory or on disk),
+ * each object's SHA-256 checked against the manifest before it is
+ * committed, the manifest written last. A copy without its manifest is not
+ * a copy: restores and verifications start from the manifest.
+ *
+ *   replicate {"backup_id", "kind": "pg_logical"|"redis_snapshot",
+ *              "manifest_key", "manifest_sha256", "prefix",
+ *              "store": DESTINATION, "credentials_file"?,
+ *              "sources": [{"region", "store"}, ...] (tried in order),
+ *              "parallel"?: N, "bandwidth_bps"?: N (0: no limit)}
+ *          -> {"bytes", "objects", "source_region", "copy_ms", "removed",
+ *              "skipped_sources": [{"region", "error"}]}
+ *
+ * A source whose store cannot be reached, refuses the credentials, lacks
+ * the manifest or holds a different one is passed over for the next (and
+ * named in skipped_sources); an object that differs from the manifest in
+ * the chosen source fails the job, with nothing committed under its key.
+ * Objects under the prefix that the manifest does not name (a killed
+ * attempt's leftovers) are removed before the manifest is written. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backup/job.h"
+#include "codec/pg_manifest.h"
+#include "codec/redis_manifest.h"
+#include "common/err.h"
+#include "store/store.h"
+
+#define REPL_MANIFEST_MAX (256u << 20)
+#define REPL_BUF (1u << 20)
+#define REPL_THREADS_MAX 16
+
+struct repl_obj
+{
+    const char *key;
+    uint64_t bytes;
+    const char *sha256;
+};
+
+struct repl
+{
+    const char *src_url, *dst_url, *credentials;
+    struct repl_obj *objs;
+    size_t n_objs;
+    uint64_t bps; /* 0: no limit */
+    uint64_t t0_ms;
+    pthread_mutex_t mu;
+    size_t next; /* next object to take */
+    uint64_t bytes;
+    int rv; /* first failure */
+    char err[256];
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int open_url(const char *url,
+                    const char *credentials,
+                    struct store **out,
+                    char *errmsg)
+{
+    struct store_options opts;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.credentials_file = credentials;
+    opts.max_retries = -1;
+    return store_open(url, &opts, out, errmsg);
+}
+
+/* Count n bytes against the bandwidth limit: sleep until the copy is no
+ * faster than it. */
+static void throttle(struct repl *r, size_t n)
+{
+    uint64_t due, now;
+
+    pthread_mutex_lock(&r->mu);
+    r->bytes += n;
+    due = r->bps != 0 ? r->t0_ms + r->bytes * 1000 / r->bps : 0;
+    pthread_mutex_unlock(&r->mu);
+    now = mono_ms();
+    if (due > now) {
+        uint64_t ms = due - now;
+        struct timespec ts = {(time_t)(ms / 1000),
+                              (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void fail_once(struct repl *r, int rv, const char *err)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->rv == 0) {
+        r->rv = rv;
+        snprintf(r->err, sizeof(r->err), "%s", err);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Copy one object; the writer is committed only once the reader has seen
+ * the whole object with the manifest's SHA-256. */
+static int copy_object(struct repl *r,
+                       struct store *src,
+                       struct store *dst,
+                       const struct repl_obj *o,
+                       char *buf,
+                       char *errmsg)
+{
+    struct store_reader *rd = NULL;
+    struct store_writer *w = NULL;
+    char sha[STORE_SHA256_HEX];
+    uint64_t total = 0, size = 0;
+    size_t n;
+    int rv;
+
+    rv = store_get_begin(src, o->key, o->sha256, &rd, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store_put_begin(dst, o->key, &w, errmsg);
+    while (rv == 0) {
+        rv = store_read(rd, buf, REPL_BUF, &n, errmsg);
+        if (rv != 0 || n == 0) {
+            break;
+        }
+        total += n;
+        if (total > o->bytes) {
+            snprintf(errmsg, 256,
+                     "object %.120s in the source is larger than the "
+                     "manifest's %llu bytes",
+                     o->key, (unsigned long long)o->bytes);
+            rv = DR_ECORRUPT;
+            break;
+        }
+        rv = store_write(w, buf, n, errmsg);
+        throttle(r, n);
+    }
+    store_get_end(rd);
+    if (rv == 0 && total != o->bytes) {
+        snprintf(errmsg, 256,
+                 "object %.120s in the source has %llu bytes, the manifest "
+                 "says %llu",
+                 o->key, (unsigned long long)total,
+                 (unsigned long long)o->bytes);
+        rv = DR_ECORRUPT;
+    }
+    if (rv != 0) {
+        if (w != NULL) {
+            store_put_abort(w);
+        }
+        return rv;
+    }
+    rv = store_put_commit(w, sha, &size, errmsg);
+    if (rv == 0 && (strcmp(sha, o->sha256) != 0 || size != o->bytes)) {
+        snprintf(errmsg, 256,
+                 "object %.120s: the destination stored SHA-256 %.16s... "
+                 "(%llu bytes), not the manifest's %.16s...",
+                 o->key, sha, (unsigned long long)size, o->sha256);
+        rv = DR_ECORRUPT;
+    }
+    return rv;
+}
+
+static void *copier(void *arg)
+{
+    struct repl *r = arg;
+    struct store *src = NULL, *dst = NULL;
+    char err[256];
+    char *buf = malloc(REPL_BUF);
+    int rv;
+
+    if (buf == NULL) {
+        fail_once(r, DR_ENOMEM, "out of memory");
+        return NULL;
+    }
+    rv = open_url(r->src_url, r->credentials, &src, err);
+    if (rv == 0) {
+        rv = open_url(r->dst_url, r->credentials, &dst, err);
+    }
+    while (rv == 0) {
+        const struct repl_obj *o;
+        pthread_mutex_lock(&r->mu);
+        o = r->rv == 0 && r->next < r->n_objs ? &r->objs[r->next++] : NULL;
+        pthread_mutex_unlock(&r->mu);
+        if (o == NULL) {
+            break;
+        }
+        rv = copy_object(r, src, dst, o, buf, err);
+    }
+    if (rv != 0) {
+        fail_once(r, rv, err);
+    }
+    if (src != NULL) {
+        store_close(src);
+    }
+    if (dst != NULL) {
+        store_close(dst);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* The objects a manifest names (borrowing from the decoded manifest). */
+struct manifest
+{
+    bool pg;
+    struct pgman *pg_m;
+    struct redis_manifest redis_m;
+    struct repl_obj *objs;
+    size_t n;
+};
+
+static void manifest_free(struct manifest *m)
+{
+    if (m->pg) {
+        pgman_free(m->pg_m);
+    } else {
+        redis_manifest_free(&m->redis_m);
+    }
+    free(m->objs);
+    memset(m, 0, sizeof(*m));
+}
+
+static void add_obj(struct manifest *m,
+                    const char *key,
+                    uint64_t bytes,
+                    const char *sha)
+{
+    m->objs[m->n].key = key;
+    m->objs[m->n].bytes = bytes;
+    m->objs[m->n].sha256 = sha;
+    m->n++;
+}
+
+static int manifest_decode(bool pg,
+                           const void *buf,
+                           size_t len,
+                           struct manifest *m,
+                           char *errmsg)
+{
+    size_t total;
+    int rv;
+
+    memset(m, 0, sizeof(*m));
+    m->pg = pg;
+    if (pg) {
+        rv = pgman_decode(buf, len, &m->pg_m, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+        total = 2;
+        for (size_t i = 0; i < m->pg_m->n_tables; i++) {
+            total += m->pg_m->tables[i].n_chunks;
+        }
+    } else {
+        rv = redis_manifest_decode(buf, len, &m->redis_m, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+        total = m->redis_m.n_data + 1;
+    }
+    m->objs = calloc(total, sizeof(*m->objs));
+    if (m->objs == NULL) {
+        snprintf(errmsg, 256, "out of memory");
+        return DR_ENOMEM;
+    }
+    if (pg) {
+        const struct pgman *p = m->pg_m;
+        add_obj(m, p->pre_data.key, p->pre_data.stored_bytes,
+                p->pre_data.stored_sha256);
+        add_obj(m, p->post_data.key, p->post_data.stored_bytes,
+                p->post_data.stored_sha256);
+        for (size_t i = 0; i < p->n_tables; i++) {
+            for (size_t c = 0; c < p->tables[i].n_chunks; c++) {
+                const struct pgman_object *o = &p->tables[i].chunks[c].object;
+                add_obj(m, o->key, o->stored_bytes, o->stored_sha256);
+            }
+        }
+    } else {
+        const struct redis_manifest *r = &m->redis_m;
+        for (size_t i = 0; i < r->n_data; i++) {
+            add_obj(m, r->data[i].key, r->data[i].stored_bytes,
+                    r->data[i].stored_sha256);
+        }
+        add_obj(m, r->key_index.key, r->key_index.stored_bytes,
+                r->key_index.stored_sha256);
+    }
+    return 0;
+}
+
+/* Codes that say the source as a whole is unusable: try another. */
+static bool source_level(int rv)
+{
+    return rv == DR_EAUTH || rv == DR_EUNAVAILABLE || rv == DR_ETIMEOUT ||
+           rv == DR_ENOTFOUND || rv == DR_ECORRUPT || rv == DR_EMALFORMED;
+}
+
+/* Remove what the manifest does not name under prefix/ in the
+ * destination: a killed attempt's leftovers. */
+static int sweep(struct store *dst,
+                 const char *prefix,
+                 const struct manifest *m,
+                 const char *manifest_key,
+                 json_int_t *removed,
+                 char *errmsg)
+{
+    struct store_object *objs = NULL;
+    char *next = NULL, *after = NULL, dir[STORE_KEY_MAX + 2];
+    size_t n;
+    int rv;
+
+    snprintf(dir, sizeof(dir), "%s/", prefix);
+    do {
+        rv = store_list(dst, dir, after, &objs, &n, &next, errmsg);
+        if (rv != 0) {
+            break;
+        }
+        for (size_t i = 0; i < n && rv == 0; i++) {
+            bool named = strcmp(objs[i].key, manifest_key) == 0;
+            for (size_t k = 0; k < m->n && !named; k++) {
+                named = strcmp(objs[i].key, m->objs[k].key) == 0;
+            }
+            if (!named) {
+                rv = store_delete(dst, objs[i].key, errmsg);
+                *removed += rv == 0;
+            }
+        }
+        store_objects_free(objs, n);
+        free(after);
+        after = next;
+    } while (rv == 0 && after != NULL);
+    free(after);
+    return rv;
+}
+
+int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
+{
+    const char *id, *kind, *mkey, *msha, *prefix, *dst_url, *creds;
+    const json_t *sources, *src;
+    json_t *skipped = json_array();
+    struct manifest m;
+    struct repl r;
+    struct store *s = NULL, *dst = NULL;
+    pthread_t th[REPL_THREADS_MAX];
+    uint64_t parallel, bps, t0 = mono_ms();
+    void *buf = NULL;
+    size_t len = 0, i, n_threads = 0;
+    const char *src_region = NULL, *src_url = NULL;
+    char err[256], sha[STORE_SHA256_HEX];
+    json_int_t removed = 0;
+    int rv;
+    bool pg;
+
+    *result = NULL;
+    memset(&m, 0, sizeof(m));
+    if ((rv = job_spec_string(spec, "backup_id", true, &id, errmsg)) != 0 ||
+        (rv = job_spec_string(spec, "kind", true, &kind, errmsg)) != 0 ||
+        (rv = job_spec_string(spec, "manifest_key", true, &mkey, errmsg)) !=
+            0 ||
+        (rv = job_spec_string(spec, "manifest_sha256", true, &msha, errmsg)) !=
+            0 ||
+        (rv = job_spec_string(spec, "prefix", true, &prefix, errmsg)) != 0 ||
+        (rv = job_spec_string(spec, "store", true, &dst_url, errmsg)) != 0 ||
+        (rv = job_spec_string(spec, "credentials_file", false, &creds,
+                              errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "parallel", 4, 1, REPL_THREADS_MAX, &parallel,
+                            errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "bandwidth_bps", 0, 0, UINT64_MAX / 1000,
+                            &bps, errmsg)) != 0) {
+        json_decref(skipped);
+        return rv;
+    }
+    pg = strcmp(kind, "pg_logical") == 0;
+    if (!pg && strcmp(kind, "redis_snapshot") != 0) {
+        snprintf(errmsg, 256, "\"kind\" must be pg_logical or redis_snapshot");
+        json_decref(skipped);
+        return DR_EINVAL;
+    }
+    sources = json_object_get(spec, "sources");
+    if (!json_is_array(sources) || json_array_size(sources) == 0) {
+        snprintf(errmsg, 256, "\"sources\" must be a non-empty array");
+        json_decref(skipped);
+        return DR_EINVAL;
+    }
+    json_array_foreach(sources, i, src)
+    {
+        if (!json_is_string(json_object_get(src, "region")) ||
+            !json_is_string(json_object_get(src, "store"))) {
+            snprintf(errmsg, 256,
+                     "sources[%zu]: want {\"region\": string, \"store\": "
+                     "string}",
+                     i);
+            json_decref(skipped);
+            return DR_EINVAL;
+        }
+    }
+    /* The first source that serves the manifest the catalog names. */
+    rv = DR_EUNAVAILABLE;
+    json_array_foreach(sources, i, src)
+    {
+        const char *region = json_string_value(json_object_get(src, "region"));
+        const char *url = json_string_value(json_object_get(src, "store"));
+        rv = open_url(url, creds, &s, err);
+        if (rv == 0) {
+            rv = store_get_buf(s, mkey, msha, REPL_MANIFEST_MAX, &buf, &len,
+                               err);
+            store_close(s);
+            s = NULL;
+        }
+        if (rv == 0) {
+            rv = manifest_decode(pg, buf, len, &m, err);
+            if (rv != 0) {
+                manifest_free(&m);
+                free(buf);
+                buf = NULL;
+            }
+        }
+        if (rv == 0) {
+            src_region = region;
+            src_url = url;
+            break;
+        }
+        json_array_append_new(
+            skipped, json_pack("{ss ss}", "region", region, "error", err));
+        if (!source_level(rv)) {
+            break;
+        }
+    }
+    if (src_url == NULL) {
+        snprintf(errmsg, 256,
+                 "no source could serve the manifest of %.60s: %.120s", id,
+                 err);
+        json_decref(skipped);
+        return rv != 0 ? rv : DR_EUNAVAILABLE;
+    }
+    /* The objects, in parallel; each thread has its own store handles. */
+    memset(&r, 0, sizeof(r));
+    r.src_url = src_url;
+    r.dst_url = dst_url;
+    r.credentials = creds;
+    r.objs = m.objs;
+    r.n_objs = m.n;
+    r.bps = bps;
+    r.t0_ms = mono_ms();
+    pthread_mutex_init(&r.mu, NULL);
+    if (parallel > m.n) {
+        parallel = m.n > 0 ? m.n : 1;
+    }
+    for (i = 0; i < parallel; i++) {
+        if (pthread_create(&th[n_threads], NULL, copier, &r) != 0) {
+            fail_once(&r, DR_ENOMEM, "cannot start a copy thread");
+            break;
+        }
+        n_threads++;
+    }
+    for (i = 0; i < n_threads; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pthread_mutex_destroy(&r.mu);
+    rv = r.rv;
+    if (rv != 0) {
+        snprintf(errmsg, 256, "from %.40s: %.200s", src_region, r.err);
+    }
+    /* Then leftovers out, then the manifest: only now is it a copy. */
+    if (rv == 0 && (rv = open_url(dst_url, creds, &dst, err)) != 0) {
+        snprintf(errmsg, 256, "%.250s", err);
+    }
+    if (rv == 0 && (rv = sweep(dst, prefix, &m, mkey, &removed, err)) != 0) {
+        snprintf(errmsg, 256, "removing leftovers: %.230s", err);
+    }
+    if (rv == 0 && (rv = store_put_buf(dst, mkey, buf, len, sha, err)) != 0) {
+        snprintf(errmsg, 256, "%.250s", err);
+    }
+    if (rv == 0 && strcmp(sha, msha) != 0) {
+        snprintf(errmsg, 256,
+                 "manifest %.100s: the destination stored SHA-256 %.16s..., "
+                 "not %.16s...",
+                 mkey, sha, msha);
+        rv = DR_ECORRUPT;
+    }
+    if (dst != NULL) {
+        store_close(dst);
+    }
+    if (rv == 0) {
+        *result = json_pack("{sI sI ss sI sI sO}", "bytes",
+                            (json_int_t)(r.bytes + len), "objects",
+                            (json_int_t)(m.n + 1), "source_region", src_region,
+                            "copy_ms", (json_int_t)(mono_ms() - t0), "removed",
+                            removed, "skipped_sources", skipped);
+    }
+    json_decref(skipped);
+    manifest_free(&m);
+    free(buf);
+    return rv;
+}
