@@ -339,11 +339,25 @@ static int drctl__backups_delete(struct drctl *d, int argc, char **argv)
     return 0;
 }
 
-/* The verified copy of b to read for a caller in region (NULL: the region
- * of the node drctl talks to): that region's, else the origin's, else the
- * first verified one; says which on stderr when it is not the caller's.
- * With strict, only region's own copy will do (any state). NULL when none
- * fits. Borrowed from b. */
+/* The caller's region: the region of the node drctl reaches first (ask
+ * before anything else, while no leader has been learned), "" when it
+ * cannot be told. */
+static void drctl__caller_region(struct drctl *d, char *buf, size_t size)
+{
+    json_t *st = NULL;
+
+    buf[0] = '\0';
+    if (drctl_call(d, "GET", "/api/status", NULL, &st) == 0) {
+        const char *r = json_string_value(json_object_get(st, "region"));
+        snprintf(buf, size, "%s", r != NULL ? r : "");
+    }
+    json_decref(st);
+}
+
+/* The verified copy of b to read for a caller in region: that region's,
+ * else the origin's, else the first verified one; says which on stderr
+ * when it is not the caller's. With strict, only region's own copy will do
+ * (in any state). NULL when none fits. Borrowed from b. */
 static const json_t *drctl__pick_copy(struct drctl *d,
                                       const json_t *b,
                                       const char *region,
@@ -352,16 +366,8 @@ static const json_t *drctl__pick_copy(struct drctl *d,
     const json_t *copies = json_object_get(b, "copies"), *c, *pick = NULL;
     const char *origin = json_string_value(json_object_get(b, "origin_region"));
     const char *why = NULL;
-    char here[128] = "";
-    json_t *st = NULL;
     size_t i;
 
-    if (region == NULL && drctl_call(d, "GET", "/api/status", NULL, &st) == 0) {
-        const char *r = json_string_value(json_object_get(st, "region"));
-        snprintf(here, sizeof(here), "%s", r != NULL ? r : "");
-        region = here;
-    }
-    json_decref(st);
     json_array_foreach(copies, i, c)
     {
         const char *cr = json_string_value(json_object_get(c, "region"));
@@ -456,6 +462,7 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
     };
     json_t *b = NULL, *spec, *result = NULL, *report, *body;
     const json_t *copy;
+    char here[128];
     char errmsg[256], path[600];
     bool pg;
     int rv = drctl_parse_name(d, argc, argv, opts, "ID", &id);
@@ -463,13 +470,17 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
     if (rv != 0) {
         return rv < 0 ? 0 : rv;
     }
+    if (region == NULL) {
+        drctl__caller_region(d, here, sizeof(here));
+    }
     if ((rv = drctl__get_backup(d, id, &b)) != 0) {
         return rv;
     }
     pg = drctl__is_pg(b);
     /* One region's copy is checked: the one asked for, else the copy this
      * node's region would restore from. */
-    copy = drctl__pick_copy(d, b, region, region != NULL);
+    copy =
+        drctl__pick_copy(d, b, region != NULL ? region : here, region != NULL);
     if (copy == NULL) {
         rv = region != NULL
                  ? drctl_fail(d, "backup %s has no copy in region %s", id,
@@ -621,6 +632,7 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
     };
     json_t *list = NULL, *report, *b = NULL;
     const json_t *pick;
+    char here[128];
     int rv = drctl_parse_opts(d, argc, argv, opts), failed = 0;
 
     if (rv != 0) {
@@ -633,6 +645,10 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
         return drctl_usage_error(d,
                                  "give a target: --pg CONNINFO and/or "
                                  "--redis HOST:PORT");
+    }
+    if (region == NULL) {
+        drctl__caller_region(d, here, sizeof(here));
+        region = here;
     }
     report = json_object();
     if (strcmp(id, "latest") == 0) {

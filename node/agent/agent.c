@@ -251,6 +251,11 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
     uv_buf_t buf;
     int rv;
 
+    if (spec != NULL && j->kind == FSM_JOB_REPLICATE) {
+        /* Only a later attempt can meet an earlier one's leftovers (the
+         * attempt the claim answered: this node's state may lag it). */
+        json_object_set_new(spec, "sweep", json_boolean(a->attempt > 1));
+    }
     a->spec = spec != NULL ? json_dumps(spec, JSON_COMPACT) : NULL;
     json_decref(spec);
     if (a->spec == NULL) {

@@ -8,7 +8,8 @@
  *              "manifest_key", "manifest_sha256", "prefix",
  *              "store": DESTINATION, "credentials_file"?,
  *              "sources": [{"region", "store"}, ...] (tried in order),
- *              "parallel"?: N, "bandwidth_bps"?: N (0: no limit)}
+ *              "parallel"?: N, "bandwidth_bps"?: N (0: no limit),
+ *              "sweep"?: bool (default true)}
  *          -> {"bytes", "objects", "source_region", "copy_ms", "removed",
  *              "skipped_sources": [{"region", "error"}]}
  *
@@ -16,8 +17,9 @@
  * the manifest or holds a different one is passed over for the next (and
  * named in skipped_sources); an object that differs from the manifest in
  * the chosen source fails the job, with nothing committed under its key.
- * Objects under the prefix that the manifest does not name (a killed
- * attempt's leftovers) are removed before the manifest is written. */
+ * With sweep, objects under the prefix that the manifest does not name (a
+ * killed attempt's leftovers) are removed before the manifest is written;
+ * a first attempt has nothing to sweep and skips the listing. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,7 +474,8 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
     if (rv == 0 && (rv = open_url(dst_url, creds, &dst, err)) != 0) {
         snprintf(errmsg, 256, "%.250s", err);
     }
-    if (rv == 0 && (rv = sweep(dst, prefix, &m, mkey, &removed, err)) != 0) {
+    if (rv == 0 && !json_is_false(json_object_get(spec, "sweep")) &&
+        (rv = sweep(dst, prefix, &m, mkey, &removed, err)) != 0) {
         snprintf(errmsg, 256, "removing leftovers: %.230s", err);
     }
     if (rv == 0 && (rv = store_put_buf(dst, mkey, buf, len, sha, err)) != 0) {
