@@ -41,6 +41,8 @@ CONDITIONAL = {
     "cogitator_health_redis_up": "only for a region whose Redis has a known "
                                  "status ([services] redis probed)",
     "drnode_drill_last_ok": "only once a restore drill has finished",
+    "drnode_replication_lag_seconds": "only for regions that receive "
+                                      "copies (they need an object store)",
     "drnode_drill_last_success_timestamp_seconds": "only once a restore "
                                                    "drill has passed",
 }
@@ -242,7 +244,8 @@ class TestMonitoring(ClusterTestCase):
         want = set(seed) | {"DrNodeNoLeader", "DrNodeDown",
                             "DrNodeUnreachable", "DrNodeReplicationLag",
                             "BackupOlderThanRpo", "BackupJobsFailing",
-                            "RestoreDrillFailed", "RestoreDrillOverdue"}
+                            "RestoreDrillFailed", "RestoreDrillOverdue",
+                            "BackupCopiesBehind", "BackupNotSafe"}
         self.assertEqual(set(by_name), want)
 
         with open(RUNBOOK) as f:
