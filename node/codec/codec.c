@@ -475,6 +475,8 @@ int codec_snapshot_encode(const struct fsm *f,
 {
     Dr__Snapshot s;
     Dr__Site site;
+    Dr__Runbook runbook;
+    uint64_t step_ms[FSM_RB_STEPS];
     size_t n_settings = fsm_settings_count();
     const struct fsm_setting_desc *table = fsm_settings_table();
     Dr__Region *regions = calloc(f->n_regions + 1, sizeof(*regions));
@@ -501,6 +503,10 @@ int codec_snapshot_encode(const struct fsm *f,
     site.epoch = f->site.epoch;
     site.state = (Dr__SiteState)f->site.state;
     site.changed_ms = f->site.changed_ms;
+    if (f->site.runbook.id != 0) {
+        codec__runbook_to_pb(&f->site.runbook, &runbook, step_ms);
+        site.runbook = &runbook;
+    }
     s.version = FSM_VERSION;
     s.time_ms = f->time_ms;
     s.initialized = f->initialized;
@@ -646,6 +652,33 @@ static int snapshot_fill(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
             if (f->site.primary_region == NULL) {
                 return DR_ENOMEM;
             }
+        }
+        if (s->site->runbook != NULL) {
+            struct fsm_runbook rb;
+            codec__runbook_from_pb(s->site->runbook, &rb);
+            if (rb.step < FSM_RB_NONE || rb.step >= FSM_RB_STEPS ||
+                rb.blocked_step < FSM_RB_NONE ||
+                rb.blocked_step >= FSM_RB_STEPS) {
+                return snapshot_fail(errmsg, DR_EMALFORMED,
+                                     "unknown runbook step");
+            }
+            {
+                char **const strs[] = {
+                    &rb.from_region, &rb.to_region,    &rb.reason, &rb.actor,
+                    &rb.pg_backup,   &rb.redis_backup, &rb.error,  &rb.detail};
+                /* Deep copies; on failure every field is NULL again. */
+                for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+                    char *d = strdup(*strs[i] != NULL ? *strs[i] : "");
+                    if (d == NULL) {
+                        for (size_t k = 0; k < i; k++) {
+                            free(*strs[k]);
+                        }
+                        return DR_ENOMEM;
+                    }
+                    *strs[i] = d;
+                }
+            }
+            f->site.runbook = rb;
         }
     }
     if (f->site.state < FSM_SITE_ACTIVE || f->site.state > FSM_SITE_BLOCKED) {

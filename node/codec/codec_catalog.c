@@ -253,6 +253,38 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
             c->kind_case = DR__COMMAND__KIND_DRILL_START;
             c->drill_start = &s->drill;
             return DR_OK;
+        case FSM_CMD_FAILOVER_START:
+            dr__cmd_failover_start__init(&s->failover);
+            s->failover.to =
+                (char *)(cmd->u.failover.to ? cmd->u.failover.to : "");
+            s->failover.reason =
+                (char *)(cmd->u.failover.reason ? cmd->u.failover.reason : "");
+            s->failover.force = cmd->u.failover.force;
+            s->failover.loss_ms = cmd->u.failover.loss_ms;
+            s->failover.fence_deadline_ms = cmd->u.failover.fence_deadline_ms;
+            c->kind_case = DR__COMMAND__KIND_FAILOVER_START;
+            c->failover_start = &s->failover;
+            return DR_OK;
+        case FSM_CMD_RUNBOOK_STEP:
+        case FSM_CMD_RUNBOOK_RESUME:
+        case FSM_CMD_RUNBOOK_ABORT:
+            dr__cmd_runbook__init(&s->runbook);
+            s->runbook.epoch = cmd->u.runbook.epoch;
+            s->runbook.from = (uint32_t)cmd->u.runbook.from;
+            s->runbook.to = (uint32_t)cmd->u.runbook.to;
+            s->runbook.error =
+                (char *)(cmd->u.runbook.error ? cmd->u.runbook.error : "");
+            if (cmd->type == FSM_CMD_RUNBOOK_STEP) {
+                c->kind_case = DR__COMMAND__KIND_RUNBOOK_STEP;
+                c->runbook_step = &s->runbook;
+            } else if (cmd->type == FSM_CMD_RUNBOOK_RESUME) {
+                c->kind_case = DR__COMMAND__KIND_RUNBOOK_RESUME;
+                c->runbook_resume = &s->runbook;
+            } else {
+                c->kind_case = DR__COMMAND__KIND_RUNBOOK_ABORT;
+                c->runbook_abort = &s->runbook;
+            }
+            return DR_OK;
         case FSM_CMD_BACKUP_VERIFIED:
             dr__cmd_backup_verified__init(&s->verified);
             s->verified.id =
@@ -327,6 +359,34 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             cmd->u.drill.region = c->drill_start->region;
             cmd->type = FSM_CMD_DRILL_START;
             return true;
+        case DR__COMMAND__KIND_FAILOVER_START:
+            cmd->u.failover.to = c->failover_start->to;
+            cmd->u.failover.reason = c->failover_start->reason;
+            cmd->u.failover.force = c->failover_start->force;
+            cmd->u.failover.loss_ms = c->failover_start->loss_ms;
+            cmd->u.failover.fence_deadline_ms =
+                c->failover_start->fence_deadline_ms;
+            cmd->type = FSM_CMD_FAILOVER_START;
+            return true;
+        case DR__COMMAND__KIND_RUNBOOK_STEP:
+        case DR__COMMAND__KIND_RUNBOOK_RESUME:
+        case DR__COMMAND__KIND_RUNBOOK_ABORT: {
+            const Dr__CmdRunbook *r =
+                c->kind_case == DR__COMMAND__KIND_RUNBOOK_STEP ? c->runbook_step
+                : c->kind_case == DR__COMMAND__KIND_RUNBOOK_RESUME
+                    ? c->runbook_resume
+                    : c->runbook_abort;
+            cmd->u.runbook.epoch = r->epoch;
+            cmd->u.runbook.from = r->from < FSM_RB_STEPS ? (int)r->from : -1;
+            cmd->u.runbook.to = r->to < FSM_RB_STEPS ? (int)r->to : -1;
+            cmd->u.runbook.error = r->error;
+            cmd->type = c->kind_case == DR__COMMAND__KIND_RUNBOOK_STEP
+                            ? FSM_CMD_RUNBOOK_STEP
+                        : c->kind_case == DR__COMMAND__KIND_RUNBOOK_RESUME
+                            ? FSM_CMD_RUNBOOK_RESUME
+                            : FSM_CMD_RUNBOOK_ABORT;
+            return true;
+        }
         case DR__COMMAND__KIND_BACKUP_VERIFIED:
             cmd->u.verified.id = c->backup_verified->id;
             cmd->u.verified.ok = c->backup_verified->ok;
@@ -337,6 +397,64 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
         default:
             return false;
     }
+}
+
+void codec__runbook_to_pb(const struct fsm_runbook *rb,
+                          Dr__Runbook *pb,
+                          uint64_t *step_ms)
+{
+    dr__runbook__init(pb);
+    pb->id = rb->id;
+    pb->epoch = rb->epoch;
+    pb->from_region = rb->from_region ? rb->from_region : "";
+    pb->to_region = rb->to_region ? rb->to_region : "";
+    pb->reason = rb->reason ? rb->reason : "";
+    pb->actor = rb->actor ? rb->actor : "";
+    pb->step = (uint32_t)rb->step;
+    pb->blocked_step = (uint32_t)rb->blocked_step;
+    for (int i = 0; i < FSM_RB_STEPS; i++) {
+        step_ms[i] = rb->step_ms[i];
+    }
+    pb->n_step_ms = FSM_RB_STEPS;
+    pb->step_ms = step_ms;
+    pb->loss_ms = rb->loss_ms;
+    pb->fence_deadline_ms = rb->fence_deadline_ms;
+    pb->pg_backup = rb->pg_backup ? rb->pg_backup : "";
+    pb->redis_backup = rb->redis_backup ? rb->redis_backup : "";
+    pb->restore_point_ms = rb->restore_point_ms;
+    pb->job_id = rb->job_id;
+    pb->attempts = rb->attempts;
+    pb->error = rb->error ? rb->error : "";
+    pb->detail = rb->detail ? rb->detail : "";
+    pb->rto_ms = rb->rto_ms;
+    pb->rpo_ms = rb->rpo_ms;
+}
+
+void codec__runbook_from_pb(const Dr__Runbook *pb, struct fsm_runbook *rb)
+{
+    memset(rb, 0, sizeof(*rb));
+    rb->id = pb->id;
+    rb->epoch = pb->epoch;
+    rb->from_region = pb->from_region;
+    rb->to_region = pb->to_region;
+    rb->reason = pb->reason;
+    rb->actor = pb->actor;
+    rb->step = (int)pb->step;
+    rb->blocked_step = (int)pb->blocked_step;
+    for (size_t i = 0; i < pb->n_step_ms && i < FSM_RB_STEPS; i++) {
+        rb->step_ms[i] = pb->step_ms[i];
+    }
+    rb->loss_ms = pb->loss_ms;
+    rb->fence_deadline_ms = pb->fence_deadline_ms;
+    rb->pg_backup = pb->pg_backup;
+    rb->redis_backup = pb->redis_backup;
+    rb->restore_point_ms = pb->restore_point_ms;
+    rb->job_id = pb->job_id;
+    rb->attempts = pb->attempts;
+    rb->error = pb->error;
+    rb->detail = pb->detail;
+    rb->rto_ms = pb->rto_ms;
+    rb->rpo_ms = pb->rpo_ms;
 }
 
 int codec__catalog_to_pb(const struct fsm *f,
@@ -483,7 +601,7 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         struct fsm_job j;
         job_from_pb(s->jobs[i], &j);
         if (j.id == 0 || j.id > s->job_seq || j.kind < FSM_JOB_BACKUP ||
-            j.kind > FSM_JOB_REPLICATE || j.state < FSM_JOB_PENDING ||
+            j.kind > FSM_JOB_RESTORE || j.state < FSM_JOB_PENDING ||
             j.state > FSM_JOB_FAILED || j.backup_kind < 0 ||
             j.backup_kind >= FSM_BACKUP_KINDS) {
             return fail(errmsg, "malformed job of backup", j.backup_id);

@@ -19,7 +19,16 @@ struct codec__catalog_scratch
     Dr__CmdDrillStart drill;
     Dr__Backup backup;
     Dr__BackupCopy copy;
+    Dr__CmdFailoverStart failover;
+    Dr__CmdRunbook runbook;
 };
+
+/* The site's runbook to and from protobuf (pb borrows from rb; rb borrows
+ * from pb). step_ms must have FSM_RB_STEPS entries. */
+void codec__runbook_to_pb(const struct fsm_runbook *rb,
+                          Dr__Runbook *pb,
+                          uint64_t *step_ms);
+void codec__runbook_from_pb(const Dr__Runbook *pb, struct fsm_runbook *rb);
 
 /* Fill c's kind for a catalog command; DR_EINVAL when cmd is not one. c
  * borrows from cmd and scratch. */

@@ -74,6 +74,15 @@ static const struct config__key api_keys[] = {
      false},
 };
 
+static const struct config__key hooks_keys[] = {
+    {"fence", KEY_PATH, FIELD(config, hook_fence), 0, 0, false},
+    {"activate", KEY_PATH, FIELD(config, hook_activate), 0, 0, false},
+};
+
+static const struct config__key dns_keys[] = {
+    {"api_key_file", KEY_PATH, FIELD(config, dns_api_key_file), 0, 0, false},
+};
+
 static const struct config__key services_keys[] = {
     {"pg", KEY_PATH, FIELD(config, pg_conninfo), 0, 0, false},
     {"redis", KEY_HOST_PORT, FIELD(config, redis_address), 0, 0, false},
@@ -151,6 +160,8 @@ enum section_kind {
     SEC_BOOTSTRAP,
     SEC_SERVICES,
     SEC_PROBES,
+    SEC_HOOKS,
+    SEC_DNS,
     SEC_MEMBER,
     SEC_REGION,
     SEC_SKIP, /* unknown or unusable section: its keys are ignored */
@@ -475,6 +486,12 @@ static void section_header(struct config__parser *p, char *line)
     } else if (strcmp(name, "probes") == 0) {
         enter_single(p, SEC_PROBES, &p->probes, config__probes_keys,
                      CONFIG__ARRAY_SIZE(config__probes_keys), name);
+    } else if (strcmp(name, "hooks") == 0) {
+        enter_single(p, SEC_HOOKS, &p->hooks, hooks_keys,
+                     CONFIG__ARRAY_SIZE(hooks_keys), name);
+    } else if (strcmp(name, "dns") == 0) {
+        enter_single(p, SEC_DNS, &p->dns, dns_keys,
+                     CONFIG__ARRAY_SIZE(dns_keys), name);
     } else if (strcmp(name, "bootstrap") == 0) {
         enter_single(p, SEC_BOOTSTRAP, &p->bootstrap, bootstrap_keys,
                      CONFIG__ARRAY_SIZE(bootstrap_keys), name);

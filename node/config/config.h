@@ -75,6 +75,14 @@ struct config
     char probe_anthropic_url[256];       /* GET BASE/models, x-api-key */
     char probe_anthropic_key_file[1024]; /* "" = no x-api-key */
     char probe_app_url[256];             /* GET BASE/api/health */
+    /* [hooks]: commands run by /bin/sh -c, "" = none. fence: when this node
+     * has heard from no leader for fence.timeout_ms (DR_EPOCH, DR_REGION,
+     * DR_REASON in its environment); activate: in the new primary region
+     * once the failover runbook restored and verified its data. */
+    char hook_fence[1024];
+    char hook_activate[1024];
+    /* [dns]: the failover runbook's DNS provider, used by the leader. */
+    char dns_api_key_file[1024]; /* PowerDNS X-API-Key (0600); "" = none */
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */

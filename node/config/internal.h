@@ -91,7 +91,8 @@ struct config__parser
     size_t n_keys;
     char *base;                    /* struct its values go to */
     struct config__section *state; /* current section */
-    struct config__section node, raft, api, bootstrap, services, probes;
+    struct config__section node, raft, api, bootstrap, services, probes, hooks,
+        dns;
     struct config__section
         members[CONFIG__ARRAY_SIZE(((struct config *)0)->members)];
     struct config__section

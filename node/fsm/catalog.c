@@ -63,6 +63,8 @@ const char *fsm_job_kind_name(int kind)
             return "drill";
         case FSM_JOB_REPLICATE:
             return "replicate";
+        case FSM_JOB_RESTORE:
+            return "restore";
     }
     return "unknown";
 }
@@ -295,6 +297,7 @@ bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now)
     r = fsm_region_get(f, region);
     interval = (uint64_t)fsm_setting_int(f, interval_key(kind)) * 1000;
     if (interval == 0 || r == NULL || r->object_store[0] == '\0' ||
+        f->site.state != FSM_SITE_ACTIVE || /* not mid-failover */
         active_backup_job(f, kind, region) != NULL) {
         return false;
     }
@@ -728,7 +731,7 @@ int fsm__catalog_check(const struct fsm *f,
                 }
                 return DR_OK;
             }
-            if (j->kind == FSM_JOB_DRILL) {
+            if (j->kind == FSM_JOB_DRILL || j->kind == FSM_JOB_RESTORE) {
                 if (c->backup.detail != NULL &&
                     strlen(c->backup.detail) > 4 * FSM_TEXT_MAX) {
                     return fsm__reject(res, DR_EINVAL, "detail is too long");
@@ -958,6 +961,9 @@ static int attempt_failed(struct fsm *f,
                    j->state == FSM_JOB_FAILED ? " (no attempts left)" : "");
     if (j->kind == FSM_JOB_DRILL && j->state == FSM_JOB_FAILED) {
         return fsm__drill_job_done(f, j, false, NULL, error, now, actor);
+    }
+    if (j->kind == FSM_JOB_RESTORE && j->state == FSM_JOB_FAILED) {
+        return fsm__runbook_job_done(f, j, false, NULL, error, now, actor);
     }
     if (j->kind == FSM_JOB_REPLICATE) {
         /* A next attempt writes the same keys over what this one left; the
@@ -1418,6 +1424,10 @@ int fsm__catalog_mutate(struct fsm *f,
                                     cmd->actor != NULL ? cmd->actor : "");
             } else if (j->kind == FSM_JOB_DRILL) {
                 return fsm__drill_job_done(
+                    f, j, true, c, c->error, now,
+                    cmd->actor != NULL ? cmd->actor : "");
+            } else if (j->kind == FSM_JOB_RESTORE) {
+                return fsm__runbook_job_done(
                     f, j, true, c, c->error, now,
                     cmd->actor != NULL ? cmd->actor : "");
             }

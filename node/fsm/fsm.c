@@ -364,6 +364,7 @@ void fsm_close(struct fsm *f)
     free(f->site.primary_region);
     fsm__catalog_close(f);
     fsm__drill_close(f);
+    fsm__runbook_free(&f->site.runbook);
     memset(f, 0, sizeof(*f));
 }
 
@@ -564,6 +565,13 @@ static int check_set_primary(const struct fsm *f,
     if (r == NULL) {
         return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
                            sp->region ? sp->region : "");
+    }
+    if (fsm_runbook_active(f)) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "a failover to %s runs (step %s): resume or abort "
+                           "it first",
+                           f->site.runbook.to_region,
+                           fsm_rb_step_name(f->site.runbook.step));
     }
     if (sp->has_expected_epoch && sp->expected_epoch != f->site.epoch) {
         return fsm__reject(res, DR_ECONFLICT,
@@ -1024,6 +1032,14 @@ static const struct cmd_desc cmds[] = {
     [FSM_CMD_REGION_HEALTH] = HEALTH("region-health"),
     [FSM_CMD_DRILL_START] = {"drill-start", 2, false, true, fsm__drill_check,
                              fsm__drill_mutate},
+    [FSM_CMD_FAILOVER_START] = {"failover-start", 3, false, false,
+                                fsm__runbook_check, fsm__runbook_mutate},
+    [FSM_CMD_RUNBOOK_STEP] = {"runbook-step", 3, false, false,
+                              fsm__runbook_check, fsm__runbook_mutate},
+    [FSM_CMD_RUNBOOK_RESUME] = {"runbook-resume", 3, false, false,
+                                fsm__runbook_check, fsm__runbook_mutate},
+    [FSM_CMD_RUNBOOK_ABORT] = {"runbook-abort", 3, false, false,
+                               fsm__runbook_check, fsm__runbook_mutate},
 };
 
 static const struct cmd_desc *desc_of(int type)

@@ -112,12 +112,55 @@ struct fsm_audit
     char *detail;
 };
 
+/* The failover runbook (DESIGN.md, "Failure detection and failover"):
+ * decide -> fence -> restore -> verify -> activate -> dns -> notify ->
+ * complete, or blocked (resumable) and aborted. Steps move only through
+ * fsm_runbook_sm. */
+enum fsm_rb_step {
+    FSM_RB_NONE = 0, /* no runbook yet */
+    FSM_RB_DECIDE,
+    FSM_RB_FENCE,
+    FSM_RB_RESTORE,
+    FSM_RB_VERIFY,
+    FSM_RB_ACTIVATE,
+    FSM_RB_DNS,
+    FSM_RB_NOTIFY,
+    FSM_RB_COMPLETE,
+    FSM_RB_BLOCKED,
+    FSM_RB_ABORTED,
+    FSM_RB_STEPS
+};
+
+struct fsm_runbook
+{
+    uint64_t id;       /* 0: none yet */
+    uint64_t epoch;    /* the site epoch it runs under */
+    char *from_region; /* the lost primary */
+    char *to_region;   /* the DR region */
+    char *reason;      /* with the evidence */
+    char *actor;
+    int step;                       /* enum fsm_rb_step */
+    int blocked_step;               /* when blocked: the step to resume */
+    uint64_t step_ms[FSM_RB_STEPS]; /* when each step was entered */
+    uint64_t loss_ms;               /* the old primary last heard from */
+    uint64_t fence_deadline_ms;     /* the old primary has fenced itself */
+    char *pg_backup;                /* the restore point: "" for none */
+    char *redis_backup;
+    uint64_t restore_point_ms; /* the pg backup's data (else Redis's) */
+    uint64_t job_id;           /* the restore job */
+    uint32_t attempts;         /* of the current step */
+    char *error;               /* why it is blocked, or the last failure */
+    char *detail;              /* the restore job's report */
+    uint64_t rto_ms, rpo_ms;   /* at complete */
+};
+
 struct fsm_site
 {
     char *primary_region; /* NULL before bootstrap */
     uint64_t epoch;       /* bumped by every primary change */
     int state;            /* enum fsm_site_state */
     uint64_t changed_ms;
+    struct fsm_runbook runbook; /* the current or last runbook */
 };
 
 enum fsm_backup_kind {
@@ -190,6 +233,7 @@ enum fsm_job_kind {
     FSM_JOB_CLEANUP = 2,   /* the objects of a failed attempt */
     FSM_JOB_DRILL = 3,     /* a restore drill's restore and checks */
     FSM_JOB_REPLICATE = 4, /* a backup's objects into region's store */
+    FSM_JOB_RESTORE = 5,   /* the runbook's restore, verify and activate */
 };
 
 enum fsm_job_state {
@@ -216,7 +260,8 @@ struct fsm_job
     uint64_t created_ms, updated_ms;
     char *error; /* why the last attempt failed, or "" */
     char *actor;
-    uint64_t drill_id; /* FSM_JOB_DRILL: the drill it runs */
+    uint64_t drill_id; /* FSM_JOB_DRILL: the drill it runs;
+                          FSM_JOB_RESTORE: the runbook's epoch */
 };
 
 /* Drills: the seed runbook's scheduled restore tests, recorded. */
@@ -335,6 +380,29 @@ enum fsm_cmd_type {
     FSM_CMD_BREAKER_RESET,
     FSM_CMD_REGION_HEALTH,
     FSM_CMD_DRILL_START,
+    FSM_CMD_FAILOVER_START,
+    FSM_CMD_RUNBOOK_STEP,
+    FSM_CMD_RUNBOOK_RESUME,
+    FSM_CMD_RUNBOOK_ABORT,
+};
+
+/* FAILOVER_START: decide. to NULL or "": the DR region the FSM picks. */
+struct fsm_cmd_failover
+{
+    const char *to;
+    const char *reason;
+    bool force;                 /* the target need not be healthy */
+    uint64_t loss_ms;           /* 0: now */
+    uint64_t fence_deadline_ms; /* 0: now (the operator vouches) */
+};
+
+/* RUNBOOK_STEP/RESUME/ABORT act on the runbook of epoch; STEP moves it
+ * from step `from` to `to` (BLOCKED with error). */
+struct fsm_cmd_runbook
+{
+    uint64_t epoch;
+    int from, to;
+    const char *error;
 };
 
 struct fsm_cmd_drill
@@ -436,6 +504,8 @@ struct fsm_cmd
         struct fsm_cmd_breaker breaker;      /* BREAKER_* */
         struct fsm_cmd_region_health health; /* REGION_HEALTH */
         struct fsm_cmd_drill drill;          /* DRILL_START */
+        struct fsm_cmd_failover failover;    /* FAILOVER_START */
+        struct fsm_cmd_runbook runbook;      /* RUNBOOK_* */
     } u;
 };
 
@@ -652,5 +722,22 @@ void fsm_drill_free(struct fsm_drill *d);
 
 const char *fsm_region_status_name(int status);
 const char *fsm_site_state_name(int state);
+
+/* The failover runbook (runbook.c). */
+const char *fsm_rb_step_name(int step); /* "fence", ... */
+/* Whether a runbook runs (not complete, aborted or none). */
+bool fsm_runbook_active(const struct fsm *f);
+/* The region a failover from the primary would pick: healthy (unless
+ * force), with members, not the primary, holding a verified copy of a
+ * backup, the highest priority; ties go to the freshest restore point.
+ * NULL when none; *why (may be NULL) says why not. */
+const char *fsm_failover_target(const struct fsm *f,
+                                bool force,
+                                const char **why);
+/* The restore point in region: its newest backup of kind with a verified
+ * copy there, or NULL. */
+const struct fsm_backup *fsm_restore_point(const struct fsm *f,
+                                           const char *region,
+                                           int kind);
 
 #endif /* DR_FSM_H */

@@ -89,6 +89,25 @@ void fsm__copies_free(struct fsm_copy *copies, size_t n);
  * objects: copying there would copy a backup onto itself, and cleaning up
  * there would delete the other copy). */
 bool fsm__store_shared(const struct fsm_backup *b, const struct fsm_region *r);
+/* The failover runbook (runbook.c). */
+int fsm__runbook_check(const struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
+                       struct fsm_result *res);
+int fsm__runbook_mutate(struct fsm *f,
+                        const struct fsm_cmd *cmd,
+                        uint64_t now,
+                        struct fsm_result *res);
+/* The runbook's restore job ended (ok: it ran, c->drill_ok: its checks
+ * passed; !ok: no attempts left, error says why). */
+int fsm__runbook_job_done(struct fsm *f,
+                          const struct fsm_job *j,
+                          bool ok,
+                          const struct fsm_cmd_job *c,
+                          const char *error,
+                          uint64_t now,
+                          const char *actor);
+void fsm__runbook_free(struct fsm_runbook *rb);
 /* Shared with drill.c (catalog.c). */
 struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl);
 

@@ -32,8 +32,9 @@ void fsm_sm_move(const struct fsm_sm *sm, int *state, int to);
 const char *fsm_sm_name(const struct fsm_sm *sm, int state);
 
 /* The machines. */
-extern const struct fsm_sm fsm_job_sm;   /* enum fsm_job_state */
-extern const struct fsm_sm fsm_drill_sm; /* enum fsm_drill_state */
-extern const struct fsm_sm fsm_site_sm;  /* enum fsm_site_state */
+extern const struct fsm_sm fsm_job_sm;     /* enum fsm_job_state */
+extern const struct fsm_sm fsm_drill_sm;   /* enum fsm_drill_state */
+extern const struct fsm_sm fsm_site_sm;    /* enum fsm_site_state */
+extern const struct fsm_sm fsm_runbook_sm; /* enum fsm_rb_step */
 
 #endif /* DR_FSM_SM_H */

@@ -1,0 +1,513 @@
+/* The failover runbook as replicated state (DESIGN.md, "Failure detection
+ * and failover"). FAILOVER_START is the decide step: it picks the DR
+ * region and its restore point, bumps the epoch and makes the DR region
+ * primary in that epoch, so at most one region is primary per epoch. Each
+ * later step is committed before the next begins (RUNBOOK_STEP, by the
+ * leader's controller, or the restore job's finish), so a new leader
+ * resumes where the old one stopped; the step a command names must be the
+ * current one, so a step is never taken twice. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/internal.h"
+#include "fsm/sm.h"
+
+const char *fsm_rb_step_name(int step)
+{
+    return fsm_sm_name(&fsm_runbook_sm, step);
+}
+
+bool fsm_runbook_active(const struct fsm *f)
+{
+    int s = f->site.runbook.step;
+    return s != FSM_RB_NONE && s != FSM_RB_COMPLETE && s != FSM_RB_ABORTED;
+}
+
+const struct fsm_backup *fsm_restore_point(const struct fsm *f,
+                                           const char *region,
+                                           int kind)
+{
+    const struct fsm_backup *best = NULL;
+
+    for (size_t i = 0; i < f->n_backups; i++) {
+        const struct fsm_backup *b = &f->backups[i];
+        const struct fsm_copy *c = fsm_copy_get(b, region);
+        if (b->kind == kind && b->state == FSM_BACKUP_COMPLETE && c != NULL &&
+            c->state == FSM_COPY_VERIFIED &&
+            (best == NULL || b->snapshot_ms > best->snapshot_ms)) {
+            best = b;
+        }
+    }
+    return best;
+}
+
+static bool has_members(const struct fsm *f, const char *region)
+{
+    for (size_t i = 0; i < f->n_members; i++) {
+        if (strcmp(f->members[i].region, region) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The data a failover to r would restore, newest first: pg, else Redis. */
+static uint64_t point_ms(const struct fsm *f, const char *region)
+{
+    const struct fsm_backup *b =
+        fsm_restore_point(f, region, FSM_BACKUP_PG_LOGICAL);
+    if (b == NULL) {
+        b = fsm_restore_point(f, region, FSM_BACKUP_REDIS);
+    }
+    return b != NULL ? b->snapshot_ms : 0;
+}
+
+/* Why r cannot take over, or NULL when it can. */
+static const char *unfit(const struct fsm *f,
+                         const struct fsm_region *r,
+                         bool force)
+{
+    if (f->site.primary_region != NULL &&
+        strcmp(r->name, f->site.primary_region) == 0) {
+        return "it is the primary";
+    }
+    if (!has_members(f, r->name)) {
+        return "it has no coordinator nodes";
+    }
+    if (r->status == FSM_REGION_LOST) {
+        return "it is lost";
+    }
+    if (!force && r->status != FSM_REGION_HEALTHY) {
+        return "it is degraded (--force to fail over anyway)";
+    }
+    if (point_ms(f, r->name) == 0) {
+        return "it holds no verified copy of a backup";
+    }
+    return NULL;
+}
+
+const char *fsm_failover_target(const struct fsm *f,
+                                bool force,
+                                const char **why)
+{
+    const struct fsm_region *best = NULL;
+    const char *last = "there is no other region";
+    const char *dummy;
+
+    if (why == NULL) {
+        why = &dummy;
+    }
+    for (size_t i = 0; i < f->n_regions; i++) {
+        const struct fsm_region *r = &f->regions[i];
+        const char *no = unfit(f, r, force);
+        if (no != NULL) {
+            if (f->site.primary_region == NULL ||
+                strcmp(r->name, f->site.primary_region) != 0) {
+                last = no;
+            }
+            continue;
+        }
+        if (best == NULL || r->priority > best->priority ||
+            (r->priority == best->priority &&
+             point_ms(f, r->name) > point_ms(f, best->name))) {
+            best = r;
+        }
+    }
+    *why = best != NULL ? NULL : last;
+    return best != NULL ? best->name : NULL;
+}
+
+/* Checks. */
+
+static int check_start(const struct fsm *f,
+                       const struct fsm_cmd_failover *c,
+                       struct fsm_result *res)
+{
+    const char *why = NULL;
+
+    if (fsm_runbook_active(f)) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "a failover to %s runs already (step %s): see "
+                           "drctl failover status",
+                           f->site.runbook.to_region,
+                           fsm_rb_step_name(f->site.runbook.step));
+    }
+    if (f->site.state != FSM_SITE_ACTIVE) {
+        return fsm__reject(res, DR_ECONFLICT, "the site is %s, not active",
+                           fsm_site_state_name(f->site.state));
+    }
+    if (c->reason != NULL && strlen(c->reason) > FSM_TEXT_MAX) {
+        return fsm__reject(res, DR_EINVAL, "reason is too long");
+    }
+    if (c->to != NULL && c->to[0] != '\0') {
+        const struct fsm_region *r = fsm_region_get(f, c->to);
+        if (r == NULL) {
+            return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
+                               c->to);
+        }
+        why = unfit(f, r, c->force);
+        if (why != NULL) {
+            return fsm__reject(res, DR_ECONFLICT, "cannot fail over to %s: %s",
+                               c->to, why);
+        }
+        return DR_OK;
+    }
+    if (fsm_failover_target(f, c->force, &why) == NULL) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "no region can take over from %s: %s",
+                           f->site.primary_region, why);
+    }
+    return DR_OK;
+}
+
+static int check_runbook(const struct fsm *f,
+                         const struct fsm_cmd *cmd,
+                         struct fsm_result *res)
+{
+    const struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_cmd_runbook *c = &cmd->u.runbook;
+
+    if (rb->id == 0 || c->epoch != rb->epoch) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "no runbook of epoch %llu (the current one is of "
+                           "epoch %llu)",
+                           (unsigned long long)c->epoch,
+                           (unsigned long long)rb->epoch);
+    }
+    if (c->error != NULL && strlen(c->error) > FSM_TEXT_MAX) {
+        return fsm__reject(res, DR_EINVAL, "error is too long");
+    }
+    switch (cmd->type) {
+        case FSM_CMD_RUNBOOK_RESUME:
+            if (rb->step != FSM_RB_BLOCKED) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "the runbook is at %s, not blocked",
+                                   fsm_rb_step_name(rb->step));
+            }
+            return DR_OK;
+        case FSM_CMD_RUNBOOK_ABORT:
+            if (!fsm_runbook_active(f) || rb->step == FSM_RB_NOTIFY) {
+                return fsm__reject(res, DR_ECONFLICT,
+                                   "the runbook is at %s: nothing to abort",
+                                   fsm_rb_step_name(rb->step));
+            }
+            return DR_OK;
+        default:
+            break;
+    }
+    if (rb->step != c->from) {
+        return fsm__reject(res, DR_ECONFLICT, "the runbook is at %s, not %s",
+                           fsm_rb_step_name(rb->step),
+                           fsm_rb_step_name(c->from));
+    }
+    if (c->from == FSM_RB_BLOCKED) {
+        return fsm__reject(res, DR_EINVAL,
+                           "a blocked runbook moves on only by resume or "
+                           "abort");
+    }
+    if (!fsm_sm_allowed(&fsm_runbook_sm, c->from, c->to) ||
+        c->to == FSM_RB_ABORTED) {
+        return fsm__reject(res, DR_EINVAL,
+                           "runbook step %s -> %s is not allowed",
+                           fsm_rb_step_name(c->from), fsm_rb_step_name(c->to));
+    }
+    if ((c->from == FSM_RB_RESTORE || c->from == FSM_RB_VERIFY ||
+         c->from == FSM_RB_ACTIVATE) &&
+        c->to != FSM_RB_BLOCKED) {
+        return fsm__reject(res, DR_EINVAL,
+                           "the restore job, not a command, ends step %s",
+                           fsm_rb_step_name(c->from));
+    }
+    if (c->to == FSM_RB_BLOCKED && (c->error == NULL || c->error[0] == '\0')) {
+        return fsm__reject(res, DR_EINVAL, "a blocked runbook needs an error");
+    }
+    return DR_OK;
+}
+
+int fsm__runbook_check(const struct fsm *f,
+                       const struct fsm_cmd *cmd,
+                       uint64_t now,
+                       struct fsm_result *res)
+{
+    (void)now;
+    if (cmd->type == FSM_CMD_FAILOVER_START) {
+        return check_start(f, &cmd->u.failover, res);
+    }
+    return check_runbook(f, cmd, res);
+}
+
+/* Mutations. */
+
+static int set_str(char **dst, const char *src)
+{
+    char *s = fsm__dup_str(src);
+    if (s == NULL) {
+        return DR_ENOMEM;
+    }
+    free(*dst);
+    *dst = s;
+    return DR_OK;
+}
+
+void fsm__runbook_free(struct fsm_runbook *rb)
+{
+    char **const strs[] = {&rb->from_region, &rb->to_region, &rb->reason,
+                           &rb->actor,       &rb->pg_backup, &rb->redis_backup,
+                           &rb->error,       &rb->detail};
+    fsm__free_strs(strs, sizeof(strs) / sizeof(strs[0]));
+}
+
+/* Enter step to at now. */
+static void enter(struct fsm_runbook *rb, int to, uint64_t now)
+{
+    fsm_sm_move(&fsm_runbook_sm, &rb->step, to);
+    rb->step_ms[to] = now;
+    rb->attempts = 0;
+}
+
+/* The restore job of the runbook (restore, verify, activate in the DR
+ * region), made once per entry into the restore step. */
+static int add_restore_job(struct fsm *f, uint64_t now, const char *actor)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_region *r = fsm_region_get(f, rb->to_region);
+    struct fsm_job t;
+
+    memset(&t, 0, sizeof(t));
+    t.id = f->job_seq + 1;
+    t.kind = FSM_JOB_RESTORE;
+    t.backup_kind =
+        rb->pg_backup[0] != '\0' ? FSM_BACKUP_PG_LOGICAL : FSM_BACKUP_REDIS;
+    t.region = rb->to_region;
+    t.backup_id = rb->pg_backup[0] != '\0' ? rb->pg_backup : rb->redis_backup;
+    t.prefix = (char *)"";
+    t.store = r != NULL ? r->object_store : (char *)"";
+    t.state = FSM_JOB_PENDING;
+    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)actor;
+    t.drill_id = rb->epoch;
+    if (fsm__job_add(f, &t) == NULL) {
+        return DR_ENOMEM;
+    }
+    rb->job_id = t.id;
+    return DR_OK;
+}
+
+static int mutate_start(struct fsm *f,
+                        const struct fsm_cmd *cmd,
+                        uint64_t now,
+                        struct fsm_result *res)
+{
+    const struct fsm_cmd_failover *c = &cmd->u.failover;
+    struct fsm_runbook *rb = &f->site.runbook;
+    const char *to = c->to != NULL && c->to[0] != '\0'
+                         ? c->to
+                         : fsm_failover_target(f, c->force, NULL);
+    const struct fsm_backup *pg =
+        fsm_restore_point(f, to, FSM_BACKUP_PG_LOGICAL);
+    const struct fsm_backup *rd = fsm_restore_point(f, to, FSM_BACKUP_REDIS);
+    struct fsm_runbook n;
+    char *primary;
+
+    memset(&n, 0, sizeof(n));
+    n.id = rb->id + 1;
+    n.epoch = f->site.epoch + 1;
+    n.from_region = f->site.primary_region;
+    n.to_region = (char *)to;
+    n.reason = (char *)(c->reason != NULL ? c->reason : "");
+    n.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
+    n.pg_backup = pg != NULL ? pg->id : (char *)"";
+    n.redis_backup = rd != NULL ? rd->id : (char *)"";
+    n.restore_point_ms = pg != NULL ? pg->snapshot_ms : rd->snapshot_ms;
+    n.loss_ms = c->loss_ms != 0 ? c->loss_ms : now;
+    n.fence_deadline_ms =
+        c->fence_deadline_ms != 0 ? c->fence_deadline_ms : now;
+    n.error = (char *)"";
+    n.detail = (char *)"";
+    {
+        char **const strs[] = {&n.from_region, &n.to_region, &n.reason,
+                               &n.actor,       &n.pg_backup, &n.redis_backup,
+                               &n.error,       &n.detail};
+        if (fsm__dup_strs(strs, sizeof(strs) / sizeof(strs[0])) != DR_OK) {
+            return DR_ENOMEM;
+        }
+    }
+    primary = fsm__dup_str(to);
+    if (primary == NULL) {
+        fsm__runbook_free(&n);
+        return DR_ENOMEM;
+    }
+    n.step = rb->step; /* none, complete or aborted: checked */
+    fsm__runbook_free(rb);
+    *rb = n;
+    enter(rb, FSM_RB_DECIDE, now);
+    enter(rb, FSM_RB_FENCE, now);
+    /* Decided: the DR region is primary in the new epoch. */
+    free(f->site.primary_region);
+    f->site.primary_region = primary;
+    f->site.epoch = rb->epoch;
+    f->site.changed_ms = now;
+    fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_FAILING_OVER);
+    res->epoch = f->site.epoch;
+    fsm__audit_add(f, now, cmd->actor, "failover-start",
+                   "%s -> %s (epoch %llu): %s; restore point pg %s, redis %s",
+                   rb->from_region, rb->to_region,
+                   (unsigned long long)rb->epoch, rb->reason,
+                   rb->pg_backup[0] ? rb->pg_backup : "(none)",
+                   rb->redis_backup[0] ? rb->redis_backup : "(none)");
+    return DR_OK;
+}
+
+/* The runbook stops at a failure, with the reason; resume takes it up at
+ * the step that failed. */
+static int block(struct fsm *f,
+                 int from,
+                 const char *error,
+                 uint64_t now,
+                 const char *actor)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+
+    if (set_str(&rb->error, error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    rb->blocked_step = from == FSM_RB_VERIFY || from == FSM_RB_ACTIVATE
+                           ? FSM_RB_RESTORE
+                           : from;
+    enter(rb, FSM_RB_BLOCKED, now);
+    fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_BLOCKED);
+    fsm__audit_add(f, now, actor, "failover-blocked", "epoch %llu at %s: %s",
+                   (unsigned long long)rb->epoch, fsm_rb_step_name(from),
+                   error);
+    return DR_OK;
+}
+
+static int step_to(struct fsm *f, int to, uint64_t now, const char *actor)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+
+    enter(rb, to, now);
+    if (to == FSM_RB_RESTORE) {
+        if (add_restore_job(f, now, actor) != DR_OK) {
+            return DR_ENOMEM;
+        }
+    }
+    if (to == FSM_RB_COMPLETE) {
+        rb->rto_ms = now > rb->loss_ms ? now - rb->loss_ms : 0;
+        rb->rpo_ms = rb->loss_ms > rb->restore_point_ms
+                         ? rb->loss_ms - rb->restore_point_ms
+                         : 0;
+        fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_ACTIVE);
+        f->site.changed_ms = now;
+        fsm__audit_add(f, now, actor, "failover-complete",
+                       "%s is primary (epoch %llu): RTO %llu ms, RPO %llu ms",
+                       rb->to_region, (unsigned long long)rb->epoch,
+                       (unsigned long long)rb->rto_ms,
+                       (unsigned long long)rb->rpo_ms);
+        return DR_OK;
+    }
+    fsm__audit_add(f, now, actor, "failover-step", "epoch %llu: %s",
+                   (unsigned long long)rb->epoch, fsm_rb_step_name(to));
+    return DR_OK;
+}
+
+int fsm__runbook_mutate(struct fsm *f,
+                        const struct fsm_cmd *cmd,
+                        uint64_t now,
+                        struct fsm_result *res)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_cmd_runbook *c = &cmd->u.runbook;
+    const char *actor = cmd->actor != NULL ? cmd->actor : "";
+
+    switch (cmd->type) {
+        case FSM_CMD_FAILOVER_START:
+            return mutate_start(f, cmd, now, res);
+        case FSM_CMD_RUNBOOK_STEP:
+            res->epoch = f->site.epoch;
+            if (c->to == FSM_RB_BLOCKED) {
+                return block(f, c->from, c->error, now, actor);
+            }
+            return step_to(f, c->to, now, actor);
+        case FSM_CMD_RUNBOOK_RESUME:
+            if (set_str(&rb->error, "") != DR_OK) {
+                return DR_ENOMEM;
+            }
+            fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_FAILING_OVER);
+            fsm__audit_add(f, now, actor, "failover-resume", "epoch %llu at %s",
+                           (unsigned long long)rb->epoch,
+                           fsm_rb_step_name(rb->blocked_step));
+            return step_to(f, rb->blocked_step, now, actor);
+        case FSM_CMD_RUNBOOK_ABORT: {
+            /* Called off: the old primary is primary again, in a new
+             * epoch (the runbook's epoch already belonged to the DR
+             * region). */
+            char *back = fsm__dup_str(rb->from_region);
+            if (back == NULL) {
+                return DR_ENOMEM;
+            }
+            for (size_t i = 0; i < f->n_jobs; i++) {
+                struct fsm_job *j = &f->jobs[i];
+                if (j->kind == FSM_JOB_RESTORE && j->drill_id == rb->epoch &&
+                    j->state == FSM_JOB_PENDING) {
+                    if (set_str(&j->error, "runbook aborted") != DR_OK) {
+                        free(back);
+                        return DR_ENOMEM;
+                    }
+                    fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_FAILED);
+                    j->updated_ms = now;
+                }
+            }
+            enter(rb, FSM_RB_ABORTED, now);
+            free(f->site.primary_region);
+            f->site.primary_region = back;
+            f->site.epoch++;
+            f->site.changed_ms = now;
+            fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_ACTIVE);
+            res->epoch = f->site.epoch;
+            fsm__audit_add(f, now, actor, "failover-abort",
+                           "epoch %llu called off: %s is primary again "
+                           "(epoch %llu)",
+                           (unsigned long long)rb->epoch, back,
+                           (unsigned long long)f->site.epoch);
+            return DR_OK;
+        }
+    }
+    return DR_EINVAL;
+}
+
+int fsm__runbook_job_done(struct fsm *f,
+                          const struct fsm_job *j,
+                          bool ok,
+                          const struct fsm_cmd_job *c,
+                          const char *error,
+                          uint64_t now,
+                          const char *actor)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+    char why[FSM_TEXT_MAX + 64];
+
+    if (rb->step != FSM_RB_RESTORE || rb->job_id != j->id) {
+        return DR_OK; /* from an aborted or resumed runbook: ignored */
+    }
+    if (c != NULL && c->backup.detail != NULL &&
+        set_str(&rb->detail, c->backup.detail) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    if (!ok) {
+        snprintf(why, sizeof(why), "restore: %s", error ? error : "failed");
+        return block(f, FSM_RB_RESTORE, why, now, actor);
+    }
+    enter(rb, FSM_RB_VERIFY, now);
+    if (!c->drill_ok) {
+        /* Never publish data that does not match its manifests. */
+        snprintf(why, sizeof(why), "verify: %s",
+                 error && error[0] ? error : "the checks failed");
+        return block(f, FSM_RB_VERIFY, why, now, actor);
+    }
+    enter(rb, FSM_RB_ACTIVATE, now);
+    return step_to(f, FSM_RB_DNS, now, actor);
+}

@@ -1,0 +1,316 @@
+/* Unit tests of the failover runbook in the pure FSM: decide (target,
+ * restore point, epoch), the step table, the restore job and its verdict,
+ * blocked / resume / abort, RTO and RPO, refusals that change nothing, and
+ * the snapshot encoding.
+ *
+ * The standard bootstrap: eu-west (primary, s3://dr-eu, node 1, priority
+ * 10), us-east (file:///srv/dr, node 2, priority 5), ap-south (no store,
+ * node 3, priority 1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fsm/fsm.h"
+#include "fsm_helpers.h"
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define SEC 1000ull
+
+static uint64_t apply_ok(struct fsm *f,
+                         const struct fsm_cmd *c,
+                         uint64_t now,
+                         struct fsm_result *res)
+{
+    if (fsm_apply(f, c, now, res) != DR_OK) {
+        fail_msg("%s refused: %s", fsm_cmd_name(c->type), res->msg);
+    }
+    return res->job_id;
+}
+
+static struct fsm_cmd claim(uint64_t job, uint64_t node)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.lease_ms = 30000;
+    return c;
+}
+
+static struct fsm_cmd finish(uint64_t job, uint64_t node, uint32_t attempt)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.attempt = attempt;
+    c.u.job.ok = true;
+    c.u.job.backup.manifest_key = "backups/x/1/manifest.pb";
+    c.u.job.backup.manifest_sha256 = SHA;
+    c.u.job.backup.snapshot_ms = 0;
+    c.u.job.copy.source_region = "eu-west";
+    return c;
+}
+
+/* A pg backup in eu-west at now, copied to us-east; its id. */
+static const char *backup_copied(struct fsm *f, uint64_t now)
+{
+    struct fsm_result res;
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "test"};
+    uint64_t job;
+    const char *id;
+
+    c.u.job.kind = FSM_JOB_BACKUP;
+    c.u.job.backup_kind = FSM_BACKUP_PG_LOGICAL;
+    job = apply_ok(f, &c, now, &res);
+    c = claim(job, 1);
+    apply_ok(f, &c, now, &res);
+    c = finish(job, 1, 1);
+    c.u.job.backup.snapshot_ms = now - 500;
+    apply_ok(f, &c, now + 1, &res);
+    id = fsm_job_get(f, job)->backup_id;
+    c = (struct fsm_cmd){.type = FSM_CMD_JOB_CREATE, .actor = "replication"};
+    c.u.job.kind = FSM_JOB_REPLICATE;
+    c.u.job.backup_id = id;
+    c.u.job.region = "us-east";
+    job = apply_ok(f, &c, now + 2, &res);
+    c = claim(job, 2);
+    apply_ok(f, &c, now + 3, &res);
+    c = finish(job, 2, 1);
+    apply_ok(f, &c, now + 4, &res);
+    return id;
+}
+
+static struct fsm_cmd start(const char *to, uint64_t loss, uint64_t deadline)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_FAILOVER_START, .actor = "leader"};
+    c.u.failover.to = to;
+    c.u.failover.reason = "region eu-west lost";
+    c.u.failover.loss_ms = loss;
+    c.u.failover.fence_deadline_ms = deadline;
+    return c;
+}
+
+static struct fsm_cmd step(uint64_t epoch, int from, int to, const char *err)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_RUNBOOK_STEP, .actor = "leader"};
+    c.u.runbook.epoch = epoch;
+    c.u.runbook.from = from;
+    c.u.runbook.to = to;
+    c.u.runbook.error = err;
+    return c;
+}
+
+static void test_no_target_without_verified_copies(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = start(NULL, 0, 0);
+    const char *why = NULL;
+
+    assert_null(fsm_failover_target(f, false, &why));
+    expect_reject(f, &c, DR_ECONFLICT, "no region can take over from eu-west");
+    c = start("eu-west", 0, 0);
+    expect_reject(f, &c, DR_ECONFLICT, "it is the primary");
+    c = start("mars", 0, 0);
+    expect_reject(f, &c, DR_ENOTFOUND, "region mars does not exist");
+    c = start("us-east", 0, 0);
+    expect_reject(f, &c, DR_ECONFLICT, "holds no verified copy");
+}
+
+static void test_full_runbook(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC, epoch0 = f->site.epoch;
+    const char *id = backup_copied(f, t);
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    const struct fsm_job *j;
+    uint64_t job, loss = t + 100 * SEC;
+
+    assert_string_equal(fsm_failover_target(f, false, NULL), "us-east");
+    c = start(NULL, loss, loss + 20 * SEC);
+    assert_int_equal(fsm_cmd_version(&c), 3);
+    apply_ok(f, &c, loss + 10 * SEC, &res);
+    /* Decided: us-east is primary in the next epoch, fencing first. */
+    assert_int_equal(f->site.epoch, epoch0 + 1);
+    assert_int_equal(res.epoch, epoch0 + 1);
+    assert_string_equal(f->site.primary_region, "us-east");
+    assert_int_equal(f->site.state, FSM_SITE_FAILING_OVER);
+    assert_int_equal(rb->step, FSM_RB_FENCE);
+    assert_string_equal(rb->from_region, "eu-west");
+    assert_string_equal(rb->pg_backup, id);
+    assert_string_equal(rb->redis_backup, "");
+    assert_int_equal(rb->restore_point_ms, t - 500);
+    assert_int_equal(rb->fence_deadline_ms, loss + 20 * SEC);
+    assert_string_equal(audit_last(f)->action, "failover-start");
+    assert_true(fsm_runbook_active(f));
+    /* No backups and no second failover meanwhile; no manual primary. */
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, loss + 99999 * SEC));
+    expect_reject(f, &c, DR_ECONFLICT, "a failover to us-east runs already");
+    c = primary_cmd("ap-south", "x");
+    expect_reject(f, &c, DR_ECONFLICT, "resume or abort it first");
+
+    /* A stale or wrong step changes nothing. */
+    c = step(epoch0, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    expect_reject(f, &c, DR_ECONFLICT, "no runbook of epoch");
+    c = step(rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+    expect_reject(f, &c, DR_ECONFLICT, "the runbook is at fence, not dns");
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_DNS, NULL);
+    expect_reject(f, &c, DR_EINVAL, "fence -> dns is not allowed");
+
+    /* Fenced: the restore job goes to us-east. */
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, loss + 21 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_RESTORE);
+    j = fsm_job_get(f, rb->job_id);
+    assert_non_null(j);
+    assert_int_equal(j->kind, FSM_JOB_RESTORE);
+    assert_string_equal(j->region, "us-east");
+    assert_string_equal(j->backup_id, id);
+    assert_int_equal(j->drill_id, rb->epoch);
+    c = step(rb->epoch, FSM_RB_RESTORE, FSM_RB_VERIFY, NULL);
+    expect_reject(f, &c, DR_EINVAL, "the restore job, not a command");
+    job = rb->job_id;
+    c = claim(job, 1);
+    expect_reject_at(f, &c, loss + 22 * SEC, DR_ECONFLICT, "runs in region");
+    c = claim(job, 2);
+    apply_ok(f, &c, loss + 22 * SEC, &res);
+    c = finish(job, 2, 1);
+    c.u.job.drill_ok = true;
+    c.u.job.backup.detail = "{\"rows\":10}";
+    apply_ok(f, &c, loss + 30 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_DNS);
+    assert_int_equal(rb->step_ms[FSM_RB_VERIFY], loss + 30 * SEC);
+    assert_string_equal(rb->detail, "{\"rows\":10}");
+    c = step(rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+    apply_ok(f, &c, loss + 32 * SEC, &res);
+    c = step(rb->epoch, FSM_RB_NOTIFY, FSM_RB_COMPLETE, NULL);
+    apply_ok(f, &c, loss + 33 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_COMPLETE);
+    assert_int_equal(f->site.state, FSM_SITE_ACTIVE);
+    assert_false(fsm_runbook_active(f));
+    assert_int_equal(rb->rto_ms, 33 * SEC);
+    assert_int_equal(rb->rpo_ms, 100 * SEC + 500);
+    assert_string_equal(audit_last(f)->action, "failover-complete");
+    /* Done twice is refused. */
+    expect_reject(f, &c, DR_ECONFLICT, "the runbook is at complete");
+}
+
+static void test_verify_failure_blocks_then_resume_and_abort(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC, epoch;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t job, old_job;
+
+    backup_copied(f, t);
+    c = start("us-east", 0, 0);
+    apply_ok(f, &c, t + SEC, &res);
+    epoch = rb->epoch;
+    c = step(epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, t + 2 * SEC, &res);
+    job = rb->job_id;
+    c = claim(job, 2);
+    apply_ok(f, &c, t + 3 * SEC, &res);
+    c = finish(job, 2, 1);
+    c.u.job.drill_ok = false;
+    c.u.job.error = "table public.agents: 9 rows, manifest says 10";
+    apply_ok(f, &c, t + 4 * SEC, &res);
+    /* Bad data is never published: blocked, with the reason. */
+    assert_int_equal(rb->step, FSM_RB_BLOCKED);
+    assert_int_equal(rb->blocked_step, FSM_RB_RESTORE);
+    assert_int_equal(f->site.state, FSM_SITE_BLOCKED);
+    assert_non_null(strstr(rb->error, "verify: table public.agents"));
+    c = step(epoch, FSM_RB_BLOCKED, FSM_RB_DNS, NULL);
+    expect_reject(f, &c, DR_EINVAL, "only by resume or abort");
+    /* Resume: a new restore job. */
+    old_job = job;
+    c = (struct fsm_cmd){.type = FSM_CMD_RUNBOOK_RESUME, .actor = "op"};
+    c.u.runbook.epoch = epoch;
+    apply_ok(f, &c, t + 5 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_RESTORE);
+    assert_int_equal(f->site.state, FSM_SITE_FAILING_OVER);
+    assert_int_not_equal(rb->job_id, old_job);
+    assert_string_equal(rb->error, "");
+    /* Abort: the old primary again, in a new epoch; the job called off. */
+    job = rb->job_id;
+    c = (struct fsm_cmd){.type = FSM_CMD_RUNBOOK_ABORT, .actor = "op"};
+    c.u.runbook.epoch = epoch;
+    apply_ok(f, &c, t + 6 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_ABORTED);
+    assert_string_equal(f->site.primary_region, "eu-west");
+    assert_int_equal(f->site.epoch, epoch + 1);
+    assert_int_equal(f->site.state, FSM_SITE_ACTIVE);
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_FAILED);
+    expect_reject(f, &c, DR_ECONFLICT, "the runbook is at aborted");
+}
+
+static void test_restore_job_failing_blocks(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c = setting_int_cmd("jobs.max_attempts", 1);
+
+    expect_ok(f, &c, t);
+    backup_copied(f, t);
+    c = start("us-east", 0, 0);
+    apply_ok(f, &c, t + SEC, &res);
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, t + 2 * SEC, &res);
+    c = claim(rb->job_id, 2);
+    apply_ok(f, &c, t + 3 * SEC, &res);
+    c = finish(rb->job_id, 2, 1);
+    c.u.job.ok = false;
+    c.u.job.error = "pg_restore: connection refused";
+    apply_ok(f, &c, t + 4 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_BLOCKED);
+    assert_string_equal(rb->error, "restore: pg_restore: connection refused");
+}
+
+static void test_snapshot_keeps_runbook(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    struct fsm back;
+    struct snap s;
+    char err[256];
+
+    backup_copied(f, t);
+    c = start("us-east", t, t + 5 * SEC);
+    apply_ok(f, &c, t + SEC, &res);
+    c = step(f->site.runbook.epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, t + 6 * SEC, &res);
+    s = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(s.base, s.len, &back, err), DR_OK);
+    assert_int_equal(back.site.runbook.step, FSM_RB_RESTORE);
+    assert_int_equal(back.site.runbook.epoch, f->site.runbook.epoch);
+    assert_string_equal(back.site.runbook.to_region, "us-east");
+    assert_int_equal(back.site.runbook.step_ms[FSM_RB_RESTORE], t + 6 * SEC);
+    assert_int_equal(back.site.runbook.job_id, f->site.runbook.job_id);
+    assert_int_equal(back.site.state, FSM_SITE_FAILING_OVER);
+    snap_check(&s, &back);
+    fsm_close(&back);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOOTED(test_no_target_without_verified_copies),
+        BOOTED(test_full_runbook),
+        BOOTED(test_verify_failure_blocks_then_resume_and_abort),
+        BOOTED(test_restore_job_failing_blocks),
+        BOOTED(test_snapshot_keeps_runbook),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
