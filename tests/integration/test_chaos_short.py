@@ -4,11 +4,10 @@ real five-node, three-region cluster (docs/reliability.md).
 Needs root for the network namespaces (skipped otherwise). CHAOS_SEED picks
 the seed (default: a fixed one, so CI replays the same schedule),
 CHAOS_SHORT_S the duration (default 75 s), CHAOS_SHORT_NEMESIS the faults
-(default: every one but wipe; with wipe, one run of three here ended with
-one node's raft membership view different from the others' at the same
-commit index: docs/reliability.md, open). Then chaos/repro_rollback.py, the
-membership rollback that crashed nodes on libraft 0.15 (canonical/raft#250)
-at its first attempt."""
+(default: every one, wipe included; wipe once left a re-added member a
+spare on one node and a voter on the others, libraft fix 6 in
+docs/raft.md). Then chaos/repro_rollback.py, the membership rollback that
+crashed nodes on libraft 0.15 (canonical/raft#250) at its first attempt."""
 
 import os
 import re
@@ -27,7 +26,7 @@ from drcluster import DRNODE  # noqa: E402
 from test_check import *  # noqa: E402,F401,F403 - the checker's own tests
 
 DEFAULT_SEED = 20261126
-DEFAULT_NEMESIS = "kill,pause,skew,disk,partition,loss,latency"
+DEFAULT_NEMESIS = "kill,pause,skew,disk,partition,loss,latency,wipe"
 
 SUMMARY = re.compile(r"^ops=(\d+) ok=(\d+) fail=(\d+) unknown=(\d+) "
                      r"lost=(\d+) anomalies=(\d+) faults=(\d+) seed=(\d+)$")
