@@ -108,6 +108,16 @@ static const struct drctl_command drctl_commands[] = {
      "written;\n"
      "      a non-empty target is refused without --clean. Reads region R's\n"
      "      verified copy (default: this node's region), else the origin's.\n"},
+    {"failover", drctl_cmd_failover,
+     "  failover status\n"
+     "      The current or last failover runbook: steps with times, "
+     "RTO/RPO, error.\n"
+     "  failover --to REGION [--force] [--reason TEXT]\n"
+     "      Fail over to REGION now (--force: even if it is degraded, and "
+     "without\n"
+     "      waiting for the old primary's fence deadline).\n"
+     "  failover resume | abort\n"
+     "      Go on with a blocked runbook, or call it off.\n"},
     {"replication", drctl_cmd_replication,
      "  replication status\n"
      "      Per region: copies pending, running, failed and verified, bytes\n"

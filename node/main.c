@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "backup/job.h"
 #include "config/config.h"
+#include "control/failover.h"
 #include "control/health.h"
 #include "control/scheduler.h"
 #include "log/log.h"
@@ -30,6 +31,8 @@ struct daemon
     bool health_started;
     struct scheduler scheduler;
     bool scheduler_started;
+    struct failover failover;
+    bool failover_started;
     uv_signal_t sigterm, sigint;
     bool signals_started;
     int exit_code;
@@ -76,6 +79,9 @@ static void shutdown_node(struct daemon *d, int code)
     api_stop(d->api);
     if (d->scheduler_started) {
         scheduler_stop(&d->scheduler, NULL);
+    }
+    if (d->failover_started) {
+        failover_stop(&d->failover, NULL);
     }
     if (d->agent_started) {
         agent_stop(&d->agent, NULL);
@@ -176,6 +182,10 @@ static int start(struct daemon *d, const char *token, char *err)
     api_set_health(d->api, &d->health);
     scheduler_start(&d->scheduler, d->loop, &d->node);
     d->scheduler_started = true;
+    if (failover_start(&d->failover, d->loop, &d->cfg, &d->node, err) != 0) {
+        return -1;
+    }
+    d->failover_started = true;
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     d->sigterm.data = d;

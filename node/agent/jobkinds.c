@@ -275,6 +275,49 @@ static void replicate_finish(json_t *body, const json_t *res)
     json_object_set_new(body, "copy", c);
 }
 
+/* The failover runbook's restore: the restore point's backups, from this
+ * region's own copies, into this region's live databases, checked, then
+ * the activate hook. */
+static json_t *restore_spec(const struct config *c,
+                            const struct fsm *f,
+                            const struct fsm_job *j)
+{
+    const struct fsm_runbook *rb = &f->site.runbook;
+    json_t *spec = json_object();
+
+    json_object_set_new(spec, "op", json_string("failover_restore"));
+    json_object_set_new(spec, "epoch", json_integer((json_int_t)j->drill_id));
+    json_object_set_new(spec, "region", json_string(j->region));
+    if (rb->epoch == j->drill_id) {
+        drill_backup(spec, "pg", f, rb->pg_backup, c, j->region);
+        drill_backup(spec, "redis", f, rb->redis_backup, c, j->region);
+    }
+    if (c->pg_conninfo[0] != '\0') {
+        json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));
+        json_object_set_new(spec, "parallel",
+                            json_integer((json_int_t)c->job_parallel));
+    }
+    if (c->redis_address[0] != '\0') {
+        json_object_set_new(spec, "redis_server",
+                            json_string(c->redis_address));
+        if (c->redis_password_file[0] != '\0') {
+            json_object_set_new(spec, "redis_password_file",
+                                json_string(c->redis_password_file));
+        }
+    }
+    if (c->hook_activate[0] != '\0') {
+        json_object_set_new(spec, "activate", json_string(c->hook_activate));
+    }
+    return spec;
+}
+
+/* A node restores only what it has the databases for. */
+static bool restore_can_run(const struct config *c, const struct fsm_job *j)
+{
+    (void)j;
+    return c->pg_conninfo[0] != '\0' || c->redis_address[0] != '\0';
+}
+
 static const struct agent_job_kind kinds[] = {
     {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish},
     {FSM_JOB_DELETE, "delete", store_can_run, delete_spec, NULL},
@@ -282,6 +325,7 @@ static const struct agent_job_kind kinds[] = {
     {FSM_JOB_DRILL, "drill", drill_can_run, drill_spec, drill_finish},
     {FSM_JOB_REPLICATE, "replicate", store_can_run, replicate_spec,
      replicate_finish},
+    {FSM_JOB_RESTORE, "restore", restore_can_run, restore_spec, drill_finish},
 };
 
 const struct agent_job_kind *agent_job_kind(int kind)

@@ -14,7 +14,7 @@ static const char *const route_names[ROUTE__COUNT] = {
     "site",      "site_primary", "history",         "backups",  "backup",
     "jobs",      "job",          "breakers",        "breaker",  "breaker_reset",
     "llm_route", "probes",       "drills",          "drill",    "replication",
-    "unknown",
+    "failover",  "unknown",
 };
 
 struct out

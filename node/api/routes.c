@@ -713,7 +713,7 @@ const struct api_route_table api_routes_core = API_ROUTE_TABLE(routes);
 
 static const struct api_route_table *const tables[] = {
     &api_routes_core,   &api_routes_catalog,     &api_routes_health,
-    &api_routes_drills, &api_routes_replication,
+    &api_routes_drills, &api_routes_replication, &api_routes_failover,
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 

@@ -496,9 +496,10 @@ static void do_job_finish(struct api_call *c)
     }
     b = jin_get(c->body, "drill");
     if (b != NULL && fsm_job_get(api_state(c), c->id) != NULL &&
-        fsm_job_get(api_state(c), c->id)->kind != FSM_JOB_DRILL) {
+        fsm_job_get(api_state(c), c->id)->kind != FSM_JOB_DRILL &&
+        fsm_job_get(api_state(c), c->id)->kind != FSM_JOB_RESTORE) {
         api_reply_error(c, 400, "invalid_argument",
-                        "\"drill\" is only for drill jobs");
+                        "\"drill\" is only for drill and restore jobs");
         return;
     }
     if (b != NULL) {
@@ -521,9 +522,10 @@ static void do_job_finish(struct api_call *c)
         v = jin_get(b, "detail");
         cmd.u.job.backup.detail = v != NULL ? (char *)v->u.str.s : "";
     } else if (cmd.u.job.ok && fsm_job_get(api_state(c), c->id) != NULL &&
-               fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_DRILL) {
+               (fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_DRILL ||
+                fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_RESTORE)) {
         api_reply_error(c, 400, "invalid_argument",
-                        "a drill job that ran needs \"drill\"");
+                        "a drill or restore job that ran needs \"drill\"");
         return;
     }
     b = jin_get(c->body, "copy");

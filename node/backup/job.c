@@ -18,6 +18,7 @@ static const struct
     {"redis_restore", redisjob_restore}, {"redis_verify", redisjob_verify},
     {"store_delete", storejob_delete},   {"store_verify", storejob_verify},
     {"drill_restore", drilljob_restore}, {"replicate", replicatejob_run},
+    {"failover_restore", failoverjob_restore},
 };
 
 int job_run(const json_t *spec, json_t **result, char *errmsg)

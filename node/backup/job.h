@@ -83,6 +83,9 @@ int redisjob_verify(const json_t *spec, json_t **result, char *errmsg);
 int storejob_delete(const json_t *spec, json_t **result, char *errmsg);
 int storejob_verify(const json_t *spec, json_t **result, char *errmsg);
 int drilljob_restore(const json_t *spec, json_t **result, char *errmsg);
+/* The failover runbook's restore, verify and activate in the DR region
+ * (failover_job.c says how). */
+int failoverjob_restore(const json_t *spec, json_t **result, char *errmsg);
 /* One backup into another region's store (replicate_job.c says how). */
 int replicatejob_run(const json_t *spec, json_t **result, char *errmsg);
 

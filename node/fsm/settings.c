@@ -23,6 +23,20 @@ static const struct fsm_setting_desc table[] = {
      false, "trial requests allowed while half-open"},
     {"breaker.reset_timeout_ms", FSM_SETTING_INT, 1000, 3600000, 30000, false,
      NULL, NULL, false, "milliseconds an open breaker waits before half-open"},
+    {"dns.api_url", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "PowerDNS API of the failover's DNS step, http://HOST:PORT (\"\": no "
+     "DNS step)"},
+    {"dns.name", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "the service name the failover points at the new primary's dns_targets"},
+    {"dns.server_id", FSM_SETTING_STRING, 0, 0, 0, false, "localhost", NULL,
+     false, "PowerDNS server id in the API's URLs"},
+    {"dns.servers", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "authoritative servers (IPv4 host:port, comma-separated) asked until "
+     "they answer with the new targets"},
+    {"dns.ttl", FSM_SETTING_INT, 1, 86400, 30, false, NULL, NULL, false,
+     "TTL of the records the failover writes"},
+    {"dns.zone", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "the zone holding dns.name"},
     {"drill.region", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "region scheduled restore drills run in (\"\": the DR region, the "
      "highest-priority one that is not primary)"},
@@ -34,8 +48,12 @@ static const struct fsm_setting_desc table[] = {
     {"failover.mode", FSM_SETTING_STRING, 0, 0, 0, false, "manual",
      failover_modes, false,
      "manual: operators start failovers; automatic: the leader does"},
-    {"fence.timeout_ms", FSM_SETTING_INT, 1000, 600000, 15000, false, NULL,
-     NULL, false, "milliseconds without a leader before a node fences itself"},
+    {"failover.notify_urls", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL,
+     false,
+     "webhooks (comma-separated http:// URLs) POSTed a JSON event when a "
+     "failover publishes its DNS"},
+    {"fence.timeout_ms", FSM_SETTING_INT, 1000, 600000, 5000, false, NULL, NULL,
+     false, "milliseconds without a leader before a node fences itself"},
     {"history.max_entries", FSM_SETTING_INT, 16, 100000, 1000, false, NULL,
      NULL, false, "audit history entries kept"},
     {"jobs.lease_ms", FSM_SETTING_INT, 3000, 3600000, 30000, false, NULL, NULL,
@@ -233,7 +251,8 @@ uint32_t fsm_setting_version(const char *key)
 {
     /* The drill.* settings came with entry version 2, replication.* with
      * 3. */
-    if (strncmp(key, "replication.", 12) == 0) {
+    if (strncmp(key, "replication.", 12) == 0 || strncmp(key, "dns.", 4) == 0 ||
+        strcmp(key, "failover.notify_urls") == 0) {
         return 3;
     }
     return strncmp(key, "drill.", 6) == 0 ? 2 : 1;

@@ -349,6 +349,20 @@ int httpc_request(struct httpc *h,
                   long timeout_ms,
                   httpc_cb cb)
 {
+    return httpc_send(h, r, "GET", url, headers, NULL, max_bytes, timeout_ms,
+                      cb);
+}
+
+int httpc_send(struct httpc *h,
+               struct httpc_req *r,
+               const char *method,
+               const char *url,
+               const char *const *headers,
+               const char *body,
+               size_t max_bytes,
+               long timeout_ms,
+               httpc_cb cb)
+{
     size_t i;
 
     if (h->closing) {
@@ -362,6 +376,9 @@ int httpc_request(struct httpc *h,
     if (r->easy == NULL) {
         goto err;
     }
+    if (body != NULL && (r->post = strdup(body)) == NULL) {
+        goto err;
+    }
     for (i = 0; headers != NULL && headers[i] != NULL; i++) {
         struct curl_slist *more = curl_slist_append(r->headers, headers[i]);
         if (more == NULL) {
@@ -370,7 +387,15 @@ int httpc_request(struct httpc *h,
         r->headers = more;
     }
     curl_easy_setopt(r->easy, CURLOPT_URL, url);
-    curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+    if (r->post != NULL) {
+        curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->post);
+    } else {
+        curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+    }
+    if (strcmp(method, "GET") != 0 &&
+        (strcmp(method, "POST") != 0 || r->post == NULL)) {
+        curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+    }
     if (r->headers != NULL) {
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     }
@@ -392,6 +417,8 @@ err:
         curl_easy_cleanup(r->easy);
     }
     free_headers(r->headers);
+    free(r->post);
+    r->post = NULL;
     r->headers = NULL;
     r->easy = NULL;
     return DR_ENOMEM;

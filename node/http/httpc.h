@@ -80,6 +80,18 @@ int httpc_request(struct httpc *h,
                   long timeout_ms,
                   httpc_cb cb);
 
+/* httpc_request with a method ("GET", "POST", "PATCH", ...) and a body
+ * (copied; NULL for none). */
+int httpc_send(struct httpc *h,
+               struct httpc_req *r,
+               const char *method,
+               const char *url,
+               const char *const *headers,
+               const char *body,
+               size_t max_bytes,
+               long timeout_ms,
+               httpc_cb cb);
+
 /* Abandon r, a request in flight (a no-op otherwise): its callback will not
  * run, and r may be freed or reused when this returns. Must not be called
  * from inside an httpc callback of another request. */

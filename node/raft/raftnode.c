@@ -120,6 +120,16 @@ int64_t raftnode_contact_ms(struct raftnode *n, raft_id id)
     return -1;
 }
 
+int64_t raftnode_silence_ms(struct raftnode *n, raft_id id)
+{
+    int64_t c = raftnode_contact_ms(n, id);
+
+    if (c >= 0 || !raftnode_is_leader(n)) {
+        return c;
+    }
+    return (int64_t)(uv_now(n->loop) - n->leader_since_ms);
+}
+
 const struct fsm *raftnode_state(const struct raftnode *n)
 {
     return &n->fsm.state;
@@ -780,6 +790,7 @@ static void tick_cb(uv_timer_t *t)
         n->bootstrap_proposed = false;
         n->ready = false;
         if (state == RAFT_LEADER) {
+            n->leader_since_ms = uv_now(n->loop);
             n->ready_term = n->raft.current_term;
             n->ready_read.data = n;
             if (!n->ready_pending) {

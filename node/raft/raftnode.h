@@ -93,6 +93,7 @@ struct raftnode
     int (*orig_listen)(struct raft_uv_transport *, raft_uv_accept_cb);
     struct raftnode_contact contacts[FSM_MEMBERS_MAX];
     size_t n_contacts;
+    uint64_t leader_since_ms; /* loop time this node last became leader */
     /* proposals */
     struct raftnode_req *queue_head, *queue_tail;
     unsigned inflight;
@@ -200,6 +201,10 @@ raft_id raftnode_leader(struct raftnode *n);
 /* Milliseconds since the leader last heard from id: 0 for itself, -1 when
  * unknown or when this node is not the leader. */
 int64_t raftnode_contact_ms(struct raftnode *n, raft_id id);
+/* Milliseconds the leader has not heard from id: its contact when known,
+ * else how long this node has led (it never heard from id in that time);
+ * -1 when this node is not the leader. */
+int64_t raftnode_silence_ms(struct raftnode *n, raft_id id);
 /* Role of server id in the current raft configuration: RAFT_VOTER,
  * RAFT_STANDBY, RAFT_SPARE, or -1 when it is not in it. */
 int raftnode_role_of(struct raftnode *n, raft_id id);

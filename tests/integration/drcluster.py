@@ -318,6 +318,9 @@ class Cluster:
         if node.id in self.probes:
             out += ["", "[probes]"]
             out += ["%s = %s" % kv for kv in self.probes[node.id].items()]
+        for sec, keys in getattr(node, "extra_sections", {}).items():
+            out += ["", "[%s]" % sec]
+            out += ["%s = %s" % kv for kv in keys.items()]
         out += ["", "[bootstrap]", "primary_region = %s" % self.primary]
         for nid in self.initial_ids:
             m = self.nodes[nid]

@@ -1,0 +1,119 @@
+/* drctl failover: the runbook's status, start, resume and abort. */
+#include "drctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void print_status(const json_t *v, const void *arg)
+{
+    const json_t *steps = json_object_get(v, "steps"), *s;
+    const char *err = json_string_value(json_object_get(v, "error"));
+    const char *cand = json_string_value(json_object_get(v, "candidate"));
+    const char *why =
+        json_string_value(json_object_get(v, "candidate_why_not"));
+    char buf[64];
+    size_t i;
+
+    (void)arg;
+    printf("state          %s\n",
+           json_string_value(json_object_get(v, "state")));
+    printf("site           %s, primary %s, mode %s\n",
+           json_string_value(json_object_get(v, "site_state")),
+           json_string_value(json_object_get(v, "primary_region")),
+           json_string_value(json_object_get(v, "mode")));
+    printf("candidate      %s\n", cand != NULL ? cand : why ? why : "-");
+    if (json_integer_value(json_object_get(v, "id")) == 0) {
+        return;
+    }
+    printf("epoch          %lld\n",
+           (long long)json_integer_value(json_object_get(v, "epoch")));
+    printf("from -> to     %s -> %s\n",
+           json_string_value(json_object_get(v, "from_region")),
+           json_string_value(json_object_get(v, "to_region")));
+    printf("reason         %s\n",
+           json_string_value(json_object_get(v, "reason")));
+    printf("restore point  pg %s, redis %s\n",
+           json_string_value(json_object_get(v, "pg_backup")),
+           json_string_value(json_object_get(v, "redis_backup")));
+    json_array_foreach(steps, i, s)
+    {
+        printf(
+            "  %-10s   %s\n", json_string_value(json_object_get(s, "step")),
+            drctl_fmt_time_ms(json_object_get(s, "at_ms"), buf, sizeof(buf)));
+    }
+    if (json_integer_value(json_object_get(v, "rto_ms")) > 0) {
+        printf("RTO            %lld ms\nRPO            %lld ms\n",
+               (long long)json_integer_value(json_object_get(v, "rto_ms")),
+               (long long)json_integer_value(json_object_get(v, "rpo_ms")));
+    }
+    if (err != NULL && err[0] != '\0') {
+        printf("error          %s\n", err);
+    }
+}
+
+static int status(struct drctl *d, int argc, char **argv)
+{
+    return drctl_show_get(d, argc, argv, "/api/failover", print_status);
+}
+
+static int post(struct drctl *d, const char *path, json_t *body)
+{
+    int rv = drctl_show(d, "POST", path, body, print_status, NULL);
+    json_decref(body);
+    return rv;
+}
+
+static int resume(struct drctl *d, int argc, char **argv)
+{
+    int rv = drctl_parse_opts(d, argc, argv, NULL);
+    return rv != 0 ? (rv < 0 ? 0 : rv)
+                   : post(d, "/api/failover/resume", json_object());
+}
+
+static int abort_cmd(struct drctl *d, int argc, char **argv)
+{
+    int rv = drctl_parse_opts(d, argc, argv, NULL);
+    return rv != 0 ? (rv < 0 ? 0 : rv)
+                   : post(d, "/api/failover/abort", json_object());
+}
+
+int drctl_cmd_failover(struct drctl *d, int argc, char **argv)
+{
+    static const struct drctl_subcommand subs[] = {
+        {"status", status},
+        {"resume", resume},
+        {"abort", abort_cmd},
+        {NULL, NULL},
+    };
+    const char *to = NULL, *reason = NULL;
+    bool force = false;
+    const struct drctl_opt opts[] = {
+        {"--to", &to, NULL},
+        {"--reason", &reason, NULL},
+        {"--force", NULL, &force},
+        {NULL, NULL, NULL},
+    };
+    json_t *body;
+    int rv;
+
+    if (argc > 0 && argv[0][0] != '-') {
+        return drctl_dispatch(d, argc, argv, subs);
+    }
+    rv = drctl_parse_opts(d, argc, argv, opts);
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if (to == NULL && !force) {
+        return drctl_usage_error(d,
+                                 "give --to REGION (or --force to let the "
+                                 "cluster pick the DR region)");
+    }
+    body = json_pack("{sb}", "force", force);
+    if (to != NULL) {
+        json_object_set_new(body, "to", json_string(to));
+    }
+    if (reason != NULL) {
+        json_object_set_new(body, "reason", json_string(reason));
+    }
+    return post(d, "/api/failover", body);
+}

@@ -1,0 +1,183 @@
+/* The failover runbook (control/failover.c, fsm/runbook.c):
+ *
+ *   GET  /api/failover          the current or last runbook, the mode, and
+ *                               the region a failover would pick now
+ *   POST /api/failover          {"to"?, "force"?, "reason"?}: start one
+ *                               (decide) now
+ *   POST /api/failover/resume   {"epoch"?}: a blocked runbook goes on
+ *   POST /api/failover/abort    {"epoch"?}: call it off */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "control/failover.h"
+
+static void view_runbook(struct jout *j, const struct fsm *f)
+{
+    const struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_value *mode = fsm_setting(f, "failover.mode");
+    const char *why = NULL;
+    const char *target = fsm_failover_target(f, false, &why);
+
+    jout_begin(j, '{');
+    jout_key(j, "state");
+    jout_str(j, rb->id == 0 ? "none" : fsm_rb_step_name(rb->step));
+    jout_key(j, "site_state");
+    jout_str(j, fsm_site_state_name(f->site.state));
+    jout_key(j, "primary_region");
+    jout_str(j, f->site.primary_region);
+    jout_key(j, "mode");
+    jout_str(j, mode != NULL ? mode->s : NULL);
+    jout_key(j, "candidate");
+    jout_str(j, target);
+    jout_key(j, "candidate_why_not");
+    jout_str(j, why);
+    jout_key(j, "id");
+    jout_uint(j, rb->id);
+    jout_key(j, "epoch");
+    jout_uint(j, rb->id != 0 ? rb->epoch : f->site.epoch);
+    jout_key(j, "from_region");
+    jout_str(j, rb->from_region);
+    jout_key(j, "to_region");
+    jout_str(j, rb->to_region);
+    jout_key(j, "reason");
+    jout_str(j, rb->reason);
+    jout_key(j, "actor");
+    jout_str(j, rb->actor);
+    jout_key(j, "blocked_step");
+    jout_str(j, rb->step == FSM_RB_BLOCKED ? fsm_rb_step_name(rb->blocked_step)
+                                           : NULL);
+    jout_key(j, "steps");
+    jout_begin(j, '[');
+    for (int s = FSM_RB_DECIDE; s < FSM_RB_STEPS; s++) {
+        if (rb->step_ms[s] == 0) {
+            continue;
+        }
+        jout_begin(j, '{');
+        jout_key(j, "step");
+        jout_str(j, fsm_rb_step_name(s));
+        jout_key(j, "at_ms");
+        jout_uint(j, rb->step_ms[s]);
+        jout_end(j, '}');
+    }
+    jout_end(j, ']');
+    jout_key(j, "loss_ms");
+    jout_uint(j, rb->loss_ms);
+    jout_key(j, "fence_deadline_ms");
+    jout_uint(j, rb->fence_deadline_ms);
+    jout_key(j, "pg_backup");
+    jout_str(j, rb->pg_backup);
+    jout_key(j, "redis_backup");
+    jout_str(j, rb->redis_backup);
+    jout_key(j, "restore_point_ms");
+    jout_uint(j, rb->restore_point_ms);
+    jout_key(j, "job_id");
+    jout_uint(j, rb->job_id);
+    jout_key(j, "rto_ms");
+    jout_uint(j, rb->rto_ms);
+    jout_key(j, "rpo_ms");
+    jout_uint(j, rb->rpo_ms);
+    jout_key(j, "error");
+    jout_str(j, rb->error);
+    jout_key(j, "detail");
+    jout_str(j, rb->detail);
+    jout_end(j, '}');
+}
+
+static void do_failover_get(struct api_call *c)
+{
+    struct jout j;
+
+    jout_init(&j);
+    view_runbook(&j, api_state(c));
+    api_reply_jout(c, 200, &j);
+}
+
+static void after_step(struct api_call *c)
+{
+    do_failover_get(c);
+}
+
+static void do_failover_start(struct api_call *c)
+{
+    static const struct api_field fields[] = {
+        {"to", JT_STRING, false},
+        {"force", JT_BOOL, false},
+        {"reason", JT_STRING, false},
+    };
+    const struct fsm *f = api_state(c);
+    const struct jin *v;
+    struct fsm_cmd cmd;
+    uint64_t last = 0;
+
+    if (api__check_body(c, fields, 3) != 0) {
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_FAILOVER_START;
+    cmd.actor = c->actor;
+    v = jin_get(c->body, "to");
+    cmd.u.failover.to = v != NULL ? v->u.str.s : NULL;
+    v = jin_get(c->body, "force");
+    cmd.u.failover.force = v != NULL && v->u.b;
+    v = jin_get(c->body, "reason");
+    cmd.u.failover.reason =
+        v != NULL ? v->u.str.s : "failover asked for by an operator";
+    if (f->site.primary_region != NULL) {
+        uint64_t now = raftnode_wall_ms();
+        /* The old primary's nodes fence themselves once they lose the
+         * leader or learn the new epoch; --force: the operator vouches that
+         * they are fenced already. */
+        uint64_t deadline = failover_fence_deadline(
+            c->api->node, f->site.primary_region, now, &last);
+        cmd.u.failover.fence_deadline_ms =
+            cmd.u.failover.force ? now : deadline;
+        cmd.u.failover.loss_ms = now;
+    }
+    api_propose_then(c, &cmd, after_step);
+}
+
+static void runbook_cmd(struct api_call *c, int type)
+{
+    static const struct api_field fields[] = {
+        {"epoch", JT_INT, false},
+    };
+    const struct fsm *f = api_state(c);
+    const struct jin *v;
+    struct fsm_cmd cmd;
+
+    if (api__check_body(c, fields, 1) != 0) {
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = type;
+    cmd.actor = c->actor;
+    v = jin_get(c->body, "epoch");
+    cmd.u.runbook.epoch =
+        v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : f->site.runbook.epoch;
+    api_propose_then(c, &cmd, after_step);
+}
+
+static void do_failover_resume(struct api_call *c)
+{
+    runbook_cmd(c, FSM_CMD_RUNBOOK_RESUME);
+}
+
+static void do_failover_abort(struct api_call *c)
+{
+    runbook_cmd(c, FSM_CMD_RUNBOOK_ABORT);
+}
+
+static const struct api_route_def routes[] = {
+    {"GET", "/api/failover", NULL, ROUTE_FAILOVER, API_READ, API_ROLE_OPEN, 0,
+     do_failover_get, NULL},
+    {"POST", "/api/failover", NULL, ROUTE_FAILOVER, API_WRITE, API_ROLE_TOKEN,
+     API_BODY, do_failover_start, NULL},
+    {"POST", "/api/failover/resume", NULL, ROUTE_FAILOVER, API_WRITE,
+     API_ROLE_TOKEN, API_BODY, do_failover_resume, NULL},
+    {"POST", "/api/failover/abort", NULL, ROUTE_FAILOVER, API_WRITE,
+     API_ROLE_TOKEN, API_BODY, do_failover_abort, NULL},
+};
+
+const struct api_route_table api_routes_failover = API_ROUTE_TABLE(routes);

@@ -1,0 +1,576 @@
+/* The failover controller (failover.h).
+ *
+ * Why the fence wait is safe (the Patroni-style lease): a coordinator that
+ * stops hearing from a leader runs its fence hook after fence.timeout_ms of
+ * its own monotonic clock. The leader last heard from the old primary's
+ * nodes at L (its wall clock); they cannot have heard from a leader after
+ * L + the leader's heartbeat spread, so by L + fence.timeout_ms + margin
+ * they have fenced, as long as clocks run at about the same rate (the
+ * margin covers rate drift over the window, the election timeout and the
+ * hook's start, not a clock that jumps: only durations are compared on the
+ * node's side). DNS is published only after the restore, which only starts
+ * after that deadline. */
+#include "control/failover.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/fsm.h"
+#include "log/log.h"
+
+#define FO_TICK_MS 200
+#define FO_DRIFT_MARGIN_MS 2000
+#define FO_DNS_BACKOFF_MS 2000
+#define FO_NOTIFY_TIMEOUT_MS 5000
+
+/* Fencing: the hook. */
+
+static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    struct failover *f = p->data;
+    log_warn("fence hook exited with status %" PRId64 "%s", status,
+             sig != 0 ? " (signal)" : "");
+    f->hook_running = false;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+static void run_fence_hook(struct failover *f, uint64_t epoch, const char *why)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    char env_epoch[64], env_region[128], env_reason[600];
+    char *env[] = {env_epoch, env_region, env_reason,
+                   (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                           "/usr/bin:/sbin:/bin",
+                   NULL};
+    char *args[] = {(char *)"/bin/sh", (char *)"-c", (char *)f->cfg->hook_fence,
+                    NULL};
+    uv_process_options_t opts;
+    int rv;
+
+    (void)st;
+    if (f->cfg->hook_fence[0] == '\0') {
+        log_warn("would fence this node (%s), but [hooks] fence is not set",
+                 why);
+        return;
+    }
+    if (f->hook_running) {
+        return;
+    }
+    snprintf(env_epoch, sizeof(env_epoch), "DR_EPOCH=%" PRIu64, epoch);
+    snprintf(env_region, sizeof(env_region), "DR_REGION=%s", f->cfg->region);
+    snprintf(env_reason, sizeof(env_reason), "DR_REASON=%.500s", why);
+    memset(&opts, 0, sizeof(opts));
+    opts.file = "/bin/sh";
+    opts.args = args;
+    opts.env = env;
+    opts.exit_cb = hook_exit_cb;
+    f->hook.data = f;
+    rv = uv_spawn(f->loop, &f->hook, &opts);
+    if (rv != 0) {
+        log_error("fence hook could not start: %s", uv_strerror(rv));
+        uv_close((uv_handle_t *)&f->hook, NULL);
+        return;
+    }
+    f->hook_running = true;
+    f->hooks_run++;
+    log_warn("fencing this node (epoch %" PRIu64 "): %s", epoch, why);
+}
+
+static void fence_step(struct failover *f)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    uint64_t now = uv_now(f->loop);
+    int64_t timeout =
+        st->initialized ? fsm_setting_int(st, "fence.timeout_ms") : 0;
+    const struct fsm_runbook *rb = &st->site.runbook;
+
+    if (raftnode_leader(f->node) != 0) {
+        f->last_leader_ms = now;
+        f->self_fenced = false;
+    } else if (timeout > 0 && !f->self_fenced &&
+               now - f->last_leader_ms >= (uint64_t)timeout) {
+        char why[160];
+        f->self_fenced = true;
+        snprintf(why, sizeof(why), "no leader heard from for %" PRIu64 " ms",
+                 now - f->last_leader_ms);
+        run_fence_hook(f, st->site.epoch, why);
+    }
+    /* The runbook moved the primary away from this region: fence, once. */
+    if (rb->id != 0 && rb->epoch > f->fenced_epoch && rb->from_region != NULL &&
+        strcmp(rb->from_region, f->cfg->region) == 0 &&
+        rb->step != FSM_RB_ABORTED) {
+        char why[200];
+        f->fenced_epoch = rb->epoch;
+        snprintf(why, sizeof(why), "the primary moved to %s in epoch %" PRIu64,
+                 rb->to_region, rb->epoch);
+        run_fence_hook(f, rb->epoch, why);
+    }
+}
+
+/* Leader: proposals. */
+
+struct fo_req
+{
+    struct raftnode_req req;
+    struct failover *f;
+};
+
+static void applied_cb(struct raftnode_req *r,
+                       int status,
+                       const struct fsm_result *res)
+{
+    struct fo_req *q = r->data;
+    q->f->inflight = false;
+    if (status == 0 && res != NULL && res->code != DR_OK) {
+        log_debug("failover: proposal refused: %s", res->msg);
+    }
+    free(q);
+}
+
+static void propose(struct failover *f, const struct fsm_cmd *cmd)
+{
+    struct fo_req *q = malloc(sizeof(*q));
+
+    if (q == NULL) {
+        return;
+    }
+    q->f = f;
+    q->req.data = q;
+    if (raftnode_propose(f->node, &q->req, cmd, applied_cb) != DR_OK) {
+        free(q);
+        return;
+    }
+    f->inflight = true;
+}
+
+static void step_cmd(struct failover *f,
+                     uint64_t epoch,
+                     int from,
+                     int to,
+                     const char *error)
+{
+    struct fsm_cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_RUNBOOK_STEP;
+    cmd.actor = "failover";
+    cmd.u.runbook.epoch = epoch;
+    cmd.u.runbook.from = from;
+    cmd.u.runbook.to = to;
+    cmd.u.runbook.error = error;
+    propose(f, &cmd);
+}
+
+uint64_t failover_fence_deadline(struct raftnode *node,
+                                 const char *region,
+                                 uint64_t now_ms,
+                                 uint64_t *last_heard_ms)
+{
+    const struct fsm *st = raftnode_state(node);
+    uint64_t last = 0;
+    int64_t timeout = fsm_setting_int(st, "fence.timeout_ms");
+
+    for (size_t i = 0; i < st->n_members; i++) {
+        const struct fsm_member *m = &st->members[i];
+        int64_t ago;
+        if (strcmp(m->region, region) != 0) {
+            continue;
+        }
+        ago = raftnode_silence_ms(node, m->id);
+        if (ago >= 0 && now_ms - (uint64_t)ago > last) {
+            last = now_ms - (uint64_t)ago;
+        }
+    }
+    if (last_heard_ms != NULL) {
+        *last_heard_ms = last != 0 ? last : now_ms;
+    }
+    if (last == 0) {
+        return now_ms;
+    }
+    return last + (uint64_t)timeout + FO_DRIFT_MARGIN_MS;
+}
+
+/* Automatic failover: the primary region is lost when none of its
+ * coordinators was heard from for failover.detection_window_ms. */
+static void detect(struct failover *f, uint64_t now)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    const char *primary = st->site.primary_region;
+    const struct fsm_value *mode = fsm_setting(st, "failover.mode");
+    int64_t window = fsm_setting_int(st, "failover.detection_window_ms");
+    int64_t newest = -1; /* ms since its freshest coordinator was heard */
+    size_t n = 0;
+    struct fsm_cmd cmd;
+    char reason[300];
+    uint64_t last = 0;
+
+    if (primary == NULL || st->site.state != FSM_SITE_ACTIVE ||
+        fsm_runbook_active(st)) {
+        return;
+    }
+    for (size_t i = 0; i < st->n_members; i++) {
+        const struct fsm_member *m = &st->members[i];
+        int64_t ago;
+        if (strcmp(m->region, primary) != 0) {
+            continue;
+        }
+        if (m->id == f->cfg->id) {
+            return; /* the leader is in the primary region: it lives */
+        }
+        ago = raftnode_silence_ms(f->node, m->id);
+        if (ago < 0) {
+            return;
+        }
+        if (newest < 0 || ago < newest) {
+            newest = ago;
+        }
+        n++;
+    }
+    if (n == 0 || newest < window) {
+        return;
+    }
+    if (mode == NULL || mode->s == NULL || strcmp(mode->s, "automatic") != 0) {
+        if (now - f->detect_logged_ms > 30000) {
+            f->detect_logged_ms = now;
+            log_error("region %s lost: no coordinator heard from for %" PRId64
+                      " ms; failover.mode is manual: run drctl failover",
+                      primary, newest);
+        }
+        return;
+    }
+    if (fsm_failover_target(st, false, NULL) == NULL) {
+        if (now - f->detect_logged_ms > 30000) {
+            const char *why = NULL;
+            fsm_failover_target(st, false, &why);
+            f->detect_logged_ms = now;
+            log_error("region %s lost, and no region can take over: %s",
+                      primary, why);
+        }
+        return;
+    }
+    snprintf(reason, sizeof(reason),
+             "region %s lost: none of its %zu coordinators heard from for "
+             "%" PRId64 " ms",
+             primary, n, newest);
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_FAILOVER_START;
+    cmd.actor = "failover";
+    cmd.u.failover.reason = reason;
+    cmd.u.failover.fence_deadline_ms =
+        failover_fence_deadline(f->node, primary, raftnode_wall_ms(), &last);
+    cmd.u.failover.loss_ms = last;
+    log_error("%s: failing over", reason);
+    propose(f, &cmd);
+}
+
+/* The DNS step. */
+
+static void split_list(const char *s,
+                       char (*out)[256],
+                       size_t max,
+                       size_t *n,
+                       size_t width)
+{
+    *n = 0;
+    while (s != NULL && *s != '\0' && *n < max) {
+        size_t l = strcspn(s, ",");
+        if (l > 0 && l < width) {
+            memcpy(out[*n], s, l);
+            out[*n][l] = '\0';
+            (*n)++;
+        }
+        s += l;
+        if (*s == ',') {
+            s++;
+        }
+    }
+}
+
+static void dns_done_cb(struct dns_publish *p, const char *err)
+{
+    struct failover *f = p->data;
+    const struct fsm *st = raftnode_state(f->node);
+    const struct fsm_runbook *rb = &st->site.runbook;
+    uint32_t max = (uint32_t)fsm_setting_int(st, "jobs.max_attempts");
+
+    f->dns_busy = false;
+    f->dns_live = false;
+    if (f->stopping) {
+        return;
+    }
+    if (err == NULL) {
+        log_info("failover: DNS %s confirmed in %" PRIu64 " ms", p->name,
+                 p->elapsed_ms);
+        if (raftnode_is_leader(f->node) && rb->epoch == f->dns_epoch &&
+            rb->step == FSM_RB_DNS) {
+            step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+        }
+        return;
+    }
+    f->dns_attempts++;
+    log_warn("failover: DNS attempt %u: %s", (unsigned)f->dns_attempts, err);
+    if (f->dns_attempts >= max && raftnode_is_leader(f->node) &&
+        rb->epoch == f->dns_epoch && rb->step == FSM_RB_DNS) {
+        char why[300];
+        snprintf(why, sizeof(why), "dns: %.250s", err);
+        step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_BLOCKED, why);
+        f->dns_attempts = 0;
+        return;
+    }
+    f->dns_retry_at = uv_now(f->loop) + FO_DNS_BACKOFF_MS * f->dns_attempts;
+}
+
+static int read_key(const char *path, char *out, size_t cap)
+{
+    FILE *fp;
+    size_t n;
+
+    out[0] = '\0';
+    if (path[0] == '\0') {
+        return 0;
+    }
+    fp = fopen(path, "r");
+    if (fp == NULL) {
+        return -1;
+    }
+    n = fread(out, 1, cap - 1, fp);
+    fclose(fp);
+    out[n] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+/* With its own term's barrier done (this leader still leads), publish. */
+static void barrier_cb(struct raftnode_read *r, int status)
+{
+    struct failover *f = r->data;
+    const struct fsm *st = raftnode_state(f->node);
+    const struct fsm_runbook *rb = &st->site.runbook;
+    const struct fsm_region *to;
+    struct dns_publish *p = &f->dns;
+    char txt[200];
+
+    if (status != 0 || f->stopping || rb->epoch != f->barrier_epoch ||
+        rb->step != FSM_RB_DNS) {
+        f->dns_busy = false;
+        return;
+    }
+    to = fsm_region_get(st, rb->to_region);
+    memset(p, 0, sizeof(*p));
+    p->data = f;
+    snprintf(p->api_url, sizeof(p->api_url), "%s",
+             fsm_setting(st, "dns.api_url")->s);
+    snprintf(p->server_id, sizeof(p->server_id), "%s",
+             fsm_setting(st, "dns.server_id")->s);
+    snprintf(p->zone, sizeof(p->zone), "%s", fsm_setting(st, "dns.zone")->s);
+    snprintf(p->name, sizeof(p->name), "%s", fsm_setting(st, "dns.name")->s);
+    p->ttl = (unsigned)fsm_setting_int(st, "dns.ttl");
+    for (size_t i = 0;
+         to != NULL && i < to->n_dns_targets && p->n_targets < DNS_TARGETS_MAX;
+         i++) {
+        snprintf(p->targets[p->n_targets++], sizeof(p->targets[0]), "%s",
+                 to->dns_targets[i]);
+    }
+    snprintf(txt, sizeof(txt), "dr-epoch=%" PRIu64 " primary=%s", rb->epoch,
+             rb->to_region);
+    snprintf(p->txt, sizeof(p->txt), "%s", txt);
+    {
+        char list[DNS_SERVERS_MAX][256];
+        size_t n;
+        split_list(fsm_setting(st, "dns.servers")->s, list, DNS_SERVERS_MAX, &n,
+                   sizeof(p->servers[0]));
+        for (size_t i = 0; i < n; i++) {
+            snprintf(p->servers[i], sizeof(p->servers[i]), "%.63s", list[i]);
+        }
+        p->n_servers = n;
+    }
+    p->timeout_ms = 20000;
+    if (read_key(f->cfg->dns_api_key_file, p->api_key, sizeof(p->api_key)) !=
+        0) {
+        char why[300];
+        f->dns_busy = false;
+        snprintf(why, sizeof(why), "dns: cannot read [dns] api_key_file %.200s",
+                 f->cfg->dns_api_key_file);
+        step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_BLOCKED, why);
+        return;
+    }
+    f->dns_epoch = rb->epoch;
+    if (dns_publish_start(p, f->loop, &f->http, dns_done_cb) != 0) {
+        dns_done_cb(p, p->error);
+        return;
+    }
+    f->dns_live = true;
+}
+
+static void dns_step(struct failover *f, const struct fsm_runbook *rb)
+{
+    const struct fsm *st = raftnode_state(f->node);
+
+    if (f->dns_busy || uv_now(f->loop) < f->dns_retry_at) {
+        return;
+    }
+    if (fsm_setting(st, "dns.api_url")->s[0] == '\0') {
+        /* No DNS configured: nothing to publish (said in the history). */
+        step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+        return;
+    }
+    if (f->dns_epoch != rb->epoch) {
+        f->dns_attempts = 0;
+    }
+    f->dns_busy = true;
+    f->barrier.data = f;
+    f->barrier_epoch = rb->epoch;
+    if (raftnode_read(f->node, &f->barrier, barrier_cb) != 0) {
+        f->dns_busy = false;
+    }
+}
+
+/* The notify step: each webhook gets the event once from this leader;
+ * failures are logged and never block. */
+static void notify_cb(struct httpc_req *r,
+                      long status,
+                      const char *body,
+                      size_t len,
+                      const char *err)
+{
+    struct failover_notify *n = r->data;
+    (void)body;
+    (void)len;
+    n->busy = false;
+    if (status < 200 || status > 299) {
+        log_warn("failover: webhook answered %ld%s%s", status, err ? ": " : "",
+                 err ? err : "");
+    }
+}
+
+static void notify_step(struct failover *f, const struct fsm_runbook *rb)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    char urls[FAILOVER_NOTIFY_MAX][256], event[2048];
+    size_t n = 0;
+
+    split_list(fsm_setting(st, "failover.notify_urls")->s, urls,
+               FAILOVER_NOTIFY_MAX, &n, sizeof(urls[0]));
+    snprintf(event, sizeof(event),
+             "{\"event\":\"failover\",\"epoch\":%" PRIu64
+             ",\"from_region\":\"%s\",\"to_region\":\"%s\",\"pg_backup\":"
+             "\"%s\",\"redis_backup\":\"%s\",\"loss_ms\":%" PRIu64
+             ",\"restore_point_ms\":%" PRIu64 "}",
+             rb->epoch, rb->from_region, rb->to_region, rb->pg_backup,
+             rb->redis_backup, rb->loss_ms, rb->restore_point_ms);
+    for (size_t i = 0; i < n; i++) {
+        struct failover_notify *w = &f->notify[i];
+        if (w->busy) {
+            continue;
+        }
+        w->f = f;
+        w->req.data = w;
+        if (httpc_post(&f->http, &w->req, urls[i], NULL, event,
+                       FO_NOTIFY_TIMEOUT_MS, notify_cb) == 0) {
+            w->busy = true;
+        }
+    }
+    step_cmd(f, rb->epoch, FSM_RB_NOTIFY, FSM_RB_COMPLETE, NULL);
+}
+
+static void leader_step(struct failover *f)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    const struct fsm_runbook *rb = &st->site.runbook;
+    uint64_t wall = raftnode_wall_ms();
+
+    if (f->inflight || !st->initialized || !raftnode_ready(f->node)) {
+        return;
+    }
+    if (!fsm_runbook_active(st)) {
+        detect(f, uv_now(f->loop));
+        return;
+    }
+    switch (rb->step) {
+        case FSM_RB_FENCE:
+            if (wall >= rb->fence_deadline_ms) {
+                step_cmd(f, rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+            }
+            break;
+        case FSM_RB_DNS:
+            dns_step(f, rb);
+            break;
+        case FSM_RB_NOTIFY:
+            notify_step(f, rb);
+            break;
+        default:
+            break; /* decide is one command; restore runs as a job */
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct failover *f = t->data;
+
+    if (f->stopping) {
+        return;
+    }
+    fence_step(f);
+    if (raftnode_is_leader(f->node)) {
+        leader_step(f);
+    }
+}
+
+int failover_start(struct failover *f,
+                   uv_loop_t *loop,
+                   const struct config *cfg,
+                   struct raftnode *node,
+                   char *err)
+{
+    memset(f, 0, sizeof(*f));
+    f->loop = loop;
+    f->cfg = cfg;
+    f->node = node;
+    if (httpc_init(&f->http, loop) != 0) {
+        snprintf(err, 256, "failover: cannot start its HTTP client");
+        return -1;
+    }
+    f->last_leader_ms = uv_now(loop);
+    uv_timer_init(loop, &f->tick);
+    f->tick.data = f;
+    uv_timer_start(&f->tick, tick_cb, FO_TICK_MS, FO_TICK_MS);
+    f->open = 2;
+    return 0;
+}
+
+static void part_closed(struct failover *f)
+{
+    if (--f->open == 0 && f->stopped_cb != NULL) {
+        f->stopped_cb(f);
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    part_closed(h->data);
+}
+
+static void http_closed(struct httpc *h)
+{
+    struct failover *f =
+        (struct failover *)((char *)h - offsetof(struct failover, http));
+    part_closed(f);
+}
+
+void failover_stop(struct failover *f, void (*cb)(struct failover *f))
+{
+    f->stopping = true;
+    f->stopped_cb = cb;
+    uv_timer_stop(&f->tick);
+    uv_close((uv_handle_t *)&f->tick, timer_closed);
+    if (f->dns_live) {
+        dns_publish_cancel(&f->dns);
+    }
+    if (f->hook_running) {
+        f->hook_running = false; /* the hook goes on; its handle closes */
+        uv_close((uv_handle_t *)&f->hook, NULL);
+    }
+    httpc_close(&f->http, http_closed);
+}

@@ -1,0 +1,82 @@
+/* The failover controller (failover.c), on every node's loop:
+ *
+ * - on every node, fencing: a node that has heard from no leader for
+ *   fence.timeout_ms runs its [hooks] fence command once (it may be the
+ *   cut-off old primary), and so does a node of a region the committed
+ *   runbook moved the primary away from, once per epoch;
+ * - on the leader, the runbook's own steps: detection of a lost primary
+ *   region (failover.mode automatic), the fence wait, the DNS update and its
+ *   confirmation, the webhooks, completion. Restore, verify and activate
+ *   run as a job in the DR region (agent).
+ *
+ * Every step is a committed command; the controller keeps only what it is
+ * doing right now, so a new leader resumes from the replicated state. */
+#ifndef DR_CONTROL_FAILOVER_H
+#define DR_CONTROL_FAILOVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "dns/dns.h"
+#include "http/httpc.h"
+#include "raft/raftnode.h"
+
+#define FAILOVER_NOTIFY_MAX 8
+
+struct failover_notify
+{
+    struct httpc_req req;
+    struct failover *f;
+    bool busy;
+};
+
+struct failover
+{
+    uv_loop_t *loop;
+    const struct config *cfg; /* borrowed */
+    struct raftnode *node;    /* borrowed */
+    struct httpc http;
+    uv_timer_t tick;
+    bool stopping;
+    int open; /* handles and the client not yet closed */
+    void (*stopped_cb)(struct failover *f);
+    /* Fencing on this node. */
+    uint64_t last_leader_ms; /* loop time a leader was last known */
+    bool self_fenced;        /* ran the hook for this loss of contact */
+    uint64_t fenced_epoch;   /* ran the hook for the runbook of this epoch */
+    uv_process_t hook;
+    bool hook_running;
+    uint64_t hooks_run;
+    /* The leader's step in progress. */
+    bool inflight; /* a proposal not yet answered */
+    bool dns_busy;
+    bool dns_live;      /* dns's handles are open */
+    uint64_t dns_epoch; /* the runbook the DNS step ran for */
+    uint32_t dns_attempts;
+    uint64_t dns_retry_at;
+    struct dns_publish dns;
+    struct raftnode_read barrier;
+    uint64_t barrier_epoch;
+    struct failover_notify notify[FAILOVER_NOTIFY_MAX];
+    uint64_t detect_logged_ms;
+};
+
+int failover_start(struct failover *f,
+                   uv_loop_t *loop,
+                   const struct config *cfg,
+                   struct raftnode *node,
+                   char *err);
+void failover_stop(struct failover *f, void (*cb)(struct failover *f));
+
+/* When the fence deadline of region's coordinators falls (loop-independent
+ * wall time): the latest time the leader heard from any of them, plus
+ * fence.timeout_ms and a clock-drift margin. now_ms when none was ever
+ * heard from. Exposed for the API's manual failover. */
+uint64_t failover_fence_deadline(struct raftnode *node,
+                                 const char *region,
+                                 uint64_t now_ms,
+                                 uint64_t *last_heard_ms);
+
+#endif

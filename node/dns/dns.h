@@ -1,0 +1,78 @@
+/* The failover runbook's DNS step on the node's loop: point a service name
+ * at new targets through a provider, then confirm by asking each
+ * authoritative server until it answers with exactly those targets (a
+ * server may accept an update and still answer otherwise, e.g. an A next
+ * to a CNAME: only the answer counts).
+ *
+ * Provider: PowerDNS Authoritative's HTTP API (PATCH of the zone's rrsets,
+ * X-API-Key). Targets that are IPv4 or IPv6 addresses become A / AAAA
+ * records; one host name becomes a CNAME. A TXT record at the same name
+ * carries txt (the epoch and region). */
+#ifndef DR_DNS_H
+#define DR_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http/httpc.h"
+
+#define DNS_TARGETS_MAX 16
+#define DNS_SERVERS_MAX 4
+
+struct dns_publish;
+/* err is NULL on success; the step's whole duration is in elapsed_ms. */
+typedef void (*dns_publish_cb)(struct dns_publish *p, const char *err);
+
+struct dns_publish
+{
+    /* Inputs, filled by the caller before dns_publish_start. */
+    char api_url[256];  /* http://HOST:PORT of the PowerDNS API */
+    char server_id[64]; /* "localhost" */
+    char zone[256];     /* "dr.example." */
+    char name[256];     /* "app.dr.example." */
+    char api_key[256];  /* wiped when the update ends */
+    unsigned ttl;
+    char targets[DNS_TARGETS_MAX][256];
+    size_t n_targets;
+    char txt[256];
+    char servers[DNS_SERVERS_MAX][64]; /* IPv4 host:port to confirm with */
+    size_t n_servers;
+    long timeout_ms; /* the whole step */
+    void *data;
+    /* Outcome. */
+    uint64_t elapsed_ms;
+    char error[256];
+    /* Private. */
+    uv_loop_t *loop;
+    struct httpc *http;
+    struct httpc_req req;
+    uv_udp_t udp;
+    uv_timer_t timer;
+    int open_handles;
+    uint64_t t0;
+    size_t server; /* being confirmed */
+    uint16_t qid;
+    int qtype;
+    bool done;
+    char last[256]; /* the last answer seen, for the error */
+    dns_publish_cb cb;
+};
+
+/* Start: the update, then the confirmations. cb runs once, after every
+ * handle is closed. Returns 0, or a DR_* code (no callback) when the
+ * inputs are unusable (p->error says why). */
+int dns_publish_start(struct dns_publish *p,
+                      uv_loop_t *loop,
+                      struct httpc *http,
+                      dns_publish_cb cb);
+
+/* Give up a publish that runs (its callback runs with "cancelled"); a
+ * no-op when it ended. */
+void dns_publish_cancel(struct dns_publish *p);
+
+/* The JSON body of the PowerDNS PATCH (malloc'ed), or NULL (p->error). */
+char *dns_pdns_body(struct dns_publish *p);
+
+#endif
