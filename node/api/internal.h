@@ -179,8 +179,7 @@ extern const struct api_route_table api_routes_core;    /* routes.c */
 extern const struct api_route_table api_routes_catalog; /* routes_catalog.c */
 extern const struct api_route_table
     api_routes_replication; /* routes_replication.c */
-extern const struct api_route_table
-    api_routes_failover; /* routes_failover.c */
+extern const struct api_route_table api_routes_failover; /* routes_failover.c */
 
 /* One destination region's replication figures (routes_replication.c). */
 struct api_repl_stats

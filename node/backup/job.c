@@ -13,11 +13,16 @@ static const struct
     const char *op;
     job_fn fn;
 } job_ops[] = {
-    {"pg_backup", pgjob_backup},         {"pg_restore", pgjob_restore},
-    {"pg_verify", pgjob_verify},         {"redis_backup", redisjob_backup},
-    {"redis_restore", redisjob_restore}, {"redis_verify", redisjob_verify},
-    {"store_delete", storejob_delete},   {"store_verify", storejob_verify},
-    {"drill_restore", drilljob_restore}, {"replicate", replicatejob_run},
+    {"pg_backup", pgjob_backup},
+    {"pg_restore", pgjob_restore},
+    {"pg_verify", pgjob_verify},
+    {"redis_backup", redisjob_backup},
+    {"redis_restore", redisjob_restore},
+    {"redis_verify", redisjob_verify},
+    {"store_delete", storejob_delete},
+    {"store_verify", storejob_verify},
+    {"drill_restore", drilljob_restore},
+    {"replicate", replicatejob_run},
     {"failover_restore", failoverjob_restore},
 };
 
