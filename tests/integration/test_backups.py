@@ -61,6 +61,11 @@ class BackupsTest(unittest.TestCase):
                         services={1: svc, 2: svc}, name="backups")
         cls.c.start_all()
         cls.c.wait_for_leader()
+        # Backups only: copies to us-east are test_replication's business
+        # (and would race with the corruption test).
+        r = cls.c.leader().write("PUT", "/api/settings/replication.targets",
+                                 {"value": "none"})
+        assert r.status == 200, r.body
 
     @classmethod
     def tearDownClass(cls):
@@ -244,12 +249,7 @@ class BackupsTest(unittest.TestCase):
             f.seek(0)
             f.write(data)
         rel = os.path.relpath(victim, self.store_eu)
-        p = self.drctl("backups", "verify", b["id"], check=False)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn(os.path.basename(rel).encode(), p.stdout + p.stderr)
-        shown = self.c.leader().get("/api/backups/" + b["id"]).json
-        self.assertFalse(shown["verify_ok"])
-        self.assertIn("SHA-256", shown["verify_error"])
+        # The restore checks every object before it writes anything.
         self.pg.create_db("never")
         p = self.drctl("restore", "--backup", b["id"], "--pg",
                        self.pg.conninfo("never"), check=False)
@@ -258,6 +258,18 @@ class BackupsTest(unittest.TestCase):
         self.assertEqual(self.pg.psql(
             "never", "SELECT count(*) FROM pg_tables WHERE schemaname = "
             "'public'").strip(), "0")
+        p = self.drctl("backups", "verify", b["id"], check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(os.path.basename(rel).encode(), p.stdout + p.stderr)
+        shown = self.c.leader().get("/api/backups/" + b["id"]).json
+        self.assertFalse(shown["verify_ok"])
+        self.assertIn("SHA-256", shown["verify_error"])
+        self.assertEqual(shown["copies"][0]["state"], "failed")
+        # A copy that failed its check is never restored again.
+        p = self.drctl("restore", "--backup", b["id"], "--pg",
+                       self.pg.conninfo("never"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"has no verified copy to restore", p.stderr)
 
     def test_4_failures_retry_then_fail_with_reason(self):
         self.set("jobs.max_attempts", 2)

@@ -64,8 +64,8 @@ class LayeringTest(unittest.TestCase):
                            'cluster may not include "raft/raftnode.h"')
 
     def test_a_module_missing_from_the_table(self):
-        self.assertRefused({"node/dns/a.c": "int x;\n"}, "node/dns/a.c",
-                           "module dns is not in")
+        self.assertRefused({"node/pitr/a.c": "int x;\n"}, "node/pitr/a.c",
+                           "module pitr is not in")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ class UpgradeTest(drcluster.ClusterTestCase):
             t.extractall(work)
         with open(os.path.join(work, "expected.json")) as f:
             expected = json.load(f)
+        # Defaults changed since: the old cluster keeps its stored value.
+        for st in expected["/api/settings"]["settings"]:
+            if st["key"] in self.CHANGED_DEFAULTS:
+                st["default"] = self.CHANGED_DEFAULTS[st["key"]]
         n = c.node(1)
         shutil.rmtree(n.data_dir, ignore_errors=True)
         shutil.copytree(os.path.join(work, "data"), n.data_dir)
@@ -40,12 +44,30 @@ class UpgradeTest(drcluster.ClusterTestCase):
             n.status()["initialized"], drcluster.ELECTION_WAIT_S,
             what="node %d to lead" % n.id)
 
+    # Settings added since the archive was written: they appear with
+    # their defaults next to the old ones.
+    NEW_SETTINGS = {"replication.bandwidth_bps", "replication.max_concurrent",
+                    "replication.min_copies", "replication.retry_s",
+                    "replication.targets", "dns.api_url", "dns.name",
+                    "dns.server_id", "dns.servers", "dns.ttl", "dns.zone",
+                    "failover.notify_urls"}
+
+    CHANGED_DEFAULTS = {"fence.timeout_ms": 5000}
+
     def state(self, n):
         out = {}
         for p in STATE_PATHS:
             r = n.get(p)
             self.assertEqual(r.status, 200, r)
             out[p] = r.json
+        settings = out["/api/settings"]["settings"]
+        added = {s["key"] for s in settings} & self.NEW_SETTINGS
+        self.assertEqual(added, self.NEW_SETTINGS)
+        for s in settings:
+            if s["key"] in added:
+                self.assertEqual(s["value"], s["default"], s)
+        out["/api/settings"]["settings"] = [
+            s for s in settings if s["key"] not in added]
         return out
 
     def test_old_data_dir_opens_with_its_state(self):
