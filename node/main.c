@@ -186,6 +186,7 @@ static int start(struct daemon *d, const char *token, char *err)
         return -1;
     }
     d->failover_started = true;
+    api_set_failover(d->api, &d->failover);
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     d->sigterm.data = d;

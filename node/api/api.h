@@ -24,6 +24,9 @@ int api_start(struct api **out,
 struct health;
 /* Serve health and probe reports from h (borrowed; NULL until set). */
 void api_set_health(struct api *a, struct health *h);
+struct failover;
+/* Export fo's verdict on the primary region (borrowed; NULL until set). */
+void api_set_failover(struct api *a, const struct failover *fo);
 struct agent;
 /* Export ag's job counters in /metrics (borrowed; NULL until set). */
 void api_set_agent(struct api *a, const struct agent *ag);

@@ -578,6 +578,11 @@ void api_set_health(struct api *a, struct health *h)
     a->health = h;
 }
 
+void api_set_failover(struct api *a, const struct failover *fo)
+{
+    a->failover = fo;
+}
+
 void api_set_agent(struct api *a, const struct agent *ag)
 {
     a->agent = ag;

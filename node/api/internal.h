@@ -60,10 +60,11 @@ struct api
     uint64_t requests[ROUTE__COUNT];
     uint64_t errors[ROUTE__COUNT];
     uint64_t inflight_calls;
-    bool stopping;             /* shutdown began: answer 503, touch nothing */
-    struct health *health;     /* probes and the leader's view; may be NULL */
-    const struct agent *agent; /* job worker counters; may be NULL */
-    struct httpc fwd;          /* forwards breaker events to the leader */
+    bool stopping;         /* shutdown began: answer 503, touch nothing */
+    struct health *health; /* probes and the leader's view; may be NULL */
+    const struct failover *failover; /* may be NULL */
+    const struct agent *agent;       /* job worker counters; may be NULL */
+    struct httpc fwd;                /* forwards breaker events to the leader */
     bool fwd_ready;
     uint64_t forwarded; /* requests forwarded to the leader */
     bool member_busy;   /* a membership request is running */

@@ -6,6 +6,7 @@
 
 #include "agent/agent.h"
 #include "api/internal.h"
+#include "control/failover.h"
 #include "control/health.h"
 
 static const char *const route_names[ROUTE__COUNT] = {
@@ -180,6 +181,36 @@ static void metrics_breakers(struct out *o, const struct fsm *f)
             fsm_provider_name(p),
             (unsigned long long)f->breakers[p].failures_total);
     }
+}
+
+/* The failover runbook: a lost primary nobody is moving from (manual
+ * mode, or no region can take over), and a runbook that is stuck. */
+static void metrics_failover(struct out *o, struct api *a)
+{
+    const struct fsm *f = raftnode_state(a->node);
+    const struct failover *fo = a->failover;
+
+    put(o,
+        "# HELP drnode_failover_running A failover runbook runs (not "
+        "blocked).\n"
+        "# TYPE drnode_failover_running gauge\n"
+        "drnode_failover_running %d\n"
+        "# HELP drnode_failover_blocked The failover runbook is blocked "
+        "(drctl failover status says why).\n"
+        "# TYPE drnode_failover_blocked gauge\n"
+        "drnode_failover_blocked %d\n",
+        fsm_runbook_active(f) && f->site.runbook.step != FSM_RB_BLOCKED,
+        f->site.runbook.step == FSM_RB_BLOCKED);
+    if (fo == NULL || !raftnode_is_leader(a->node)) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_primary_region_lost The leader finds the primary "
+        "region lost and no failover moving (manual mode, or no region can "
+        "take over).\n# TYPE drnode_primary_region_lost gauge\n"
+        "drnode_primary_region_lost{region=\"%s\"} %d\n",
+        f->site.primary_region != NULL ? f->site.primary_region : "",
+        fo->primary_lost);
 }
 
 /* Cross-region replication per destination region. */
@@ -526,6 +557,7 @@ void api_metrics(struct api_call *c)
     metrics_breakers(&o, raftnode_state(n));
     metrics_backups(&o, raftnode_state(n));
     metrics_replication(&o, raftnode_state(n));
+    metrics_failover(&o, a);
     metrics_drills(&o, raftnode_state(n));
     if (o.buf == NULL) {
         api_reply_error(c, 500, "internal", "out of memory");

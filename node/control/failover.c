@@ -206,6 +206,7 @@ static void detect(struct failover *f, uint64_t now)
     char reason[300];
     uint64_t last = 0;
 
+    f->primary_lost = false;
     if (primary == NULL || st->site.state != FSM_SITE_ACTIVE ||
         fsm_runbook_active(st)) {
         return;
@@ -231,6 +232,9 @@ static void detect(struct failover *f, uint64_t now)
     if (n == 0 || newest < window) {
         return;
     }
+    f->primary_lost = true;
+    f->lost_silence_ms = (uint64_t)newest;
+    snprintf(f->lost_region, sizeof(f->lost_region), "%s", primary);
     if (mode == NULL || mode->s == NULL || strcmp(mode->s, "automatic") != 0) {
         if (now - f->detect_logged_ms > 30000) {
             f->detect_logged_ms = now;
@@ -488,6 +492,7 @@ static void leader_step(struct failover *f)
         detect(f, uv_now(f->loop));
         return;
     }
+    f->primary_lost = false;
     switch (rb->step) {
         case FSM_RB_FENCE:
             if (wall >= rb->fence_deadline_ms) {
@@ -515,6 +520,8 @@ static void tick_cb(uv_timer_t *t)
     fence_step(f);
     if (raftnode_is_leader(f->node)) {
         leader_step(f);
+    } else {
+        f->primary_lost = false; /* only the leader judges */
     }
 }
 

@@ -61,6 +61,12 @@ struct failover
     uint64_t barrier_epoch;
     struct failover_notify notify[FAILOVER_NOTIFY_MAX];
     uint64_t detect_logged_ms;
+    /* The leader's verdict on the primary region, for /metrics: lost (no
+     * coordinator heard from for the detection window) and no runbook
+     * moving yet (manual mode, or no region can take over). */
+    bool primary_lost;
+    char lost_region[64];
+    uint64_t lost_silence_ms;
 };
 
 int failover_start(struct failover *f,

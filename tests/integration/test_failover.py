@@ -263,6 +263,9 @@ class FailoverTest(unittest.TestCase):
         time.sleep(5)
         self.assertEqual(self.runbook().get("state"), "none")
         self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        # ... but it says so: the PrimaryRegionLost alert's gauge.
+        m = self.c.leader().get("/metrics").body.decode()
+        self.assertIn('drnode_primary_region_lost{region="eu-west"} 1', m)
         p = self.drctl("failover", "--to", "us-east", "--reason", "test",
                        nodes=[self.c.node(3), self.c.node(4)])
         rb = self.wait_state("blocked")
@@ -273,6 +276,9 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(self.c.leader().get("/api/site").json["state"],
                          "blocked")
         self.assertEqual(Hooks.events, [])
+        m = self.c.leader().get("/metrics").body.decode()
+        self.assertIn("drnode_failover_blocked 1", m)
+        self.assertIn('drnode_primary_region_lost{region="us-east"} 0', m)
         # Repaired (the byte flipped back), resume completes it.
         with open(victim, "r+b") as f:
             f.seek(5)

@@ -245,7 +245,8 @@ class TestMonitoring(ClusterTestCase):
                             "DrNodeUnreachable", "DrNodeReplicationLag",
                             "BackupOlderThanRpo", "BackupJobsFailing",
                             "RestoreDrillFailed", "RestoreDrillOverdue",
-                            "BackupCopiesBehind", "BackupNotSafe"}
+                            "BackupCopiesBehind", "BackupNotSafe",
+                            "PrimaryRegionLost", "FailoverBlocked"}
         self.assertEqual(set(by_name), want)
 
         with open(RUNBOOK) as f:
