@@ -842,17 +842,6 @@ struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl)
     return j;
 }
 
-static int set_str(char **dst, const char *src)
-{
-    char *s = fsm__dup_str(src);
-    if (s == NULL) {
-        return DR_ENOMEM;
-    }
-    free(*dst);
-    *dst = s;
-    return DR_OK;
-}
-
 /* Add a job deleting the objects under prefix in region's store. */
 static int add_delete_job(struct fsm *f,
                           int kind,
@@ -912,7 +901,7 @@ static int replica_failed(struct fsm *f,
     if (c == NULL || c->state != FSM_COPY_COPYING || c->job_id != j->id) {
         return DR_OK; /* deleted meanwhile */
     }
-    if (set_str(&c->error, error) != DR_OK) {
+    if (fsm__set_str(&c->error, error) != DR_OK) {
         return DR_ENOMEM;
     }
     c->failures++;
@@ -938,7 +927,7 @@ static int attempt_failed(struct fsm *f,
     uint64_t backoff, id;
     unsigned shift = j->attempt < 7 ? j->attempt - 1 : 6;
 
-    if (set_str(&j->error, error) != DR_OK) {
+    if (fsm__set_str(&j->error, error) != DR_OK) {
         return DR_ENOMEM;
     }
     j->updated_ms = now;
@@ -1109,8 +1098,8 @@ static int copy_start(struct fsm_backup *b,
         b->copies[b->n_copies++] = *c;
         free(c);
         c = &b->copies[b->n_copies - 1];
-    } else if (set_str(&c->store, r->object_store) != DR_OK ||
-               set_str(&c->error, "") != DR_OK) {
+    } else if (fsm__set_str(&c->store, r->object_store) != DR_OK ||
+               fsm__set_str(&c->error, "") != DR_OK) {
         return DR_ENOMEM;
     }
     c->state = FSM_COPY_COPYING;
@@ -1178,7 +1167,7 @@ static int mutate_backup_delete(struct fsm *f,
         struct fsm_job *j = &f->jobs[i];
         if (j->kind == FSM_JOB_REPLICATE && j->state == FSM_JOB_PENDING &&
             strcmp(j->backup_id, id) == 0) {
-            if (set_str(&j->error, "backup deleted") != DR_OK) {
+            if (fsm__set_str(&j->error, "backup deleted") != DR_OK) {
                 return DR_ENOMEM;
             }
             fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_FAILED);
@@ -1224,13 +1213,13 @@ static int mutate_verified(struct fsm *f,
                              : b->origin_region;
     struct fsm_copy *c = (struct fsm_copy *)fsm_copy_get(b, region);
 
-    if (set_str(&b->verify_error, v->ok ? "" : v->error) != DR_OK) {
+    if (fsm__set_str(&b->verify_error, v->ok ? "" : v->error) != DR_OK) {
         return DR_ENOMEM;
     }
     b->verified_ms = now;
     b->verify_ok = v->ok;
     if (c != NULL && c->state != FSM_COPY_DELETING) {
-        if (set_str(&c->error, v->ok ? "" : v->error) != DR_OK) {
+        if (fsm__set_str(&c->error, v->ok ? "" : v->error) != DR_OK) {
             return DR_ENOMEM;
         }
         if (v->ok) {
@@ -1266,9 +1255,10 @@ static int replica_done(struct fsm *f,
     if (c == NULL || c->state != FSM_COPY_COPYING || c->job_id != j->id) {
         return DR_OK; /* the backup is being deleted */
     }
-    if (set_str(&c->source_region,
-                in->source_region != NULL ? in->source_region : "") != DR_OK ||
-        set_str(&c->error, "") != DR_OK) {
+    if (fsm__set_str(&c->source_region,
+                     in->source_region != NULL ? in->source_region : "") !=
+            DR_OK ||
+        fsm__set_str(&c->error, "") != DR_OK) {
         return DR_ENOMEM;
     }
     c->state = FSM_COPY_VERIFIED;
@@ -1372,7 +1362,7 @@ int fsm__catalog_mutate(struct fsm *f,
                  * writer from an earlier attempt never mixes in. */
                 snprintf(prefix, sizeof(prefix), "backups/%s/%u", j->backup_id,
                          (unsigned)j->attempt);
-                if (set_str(&j->prefix, prefix) != DR_OK) {
+                if (fsm__set_str(&j->prefix, prefix) != DR_OK) {
                     return DR_ENOMEM;
                 }
             }
@@ -1403,7 +1393,7 @@ int fsm__catalog_mutate(struct fsm *f,
             j->updated_ms = now;
             j->owner = 0;
             j->lease_expires_ms = 0;
-            if (set_str(&j->error, "") != DR_OK) {
+            if (fsm__set_str(&j->error, "") != DR_OK) {
                 return DR_ENOMEM;
             }
             if (j->kind == FSM_JOB_BACKUP) {

@@ -26,6 +26,17 @@ char *fsm__dup_str(const char *s)
     return strdup(s != NULL ? s : "");
 }
 
+int fsm__set_str(char **dst, const char *src)
+{
+    char *s = fsm__dup_str(src);
+    if (s == NULL) {
+        return DR_ENOMEM;
+    }
+    free(*dst);
+    *dst = s;
+    return DR_OK;
+}
+
 int fsm__dup_strs(char **const *fields, size_t n)
 {
     bool ok = true;

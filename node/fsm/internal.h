@@ -11,6 +11,9 @@ int fsm__reject(struct fsm_result *res, int code, const char *fmt, ...)
 /* strdup of s, "" for NULL; NULL when out of memory. */
 char *fsm__dup_str(const char *s);
 
+/* Replace *dst by a copy of src ("" for NULL); DR_ENOMEM leaves *dst. */
+int fsm__set_str(char **dst, const char *src);
+
 /* Replace each string *fields[i] (borrowed) by a copy ("" for NULL).
  * DR_ENOMEM when one failed: then every field is freed and NULL. */
 int fsm__dup_strs(char **const *fields, size_t n);

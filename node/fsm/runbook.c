@@ -239,17 +239,6 @@ int fsm__runbook_check(const struct fsm *f,
 
 /* Mutations. */
 
-static int set_str(char **dst, const char *src)
-{
-    char *s = fsm__dup_str(src);
-    if (s == NULL) {
-        return DR_ENOMEM;
-    }
-    free(*dst);
-    *dst = s;
-    return DR_OK;
-}
-
 void fsm__runbook_free(struct fsm_runbook *rb)
 {
     char **const strs[] = {&rb->from_region, &rb->to_region, &rb->reason,
@@ -371,7 +360,7 @@ static int block(struct fsm *f,
 {
     struct fsm_runbook *rb = &f->site.runbook;
 
-    if (set_str(&rb->error, error) != DR_OK) {
+    if (fsm__set_str(&rb->error, error) != DR_OK) {
         return DR_ENOMEM;
     }
     rb->blocked_step = from == FSM_RB_VERIFY || from == FSM_RB_ACTIVATE
@@ -433,7 +422,7 @@ int fsm__runbook_mutate(struct fsm *f,
             }
             return step_to(f, c->to, now, actor);
         case FSM_CMD_RUNBOOK_RESUME:
-            if (set_str(&rb->error, "") != DR_OK) {
+            if (fsm__set_str(&rb->error, "") != DR_OK) {
                 return DR_ENOMEM;
             }
             fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_FAILING_OVER);
@@ -453,7 +442,7 @@ int fsm__runbook_mutate(struct fsm *f,
                 struct fsm_job *j = &f->jobs[i];
                 if (j->kind == FSM_JOB_RESTORE && j->drill_id == rb->epoch &&
                     j->state == FSM_JOB_PENDING) {
-                    if (set_str(&j->error, "runbook aborted") != DR_OK) {
+                    if (fsm__set_str(&j->error, "runbook aborted") != DR_OK) {
                         free(back);
                         return DR_ENOMEM;
                     }
@@ -494,7 +483,7 @@ int fsm__runbook_job_done(struct fsm *f,
         return DR_OK; /* from an aborted or resumed runbook: ignored */
     }
     if (c != NULL && c->backup.detail != NULL &&
-        set_str(&rb->detail, c->backup.detail) != DR_OK) {
+        fsm__set_str(&rb->detail, c->backup.detail) != DR_OK) {
         return DR_ENOMEM;
     }
     if (!ok) {

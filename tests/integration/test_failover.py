@@ -243,6 +243,71 @@ class FailoverTest(unittest.TestCase):
         self.assertIn(b"complete", out.stdout)
         self.assertIn(b"eu-west -> us-east", out.stdout)
 
+    def test_old_region_returns_and_fails_back(self):
+        """eu-west comes back after the failover: its nodes learn the new
+        epoch and fence themselves, never publish DNS; once the new
+        primary's backups are copied there, a failover back to eu-west
+        (the failback) moves the primary and DNS home with the data written
+        meanwhile, fencing us-east."""
+        self.load_and_back_up()
+        self.set("failover.mode", "automatic")
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.lose_eu_west()
+        self.wait_state("complete")
+        self.set("failover.mode", "manual")
+        # The data center returns: its databases (PostgreSQL with what it
+        # had, Redis empty), then its coordinators.
+        self.pg["eu-west"].start()
+        self.redis["eu-west"].start()
+        for nid in (1, 2):
+            self.c.start(nid)
+        self.c.wait_caught_up(1, self.c.leader())
+        self.c.wait_caught_up(2, self.c.leader())
+        # They fenced themselves for the epoch that moved the primary away.
+        wait_until(lambda: os.path.exists(self.fence_log) and
+                   "%d eu-west" % (epoch0 + 1) in open(self.fence_log).read(),
+                   20, what="eu-west's fence hook")
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        # Work goes on in us-east, then its backups reach eu-west.
+        self.pg["us-east"].psql("app", "INSERT INTO agents (name) SELECT "
+                                "'late-' || g FROM generate_series(1, 25) g")
+        ids = []
+        for kind in ("pg", "redis"):
+            p = self.drctl("--json", "backups", "run", "--kind", kind)
+            ids.append(json.loads(p.stdout)["id"])
+            self.assertEqual(json.loads(p.stdout)["origin_region"], "us-east")
+
+        def home():
+            for bid in ids:
+                b = self.c.leader().get("/api/backups/" + bid).json
+                if not any(c["region"] == "eu-west" and
+                           c["state"] == "verified" for c in b["copies"]):
+                    return False
+            return True
+        wait_until(home, 90, interval=0.2, what="copies back in eu-west")
+        # A failover goes only to a healthy region: its probes say so.
+        wait_until(lambda: self.c.leader().get("/api/regions/eu-west")
+                   .json["status"] == "healthy", 60,
+                   what="eu-west healthy again")
+        self.drctl("failover", "--to", "eu-west", "--reason", "failback")
+        rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5)).get("state") ==
+                        "complete" and self.runbook((1, 2, 3, 4, 5))
+                        .get("epoch") == epoch0 + 2 and
+                        self.runbook((1, 2, 3, 4, 5)), 120, interval=0.2,
+                        what="the failback")
+        self.assertEqual((rb["from_region"], rb["to_region"]),
+                         ("us-east", "eu-west"))
+        self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        n = self.pg["eu-west"].psql("app", "SELECT count(*) FROM agents")
+        self.assertEqual(n.strip(), "4025")
+        rc = self.redis["eu-west"].client()
+        self.assertEqual(rc.command("DBSIZE"), 300)
+        rc.close()
+        # us-east's nodes fenced themselves when the primary left them.
+        wait_until(lambda: "%d us-east" % (epoch0 + 2) in
+                   open(self.fence_log).read(), 20,
+                   what="us-east's fence hook")
+
     def test_corrupt_dr_copy_blocks_before_dns(self):
         pg_id, _ = self.load_and_back_up()
         b = self.c.leader().get("/api/backups/" + pg_id).json

@@ -344,3 +344,23 @@ const struct fsm_audit *audit_last(const struct fsm *f)
     assert_true(f->n_audit > 0);
     return fsm_audit_at(f, f->n_audit - 1);
 }
+
+uint64_t apply_ok(struct fsm *f,
+                  const struct fsm_cmd *c,
+                  uint64_t now,
+                  struct fsm_result *res)
+{
+    if (fsm_apply(f, c, now, res) != DR_OK) {
+        fail_msg("%s refused: %s", fsm_cmd_name(c->type), res->msg);
+    }
+    return res->job_id;
+}
+
+struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.lease_ms = 30000;
+    return c;
+}

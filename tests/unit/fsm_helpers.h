@@ -105,6 +105,15 @@ int teardown_fsm(void **state);
 #define BOOTED(t) cmocka_unit_test_setup_teardown(t, setup_booted, teardown_fsm)
 #define EMPTY(t) cmocka_unit_test_setup_teardown(t, setup_empty, teardown_fsm)
 
+/* Apply c at now; a refusal fails the test with the FSM's message.
+ * Returns res->job_id. */
+uint64_t apply_ok(struct fsm *f,
+                  const struct fsm_cmd *c,
+                  uint64_t now,
+                  struct fsm_result *res);
+/* JOB_CLAIM of job by node with a 30 s lease. */
+struct fsm_cmd claim_cmd(uint64_t job, uint64_t node);
+
 /* The newest history entry; asserts there is one. */
 const struct fsm_audit *audit_last(const struct fsm *f);
 

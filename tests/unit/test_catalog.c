@@ -29,15 +29,6 @@ static struct fsm_cmd create_cmd(int kind, const char *region)
     return c;
 }
 
-static struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
-{
-    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
-    c.u.job.job_id = job;
-    c.u.job.node = node;
-    c.u.job.lease_ms = LEASE;
-    return c;
-}
-
 static struct fsm_cmd renew_cmd(uint64_t job, uint64_t node, uint32_t attempt)
 {
     struct fsm_cmd c = claim_cmd(job, node);
@@ -88,15 +79,6 @@ static struct fsm_cmd delete_cmd(const char *id)
     struct fsm_cmd c = {.type = FSM_CMD_BACKUP_DELETE, .actor = "admin"};
     c.u.backup_id = id;
     return c;
-}
-
-static uint64_t apply_ok(struct fsm *f,
-                         const struct fsm_cmd *c,
-                         uint64_t now,
-                         struct fsm_result *res)
-{
-    assert_int_equal(fsm_apply(f, c, now, res), DR_OK);
-    return res->job_id;
 }
 
 /* Create, claim and finish a backup of kind at now; returns its id. */

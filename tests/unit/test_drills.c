@@ -18,24 +18,6 @@
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define HOUR 3600000ull
 #define DAY (24 * HOUR)
-#define LEASE 30000
-
-static void apply_ok(struct fsm *f,
-                     const struct fsm_cmd *c,
-                     uint64_t now,
-                     struct fsm_result *res)
-{
-    assert_int_equal(fsm_apply(f, c, now, res), DR_OK);
-}
-
-static struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
-{
-    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
-    c.u.job.job_id = job;
-    c.u.job.node = node;
-    c.u.job.lease_ms = LEASE;
-    return c;
-}
 
 static struct fsm_cmd finish_cmd(uint64_t job,
                                  uint64_t node,

@@ -20,28 +20,7 @@
 #include "fsm_helpers.h"
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define LEASE 30000
 #define MIN 60000ull
-
-static uint64_t apply_ok(struct fsm *f,
-                         const struct fsm_cmd *c,
-                         uint64_t now,
-                         struct fsm_result *res)
-{
-    if (fsm_apply(f, c, now, res) != DR_OK) {
-        fail_msg("%s refused: %s", fsm_cmd_name(c->type), res->msg);
-    }
-    return res->job_id;
-}
-
-static struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
-{
-    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
-    c.u.job.job_id = job;
-    c.u.job.node = node;
-    c.u.job.lease_ms = LEASE;
-    return c;
-}
 
 static struct fsm_cmd finish_cmd(uint64_t job, uint64_t node, uint32_t attempt)
 {

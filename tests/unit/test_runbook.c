@@ -22,26 +22,6 @@
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define SEC 1000ull
 
-static uint64_t apply_ok(struct fsm *f,
-                         const struct fsm_cmd *c,
-                         uint64_t now,
-                         struct fsm_result *res)
-{
-    if (fsm_apply(f, c, now, res) != DR_OK) {
-        fail_msg("%s refused: %s", fsm_cmd_name(c->type), res->msg);
-    }
-    return res->job_id;
-}
-
-static struct fsm_cmd claim(uint64_t job, uint64_t node)
-{
-    struct fsm_cmd c = {.type = FSM_CMD_JOB_CLAIM, .actor = "node"};
-    c.u.job.job_id = job;
-    c.u.job.node = node;
-    c.u.job.lease_ms = 30000;
-    return c;
-}
-
 static struct fsm_cmd finish(uint64_t job, uint64_t node, uint32_t attempt)
 {
     struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
@@ -67,7 +47,7 @@ static const char *backup_copied(struct fsm *f, uint64_t now)
     c.u.job.kind = FSM_JOB_BACKUP;
     c.u.job.backup_kind = FSM_BACKUP_PG_LOGICAL;
     job = apply_ok(f, &c, now, &res);
-    c = claim(job, 1);
+    c = claim_cmd(job, 1);
     apply_ok(f, &c, now, &res);
     c = finish(job, 1, 1);
     c.u.job.backup.snapshot_ms = now - 500;
@@ -78,7 +58,7 @@ static const char *backup_copied(struct fsm *f, uint64_t now)
     c.u.job.backup_id = id;
     c.u.job.region = "us-east";
     job = apply_ok(f, &c, now + 2, &res);
-    c = claim(job, 2);
+    c = claim_cmd(job, 2);
     apply_ok(f, &c, now + 3, &res);
     c = finish(job, 2, 1);
     apply_ok(f, &c, now + 4, &res);
@@ -176,9 +156,9 @@ static void test_full_runbook(void **state)
     c = step(rb->epoch, FSM_RB_RESTORE, FSM_RB_VERIFY, NULL);
     expect_reject(f, &c, DR_EINVAL, "the restore job, not a command");
     job = rb->job_id;
-    c = claim(job, 1);
+    c = claim_cmd(job, 1);
     expect_reject_at(f, &c, loss + 22 * SEC, DR_ECONFLICT, "runs in region");
-    c = claim(job, 2);
+    c = claim_cmd(job, 2);
     apply_ok(f, &c, loss + 22 * SEC, &res);
     c = finish(job, 2, 1);
     c.u.job.drill_ok = true;
@@ -217,7 +197,7 @@ static void test_verify_failure_blocks_then_resume_and_abort(void **state)
     c = step(epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
     apply_ok(f, &c, t + 2 * SEC, &res);
     job = rb->job_id;
-    c = claim(job, 2);
+    c = claim_cmd(job, 2);
     apply_ok(f, &c, t + 3 * SEC, &res);
     c = finish(job, 2, 1);
     c.u.job.drill_ok = false;
@@ -266,7 +246,7 @@ static void test_restore_job_failing_blocks(void **state)
     apply_ok(f, &c, t + SEC, &res);
     c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
     apply_ok(f, &c, t + 2 * SEC, &res);
-    c = claim(rb->job_id, 2);
+    c = claim_cmd(rb->job_id, 2);
     apply_ok(f, &c, t + 3 * SEC, &res);
     c = finish(rb->job_id, 2, 1);
     c.u.job.ok = false;
