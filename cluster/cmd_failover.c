@@ -22,6 +22,10 @@ static void print_status(const json_t *v, const void *arg)
            json_string_value(json_object_get(v, "primary_region")),
            json_string_value(json_object_get(v, "mode")));
     printf("candidate      %s\n", cand != NULL ? cand : why ? why : "-");
+    if (json_is_string(json_object_get(v, "layout_warning"))) {
+        printf("WARNING        automatic failover is off: %s\n",
+               json_string_value(json_object_get(v, "layout_warning")));
+    }
     if (json_integer_value(json_object_get(v, "id")) == 0) {
         return;
     }

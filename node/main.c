@@ -12,6 +12,7 @@
 #include "control/failover.h"
 #include "control/health.h"
 #include "control/scheduler.h"
+#include "fsm/fsm.h"
 #include "log/log.h"
 #include "probe/probe_once.h"
 #include "raft/raftnode.h"
@@ -293,6 +294,21 @@ int main(int argc, char **argv)
         }
         if (rv == 0 && check_key_files(cfg, argv[2]) != 0) {
             rv = -1;
+        }
+        if (rv == 0 && cfg->n_members > 0) {
+            const char *regions[64];
+            char why[300];
+            for (size_t i = 0; i < cfg->n_members; i++) {
+                regions[i] = cfg->members[i].region;
+            }
+            if (!fsm_regions_survive_loss(regions, cfg->n_members, why,
+                                          sizeof(why))) {
+                /* A warning: single-region development clusters are fine. */
+                fprintf(stderr,
+                        "%s: warning: %s; automatic failover stays "
+                        "off\n",
+                        argv[2], why);
+            }
         }
         free(cfg);
         if (rv != 0) {

@@ -33,6 +33,14 @@ static void view_runbook(struct jout *j, const struct fsm *f)
     jout_str(j, target);
     jout_key(j, "candidate_why_not");
     jout_str(j, why);
+    {
+        char layout[300];
+        bool ok = fsm_layout_survives_region_loss(f, layout, sizeof(layout));
+        jout_key(j, "automatic_possible");
+        jout_bool(j, ok);
+        jout_key(j, "layout_warning");
+        jout_str(j, ok ? NULL : layout);
+    }
     jout_key(j, "id");
     jout_uint(j, rb->id);
     jout_key(j, "epoch");

@@ -235,6 +235,17 @@ static void detect(struct failover *f, uint64_t now)
     f->primary_lost = true;
     f->lost_silence_ms = (uint64_t)newest;
     snprintf(f->lost_region, sizeof(f->lost_region), "%s", primary);
+    {
+        char why[300];
+        if (!fsm_layout_survives_region_loss(st, why, sizeof(why))) {
+            if (now - f->detect_logged_ms > 30000) {
+                f->detect_logged_ms = now;
+                log_error("region %s lost; automatic failover is off: %s",
+                          primary, why);
+            }
+            return;
+        }
+    }
     if (mode == NULL || mode->s == NULL || strcmp(mode->s, "automatic") != 0) {
         if (now - f->detect_logged_ms > 30000) {
             f->detect_logged_ms = now;

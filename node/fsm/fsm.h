@@ -734,6 +734,19 @@ bool fsm_runbook_active(const struct fsm *f);
 const char *fsm_failover_target(const struct fsm *f,
                                 bool force,
                                 const char **why);
+/* Whether the coordinators' layout survives the loss of any one region:
+ * every region holds fewer than half of the members. When not, *why
+ * (why_size bytes) names the region that holds too many. Automatic
+ * failover needs it: the majority must outlive the region it fails over
+ * from. */
+bool fsm_layout_survives_region_loss(const struct fsm *f,
+                                     char *why,
+                                     size_t why_size);
+/* The same rule over a list of member regions (the config's members). */
+bool fsm_regions_survive_loss(const char *const *regions,
+                              size_t n,
+                              char *why,
+                              size_t why_size);
 /* The restore point in region: its newest backup of kind with a verified
  * copy there, or NULL. */
 const struct fsm_backup *fsm_restore_point(const struct fsm *f,

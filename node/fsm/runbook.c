@@ -42,6 +42,55 @@ const struct fsm_backup *fsm_restore_point(const struct fsm *f,
     return best;
 }
 
+bool fsm_regions_survive_loss(const char *const *regions,
+                              size_t n,
+                              char *why,
+                              size_t why_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++) {
+            seen = j < i && strcmp(regions[j], regions[i]) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            k += strcmp(regions[j], regions[i]) == 0;
+        }
+        if (2 * k >= n) {
+            snprintf(why, why_size,
+                     "region %s holds %zu of the %zu coordinators: losing it "
+                     "loses the majority, so no failover could be committed "
+                     "(every region must hold fewer than half)",
+                     regions[i], k, n);
+            return false;
+        }
+    }
+    if (why_size > 0) {
+        why[0] = '\0';
+    }
+    return n > 0;
+}
+
+bool fsm_layout_survives_region_loss(const struct fsm *f,
+                                     char *why,
+                                     size_t why_size)
+{
+    const char *regions[FSM_MEMBERS_MAX];
+    size_t n = 0;
+
+    for (size_t i = 0; i < f->n_members && n < FSM_MEMBERS_MAX; i++) {
+        regions[n++] = f->members[i].region;
+    }
+    if (n == 0) {
+        snprintf(why, why_size, "no coordinators");
+        return false;
+    }
+    return fsm_regions_survive_loss(regions, n, why, why_size);
+}
+
 static bool has_members(const struct fsm *f, const char *region)
 {
     for (size_t i = 0; i < f->n_members; i++) {

@@ -566,7 +566,17 @@ class TestCheckConfig(unittest.TestCase):
         p = self.run_drnode("--check-config", node.config_path)
         self.assertEqual(p.returncode, 0, p)
         self.assertEqual(p.stdout.strip(), "%s: ok" % node.config_path)
+        self.assertNotIn("warning", p.stderr)
         self.assertFalse(os.path.exists(node.data_dir))
+        # Two regions, one coordinator each: valid, but losing either loses
+        # the majority, so it says automatic failover stays off.
+        c2 = drcluster.Cluster(regions=("eu-west", "us-east"), name="check2")
+        self.addCleanup(c2.cleanup)
+        p = self.run_drnode("--check-config", c2.node(1).config_path)
+        self.assertEqual(p.returncode, 0, p)
+        self.assertIn("warning: region eu-west holds 1 of the 2 coordinators",
+                      p.stderr)
+        self.assertIn("automatic failover stays off", p.stderr)
         # A token file the node would refuse at start-up fails the check.
         os.chmod(c.token_file, 0o644)
         p = self.run_drnode("--check-config", node.config_path)

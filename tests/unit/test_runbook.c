@@ -85,6 +85,23 @@ static struct fsm_cmd step(uint64_t epoch, int from, int to, const char *err)
     return c;
 }
 
+static void test_layout_must_survive_a_region(void **state)
+{
+    const char *two[] = {"a", "b"}, *five[] = {"a", "a", "b", "b", "c"},
+               *three[] = {"a", "a", "b"};
+    struct fsm *f = *state;
+    char why[300];
+
+    assert_false(fsm_regions_survive_loss(two, 2, why, sizeof(why)));
+    assert_non_null(strstr(why, "region a holds 1 of the 2 coordinators"));
+    assert_true(fsm_regions_survive_loss(five, 5, why, sizeof(why)));
+    assert_false(fsm_regions_survive_loss(three, 3, why, sizeof(why)));
+    assert_non_null(strstr(why, "region a holds 2 of the 3"));
+    assert_false(fsm_regions_survive_loss(NULL, 0, why, sizeof(why)));
+    /* The standard bootstrap: one coordinator in each of three regions. */
+    assert_true(fsm_layout_survives_region_loss(f, why, sizeof(why)));
+}
+
 static void test_no_target_without_verified_copies(void **state)
 {
     struct fsm *f = *state;
@@ -286,6 +303,7 @@ static void test_snapshot_keeps_runbook(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        BOOTED(test_layout_must_survive_a_region),
         BOOTED(test_no_target_without_verified_copies),
         BOOTED(test_full_runbook),
         BOOTED(test_verify_failure_blocks_then_resume_and_abort),
