@@ -367,6 +367,61 @@ out:
     return rv;
 }
 
+/* Point the failover's DNS step at the local PowerDNS (settings are
+ * replicated: set once the cluster is up, again on every up). */
+static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
+{
+    char endpoints[LOCAL_NODES_MAX * 24], token[LOCAL_PATH_MAX + 16];
+    char errmsg[CLIENT_ERRMSG_MAX], api[64], server[32];
+    const char *keys[] = {"dns.api_url", "dns.zone", "dns.name", "dns.servers"};
+    const char *values[4];
+    struct client c;
+    size_t len = 0;
+    int rv = 0;
+
+    if (lc->dns_port == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < lc->n && len + 24 < sizeof(endpoints); i++) {
+        len +=
+            (size_t)snprintf(endpoints + len, sizeof(endpoints) - len, "%s%s",
+                             i > 0 ? "," : "", lc->nodes[i].api_address);
+    }
+    snprintf(api, sizeof(api), "http://127.0.0.1:%u", lc->dns_api_port);
+    snprintf(server, sizeof(server), "127.0.0.1:%u", lc->dns_port);
+    values[0] = api;
+    values[1] = LOCAL_DNS_ZONE;
+    values[2] = LOCAL_DNS_NAME;
+    values[3] = server;
+    local_pathf(token, sizeof(token), "%s/token", lc->dir);
+    if (client_init(&c, endpoints, token, 5000, errmsg) != 0) {
+        return drctl_fail(d, "dns settings: %s", errmsg);
+    }
+    for (size_t k = 0; k < 4 && rv == 0; k++) {
+        char path[64];
+        json_t *body = json_pack("{ss}", "value", values[k]);
+        int tries;
+        snprintf(path, sizeof(path), "/api/settings/%s", keys[k]);
+        for (tries = 0; tries < 50; tries++) {
+            struct client_response r;
+            memset(&r, 0, sizeof(r));
+            if (client_request(&c, "PUT", path, body, &r) == 0 &&
+                r.status == 200) {
+                client_response_clear(&r);
+                break;
+            }
+            client_response_clear(&r);
+            client_sleep_ms(200); /* the bootstrap may still commit */
+        }
+        json_decref(body);
+        if (tries == 50) {
+            rv = drctl_fail(d, "dns settings: could not set %s", keys[k]);
+        }
+    }
+    client_close(&c);
+    return rv;
+}
+
 static void local__print_up(const struct drctl *d,
                             const struct local_cluster *lc,
                             const char *env,
@@ -580,6 +635,9 @@ static int local__up(struct drctl *d, int argc, char **argv)
                 "drctl: %s: stopped the nodes%s; their logs are "
                 "%s/node*/drnode.log\n",
                 d->cmd, services ? " and services" : "", lc->dir);
+        goto out;
+    }
+    if ((rv = local__dns_settings(d, lc)) != 0) {
         goto out;
     }
     if (local_write_env(lc, env, sizeof(env), errmsg) != 0) {

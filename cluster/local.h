@@ -38,7 +38,9 @@ struct local_cluster
     size_t n;
     struct local_region regions[LOCAL_NODES_MAX]; /* in config order */
     size_t n_regions;
-    unsigned s3_port; /* the local S3 endpoint of the stores; 0 = none */
+    unsigned s3_port;      /* the local S3 endpoint of the stores; 0 = none */
+    unsigned dns_port;     /* PowerDNS on 127.0.0.1 (UDP and TCP); 0 = none */
+    unsigned dns_api_port; /* its HTTP API */
 };
 
 /* What local_create plans besides the nodes. */

@@ -29,7 +29,7 @@
 #define LOCAL__LOG "drnode.log"
 #define LOCAL__LINE_MAX 198 /* longest line drnode's INI parser reads */
 /* two per node, two per region and the S3 endpoint */
-#define LOCAL__PORTS_MAX (4 * LOCAL_NODES_MAX + 1)
+#define LOCAL__PORTS_MAX (4 * LOCAL_NODES_MAX + 3)
 
 void local_errf(char *errmsg, const char *fmt, ...)
 {
@@ -84,6 +84,7 @@ int local_load(struct local_cluster *lc, char *errmsg)
     lc->n = 0;
     lc->n_regions = 0;
     lc->s3_port = 0;
+    local_dns_load(lc);
     dir = opendir(lc->dir);
     if (dir == NULL) {
         local_errf(errmsg, "%s: %s", lc->dir, strerror(errno));
@@ -343,6 +344,10 @@ static void local__print_config(FILE *f,
                     lc->dir);
         }
     }
+    if (lc->dns_port != 0) {
+        fprintf(f, "\n[dns]\n");
+        fprintf(f, "api_key_file = %s/" LOCAL_DNS_DIR "/api-key\n", lc->dir);
+    }
     fprintf(f, "\n[bootstrap]\n");
     fprintf(f, "primary_region = %s\n", lc->regions[0].name);
     for (i = 0; i < lc->n; i++) {
@@ -356,6 +361,9 @@ static void local__print_config(FILE *f,
         fprintf(f, "\n[region.%s]\n", lc->regions[i].name);
         fprintf(f, "priority = %d\n", 100 - 10 * (int)i);
         fprintf(f, "object_store = %s\n", lc->regions[i].store);
+        if (lc->dns_port != 0) {
+            fprintf(f, "dns_targets = " LOCAL_DNS_TARGET_FMT "\n", i + 1);
+        }
     }
 }
 
@@ -390,8 +398,9 @@ int local_create(struct local_cluster *lc,
         local_errf(errmsg, "between 1 and %d nodes", LOCAL_NODES_MAX);
         return DR_EINVAL;
     }
-    /* Nodes first, then two per region, then the S3 endpoint. */
-    n_ports = 2 * total + (services ? 2 * n_regions : 0);
+    /* Nodes first, then two per region, then PowerDNS's two (with the
+     * services), then the S3 endpoint. */
+    n_ports = 2 * total + (services ? 2 * n_regions + 2 : 0);
     n_ports += (flags & LOCAL_WITH_S3) != 0 ? 1 : 0;
     rv = local_free_ports(ports, n_ports, errmsg);
     if (rv != 0) {
@@ -399,6 +408,8 @@ int local_create(struct local_cluster *lc,
     }
     next = ports + 2 * total;
     lc->s3_port = (flags & LOCAL_WITH_S3) != 0 ? ports[n_ports - 1] : 0;
+    lc->dns_port = services ? next[2 * n_regions] : 0;
+    lc->dns_api_port = services ? next[2 * n_regions + 1] : 0;
     lc->n_regions = n_regions;
     for (i = 0; i < n_regions; i++) {
         struct local_region *r = &lc->regions[i];
@@ -436,6 +447,9 @@ int local_create(struct local_cluster *lc,
 
     rv = local__write_token(lc->dir, errmsg);
     if (rv != 0) {
+        return rv;
+    }
+    if (lc->dns_port != 0 && (rv = local_dns_write_files(lc, errmsg)) != 0) {
         return rv;
     }
     snprintf(path, sizeof(path), "%s/" LOCAL_STORE_DIR, lc->dir);

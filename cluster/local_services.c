@@ -34,7 +34,10 @@
 #define LOCAL__S3_PREFIX "backups"
 #define LOCAL__SVC_PATH (LOCAL_PATH_MAX + 128)
 
-enum local__kind { LOCAL__PG, LOCAL__REDIS, LOCAL__S3 };
+enum local__kind { LOCAL__PG, LOCAL__REDIS, LOCAL__S3, LOCAL__DNS };
+
+#define LOCAL__PDNS_SCHEMA \
+    "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"
 
 /* One service process of the cluster. */
 struct local__svc
@@ -59,6 +62,9 @@ struct local__bins
     char createdb[PATH_MAX];
     char redis[PATH_MAX];
     char moto[PATH_MAX];
+    char pdns[PATH_MAX];
+    char pdnsutil[PATH_MAX];
+    char sqlite3[PATH_MAX];
 };
 
 int local_services_store_url(const struct local_cluster *lc,
@@ -179,7 +185,7 @@ bool local_services_configured(const struct local_cluster *lc)
  * PostgreSQL and Redis region by region, then the S3 endpoint. */
 static struct local__svc *local__list(const struct local_cluster *lc, size_t *n)
 {
-    struct local__svc *svcs = calloc(2 * LOCAL_NODES_MAX + 1, sizeof(*svcs));
+    struct local__svc *svcs = calloc(2 * LOCAL_NODES_MAX + 2, sizeof(*svcs));
     size_t i;
 
     *n = 0;
@@ -213,6 +219,17 @@ static struct local__svc *local__list(const struct local_cluster *lc, size_t *n)
             local_pathf(s->log, sizeof(s->log), "%s/redis.log", dir);
         }
     }
+    if (lc->dns_port != 0) {
+        struct local__svc *s = &svcs[(*n)++];
+        s->kind = LOCAL__DNS;
+        s->port = lc->dns_api_port; /* what readiness checks */
+        snprintf(s->name, sizeof(s->name), "powerdns");
+        local_pathf(s->data, sizeof(s->data), "%s/" LOCAL_DNS_DIR, lc->dir);
+        local_pathf(s->pidfile, sizeof(s->pidfile), "%s/" LOCAL_DNS_DIR "/pid",
+                    lc->dir);
+        local_pathf(s->log, sizeof(s->log), "%s/" LOCAL_DNS_DIR "/pdns.log",
+                    lc->dir);
+    }
     if (lc->s3_port != 0) {
         struct local__svc *s = &svcs[(*n)++];
         s->kind = LOCAL__S3;
@@ -244,6 +261,11 @@ static bool local__is_svc(const struct local__svc *s, pid_t pid)
                    local_cmdline_has(pid, "redis-server", NULL, addr);
         case LOCAL__S3:
             return local_cmdline_has(pid, "moto_server", "-p", port);
+        case LOCAL__DNS: {
+            char arg[LOCAL__SVC_PATH + 16];
+            snprintf(arg, sizeof(arg), "--config-dir=%s", s->data);
+            return local_cmdline_has(pid, "pdns_server", NULL, arg);
+        }
     }
     return false;
 }
@@ -331,13 +353,25 @@ static int local__find_bins(struct drctl *d,
                             size_t n,
                             struct local__bins *b)
 {
-    bool pg = false, redis = false, s3 = false;
+    bool pg = false, redis = false, s3 = false, dns = false;
     size_t i;
 
     for (i = 0; i < n; i++) {
         pg |= svcs[i].kind == LOCAL__PG;
         redis |= svcs[i].kind == LOCAL__REDIS;
         s3 |= svcs[i].kind == LOCAL__S3;
+        dns |= svcs[i].kind == LOCAL__DNS;
+    }
+    if (dns && (!local_which("pdns_server", b->pdns, sizeof(b->pdns)) ||
+                !local_which("pdnsutil", b->pdnsutil, sizeof(b->pdnsutil)) ||
+                !local_which("sqlite3", b->sqlite3, sizeof(b->sqlite3)) ||
+                access(LOCAL__PDNS_SCHEMA, R_OK) != 0)) {
+        return drctl_fail(d,
+                          "cannot find pdns_server, pdnsutil, sqlite3 on "
+                          "PATH, or " LOCAL__PDNS_SCHEMA
+                          ": install the Debian packages pdns-server, "
+                          "pdns-backend-sqlite3 and sqlite3 (scripts/bootstrap "
+                          "does), or pass --no-services");
     }
     if (pg && !local__find_pg(b)) {
         return drctl_fail(d,
@@ -457,6 +491,8 @@ static int local__server_start(struct local__svc *s,
                      "no",
                      NULL};
     char *s3[] = {(char *)b->moto, "-H", "127.0.0.1", "-p", port, NULL};
+    char cfgdir[LOCAL__SVC_PATH + 16];
+    char *dns[] = {(char *)b->pdns, cfgdir, NULL};
     struct local_spawn sp = {NULL, s->data, s->log, NULL, true};
     int rv;
 
@@ -474,6 +510,11 @@ static int local__server_start(struct local__svc *s,
             break;
         case LOCAL__S3:
             sp.argv = s3;
+            break;
+        case LOCAL__DNS:
+            /* Everything else is in DIR/services/dns/pdns.conf. */
+            snprintf(cfgdir, sizeof(cfgdir), "--config-dir=%s", s->data);
+            sp.argv = dns;
             break;
     }
     rv = local_spawn(&sp, &s->pid, errmsg);
@@ -575,8 +616,168 @@ static bool local__svc_ready(const struct local__svc *s)
             return local__redis_ping(s->port);
         case LOCAL__S3:
             return local__s3_ready(s->port);
+        case LOCAL__DNS: {
+            int fd = local_connect(s->port);
+            if (fd >= 0) {
+                close(fd);
+            }
+            return fd >= 0;
+        }
     }
     return false;
+}
+
+/* Run argv to its end (output into log); 0 when it exited 0. */
+static int local__run(char *const *argv,
+                      const char *cwd,
+                      const char *log,
+                      const char *what,
+                      char *errmsg)
+{
+    const struct local_spawn sp = {argv, cwd, log, NULL, false};
+    pid_t pid;
+    int rv = local_spawn(&sp, &pid, errmsg);
+
+    if (rv != 0) {
+        return rv;
+    }
+    return local_wait_exit(pid, what, client_now_ms() + 30000, errmsg);
+}
+
+/* PowerDNS's database, before it starts: its schema, once. */
+static int local__dns_init(const struct local__svc *s,
+                           const struct local__bins *b,
+                           char *errmsg)
+{
+    char db[LOCAL__SVC_PATH + 16], read[64];
+    char *argv[] = {(char *)b->sqlite3, db, read, NULL};
+
+    local_pathf(db, sizeof(db), "%s/pdns.sqlite3", s->data);
+    if (local__exists(db)) {
+        return 0;
+    }
+    snprintf(read, sizeof(read), ".read %s", LOCAL__PDNS_SCHEMA);
+    return local__run(argv, s->data, s->log, "sqlite3 (PowerDNS schema)",
+                      errmsg);
+}
+
+/* The zone and the service name, once, pointing at the first region's
+ * target (the bootstrap primary). */
+static int local__dns_zone(const struct local__svc *s,
+                           const struct local__bins *b,
+                           char *errmsg)
+{
+    char cfgdir[LOCAL__SVC_PATH + 16], marker[LOCAL__SVC_PATH + 16];
+    char target[32];
+    char *create[] = {(char *)b->pdnsutil,           cfgdir,
+                      (char *)"create-zone",         (char *)LOCAL_DNS_ZONE,
+                      (char *)"ns1." LOCAL_DNS_ZONE, NULL};
+    char *rrset[] = {
+        (char *)b->pdnsutil,    cfgdir,        (char *)"replace-rrset",
+        (char *)LOCAL_DNS_ZONE, (char *)"app", (char *)"A",
+        (char *)"30",           target,        NULL};
+    int rv;
+
+    local_pathf(marker, sizeof(marker), "%s/zone-created", s->data);
+    if (local__exists(marker)) {
+        return 0;
+    }
+    snprintf(cfgdir, sizeof(cfgdir), "--config-dir=%s", s->data);
+    snprintf(target, sizeof(target), LOCAL_DNS_TARGET_FMT, (size_t)1);
+    rv = local__run(create, s->data, s->log, "pdnsutil create-zone", errmsg);
+    if (rv == 0) {
+        rv = local__run(rrset, s->data, s->log, "pdnsutil replace-rrset",
+                        errmsg);
+    }
+    if (rv == 0) {
+        rv = local_write_file(marker, "", 0, 0644, errmsg);
+    }
+    return rv;
+}
+
+int local_dns_write_files(const struct local_cluster *lc, char *errmsg)
+{
+    char dir[LOCAL__SVC_PATH], path[LOCAL__SVC_PATH + 16], key[80];
+    char *conf = NULL;
+    size_t len = 0;
+    FILE *f;
+    int rv, fd;
+    unsigned char raw[24];
+
+    local_pathf(dir, sizeof(dir), "%s/" LOCAL_SERVICES_DIR, lc->dir);
+    if (local__mkdir(dir, 0755, errmsg) != 0) {
+        return DR_EIO;
+    }
+    local_pathf(dir, sizeof(dir), "%s/" LOCAL_DNS_DIR, lc->dir);
+    if (local__mkdir(dir, 0755, errmsg) != 0) {
+        return DR_EIO;
+    }
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        local_errf(errmsg, "/dev/urandom: cannot read");
+        return DR_EIO;
+    }
+    close(fd);
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        snprintf(key + 2 * i, 3, "%02x", raw[i]);
+    }
+    f = open_memstream(&conf, &len);
+    if (f == NULL) {
+        local_errf(errmsg, "out of memory");
+        return DR_ENOMEM;
+    }
+    fprintf(f,
+            "# Written by drctl local up: the cluster's authoritative DNS.\n"
+            "launch=gsqlite3\ngsqlite3-database=%s/pdns.sqlite3\n"
+            "local-address=127.0.0.1\nlocal-port=%u\n"
+            "socket-dir=%s\ndaemon=no\nguardian=no\ndisable-syslog=yes\n"
+            "write-pid=no\napi=yes\napi-key=%s\nwebserver=yes\n"
+            "webserver-address=127.0.0.1\nwebserver-port=%u\n"
+            "webserver-allow-from=127.0.0.0/8\n"
+            "cache-ttl=0\nquery-cache-ttl=0\nnegquery-cache-ttl=0\n"
+            "zone-cache-refresh-interval=0\n",
+            dir, lc->dns_port, dir, key, lc->dns_api_port);
+    fclose(f);
+    local_pathf(path, sizeof(path), "%s/pdns.conf", dir);
+    rv = local_write_file(path, conf, len, 0600, errmsg);
+    free(conf);
+    if (rv == 0) {
+        char line[96];
+        snprintf(line, sizeof(line), "%s\n", key);
+        local_pathf(path, sizeof(path), "%s/api-key", dir);
+        rv = local_write_file(path, line, strlen(line), 0600, errmsg);
+        memset(line, 0, sizeof(line));
+    }
+    memset(key, 0, sizeof(key));
+    return rv;
+}
+
+void local_dns_load(struct local_cluster *lc)
+{
+    char path[LOCAL__SVC_PATH + 16], line[256];
+    FILE *f;
+
+    lc->dns_port = lc->dns_api_port = 0;
+    local_pathf(path, sizeof(path), "%s/" LOCAL_DNS_DIR "/pdns.conf", lc->dir);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned v;
+        if (sscanf(line, "local-port=%u", &v) == 1) {
+            lc->dns_port = v;
+        } else if (sscanf(line, "webserver-port=%u", &v) == 1) {
+            lc->dns_api_port = v;
+        }
+    }
+    fclose(f);
+    if (lc->dns_api_port == 0) {
+        lc->dns_port = 0;
+    }
 }
 
 /* Create bucket dr-REGION for every region with an S3 store (moto takes
@@ -817,6 +1018,16 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
         goto out;
     }
     for (i = 0; i < n; i++) {
+        /* The schema and the zone go into the database before the server
+         * starts (it reads its zones at start). */
+        if (svcs[i].kind == LOCAL__DNS &&
+            (local__dns_init(&svcs[i], bins, errmsg) != 0 ||
+             local__dns_zone(&svcs[i], bins, errmsg) != 0)) {
+            rv = local__fail_svc(d, &svcs[i], errmsg);
+            goto out;
+        }
+    }
+    for (i = 0; i < n; i++) {
         struct local__svc *s = &svcs[i];
         if (local__server_start(s, bins, &user, errmsg) != 0) {
             rv = local__fail_svc(d, s, errmsg);
@@ -833,6 +1044,7 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
         (lc->s3_port != 0 && (rv = local__make_buckets(d, lc)) != 0)) {
         goto err_after_start;
     }
+
     if (local_services_write_json(lc, errmsg) != 0) {
         rv = drctl_fail(d, "%s", errmsg);
         goto err_after_start;
@@ -936,7 +1148,7 @@ size_t local_services_stop(const struct drctl *d,
 
 json_t *local_services_status(const struct local_cluster *lc)
 {
-    static const char *const kinds[] = {"postgres", "redis", "s3"};
+    static const char *const kinds[] = {"postgres", "redis", "s3", "powerdns"};
     json_t *arr = json_array();
     struct local__svc *svcs;
     size_t n, i;
@@ -994,6 +1206,16 @@ json_t *local_services_json(const struct local_cluster *lc)
             json_object_set_new(one, "store_credentials", json_string(path));
         }
         json_object_set_new(o, r->name, one);
+    }
+    if (lc->dns_port != 0) {
+        char server[32], api[64];
+        snprintf(server, sizeof(server), "127.0.0.1:%u", lc->dns_port);
+        snprintf(api, sizeof(api), "http://127.0.0.1:%u", lc->dns_api_port);
+        json_object_set_new(
+            o, "dns",
+            json_pack("{ss ss ss ss ss}", "server", server, "name",
+                      LOCAL_DNS_NAME, "zone", LOCAL_DNS_ZONE, "provider",
+                      "pdns", "api", api));
     }
     return o;
 }

@@ -19,7 +19,17 @@ struct drctl;
 #define LOCAL_S3_CREDENTIALS "s3-credentials" /* in DIR, mode 0600 */
 #define LOCAL_STORE_DIR "store"               /* DIR/store/REGION */
 #define LOCAL_SERVICES_DIR "services"         /* DIR/services/REGION */
-#define LOCAL_SERVICES_JSON "services.json"   /* in DIR */
+#define LOCAL_DNS_DIR "services/dns" /* PowerDNS: pdns.conf, api-key, db */
+#define LOCAL_DNS_ZONE "dr.local."
+#define LOCAL_DNS_NAME "app.dr.local." /* the service name failovers move */
+/* Region i's DNS target on loopback: 127.0.1.(i+1). */
+#define LOCAL_DNS_TARGET_FMT "127.0.1.%zu"
+
+/* Write DIR/services/dns/pdns.conf and api-key for lc's DNS ports. */
+int local_dns_write_files(const struct local_cluster *lc, char *errmsg);
+/* Read the DNS ports back from DIR/services/dns/pdns.conf (none: 0). */
+void local_dns_load(struct local_cluster *lc);
+#define LOCAL_SERVICES_JSON "services.json" /* in DIR */
 
 /* The object store URL of region (borrowed) into buf (size bytes): the
  * directory DIR/store/REGION, or the bucket dr-REGION of the local S3

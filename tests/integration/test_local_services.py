@@ -147,6 +147,13 @@ class LocalCluster(unittest.TestCase):
         with open(os.path.join(self.dir, "services.json")) as f:
             return json.load(f)
 
+    def endpoints(self):
+        with open(os.path.join(self.dir, "env")) as f:
+            for line in f:
+                if line.startswith("DRCTL_ENDPOINTS="):
+                    return line.split("=", 1)[1].strip().strip("'\"")
+        self.fail("no DRCTL_ENDPOINTS in DIR/env")
+
     def node_configs(self):
         """region -> text of the config of that region's node."""
         out = {}
@@ -200,7 +207,12 @@ class TestLocalServices(LocalCluster):
 
     def test_1_services_json(self):
         svc = self.services()
+        dns = svc.pop("dns")
         self.assertEqual(sorted(svc), sorted(REGIONS))
+        self.assertEqual((dns["name"], dns["zone"], dns["provider"]),
+                         ("app.dr.local.", "dr.local.", "pdns"))
+        self.assertRegex(dns["server"], r"^127\.0\.0\.1:\d+$")
+        self.assertRegex(dns["api"], r"^http://127\.0\.0\.1:\d+$")
         ports = set()
         for r in REGIONS:
             self.assertEqual(set(svc[r]), {"pg", "redis", "store"}, svc)
@@ -228,11 +240,22 @@ class TestLocalServices(LocalCluster):
                 self.assertEqual(p.returncode, 0, p)
                 self.assertEqual(p.stdout.strip(), "cogitator|postgres")
         st = self.status()
-        self.assertEqual(len(st["services"]), 2 * len(REGIONS), st)
+        self.assertEqual(len(st["services"]), 2 * len(REGIONS) + 1, st)
         for s in st["services"]:
             self.assertTrue(s["running"], s)
-            self.assertIn(s["service"], ("postgres", "redis"))
-            self.assertIn(s["region"], REGIONS)
+            self.assertIn(s["service"], ("postgres", "redis", "powerdns"))
+            if s["service"] != "powerdns":
+                self.assertIn(s["region"], REGIONS)
+        # The zone answers, with the first region's target; the cluster's
+        # DNS settings point at it.
+        port = svc["dns"]["server"].rsplit(":", 1)[1]
+        p = subprocess.run(["dig", "+short", "+norecurse", "-p", port,
+                            "@127.0.0.1", "app.dr.local", "A"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.stdout.split(), ["127.0.1.1"], p)
+        st = json.loads(self.ok("--endpoints", self.endpoints(), "--json",
+                                "settings", "get", "dns.servers").stdout)
+        self.assertEqual(st["value"], svc["dns"]["server"])
         text = self.ok("local", "status", "--dir", self.dir).stdout
         self.assertIn("SERVICE", text)
         self.assertIn("postgres", text)
@@ -289,7 +312,8 @@ class TestLocalServices(LocalCluster):
 
     def test_6_down_then_restart(self):
         gone = self.down_and_check()
-        self.assertEqual(gone["services_stopped"], 2 * len(REGIONS), gone)
+        # PostgreSQL and Redis per region, and PowerDNS.
+        self.assertEqual(gone["services_stopped"], 2 * len(REGIONS) + 1, gone)
         # The data stays, and a restart serves it again.
         for r in REGIONS:
             self.assertTrue(os.path.exists(os.path.join(
