@@ -81,6 +81,39 @@ static int abort_cmd(struct drctl *d, int argc, char **argv)
                    : post(d, "/api/failover/abort", json_object());
 }
 
+/* drctl failback: a failover back to the region the last completed
+ * failover left, once it is a healthy DR site holding copies again. */
+int drctl_cmd_failback(struct drctl *d, int argc, char **argv)
+{
+    json_t *st = NULL, *body;
+    const char *state, *from, *primary;
+    char reason[160];
+    int rv = drctl_parse_opts(d, argc, argv, NULL);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if ((rv = drctl_call(d, "GET", "/api/failover", NULL, &st)) != 0) {
+        return rv;
+    }
+    state = json_string_value(json_object_get(st, "state"));
+    from = json_string_value(json_object_get(st, "from_region"));
+    primary = json_string_value(json_object_get(st, "primary_region"));
+    if (state == NULL || strcmp(state, "complete") != 0 || from == NULL ||
+        (primary != NULL && strcmp(from, primary) == 0)) {
+        rv = drctl_fail(d,
+                        "nothing to fail back from: the last failover is %s "
+                        "(drctl failover status)",
+                        state != NULL ? state : "unknown");
+        json_decref(st);
+        return rv;
+    }
+    snprintf(reason, sizeof(reason), "failback to %.64s", from);
+    body = json_pack("{ss ss sb}", "to", from, "reason", reason, "force", 0);
+    json_decref(st);
+    return post(d, "/api/failover", body);
+}
+
 int drctl_cmd_failover(struct drctl *d, int argc, char **argv)
 {
     static const struct drctl_subcommand subs[] = {

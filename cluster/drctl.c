@@ -118,6 +118,11 @@ static const struct drctl_command drctl_commands[] = {
      "      waiting for the old primary's fence deadline).\n"
      "  failover resume | abort\n"
      "      Go on with a blocked runbook, or call it off.\n"},
+    {"failback", drctl_cmd_failback,
+     "  failback\n"
+     "      Fail over back to the region the last completed failover left "
+     "(once its\n"
+     "      copies of the new primary's backups are verified).\n"},
     {"replication", drctl_cmd_replication,
      "  replication status\n"
      "      Per region: copies pending, running, failed and verified, bytes\n"

@@ -296,7 +296,8 @@ class FailoverTest(unittest.TestCase):
         wait_until(lambda: self.c.leader().get("/api/regions/eu-west")
                    .json["status"] == "healthy", 60,
                    what="eu-west healthy again")
-        self.drctl("failover", "--to", "eu-west", "--reason", "failback")
+        out = self.drctl("failback").stdout
+        self.assertIn(b"us-east -> eu-west", out)
         rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5)).get("state") ==
                         "complete" and self.runbook((1, 2, 3, 4, 5))
                         .get("epoch") == epoch0 + 2 and
@@ -349,6 +350,10 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(Hooks.events, [])
         m = self.c.leader().get("/metrics").body.decode()
         self.assertIn("drnode_failover_blocked 1", m)
+        p = self.drctl("failback", check=False, nodes=[self.c.node(3)])
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn(b"nothing to fail back from: the last failover is "
+                      b"blocked", p.stderr)
         self.assertIn('drnode_primary_region_lost{region="us-east"} 0', m)
         # Repaired (the byte flipped back), resume completes it.
         with open(victim, "r+b") as f:
