@@ -242,20 +242,22 @@ static int run(const char *path)
 /* The probes' API key files, read as the prober will read them. */
 static int check_key_files(const struct config *cfg, const char *path)
 {
-    const char *const files[][2] = {
-        {"openai_key_file", cfg->probe_openai_key_file},
-        {"anthropic_key_file", cfg->probe_anthropic_key_file},
+    const char *const files[][3] = {
+        {"[probes]", "openai_key_file", cfg->probe_openai_key_file},
+        {"[probes]", "anthropic_key_file", cfg->probe_anthropic_key_file},
+        {"[dns]", "api_key_file", cfg->dns_api_key_file},
     };
     char key[512], err[256];
     int rv = 0;
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        if (files[i][1][0] == '\0') {
+        if (files[i][2][0] == '\0') {
             continue;
         }
-        if (config_read_secret(files[i][0], "key", false, files[i][1], key,
+        if (config_read_secret(files[i][1], "key", false, files[i][2], key,
                                sizeof(key), err) != 0) {
-            fprintf(stderr, "%s: [probes] %s: %s\n", path, files[i][0], err);
+            fprintf(stderr, "%s: %s %s: %s\n", path, files[i][0], files[i][1],
+                    err);
             rv = -1;
         }
         memset(key, 0, sizeof(key));

@@ -38,7 +38,6 @@ static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
 
 static void run_fence_hook(struct failover *f, uint64_t epoch, const char *why)
 {
-    const struct fsm *st = raftnode_state(f->node);
     char env_epoch[64], env_region[128], env_reason[600];
     char *env[] = {env_epoch, env_region, env_reason,
                    (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
@@ -49,7 +48,6 @@ static void run_fence_hook(struct failover *f, uint64_t epoch, const char *why)
     uv_process_options_t opts;
     int rv;
 
-    (void)st;
     if (f->cfg->hook_fence[0] == '\0') {
         log_warn("would fence this node (%s), but [hooks] fence is not set",
                  why);
@@ -74,7 +72,6 @@ static void run_fence_hook(struct failover *f, uint64_t epoch, const char *why)
         return;
     }
     f->hook_running = true;
-    f->hooks_run++;
     log_warn("fencing this node (epoch %" PRIu64 "): %s", epoch, why);
 }
 
@@ -337,26 +334,6 @@ static void dns_done_cb(struct dns_publish *p, const char *err)
     f->dns_retry_at = uv_now(f->loop) + FO_DNS_BACKOFF_MS * f->dns_attempts;
 }
 
-static int read_key(const char *path, char *out, size_t cap)
-{
-    FILE *fp;
-    size_t n;
-
-    out[0] = '\0';
-    if (path[0] == '\0') {
-        return 0;
-    }
-    fp = fopen(path, "r");
-    if (fp == NULL) {
-        return -1;
-    }
-    n = fread(out, 1, cap - 1, fp);
-    fclose(fp);
-    out[n] = '\0';
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
-
 /* With its own term's barrier done (this leader still leads), publish. */
 static void barrier_cb(struct raftnode_read *r, int status)
 {
@@ -402,15 +379,8 @@ static void barrier_cb(struct raftnode_read *r, int status)
         p->n_servers = n;
     }
     p->timeout_ms = 20000;
-    if (read_key(f->cfg->dns_api_key_file, p->api_key, sizeof(p->api_key)) !=
-        0) {
-        char why[300];
-        f->dns_busy = false;
-        snprintf(why, sizeof(why), "dns: cannot read [dns] api_key_file %.200s",
-                 f->cfg->dns_api_key_file);
-        step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_BLOCKED, why);
-        return;
-    }
+    /* dns_publish wipes its copy when the update ends. */
+    snprintf(p->api_key, sizeof(p->api_key), "%s", f->dns_api_key);
     f->dns_epoch = rb->epoch;
     if (dns_publish_start(p, f->loop, &f->http, dns_done_cb) != 0) {
         dns_done_cb(p, p->error);
@@ -480,7 +450,6 @@ static void notify_step(struct failover *f, const struct fsm_runbook *rb)
         if (w->busy) {
             continue;
         }
-        w->f = f;
         w->req.data = w;
         if (httpc_post(&f->http, &w->req, urls[i], NULL, event,
                        FO_NOTIFY_TIMEOUT_MS, notify_cb) == 0) {
@@ -546,6 +515,14 @@ int failover_start(struct failover *f,
     f->loop = loop;
     f->cfg = cfg;
     f->node = node;
+    /* Read once, like the probes' keys: a key file the node cannot use
+     * stops it at start-up, not in the middle of a failover. */
+    if (cfg->dns_api_key_file[0] != '\0' &&
+        config_read_secret("[dns] api_key_file", "key", false,
+                           cfg->dns_api_key_file, f->dns_api_key,
+                           sizeof(f->dns_api_key), err) != DR_OK) {
+        return -1;
+    }
     if (httpc_init(&f->http, loop) != 0) {
         snprintf(err, 256, "failover: cannot start its HTTP client");
         return -1;
@@ -581,6 +558,7 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f))
 {
     f->stopping = true;
     f->stopped_cb = cb;
+    memset(f->dns_api_key, 0, sizeof(f->dns_api_key));
     uv_timer_stop(&f->tick);
     uv_close((uv_handle_t *)&f->tick, timer_closed);
     if (f->dns_live) {

@@ -28,7 +28,6 @@
 struct failover_notify
 {
     struct httpc_req req;
-    struct failover *f;
     bool busy;
 };
 
@@ -48,7 +47,7 @@ struct failover
     uint64_t fenced_epoch;   /* ran the hook for the runbook of this epoch */
     uv_process_t hook;
     bool hook_running;
-    uint64_t hooks_run;
+    char dns_api_key[256]; /* [dns] api_key_file, read at start */
     /* The leader's step in progress. */
     bool inflight; /* a proposal not yet answered */
     bool dns_busy;
