@@ -57,20 +57,30 @@ int job_run(const json_t *spec, json_t **result, char *errmsg)
     return DR_EINVAL;
 }
 
-int job_open_store(const json_t *spec, struct store **out, char *errmsg)
+int job_open_url(const char *url,
+                 const char *credentials_file,
+                 struct store **out,
+                 char *errmsg)
 {
     struct store_options opts;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.credentials_file = credentials_file;
+    opts.max_retries = -1;
+    return store_open(url, &opts, out, errmsg);
+}
+
+int job_open_store(const json_t *spec, struct store **out, char *errmsg)
+{
     const char *url = json_string_value(json_object_get(spec, "store"));
 
     if (url == NULL) {
         snprintf(errmsg, 256, "\"store\" is missing or not a string");
         return DR_EINVAL;
     }
-    memset(&opts, 0, sizeof(opts));
-    opts.credentials_file =
-        json_string_value(json_object_get(spec, "credentials_file"));
-    opts.max_retries = -1;
-    return store_open(url, &opts, out, errmsg);
+    return job_open_url(
+        url, json_string_value(json_object_get(spec, "credentials_file")), out,
+        errmsg);
 }
 
 int job_spec_string(const json_t *spec,

@@ -118,5 +118,11 @@ int job_spec_uint(const json_t *spec,
 /* Open the spec's store ("store", "credentials_file"). */
 struct store;
 int job_open_store(const json_t *spec, struct store **out, char *errmsg);
+/* Open the store at url with credentials_file (NULL: the environment's),
+ * as job_open_store does. */
+int job_open_url(const char *url,
+                 const char *credentials_file,
+                 struct store **out,
+                 char *errmsg);
 
 #endif /* DR_JOB_H */

@@ -64,19 +64,6 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int open_url(const char *url,
-                    const char *credentials,
-                    struct store **out,
-                    char *errmsg)
-{
-    struct store_options opts;
-
-    memset(&opts, 0, sizeof(opts));
-    opts.credentials_file = credentials;
-    opts.max_retries = -1;
-    return store_open(url, &opts, out, errmsg);
-}
-
 /* Count n bytes against the bandwidth limit: sleep until the copy is no
  * faster than it. */
 static void throttle(struct repl *r, size_t n)
@@ -182,9 +169,9 @@ static void *copier(void *arg)
         fail_once(r, DR_ENOMEM, "out of memory");
         return NULL;
     }
-    rv = open_url(r->src_url, r->credentials, &src, err);
+    rv = job_open_url(r->src_url, r->credentials, &src, err);
     if (rv == 0) {
-        rv = open_url(r->dst_url, r->credentials, &dst, err);
+        rv = job_open_url(r->dst_url, r->credentials, &dst, err);
     }
     while (rv == 0) {
         const struct repl_obj *o;
@@ -409,7 +396,7 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
     {
         const char *region = json_string_value(json_object_get(src, "region"));
         const char *url = json_string_value(json_object_get(src, "store"));
-        rv = open_url(url, creds, &s, err);
+        rv = job_open_url(url, creds, &s, err);
         if (rv == 0) {
             rv = store_get_buf(s, mkey, msha, REPL_MANIFEST_MAX, &buf, &len,
                                err);
@@ -471,7 +458,7 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
         snprintf(errmsg, 256, "from %.40s: %.200s", src_region, r.err);
     }
     /* Then leftovers out, then the manifest: only now is it a copy. */
-    if (rv == 0 && (rv = open_url(dst_url, creds, &dst, err)) != 0) {
+    if (rv == 0 && (rv = job_open_url(dst_url, creds, &dst, err)) != 0) {
         snprintf(errmsg, 256, "%.250s", err);
     }
     if (rv == 0 && !json_is_false(json_object_get(spec, "sweep")) &&
