@@ -336,45 +336,86 @@ static int by_group_newest_first(const void *a, const void *b)
     return strcmp(y->id, x->id);
 }
 
-/* Whether b is, for its kind, the newest safe backup of its origin or
- * the newest verified copy of some region: retention keeps those whatever
- * their age, so a region never loses its last restorable backup to
- * copies still in flight. */
-static bool retention_protects(const struct fsm *f, const struct fsm_backup *b)
+/* Where backups' newest verified copies are, per region and kind: region
+ * names are those of the copies (a removed region keeps its slot). */
+struct newest_copies
 {
-    bool safe = fsm_backup_safe(f, b);
+    const char *region[2 * FSM_REGIONS_MAX];
+    uint64_t ms[2 * FSM_REGIONS_MAX][FSM_BACKUP_KINDS];
+    size_t n;
+};
 
-    for (size_t i = 0; i < f->n_backups; i++) {
-        const struct fsm_backup *o = &f->backups[i];
-        if (o == b || o->kind != b->kind || o->state != FSM_BACKUP_COMPLETE ||
-            o->created_ms <= b->created_ms) {
-            continue;
-        }
-        /* o is newer: it takes over what it also has. */
-        if (safe && strcmp(o->origin_region, b->origin_region) == 0 &&
-            fsm_backup_safe(f, o)) {
-            safe = false;
+static uint64_t *newest_slot(struct newest_copies *nc, const char *region)
+{
+    for (size_t i = 0; i < nc->n; i++) {
+        if (strcmp(nc->region[i], region) == 0) {
+            return nc->ms[i];
         }
     }
-    if (safe) {
-        return true;
+    if (nc->n == sizeof(nc->region) / sizeof(nc->region[0])) {
+        return NULL;
     }
-    for (size_t c = 0; c < b->n_copies; c++) {
-        const struct fsm_copy *bc = &b->copies[c];
-        bool newest = bc->state == FSM_COPY_VERIFIED;
-        for (size_t i = 0; i < f->n_backups && newest; i++) {
-            const struct fsm_backup *o = &f->backups[i];
-            const struct fsm_copy *oc = fsm_copy_get(o, bc->region);
-            newest = !(o != b && o->kind == b->kind &&
-                       o->state == FSM_BACKUP_COMPLETE &&
-                       o->created_ms > b->created_ms && oc != NULL &&
-                       oc->state == FSM_COPY_VERIFIED);
+    nc->region[nc->n] = region;
+    memset(nc->ms[nc->n], 0, sizeof(nc->ms[nc->n]));
+    return nc->ms[nc->n++];
+}
+
+/* Mark in protect[] (by position in f->backups) what retention keeps
+ * whatever its age, so a region never loses its last restorable backup to
+ * copies still in flight: per origin and kind, the newest safe backup;
+ * per region and kind, the newest backup with a verified copy there (ties
+ * of the same commit time all count). all: the complete backups, by
+ * group, newest first. One pass to find them, one to mark. */
+static void retention_protected(const struct fsm *f,
+                                const struct fsm_backup *const *all,
+                                size_t n,
+                                bool *protect)
+{
+    struct newest_copies *nc = calloc(1, sizeof(*nc));
+    uint64_t safe_ms = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        const struct fsm_backup *b = all[k];
+        bool first = k == 0 || b->kind != all[k - 1]->kind ||
+                     strcmp(b->origin_region, all[k - 1]->origin_region) != 0;
+        if (first) {
+            safe_ms = 0;
         }
-        if (newest) {
-            return true;
+        if ((safe_ms == 0 || b->created_ms == safe_ms) &&
+            fsm_backup_safe(f, b)) {
+            safe_ms = b->created_ms;
+            protect[b - f->backups] = true;
+        }
+        for (size_t c = 0; nc != NULL && c < b->n_copies; c++) {
+            uint64_t *ms;
+            if (b->copies[c].state != FSM_COPY_VERIFIED) {
+                continue;
+            }
+            ms = newest_slot(nc, b->copies[c].region);
+            if (ms != NULL && b->created_ms > ms[b->kind]) {
+                ms[b->kind] = b->created_ms;
+            }
         }
     }
-    return false;
+    for (size_t k = 0; nc != NULL && k < n; k++) {
+        const struct fsm_backup *b = all[k];
+        for (size_t c = 0; c < b->n_copies; c++) {
+            const uint64_t *ms;
+            if (b->copies[c].state != FSM_COPY_VERIFIED) {
+                continue;
+            }
+            ms = newest_slot(nc, b->copies[c].region);
+            if (ms == NULL || ms[b->kind] == b->created_ms) {
+                protect[b - f->backups] = true;
+            }
+        }
+    }
+    if (nc == NULL) { /* out of memory: keep them all (the safe answer) */
+        for (size_t k = 0; k < n; k++) {
+            protect[all[k] - f->backups] = true;
+        }
+    }
+    free(nc);
 }
 
 size_t fsm_retention_victims(const struct fsm *f,
@@ -386,6 +427,7 @@ size_t fsm_retention_victims(const struct fsm *f,
         (uint64_t)fsm_setting_int(f, "backup.retention_recent_h") * 3600000;
     int64_t daily = fsm_setting_int(f, "backup.retention_daily");
     const struct fsm_backup **all;
+    bool *protect;
     size_t n = 0, n_out = 0;
     int64_t days_kept = 0;
     uint64_t last_day = UINT64_MAX;
@@ -394,7 +436,10 @@ size_t fsm_retention_victims(const struct fsm *f,
         return 0;
     }
     all = malloc(f->n_backups * sizeof(*all));
-    if (all == NULL) {
+    protect = calloc(f->n_backups, sizeof(*protect));
+    if (all == NULL || protect == NULL) {
+        free(all);
+        free(protect);
         return 0; /* nothing deleted: the safe answer */
     }
     for (size_t i = 0; i < f->n_backups; i++) {
@@ -403,6 +448,7 @@ size_t fsm_retention_victims(const struct fsm *f,
         }
     }
     qsort(all, n, sizeof(*all), by_group_newest_first);
+    retention_protected(f, all, n, protect);
     for (size_t k = 0; k < n && n_out < max; k++) {
         const struct fsm_backup *b = all[k];
         bool first = k == 0 || b->kind != all[k - 1]->kind ||
@@ -423,11 +469,12 @@ size_t fsm_retention_victims(const struct fsm *f,
             }
             last_day = day;
         }
-        if (!keep && !retention_protects(f, b)) {
+        if (!keep && !protect[b - f->backups]) {
             ids[n_out++] = b->id;
         }
     }
     free(all);
+    free(protect);
     return n_out;
 }
 

@@ -316,13 +316,17 @@ size_t fsm_replication_wanted(const struct fsm *f,
     for (size_t ri = 0; ri < f->n_regions && n_out < max; ri++) {
         const struct fsm_region *r = &f->regions[ri];
         size_t pending = pending_replicas(f, r->name);
+        bool receives[FSM_BACKUP_KINDS];
 
+        /* The policy once per region, not once per backup. */
+        for (int kind = 0; kind < FSM_BACKUP_KINDS; kind++) {
+            receives[kind] = fsm_region_receives(f, r, kind, NULL);
+        }
         for (size_t k = 0; k < n && n_out < max && pending < limit; k++) {
             const struct fsm_backup *b = all[k];
             const struct fsm_copy *c = fsm_copy_get(b, r->name);
 
-            if (strcmp(b->origin_region, r->name) == 0 ||
-                !fsm_region_receives(f, r, b->kind, NULL) ||
+            if (strcmp(b->origin_region, r->name) == 0 || !receives[b->kind] ||
                 fsm__store_shared(b, r) || !has_source(b, r)) {
                 continue;
             }
@@ -347,10 +351,12 @@ uint64_t fsm_replication_lag_ms(const struct fsm *f,
 {
     const struct fsm_region *r = fsm_region_get(f, region);
     uint64_t have = 0, oldest_missing = UINT64_MAX;
+    bool receives;
 
     if (r == NULL) {
         return 0;
     }
+    receives = fsm_region_receives(f, r, kind, NULL);
     for (size_t i = 0; i < f->n_backups; i++) {
         const struct fsm_backup *b = &f->backups[i];
         const struct fsm_copy *c = fsm_copy_get(b, region);
@@ -365,8 +371,7 @@ uint64_t fsm_replication_lag_ms(const struct fsm *f,
             b->created_ms <= have || b->created_ms >= oldest_missing) {
             continue;
         }
-        if (strcmp(b->origin_region, region) != 0 &&
-            !fsm_region_receives(f, r, kind, NULL)) {
+        if (!receives && strcmp(b->origin_region, region) != 0) {
             continue; /* this region is not meant to hold it */
         }
         oldest_missing = b->created_ms;
