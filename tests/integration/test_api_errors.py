@@ -32,6 +32,9 @@ WRITE_ROUTES = [
                               "api_address": "127.0.0.1:10"}),
     ("DELETE", "/api/members/3", None),
     ("POST", "/api/leader/transfer", {}),
+    ("POST", "/api/failover", {"to": "eu-west"}),
+    ("POST", "/api/failover/resume", {}),
+    ("POST", "/api/failover/abort", {}),
 ]
 
 
@@ -189,6 +192,12 @@ class TestApiErrors(ClusterTestCase):
              "setting queue_mode takes a bool"),
             ("PUT", "/api/settings/backup.pg_interval_s", {"value": "120"},
              "setting backup.pg_interval_s takes a"),
+            ("POST", "/api/failover", {"to": 5},
+             'field "to" must be a string'),
+            ("POST", "/api/failover/resume", {"epoch": "2"},
+             'field "epoch" must be an integer'),
+            ("PUT", "/api/settings/replication.targets", {"value": 3},
+             "setting replication.targets takes a string"),
         ]
         for method, path, body, msg in cases:
             with self.subTest(method=method, path=path, body=body):
@@ -205,6 +214,7 @@ class TestApiErrors(ClusterTestCase):
             ("POST", "/api/site/primary", {"region": "ap-south",
                                            "force": True}, "force"),
             ("POST", "/api/leader/transfer", {"target": 2}, "target"),
+            ("POST", "/api/failover", {"region": "eu-west"}, "region"),
             ("POST", "/api/members", {"id": 9, "region": "eu-west",
                                       "raft_address": "127.0.0.1:9",
                                       "api_address": "127.0.0.1:10",
@@ -232,6 +242,36 @@ class TestApiErrors(ClusterTestCase):
             with self.subTest(method=method, path=path, field=field):
                 self.rejected(method, path, body, 400, "invalid_argument",
                               'missing field "%s"' % field)
+
+    def test_failover_and_replication_refusals(self):
+        # No failover without a region that can take over, none to the
+        # primary or to nowhere; nothing to resume or abort; a replication
+        # policy that does not parse.
+        cases = [
+            ("POST", "/api/failover", {"to": "mars"}, 404, "not_found",
+             "region mars does not exist"),
+            ("POST", "/api/failover", {"to": "us-east"}, 409, "conflict",
+             "it is the primary"),
+            ("POST", "/api/failover", {"to": "eu-west"}, 409, "conflict",
+             "holds no verified copy of a backup"),
+            ("POST", "/api/failover", {"force": True}, 409, "conflict",
+             "no region can take over from us-east"),
+            ("POST", "/api/failover/resume", {}, 409, "conflict",
+             "no runbook of epoch"),
+            ("POST", "/api/failover/abort", {"epoch": 7}, 409, "conflict",
+             "no runbook of epoch 7"),
+            ("PUT", "/api/settings/replication.targets",
+             {"value": "eu-west:mysql"}, 400, "invalid_argument",
+             'unknown backup kind "mysql"'),
+            ("PUT", "/api/settings/replication.targets",
+             {"value": "eu-west,"}, 400, "invalid_argument", "empty item"),
+            ("POST", "/api/backups/pg-none/verified",
+             {"ok": True, "region": "eu-west"}, 404, "not_found",
+             "backup pg-none does not exist"),
+        ]
+        for method, path, body, status, code, msg in cases:
+            with self.subTest(method=method, path=path, body=body):
+                self.rejected(method, path, body, status, code, msg)
 
     def test_body_over_limit_413(self):
         def body_of(n):

@@ -219,6 +219,13 @@ class TestDrctl(unittest.TestCase):
             ("site", "set-primary"),
             ("status", "--bogus"),
             ("local", "up"),
+            ("failover",),
+            ("failover", "--to"),
+            ("failover", "--to", "us-east", "--nope"),
+            ("failover", "frob"),
+            ("failback", "extra"),
+            ("replication", "frob"),
+            ("backups", "verify", "x", "--region"),
         ]
         for args in usage:
             with self.subTest(args=args):

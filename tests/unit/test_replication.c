@@ -533,6 +533,17 @@ static void test_snapshot_copies(void **state)
     snap_check(&s, &back);
     fsm_close(&back);
 
+    /* A copy in a state no node writes is refused, naming the backup. */
+    b = (struct fsm_backup *)fsm_backup_get(f, id);
+    b->copies[1].state = 9;
+    s = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(s.base, s.len, &back, err),
+                     DR_EMALFORMED);
+    assert_non_null(strstr(err, "malformed copy of backup"));
+    assert_non_null(strstr(err, id));
+    free(s.base);
+    b->copies[1].state = FSM_COPY_VERIFIED;
+
     /* As an old node wrote it: no copies, a failed verification. */
     b = (struct fsm_backup *)fsm_backup_get(f, id);
     for (size_t i = 0; i < b->n_copies; i++) {

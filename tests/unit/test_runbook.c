@@ -298,6 +298,15 @@ static void test_snapshot_keeps_runbook(void **state)
     assert_int_equal(back.site.state, FSM_SITE_FAILING_OVER);
     snap_check(&s, &back);
     fsm_close(&back);
+
+    /* A step no node writes is refused. */
+    f->site.runbook.step = 42;
+    s = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(s.base, s.len, &back, err),
+                     DR_EMALFORMED);
+    assert_non_null(strstr(err, "unknown runbook step"));
+    free(s.base);
+    f->site.runbook.step = FSM_RB_RESTORE;
 }
 
 int main(void)
