@@ -596,7 +596,9 @@ static int check_create_replica(const struct fsm *f,
     }
     if (fsm_copy_pick(f, b, NULL, NULL) == NULL) {
         return fsm__reject(res, DR_ECONFLICT,
-                           "backup %s has no verified copy to copy from",
+                           "backup %s has no verified copy to copy from "
+                           "(check the others with drctl backups verify, or "
+                           "take a new backup)",
                            b->id);
     }
     return check_room(f, 1, res);

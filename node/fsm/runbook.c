@@ -131,7 +131,8 @@ static const char *unfit(const struct fsm *f,
         return "it is degraded (--force to fail over anyway)";
     }
     if (point_ms(f, r->name) == 0) {
-        return "it holds no verified copy of a backup";
+        return "it holds no verified copy of a backup (drctl replication "
+               "status shows its copies)";
     }
     return NULL;
 }
