@@ -34,11 +34,18 @@ class PgError(Exception):
     pass
 
 
+class PgMissing(PgError):
+    """PostgreSQL is not installed: the only PgError a test may skip on. A
+    server that is installed but fails to start is a failure, with its
+    log."""
+
+
 class PgServer:
 
     def __init__(self, start=True, settings=None):
         if not os.path.exists(os.path.join(PG_BIN, "postgres")):
-            raise PgError("PostgreSQL binaries not found in %s" % PG_BIN)
+            raise PgMissing("PostgreSQL binaries not found in %s "
+                            "(scripts/bootstrap: postgresql-15)" % PG_BIN)
         self.as_root = os.geteuid() == 0
         self.dir = tempfile.mkdtemp(prefix="drpg-")
         self.data = os.path.join(self.dir, "data")

@@ -19,12 +19,25 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
-MOTO_SERVER = os.environ.get("MOTO_SERVER") or shutil.which("moto_server")
+
+def _find_moto_server():
+    """$MOTO_SERVER, else the one beside this interpreter (.deps/venv, built
+    by scripts/bootstrap), else one on PATH."""
+    if os.environ.get("MOTO_SERVER"):
+        return os.environ["MOTO_SERVER"]
+    here = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    if os.access(here, os.X_OK):
+        return here
+    return shutil.which("moto_server")
+
+
+MOTO_SERVER = _find_moto_server()
 
 
 def free_port():
@@ -36,11 +49,11 @@ def free_port():
 def available():
     """Why the service cannot run here, or None."""
     if MOTO_SERVER is None:
-        return "moto_server not on PATH"
+        return "moto_server not found (scripts/bootstrap builds .deps/venv)"
     try:
         import boto3  # noqa: F401
     except ImportError:
-        return "boto3 not installed"
+        return "boto3 not installed (scripts/bootstrap: python3-boto3)"
     return None
 
 

@@ -11,6 +11,8 @@ leader answers from the same applied state without touching the log.
 import sys
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
 from drcluster import Cluster, ClusterTestCase
@@ -565,4 +567,4 @@ class TestApiErrors(ClusterTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -12,6 +12,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import drcluster  # noqa: E402
@@ -343,4 +345,4 @@ class BackupRunJoinsTest(drcluster.ClusterTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -10,6 +10,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
 from drcluster import ClusterTestCase, free_ports, wait_until
@@ -589,4 +591,4 @@ class TestCheckConfig(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

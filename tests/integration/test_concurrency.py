@@ -5,6 +5,8 @@ import sys
 import threading
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 from drcluster import ClusterTestCase  # noqa: E402
 
@@ -95,4 +97,4 @@ class TestConcurrency(ClusterTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -16,6 +16,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
 from drcluster import http_request, pid_alive, pid_cmdline, wait_until
@@ -363,4 +365,4 @@ class TestDrctl(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -18,6 +18,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import svc_pg  # noqa: E402
 import svc_redis  # noqa: E402
@@ -85,7 +87,7 @@ class DrillJobTest(unittest.TestCase):
             raise unittest.SkipTest("drnode not built at %s" % DRNODE)
         try:
             cls.pg = svc_pg.PgServer()
-        except svc_pg.PgError as e:
+        except svc_pg.PgMissing as e:
             raise unittest.SkipTest("no PostgreSQL: %s" % e)
         cls.redis = None
         cls.tmp = tempfile.mkdtemp(prefix="drdrilltest-")
@@ -474,4 +476,4 @@ class DrillJobTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

@@ -11,6 +11,8 @@ import sys
 import tempfile
 import unittest
 
+import drtest  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import drcluster  # noqa: E402
@@ -220,4 +222,4 @@ class DrillsTest(drcluster.GuardedClassSetUp, unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

@@ -20,6 +20,8 @@ import threading
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import drcluster  # noqa: E402
@@ -368,4 +370,4 @@ class FailoverTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

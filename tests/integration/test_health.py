@@ -13,6 +13,8 @@ import threading
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import drcluster  # noqa: E402
@@ -535,4 +537,4 @@ class HealthTest(drcluster.GuardedClassSetUp, ClusterTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

@@ -7,6 +7,8 @@ import sys
 import tempfile
 import unittest
 
+import drtest  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SCRIPT = os.path.join(ROOT, "scripts", "check-layering")
@@ -69,4 +71,4 @@ class LayeringTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import unittest
+
+import drtest  # noqa: E402
 import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -339,7 +341,7 @@ class TestLocalServices(LocalCluster):
                      "drnode not built at %s" % drcluster.DRNODE)
 @unittest.skipUnless(shutil.which("moto_server"),
                      "moto_server (the local S3 endpoint) not on PATH: "
-                     "pip install 'moto[server]'")
+                     "scripts/bootstrap builds .deps/venv with it")
 class TestLocalS3Store(LocalCluster):
     up_args = ("--store", "s3", "--no-services")
 
@@ -378,4 +380,4 @@ class TestLocalS3Store(LocalCluster):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
 from drcluster import ClusterTestCase, wait_until  # noqa: E402
@@ -504,4 +506,4 @@ class TestMonitoring(ClusterTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -16,6 +16,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import svc_pg  # noqa: E402
 
@@ -124,7 +126,7 @@ class PgBackupTest(unittest.TestCase):
             raise unittest.SkipTest("drnode not built at %s" % DRNODE)
         try:
             cls.pg = svc_pg.PgServer()
-        except svc_pg.PgError as e:
+        except svc_pg.PgMissing as e:
             raise unittest.SkipTest("no PostgreSQL: %s" % e)
         try:
             cls.pg.create_db("src")
@@ -489,4 +491,4 @@ class PgCrashTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

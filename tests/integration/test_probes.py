@@ -17,6 +17,8 @@ import threading
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import svc_redis  # noqa: E402
 from svc_pg import PgServer, free_port, PG_BIN  # noqa: E402
@@ -452,4 +454,4 @@ class ProbeCase(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

@@ -14,6 +14,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.dont_write_bytecode = True  # keep the source tree clean
 import svc_redis  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
@@ -444,4 +446,4 @@ class RedisFaultCase(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    drtest.main()

@@ -18,6 +18,8 @@ import tempfile
 import time
 import unittest
 
+import drtest  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import drcluster  # noqa: E402
@@ -373,4 +375,4 @@ class ReplicationTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

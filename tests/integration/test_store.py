@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 import unittest
+
+import drtest  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -493,4 +495,4 @@ class TestFileStore(ToolCase):
 if __name__ == "__main__":
     if not os.path.exists(STORETOOL):
         sys.exit("storetool not found at %s (set DR_TOOLS)" % STORETOOL)
-    unittest.main(verbosity=2)
+    drtest.main()

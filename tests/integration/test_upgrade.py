@@ -10,6 +10,8 @@ import subprocess
 import tarfile
 import unittest
 
+import drtest  # noqa: E402
+
 import drcluster
 
 DATA = os.path.join(drcluster.ROOT, "tests", "data",
@@ -143,4 +145,4 @@ class UpgradeTest(drcluster.ClusterTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()

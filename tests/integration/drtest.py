@@ -1,0 +1,48 @@
+"""How every integration test file ends: drtest.main() instead of
+unittest.main().
+
+unittest exits 0 when tests skip, so a file whose tests all skipped looked
+like a pass. Here a skip fails the file unless the person running the suite
+asked for skips with DR_ALLOW_SKIPS=1; then the file exits 77, which ctest
+(SKIP_RETURN_CODE) shows as "Skipped". Either way each skipped test is
+named with its reason.
+
+Only a missing install may skip (raise unittest.SkipTest naming what to
+install); a service that is installed but fails to start is a failure."""
+
+import os
+import sys
+import unittest
+
+SKIP_EXIT = 77
+
+# Programs the tests start (drctl local up's moto_server, chaos/run's
+# python3) come from the same environment as this interpreter
+# (.deps/venv when ctest runs us).
+_bindir = os.path.dirname(sys.executable)
+if _bindir not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def skips_allowed():
+    return os.environ.get("DR_ALLOW_SKIPS", "") == "1"
+
+
+def main():
+    prog = unittest.main(verbosity=2, exit=False)
+    result = prog.result
+    for test, reason in result.skipped:
+        sys.stderr.write("SKIPPED %s: %s\n" % (test.id(), reason))
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.skipped:
+        if skips_allowed():
+            sys.stderr.write("%d test(s) skipped (DR_ALLOW_SKIPS=1)\n" %
+                             len(result.skipped))
+            sys.exit(SKIP_EXIT)
+        sys.stderr.write(
+            "FAILED: %d test(s) skipped; run scripts/bootstrap to install "
+            "what they need, or set DR_ALLOW_SKIPS=1 to allow skips\n" %
+            len(result.skipped))
+        sys.exit(1)
+    sys.exit(0)
