@@ -268,6 +268,81 @@ static void test_lease_rules(void **state)
     assert_null(fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, "eu-west"));
 }
 
+/* The stale worker: node 1 holds attempt 1 and stops (paused, cut off);
+ * its lease runs out, the leader expires it, node 2 claims attempt 2. When
+ * node 1 comes back, its late renew and finish (success or failure) and a
+ * deposed leader's late expire of attempt 1 are refused with "lease lost"
+ * (or "not running") and change nothing: no backup is committed from an
+ * attempt the cluster no longer counts on. Node 2's own commands still
+ * work, and each half of the holder check (node, attempt) is needed. */
+static void test_stale_worker_after_reclaim(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    const struct fsm_job *j;
+    uint64_t t = 10 * HOUR;
+    uint64_t back = t + LEASE + 1 + 5000; /* expiry plus the back-off */
+
+    apply_ok(f, &c, t, &res);
+    c = member_put_cmd(member(4, "eu-west", "10.1.0.2:7000", "10.1.0.2:8000"));
+    apply_ok(f, &c, t, &res);
+    c = claim_cmd(1, 1);
+    apply_ok(f, &c, t, &res);
+    assert_int_equal(res.attempt, 1);
+    c = expire_cmd(1, 1);
+    apply_ok(f, &c, t + LEASE + 1, &res);
+    c = claim_cmd(1, 4);
+    apply_ok(f, &c, back, &res);
+    assert_int_equal(res.attempt, 2);
+
+    /* Node 1 resumes: everything it sends for attempt 1 is refused. */
+    c = finish_ok_cmd(1, 1, 1);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT,
+                     "job 1: lease lost (attempt 2 is held by node 4)");
+    c = finish_fail_cmd(1, 1, 1, "interrupted");
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT, "lease lost");
+    c = renew_cmd(1, 1, 1);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT,
+                     "job 1: lease lost (attempt 2 is held by node 4)");
+    /* The right attempt from the wrong node, the wrong attempt from the
+     * right node: both halves of the holder are checked. */
+    c = finish_ok_cmd(1, 1, 2);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT, "lease lost");
+    c = renew_cmd(1, 1, 2);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT, "lease lost");
+    c = finish_ok_cmd(1, 4, 1);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT, "lease lost");
+    c = renew_cmd(1, 4, 1);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT, "lease lost");
+    /* A deposed leader's late expiry of attempt 1, even once attempt 2's
+     * lease has run out too, does not touch attempt 2. */
+    c = expire_cmd(1, 1);
+    expect_reject_at(f, &c, back + 10, DR_ECONFLICT,
+                     "job 1 attempt 1 is not running");
+    expect_reject_at(f, &c, back + 2 * LEASE, DR_ECONFLICT,
+                     "job 1 attempt 1 is not running");
+    assert_int_equal(f->n_backups, 0);
+
+    /* The holder of attempt 2 renews and finishes; the backup is its. */
+    c = renew_cmd(1, 4, 2);
+    apply_ok(f, &c, back + 20, &res);
+    c = finish_ok_cmd(1, 4, 2);
+    apply_ok(f, &c, back + 30, &res);
+    j = fsm_job_get(f, 1);
+    assert_int_equal(j->state, FSM_JOB_DONE);
+    assert_int_equal(f->n_backups, 1);
+    assert_string_equal(
+        fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, "eu-west")->manifest_key,
+        "backups/x/1/manifest.pb");
+    /* After the finish, node 1's attempt is refused as not running. */
+    c = finish_ok_cmd(1, 1, 1);
+    expect_reject_at(f, &c, back + 40, DR_ECONFLICT, "is done, not running");
+    c = expire_cmd(1, 2);
+    expect_reject_at(f, &c, back + 2 * LEASE, DR_ECONFLICT,
+                     "job 1 attempt 2 is not running");
+}
+
 static void test_expiry_retries_with_backoff_and_cleanup(void **state)
 {
     struct fsm *f = *state;
@@ -600,6 +675,7 @@ int main(void)
         BOOTED(test_create_joins_or_follows),
         BOOTED(test_claim_rejections),
         BOOTED(test_lease_rules),
+        BOOTED(test_stale_worker_after_reclaim),
         BOOTED(test_expiry_retries_with_backoff_and_cleanup),
         BOOTED(test_delete_and_verified),
         BOOTED(test_schedule),
