@@ -33,7 +33,8 @@ class Report:
         self.lost = 0
         self.anomalies = 0
         self.problems = []  # lost writes and anomalies, one line each
-        self.notes = []     # not counted: inconclusive checks, facts
+        self.doubts = []    # inconclusive checks, faults not applied
+        self.notes = []     # facts
         self.counts = {"ops": 0, "ok": 0, "fail": 0, "unknown": 0}
 
     def anomaly(self, msg):
@@ -44,11 +45,18 @@ class Report:
         self.lost += 1
         self.problems.append("LOST " + msg)
 
+    def doubt(self, msg):
+        """Something the run could not decide: not a pass. chaos/run fails
+        on it unless asked (--allow-doubts)."""
+        self.doubts.append(msg)
+
     def text(self):
-        out = ["check: lost=%d anomalies=%d" % (self.lost, self.anomalies)]
+        out = ["check: lost=%d anomalies=%d doubts=%d" % (
+            self.lost, self.anomalies, len(self.doubts))]
         out += ["  " + p for p in self.problems[:200]]
         if len(self.problems) > 200:
             out.append("  ... %d more" % (len(self.problems) - 200))
+        out += ["  DOUBT " + d for d in self.doubts]
         out += ["  note: " + n for n in self.notes]
         return "\n".join(out) + "\n"
 
@@ -220,8 +228,8 @@ def check_registers(rep, meta, ops):
                             (key, v))
         res = linearizable(items, regs[key], register_step)
         if res is None:
-            rep.notes.append("register %s: %d operations, search budget "
-                             "exhausted (inconclusive)" % (key, len(items)))
+            rep.doubt("register %s: %d operations, search budget "
+                      "exhausted (inconclusive)" % (key, len(items)))
         elif not res:
             rep.anomaly("register %s: not linearizable (%d operations)" %
                         (key, len(items)))
@@ -295,8 +303,8 @@ def check_site(rep, meta, ops, final):
             items.append((o.inv, INF, o, False))
     res = linearizable(items, init, site_step)
     if res is None:
-        rep.notes.append("site: %d operations, search budget exhausted "
-                         "(inconclusive)" % len(items))
+        rep.doubt("site: %d operations, search budget exhausted "
+                  "(inconclusive)" % len(items))
     elif not res:
         rep.anomaly("site: not linearizable (%d operations)" % len(items))
     else:

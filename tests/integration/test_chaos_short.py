@@ -16,6 +16,8 @@ import sys
 import tempfile
 import unittest
 
+import drtest  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CHAOS = os.path.join(ROOT, "chaos")
@@ -29,7 +31,8 @@ DEFAULT_SEED = 20261126
 DEFAULT_NEMESIS = "kill,pause,skew,disk,partition,loss,latency,wipe"
 
 SUMMARY = re.compile(r"^ops=(\d+) ok=(\d+) fail=(\d+) unknown=(\d+) "
-                     r"lost=(\d+) anomalies=(\d+) faults=(\d+) seed=(\d+)$")
+                     r"lost=(\d+) anomalies=(\d+) faults=(\d+) doubts=(\d+) "
+                     r"seed=(\d+)$")
 
 
 class ChaosShortTest(unittest.TestCase):
@@ -54,12 +57,15 @@ class ChaosShortTest(unittest.TestCase):
         self.assertTrue(lines, msg)
         m = SUMMARY.match(lines[-1])
         self.assertIsNotNone(m, "no summary line\n" + msg)
-        ops, ok, fail, unknown, lost, anomalies, faults, s = map(
+        ops, ok, fail, unknown, lost, anomalies, faults, doubts, s = map(
             int, m.groups())
         self.assertEqual(s, seed, msg)
         self.assertEqual(ops, ok + fail + unknown, msg)
         self.assertEqual(lost, 0, msg)
         self.assertEqual(anomalies, 0, msg)
+        # Every check decided and every fault applied (chaos/run fails
+        # on doubt too; this says which).
+        self.assertEqual(doubts, 0, msg)
         self.assertEqual(p.returncode, 0, msg)
         self.assertGreater(faults, 0, msg)
         self.assertGreater(ok, 50, msg)
@@ -95,4 +101,4 @@ class ChaosShortTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    drtest.main()
