@@ -454,10 +454,10 @@ def main(argv):
         return 2
     sys.stdout.write(rep.text())
     c = rep.counts
-    print("ops=%d ok=%d fail=%d unknown=%d lost=%d anomalies=%d" %
+    print("ops=%d ok=%d fail=%d unknown=%d lost=%d anomalies=%d doubts=%d" %
           (c["ops"], c["ok"], c["fail"], c["unknown"], rep.lost,
-           rep.anomalies))
-    return 1 if rep.lost or rep.anomalies else 0
+           rep.anomalies, len(rep.doubts)))
+    return 1 if rep.lost or rep.anomalies or rep.doubts else 0
 
 
 if __name__ == "__main__":
