@@ -62,6 +62,7 @@ class TestConcurrency(ClusterTestCase):
     def test_each_primary_change_answers_its_own_epoch(self):
         leader = self.leader
         seen = {}
+        start_epoch = leader.get("/api/site").json["epoch"]
         for rnd in range(15):
             epoch = leader.get("/api/site").json["epoch"]
             regions = ["us-east", "ap-south"]
@@ -77,6 +78,10 @@ class TestConcurrency(ClusterTestCase):
                   if g.status == 200]
             for g in got:
                 self.assertIn(g.status, (200, 409), g)
+            # Both regions differ from the primary before the round: the
+            # first to commit cannot be refused.
+            self.assertTrue(ok, "round %d: every change was refused: %r" %
+                            (rnd, got))
             # Every success names the region it asked for and a distinct
             # epoch above the one before the round; the history agrees.
             for (reg, ep), g in zip(ok, [g for g in got if g.status == 200]):
@@ -85,6 +90,9 @@ class TestConcurrency(ClusterTestCase):
                 seen[ep] = reg
             asked = [reg for reg, g in zip(regions, got) if g.status == 200]
             self.assertEqual(sorted(r for r, _ in ok), sorted(asked))
+        # Each success made exactly one epoch, and nothing else did.
+        self.assertEqual(leader.get("/api/site").json["epoch"],
+                         start_epoch + len(seen))
         hist = leader.get("/api/history").json["history"]
         for h in hist:
             if h["action"] != "set-primary":
