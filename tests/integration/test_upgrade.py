@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 import unittest
 
 import drtest  # noqa: E402
@@ -16,15 +17,22 @@ import drcluster
 
 DATA = os.path.join(drcluster.ROOT, "tests", "data",
                     "drnode-0.1-libraft-0.15-datadir.tar.gz")
+# The previous release (0.2, FSM entry version 2, libraft 0.22.1): a
+# catalog with a verified backup, its job and breaker counters, written by
+# tests/upgrade/make_old_datadir.py --catalog at commit 92ad84e.
+DATA_CATALOG = os.path.join(drcluster.ROOT, "tests", "data",
+                            "drnode-0.2-fsm2-catalog-datadir.tar.gz")
 STATE_PATHS = ("/api/regions", "/api/settings", "/api/site")
+CATALOG_PATHS = ("/api/backups", "/api/jobs", "/api/breakers")
 
 
 class UpgradeTest(drcluster.ClusterTestCase):
+    maxDiff = None
 
-    def unpack_old(self, c):
+    def unpack_old(self, c, data=DATA):
         """Put the old release's data dir in place of node 1's."""
         work = os.path.join(c.base, "old")
-        with tarfile.open(DATA) as t:
+        with tarfile.open(data) as t:
             t.extractall(work)
         with open(os.path.join(work, "expected.json")) as f:
             expected = json.load(f)
@@ -56,9 +64,9 @@ class UpgradeTest(drcluster.ClusterTestCase):
 
     CHANGED_DEFAULTS = {"fence.timeout_ms": 5000}
 
-    def state(self, n):
+    def state(self, n, paths=STATE_PATHS):
         out = {}
-        for p in STATE_PATHS:
+        for p in paths:
             r = n.get(p)
             self.assertEqual(r.status, 200, r)
             out[p] = r.json
@@ -107,6 +115,40 @@ class UpgradeTest(drcluster.ClusterTestCase):
         c.start(1)
         self.wait_leading(n)
         self.assertEqual(self.state(n), after)
+
+    def test_previous_release_catalog_decodes_and_replays(self):
+        """Snapshot and log entries of entry version 2 decode and replay
+        to the state the old node answered; what this release added
+        appears with the values an old record means."""
+        c = self.new_cluster(regions=("eu-west",))
+        n, expected, old_files = self.unpack_old(c, DATA_CATALOG)
+        self.assertTrue(any(re.match(r"snapshot-\d+-\d+-\d+$", f)
+                            for f in old_files), old_files)
+        self.assertTrue(any(re.match(r"\d{16}-\d{16}$", f)
+                            for f in old_files), old_files)
+        c.start(1)
+        self.wait_leading(n)
+        got = self.state(n, STATE_PATHS + CATALOG_PATHS)
+        # A backup of entry version 2 has one copy: its origin's, verified
+        # when the backup was.
+        old_b = expected["/api/backups"]["backups"]
+        self.assertEqual(len(old_b), 1, old_b)
+        for b in got["/api/backups"]["backups"]:
+            copies = b.pop("copies")
+            ob = next(x for x in old_b if x["id"] == b["id"])
+            self.assertEqual(len(copies), 1, copies)
+            self.assertEqual(copies[0]["region"], ob["origin_region"])
+            self.assertEqual(copies[0]["store"], ob["store"])
+            self.assertEqual(copies[0]["state"], "verified")
+            self.assertEqual(copies[0]["verified_ms"], ob["verified_ms"])
+            # One region with a store: one verified copy makes it safe.
+            self.assertEqual((b.pop("min_copies"), b.pop("safe")), (1, True))
+        for p in expected:
+            self.assertEqual(got[p], expected[p], p)
+        # Nothing started by itself: the schedules were off in the old
+        # state, and no region is owed a copy.
+        time.sleep(2)
+        self.assertEqual(n.get("/api/jobs").json, expected["/api/jobs"])
 
     def test_drnode_version(self):
         out = subprocess.run([drcluster.DRNODE, "--version"],
