@@ -340,9 +340,11 @@ int s3__http_error(struct s3 *s3,
         return DR_ENOTFOUND;
     }
     if (status == 401 || status == 403) {
+        /* A HEAD reply has no body, so no code says which check failed. */
         s3__msg(errmsg, "%.100s in %.60s: access denied: HTTP %ld %s%s%.60s",
                 what, s3->url, status,
-                code[0] != '\0' ? code : "(no error code)",
+                code[0] != '\0' ? code
+                                : "(no error code: check key, secret, clock)",
                 msg[0] != '\0' ? ": " : "", msg);
         return DR_EAUTH;
     }
