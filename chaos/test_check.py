@@ -129,7 +129,46 @@ class RegisterTest(unittest.TestCase):
                  c=4)
         r = h.check()
         self.assertEqual(r.anomalies, 0, r.text())
+        self.assertEqual(r.doubts, [], r.text())
         self.assertIn("register r: linearizable", r.text())
+
+    def test_many_concurrent_ops_one_stale_read_fails(self):
+        """The same 1,200 operations with one read, deep in the history,
+        answering the round before's value: decided (no doubt) and found."""
+        h = H()
+        for k in range(300):
+            t = k * 10.0
+            h.op("write", "r", k * 10 + 1, t, t + 5, c=1)
+            h.op("write", "r", k * 10 + 2, t + 1, t + 6, c=2)
+            # Round 250 reads round 248's value, overwritten in round 249.
+            stale = (k - 2) * 10 + 2 if k == 250 else k * 10 + 2
+            h.op("read", "r", None, t + 2, t + 7, result=stale, c=3)
+            h.op("write", "r", k * 10 + 3, t + 3, t + 8, kind="unknown",
+                 c=4)
+        r = h.check()
+        self.assertEqual(r.doubts, [], r.text())
+        self.assertEqual(r.anomalies, 1, r.text())
+        self.assertIn("register r: not linearizable (900 operations)",
+                      r.text())
+
+    def test_search_out_of_budget_is_a_doubt(self):
+        h = H()
+        for k in range(40):  # everything overlaps everything
+            h.op("write", "r", k + 1, float(k), 1000.0 + k, c=k)
+        h.op("read", "r", None, 2000.0, 2001.0, result=7, c=99)
+        _, ops, _ = check.load([json.dumps(x) for x in h.lines])
+        items = [(o.inv, o.ret, o, True) for o in ops]
+        self.assertIsNone(check.linearizable(items, 0, check.register_step,
+                                             budget=50))
+        old = check.linearizable.__defaults__
+        check.linearizable.__defaults__ = (50,)  # the budget check() uses
+        try:
+            r = h.check()
+        finally:
+            check.linearizable.__defaults__ = old
+        self.assertEqual(r.anomalies, 0, r.text())
+        self.assertTrue(any("inconclusive" in d for d in r.doubts), r.text())
+        self.assertIn("DOUBT register r", r.text())
 
 
 class SiteTest(unittest.TestCase):
