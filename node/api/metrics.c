@@ -201,7 +201,18 @@ static void metrics_failover(struct out *o, struct api *a)
         "drnode_failover_blocked %d\n",
         fsm_runbook_active(f) && f->site.runbook.step != FSM_RB_BLOCKED,
         f->site.runbook.step == FSM_RB_BLOCKED);
-    if (fo == NULL || !raftnode_is_leader(a->node)) {
+    if (fo == NULL) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_failover_webhooks_total Failover events this node "
+        "delivered to webhooks (2xx), or gave up on after its tries.\n"
+        "# TYPE drnode_failover_webhooks_total counter\n"
+        "drnode_failover_webhooks_total{result=\"delivered\"} %llu\n"
+        "drnode_failover_webhooks_total{result=\"failed\"} %llu\n",
+        (unsigned long long)fo->webhooks_delivered,
+        (unsigned long long)fo->webhooks_failed);
+    if (!raftnode_is_leader(a->node)) {
         return;
     }
     put(o,

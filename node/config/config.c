@@ -77,6 +77,7 @@ static const struct config__key api_keys[] = {
 static const struct config__key hooks_keys[] = {
     {"fence", KEY_PATH, FIELD(config, hook_fence), 0, 0, false},
     {"activate", KEY_PATH, FIELD(config, hook_activate), 0, 0, false},
+    {"unfence", KEY_PATH, FIELD(config, hook_unfence), 0, 0, false},
 };
 
 static const struct config__key dns_keys[] = {

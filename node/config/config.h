@@ -78,9 +78,12 @@ struct config
     /* [hooks]: commands run by /bin/sh -c, "" = none. fence: when this node
      * has heard from no leader for fence.timeout_ms (DR_EPOCH, DR_REGION,
      * DR_REASON in its environment); activate: in the new primary region
-     * once the failover runbook restored and verified its data. */
+     * once the failover runbook restored and verified its data; unfence:
+     * when a node that fenced itself for lack of a leader hears one again
+     * and its region is still the primary in the same epoch. */
     char hook_fence[1024];
     char hook_activate[1024];
+    char hook_unfence[1024];
     /* [dns]: the failover runbook's DNS provider, used by the leader. */
     char dns_api_key_file[1024]; /* PowerDNS X-API-Key (0600); "" = none */
     /* [bootstrap] */

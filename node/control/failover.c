@@ -24,37 +24,54 @@
 #define FO_DRIFT_MARGIN_MS 2000
 #define FO_DNS_BACKOFF_MS 2000
 #define FO_NOTIFY_TIMEOUT_MS 5000
+#define FO_NOTIFY_TRIES 5
+#define FO_NOTIFY_BACKOFF_MS 500
 
-/* Fencing: the hook. */
+/* Fencing: the hooks (fence, unfence), one at a time on this node. */
+
+static void part_closed(struct failover *f);
+
+static void hook_closed_cb(uv_handle_t *h)
+{
+    struct failover *f = h->data;
+    f->hook_running = false;
+    part_closed(f);
+}
 
 static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     struct failover *f = p->data;
-    log_warn("fence hook exited with status %" PRId64 "%s", status,
+    log_warn("%s hook exited with status %" PRId64 "%s", f->hook_kind, status,
              sig != 0 ? " (signal)" : "");
-    f->hook_running = false;
-    uv_close((uv_handle_t *)p, NULL);
+    if (!uv_is_closing((uv_handle_t *)p)) {
+        uv_close((uv_handle_t *)p, hook_closed_cb);
+    }
 }
 
-static void run_fence_hook(struct failover *f, uint64_t epoch, const char *why)
+/* Run [hooks] kind (cmd) with the epoch and why in its environment.
+ * Returns false when another hook still runs (try again later). */
+static bool run_hook(struct failover *f,
+                     const char *kind,
+                     const char *cmd,
+                     uint64_t epoch,
+                     const char *why)
 {
     char env_epoch[64], env_region[128], env_reason[600];
     char *env[] = {env_epoch, env_region, env_reason,
                    (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
                            "/usr/bin:/sbin:/bin",
                    NULL};
-    char *args[] = {(char *)"/bin/sh", (char *)"-c", (char *)f->cfg->hook_fence,
-                    NULL};
+    char *args[] = {(char *)"/bin/sh", (char *)"-c", (char *)cmd, NULL};
     uv_process_options_t opts;
     int rv;
 
-    if (f->cfg->hook_fence[0] == '\0') {
-        log_warn("would fence this node (%s), but [hooks] fence is not set",
-                 why);
-        return;
+    if (cmd[0] == '\0') {
+        log_warn("would %s this node (%s), but [hooks] %s is not set", kind,
+                 why, kind);
+        return true;
     }
     if (f->hook_running) {
-        return;
+        return false;
     }
     snprintf(env_epoch, sizeof(env_epoch), "DR_EPOCH=%" PRIu64, epoch);
     snprintf(env_region, sizeof(env_region), "DR_REGION=%s", f->cfg->region);
@@ -65,14 +82,17 @@ static void run_fence_hook(struct failover *f, uint64_t epoch, const char *why)
     opts.env = env;
     opts.exit_cb = hook_exit_cb;
     f->hook.data = f;
+    f->hook_kind = kind;
     rv = uv_spawn(f->loop, &f->hook, &opts);
-    if (rv != 0) {
-        log_error("fence hook could not start: %s", uv_strerror(rv));
-        uv_close((uv_handle_t *)&f->hook, NULL);
-        return;
-    }
     f->hook_running = true;
-    log_warn("fencing this node (epoch %" PRIu64 "): %s", epoch, why);
+    f->open++;
+    if (rv != 0) {
+        log_error("%s hook could not start: %s", kind, uv_strerror(rv));
+        uv_close((uv_handle_t *)&f->hook, hook_closed_cb);
+        return true;
+    }
+    log_warn("%sing this node (epoch %" PRIu64 "): %s", kind, epoch, why);
+    return true;
 }
 
 static void fence_step(struct failover *f)
@@ -85,24 +105,46 @@ static void fence_step(struct failover *f)
 
     if (raftnode_leader(f->node) != 0) {
         f->last_leader_ms = now;
-        f->self_fenced = false;
+        if (f->self_fenced && st->initialized) {
+            /* Contact is back. Still the primary in the epoch it fenced
+             * in, nothing moving it away: the loss was transient, so the
+             * region serves again. Otherwise it stays fenced: the runbook
+             * or an operator decides. */
+            bool still_primary =
+                st->site.primary_region != NULL &&
+                strcmp(st->site.primary_region, f->cfg->region) == 0 &&
+                st->site.epoch == f->self_fence_epoch &&
+                !fsm_runbook_active(st);
+            char why[200];
+            snprintf(why, sizeof(why),
+                     "a leader is heard again and %s is still the primary in "
+                     "epoch %" PRIu64,
+                     f->cfg->region, st->site.epoch);
+            if (!still_primary || run_hook(f, "unfence", f->cfg->hook_unfence,
+                                           st->site.epoch, why)) {
+                f->self_fenced = false;
+            }
+        }
     } else if (timeout > 0 && !f->self_fenced &&
                now - f->last_leader_ms >= (uint64_t)timeout) {
         char why[160];
-        f->self_fenced = true;
         snprintf(why, sizeof(why), "no leader heard from for %" PRIu64 " ms",
                  now - f->last_leader_ms);
-        run_fence_hook(f, st->site.epoch, why);
+        if (run_hook(f, "fence", f->cfg->hook_fence, st->site.epoch, why)) {
+            f->self_fenced = true;
+            f->self_fence_epoch = st->site.epoch;
+        }
     }
     /* The runbook moved the primary away from this region: fence, once. */
     if (rb->id != 0 && rb->epoch > f->fenced_epoch && rb->from_region != NULL &&
         strcmp(rb->from_region, f->cfg->region) == 0 &&
         rb->step != FSM_RB_ABORTED) {
         char why[200];
-        f->fenced_epoch = rb->epoch;
         snprintf(why, sizeof(why), "the primary moved to %s in epoch %" PRIu64,
                  rb->to_region, rb->epoch);
-        run_fence_hook(f, rb->epoch, why);
+        if (run_hook(f, "fence", f->cfg->hook_fence, rb->epoch, why)) {
+            f->fenced_epoch = rb->epoch;
+        }
     }
 }
 
@@ -195,7 +237,6 @@ static void detect(struct failover *f, uint64_t now)
 {
     const struct fsm *st = raftnode_state(f->node);
     const char *primary = st->site.primary_region;
-    const struct fsm_value *mode = fsm_setting(st, "failover.mode");
     int64_t window = fsm_setting_int(st, "failover.detection_window_ms");
     int64_t newest = -1; /* ms since its freshest coordinator was heard */
     size_t n = 0;
@@ -243,7 +284,7 @@ static void detect(struct failover *f, uint64_t now)
             return;
         }
     }
-    if (mode == NULL || mode->s == NULL || strcmp(mode->s, "automatic") != 0) {
+    if (!fsm_failover_automatic(st)) {
         if (now - f->detect_logged_ms > 30000) {
             f->detect_logged_ms = now;
             log_error("region %s lost: no coordinator heard from for %" PRId64
@@ -412,8 +453,10 @@ static void dns_step(struct failover *f, const struct fsm_runbook *rb)
     }
 }
 
-/* The notify step: each webhook gets the event once from this leader;
- * failures are logged and never block. */
+/* The notify step: every webhook gets the event until it answers 2xx, at
+ * most FO_NOTIFY_TRIES times with back-off; then the runbook completes. A
+ * failing webhook delays completion by those tries and never blocks it.
+ * A new leader sends again (at least once: the event's "id" is the same). */
 static void notify_cb(struct httpc_req *r,
                       long status,
                       const char *body,
@@ -421,13 +464,28 @@ static void notify_cb(struct httpc_req *r,
                       const char *err)
 {
     struct failover_notify *n = r->data;
+    struct failover *f = n->f;
     (void)body;
     (void)len;
     n->busy = false;
-    if (status < 200 || status > 299) {
-        log_warn("failover: webhook answered %ld%s%s", status, err ? ": " : "",
-                 err ? err : "");
+    if (status >= 200 && status <= 299) {
+        n->done = true;
+        f->webhooks_delivered++;
+        return;
     }
+    if (n->tries >= FO_NOTIFY_TRIES) {
+        n->done = true;
+        f->webhooks_failed++;
+        log_warn("failover: webhook %u gave up after %u tries: %ld%s%s",
+                 (unsigned)(n - f->notify), (unsigned)n->tries, status,
+                 err ? ": " : "", err ? err : "");
+        return;
+    }
+    n->retry_at =
+        uv_now(f->loop) + FO_NOTIFY_BACKOFF_MS * (1u << (n->tries - 1));
+    log_warn("failover: webhook %u answered %ld%s%s; trying again",
+             (unsigned)(n - f->notify), status, err ? ": " : "",
+             err ? err : "");
 }
 
 static void notify_step(struct failover *f, const struct fsm_runbook *rb)
@@ -435,28 +493,55 @@ static void notify_step(struct failover *f, const struct fsm_runbook *rb)
     const struct fsm *st = raftnode_state(f->node);
     char urls[FAILOVER_NOTIFY_MAX][256], event[2048];
     size_t n = 0;
+    bool all_done = true;
+    uint64_t now = uv_now(f->loop);
 
     split_list(fsm_setting(st, "failover.notify_urls")->s, urls,
                FAILOVER_NOTIFY_MAX, &n, sizeof(urls[0]));
-    snprintf(event, sizeof(event),
-             "{\"event\":\"failover\",\"epoch\":%" PRIu64
-             ",\"from_region\":\"%s\",\"to_region\":\"%s\",\"pg_backup\":"
-             "\"%s\",\"redis_backup\":\"%s\",\"loss_ms\":%" PRIu64
-             ",\"restore_point_ms\":%" PRIu64 "}",
-             rb->epoch, rb->from_region, rb->to_region, rb->pg_backup,
-             rb->redis_backup, rb->loss_ms, rb->restore_point_ms);
+    if (f->notify_epoch != rb->epoch) {
+        for (size_t i = 0; i < FAILOVER_NOTIFY_MAX; i++) {
+            if (!f->notify[i].busy) {
+                f->notify[i].done = false;
+                f->notify[i].tries = 0;
+                f->notify[i].retry_at = 0;
+            }
+        }
+        f->notify_epoch = rb->epoch;
+    }
     for (size_t i = 0; i < n; i++) {
         struct failover_notify *w = &f->notify[i];
-        if (w->busy) {
+        if (w->done) {
             continue;
         }
+        all_done = false;
+        if (w->busy || now < w->retry_at) {
+            continue;
+        }
+        snprintf(event, sizeof(event),
+                 "{\"event\":\"failover\",\"id\":\"failover-%" PRIu64
+                 "\",\"attempt\":%u,\"epoch\":%" PRIu64
+                 ",\"from_region\":\"%s\",\"to_region\":\"%s\","
+                 "\"pg_backup\":\"%s\",\"redis_backup\":\"%s\","
+                 "\"loss_ms\":%" PRIu64 ",\"restore_point_ms\":%" PRIu64 "}",
+                 rb->epoch, (unsigned)w->tries + 1, rb->epoch, rb->from_region,
+                 rb->to_region, rb->pg_backup, rb->redis_backup, rb->loss_ms,
+                 rb->restore_point_ms);
+        w->f = f;
         w->req.data = w;
+        w->tries++;
         if (httpc_post(&f->http, &w->req, urls[i], NULL, event,
                        FO_NOTIFY_TIMEOUT_MS, notify_cb) == 0) {
             w->busy = true;
+        } else if (w->tries >= FO_NOTIFY_TRIES) {
+            w->done = true;
+            f->webhooks_failed++;
+        } else {
+            w->retry_at = now + FO_NOTIFY_BACKOFF_MS;
         }
     }
-    step_cmd(f, rb->epoch, FSM_RB_NOTIFY, FSM_RB_COMPLETE, NULL);
+    if (all_done) {
+        step_cmd(f, rb->epoch, FSM_RB_NOTIFY, FSM_RB_COMPLETE, NULL);
+    }
 }
 
 static void leader_step(struct failover *f)
@@ -564,9 +649,9 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f))
     if (f->dns_live) {
         dns_publish_cancel(&f->dns);
     }
-    if (f->hook_running) {
-        f->hook_running = false; /* the hook goes on; its handle closes */
-        uv_close((uv_handle_t *)&f->hook, NULL);
+    if (f->hook_running && !uv_is_closing((uv_handle_t *)&f->hook)) {
+        /* The hook goes on; its handle closes. */
+        uv_close((uv_handle_t *)&f->hook, hook_closed_cb);
     }
     httpc_close(&f->http, http_closed);
 }

@@ -25,10 +25,18 @@
 
 #define FAILOVER_NOTIFY_MAX 8
 
+struct failover;
+
+/* One webhook of the notify step: delivered at least once per epoch (a
+ * new leader sends again; receivers deduplicate by the event's "id"). */
 struct failover_notify
 {
     struct httpc_req req;
+    struct failover *f;
     bool busy;
+    bool done;         /* answered 2xx, or given up after the last try */
+    uint32_t tries;    /* sent this many times for notify_epoch */
+    uint64_t retry_at; /* loop time of the next try */
 };
 
 struct failover
@@ -42,11 +50,13 @@ struct failover
     int open; /* handles and the client not yet closed */
     void (*stopped_cb)(struct failover *f);
     /* Fencing on this node. */
-    uint64_t last_leader_ms; /* loop time a leader was last known */
-    bool self_fenced;        /* ran the hook for this loss of contact */
-    uint64_t fenced_epoch;   /* ran the hook for the runbook of this epoch */
+    uint64_t last_leader_ms;   /* loop time a leader was last known */
+    bool self_fenced;          /* ran the hook for this loss of contact */
+    uint64_t self_fence_epoch; /* the site's epoch when it did */
+    uint64_t fenced_epoch;     /* ran the hook for the runbook of this epoch */
     uv_process_t hook;
-    bool hook_running;
+    bool hook_running; /* until its handle has closed */
+    const char *hook_kind;
     char dns_api_key[256]; /* [dns] api_key_file, read at start */
     /* The leader's step in progress. */
     bool inflight; /* a proposal not yet answered */
@@ -59,6 +69,9 @@ struct failover
     struct raftnode_read barrier;
     uint64_t barrier_epoch;
     struct failover_notify notify[FAILOVER_NOTIFY_MAX];
+    uint64_t notify_epoch;       /* the runbook notify[] is for */
+    uint64_t webhooks_delivered; /* /metrics counters */
+    uint64_t webhooks_failed;
     uint64_t detect_logged_ms;
     /* The leader's verdict on the primary region, for /metrics: lost (no
      * coordinator heard from for the detection window) and no runbook

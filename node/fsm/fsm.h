@@ -727,6 +727,9 @@ const char *fsm_site_state_name(int state);
 const char *fsm_rb_step_name(int step); /* "fence", ... */
 /* Whether a runbook runs (not complete, aborted or none). */
 bool fsm_runbook_active(const struct fsm *f);
+/* failover.mode is auto (or its older spelling, automatic): the leader
+ * starts a failover when the primary region is lost. */
+bool fsm_failover_automatic(const struct fsm *f);
 /* The region a failover from the primary would pick: healthy (unless
  * force), with members, not the primary, holding a verified copy of a
  * backup, the highest priority; ties go to the freshest restore point.

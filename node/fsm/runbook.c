@@ -18,6 +18,13 @@ const char *fsm_rb_step_name(int step)
     return fsm_sm_name(&fsm_runbook_sm, step);
 }
 
+bool fsm_failover_automatic(const struct fsm *f)
+{
+    const struct fsm_value *mode = fsm_setting(f, "failover.mode");
+    return mode != NULL && mode->s != NULL &&
+           (strcmp(mode->s, "auto") == 0 || strcmp(mode->s, "automatic") == 0);
+}
+
 bool fsm_runbook_active(const struct fsm *f)
 {
     int s = f->site.runbook.step;

@@ -4,7 +4,9 @@
 
 #include "fsm/settings.h"
 
-static const char *const failover_modes[] = {"manual", "automatic", NULL};
+/* "automatic" is the older spelling of "auto", still accepted. */
+static const char *const failover_modes[] = {"auto", "manual", "automatic",
+                                             NULL};
 static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
@@ -45,9 +47,10 @@ static const struct fsm_setting_desc table[] = {
     {"failover.detection_window_ms", FSM_SETTING_INT, 1000, 3600000, 10000,
      false, NULL, NULL, false,
      "milliseconds a region must look dead before it is declared lost"},
-    {"failover.mode", FSM_SETTING_STRING, 0, 0, 0, false, "manual",
+    {"failover.mode", FSM_SETTING_STRING, 0, 0, 0, false, "auto",
      failover_modes, false,
-     "manual: operators start failovers; automatic: the leader does"},
+     "auto: the leader fails over when the primary region is lost; manual: "
+     "it alerts and waits for drctl failover"},
     {"failover.notify_urls", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL,
      false,
      "webhooks (comma-separated http:// URLs) POSTed a JSON event when a "

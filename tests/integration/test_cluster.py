@@ -101,15 +101,15 @@ class TestCluster(ClusterTestCase):
                           {"value": 120})
         self.assertEqual(r.json["value"], 120)
         r = self.write_ok(leader, "PUT", "/api/settings/failover.mode",
-                          {"value": "automatic"})
-        self.assertEqual(r.json["value"], "automatic")
+                          {"value": "manual"})
+        self.assertEqual(r.json["value"], "manual")
         r = self.write_ok(leader, "POST", "/api/site/primary",
                           {"region": "us-east", "reason": "drill",
                            "expected_epoch": 1})
         self.assertEqual(r.json["primary_region"], "us-east")
         self.assertEqual(r.json["epoch"], 2)
         settings = {"queue_mode": True, "backup.pg_interval_s": 120,
-                    "failover.mode": "automatic"}
+                    "failover.mode": "manual"}
         site = {"primary_region": "us-east", "epoch": 2}
         regions["us-east"] = {"primary": True}
         regions["eu-west"] = {"primary": False}

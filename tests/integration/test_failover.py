@@ -14,6 +14,7 @@ before DNS; manual mode waits for an operator."""
 import http.server
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -38,11 +39,13 @@ TARGETS = {"eu-west": ["127.0.0.11"], "us-east": ["127.0.0.12", "127.0.0.13"],
 
 class Hooks(http.server.BaseHTTPRequestHandler):
     events = []
+    fail_first = 0  # answer 503 to that many events first
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         Hooks.events.append(json.loads(self.rfile.read(n)))
-        self.send_response(204)
+        self.send_response(503 if len(Hooks.events) <= Hooks.fail_first
+                           else 204)
         self.end_headers()
 
     def log_message(self, *args):
@@ -64,10 +67,12 @@ class FailoverTest(unittest.TestCase):
         self.dns = svc_pdns.PowerDns(ZONE).start()
         self.dns.set(NAME, "A", TARGETS["eu-west"])
         Hooks.events = []
+        Hooks.fail_first = 0
         self.hooks = http.server.HTTPServer(("127.0.0.1", 0), Hooks)
         threading.Thread(target=self.hooks.serve_forever, daemon=True).start()
         self.fence_log = os.path.join(self.tmp, "fenced")
         self.activate_log = os.path.join(self.tmp, "activated")
+        self.unfence_log = os.path.join(self.tmp, "unfenced")
         stores = {}
         for r in TARGETS:
             stores[r] = os.path.join(self.tmp, "store-" + r)
@@ -91,7 +96,9 @@ class FailoverTest(unittest.TestCase):
                 "hooks": {"fence": "echo $DR_EPOCH $DR_REGION >> %s"
                           % self.fence_log,
                           "activate": "echo $DR_EPOCH $DR_REGION >> %s"
-                          % self.activate_log},
+                          % self.activate_log,
+                          "unfence": "echo $DR_EPOCH $DR_REGION >> %s"
+                          % self.unfence_log},
                 "dns": {"api_key_file": self.dns.key_file}}
         self.c.start_all()
         self.c.wait_for_leader()
@@ -122,10 +129,10 @@ class FailoverTest(unittest.TestCase):
         result = getattr(outcome, "result", None)
         return bool(result and (result.errors or result.failures))
 
-    def fenced(self):
+    def fenced(self, path=None):
         """What the fence hooks wrote: "EPOCH REGION" lines."""
         try:
-            with open(self.fence_log) as f:
+            with open(path or self.fence_log) as f:
                 return f.read()
         except FileNotFoundError:
             return ""
@@ -199,7 +206,8 @@ class FailoverTest(unittest.TestCase):
 
     def test_region_loss_fails_over_to_dr_site(self):
         pg_id, redis_id = self.load_and_back_up()
-        self.set("failover.mode", "automatic")
+        Hooks.fail_first = 2
+        self.set("failover.mode", "auto")
         epoch0 = self.c.leader().get("/api/site").json["epoch"]
         killed = self.lose_eu_west()
         rb = self.wait_state("complete")
@@ -240,10 +248,16 @@ class FailoverTest(unittest.TestCase):
         # The activate hook ran once in us-east; the webhook got the event.
         with open(self.activate_log) as f:
             self.assertEqual(f.read().split(), [str(epoch0 + 1), "us-east"])
-        wait_until(lambda: len(Hooks.events) >= 1, 10, what="the webhook")
-        self.assertEqual(len(Hooks.events), 1)
+        # It answered 503 twice: the event came three times, one id.
+        self.assertEqual(len(Hooks.events), 3)
+        self.assertEqual([e["attempt"] for e in Hooks.events], [1, 2, 3])
+        self.assertEqual({e["id"] for e in Hooks.events},
+                         {"failover-%d" % (epoch0 + 1)})
         self.assertEqual(Hooks.events[0]["to_region"], "us-east")
         self.assertEqual(Hooks.events[0]["epoch"], epoch0 + 1)
+        m = self.c.leader().get("/metrics").body.decode()
+        self.assertIn('drnode_failover_webhooks_total{result="delivered"} 1',
+                      m)
         # The history says it, with RTO and RPO.
         hist = self.c.leader().get("/api/history").json["history"]
         done_ev = [h for h in hist if h["action"] == "failover-complete"]
@@ -260,7 +274,7 @@ class FailoverTest(unittest.TestCase):
         (the failback) moves the primary and DNS home with the data written
         meanwhile, fencing us-east."""
         self.load_and_back_up()
-        self.set("failover.mode", "automatic")
+        self.set("failover.mode", "auto")
         epoch0 = self.c.leader().get("/api/site").json["epoch"]
         self.lose_eu_west()
         self.wait_state("complete")
@@ -333,6 +347,7 @@ class FailoverTest(unittest.TestCase):
             f.write(bytes([c[0] ^ 0xFF]))
         self.set("jobs.max_attempts", 1)
         # Manual mode: the loss is detected, nothing moves.
+        self.set("failover.mode", "manual")
         self.lose_eu_west()
         time.sleep(5)
         self.assertEqual(self.runbook().get("state"), "none")
@@ -367,6 +382,111 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.wait_state("complete")
         self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+
+    def test_flapping_region_triggers_nothing(self):
+        """eu-west's coordinators pause for less than the detection window,
+        three times (default mode: auto): no runbook, no new epoch, no
+        fence, DNS and the webhook untouched."""
+        self.load_and_back_up()
+        site0 = self.c.leader().get("/api/site").json
+        self.assertEqual(self.runbook().get("mode"), "auto")
+        pids = [self.c.node(n).pid for n in (1, 2)]
+        for _ in range(3):
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(1.2)  # window 3 s, fence 2 s
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            time.sleep(1.5)
+        leader = self.c.wait_for_leader()
+        time.sleep(3)
+        self.assertEqual(self.runbook((1, 2, 3, 4, 5)).get("state"), "none")
+        self.assertEqual(leader.get("/api/site").json, site0)
+        self.assertEqual(self.fenced(), "")
+        self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        self.assertEqual(Hooks.events, [])
+        hist = leader.get("/api/history").json["history"]
+        self.assertFalse([h for h in hist if h["action"].startswith(
+            "failover")], hist)
+
+    def test_cut_off_primary_fences_then_unfences(self):
+        """The majority (us-east, ap-south) pauses: eu-west's nodes hear no
+        leader for fence.timeout_ms and fence themselves. When the majority
+        is back and eu-west is still the primary in the same epoch, each
+        runs its unfence hook; nothing failed over."""
+        self.set("failover.detection_window_ms", 10000)
+        site0 = self.c.leader().get("/api/site").json
+        majority = [self.c.node(n).pid for n in (3, 4, 5)]
+        for pid in majority:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: self.fenced().count(
+                "%d eu-west" % site0["epoch"]) == 2, 20,
+                what="both eu-west nodes to fence themselves")
+            self.assertEqual(self.fenced(self.unfence_log), "")
+        finally:
+            for pid in majority:
+                os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: self.fenced(self.unfence_log).count(
+            "%d eu-west" % site0["epoch"]) == 2, 30,
+            what="both eu-west nodes to unfence")
+        leader = self.c.wait_for_leader()
+        self.assertEqual(leader.get("/api/site").json["epoch"],
+                         site0["epoch"])
+        self.assertEqual(self.runbook((1, 2, 3, 4, 5)).get("state"), "none")
+        # us-east and ap-south never lost a leader long enough... or did
+        # and are not the primary: they never unfence.
+        self.assertNotIn("us-east", self.fenced(self.unfence_log))
+
+    def test_leader_killed_during_fence_and_restore(self):
+        """A failover to us-east (eu-west alive, so the runbook waits for
+        its fence deadline) whose leader is killed -9 while the runbook
+        waits at fence, and the next one while it restores: each new
+        leader resumes from the committed step; the failover completes
+        once, in one new epoch, with the data and DNS right."""
+        self.load_and_back_up()
+        self.set("failover.mode", "manual")
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.drctl("failover", "--to", "us-east", "--reason", "leader kills")
+        killed = []
+        for steps in (("fence",), ("restore", "verify", "activate")):
+            rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5))
+                            .get("state") in steps + ("complete",) and
+                            self.runbook((1, 2, 3, 4, 5)), 60, interval=0.05,
+                            what="the runbook at %s" % "/".join(steps))
+            if rb["state"] == "complete":
+                break
+            leader = self.c.wait_for_leader()
+            self.c.kill(leader.id)
+            killed.append((rb["state"], leader.id))
+            others = [n for n in (1, 2, 3, 4, 5) if self.c.node(n).running()]
+            self.c.wait_for_leader(ids=others)
+            self.c.start(leader.id)
+        self.assertIn("fence", [s for s, _ in killed], killed)
+        rb = self.wait_state("complete")
+        self.assertEqual(rb["epoch"], epoch0 + 1)
+        leader = self.c.wait_for_leader()
+        site = leader.get("/api/site").json
+        self.assertEqual((site["primary_region"], site["epoch"]),
+                         ("us-east", epoch0 + 1))
+        hist = leader.get("/api/history").json["history"]
+        self.assertEqual(len([h for h in hist
+                              if h["action"] == "failover-complete"]), 1)
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        n = self.pg["us-east"].psql("app", "SELECT count(*) FROM agents")
+        self.assertEqual(n.strip(), "4000")
+        # Every hook and webhook call is for this one epoch.
+        with open(self.activate_log) as f:
+            lines = f.read().splitlines()
+        self.assertTrue(lines)
+        self.assertEqual(set(lines), {"%d us-east" % (epoch0 + 1)})
+        wait_until(lambda: Hooks.events, 10, what="the webhook")
+        self.assertEqual({e["epoch"] for e in Hooks.events}, {epoch0 + 1})
+        sys.stderr.write("leader kills at %s; activate ran %d time(s), "
+                         "webhook got %d event(s)\n" % (
+                             killed, len(lines), len(Hooks.events)))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class UpgradeTest(drcluster.ClusterTestCase):
         for st in expected["/api/settings"]["settings"]:
             if st["key"] in self.CHANGED_DEFAULTS:
                 st["default"] = self.CHANGED_DEFAULTS[st["key"]]
+            st.pop("description", None)
         n = c.node(1)
         shutil.rmtree(n.data_dir, ignore_errors=True)
         shutil.copytree(os.path.join(work, "data"), n.data_dir)
@@ -62,7 +63,7 @@ class UpgradeTest(drcluster.ClusterTestCase):
                     "dns.server_id", "dns.servers", "dns.ttl", "dns.zone",
                     "failover.notify_urls"}
 
-    CHANGED_DEFAULTS = {"fence.timeout_ms": 5000}
+    CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto"}
 
     def state(self, n, paths=STATE_PATHS):
         out = {}
@@ -70,6 +71,9 @@ class UpgradeTest(drcluster.ClusterTestCase):
             r = n.get(p)
             self.assertEqual(r.status, 200, r)
             out[p] = r.json
+        # Descriptions are the binary's text, not the cluster's state.
+        for s in out["/api/settings"]["settings"]:
+            s.pop("description", None)
         settings = out["/api/settings"]["settings"]
         added = {s["key"] for s in settings} & self.NEW_SETTINGS
         self.assertEqual(added, self.NEW_SETTINGS)
@@ -96,6 +100,9 @@ class UpgradeTest(drcluster.ClusterTestCase):
         c.start(1)
         self.wait_leading(n)
         self.assertEqual(self.state(n), expected)
+        # The default became auto; a cluster created before keeps manual.
+        mode = n.get("/api/settings/failover.mode").json
+        self.assertEqual((mode["value"], mode["default"]), ("manual", "auto"))
 
         # The log goes on: writes, a snapshot of the new library (not
         # compressed), and a restart that reads both.

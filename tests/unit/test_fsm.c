@@ -27,7 +27,8 @@ static void test_init_defaults(void **state)
     assert_null(fsm_audit_at(f, 0));
     assert_int_equal(fsm_setting_int(f, "history.max_entries"), 1000);
     assert_int_equal(fsm_setting_int(f, "breaker.reset_timeout_ms"), 30000);
-    assert_string_equal(fsm_setting(f, "failover.mode")->s, "manual");
+    assert_string_equal(fsm_setting(f, "failover.mode")->s, "auto");
+    assert_true(fsm_failover_automatic(f));
     assert_string_equal(fsm_setting(f, "llm.fallback_chain")->s,
                         "ollama,openai,anthropic");
     assert_false(fsm_setting(f, "queue_mode")->b);
@@ -321,6 +322,10 @@ static void test_setting_set(void **state)
     assert_ptr_not_equal(fsm_setting(f, "failover.mode")->s,
                          c.u.setting.value.s);
     assert_string_equal(audit_last(f)->detail, "failover.mode=automatic");
+    assert_true(fsm_failover_automatic(f)); /* the older spelling */
+    c = setting_str_cmd("failover.mode", "manual");
+    expect_ok(f, &c, T0 + 3);
+    assert_false(fsm_failover_automatic(f));
 
     c = setting_str_cmd("llm.fallback_chain", "anthropic,ollama");
     expect_ok(f, &c, T0 + 4);
