@@ -174,10 +174,12 @@ static const struct drctl_command drctl_commands[] = {
      "SIGKILL).\n"
      "  local status --dir DIR\n"
      "      Which local nodes and services run.\n"
-     "  local kill --dir DIR NODE\n"
-     "      SIGKILL node NODE.\n"
-     "  local start --dir DIR NODE\n"
-     "      Start node NODE again with its existing config.\n"},
+     "  local kill --dir DIR NODE | --region R\n"
+     "      SIGKILL node NODE; with --region, every node of R and then its\n"
+     "      PostgreSQL and Redis (the data center is gone).\n"
+     "  local start --dir DIR NODE | --region R [--drnode PATH]\n"
+     "      Start node NODE again with its existing config; with --region,\n"
+     "      R's PostgreSQL and Redis and then its nodes.\n"},
     {"bench", drctl_cmd_bench,
      "  bench [--clients C] [--duration S] [--size B] [--regions-prefix P]\n"
      "      Committed writes/s through the API: C requests in flight "

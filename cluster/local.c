@@ -607,7 +607,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
         lc->regions[i].redis_port = 0;
     }
     services = local_services_configured(lc);
-    rv = local_services_start(d, lc);
+    rv = local_services_start(d, lc, NULL);
     if (rv != 0) {
         goto out;
     }
@@ -617,7 +617,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
         if (local_start(node, drnode, &pids[i], errmsg) != 0) {
             rv = drctl_fail(d, "node %u: %s", node->id, errmsg);
             local__stop_all(d, lc, pids, false);
-            local_services_stop(d, lc, false);
+            local_services_stop(d, lc, NULL, false, false);
             goto out;
         }
         if (!d->json) {
@@ -630,7 +630,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
     rv = local__wait_leader(d, lc, pids, leader, sizeof(leader));
     if (rv != 0) {
         local__stop_all(d, lc, pids, false);
-        local_services_stop(d, lc, false);
+        local_services_stop(d, lc, NULL, false, false);
         fprintf(stderr,
                 "drctl: %s: stopped the nodes%s; their logs are "
                 "%s/node*/drnode.log\n",
@@ -658,12 +658,16 @@ static int local__open_args(struct drctl *d,
                             int argc,
                             char **argv,
                             unsigned *id,
+                            const char **region,
                             const char **drnode,
                             struct local_cluster **lc)
 {
     const char *dir = NULL;
     const struct drctl_opt opts[] = {
         {"--dir", &dir, NULL},
+        /* A NULL name ends the table: --region (kill, start) comes before
+         * --drnode (start only). */
+        {region != NULL ? "--region" : NULL, region, NULL},
         {drnode != NULL ? "--drnode" : NULL, drnode, NULL},
         {NULL, NULL, NULL},
     };
@@ -672,8 +676,7 @@ static int local__open_args(struct drctl *d,
     int64_t v;
     int n, rv;
 
-    rv = drctl_parse_args(d, argc, argv, opts, pos, want_node, want_node,
-                          "NODE", &n);
+    rv = drctl_parse_args(d, argc, argv, opts, pos, 0, want_node, "NODE", &n);
     if (rv != 0) {
         return rv;
     }
@@ -681,11 +684,17 @@ static int local__open_args(struct drctl *d,
         return drctl_usage_error(d, "missing --dir DIR");
     }
     if (id != NULL) {
-        rv = drctl_parse_int(d, "NODE", pos[0], 1, UINT_MAX, &v);
-        if (rv != 0) {
-            return rv;
+        /* kill/start: one node, or every node of --region R. */
+        if ((n == 1) == (*region != NULL)) {
+            return drctl_usage_error(d, "give either NODE or --region R");
         }
-        *id = (unsigned)v;
+        if (n == 1) {
+            rv = drctl_parse_int(d, "NODE", pos[0], 1, UINT_MAX, &v);
+            if (rv != 0) {
+                return rv;
+            }
+            *id = (unsigned)v;
+        }
     }
     return local__open(d, dir, false, lc);
 }
@@ -696,12 +705,12 @@ static int local__down(struct drctl *d, int argc, char **argv)
     size_t stopped, services;
     int rv;
 
-    rv = local__open_args(d, argc, argv, NULL, NULL, &lc);
+    rv = local__open_args(d, argc, argv, NULL, NULL, NULL, &lc);
     if (rv != 0) {
         return rv;
     }
     stopped = local__stop_all(d, lc, NULL, true);
-    services = local_services_stop(d, lc, true);
+    services = local_services_stop(d, lc, NULL, false, true);
     if (d->json) {
         json_t *o = json_pack("{s:s,s:I,s:I}", "dir", lc->dir, "stopped",
                               (json_int_t)stopped, "services_stopped",
@@ -778,7 +787,7 @@ static int local__status(struct drctl *d, int argc, char **argv)
     size_t i;
     int rv;
 
-    rv = local__open_args(d, argc, argv, NULL, NULL, &lc);
+    rv = local__open_args(d, argc, argv, NULL, NULL, NULL, &lc);
     if (rv != 0) {
         return rv;
     }
@@ -817,21 +826,147 @@ static int local__status(struct drctl *d, int argc, char **argv)
     return 0;
 }
 
+/* kill -9 node n (running), and wait until it is gone. */
+static int local__kill_node(struct drctl *d, struct local_node *n, pid_t pid)
+{
+    char path[LOCAL_PATH_MAX + 64];
+    unsigned long long born = local_proc_start(pid);
+    int i;
+
+    if (kill(pid, SIGKILL) != 0) {
+        return drctl_fail(d, "node %u: kill %ld: %s", n->id, (long)pid,
+                          strerror(errno));
+    }
+    for (i = 0; i < 250 && local__alive(pid, false, born); i++) {
+        client_sleep_ms(20);
+    }
+    local_node_file(n, "drnode.pid", path, sizeof(path));
+    unlink(path);
+    return 0;
+}
+
+/* Start node n; fail when it exits at once (bad config, busy port). */
+static int local__start_one(struct drctl *d,
+                            struct local_node *n,
+                            const char *drnode,
+                            pid_t *pid)
+{
+    char errmsg[LOCAL_ERRMSG_MAX];
+    int i;
+
+    if (local_start(n, drnode, pid, errmsg) != 0) {
+        return drctl_fail(d, "node %u: %s", n->id, errmsg);
+    }
+    for (i = 0; i < 10; i++) {
+        int status;
+        client_sleep_ms(50);
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            int rv = drctl_fail(
+                d, "node %u exited at once (%s %d)", n->id,
+                WIFEXITED(status) ? "status" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+            local_print_log_tail(n, LOCAL_TAIL_LINES);
+            return rv;
+        }
+    }
+    return 0;
+}
+
+/* kill/start --region R: the data center goes (every node of R kill -9,
+ * then its PostgreSQL and Redis, abruptly) or comes back (its services,
+ * then its nodes). */
+static int local__region(struct drctl *d,
+                         struct local_cluster *lc,
+                         const char *region,
+                         const char *drnode_opt,
+                         bool start)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], drnode[LOCAL_PATH_MAX];
+    json_t *nodes = json_array(), *o;
+    size_t i, found = 0, services = 0;
+    int rv = 0;
+
+    for (i = 0; i < lc->n; i++) {
+        found += strcmp(lc->nodes[i].region, region) == 0;
+    }
+    if (found == 0) {
+        json_decref(nodes);
+        return drctl_fail(d, "%s has no node in region %s", lc->dir, region);
+    }
+    if (start) {
+        if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) !=
+            0) {
+            json_decref(nodes);
+            return drctl_fail(d, "%s", errmsg);
+        }
+        if (local_services_configured(lc) &&
+            (rv = local_services_start(d, lc, region)) != 0) {
+            json_decref(nodes);
+            return rv;
+        }
+    } else {
+        for (i = 0; i < lc->n && rv == 0; i++) {
+            struct local_node *n = &lc->nodes[i];
+            pid_t pid;
+            if (strcmp(n->region, region) == 0 && local_running(n, &pid)) {
+                rv = local__kill_node(d, n, pid);
+                json_array_append_new(nodes, json_integer(n->id));
+            }
+        }
+        if (rv == 0) {
+            services = local_services_stop(d, lc, region, true, false);
+        }
+    }
+    for (i = 0; start && i < lc->n && rv == 0; i++) {
+        struct local_node *n = &lc->nodes[i];
+        pid_t pid;
+        if (strcmp(n->region, region) == 0 && !local_running(n, &pid)) {
+            rv = local__start_one(d, n, drnode, &pid);
+            json_array_append_new(nodes, json_integer(n->id));
+        }
+    }
+    if (rv != 0) {
+        json_decref(nodes);
+        return rv;
+    }
+    o = json_pack("{s:s,s:s,s:o,s:I}", "region", region, "state",
+                  start ? "running" : "killed", "nodes", nodes,
+                  "services_stopped", (json_int_t)services);
+    if (d->json) {
+        drctl_print_json(o);
+    } else if (start) {
+        printf("region %s started: %zu node%s\n", region,
+               json_array_size(nodes), json_array_size(nodes) == 1 ? "" : "s");
+    } else {
+        printf("region %s killed: %zu node%s and %zu service%s\n", region,
+               json_array_size(nodes), json_array_size(nodes) == 1 ? "" : "s",
+               services, services == 1 ? "" : "s");
+    }
+    json_decref(o);
+    return 0;
+}
+
 static int local__kill_or_start(struct drctl *d,
                                 int argc,
                                 char **argv,
                                 bool start)
 {
     char errmsg[LOCAL_ERRMSG_MAX], drnode[LOCAL_PATH_MAX];
-    const char *drnode_opt = NULL;
+    const char *drnode_opt = NULL, *region = NULL;
     struct local_cluster *lc;
     struct local_node *n;
     unsigned id = 0;
     pid_t pid;
-    int rv, i;
+    int rv;
 
-    rv = local__open_args(d, argc, argv, &id, start ? &drnode_opt : NULL, &lc);
+    rv = local__open_args(d, argc, argv, &id, &region,
+                          start ? &drnode_opt : NULL, &lc);
     if (rv != 0) {
+        return rv;
+    }
+    if (region != NULL) {
+        rv = local__region(d, lc, region, drnode_opt, start);
+        free(lc);
         return rv;
     }
     n = local__find(lc, id);
@@ -846,42 +981,21 @@ static int local__kill_or_start(struct drctl *d,
             goto out;
         }
         if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) !=
-                0 ||
-            local_start(n, drnode, &pid, errmsg) != 0) {
+            0) {
             rv = drctl_fail(d, "node %u: %s", id, errmsg);
             goto out;
         }
-        /* Catch a node that dies at once (bad config, busy port). */
-        for (i = 0; i < 10; i++) {
-            int status;
-            client_sleep_ms(50);
-            if (waitpid(pid, &status, WNOHANG) == pid) {
-                rv = drctl_fail(
-                    d, "node %u exited at once (%s %d)", id,
-                    WIFEXITED(status) ? "status" : "signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-                local_print_log_tail(n, LOCAL_TAIL_LINES);
-                goto out;
-            }
+        if ((rv = local__start_one(d, n, drnode, &pid)) != 0) {
+            goto out;
         }
     } else {
-        char path[LOCAL_PATH_MAX + 64];
-        unsigned long long born;
         if (!local_running(n, &pid)) {
             rv = drctl_fail(d, "node %u is not running", id);
             goto out;
         }
-        born = local_proc_start(pid);
-        if (kill(pid, SIGKILL) != 0) {
-            rv = drctl_fail(d, "node %u: kill %ld: %s", id, (long)pid,
-                            strerror(errno));
+        if ((rv = local__kill_node(d, n, pid)) != 0) {
             goto out;
         }
-        for (i = 0; i < 250 && local__alive(pid, false, born); i++) {
-            client_sleep_ms(20);
-        }
-        local_node_file(n, "drnode.pid", path, sizeof(path));
-        unlink(path);
     }
     if (d->json) {
         json_t *o =

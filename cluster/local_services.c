@@ -183,6 +183,30 @@ bool local_services_configured(const struct local_cluster *lc)
 
 /* The services of lc into a new array (free it); NULL when out of memory.
  * PostgreSQL and Redis region by region, then the S3 endpoint. */
+static struct local__svc *local__list(const struct local_cluster *lc,
+                                      size_t *n);
+
+/* The services of region only (its PostgreSQL and Redis), or all of them
+ * when region is NULL. */
+static struct local__svc *local__list_of(const struct local_cluster *lc,
+                                         const char *region,
+                                         size_t *n)
+{
+    struct local__svc *svcs = local__list(lc, n);
+    size_t i, k = 0;
+
+    if (svcs == NULL || region == NULL) {
+        return svcs;
+    }
+    for (i = 0; i < *n; i++) {
+        if (svcs[i].region != NULL && strcmp(svcs[i].region, region) == 0) {
+            svcs[k++] = svcs[i];
+        }
+    }
+    *n = k;
+    return svcs;
+}
+
 static struct local__svc *local__list(const struct local_cluster *lc, size_t *n)
 {
     struct local__svc *svcs = calloc(2 * LOCAL_NODES_MAX + 2, sizeof(*svcs));
@@ -970,7 +994,9 @@ static int local__createdb_all(struct drctl *d,
     return 0;
 }
 
-int local_services_start(struct drctl *d, const struct local_cluster *lc)
+int local_services_start(struct drctl *d,
+                         const struct local_cluster *lc,
+                         const char *region)
 {
     char errmsg[LOCAL_ERRMSG_MAX], path[LOCAL__SVC_PATH];
     struct local__bins *bins = NULL;
@@ -980,7 +1006,7 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
     int rv;
 
     memset(&user, 0, sizeof(user));
-    svcs = local__list(lc, &n);
+    svcs = local__list_of(lc, region, &n);
     bins = calloc(1, sizeof(*bins));
     if (svcs == NULL || bins == NULL) {
         rv = drctl_fail(d, "out of memory");
@@ -999,7 +1025,8 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
     }
     for (i = 0; i < lc->n_regions; i++) {
         const struct local_region *r = &lc->regions[i];
-        if (r->pg_port == 0 && r->redis_port == 0) {
+        if ((r->pg_port == 0 && r->redis_port == 0) ||
+            (region != NULL && strcmp(r->name, region) != 0)) {
             continue;
         }
         local_pathf(path, sizeof(path), "%s/" LOCAL_SERVICES_DIR "/%s", lc->dir,
@@ -1009,7 +1036,8 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
             goto out;
         }
     }
-    if (lc->s3_port != 0 && local__write_credentials(lc, errmsg) != 0) {
+    if (region == NULL && lc->s3_port != 0 &&
+        local__write_credentials(lc, errmsg) != 0) {
         rv = drctl_fail(d, "%s", errmsg);
         goto out;
     }
@@ -1041,7 +1069,8 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
     fflush(stdout);
     if ((rv = local__wait_ready(d, svcs, n)) != 0 ||
         (rv = local__createdb_all(d, svcs, n, bins, lc->dir)) != 0 ||
-        (lc->s3_port != 0 && (rv = local__make_buckets(d, lc)) != 0)) {
+        (region == NULL && lc->s3_port != 0 &&
+         (rv = local__make_buckets(d, lc)) != 0)) {
         goto err_after_start;
     }
 
@@ -1052,7 +1081,7 @@ int local_services_start(struct drctl *d, const struct local_cluster *lc)
     goto out;
 
 err_after_start:
-    local_services_stop(d, lc, false);
+    local_services_stop(d, lc, region, false, false);
     fprintf(stderr,
             "drctl: %s: stopped the services; their logs are in "
             "%s/" LOCAL_SERVICES_DIR "\n",
@@ -1093,12 +1122,14 @@ static size_t local__wait_gone(struct local__svc *svcs,
 
 size_t local_services_stop(const struct drctl *d,
                            const struct local_cluster *lc,
+                           const char *region,
+                           bool abrupt,
                            bool verbose)
 {
     struct local__svc *svcs;
     size_t n, i, stopped = 0, left;
 
-    svcs = local__list(lc, &n);
+    svcs = local__list_of(lc, region, &n);
     if (svcs == NULL) {
         drctl_warn(d, "out of memory: services not stopped");
         return 0;
@@ -1110,8 +1141,13 @@ size_t local_services_stop(const struct drctl *d,
             continue;
         }
         s->born = local_proc_start(s->pid);
-        /* SIGINT is PostgreSQL's fast shutdown. */
-        if (kill(s->pid, s->kind == LOCAL__PG ? SIGINT : SIGTERM) != 0) {
+        /* SIGINT is PostgreSQL's fast shutdown. Abrupt is a crash: its
+         * immediate shutdown (SIGQUIT: no checkpoint, WAL recovery at the
+         * next start; a SIGKILLed postmaster would leave backends and its
+         * lock file behind), SIGKILL for the others. */
+        int sig = s->kind == LOCAL__PG ? (abrupt ? SIGQUIT : SIGINT)
+                                       : (abrupt ? SIGKILL : SIGTERM);
+        if (kill(s->pid, sig) != 0) {
             if (errno != ESRCH) {
                 drctl_warn(d, "%s: kill %ld: %s", s->name, (long)s->pid,
                            strerror(errno));

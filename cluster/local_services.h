@@ -59,20 +59,26 @@ bool local_services_running(const struct local_cluster *lc,
                             size_t size,
                             pid_t *pid);
 
-/* Start every service that lc's configs name (initdb and the cogitator
+/* Start every service that lc's configs name (only region's PostgreSQL and
+ * Redis when region is not NULL) (initdb and the cogitator
  * database the first time, the S3 buckets every time), wait until each
  * answers, then write DIR/services.json. Progress goes to stdout unless
  * --json. On failure the error (and the failing service's log tail) is
  * printed, whatever started is stopped again, and DRCTL_EXIT_FAIL is
  * returned. */
-int local_services_start(struct drctl *d, const struct local_cluster *lc);
+int local_services_start(struct drctl *d,
+                         const struct local_cluster *lc,
+                         const char *region);
 
-/* Stop the running services of lc: SIGINT to PostgreSQL (fast shutdown),
- * SIGTERM to the others, SIGKILL after a bounded wait; only pids from our
- * pid files whose command line is the expected service's. Removes the pid
- * files. Returns how many were running. */
+/* Stop the running services of lc (only region's when not NULL): SIGINT to
+ * PostgreSQL (fast shutdown), SIGTERM to the others, SIGKILL after a
+ * bounded wait (at once when abrupt: a data center losing power); only pids
+ * from our pid files whose command line is the expected service's. Removes the
+ * pid files. Returns how many were running. */
 size_t local_services_stop(const struct drctl *d,
                            const struct local_cluster *lc,
+                           const char *region,
+                           bool abrupt,
                            bool verbose);
 
 /* A new JSON array of {"service", "region", "address", "pid", "running"}

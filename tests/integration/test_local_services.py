@@ -312,6 +312,61 @@ class TestLocalServices(LocalCluster):
         self.assertIn("chmod o+x %s" % parent, p.stderr)
         self.assertEqual(os.listdir(parent), [])
 
+    def test_5c_kill_and_start_a_region(self):
+        """kill --region: every node of the region and its PostgreSQL and
+        Redis go at once; start --region brings them back, data kept."""
+        lost = REGIONS[1]
+        svc = self.services()
+        psql = shutil.which("psql") or os.path.join(PG_BINDIR, "psql")
+
+        def query(region):
+            return subprocess.run([psql, svc[region]["pg"], "-XtAc",
+                                   "SELECT 1"], capture_output=True,
+                                  text=True, timeout=30).returncode
+
+        for args, code, msg in (
+                (("2", "--region", lost), 2, "give either NODE or --region R"),
+                ((), 2, "give either NODE or --region R"),
+                (("--region", "mars"), 1, "has no node in region mars")):
+            with self.subTest(args=args):
+                p = self.drctl("local", "kill", "--dir", self.dir, *args)
+                self.assertEqual(p.returncode, code, p)
+                self.assertIn(msg, p.stderr)
+        self.assertTrue(all(n["running"] for n in self.status()["nodes"]))
+
+        p = self.ok("--json", "local", "kill", "--dir", self.dir,
+                    "--region", lost)
+        out = json.loads(p.stdout)
+        ids = [n["id"] for n in self.status()["nodes"]
+               if n["region"] == lost]
+        self.assertEqual((out["nodes"], out["services_stopped"]), (ids, 2))
+        st = self.status()
+        for n in st["nodes"]:
+            self.assertEqual(n["running"], n["region"] != lost, n)
+        for s in st["services"]:
+            if s["region"] in REGIONS:
+                self.assertEqual(s["running"], s["region"] != lost, s)
+        self.assertNotEqual(query(lost), 0)
+        self.assertEqual(query(REGIONS[0]), 0)
+        # A second kill finds nothing of it running.
+        out = json.loads(self.ok("--json", "local", "kill", "--dir", self.dir,
+                                 "--region", lost).stdout)
+        self.assertEqual((out["nodes"], out["services_stopped"]), ([], 0))
+
+        out = json.loads(self.ok("--json", "local", "start", "--dir",
+                                 self.dir, "--region", lost).stdout)
+        self.assertEqual(out["nodes"], ids)
+        st = self.status()
+        self.assertTrue(all(n["running"] for n in st["nodes"]), st)
+        self.assertTrue(all(s["running"] for s in st["services"]), st)
+        self.assertEqual(query(lost), 0)
+        self.assertEqual(self.services(), svc)
+        # Its node rejoins the cluster.
+        drcluster.wait_until(
+            lambda: all(n["role"] in ("leader", "follower")
+                        for n in self.status()["nodes"]), 30,
+            what="the region's nodes to rejoin")
+
     def test_6_down_then_restart(self):
         gone = self.down_and_check()
         # PostgreSQL and Redis per region, and PowerDNS.
