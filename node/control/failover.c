@@ -231,6 +231,92 @@ uint64_t failover_fence_deadline(struct raftnode *node,
     return last + (uint64_t)timeout + FO_DRIFT_MARGIN_MS;
 }
 
+/* Start the runbook away from primary on the leader's own verdict (lost,
+ * or degraded with failover.on_degraded = failover), if the layout, the
+ * mode and a target allow it; otherwise say why, at most every 30 s. */
+static void auto_failover(struct failover *f,
+                          uint64_t now,
+                          const char *primary,
+                          const char *what,
+                          const char *reason)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    char why[300];
+    const char *no_target = NULL;
+    struct fsm_cmd cmd;
+    uint64_t last = 0;
+
+    if (!fsm_layout_survives_region_loss(st, why, sizeof(why))) {
+        if (now - f->detect_logged_ms > 30000) {
+            f->detect_logged_ms = now;
+            log_error("region %s %s; automatic failover is off: %s", primary,
+                      what, why);
+        }
+        return;
+    }
+    if (!fsm_failover_automatic(st)) {
+        if (now - f->detect_logged_ms > 30000) {
+            f->detect_logged_ms = now;
+            log_error("%s; failover.mode is manual: run drctl failover",
+                      reason);
+        }
+        return;
+    }
+    if (fsm_failover_target(st, false, &no_target) == NULL) {
+        if (now - f->detect_logged_ms > 30000) {
+            f->detect_logged_ms = now;
+            log_error("region %s %s, and no region can take over: %s", primary,
+                      what, no_target);
+        }
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_FAILOVER_START;
+    cmd.actor = "failover";
+    cmd.u.failover.reason = reason;
+    cmd.u.failover.fence_deadline_ms =
+        failover_fence_deadline(f->node, primary, raftnode_wall_ms(), &last);
+    cmd.u.failover.loss_ms = last;
+    log_error("%s: failing over", reason);
+    propose(f, &cmd);
+}
+
+/* Its coordinators answer, but its PostgreSQL or Redis has been down for
+ * the window: degraded. Fail over only when failover.on_degraded says so;
+ * otherwise the probes' alerts speak. */
+static void detect_degraded(struct failover *f,
+                            uint64_t now,
+                            const char *primary,
+                            int64_t window)
+{
+    const struct fsm *st = raftnode_state(f->node);
+    const struct fsm_region *r = fsm_region_get(st, primary);
+    const struct fsm_value *mode = fsm_setting(st, "failover.on_degraded");
+    uint64_t wall = raftnode_wall_ms();
+    char reason[300];
+
+    if (r == NULL || mode == NULL || mode->s == NULL ||
+        strcmp(mode->s, "failover") != 0 ||
+        (r->health[FSM_SVC_DATABASE] != FSM_SVC_DOWN &&
+         r->health[FSM_SVC_REDIS] != FSM_SVC_DOWN) ||
+        r->health_ms == 0 || wall < r->health_ms ||
+        wall - r->health_ms < (uint64_t)window) {
+        return;
+    }
+    snprintf(reason, sizeof(reason),
+             "region %s degraded: %s%s%s down for %" PRIu64
+             " ms (failover.on_degraded)",
+             primary,
+             r->health[FSM_SVC_DATABASE] == FSM_SVC_DOWN ? "PostgreSQL" : "",
+             r->health[FSM_SVC_DATABASE] == FSM_SVC_DOWN &&
+                     r->health[FSM_SVC_REDIS] == FSM_SVC_DOWN
+                 ? " and "
+                 : "",
+             r->health[FSM_SVC_REDIS] == FSM_SVC_DOWN ? "Redis" : "",
+             wall - r->health_ms);
+    auto_failover(f, now, primary, "degraded", reason);
+}
+
 /* Automatic failover: the primary region is lost when none of its
  * coordinators was heard from for failover.detection_window_ms. */
 static void detect(struct failover *f, uint64_t now)
@@ -240,9 +326,7 @@ static void detect(struct failover *f, uint64_t now)
     int64_t window = fsm_setting_int(st, "failover.detection_window_ms");
     int64_t newest = -1; /* ms since its freshest coordinator was heard */
     size_t n = 0;
-    struct fsm_cmd cmd;
     char reason[300];
-    uint64_t last = 0;
 
     f->primary_lost = false;
     if (primary == NULL || st->site.state != FSM_SITE_ACTIVE ||
@@ -256,7 +340,9 @@ static void detect(struct failover *f, uint64_t now)
             continue;
         }
         if (m->id == f->cfg->id) {
-            return; /* the leader is in the primary region: it lives */
+            /* The leader is in the primary region: it lives. */
+            detect_degraded(f, now, primary, window);
+            return;
         }
         ago = raftnode_silence_ms(f->node, m->id);
         if (ago < 0) {
@@ -267,55 +353,21 @@ static void detect(struct failover *f, uint64_t now)
         }
         n++;
     }
-    if (n == 0 || newest < window) {
+    if (n == 0) {
+        return;
+    }
+    if (newest < window) {
+        detect_degraded(f, now, primary, window);
         return;
     }
     f->primary_lost = true;
     f->lost_silence_ms = (uint64_t)newest;
     snprintf(f->lost_region, sizeof(f->lost_region), "%s", primary);
-    {
-        char why[300];
-        if (!fsm_layout_survives_region_loss(st, why, sizeof(why))) {
-            if (now - f->detect_logged_ms > 30000) {
-                f->detect_logged_ms = now;
-                log_error("region %s lost; automatic failover is off: %s",
-                          primary, why);
-            }
-            return;
-        }
-    }
-    if (!fsm_failover_automatic(st)) {
-        if (now - f->detect_logged_ms > 30000) {
-            f->detect_logged_ms = now;
-            log_error("region %s lost: no coordinator heard from for %" PRId64
-                      " ms; failover.mode is manual: run drctl failover",
-                      primary, newest);
-        }
-        return;
-    }
-    if (fsm_failover_target(st, false, NULL) == NULL) {
-        if (now - f->detect_logged_ms > 30000) {
-            const char *why = NULL;
-            fsm_failover_target(st, false, &why);
-            f->detect_logged_ms = now;
-            log_error("region %s lost, and no region can take over: %s",
-                      primary, why);
-        }
-        return;
-    }
     snprintf(reason, sizeof(reason),
              "region %s lost: none of its %zu coordinators heard from for "
              "%" PRId64 " ms",
              primary, n, newest);
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.type = FSM_CMD_FAILOVER_START;
-    cmd.actor = "failover";
-    cmd.u.failover.reason = reason;
-    cmd.u.failover.fence_deadline_ms =
-        failover_fence_deadline(f->node, primary, raftnode_wall_ms(), &last);
-    cmd.u.failover.loss_ms = last;
-    log_error("%s: failing over", reason);
-    propose(f, &cmd);
+    auto_failover(f, now, primary, "lost", reason);
 }
 
 /* The DNS step. */

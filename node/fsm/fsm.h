@@ -10,9 +10,9 @@
 
 /* Newest Entry.version this code applies. 2 added breakers, region health
  * and drills, 3 cross-region copies (replicate jobs, per-copy verification,
- * replication.* settings); an entry carries the newest version its commands
- * need. */
-#define FSM_VERSION 3
+ * replication.* settings), 4 failover.on_degraded; an entry carries the
+ * newest version its commands need. */
+#define FSM_VERSION 4
 #define FSM_NAME_MAX 63        /* region names, setting keys */
 #define FSM_ADDR_MAX 255       /* host:port, URLs */
 #define FSM_TEXT_MAX 1024      /* reasons, audit details */

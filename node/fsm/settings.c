@@ -7,6 +7,7 @@
 /* "automatic" is the older spelling of "auto", still accepted. */
 static const char *const failover_modes[] = {"auto", "manual", "automatic",
                                              NULL};
+static const char *const on_degraded[] = {"alert", "failover", NULL};
 static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
@@ -55,6 +56,10 @@ static const struct fsm_setting_desc table[] = {
      false,
      "webhooks (comma-separated http:// URLs) POSTed a JSON event when a "
      "failover publishes its DNS"},
+    {"failover.on_degraded", FSM_SETTING_STRING, 0, 0, 0, false, "alert",
+     on_degraded, false,
+     "primary region with its coordinators alive but PostgreSQL or Redis "
+     "down for the detection window: alert only, or fail over (auto mode)"},
     {"fence.timeout_ms", FSM_SETTING_INT, 1000, 600000, 5000, false, NULL, NULL,
      false, "milliseconds without a leader before a node fences itself"},
     {"history.max_entries", FSM_SETTING_INT, 16, 100000, 1000, false, NULL,
@@ -253,7 +258,10 @@ void fsm_setting_default(int i, struct fsm_value *v)
 uint32_t fsm_setting_version(const char *key)
 {
     /* The drill.* settings came with entry version 2, replication.* with
-     * 3. */
+     * 3, failover.on_degraded with 4. */
+    if (strcmp(key, "failover.on_degraded") == 0) {
+        return 4;
+    }
     if (strncmp(key, "replication.", 12) == 0 || strncmp(key, "dns.", 4) == 0 ||
         strcmp(key, "failover.notify_urls") == 0) {
         return 3;

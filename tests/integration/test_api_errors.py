@@ -352,6 +352,7 @@ class TestApiErrors(ClusterTestCase):
             ("history.max_entries", -1, "is outside 16..100000"),
             ("rpo.pg_s", 86401, "is outside 0..86400"),
             ("failover.mode", "sometimes", "is not one of the allowed"),
+            ("failover.on_degraded", "panic", "is not one of the allowed"),
             ("llm.fallback_chain", "ollama,ollama", "appears twice"),
             ("llm.fallback_chain", "ollama,,openai", "empty item"),
             ("llm.fallback_chain", "ollama,bard", 'unknown item "bard"'),

@@ -440,6 +440,33 @@ class FailoverTest(unittest.TestCase):
         # and are not the primary: they never unfence.
         self.assertNotIn("us-east", self.fenced(self.unfence_log))
 
+    def test_degraded_primary_alerts_then_fails_over_when_asked(self):
+        """eu-west's coordinators answer but its PostgreSQL dies: degraded.
+        With failover.on_degraded = alert (the default) nothing moves; set
+        to failover, the runbook moves the primary to us-east and eu-west's
+        nodes, alive, fence themselves for the new epoch."""
+        self.load_and_back_up()
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.pg["eu-west"].kill()
+        wait_until(lambda: self.c.leader().get("/api/regions/eu-west")
+                   .json["status"] == "degraded", 30,
+                   what="eu-west degraded")
+        time.sleep(4)  # past the 3 s window
+        self.assertEqual(self.runbook().get("state"), "none")
+        self.assertEqual(self.c.leader().get("/api/site").json["epoch"],
+                         epoch0)
+        self.set("failover.on_degraded", "failover")
+        rb = self.wait_state("complete")
+        self.assertEqual((rb["from_region"], rb["to_region"], rb["epoch"]),
+                         ("eu-west", "us-east", epoch0 + 1))
+        self.assertIn("region eu-west degraded: PostgreSQL down for",
+                      rb["reason"])
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        wait_until(lambda: self.fenced().count("%d eu-west" % (epoch0 + 1))
+                   == 2, 20, what="both eu-west nodes to fence")
+        n = self.pg["us-east"].psql("app", "SELECT count(*) FROM agents")
+        self.assertEqual(n.strip(), "4000")
+
     def test_leader_killed_during_fence_and_restore(self):
         """A failover to us-east (eu-west alive, so the runbook waits for
         its fence deadline) whose leader is killed -9 while the runbook

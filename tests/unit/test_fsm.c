@@ -454,7 +454,7 @@ static void test_entry_newer_version_refused(void **state)
     assert_int_equal(fsm_apply_entry(f, &e, res), DR_EVERSION);
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(res[i].code, DR_EVERSION);
-        assert_non_null(strstr(res[i].msg, "entry version 4 is not supported"));
+        assert_non_null(strstr(res[i].msg, "entry version 5 is not supported"));
     }
     snap_check(&before, f);
 
@@ -467,6 +467,10 @@ static void test_entry_newer_version_refused(void **state)
     assert_int_equal(fsm_cmd_version(&cmds[0]), 2);
     cmds[0].type = FSM_CMD_DRILL_START;
     assert_int_equal(fsm_cmd_version(&cmds[0]), 2);
+    cmds[0] = setting_str_cmd("failover.on_degraded", "failover");
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 4);
+    cmds[0] = setting_str_cmd("failover.mode", "manual");
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 1);
 
     /* Version 0 means no version field at all: also refused. */
     e.version = 0;
