@@ -26,6 +26,20 @@ static void print_status(const json_t *v, const void *arg)
         printf("WARNING        automatic failover is off: %s\n",
                json_string_value(json_object_get(v, "layout_warning")));
     }
+    {
+        const json_t *lost = json_object_get(v, "primary_lost");
+        if (json_is_object(lost)) {
+            const char *no =
+                json_string_value(json_object_get(lost, "why_no_failover"));
+            printf(
+                "LOST           %s: no coordinator heard from for %lld "
+                "ms%s%s\n",
+                json_string_value(json_object_get(lost, "region")),
+                (long long)json_integer_value(
+                    json_object_get(lost, "silence_ms")),
+                no != NULL ? "; no failover: " : "", no != NULL ? no : "");
+        }
+    }
     if (json_integer_value(json_object_get(v, "id")) == 0) {
         return;
     }

@@ -12,6 +12,7 @@ static void drctl__print_regions(const json_t *v, const void *arg)
         {"STATUS", "status", drctl_fmt_value, 32},
         {"DNS-TARGETS", "dns_targets", drctl_fmt_value, 4096},
         {"OBJECT-STORE", "object_store", drctl_fmt_value, 300},
+        {"ENDPOINTS", "endpoints", drctl_fmt_value, 4096},
         {NULL, NULL, NULL, 0},
     };
 
@@ -41,6 +42,7 @@ static json_t *drctl__region_body(struct drctl *d,
                                   const char *priority,
                                   const char *dns,
                                   const char *store,
+                                  const char *endpoints,
                                   int *rv)
 {
     json_t *body = json_object();
@@ -72,6 +74,14 @@ static json_t *drctl__region_body(struct drctl *d,
     if (store != NULL) {
         json_object_set_new(body, "object_store", json_string(store));
     }
+    if (endpoints != NULL) { /* "" clears them */
+        json_t *list = drctl_split_list(endpoints);
+        if (list == NULL) {
+            *rv = drctl_fail(d, "out of memory");
+            goto err_after_body;
+        }
+        json_object_set_new(body, "endpoints", list);
+    }
     return body;
 
 err_after_body:
@@ -84,11 +94,12 @@ static int drctl__regions_write(struct drctl *d,
                                 char **argv,
                                 bool create)
 {
-    const char *priority = NULL, *dns = NULL, *store = NULL;
+    const char *priority = NULL, *dns = NULL, *store = NULL, *eps = NULL;
     const struct drctl_opt opts[] = {
         {"--priority", &priority, NULL},
         {"--dns-targets", &dns, NULL},
         {"--object-store", &store, NULL},
+        {"--endpoints", &eps, NULL},
         {NULL, NULL, NULL},
     };
     struct drctl__region_done done = {NULL, create ? "added" : "updated"};
@@ -100,17 +111,19 @@ static int drctl__regions_write(struct drctl *d,
     if (rv != 0) {
         return rv;
     }
-    if (!create && priority == NULL && dns == NULL && store == NULL) {
+    if (!create && priority == NULL && dns == NULL && store == NULL &&
+        eps == NULL) {
         return drctl_usage_error(d,
                                  "nothing to update: give --priority, "
-                                 "--dns-targets or --object-store");
+                                 "--dns-targets, --object-store or "
+                                 "--endpoints");
     }
     rv = drctl_path(d, path, sizeof(path), "regions", done.name);
     if (rv != 0) {
         return rv;
     }
     body = drctl__region_body(d, create ? done.name : NULL, priority, dns,
-                              store, &rv);
+                              store, eps, &rv);
     if (body == NULL) {
         return rv;
     }

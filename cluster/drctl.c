@@ -60,10 +60,15 @@ static const struct drctl_command drctl_commands[] = {
      "      List regions with priority, health and targets.\n"
      "  regions add NAME [--priority N] [--dns-targets A,B] [--object-store "
      "URL]\n"
+     "              [--endpoints URL,URL]\n"
      "      Create a region.\n"
      "  regions update NAME [--priority N] [--dns-targets A,B] [--object-store "
      "URL]\n"
-     "      Change the given fields of a region.\n"
+     "                 [--endpoints URL,URL]\n"
+     "      Change the given fields of a region. --endpoints: its public\n"
+     "      endpoints (tcp://HOST:PORT, http(s)://, postgres://, redis://) "
+     "the\n"
+     "      other regions probe before a silent region counts as lost.\n"
      "  regions remove NAME\n"
      "      Delete a region (not the primary, nor one with members).\n"},
     {"site", drctl_cmd_site,

@@ -369,6 +369,70 @@ out:
 
 /* Point the failover's DNS step at the local PowerDNS (settings are
  * replicated: set once the cluster is up, again on every up). */
+/* PUT body to path through c, retrying while the bootstrap commits. */
+static int local__put(struct client *c, const char *path, json_t *body)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        struct client_response r;
+        memset(&r, 0, sizeof(r));
+        if (client_request(c, "PUT", path, body, &r) == 0 && r.status == 200) {
+            client_response_clear(&r);
+            return 0;
+        }
+        client_response_clear(&r);
+        client_sleep_ms(200);
+    }
+    return -1;
+}
+
+/* Each region's PostgreSQL and Redis are its public endpoints: what the
+ * other regions probe before a silent region counts as lost. */
+static int local__region_endpoints(struct drctl *d,
+                                   const struct local_cluster *lc)
+{
+    char endpoints[LOCAL_NODES_MAX * 24], token[LOCAL_PATH_MAX + 16];
+    char errmsg[CLIENT_ERRMSG_MAX];
+    struct client c;
+    size_t len = 0;
+    int rv = 0;
+
+    for (size_t i = 0; i < lc->n && len + 24 < sizeof(endpoints); i++) {
+        len +=
+            (size_t)snprintf(endpoints + len, sizeof(endpoints) - len, "%s%s",
+                             i > 0 ? "," : "", lc->nodes[i].api_address);
+    }
+    local_pathf(token, sizeof(token), "%s/token", lc->dir);
+    if (client_init(&c, endpoints, token, 5000, errmsg) != 0) {
+        return drctl_fail(d, "region endpoints: %s", errmsg);
+    }
+    for (size_t i = 0; i < lc->n_regions && rv == 0; i++) {
+        const struct local_region *r = &lc->regions[i];
+        json_t *list = json_array(), *body;
+        char path[160], url[64];
+        if (r->pg_port == 0 && r->redis_port == 0) {
+            json_decref(list);
+            continue;
+        }
+        if (r->pg_port != 0) {
+            snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", r->pg_port);
+            json_array_append_new(list, json_string(url));
+        }
+        if (r->redis_port != 0) {
+            snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", r->redis_port);
+            json_array_append_new(list, json_string(url));
+        }
+        body = json_pack("{so}", "endpoints", list);
+        snprintf(path, sizeof(path), "/api/regions/%s", r->name);
+        if (local__put(&c, path, body) != 0) {
+            rv = drctl_fail(d, "could not set the endpoints of region %s",
+                            r->name);
+        }
+        json_decref(body);
+    }
+    client_close(&c);
+    return rv;
+}
+
 static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
 {
     char endpoints[LOCAL_NODES_MAX * 24], token[LOCAL_PATH_MAX + 16];
@@ -400,23 +464,11 @@ static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
     for (size_t k = 0; k < 4 && rv == 0; k++) {
         char path[64];
         json_t *body = json_pack("{ss}", "value", values[k]);
-        int tries;
         snprintf(path, sizeof(path), "/api/settings/%s", keys[k]);
-        for (tries = 0; tries < 50; tries++) {
-            struct client_response r;
-            memset(&r, 0, sizeof(r));
-            if (client_request(&c, "PUT", path, body, &r) == 0 &&
-                r.status == 200) {
-                client_response_clear(&r);
-                break;
-            }
-            client_response_clear(&r);
-            client_sleep_ms(200); /* the bootstrap may still commit */
-        }
-        json_decref(body);
-        if (tries == 50) {
+        if (local__put(&c, path, body) != 0) {
             rv = drctl_fail(d, "dns settings: could not set %s", keys[k]);
         }
+        json_decref(body);
     }
     client_close(&c);
     return rv;
@@ -637,7 +689,8 @@ static int local__up(struct drctl *d, int argc, char **argv)
                 d->cmd, services ? " and services" : "", lc->dir);
         goto out;
     }
-    if ((rv = local__dns_settings(d, lc)) != 0) {
+    if ((rv = local__dns_settings(d, lc)) != 0 ||
+        (rv = local__region_endpoints(d, lc)) != 0) {
         goto out;
     }
     if (local_write_env(lc, env, sizeof(env), errmsg) != 0) {

@@ -183,7 +183,8 @@ static int start(struct daemon *d, const char *token, char *err)
     api_set_health(d->api, &d->health);
     scheduler_start(&d->scheduler, d->loop, &d->node);
     d->scheduler_started = true;
-    if (failover_start(&d->failover, d->loop, &d->cfg, &d->node, err) != 0) {
+    if (failover_start(&d->failover, d->loop, &d->cfg, &d->node, &d->health,
+                       err) != 0) {
         return -1;
     }
     d->failover_started = true;

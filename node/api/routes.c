@@ -150,7 +150,8 @@ int api__check_body(struct api_call *c,
  * targets must hold FSM_DNS_TARGETS_MAX + 1 pointers. */
 static int region_from_body(struct api_call *c,
                             struct fsm_region *r,
-                            char **targets)
+                            char **targets,
+                            char **endpoints)
 {
     const struct jin *v;
     if ((v = jin_get(c->body, "priority")) != NULL) {
@@ -180,6 +181,21 @@ static int region_from_body(struct api_call *c,
     if ((v = jin_get(c->body, "object_store")) != NULL) {
         r->object_store = (char *)v->u.str.s;
     }
+    if ((v = jin_get(c->body, "endpoints")) != NULL) {
+        size_t n = v->u.arr.n;
+        if (n > FSM_ENDPOINTS_MAX) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "field \"endpoints\" has %zu entries, at most %d "
+                            "allowed",
+                            n, FSM_ENDPOINTS_MAX);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            endpoints[i] = (char *)v->u.arr.items[i].u.str.s;
+        }
+        r->endpoints = endpoints;
+        r->n_endpoints = n;
+    }
     return 0;
 }
 
@@ -195,11 +211,12 @@ static void do_region_add(struct api_call *c)
         {"priority", JT_INT, false},
         {"dns_targets", JT_STRING_ARRAY, false},
         {"object_store", JT_STRING, false},
+        {"endpoints", JT_STRING_ARRAY, false},
     };
-    char *targets[FSM_DNS_TARGETS_MAX + 1];
+    char *targets[FSM_DNS_TARGETS_MAX + 1], *endpoints[FSM_ENDPOINTS_MAX + 1];
     struct fsm_cmd cmd;
 
-    if (api__check_body(c, fields, 4) != 0) {
+    if (api__check_body(c, fields, 5) != 0) {
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -207,7 +224,7 @@ static void do_region_add(struct api_call *c)
     cmd.actor = c->actor;
     cmd.u.region.name = (char *)jin_get(c->body, "name")->u.str.s;
     cmd.u.region.object_store = "";
-    if (region_from_body(c, &cmd.u.region, targets) != 0) {
+    if (region_from_body(c, &cmd.u.region, targets, endpoints) != 0) {
         return;
     }
     snprintf(c->arg, sizeof(c->arg), "%s", cmd.u.region.name);
@@ -221,11 +238,12 @@ static void do_region_update(struct api_call *c)
         {"priority", JT_INT, false},
         {"dns_targets", JT_STRING_ARRAY, false},
         {"object_store", JT_STRING, false},
+        {"endpoints", JT_STRING_ARRAY, false},
     };
-    char *targets[FSM_DNS_TARGETS_MAX + 1];
+    char *targets[FSM_DNS_TARGETS_MAX + 1], *endpoints[FSM_ENDPOINTS_MAX + 1];
     struct fsm_cmd cmd;
 
-    if (api__check_body(c, fields, 3) != 0) {
+    if (api__check_body(c, fields, 4) != 0) {
         return;
     }
     /* Only the fields given change; the FSM merges them with the region
@@ -245,13 +263,16 @@ static void do_region_update(struct api_call *c)
     if (jin_get(c->body, "object_store") != NULL) {
         cmd.fields |= FSM_REGION_F_OBJECT_STORE;
     }
+    if (jin_get(c->body, "endpoints") != NULL) {
+        cmd.fields |= FSM_REGION_F_ENDPOINTS;
+    }
     if (cmd.fields == 0) {
         api_reply_error(c, 400, "invalid_argument",
-                        "nothing to update: give priority, dns_targets or "
-                        "object_store");
+                        "nothing to update: give priority, dns_targets, "
+                        "object_store or endpoints");
         return;
     }
-    if (region_from_body(c, &cmd.u.region, targets) != 0) {
+    if (region_from_body(c, &cmd.u.region, targets, endpoints) != 0) {
         return;
     }
     api_propose_then(c, &cmd, after_region_written);

@@ -13,7 +13,9 @@
 #include "api/internal.h"
 #include "control/failover.h"
 
-static void view_runbook(struct jout *j, const struct fsm *f)
+static void view_runbook(struct jout *j,
+                         const struct fsm *f,
+                         const struct failover *fo)
 {
     const struct fsm_runbook *rb = &f->site.runbook;
     const struct fsm_value *mode = fsm_setting(f, "failover.mode");
@@ -90,6 +92,21 @@ static void view_runbook(struct jout *j, const struct fsm *f)
     jout_str(j, rb->error);
     jout_key(j, "detail");
     jout_str(j, rb->detail);
+    /* The leader's verdict: the primary's coordinators are silent, and
+     * why nothing moves yet (null elsewhere, or when all is well). */
+    jout_key(j, "primary_lost");
+    if (fo != NULL && fo->primary_lost) {
+        jout_begin(j, '{');
+        jout_key(j, "region");
+        jout_str(j, fo->lost_region);
+        jout_key(j, "silence_ms");
+        jout_uint(j, fo->lost_silence_ms);
+        jout_key(j, "why_no_failover");
+        jout_str(j, fo->lost_why[0] != '\0' ? fo->lost_why : NULL);
+        jout_end(j, '}');
+    } else {
+        jout_str(j, NULL);
+    }
     jout_end(j, '}');
 }
 
@@ -98,7 +115,7 @@ static void do_failover_get(struct api_call *c)
     struct jout j;
 
     jout_init(&j);
-    view_runbook(&j, api_state(c));
+    view_runbook(&j, api_state(c), c->api->failover);
     api_reply_jout(c, 200, &j);
 }
 

@@ -20,6 +20,12 @@ void api_view_region(struct jout *j, struct api *a, const struct fsm_region *r)
     jout_end(j, ']');
     jout_key(j, "object_store");
     jout_str(j, r->object_store);
+    jout_key(j, "endpoints");
+    jout_begin(j, '[');
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        jout_str(j, r->endpoints[i]);
+    }
+    jout_end(j, ']');
     jout_key(j, "status");
     jout_str(j, fsm_region_status_name(r->status));
     jout_key(j, "primary");

@@ -25,6 +25,8 @@ static void region_to_pb(const struct fsm_region *r, Dr__Region *pb)
     pb->updated_ms = r->updated_ms;
     pb->health = codec__health_pack(r->health);
     pb->health_ms = r->health_ms;
+    pb->n_endpoints = r->n_endpoints;
+    pb->endpoints = r->endpoints;
 }
 
 static void region_from_pb(const Dr__Region *pb, struct fsm_region *r)
@@ -39,6 +41,8 @@ static void region_from_pb(const Dr__Region *pb, struct fsm_region *r)
     r->created_ms = pb->created_ms;
     r->updated_ms = pb->updated_ms;
     r->health_ms = pb->health_ms;
+    r->n_endpoints = pb->n_endpoints;
+    r->endpoints = pb->endpoints;
     if (!codec__health_unpack(pb->health, r->health)) {
         r->health[0] = -1; /* refused by check_region */
     }
@@ -602,6 +606,16 @@ static int check_region(const struct fsm_region *r, char *err)
     if (fsm_valid_store_url(r->object_store, why) != DR_OK) {
         snprintf(err, 256, "region %s: %.200s", r->name, why);
         return DR_EINVAL;
+    }
+    if (r->n_endpoints > FSM_ENDPOINTS_MAX) {
+        snprintf(err, 256, "region %s has too many endpoints", r->name);
+        return DR_EINVAL;
+    }
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        if (fsm_endpoint_parse(r->endpoints[i], NULL, NULL, why) != DR_OK) {
+            snprintf(err, 256, "region %s: %.200s", r->name, why);
+            return DR_EINVAL;
+        }
     }
     return DR_OK;
 }

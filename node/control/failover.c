@@ -326,7 +326,7 @@ static void detect(struct failover *f, uint64_t now)
     int64_t window = fsm_setting_int(st, "failover.detection_window_ms");
     int64_t newest = -1; /* ms since its freshest coordinator was heard */
     size_t n = 0;
-    char reason[300];
+    char reason[600];
 
     f->primary_lost = false;
     if (primary == NULL || st->site.state != FSM_SITE_ACTIVE ||
@@ -363,10 +363,52 @@ static void detect(struct failover *f, uint64_t now)
     f->primary_lost = true;
     f->lost_silence_ms = (uint64_t)newest;
     snprintf(f->lost_region, sizeof(f->lost_region), "%s", primary);
-    snprintf(reason, sizeof(reason),
-             "region %s lost: none of its %zu coordinators heard from for "
-             "%" PRId64 " ms",
-             primary, n, newest);
+    /* Silent coordinators may be dead coordinators in a data center that
+     * still serves: failing over then would make two primaries. The other
+     * regions must find its public endpoints unreachable too. */
+    {
+        const struct fsm_region *r = fsm_region_get(st, primary);
+        char evidence[200];
+        int down;
+        if (r == NULL || r->n_endpoints == 0) {
+            snprintf(f->lost_why, sizeof(f->lost_why),
+                     "region %s has no endpoints to cross-check (drctl "
+                     "regions update %s --endpoints ...): its silent "
+                     "coordinators alone do not prove the data center is "
+                     "gone",
+                     primary, primary);
+            if (now - f->detect_logged_ms > 30000) {
+                f->detect_logged_ms = now;
+                log_error("region %s: no coordinator heard from for %" PRId64
+                          " ms; not failing over: %s",
+                          primary, newest, f->lost_why);
+            }
+            return;
+        }
+        down = f->health != NULL
+                   ? health_endpoints_down(f->health, primary, (uint64_t)window,
+                                           evidence, sizeof(evidence))
+                   : -1;
+        if (f->health == NULL) {
+            snprintf(evidence, sizeof(evidence), "this node runs no prober");
+        }
+        if (down != 1) {
+            snprintf(f->lost_why, sizeof(f->lost_why),
+                     "its coordinators are silent, but %s", evidence);
+            if (now - f->detect_logged_ms > 30000) {
+                f->detect_logged_ms = now;
+                log_error("region %s: no coordinator heard from for %" PRId64
+                          " ms; not failing over: %s",
+                          primary, newest, f->lost_why);
+            }
+            return;
+        }
+        f->lost_why[0] = '\0';
+        snprintf(reason, sizeof(reason),
+                 "region %s lost: none of its %zu coordinators heard from for "
+                 "%" PRId64 " ms, and %s",
+                 primary, n, newest, evidence);
+    }
     auto_failover(f, now, primary, "lost", reason);
 }
 
@@ -646,12 +688,14 @@ int failover_start(struct failover *f,
                    uv_loop_t *loop,
                    const struct config *cfg,
                    struct raftnode *node,
+                   const struct health *health,
                    char *err)
 {
     memset(f, 0, sizeof(*f));
     f->loop = loop;
     f->cfg = cfg;
     f->node = node;
+    f->health = health;
     /* Read once, like the probes' keys: a key file the node cannot use
      * stops it at start-up, not in the middle of a failover. */
     if (cfg->dns_api_key_file[0] != '\0' &&

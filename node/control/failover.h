@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "control/health.h"
 #include "dns/dns.h"
 #include "http/httpc.h"
 #include "raft/raftnode.h"
@@ -42,8 +43,9 @@ struct failover_notify
 struct failover
 {
     uv_loop_t *loop;
-    const struct config *cfg; /* borrowed */
-    struct raftnode *node;    /* borrowed */
+    const struct config *cfg;    /* borrowed */
+    struct raftnode *node;       /* borrowed */
+    const struct health *health; /* borrowed, may be NULL */
     struct httpc http;
     uv_timer_t tick;
     bool stopping;
@@ -79,12 +81,16 @@ struct failover
     bool primary_lost;
     char lost_region[64];
     uint64_t lost_silence_ms;
+    char lost_why[300]; /* why no failover moves (endpoints, mode...) */
 };
 
+/* health (borrowed, may be NULL) tells whether the other regions reach a
+ * silent region's endpoints. */
 int failover_start(struct failover *f,
                    uv_loop_t *loop,
                    const struct config *cfg,
                    struct raftnode *node,
+                   const struct health *health,
                    char *err);
 void failover_stop(struct failover *f, void (*cb)(struct failover *f));
 

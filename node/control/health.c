@@ -197,6 +197,83 @@ static void note_member(struct health *h, const struct health_report *r)
     }
 }
 
+/* Keep what r says of the other regions' endpoints, per (node, region). */
+static void note_evidence(struct health *h, const struct health_report *r)
+{
+    for (size_t k = 0; k < r->n_remote; k++) {
+        struct health_evidence *e = NULL;
+        for (size_t i = 0; i < h->n_evidence; i++) {
+            if (h->evidence[i].node == r->node &&
+                strcmp(h->evidence[i].region, r->remote[k].region) == 0) {
+                e = &h->evidence[i];
+                break;
+            }
+        }
+        if (e == NULL) {
+            if (h->n_evidence == FSM_MEMBERS_MAX) {
+                /* Full: reuse the stalest slot. */
+                e = &h->evidence[0];
+                for (size_t i = 1; i < h->n_evidence; i++) {
+                    if (h->evidence[i].received < e->received) {
+                        e = &h->evidence[i];
+                    }
+                }
+            } else {
+                e = &h->evidence[h->n_evidence++];
+            }
+        }
+        e->node = r->node;
+        snprintf(e->reporter_region, sizeof(e->reporter_region), "%s",
+                 r->region);
+        snprintf(e->region, sizeof(e->region), "%s", r->remote[k].region);
+        e->down_ms = r->remote[k].down_ms;
+        e->received = uv_now(h->loop);
+        e->fresh = report_fresh_ms(h, r);
+    }
+}
+
+int health_endpoints_down(const struct health *h,
+                          const char *region,
+                          uint64_t window_ms,
+                          char *why,
+                          size_t size)
+{
+    uint64_t now = uv_now(h->loop);
+    const struct health_evidence *best = NULL, *up = NULL;
+
+    for (size_t i = 0; i < h->n_evidence; i++) {
+        const struct health_evidence *e = &h->evidence[i];
+        if (strcmp(e->region, region) != 0 ||
+            strcmp(e->reporter_region, region) == 0 ||
+            now - e->received > e->fresh) {
+            continue;
+        }
+        if (e->down_ms == 0) {
+            up = e;
+        } else if (best == NULL || e->down_ms + (now - e->received) >
+                                       best->down_ms + (now - best->received)) {
+            best = e;
+        }
+    }
+    if (up != NULL) {
+        snprintf(why, size, "node %llu (%s) reaches its endpoints",
+                 (unsigned long long)up->node, up->reporter_region);
+        return 0;
+    }
+    if (best == NULL) {
+        snprintf(why, size,
+                 "no node of another region has a fresh verdict on its "
+                 "endpoints");
+        return -1;
+    }
+    snprintf(why, size,
+             "node %llu (%s) finds none of its endpoints "
+             "reachable for %llu ms",
+             (unsigned long long)best->node, best->reporter_region,
+             (unsigned long long)(best->down_ms + (now - best->received)));
+    return best->down_ms + (now - best->received) >= window_ms ? 1 : 0;
+}
+
 int64_t health_member_lag(const struct health *h, uint64_t id)
 {
     uint64_t commit = h->node->raft.commit_index;
@@ -252,6 +329,7 @@ int health_ingest(struct health *h, const struct health_report *r)
     }
     h->reports_received++;
     note_member(h, r);
+    note_evidence(h, r);
     snprintf(actor, sizeof(actor), "node:%llu", (unsigned long long)r->node);
     sync_region(h, slot, NULL, actor);
     /* Each LLM probe's outcome counts as a request to that provider; a
@@ -394,6 +472,15 @@ static void own_report(struct health *h, struct health_report *r)
     r->interval_ms = h->cfg->probe_interval_ms;
     r->timeout_ms = h->cfg->probe_timeout_ms;
     memcpy(r->results, h->prober.results, sizeof(r->results));
+    for (size_t i = 0; i < h->reach.n_regions && i < REACH_REGIONS_MAX; i++) {
+        int64_t down = reach_down_ms(&h->reach, h->reach.regions[i].name);
+        if (down < 0) {
+            continue;
+        }
+        snprintf(r->remote[r->n_remote].region, sizeof(r->remote[0].region),
+                 "%s", h->reach.regions[i].name);
+        r->remote[r->n_remote++].down_ms = (uint64_t)down;
+    }
 }
 
 static void round_cb(struct prober *p)
@@ -440,6 +527,11 @@ static void prober_stopped_cb(struct prober *p)
     part_closed(p->data);
 }
 
+static void reach_stopped_cb(struct reach *r)
+{
+    part_closed((struct health *)((char *)r - offsetof(struct health, reach)));
+}
+
 static void http_closed_cb(struct httpc *c)
 {
     part_closed((struct health *)((char *)c - offsetof(struct health, http)));
@@ -479,6 +571,8 @@ int health_start(struct health *h,
     }
     h->probing = true;
     h->open_parts++;
+    reach_start(&h->reach, loop, cfg, node);
+    h->open_parts++;
     uv_timer_init(loop, &h->tick);
     h->tick.data = h;
     uv_timer_start(&h->tick, tick_cb, HEALTH_TICK_MS, HEALTH_TICK_MS);
@@ -496,5 +590,6 @@ void health_stop(struct health *h, void (*cb)(struct health *h))
     uv_timer_stop(&h->tick);
     uv_close((uv_handle_t *)&h->tick, tick_closed_cb);
     prober_stop(&h->prober, prober_stopped_cb);
+    reach_stop(&h->reach, reach_stopped_cb);
     httpc_close(&h->http, http_closed_cb);
 }

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "control/reach.h"
 #include "http/httpc.h"
 #include "json/jsonin.h"
 #include "json/jsonout.h"
@@ -33,6 +34,26 @@ struct health_report
     bool proposing;         /* a REGION_HEALTH for it is in flight */
     int last[FSM_SERVICES]; /* what the previous report said */
     bool confirmed;         /* two reports in a row said the same */
+    /* The other regions' endpoints as the reporter sees them (reach.h):
+     * down_ms 0 = one answered in its last round. */
+    struct health_remote
+    {
+        char region[64];
+        uint64_t down_ms;
+    } remote[REACH_REGIONS_MAX];
+    size_t n_remote;
+};
+
+/* The leader's freshest word from each (node, region) pair on a region's
+ * endpoints. */
+struct health_evidence
+{
+    uint64_t node;
+    char reporter_region[64];
+    char region[64];
+    uint64_t down_ms;
+    uint64_t received; /* uv_now() */
+    uint64_t fresh;    /* ms it stays fresh */
 };
 
 struct health
@@ -43,6 +64,7 @@ struct health
     char token[512];
     struct prober prober;
     bool probing;
+    struct reach reach;
     struct httpc http;
     struct httpc_req report_req;
     bool report_inflight;
@@ -62,6 +84,8 @@ struct health
         uint64_t fresh;         /* ms its reports stay fresh */
     } members[FSM_MEMBERS_MAX]; /* applied index each node last reported */
     size_t n_members;
+    struct health_evidence evidence[FSM_MEMBERS_MAX];
+    size_t n_evidence;
     int proposals; /* in flight */
     /* metrics */
     uint64_t reports_sent, reports_failed, reports_received;
@@ -93,6 +117,17 @@ const struct health_report *health_view(const struct health *h,
 /* Leader: entries member id is behind the leader's commit index, as of
  * its last report (fresh as in health_view), or -1 when unknown. */
 int64_t health_member_lag(const struct health *h, uint64_t id);
+
+/* Leader: whether region's public endpoints are down for the leader's
+ * purposes. Returns 1 when a fresh report of a node of another region says
+ * every endpoint has failed for at least window_ms, 0 when a fresh report
+ * says one answers (or none is down long enough), -1 when no node of
+ * another region has a fresh verdict. why (size bytes) names the evidence. */
+int health_endpoints_down(const struct health *h,
+                          const char *region,
+                          uint64_t window_ms,
+                          char *why,
+                          size_t size);
 
 /* The replicated status a probe result stands for. */
 int health_service_status(const struct probe_result *r);

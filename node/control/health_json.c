@@ -75,6 +75,18 @@ void health_report_write(struct jout *j, const struct health_report *r)
         write_result(j, i, &r->results[i]);
     }
     jout_end(j, '}');
+    if (r->n_remote > 0) {
+        jout_key(j, "remote");
+        jout_begin(j, '{');
+        for (size_t i = 0; i < r->n_remote; i++) {
+            jout_key(j, r->remote[i].region);
+            jout_begin(j, '{');
+            jout_key(j, "down_ms");
+            jout_uint(j, r->remote[i].down_ms);
+            jout_end(j, '}');
+        }
+        jout_end(j, '}');
+    }
     jout_end(j, '}');
 }
 
@@ -232,6 +244,33 @@ int health_report_parse(const struct jin *root,
         if (parse_result(&svcs->u.obj.members[i].value, key, &out->results[s],
                          errmsg) != DR_OK) {
             return DR_EINVAL;
+        }
+    }
+    v = jin_get(root, "remote");
+    if (v != NULL) {
+        if (v->type != JIN_OBJECT || v->u.obj.n > REACH_REGIONS_MAX) {
+            return bad(errmsg, NULL,
+                       "remote must be an object of at most 16 regions");
+        }
+        for (size_t i = 0; i < v->u.obj.n; i++) {
+            const char *key = v->u.obj.members[i].key;
+            const struct jin *o = &v->u.obj.members[i].value;
+            int64_t down = 0;
+            char msg[128];
+            if (key[0] == '\0' ||
+                strlen(key) >= sizeof(out->remote[0].region)) {
+                return bad(errmsg, NULL, "remote: a key is not a region name");
+            }
+            snprintf(msg, sizeof(msg), "remote %.64s", key);
+            if (o->type != JIN_OBJECT || jin_get(o, "down_ms") == NULL) {
+                return bad(errmsg, msg, "must be {\"down_ms\": N}");
+            }
+            if (get_int(o, "down_ms", &down, msg, errmsg) != DR_OK) {
+                return DR_EINVAL;
+            }
+            snprintf(out->remote[out->n_remote].region,
+                     sizeof(out->remote[0].region), "%s", key);
+            out->remote[out->n_remote++].down_ms = (uint64_t)down;
         }
     }
     return DR_OK;

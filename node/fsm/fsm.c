@@ -88,6 +88,19 @@ int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
             }
         }
     }
+    if (src->n_endpoints > 0) {
+        dst->endpoints = calloc(src->n_endpoints, sizeof(char *));
+        if (dst->endpoints == NULL) {
+            goto err_nomem;
+        }
+        for (size_t i = 0; i < src->n_endpoints; i++) {
+            dst->endpoints[i] = fsm__dup_str(src->endpoints[i]);
+            dst->n_endpoints++;
+            if (dst->endpoints[i] == NULL) {
+                goto err_nomem;
+            }
+        }
+    }
     return DR_OK;
 
 err_nomem:
@@ -101,6 +114,10 @@ void fsm_region_free(struct fsm_region *r)
         free(r->dns_targets[i]);
     }
     free(r->dns_targets);
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        free(r->endpoints[i]);
+    }
+    free(r->endpoints);
     free(r->name);
     free(r->object_store);
     memset(r, 0, sizeof(*r));
@@ -428,6 +445,11 @@ static void region_merge(struct fsm_region *out,
     if (fields & FSM_REGION_F_OBJECT_STORE) {
         out->object_store = in->object_store;
     }
+    /* Only when named: "all" (0) predates endpoints. */
+    if (cmd->fields & FSM_REGION_F_ENDPOINTS) {
+        out->endpoints = in->endpoints;
+        out->n_endpoints = in->n_endpoints;
+    }
 }
 
 static int check_region_fields(const struct fsm_region *r,
@@ -457,6 +479,24 @@ static int check_region_fields(const struct fsm_region *r,
     }
     if (fsm_valid_store_url(r->object_store, err) != DR_OK) {
         return fsm__reject(res, DR_EINVAL, "region %s: %s", r->name, err);
+    }
+    if (r->n_endpoints > FSM_ENDPOINTS_MAX) {
+        return fsm__reject(res, DR_EINVAL,
+                           "region %s: %zu endpoints, at most %d allowed",
+                           r->name, r->n_endpoints, FSM_ENDPOINTS_MAX);
+    }
+    for (size_t i = 0; i < r->n_endpoints; i++) {
+        if (fsm_endpoint_parse(r->endpoints[i], NULL, NULL, err) != DR_OK) {
+            return fsm__reject(res, DR_EINVAL, "region %s: %s", r->name, err);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(r->endpoints[i], r->endpoints[j]) == 0) {
+                return fsm__reject(res, DR_EINVAL,
+                                   "region %s: endpoint \"%.64s\" is listed "
+                                   "twice",
+                                   r->name, r->endpoints[i]);
+            }
+        }
     }
     return DR_OK;
 }
@@ -646,7 +686,7 @@ static int check_base(const struct fsm *f,
             }
             if (cmd->fields &
                 ~(FSM_REGION_F_PRIORITY | FSM_REGION_F_DNS_TARGETS |
-                  FSM_REGION_F_OBJECT_STORE)) {
+                  FSM_REGION_F_OBJECT_STORE | FSM_REGION_F_ENDPOINTS)) {
                 return fsm__reject(res, DR_EINVAL,
                                    "region update names unknown fields (0x%x)",
                                    cmd->fields);
@@ -856,17 +896,33 @@ err_nomem:
     return DR_ENOMEM;
 }
 
-static void join_targets(const struct fsm_region *r, char *buf, size_t size)
+static void join_list(char *const *items, size_t n, char *buf, size_t size)
 {
     size_t off = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < r->n_dns_targets && off < size; i++) {
-        int n = snprintf(buf + off, size - off, "%s%s", i ? "," : "",
-                         r->dns_targets[i]);
-        if (n < 0) {
+    for (size_t i = 0; i < n && off < size; i++) {
+        int k = snprintf(buf + off, size - off, "%s%s", i ? "," : "", items[i]);
+        if (k < 0) {
             break;
         }
-        off += (size_t)n;
+        off += (size_t)k;
+    }
+}
+
+static void join_targets(const struct fsm_region *r, char *buf, size_t size)
+{
+    join_list(r->dns_targets, r->n_dns_targets, buf, size);
+}
+
+/* " endpoints=[...]" when the region has any (nothing for older ones, so
+ * their audit text stays what older releases wrote). */
+static void join_endpoints(const struct fsm_region *r, char *buf, size_t size)
+{
+    char list[512];
+    buf[0] = '\0';
+    if (r->n_endpoints > 0) {
+        join_list(r->endpoints, r->n_endpoints, list, sizeof(list));
+        snprintf(buf, size, " endpoints=[%.500s]", list);
     }
 }
 
@@ -875,7 +931,7 @@ static int mutate_base(struct fsm *f,
                        uint64_t now,
                        struct fsm_result *res)
 {
-    char targets[512];
+    char targets[512], endpoints[600];
 
     (void)res;
     int found;
@@ -889,11 +945,13 @@ static int mutate_base(struct fsm *f,
                 return DR_ENOMEM;
             }
             join_targets(&cmd->u.region, targets, sizeof(targets));
+            join_endpoints(&cmd->u.region, endpoints, sizeof(endpoints));
             fsm__audit_add(
                 f, now, cmd->actor, "region-add",
-                "%s priority=%d dns=[%s] store=%s", cmd->u.region.name,
+                "%s priority=%d dns=[%s] store=%s%s", cmd->u.region.name,
                 (int)cmd->u.region.priority, targets,
-                cmd->u.region.object_store ? cmd->u.region.object_store : "");
+                cmd->u.region.object_store ? cmd->u.region.object_store : "",
+                endpoints);
             return DR_OK;
         case FSM_CMD_REGION_UPDATE: {
             struct fsm_region r, merged;
@@ -910,9 +968,10 @@ static int mutate_base(struct fsm *f,
             fsm_region_free(&f->regions[pos]);
             f->regions[pos] = r;
             join_targets(&r, targets, sizeof(targets));
+            join_endpoints(&r, endpoints, sizeof(endpoints));
             fsm__audit_add(f, now, cmd->actor, "region-update",
-                           "%s priority=%d dns=[%s] store=%s", r.name,
-                           (int)r.priority, targets, r.object_store);
+                           "%s priority=%d dns=[%s] store=%s%s", r.name,
+                           (int)r.priority, targets, r.object_store, endpoints);
             return DR_OK;
         }
         case FSM_CMD_REGION_REMOVE:
@@ -1124,6 +1183,13 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
     const struct cmd_desc *d = desc_of(cmd->type);
     uint32_t v = d != NULL ? d->version : 1;
 
+    /* Region endpoints came with version 4. */
+    if ((cmd->type == FSM_CMD_REGION_ADD ||
+         cmd->type == FSM_CMD_REGION_UPDATE) &&
+        (cmd->u.region.n_endpoints > 0 ||
+         (cmd->fields & FSM_REGION_F_ENDPOINTS))) {
+        v = v > 4 ? v : 4;
+    }
     /* Copies came with version 3. */
     if ((cmd->type == FSM_CMD_JOB_CREATE &&
          cmd->u.job.kind == FSM_JOB_REPLICATE) ||

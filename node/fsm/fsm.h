@@ -14,6 +14,7 @@
  * newest version its commands need. */
 #define FSM_VERSION 4
 #define FSM_NAME_MAX 63        /* region names, setting keys */
+#define FSM_ENDPOINTS_MAX 8    /* endpoints per region */
 #define FSM_ADDR_MAX 255       /* host:port, URLs */
 #define FSM_TEXT_MAX 1024      /* reasons, audit details */
 #define FSM_DNS_TARGETS_MAX 16 /* DNS targets per region */
@@ -64,6 +65,11 @@ struct fsm_region
     uint64_t updated_ms;
     int health[FSM_SERVICES]; /* enum fsm_service_status */
     uint64_t health_ms;       /* when health last changed */
+    /* Public endpoints the other regions probe (tcp://, http(s)://,
+     * postgres://, redis:// URLs): a region whose coordinators are silent
+     * is lost only when its endpoints are unreachable too. */
+    char **endpoints;
+    size_t n_endpoints;
 };
 
 struct fsm_member
@@ -484,6 +490,7 @@ struct fsm_cmd_setting_set
 #define FSM_REGION_F_PRIORITY 1u
 #define FSM_REGION_F_DNS_TARGETS 2u
 #define FSM_REGION_F_OBJECT_STORE 4u
+#define FSM_REGION_F_ENDPOINTS 8u /* only when named: not part of "all" */
 
 struct fsm_cmd
 {
@@ -589,6 +596,15 @@ const struct fsm_audit *fsm_audit_at(const struct fsm *f, size_t i);
 int fsm_valid_name(const char *what, const char *name, char *errmsg);
 int fsm_valid_host_port(const char *what, const char *addr, char *errmsg);
 int fsm_valid_dns_target(const char *target, char *errmsg);
+/* A region endpoint: tcp://HOST:PORT, http(s)://HOST[:PORT][/PATH],
+ * postgres(ql)://HOST[:PORT][/...] or redis://HOST[:PORT][/...]. On success
+ * host (FSM_HOST_MAX + 1 bytes, may be NULL) and *port (the scheme's default
+ * when none is given) say where to connect. */
+#define FSM_HOST_MAX 253
+int fsm_endpoint_parse(const char *url,
+                       char *host,
+                       unsigned *port,
+                       char *errmsg);
 int fsm_valid_store_url(const char *url, char *errmsg);
 
 /* Deep copies and frees of the plain structs, used by the codec and tests. */

@@ -215,3 +215,115 @@ int fsm_valid_store_url(const char *url, char *errmsg)
              url);
     return DR_EINVAL;
 }
+
+int fsm_endpoint_parse(const char *url,
+                       char *host,
+                       unsigned *port,
+                       char *errmsg)
+{
+    static const struct
+    {
+        const char *scheme;
+        unsigned port; /* 0: the URL must give one */
+    } schemes[] = {
+        {"tcp://", 0},         {"http://", 80},         {"https://", 443},
+        {"postgres://", 5432}, {"postgresql://", 5432}, {"redis://", 6379},
+    };
+    const char *p = NULL, *end, *colon = NULL;
+    char h[FSM_HOST_MAX + 1];
+    unsigned def = 0;
+    size_t hlen;
+
+    if (url == NULL || url[0] == '\0') {
+        snprintf(errmsg, 256, "endpoint is empty");
+        return DR_EINVAL;
+    }
+    if (strlen(url) > 512) {
+        snprintf(errmsg, 256, "endpoint \"%.32s...\" is longer than 512", url);
+        return DR_EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i].scheme);
+        if (strncmp(url, schemes[i].scheme, n) == 0) {
+            p = url + n;
+            def = schemes[i].port;
+            break;
+        }
+    }
+    if (p == NULL) {
+        snprintf(errmsg, 256,
+                 "endpoint \"%.64s\" must start with tcp://, http://, "
+                 "https://, postgres://, postgresql:// or redis://",
+                 url);
+        return DR_EINVAL;
+    }
+    if (strchr(p, '@') != NULL) {
+        snprintf(errmsg, 256,
+                 "endpoint \"%.64s\" holds credentials: give only where to "
+                 "connect",
+                 url);
+        return DR_EINVAL;
+    }
+    end = p + strcspn(p, "/?#");
+    if (*p == '[') { /* [IPv6]:port */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (rb == NULL) {
+            snprintf(errmsg, 256, "endpoint \"%.64s\": unclosed '['", url);
+            return DR_EINVAL;
+        }
+        hlen = (size_t)(rb - p - 1);
+        if (hlen == 0 || hlen > FSM_HOST_MAX) {
+            snprintf(errmsg, 256, "endpoint \"%.64s\": bad host", url);
+            return DR_EINVAL;
+        }
+        memcpy(h, p + 1, hlen);
+        h[hlen] = '\0';
+        if (rb + 1 < end) {
+            if (rb[1] != ':') {
+                snprintf(errmsg, 256, "endpoint \"%.64s\": bad host", url);
+                return DR_EINVAL;
+            }
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+        hlen = (size_t)((colon != NULL ? colon : end) - p);
+        if (hlen == 0 || hlen > FSM_HOST_MAX) {
+            snprintf(errmsg, 256, "endpoint \"%.64s\" has no host", url);
+            return DR_EINVAL;
+        }
+        memcpy(h, p, hlen);
+        h[hlen] = '\0';
+        if (fsm_valid_dns_target(h, errmsg) != DR_OK) {
+            snprintf(errmsg, 256, "endpoint \"%.64s\": bad host \"%.64s\"", url,
+                     h);
+            return DR_EINVAL;
+        }
+    }
+    if (colon != NULL) {
+        char *e;
+        unsigned long v;
+        if (colon + 1 == end) {
+            snprintf(errmsg, 256, "endpoint \"%.64s\": empty port", url);
+            return DR_EINVAL;
+        }
+        v = strtoul(colon + 1, &e, 10);
+        if (e != end || v == 0 || v > 65535 || colon[1] == '+' ||
+            colon[1] == '-') {
+            snprintf(errmsg, 256, "endpoint \"%.64s\": port must be 1 to 65535",
+                     url);
+            return DR_EINVAL;
+        }
+        def = (unsigned)v;
+    } else if (def == 0) {
+        snprintf(errmsg, 256, "endpoint \"%.64s\": tcp:// needs a port", url);
+        return DR_EINVAL;
+    }
+    if (host != NULL) {
+        memcpy(host, h, hlen + 1);
+    }
+    if (port != NULL) {
+        *port = def;
+    }
+    return DR_OK;
+}

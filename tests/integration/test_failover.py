@@ -113,6 +113,19 @@ class FailoverTest(unittest.TestCase):
                      ("failover.detection_window_ms", 3000),
                      ("fence.timeout_ms", 2000)):
             self.set(k, v)
+        # Each data center's public endpoints: its PostgreSQL and Redis.
+        for r in ("eu-west", "us-east"):
+            self.set_endpoints(r, self.endpoints(r))
+
+    def endpoints(self, region):
+        return ["tcp://127.0.0.1:%d" % self.pg[region].port,
+                "redis://" + self.redis[region].address]
+
+    def set_endpoints(self, region, endpoints):
+        r = self.c.leader().write("PUT", "/api/regions/" + region,
+                                  {"endpoints": endpoints})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["endpoints"], endpoints)
 
     def tearDown(self):
         self.c.cleanup(failed=self._failed())
@@ -381,6 +394,43 @@ class FailoverTest(unittest.TestCase):
         p = self.drctl("failover", "resume", nodes=[self.c.node(3)])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.wait_state("complete")
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+
+    def test_dead_coordinators_in_a_live_data_center_fail_nothing_over(self):
+        """eu-west's coordinators die but its PostgreSQL and Redis still
+        answer: failing over would leave its app serving as a second
+        primary. The leader says so and waits; once the services die too,
+        the other regions find the endpoints unreachable and it fails over.
+        A region with no endpoints is never failed over automatically."""
+        self.load_and_back_up()
+        for nid in (1, 2):
+            self.c.kill(nid)
+        time.sleep(6)  # twice the window
+        self.assertEqual(self.runbook().get("state"), "none")
+
+        def lost_view():  # the leader's verdict
+            leader = self.c.wait_for_leader(ids=[3, 4, 5])
+            return leader.get("/api/failover").json["primary_lost"] or {}
+        lost = lost_view()
+        self.assertEqual(lost["region"], "eu-west")
+        self.assertIn("reaches its endpoints", lost["why_no_failover"])
+        out = self.drctl("failover", "status",
+                         nodes=[self.c.node(3), self.c.node(4)]).stdout
+        self.assertIn(b"LOST           eu-west", out)
+        self.assertIn(b"reaches its endpoints", out)
+        # Without endpoints there is nothing to cross-check: still nothing.
+        self.set_endpoints("eu-west", [])
+        wait_until(lambda: "no endpoints to cross-check" in (
+            lost_view().get("why_no_failover") or ""), 20,
+            what="the no-endpoints verdict")
+        self.assertEqual(self.runbook().get("state"), "none")
+        self.set_endpoints("eu-west", self.endpoints("eu-west"))
+        # The data center dies for good: now it moves.
+        self.pg["eu-west"].kill()
+        self.redis["eu-west"].stop()
+        rb = self.wait_state("complete")
+        self.assertEqual(rb["to_region"], "us-east")
+        self.assertIn("finds none of its endpoints reachable", rb["reason"])
         self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
 
     def test_flapping_region_triggers_nothing(self):

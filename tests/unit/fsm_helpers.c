@@ -112,6 +112,10 @@ void region_equal(const struct fsm_region *a, const struct fsm_region *b)
     assert_int_equal(a->updated_ms, b->updated_ms);
     assert_memory_equal(a->health, b->health, sizeof(a->health));
     assert_int_equal(a->health_ms, b->health_ms);
+    assert_int_equal(a->n_endpoints, b->n_endpoints);
+    for (size_t i = 0; i < a->n_endpoints; i++) {
+        str_equal(a->endpoints[i], b->endpoints[i]);
+    }
 }
 
 void member_equal(const struct fsm_member *a, const struct fsm_member *b)
@@ -285,8 +289,8 @@ void boot_make(struct boot *b)
 }
 
 struct fsm_region boot_regions[2] = {
-    {"eu-west", 10, eu_targets, 3, "s3://dr-eu", 0, 0, 0, {0}, 0},
-    {"us-east", -3, NULL, 0, "", 0, 0, 0, {0}, 0},
+    {"eu-west", 10, eu_targets, 3, "s3://dr-eu", 0, 0, 0, {0}, 0, NULL, 0},
+    {"us-east", -3, NULL, 0, "", 0, 0, 0, {0}, 0, NULL, 0},
 };
 struct fsm_member boot_members[2] = {
     {1, "eu-west", "10.1.0.1:7000", "10.1.0.1:8000", 0},

@@ -175,8 +175,8 @@ static void test_region_update_fields(void **state)
     assert_int_equal(r->n_dns_targets, 2);
     assert_string_equal(r->dns_targets[1], "b.example.com");
     assert_string_equal(r->object_store, "file:///srv/dr"); /* kept */
-    bad.fields = 8;
-    expect_reject(f, &bad, DR_EINVAL, "unknown fields (0x8)");
+    bad.fields = 16;
+    expect_reject(f, &bad, DR_EINVAL, "unknown fields (0x10)");
 }
 
 static void test_region_remove(void **state)

@@ -1,0 +1,82 @@
+/* Reachability of the other regions' public endpoints, seen from this node.
+ *
+ * Every round (the probe interval) the node opens a TCP connection to each
+ * endpoint of every other region (the replicated region records name them:
+ * drctl regions update R --endpoints ...), resolving host names on libuv's
+ * thread pool, never on the loop. A region is reachable when one of its
+ * endpoints accepted a connection in the last round; down_ms says for how
+ * long every endpoint of it has failed, round after round. The node reports
+ * that with its probe report; the leader needs it before it declares a
+ * region whose coordinators are silent lost (control/failover.c): silent
+ * coordinators alone may be dead coordinators in a data center that still
+ * serves. */
+#ifndef DR_CONTROL_REACH_H
+#define DR_CONTROL_REACH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "fsm/fsm.h"
+#include "raft/raftnode.h"
+
+#define REACH_REGIONS_MAX 16 /* other regions probed */
+#define REACH_ATTEMPTS_MAX (REACH_REGIONS_MAX * FSM_ENDPOINTS_MAX)
+
+struct reach;
+
+struct reach_region
+{
+    char name[64];
+    bool seen;           /* probed at least one full round */
+    bool ok_this_round;  /* an endpoint answered in the current round */
+    uint64_t down_since; /* loop ms of the first round all failed; 0: up */
+    char last_error[160];
+};
+
+struct reach_attempt
+{
+    struct reach *r;
+    int region; /* index in regions[] */
+    bool busy;
+    int open; /* handles not yet closed (tcp, timer) */
+    bool done;
+    uv_getaddrinfo_t gai;
+    uv_tcp_t tcp;
+    uv_connect_t conn;
+    uv_timer_t timeout;
+    char host[FSM_HOST_MAX + 1];
+    char port[8];
+};
+
+struct reach
+{
+    uv_loop_t *loop;
+    const struct config *cfg; /* borrowed */
+    struct raftnode *node;    /* borrowed */
+    uv_timer_t timer;
+    bool stopping;
+    int open; /* the timer, and attempts' handles, not yet closed */
+    void (*stopped_cb)(struct reach *r);
+    uint64_t round_start;
+    int round_left; /* attempts of the current round not finished */
+    struct reach_region regions[REACH_REGIONS_MAX];
+    size_t n_regions;
+    struct reach_attempt attempts[REACH_ATTEMPTS_MAX];
+    uint64_t rounds;
+};
+
+int reach_start(struct reach *r,
+                uv_loop_t *loop,
+                const struct config *cfg,
+                struct raftnode *node);
+/* Close everything, then call cb (may be NULL). */
+void reach_stop(struct reach *r, void (*cb)(struct reach *r));
+
+/* How long every endpoint of region has failed (0: one answered in the last
+ * round), or -1 when this node has no verdict (its own region, no
+ * endpoints, not probed yet). */
+int64_t reach_down_ms(const struct reach *r, const char *region);
+
+#endif /* DR_CONTROL_REACH_H */
