@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -894,6 +896,41 @@ static int bootstrap_config(struct raftnode *n)
     return DR_OK;
 }
 
+/* Whether host:port cannot be bound because another socket holds it (at
+ * start-up only: it blocks on name resolution). */
+static bool address_in_use(const char *address)
+{
+    char host[256];
+    const char *colon = strrchr(address, ':');
+    struct addrinfo hints, *res = NULL;
+    bool busy = false;
+    size_t len;
+
+    if (colon == NULL || (len = (size_t)(colon - address)) >= sizeof(host)) {
+        return false;
+    }
+    memcpy(host, address, len);
+    host[len] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL) {
+        return false;
+    }
+    {
+        int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd >= 0) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            busy = bind(fd, res->ai_addr, res->ai_addrlen) != 0 &&
+                   errno == EADDRINUSE;
+            close(fd);
+        }
+    }
+    freeaddrinfo(res);
+    return busy;
+}
+
 int raftnode_start(struct raftnode *n,
                    uv_loop_t *loop,
                    const struct config *cfg)
@@ -967,8 +1004,19 @@ int raftnode_start(struct raftnode *n,
     }
     rv = raft_start(&n->raft);
     if (rv != 0) {
-        snprintf(n->errmsg, sizeof(n->errmsg), "raft start in %s: %s",
-                 cfg->data_dir, raft_errmsg(&n->raft));
+        const char *why = raft_errmsg(&n->raft);
+        char busy[200];
+        /* libraft says nothing when its listener cannot bind: say it. */
+        if (address_in_use(cfg->raft_address)) {
+            snprintf(busy, sizeof(busy),
+                     "the raft address %.64s is in use by another process",
+                     cfg->raft_address);
+            why = busy;
+        }
+        snprintf(n->errmsg, sizeof(n->errmsg), "raft start in %s: %s (%s)",
+                 cfg->data_dir,
+                 why != NULL && why[0] != '\0' ? why : "no detail",
+                 raft_strerror(rv));
         goto err_after_raft;
     }
     n->started = true;

@@ -10,6 +10,7 @@ Runs the server as the non-root user `postgres` (runuser) when the caller
 is root, directly otherwise. Python stdlib only.
 """
 
+import atexit
 import os
 import pwd
 import shutil
@@ -28,6 +29,22 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+_LIVE = {}  # id -> PgServer started and not stopped: stopped at exit
+
+
+def _stop_all():
+    """A test whose setUp failed never reaches its tearDown: its servers
+    must not outlive the run (they would hold their ports)."""
+    for srv in list(_LIVE.values()):
+        try:
+            srv.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(_stop_all)
 
 
 class PgError(Exception):
@@ -103,6 +120,7 @@ class PgServer:
                   "start"])
         with open(os.path.join(self.data, "postmaster.pid")) as f:
             self.proc_pid = int(f.readline().strip())
+        _LIVE[id(self)] = self
         deadline = time.time() + 30
         while True:
             p = self.run([os.path.join(PG_BIN, "pg_isready"), "-h",
@@ -139,6 +157,7 @@ class PgServer:
         self.proc_pid = None
 
     def stop(self):
+        _LIVE.pop(id(self), None)
         if self.proc_pid and os.path.exists(self.data):
             p = self.run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
                           "-m", "fast", "-w", "-t", "30", "stop"],

@@ -10,6 +10,7 @@ Environment: REDIS_SERVER (default redis-server), DRCLUSTER_KEEP=1 keeps
 temp dirs.
 """
 
+import atexit
 import ctypes
 import os
 import shutil
@@ -232,3 +233,8 @@ def kill_all():
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
         srv.stop()
+
+
+# A test whose setUp failed never reaches its tearDown: no server of it
+# outlives the run.
+atexit.register(kill_all)
