@@ -43,6 +43,12 @@ static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
     struct failover *f = p->data;
     log_warn("%s hook exited with status %" PRId64 "%s", f->hook_kind, status,
              sig != 0 ? " (signal)" : "");
+    /* A runbook's fence that succeeded: confirmed with the next report. */
+    if (f->hook_fence_epoch != 0 && status == 0 && sig == 0 &&
+        f->health != NULL && f->hook_fence_epoch > f->health->fenced_epoch) {
+        f->health->fenced_epoch = f->hook_fence_epoch;
+        health_report_soon(f->health);
+    }
     if (!uv_is_closing((uv_handle_t *)p)) {
         uv_close((uv_handle_t *)p, hook_closed_cb);
     }
@@ -83,6 +89,7 @@ static bool run_hook(struct failover *f,
     opts.exit_cb = hook_exit_cb;
     f->hook.data = f;
     f->hook_kind = kind;
+    f->hook_fence_epoch = 0;
     rv = uv_spawn(f->loop, &f->hook, &opts);
     f->hook_running = true;
     f->open++;
@@ -144,6 +151,9 @@ static void fence_step(struct failover *f)
                  rb->to_region, rb->epoch);
         if (run_hook(f, "fence", f->cfg->hook_fence, rb->epoch, why)) {
             f->fenced_epoch = rb->epoch;
+            if (f->hook_running) {
+                f->hook_fence_epoch = rb->epoch;
+            }
         }
     }
 }
@@ -654,7 +664,17 @@ static void leader_step(struct failover *f)
     f->primary_lost = false;
     switch (rb->step) {
         case FSM_RB_FENCE:
+            /* The old region's deadline has passed, or every node of it
+             * confirmed its fence hook ran for this epoch. */
             if (wall >= rb->fence_deadline_ms) {
+                step_cmd(f, rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+            } else if (f->health != NULL && rb->from_region != NULL &&
+                       health_region_fenced(f->health, st, rb->from_region,
+                                            rb->epoch)) {
+                log_info(
+                    "failover: every node of %s confirmed its fence "
+                    "for epoch %" PRIu64 ", %" PRIu64 " ms before the deadline",
+                    rb->from_region, rb->epoch, rb->fence_deadline_ms - wall);
                 step_cmd(f, rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
             }
             break;
@@ -688,7 +708,7 @@ int failover_start(struct failover *f,
                    uv_loop_t *loop,
                    const struct config *cfg,
                    struct raftnode *node,
-                   const struct health *health,
+                   struct health *health,
                    char *err)
 {
     memset(f, 0, sizeof(*f));

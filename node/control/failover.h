@@ -43,9 +43,9 @@ struct failover_notify
 struct failover
 {
     uv_loop_t *loop;
-    const struct config *cfg;    /* borrowed */
-    struct raftnode *node;       /* borrowed */
-    const struct health *health; /* borrowed, may be NULL */
+    const struct config *cfg; /* borrowed */
+    struct raftnode *node;    /* borrowed */
+    struct health *health;    /* borrowed, may be NULL */
     struct httpc http;
     uv_timer_t tick;
     bool stopping;
@@ -59,7 +59,8 @@ struct failover
     uv_process_t hook;
     bool hook_running; /* until its handle has closed */
     const char *hook_kind;
-    char dns_api_key[256]; /* [dns] api_key_file, read at start */
+    uint64_t hook_fence_epoch; /* a runbook's fence hook: its epoch */
+    char dns_api_key[256];     /* [dns] api_key_file, read at start */
     /* The leader's step in progress. */
     bool inflight; /* a proposal not yet answered */
     bool dns_busy;
@@ -85,12 +86,13 @@ struct failover
 };
 
 /* health (borrowed, may be NULL) tells whether the other regions reach a
- * silent region's endpoints. */
+ * silent region's endpoints and whether a region confirmed its fencing;
+ * this node's own confirmation goes out with its probe reports. */
 int failover_start(struct failover *f,
                    uv_loop_t *loop,
                    const struct config *cfg,
                    struct raftnode *node,
-                   const struct health *health,
+                   struct health *health,
                    char *err);
 void failover_stop(struct failover *f, void (*cb)(struct failover *f));
 

@@ -194,7 +194,36 @@ static void note_member(struct health *h, const struct health_report *r)
         m->applied_index = r->applied_index;
         m->received = uv_now(h->loop);
         m->fresh = report_fresh_ms(h, r);
+        m->fenced_epoch = r->fenced_epoch;
     }
+}
+
+bool health_region_fenced(const struct health *h,
+                          const struct fsm *st,
+                          const char *region,
+                          uint64_t epoch)
+{
+    size_t n = 0;
+    uint64_t now = uv_now(h->loop);
+
+    for (size_t i = 0; i < st->n_members; i++) {
+        const struct fsm_member *fm = &st->members[i];
+        bool ok = false;
+        if (strcmp(fm->region, region) != 0) {
+            continue;
+        }
+        n++;
+        for (size_t k = 0; k < h->n_members; k++) {
+            const struct health_member *m = &h->members[k];
+            if (m->id == fm->id) {
+                ok = m->fenced_epoch >= epoch && now - m->received <= m->fresh;
+            }
+        }
+        if (!ok) {
+            return false;
+        }
+    }
+    return n > 0;
 }
 
 /* Keep what r says of the other regions' endpoints, per (node, region). */
@@ -443,6 +472,8 @@ static void tick_cb(uv_timer_t *t)
 
 /* Reports: every node's own region, after each probe round. */
 
+static void send_report(struct health *h, bool urgent);
+
 static void report_done_cb(struct httpc_req *r,
                            long status,
                            const char *body,
@@ -452,6 +483,10 @@ static void report_done_cb(struct httpc_req *r,
     struct health *h = r->data;
     (void)len;
     h->report_inflight = false;
+    if (h->report_again && !h->stopping) {
+        h->report_again = false;
+        send_report(h, false); /* what changed while this was on its way */
+    }
     if (status == 200) {
         h->reports_sent++;
         return;
@@ -472,6 +507,7 @@ static void own_report(struct health *h, struct health_report *r)
     r->interval_ms = h->cfg->probe_interval_ms;
     r->timeout_ms = h->cfg->probe_timeout_ms;
     memcpy(r->results, h->prober.results, sizeof(r->results));
+    r->fenced_epoch = h->fenced_epoch;
     for (size_t i = 0; i < h->reach.n_regions && i < REACH_REGIONS_MAX; i++) {
         int64_t down = reach_down_ms(&h->reach, h->reach.regions[i].name);
         if (down < 0) {
@@ -483,9 +519,10 @@ static void own_report(struct health *h, struct health_report *r)
     }
 }
 
-static void round_cb(struct prober *p)
+/* Send this node's report now (to itself when it leads); an urgent one
+ * asked for while another is on its way follows it. */
+static void send_report(struct health *h, bool urgent)
 {
-    struct health *h = p->data;
     struct health_report r;
     struct jout j;
     char url[320];
@@ -498,8 +535,11 @@ static void round_cb(struct prober *p)
         health_ingest(h, &r);
         return;
     }
-    if (h->report_inflight ||
-        !raftnode_leader_url(h->node, "/api/probes", url, sizeof(url))) {
+    if (h->report_inflight) {
+        h->report_again = h->report_again || urgent;
+        return;
+    }
+    if (!raftnode_leader_url(h->node, "/api/probes", url, sizeof(url))) {
         return;
     }
     jout_init(&j);
@@ -511,6 +551,18 @@ static void round_cb(struct prober *p)
                        HEALTH_REPORT_TIMEOUT_MS, report_done_cb) == 0;
     }
     jout_free(&j);
+}
+
+static void round_cb(struct prober *p)
+{
+    send_report(p->data, false);
+}
+
+void health_report_soon(struct health *h)
+{
+    if (h->probing) {
+        send_report(h, true);
+    }
 }
 
 /* Lifecycle. */

@@ -42,6 +42,9 @@ struct health_report
         uint64_t down_ms;
     } remote[REACH_REGIONS_MAX];
     size_t n_remote;
+    /* The newest runbook epoch the reporter's fence hook ran for and
+     * succeeded (0: none): its confirmation that it is fenced. */
+    uint64_t fenced_epoch;
 };
 
 /* The leader's freshest word from each (node, region) pair on a region's
@@ -65,9 +68,11 @@ struct health
     struct prober prober;
     bool probing;
     struct reach reach;
+    uint64_t fenced_epoch; /* this node's, set by control/failover.c */
     struct httpc http;
     struct httpc_req report_req;
     bool report_inflight;
+    bool report_again; /* asked for while one was in flight */
     uv_timer_t tick;
     bool stopping;
     int open_parts; /* prober, httpc, timer not yet closed */
@@ -82,6 +87,7 @@ struct health
         uint64_t id, applied_index;
         uint64_t received;      /* uv_now() */
         uint64_t fresh;         /* ms its reports stay fresh */
+        uint64_t fenced_epoch;  /* as its last report said */
     } members[FSM_MEMBERS_MAX]; /* applied index each node last reported */
     size_t n_members;
     struct health_evidence evidence[FSM_MEMBERS_MAX];
@@ -128,6 +134,17 @@ int health_endpoints_down(const struct health *h,
                           uint64_t window_ms,
                           char *why,
                           size_t size);
+
+/* Report this node's state now rather than at the next probe round (a
+ * fence just confirmed). */
+void health_report_soon(struct health *h);
+
+/* Leader: every member of region has reported, freshly, that its fence
+ * hook succeeded for the runbook of epoch (or a later one). */
+bool health_region_fenced(const struct health *h,
+                          const struct fsm *st,
+                          const char *region,
+                          uint64_t epoch);
 
 /* The replicated status a probe result stands for. */
 int health_service_status(const struct probe_result *r);

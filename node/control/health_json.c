@@ -75,6 +75,10 @@ void health_report_write(struct jout *j, const struct health_report *r)
         write_result(j, i, &r->results[i]);
     }
     jout_end(j, '}');
+    if (r->fenced_epoch > 0) {
+        jout_key(j, "fenced_epoch");
+        jout_uint(j, r->fenced_epoch);
+    }
     if (r->n_remote > 0) {
         jout_key(j, "remote");
         jout_begin(j, '{');
@@ -245,6 +249,13 @@ int health_report_parse(const struct jin *root,
                          errmsg) != DR_OK) {
             return DR_EINVAL;
         }
+    }
+    {
+        int64_t fe = 0;
+        if (get_int(root, "fenced_epoch", &fe, NULL, errmsg) != DR_OK) {
+            return DR_EINVAL;
+        }
+        out->fenced_epoch = (uint64_t)fe;
     }
     v = jin_get(root, "remote");
     if (v != NULL) {

@@ -93,7 +93,7 @@ class FailoverTest(unittest.TestCase):
             services=services, name="failover")
         for n in self.c.nodes.values():
             n.extra_sections = {
-                "hooks": {"fence": "echo $DR_EPOCH $DR_REGION >> %s"
+                "hooks": {"fence": "sleep 1; echo $DR_EPOCH $DR_REGION >> %s"
                           % self.fence_log,
                           "activate": "echo $DR_EPOCH $DR_REGION >> %s"
                           % self.activate_log,
@@ -511,6 +511,11 @@ class FailoverTest(unittest.TestCase):
                          ("eu-west", "us-east", epoch0 + 1))
         self.assertIn("region eu-west degraded: PostgreSQL down for",
                       rb["reason"])
+        # eu-west is alive: both its nodes confirmed their fence, so the
+        # runbook went on before the fence deadline.
+        at = {st["step"]: st["at_ms"] for st in rb["steps"]}
+        self.assertLess(at["restore"], rb["fence_deadline_ms"], rb)
+        self.assertEqual(self.fenced().count("%d eu-west" % (epoch0 + 1)), 2)
         self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
         wait_until(lambda: self.fenced().count("%d eu-west" % (epoch0 + 1))
                    == 2, 20, what="both eu-west nodes to fence")

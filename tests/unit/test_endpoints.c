@@ -208,6 +208,12 @@ static void test_report_remote(void **state)
                      bad[i].why, err);
         }
     }
+    /* fenced_epoch: a non-negative integer when given. */
+    assert_int_equal(parse("{\"node\": 3, \"region\": \"a\", \"services\": "
+                           "{}, \"fenced_epoch\": -2}",
+                           &r, err),
+                     DR_EINVAL);
+    assert_non_null(strstr(err, "fenced_epoch must be a non-negative"));
     /* What a node writes, the leader reads back. */
     {
         struct health_report w, back;
@@ -218,6 +224,7 @@ static void test_report_remote(void **state)
         snprintf(w.remote[0].region, sizeof(w.remote[0].region), "eu-west");
         w.remote[0].down_ms = 12345;
         w.n_remote = 1;
+        w.fenced_epoch = 9;
         jout_init(&j);
         health_report_write(&j, &w);
         assert_false(j.oom);
@@ -225,6 +232,7 @@ static void test_report_remote(void **state)
         assert_int_equal(back.n_remote, 1);
         assert_string_equal(back.remote[0].region, "eu-west");
         assert_int_equal(back.remote[0].down_ms, 12345);
+        assert_int_equal(back.fenced_epoch, 9);
         jout_free(&j);
     }
 }
