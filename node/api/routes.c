@@ -146,8 +146,37 @@ int api__check_body(struct api_call *c,
     return 0;
 }
 
+/* The body's string array field key (if given) into buf (max + 1
+ * pointers, borrowing the body's strings) and *out and *n; -1 after replying
+ * 400 when it holds more than max. */
+static int string_list(struct api_call *c,
+                       const char *key,
+                       size_t max,
+                       char **buf,
+                       char ***out,
+                       size_t *n)
+{
+    const struct jin *v = jin_get(c->body, key);
+    if (v == NULL) {
+        return 0;
+    }
+    if (v->u.arr.n > max) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"%s\" has %zu entries, at most %zu allowed",
+                        key, v->u.arr.n, max);
+        return -1;
+    }
+    for (size_t i = 0; i < v->u.arr.n; i++) {
+        buf[i] = (char *)v->u.arr.items[i].u.str.s;
+    }
+    *out = buf;
+    *n = v->u.arr.n;
+    return 0;
+}
+
 /* Fill a region from the body; strings and arrays borrow from the body.
- * targets must hold FSM_DNS_TARGETS_MAX + 1 pointers. */
+ * targets and endpoints hold FSM_DNS_TARGETS_MAX + 1 and FSM_ENDPOINTS_MAX
+ * + 1 pointers. */
 static int region_from_body(struct api_call *c,
                             struct fsm_region *r,
                             char **targets,
@@ -163,38 +192,16 @@ static int region_from_body(struct api_call *c,
         }
         r->priority = (int32_t)p;
     }
-    if ((v = jin_get(c->body, "dns_targets")) != NULL) {
-        size_t n = v->u.arr.n;
-        if (n > FSM_DNS_TARGETS_MAX) {
-            api_reply_error(c, 400, "invalid_argument",
-                            "field \"dns_targets\" has %zu entries, at most "
-                            "%d allowed",
-                            n, FSM_DNS_TARGETS_MAX);
-            return -1;
-        }
-        for (size_t i = 0; i < n; i++) {
-            targets[i] = (char *)v->u.arr.items[i].u.str.s;
-        }
-        r->dns_targets = targets;
-        r->n_dns_targets = n;
+    if (string_list(c, "dns_targets", FSM_DNS_TARGETS_MAX, targets,
+                    &r->dns_targets, &r->n_dns_targets) != 0) {
+        return -1;
     }
     if ((v = jin_get(c->body, "object_store")) != NULL) {
         r->object_store = (char *)v->u.str.s;
     }
-    if ((v = jin_get(c->body, "endpoints")) != NULL) {
-        size_t n = v->u.arr.n;
-        if (n > FSM_ENDPOINTS_MAX) {
-            api_reply_error(c, 400, "invalid_argument",
-                            "field \"endpoints\" has %zu entries, at most %d "
-                            "allowed",
-                            n, FSM_ENDPOINTS_MAX);
-            return -1;
-        }
-        for (size_t i = 0; i < n; i++) {
-            endpoints[i] = (char *)v->u.arr.items[i].u.str.s;
-        }
-        r->endpoints = endpoints;
-        r->n_endpoints = n;
+    if (string_list(c, "endpoints", FSM_ENDPOINTS_MAX, endpoints, &r->endpoints,
+                    &r->n_endpoints) != 0) {
+        return -1;
     }
     return 0;
 }

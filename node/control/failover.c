@@ -327,6 +327,20 @@ static void detect_degraded(struct failover *f,
     auto_failover(f, now, primary, "degraded", reason);
 }
 
+/* Log lost_why, at most every 30 s. */
+static void say_no_failover(struct failover *f,
+                            uint64_t now,
+                            const char *primary,
+                            int64_t silence)
+{
+    if (now - f->detect_logged_ms > 30000) {
+        f->detect_logged_ms = now;
+        log_error("region %s: no coordinator heard from for %" PRId64
+                  " ms; not failing over: %s",
+                  primary, silence, f->lost_why);
+    }
+}
+
 /* Automatic failover: the primary region is lost when none of its
  * coordinators was heard from for failover.detection_window_ms. */
 static void detect(struct failover *f, uint64_t now)
@@ -387,12 +401,7 @@ static void detect(struct failover *f, uint64_t now)
                      "coordinators alone do not prove the data center is "
                      "gone",
                      primary, primary);
-            if (now - f->detect_logged_ms > 30000) {
-                f->detect_logged_ms = now;
-                log_error("region %s: no coordinator heard from for %" PRId64
-                          " ms; not failing over: %s",
-                          primary, newest, f->lost_why);
-            }
+            say_no_failover(f, now, primary, newest);
             return;
         }
         down = f->health != NULL
@@ -405,12 +414,7 @@ static void detect(struct failover *f, uint64_t now)
         if (down != 1) {
             snprintf(f->lost_why, sizeof(f->lost_why),
                      "its coordinators are silent, but %s", evidence);
-            if (now - f->detect_logged_ms > 30000) {
-                f->detect_logged_ms = now;
-                log_error("region %s: no coordinator heard from for %" PRId64
-                          " ms; not failing over: %s",
-                          primary, newest, f->lost_why);
-            }
+            say_no_failover(f, now, primary, newest);
             return;
         }
         f->lost_why[0] = '\0';

@@ -61,6 +61,37 @@ void fsm__free_strs(char **const *fields, size_t n)
 
 /* Regions and members. */
 
+/* Copy n strings into a new array *dst; on failure *dn says how many were
+ * copied, for free_list. */
+static int dup_list(char *const *src, size_t n, char ***dst, size_t *dn)
+{
+    *dn = 0;
+    *dst = NULL;
+    if (n == 0) {
+        return DR_OK;
+    }
+    *dst = calloc(n, sizeof(char *));
+    if (*dst == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        (*dst)[i] = fsm__dup_str(src[i]);
+        (*dn)++;
+        if ((*dst)[i] == NULL) {
+            return DR_ENOMEM;
+        }
+    }
+    return DR_OK;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i]);
+    }
+    free(list);
+}
+
 int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
 {
     memset(dst, 0, sizeof(*dst));
@@ -75,31 +106,11 @@ int fsm_region_copy(struct fsm_region *dst, const struct fsm_region *src)
     if (dst->name == NULL || dst->object_store == NULL) {
         goto err_nomem;
     }
-    if (src->n_dns_targets > 0) {
-        dst->dns_targets = calloc(src->n_dns_targets, sizeof(char *));
-        if (dst->dns_targets == NULL) {
-            goto err_nomem;
-        }
-        for (size_t i = 0; i < src->n_dns_targets; i++) {
-            dst->dns_targets[i] = fsm__dup_str(src->dns_targets[i]);
-            dst->n_dns_targets++;
-            if (dst->dns_targets[i] == NULL) {
-                goto err_nomem;
-            }
-        }
-    }
-    if (src->n_endpoints > 0) {
-        dst->endpoints = calloc(src->n_endpoints, sizeof(char *));
-        if (dst->endpoints == NULL) {
-            goto err_nomem;
-        }
-        for (size_t i = 0; i < src->n_endpoints; i++) {
-            dst->endpoints[i] = fsm__dup_str(src->endpoints[i]);
-            dst->n_endpoints++;
-            if (dst->endpoints[i] == NULL) {
-                goto err_nomem;
-            }
-        }
+    if (dup_list(src->dns_targets, src->n_dns_targets, &dst->dns_targets,
+                 &dst->n_dns_targets) != DR_OK ||
+        dup_list(src->endpoints, src->n_endpoints, &dst->endpoints,
+                 &dst->n_endpoints) != DR_OK) {
+        goto err_nomem;
     }
     return DR_OK;
 
@@ -110,14 +121,8 @@ err_nomem:
 
 void fsm_region_free(struct fsm_region *r)
 {
-    for (size_t i = 0; i < r->n_dns_targets; i++) {
-        free(r->dns_targets[i]);
-    }
-    free(r->dns_targets);
-    for (size_t i = 0; i < r->n_endpoints; i++) {
-        free(r->endpoints[i]);
-    }
-    free(r->endpoints);
+    free_list(r->dns_targets, r->n_dns_targets);
+    free_list(r->endpoints, r->n_endpoints);
     free(r->name);
     free(r->object_store);
     memset(r, 0, sizeof(*r));
