@@ -10,6 +10,7 @@ once), stopped by PID. Python 3 stdlib only.
 
 Environment: PDNS_SERVER (default /usr/sbin/pdns_server)."""
 
+import atexit
 import json
 import os
 import shutil
@@ -52,6 +53,22 @@ def free_port():
             u.close()
             t.close()
     raise RuntimeError("no free port")
+
+
+_LIVE = {}  # id -> PowerDns started and not stopped: stopped at exit
+
+
+def _stop_all():
+    """A test whose setUp failed never reaches its tearDown: its servers
+    must not outlive the run."""
+    for srv in list(_LIVE.values()):
+        try:
+            srv.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(_stop_all)
 
 
 class PowerDns:
@@ -98,6 +115,7 @@ class PowerDns:
              "--cache-ttl=0", "--query-cache-ttl=0",
              "--negquery-cache-ttl=0", "--zone-cache-refresh-interval=0"],
             stdout=log, stderr=subprocess.STDOUT)
+        _LIVE[id(self)] = self
         log.close()
         deadline = time.monotonic() + timeout
         while True:
@@ -146,6 +164,7 @@ class PowerDns:
         return sorted(x for x in p.stdout.split() if x)
 
     def stop(self):
+        _LIVE.pop(id(self), None)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

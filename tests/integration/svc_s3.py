@@ -15,6 +15,7 @@ SignatureDoesNotMatch.
 
 stdlib plus boto3 (installed alongside moto)."""
 
+import atexit
 import os
 import shutil
 import socket
@@ -38,6 +39,20 @@ def _find_moto_server():
 
 
 MOTO_SERVER = _find_moto_server()
+_LIVE = {}  # id -> MotoS3 started and not stopped: stopped at exit
+
+
+def _stop_all():
+    """A test whose setUp failed never reaches its tearDown: its servers
+    must not outlive the run."""
+    for srv in list(_LIVE.values()):
+        try:
+            srv.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(_stop_all)
 
 
 def free_port():
@@ -119,6 +134,7 @@ class MotoS3:
             self._kill()
         else:
             raise RuntimeError("moto_server did not start:\n" + self.log())
+        _LIVE[id(self)] = self
         self._setup()
         return self
 
@@ -188,6 +204,7 @@ class MotoS3:
         self.proc = None
 
     def stop(self):
+        _LIVE.pop(id(self), None)
         self._kill()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
