@@ -492,6 +492,15 @@ class Cluster:
         return subprocess.run([DRCTL] + list(args),
                               capture_output=True, env=env, timeout=timeout)
 
+    def drctl_checked(self, test, *args, check=True, nodes=None):
+        """drctl; with check, a non-zero exit fails test with the output."""
+        p = self.drctl(*args, nodes=nodes)
+        if check and p.returncode != 0:
+            test.fail("drctl %s: exit %d\n%s%s" % (
+                " ".join(args), p.returncode, p.stdout.decode(),
+                p.stderr.decode()))
+        return p
+
     def wait_caught_up(self, nid, leader, timeout=CATCH_UP_WAIT_S):
         """Wait until node nid has applied the leader's commit index."""
         target = leader.status()["commit_index"]

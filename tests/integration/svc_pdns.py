@@ -10,7 +10,6 @@ once), stopped by PID. Python 3 stdlib only.
 
 Environment: PDNS_SERVER (default /usr/sbin/pdns_server)."""
 
-import atexit
 import json
 import os
 import shutil
@@ -21,6 +20,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+import svc_exit
 
 PDNS_SERVER = os.environ.get("PDNS_SERVER") or "/usr/sbin/pdns_server"
 SCHEMA = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"
@@ -55,20 +56,6 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-_LIVE = {}  # id -> PowerDns started and not stopped: stopped at exit
-
-
-def _stop_all():
-    """A test whose setUp failed never reaches its tearDown: its servers
-    must not outlive the run."""
-    for srv in list(_LIVE.values()):
-        try:
-            srv.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(_stop_all)
 
 
 class PowerDns:
@@ -115,7 +102,7 @@ class PowerDns:
              "--cache-ttl=0", "--query-cache-ttl=0",
              "--negquery-cache-ttl=0", "--zone-cache-refresh-interval=0"],
             stdout=log, stderr=subprocess.STDOUT)
-        _LIVE[id(self)] = self
+        svc_exit.track(self)
         log.close()
         deadline = time.monotonic() + timeout
         while True:
@@ -164,7 +151,7 @@ class PowerDns:
         return sorted(x for x in p.stdout.split() if x)
 
     def stop(self):
-        _LIVE.pop(id(self), None)
+        svc_exit.untrack(self)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

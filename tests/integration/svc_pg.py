@@ -10,7 +10,6 @@ Runs the server as the non-root user `postgres` (runuser) when the caller
 is root, directly otherwise. Python stdlib only.
 """
 
-import atexit
 import os
 import pwd
 import shutil
@@ -19,6 +18,8 @@ import socket
 import subprocess
 import tempfile
 import time
+
+import svc_exit
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 
@@ -31,20 +32,6 @@ def free_port():
     return port
 
 
-_LIVE = {}  # id -> PgServer started and not stopped: stopped at exit
-
-
-def _stop_all():
-    """A test whose setUp failed never reaches its tearDown: its servers
-    must not outlive the run (they would hold their ports)."""
-    for srv in list(_LIVE.values()):
-        try:
-            srv.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(_stop_all)
 
 
 class PgError(Exception):
@@ -120,7 +107,7 @@ class PgServer:
                   "start"])
         with open(os.path.join(self.data, "postmaster.pid")) as f:
             self.proc_pid = int(f.readline().strip())
-        _LIVE[id(self)] = self
+        svc_exit.track(self)
         deadline = time.time() + 30
         while True:
             p = self.run([os.path.join(PG_BIN, "pg_isready"), "-h",
@@ -157,7 +144,7 @@ class PgServer:
         self.proc_pid = None
 
     def stop(self):
-        _LIVE.pop(id(self), None)
+        svc_exit.untrack(self)
         if self.proc_pid and os.path.exists(self.data):
             p = self.run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data,
                           "-m", "fast", "-w", "-t", "30", "stop"],

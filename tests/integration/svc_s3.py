@@ -15,7 +15,6 @@ SignatureDoesNotMatch.
 
 stdlib plus boto3 (installed alongside moto)."""
 
-import atexit
 import os
 import shutil
 import socket
@@ -25,6 +24,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+import svc_exit
 
 
 def _find_moto_server():
@@ -39,20 +40,6 @@ def _find_moto_server():
 
 
 MOTO_SERVER = _find_moto_server()
-_LIVE = {}  # id -> MotoS3 started and not stopped: stopped at exit
-
-
-def _stop_all():
-    """A test whose setUp failed never reaches its tearDown: its servers
-    must not outlive the run."""
-    for srv in list(_LIVE.values()):
-        try:
-            srv.stop()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-
-
-atexit.register(_stop_all)
 
 
 def free_port():
@@ -134,7 +121,7 @@ class MotoS3:
             self._kill()
         else:
             raise RuntimeError("moto_server did not start:\n" + self.log())
-        _LIVE[id(self)] = self
+        svc_exit.track(self)
         self._setup()
         return self
 
@@ -204,7 +191,7 @@ class MotoS3:
         self.proc = None
 
     def stop(self):
-        _LIVE.pop(id(self), None)
+        svc_exit.untrack(self)
         self._kill()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)

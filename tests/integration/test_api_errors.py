@@ -177,6 +177,8 @@ class TestApiErrors(ClusterTestCase):
              'field "dns_targets" must be an array of strings'),
             ("POST", "/api/regions", {"name": "typed", "dns_targets": [1]},
              'field "dns_targets" must be an array of strings'),
+            ("PUT", "/api/regions/eu-west", {"endpoints": "tcp://x:1"},
+             'field "endpoints" must be an array of strings'),
             ("PUT", "/api/regions/eu-west", {"object_store": 5},
              'field "object_store" must be a string'),
             ("POST", "/api/site/primary", {"region": "ap-south",
@@ -382,6 +384,15 @@ class TestApiErrors(ClusterTestCase):
              "needs an absolute path"),
             ({"name": "prio-big", "priority": 2 ** 31},
              'field "priority" must fit in 32 bits'),
+            ({"name": "ep-scheme", "endpoints": ["ftp://x:21"]},
+             "must start with tcp://"),
+            ({"name": "ep-creds", "endpoints": ["postgres://u:pw@db"]},
+             "holds credentials"),
+            ({"name": "ep-port", "endpoints": ["tcp://db"]},
+             "tcp:// needs a port"),
+            ({"name": "ep-many", "endpoints": ["tcp://db:%d" % (i + 1)
+                                               for i in range(9)]},
+             'field "endpoints" has 9 entries, at most 8 allowed'),
         ]
         for body, msg in cases:
             with self.subTest(body=body):
@@ -390,6 +401,9 @@ class TestApiErrors(ClusterTestCase):
         self.rejected("PUT", "/api/regions/eu-west",
                       {"dns_targets": ["-bad-"]}, 400, "invalid_argument",
                       "hyphen-edged label")
+        self.rejected("PUT", "/api/regions/eu-west",
+                      {"endpoints": ["tcp://a:1", "tcp://a:1"]}, 400,
+                      "invalid_argument", "is listed twice")
 
     def test_duplicate_region_409(self):
         for name in ("eu-west", "us-east", "ap-south"):

@@ -76,12 +76,7 @@ class BackupsTest(unittest.TestCase):
         cls.redis.stop()
 
     def drctl(self, *args, check=True):
-        p = self.c.drctl(*args)
-        if check and p.returncode != 0:
-            self.fail("drctl %s: exit %d\n%s%s" % (
-                " ".join(args), p.returncode, p.stdout.decode(),
-                p.stderr.decode()))
-        return p
+        return self.c.drctl_checked(self, *args, check=check)
 
     def catalog(self):
         r = self.c.leader().get("/api/backups")

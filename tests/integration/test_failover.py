@@ -156,12 +156,7 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r.body)
 
     def drctl(self, *args, check=True, nodes=None):
-        p = self.c.drctl(*args, nodes=nodes)
-        if check and p.returncode != 0:
-            self.fail("drctl %s: exit %d\n%s%s" % (
-                " ".join(args), p.returncode, p.stdout.decode(),
-                p.stderr.decode()))
-        return p
+        return self.c.drctl_checked(self, *args, check=check, nodes=nodes)
 
     def load_and_back_up(self):
         self.pg["eu-west"].psql("app", """

@@ -110,12 +110,7 @@ class ReplicationTest(unittest.TestCase):
         assert r.status == 200, r.body
 
     def drctl(self, *args, check=True, nodes=None):
-        p = self.c.drctl(*args, nodes=nodes)
-        if check and p.returncode != 0:
-            self.fail("drctl %s: exit %d\n%s%s" % (
-                " ".join(args), p.returncode, p.stdout.decode(),
-                p.stderr.decode()))
-        return p
+        return self.c.drctl_checked(self, *args, check=check, nodes=nodes)
 
     def backup(self, bid):
         r = self.c.leader().get("/api/backups/" + bid)

@@ -68,12 +68,7 @@ class S3ClusterTest(unittest.TestCase):
         # drctl reads the store itself to verify and restore.
         if "restore" in args or "verify" in args:
             args += ("--credentials", self.creds)
-        p = self.c.drctl(*args)
-        if check and p.returncode != 0:
-            self.fail("drctl %s: exit %d\n%s%s" % (
-                " ".join(args), p.returncode, p.stdout.decode(),
-                p.stderr.decode()))
-        return p
+        return self.c.drctl_checked(self, *args, check=check)
 
     def keys(self, prefix):
         """Object keys under prefix in the bucket, read with boto3."""

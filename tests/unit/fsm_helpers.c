@@ -368,3 +368,15 @@ struct fsm_cmd claim_cmd(uint64_t job, uint64_t node)
     c.u.job.lease_ms = 30000;
     return c;
 }
+
+struct fsm_cmd finish_base_cmd(uint64_t job, uint64_t node, uint32_t attempt)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = node;
+    c.u.job.attempt = attempt;
+    c.u.job.ok = true;
+    c.u.job.backup.manifest_key = "backups/x/1/manifest.pb";
+    c.u.job.backup.manifest_sha256 = FSM_TEST_SHA;
+    return c;
+}

@@ -113,6 +113,11 @@ uint64_t apply_ok(struct fsm *f,
                   struct fsm_result *res);
 /* JOB_CLAIM of job by node with a 30 s lease. */
 struct fsm_cmd claim_cmd(uint64_t job, uint64_t node);
+/* A successful JOB_FINISH of attempt by node, with a manifest key and
+ * FSM_TEST_SHA; callers add what their job kind reports. */
+#define FSM_TEST_SHA \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+struct fsm_cmd finish_base_cmd(uint64_t job, uint64_t node, uint32_t attempt);
 
 /* The newest history entry; asserts there is one. */
 const struct fsm_audit *audit_last(const struct fsm *f);

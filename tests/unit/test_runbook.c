@@ -19,18 +19,12 @@
 #include "fsm/fsm.h"
 #include "fsm_helpers.h"
 
-#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define SHA FSM_TEST_SHA
 #define SEC 1000ull
 
 static struct fsm_cmd finish(uint64_t job, uint64_t node, uint32_t attempt)
 {
-    struct fsm_cmd c = {.type = FSM_CMD_JOB_FINISH, .actor = "node"};
-    c.u.job.job_id = job;
-    c.u.job.node = node;
-    c.u.job.attempt = attempt;
-    c.u.job.ok = true;
-    c.u.job.backup.manifest_key = "backups/x/1/manifest.pb";
-    c.u.job.backup.manifest_sha256 = SHA;
+    struct fsm_cmd c = finish_base_cmd(job, node, attempt);
     c.u.job.backup.snapshot_ms = 0;
     c.u.job.copy.source_region = "eu-west";
     return c;

@@ -1,0 +1,28 @@
+"""Servers the tests start and must not outlive the run.
+
+A test whose setUp fails never reaches its tearDown, so each service
+module tracks what it started (track/untrack) and whatever is still
+running when the interpreter exits is stopped here (its stop())."""
+
+import atexit
+
+_LIVE = {}  # id -> object with stop()
+
+
+def track(srv):
+    _LIVE[id(srv)] = srv
+
+
+def untrack(srv):
+    _LIVE.pop(id(srv), None)
+
+
+def _stop_all():
+    for srv in list(_LIVE.values()):
+        try:
+            srv.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(_stop_all)
