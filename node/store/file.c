@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 #define FILE_TMPDIR "#tmp"
 #define FILE_DIR_MODE 0750
 #define FILE_MODE 0640
+#define FILE_FLUSH_AFTER (8 << 20) /* bytes between writeback starts */
+#define FILE_COPY_CHUNK (8 << 20)  /* bytes per copy_file_range call */
+#define FILE_HASH_BUF (1 << 20)
 
 struct file_store
 {
@@ -30,6 +34,7 @@ struct file_writer
 {
     struct file_store *fs;
     int fd;
+    off_t written, flushed; /* bytes written; handed to writeback */
     char tmp[PATH_MAX];
     char final[PATH_MAX];
     char key[STORE_KEY_MAX];
@@ -215,6 +220,16 @@ static int file_write(void *wp, const void *buf, size_t len, char *errmsg)
         }
         p += n;
         len -= (size_t)n;
+        w->written += n;
+    }
+    /* Start writing back what is written so far, without waiting for it:
+     * the fsync at the commit then waits for the tail only, not the whole
+     * object (the disk works while the caller reads and hashes the next
+     * bytes). Advisory: an error here shows again at fsync. */
+    if (w->written - w->flushed >= FILE_FLUSH_AFTER) {
+        (void)sync_file_range(w->fd, w->flushed, w->written - w->flushed,
+                              SYNC_FILE_RANGE_WRITE);
+        w->flushed = w->written;
     }
     return 0;
 }
@@ -657,6 +672,209 @@ static int file_delete(void *impl, const char *key, char *errmsg)
     return 0;
 }
 
+/* Copies between two file stores: the kernel copies (copy_file_range, as
+ * cp does: no bytes through user space, a reflink where the file system
+ * offers one), while a second thread reads back and hashes what has
+ * landed in the destination's temporary file, trailing the copy. So the
+ * SHA-256 is of the bytes that will be committed, and a copy that differs
+ * from expect is never renamed into place. */
+
+struct trail
+{
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd;       /* the destination's temporary file */
+    off_t copied; /* bytes in it so far */
+    bool done;    /* the copy ended (copied is final) */
+    int err;      /* errno of a failed read-back */
+    char hex[STORE_SHA256_HEX];
+};
+
+static void *trail_hash(void *arg)
+{
+    struct trail *t = arg;
+    EVP_MD_CTX *ctx = store__sha_new();
+    char *buf = malloc(FILE_HASH_BUF);
+    off_t off = 0;
+
+    if (ctx == NULL || buf == NULL) {
+        t->err = ENOMEM;
+    }
+    while (t->err == 0) {
+        off_t ready;
+        ssize_t n;
+        pthread_mutex_lock(&t->mu);
+        while (t->copied == off && !t->done) {
+            pthread_cond_wait(&t->cv, &t->mu);
+        }
+        ready = t->copied;
+        pthread_mutex_unlock(&t->mu);
+        if (ready == off) {
+            break; /* done, all hashed */
+        }
+        n = pread(
+            t->fd, buf,
+            ready - off < FILE_HASH_BUF ? (size_t)(ready - off) : FILE_HASH_BUF,
+            off);
+        if (n <= 0) {
+            t->err = n < 0 ? errno : EIO;
+            break;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        off += n;
+    }
+    if (t->err == 0) {
+        store__sha_hex(ctx, t->hex);
+    }
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return NULL;
+}
+
+/* Copy up to len bytes at *in_off of in to the end of w; the kernel's
+ * copy_file_range, else read and write (another file system, an old
+ * kernel). */
+static ssize_t copy_chunk(int in,
+                          off_t *in_off,
+                          struct file_writer *w,
+                          size_t len,
+                          char *bounce)
+{
+    off_t out_off = w->written;
+    ssize_t n = copy_file_range(in, in_off, w->fd, &out_off, len, 0);
+
+    if (n >= 0 || (errno != EXDEV && errno != ENOSYS && errno != EINVAL &&
+                   errno != EOPNOTSUPP)) {
+        return n;
+    }
+    n = pread(in, bounce, len < FILE_HASH_BUF ? len : FILE_HASH_BUF, *in_off);
+    if (n > 0) {
+        ssize_t m = pwrite(w->fd, bounce, (size_t)n, w->written);
+        if (m != n) {
+            return m < 0 ? m : (errno = EIO, -1);
+        }
+        *in_off += n;
+    }
+    return n;
+}
+
+static int file_can_copy(const void *dst, const void *src)
+{
+    (void)dst;
+    (void)src;
+    return 1; /* one machine's file systems */
+}
+
+static int file_copy(void *dstp,
+                     void *srcp,
+                     const char *key,
+                     uint64_t size,
+                     const char *expect,
+                     char *sha256_hex,
+                     char *errmsg)
+{
+    struct file_store *src = srcp, *dst = dstp;
+    struct file_writer *w = NULL;
+    struct trail t;
+    struct stat st;
+    pthread_t th;
+    char path[PATH_MAX], *bounce = NULL;
+    off_t in_off = 0;
+    int in, rv;
+
+    sha256_hex[0] = '\0';
+    rv = file_path(src, key, path, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        snprintf(errmsg, 256, "object %.100s: %s in %.100s", key,
+                 errno == ENOENT ? "not found" : strerror(errno), src->url);
+        return errno == ENOENT ? DR_ENOTFOUND : errno_code(errno);
+    }
+    if (fstat(in, &st) != 0 || (uint64_t)st.st_size != size) {
+        snprintf(errmsg, 256,
+                 "object %.100s in %.80s has %lld bytes, the manifest says "
+                 "%llu",
+                 key, src->url, (long long)st.st_size,
+                 (unsigned long long)size);
+        close(in);
+        return DR_ECORRUPT;
+    }
+    rv = file_put_begin(dst, key, (void **)&w, errmsg);
+    if (rv != 0) {
+        close(in);
+        return rv;
+    }
+    memset(&t, 0, sizeof(t));
+    t.fd = w->fd;
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    bounce = malloc(FILE_HASH_BUF);
+    if (bounce == NULL || pthread_create(&th, NULL, trail_hash, &t) != 0) {
+        snprintf(errmsg, 256, "object %.100s: out of memory", key);
+        pthread_cond_destroy(&t.cv);
+        pthread_mutex_destroy(&t.mu);
+        free(bounce);
+        close(in);
+        file_put_abort(w);
+        return DR_ENOMEM;
+    }
+    while ((uint64_t)w->written < size && rv == 0) {
+        uint64_t left = size - (uint64_t)w->written;
+        ssize_t n =
+            copy_chunk(in, &in_off, w,
+                       left < FILE_COPY_CHUNK ? left : FILE_COPY_CHUNK, bounce);
+        if (n <= 0) {
+            snprintf(errmsg, 256, "object %.100s: copy into %.100s: %s", key,
+                     dst->url, n < 0 ? strerror(errno) : "source shrank");
+            rv = n < 0 ? errno_code(errno) : DR_ECORRUPT;
+            break;
+        }
+        w->written += n;
+        if (w->written - w->flushed >= FILE_FLUSH_AFTER) {
+            (void)sync_file_range(w->fd, w->flushed, w->written - w->flushed,
+                                  SYNC_FILE_RANGE_WRITE);
+            w->flushed = w->written;
+        }
+        pthread_mutex_lock(&t.mu);
+        t.copied = w->written;
+        pthread_cond_signal(&t.cv);
+        pthread_mutex_unlock(&t.mu);
+    }
+    pthread_mutex_lock(&t.mu);
+    t.done = true;
+    pthread_cond_signal(&t.cv);
+    pthread_mutex_unlock(&t.mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&t.mu);
+    free(bounce);
+    close(in);
+    if (rv == 0 && t.err != 0) {
+        snprintf(errmsg, 256, "object %.100s: read back from %.100s: %s", key,
+                 dst->url, strerror(t.err));
+        rv = errno_code(t.err);
+    }
+    if (rv == 0 && strcmp(t.hex, expect) != 0) {
+        snprintf(errmsg, 256,
+                 "object %.60s: the copy in %.50s has SHA-256 %.16s... "
+                 "(%llu bytes), not %.16s...: not committed",
+                 key, dst->url, t.hex, (unsigned long long)size, expect);
+        rv = DR_ECORRUPT;
+    }
+    if (rv != 0) {
+        file_put_abort(w);
+        return rv;
+    }
+    rv = file_put_commit(w, errmsg); /* frees w */
+    if (rv == 0) {
+        memcpy(sha256_hex, t.hex, STORE_SHA256_HEX);
+    }
+    return rv;
+}
+
 const struct store__ops store__file_ops = {
     .close = file_close,
     .put_begin = file_put_begin,
@@ -669,4 +887,6 @@ const struct store__ops store__file_ops = {
     .head = file_head,
     .list = file_list,
     .del = file_delete,
+    .can_copy = file_can_copy,
+    .copy = file_copy,
 };

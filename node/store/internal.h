@@ -3,6 +3,7 @@
 #define DR_STORE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/objkey.h"
 #include "store/store.h"
@@ -38,6 +39,20 @@ struct store__ops
                 char **next,
                 char *errmsg);
     int (*del)(void *impl, const char *key, char *errmsg);
+    /* Optional: copy key from src (a store of the same backend) into dst
+     * without the bytes passing through the caller. can_copy says whether
+     * these two can; copy sets sha256_hex to the SHA-256 of the copy as
+     * the backend computed it, or "" when it computed none. A backend that
+     * can refuses to commit a copy that differs from expect_sha256 (64 hex
+     * digits). */
+    int (*can_copy)(const void *dst, const void *src);
+    int (*copy)(void *dst,
+                void *src,
+                const char *key,
+                uint64_t size,
+                const char *expect_sha256,
+                char *sha256_hex,
+                char *errmsg);
 };
 
 extern const struct store__ops store__file_ops;

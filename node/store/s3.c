@@ -156,6 +156,7 @@ static int parse_url(struct s3 *s3,
         snprintf(s3->host, sizeof(s3->host), "%s", auth);
         s3->path_style = 1;
     } else {
+        s3->aws = 1;
         /* AWS itself: virtual-hosted style, except for dotted bucket
          * names, which would not match the TLS certificate. */
         s3->path_style = strchr(s3->bucket, '.') != NULL;
@@ -201,6 +202,8 @@ int store__s3_open(const char *rest,
     s3->max_retries =
         opts->max_retries >= 0 ? opts->max_retries : S3_RETRIES_DEFAULT;
     s3->part_bytes = opts->part_bytes > 0 ? opts->part_bytes : S3_PART_DEFAULT;
+    s3->copy_max =
+        opts->copy_max_bytes > 0 ? opts->copy_max_bytes : S3_COPY_MAX_DEFAULT;
     rv = s3_creds_load(opts->credentials_file, &s3->creds, errmsg);
     if (rv != 0) {
         char inner[256];
@@ -956,4 +959,6 @@ const struct store__ops store__s3_ops = {
     .head = s3_head,
     .list = s3_list,
     .del = s3_delete,
+    .can_copy = s3__can_copy,
+    .copy = s3__copy,
 };

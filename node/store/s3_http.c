@@ -433,12 +433,13 @@ int s3__s3_perform(struct s3 *s3, struct s3_call *call, char *errmsg)
         errbuf[0] = '\0';
         curl_slist_free_all(hdrs);
         hdrs = NULL;
-        rv = s3__s3_headers(
-            s3, call->method, path, call->query, payload, NULL, 0,
-            !has_body                           ? NULL
-            : strcmp(call->method, "POST") == 0 ? "application/xml"
-                                                : "application/octet-stream",
-            &hdrs, errmsg);
+        rv = s3__s3_headers(s3, call->method, path, call->query, payload,
+                            call->extra, call->nextra,
+                            !has_body ? NULL
+                            : strcmp(call->method, "POST") == 0
+                                ? "application/xml"
+                                : "application/octet-stream",
+                            &hdrs, errmsg);
         if (rv != 0) {
             goto out;
         }

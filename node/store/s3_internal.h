@@ -14,6 +14,7 @@
 #include "store/sigv4.h"
 
 #define S3_PART_DEFAULT (8u << 20)
+#define S3_COPY_MAX_DEFAULT (5ull << 30) /* CopyObject's limit */
 #define S3_TIMEOUT_DEFAULT 30000
 #define S3_RETRIES_DEFAULT 4
 #define S3_ERRBODY_MAX 16384
@@ -31,8 +32,10 @@ struct s3
     long timeout_ms;
     int max_retries;
     size_t part_bytes;
-    const char *url; /* display URL, borrowed from struct store */
-    CURL *easy;      /* reused, so connections are kept alive */
+    uint64_t copy_max; /* larger objects are copied in parts */
+    int aws;           /* no endpoint given: AWS itself */
+    const char *url;   /* display URL, borrowed from struct store */
+    CURL *easy;        /* reused, so connections are kept alive */
 };
 
 /* A growing byte buffer. */
@@ -52,6 +55,8 @@ struct s3_call
     const void *body;  /* PUT and POST */
     size_t body_len;
     const char *what; /* "object KEY" or "store", for messages */
+    const struct sigv4_header *extra; /* more headers to send and sign */
+    size_t nextra;                    /* at most 4 */
     /* results */
     long status;
     struct dbuf resp;
@@ -141,5 +146,15 @@ void s3__call_init(struct s3_call *call,
                    const char *key,
                    const char *query,
                    const char *what);
+
+/* s3_copy.c */
+int s3__can_copy(const void *dst, const void *src);
+int s3__copy(void *dst,
+             void *src,
+             const char *key,
+             uint64_t size,
+             const char *expect_sha256,
+             char *sha256_hex,
+             char *errmsg);
 
 #endif /* DR_STORE_S3_INTERNAL_H */

@@ -34,8 +34,10 @@ struct store_writer
 {
     struct store *s;
     void *impl;
-    EVP_MD_CTX *sha;
+    EVP_MD_CTX *sha; /* NULL: the caller vouches for known_sha */
     uint64_t size;
+    uint64_t known_size;
+    char known_sha[STORE_SHA256_HEX];
     int failed; /* an error was returned: only abort remains */
 };
 
@@ -210,10 +212,12 @@ void store__set_page_size(struct store *s, size_t n)
     s->page = n > 0 ? n : STORE__PAGE_DEFAULT;
 }
 
-int store_put_begin(struct store *s,
-                    const char *key,
-                    struct store_writer **out,
-                    char *errmsg)
+static int put_begin(struct store *s,
+                     const char *key,
+                     const char *known_sha,
+                     uint64_t known_size,
+                     struct store_writer **out,
+                     char *errmsg)
 {
     struct store_writer *w;
     int rv;
@@ -229,6 +233,21 @@ int store_put_begin(struct store *s,
         return DR_ENOMEM;
     }
     w->s = s;
+    if (known_sha != NULL) {
+        rv = check_sha_hex(known_sha, w->known_sha, errmsg);
+        if (rv != 0) {
+            free(w);
+            return rv;
+        }
+        w->known_size = known_size;
+        rv = s->ops->put_begin(s->impl, key, &w->impl, errmsg);
+        if (rv != 0) {
+            free(w);
+            return rv;
+        }
+        *out = w;
+        return 0;
+    }
     w->sha = store__sha_new();
     if (w->sha == NULL) {
         snprintf(errmsg, 256, "object %.100s: cannot set up SHA-256", key);
@@ -249,6 +268,24 @@ err_after_alloc:
     return rv;
 }
 
+int store_put_begin(struct store *s,
+                    const char *key,
+                    struct store_writer **out,
+                    char *errmsg)
+{
+    return put_begin(s, key, NULL, 0, out, errmsg);
+}
+
+int store_put_begin_known(struct store *s,
+                          const char *key,
+                          const char *sha256_hex,
+                          uint64_t size,
+                          struct store_writer **out,
+                          char *errmsg)
+{
+    return put_begin(s, key, sha256_hex, size, out, errmsg);
+}
+
 int store_write(struct store_writer *w,
                 const void *buf,
                 size_t len,
@@ -263,7 +300,9 @@ int store_write(struct store_writer *w,
     if (len == 0) {
         return 0;
     }
-    EVP_DigestUpdate(w->sha, buf, len);
+    if (w->sha != NULL) {
+        EVP_DigestUpdate(w->sha, buf, len);
+    }
     w->size += len;
     rv = w->s->ops->write(w->impl, buf, len, errmsg);
     if (rv != 0) {
@@ -285,7 +324,20 @@ int store_put_commit(struct store_writer *w,
         snprintf(errmsg, 256, "object writer: an earlier write failed");
         return DR_EINVAL;
     }
-    store__sha_hex(w->sha, hex);
+    if (w->sha == NULL && w->size != w->known_size) {
+        snprintf(errmsg, 256,
+                 "object writer: %llu bytes written, %llu expected: not "
+                 "committed",
+                 (unsigned long long)w->size,
+                 (unsigned long long)w->known_size);
+        store_put_abort(w);
+        return DR_ECORRUPT;
+    }
+    if (w->sha != NULL) {
+        store__sha_hex(w->sha, hex);
+    } else {
+        memcpy(hex, w->known_sha, STORE_SHA256_HEX);
+    }
     rv = w->s->ops->put_commit(w->impl, errmsg);
     if (rv == 0) {
         if (sha256_hex != NULL) {
@@ -664,5 +716,57 @@ err_after_begin:
     store_get_end(r);
 err_after_alloc:
     free(buf);
+    return rv;
+}
+
+bool store_can_copy(const struct store *dst, const struct store *src)
+{
+    return dst->ops == src->ops && dst->ops->can_copy != NULL &&
+           dst->ops->can_copy(dst->impl, src->impl);
+}
+
+int store_copy(struct store *dst,
+               struct store *src,
+               const char *key,
+               const char *expect_sha256,
+               uint64_t size,
+               char *errmsg)
+{
+    char expect[STORE_SHA256_HEX], got[STORE_SHA256_HEX];
+    uint64_t got_size = size;
+    int rv;
+
+    rv = dr_object_key_check(key, errmsg);
+    if (rv == 0) {
+        rv = check_sha_hex(expect_sha256, expect, errmsg);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (!store_can_copy(dst, src)) {
+        snprintf(errmsg, 256,
+                 "object %.80s: %.60s cannot copy from %.60s by itself", key,
+                 dst->url, src->url);
+        return DR_EINVAL;
+    }
+    rv = dst->ops->copy(dst->impl, src->impl, key, size, expect, got, errmsg);
+    if (rv == 0 && got[0] == '\0') {
+        /* The service computed no SHA-256: read the copy back. */
+        rv = store_sha256(dst, key, got, &got_size, errmsg);
+    }
+    if (rv == 0 && (strcmp(got, expect) != 0 || got_size != size)) {
+        char ignored[256];
+        snprintf(errmsg, 256,
+                 "object %.60s: the copy in %.50s has SHA-256 %.16s... "
+                 "(%llu bytes), not %.16s... (%llu bytes): deleted",
+                 key, dst->url, got, (unsigned long long)got_size, expect,
+                 (unsigned long long)size);
+        dst->ops->del(dst->impl, key, ignored);
+        rv = DR_ECORRUPT;
+    }
+    if (rv == 0) {
+        progress_bytes += size;
+        progress_objects++;
+    }
     return rv;
 }

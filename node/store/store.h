@@ -14,6 +14,7 @@
 #ifndef DR_STORE_H
 #define DR_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,9 @@ struct store_options
     long timeout_ms;   /* per request without progress; 0 = 30000 */
     int max_retries;   /* for 5xx and connection resets; -1 = default 4 */
     size_t part_bytes; /* s3 multipart part size; 0 = 8 MiB */
+    /* s3 server-side copies of larger objects go in parts of this size
+     * (UploadPartCopy); 0 = 5 GiB, CopyObject's limit */
+    uint64_t copy_max_bytes;
 };
 
 struct store_object
@@ -82,6 +86,19 @@ int store_put_commit(struct store_writer *w,
                      char *errmsg);
 void store_put_abort(struct store_writer *w);
 
+/* A streaming put of bytes the caller has already checked: it reads them
+ * through a reader that verifies them against sha256_hex (the manifest's),
+ * so the writer does not hash them a second time. store_put_commit reports
+ * sha256_hex and fails with DR_ECORRUPT, committing nothing, unless exactly
+ * size bytes were written. The caller must not commit before its reader
+ * returned the end of the object (the read that checks the hash). */
+int store_put_begin_known(struct store *s,
+                          const char *key,
+                          const char *sha256_hex,
+                          uint64_t size,
+                          struct store_writer **out,
+                          char *errmsg);
+
 /* Whole-buffer put; buf is copied. */
 int store_put_buf(struct store *s,
                   const char *key,
@@ -117,6 +134,24 @@ int store_get_buf(struct store *s,
                   void **buf,
                   size_t *len,
                   char *errmsg);
+
+/* Whether dst can copy objects from src inside the object service itself
+ * (both s3:// on one endpoint, or both on AWS, with the same credentials),
+ * so that store_copy moves no bytes through this process. */
+bool store_can_copy(const struct store *dst, const struct store *src);
+
+/* Copy key from src to the same key in dst inside the service (only when
+ * store_can_copy). The copy must have expect_sha256 (hex) and size bytes:
+ * the service's own SHA-256 of the copy when it computes one (S3's
+ * x-amz-checksum-algorithm on CopyObject), otherwise the copy read back
+ * and hashed here. A copy that differs is deleted and DR_ECORRUPT names
+ * both hashes. */
+int store_copy(struct store *dst,
+               struct store *src,
+               const char *key,
+               const char *expect_sha256,
+               uint64_t size,
+               char *errmsg);
 
 /* Size (and mtime) of one object; DR_ENOTFOUND when absent. obj->key is
  * set to a copy of key; free with store_object_free. */

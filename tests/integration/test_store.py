@@ -246,6 +246,92 @@ class TestS3Moto(ToolCase):
         self.assertIn("no S3 credentials: give a credentials file or set "
                       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", err)
 
+    def test_server_side_copy(self):
+        src = self.s3.url("cp-src")
+        data = os.urandom(300000)
+        self.ok([src, "put", "b/1/data.zst", self.file("d", data)], self.env)
+        c = self.s3.client()
+        c.create_bucket(Bucket="drtest-other")
+        for dst in (self.s3.url("cp-dst"),
+                    "s3://drtest-other/x?endpoint=%s&region=%s"
+                    % (self.s3.endpoint, self.s3.region)):
+            self.ok([dst, "copy", src, "b/1/data.zst", sha(data),
+                     str(len(data))], self.env)
+            # One PUT with x-amz-copy-source: moto copied and hashed it,
+            # and nothing was read back through us.
+            last = self.s3.log().strip().splitlines()[-1]
+            self.assertRegex(last, r'"PUT /drtest[^ ]*/b/1/data.zst HTTP')
+            self.assertEqual(self.ok([dst, "sha", "b/1/data.zst"], self.env)
+                             .decode(), "%s %d\n" % (sha(data), len(data)))
+        got = c.get_object(Bucket="drtest-other", Key="x/b/1/data.zst",
+                           ChecksumMode="ENABLED")
+        self.assertEqual(got["Body"].read(), data)
+        # An empty object too.
+        self.ok([src, "put", "empty", self.file("e", b"")], self.env)
+        self.ok([self.s3.url("cp-dst"), "copy", src, "empty", sha(b""), "0"],
+                self.env)
+
+    def test_server_side_copy_in_parts(self):
+        src = self.s3.url("cpp-src")
+        dst = self.s3.url("cpp-dst")
+        data = os.urandom(2 * MiB + 777)
+        self.ok([src, "put", "big", self.file("b", data)], self.env)
+        self.ok(["--copy-max", str(MiB), dst, "copy", src, "big", sha(data),
+                 str(len(data))], self.env)
+        etag = self.s3.client().head_object(Bucket=self.s3.bucket,
+                                            Key="cpp-dst/big")["ETag"]
+        self.assertTrue(etag.endswith('-3"'), etag)  # three UploadPartCopy
+        self.assertEqual(self.ok([dst, "get", "big", sha(data)], self.env),
+                         data)
+        ups = self.s3.client().list_multipart_uploads(Bucket=self.s3.bucket)
+        self.assertEqual(ups.get("Uploads", []), [])
+
+    def test_server_side_copy_refuses_a_different_object(self):
+        src = self.s3.url("cpx-src")
+        dst = self.s3.url("cpx-dst")
+        self.ok([src, "put", "k", self.file("k", b"changed since")], self.env)
+        want = sha(b"what the manifest says")
+        err = self.fails([dst, "copy", src, "k", want, "13"], "corrupt",
+                         self.env)
+        self.assertIn("object k: the copy in s3://drtest/cpx-dst has SHA-256 "
+                      "%s... (13 bytes), not %s... (13 bytes): deleted"
+                      % (sha(b"changed since")[:16], want[:16]), err)
+        self.fails([dst, "head", "k"], "not_found", self.env)
+        # In parts, the copy is read back: the same verdict.
+        big = os.urandom(2 * MiB)
+        self.ok([src, "put", "big", self.file("b", big)], self.env)
+        err = self.fails(["--copy-max", str(MiB), dst, "copy", src, "big",
+                          want, str(2 * MiB)], "corrupt", self.env)
+        self.assertIn("object big: the copy in s3://drtest/cpx-dst has "
+                      "SHA-256 %s..." % sha(big)[:16], err)
+        self.fails([dst, "head", "big"], "not_found", self.env)
+        err = self.fails([dst, "copy", src, "absent", want, "1"], "not_found",
+                         self.env)
+        self.assertIn("absent", err)
+        # A file store and an s3 store cannot copy by themselves.
+        err = self.fails(["file://" + self.tmp, "copy", src, "k", want, "13"],
+                         "invalid_argument", self.env)
+        self.assertIn("cannot copy from s3://drtest/cpx-src by itself", err)
+        # Nor can two endpoints.
+        other = "s3://drtest/cpx-dst?endpoint=http://127.0.0.2:%d" % (
+            self.s3.port)
+        err = self.fails([other, "copy", src, "k", want, "13"],
+                         "invalid_argument", self.env)
+        self.assertIn("by itself", err)
+
+    def test_writer_told_the_hash(self):
+        url = self.s3.url("known")
+        data = b"x" * 1000
+        out = self.ok([url, "putknown", "k", self.file("k", data), sha(data),
+                       "1000"], self.env)
+        self.assertEqual(out.decode(), "%s 1000\n" % sha(data))
+        err = self.fails([url, "putknown", "short", self.file("s", data),
+                          sha(data), "1001"], "corrupt", self.env)
+        self.assertIn("1000 bytes written, 1001 expected: not committed", err)
+        self.fails([url, "head", "short"], "not_found", self.env)
+        err = self.fails([url, "putknown", "k2", self.file("s", data),
+                          "nothex", "1000"], "invalid_argument", self.env)
+
     def test_bad_key_and_url(self):
         url = self.s3.url("bad")
         err = self.fails([url, "put", "../x", self.file("x", b"x")],
@@ -490,6 +576,35 @@ class TestFileStore(ToolCase):
         self.assertIn('invalid object key "a//b": empty path segment', err)
         err = self.fails(["file://relative", "head", "k"], "invalid_argument")
         self.assertIn("want file:///absolute/dir", err)
+
+    def test_file_to_file_copy(self):
+        """Between two file stores the kernel copies and the bytes that
+        landed are hashed: a copy that differs is never committed."""
+        src = "file://" + os.path.join(self.tmp, "a")
+        dst = "file://" + os.path.join(self.tmp, "b")
+        data = os.urandom(20 * MiB + 3)  # several copy_file_range chunks
+        self.ok([src, "put", "b/1/data", self.file("d", data)])
+        self.ok([dst, "copy", src, "b/1/data", sha(data), str(len(data))])
+        self.assertEqual(self.ok([dst, "get", "b/1/data", sha(data)]), data)
+        self.ok([src, "put", "empty", self.file("e", b"")])
+        self.ok([dst, "copy", src, "empty", sha(b""), "0"])
+        # The manifest says other bytes: nothing under the key, no
+        # temporary file left behind.
+        other = sha(b"something else")
+        err = self.fails([dst, "copy", src, "b/1/data", other,
+                          str(len(data))], "corrupt")
+        self.assertIn("has SHA-256 %s... (%d bytes), not %s...: not "
+                      "committed" % (sha(data)[:16], len(data), other[:16]),
+                      err)
+        # (The earlier good copy of the key stays as it was.)
+        self.assertEqual(self.ok([dst, "get", "b/1/data", sha(data)]), data)
+        err = self.fails([dst, "copy", src, "b/2/x", other, "5"], "not_found")
+        self.assertIn("object b/2/x: not found", err)
+        self.fails([dst, "head", "b/2/x"], "not_found")
+        err = self.fails([dst, "copy", src, "empty", sha(b""), "7"],
+                         "corrupt")
+        self.assertIn("has 0 bytes, the manifest says 7", err)
+        self.assertEqual(os.listdir(os.path.join(self.tmp, "b", "#tmp")), [])
 
 
 if __name__ == "__main__":

@@ -9,11 +9,18 @@
  *   storetool [OPTIONS] URL zput KEY FILE [LEVEL] -> zio stats as JSON
  *   storetool [OPTIONS] URL zget KEY SHA|- [OUT]  -> raw bytes; stats on
  *                                                   stderr as JSON
+ *   storetool [OPTIONS] URL copy SRC_URL KEY SHA SIZE
+ *                                              -> server-side copy of KEY
+ *                                                 from SRC_URL into URL
+ *   storetool [OPTIONS] URL putknown KEY FILE SHA SIZE
+ *                                              -> "SHA256 SIZE" (a writer
+ *                                                 told the hash and size)
  *   storetool sign METHOD PATH QUERY AMZDATE REGION PAYLOAD [NAME:VALUE...]
  *        -> {"canonical_request","string_to_sign","authorization"} signed
  *           with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
  *
- * OPTIONS: --credentials FILE, --part-bytes N, --timeout-ms N, --retries N.
+ * OPTIONS: --credentials FILE, --part-bytes N, --copy-max N, --timeout-ms N,
+ * --retries N.
  * S3 credentials otherwise come from AWS_ACCESS_KEY_ID and friends. On
  * failure: exit 1 and "storetool: CODE: MESSAGE" on stderr (CODE as in
  * dr_errcode_name); usage errors exit 2. */
@@ -32,7 +39,8 @@ static int usage(void)
     fprintf(
         stderr,
         "usage: storetool [--credentials FILE] [--part-bytes N] [--timeout-ms "
-        "N] [--retries N] URL put|get|head|list|delete|sha|zput|zget ARGS\n"
+        "N] [--retries N] [--copy-max N] URL "
+        "put|get|head|list|delete|sha|zput|zget|copy|putknown ARGS\n"
         "       storetool sign METHOD PATH QUERY AMZDATE REGION PAYLOAD "
         "[NAME:VALUE...]\n");
     return 2;
@@ -313,6 +321,57 @@ static int cmd_zget(struct store *s,
     return rv;
 }
 
+/* copy SRC_URL KEY SHA SIZE */
+static int cmd_copy(struct store *dst,
+                    const struct store_options *opts,
+                    char **args,
+                    char *errmsg)
+{
+    struct store *src;
+    int rv = store_open(args[0], opts, &src, errmsg);
+
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store_copy(dst, src, args[1], args[2], strtoull(args[3], NULL, 10),
+                    errmsg);
+    store_close(src);
+    return rv;
+}
+
+/* putknown KEY FILE SHA SIZE */
+static int cmd_putknown(struct store *s, char **args, char *errmsg)
+{
+    struct store_writer *w;
+    char buf[65536], sha[STORE_SHA256_HEX];
+    uint64_t size = 0;
+    size_t n;
+    FILE *f = fopen(args[1], "rb");
+    int rv;
+
+    if (f == NULL) {
+        snprintf(errmsg, 256, "cannot open %.200s", args[1]);
+        return DR_EIO;
+    }
+    rv = store_put_begin_known(s, args[0], args[2], strtoull(args[3], NULL, 10),
+                               &w, errmsg);
+    while (rv == 0 && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        rv = store_write(w, buf, n, errmsg);
+    }
+    fclose(f);
+    if (rv != 0) {
+        if (w != NULL) {
+            store_put_abort(w);
+        }
+        return rv;
+    }
+    rv = store_put_commit(w, sha, &size, errmsg);
+    if (rv == 0) {
+        printf("%s %llu\n", sha, (unsigned long long)size);
+    }
+    return rv;
+}
+
 int main(int argc, char **argv)
 {
     struct store_options opts;
@@ -334,6 +393,8 @@ int main(int argc, char **argv)
             opts.credentials_file = argv[i + 1];
         } else if (strcmp(argv[i], "--part-bytes") == 0) {
             opts.part_bytes = (size_t)strtoull(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--copy-max") == 0) {
+            opts.copy_max_bytes = strtoull(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--timeout-ms") == 0) {
             opts.timeout_ms = strtol(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--retries") == 0) {
@@ -384,6 +445,10 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "zget") == 0 && (nargs == 2 || nargs == 3)) {
         rv = cmd_zget(s, args[0], strcmp(args[1], "-") != 0 ? args[1] : NULL,
                       nargs == 3 ? args[2] : NULL, errmsg);
+    } else if (strcmp(cmd, "copy") == 0 && nargs == 4) {
+        rv = cmd_copy(s, &opts, args, errmsg);
+    } else if (strcmp(cmd, "putknown") == 0 && nargs == 4) {
+        rv = cmd_putknown(s, args, errmsg);
     } else {
         store_close(s);
         return usage();
