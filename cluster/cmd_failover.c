@@ -45,9 +45,14 @@ static void print_status(const json_t *v, const void *arg)
     }
     printf("epoch          %lld\n",
            (long long)json_integer_value(json_object_get(v, "epoch")));
-    printf("from -> to     %s -> %s\n",
+    printf("from -> to     %s -> %s%s\n",
            json_string_value(json_object_get(v, "from_region")),
-           json_string_value(json_object_get(v, "to_region")));
+           json_string_value(json_object_get(v, "to_region")),
+           json_is_true(json_object_get(v, "planned")) ? " (switchover)" : "");
+    if (json_is_string(json_object_get(v, "waiting_for"))) {
+        printf("waiting for    %s\n",
+               json_string_value(json_object_get(v, "waiting_for")));
+    }
     printf("reason         %s\n",
            json_string_value(json_object_get(v, "reason")));
     printf("restore point  pg %s, redis %s\n",
@@ -95,8 +100,9 @@ static int abort_cmd(struct drctl *d, int argc, char **argv)
                    : post(d, "/api/failover/abort", json_object());
 }
 
-/* drctl failback: a failover back to the region the last completed
- * failover left, once it is a healthy DR site holding copies again. */
+/* drctl failback: a switchover back to the region the last completed
+ * failover left, once it is a healthy DR site again: the current primary
+ * is fenced and backed up a last time, so nothing written since is lost. */
 int drctl_cmd_failback(struct drctl *d, int argc, char **argv)
 {
     json_t *st = NULL, *body;
@@ -123,8 +129,37 @@ int drctl_cmd_failback(struct drctl *d, int argc, char **argv)
         return rv;
     }
     snprintf(reason, sizeof(reason), "failback to %.64s", from);
-    body = json_pack("{ss ss sb}", "to", from, "reason", reason, "force", 0);
+    body = json_pack("{ss ss sb sb}", "to", from, "reason", reason, "force", 0,
+                     "planned", 1);
     json_decref(st);
+    return post(d, "/api/failover", body);
+}
+
+/* drctl switchover --to REGION: planned, with the primary alive: fence it,
+ * take final backups, wait for their copies in REGION, then the runbook. */
+int drctl_cmd_switchover(struct drctl *d, int argc, char **argv)
+{
+    const char *to = NULL, *reason = NULL;
+    bool force = false;
+    const struct drctl_opt opts[] = {
+        {"--to", &to, NULL},
+        {"--reason", &reason, NULL},
+        {"--force", NULL, &force},
+        {NULL, NULL, NULL},
+    };
+    json_t *body;
+    int rv = drctl_parse_opts(d, argc, argv, opts);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if (to == NULL) {
+        return drctl_usage_error(d, "give --to REGION");
+    }
+    body = json_pack("{ss sb sb}", "to", to, "force", force, "planned", 1);
+    if (reason != NULL) {
+        json_object_set_new(body, "reason", json_string(reason));
+    }
     return post(d, "/api/failover", body);
 }
 

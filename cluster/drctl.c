@@ -123,11 +123,20 @@ static const struct drctl_command drctl_commands[] = {
      "      waiting for the old primary's fence deadline).\n"
      "  failover resume | abort\n"
      "      Go on with a blocked runbook, or call it off.\n"},
+    {"switchover", drctl_cmd_switchover,
+     "  switchover --to REGION [--force] [--reason TEXT]\n"
+     "      Planned move of the primary to REGION: fence the primary (every "
+     "node must\n"
+     "      confirm its fence hook), take final backups, wait until REGION "
+     "verified\n"
+     "      their copies, then restore, check, DNS: RPO 0. --force: REGION "
+     "may be\n"
+     "      degraded.\n"},
     {"failback", drctl_cmd_failback,
      "  failback\n"
-     "      Fail over back to the region the last completed failover left "
-     "(once its\n"
-     "      copies of the new primary's backups are verified).\n"},
+     "      Switch over back to the region the last completed failover left "
+     "(the\n"
+     "      current primary is fenced and backed up a last time: RPO 0).\n"},
     {"replication", drctl_cmd_replication,
      "  replication status\n"
      "      Per region: copies pending, running, failed and verified, bytes\n"

@@ -263,6 +263,7 @@ int drctl_cmd_jobs(struct drctl *d, int argc, char **argv);
 int drctl_cmd_replication(struct drctl *d, int argc, char **argv);
 int drctl_cmd_failover(struct drctl *d, int argc, char **argv);
 int drctl_cmd_failback(struct drctl *d, int argc, char **argv);
+int drctl_cmd_switchover(struct drctl *d, int argc, char **argv);
 int drctl_cmd_restore(struct drctl *d, int argc, char **argv);
 int drctl_cmd_breakers(struct drctl *d, int argc, char **argv);
 int drctl_cmd_health(struct drctl *d, int argc, char **argv);

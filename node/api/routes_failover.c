@@ -2,8 +2,10 @@
  *
  *   GET  /api/failover          the current or last runbook, the mode, and
  *                               the region a failover would pick now
- *   POST /api/failover          {"to"?, "force"?, "reason"?}: start one
- *                               (decide) now
+ *   POST /api/failover          {"to"?, "force"?, "reason"?, "planned"?}:
+ *                               start one (decide) now; planned: a
+ *                               switchover (fence, final backups, restore:
+ *                               RPO 0), "to" required
  *   POST /api/failover/resume   {"epoch"?}: a blocked runbook goes on
  *   POST /api/failover/abort    {"epoch"?}: call it off */
 #include <inttypes.h>
@@ -17,6 +19,10 @@ static void view_runbook(struct jout *j,
                          const struct fsm *f,
                          const struct failover *fo)
 {
+    static const int order[] = {
+        FSM_RB_DECIDE,   FSM_RB_FENCE,    FSM_RB_FINAL_BACKUP, FSM_RB_RESTORE,
+        FSM_RB_VERIFY,   FSM_RB_ACTIVATE, FSM_RB_DNS,          FSM_RB_NOTIFY,
+        FSM_RB_COMPLETE, FSM_RB_BLOCKED,  FSM_RB_ABORTED};
     const struct fsm_runbook *rb = &f->site.runbook;
     const struct fsm_value *mode = fsm_setting(f, "failover.mode");
     const char *why = NULL;
@@ -55,12 +61,26 @@ static void view_runbook(struct jout *j,
     jout_str(j, rb->reason);
     jout_key(j, "actor");
     jout_str(j, rb->actor);
+    jout_key(j, "planned");
+    jout_bool(j, rb->planned);
+    jout_key(j, "final_pg_job");
+    jout_uint(j, rb->final_pg_job);
+    jout_key(j, "final_redis_job");
+    jout_uint(j, rb->final_redis_job);
+    if (rb->step == FSM_RB_FINAL_BACKUP) {
+        char wait[FSM_TEXT_MAX];
+        jout_key(j, "waiting_for");
+        jout_str(j, fsm_switchover_waiting(f, wait, sizeof(wait)));
+    }
     jout_key(j, "blocked_step");
     jout_str(j, rb->step == FSM_RB_BLOCKED ? fsm_rb_step_name(rb->blocked_step)
                                            : NULL);
     jout_key(j, "steps");
     jout_begin(j, '[');
-    for (int s = FSM_RB_DECIDE; s < FSM_RB_STEPS; s++) {
+    /* In the runbook's order (final_backup's value comes after the
+     * others'); a step re-entered after a resume shows its last entry. */
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        int s = order[i];
         if (rb->step_ms[s] == 0) {
             continue;
         }
@@ -130,13 +150,14 @@ static void do_failover_start(struct api_call *c)
         {"to", JT_STRING, false},
         {"force", JT_BOOL, false},
         {"reason", JT_STRING, false},
+        {"planned", JT_BOOL, false},
     };
     const struct fsm *f = api_state(c);
     const struct jin *v;
     struct fsm_cmd cmd;
     uint64_t last = 0;
 
-    if (api__check_body(c, fields, 3) != 0) {
+    if (api__check_body(c, fields, 4) != 0) {
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -146,9 +167,13 @@ static void do_failover_start(struct api_call *c)
     cmd.u.failover.to = v != NULL ? v->u.str.s : NULL;
     v = jin_get(c->body, "force");
     cmd.u.failover.force = v != NULL && v->u.b;
+    v = jin_get(c->body, "planned");
+    cmd.u.failover.planned = v != NULL && v->u.b;
     v = jin_get(c->body, "reason");
-    cmd.u.failover.reason =
-        v != NULL ? v->u.str.s : "failover asked for by an operator";
+    cmd.u.failover.reason = v != NULL ? v->u.str.s
+                            : cmd.u.failover.planned
+                                ? "switchover asked for by an operator"
+                                : "failover asked for by an operator";
     if (f->site.primary_region != NULL) {
         uint64_t now = raftnode_wall_ms();
         /* The old primary's nodes fence themselves once they lose the
@@ -156,8 +181,10 @@ static void do_failover_start(struct api_call *c)
          * they are fenced already. */
         uint64_t deadline = failover_fence_deadline(
             c->api->node, f->site.primary_region, now, &last);
+        /* A switchover waits for the old primary's confirmed fence
+         * whatever --force says (force only waives the target's health). */
         cmd.u.failover.fence_deadline_ms =
-            cmd.u.failover.force ? now : deadline;
+            cmd.u.failover.force && !cmd.u.failover.planned ? now : deadline;
         cmd.u.failover.loss_ms = now;
     }
     api_propose_then(c, &cmd, after_step);

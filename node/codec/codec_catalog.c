@@ -262,6 +262,7 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
             s->failover.force = cmd->u.failover.force;
             s->failover.loss_ms = cmd->u.failover.loss_ms;
             s->failover.fence_deadline_ms = cmd->u.failover.fence_deadline_ms;
+            s->failover.planned = cmd->u.failover.planned;
             c->kind_case = DR__COMMAND__KIND_FAILOVER_START;
             c->failover_start = &s->failover;
             return DR_OK;
@@ -363,6 +364,7 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             cmd->u.failover.to = c->failover_start->to;
             cmd->u.failover.reason = c->failover_start->reason;
             cmd->u.failover.force = c->failover_start->force;
+            cmd->u.failover.planned = c->failover_start->planned;
             cmd->u.failover.loss_ms = c->failover_start->loss_ms;
             cmd->u.failover.fence_deadline_ms =
                 c->failover_start->fence_deadline_ms;
@@ -428,6 +430,9 @@ void codec__runbook_to_pb(const struct fsm_runbook *rb,
     pb->detail = rb->detail ? rb->detail : "";
     pb->rto_ms = rb->rto_ms;
     pb->rpo_ms = rb->rpo_ms;
+    pb->planned = rb->planned;
+    pb->final_pg_job = rb->final_pg_job;
+    pb->final_redis_job = rb->final_redis_job;
 }
 
 void codec__runbook_from_pb(const Dr__Runbook *pb, struct fsm_runbook *rb)
@@ -455,6 +460,9 @@ void codec__runbook_from_pb(const Dr__Runbook *pb, struct fsm_runbook *rb)
     rb->detail = pb->detail;
     rb->rto_ms = pb->rto_ms;
     rb->rpo_ms = pb->rpo_ms;
+    rb->planned = pb->planned;
+    rb->final_pg_job = pb->final_pg_job;
+    rb->final_redis_job = pb->final_redis_job;
 }
 
 int codec__catalog_to_pb(const struct fsm *f,

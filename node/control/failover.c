@@ -26,6 +26,7 @@
 #define FO_NOTIFY_TIMEOUT_MS 5000
 #define FO_NOTIFY_TRIES 5
 #define FO_NOTIFY_BACKOFF_MS 500
+#define FO_FENCE_RETRY_MS 5000
 
 /* Fencing: the hooks (fence, unfence), one at a time on this node. */
 
@@ -43,11 +44,17 @@ static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
     struct failover *f = p->data;
     log_warn("%s hook exited with status %" PRId64 "%s", f->hook_kind, status,
              sig != 0 ? " (signal)" : "");
-    /* A runbook's fence that succeeded: confirmed with the next report. */
+    /* A runbook's fence that succeeded: confirmed with the next report.
+     * One that failed runs again a little later: a switchover waits for
+     * it, and an operator may fix the hook and resume. */
     if (f->hook_fence_epoch != 0 && status == 0 && sig == 0 &&
         f->health != NULL && f->hook_fence_epoch > f->health->fenced_epoch) {
         f->health->fenced_epoch = f->hook_fence_epoch;
         health_report_soon(f->health);
+    } else if (f->hook_fence_epoch != 0 && (status != 0 || sig != 0) &&
+               f->fenced_epoch == f->hook_fence_epoch) {
+        f->fenced_epoch = f->hook_fence_epoch - 1;
+        f->fence_retry_at = uv_now(f->loop) + FO_FENCE_RETRY_MS;
     }
     if (!uv_is_closing((uv_handle_t *)p)) {
         uv_close((uv_handle_t *)p, hook_closed_cb);
@@ -145,7 +152,7 @@ static void fence_step(struct failover *f)
     /* The runbook moved the primary away from this region: fence, once. */
     if (rb->id != 0 && rb->epoch > f->fenced_epoch && rb->from_region != NULL &&
         strcmp(rb->from_region, f->cfg->region) == 0 &&
-        rb->step != FSM_RB_ABORTED) {
+        rb->step != FSM_RB_ABORTED && now >= f->fence_retry_at) {
         char why[200];
         snprintf(why, sizeof(why), "the primary moved to %s in epoch %" PRIu64,
                  rb->to_region, rb->epoch);
@@ -652,6 +659,84 @@ static void notify_step(struct failover *f, const struct fsm_runbook *rb)
     }
 }
 
+/* A switchover's fence: its old primary is alive and in touch, so no
+ * self-fence deadline covers it; every node of it must confirm its fence
+ * hook before the final backups, or the runbook blocks. */
+static void planned_fence_step(struct failover *f,
+                               const struct fsm *st,
+                               const struct fsm_runbook *rb,
+                               uint64_t wall)
+{
+    char why[400];
+
+    if (f->health != NULL &&
+        health_region_fenced(f->health, st, rb->from_region, rb->epoch)) {
+        log_info(
+            "switchover: every node of %s confirmed its fence for "
+            "epoch %" PRIu64 ": final backups",
+            rb->from_region, rb->epoch);
+        step_cmd(f, rb->epoch, FSM_RB_FENCE, FSM_RB_FINAL_BACKUP, NULL);
+    } else if (wall >= rb->fence_deadline_ms) {
+        snprintf(why, sizeof(why),
+                 "switchover: not every node of %s confirmed its fence hook "
+                 "for epoch %" PRIu64
+                 " in time, so it may still take writes "
+                 "(see its log and [hooks] fence; then drctl failover resume, "
+                 "or abort)",
+                 rb->from_region, rb->epoch);
+        step_cmd(f, rb->epoch, FSM_RB_FENCE, FSM_RB_BLOCKED, why);
+    }
+}
+
+/* The final backup of one kind failed, or its copy in the target region
+ * did: why, else NULL. */
+static const char *final_failed(const struct fsm *st,
+                                const struct fsm_runbook *rb,
+                                uint64_t job_id,
+                                int kind,
+                                char *why,
+                                size_t why_size)
+{
+    const struct fsm_job *j = job_id != 0 ? fsm_job_get(st, job_id) : NULL;
+
+    if (j != NULL && j->state == FSM_JOB_FAILED) {
+        snprintf(why, why_size, "final %s backup (job %" PRIu64 "): %s",
+                 fsm_backup_kind_name(kind), job_id, j->error);
+        return why;
+    }
+    for (size_t i = 0; i < st->n_backups && job_id != 0; i++) {
+        const struct fsm_backup *b = &st->backups[i];
+        const struct fsm_copy *c =
+            b->job_id == job_id ? fsm_copy_get(b, rb->to_region) : NULL;
+        if (c != NULL && c->state == FSM_COPY_FAILED) {
+            snprintf(why, why_size,
+                     "final %s backup %s could not be copied to %s: %s",
+                     fsm_backup_kind_name(kind), b->id, rb->to_region,
+                     c->error);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+static void final_backup_step(struct failover *f,
+                              const struct fsm *st,
+                              const struct fsm_runbook *rb)
+{
+    char why[FSM_TEXT_MAX];
+
+    if (final_failed(st, rb, rb->final_pg_job, FSM_BACKUP_PG_LOGICAL, why,
+                     sizeof(why)) != NULL ||
+        final_failed(st, rb, rb->final_redis_job, FSM_BACKUP_REDIS, why,
+                     sizeof(why)) != NULL) {
+        step_cmd(f, rb->epoch, FSM_RB_FINAL_BACKUP, FSM_RB_BLOCKED, why);
+        return;
+    }
+    if (fsm_switchover_waiting(st, why, sizeof(why)) == NULL) {
+        step_cmd(f, rb->epoch, FSM_RB_FINAL_BACKUP, FSM_RB_RESTORE, NULL);
+    }
+}
+
 static void leader_step(struct failover *f)
 {
     const struct fsm *st = raftnode_state(f->node);
@@ -668,6 +753,10 @@ static void leader_step(struct failover *f)
     f->primary_lost = false;
     switch (rb->step) {
         case FSM_RB_FENCE:
+            if (rb->planned) {
+                planned_fence_step(f, st, rb, wall);
+                break;
+            }
             /* The old region's deadline has passed, or every node of it
              * confirmed its fence hook ran for this epoch. */
             if (wall >= rb->fence_deadline_ms) {
@@ -681,6 +770,9 @@ static void leader_step(struct failover *f)
                     rb->from_region, rb->epoch, rb->fence_deadline_ms - wall);
                 step_cmd(f, rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
             }
+            break;
+        case FSM_RB_FINAL_BACKUP:
+            final_backup_step(f, st, rb);
             break;
         case FSM_RB_DNS:
             dns_step(f, rb);

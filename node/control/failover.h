@@ -56,6 +56,7 @@ struct failover
     bool self_fenced;          /* ran the hook for this loss of contact */
     uint64_t self_fence_epoch; /* the site's epoch when it did */
     uint64_t fenced_epoch;     /* ran the hook for the runbook of this epoch */
+    uint64_t fence_retry_at;   /* a runbook's fence hook failed: try again */
     uv_process_t hook;
     bool hook_running; /* until its handle has closed */
     const char *hook_kind;

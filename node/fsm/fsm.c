@@ -1188,6 +1188,13 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
     const struct cmd_desc *d = desc_of(cmd->type);
     uint32_t v = d != NULL ? d->version : 1;
 
+    /* Switchovers (and their final_backup step) came with version 5. */
+    if ((cmd->type == FSM_CMD_FAILOVER_START && cmd->u.failover.planned) ||
+        (cmd->type == FSM_CMD_RUNBOOK_STEP &&
+         (cmd->u.runbook.from == FSM_RB_FINAL_BACKUP ||
+          cmd->u.runbook.to == FSM_RB_FINAL_BACKUP))) {
+        v = v > 5 ? v : 5;
+    }
     /* Region endpoints came with version 4. */
     if ((cmd->type == FSM_CMD_REGION_ADD ||
          cmd->type == FSM_CMD_REGION_UPDATE) &&

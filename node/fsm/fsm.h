@@ -12,7 +12,7 @@
  * and drills, 3 cross-region copies (replicate jobs, per-copy verification,
  * replication.* settings), 4 failover.on_degraded; an entry carries the
  * newest version its commands need. */
-#define FSM_VERSION 4
+#define FSM_VERSION 5
 #define FSM_NAME_MAX 63        /* region names, setting keys */
 #define FSM_ENDPOINTS_MAX 8    /* endpoints per region */
 #define FSM_ADDR_MAX 255       /* host:port, URLs */
@@ -120,8 +120,10 @@ struct fsm_audit
 
 /* The failover runbook (DESIGN.md, "Failure detection and failover"):
  * decide -> fence -> restore -> verify -> activate -> dns -> notify ->
- * complete, or blocked (resumable) and aborted. Steps move only through
- * fsm_runbook_sm. */
+ * complete, or blocked (resumable) and aborted. A planned switchover takes
+ * final backups between fence and restore (fence -> final_backup ->
+ * restore): RPO 0. Steps move only through fsm_runbook_sm; values are
+ * stored, so a new step is added at the end. */
 enum fsm_rb_step {
     FSM_RB_NONE = 0, /* no runbook yet */
     FSM_RB_DECIDE,
@@ -134,6 +136,7 @@ enum fsm_rb_step {
     FSM_RB_COMPLETE,
     FSM_RB_BLOCKED,
     FSM_RB_ABORTED,
+    FSM_RB_FINAL_BACKUP, /* switchover: backups taken after the fence */
     FSM_RB_STEPS
 };
 
@@ -158,6 +161,9 @@ struct fsm_runbook
     char *error;               /* why it is blocked, or the last failure */
     char *detail;              /* the restore job's report */
     uint64_t rto_ms, rpo_ms;   /* at complete */
+    bool planned;              /* a switchover: the old primary is alive */
+    uint64_t final_pg_job;     /* switchover: the final backups' jobs */
+    uint64_t final_redis_job;
 };
 
 struct fsm_site
@@ -400,6 +406,7 @@ struct fsm_cmd_failover
     bool force;                 /* the target need not be healthy */
     uint64_t loss_ms;           /* 0: now */
     uint64_t fence_deadline_ms; /* 0: now (the operator vouches) */
+    bool planned; /* a switchover: fence, final backups, then restore */
 };
 
 /* RUNBOOK_STEP/RESUME/ABORT act on the runbook of epoch; STEP moves it
@@ -753,6 +760,12 @@ bool fsm_failover_automatic(const struct fsm *f);
 const char *fsm_failover_target(const struct fsm *f,
                                 bool force,
                                 const char **why);
+/* A switchover at final_backup: what it still waits for (the final
+ * backups taken, their copies verified in the target region), written into
+ * why; NULL when the restore may start. */
+const char *fsm_switchover_waiting(const struct fsm *f,
+                                   char *why,
+                                   size_t why_size);
 /* Whether the coordinators' layout survives the loss of any one region:
  * every region holds fewer than half of the members. When not, *why
  * (why_size bytes) names the region that holds too many. Automatic

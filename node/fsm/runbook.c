@@ -175,6 +175,50 @@ const char *fsm_failover_target(const struct fsm *f,
     return best != NULL ? best->name : NULL;
 }
 
+/* The backup a final backup job made, or NULL while there is none. */
+static const struct fsm_backup *final_backup(const struct fsm *f,
+                                             uint64_t job_id)
+{
+    for (size_t i = 0; i < f->n_backups && job_id != 0; i++) {
+        if (f->backups[i].job_id == job_id &&
+            f->backups[i].state == FSM_BACKUP_COMPLETE) {
+            return &f->backups[i];
+        }
+    }
+    return NULL;
+}
+
+const char *fsm_switchover_waiting(const struct fsm *f,
+                                   char *why,
+                                   size_t why_size)
+{
+    const struct fsm_runbook *rb = &f->site.runbook;
+    const uint64_t jobs[2] = {rb->final_pg_job, rb->final_redis_job};
+
+    for (int k = 0; k < 2; k++) {
+        const struct fsm_backup *b = final_backup(f, jobs[k]);
+        const struct fsm_copy *c =
+            b != NULL ? fsm_copy_get(b, rb->to_region) : NULL;
+        if (jobs[k] == 0) {
+            continue;
+        }
+        if (b == NULL) {
+            snprintf(why, why_size,
+                     "the final %s backup (job %llu) is not taken yet",
+                     fsm_backup_kind_name(k), (unsigned long long)jobs[k]);
+            return why;
+        }
+        if (c == NULL || c->state != FSM_COPY_VERIFIED) {
+            snprintf(why, why_size,
+                     "the final %s backup %s is not verified in %s yet (%s)",
+                     fsm_backup_kind_name(k), b->id, rb->to_region,
+                     c == NULL ? "no copy" : fsm_copy_state_name(c->state));
+            return why;
+        }
+    }
+    return NULL;
+}
+
 /* Checks. */
 
 static int check_start(const struct fsm *f,
@@ -197,6 +241,32 @@ static int check_start(const struct fsm *f,
     if (c->reason != NULL && strlen(c->reason) > FSM_TEXT_MAX) {
         return fsm__reject(res, DR_EINVAL, "reason is too long");
     }
+    if (c->planned) {
+        const struct fsm_region *p =
+            f->site.primary_region != NULL
+                ? fsm_region_get(f, f->site.primary_region)
+                : NULL;
+        if (p == NULL) {
+            return fsm__reject(res, DR_ECONFLICT, "there is no primary region");
+        }
+        if (c->to == NULL || c->to[0] == '\0') {
+            return fsm__reject(res, DR_EINVAL,
+                               "a switchover needs the region to move to");
+        }
+        if (p->status != FSM_REGION_HEALTHY) {
+            return fsm__reject(
+                res, DR_ECONFLICT,
+                "cannot switch over: the primary %s is %s, so it cannot take "
+                "final backups (drctl failover --to %s instead)",
+                p->name, fsm_region_status_name(p->status), c->to);
+        }
+        if (p->object_store[0] == '\0') {
+            return fsm__reject(res, DR_ECONFLICT,
+                               "cannot switch over: the primary %s has no "
+                               "object store for its final backups",
+                               p->name);
+        }
+    }
     if (c->to != NULL && c->to[0] != '\0') {
         const struct fsm_region *r = fsm_region_get(f, c->to);
         if (r == NULL) {
@@ -205,8 +275,9 @@ static int check_start(const struct fsm *f,
         }
         why = unfit(f, r, c->force);
         if (why != NULL) {
-            return fsm__reject(res, DR_ECONFLICT, "cannot fail over to %s: %s",
-                               c->to, why);
+            return fsm__reject(res, DR_ECONFLICT, "cannot %s to %s: %s",
+                               c->planned ? "switch over" : "fail over", c->to,
+                               why);
         }
         return DR_OK;
     }
@@ -278,6 +349,18 @@ static int check_runbook(const struct fsm *f,
     }
     if (c->to == FSM_RB_BLOCKED && (c->error == NULL || c->error[0] == '\0')) {
         return fsm__reject(res, DR_EINVAL, "a blocked runbook needs an error");
+    }
+    if (c->from == FSM_RB_FENCE && c->to != FSM_RB_BLOCKED &&
+        (c->to == FSM_RB_FINAL_BACKUP) != rb->planned) {
+        return fsm__reject(res, DR_EINVAL, "a %s goes from fence to %s",
+                           rb->planned ? "switchover" : "failover",
+                           rb->planned ? "final_backup" : "restore");
+    }
+    if (c->from == FSM_RB_FINAL_BACKUP && c->to == FSM_RB_RESTORE) {
+        char why[FSM_TEXT_MAX];
+        if (fsm_switchover_waiting(f, why, sizeof(why)) != NULL) {
+            return fsm__reject(res, DR_ECONFLICT, "%s", why);
+        }
     }
     return DR_OK;
 }
@@ -368,7 +451,8 @@ static int mutate_start(struct fsm *f,
     n.pg_backup = pg != NULL ? pg->id : (char *)"";
     n.redis_backup = rd != NULL ? rd->id : (char *)"";
     n.restore_point_ms = pg != NULL ? pg->snapshot_ms : rd->snapshot_ms;
-    n.loss_ms = c->loss_ms != 0 ? c->loss_ms : now;
+    n.loss_ms = c->loss_ms != 0 && !c->planned ? c->loss_ms : now;
+    n.planned = c->planned;
     n.fence_deadline_ms =
         c->fence_deadline_ms != 0 ? c->fence_deadline_ms : now;
     n.error = (char *)"";
@@ -396,14 +480,16 @@ static int mutate_start(struct fsm *f,
     f->site.primary_region = primary;
     f->site.epoch = rb->epoch;
     f->site.changed_ms = now;
-    fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_FAILING_OVER);
+    fsm_sm_move(&fsm_site_sm, &f->site.state,
+                rb->planned ? FSM_SITE_SWITCHING_OVER : FSM_SITE_FAILING_OVER);
     res->epoch = f->site.epoch;
-    fsm__audit_add(f, now, cmd->actor, "failover-start",
-                   "%s -> %s (epoch %llu): %s; restore point pg %s, redis %s",
-                   rb->from_region, rb->to_region,
-                   (unsigned long long)rb->epoch, rb->reason,
-                   rb->pg_backup[0] ? rb->pg_backup : "(none)",
-                   rb->redis_backup[0] ? rb->redis_backup : "(none)");
+    fsm__audit_add(
+        f, now, cmd->actor, rb->planned ? "switchover-start" : "failover-start",
+        "%s -> %s (epoch %llu): %s; restore point pg %s, redis %s%s",
+        rb->from_region, rb->to_region, (unsigned long long)rb->epoch,
+        rb->reason, rb->pg_backup[0] ? rb->pg_backup : "(none)",
+        rb->redis_backup[0] ? rb->redis_backup : "(none)",
+        rb->planned ? " until the final backups after the fence" : "");
     return DR_OK;
 }
 
@@ -431,28 +517,101 @@ static int block(struct fsm *f,
     return DR_OK;
 }
 
+/* A switchover's final backups: one job per kind the runbook restores, in
+ * the old primary's region, made now that its fence is confirmed (so the
+ * snapshots hold every write). A pending job of that kind is joined: its
+ * snapshot is not taken yet either. */
+static int add_final_backups(struct fsm *f, uint64_t now, const char *actor)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+    uint64_t *ids[2] = {&rb->final_pg_job, &rb->final_redis_job};
+    const char *points[2] = {rb->pg_backup, rb->redis_backup};
+
+    for (int k = 0; k < 2; k++) {
+        struct fsm_cmd cmd;
+        struct fsm_result r;
+        int rv;
+
+        *ids[k] = 0;
+        if (points[k] == NULL || points[k][0] == '\0') {
+            continue; /* nothing of that kind to restore */
+        }
+        memset(&cmd, 0, sizeof(cmd));
+        memset(&r, 0, sizeof(r));
+        cmd.type = FSM_CMD_JOB_CREATE;
+        cmd.actor = actor;
+        cmd.u.job.kind = FSM_JOB_BACKUP;
+        cmd.u.job.backup_kind = k;
+        cmd.u.job.region = rb->from_region;
+        if (fsm__catalog_check(f, &cmd, now, &r) != DR_OK) {
+            char why[FSM_TEXT_MAX + 64];
+            snprintf(why, sizeof(why), "final %s backup: %s",
+                     fsm_backup_kind_name(k), r.msg);
+            return block(f, FSM_RB_FINAL_BACKUP, why, now, actor);
+        }
+        rv = fsm__catalog_mutate(f, &cmd, now, &r);
+        if (rv != DR_OK) {
+            return rv;
+        }
+        *ids[k] = r.job_id;
+    }
+    return DR_OK;
+}
+
+/* The final backups become the restore point. */
+static int take_final_point(struct fsm *f)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_backup *pg = final_backup(f, rb->final_pg_job);
+    const struct fsm_backup *rd = final_backup(f, rb->final_redis_job);
+
+    if ((pg != NULL && fsm__set_str(&rb->pg_backup, pg->id) != DR_OK) ||
+        (rd != NULL && fsm__set_str(&rb->redis_backup, rd->id) != DR_OK)) {
+        return DR_ENOMEM;
+    }
+    if (pg != NULL || rd != NULL) {
+        rb->restore_point_ms = pg != NULL ? pg->snapshot_ms : rd->snapshot_ms;
+        if (pg != NULL && rd != NULL && rd->snapshot_ms < pg->snapshot_ms) {
+            rb->restore_point_ms = rd->snapshot_ms;
+        }
+    }
+    return DR_OK;
+}
+
 static int step_to(struct fsm *f, int to, uint64_t now, const char *actor)
 {
     struct fsm_runbook *rb = &f->site.runbook;
 
     enter(rb, to, now);
+    if (to == FSM_RB_FINAL_BACKUP) {
+        fsm__audit_add(f, now, actor, "failover-step",
+                       "epoch %llu: final_backup of %s",
+                       (unsigned long long)rb->epoch, rb->from_region);
+        return add_final_backups(f, now, actor);
+    }
     if (to == FSM_RB_RESTORE) {
-        if (add_restore_job(f, now, actor) != DR_OK) {
+        if ((rb->planned && take_final_point(f) != DR_OK) ||
+            add_restore_job(f, now, actor) != DR_OK) {
             return DR_ENOMEM;
         }
     }
     if (to == FSM_RB_COMPLETE) {
+        /* Data lost: what was written between the restore point and the
+         * moment writes stopped: the loss, or for a switchover the fence
+         * confirmed before the final backups (0 when they came after). */
+        uint64_t stop =
+            rb->planned ? rb->step_ms[FSM_RB_FINAL_BACKUP] : rb->loss_ms;
         rb->rto_ms = now > rb->loss_ms ? now - rb->loss_ms : 0;
-        rb->rpo_ms = rb->loss_ms > rb->restore_point_ms
-                         ? rb->loss_ms - rb->restore_point_ms
-                         : 0;
+        rb->rpo_ms =
+            stop > rb->restore_point_ms ? stop - rb->restore_point_ms : 0;
         fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_ACTIVE);
         f->site.changed_ms = now;
-        fsm__audit_add(f, now, actor, "failover-complete",
-                       "%s is primary (epoch %llu): RTO %llu ms, RPO %llu ms",
-                       rb->to_region, (unsigned long long)rb->epoch,
-                       (unsigned long long)rb->rto_ms,
-                       (unsigned long long)rb->rpo_ms);
+        fsm__audit_add(
+            f, now, actor,
+            rb->planned ? "switchover-complete" : "failover-complete",
+            "%s is primary (epoch %llu): RTO %llu ms, RPO %llu ms",
+            rb->to_region, (unsigned long long)rb->epoch,
+            (unsigned long long)rb->rto_ms, (unsigned long long)rb->rpo_ms);
         return DR_OK;
     }
     fsm__audit_add(f, now, actor, "failover-step", "epoch %llu: %s",
@@ -482,7 +641,9 @@ int fsm__runbook_mutate(struct fsm *f,
             if (fsm__set_str(&rb->error, "") != DR_OK) {
                 return DR_ENOMEM;
             }
-            fsm_sm_move(&fsm_site_sm, &f->site.state, FSM_SITE_FAILING_OVER);
+            fsm_sm_move(
+                &fsm_site_sm, &f->site.state,
+                rb->planned ? FSM_SITE_SWITCHING_OVER : FSM_SITE_FAILING_OVER);
             fsm__audit_add(f, now, actor, "failover-resume", "epoch %llu at %s",
                            (unsigned long long)rb->epoch,
                            fsm_rb_step_name(rb->blocked_step));

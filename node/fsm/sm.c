@@ -65,25 +65,28 @@ static const uint32_t site_allowed[] = {
 const struct fsm_sm fsm_site_sm = {"site", 4, site_names, site_allowed};
 
 /* The failover runbook: each step to the next, any running step to blocked
- * (resumed at the step that failed) or aborted. Restore, verify and
+ * (resumed at the step that failed) or aborted; a switchover goes through
+ * final_backup between fence and restore. Restore, verify and
  * activate run in one job: its finish goes from restore to dns through
  * them. */
 static const char *const rb_names[] = {
-    "none", "decide", "fence",    "restore", "verify", "activate",
-    "dns",  "notify", "complete", "blocked", "aborted"};
+    "none", "decide", "fence",    "restore", "verify",  "activate",
+    "dns",  "notify", "complete", "blocked", "aborted", "final_backup"};
 #define RB_STOP (BIT(FSM_RB_BLOCKED) | BIT(FSM_RB_ABORTED))
 static const uint32_t rb_allowed[] = {
     [FSM_RB_NONE] = BIT(FSM_RB_DECIDE),
     [FSM_RB_DECIDE] = BIT(FSM_RB_FENCE) | RB_STOP,
-    [FSM_RB_FENCE] = BIT(FSM_RB_RESTORE) | RB_STOP,
+    [FSM_RB_FENCE] = BIT(FSM_RB_RESTORE) | BIT(FSM_RB_FINAL_BACKUP) | RB_STOP,
+    [FSM_RB_FINAL_BACKUP] = BIT(FSM_RB_RESTORE) | RB_STOP,
     [FSM_RB_RESTORE] = BIT(FSM_RB_VERIFY) | RB_STOP,
     [FSM_RB_VERIFY] = BIT(FSM_RB_ACTIVATE) | RB_STOP,
     [FSM_RB_ACTIVATE] = BIT(FSM_RB_DNS) | RB_STOP,
     [FSM_RB_DNS] = BIT(FSM_RB_NOTIFY) | RB_STOP,
     [FSM_RB_NOTIFY] = BIT(FSM_RB_COMPLETE),
     [FSM_RB_COMPLETE] = BIT(FSM_RB_DECIDE),
-    [FSM_RB_BLOCKED] = BIT(FSM_RB_FENCE) | BIT(FSM_RB_RESTORE) |
-                       BIT(FSM_RB_DNS) | BIT(FSM_RB_ABORTED),
+    [FSM_RB_BLOCKED] = BIT(FSM_RB_FENCE) | BIT(FSM_RB_FINAL_BACKUP) |
+                       BIT(FSM_RB_RESTORE) | BIT(FSM_RB_DNS) |
+                       BIT(FSM_RB_ABORTED),
     [FSM_RB_ABORTED] = BIT(FSM_RB_DECIDE),
 };
 const struct fsm_sm fsm_runbook_sm = {"runbook", FSM_RB_STEPS, rb_names,

@@ -277,10 +277,10 @@ class FailoverTest(unittest.TestCase):
 
     def test_old_region_returns_and_fails_back(self):
         """eu-west comes back after the failover: its nodes learn the new
-        epoch and fence themselves, never publish DNS; once the new
-        primary's backups are copied there, a failover back to eu-west
-        (the failback) moves the primary and DNS home with the data written
-        meanwhile, fencing us-east."""
+        epoch and fence themselves, never publish DNS; the failback is a
+        switchover home: us-east is fenced, backed up a last time, and
+        everything written in us-east up to its fence reaches eu-west
+        (RPO 0)."""
         self.load_and_back_up()
         self.set("failover.mode", "auto")
         epoch0 = self.c.leader().get("/api/site").json["epoch"]
@@ -299,23 +299,13 @@ class FailoverTest(unittest.TestCase):
         wait_until(lambda: "%d eu-west" % (epoch0 + 1) in self.fenced(),
                    20, what="eu-west's fence hook")
         self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
-        # Work goes on in us-east, then its backups reach eu-west.
+        # Work goes on in us-east, never backed up by a schedule here: the
+        # switchover's final backups carry it home.
         self.pg["us-east"].psql("app", "INSERT INTO agents (name) SELECT "
                                 "'late-' || g FROM generate_series(1, 25) g")
-        ids = []
-        for kind in ("pg", "redis"):
-            p = self.drctl("--json", "backups", "run", "--kind", kind)
-            ids.append(json.loads(p.stdout)["id"])
-            self.assertEqual(json.loads(p.stdout)["origin_region"], "us-east")
-
-        def home():
-            for bid in ids:
-                b = self.c.leader().get("/api/backups/" + bid).json
-                if not any(c["region"] == "eu-west" and
-                           c["state"] == "verified" for c in b["copies"]):
-                    return False
-            return True
-        wait_until(home, 90, interval=0.2, what="copies back in eu-west")
+        rc = self.redis["us-east"].client()
+        rc.command("SET", "session:late", "after-the-failover")
+        rc.close()
         # A failover goes only to a healthy region: its probes say so.
         wait_until(lambda: self.c.leader().get("/api/regions/eu-west")
                    .json["status"] == "healthy", 60,
@@ -329,15 +319,79 @@ class FailoverTest(unittest.TestCase):
                         what="the failback")
         self.assertEqual((rb["from_region"], rb["to_region"]),
                          ("us-east", "eu-west"))
+        self.assertTrue(rb["planned"])
+        self.assertEqual(rb["rpo_ms"], 0)
+        self.assertEqual([s["step"] for s in rb["steps"]],
+                         ["decide", "fence", "final_backup", "restore",
+                          "verify", "activate", "dns", "notify", "complete"])
         self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
         n = self.pg["eu-west"].psql("app", "SELECT count(*) FROM agents")
         self.assertEqual(n.strip(), "4025")
         rc = self.redis["eu-west"].client()
-        self.assertEqual(rc.command("DBSIZE"), 300)
+        self.assertEqual(rc.command("DBSIZE"), 301)
+        self.assertEqual(rc.command("GET", "session:late"),
+                         b"after-the-failover")
         rc.close()
-        # us-east's nodes fenced themselves when the primary left them.
-        wait_until(lambda: "%d us-east" % (epoch0 + 2) in self.fenced(), 20,
-                   what="us-east's fence hook")
+        # us-east's nodes fenced themselves (twice: the hook sleeps) before
+        # the final backups were taken.
+        self.assertEqual(self.fenced().count("%d us-east" % (epoch0 + 2)), 2)
+        at = {s["step"]: s["at_ms"] for s in rb["steps"]}
+        b = self.c.leader().get("/api/backups/" + rb["pg_backup"]).json
+        self.assertEqual(b["origin_region"], "us-east")
+        self.assertGreaterEqual(b["snapshot_ms"], at["final_backup"])
+
+    def test_switchover_moves_the_primary_with_rpo_0(self):
+        """A planned move to us-east with eu-west alive: eu-west's fence
+        hooks run and are confirmed, final backups of eu-west are taken and
+        verified in us-east, then the runbook; rows written after the last
+        scheduled backup arrive too."""
+        self.load_and_back_up()
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.pg["eu-west"].psql("app", "INSERT INTO agents (name) SELECT "
+                                "'unsaved-' || g FROM generate_series(1, 30) g")
+        rc = self.redis["eu-west"].client()
+        rc.command("SET", "session:unsaved", "x")
+        rc.close()
+        # Bad input first: refused, nothing changes.
+        p = self.drctl("switchover", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"give --to REGION", p.stderr)
+        p = self.drctl("switchover", "--to", "eu-west", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"cannot switch over to eu-west: it is the primary",
+                      p.stderr)
+        p = self.drctl("switchover", "--to", "mars", check=False)
+        self.assertIn(b"region mars does not exist", p.stderr)
+        self.assertEqual(self.c.leader().get("/api/site").json["epoch"],
+                         epoch0)
+        out = self.drctl("switchover", "--to", "us-east").stdout
+        self.assertIn(b"eu-west -> us-east (switchover)", out)
+        rb = self.wait_state("complete")
+        self.assertTrue(rb["planned"])
+        self.assertEqual(rb["epoch"], epoch0 + 1)
+        self.assertEqual(rb["rpo_ms"], 0)
+        self.assertGreater(rb["rto_ms"], 0)
+        self.assertNotEqual(rb["final_pg_job"], 0)
+        self.assertNotEqual(rb["final_redis_job"], 0)
+        # Both eu-west nodes ran their fence hook before the final backups.
+        self.assertEqual(self.fenced().count("%d eu-west" % (epoch0 + 1)), 2)
+        at = {s["step"]: s["at_ms"] for s in rb["steps"]}
+        for bid in (rb["pg_backup"], rb["redis_backup"]):
+            b = self.c.leader().get("/api/backups/" + bid).json
+            self.assertEqual(b["origin_region"], "eu-west")
+            self.assertGreaterEqual(b["snapshot_ms"], at["final_backup"])
+        n = self.pg["us-east"].psql("app", "SELECT count(*) FROM agents")
+        self.assertEqual(n.strip(), "4030")
+        rc = self.redis["us-east"].client()
+        self.assertEqual(rc.command("GET", "session:unsaved"), b"x")
+        rc.close()
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        hist = self.c.leader().get("/api/history").json["history"]
+        self.assertEqual(len([h for h in hist
+                              if h["action"] == "switchover-complete"]), 1)
+        out = self.drctl("failover", "status").stdout
+        self.assertIn(b"final_backup", out)
+        self.assertIn(b"RPO            0 ms", out)
 
     def test_corrupt_dr_copy_blocks_before_dns(self):
         pg_id, _ = self.load_and_back_up()

@@ -485,7 +485,7 @@ static void test_snapshot_invalid(void **state)
     TAIL_BEGIN();
     w_uint(&t, 1, FSM_VERSION + 1);
     expect_bad_snapshot(&a, &t, DR_EVERSION,
-                        "snapshot: version 5 is not supported (up to 4)");
+                        "snapshot: version 6 is not supported (up to 5)");
     TAIL_BEGIN();
     w_uint(&t, 1, 0);
     expect_bad_snapshot(&a, &t, DR_EVERSION, "version 0 is not supported");

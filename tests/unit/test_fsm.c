@@ -454,7 +454,7 @@ static void test_entry_newer_version_refused(void **state)
     assert_int_equal(fsm_apply_entry(f, &e, res), DR_EVERSION);
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(res[i].code, DR_EVERSION);
-        assert_non_null(strstr(res[i].msg, "entry version 5 is not supported"));
+        assert_non_null(strstr(res[i].msg, "entry version 6 is not supported"));
     }
     snap_check(&before, f);
 
@@ -471,6 +471,23 @@ static void test_entry_newer_version_refused(void **state)
     assert_int_equal(fsm_cmd_version(&cmds[0]), 4);
     cmds[0] = setting_str_cmd("failover.mode", "manual");
     assert_int_equal(fsm_cmd_version(&cmds[0]), 1);
+    /* A switchover and its final_backup step came with 5; a failover
+     * and its other steps did not. */
+    memset(&cmds[0], 0, sizeof(cmds[0]));
+    cmds[0].type = FSM_CMD_FAILOVER_START;
+    assert_true(fsm_cmd_version(&cmds[0]) < 5);
+    cmds[0].u.failover.planned = true;
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 5);
+    memset(&cmds[0], 0, sizeof(cmds[0]));
+    cmds[0].type = FSM_CMD_RUNBOOK_STEP;
+    cmds[0].u.runbook.from = FSM_RB_FENCE;
+    cmds[0].u.runbook.to = FSM_RB_RESTORE;
+    assert_true(fsm_cmd_version(&cmds[0]) < 5);
+    cmds[0].u.runbook.to = FSM_RB_FINAL_BACKUP;
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 5);
+    cmds[0].u.runbook.from = FSM_RB_FINAL_BACKUP;
+    cmds[0].u.runbook.to = FSM_RB_RESTORE;
+    assert_int_equal(fsm_cmd_version(&cmds[0]), 5);
 
     /* Version 0 means no version field at all: also refused. */
     e.version = 0;

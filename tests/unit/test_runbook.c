@@ -1,7 +1,7 @@
 /* Unit tests of the failover runbook in the pure FSM: decide (target,
  * restore point, epoch), the step table, the restore job and its verdict,
- * blocked / resume / abort, RTO and RPO, refusals that change nothing, and
- * the snapshot encoding.
+ * blocked / resume / abort, RTO and RPO, refusals that change nothing, the
+ * switchover's final backups (RPO 0), and the snapshot encoding.
  *
  * The standard bootstrap: eu-west (primary, s3://dr-eu, node 1, priority
  * 10), us-east (file:///srv/dr, node 2, priority 5), ap-south (no store,
@@ -267,6 +267,142 @@ static void test_restore_job_failing_blocks(void **state)
     assert_string_equal(rb->error, "restore: pg_restore: connection refused");
 }
 
+/* The replicate job that verifies backup id's copy in us-east. */
+static void copy_to_us_east(struct fsm *f, const char *id, uint64_t now)
+{
+    struct fsm_result res;
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "replication"};
+    uint64_t job;
+
+    c.u.job.kind = FSM_JOB_REPLICATE;
+    c.u.job.backup_id = id;
+    c.u.job.region = "us-east";
+    job = apply_ok(f, &c, now, &res);
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, now + 1, &res);
+    c = finish(job, 2, 1);
+    apply_ok(f, &c, now + 2, &res);
+}
+
+static void test_switchover_final_backups_rpo_0(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC, epoch0 = f->site.epoch, fence;
+    const char *old = backup_copied(f, t);
+    const struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_backup *fin;
+    struct fsm_region *eu = (struct fsm_region *)fsm_region_get(f, "eu-west");
+    struct fsm_result res;
+    struct fsm_cmd c;
+    const struct fsm_job *j;
+    uint64_t job;
+
+    /* Refused, changing nothing: no target, a degraded primary. */
+    c = start(NULL, 0, 0);
+    c.u.failover.planned = true;
+    expect_reject(f, &c, DR_EINVAL, "a switchover needs the region to move to");
+    c = start("us-east", 0, t + 30 * SEC);
+    c.u.failover.planned = true;
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    eu->status = FSM_REGION_DEGRADED;
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "the primary eu-west is degraded, so it cannot take final "
+                  "backups (drctl failover --to us-east instead)");
+    eu->status = FSM_REGION_HEALTHY;
+    apply_ok(f, &c, t + 10 * SEC, &res);
+    assert_int_equal(f->site.epoch, epoch0 + 1);
+    assert_string_equal(f->site.primary_region, "us-east");
+    assert_int_equal(f->site.state, FSM_SITE_SWITCHING_OVER);
+    assert_true(rb->planned);
+    assert_int_equal(rb->loss_ms, t + 10 * SEC);
+    assert_string_equal(audit_last(f)->action, "switchover-start");
+
+    /* The fence leads to the final backups, not straight to restore. */
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    expect_reject(f, &c, DR_EINVAL,
+                  "a switchover goes from fence to final_backup");
+    fence = t + 12 * SEC;
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_FINAL_BACKUP, NULL);
+    apply_ok(f, &c, fence, &res);
+    assert_int_equal(rb->step, FSM_RB_FINAL_BACKUP);
+    assert_int_equal(rb->final_redis_job, 0); /* no Redis restore point */
+    j = fsm_job_get(f, rb->final_pg_job);
+    assert_non_null(j);
+    assert_int_equal(j->kind, FSM_JOB_BACKUP);
+    assert_int_equal(j->backup_kind, FSM_BACKUP_PG_LOGICAL);
+    assert_string_equal(j->region, "eu-west");
+    assert_int_equal(j->state, FSM_JOB_PENDING);
+    /* Not before the final backup exists and is verified in us-east. */
+    c = step(rb->epoch, FSM_RB_FINAL_BACKUP, FSM_RB_RESTORE, NULL);
+    expect_reject(f, &c, DR_ECONFLICT, "the final pg_logical backup (job");
+    job = rb->final_pg_job;
+    c = claim_cmd(job, 1);
+    apply_ok(f, &c, fence + SEC, &res);
+    c = finish(job, 1, 1);
+    c.u.job.backup.snapshot_ms = fence + SEC;
+    apply_ok(f, &c, fence + 2 * SEC, &res);
+    fin = fsm_backup_get(f, fsm_job_get(f, job)->backup_id);
+    assert_non_null(fin);
+    c = step(rb->epoch, FSM_RB_FINAL_BACKUP, FSM_RB_RESTORE, NULL);
+    expect_reject(f, &c, DR_ECONFLICT, "is not verified in us-east yet");
+    copy_to_us_east(f, fin->id, fence + 3 * SEC);
+    apply_ok(f, &c, fence + 6 * SEC, &res);
+    /* The final backup is the restore point, not the older one. */
+    assert_string_not_equal(rb->pg_backup, old);
+    assert_string_equal(rb->pg_backup, fin->id);
+    assert_int_equal(rb->restore_point_ms, fence + SEC);
+    j = fsm_job_get(f, rb->job_id);
+    assert_int_equal(j->kind, FSM_JOB_RESTORE);
+    assert_string_equal(j->backup_id, fin->id);
+    c = claim_cmd(rb->job_id, 2);
+    apply_ok(f, &c, fence + 7 * SEC, &res);
+    c = finish(rb->job_id, 2, 1);
+    c.u.job.drill_ok = true;
+    apply_ok(f, &c, fence + 9 * SEC, &res);
+    c = step(rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+    apply_ok(f, &c, fence + 10 * SEC, &res);
+    c = step(rb->epoch, FSM_RB_NOTIFY, FSM_RB_COMPLETE, NULL);
+    apply_ok(f, &c, fence + 11 * SEC, &res);
+    assert_int_equal(f->site.state, FSM_SITE_ACTIVE);
+    /* Every write before the fence is in the restore point: RPO 0. */
+    assert_int_equal(rb->rpo_ms, 0);
+    assert_int_equal(rb->rto_ms, 13 * SEC);
+    assert_string_equal(audit_last(f)->action, "switchover-complete");
+}
+
+static void test_switchover_blocked_at_final_backup_resumes(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC, first;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c;
+
+    backup_copied(f, t);
+    c = start("us-east", 0, t + 30 * SEC);
+    c.u.failover.planned = true;
+    apply_ok(f, &c, t + SEC, &res);
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_FINAL_BACKUP, NULL);
+    apply_ok(f, &c, t + 2 * SEC, &res);
+    first = rb->final_pg_job;
+    c = claim_cmd(first, 1);
+    apply_ok(f, &c, t + 3 * SEC, &res);
+    c = step(rb->epoch, FSM_RB_FINAL_BACKUP, FSM_RB_BLOCKED,
+             "final pg_logical backup (job 9): connection refused");
+    apply_ok(f, &c, t + 4 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_BLOCKED);
+    assert_int_equal(rb->blocked_step, FSM_RB_FINAL_BACKUP);
+    assert_int_equal(f->site.state, FSM_SITE_BLOCKED);
+    c = (struct fsm_cmd){.type = FSM_CMD_RUNBOOK_RESUME, .actor = "op"};
+    c.u.runbook.epoch = rb->epoch;
+    apply_ok(f, &c, t + 5 * SEC, &res);
+    /* Resumed: final backups again (the running one gets a follow-up). */
+    assert_int_equal(rb->step, FSM_RB_FINAL_BACKUP);
+    assert_int_equal(f->site.state, FSM_SITE_SWITCHING_OVER);
+    assert_true(rb->final_pg_job > first);
+    assert_int_equal(fsm_job_get(f, rb->final_pg_job)->state, FSM_JOB_PENDING);
+}
+
 static void test_snapshot_keeps_runbook(void **state)
 {
     struct fsm *f = *state;
@@ -282,6 +418,9 @@ static void test_snapshot_keeps_runbook(void **state)
     apply_ok(f, &c, t + SEC, &res);
     c = step(f->site.runbook.epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
     apply_ok(f, &c, t + 6 * SEC, &res);
+    f->site.runbook.planned = true; /* the fields a switchover adds, too */
+    f->site.runbook.final_pg_job = 77;
+    f->site.runbook.final_redis_job = 78;
     s = snap_take(f);
     assert_int_equal(codec_snapshot_decode(s.base, s.len, &back, err), DR_OK);
     assert_int_equal(back.site.runbook.step, FSM_RB_RESTORE);
@@ -290,6 +429,9 @@ static void test_snapshot_keeps_runbook(void **state)
     assert_int_equal(back.site.runbook.step_ms[FSM_RB_RESTORE], t + 6 * SEC);
     assert_int_equal(back.site.runbook.job_id, f->site.runbook.job_id);
     assert_int_equal(back.site.state, FSM_SITE_FAILING_OVER);
+    assert_true(back.site.runbook.planned);
+    assert_int_equal(back.site.runbook.final_pg_job, 77);
+    assert_int_equal(back.site.runbook.final_redis_job, 78);
     snap_check(&s, &back);
     fsm_close(&back);
 
@@ -311,6 +453,8 @@ int main(void)
         BOOTED(test_full_runbook),
         BOOTED(test_verify_failure_blocks_then_resume_and_abort),
         BOOTED(test_restore_job_failing_blocks),
+        BOOTED(test_switchover_final_backups_rpo_0),
+        BOOTED(test_switchover_blocked_at_final_backup_resumes),
         BOOTED(test_snapshot_keeps_runbook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
