@@ -73,6 +73,8 @@ class FailoverTest(unittest.TestCase):
         self.fence_log = os.path.join(self.tmp, "fenced")
         self.activate_log = os.path.join(self.tmp, "activated")
         self.unfence_log = os.path.join(self.tmp, "unfenced")
+        # While this file exists every fence hook fails (exit 3).
+        self.fence_fails = os.path.join(self.tmp, "fence-fails")
         stores = {}
         for r in TARGETS:
             stores[r] = os.path.join(self.tmp, "store-" + r)
@@ -93,8 +95,9 @@ class FailoverTest(unittest.TestCase):
             services=services, name="failover")
         for n in self.c.nodes.values():
             n.extra_sections = {
-                "hooks": {"fence": "sleep 1; echo $DR_EPOCH $DR_REGION >> %s"
-                          % self.fence_log,
+                "hooks": {"fence": "test ! -f %s || exit 3; sleep 1; "
+                          "echo $DR_EPOCH $DR_REGION >> %s"
+                          % (self.fence_fails, self.fence_log),
                           "activate": "echo $DR_EPOCH $DR_REGION >> %s"
                           % self.activate_log,
                           "unfence": "echo $DR_EPOCH $DR_REGION >> %s"
@@ -618,6 +621,58 @@ class FailoverTest(unittest.TestCase):
         sys.stderr.write("leader kills at %s; activate ran %d time(s), "
                          "webhook got %d event(s)\n" % (
                              killed, len(lines), len(Hooks.events)))
+
+    def test_switchover_waits_for_every_fence_and_survives_a_leader_kill(self):
+        """A switchover whose old primary cannot fence (its hook fails)
+        blocks at fence with the reason and moves nothing; once the hook
+        works again (it is retried) and an operator resumes, it goes on;
+        the leader killed -9 at final_backup: the new leader finishes it
+        once, with RPO 0."""
+        self.load_and_back_up()
+        self.set("failover.mode", "manual")
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.pg["eu-west"].psql("app", "INSERT INTO agents (name) SELECT "
+                                "'unsaved-' || g FROM generate_series(1, 7) g")
+        open(self.fence_fails, "w").close()
+        self.drctl("switchover", "--to", "us-east")
+        rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5)).get("state") ==
+                        "blocked" and self.runbook((1, 2, 3, 4, 5)), 60,
+                        interval=0.2, what="the switchover blocked")
+        self.assertEqual(rb["blocked_step"], "fence")
+        self.assertIn("not every node of eu-west confirmed its fence hook "
+                      "for epoch %d" % (epoch0 + 1), rb["error"])
+        self.assertEqual(rb["final_pg_job"], 0)  # no backup taken
+        self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        self.assertEqual(self.fenced(), "")
+        # The hook works again: each eu-west node runs it once more.
+        os.unlink(self.fence_fails)
+        wait_until(lambda: self.fenced().count("%d eu-west" % (epoch0 + 1))
+                   == 2, 30, what="both eu-west fences")
+        self.drctl("failover", "resume")
+        rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5)).get("state") in
+                        ("final_backup", "restore", "complete") and
+                        self.runbook((1, 2, 3, 4, 5)), 60, interval=0.05,
+                        what="the final backups")
+        killed = None
+        if rb["state"] == "final_backup":
+            leader = self.c.wait_for_leader()
+            self.c.kill(leader.id)
+            killed = leader.id
+            others = [n for n in (1, 2, 3, 4, 5) if n != killed]
+            self.c.wait_for_leader(ids=others)
+            self.c.start(killed)
+        rb = self.wait_state("complete")
+        self.assertEqual((rb["epoch"], rb["rpo_ms"]), (epoch0 + 1, 0))
+        hist = self.c.wait_for_leader().get("/api/history").json["history"]
+        self.assertEqual(len([h for h in hist
+                              if h["action"] == "switchover-complete"]), 1)
+        n = self.pg["us-east"].psql("app", "SELECT count(*) FROM agents")
+        self.assertEqual(n.strip(), "4007")
+        with open(self.activate_log) as f:
+            self.assertEqual(set(f.read().splitlines()),
+                             {"%d us-east" % (epoch0 + 1)})
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        sys.stderr.write("leader killed at final_backup: %s\n" % killed)
 
 
 if __name__ == "__main__":
