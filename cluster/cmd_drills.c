@@ -1,4 +1,5 @@
-/* drctl drill: restore drills (the seed's weekly restore test). */
+/* drctl drill: restore drills (the seed's weekly restore test) and
+ * failover drills (its monthly full DR drill). */
 #include "drctl.h"
 
 #include <stdio.h>
@@ -73,12 +74,17 @@ static int drctl__drill_show(struct drctl *d, int argc, char **argv)
     return drctl_show(d, "GET", path, NULL, drctl__print_drill, NULL);
 }
 
-static int drctl__drill_restore(struct drctl *d, int argc, char **argv)
+/* Start a drill of kind and wait for its verdict. */
+static int drill_run(struct drctl *d,
+                     int argc,
+                     char **argv,
+                     const char *kind,
+                     const char *region_opt)
 {
     const char *region = NULL, *wait = NULL;
     bool no_wait = false;
     const struct drctl_opt opts[] = {
-        {"--region", &region, NULL},
+        {region_opt, &region, NULL},
         {"--wait", &wait, NULL},
         {"--no-wait", NULL, &no_wait},
         {NULL, NULL, NULL},
@@ -94,14 +100,14 @@ static int drctl__drill_restore(struct drctl *d, int argc, char **argv)
     if (rv != 0) {
         return rv < 0 ? 0 : rv;
     }
-    if (region != NULL && (rv = drctl_check_name(d, "--region", region)) != 0) {
+    if (region != NULL && (rv = drctl_check_name(d, region_opt, region)) != 0) {
         return rv;
     }
     if (wait != NULL &&
         (rv = drctl_parse_seconds(d, "--wait", wait, 86400, &wait_ms)) != 0) {
         return rv;
     }
-    body = json_pack("{ss}", "kind", "restore");
+    body = json_pack("{ss}", "kind", kind);
     if (region != NULL) {
         json_object_set_new(body, "region", json_string(region));
     }
@@ -116,7 +122,8 @@ static int drctl__drill_restore(struct drctl *d, int argc, char **argv)
         snprintf(path, sizeof(path), "/api/drills/%lld", (long long)id);
         for (;;) {
             state = json_string_value(json_object_get(drill, "state"));
-            if (state == NULL || strcmp(state, "running") != 0) {
+            if (state == NULL ||
+                (strcmp(state, "running") != 0 && strcmp(state, "dns") != 0)) {
                 break;
             }
             if (drctl_mono_ms() >= deadline) {
@@ -147,10 +154,23 @@ static int drctl__drill_restore(struct drctl *d, int argc, char **argv)
     return rv;
 }
 
+static int drctl__drill_restore(struct drctl *d, int argc, char **argv)
+{
+    return drill_run(d, argc, argv, "restore", "--region");
+}
+
+/* drctl drill failover [--to R]: the runbook practised in R (default: the
+ * region a failover would pick) without touching production. */
+static int drctl__drill_failover(struct drctl *d, int argc, char **argv)
+{
+    return drill_run(d, argc, argv, "failover", "--to");
+}
+
 int drctl_cmd_drill(struct drctl *d, int argc, char **argv)
 {
     static const struct drctl_subcommand subs[] = {
         {"restore", drctl__drill_restore},
+        {"failover", drctl__drill_failover},
         {"list", drctl__drill_list},
         {"show", drctl__drill_show},
         {NULL, NULL},

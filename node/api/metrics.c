@@ -360,62 +360,86 @@ static void metrics_backups(struct out *o, const struct fsm *f)
     }
 }
 
-/* The newest drill's verdict and the newest passed one's figures. */
+/* Per drill kind: the newest drill's verdict and the newest passed one's
+ * figures. */
 static void metrics_drills(struct out *o, const struct fsm *f)
 {
-    const struct fsm_drill *last = NULL, *passed = NULL;
+    const struct fsm_drill *last[FSM_DRILL_KINDS] = {NULL};
+    const struct fsm_drill *passed[FSM_DRILL_KINDS] = {NULL};
+    int running[FSM_DRILL_KINDS] = {0};
 
     for (size_t i = 0; i < f->n_drills; i++) {
         const struct fsm_drill *d = &f->drills[i];
-        if (d->state != FSM_DRILL_RUNNING) {
-            last = d;
+        if (d->kind < 0 || d->kind >= FSM_DRILL_KINDS) {
+            continue;
+        }
+        if (d->state == FSM_DRILL_RUNNING || d->state == FSM_DRILL_DNS) {
+            running[d->kind] = 1;
+        } else {
+            last[d->kind] = d;
         }
         if (d->state == FSM_DRILL_PASSED) {
-            passed = d;
+            passed[d->kind] = d;
         }
     }
     put(o,
         "# HELP drnode_drills_running Drills in progress.\n"
-        "# TYPE drnode_drills_running gauge\n"
-        "drnode_drills_running{kind=\"restore\"} %d\n",
-        f->n_drills > 0 &&
-            f->drills[f->n_drills - 1].state == FSM_DRILL_RUNNING);
-    if (last != NULL) {
-        put(o,
-            "# HELP drnode_drill_last_ok 1 when the newest finished drill "
-            "passed, 0 when it failed.\n"
-            "# TYPE drnode_drill_last_ok gauge\n"
-            "drnode_drill_last_ok{kind=\"restore\"} %d\n",
-            last->state == FSM_DRILL_PASSED);
+        "# TYPE drnode_drills_running gauge\n");
+    for (int k = 0; k < FSM_DRILL_KINDS; k++) {
+        put(o, "drnode_drills_running{kind=\"%s\"} %d\n",
+            fsm_drill_kind_name(k), running[k]);
     }
-    if (passed == NULL) {
-        return;
+    put(o,
+        "# HELP drnode_drill_last_ok 1 when the newest finished drill "
+        "passed, 0 when it failed.\n"
+        "# TYPE drnode_drill_last_ok gauge\n");
+    for (int k = 0; k < FSM_DRILL_KINDS; k++) {
+        if (last[k] != NULL) {
+            put(o, "drnode_drill_last_ok{kind=\"%s\"} %d\n",
+                fsm_drill_kind_name(k), last[k]->state == FSM_DRILL_PASSED);
+        }
     }
     put(o,
         "# HELP drnode_drill_last_success_timestamp_seconds When the "
         "newest passed drill started.\n"
-        "# TYPE drnode_drill_last_success_timestamp_seconds gauge\n"
-        "drnode_drill_last_success_timestamp_seconds{kind=\"restore\"} "
-        "%.3f\n"
-        "# HELP drnode_drill_rto_seconds Restore and verification time of "
-        "the newest passed drill.\n"
-        "# TYPE drnode_drill_rto_seconds gauge\n"
-        "drnode_drill_rto_seconds{kind=\"restore\"} %.3f\n"
-        "# HELP drnode_drill_rpo_seconds Age of the drilled backups' data "
-        "when the newest passed drill started.\n"
-        "# TYPE drnode_drill_rpo_seconds gauge\n",
-        passed->started_ms / 1000.0, passed->rto_ms / 1000.0);
-    if (passed->pg_backup[0] != '\0') {
-        put(o,
-            "drnode_drill_rpo_seconds{kind=\"restore\","
-            "backup=\"pg_logical\"} %.3f\n",
-            passed->pg_rpo_ms / 1000.0);
+        "# TYPE drnode_drill_last_success_timestamp_seconds gauge\n");
+    for (int k = 0; k < FSM_DRILL_KINDS; k++) {
+        if (passed[k] != NULL) {
+            put(o,
+                "drnode_drill_last_success_timestamp_seconds{kind=\"%s\"} "
+                "%.3f\n",
+                fsm_drill_kind_name(k), passed[k]->started_ms / 1000.0);
+        }
     }
-    if (passed->redis_backup[0] != '\0') {
-        put(o,
-            "drnode_drill_rpo_seconds{kind=\"restore\","
-            "backup=\"redis_snapshot\"} %.3f\n",
-            passed->redis_rpo_ms / 1000.0);
+    put(o,
+        "# HELP drnode_drill_rto_seconds The newest passed drill's RTO: "
+        "restore and verification (a failover drill: from its start to "
+        "the practice DNS name answering).\n"
+        "# TYPE drnode_drill_rto_seconds gauge\n");
+    for (int k = 0; k < FSM_DRILL_KINDS; k++) {
+        if (passed[k] != NULL) {
+            put(o, "drnode_drill_rto_seconds{kind=\"%s\"} %.3f\n",
+                fsm_drill_kind_name(k), passed[k]->rto_ms / 1000.0);
+        }
+    }
+    put(o,
+        "# HELP drnode_drill_rpo_seconds Age of the drilled backups' "
+        "data when the newest passed drill started.\n"
+        "# TYPE drnode_drill_rpo_seconds gauge\n");
+    for (int k = 0; k < FSM_DRILL_KINDS; k++) {
+        const struct fsm_drill *p = passed[k];
+        if (p != NULL && p->pg_backup[0] != '\0') {
+            put(o,
+                "drnode_drill_rpo_seconds{kind=\"%s\","
+                "backup=\"pg_logical\"} %.3f\n",
+                fsm_drill_kind_name(k), p->pg_rpo_ms / 1000.0);
+        }
+        if (p != NULL && p->redis_backup[0] != '\0') {
+            put(o,
+                "drnode_drill_rpo_seconds{kind=\"%s\","
+                "backup=\"redis_snapshot\"} %.3f\n",
+                fsm_drill_kind_name(k), p->redis_rpo_ms / 1000.0);
+        }
     }
 }
 

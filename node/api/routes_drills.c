@@ -1,4 +1,4 @@
-/* Restore drills: list, show, start. */
+/* Drills (restore, failover): list, show, start. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +39,8 @@ static void view_drill(struct jout *j, const struct fsm_drill *d)
     jout_str(j, d->detail);
     jout_key(j, "actor");
     jout_str(j, d->actor);
+    jout_key(j, "dns_confirmed_ms");
+    jout_uint(j, d->dns_confirmed_ms);
     jout_end(j, '}');
 }
 
@@ -122,7 +124,8 @@ static void do_drill_start(struct api_call *c)
     cmd.u.drill.kind = fsm_drill_kind_parse(v->u.str.s);
     if (cmd.u.drill.kind < 0) {
         api_reply_error(c, 400, "invalid_argument",
-                        "kind \"%s\" is not a drill kind (expected restore)",
+                        "kind \"%s\" is not a drill kind (expected restore "
+                        "or failover)",
                         v->u.str.s);
         return;
     }

@@ -149,11 +149,12 @@ static void drill_to_pb(const struct fsm_drill *d, Dr__Drill *pb)
     pb->error = d->error;
     pb->detail = d->detail;
     pb->actor = d->actor;
+    pb->dns_confirmed_ms = d->dns_confirmed_ms;
 }
 
 static int drill_state_parse(const char *s)
 {
-    for (int st = FSM_DRILL_RUNNING; st <= FSM_DRILL_FAILED; st++) {
+    for (int st = FSM_DRILL_RUNNING; st <= FSM_DRILL_DNS; st++) {
         if (strcmp(s, fsm_drill_state_name(st)) == 0) {
             return st;
         }
@@ -178,6 +179,7 @@ static void drill_from_pb(const Dr__Drill *pb, struct fsm_drill *d)
     d->job_id = pb->job_id;
     d->error = pb->error;
     d->detail = pb->detail;
+    d->dns_confirmed_ms = pb->dns_confirmed_ms;
     d->actor = pb->actor;
 }
 
@@ -252,6 +254,16 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
                 (char *)(cmd->u.drill.region ? cmd->u.drill.region : "");
             c->kind_case = DR__COMMAND__KIND_DRILL_START;
             c->drill_start = &s->drill;
+            return DR_OK;
+        case FSM_CMD_DRILL_DNS_DONE:
+            dr__cmd_drill_dns__init(&s->drill_dns);
+            s->drill_dns.drill_id = cmd->u.drill_dns.drill_id;
+            s->drill_dns.ok = cmd->u.drill_dns.ok;
+            s->drill_dns.error =
+                (char *)(cmd->u.drill_dns.error ? cmd->u.drill_dns.error : "");
+            s->drill_dns.confirmed_ms = cmd->u.drill_dns.confirmed_ms;
+            c->kind_case = DR__COMMAND__KIND_DRILL_DNS_DONE;
+            c->drill_dns_done = &s->drill_dns;
             return DR_OK;
         case FSM_CMD_FAILOVER_START:
             dr__cmd_failover_start__init(&s->failover);
@@ -359,6 +371,13 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             cmd->u.drill.kind = fsm_drill_kind_parse(c->drill_start->kind);
             cmd->u.drill.region = c->drill_start->region;
             cmd->type = FSM_CMD_DRILL_START;
+            return true;
+        case DR__COMMAND__KIND_DRILL_DNS_DONE:
+            cmd->u.drill_dns.drill_id = c->drill_dns_done->drill_id;
+            cmd->u.drill_dns.ok = c->drill_dns_done->ok;
+            cmd->u.drill_dns.error = c->drill_dns_done->error;
+            cmd->u.drill_dns.confirmed_ms = c->drill_dns_done->confirmed_ms;
+            cmd->type = FSM_CMD_DRILL_DNS_DONE;
             return true;
         case DR__COMMAND__KIND_FAILOVER_START:
             cmd->u.failover.to = c->failover_start->to;

@@ -17,6 +17,7 @@ struct codec__catalog_scratch
     Dr__CmdBackupDelete del;
     Dr__CmdBackupVerified verified;
     Dr__CmdDrillStart drill;
+    Dr__CmdDrillDns drill_dns;
     Dr__Backup backup;
     Dr__BackupCopy copy;
     Dr__CmdFailoverStart failover;

@@ -490,13 +490,145 @@ static void dns_done_cb(struct dns_publish *p, const char *err)
     f->dns_retry_at = uv_now(f->loop) + FO_DNS_BACKOFF_MS * f->dns_attempts;
 }
 
+/* p for publishing region's dns_targets under name, from the settings. */
+static void fill_publish(struct failover *f,
+                         const struct fsm *st,
+                         struct dns_publish *p,
+                         const char *name,
+                         const char *region,
+                         const char *txt)
+{
+    const struct fsm_region *to = fsm_region_get(st, region);
+    char list[DNS_SERVERS_MAX][256];
+    size_t n;
+
+    memset(p, 0, sizeof(*p));
+    p->data = f;
+    snprintf(p->api_url, sizeof(p->api_url), "%s",
+             fsm_setting(st, "dns.api_url")->s);
+    snprintf(p->server_id, sizeof(p->server_id), "%s",
+             fsm_setting(st, "dns.server_id")->s);
+    snprintf(p->zone, sizeof(p->zone), "%s", fsm_setting(st, "dns.zone")->s);
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->ttl = (unsigned)fsm_setting_int(st, "dns.ttl");
+    for (size_t i = 0;
+         to != NULL && i < to->n_dns_targets && p->n_targets < DNS_TARGETS_MAX;
+         i++) {
+        snprintf(p->targets[p->n_targets++], sizeof(p->targets[0]), "%s",
+                 to->dns_targets[i]);
+    }
+    snprintf(p->txt, sizeof(p->txt), "%s", txt);
+    split_list(fsm_setting(st, "dns.servers")->s, list, DNS_SERVERS_MAX, &n,
+               sizeof(p->servers[0]));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(p->servers[i], sizeof(p->servers[i]), "%.63s", list[i]);
+    }
+    p->n_servers = n;
+    p->timeout_ms = 20000;
+    /* dns_publish wipes its copy when the update ends. */
+    snprintf(p->api_key, sizeof(p->api_key), "%s", f->dns_api_key);
+}
+
+/* A failover drill's practice DNS (the leader's): publish the drill
+ * region's targets under failover.practice_name, confirm the answer, then
+ * remove the records and confirm they are gone; DRILL_DNS_DONE reports it.
+ * A new leader does it again from the start (both halves are idempotent).
+ * Never the live name: the FSM refused such a practice name. */
+static void drill_report(struct failover *f, bool ok, const char *error)
+{
+    struct fsm_cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = FSM_CMD_DRILL_DNS_DONE;
+    cmd.actor = "failover";
+    cmd.u.drill_dns.drill_id = f->drill_id;
+    cmd.u.drill_dns.ok = ok;
+    cmd.u.drill_dns.error = error;
+    cmd.u.drill_dns.confirmed_ms = f->drill_confirmed_ms;
+    propose(f, &cmd);
+}
+
+static void drill_dns_cb(struct dns_publish *p, const char *err)
+{
+    struct failover *f = p->data;
+    const struct fsm *st = raftnode_state(f->node);
+    uint32_t max = (uint32_t)fsm_setting_int(st, "jobs.max_attempts");
+
+    f->drill_live = false;
+    if (f->stopping) {
+        return;
+    }
+    if (err == NULL && f->drill_phase == 1) {
+        f->drill_confirmed_ms = raftnode_wall_ms();
+        log_info("failover drill %" PRIu64
+                 ": %s answered with the "
+                 "practice targets in %" PRIu64 " ms; removing it",
+                 f->drill_id, p->name, p->elapsed_ms);
+        f->drill_phase = 2;
+        f->drill_retry_at = 0;
+        return;
+    }
+    if (err == NULL) {
+        f->drill_phase = 3; /* reported from the next step */
+        return;
+    }
+    f->drill_attempts++;
+    log_warn("failover drill %" PRIu64 ": practice DNS attempt %u: %s",
+             f->drill_id, (unsigned)f->drill_attempts, err);
+    if (f->drill_attempts >= max) {
+        /* Give up, but still try to take the name away. */
+        snprintf(f->drill_error, sizeof(f->drill_error), "practice dns: %.250s",
+                 err);
+        if (f->drill_phase == 1) {
+            f->drill_phase = 2;
+            f->drill_attempts = 0;
+        } else {
+            f->drill_phase = 3;
+            return;
+        }
+    }
+    f->drill_retry_at = uv_now(f->loop) + FO_DNS_BACKOFF_MS;
+}
+
+static void drill_dns_step(struct failover *f, const struct fsm *st)
+{
+    const struct fsm_drill *d = fsm_drill_dns_pending(st);
+    char txt[200];
+
+    if (d == NULL || f->drill_live || uv_now(f->loop) < f->drill_retry_at) {
+        return;
+    }
+    if (d->id == f->drill_id && f->drill_phase == 3) {
+        f->drill_phase = 0;
+        drill_report(f, f->drill_error[0] == '\0', f->drill_error);
+        return;
+    }
+    if (d->id != f->drill_id || f->drill_phase == 0) {
+        f->drill_id = d->id;
+        f->drill_phase = 1;
+        f->drill_attempts = 0;
+        f->drill_confirmed_ms = 0;
+        f->drill_error[0] = '\0';
+    }
+    snprintf(txt, sizeof(txt), "dr-drill=%" PRIu64 " region=%s", d->id,
+             d->region);
+    fill_publish(f, st, &f->drill_dns,
+                 fsm_setting(st, "failover.practice_name")->s, d->region, txt);
+    f->drill_dns.remove = f->drill_phase == 2;
+    if (dns_publish_start(&f->drill_dns, f->loop, &f->http, drill_dns_cb) !=
+        0) {
+        drill_dns_cb(&f->drill_dns, f->drill_dns.error);
+        return;
+    }
+    f->drill_live = true;
+}
+
 /* With its own term's barrier done (this leader still leads), publish. */
 static void barrier_cb(struct raftnode_read *r, int status)
 {
     struct failover *f = r->data;
     const struct fsm *st = raftnode_state(f->node);
     const struct fsm_runbook *rb = &st->site.runbook;
-    const struct fsm_region *to;
     struct dns_publish *p = &f->dns;
     char txt[200];
 
@@ -505,38 +637,9 @@ static void barrier_cb(struct raftnode_read *r, int status)
         f->dns_busy = false;
         return;
     }
-    to = fsm_region_get(st, rb->to_region);
-    memset(p, 0, sizeof(*p));
-    p->data = f;
-    snprintf(p->api_url, sizeof(p->api_url), "%s",
-             fsm_setting(st, "dns.api_url")->s);
-    snprintf(p->server_id, sizeof(p->server_id), "%s",
-             fsm_setting(st, "dns.server_id")->s);
-    snprintf(p->zone, sizeof(p->zone), "%s", fsm_setting(st, "dns.zone")->s);
-    snprintf(p->name, sizeof(p->name), "%s", fsm_setting(st, "dns.name")->s);
-    p->ttl = (unsigned)fsm_setting_int(st, "dns.ttl");
-    for (size_t i = 0;
-         to != NULL && i < to->n_dns_targets && p->n_targets < DNS_TARGETS_MAX;
-         i++) {
-        snprintf(p->targets[p->n_targets++], sizeof(p->targets[0]), "%s",
-                 to->dns_targets[i]);
-    }
     snprintf(txt, sizeof(txt), "dr-epoch=%" PRIu64 " primary=%s", rb->epoch,
              rb->to_region);
-    snprintf(p->txt, sizeof(p->txt), "%s", txt);
-    {
-        char list[DNS_SERVERS_MAX][256];
-        size_t n;
-        split_list(fsm_setting(st, "dns.servers")->s, list, DNS_SERVERS_MAX, &n,
-                   sizeof(p->servers[0]));
-        for (size_t i = 0; i < n; i++) {
-            snprintf(p->servers[i], sizeof(p->servers[i]), "%.63s", list[i]);
-        }
-        p->n_servers = n;
-    }
-    p->timeout_ms = 20000;
-    /* dns_publish wipes its copy when the update ends. */
-    snprintf(p->api_key, sizeof(p->api_key), "%s", f->dns_api_key);
+    fill_publish(f, st, p, fsm_setting(st, "dns.name")->s, rb->to_region, txt);
     f->dns_epoch = rb->epoch;
     if (dns_publish_start(p, f->loop, &f->http, dns_done_cb) != 0) {
         dns_done_cb(p, p->error);
@@ -747,6 +850,10 @@ static void leader_step(struct failover *f)
         return;
     }
     if (!fsm_runbook_active(st)) {
+        drill_dns_step(f, st);
+        if (f->inflight) {
+            return;
+        }
         detect(f, uv_now(f->loop));
         return;
     }
@@ -860,6 +967,9 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f))
     uv_close((uv_handle_t *)&f->tick, timer_closed);
     if (f->dns_live) {
         dns_publish_cancel(&f->dns);
+    }
+    if (f->drill_live) {
+        dns_publish_cancel(&f->drill_dns);
     }
     if (f->hook_running && !uv_is_closing((uv_handle_t *)&f->hook)) {
         /* The hook goes on; its handle closes. */

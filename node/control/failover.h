@@ -70,6 +70,15 @@ struct failover
     uint32_t dns_attempts;
     uint64_t dns_retry_at;
     struct dns_publish dns;
+    /* A failover drill's practice DNS: publish, then remove. */
+    struct dns_publish drill_dns;
+    uint64_t drill_id;           /* the drill being published, 0: none */
+    int drill_phase;             /* 0 idle, 1 publish, 2 remove, 3 report */
+    bool drill_live;             /* drill_dns's handles are open */
+    uint64_t drill_confirmed_ms; /* wall time the practice name answered */
+    uint32_t drill_attempts;
+    uint64_t drill_retry_at;
+    char drill_error[300];
     struct raftnode_read barrier;
     uint64_t barrier_epoch;
     struct failover_notify notify[FAILOVER_NOTIFY_MAX];

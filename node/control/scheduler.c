@@ -114,6 +114,14 @@ void scheduler_step(struct scheduler *s)
         log_info("scheduler: a restore drill in %s is due",
                  fsm_drill_region(f));
         propose(s, &cmd);
+    } else if (fsm_failover_drill_due(f, now)) {
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = FSM_CMD_DRILL_START;
+        cmd.actor = "scheduler";
+        cmd.u.drill.kind = FSM_DRILL_FAILOVER;
+        log_info("scheduler: a failover drill to %s is due",
+                 fsm_failover_target(f, false, NULL));
+        propose(s, &cmd);
     }
     n = fsm_retention_victims(f, now, victims, SCHED_RETENTION_BATCH);
     for (size_t i = 0; i < n; i++) {

@@ -92,6 +92,23 @@ char *dns_pdns_body(struct dns_publish *p)
         snprintf(p->error, sizeof(p->error), "out of memory");
         return NULL;
     }
+    if (p->remove) {
+        static const char *const all[] = {"A", "AAAA", "CNAME", "TXT"};
+        p->qtype = DNS_TYPE_A;
+        fqdn(p->name, name, sizeof(name));
+        len += (size_t)snprintf(out + len, cap - len, "{\"rrsets\":[");
+        for (int k = 0; k < 4; k++) {
+            len += (size_t)snprintf(out + len, cap - len,
+                                    "%s{\"name\":", k > 0 ? "," : "");
+            json_str(out, cap, &len, name);
+            len += (size_t)snprintf(out + len, cap - len,
+                                    ",\"type\":\"%s\",\"changetype\":"
+                                    "\"DELETE\",\"records\":[]}",
+                                    all[k]);
+        }
+        snprintf(out + len, cap - len, "]}");
+        return out;
+    }
     p->qtype = targets_type(p);
     if (p->qtype == 0) {
         free(out);
@@ -198,9 +215,18 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Whether the answers are exactly the targets. */
+/* Whether the answers are exactly the targets (with remove: none). */
 static bool same(struct dns_publish *p, const struct dns_answer *ans, size_t n)
 {
+    if (p->remove) {
+        for (size_t i = 0; i < n; i++) {
+            if (ans[i].type == DNS_TYPE_A || ans[i].type == DNS_TYPE_AAAA ||
+                ans[i].type == DNS_TYPE_CNAME) {
+                return false;
+            }
+        }
+        return true;
+    }
     const char *got[DNS_ANSWERS_MAX], *want[DNS_TARGETS_MAX];
     char norm[DNS_TARGETS_MAX][300];
     size_t k = 0;
@@ -263,7 +289,8 @@ static void recv_cb(uv_udp_t *u,
                        &rcode, ans, &n, err) != 0) {
         return; /* a stray datagram: wait for ours */
     }
-    if (rcode == 0 && same(p, ans, n)) {
+    if ((rcode == 0 || (p->remove && rcode == DNS_RCODE_NXDOMAIN)) &&
+        same(p, ans, n)) {
         if (++p->server >= p->n_servers) {
             finish(p, NULL);
             return;
@@ -330,10 +357,9 @@ static void timer_cb(uv_timer_t *t)
         return;
     }
     if (uv_now(p->loop) - p->t0 >= (uint64_t)p->timeout_ms) {
-        finish(p,
-               "%s did not answer %s with the new targets within %ld ms "
-               "(last: %s)",
-               p->servers[p->server], p->name, p->timeout_ms,
+        finish(p, "%s did not answer %s with %s within %ld ms (last: %s)",
+               p->servers[p->server], p->name,
+               p->remove ? "no records" : "the new targets", p->timeout_ms,
                p->last[0] ? p->last : "no answer");
         return;
     }

@@ -7,7 +7,9 @@
  * Provider: PowerDNS Authoritative's HTTP API (PATCH of the zone's rrsets,
  * X-API-Key). Targets that are IPv4 or IPv6 addresses become A / AAAA
  * records; one host name becomes a CNAME. A TXT record at the same name
- * carries txt (the epoch and region). */
+ * carries txt (the epoch and region). With remove, the name's records go
+ * (a failover drill's practice name, cleaned up) and the confirmation
+ * waits for an answer without them. */
 #ifndef DR_DNS_H
 #define DR_DNS_H
 
@@ -37,6 +39,8 @@ struct dns_publish
     char targets[DNS_TARGETS_MAX][256];
     size_t n_targets;
     char txt[256];
+    bool remove; /* instead: delete name's A, AAAA, CNAME and TXT, and
+                    confirm that the servers answer it with none */
     char servers[DNS_SERVERS_MAX][64]; /* IPv4 host:port to confirm with */
     size_t n_servers;
     long timeout_ms; /* the whole step */

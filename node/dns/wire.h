@@ -10,6 +10,7 @@
 #define DNS_TYPE_CNAME 5
 #define DNS_TYPE_TXT 16
 #define DNS_TYPE_AAAA 28
+#define DNS_RCODE_NXDOMAIN 3
 #define DNS_MSG_MAX 4096
 #define DNS_ANSWERS_MAX 32
 #define DNS_TEXT_MAX 256

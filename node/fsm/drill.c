@@ -1,5 +1,5 @@
-/* Restore drills: the seed runbook's weekly restore test, run by the
- * cluster and recorded in the replicated state.
+/* Drills: the seed runbook's weekly restore test and monthly full DR
+ * drill, run by the cluster and recorded in the replicated state.
  *
  * DRILL_START picks the newest complete PostgreSQL and Redis backups,
  * records how old their data is (the RPO a disaster at that moment would
@@ -7,23 +7,38 @@
  * restores them into scratch databases, checks them against the manifests,
  * drops the scratch data and finishes the job with what it measured; the
  * drill passes or fails with it. A job that runs out of attempts fails the
- * drill. */
+ * drill.
+ *
+ * A failover drill practises the runbook without touching production: the
+ * region a failover would pick restores its own verified copies (the
+ * restore point a failover would use) into scratch databases and checks
+ * them; then (state dns) the leader publishes that region's dns_targets
+ * under failover.practice_name, confirms the answer, removes it and
+ * reports with DRILL_DNS_DONE. Its RTO runs from the start to the practice
+ * answer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fsm/internal.h"
 #include "fsm/sm.h"
 
 const char *fsm_drill_kind_name(int kind)
 {
-    return kind == FSM_DRILL_RESTORE ? "restore" : "unknown";
+    return kind == FSM_DRILL_RESTORE    ? "restore"
+           : kind == FSM_DRILL_FAILOVER ? "failover"
+                                        : "unknown";
 }
 
 int fsm_drill_kind_parse(const char *name)
 {
-    return name != NULL && strcmp(name, "restore") == 0 ? FSM_DRILL_RESTORE
-                                                        : -1;
+    if (name == NULL) {
+        return -1;
+    }
+    return strcmp(name, "restore") == 0    ? FSM_DRILL_RESTORE
+           : strcmp(name, "failover") == 0 ? FSM_DRILL_FAILOVER
+                                           : -1;
 }
 
 const char *fsm_drill_state_name(int state)
@@ -132,11 +147,80 @@ static bool drill_stuck(const struct fsm *f,
 static const struct fsm_drill *drill_running(const struct fsm *f)
 {
     for (size_t i = 0; i < f->n_drills; i++) {
-        if (f->drills[i].state == FSM_DRILL_RUNNING) {
+        if (f->drills[i].state == FSM_DRILL_RUNNING ||
+            f->drills[i].state == FSM_DRILL_DNS) {
             return &f->drills[i];
         }
     }
     return NULL;
+}
+
+const struct fsm_drill *fsm_drill_dns_pending(const struct fsm *f)
+{
+    for (size_t i = 0; i < f->n_drills; i++) {
+        if (f->drills[i].state == FSM_DRILL_DNS) {
+            return &f->drills[i];
+        }
+    }
+    return NULL;
+}
+
+static const char *setting_str(const struct fsm *f, const char *key)
+{
+    const struct fsm_value *v = fsm_setting(f, key);
+    return v != NULL && v->s != NULL ? v->s : "";
+}
+
+/* Length of a DNS name without its root dot. */
+static size_t name_len(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && s[n - 1] == '.' ? n - 1 : n;
+}
+
+/* Why a failover drill cannot publish its practice name, or NULL. */
+static const char *practice_unfit(const struct fsm *f)
+{
+    const char *name = setting_str(f, "failover.practice_name");
+    const char *zone = setting_str(f, "dns.zone");
+    const char *live = setting_str(f, "dns.name");
+    size_t ln = name_len(name), lz = name_len(zone);
+
+    if (name[0] == '\0') {
+        return "set failover.practice_name (the name a failover drill "
+               "publishes under, in dns.zone)";
+    }
+    if (setting_str(f, "dns.api_url")[0] == '\0' || zone[0] == '\0') {
+        return "a failover drill publishes through the DNS provider: set "
+               "dns.api_url and dns.zone";
+    }
+    if (ln == name_len(live) && strncasecmp(name, live, ln) == 0) {
+        return "failover.practice_name must not be dns.name (the live "
+               "service name)";
+    }
+    if (ln <= lz || strncasecmp(name + ln - lz, zone, lz) != 0 ||
+        name[ln - lz - 1] != '.') {
+        return "failover.practice_name must be a name inside dns.zone";
+    }
+    return NULL;
+}
+
+/* A failover drill restores what a failover to region would: the newest
+ * backups verified there. */
+static const struct fsm_backup *drill_point(const struct fsm *f,
+                                            int kind,
+                                            const char *region,
+                                            int backup_kind)
+{
+    return kind == FSM_DRILL_FAILOVER
+               ? fsm_restore_point(f, region, backup_kind)
+               : fsm_backup_latest(f, backup_kind, NULL);
+}
+
+static const char *drill_default_region(const struct fsm *f, int kind)
+{
+    return kind == FSM_DRILL_FAILOVER ? fsm_failover_target(f, false, NULL)
+                                      : fsm_drill_region(f);
 }
 
 bool fsm_drill_due(const struct fsm *f, uint64_t now)
@@ -180,30 +264,103 @@ bool fsm_drill_due(const struct fsm *f, uint64_t now)
     return now >= newest->started_ms + (uint64_t)hours * 3600000ull;
 }
 
+bool fsm_failover_drill_due(const struct fsm *f, uint64_t now)
+{
+    int64_t hours = fsm_setting_int(f, "drill.failover_interval_h");
+    const struct fsm_drill *newest = NULL;
+
+    if (!f->initialized || hours == 0 || f->site.state != FSM_SITE_ACTIVE ||
+        drill_running(f) != NULL || practice_unfit(f) != NULL ||
+        fsm_failover_target(f, false, NULL) == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < f->n_drills; i++) {
+        if (f->drills[i].kind == FSM_DRILL_FAILOVER) {
+            newest = &f->drills[i];
+        }
+    }
+    return newest == NULL ||
+           now >= newest->started_ms + (uint64_t)hours * 3600000ull;
+}
+
+static int check_dns_done(const struct fsm *f,
+                          const struct fsm_cmd_drill_dns *c,
+                          struct fsm_result *res)
+{
+    const struct fsm_drill *d = drill_find(f, c->drill_id);
+
+    if (d == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "drill %llu does not exist",
+                           (unsigned long long)c->drill_id);
+    }
+    if (d->state != FSM_DRILL_DNS) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "drill %llu is %s, not waiting for its practice "
+                           "DNS",
+                           (unsigned long long)d->id,
+                           fsm_drill_state_name(d->state));
+    }
+    if (c->error != NULL && strlen(c->error) > FSM_TEXT_MAX) {
+        return fsm__reject(res, DR_EINVAL, "error is too long");
+    }
+    return DR_OK;
+}
+
 int fsm__drill_check(const struct fsm *f,
                      const struct fsm_cmd *cmd,
                      uint64_t now,
                      struct fsm_result *res)
 {
     const struct fsm_cmd_drill *c = &cmd->u.drill;
-    const char *region = c->region != NULL && c->region[0] != '\0'
-                             ? c->region
-                             : fsm_drill_region(f);
+    const char *region;
     const struct fsm_drill *busy = drill_running(f);
     const struct fsm_job *busy_job =
         busy != NULL ? fsm_job_get(f, busy->job_id) : NULL;
     size_t finished = 0;
 
-    if (c->kind != FSM_DRILL_RESTORE) {
+    if (cmd->type == FSM_CMD_DRILL_DNS_DONE) {
+        return check_dns_done(f, &cmd->u.drill_dns, res);
+    }
+    if (c->kind != FSM_DRILL_RESTORE && c->kind != FSM_DRILL_FAILOVER) {
         return fsm__reject(res, DR_EINVAL,
-                           "unknown drill kind %d (only restore drills are "
-                           "supported)",
+                           "unknown drill kind %d (restore or failover)",
                            c->kind);
+    }
+    region = c->region != NULL && c->region[0] != '\0'
+                 ? c->region
+                 : drill_default_region(f, c->kind);
+    if (region == NULL && c->kind == FSM_DRILL_FAILOVER) {
+        const char *why = NULL;
+        fsm_failover_target(f, false, &why);
+        return fsm__reject(res, DR_ECONFLICT,
+                           "no region a failover could pick to drill: %s",
+                           why != NULL ? why : "none");
     }
     if (region == NULL) {
         return fsm__reject(res, DR_ECONFLICT,
                            "no region to drill in: every region other than "
                            "the primary lacks members (or set drill.region)");
+    }
+    if (c->kind == FSM_DRILL_FAILOVER) {
+        const char *why = practice_unfit(f);
+        const struct fsm_region *r = fsm_region_get(f, region);
+        if (why != NULL) {
+            return fsm__reject(res, DR_ECONFLICT, "no failover drill: %s", why);
+        }
+        if (r != NULL && r->n_dns_targets == 0) {
+            return fsm__reject(res, DR_ECONFLICT,
+                               "region %s has no dns_targets to publish "
+                               "(drctl regions update %s --dns-targets ...)",
+                               region, region);
+        }
+        if (r != NULL &&
+            drill_point(f, c->kind, region, FSM_BACKUP_PG_LOGICAL) == NULL &&
+            drill_point(f, c->kind, region, FSM_BACKUP_REDIS) == NULL) {
+            return fsm__reject(res, DR_ECONFLICT,
+                               "region %s holds no verified copy of a backup "
+                               "to restore (drctl replication status)",
+                               region);
+        }
     }
     if (fsm_region_get(f, region) == NULL) {
         return fsm__reject(res, DR_ENOTFOUND, "region \"%.64s\" does not exist",
@@ -258,7 +415,8 @@ static void drills_make_room(struct fsm *f)
         return;
     }
     for (size_t i = 0; i < f->n_drills; i++) {
-        if (f->drills[i].state != FSM_DRILL_RUNNING) {
+        if (f->drills[i].state != FSM_DRILL_RUNNING &&
+            f->drills[i].state != FSM_DRILL_DNS) {
             fsm_drill_free(&f->drills[i]);
             memmove(&f->drills[i], &f->drills[i + 1],
                     (f->n_drills - i - 1) * sizeof(*f->drills));
@@ -268,24 +426,78 @@ static void drills_make_room(struct fsm *f)
     }
 }
 
+static int set_text(char **dst, const char *src)
+{
+    char *s = fsm__dup_str(src);
+    if (s == NULL) {
+        return DR_ENOMEM;
+    }
+    free(*dst);
+    *dst = s;
+    return DR_OK;
+}
+
+static int mutate_dns_done(struct fsm *f,
+                           const struct fsm_cmd *cmd,
+                           uint64_t now)
+{
+    const struct fsm_cmd_drill_dns *c = &cmd->u.drill_dns;
+    struct fsm_drill *d = drill_find(f, c->drill_id);
+    const char *actor = cmd->actor != NULL ? cmd->actor : "";
+
+    fsm_sm_move(&fsm_drill_sm, &d->state,
+                c->ok ? FSM_DRILL_PASSED : FSM_DRILL_FAILED);
+    d->finished_ms = now;
+    if (c->ok) {
+        d->dns_confirmed_ms = c->confirmed_ms;
+        d->rto_ms = c->confirmed_ms > d->started_ms
+                        ? c->confirmed_ms - d->started_ms
+                        : 0;
+    }
+    if (set_text(&d->error, c->ok ? "" : c->error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    if (c->ok) {
+        fsm__audit_add(f, now, actor, "drill-passed",
+                       "failover drill %llu to %s: RTO %llu ms (start to "
+                       "the practice name answering), RPO pg %llu ms, "
+                       "redis %llu ms",
+                       (unsigned long long)d->id, d->region,
+                       (unsigned long long)d->rto_ms,
+                       (unsigned long long)d->pg_rpo_ms,
+                       (unsigned long long)d->redis_rpo_ms);
+    } else {
+        fsm__audit_add(f, now, actor, "drill-failed",
+                       "failover drill %llu to %s: %s",
+                       (unsigned long long)d->id, d->region,
+                       c->error != NULL ? c->error : "");
+    }
+    return DR_OK;
+}
+
 int fsm__drill_mutate(struct fsm *f,
                       const struct fsm_cmd *cmd,
                       uint64_t now,
                       struct fsm_result *res)
 {
     const struct fsm_cmd_drill *c = &cmd->u.drill;
-    const char *region = c->region != NULL && c->region[0] != '\0'
-                             ? c->region
-                             : fsm_drill_region(f);
-    const struct fsm_backup *pg =
-        fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL);
-    const struct fsm_backup *rd = fsm_backup_latest(f, FSM_BACKUP_REDIS, NULL);
+    const char *region;
+    const struct fsm_backup *pg, *rd;
     const char *actor = cmd->actor != NULL ? cmd->actor : "";
     struct fsm_drill d, *grown;
     struct fsm_job t;
     char label[48];
-    struct fsm_drill *stuck = (struct fsm_drill *)drill_running(f);
+    struct fsm_drill *stuck;
 
+    if (cmd->type == FSM_CMD_DRILL_DNS_DONE) {
+        return mutate_dns_done(f, cmd, now);
+    }
+    region = c->region != NULL && c->region[0] != '\0'
+                 ? c->region
+                 : drill_default_region(f, c->kind);
+    pg = drill_point(f, c->kind, region, FSM_BACKUP_PG_LOGICAL);
+    rd = drill_point(f, c->kind, region, FSM_BACKUP_REDIS);
+    stuck = (struct fsm_drill *)drill_running(f);
     if (stuck != NULL) { /* drill_stuck: the check let it through */
         struct fsm_job *sj = (struct fsm_job *)fsm_job_get(f, stuck->job_id);
         char why[160];
@@ -357,23 +569,13 @@ int fsm__drill_mutate(struct fsm *f,
         return DR_ENOMEM;
     }
     fsm__audit_add(f, now, actor, "drill-start",
-                   "drill %llu: restore in %s of %s%s%s (job %llu)",
-                   (unsigned long long)d.id, region, pg != NULL ? pg->id : "",
+                   "%s drill %llu: restore in %s of %s%s%s (job %llu)",
+                   fsm_drill_kind_name(d.kind), (unsigned long long)d.id,
+                   region, pg != NULL ? pg->id : "",
                    pg != NULL && rd != NULL ? " and " : "",
                    rd != NULL ? rd->id : "", (unsigned long long)t.id);
     res->drill_id = d.id;
     res->job_id = t.id;
-    return DR_OK;
-}
-
-static int set_text(char **dst, const char *src)
-{
-    char *s = fsm__dup_str(src);
-    if (s == NULL) {
-        return DR_ENOMEM;
-    }
-    free(*dst);
-    *dst = s;
     return DR_OK;
 }
 
@@ -390,6 +592,20 @@ int fsm__drill_job_done(struct fsm *f,
 
     if (d == NULL || d->state != FSM_DRILL_RUNNING) {
         return DR_OK; /* forgotten already */
+    }
+    if (passed && d->kind == FSM_DRILL_FAILOVER) {
+        /* Restored and checked: the leader publishes the practice name. */
+        fsm_sm_move(&fsm_drill_sm, &d->state, FSM_DRILL_DNS);
+        d->rto_ms = c->drill_rto_ms;
+        if (set_text(&d->detail, c->backup.detail) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        fsm__audit_add(f, now, actor, "drill-step",
+                       "failover drill %llu in %s: restore and checks "
+                       "passed in %llu ms; practice DNS next",
+                       (unsigned long long)d->id, d->region,
+                       (unsigned long long)c->drill_rto_ms);
+        return DR_OK;
     }
     fsm_sm_move(&fsm_drill_sm, &d->state,
                 passed ? FSM_DRILL_PASSED : FSM_DRILL_FAILED);

@@ -1115,6 +1115,8 @@ static const struct cmd_desc cmds[] = {
                                 fsm__runbook_check, fsm__runbook_mutate},
     [FSM_CMD_RUNBOOK_ABORT] = {"runbook-abort", 3, false, false,
                                fsm__runbook_check, fsm__runbook_mutate},
+    [FSM_CMD_DRILL_DNS_DONE] = {"drill-dns-done", 5, false, false,
+                                fsm__drill_check, fsm__drill_mutate},
 };
 
 static const struct cmd_desc *desc_of(int type)
@@ -1188,8 +1190,11 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
     const struct cmd_desc *d = desc_of(cmd->type);
     uint32_t v = d != NULL ? d->version : 1;
 
-    /* Switchovers (and their final_backup step) came with version 5. */
+    /* Switchovers (and their final_backup step) and failover drills came
+     * with version 5. */
     if ((cmd->type == FSM_CMD_FAILOVER_START && cmd->u.failover.planned) ||
+        (cmd->type == FSM_CMD_DRILL_START &&
+         cmd->u.drill.kind == FSM_DRILL_FAILOVER) ||
         (cmd->type == FSM_CMD_RUNBOOK_STEP &&
          (cmd->u.runbook.from == FSM_RB_FINAL_BACKUP ||
           cmd->u.runbook.to == FSM_RB_FINAL_BACKUP))) {

@@ -278,7 +278,9 @@ struct fsm_job
 
 /* Drills: the seed runbook's scheduled restore tests, recorded. */
 enum fsm_drill_kind {
-    FSM_DRILL_RESTORE = 0, /* newest backups into scratch databases */
+    FSM_DRILL_RESTORE = 0,  /* newest backups into scratch databases */
+    FSM_DRILL_FAILOVER = 1, /* the runbook practised: restore, checks and
+                               DNS under failover.practice_name */
     FSM_DRILL_KINDS
 };
 
@@ -286,6 +288,7 @@ enum fsm_drill_state {
     FSM_DRILL_RUNNING = 0,
     FSM_DRILL_PASSED = 1,
     FSM_DRILL_FAILED = 2,
+    FSM_DRILL_DNS = 3, /* failover drill: checks passed, practice DNS next */
 };
 
 #define FSM_DRILLS_MAX 256 /* finished drills beyond this are forgotten */
@@ -303,7 +306,9 @@ struct fsm_drill
     char *redis_backup;
     uint64_t pg_rpo_ms; /* at the start: age of the newest backup's data */
     uint64_t redis_rpo_ms;
-    uint64_t rto_ms; /* restore and verification, as measured */
+    uint64_t rto_ms; /* restore and verification, as measured; a failover
+                        drill: from its start to the practice DNS confirmed */
+    uint64_t dns_confirmed_ms; /* failover drill: the practice name answered */
     uint64_t job_id;
     char *error;  /* why it failed, or "" */
     char *detail; /* the worker's JSON report */
@@ -396,6 +401,7 @@ enum fsm_cmd_type {
     FSM_CMD_RUNBOOK_STEP,
     FSM_CMD_RUNBOOK_RESUME,
     FSM_CMD_RUNBOOK_ABORT,
+    FSM_CMD_DRILL_DNS_DONE,
 };
 
 /* FAILOVER_START: decide. to NULL or "": the DR region the FSM picks. */
@@ -421,7 +427,18 @@ struct fsm_cmd_runbook
 struct fsm_cmd_drill
 {
     int kind;           /* enum fsm_drill_kind */
-    const char *region; /* NULL or "": drill.region, else the DR region */
+    const char *region; /* NULL or "": drill.region, else the DR region (a
+                           failover drill: the region a failover picks) */
+};
+
+/* DRILL_DNS_DONE: the leader published a failover drill's practice name,
+ * saw it answered at confirmed_ms and removed it (ok), or could not. */
+struct fsm_cmd_drill_dns
+{
+    uint64_t drill_id;
+    bool ok;
+    const char *error;
+    uint64_t confirmed_ms;
 };
 
 /* BREAKER_*: provider is an enum fsm_provider; RESET takes -1 for all.
@@ -518,6 +535,7 @@ struct fsm_cmd
         struct fsm_cmd_breaker breaker;      /* BREAKER_* */
         struct fsm_cmd_region_health health; /* REGION_HEALTH */
         struct fsm_cmd_drill drill;          /* DRILL_START */
+        struct fsm_cmd_drill_dns drill_dns;  /* DRILL_DNS_DONE */
         struct fsm_cmd_failover failover;    /* FAILOVER_START */
         struct fsm_cmd_runbook runbook;      /* RUNBOOK_* */
     } u;
@@ -737,7 +755,13 @@ const char *fsm_drill_region(const struct fsm *f);
  * claimed its job for FSM_DRILL_CLAIM_TIMEOUT_MS), and the newest started
  * at least that long ago. */
 bool fsm_drill_due(const struct fsm *f, uint64_t now);
-const char *fsm_drill_kind_name(int kind);   /* "restore" */
+/* Whether the schedule wants a failover drill at now:
+ * drill.failover_interval_h since the last one, failover.practice_name and
+ * dns.api_url set, a region a failover could pick. */
+bool fsm_failover_drill_due(const struct fsm *f, uint64_t now);
+/* The oldest failover drill waiting for its practice DNS, or NULL. */
+const struct fsm_drill *fsm_drill_dns_pending(const struct fsm *f);
+const char *fsm_drill_kind_name(int kind);   /* "restore", "failover" */
 int fsm_drill_kind_parse(const char *name);  /* -1 when unknown */
 const char *fsm_drill_state_name(int state); /* "running", "passed", ... */
 int fsm_drill_copy(struct fsm_drill *dst, const struct fsm_drill *src);

@@ -40,6 +40,10 @@ static const struct fsm_setting_desc table[] = {
      "TTL of the records the failover writes"},
     {"dns.zone", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "the zone holding dns.name"},
+    {"drill.failover_interval_h", FSM_SETTING_INT, 0, 8760, 720, false, NULL,
+     NULL, false,
+     "hours between scheduled failover drills (0: none; they also need "
+     "failover.practice_name and dns.api_url)"},
     {"drill.region", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "region scheduled restore drills run in (\"\": the DR region, the "
      "highest-priority one that is not primary)"},
@@ -60,6 +64,10 @@ static const struct fsm_setting_desc table[] = {
      on_degraded, false,
      "primary region with its coordinators alive but PostgreSQL or Redis "
      "down for the detection window: alert only, or fail over (auto mode)"},
+    {"failover.practice_name", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL,
+     false,
+     "the name a failover drill publishes the DR region's targets under "
+     "(in dns.zone, never dns.name; \"\": no failover drills)"},
     {"fence.timeout_ms", FSM_SETTING_INT, 1000, 600000, 5000, false, NULL, NULL,
      false, "milliseconds without a leader before a node fences itself"},
     {"history.max_entries", FSM_SETTING_INT, 16, 100000, 1000, false, NULL,
@@ -258,7 +266,11 @@ void fsm_setting_default(int i, struct fsm_value *v)
 uint32_t fsm_setting_version(const char *key)
 {
     /* The drill.* settings came with entry version 2, replication.* with
-     * 3, failover.on_degraded with 4. */
+     * 3, failover.on_degraded with 4, failover drills' with 5. */
+    if (strcmp(key, "failover.practice_name") == 0 ||
+        strcmp(key, "drill.failover_interval_h") == 0) {
+        return 5;
+    }
     if (strcmp(key, "failover.on_degraded") == 0) {
         return 4;
     }

@@ -42,13 +42,15 @@ static const uint32_t job_allowed[] = {
 };
 const struct fsm_sm fsm_job_sm = {"job", 4, job_names, job_allowed};
 
-static const char *const drill_names[] = {"running", "passed", "failed"};
+static const char *const drill_names[] = {"running", "passed", "failed", "dns"};
 static const uint32_t drill_allowed[] = {
-    [FSM_DRILL_RUNNING] = BIT(FSM_DRILL_PASSED) | BIT(FSM_DRILL_FAILED),
+    [FSM_DRILL_RUNNING] =
+        BIT(FSM_DRILL_PASSED) | BIT(FSM_DRILL_FAILED) | BIT(FSM_DRILL_DNS),
     [FSM_DRILL_PASSED] = 0,
     [FSM_DRILL_FAILED] = 0,
+    [FSM_DRILL_DNS] = BIT(FSM_DRILL_PASSED) | BIT(FSM_DRILL_FAILED),
 };
-const struct fsm_sm fsm_drill_sm = {"drill", 3, drill_names, drill_allowed};
+const struct fsm_sm fsm_drill_sm = {"drill", 4, drill_names, drill_allowed};
 
 /* The site: a failover or switchover runbook leaves ACTIVE and comes back
  * to it, or stops BLOCKED until an operator resumes or aborts it. */

@@ -200,7 +200,9 @@ class DrillsTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         leader = self.c.leader()
         n = len(self.drills())
         for body, status, msg in [
-                ({"kind": "failover"}, 400, 'kind "failover" is not a drill'),
+                ({"kind": "practice"}, 400, 'kind "practice" is not a drill'),
+                ({"kind": "failover"}, 409,
+                 "no region a failover could pick to drill"),
                 ({}, 400, "kind"),
                 ({"kind": "restore", "region": 7}, 400, "region"),
                 ({"kind": "restore", "extra": True}, 400, "extra"),

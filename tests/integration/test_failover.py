@@ -674,6 +674,49 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
         sys.stderr.write("leader killed at final_backup: %s\n" % killed)
 
+    def test_failover_drill_practises_without_touching_production(self):
+        """drctl drill failover: us-east restores its own copies into
+        scratch databases and checks them, the leader publishes us-east's
+        targets under the practice name, sees them answered and removes
+        them; the live name, the epoch and us-east's live databases stay
+        as they were."""
+        self.load_and_back_up()
+        self.set("failover.mode", "manual")
+        site0 = self.c.leader().get("/api/site").json
+        p = self.drctl("drill", "failover", "--to", "us-east", check=False)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(b"set failover.practice_name", p.stderr)
+        self.set("failover.practice_name", "app." + ZONE)  # the live name
+        p = self.drctl("drill", "failover", check=False)
+        self.assertIn(b"must not be dns.name", p.stderr)
+        self.set("failover.practice_name", "drill." + ZONE)
+        t0 = time.time() * 1000
+        p = self.drctl("--json", "drill", "failover", "--to", "us-east")
+        d = json.loads(p.stdout)
+        self.assertEqual((d["kind"], d["region"], d["state"]),
+                         ("failover", "us-east", "passed"), d)
+        self.assertGreater(d["dns_confirmed_ms"], d["started_ms"])
+        self.assertEqual(d["rto_ms"], d["dns_confirmed_ms"] - d["started_ms"])
+        self.assertGreater(d["pg_rpo_ms"], 0)
+        self.assertGreaterEqual(d["started_ms"], t0 - 5000)
+        self.assertTrue(json.loads(d["detail"])["ok"], d["detail"])
+        # Cleaned up: the practice name answers nothing; production as it
+        # was.
+        self.assertEqual(self.dns.query("drill." + ZONE), [])
+        self.assertEqual(self.dns.query("drill." + ZONE, "TXT"), [])
+        self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        site = self.c.leader().get("/api/site").json
+        self.assertEqual((site["primary_region"], site["epoch"]),
+                         (site0["primary_region"], site0["epoch"]))
+        self.assertNotIn("agents", self.pg["us-east"].psql(
+            "app", "SELECT tablename FROM pg_tables WHERE schemaname = "
+            "'public'"))
+        self.assertEqual(self.fenced(), "")
+        m = self.c.leader().get("/metrics").body.decode()
+        self.assertIn('drnode_drill_last_ok{kind="failover"} 1', m)
+        out = self.drctl("drill", "list").stdout
+        self.assertIn(b"failover", out)
+
 
 if __name__ == "__main__":
     drtest.main()

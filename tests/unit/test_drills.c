@@ -291,6 +291,126 @@ static void test_schedule(void **state)
     assert_string_equal(fsm_drill_get(f, 2)->region, "ap-south");
 }
 
+/* Backup id's copy verified in region. */
+static void copy_to(struct fsm *f,
+                    const char *id,
+                    const char *region,
+                    uint64_t now)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "replication"};
+    struct fsm_result res;
+    uint64_t job;
+
+    c.u.job.kind = FSM_JOB_REPLICATE;
+    c.u.job.backup_id = id;
+    c.u.job.region = region;
+    apply_ok(f, &c, now, &res);
+    job = res.job_id;
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, now + 1, &res);
+    c = finish_cmd(job, 2, 1, true);
+    c.u.job.copy.source_region = "eu-west";
+    apply_ok(f, &c, now + 2, &res);
+}
+
+static void test_failover_drill(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c = start_cmd(NULL);
+    struct fsm_result res;
+    char *targets[] = {"10.2.0.1", "10.2.0.2"};
+    const struct fsm_drill *d;
+    uint64_t t = DAY, job;
+    struct snap s;
+    struct fsm back;
+    char err[256];
+
+    c.u.drill.kind = FSM_DRILL_FAILOVER;
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t, t - 1000);
+    /* Refusals, changing nothing. */
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "no region a failover could pick to drill: ");
+    copy_to(f, fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL)->id, "us-east",
+            t + 10);
+    expect_reject(f, &c, DR_ECONFLICT,
+                  "no failover drill: set failover.practice_name");
+    assert_false(fsm_failover_drill_due(f, t + 20));
+    {
+        struct fsm_cmd s1 =
+            setting_str_cmd("failover.practice_name", "drill.dr.example.");
+        struct fsm_cmd s2 = setting_str_cmd("dns.api_url", "http://x:1");
+        struct fsm_cmd s3 = setting_str_cmd("dns.zone", "other.example");
+        struct fsm_cmd s4 = setting_str_cmd("dns.name", "drill.dr.example");
+        assert_int_equal(fsm_cmd_version(&s1), 5);
+        apply_ok(f, &s1, t + 20, &res);
+        apply_ok(f, &s2, t + 20, &res);
+        apply_ok(f, &s3, t + 20, &res);
+        expect_reject(f, &c, DR_ECONFLICT, "must be a name inside dns.zone");
+        s3 = setting_str_cmd("dns.zone", "dr.example");
+        apply_ok(f, &s3, t + 20, &res);
+        apply_ok(f, &s4, t + 20, &res);
+        expect_reject(f, &c, DR_ECONFLICT, "must not be dns.name");
+        s4 = setting_str_cmd("dns.name", "app.dr.example.");
+        apply_ok(f, &s4, t + 20, &res);
+    }
+    {
+        /* us-east's two targets (the bootstrap gave it one). */
+        struct fsm_cmd r = region_cmd(FSM_CMD_REGION_UPDATE,
+                                      region("us-east", 5, targets, 2, ""));
+        r.fields = FSM_REGION_F_DNS_TARGETS;
+        apply_ok(f, &r, t + 30, &res);
+    }
+    assert_true(fsm_failover_drill_due(f, t + 40));
+    c.u.drill.region = "ap-south"; /* holds no copy */
+    expect_reject(f, &c, DR_ECONFLICT, "region ap-south has no dns_targets");
+    c.u.drill.region = NULL;
+    apply_ok(f, &c, t + 40, &res);
+    d = fsm_drill_get(f, res.drill_id);
+    assert_int_equal(d->kind, FSM_DRILL_FAILOVER);
+    assert_string_equal(d->region, "us-east");
+    assert_string_equal(d->pg_backup,
+                        fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL)->id);
+    assert_int_equal(d->pg_rpo_ms, 40 + 1000);
+    assert_false(fsm_failover_drill_due(f, t + 41));
+    /* Restored and checked in us-east: the practice DNS comes next. */
+    job = res.job_id;
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 50, &res);
+    c = finish_cmd(job, 2, 1, true);
+    c.u.job.drill_ok = true;
+    c.u.job.drill_rto_ms = 3000;
+    apply_ok(f, &c, t + 3050, &res);
+    d = fsm_drill_get(f, d->id);
+    assert_int_equal(d->state, FSM_DRILL_DNS);
+    assert_ptr_equal(fsm_drill_dns_pending(f), d);
+    assert_false(fsm_drill_due(f, t + 1000 * HOUR)); /* busy */
+    /* Through a snapshot, waiting for its DNS. */
+    s = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(s.base, s.len, &back, err), DR_OK);
+    assert_int_equal(fsm_drill_get(&back, d->id)->state, FSM_DRILL_DNS);
+    assert_int_equal(fsm_drill_get(&back, d->id)->kind, FSM_DRILL_FAILOVER);
+    fsm_close(&back);
+    free(s.base);
+    c = (struct fsm_cmd){.type = FSM_CMD_DRILL_DNS_DONE, .actor = "failover"};
+    c.u.drill_dns.drill_id = 99;
+    expect_reject(f, &c, DR_ENOTFOUND, "drill 99 does not exist");
+    c.u.drill_dns.drill_id = d->id;
+    c.u.drill_dns.ok = true;
+    c.u.drill_dns.confirmed_ms = t + 40 + 5000;
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    apply_ok(f, &c, t + 6000, &res);
+    d = fsm_drill_get(f, d->id);
+    assert_int_equal(d->state, FSM_DRILL_PASSED);
+    assert_int_equal(d->rto_ms, 5000);
+    assert_int_equal(d->dns_confirmed_ms, t + 40 + 5000);
+    assert_string_equal(audit_last(f)->action, "drill-passed");
+    expect_reject(f, &c, DR_ECONFLICT, "is passed, not waiting");
+    /* Monthly by default. */
+    assert_false(fsm_failover_drill_due(f, t + 40 + 720 * HOUR - 1));
+    assert_true(fsm_failover_drill_due(f, t + 40 + 720 * HOUR));
+}
+
 /* Encoded and replayed, or through a snapshot: the same state. A snapshot
  * with a malformed drill is refused. */
 static void test_codec(void **state)
@@ -371,6 +491,7 @@ int main(void)
         BOOTED(test_drill_fails_on_check),
         BOOTED(test_drill_fails_when_job_does),
         BOOTED(test_schedule),
+        BOOTED(test_failover_drill),
         BOOTED(test_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
