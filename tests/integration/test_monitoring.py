@@ -247,6 +247,7 @@ class TestMonitoring(ClusterTestCase):
                             "DrNodeUnreachable", "DrNodeReplicationLag",
                             "BackupOlderThanRpo", "BackupJobsFailing",
                             "RestoreDrillFailed", "RestoreDrillOverdue",
+                            "FailoverDrillOverdue",
                             "BackupCopiesBehind", "BackupNotSafe",
                             "PrimaryRegionLost", "FailoverBlocked"}
         self.assertEqual(set(by_name), want)
