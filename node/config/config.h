@@ -86,6 +86,8 @@ struct config
     char hook_unfence[1024];
     /* [dns]: the failover runbook's DNS provider, used by the leader. */
     char dns_api_key_file[1024]; /* PowerDNS X-API-Key (0600); "" = none */
+    /* RFC 2136: "[hmac-sha256:]NAME:BASE64SECRET" (0600); "" = none */
+    char dns_tsig_key_file[1024];
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */

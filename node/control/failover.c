@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "fsm/fsm.h"
 #include "log/log.h"
 
@@ -504,6 +506,12 @@ static void fill_publish(struct failover *f,
 
     memset(p, 0, sizeof(*p));
     p->data = f;
+    p->provider = strcmp(fsm_setting(st, "dns.provider")->s, "rfc2136") == 0
+                      ? DNS_PROVIDER_RFC2136
+                      : DNS_PROVIDER_PDNS;
+    snprintf(p->update_server, sizeof(p->update_server), "%.63s",
+             fsm_setting(st, "dns.update_server")->s);
+    p->tsig = f->tsig; /* dns_publish wipes its copy when the update ends */
     snprintf(p->api_url, sizeof(p->api_url), "%s",
              fsm_setting(st, "dns.api_url")->s);
     snprintf(p->server_id, sizeof(p->server_id), "%s",
@@ -655,7 +663,7 @@ static void dns_step(struct failover *f, const struct fsm_runbook *rb)
     if (f->dns_busy || uv_now(f->loop) < f->dns_retry_at) {
         return;
     }
-    if (fsm_setting(st, "dns.api_url")->s[0] == '\0') {
+    if (!fsm_dns_configured(st)) {
         /* No DNS configured: nothing to publish (said in the history). */
         step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
         return;
@@ -927,6 +935,21 @@ int failover_start(struct failover *f,
                            sizeof(f->dns_api_key), err) != DR_OK) {
         return -1;
     }
+    if (cfg->dns_tsig_key_file[0] != '\0') {
+        char text[1024], inner[256];
+        int rv =
+            config_read_secret("[dns] tsig_key_file", "TSIG key", false,
+                               cfg->dns_tsig_key_file, text, sizeof(text), err);
+        if (rv == DR_OK && dns_tsig_key_parse(text, &f->tsig, inner) != 0) {
+            snprintf(err, 256, "[dns] tsig_key_file %.80s: %.120s",
+                     cfg->dns_tsig_key_file, inner);
+            rv = DR_EINVAL;
+        }
+        OPENSSL_cleanse(text, sizeof(text));
+        if (rv != DR_OK) {
+            return -1;
+        }
+    }
     if (httpc_init(&f->http, loop) != 0) {
         snprintf(err, 256, "failover: cannot start its HTTP client");
         return -1;
@@ -963,6 +986,7 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f))
     f->stopping = true;
     f->stopped_cb = cb;
     memset(f->dns_api_key, 0, sizeof(f->dns_api_key));
+    OPENSSL_cleanse(&f->tsig, sizeof(f->tsig));
     uv_timer_stop(&f->tick);
     uv_close((uv_handle_t *)&f->tick, timer_closed);
     if (f->dns_live) {

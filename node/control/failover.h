@@ -62,6 +62,7 @@ struct failover
     const char *hook_kind;
     uint64_t hook_fence_epoch; /* a runbook's fence hook: its epoch */
     char dns_api_key[256];     /* [dns] api_key_file, read at start */
+    struct dns_tsig_key tsig;  /* [dns] tsig_key_file, read at start */
     /* The leader's step in progress. */
     bool inflight; /* a proposal not yet answered */
     bool dns_busy;

@@ -8,12 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "common/err.h"
+#include "dns/update.h"
 #include "dns/wire.h"
 
 #define DNS_RETRY_MS 200
 #define DNS_REQ_TIMEOUT_MS 5000
+#define DNS_UPDATE_RESEND_MS 1000
 
 static bool is_ipv4(const char *s)
 {
@@ -187,6 +192,7 @@ static void finish(struct dns_publish *p, const char *fmt, ...)
     p->done = true;
     p->elapsed_ms = uv_now(p->loop) - p->t0;
     memset(p->api_key, 0, sizeof(p->api_key));
+    OPENSSL_cleanse(&p->tsig, sizeof(p->tsig));
     if (fmt != NULL) {
         va_list ap;
         va_start(ap, fmt);
@@ -258,6 +264,8 @@ static bool same(struct dns_publish *p, const struct dns_answer *ans, size_t n)
 }
 
 static void send_query(struct dns_publish *p);
+static void send_update(struct dns_publish *p);
+static void update_answer(struct dns_publish *p, const uint8_t *m, size_t n);
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
@@ -283,6 +291,10 @@ static void recv_cb(uv_udp_t *u,
     (void)from;
     (void)flags;
     if (p->done || nread <= 0) {
+        return;
+    }
+    if (p->updating) {
+        update_answer(p, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
     if (dns_wire_parse((const uint8_t *)buf->base, (size_t)nread, p->qid,
@@ -356,6 +368,15 @@ static void timer_cb(uv_timer_t *t)
     if (p->done) {
         return;
     }
+    if (p->updating) {
+        if (uv_now(p->loop) - p->t0 >= (uint64_t)p->timeout_ms) {
+            finish(p, "%s did not answer the update of %s within %ld ms",
+                   p->update_server, p->name, p->timeout_ms);
+        } else if (uv_now(p->loop) - p->upd_sent >= DNS_UPDATE_RESEND_MS) {
+            send_update(p); /* UDP: the update or its answer was lost */
+        }
+        return;
+    }
     if (uv_now(p->loop) - p->t0 >= (uint64_t)p->timeout_ms) {
         finish(p, "%s did not answer %s with %s within %ld ms (last: %s)",
                p->servers[p->server], p->name,
@@ -364,6 +385,133 @@ static void timer_cb(uv_timer_t *t)
         return;
     }
     send_query(p);
+}
+
+/* Updating through RFC 2136. */
+
+static const char *rcode_name(int rcode)
+{
+    switch (rcode) {
+        case 1:
+            return "FORMERR";
+        case 2:
+            return "SERVFAIL";
+        case 3:
+            return "NXDOMAIN";
+        case 4:
+            return "NOTIMP";
+        case 5:
+            return "REFUSED (the server's update policy denies it)";
+        case 8:
+            return "NXRRSET";
+        case 9:
+            return "NOTAUTH (the server is not the zone's primary, or "
+                   "the key is not allowed)";
+        case 10:
+            return "NOTZONE (the name is not in the zone)";
+        default:
+            return "error";
+    }
+}
+
+static void send_update(struct dns_publish *p)
+{
+    uv_udp_send_t *s = malloc(sizeof(*s));
+    struct sockaddr_in sa;
+    uv_buf_t b = uv_buf_init((char *)p->upd, (unsigned)p->upd_len);
+
+    p->upd_sent = uv_now(p->loop);
+    if (s == NULL) {
+        return; /* the timer sends again */
+    }
+    if (server_addr(p->update_server, &sa) != 0 ||
+        uv_udp_send(s, &p->udp, &b, 1, (const struct sockaddr *)&sa, send_cb) !=
+            0) {
+        free(s);
+    }
+}
+
+static void start_confirming(struct dns_publish *p)
+{
+    if (p->n_servers == 0) {
+        finish(p, NULL);
+        return;
+    }
+    p->server = 0;
+    send_query(p);
+}
+
+static void update_answer(struct dns_publish *p, const uint8_t *m, size_t n)
+{
+    char err[256];
+    int rcode = 0;
+
+    if (n < 2 || (uint16_t)((m[0] << 8) | m[1]) != p->qid) {
+        return; /* not ours */
+    }
+    if (dns_update_check(m, n, p->qid, &p->tsig, p->upd_mac, p->upd_mac_len,
+                         &rcode, err) != 0) {
+        finish(p, "RFC 2136 update of %s at %s: %s", p->name, p->update_server,
+               err);
+        return;
+    }
+    if (rcode != 0) {
+        finish(p, "RFC 2136 update of %s at %s refused: rcode %d %s", p->name,
+               p->update_server, rcode, rcode_name(rcode));
+        return;
+    }
+    p->updating = false;
+    OPENSSL_cleanse(&p->tsig, sizeof(p->tsig));
+    start_confirming(p);
+}
+
+static int rfc2136_start(struct dns_publish *p)
+{
+    const char *targets[DNS_TARGETS_MAX];
+    struct sockaddr_in sa;
+    struct dns_update u;
+    char err[256];
+
+    if (server_addr(p->update_server, &sa) != 0) {
+        snprintf(p->error, sizeof(p->error),
+                 "dns.update_server \"%s\" is not an IPv4 host:port",
+                 p->update_server);
+        return DR_EINVAL;
+    }
+    if (p->tsig.secret_len == 0) {
+        snprintf(p->error, sizeof(p->error),
+                 "no TSIG key: set [dns] tsig_key_file on this node");
+        return DR_EINVAL;
+    }
+    p->qtype = p->remove ? DNS_TYPE_A : targets_type(p);
+    if (p->qtype == 0) {
+        return DR_EINVAL;
+    }
+    for (size_t i = 0; i < p->n_targets; i++) {
+        targets[i] = p->targets[i];
+    }
+    p->qid = (uint16_t)(uv_hrtime() ^ (uv_hrtime() >> 16));
+    u = (struct dns_update){p->qid,       p->zone, p->name, p->qtype, targets,
+                            p->n_targets, p->txt,  p->ttl,  p->remove};
+    p->upd_len =
+        dns_update_encode(&u, &p->tsig, (uint64_t)time(NULL), p->upd,
+                          sizeof(p->upd), p->upd_mac, &p->upd_mac_len, err);
+    if (p->upd_len == 0) {
+        snprintf(p->error, sizeof(p->error), "%s", err);
+        return DR_EINVAL;
+    }
+    uv_udp_init(p->loop, &p->udp);
+    uv_timer_init(p->loop, &p->timer);
+    p->udp.data = p->timer.data = p;
+    p->open_handles = 2;
+    p->updating = true;
+    if (uv_udp_recv_start(&p->udp, alloc_cb, recv_cb) != 0) {
+        finish(p, "cannot receive DNS answers");
+        return 0;
+    }
+    send_update(p);
+    uv_timer_start(&p->timer, timer_cb, DNS_RETRY_MS, DNS_RETRY_MS);
+    return 0;
 }
 
 /* Updating. */
@@ -429,6 +577,14 @@ int dns_publish_start(struct dns_publish *p,
                      p->servers[i]);
             return DR_EINVAL;
         }
+    }
+    if (p->provider == DNS_PROVIDER_RFC2136) {
+        int rv = rfc2136_start(p);
+        memset(p->api_key, 0, sizeof(p->api_key));
+        if (rv != 0) {
+            OPENSSL_cleanse(&p->tsig, sizeof(p->tsig));
+        }
+        return rv;
     }
     body = dns_pdns_body(p);
     if (body == NULL) {

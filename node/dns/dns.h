@@ -4,12 +4,13 @@
  * server may accept an update and still answer otherwise, e.g. an A next
  * to a CNAME: only the answer counts).
  *
- * Provider: PowerDNS Authoritative's HTTP API (PATCH of the zone's rrsets,
- * X-API-Key). Targets that are IPv4 or IPv6 addresses become A / AAAA
- * records; one host name becomes a CNAME. A TXT record at the same name
- * carries txt (the epoch and region). With remove, the name's records go
- * (a failover drill's practice name, cleaned up) and the confirmation
- * waits for an answer without them. */
+ * Providers: PowerDNS Authoritative's HTTP API (PATCH of the zone's rrsets,
+ * X-API-Key), or an RFC 2136 dynamic update over UDP signed with TSIG
+ * HMAC-SHA256, whose answer must carry a valid signature (update.h). Targets
+ * that are IPv4 or IPv6 addresses become A / AAAA records; one host name
+ * becomes a CNAME. A TXT record at the same name carries txt (the epoch and
+ * region). With remove, the name's records go (a failover drill's practice
+ * name, cleaned up) and the confirmation waits for an answer without them. */
 #ifndef DR_DNS_H
 #define DR_DNS_H
 
@@ -18,10 +19,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "dns/update.h"
+#include "dns/wire.h"
 #include "http/httpc.h"
 
 #define DNS_TARGETS_MAX 16
 #define DNS_SERVERS_MAX 4
+#define DNS_PROVIDER_PDNS 0    /* PowerDNS Authoritative's HTTP API */
+#define DNS_PROVIDER_RFC2136 1 /* a dynamic update signed with TSIG */
 
 struct dns_publish;
 /* err is NULL on success; the step's whole duration is in elapsed_ms. */
@@ -30,11 +35,14 @@ typedef void (*dns_publish_cb)(struct dns_publish *p, const char *err);
 struct dns_publish
 {
     /* Inputs, filled by the caller before dns_publish_start. */
-    char api_url[256];  /* http://HOST:PORT of the PowerDNS API */
-    char server_id[64]; /* "localhost" */
-    char zone[256];     /* "dr.example." */
-    char name[256];     /* "app.dr.example." */
-    char api_key[256];  /* wiped when the update ends */
+    int provider;             /* DNS_PROVIDER_* */
+    char api_url[256];        /* pdns: http://HOST:PORT of the PowerDNS API */
+    char update_server[64];   /* rfc2136: IPv4 host:port of the primary */
+    struct dns_tsig_key tsig; /* rfc2136: wiped when the update ends */
+    char server_id[64];       /* "localhost" */
+    char zone[256];           /* "dr.example." */
+    char name[256];           /* "app.dr.example." */
+    char api_key[256];        /* wiped when the update ends */
     unsigned ttl;
     char targets[DNS_TARGETS_MAX][256];
     size_t n_targets;
@@ -61,6 +69,12 @@ struct dns_publish
     int qtype;
     bool done;
     char last[256]; /* the last answer seen, for the error */
+    bool updating;  /* rfc2136: the update is not answered yet */
+    uint8_t upd[DNS_MSG_MAX];
+    size_t upd_len;
+    uint8_t upd_mac[DNS_TSIG_MAC_MAX];
+    size_t upd_mac_len;
+    uint64_t upd_sent; /* loop time of the last send */
     dns_publish_cb cb;
 };
 

@@ -190,9 +190,10 @@ static const char *practice_unfit(const struct fsm *f)
         return "set failover.practice_name (the name a failover drill "
                "publishes under, in dns.zone)";
     }
-    if (setting_str(f, "dns.api_url")[0] == '\0' || zone[0] == '\0') {
+    if (!fsm_dns_configured(f) || zone[0] == '\0') {
         return "a failover drill publishes through the DNS provider: set "
-               "dns.api_url and dns.zone";
+               "dns.zone and dns.api_url (or dns.provider rfc2136 and "
+               "dns.update_server)";
     }
     if (ln == name_len(live) && strncasecmp(name, live, ln) == 0) {
         return "failover.practice_name must not be dns.name (the live "

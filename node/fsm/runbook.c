@@ -25,6 +25,16 @@ bool fsm_failover_automatic(const struct fsm *f)
            (strcmp(mode->s, "auto") == 0 || strcmp(mode->s, "automatic") == 0);
 }
 
+bool fsm_dns_configured(const struct fsm *f)
+{
+    const struct fsm_value *p = fsm_setting(f, "dns.provider");
+    const char *key = p != NULL && p->s != NULL && strcmp(p->s, "rfc2136") == 0
+                          ? "dns.update_server"
+                          : "dns.api_url";
+    const struct fsm_value *v = fsm_setting(f, key);
+    return v != NULL && v->s != NULL && v->s[0] != '\0';
+}
+
 bool fsm_runbook_active(const struct fsm *f)
 {
     int s = f->site.runbook.step;

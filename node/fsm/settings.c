@@ -8,6 +8,7 @@
 static const char *const failover_modes[] = {"auto", "manual", "automatic",
                                              NULL};
 static const char *const on_degraded[] = {"alert", "failover", NULL};
+static const char *const dns_providers[] = {"pdns", "rfc2136", NULL};
 static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
@@ -31,6 +32,10 @@ static const struct fsm_setting_desc table[] = {
      "DNS step)"},
     {"dns.name", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "the service name the failover points at the new primary's dns_targets"},
+    {"dns.provider", FSM_SETTING_STRING, 0, 0, 0, false, "pdns", dns_providers,
+     false,
+     "how DNS is updated: pdns (PowerDNS HTTP API at dns.api_url) or "
+     "rfc2136 (a TSIG-signed dynamic update to dns.update_server)"},
     {"dns.server_id", FSM_SETTING_STRING, 0, 0, 0, false, "localhost", NULL,
      false, "PowerDNS server id in the API's URLs"},
     {"dns.servers", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
@@ -38,6 +43,9 @@ static const struct fsm_setting_desc table[] = {
      "they answer with the new targets"},
     {"dns.ttl", FSM_SETTING_INT, 1, 86400, 30, false, NULL, NULL, false,
      "TTL of the records the failover writes"},
+    {"dns.update_server", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "rfc2136: IPv4 host:port of the zone's primary server that takes "
+     "dynamic updates"},
     {"dns.zone", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "the zone holding dns.name"},
     {"drill.failover_interval_h", FSM_SETTING_INT, 0, 8760, 720, false, NULL,
@@ -268,7 +276,9 @@ uint32_t fsm_setting_version(const char *key)
     /* The drill.* settings came with entry version 2, replication.* with
      * 3, failover.on_degraded with 4, failover drills' with 5. */
     if (strcmp(key, "failover.practice_name") == 0 ||
-        strcmp(key, "drill.failover_interval_h") == 0) {
+        strcmp(key, "drill.failover_interval_h") == 0 ||
+        strcmp(key, "dns.provider") == 0 ||
+        strcmp(key, "dns.update_server") == 0) {
         return 5;
     }
     if (strcmp(key, "failover.on_degraded") == 0) {

@@ -11,6 +11,7 @@ targets (confirmed by querying the authoritative server), notifies the
 webhook, and records RTO and RPO. A corrupt DR copy blocks the runbook
 before DNS; manual mode waits for an operator."""
 
+import base64
 import http.server
 import json
 import os
@@ -26,6 +27,7 @@ import drtest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import drcluster  # noqa: E402
+import svc_knot  # noqa: E402
 import svc_pdns  # noqa: E402
 from drcluster import Cluster, wait_until  # noqa: E402
 from svc_pg import PgServer  # noqa: E402
@@ -75,6 +77,12 @@ class FailoverTest(unittest.TestCase):
         self.unfence_log = os.path.join(self.tmp, "unfenced")
         # While this file exists every fence hook fails (exit 3).
         self.fence_fails = os.path.join(self.tmp, "fence-fails")
+        # Every node holds the TSIG key of the RFC 2136 test's Knot server.
+        self.tsig_secret = base64.b64encode(os.urandom(32)).decode()
+        self.tsig_file = os.path.join(self.tmp, "tsig.key")
+        with open(self.tsig_file, "w") as f:
+            f.write("hmac-sha256:drnode-key.:%s\n" % self.tsig_secret)
+        os.chmod(self.tsig_file, 0o600)
         stores = {}
         for r in TARGETS:
             stores[r] = os.path.join(self.tmp, "store-" + r)
@@ -102,7 +110,8 @@ class FailoverTest(unittest.TestCase):
                           % self.activate_log,
                           "unfence": "echo $DR_EPOCH $DR_REGION >> %s"
                           % self.unfence_log},
-                "dns": {"api_key_file": self.dns.key_file}}
+                "dns": {"api_key_file": self.dns.key_file,
+                        "tsig_key_file": self.tsig_file}}
         self.c.start_all()
         self.c.wait_for_leader()
         for k, v in (("backup.pg_interval_s", 0),
@@ -716,6 +725,32 @@ class FailoverTest(unittest.TestCase):
         self.assertIn('drnode_drill_last_ok{kind="failover"} 1', m)
         out = self.drctl("drill", "list").stdout
         self.assertIn(b"failover", out)
+
+    @unittest.skipIf(svc_knot.available() is not None,
+                     svc_knot.available() or "")
+    def test_failover_publishes_through_rfc2136(self):
+        """dns.provider rfc2136: the DNS step is a TSIG-signed dynamic
+        update to Knot, confirmed by asking it."""
+        knot = svc_knot.Knot(ZONE, secret=self.tsig_secret).start()
+        try:
+            self.load_and_back_up()
+            self.set("failover.mode", "manual")
+            for k, v in (("dns.provider", "rfc2136"),
+                         ("dns.update_server", knot.server),
+                         ("dns.servers", knot.server)):
+                self.set(k, v)
+            epoch0 = self.c.leader().get("/api/site").json["epoch"]
+            self.drctl("failover", "--to", "us-east")
+            rb = self.wait_state("complete")
+            self.assertEqual(rb["epoch"], epoch0 + 1)
+            self.assertEqual(knot.query(NAME), sorted(TARGETS["us-east"]))
+            self.assertIn('"dr-epoch=%d' % (epoch0 + 1),
+                          knot.query(NAME, "TXT"))
+            self.assertIn("DDNS, finished", knot.log())
+            # PowerDNS was not asked.
+            self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        finally:
+            knot.stop()
 
 
 if __name__ == "__main__":

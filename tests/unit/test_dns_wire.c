@@ -1,6 +1,9 @@
 /* Unit tests of the DNS wire format (node/dns/wire.c): the query the
  * failover's DNS step sends, and the parsing of what comes back, garbage
- * included (a reply is network input). */
+ * included (a reply is network input); and the RFC 2136 update with TSIG
+ * (node/dns/update.c): keys, the message, answers refused. (That a real
+ * server accepts our signatures and we accept its: test_dns_rfc2136.py
+ * against Knot.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "dns/update.h"
 #include "dns/wire.h"
 
 static void test_query_bytes(void **state)
@@ -155,9 +159,119 @@ static void test_parse_garbage(void **state)
     assert_non_null(strstr(err, "malformed answer 0"));
 }
 
+static void test_tsig_keys(void **state)
+{
+    struct dns_tsig_key k;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        dns_tsig_key_parse("hmac-sha256:drnode-key.:c2VjcmV0\n", &k, err), 0);
+    assert_string_equal(k.name, "drnode-key.");
+    assert_int_equal(k.secret_len, 6);
+    assert_memory_equal(k.secret, "secret", 6);
+    assert_int_equal(dns_tsig_key_parse("k:c2VjcmV0cw==", &k, err), 0);
+    assert_int_equal(k.secret_len, 7);
+    static const struct
+    {
+        const char *text, *msg;
+    } bad[] = {
+        {"", "empty"},
+        {"nocolon", "want [hmac-sha256:]NAME:BASE64SECRET"},
+        {"hmac-md5:k:c2VjcmV0", "algorithm \"hmac-md5\" is not supported"},
+        {"k:not base64!", "is not base64"},
+        {"k:", "is not base64"},
+        {"a..b:c2VjcmV0", "is not a key name"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(dns_tsig_key_parse(bad[i].text, &k, err), -1);
+        if (strstr(err, bad[i].msg) == NULL) {
+            fail_msg("%s: got \"%s\"", bad[i].text, err);
+        }
+        assert_null(strstr(err, "c2VjcmV0"));
+    }
+}
+
+static void test_update_message(void **state)
+{
+    struct dns_tsig_key k;
+    const char *targets[] = {"10.0.0.1", "10.0.0.2"};
+    struct dns_update u = {0x1234,       "dr.test.", "app.dr.test",
+                           DNS_TYPE_A,   targets,    2,
+                           "dr-epoch=3", 30,         false};
+    uint8_t buf[DNS_MSG_MAX], mac[DNS_TSIG_MAC_MAX], again[DNS_TSIG_MAC_MAX];
+    size_t mac_len, again_len, n;
+    char err[256];
+    int rcode;
+
+    (void)state;
+    assert_int_equal(dns_tsig_key_parse("k.:c2VjcmV0", &k, err), 0);
+    n = dns_update_encode(&u, &k, 1700000000, buf, sizeof(buf), mac, &mac_len,
+                          err);
+    assert_true(n > 12);
+    assert_int_equal(mac_len, 32);
+    assert_int_equal(buf[0] << 8 | buf[1], 0x1234);
+    assert_int_equal((buf[2] >> 3) & 0x0F, 5); /* UPDATE */
+    assert_int_equal(buf[5], 1);               /* the zone */
+    assert_int_equal(buf[9], 4 + 2 + 1);       /* 4 deletions, 2 A, 1 TXT */
+    assert_int_equal(buf[11], 1);              /* the TSIG */
+    /* Signing is deterministic for one time and differs for another. */
+    n = dns_update_encode(&u, &k, 1700000000, buf, sizeof(buf), again,
+                          &again_len, err);
+    assert_memory_equal(mac, again, 32);
+    n = dns_update_encode(&u, &k, 1700000001, buf, sizeof(buf), again,
+                          &again_len, err);
+    assert_memory_not_equal(mac, again, 32);
+    /* Remove: the four deletions only. */
+    u.remove = true;
+    n = dns_update_encode(&u, &k, 1700000000, buf, sizeof(buf), mac, &mac_len,
+                          err);
+    assert_int_equal(buf[9], 4);
+    /* Bad input is refused with the reason. */
+    u.remove = false;
+    targets[1] = "not-an-address";
+    assert_int_equal(
+        dns_update_encode(&u, &k, 1, buf, sizeof(buf), mac, &mac_len, err), 0);
+    assert_non_null(strstr(err, "does not fit a A record"));
+    targets[1] = "10.0.0.2";
+    u.name = "bad..name";
+    assert_int_equal(
+        dns_update_encode(&u, &k, 1, buf, sizeof(buf), mac, &mac_len, err), 0);
+    assert_non_null(strstr(err, "is not a domain name"));
+    u.name = "app.dr.test";
+    assert_int_equal(dns_update_encode(&u, &k, 1, buf, 40, mac, &mac_len, err),
+                     0);
+    assert_non_null(strstr(err, "does not fit"));
+
+    /* Answers: our own request is not an answer; an unsigned answer, a
+     * truncated one and one for another id are refused. */
+    n = dns_update_encode(&u, &k, 1700000000, buf, sizeof(buf), mac, &mac_len,
+                          err);
+    assert_int_equal(
+        dns_update_check(buf, n, 0x1234, &k, mac, mac_len, &rcode, err), -1);
+    assert_non_null(strstr(err, "not an answer to update 4660"));
+    buf[2] |= 0x80; /* now a reply */
+    buf[11] = 0;    /* without its TSIG */
+    assert_int_equal(
+        dns_update_check(buf, n, 0x1234, &k, mac, mac_len, &rcode, err), -1);
+    assert_non_null(strstr(err, "is not signed"));
+    buf[11] = 1; /* with the request's TSIG: not the server's signature */
+    assert_int_equal(
+        dns_update_check(buf, n, 0x1234, &k, mac, mac_len, &rcode, err), -1);
+    assert_non_null(strstr(err, "does not verify"));
+    assert_int_equal(
+        dns_update_check(buf, n - 5, 0x1234, &k, mac, mac_len, &rcode, err),
+        -1);
+    assert_non_null(strstr(err, "malformed answer"));
+    assert_int_equal(
+        dns_update_check(buf, n, 0x4321, &k, mac, mac_len, &rcode, err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tsig_keys),
+        cmocka_unit_test(test_update_message),
         cmocka_unit_test(test_query_bytes),
         cmocka_unit_test(test_parse_answers),
         cmocka_unit_test(test_parse_garbage),
