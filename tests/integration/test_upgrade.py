@@ -62,7 +62,8 @@ class UpgradeTest(drcluster.ClusterTestCase):
                     "replication.targets", "dns.api_url", "dns.name",
                     "dns.server_id", "dns.servers", "dns.ttl", "dns.zone",
                     "failover.notify_urls", "failover.on_degraded",
-                    "failover.practice_name", "drill.failover_interval_h"}
+                    "failover.practice_name", "drill.failover_interval_h",
+                    "dns.provider", "dns.update_server"}
 
     CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto"}
 
