@@ -83,6 +83,8 @@ static const struct config__key hooks_keys[] = {
 static const struct config__key dns_keys[] = {
     {"api_key_file", KEY_PATH, FIELD(config, dns_api_key_file), 0, 0, false},
     {"tsig_key_file", KEY_PATH, FIELD(config, dns_tsig_key_file), 0, 0, false},
+    {"aws_credentials_file", KEY_PATH, FIELD(config, dns_aws_credentials_file),
+     0, 0, false},
 };
 
 static const struct config__key services_keys[] = {

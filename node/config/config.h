@@ -88,6 +88,9 @@ struct config
     char dns_api_key_file[1024]; /* PowerDNS X-API-Key (0600); "" = none */
     /* RFC 2136: "[hmac-sha256:]NAME:BASE64SECRET" (0600); "" = none */
     char dns_tsig_key_file[1024];
+    /* Route 53: access_key_id / secret_access_key lines (0600); "" = the
+     * environment's AWS_ACCESS_KEY_ID ... */
+    char dns_aws_credentials_file[1024];
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */

@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "aws/creds.h"
 #include "fsm/fsm.h"
 #include "log/log.h"
 
@@ -508,7 +509,14 @@ static void fill_publish(struct failover *f,
     p->data = f;
     p->provider = strcmp(fsm_setting(st, "dns.provider")->s, "rfc2136") == 0
                       ? DNS_PROVIDER_RFC2136
+                  : strcmp(fsm_setting(st, "dns.provider")->s, "route53") == 0
+                      ? DNS_PROVIDER_ROUTE53
                       : DNS_PROVIDER_PDNS;
+    snprintf(p->zone_id, sizeof(p->zone_id), "%.63s",
+             fsm_setting(st, "dns.zone_id")->s);
+    if (f->has_aws) {
+        p->aws = f->aws; /* wiped when the update ends */
+    }
     snprintf(p->update_server, sizeof(p->update_server), "%.63s",
              fsm_setting(st, "dns.update_server")->s);
     p->tsig = f->tsig; /* dns_publish wipes its copy when the update ends */
@@ -950,6 +958,20 @@ int failover_start(struct failover *f,
             return -1;
         }
     }
+    /* Route 53's credentials: the file, else the environment (none is
+     * fine until dns.provider says route53: the publish says it then). */
+    if (cfg->dns_aws_credentials_file[0] != '\0') {
+        char inner[256];
+        if (s3_creds_load(cfg->dns_aws_credentials_file, &f->aws, inner) !=
+            DR_OK) {
+            snprintf(err, 256, "[dns] aws_credentials_file: %.200s", inner);
+            return -1;
+        }
+        f->has_aws = true;
+    } else {
+        char ignored[256];
+        f->has_aws = s3_creds_load(NULL, &f->aws, ignored) == DR_OK;
+    }
     if (httpc_init(&f->http, loop) != 0) {
         snprintf(err, 256, "failover: cannot start its HTTP client");
         return -1;
@@ -987,6 +1009,7 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f))
     f->stopped_cb = cb;
     memset(f->dns_api_key, 0, sizeof(f->dns_api_key));
     OPENSSL_cleanse(&f->tsig, sizeof(f->tsig));
+    s3_creds_clear(&f->aws);
     uv_timer_stop(&f->tick);
     uv_close((uv_handle_t *)&f->tick, timer_closed);
     if (f->dns_live) {

@@ -63,6 +63,8 @@ struct failover
     uint64_t hook_fence_epoch; /* a runbook's fence hook: its epoch */
     char dns_api_key[256];     /* [dns] api_key_file, read at start */
     struct dns_tsig_key tsig;  /* [dns] tsig_key_file, read at start */
+    struct s3_creds aws;       /* [dns] aws_credentials_file, or the env */
+    bool has_aws;
     /* The leader's step in progress. */
     bool inflight; /* a proposal not yet answered */
     bool dns_busy;

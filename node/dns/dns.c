@@ -13,8 +13,8 @@
 #include <openssl/crypto.h>
 
 #include "common/err.h"
+#include "dns/internal.h"
 #include "dns/update.h"
-#include "dns/wire.h"
 
 #define DNS_RETRY_MS 200
 #define DNS_REQ_TIMEOUT_MS 5000
@@ -34,7 +34,7 @@ static bool is_ipv6(const char *s)
 
 /* The record type the targets make: A, AAAA or CNAME (one host name); 0
  * when they mix (p->error says why). */
-static int targets_type(struct dns_publish *p)
+int dns__targets_type(struct dns_publish *p)
 {
     bool v4 = false, v6 = false, host = false;
 
@@ -66,7 +66,7 @@ static int targets_type(struct dns_publish *p)
 }
 
 /* "name." */
-static void fqdn(const char *in, char *out, size_t cap)
+void dns__fqdn(const char *in, char *out, size_t cap)
 {
     size_t n = strlen(in);
     snprintf(out, cap, "%s%s", in, n > 0 && in[n - 1] == '.' ? "" : ".");
@@ -100,7 +100,7 @@ char *dns_pdns_body(struct dns_publish *p)
     if (p->remove) {
         static const char *const all[] = {"A", "AAAA", "CNAME", "TXT"};
         p->qtype = DNS_TYPE_A;
-        fqdn(p->name, name, sizeof(name));
+        dns__fqdn(p->name, name, sizeof(name));
         len += (size_t)snprintf(out + len, cap - len, "{\"rrsets\":[");
         for (int k = 0; k < 4; k++) {
             len += (size_t)snprintf(out + len, cap - len,
@@ -114,7 +114,7 @@ char *dns_pdns_body(struct dns_publish *p)
         snprintf(out + len, cap - len, "]}");
         return out;
     }
-    p->qtype = targets_type(p);
+    p->qtype = dns__targets_type(p);
     if (p->qtype == 0) {
         free(out);
         return NULL;
@@ -122,7 +122,7 @@ char *dns_pdns_body(struct dns_publish *p)
     tname = p->qtype == DNS_TYPE_A      ? "A"
             : p->qtype == DNS_TYPE_AAAA ? "AAAA"
                                         : "CNAME";
-    fqdn(p->name, name, sizeof(name));
+    dns__fqdn(p->name, name, sizeof(name));
     len += (size_t)snprintf(out + len, cap - len, "{\"rrsets\":[{\"name\":");
     json_str(out, cap, &len, name);
     len += (size_t)snprintf(out + len, cap - len,
@@ -131,7 +131,7 @@ char *dns_pdns_body(struct dns_publish *p)
                             tname, p->ttl);
     for (size_t i = 0; i < p->n_targets; i++) {
         if (p->qtype == DNS_TYPE_CNAME) {
-            fqdn(p->targets[i], rec, sizeof(rec));
+            dns__fqdn(p->targets[i], rec, sizeof(rec));
         } else {
             snprintf(rec, sizeof(rec), "%s", p->targets[i]);
         }
@@ -181,10 +181,7 @@ static void closed_cb(uv_handle_t *h)
     }
 }
 
-static void finish(struct dns_publish *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void finish(struct dns_publish *p, const char *fmt, ...)
+void dns__finish(struct dns_publish *p, const char *fmt, ...)
 {
     if (p->done) {
         return;
@@ -193,6 +190,7 @@ static void finish(struct dns_publish *p, const char *fmt, ...)
     p->elapsed_ms = uv_now(p->loop) - p->t0;
     memset(p->api_key, 0, sizeof(p->api_key));
     OPENSSL_cleanse(&p->tsig, sizeof(p->tsig));
+    OPENSSL_cleanse(&p->aws, sizeof(p->aws));
     if (fmt != NULL) {
         va_list ap;
         va_start(ap, fmt);
@@ -210,7 +208,7 @@ void dns_publish_cancel(struct dns_publish *p)
 {
     if (!p->done) {
         httpc_cancel(&p->req);
-        finish(p, "cancelled");
+        dns__finish(p, "cancelled");
     }
 }
 
@@ -222,7 +220,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Whether the answers are exactly the targets (with remove: none). */
-static bool same(struct dns_publish *p, const struct dns_answer *ans, size_t n)
+bool dns__same(struct dns_publish *p, const struct dns_answer *ans, size_t n)
 {
     if (p->remove) {
         for (size_t i = 0; i < n; i++) {
@@ -247,7 +245,7 @@ static bool same(struct dns_publish *p, const struct dns_answer *ans, size_t n)
     }
     for (size_t i = 0; i < p->n_targets; i++) {
         if (p->qtype == DNS_TYPE_CNAME) {
-            fqdn(p->targets[i], norm[i], sizeof(norm[i]));
+            dns__fqdn(p->targets[i], norm[i], sizeof(norm[i]));
         } else {
             snprintf(norm[i], sizeof(norm[i]), "%s", p->targets[i]);
         }
@@ -302,9 +300,9 @@ static void recv_cb(uv_udp_t *u,
         return; /* a stray datagram: wait for ours */
     }
     if ((rcode == 0 || (p->remove && rcode == DNS_RCODE_NXDOMAIN)) &&
-        same(p, ans, n)) {
+        dns__same(p, ans, n)) {
         if (++p->server >= p->n_servers) {
-            finish(p, NULL);
+            dns__finish(p, NULL);
             return;
         }
         send_query(p);
@@ -351,7 +349,8 @@ static void send_query(struct dns_publish *p)
     len = dns_wire_query(p->qid, p->name, (uint16_t)p->qtype, q);
     if (len == 0 || server_addr(p->servers[p->server], &sa) != 0) {
         free(msg);
-        finish(p, "cannot query %s for %s", p->servers[p->server], p->name);
+        dns__finish(p, "cannot query %s for %s", p->servers[p->server],
+                    p->name);
         return;
     }
     b = uv_buf_init((char *)q, (unsigned)len);
@@ -368,20 +367,33 @@ static void timer_cb(uv_timer_t *t)
     if (p->done) {
         return;
     }
+    if (p->provider == DNS_PROVIDER_ROUTE53 && p->r53_phase != DNS_R53_DONE) {
+        if (uv_now(p->loop) - p->t0 >= (uint64_t)p->timeout_ms) {
+            httpc_cancel(&p->req);
+            dns__finish(
+                p, "Route 53 did not %s %s within %ld ms (last: %s)",
+                p->r53_phase == DNS_R53_WAIT ? "report INSYNC for"
+                                             : "list the new records of",
+                p->name, p->timeout_ms, p->last[0] ? p->last : "no answer");
+            return;
+        }
+        dns__r53_tick(p);
+        return;
+    }
     if (p->updating) {
         if (uv_now(p->loop) - p->t0 >= (uint64_t)p->timeout_ms) {
-            finish(p, "%s did not answer the update of %s within %ld ms",
-                   p->update_server, p->name, p->timeout_ms);
+            dns__finish(p, "%s did not answer the update of %s within %ld ms",
+                        p->update_server, p->name, p->timeout_ms);
         } else if (uv_now(p->loop) - p->upd_sent >= DNS_UPDATE_RESEND_MS) {
             send_update(p); /* UDP: the update or its answer was lost */
         }
         return;
     }
     if (uv_now(p->loop) - p->t0 >= (uint64_t)p->timeout_ms) {
-        finish(p, "%s did not answer %s with %s within %ld ms (last: %s)",
-               p->servers[p->server], p->name,
-               p->remove ? "no records" : "the new targets", p->timeout_ms,
-               p->last[0] ? p->last : "no answer");
+        dns__finish(p, "%s did not answer %s with %s within %ld ms (last: %s)",
+                    p->servers[p->server], p->name,
+                    p->remove ? "no records" : "the new targets", p->timeout_ms,
+                    p->last[0] ? p->last : "no answer");
         return;
     }
     send_query(p);
@@ -431,14 +443,27 @@ static void send_update(struct dns_publish *p)
     }
 }
 
-static void start_confirming(struct dns_publish *p)
+void dns__confirm(struct dns_publish *p)
 {
     if (p->n_servers == 0) {
-        finish(p, NULL);
+        dns__finish(p, NULL);
         return;
     }
     p->server = 0;
     send_query(p);
+}
+
+void dns__open(struct dns_publish *p)
+{
+    uv_udp_init(p->loop, &p->udp);
+    uv_timer_init(p->loop, &p->timer);
+    p->udp.data = p->timer.data = p;
+    p->open_handles = 2;
+    if (uv_udp_recv_start(&p->udp, alloc_cb, recv_cb) != 0) {
+        dns__finish(p, "cannot receive DNS answers");
+        return;
+    }
+    uv_timer_start(&p->timer, timer_cb, DNS_RETRY_MS, DNS_RETRY_MS);
 }
 
 static void update_answer(struct dns_publish *p, const uint8_t *m, size_t n)
@@ -451,18 +476,18 @@ static void update_answer(struct dns_publish *p, const uint8_t *m, size_t n)
     }
     if (dns_update_check(m, n, p->qid, &p->tsig, p->upd_mac, p->upd_mac_len,
                          &rcode, err) != 0) {
-        finish(p, "RFC 2136 update of %s at %s: %s", p->name, p->update_server,
-               err);
+        dns__finish(p, "RFC 2136 update of %s at %s: %s", p->name,
+                    p->update_server, err);
         return;
     }
     if (rcode != 0) {
-        finish(p, "RFC 2136 update of %s at %s refused: rcode %d %s", p->name,
-               p->update_server, rcode, rcode_name(rcode));
+        dns__finish(p, "RFC 2136 update of %s at %s refused: rcode %d %s",
+                    p->name, p->update_server, rcode, rcode_name(rcode));
         return;
     }
     p->updating = false;
     OPENSSL_cleanse(&p->tsig, sizeof(p->tsig));
-    start_confirming(p);
+    dns__confirm(p);
 }
 
 static int rfc2136_start(struct dns_publish *p)
@@ -483,7 +508,7 @@ static int rfc2136_start(struct dns_publish *p)
                  "no TSIG key: set [dns] tsig_key_file on this node");
         return DR_EINVAL;
     }
-    p->qtype = p->remove ? DNS_TYPE_A : targets_type(p);
+    p->qtype = p->remove ? DNS_TYPE_A : dns__targets_type(p);
     if (p->qtype == 0) {
         return DR_EINVAL;
     }
@@ -500,17 +525,11 @@ static int rfc2136_start(struct dns_publish *p)
         snprintf(p->error, sizeof(p->error), "%s", err);
         return DR_EINVAL;
     }
-    uv_udp_init(p->loop, &p->udp);
-    uv_timer_init(p->loop, &p->timer);
-    p->udp.data = p->timer.data = p;
-    p->open_handles = 2;
     p->updating = true;
-    if (uv_udp_recv_start(&p->udp, alloc_cb, recv_cb) != 0) {
-        finish(p, "cannot receive DNS answers");
-        return 0;
+    dns__open(p);
+    if (!p->done) {
+        send_update(p);
     }
-    send_update(p);
-    uv_timer_start(&p->timer, timer_cb, DNS_RETRY_MS, DNS_RETRY_MS);
     return 0;
 }
 
@@ -531,20 +550,21 @@ static void patched_cb(struct httpc_req *r,
     }
     if (status < 200 || status > 299) {
         if (status == 0) {
-            finish(p, "PowerDNS API %s: %s", p->api_url, err ? err : "failed");
+            dns__finish(p, "PowerDNS API %s: %s", p->api_url,
+                        err ? err : "failed");
         } else {
-            finish(p, "PowerDNS API answered %ld: %.160s", status,
-                   body ? body : "");
+            dns__finish(p, "PowerDNS API answered %ld: %.160s", status,
+                        body ? body : "");
         }
         return;
     }
     if (p->n_servers == 0) {
-        finish(p, NULL);
+        dns__finish(p, NULL);
         return;
     }
     p->server = 0;
     if (uv_udp_recv_start(&p->udp, alloc_cb, recv_cb) != 0) {
-        finish(p, "cannot receive DNS answers");
+        dns__finish(p, "cannot receive DNS answers");
         return;
     }
     send_query(p);
@@ -578,11 +598,14 @@ int dns_publish_start(struct dns_publish *p,
             return DR_EINVAL;
         }
     }
-    if (p->provider == DNS_PROVIDER_RFC2136) {
-        int rv = rfc2136_start(p);
+    if (p->provider == DNS_PROVIDER_RFC2136 ||
+        p->provider == DNS_PROVIDER_ROUTE53) {
+        int rv = p->provider == DNS_PROVIDER_RFC2136 ? rfc2136_start(p)
+                                                     : dns__r53_start(p);
         memset(p->api_key, 0, sizeof(p->api_key));
         if (rv != 0) {
             OPENSSL_cleanse(&p->tsig, sizeof(p->tsig));
+            OPENSSL_cleanse(&p->aws, sizeof(p->aws));
         }
         return rv;
     }
@@ -590,7 +613,7 @@ int dns_publish_start(struct dns_publish *p,
     if (body == NULL) {
         return DR_EINVAL;
     }
-    fqdn(p->zone, zone, sizeof(zone));
+    dns__fqdn(p->zone, zone, sizeof(zone));
     snprintf(url, sizeof(url), "%s/api/v1/servers/%s/zones/%s", p->api_url,
              p->server_id[0] ? p->server_id : "localhost", zone);
     snprintf(key, sizeof(key), "X-API-Key: %s", p->api_key);
@@ -606,7 +629,7 @@ int dns_publish_start(struct dns_publish *p,
                    DNS_REQ_TIMEOUT_MS, patched_cb) != 0) {
         memset(key, 0, sizeof(key));
         free(body);
-        finish(p, "cannot start the PowerDNS request");
+        dns__finish(p, "cannot start the PowerDNS request");
         return 0; /* the callback reports it */
     }
     memset(key, 0, sizeof(key));

@@ -6,7 +6,9 @@
  *
  * Providers: PowerDNS Authoritative's HTTP API (PATCH of the zone's rrsets,
  * X-API-Key), or an RFC 2136 dynamic update over UDP signed with TSIG
- * HMAC-SHA256, whose answer must carry a valid signature (update.h). Targets
+ * HMAC-SHA256, whose answer must carry a valid signature (update.h), or
+ * Route 53's ChangeResourceRecordSets signed with SigV4, waited for until
+ * INSYNC (route53.c). Targets
  * that are IPv4 or IPv6 addresses become A / AAAA records; one host name
  * becomes a CNAME. A TXT record at the same name carries txt (the epoch and
  * region). With remove, the name's records go (a failover drill's practice
@@ -19,6 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "aws/creds.h"
 #include "dns/update.h"
 #include "dns/wire.h"
 #include "http/httpc.h"
@@ -27,6 +30,15 @@
 #define DNS_SERVERS_MAX 4
 #define DNS_PROVIDER_PDNS 0    /* PowerDNS Authoritative's HTTP API */
 #define DNS_PROVIDER_RFC2136 1 /* a dynamic update signed with TSIG */
+#define DNS_PROVIDER_ROUTE53 2 /* ChangeResourceRecordSets, SigV4 */
+
+enum dns_r53_phase {
+    DNS_R53_LIST = 1, /* what is at the name now */
+    DNS_R53_CHANGE,   /* the batch sent */
+    DNS_R53_WAIT,     /* GetChange until INSYNC */
+    DNS_R53_CONFIRM,  /* listed until it holds the targets */
+    DNS_R53_DONE      /* confirming through dns.servers */
+};
 
 struct dns_publish;
 /* err is NULL on success; the step's whole duration is in elapsed_ms. */
@@ -36,7 +48,10 @@ struct dns_publish
 {
     /* Inputs, filled by the caller before dns_publish_start. */
     int provider;             /* DNS_PROVIDER_* */
-    char api_url[256];        /* pdns: http://HOST:PORT of the PowerDNS API */
+    char api_url[256];        /* pdns: http://HOST:PORT of the PowerDNS API;
+                                 route53: the endpoint ("": AWS's) */
+    char zone_id[64];         /* route53: the hosted zone's id */
+    struct s3_creds aws;      /* route53: wiped when the update ends */
     char update_server[64];   /* rfc2136: IPv4 host:port of the primary */
     struct dns_tsig_key tsig; /* rfc2136: wiped when the update ends */
     char server_id[64];       /* "localhost" */
@@ -75,6 +90,9 @@ struct dns_publish
     uint8_t upd_mac[DNS_TSIG_MAC_MAX];
     size_t upd_mac_len;
     uint64_t upd_sent; /* loop time of the last send */
+    int r53_phase;     /* enum dns_r53_phase */
+    char r53_change[128];
+    uint64_t r53_poll_at; /* loop time to ask again; 0: nothing waits */
     dns_publish_cb cb;
 };
 

@@ -777,8 +777,8 @@ bool fsm_runbook_active(const struct fsm *f);
 /* failover.mode is auto (or its older spelling, automatic): the leader
  * starts a failover when the primary region is lost. */
 bool fsm_failover_automatic(const struct fsm *f);
-/* Whether the runbook can publish DNS: dns.provider's server is set
- * (pdns: dns.api_url; rfc2136: dns.update_server). */
+/* Whether the runbook can publish DNS: dns.provider's target is set
+ * (pdns: dns.api_url; rfc2136: dns.update_server; route53: dns.zone_id). */
 bool fsm_dns_configured(const struct fsm *f);
 /* The region a failover from the primary would pick: healthy (unless
  * force), with members, not the primary, holding a verified copy of a

@@ -28,9 +28,10 @@ bool fsm_failover_automatic(const struct fsm *f)
 bool fsm_dns_configured(const struct fsm *f)
 {
     const struct fsm_value *p = fsm_setting(f, "dns.provider");
-    const char *key = p != NULL && p->s != NULL && strcmp(p->s, "rfc2136") == 0
-                          ? "dns.update_server"
-                          : "dns.api_url";
+    const char *prov = p != NULL && p->s != NULL ? p->s : "pdns";
+    const char *key = strcmp(prov, "rfc2136") == 0   ? "dns.update_server"
+                      : strcmp(prov, "route53") == 0 ? "dns.zone_id"
+                                                     : "dns.api_url";
     const struct fsm_value *v = fsm_setting(f, key);
     return v != NULL && v->s != NULL && v->s[0] != '\0';
 }

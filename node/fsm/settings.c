@@ -8,7 +8,7 @@
 static const char *const failover_modes[] = {"auto", "manual", "automatic",
                                              NULL};
 static const char *const on_degraded[] = {"alert", "failover", NULL};
-static const char *const dns_providers[] = {"pdns", "rfc2136", NULL};
+static const char *const dns_providers[] = {"pdns", "rfc2136", "route53", NULL};
 static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
@@ -34,8 +34,10 @@ static const struct fsm_setting_desc table[] = {
      "the service name the failover points at the new primary's dns_targets"},
     {"dns.provider", FSM_SETTING_STRING, 0, 0, 0, false, "pdns", dns_providers,
      false,
-     "how DNS is updated: pdns (PowerDNS HTTP API at dns.api_url) or "
-     "rfc2136 (a TSIG-signed dynamic update to dns.update_server)"},
+     "how DNS is updated: pdns (PowerDNS HTTP API at dns.api_url), "
+     "rfc2136 (a TSIG-signed dynamic update to dns.update_server) or "
+     "route53 (the hosted zone dns.zone_id; dns.api_url: another "
+     "endpoint)"},
     {"dns.server_id", FSM_SETTING_STRING, 0, 0, 0, false, "localhost", NULL,
      false, "PowerDNS server id in the API's URLs"},
     {"dns.servers", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
@@ -46,6 +48,8 @@ static const struct fsm_setting_desc table[] = {
     {"dns.update_server", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "rfc2136: IPv4 host:port of the zone's primary server that takes "
      "dynamic updates"},
+    {"dns.zone_id", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
+     "route53: the hosted zone's id (like Z0123456789ABC)"},
     {"dns.zone", FSM_SETTING_STRING, 0, 0, 0, false, "", NULL, false,
      "the zone holding dns.name"},
     {"drill.failover_interval_h", FSM_SETTING_INT, 0, 8760, 720, false, NULL,
@@ -278,7 +282,8 @@ uint32_t fsm_setting_version(const char *key)
     if (strcmp(key, "failover.practice_name") == 0 ||
         strcmp(key, "drill.failover_interval_h") == 0 ||
         strcmp(key, "dns.provider") == 0 ||
-        strcmp(key, "dns.update_server") == 0) {
+        strcmp(key, "dns.update_server") == 0 ||
+        strcmp(key, "dns.zone_id") == 0) {
         return 5;
     }
     if (strcmp(key, "failover.on_degraded") == 0) {

@@ -17,11 +17,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "aws/creds.h"
+#include "aws/sigv4.h"
 #include "common/err.h"
-#include "store/creds.h"
 #include "store/internal.h"
 #include "store/s3_internal.h"
-#include "store/sigv4.h"
 
 static int parse_url(struct s3 *s3,
                      const char *rest,

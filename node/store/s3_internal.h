@@ -9,9 +9,9 @@
 
 #include <curl/curl.h>
 
-#include "store/creds.h"
+#include "aws/creds.h"
+#include "aws/sigv4.h"
 #include "store/internal.h"
-#include "store/sigv4.h"
 
 #define S3_PART_DEFAULT (8u << 20)
 #define S3_COPY_MAX_DEFAULT (5ull << 30) /* CopyObject's limit */

@@ -15,11 +15,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "aws/creds.h"
+#include "aws/sigv4.h"
 #include "common/err.h"
-#include "store/creds.h"
 #include "store/internal.h"
 #include "store/s3_internal.h"
-#include "store/sigv4.h"
 
 /* Fill a 256-byte errmsg. */
 void s3__msg(char *errmsg, const char *fmt, ...)

@@ -4,7 +4,8 @@
  *   dnstool [OPTIONS] publish NAME TARGET[,TARGET...]
  *   dnstool [OPTIONS] remove NAME
  *
- * OPTIONS: --provider pdns|rfc2136, --zone Z, --update-server H:P,
+ * OPTIONS: --provider pdns|rfc2136|route53, --zone Z, --update-server H:P,
+ * --zone-id ID, --aws-credentials-file F,
  * --tsig-key-file F ("[hmac-sha256:]NAME:SECRET"), --api-url U,
  * --api-key-file F, --servers H:P[,H:P], --txt T, --ttl N,
  * --timeout-ms N. Exit 0 when the servers answered as wanted; 1 with
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "aws/creds.h"
 #include "dns/dns.h"
 #include "http/httpc.h"
 
@@ -86,8 +88,16 @@ int main(int argc, char **argv)
     for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--provider") == 0) {
-            p.provider = strcmp(v, "rfc2136") == 0 ? DNS_PROVIDER_RFC2136
-                                                   : DNS_PROVIDER_PDNS;
+            p.provider = strcmp(v, "rfc2136") == 0   ? DNS_PROVIDER_RFC2136
+                         : strcmp(v, "route53") == 0 ? DNS_PROVIDER_ROUTE53
+                                                     : DNS_PROVIDER_PDNS;
+        } else if (strcmp(k, "--zone-id") == 0) {
+            snprintf(p.zone_id, sizeof(p.zone_id), "%s", v);
+        } else if (strcmp(k, "--aws-credentials-file") == 0) {
+            if (s3_creds_load(v, &p.aws, err) != 0) {
+                fprintf(stderr, "dnstool: %s\n", err);
+                return 1;
+            }
         } else if (strcmp(k, "--zone") == 0) {
             snprintf(p.zone, sizeof(p.zone), "%s", v);
         } else if (strcmp(k, "--update-server") == 0) {

@@ -28,9 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/sigv4.h"
 #include "common/err.h"
 #include "store/internal.h"
-#include "store/sigv4.h"
 #include "store/store.h"
 #include "store/zio.h"
 

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
+#include "aws/sigv4.h"
 #include "common/err.h"
-#include "store/sigv4.h"
 
 #define AKID "AKIAIOSFODNN7EXAMPLE"
 #define SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

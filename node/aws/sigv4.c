@@ -1,5 +1,5 @@
 /* AWS Signature Version 4: canonical request, string to sign, signature. */
-#include "store/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* S3 credentials from a private file or the environment. */
-#ifndef DR_STORE_CREDS_H
-#define DR_STORE_CREDS_H
+#ifndef DR_AWS_CREDS_H
+#define DR_AWS_CREDS_H
 
 struct s3_creds
 {
@@ -21,4 +21,4 @@ int s3_creds_load(const char *file, struct s3_creds *c, char *errmsg);
 /* Wipe secrets from memory. */
 void s3_creds_clear(struct s3_creds *c);
 
-#endif /* DR_STORE_CREDS_H */
+#endif /* DR_AWS_CREDS_H */

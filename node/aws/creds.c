@@ -1,7 +1,7 @@
 /* S3 credentials: a "key = value" file readable only by its owner, or the
  * environment. */
 #define _GNU_SOURCE
-#include "store/creds.h"
+#include "aws/creds.h"
 
 #include <errno.h>
 #include <fcntl.h>
