@@ -5,8 +5,22 @@ module tracks what it started (track/untrack) and whatever is still
 running when the interpreter exits is stopped here (its stop())."""
 
 import atexit
+import subprocess
 
 _LIVE = {}  # id -> object with stop()
+
+
+def terminate(proc, timeout=10):
+    """Stop a server process this test started (a Popen, or None): SIGTERM,
+    SIGKILL when it has not exited after timeout seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def track(srv):

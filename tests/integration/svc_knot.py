@@ -11,6 +11,7 @@ import tempfile
 import time
 
 import svc_exit
+import svc_pdns
 
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 
@@ -118,21 +119,10 @@ zone:
             return ""
 
     def query(self, name, rtype="A"):
-        """The authoritative answer's records, sorted (dig +short)."""
-        p = subprocess.run(["dig", "+short", "+norecurse", "+time=1",
-                            "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                            name, rtype], capture_output=True, text=True,
-                           timeout=10)
-        return sorted(x for x in p.stdout.split() if x)
+        return svc_pdns.dig(self.port, name, rtype, wait_s=1)
 
     def _kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        svc_exit.terminate(self.proc)
         self.proc = None
 
     def stop(self):

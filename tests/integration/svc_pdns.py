@@ -58,6 +58,15 @@ def free_port():
 
 
 
+
+def dig(port, name, rtype="A", wait_s=2):
+    """What the server on 127.0.0.1:port answers for name, authoritatively,
+    sorted (dig +short)."""
+    p = subprocess.run(["dig", "+short", "+norecurse", "+time=%d" % wait_s,
+                        "+tries=1", "-p", str(port), "@127.0.0.1", name,
+                        rtype], capture_output=True, text=True, timeout=10)
+    return sorted(x for x in p.stdout.split() if x)
+
 class PowerDns:
     def __init__(self, zone="dr.test."):
         self.zone = zone
@@ -143,22 +152,11 @@ class PowerDns:
                                           for c in contents]}]})
 
     def query(self, name, rtype="A"):
-        """The authoritative answer's records, sorted (dig +short)."""
-        p = subprocess.run(["dig", "+short", "+norecurse", "+time=2",
-                            "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                            name, rtype], capture_output=True, text=True,
-                           timeout=10)
-        return sorted(x for x in p.stdout.split() if x)
+        return dig(self.port, name, rtype)
 
     def stop(self):
         svc_exit.untrack(self)
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        svc_exit.terminate(self.proc)
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 

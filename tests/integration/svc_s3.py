@@ -181,13 +181,7 @@ class MotoS3:
             aws_secret_access_key=self.secret_access_key)
 
     def _kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        svc_exit.terminate(self.proc)
         self.proc = None
 
     def stop(self):
