@@ -10,6 +10,8 @@ whatever is still active at the end of the run.
 
 Nemeses:
   kill       kill -9 a node, restart it at the end
+  region     kill -9 every node of one region at once (its data center is
+             gone), restart them at the end
   pause      SIGSTOP a node, SIGCONT at the end
   skew       restart a node with its wall clock shifted (libfaketime)
   wipe       remove a member, kill it, wipe its data dir; at the end start it
@@ -29,7 +31,7 @@ Nemeses:
 import threading
 import time
 
-NODE_NEMESES = ("kill", "pause", "skew", "wipe", "disk")
+NODE_NEMESES = ("kill", "pause", "skew", "wipe", "disk", "region")
 NET_NEMESES = ("partition", "loss", "latency")
 ALL = NODE_NEMESES + NET_NEMESES
 
@@ -86,6 +88,8 @@ def schedule(rng, names, duration, n_nodes, regions):
                 f["skew_s"] = rng.choice((-1, 1)) * rng.randint(5, 600)
             elif name == "wipe":
                 f["node"] = rng.choice(ids)
+            elif name == "region":
+                f["region"] = rng.choice(region_names)
             elif name == "disk":
                 f["node"] = target
             elif name == "partition":
@@ -243,10 +247,38 @@ class Runner:
                 self.h.topo.set_loss(nid, p)
                 self.h.loss_now[nid] = p
 
+    def _region_nodes(self, region):
+        """Every running node of region not under another fault, claimed;
+        [] when any of them is busy (the region is not whole)."""
+        ids = [i for i in self.h.nodes.ids()
+               if self.h.nodes[i].region == region]
+        with self.lock:
+            if any(i in self.busy for i in ids):
+                return []
+            up = [i for i in ids if self.h.nodes[i].running()]
+            self.busy.update(up)
+        return up
+
     def _apply(self, k, f):
         h, name = self.h, f["nemesis"]
         ids = h.nodes.ids()
         region_of = {i: h.nodes[i].region for i in ids}
+        if name == "region":
+            lost = self._region_nodes(f["region"])
+            if not lost:
+                h.log("fault %d region: %s busy or down, skipped" %
+                      (k, f["region"]))
+                return None
+            for nid in lost:
+                h.nodes.kill(nid)
+            h.log("fault %d: region %s lost (kill -9 of nodes %s)" %
+                  (k, f["region"], lost))
+
+            def back():
+                for nid in lost:
+                    h.nodes.start(nid)
+                    self._release(nid)
+            return back
         if name in ("kill", "pause", "skew", "disk", "wipe"):
             nid = self._node(f)
             if nid is None:

@@ -4,9 +4,10 @@ real five-node, three-region cluster (docs/reliability.md).
 Needs root for the network namespaces (skipped otherwise). CHAOS_SEED picks
 the seed (default: a fixed one, so CI replays the same schedule),
 CHAOS_SHORT_S the duration (default 75 s), CHAOS_SHORT_NEMESIS the faults
-(default: every one, wipe included; wipe once left a re-added member a
-spare on one node and a voter on the others, libraft fix 6 in
-docs/raft.md). Then chaos/repro_rollback.py, the membership rollback that
+(default: every one, wipe and region included; wipe once left a re-added
+member a spare on one node and a voter on the others, libraft fix 6 in
+docs/raft.md; the default seed's schedule loses a whole region at least
+once). Then chaos/repro_rollback.py, the membership rollback that
 crashed nodes on libraft 0.15 (canonical/raft#250) at its first attempt."""
 
 import os
@@ -28,7 +29,7 @@ from drcluster import DRNODE  # noqa: E402
 from test_check import *  # noqa: E402,F401,F403 - the checker's own tests
 
 DEFAULT_SEED = 20261126
-DEFAULT_NEMESIS = "kill,pause,skew,disk,partition,loss,latency,wipe"
+DEFAULT_NEMESIS = "kill,pause,skew,disk,partition,loss,latency,wipe,region"
 
 SUMMARY = re.compile(r"^ops=(\d+) ok=(\d+) fail=(\d+) unknown=(\d+) "
                      r"lost=(\d+) anomalies=(\d+) faults=(\d+) doubts=(\d+) "
@@ -71,7 +72,10 @@ class ChaosShortTest(unittest.TestCase):
         self.assertGreater(ok, 50, msg)
         # The topology is gone: no namespace of this run is left.
         with open(os.path.join(keep, "run.log")) as f:
-            tag = re.search(r"topology (\w+):", f.read()).group(1)
+            log = f.read()
+        tag = re.search(r"topology (\w+):", log).group(1)
+        if "region" in nemesis.split(",") and seed == DEFAULT_SEED:
+            self.assertRegex(log, r"fault \d+: region \S+ lost", msg)
         ns = subprocess.run(["ip", "netns", "list"], capture_output=True,
                             text=True).stdout
         self.assertNotIn("drc-%s-" % tag, ns, ns)
