@@ -75,6 +75,7 @@ bench: build
 	./bench/pg-backup --drnode $(BUILD)/node/drnode
 	./bench/redis-backup $(BUILD)/node/drnode
 	.deps/venv/bin/python3 bench/replicate --drnode $(BUILD)/node/drnode
+	./bench/failover-vs-patroni --drctl $(BUILD)/cluster/drctl --big-mib 1024
 
 # 10,000 deterministic fault schedules on raft's fixture (make test runs
 # 2,000), then a long randomized fault schedule against a real cluster
