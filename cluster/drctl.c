@@ -183,7 +183,7 @@ static const struct drctl_command drctl_commands[] = {
     {"local", drctl_cmd_local,
      "  local up --dir DIR [--regions A,B,C] [--nodes-per-region N] [--drnode "
      "PATH]\n"
-     "           [--store file|s3] [--no-services]\n"
+     "           [--store file|s3] [--no-services] [--probe-interval-ms N]\n"
      "      Configure and start a cluster on loopback in DIR (default regions\n"
      "      eu-west,us-east,ap-south, one node each); restart it if DIR holds "
      "one.\n"
@@ -191,7 +191,8 @@ static const struct drctl_command drctl_commands[] = {
      "and\n"
      "      a file store, or a bucket of a local S3 endpoint with --store s3.\n"
      "      Writes DIR/env with DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE, and\n"
-     "      DIR/services.json.\n"
+     "      DIR/services.json. --probe-interval-ms: the nodes' [probes]\n"
+     "      interval_ms (how soon a lost region's endpoints are noticed).\n"
      "  local down --dir DIR\n"
      "      Stop every node and service of the local cluster (SIGTERM, then "
      "SIGKILL).\n"

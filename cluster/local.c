@@ -544,7 +544,7 @@ static void local__print_up(const struct drctl *d,
 static int local__up(struct drctl *d, int argc, char **argv)
 {
     const char *dir = NULL, *regions_opt = NULL, *per_opt = NULL;
-    const char *drnode_opt = NULL, *store_opt = NULL;
+    const char *drnode_opt = NULL, *store_opt = NULL, *probe_opt = NULL;
     bool no_services = false, services = false;
     const struct drctl_opt opts[] = {
         {"--dir", &dir, NULL},
@@ -553,9 +553,11 @@ static int local__up(struct drctl *d, int argc, char **argv)
         {"--drnode", &drnode_opt, NULL},
         {"--store", &store_opt, NULL},
         {"--no-services", NULL, &no_services},
+        {"--probe-interval-ms", &probe_opt, NULL},
         {NULL, NULL, NULL},
     };
     unsigned flags;
+    int64_t probe_ms = 0;
     char regions[LOCAL_NODES_MAX][64], drnode[LOCAL_PATH_MAX];
     char errmsg[LOCAL_ERRMSG_MAX], env[LOCAL_NODES_MAX * 40 + 2048];
     char leader[128] = "";
@@ -582,6 +584,11 @@ static int local__up(struct drctl *d, int argc, char **argv)
     if (per_opt != NULL &&
         (rv = drctl_parse_int(d, "--nodes-per-region", per_opt, 1,
                               LOCAL_NODES_MAX, &per)) != 0) {
+        return rv;
+    }
+    if (probe_opt != NULL &&
+        (rv = drctl_parse_int(d, "--probe-interval-ms", probe_opt, 100, 3600000,
+                              &probe_ms)) != 0) {
         return rv;
     }
     if (n_regions * (size_t)per > LOCAL_NODES_MAX) {
@@ -635,14 +642,17 @@ static int local__up(struct drctl *d, int argc, char **argv)
                             lc->dir, what, (long)pid, lc->dir);
             goto out;
         }
-        if (regions_opt != NULL || per_opt != NULL || store_opt != NULL) {
+        if (regions_opt != NULL || per_opt != NULL || store_opt != NULL ||
+            probe_opt != NULL) {
             drctl_warn(
                 d,
                 "%s holds a cluster from an earlier up: restarting it as it "
-                "was; --regions, --nodes-per-region and --store are ignored",
+                "was; --regions, --nodes-per-region, --store and "
+                "--probe-interval-ms are ignored",
                 lc->dir);
         }
     } else {
+        lc->probe_interval_ms = (unsigned)probe_ms;
         if (local_create(lc, regions, n_regions, (unsigned)per, flags,
                          errmsg) != 0 ||
             local_load(lc, errmsg) != 0) {

@@ -41,6 +41,8 @@ struct local_cluster
     unsigned s3_port;      /* the local S3 endpoint of the stores; 0 = none */
     unsigned dns_port;     /* PowerDNS on 127.0.0.1 (UDP and TCP); 0 = none */
     unsigned dns_api_port; /* its HTTP API */
+    unsigned probe_interval_ms; /* [probes] interval_ms of new nodes; 0:
+                                   drnode's default */
 };
 
 /* What local_create plans besides the nodes. */

@@ -328,6 +328,14 @@ static void local__print_config(FILE *f,
     fprintf(f, "\n[raft]\n");
     fprintf(f, "election_timeout_ms = 1000\n");
     fprintf(f, "heartbeat_timeout_ms = 100\n");
+    if (lc->probe_interval_ms != 0) {
+        /* A probe must end before the next: its timeout below the
+         * interval (drnode's default timeout is 2000 ms). */
+        unsigned timeout = lc->probe_interval_ms / 2;
+        fprintf(f, "\n[probes]\n");
+        fprintf(f, "interval_ms = %u\n", lc->probe_interval_ms);
+        fprintf(f, "timeout_ms = %u\n", timeout < 2000 ? timeout : 2000);
+    }
     if (own != NULL &&
         (own->pg_port != 0 || own->redis_port != 0 || lc->s3_port != 0)) {
         fprintf(f, "\n[services]\n");

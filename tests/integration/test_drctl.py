@@ -53,7 +53,7 @@ class TestDrctl(unittest.TestCase):
         # No PostgreSQL/Redis: these steps need only the nodes
         # (test_local_services.py covers the services).
         p = cls.drctl("local", "up", "--dir", cls.dir, "--no-services",
-                      env=cls.env)
+                      "--probe-interval-ms", "2000", env=cls.env)
         cls.record_pids()
         if p.returncode != 0:
             raise AssertionError("drctl local up: %r" % (p,))
@@ -157,6 +157,14 @@ class TestDrctl(unittest.TestCase):
         return r.json
 
     # Steps, in order.
+
+    def test_0_probe_interval_reaches_the_configs(self):
+        # drctl local up --probe-interval-ms: every node's [probes].
+        nodes = sorted(d for d in os.listdir(self.dir) if d.startswith("node"))
+        self.assertTrue(nodes)
+        for d in nodes:
+            with open(os.path.join(self.dir, d, "drnode.conf")) as f:
+                self.assertIn("[probes]\ninterval_ms = 2000\n", f.read())
 
     def test_1_local_up_and_status(self):
         self.assertEqual(len(self.node_dirs()), 3, os.listdir(self.dir))

@@ -288,7 +288,9 @@ class TestLocalServices(LocalCluster):
         for args, msg in (
                 (("--store", "ftp"), "--store: \"ftp\" is neither file nor s3"),
                 (("--store", "s3", "--regions", "a" * 61),
-                 "no valid bucket name")):
+                 "no valid bucket name"),
+                (("--probe-interval-ms", "5"), "--probe-interval-ms"),
+                (("--probe-interval-ms", "soon"), "--probe-interval-ms")):
             with self.subTest(args=args):
                 p = self.drctl("local", "up", "--dir", other, *args)
                 self.assertEqual(p.returncode, 2, p)
