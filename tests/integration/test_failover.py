@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drcluster  # noqa: E402
 import svc_knot  # noqa: E402
 import svc_pdns  # noqa: E402
+import svc_s3  # noqa: E402
 from drcluster import Cluster, wait_until  # noqa: E402
 from svc_pg import PgServer  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
@@ -83,6 +84,15 @@ class FailoverTest(unittest.TestCase):
         with open(self.tsig_file, "w") as f:
             f.write("hmac-sha256:drnode-key.:%s\n" % self.tsig_secret)
         os.chmod(self.tsig_file, 0o600)
+        # ... and AWS credentials for the Route 53 test's moto (which that
+        # test runs without signature checks: test_dns_route53.py checks
+        # them; here the cluster's wiring is under test).
+        self.aws_file = os.path.join(self.tmp, "aws.creds")
+        with open(self.aws_file, "w") as f:
+            f.write("access_key_id = AKIADRNODETEST000001\n"
+                    "secret_access_key = %s\n"
+                    % base64.b64encode(os.urandom(30)).decode())
+        os.chmod(self.aws_file, 0o600)
         stores = {}
         for r in TARGETS:
             stores[r] = os.path.join(self.tmp, "store-" + r)
@@ -111,7 +121,8 @@ class FailoverTest(unittest.TestCase):
                           "unfence": "echo $DR_EPOCH $DR_REGION >> %s"
                           % self.unfence_log},
                 "dns": {"api_key_file": self.dns.key_file,
-                        "tsig_key_file": self.tsig_file}}
+                        "tsig_key_file": self.tsig_file,
+                        "aws_credentials_file": self.aws_file}}
         self.c.start_all()
         self.c.wait_for_leader()
         for k, v in (("backup.pg_interval_s", 0),
@@ -751,6 +762,47 @@ class FailoverTest(unittest.TestCase):
             self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
         finally:
             knot.stop()
+
+    @unittest.skipIf(svc_s3.available() is not None, svc_s3.available() or "")
+    def test_failover_publishes_through_route53(self):
+        """dns.provider route53: the DNS step replaces the name's record
+        sets in the hosted zone (moto) and confirms by listing them, with
+        dns.servers empty."""
+        moto = svc_s3.MotoS3(bucket="unused", verify_signatures=False).start()
+        try:
+            r53 = moto._client("route53")
+            zone = r53.create_hosted_zone(Name=ZONE, CallerReference="t")
+            zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+            # What was there before: eu-west's address, a stale TXT.
+            r53.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch={"Changes": [
+                    {"Action": "CREATE", "ResourceRecordSet": {
+                        "Name": NAME, "Type": t, "TTL": 60,
+                        "ResourceRecords": [{"Value": v}]}}
+                    for t, v in (("A", TARGETS["eu-west"][0]),
+                                 ("TXT", '"dr-epoch=0"'))]})
+            self.load_and_back_up()
+            self.set("failover.mode", "manual")
+            for k, v in (("dns.provider", "route53"),
+                         ("dns.api_url", moto.endpoint),
+                         ("dns.zone_id", zone_id), ("dns.servers", "")):
+                self.set(k, v)
+            epoch0 = self.c.leader().get("/api/site").json["epoch"]
+            self.drctl("failover", "--to", "us-east")
+            rb = self.wait_state("complete")
+            self.assertEqual(rb["epoch"], epoch0 + 1)
+            sets = {s["Type"]: sorted(r["Value"]
+                                      for r in s["ResourceRecords"])
+                    for s in r53.list_resource_record_sets(
+                        HostedZoneId=zone_id)["ResourceRecordSets"]
+                    if s["Name"] == NAME}
+            self.assertEqual(sets, {
+                "A": sorted(TARGETS["us-east"]),
+                "TXT": ['"dr-epoch=%d primary=us-east"' % (epoch0 + 1)]})
+            # PowerDNS was not asked.
+            self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        finally:
+            moto.stop()
 
 
 if __name__ == "__main__":
