@@ -128,6 +128,9 @@ class FailoverTest(unittest.TestCase):
         for k, v in (("backup.pg_interval_s", 0),
                      ("backup.redis_interval_s", 0),
                      ("drill.restore_interval_h", 0),
+                     # No scheduled failover drill either: it would start
+                     # as soon as a test sets failover.practice_name.
+                     ("drill.failover_interval_h", 0),
                      ("dns.api_url", self.dns.api_url),
                      ("dns.zone", ZONE), ("dns.name", NAME),
                      ("dns.servers", self.dns.server), ("dns.ttl", 5),
