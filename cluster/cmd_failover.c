@@ -135,9 +135,9 @@ int drctl_cmd_failback(struct drctl *d, int argc, char **argv)
     return post(d, "/api/failover", body);
 }
 
-/* drctl switchover --to REGION: planned, with the primary alive: fence it,
- * take final backups, wait for their copies in REGION, then the runbook. */
-int drctl_cmd_switchover(struct drctl *d, int argc, char **argv)
+/* POST a runbook start from --to, --reason, --force; planned: a
+ * switchover (--to required), else a failover (--to or --force). */
+static int start(struct drctl *d, int argc, char **argv, bool planned)
 {
     const char *to = NULL, *reason = NULL;
     bool force = false;
@@ -153,14 +153,30 @@ int drctl_cmd_switchover(struct drctl *d, int argc, char **argv)
     if (rv != 0) {
         return rv < 0 ? 0 : rv;
     }
-    if (to == NULL) {
-        return drctl_usage_error(d, "give --to REGION");
+    if (to == NULL && (planned || !force)) {
+        return drctl_usage_error(d, planned ? "give --to REGION"
+                                            : "give --to REGION (or --force "
+                                              "to let the cluster pick the "
+                                              "DR region)");
     }
-    body = json_pack("{ss sb sb}", "to", to, "force", force, "planned", 1);
+    body = json_pack("{sb}", "force", force);
+    if (planned) {
+        json_object_set_new(body, "planned", json_true());
+    }
+    if (to != NULL) {
+        json_object_set_new(body, "to", json_string(to));
+    }
     if (reason != NULL) {
         json_object_set_new(body, "reason", json_string(reason));
     }
     return post(d, "/api/failover", body);
+}
+
+/* drctl switchover --to REGION: planned, with the primary alive: fence it,
+ * take final backups, wait for their copies in REGION, then the runbook. */
+int drctl_cmd_switchover(struct drctl *d, int argc, char **argv)
+{
+    return start(d, argc, argv, true);
 }
 
 int drctl_cmd_failover(struct drctl *d, int argc, char **argv)
@@ -171,35 +187,9 @@ int drctl_cmd_failover(struct drctl *d, int argc, char **argv)
         {"abort", abort_cmd},
         {NULL, NULL},
     };
-    const char *to = NULL, *reason = NULL;
-    bool force = false;
-    const struct drctl_opt opts[] = {
-        {"--to", &to, NULL},
-        {"--reason", &reason, NULL},
-        {"--force", NULL, &force},
-        {NULL, NULL, NULL},
-    };
-    json_t *body;
-    int rv;
 
     if (argc > 0 && argv[0][0] != '-') {
         return drctl_dispatch(d, argc, argv, subs);
     }
-    rv = drctl_parse_opts(d, argc, argv, opts);
-    if (rv != 0) {
-        return rv < 0 ? 0 : rv;
-    }
-    if (to == NULL && !force) {
-        return drctl_usage_error(d,
-                                 "give --to REGION (or --force to let the "
-                                 "cluster pick the DR region)");
-    }
-    body = json_pack("{sb}", "force", force);
-    if (to != NULL) {
-        json_object_set_new(body, "to", json_string(to));
-    }
-    if (reason != NULL) {
-        json_object_set_new(body, "reason", json_string(reason));
-    }
-    return post(d, "/api/failover", body);
+    return start(d, argc, argv, false);
 }

@@ -438,6 +438,33 @@ static int set_text(char **dst, const char *src)
     return DR_OK;
 }
 
+/* A drill's verdict: its error, and the history line that names it
+ * (label) with what its RTO measured (rto_what). */
+static int drill_verdict(struct fsm *f,
+                         struct fsm_drill *d,
+                         bool passed,
+                         const char *error,
+                         const char *label,
+                         const char *rto_what,
+                         uint64_t now,
+                         const char *actor)
+{
+    if (set_text(&d->error, passed ? "" : error) != DR_OK) {
+        return DR_ENOMEM;
+    }
+    if (passed) {
+        fsm__audit_add(f, now, actor, "drill-passed",
+                       "%s: RTO %llu ms%s, RPO pg %llu ms, redis %llu ms",
+                       label, (unsigned long long)d->rto_ms, rto_what,
+                       (unsigned long long)d->pg_rpo_ms,
+                       (unsigned long long)d->redis_rpo_ms);
+    } else {
+        fsm__audit_add(f, now, actor, "drill-failed", "%s: %s", label,
+                       error != NULL ? error : "");
+    }
+    return DR_OK;
+}
+
 static int mutate_dns_done(struct fsm *f,
                            const struct fsm_cmd *cmd,
                            uint64_t now)
@@ -445,6 +472,7 @@ static int mutate_dns_done(struct fsm *f,
     const struct fsm_cmd_drill_dns *c = &cmd->u.drill_dns;
     struct fsm_drill *d = drill_find(f, c->drill_id);
     const char *actor = cmd->actor != NULL ? cmd->actor : "";
+    char label[128];
 
     fsm_sm_move(&fsm_drill_sm, &d->state,
                 c->ok ? FSM_DRILL_PASSED : FSM_DRILL_FAILED);
@@ -455,25 +483,10 @@ static int mutate_dns_done(struct fsm *f,
                         ? c->confirmed_ms - d->started_ms
                         : 0;
     }
-    if (set_text(&d->error, c->ok ? "" : c->error) != DR_OK) {
-        return DR_ENOMEM;
-    }
-    if (c->ok) {
-        fsm__audit_add(f, now, actor, "drill-passed",
-                       "failover drill %llu to %s: RTO %llu ms (start to "
-                       "the practice name answering), RPO pg %llu ms, "
-                       "redis %llu ms",
-                       (unsigned long long)d->id, d->region,
-                       (unsigned long long)d->rto_ms,
-                       (unsigned long long)d->pg_rpo_ms,
-                       (unsigned long long)d->redis_rpo_ms);
-    } else {
-        fsm__audit_add(f, now, actor, "drill-failed",
-                       "failover drill %llu to %s: %s",
-                       (unsigned long long)d->id, d->region,
-                       c->error != NULL ? c->error : "");
-    }
-    return DR_OK;
+    snprintf(label, sizeof(label), "failover drill %llu to %.64s",
+             (unsigned long long)d->id, d->region);
+    return drill_verdict(f, d, c->ok, c->error, label,
+                         " (start to the practice name answering)", now, actor);
 }
 
 int fsm__drill_mutate(struct fsm *f,
@@ -590,6 +603,7 @@ int fsm__drill_job_done(struct fsm *f,
 {
     struct fsm_drill *d = drill_find(f, j->drill_id);
     bool passed = ok && c->drill_ok;
+    char label[128];
 
     if (d == NULL || d->state != FSM_DRILL_RUNNING) {
         return DR_OK; /* forgotten already */
@@ -617,21 +631,7 @@ int fsm__drill_job_done(struct fsm *f,
             return DR_ENOMEM;
         }
     }
-    if (set_text(&d->error, passed ? "" : error) != DR_OK) {
-        return DR_ENOMEM;
-    }
-    if (passed) {
-        fsm__audit_add(f, now, actor, "drill-passed",
-                       "drill %llu in %s: RTO %llu ms, RPO pg %llu ms, "
-                       "redis %llu ms",
-                       (unsigned long long)d->id, d->region,
-                       (unsigned long long)d->rto_ms,
-                       (unsigned long long)d->pg_rpo_ms,
-                       (unsigned long long)d->redis_rpo_ms);
-    } else {
-        fsm__audit_add(f, now, actor, "drill-failed", "drill %llu in %s: %s",
-                       (unsigned long long)d->id, d->region,
-                       error != NULL ? error : "");
-    }
-    return DR_OK;
+    snprintf(label, sizeof(label), "drill %llu in %.64s",
+             (unsigned long long)d->id, d->region);
+    return drill_verdict(f, d, passed, error, label, "", now, actor);
 }

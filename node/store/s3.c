@@ -271,15 +271,21 @@ static int s3_put_begin(void *impl, const char *key, void **out, char *errmsg)
     return 0;
 }
 
-static int mp_start(struct s3_writer *w, char *errmsg)
+int s3__mp_create(struct s3 *s3,
+                  const char *key,
+                  const char *what,
+                  char **upload_id,
+                  char **upload_q,
+                  char *errmsg)
 {
     struct s3_call call;
     const char *v, *vend;
     char *enc;
     int rv;
 
-    s3__call_init(&call, "POST", w->key, "uploads", w->what);
-    rv = s3__s3_perform(w->s3, &call, errmsg);
+    *upload_id = *upload_q = NULL;
+    s3__call_init(&call, "POST", key, "uploads", what);
+    rv = s3__s3_perform(s3, &call, errmsg);
     if (rv != 0) {
         goto out;
     }
@@ -287,20 +293,20 @@ static int mp_start(struct s3_writer *w, char *errmsg)
             ? s3__xml_find(call.resp.p, call.resp.p + call.resp.len, "UploadId",
                            &vend)
             : NULL;
-    if (v == NULL || (w->upload_id = s3__xml_text(v, vend)) == NULL ||
-        w->upload_id[0] == '\0') {
+    if (v == NULL || (*upload_id = s3__xml_text(v, vend)) == NULL ||
+        (*upload_id)[0] == '\0') {
         s3__msg(errmsg,
                 "object %.100s in %.80s: CreateMultipartUpload: no UploadId in "
                 "the answer",
-                w->key, w->s3->url);
+                key, s3->url);
         rv = DR_EMALFORMED;
         goto out;
     }
-    enc = sigv4_uri_encode(w->upload_id, 0);
-    if (enc == NULL || asprintf(&w->upload_q, "uploadId=%s", enc) < 0) {
-        w->upload_q = NULL;
+    enc = sigv4_uri_encode(*upload_id, 0);
+    if (enc == NULL || asprintf(upload_q, "uploadId=%s", enc) < 0) {
+        *upload_q = NULL;
         free(enc);
-        s3__msg(errmsg, "object %.100s: out of memory", w->key);
+        s3__msg(errmsg, "object %.100s: out of memory", key);
         rv = DR_ENOMEM;
         goto out;
     }
@@ -308,6 +314,25 @@ static int mp_start(struct s3_writer *w, char *errmsg)
 out:
     s3__dbuf_free(&call.resp);
     return rv;
+}
+
+static int mp_start(struct s3_writer *w, char *errmsg)
+{
+    return s3__mp_create(w->s3, w->key, w->what, &w->upload_id, &w->upload_q,
+                         errmsg);
+}
+
+void s3__mp_abort(struct s3 *s3,
+                  const char *key,
+                  const char *what,
+                  const char *upload_q)
+{
+    struct s3_call call;
+    char ignored[256];
+
+    s3__call_init(&call, "DELETE", key, upload_q, what);
+    s3__s3_perform(s3, &call, ignored);
+    s3__dbuf_free(&call.resp);
 }
 
 /* Upload the buffered bytes as the next part. */
@@ -411,11 +436,7 @@ static void s3_put_abort(void *wp)
         return;
     }
     if (w->upload_q != NULL) {
-        struct s3_call call;
-        char ignored[256];
-        s3__call_init(&call, "DELETE", w->key, w->upload_q, w->what);
-        s3__s3_perform(w->s3, &call, ignored);
-        s3__dbuf_free(&call.resp);
+        s3__mp_abort(w->s3, w->key, w->what, w->upload_q);
     }
     for (i = 0; i < w->nparts; i++) {
         free(w->etags[i]);
@@ -427,7 +448,13 @@ static void s3_put_abort(void *wp)
     free(w);
 }
 
-static int mp_complete(struct s3_writer *w, char *errmsg)
+int s3__mp_complete(struct s3 *s3,
+                    const char *key,
+                    const char *what,
+                    const char *upload_q,
+                    char *const *etags,
+                    size_t n,
+                    char *errmsg)
 {
     struct dbuf body = {0};
     struct s3_call call;
@@ -437,31 +464,31 @@ static int mp_complete(struct s3_writer *w, char *errmsg)
     int rv, oom = 0;
 
     oom |= s3__dbuf_add(&body, "<CompleteMultipartUpload>", 25);
-    for (i = 0; i < w->nparts; i++) {
+    for (i = 0; i < n; i++) {
         snprintf(num, sizeof(num), "%zu", i + 1);
         oom |= s3__dbuf_add(&body, "<Part><PartNumber>", 18);
         oom |= s3__dbuf_add(&body, num, strlen(num));
         oom |= s3__dbuf_add(&body, "</PartNumber><ETag>", 19);
-        oom |= s3__xml_escape_add(&body, w->etags[i]);
+        oom |= s3__xml_escape_add(&body, etags[i]);
         oom |= s3__dbuf_add(&body, "</ETag></Part>", 14);
     }
     oom |= s3__dbuf_add(&body, "</CompleteMultipartUpload>", 26);
     if (oom) {
         s3__dbuf_free(&body);
-        s3__msg(errmsg, "object %.100s: out of memory", w->key);
+        s3__msg(errmsg, "object %.100s: out of memory", key);
         return DR_ENOMEM;
     }
-    s3__call_init(&call, "POST", w->key, w->upload_q, w->what);
+    s3__call_init(&call, "POST", key, upload_q, what);
     call.body = body.p;
     call.body_len = body.len;
-    rv = s3__s3_perform(w->s3, &call, errmsg);
+    rv = s3__s3_perform(s3, &call, errmsg);
     if (rv == 0 && call.resp.p != NULL &&
         (v = s3__xml_find(call.resp.p, call.resp.p + call.resp.len, "Code",
                           &vend)) != NULL &&
         strstr(call.resp.p, "<Error>") != NULL) {
         /* 200 with an error inside: the upload did not complete. */
-        rv = s3__http_error(w->s3, w->what, 500, call.resp.p, call.resp.len,
-                            NULL, errmsg);
+        rv = s3__http_error(s3, what, 500, call.resp.p, call.resp.len, NULL,
+                            errmsg);
     }
     s3__dbuf_free(&call.resp);
     s3__dbuf_free(&body);
@@ -490,7 +517,8 @@ static int s3_put_commit(void *wp, char *errmsg)
             return rv;
         }
     }
-    rv = mp_complete(w, errmsg);
+    rv = s3__mp_complete(w->s3, w->key, w->what, w->upload_q, w->etags,
+                         w->nparts, errmsg);
     if (rv == 0) {
         /* Completed: nothing to abort. */
         free(w->upload_q);

@@ -110,8 +110,9 @@ static int copy_whole(struct s3 *dst,
     return rv;
 }
 
-/* Parts of dst->copy_max bytes through the writer's multipart machinery:
- * CreateMultipartUpload, UploadPartCopy per range, Complete. */
+/* Parts of dst->copy_max bytes in one multipart upload (s3.c's):
+ * CreateMultipartUpload, UploadPartCopy per range, Complete; abandoned on
+ * any failure. */
 static int copy_parts(struct s3 *dst,
                       const char *source,
                       const char *key,
@@ -121,50 +122,28 @@ static int copy_parts(struct s3 *dst,
 {
     struct s3_call call;
     const char *v, *vend;
-    char *upload_id = NULL, *upload_q = NULL, *enc;
-    struct dbuf body = {0};
+    char *upload_id = NULL, *upload_q = NULL, **etags;
     uint64_t part = dst->copy_max, off;
-    size_t n;
-    int rv, oom = 0;
+    size_t n = 0, max = (size_t)((size + part - 1) / part);
+    int rv;
 
-    s3__call_init(&call, "POST", key, "uploads", what);
-    rv = s3__s3_perform(dst, &call, errmsg);
-    if (rv == 0) {
-        v = call.resp.p != NULL
-                ? s3__xml_find(call.resp.p, call.resp.p + call.resp.len,
-                               "UploadId", &vend)
-                : NULL;
-        upload_id = v != NULL ? s3__xml_text(v, vend) : NULL;
-        if (upload_id == NULL || upload_id[0] == '\0') {
-            s3__msg(errmsg,
-                    "object %.100s in %.80s: CreateMultipartUpload: no "
-                    "UploadId in the answer",
-                    key, dst->url);
-            rv = DR_EMALFORMED;
-        }
+    etags = calloc(max > 0 ? max : 1, sizeof(*etags));
+    if (etags == NULL) {
+        s3__msg(errmsg, "object %.100s: out of memory", key);
+        return DR_ENOMEM;
     }
-    s3__dbuf_free(&call.resp);
-    if (rv != 0) {
-        free(upload_id);
-        return rv;
-    }
-    enc = sigv4_uri_encode(upload_id, 0);
-    if (enc == NULL || asprintf(&upload_q, "uploadId=%s", enc) < 0) {
-        upload_q = NULL;
-        oom = 1;
-    }
-    free(enc);
-    oom |= s3__dbuf_add(&body, "<CompleteMultipartUpload>", 25);
-    for (off = 0, n = 1; rv == 0 && !oom && off < size; off += part, n++) {
-        char range[64], *query = NULL, *etag = NULL, num[32];
+    rv = s3__mp_create(dst, key, what, &upload_id, &upload_q, errmsg);
+    for (off = 0; rv == 0 && off < size; off += part) {
+        char range[64], *query = NULL;
         uint64_t last = off + part < size ? off + part - 1 : size - 1;
         struct sigv4_header extra[2] = {{"x-amz-copy-source", source},
                                         {"x-amz-copy-source-range", range}};
 
         snprintf(range, sizeof(range), "bytes=%llu-%llu",
                  (unsigned long long)off, (unsigned long long)last);
-        if (asprintf(&query, "partNumber=%zu&%s", n, upload_q) < 0) {
-            oom = 1;
+        if (asprintf(&query, "partNumber=%zu&%s", n + 1, upload_q) < 0) {
+            s3__msg(errmsg, "object %.100s: out of memory", key);
+            rv = DR_ENOMEM;
             break;
         }
         s3__call_init(&call, "PUT", key, query, what);
@@ -179,49 +158,30 @@ static int copy_parts(struct s3 *dst,
                     ? s3__xml_find(call.resp.p, call.resp.p + call.resp.len,
                                    "ETag", &vend)
                     : NULL;
-            etag = v != NULL ? s3__xml_text(v, vend) : NULL;
-            if (etag == NULL) {
+            etags[n] = v != NULL ? s3__xml_text(v, vend) : NULL;
+            if (etags[n] == NULL) {
                 s3__msg(errmsg,
                         "object %.100s in %.80s: UploadPartCopy %zu: no ETag "
                         "in the answer",
-                        key, dst->url, n);
+                        key, dst->url, n + 1);
                 rv = DR_EMALFORMED;
+            } else {
+                n++;
             }
         }
-        if (rv == 0) {
-            snprintf(num, sizeof(num), "%zu", n);
-            oom |= s3__dbuf_add(&body, "<Part><PartNumber>", 18);
-            oom |= s3__dbuf_add(&body, num, strlen(num));
-            oom |= s3__dbuf_add(&body, "</PartNumber><ETag>", 19);
-            oom |= s3__xml_escape_add(&body, etag);
-            oom |= s3__dbuf_add(&body, "</ETag></Part>", 14);
-        }
-        free(etag);
         free(query);
         s3__dbuf_free(&call.resp);
     }
-    oom |= s3__dbuf_add(&body, "</CompleteMultipartUpload>", 26);
-    if (rv == 0 && oom) {
-        s3__msg(errmsg, "object %.100s: out of memory", key);
-        rv = DR_ENOMEM;
-    }
     if (rv == 0) {
-        s3__call_init(&call, "POST", key, upload_q, what);
-        call.body = body.p;
-        call.body_len = body.len;
-        rv = s3__s3_perform(dst, &call, errmsg);
-        if (rv == 0) {
-            rv = error_in_body(dst, &call, errmsg);
-        }
-        s3__dbuf_free(&call.resp);
+        rv = s3__mp_complete(dst, key, what, upload_q, etags, n, errmsg);
     }
     if (rv != 0 && upload_q != NULL) {
-        char ignored[256];
-        s3__call_init(&call, "DELETE", key, upload_q, what);
-        s3__s3_perform(dst, &call, ignored);
-        s3__dbuf_free(&call.resp);
+        s3__mp_abort(dst, key, what, upload_q);
     }
-    s3__dbuf_free(&body);
+    for (size_t i = 0; i < n; i++) {
+        free(etags[i]);
+    }
+    free(etags);
     free(upload_q);
     free(upload_id);
     return rv;

@@ -147,6 +147,27 @@ void s3__call_init(struct s3_call *call,
                    const char *query,
                    const char *what);
 
+/* s3.c: a multipart upload's start (*upload_id and the encoded
+ * "uploadId=..." query, malloc'ed), its end with the parts' ETags in order
+ * (an error inside a 200 answer counts as one), and its abandonment. */
+int s3__mp_create(struct s3 *s3,
+                  const char *key,
+                  const char *what,
+                  char **upload_id,
+                  char **upload_q,
+                  char *errmsg);
+int s3__mp_complete(struct s3 *s3,
+                    const char *key,
+                    const char *what,
+                    const char *upload_q,
+                    char *const *etags,
+                    size_t n,
+                    char *errmsg);
+void s3__mp_abort(struct s3 *s3,
+                  const char *key,
+                  const char *what,
+                  const char *upload_q);
+
 /* s3_copy.c */
 int s3__can_copy(const void *dst, const void *src);
 int s3__copy(void *dst,
