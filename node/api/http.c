@@ -366,6 +366,42 @@ static void set_actor(struct api_call *c)
     snprintf(c->actor, sizeof(c->actor), "api:%s", host);
 }
 
+/* Cross-origin reads for the status page: the page loaded from one member
+ * reads the others' APIs when its own node is down. Only an origin that is
+ * a member's own API address is answered with Access-Control-Allow-Origin
+ * (a page of any other site cannot read the cluster through a browser),
+ * and only for reads: writes never carry it. */
+static void cors(struct api_call *c, const char *method)
+{
+    h2o_req_t *req = c->req;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    const struct fsm *f = raftnode_state(c->api->node);
+    h2o_iovec_t o;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "OPTIONS") != 0) {
+        return;
+    }
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL,
+                   H2O_STRLIT("Origin"));
+    if (i < 0) {
+        return;
+    }
+    o = req->headers.entries[i].value;
+    if (o.len <= 7 || memcmp(o.base, "http://", 7) != 0) {
+        return;
+    }
+    for (size_t k = 0; k < f->n_members; k++) {
+        const char *addr = f->members[k].api_address;
+        if (addr != NULL && strlen(addr) == o.len - 7 &&
+            memcmp(addr, o.base + 7, o.len - 7) == 0) {
+            h2o_add_header(&req->pool, &req->res.headers,
+                           H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, o.base,
+                           o.len);
+            return;
+        }
+    }
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct api *a = *(struct api **)(self + 1);
@@ -404,6 +440,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     snprintf(method, sizeof(method), "%.*s", (int)req->method.len,
              req->method.base);
+    cors(c, method);
     api_route(c, method);
     return 0;
 }

@@ -38,6 +38,8 @@ enum api_route {
     ROUTE_DRILL,
     ROUTE_REPLICATION,
     ROUTE_FAILOVER,
+    ROUTE_UI,
+    ROUTE_DNS,
     ROUTE_UNKNOWN,
     ROUTE__COUNT,
 };
@@ -202,6 +204,7 @@ void api_replication_stats(const struct fsm *f,
 uint64_t api_oldest_unsafe_ms(const struct fsm *f, uint64_t now, size_t *n);
 extern const struct api_route_table api_routes_health; /* routes_health.c */
 extern const struct api_route_table api_routes_drills; /* routes_drills.c */
+extern const struct api_route_table api_routes_ui;     /* routes_ui.c */
 
 /* Check the tables: no route declared twice, every write needs the token.
  * 0, or -1 with errmsg (256) naming the route. */

@@ -10,12 +10,14 @@
 #include "control/health.h"
 
 static const char *const route_names[ROUTE__COUNT] = {
-    "status",    "health",       "metrics",         "regions",  "region",
-    "members",   "member",       "leader_transfer", "settings", "setting",
-    "site",      "site_primary", "history",         "backups",  "backup",
-    "jobs",      "job",          "breakers",        "breaker",  "breaker_reset",
-    "llm_route", "probes",       "drills",          "drill",    "replication",
-    "failover",  "unknown",
+    "status",      "health",   "metrics", "regions",
+    "region",      "members",  "member",  "leader_transfer",
+    "settings",    "setting",  "site",    "site_primary",
+    "history",     "backups",  "backup",  "jobs",
+    "job",         "breakers", "breaker", "breaker_reset",
+    "llm_route",   "probes",   "drills",  "drill",
+    "replication", "failover", "ui",      "dns",
+    "unknown",
 };
 
 struct out
@@ -201,8 +203,47 @@ static void metrics_failover(struct out *o, struct api *a)
         "drnode_failover_blocked %d\n",
         fsm_runbook_active(f) && f->site.runbook.step != FSM_RB_BLOCKED,
         f->site.runbook.step == FSM_RB_BLOCKED);
+    if (f->site.runbook.id != 0 && f->site.runbook.step == FSM_RB_COMPLETE) {
+        const struct fsm_runbook *rb = &f->site.runbook;
+        put(o,
+            "# HELP drnode_failover_last_rto_seconds The last completed "
+            "failover or switchover: from the loss (or the request) to "
+            "complete.\n"
+            "# TYPE drnode_failover_last_rto_seconds gauge\n"
+            "drnode_failover_last_rto_seconds{kind=\"%s\",to_region=\"%s\"} "
+            "%.3f\n"
+            "# HELP drnode_failover_last_rpo_seconds The last completed "
+            "failover or switchover: writes it lost (the restored data's age "
+            "at the loss).\n"
+            "# TYPE drnode_failover_last_rpo_seconds gauge\n"
+            "drnode_failover_last_rpo_seconds{kind=\"%s\",to_region=\"%s\"} "
+            "%.3f\n"
+            "# HELP drnode_failover_last_epoch The epoch the last completed "
+            "failover or switchover made.\n"
+            "# TYPE drnode_failover_last_epoch gauge\n"
+            "drnode_failover_last_epoch %llu\n",
+            rb->planned ? "switchover" : "failover",
+            rb->to_region != NULL ? rb->to_region : "",
+            (double)rb->rto_ms / 1000.0,
+            rb->planned ? "switchover" : "failover",
+            rb->to_region != NULL ? rb->to_region : "",
+            (double)rb->rpo_ms / 1000.0, (unsigned long long)rb->epoch);
+    }
     if (fo == NULL) {
         return;
+    }
+    if (fo->watch_n > 0) {
+        put(o,
+            "# HELP drnode_dns_matches_primary What this node last heard "
+            "from each of dns.servers for dns.name points at the primary "
+            "region's dns_targets (1), or not (0: elsewhere, nothing, no "
+            "answer).\n"
+            "# TYPE drnode_dns_matches_primary gauge\n");
+        for (size_t i = 0; i < fo->watch_n; i++) {
+            put(o, "drnode_dns_matches_primary{server=\"%s\"} %d\n",
+                fo->watch_last[i].server,
+                failover_dns_matches(fo, f, i, NULL, 0));
+        }
     }
     put(o,
         "# HELP drnode_failover_webhooks_total Failover events this node "

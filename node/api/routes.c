@@ -742,6 +742,7 @@ const struct api_route_table api_routes_core = API_ROUTE_TABLE(routes);
 static const struct api_route_table *const tables[] = {
     &api_routes_core,   &api_routes_catalog,     &api_routes_health,
     &api_routes_drills, &api_routes_replication, &api_routes_failover,
+    &api_routes_ui,
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -768,7 +769,7 @@ static bool path_matches(struct api_call *c, h2o_iovec_t p, const char *path)
     const char *slash;
     size_t alen;
 
-    if (path[len - 1] != '/') {
+    if (path[len - 1] != '/' || len == 1) { /* "/" is the page, exactly */
         return p.len == len && memcmp(p.base, path, len) == 0;
     }
     if (p.len <= len || memcmp(p.base, path, len) != 0) {
@@ -915,6 +916,23 @@ void api_route(struct api_call *c, const char *method)
     }
     c->route = family->route;
     c->api->requests[family->route]++;
+    if (strcmp(method, "OPTIONS") == 0) {
+        /* A browser's preflight before a read with a token (cors() in
+         * http.c decided whether the origin may read at all). */
+        if (c->req != NULL) {
+            h2o_add_header_by_str(&c->req->pool, &c->req->res.headers,
+                                  H2O_STRLIT("access-control-allow-methods"), 0,
+                                  NULL, H2O_STRLIT("GET"));
+            h2o_add_header_by_str(&c->req->pool, &c->req->res.headers,
+                                  H2O_STRLIT("access-control-allow-headers"), 0,
+                                  NULL, H2O_STRLIT("Authorization"));
+            h2o_add_header_by_str(&c->req->pool, &c->req->res.headers,
+                                  H2O_STRLIT("access-control-max-age"), 0, NULL,
+                                  H2O_STRLIT("600"));
+        }
+        api_reply_text(c, 204, "text/plain", "", 0);
+        return;
+    }
     if (family->arg_ok != NULL && !family->arg_ok(c)) {
         return;
     }

@@ -916,6 +916,7 @@ static void tick_cb(uv_timer_t *t)
         return;
     }
     fence_step(f);
+    failover__dns_watch(f);
     if (raftnode_is_leader(f->node)) {
         leader_step(f);
     } else {
@@ -1018,6 +1019,7 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f))
     if (f->drill_live) {
         dns_publish_cancel(&f->drill_dns);
     }
+    failover__dns_watch_stop(f);
     if (f->hook_running && !uv_is_closing((uv_handle_t *)&f->hook)) {
         /* The hook goes on; its handle closes. */
         uv_close((uv_handle_t *)&f->hook, hook_closed_cb);

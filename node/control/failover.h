@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "control/health.h"
 #include "dns/dns.h"
+#include "dns/lookup.h"
 #include "http/httpc.h"
 #include "raft/raftnode.h"
 
@@ -96,6 +97,15 @@ struct failover
     char lost_region[64];
     uint64_t lost_silence_ms;
     char lost_why[300]; /* why no failover moves (endpoints, mode...) */
+    /* What dns.servers answer for dns.name now (every node, dnswatch.c). */
+    struct dns_lookup watch;
+    bool watch_live;      /* watch's handles are open */
+    uint64_t watch_next;  /* loop time of the next lookup */
+    char watch_name[256]; /* the name of watch_last */
+    struct dns_lookup_result watch_last[DNS_SERVERS_MAX];
+    size_t watch_n;        /* servers in watch_last */
+    uint64_t watch_at_ms;  /* wall time watch_last was taken, 0: never */
+    char watch_error[256]; /* why nothing is asked ("": asked) */
 };
 
 /* health (borrowed, may be NULL) tells whether the other regions reach a
@@ -113,6 +123,19 @@ void failover_stop(struct failover *f, void (*cb)(struct failover *f));
  * wall time): the latest time the leader heard from any of them, plus
  * fence.timeout_ms and a clock-drift margin. now_ms when none was ever
  * heard from. Exposed for the API's manual failover. */
+/* DNS watch (dnswatch.c): every FO_DNS_WATCH_MS, ask dns.servers what
+ * dns.name answers; called from the controller's tick. */
+void failover__dns_watch(struct failover *f);
+void failover__dns_watch_stop(struct failover *f);
+/* Does the last answer of server i point at the primary region's
+ * dns_targets (a CNAME to its one host name, or exactly its addresses)?
+ * Writes the expected targets, comma-separated, into want when given. */
+bool failover_dns_matches(const struct failover *f,
+                          const struct fsm *st,
+                          size_t i,
+                          char *want,
+                          size_t want_size);
+
 uint64_t failover_fence_deadline(struct raftnode *node,
                                  const char *region,
                                  uint64_t now_ms,

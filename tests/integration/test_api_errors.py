@@ -314,7 +314,8 @@ class TestApiErrors(ClusterTestCase):
     def test_unknown_route_404(self):
         for method, path in (("GET", "/api/nope"), ("POST", "/api/nope"),
                              ("GET", "/api/regions/eu-west/extra"),
-                             ("GET", "/"), ("PUT", "/api/statuses"),
+                             ("GET", "/nope"), ("GET", "/ui"),
+                             ("PUT", "/api/statuses"),
                              ("GET", "/api/members/1/x")):
             with self.subTest(method=method, path=path):
                 self.rejected(method, path, None, 404, "not_found",

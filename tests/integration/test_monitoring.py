@@ -47,6 +47,9 @@ CONDITIONAL = {
                                       "copies (they need an object store)",
     "drnode_drill_last_success_timestamp_seconds": "only once a restore "
                                                    "drill has passed",
+    "drnode_dns_matches_primary": "only on nodes with dns.name and "
+                                  "dns.servers set, once they asked "
+                                  "(test_status_page.py checks it live)",
 }
 
 # Metric names a rule uses before the node exports them (the rule is ready
@@ -249,7 +252,8 @@ class TestMonitoring(ClusterTestCase):
                             "RestoreDrillFailed", "RestoreDrillOverdue",
                             "FailoverDrillOverdue",
                             "BackupCopiesBehind", "BackupNotSafe",
-                            "PrimaryRegionLost", "FailoverBlocked"}
+                            "PrimaryRegionLost", "FailoverBlocked",
+                            "DnsNotAtPrimary"}
         self.assertEqual(set(by_name), want)
 
         with open(RUNBOOK) as f:

@@ -1,0 +1,404 @@
+"""The status page (GET / on every node) in a real headless Chromium against
+a local three-region cluster (`drctl local up`: PostgreSQL, Redis, PowerDNS
+and file stores per region).
+
+In order: the page loads without console errors and shows the three regions
+and the primary with its epoch; it follows `drctl site set-primary` within
+the refresh interval; it shows a failover's runbook while it runs and DNS
+moved when it is done; it goes on updating from the other members after
+the node it was loaded from is killed. A screenshot of each state is kept
+in $DR_TEST_ARTIFACTS/status-page (ctest: BUILD/test-artifacts).
+
+Also the HTTP side: the page's headers, cross-origin reads allowed only for
+the members' own API addresses, and /api/dns.
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.request
+
+import drtest  # noqa: E402
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+import cdp  # noqa: E402
+import drcluster  # noqa: E402
+import test_local_services as tls  # noqa: E402
+
+REGIONS = ["eu-west", "us-east", "ap-south"]
+DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                         "..", "monitoring", "grafana", "drnode.json")
+PROMQL_WORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+    "and", "or", "unless", "offset", "inf", "nan"}
+REFRESH_S = 2.0           # the page's REFRESH_MS
+UPDATE_WITHIN_S = 2 * REFRESH_S + 1.5  # one refresh missed, plus the reads
+ARTIFACTS = os.path.join(
+    os.environ.get("DR_TEST_ARTIFACTS") or
+    os.path.join(tempfile.gettempdir(), "drnode-test-artifacts"),
+    "status-page")
+
+
+def http(url, headers=None, method="GET"):
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, lower(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, lower(e.headers), e.read()
+
+
+def lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def exported(urls):
+    """metric name -> label names, over the /metrics of every node that
+    answers (some series only come from the leader)."""
+    out = {}
+    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ')
+    for url in urls:
+        try:
+            _, _, body = http(url + "/metrics")
+        except OSError:
+            continue
+        for line in body.decode().splitlines():
+            m = line_re.match(line)
+            if m is None or line.startswith("#"):
+                continue
+            labels = out.setdefault(m.group(1), set())
+            labels.update(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="',
+                                     m.group(3) or ""))
+    return out
+
+
+def promql_refs(expr):
+    """(metric names, [(metric, label) of selectors], grouping labels) of
+    a PromQL expression: enough of the grammar for a dashboard's queries."""
+    e = re.sub(r"\[[^\]]*\]", "", expr)          # range selectors
+    groups = set()
+    for m in re.finditer(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", e):
+        groups.update(x.strip() for x in m.group(1).split(",") if x.strip())
+    e = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", e)
+    selectors = []
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", e):
+        for key in re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)',
+                              m.group(2)):
+            selectors.append((m.group(1), key))
+    e = re.sub(r"\{[^}]*\}", " ", e)
+    e = re.sub(r'"[^"]*"', " ", e)
+    names = set()
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\()?", e):
+        word = m.group(1)
+        if m.group(2) or word.lower() in PROMQL_WORDS:
+            continue
+        names.add(word)
+    return names, selectors, groups
+
+
+class StatusPage(tls.LocalCluster):
+    up_args = ("--probe-interval-ms", "500")
+    browser = None
+
+    @classmethod
+    def up(cls):
+        p = cls.drctl("local", "up", "--dir", cls.dir, "--regions",
+                      ",".join(REGIONS), *cls.up_args)
+        cls.record_pids()
+        if p.returncode != 0:
+            raise AssertionError("drctl local up: %r" % (p,))
+        with open(os.path.join(cls.dir, "env")) as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                if k in ("DRCTL_ENDPOINTS", "DRCTL_TOKEN_FILE"):
+                    cls.env[k] = v.strip("'\"")
+        cls.apis = {}  # node id -> http://API
+        for d in sorted(os.listdir(cls.dir)):
+            conf = os.path.join(cls.dir, d, "drnode.conf")
+            if d.startswith("node") and os.path.exists(conf):
+                with open(conf) as f:
+                    text = f.read()
+                nid = int([ln.split("=", 1)[1] for ln in text.splitlines()
+                           if ln.startswith("id =")][0])
+                api = [ln.split("=", 1)[1].strip() for ln in text.splitlines()
+                       if ln.startswith("api_address =")][0]
+                cls.apis[nid] = "http://" + api
+        try:
+            cls.browser = cdp.Browser()
+        except cdp.BrowserMissing as e:
+            raise AssertionError(str(e))
+        cls.addClassCleanup(cls.browser.close)
+        return p
+
+    @classmethod
+    def pid_files(cls):
+        out = [(os.path.join(cls.dir, "services", "s3.pid"), "moto_server")]
+        for r in REGIONS:
+            d = os.path.join(cls.dir, "services", r)
+            out.append((os.path.join(d, "postgres.pid"), "postgres"))
+            out.append((os.path.join(d, "redis.pid"), "redis-server"))
+        return out
+
+    # Helpers.
+
+    def page(self):
+        """What the page shows, as the tests read it."""
+        return self.browser.eval("""(() => {
+            const b = document.body.dataset;
+            const regions = [...document.querySelectorAll('.region')].map(
+                el => [el.dataset.region, el.dataset.state]);
+            return {state: b.state || '', primary: b.primary || '',
+                    epoch: b.epoch || '', from: b.from || '',
+                    served_by: b.servedBy || '', runbook: b.runbook || '',
+                    dns: b.dnsMatches || '', updated: Number(b.updatedMs || 0),
+                    regions: regions,
+                    summary: document.getElementById('summary').textContent,
+                    banner: document.getElementById('banner').hidden ? '' :
+                        document.getElementById('banner').textContent,
+                    steps: [...document.querySelectorAll('.steps li')].map(
+                        li => [li.dataset.step, li.className])};
+        })()""")
+
+    def wait_page(self, fn, timeout, what):
+        last = [None]
+
+        def check():
+            last[0] = self.page()
+            return fn(last[0])
+        try:
+            drcluster.wait_until(check, timeout, interval=0.2, what=what)
+        except AssertionError:
+            self.fail("%s: the page shows %s" % (what, json.dumps(last[0])))
+        return last[0]
+
+    def shot(self, name):
+        path = self.browser.screenshot(os.path.join(ARTIFACTS, name + ".png"))
+        print("screenshot: %s" % path)
+
+    def site(self):
+        return json.loads(self.ok("--json", "site", "show").stdout)
+
+    def all_caught_up(self):
+        """Every node runs and has applied the membership (a node that
+        just restarted knows no members, so it cannot tell the page's
+        origin from any other until the leader's entries applied)."""
+        for url in self.apis.values():
+            try:
+                _, _, body = http(url + "/api/status")
+                st = json.loads(body)
+            except (OSError, ValueError):
+                return False
+            if st.get("role") not in ("leader", "follower") or len(
+                    [m for m in st.get("members", [])
+                     if m.get("api_address")]) != len(self.apis):
+                return False
+        return True
+
+    # The steps, in order.
+
+    def test_1_loads(self):
+        self.browser.navigate(self.apis[1] + "/")
+        p = self.wait_page(
+            lambda p: p["state"] == "live" and len(p["regions"]) == 3,
+            10, "the page to show the cluster")
+        self.assertEqual(sorted(r for r, _ in p["regions"]), sorted(REGIONS))
+        states = dict(p["regions"])
+        self.assertEqual(states["eu-west"], "primary")
+        self.assertEqual((p["primary"], p["epoch"]), ("eu-west", "1"))
+        self.assertIn("Primary eu-west · epoch 1", p["summary"])
+        # DNS as PowerDNS answers it now: the primary's target.
+        p = self.wait_page(lambda p: p["dns"] == "true", 10,
+                           "DNS to be checked")
+        self.assertEqual(self.browser.problems(), [])
+        self.shot("1-loaded")
+        # Readable on a phone: nothing wider than the screen.
+        self.browser.call("Emulation.setDeviceMetricsOverride", width=390,
+                          height=844, deviceScaleFactor=2, mobile=True)
+        try:
+            time.sleep(0.5)
+            over = self.browser.eval(
+                "document.documentElement.scrollWidth - window.innerWidth")
+            self.shot("1-phone")
+            self.assertLessEqual(over, 0, "the page is wider than a phone")
+        finally:
+            self.browser.call("Emulation.clearDeviceMetricsOverride")
+
+    def test_2_follows_set_primary(self):
+        self.ok("site", "set-primary", "us-east", "--reason",
+                "status page test")
+        t0 = time.monotonic()
+        p = self.wait_page(
+            lambda p: p["primary"] == "us-east" and p["epoch"] == "2",
+            UPDATE_WITHIN_S, "the page to show us-east at epoch 2")
+        took = time.monotonic() - t0
+        self.assertEqual(dict(p["regions"])["us-east"], "primary")
+        # set-primary moves no DNS: the page says the name is elsewhere.
+        p = self.wait_page(lambda p: p["dns"] == "false",
+                           UPDATE_WITHIN_S + 3, "DNS to be flagged")
+        self.assertIn("does not point at the primary us-east", p["banner"])
+        self.assertEqual(self.browser.problems(), [])
+        print("set-primary shown after %.1f s" % took)
+        self.shot("2-set-primary")
+
+    def test_3_shows_a_failover(self):
+        self.ok("settings", "set", "failover.detection_window_ms", "3000")
+        self.ok("local", "kill", "--dir", self.dir, "--region", "us-east")
+        seen = []
+
+        def moving(p):
+            if p["runbook"] not in seen:
+                seen.append(p["runbook"])
+                if p["runbook"] not in ("none", "complete", ""):
+                    self.shot("3-runbook-%s" % p["runbook"])
+            return p["runbook"] == "complete" and p["primary"] == "eu-west"
+        p = self.wait_page(moving, 90, "the failover to complete on the page")
+        self.assertTrue([s for s in seen if s not in ("none", "complete")],
+                        "no runbook step was shown on the way: %s" % seen)
+        steps = dict(p["steps"])
+        for s in ("decide", "fence", "restore", "verify", "activate", "dns",
+                  "notify", "complete"):
+            self.assertEqual(steps.get(s), "done", (s, p["steps"]))
+        self.assertEqual(dict(p["regions"])["us-east"], "fenced")
+        self.assertEqual(dict(p["regions"])["eu-west"], "primary")
+        self.assertEqual(p["epoch"], str(self.site()["epoch"]))
+        p = self.wait_page(lambda p: p["dns"] == "true", UPDATE_WITHIN_S + 3,
+                           "DNS to point at eu-west")
+        self.assertEqual(self.browser.problems(network_too=False), [])
+        self.shot("3-failover-complete")
+        # Bring the region back for the next step's quorum.
+        self.ok("local", "start", "--dir", self.dir, "--region", "us-east")
+        drcluster.wait_until(self.all_caught_up, 30,
+                             what="us-east's node to rejoin and catch up")
+
+    def test_4_survives_its_node(self):
+        before = self.page()
+        self.assertEqual(before["from"] == self.apis[1] or
+                         before["served_by"] == "1", True, before)
+        self.ok("local", "kill", "--dir", self.dir, "1")
+        t_kill = time.time() * 1000
+        p = self.wait_page(lambda p: p["updated"] > t_kill + 100 and
+                           p["served_by"] != "1" and p["from"] != self.apis[1],
+                           20, "the page to read from another member")
+        self.assertIn("does not answer", p["banner"])
+        epoch = int(self.site()["epoch"])
+        self.ok("site", "set-primary", "ap-south", "--reason",
+                "after the page's node died")
+        t0 = time.monotonic()
+        p = self.wait_page(lambda p: p["primary"] == "ap-south" and
+                           p["epoch"] == str(epoch + 1), UPDATE_WITHIN_S,
+                           "the page to show ap-south after its node died")
+        print("set-primary shown after %.1f s without the page's node"
+              % (time.monotonic() - t0))
+        self.assertEqual(self.browser.problems(network_too=False), [])
+        self.shot("4-own-node-killed")
+
+    def test_5_http(self):
+        live = [u for n, u in sorted(self.apis.items()) if n != 1]
+        base, other = live[0], live[1]
+        status, hdr, body = http(base + "/")
+        self.assertEqual(status, 200)
+        self.assertTrue(hdr["content-type"].startswith("text/html"))
+        self.assertIn("script-src 'self'", hdr["content-security-policy"])
+        self.assertIn(b'src="/ui/status.js"', body)
+        for name, ctype in (("status.js", "text/javascript"),
+                            ("status.css", "text/css")):
+            status, hdr, _ = http(base + "/ui/" + name)
+            self.assertEqual(status, 200, name)
+            self.assertTrue(hdr["content-type"].startswith(ctype), hdr)
+        for path in ("/ui/nope.js", "/ui/../drnode.conf", "/index.html",
+                     "/x/y"):
+            status, _, body = http(base + path)
+            self.assertEqual(status, 404, (path, body))
+        status, hdr, body = http(base + "/", method="POST")
+        self.assertEqual(status, 405, body)
+        # Cross-origin reads: a member's own address only, reads only.
+        status, hdr, _ = http(base + "/api/site",
+                              {"Origin": other})
+        self.assertEqual(hdr.get("access-control-allow-origin"), other)
+        for origin in ("http://evil.example", other + "0", "null"):
+            status, hdr, _ = http(base + "/api/site", {"Origin": origin})
+            self.assertEqual(status, 200)
+            self.assertNotIn("access-control-allow-origin", hdr, origin)
+        status, hdr, _ = http(base + "/api/site", {
+            "Origin": other, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization"},
+            method="OPTIONS")
+        self.assertEqual(status, 204)
+        self.assertEqual(hdr.get("access-control-allow-origin"), other)
+        self.assertEqual(hdr.get("access-control-allow-headers"),
+                         "Authorization")
+        # /api/dns: this node's last look at the name.
+        status, _, body = http(base + "/api/dns")
+        self.assertEqual(status, 200)
+        d = json.loads(body)
+        self.assertEqual(d["name"], "app.dr.local.")
+        self.assertEqual(d["primary_region"], self.site()["primary_region"])
+        self.assertEqual(len(d["servers"]), 1, d)
+        self.assertIsNone(d["servers"][0]["error"], d)
+
+    def test_6_grafana_dashboard(self):
+        """monitoring/grafana/drnode.json parses, and every query names
+        only metrics and labels the nodes export (after the drill, the
+        failover and the DNS checks above, every series has appeared)."""
+        with open(DASHBOARD) as f:
+            dash = json.load(f)
+        self.assertGreaterEqual(dash["schemaVersion"], 36)
+        live = exported(u for n, u in self.apis.items() if n != 1)
+        self.assertIn("drnode_raft_term", live)
+        scrape = {"job", "instance"}  # Prometheus adds them
+        ids, exprs = set(), []
+        for p in dash["panels"]:
+            self.assertNotIn(p["id"], ids, "panel id %s twice" % p["id"])
+            ids.add(p["id"])
+            if p["type"] == "row":
+                continue
+            self.assertEqual(p["datasource"]["uid"], "${datasource}",
+                             p["title"])
+            self.assertTrue(p["targets"], p["title"])
+            exprs += [(p["title"], t["expr"]) for t in p["targets"]]
+        var = [v for v in dash["templating"]["list"] if v["name"] == "job"]
+        m = re.fullmatch(r"label_values\((\w+), *(\w+)\)",
+                         var[0]["definition"])
+        self.assertIsNotNone(m, var)
+        self.assertIn(m.group(1), live)
+        self.assertIn(m.group(2), scrape)
+        used = set()
+        for title, expr in exprs:
+            names, selectors, groups = promql_refs(expr)
+            self.assertTrue(names, (title, expr))
+            for n in names:
+                self.assertIn(n, live, "%s: %s is not exported (%s)" % (
+                    title, n, expr))
+            used |= names
+            labels = set().union(*(live[n] for n in names)) | scrape
+            for metric, key in selectors:
+                self.assertIn(key, live[metric] | scrape,
+                              "%s: %s has no label %s" % (title, metric, key))
+            for g in groups - {"le"}:
+                self.assertIn(g, labels, "%s: no metric of %s has label %s"
+                              % (title, expr, g))
+        # The issue's list: raft health and commit rate, replication lag,
+        # backup age against the RPO, job failures, breakers, probe
+        # latencies, drill RTO/RPO, failover durations.
+        for m in ("drnode_raft_has_leader", "drnode_raft_commands_total",
+                  "drnode_replication_lag_seconds",
+                  "drnode_backup_age_seconds", "drnode_backup_rpo_seconds",
+                  "drnode_jobs_failed_total", "cogitator_circuit_breaker_state",
+                  "cogitator_probe_latency_seconds", "drnode_drill_rto_seconds",
+                  "drnode_drill_rpo_seconds",
+                  "drnode_failover_last_rto_seconds",
+                  "drnode_dns_matches_primary"):
+            self.assertIn(m, used)
+        # The checker itself finds a wrong name and a wrong label.
+        with self.assertRaises(AssertionError):
+            self.assertIn("drnode_raft_terms", live)
+        _, sel, _ = promql_refs('max(drnode_jobs{job=~"$job",stat="x"})')
+        self.assertIn(("drnode_jobs", "stat"), sel)
+        self.assertNotIn("stat", live["drnode_jobs"])
+
+
+if __name__ == "__main__":
+    drtest.main()
