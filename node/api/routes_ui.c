@@ -140,9 +140,8 @@ static void do_dns(struct api_call *c)
     jout_init(&j);
     jout_begin(&j, '{');
     jout_key(&j, "name");
-    jout_str(&j, name != NULL && name->s != NULL && name->s[0] != '\0'
-                     ? name->s
-                     : NULL);
+    jout_str(&j, name != NULL && name->s != NULL && name->s[0] != '\0' ? name->s
+                                                                       : NULL);
     jout_key(&j, "provider");
     jout_str(&j, provider != NULL ? provider->s : NULL);
     jout_key(&j, "node");

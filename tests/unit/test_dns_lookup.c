@@ -76,8 +76,8 @@ static void fake_recv(uv_udp_t *u,
     if (f->bad) {
         msg[7] = 1; /* one answer that is not there */
     } else if (qtype == DNS_TYPE_A) {
-        static const uint8_t rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30,
-                                     0,    4,  10, 0, 0, 7};
+        static const uint8_t rr[] = {0xc0, 12, 0, 1, 0,  1, 0, 0,
+                                     0,    30, 0, 4, 10, 0, 0, 7};
         msg[7] = 1;
         memcpy(msg + len, rr, sizeof(rr));
         len += sizeof(rr);
@@ -106,8 +106,8 @@ static void fake_start(uv_loop_t *loop, struct fake *f)
     assert_int_equal(uv_udp_init(loop, &f->udp), 0);
     f->udp.data = f;
     assert_int_equal(uv_udp_bind(&f->udp, (struct sockaddr *)&sa, 0), 0);
-    assert_int_equal(
-        uv_udp_getsockname(&f->udp, (struct sockaddr *)&got, &len), 0);
+    assert_int_equal(uv_udp_getsockname(&f->udp, (struct sockaddr *)&got, &len),
+                     0);
     f->port = ntohs(((struct sockaddr_in *)&got)->sin_port);
     assert_int_equal(uv_udp_recv_start(&f->udp, fake_alloc, fake_recv), 0);
 }
@@ -132,8 +132,9 @@ static void run(uv_loop_t *loop,
     size_t len = 0;
 
     for (size_t i = 0; i < n; i++) {
-        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s127.0.0.1:%d",
-                                i > 0 ? "," : "", fakes[i].port);
+        len +=
+            (size_t)snprintf(list + len, sizeof(list) - len, "%s127.0.0.1:%d",
+                             i > 0 ? "," : "", fakes[i].port);
     }
     memset(l, 0, sizeof(*l));
     assert_int_equal(dns_lookup_servers(l, list, err), (int)n);
@@ -223,10 +224,9 @@ static void test_answers(void **state)
         for (size_t k = 0; k < r->n_answers; k++) {
             a = a || (r->answers[k].type == DNS_TYPE_A &&
                       strcmp(r->answers[k].text, "10.0.0.7") == 0);
-            txt = txt ||
-                  (r->answers[k].type == DNS_TYPE_TXT &&
-                   strcmp(r->answers[k].text, "dr-epoch=2 primary=us-east") ==
-                       0);
+            txt = txt || (r->answers[k].type == DNS_TYPE_TXT &&
+                          strcmp(r->answers[k].text,
+                                 "dr-epoch=2 primary=us-east") == 0);
         }
         assert_true(a && txt);
     }
