@@ -419,6 +419,20 @@ function iniVars(m, join) {
         primary_region: tfvars.primary_region,
         members: templateMembers,
         regions: templateRegions,
+        ...serviceVars(m.region),
+    };
+}
+
+// [services] and [probes] lines of a region, as modules/region's locals
+// build them (terraform test compares the real output: tests/*.tftest.hcl).
+function serviceVars(regionName) {
+    const r = regions.find((x) => x.name === regionName) ?? {};
+    const svc = { pg: "", redis: "", app_url: "", ...(r.services ?? {}) };
+    const interval = tfvars.probe_interval_ms ?? 5000;
+    return {
+        service_lines: [svc.pg ? `pg = ${svc.pg}` : "", svc.redis ? `redis = ${svc.redis}` : ""].filter((x) => x),
+        probe_lines: [`interval_ms = ${interval}`, `timeout_ms = ${Math.min(2000, Math.floor(interval / 2))}`,
+                      svc.app_url ? `app_url = ${svc.app_url}` : ""].filter((x) => x),
     };
 }
 
@@ -580,7 +594,8 @@ if (!renderErr) {
         }
         const memberSecs = Object.keys(parsed).filter((s) => s.startsWith("member."));
         if (memberSecs.length !== 5) problem(`${label}: ${memberSecs.length} [member.*] sections, want 5`);
-        const sharedPart = JSON.stringify(Object.entries(parsed).filter(([s]) => s !== "node"));
+        const perRegion = new Set(["node", "services", "probes"]);
+        const sharedPart = JSON.stringify(Object.entries(parsed).filter(([s]) => !perRegion.has(s)));
         shared.add(sharedPart);
         if (drnode) {
             checkConfig(`${label}, first boot (join = false)`, ini);
@@ -594,12 +609,61 @@ if (!renderErr) {
         if (drnode) ok(`drnode --check-config accepts all 5 configs, as first boot and as replacement (${path.basename(drnode)})`);
     }
     if (!drnode) console.log("  SKIPPED: drnode --check-config (no --drnode given)");
+    runcmdFailsClosed(rendered[members[0].id].ci);
     if (opts.keep) {
         fs.mkdirSync(opts.keep, { recursive: true });
         for (const m of members) {
             fs.writeFileSync(path.join(opts.keep, `node-${m.id}.ini`), rendered[m.id].ini);
             fs.writeFileSync(path.join(opts.keep, `node-${m.id}.cloud-init.yaml`), rendered[m.id].ci);
         }
+    }
+}
+
+// cloud-init's runcmd as cloud-init runs it (each entry one line of a
+// /bin/sh script, no "set -e": a failing entry does not stop the next),
+// with curl, apt-get, chown, chmod, runuser and systemctl replaced by stubs
+// that log their calls, in a scratch directory. A download whose checksum
+// is wrong must install nothing and start nothing; the right one installs,
+// checks the config and enables the unit.
+function runcmdFailsClosed(ci) {
+    const before = problems.length;
+    const doc = YAML.parse(ci);
+    const q = (a) => "'" + String(a).replace(/'/g, "'\\''") + "'";
+    const script = "#!/bin/sh\n" + (doc.runcmd ?? []).map((c) => (Array.isArray(c) ? c.map(q).join(" ") : c)).join("\n") + "\n";
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-check-runcmd-"));
+    try {
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin);
+        fs.mkdirSync(path.join(dir, "var-tmp"));
+        const log = path.join(dir, "calls");
+        for (const c of ["apt-get", "chown", "chmod", "runuser", "systemctl"]) {
+            fs.writeFileSync(path.join(bin, c), `#!/bin/sh\necho "${c} $*" >>${q(log)}\n`, { mode: 0o755 });
+        }
+        // curl writes a fake package to its -o argument.
+        fs.writeFileSync(path.join(bin, "curl"), `#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then printf 'fake deb' >"$2"; fi; shift; done\necho "curl" >>${q(log)}\n`, { mode: 0o755 });
+        const realSum = spawnSync("sh", ["-c", "printf 'fake deb' | sha256sum | cut -d' ' -f1"], { encoding: "utf8" }).stdout.trim();
+        const run = (sum) => {
+            fs.rmSync(log, { force: true });
+            const text = script.replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/").replaceAll(tfvars.package_sha256, sum);
+            const f = path.join(dir, "runcmd");
+            fs.writeFileSync(f, text, { mode: 0o755 });
+            const r = spawnSync("sh", [f], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+            const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
+            return { status: r.status, calls, stderr: r.stderr };
+        };
+        const bad = run("0".repeat(64));
+        if (bad.status === 0) problem("cloud-init runcmd: a package with the wrong SHA-256 still ends with status 0");
+        for (const c of ["apt-get", "runuser", "systemctl"]) {
+            if (bad.calls.includes(c)) problem(`cloud-init runcmd does not fail closed: after a failed checksum it ran ${c} (calls: ${bad.calls.trim().split("\n").join("; ")})`);
+        }
+        const fine = run(realSum);
+        if (fine.status !== 0) problem(`cloud-init runcmd fails with the right checksum: ${fine.stderr.trim()}`);
+        for (const c of ["apt-get install", "runuser -u drnode -- /usr/bin/drnode --check-config", "systemctl enable --now drnode.service"]) {
+            if (!fine.calls.includes(c)) problem(`cloud-init runcmd with the right checksum never ran "${c}"`);
+        }
+        if (problems.length === before) ok("cloud-init fails closed: a wrong package checksum installs and starts nothing; the right one installs, checks the config, enables drnode");
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
     }
 }
 

@@ -89,6 +89,8 @@ module "region_a" {
 
   cluster_name      = var.cluster_name
   region            = var.region_a.name
+  services          = var.region_a.services
+  app_cidrs         = var.region_a.app_cidrs
   vpc_cidr          = var.region_a.vpc_cidr
   subnet_cidrs      = var.region_a.subnet_cidrs
   members           = local.members
@@ -102,6 +104,7 @@ module "region_a" {
   package_sha256    = var.package_sha256
   cluster_token     = var.cluster_token
   fence_hook        = var.fence_hook
+  probe_interval_ms = var.probe_interval_ms
   extra_policy_arns = { dns = module.dns.policy_arn }
 }
 
@@ -113,6 +116,8 @@ module "region_b" {
 
   cluster_name      = var.cluster_name
   region            = var.region_b.name
+  services          = var.region_b.services
+  app_cidrs         = var.region_b.app_cidrs
   vpc_cidr          = var.region_b.vpc_cidr
   subnet_cidrs      = var.region_b.subnet_cidrs
   members           = local.members
@@ -126,6 +131,7 @@ module "region_b" {
   package_sha256    = var.package_sha256
   cluster_token     = var.cluster_token
   fence_hook        = var.fence_hook
+  probe_interval_ms = var.probe_interval_ms
   extra_policy_arns = { dns = module.dns.policy_arn }
 }
 
@@ -137,6 +143,8 @@ module "region_c" {
 
   cluster_name      = var.cluster_name
   region            = var.region_c.name
+  services          = var.region_c.services
+  app_cidrs         = var.region_c.app_cidrs
   vpc_cidr          = var.region_c.vpc_cidr
   subnet_cidrs      = var.region_c.subnet_cidrs
   members           = local.members
@@ -150,6 +158,7 @@ module "region_c" {
   package_sha256    = var.package_sha256
   cluster_token     = var.cluster_token
   fence_hook        = var.fence_hook
+  probe_interval_ms = var.probe_interval_ms
   extra_policy_arns = { dns = module.dns.policy_arn }
 }
 

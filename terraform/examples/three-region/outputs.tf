@@ -41,3 +41,12 @@ output "dns_records" {
     epoch   = module.dns.epoch_record
   }
 }
+
+output "node_configs" {
+  description = "drnode.ini of every coordinator, by raft id (no secrets: check one with drnode --check-config before an apply)."
+  value = merge(
+    module.region_a.node_configs,
+    module.region_b.node_configs,
+    module.region_c.node_configs,
+  )
+}

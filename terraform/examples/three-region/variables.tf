@@ -18,6 +18,12 @@ variable "region_a" {
       subnet     = number
       private_ip = string
     }))
+    app_cidrs = optional(list(string), [])
+    services = optional(object({
+      pg      = optional(string, "")
+      redis   = optional(string, "")
+      app_url = optional(string, "")
+    }), {})
   })
 }
 
@@ -36,6 +42,12 @@ variable "region_b" {
       subnet     = number
       private_ip = string
     }))
+    app_cidrs = optional(list(string), [])
+    services = optional(object({
+      pg      = optional(string, "")
+      redis   = optional(string, "")
+      app_url = optional(string, "")
+    }), {})
   })
 }
 
@@ -54,6 +66,12 @@ variable "region_c" {
       subnet     = number
       private_ip = string
     }))
+    app_cidrs = optional(list(string), [])
+    services = optional(object({
+      pg      = optional(string, "")
+      redis   = optional(string, "")
+      app_url = optional(string, "")
+    }), {})
   })
 }
 
@@ -77,6 +95,12 @@ variable "monitoring_cidrs" {
   description = "CIDRs of the monitoring system (/api/health, /metrics on the API port)."
   type        = list(string)
   default     = []
+}
+
+variable "probe_interval_ms" {
+  description = "How often every coordinator probes its region's services ([probes] interval_ms)."
+  type        = number
+  default     = 5000
 }
 
 variable "instance_type" {

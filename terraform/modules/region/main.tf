@@ -58,6 +58,17 @@ locals {
     object_store = "s3://${r.bucket}/${var.backup_prefix}?region=${r.aws_region}"
   }]
 
+  # [services] and [probes] lines: only what is set.
+  service_lines = compact([
+    var.services.pg != "" ? "pg = ${var.services.pg}" : "",
+    var.services.redis != "" ? "redis = ${var.services.redis}" : "",
+  ])
+  probe_lines = compact([
+    "interval_ms = ${var.probe_interval_ms}",
+    "timeout_ms = ${min(2000, floor(var.probe_interval_ms / 2))}",
+    var.services.app_url != "" ? "app_url = ${var.services.app_url}" : "",
+  ])
+
   # drnode.ini of each node of this region: no secrets in it (the token is
   # a separate file).
   drnode_ini = { for id, m in local.nodes : id => templatefile("${path.module}/drnode.ini.tftpl", {
@@ -70,6 +81,8 @@ locals {
     primary_region = var.primary_region
     members        = local.template_members
     regions        = local.template_regions
+    service_lines  = local.service_lines
+    probe_lines    = local.probe_lines
   }) }
 }
 

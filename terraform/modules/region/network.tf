@@ -10,6 +10,15 @@ resource "aws_vpc" "this" {
   enable_dns_hostnames = true
 
   tags = merge(local.tags, { Name = local.name })
+
+  lifecycle {
+    # A module call that lost its providers map falls back to the default
+    # provider and would build this region somewhere else.
+    precondition {
+      condition     = data.aws_region.current.name == local.own_region.aws_region
+      error_message = "Region ${var.region} is set to AWS region ${local.own_region.aws_region}, but this module's provider is in ${data.aws_region.current.name}: pass the region's provider (providers = { aws = aws.X })."
+    }
+  }
 }
 
 resource "aws_internet_gateway" "this" {

@@ -47,3 +47,23 @@ output "api_endpoints" {
   description = "drnode API URL of each coordinator of this region, by raft id."
   value       = { for id, i in aws_instance.coordinator : id => "http://${i.private_ip}:${var.api_port}" }
 }
+
+output "node_configs" {
+  description = "drnode.ini of each coordinator of this region, by raft id (no secrets: the token is a separate file)."
+  value       = local.drnode_ini
+}
+
+output "api_ingress" {
+  description = "Who reaches the API port: every member, the admin, monitoring and app CIDRs (port and CIDR of each rule)."
+  value = concat(
+    [for r in aws_vpc_security_group_ingress_rule.api_member : { port = r.from_port, cidr = r.cidr_ipv4, from = "member" }],
+    [for r in aws_vpc_security_group_ingress_rule.api_admin : { port = r.from_port, cidr = r.cidr_ipv4, from = "admin" }],
+    [for r in aws_vpc_security_group_ingress_rule.api_monitoring : { port = r.from_port, cidr = r.cidr_ipv4, from = "monitoring" }],
+    [for r in aws_vpc_security_group_ingress_rule.api_app : { port = r.from_port, cidr = r.cidr_ipv4, from = "app" }],
+  )
+}
+
+output "raft_ingress" {
+  description = "Who reaches the raft port (port and CIDR of each rule): the members only."
+  value       = [for r in aws_vpc_security_group_ingress_rule.raft : { port = r.from_port, cidr = r.cidr_ipv4 }]
+}

@@ -1,10 +1,13 @@
 # Inbound: raft only from the coordinators' own addresses; the API port from
-# the admin CIDRs and the monitoring CIDRs. drnode serves /api/health and
+# the other coordinators (followers report probes, claim and finish jobs and
+# relay breaker events through the leader's API), the admin CIDRs, the
+# monitoring CIDRs and the app's CIDRs. drnode serves /api/health and
 # /metrics on the API listener (it has no separate one), so the monitoring
 # CIDRs can reach the read-only API too; every write needs the bearer token.
-# Outbound: raft to the coordinators, HTTP(S) for apt, S3 and Route 53. The
-# VPC resolver, the time service and instance metadata are not filtered by
-# security groups.
+# Outbound: raft and the API to the coordinators, the app's services
+# (service_ports to app_cidrs) to back them up and probe them, HTTP(S) for
+# apt, S3 and Route 53. The VPC resolver, the time service and instance
+# metadata are not filtered by security groups.
 
 resource "aws_security_group" "coordinator" {
   name        = "${local.name}-coordinator"
@@ -23,6 +26,28 @@ resource "aws_vpc_security_group_ingress_rule" "raft" {
   from_port         = var.raft_port
   to_port           = var.raft_port
   cidr_ipv4         = "${each.value.private_ip}/32"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "api_member" {
+  for_each = local.members
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "drnode API from member ${each.key} (${each.value.region})"
+  ip_protocol       = "tcp"
+  from_port         = var.api_port
+  to_port           = var.api_port
+  cidr_ipv4         = "${each.value.private_ip}/32"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "api_app" {
+  for_each = toset([for c in var.app_cidrs : c if !contains(concat(var.admin_cidrs, var.monitoring_cidrs), c)])
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "drnode API from the app (breakers, LLM route, health)"
+  ip_protocol       = "tcp"
+  from_port         = var.api_port
+  to_port           = var.api_port
+  cidr_ipv4         = each.value
 }
 
 resource "aws_vpc_security_group_ingress_rule" "api_admin" {
@@ -56,6 +81,28 @@ resource "aws_vpc_security_group_egress_rule" "raft" {
   from_port         = var.raft_port
   to_port           = var.raft_port
   cidr_ipv4         = "${each.value.private_ip}/32"
+}
+
+resource "aws_vpc_security_group_egress_rule" "api" {
+  for_each = local.members
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "drnode API of member ${each.key} (${each.value.region})"
+  ip_protocol       = "tcp"
+  from_port         = var.api_port
+  to_port           = var.api_port
+  cidr_ipv4         = "${each.value.private_ip}/32"
+}
+
+resource "aws_vpc_security_group_egress_rule" "services" {
+  for_each = { for p in setproduct(var.app_cidrs, var.service_ports) : "${p[0]} ${p[1]}" => { cidr = p[0], port = p[1] } }
+
+  security_group_id = aws_security_group.coordinator.id
+  description       = "the app's services (backups, probes): port ${each.value.port}"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = each.value.cidr
 }
 
 resource "aws_vpc_security_group_egress_rule" "web" {

@@ -99,6 +99,52 @@ variable "admin_cidrs" {
   type        = list(string)
 }
 
+variable "app_cidrs" {
+  description = "Networks of this region's Cogitator app and its data (PostgreSQL, Redis): they reach the API port (breaker events, /api/llm/route, /api/health), and the coordinators reach them on service_ports to back up and probe."
+  type        = list(string)
+  default     = []
+}
+
+variable "service_ports" {
+  description = "TCP ports the coordinators open to app_cidrs: PostgreSQL, Redis and the app's HTTP(S)."
+  type        = list(number)
+  default     = [5432, 6379, 80, 443]
+}
+
+variable "services" {
+  description = "What this region's coordinators back up and probe ([services] and [probes] of drnode.ini): pg, a libpq conninfo with an IP address and no password (the password goes into the drnode user's ~/.pgpass); redis, IP:port; app_url, the app's base URL (GET /api/health is probed). Empty: not backed up or probed from this region."
+  type = object({
+    pg      = optional(string, "")
+    redis   = optional(string, "")
+    app_url = optional(string, "")
+  })
+  default = {}
+
+  validation {
+    condition     = !can(regex("password", lower(var.services.pg)))
+    error_message = "services.pg: no password in the conninfo (it would be in the user data and the state); use ~drnode/.pgpass."
+  }
+  validation {
+    condition     = var.services.redis == "" || can(regex("^[0-9.]+:[0-9]{1,5}$", var.services.redis))
+    error_message = "services.redis: IPv4:port (drnode connects to an address, not a name)."
+  }
+  validation {
+    condition     = var.services.app_url == "" || can(regex("^https?://", var.services.app_url))
+    error_message = "services.app_url: an http:// or https:// URL."
+  }
+}
+
+variable "probe_interval_ms" {
+  description = "How often the coordinators probe their region's services ([probes] interval_ms): how soon a lost region is noticed."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.probe_interval_ms >= 500 && var.probe_interval_ms <= 3600000
+    error_message = "probe_interval_ms: 500 to 3600000."
+  }
+}
+
 variable "monitoring_cidrs" {
   description = "CIDRs of the monitoring system, for /api/health and /metrics. drnode serves them on the API port, so these CIDRs reach the whole API; writes still need the bearer token."
   type        = list(string)

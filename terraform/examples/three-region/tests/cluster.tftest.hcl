@@ -1,0 +1,194 @@
+# terraform test with mocked AWS providers (no account, no network): plans
+# the three-region example and checks what a real apply would build from
+# the real HCL: who reaches the raft and API ports, the voters' layout, and
+# the drnode.ini every coordinator gets. scripts/terraform-check runs it
+# (make terraform-check), and runs it again on broken copies of the
+# configuration, each of which must fail (scripts/terraform-mutants).
+
+mock_provider "aws" {
+  alias = "a"
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+mock_provider "aws" {
+  alias = "b"
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+mock_provider "aws" {
+  alias = "c"
+  mock_data "aws_region" {
+    defaults = { name = "ap-south-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["ap-south-1a", "ap-south-1b"] }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+# A module call that lost its providers map lands here: not a region of
+# the example.
+mock_provider "aws" {
+  mock_data "aws_region" {
+    defaults = { name = "the-default-provider" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["x-1a", "x-1b", "x-1c"] }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+variables {
+  cluster_name   = "cogitator-dr"
+  primary_region = "eu-west"
+  cluster_token  = "terraform-test-token-0123456789abcdef"
+  region_a = {
+    name         = "eu-west"
+    aws_region   = "eu-west-1"
+    vpc_cidr     = "10.40.0.0/16"
+    subnet_cidrs = ["10.40.1.0/24", "10.40.2.0/24"]
+    bucket       = "cogitator-dr-eu-west-backups"
+    priority     = 100
+    dns_targets  = ["203.0.113.10"]
+    nodes = [
+      { id = 1, subnet = 0, private_ip = "10.40.1.10" },
+      { id = 2, subnet = 1, private_ip = "10.40.2.10" },
+    ]
+    app_cidrs = ["10.50.0.0/16"]
+    services = {
+      pg      = "hostaddr=10.50.1.20 port=5432 dbname=cogitator user=drnode_backup"
+      redis   = "10.50.1.30:6379"
+      app_url = "http://10.50.1.40:3000"
+    }
+  }
+  region_b = {
+    name         = "us-east"
+    aws_region   = "us-east-1"
+    vpc_cidr     = "10.41.0.0/16"
+    subnet_cidrs = ["10.41.1.0/24", "10.41.2.0/24"]
+    bucket       = "cogitator-dr-us-east-backups"
+    priority     = 50
+    dns_targets  = ["198.51.100.10"]
+    nodes = [
+      { id = 3, subnet = 0, private_ip = "10.41.1.10" },
+      { id = 4, subnet = 1, private_ip = "10.41.2.10" },
+    ]
+  }
+  region_c = {
+    name         = "ap-south"
+    aws_region   = "ap-south-1"
+    vpc_cidr     = "10.42.0.0/16"
+    subnet_cidrs = ["10.42.1.0/24"]
+    bucket       = "cogitator-dr-ap-south-backups"
+    priority     = 10
+    dns_targets  = ["192.0.2.10"]
+    nodes = [
+      { id = 5, subnet = 0, private_ip = "10.42.1.10" },
+    ]
+  }
+  admin_cidrs         = ["10.8.0.0/16"]
+  monitoring_cidrs    = ["10.9.0.0/24"]
+  package_url         = "https://artifacts.example.com/drnode/drnode_0.2.0_amd64.deb"
+  package_sha256      = "0000000000000000000000000000000000000000000000000000000000000000"
+  dns_zone_id         = "Z0123456789EXAMPLE"
+  service_names       = ["app.example.com"]
+  service_record_type = "A"
+  epoch_record_name   = "_dr-epoch.example.com"
+}
+
+run "plan" {
+  command = plan
+
+  # Five voters, 2/2/1: losing any one region leaves a majority.
+  assert {
+    condition     = length(output.node_configs) == 5
+    error_message = "The example must render five coordinators."
+  }
+  assert {
+    condition = join(",", [for r in ["eu-west", "us-east", "ap-south"] :
+      length([for id, c in output.node_configs : id if strcontains(c, "\n[node]\nid = ${id}\nregion = ${r}\n")])
+    ]) == "2,2,1"
+    error_message = "The coordinators must be spread 2/2/1 over eu-west, us-east, ap-south."
+  }
+
+  # Raft: from the five members only, on the raft port.
+  assert {
+    condition = toset([for r in module.region_a.raft_ingress : "${r.cidr}:${r.port}"]) == toset([
+      "10.40.1.10/32:7001", "10.40.2.10/32:7001", "10.41.1.10/32:7001",
+      "10.41.2.10/32:7001", "10.42.1.10/32:7001",
+    ])
+    error_message = "eu-west's raft port must be open to exactly the five members."
+  }
+  assert {
+    condition     = length(module.region_c.raft_ingress) == 5
+    error_message = "ap-south's raft port must be open to the five members."
+  }
+
+  # The API: every member (followers call the leader), admins, monitoring,
+  # and the region's app; nothing else.
+  assert {
+    condition = toset([for r in module.region_a.api_ingress : "${r.from} ${r.cidr}:${r.port}"]) == toset([
+      "member 10.40.1.10/32:8001", "member 10.40.2.10/32:8001",
+      "member 10.41.1.10/32:8001", "member 10.41.2.10/32:8001",
+      "member 10.42.1.10/32:8001", "admin 10.8.0.0/16:8001",
+      "monitoring 10.9.0.0/24:8001", "app 10.50.0.0/16:8001",
+    ])
+    error_message = "eu-west's API port must be open to the members, admins, monitoring and its app, and nothing else."
+  }
+  assert {
+    condition     = length([for r in module.region_b.api_ingress : r if r.from == "app"]) == 0
+    error_message = "us-east has no app_cidrs: no app rule."
+  }
+
+  # drnode.ini: the node's own addresses on the right ports, every member,
+  # this region's services and probes, the fence hook.
+  assert {
+    condition = alltrue([
+      strcontains(output.node_configs["1"], "\nraft_address = 10.40.1.10:7001\n"),
+      strcontains(output.node_configs["1"], "\napi_address = 10.40.1.10:8001\n"),
+      strcontains(output.node_configs["1"], "\n[member.5]\nregion = ap-south\nraft_address = 10.42.1.10:7001\napi_address = 10.42.1.10:8001\n"),
+      strcontains(output.node_configs["1"], "\n[services]\npg = hostaddr=10.50.1.20 port=5432 dbname=cogitator user=drnode_backup\nredis = 10.50.1.30:6379\n"),
+      strcontains(output.node_configs["1"], "\n[probes]\ninterval_ms = 5000\ntimeout_ms = 2000\napp_url = http://10.50.1.40:3000\n"),
+      strcontains(output.node_configs["1"], "\n[hooks]\nfence = /etc/drnode/fence-hook\n"),
+      strcontains(output.node_configs["1"], "\njoin = false\n"),
+    ])
+    error_message = "Node 1's drnode.ini lacks its addresses, a member, its services, probes or fence hook."
+  }
+  assert {
+    condition     = strcontains(output.node_configs["3"], "\n[services]\n\n[probes]\ninterval_ms = 5000\n")
+    error_message = "A region without services renders an empty [services] and probes no app."
+  }
+  assert {
+    condition     = length(distinct([for c in values(output.node_configs) : regex("\n\\[bootstrap\\]\n[\\s\\S]*", c)])) == 1
+    error_message = "Every coordinator must get the same [bootstrap], [member.*] and [region.*] sections."
+  }
+}

@@ -1,0 +1,79 @@
+# terraform test of modules/region alone, with a mocked AWS provider:
+# inputs that must be refused before anything is built.
+
+mock_provider "aws" {
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["eu-west-1a", "eu-west-1b"] }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+variables {
+  cluster_name = "cogitator-dr"
+  region       = "eu-west"
+  vpc_cidr     = "10.40.0.0/16"
+  subnet_cidrs = ["10.40.1.0/24"]
+  members = [
+    { id = 1, region = "eu-west", subnet = 0, private_ip = "10.40.1.10" },
+    { id = 2, region = "us-east", subnet = 0, private_ip = "10.41.1.10" },
+    { id = 3, region = "ap-south", subnet = 0, private_ip = "10.42.1.10" },
+  ]
+  regions = [
+    { name = "eu-west", aws_region = "eu-west-1", bucket = "b-eu", priority = 100, dns_targets = ["203.0.113.10"] },
+    { name = "us-east", aws_region = "us-east-1", bucket = "b-us", priority = 50, dns_targets = ["198.51.100.10"] },
+    { name = "ap-south", aws_region = "ap-south-1", bucket = "b-ap", priority = 10, dns_targets = ["192.0.2.10"] },
+  ]
+  primary_region = "eu-west"
+  admin_cidrs    = ["10.8.0.0/16"]
+  package_url    = "https://artifacts.example.com/drnode.deb"
+  package_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+  cluster_token  = "terraform-test-token-0123456789abcdef"
+}
+
+run "accepted" {
+  command = plan
+
+  variables {
+    services = { pg = "hostaddr=10.50.1.20 dbname=cogitator user=backup", redis = "10.50.1.30:6379" }
+  }
+  assert {
+    condition     = strcontains(output.node_configs["1"], "\npg = hostaddr=10.50.1.20 dbname=cogitator user=backup\nredis = 10.50.1.30:6379\n")
+    error_message = "[services] must carry pg and redis."
+  }
+}
+
+run "password_in_pg_refused" {
+  command = plan
+
+  variables {
+    services = { pg = "host=10.50.1.20 password=hunter2" }
+  }
+  expect_failures = [var.services]
+}
+
+run "redis_by_name_refused" {
+  command = plan
+
+  variables {
+    services = { redis = "redis.internal:6379" }
+  }
+  expect_failures = [var.services]
+}
+
+# The provider of another AWS region (a module call that lost its providers
+# map) is refused before anything is created there.
+run "wrong_provider_region_refused" {
+  command = plan
+
+  variables {
+    region       = "us-east"
+    vpc_cidr     = "10.41.0.0/16"
+    subnet_cidrs = ["10.41.1.0/24"]
+  }
+  expect_failures = [aws_vpc.this]
+}
