@@ -1,8 +1,13 @@
 /* drnode: the disaster-recovery coordinator daemon. */
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "agent/agent.h"
@@ -36,9 +41,81 @@ struct daemon
     bool failover_started;
     uv_signal_t sigterm, sigint;
     bool signals_started;
+    uv_timer_t watchdog; /* systemd's WatchdogSec, fed from the loop */
+    bool watchdog_started;
     int exit_code;
     bool stopping;
 };
+
+/* systemd's notification protocol (sd_notify(3), without libsystemd): one
+ * datagram to $NOTIFY_SOCKET ("@name": the abstract namespace). Nothing
+ * happens outside systemd (no NOTIFY_SOCKET). Never blocks the loop: a
+ * datagram that cannot be sent at once is dropped. */
+static void notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+        (len = strlen(path)) >= sizeof(sa.sun_path)) {
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@') {
+        sa.sun_path[0] = '\0';
+    }
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return;
+    }
+    if (sendto(fd, state, strlen(state), MSG_DONTWAIT | MSG_NOSIGNAL,
+               (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) {
+        log_warn("systemd notification \"%s\" not sent to %s: %s", state, path,
+                 strerror(errno));
+    }
+    close(fd);
+}
+
+static void watchdog_cb(uv_timer_t *t)
+{
+    (void)t;
+    notify("WATCHDOG=1");
+}
+
+/* With WatchdogSec, systemd sets WATCHDOG_USEC (and WATCHDOG_PID): ping at
+ * half the interval from a loop timer, so a loop that hangs stops the pings
+ * and systemd restarts the node. */
+static void watchdog_start(struct daemon *d)
+{
+    const char *usec = getenv("WATCHDOG_USEC");
+    const char *pid = getenv("WATCHDOG_PID");
+    unsigned long long us;
+    char *end;
+
+    if (usec == NULL || getenv("NOTIFY_SOCKET") == NULL) {
+        return;
+    }
+    if (pid != NULL && strtoll(pid, NULL, 10) != (long long)getpid()) {
+        return; /* meant for another process */
+    }
+    us = strtoull(usec, &end, 10);
+    if (*end != '\0' || us < 2000) {
+        log_warn(
+            "WATCHDOG_USEC=\"%.40s\" is not a usable interval: no "
+            "watchdog pings",
+            usec);
+        return;
+    }
+    uv_timer_init(d->loop, &d->watchdog);
+    uv_timer_start(&d->watchdog, watchdog_cb, us / 2000, us / 2000);
+    d->watchdog_started = true;
+    log_info("systemd watchdog: a ping every %llu ms", us / 2000);
+}
 
 static void usage(FILE *out)
 {
@@ -73,6 +150,11 @@ static void shutdown_node(struct daemon *d, int code)
     }
     d->stopping = true;
     d->exit_code = code;
+    notify("STOPPING=1");
+    if (d->watchdog_started) {
+        uv_timer_stop(&d->watchdog);
+        uv_close((uv_handle_t *)&d->watchdog, NULL);
+    }
     if (d->signals_started) {
         uv_signal_stop(&d->sigterm);
         uv_signal_stop(&d->sigint);
@@ -229,6 +311,10 @@ static int run(const char *path)
         log_info("node %llu (%s) raft %s api %s data %s",
                  (unsigned long long)d.cfg.id, d.cfg.region, d.cfg.raft_address,
                  d.cfg.api_address, d.cfg.data_dir);
+        /* Raft runs and the API listens: systemd's Type=notify may go on
+         * (units ordered after drnode, the next node of a rolling restart). */
+        notify("READY=1\nSTATUS=raft and API up");
+        watchdog_start(&d);
     }
     uv_run(d.loop, UV_RUN_DEFAULT);
     if (close_loop(d.loop) != 0 && d.exit_code == 0) {
