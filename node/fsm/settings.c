@@ -13,8 +13,10 @@ static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
 static const struct fsm_setting_desc table[] = {
-    {"backup.pg_interval_s", FSM_SETTING_INT, 0, 604800, 900, false, NULL, NULL,
-     false, "seconds between PostgreSQL backups (0: not scheduled)"},
+    {"backup.pg_interval_s", FSM_SETTING_INT, 0, 604800, 300, false, NULL, NULL,
+     false,
+     "seconds between PostgreSQL backups (0: not scheduled); at most rpo.pg_s, "
+     "or the newest backup outgrows the RPO"},
     {"backup.redis_interval_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL,
      NULL, false, "seconds between Redis snapshots (0: not scheduled)"},
     {"backup.retention_daily", FSM_SETTING_INT, 1, 3650, 7, false, NULL, NULL,

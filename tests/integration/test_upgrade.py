@@ -65,7 +65,8 @@ class UpgradeTest(drcluster.ClusterTestCase):
                     "failover.practice_name", "drill.failover_interval_h",
                     "dns.provider", "dns.update_server", "dns.zone_id"}
 
-    CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto"}
+    CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto",
+                        "backup.pg_interval_s": 300}
 
     def state(self, n, paths=STATE_PATHS):
         out = {}
