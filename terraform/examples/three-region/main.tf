@@ -55,18 +55,6 @@ locals {
   primary = one([for r in local.regions : r if r.name == var.primary_region])
 }
 
-check "five_voters_2_2_1" {
-  assert {
-    condition = (
-      length(local.members) == 5 &&
-      length(distinct([for m in local.members : m.id])) == 5 &&
-      length(distinct([for m in local.members : m.private_ip])) == 5 &&
-      max([for r in local.regions : length(r.nodes)]...) <= 2
-    )
-    error_message = "The example expects five voters with distinct ids and addresses, at most two per region (2/2/1)."
-  }
-}
-
 module "dns" {
   source = "../../modules/dns"
   providers = {
@@ -87,25 +75,26 @@ module "region_a" {
     aws = aws.a
   }
 
-  cluster_name      = var.cluster_name
-  region            = var.region_a.name
-  services          = var.region_a.services
-  app_cidrs         = var.region_a.app_cidrs
-  vpc_cidr          = var.region_a.vpc_cidr
-  subnet_cidrs      = var.region_a.subnet_cidrs
-  members           = local.members
-  regions           = local.cluster_regions
-  primary_region    = var.primary_region
-  bootstrapped      = var.bootstrapped
-  admin_cidrs       = var.admin_cidrs
-  monitoring_cidrs  = var.monitoring_cidrs
-  instance_type     = var.instance_type
-  package_url       = var.package_url
-  package_sha256    = var.package_sha256
-  cluster_token     = var.cluster_token
-  fence_hook        = var.fence_hook
-  probe_interval_ms = var.probe_interval_ms
-  extra_policy_arns = { dns = module.dns.policy_arn }
+  cluster_name       = var.cluster_name
+  region             = var.region_a.name
+  services           = var.region_a.services
+  app_cidrs          = var.region_a.app_cidrs
+  vpc_cidr           = var.region_a.vpc_cidr
+  subnet_cidrs       = var.region_a.subnet_cidrs
+  availability_zones = var.region_a.azs
+  members            = local.members
+  regions            = local.cluster_regions
+  primary_region     = var.primary_region
+  bootstrapped       = var.bootstrapped
+  admin_cidrs        = var.admin_cidrs
+  monitoring_cidrs   = var.monitoring_cidrs
+  instance_type      = var.instance_type
+  package_url        = var.package_url
+  package_sha256     = var.package_sha256
+  cluster_token      = var.cluster_token
+  fence_hook         = var.fence_hook
+  probe_interval_ms  = var.probe_interval_ms
+  extra_policy_arns  = { dns = module.dns.policy_arn }
 }
 
 module "region_b" {
@@ -114,25 +103,26 @@ module "region_b" {
     aws = aws.b
   }
 
-  cluster_name      = var.cluster_name
-  region            = var.region_b.name
-  services          = var.region_b.services
-  app_cidrs         = var.region_b.app_cidrs
-  vpc_cidr          = var.region_b.vpc_cidr
-  subnet_cidrs      = var.region_b.subnet_cidrs
-  members           = local.members
-  regions           = local.cluster_regions
-  primary_region    = var.primary_region
-  bootstrapped      = var.bootstrapped
-  admin_cidrs       = var.admin_cidrs
-  monitoring_cidrs  = var.monitoring_cidrs
-  instance_type     = var.instance_type
-  package_url       = var.package_url
-  package_sha256    = var.package_sha256
-  cluster_token     = var.cluster_token
-  fence_hook        = var.fence_hook
-  probe_interval_ms = var.probe_interval_ms
-  extra_policy_arns = { dns = module.dns.policy_arn }
+  cluster_name       = var.cluster_name
+  region             = var.region_b.name
+  services           = var.region_b.services
+  app_cidrs          = var.region_b.app_cidrs
+  vpc_cidr           = var.region_b.vpc_cidr
+  subnet_cidrs       = var.region_b.subnet_cidrs
+  availability_zones = var.region_b.azs
+  members            = local.members
+  regions            = local.cluster_regions
+  primary_region     = var.primary_region
+  bootstrapped       = var.bootstrapped
+  admin_cidrs        = var.admin_cidrs
+  monitoring_cidrs   = var.monitoring_cidrs
+  instance_type      = var.instance_type
+  package_url        = var.package_url
+  package_sha256     = var.package_sha256
+  cluster_token      = var.cluster_token
+  fence_hook         = var.fence_hook
+  probe_interval_ms  = var.probe_interval_ms
+  extra_policy_arns  = { dns = module.dns.policy_arn }
 }
 
 module "region_c" {
@@ -141,25 +131,26 @@ module "region_c" {
     aws = aws.c
   }
 
-  cluster_name      = var.cluster_name
-  region            = var.region_c.name
-  services          = var.region_c.services
-  app_cidrs         = var.region_c.app_cidrs
-  vpc_cidr          = var.region_c.vpc_cidr
-  subnet_cidrs      = var.region_c.subnet_cidrs
-  members           = local.members
-  regions           = local.cluster_regions
-  primary_region    = var.primary_region
-  bootstrapped      = var.bootstrapped
-  admin_cidrs       = var.admin_cidrs
-  monitoring_cidrs  = var.monitoring_cidrs
-  instance_type     = var.instance_type
-  package_url       = var.package_url
-  package_sha256    = var.package_sha256
-  cluster_token     = var.cluster_token
-  fence_hook        = var.fence_hook
-  probe_interval_ms = var.probe_interval_ms
-  extra_policy_arns = { dns = module.dns.policy_arn }
+  cluster_name       = var.cluster_name
+  region             = var.region_c.name
+  services           = var.region_c.services
+  app_cidrs          = var.region_c.app_cidrs
+  vpc_cidr           = var.region_c.vpc_cidr
+  subnet_cidrs       = var.region_c.subnet_cidrs
+  availability_zones = var.region_c.azs
+  members            = local.members
+  regions            = local.cluster_regions
+  primary_region     = var.primary_region
+  bootstrapped       = var.bootstrapped
+  admin_cidrs        = var.admin_cidrs
+  monitoring_cidrs   = var.monitoring_cidrs
+  instance_type      = var.instance_type
+  package_url        = var.package_url
+  package_sha256     = var.package_sha256
+  cluster_token      = var.cluster_token
+  fence_hook         = var.fence_hook
+  probe_interval_ms  = var.probe_interval_ms
+  extra_policy_arns  = { dns = module.dns.policy_arn }
 }
 
 # Full mesh of inter-region peerings, so every coordinator reaches every

@@ -10,6 +10,7 @@ variable "region_a" {
     aws_region   = string
     vpc_cidr     = string
     subnet_cidrs = list(string)
+    azs          = list(string)
     bucket       = string
     priority     = number
     dns_targets  = list(string)
@@ -34,6 +35,7 @@ variable "region_b" {
     aws_region   = string
     vpc_cidr     = string
     subnet_cidrs = list(string)
+    azs          = list(string)
     bucket       = string
     priority     = number
     dns_targets  = list(string)
@@ -58,6 +60,7 @@ variable "region_c" {
     aws_region   = string
     vpc_cidr     = string
     subnet_cidrs = list(string)
+    azs          = list(string)
     bucket       = string
     priority     = number
     dns_targets  = list(string)
@@ -73,6 +76,17 @@ variable "region_c" {
       app_url = optional(string, "")
     }), {})
   })
+
+  # Checked here rather than in a check block (a warning): the plan stops.
+  validation {
+    condition = (
+      length(concat(var.region_a.nodes, var.region_b.nodes, var.region_c.nodes)) == 5 &&
+      length(distinct([for n in concat(var.region_a.nodes, var.region_b.nodes, var.region_c.nodes) : n.id])) == 5 &&
+      length(distinct([for n in concat(var.region_a.nodes, var.region_b.nodes, var.region_c.nodes) : n.private_ip])) == 5 &&
+      max(length(var.region_a.nodes), length(var.region_b.nodes), length(var.region_c.nodes)) <= 2
+    )
+    error_message = "The example expects five voters with distinct ids and addresses, at most two per region (2/2/1): then losing any one region leaves a majority."
+  }
 }
 
 variable "primary_region" {

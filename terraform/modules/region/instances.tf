@@ -50,4 +50,13 @@ resource "aws_instance" "coordinator" {
   lifecycle {
     ignore_changes = [user_data, ami]
   }
+
+  # cloud-init fetches the package on first boot: the routes out (and the
+  # S3 endpoint) must exist before the instance does.
+  depends_on = [
+    aws_route.internet,
+    aws_route_table_association.this,
+    aws_vpc_endpoint.s3,
+    aws_vpc_security_group_egress_rule.web,
+  ]
 }

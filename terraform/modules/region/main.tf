@@ -7,10 +7,6 @@ data "aws_region" "current" {}
 
 data "aws_partition" "current" {}
 
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 data "aws_ami" "debian12" {
   count       = var.ami_id == null ? 1 : 0
   most_recent = true
@@ -84,20 +80,4 @@ locals {
     service_lines  = local.service_lines
     probe_lines    = local.probe_lines
   }) }
-}
-
-check "own_region_listed" {
-  assert {
-    condition     = length([for r in var.regions : r if r.name == var.region]) == 1
-    error_message = "var.regions must hold exactly one entry named ${var.region}."
-  }
-}
-
-check "members_in_subnets" {
-  assert {
-    condition = alltrue([for m in values(local.nodes) :
-      m.subnet < length(var.subnet_cidrs) &&
-    cidrhost(var.subnet_cidrs[m.subnet], 0) == cidrhost("${m.private_ip}/${split("/", var.subnet_cidrs[m.subnet])[1]}", 0)])
-    error_message = "Every member of ${var.region} must name one of subnet_cidrs and have its private_ip inside it."
-  }
 }

@@ -11,7 +11,23 @@ resource "aws_vpc" "this" {
 
   tags = merge(local.tags, { Name = local.name })
 
+  # The inputs are checked here, before the first resource of the region:
+  # errors that stop the plan, not warnings.
   lifecycle {
+    precondition {
+      condition     = length([for r in var.regions : r if r.name == var.region]) == 1
+      error_message = "var.regions must hold exactly one entry named ${var.region}."
+    }
+    precondition {
+      condition     = length(var.availability_zones) == length(var.subnet_cidrs) && length(distinct(var.availability_zones)) == length(var.availability_zones)
+      error_message = "availability_zones must name one distinct zone per subnet of subnet_cidrs."
+    }
+    precondition {
+      condition = alltrue([for m in values(local.nodes) :
+        m.subnet < length(var.subnet_cidrs) &&
+      cidrhost(var.subnet_cidrs[m.subnet], 0) == cidrhost("${m.private_ip}/${split("/", var.subnet_cidrs[m.subnet])[1]}", 0)])
+      error_message = "Every member of ${var.region} must name one of subnet_cidrs and have its private_ip inside it."
+    }
     # A module call that lost its providers map falls back to the default
     # provider and would build this region somewhere else.
     precondition {
@@ -32,10 +48,10 @@ resource "aws_subnet" "this" {
 
   vpc_id                  = aws_vpc.this.id
   cidr_block              = var.subnet_cidrs[count.index]
-  availability_zone       = data.aws_availability_zones.available.names[count.index]
+  availability_zone       = var.availability_zones[count.index]
   map_public_ip_on_launch = false
 
-  tags = merge(local.tags, { Name = "${local.name}-${data.aws_availability_zones.available.names[count.index]}" })
+  tags = merge(local.tags, { Name = "${local.name}-${var.availability_zones[count.index]}" })
 }
 
 resource "aws_route_table" "this" {

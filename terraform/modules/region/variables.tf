@@ -33,6 +33,11 @@ variable "subnet_cidrs" {
   }
 }
 
+variable "availability_zones" {
+  description = "Availability zone of each subnet, in the order of subnet_cidrs (eu-west-1a, ...). Pinned, never looked up: a zone that leaves the \"available\" list during an incident must not shift the subnets and replace coordinators."
+  type        = list(string)
+}
+
 variable "members" {
   description = "Every initial voter of the cluster, in all regions. The instances of this region are the members whose region is var.region; the others are raft peers. private_ip must lie in the member's subnet and is fixed before boot, so that every node's bootstrap member list can be rendered."
   type = list(object({

@@ -10,9 +10,6 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "eu-west-1" }
   }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
-  }
   mock_data "aws_partition" {
     defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
@@ -26,9 +23,6 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "us-east-1" }
   }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
-  }
   mock_data "aws_partition" {
     defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
@@ -41,9 +35,6 @@ mock_provider "aws" {
   alias = "c"
   mock_data "aws_region" {
     defaults = { name = "ap-south-1" }
-  }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["ap-south-1a", "ap-south-1b"] }
   }
   mock_data "aws_partition" {
     defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
@@ -59,9 +50,6 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "the-default-provider" }
   }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["x-1a", "x-1b", "x-1c"] }
-  }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
@@ -76,6 +64,7 @@ variables {
     aws_region   = "eu-west-1"
     vpc_cidr     = "10.40.0.0/16"
     subnet_cidrs = ["10.40.1.0/24", "10.40.2.0/24"]
+    azs          = ["eu-west-1a", "eu-west-1b"]
     bucket       = "cogitator-dr-eu-west-backups"
     priority     = 100
     dns_targets  = ["203.0.113.10"]
@@ -95,6 +84,7 @@ variables {
     aws_region   = "us-east-1"
     vpc_cidr     = "10.41.0.0/16"
     subnet_cidrs = ["10.41.1.0/24", "10.41.2.0/24"]
+    azs          = ["us-east-1a", "us-east-1b"]
     bucket       = "cogitator-dr-us-east-backups"
     priority     = 50
     dns_targets  = ["198.51.100.10"]
@@ -108,6 +98,7 @@ variables {
     aws_region   = "ap-south-1"
     vpc_cidr     = "10.42.0.0/16"
     subnet_cidrs = ["10.42.1.0/24"]
+    azs          = ["ap-south-1a"]
     bucket       = "cogitator-dr-ap-south-backups"
     priority     = 10
     dns_targets  = ["192.0.2.10"]
@@ -191,4 +182,40 @@ run "plan" {
     condition     = length(distinct([for c in values(output.node_configs) : regex("\n\\[bootstrap\\]\n[\\s\\S]*", c)])) == 1
     error_message = "Every coordinator must get the same [bootstrap], [member.*] and [region.*] sections."
   }
+}
+
+# Three voters in one region: losing it loses the majority. Refused.
+run "three_voters_in_one_region_refused" {
+  command = plan
+
+  variables {
+    region_b = {
+      name         = "us-east"
+      aws_region   = "us-east-1"
+      vpc_cidr     = "10.41.0.0/16"
+      subnet_cidrs = ["10.41.1.0/24", "10.41.2.0/24"]
+      azs          = ["us-east-1a", "us-east-1b"]
+      bucket       = "cogitator-dr-us-east-backups"
+      priority     = 50
+      dns_targets  = ["198.51.100.10"]
+      nodes = [
+        { id = 3, subnet = 0, private_ip = "10.41.1.10" },
+        { id = 4, subnet = 1, private_ip = "10.41.2.10" },
+        { id = 6, subnet = 1, private_ip = "10.41.2.11" },
+      ]
+    }
+    region_c = {
+      name         = "ap-south"
+      aws_region   = "ap-south-1"
+      vpc_cidr     = "10.42.0.0/16"
+      subnet_cidrs = ["10.42.1.0/24"]
+      azs          = ["ap-south-1a"]
+      bucket       = "cogitator-dr-ap-south-backups"
+      priority     = 10
+      dns_targets  = ["192.0.2.10"]
+      nodes        = []
+    }
+  }
+
+  expect_failures = [var.region_c]
 }

@@ -5,19 +5,17 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "eu-west-1" }
   }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["eu-west-1a", "eu-west-1b"] }
-  }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
 }
 
 variables {
-  cluster_name = "cogitator-dr"
-  region       = "eu-west"
-  vpc_cidr     = "10.40.0.0/16"
-  subnet_cidrs = ["10.40.1.0/24"]
+  cluster_name       = "cogitator-dr"
+  region             = "eu-west"
+  vpc_cidr           = "10.40.0.0/16"
+  subnet_cidrs       = ["10.40.1.0/24"]
+  availability_zones = ["eu-west-1a"]
   members = [
     { id = 1, region = "eu-west", subnet = 0, private_ip = "10.40.1.10" },
     { id = 2, region = "us-east", subnet = 0, private_ip = "10.41.1.10" },
@@ -71,9 +69,21 @@ run "wrong_provider_region_refused" {
   command = plan
 
   variables {
-    region       = "us-east"
-    vpc_cidr     = "10.41.0.0/16"
-    subnet_cidrs = ["10.41.1.0/24"]
+    region             = "us-east"
+    vpc_cidr           = "10.41.0.0/16"
+    subnet_cidrs       = ["10.41.1.0/24"]
+    availability_zones = ["us-east-1a"]
+  }
+  expect_failures = [aws_vpc.this]
+}
+
+# One zone for two subnets: refused before anything is built.
+run "zones_must_match_subnets" {
+  command = plan
+
+  variables {
+    subnet_cidrs       = ["10.40.1.0/24", "10.40.2.0/24"]
+    availability_zones = ["eu-west-1a"]
   }
   expect_failures = [aws_vpc.this]
 }
