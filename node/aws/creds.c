@@ -196,6 +196,59 @@ int s3_creds_load(const char *file, struct s3_creds *c, char *errmsg)
     return rv;
 }
 
+int s3_creds_resolve(const char *file, struct s3_creds *c, char *errmsg)
+{
+    char inner[256];
+    int rv;
+
+    if (file != NULL && file[0] != '\0') {
+        return s3_creds_load(file, c, errmsg);
+    }
+    rv = s3_creds_load(NULL, c, errmsg);
+    if (rv != DR_EAUTH) {
+        return rv; /* found, or found and unusable */
+    }
+    if (aws_imds_disabled()) {
+        snprintf(errmsg, 256,
+                 "no S3 credentials: give a credentials file or set "
+                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (instance "
+                 "metadata not asked: AWS_EC2_METADATA_DISABLED)");
+        return DR_EAUTH;
+    }
+    memset(c, 0, sizeof(*c));
+    rv = aws_imds_creds(c, inner);
+    if (rv != 0) {
+        s3_creds_clear(c);
+        snprintf(errmsg, 256,
+                 "no S3 credentials: no credentials file, no "
+                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and %.150s",
+                 inner);
+        return DR_EAUTH;
+    }
+    return 0;
+}
+
+int s3_creds_refresh(struct s3_creds *c,
+                     uint64_t now_ms,
+                     uint64_t margin_ms,
+                     char *errmsg)
+{
+    struct s3_creds fresh;
+    int rv;
+
+    if (!c->from_imds || c->expires_ms > now_ms + margin_ms) {
+        return 0;
+    }
+    memset(&fresh, 0, sizeof(fresh));
+    rv = aws_imds_creds(&fresh, errmsg);
+    if (rv == 0) {
+        s3_creds_clear(c);
+        *c = fresh;
+    }
+    s3_creds_clear(&fresh);
+    return rv;
+}
+
 void s3_creds_clear(struct s3_creds *c)
 {
     OPENSSL_cleanse(c, sizeof(*c));

@@ -204,7 +204,7 @@ int store__s3_open(const char *rest,
     s3->part_bytes = opts->part_bytes > 0 ? opts->part_bytes : S3_PART_DEFAULT;
     s3->copy_max =
         opts->copy_max_bytes > 0 ? opts->copy_max_bytes : S3_COPY_MAX_DEFAULT;
-    rv = s3_creds_load(opts->credentials_file, &s3->creds, errmsg);
+    rv = s3_creds_resolve(opts->credentials_file, &s3->creds, errmsg);
     if (rv != 0) {
         char inner[256];
         memcpy(inner, errmsg, sizeof(inner));

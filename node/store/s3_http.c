@@ -16,6 +16,8 @@
 #include <openssl/rand.h>
 
 #include "aws/creds.h"
+
+#define S3_CREDS_MARGIN_MS (5 * 60 * 1000)
 #include "aws/sigv4.h"
 #include "common/err.h"
 #include "store/internal.h"
@@ -162,6 +164,26 @@ int s3__s3_headers(struct s3 *s3,
     size_t n = 0, i;
     int rv;
 
+    /* Role credentials expire (hours): a long job fetches new ones five
+     * minutes before. */
+    if (s3->creds.from_imds) {
+        char inner[256];
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall); /* Expiration is wall time */
+        rv = s3_creds_refresh(
+            &s3->creds,
+            (uint64_t)wall.tv_sec * 1000 + (uint64_t)wall.tv_nsec / 1000000,
+            S3_CREDS_MARGIN_MS, inner);
+        if (rv != 0) {
+            s3__msg(errmsg,
+                    "store %.100s: renewing the instance role's "
+                    "credentials: %.120s",
+                    s3->url, inner);
+            return DR_EAUTH;
+        }
+        key.access_key_id = s3->creds.access_key_id;
+        key.secret_access_key = s3->creds.secret_access_key;
+    }
     amz_date_now(date);
     h[n++] = (struct sigv4_header){"Host", s3->host};
     h[n++] = (struct sigv4_header){"X-Amz-Date", date};

@@ -24,6 +24,12 @@ if _bindir not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+# Tests stay on loopback: no process they start may ask the real EC2
+# instance metadata (link-local) for credentials. The IMDS tests point
+# AWS_EC2_METADATA_SERVICE_ENDPOINT at a stand-in and clear this.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
 def skips_allowed():
     return os.environ.get("DR_ALLOW_SKIPS", "") == "1"
 

@@ -19,6 +19,7 @@ import drtest  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 
 sys.dont_write_bytecode = True  # keep the source tree clean
+import svc_imds  # noqa: E402
 import svc_s3  # noqa: E402
 
 TOOLS = os.environ.get("DR_TOOLS") or os.path.join(
@@ -33,6 +34,9 @@ def run(args, env=None, timeout=120):
     for k in list(e):
         if k.startswith("AWS_"):
             del e[k]
+    # Never the real instance metadata (link-local, off loopback): the IMDS
+    # tests point AWS_EC2_METADATA_SERVICE_ENDPOINT at a stand-in instead.
+    e["AWS_EC2_METADATA_DISABLED"] = "true"
     e.update(env or {})
     p = subprocess.run([STORETOOL] + list(args), env=e, capture_output=True,
                        timeout=timeout)
@@ -391,6 +395,97 @@ class FakeServer:
 
 
 ENV = {"AWS_ACCESS_KEY_ID": "AKIAFAKE", "AWS_SECRET_ACCESS_KEY": "fake"}
+
+
+class TestInstanceRole(ToolCase):
+    """No file, no AWS_* keys: the instance role's credentials through
+    IMDSv2 (a stand-in on loopback), against moto with signatures checked.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        why = svc_s3.available()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.s3 = svc_s3.MotoS3(part_min_size=MiB).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+
+    def imds(self, **kw):
+        akid, secret, token = self.s3.role_credentials()
+        kw.setdefault("akid", akid)
+        kw.setdefault("secret", secret)
+        kw.setdefault("token", token)
+        return svc_imds.Imds(**kw)
+
+    def env(self, imds):
+        return {"AWS_EC2_METADATA_DISABLED": "",
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint}
+
+    def test_role_credentials_sign_requests(self):
+        url = self.s3.url("imds")
+        with self.imds() as imds:
+            self.ok([url, "put", "k", self.file("k", b"role")],
+                    self.env(imds))
+            self.assertEqual(self.ok([url, "get", "k"], self.env(imds)),
+                             b"role")
+            # IMDSv2: a session token first, then the role, then its keys,
+            # every GET with the token; once per process.
+            self.assertEqual([(m, p) for m, p, _ in imds.calls[:3]], [
+                ("PUT", "/latest/api/token"),
+                ("GET", "/latest/meta-data/iam/security-credentials/"),
+                ("GET", "/latest/meta-data/iam/security-credentials/"
+                        "drnode-coordinator")])
+            self.assertTrue(all(v for _, _, v in imds.calls), imds.calls)
+            self.assertEqual(imds.creds_fetches(), 2)  # two processes
+        # The keys from IMDS are the ones that sign: a wrong secret there
+        # is refused by S3.
+        with self.imds(secret="not-the-secret" * 3) as imds:
+            err = self.fails([url, "get", "k"], "unauthorized",
+                             self.env(imds))
+            self.assertIn("SignatureDoesNotMatch", err)
+            self.assertNotIn("not-the-secret", err)
+
+    def test_environment_first(self):
+        url = self.s3.url("imds-env")
+        with self.imds() as imds:
+            env = dict(self.env(imds), **self.s3.env())
+            self.ok([url, "put", "k", self.file("k", b"env")], env)
+            self.assertEqual(imds.calls, [])
+
+    def test_expiring_credentials_fetched_again(self):
+        """Role credentials within 5 minutes of their expiry are fetched
+        again before a request: a multipart upload asks more than once."""
+        url = self.s3.url("imds-exp")
+        data = os.urandom(3 * MiB)
+        with self.imds(expires_in_s=120) as imds:
+            self.ok(["--part-bytes", str(MiB), url, "put", "big",
+                     self.file("big", data)], self.env(imds))
+            self.assertGreaterEqual(imds.creds_fetches(), 3)
+        with self.imds() as imds:
+            self.ok(["--part-bytes", str(MiB), url, "put", "big2",
+                     self.file("big2", data)], self.env(imds))
+            self.assertEqual(imds.creds_fetches(), 1)
+
+    def test_no_role_unreachable_disabled(self):
+        url = self.s3.url("imds-none")
+        with self.imds(role=None) as imds:
+            err = self.fails([url, "get", "k"], "unauthorized",
+                             self.env(imds))
+            self.assertIn("no S3 credentials: no credentials file, no "
+                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and "
+                          "instance metadata at %s: no IAM role attached"
+                          % imds.endpoint, err)
+        port = svc_s3.free_port()  # nothing listens there
+        err = self.fails([url, "get", "k"], "unauthorized", {
+            "AWS_EC2_METADATA_DISABLED": "",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:%d" % port})
+        self.assertIn("instance metadata at http://127.0.0.1:%d: " % port, err)
+        err = self.fails([url, "get", "k"], "unauthorized")
+        self.assertIn("instance metadata not asked: "
+                      "AWS_EC2_METADATA_DISABLED", err)
 
 
 class TestS3Faults(ToolCase):
