@@ -4,6 +4,7 @@
 #define DR_AWS_CREDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct s3_creds
@@ -39,8 +40,16 @@ int s3_creds_refresh(struct s3_creds *c,
                      uint64_t margin_ms,
                      char *errmsg);
 
-/* IMDSv2 (imds.c): the role's credentials with their expiry. */
+/* IMDSv2 (imds.c): the role's credentials with their expiry (blocking). */
 int aws_imds_creds(struct s3_creds *c, char *errmsg);
+/* The pieces of it an event loop's own client reuses: a role name as IMDS
+ * may give it, and the JSON of the role's credentials. */
+bool aws_imds_role_ok(const char *role);
+int aws_imds_parse_creds(const char *json,
+                         size_t len,
+                         const char *role,
+                         struct s3_creds *c,
+                         char *errmsg);
 bool aws_imds_disabled(void);
 const char *aws_imds_endpoint(void);
 

@@ -153,12 +153,72 @@ static int copy_field(const struct jin *o,
     return 0;
 }
 
+bool aws_imds_role_ok(const char *role)
+{
+    size_t len = strlen(role);
+
+    for (size_t i = 0; i < len; i++) {
+        if (!isalnum((unsigned char)role[i]) &&
+            strchr("+=,.@_-", role[i]) == NULL) {
+            return false;
+        }
+    }
+    return len > 0 && len < 128;
+}
+
+int aws_imds_parse_creds(const char *json,
+                         size_t len,
+                         const char *role,
+                         struct s3_creds *c,
+                         char *errmsg)
+{
+    struct jin_doc doc;
+    const struct jin *code;
+    char inner[256];
+    int rv;
+
+    if (jin_parse(&doc, json, len, inner) != 0) {
+        snprintf(errmsg, 256,
+                 "instance metadata: the role's credentials are not JSON");
+        return DR_EIO;
+    }
+    code = jin_get(&doc.root, "Code");
+    if (doc.root.type != JIN_OBJECT || code == NULL ||
+        code->type != JIN_STRING || strcmp(code->u.str.s, "Success") != 0) {
+        snprintf(errmsg, 256,
+                 "instance metadata: role %.80s credentials: Code is not "
+                 "Success",
+                 role);
+        rv = DR_EAUTH;
+    } else if ((rv = copy_field(&doc.root, "AccessKeyId", c->access_key_id,
+                                sizeof(c->access_key_id), errmsg)) == 0 &&
+               (rv = copy_field(&doc.root, "SecretAccessKey",
+                                c->secret_access_key,
+                                sizeof(c->secret_access_key), errmsg)) == 0 &&
+               (rv = copy_field(&doc.root, "Token", c->session_token,
+                                sizeof(c->session_token), errmsg)) == 0) {
+        const struct jin *exp = jin_get(&doc.root, "Expiration");
+        c->expires_ms = exp != NULL && exp->type == JIN_STRING
+                            ? parse_time(exp->u.str.s)
+                            : 0;
+        if (c->expires_ms == 0) {
+            snprintf(errmsg, 256,
+                     "instance metadata: role %.80s credentials have no "
+                     "usable Expiration",
+                     role);
+            rv = DR_EIO;
+        } else {
+            c->from_imds = true;
+        }
+    }
+    jin_free(&doc);
+    return rv;
+}
+
 int aws_imds_creds(struct s3_creds *c, char *errmsg)
 {
     struct body *bp = malloc(sizeof(*bp)); /* holds secrets: wiped */
     char token_hdr[160], path[256], role[128];
-    struct jin_doc doc;
-    const struct jin *code;
     CURL *e;
     size_t len;
     int rv;
@@ -206,13 +266,10 @@ int aws_imds_creds(struct s3_creds *c, char *errmsg)
     }
     memcpy(role, bp->buf, len);
     role[len] = '\0';
-    for (size_t i = 0; i < len; i++) {
-        if (!isalnum((unsigned char)role[i]) &&
-            strchr("+=,.@_-", role[i]) == 0) {
-            snprintf(errmsg, 256, "instance metadata: odd role name");
-            rv = DR_EIO;
-            goto out;
-        }
+    if (!aws_imds_role_ok(role)) {
+        snprintf(errmsg, 256, "instance metadata: odd role name");
+        rv = DR_EIO;
+        goto out;
     }
     snprintf(path, sizeof(path),
              "/latest/meta-data/iam/security-credentials/%s", role);
@@ -220,45 +277,7 @@ int aws_imds_creds(struct s3_creds *c, char *errmsg)
     if (rv != 0) {
         goto out;
     }
-    {
-        char inner[256];
-        if (jin_parse(&doc, bp->buf, bp->len, inner) != 0) {
-            snprintf(errmsg, 256,
-                     "instance metadata: the role's credentials are not JSON");
-            rv = DR_EIO;
-            goto out;
-        }
-    }
-    code = jin_get(&doc.root, "Code");
-    if (doc.root.type != JIN_OBJECT || code == NULL ||
-        code->type != JIN_STRING || strcmp(code->u.str.s, "Success") != 0) {
-        snprintf(errmsg, 256,
-                 "instance metadata: role %.80s credentials: Code is not "
-                 "Success",
-                 role);
-        rv = DR_EAUTH;
-    } else if ((rv = copy_field(&doc.root, "AccessKeyId", c->access_key_id,
-                                sizeof(c->access_key_id), errmsg)) == 0 &&
-               (rv = copy_field(&doc.root, "SecretAccessKey",
-                                c->secret_access_key,
-                                sizeof(c->secret_access_key), errmsg)) == 0 &&
-               (rv = copy_field(&doc.root, "Token", c->session_token,
-                                sizeof(c->session_token), errmsg)) == 0) {
-        const struct jin *exp = jin_get(&doc.root, "Expiration");
-        c->expires_ms = exp != NULL && exp->type == JIN_STRING
-                            ? parse_time(exp->u.str.s)
-                            : 0;
-        if (c->expires_ms == 0) {
-            snprintf(errmsg, 256,
-                     "instance metadata: role %.80s credentials have no "
-                     "usable Expiration",
-                     role);
-            rv = DR_EIO;
-        } else {
-            c->from_imds = true;
-        }
-    }
-    jin_free(&doc);
+    rv = aws_imds_parse_creds(bp->buf, bp->len, role, c, errmsg);
 out:
     OPENSSL_cleanse(bp, sizeof(*bp));
     free(bp);

@@ -545,6 +545,61 @@ static void fill_publish(struct failover *f,
     snprintf(p->api_key, sizeof(p->api_key), "%s", f->dns_api_key);
 }
 
+/* Route 53 with neither a credentials file nor AWS_* keys: the instance
+ * role's credentials, fetched on the loop before the publish that needs
+ * them and again five minutes before they expire. false: wait (a fetch
+ * runs); a failed fetch lets the publish go on once and fail with its own
+ * message (the fetch's reason is logged), then it is tried again. */
+#define FO_ROLE_MARGIN_MS (5 * 60 * 1000)
+#define FO_ROLE_RETRY_MS 5000
+
+static void role_cb(struct awsrole *a, const char *err)
+{
+    struct failover *f = a->data;
+
+    if (f->stopping) {
+        s3_creds_clear(&a->creds);
+        return;
+    }
+    if (err != NULL) {
+        log_warn("failover: no AWS credentials for Route 53: %s", err);
+        f->role_failed_at = uv_now(f->loop);
+        return;
+    }
+    s3_creds_clear(&f->aws);
+    f->aws = a->creds;
+    s3_creds_clear(&a->creds);
+    f->has_aws = true;
+    f->role_failed_at = 0;
+    log_info("failover: Route 53 credentials from the instance role");
+}
+
+static bool role_creds_ready(struct failover *f, const struct fsm *st)
+{
+    uint64_t now = uv_now(f->loop);
+
+    if (strcmp(fsm_setting(st, "dns.provider")->s, "route53") != 0 ||
+        f->cfg->dns_aws_credentials_file[0] != '\0' || aws_imds_disabled()) {
+        return true;
+    }
+    if (f->has_aws &&
+        (!f->aws.from_imds ||
+         f->aws.expires_ms > raftnode_wall_ms() + FO_ROLE_MARGIN_MS)) {
+        return true;
+    }
+    if (f->role_failed_at != 0 && now - f->role_failed_at < FO_ROLE_RETRY_MS) {
+        return true;
+    }
+    if (!f->role.busy) {
+        f->role.data = f;
+        if (awsrole_fetch(&f->role, &f->http, role_cb) != 0) {
+            f->role_failed_at = now;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A failover drill's practice DNS (the leader's): publish the drill
  * region's targets under failover.practice_name, confirm the answer, then
  * remove the records and confirm they are gone; DRILL_DNS_DONE reports it.
@@ -611,7 +666,8 @@ static void drill_dns_step(struct failover *f, const struct fsm *st)
     const struct fsm_drill *d = fsm_drill_dns_pending(st);
     char txt[200];
 
-    if (d == NULL || f->drill_live || uv_now(f->loop) < f->drill_retry_at) {
+    if (d == NULL || f->drill_live || uv_now(f->loop) < f->drill_retry_at ||
+        !role_creds_ready(f, st)) {
         return;
     }
     if (d->id == f->drill_id && f->drill_phase == 3) {
@@ -674,6 +730,9 @@ static void dns_step(struct failover *f, const struct fsm_runbook *rb)
     if (!fsm_dns_configured(st)) {
         /* No DNS configured: nothing to publish (said in the history). */
         step_cmd(f, rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+        return;
+    }
+    if (!role_creds_ready(f, st)) {
         return;
     }
     if (f->dns_epoch != rb->epoch) {

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "control/awsrole.h"
 #include "control/health.h"
 #include "dns/dns.h"
 #include "dns/lookup.h"
@@ -64,8 +65,11 @@ struct failover
     uint64_t hook_fence_epoch; /* a runbook's fence hook: its epoch */
     char dns_api_key[256];     /* [dns] api_key_file, read at start */
     struct dns_tsig_key tsig;  /* [dns] tsig_key_file, read at start */
-    struct s3_creds aws;       /* [dns] aws_credentials_file, or the env */
+    struct s3_creds aws;       /* [dns] aws_credentials_file, the env, or
+                                  the instance role (fetched when needed) */
     bool has_aws;
+    struct awsrole role;     /* the instance role's credentials, async */
+    uint64_t role_failed_at; /* loop time the last fetch failed, 0 */
     /* The leader's step in progress. */
     bool inflight; /* a proposal not yet answered */
     bool dns_busy;

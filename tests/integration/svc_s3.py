@@ -160,10 +160,10 @@ class MotoS3:
         if self.verify_signatures:
             self.set_verify(True)
 
-    def role_credentials(self, name="drnode-coordinator"):
-        """Temporary credentials of an assumed role allowed s3:*, as an EC2
-        instance profile hands them out: (key id, secret, session token).
-        moto checks the token with the signature."""
+    def role_credentials(self, name="drnode-coordinator", action="s3:*"):
+        """Temporary credentials of an assumed role allowed action, as an
+        EC2 instance profile hands them out: (key id, secret, session
+        token). moto checks the token with the signature."""
         self.set_verify(False)
         try:
             iam = self._client("iam")
@@ -177,10 +177,10 @@ class MotoS3:
                         '"ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
                     ))["Role"]["Arn"]
                 iam.put_role_policy(
-                    RoleName=name, PolicyName="s3-all",
+                    RoleName=name, PolicyName="allow",
                     PolicyDocument='{"Version": "2012-10-17", "Statement": '
-                                   '[{"Effect": "Allow", "Action": "s3:*", '
-                                   '"Resource": "*"}]}')
+                                   '[{"Effect": "Allow", "Action": "%s", '
+                                   '"Resource": "*"}]}' % action)
             c = self._client("sts").assume_role(
                 RoleArn=arn, RoleSessionName="i-0123456789abcdef0")
             c = c["Credentials"]

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drcluster  # noqa: E402
 import svc_knot  # noqa: E402
 import svc_pdns  # noqa: E402
+import svc_imds  # noqa: E402
 import svc_s3  # noqa: E402
 from drcluster import Cluster, wait_until  # noqa: E402
 from svc_pg import PgServer  # noqa: E402
@@ -804,6 +805,65 @@ class FailoverTest(unittest.TestCase):
                 "TXT": ['"dr-epoch=%d primary=us-east"' % (epoch0 + 1)]})
             # PowerDNS was not asked.
             self.assertEqual(self.dns.query(NAME), TARGETS["eu-west"])
+        finally:
+            moto.stop()
+
+    def test_route53_with_the_instance_role(self):
+        """No [dns] aws_credentials_file and no AWS_* keys: the leader
+        fetches the instance role's credentials from IMDSv2 (a stand-in) on
+        its loop before the Route 53 step, and moto, checking signatures,
+        accepts them."""
+        moto = svc_s3.MotoS3(bucket="unused").start()
+        try:
+            moto.set_verify(False)
+            r53 = moto._client("route53")
+            zone = r53.create_hosted_zone(Name=ZONE, CallerReference="t")
+            zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+            moto.set_verify(True)
+            akid, secret, token = moto.role_credentials(
+                name="drnode-dns", action="route53:*")
+            with svc_imds.Imds(akid, secret, token=token,
+                               role="drnode-dns") as imds:
+                env = {"AWS_EC2_METADATA_DISABLED": "",
+                       "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.endpoint}
+                saved = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                try:
+                    for nid in sorted(self.c.nodes):
+                        self.c.stop(nid)
+                        del self.c.nodes[nid].extra_sections["dns"][
+                            "aws_credentials_file"]
+                        self.c.start(nid)
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
+                self.c.wait_for_leader()
+                self.load_and_back_up()
+                self.set("failover.mode", "manual")
+                for k, v in (("dns.provider", "route53"),
+                             ("dns.api_url", moto.endpoint),
+                             ("dns.zone_id", zone_id), ("dns.servers", "")):
+                    self.set(k, v)
+                self.assertEqual(imds.creds_fetches(), 0)  # not before
+                self.drctl("failover", "--to", "us-east")
+                rb = self.wait_state("complete")
+                self.assertGreaterEqual(imds.creds_fetches(), 1)
+                self.assertTrue(all(v for _, _, v in imds.calls), imds.calls)
+            moto.set_verify(False)
+            sets = {s["Type"]: sorted(r["Value"]
+                                      for r in s["ResourceRecords"])
+                    for s in r53.list_resource_record_sets(
+                        HostedZoneId=zone_id)["ResourceRecordSets"]
+                    if s["Name"] == NAME}
+            self.assertEqual(sets["A"], sorted(TARGETS["us-east"]))
+            self.assertIn("Route 53 credentials from the instance role",
+                          self.c.leader().log_tail(400))
+            self.assertNotIn(secret, "".join(
+                n.log_tail(2000) for n in self.c.nodes.values()))
+            del rb
         finally:
             moto.stop()
 
