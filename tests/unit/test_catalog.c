@@ -453,11 +453,12 @@ static void test_schedule(void **state)
 
     assert_true(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t));
     take_backup(f, FSM_BACKUP_PG_LOGICAL, t);
-    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 899999));
-    assert_true(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 900010));
+    /* The default interval: 300 s, the seed's PostgreSQL RPO. */
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 299999));
+    assert_true(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 300010));
     /* A job pending is not doubled, however late. */
     c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
-    apply_ok(f, &c, t + 900010, &res);
+    apply_ok(f, &c, t + 300010, &res);
     assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 5 * DAY));
     /* Redis has its own interval (60 s). Command time never goes back, so
      * go on from a later time. */
