@@ -442,7 +442,8 @@ function cloudInitVars(m, ini) {
         package_url: tfvars.package_url,
         package_sha256: tfvars.package_sha256,
         config_b64: Buffer.from(ini).toString("base64"),
-        token_b64: Buffer.from(testToken).toString("base64"),
+        token_parameter: `/${tfvars.cluster_name}/${m.region}/drnode-token`,
+        aws_region: regions.find((r) => r.name === m.region).aws_region,
         fence_hook_b64: Buffer.from(fenceHook).toString("base64"),
     };
 }
@@ -572,17 +573,17 @@ if (!renderErr) {
             continue;
         }
         const files = Object.fromEntries((doc.write_files ?? []).map((w) => [w.path, w]));
-        const want = { "/etc/drnode/drnode.ini": "0600", "/etc/drnode/token": "0600", "/etc/drnode/fence-hook": "0700" };
+        const want = { "/etc/drnode/drnode.ini": "0600", "/etc/drnode/fence-hook": "0700" };
+        if (files["/etc/drnode/token"]) problem(`${label}: cloud-init writes the token: it must come from SSM, not the user data`);
         for (const [p, mode] of Object.entries(want)) {
             if (!files[p]) problem(`${label}: cloud-init does not write ${p}`);
             else if (files[p].permissions !== mode) problem(`${label}: ${p} is written with mode ${files[p].permissions}, want ${mode}`);
         }
         const decode = (p) => Buffer.from(files[p]?.content ?? "", "base64").toString("utf8");
         if (decode("/etc/drnode/drnode.ini") !== ini) problem(`${label}: drnode.ini in cloud-init differs from the rendered config`);
-        if (decode("/etc/drnode/token") !== testToken) problem(`${label}: token in cloud-init differs from the one given`);
-        if (ci.includes(testToken)) problem(`${label}: the token appears in clear in the user data`);
+        if (ci.includes(testToken) || ci.includes(Buffer.from(testToken).toString("base64"))) problem(`${label}: the token appears in the user data`);
         const cmds = JSON.stringify(doc.runcmd ?? []);
-        for (const need of ["sha256sum", "--check-config", "enable"]) {
+        for (const need of ["sha256sum", "--check-config", "enable", "ssm get-parameter"]) {
             if (!cmds.includes(need)) problem(`${label}: runcmd lacks ${need}`);
         }
         if (/^[^;#\n]*[$%]\{/m.test(ini)) problem(`${label}: drnode.ini holds an unrendered template sequence`);
@@ -604,7 +605,7 @@ if (!renderErr) {
     }
     if (shared.size !== 1) problem(`the five configs differ outside [node]: their bootstrap member lists or regions disagree`);
     if (problems.length === before) {
-        ok("cloud-init for each of the 5 nodes is valid YAML, writes drnode.ini and token 0600, fence hook 0700");
+        ok("cloud-init for each of the 5 nodes is valid YAML, writes drnode.ini 0600 and the fence hook 0700, and holds no token (read from SSM)");
         ok("the 5 configs agree on [bootstrap], [member.*] and [region.*]; each [node] matches its member entry");
         if (drnode) ok(`drnode --check-config accepts all 5 configs, as first boot and as replacement (${path.basename(drnode)})`);
     }
@@ -636,18 +637,24 @@ function runcmdFailsClosed(ci) {
         fs.mkdirSync(bin);
         fs.mkdirSync(path.join(dir, "var-tmp"));
         const log = path.join(dir, "calls");
+        fs.mkdirSync(path.join(dir, "etc"));
         for (const c of ["apt-get", "chown", "chmod", "runuser", "systemctl"]) {
             fs.writeFileSync(path.join(bin, c), `#!/bin/sh\necho "${c} $*" >>${q(log)}\n`, { mode: 0o755 });
         }
         // curl writes a fake package to its -o argument.
         fs.writeFileSync(path.join(bin, "curl"), `#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then printf 'fake deb' >"$2"; fi; shift; done\necho "curl" >>${q(log)}\n`, { mode: 0o755 });
+        // aws ssm get-parameter prints the token (or fails, with AWS_FAILS).
+        fs.writeFileSync(path.join(bin, "aws"), `#!/bin/sh\necho "aws $*" >>${q(log)}\n[ -z "$AWS_FAILS" ] || exit 255\necho token-from-ssm\n`, { mode: 0o755 });
         const realSum = spawnSync("sh", ["-c", "printf 'fake deb' | sha256sum | cut -d' ' -f1"], { encoding: "utf8" }).stdout.trim();
-        const run = (sum) => {
+        const tokenFile = path.join(dir, "etc", "token");
+        const run = (sum, env = {}) => {
             fs.rmSync(log, { force: true });
-            const text = script.replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/").replaceAll(tfvars.package_sha256, sum);
+            fs.rmSync(tokenFile, { force: true });
+            const text = script.replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/")
+                .replaceAll("/etc/drnode/", path.join(dir, "etc") + "/").replaceAll(tfvars.package_sha256, sum);
             const f = path.join(dir, "runcmd");
             fs.writeFileSync(f, text, { mode: 0o755 });
-            const r = spawnSync("sh", [f], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+            const r = spawnSync("sh", [f], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin`, ...env } });
             const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "";
             return { status: r.status, calls, stderr: r.stderr };
         };
@@ -656,12 +663,17 @@ function runcmdFailsClosed(ci) {
         for (const c of ["apt-get", "runuser", "systemctl"]) {
             if (bad.calls.includes(c)) problem(`cloud-init runcmd does not fail closed: after a failed checksum it ran ${c} (calls: ${bad.calls.trim().split("\n").join("; ")})`);
         }
+        const noToken = run(realSum, { AWS_FAILS: "1" });
+        if (noToken.status === 0 || noToken.calls.includes("systemctl")) problem("cloud-init runcmd starts drnode although reading the token from SSM failed");
         const fine = run(realSum);
         if (fine.status !== 0) problem(`cloud-init runcmd fails with the right checksum: ${fine.stderr.trim()}`);
+        if (!fine.calls.includes("aws ssm get-parameter --region ")) problem("cloud-init runcmd does not read the token from SSM");
+        if (!fs.existsSync(tokenFile) || fs.readFileSync(tokenFile, "utf8") !== "token-from-ssm\n") problem("cloud-init runcmd does not write the token it read from SSM");
+        else if ((fs.statSync(tokenFile).mode & 0o077) !== 0) problem("cloud-init runcmd writes the token readable by group or others");
         for (const c of ["apt-get install", "runuser -u drnode -- /usr/bin/drnode --check-config", "systemctl enable --now drnode.service"]) {
             if (!fine.calls.includes(c)) problem(`cloud-init runcmd with the right checksum never ran "${c}"`);
         }
-        if (problems.length === before) ok("cloud-init fails closed: a wrong package checksum installs and starts nothing; the right one installs, checks the config, enables drnode");
+        if (problems.length === before) ok("cloud-init fails closed: a wrong package checksum installs and starts nothing, no token from SSM starts nothing; otherwise it installs, writes the token 0600, checks the config, enables drnode");
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

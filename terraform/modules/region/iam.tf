@@ -91,3 +91,30 @@ resource "aws_iam_instance_profile" "coordinator" {
 
   tags = local.tags
 }
+
+# The cluster token, for the coordinators only: a SecureString (the AWS
+# managed key aws/ssm) that cloud-init reads at first boot with the role.
+# It never travels in user data or outputs; it is in the Terraform state,
+# like every secret Terraform manages (keep the state encrypted and private).
+resource "aws_ssm_parameter" "token" {
+  name        = local.token_parameter
+  description = "drnode cluster token of ${var.cluster_name} (read by the coordinators of ${var.region})"
+  type        = "SecureString"
+  value       = var.cluster_token
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "token_access" {
+  statement {
+    sid       = "ReadClusterToken"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.token.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "token" {
+  name   = "cluster-token"
+  role   = aws_iam_role.coordinator.id
+  policy = data.aws_iam_policy_document.token_access.json
+}

@@ -18,17 +18,10 @@ resource "aws_instance" "coordinator" {
   vpc_security_group_ids      = [aws_security_group.coordinator.id]
   iam_instance_profile        = aws_iam_instance_profile.coordinator.name
 
-  user_data = templatefile("${path.module}/cloud-init.yaml.tftpl", {
-    hostname       = "${local.name}-${each.key}"
-    package_url    = var.package_url
-    package_sha256 = var.package_sha256
-    config_b64     = base64encode(local.drnode_ini[each.key])
-    token_b64      = base64encode(var.cluster_token)
-    fence_hook_b64 = base64encode(var.fence_hook)
-  })
+  user_data = local.cloud_init[each.key]
 
-  # IMDSv2 only, and not from containers (one hop): the user data holds the
-  # cluster token.
+  # IMDSv2 only, and not from containers (one hop): the role's credentials
+  # read the cluster token from SSM.
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
@@ -54,6 +47,8 @@ resource "aws_instance" "coordinator" {
   # cloud-init fetches the package on first boot: the routes out (and the
   # S3 endpoint) must exist before the instance does.
   depends_on = [
+    aws_ssm_parameter.token,
+    aws_iam_role_policy.token,
     aws_route.internet,
     aws_route_table_association.this,
     aws_vpc_endpoint.s3,

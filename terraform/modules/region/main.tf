@@ -65,6 +65,19 @@ locals {
     var.services.app_url != "" ? "app_url = ${var.services.app_url}" : "",
   ])
 
+  # The user data of each node: no secret in it. The token is read from
+  # SSM Parameter Store at first boot with the instance role.
+  cloud_init = { for id, m in local.nodes : id => templatefile("${path.module}/cloud-init.yaml.tftpl", {
+    hostname        = "${local.name}-${id}"
+    package_url     = var.package_url
+    package_sha256  = var.package_sha256
+    config_b64      = base64encode(local.drnode_ini[id])
+    token_parameter = local.token_parameter
+    aws_region      = local.own_region.aws_region
+    fence_hook_b64  = base64encode(var.fence_hook)
+  }) }
+  token_parameter = "/${var.cluster_name}/${var.region}/drnode-token"
+
   # drnode.ini of each node of this region: no secrets in it (the token is
   # a separate file).
   drnode_ini = { for id, m in local.nodes : id => templatefile("${path.module}/drnode.ini.tftpl", {

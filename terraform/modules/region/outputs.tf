@@ -48,6 +48,16 @@ output "api_endpoints" {
   value       = { for id, i in aws_instance.coordinator : id => "http://${i.private_ip}:${var.api_port}" }
 }
 
+output "cloud_init" {
+  description = "The user data of each coordinator of this region, by raft id (no secrets: the token comes from SSM)."
+  value       = local.cloud_init
+}
+
+output "token_parameter" {
+  description = "SSM parameter (SecureString) holding the cluster token in this region."
+  value       = local.token_parameter
+}
+
 output "node_configs" {
   description = "drnode.ini of each coordinator of this region, by raft id (no secrets: the token is a separate file)."
   value       = local.drnode_ini

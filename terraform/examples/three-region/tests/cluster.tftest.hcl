@@ -178,6 +178,20 @@ run "plan" {
     condition     = strcontains(output.node_configs["3"], "\n[services]\n\n[probes]\ninterval_ms = 5000\n")
     error_message = "A region without services renders an empty [services] and probes no app."
   }
+  # The cluster token never travels in user data: cloud-init reads it from
+  # SSM Parameter Store (a SecureString per region) with the role.
+  assert {
+    condition = alltrue([for m in [module.region_a, module.region_b, module.region_c] : alltrue([
+      for ci in values(m.cloud_init) :
+      !strcontains(ci, var.cluster_token) && !strcontains(ci, base64encode(var.cluster_token)) &&
+      strcontains(ci, m.token_parameter) && strcontains(ci, "ssm get-parameter")
+    ])])
+    error_message = "The user data must hold no token and read it from the region's SSM parameter."
+  }
+  assert {
+    condition     = module.region_b.token_parameter == "/cogitator-dr/us-east/drnode-token"
+    error_message = "Each region's token parameter is /CLUSTER/REGION/drnode-token."
+  }
   assert {
     condition     = length(distinct([for c in values(output.node_configs) : regex("\n\\[bootstrap\\]\n[\\s\\S]*", c)])) == 1
     error_message = "Every coordinator must get the same [bootstrap], [member.*] and [region.*] sections."
