@@ -265,7 +265,9 @@ static void send_query(struct dns_publish *p);
 static void send_update(struct dns_publish *p);
 static void update_answer(struct dns_publish *p, const uint8_t *m, size_t n);
 
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* The loop's one receive buffer for DNS replies (lookup.c shares it): a
+ * reply is handled inside recv_cb, before the next read. */
+void dns__alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     static char slab[DNS_MSG_MAX];
     (void)h;
@@ -327,7 +329,8 @@ static int server_addr(const char *hp, struct sockaddr_in *sa)
     return uv_ip4_addr(host, port, sa);
 }
 
-static void send_cb(uv_udp_send_t *s, int status)
+/* A query or update sent from one malloc'ed block. */
+void dns__send_cb(uv_udp_send_t *s, int status)
 {
     (void)status;
     free(s);
@@ -354,8 +357,8 @@ static void send_query(struct dns_publish *p)
         return;
     }
     b = uv_buf_init((char *)q, (unsigned)len);
-    if (uv_udp_send(s, &p->udp, &b, 1, (const struct sockaddr *)&sa, send_cb) !=
-        0) {
+    if (uv_udp_send(s, &p->udp, &b, 1, (const struct sockaddr *)&sa,
+                    dns__send_cb) != 0) {
         free(msg);
     }
 }
@@ -437,8 +440,8 @@ static void send_update(struct dns_publish *p)
         return; /* the timer sends again */
     }
     if (server_addr(p->update_server, &sa) != 0 ||
-        uv_udp_send(s, &p->udp, &b, 1, (const struct sockaddr *)&sa, send_cb) !=
-            0) {
+        uv_udp_send(s, &p->udp, &b, 1, (const struct sockaddr *)&sa,
+                    dns__send_cb) != 0) {
         free(s);
     }
 }
@@ -459,7 +462,7 @@ void dns__open(struct dns_publish *p)
     uv_timer_init(p->loop, &p->timer);
     p->udp.data = p->timer.data = p;
     p->open_handles = 2;
-    if (uv_udp_recv_start(&p->udp, alloc_cb, recv_cb) != 0) {
+    if (uv_udp_recv_start(&p->udp, dns__alloc_cb, recv_cb) != 0) {
         dns__finish(p, "cannot receive DNS answers");
         return;
     }
@@ -563,7 +566,7 @@ static void patched_cb(struct httpc_req *r,
         return;
     }
     p->server = 0;
-    if (uv_udp_recv_start(&p->udp, alloc_cb, recv_cb) != 0) {
+    if (uv_udp_recv_start(&p->udp, dns__alloc_cb, recv_cb) != 0) {
         dns__finish(p, "cannot receive DNS answers");
         return;
     }

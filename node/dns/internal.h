@@ -21,6 +21,9 @@ int dns__targets_type(struct dns_publish *p);
 bool dns__same(struct dns_publish *p, const struct dns_answer *ans, size_t n);
 /* Open p's UDP socket and its timer (p->open_handles = 2). */
 void dns__open(struct dns_publish *p);
+/* libuv callbacks shared by the publish and the lookup (dns.c). */
+void dns__alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+void dns__send_cb(uv_udp_send_t *s, int status);
 /* Start asking p->servers until each answers as wanted. */
 void dns__confirm(struct dns_publish *p);
 

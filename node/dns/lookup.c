@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/internal.h"
+
 #define LOOKUP_RESEND_MS 300
 
 static const uint16_t qtypes[DNS_LOOKUP_QTYPES] = {DNS_TYPE_A, DNS_TYPE_AAAA,
@@ -96,12 +98,6 @@ static void finish(struct dns_lookup *l, const char *why)
     uv_close((uv_handle_t *)&l->udp, closed_cb);
 }
 
-static void send_cb(uv_udp_send_t *s, int status)
-{
-    (void)status;
-    free(s);
-}
-
 /* Send server i's unanswered queries. */
 static void send_queries(struct dns_lookup *l, size_t i)
 {
@@ -133,7 +129,7 @@ static void send_queries(struct dns_lookup *l, size_t i)
         }
         b = uv_buf_init((char *)msg + sizeof(uv_udp_send_t), (unsigned)len);
         rv = uv_udp_send(s, &l->udp, &b, 1, (const struct sockaddr *)&r->sa,
-                         send_cb);
+                         dns__send_cb);
         if (rv != 0) {
             free(msg);
             snprintf(r->error, sizeof(r->error), "cannot send: %s",
@@ -168,15 +164,6 @@ static void add_answers(struct dns_lookup_result *r,
             r->answers[r->n_answers++] = ans[k];
         }
     }
-}
-
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    static char slab[DNS_MSG_MAX];
-    (void)h;
-    (void)hint;
-    buf->base = slab;
-    buf->len = sizeof(slab);
 }
 
 static void recv_cb(uv_udp_t *u,
@@ -274,7 +261,7 @@ void dns_lookup_start(struct dns_lookup *l, uv_loop_t *loop, dns_lookup_cb cb)
     uv_timer_init(loop, &l->timer);
     l->udp.data = l->timer.data = l;
     l->open_handles = 2;
-    if (uv_udp_recv_start(&l->udp, alloc_cb, recv_cb) != 0) {
+    if (uv_udp_recv_start(&l->udp, dns__alloc_cb, recv_cb) != 0) {
         finish(l, "cannot receive DNS answers");
         return;
     }

@@ -49,6 +49,7 @@ def conninfo_port(conninfo):
 class LocalCluster(unittest.TestCase):
     """One `drctl local up` for the class; cleanup stops it for sure."""
     up_args = ()
+    regions = REGIONS
     dir = None
     env = None
     pids = {}  # pid -> program name, of every service drctl started for us
@@ -69,7 +70,7 @@ class LocalCluster(unittest.TestCase):
     @classmethod
     def up(cls):
         p = cls.drctl("local", "up", "--dir", cls.dir, "--regions",
-                      ",".join(REGIONS), *cls.up_args)
+                      ",".join(cls.regions), *cls.up_args)
         cls.record_pids()
         if p.returncode != 0:
             raise AssertionError("drctl local up: %r" % (p,))
@@ -85,7 +86,7 @@ class LocalCluster(unittest.TestCase):
     def pid_files(cls):
         """(path, program) of every service pid file drctl writes."""
         out = [(os.path.join(cls.dir, "services", "s3.pid"), "moto_server")]
-        for r in REGIONS:
+        for r in cls.regions:
             d = os.path.join(cls.dir, "services", r)
             out.append((os.path.join(d, "postgres.pid"), "postgres"))
             out.append((os.path.join(d, "redis.pid"), "redis-server"))

@@ -26,6 +26,7 @@ import drtest  # noqa: E402
 sys.dont_write_bytecode = True  # keep the source tree clean
 import cdp  # noqa: E402
 import drcluster  # noqa: E402
+import test_monitoring as tm  # noqa: E402
 import test_local_services as tls  # noqa: E402
 
 REGIONS = ["eu-west", "us-east", "ap-south"]
@@ -101,15 +102,12 @@ def promql_refs(expr):
 
 class StatusPage(tls.LocalCluster):
     up_args = ("--probe-interval-ms", "500")
+    regions = REGIONS
     browser = None
 
     @classmethod
     def up(cls):
-        p = cls.drctl("local", "up", "--dir", cls.dir, "--regions",
-                      ",".join(REGIONS), *cls.up_args)
-        cls.record_pids()
-        if p.returncode != 0:
-            raise AssertionError("drctl local up: %r" % (p,))
+        p = super().up()
         with open(os.path.join(cls.dir, "env")) as f:
             for line in f:
                 k, _, v = line.strip().partition("=")
@@ -132,15 +130,6 @@ class StatusPage(tls.LocalCluster):
             raise AssertionError(str(e))
         cls.addClassCleanup(cls.browser.close)
         return p
-
-    @classmethod
-    def pid_files(cls):
-        out = [(os.path.join(cls.dir, "services", "s3.pid"), "moto_server")]
-        for r in REGIONS:
-            d = os.path.join(cls.dir, "services", r)
-            out.append((os.path.join(d, "postgres.pid"), "postgres"))
-            out.append((os.path.join(d, "redis.pid"), "redis-server"))
-        return out
 
     # Helpers.
 
@@ -198,6 +187,81 @@ class StatusPage(tls.LocalCluster):
         return True
 
     # The steps, in order.
+
+    def test_0_defaults_page_nobody(self):
+        """A healthy fresh cluster on every default setting fires no alert
+        of monitoring/drnode-rules.yml over two PostgreSQL backup cycles.
+        One real scrape of every node (once the first backups are safe in
+        every region and the first restore drill passed) is held for 2
+        cycles + 10 minutes in promtool, except what moves: the newest
+        backup's age climbs and falls back every backup interval (as the
+        settings' defaults schedule it), and timestamps are kept relative
+        to now."""
+        settings = {x["key"]: x for x in json.loads(http(
+            self.apis[1] + "/api/settings")[2])["settings"]}
+        for x in settings.values():
+            # Every default, except where DNS is (drctl local up's PowerDNS).
+            if not x["key"].startswith("dns."):
+                self.assertEqual(x["value"], x["default"], x)
+
+        def ready():
+            b = json.loads(http(self.apis[1] + "/api/backups")[2])["backups"]
+            d = json.loads(http(self.apis[1] + "/api/drills")[2])["drills"]
+            kinds = {x["kind"] for x in b if x["safe"]}
+            return (kinds >= {"pg_logical", "redis_snapshot"} and
+                    any(x["state"] == "passed" for x in d))
+        drcluster.wait_until(ready, 60, interval=0.5,
+                             what="first backups safe and a drill passed")
+        interval = {"pg_logical": settings["backup.pg_interval_s"]["value"],
+                    "redis_snapshot":
+                        settings["backup.redis_interval_s"]["value"]}
+        rpo = {"pg_logical": settings["rpo.pg_s"]["value"],
+               "redis_snapshot": settings["rpo.redis_s"]["value"]}
+        for k in interval:
+            self.assertLessEqual(interval[k], rpo[k],
+                                 "%s: backups further apart than the RPO"
+                                 % k)
+        with open(tm.RULES) as f:
+            rules = tm.parse_rules(f.read())
+        used = set()
+        for r in rules:
+            used |= tm.metric_names(r["expr"])
+        step, horizon = 15, 2 * max(interval.values()) + 600
+        n = horizon // step + 1
+        now = time.time()
+        series = []
+        for nid, url in sorted(self.apis.items()):
+            target = {"job": "drnode", "instance": url[len("http://"):]}
+            series.append({"series": tm.series_selector("up", target),
+                           "values": " ".join(["1"] * n)})
+            body = http(url + "/metrics")[2].decode()
+            for name, labels, v in tm.parse_exposition(body):
+                if name not in used:
+                    continue
+                labels = dict(labels, **target)
+                if name == "drnode_backup_age_seconds":
+                    # A backup every interval, done ~5 s after it starts.
+                    per = interval[labels["kind"]]
+                    vals = ["%d" % (((v + k * step) % per) + 5)
+                            for k in range(n)]
+                elif name.endswith("_timestamp_seconds"):
+                    vals = [tm.series_value(v - now)] * n
+                else:
+                    vals = [tm.series_value(v)] * n
+                series.append({"series": tm.series_selector(name, labels),
+                               "values": " ".join(vals)})
+        alerts = sorted({r["alert"] for r in rules})
+        tests = [{"eval_time": "%ds" % t, "alertname": a, "exp_alerts": []}
+                 for t in range(0, horizon + 1, 60) for a in alerts]
+        doc = {"rule_files": [tm.RULES], "evaluation_interval": "15s",
+               "tests": [{"interval": "%ds" % step, "input_series": series,
+                          "alert_rule_test": tests}]}
+        path = os.path.join(self.dir, "defaults.test.yml")
+        with open(path, "w") as f:
+            json.dump(doc, f)  # JSON is YAML
+        rc, out = tm.run_promtool("test", "rules", path)
+        self.assertEqual(rc, 0, "an alert fires on a fresh cluster with "
+                         "the default settings:\n%s" % out[-3000:])
 
     def test_1_loads(self):
         self.browser.navigate(self.apis[1] + "/")
