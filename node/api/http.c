@@ -497,10 +497,24 @@ int api__auth(struct api_call *c)
     }
 }
 
+/* A client connection: counted while open ([api] max_connections). */
+struct api_conn
+{
+    uv_tcp_t tcp; /* first: h2o and libuv see only this */
+    struct api *a;
+};
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    struct api_conn *c = (struct api_conn *)(void *)h;
+    c->a->conns--;
+    free(c);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct api *a = listener->data;
-    uv_tcp_t *conn;
+    struct api_conn *conn;
     h2o_socket_t *sock;
 
     if (status != 0) {
@@ -508,13 +522,31 @@ static void on_accept(uv_stream_t *listener, int status)
         return;
     }
     conn = h2o_mem_alloc(sizeof(*conn));
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    conn->a = a;
+    a->conns++;
+    uv_tcp_init(listener->loop, &conn->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+        uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
-    sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    if (a->conns > a->cfg->api_max_connections) {
+        /* Full: close at once rather than let idle or slow clients hold
+         * every slot (they time out after request_timeout_ms). */
+        a->conns_refused++;
+        if (a->conns_refused_logged == 0 ||
+            uv_now(a->loop) - a->conns_refused_logged >= 10000) {
+            a->conns_refused_logged = uv_now(a->loop);
+            log_warn(
+                "api: %u connections open ([api] max_connections): "
+                "closing new ones (%llu so far)",
+                a->cfg->api_max_connections,
+                (unsigned long long)a->conns_refused);
+        }
+        uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
+        return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, conn_closed_cb);
     h2o_accept(&a->accept_ctx, sock);
 }
 
@@ -581,6 +613,10 @@ int api_start(struct api **out,
     /* Bodies past our limit are answered 413 by us; h2o's own cap (plain
      * text 413) only protects memory from far larger ones. */
     a->h2o_config.max_request_entity_size = cfg->max_body_bytes * 4;
+    /* A request must arrive whole within this time, and an idle
+     * keep-alive connection closes after it: a slow-loris client cannot
+     * hold a slot (h2o also caps header size and count: 400). */
+    a->h2o_config.http1.req_timeout = cfg->api_request_timeout_ms;
     host = h2o_config_register_host(
         &a->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);

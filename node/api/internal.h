@@ -68,8 +68,11 @@ struct api
     const struct agent *agent;       /* job worker counters; may be NULL */
     struct httpc fwd;                /* forwards breaker events to the leader */
     bool fwd_ready;
-    uint64_t forwarded; /* requests forwarded to the leader */
-    bool member_busy;   /* a membership request is running */
+    uint64_t forwarded;            /* requests forwarded to the leader */
+    bool member_busy;              /* a membership request is running */
+    uint64_t conns;                /* client connections open */
+    uint64_t conns_refused;        /* closed at once: max_connections reached */
+    uint64_t conns_refused_logged; /* loop time of the last warning */
 };
 
 /* One request. Heap-allocated so that raft callbacks can outlive the

@@ -612,6 +612,15 @@ void api_metrics(struct api_call *c)
         put(&o, "drnode_http_errors_total{route=\"%s\"} %llu\n", route_names[i],
             (unsigned long long)a->errors[i]);
     }
+    put(&o,
+        "# HELP drnode_http_connections Client connections open on the API "
+        "port.\n# TYPE drnode_http_connections gauge\n"
+        "drnode_http_connections %llu\n"
+        "# HELP drnode_http_connections_refused_total Connections closed at "
+        "once because [api] max_connections were open.\n"
+        "# TYPE drnode_http_connections_refused_total counter\n"
+        "drnode_http_connections_refused_total %llu\n",
+        (unsigned long long)a->conns, (unsigned long long)a->conns_refused);
     if (a->agent != NULL) {
         put(&o,
             "# HELP drnode_jobs_run_total Jobs this node's worker "

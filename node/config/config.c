@@ -72,6 +72,10 @@ static const struct config__key raft_keys[CONFIG__RAFT_N_KEYS] = {
 static const struct config__key api_keys[] = {
     {"max_body_bytes", KEY_SIZE, FIELD(config, max_body_bytes), 1024, 67108864,
      false},
+    {"max_connections", KEY_UINT, FIELD(config, api_max_connections), 8, 100000,
+     false},
+    {"request_timeout_ms", KEY_UINT, FIELD(config, api_request_timeout_ms), 100,
+     600000, false},
 };
 
 static const struct config__key hooks_keys[] = {
@@ -308,6 +312,8 @@ void config_defaults(struct config *c)
     c->snapshot_threshold = 16384;
     c->snapshot_trailing = 2048;
     c->max_body_bytes = 1024 * 1024;
+    c->api_max_connections = 1024;
+    c->api_request_timeout_ms = 10000;
     c->job_parallel = 2;
     c->drill_redis_db = -1;
     c->probe_interval_ms = 5000;

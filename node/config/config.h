@@ -53,7 +53,9 @@ struct config
     unsigned snapshot_threshold;   /* default 16384 */
     unsigned snapshot_trailing;    /* default 2048 */
     /* [api] */
-    size_t max_body_bytes; /* default 1 MiB */
+    size_t max_body_bytes;           /* default 1 MiB */
+    unsigned api_max_connections;    /* default 1024 */
+    unsigned api_request_timeout_ms; /* default 10000 */
     /* [services]: this node's region's data services, which its job
      * workers back up and restore */
     char pg_conninfo[1024];  /* libpq conninfo; "" = none */

@@ -94,6 +94,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->snapshot_threshold, 16384);
     assert_int_equal(c->snapshot_trailing, 2048);
     assert_int_equal(c->max_body_bytes, 1024 * 1024);
+    assert_int_equal(c->api_max_connections, 1024);
+    assert_int_equal(c->api_request_timeout_ms, 10000);
     assert_string_equal(c->primary_region, "eu-west");
     assert_int_equal(c->n_members, 1);
     assert_int_equal(c->n_regions, 1);

@@ -51,6 +51,10 @@ static void test_bad_numbers(void **state)
             {MINIMAL "[api]\nmax_body_bytes = 1023\n", 12,
              "[api] max_body_bytes: 1023 is out of range (1024 to "
              "67108864)"},
+            {MINIMAL "[api]\nmax_connections = 7\n", 12,
+             "[api] max_connections: 7 is out of range (8 to 100000)"},
+            {MINIMAL "[api]\nrequest_timeout_ms = 99\n", 12,
+             "[api] request_timeout_ms: 99 is out of range (100 to 600000)"},
         };
 
         for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
