@@ -237,7 +237,52 @@ static int close_loop(uv_loop_t *loop)
 }
 
 /* Start everything, or report what failed and unwind what started. */
-static int start(struct daemon *d, const char *token, char *err)
+/* [api] tokens_file, and that this node's own token (token_file, which it
+ * sends to the others) is one of them with the node or admin role. */
+static int load_tokens(const struct config *cfg,
+                       const char *own,
+                       struct config_token *tokens,
+                       size_t *n,
+                       char *err)
+{
+    char inner[256];
+    bool found = false;
+
+    *n = 0;
+    if (cfg->api_tokens_file[0] == '\0') {
+        return 0;
+    }
+    if (config_read_tokens(cfg->api_tokens_file, tokens, CONFIG_TOKENS_MAX, n,
+                           inner) != 0) {
+        snprintf(err, DAEMON_ERR_MAX, "%s", inner);
+        return -1;
+    }
+    for (size_t k = 0; k < *n; k++) {
+        if (own != NULL && strcmp(tokens[k].token, own) == 0) {
+            found = tokens[k].role == CONFIG_ROLE_NODE ||
+                    tokens[k].role == CONFIG_ROLE_ADMIN;
+        }
+    }
+    if (!found) {
+        snprintf(err, DAEMON_ERR_MAX,
+                 "[api] tokens_file %s: this node's token (token_file) is not "
+                 "in it with the node or admin role: the other nodes would "
+                 "refuse its reports and job claims",
+                 cfg->api_tokens_file);
+        for (size_t k = 0; k < *n; k++) {
+            explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
+        }
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static int start(struct daemon *d,
+                 const char *token,
+                 const struct config_token *tokens,
+                 size_t n_tokens,
+                 char *err)
 {
     int rv = raftnode_start(&d->node, d->loop, &d->cfg);
 
@@ -250,7 +295,8 @@ static int start(struct daemon *d, const char *token, char *err)
         snprintf(err, DAEMON_ERR_MAX, "%s", d->node.errmsg);
         return -1;
     }
-    if (api_start(&d->api, d->loop, &d->cfg, &d->node, token, err) != 0) {
+    if (api_start(&d->api, d->loop, &d->cfg, &d->node, token, tokens, n_tokens,
+                  err) != 0) {
         return -1;
     }
     if (agent_start(&d->agent, d->loop, &d->cfg, &d->node, token, err) != 0) {
@@ -284,6 +330,8 @@ static int start(struct daemon *d, const char *token, char *err)
 static int run(const char *path)
 {
     static struct daemon d; /* large; lives for the process */
+    static struct config_token tokens[CONFIG_TOKENS_MAX];
+    size_t n_tokens = 0;
     char token[512] = "";
     char err[DAEMON_ERR_MAX];
     int rv;
@@ -300,10 +348,18 @@ static int run(const char *path)
     if (token[0] == '\0') {
         log_warn("no token_file: every write through the API is refused");
     }
+    if (load_tokens(&d.cfg, token, tokens, &n_tokens, err) != 0) {
+        memset(token, 0, sizeof(token));
+        fprintf(stderr, "drnode: %s\n", err);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
-    rv = start(&d, token, err);
+    rv = start(&d, token, tokens, n_tokens, err);
     memset(token, 0, sizeof(token));
+    for (size_t k = 0; k < n_tokens; k++) {
+        explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
+    }
     if (rv != 0) {
         fprintf(stderr, "drnode: %s\n", err);
         shutdown_node(&d, 1);
@@ -371,13 +427,22 @@ int main(int argc, char **argv)
             return 1;
         }
         rv = load_config(cfg, argv[2]);
-        if (rv == 0 && cfg->token_file[0] != '\0') {
+        if (rv == 0) {
             /* What would stop the node at start-up belongs here too. */
-            char token[512], err[256];
-            if (config_read_token(cfg->token_file, token, sizeof(token), err) !=
-                0) {
+            static struct config_token tokens[CONFIG_TOKENS_MAX];
+            char token[512] = "", err[DAEMON_ERR_MAX];
+            size_t n = 0;
+            if (cfg->token_file[0] != '\0' &&
+                config_read_token(cfg->token_file, token, sizeof(token), err) !=
+                    0) {
                 fprintf(stderr, "%s: [node] token_file: %s\n", argv[2], err);
                 rv = -1;
+            } else if (load_tokens(cfg, token, tokens, &n, err) != 0) {
+                fprintf(stderr, "%s: %s\n", argv[2], err);
+                rv = -1;
+            }
+            for (size_t k = 0; k < n; k++) {
+                explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
             }
             memset(token, 0, sizeof(token));
         }

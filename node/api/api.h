@@ -11,14 +11,19 @@
 
 struct api; /* opaque */
 
-/* Listen on cfg->api_address and serve. token may be "" (then every write is
- * refused with 403). cfg and node are borrowed for the server's life.
+/* Listen on cfg->api_address and serve. token (this node's token_file) may
+ * be "" (then every write is refused with 403). tokens ([api] tokens_file,
+ * n may be 0) turns roles on: every route but the page, and /api/health
+ * and /metrics while open, needs a token of the route's role. Only digests
+ * of the tokens are kept. cfg and node are borrowed for the server's life.
  * Returns DR_OK, or an error with errmsg (256 bytes) naming the address. */
 int api_start(struct api **out,
               uv_loop_t *loop,
               const struct config *cfg,
               struct raftnode *node,
               const char *token,
+              const struct config_token *tokens,
+              size_t n_tokens,
               char *errmsg);
 
 struct health;

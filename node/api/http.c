@@ -414,6 +414,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     c->api = a;
     c->req = req;
     c->route = ROUTE_UNKNOWN;
+    c->token = -1;
     a->inflight_calls++;
     c->slot =
         h2o_mem_alloc_shared(&req->pool, sizeof(*c->slot), call_dispose_cb);
@@ -445,56 +446,115 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* Token check in constant time: compare digests, not the strings.
- * 0: valid; 1: no Authorization; 2: not Bearer; 3: wrong token. */
+/* Token check in constant time: compare digests, not the strings, and
+ * every known token every time. The token's index, or -1: no
+ * Authorization; -2: not Bearer; -3: no such token. */
 static int token_check(struct api_call *c)
 {
     struct api *a = c->api;
     h2o_req_t *req = c->req;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+    unsigned char got[SHA256_DIGEST_LENGTH];
     const char *v;
     size_t len;
+    int found = -3;
 
     if (i < 0) {
-        return 1;
+        return -1;
     }
     v = req->headers.entries[i].value.base;
     len = req->headers.entries[i].value.len;
     if (len < 7 || strncasecmp(v, "Bearer ", 7) != 0) {
-        return 2;
+        return -2;
     }
     SHA256((const unsigned char *)v + 7, len - 7, got);
-    SHA256((const unsigned char *)a->token, strlen(a->token), want);
-    if (!a->has_token || CRYPTO_memcmp(want, got, sizeof(want)) != 0) {
-        return 3;
+    for (size_t k = 0; k < a->n_tokens; k++) {
+        if (CRYPTO_memcmp(a->tokens[k].digest, got, sizeof(got)) == 0) {
+            found = (int)k;
+        }
     }
-    return 0;
+    return found;
+}
+
+/* Does role (enum config_role) satisfy need (enum api_role)? */
+static bool role_allows(int role, int need)
+{
+    switch (need) {
+        case API_ROLE_OPEN:
+        case API_ROLE_READER:
+            return role != 0;
+        case API_ROLE_OPERATOR:
+            return role == CONFIG_ROLE_OPERATOR || role == CONFIG_ROLE_ADMIN;
+        case API_ROLE_NODE:
+            return role == CONFIG_ROLE_NODE || role == CONFIG_ROLE_ADMIN;
+        case API_ROLE_RELAY:
+            return role == CONFIG_ROLE_OPERATOR || role == CONFIG_ROLE_NODE ||
+                   role == CONFIG_ROLE_ADMIN;
+        default:
+            return role == CONFIG_ROLE_ADMIN;
+    }
+}
+
+static const char *need_name(int need)
+{
+    switch (need) {
+        case API_ROLE_READER:
+            return "any role";
+        case API_ROLE_OPERATOR:
+            return "operator or admin";
+        case API_ROLE_NODE:
+            return "node or admin";
+        case API_ROLE_RELAY:
+            return "operator, node or admin";
+    }
+    return "admin";
 }
 
 bool api__authorized(struct api_call *c)
 {
-    return c->req != NULL && token_check(c) == 0;
+    int k = c->req != NULL ? token_check(c) : -1;
+    return k >= 0 && role_allows(c->api->tokens[k].role, API_ROLE_RELAY);
 }
 
-int api__auth(struct api_call *c)
+int api__auth(struct api_call *c, int need)
 {
-    switch (token_check(c)) {
-        case 0:
-            return 0;
-        case 1:
+    struct api *a = c->api;
+    int k;
+
+    if (need == API_ROLE_OPEN || (need == API_ROLE_READER && !a->roles)) {
+        return 0;
+    }
+    k = token_check(c);
+    switch (k) {
+        case -1:
             api_reply_error(c, 401, "unauthorized",
                             "this request needs Authorization: Bearer <token>");
             return -1;
-        case 2:
+        case -2:
             api_reply_error(c, 401, "unauthorized",
                             "Authorization must use the Bearer scheme");
             return -1;
-        default:
+        case -3:
             api_reply_error(c, 403, "forbidden",
                             "the bearer token is not valid");
             return -1;
     }
+    if (!role_allows(a->tokens[k].role, need)) {
+        api_reply_error(c, 403, "forbidden",
+                        "token %s has role %s; this route needs %s",
+                        a->tokens[k].name, config_role_name(a->tokens[k].role),
+                        need_name(need));
+        return -1;
+    }
+    c->token = k;
+    if (a->roles) {
+        /* The audit history names the token of every write. */
+        char host[64];
+        snprintf(host, sizeof(host), "%s", c->actor + 4); /* after "api:" */
+        snprintf(c->actor, sizeof(c->actor), "api:%s@%s", a->tokens[k].name,
+                 host);
+    }
+    return 0;
 }
 
 /* A client connection: counted while open ([api] max_connections). */
@@ -583,6 +643,8 @@ int api_start(struct api **out,
               const struct config *cfg,
               struct raftnode *node,
               const char *token,
+              const struct config_token *tokens,
+              size_t n_tokens,
               char *errmsg)
 {
     struct api *a = calloc(1, sizeof(*a));
@@ -605,6 +667,22 @@ int api_start(struct api **out,
     a->node = node;
     snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
     a->has_token = a->token[0] != '\0';
+    if (n_tokens > 0) {
+        a->roles = true;
+        for (size_t k = 0; k < n_tokens && k < CONFIG_TOKENS_MAX; k++) {
+            struct api_token *t = &a->tokens[a->n_tokens++];
+            snprintf(t->name, sizeof(t->name), "%s", tokens[k].name);
+            t->role = tokens[k].role;
+            SHA256((const unsigned char *)tokens[k].token,
+                   strlen(tokens[k].token), t->digest);
+        }
+    } else if (a->has_token) {
+        /* No roles: the one token is an admin's. */
+        struct api_token *t = &a->tokens[a->n_tokens++];
+        snprintf(t->name, sizeof(t->name), "admin");
+        t->role = CONFIG_ROLE_ADMIN;
+        SHA256((const unsigned char *)a->token, strlen(a->token), t->digest);
+    }
     if (parse_addr(cfg->api_address, &sa, errmsg) != DR_OK) {
         free(a);
         return DR_EINVAL;

@@ -5,6 +5,7 @@
 #include <h2o.h>
 
 #include "api/api.h"
+#include "config/config.h"
 #include "http/httpc.h"
 #include "json/jsonin.h"
 #include "json/jsonout.h"
@@ -47,13 +48,24 @@ enum api_route {
 struct api_call;
 typedef void (*api_handler_fn)(struct api_call *c);
 
+/* A token the API accepts: its name and role, and only its digest. */
+struct api_token
+{
+    char name[CONFIG_TOKEN_NAME_MAX];
+    int role; /* enum config_role */
+    unsigned char digest[32];
+};
+
 struct api
 {
     uv_loop_t *loop;
     const struct config *cfg;
     struct raftnode *node;
-    char token[512];
+    char token[512]; /* this node's own (token_file): what it sends */
     bool has_token;
+    struct api_token tokens[CONFIG_TOKENS_MAX + 1];
+    size_t n_tokens;
+    bool roles; /* [api] tokens_file: every route but OPEN needs a token */
     h2o_globalconf_t h2o_config;
     h2o_context_t h2o_ctx;
     h2o_accept_ctx_t accept_ctx;
@@ -92,6 +104,7 @@ struct api_call
     struct jin_doc doc;     /* parsed request body */
     const struct jin *body; /* its root, or NULL */
     char actor[96];
+    int token; /* index in api->tokens once authenticated, else -1 */
     /* raft requests */
     struct raftnode_req apply;
     struct raftnode_read read;
@@ -144,9 +157,15 @@ enum api_how {
     API_READ,   /* run fn after a linearizable read (local with ?stale) */
     API_WRITE,  /* check the token, parse the body, then fn */
 };
+/* Who may call a route. Without [api] tokens_file the one token of
+ * token_file is an admin's and READER routes are open (as before roles). */
 enum api_role {
-    API_ROLE_OPEN,  /* anyone */
-    API_ROLE_TOKEN, /* the bearer token (every write) */
+    API_ROLE_OPEN,     /* anyone, always */
+    API_ROLE_READER,   /* any valid token (GET routes) */
+    API_ROLE_OPERATOR, /* operator or admin: backups, drills, resets */
+    API_ROLE_NODE,     /* node or admin: reports, job claim/renew/finish */
+    API_ROLE_RELAY,    /* operator, node or admin: breaker events */
+    API_ROLE_ADMIN,    /* admin: membership, settings, site, failover */
 };
 #define API_BODY 1u     /* API_WRITE: a JSON object body is parsed */
 #define API_EMPTY_OK 2u /* ... and may be empty */
@@ -209,16 +228,22 @@ extern const struct api_route_table api_routes_health; /* routes_health.c */
 extern const struct api_route_table api_routes_drills; /* routes_drills.c */
 extern const struct api_route_table api_routes_ui;     /* routes_ui.c */
 
-/* Check the tables: no route declared twice, every write needs the token.
- * 0, or -1 with errmsg (256) naming the route. */
+/* Check the tables: no route declared twice, every write needs an operator,
+ * node or admin token. 0, or -1 with errmsg (256) naming the route. */
 int api_routes_check(char *errmsg);
 
 void api_route(struct api_call *c, const char *method);
-/* Authenticate, parse the body (when has_body) and run fn. */
+/* Authenticate for need (enum api_role), parse the body (when has_body)
+ * and run fn. */
 void api__write_route(struct api_call *c,
                       api_handler_fn fn,
+                      int need,
                       bool has_body,
                       bool allow_empty);
+/* Answer 401/403 and return -1 unless the request's token satisfies need
+ * (reads need none without [api] tokens_file); names the token in the
+ * actor. */
+int api__auth(struct api_call *c, int need);
 /* Check the body's fields; answers 400 and returns -1 when wrong. */
 struct api_field;
 int api__check_body(struct api_call *c,
@@ -234,6 +259,7 @@ void api_metrics(struct api_call *c);
 /* Drills (routes_drills.c): same contract. */
 
 /* Whether the request carries the valid token (no reply either way). */
+/* A valid token of operator, node or admin (LLM half-open trials). */
 bool api__authorized(struct api_call *c);
 /* The value of query parameter key (copied into buf, size bytes, cut to
  * fit); false when absent. */

@@ -7,8 +7,6 @@
 #include "api/internal.h"
 #include "fsm/settings.h"
 
-int api__auth(struct api_call *c);
-
 /* Reads. */
 
 static void do_status(struct api_call *c)
@@ -701,39 +699,39 @@ static void do_leader_transfer(struct api_call *c)
 /* Routing. */
 
 static const struct api_route_def routes[] = {
-    {"GET", "/api/status", NULL, ROUTE_STATUS, API_DIRECT, API_ROLE_OPEN, 0,
+    {"GET", "/api/status", NULL, ROUTE_STATUS, API_DIRECT, API_ROLE_READER, 0,
      do_status, NULL},
-    {"GET", "/metrics", NULL, ROUTE_METRICS, API_DIRECT, API_ROLE_OPEN, 0,
+    {"GET", "/metrics", NULL, ROUTE_METRICS, API_DIRECT, API_ROLE_READER, 0,
      api_metrics, NULL},
-    {"GET", "/api/regions", NULL, ROUTE_REGIONS, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/regions", NULL, ROUTE_REGIONS, API_READ, API_ROLE_READER, 0,
      do_regions_list, NULL},
-    {"POST", "/api/regions", NULL, ROUTE_REGIONS, API_WRITE, API_ROLE_TOKEN,
+    {"POST", "/api/regions", NULL, ROUTE_REGIONS, API_WRITE, API_ROLE_ADMIN,
      API_BODY, do_region_add, NULL},
-    {"GET", "/api/regions/", NULL, ROUTE_REGION, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/regions/", NULL, ROUTE_REGION, API_READ, API_ROLE_READER, 0,
      do_region_get, NULL},
-    {"PUT", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_TOKEN,
+    {"PUT", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_ADMIN,
      API_BODY, do_region_update, NULL},
-    {"DELETE", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_TOKEN,
+    {"DELETE", "/api/regions/", NULL, ROUTE_REGION, API_WRITE, API_ROLE_ADMIN,
      0, do_region_remove, NULL},
-    {"GET", "/api/members", NULL, ROUTE_MEMBERS, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/members", NULL, ROUTE_MEMBERS, API_READ, API_ROLE_READER, 0,
      do_members_list, NULL},
-    {"POST", "/api/members", NULL, ROUTE_MEMBERS, API_WRITE, API_ROLE_TOKEN,
+    {"POST", "/api/members", NULL, ROUTE_MEMBERS, API_WRITE, API_ROLE_ADMIN,
      API_BODY, do_member_add, NULL},
-    {"DELETE", "/api/members/", NULL, ROUTE_MEMBER, API_WRITE, API_ROLE_TOKEN,
+    {"DELETE", "/api/members/", NULL, ROUTE_MEMBER, API_WRITE, API_ROLE_ADMIN,
      0, do_member_remove, NULL},
     {"POST", "/api/leader/transfer", NULL, ROUTE_LEADER_TRANSFER, API_WRITE,
-     API_ROLE_TOKEN, API_BODY | API_EMPTY_OK, do_leader_transfer, NULL},
-    {"GET", "/api/settings", NULL, ROUTE_SETTINGS, API_READ, API_ROLE_OPEN, 0,
+     API_ROLE_ADMIN, API_BODY | API_EMPTY_OK, do_leader_transfer, NULL},
+    {"GET", "/api/settings", NULL, ROUTE_SETTINGS, API_READ, API_ROLE_READER, 0,
      do_settings_list, NULL},
-    {"GET", "/api/settings/", NULL, ROUTE_SETTING, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/settings/", NULL, ROUTE_SETTING, API_READ, API_ROLE_READER, 0,
      do_setting_get, NULL},
-    {"PUT", "/api/settings/", NULL, ROUTE_SETTING, API_WRITE, API_ROLE_TOKEN,
+    {"PUT", "/api/settings/", NULL, ROUTE_SETTING, API_WRITE, API_ROLE_ADMIN,
      API_BODY, do_setting_set, NULL},
-    {"GET", "/api/site", NULL, ROUTE_SITE, API_READ, API_ROLE_OPEN, 0, do_site,
-     NULL},
+    {"GET", "/api/site", NULL, ROUTE_SITE, API_READ, API_ROLE_READER, 0,
+     do_site, NULL},
     {"POST", "/api/site/primary", NULL, ROUTE_SITE_PRIMARY, API_WRITE,
-     API_ROLE_TOKEN, API_BODY, do_set_primary, NULL},
-    {"GET", "/api/history", NULL, ROUTE_HISTORY, API_READ, API_ROLE_OPEN, 0,
+     API_ROLE_ADMIN, API_BODY, do_set_primary, NULL},
+    {"GET", "/api/history", NULL, ROUTE_HISTORY, API_READ, API_ROLE_READER, 0,
      do_history, NULL},
 };
 
@@ -869,8 +867,11 @@ int api_routes_check(char *errmsg)
 {
     const struct api_route_def *r, *o;
     for (size_t k = 0; (r = route_at(k)) != NULL; k++) {
-        if (r->how == API_WRITE && r->role != API_ROLE_TOKEN) {
-            snprintf(errmsg, 256, "route %s %s: a write must need the token",
+        if (r->how == API_WRITE &&
+            (r->role == API_ROLE_OPEN || r->role == API_ROLE_READER)) {
+            snprintf(errmsg, 256,
+                     "route %s %s: a write must need an operator, node or "
+                     "admin token",
                      r->method, r->path);
             return -1;
         }
@@ -889,10 +890,11 @@ int api_routes_check(char *errmsg)
 /* Writes: authenticate, then parse the body, then the handler. */
 void api__write_route(struct api_call *c,
                       api_handler_fn fn,
+                      int need,
                       bool has_body,
                       bool allow_empty)
 {
-    if (api__auth(c) != 0) {
+    if (api__auth(c, need) != 0) {
         return;
     }
     if (has_body && parse_body(c, allow_empty) != 0) {
@@ -943,6 +945,19 @@ void api_route(struct api_call *c, const char *method)
              (r->flags & API_ANY_ACTION) == 0)) {
             continue;
         }
+        if (r->how != API_WRITE) {
+            /* Health and metrics stay open for probes and Prometheus
+             * unless [api] open_health / open_metrics say otherwise. */
+            const struct config *cfg = c->api->cfg;
+            int need =
+                (r->route == ROUTE_HEALTH && cfg->api_open_health) ||
+                        (r->route == ROUTE_METRICS && cfg->api_open_metrics)
+                    ? API_ROLE_OPEN
+                    : r->role;
+            if (api__auth(c, need) != 0) {
+                return;
+            }
+        }
         switch (r->how) {
             case API_DIRECT:
                 r->fn(c);
@@ -951,7 +966,7 @@ void api_route(struct api_call *c, const char *method)
                 api_read_then(c, r->fn);
                 return;
             default:
-                api__write_route(c, r->fn, (r->flags & API_BODY) != 0,
+                api__write_route(c, r->fn, r->role, (r->flags & API_BODY) != 0,
                                  (r->flags & API_EMPTY_OK) != 0);
                 return;
         }

@@ -135,11 +135,11 @@ static void do_drill_start(struct api_call *c)
 }
 
 static const struct api_route_def routes[] = {
-    {"GET", "/api/drills", NULL, ROUTE_DRILLS, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/drills", NULL, ROUTE_DRILLS, API_READ, API_ROLE_READER, 0,
      do_drills_list, NULL},
-    {"POST", "/api/drills", NULL, ROUTE_DRILLS, API_WRITE, API_ROLE_TOKEN,
+    {"POST", "/api/drills", NULL, ROUTE_DRILLS, API_WRITE, API_ROLE_OPERATOR,
      API_BODY, do_drill_start, NULL},
-    {"GET", "/api/drills/", NULL, ROUTE_DRILL, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/drills/", NULL, ROUTE_DRILL, API_READ, API_ROLE_READER, 0,
      do_drill_get, NULL},
 };
 

@@ -222,14 +222,14 @@ static void do_failover_abort(struct api_call *c)
 }
 
 static const struct api_route_def routes[] = {
-    {"GET", "/api/failover", NULL, ROUTE_FAILOVER, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/failover", NULL, ROUTE_FAILOVER, API_READ, API_ROLE_READER, 0,
      do_failover_get, NULL},
-    {"POST", "/api/failover", NULL, ROUTE_FAILOVER, API_WRITE, API_ROLE_TOKEN,
+    {"POST", "/api/failover", NULL, ROUTE_FAILOVER, API_WRITE, API_ROLE_ADMIN,
      API_BODY, do_failover_start, NULL},
     {"POST", "/api/failover/resume", NULL, ROUTE_FAILOVER, API_WRITE,
-     API_ROLE_TOKEN, API_BODY, do_failover_resume, NULL},
+     API_ROLE_ADMIN, API_BODY, do_failover_resume, NULL},
     {"POST", "/api/failover/abort", NULL, ROUTE_FAILOVER, API_WRITE,
-     API_ROLE_TOKEN, API_BODY, do_failover_abort, NULL},
+     API_ROLE_ADMIN, API_BODY, do_failover_abort, NULL},
 };
 
 const struct api_route_table api_routes_failover = API_ROUTE_TABLE(routes);

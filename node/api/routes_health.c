@@ -636,17 +636,17 @@ static void do_probes(struct api_call *c)
 }
 
 static const struct api_route_def routes[] = {
-    {"GET", "/api/health", NULL, ROUTE_HEALTH, API_DIRECT, API_ROLE_OPEN, 0,
+    {"GET", "/api/health", NULL, ROUTE_HEALTH, API_DIRECT, API_ROLE_READER, 0,
      do_health, NULL},
-    {"GET", "/api/breakers", NULL, ROUTE_BREAKERS, API_READ, API_ROLE_OPEN, 0,
+    {"GET", "/api/breakers", NULL, ROUTE_BREAKERS, API_READ, API_ROLE_READER, 0,
      do_breakers, NULL},
     {"POST", "/api/breakers/", "events", ROUTE_BREAKER, API_WRITE,
-     API_ROLE_TOKEN, API_BODY | API_ANY_ACTION, do_events, NULL},
+     API_ROLE_RELAY, API_BODY | API_ANY_ACTION, do_events, NULL},
     {"POST", "/api/admin/circuit-breakers/reset", NULL, ROUTE_BREAKER_RESET,
-     API_WRITE, API_ROLE_TOKEN, API_BODY | API_EMPTY_OK, do_reset, NULL},
-    {"GET", "/api/llm/route", NULL, ROUTE_LLM_ROUTE, API_READ, API_ROLE_OPEN, 0,
-     do_route, NULL},
-    {"POST", "/api/probes", NULL, ROUTE_PROBES, API_WRITE, API_ROLE_TOKEN,
+     API_WRITE, API_ROLE_OPERATOR, API_BODY | API_EMPTY_OK, do_reset, NULL},
+    {"GET", "/api/llm/route", NULL, ROUTE_LLM_ROUTE, API_READ, API_ROLE_READER,
+     0, do_route, NULL},
+    {"POST", "/api/probes", NULL, ROUTE_PROBES, API_WRITE, API_ROLE_NODE,
      API_BODY, do_probes, NULL},
 };
 

@@ -168,7 +168,7 @@ static void do_replication(struct api_call *c)
 
 static const struct api_route_def routes[] = {
     {"GET", "/api/replication", NULL, ROUTE_REPLICATION, API_READ,
-     API_ROLE_OPEN, 0, do_replication, NULL},
+     API_ROLE_READER, 0, do_replication, NULL},
 };
 
 const struct api_route_table api_routes_replication = API_ROUTE_TABLE(routes);

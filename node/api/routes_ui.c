@@ -199,7 +199,7 @@ static const struct api_route_def routes[] = {
     {"GET", "/", NULL, ROUTE_UI, API_DIRECT, API_ROLE_OPEN, 0, do_page, NULL},
     {"GET", "/ui/", NULL, ROUTE_UI, API_DIRECT, API_ROLE_OPEN, 0, do_asset,
      asset_name_ok},
-    {"GET", "/api/dns", NULL, ROUTE_DNS, API_DIRECT, API_ROLE_OPEN, 0, do_dns,
+    {"GET", "/api/dns", NULL, ROUTE_DNS, API_DIRECT, API_ROLE_READER, 0, do_dns,
      NULL},
 };
 

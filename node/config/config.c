@@ -76,6 +76,9 @@ static const struct config__key api_keys[] = {
      false},
     {"request_timeout_ms", KEY_UINT, FIELD(config, api_request_timeout_ms), 100,
      600000, false},
+    {"tokens_file", KEY_PATH, FIELD(config, api_tokens_file), 0, 0, false},
+    {"open_health", KEY_BOOL, FIELD(config, api_open_health), 0, 0, false},
+    {"open_metrics", KEY_BOOL, FIELD(config, api_open_metrics), 0, 0, false},
 };
 
 static const struct config__key hooks_keys[] = {
@@ -314,6 +317,8 @@ void config_defaults(struct config *c)
     c->max_body_bytes = 1024 * 1024;
     c->api_max_connections = 1024;
     c->api_request_timeout_ms = 10000;
+    c->api_open_health = true;
+    c->api_open_metrics = true;
     c->job_parallel = 2;
     c->drill_redis_db = -1;
     c->probe_interval_ms = 5000;

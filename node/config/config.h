@@ -56,6 +56,9 @@ struct config
     size_t max_body_bytes;           /* default 1 MiB */
     unsigned api_max_connections;    /* default 1024 */
     unsigned api_request_timeout_ms; /* default 10000 */
+    char api_tokens_file[1024];      /* named tokens with roles; "" */
+    bool api_open_health;            /* /api/health without a token (true) */
+    bool api_open_metrics;           /* /metrics without a token (true) */
     /* [services]: this node's region's data services, which its job
      * workers back up and restore */
     char pg_conninfo[1024];  /* libpq conninfo; "" = none */
@@ -166,6 +169,36 @@ int config_read_secret(const char *what,
                        char *buf,
                        size_t size,
                        char *errmsg);
+
+/* [api] tokens_file: named tokens, each with a role. */
+enum config_role {
+    CONFIG_ROLE_READER = 1, /* GET routes */
+    CONFIG_ROLE_OPERATOR,   /* + backups, drills, breaker events and resets */
+    CONFIG_ROLE_NODE,       /* + reports, job claim/renew/finish, relays */
+    CONFIG_ROLE_ADMIN,      /* everything */
+};
+#define CONFIG_TOKENS_MAX 64
+#define CONFIG_TOKEN_NAME_MAX 33
+#define CONFIG_TOKEN_MIN 16
+#define CONFIG_TOKEN_MAX 128
+struct config_token
+{
+    char name[CONFIG_TOKEN_NAME_MAX];
+    int role; /* enum config_role */
+    char token[CONFIG_TOKEN_MAX + 1];
+    int line;
+};
+
+/* Read path: "NAME ROLE TOKEN" lines ('#' comments), private like a token
+ * file. Names and tokens are unique; at least one entry. Returns 0, or
+ * DR_EIO / DR_EINVAL with errmsg naming the file, the line and the reason
+ * (never a token). On failure nothing is left in out. */
+int config_read_tokens(const char *path,
+                       struct config_token *out,
+                       size_t max,
+                       size_t *n,
+                       char *errmsg);
+const char *config_role_name(int role);
 
 /* "debug", "info", "warn" or "error"; "unknown" for anything else. */
 const char *config_log_level_name(int level);

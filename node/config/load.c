@@ -156,6 +156,158 @@ int config_read_token(const char *path, char *buf, size_t size, char *errmsg)
                               errmsg);
 }
 
+const char *config_role_name(int role)
+{
+    switch (role) {
+        case CONFIG_ROLE_READER:
+            return "reader";
+        case CONFIG_ROLE_OPERATOR:
+            return "operator";
+        case CONFIG_ROLE_NODE:
+            return "node";
+        case CONFIG_ROLE_ADMIN:
+            return "admin";
+    }
+    return "none";
+}
+
+static int role_of(const char *s)
+{
+    for (int r = CONFIG_ROLE_READER; r <= CONFIG_ROLE_ADMIN; r++) {
+        if (strcmp(s, config_role_name(r)) == 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && strchr("_.-", s[i]) == NULL) {
+            return false;
+        }
+    }
+    return n > 0 && n < CONFIG_TOKEN_NAME_MAX;
+}
+
+int config_read_tokens(const char *path,
+                       struct config_token *out,
+                       size_t max,
+                       size_t *n,
+                       char *errmsg)
+{
+    const char *what = "[api] tokens_file";
+    struct stat st;
+    char *text, *line, *next;
+    size_t len = 0;
+    int fd, rv, lineno = 0;
+
+    *n = 0;
+    rv = open_regular(what, path, &fd, &st, errmsg);
+    if (rv != DR_OK) {
+        return rv;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        snprintf(
+            errmsg, 256,
+            "%s %s is accessible by group or others (mode %04o); chmod 600 it",
+            what, path, (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return DR_EINVAL;
+    }
+    rv = read_all(what, path, fd, 65536, &text, &len, errmsg);
+    close(fd);
+    if (rv == DR_ELIMIT) {
+        snprintf(errmsg, 256, "%s %s: larger than 64 KiB", what, path);
+        return DR_EINVAL;
+    }
+    if (rv != DR_OK) {
+        return DR_EIO;
+    }
+    for (line = text; line != NULL && rv == DR_OK; line = next) {
+        char name[64], role[32], token[CONFIG_TOKEN_MAX + 2], extra[2];
+        struct config_token *t;
+        int got;
+
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        lineno++;
+        while (*line == ' ' || *line == '\t') {
+            line++;
+        }
+        if (*line == '\0' || *line == '#' || *line == '\r') {
+            continue;
+        }
+        got = sscanf(line, "%63s %31s %129s %1s", name, role, token, extra);
+        if (got != 3) {
+            snprintf(errmsg, 256,
+                     "%s %s:%d: want \"NAME ROLE TOKEN\" (roles: reader, "
+                     "operator, node, admin)",
+                     what, path, lineno);
+            rv = DR_EINVAL;
+        } else if (!name_ok(name)) {
+            snprintf(errmsg, 256,
+                     "%s %s:%d: the name must be 1 to %d letters, digits, "
+                     "'_', '.' or '-'",
+                     what, path, lineno, CONFIG_TOKEN_NAME_MAX - 1);
+            rv = DR_EINVAL;
+        } else if (role_of(role) == 0) {
+            snprintf(errmsg, 256,
+                     "%s %s:%d: %.31s is not a role (reader, operator, node, "
+                     "admin)",
+                     what, path, lineno, role);
+            rv = DR_EINVAL;
+        } else if (strlen(token) < CONFIG_TOKEN_MIN ||
+                   strlen(token) > CONFIG_TOKEN_MAX) {
+            snprintf(errmsg, 256,
+                     "%s %s:%d: token of %s must be %d to %d characters", what,
+                     path, lineno, name, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX);
+            rv = DR_EINVAL;
+        } else if (*n == max) {
+            snprintf(errmsg, 256, "%s %s: more than %zu tokens", what, path,
+                     max);
+            rv = DR_EINVAL;
+        } else {
+            for (size_t k = 0; k < *n && rv == DR_OK; k++) {
+                if (strcmp(out[k].name, name) == 0 ||
+                    strcmp(out[k].token, token) == 0) {
+                    snprintf(errmsg, 256,
+                             "%s %s:%d: %s repeats the %s of line %d", what,
+                             path, lineno, name,
+                             strcmp(out[k].name, name) == 0 ? "name" : "token",
+                             out[k].line);
+                    rv = DR_EINVAL;
+                }
+            }
+            if (rv == DR_OK) {
+                t = &out[(*n)++];
+                snprintf(t->name, sizeof(t->name), "%s", name);
+                snprintf(t->token, sizeof(t->token), "%s", token);
+                t->role = role_of(role);
+                t->line = lineno;
+            }
+        }
+        explicit_bzero(token, sizeof(token));
+    }
+    if (rv == DR_OK && *n == 0) {
+        snprintf(errmsg, 256, "%s %s holds no token", what, path);
+        rv = DR_EINVAL;
+    }
+    if (rv != DR_OK) {
+        for (size_t k = 0; k < *n; k++) {
+            explicit_bzero(out[k].token, sizeof(out[k].token));
+        }
+        *n = 0;
+    }
+    explicit_bzero(text, len);
+    free(text);
+    return rv;
+}
+
 int config_read_secret(const char *what,
                        const char *noun,
                        bool allow_spaces,

@@ -239,6 +239,9 @@ class Node:
     def get(self, path, stale=False, **kw):
         if stale:
             path += ("&" if "?" in path else "?") + "stale=true"
+        if "tokens_file" in self.cluster.api:
+            # Roles: reads need a token too (the cluster's is a node's).
+            kw.setdefault("token", self.cluster.token)
         return self.request("GET", path, **kw)
 
     def write(self, method, path, body=None, token=True, **kw):
