@@ -17,6 +17,7 @@ import unittest
 import drtest  # noqa: E402
 
 sys.dont_write_bytecode = True  # keep the source tree clean
+import cdp  # noqa: E402
 import drcluster  # noqa: E402
 from drcluster import http_request  # noqa: E402
 
@@ -176,6 +177,34 @@ class ApiRoles(unittest.TestCase):
         p = subprocess.run([drcluster.DRNODE, "--check-config", conf],
                            capture_output=True, text=True, timeout=30)
         self.assertIn("accessible by group or others", p.stderr)
+
+    def test_status_page_asks_for_a_token(self):
+        """With roles the page cannot read without a token: it asks once,
+        keeps the token in the tab's sessionStorage only, and then shows
+        the cluster; a wrong token is asked for again."""
+        b = cdp.Browser()
+        self.addCleanup(b.close)
+        b.navigate("http://%s/" % self.addr)
+
+        def shown(expr, want):
+            drcluster.wait_until(lambda: b.eval(expr) == want, 10,
+                                 interval=0.2, what=expr)
+        shown("document.getElementById('login').hidden", False)
+        self.assertEqual(b.eval("document.body.dataset.state"), "unreachable")
+        for token, state in (("wrong-token-0123456789", "unreachable"),
+                             (self.tokens["reader"], "live")):
+            b.eval("(() => { document.getElementById('token').value = %s; "
+                   "document.getElementById('login').requestSubmit(); "
+                   "return true; })()" % json.dumps(token))
+            shown("document.body.dataset.state", state)
+            shown("document.getElementById('login').hidden",
+                  state == "live")
+        self.assertEqual(b.eval("document.body.dataset.primary"), "eu-west")
+        self.assertEqual(b.eval("sessionStorage.getItem("
+                                "'drnode-reader-token')"),
+                         self.tokens["reader"])
+        self.assertEqual(b.eval("localStorage.length"), 0)
+        self.assertEqual(b.problems(network_too=False), [])
 
 
 if __name__ == "__main__":
