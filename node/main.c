@@ -39,7 +39,7 @@ struct daemon
     bool scheduler_started;
     struct failover failover;
     bool failover_started;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     bool signals_started;
     uv_timer_t watchdog; /* systemd's WatchdogSec, fed from the loop */
     bool watchdog_started;
@@ -158,6 +158,7 @@ static void shutdown_node(struct daemon *d, int code)
     if (d->signals_started) {
         uv_signal_stop(&d->sigterm);
         uv_signal_stop(&d->sigint);
+        uv_signal_stop(&d->sighup);
     }
     api_stop(d->api);
     if (d->scheduler_started) {
@@ -177,6 +178,50 @@ static void shutdown_node(struct daemon *d, int code)
     } else {
         uv_stop(d->loop);
     }
+}
+
+static int load_tokens(const struct config *cfg,
+                       const char *own,
+                       struct config_token *tokens,
+                       size_t *n,
+                       char *err);
+
+/* SIGHUP: read token_file and [api] tokens_file again and use them from
+ * the next request on (rotation without a restart). A file that does not
+ * pass the start-up checks changes nothing; the log says why. */
+static void reload_cb(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    static struct config_token tokens[CONFIG_TOKENS_MAX];
+    char token[512] = "", err[DAEMON_ERR_MAX];
+    size_t n = 0;
+
+    (void)signum;
+    if (d->stopping) {
+        return;
+    }
+    if (d->cfg.token_file[0] != '\0' &&
+        config_read_token(d->cfg.token_file, token, sizeof(token), err) != 0) {
+        log_error(
+            "SIGHUP: tokens not reloaded (the old ones stay): "
+            "[node] token_file: %s",
+            err);
+        return;
+    }
+    if (load_tokens(&d->cfg, token, tokens, &n, err) != 0) {
+        log_error("SIGHUP: tokens not reloaded (the old ones stay): %s", err);
+        explicit_bzero(token, sizeof(token));
+        return;
+    }
+    api_set_tokens(d->api, token, tokens, n);
+    snprintf(d->agent.token, sizeof(d->agent.token), "%s", token);
+    snprintf(d->health.token, sizeof(d->health.token), "%s", token);
+    explicit_bzero(token, sizeof(token));
+    for (size_t k = 0; k < n; k++) {
+        explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
+    }
+    log_info("SIGHUP: tokens reloaded (%zu named token%s%s)", n,
+             n == 1 ? "" : "s", n == 0 ? "; token_file only" : "");
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -323,6 +368,9 @@ static int start(struct daemon *d,
     d->sigint.data = d;
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    uv_signal_init(d->loop, &d->sighup);
+    d->sighup.data = d;
+    uv_signal_start(&d->sighup, reload_cb, SIGHUP);
     d->signals_started = true;
     return 0;
 }

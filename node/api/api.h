@@ -26,6 +26,13 @@ int api_start(struct api **out,
               size_t n_tokens,
               char *errmsg);
 
+/* Replace this node's own token and the accepted tokens (SIGHUP): requests
+ * from now on are checked against the new set. */
+void api_set_tokens(struct api *a,
+                    const char *token,
+                    const struct config_token *tokens,
+                    size_t n_tokens);
+
 struct health;
 /* Serve health and probe reports from h (borrowed; NULL until set). */
 void api_set_health(struct api *a, struct health *h);

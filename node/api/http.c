@@ -638,6 +638,35 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa, char *errmsg)
     return DR_OK;
 }
 
+void api_set_tokens(struct api *a,
+                    const char *token,
+                    const struct config_token *tokens,
+                    size_t n_tokens)
+{
+    OPENSSL_cleanse(a->token, sizeof(a->token));
+    OPENSSL_cleanse(a->tokens, sizeof(a->tokens));
+    a->n_tokens = 0;
+    a->roles = false;
+    snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
+    a->has_token = a->token[0] != '\0';
+    if (n_tokens > 0) {
+        a->roles = true;
+        for (size_t k = 0; k < n_tokens && k < CONFIG_TOKENS_MAX; k++) {
+            struct api_token *t = &a->tokens[a->n_tokens++];
+            snprintf(t->name, sizeof(t->name), "%s", tokens[k].name);
+            t->role = tokens[k].role;
+            SHA256((const unsigned char *)tokens[k].token,
+                   strlen(tokens[k].token), t->digest);
+        }
+    } else if (a->has_token) {
+        /* No roles: the one token is an admin's. */
+        struct api_token *t = &a->tokens[a->n_tokens++];
+        snprintf(t->name, sizeof(t->name), "admin");
+        t->role = CONFIG_ROLE_ADMIN;
+        SHA256((const unsigned char *)a->token, strlen(a->token), t->digest);
+    }
+}
+
 int api_start(struct api **out,
               uv_loop_t *loop,
               const struct config *cfg,
@@ -665,24 +694,7 @@ int api_start(struct api **out,
     a->loop = loop;
     a->cfg = cfg;
     a->node = node;
-    snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
-    a->has_token = a->token[0] != '\0';
-    if (n_tokens > 0) {
-        a->roles = true;
-        for (size_t k = 0; k < n_tokens && k < CONFIG_TOKENS_MAX; k++) {
-            struct api_token *t = &a->tokens[a->n_tokens++];
-            snprintf(t->name, sizeof(t->name), "%s", tokens[k].name);
-            t->role = tokens[k].role;
-            SHA256((const unsigned char *)tokens[k].token,
-                   strlen(tokens[k].token), t->digest);
-        }
-    } else if (a->has_token) {
-        /* No roles: the one token is an admin's. */
-        struct api_token *t = &a->tokens[a->n_tokens++];
-        snprintf(t->name, sizeof(t->name), "admin");
-        t->role = CONFIG_ROLE_ADMIN;
-        SHA256((const unsigned char *)a->token, strlen(a->token), t->digest);
-    }
+    api_set_tokens(a, token, tokens, n_tokens);
     if (parse_addr(cfg->api_address, &sa, errmsg) != DR_OK) {
         free(a);
         return DR_EINVAL;

@@ -226,6 +226,7 @@ int config_read_tokens(const char *path,
     if (rv != DR_OK) {
         return DR_EIO;
     }
+    text[len] = '\0'; /* read_all leaves room for it */
     for (line = text; line != NULL && rv == DR_OK; line = next) {
         char name[64], role[32], token[CONFIG_TOKEN_MAX + 2], extra[2];
         struct config_token *t;
