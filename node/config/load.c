@@ -156,6 +156,30 @@ int config_read_token(const char *path, char *buf, size_t size, char *errmsg)
                               errmsg);
 }
 
+/* open_regular, and refuse a file that group or others may use: it holds
+ * secrets. */
+static int open_private(const char *what,
+                        const char *path,
+                        int *fd,
+                        char *errmsg)
+{
+    struct stat st;
+    int rv = open_regular(what, path, fd, &st, errmsg);
+
+    if (rv != DR_OK) {
+        return rv;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        snprintf(
+            errmsg, 256,
+            "%s %s is accessible by group or others (mode %04o); chmod 600 it",
+            what, path, (unsigned)(st.st_mode & 07777));
+        close(*fd);
+        return DR_EINVAL;
+    }
+    return DR_OK;
+}
+
 const char *config_role_name(int role)
 {
     switch (role) {
@@ -199,23 +223,14 @@ int config_read_tokens(const char *path,
                        char *errmsg)
 {
     const char *what = "[api] tokens_file";
-    struct stat st;
     char *text, *line, *next;
     size_t len = 0;
     int fd, rv, lineno = 0;
 
     *n = 0;
-    rv = open_regular(what, path, &fd, &st, errmsg);
+    rv = open_private(what, path, &fd, errmsg);
     if (rv != DR_OK) {
         return rv;
-    }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        snprintf(
-            errmsg, 256,
-            "%s %s is accessible by group or others (mode %04o); chmod 600 it",
-            what, path, (unsigned)(st.st_mode & 07777));
-        close(fd);
-        return DR_EINVAL;
     }
     rv = read_all(what, path, fd, 65536, &text, &len, errmsg);
     close(fd);
@@ -317,7 +332,6 @@ int config_read_secret(const char *what,
                        size_t size,
                        char *errmsg)
 {
-    struct stat st;
     char *text;
     size_t len = 0;
     size_t i;
@@ -325,17 +339,9 @@ int config_read_secret(const char *what,
     int rv;
 
     assert(size > 0);
-    rv = open_regular(what, path, &fd, &st, errmsg);
+    rv = open_private(what, path, &fd, errmsg);
     if (rv != DR_OK) {
         return rv;
-    }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        snprintf(
-            errmsg, 256,
-            "%s %s is accessible by group or others (mode %04o); chmod 600 it",
-            what, path, (unsigned)(st.st_mode & 07777));
-        close(fd);
-        return DR_EINVAL;
     }
     rv = read_all(what, path, fd, size - 1 + TOKEN_SLACK, &text, &len, errmsg);
     close(fd);
