@@ -420,6 +420,7 @@ function iniVars(m, join) {
         members: templateMembers,
         regions: templateRegions,
         ...serviceVars(m.region),
+        api_lines: [], // tokens are secrets: never in tfvars (terraform test sets some)
     };
 }
 
@@ -443,6 +444,7 @@ function cloudInitVars(m, ini) {
         package_sha256: tfvars.package_sha256,
         config_b64: Buffer.from(ini).toString("base64"),
         token_parameter: `/${tfvars.cluster_name}/${m.region}/drnode-token`,
+        tokens_parameter: "",
         aws_region: regions.find((r) => r.name === m.region).aws_region,
         fence_hook_b64: Buffer.from(fenceHook).toString("base64"),
     };
@@ -647,11 +649,14 @@ function runcmdFailsClosed(ci) {
         fs.writeFileSync(path.join(bin, "aws"), `#!/bin/sh\necho "aws $*" >>${q(log)}\n[ -z "$AWS_FAILS" ] || exit 255\necho token-from-ssm\n`, { mode: 0o755 });
         const realSum = spawnSync("sh", ["-c", "printf 'fake deb' | sha256sum | cut -d' ' -f1"], { encoding: "utf8" }).stdout.trim();
         const tokenFile = path.join(dir, "etc", "token");
-        const run = (sum, env = {}) => {
+        const tokensFile = path.join(dir, "etc", "tokens");
+        const run = (sum, env = {}, tokensParam = "") => {
             fs.rmSync(log, { force: true });
             fs.rmSync(tokenFile, { force: true });
-            const text = script.replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/")
+            fs.rmSync(tokensFile, { force: true });
+            let text = script.replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/")
                 .replaceAll("/etc/drnode/", path.join(dir, "etc") + "/").replaceAll(tfvars.package_sha256, sum);
+            if (tokensParam) text = text.replace(/'' *$/m, q(tokensParam));
             const f = path.join(dir, "runcmd");
             fs.writeFileSync(f, text, { mode: 0o755 });
             const r = spawnSync("sh", [f], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin`, ...env } });
@@ -670,6 +675,10 @@ function runcmdFailsClosed(ci) {
         if (!fine.calls.includes("aws ssm get-parameter --region ")) problem("cloud-init runcmd does not read the token from SSM");
         if (!fs.existsSync(tokenFile) || fs.readFileSync(tokenFile, "utf8") !== "token-from-ssm\n") problem("cloud-init runcmd does not write the token it read from SSM");
         else if ((fs.statSync(tokenFile).mode & 0o077) !== 0) problem("cloud-init runcmd writes the token readable by group or others");
+        if (fs.existsSync(tokensFile)) problem("cloud-init runcmd writes a tokens file without api_tokens");
+        const withTokens = run(realSum, {}, "/cluster/region/drnode-tokens");
+        if (withTokens.status !== 0 || !withTokens.calls.includes("--name /cluster/region/drnode-tokens")) problem("cloud-init runcmd does not read the tokens file from SSM when api_tokens are set");
+        else if (!fs.existsSync(tokensFile) || (fs.statSync(tokensFile).mode & 0o077) !== 0) problem("cloud-init runcmd does not write the tokens file 0600");
         for (const c of ["apt-get install", "runuser -u drnode -- /usr/bin/drnode --check-config", "systemctl enable --now drnode.service"]) {
             if (!fine.calls.includes(c)) problem(`cloud-init runcmd with the right checksum never ran "${c}"`);
         }

@@ -92,6 +92,7 @@ module "region_a" {
   package_url        = var.package_url
   package_sha256     = var.package_sha256
   cluster_token      = var.cluster_token
+  api_tokens         = var.api_tokens
   fence_hook         = var.fence_hook
   probe_interval_ms  = var.probe_interval_ms
   extra_policy_arns  = { dns = module.dns.policy_arn }
@@ -120,6 +121,7 @@ module "region_b" {
   package_url        = var.package_url
   package_sha256     = var.package_sha256
   cluster_token      = var.cluster_token
+  api_tokens         = var.api_tokens
   fence_hook         = var.fence_hook
   probe_interval_ms  = var.probe_interval_ms
   extra_policy_arns  = { dns = module.dns.policy_arn }
@@ -148,6 +150,7 @@ module "region_c" {
   package_url        = var.package_url
   package_sha256     = var.package_sha256
   cluster_token      = var.cluster_token
+  api_tokens         = var.api_tokens
   fence_hook         = var.fence_hook
   probe_interval_ms  = var.probe_interval_ms
   extra_policy_arns  = { dns = module.dns.policy_arn }

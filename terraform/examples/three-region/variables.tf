@@ -139,6 +139,16 @@ variable "cluster_token" {
   sensitive   = true
 }
 
+variable "api_tokens" {
+  description = "Named API tokens with roles, by name (reader, operator, node, admin); cluster_token must be one of them as node or admin. Empty: no roles. Pass it with TF_VAR_api_tokens, never a tfvars file."
+  type = map(object({
+    role  = string
+    token = string
+  }))
+  default   = {}
+  sensitive = true
+}
+
 variable "fence_hook" {
   description = "Contents of /etc/drnode/fence-hook on every coordinator; null keeps the module's default (log only)."
   type        = string

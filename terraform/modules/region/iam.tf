@@ -105,11 +105,32 @@ resource "aws_ssm_parameter" "token" {
   tags = local.tags
 }
 
+# The named tokens with their roles ([api] tokens_file), when any.
+resource "aws_ssm_parameter" "tokens" {
+  count = local.roles ? 1 : 0
+
+  name        = local.tokens_parameter
+  description = "drnode API tokens of ${var.cluster_name} (NAME ROLE TOKEN lines)"
+  type        = "SecureString"
+  value = join("", [for name in sort(keys(var.api_tokens)) :
+  "${name} ${var.api_tokens[name].role} ${var.api_tokens[name].token}\n"])
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition = anytrue([for t in values(var.api_tokens) :
+      t.token == var.cluster_token && contains(["node", "admin"], t.role)])
+      error_message = "api_tokens must hold cluster_token with the node or admin role: every coordinator sends it to the others."
+    }
+  }
+}
+
 data "aws_iam_policy_document" "token_access" {
   statement {
     sid       = "ReadClusterToken"
     actions   = ["ssm:GetParameter"]
-    resources = [aws_ssm_parameter.token.arn]
+    resources = concat([aws_ssm_parameter.token.arn], aws_ssm_parameter.tokens[*].arn)
   }
 }
 

@@ -48,6 +48,7 @@ resource "aws_instance" "coordinator" {
   # S3 endpoint) must exist before the instance does.
   depends_on = [
     aws_ssm_parameter.token,
+    aws_ssm_parameter.tokens,
     aws_iam_role_policy.token,
     aws_route.internet,
     aws_route_table_association.this,

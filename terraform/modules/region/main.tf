@@ -68,15 +68,22 @@ locals {
   # The user data of each node: no secret in it. The token is read from
   # SSM Parameter Store at first boot with the instance role.
   cloud_init = { for id, m in local.nodes : id => templatefile("${path.module}/cloud-init.yaml.tftpl", {
-    hostname        = "${local.name}-${id}"
-    package_url     = var.package_url
-    package_sha256  = var.package_sha256
-    config_b64      = base64encode(local.drnode_ini[id])
-    token_parameter = local.token_parameter
-    aws_region      = local.own_region.aws_region
-    fence_hook_b64  = base64encode(var.fence_hook)
+    hostname         = "${local.name}-${id}"
+    package_url      = var.package_url
+    package_sha256   = var.package_sha256
+    config_b64       = base64encode(local.drnode_ini[id])
+    token_parameter  = local.token_parameter
+    tokens_parameter = local.tokens_parameter
+    aws_region       = local.own_region.aws_region
+    fence_hook_b64   = base64encode(var.fence_hook)
   }) }
   token_parameter = "/${var.cluster_name}/${var.region}/drnode-token"
+  # Whether there are named tokens is not a secret (the tokens are).
+  roles            = nonsensitive(length(var.api_tokens) > 0)
+  tokens_parameter = local.roles ? "/${var.cluster_name}/${var.region}/drnode-tokens" : ""
+  api_lines = local.roles ? [
+    "tokens_file = /etc/drnode/tokens",
+  ] : []
 
   # drnode.ini of each node of this region: no secrets in it (the token is
   # a separate file).
@@ -91,6 +98,7 @@ locals {
     members        = local.template_members
     regions        = local.template_regions
     service_lines  = local.service_lines
+    api_lines      = local.api_lines
     probe_lines    = local.probe_lines
   }) }
 }

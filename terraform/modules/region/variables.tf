@@ -211,6 +211,24 @@ variable "cluster_token" {
   }
 }
 
+variable "api_tokens" {
+  description = "Named API tokens with roles (reader, operator, node, admin), by name; empty: no roles (reads open, cluster_token is the one admin token). When set, cluster_token must be one of them with the node or admin role (every node sends it to the others). Rendered into /etc/drnode/tokens from an SSM SecureString, never user data."
+  type = map(object({
+    role  = string
+    token = string
+  }))
+  default   = {}
+  sensitive = true
+
+  validation {
+    condition = alltrue([for name, t in var.api_tokens :
+      contains(["reader", "operator", "node", "admin"], t.role) &&
+      can(regex("^[A-Za-z0-9_.-]{1,32}$", name)) &&
+    length(t.token) >= 16 && length(t.token) <= 128 && can(regex("^[!-~]+$", t.token))])
+    error_message = "api_tokens: names of 1 to 32 letters, digits, '_', '.', '-'; roles reader, operator, node or admin; tokens of 16 to 128 printable characters without spaces."
+  }
+}
+
 variable "fence_hook" {
   description = "Script installed as /etc/drnode/fence-hook: what this node runs to fence its site (for example make the app read-only). null selects the default, which only logs."
   type        = string

@@ -233,3 +233,27 @@ run "three_voters_in_one_region_refused" {
 
   expect_failures = [var.region_c]
 }
+
+# Named tokens with roles: every node gets [api] tokens_file, and cloud-init
+# reads the file from the region's SSM parameter (never user data).
+run "api_tokens" {
+  command = plan
+
+  variables {
+    api_tokens = {
+      coordinators = { role = "node", token = "terraform-test-token-0123456789abcdef" }
+      prometheus   = { role = "reader", token = "prometheus-reader-0123456789" }
+    }
+  }
+
+  assert {
+    condition     = alltrue([for c in values(output.node_configs) : strcontains(c, "\n[api]\ntokens_file = /etc/drnode/tokens\n")])
+    error_message = "Every node must render [api] tokens_file once api_tokens are set."
+  }
+  assert {
+    condition = alltrue([for ci in values(module.region_a.cloud_init) :
+      strcontains(ci, "/cogitator-dr/eu-west/drnode-tokens") && !strcontains(ci, "prometheus-reader-0123456789")
+    ])
+    error_message = "cloud-init must read the tokens from SSM and never carry them."
+  }
+}

@@ -87,3 +87,27 @@ run "zones_must_match_subnets" {
   }
   expect_failures = [aws_vpc.this]
 }
+
+# Named tokens without the cluster token as a node's or admin's: the
+# coordinators could not talk to each other. Refused.
+run "api_tokens_without_the_cluster_token_refused" {
+  command = plan
+
+  variables {
+    api_tokens = {
+      prometheus = { role = "reader", token = "prometheus-reader-0123456789" }
+    }
+  }
+  expect_failures = [aws_ssm_parameter.tokens]
+}
+
+run "api_token_with_an_unknown_role_refused" {
+  command = plan
+
+  variables {
+    api_tokens = {
+      coordinators = { role = "boss", token = "terraform-test-token-0123456789abcdef" }
+    }
+  }
+  expect_failures = [var.api_tokens]
+}
