@@ -1,4 +1,5 @@
 /* API routes: status, health, regions, members, leader, settings, site. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,74 @@ static void after_setting_set(struct api_call *c)
     do_setting_get(c);
 }
 
+/* "a.b.c.d:port" (port optional when port_optional) with an IPv4
+ * address and a port of 1..65535. */
+static bool ipv4_port(const char *s, size_t len, bool port_optional)
+{
+    unsigned a, b, c4, d, port = 53;
+    char tail[2];
+    char buf[64];
+    int n;
+
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    n = sscanf(buf, "%3u.%3u.%3u.%3u:%5u%1s", &a, &b, &c4, &d, &port, tail);
+    if (n == 4 && port_optional && strchr(buf, ':') == NULL) {
+        n = 5;
+    }
+    return n == 5 && a < 256 && b < 256 && c4 < 256 && d < 256 && port > 0 &&
+           port < 65536;
+}
+
+/* What the DNS step would refuse only when a failover runs: refused when
+ * set, with the reason (the state machine accepts any string: a check
+ * there would judge old log entries anew). */
+static const char *dns_setting_problem(const char *key, const char *v)
+{
+    if (v[0] == '\0') {
+        return NULL;
+    }
+    if (strcmp(key, "dns.update_server") == 0 &&
+        !ipv4_port(v, strlen(v), false)) {
+        return "must be an IPv4 address with a port (10.0.0.53:53)";
+    }
+    if (strcmp(key, "dns.servers") == 0) {
+        const char *p = v;
+        size_t n = 0;
+        while (*p != '\0') {
+            size_t len = strcspn(p, ",");
+            while (len > 0 && *p == ' ') {
+                p++;
+                len--;
+            }
+            if (!ipv4_port(p, len, true) || ++n > 4) {
+                return "must be at most 4 IPv4 addresses, each with an "
+                       "optional port (10.0.0.53:53,10.0.1.53), comma-"
+                       "separated";
+            }
+            p += len;
+            p += *p == ',';
+        }
+    }
+    if (strcmp(key, "dns.zone_id") == 0) {
+        size_t len = strlen(v);
+        for (size_t i = 0; i < len; i++) {
+            if (!isupper((unsigned char)v[i]) &&
+                !isdigit((unsigned char)v[i])) {
+                return "must be a Route 53 hosted zone id (Z0123456789ABC: "
+                       "capital letters and digits)";
+            }
+        }
+        if (len > 32) {
+            return "must be a Route 53 hosted zone id of at most 32 characters";
+        }
+    }
+    return NULL;
+}
+
 static void do_setting_set(struct api_call *c)
 {
     static const struct api_field fields[] = {{"value", JT_ANY, true}};
@@ -334,6 +403,12 @@ static void do_setting_set(struct api_call *c)
         cmd.u.setting.value.type = FSM_SETTING_BOOL;
         cmd.u.setting.value.b = v->u.b;
     } else if (v->type == JIN_STRING) {
+        const char *why = dns_setting_problem(c->arg, v->u.str.s);
+        if (why != NULL) {
+            api_reply_error(c, 400, "invalid_argument", "setting %s: %s",
+                            c->arg, why);
+            return;
+        }
         cmd.u.setting.value.type = FSM_SETTING_STRING;
         cmd.u.setting.value.s = (char *)v->u.str.s;
     } else {

@@ -359,11 +359,33 @@ class TestApiErrors(ClusterTestCase):
             ("llm.fallback_chain", "ollama,ollama", "appears twice"),
             ("llm.fallback_chain", "ollama,,openai", "empty item"),
             ("llm.fallback_chain", "ollama,bard", 'unknown item "bard"'),
+            # DNS settings the failover's DNS step would trip over later.
+            ("dns.update_server", "ns1.example.com:53",
+             "setting dns.update_server: must be an IPv4 address with a "
+             "port"),
+            ("dns.update_server", "10.0.0.53", "must be an IPv4 address"),
+            ("dns.update_server", "10.0.0.300:53", "must be an IPv4"),
+            ("dns.servers", "10.0.0.53:53,ns2", "must be at most 4 IPv4"),
+            ("dns.servers", "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5",
+             "must be at most 4 IPv4"),
+            ("dns.servers", "10.0.0.53:0", "must be at most 4 IPv4"),
+            ("dns.zone_id", "/hostedzone/Z123", "must be a Route 53 hosted"),
+            ("dns.zone_id", "z0123", "must be a Route 53 hosted"),
         ]
         for key, value, msg in cases:
             with self.subTest(key=key, value=value):
                 self.rejected("PUT", "/api/settings/" + key,
                               {"value": value}, 400, "invalid_argument", msg)
+
+    def test_dns_settings_accepted(self):
+        for key, value in (("dns.update_server", "10.0.0.53:53"),
+                           ("dns.servers", "10.0.0.53:5300, 10.0.1.53"),
+                           ("dns.zone_id", "Z0123456789ABC"),
+                           ("dns.servers", ""), ("dns.zone_id", "")):
+            with self.subTest(key=key, value=value):
+                r = self.leader.write("PUT", "/api/settings/" + key,
+                                      {"value": value})
+                self.assertEqual(r.status, 200, r)
 
     # Regions.
 
