@@ -549,10 +549,10 @@ int api__auth(struct api_call *c, int need)
     c->token = k;
     if (a->roles) {
         /* The audit history names the token of every write. */
-        char host[64];
-        snprintf(host, sizeof(host), "%s", c->actor + 4); /* after "api:" */
-        snprintf(c->actor, sizeof(c->actor), "api:%s@%s", a->tokens[k].name,
-                 host);
+        char host[48];
+        snprintf(host, sizeof(host), "%.47s", c->actor + 4); /* "api:" */
+        snprintf(c->actor, sizeof(c->actor), "api:%.32s@%.47s",
+                 a->tokens[k].name, host);
     }
     return 0;
 }

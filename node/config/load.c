@@ -301,8 +301,8 @@ int config_read_tokens(const char *path,
             }
             if (rv == DR_OK) {
                 t = &out[(*n)++];
-                snprintf(t->name, sizeof(t->name), "%s", name);
-                snprintf(t->token, sizeof(t->token), "%s", token);
+                snprintf(t->name, sizeof(t->name), "%.32s", name);
+                snprintf(t->token, sizeof(t->token), "%.128s", token);
                 t->role = role_of(role);
                 t->line = lineno;
             }
