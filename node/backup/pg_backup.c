@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backup/job.h"
@@ -48,7 +49,17 @@ struct backup
     pthread_mutex_t written_mu;
     struct pgj_pool pool;
     uint64_t *sizes; /* per table, bytes on disk when planned */
+    /* Where the time went (monotonic ms), for the result's phases_ms. */
+    int64_t t0, t_snapshot, t_planned, t_schema, t_data, t_end;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int64_t wall_ms(void)
 {
@@ -921,14 +932,24 @@ static json_t *backup_result(struct backup *b,
         rows += m->tables[i].rows;
     }
     return json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:I, "
+        "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
         "manifest_key", manifest_key, "manifest_sha256", manifest_sha,
         "stored_bytes", (json_int_t)stored, "raw_bytes", (json_int_t)raw,
         "objects", (json_int_t)objects, "tables", (json_int_t)m->n_tables,
         "rows", (json_int_t)rows, "sequences", (json_int_t)m->n_sequences,
         "snapshot_time_ms", (json_int_t)m->snapshot_time_ms, "server_version",
         m->server_version, "database", m->database, "snapshot_id",
-        m->snapshot_id, "chunks", (json_int_t)(objects - 3));
+        m->snapshot_id, "chunks", (json_int_t)(objects - 3), "phases_ms",
+        /* snapshot: connect, export; plan: tables, chunks, sequences;
+         * schema: both pg_dump runs; data: the COPY workers (beside the
+         * schema dumps); manifest: sums, encode, store. */
+        "snapshot", (json_int_t)(b->t_snapshot - b->t0), "plan",
+        (json_int_t)(b->t_planned - b->t_snapshot), "schema",
+        (json_int_t)(b->t_schema - b->t_planned), "data",
+        (json_int_t)(b->t_data - b->t_planned), "manifest",
+        (json_int_t)(b->t_end - b->t_data), "total",
+        (json_int_t)(b->t_end - b->t0));
 }
 
 int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
@@ -971,13 +992,16 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
         pgj_errf(errmsg, "%s", err);
         goto out;
     }
+    b.t0 = mono_ms();
     rv = begin_snapshot(&b, &block_size, errmsg);
+    b.t_snapshot = mono_ms();
     if (rv == 0) {
         rv = plan_tables(&b, block_size, errmsg);
     }
     if (rv == 0) {
         rv = read_sequences(&b, errmsg);
     }
+    b.t_planned = mono_ms();
     if (rv != 0) {
         goto out;
     }
@@ -1003,6 +1027,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
         rv = dump_section(&b, "post-data", "post-data.sql.zst", &b.m->post_data,
                           errmsg);
     }
+    b.t_schema = mono_ms();
     if (rv != 0 && pool_started) {
         pgj_pool_fail(&b.pool, rv, errmsg);
     }
@@ -1015,6 +1040,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
             pgj_errf(errmsg, "%s", err);
         }
     }
+    b.t_data = mono_ms();
     if (rv != 0) {
         goto out;
     }
@@ -1037,6 +1063,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
     if (rv != 0) {
         goto out;
     }
+    b.t_end = mono_ms();
     rv = pgj_exec(b.conn, "COMMIT", err);
     if (rv != 0) {
         /* The data is in the store and consistent; only the release of the

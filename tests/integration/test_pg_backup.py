@@ -217,6 +217,14 @@ class PgBackupTest(unittest.TestCase):
         now_ms = time.time() * 1000
         self.assertLess(abs(r["snapshot_time_ms"] - now_ms), 600000)
         self.assertLess(r["stored_bytes"], r["raw_bytes"])
+        # Where the time went: every phase, none negative, adding up.
+        ph = r["phases_ms"]
+        self.assertEqual(set(ph), {"snapshot", "plan", "schema", "data",
+                                   "manifest", "total"})
+        self.assertTrue(all(v >= 0 for v in ph.values()), ph)
+        self.assertGreaterEqual(ph["total"], ph["snapshot"] + ph["plan"] +
+                                max(ph["schema"], ph["data"]) +
+                                ph["manifest"] - 5, ph)
         # A second backup to the same prefix is refused.
         out = run_job({"op": "pg_backup", "store": self.store,
                        "pg": self.pg.conninfo("src"), "prefix": "b1"})
