@@ -166,39 +166,59 @@ out:
     return rv;
 }
 
-/* Bind 127.0.0.1:0 for all of them at once, read the ports, then close. */
+/* The services start seconds after the ports are chosen (initdb runs in
+ * between), so a port from the kernel's ephemeral range (what binding port
+ * 0 returns) may meanwhile become some outgoing connection's local port:
+ * "Address already in use". So: random ports below the ephemeral range
+ * (LOCAL_PORT_LOW..LOCAL_PORT_HIGH), each checked bindable, all held open
+ * together so that none repeats, then closed. */
+#define LOCAL_PORT_LOW 20000
+#define LOCAL_PORT_HIGH 32000
+#define LOCAL_PORT_TRIES 400
+
 int local_free_ports(unsigned *ports, size_t n, char *errmsg)
 {
     int fds[LOCAL__PORTS_MAX];
     size_t i, opened = 0;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     int rv = 0;
 
     if (n > LOCAL__PORTS_MAX) {
         local_errf(errmsg, "more than %d ports", LOCAL__PORTS_MAX);
         return DR_ELIMIT;
     }
-    for (i = 0; i < n; i++) {
-        struct sockaddr_in sa;
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    for (i = 0; i < n && rv == 0; i++) {
+        int tries = 0;
+        for (;;) {
+            struct sockaddr_in sa;
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            unsigned port =
+                LOCAL_PORT_LOW +
+                (unsigned)rand_r(&seed) % (LOCAL_PORT_HIGH - LOCAL_PORT_LOW);
 
-        if (fd < 0) {
-            local_errf(errmsg, "socket: %s", strerror(errno));
-            rv = DR_EIO;
-            break;
+            if (fd < 0) {
+                local_errf(errmsg, "socket: %s", strerror(errno));
+                rv = DR_EIO;
+                break;
+            }
+            memset(&sa, 0, sizeof(sa));
+            sa.sin_family = AF_INET;
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            sa.sin_port = htons((uint16_t)port);
+            if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                fds[opened++] = fd;
+                ports[i] = port;
+                break;
+            }
+            close(fd);
+            if (++tries == LOCAL_PORT_TRIES) {
+                local_errf(errmsg,
+                           "no free port on 127.0.0.1 in %d..%d after %d tries",
+                           LOCAL_PORT_LOW, LOCAL_PORT_HIGH, tries);
+                rv = DR_EIO;
+                break;
+            }
         }
-        fds[opened++] = fd;
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sa.sin_port = 0;
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-            local_errf(errmsg, "bind 127.0.0.1:0: %s", strerror(errno));
-            rv = DR_EIO;
-            break;
-        }
-        ports[i] = ntohs(sa.sin_port);
     }
     for (i = 0; i < opened; i++) {
         close(fds[i]);

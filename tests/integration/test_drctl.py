@@ -147,9 +147,19 @@ class TestDrctl(unittest.TestCase):
         return p
 
     def leader_api(self):
-        st = self.status_json()
-        self.assertIsNotNone(st["leader"], st)
-        return st["leader"]["api"]
+        """The leader's API address, once one is known: a node resumed
+        after a SIGSTOP longer than the election timeout may call an
+        election (a new term) and the others then elect again."""
+        last = {}
+
+        def known():
+            last["st"] = self.status_json()
+            return last["st"]["leader"] is not None
+        try:
+            wait_until(known, 10, interval=0.1, what="a leader")
+        except AssertionError:
+            self.fail("no leader: %r" % (last.get("st"),))
+        return last["st"]["leader"]["api"]
 
     def get_leader(self, path):
         r = http_request(self.leader_api(), "GET", path)
@@ -319,6 +329,7 @@ class TestDrctl(unittest.TestCase):
                        ["regions"]])
 
     def test_4_kill_leader(self):
+        self.leader_api()  # one is known (after 3b's frozen node)
         st = self.status_json()
         old = st["leader"]["id"]
         node_dir = "node%d" % old
