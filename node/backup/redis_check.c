@@ -86,6 +86,7 @@ static int check_data(struct store *s,
     uint8_t d[32];
     long idx;
     int added, rv;
+    size_t n0 = keys->n; /* keys from before this object */
 
     rv = zio_reader_open(s, o->key, o->stored_sha256, &z, errmsg);
     if (rv != 0) {
@@ -161,6 +162,11 @@ static int check_data(struct store *s,
         goto out;
     }
 out:
+    if (rv != 0) {
+        /* What a damaged object decoded to is not data: its keys must not
+         * make a later object's keys look repeated. */
+        rkeytab_truncate(keys, n0);
+    }
     rfmt_reader_free(r);
     zio_reader_close(z);
     return rv;

@@ -662,6 +662,23 @@ static int grow_slots(struct rkeytab *t)
     return 0;
 }
 
+void rkeytab_truncate(struct rkeytab *t, size_t n)
+{
+    if (n >= t->n) {
+        return;
+    }
+    for (size_t i = n; i < t->n; i++) {
+        free(t->v[i].key);
+    }
+    t->n = n;
+    memset(t->slots, 0, t->nslots * sizeof(*t->slots));
+    for (size_t i = 0; i < t->n; i++) {
+        uint64_t h = hash_key(t->v[i].key, t->v[i].klen);
+        t->slots[slot_of(t, t->v[i].key, t->v[i].klen, h)] =
+            (h >> 32 << 32) | (uint64_t)(i + 1);
+    }
+}
+
 int rkeytab_add(struct rkeytab *t,
                 const uint8_t *key,
                 size_t klen,

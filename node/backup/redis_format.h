@@ -140,6 +140,8 @@ void rkeytab_init(struct rkeytab *t);
 void rkeytab_free(struct rkeytab *t);
 /* Index of key, or -1. */
 long rkeytab_find(const struct rkeytab *t, const uint8_t *key, size_t klen);
+/* Forget the entries from index n on (those a corrupt object added). */
+void rkeytab_truncate(struct rkeytab *t, size_t n);
 /* Add key (copied) unless present; *idx is its entry, *added whether it
  * is new. DR_ENOMEM on allocation failure. */
 int rkeytab_add(struct rkeytab *t,
