@@ -180,6 +180,14 @@ static void shutdown_node(struct daemon *d, int code)
     }
 }
 
+/* Tokens leave memory as soon as the API has their digests. */
+static void wipe_tokens(struct config_token *tokens, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
+    }
+}
+
 static int load_tokens(const struct config *cfg,
                        const char *own,
                        struct config_token *tokens,
@@ -217,9 +225,7 @@ static void reload_cb(uv_signal_t *h, int signum)
     snprintf(d->agent.token, sizeof(d->agent.token), "%s", token);
     snprintf(d->health.token, sizeof(d->health.token), "%s", token);
     explicit_bzero(token, sizeof(token));
-    for (size_t k = 0; k < n; k++) {
-        explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
-    }
+    wipe_tokens(tokens, n);
     log_info("SIGHUP: tokens reloaded (%zu named token%s%s)", n,
              n == 1 ? "" : "s", n == 0 ? "; token_file only" : "");
 }
@@ -314,9 +320,7 @@ static int load_tokens(const struct config *cfg,
                  "in it with the node or admin role: the other nodes would "
                  "refuse its reports and job claims",
                  cfg->api_tokens_file);
-        for (size_t k = 0; k < *n; k++) {
-            explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
-        }
+        wipe_tokens(tokens, *n);
         *n = 0;
         return -1;
     }
@@ -405,9 +409,7 @@ static int run(const char *path)
     d.loop = uv_default_loop();
     rv = start(&d, token, tokens, n_tokens, err);
     memset(token, 0, sizeof(token));
-    for (size_t k = 0; k < n_tokens; k++) {
-        explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
-    }
+    wipe_tokens(tokens, n_tokens);
     if (rv != 0) {
         fprintf(stderr, "drnode: %s\n", err);
         shutdown_node(&d, 1);
@@ -489,9 +491,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: %s\n", argv[2], err);
                 rv = -1;
             }
-            for (size_t k = 0; k < n; k++) {
-                explicit_bzero(tokens[k].token, sizeof(tokens[k].token));
-            }
+            wipe_tokens(tokens, n);
             memset(token, 0, sizeof(token));
         }
         if (rv == 0 && check_key_files(cfg, argv[2]) != 0) {

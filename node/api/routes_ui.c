@@ -56,15 +56,8 @@ static void add_header(struct api_call *c, const char *name, const char *v)
     }
 }
 
-static void serve(struct api_call *c, const char *name)
+static void serve(struct api_call *c, const struct api_asset *a)
 {
-    const struct api_asset *a = asset(name);
-
-    if (a == NULL) {
-        api_reply_error(c, 404, "not_found",
-                        "no such file of the status page: %s", name);
-        return;
-    }
     /* The page talks only to the cluster's own API addresses, which it
      * learns at run time: no inline script, nothing from elsewhere. */
     add_header(c, "content-security-policy",
@@ -73,12 +66,12 @@ static void serve(struct api_call *c, const char *name)
                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
     add_header(c, "x-content-type-options", "nosniff");
     add_header(c, "cache-control", "no-cache");
-    api_reply_text(c, 200, ctype_of(name), (const char *)a->data, a->len);
+    api_reply_text(c, 200, ctype_of(a->name), (const char *)a->data, a->len);
 }
 
 static void do_page(struct api_call *c)
 {
-    serve(c, "index.html");
+    serve(c, asset("index.html")); /* compiled in: always there */
 }
 
 static bool asset_name_ok(struct api_call *c)
@@ -93,7 +86,7 @@ static bool asset_name_ok(struct api_call *c)
 
 static void do_asset(struct api_call *c)
 {
-    serve(c, c->arg);
+    serve(c, asset(c->arg)); /* asset_name_ok checked it */
 }
 
 static void view_answers(struct jout *j, const struct dns_lookup_result *r)

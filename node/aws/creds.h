@@ -52,6 +52,8 @@ int aws_imds_parse_creds(const char *json,
                          char *errmsg);
 bool aws_imds_disabled(void);
 const char *aws_imds_endpoint(void);
+/* The endpoint (without a trailing '/') followed by path, into out. */
+void aws_imds_url(const char *path, char *out, size_t size);
 
 /* Wipe secrets from memory. */
 void s3_creds_clear(struct s3_creds *c);

@@ -59,6 +59,17 @@ const char *aws_imds_endpoint(void)
     return v != NULL && v[0] != '\0' ? v : IMDS_DEFAULT;
 }
 
+void aws_imds_url(const char *path, char *out, size_t size)
+{
+    const char *base = aws_imds_endpoint();
+    size_t blen = strlen(base);
+
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    snprintf(out, size, "%.*s%s", (int)blen, base, path);
+}
+
 /* One request; 0 with the body, or DR_EIO / DR_EAUTH with errmsg. */
 static int call(CURL *e,
                 const char *method,
@@ -70,14 +81,10 @@ static int call(CURL *e,
     char url[512];
     struct curl_slist *h = NULL;
     const char *base = aws_imds_endpoint();
-    size_t blen = strlen(base);
     long status = 0;
     CURLcode rc;
 
-    while (blen > 0 && base[blen - 1] == '/') {
-        blen--;
-    }
-    snprintf(url, sizeof(url), "%.*s%s", (int)blen, base, path);
+    aws_imds_url(path, url, sizeof(url));
     b->len = 0;
     b->buf[0] = '\0';
     b->overflow = false;
@@ -272,7 +279,7 @@ int aws_imds_creds(struct s3_creds *c, char *errmsg)
         goto out;
     }
     snprintf(path, sizeof(path),
-             "/latest/meta-data/iam/security-credentials/%s", role);
+             "/latest/meta-data/iam/security-credentials/%.127s", role);
     rv = call(e, "GET", path, token_hdr, bp, errmsg);
     if (rv != 0) {
         goto out;

@@ -92,29 +92,23 @@ static void answer_cb(struct httpc_req *r,
 
 static int next(struct awsrole *a)
 {
-    const char *base = aws_imds_endpoint();
-    size_t blen = strlen(base);
     const char *hdr[2] = {a->token_hdr, NULL};
+    char path[256];
 
-    while (blen > 0 && base[blen - 1] == '/') {
-        blen--;
-    }
     a->req.data = a;
     switch (a->phase) {
         case 1:
-            snprintf(a->url, sizeof(a->url), "%.*s/latest/api/token", (int)blen,
-                     base);
+            aws_imds_url("/latest/api/token", a->url, sizeof(a->url));
             snprintf(a->token_hdr, sizeof(a->token_hdr), "%s",
                      "X-aws-ec2-metadata-token-ttl-seconds: 21600");
             return httpc_send(a->http, &a->req, "PUT", a->url, hdr, "",
                               AWSROLE_MAX_BODY, AWSROLE_TIMEOUT_MS, answer_cb);
         case 2:
-            snprintf(a->url, sizeof(a->url), "%.*s" CREDS_PATH, (int)blen,
-                     base);
+            aws_imds_url(CREDS_PATH, a->url, sizeof(a->url));
             break;
         default:
-            snprintf(a->url, sizeof(a->url), "%.*s" CREDS_PATH "%s", (int)blen,
-                     base, a->role);
+            snprintf(path, sizeof(path), CREDS_PATH "%.127s", a->role);
+            aws_imds_url(path, a->url, sizeof(a->url));
             break;
     }
     return httpc_request(a->http, &a->req, a->url, hdr, AWSROLE_MAX_BODY,
