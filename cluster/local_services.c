@@ -500,19 +500,11 @@ static int local__server_start(struct local__svc *s,
      * under DIR). The port comes from the node configs. */
     char *pg[] = {(char *)b->postgres,          "-D", s->data, "-p", port, "-c",
                   "listen_addresses=127.0.0.1", "-k", "",      NULL};
-    char *redis[] = {(char *)b->redis,
-                     "--bind",
-                     "127.0.0.1",
-                     "--port",
-                     port,
-                     "--dir",
-                     s->data,
-                     "--save",
-                     "",
-                     "--appendonly",
-                     "no",
-                     "--daemonize",
-                     "no",
+    char *redis[] = {(char *)b->redis, "--bind", "127.0.0.1", "--port", port,
+                     "--dir", s->data, "--save", "", "--appendonly", "no",
+                     /* snapshots through SYNC start at once, not after
+                      * the default 5 s wait for more replicas */
+                     "--repl-diskless-sync-delay", "0", "--daemonize", "no",
                      NULL};
     char *s3[] = {(char *)b->moto, "-H", "127.0.0.1", "-p", port, NULL};
     char cfgdir[LOCAL__SVC_PATH + 16];

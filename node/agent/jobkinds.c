@@ -37,14 +37,17 @@ static json_t *backup_spec(const struct config *c,
     bool pg = j->backup_kind == FSM_BACKUP_PG_LOGICAL;
     json_t *spec = store_spec(c, j, pg ? "pg_backup" : "redis_backup");
 
-    (void)f;
     json_object_set_new(spec, "prefix", json_string(j->prefix));
     if (pg) {
         json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
         json_object_set_new(spec, "parallel",
                             json_integer((json_int_t)c->job_parallel));
     } else {
+        const struct fsm_value *m = fsm_setting(f, "redis.method");
         json_object_set_new(spec, "redis", json_string(c->redis_address));
+        json_object_set_new(
+            spec, "method",
+            json_string(m != NULL && m->s != NULL ? m->s : "auto"));
         if (c->redis_password_file[0] != '\0') {
             json_object_set_new(spec, "redis_password_file",
                                 json_string(c->redis_password_file));

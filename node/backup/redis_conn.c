@@ -369,3 +369,146 @@ int rconn_dbsize(struct rconn *rc, long long *n, char *errmsg)
     freeReplyObject(r);
     return 0;
 }
+
+int rconn_read_raw(struct rconn *rc,
+                   uint8_t *buf,
+                   size_t cap,
+                   size_t *got,
+                   const char *what,
+                   char *errmsg)
+{
+    ssize_t n;
+
+    *got = 0;
+    do {
+        n = read(rc->c->fd, buf, cap);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        *got = (size_t)n;
+        return 0;
+    }
+    if (n == 0) {
+        return 0; /* closed by the server */
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        snprintf(errmsg, 256, "redis %s: %s: timed out after %ld ms", rc->addr,
+                 what, rc->timeout_ms);
+        return DR_ETIMEOUT;
+    }
+    snprintf(errmsg, 256, "redis %s: %s: %s", rc->addr, what, strerror(errno));
+    return DR_EUNAVAILABLE;
+}
+
+/* The first line after SYNC, skipping the newlines a server sends while
+ * it prepares the snapshot. */
+static int sync_line(struct rconn *rc, char *line, size_t cap, char *errmsg)
+{
+    size_t n = 0, got;
+    uint8_t ch;
+    int rv;
+
+    for (;;) {
+        rv = rconn_read_raw(rc, &ch, 1, &got, "SYNC", errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+        if (got == 0) {
+            snprintf(errmsg, 256,
+                     "redis %s: SYNC: connection closed by the "
+                     "server",
+                     rc->addr);
+            return DR_EUNAVAILABLE;
+        }
+        if (ch == '\n') {
+            if (n == 0) {
+                continue; /* a keepalive */
+            }
+            if (line[n - 1] == '\r') {
+                n--;
+            }
+            line[n] = '\0';
+            return 0;
+        }
+        if (n + 1 >= cap) {
+            snprintf(errmsg, 256, "redis %s: SYNC: a reply line too long",
+                     rc->addr);
+            return DR_EIO;
+        }
+        line[n++] = (char)ch;
+    }
+}
+
+int rconn_sync_start(struct rconn *rc,
+                     struct rconn_sync *s,
+                     int *refused,
+                     char *errmsg)
+{
+    const char *argv[3] = {"REPLCONF", "capa", "eof"};
+    size_t lens[3] = {8, 4, 3};
+    static const char sync[] = "SYNC\r\n";
+    char line[512], *end = line;
+    redisReply *r = NULL;
+    unsigned long long len;
+    ssize_t w;
+    int rv;
+
+    memset(s, 0, sizeof(*s));
+    *refused = 0;
+    rv = rconn_command(rc, &r, "REPLCONF capa eof", errmsg, 3, argv, lens);
+    if (rv != 0) {
+        *refused = rc->c->err == 0; /* an error reply, not a lost line */
+        return rv;
+    }
+    freeReplyObject(r);
+    argv[1] = "rdb-only";
+    argv[2] = "1";
+    lens[1] = 8;
+    lens[2] = 1;
+    rv = rconn_append(rc, 3, argv, lens, "REPLCONF rdb-only", errmsg);
+    if (rv == 0) {
+        rv = rconn_reply(rc, &r, "REPLCONF rdb-only", errmsg);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    freeReplyObject(r); /* an error here: a server before 7.0 */
+    do {
+        w = write(rc->c->fd, sync, sizeof(sync) - 1);
+    } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)sizeof(sync) - 1) {
+        snprintf(errmsg, 256, "redis %s: SYNC: %s", rc->addr,
+                 w < 0 ? strerror(errno) : "short write");
+        return DR_EUNAVAILABLE;
+    }
+    rv = sync_line(rc, line, sizeof(line), errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    if (line[0] == '-') {
+        snprintf(errmsg, 256, "redis %s: SYNC refused: %.150s", rc->addr,
+                 line + 1);
+        *refused = 1;
+        return strncmp(line + 1, "NOPERM", 6) == 0 ? DR_EAUTH : DR_EIO;
+    }
+    if (strncmp(line, "$EOF:", 5) == 0) {
+        if (strlen(line + 5) != RCONN_EOF_MARK) {
+            snprintf(errmsg, 256, "redis %s: SYNC: a bad end mark: %.100s",
+                     rc->addr, line);
+            return DR_EIO;
+        }
+        s->diskless = 1;
+        memcpy(s->mark, line + 5, RCONN_EOF_MARK);
+        return 0;
+    }
+    errno = 0;
+    len = line[0] == '$' && line[1] >= '0' && line[1] <= '9'
+              ? strtoull(line + 1, &end, 10)
+              : 0;
+    if (len == 0 || errno != 0 || *end != '\0') {
+        snprintf(errmsg, 256, "redis %s: SYNC: an unexpected reply: %.100s",
+                 rc->addr, line);
+        return DR_EIO;
+    }
+    s->len = len;
+    return 0;
+}

@@ -6,6 +6,7 @@
 #define DR_REDIS_CONN_H
 
 #include <hiredis/hiredis.h>
+#include <stdint.h>
 
 #define RCONN_DEFAULT_TIMEOUT_MS 30000
 #define RCONN_CONNECT_TIMEOUT_MS 5000
@@ -68,5 +69,33 @@ int rconn_server_version(struct rconn *rc, char *buf, size_t cap, char *errmsg);
 
 /* DBSIZE of the selected database. */
 int rconn_dbsize(struct rconn *rc, long long *n, char *errmsg);
+
+/* A full synchronisation started as a replica would, for the RDB only:
+ * REPLCONF capa eof (the server may stream it without touching its
+ * disk), REPLCONF rdb-only 1 (7.0+: no replication stream after it;
+ * older servers' refusal is ignored), SYNC, then the reply's header.
+ * Diskless transfers end with the 40-byte mark; others are len bytes.
+ * A server that refuses (an error reply: renamed or unknown command, ACL,
+ * a managed service) sets *refused and names why in errmsg. */
+#define RCONN_EOF_MARK 40
+struct rconn_sync
+{
+    int diskless;
+    uint64_t len; /* !diskless */
+    uint8_t mark[RCONN_EOF_MARK];
+};
+int rconn_sync_start(struct rconn *rc,
+                     struct rconn_sync *s,
+                     int *refused,
+                     char *errmsg);
+
+/* Up to cap bytes of the raw stream that follows (*got == 0: the server
+ * closed the connection), or an error: DR_ETIMEOUT, DR_EUNAVAILABLE. */
+int rconn_read_raw(struct rconn *rc,
+                   uint8_t *buf,
+                   size_t cap,
+                   size_t *got,
+                   const char *what,
+                   char *errmsg);
 
 #endif /* DR_REDIS_CONN_H */

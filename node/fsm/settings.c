@@ -10,6 +10,7 @@ static const char *const failover_modes[] = {"auto", "manual", "automatic",
 static const char *const on_degraded[] = {"alert", "failover", NULL};
 static const char *const dns_providers[] = {"pdns", "rfc2136", "route53", NULL};
 static const char *const providers[] = {"ollama", "openai", "anthropic", NULL};
+static const char *const redis_methods[] = {"auto", "rdb", "scan", NULL};
 
 /* Keep sorted by key: the API lists them in this order. */
 static const struct fsm_setting_desc table[] = {
@@ -95,6 +96,11 @@ static const struct fsm_setting_desc table[] = {
      "LLM providers in fallback order, comma-separated"},
     {"queue_mode", FSM_SETTING_BOOL, 0, 0, 0, false, NULL, NULL, false,
      "buffer LLM requests while every provider is down"},
+    {"redis.method", FSM_SETTING_STRING, 0, 0, 0, false, "auto", redis_methods,
+     false,
+     "how Redis snapshots are taken: rdb (the server's RDB through the "
+     "replication handshake, one point in time), scan (SCAN + DUMP key by "
+     "key, for servers that refuse SYNC) or auto (rdb, else scan)"},
     {"replication.bandwidth_bps", FSM_SETTING_INT, 0, 1099511627776LL, 0, false,
      NULL, NULL, false,
      "bytes per second the copies into one region may use together (0: no "
@@ -285,7 +291,7 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "drill.failover_interval_h") == 0 ||
         strcmp(key, "dns.provider") == 0 ||
         strcmp(key, "dns.update_server") == 0 ||
-        strcmp(key, "dns.zone_id") == 0) {
+        strcmp(key, "dns.zone_id") == 0 || strcmp(key, "redis.method") == 0) {
         return 5;
     }
     if (strcmp(key, "failover.on_degraded") == 0) {

@@ -63,7 +63,8 @@ class UpgradeTest(drcluster.ClusterTestCase):
                     "dns.server_id", "dns.servers", "dns.ttl", "dns.zone",
                     "failover.notify_urls", "failover.on_degraded",
                     "failover.practice_name", "drill.failover_interval_h",
-                    "dns.provider", "dns.update_server", "dns.zone_id"}
+                    "dns.provider", "dns.update_server", "dns.zone_id",
+                    "redis.method"}
 
     CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto",
                         "backup.pg_interval_s": 300}
