@@ -58,6 +58,9 @@ static int open_object(struct rbk *b, char *errmsg)
         b->zw = NULL;
         return rv;
     }
+    /* Compression beside the parsing and hashing, on zstd's own thread
+     * (a libzstd without threads compresses on this one). */
+    (void)zio_writer_workers(b->zw, 0);
     b->zraw = rfmt_header(h, RFMT_DATA);
     b->zkeys = 0;
     return zio_write(b->zw, h, sizeof(h), errmsg);
@@ -330,9 +333,7 @@ static int rdb_key(struct rbk *b,
                    char *errmsg)
 {
     size_t need = it->vlen + 1 + RDB_DUMP_TRAILER, plen;
-    char name[RFMT_KEY_DISPLAY_MAX];
     long idx;
-    int added;
 
     if (it->db != b->db) {
         return 0;
@@ -351,15 +352,10 @@ static int rdb_key(struct rbk *b,
         *plcap = need;
     }
     plen = rdb_dump_payload(b->rdb_version, it->type, it->value, it->vlen, *pl);
-    if (rkeytab_add(&b->keys, it->key, it->klen, &idx, &added) != 0) {
+    /* No lookup: an RDB holds a key once; write_index finds repeats. */
+    if (rkeytab_append(&b->keys, it->key, it->klen, &idx) != 0) {
         snprintf(errmsg, 256, "key table: out of memory");
         return DR_ENOMEM;
-    }
-    if (!added) {
-        rfmt_key_display(it->key, it->klen, name);
-        snprintf(errmsg, 256, "redis %s: SYNC: key %.60s twice in the RDB",
-                 b->rc.addr, name);
-        return DR_ECORRUPT;
     }
     return write_record(b, idx, *pl, plen, it->expire_at_ms, errmsg);
 }
@@ -512,16 +508,27 @@ static int write_index(struct rbk *b,
     uint8_t h[RFMT_INDEX_HEAD];
     struct zio_stats st;
     char key[STORE_KEY_MAX];
+    char name[RFMT_KEY_DISPLAY_MAX];
     uint64_t n = 0;
     size_t i;
+    long dup;
     int rv;
 
-    rkeytab_sort(&b->keys);
+    dup = rkeytab_sort(&b->keys);
+    if (dup >= 0) {
+        rfmt_key_display(b->keys.v[dup].key, b->keys.v[dup].klen, name);
+        snprintf(errmsg, 256,
+                 "redis %s: key %.60s appears twice in the "
+                 "snapshot",
+                 b->rc.addr, name);
+        return DR_ECORRUPT;
+    }
     snprintf(key, sizeof(key), "%s/keys.zst", b->prefix);
     rv = zio_writer_open(b->s, key, b->level, &w, errmsg);
     if (rv != 0) {
         return rv;
     }
+    (void)zio_writer_workers(w, 0);
     rv = zio_write(w, h, rfmt_header(h, RFMT_INDEX), errmsg);
     for (i = 0; rv == 0 && i < b->keys.n; i++) {
         const struct rkey *e = &b->keys.v[i];
@@ -585,6 +592,7 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
     struct store_object so;
     const char *addr, *prefix, *pwfile, *method, *used_method = "scan";
     char fallback[256] = "";
+    int64_t index_ms = 0;
     int refused = 0;
     uint64_t db, timeout, level, split, batch, stored = 0;
     char version[64], mkey[STORE_KEY_MAX], msha[STORE_SHA256_HEX];
@@ -697,6 +705,7 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
     rconn_close(&b.rc);
 
     rv = write_index(&b, &m.key_index, errmsg);
+    index_ms = rcheck_now_ms() - (int64_t)m.finished_ms;
     if (rv != 0) {
         goto err_after_objects;
     }
@@ -755,6 +764,12 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
     json_object_set_new(*result, "redis_version", json_string(version));
     json_object_set_new(*result, "db", json_integer((json_int_t)db));
     json_object_set_new(*result, "method", json_string(used_method));
+    /* Where the time went: reading the keys, then sorting and writing the
+     * key index. */
+    json_object_set_new(*result, "phases_ms",
+                        json_pack("{s:I,s:I}", "keys",
+                                  (json_int_t)(m.finished_ms - m.started_ms),
+                                  "index", (json_int_t)index_ms));
     if (fallback[0] != '\0') {
         json_object_set_new(*result, "fallback", json_string(fallback));
     }

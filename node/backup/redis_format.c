@@ -1,4 +1,5 @@
 /* Redis snapshot record streams, per-key digests and the key table. */
+#define _GNU_SOURCE /* qsort_r */
 #include "backup/redis_format.h"
 
 #include <openssl/evp.h>
@@ -117,6 +118,7 @@ size_t rfmt_trailer(uint8_t out[RFMT_TRAILER_LEN], uint64_t count)
 struct rdigest
 {
     EVP_MD_CTX *ctx;
+    EVP_MD *md; /* fetched once: EVP_sha256() looks it up on every init */
 };
 
 struct rdigest *rdigest_new(void)
@@ -127,7 +129,10 @@ struct rdigest *rdigest_new(void)
         return NULL;
     }
     d->ctx = EVP_MD_CTX_new();
-    if (d->ctx == NULL) {
+    d->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (d->ctx == NULL || d->md == NULL) {
+        EVP_MD_CTX_free(d->ctx);
+        EVP_MD_free(d->md);
         free(d);
         return NULL;
     }
@@ -138,6 +143,7 @@ void rdigest_free(struct rdigest *d)
 {
     if (d != NULL) {
         EVP_MD_CTX_free(d->ctx);
+        EVP_MD_free(d->md);
         free(d);
     }
 }
@@ -243,7 +249,7 @@ static int digest_unordered(struct rdigest *d,
             (pairs && rdb_skip_string(payload, plen - 10, &pos) != 0)) {
             return -1;
         }
-        if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1 ||
+        if (EVP_DigestInit_ex(d->ctx, d->md, NULL) != 1 ||
             EVP_DigestUpdate(d->ctx, payload + start, pos - start) != 1 ||
             EVP_DigestFinal_ex(d->ctx, e, &n) != 1) {
             return -1;
@@ -256,7 +262,7 @@ static int digest_unordered(struct rdigest *d,
     put_u32(kl, (uint32_t)klen);
     put_u64(cnt, count);
     /* key, type, RDB version (not the order-dependent CRC), members. */
-    if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1 ||
+    if (EVP_DigestInit_ex(d->ctx, d->md, NULL) != 1 ||
         EVP_DigestUpdate(d->ctx, kl, 4) != 1 ||
         EVP_DigestUpdate(d->ctx, key, klen) != 1 ||
         EVP_DigestUpdate(d->ctx, payload, 1) != 1 ||
@@ -284,7 +290,7 @@ int rdigest_key(struct rdigest *d,
         return 0;
     }
     put_u32(kl, (uint32_t)klen);
-    if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1 ||
+    if (EVP_DigestInit_ex(d->ctx, d->md, NULL) != 1 ||
         EVP_DigestUpdate(d->ctx, kl, 4) != 1 ||
         EVP_DigestUpdate(d->ctx, key, klen) != 1 ||
         EVP_DigestUpdate(d->ctx, payload, plen) != 1 ||
@@ -586,6 +592,44 @@ static uint64_t hash_key(const uint8_t *key, size_t klen)
     return h;
 }
 
+/* Keys live in blocks freed together: a million small mallocs and frees
+ * cost more than the backup's hashing. */
+#define RKEY_BLOCK (1u << 20)
+struct rkeyarena
+{
+    struct rkeyarena *next;
+    size_t used, cap;
+    uint8_t bytes[];
+};
+
+static uint8_t *arena_copy(struct rkeytab *t, const uint8_t *key, size_t klen)
+{
+    struct rkeyarena *a = t->arena;
+    uint8_t *p;
+
+    if (a == NULL || a->cap - a->used < klen) {
+        size_t cap = klen > RKEY_BLOCK / 8 ? klen : RKEY_BLOCK;
+        struct rkeyarena *n = malloc(sizeof(*n) + cap);
+        if (n == NULL) {
+            return NULL;
+        }
+        n->used = 0;
+        n->cap = cap;
+        if (a != NULL && cap != RKEY_BLOCK) { /* a big key: keep a's room */
+            n->next = a->next;
+            a->next = n;
+        } else {
+            n->next = a;
+            t->arena = n;
+        }
+        a = n;
+    }
+    p = a->bytes + a->used;
+    memcpy(p, key, klen);
+    a->used += klen;
+    return p;
+}
+
 void rkeytab_init(struct rkeytab *t)
 {
     memset(t, 0, sizeof(*t));
@@ -593,10 +637,10 @@ void rkeytab_init(struct rkeytab *t)
 
 void rkeytab_free(struct rkeytab *t)
 {
-    size_t i;
-
-    for (i = 0; i < t->n; i++) {
-        free(t->v[i].key);
+    while (t->arena != NULL) {
+        struct rkeyarena *n = t->arena->next;
+        free(t->arena);
+        t->arena = n;
     }
     free(t->v);
     free(t->slots);
@@ -667,10 +711,7 @@ void rkeytab_truncate(struct rkeytab *t, size_t n)
     if (n >= t->n) {
         return;
     }
-    for (size_t i = n; i < t->n; i++) {
-        free(t->v[i].key);
-    }
-    t->n = n;
+    t->n = n; /* their bytes stay in the arena until rkeytab_free */
     memset(t->slots, 0, t->nslots * sizeof(*t->slots));
     for (size_t i = 0; i < t->n; i++) {
         uint64_t h = hash_key(t->v[i].key, t->v[i].klen);
@@ -685,7 +726,6 @@ int rkeytab_add(struct rkeytab *t,
                 long *idx,
                 int *added)
 {
-    struct rkey *e;
     uint64_t h;
     size_t s;
 
@@ -702,6 +742,24 @@ int rkeytab_add(struct rkeytab *t,
         *idx = (long)SLOT_ENTRY(t->slots[s]) - 1;
         return 0;
     }
+    if (rkeytab_append(t, key, klen, idx) != 0) {
+        return DR_ENOMEM;
+    }
+    t->slots[s] = (h >> 32 << 32) | (uint64_t)(t->n);
+    *added = 1;
+    return 0;
+}
+
+int rkeytab_append(struct rkeytab *t,
+                   const uint8_t *key,
+                   size_t klen,
+                   long *idx)
+{
+    struct rkey *e;
+
+    if (t->n >= 0xfffffff0u) {
+        return DR_ELIMIT;
+    }
     if (t->n == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 1024;
         struct rkey *nv = realloc(t->v, ncap * sizeof(*nv));
@@ -713,22 +771,27 @@ int rkeytab_add(struct rkeytab *t,
     }
     e = &t->v[t->n];
     memset(e, 0, sizeof(*e));
-    e->key = malloc(klen > 0 ? klen : 1);
+    e->key = arena_copy(t, key, klen);
     if (e->key == NULL) {
         return DR_ENOMEM;
     }
-    memcpy(e->key, key, klen);
     e->klen = (uint32_t)klen;
-    t->slots[s] = (h >> 32 << 32) | (uint64_t)(t->n + 1);
     *idx = (long)t->n;
     t->n++;
-    *added = 1;
     return 0;
 }
 
-static int cmp_rkey(const void *a, const void *b)
+/* Sorting moves (prefix, index) pairs, not entries: an LSD radix sort on
+ * the keys' first 16 bytes (skipping bytes every key shares), then a
+ * comparison sort of each run of keys those bytes do not tell apart. */
+struct rkey_ord
 {
-    const struct rkey *x = a, *y = b;
+    uint64_t p0, p1; /* the key's first 16 bytes, big-endian, zero-padded */
+    uint32_t i;
+};
+
+static int cmp_keys(const struct rkey *x, const struct rkey *y)
+{
     size_t n = x->klen < y->klen ? x->klen : y->klen;
     int c = memcmp(x->key, y->key, n);
 
@@ -738,14 +801,117 @@ static int cmp_rkey(const void *a, const void *b)
     return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
-void rkeytab_sort(struct rkeytab *t)
+static int cmp_entries(const void *a, const void *b, void *arg)
 {
+    (void)arg;
+    return cmp_keys(a, b);
+}
+
+static int cmp_ord(const void *a, const void *b, void *arg)
+{
+    const struct rkey_ord *x = a, *y = b;
+    const struct rkey *v = arg;
+
+    return cmp_keys(&v[x->i], &v[y->i]);
+}
+
+static unsigned ord_byte(const struct rkey_ord *o, int b)
+{
+    return (unsigned)((b < 8 ? o->p0 >> (56 - 8 * b)
+                             : o->p1 >> (56 - 8 * (b - 8))) &
+                      0xff);
+}
+
+static void radix_sort(struct rkey_ord *a,
+                       struct rkey_ord *tmp,
+                       size_t n,
+                       const struct rkey *v)
+{
+    size_t(*hist)[256] = calloc(16, sizeof(*hist));
+
+    if (hist == NULL) { /* a comparison sort of it all, slower */
+        qsort_r(a, n, sizeof(*a), cmp_ord, (void *)v);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 16; b++) {
+            hist[b][ord_byte(&a[i], b)]++;
+        }
+    }
+    for (int b = 15; b >= 0; b--) { /* least significant byte first */
+        size_t pos = 0, start[256];
+        int shared = 0;
+        for (int x = 0; x < 256; x++) {
+            shared |= hist[b][x] == n;
+            start[x] = pos;
+            pos += hist[b][x];
+        }
+        if (shared) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            tmp[start[ord_byte(&a[i], b)]++] = a[i];
+        }
+        memcpy(a, tmp, n * sizeof(*a));
+    }
+    free(hist);
+}
+
+long rkeytab_sort(struct rkeytab *t)
+{
+    struct rkey_ord *ord, *tmp;
+    struct rkey *nv;
+    long dup = -1;
+
     free(t->slots);
     t->slots = NULL;
     t->nslots = 0;
-    if (t->n > 1) {
-        qsort(t->v, t->n, sizeof(*t->v), cmp_rkey);
+    if (t->n < 2) {
+        return -1;
     }
+    ord = malloc(t->n * sizeof(*ord));
+    tmp = malloc(t->n * sizeof(*tmp));
+    nv = malloc(t->cap * sizeof(*nv));
+    if (ord == NULL || tmp == NULL || nv == NULL) { /* in place, slower */
+        free(ord);
+        free(tmp);
+        free(nv);
+        qsort_r(t->v, t->n, sizeof(*t->v), cmp_entries, NULL);
+    } else {
+        for (size_t i = 0; i < t->n; i++) {
+            uint64_t p[2] = {0, 0};
+            for (size_t k = 0; k < 16; k++) {
+                p[k / 8] =
+                    p[k / 8] << 8 | (k < t->v[i].klen ? t->v[i].key[k] : 0);
+            }
+            ord[i].p0 = p[0];
+            ord[i].p1 = p[1];
+            ord[i].i = (uint32_t)i;
+        }
+        radix_sort(ord, tmp, t->n, t->v);
+        for (size_t i = 0, j; i < t->n; i = j) { /* runs of equal prefixes */
+            for (j = i + 1;
+                 j < t->n && ord[j].p0 == ord[i].p0 && ord[j].p1 == ord[i].p1;
+                 j++) {
+            }
+            if (j - i > 1) {
+                qsort_r(ord + i, j - i, sizeof(*ord), cmp_ord, t->v);
+            }
+        }
+        for (size_t i = 0; i < t->n; i++) {
+            nv[i] = t->v[ord[i].i];
+        }
+        free(ord);
+        free(tmp);
+        free(t->v);
+        t->v = nv;
+    }
+    for (size_t i = 1; i < t->n && dup < 0; i++) {
+        if (cmp_keys(&t->v[i - 1], &t->v[i]) == 0) {
+            dup = (long)i;
+        }
+    }
+    return dup;
 }
 
 void rfmt_key_display(const uint8_t *key, size_t klen, char *out)

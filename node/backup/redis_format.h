@@ -129,12 +129,14 @@ struct rkey
 #define RKEY_EXTRA 2   /* on the server, not in the snapshot */
 #define RKEY_CHECKED 4 /* matched by a data record (verify) */
 
+struct rkeyarena; /* the keys' bytes, in large blocks */
 struct rkeytab
 {
     struct rkey *v; /* entries, in insertion order */
     size_t n, cap;
     uint64_t *slots; /* hash tag << 32 | entry index + 1; 0 is empty */
     size_t nslots;   /* power of two */
+    struct rkeyarena *arena;
 };
 void rkeytab_init(struct rkeytab *t);
 void rkeytab_free(struct rkeytab *t);
@@ -149,8 +151,15 @@ int rkeytab_add(struct rkeytab *t,
                 size_t klen,
                 long *idx,
                 int *added);
-/* Sort the entries by key (drops the lookup slots: no finds after). */
-void rkeytab_sort(struct rkeytab *t);
+/* Add key (copied) without looking it up: for sources that never repeat
+ * a key (an RDB); rkeytab_sort finds repeats. No finds after. */
+int rkeytab_append(struct rkeytab *t,
+                   const uint8_t *key,
+                   size_t klen,
+                   long *idx);
+/* Sort the entries by key (drops the lookup slots: no finds after).
+ * Returns the index (after sorting) of a key that appears twice, or -1. */
+long rkeytab_sort(struct rkeytab *t);
 
 /* A key for a JSON report: printable ASCII as is, other bytes and '\\' as
  * \xHH, cut at about 200 characters. out holds at least 4*200+8 bytes. */

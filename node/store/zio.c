@@ -18,6 +18,8 @@ struct zio_writer
     uint64_t raw_bytes;
     void *out; /* compressed bytes on their way to the store */
     size_t out_cap;
+    uint8_t *stage; /* small writes gathered for one zstd call */
+    size_t staged, stage_cap;
     int failed;
     char key[STORE_KEY_MAX];
 };
@@ -67,9 +69,12 @@ int zio_writer_open(struct store *s,
     snprintf(w->key, sizeof(w->key), "%s", key);
     w->out_cap = ZSTD_CStreamOutSize();
     w->out = malloc(w->out_cap);
+    w->stage_cap = ZSTD_CStreamInSize();
+    w->stage = malloc(w->stage_cap);
     w->cs = ZSTD_createCStream();
     w->raw_sha = store__sha_new();
-    if (w->out == NULL || w->cs == NULL || w->raw_sha == NULL) {
+    if (w->out == NULL || w->stage == NULL || w->cs == NULL ||
+        w->raw_sha == NULL) {
         snprintf(errmsg, 256, "object %.100s: out of memory", key);
         rv = DR_ENOMEM;
         goto err_after_alloc;
@@ -92,8 +97,16 @@ err_after_alloc:
     ZSTD_freeCStream(w->cs);
     EVP_MD_CTX_free(w->raw_sha);
     free(w->out);
+    free(w->stage);
     free(w);
     return rv;
+}
+
+int zio_writer_workers(struct zio_writer *w, int n)
+{
+    return ZSTD_isError(ZSTD_CCtx_setParameter(w->cs, ZSTD_c_nbWorkers, n))
+               ? DR_EINVAL
+               : 0;
 }
 
 /* Feed in (possibly empty) with the given directive, writing whatever the
@@ -128,6 +141,20 @@ static int zw_pump(struct zio_writer *w,
     }
 }
 
+/* The gathered bytes: hashed and compressed in one call each. */
+static int zw_flush_stage(struct zio_writer *w,
+                          ZSTD_EndDirective mode,
+                          char *errmsg)
+{
+    size_t n = w->staged;
+
+    w->staged = 0;
+    if (n > 0) {
+        EVP_DigestUpdate(w->raw_sha, w->stage, n);
+    }
+    return zw_pump(w, w->stage, n, mode, errmsg);
+}
+
 int zio_write(struct zio_writer *w, const void *buf, size_t len, char *errmsg)
 {
     int rv;
@@ -139,9 +166,20 @@ int zio_write(struct zio_writer *w, const void *buf, size_t len, char *errmsg)
     if (len == 0) {
         return 0;
     }
-    EVP_DigestUpdate(w->raw_sha, buf, len);
     w->raw_bytes += len;
-    rv = zw_pump(w, buf, len, ZSTD_e_continue, errmsg);
+    if (len <= w->stage_cap - w->staged) {
+        memcpy(w->stage + w->staged, buf, len);
+        w->staged += len;
+        return 0;
+    }
+    rv = zw_flush_stage(w, ZSTD_e_continue, errmsg);
+    if (rv == 0 && len >= w->stage_cap) {
+        EVP_DigestUpdate(w->raw_sha, buf, len);
+        rv = zw_pump(w, buf, len, ZSTD_e_continue, errmsg);
+    } else if (rv == 0) {
+        memcpy(w->stage, buf, len);
+        w->staged = len;
+    }
     if (rv != 0) {
         w->failed = 1;
     }
@@ -153,6 +191,7 @@ static void zw_free(struct zio_writer *w)
     ZSTD_freeCStream(w->cs);
     EVP_MD_CTX_free(w->raw_sha);
     free(w->out);
+    free(w->stage);
     free(w);
 }
 
@@ -166,7 +205,7 @@ int zio_writer_commit(struct zio_writer *w, struct zio_stats *st, char *errmsg)
         zio_writer_abort(w);
         return DR_EINVAL;
     }
-    rv = zw_pump(w, NULL, 0, ZSTD_e_end, errmsg);
+    rv = zw_flush_stage(w, ZSTD_e_end, errmsg);
     if (rv != 0) {
         zio_writer_abort(w);
         return rv;

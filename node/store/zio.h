@@ -31,6 +31,11 @@ int zio_writer_open(struct store *s,
                     int level,
                     struct zio_writer **out,
                     char *errmsg);
+/* Compress on n threads of zstd's own beside the caller's (0: on the
+ * caller's); DR_EINVAL if this libzstd cannot. Call before any write. */
+int zio_writer_workers(struct zio_writer *w, int n);
+/* Small writes are gathered (ZSTD_CStreamInSize) before they are
+ * compressed: a failure of the store may surface on a later call. */
 int zio_write(struct zio_writer *w, const void *buf, size_t len, char *errmsg);
 /* Flush, commit the object and fill st. Frees w whatever it returns. */
 int zio_writer_commit(struct zio_writer *w, struct zio_stats *st, char *errmsg);
