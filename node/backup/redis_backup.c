@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "backup/job.h"
-#include "backup/rdb.h"
 #include "backup/redis_check.h"
 #include "backup/redis_conn.h"
 #include "backup/redis_format.h"
+#include "backup/redis_sync.h"
 #include "codec/redis_manifest.h"
 #include "common/err.h"
 #include "store/store.h"
@@ -38,12 +38,7 @@ struct rbk
     uint8_t sum[32];
     uint64_t types[RTYPE_COUNT];
     uint64_t nkeys, expiring, vanished, raw_bytes;
-    /* rdb: the database kept, when the server forked, keys that had
-     * expired already, the stream's size */
-    uint32_t db;
-    int64_t snapshot_ms;
-    uint64_t expired, rdb_bytes;
-    int rdb_version;
+    struct rsync_stats sync; /* rdb */
 };
 
 static int open_object(struct rbk *b, char *errmsg)
@@ -324,179 +319,24 @@ out:
     return rv;
 }
 
-/* One key of the RDB: its DUMP payload rebuilt and recorded, unless it is
- * in another database or had expired when the server forked. */
-static int rdb_key(struct rbk *b,
-                   const struct rdb_item *it,
-                   uint8_t **pl,
-                   size_t *plcap,
+/* One key of the RDB (see redis_sync.h), recorded. */
+static int rdb_key(void *arg,
+                   const uint8_t *key,
+                   size_t klen,
+                   const uint8_t *payload,
+                   size_t plen,
+                   int64_t expire_at_ms,
                    char *errmsg)
 {
-    size_t need = it->vlen + 1 + RDB_DUMP_TRAILER, plen;
+    struct rbk *b = arg;
     long idx;
 
-    if (it->db != b->db) {
-        return 0;
-    }
-    if (it->expire_at_ms != 0 && it->expire_at_ms <= b->snapshot_ms) {
-        b->expired++;
-        return 0;
-    }
-    if (need > *plcap) {
-        uint8_t *n = realloc(*pl, need);
-        if (n == NULL) {
-            snprintf(errmsg, 256, "out of memory");
-            return DR_ENOMEM;
-        }
-        *pl = n;
-        *plcap = need;
-    }
-    plen = rdb_dump_payload(b->rdb_version, it->type, it->value, it->vlen, *pl);
     /* No lookup: an RDB holds a key once; write_index finds repeats. */
-    if (rkeytab_append(&b->keys, it->key, it->klen, &idx) != 0) {
+    if (rkeytab_append(&b->keys, key, klen, &idx) != 0) {
         snprintf(errmsg, 256, "key table: out of memory");
         return DR_ENOMEM;
     }
-    return write_record(b, idx, *pl, plen, it->expire_at_ms, errmsg);
-}
-
-#define RBK_RDB_CHUNK (1u << 20)
-
-/* The whole RDB through SYNC, parsed as it arrives (a key whose value
- * spans reads is parsed again from its start once twice as many bytes are
- * there, so a huge value costs linear time). */
-static int rdb_all(struct rbk *b, int *refused, char *errmsg)
-{
-    struct rconn_sync sync;
-    struct rdb_parser p;
-    struct rdb_item it;
-    uint8_t *buf = NULL, *pl = NULL, mark[RCONN_EOF_MARK];
-    size_t cap = RBK_RDB_CHUNK, have = 0, off = 0, want = 1, used, got;
-    size_t plcap = 0;
-    int rv, ended = 0;
-
-    rdb_parser_init(&p);
-    rv = rconn_sync_start(&b->rc, &sync, refused, errmsg);
-    if (rv != 0) {
-        return rv;
-    }
-    b->snapshot_ms = rcheck_now_ms(); /* the server forks as it answers */
-    buf = malloc(cap);
-    if (buf == NULL) {
-        snprintf(errmsg, 256, "out of memory");
-        rv = DR_ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        rv = have > off
-                 ? rdb_next(&p, buf + off, have - off, &used, &it, errmsg)
-                 : RDB_MORE;
-        if (rv == 0) {
-            off += used;
-            if (p.version != 0 && b->rdb_version == 0) {
-                b->rdb_version = p.version;
-            }
-            if (it.kind == RDB_ITEM_KEY) {
-                rv = rdb_key(b, &it, &pl, &plcap, errmsg);
-            } else if (it.kind == RDB_ITEM_END) {
-                break;
-            }
-            if (rv != 0) {
-                goto out;
-            }
-            continue;
-        }
-        if (rv == RDB_MORE && ended) {
-            snprintf(
-                errmsg, 256,
-                "redis %s: SYNC: the RDB stops at offset %llu in the "
-                "middle of an item (%s)",
-                b->rc.addr, (unsigned long long)p.offset,
-                sync.diskless ? "connection closed" : "its announced length");
-            rv = DR_EUNAVAILABLE;
-            goto out;
-        }
-        if (rv != RDB_MORE) {
-            char inner[256];
-            snprintf(inner, sizeof(inner), "%s", errmsg);
-            snprintf(errmsg, 256, "redis %.80s: SYNC: %.150s", b->rc.addr,
-                     inner);
-            rv = DR_ECORRUPT;
-            goto out;
-        }
-        /* Keep the unparsed tail; read until twice as much is there. */
-        memmove(buf, buf + off, have - off);
-        have -= off;
-        off = 0;
-        want = have * 2 > RBK_RDB_CHUNK / 16 ? have * 2 : RBK_RDB_CHUNK / 16;
-        if (want > cap) {
-            uint8_t *n = realloc(buf, want);
-            if (n == NULL) {
-                snprintf(errmsg, 256, "out of memory");
-                rv = DR_ENOMEM;
-                goto out;
-            }
-            buf = n;
-            cap = want;
-        }
-        while (have < want) {
-            size_t room = cap - have;
-            if (!sync.diskless && b->rdb_bytes + room > sync.len) {
-                room = (size_t)(sync.len - b->rdb_bytes);
-            }
-            if (room == 0) {
-                ended = 1; /* parse what is there once more */
-                break;
-            }
-            rv = rconn_read_raw(&b->rc, buf + have, room, &got, "SYNC", errmsg);
-            if (rv != 0) {
-                goto out;
-            }
-            if (got == 0) {
-                ended = 1;
-                break;
-            }
-            have += got;
-            b->rdb_bytes += got;
-        }
-    }
-    /* Past the end: the diskless mark, nothing more for a sized RDB. */
-    if (!sync.diskless) {
-        if (have - off != 0 || b->rdb_bytes != sync.len) {
-            snprintf(errmsg, 256,
-                     "redis %s: SYNC: the RDB's end at offset %llu is not "
-                     "the announced %llu bytes",
-                     b->rc.addr, (unsigned long long)p.offset,
-                     (unsigned long long)sync.len);
-            rv = DR_ECORRUPT;
-        }
-        goto out;
-    }
-    got = have - off < RCONN_EOF_MARK ? have - off : RCONN_EOF_MARK;
-    memcpy(mark, buf + off, got);
-    while (got < RCONN_EOF_MARK) {
-        size_t n;
-        rv = rconn_read_raw(&b->rc, mark + got, RCONN_EOF_MARK - got, &n,
-                            "SYNC", errmsg);
-        if (rv != 0) {
-            goto out;
-        }
-        if (n == 0) {
-            break; /* the mark is cut short: named below */
-        }
-        got += n;
-    }
-    if (got < RCONN_EOF_MARK || memcmp(mark, sync.mark, RCONN_EOF_MARK) != 0) {
-        snprintf(errmsg, 256,
-                 "redis %s: SYNC: the RDB's end is not followed by its mark",
-                 b->rc.addr);
-        rv = DR_ECORRUPT;
-    }
-out:
-    rdb_parser_free(&p);
-    free(buf);
-    free(pl);
-    return rv;
+    return write_record(b, idx, payload, plen, expire_at_ms, errmsg);
 }
 
 /* The sorted (key, expiry, type, short digest) list. */
@@ -614,16 +454,8 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
                  "\"redis\" and \"prefix\" must be non-empty strings");
         return DR_EINVAL;
     }
-    method = json_object_get(spec, "method") != NULL
-                 ? json_string_value(json_object_get(spec, "method"))
-                 : "auto";
-    if (method == NULL ||
-        (strcmp(method, "auto") != 0 && strcmp(method, "rdb") != 0 &&
-         strcmp(method, "scan") != 0)) {
-        snprintf(errmsg, 256, "\"method\" must be auto, rdb or scan");
-        return DR_EINVAL;
-    }
-    if ((rv = job_spec_uint(spec, "db", 0, 0, 65535, &db, errmsg)) != 0 ||
+    if ((rv = rcheck_spec_method(spec, &method, errmsg)) != 0 ||
+        (rv = job_spec_uint(spec, "db", 0, 0, 65535, &db, errmsg)) != 0 ||
         (rv = job_spec_uint(spec, "timeout_ms", RCONN_DEFAULT_TIMEOUT_MS, 0,
                             3600000, &timeout, errmsg)) != 0 ||
         (rv = job_spec_uint(spec, "zstd_level", 3, 0, 19, &level, errmsg)) !=
@@ -671,10 +503,10 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
         goto err_after_conn;
     }
     m.started_ms = (uint64_t)rcheck_now_ms();
-    b.db = (uint32_t)db;
     if (strcmp(method, "scan") != 0) {
         used_method = "rdb";
-        rv = rdb_all(&b, &refused, errmsg);
+        rv = rsync_snapshot(&b.rc, (uint32_t)db, rdb_key, &b, &b.sync, &refused,
+                            errmsg);
         if (rv != 0 && refused && strcmp(method, "auto") == 0) {
             /* Nothing was read: start over on a new connection. */
             snprintf(fallback, sizeof(fallback), "%s", errmsg);
@@ -775,13 +607,13 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
     }
     if (strcmp(used_method, "rdb") == 0) { /* one point in time */
         json_object_set_new(*result, "snapshot_time_ms",
-                            json_integer((json_int_t)b.snapshot_ms));
+                            json_integer((json_int_t)b.sync.snapshot_ms));
         json_object_set_new(*result, "expired_keys",
-                            json_integer((json_int_t)b.expired));
+                            json_integer((json_int_t)b.sync.expired));
         json_object_set_new(*result, "rdb_version",
-                            json_integer((json_int_t)b.rdb_version));
+                            json_integer((json_int_t)b.sync.rdb_version));
         json_object_set_new(*result, "rdb_bytes",
-                            json_integer((json_int_t)b.rdb_bytes));
+                            json_integer((json_int_t)b.sync.rdb_bytes));
     }
     json_object_set_new(
         *result, "duration_ms",

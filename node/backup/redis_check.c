@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/redis_sync.h"
 #include "common/err.h"
 #include "store/zio.h"
 
@@ -401,6 +402,12 @@ void rcheck_diff_report(const struct rcheck_diff *d, json_t *o)
     json_object_set(o, "mismatched_keys", d->mismatched_keys);
     json_object_set(o, "missing_keys", d->missing_keys);
     json_object_set(o, "extra_keys", d->extra_keys);
+    if (d->method != NULL) {
+        json_object_set_new(o, "method", json_string(d->method));
+    }
+    if (d->fallback[0] != '\0') {
+        json_object_set_new(o, "fallback", json_string(d->fallback));
+    }
 }
 
 static void list_key(json_t *a, const uint8_t *key, size_t klen)
@@ -470,12 +477,125 @@ static int dump_batch(struct rconn *rc,
     return 0;
 }
 
+/* Snapshot keys not seen on the server: expired by now_ms, or missing. */
+static void tally_unseen(struct rkeytab *keys,
+                         int64_t now_ms,
+                         struct rcheck_diff *d)
+{
+    for (size_t i = 0; i < keys->n; i++) {
+        struct rkey *e = &keys->v[i];
+        if (e->flags & (RKEY_SEEN | RKEY_EXTRA)) {
+            continue;
+        }
+        if (e->expire_at_ms != 0 && e->expire_at_ms <= now_ms) {
+            d->expired++;
+        } else {
+            d->missing++;
+            list_key(d->missing_keys, e->key, e->klen);
+        }
+    }
+}
+
+struct rdb_cmp
+{
+    struct rkeytab *keys;
+    struct rcheck_diff *d;
+    struct rdigest *dg;
+};
+
+static int rdb_cmp_key(void *arg,
+                       const uint8_t *key,
+                       size_t klen,
+                       const uint8_t *payload,
+                       size_t plen,
+                       int64_t expire_at_ms,
+                       char *errmsg)
+{
+    struct rdb_cmp *c = arg;
+    uint8_t dig[32];
+    long idx = rkeytab_find(c->keys, key, klen);
+    int added;
+
+    (void)expire_at_ms;
+    c->d->keys++;
+    if (idx < 0) {
+        if (rkeytab_add(c->keys, key, klen, &idx, &added) != 0) {
+            snprintf(errmsg, 256, "out of memory");
+            return DR_ENOMEM;
+        }
+        c->keys->v[idx].flags = RKEY_EXTRA;
+        c->d->extra++;
+        list_key(c->d->extra_keys, key, klen);
+        return 0;
+    }
+    if (c->keys->v[idx].flags & (RKEY_SEEN | RKEY_EXTRA)) {
+        snprintf(errmsg, 256, "the server's snapshot holds a key twice");
+        return DR_ECORRUPT;
+    }
+    c->keys->v[idx].flags |= RKEY_SEEN;
+    if (rdigest_key(c->dg, key, klen, payload, plen, dig) != 0) {
+        snprintf(errmsg, 256, "SHA-256 failed");
+        return DR_ENOMEM;
+    }
+    if (memcmp(dig, c->keys->v[idx].digest, RFMT_SHORT_DIGEST) == 0) {
+        c->d->matched++;
+    } else {
+        c->d->mismatched++;
+        list_key(c->d->mismatched_keys, key, klen);
+    }
+    return 0;
+}
+
+static int compare_scan(struct rconn *rc,
+                        struct rkeytab *keys,
+                        int64_t now_ms,
+                        unsigned batch,
+                        struct rcheck_diff *d,
+                        char *errmsg);
+
 int rcheck_compare(struct rconn *rc,
                    struct rkeytab *keys,
                    int64_t now_ms,
                    unsigned batch,
+                   const char *method,
+                   uint32_t db,
                    struct rcheck_diff *d,
                    char *errmsg)
+{
+    struct rdb_cmp c = {keys, d, NULL};
+    struct rsync_stats st;
+    int refused = 0, rv;
+
+    if (strcmp(method, "scan") == 0) {
+        d->method = "scan";
+        return compare_scan(rc, keys, now_ms, batch, d, errmsg);
+    }
+    c.dg = rdigest_new();
+    if (c.dg == NULL) {
+        snprintf(errmsg, 256, "out of memory");
+        return DR_ENOMEM;
+    }
+    d->method = "rdb";
+    rv = rsync_snapshot(rc, db, rdb_cmp_key, &c, &st, &refused, errmsg);
+    rdigest_free(c.dg);
+    if (rv != 0 && refused && strcmp(method, "auto") == 0) {
+        snprintf(d->fallback, sizeof(d->fallback), "%s", errmsg);
+        d->method = "scan"; /* nothing was compared: SYNC never started */
+        return compare_scan(rc, keys, now_ms, batch, d, errmsg);
+    }
+    if (rv == 0) {
+        tally_unseen(keys, st.snapshot_ms > now_ms ? st.snapshot_ms : now_ms,
+                     d);
+    }
+    return rv;
+}
+
+static int compare_scan(struct rconn *rc,
+                        struct rkeytab *keys,
+                        int64_t now_ms,
+                        unsigned batch,
+                        struct rcheck_diff *d,
+                        char *errmsg)
 {
     char cursor[32] = "0", count[16];
     const char *argv[4];
@@ -568,18 +688,7 @@ int rcheck_compare(struct rconn *rc,
     if (rcheck_now_ms() > now_ms) {
         now_ms = rcheck_now_ms();
     }
-    for (i = 0; i < keys->n; i++) {
-        struct rkey *e = &keys->v[i];
-        if (e->flags & (RKEY_SEEN | RKEY_EXTRA)) {
-            continue;
-        }
-        if (e->expire_at_ms != 0 && e->expire_at_ms <= now_ms) {
-            d->expired++;
-        } else {
-            d->missing++;
-            list_key(d->missing_keys, e->key, e->klen);
-        }
-    }
+    tally_unseen(keys, now_ms, d);
 out:
     if (r != NULL) {
         freeReplyObject(r);
@@ -587,4 +696,18 @@ out:
     free(queue);
     rdigest_free(dg);
     return rv;
+}
+
+int rcheck_spec_method(const json_t *spec, const char **method, char *errmsg)
+{
+    const json_t *m = json_object_get(spec, "method");
+
+    *method = m == NULL ? "auto" : json_string_value(m);
+    if (*method == NULL ||
+        (strcmp(*method, "auto") != 0 && strcmp(*method, "rdb") != 0 &&
+         strcmp(*method, "scan") != 0)) {
+        snprintf(errmsg, 256, "\"method\" must be auto, rdb or scan");
+        return DR_EINVAL;
+    }
+    return 0;
 }

@@ -47,14 +47,21 @@ struct rcheck_diff
     uint64_t expired;    /* in the snapshot, expired since */
     uint64_t extra;      /* on the server, not in the snapshot */
     json_t *mismatched_keys, *missing_keys, *extra_keys; /* up to 100 each */
+    const char *method; /* "rdb" or "scan": how the server was read */
+    char fallback[256]; /* why auto did not use rdb ("": it did) */
 };
 
-/* DUMP every key of rc's database and compare its digest with keys (flags
- * are updated). now_ms decides which snapshot keys count as expired. */
+/* Compare every key of database db on rc's server with keys (flags are
+ * updated) by digest. method "rdb" reads the server's snapshot through
+ * SYNC (one point in time, no round trip per key), "scan" SCANs and DUMPs
+ * key by key, "auto" tries rdb and falls back when SYNC is refused. now_ms
+ * decides which snapshot keys count as expired. */
 int rcheck_compare(struct rconn *rc,
                    struct rkeytab *keys,
                    int64_t now_ms,
                    unsigned batch,
+                   const char *method,
+                   uint32_t db,
                    struct rcheck_diff *d,
                    char *errmsg);
 void rcheck_diff_init(struct rcheck_diff *d);
@@ -63,5 +70,8 @@ void rcheck_diff_free(struct rcheck_diff *d);
 void rcheck_diff_report(const struct rcheck_diff *d, json_t *o);
 
 int64_t rcheck_now_ms(void);
+
+/* The spec's "method" (auto, rdb or scan; absent: auto), or DR_EINVAL. */
+int rcheck_spec_method(const json_t *spec, const char **method, char *errmsg);
 
 #endif /* DR_REDIS_CHECK_H */

@@ -133,6 +133,18 @@ int rconn_append(struct rconn *rc,
     return 0;
 }
 
+int rconn_flush(struct rconn *rc, const char *what, char *errmsg)
+{
+    int done = 0;
+
+    while (!done) {
+        if (redisBufferWrite(rc->c, &done) != REDIS_OK) {
+            return conn_error(rc, what, errmsg);
+        }
+    }
+    return 0;
+}
+
 int rconn_reply(struct rconn *rc,
                 redisReply **reply,
                 const char *what,

@@ -40,6 +40,9 @@ int rconn_append(struct rconn *rc,
                  const char *what,
                  char *errmsg);
 
+/* Send every queued command now, without waiting for replies. */
+int rconn_flush(struct rconn *rc, const char *what, char *errmsg);
+
 /* Next reply of the pipeline into *reply (caller frees with
  * freeReplyObject). A connection failure is DR_EUNAVAILABLE or
  * DR_ETIMEOUT; an error reply is returned as a reply, not as a failure. */
