@@ -580,8 +580,11 @@ static const json_t *drctl__latest(const json_t *list, const char *kind)
     return NULL;
 }
 
+/* target_key: the job spec's field the target goes in ("pg", "redis" or
+ * "rdb_file"). */
 static int drctl__restore_one(struct drctl *d,
                               const json_t *b,
+                              const char *target_key,
                               const char *target,
                               bool clean,
                               const char *credentials,
@@ -601,7 +604,7 @@ static int drctl__restore_one(struct drctl *d,
     }
     spec =
         drctl__spec(b, copy, pg ? "pg_restore" : "redis_restore", credentials);
-    json_object_set_new(spec, pg ? "pg" : "redis", json_string(target));
+    json_object_set_new(spec, target_key, json_string(target));
     json_object_set_new(spec, "clean", json_boolean(clean));
     rv = drctl__run_job(d, spec, b, "restore", 2, &result, errmsg);
     one = json_pack("{sO sb si}", "id", json_object_get(b, "id"), "ok", rv == 0,
@@ -623,11 +626,16 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
 {
     const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
     const char *id = NULL, *pg = NULL, *redis = NULL, *region = NULL;
+    const char *rdb_file = NULL, *redis_key = "redis";
     bool clean = false;
     const struct drctl_opt opts[] = {
-        {"--backup", &id, NULL},   {"--region", &region, NULL},
-        {"--pg", &pg, NULL},       {"--redis", &redis, NULL},
-        {"--clean", NULL, &clean}, {"--credentials", &credentials, NULL},
+        {"--backup", &id, NULL},
+        {"--region", &region, NULL},
+        {"--pg", &pg, NULL},
+        {"--redis", &redis, NULL},
+        {"--redis-rdb-file", &rdb_file, NULL},
+        {"--clean", NULL, &clean},
+        {"--credentials", &credentials, NULL},
         {NULL, NULL, NULL},
     };
     json_t *list = NULL, *report, *b = NULL;
@@ -641,10 +649,20 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
     if (id == NULL) {
         return drctl_usage_error(d, "--backup ID|latest is required");
     }
+    if (redis != NULL && rdb_file != NULL) {
+        return drctl_usage_error(d,
+                                 "--redis and --redis-rdb-file: give one "
+                                 "Redis target");
+    }
+    if (rdb_file != NULL) { /* an RDB for a server about to start */
+        redis = rdb_file;
+        redis_key = "rdb_file";
+    }
     if (pg == NULL && redis == NULL) {
         return drctl_usage_error(d,
                                  "give a target: --pg CONNINFO and/or "
-                                 "--redis HOST:PORT");
+                                 "--redis HOST:PORT (or --redis-rdb-file "
+                                 "PATH)");
     }
     if (region == NULL) {
         drctl__caller_region(d, here, sizeof(here));
@@ -663,8 +681,8 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
                                     "no complete PostgreSQL backup in the "
                                     "catalog");
             } else {
-                failed |= drctl__restore_one(d, pick, pg, clean, credentials,
-                                             region, report) != 0;
+                failed |= drctl__restore_one(d, pick, "pg", pg, clean,
+                                             credentials, region, report) != 0;
             }
         }
         if (redis != NULL && !failed) {
@@ -674,8 +692,8 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
                                     "no complete Redis backup in the "
                                     "catalog");
             } else {
-                failed |= drctl__restore_one(d, pick, redis, clean, credentials,
-                                             region, report) != 0;
+                failed |= drctl__restore_one(d, pick, redis_key, redis, clean,
+                                             credentials, region, report) != 0;
             }
         }
         json_decref(list);
@@ -697,7 +715,8 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
             return failed;
         } else {
             failed =
-                drctl__restore_one(d, b, drctl__is_pg(b) ? pg : redis, clean,
+                drctl__restore_one(d, b, drctl__is_pg(b) ? "pg" : redis_key,
+                                   drctl__is_pg(b) ? pg : redis, clean,
                                    credentials, region, report) != 0;
         }
         json_decref(b);

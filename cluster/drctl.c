@@ -107,12 +107,15 @@ static const struct drctl_command drctl_commands[] = {
     {"restore", drctl_cmd_restore,
      "  restore --backup ID|latest [--pg CONNINFO] [--redis HOST:PORT] "
      "[--clean]\n"
-     "          [--region R] [--credentials FILE]\n"
+     "          [--redis-rdb-file PATH] [--region R] [--credentials FILE]\n"
      "      Restore a backup (latest: the newest of each kind asked for) into\n"
      "      the given targets; every object is checked before anything is "
      "written;\n"
      "      a non-empty target is refused without --clean. Reads region R's\n"
-     "      verified copy (default: this node's region), else the origin's.\n"},
+     "      verified copy (default: this node's region), else the origin's.\n"
+     "      --redis-rdb-file writes the Redis backup as an RDB file for a\n"
+     "      stopped server to start on (faster than RESTORE into a running\n"
+     "      one); an existing file is replaced only with --clean.\n"},
     {"failover", drctl_cmd_failover,
      "  failover status\n"
      "      The current or last failover runbook: steps with times, "

@@ -761,3 +761,77 @@ size_t rdb_dump_payload(int version,
     }
     return n;
 }
+
+int rdb_dump_split(const uint8_t *payload,
+                   size_t plen,
+                   uint8_t *type,
+                   const uint8_t **value,
+                   size_t *vlen,
+                   int *version)
+{
+    if (plen < 1 + RDB_DUMP_TRAILER ||
+        rdb_crc64(0, payload, plen - 8) != le(payload + plen - 8, 8)) {
+        return -1;
+    }
+    *type = payload[0];
+    *value = payload + 1;
+    *vlen = plen - 1 - RDB_DUMP_TRAILER;
+    *version = (int)le(payload + plen - RDB_DUMP_TRAILER, 2);
+    return 0;
+}
+
+/* A length: 6-bit, 14-bit, 32-bit or 64-bit big-endian. */
+static size_t put_len(uint8_t *out, uint64_t len)
+{
+    size_t n;
+
+    if (len < 64) {
+        out[0] = (uint8_t)len;
+        return 1;
+    }
+    if (len < 16384) {
+        out[0] = (uint8_t)(0x40 | (len >> 8));
+        out[1] = (uint8_t)len;
+        return 2;
+    }
+    n = len <= UINT32_MAX ? 4 : 8;
+    out[0] = n == 4 ? 0x80 : 0x81;
+    for (size_t k = 0; k < n; k++) {
+        out[1 + k] = (uint8_t)(len >> (8 * (n - 1 - k)));
+    }
+    return 1 + n;
+}
+
+size_t rdb_put_header(uint8_t out[RDB_HEADER_LEN], int version)
+{
+    unsigned v = (unsigned)version % 10000;
+
+    memcpy(out, "REDIS", 5);
+    for (int k = 8; k >= 5; k--, v /= 10) {
+        out[k] = (uint8_t)('0' + v % 10);
+    }
+    return RDB_HEADER_LEN;
+}
+
+size_t rdb_put_select(uint8_t out[RDB_SELECT_MAX], uint32_t db)
+{
+    out[0] = OP_SELECTDB;
+    return 1 + put_len(out + 1, db);
+}
+
+size_t rdb_put_key_head(uint8_t out[RDB_KEY_HEAD_MAX],
+                        int64_t expire_at_ms,
+                        uint8_t type,
+                        size_t klen)
+{
+    size_t n = 0;
+
+    if (expire_at_ms != 0) {
+        out[n++] = OP_EXPIRETIME_MS;
+        for (int k = 0; k < 8; k++) {
+            out[n++] = (uint8_t)((uint64_t)expire_at_ms >> (8 * k));
+        }
+    }
+    out[n++] = type;
+    return n + put_len(out + n, klen);
+}

@@ -91,6 +91,30 @@ size_t rdb_dump_payload(int version,
                         size_t vlen,
                         uint8_t *out);
 
+/* The parts of a DUMP payload: type, value bytes and RDB version; -1 if
+ * it is too short or its CRC-64 does not match. */
+int rdb_dump_split(const uint8_t *payload,
+                   size_t plen,
+                   uint8_t *type,
+                   const uint8_t **value,
+                   size_t *vlen,
+                   int *version);
+
+/* Encoders for writing an RDB a server can start on: the header, SELECTDB,
+ * a key's head (its expiry, type and key length; the key's bytes and its
+ * value follow), and the end (EOF opcode; the CRC-64 of every byte before
+ * it and of the opcode follows, little-endian). Each fills out and returns
+ * the length. */
+#define RDB_HEADER_LEN 9
+#define RDB_SELECT_MAX 10
+#define RDB_KEY_HEAD_MAX 19
+size_t rdb_put_header(uint8_t out[RDB_HEADER_LEN], int version);
+size_t rdb_put_select(uint8_t out[RDB_SELECT_MAX], uint32_t db);
+size_t rdb_put_key_head(uint8_t out[RDB_KEY_HEAD_MAX],
+                        int64_t expire_at_ms,
+                        uint8_t type,
+                        size_t klen);
+
 /* LZF decompression (the RDB's compressed strings): exactly ulen bytes of
  * out from in; -1 if the input is corrupt or does not give ulen bytes. */
 int rdb_lzf_decompress(const uint8_t *in,

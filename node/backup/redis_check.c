@@ -78,6 +78,8 @@ static int check_data(struct store *s,
                       struct rdigest *dg,
                       struct rkeytab *keys,
                       struct objcheck *acc,
+                      rcheck_record_fn fn,
+                      void *arg,
                       char *errmsg)
 {
     struct zio_reader *z = NULL;
@@ -130,6 +132,9 @@ static int check_data(struct store *s,
         acc->types[rec.type]++;
         if (rec.expire_at_ms != 0) {
             acc->expiring++;
+        }
+        if (fn != NULL && (rv = fn(arg, &rec, errmsg)) != 0) {
+            goto out;
         }
     }
     rv = rfmt_finish(r, errmsg);
@@ -199,7 +204,7 @@ static int check_index(struct store *s,
     struct rfmt_rec rec;
     struct zio_stats st;
     uint8_t *prev = NULL;
-    size_t prevlen = 0;
+    size_t prevlen = 0, prevcap = 0;
     int have_prev = 0, rv;
     char name[RFMT_KEY_DISPLAY_MAX];
 
@@ -224,12 +229,15 @@ static int check_index(struct store *s,
             rv = DR_EMALFORMED;
             goto out;
         }
-        free(prev);
-        prev = malloc(rec.klen > 0 ? rec.klen : 1);
-        if (prev == NULL) {
-            rv = DR_ENOMEM;
-            snprintf(errmsg, 256, "object %.180s: out of memory", o->key);
-            goto out;
+        if (rec.klen > prevcap || prev == NULL) { /* grown, not per key */
+            uint8_t *np = realloc(prev, rec.klen > 64 ? rec.klen : 64);
+            if (np == NULL) {
+                rv = DR_ENOMEM;
+                snprintf(errmsg, 256, "object %.180s: out of memory", o->key);
+                goto out;
+            }
+            prev = np;
+            prevcap = rec.klen > 64 ? rec.klen : 64;
         }
         memcpy(prev, rec.key, rec.klen);
         prevlen = rec.klen;
@@ -297,6 +305,17 @@ int rcheck_objects(struct store *s,
                    json_t *objects,
                    char *errmsg)
 {
+    return rcheck_objects_each(s, m, keys, objects, NULL, NULL, errmsg);
+}
+
+int rcheck_objects_each(struct store *s,
+                        const struct redis_manifest *m,
+                        struct rkeytab *keys,
+                        json_t *objects,
+                        rcheck_record_fn fn,
+                        void *arg,
+                        char *errmsg)
+{
     struct rdigest *dg;
     struct objcheck acc;
     char msg[256];
@@ -311,7 +330,7 @@ int rcheck_objects(struct store *s,
     memset(&acc, 0, sizeof(acc));
     for (i = 0; i < m->n_data; i++) {
         msg[0] = '\0';
-        rv = check_data(s, &m->data[i], dg, keys, &acc, msg);
+        rv = check_data(s, &m->data[i], dg, keys, &acc, fn, arg, msg);
         rv = explain(s, &m->data[i], rv, msg);
         report(objects, m->data[i].key, rv, msg);
         if (rv != 0) {

@@ -37,6 +37,20 @@ int rcheck_objects(struct store *s,
                    json_t *objects,
                    char *errmsg);
 
+/* The same check, handing each data record to fn as it passes (in object
+ * order; non-zero stops). What fn wrote is only good once this returns 0:
+ * the whole-snapshot checks come last. */
+typedef int (*rcheck_record_fn)(void *arg,
+                                const struct rfmt_rec *rec,
+                                char *errmsg);
+int rcheck_objects_each(struct store *s,
+                        const struct redis_manifest *m,
+                        struct rkeytab *keys,
+                        json_t *objects,
+                        rcheck_record_fn fn,
+                        void *arg,
+                        char *errmsg);
+
 /* What a comparison with a live Redis found. */
 struct rcheck_diff
 {

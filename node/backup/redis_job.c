@@ -1,11 +1,15 @@
 /* redis_restore and redis_verify: every object of the snapshot is checked
  * in full before anything is written; the restore is pipelined RESTORE ...
  * REPLACE, then compared key by key with the snapshot. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup/job.h"
+#include "backup/rdb.h"
 #include "backup/redis_check.h"
 #include "backup/redis_conn.h"
 #include "backup/redis_format.h"
@@ -221,6 +225,197 @@ static json_t *objects_ok(const struct redis_manifest *m)
     return a;
 }
 
+/* An RDB file for a server about to start, written as the objects are
+ * checked, renamed into place only when every check passed. */
+#define RDB_FILE_EMPTY_VERSION 9 /* an empty snapshot: Redis 5.0 and later */
+struct rdbfile
+{
+    FILE *f;
+    const char *path;
+    char tmp[4096];
+    uint64_t crc, bytes, keys, expired;
+    int version;
+    uint32_t db;
+    int64_t now;
+};
+
+static int rf_put(struct rdbfile *w, const void *p, size_t n, char *errmsg)
+{
+    w->crc = rdb_crc64(w->crc, p, n);
+    w->bytes += n;
+    if (fwrite(p, 1, n, w->f) != n) {
+        snprintf(errmsg, 256, "%.150s: %s", w->tmp, strerror(errno));
+        return DR_EIO;
+    }
+    return 0;
+}
+
+static int rf_start(struct rdbfile *w, int version, char *errmsg)
+{
+    uint8_t b[RDB_HEADER_LEN + RDB_SELECT_MAX];
+    size_t n = rdb_put_header(b, version);
+
+    w->version = version;
+    n += rdb_put_select(b + n, w->db);
+    return rf_put(w, b, n, errmsg);
+}
+
+static int rf_record(void *arg, const struct rfmt_rec *rec, char *errmsg)
+{
+    struct rdbfile *w = arg;
+    uint8_t h[RDB_KEY_HEAD_MAX], type;
+    const uint8_t *value;
+    size_t vlen;
+    int version, rv;
+
+    if (rdb_dump_split(rec->payload, rec->plen, &type, &value, &vlen,
+                       &version) != 0) {
+        char name[RFMT_KEY_DISPLAY_MAX];
+        rfmt_key_display(rec->key, rec->klen, name);
+        snprintf(errmsg, 256, "key %.100s: not a DUMP payload (CRC-64)", name);
+        return DR_ECORRUPT;
+    }
+    if (w->version == 0 && (rv = rf_start(w, version, errmsg)) != 0) {
+        return rv;
+    }
+    if (version != w->version) {
+        snprintf(errmsg, 256,
+                 "payloads of RDB versions %d and %d: one RDB file cannot "
+                 "hold both",
+                 w->version, version);
+        return DR_EVERSION;
+    }
+    if (rec->expire_at_ms != 0 && rec->expire_at_ms <= w->now) {
+        w->expired++; /* expired since the backup: not brought back */
+        return 0;
+    }
+    if ((rv = rf_put(w, h,
+                     rdb_put_key_head(h, rec->expire_at_ms, type, rec->klen),
+                     errmsg)) != 0 ||
+        (rv = rf_put(w, rec->key, rec->klen, errmsg)) != 0 ||
+        (rv = rf_put(w, value, vlen, errmsg)) != 0) {
+        return rv;
+    }
+    w->keys++;
+    return 0;
+}
+
+static int rf_finish(struct rdbfile *w, char *errmsg)
+{
+    uint8_t end[9] = {0xff};
+    int rv = 0;
+
+    if (w->version == 0) {
+        rv = rf_start(w, RDB_FILE_EMPTY_VERSION, errmsg);
+    }
+    if (rv == 0) {
+        w->crc = rdb_crc64(w->crc, end, 1);
+        for (int k = 0; k < 8; k++) {
+            end[1 + k] = (uint8_t)(w->crc >> (8 * k));
+        }
+        w->bytes += sizeof(end);
+        if (fwrite(end, 1, sizeof(end), w->f) != sizeof(end) ||
+            fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) {
+            snprintf(errmsg, 256, "%.150s: %s", w->tmp, strerror(errno));
+            rv = DR_EIO;
+        }
+    }
+    if (fclose(w->f) != 0 && rv == 0) {
+        snprintf(errmsg, 256, "%.150s: %s", w->tmp, strerror(errno));
+        rv = DR_EIO;
+    }
+    w->f = NULL;
+    if (rv == 0 && rename(w->tmp, w->path) != 0) {
+        snprintf(errmsg, 256, "%.150s: %s", w->path, strerror(errno));
+        rv = DR_EIO;
+    }
+    return rv;
+}
+
+static int restore_file(const json_t *spec, json_t **result, char *errmsg)
+{
+    struct store *s = NULL;
+    struct redis_manifest m;
+    struct rkeytab keys;
+    struct rdbfile w;
+    const char *mkey, *msha;
+    const json_t *clean = json_object_get(spec, "clean");
+    uint64_t db;
+    int64_t t0 = rcheck_now_ms();
+    int fd, rv;
+
+    memset(&w, 0, sizeof(w));
+    rkeytab_init(&keys);
+    if ((rv = spec_manifest(spec, &mkey, &msha, errmsg)) != 0) {
+        return rv;
+    }
+    w.path = json_string_value(json_object_get(spec, "rdb_file"));
+    if (w.path == NULL || w.path[0] == '\0' ||
+        strlen(w.path) + 8 >= sizeof(w.tmp) ||
+        (clean != NULL && !json_is_boolean(clean)) ||
+        json_object_get(spec, "redis") != NULL) {
+        snprintf(errmsg, 256,
+                 "\"rdb_file\" must be a path (instead of \"redis\") and "
+                 "\"clean\" a boolean");
+        return DR_EINVAL;
+    }
+    if (access(w.path, F_OK) == 0 && !json_is_true(clean)) {
+        snprintf(errmsg, 256,
+                 "%.150s exists (a server's old RDB? set \"clean\" to "
+                 "replace it)",
+                 w.path);
+        return DR_EEXIST;
+    }
+    rv = job_open_store(spec, &s, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = rcheck_load_manifest(s, mkey, msha, &m, errmsg);
+    if (rv != 0) {
+        goto out_store;
+    }
+    if ((rv = job_spec_uint(spec, "db", m.db, 0, 65535, &db, errmsg)) != 0) {
+        goto out_manifest;
+    }
+    snprintf(w.tmp, sizeof(w.tmp), "%s.dr-tmp", w.path);
+    fd = open(w.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    w.f = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (w.f == NULL) {
+        snprintf(errmsg, 256, "%.150s: %s", w.tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(w.tmp);
+        }
+        rv = DR_EIO;
+        goto out_manifest;
+    }
+    w.db = (uint32_t)db;
+    w.now = rcheck_now_ms();
+    rv = rcheck_objects_each(s, &m, &keys, NULL, rf_record, &w, errmsg);
+    if (rv == 0) {
+        rv = rf_finish(&w, errmsg);
+    }
+    if (w.f != NULL) {
+        fclose(w.f);
+    }
+    if (rv != 0) {
+        unlink(w.tmp);
+        goto out_manifest;
+    }
+    *result = json_pack(
+        "{s:I,s:I,s:s,s:I,s:i,s:I,s:I}", "keys", (json_int_t)w.keys,
+        "expired_skipped", (json_int_t)w.expired, "rdb_file", w.path,
+        "rdb_bytes", (json_int_t)w.bytes, "rdb_version", w.version, "db",
+        (json_int_t)db, "duration_ms", (json_int_t)(rcheck_now_ms() - t0));
+    json_object_set_new(*result, "objects", objects_ok(&m));
+out_manifest:
+    redis_manifest_free(&m);
+out_store:
+    rkeytab_free(&keys);
+    store_close(s);
+    return rv;
+}
+
 int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
 {
     struct store *s = NULL;
@@ -239,6 +434,9 @@ int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
     int rv;
 
     *result = NULL;
+    if (json_object_get(spec, "rdb_file") != NULL) {
+        return restore_file(spec, result, errmsg);
+    }
     rkeytab_init(&keys);
     memset(&pp, 0, sizeof(pp));
     memset(&rc2, 0, sizeof(rc2));

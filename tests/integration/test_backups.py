@@ -102,6 +102,9 @@ class BackupsTest(unittest.TestCase):
             (("restore", "--pg", "host=x"), b"--backup ID|latest is required"),
             (("restore", "--backup", "latest"),
              b"give a target: --pg CONNINFO and/or --redis HOST:PORT"),
+            (("restore", "--backup", "latest", "--redis", "127.0.0.1:1",
+              "--redis-rdb-file", "dump.rdb"),
+             b"--redis and --redis-rdb-file: give one Redis target"),
         ]
         for args, msg in cases:
             with self.subTest(args=args):
@@ -176,6 +179,22 @@ class BackupsTest(unittest.TestCase):
             tc.close()
         finally:
             target.stop()
+        # The same as an RDB file a server then starts on.
+        d = tempfile.mkdtemp(prefix="dr-rdbfile-")
+        try:
+            p = self.drctl("--json", "restore", "--backup", rb["id"],
+                           "--redis-rdb-file", os.path.join(d, "dump.rdb"))
+            self.assertEqual(json.loads(p.stdout)["redis"]["result"]["keys"],
+                             501)
+            target = RedisServer(extra_args=["--dir", d])
+            target.start()
+            tc = target.client()
+            self.assertEqual(tc.command("GET", "session:42"), b"v42")
+            self.assertEqual(tc.command("DBSIZE"), 501)
+            tc.close()
+            target.stop()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
     @staticmethod
     def run_in_pty(args, env):

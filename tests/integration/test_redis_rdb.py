@@ -253,6 +253,22 @@ class RdbCase(unittest.TestCase):
                        "manifest_sha256": r["manifest_sha256"],
                        "redis": dst.address})
         self.assertTrue(out["ok"], out)
+        self.assertEqual(out["result"]["method"], "rdb")
+        self.assertEqual(out["result"]["matched"], r["keys"])
+        # A key changed on the target: both ways name it.
+        c = dst.client()
+        c.command("SET", "str", "changed")
+        c.command("SET", "new-key", "x")
+        c.close()
+        for how in ("rdb", "scan"):
+            out = run_job({"op": "redis_verify", "store": self.store,
+                           "manifest_key": r["manifest_key"],
+                           "manifest_sha256": r["manifest_sha256"],
+                           "redis": dst.address, "method": how})
+            self.assertFalse(out["ok"], out)
+            self.assertEqual(out["result"]["method"], how)
+            self.assertEqual(out["result"]["mismatched_keys"], ["str"])
+            self.assertEqual(out["result"]["extra_keys"], ["new-key"])
         # Database 3 alone.
         out = self.backup("db3", "rdb", db=3)
         self.assertTrue(out["ok"], out)
@@ -323,6 +339,16 @@ class RdbCase(unittest.TestCase):
             self.assertIn(why, out["result"]["fallback"])
             self.assertEqual(out["result"]["keys"], 1)
             self.assertNotIn("snapshot_time_ms", out["result"])
+            # verify reads the server back the same way, and says so.
+            r = out["result"]
+            v = run_job({"op": "redis_verify", "store": self.store,
+                         "manifest_key": r["manifest_key"],
+                         "manifest_sha256": r["manifest_sha256"],
+                         "redis": srv.address})
+            self.assertTrue(v["ok"], v)
+            self.assertEqual(v["result"]["method"], "scan")
+            self.assertIn(why, v["result"]["fallback"])
+            self.assertEqual(v["result"]["matched"], 1)
             out = self.backup("refused-rdb-%d" % srv.port, "rdb",
                               address=srv.address)
             self.assertFalse(out["ok"], out)
@@ -375,6 +401,60 @@ class RdbCase(unittest.TestCase):
         out = self.backup("delay", "rdb", address=s.address)
         self.assertTrue(out["ok"], out)
         self.assertGreaterEqual(out["result"]["snapshot_time_ms"], t0 + 4000)
+
+    def test_8_rdb_file_for_a_server_about_to_start(self):
+        out = self.backup("file", "rdb")
+        self.assertTrue(out["ok"], out)
+        r = out["result"]
+        d = tempfile.mkdtemp(prefix="rdbfile-", dir=self.tmp)
+        path = os.path.join(d, "dump.rdb")
+        spec = {"op": "redis_restore", "store": self.store,
+                "manifest_key": r["manifest_key"],
+                "manifest_sha256": r["manifest_sha256"], "rdb_file": path}
+        out = run_job(spec)
+        self.assertTrue(out["ok"], out)
+        self.assertEqual(out["result"]["keys"], r["keys"])
+        self.assertEqual(out["result"]["rdb_version"], r["rdb_version"])
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        self.assertEqual(sorted(os.listdir(d)), ["dump.rdb"])
+        # A server started on it holds every key, byte for byte.
+        s = self.server(extra_args=["--dir", d, "--dbfilename", "dump.rdb"])
+        self.assertEqual(snapshot(s), snapshot(self.src))
+        s.stop()
+        # There already: refused unless clean; clean replaces it whole.
+        before = os.stat(path).st_ino
+        out = run_job(spec)
+        self.assertFalse(out["ok"], out)
+        self.assertEqual(out["code"], "already_exists", out)
+        self.assertIn("set \"clean\" to replace it", out["error"])
+        out = run_job(dict(spec, clean=True, db=3))
+        self.assertTrue(out["ok"], out)
+        self.assertNotEqual(os.stat(path).st_ino, before)
+        s = self.server(extra_args=["--dir", d, "--dbfilename", "dump.rdb"])
+        self.assertEqual(snapshot(s, db=3), snapshot(self.src))
+        s.stop()
+        # A damaged object: no file, not even half of one.
+        os.unlink(path)
+        objs = sorted(f for f in os.listdir(os.path.join(self.tmp, "store",
+                                                          "file"))
+                      if f.startswith("data-"))
+        victim = os.path.join(self.tmp, "store", "file", objs[-1])
+        with open(victim, "r+b") as f:
+            f.seek(os.path.getsize(victim) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x5a]))
+        out = run_job(spec)
+        self.assertFalse(out["ok"], out)
+        self.assertEqual(out["code"], "corrupt", out)
+        self.assertEqual(os.listdir(d), [])
+        # Bad input: both targets, or no path.
+        for bad in (dict(spec, redis=self.src.address), dict(spec, rdb_file=""),
+                    dict(spec, rdb_file=7)):
+            out = run_job(bad)
+            self.assertFalse(out["ok"], out)
+            self.assertEqual(out["code"], "invalid_argument", out)
+            self.assertIn("\"rdb_file\" must be a path", out["error"])
 
 
 if __name__ == "__main__":
