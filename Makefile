@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DEMO_DIR ?= $(CURDIR)/demo-cluster
 
-.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench chaos clean format format-check
+.PHONY: all bootstrap build asan test test-unit valgrind demo demo-down bench chaos fuzz clean format format-check
 
 all: build
 
@@ -87,6 +87,19 @@ CHAOS_SCHEDULES ?= 10000
 chaos: bootstrap build
 	DR_FIXTURE_SCHEDULES=$(CHAOS_SCHEDULES) $(BUILD)/tests/test_schedules
 	DRNODE=$(BUILD)/node/drnode ./chaos/run --duration $(CHAOS_DURATION) --nemesis $(CHAOS_NEMESIS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+# The RDB walker under libFuzzer with ASan and UBSan, from the seed corpus
+# of real RDB files, for FUZZ_SECONDS (make test replays the seeds only).
+# A crash is saved as $(BUILD)/fuzz/crash-*: replay it with
+# $(BUILD)/tests/fuzz_rdb_replay FILE.
+FUZZ_SECONDS ?= 300
+fuzz: build
+	DR_BOOTSTRAP_FUZZ=1 ./scripts/bootstrap
+	mkdir -p $(BUILD)/fuzz/corpus
+	cp tests/data/rdb/*.rdb $(BUILD)/fuzz/corpus/
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -Inode tests/fuzz/fuzz_rdb.c node/backup/rdb.c -o $(BUILD)/fuzz/fuzz_rdb
+	cd $(BUILD)/fuzz && ./fuzz_rdb -max_total_time=$(FUZZ_SECONDS) -max_len=65536 corpus
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -709,7 +709,7 @@ int rdb_next(struct rdb_parser *p,
                  (unsigned long long)p->offset);
         return DR_EINVAL;
     }
-    if (p->version == 0) {
+    if (p->version == 0) { /* the header is an item of its own */
         rv = header(p, &c);
         if (rv != 0) {
             return rv;
@@ -717,17 +717,11 @@ int rdb_next(struct rdb_parser *p,
         p->crc = rdb_crc64(0, buf, c.pos);
         p->offset += c.pos;
         *used = c.pos;
-        buf += c.pos;
-        len -= c.pos;
-        c = (struct cur){buf, 0, len, p->offset, errmsg};
+        it->kind = RDB_ITEM_OTHER;
+        return 0;
     }
     rv = item(p, &c, it, &expire, &db);
     if (rv != 0) {
-        if (rv == RDB_MORE && *used > 0) {
-            memset(it, 0, sizeof(*it)); /* the header alone */
-            it->kind = RDB_ITEM_OTHER;
-            return 0;
-        }
         return rv;
     }
     if (it->kind != RDB_ITEM_END) {

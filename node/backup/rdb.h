@@ -69,8 +69,8 @@ struct rdb_parser
 void rdb_parser_init(struct rdb_parser *p);
 void rdb_parser_free(struct rdb_parser *p);
 
-/* Reads the header, or the next item, from buf (the stream from
- * p->offset on). Returns 0 and fills *it and *used (bytes consumed), or
+/* Reads the header (an RDB_ITEM_OTHER), or the next item, from buf (the stream
+ * from p->offset on). Returns 0 and fills *it and *used (bytes consumed), or
  * RDB_MORE when buf holds only part of it (nothing consumed: call again
  * with buf extended), or DR_EINVAL with errmsg naming the problem and its
  * stream offset (corrupt, unsupported type, checksum mismatch), or
