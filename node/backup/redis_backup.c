@@ -368,7 +368,7 @@ static int write_index(struct rbk *b,
     if (rv != 0) {
         return rv;
     }
-    (void)zio_writer_workers(w, 0);
+    (void)zio_writer_workers(w, 1);
     rv = zio_write(w, h, rfmt_header(h, RFMT_INDEX), errmsg);
     for (i = 0; rv == 0 && i < b->keys.n; i++) {
         const struct rkey *e = &b->keys.v[i];

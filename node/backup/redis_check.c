@@ -88,7 +88,7 @@ static int check_data(struct store *s,
     struct zio_stats st;
     uint8_t d[32];
     long idx;
-    int added, rv;
+    int rv;
     size_t n0 = keys->n; /* keys from before this object */
 
     rv = zio_reader_open(s, o->key, o->stored_sha256, &z, errmsg);
@@ -107,17 +107,10 @@ static int check_data(struct store *s,
         if (rec.end) {
             break;
         }
-        rv = rkeytab_add(keys, rec.key, rec.klen, &idx, &added);
+        /* No lookups: repeats are found once every key is in (sorted). */
+        rv = rkeytab_append(keys, rec.key, rec.klen, &idx);
         if (rv != 0) {
             snprintf(errmsg, 256, "object %.180s: out of memory", o->key);
-            goto out;
-        }
-        if (!added) {
-            char name[RFMT_KEY_DISPLAY_MAX];
-            rfmt_key_display(rec.key, rec.klen, name);
-            snprintf(errmsg, 256, "object %.100s: key %.100s appears twice",
-                     o->key, name);
-            rv = DR_EMALFORMED;
             goto out;
         }
         rv = rdigest_key(dg, rec.key, rec.klen, rec.payload, rec.plen, d);
@@ -204,7 +197,7 @@ static int check_index(struct store *s,
     struct rfmt_rec rec;
     struct zio_stats st;
     uint8_t *prev = NULL;
-    size_t prevlen = 0, prevcap = 0;
+    size_t prevlen = 0, prevcap = 0, at = 0;
     int have_prev = 0, rv;
     char name[RFMT_KEY_DISPLAY_MAX];
 
@@ -242,9 +235,12 @@ static int check_index(struct store *s,
         memcpy(prev, rec.key, rec.klen);
         prevlen = rec.klen;
         have_prev = 1;
-        if (data_ok) {
-            long i = rkeytab_find(keys, rec.key, rec.klen);
-            if (i < 0 || keys->v[i].type != rec.type ||
+        if (data_ok) { /* both sorted: walk the data's keys alongside */
+            size_t i = at++;
+            if (i >= keys->n ||
+                cmp_keys(keys->v[i].key, keys->v[i].klen, rec.key, rec.klen) !=
+                    0 ||
+                keys->v[i].type != rec.type ||
                 keys->v[i].expire_at_ms != rec.expire_at_ms ||
                 memcmp(keys->v[i].digest, rec.digest, RFMT_SHORT_DIGEST) != 0) {
                 rfmt_key_display(rec.key, rec.klen, name);
@@ -339,6 +335,19 @@ int rcheck_objects_each(struct store *s,
                 first = rv;
                 memcpy(errmsg, msg, 256);
             }
+            if (objects == NULL) {
+                goto out;
+            }
+        }
+    }
+    if (data_ok) {
+        long dup = rkeytab_sort(keys); /* the index check walks it */
+        if (dup >= 0) {
+            char name[RFMT_KEY_DISPLAY_MAX];
+            rfmt_key_display(keys->v[dup].key, keys->v[dup].klen, name);
+            snprintf(errmsg, 256, "key %.100s appears twice in the data", name);
+            first = DR_EMALFORMED;
+            data_ok = 0;
             if (objects == NULL) {
                 goto out;
             }
@@ -515,10 +524,11 @@ static void tally_unseen(struct rkeytab *keys,
     }
 }
 
+/* The server's keys through SYNC are collected with their digests, sorted
+ * and walked alongside the snapshot's (sorted too): no lookup per key. */
 struct rdb_cmp
 {
-    struct rkeytab *keys;
-    struct rcheck_diff *d;
+    struct rkeytab srv;
     struct rdigest *dg;
 };
 
@@ -532,35 +542,57 @@ static int rdb_cmp_key(void *arg,
 {
     struct rdb_cmp *c = arg;
     uint8_t dig[32];
-    long idx = rkeytab_find(c->keys, key, klen);
-    int added;
+    long idx;
 
     (void)expire_at_ms;
-    c->d->keys++;
-    if (idx < 0) {
-        if (rkeytab_add(c->keys, key, klen, &idx, &added) != 0) {
-            snprintf(errmsg, 256, "out of memory");
-            return DR_ENOMEM;
-        }
-        c->keys->v[idx].flags = RKEY_EXTRA;
-        c->d->extra++;
-        list_key(c->d->extra_keys, key, klen);
-        return 0;
-    }
-    if (c->keys->v[idx].flags & (RKEY_SEEN | RKEY_EXTRA)) {
-        snprintf(errmsg, 256, "the server's snapshot holds a key twice");
-        return DR_ECORRUPT;
-    }
-    c->keys->v[idx].flags |= RKEY_SEEN;
     if (rdigest_key(c->dg, key, klen, payload, plen, dig) != 0) {
         snprintf(errmsg, 256, "SHA-256 failed");
         return DR_ENOMEM;
     }
-    if (memcmp(dig, c->keys->v[idx].digest, RFMT_SHORT_DIGEST) == 0) {
-        c->d->matched++;
-    } else {
-        c->d->mismatched++;
-        list_key(c->d->mismatched_keys, key, klen);
+    if (rkeytab_append(&c->srv, key, klen, &idx) != 0) {
+        snprintf(errmsg, 256, "out of memory");
+        return DR_ENOMEM;
+    }
+    memcpy(c->srv.v[idx].digest, dig, RFMT_SHORT_DIGEST);
+    return 0;
+}
+
+static int merge_compare(struct rkeytab *keys,
+                         struct rkeytab *srv,
+                         struct rcheck_diff *d,
+                         char *errmsg)
+{
+    size_t i = 0, j = 0;
+
+    if (rkeytab_sort(srv) >= 0) {
+        snprintf(errmsg, 256, "the server's snapshot holds a key twice");
+        return DR_ECORRUPT;
+    }
+    rkeytab_sort(keys);
+    d->keys += srv->n;
+    while (j < srv->n) {
+        const struct rkey *s = &srv->v[j];
+        int c = i < keys->n
+                    ? cmp_keys(keys->v[i].key, keys->v[i].klen, s->key, s->klen)
+                    : 1;
+        if (c < 0) { /* only in the snapshot: tally_unseen decides */
+            i++;
+            continue;
+        }
+        if (c > 0) {
+            d->extra++;
+            list_key(d->extra_keys, s->key, s->klen);
+        } else {
+            keys->v[i].flags |= RKEY_SEEN;
+            if (memcmp(s->digest, keys->v[i].digest, RFMT_SHORT_DIGEST) == 0) {
+                d->matched++;
+            } else {
+                d->mismatched++;
+                list_key(d->mismatched_keys, s->key, s->klen);
+            }
+            i++;
+        }
+        j++;
     }
     return 0;
 }
@@ -581,7 +613,7 @@ int rcheck_compare(struct rconn *rc,
                    struct rcheck_diff *d,
                    char *errmsg)
 {
-    struct rdb_cmp c = {keys, d, NULL};
+    struct rdb_cmp c;
     struct rsync_stats st;
     int refused = 0, rv;
 
@@ -589,6 +621,7 @@ int rcheck_compare(struct rconn *rc,
         d->method = "scan";
         return compare_scan(rc, keys, now_ms, batch, d, errmsg);
     }
+    rkeytab_init(&c.srv);
     c.dg = rdigest_new();
     if (c.dg == NULL) {
         snprintf(errmsg, 256, "out of memory");
@@ -598,14 +631,19 @@ int rcheck_compare(struct rconn *rc,
     rv = rsync_snapshot(rc, db, rdb_cmp_key, &c, &st, &refused, errmsg);
     rdigest_free(c.dg);
     if (rv != 0 && refused && strcmp(method, "auto") == 0) {
+        rkeytab_free(&c.srv);
         snprintf(d->fallback, sizeof(d->fallback), "%s", errmsg);
         d->method = "scan"; /* nothing was compared: SYNC never started */
         return compare_scan(rc, keys, now_ms, batch, d, errmsg);
     }
     if (rv == 0) {
+        rv = merge_compare(keys, &c.srv, d, errmsg);
+    }
+    if (rv == 0) {
         tally_unseen(keys, st.snapshot_ms > now_ms ? st.snapshot_ms : now_ms,
                      d);
     }
+    rkeytab_free(&c.srv);
     return rv;
 }
 
@@ -627,7 +665,7 @@ static int compare_scan(struct rconn *rc,
 
     dg = rdigest_new();
     queue = malloc(sizeof(*queue) * qcap);
-    if (dg == NULL || queue == NULL) {
+    if (dg == NULL || queue == NULL || rkeytab_reindex(keys) != 0) {
         rdigest_free(dg);
         free(queue);
         snprintf(errmsg, 256, "out of memory");

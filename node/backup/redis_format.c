@@ -691,6 +691,9 @@ static int grow_slots(struct rkeytab *t)
     size_t n = t->nslots ? t->nslots * 2 : 1024, i;
     uint64_t *old = t->slots;
 
+    while (n < (t->n + 1) * 2) { /* entries appended without slots */
+        n *= 2;
+    }
     t->slots = calloc(n, sizeof(*t->slots));
     if (t->slots == NULL) {
         t->slots = old;
@@ -706,12 +709,23 @@ static int grow_slots(struct rkeytab *t)
     return 0;
 }
 
+int rkeytab_reindex(struct rkeytab *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->nslots = 0;
+    return grow_slots(t);
+}
+
 void rkeytab_truncate(struct rkeytab *t, size_t n)
 {
     if (n >= t->n) {
         return;
     }
     t->n = n; /* their bytes stay in the arena until rkeytab_free */
+    if (t->slots == NULL) {
+        return; /* appended, not indexed */
+    }
     memset(t->slots, 0, t->nslots * sizeof(*t->slots));
     for (size_t i = 0; i < t->n; i++) {
         uint64_t h = hash_key(t->v[i].key, t->v[i].klen);
@@ -778,6 +792,7 @@ int rkeytab_append(struct rkeytab *t,
     e->klen = (uint32_t)klen;
     *idx = (long)t->n;
     t->n++;
+    t->sorted = 0;
     return 0;
 }
 
@@ -866,9 +881,11 @@ long rkeytab_sort(struct rkeytab *t)
     free(t->slots);
     t->slots = NULL;
     t->nslots = 0;
-    if (t->n < 2) {
+    if (t->sorted || t->n < 2) {
+        t->sorted = 1; /* (a repeat was reported by the sort that sorted) */
         return -1;
     }
+    t->sorted = 1;
     ord = malloc(t->n * sizeof(*ord));
     tmp = malloc(t->n * sizeof(*tmp));
     nv = malloc(t->cap * sizeof(*nv));

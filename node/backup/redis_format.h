@@ -137,6 +137,7 @@ struct rkeytab
     uint64_t *slots; /* hash tag << 32 | entry index + 1; 0 is empty */
     size_t nslots;   /* power of two */
     struct rkeyarena *arena;
+    int sorted; /* by rkeytab_sort, nothing added since */
 };
 void rkeytab_init(struct rkeytab *t);
 void rkeytab_free(struct rkeytab *t);
@@ -151,6 +152,9 @@ int rkeytab_add(struct rkeytab *t,
                 size_t klen,
                 long *idx,
                 int *added);
+/* Build the lookup slots (after appends or a sort) so finds and adds work
+ * again. DR_ENOMEM on allocation failure. */
+int rkeytab_reindex(struct rkeytab *t);
 /* Add key (copied) without looking it up: for sources that never repeat
  * a key (an RDB); rkeytab_sort finds repeats. No finds after. */
 int rkeytab_append(struct rkeytab *t,
