@@ -437,6 +437,11 @@ static int bad_type(struct cur *c, uint8_t type)
                    "a module value (not supported: it needs the module "
                    "to be read)");
     }
+    if (type >= 22 && type <= 25) {
+        return bad(c,
+                   "a hash with field expiry (Redis 7.4+; not supported: "
+                   "use method scan)");
+    }
     snprintf(what, sizeof(what), "unknown value type %u", type);
     return bad(c, what);
 }

@@ -8,12 +8,11 @@
  * and CRC-64): rdb_dump_payload turns one into the other, so an RDB
  * snapshot gives the same per-key payloads and digests as SCAN + DUMP.
  *
- * Supported: RDB versions 1 to RDB_VERSION_MAX (Redis 2.x to 7.2, Valkey
- * 7.2 and 8; Redis 7.4+ uses 12 and its new hash types are refused), every
- * value type up to RDB_TYPE_SET_LISTPACK (20) and streams up to version 3
- * (21). Module values and module aux data are refused: they cannot be
- * walked without the module. Unknown opcodes and types are refused with
- * their offset. */
+ * Supported: RDB versions 1 to RDB_VERSION_MAX, every value type up to
+ * set listpacks (20) and streams up to version 3 (21), as Redis 7.2 and
+ * Valkey 8 write them. Refused with their offset: Redis 7.4's hashes with
+ * field expiry (22..25), module values and module aux data (they cannot be
+ * walked without the module), unknown types and opcodes. */
 #ifndef DR_RDB_H
 #define DR_RDB_H
 

@@ -264,6 +264,11 @@ static void test_bad_headers_and_types_named(void **state)
     assert_string_equal(err,
                         "RDB offset 11: a module value (not supported: "
                         "it needs the module to be read)");
+    k[11] = 25;
+    assert_int_equal(one(k, sizeof(k), &it, err), DR_EINVAL);
+    assert_string_equal(err,
+                        "RDB offset 11: a hash with field expiry (Redis "
+                        "7.4+; not supported: use method scan)");
     k[11] = 0xf7;
     assert_int_equal(one(k, sizeof(k), &it, err), DR_EINVAL);
     assert_non_null(strstr(err, "RDB offset 11: module data"));
