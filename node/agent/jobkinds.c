@@ -22,6 +22,15 @@ static json_t *store_spec(const struct config *c,
     return spec;
 }
 
+/* The cluster's redis.method, into spec under key. */
+static void redis_method(json_t *spec, const struct fsm *f, const char *key)
+{
+    const struct fsm_value *m = fsm_setting(f, "redis.method");
+
+    json_object_set_new(spec, key,
+                        json_string(m != NULL && m->s != NULL ? m->s : "auto"));
+}
+
 /* Backups: this node's PostgreSQL or Redis into the region's store. */
 static bool backup_can_run(const struct config *c, const struct fsm_job *j)
 {
@@ -43,11 +52,8 @@ static json_t *backup_spec(const struct config *c,
         json_object_set_new(spec, "parallel",
                             json_integer((json_int_t)c->job_parallel));
     } else {
-        const struct fsm_value *m = fsm_setting(f, "redis.method");
         json_object_set_new(spec, "redis", json_string(c->redis_address));
-        json_object_set_new(
-            spec, "method",
-            json_string(m != NULL && m->s != NULL ? m->s : "auto"));
+        redis_method(spec, f, "method");
         if (c->redis_password_file[0] != '\0') {
             json_object_set_new(spec, "redis_password_file",
                                 json_string(c->redis_password_file));
@@ -177,6 +183,7 @@ static json_t *drill_spec(const struct config *c,
             json_object_set_new(spec, "redis_password_file",
                                 json_string(c->redis_password_file));
         }
+        redis_method(spec, f, "redis_method");
     }
     return spec;
 }
@@ -307,6 +314,7 @@ static json_t *restore_spec(const struct config *c,
             json_object_set_new(spec, "redis_password_file",
                                 json_string(c->redis_password_file));
         }
+        redis_method(spec, f, "redis_method");
     }
     if (c->hook_activate[0] != '\0') {
         json_object_set_new(spec, "activate", json_string(c->hook_activate));

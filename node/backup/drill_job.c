@@ -44,6 +44,7 @@ struct drill
     const char *pg_server;
     const char *redis_server;
     const char *redis_password_file;
+    const char *redis_method; /* how verify reads the server back */
     uint64_t redis_db;
     int parallel;
     char scratch_db[32];    /* dr_drill_N */
@@ -212,6 +213,10 @@ static int drill_parse(const json_t *spec, struct drill *d, char *errmsg)
     if (rv == 0) {
         rv = job_spec_string(spec, "redis_password_file", false,
                              &d->redis_password_file, errmsg);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(spec, "redis_method", false, &d->redis_method,
+                             errmsg);
     }
     if (rv == 0) {
         rv = job_spec_uint(spec, "redis_db", UINT64_MAX, 0, DRILL_DB_MAX,
@@ -501,6 +506,9 @@ static json_t *drill_redis_spec(const struct drill *d)
     if (d->redis_password_file != NULL) {
         json_object_set_new(spec, "redis_password_file",
                             json_string(d->redis_password_file));
+    }
+    if (d->redis_method != NULL) {
+        json_object_set_new(spec, "method", json_string(d->redis_method));
     }
     return spec;
 }

@@ -2,7 +2,7 @@
  *
  *   failover_restore {"epoch", "region", "pg"?: PART, "redis"?: PART,
  *                     "pg_server"?: CONNINFO, "redis_server"?: HOST:PORT,
- *                     "redis_password_file"?, "parallel"?,
+ *                     "redis_password_file"?, "redis_method"?, "parallel"?,
  *                     "activate"?: COMMAND}
  *                    PART = {"backup_id", "store", "credentials_file"?,
  *                    "manifest_key", "manifest_sha256"}
@@ -59,6 +59,10 @@ static json_t *sub_spec(const json_t *part,
     json_object_set_new(s, key, json_string(server));
     if (strcmp(key, "redis") == 0 && json_is_string(pw)) {
         json_object_set(s, "redis_password_file", (json_t *)pw);
+    }
+    if (strcmp(key, "redis") == 0 &&
+        json_is_string(json_object_get(spec, "redis_method"))) {
+        json_object_set(s, "method", json_object_get(spec, "redis_method"));
     }
     if (strcmp(key, "pg") == 0 && json_object_get(spec, "parallel") != NULL) {
         json_object_set(s, "parallel", json_object_get(spec, "parallel"));

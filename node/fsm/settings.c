@@ -261,10 +261,17 @@ int fsm_setting_check(const char *key, const struct fsm_value *v, char *errmsg)
                 return check_list(d, v->s, errmsg);
             }
             if (d->choices != NULL && !in_choices(d, v->s, strlen(v->s))) {
+                char list[128] = "";
+                size_t n = 0;
+                for (size_t k = 0; d->choices[k] != NULL && n < sizeof(list);
+                     k++) {
+                    n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+                                          k > 0 ? ", " : "", d->choices[k]);
+                }
                 snprintf(errmsg, 256,
                          "setting %s: \"%.64s\" is not one of the allowed "
-                         "values",
-                         d->key, v->s);
+                         "values (%.120s)",
+                         d->key, v->s, list);
                 return DR_EINVAL;
             }
             break;

@@ -166,6 +166,23 @@ class BackupsTest(unittest.TestCase):
         p = self.drctl("--json", "backups", "run", "--kind", "redis")
         rb = json.loads(p.stdout)
         self.assertEqual(rb["kind"], "redis_snapshot")
+        # auto: through SYNC, one point in time (the snapshot is when the
+        # server forked, before the backup was finished).
+        detail = json.loads(rb["detail"])
+        self.assertEqual(detail["method"], "rdb")
+        self.assertNotIn("fallback", detail)
+        self.assertEqual(rb["snapshot_ms"], detail["snapshot_time_ms"])
+        # The cluster setting reaches the worker.
+        self.drctl("settings", "set", "redis.method", "scan")
+        try:
+            p = self.drctl("--json", "backups", "run", "--kind", "redis")
+            rb = json.loads(p.stdout)  # "latest" from now on
+            self.assertEqual(json.loads(rb["detail"])["method"], "scan")
+        finally:
+            self.drctl("settings", "set", "redis.method", "auto")
+        p = self.drctl("settings", "set", "redis.method", "fork", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"auto", p.stderr)
         target = RedisServer()
         target.start()
         try:
