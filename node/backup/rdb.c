@@ -834,3 +834,18 @@ size_t rdb_put_key_head(uint8_t out[RDB_KEY_HEAD_MAX],
     out[n++] = type;
     return n + put_len(out + n, klen);
 }
+
+int rdb_string_decode(const uint8_t *value,
+                      size_t vlen,
+                      uint8_t **out,
+                      size_t *cap,
+                      size_t *olen)
+{
+    char err[256];
+    struct cur c = {value, 0, vlen, 0, err};
+
+    if (string(&c, out, cap, olen) != 0 || c.pos != vlen) {
+        return -1;
+    }
+    return 0;
+}

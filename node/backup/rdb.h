@@ -99,6 +99,15 @@ int rdb_dump_split(const uint8_t *payload,
                    size_t *vlen,
                    int *version);
 
+/* A string value (a DUMP payload of type 0 without its type byte and
+ * trailer) decoded into *out (grown as needed, *cap its size): integers
+ * and LZF as the RDB stores them. -1 unless it is exactly one string. */
+int rdb_string_decode(const uint8_t *value,
+                      size_t vlen,
+                      uint8_t **out,
+                      size_t *cap,
+                      size_t *olen);
+
 /* Encoders for writing an RDB a server can start on: the header, SELECTDB,
  * a key's head (its expiry, type and key length; the key's bytes and its
  * value follow), and the end (EOF opcode; the CRC-64 of every byte before
