@@ -38,6 +38,7 @@ struct backup
     char prefix[STORE_KEY_MAX];
     int parallel;
     int level;
+    int digest_alg; /* enum pgman_digest_alg */
     uint64_t chunk_bytes;
     struct store *store;
     PGconn *conn;
@@ -124,6 +125,21 @@ static int backup_spec(const json_t *spec, struct backup *b, char *errmsg)
         return rv;
     }
     b->level = (int)level;
+    /* "row_digest": rowsum-xxh3-128 (default) or rowsum-sha256, the
+     * algorithm of manifests before 0.3 (kept for tests and old readers). */
+    v = json_object_get(spec, "row_digest");
+    b->digest_alg = PGMAN_ROWSUM_XXH3;
+    if (v != NULL && json_is_string(v) &&
+        strcmp(json_string_value(v), "rowsum-sha256") == 0) {
+        b->digest_alg = PGMAN_ROWSUM_SHA256;
+    } else if (v != NULL &&
+               (!json_is_string(v) ||
+                strcmp(json_string_value(v), "rowsum-xxh3-128") != 0)) {
+        pgj_errf(errmsg,
+                 "\"row_digest\" must be rowsum-xxh3-128 or "
+                 "rowsum-sha256");
+        return DR_EINVAL;
+    }
     b->chunk_bytes = PGJ_CHUNK_BYTES_DEFAULT;
     v = json_object_get(spec, "chunk_bytes");
     if (v != NULL && !json_is_null(v)) {
@@ -423,7 +439,7 @@ static int backup_chunk(void *arg, void *ws, size_t i, char *errmsg)
     int rv, n;
     uint64_t rows = 0;
 
-    if (pgj_digest_init(&d) != 0) {
+    if (pgj_digest_init(&d, b->digest_alg) != 0) {
         return pgj_nomem(errmsg);
     }
     q = pgj_qualified(tb->schema, tb->name);
@@ -976,6 +992,7 @@ int pgjob_backup(const json_t *spec, json_t **result, char *errmsg)
         goto out;
     }
     b.m->version = PGMAN_VERSION;
+    b.m->digest_alg = b.digest_alg;
     rv = job_open_store(spec, &b.store, errmsg);
     if (rv != 0) {
         goto out;

@@ -63,6 +63,7 @@ char *pgj_select_list(char *const *columns, size_t n);
 /* Row digest over a COPY TEXT stream fed in arbitrary pieces. */
 struct pgj_digest
 {
+    int alg; /* enum pgman_digest_alg */
     EVP_MD_CTX *ctx;
     EVP_MD *md; /* fetched once: no provider lookup per row */
     uint64_t rows;
@@ -71,7 +72,7 @@ struct pgj_digest
     char *carry;                   /* a line split across pieces */
     size_t carry_len, carry_cap;
 };
-int pgj_digest_init(struct pgj_digest *d);
+int pgj_digest_init(struct pgj_digest *d, int alg);
 int pgj_digest_feed(struct pgj_digest *d, const char *buf, size_t len);
 /* Fills sum. 0, or DR_EMALFORMED when the stream ended inside a line. */
 int pgj_digest_finish(struct pgj_digest *d);

@@ -209,7 +209,7 @@ static int verify_range(void *arg, void *ws, size_t i, char *errmsg)
     PGresult *res;
     int rv = 0, n;
 
-    if (pgj_digest_init(&d) != 0) {
+    if (pgj_digest_init(&d, v->m->digest_alg) != 0) {
         return pgj_nomem(errmsg);
     }
     q = pgj_qualified(tb->schema, tb->name);

@@ -129,7 +129,13 @@ int pgman_encode(const struct pgman *m,
     pb.snapshot_id = m->snapshot_id ? m->snapshot_id : "";
     pb.snapshot_time_ms = m->snapshot_time_ms;
     pb.created_ms = m->created_ms;
-    pb.digest_algorithm = PGMAN_DIGEST_ALGORITHM;
+    if (m->digest_alg != PGMAN_ROWSUM_SHA256 &&
+        m->digest_alg != PGMAN_ROWSUM_XXH3) {
+        snprintf(errmsg, 256, "manifest: unknown digest algorithm %d",
+                 m->digest_alg);
+        return DR_EINVAL;
+    }
+    pb.digest_algorithm = (char *)pgman_digest_alg_name(m->digest_alg);
     rv = object_to_pb(&m->pre_data, &pre, "pre-data", errmsg);
     if (rv == 0) {
         rv = object_to_pb(&m->post_data, &post, "post-data", errmsg);
@@ -444,6 +450,11 @@ nomem:
     return DR_ENOMEM;
 }
 
+const char *pgman_digest_alg_name(int alg)
+{
+    return alg == PGMAN_ROWSUM_XXH3 ? "rowsum-xxh3-128" : "rowsum-sha256";
+}
+
 int pgman_decode(const uint8_t *buf,
                  size_t len,
                  struct pgman **out,
@@ -452,7 +463,7 @@ int pgman_decode(const uint8_t *buf,
     Dr__PgManifest *pb;
     struct pgman *m;
     size_t i;
-    int rv;
+    int rv, alg;
 
     *out = NULL;
     pb = dr__pg_manifest__unpack(NULL, len, buf);
@@ -476,7 +487,11 @@ int pgman_decode(const uint8_t *buf,
         rv = DR_EVERSION;
         goto err_after_unpack;
     }
-    if (strcmp(pb->digest_algorithm, PGMAN_DIGEST_ALGORITHM) != 0) {
+    if (strcmp(pb->digest_algorithm, "rowsum-sha256") == 0) {
+        alg = PGMAN_ROWSUM_SHA256;
+    } else if (strcmp(pb->digest_algorithm, "rowsum-xxh3-128") == 0) {
+        alg = PGMAN_ROWSUM_XXH3;
+    } else {
         snprintf(errmsg, 256, "manifest: unknown digest algorithm \"%.40s\"",
                  pb->digest_algorithm);
         rv = DR_EMALFORMED;
@@ -493,6 +508,7 @@ int pgman_decode(const uint8_t *buf,
         snprintf(errmsg, 256, "manifest: out of memory");
         goto err_after_unpack;
     }
+    m->digest_alg = alg;
     m->version = pb->version;
     m->server_version_num = pb->server_version_num;
     m->snapshot_time_ms = pb->snapshot_time_ms;

@@ -10,7 +10,12 @@
 
 #define PGMAN_MAGIC "cogitator-pg-backup"
 #define PGMAN_VERSION 1
-#define PGMAN_DIGEST_ALGORITHM "rowsum-sha256"
+/* Row digests (proto/pg_manifest.proto): each row's hash summed. */
+enum pgman_digest_alg {
+    PGMAN_ROWSUM_SHA256 = 0, /* "rowsum-sha256": manifests before 0.3 */
+    PGMAN_ROWSUM_XXH3 = 1,   /* "rowsum-xxh3-128": backups since 0.3 */
+};
+const char *pgman_digest_alg_name(int alg);
 #define PGMAN_SHA256_HEX 65 /* 64 hex digits and a NUL */
 #define PGMAN_DIGEST_LEN 32
 
@@ -64,6 +69,7 @@ struct pgman
     char *snapshot_id;
     int64_t snapshot_time_ms;
     int64_t created_ms;
+    int digest_alg; /* enum pgman_digest_alg */
     struct pgman_object pre_data;
     struct pgman_object post_data;
     struct pgman_table *tables;

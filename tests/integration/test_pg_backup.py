@@ -294,6 +294,43 @@ class PgBackupTest(unittest.TestCase):
         self.assertEqual(out["error"], "pg_verify: 1 problem; first: table "
                          "public.big: row digest differs from the backup's")
 
+    def test_old_row_digest_still_verifies(self):
+        # Manifests written before rowsum-xxh3-128 carry rowsum-sha256:
+        # verify and restore read the algorithm from the manifest.
+        out = run_job({"op": "pg_backup", "store": self.store,
+                       "pg": self.pg.conninfo("src"), "prefix": "sha",
+                       "row_digest": "rowsum-sha256"})
+        self.assertTrue(out["ok"], out)
+        old = out["result"]
+        with open(os.path.join(self.store_dir, "sha", "manifest.pb"),
+                  "rb") as f:
+            self.assertIn(b"rowsum-sha256", f.read())
+        with open(os.path.join(self.store_dir, "b1", "manifest.pb"),
+                  "rb") as f:
+            self.assertIn(b"rowsum-xxh3-128", f.read())
+        spec = {"op": "pg_verify", "store": self.store,
+                "manifest_key": "sha/manifest.pb",
+                "manifest_sha256": old["manifest_sha256"],
+                "pg": self.pg.conninfo("src")}
+        out = run_job(spec)
+        self.assertTrue(out["ok"], out)
+        self.assertEqual(len(out["result"]["tables"]), 7)
+        self.fresh_db("dst_sha")
+        out = run_job(dict(spec, op="pg_restore",
+                           pg=self.pg.conninfo("dst_sha")))
+        self.assertTrue(out["ok"], out)
+        self.pg.psql("dst_sha", "UPDATE big SET payload = 'x' WHERE id = 77")
+        out = run_job(dict(spec, pg=self.pg.conninfo("dst_sha")))
+        self.assertFalse(out["ok"], out)
+        self.assertIn("public.big: row digest differs", out["error"])
+        out = run_job({"op": "pg_backup", "store": self.store,
+                       "pg": self.pg.conninfo("src"), "prefix": "md5",
+                       "row_digest": "md5"})
+        self.assertEqual((out["code"], out["error"]),
+                         ("invalid_argument", 'pg_backup: "row_digest" must be '
+                          'rowsum-xxh3-128 or rowsum-sha256'))
+        self.assertFalse(os.path.exists(os.path.join(self.store_dir, "md5")))
+
     def test_non_empty_target(self):
         self.fresh_db("busy")
         self.pg.psql("busy", "CREATE TABLE keep_me (a int); "
