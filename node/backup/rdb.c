@@ -161,6 +161,14 @@ static int bad(struct cur *c, const char *what)
     return DR_EINVAL;
 }
 
+/* Well formed, but beyond this walker: DR_EVERSION, so a caller may take
+ * the snapshot another way. */
+static int unsupported(struct cur *c, const char *what)
+{
+    bad(c, what);
+    return DR_EVERSION;
+}
+
 static int need(const struct cur *c, uint64_t n)
 {
     return n > c->len - c->pos ? RDB_MORE : 0;
@@ -433,17 +441,17 @@ static int bad_type(struct cur *c, uint8_t type)
     char what[96];
 
     if (type == T_MODULE_PRE_GA || type == T_MODULE_2) {
-        return bad(c,
-                   "a module value (not supported: it needs the module "
-                   "to be read)");
+        return unsupported(c,
+                           "a module value (not supported: it needs the "
+                           "module to be read)");
     }
     if (type >= 22 && type <= 25) {
-        return bad(c,
-                   "a hash with field expiry (Redis 7.4+; not supported: "
-                   "use method scan)");
+        return unsupported(c,
+                           "a hash with field expiry (Redis 7.4+; not "
+                           "supported: use method scan)");
     }
     snprintf(what, sizeof(what), "unknown value type %u", type);
-    return bad(c, what);
+    return unsupported(c, what);
 }
 
 static int skip_value(struct cur *c, uint8_t type)
@@ -546,7 +554,7 @@ static int header(struct rdb_parser *p, struct cur *c)
         snprintf(what, sizeof(what),
                  "RDB version %d is not supported (1 to %d are)", v,
                  RDB_VERSION_MAX);
-        return bad(c, what);
+        return v < 1 ? bad(c, what) : unsupported(c, what);
     }
     c->pos = RDB_MAGIC_LEN;
     p->version = v;
@@ -647,12 +655,14 @@ static int item(struct rdb_parser *p,
                 return 0;
             case OP_FUNCTION_PRE_GA:
                 c->pos = at;
-                return bad(c, "a pre-release function (not supported)");
+                return unsupported(c,
+                                   "a pre-release function (not "
+                                   "supported)");
             case OP_MODULE_AUX:
                 c->pos = at;
-                return bad(c,
-                           "module data (not supported: it needs the "
-                           "module to be read)");
+                return unsupported(c,
+                                   "module data (not supported: it needs "
+                                   "the module to be read)");
             case OP_EOF:
                 if (p->version >= 5) {
                     uint64_t want;

@@ -72,8 +72,10 @@ void rdb_parser_free(struct rdb_parser *p);
  * from p->offset on). Returns 0 and fills *it and *used (bytes consumed), or
  * RDB_MORE when buf holds only part of it (nothing consumed: call again
  * with buf extended), or DR_EINVAL with errmsg naming the problem and its
- * stream offset (corrupt, unsupported type, checksum mismatch), or
- * DR_ENOMEM. After RDB_ITEM_END nothing more is read. */
+ * stream offset (corrupt, checksum mismatch), DR_EVERSION likewise for
+ * what is well formed but beyond this walker (a newer version, an unknown
+ * type, module data, hash field expiry), or DR_ENOMEM. After RDB_ITEM_END
+ * nothing more is read. */
 int rdb_next(struct rdb_parser *p,
              const uint8_t *buf,
              size_t len,

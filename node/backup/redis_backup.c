@@ -410,6 +410,30 @@ static void cleanup_objects(struct rbk *b)
     store_delete(b->s, key, ignored);
 }
 
+/* Back to before any key was read: the objects written so far deleted,
+ * the keys and counts forgotten (a fallback from rdb to scan). */
+static void rbk_reset(struct rbk *b)
+{
+    if (b->zw != NULL) {
+        zio_writer_abort(b->zw);
+        b->zw = NULL;
+    }
+    cleanup_objects(b);
+    for (size_t i = 0; i < b->n_objs; i++) {
+        free(b->objs[i].key);
+    }
+    free(b->objs);
+    b->objs = NULL;
+    b->n_objs = 0;
+    rkeytab_free(&b->keys);
+    rkeytab_init(&b->keys);
+    memset(b->sum, 0, sizeof(b->sum));
+    memset(b->types, 0, sizeof(b->types));
+    b->nkeys = b->expiring = b->vanished = b->raw_bytes = 0;
+    b->zraw = b->zkeys = 0;
+    memset(&b->sync, 0, sizeof(b->sync));
+}
+
 static json_t *types_json(const struct rbk *b)
 {
     json_t *o = json_object();
@@ -507,13 +531,14 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
         used_method = "rdb";
         rv = rsync_snapshot(&b.rc, (uint32_t)db, rdb_key, &b, &b.sync, &refused,
                             errmsg);
-        if (rv != 0 && refused && strcmp(method, "auto") == 0) {
-            /* Nothing was read: start over on a new connection. */
+        if (rv != 0 && (refused || rv == DR_EVERSION) &&
+            strcmp(method, "auto") == 0) {
+            /* SYNC refused, or an RDB beyond the walker: forget what was
+             * written and start over key by key on a new connection. */
             snprintf(fallback, sizeof(fallback), "%s", errmsg);
-            rconn_close(&b.rc);
+            rbk_reset(&b);
             used_method = "scan";
-            rv = rconn_open(&b.rc, addr, pwfile, (unsigned)db, (long)timeout,
-                            errmsg);
+            rv = rconn_reopen(&b.rc, errmsg);
             if (rv != 0) {
                 goto err_after_store;
             }

@@ -630,11 +630,14 @@ int rcheck_compare(struct rconn *rc,
     d->method = "rdb";
     rv = rsync_snapshot(rc, db, rdb_cmp_key, &c, &st, &refused, errmsg);
     rdigest_free(c.dg);
-    if (rv != 0 && refused && strcmp(method, "auto") == 0) {
+    if (rv != 0 && (refused || rv == DR_EVERSION) &&
+        strcmp(method, "auto") == 0) {
+        /* Nothing was compared yet (that happens after the stream). */
         rkeytab_free(&c.srv);
         snprintf(d->fallback, sizeof(d->fallback), "%s", errmsg);
-        d->method = "scan"; /* nothing was compared: SYNC never started */
-        return compare_scan(rc, keys, now_ms, batch, d, errmsg);
+        d->method = "scan";
+        rv = refused ? 0 : rconn_reopen(rc, errmsg);
+        return rv != 0 ? rv : compare_scan(rc, keys, now_ms, batch, d, errmsg);
     }
     if (rv == 0) {
         rv = merge_compare(keys, &c.srv, d, errmsg);

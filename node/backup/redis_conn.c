@@ -279,6 +279,8 @@ int rconn_open(struct rconn *rc,
     signal(SIGPIPE, SIG_IGN);
     snprintf(rc->addr, sizeof(rc->addr), "%s", addr);
     rc->timeout_ms = timeout_ms > 0 ? timeout_ms : RCONN_DEFAULT_TIMEOUT_MS;
+    rc->password_file = password_file;
+    rc->db = db;
 
     tv.tv_sec = RCONN_CONNECT_TIMEOUT_MS / 1000;
     tv.tv_usec = (RCONN_CONNECT_TIMEOUT_MS % 1000) * 1000;
@@ -321,6 +323,18 @@ err_after_connect:
         rc->c = NULL;
     }
     return rv;
+}
+
+int rconn_reopen(struct rconn *rc, char *errmsg)
+{
+    char addr[sizeof(rc->addr)];
+    const char *pw = rc->password_file;
+    unsigned db = rc->db;
+    long timeout = rc->timeout_ms;
+
+    snprintf(addr, sizeof(addr), "%s", rc->addr);
+    rconn_close(rc);
+    return rconn_open(rc, addr, pw, db, timeout, errmsg);
 }
 
 void rconn_close(struct rconn *rc)

@@ -16,6 +16,9 @@ struct rconn
     redisContext *c;
     char addr[80];   /* "HOST:PORT", for messages */
     long timeout_ms; /* per reply */
+    /* what rconn_reopen needs (borrowed) */
+    const char *password_file;
+    unsigned db;
 };
 
 /* Connect to addr ("IPv4:PORT" or "[IPv6]:PORT"; no host names, so no
@@ -31,6 +34,9 @@ int rconn_open(struct rconn *rc,
                long timeout_ms,
                char *errmsg);
 void rconn_close(struct rconn *rc);
+/* Close and open again as rconn_open did (the same address, password file,
+ * database and timeout): after a SYNC, for commands again. */
+int rconn_reopen(struct rconn *rc, char *errmsg);
 
 /* Queue one command (argv style; lengths in lens) for the pipeline. */
 int rconn_append(struct rconn *rc,

@@ -110,7 +110,9 @@ int rsync_snapshot(struct rconn *rc,
             char inner[256];
             snprintf(inner, sizeof(inner), "%s", errmsg);
             snprintf(errmsg, 256, "redis %.80s: SYNC: %.150s", rc->addr, inner);
-            rv = DR_ECORRUPT;
+            if (rv == DR_EINVAL) { /* DR_EVERSION: beyond the walker */
+                rv = DR_ECORRUPT;
+            }
             goto out;
         }
         /* Keep the unparsed tail; read until twice as much is there. */

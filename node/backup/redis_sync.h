@@ -33,8 +33,10 @@ typedef int (*rsync_key_fn)(void *arg,
  * expired when it forked are counted, not handed over). A refusal (see
  * rconn_sync_start) sets *refused; the connection then still takes
  * commands. A stream that ends early is DR_EUNAVAILABLE; one that is
- * damaged (RDB checksum, end mark, length) or unsupported DR_ECORRUPT
- * with errmsg naming the offset. After success the server has closed or
+ * damaged (RDB checksum, end mark, length) DR_ECORRUPT, one that holds
+ * what the walker cannot read (module data, a newer type or version)
+ * DR_EVERSION, with errmsg naming the offset: SCAN + DUMP can still take
+ * that snapshot. After success the server has closed or
  * will close rc. */
 int rsync_snapshot(struct rconn *rc,
                    uint32_t db,
