@@ -364,8 +364,9 @@ class RdbCase(unittest.TestCase):
 
     def test_4_cut_mid_stream_then_the_next_attempt(self):
         p = Proxy(self.src.port, cut=1 << 20)
-        try:
-            out = self.backup("cut", "rdb", address=p.address)
+        try:  # small objects: some are complete when the line is cut
+            out = self.backup("cut", "rdb", address=p.address,
+                              split_bytes=65536)
         finally:
             p.close()
         self.assertTrue(p.acted)
@@ -417,6 +418,28 @@ class RdbCase(unittest.TestCase):
         self.assertIn("SYNC: RDB offset 0: RDB version 99 is not supported",
                       out["error"])
         self.assert_no_backup("newer-rdb")
+        # Found at the very end (the EOF opcode made an unknown type),
+        # after many small objects were written: they go, then scan.
+        probe = self.backup("probe", "rdb")["result"]
+        eof_at = probe["rdb_bytes"] - 40 - 9  # before the mark and CRC
+        p = Proxy(self.src.port, patch={eof_at: 99})
+        try:
+            out = self.backup("late", "auto", address=p.address,
+                              split_bytes=65536)
+        finally:
+            p.close()
+        self.assertTrue(p.acted)
+        self.assertTrue(out["ok"], out)
+        r = out["result"]
+        self.assertEqual(r["method"], "scan")
+        self.assertIn("unknown value type 99", r["fallback"])
+        self.assertEqual(r["digest"], probe["digest"])
+        left = sorted(os.listdir(os.path.join(self.tmp, "store", "late")))
+        self.assertEqual(len(left), r["objects"], left)  # nothing stale
+        v = run_job({"op": "redis_verify", "store": self.store,
+                     "manifest_key": r["manifest_key"],
+                     "manifest_sha256": r["manifest_sha256"]})
+        self.assertTrue(v["ok"], v)
 
     def test_6_bad_method(self):
         out = self.backup("bad", "fork")
