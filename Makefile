@@ -73,6 +73,7 @@ bench: build
 	DR_BOOTSTRAP_BENCH=1 ./scripts/bootstrap
 	./bench/run-raft-vs-etcd
 	./bench/pg-backup --drnode $(BUILD)/node/drnode
+	./bench/pg-copy-floor --drnode $(BUILD)/node/drnode
 	./bench/redis-backup $(BUILD)/node/drnode
 	.deps/venv/bin/python3 bench/replicate --drnode $(BUILD)/node/drnode
 	./bench/failover-vs-patroni --drctl $(BUILD)/cluster/drctl --big-mib 1024
