@@ -486,6 +486,36 @@ static int rf_finish(struct rdbfile *w, char *errmsg)
     return rv;
 }
 
+/* The store, the manifest (its SHA-256 checked) and the target database
+ * (the spec's "db", else the snapshot's). On failure nothing stays open. */
+static int open_snapshot(const json_t *spec,
+                         const char *mkey,
+                         const char *msha,
+                         struct store **s,
+                         struct redis_manifest *m,
+                         uint64_t *db,
+                         char *errmsg)
+{
+    int rv = job_open_store(spec, s, errmsg);
+
+    if (rv != 0) {
+        return rv;
+    }
+    rv = rcheck_load_manifest(*s, mkey, msha, m, errmsg);
+    if (rv != 0) {
+        store_close(*s);
+        *s = NULL;
+        return rv;
+    }
+    rv = job_spec_uint(spec, "db", m->db, 0, 65535, db, errmsg);
+    if (rv != 0) {
+        redis_manifest_free(m);
+        store_close(*s);
+        *s = NULL;
+    }
+    return rv;
+}
+
 static int restore_file(const json_t *spec, json_t **result, char *errmsg)
 {
     struct store *s = NULL;
@@ -520,16 +550,9 @@ static int restore_file(const json_t *spec, json_t **result, char *errmsg)
                  w.path);
         return DR_EEXIST;
     }
-    rv = job_open_store(spec, &s, errmsg);
+    rv = open_snapshot(spec, mkey, msha, &s, &m, &db, errmsg);
     if (rv != 0) {
         return rv;
-    }
-    rv = rcheck_load_manifest(s, mkey, msha, &m, errmsg);
-    if (rv != 0) {
-        goto out_store;
-    }
-    if ((rv = job_spec_uint(spec, "db", m.db, 0, 65535, &db, errmsg)) != 0) {
-        goto out_manifest;
     }
     snprintf(w.tmp, sizeof(w.tmp), "%s.dr-tmp", w.path);
     fd = open(w.tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -564,7 +587,6 @@ static int restore_file(const json_t *spec, json_t **result, char *errmsg)
     json_object_set_new(*result, "objects", objects_ok(&m));
 out_manifest:
     redis_manifest_free(&m);
-out_store:
     rkeytab_free(&keys);
     store_close(s);
     return rv;
@@ -614,16 +636,10 @@ int redisjob_restore(const json_t *spec, json_t **result, char *errmsg)
                             errmsg)) != 0) {
         return rv;
     }
-    rv = job_open_store(spec, &s, errmsg);
+    rv = open_snapshot(spec, mkey, msha, &s, &m, &db, errmsg);
     if (rv != 0) {
+        rkeytab_free(&keys);
         return rv;
-    }
-    rv = rcheck_load_manifest(s, mkey, msha, &m, errmsg);
-    if (rv != 0) {
-        goto err_after_store;
-    }
-    if ((rv = job_spec_uint(spec, "db", m.db, 0, 65535, &db, errmsg)) != 0) {
-        goto err_after_manifest;
     }
     /* Every object, in full, before the target is touched. */
     t0 = rcheck_now_ms();
@@ -722,7 +738,6 @@ err_after_conn:
     rconn_close(&rc);
 err_after_manifest:
     redis_manifest_free(&m);
-err_after_store:
     for (int k = 0; k < 2; k++) {
         free(pp.p[k].names);
         free(pp.p[k].offs);

@@ -10,7 +10,9 @@ named with its reason.
 Only a missing install may skip (raise unittest.SkipTest naming what to
 install); a service that is installed but fails to start is a failure."""
 
+import json
 import os
+import subprocess
 import sys
 import unittest
 
@@ -52,3 +54,29 @@ def main():
             len(result.skipped))
         sys.exit(1)
     sys.exit(0)
+
+
+def drnode():
+    """The drnode under test: $DRNODE, else build/node/drnode."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    return os.environ.get("DRNODE") or os.path.join(root, "build", "node",
+                                                    "drnode")
+
+
+def run_job(spec, timeout=120.0):
+    """`drnode --run-job` on spec: its JSON result line. A sanitizer report,
+    an exit code other than 0 or 1, or one that disagrees with "ok" fails."""
+    p = subprocess.run([drnode(), "--run-job"],
+                       input=json.dumps(spec).encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    err = p.stderr.decode(errors="replace")
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert p.returncode in (0, 1), (p.returncode, err)
+    lines = p.stdout.decode().strip().splitlines()
+    assert lines, "no output from --run-job (rc %d, stderr %r)" % (
+        p.returncode, err)
+    out = json.loads(lines[-1])
+    assert (p.returncode == 0) == out["ok"], (p.returncode, out)
+    return out

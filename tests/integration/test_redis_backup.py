@@ -20,27 +20,13 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import svc_redis  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-DRNODE = os.environ.get("DRNODE") or os.path.join(ROOT, "build", "node",
-                                                  "drnode")
+DRNODE = drtest.drnode()
 JOB_WAIT_S = 60.0
 TTL_TOLERANCE_MS = 5000
 
 
 def run_job(spec, timeout=JOB_WAIT_S):
-    p = subprocess.run([DRNODE, "--run-job"], input=json.dumps(spec).encode(),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout)
-    err = p.stderr.decode(errors="replace")
-    assert "Sanitizer" not in err and "runtime error" not in err, err
-    assert p.returncode in (0, 1), (p.returncode, err)
-    lines = p.stdout.decode().strip().splitlines()
-    assert lines, "no output from --run-job (rc %d, stderr %r)" % (
-        p.returncode, p.stderr)
-    out = json.loads(lines[-1])
-    assert (p.returncode == 0) == out["ok"], (p.returncode, out)
-    return out
+    return drtest.run_job(spec, timeout)
 
 
 class RedisBackupCase(unittest.TestCase):

@@ -6,11 +6,9 @@ falls back, rdb says why), and a transfer cut short or damaged on the way
 (through a small proxy): refused, nothing left in the store, the next
 attempt starts over."""
 
-import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,23 +21,11 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import svc_redis  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-DRNODE = os.environ.get("DRNODE") or os.path.join(ROOT, "build", "node",
-                                                  "drnode")
 JOB_WAIT_S = 120.0
 
 
 def run_job(spec, timeout=JOB_WAIT_S):
-    p = subprocess.run([DRNODE, "--run-job"], input=json.dumps(spec).encode(),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout)
-    err = p.stderr.decode(errors="replace")
-    assert "Sanitizer" not in err and "runtime error" not in err, err
-    assert p.returncode in (0, 1), (p.returncode, err)
-    out = json.loads(p.stdout.decode().strip().splitlines()[-1])
-    assert (p.returncode == 0) == out["ok"], (p.returncode, out)
-    return out
+    return drtest.run_job(spec, timeout)
 
 
 def populate(c):
