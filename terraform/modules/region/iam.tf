@@ -139,3 +139,10 @@ resource "aws_iam_role_policy" "token" {
   role   = aws_iam_role.coordinator.id
   policy = data.aws_iam_policy_document.token_access.json
 }
+
+# Shell access for operators without SSH: SSM Session Manager.
+resource "aws_iam_role_policy_attachment" "ssm_session" {
+  count      = var.ssm_session_access ? 1 : 0
+  role       = aws_iam_role.coordinator.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}

@@ -258,3 +258,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "ssm_session_access" {
+  description = "Operators reach a coordinator with `aws ssm start-session` (the role gets AmazonSSMManagedInstanceCore; the agent talks to SSM over the HTTPS egress already open). There is no SSH either way: no key pair, no port 22."
+  type        = bool
+  default     = true
+}

@@ -5,6 +5,9 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "eu-west-1" }
   }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
@@ -42,6 +45,22 @@ run "accepted" {
   assert {
     condition     = strcontains(output.node_configs["1"], "\npg = hostaddr=10.50.1.20 dbname=cogitator user=backup\nredis = 10.50.1.30:6379\n")
     error_message = "[services] must carry pg and redis."
+  }
+  assert {
+    condition     = length(aws_iam_role_policy_attachment.ssm_session) == 1 && endswith(aws_iam_role_policy_attachment.ssm_session[0].policy_arn, ":iam::aws:policy/AmazonSSMManagedInstanceCore")
+    error_message = "Operators reach nodes by SSM Session Manager by default."
+  }
+}
+
+run "no_ssm_session_when_turned_off" {
+  command = plan
+
+  variables {
+    ssm_session_access = false
+  }
+  assert {
+    condition     = length(aws_iam_role_policy_attachment.ssm_session) == 0
+    error_message = "ssm_session_access = false attaches no SSM policy."
   }
 }
 
