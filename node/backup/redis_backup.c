@@ -542,6 +542,13 @@ int redisjob_backup(const json_t *spec, json_t **result, char *errmsg)
             if (rv != 0) {
                 goto err_after_store;
             }
+        } else if (rv != 0 && (refused || rv == DR_EVERSION)) {
+            /* method rdb: say what would work (inner is free here) */
+            snprintf(inner, sizeof(inner), "%s", errmsg);
+            snprintf(errmsg, 256,
+                     "%.180s (redis.method auto or scan takes the snapshot "
+                     "key by key)",
+                     inner);
         }
     }
     if (strcmp(used_method, "scan") == 0) {
