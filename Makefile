@@ -77,6 +77,7 @@ bench: build
 	./bench/redis-backup $(BUILD)/node/drnode
 	.deps/venv/bin/python3 bench/replicate --drnode $(BUILD)/node/drnode
 	./bench/failover-vs-patroni --drctl $(BUILD)/cluster/drctl --big-mib 1024
+	./bench/wal-archive --drnode $(BUILD)/node/drnode
 
 # 10,000 deterministic fault schedules on raft's fixture (make test runs
 # 2,000), then a long randomized fault schedule against a real cluster
@@ -89,18 +90,35 @@ chaos: bootstrap build
 	DR_FIXTURE_SCHEDULES=$(CHAOS_SCHEDULES) $(BUILD)/tests/test_schedules
 	DRNODE=$(BUILD)/node/drnode ./chaos/run --duration $(CHAOS_DURATION) --nemesis $(CHAOS_NEMESIS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
-# The RDB walker under libFuzzer with ASan and UBSan, from the seed corpus
-# of real RDB files, for FUZZ_SECONDS (make test replays the seeds only).
-# A crash is saved as $(BUILD)/fuzz/crash-*: replay it with
-# $(BUILD)/tests/fuzz_rdb_replay FILE.
+# Every parser's harness (tests/fuzz/fuzz_NAME.c) under libFuzzer with ASan
+# and UBSan, FUZZ_SECONDS each, one after another, in a clang build of its
+# own ($(FUZZ_BUILD), DR_SANITIZE=fuzz); FUZZERS picks some. Each grows its
+# corpus in $(FUZZ_BUILD)/fuzz/NAME/corpus from the seeds (tests/data/rdb,
+# tests/data/fuzz/NAME), which make test replays. A crash is saved as
+# $(FUZZ_BUILD)/fuzz/NAME/crash-* and stops the run: replay it with
+# $(BUILD)/tests/fuzz_NAME_replay FILE (make build makes it).
+# docs/reliability.md keeps the tally.
 FUZZ_SECONDS ?= 300
-fuzz: build
+FUZZ_BUILD ?= build-fuzz
+FUZZERS ?= rdb json codec_entry codec_snapshot config pg_manifest \
+	redis_manifest s3_xml dns tar
+fuzz:
 	DR_BOOTSTRAP_FUZZ=1 ./scripts/bootstrap
-	mkdir -p $(BUILD)/fuzz/corpus
-	cp tests/data/rdb/*.rdb $(BUILD)/fuzz/corpus/
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -Inode tests/fuzz/fuzz_rdb.c node/backup/rdb.c -o $(BUILD)/fuzz/fuzz_rdb
-	cd $(BUILD)/fuzz && ./fuzz_rdb -max_total_time=$(FUZZ_SECONDS) -max_len=65536 corpus
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDR_SANITIZE=fuzz >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) $(addprefix --target fuzz_,$(FUZZERS)) >$(FUZZ_BUILD)/build.log 2>&1 || { cat $(FUZZ_BUILD)/build.log; echo "fuzz build failed (log: $(FUZZ_BUILD)/build.log)"; exit 1; }
+	@set -e; for n in $(FUZZERS); do \
+	    seeds=$(CURDIR)/tests/data/fuzz/$$n; \
+	    [ $$n = rdb ] && seeds=$(CURDIR)/tests/data/rdb; \
+	    mkdir -p $(FUZZ_BUILD)/fuzz/$$n/corpus; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	    (cd $(FUZZ_BUILD)/fuzz/$$n && ../../tests/fuzz_$$n \
+	        -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -rss_limit_mb=1024 -print_final_stats=1 corpus $$seeds \
+	        >fuzz.log 2>&1) || { tail -60 $(FUZZ_BUILD)/fuzz/$$n/fuzz.log; \
+	        echo "fuzz: $$n failed (log: $(FUZZ_BUILD)/fuzz/$$n/fuzz.log)"; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units' $(FUZZ_BUILD)/fuzz/$$n/fuzz.log \
+	        | sed "s/^/fuzz: $$n /"; \
+	done
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

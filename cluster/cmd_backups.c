@@ -10,6 +10,7 @@
 
 #include "backup/job.h"
 #include "common/err.h"
+#include "local.h"
 
 #define DRCTL_WAIT_DEFAULT_MS 600000u
 
@@ -251,10 +252,12 @@ static int drctl__backups_run(struct drctl *d, int argc, char **argv)
         return rv < 0 ? 0 : rv;
     }
     if (kind == NULL) {
-        return drctl_usage_error(d, "--kind pg|redis is required");
+        return drctl_usage_error(d, "--kind pg|redis|pg_base is required");
     }
-    if (strcmp(kind, "pg") != 0 && strcmp(kind, "redis") != 0) {
-        return drctl_usage_error(d, "--kind: \"%s\" is not pg or redis", kind);
+    if (strcmp(kind, "pg") != 0 && strcmp(kind, "redis") != 0 &&
+        strcmp(kind, "pg_base") != 0) {
+        return drctl_usage_error(
+            d, "--kind: \"%s\" is not pg, redis or pg_base", kind);
     }
     if (wait != NULL &&
         (rv = drctl_parse_seconds(d, "--wait", wait, 86400, &wait_ms)) != 0) {
@@ -419,6 +422,12 @@ static bool drctl__is_pg(const json_t *b)
     return kind != NULL && strcmp(kind, "pg_logical") == 0;
 }
 
+static bool drctl__is_base(const json_t *b)
+{
+    const char *kind = json_string_value(json_object_get(b, "kind"));
+    return kind != NULL && strcmp(kind, "pg_base") == 0;
+}
+
 /* Run one job here, showing progress on a terminal (what: "restore ID";
  * passes: how often it reads the backup's objects, 0 when unknown); print
  * its failure. *result may be NULL. */
@@ -477,6 +486,14 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
         return rv;
     }
     pg = drctl__is_pg(b);
+    if (drctl__is_base(b) && restore_to != NULL) {
+        json_decref(b);
+        return drctl_usage_error(d,
+                                 "backup %s is a base backup: restore it with "
+                                 "drctl restore --pitr --backup %s --pgdata "
+                                 "DIR",
+                                 id, id);
+    }
     /* One region's copy is checked: the one asked for, else the copy this
      * node's region would restore from. */
     copy =
@@ -503,7 +520,10 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
         result = NULL;
     }
     if (rv == 0) {
-        spec = drctl__spec(b, copy, pg ? "pg_verify" : "redis_verify",
+        spec = drctl__spec(b, copy,
+                           drctl__is_base(b) ? "pg_base_verify"
+                           : pg              ? "pg_verify"
+                                             : "redis_verify",
                            credentials);
         if (restore_to != NULL) {
             json_object_set_new(spec, pg ? "pg" : "redis",
@@ -622,8 +642,368 @@ static int drctl__restore_one(struct drctl *d,
     return rv;
 }
 
+/* "YYYY-MM-DD[T ]HH:MM:SS[.fff](Z|+HH[:MM]|-HH[:MM])" into unix ms; a
+ * zone is required (PostgreSQL would read a time without one in the
+ * server's zone, whatever that is). */
+static int drctl__parse_time(const char *s, int64_t *out)
+{
+    int y, mo, da, h, mi, se, n = 0, zh = 0, zm = 0;
+    int64_t ms = 0, scale = 100;
+    struct tm tm;
+    const char *p;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &da, &n) != 3 ||
+        (s[n] != 'T' && s[n] != ' ')) {
+        return DR_EINVAL;
+    }
+    p = s + n + 1;
+    n = 0;
+    if (sscanf(p, "%2d:%2d:%2d%n", &h, &mi, &se, &n) != 3) {
+        return DR_EINVAL;
+    }
+    p += n;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            ms += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*p == 'Z' && p[1] == '\0') {
+        zh = zm = 0;
+    } else if ((*p == '+' || *p == '-') &&
+               (sscanf(p + 1, "%2d:%2d%n", &zh, &zm, &n) == 2 ||
+                sscanf(p + 1, "%2d%n", &zh, &n) == 1) &&
+               p[1 + n] == '\0') {
+        if (*p == '-') {
+            zh = -zh;
+            zm = -zm;
+        }
+    } else {
+        return DR_EINVAL;
+    }
+    if (mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 || mi > 59 ||
+        se > 60 || zh < -14 || zh > 14) {
+        return DR_EINVAL;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = da;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    *out = ((int64_t)timegm(&tm) - zh * 3600 - zm * 60) * 1000 + ms;
+    return 0;
+}
+
+static void drctl__utc(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* A base backup's stop LSN, from its result in the catalog (0: unknown). */
+static uint64_t drctl__stop_lsn(const json_t *b)
+{
+    const char *detail = json_string_value(json_object_get(b, "detail"));
+    json_t *d = detail != NULL ? json_loads(detail, 0, NULL) : NULL;
+    uint64_t lsn = 0;
+
+    if (pgbase_lsn_parse(json_string_value(json_object_get(d, "stop_lsn")),
+                         &lsn) != 0) {
+        lsn = 0;
+    }
+    json_decref(d);
+    return lsn;
+}
+
+/* drctl restore --pitr: a data directory from the newest base backup
+ * before the target, replaying the WAL archive up to it. */
+static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
+{
+    const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
+    const char *ttime = NULL, *tlsn = NULL, *target = NULL, *pgdata = NULL;
+    const char *id = NULL, *region = NULL, *wal_store = NULL;
+    const char *wal_config = NULL, *drnode_opt = NULL, *port_s = NULL;
+    const char *wait_s = NULL;
+    bool pitr = false, start = false, keep_archiving = false, standby = false;
+    const struct drctl_opt opts[] = {
+        {"--pitr", NULL, &pitr},
+        {"--target-time", &ttime, NULL},
+        {"--target-lsn", &tlsn, NULL},
+        {"--target", &target, NULL},
+        {"--pgdata", &pgdata, NULL},
+        {"--backup", &id, NULL},
+        {"--region", &region, NULL},
+        {"--wal-store", &wal_store, NULL},
+        {"--wal-config", &wal_config, NULL},
+        {"--credentials", &credentials, NULL},
+        {"--drnode", &drnode_opt, NULL},
+        {"--start", NULL, &start},
+        {"--port", &port_s, NULL},
+        {"--wait", &wait_s, NULL},
+        {"--keep-archiving", NULL, &keep_archiving},
+        {"--standby", NULL, &standby},
+        {NULL, NULL, NULL},
+    };
+    json_t *list = NULL, *spec, *result = NULL, *regions = NULL, *r;
+    const json_t *b, *pick = NULL, *oldest = NULL, *copy;
+    char here[128], dir[4096], when[64], from[64], now_s[64], errmsg[256];
+    char drnode[4096], utc[64];
+    int64_t tms = 0, now = (int64_t)time(NULL) * 1000;
+    uint64_t lsn = 0;
+    long port = 0, wait = 3600;
+    size_t i;
+    int rv = drctl_parse_opts(d, argc, argv, opts);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if ((ttime != NULL) + (tlsn != NULL) + (target != NULL) + standby != 1) {
+        return drctl_usage_error(d,
+                                 "give one target: --target-time TIME, "
+                                 "--target-lsn LSN or --target latest (or "
+                                 "--standby)");
+    }
+    if (target != NULL && strcmp(target, "latest") != 0) {
+        return drctl_usage_error(d, "--target: \"%s\" is not latest", target);
+    }
+    if (ttime != NULL && drctl__parse_time(ttime, &tms) != 0) {
+        return drctl_usage_error(d,
+                                 "--target-time: \"%s\" is not a time with a "
+                                 "zone (2026-12-06T03:14:00Z, "
+                                 "2026-12-06 04:14:00+01:00)",
+                                 ttime);
+    }
+    if (tlsn != NULL && pgbase_lsn_parse(tlsn, &lsn) != 0) {
+        return drctl_usage_error(d,
+                                 "--target-lsn: \"%s\" is not an LSN (like "
+                                 "0/3000060)",
+                                 tlsn);
+    }
+    if (pgdata == NULL) {
+        return drctl_usage_error(d, "--pgdata DIR is required");
+    }
+    if (start != (port_s != NULL)) {
+        return drctl_usage_error(d, "--start and --port P go together");
+    }
+    if (port_s != NULL) {
+        char *end;
+        port = strtol(port_s, &end, 10);
+        if (*end != '\0' || port < 1 || port > 65535) {
+            return drctl_usage_error(d, "--port: \"%s\" is not a port", port_s);
+        }
+    }
+    if (wait_s != NULL) {
+        char *end;
+        wait = strtol(wait_s, &end, 10);
+        if (*end != '\0' || wait < 0 || wait > 30 * 86400) {
+            return drctl_usage_error(d, "--wait: \"%s\" is not seconds",
+                                     wait_s);
+        }
+    }
+    if (wal_store != NULL && wal_config != NULL) {
+        return drctl_usage_error(d, "--wal-store and --wal-config: give one");
+    }
+    if (pgdata[0] != '/') {
+        if (getcwd(dir, sizeof(dir) - 256) == NULL) {
+            return drctl_fail(d, "getcwd: cannot make %s absolute", pgdata);
+        }
+        snprintf(dir + strlen(dir), 256, "/%.250s", pgdata);
+        pgdata = dir;
+    }
+    if (local_find_drnode(drnode_opt, drnode, sizeof(drnode), errmsg) != 0) {
+        return drctl_fail(d, "%s", errmsg);
+    }
+    if (region == NULL) {
+        drctl__caller_region(d, here, sizeof(here));
+        region = here;
+    }
+    if ((rv = drctl_call(d, "GET", "/api/backups", NULL, &list)) != 0) {
+        return rv;
+    }
+    /* The window: from the oldest base backup's end to now. */
+    json_array_foreach(json_object_get(list, "backups"), i, b)
+    {
+        const char *st = json_string_value(json_object_get(b, "state"));
+        int64_t at = json_integer_value(json_object_get(b, "snapshot_ms"));
+        if (!drctl__is_base(b) || st == NULL || strcmp(st, "complete") != 0) {
+            continue;
+        }
+        if (oldest == NULL ||
+            at < json_integer_value(json_object_get(oldest, "snapshot_ms"))) {
+            oldest = b;
+        }
+        if (id != NULL) {
+            if (strcmp(json_string_value(json_object_get(b, "id")), id) == 0) {
+                pick = b;
+            }
+            continue;
+        }
+        if ((ttime != NULL && at > tms) ||
+            (tlsn != NULL &&
+             (drctl__stop_lsn(b) == 0 || drctl__stop_lsn(b) > lsn))) {
+            continue;
+        }
+        if (pick == NULL ||
+            at > json_integer_value(json_object_get(pick, "snapshot_ms"))) {
+            pick = b;
+        }
+    }
+    if (oldest == NULL) {
+        json_decref(list);
+        return drctl_fail(d,
+                          "no complete base backup in the catalog: take one "
+                          "with drctl backups run --kind pg_base");
+    }
+    drctl__utc(json_integer_value(json_object_get(oldest, "snapshot_ms")), from,
+               sizeof(from));
+    drctl__utc(now, now_s, sizeof(now_s));
+    if (ttime != NULL && (tms > now || tms < json_integer_value(json_object_get(
+                                                 oldest, "snapshot_ms")))) {
+        drctl__utc(tms, when, sizeof(when));
+        json_decref(list);
+        return drctl_fail(d,
+                          "target %s is outside the archive's window: %s (the "
+                          "oldest base backup's end) to %s (now)",
+                          when, from, now_s);
+    }
+    if (pick == NULL) {
+        json_decref(list);
+        if (id != NULL) {
+            return drctl_fail(d, "backup %s is not a complete base backup", id);
+        }
+        return drctl_fail(d,
+                          "no base backup ends before LSN %s: the oldest "
+                          "(from %s) ends after it",
+                          tlsn, from);
+    }
+    if (ttime != NULL &&
+        json_integer_value(json_object_get(pick, "snapshot_ms")) > tms) {
+        drctl__utc(tms, when, sizeof(when));
+        rv = drctl_fail(d,
+                        "backup %s ends after the target %s: pick an older "
+                        "one, or leave --backup out",
+                        id, when);
+        json_decref(list);
+        return rv;
+    }
+    copy = drctl__pick_copy(d, pick, region, false);
+    if (copy == NULL) {
+        rv = drctl_fail(d, "backup %s has no verified copy to restore",
+                        json_string_value(json_object_get(pick, "id")));
+        json_decref(list);
+        return rv;
+    }
+    spec = drctl__spec(pick, copy, "pg_base_restore", credentials);
+    if (wal_config == NULL && wal_store == NULL) {
+        /* The archive of the backup's origin: its region's store, where its
+         * PostgreSQL archives (the wal_store default). */
+        const char *origin =
+            json_string_value(json_object_get(pick, "origin_region"));
+        if (drctl_call(d, "GET", "/api/regions", NULL, &regions) == 0) {
+            json_array_foreach(json_object_get(regions, "regions"), i, r)
+            {
+                if (origin != NULL &&
+                    strcmp(json_string_value(json_object_get(r, "name")),
+                           origin) == 0) {
+                    wal_store =
+                        json_string_value(json_object_get(r, "object_store"));
+                }
+            }
+        }
+        if (wal_store == NULL || wal_store[0] == '\0') {
+            json_decref(spec);
+            json_decref(regions);
+            json_decref(list);
+            return drctl_fail(d,
+                              "cannot tell where the WAL archive is: give "
+                              "--wal-store URL or --wal-config FILE");
+        }
+    }
+    json_object_set_new(spec, "pgdata", json_string(pgdata));
+    json_object_set_new(spec, "drnode", json_string(drnode));
+    if (wal_config != NULL) {
+        json_object_set_new(spec, "wal_config", json_string(wal_config));
+    } else {
+        json_object_set_new(spec, "wal_store", json_string(wal_store));
+    }
+    if (ttime != NULL) {
+        drctl__utc(tms, utc, sizeof(utc));
+        json_object_set_new(spec, "target_time", json_string(utc));
+    } else if (tlsn != NULL) {
+        json_object_set_new(spec, "target_lsn", json_string(tlsn));
+    }
+    json_object_set_new(spec, "archive", json_boolean(keep_archiving));
+    json_object_set_new(spec, "standby", json_boolean(standby));
+    if (start) {
+        json_object_set_new(spec, "port", json_integer(port));
+        json_object_set_new(spec, "wait_s", json_integer(wait));
+    }
+    rv = drctl__run_job(d, spec, pick, "restore", 1, &result, errmsg);
+    if (d->json) {
+        json_t *report = json_pack("{sb sO sO}", "ok", rv == 0, "backup",
+                                   json_object_get(pick, "id"), "copy_region",
+                                   json_object_get(copy, "region"));
+        json_object_set_new(report, "result",
+                            result != NULL ? json_incref(result) : json_null());
+        if (rv != 0) {
+            json_object_set_new(report, "error", json_string(errmsg));
+        }
+        drctl_print_json(report);
+        json_decref(report);
+    } else if (rv == 0) {
+        const char *conn =
+            json_string_value(json_object_get(result, "conninfo"));
+        printf(
+            "restored base backup %s (%s's copy, consistent at LSN %s) "
+            "into %s\n",
+            json_string_value(json_object_get(pick, "id")),
+            json_string_value(json_object_get(copy, "region")),
+            json_string_value(json_object_get(result, "base_stop_lsn")),
+            pgdata);
+        if (conn != NULL && standby) {
+            printf(
+                "a standby replays the WAL archive as it grows, read-only "
+                "(promote it with pg_ctl promote): psql '%s'\n",
+                conn);
+        } else if (standby) {
+            printf(
+                "start PostgreSQL on it: a standby that replays the WAL "
+                "archive as it grows, until promoted\n");
+        } else if (conn != NULL) {
+            printf(
+                "replayed the WAL archive to %s and promoted in %lld ms: "
+                "psql '%s'\n",
+                json_string_value(json_object_get(result, "target")),
+                (long long)json_integer_value(
+                    json_object_get(result, "recovery_ms")),
+                conn);
+        } else {
+            printf(
+                "start PostgreSQL on it: it replays the WAL archive to %s "
+                "and promotes\n",
+                json_string_value(json_object_get(result, "target")));
+        }
+    }
+    json_decref(result);
+    json_decref(regions);
+    json_decref(list);
+    return rv == 0 ? 0 : DRCTL_EXIT_FAIL;
+}
+
 int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--pitr") == 0) {
+            return drctl__restore_pitr(d, argc, argv);
+        }
+    }
+
     const char *credentials = getenv("DRCTL_STORE_CREDENTIALS");
     const char *id = NULL, *pg = NULL, *redis = NULL, *region = NULL;
     const char *rdb_file = NULL, *redis_key = "redis";
@@ -705,6 +1085,14 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
         if (strcmp(json_string_value(json_object_get(b, "state")),
                    "complete") != 0) {
             failed = drctl_fail(d, "backup %s is being deleted", id);
+        } else if (drctl__is_base(b)) {
+            failed = drctl_usage_error(d,
+                                       "backup %s is a base backup: restore "
+                                       "it with --pitr --pgdata DIR",
+                                       id);
+            json_decref(b);
+            json_decref(report);
+            return failed;
         } else if (drctl__is_pg(b) ? pg == NULL : redis == NULL) {
             failed = drctl_usage_error(
                 d, "backup %s is a %s backup: give %s", id,

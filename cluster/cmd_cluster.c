@@ -134,6 +134,26 @@ int drctl_cmd_status(struct drctl *d, int argc, char **argv)
 /* One member's versions from its own /api/status (stale read: a node
  * without a leader still answers). Adds a JSON row to rows; false when it
  * did not answer. */
+
+/* A client of one member at api (host:port), in the scheme and with the
+ * TLS files of the endpoints drctl reached. */
+static int drctl__member_client(const struct drctl *d,
+                                struct client *c,
+                                const char *api,
+                                char *err)
+{
+    struct client_tls tls = {d->cacert, d->cert, d->key};
+    char url[CLIENT_URL_MAX];
+    bool https = d->connected && d->client.n_endpoints > 0 &&
+                 strncmp(d->client.endpoints[0], "https://", 8) == 0;
+
+    snprintf(url, sizeof(url), "%s%s",
+             https || (d->cacert != NULL && d->cacert[0] != '\0') ? "https://"
+                                                                  : "http://",
+             api);
+    return client_init_tls(c, url, NULL, &tls, d->timeout_ms, err);
+}
+
 static bool drctl__member_version(struct drctl *d,
                                   const json_t *m,
                                   json_t *rows)
@@ -150,7 +170,7 @@ static bool drctl__member_version(struct drctl *d,
     memset(&r, 0, sizeof(r));
     if (api == NULL) {
         json_object_set_new(row, "error", json_string("no API address"));
-    } else if (client_init(&c, api, NULL, d->timeout_ms, err) != 0) {
+    } else if (drctl__member_client(d, &c, api, err) != 0) {
         json_object_set_new(row, "error", json_string(err));
     } else {
         if (client_request(&c, "GET", "/api/status?stale=true", NULL, &r) !=

@@ -34,19 +34,19 @@ static void print_status(const json_t *v, const void *arg)
     size_t i;
 
     (void)arg;
-    printf("%-16s %-8s %7s %7s %6s %8s %14s %12s %8s %8s  %s\n", "REGION",
+    printf("%-16s %-8s %7s %7s %6s %8s %14s %12s %8s %8s %8s  %s\n", "REGION",
            "RECEIVES", "PENDING", "RUNNING", "FAILED", "VERIFIED", "BYTES",
-           "THROUGHPUT", "LAG_PG", "LAG_RDS", "NOTE");
+           "THROUGHPUT", "LAG_PG", "LAG_RDS", "LAG_BASE", "NOTE");
     json_array_foreach(regions, i, r)
     {
         const json_t *jobs = json_object_get(r, "jobs");
         const json_t *copies = json_object_get(r, "copies");
         const json_t *lag = json_object_get(r, "lag_s");
         const char *skipped = json_string_value(json_object_get(r, "skipped"));
-        char rate[32], lpg[32], lrd[32];
+        char rate[32], lpg[32], lrd[32], lbase[32];
 
         printf(
-            "%-16s %-8s %7lld %7lld %6lld %8lld %14lld %12s %8s %8s  %s\n",
+            "%-16s %-8s %7lld %7lld %6lld %8lld %14lld %12s %8s %8s %8s  %s\n",
             json_string_value(json_object_get(r, "region")),
             json_is_true(json_object_get(r, "receives")) ? "yes" : "no",
             (long long)json_integer_value(json_object_get(jobs, "pending")),
@@ -57,6 +57,7 @@ static void print_status(const json_t *v, const void *arg)
             fmt_rate(json_object_get(r, "throughput_bps"), rate, sizeof(rate)),
             fmt_lag(json_object_get(lag, "pg_logical"), lpg, sizeof(lpg)),
             fmt_lag(json_object_get(lag, "redis_snapshot"), lrd, sizeof(lrd)),
+            fmt_lag(json_object_get(lag, "pg_base"), lbase, sizeof(lbase)),
             skipped != NULL ? skipped : "");
     }
     printf("\nunsafe backups: %lld (oldest %.0fs)\n",

@@ -15,10 +15,17 @@ static const char drctl_usage_head[] =
     "Usage: drctl [GLOBAL OPTIONS] COMMAND [ARGS]\n"
     "\n"
     "Global options (anywhere before \"--\"):\n"
-    "  --endpoints URL,...  API endpoints, http://host:port or host:port\n"
+    "  --endpoints URL,...  API endpoints, http(s)://host:port or host:port\n"
     "                       (default: $DRCTL_ENDPOINTS)\n"
     "  --token-file FILE    file holding the bearer token used for writes\n"
     "                       (default: $DRCTL_TOKEN_FILE)\n"
+    "  --cacert FILE        CA that signed the nodes' certificates; host:port\n"
+    "                       endpoints then mean https (default: "
+    "$DRCTL_CACERT)\n"
+    "  --cert FILE, --key FILE\n"
+    "                       client certificate and key, for nodes with\n"
+    "                       [tls] client_ca (default: $DRCTL_CERT, "
+    "$DRCTL_KEY)\n"
     "  --json               print the API's JSON instead of tables\n"
     "  --timeout SECONDS    bound of each request, retries included (default "
     "10)\n"
@@ -89,9 +96,11 @@ static const struct drctl_command drctl_commands[] = {
      "  backups show ID\n"
      "      One backup: sizes, manifest, verification, and its copies per "
      "region.\n"
-     "  backups run --kind pg|redis [--region R] [--wait S] [--no-wait]\n"
+     "  backups run --kind pg|redis|pg_base [--region R] [--wait S] "
+     "[--no-wait]\n"
      "      Take a backup now (in the primary region by default) and wait "
      "for it.\n"
+     "      pg_base: a physical base backup, for restore --pitr.\n"
      "  backups verify ID [--region R] [--restore-to CONNINFO|HOST:PORT]\n"
      "          [--credentials FILE]\n"
      "      Check every object's SHA-256 in region R's copy (default: the "
@@ -115,7 +124,27 @@ static const struct drctl_command drctl_commands[] = {
      "      verified copy (default: this node's region), else the origin's.\n"
      "      --redis-rdb-file writes the Redis backup as an RDB file for a\n"
      "      stopped server to start on (faster than RESTORE into a running\n"
-     "      one); an existing file is replaced only with --clean.\n"},
+     "      one); an existing file is replaced only with --clean.\n"
+     "  restore --pitr --target-time TIME|--target-lsn LSN|--target "
+     "latest|--standby\n"
+     "          --pgdata DIR [--backup ID] [--region R] [--start --port P]\n"
+     "          [--wait S] [--wal-store URL|--wal-config FILE] "
+     "[--keep-archiving]\n"
+     "          [--drnode PATH] [--credentials FILE]\n"
+     "      Point-in-time restore: the newest base backup that ends before "
+     "the\n"
+     "      target, unpacked into the empty DIR and checked, with recovery "
+     "set\n"
+     "      to replay the WAL archive (drnode wal-fetch) to the target and\n"
+     "      promote. A TIME needs a zone (2026-12-06T03:14:00Z); a target "
+     "outside\n"
+     "      the window (oldest base backup to now) is refused. --start runs\n"
+     "      PostgreSQL there on port P and waits until it has promoted.\n"
+     "      The WAL archive: the backup's origin region's store by default.\n"
+     "      The server does not archive unless --keep-archiving. --standby:\n"
+     "      a standby (standby.signal) that keeps replaying the archive as "
+     "it\n"
+     "      grows, read-only, until promoted.\n"},
     {"failover", drctl_cmd_failover,
      "  failover status\n"
      "      The current or last failover runbook: steps with times, "
@@ -186,7 +215,8 @@ static const struct drctl_command drctl_commands[] = {
     {"local", drctl_cmd_local,
      "  local up --dir DIR [--regions A,B,C] [--nodes-per-region N] [--drnode "
      "PATH]\n"
-     "           [--store file|s3] [--no-services] [--probe-interval-ms N]\n"
+     "           [--store file|s3] [--no-services] [--probe-interval-ms N] "
+     "[--tls]\n"
      "      Configure and start a cluster on loopback in DIR (default regions\n"
      "      eu-west,us-east,ap-south, one node each); restart it if DIR holds "
      "one.\n"
@@ -196,6 +226,9 @@ static const struct drctl_command drctl_commands[] = {
      "      Writes DIR/env with DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE, and\n"
      "      DIR/services.json. --probe-interval-ms: the nodes' [probes]\n"
      "      interval_ms (how soon a lost region's endpoints are noticed).\n"
+     "      --tls: a CA and certificates in DIR/tls; the nodes serve HTTPS "
+     "only\n"
+     "      and ask every client for a certificate (DIR/env names drctl's).\n"
      "  local down --dir DIR\n"
      "      Stop every node and service of the local cluster (SIGTERM, then "
      "SIGKILL).\n"
@@ -207,6 +240,19 @@ static const struct drctl_command drctl_commands[] = {
      "  local start --dir DIR NODE | --region R [--drnode PATH]\n"
      "      Start node NODE again with its existing config; with --region,\n"
      "      R's PostgreSQL and Redis and then its nodes.\n"},
+    {"certs", drctl_cmd_certs,
+     "  certs init --dir D [--days N] [--name CN]\n"
+     "      Create a cluster CA: D/ca.crt and D/ca.key (ECDSA P-256, mode "
+     "0600).\n"
+     "  certs issue --dir D --id N --region R --ip A[,B] [--dns N[,M]]\n"
+     "              [--days N] [--out NAME]\n"
+     "      A node certificate signed by D's CA (server and client use; "
+     "URI\n"
+     "      urn:drnode:member:N): D/node-N.crt and D/node-N.key.\n"
+     "  certs issue --dir D --client NAME [--days N] [--out NAME]\n"
+     "      A client certificate (drctl, monitoring): D/client-NAME.crt and "
+     ".key.\n"
+     "      Existing files are never overwritten.\n"},
     {"bench", drctl_cmd_bench,
      "  bench [--clients C] [--duration S] [--size B] [--regions-prefix P]\n"
      "      Committed writes/s through the API: C requests in flight "
@@ -530,8 +576,11 @@ int drctl_connect(struct drctl *d)
             "no endpoints: pass --endpoints or set DRCTL_ENDPOINTS (drctl "
             "local up writes them to DIR/env)");
     }
-    rv = client_init(&d->client, d->endpoints, d->token_file, d->timeout_ms,
-                     errmsg);
+    {
+        struct client_tls tls = {d->cacert, d->cert, d->key};
+        rv = client_init_tls(&d->client, d->endpoints, d->token_file, &tls,
+                             d->timeout_ms, errmsg);
+    }
     if (rv == DR_EINVAL && strncmp(errmsg, "token file", 10) != 0) {
         return drctl_usage_error(d, "%s", errmsg);
     }
@@ -695,6 +744,39 @@ static const char *drctl__env(const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+/* A global option with a value at argv[*i] ("--opt V" or "--opt=V"):
+ * stored in d (timeouts in *timeout / *endpoint_timeout, parsed later).
+ * Returns true when it was one; *missing when it had no value. */
+static bool drctl__take_global(struct drctl *d,
+                               int argc,
+                               char **argv,
+                               int *i,
+                               bool *missing,
+                               const char **timeout,
+                               const char **endpoint_timeout)
+{
+    static const char *const names[] = {
+        "--endpoints", "--token-file", "--timeout", "--endpoint-timeout",
+        "--cacert",    "--cert",       "--key",
+    };
+    const char **slots[] = {
+        &d->endpoints, &d->token_file, timeout, endpoint_timeout,
+        &d->cacert,    &d->cert,       &d->key,
+    };
+
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        const char *v = drctl__global_value(argc, argv, i, names[k], missing);
+        if (v != NULL) {
+            *slots[k] = v;
+            return true;
+        }
+        if (*missing) {
+            return false;
+        }
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct drctl d;
@@ -708,9 +790,11 @@ int main(int argc, char **argv)
     d.try_ms = CLIENT_TRY_MS_DEFAULT;
     d.endpoints = drctl__env("DRCTL_ENDPOINTS");
     d.token_file = drctl__env("DRCTL_TOKEN_FILE");
+    d.cacert = drctl__env("DRCTL_CACERT");
+    d.cert = drctl__env("DRCTL_CERT");
+    d.key = drctl__env("DRCTL_KEY");
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-        const char *v;
         bool missing = false;
 
         if (strcmp(argv[i], "--") == 0) {
@@ -725,19 +809,9 @@ int main(int argc, char **argv)
             d.json = true;
             continue;
         }
-        if ((v = drctl__global_value(argc, argv, &i, "--endpoints",
-                                     &missing)) != NULL) {
-            d.endpoints = v;
-        } else if ((v = drctl__global_value(argc, argv, &i, "--token-file",
-                                            &missing)) != NULL) {
-            d.token_file = v;
-        } else if ((v = drctl__global_value(argc, argv, &i, "--timeout",
-                                            &missing)) != NULL) {
-            timeout = v;
-        } else if ((v = drctl__global_value(argc, argv, &i,
-                                            "--endpoint-timeout", &missing)) !=
-                   NULL) {
-            endpoint_timeout = v;
+        if (drctl__take_global(&d, argc, argv, &i, &missing, &timeout,
+                               &endpoint_timeout)) {
+            continue;
         } else if (missing) {
             return drctl_usage_error(NULL, "option %s needs a value", argv[i]);
         } else {
@@ -773,24 +847,13 @@ int main(int argc, char **argv)
     {
         int j, n = 0;
         for (j = i + 1; j < argc && strcmp(argv[j], "--") != 0; j++) {
-            const char *v;
             bool missing = false;
 
             if (strcmp(argv[j], "--json") == 0) {
                 d.json = true;
-            } else if ((v = drctl__global_value(argc, argv, &j, "--endpoints",
-                                                &missing)) != NULL) {
-                d.endpoints = v;
-            } else if ((v = drctl__global_value(argc, argv, &j, "--token-file",
-                                                &missing)) != NULL) {
-                d.token_file = v;
-            } else if ((v = drctl__global_value(argc, argv, &j, "--timeout",
-                                                &missing)) != NULL) {
-                timeout = v;
-            } else if ((v = drctl__global_value(
-                            argc, argv, &j, "--endpoint-timeout", &missing)) !=
-                       NULL) {
-                endpoint_timeout = v;
+            } else if (drctl__take_global(&d, argc, argv, &j, &missing,
+                                          &timeout, &endpoint_timeout)) {
+                continue;
             } else if (missing) {
                 return drctl_usage_error(NULL, "option %s needs a value",
                                          argv[j]);

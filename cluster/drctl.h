@@ -23,12 +23,13 @@ struct drctl
 {
     const char *endpoints;  /* --endpoints or $DRCTL_ENDPOINTS, or NULL */
     const char *token_file; /* --token-file or $DRCTL_TOKEN_FILE, or NULL */
-    bool json;              /* --json: print the API's JSON */
-    unsigned timeout_ms;    /* --timeout, per request */
-    unsigned try_ms;        /* --endpoint-timeout: one endpoint's answer */
-    const char *cmd;        /* "regions add": prefix of messages */
-    const char *group;      /* "regions": for the usage hint */
-    char cmd_buf[64];       /* cmd of a subcommand, set by drctl_dispatch */
+    const char *cacert, *cert, *key; /* --cacert ... or $DRCTL_CACERT ... */
+    bool json;                       /* --json: print the API's JSON */
+    unsigned timeout_ms;             /* --timeout, per request */
+    unsigned try_ms;   /* --endpoint-timeout: one endpoint's answer */
+    const char *cmd;   /* "regions add": prefix of messages */
+    const char *group; /* "regions": for the usage hint */
+    char cmd_buf[64];  /* cmd of a subcommand, set by drctl_dispatch */
     struct client client;
     bool connected; /* client is initialised */
 };
@@ -268,6 +269,7 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv);
 int drctl_cmd_breakers(struct drctl *d, int argc, char **argv);
 int drctl_cmd_health(struct drctl *d, int argc, char **argv);
 int drctl_cmd_drill(struct drctl *d, int argc, char **argv);
+int drctl_cmd_certs(struct drctl *d, int argc, char **argv);
 
 /* Print the usage of one group (name) or of all (NULL) to f. Returns 0, or
  * -1 when name is unknown. */

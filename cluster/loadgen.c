@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "common/err.h"
 
 #define LOADGEN__CLIENTS_MAX 4096
@@ -34,7 +37,9 @@ struct loadgen__wire
 struct loadgen__slot
 {
     int fd;
-    bool connected;
+    bool connected; /* TCP up, and TLS too when the run uses it */
+    bool tcp_up;
+    SSL *ssl;                      /* https: the connection's TLS, or NULL */
     const struct loadgen__wire *w; /* request in flight, or NULL */
     size_t sent;
     uint64_t started_us;
@@ -49,6 +54,7 @@ struct loadgen__run
     const struct loadgen_params *p;
     const struct loadgen__wire *wires; /* p->n_requests, sent in turn */
     struct sockaddr_in sa;             /* the one server */
+    SSL_CTX *tls;                      /* https, or NULL */
     size_t next;                       /* index of the next wire to send */
     size_t active;                     /* slots with a request in flight */
     uint64_t end_us;                   /* no request starts after this */
@@ -98,6 +104,8 @@ static int loadgen__parse_url(const char *url,
 
     if (strncmp(p, "http://", 7) == 0) {
         p += 7;
+    } else if (strncmp(p, "https://", 8) == 0) {
+        p += 8;
     }
     slash = strchr(p, '/');
     colon = memchr(p, ':', slash ? (size_t)(slash - p) : strlen(p));
@@ -172,6 +180,9 @@ static int loadgen__render(const struct client *c,
 
 static void loadgen__close(int ep, struct loadgen__slot *s)
 {
+    SSL_free(s->ssl);
+    s->ssl = NULL;
+    s->tcp_up = false;
     if (s->fd >= 0) {
         epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
         close(s->fd);
@@ -212,12 +223,75 @@ static void loadgen__want(int ep, struct loadgen__slot *s, bool out)
     epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
+/* Drive s's TLS handshake: 1 done, 0 waiting, -1 failed. */
+static int loadgen__handshake(int ep, struct loadgen__slot *s)
+{
+    int r = SSL_connect(s->ssl);
+    if (r == 1) {
+        s->connected = true;
+        loadgen__want(ep, s, false);
+        return 1;
+    }
+    switch (SSL_get_error(s->ssl, r)) {
+        case SSL_ERROR_WANT_READ:
+            loadgen__want(ep, s, false);
+            return 0;
+        case SSL_ERROR_WANT_WRITE:
+            loadgen__want(ep, s, true);
+            return 0;
+        default:
+            ERR_clear_error();
+            return -1;
+    }
+}
+
+/* Read into s->rbuf: bytes read, 0 when the server closed, -1 when
+ * nothing is there yet. */
+static ssize_t loadgen__recv(struct loadgen__slot *s)
+{
+    size_t room = sizeof(s->rbuf) - s->rlen;
+    if (s->ssl != NULL) {
+        int n = SSL_read(s->ssl, s->rbuf + s->rlen, (int)room);
+        if (n > 0) {
+            return n;
+        }
+        if (SSL_get_error(s->ssl, n) == SSL_ERROR_WANT_READ) {
+            return -1;
+        }
+        ERR_clear_error();
+        return 0;
+    }
+    {
+        ssize_t r = recv(s->fd, s->rbuf + s->rlen, room, 0);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return -1;
+        }
+        return r < 0 ? 0 : r;
+    }
+}
+
 /* Push the rest of the request; returns -1 on a broken connection. */
 static int loadgen__send(int ep, struct loadgen__slot *s)
 {
     while (s->sent < s->w->len) {
-        ssize_t n = send(s->fd, s->w->bytes + s->sent, s->w->len - s->sent,
-                         MSG_NOSIGNAL);
+        ssize_t n;
+        if (s->ssl != NULL) {
+            int w = SSL_write(s->ssl, s->w->bytes + s->sent,
+                              (int)(s->w->len - s->sent));
+            if (w <= 0) {
+                int e = SSL_get_error(s->ssl, w);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                    loadgen__want(ep, s, e == SSL_ERROR_WANT_WRITE);
+                    return 0;
+                }
+                ERR_clear_error();
+                return -1;
+            }
+            s->sent += (size_t)w;
+            continue;
+        }
+        n = send(s->fd, s->w->bytes + s->sent, s->w->len - s->sent,
+                 MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             loadgen__want(ep, s, true);
             return 0;
@@ -353,12 +427,34 @@ int loadgen_run(const struct client *c,
     rv = loadgen__render(c, p, wires, &run.sa);
     if (rv != 0) {
         snprintf(errmsg, CLIENT_ERRMSG_MAX,
-                 "load: requests must all go to one http://IPv4:PORT/ "
+                 "load: requests must all go to one http(s)://IPv4:PORT/ "
                  "server");
         goto out_quiet;
     }
     for (unsigned i = 0; i < p->clients; i++) {
         slots[i].fd = -1;
+    }
+    if (strncmp(p->requests[0].url, "https://", 8) == 0) {
+        run.tls = SSL_CTX_new(TLS_client_method());
+        if (run.tls == NULL ||
+            (c->cacert[0] != '\0' &&
+             SSL_CTX_load_verify_locations(run.tls, c->cacert, NULL) != 1) ||
+            (c->cacert[0] == '\0' &&
+             SSL_CTX_set_default_verify_paths(run.tls) != 1) ||
+            (c->cert[0] != '\0' &&
+             (SSL_CTX_use_certificate_chain_file(run.tls, c->cert) != 1 ||
+              SSL_CTX_use_PrivateKey_file(run.tls, c->key, SSL_FILETYPE_PEM) !=
+                  1))) {
+            ERR_clear_error();
+            snprintf(errmsg, CLIENT_ERRMSG_MAX,
+                     "load: cannot set up TLS with the CA, certificate and "
+                     "key given");
+            rv = DR_EINVAL;
+            goto out_quiet;
+        }
+        SSL_CTX_set_verify(run.tls, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_mode(run.tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     }
 
     start_us = loadgen__now_us();
@@ -385,7 +481,7 @@ int loadgen_run(const struct client *c,
             if (s->w == NULL) {
                 continue;
             }
-            if (!s->connected && (events[k].events & EPOLLOUT)) {
+            if (!s->tcp_up && (events[k].events & EPOLLOUT)) {
                 int err = 0;
                 socklen_t el = sizeof(err);
                 getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
@@ -394,9 +490,28 @@ int loadgen_run(const struct client *c,
                     snprintf(what, sizeof(what), "connect: %s", strerror(err));
                     loadgen__note(res, what);
                     failed = true;
+                } else if (run.tls != NULL) {
+                    s->tcp_up = true;
+                    s->ssl = SSL_new(run.tls);
+                    if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1) {
+                        loadgen__note(res, "TLS: out of memory");
+                        failed = true;
+                    }
                 } else {
+                    s->tcp_up = true;
                     s->connected = true;
                     loadgen__want(run.ep, s, false);
+                }
+            }
+            if (!failed && s->tcp_up && !s->connected) {
+                int h = loadgen__handshake(run.ep, s);
+                if (h < 0) {
+                    loadgen__note(res, "TLS handshake failed");
+                    failed = true;
+                } else if (h == 0) {
+                    continue;
+                } else if ((failed = loadgen__send(run.ep, s) != 0) == false) {
+                    continue;
                 }
             }
             if (!failed && s->connected && s->sent < s->w->len &&
@@ -406,15 +521,19 @@ int loadgen_run(const struct client *c,
             }
             if (!failed &&
                 (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-                ssize_t r = recv(s->fd, s->rbuf + s->rlen,
-                                 sizeof(s->rbuf) - s->rlen, 0);
-                if (r > 0) {
+                ssize_t r;
+                /* TLS may hold more than one read of the socket. */
+                while ((r = loadgen__recv(s)) > 0) {
                     s->rlen += (size_t)r;
                     int pr = loadgen__parse(s, &status, &closes, &body_at);
                     done = pr == 1;
                     failed = pr < 0;
-                } else if (r == 0 ||
-                           (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                    if (done || failed || s->ssl == NULL ||
+                        SSL_pending(s->ssl) == 0) {
+                        break;
+                    }
+                }
+                if (r == 0) {
                     loadgen__note(res, "connection closed by server");
                     failed = true;
                 }
@@ -473,11 +592,13 @@ out:
 out_quiet:
     if (slots != NULL) {
         for (unsigned i = 0; i < p->clients; i++) {
+            SSL_free(slots[i].ssl);
             if (slots[i].fd >= 0) {
                 close(slots[i].fd);
             }
         }
     }
+    SSL_CTX_free(run.tls);
     if (wires != NULL) {
         for (size_t i = 0; i < p->n_requests; i++) {
             if (wires[i].bytes != NULL) {

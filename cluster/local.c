@@ -312,8 +312,8 @@ static int local__wait_leader(struct drctl *d,
         return drctl_fail(d, "out of memory");
     }
     for (i = 0; i < lc->n; i++, n_ok++) {
-        if (client_init(&clients[i], lc->nodes[i].api_address, NULL, 1000,
-                        errmsg) != 0) {
+        if (local_client_init(lc, &clients[i], lc->nodes[i].api_address, NULL,
+                              1000, errmsg) != 0) {
             drctl_fail(d, "node %u: %s", lc->nodes[i].id, errmsg);
             goto out;
         }
@@ -402,7 +402,7 @@ static int local__region_endpoints(struct drctl *d,
                              i > 0 ? "," : "", lc->nodes[i].api_address);
     }
     local_pathf(token, sizeof(token), "%s/token", lc->dir);
-    if (client_init(&c, endpoints, token, 5000, errmsg) != 0) {
+    if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
         return drctl_fail(d, "region endpoints: %s", errmsg);
     }
     for (size_t i = 0; i < lc->n_regions && rv == 0; i++) {
@@ -458,7 +458,7 @@ static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
     values[2] = LOCAL_DNS_NAME;
     values[3] = server;
     local_pathf(token, sizeof(token), "%s/token", lc->dir);
-    if (client_init(&c, endpoints, token, 5000, errmsg) != 0) {
+    if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
         return drctl_fail(d, "dns settings: %s", errmsg);
     }
     for (size_t k = 0; k < 4 && rv == 0; k++) {
@@ -488,7 +488,8 @@ static void local__print_up(const struct drctl *d,
         char path[LOCAL_PATH_MAX + 16];
         for (i = 0; i < lc->n; i++) {
             char url[80];
-            snprintf(url, sizeof(url), "http://%s", lc->nodes[i].api_address);
+            snprintf(url, sizeof(url), "%s://%s", local_scheme(lc),
+                     lc->nodes[i].api_address);
             json_array_append_new(eps, json_string(url));
         }
         json_object_set_new(o, "dir", json_string(lc->dir));
@@ -534,9 +535,17 @@ static void local__print_up(const struct drctl *d,
         printf("Use it:   set -a; . %s/env; set +a; %s status\n", lc->dir,
                drctl);
         printf(
-            "Look at:  %s/node*/drnode.log, http://%s/metrics, "
-            "http://%s/api/health\n",
-            lc->dir, lc->nodes[0].api_address, lc->nodes[0].api_address);
+            "Look at:  %s/node*/drnode.log, %s://%s/metrics, "
+            "%s://%s/api/health\n",
+            lc->dir, local_scheme(lc), lc->nodes[0].api_address,
+            local_scheme(lc), lc->nodes[0].api_address);
+        if (lc->tls) {
+            printf("TLS:      CA %s/" LOCAL_TLS_DIR
+                   "/ca.crt; the API asks for "
+                   "a client certificate (%s/" LOCAL_TLS_DIR
+                   "/client-drctl.crt, in DIR/env)\n",
+                   lc->dir, lc->dir);
+        }
         printf("Stop it:  %s local down --dir %s\n", drctl, lc->dir);
     }
 }
@@ -545,9 +554,10 @@ static int local__up(struct drctl *d, int argc, char **argv)
 {
     const char *dir = NULL, *regions_opt = NULL, *per_opt = NULL;
     const char *drnode_opt = NULL, *store_opt = NULL, *probe_opt = NULL;
-    bool no_services = false, services = false;
+    bool no_services = false, services = false, tls = false;
     const struct drctl_opt opts[] = {
         {"--dir", &dir, NULL},
+        {"--tls", NULL, &tls},
         {"--regions", &regions_opt, NULL},
         {"--nodes-per-region", &per_opt, NULL},
         {"--drnode", &drnode_opt, NULL},
@@ -643,16 +653,17 @@ static int local__up(struct drctl *d, int argc, char **argv)
             goto out;
         }
         if (regions_opt != NULL || per_opt != NULL || store_opt != NULL ||
-            probe_opt != NULL) {
+            probe_opt != NULL || (tls && !lc->tls)) {
             drctl_warn(
                 d,
                 "%s holds a cluster from an earlier up: restarting it as it "
-                "was; --regions, --nodes-per-region, --store and "
+                "was; --regions, --nodes-per-region, --store, --tls and "
                 "--probe-interval-ms are ignored",
                 lc->dir);
         }
     } else {
         lc->probe_interval_ms = (unsigned)probe_ms;
+        lc->tls = tls;
         if (local_create(lc, regions, n_regions, (unsigned)per, flags,
                          errmsg) != 0 ||
             local_load(lc, errmsg) != 0) {
@@ -669,7 +680,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
         lc->regions[i].redis_port = 0;
     }
     services = local_services_configured(lc);
-    rv = local_services_start(d, lc, NULL);
+    rv = local_services_start(d, lc, NULL, drnode);
     if (rv != 0) {
         goto out;
     }
@@ -797,7 +808,10 @@ static int local__down(struct drctl *d, int argc, char **argv)
 }
 
 /* Role of a running node from its /api/status, or "unreachable". */
-static void local__role(const struct local_node *n, char *buf, size_t size)
+static void local__role(const struct local_cluster *lc,
+                        const struct local_node *n,
+                        char *buf,
+                        size_t size)
 {
     struct client c;
     struct client_response r;
@@ -805,7 +819,7 @@ static void local__role(const struct local_node *n, char *buf, size_t size)
     const char *role;
 
     snprintf(buf, size, "unreachable");
-    if (client_init(&c, n->api_address, NULL, 1000, errmsg) != 0) {
+    if (local_client_init(lc, &c, n->api_address, NULL, 1000, errmsg) != 0) {
         return;
     }
     if (client_request(&c, "GET", "/api/status", NULL, &r) == 0) {
@@ -862,7 +876,7 @@ static int local__status(struct drctl *d, int argc, char **argv)
         bool running = local_running(n, &pid);
 
         if (running) {
-            local__role(n, role, sizeof(role));
+            local__role(lc, n, role, sizeof(role));
         }
         json_array_append_new(
             arr,
@@ -963,7 +977,7 @@ static int local__region(struct drctl *d,
             return drctl_fail(d, "%s", errmsg);
         }
         if (local_services_configured(lc) &&
-            (rv = local_services_start(d, lc, region)) != 0) {
+            (rv = local_services_start(d, lc, region, drnode)) != 0) {
             json_decref(nodes);
             return rv;
         }

@@ -43,7 +43,24 @@ struct local_cluster
     unsigned dns_api_port; /* its HTTP API */
     unsigned probe_interval_ms; /* [probes] interval_ms of new nodes; 0:
                                    drnode's default */
+    bool tls; /* --tls: HTTPS with client certificates, DIR/tls */
 };
+
+/* DIR/tls: the local cluster's CA and certificates. */
+#define LOCAL_TLS_DIR "tls"
+
+/* client_init for this cluster: its CA and drctl's client certificate
+ * when it runs TLS. */
+struct client;
+int local_client_init(const struct local_cluster *lc,
+                      struct client *c,
+                      const char *endpoints,
+                      const char *token_file,
+                      unsigned timeout_ms,
+                      char *errmsg);
+
+/* "https" or "http": the scheme of the nodes' API. */
+const char *local_scheme(const struct local_cluster *lc);
 
 /* What local_create plans besides the nodes. */
 #define LOCAL_WITH_SERVICES 1u /* a PostgreSQL and a Redis per region */

@@ -21,8 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/client.h"
 #include "common/err.h"
 #include "config/config.h"
+#include "tls/tls.h"
 
 #define LOCAL__CONF "drnode.conf"
 #define LOCAL__PID "drnode.pid"
@@ -84,6 +86,7 @@ int local_load(struct local_cluster *lc, char *errmsg)
     lc->n = 0;
     lc->n_regions = 0;
     lc->s3_port = 0;
+    lc->tls = false;
     local_dns_load(lc);
     dir = opendir(lc->dir);
     if (dir == NULL) {
@@ -131,6 +134,9 @@ int local_load(struct local_cluster *lc, char *errmsg)
             goto out;
         }
         local_services_note(lc, c);
+        if (c->tls_cert[0] != '\0') {
+            lc->tls = true;
+        }
         n = &lc->nodes[lc->n];
         memset(n, 0, sizeof(*n));
         n->id = (unsigned)c->id;
@@ -376,6 +382,13 @@ static void local__print_config(FILE *f,
         fprintf(f, "\n[dns]\n");
         fprintf(f, "api_key_file = %s/" LOCAL_DNS_DIR "/api-key\n", lc->dir);
     }
+    if (lc->tls) {
+        fprintf(f, "\n[tls]\n");
+        fprintf(f, "cert = %s/" LOCAL_TLS_DIR "/node-%u.crt\n", lc->dir, n->id);
+        fprintf(f, "key = %s/" LOCAL_TLS_DIR "/node-%u.key\n", lc->dir, n->id);
+        fprintf(f, "ca = %s/" LOCAL_TLS_DIR "/ca.crt\n", lc->dir);
+        fprintf(f, "client_ca = %s/" LOCAL_TLS_DIR "/ca.crt\n", lc->dir);
+    }
     fprintf(f, "\n[bootstrap]\n");
     fprintf(f, "primary_region = %s\n", lc->regions[0].name);
     for (i = 0; i < lc->n; i++) {
@@ -407,6 +420,78 @@ static size_t local__longest_line(const char *text)
         text += len + (text[len] == '\n');
     }
     return longest;
+}
+
+/* DIR/tls: a CA, a certificate per node (127.0.0.1) and drctl's client
+ * certificate (client-drctl), as drctl certs would make them. */
+static int local__make_certs(const struct local_cluster *lc, char *errmsg)
+{
+    char dir[LOCAL_PATH_MAX + 16], cert[LOCAL_PATH_MAX + 64],
+        key[LOCAL_PATH_MAX + 64], ca[LOCAL_PATH_MAX + 64],
+        ca_key[LOCAL_PATH_MAX + 64], err[TLS_ERRMSG_MAX];
+    struct tls_issue req;
+    int rv;
+
+    snprintf(dir, sizeof(dir), "%s/" LOCAL_TLS_DIR, lc->dir);
+    if ((rv = local__mkdir(dir, 0700, errmsg)) != 0) {
+        return rv;
+    }
+    snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+    snprintf(ca_key, sizeof(ca_key), "%s/ca.key", dir);
+    if (tls_ca_create(ca, ca_key, "drctl local CA", 3650, err) != 0) {
+        local_errf(errmsg, "%s", err);
+        return DR_EIO;
+    }
+    for (size_t i = 0; i <= lc->n; i++) {
+        memset(&req, 0, sizeof(req));
+        req.days = 3650;
+        if (i < lc->n) {
+            req.kind = TLS_CERT_NODE;
+            req.node_id = lc->nodes[i].id;
+            req.region = lc->nodes[i].region;
+            req.ip[req.n_ip++] = "127.0.0.1";
+            snprintf(cert, sizeof(cert), "%s/node-%u.crt", dir,
+                     lc->nodes[i].id);
+            snprintf(key, sizeof(key), "%s/node-%u.key", dir, lc->nodes[i].id);
+        } else {
+            req.kind = TLS_CERT_CLIENT;
+            req.name = "drctl";
+            snprintf(cert, sizeof(cert), "%s/client-drctl.crt", dir);
+            snprintf(key, sizeof(key), "%s/client-drctl.key", dir);
+        }
+        if (tls_issue(ca, ca_key, &req, cert, key, err) != 0) {
+            local_errf(errmsg, "%s", err);
+            return DR_EIO;
+        }
+    }
+    return 0;
+}
+
+int local_client_init(const struct local_cluster *lc,
+                      struct client *c,
+                      const char *endpoints,
+                      const char *token_file,
+                      unsigned timeout_ms,
+                      char *errmsg)
+{
+    char ca[LOCAL_PATH_MAX + 32], cert[LOCAL_PATH_MAX + 32],
+        key[LOCAL_PATH_MAX + 32];
+    struct client_tls tls = {ca, cert, key};
+
+    if (!lc->tls) {
+        return client_init(c, endpoints, token_file, timeout_ms, errmsg);
+    }
+    snprintf(ca, sizeof(ca), "%s/" LOCAL_TLS_DIR "/ca.crt", lc->dir);
+    snprintf(cert, sizeof(cert), "%s/" LOCAL_TLS_DIR "/client-drctl.crt",
+             lc->dir);
+    snprintf(key, sizeof(key), "%s/" LOCAL_TLS_DIR "/client-drctl.key",
+             lc->dir);
+    return client_init_tls(c, endpoints, token_file, &tls, timeout_ms, errmsg);
+}
+
+const char *local_scheme(const struct local_cluster *lc)
+{
+    return lc->tls ? "https" : "http";
 }
 
 int local_create(struct local_cluster *lc,
@@ -475,6 +560,9 @@ int local_create(struct local_cluster *lc,
 
     rv = local__write_token(lc->dir, errmsg);
     if (rv != 0) {
+        return rv;
+    }
+    if (lc->tls && (rv = local__make_certs(lc, errmsg)) != 0) {
         return rv;
     }
     if (lc->dns_port != 0 && (rv = local_dns_write_files(lc, errmsg)) != 0) {
@@ -868,9 +956,9 @@ int local_write_env(const struct local_cluster *lc,
 
     list[0] = '\0';
     for (i = 0; i < lc->n; i++) {
-        used +=
-            (size_t)snprintf(list + used, sizeof(list) - used, "%shttp://%s",
-                             i > 0 ? "," : "", lc->nodes[i].api_address);
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s://%s",
+                                 i > 0 ? "," : "", local_scheme(lc),
+                                 lc->nodes[i].api_address);
     }
     snprintf(path, sizeof(path), "%s/token", lc->dir);
     snprintf(buf, size, "DRCTL_ENDPOINTS=");
@@ -878,6 +966,20 @@ int local_write_env(const struct local_cluster *lc,
     used = strlen(buf);
     snprintf(buf + used, size - used, "\nDRCTL_TOKEN_FILE=");
     local__shell_word(buf, size, path);
+    if (lc->tls) {
+        static const char *const vars[][2] = {
+            {"DRCTL_CACERT", "ca.crt"},
+            {"DRCTL_CERT", "client-drctl.crt"},
+            {"DRCTL_KEY", "client-drctl.key"},
+        };
+        for (i = 0; i < 3; i++) {
+            used = strlen(buf);
+            snprintf(buf + used, size - used, "\n%s=", vars[i][0]);
+            snprintf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/%s", lc->dir,
+                     vars[i][1]);
+            local__shell_word(buf, size, path);
+        }
+    }
     used = strlen(buf);
     snprintf(buf + used, size - used, "\n");
     snprintf(path, sizeof(path), "%s/env", lc->dir);

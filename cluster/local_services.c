@@ -493,13 +493,32 @@ static int local__initdb_start(struct local__svc *s,
 static int local__server_start(struct local__svc *s,
                                const struct local__bins *b,
                                const struct local_user *u,
+                               char *archive,
                                char *errmsg)
 {
     char port[16], text[32];
     /* TCP on loopback only; no Unix socket (its path may be too long
-     * under DIR). The port comes from the node configs. */
-    char *pg[] = {(char *)b->postgres,          "-D", s->data, "-p", port, "-c",
-                  "listen_addresses=127.0.0.1", "-k", "",      NULL};
+     * under DIR). The port comes from the node configs. WAL is archived
+     * through drnode wal-push (archive: "archive_command=..."); a segment
+     * switch at least every minute while it writes. */
+    char *pg[] = {(char *)b->postgres,
+                  "-D",
+                  s->data,
+                  "-p",
+                  port,
+                  "-c",
+                  "listen_addresses=127.0.0.1",
+                  "-k",
+                  "",
+                  "-c",
+                  "wal_level=replica",
+                  "-c",
+                  "archive_mode=on",
+                  "-c",
+                  "archive_timeout=60",
+                  "-c",
+                  archive,
+                  NULL};
     char *redis[] = {(char *)b->redis, "--bind", "127.0.0.1", "--port", port,
                      "--dir", s->data, "--save", "", "--appendonly", "no",
                      /* snapshots through SYNC start at once, not after
@@ -830,18 +849,146 @@ static int local__make_buckets(struct drctl *d, const struct local_cluster *lc)
     return rv;
 }
 
-static int local__write_credentials(const struct local_cluster *lc,
-                                    char *errmsg)
+static int local__write_credentials_to(const char *path, char *errmsg)
 {
     static const char text[] =
         "# Test credentials of drctl local's S3 endpoint.\n"
         "access_key_id = " LOCAL__S3_KEY_ID
         "\n"
         "secret_access_key = " LOCAL__S3_SECRET "\n";
+    return local_write_file(path, text, sizeof(text) - 1, 0600, errmsg);
+}
+
+static int local__write_credentials(const struct local_cluster *lc,
+                                    char *errmsg)
+{
     char path[LOCAL__SVC_PATH];
 
     local_pathf(path, sizeof(path), "%s/" LOCAL_S3_CREDENTIALS, lc->dir);
-    return local_write_file(path, text, sizeof(text) - 1, 0600, errmsg);
+    return local__write_credentials_to(path, errmsg);
+}
+
+/* Copy src to dst (mode 0755) through dst.tmp and a rename, so that a
+ * wal-push running the old copy goes on. */
+static int local__copy_exe(const char *src, const char *dst, char *errmsg)
+{
+    char tmp[LOCAL__SVC_PATH + 8], buf[65536];
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1;
+    ssize_t n = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+    if (in >= 0) {
+        out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    }
+    while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0) {
+                n = -1;
+                break;
+            }
+            done += w;
+        }
+        if (n < 0) {
+            break;
+        }
+    }
+    if (in < 0 || out < 0 || n < 0 || fchmod(out, 0755) != 0 ||
+        close(out) != 0 || rename(tmp, dst) != 0) {
+        local_errf(errmsg, "copy %s to %s: %s", src, dst, strerror(errno));
+        if (out >= 0) {
+            unlink(tmp);
+        }
+        if (in >= 0) {
+            close(in);
+        }
+        return DR_EIO;
+    }
+    close(in);
+    return 0;
+}
+
+/* PostgreSQL's archive_command for s: drnode wal-push with a config of its
+ * own in DIR/services/REGION/wal, owned by the server's user (as root, the
+ * postgres user, who also gets a copy of drnode there: the build directory
+ * may be closed to it). WAL goes to the region's S3 bucket, or with file
+ * stores to DIR/services/REGION/wal/store (the nodes' store directories are
+ * not the server user's to write). */
+static int local__wal_setup(const struct local_cluster *lc,
+                            const struct local__svc *s,
+                            const char *drnode,
+                            const struct local_user *u,
+                            char *cmd,
+                            size_t size,
+                            char *errmsg)
+{
+    char dir[LOCAL__SVC_PATH], bin[LOCAL__SVC_PATH], conf[LOCAL__SVC_PATH];
+    char creds[LOCAL__SVC_PATH], url[LOCAL__SVC_PATH], text[4096];
+    const char *files[3] = {conf, NULL, NULL};
+    size_t nf = 1;
+
+    local_pathf(dir, sizeof(dir), "%s/" LOCAL_SERVICES_DIR "/%s/wal", lc->dir,
+                s->region);
+    local_pathf(conf, sizeof(conf), "%s/wal-push.conf", dir);
+    local_pathf(bin, sizeof(bin), "%s", drnode);
+    if (local__mkdir(dir, 0700, errmsg) != 0 ||
+        (u->other && chown(dir, u->uid, u->gid) != 0)) {
+        if (errmsg[0] == '\0') {
+            local_errf(errmsg, "chown %s: %s", dir, strerror(errno));
+        }
+        return DR_EIO;
+    }
+    if (u->other) {
+        local_pathf(bin, sizeof(bin), "%s/drnode", dir);
+        if (local__copy_exe(drnode, bin, errmsg) != 0) {
+            return DR_EIO;
+        }
+        files[nf++] = bin;
+    }
+    creds[0] = '\0';
+    if (lc->s3_port != 0) {
+        local_services_store_url(lc, s->region, url, sizeof(url));
+        local_pathf(creds, sizeof(creds), "%s/s3-credentials", dir);
+        if (local__write_credentials_to(creds, errmsg) != 0) {
+            return DR_EIO;
+        }
+        files[nf++] = creds;
+    } else {
+        local_pathf(url, sizeof(url), "file://%s/store", dir);
+    }
+    snprintf(text, sizeof(text),
+             "# archive_command of PostgreSQL %s (drctl local).\n"
+             "[node]\nid = 1\nregion = %s\nraft_address = 127.0.0.1:1\n"
+             "api_address = 127.0.0.1:2\ndata_dir = %s/node\n\n"
+             "[services]\nwal_store = %s\n%s%s%s\n"
+             "[member.1]\nregion = %s\nraft_address = 127.0.0.1:1\n"
+             "api_address = 127.0.0.1:2\n",
+             s->region, s->region, dir, url,
+             creds[0] != '\0' ? "store_credentials = " : "", creds,
+             creds[0] != '\0' ? "\n" : "", s->region);
+    if (local_write_file(conf, text, strlen(text), 0600, errmsg) != 0) {
+        return DR_EIO;
+    }
+    for (size_t i = 0; u->other && i < nf; i++) {
+        if (chown(files[i], u->uid, u->gid) != 0) {
+            local_errf(errmsg, "chown %s: %s", files[i], strerror(errno));
+            return DR_EIO;
+        }
+    }
+    if (strchr(bin, '\'') != NULL || strchr(conf, '\'') != NULL) {
+        local_errf(errmsg,
+                   "%s: a quote in the path: PostgreSQL's "
+                   "archive_command cannot name it",
+                   dir);
+        return DR_EINVAL;
+    }
+    if ((size_t)snprintf(cmd, size,
+                         "archive_command='%s' wal-push --config '%s' %%p", bin,
+                         conf) >= size) {
+        local_errf(errmsg, "%s: path too long for archive_command", dir);
+        return DR_ELIMIT;
+    }
+    return 0;
 }
 
 /* Fail with errmsg and the tail of s's log. */
@@ -988,8 +1135,10 @@ static int local__createdb_all(struct drctl *d,
 
 int local_services_start(struct drctl *d,
                          const struct local_cluster *lc,
-                         const char *region)
+                         const char *region,
+                         const char *drnode)
 {
+    char archive[3 * LOCAL__SVC_PATH];
     char errmsg[LOCAL_ERRMSG_MAX], path[LOCAL__SVC_PATH];
     struct local__bins *bins = NULL;
     struct local__svc *svcs;
@@ -1049,7 +1198,12 @@ int local_services_start(struct drctl *d,
     }
     for (i = 0; i < n; i++) {
         struct local__svc *s = &svcs[i];
-        if (local__server_start(s, bins, &user, errmsg) != 0) {
+        archive[0] = '\0';
+        errmsg[0] = '\0';
+        if ((s->kind == LOCAL__PG &&
+             local__wal_setup(lc, s, drnode, &user, archive, sizeof(archive),
+                              errmsg) != 0) ||
+            local__server_start(s, bins, &user, archive, errmsg) != 0) {
             rv = local__fail_svc(d, s, errmsg);
             goto err_after_start;
         }

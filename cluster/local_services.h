@@ -63,12 +63,14 @@ bool local_services_running(const struct local_cluster *lc,
  * Redis when region is not NULL) (initdb and the cogitator
  * database the first time, the S3 buckets every time), wait until each
  * answers, then write DIR/services.json. Progress goes to stdout unless
- * --json. On failure the error (and the failing service's log tail) is
- * printed, whatever started is stopped again, and DRCTL_EXIT_FAIL is
- * returned. */
+ * --json. Each PostgreSQL archives its WAL with drnode (the binary at
+ * drnode) into its region's store (local__wal_setup). On failure the error (and
+ * the failing service's log tail) is printed, whatever started is stopped
+ * again, and DRCTL_EXIT_FAIL is returned. */
 int local_services_start(struct drctl *d,
                          const struct local_cluster *lc,
-                         const char *region);
+                         const char *region,
+                         const char *drnode);
 
 /* Stop the running services of lc (only region's when not NULL): SIGINT to
  * PostgreSQL (fast shutdown), SIGTERM to the others, SIGKILL after a

@@ -13,6 +13,7 @@
 #include "agent/agent.h"
 #include "api/api.h"
 #include "backup/job.h"
+#include "backup/wal.h"
 #include "config/config.h"
 #include "control/failover.h"
 #include "control/health.h"
@@ -21,6 +22,7 @@
 #include "log/log.h"
 #include "probe/probe_once.h"
 #include "raft/raftnode.h"
+#include "tls/tls.h"
 
 #define DAEMON_ERR_MAX 2048 /* holds raftnode's errmsg */
 
@@ -127,6 +129,12 @@ static void usage(FILE *out)
             "stdin, result on stdout\n"
             "       drnode --probe-once FILE    probe the services FILE names "
             "once, print JSON\n"
+            "       drnode wal-push --config FILE PATH\n"
+            "                                   archive_command: archive the "
+            "WAL file PATH (%%p)\n"
+            "       drnode wal-fetch --config FILE NAME PATH\n"
+            "                                   restore_command: archived NAME "
+            "(%%f) into PATH (%%p)\n"
             "       drnode --version            print the version and the "
             "libraries it runs on\n"
             "       drnode --help\n");
@@ -194,6 +202,25 @@ static int load_tokens(const struct config *cfg,
                        size_t *n,
                        char *err);
 
+/* SIGHUP: the API's certificate, key and client CA are read again and
+ * serve new connections; open ones go on with the old. Calls to other
+ * members read their files at each new connection anyway. */
+static void reload_tls(struct daemon *d)
+{
+    char err[TLS_ERRMSG_MAX];
+
+    if (d->cfg.tls_cert[0] == '\0') {
+        return;
+    }
+    if (raftnode_reload_tls(&d->node, err) != 0 ||
+        api_reload_tls(d->api, err) != 0) {
+        log_error("SIGHUP: TLS files not reloaded (the old ones stay): %s",
+                  err);
+        return;
+    }
+    log_info("SIGHUP: TLS certificate and key reloaded (API and raft)");
+}
+
 /* SIGHUP: read token_file and [api] tokens_file again and use them from
  * the next request on (rotation without a restart). A file that does not
  * pass the start-up checks changes nothing; the log says why. */
@@ -208,6 +235,7 @@ static void reload_cb(uv_signal_t *h, int signum)
     if (d->stopping) {
         return;
     }
+    reload_tls(d);
     if (d->cfg.token_file[0] != '\0' &&
         config_read_token(d->cfg.token_file, token, sizeof(token), err) != 0) {
         log_error(
@@ -458,8 +486,95 @@ static int check_key_files(const struct config *cfg, const char *path)
     return rv;
 }
 
+/* [tls]: the files load as the API will load them, and the CA reads. */
+static int check_tls_files(const struct config *cfg, const char *path)
+{
+    char err[TLS_ERRMSG_MAX];
+    void *ctx;
+    FILE *f;
+
+    if (cfg->tls_cert[0] == '\0') {
+        return 0;
+    }
+    ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca,
+                             err);
+    if (ctx == NULL) {
+        fprintf(stderr, "%s: [tls] %s\n", path, err);
+        return -1;
+    }
+    tls_ctx_free(ctx);
+    f = fopen(cfg->tls_ca, "r");
+    if (f == NULL) {
+        fprintf(stderr, "%s: [tls] ca %s: %s\n", path, cfg->tls_ca,
+                strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* `drnode wal-push --config FILE PATH` and `drnode wal-fetch --config FILE
+ * NAME PATH`, run by PostgreSQL in its data directory. wal-push: 0 once
+ * the file is durable in the store, 1 otherwise (PostgreSQL retries).
+ * wal-fetch: 0 restored, 1 not in the archive (PostgreSQL ends recovery or
+ * waits), 255 for anything else: above 128, PostgreSQL stops recovery
+ * rather than take a store it cannot read or a corrupt segment for the end
+ * of the archive. */
+static int wal_main(int argc, char **argv)
+{
+    bool push = strcmp(argv[1], "wal-push") == 0;
+    int fail = push ? 1 : 255, rv;
+    struct config *cfg;
+    struct wal_options o;
+    char err[256];
+    bool already = false;
+
+    if (argc != (push ? 5 : 6) || strcmp(argv[2], "--config") != 0) {
+        fprintf(stderr, "drnode %s: usage: drnode %s --config FILE %s\n",
+                argv[1], argv[1], push ? "PATH" : "NAME PATH");
+        return fail;
+    }
+    cfg = malloc(sizeof(*cfg));
+    if (cfg == NULL || load_config(cfg, argv[3]) != 0) {
+        free(cfg);
+        return fail;
+    }
+    memset(&o, 0, sizeof(o));
+    o.store_url = cfg->wal_store;
+    for (size_t i = 0; o.store_url[0] == '\0' && i < cfg->n_regions; i++) {
+        if (strcmp(cfg->regions[i].name, cfg->region) == 0) {
+            o.store_url = cfg->regions[i].object_store;
+        }
+    }
+    if (o.store_url[0] == '\0') {
+        fprintf(stderr,
+                "drnode %s: %s: no store for WAL: set [services] wal_store "
+                "or [region.%s] object_store\n",
+                argv[1], argv[3], cfg->region);
+        free(cfg);
+        return fail;
+    }
+    if (cfg->store_credentials[0] != '\0') {
+        o.credentials_file = cfg->store_credentials;
+    }
+    o.prefetch = WAL_PREFETCH_DEFAULT;
+    rv = push ? wal_push(&o, argv[4], &already, err)
+              : wal_fetch(&o, argv[4], argv[5], err);
+    if (rv != 0) {
+        fprintf(stderr, "drnode %s: %s\n", argv[1], err);
+    } else if (already) {
+        fprintf(stderr, "drnode wal-push: %s was already archived\n", argv[4]);
+    }
+    free(cfg);
+    return rv == 0 ? 0 : rv == DR_ENOTFOUND && !push ? 1 : fail;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "wal-push") == 0 ||
+                      strcmp(argv[1], "wal-fetch") == 0)) {
+        return wal_main(argc, argv);
+    }
     if (argc == 2 &&
         (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -495,6 +610,9 @@ int main(int argc, char **argv)
             memset(token, 0, sizeof(token));
         }
         if (rv == 0 && check_key_files(cfg, argv[2]) != 0) {
+            rv = -1;
+        }
+        if (rv == 0 && check_tls_files(cfg, argv[2]) != 0) {
             rv = -1;
         }
         if (rv == 0 && cfg->n_members > 0) {

@@ -531,6 +531,9 @@ int agent_start(struct agent *a,
         snprintf(errmsg, 256, "job worker: out of memory");
         return DR_ENOMEM;
     }
+    if (cfg->tls_cert[0] != '\0') {
+        httpc_set_tls(&a->http, cfg->tls_ca, cfg->tls_cert, cfg->tls_key);
+    }
     uv_timer_init(loop, &a->tick);
     a->tick.data = a;
     uv_timer_start(&a->tick, tick_cb, AGENT_TICK_MS, AGENT_TICK_MS);

@@ -34,9 +34,46 @@ static void redis_method(json_t *spec, const struct fsm *f, const char *key)
 /* Backups: this node's PostgreSQL or Redis into the region's store. */
 static bool backup_can_run(const struct config *c, const struct fsm_job *j)
 {
-    return j->backup_kind == FSM_BACKUP_PG_LOGICAL
-               ? c->pg_conninfo[0] != '\0'
-               : c->redis_address[0] != '\0';
+    return j->backup_kind == FSM_BACKUP_REDIS ? c->redis_address[0] != '\0'
+                                              : c->pg_conninfo[0] != '\0';
+}
+
+/* A base backup expires the WAL no base backup needs any more: where the
+ * archive is (as wal-push finds it) and the catalog's base backups. */
+static void base_wal_expire(json_t *spec,
+                            const struct config *c,
+                            const struct fsm *f,
+                            const struct fsm_job *j)
+{
+    json_t *ex = json_object(), *bases = json_array();
+    const char *store = c->wal_store[0] != '\0' ? c->wal_store : j->store;
+
+    for (size_t i = 0; i < c->n_regions && c->wal_store[0] == '\0'; i++) {
+        if (strcmp(c->regions[i].name, c->region) == 0 &&
+            c->regions[i].object_store[0] != '\0') {
+            store = c->regions[i].object_store;
+        }
+    }
+    for (size_t i = 0; i < f->n_backups; i++) {
+        const struct fsm_backup *b = &f->backups[i];
+        json_t *d;
+        if (b->kind != FSM_BACKUP_PG_BASE || b->state != FSM_BACKUP_COMPLETE ||
+            b->detail == NULL) {
+            continue;
+        }
+        d = json_loads(b->detail, 0, NULL);
+        if (json_is_string(json_object_get(d, "system_identifier")) &&
+            json_is_string(json_object_get(d, "start_lsn"))) {
+            json_array_append_new(
+                bases, json_pack("{sO sO}", "system_identifier",
+                                 json_object_get(d, "system_identifier"),
+                                 "start_lsn", json_object_get(d, "start_lsn")));
+        }
+        json_decref(d);
+    }
+    json_object_set_new(ex, "store", json_string(store));
+    json_object_set_new(ex, "bases", bases);
+    json_object_set_new(spec, "wal_expire", ex);
 }
 
 static json_t *backup_spec(const struct config *c,
@@ -44,10 +81,17 @@ static json_t *backup_spec(const struct config *c,
                            const struct fsm_job *j)
 {
     bool pg = j->backup_kind == FSM_BACKUP_PG_LOGICAL;
-    json_t *spec = store_spec(c, j, pg ? "pg_backup" : "redis_backup");
+    json_t *spec =
+        store_spec(c, j,
+                   j->backup_kind == FSM_BACKUP_PG_BASE ? "pg_base_backup"
+                   : pg                                 ? "pg_backup"
+                                                        : "redis_backup");
 
     json_object_set_new(spec, "prefix", json_string(j->prefix));
-    if (pg) {
+    if (j->backup_kind == FSM_BACKUP_PG_BASE) {
+        json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
+        base_wal_expire(spec, c, f, j);
+    } else if (pg) {
         json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
         json_object_set_new(spec, "parallel",
                             json_integer((json_int_t)c->job_parallel));

@@ -33,6 +33,11 @@ void api_set_tokens(struct api *a,
                     const struct config_token *tokens,
                     size_t n_tokens);
 
+/* Build a new TLS context from [tls] cert, key and client_ca and use it
+ * for connections accepted from now on (start-up and SIGHUP). On failure
+ * nothing changes; errmsg (TLS_ERRMSG_MAX = 512 bytes) names the file. */
+int api_reload_tls(struct api *a, char *errmsg);
+
 struct health;
 /* Serve health and probe reports from h (borrowed; NULL until set). */
 void api_set_health(struct api *a, struct health *h);

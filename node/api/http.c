@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "api/internal.h"
 #include "log/log.h"
+#include "tls/tls.h"
 
 static void call_dispose_cb(void *p)
 {
@@ -198,9 +200,11 @@ void api_reply_not_leader(struct api_call *c)
     }
     if (req != NULL) {
         char *loc;
-        size_t len = 7 + strlen(m->api_address) + req->path.len;
+        const char *scheme = config_api_scheme(a->cfg);
+        size_t len =
+            strlen(scheme) + 3 + strlen(m->api_address) + req->path.len;
         loc = h2o_mem_alloc_pool(&req->pool, len + 1);
-        snprintf(loc, len + 1, "http://%s%.*s", m->api_address,
+        snprintf(loc, len + 1, "%s://%s%.*s", scheme, m->api_address,
                  (int)req->path.len, req->path.base);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL,
                        loc, len);
@@ -377,6 +381,8 @@ static void cors(struct api_call *c, const char *method)
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
     const struct fsm *f = raftnode_state(c->api->node);
     h2o_iovec_t o;
+    char scheme[16];
+    size_t sl;
 
     if (strcmp(method, "GET") != 0 && strcmp(method, "OPTIONS") != 0) {
         return;
@@ -387,13 +393,15 @@ static void cors(struct api_call *c, const char *method)
         return;
     }
     o = req->headers.entries[i].value;
-    if (o.len <= 7 || memcmp(o.base, "http://", 7) != 0) {
+    sl = (size_t)snprintf(scheme, sizeof(scheme), "%s://",
+                          config_api_scheme(c->api->cfg));
+    if (o.len <= sl || memcmp(o.base, scheme, sl) != 0) {
         return;
     }
     for (size_t k = 0; k < f->n_members; k++) {
         const char *addr = f->members[k].api_address;
-        if (addr != NULL && strlen(addr) == o.len - 7 &&
-            memcmp(addr, o.base + 7, o.len - 7) == 0) {
+        if (addr != NULL && strlen(addr) == o.len - sl &&
+            memcmp(addr, o.base + sl, o.len - sl) == 0) {
             h2o_add_header(&req->pool, &req->res.headers,
                            H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, o.base,
                            o.len);
@@ -562,12 +570,18 @@ struct api_conn
 {
     uv_tcp_t tcp; /* first: h2o and libuv see only this */
     struct api *a;
+    /* [tls]: h2o keeps the accept context's SSL_CTX pointer and calls
+     * SSL_new only when the ClientHello arrives, so a SIGHUP between
+     * accept and ClientHello must not free it: each connection holds a
+     * reference until its socket closes. */
+    void *ssl_ctx;
 };
 
 static void conn_closed_cb(uv_handle_t *h)
 {
     struct api_conn *c = (struct api_conn *)(void *)h;
     c->a->conns--;
+    tls_ctx_free(c->ssl_ctx);
     free(c);
 }
 
@@ -583,6 +597,7 @@ static void on_accept(uv_stream_t *listener, int status)
     }
     conn = h2o_mem_alloc(sizeof(*conn));
     conn->a = a;
+    conn->ssl_ctx = tls_ctx_ref(a->ssl_ctx);
     a->conns++;
     uv_tcp_init(listener->loop, &conn->tcp);
     if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
@@ -616,7 +631,7 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa, char *errmsg)
     const char *colon = strrchr(addr, ':');
     size_t hl;
     if (colon == NULL) {
-        snprintf(errmsg, 256, "api_address %s is not host:port", addr);
+        snprintf(errmsg, 256, "api_address %.200s is not host:port", addr);
         return DR_EINVAL;
     }
     hl = (size_t)(colon - addr);
@@ -631,8 +646,8 @@ static int parse_addr(const char *addr, struct sockaddr_in *sa, char *errmsg)
         snprintf(host, sizeof(host), "0.0.0.0");
     }
     if (uv_ip4_addr(host, atoi(colon + 1), sa) != 0) {
-        snprintf(errmsg, 256, "api_address %s: host must be an IPv4 address",
-                 addr);
+        snprintf(errmsg, 256,
+                 "api_address %.200s: host must be an IPv4 address", addr);
         return DR_EINVAL;
     }
     return DR_OK;
@@ -716,6 +731,15 @@ int api_start(struct api **out,
     h2o_context_init(&a->h2o_ctx, loop, &a->h2o_config);
     a->accept_ctx.ctx = &a->h2o_ctx;
     a->accept_ctx.hosts = a->h2o_config.hosts;
+    if (cfg->tls_cert[0] != '\0') {
+        char why[TLS_ERRMSG_MAX];
+        /* HTTPS only: no plain-text listener is left open. */
+        if (api_reload_tls(a, why) != 0) {
+            snprintf(errmsg, 256, "%.255s", why);
+            free(a);
+            return DR_EINVAL;
+        }
+    }
 
     uv_tcp_init(loop, &a->listener);
     a->listener.data = a;
@@ -732,7 +756,37 @@ int api_start(struct api **out,
     }
     a->listening = true;
     a->fwd_ready = httpc_init(&a->fwd, loop) == 0;
+    if (a->fwd_ready && cfg->tls_cert[0] != '\0') {
+        httpc_set_tls(&a->fwd, cfg->tls_ca, cfg->tls_cert, cfg->tls_key);
+    }
     *out = a;
+    return DR_OK;
+}
+
+int api_reload_tls(struct api *a, char *errmsg)
+{
+    const struct config *cfg = a->cfg;
+    char why[TLS_ERRMSG_MAX];
+    SSL_CTX *ctx = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key,
+                                      cfg->tls_client_ca, errmsg);
+    if (ctx == NULL) {
+        return DR_EINVAL;
+    }
+    /* HTTP/2 where the client offers it, else HTTP/1.1. */
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    /* Open connections, even those not yet in their handshake, hold their
+     * own reference to the old context (struct api_conn). */
+    tls_ctx_free(a->ssl_ctx);
+    a->ssl_ctx = ctx;
+    a->accept_ctx.ssl_ctx = ctx;
+    /* For drnode_tls_cert_expiry_timestamp_seconds; the files just loaded. */
+    if (tls_cert_not_after(cfg->tls_cert, &a->cert_not_after, why) != 0) {
+        a->cert_not_after = 0;
+    }
+    if (cfg->tls_ca[0] == '\0' ||
+        tls_cert_not_after(cfg->tls_ca, &a->ca_not_after, why) != 0) {
+        a->ca_not_after = 0;
+    }
     return DR_OK;
 }
 
@@ -763,5 +817,11 @@ void api_stop(struct api *a)
     if (a != NULL && a->fwd_ready) {
         a->fwd_ready = false;
         httpc_close(&a->fwd, NULL); /* relays in flight answer 503 */
+    }
+    if (a != NULL && a->ssl_ctx != NULL) {
+        /* Connections still open keep their reference. */
+        a->accept_ctx.ssl_ctx = NULL;
+        tls_ctx_free(a->ssl_ctx);
+        a->ssl_ctx = NULL;
     }
 }

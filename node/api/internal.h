@@ -69,6 +69,10 @@ struct api
     h2o_globalconf_t h2o_config;
     h2o_context_t h2o_ctx;
     h2o_accept_ctx_t accept_ctx;
+    void *ssl_ctx; /* [tls]: the SSL_CTX new connections use, or NULL */
+    /* [tls]: when the cert and ca files expire (Unix s; 0: unknown), as
+     * of the last load */
+    int64_t cert_not_after, ca_not_after;
     uv_tcp_t listener;
     bool listening;
     uint64_t requests[ROUTE__COUNT];

@@ -73,6 +73,75 @@ static void put_up(struct out *o,
     }
 }
 
+/* PostgreSQL's own archiver (pg_stat_archiver), as this node's probe last
+ * read it: only when the database answers and archive_mode is on. */
+static void metrics_wal_archive(struct out *o,
+                                const char *region,
+                                const struct probe_result *db)
+{
+    if (db->status != PROBE_UP || !db->archiving) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_pg_wal_archived_total WAL files the region's "
+        "PostgreSQL archived (pg_stat_archiver).\n"
+        "# TYPE drnode_pg_wal_archived_total counter\n"
+        "drnode_pg_wal_archived_total{region=\"%s\"} %lld\n"
+        "# HELP drnode_pg_wal_archive_failed_total Failed archive_command "
+        "runs (pg_stat_archiver).\n"
+        "# TYPE drnode_pg_wal_archive_failed_total counter\n"
+        "drnode_pg_wal_archive_failed_total{region=\"%s\"} %lld\n"
+        "# HELP drnode_pg_wal_archive_failing 1 when PostgreSQL's last "
+        "archive attempt failed: WAL piles up in pg_wal and the RPO grows.\n"
+        "# TYPE drnode_pg_wal_archive_failing gauge\n"
+        "drnode_pg_wal_archive_failing{region=\"%s\"} %d\n",
+        region, (long long)db->archived, region, (long long)db->archive_failed,
+        region, db->archive_failing ? 1 : 0);
+    if (db->archived_age_s >= 0) {
+        put(o,
+            "# HELP drnode_pg_wal_last_archived_age_seconds Seconds since "
+            "PostgreSQL last archived a WAL file.\n"
+            "# TYPE drnode_pg_wal_last_archived_age_seconds gauge\n"
+            "drnode_pg_wal_last_archived_age_seconds{region=\"%s\"} %lld\n",
+            region, (long long)db->archived_age_s);
+    }
+}
+
+/* A standby replaying the WAL archive ([services] pg_standby), as this
+ * node's probe last read it. */
+static void metrics_pg_standby(struct out *o,
+                               const char *region,
+                               const struct probe_result *sb)
+{
+    if (sb->status == PROBE_UNCONFIGURED || sb->status == PROBE_UNKNOWN) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_pg_standby_up The standby of [services] pg_standby "
+        "answers (1) or not (0).\n"
+        "# TYPE drnode_pg_standby_up gauge\n"
+        "drnode_pg_standby_up{region=\"%s\"} %d\n",
+        region, sb->status == PROBE_UP);
+    if (sb->status != PROBE_UP) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_pg_standby_in_recovery 1 while the standby replays "
+        "(0: it was promoted, or is not a standby).\n"
+        "# TYPE drnode_pg_standby_in_recovery gauge\n"
+        "drnode_pg_standby_in_recovery{region=\"%s\"} %d\n",
+        region, sb->in_recovery ? 1 : 0);
+    if (sb->in_recovery && sb->replay_delay_s >= 0) {
+        put(o,
+            "# HELP drnode_pg_standby_replay_delay_seconds Seconds since the "
+            "last transaction the standby replayed was committed on the "
+            "primary (grows while the primary commits nothing).\n"
+            "# TYPE drnode_pg_standby_replay_delay_seconds gauge\n"
+            "drnode_pg_standby_replay_delay_seconds{region=\"%s\"} %lld\n",
+            region, (long long)sb->replay_delay_s);
+    }
+}
+
 /* The seed's health metrics, per region: this node's own probes for its
  * region, the committed health for the others. */
 static void metrics_health(struct out *o, struct api *a)
@@ -134,6 +203,24 @@ static void metrics_health(struct out *o, struct api *a)
             (unsigned long long)a->health->prober.rounds,
             (unsigned long long)a->health->reports_sent,
             (unsigned long long)a->health->reports_failed);
+        metrics_wal_archive(o, a->cfg->region, &own[PROBE_DATABASE]);
+        metrics_pg_standby(o, a->cfg->region, &own[PROBE_PG_STANDBY]);
+        /* What this node finds of the other regions' public endpoints. */
+        put(o,
+            "# HELP drnode_region_endpoints_down_seconds How long every "
+            "public endpoint of the region has failed this node's probes "
+            "(0: one answered in the last round).\n"
+            "# TYPE drnode_region_endpoints_down_seconds gauge\n");
+        for (size_t i = 0; i < a->health->reach.n_regions; i++) {
+            const char *name = a->health->reach.regions[i].name;
+            int64_t down = reach_down_ms(&a->health->reach, name);
+            if (down >= 0) {
+                put(o,
+                    "drnode_region_endpoints_down_seconds{region=\"%s\"} "
+                    "%.3f\n",
+                    name, (double)down / 1000.0);
+            }
+        }
     }
 }
 
@@ -276,8 +363,9 @@ static void metrics_replication(struct out *o, const struct fsm *f)
         const char *name, *type, *help;
     } fams[] = {
         {"drnode_replication_lag_seconds", "gauge",
-         "How long ago the oldest backup this region lacks was taken (0: it "
-         "holds the newest)."},
+         "How long ago the oldest logical backup or snapshot this region "
+         "lacks was taken (0: it holds the newest; base backups not "
+         "counted)."},
         {"drnode_replication_bytes_total", "counter",
          "Bytes of the verified copies made into this region."},
         {"drnode_replication_objects_total", "counter",
@@ -343,8 +431,9 @@ static void metrics_replication(struct out *o, const struct fsm *f)
 /* Backups against their RPO, and jobs by state. */
 static void metrics_backups(struct out *o, const struct fsm *f)
 {
+    /* (A base backup's RPO is the WAL archive's: none of its own.) */
     static const char *const rpo_keys[FSM_BACKUP_KINDS] = {"rpo.pg_s",
-                                                           "rpo.redis_s"};
+                                                           "rpo.redis_s", NULL};
     uint64_t now = raftnode_wall_ms();
     size_t by_state[4] = {0};
 
@@ -378,7 +467,7 @@ static void metrics_backups(struct out *o, const struct fsm *f)
         "(rpo.* settings).\n# TYPE drnode_backup_rpo_seconds gauge\n");
     for (size_t i = 0; i < f->n_regions && i < FSM_REGIONS_MAX; i++) {
         for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
-            if (latest[i][k] != NULL) {
+            if (latest[i][k] != NULL && rpo_keys[k] != NULL) {
                 put(o,
                     "drnode_backup_rpo_seconds{region=\"%s\",kind=\"%s\"}"
                     " %lld\n",
@@ -621,6 +710,34 @@ void api_metrics(struct api_call *c)
         "# TYPE drnode_http_connections_refused_total counter\n"
         "drnode_http_connections_refused_total %llu\n",
         (unsigned long long)a->conns, (unsigned long long)a->conns_refused);
+    if (a->node->tls_ctx != NULL) {
+        put(&o,
+            "# HELP drnode_raft_tls_refused_total Raft connections whose "
+            "TLS handshake failed or whose peer's certificate did not name "
+            "the member it claimed ([tls]).\n"
+            "# TYPE drnode_raft_tls_refused_total counter\n"
+            "drnode_raft_tls_refused_total %llu\n",
+            (unsigned long long)a->node->tunnels.refused);
+    }
+    if (a->cert_not_after != 0 || a->ca_not_after != 0) {
+        put(&o,
+            "# HELP drnode_tls_cert_expiry_timestamp_seconds When this "
+            "node's TLS certificate ([tls] cert) and CA ([tls] ca) "
+            "expire, as loaded at start or the last SIGHUP.\n"
+            "# TYPE drnode_tls_cert_expiry_timestamp_seconds gauge\n");
+        if (a->cert_not_after != 0) {
+            put(&o,
+                "drnode_tls_cert_expiry_timestamp_seconds{file=\"cert\"} "
+                "%lld\n",
+                (long long)a->cert_not_after);
+        }
+        if (a->ca_not_after != 0) {
+            put(&o,
+                "drnode_tls_cert_expiry_timestamp_seconds{file=\"ca\"} "
+                "%lld\n",
+                (long long)a->ca_not_after);
+        }
+    }
     if (a->agent != NULL) {
         put(&o,
             "# HELP drnode_jobs_run_total Jobs this node's worker "

@@ -1,7 +1,7 @@
 /* API routes of the backup catalog and the job table.
  *
  *   GET    /api/backups              the catalog, newest first
- *   POST   /api/backups              {"kind": "pg"|"redis", "region"?}: a
+ *   POST   /api/backups  {"kind": "pg"|"redis"|"pg_base", "region"?}: a
  *                                    backup job (202)
  *   GET    /api/backups/{id}
  *   DELETE /api/backups/{id}         mark deleting + a delete job (202)
@@ -297,7 +297,8 @@ static void do_backup_run(struct api_call *c)
     kind = fsm_backup_kind_parse(jin_get(c->body, "kind")->u.str.s);
     if (kind < 0) {
         api_reply_error(c, 400, "invalid_argument",
-                        "field \"kind\" must be \"pg\" or \"redis\"");
+                        "field \"kind\" must be \"pg\", \"redis\" or "
+                        "\"pg_base\"");
         return;
     }
     memset(&cmd, 0, sizeof(cmd));

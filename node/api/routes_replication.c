@@ -27,7 +27,10 @@ void api_replication_stats(const struct fsm *f,
             st->why_not = why;
         }
         st->lag_ms[k] = fsm_replication_lag_ms(f, r->name, k, now);
-        if (st->lag_ms[k] > st->lag_max_ms) {
+        /* A base backup's copy is not what the RPO rests on (the newest
+         * logical backup or snapshot is; with WAL, the archive): one that
+         * takes an hour to copy must not page as replication lag. */
+        if (k != FSM_BACKUP_PG_BASE && st->lag_ms[k] > st->lag_max_ms) {
             st->lag_max_ms = st->lag_ms[k];
         }
     }

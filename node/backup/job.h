@@ -65,6 +65,7 @@
 #define DR_JOB_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 /* Run one job. On success returns 0 and *result is a new object. On failure
  * returns a DR_* code and errmsg (256 bytes) says what failed, prefixed with
@@ -76,6 +77,11 @@ int job_run(const json_t *spec, json_t **result, char *errmsg);
 /* The per-kind entry points job_run dispatches to (same contract). */
 int pgjob_backup(const json_t *spec, json_t **result, char *errmsg);
 int pgjob_restore(const json_t *spec, json_t **result, char *errmsg);
+int pgbasejob_backup(const json_t *spec, json_t **result, char *errmsg);
+int pgbasejob_verify(const json_t *spec, json_t **result, char *errmsg);
+int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg);
+/* "X/X" into an LSN; DR_EINVAL when it is not one. */
+int pgbase_lsn_parse(const char *s, uint64_t *out);
 int pgjob_verify(const json_t *spec, json_t **result, char *errmsg);
 int redisjob_backup(const json_t *spec, json_t **result, char *errmsg);
 int redisjob_restore(const json_t *spec, json_t **result, char *errmsg);
@@ -101,7 +107,6 @@ int job_main(FILE *in, FILE *out);
  * optional one is absent (or null). An integer must lie in [min, max];
  * absent (or null) gives def. */
 #include <stdbool.h>
-#include <stdint.h>
 int job_spec_string(const json_t *spec,
                     const char *name,
                     bool required,

@@ -4,14 +4,10 @@
  * and a manifest written last. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,8 +16,6 @@
 #include "common/err.h"
 #include "store/store.h"
 #include "store/zio.h"
-
-extern char **environ;
 
 struct btask
 {
@@ -582,131 +576,6 @@ out:
 
 /* conninfo without its password, as key='value' pairs for pg_dump's -d;
  * the password (if any) goes to *password for PGPASSWORD. */
-static int conninfo_without_password(const char *conninfo,
-                                     char **out,
-                                     char **password,
-                                     char *errmsg)
-{
-    PQconninfoOption *opts, *o;
-    char *perr = NULL, *s, *p;
-    size_t len = 1;
-
-    *out = NULL;
-    *password = NULL;
-    opts = PQconninfoParse(conninfo, &perr);
-    if (opts == NULL) {
-        pgj_errf(errmsg, "conninfo: %s", perr ? perr : "cannot be parsed");
-        PQfreemem(perr);
-        return DR_EINVAL;
-    }
-    for (o = opts; o->keyword; o++) {
-        if (o->val != NULL) {
-            len += strlen(o->keyword) + 2 * strlen(o->val) + 5;
-        }
-    }
-    s = malloc(len);
-    if (s == NULL) {
-        PQconninfoFree(opts);
-        return pgj_nomem(errmsg);
-    }
-    p = s;
-    for (o = opts; o->keyword; o++) {
-        const char *v;
-        if (o->val == NULL) {
-            continue;
-        }
-        if (strcmp(o->keyword, "password") == 0) {
-            *password = strdup(o->val);
-            continue;
-        }
-        if (p != s) {
-            *p++ = ' ';
-        }
-        p += sprintf(p, "%s='", o->keyword);
-        for (v = o->val; *v; v++) {
-            if (*v == '\'' || *v == '\\') {
-                *p++ = '\\';
-            }
-            *p++ = *v;
-        }
-        *p++ = '\'';
-    }
-    *p = '\0';
-    PQconninfoFree(opts);
-    *out = s;
-    return 0;
-}
-
-/* environ, with PGPASSWORD replaced when password is given. */
-static char **child_env(const char *password)
-{
-    size_t n = 0, i, k = 0;
-    char **env;
-
-    while (environ[n]) {
-        n++;
-    }
-    env = calloc(n + 2, sizeof(*env));
-    if (env == NULL) {
-        return NULL;
-    }
-    for (i = 0; i < n; i++) {
-        if (password != NULL && strncmp(environ[i], "PGPASSWORD=", 11) == 0) {
-            continue;
-        }
-        env[k++] = environ[i];
-    }
-    if (password != NULL) {
-        env[k] = malloc(strlen(password) + 12);
-        if (env[k] == NULL) {
-            free(env);
-            return NULL;
-        }
-        sprintf(env[k], "PGPASSWORD=%s", password);
-        k++;
-    }
-    env[k] = NULL;
-    return env;
-}
-
-static void free_child_env(char **env, const char *password)
-{
-    size_t k = 0;
-
-    if (env == NULL) {
-        return;
-    }
-    if (password != NULL) {
-        while (env[k]) {
-            k++;
-        }
-        if (k > 0) {
-            explicit_bzero(env[k - 1], strlen(env[k - 1]));
-            free(env[k - 1]);
-        }
-    }
-    free(env);
-}
-
-/* The first line of what a child wrote to stderr (fd at its end). */
-static void child_stderr(int fd, char *out)
-{
-    char buf[512];
-    ssize_t n;
-
-    out[0] = '\0';
-    if (lseek(fd, 0, SEEK_SET) < 0) {
-        return;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0) {
-        return;
-    }
-    buf[n] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    pgj_errf(out, "%.200s", buf);
-}
-
 /* Run pg_dump for one section in the snapshot and store its output. */
 static int dump_section(struct backup *b,
                         const char *section,
@@ -715,14 +584,13 @@ static int dump_section(struct backup *b,
                         char *errmsg)
 {
     char path[256], snap[96], sect[48], key[STORE_KEY_MAX], err[256];
+    char what[64];
     char *conn = NULL, *password = NULL, **env = NULL, *buf = NULL;
     const char *argv[10];
-    int outp[2] = {-1, -1}, errfd = -1, status, rv;
+    int outfd = -1, errfd = -1, rv;
     struct zio_writer *zw = NULL;
-    posix_spawn_file_actions_t fa;
     struct zio_stats st;
     pid_t pid = -1;
-    FILE *errf;
 
     snprintf(key, sizeof(key), "%.900s/%.64s", b->prefix, name);
     if (b->pg_dump != NULL) {
@@ -734,7 +602,7 @@ static int dump_section(struct backup *b,
             snprintf(path, sizeof(path), "pg_dump");
         }
     }
-    rv = conninfo_without_password(b->conninfo, &conn, &password, errmsg);
+    rv = pgj_conninfo_split(b->conninfo, &conn, &password, errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -748,21 +616,10 @@ static int dump_section(struct backup *b,
     argv[5] = "--dbname";
     argv[6] = conn;
     argv[7] = NULL;
-    env = child_env(password);
+    env = pgj_child_env(password);
     buf = malloc(PGJ_IOBUF);
-    errf = tmpfile();
-    if (env == NULL || buf == NULL || errf == NULL) {
-        if (errf != NULL) {
-            fclose(errf);
-        }
+    if (env == NULL || buf == NULL) {
         rv = pgj_nomem(errmsg);
-        goto out;
-    }
-    errfd = dup(fileno(errf));
-    fclose(errf);
-    if (errfd < 0 || pipe2(outp, O_CLOEXEC) != 0) {
-        pgj_errf(errmsg, "pg_dump %s: %s", section, strerror(errno));
-        rv = DR_EIO;
         goto out;
     }
     rv = zio_writer_open(b->store, key, b->level, &zw, err);
@@ -770,25 +627,12 @@ static int dump_section(struct backup *b,
         pgj_errf(errmsg, "pg_dump %s: %s", section, err);
         goto out;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-    rv = strchr(path, '/')
-             ? posix_spawn(&pid, path, &fa, NULL, (char *const *)argv, env)
-             : posix_spawnp(&pid, path, &fa, NULL, (char *const *)argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    close(outp[1]);
-    outp[1] = -1;
+    rv = pgj_spawn(argv, env, &pid, &outfd, &errfd, errmsg);
     if (rv != 0) {
-        pgj_errf(errmsg, "pg_dump %s: cannot run %.100s: %s", section, path,
-                 strerror(rv));
-        pid = -1;
-        rv = DR_EUNAVAILABLE;
         goto out;
     }
     for (;;) {
-        ssize_t n = read(outp[0], buf, PGJ_IOBUF);
+        ssize_t n = read(outfd, buf, PGJ_IOBUF);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -806,20 +650,10 @@ static int dump_section(struct backup *b,
             goto out;
         }
     }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            status = -1;
-            break;
-        }
-    }
+    snprintf(what, sizeof(what), "pg_dump %s", section);
+    rv = pgj_wait(pid, errfd, what, errmsg);
     pid = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        child_stderr(errfd, err);
-        pgj_errf(errmsg, "pg_dump %s failed (%s %d): %s", section,
-                 WIFEXITED(status) ? "exit" : "signal",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                 err);
-        rv = DR_EUNAVAILABLE;
+    if (rv != 0) {
         goto out;
     }
     rv = zio_writer_commit(zw, &st, err);
@@ -839,22 +673,15 @@ static int dump_section(struct backup *b,
     memcpy(obj->raw_sha256, st.raw_sha256, PGMAN_SHA256_HEX);
     memcpy(obj->stored_sha256, st.stored_sha256, PGMAN_SHA256_HEX);
 out:
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-    }
+    pgj_kill(pid);
     zio_writer_abort(zw);
-    if (outp[0] >= 0) {
-        close(outp[0]);
-    }
-    if (outp[1] >= 0) {
-        close(outp[1]);
+    if (outfd >= 0) {
+        close(outfd);
     }
     if (errfd >= 0) {
         close(errfd);
     }
-    free_child_env(env, password);
+    pgj_child_env_free(env, password);
     if (password != NULL) {
         explicit_bzero(password, strlen(password));
         free(password);

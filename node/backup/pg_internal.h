@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "codec/pg_manifest.h"
 
@@ -169,5 +170,33 @@ int pgj_load_manifest(struct store *s,
                       const char *expect_sha256,
                       struct pgman **out,
                       char *errmsg);
+
+/* conninfo without its password (*password, malloc'ed, or NULL), for a
+ * child's command line: the password goes in its environment. */
+int pgj_conninfo_split(const char *conninfo,
+                       char **out,
+                       char **password,
+                       char *errmsg);
+/* environ, with PGPASSWORD replaced when password is given; free with
+ * pgj_child_env_free (which wipes the password). */
+char **pgj_child_env(const char *password);
+void pgj_child_env_free(char **env, const char *password);
+/* The first line of what a child wrote to stderr (fd at its end). */
+void pgj_child_stderr(int fd, char *out);
+
+/* Start argv[0] (a bare name is looked up in PATH) with env: stdin
+ * /dev/null, stdout a pipe (*out_fd, the caller reads and closes it),
+ * stderr a temporary file (*err_fd, for pgj_wait; the caller closes it). */
+int pgj_spawn(const char *const *argv,
+              char **env,
+              pid_t *pid,
+              int *out_fd,
+              int *err_fd,
+              char *errmsg);
+/* Wait for pid: 0 when it exited 0, else DR_EUNAVAILABLE with "WHAT failed
+ * (exit N): the first line of its stderr". */
+int pgj_wait(pid_t pid, int err_fd, const char *what, char *errmsg);
+/* SIGTERM a child still running (pid > 0) and reap it. */
+void pgj_kill(pid_t pid);
 
 #endif /* DR_PG_INTERNAL_H */

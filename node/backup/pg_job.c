@@ -1,10 +1,17 @@
 /* Shared helpers of the PostgreSQL jobs: connections, quoting, the row
  * digest, the worker pool, and manifest loading. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "backup/job.h"
@@ -12,6 +19,8 @@
 #include "common/err.h"
 #include "store/store.h"
 #include "store/zio.h"
+
+extern char **environ;
 
 /* libpq errors end in a newline and may span lines: keep one line. */
 static void oneline(const char *in, char *out)
@@ -679,4 +688,207 @@ int pgj_load_manifest(struct store *s,
         pgj_errf(errmsg, "%.60s: %s", key, err);
     }
     return rv;
+}
+
+int pgj_conninfo_split(const char *conninfo,
+                       char **out,
+                       char **password,
+                       char *errmsg)
+{
+    PQconninfoOption *opts, *o;
+    char *perr = NULL, *s, *p;
+    size_t len = 1;
+
+    *out = NULL;
+    *password = NULL;
+    opts = PQconninfoParse(conninfo, &perr);
+    if (opts == NULL) {
+        pgj_errf(errmsg, "conninfo: %s", perr ? perr : "cannot be parsed");
+        PQfreemem(perr);
+        return DR_EINVAL;
+    }
+    for (o = opts; o->keyword; o++) {
+        if (o->val != NULL) {
+            len += strlen(o->keyword) + 2 * strlen(o->val) + 5;
+        }
+    }
+    s = malloc(len);
+    if (s == NULL) {
+        PQconninfoFree(opts);
+        return pgj_nomem(errmsg);
+    }
+    p = s;
+    for (o = opts; o->keyword; o++) {
+        const char *v;
+        if (o->val == NULL) {
+            continue;
+        }
+        if (strcmp(o->keyword, "password") == 0) {
+            *password = strdup(o->val);
+            continue;
+        }
+        if (p != s) {
+            *p++ = ' ';
+        }
+        p += sprintf(p, "%s='", o->keyword);
+        for (v = o->val; *v; v++) {
+            if (*v == '\'' || *v == '\\') {
+                *p++ = '\\';
+            }
+            *p++ = *v;
+        }
+        *p++ = '\'';
+    }
+    *p = '\0';
+    PQconninfoFree(opts);
+    *out = s;
+    return 0;
+}
+
+char **pgj_child_env(const char *password)
+{
+    size_t n = 0, i, k = 0;
+    char **env;
+
+    while (environ[n]) {
+        n++;
+    }
+    env = calloc(n + 2, sizeof(*env));
+    if (env == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (password != NULL && strncmp(environ[i], "PGPASSWORD=", 11) == 0) {
+            continue;
+        }
+        env[k++] = environ[i];
+    }
+    if (password != NULL) {
+        env[k] = malloc(strlen(password) + 12);
+        if (env[k] == NULL) {
+            free(env);
+            return NULL;
+        }
+        sprintf(env[k], "PGPASSWORD=%s", password);
+        k++;
+    }
+    env[k] = NULL;
+    return env;
+}
+
+void pgj_child_env_free(char **env, const char *password)
+{
+    size_t k = 0;
+
+    if (env == NULL) {
+        return;
+    }
+    if (password != NULL) {
+        while (env[k]) {
+            k++;
+        }
+        if (k > 0) {
+            explicit_bzero(env[k - 1], strlen(env[k - 1]));
+            free(env[k - 1]);
+        }
+    }
+    free(env);
+}
+
+void pgj_child_stderr(int fd, char *out)
+{
+    char buf[512];
+    ssize_t n;
+
+    out[0] = '\0';
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        return;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0) {
+        return;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    pgj_errf(out, "%.200s", buf);
+}
+
+int pgj_spawn(const char *const *argv,
+              char **env,
+              pid_t *pid,
+              int *out_fd,
+              int *err_fd,
+              char *errmsg)
+{
+    posix_spawn_file_actions_t fa;
+    int outp[2] = {-1, -1}, rv;
+    FILE *errf = tmpfile();
+
+    *pid = -1;
+    *out_fd = *err_fd = -1;
+    if (errf == NULL) {
+        pgj_errf(errmsg, "%.60s: tmpfile: %s", argv[0], strerror(errno));
+        return DR_EIO;
+    }
+    *err_fd = dup(fileno(errf));
+    fclose(errf);
+    if (*err_fd < 0 || pipe2(outp, O_CLOEXEC) != 0) {
+        pgj_errf(errmsg, "%.60s: %s", argv[0], strerror(errno));
+        if (*err_fd >= 0) {
+            close(*err_fd);
+            *err_fd = -1;
+        }
+        return DR_EIO;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, *err_fd, 2);
+    rv = strchr(argv[0], '/')
+             ? posix_spawn(pid, argv[0], &fa, NULL, (char *const *)argv, env)
+             : posix_spawnp(pid, argv[0], &fa, NULL, (char *const *)argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(outp[1]);
+    if (rv != 0) {
+        pgj_errf(errmsg, "cannot run %.100s: %s", argv[0], strerror(rv));
+        close(outp[0]);
+        close(*err_fd);
+        *err_fd = -1;
+        *pid = -1;
+        return DR_EUNAVAILABLE;
+    }
+    *out_fd = outp[0];
+    return 0;
+}
+
+int pgj_wait(pid_t pid, int err_fd, const char *what, char *errmsg)
+{
+    char err[256];
+    int status = 0;
+
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = -1;
+            break;
+        }
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return 0;
+    }
+    pgj_child_stderr(err_fd, err);
+    pgj_errf(errmsg, "%s failed (%s %d): %s", what,
+             WIFEXITED(status) ? "exit" : "signal",
+             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+    return DR_EUNAVAILABLE;
+}
+
+void pgj_kill(pid_t pid)
+{
+    int status;
+
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
 }

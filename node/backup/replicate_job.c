@@ -4,7 +4,7 @@
  * committed, the manifest written last. A copy without its manifest is not
  * a copy: restores and verifications start from the manifest.
  *
- *   replicate {"backup_id", "kind": "pg_logical"|"redis_snapshot",
+ *   replicate {"backup_id", "kind": "pg_logical"|"redis_snapshot"|"pg_base",
  *              "manifest_key", "manifest_sha256", "prefix",
  *              "store": DESTINATION, "credentials_file"?,
  *              "sources": [{"region", "store"}, ...] (tried in order),
@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "backup/job.h"
+#include "codec/pg_base_manifest.h"
 #include "codec/pg_manifest.h"
 #include "codec/redis_manifest.h"
 #include "common/err.h"
@@ -318,20 +319,25 @@ static void *copier(void *arg)
     return NULL;
 }
 
+enum { MK_PG, MK_REDIS, MK_BASE };
+
 /* The objects a manifest names (borrowing from the decoded manifest). */
 struct manifest
 {
-    bool pg;
+    int kind; /* MK_* */
     struct pgman *pg_m;
     struct redis_manifest redis_m;
+    struct pg_base_manifest base_m;
     struct repl_obj *objs;
     size_t n;
 };
 
 static void manifest_free(struct manifest *m)
 {
-    if (m->pg) {
+    if (m->kind == MK_PG) {
         pgman_free(m->pg_m);
+    } else if (m->kind == MK_BASE) {
+        pg_base_manifest_free(&m->base_m);
     } else {
         redis_manifest_free(&m->redis_m);
     }
@@ -350,7 +356,7 @@ static void add_obj(struct manifest *m,
     m->n++;
 }
 
-static int manifest_decode(bool pg,
+static int manifest_decode(int kind,
                            const void *buf,
                            size_t len,
                            struct manifest *m,
@@ -360,8 +366,14 @@ static int manifest_decode(bool pg,
     int rv;
 
     memset(m, 0, sizeof(*m));
-    m->pg = pg;
-    if (pg) {
+    m->kind = kind;
+    if (kind == MK_BASE) {
+        rv = pg_base_manifest_decode(buf, len, &m->base_m, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+        total = m->base_m.n_parts;
+    } else if (kind == MK_PG) {
         rv = pgman_decode(buf, len, &m->pg_m, errmsg);
         if (rv != 0) {
             return rv;
@@ -382,7 +394,12 @@ static int manifest_decode(bool pg,
         snprintf(errmsg, 256, "out of memory");
         return DR_ENOMEM;
     }
-    if (pg) {
+    if (kind == MK_BASE) {
+        for (size_t i = 0; i < m->base_m.n_parts; i++) {
+            const struct pg_base_object *o = &m->base_m.parts[i];
+            add_obj(m, o->key, o->stored_bytes, o->stored_sha256);
+        }
+    } else if (kind == MK_PG) {
         const struct pgman *p = m->pg_m;
         add_obj(m, p->pre_data.key, p->pre_data.stored_bytes,
                 p->pre_data.stored_sha256);
@@ -466,8 +483,7 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
     const char *src_region = NULL, *src_url = NULL;
     char err[256], sha[STORE_SHA256_HEX];
     json_int_t removed = 0;
-    int rv;
-    bool pg;
+    int rv, mk;
 
     *result = NULL;
     memset(&m, 0, sizeof(m));
@@ -488,9 +504,13 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
         json_decref(skipped);
         return rv;
     }
-    pg = strcmp(kind, "pg_logical") == 0;
-    if (!pg && strcmp(kind, "redis_snapshot") != 0) {
-        snprintf(errmsg, 256, "\"kind\" must be pg_logical or redis_snapshot");
+    mk = strcmp(kind, "pg_logical") == 0       ? MK_PG
+         : strcmp(kind, "redis_snapshot") == 0 ? MK_REDIS
+         : strcmp(kind, "pg_base") == 0        ? MK_BASE
+                                               : -1;
+    if (mk < 0) {
+        snprintf(errmsg, 256,
+                 "\"kind\" must be pg_logical, redis_snapshot or pg_base");
         json_decref(skipped);
         return DR_EINVAL;
     }
@@ -526,7 +546,7 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)
             s = NULL;
         }
         if (rv == 0) {
-            rv = manifest_decode(pg, buf, len, &m, err);
+            rv = manifest_decode(mk, buf, len, &m, err);
             if (rv != 0) {
                 manifest_free(&m);
                 free(buf);

@@ -15,6 +15,10 @@
 #include <curl/curl.h>
 
 #include "common/err.h"
+#include "tls/tls.h"
+
+_Static_assert(CLIENT_ERRMSG_MAX >= TLS_ERRMSG_MAX,
+               "tls_check_file writes errmsg of TLS_ERRMSG_MAX");
 
 #define CLIENT__BODY_MAX (64u << 20) /* refuse answers bigger than this */
 #define CLIENT__CONNECT_CAP_MS 3000  /* per endpoint while others remain */
@@ -103,7 +107,9 @@ static int client__hostport_ok(const char *hp, size_t len)
     return port >= 1 && port <= 65535;
 }
 
-int client_endpoints_parse(const char *list,
+/* client_endpoints_parse with the scheme of entries written host:port. */
+static int endpoints_parse(const char *list,
+                           const char *bare_scheme,
                            char out[][CLIENT_URL_MAX],
                            size_t max,
                            size_t *n,
@@ -114,7 +120,7 @@ int client_endpoints_parse(const char *list,
     *n = 0;
     for (;;) {
         const char *start, *end, *comma, *hp;
-        const char *scheme = "http://";
+        const char *scheme = bare_scheme;
         size_t len;
 
         comma = strchr(p, ',');
@@ -135,6 +141,7 @@ int client_endpoints_parse(const char *list,
         hp = start;
         if (len > 7 && strncmp(start, "http://", 7) == 0) {
             hp = start + 7;
+            scheme = "http://";
         } else if (len > 8 && strncmp(start, "https://", 8) == 0) {
             hp = start + 8;
             scheme = "https://";
@@ -145,10 +152,10 @@ int client_endpoints_parse(const char *list,
         }
         if (!client__hostport_ok(hp, len) ||
             len + strlen(scheme) >= CLIENT_URL_MAX) {
-            snprintf(
-                errmsg, CLIENT_ERRMSG_MAX,
-                "bad endpoint \"%.*s\": expected http://host:port or host:port",
-                (int)(end - start), start);
+            snprintf(errmsg, CLIENT_ERRMSG_MAX,
+                     "bad endpoint \"%.*s\": expected http://host:port, "
+                     "https://host:port or host:port",
+                     (int)(end - start), start);
             return DR_EINVAL;
         }
         if (*n == max) {
@@ -163,6 +170,15 @@ int client_endpoints_parse(const char *list,
         }
         p = comma + 1;
     }
+}
+
+int client_endpoints_parse(const char *list,
+                           char out[][CLIENT_URL_MAX],
+                           size_t max,
+                           size_t *n,
+                           char *errmsg)
+{
+    return endpoints_parse(list, "http://", out, max, n, errmsg);
 }
 
 int client_token_read(const char *path, char *buf, size_t size, char *errmsg)
@@ -232,13 +248,49 @@ int client_init(struct client *c,
                 unsigned timeout_ms,
                 char *errmsg)
 {
+    return client_init_tls(c, endpoints, token_file, NULL, timeout_ms, errmsg);
+}
+
+int client_init_tls(struct client *c,
+                    const char *endpoints,
+                    const char *token_file,
+                    const struct client_tls *tls,
+                    unsigned timeout_ms,
+                    char *errmsg)
+{
+    const char *cacert = tls && tls->cacert ? tls->cacert : "";
+    const char *cert = tls && tls->cert ? tls->cert : "";
+    const char *key = tls && tls->key ? tls->key : "";
     int rv;
 
     memset(c, 0, sizeof(*c));
     c->timeout_ms = timeout_ms;
     c->try_ms = CLIENT_TRY_MS_DEFAULT;
-    rv = client_endpoints_parse(endpoints, c->endpoints, CLIENT_ENDPOINTS_MAX,
-                                &c->n_endpoints, errmsg);
+    if ((cert[0] == '\0') != (key[0] == '\0')) {
+        snprintf(errmsg, CLIENT_ERRMSG_MAX,
+                 "a client certificate needs its key: %s given without %s",
+                 cert[0] ? "--cert" : "--key", cert[0] ? "--key" : "--cert");
+        return DR_EINVAL;
+    }
+    /* Checked now: a wrong path is named before anything is sent. */
+    if ((cacert[0] &&
+         (rv = tls_check_file("CA file", cacert, false, errmsg))) ||
+        (cert[0] &&
+         (rv = tls_check_file("certificate", cert, false, errmsg))) ||
+        (key[0] && (rv = tls_check_file("key", key, true, errmsg)))) {
+        return rv;
+    }
+    if (strlen(cacert) >= sizeof(c->cacert) ||
+        strlen(cert) >= sizeof(c->cert) || strlen(key) >= sizeof(c->key)) {
+        snprintf(errmsg, CLIENT_ERRMSG_MAX, "a TLS file path is too long");
+        return DR_EINVAL;
+    }
+    snprintf(c->cacert, sizeof(c->cacert), "%s", cacert);
+    snprintf(c->cert, sizeof(c->cert), "%s", cert);
+    snprintf(c->key, sizeof(c->key), "%s", key);
+    rv = endpoints_parse(endpoints, cacert[0] ? "https://" : "http://",
+                         c->endpoints, CLIENT_ENDPOINTS_MAX, &c->n_endpoints,
+                         errmsg);
     if (rv != 0) {
         return rv;
     }
@@ -407,6 +459,13 @@ static CURLcode client__exchange(struct client *c,
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "drctl");
+    if (c->cacert[0] != '\0') {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+    }
+    if (c->cert[0] != '\0') {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, client__body_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, client__header_cb);

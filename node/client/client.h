@@ -30,7 +30,9 @@ struct client
     bool probed;                  /* an endpoint answered a probe already */
     char skipped[CLIENT_ERRMSG_MAX]; /* endpoints passed over, and why */
     void *curl;                      /* CURL easy handle, reused (keep-alive) */
-    char errmsg[CLIENT_ERRMSG_MAX];  /* why the last call failed */
+    /* TLS (client_init_tls): PEM paths, "" when not given */
+    char cacert[1024], cert[1024], key[1024];
+    char errmsg[CLIENT_ERRMSG_MAX]; /* why the last call failed */
 };
 
 /* One HTTP answer. Fields are owned by the response; release them with
@@ -69,6 +71,25 @@ int client_init(struct client *c,
                 const char *token_file,
                 unsigned timeout_ms,
                 char *errmsg);
+
+/* TLS for client_init_tls: every path may be NULL or "". cacert verifies
+ * the nodes (else the system's CAs); cert and key (together) are
+ * presented to nodes that ask for a client certificate. */
+struct client_tls
+{
+    const char *cacert, *cert, *key;
+};
+
+/* client_init with TLS options (tls may be NULL): with a cacert, endpoints
+ * written as host:port mean https://host:port. The files are checked now
+ * (readable; the key private to its owner): errmsg names the one that is
+ * not, with DR_EINVAL / DR_EIO. */
+int client_init_tls(struct client *c,
+                    const char *endpoints,
+                    const char *token_file,
+                    const struct client_tls *tls,
+                    unsigned timeout_ms,
+                    char *errmsg);
 
 /* The bound of one endpoint's answer while other endpoints remain
  * (default CLIENT_TRY_MS_DEFAULT): a frozen or black-holed node holds a

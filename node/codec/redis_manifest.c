@@ -98,21 +98,6 @@ out:
     return rv;
 }
 
-static int is_sha_hex(const char *s)
-{
-    size_t i;
-
-    if (s == NULL || strlen(s) != 64) {
-        return 0;
-    }
-    for (i = 0; i < 64; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static int object_from_pb(const Dr__RedisObject *pb,
                           const char *what,
                           struct redis_manifest_object *o,
@@ -126,7 +111,8 @@ static int object_from_pb(const Dr__RedisObject *pb,
         snprintf(errmsg, 256, "manifest: %s has an invalid object key", what);
         return DR_EMALFORMED;
     }
-    if (!is_sha_hex(pb->raw_sha256) || !is_sha_hex(pb->stored_sha256)) {
+    if (!dr_sha256_hex_ok(pb->raw_sha256) ||
+        !dr_sha256_hex_ok(pb->stored_sha256)) {
         snprintf(errmsg, 256,
                  "manifest: object %.150s: SHA-256 is not 64 lowercase hex "
                  "digits",

@@ -88,3 +88,16 @@ bool dr_object_key_ok(const char *key)
     char err[256];
     return key != NULL && dr_object_key_check(key, err) == 0;
 }
+
+bool dr_sha256_hex_ok(const char *s)
+{
+    if (s == NULL || strlen(s) != 64) {
+        return false;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}

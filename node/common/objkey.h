@@ -17,6 +17,9 @@ int dr_object_key_check(const char *key, char *errmsg);
 /* dr_object_key_check without the message; key may be NULL. */
 bool dr_object_key_ok(const char *key);
 
+/* Whether s is a SHA-256 as the manifests write it: 64 lowercase hex
+ * digits; s may be NULL. */
+bool dr_sha256_hex_ok(const char *s);
 /* Whether c may appear in a key. */
 int dr_object_key_char(char c);
 

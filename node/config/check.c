@@ -364,8 +364,48 @@ static void check_regions(struct config__parser *p)
     }
 }
 
+/* [tls]: cert and key go together, a server certificate needs the CA
+ * that verifies the other members, client_ca needs a server certificate,
+ * and every file is named by an absolute path (a service's working
+ * directory is not the operator's). */
+static void check_tls(struct config__parser *p)
+{
+    const struct config *c = p->c;
+    const struct config__section *st = &p->tls;
+    static const char *const names[] = {"cert", "key", "ca", "client_ca"};
+    const char *const vals[] = {c->tls_cert, c->tls_key, c->tls_ca,
+                                c->tls_client_ca};
+    int line = st->line;
+
+    for (size_t i = 0; i < 4; i++) {
+        if (vals[i][0] != '\0' && vals[i][0] != '/') {
+            config__problem(p, st->key_line[i],
+                            "[tls] %s \"%.200s\" must be an absolute path",
+                            names[i], vals[i]);
+        }
+    }
+    if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+        config__problem(
+            p, line, "[tls] cert and key go together: %s is set, %s is not",
+            c->tls_cert[0] ? "cert" : "key", c->tls_cert[0] ? "key" : "cert");
+    }
+    if (c->tls_cert[0] != '\0' && c->tls_ca[0] == '\0') {
+        config__problem(p, line,
+                        "[tls] cert needs ca: the cluster CA that verifies "
+                        "the other members' certificates");
+    }
+    if (c->tls_cert[0] == '\0' && c->tls_key[0] == '\0' &&
+        (c->tls_ca[0] != '\0' || c->tls_client_ca[0] != '\0')) {
+        config__problem(p, line,
+                        "[tls] %s without cert and key: the API would still "
+                        "serve plain HTTP",
+                        c->tls_ca[0] ? "ca" : "client_ca");
+    }
+}
+
 void config__check(struct config__parser *p)
 {
+    check_tls(p);
     check_node(p);
     check_raft(p);
     check_probes(p);

@@ -94,13 +94,22 @@ static const struct config__key dns_keys[] = {
      0, 0, false},
 };
 
+static const struct config__key tls_keys[] = {
+    {"cert", KEY_PATH, FIELD(config, tls_cert), 0, 0, false},
+    {"key", KEY_PATH, FIELD(config, tls_key), 0, 0, false},
+    {"ca", KEY_PATH, FIELD(config, tls_ca), 0, 0, false},
+    {"client_ca", KEY_PATH, FIELD(config, tls_client_ca), 0, 0, false},
+};
+
 static const struct config__key services_keys[] = {
     {"pg", KEY_PATH, FIELD(config, pg_conninfo), 0, 0, false},
+    {"pg_standby", KEY_PATH, FIELD(config, pg_standby_conninfo), 0, 0, false},
     {"redis", KEY_HOST_PORT, FIELD(config, redis_address), 0, 0, false},
     {"redis_password_file", KEY_PATH, FIELD(config, redis_password_file), 0, 0,
      false},
     {"store_credentials", KEY_PATH, FIELD(config, store_credentials), 0, 0,
      false},
+    {"wal_store", KEY_STORE_URL, FIELD(config, wal_store), 0, 0, false},
     {"job_parallel", KEY_UINT, FIELD(config, job_parallel), 1, 64, false},
     {"drill_redis_db", KEY_INT32, FIELD(config, drill_redis_db), 0, 65535,
      false},
@@ -173,6 +182,7 @@ enum section_kind {
     SEC_PROBES,
     SEC_HOOKS,
     SEC_DNS,
+    SEC_TLS,
     SEC_MEMBER,
     SEC_REGION,
     SEC_SKIP, /* unknown or unusable section: its keys are ignored */
@@ -304,6 +314,11 @@ const char *config_log_level_name(int level)
         return "unknown";
     }
     return log_level_names[level];
+}
+
+const char *config_api_scheme(const struct config *c)
+{
+    return c->tls_cert[0] != '\0' ? "https" : "http";
 }
 
 void config_defaults(struct config *c)
@@ -507,6 +522,9 @@ static void section_header(struct config__parser *p, char *line)
     } else if (strcmp(name, "dns") == 0) {
         enter_single(p, SEC_DNS, &p->dns, dns_keys,
                      CONFIG__ARRAY_SIZE(dns_keys), name);
+    } else if (strcmp(name, "tls") == 0) {
+        enter_single(p, SEC_TLS, &p->tls, tls_keys,
+                     CONFIG__ARRAY_SIZE(tls_keys), name);
     } else if (strcmp(name, "bootstrap") == 0) {
         enter_single(p, SEC_BOOTSTRAP, &p->bootstrap, bootstrap_keys,
                      CONFIG__ARRAY_SIZE(bootstrap_keys), name);

@@ -61,14 +61,20 @@ struct config
     bool api_open_metrics;           /* /metrics without a token (true) */
     /* [services]: this node's region's data services, which its job
      * workers back up and restore */
-    char pg_conninfo[1024];  /* libpq conninfo; "" = none */
+    char pg_conninfo[1024]; /* libpq conninfo; "" = none */
+    /* A standby replaying the WAL archive (drctl restore --pitr --standby),
+     * probed for its replay delay; "" = none */
+    char pg_standby_conninfo[1024];
     char redis_address[256]; /* host:port; "" = none */
     char redis_password_file[1024];
     char store_credentials[1024]; /* S3 credentials file; "" = env */
-    unsigned job_parallel;        /* connections per backup; default 2 */
-    int32_t drill_redis_db;       /* scratch Redis db of restore drills;
-                                     -1 (default): none, drills only check
-                                     the Redis backup's objects */
+    /* where `drnode wal-push` archives PostgreSQL's WAL and `wal-fetch`
+     * reads it; "" = this node's region's object_store in this file */
+    char wal_store[256];
+    unsigned job_parallel;  /* connections per backup; default 2 */
+    int32_t drill_redis_db; /* scratch Redis db of restore drills;
+                               -1 (default): none, drills only check
+                               the Redis backup's objects */
     /* [probes]: health probes of this node's region (PostgreSQL and Redis
      * come from [services]); an empty URL means that service is not
      * probed. URLs are http:// or https:// base URLs without a query. */
@@ -96,6 +102,14 @@ struct config
     /* Route 53: access_key_id / secret_access_key lines (0600); "" = the
      * environment's AWS_ACCESS_KEY_ID ... */
     char dns_aws_credentials_file[1024];
+    /* [tls]: PEM files (absolute paths). With cert and key the API serves
+     * HTTPS only, and this node's calls to other members verify them
+     * against ca and present cert; with client_ca every API client must
+     * present a certificate that client_ca signed. All "" = plain HTTP. */
+    char tls_cert[1024];
+    char tls_key[1024]; /* private: readable by its owner only */
+    char tls_ca[1024];
+    char tls_client_ca[1024];
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */
@@ -119,6 +133,10 @@ struct config_problems
     struct config_problem items[CONFIG_PROBLEMS_MAX];
     size_t n;
 };
+
+/* "https" when [tls] cert is set, else "http": the scheme of every
+ * member's API address in this cluster. */
+const char *config_api_scheme(const struct config *c);
 
 /* Fill c with defaults. */
 void config_defaults(struct config *c);

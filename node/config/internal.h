@@ -92,7 +92,7 @@ struct config__parser
     char *base;                    /* struct its values go to */
     struct config__section *state; /* current section */
     struct config__section node, raft, api, bootstrap, services, probes, hooks,
-        dns;
+        dns, tls;
     struct config__section
         members[CONFIG__ARRAY_SIZE(((struct config *)0)->members)];
     struct config__section

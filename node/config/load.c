@@ -271,17 +271,29 @@ int config_read_tokens(const char *path,
                      "'_', '.' or '-'",
                      what, path, lineno, CONFIG_TOKEN_NAME_MAX - 1);
             rv = DR_EINVAL;
-        } else if (role_of(role) == 0) {
+        } else if (role_of(role) == 0 && strlen(role) < CONFIG_TOKEN_MIN) {
             snprintf(errmsg, 256,
-                     "%s %s:%d: %.31s is not a role (reader, operator, node, "
+                     "%s %s:%d: %s is not a role (reader, operator, node, "
                      "admin)",
                      what, path, lineno, role);
             rv = DR_EINVAL;
+        } else if (role_of(role) == 0) {
+            /* As long as a token: the columns may be swapped, so the word
+             * is not shown. */
+            snprintf(errmsg, 256,
+                     "%s %s:%d: the second word is not a role (reader, "
+                     "operator, node, admin; not shown: it is as long as a "
+                     "token, are the columns swapped?)",
+                     what, path, lineno);
+            rv = DR_EINVAL;
         } else if (strlen(token) < CONFIG_TOKEN_MIN ||
                    strlen(token) > CONFIG_TOKEN_MAX) {
+            /* The name is not shown either: with the columns swapped it
+             * may be the token. */
             snprintf(errmsg, 256,
-                     "%s %s:%d: token of %s must be %d to %d characters", what,
-                     path, lineno, name, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX);
+                     "%s %s:%d: the token (third word) must be %d to %d "
+                     "characters",
+                     what, path, lineno, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX);
             rv = DR_EINVAL;
         } else if (*n == max) {
             snprintf(errmsg, 256, "%s %s: more than %zu tokens", what, path,

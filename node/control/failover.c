@@ -254,6 +254,45 @@ uint64_t failover_fence_deadline(struct raftnode *node,
 /* Start the runbook away from primary on the leader's own verdict (lost,
  * or degraded with failover.on_degraded = failover), if the layout, the
  * mode and a target allow it; otherwise say why, at most every 30 s. */
+/* Whether two verdicts say the same, their numbers (how long, which
+ * node) aside. */
+static bool same_verdict(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a >= '0' && *a <= '9') {
+            a++;
+        }
+        while (*b >= '0' && *b <= '9') {
+            b++;
+        }
+        if (*a != *b) {
+            return false;
+        }
+        if (*a == '\0') {
+            return true;
+        }
+        a++;
+        b++;
+    }
+}
+
+/* Whether a detection verdict is to be logged now: at most every 30 s
+ * while it stays the same, but at once (at most once a second) when it
+ * changes, so a new verdict is never hidden behind the last one's pause. */
+static bool detect_log_due(struct failover *f, uint64_t now, const char *what)
+{
+    const char *w = what != NULL ? what : "";
+    bool same = same_verdict(w, f->detect_logged_what);
+
+    if (now - f->detect_logged_ms <= 30000 &&
+        (same || now - f->detect_logged_ms < 1000)) {
+        return false;
+    }
+    f->detect_logged_ms = now;
+    snprintf(f->detect_logged_what, sizeof(f->detect_logged_what), "%s", w);
+    return true;
+}
+
 static void auto_failover(struct failover *f,
                           uint64_t now,
                           const char *primary,
@@ -267,24 +306,21 @@ static void auto_failover(struct failover *f,
     uint64_t last = 0;
 
     if (!fsm_layout_survives_region_loss(st, why, sizeof(why))) {
-        if (now - f->detect_logged_ms > 30000) {
-            f->detect_logged_ms = now;
+        if (detect_log_due(f, now, why)) {
             log_error("region %s %s; automatic failover is off: %s", primary,
                       what, why);
         }
         return;
     }
     if (!fsm_failover_automatic(st)) {
-        if (now - f->detect_logged_ms > 30000) {
-            f->detect_logged_ms = now;
+        if (detect_log_due(f, now, "manual")) {
             log_error("%s; failover.mode is manual: run drctl failover",
                       reason);
         }
         return;
     }
     if (fsm_failover_target(st, false, &no_target) == NULL) {
-        if (now - f->detect_logged_ms > 30000) {
-            f->detect_logged_ms = now;
+        if (detect_log_due(f, now, no_target)) {
             log_error("region %s %s, and no region can take over: %s", primary,
                       what, no_target);
         }
@@ -343,8 +379,7 @@ static void say_no_failover(struct failover *f,
                             const char *primary,
                             int64_t silence)
 {
-    if (now - f->detect_logged_ms > 30000) {
-        f->detect_logged_ms = now;
+    if (detect_log_due(f, now, f->lost_why)) {
         log_error("region %s: no coordinator heard from for %" PRId64
                   " ms; not failing over: %s",
                   primary, silence, f->lost_why);

@@ -94,6 +94,7 @@ struct failover
     uint64_t webhooks_delivered; /* /metrics counters */
     uint64_t webhooks_failed;
     uint64_t detect_logged_ms;
+    char detect_logged_what[300]; /* the verdict last logged */
     /* The leader's verdict on the primary region, for /metrics: lost (no
      * coordinator heard from for the detection window) and no runbook
      * moving yet (manual mode, or no region can take over). */

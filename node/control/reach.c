@@ -1,6 +1,7 @@
 /* Reachability of the other regions' public endpoints (see reach.h). */
 #include "control/reach.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +79,49 @@ static void connect_cb(uv_connect_t *req, int status)
 static void timeout_cb(uv_timer_t *t)
 {
     finish(t->data, false, "no answer in time");
+}
+
+/* An http(s) endpoint answered, or did not (status 0). */
+static void http_cb(struct httpc_req *req,
+                    long status,
+                    const char *body,
+                    size_t len,
+                    const char *err)
+{
+    struct reach_attempt *a = req->data;
+    struct reach_region *g = &a->r->regions[a->region];
+    (void)body;
+    (void)len;
+    if (status > 0 && status < 500) {
+        g->ok_this_round = true;
+    } else if (!a->r->stopping) {
+        char why[64];
+        if (status > 0) {
+            snprintf(why, sizeof(why), "HTTP %ld", status);
+        }
+        snprintf(g->last_error, sizeof(g->last_error), "%.80s: %.70s", a->host,
+                 status > 0    ? why
+                 : err != NULL ? err
+                               : "no answer");
+    }
+    a->done = true;
+    attempt_over(a);
+}
+
+/* GET url with the probe timeout; false when it could not start. */
+static bool http_attempt(struct reach *r,
+                         struct reach_attempt *a,
+                         const char *url)
+{
+    static const char *const headers[] = {"User-Agent: drnode-reach", NULL};
+    long timeout =
+        r->cfg->probe_timeout_ms > 0 ? r->cfg->probe_timeout_ms : 2000;
+    if (!r->http_ready) {
+        return false;
+    }
+    a->http.data = a;
+    return httpc_request(&r->http, &a->http, url, headers, 65536, timeout,
+                         http_cb) == 0;
 }
 
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -183,6 +227,21 @@ static void round_start(struct reach *r)
             a->done = false;
             a->open = 0;
             a->gai.data = a;
+            a->is_http = strncmp(fr->endpoints[e], "http://", 7) == 0 ||
+                         strncmp(fr->endpoints[e], "https://", 8) == 0;
+            if (a->is_http) {
+                r->round_left++;
+                if (!http_attempt(r, a, fr->endpoints[e])) {
+                    snprintf(r->regions[i].last_error,
+                             sizeof(r->regions[i].last_error),
+                             "%.80s: cannot start the request", a->host);
+                    a->busy = false;
+                    r->round_left--;
+                    continue;
+                }
+                k++;
+                continue;
+            }
             memset(&hints, 0, sizeof(hints));
             hints.ai_family = AF_UNSPEC;
             hints.ai_socktype = SOCK_STREAM;
@@ -228,6 +287,10 @@ int reach_start(struct reach *r,
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
     r->open = 1;
+    if (httpc_init(&r->http, loop) == 0) {
+        r->http_ready = true;
+        r->open++;
+    }
     uv_timer_start(&r->timer, timer_cb, interval, interval);
     return DR_OK;
 }
@@ -239,16 +302,32 @@ static void timer_closed_cb(uv_handle_t *h)
     maybe_stopped(r);
 }
 
+static void http_closed_cb(struct httpc *h)
+{
+    struct reach *r =
+        (struct reach *)((char *)h - offsetof(struct reach, http));
+    r->open--;
+    maybe_stopped(r);
+}
+
 void reach_stop(struct reach *r, void (*cb)(struct reach *r))
 {
     r->stopping = true;
     r->stopped_cb = cb;
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, timer_closed_cb);
+    if (r->http_ready) {
+        /* GETs in flight call back "cancelled" and end their attempts. */
+        r->http_ready = false;
+        httpc_close(&r->http, http_closed_cb);
+    }
     for (size_t i = 0; i < REACH_ATTEMPTS_MAX; i++) {
         struct reach_attempt *a = &r->attempts[i];
-        if (!a->busy) {
+        if (!a->busy || a->done) {
             continue;
+        }
+        if (a->is_http) {
+            continue; /* httpc_close ended it */
         }
         if (a->open == 0) {
             uv_cancel((uv_req_t *)&a->gai); /* its callback still comes */

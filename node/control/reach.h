@@ -1,10 +1,13 @@
 /* Reachability of the other regions' public endpoints, seen from this node.
  *
- * Every round (the probe interval) the node opens a TCP connection to each
- * endpoint of every other region (the replicated region records name them:
- * drctl regions update R --endpoints ...), resolving host names on libuv's
- * thread pool, never on the loop. A region is reachable when one of its
- * endpoints accepted a connection in the last round; down_ms says for how
+ * Every round (the probe interval) the node tries each endpoint of every
+ * other region (the replicated region records name them: drctl regions
+ * update R --endpoints ...): a TCP connection for tcp://, postgres:// and
+ * redis:// (host names resolved on libuv's thread pool, never on the
+ * loop), a GET for http(s):// URLs (curl on the loop), where an answer
+ * below 500 counts and a 5xx (a load balancer whose backends are gone, an
+ * app that cannot serve) does not. A region is reachable when one of its
+ * endpoints answered in the last round; down_ms says for how
  * long every endpoint of it has failed, round after round. The node reports
  * that with its probe report; the leader needs it before it declares a
  * region whose coordinators are silent lost (control/failover.c): silent
@@ -19,6 +22,7 @@
 
 #include "config/config.h"
 #include "fsm/fsm.h"
+#include "http/httpc.h"
 #include "raft/raftnode.h"
 
 #define REACH_REGIONS_MAX 16 /* other regions probed */
@@ -46,6 +50,8 @@ struct reach_attempt
     uv_tcp_t tcp;
     uv_connect_t conn;
     uv_timer_t timeout;
+    bool is_http;          /* an http(s) endpoint: a GET, not a connect */
+    struct httpc_req http; /* its request */
     char host[FSM_HOST_MAX + 1];
     char port[8];
 };
@@ -65,6 +71,8 @@ struct reach
     size_t n_regions;
     struct reach_attempt attempts[REACH_ATTEMPTS_MAX];
     uint64_t rounds;
+    struct httpc http; /* GETs of http(s) endpoints */
+    bool http_ready;
 };
 
 int reach_start(struct reach *r,

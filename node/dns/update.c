@@ -133,7 +133,9 @@ int dns_tsig_key_parse(const char *text, struct dns_tsig_key *key, char *errmsg)
     {
         uint8_t tmp[300];
         struct out o = {tmp, 0, sizeof(tmp), false};
-        if (!put_name(&o, name) || o.full) {
+        /* The root name would do for a zone, never for a key. */
+        if (name[0] == '\0' || strcmp(name, ".") == 0 || !put_name(&o, name) ||
+            o.full) {
             snprintf(errmsg, 256, "TSIG key: \"%.80s\" is not a key name",
                      name);
             return -1;

@@ -19,8 +19,9 @@
 #define DAY_MS 86400000ull
 
 static const char *const backup_kind_names[FSM_BACKUP_KINDS] = {
-    "pg_logical", "redis_snapshot"};
-static const char *const backup_kind_short[FSM_BACKUP_KINDS] = {"pg", "redis"};
+    "pg_logical", "redis_snapshot", "pg_base"};
+static const char *const backup_kind_short[FSM_BACKUP_KINDS] = {"pg", "redis",
+                                                                "pg_base"};
 
 const char *fsm_backup_kind_name(int kind)
 {
@@ -277,10 +278,16 @@ const struct fsm_job *fsm_job_waits_for(const struct fsm *f,
     return NULL;
 }
 
-static const char *interval_key(int kind)
+const char *fsm_backup_interval_key(int kind)
 {
-    return kind == FSM_BACKUP_PG_LOGICAL ? "backup.pg_interval_s"
-                                         : "backup.redis_interval_s";
+    switch (kind) {
+        case FSM_BACKUP_PG_LOGICAL:
+            return "backup.pg_interval_s";
+        case FSM_BACKUP_PG_BASE:
+            return "backup.pg_base_interval_s";
+        default:
+            return "backup.redis_interval_s";
+    }
 }
 
 bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now)
@@ -295,7 +302,8 @@ bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now)
         return false;
     }
     r = fsm_region_get(f, region);
-    interval = (uint64_t)fsm_setting_int(f, interval_key(kind)) * 1000;
+    interval =
+        (uint64_t)fsm_setting_int(f, fsm_backup_interval_key(kind)) * 1000;
     if (interval == 0 || r == NULL || r->object_store[0] == '\0' ||
         f->site.state != FSM_SITE_ACTIVE || /* not mid-failover */
         active_backup_job(f, kind, region) != NULL) {

@@ -249,13 +249,15 @@ bool fsm_drill_due(const struct fsm *f, uint64_t now)
     /* Never drilled: the first one waits for a backup of every kind the
      * schedule takes (or of any kind, when none is scheduled). */
     if (newest == NULL) {
-        static const char *const keys[FSM_BACKUP_KINDS] = {
-            "backup.pg_interval_s", "backup.redis_interval_s"};
         bool any = false, all = true, scheduled = false;
+        /* (Restore drills restore logical backups and snapshots.) */
         for (int k = 0; k < FSM_BACKUP_KINDS; k++) {
             bool have = fsm_backup_latest(f, k, NULL) != NULL;
+            if (k == FSM_BACKUP_PG_BASE) {
+                continue;
+            }
             any = any || have;
-            if (fsm_setting_int(f, keys[k]) != 0) {
+            if (fsm_setting_int(f, fsm_backup_interval_key(k)) != 0) {
                 scheduled = true;
                 all = all && have;
             }

@@ -1200,6 +1200,11 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
           cmd->u.runbook.to == FSM_RB_FINAL_BACKUP))) {
         v = v > 5 ? v : 5;
     }
+    /* Base backups came with version 5. */
+    if (cmd->type == FSM_CMD_JOB_CREATE && cmd->u.job.kind == FSM_JOB_BACKUP &&
+        cmd->u.job.backup_kind == FSM_BACKUP_PG_BASE) {
+        v = v > 5 ? v : 5;
+    }
     /* Region endpoints came with version 4. */
     if ((cmd->type == FSM_CMD_REGION_ADD ||
          cmd->type == FSM_CMD_REGION_UPDATE) &&

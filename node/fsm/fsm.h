@@ -178,6 +178,7 @@ struct fsm_site
 enum fsm_backup_kind {
     FSM_BACKUP_PG_LOGICAL = 0,
     FSM_BACKUP_REDIS = 1,
+    FSM_BACKUP_PG_BASE = 2, /* physical base backup (entry version 5) */
     FSM_BACKUP_KINDS
 };
 
@@ -655,6 +656,8 @@ const struct fsm_backup *fsm_backup_latest(const struct fsm *f,
  * kind is pending or running there, and the newest backup or backup job
  * there is at least an interval old. */
 bool fsm_backup_due(const struct fsm *f, int kind, uint64_t now);
+/* The setting that schedules backups of kind ("backup.pg_interval_s"...). */
+const char *fsm_backup_interval_key(int kind);
 /* Complete backups that retention lets go at time now: per origin region
  * and kind, everything newer than backup.retention_recent_h hours and the
  * newest backup of each of the last backup.retention_daily UTC days that
@@ -668,7 +671,8 @@ int fsm_backup_copy(struct fsm_backup *dst, const struct fsm_backup *src);
 void fsm_backup_free(struct fsm_backup *b);
 int fsm_job_copy(struct fsm_job *dst, const struct fsm_job *src);
 void fsm_job_free(struct fsm_job *j);
-const char *fsm_backup_kind_name(int kind); /* "pg_logical", "redis_snapshot" */
+/* "pg_logical", "redis_snapshot", "pg_base" */
+const char *fsm_backup_kind_name(int kind);
 int fsm_backup_kind_parse(const char *name); /* also "pg", "redis"; -1 */
 const char *fsm_backup_state_name(int state);
 const char *fsm_job_kind_name(int kind);

@@ -18,6 +18,10 @@ static const struct fsm_setting_desc table[] = {
      false,
      "seconds between PostgreSQL backups (0: not scheduled); at most rpo.pg_s, "
      "or the newest backup outgrows the RPO"},
+    {"backup.pg_base_interval_s", FSM_SETTING_INT, 0, 2592000, 0, false, NULL,
+     NULL, false,
+     "seconds between physical base backups of PostgreSQL for point-in-time "
+     "restore with the WAL archive (0: not scheduled)"},
     {"backup.redis_interval_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL,
      NULL, false, "seconds between Redis snapshots (0: not scheduled)"},
     {"backup.retention_daily", FSM_SETTING_INT, 1, 3650, 7, false, NULL, NULL,
@@ -298,7 +302,8 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "drill.failover_interval_h") == 0 ||
         strcmp(key, "dns.provider") == 0 ||
         strcmp(key, "dns.update_server") == 0 ||
-        strcmp(key, "dns.zone_id") == 0 || strcmp(key, "redis.method") == 0) {
+        strcmp(key, "dns.zone_id") == 0 || strcmp(key, "redis.method") == 0 ||
+        strcmp(key, "backup.pg_base_interval_s") == 0) {
         return 5;
     }
     if (strcmp(key, "failover.on_degraded") == 0) {

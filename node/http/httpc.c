@@ -208,6 +208,30 @@ int httpc_init(struct httpc *h, uv_loop_t *loop)
     return DR_OK;
 }
 
+void httpc_set_tls(struct httpc *h,
+                   const char *ca,
+                   const char *cert,
+                   const char *key)
+{
+    h->tls = true;
+    snprintf(h->tls_ca, sizeof(h->tls_ca), "%s", ca);
+    snprintf(h->tls_cert, sizeof(h->tls_cert), "%s", cert);
+    snprintf(h->tls_key, sizeof(h->tls_key), "%s", key);
+}
+
+/* The cluster's TLS files on r's handle, when h has them. */
+static void use_tls(const struct httpc *h, CURL *easy)
+{
+    if (!h->tls) {
+        return;
+    }
+    curl_easy_setopt(easy, CURLOPT_CAINFO, h->tls_ca);
+    curl_easy_setopt(easy, CURLOPT_SSLCERT, h->tls_cert);
+    curl_easy_setopt(easy, CURLOPT_SSLKEY, h->tls_key);
+    /* A rotated CA file counts from the next connection on. */
+    curl_easy_setopt(easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+}
+
 static void timer_closed_cb(uv_handle_t *handle)
 {
     struct httpc *h = handle->data;
@@ -325,8 +349,13 @@ int httpc_post(struct httpc *h,
     curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS, 3L);
     curl_easy_setopt(r->easy, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
     curl_easy_setopt(r->easy, CURLOPT_UNRESTRICTED_AUTH, 1L);
-    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http");
+    /* A TLS cluster's calls never fall back to http. Without [tls] the
+     * same call posts the failover webhooks, which are mostly https. */
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR,
+                     h->tls ? "https" : "http,https");
+    curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR,
+                     h->tls ? "https" : "http,https");
+    use_tls(h, r->easy);
     if (add(h, r) != DR_OK) {
         goto err;
     }
@@ -407,7 +436,9 @@ int httpc_send(struct httpc *h,
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
     /* Headers may carry API keys: never follow a redirect elsewhere. */
     curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR,
+                     h->tls ? "https" : "http,https");
+    use_tls(h, r->easy);
     if (add(h, r) != DR_OK) {
         goto err;
     }

@@ -21,6 +21,9 @@ struct httpc
     void (*closed_cb)(struct httpc *h);
     int handles;            /* uv handles not yet closed */
     struct httpc_req *head; /* requests in flight */
+    /* httpc_set_tls: PEM files for calls to other members over HTTPS */
+    bool tls;
+    char tls_ca[1024], tls_cert[1024], tls_key[1024];
 };
 
 struct httpc_req;
@@ -51,6 +54,14 @@ struct httpc_req
 };
 
 int httpc_init(struct httpc *h, uv_loop_t *loop);
+/* Every request of h from now on goes over HTTPS only (no redirect to
+ * http), verifies the server against ca and presents cert/key (the files
+ * are read at each new connection, so rotated ones are picked up). For an
+ * httpc that talks to this cluster's members only. */
+void httpc_set_tls(struct httpc *h,
+                   const char *ca,
+                   const char *cert,
+                   const char *key);
 /* Cancel every request (their callbacks run with status 0, "cancelled"),
  * close the handles, then call cb. */
 void httpc_close(struct httpc *h, void (*cb)(struct httpc *h));

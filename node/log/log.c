@@ -13,6 +13,9 @@ void log_set_level(int level)
 }
 
 static void emit(int level, const char *name, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void emit(int level, const char *name, const char *fmt, va_list ap)
 {
     char ts[32];
     struct timespec now;

@@ -97,7 +97,8 @@ bool probe__addr_name(const struct addrinfo *ai, char *ip, size_t size);
 
 /* Start a probe of each kind. Returns 0 when a run was created (it may
  * have reported already), or DR_ENOMEM when nothing was started. */
-int pgprobe_start(struct prober_impl *impl);
+/* service: PROBE_DATABASE or PROBE_PG_STANDBY. */
+int pgprobe_start(struct prober_impl *impl, int service);
 int redisprobe_start(struct prober_impl *impl);
 int httpprobe_start(struct prober_impl *impl, int service);
 

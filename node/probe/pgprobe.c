@@ -24,9 +24,21 @@ enum pg_step {
 static const char *const step_queries[] = {
     [STEP_PING] = "SELECT 1",
     [STEP_STATS] =
-        "SELECT count(*), current_setting('max_connections')::int "
-        "FROM pg_stat_activity",
+        "SELECT (SELECT count(*) FROM pg_stat_activity), "
+        "current_setting('max_connections')::int, "
+        "current_setting('archive_mode') <> 'off', a.archived_count, "
+        "a.failed_count, COALESCE(floor(extract(epoch FROM "
+        "now() - a.last_archived_time))::bigint, -1), "
+        "COALESCE(a.last_failed_time > a.last_archived_time OR "
+        "(a.last_failed_time IS NOT NULL AND a.last_archived_time IS NULL), "
+        "false), COALESCE(a.last_failed_wal, '') "
+        "FROM pg_stat_archiver a",
 };
+
+/* STEP_STATS of a standby. */
+static const char standby_query[] =
+    "SELECT pg_is_in_recovery(), COALESCE(floor(extract(epoch FROM now() - "
+    "pg_last_xact_replay_timestamp()))::bigint, -1)";
 
 static const char *const step_names[] = {
     [STEP_CONNECT] = "connect",
@@ -61,7 +73,8 @@ struct pg_run
      * (libpq pairs the two lists), comma-separated; "" otherwise. */
     char hostaddr[PG_ADDRS_MAX * 48];
     char hostlist[PG_ADDRS_MAX * 257];
-    char target[320]; /* "HOST:PORT", for messages */
+    char target[320];     /* "HOST:PORT", for messages */
+    const char *conninfo; /* the service's, from the config */
 };
 
 static void poll_cb(uv_poll_t *handle, int status, int events);
@@ -180,8 +193,12 @@ static void send_query(struct pg_run *r)
 
     set_phase(r);
     r->got_row = false;
-    if (!PQsendQueryParams(r->conn, step_queries[r->step], 0, NULL, NULL, NULL,
-                           NULL, 0)) {
+    if (!PQsendQueryParams(
+            r->conn,
+            r->step == STEP_STATS && r->run.service == PROBE_PG_STANDBY
+                ? standby_query
+                : step_queries[r->step],
+            0, NULL, NULL, NULL, NULL, 0)) {
         fail_pg(r, NULL);
         return;
     }
@@ -215,14 +232,27 @@ static bool take_result(struct pg_run *r, PGresult *res)
         return false;
     }
     if (PQntuples(res) != 1 ||
-        PQnfields(res) != (r->step == STEP_STATS ? 2 : 1)) {
+        PQnfields(res) != (r->step != STEP_STATS                ? 1
+                           : r->run.service == PROBE_PG_STANDBY ? 2
+                                                                : 8)) {
         PQclear(res);
         fail_pg(r, "unexpected result shape");
         return false;
     }
-    if (r->step == STEP_STATS) {
+    if (r->step == STEP_STATS && r->run.service == PROBE_PG_STANDBY) {
+        r->run.res.in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+        r->run.res.replay_delay_s = strtoll(PQgetvalue(res, 0, 1), &end, 10);
+    } else if (r->step == STEP_STATS) {
         r->run.res.connections = strtoll(PQgetvalue(res, 0, 0), &end, 10);
         r->run.res.max_connections = strtoll(PQgetvalue(res, 0, 1), &end, 10);
+        r->run.res.archiving = PQgetvalue(res, 0, 2)[0] == 't';
+        r->run.res.archived = strtoll(PQgetvalue(res, 0, 3), &end, 10);
+        r->run.res.archive_failed = strtoll(PQgetvalue(res, 0, 4), &end, 10);
+        r->run.res.archived_age_s = strtoll(PQgetvalue(res, 0, 5), &end, 10);
+        r->run.res.archive_failing = PQgetvalue(res, 0, 6)[0] == 't';
+        snprintf(r->run.res.archive_failed_wal,
+                 sizeof(r->run.res.archive_failed_wal), "%s",
+                 PQgetvalue(res, 0, 7));
     }
     r->got_row = true;
     PQclear(res);
@@ -354,7 +384,7 @@ static void start_connect(struct pg_run *r)
     bool gssencmode = false, appname = false;
     size_t n = 0;
 
-    opts = PQconninfoParse(r->run.impl->cfg->pg_conninfo, &err);
+    opts = PQconninfoParse(r->conninfo, &err);
     if (opts == NULL) {
         probe__fail(&r->run, "conninfo: %s",
                     err != NULL ? err : "out of memory");
@@ -476,7 +506,7 @@ static bool needs_resolving(struct pg_run *r, bool *failed)
     char *err = NULL;
 
     *failed = false;
-    opts = PQconninfoParse(r->run.impl->cfg->pg_conninfo, &err);
+    opts = PQconninfoParse(r->conninfo, &err);
     if (opts == NULL) {
         probe__fail(&r->run, "conninfo: %s",
                     err != NULL ? err : "out of memory");
@@ -530,7 +560,7 @@ static bool needs_resolving(struct pg_run *r, bool *failed)
     return true;
 }
 
-int pgprobe_start(struct prober_impl *impl)
+int pgprobe_start(struct prober_impl *impl, int service)
 {
     struct pg_run *r = calloc(1, sizeof(*r));
     bool failed;
@@ -538,7 +568,9 @@ int pgprobe_start(struct prober_impl *impl)
     if (r == NULL) {
         return DR_ENOMEM;
     }
-    probe__run_init(&r->run, impl, PROBE_DATABASE);
+    probe__run_init(&r->run, impl, service);
+    r->conninfo = service == PROBE_PG_STANDBY ? impl->cfg->pg_standby_conninfo
+                                              : impl->cfg->pg_conninfo;
     r->run.cancel = cancel;
     if (!needs_resolving(r, &failed)) {
         if (failed) {

@@ -12,9 +12,10 @@
 #include "probe/internal.h"
 
 static const char *const service_names[PROBE__COUNT] = {
-    [PROBE_DATABASE] = "database",   [PROBE_REDIS] = "redis",
-    [PROBE_OLLAMA] = "ollama",       [PROBE_OPENAI] = "openai",
-    [PROBE_ANTHROPIC] = "anthropic", [PROBE_APP] = "app",
+    [PROBE_DATABASE] = "database",     [PROBE_REDIS] = "redis",
+    [PROBE_OLLAMA] = "ollama",         [PROBE_OPENAI] = "openai",
+    [PROBE_ANTHROPIC] = "anthropic",   [PROBE_APP] = "app",
+    [PROBE_PG_STANDBY] = "pg_standby",
 };
 
 static const char *const status_names[] = {
@@ -90,6 +91,8 @@ static bool configured(const struct config *cfg, int service)
             return cfg->probe_anthropic_url[0] != '\0';
         case PROBE_APP:
             return cfg->probe_app_url[0] != '\0';
+        case PROBE_PG_STANDBY:
+            return cfg->pg_standby_conninfo[0] != '\0';
     }
     return false;
 }
@@ -248,7 +251,8 @@ static int start_probe(struct prober_impl *impl, int service)
 {
     switch (service) {
         case PROBE_DATABASE:
-            return pgprobe_start(impl);
+        case PROBE_PG_STANDBY:
+            return pgprobe_start(impl, service);
         case PROBE_REDIS:
             return redisprobe_start(impl);
         default:

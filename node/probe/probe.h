@@ -17,7 +17,9 @@ enum probe_service {
     PROBE_OLLAMA,
     PROBE_OPENAI,
     PROBE_ANTHROPIC,
-    PROBE_APP, /* the Cogitator app's /api/health */
+    PROBE_APP,        /* the Cogitator app's /api/health */
+    PROBE_PG_STANDBY, /* a standby of the archive: this node's metrics only,
+                         not a region's health */
     PROBE__COUNT
 };
 
@@ -42,6 +44,17 @@ struct probe_result
                           Connection refused", "timed out after 2000 ms" */
     /* PROBE_DATABASE: pg_stat_activity count, max_connections */
     int64_t connections, max_connections;
+    /* PROBE_DATABASE: pg_stat_archiver, when archive_mode is not off:
+     * files archived and failed (PostgreSQL's counters), seconds since the
+     * last success (-1: none yet), whether the last attempt failed (and
+     * which file) */
+    bool archiving, archive_failing;
+    int64_t archived, archive_failed, archived_age_s;
+    char archive_failed_wal[64];
+    /* PROBE_PG_STANDBY: pg_is_in_recovery(), and seconds since the last
+     * transaction it replayed was committed (-1: none replayed yet) */
+    bool in_recovery;
+    int64_t replay_delay_s;
     /* PROBE_REDIS: INFO memory; maxmemory 0 = no limit */
     int64_t used_memory, maxmemory;
     /* LLM providers: model names from the models endpoint */

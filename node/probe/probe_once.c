@@ -31,6 +31,24 @@ static json_t *result_json(int service, const struct probe_result *r)
             json_object_set_new(o, "connections", json_integer(r->connections));
             json_object_set_new(o, "max_connections",
                                 json_integer(r->max_connections));
+            if (r->archiving) {
+                json_t *a = json_object();
+                json_object_set_new(a, "archived", json_integer(r->archived));
+                json_object_set_new(a, "failed",
+                                    json_integer(r->archive_failed));
+                json_object_set_new(a, "last_archived_age_s",
+                                    json_integer(r->archived_age_s));
+                json_object_set_new(a, "failing",
+                                    json_boolean(r->archive_failing));
+                json_object_set_new(a, "last_failed_wal",
+                                    json_string(r->archive_failed_wal));
+                json_object_set_new(o, "wal_archive", a);
+            }
+            break;
+        case PROBE_PG_STANDBY:
+            json_object_set_new(o, "in_recovery", json_boolean(r->in_recovery));
+            json_object_set_new(o, "replay_delay_s",
+                                json_integer(r->replay_delay_s));
             break;
         case PROBE_REDIS:
             json_object_set_new(o, "used_memory", json_integer(r->used_memory));

@@ -17,6 +17,7 @@
 
 #include "codec/codec.h"
 #include "log/log.h"
+#include "tls/tls.h"
 
 const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS] = {
     0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 1e300};
@@ -235,6 +236,52 @@ static void connect_cb_hook(struct raft_uv_connect *req,
     orig_connect_cb(req, stream, status);
 }
 
+/* With [tls], raft's TCP transport still connects, accepts and exchanges
+ * its handshake (protocol, member id, address: nothing secret), then each
+ * connection runs a TLS handshake; raft gets the plain end of a tunnel
+ * once the peer proved with its certificate that it is the member id the
+ * handshake named. One connection attempt in flight. */
+struct tls_attempt
+{
+    struct raft_uv_connect inner;  /* the TCP transport's request */
+    struct raft_uv_connect *outer; /* raft's */
+    struct raftnode *n;
+    raft_id id;
+    char address[256];
+};
+
+static void tls_connected_cb(struct tls_tunnel *tun,
+                             void *data,
+                             uv_stream_t *app,
+                             const char *err)
+{
+    struct tls_attempt *a = data;
+    (void)tun;
+    if (app == NULL && strcmp(err, "closing") != 0) {
+        log_warn("raft: connection to member %llu at %s refused: %s",
+                 (unsigned long long)a->id, a->address, err);
+    }
+    orig_connect_cb(a->outer, (struct uv_stream_s *)app,
+                    app != NULL                   ? 0
+                    : strcmp(err, "closing") == 0 ? RAFT_CANCELED
+                                                  : RAFT_NOCONNECTION);
+    free(a);
+}
+
+static void tls_connect_cb(struct raft_uv_connect *req,
+                           struct uv_stream_s *stream,
+                           int status)
+{
+    struct tls_attempt *a = req->data;
+    if (status != 0) {
+        orig_connect_cb(a->outer, NULL, status);
+        free(a);
+        return;
+    }
+    tls_tunnel_start(&a->n->tunnels, a->n->tls_ctx, (uv_tcp_t *)stream, false,
+                     a->id, tls_connected_cb, a);
+}
+
 static int connect_hook(struct raft_uv_transport *t,
                         struct raft_uv_connect *req,
                         raft_id id,
@@ -242,8 +289,53 @@ static int connect_hook(struct raft_uv_transport *t,
                         raft_uv_connect_cb cb)
 {
     struct raftnode *n = NODE_OF_TRANSPORT(t);
+    struct tls_attempt *a;
+    int rv;
+
     orig_connect_cb = cb;
-    return n->orig_connect(t, req, id, address, connect_cb_hook);
+    if (n->tls_ctx == NULL) {
+        return n->orig_connect(t, req, id, address, connect_cb_hook);
+    }
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return RAFT_NOMEM;
+    }
+    a->inner.data = a;
+    a->outer = req;
+    a->n = n;
+    a->id = id;
+    snprintf(a->address, sizeof(a->address), "%s", address);
+    rv = n->orig_connect(t, &a->inner, id, address, tls_connect_cb);
+    if (rv != 0) {
+        free(a);
+    }
+    return rv;
+}
+
+struct tls_incoming
+{
+    struct raftnode *n;
+    raft_id id;
+    char address[256];
+};
+
+static void tls_accepted_cb(struct tls_tunnel *tun,
+                            void *data,
+                            uv_stream_t *app,
+                            const char *err)
+{
+    struct tls_incoming *in = data;
+    (void)tun;
+    if (app != NULL) {
+        orig_accept_cb(&in->n->transport, in->id, in->address,
+                       (struct uv_stream_s *)app);
+    } else if (strcmp(err, "closing") != 0) {
+        log_warn(
+            "raft: connection from %s claiming to be member %llu "
+            "refused: %s",
+            in->address, (unsigned long long)in->id, err);
+    }
+    free(in);
 }
 
 static void accept_cb_hook(struct raft_uv_transport *t,
@@ -251,8 +343,70 @@ static void accept_cb_hook(struct raft_uv_transport *t,
                            const char *address,
                            struct uv_stream_s *stream)
 {
+    struct raftnode *n = NODE_OF_TRANSPORT(t);
+    struct tls_incoming *in;
+
     set_nodelay(stream);
-    orig_accept_cb(t, id, address, stream);
+    if (n->tls_ctx == NULL) {
+        orig_accept_cb(t, id, address, stream);
+        return;
+    }
+    in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        uv_close((uv_handle_t *)stream, (uv_close_cb)raft_free);
+        return;
+    }
+    in->n = n;
+    in->id = id;
+    snprintf(in->address, sizeof(in->address), "%s", address);
+    tls_tunnel_start(&n->tunnels, n->tls_ctx, (uv_tcp_t *)stream, true, id,
+                     tls_accepted_cb, in);
+}
+
+/* raft closes its transport: the TCP transport and every tunnel, then
+ * raft hears of it. */
+static void transport_part_closed(struct raftnode *n)
+{
+    if (--n->transport_closing == 0) {
+        n->transport_close_cb(&n->transport);
+    }
+}
+
+static void tunnels_closed_cb(struct tls_tunnels *ts)
+{
+    transport_part_closed(
+        (struct raftnode *)((char *)ts - offsetof(struct raftnode, tunnels)));
+}
+
+static void tcp_transport_closed_cb(struct raft_uv_transport *t)
+{
+    transport_part_closed(NODE_OF_TRANSPORT(t));
+}
+
+static void close_hook(struct raft_uv_transport *t,
+                       raft_uv_transport_close_cb cb)
+{
+    struct raftnode *n = NODE_OF_TRANSPORT(t);
+    n->transport_close_cb = cb;
+    n->transport_closing = 2;
+    n->orig_close(t, tcp_transport_closed_cb);
+    tls_tunnels_close(&n->tunnels, tunnels_closed_cb);
+}
+
+int raftnode_reload_tls(struct raftnode *n, char *errmsg)
+{
+    const struct config *c = n->cfg;
+    void *ctx;
+    if (n->tls_ctx == NULL) {
+        return 0;
+    }
+    ctx = tls_peer_ctx_new(c->tls_cert, c->tls_key, c->tls_ca, errmsg);
+    if (ctx == NULL) {
+        return DR_EINVAL;
+    }
+    tls_ctx_free(n->tls_ctx); /* connections keep their reference */
+    n->tls_ctx = ctx;
+    return 0;
 }
 
 static int listen_hook(struct raft_uv_transport *t, raft_uv_accept_cb cb)
@@ -966,6 +1120,19 @@ int raftnode_start(struct raftnode *n,
     n->orig_listen = n->transport.listen;
     n->transport.connect = connect_hook;
     n->transport.listen = listen_hook;
+    if (cfg->tls_cert[0] != '\0') {
+        char err[TLS_ERRMSG_MAX];
+        n->tls_ctx =
+            tls_peer_ctx_new(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err);
+        if (n->tls_ctx == NULL) {
+            snprintf(n->errmsg, sizeof(n->errmsg), "raft transport: %s", err);
+            rv = RAFT_INVALID;
+            goto err_after_transport;
+        }
+        tls_tunnels_init(&n->tunnels, loop, raft_malloc, raft_free);
+        n->orig_close = n->transport.close;
+        n->transport.close = close_hook;
+    }
     rv = raft_uv_init(&n->io, loop, cfg->data_dir, &n->transport);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof(n->errmsg), "raft storage in %s: %s",
@@ -1063,6 +1230,8 @@ static void raft_closed_cb(struct raft *r)
 
 void raftnode_free(struct raftnode *n)
 {
+    tls_ctx_free(n->tls_ctx);
+    n->tls_ctx = NULL;
     raftfsm_close(&n->fsm);
 }
 
@@ -1088,6 +1257,7 @@ bool raftnode_leader_url(struct raftnode *n,
     if (m == NULL) {
         return false;
     }
-    snprintf(url, size, "http://%s%s", m->api_address, path);
+    snprintf(url, size, "%s://%s%s", config_api_scheme(n->cfg), m->api_address,
+             path);
     return true;
 }

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "raft/raftfsm.h"
+#include "tls/tunnel.h"
 
 #define RAFTNODE_INFLIGHT_MAX 32 /* raft_apply batches in flight */
 #define RAFTNODE_LAT_BUCKETS 14
@@ -91,6 +92,13 @@ struct raftnode
                         const char *,
                         raft_uv_connect_cb);
     int (*orig_listen)(struct raft_uv_transport *, raft_uv_accept_cb);
+    /* [tls]: raft's connections run through TLS tunnels (mutual, the
+     * peer's certificate naming its member id). */
+    void *tls_ctx; /* SSL_CTX of new connections, or NULL: plain TCP */
+    struct tls_tunnels tunnels;
+    void (*orig_close)(struct raft_uv_transport *, raft_uv_transport_close_cb);
+    raft_uv_transport_close_cb transport_close_cb;
+    int transport_closing; /* parts not yet closed: tunnels, TCP */
     struct raftnode_contact contacts[FSM_MEMBERS_MAX];
     size_t n_contacts;
     uint64_t leader_since_ms; /* loop time this node last became leader */
@@ -210,6 +218,11 @@ int64_t raftnode_silence_ms(struct raftnode *n, raft_id id);
 int raftnode_role_of(struct raftnode *n, raft_id id);
 
 const char *raftnode_state_name(int state);
+
+/* Build a new TLS context for raft's connections from [tls] (SIGHUP): new
+ * connections use it. On failure nothing changes; errmsg (TLS_ERRMSG_MAX)
+ * says why. 0 when [tls] is off. */
+int raftnode_reload_tls(struct raftnode *n, char *errmsg);
 
 /* "http://LEADER_API_ADDRESS" + path into url (size bytes); false when no
  * leader is known or the replicated state does not list it. */

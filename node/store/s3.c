@@ -836,6 +836,75 @@ static int s3_head(void *impl,
     return 0;
 }
 
+int s3__list_parse(const char *p,
+                   size_t len,
+                   const char *prefix,
+                   const char *what,
+                   struct store_object **objs,
+                   size_t *n,
+                   char **next,
+                   char *errmsg)
+{
+    const char *end = p + len, *blk, *blkend, *v, *vend;
+    size_t cap = 0, plen = strlen(prefix);
+    char *key = NULL;
+    int truncated;
+
+    v = s3__xml_find(p, end, "IsTruncated", &vend);
+    truncated = v != NULL && vend - v == 4 && memcmp(v, "true", 4) == 0;
+    for (blk = p; (blk = s3__xml_find(blk, end, "Contents", &blkend)) != NULL;
+         blk = blkend) {
+        uint64_t size = 0;
+        int64_t mtime = 0;
+        v = s3__xml_find(blk, blkend, "Key", &vend);
+        if (v == NULL) {
+            continue;
+        }
+        key = s3__xml_text(v, vend);
+        if (key == NULL) {
+            goto err_oom;
+        }
+        if (strncmp(key, prefix, plen) != 0 || key[plen] == '\0') {
+            free(key);
+            key = NULL;
+            continue;
+        }
+        v = s3__xml_find(blk, blkend, "Size", &vend);
+        if (v != NULL) {
+            size = strtoull(v, NULL, 10);
+        }
+        v = s3__xml_find(blk, blkend, "LastModified", &vend);
+        if (v != NULL) {
+            char stamp[40];
+            size_t slen = (size_t)(vend - v) < 39 ? (size_t)(vend - v) : 39;
+            memcpy(stamp, v, slen);
+            stamp[slen] = '\0';
+            mtime = s3__parse_iso8601(stamp);
+        }
+        if (store__objs_push(objs, n, &cap, key + plen, size, mtime) != 0) {
+            goto err_oom;
+        }
+        free(key);
+        key = NULL;
+    }
+    if (truncated) {
+        if (*n == 0) {
+            s3__msg(errmsg, "%.120s: a truncated page without objects", what);
+            return DR_EMALFORMED;
+        }
+        *next = strdup((*objs)[*n - 1].key);
+        if (*next == NULL) {
+            goto err_oom;
+        }
+    }
+    return 0;
+
+err_oom:
+    free(key);
+    s3__msg(errmsg, "%.120s: out of memory", what);
+    return DR_ENOMEM;
+}
+
 static int s3_list(void *impl,
                    const char *prefix,
                    const char *start_after,
@@ -848,10 +917,8 @@ static int s3_list(void *impl,
     struct s3 *s3 = impl;
     struct s3_call call;
     char *full = NULL, *enc_prefix = NULL, *enc_after = NULL, *query = NULL;
-    char *key = NULL, *after_full = NULL;
-    const char *p, *end, *blk, *blkend, *v, *vend;
-    size_t cap = 0, plen = strlen(s3->prefix);
-    int truncated = 0, rv;
+    char *after_full = NULL;
+    int rv;
     char what[120];
 
     snprintf(what, sizeof(what), "store %.100s: list", s3->url);
@@ -884,69 +951,14 @@ static int s3_list(void *impl,
     }
     s3__call_init(&call, "GET", NULL, query, what);
     rv = s3__s3_perform(s3, &call, errmsg);
-    if (rv != 0) {
-        goto out_call;
+    if (rv == 0) {
+        rv = s3__list_parse(call.resp.p != NULL ? call.resp.p : "",
+                            call.resp.len, s3->prefix, what, objs, n, next,
+                            errmsg);
     }
-    p = call.resp.p != NULL ? call.resp.p : "";
-    end = p + call.resp.len;
-    v = s3__xml_find(p, end, "IsTruncated", &vend);
-    truncated = v != NULL && vend - v == 4 && memcmp(v, "true", 4) == 0;
-    for (blk = p; (blk = s3__xml_find(blk, end, "Contents", &blkend)) != NULL;
-         blk = blkend) {
-        uint64_t size = 0;
-        int64_t mtime = 0;
-        v = s3__xml_find(blk, blkend, "Key", &vend);
-        if (v == NULL) {
-            continue;
-        }
-        key = s3__xml_text(v, vend);
-        if (key == NULL) {
-            goto err_oom_call;
-        }
-        if (strncmp(key, s3->prefix, plen) != 0 || key[plen] == '\0') {
-            free(key);
-            key = NULL;
-            continue;
-        }
-        v = s3__xml_find(blk, blkend, "Size", &vend);
-        if (v != NULL) {
-            size = strtoull(v, NULL, 10);
-        }
-        v = s3__xml_find(blk, blkend, "LastModified", &vend);
-        if (v != NULL) {
-            char stamp[40];
-            size_t len = (size_t)(vend - v) < 39 ? (size_t)(vend - v) : 39;
-            memcpy(stamp, v, len);
-            stamp[len] = '\0';
-            mtime = s3__parse_iso8601(stamp);
-        }
-        if (store__objs_push(objs, n, &cap, key + plen, size, mtime) != 0) {
-            goto err_oom_call;
-        }
-        free(key);
-        key = NULL;
-    }
-    if (truncated) {
-        if (*n == 0) {
-            s3__msg(errmsg, "%.120s: a truncated page without objects", what);
-            rv = DR_EMALFORMED;
-            goto out_call;
-        }
-        *next = strdup((*objs)[*n - 1].key);
-        if (*next == NULL) {
-            goto err_oom_call;
-        }
-    }
-    rv = 0;
-    goto out_call;
-
-err_oom_call:
-    free(key);
-    s3__msg(errmsg, "%.120s: out of memory", what);
-    rv = DR_ENOMEM;
-out_call:
     s3__dbuf_free(&call.resp);
     goto out;
+
 err_oom:
     s3__msg(errmsg, "%.120s: out of memory", what);
     rv = DR_ENOMEM;

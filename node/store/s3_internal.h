@@ -168,6 +168,21 @@ void s3__mp_abort(struct s3 *s3,
                   const char *what,
                   const char *upload_q);
 
+/* One ListObjectsV2 page (text[0..len), NUL-terminated at len, as a
+ * struct dbuf is) into objs: the keys under prefix, without it, in the
+ * page's order; *next is the last key when the page is truncated. what
+ * names the listing in errmsg. Returns 0, DR_EMALFORMED (a truncated page
+ * without objects) or DR_ENOMEM; on error the caller frees objs and next,
+ * as for store__ops.list. */
+int s3__list_parse(const char *text,
+                   size_t len,
+                   const char *prefix,
+                   const char *what,
+                   struct store_object **objs,
+                   size_t *n,
+                   char **next,
+                   char *errmsg);
+
 /* s3_copy.c */
 int s3__can_copy(const void *dst, const void *src);
 int s3__copy(void *dst,

@@ -421,6 +421,7 @@ function iniVars(m, join) {
         regions: templateRegions,
         ...serviceVars(m.region),
         api_lines: [], // tokens are secrets: never in tfvars (terraform test sets some)
+        tls_lines: [], // TLS keys too (terraform test turns TLS on)
     };
 }
 
@@ -447,6 +448,9 @@ function cloudInitVars(m, ini) {
         tokens_parameter: "",
         aws_region: regions.find((r) => r.name === m.region).aws_region,
         fence_hook_b64: Buffer.from(fenceHook).toString("base64"),
+        tls_key_param: "",
+        tls_ca_b64: "",
+        tls_cert_b64: "",
     };
 }
 
@@ -632,7 +636,15 @@ function runcmdFailsClosed(ci) {
     const before = problems.length;
     const doc = YAML.parse(ci);
     const q = (a) => "'" + String(a).replace(/'/g, "'\\''") + "'";
-    const script = "#!/bin/sh\n" + (doc.runcmd ?? []).map((c) => (Array.isArray(c) ? c.map(q).join(" ") : c)).join("\n") + "\n";
+    // Arguments after the token parameter: tokens, TLS key parameter, CA
+    // and node certificate (base64), "" when off; run() may set them.
+    const scriptWith = (extra) => "#!/bin/sh\n" + (doc.runcmd ?? []).map((c) => {
+        if (!Array.isArray(c)) return c;
+        const args = [...c];
+        const t = args.findIndex((a) => String(a).endsWith("/drnode-token"));
+        extra.forEach((v, i) => { if (t >= 0 && v !== undefined) args[t + 1 + i] = v; });
+        return args.map(q).join(" ");
+    }).join("\n") + "\n";
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-check-runcmd-"));
     try {
         const bin = path.join(dir, "bin");
@@ -650,13 +662,15 @@ function runcmdFailsClosed(ci) {
         const realSum = spawnSync("sh", ["-c", "printf 'fake deb' | sha256sum | cut -d' ' -f1"], { encoding: "utf8" }).stdout.trim();
         const tokenFile = path.join(dir, "etc", "token");
         const tokensFile = path.join(dir, "etc", "tokens");
-        const run = (sum, env = {}, tokensParam = "") => {
+        const tlsDir = path.join(dir, "etc", "tls");
+        const run = (sum, env = {}, tokensParam = "", tls = []) => {
             fs.rmSync(log, { force: true });
             fs.rmSync(tokenFile, { force: true });
             fs.rmSync(tokensFile, { force: true });
-            let text = script.replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/")
+            fs.rmSync(tlsDir, { recursive: true, force: true });
+            const text = scriptWith([tokensParam || undefined, ...tls])
+                .replaceAll("/var/tmp/", path.join(dir, "var-tmp") + "/")
                 .replaceAll("/etc/drnode/", path.join(dir, "etc") + "/").replaceAll(tfvars.package_sha256, sum);
-            if (tokensParam) text = text.replace(/'' *$/m, q(tokensParam));
             const f = path.join(dir, "runcmd");
             fs.writeFileSync(f, text, { mode: 0o755 });
             const r = spawnSync("sh", [f], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin`, ...env } });
@@ -682,7 +696,19 @@ function runcmdFailsClosed(ci) {
         for (const c of ["apt-get install", "runuser -u drnode -- /usr/bin/drnode --check-config", "systemctl enable --now drnode.service"]) {
             if (!fine.calls.includes(c)) problem(`cloud-init runcmd with the right checksum never ran "${c}"`);
         }
-        if (problems.length === before) ok("cloud-init fails closed: a wrong package checksum installs and starts nothing, no token from SSM starts nothing; otherwise it installs, writes the token 0600, checks the config, enables drnode");
+        if (fs.existsSync(tlsDir)) problem("cloud-init runcmd writes TLS files without TLS");
+        const b64 = (t) => Buffer.from(t).toString("base64");
+        const ca = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n";
+        const cert = "-----BEGIN CERTIFICATE-----\nNODE\n-----END CERTIFICATE-----\n";
+        const tlsArgs = ["/cluster/region/drnode-tls-key-1", b64(ca), b64(cert)];
+        const withTls = run(realSum, {}, "", tlsArgs);
+        const keyFile = path.join(tlsDir, "node.key");
+        if (withTls.status !== 0 || !withTls.calls.includes("--name /cluster/region/drnode-tls-key-1")) problem(`cloud-init runcmd does not read the TLS key from SSM: ${withTls.stderr.trim()}`);
+        else if (!fs.existsSync(keyFile) || (fs.statSync(keyFile).mode & 0o077) !== 0) problem("cloud-init runcmd does not write the TLS key 0600");
+        else if (fs.readFileSync(path.join(tlsDir, "ca.crt"), "utf8") !== ca || fs.readFileSync(path.join(tlsDir, "node.crt"), "utf8") !== cert) problem("cloud-init runcmd does not write the CA and node certificates it was given");
+        const noKey = run(realSum, { AWS_FAILS: "1" }, "", tlsArgs);
+        if (noKey.status === 0 || noKey.calls.includes("systemctl")) problem("cloud-init runcmd starts drnode although reading the TLS key from SSM failed");
+        if (problems.length === before) ok("cloud-init fails closed: a wrong package checksum installs and starts nothing, no token (or TLS key) from SSM starts nothing; otherwise it installs, writes the token 0600 (and with TLS the certificates and the key 0600), checks the config, enables drnode");
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -14,9 +14,11 @@ import ctypes
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,8 @@ EXIT_WAIT_S = 10.0      # bound of every "wait for a process to exit"
 # KeyboardInterrupt so that atexit runs).
 _LIVE = {}
 TEMP_DIRS = set()
+
+from drsecrets import pem_key_body, register_secret, secrets_in  # noqa: E402,F401
 
 
 def _kill_leftovers():
@@ -76,18 +80,57 @@ def _die_with_parent():
         pass
 
 
-def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (held open until all chosen)."""
-    socks, ports = [], []
+def _ephemeral_low():
     try:
-        while len(ports) < n:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1, each checked bindable.
+
+    They come from below the kernel's ephemeral range: a port the kernel
+    hands out itself (bind to port 0, or the local end of any outgoing
+    connection, which the tests make by the thousand) can be taken by
+    another test's connection between this choice and the node's bind (a
+    raft address "in use by another process" failed a CI run so). Ports
+    below that range are only ever taken by explicit binds; 10000-19999
+    also stays clear of `drctl local`'s own choices (20000-32000)."""
+    low = _ephemeral_low()
+    first, last = 10000, min(low - 1, 19999)
+    ports = []
+    if last - first < 1000:  # an odd range: let the kernel choose
+        socks = []
+        try:
+            while len(ports) < n:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind(("127.0.0.1", 0))
+                socks.append(s)
+                ports.append(s.getsockname()[1])
+        finally:
+            for s in socks:
+                s.close()
+        return ports
+    rng = random.SystemRandom()
+    for _ in range(20 * n + 100):
+        if len(ports) == n:
+            break
+        port = rng.randint(first, last)
+        if port in ports:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
             s.close()
+        ports.append(port)
+    if len(ports) < n:
+        raise AssertionError("no %d free ports between %d and %d"
+                             % (n, first, last))
     return ports
 
 
@@ -170,11 +213,16 @@ class Response:
 
 
 def http_request(addr, method, path, body=None, token=None, headers=None,
-                 timeout=10.0):
+                 timeout=10.0, tls=None):
     """One request on a fresh connection; never follows redirects.
-    body: bytes/str sent as is, anything else is JSON-encoded."""
+    body: bytes/str sent as is, anything else is JSON-encoded. tls: an
+    ssl.SSLContext for HTTPS, or None for plain HTTP."""
     host, port = addr.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    if tls is not None:
+        conn = http.client.HTTPSConnection(host, int(port), timeout=timeout,
+                                           context=tls)
+    else:
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     hdrs = {}
     if body is not None and not isinstance(body, (bytes, str)):
         body = json.dumps(body)
@@ -233,6 +281,7 @@ class Node:
 
     # HTTP on this node.
     def request(self, method, path, body=None, token=None, **kw):
+        kw.setdefault("tls", self.cluster.tls)
         return http_request(self.api_address, method, path, body=body,
                             token=token, **kw)
 
@@ -268,7 +317,7 @@ class Cluster:
 
     def __init__(self, regions=("eu-west", "us-east", "ap-south"),
                  primary="eu-west", raft=None, api=None, region_sections=None,
-                 name="cluster", services=None, probes=None):
+                 name="cluster", services=None, probes=None, tls=False):
         if not os.access(DRNODE, os.X_OK):
             raise unittest.SkipTest("drnode not built at %s" % DRNODE)
         self.base = tempfile.mkdtemp(prefix="drnode-it-%s-" % name)
@@ -283,6 +332,7 @@ class Cluster:
         self.services = services or {}  # node id -> [services] keys
         self.probes = probes or {}  # node id -> [probes] keys
         self.token = "it-token-" + os.urandom(12).hex()
+        register_secret(self.token)
         self.token_file = os.path.join(self.base, "token")
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                      0o600)
@@ -296,8 +346,48 @@ class Cluster:
             self.nodes[nid] = Node(self, nid, region, ports[2 * i],
                                    ports[2 * i + 1])
             self.initial_ids.append(nid)
+        self.tls = None
+        if tls:
+            self.make_tls()
         for n in self.nodes.values():
             self.write_config(n)
+
+    def make_tls(self):
+        """A cluster CA (drctl certs init), a certificate per node and one
+        for the tests' client (drctl certs issue); every node serves HTTPS
+        only and asks clients for a certificate ([tls] client_ca). Requests
+        of this cluster's helpers then go over TLS with the client's."""
+        self.certs = os.path.join(self.base, "certs")
+        cmds = [["init", "--dir", self.certs]]
+        for n in self.nodes.values():
+            cmds.append(["issue", "--dir", self.certs, "--id", str(n.id),
+                         "--region", n.region, "--ip", "127.0.0.1"])
+        cmds.append(["issue", "--dir", self.certs, "--client", "tests"])
+        for args in cmds:
+            subprocess.run([DRCTL, "certs"] + args, check=True,
+                           capture_output=True, timeout=30)
+        self.ca = os.path.join(self.certs, "ca.crt")
+        self.client_cert = os.path.join(self.certs, "client-tests.crt")
+        self.client_key = os.path.join(self.certs, "client-tests.key")
+        for n in self.nodes.values():
+            n.extra_sections = dict(getattr(n, "extra_sections", {}))
+            n.extra_sections["tls"] = {
+                "cert": os.path.join(self.certs, "node-%d.crt" % n.id),
+                "key": os.path.join(self.certs, "node-%d.key" % n.id),
+                "ca": self.ca, "client_ca": self.ca}
+        self.tls = self.client_context(self.client_cert, self.client_key)
+        for name in os.listdir(self.certs):
+            if name.endswith(".key"):
+                for line in pem_key_body(os.path.join(self.certs, name)):
+                    register_secret(line)
+
+    def client_context(self, cert=None, key=None, ca=None):
+        """An ssl context that trusts ca (default: this cluster's CA) and
+        presents cert/key when given."""
+        ctx = ssl.create_default_context(cafile=ca or self.ca)
+        if cert is not None:
+            ctx.load_cert_chain(cert, key)
+        return ctx
 
     # Files.
     def config_text(self, node, join=None):
@@ -436,12 +526,24 @@ class Cluster:
             for n in self.nodes.values():
                 sys.stderr.write("==== node %d log (%s) tail ====\n%s" %
                                  (n.id, n.log_path, n.log_tail(60)))
+        leaked = {}
+        for n in self.nodes.values():
+            try:
+                with open(n.log_path, errors="replace") as f:
+                    found = secrets_in(f.read())
+            except OSError:
+                continue
+            if found:
+                leaked[n.log_path] = found
         if os.environ.get("DRCLUSTER_KEEP") or (
                 failed and os.environ.get("DRCLUSTER_KEEP_FAILED")):
             sys.stderr.write("kept %s\n" % self.base)
         else:
             shutil.rmtree(self.base, ignore_errors=True)
         TEMP_DIRS.discard(self.base)
+        if leaked:
+            raise AssertionError("secrets in node logs (kept with "
+                                 "DRCLUSTER_KEEP=1): %r" % leaked)
 
     # Cluster-level waits and helpers.
     def node(self, nid):
@@ -492,6 +594,10 @@ class Cluster:
         env["DRCTL_ENDPOINTS"] = ",".join(
             n.api_address for n in (nodes or list(self.nodes.values())))
         env["DRCTL_TOKEN_FILE"] = self.token_file
+        if self.tls is not None:
+            env["DRCTL_CACERT"] = self.ca
+            env["DRCTL_CERT"] = self.client_cert
+            env["DRCTL_KEY"] = self.client_key
         return subprocess.run([DRCTL] + list(args),
                               capture_output=True, env=env, timeout=timeout)
 

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 
+import drsecrets
 import svc_exit
 import svc_pdns
 
@@ -37,6 +38,7 @@ class Knot:
         self.zone = zone if zone.endswith(".") else zone + "."
         self.key_name = key_name
         self.secret = secret or base64.b64encode(os.urandom(32)).decode()
+        drsecrets.register_secret(self.secret)
         self.dir = None
         self.proc = None
         self.port = None

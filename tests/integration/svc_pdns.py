@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 
+import drsecrets
 import svc_exit
 
 PDNS_SERVER = os.environ.get("PDNS_SERVER") or "/usr/sbin/pdns_server"
@@ -72,6 +73,7 @@ class PowerDns:
         self.zone = zone
         self.dir = tempfile.mkdtemp(prefix="drpdns-")
         self.key = os.urandom(12).hex()
+        drsecrets.register_secret(self.key)
         self.key_file = os.path.join(self.dir, "api-key")
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 import time
 
+import drsecrets
+
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or "redis-server"
 START_WAIT_S = 10.0
 STOP_WAIT_S = 10.0
@@ -134,6 +136,7 @@ class Client:
 class RedisServer:
     def __init__(self, password=None, extra_args=()):
         self.password = password
+        drsecrets.register_secret(password)
         self.extra_args = list(extra_args)
         self.port = None
         self.proc = None

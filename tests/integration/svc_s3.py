@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 
+import drsecrets
 import svc_exit
 
 
@@ -156,6 +157,7 @@ class MotoS3:
         key = iam.create_access_key(UserName="drstore")["AccessKey"]
         self.access_key_id = key["AccessKeyId"]
         self.secret_access_key = key["SecretAccessKey"]
+        drsecrets.register_secret(self.secret_access_key)
         self._client("s3").create_bucket(Bucket=self.bucket)
         if self.verify_signatures:
             self.set_verify(True)

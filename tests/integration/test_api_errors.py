@@ -542,7 +542,8 @@ class TestApiErrors(ClusterTestCase):
     def test_catalog_bad_input(self):
         cases = [
             ("POST", "/api/backups", {"kind": "nope"}, 400,
-             "invalid_argument", 'field "kind" must be "pg" or "redis"'),
+             "invalid_argument",
+             'field "kind" must be "pg", "redis" or "pg_base"'),
             ("POST", "/api/backups", {"kind": "pg", "region": 5}, 400,
              "invalid_argument", 'field "region" must be a string'),
             ("POST", "/api/backups", {"kind": "pg", "when": 1}, 400,

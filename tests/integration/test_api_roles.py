@@ -97,6 +97,8 @@ class ApiRoles(unittest.TestCase):
                       for r in ROLES}
         # The node's own token (token_file) must be a node's.
         cls.tokens["node"] = cls.c.token
+        for t in cls.tokens.values():
+            drcluster.register_secret(t)
         cls.tokens_file = os.path.join(cls.c.base, "tokens")
         write_tokens(cls.tokens_file, ["%s-1 %s %s" % (r, r, t)
                                        for r, t in cls.tokens.items()])
@@ -149,15 +151,20 @@ class ApiRoles(unittest.TestCase):
         """A node whose token_file token is a reader's (or absent from the
         file) refuses to start, and --check-config says why."""
         n = self.c.node(1)
+        swapped = "swapped-" + os.urandom(10).hex()  # 28: fits the role column
+        drcluster.register_secret(swapped)
         for lines, why in (
                 (["r %s %s" % ("reader", self.c.token)],
                  "is not in it with the node or admin role"),
                 (["a admin %s" % self.tokens["admin"]],
                  "is not in it with the node or admin role"),
                 (["a admin %s" % self.tokens["admin"], "b reader short"],
-                 "token of b must be 16 to 128 characters"),
+                 "the token (third word) must be 16 to 128 characters"),
                 (["a boss %s" % self.tokens["admin"]],
                  "boss is not a role"),
+                # Columns swapped: the token must not be shown.
+                (["a %s admin" % swapped], "the second word is not a role"),
+
                 (["a admin %s" % self.tokens["admin"],
                   "a node %s" % self.c.token], "repeats the name of line 2"),
                 (["a admin %s" % self.c.token, "b node %s" % self.c.token],
@@ -176,6 +183,7 @@ class ApiRoles(unittest.TestCase):
             self.assertIn(why, p.stderr, lines)
             self.assertNotIn(self.c.token, p.stderr)
             self.assertNotIn(self.tokens["admin"], p.stderr)
+            self.assertNotIn(swapped, p.stderr)
         write_tokens(path, ["n node %s" % self.c.token], mode=0o640)
         p = subprocess.run([drcluster.DRNODE, "--check-config", conf],
                            capture_output=True, text=True, timeout=30)

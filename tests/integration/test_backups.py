@@ -93,9 +93,9 @@ class BackupsTest(unittest.TestCase):
 
     def test_0_cli_usage_errors_change_nothing(self):
         cases = [
-            (("backups", "run"), b"--kind pg|redis is required"),
+            (("backups", "run"), b"--kind pg|redis|pg_base is required"),
             (("backups", "run", "--kind", "mysql"),
-             b'--kind: "mysql" is not pg or redis'),
+             b'--kind: "mysql" is not pg, redis or pg_base'),
             (("backups", "run", "--kind", "pg", "--wait", "soon"), b"--wait"),
             (("backups", "show"), b"ID"),
             (("backups", "frob"), b"frob"),

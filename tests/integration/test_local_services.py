@@ -6,6 +6,7 @@ is not installed. Each class shares one cluster; steps run in order.
 """
 
 import atexit
+import glob
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import drtest  # noqa: E402
@@ -262,6 +264,36 @@ class TestLocalServices(LocalCluster):
         text = self.ok("local", "status", "--dir", self.dir).stdout
         self.assertIn("SERVICE", text)
         self.assertIn("postgres", text)
+
+    def test_2b_wal_archived(self):
+        """Each region's PostgreSQL archives its WAL through drnode
+        wal-push: a switched segment lands in DIR/services/REGION/wal/store
+        and the archiver has no failure."""
+        svc = self.services()
+        psql = shutil.which("psql") or os.path.join(PG_BINDIR, "psql")
+        for r in REGIONS:
+            with self.subTest(region=r):
+                p = subprocess.run(
+                    [psql, svc[r]["pg"], "-XtAc",
+                     "CREATE TABLE IF NOT EXISTS wal_t (i int); "
+                     "INSERT INTO wal_t SELECT generate_series(1, 100); "
+                     "SELECT pg_walfile_name(pg_switch_wal())"],
+                    capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p)
+                seg = p.stdout.split()[-1]
+                store = os.path.join(self.dir, "services", r, "wal",
+                                     "store", "wal")
+                deadline = time.time() + 30
+                while not glob.glob(os.path.join(store, "*", "*",
+                                                 seg + "-*.zst")):
+                    self.assertLess(time.time(), deadline,
+                                    "%s not archived in %s" % (seg, store))
+                    time.sleep(0.2)
+                p = subprocess.run(
+                    [psql, svc[r]["pg"], "-XtAc",
+                     "SELECT failed_count FROM pg_stat_archiver"],
+                    capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.stdout.strip(), "0", p)
 
     def test_3_node_configs(self):
         svc = self.services()

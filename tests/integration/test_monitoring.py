@@ -50,6 +50,21 @@ CONDITIONAL = {
     "drnode_dns_matches_primary": "only on nodes with dns.name and "
                                   "dns.servers set, once they asked "
                                   "(test_status_page.py checks it live)",
+    "drnode_raft_tls_refused_total": "only on nodes with [tls] (test_tls.py "
+                                     "checks it live)",
+    "drnode_region_endpoints_down_seconds": "only for other regions that "
+                                            "name endpoints, once probed "
+                                            "(test_reach_http.py checks it "
+                                            "live)",
+    "drnode_tls_cert_expiry_timestamp_seconds": "only on nodes with [tls] "
+                                                "(test_tls.py checks it "
+                                                "live)",
+    "drnode_pg_wal_archive_failing": "only on nodes whose [services] pg "
+                                     "has archive_mode on (test_wal.py "
+                                     "checks it live)",
+    "drnode_pg_standby_replay_delay_seconds": "only on nodes with [services] "
+                                              "pg_standby (test_pitr.py "
+                                              "checks it live)",
 }
 
 # Metric names a rule uses before the node exports them (the rule is ready
@@ -253,7 +268,10 @@ class TestMonitoring(ClusterTestCase):
                             "FailoverDrillOverdue",
                             "BackupCopiesBehind", "BackupNotSafe",
                             "PrimaryRegionLost", "FailoverBlocked",
-                            "DnsNotAtPrimary"}
+                            "DnsNotAtPrimary", "RaftTlsRefused",
+                            "RegionEndpointsUnreachable",
+                            "WalArchiveFailing", "PgStandbyBehind",
+                            "TlsCertificateExpiresSoon"}
         self.assertEqual(set(by_name), want)
 
         with open(RUNBOOK) as f:

@@ -168,6 +168,9 @@ class ProbeCase(unittest.TestCase):
         """Config values for every service, up; over replaces some."""
         v = {
             "pg": self.pg.conninfo("postgres"),
+            # A primary: answers, not in recovery (test_pitr.py probes a
+            # real standby).
+            "pg_standby": self.pg.conninfo("postgres"),
             "redis": self.redis.address,
             "redis_password_file": None,
             "timeout_ms": 2000,
@@ -185,7 +188,7 @@ class ProbeCase(unittest.TestCase):
         """Run drnode --probe-once on a config of values (None: left out);
         return (rc, results or None, stderr, seconds)."""
         services = ["[services]"]
-        for k in ("pg", "redis", "redis_password_file"):
+        for k in ("pg", "pg_standby", "redis", "redis_password_file"):
             if values.get(k) is not None:
                 services.append("%s = %s" % (k, values[k]))
         probes = ["[probes]"]
@@ -220,7 +223,7 @@ class ProbeCase(unittest.TestCase):
             results = json.loads(lines[0])
             self.assertEqual(sorted(results), sorted(
                 ["database", "redis", "ollama", "openai", "anthropic",
-                 "app"]))
+                 "app", "pg_standby"]))
             any_down = any(r["status"] not in ("up", "unconfigured")
                            for r in results.values())
             self.assertEqual(p.returncode, 1 if any_down else 0, results)
@@ -253,6 +256,8 @@ class ProbeCase(unittest.TestCase):
         self.assertEqual(r["openai"]["models"], ["gpt-4o-mini", "gpt-4o"])
         self.assertEqual(r["anthropic"]["models"], ["claude-sonnet-4-5"])
         self.assertIs(r["app"]["wasm_available"], True)
+        self.assertIs(r["pg_standby"]["in_recovery"], False)
+        self.assertEqual(r["pg_standby"]["replay_delay_s"], -1)
         # The keys went in their headers, and only to their provider.
         openai = self.stub.headers("/openai/v1/models")
         self.assertEqual(len(openai), 1)

@@ -477,6 +477,40 @@ static void test_schedule(void **state)
     assert_false(fsm_backup_due(f, FSM_BACKUP_PG_LOGICAL, t + 10 * DAY));
 }
 
+/* Base backups: a kind of their own, off until scheduled, new with entry
+ * version 5. */
+static void test_base_backups(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t t = 5 * HOUR;
+
+    assert_int_equal(fsm_backup_kind_parse("pg_base"), FSM_BACKUP_PG_BASE);
+    assert_string_equal(fsm_backup_kind_name(FSM_BACKUP_PG_BASE), "pg_base");
+    assert_int_equal(fsm_backup_kind_parse("base"), -1);
+    c = create_cmd(FSM_BACKUP_PG_BASE, NULL);
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    c = create_cmd(FSM_BACKUP_PG_LOGICAL, NULL);
+    assert_true(fsm_cmd_version(&c) < 5);
+    c = setting_int_cmd("backup.pg_base_interval_s", 86400);
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    /* Not scheduled by default. */
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_BASE, t));
+    expect_ok(f, &c, t);
+    assert_true(fsm_backup_due(f, FSM_BACKUP_PG_BASE, t + 1));
+    take_backup(f, FSM_BACKUP_PG_BASE, t + 1);
+    assert_false(fsm_backup_due(f, FSM_BACKUP_PG_BASE, t + 86400000));
+    assert_true(fsm_backup_due(f, FSM_BACKUP_PG_BASE, t + 86400020));
+    /* Each kind has its own newest backup. */
+    assert_non_null(fsm_backup_latest(f, FSM_BACKUP_PG_BASE, "eu-west"));
+    assert_null(fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, "eu-west"));
+    /* A kind past the last is refused, naming it. */
+    c = create_cmd(FSM_BACKUP_KINDS, NULL);
+    expect_reject(f, &c, DR_EINVAL, "unknown backup kind 3");
+    (void)res;
+}
+
 static void test_retention(void **state)
 {
     struct fsm *f = *state;
@@ -674,6 +708,7 @@ int main(void)
         BOOTED(test_expiry_retries_with_backoff_and_cleanup),
         BOOTED(test_delete_and_verified),
         BOOTED(test_schedule),
+        BOOTED(test_base_backups),
         BOOTED(test_retention),
         BOOTED(test_codec_round_trip),
         BOOTED(test_job_table_bound),

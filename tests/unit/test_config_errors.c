@@ -393,11 +393,13 @@ static void test_services(void **state)
                  "redis = 10.0.0.6:6379\n"
                  "redis_password_file = /etc/drnode/redis\n"
                  "store_credentials = /etc/drnode/s3\n"
+                 "wal_store = s3://wal/prod?region=eu-west-1\n"
                  "job_parallel = 8\n");
     assert_string_equal(c->pg_conninfo, "host=10.0.0.5 port=5432 dbname=app");
     assert_string_equal(c->redis_address, "10.0.0.6:6379");
     assert_string_equal(c->redis_password_file, "/etc/drnode/redis");
     assert_string_equal(c->store_credentials, "/etc/drnode/s3");
+    assert_string_equal(c->wal_store, "s3://wal/prod?region=eu-west-1");
     assert_int_equal(c->job_parallel, 8);
     {
         static const struct bad_case cases[] = {
@@ -408,6 +410,9 @@ static void test_services(void **state)
              "[services] redis \"localhost\" is not host:port"},
             {MINIMAL "[services]\nmysql = x\n", 12,
              "[services] unknown key \"mysql\""},
+            {MINIMAL "[services]\nwal_store = ftp://x\n", 12,
+             "[services] wal_store: object store URL \"ftp://x\" must "
+             "start with file:// or s3://"},
         };
 
         for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -807,6 +812,39 @@ static void test_too_many_sections(void **state)
     assert_int_equal(f->c.n_regions, 64);
 }
 
+/* [tls]: files go together and are absolute; a good section parses and
+ * makes the API scheme https. */
+static void test_tls(void **state)
+{
+    struct fixture *f = *state;
+    static const struct bad_case cases[] = {
+        {MINIMAL "[tls]\ncert = /c.pem\nca = /ca.pem\n", 11,
+         "[tls] cert and key go together: cert is set, key is not"},
+        {MINIMAL "[tls]\nkey = /k.pem\nca = /ca.pem\n", 11,
+         "[tls] cert and key go together: key is set, cert is not"},
+        {MINIMAL "[tls]\ncert = /c.pem\nkey = /k.pem\n", 11,
+         "[tls] cert needs ca"},
+        {MINIMAL "[tls]\nca = /ca.pem\n", 11,
+         "[tls] ca without cert and key: the API would still serve plain"},
+        {MINIMAL "[tls]\nclient_ca = /ca.pem\n", 11,
+         "[tls] client_ca without cert and key"},
+        {MINIMAL "[tls]\ncert = /c.pem\nkey = k.pem\nca = /ca.pem\n", 13,
+         "[tls] key \"k.pem\" must be an absolute path"},
+        {MINIMAL "[tls]\nsecret = x\n", 12, "secret"},
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        assert_only_problem(f, cases[k].text, cases[k].line, cases[k].needle);
+    }
+    assert_int_equal(parse(f, MINIMAL "[tls]\ncert = /c.pem\nkey = /k.pem\n"
+                                      "ca = /ca.pem\nclient_ca = /cca.pem\n"),
+                     DR_OK);
+    assert_string_equal(f->c.tls_client_ca, "/cca.pem");
+    assert_string_equal(config_api_scheme(&f->c), "https");
+    assert_int_equal(parse(f, MINIMAL), DR_OK);
+    assert_string_equal(config_api_scheme(&f->c), "http");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -831,6 +869,7 @@ int main(void)
         T(test_every_problem_in_one_pass),
         T(test_too_many_problems),
         T(test_too_many_sections),
+        T(test_tls),
 #undef T
     };
 

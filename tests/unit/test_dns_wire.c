@@ -182,6 +182,10 @@ static void test_tsig_keys(void **state)
         {"k:not base64!", "is not base64"},
         {"k:", "is not base64"},
         {"a..b:c2VjcmV0", "is not a key name"},
+        /* Found by fuzz_dns: a key without a name was accepted. */
+        {":c2VjcmV0", "is not a key name"},
+        {".:c2VjcmV0", "is not a key name"},
+        {"hmac-sha256::c2VjcmV0", "is not a key name"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(dns_tsig_key_parse(bad[i].text, &k, err), -1);

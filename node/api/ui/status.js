@@ -125,7 +125,7 @@
     const known = new Set(page.endpoints);
     for (const m of status.members || []) {
       if (m.api_address) {
-        const url = 'http://' + m.api_address;
+        const url = location.protocol + '//' + m.api_address;
         if (!known.has(url)) { page.endpoints.push(url); known.add(url); }
       }
     }
@@ -174,7 +174,7 @@
       const found = await findNode();
       learnEndpoints(found.status);
       const leader = found.status.leader && found.status.leader.api
-        ? 'http://' + found.status.leader.api : null;
+        ? location.protocol + '//' + found.status.leader.api : null;
       let data = null;
       let from = found.base;
       let stale = false;
@@ -376,6 +376,11 @@
           (limit ? ' <span class="dim">/ ' + esc(span(limit)) + '</span>' :
             ''));
       }
+      // Point-in-time restores start from a base backup: optional, so its
+      // absence is not an error.
+      const base = newest(backups, r.name, 'pg_base');
+      cells.push(base ? esc(span(now - base.snapshot_ms)) :
+        '<span class="dim">none</span>');
       const rr = repl[r.name];
       cells.push(rr ? esc(span((rr.lag_max_s || 0) * 1000)) +
         (rr.jobs.running ? ' · ' + esc(rr.jobs.running) + ' copying' : '') +
@@ -384,7 +389,8 @@
       return cells;
     });
     set('rpo', table(['region', 'PostgreSQL data age / RPO',
-                      'Redis data age / RPO', 'copy lag'], rows) +
+                      'Redis data age / RPO', 'base backup age', 'copy lag'],
+                     rows) +
         (data.replication.unsafe_backups ? '<p class="error">' +
           esc(data.replication.unsafe_backups) + ' backup(s) not yet on ' +
           'enough regions (oldest ' +
@@ -469,7 +475,7 @@
     }
     if (page.current !== 0) {
       warn.push('The node this page came from (' + location.host +
-                ') does not answer; reading from ' + from.replace('http://',
+                ') does not answer; reading from ' + from.replace(/^https?:\/\//,
                 '') + '.');
     }
     const el = document.getElementById('banner');
@@ -499,7 +505,7 @@
               site.state === 'blocked' ? 'bad' : 'warn') +
         ' · leader ' + (status.leader ? 'node ' + esc(status.leader.id) :
           '<span class="error">none</span>') + ' · term ' + esc(status.term));
-    set('source', 'Read from ' + esc(from.replace('http://', '')) +
+    set('source', 'Read from ' + esc(from.replace(/^https?:\/\//, '')) +
         (stale ? ' (stale)' : '') + ' · node ' + esc(status.node) + ' in ' +
         esc(status.region) + ' · updated <span id="updated" class="rel" ' +
         'data-ms="' + esc(page.lastOk) + '">' + esc(ago(page.lastOk)) +

@@ -44,6 +44,14 @@ locals {
     private_ip = n.private_ip
   }]])
 
+  # TLS from a drctl certs directory (ca.crt, node-ID.crt, node-ID.key),
+  # or from the three variables.
+  tls_ca_cert = var.tls_dir != "" ? file("${var.tls_dir}/ca.crt") : var.tls_ca_cert
+  tls_node_certs = var.tls_dir != "" ? { for m in local.members :
+  tostring(m.id) => file("${var.tls_dir}/node-${m.id}.crt") } : var.tls_node_certs
+  tls_node_keys = var.tls_dir != "" ? { for m in local.members :
+  tostring(m.id) => sensitive(file("${var.tls_dir}/node-${m.id}.key")) } : var.tls_node_keys
+
   cluster_regions = [for r in local.regions : {
     name        = r.name
     aws_region  = r.aws_region
@@ -78,6 +86,7 @@ module "region_a" {
   cluster_name       = var.cluster_name
   region             = var.region_a.name
   services           = var.region_a.services
+  existing_network   = var.region_a.existing_network
   app_cidrs          = var.region_a.app_cidrs
   vpc_cidr           = var.region_a.vpc_cidr
   subnet_cidrs       = var.region_a.subnet_cidrs
@@ -93,6 +102,10 @@ module "region_a" {
   package_sha256     = var.package_sha256
   cluster_token      = var.cluster_token
   api_tokens         = var.api_tokens
+  tls_ca_cert        = local.tls_ca_cert
+  tls_node_certs     = local.tls_node_certs
+  tls_node_keys      = local.tls_node_keys
+  tls_client_auth    = var.tls_client_auth
   fence_hook         = var.fence_hook
   probe_interval_ms  = var.probe_interval_ms
   extra_policy_arns  = { dns = module.dns.policy_arn }
@@ -107,6 +120,7 @@ module "region_b" {
   cluster_name       = var.cluster_name
   region             = var.region_b.name
   services           = var.region_b.services
+  existing_network   = var.region_b.existing_network
   app_cidrs          = var.region_b.app_cidrs
   vpc_cidr           = var.region_b.vpc_cidr
   subnet_cidrs       = var.region_b.subnet_cidrs
@@ -122,6 +136,10 @@ module "region_b" {
   package_sha256     = var.package_sha256
   cluster_token      = var.cluster_token
   api_tokens         = var.api_tokens
+  tls_ca_cert        = local.tls_ca_cert
+  tls_node_certs     = local.tls_node_certs
+  tls_node_keys      = local.tls_node_keys
+  tls_client_auth    = var.tls_client_auth
   fence_hook         = var.fence_hook
   probe_interval_ms  = var.probe_interval_ms
   extra_policy_arns  = { dns = module.dns.policy_arn }
@@ -136,6 +154,7 @@ module "region_c" {
   cluster_name       = var.cluster_name
   region             = var.region_c.name
   services           = var.region_c.services
+  existing_network   = var.region_c.existing_network
   app_cidrs          = var.region_c.app_cidrs
   vpc_cidr           = var.region_c.vpc_cidr
   subnet_cidrs       = var.region_c.subnet_cidrs
@@ -151,6 +170,10 @@ module "region_c" {
   package_sha256     = var.package_sha256
   cluster_token      = var.cluster_token
   api_tokens         = var.api_tokens
+  tls_ca_cert        = local.tls_ca_cert
+  tls_node_certs     = local.tls_node_certs
+  tls_node_keys      = local.tls_node_keys
+  tls_client_auth    = var.tls_client_auth
   fence_hook         = var.fence_hook
   probe_interval_ms  = var.probe_interval_ms
   extra_policy_arns  = { dns = module.dns.policy_arn }

@@ -4,7 +4,7 @@ variable "cluster_name" {
 }
 
 variable "region_a" {
-  description = "First region: drnode name, AWS region, network, backup bucket, DR priority, DNS targets and its coordinators (raft id, subnet index, fixed private address)."
+  description = "First region: drnode name, AWS region, network (built here, or existing_network: your VPC, subnet ids in subnet_cidrs' order, route table), backup bucket, DR priority, DNS targets and its coordinators (raft id, subnet index, fixed private address)."
   type = object({
     name         = string
     aws_region   = string
@@ -25,6 +25,11 @@ variable "region_a" {
       redis   = optional(string, "")
       app_url = optional(string, "")
     }), {})
+    existing_network = optional(object({
+      vpc_id         = string
+      subnet_ids     = list(string)
+      route_table_id = string
+    }))
   })
 }
 
@@ -50,6 +55,11 @@ variable "region_b" {
       redis   = optional(string, "")
       app_url = optional(string, "")
     }), {})
+    existing_network = optional(object({
+      vpc_id         = string
+      subnet_ids     = list(string)
+      route_table_id = string
+    }))
   })
 }
 
@@ -75,6 +85,11 @@ variable "region_c" {
       redis   = optional(string, "")
       app_url = optional(string, "")
     }), {})
+    existing_network = optional(object({
+      vpc_id         = string
+      subnet_ids     = list(string)
+      route_table_id = string
+    }))
   })
 
   # Checked here rather than in a check block (a warning): the plan stops.
@@ -147,6 +162,37 @@ variable "api_tokens" {
   }))
   default   = {}
   sensitive = true
+}
+
+variable "tls_dir" {
+  description = "A drctl certs directory (ca.crt, node-ID.crt and node-ID.key for every member): TLS on, read from there instead of the three variables below. Its keys end up in SSM and in the state, never in user data or outputs."
+  type        = string
+  default     = ""
+}
+
+variable "tls_ca_cert" {
+  description = "PEM of the cluster CA (drctl certs init --dir D; D/ca.crt). With it every coordinator runs TLS (HTTPS API, raft over mutual TLS) and needs its certificate and key below. \"\": plain."
+  type        = string
+  default     = ""
+}
+
+variable "tls_node_certs" {
+  description = "PEM certificate of each coordinator by raft id (\"1\" = file(\"D/node-1.crt\")), from drctl certs issue --id ID --region R --ip PRIVATE_IP."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tls_node_keys" {
+  description = "PEM key of each coordinator by raft id. Secret: pass it with TF_VAR_tls_node_keys or a -var-file kept off version control; it goes to SSM SecureStrings, never user data or outputs."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+}
+
+variable "tls_client_auth" {
+  description = "API clients must present a certificate of the cluster CA (drctl certs issue --client NAME)."
+  type        = bool
+  default     = false
 }
 
 variable "fence_hook" {

@@ -126,11 +126,31 @@ resource "aws_ssm_parameter" "tokens" {
   }
 }
 
+# Each coordinator's TLS key, when TLS is on: one SecureString per node.
+resource "aws_ssm_parameter" "tls_key" {
+  for_each = local.tls ? local.nodes : {}
+
+  name        = local.tls_key_parameter[each.key]
+  description = "drnode TLS key of node ${each.key} of ${var.cluster_name}"
+  type        = "SecureString"
+  value       = lookup(var.tls_node_keys, each.key, "")
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.tls_node_certs), each.key) && nonsensitive(strcontains(lookup(var.tls_node_keys, each.key, ""), "PRIVATE KEY-----"))
+      error_message = "With tls_ca_cert, every coordinator of this region needs tls_node_certs[\"${each.key}\"] and a PEM private key in tls_node_keys[\"${each.key}\"] (drctl certs issue --id ${each.key})."
+    }
+  }
+}
+
 data "aws_iam_policy_document" "token_access" {
   statement {
-    sid       = "ReadClusterToken"
-    actions   = ["ssm:GetParameter"]
-    resources = concat([aws_ssm_parameter.token.arn], aws_ssm_parameter.tokens[*].arn)
+    sid     = "ReadClusterToken"
+    actions = ["ssm:GetParameter"]
+    resources = concat([aws_ssm_parameter.token.arn], aws_ssm_parameter.tokens[*].arn,
+    [for p in aws_ssm_parameter.tls_key : p.arn])
   }
 }
 

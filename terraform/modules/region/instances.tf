@@ -12,7 +12,7 @@ resource "aws_instance" "coordinator" {
 
   ami                         = var.ami_id != null ? var.ami_id : data.aws_ami.debian12[0].id
   instance_type               = var.instance_type
-  subnet_id                   = aws_subnet.this[each.value.subnet].id
+  subnet_id                   = local.subnet_ids[each.value.subnet]
   private_ip                  = each.value.private_ip
   associate_public_ip_address = var.associate_public_ip
   vpc_security_group_ids      = [aws_security_group.coordinator.id]
@@ -49,6 +49,7 @@ resource "aws_instance" "coordinator" {
   depends_on = [
     aws_ssm_parameter.token,
     aws_ssm_parameter.tokens,
+    aws_ssm_parameter.tls_key,
     aws_iam_role_policy.token,
     aws_route.internet,
     aws_route_table_association.this,

@@ -76,6 +76,9 @@ locals {
     tokens_parameter = local.tokens_parameter
     aws_region       = local.own_region.aws_region
     fence_hook_b64   = base64encode(var.fence_hook)
+    tls_key_param    = local.tls_key_parameter[id]
+    tls_ca_b64       = local.tls ? base64encode(var.tls_ca_cert) : ""
+    tls_cert_b64     = local.tls ? base64encode(lookup(var.tls_node_certs, id, "")) : ""
   }) }
   token_parameter = "/${var.cluster_name}/${var.region}/drnode-token"
   # Whether there are named tokens is not a secret (the tokens are).
@@ -84,6 +87,20 @@ locals {
   api_lines = local.roles ? [
     "tokens_file = /etc/drnode/tokens",
   ] : []
+
+  # [tls]: the CA and node certificates come in the user data (public),
+  # each node's key from an SSM SecureString of its own.
+  tls = var.tls_ca_cert != ""
+  tls_lines = local.tls ? concat([
+    "",
+    "[tls]",
+    "cert = /etc/drnode/tls/node.crt",
+    "key = /etc/drnode/tls/node.key",
+    "ca = /etc/drnode/tls/ca.crt",
+  ], var.tls_client_auth ? ["client_ca = /etc/drnode/tls/ca.crt"] : []) : []
+  tls_key_parameter = { for id, m in local.nodes : id =>
+    local.tls ? "/${var.cluster_name}/${var.region}/drnode-tls-key-${id}" : ""
+  }
 
   # drnode.ini of each node of this region: no secrets in it (the token is
   # a separate file).
@@ -100,5 +117,6 @@ locals {
     service_lines  = local.service_lines
     api_lines      = local.api_lines
     probe_lines    = local.probe_lines
+    tls_lines      = local.tls_lines
   }) }
 }

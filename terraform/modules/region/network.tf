@@ -1,84 +1,106 @@
-# The coordinators' VPC: one public subnet per availability zone. Instances
+# The coordinators' VPC (unless existing_network brings one): one public
+# subnet per availability zone. Instances
 # reach apt, S3 and Route 53 through the internet gateway; nothing reaches
 # them except what the security group allows. Other regions' coordinators
 # are reached through VPC peering (see modules/peering), over private
 # addresses.
 
 resource "aws_vpc" "this" {
+  count = local.own_network ? 1 : 0
+
   cidr_block           = var.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true
 
   tags = merge(local.tags, { Name = local.name })
 
-  # The inputs are checked here, before the first resource of the region:
-  # errors that stop the plan, not warnings.
-  lifecycle {
-    precondition {
-      condition     = length([for r in var.regions : r if r.name == var.region]) == 1
-      error_message = "var.regions must hold exactly one entry named ${var.region}."
-    }
-    precondition {
-      condition     = length(var.availability_zones) == length(var.subnet_cidrs) && length(distinct(var.availability_zones)) == length(var.availability_zones)
-      error_message = "availability_zones must name one distinct zone per subnet of subnet_cidrs."
-    }
-    precondition {
-      condition = alltrue([for m in values(local.nodes) :
-        m.subnet < length(var.subnet_cidrs) &&
-      cidrhost(var.subnet_cidrs[m.subnet], 0) == cidrhost("${m.private_ip}/${split("/", var.subnet_cidrs[m.subnet])[1]}", 0)])
-      error_message = "Every member of ${var.region} must name one of subnet_cidrs and have its private_ip inside it."
-    }
-    # A module call that lost its providers map falls back to the default
-    # provider and would build this region somewhere else.
-    precondition {
-      condition     = data.aws_region.current.name == local.own_region.aws_region
-      error_message = "Region ${var.region} is set to AWS region ${local.own_region.aws_region}, but this module's provider is in ${data.aws_region.current.name}: pass the region's provider (providers = { aws = aws.X })."
-    }
-  }
 }
 
 resource "aws_internet_gateway" "this" {
-  vpc_id = aws_vpc.this.id
+  count = local.own_network ? 1 : 0
+
+  vpc_id = local.vpc_id
 
   tags = merge(local.tags, { Name = local.name })
 }
 
 resource "aws_subnet" "this" {
-  count = length(var.subnet_cidrs)
+  count = local.own_network ? length(var.subnet_cidrs) : 0
 
-  vpc_id                  = aws_vpc.this.id
-  cidr_block              = var.subnet_cidrs[count.index]
-  availability_zone       = var.availability_zones[count.index]
+  vpc_id     = local.vpc_id
+  cidr_block = var.subnet_cidrs[count.index]
+  # try: a zone list shorter than subnet_cidrs is refused by the security
+  # group's precondition, with a message, not by an index error here.
+  availability_zone       = try(var.availability_zones[count.index], null)
   map_public_ip_on_launch = false
 
-  tags = merge(local.tags, { Name = "${local.name}-${var.availability_zones[count.index]}" })
+  tags = merge(local.tags, { Name = "${local.name}-${try(var.availability_zones[count.index], count.index)}" })
 }
 
 resource "aws_route_table" "this" {
-  vpc_id = aws_vpc.this.id
+  count = local.own_network ? 1 : 0
+
+  vpc_id = local.vpc_id
 
   tags = merge(local.tags, { Name = local.name })
 }
 
 resource "aws_route" "internet" {
-  route_table_id         = aws_route_table.this.id
+  count = local.own_network ? 1 : 0
+
+  route_table_id         = local.route_table_id
   destination_cidr_block = "0.0.0.0/0"
-  gateway_id             = aws_internet_gateway.this.id
+  gateway_id             = aws_internet_gateway.this[0].id
 }
 
 resource "aws_route_table_association" "this" {
-  count = length(var.subnet_cidrs)
+  count = local.own_network ? length(var.subnet_cidrs) : 0
 
-  subnet_id      = aws_subnet.this[count.index].id
-  route_table_id = aws_route_table.this.id
+  subnet_id      = local.subnet_ids[count.index]
+  route_table_id = local.route_table_id
 }
 
 # S3 traffic stays on AWS's network and is free of data processing charges.
 resource "aws_vpc_endpoint" "s3" {
-  vpc_id            = aws_vpc.this.id
+  count = local.own_network ? 1 : 0
+
+  vpc_id            = local.vpc_id
   service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
   vpc_endpoint_type = "Gateway"
-  route_table_ids   = [aws_route_table.this.id]
+  route_table_ids   = [local.route_table_id]
 
   tags = merge(local.tags, { Name = "${local.name}-s3" })
+}
+
+locals {
+  own_network    = var.existing_network == null
+  vpc_id         = local.own_network ? aws_vpc.this[0].id : var.existing_network.vpc_id
+  subnet_ids     = local.own_network ? aws_subnet.this[*].id : var.existing_network.subnet_ids
+  route_table_id = local.own_network ? aws_route_table.this[0].id : var.existing_network.route_table_id
+}
+
+# Releases before existing_network built these without count.
+moved {
+  from = aws_vpc.this
+  to   = aws_vpc.this[0]
+}
+
+moved {
+  from = aws_internet_gateway.this
+  to   = aws_internet_gateway.this[0]
+}
+
+moved {
+  from = aws_route_table.this
+  to   = aws_route_table.this[0]
+}
+
+moved {
+  from = aws_route.internet
+  to   = aws_route.internet[0]
+}
+
+moved {
+  from = aws_vpc_endpoint.s3
+  to   = aws_vpc_endpoint.s3[0]
 }

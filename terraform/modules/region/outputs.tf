@@ -1,16 +1,16 @@
 output "vpc_id" {
   description = "The coordinators' VPC."
-  value       = aws_vpc.this.id
+  value       = local.vpc_id
 }
 
 output "vpc_cidr" {
   description = "CIDR of the coordinators' VPC."
-  value       = aws_vpc.this.cidr_block
+  value       = var.vpc_cidr
 }
 
 output "route_table_id" {
   description = "Route table of the coordinators' subnets (peering routes go here)."
-  value       = aws_route_table.this.id
+  value       = local.route_table_id
 }
 
 output "security_group_id" {
@@ -76,4 +76,9 @@ output "api_ingress" {
 output "raft_ingress" {
   description = "Who reaches the raft port (port and CIDR of each rule): the members only."
   value       = [for r in aws_vpc_security_group_ingress_rule.raft : { port = r.from_port, cidr = r.cidr_ipv4 }]
+}
+
+output "tls_key_parameters" {
+  description = "The SSM parameter holding each coordinator's TLS key, by raft id (names only: the keys never leave SSM)."
+  value       = { for id, p in aws_ssm_parameter.tls_key : id => p.name }
 }

@@ -12,9 +12,38 @@
 resource "aws_security_group" "coordinator" {
   name        = "${local.name}-coordinator"
   description = "drnode coordinators of ${var.cluster_name} in ${var.region}"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = local.vpc_id
 
   tags = merge(local.tags, { Name = "${local.name}-coordinator" })
+
+  # The inputs are checked here, on a resource every region has: errors
+  # that stop the plan, not warnings.
+  lifecycle {
+    precondition {
+      condition     = local.own_network || length(try(var.existing_network.subnet_ids, [])) == length(var.subnet_cidrs)
+      error_message = "existing_network.subnet_ids must name one subnet per entry of subnet_cidrs, in the same order."
+    }
+    precondition {
+      condition     = length([for r in var.regions : r if r.name == var.region]) == 1
+      error_message = "var.regions must hold exactly one entry named ${var.region}."
+    }
+    precondition {
+      condition     = length(var.availability_zones) == length(var.subnet_cidrs) && length(distinct(var.availability_zones)) == length(var.availability_zones)
+      error_message = "availability_zones must name one distinct zone per subnet of subnet_cidrs."
+    }
+    precondition {
+      condition = alltrue([for m in values(local.nodes) :
+        m.subnet < length(var.subnet_cidrs) &&
+      cidrhost(var.subnet_cidrs[m.subnet], 0) == cidrhost("${m.private_ip}/${split("/", var.subnet_cidrs[m.subnet])[1]}", 0)])
+      error_message = "Every member of ${var.region} must name one of subnet_cidrs and have its private_ip inside it."
+    }
+    # A module call that lost its providers map falls back to the default
+    # provider and would build this region somewhere else.
+    precondition {
+      condition     = data.aws_region.current.name == local.own_region.aws_region
+      error_message = "Region ${var.region} is set to AWS region ${local.own_region.aws_region}, but this module's provider is in ${data.aws_region.current.name}: pass the region's provider (providers = { aws = aws.X })."
+    }
+  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "raft" {

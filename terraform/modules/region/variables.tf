@@ -33,6 +33,21 @@ variable "subnet_cidrs" {
   }
 }
 
+variable "existing_network" {
+  description = "Bring your own VPC: its id, the id of each subnet in the order of subnet_cidrs (which must state their CIDRs) and the route table of those subnets. null (default): the module builds the VPC, subnets, internet gateway, route table and S3 endpoint. With your own, egress to apt, S3 and Route 53 (HTTPS) and the peering routes are yours to provide; the module adds peering routes to route_table_id."
+  type = object({
+    vpc_id         = string
+    subnet_ids     = list(string)
+    route_table_id = string
+  })
+  default = null
+
+  validation {
+    condition     = var.existing_network == null || (startswith(try(var.existing_network.vpc_id, ""), "vpc-") && alltrue([for s in try(var.existing_network.subnet_ids, []) : startswith(s, "subnet-")]) && startswith(try(var.existing_network.route_table_id, ""), "rtb-"))
+    error_message = "existing_network: vpc_id vpc-..., subnet_ids subnet-..., route_table_id rtb-...."
+  }
+}
+
 variable "availability_zones" {
   description = "Availability zone of each subnet, in the order of subnet_cidrs (eu-west-1a, ...). Pinned, never looked up: a zone that leaves the \"available\" list during an incident must not shift the subnets and replace coordinators."
   type        = list(string)
@@ -263,4 +278,43 @@ variable "ssm_session_access" {
   description = "Operators reach a coordinator with `aws ssm start-session` (the role gets AmazonSSMManagedInstanceCore; the agent talks to SSM over the HTTPS egress already open). There is no SSH either way: no key pair, no port 22."
   type        = bool
   default     = true
+}
+
+variable "tls_ca_cert" {
+  description = "PEM certificate of the cluster CA (drctl certs init). Set, with tls_node_certs and tls_node_keys for every coordinator of this region: the API serves HTTPS only, nodes call each other over HTTPS and raft runs over mutual TLS ([tls]). \"\" (default): plain HTTP and raft."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.tls_ca_cert == "" || strcontains(var.tls_ca_cert, "-----BEGIN CERTIFICATE-----")
+    error_message = "tls_ca_cert must be a PEM certificate (-----BEGIN CERTIFICATE-----)."
+  }
+}
+
+variable "tls_node_certs" {
+  description = "PEM certificate of each coordinator by raft id (as a string key: \"1\"), from drctl certs issue --id ID --region R --ip PRIVATE_IP. Not secret: delivered in the user data."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in values(var.tls_node_certs) : strcontains(c, "-----BEGIN CERTIFICATE-----")])
+    error_message = "tls_node_certs: every value must be a PEM certificate."
+  }
+}
+
+variable "tls_node_keys" {
+  description = "PEM private key of each coordinator by raft id. Kept in an SSM SecureString per node, readable by this region's role only, fetched at first boot into /etc/drnode/tls/node.key (0600): never in user data, state outputs or logs."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  sensitive   = true
+}
+
+variable "tls_client_auth" {
+  description = "With TLS: every API client (drctl, Prometheus, browsers) must present a certificate of the cluster CA ([tls] client_ca)."
+  type        = bool
+  default     = false
+  nullable    = false
 }

@@ -257,3 +257,29 @@ run "api_tokens" {
     error_message = "cloud-init must read the tokens from SSM and never carry them."
   }
 }
+
+run "tls" {
+  command = plan
+
+  variables {
+    tls_ca_cert     = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
+    tls_node_certs  = { for i in ["1", "2", "3", "4", "5"] : i => "-----BEGIN CERTIFICATE-----\nNODE${i}\n-----END CERTIFICATE-----\n" }
+    tls_node_keys   = { for i in ["1", "2", "3", "4", "5"] : i => "-----BEGIN PRIVATE KEY-----\nKEYBODY${i}\n-----END PRIVATE KEY-----\n" }
+    tls_client_auth = true
+  }
+
+  assert {
+    condition     = alltrue([for c in values(output.node_configs) : strcontains(c, "\n[tls]\ncert = /etc/drnode/tls/node.crt\nkey = /etc/drnode/tls/node.key\nca = /etc/drnode/tls/ca.crt\nclient_ca = /etc/drnode/tls/ca.crt\n")])
+    error_message = "Every node must render [tls] once tls_ca_cert is set."
+  }
+  assert {
+    condition = alltrue([for ci in concat(values(module.region_a.cloud_init), values(module.region_b.cloud_init), values(module.region_c.cloud_init)) :
+      !strcontains(ci, "KEYBODY") && !strcontains(ci, "S0VZQk9EWQ") && strcontains(ci, "drnode-tls-key-")
+    ])
+    error_message = "cloud-init must read each TLS key from SSM and never carry one."
+  }
+  assert {
+    condition     = length(module.region_a.tls_key_parameters) == 2 && length(module.region_c.tls_key_parameters) == 1
+    error_message = "Each coordinator needs an SSM SecureString of its own for its key."
+  }
+}

@@ -93,7 +93,7 @@ run "wrong_provider_region_refused" {
     subnet_cidrs       = ["10.41.1.0/24"]
     availability_zones = ["us-east-1a"]
   }
-  expect_failures = [aws_vpc.this]
+  expect_failures = [aws_security_group.coordinator]
 }
 
 # One zone for two subnets: refused before anything is built.
@@ -104,7 +104,7 @@ run "zones_must_match_subnets" {
     subnet_cidrs       = ["10.40.1.0/24", "10.40.2.0/24"]
     availability_zones = ["eu-west-1a"]
   }
-  expect_failures = [aws_vpc.this]
+  expect_failures = [aws_security_group.coordinator]
 }
 
 # Named tokens without the cluster token as a node's or admin's: the
@@ -129,4 +129,100 @@ run "api_token_with_an_unknown_role_refused" {
     }
   }
   expect_failures = [var.api_tokens]
+}
+
+run "tls" {
+  command = plan
+
+  variables {
+    tls_ca_cert     = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
+    tls_node_certs  = { "1" = "-----BEGIN CERTIFICATE-----\nNODE1\n-----END CERTIFICATE-----\n" }
+    tls_node_keys   = { "1" = "-----BEGIN PRIVATE KEY-----\nSECRETKEYBODY1\n-----END PRIVATE KEY-----\n" }
+    tls_client_auth = true
+  }
+  assert {
+    condition     = strcontains(output.node_configs["1"], "\n[tls]\ncert = /etc/drnode/tls/node.crt\nkey = /etc/drnode/tls/node.key\nca = /etc/drnode/tls/ca.crt\nclient_ca = /etc/drnode/tls/ca.crt\n")
+    error_message = "drnode.ini lacks the [tls] section"
+  }
+  assert {
+    condition     = aws_ssm_parameter.tls_key["1"].type == "SecureString" && aws_ssm_parameter.tls_key["1"].name == "/cogitator-dr/eu-west/drnode-tls-key-1"
+    error_message = "the node's TLS key is not an SSM SecureString of its own"
+  }
+  assert {
+    condition     = !strcontains(aws_instance.coordinator["1"].user_data, "SECRETKEYBODY1") && !strcontains(aws_instance.coordinator["1"].user_data, base64encode("-----BEGIN PRIVATE KEY-----\nSECRETKEYBODY1"))
+    error_message = "the TLS key is in the user data"
+  }
+  assert {
+    condition     = strcontains(aws_instance.coordinator["1"].user_data, base64encode("-----BEGIN CERTIFICATE-----\nNODE1\n-----END CERTIFICATE-----\n"))
+    error_message = "the node certificate is not in the user data"
+  }
+}
+
+run "no_tls_by_default" {
+  command = plan
+
+  assert {
+    condition     = !strcontains(output.node_configs["1"], "[tls]") && length(aws_ssm_parameter.tls_key) == 0
+    error_message = "TLS is on without tls_ca_cert"
+  }
+}
+
+run "tls_without_a_key_refused" {
+  command = plan
+
+  variables {
+    tls_ca_cert    = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
+    tls_node_certs = { "1" = "-----BEGIN CERTIFICATE-----\nNODE1\n-----END CERTIFICATE-----\n" }
+  }
+  expect_failures = [aws_ssm_parameter.tls_key]
+}
+
+run "existing_network" {
+  command = plan
+
+  variables {
+    existing_network = {
+      vpc_id         = "vpc-0123456789abcdef0"
+      subnet_ids     = ["subnet-0123456789abcdef0"]
+      route_table_id = "rtb-0123456789abcdef0"
+    }
+  }
+  assert {
+    condition     = length(aws_vpc.this) == 0 && length(aws_subnet.this) == 0 && length(aws_internet_gateway.this) == 0 && length(aws_route_table.this) == 0 && length(aws_vpc_endpoint.s3) == 0
+    error_message = "with existing_network the module must build no network"
+  }
+  assert {
+    condition     = aws_instance.coordinator["1"].subnet_id == "subnet-0123456789abcdef0" && aws_security_group.coordinator.vpc_id == "vpc-0123456789abcdef0"
+    error_message = "the coordinators must go into the given subnet and VPC"
+  }
+  assert {
+    condition     = output.route_table_id == "rtb-0123456789abcdef0" && output.vpc_id == "vpc-0123456789abcdef0"
+    error_message = "the outputs (peering) must name the given VPC and route table"
+  }
+}
+
+run "existing_network_subnet_count_must_match" {
+  command = plan
+
+  variables {
+    existing_network = {
+      vpc_id         = "vpc-0123456789abcdef0"
+      subnet_ids     = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+      route_table_id = "rtb-0123456789abcdef0"
+    }
+  }
+  expect_failures = [aws_security_group.coordinator]
+}
+
+run "existing_network_bad_ids_refused" {
+  command = plan
+
+  variables {
+    existing_network = {
+      vpc_id         = "my-vpc"
+      subnet_ids     = ["subnet-0123456789abcdef0"]
+      route_table_id = "rtb-0123456789abcdef0"
+    }
+  }
+  expect_failures = [var.existing_network]
 }

@@ -1,0 +1,855 @@
+/* PostgreSQL's WAL archive in an object store (see wal.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#include "backup/wal.h"
+#include "common/err.h"
+#include "store/store.h"
+#include "store/zio.h"
+
+#define WAL_HEADER_LEN 40          /* XLogLongPageHeaderData */
+#define WAL_XLP_LONG_HEADER 0x0002 /* xlp_info: the long header follows */
+#define WAL_SMALL_MAX (16u << 20)  /* .history and .backup files */
+#define WAL_BUF (1u << 20)
+#define WAL_MEM_MAX                                        \
+    (64u << 20) /* files read whole: hashed and compressed \
+                   from one read */
+
+static bool all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static uint32_t hex32(const char *s)
+{
+    char buf[9];
+    memcpy(buf, s, 8);
+    buf[8] = '\0';
+    return (uint32_t)strtoul(buf, NULL, 16);
+}
+
+int wal_name_parse(const char *name, struct wal_name *out, char *errmsg)
+{
+    size_t len = strlen(name);
+
+    memset(out, 0, sizeof(*out));
+    if (len == 16 && all_hex(name, 8) && strcmp(name + 8, ".history") == 0) {
+        out->kind = WAL_HISTORY;
+        out->tli = hex32(name);
+        snprintf(out->dir, sizeof(out->dir), "history");
+    } else if (len >= 24 && all_hex(name, 24) &&
+               (len == 24 || strcmp(name + 24, ".partial") == 0 ||
+                (len == 40 && name[24] == '.' && all_hex(name + 25, 8) &&
+                 strcmp(name + 33, ".backup") == 0))) {
+        out->kind = len == 24   ? WAL_SEGMENT
+                    : len == 40 ? WAL_BACKUP
+                                : WAL_PARTIAL;
+        out->tli = hex32(name);
+        out->log = hex32(name + 8);
+        out->seg = hex32(name + 16);
+        memcpy(out->dir, name, 16);
+        out->dir[16] = '\0';
+    } else {
+        snprintf(errmsg, 256,
+                 "\"%.80s\" is not the name of a WAL segment, a .partial, "
+                 ".backup or .history file",
+                 name);
+        return DR_EINVAL;
+    }
+    if (out->tli == 0) {
+        snprintf(errmsg, 256, "%.80s: timeline 0 does not exist", name);
+        return DR_EINVAL;
+    }
+    return DR_OK;
+}
+
+/* WAL is written in the server's byte order; drnode runs beside it. */
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+int wal_check_header(const unsigned char *hdr,
+                     size_t hdr_len,
+                     uint64_t file_size,
+                     const struct wal_name *n,
+                     uint64_t sysid,
+                     char *errmsg)
+{
+    uint64_t info, tli, pageaddr, hsysid, seg_size, per_log, want;
+
+    if (hdr_len < WAL_HEADER_LEN) {
+        snprintf(errmsg, 256,
+                 "%llu bytes: too short for a WAL segment's header",
+                 (unsigned long long)hdr_len);
+        return DR_ECORRUPT;
+    }
+    info = le(hdr + 2, 2);
+    tli = le(hdr + 4, 4);
+    pageaddr = le(hdr + 8, 8);
+    hsysid = le(hdr + 24, 8);
+    seg_size = le(hdr + 32, 4);
+    if ((info & WAL_XLP_LONG_HEADER) == 0) {
+        snprintf(errmsg, 256,
+                 "no long page header at its start (xlp_info 0x%04llx): not "
+                 "a WAL segment",
+                 (unsigned long long)info);
+        return DR_ECORRUPT;
+    }
+    if (seg_size < (1u << 20) || seg_size > (1u << 30) ||
+        (seg_size & (seg_size - 1)) != 0) {
+        snprintf(errmsg, 256,
+                 "its header gives a segment size of %llu bytes (a power of "
+                 "two from 1 MiB to 1 GiB)",
+                 (unsigned long long)seg_size);
+        return DR_ECORRUPT;
+    }
+    if (file_size != seg_size) {
+        snprintf(errmsg, 256,
+                 "%llu bytes where its header says segments have %llu: a "
+                 "torn or truncated segment",
+                 (unsigned long long)file_size, (unsigned long long)seg_size);
+        return DR_ECORRUPT;
+    }
+    if (hsysid != sysid) {
+        snprintf(errmsg, 256,
+                 "written by database system %llu, not %llu (this data "
+                 "directory's global/pg_control)",
+                 (unsigned long long)hsysid, (unsigned long long)sysid);
+        return DR_ECORRUPT;
+    }
+    /* A new timeline's first segment is a copy of the old one's: its
+     * first page may still carry the older timeline. */
+    if (tli == 0 || tli > n->tli) {
+        snprintf(errmsg, 256, "its header names timeline %llu, its name %u",
+                 (unsigned long long)tli, n->tli);
+        return DR_ECORRUPT;
+    }
+    per_log = 0x100000000ull / seg_size;
+    want = ((uint64_t)n->log * per_log + n->seg) * seg_size;
+    if (n->seg >= per_log || pageaddr != want) {
+        snprintf(errmsg, 256,
+                 "its header starts at LSN %llX/%llX, its name at "
+                 "%X/%llX",
+                 (unsigned long long)(pageaddr >> 32),
+                 (unsigned long long)(pageaddr & 0xffffffffu), n->log,
+                 (unsigned long long)((uint64_t)n->seg * seg_size));
+        return DR_ECORRUPT;
+    }
+    return DR_OK;
+}
+
+int wal_read_sysid(const char *pgdata, uint64_t *sysid, char *errmsg)
+{
+    char path[1100];
+    unsigned char b[8];
+    ssize_t got;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/global/pg_control",
+             pgdata != NULL ? pgdata : ".");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(errmsg, 256,
+                 "%.160s: %s (PostgreSQL runs archive and restore commands "
+                 "in its data directory)",
+                 path, strerror(errno));
+        return DR_EIO;
+    }
+    got = read(fd, b, sizeof(b));
+    close(fd);
+    if (got != (ssize_t)sizeof(b) || le(b, 8) == 0) {
+        snprintf(errmsg, 256, "%.160s: no system identifier in it", path);
+        return DR_ECORRUPT;
+    }
+    *sysid = le(b, 8);
+    return DR_OK;
+}
+
+static void to_hex(const unsigned char *md, char *hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+}
+
+/* Read all of fd from offset 0, hashing it. */
+static int hash_fd(int fd,
+                   const char *name,
+                   unsigned char *buf,
+                   char *hex,
+                   char *errmsg)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char out[32];
+    off_t off = 0;
+    ssize_t n;
+
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        snprintf(errmsg, 256, "%.80s: SHA-256: out of memory", name);
+        return DR_ENOMEM;
+    }
+    while ((n = pread(fd, buf, WAL_BUF, off)) > 0) {
+        EVP_DigestUpdate(md, buf, (size_t)n);
+        off += n;
+    }
+    if (n < 0) {
+        snprintf(errmsg, 256, "%.80s: read: %s", name, strerror(errno));
+        EVP_MD_CTX_free(md);
+        return DR_EIO;
+    }
+    EVP_DigestFinal_ex(md, out, NULL);
+    EVP_MD_CTX_free(md);
+    to_hex(out, hex);
+    return DR_OK;
+}
+
+/* The objects archived under name: *key gets the only one's key, and
+ * *count how many there are (0, 1, or more: refused by the callers). */
+static int find_archived(struct store *s,
+                         const char *prefix,
+                         char *key,
+                         size_t *count,
+                         char *errmsg)
+{
+    struct store_object *objs = NULL;
+    size_t n = 0;
+    char *next = NULL;
+    size_t plen = strlen(prefix);
+    int rv = store_list(s, prefix, NULL, &objs, &n, &next, errmsg);
+
+    *count = 0;
+    if (rv != 0) {
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k = objs[i].key;
+        /* NAME-<64 hex>.zst exactly: NAME.partial and the like share the
+         * prefix only up to NAME, never the '-'. */
+        if (strlen(k) == plen + 64 + 4 && strcmp(k + plen + 64, ".zst") == 0) {
+            if (*count == 0) {
+                snprintf(key, STORE_KEY_MAX, "%s", k);
+            }
+            (*count)++;
+        }
+    }
+    store_objects_free(objs, n);
+    free(next);
+    return DR_OK;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+static int open_store(const struct wal_options *o,
+                      struct store **s,
+                      char *errmsg)
+{
+    struct store_options so;
+    memset(&so, 0, sizeof(so));
+    so.credentials_file = o->credentials_file;
+    so.max_retries = -1;
+    return store_open(o->store_url, &so, s, errmsg);
+}
+
+static int upload(struct store *s,
+                  int fd,
+                  const char *name,
+                  const char *key,
+                  const char *sha,
+                  int level,
+                  unsigned char *buf,
+                  char *errmsg)
+{
+    struct zio_writer *w = NULL;
+    struct zio_stats st;
+    char why[256];
+    off_t off = 0;
+    ssize_t n;
+    int rv = zio_writer_open(s, key, level > 0 ? level : 3, &w, why);
+
+    while (rv == 0 && (n = pread(fd, buf, WAL_BUF, off)) != 0) {
+        if (n < 0) {
+            snprintf(why, sizeof(why), "read: %s", strerror(errno));
+            rv = DR_EIO;
+            break;
+        }
+        off += n;
+        rv = zio_write(w, buf, (size_t)n, why);
+    }
+    if (rv != 0) {
+        if (w != NULL) {
+            zio_writer_abort(w);
+        }
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+        return rv;
+    }
+    rv = zio_writer_commit(w, &st, why);
+    if (rv != 0) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+        return rv;
+    }
+    if (strcmp(st.raw_sha256, sha) != 0) {
+        /* Its name would lie about its contents: take it back. */
+        store_delete(s, key, why);
+        snprintf(errmsg, 256,
+                 "%.40s changed while it was archived (SHA-256 %.16s… then "
+                 "%.16s…): not archived",
+                 name, sha, st.raw_sha256);
+        return DR_ECONFLICT;
+    }
+    return DR_OK;
+}
+
+/* A file read whole: one zstd frame, one put. The bytes compressed are
+ * those hashed, so nothing is hashed twice. */
+static int upload_mem(struct store *s,
+                      const char *name,
+                      const char *key,
+                      const unsigned char *data,
+                      size_t len,
+                      int level,
+                      char *errmsg)
+{
+    size_t cap = ZSTD_compressBound(len), zn;
+    void *z = malloc(cap);
+    char why[256], stored[STORE_SHA256_HEX];
+    int rv;
+
+    if (z == NULL) {
+        snprintf(errmsg, 256, "%.40s: out of memory", name);
+        return DR_ENOMEM;
+    }
+    zn = ZSTD_compress(z, cap, data, len, level > 0 ? level : 3);
+    if (ZSTD_isError(zn)) {
+        snprintf(errmsg, 256, "%.40s: zstd: %s", name, ZSTD_getErrorName(zn));
+        free(z);
+        return DR_EIO;
+    }
+    rv = store_put_buf(s, key, z, zn, stored, why);
+    free(z);
+    if (rv != 0) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+    }
+    return rv;
+}
+
+/* The whole file into *out (malloc'ed), or DR_EIO. */
+static int read_whole(int fd,
+                      const char *name,
+                      size_t len,
+                      unsigned char **out,
+                      char *errmsg)
+{
+    unsigned char *b = malloc(len > 0 ? len : 1);
+    size_t got = 0;
+
+    *out = NULL;
+    if (b == NULL) {
+        snprintf(errmsg, 256, "%.40s: out of memory", name);
+        return DR_ENOMEM;
+    }
+    while (got < len) {
+        ssize_t n = pread(fd, b + got, len - got, (off_t)got);
+        if (n <= 0) {
+            snprintf(errmsg, 256, "%.40s: read: %s", name,
+                     n < 0 ? strerror(errno) : "shorter than it was");
+            free(b);
+            return DR_EIO;
+        }
+        got += (size_t)n;
+    }
+    *out = b;
+    return DR_OK;
+}
+
+int wal_push(const struct wal_options *o,
+             const char *path,
+             bool *already,
+             char *errmsg)
+{
+    const char *name = base_name(path);
+    struct wal_name wn;
+    struct store *s = NULL;
+    struct stat sb;
+    unsigned char *buf = NULL, *whole = NULL;
+    char sha[STORE_SHA256_HEX], prefix[128], key[STORE_KEY_MAX];
+    char why[256];
+    uint64_t sysid;
+    size_t count;
+    int fd = -1, rv;
+
+    *already = false;
+    if ((rv = wal_name_parse(name, &wn, errmsg)) != 0 ||
+        (rv = wal_read_sysid(o->pgdata, &sysid, errmsg)) != 0) {
+        return rv;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(errmsg, 256, "%.200s: %s", path,
+                 fd < 0 ? strerror(errno) : "not a regular file");
+        rv = DR_EIO;
+        goto out;
+    }
+    buf = malloc(WAL_BUF);
+    if (buf == NULL) {
+        snprintf(errmsg, 256, "%.80s: out of memory", name);
+        rv = DR_ENOMEM;
+        goto out;
+    }
+    if (wn.kind == WAL_SEGMENT || wn.kind == WAL_PARTIAL) {
+        ssize_t got = pread(fd, buf, WAL_HEADER_LEN, 0);
+        rv = wal_check_header(buf, got > 0 ? (size_t)got : 0,
+                              (uint64_t)sb.st_size, &wn, sysid, why);
+        if (rv != 0) {
+            snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+            goto out;
+        }
+    } else if ((uint64_t)sb.st_size > WAL_SMALL_MAX) {
+        snprintf(errmsg, 256, "%.40s: %llu bytes, more than a %s file has",
+                 name, (unsigned long long)sb.st_size,
+                 wn.kind == WAL_HISTORY ? "history" : "backup label");
+        rv = DR_EINVAL;
+        goto out;
+    }
+    if ((uint64_t)sb.st_size <= WAL_MEM_MAX) {
+        unsigned char md[32];
+        rv = read_whole(fd, name, (size_t)sb.st_size, &whole, errmsg);
+        if (rv != 0) {
+            goto out;
+        }
+        EVP_Digest(whole, (size_t)sb.st_size, md, NULL, EVP_sha256(), NULL);
+        to_hex(md, sha);
+    } else if ((rv = hash_fd(fd, name, buf, sha, errmsg)) != 0) {
+        goto out;
+    }
+    if ((rv = open_store(o, &s, errmsg)) != 0) {
+        goto out;
+    }
+    snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
+             (unsigned long long)sysid, wn.dir, name);
+    if ((rv = find_archived(s, prefix, key, &count, errmsg)) != 0) {
+        goto out;
+    }
+    if (count > 0) {
+        if (count == 1 && strncmp(key + strlen(prefix), sha, 64) == 0) {
+            *already = true; /* PostgreSQL retries after a crash */
+            goto out;
+        }
+        snprintf(errmsg, 256,
+                 "%.40s is already archived with other contents (SHA-256 "
+                 "%.16s…, this file %.16s…): refusing to overwrite it; was "
+                 "this store used by another cluster with the same system "
+                 "identifier?",
+                 name, key + strlen(prefix), sha);
+        rv = DR_ECONFLICT;
+        goto out;
+    }
+    snprintf(key, sizeof(key), "%s%s.zst", prefix, sha);
+    rv = whole != NULL
+             ? upload_mem(s, name, key, whole, (size_t)sb.st_size,
+                          o->zstd_level, errmsg)
+             : upload(s, fd, name, key, sha, o->zstd_level, buf, errmsg);
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(whole);
+    free(buf);
+    store_close(s);
+    return rv;
+}
+
+/* Read the object into fd; *hdr gets the first WAL_HEADER_LEN bytes (for
+ * segments) and hex the SHA-256 of all it wrote (zio hashes as it
+ * decompresses). */
+static int download(struct store *s,
+                    const char *key,
+                    int fd,
+                    unsigned char *buf,
+                    unsigned char *hdr,
+                    size_t *hdr_len,
+                    uint64_t *total,
+                    char *hex,
+                    char *errmsg)
+{
+    struct zio_reader *r = NULL;
+    struct zio_stats st;
+    size_t n;
+    int rv;
+
+    *hdr_len = 0;
+    *total = 0;
+    hex[0] = '\0';
+    rv = zio_reader_open(s, key, NULL, &r, errmsg);
+    while (rv == 0) {
+        rv = zio_read(r, buf, WAL_BUF, &n, errmsg);
+        if (rv != 0 || n == 0) {
+            break;
+        }
+        if (*hdr_len < WAL_HEADER_LEN) {
+            size_t k = WAL_HEADER_LEN - *hdr_len;
+            k = k < n ? k : n;
+            memcpy(hdr + *hdr_len, buf, k);
+            *hdr_len += k;
+        }
+        *total += n;
+        for (size_t done = 0; done < n;) {
+            ssize_t w = write(fd, buf + done, n - done);
+            if (w < 0) {
+                snprintf(errmsg, 256, "write: %s", strerror(errno));
+                rv = DR_EIO;
+                break;
+            }
+            done += (size_t)w;
+        }
+    }
+    if (r != NULL) {
+        if (rv == 0) {
+            zio_reader_stats(r, &st);
+            snprintf(hex, STORE_SHA256_HEX, "%s", st.raw_sha256);
+        }
+        zio_reader_close(r);
+    }
+    return rv;
+}
+
+/* One archived file into path, checked (see wal_fetch). */
+static int fetch_one(const struct wal_options *o,
+                     const char *name,
+                     const struct wal_name *np,
+                     uint64_t sysid,
+                     const char *path,
+                     char *errmsg)
+{
+    struct wal_name wn = *np;
+    struct store *s = NULL;
+    unsigned char *buf = NULL, hdr[WAL_HEADER_LEN];
+    char prefix[128], key[STORE_KEY_MAX], tmp[1200];
+    char got[STORE_SHA256_HEX], why[256];
+    size_t count, hdr_len;
+    uint64_t total;
+    int fd = -1, rv;
+
+    tmp[0] = '\0';
+    if ((rv = open_store(o, &s, errmsg)) != 0) {
+        goto out;
+    }
+    snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
+             (unsigned long long)sysid, wn.dir, name);
+    if ((rv = find_archived(s, prefix, key, &count, why)) != 0) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+        goto out;
+    }
+    if (count != 1) {
+        if (count == 0) {
+            snprintf(errmsg, 256, "%.40s: not in the archive (%.180s)", name,
+                     store_url(s));
+        } else {
+            snprintf(errmsg, 256,
+                     "%.40s: %zu archived copies with different contents: "
+                     "which one is right is not known",
+                     name, count);
+        }
+        rv = count == 0 ? DR_ENOTFOUND : DR_ECORRUPT;
+        goto out;
+    }
+    buf = malloc(WAL_BUF);
+    snprintf(tmp, sizeof(tmp), "%.1000s.drnode-tmp", path);
+    fd = buf == NULL
+             ? -1
+             : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(errmsg, 256, "%.40s: %.160s: %s", name, tmp,
+                 buf == NULL ? "out of memory" : strerror(errno));
+        rv = DR_EIO;
+        tmp[0] = '\0'; /* nothing of ours to remove */
+        goto out;
+    }
+    rv = download(s, key, fd, buf, hdr, &hdr_len, &total, got, why);
+    if (rv != 0) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+        goto out;
+    }
+    if (strncmp(key + strlen(prefix), got, 64) != 0) {
+        snprintf(errmsg, 256,
+                 "%.40s: the archived copy is corrupt: its contents hash to "
+                 "%.16s…, its name says %.16s…",
+                 name, got, key + strlen(prefix));
+        rv = DR_ECORRUPT;
+        goto out;
+    }
+    if ((wn.kind == WAL_SEGMENT || wn.kind == WAL_PARTIAL) &&
+        (rv = wal_check_header(hdr, hdr_len, total, &wn, sysid, why)) != 0) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+        goto out;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        snprintf(errmsg, 256, "%.40s: %.160s: %s", name, tmp, strerror(errno));
+        rv = DR_EIO;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        snprintf(errmsg, 256, "%.40s: rename to %.160s: %s", name, path,
+                 strerror(errno));
+        rv = DR_EIO;
+        goto out;
+    }
+    tmp[0] = '\0';
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (tmp[0] != '\0') {
+        unlink(tmp);
+    }
+    free(buf);
+    store_close(s);
+    return rv;
+}
+
+/* Prefetch: PostgreSQL asks for one segment at a time and replays it before
+ * it asks for the next, so each call leaves a detached process fetching the
+ * next o->prefetch segments into PGDATA/pg_wal/drnode-prefetch (checked as
+ * any fetch, renamed into place only when whole), and later calls take
+ * theirs from there with a rename. One prefetcher at a time (a lock file);
+ * a failure there only means the foreground fetches that segment itself
+ * and reports what is wrong. The spool is emptied when PostgreSQL asks for
+ * a segment the archive does not have (the end of recovery). */
+#define WAL_SPOOL "pg_wal/drnode-prefetch"
+
+static void spool_path(const struct wal_options *o,
+                       const char *name,
+                       char *out,
+                       size_t size)
+{
+    snprintf(out, size, "%s/" WAL_SPOOL "%s%s",
+             o->pgdata != NULL ? o->pgdata : ".", name[0] != '\0' ? "/" : "",
+             name);
+}
+
+/* Remove spool entries: every one when below is NULL, else those whose
+ * name sorts before below and leftovers of killed prefetchers. */
+static void spool_clean(const struct wal_options *o, const char *below)
+{
+    char dir[1100], path[1400];
+    struct dirent *de;
+    DIR *d;
+
+    spool_path(o, "", dir, sizeof(dir));
+    d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue; /* ., .. and the lock */
+        }
+        if (below == NULL || strcmp(de->d_name, below) < 0 ||
+            strstr(de->d_name, ".drnode-tmp") != NULL) {
+            snprintf(path, sizeof(path), "%.1100s/%.255s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* The segment size from the long header of the file at path; 0 when it
+ * cannot be read. */
+static uint64_t seg_size_of(const char *path)
+{
+    unsigned char hdr[WAL_HEADER_LEN];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? pread(fd, hdr, sizeof(hdr), 0) : -1;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return got == (ssize_t)sizeof(hdr) ? le(hdr + 32, 4) : 0;
+}
+
+static void prefetch_main(const struct wal_options *o,
+                          const struct wal_name *wn,
+                          const char *name,
+                          uint64_t sysid,
+                          uint64_t seg_size)
+{
+    char dir[1100], lock[1200], next[32], path[1200], err[256];
+    uint64_t per_log = 0x100000000ull / seg_size;
+    uint64_t segno = (uint64_t)wn->log * per_log + wn->seg;
+    struct stat st;
+    int fd;
+
+    spool_path(o, "", dir, sizeof(dir));
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        return;
+    }
+    snprintf(lock, sizeof(lock), "%s/.lock", dir);
+    fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        return; /* another prefetcher runs; fd closes at exit */
+    }
+    spool_clean(o, name);
+    for (int i = 1; i <= o->prefetch; i++) {
+        struct wal_name nn = *wn;
+        uint64_t n = segno + (uint64_t)i;
+        nn.log = (uint32_t)(n / per_log);
+        nn.seg = (uint32_t)(n % per_log);
+        snprintf(next, sizeof(next), "%08X%08X%08X", nn.tli, nn.log, nn.seg);
+        memcpy(nn.dir, next, 16);
+        nn.dir[16] = '\0';
+        spool_path(o, next, path, sizeof(path));
+        if (stat(path, &st) == 0) {
+            continue;
+        }
+        if (fetch_one(o, next, &nn, sysid, path, err) != 0) {
+            break; /* the end of the archive, or the foreground's to say */
+        }
+    }
+}
+
+/* Fork a detached prefetcher (double fork: PostgreSQL waits for this
+ * process only, and nobody is left to reap). */
+static void prefetch_start(const struct wal_options *o,
+                           const struct wal_name *wn,
+                           const char *name,
+                           uint64_t sysid,
+                           const char *path)
+{
+    uint64_t seg_size = seg_size_of(path);
+    pid_t pid;
+
+    if (seg_size < (1u << 20) || seg_size > (1u << 30)) {
+        return;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        return;
+    }
+    if (pid > 0) {
+        waitpid(pid, NULL, 0);
+        return;
+    }
+    setsid();
+    if (fork() == 0) {
+        prefetch_main(o, wn, name, sysid, seg_size);
+    }
+    _exit(0);
+}
+
+int wal_fetch(const struct wal_options *o,
+              const char *name,
+              const char *path,
+              char *errmsg)
+{
+    struct wal_name wn;
+    char spooled[1200];
+    uint64_t sysid;
+    int rv;
+
+    if ((rv = wal_name_parse(name, &wn, errmsg)) != 0 ||
+        (rv = wal_read_sysid(o->pgdata, &sysid, errmsg)) != 0) {
+        return rv;
+    }
+    if (wn.kind != WAL_SEGMENT || o->prefetch <= 0) {
+        return fetch_one(o, name, &wn, sysid, path, errmsg);
+    }
+    spool_path(o, name, spooled, sizeof(spooled));
+    rv = rename(spooled, path) == 0
+             ? DR_OK
+             : fetch_one(o, name, &wn, sysid, path, errmsg);
+    if (rv == 0) {
+        prefetch_start(o, &wn, name, sysid, path);
+    } else if (rv == DR_ENOTFOUND) {
+        spool_clean(o, NULL);
+    }
+    return rv;
+}
+
+int wal_expire(const struct wal_options *o,
+               uint64_t sysid,
+               uint32_t seg_size,
+               uint64_t keep_lsn,
+               uint64_t *removed,
+               char *errmsg)
+{
+    struct store *s = NULL;
+    struct store_object *objs = NULL;
+    char prefix[64], *after = NULL, *next = NULL, err[256];
+    uint64_t keep_seg, per_log;
+    size_t n = 0;
+    int rv;
+
+    *removed = 0;
+    if (seg_size == 0 || (seg_size & (seg_size - 1)) != 0) {
+        snprintf(errmsg, 256, "WAL segment size %u is not a power of two",
+                 (unsigned)seg_size);
+        return DR_EINVAL;
+    }
+    keep_seg = keep_lsn / seg_size;
+    per_log = 0x100000000ull / seg_size;
+    rv = open_store(o, &s, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    snprintf(prefix, sizeof(prefix), "wal/%016llx/", (unsigned long long)sysid);
+    do {
+        rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
+        for (size_t i = 0; rv == 0 && i < n; i++) {
+            /* wal/SYSID/DIR/NAME-SHA256.zst */
+            const char *file = base_name(objs[i].key);
+            const char *dash = strrchr(file, '-');
+            char name[64];
+            struct wal_name w;
+            if (dash == NULL || (size_t)(dash - file) >= sizeof(name)) {
+                continue; /* not ours: left alone */
+            }
+            memcpy(name, file, (size_t)(dash - file));
+            name[dash - file] = '\0';
+            if (wal_name_parse(name, &w, err) != 0 || w.kind == WAL_HISTORY ||
+                (uint64_t)w.log * per_log + w.seg >= keep_seg) {
+                continue; /* history files stay: timelines need them */
+            }
+            rv = store_delete(s, objs[i].key, errmsg);
+            *removed += rv == 0;
+        }
+        store_objects_free(objs, n);
+        objs = NULL;
+        free(after);
+        after = next;
+        next = NULL;
+    } while (rv == 0 && after != NULL);
+    free(after);
+    store_close(s);
+    return rv;
+}

@@ -1,0 +1,101 @@
+/* PostgreSQL's WAL archive in an object store: `drnode wal-push` as
+ * archive_command and `drnode wal-fetch` as restore_command.
+ *
+ * Layout: wal/SYSID/DIR/NAME-SHA256.zst, where SYSID is the database
+ * system identifier (16 hex digits, so two clusters never mix their
+ * segments), DIR the first 16 characters of a segment's name (timeline and
+ * log) or "history" for timeline history files, and SHA256 that of the
+ * uncompressed file: an archived file carries its own checksum, and a
+ * second push of the same name with other contents is refused, as
+ * pgBackRest does.
+ *
+ * Blocking (files, the store): run by PostgreSQL as a child process, never
+ * on drnode's loop. */
+#ifndef DR_WAL_H
+#define DR_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum wal_kind {
+    WAL_SEGMENT, /* 000000010000000000000003 */
+    WAL_PARTIAL, /* 000000010000000000000003.partial (after a promote) */
+    WAL_BACKUP,  /* 000000010000000000000003.00000028.backup */
+    WAL_HISTORY  /* 00000002.history */
+};
+
+struct wal_name
+{
+    enum wal_kind kind;
+    uint32_t tli;
+    uint32_t log; /* segments and what names one */
+    uint32_t seg;
+    char dir[17]; /* the folder under wal/SYSID/ */
+};
+
+/* Parse a file name PostgreSQL archives (no directory part). DR_EINVAL
+ * naming the problem for anything else. */
+int wal_name_parse(const char *name, struct wal_name *out, char *errmsg);
+
+/* Check the long page header at the start of a segment (or .partial) file
+ * of file_size bytes against its name and the cluster's system
+ * identifier: the header's size, timeline, address and sysid must be
+ * those the name and pg_control imply. hdr holds the first hdr_len bytes
+ * (at least 40). DR_ECORRUPT naming the field that differs. */
+int wal_check_header(const unsigned char *hdr,
+                     size_t hdr_len,
+                     uint64_t file_size,
+                     const struct wal_name *n,
+                     uint64_t sysid,
+                     char *errmsg);
+
+/* The database system identifier of the data directory pgdata ("." is
+ * where PostgreSQL runs its archive and restore commands): the first field
+ * of global/pg_control. */
+int wal_read_sysid(const char *pgdata, uint64_t *sysid, char *errmsg);
+
+struct wal_options
+{
+    const char *store_url;
+    const char *credentials_file; /* NULL: the environment's */
+    const char *pgdata;           /* where global/pg_control is; NULL "." */
+    int zstd_level;               /* 0: 3 */
+    /* wal-fetch: segments fetched ahead into PGDATA/pg_wal/drnode-prefetch
+     * by a detached process while PostgreSQL replays (0: none) */
+    int prefetch;
+};
+
+#define WAL_PREFETCH_DEFAULT 8 /* 128 MiB of 16 MiB segments */
+
+/* archive_command: archive the file at path (PostgreSQL's %p) into the
+ * store. Returns 0 only once the object is durable in the store (or an
+ * identical copy already was: PostgreSQL retries after a crash); anything
+ * else and PostgreSQL keeps the file and retries. *already tells which. */
+int wal_push(const struct wal_options *o,
+             const char *path,
+             bool *already,
+             char *errmsg);
+
+/* restore_command: the archived file name (%f) into path (%p), its
+ * SHA-256 checked before it is renamed into place (or taken from the
+ * prefetch spool, where it was checked the same way). DR_ENOTFOUND when the
+ * archive has no such file (PostgreSQL then ends or waits); any other
+ * error means the archive cannot be trusted and recovery must stop. */
+int wal_fetch(const struct wal_options *o,
+              const char *name,
+              const char *path,
+              char *errmsg);
+
+/* Expire what no base backup needs: every segment, .partial and .backup
+ * file of the cluster sysid whose segment (of seg_size bytes) is below
+ * the one holding keep_lsn, on any timeline; .history files stay. *removed
+ * counts the objects deleted (also on error). */
+int wal_expire(const struct wal_options *o,
+               uint64_t sysid,
+               uint32_t seg_size,
+               uint64_t keep_lsn,
+               uint64_t *removed,
+               char *errmsg);
+
+#endif /* DR_WAL_H */

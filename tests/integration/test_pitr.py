@@ -1,0 +1,423 @@
+"""Base backups in the catalog and point-in-time restore with the WAL
+archive, end to end: a real PostgreSQL 15 archives with `drnode wal-push`;
+`drctl backups run --kind pg_base` takes a physical base backup through
+the cluster (replicated to the DR region like any backup); `drctl restore
+--pitr` builds a data directory from it in the DR region's copy, starts a
+server that replays the archive with `drnode wal-fetch` to a time between
+two batches of rows, and finds exactly the rows before it. Targets outside
+the window, a non-empty data directory and bad arguments are refused with
+nothing written; a corrupt part is named and leaves no half-made data
+directory behind.
+
+Environment: DRNODE, DRCTL (paths to the binaries).
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+import drtest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
+
+import drcluster  # noqa: E402
+from drcluster import Cluster, wait_until  # noqa: E402
+import svc_pg  # noqa: E402
+from drtest import run_job  # noqa: E402
+from test_wal import CONF as WAL_CONF  # noqa: E402 (wal-push's config)
+
+
+class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
+
+    @classmethod
+    def start_services(cls):
+        # PostgreSQL runs drnode as its own user (postgres when we are
+        # root): the binary, its config and the archive are where it can
+        # reach them.
+        cls.tmp = tempfile.mkdtemp(prefix="dr-pitr-it-")
+        drcluster.TEMP_DIRS.add(cls.tmp)
+        os.chmod(cls.tmp, 0o755)
+        cls.bin = os.path.join(cls.tmp, "drnode")
+        shutil.copy2(drtest.drnode(), cls.bin)
+        os.chmod(cls.bin, 0o755)
+        cls.store = {}
+        for r in ("eu-west", "us-east"):
+            cls.store[r] = os.path.join(cls.tmp, "store-" + r)
+            os.mkdir(cls.store[r])
+        cls.pw = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if cls.pw is not None:
+            # The node (root) and the archiver (postgres) share eu-west's
+            # file store: both write through its temporary directory.
+            tmpdir = os.path.join(cls.store["eu-west"], "#tmp")
+            os.mkdir(tmpdir)
+            for p in (cls.store["eu-west"], tmpdir):
+                os.chown(p, cls.pw.pw_uid, cls.pw.pw_gid)
+        cls.wal_conf = os.path.join(cls.tmp, "wal.conf")
+        with open(cls.wal_conf, "w") as f:
+            f.write(WAL_CONF.format(dir=cls.tmp,
+                                    store="file://" + cls.store["eu-west"]))
+        os.chmod(cls.wal_conf, 0o644)
+        cls.restored = []  # pids of servers the restores started
+        cls.pg = svc_pg.PgServer(settings={"wal_level": "replica",
+                                           "archive_mode": "on"})
+        cls.pg.psql("postgres", "ALTER SYSTEM SET archive_command = "
+                    "'%s wal-push --config %s %%p'; SELECT pg_reload_conf();"
+                    % (cls.bin, cls.wal_conf))
+        cls.pg.create_db("app")
+        cls.pg.psql("app", "CREATE TABLE t (id int, batch int)")
+        cls.insert(1)
+        cls.c = Cluster(
+            regions=("eu-west", "us-east"),
+            region_sections={
+                "eu-west": {"object_store": "file://" + cls.store["eu-west"],
+                            "priority": 10},
+                "us-east": {"object_store": "file://" + cls.store["us-east"],
+                            "priority": 5}},
+            services={1: {"pg": cls.pg.conninfo("app")}},
+            name="pitr")
+        cls.c.start_all()
+        cls.c.wait_for_leader()
+        for key in ("backup.pg_interval_s", "backup.redis_interval_s"):
+            p = cls.c.drctl("settings", "set", key, "0")
+            assert p.returncode == 0, p
+
+    @classmethod
+    def tearDownClass(cls):
+        for pid in getattr(cls, "restored", []):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            wait_until(lambda: not drcluster.pid_alive(pid), 30,
+                       what="restored server %d to stop" % pid)
+        if getattr(cls, "c", None) is not None:
+            cls.c.cleanup()
+        if getattr(cls, "pg", None) is not None:
+            cls.pg.stop()
+
+    @classmethod
+    def insert(cls, batch):
+        cls.pg.psql("app", "INSERT INTO t SELECT g, %d FROM "
+                    "generate_series(1, 1000) g" % batch)
+
+    @classmethod
+    def archive_now(cls):
+        """Switch to a new segment and wait until the old one is
+        archived."""
+        last = cls.pg.psql("app", "SELECT pg_walfile_name("
+                           "pg_switch_wal())").strip()
+        wait_until(lambda: cls.pg.psql(
+            "postgres", "SELECT last_archived_wal FROM pg_stat_archiver"
+        ).strip() >= last, 60, what="segment %s archived" % last)
+
+    def drctl(self, *args, timeout=180):
+        p = self.c.drctl(*args, timeout=timeout)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def pgdata(self, name):
+        return os.path.join(self.tmp, name)
+
+    def restored_psql(self, res, sql):
+        """psql against a restored server (the restore's JSON result)."""
+        port = res["result"]["conninfo"].split("port=")[1].split()[0]
+        p = self.pg.run([os.path.join(svc_pg.PG_BIN, "psql"), "-X", "-A",
+                         "-t", "-h", res["result"]["pgdata"], "-p", port,
+                         "-U", "postgres", "-d", "app", "-c", sql],
+                        timeout=30)
+        return p.stdout.decode().strip()
+
+    def restore(self, *args):
+        port = drcluster.free_ports(1)[0]
+        rc, out, err = self.drctl("--json", "restore", "--pitr",
+                                  "--drnode", self.bin, "--start", "--port",
+                                  str(port), *args)
+        self.assertEqual(rc, 0, out + err)
+        res = json.loads(out)
+        self.restored.append(res["result"]["pid"])
+        return res
+
+    def base_backup(self):
+        rc, out, err = self.drctl("--json", "backups", "run", "--kind",
+                                  "pg_base", "--wait", "120")
+        self.assertEqual(rc, 0, out + err)
+        bid = json.loads(out)["id"]
+        wait_until(lambda: all(
+            c["state"] == "verified" for c in self.c.leader().get(
+                "/api/backups/" + bid).json["copies"]) and len(
+            self.c.leader().get("/api/backups/" + bid).json["copies"]) == 2,
+            60, interval=0.2, what="both copies of %s verified" % bid)
+        return self.c.leader().get("/api/backups/" + bid).json
+
+    def test_1_base_backup_in_the_catalog_and_both_regions(self):
+        b = self.base_backup()
+        type(self).first = b
+        self.assertEqual(b["kind"], "pg_base")
+        self.assertEqual(b["origin_region"], "eu-west")
+        detail = json.loads(b["detail"])
+        self.assertEqual(detail["timeline"], 1)
+        self.assertRegex(detail["stop_lsn"], r"^[0-9A-F]+/[0-9A-F]+$")
+        self.assertGreaterEqual(detail["files"], 900)
+        # The DR region's copy holds the same objects, byte for byte.
+        prefix = b["prefix"]
+        for name in os.listdir(os.path.join(self.store["eu-west"], prefix)):
+            with open(os.path.join(self.store["eu-west"], prefix, name),
+                      "rb") as f1, open(os.path.join(
+                    self.store["us-east"], prefix, name), "rb") as f2:
+                self.assertEqual(f1.read(), f2.read(), name)
+        rc, out, err = self.drctl("backups", "verify", b["id"], "--region",
+                                  "us-east")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("verified in us-east", out)
+        rc, out, err = self.drctl("backups", "list")
+        self.assertIn("pg_base", out)
+
+    def test_2_restore_to_a_time_between_two_batches(self):
+        self.insert(2)
+        time.sleep(1.1)
+        target = self.pg.psql(
+            "app", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')").strip()
+        time.sleep(1.1)
+        self.insert(3)
+        self.archive_now()
+        # From the DR region's copy; the WAL from the origin's archive.
+        res = self.restore("--target-time", target, "--pgdata",
+                           self.pgdata("r-time"), "--region", "us-east")
+        self.assertEqual(res["copy_region"], "us-east")
+        self.assertTrue(res["result"]["pg_verifybackup"])
+        self.assertEqual(
+            self.restored_psql(res, "SELECT batch, count(*) FROM t "
+                                    "GROUP BY 1 ORDER BY 1"),
+            "1|1000\n2|1000")
+        self.assertEqual(self.restored_psql(res, "SELECT pg_is_in_recovery()"),
+                         "f")
+        # The restored server does not archive into the source's archive.
+        self.assertEqual(self.restored_psql(res, "SHOW archive_mode"), "off")
+
+    def test_3_restore_latest_and_to_an_lsn(self):
+        self.insert(4)
+        lsn = self.pg.psql("app", "SELECT pg_current_wal_insert_lsn()").strip()
+        self.insert(5)
+        self.archive_now()
+        res = self.restore("--target", "latest", "--pgdata",
+                           self.pgdata("r-latest"))
+        self.assertEqual(
+            self.restored_psql(res, "SELECT string_agg(DISTINCT batch::text, "
+                                    "',' ORDER BY batch::text) FROM t"),
+            "1,2,3,4,5")
+        res = self.restore("--target-lsn", lsn, "--pgdata",
+                           self.pgdata("r-lsn"))
+        self.assertEqual(
+            self.restored_psql(res, "SELECT max(batch) FROM t"), "4")
+
+    def test_4_targets_outside_the_window_are_refused(self):
+        first = self.c.leader().get("/api/backups").json["backups"]
+        first = [b for b in first if b["kind"] == "pg_base"][-1]
+        before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(
+            first["snapshot_ms"] / 1000 - 3600))
+        future = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                               time.gmtime(time.time() + 3600))
+        for t in (before, future):
+            d = self.pgdata("r-refused")
+            rc, out, err = self.drctl("restore", "--pitr", "--target-time",
+                                      t, "--pgdata", d, "--drnode", self.bin)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("outside the archive's window", err)
+            self.assertIn("(the oldest base backup's end)", err)
+            self.assertFalse(os.path.exists(d), "nothing is written")
+
+    def test_5_bad_arguments_change_nothing(self):
+        d = self.pgdata("r-bad")
+        os.mkdir(d)
+        with open(os.path.join(d, "keep"), "w") as f:
+            f.write("mine")
+        cases = [
+            (("--target-time", "2026-12-06 03:14:00"), "with a zone"),
+            (("--target-time", "yesterday"), "is not a time"),
+            (("--target-lsn", "0/XYZ"), "is not an LSN"),
+            (("--target", "earliest"), "is not latest"),
+            (("--target", "latest", "--target-lsn", "0/1"), "give one target"),
+            (("--target", "latest", "--start"), "--start and --port"),
+            (("--standby", "--target", "latest"), "give one target"),
+            (("--target", "latest", "--pgdata", d), "is not empty"),
+        ]
+        for args, msg in cases:
+            full = list(args)
+            if "--pgdata" not in full:
+                full += ["--pgdata", d]
+            rc, out, err = self.drctl("restore", "--pitr", "--drnode",
+                                      self.bin, *full)
+            self.assertNotEqual(rc, 0, args)
+            self.assertIn(msg, err, args)
+            self.assertEqual(os.listdir(d), ["keep"], args)
+        # A logical backup's restore points a base backup to --pitr.
+        bid = self.first["id"]
+        rc, out, err = self.drctl("restore", "--backup", bid, "--pg",
+                                  "dbname=x")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("restore it with --pitr", err)
+
+    def test_6_corrupt_part_named_and_nothing_left_behind(self):
+        b = self.first
+        scratch = os.path.join(self.tmp, "store-corrupt")
+        shutil.copytree(self.store["us-east"], scratch)
+        part = sorted(p for p in os.listdir(os.path.join(scratch,
+                                                         b["prefix"]))
+                      if p.startswith("base."))[0]
+        path = os.path.join(scratch, b["prefix"], part)
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            c = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([c[0] ^ 0x40]))
+        spec = {"store": "file://" + scratch,
+                "manifest_key": b["manifest_key"],
+                "manifest_sha256": b["manifest_sha256"]}
+        out = run_job(dict(spec, op="pg_base_verify"))
+        self.assertFalse(out["ok"])
+        self.assertIn(part, out["error"])
+        d = self.pgdata("r-corrupt")
+        out = run_job(dict(spec, op="pg_base_restore", pgdata=d,
+                           wal_store="file://" + self.store["eu-west"]))
+        self.assertFalse(out["ok"])
+        self.assertIn(part, out["error"])
+        self.assertEqual(os.listdir(d), [],
+                         "a half-made data directory is removed")
+
+    def test_7_wal_no_base_backup_needs_is_expired(self):
+        second = self.base_backup()
+        d2 = json.loads(second["detail"])
+        # The first base backup still needs the WAL from its start.
+        self.assertEqual(d2["wal_expired"], 0)
+        self.assertEqual(d2["wal_kept_from_lsn"],
+                         json.loads(self.first["detail"])["start_lsn"])
+        rc, out, err = self.drctl("backups", "delete", self.first["id"])
+        self.assertEqual(rc, 0, out + err)
+        wait_until(lambda: self.c.leader().get(
+            "/api/backups/" + self.first["id"]).status == 404, 60,
+            interval=0.2, what="the first base backup deleted")
+        self.insert(6)
+        self.archive_now()
+        third = self.base_backup()
+        d3 = json.loads(third["detail"])
+        self.assertGreater(d3["wal_expired"], 0)
+        self.assertEqual(d3["wal_kept_from_lsn"], d2["start_lsn"])
+        # What is left starts at the second's first segment; the
+        # timeline history stays.
+        hi, lo = (int(x, 16) for x in d2["start_lsn"].split("/"))
+        keep_seg = ((hi << 32) | lo) // (16 << 20)
+        segs = []
+        for root, _, files in os.walk(os.path.join(self.store["eu-west"],
+                                                   "wal")):
+            for f in files:
+                name = f.split("-")[0]
+                if len(name) >= 24 and "history" not in f:
+                    segs.append(int(name[8:16], 16) * 256 +
+                                int(name[16:24], 16))
+        self.assertTrue(segs)
+        self.assertGreaterEqual(min(segs), keep_seg)
+        # Everything the remaining base backups need is there.
+        res = self.restore("--target", "latest", "--backup", second["id"],
+                           "--pgdata", self.pgdata("r-after-expire"))
+        self.assertEqual(self.restored_psql(res, "SELECT max(batch) FROM t"),
+                         "6")
+
+    def test_8_a_missing_segment_is_named_never_an_early_end(self):
+        bases = [b for b in self.c.leader().get("/api/backups").json[
+            "backups"] if b["kind"] == "pg_base"]
+        newest = max(bases, key=lambda b: b["snapshot_ms"])
+        self.insert(7)
+        self.archive_now()
+        gap_seg = self.pg.psql("app", "SELECT pg_walfile_name("
+                               "pg_current_wal_lsn())").strip()
+        self.insert(8)
+        self.archive_now()
+        self.insert(9)
+        self.archive_now()
+        lsn = self.pg.psql("app", "SELECT pg_current_wal_lsn()").strip()
+        # A copy of the archive without one segment between the base
+        # backup and the target.
+        gap = os.path.join(self.tmp, "store-gap")
+        shutil.copytree(os.path.join(self.store["eu-west"], "wal"),
+                        os.path.join(gap, "wal"))
+        gone = [os.path.join(r, f) for r, _, fs in os.walk(gap)
+                for f in fs if f.startswith(gap_seg + "-")]
+        self.assertEqual(len(gone), 1, gap_seg)
+        os.unlink(gone[0])
+        if self.pw is not None:
+            for r, ds, fs in os.walk(gap):
+                for x in ds + fs + [""]:
+                    os.chown(os.path.join(r, x), self.pw.pw_uid,
+                             self.pw.pw_gid)
+        port = drcluster.free_ports(1)[0]
+        rc, out, err = self.drctl(
+            "restore", "--pitr", "--drnode", self.bin, "--backup",
+            newest["id"], "--target-lsn", lsn, "--wal-store", "file://" + gap,
+            "--pgdata", self.pgdata("r-gap"), "--start", "--port", str(port),
+            "--wait", "120")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("before configured recovery target", err)
+        self.assertIn("the archive has no WAL file %s" % gap_seg, err)
+
+    def test_9_standby_follows_the_archive_until_promoted(self):
+        port = drcluster.free_ports(1)[0]
+        d = self.pgdata("r-standby")
+        rc, out, err = self.drctl("--json", "restore", "--pitr", "--standby",
+                                  "--drnode", self.bin, "--start", "--port",
+                                  str(port), "--pgdata", d)
+        self.assertEqual(rc, 0, out + err)
+        res = json.loads(out)
+        self.restored.append(res["result"]["pid"])
+        self.assertEqual(res["result"]["target"], "standby")
+        self.assertTrue(os.path.exists(os.path.join(d, "standby.signal")))
+        self.assertEqual(self.restored_psql(res, "SELECT pg_is_in_recovery()"),
+                         "t")
+        # us-east's node probes it: its replay delay on the node's metrics.
+        self.c.stop(2)
+        self.c.services[2] = {"pg_standby": "host=%s port=%d user=postgres "
+                              "dbname=postgres" % (d, port)}
+        self.c.write_config(self.c.nodes[2])
+        self.c.restart(2)
+
+        def metric(name):
+            m = self.c.nodes[2].get("/metrics").body.decode()
+            for line in m.splitlines():
+                if line.startswith(name + '{region="us-east"} '):
+                    return line.split()[-1]
+            return None
+        wait_until(lambda: metric("drnode_pg_standby_in_recovery") == "1", 60,
+                   interval=0.5, what="the standby probed")
+        self.assertEqual(metric("drnode_pg_standby_up"), "1")
+        self.assertGreaterEqual(
+            int(metric("drnode_pg_standby_replay_delay_seconds")), 0)
+        # Rows committed on the primary after the standby started reach it
+        # through the archive.
+        self.insert(10)
+        self.archive_now()
+        wait_until(lambda: self.restored_psql(
+            res, "SELECT max(batch) FROM t") == "10", 60, interval=0.5,
+            what="batch 10 on the standby")
+        self.pg.run([os.path.join(svc_pg.PG_BIN, "pg_ctl"), "-D", d, "-w",
+                     "promote"], timeout=60)
+        self.assertEqual(self.restored_psql(res, "SELECT pg_is_in_recovery()"),
+                         "f")
+        self.assertEqual(self.restored_psql(
+            res, "SELECT count(*) FROM t WHERE batch = 10"), "1000")
+        wait_until(lambda: metric("drnode_pg_standby_in_recovery") == "0", 60,
+                   interval=0.5, what="the promote seen by the probe")
+        self.assertIsNone(metric("drnode_pg_standby_replay_delay_seconds"))
+        # Not part of the region's health: nothing about it reaches the
+        # leader's view of us-east.
+        h = self.c.leader().get("/api/regions").json
+        self.assertNotIn("pg_standby", json.dumps(h))
+
+
+if __name__ == "__main__":
+    drtest.main()
