@@ -70,7 +70,9 @@ static void report_health(const struct health_report *r, int *health)
 {
     const struct probe_result *app = &r->results[PROBE_APP];
     for (int i = 0; i < PROBE__COUNT; i++) {
-        health[fsm_service_of(i)] = health_service_status(&r->results[i]);
+        if (i != PROBE_PG_STANDBY) { /* not a region's service */
+            health[fsm_service_of(i)] = health_service_status(&r->results[i]);
+        }
     }
     health[FSM_SVC_WASM] =
         app->status == PROBE_UP && app->wasm_known
@@ -352,8 +354,11 @@ int health_ingest(struct health *h, const struct health_report *r)
         slot->proposing = prev.proposing;
         slot->received = uv_now(h->loop);
         report_health(slot, now_says);
-        slot->confirmed =
-            fresh && memcmp(now_says, prev.last, sizeof(now_says)) == 0;
+        /* A repeat is the same probe round again: it keeps a
+         * confirmation but is never the second report that makes one. */
+        slot->confirmed = fresh &&
+                          memcmp(now_says, prev.last, sizeof(now_says)) == 0 &&
+                          (!r->repeat || prev.confirmed);
         memcpy(slot->last, now_says, sizeof(now_says));
     }
     h->reports_received++;
@@ -371,7 +376,7 @@ int health_ingest(struct health *h, const struct health_report *r)
         int outcome;
         const struct fsm_breaker *b;
         struct fsm_cmd cmd = {.type = FSM_CMD_BREAKER_EVENTS, .actor = actor};
-        if (p < 0 || (st != PROBE_UP && st != PROBE_DOWN)) {
+        if (r->repeat || p < 0 || (st != PROBE_UP && st != PROBE_DOWN)) {
             continue;
         }
         b = &raftnode_state(h->node)->breakers[p];
@@ -435,6 +440,31 @@ static void forget_silent_regions(struct health *h, const struct fsm *f)
     }
 }
 
+static void send_report(struct health *h, bool urgent);
+
+/* A new leader knows nothing of the endpoints' reachability, the members'
+ * applied indexes or their fences until reports reach it: give it this
+ * node's at once rather than at the next probe round (up to an interval
+ * later, while a region may be burning). Retried every tick until the new
+ * leader takes it (it refuses until its first barrier commits). */
+static void report_to_new_leader(struct health *h)
+{
+    raft_id leader = raftnode_leader(h->node);
+
+    if (leader != h->seen_leader) {
+        h->seen_leader = leader;
+        h->leader_report_due = leader != 0;
+    }
+    if (!h->leader_report_due || !h->probing || h->prober.rounds == 0 ||
+        h->report_inflight) {
+        return;
+    }
+    if (leader == h->cfg->id && !raftnode_ready(h->node)) {
+        return;
+    }
+    send_report(h, false);
+}
+
 /* Leader: half-open every breaker whose reset timeout is over, and keep
  * committed region health in line with the reports (a refused or lost
  * proposal is retried here). */
@@ -444,7 +474,11 @@ static void tick_cb(uv_timer_t *t)
     const struct fsm *f = raftnode_state(h->node);
     uint64_t now;
 
-    if (h->stopping || !raftnode_ready(h->node) || !f->initialized) {
+    if (h->stopping) {
+        return;
+    }
+    report_to_new_leader(h);
+    if (!raftnode_ready(h->node) || !f->initialized) {
         h->ready_since = 0;
         return;
     }
@@ -472,8 +506,6 @@ static void tick_cb(uv_timer_t *t)
 
 /* Reports: every node's own region, after each probe round. */
 
-static void send_report(struct health *h, bool urgent);
-
 static void report_done_cb(struct httpc_req *r,
                            long status,
                            const char *body,
@@ -483,6 +515,12 @@ static void report_done_cb(struct httpc_req *r,
     struct health *h = r->data;
     (void)len;
     h->report_inflight = false;
+    if (status == 200) {
+        h->counted_round = h->inflight_round;
+        if (h->inflight_leader == h->seen_leader) {
+            h->leader_report_due = false;
+        }
+    }
     if (h->report_again && !h->stopping) {
         h->report_again = false;
         send_report(h, false); /* what changed while this was on its way */
@@ -508,6 +546,7 @@ static void own_report(struct health *h, struct health_report *r)
     r->timeout_ms = h->cfg->probe_timeout_ms;
     memcpy(r->results, h->prober.results, sizeof(r->results));
     r->fenced_epoch = h->fenced_epoch;
+    r->repeat = h->prober.rounds == h->counted_round;
     for (size_t i = 0; i < h->reach.n_regions && i < REACH_REGIONS_MAX; i++) {
         int64_t down = reach_down_ms(&h->reach, h->reach.regions[i].name);
         if (down < 0) {
@@ -532,7 +571,10 @@ static void send_report(struct health *h, bool urgent)
     }
     own_report(h, &r);
     if (raftnode_ready(h->node)) {
-        health_ingest(h, &r);
+        if (health_ingest(h, &r) == DR_OK) {
+            h->counted_round = h->prober.rounds;
+            h->leader_report_due = false;
+        }
         return;
     }
     if (h->report_inflight) {
@@ -545,6 +587,8 @@ static void send_report(struct health *h, bool urgent)
     jout_init(&j);
     health_report_write(&j, &r);
     if (!j.oom) {
+        h->inflight_round = h->prober.rounds;
+        h->inflight_leader = h->seen_leader;
         h->report_req.data = h;
         h->report_inflight =
             httpc_post(&h->http, &h->report_req, url, h->token, j.buf,
@@ -611,6 +655,9 @@ int health_start(struct health *h,
     if (httpc_init(&h->http, loop) != 0) {
         snprintf(errmsg, 256, "health: could not start the HTTP client");
         return DR_ENOMEM;
+    }
+    if (cfg->tls_cert[0] != '\0') {
+        httpc_set_tls(&h->http, cfg->tls_ca, cfg->tls_cert, cfg->tls_key);
     }
     h->open_parts++;
     h->prober.data = h;

@@ -45,6 +45,10 @@ struct health_report
     /* The newest runbook epoch the reporter's fence hook ran for and
      * succeeded (0: none): its confirmation that it is fenced. */
     uint64_t fenced_epoch;
+    /* Its probe results were in a report a leader already took (sent
+     * again for a new leader or a fence confirmation): they count towards
+     * no breaker a second time. */
+    bool repeat;
 };
 
 /* The leader's freshest word from each (node, region) pair on a region's
@@ -73,6 +77,12 @@ struct health
     struct httpc_req report_req;
     bool report_inflight;
     bool report_again; /* asked for while one was in flight */
+    /* Prober rounds: the one in the report on its way, the newest a
+     * leader took (its LLM outcomes counted). */
+    uint64_t inflight_round, counted_round;
+    raft_id seen_leader;     /* the leader this node last knew (0: none) */
+    raft_id inflight_leader; /* the one the report on its way is for */
+    bool leader_report_due;  /* a new leader has not taken a report yet */
     uv_timer_t tick;
     bool stopping;
     int open_parts; /* prober, httpc, timer not yet closed */

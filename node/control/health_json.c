@@ -71,6 +71,9 @@ void health_report_write(struct jout *j, const struct health_report *r)
     jout_key(j, "services");
     jout_begin(j, '{');
     for (int i = 0; i < PROBE__COUNT; i++) {
+        if (i == PROBE_PG_STANDBY) {
+            continue; /* this node's metrics, not the region's health */
+        }
         jout_key(j, probe_service_name(i));
         write_result(j, i, &r->results[i]);
     }
@@ -78,6 +81,10 @@ void health_report_write(struct jout *j, const struct health_report *r)
     if (r->fenced_epoch > 0) {
         jout_key(j, "fenced_epoch");
         jout_uint(j, r->fenced_epoch);
+    }
+    if (r->repeat) {
+        jout_key(j, "repeat");
+        jout_bool(j, true);
     }
     if (r->n_remote > 0) {
         jout_key(j, "remote");
@@ -256,6 +263,13 @@ int health_report_parse(const struct jin *root,
             return DR_EINVAL;
         }
         out->fenced_epoch = (uint64_t)fe;
+    }
+    v = jin_get(root, "repeat");
+    if (v != NULL) {
+        if (v->type != JIN_BOOL) {
+            return bad(errmsg, NULL, "repeat must be true or false");
+        }
+        out->repeat = v->u.b;
     }
     v = jin_get(root, "remote");
     if (v != NULL) {

@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -479,14 +480,29 @@ class FailoverTest(unittest.TestCase):
         the other regions find the endpoints unreachable and it fails over.
         A region with no endpoints is never failed over automatically."""
         self.load_and_back_up()
+        # The leader in eu-west: its loss makes a new leader, which starts
+        # with no word from anyone on eu-west's endpoints.
+        leader = self.c.wait_for_leader()
+        if leader.id not in (1, 2):
+            r = leader.write("POST", "/api/leader/transfer", {"to": 1},
+                             timeout=15.0)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(self.c.wait_for_leader().id, 1)
+        t0 = time.monotonic()
         for nid in (1, 2):
             self.c.kill(nid)
-        time.sleep(6)  # twice the window
-        self.assertEqual(self.runbook().get("state"), "none")
 
         def lost_view():  # the leader's verdict
             leader = self.c.wait_for_leader(ids=[3, 4, 5])
             return leader.get("/api/failover").json["primary_lost"] or {}
+        # The new leader has the other regions' word on the endpoints as
+        # soon as it leads (they report to it at once, not at their next
+        # probe round, 5 s away): its first verdict already cites it.
+        first = wait_until(lambda: lost_view().get("why_no_failover"), 30,
+                           interval=0.1, what="the leader's first verdict")
+        self.assertIn("reaches its endpoints", first)
+        time.sleep(max(0.0, 6 - (time.monotonic() - t0)))  # twice the window
+        self.assertEqual(self.runbook().get("state"), "none")
         lost = lost_view()
         self.assertEqual(lost["region"], "eu-west")
         self.assertIn("reaches its endpoints", lost["why_no_failover"])
@@ -645,6 +661,62 @@ class FailoverTest(unittest.TestCase):
         sys.stderr.write("leader kills at %s; activate ran %d time(s), "
                          "webhook got %d event(s)\n" % (
                              killed, len(lines), len(Hooks.events)))
+
+    def test_leader_killed_during_dns_and_notify(self):
+        """The DNS step held (dns.servers a silent port: the answer cannot
+        be confirmed) and the notify step held (the webhook answers 503
+        three times): the leader is killed -9 in each. The next leader
+        publishes and notifies again, idempotently: once DNS answers, the
+        failover completes once, in one epoch, with us-east's targets, and
+        every webhook call carries the same event id."""
+        self.load_and_back_up()
+        self.set("failover.mode", "manual")
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        self.addCleanup(silent.close)
+        self.set("dns.servers", "127.0.0.1:%d" % silent.getsockname()[1])
+        Hooks.fail_first = 3
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.drctl("failover", "--to", "us-east", "--reason", "dns kills")
+        killed = []
+        for state in ("dns", "notify"):
+            rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5))
+                            .get("state") in (state, "blocked", "complete")
+                            and self.runbook((1, 2, 3, 4, 5)), 90,
+                            interval=0.05, what="the runbook at " + state)
+            if rb["state"] != state:
+                break
+            leader = self.c.wait_for_leader()
+            self.c.kill(leader.id)
+            killed.append((state, leader.id))
+            others = [n for n in (1, 2, 3, 4, 5) if self.c.node(n).running()]
+            self.c.wait_for_leader(ids=others)
+            self.c.start(leader.id)
+            if state == "dns":
+                # A new leader tries again; now the answer can be seen.
+                self.set("dns.servers", self.dns.server)
+                if self.runbook((1, 2, 3, 4, 5)).get("state") == "blocked":
+                    self.drctl("failover", "resume")
+        self.assertEqual([s for s, _ in killed][:1], ["dns"], killed)
+        rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5))
+                        .get("state") in ("blocked", "complete") and
+                        self.runbook((1, 2, 3, 4, 5)), 90,
+                        what="the runbook to end")
+        if rb["state"] == "blocked":
+            self.drctl("failover", "resume")
+        rb = self.wait_state("complete")
+        self.assertEqual(rb["epoch"], epoch0 + 1)
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        leader = self.c.wait_for_leader()
+        hist = leader.get("/api/history").json["history"]
+        self.assertEqual(len([h for h in hist
+                              if h["action"] == "failover-complete"]), 1)
+        wait_until(lambda: len(Hooks.events) > Hooks.fail_first, 10,
+                   what="a webhook call that succeeded")
+        self.assertEqual({e["id"] for e in Hooks.events},
+                         {"failover-%d" % (epoch0 + 1)})
+        sys.stderr.write("leader kills at %s; webhook got %d call(s)\n" %
+                         (killed, len(Hooks.events)))
 
     def test_switchover_waits_for_every_fence_and_survives_a_leader_kill(self):
         """A switchover whose old primary cannot fence (its hook fails)

@@ -214,6 +214,16 @@ static void test_report_remote(void **state)
                            &r, err),
                      DR_EINVAL);
     assert_non_null(strstr(err, "fenced_epoch must be a non-negative"));
+    /* repeat: a boolean when given; absent means a new round. */
+    assert_int_equal(parse("{\"node\": 3, \"region\": \"a\", \"services\": "
+                           "{}, \"repeat\": 1}",
+                           &r, err),
+                     DR_EINVAL);
+    assert_non_null(strstr(err, "repeat must be true or false"));
+    assert_int_equal(
+        parse("{\"node\": 3, \"region\": \"a\", \"services\": {}}", &r, err),
+        DR_OK);
+    assert_false(r.repeat);
     /* What a node writes, the leader reads back. */
     {
         struct health_report w, back;
@@ -225,6 +235,7 @@ static void test_report_remote(void **state)
         w.remote[0].down_ms = 12345;
         w.n_remote = 1;
         w.fenced_epoch = 9;
+        w.repeat = true;
         jout_init(&j);
         health_report_write(&j, &w);
         assert_false(j.oom);
@@ -233,6 +244,7 @@ static void test_report_remote(void **state)
         assert_string_equal(back.remote[0].region, "eu-west");
         assert_int_equal(back.remote[0].down_ms, 12345);
         assert_int_equal(back.fenced_epoch, 9);
+        assert_true(back.repeat);
         jout_free(&j);
     }
 }
