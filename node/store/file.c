@@ -15,9 +15,12 @@
 #include "common/err.h"
 #include "store/internal.h"
 
-/* Temporary files live in ROOT/#tmp: '#' is not a key character, so no key
- * can name that directory and listings skip it. */
-#define FILE_TMPDIR "#tmp"
+/* Temporary files live in ROOT/#tmp-UID, one directory per user that
+ * writes (a drnode as root and PostgreSQL's wal-push as postgres share a
+ * store; a shared directory would be owned by whichever came first and
+ * closed to the other): '#' is not a key character, so no key can name
+ * these directories and listings skip them. */
+#define FILE_TMPDIR "#tmp-%u"
 #define FILE_DIR_MODE 0750
 #define FILE_MODE 0640
 #define FILE_FLUSH_AFTER (8 << 20) /* bytes between writeback starts */
@@ -177,7 +180,8 @@ static int file_put_begin(void *impl, const char *key, void **out, char *errmsg)
     if (rv != 0) {
         goto err_after_alloc;
     }
-    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR, fs->root);
+    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR, fs->root,
+             (unsigned)geteuid());
     if (mkdir(w->tmp, FILE_DIR_MODE) != 0 && errno != EEXIST) {
         snprintf(errmsg, 256,
                  "object %.100s in %.100s: create the temporary directory: %s",
@@ -185,7 +189,8 @@ static int file_put_begin(void *impl, const char *key, void **out, char *errmsg)
         rv = errno_code(errno);
         goto err_after_alloc;
     }
-    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR "/put-XXXXXX", fs->root);
+    snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR "/put-XXXXXX", fs->root,
+             (unsigned)geteuid());
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
     if (w->fd < 0) {
         snprintf(errmsg, 256,

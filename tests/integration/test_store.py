@@ -699,7 +699,8 @@ class TestFileStore(ToolCase):
         err = self.fails([dst, "copy", src, "empty", sha(b""), "7"],
                          "corrupt")
         self.assertIn("has 0 bytes, the manifest says 7", err)
-        self.assertEqual(os.listdir(os.path.join(self.tmp, "b", "#tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(
+            self.tmp, "b", "#tmp-%d" % os.geteuid())), [])
 
 
 if __name__ == "__main__":

@@ -326,7 +326,8 @@ static void test_abort_leaves_nothing(void **state)
     store_objects_free(objs, n);
     store_put_abort(w2);
     /* Aborts clean their temporary files. */
-    snprintf(tmpdir, sizeof(tmpdir), "%s/store/#tmp", f->dir);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/store/#tmp-%u", f->dir,
+             (unsigned)geteuid());
     assert_int_equal(rmdir(tmpdir), 0);
 }
 
