@@ -526,6 +526,8 @@ static int wal_main(int argc, char **argv)
     int fail = push ? 1 : 255, rv;
     struct config *cfg;
     struct wal_options o;
+    struct wal_copy copies[sizeof(((struct config *)0)->wal_copy_regions) /
+                           sizeof(((struct config *)0)->wal_copy_regions[0])];
     char err[256];
     bool already = false;
 
@@ -558,6 +560,13 @@ static int wal_main(int argc, char **argv)
         o.credentials_file = cfg->store_credentials;
     }
     o.prefetch = WAL_PREFETCH_DEFAULT;
+    for (size_t i = 0; i < cfg->n_wal_copies; i++) {
+        copies[i].region = cfg->wal_copy_regions[i];
+        copies[i].store_url =
+            config_region_store(cfg, cfg->wal_copy_regions[i]);
+    }
+    o.copies = copies;
+    o.n_copies = cfg->n_wal_copies;
     rv = push ? wal_push(&o, argv[4], &already, err)
               : wal_fetch(&o, argv[4], argv[5], err);
     if (rv != 0) {

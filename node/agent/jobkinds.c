@@ -72,6 +72,16 @@ static void base_wal_expire(json_t *spec,
         json_decref(d);
     }
     json_object_set_new(ex, "store", json_string(store));
+    if (c->n_wal_copies > 0) {
+        json_t *copies = json_array();
+        for (size_t i = 0; i < c->n_wal_copies; i++) {
+            const char *url = config_region_store(c, c->wal_copy_regions[i]);
+            if (url != NULL) {
+                json_array_append_new(copies, json_string(url));
+            }
+        }
+        json_object_set_new(ex, "copies", copies);
+    }
     json_object_set_new(ex, "bases", bases);
     json_object_set_new(spec, "wal_expire", ex);
 }

@@ -485,17 +485,30 @@ static void expire_wal(const json_t *spec,
         }
     }
     memset(&o, 0, sizeof(o));
-    o.store_url = json_string_value(json_object_get(ex, "store"));
     o.credentials_file =
         json_string_value(json_object_get(spec, "credentials_file"));
-    rv = wal_expire(&o, m->system_identifier, seg_size, keep, &removed, err);
+    /* The archive, then the other regions' copies of it (wal_copies). */
+    for (i = 0; i == 0 || i <= json_array_size(json_object_get(ex, "copies"));
+         i++) {
+        uint64_t n = 0;
+        o.store_url = i == 0 ? json_string_value(json_object_get(ex, "store"))
+                             : json_string_value(json_array_get(
+                                   json_object_get(ex, "copies"), i - 1));
+        if (o.store_url == NULL) {
+            continue;
+        }
+        rv = wal_expire(&o, m->system_identifier, seg_size, keep, &n, err);
+        removed += n;
+        if (rv != 0 && json_object_get(result, "wal_expire_error") == NULL) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "%s: %s", o.store_url, err);
+            json_object_set_new(result, "wal_expire_error", json_string(msg));
+        }
+    }
     lsn_str(keep, keep_s, sizeof(keep_s));
     json_object_set_new(result, "wal_kept_from_lsn", json_string(keep_s));
     json_object_set_new(result, "wal_expired",
                         json_integer((json_int_t)removed));
-    if (rv != 0) {
-        json_object_set_new(result, "wal_expire_error", json_string(err));
-    }
 }
 
 int pgbasejob_backup(const json_t *spec, json_t **result, char *errmsg)

@@ -268,15 +268,23 @@ static const char *base_name(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
-static int open_store(const struct wal_options *o,
-                      struct store **s,
-                      char *errmsg)
+static int open_store_at(const struct wal_options *o,
+                         const char *url,
+                         struct store **s,
+                         char *errmsg)
 {
     struct store_options so;
     memset(&so, 0, sizeof(so));
     so.credentials_file = o->credentials_file;
     so.max_retries = -1;
-    return store_open(o->store_url, &so, s, errmsg);
+    return store_open(url, &so, s, errmsg);
+}
+
+static int open_store(const struct wal_options *o,
+                      struct store **s,
+                      char *errmsg)
+{
+    return open_store_at(o, o->store_url, s, errmsg);
 }
 
 static int upload(struct store *s,
@@ -390,6 +398,48 @@ static int read_whole(int fd,
     return DR_OK;
 }
 
+/* Archive one file (its SHA-256 sha, from fd or whole) into the store s:
+ * *here when an identical copy already was there. */
+static int push_to(struct store *s,
+                   const struct wal_options *o,
+                   const char *name,
+                   const char *prefix,
+                   const char *sha,
+                   int fd,
+                   const unsigned char *whole,
+                   uint64_t size,
+                   unsigned char *buf,
+                   bool *here,
+                   char *errmsg)
+{
+    char key[STORE_KEY_MAX];
+    size_t count;
+    int rv;
+
+    *here = false;
+    if ((rv = find_archived(s, prefix, key, &count, errmsg)) != 0) {
+        return rv;
+    }
+    if (count > 0) {
+        if (count == 1 && strncmp(key + strlen(prefix), sha, 64) == 0) {
+            *here = true; /* PostgreSQL retries after a crash */
+            return 0;
+        }
+        snprintf(errmsg, 256,
+                 "%.40s is already archived with other contents (SHA-256 "
+                 "%.16s…, this file %.16s…): refusing to overwrite it; was "
+                 "this store used by another cluster with the same system "
+                 "identifier?",
+                 name, key + strlen(prefix), sha);
+        return DR_ECONFLICT;
+    }
+    snprintf(key, sizeof(key), "%s%s.zst", prefix, sha);
+    return whole != NULL
+               ? upload_mem(s, name, key, whole, (size_t)size, o->zstd_level,
+                            errmsg)
+               : upload(s, fd, name, key, sha, o->zstd_level, buf, errmsg);
+}
+
 int wal_push(const struct wal_options *o,
              const char *path,
              bool *already,
@@ -400,10 +450,9 @@ int wal_push(const struct wal_options *o,
     struct store *s = NULL;
     struct stat sb;
     unsigned char *buf = NULL, *whole = NULL;
-    char sha[STORE_SHA256_HEX], prefix[128], key[STORE_KEY_MAX];
+    char sha[STORE_SHA256_HEX], prefix[128];
     char why[256];
     uint64_t sysid;
-    size_t count;
     int fd = -1, rv;
 
     *already = false;
@@ -450,33 +499,37 @@ int wal_push(const struct wal_options *o,
     } else if ((rv = hash_fd(fd, name, buf, sha, errmsg)) != 0) {
         goto out;
     }
-    if ((rv = open_store(o, &s, errmsg)) != 0) {
-        goto out;
-    }
     snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
              (unsigned long long)sysid, wn.dir, name);
-    if ((rv = find_archived(s, prefix, key, &count, errmsg)) != 0) {
-        goto out;
-    }
-    if (count > 0) {
-        if (count == 1 && strncmp(key + strlen(prefix), sha, 64) == 0) {
-            *already = true; /* PostgreSQL retries after a crash */
+    /* This region's store first, then each copy: PostgreSQL's retry after
+     * a failed copy finds the file where it already is and goes on. */
+    *already = true;
+    for (size_t i = 0; i <= o->n_copies; i++) {
+        const char *url = i == 0 ? o->store_url : o->copies[i - 1].store_url;
+        bool here = false;
+        char why_copy[256];
+        if (i == 0) {
+            rv = open_store_at(o, url, &s, errmsg);
+        } else {
+            rv = open_store_at(o, url, &s, why_copy);
+        }
+        if (rv == 0) {
+            rv = push_to(s, o, name, prefix, sha, fd, whole,
+                         (uint64_t)sb.st_size, buf, &here,
+                         i == 0 ? errmsg : why_copy);
+        }
+        store_close(s);
+        s = NULL;
+        if (rv != 0) {
+            if (i > 0) {
+                snprintf(errmsg, 256, "copy in %.40s: %.200s",
+                         o->copies[i - 1].region, why_copy);
+            }
+            *already = false;
             goto out;
         }
-        snprintf(errmsg, 256,
-                 "%.40s is already archived with other contents (SHA-256 "
-                 "%.16s…, this file %.16s…): refusing to overwrite it; was "
-                 "this store used by another cluster with the same system "
-                 "identifier?",
-                 name, key + strlen(prefix), sha);
-        rv = DR_ECONFLICT;
-        goto out;
+        *already = *already && here;
     }
-    snprintf(key, sizeof(key), "%s%s.zst", prefix, sha);
-    rv = whole != NULL
-             ? upload_mem(s, name, key, whole, (size_t)sb.st_size,
-                          o->zstd_level, errmsg)
-             : upload(s, fd, name, key, sha, o->zstd_level, buf, errmsg);
 out:
     if (fd >= 0) {
         close(fd);

@@ -64,14 +64,24 @@ struct wal_options
     /* wal-fetch: segments fetched ahead into PGDATA/pg_wal/drnode-prefetch
      * by a detached process while PostgreSQL replays (0: none) */
     int prefetch;
+    /* wal-push: other regions' stores that also receive every file, after
+     * store_url (the push succeeds only once each holds it) */
+    const struct wal_copy
+    {
+        const char *region;
+        const char *store_url;
+    } * copies;
+    size_t n_copies;
 };
 
 #define WAL_PREFETCH_DEFAULT 8 /* 128 MiB of 16 MiB segments */
 
 /* archive_command: archive the file at path (PostgreSQL's %p) into the
- * store. Returns 0 only once the object is durable in the store (or an
- * identical copy already was: PostgreSQL retries after a crash); anything
- * else and PostgreSQL keeps the file and retries. *already tells which. */
+ * store, then into each copy's. Returns 0 only once the object is durable
+ * in every one (or an identical copy already was: PostgreSQL retries after
+ * a crash or a failed copy); anything else and PostgreSQL keeps the file
+ * and retries, errmsg naming the region of a copy that failed. *already:
+ * every store already held it. */
 int wal_push(const struct wal_options *o,
              const char *path,
              bool *already,

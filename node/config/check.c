@@ -1,5 +1,6 @@
 /* Checks across the sections of a parsed config (pure: no I/O). */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -403,6 +404,99 @@ static void check_tls(struct config__parser *p)
     }
 }
 
+/* [services] wal_copies: "all", or other regions of this file, each with
+ * an object_store, none twice. */
+static void check_wal_copies(struct config__parser *p)
+{
+    struct config *c = p->c;
+    const struct config__section *st = &p->services;
+    int line = st->key_line[CONFIG__SERVICES_WAL_COPIES];
+    char list[sizeof(c->wal_copies)], *rest = list, *t;
+
+    c->n_wal_copies = 0;
+    if (!key_ok(st, CONFIG__SERVICES_WAL_COPIES) || c->wal_copies[0] == '\0') {
+        return;
+    }
+    if (strcmp(c->wal_copies, "all") == 0) {
+        for (size_t i = 0; i < c->n_regions; i++) {
+            const struct config_region *r = &c->regions[i];
+            if (strcmp(r->name, c->region) == 0 || r->object_store[0] == '\0') {
+                continue;
+            }
+            if (c->n_wal_copies == CONFIG__ARRAY_SIZE(c->wal_copy_regions)) {
+                config__problem(p, line,
+                                "[services] wal_copies: more than %zu regions",
+                                CONFIG__ARRAY_SIZE(c->wal_copy_regions));
+                return;
+            }
+            memcpy(c->wal_copy_regions[c->n_wal_copies++], r->name,
+                   sizeof(c->wal_copy_regions[0]));
+        }
+        if (c->n_wal_copies == 0) {
+            config__problem(p, line,
+                            "[services] wal_copies = all, but no other "
+                            "region in this file has an object_store");
+        }
+        return;
+    }
+    memcpy(list, c->wal_copies, sizeof(list));
+    while ((t = strsep(&rest, ",")) != NULL) {
+        char *end = t + strlen(t);
+        while (*t == ' ' || *t == '\t') {
+            t++;
+        }
+        while (end > t && (end[-1] == ' ' || end[-1] == '\t')) {
+            *--end = '\0';
+        }
+        if (*t == '\0' || strcmp(t, "all") == 0) {
+            config__problem(p, line,
+                            "[services] wal_copies: \"%s\" is not a region "
+                            "name (\"all\" stands alone)",
+                            t);
+            return;
+        }
+        if (strcmp(t, c->region) == 0) {
+            config__problem(p, line,
+                            "[services] wal_copies: \"%s\" is this node's "
+                            "own region, where wal-push archives anyway",
+                            t);
+            return;
+        }
+        if (find_region(c, t) == NULL) {
+            config__problem(p, line,
+                            "[services] wal_copies: no region \"%s\" in "
+                            "this file",
+                            t);
+            return;
+        }
+        if (config_region_store(c, t) == NULL) {
+            config__problem(p, line,
+                            "[services] wal_copies: region \"%s\" has no "
+                            "object_store ([region.%s])",
+                            t, t);
+            return;
+        }
+        for (size_t i = 0; i < c->n_wal_copies; i++) {
+            if (strcmp(c->wal_copy_regions[i], t) == 0) {
+                config__problem(p, line,
+                                "[services] wal_copies: \"%s\" is listed "
+                                "twice",
+                                t);
+                return;
+            }
+        }
+        if (c->n_wal_copies == CONFIG__ARRAY_SIZE(c->wal_copy_regions) ||
+            strlen(t) >= sizeof(c->wal_copy_regions[0])) {
+            config__problem(p, line,
+                            "[services] wal_copies: more than %zu regions",
+                            CONFIG__ARRAY_SIZE(c->wal_copy_regions));
+            return;
+        }
+        snprintf(c->wal_copy_regions[c->n_wal_copies++],
+                 sizeof(c->wal_copy_regions[0]), "%s", t);
+    }
+}
+
 void config__check(struct config__parser *p)
 {
     check_tls(p);
@@ -411,4 +505,5 @@ void config__check(struct config__parser *p)
     check_probes(p);
     check_members(p);
     check_regions(p);
+    check_wal_copies(p);
 }

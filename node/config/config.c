@@ -101,18 +101,31 @@ static const struct config__key tls_keys[] = {
     {"client_ca", KEY_PATH, FIELD(config, tls_client_ca), 0, 0, false},
 };
 
-static const struct config__key services_keys[] = {
-    {"pg", KEY_PATH, FIELD(config, pg_conninfo), 0, 0, false},
-    {"pg_standby", KEY_PATH, FIELD(config, pg_standby_conninfo), 0, 0, false},
-    {"redis", KEY_HOST_PORT, FIELD(config, redis_address), 0, 0, false},
-    {"redis_password_file", KEY_PATH, FIELD(config, redis_password_file), 0, 0,
-     false},
-    {"store_credentials", KEY_PATH, FIELD(config, store_credentials), 0, 0,
-     false},
-    {"wal_store", KEY_STORE_URL, FIELD(config, wal_store), 0, 0, false},
-    {"job_parallel", KEY_UINT, FIELD(config, job_parallel), 1, 64, false},
-    {"drill_redis_db", KEY_INT32, FIELD(config, drill_redis_db), 0, 65535,
-     false},
+static const struct config__key services_keys[CONFIG__SERVICES_N_KEYS] = {
+    [CONFIG__SERVICES_PG] = {"pg", KEY_PATH, FIELD(config, pg_conninfo), 0, 0,
+                             false},
+    [CONFIG__SERVICES_PG_STANDBY] = {"pg_standby", KEY_PATH,
+                                     FIELD(config, pg_standby_conninfo), 0, 0,
+                                     false},
+    [CONFIG__SERVICES_REDIS] = {"redis", KEY_HOST_PORT,
+                                FIELD(config, redis_address), 0, 0, false},
+    [CONFIG__SERVICES_REDIS_PASSWORD_FILE] = {"redis_password_file", KEY_PATH,
+                                              FIELD(config,
+                                                    redis_password_file),
+                                              0, 0, false},
+    [CONFIG__SERVICES_STORE_CREDENTIALS] = {"store_credentials", KEY_PATH,
+                                            FIELD(config, store_credentials), 0,
+                                            0, false},
+    [CONFIG__SERVICES_WAL_STORE] = {"wal_store", KEY_STORE_URL,
+                                    FIELD(config, wal_store), 0, 0, false},
+    [CONFIG__SERVICES_WAL_COPIES] = {"wal_copies", KEY_PATH,
+                                     FIELD(config, wal_copies), 0, 0, false},
+    [CONFIG__SERVICES_JOB_PARALLEL] = {"job_parallel", KEY_UINT,
+                                       FIELD(config, job_parallel), 1, 64,
+                                       false},
+    [CONFIG__SERVICES_DRILL_REDIS_DB] = {"drill_redis_db", KEY_INT32,
+                                         FIELD(config, drill_redis_db), 0,
+                                         65535, false},
 };
 
 const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {
@@ -169,6 +182,7 @@ static const struct config__key region_keys[] = {
 _Static_assert(CONFIG__NODE_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
 _Static_assert(CONFIG__RAFT_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
 _Static_assert(CONFIG__PROBES_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
+_Static_assert(CONFIG__SERVICES_N_KEYS <= CONFIG__KEYS_MAX, "raise KEYS_MAX");
 _Static_assert(CONFIG__ARRAY_SIZE(region_keys) <= CONFIG__KEYS_MAX,
                "raise KEYS_MAX");
 
@@ -314,6 +328,18 @@ const char *config_log_level_name(int level)
         return "unknown";
     }
     return log_level_names[level];
+}
+
+const char *config_region_store(const struct config *c, const char *region)
+{
+    for (size_t i = 0; i < c->n_regions; i++) {
+        if (strcmp(c->regions[i].name, region) == 0) {
+            return c->regions[i].object_store[0] != '\0'
+                       ? c->regions[i].object_store
+                       : NULL;
+        }
+    }
+    return NULL;
 }
 
 const char *config_api_scheme(const struct config *c)

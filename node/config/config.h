@@ -71,6 +71,13 @@ struct config
     /* where `drnode wal-push` archives PostgreSQL's WAL and `wal-fetch`
      * reads it; "" = this node's region's object_store in this file */
     char wal_store[256];
+    /* Other regions whose object_store also receives every WAL file
+     * wal-push archives (acknowledged only once each holds it): "", "all"
+     * or region names separated by commas, resolved into wal_copy_regions
+     * (every one in a [region.NAME] section with an object_store) */
+    char wal_copies[512];
+    char wal_copy_regions[16][64];
+    size_t n_wal_copies;
     unsigned job_parallel;  /* connections per backup; default 2 */
     int32_t drill_redis_db; /* scratch Redis db of restore drills;
                                -1 (default): none, drills only check
@@ -137,6 +144,9 @@ struct config_problems
 /* "https" when [tls] cert is set, else "http": the scheme of every
  * member's API address in this cluster. */
 const char *config_api_scheme(const struct config *c);
+/* The object_store of region in this file, or NULL (no such region, or
+ * none set). */
+const char *config_region_store(const struct config *c, const char *region);
 
 /* Fill c with defaults. */
 void config_defaults(struct config *c);

@@ -9,7 +9,7 @@
 #include "config/config.h"
 
 #define CONFIG__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define CONFIG__KEYS_MAX 8 /* keys of the largest sections */
+#define CONFIG__KEYS_MAX 9 /* keys of the largest sections */
 
 /* One key of a section: where its value goes and what it may hold. */
 struct config__key
@@ -62,6 +62,19 @@ enum {
     CONFIG__MEMBER_RAFT_ADDRESS,
     CONFIG__MEMBER_API_ADDRESS,
     CONFIG__MEMBER_N_KEYS
+};
+
+enum {
+    CONFIG__SERVICES_PG,
+    CONFIG__SERVICES_PG_STANDBY,
+    CONFIG__SERVICES_REDIS,
+    CONFIG__SERVICES_REDIS_PASSWORD_FILE,
+    CONFIG__SERVICES_STORE_CREDENTIALS,
+    CONFIG__SERVICES_WAL_STORE,
+    CONFIG__SERVICES_WAL_COPIES,
+    CONFIG__SERVICES_JOB_PARALLEL,
+    CONFIG__SERVICES_DRILL_REDIS_DB,
+    CONFIG__SERVICES_N_KEYS
 };
 
 extern const struct config__key config__node_keys[CONFIG__NODE_N_KEYS];

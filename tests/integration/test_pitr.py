@@ -53,16 +53,21 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             os.mkdir(cls.store[r])
         cls.pw = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         if cls.pw is not None:
-            # The node (root) and the archiver (postgres) share eu-west's
-            # file store: both write through its temporary directory.
-            tmpdir = os.path.join(cls.store["eu-west"], "#tmp")
-            os.mkdir(tmpdir)
-            for p in (cls.store["eu-west"], tmpdir):
-                os.chown(p, cls.pw.pw_uid, cls.pw.pw_gid)
+            # The node (root) and the archiver (postgres) share both file
+            # stores: the archiver needs to create wal/ in them (each user
+            # writes through a temporary directory of its own).
+            for r in ("eu-west", "us-east"):
+                os.chown(cls.store[r], cls.pw.pw_uid, cls.pw.pw_gid)
         cls.wal_conf = os.path.join(cls.tmp, "wal.conf")
+        # Every file archived lands in us-east's store too (wal_copies).
+        conf = WAL_CONF.replace("region = us-east", "region = eu-west")
+        conf = conf.replace("wal_store = {store}\n",
+                            "wal_store = {store}\nwal_copies = us-east\n")
+        conf += "\n[region.us-east]\nobject_store = file://%s\n" % (
+            cls.store["us-east"])
         with open(cls.wal_conf, "w") as f:
-            f.write(WAL_CONF.format(dir=cls.tmp,
-                                    store="file://" + cls.store["eu-west"]))
+            f.write(conf.format(dir=cls.tmp,
+                                store="file://" + cls.store["eu-west"]))
         os.chmod(cls.wal_conf, 0o644)
         cls.restored = []  # pids of servers the restores started
         cls.pg = svc_pg.PgServer(settings={"wal_level": "replica",
@@ -80,7 +85,8 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                             "priority": 10},
                 "us-east": {"object_store": "file://" + cls.store["us-east"],
                             "priority": 5}},
-            services={1: {"pg": cls.pg.conninfo("app")}},
+            services={1: {"pg": cls.pg.conninfo("app"),
+                          "wal_copies": "us-east"}},
             name="pitr")
         cls.c.start_all()
         cls.c.wait_for_leader()
@@ -291,6 +297,18 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(os.listdir(d), [],
                          "a half-made data directory is removed")
 
+    def archived_segments(self, region):
+        """Segment numbers in region's copy of the archive."""
+        segs = []
+        for root, _, files in os.walk(os.path.join(self.store[region],
+                                                   "wal")):
+            for f in files:
+                name = f.split("-")[0]
+                if len(name) >= 24 and "history" not in f:
+                    segs.append(int(name[8:16], 16) * 256 +
+                                int(name[16:24], 16))
+        return segs
+
     def test_7_wal_no_base_backup_needs_is_expired(self):
         second = self.base_backup()
         d2 = json.loads(second["detail"])
@@ -313,16 +331,11 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         # timeline history stays.
         hi, lo = (int(x, 16) for x in d2["start_lsn"].split("/"))
         keep_seg = ((hi << 32) | lo) // (16 << 20)
-        segs = []
-        for root, _, files in os.walk(os.path.join(self.store["eu-west"],
-                                                   "wal")):
-            for f in files:
-                name = f.split("-")[0]
-                if len(name) >= 24 and "history" not in f:
-                    segs.append(int(name[8:16], 16) * 256 +
-                                int(name[16:24], 16))
-        self.assertTrue(segs)
-        self.assertGreaterEqual(min(segs), keep_seg)
+        # The same in us-east's copy of the archive.
+        for r in ("eu-west", "us-east"):
+            segs = self.archived_segments(r)
+            self.assertTrue(segs, r)
+            self.assertGreaterEqual(min(segs), keep_seg, r)
         # Everything the remaining base backups need is there.
         res = self.restore("--target", "latest", "--backup", second["id"],
                            "--pgdata", self.pgdata("r-after-expire"))
@@ -417,6 +430,25 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         # leader's view of us-east.
         h = self.c.leader().get("/api/regions").json
         self.assertNotIn("pg_standby", json.dumps(h))
+
+    def test_a0_the_dr_region_restores_alone(self):
+        """eu-west's store is gone: us-east's own copies of the base
+        backup and of every WAL file bring back the last batch."""
+        self.insert(11)
+        self.archive_now()
+        self.assertEqual(sorted(self.archived_segments("us-east")),
+                         sorted(self.archived_segments("eu-west")))
+        hidden = self.store["eu-west"] + ".lost"
+        os.rename(self.store["eu-west"], hidden)
+        try:
+            res = self.restore("--target", "latest", "--region", "us-east",
+                               "--wal-store", "file://" + self.store[
+                                   "us-east"],
+                               "--pgdata", self.pgdata("r-dr-region"))
+        finally:
+            os.rename(hidden, self.store["eu-west"])
+        self.assertEqual(self.restored_psql(
+            res, "SELECT count(*) FROM t WHERE batch = 11"), "1000")
 
 
 if __name__ == "__main__":

@@ -420,6 +420,53 @@ static void test_services(void **state)
                                 cases[k].needle);
         }
     }
+    /* wal_copies: other regions of this file with an object_store. */
+#define STORES                       \
+    MINIMAL MEMBER2                  \
+        "[region.eu-west]\n"         \
+        "object_store = file:///a\n" \
+        "[region.us-east]\n"         \
+        "object_store = file:///b\n" \
+        "[region.ap-south]\n"        \
+        "object_store = s3://ccc\n"  \
+        "[region.sa-east]\n"         \
+        "priority = 1\n"
+    assert_valid(f, STORES);
+    assert_int_equal(c->n_wal_copies, 0);
+    assert_valid(f, STORES "[services]\nwal_copies = all\n");
+    assert_int_equal(c->n_wal_copies, 2);
+    assert_string_equal(c->wal_copy_regions[0], "us-east");
+    assert_string_equal(c->wal_copy_regions[1], "ap-south");
+    assert_valid(f, STORES "[services]\nwal_copies = ap-south , us-east\n");
+    assert_int_equal(c->n_wal_copies, 2);
+    assert_string_equal(c->wal_copy_regions[0], "ap-south");
+    assert_string_equal(config_region_store(c, "ap-south"), "s3://ccc");
+    {
+        static const struct bad_case cases[] = {
+            {STORES "[services]\nwal_copies = eu-west\n", 24,
+             "[services] wal_copies: \"eu-west\" is this node's own region"},
+            {STORES "[services]\nwal_copies = mars\n", 24,
+             "[services] wal_copies: no region \"mars\" in this file"},
+            {STORES "[services]\nwal_copies = sa-east\n", 24,
+             "[services] wal_copies: region \"sa-east\" has no "
+             "object_store"},
+            {STORES "[services]\nwal_copies = us-east,us-east\n", 24,
+             "\"us-east\" is listed twice"},
+            {STORES "[services]\nwal_copies = us-east,,ap-south\n", 24,
+             "\"\" is not a region name"},
+            {STORES "[services]\nwal_copies = us-east,all\n", 24,
+             "\"all\" stands alone"},
+            {MINIMAL "[services]\nwal_copies = all\n", 12,
+             "wal_copies = all, but no other region in this file has an "
+             "object_store"},
+        };
+
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+            assert_only_problem(f, cases[k].text, cases[k].line,
+                                cases[k].needle);
+        }
+    }
+#undef STORES
     /* The scratch Redis db of restore drills: none unless named. */
     assert_valid(f, MINIMAL);
     assert_int_equal(c->drill_redis_db, -1);

@@ -279,6 +279,67 @@ static void test_push_fetch(void **state)
     assert_int_equal(wal_fetch(&f->o, "00000002.history", dst, err), 0);
 }
 
+/* wal_copies: each file lands in every region's store before PostgreSQL
+ * hears it is archived; a copy that fails fails the push, naming the
+ * region, and PostgreSQL's retry fills in what is missing. */
+static void test_push_copies(void **state)
+{
+    struct fx *f = *state;
+    char src[700], dst[700], err[256], us[720], ap[720], ap_dir[700];
+    struct wal_copy copies[2];
+    struct wal_options at;
+    bool already = true;
+
+    snprintf(us, sizeof(us), "file://%s/store-us", f->dir);
+    snprintf(ap_dir, sizeof(ap_dir), "%s/store-ap", f->dir);
+    snprintf(ap, sizeof(ap), "file://%s", ap_dir);
+    write_file(ap_dir, "not a directory", 15); /* ap-south's store is down */
+    copies[0] = (struct wal_copy){"us-east", us};
+    copies[1] = (struct wal_copy){"ap-south", ap};
+    f->o.copies = copies;
+    f->o.n_copies = 1;
+    make_segment(f, SEG, 1);
+    snprintf(src, sizeof(src), "%s/pg_wal/%s", f->pgdata, SEG);
+    snprintf(dst, sizeof(dst), "%s/pg_wal/RECOVERYXLOG", f->pgdata);
+    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    assert_false(already);
+    at = f->o;
+    at.store_url = us;
+    at.prefetch = 0;
+    assert_int_equal(wal_fetch(&at, SEG, dst, err), 0);
+    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    assert_true(already);
+
+    /* A copy that cannot be written fails the push, with its region. */
+    f->o.n_copies = 2;
+    assert_int_not_equal(wal_push(&f->o, src, &already, err), 0);
+    assert_false(already);
+    assert_non_null(strstr(err, "copy in ap-south"));
+    /* Back up: the retry finds it in the others and writes the third. */
+    assert_int_equal(unlink(ap_dir), 0);
+    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    assert_false(already);
+    at.store_url = ap;
+    assert_int_equal(wal_fetch(&at, SEG, dst, err), 0);
+    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    assert_true(already);
+
+    /* Other contents under the same name in a copy: refused, named. */
+    make_segment(f, "000000010000000000000004", 1);
+    snprintf(src, sizeof(src), "%s/pg_wal/000000010000000000000004", f->pgdata);
+    f->o.n_copies = 0;
+    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    at.store_url = us;
+    at.n_copies = 0;
+    make_segment(f, "000000010000000000000004", 2);
+    assert_int_equal(wal_push(&at, src, &already, err), 0);
+    make_segment(f, "000000010000000000000004", 1);
+    f->o.n_copies = 2;
+    assert_int_equal(wal_push(&f->o, src, &already, err), DR_ECONFLICT);
+    assert_non_null(strstr(err, "copy in us-east"));
+    assert_non_null(strstr(err, "already archived with other contents"));
+}
+
 /* What no base backup needs leaves; history and newer segments stay. */
 static void test_expire(void **state)
 {
@@ -517,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_header),
         cmocka_unit_test_setup_teardown(test_push_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_corrupt, setup, teardown),
