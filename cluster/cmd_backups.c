@@ -751,6 +751,7 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
         {NULL, NULL, NULL},
     };
     json_t *list = NULL, *spec, *result = NULL, *regions = NULL, *r;
+    json_t *wal_stores = NULL;
     const json_t *b, *pick = NULL, *oldest = NULL, *copy;
     char here[128], dir[4096], when[64], from[64], now_s[64], errmsg[256];
     char drnode[4096], utc[64];
@@ -901,22 +902,32 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
     }
     spec = drctl__spec(pick, copy, "pg_base_restore", credentials);
     if (wal_config == NULL && wal_store == NULL) {
-        /* The archive of the backup's origin: its region's store, where its
-         * PostgreSQL archives (the wal_store default). */
+        /* The archive: the store of the region whose copy is restored
+         * (its own copies of the WAL, with wal_copies), then the origin's,
+         * where its PostgreSQL archives (the wal_store default); the
+         * restore replays from the first that holds the backup's WAL. */
         const char *origin =
             json_string_value(json_object_get(pick, "origin_region"));
+        const char *at = json_string_value(json_object_get(copy, "region"));
+        const char *want[2] = {at, origin};
+        wal_stores = json_array();
         if (drctl_call(d, "GET", "/api/regions", NULL, &regions) == 0) {
-            json_array_foreach(json_object_get(regions, "regions"), i, r)
-            {
-                if (origin != NULL &&
-                    strcmp(json_string_value(json_object_get(r, "name")),
-                           origin) == 0) {
-                    wal_store =
+            for (size_t k = 0; k < 2; k++) {
+                json_array_foreach(json_object_get(regions, "regions"), i, r)
+                {
+                    const char *url =
                         json_string_value(json_object_get(r, "object_store"));
+                    if (want[k] != NULL && url != NULL && url[0] != '\0' &&
+                        strcmp(json_string_value(json_object_get(r, "name")),
+                               want[k]) == 0 &&
+                        (k == 0 || at == NULL || strcmp(at, origin) != 0)) {
+                        json_array_append_new(wal_stores, json_string(url));
+                    }
                 }
             }
         }
-        if (wal_store == NULL || wal_store[0] == '\0') {
+        if (json_array_size(wal_stores) == 0) {
+            json_decref(wal_stores);
             json_decref(spec);
             json_decref(regions);
             json_decref(list);
@@ -929,8 +940,10 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
     json_object_set_new(spec, "drnode", json_string(drnode));
     if (wal_config != NULL) {
         json_object_set_new(spec, "wal_config", json_string(wal_config));
-    } else {
+    } else if (wal_store != NULL) {
         json_object_set_new(spec, "wal_store", json_string(wal_store));
+    } else {
+        json_object_set_new(spec, "wal_stores", wal_stores);
     }
     if (ttime != NULL) {
         drctl__utc(tms, utc, sizeof(utc));

@@ -14,7 +14,9 @@
  *     every part read back: stored and raw SHA-256, the tar's structure,
  *     pg_control's system identifier and backup_manifest's digest.
  *   pg_base_restore {"store", "manifest_key", "manifest_sha256", "pgdata",
- *                    "wal_config"?, "drnode"?, "target_time"? |
+ *                    "wal_config"? | "wal_store"? | "wal_stores"? (the
+ *                    first holding the backup's last segment),
+ *                    "drnode"?, "target_time"? |
  *                    "target_lsn"?, "archive"?, "pg_bin"?, "port"?,
  *                    "wait_s"?}
  *     the parts unpacked into an empty pgdata (checked as verify does, then
@@ -1131,9 +1133,95 @@ static int write_owned(struct watch *w,
     return 0;
 }
 
+/* The newest WAL segment the base backup carries in pg_wal (name, 25
+ * bytes; "" when none): the last one it needs from the archive is after
+ * it, and its stop made PostgreSQL archive it. */
+static void last_segment(const char *pgdata, char *name)
+{
+    char path[1100];
+    DIR *d;
+    struct dirent *de;
+
+    name[0] = '\0';
+    snprintf(path, sizeof(path), "%.1000s/pg_wal", pgdata);
+    if ((d = opendir(path)) == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) == 24 &&
+            strspn(de->d_name, "0123456789ABCDEF") == 24 &&
+            strcmp(de->d_name, name) > 0) {
+            memcpy(name, de->d_name, 25);
+        }
+    }
+    closedir(d);
+}
+
+/* "wal_stores": the first of them that holds the base backup's last
+ * segment is the archive to replay (a DR region's own copies before the
+ * origin's store, which may be lost with its data center). None: refused,
+ * since replay would end at the backup's stop, silently early. */
+static int pick_wal_store(const json_t *stores,
+                          const char *pgdata,
+                          uint64_t sysid,
+                          const char *creds,
+                          json_t *report,
+                          const char **out,
+                          char *errmsg)
+{
+    char seg[25], tried[512] = "";
+    const json_t *v;
+    size_t i, used = 0;
+
+    last_segment(pgdata, seg);
+    json_array_foreach(stores, i, v)
+    {
+        struct wal_options o;
+        bool found = false;
+        char err[256];
+        int rv;
+        if (!json_is_string(v)) {
+            snprintf(errmsg, 256, "\"wal_stores\" must hold store URLs");
+            return DR_EINVAL;
+        }
+        if (seg[0] == '\0') {
+            *out = json_string_value(v); /* nothing to look for */
+            return 0;
+        }
+        memset(&o, 0, sizeof(o));
+        o.store_url = json_string_value(v);
+        o.credentials_file = creds;
+        rv = wal_archived(&o, sysid, seg, &found, err);
+        if (rv == 0 && found) {
+            *out = o.store_url;
+            if (i > 0) {
+                json_object_set_new(report, "wal_stores_passed_over",
+                                    json_string(tried));
+            }
+            return 0;
+        }
+        used += (size_t)snprintf(tried + used, sizeof(tried) - used,
+                                 "%s%.120s: %.120s", used > 0 ? "; " : "",
+                                 o.store_url, rv == 0 ? "not there" : err);
+        if (used >= sizeof(tried)) {
+            used = sizeof(tried) - 1;
+        }
+    }
+    if (i == 0) {
+        snprintf(errmsg, 256, "\"wal_stores\" is empty");
+        return DR_EINVAL;
+    }
+    snprintf(errmsg, 256,
+             "%.24s (the backup's last WAL segment) is in none of the WAL "
+             "stores (%.140s; --wal-store overrides)",
+             seg, tried);
+    return DR_ENOTFOUND;
+}
+
 /* restore_command, the target, recovery.signal. */
 static int setup_recovery(const json_t *spec,
                           const char *pgdata,
+                          uint64_t sysid,
                           struct watch *w,
                           json_t *report,
                           char *errmsg)
@@ -1155,12 +1243,20 @@ static int setup_recovery(const json_t *spec,
                               errmsg)) != 0) {
         return rv;
     }
+    if (conf == NULL && store == NULL &&
+        json_is_array(json_object_get(spec, "wal_stores")) &&
+        (rv = pick_wal_store(json_object_get(spec, "wal_stores"), pgdata, sysid,
+                             creds, report, &store, errmsg)) != 0) {
+        return rv;
+    }
     if (conf == NULL) {
         /* A drnode configuration for wal-fetch, naming the archive. */
         if (store == NULL) {
-            snprintf(errmsg, 256, "give \"wal_config\" or \"wal_store\"");
+            snprintf(errmsg, 256,
+                     "give \"wal_config\", \"wal_store\" or \"wal_stores\"");
             return DR_EINVAL;
         }
+        json_object_set_new(report, "wal_store", json_string(store));
         snprintf(text, sizeof(text),
                  "# drnode wal-fetch of the server restored here.\n"
                  "[node]\nid = 1\nregion = restore\nraft_address = "
@@ -1458,7 +1554,8 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         }
     }
     if (rv == 0) {
-        rv = setup_recovery(spec, pgdata, &r.w, report, errmsg);
+        rv = setup_recovery(spec, pgdata, m.system_identifier, &r.w, report,
+                            errmsg);
     }
     if (rv == 0) {
         lsn_str(m.stop_lsn, lsn, sizeof(lsn));

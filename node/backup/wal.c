@@ -540,6 +540,31 @@ out:
     return rv;
 }
 
+int wal_archived(const struct wal_options *o,
+                 uint64_t sysid,
+                 const char *name,
+                 bool *found,
+                 char *errmsg)
+{
+    struct wal_name wn;
+    struct store *s = NULL;
+    char prefix[128], key[STORE_KEY_MAX];
+    size_t count = 0;
+    int rv;
+
+    *found = false;
+    if ((rv = wal_name_parse(name, &wn, errmsg)) != 0 ||
+        (rv = open_store(o, &s, errmsg)) != 0) {
+        return rv;
+    }
+    snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
+             (unsigned long long)sysid, wn.dir, name);
+    rv = find_archived(s, prefix, key, &count, errmsg);
+    *found = rv == 0 && count > 0;
+    store_close(s);
+    return rv;
+}
+
 /* Read the object into fd; *hdr gets the first WAL_HEADER_LEN bytes (for
  * segments) and hex the SHA-256 of all it wrote (zio hashes as it
  * decompresses). */

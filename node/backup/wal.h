@@ -97,6 +97,14 @@ int wal_fetch(const struct wal_options *o,
               const char *path,
               char *errmsg);
 
+/* Whether the store holds the archived file name (a WAL file name, no
+ * directory part) of the cluster sysid: *found. */
+int wal_archived(const struct wal_options *o,
+                 uint64_t sysid,
+                 const char *name,
+                 bool *found,
+                 char *errmsg);
+
 /* Expire what no base backup needs: every segment, .partial and .backup
  * file of the cluster sysid whose segment (of seg_size bytes) is below
  * the one holding keep_lsn, on any timeline; .history files stay. *removed

@@ -449,16 +449,47 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(sorted(self.archived_segments("us-east")),
                          sorted(self.archived_segments("eu-west")))
         hidden = self.store["eu-west"] + ".lost"
+        us_wal = os.path.join(self.store["us-east"], "wal")
         os.rename(self.store["eu-west"], hidden)
         try:
+            # No --wal-store: us-east's own archive, since it holds the
+            # base backup's WAL (the origin's store is not even tried).
             res = self.restore("--target", "latest", "--region", "us-east",
-                               "--wal-store", "file://" + self.store[
-                                   "us-east"],
                                "--pgdata", self.pgdata("r-dr-region"))
+            self.assertEqual(res["result"]["wal_store"],
+                             "file://" + self.store["us-east"])
+            self.assertNotIn("wal_stores_passed_over", res["result"])
+            # Neither store holds it: refused before any replay, naming
+            # the segment and what each store said.
+            os.rename(us_wal, us_wal + ".gone")
+            try:
+                rc, out, err = self.drctl(
+                    "restore", "--pitr", "--drnode", self.bin, "--target",
+                    "latest", "--region", "us-east", "--pgdata",
+                    self.pgdata("r-no-wal"))
+            finally:
+                os.rename(us_wal + ".gone", us_wal)
         finally:
             os.rename(hidden, self.store["eu-west"])
         self.assertEqual(self.restored_psql(
             res, "SELECT count(*) FROM t WHERE batch = 11"), "1000")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("(the backup's last WAL segment) is in none of the "
+                      "WAL stores", err)
+        self.assertIn("store-us-east: not there; file://", err)
+        self.assertIn("store-eu-w", err)  # the rest cut to fit
+        self.assertEqual(os.listdir(self.pgdata("r-no-wal")), [])
+        # With the origin's store back, a restore in us-east whose own
+        # archive lacks the WAL falls back to it and says so.
+        os.rename(us_wal, us_wal + ".gone")
+        try:
+            res = self.restore("--target", "latest", "--region", "us-east",
+                               "--pgdata", self.pgdata("r-fallback"))
+        finally:
+            os.rename(us_wal + ".gone", us_wal)
+        self.assertEqual(res["result"]["wal_store"],
+                         "file://" + self.store["eu-west"])
+        self.assertIn("not there", res["result"]["wal_stores_passed_over"])
 
 
 if __name__ == "__main__":

@@ -249,6 +249,20 @@ static void test_push_fetch(void **state)
     /* PostgreSQL retries after a crash: the same file again is fine. */
     assert_int_equal(wal_push(&f->o, src, &already, err), 0);
     assert_true(already);
+    {
+        bool found = false;
+        assert_int_equal(wal_archived(&f->o, SYSID, SEG, &found, err), 0);
+        assert_true(found);
+        assert_int_equal(
+            wal_archived(&f->o, SYSID, "000000010000000000000009", &found, err),
+            0);
+        assert_false(found);
+        assert_int_equal(wal_archived(&f->o, SYSID + 1, SEG, &found, err), 0);
+        assert_false(found); /* another cluster's archive */
+        assert_int_equal(
+            wal_archived(&f->o, SYSID, "RECOVERYXLOG", &found, err), DR_EINVAL);
+        assert_false(found);
+    }
 
     snprintf(dst, sizeof(dst), "%s/pg_wal/RECOVERYXLOG", f->pgdata);
     assert_int_equal(wal_fetch(&f->o, SEG, dst, err), 0);
