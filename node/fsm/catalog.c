@@ -372,15 +372,20 @@ static uint64_t *newest_slot(struct newest_copies *nc, const char *region)
  * whatever its age, so a region never loses its last restorable backup to
  * copies still in flight: per origin and kind, the newest safe backup;
  * per region and kind, the newest backup with a verified copy there (ties
- * of the same commit time all count). all: the complete backups, by
- * group, newest first. One pass to find them, one to mark. */
+ * of the same commit time all count); and the base backups that cover
+ * wal.pitr_window_h. all: the complete backups, by group, newest first.
+ * One pass to find them, one to mark. */
 static void retention_protected(const struct fsm *f,
                                 const struct fsm_backup *const *all,
                                 size_t n,
+                                uint64_t now,
                                 bool *protect)
 {
     struct newest_copies *nc = calloc(1, sizeof(*nc));
     uint64_t safe_ms = 0;
+    uint64_t window_ms =
+        (uint64_t)fsm_setting_int(f, "wal.pitr_window_h") * 3600000;
+    bool covered = false;
 
     for (size_t k = 0; k < n; k++) {
         const struct fsm_backup *b = all[k];
@@ -415,6 +420,27 @@ static void retention_protected(const struct fsm *f,
             ms = newest_slot(nc, b->copies[c].region);
             if (ms == NULL || ms[b->kind] == b->created_ms) {
                 protect[b - f->backups] = true;
+            }
+        }
+    }
+    /* wal.pitr_window_h: per origin, every base backup that ended within
+     * the window and the newest one before it, from which the window's
+     * first hours replay. */
+    if (window_ms > 0) {
+        for (size_t k = 0; k < n; k++) {
+            const struct fsm_backup *b = all[k];
+            bool first =
+                k == 0 || b->kind != all[k - 1]->kind ||
+                strcmp(b->origin_region, all[k - 1]->origin_region) != 0;
+            if (b->kind != FSM_BACKUP_PG_BASE) {
+                continue;
+            }
+            if (first) {
+                covered = false;
+            }
+            if (!covered) {
+                protect[b - f->backups] = true;
+                covered = b->snapshot_ms + window_ms <= now;
             }
         }
     }
@@ -456,7 +482,7 @@ size_t fsm_retention_victims(const struct fsm *f,
         }
     }
     qsort(all, n, sizeof(*all), by_group_newest_first);
-    retention_protected(f, all, n, protect);
+    retention_protected(f, all, n, now, protect);
     for (size_t k = 0; k < n && n_out < max; k++) {
         const struct fsm_backup *b = all[k];
         bool first = k == 0 || b->kind != all[k - 1]->kind ||

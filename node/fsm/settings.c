@@ -124,6 +124,11 @@ static const struct fsm_setting_desc table[] = {
      "PostgreSQL recovery point objective in seconds"},
     {"rpo.redis_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL, NULL, false,
      "Redis recovery point objective in seconds"},
+    {"wal.pitr_window_h", FSM_SETTING_INT, 0, 87600, 0, false, NULL, NULL,
+     false,
+     "hours back to which a point-in-time restore stays possible: the base "
+     "backups covering them (and so their WAL) are kept whatever retention "
+     "says (0: retention alone decides)"},
 };
 
 size_t fsm_settings_count(void)
@@ -303,7 +308,8 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "dns.provider") == 0 ||
         strcmp(key, "dns.update_server") == 0 ||
         strcmp(key, "dns.zone_id") == 0 || strcmp(key, "redis.method") == 0 ||
-        strcmp(key, "backup.pg_base_interval_s") == 0) {
+        strcmp(key, "backup.pg_base_interval_s") == 0 ||
+        strcmp(key, "wal.pitr_window_h") == 0) {
         return 5;
     }
     if (strcmp(key, "failover.on_degraded") == 0) {

@@ -560,6 +560,58 @@ static void test_retention(void **state)
     assert_int_equal(fsm_retention_victims(f, t0 + 400 * DAY, victims, 2), 2);
 }
 
+/* wal.pitr_window_h keeps the base backups a restore to any point of the
+ * window needs: those that ended within it and the newest before it. */
+static void test_pitr_window(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    char saved[16][64];
+    const char *victims[64];
+    struct fsm_cmd c = setting_int_cmd("backup.retention_daily", 1);
+    uint64_t t0 = 100 * DAY, now = t0 + 91 * HOUR;
+    size_t n;
+
+    expect_ok(f, &c, T0 + 1);
+    c = setting_int_cmd("backup.retention_recent_h", 0);
+    expect_ok(f, &c, T0 + 1);
+    /* A base backup every 6 hours for four days, each ending when taken. */
+    for (int k = 0; k < 16; k++) {
+        uint64_t at = t0 + (uint64_t)k * 6 * HOUR;
+        struct fsm_cmd cc = create_cmd(FSM_BACKUP_PG_BASE, NULL);
+        uint64_t job = apply_ok(f, &cc, at, &res);
+        cc = claim_cmd(job, 1);
+        apply_ok(f, &cc, at, &res);
+        cc = finish_ok_cmd(job, 1, res.attempt);
+        cc.u.job.backup.snapshot_ms = at + 5;
+        apply_ok(f, &cc, at + 10, &res);
+        snprintf(saved[k], 64, "%s", fsm_job_get(f, job)->backup_id);
+    }
+    /* Retention alone keeps the newest (90 h). */
+    n = fsm_retention_victims(f, now, victims, 64);
+    assert_int_equal(n, 15);
+    /* A 24 h window starts at 67 h: the four backups after it and the one
+     * of 66 h that replays from there stay; 60 h and older go. */
+    c = setting_int_cmd("wal.pitr_window_h", 24);
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    expect_ok(f, &c, T0 + 2);
+    n = fsm_retention_victims(f, now, victims, 64);
+    assert_int_equal(n, 11);
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 11; k < 16; k++) {
+            assert_string_not_equal(victims[i], saved[k]);
+        }
+    }
+    /* A window longer than the history keeps all of it. */
+    c = setting_int_cmd("wal.pitr_window_h", 1000);
+    expect_ok(f, &c, T0 + 3);
+    assert_int_equal(fsm_retention_victims(f, now, victims, 64), 0);
+    /* Other kinds are not held by it (the FSM's clock only moves on). */
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t0 + 100 * HOUR);
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t0 + 150 * HOUR);
+    assert_int_equal(fsm_retention_victims(f, t0 + 200 * HOUR, victims, 64), 1);
+}
+
 /* Every catalog command through the codec into two FSMs, and a snapshot of
  * the result: byte-identical states. */
 static void test_codec_round_trip(void **state)
@@ -710,6 +762,7 @@ int main(void)
         BOOTED(test_schedule),
         BOOTED(test_base_backups),
         BOOTED(test_retention),
+        BOOTED(test_pitr_window),
         BOOTED(test_codec_round_trip),
         BOOTED(test_job_table_bound),
         BOOTED(test_snapshot_catalog_rejected),
