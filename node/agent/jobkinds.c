@@ -199,6 +199,8 @@ static void drill_backup(json_t *spec,
     json_object_set_new(o, "copy_region", json_string(cp->region));
     json_object_set_new(o, "manifest_key", json_string(b->manifest_key));
     json_object_set_new(o, "manifest_sha256", json_string(b->manifest_sha256));
+    json_object_set_new(o, "snapshot_ms",
+                        json_integer((json_int_t)b->snapshot_ms));
     if (c->store_credentials[0] != '\0') {
         json_object_set_new(o, "credentials_file",
                             json_string(c->store_credentials));
@@ -251,6 +253,12 @@ static void drill_finish(json_t *body, const json_t *res)
 
     json_object_set_new(dr, "ok", json_boolean(passed));
     json_object_set(dr, "rto_ms", json_object_get(res, "rto_ms"));
+    if (json_integer_value(json_object_get(res, "restore_point_ms")) > 0) {
+        /* A promoted standby: the data it brings is newer than the
+         * backup's (the runbook's RPO counts from it). */
+        json_object_set(dr, "restore_point_ms",
+                        json_object_get(res, "restore_point_ms"));
+    }
     if (!passed) {
         char e[600];
         snprintf(e, sizeof(e), "%s",
@@ -370,6 +378,14 @@ static json_t *restore_spec(const struct config *c,
         }
         redis_method(spec, f, "redis_method");
     }
+    if (c->pg_standby_conninfo[0] != '\0') {
+        /* Promoted instead of a restore when it is recent enough. */
+        json_object_set_new(spec, "pg_standby",
+                            json_string(c->pg_standby_conninfo));
+        json_object_set_new(
+            spec, "max_standby_lag_s",
+            json_integer(fsm_setting_int(f, "failover.max_standby_lag_s")));
+    }
     if (c->hook_activate[0] != '\0') {
         json_object_set_new(spec, "activate", json_string(c->hook_activate));
     }
@@ -380,7 +396,8 @@ static json_t *restore_spec(const struct config *c,
 static bool restore_can_run(const struct config *c, const struct fsm_job *j)
 {
     (void)j;
-    return c->pg_conninfo[0] != '\0' || c->redis_address[0] != '\0';
+    return c->pg_conninfo[0] != '\0' || c->redis_address[0] != '\0' ||
+           c->pg_standby_conninfo[0] != '\0';
 }
 
 static const struct agent_job_kind kinds[] = {

@@ -442,6 +442,7 @@ static void do_job_finish(struct api_call *c)
         {"rto_ms", JT_INT, false},
         {"error", JT_STRING, false},
         {"detail", JT_STRING, false},
+        {"restore_point_ms", JT_INT, false},
     };
     static const struct api_field backup_fields[] = {
         {"manifest_key", JT_STRING, true}, {"manifest_sha256", JT_STRING, true},
@@ -509,7 +510,7 @@ static void do_job_finish(struct api_call *c)
                             "field \"drill\" must be an object");
             return;
         }
-        if (api_check_fields(b, drill_fields, 4, err) != DR_OK) {
+        if (api_check_fields(b, drill_fields, 5, err) != DR_OK) {
             api_reply_error(c, 400, "invalid_argument", "drill: %s", err);
             return;
         }
@@ -522,6 +523,10 @@ static void do_job_finish(struct api_call *c)
         }
         v = jin_get(b, "detail");
         cmd.u.job.backup.detail = v != NULL ? (char *)v->u.str.s : "";
+        /* A restore job's promoted standby: the point its data reaches. */
+        v = jin_get(b, "restore_point_ms");
+        cmd.u.job.backup.snapshot_ms =
+            v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;
     } else if (cmd.u.job.ok && fsm_job_get(api_state(c), c->id) != NULL &&
                (fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_DRILL ||
                 fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_RESTORE)) {

@@ -2,13 +2,23 @@
  *
  *   failover_restore {"epoch", "region", "pg"?: PART, "redis"?: PART,
  *                     "pg_server"?: CONNINFO, "redis_server"?: HOST:PORT,
+ *                     "pg_standby"?: CONNINFO, "max_standby_lag_s"?,
  *                     "redis_password_file"?, "redis_method"?, "parallel"?,
  *                     "activate"?: COMMAND}
  *                    PART = {"backup_id", "store", "credentials_file"?,
- *                    "manifest_key", "manifest_sha256"}
+ *                    "manifest_key", "manifest_sha256", "snapshot_ms"?}
  *                 -> {"ok", "error"?, "restore_ms", "verify_ms",
- *                     "activate_ms", "pg"?: {"backup_id", "restore",
+ *                     "activate_ms", "pg_path": "promote"|"restore",
+ *                     "restore_point_ms"? (promoted: its last commit),
+ *                     "standby"?: {"in_recovery", "lag_s",
+ *                     "replayed_to_ms", "promoted", "why_not"?,
+ *                     "promote_ms"?}, "pg"?: {"backup_id", "restore",
  *                     "verify"}, "redis"?: {...}}
+ *
+ * With a standby (pg_standby) fit to take over (see try_standby), it is
+ * promoted and checked writable instead of restoring the PostgreSQL
+ * backup: the time to take over no longer grows with the database. Else
+ * the backup is restored as before, into pg_server.
  *
  * restore: each backup into this region's live database (clean: what was
  * there goes); verify: the contents against the manifest (rows and digest
@@ -24,6 +34,7 @@
 #include <unistd.h>
 
 #include "backup/job.h"
+#include "backup/pg_internal.h"
 #include "common/err.h"
 
 static int64_t mono_ms(void)
@@ -139,6 +150,120 @@ static int one_part(const json_t *spec,
     return rv;
 }
 
+/* The DR region's standby replaying the archive ("pg_standby"): promoted
+ * instead of restoring a backup when it is in recovery and either its
+ * replay lag is at most "max_standby_lag_s" or it has replayed past the
+ * backup's snapshot (an idle primary makes the lag grow while nothing is
+ * missing). *promoted says whether it was; *point_ms is its last replayed
+ * commit (the data it brings), 0 when it was not promoted. */
+static int try_standby(const json_t *spec,
+                       json_t *report,
+                       bool *promoted,
+                       uint64_t *point_ms,
+                       char *errmsg)
+{
+    const char *conninfo =
+        json_string_value(json_object_get(spec, "pg_standby"));
+    const char *server = json_string_value(json_object_get(spec, "pg_server"));
+    bool same = server != NULL && strcmp(server, conninfo) == 0;
+    const json_t *part = json_object_get(spec, "pg");
+    json_int_t max_lag =
+        json_integer_value(json_object_get(spec, "max_standby_lag_s"));
+    json_int_t backup_ms = json_integer_value(
+        json_object_get(json_is_object(part) ? part : NULL, "snapshot_ms"));
+    json_t *o = json_object();
+    PGconn *c = NULL;
+    PGresult *res = NULL;
+    char err[256], why[300] = "";
+    long long lag = -1, at_ms = 0;
+    bool in_recovery = false, have_backup = json_is_object(part);
+    int64_t t0 = mono_ms();
+    int rv;
+
+    *promoted = false;
+    *point_ms = 0;
+    json_object_set_new(report, "standby", o);
+    rv = pgj_connect(conninfo, NULL, "standby", &c, err);
+    if (rv == 0) {
+        rv = pgj_query(c,
+                       "SELECT pg_is_in_recovery(), COALESCE(floor(extract("
+                       "epoch FROM now() - pg_last_xact_replay_timestamp()))"
+                       "::bigint, -1), COALESCE(floor(extract(epoch FROM "
+                       "pg_last_xact_replay_timestamp()) * 1000)::bigint, 0)",
+                       0, NULL, &res, err);
+    }
+    if (rv == 0) {
+        in_recovery = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        lag = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        PQclear(res);
+        json_object_set_new(o, "in_recovery", json_boolean(in_recovery));
+        json_object_set_new(o, "lag_s", json_integer(lag));
+        json_object_set_new(o, "replayed_to_ms", json_integer(at_ms));
+    }
+    if (rv != 0) {
+        snprintf(why, sizeof(why), "unreachable: %.250s", err);
+    } else if (!in_recovery) {
+        snprintf(why, sizeof(why),
+                 "not in recovery: not a standby (or promoted already)");
+    } else if (!(lag >= 0 && lag <= max_lag) &&
+               !(have_backup && at_ms > 0 && at_ms >= backup_ms)) {
+        if (lag < 0) {
+            snprintf(why, sizeof(why),
+                     "has replayed no commit since it started: its lag is "
+                     "unknown");
+        } else {
+            snprintf(why, sizeof(why),
+                     "%lld s behind (failover.max_standby_lag_s %lld) and "
+                     "older than the backup",
+                     lag, (long long)max_lag);
+        }
+        if (!have_backup) {
+            why[0] = '\0'; /* no backup to do better with: promote it */
+        }
+    }
+    if (why[0] != '\0') {
+        json_object_set_new(o, "why_not", json_string(why));
+    }
+    if (why[0] != '\0' && !(same && rv == 0 && in_recovery)) {
+        json_object_set_new(o, "promoted", json_false());
+        PQfinish(c);
+        return 0; /* the backup is restored instead */
+    }
+    /* A stale standby that is also pg_server is promoted all the same: the
+     * backup is restored over it, and a server in recovery takes no
+     * writes. */
+    rv = pgj_query(c, "SELECT pg_promote(true, 60)", 0, NULL, &res, err);
+    if (rv == 0) {
+        bool done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (!done) {
+            snprintf(err, sizeof(err), "pg_promote did not finish within 60 s");
+            rv = DR_ETIMEOUT;
+        }
+    }
+    /* Writable now: a primary, not a standby that says it promoted. */
+    if (rv == 0) {
+        rv = pgj_exec(c,
+                      "CREATE TEMP TABLE drnode_promote_check (i int); "
+                      "DROP TABLE drnode_promote_check",
+                      err);
+    }
+    PQfinish(c);
+    if (rv != 0) {
+        snprintf(errmsg, 256, "promote the standby: %.220s", err);
+        return rv;
+    }
+    json_object_set_new(o, "promoted", json_true());
+    json_object_set_new(o, "promote_ms", json_integer(mono_ms() - t0));
+    if (why[0] != '\0') {
+        return 0; /* promoted to take the restore */
+    }
+    *promoted = true;
+    *point_ms = at_ms > 0 ? (uint64_t)at_ms : 0;
+    return 0;
+}
+
 /* The activate hook: /bin/sh -c CMD with DR_EPOCH and DR_REGION. */
 static int activate(const char *cmd,
                     json_int_t epoch,
@@ -177,20 +302,51 @@ int failoverjob_restore(const json_t *spec, json_t **result, char *errmsg)
     json_t *report = json_object();
     int64_t restore_ms = 0, verify_ms = 0, activate_ms = 0, t0;
     const char *cmd = json_string_value(json_object_get(spec, "activate"));
-    bool ok = true;
+    bool ok = true, promoted = false;
+    uint64_t point_ms = 0;
     char why[600] = "";
-    int rv;
+    int rv = 0;
 
     *result = NULL;
     if (json_object_get(spec, "pg") == NULL &&
-        json_object_get(spec, "redis") == NULL) {
+        json_object_get(spec, "redis") == NULL &&
+        !json_is_string(json_object_get(spec, "pg_standby"))) {
         snprintf(errmsg, 256,
                  "nothing to restore: neither \"pg\" nor \"redis\"");
         json_decref(report);
         return DR_EINVAL;
     }
-    rv =
-        one_part(spec, "pg", report, &restore_ms, &verify_ms, &ok, why, errmsg);
+    if (json_is_string(json_object_get(spec, "pg_standby"))) {
+        t0 = mono_ms();
+        rv = try_standby(spec, report, &promoted, &point_ms, errmsg);
+        restore_ms += mono_ms() - t0;
+        if (rv != 0) {
+            json_decref(report);
+            return rv;
+        }
+    }
+    if (!promoted && json_object_get(spec, "pg") == NULL &&
+        json_object_get(spec, "redis") == NULL) {
+        const char *why_not = json_string_value(
+            json_object_get(json_object_get(report, "standby"), "why_not"));
+        snprintf(errmsg, 256,
+                 "the standby cannot take over (%.150s) and there is no "
+                 "backup to restore",
+                 why_not != NULL ? why_not : "promoted only to restore");
+        json_decref(report);
+        return DR_EUNAVAILABLE;
+    }
+    json_object_set_new(report, "pg_path",
+                        json_string(promoted ? "promote" : "restore"));
+    if (promoted) {
+        /* What the runbook's RPO counts from: the standby's last commit
+         * (the Redis part's snapshot is the FSM's to weigh). */
+        json_object_set_new(report, "restore_point_ms",
+                            json_integer((json_int_t)point_ms));
+    } else {
+        rv = one_part(spec, "pg", report, &restore_ms, &verify_ms, &ok, why,
+                      errmsg);
+    }
     if (rv == 0 && ok) {
         rv = one_part(spec, "redis", report, &restore_ms, &verify_ms, &ok, why,
                       errmsg);

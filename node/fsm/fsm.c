@@ -1205,6 +1205,12 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
         cmd->u.job.backup_kind == FSM_BACKUP_PG_BASE) {
         v = v > 5 ? v : 5;
     }
+    /* A restore point from a promoted standby came with version 5 (only
+     * restore jobs that ran their checks, drill_ok, carry one). */
+    if (cmd->type == FSM_CMD_JOB_FINISH && cmd->u.job.drill_ok &&
+        cmd->u.job.backup.snapshot_ms != 0) {
+        v = v > 5 ? v : 5;
+    }
     /* Region endpoints came with version 4. */
     if ((cmd->type == FSM_CMD_REGION_ADD ||
          cmd->type == FSM_CMD_REGION_UPDATE) &&

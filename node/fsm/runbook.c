@@ -715,6 +715,19 @@ int fsm__runbook_job_done(struct fsm *f,
         fsm__set_str(&rb->detail, c->backup.detail) != DR_OK) {
         return DR_ENOMEM;
     }
+    if (ok && c != NULL && c->backup.snapshot_ms != 0) {
+        /* The DR standby was promoted: PostgreSQL's data reaches its last
+         * replayed commit, not the backup's snapshot; Redis's still the
+         * Redis backup's. The RPO counts from the older of the two. */
+        const struct fsm_backup *rd =
+            rb->redis_backup != NULL && rb->redis_backup[0] != '\0'
+                ? fsm_backup_get(f, rb->redis_backup)
+                : NULL;
+        rb->restore_point_ms = c->backup.snapshot_ms;
+        if (rd != NULL && rd->snapshot_ms < rb->restore_point_ms) {
+            rb->restore_point_ms = rd->snapshot_ms;
+        }
+    }
     if (!ok) {
         snprintf(why, sizeof(why), "restore: %s", error ? error : "failed");
         return block(f, FSM_RB_RESTORE, why, now, actor);

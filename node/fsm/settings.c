@@ -71,6 +71,11 @@ static const struct fsm_setting_desc table[] = {
     {"failover.detection_window_ms", FSM_SETTING_INT, 1000, 3600000, 10000,
      false, NULL, NULL, false,
      "milliseconds a region must look dead before it is declared lost"},
+    {"failover.max_standby_lag_s", FSM_SETTING_INT, 0, 86400, 300, false, NULL,
+     NULL, false,
+     "a DR region's standby ([services] pg_standby) is promoted instead of "
+     "restoring the PostgreSQL backup when it is at most this many seconds "
+     "behind, or has replayed past the backup"},
     {"failover.mode", FSM_SETTING_STRING, 0, 0, 0, false, "auto",
      failover_modes, false,
      "auto: the leader fails over when the primary region is lost; manual: "
@@ -309,7 +314,8 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "dns.update_server") == 0 ||
         strcmp(key, "dns.zone_id") == 0 || strcmp(key, "redis.method") == 0 ||
         strcmp(key, "backup.pg_base_interval_s") == 0 ||
-        strcmp(key, "wal.pitr_window_h") == 0) {
+        strcmp(key, "wal.pitr_window_h") == 0 ||
+        strcmp(key, "failover.max_standby_lag_s") == 0) {
         return 5;
     }
     if (strcmp(key, "failover.on_degraded") == 0) {

@@ -491,6 +491,49 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                          "file://" + self.store["eu-west"])
         self.assertIn("not there", res["result"]["wal_stores_passed_over"])
 
+    def test_a1_failover_promotes_a_recent_standby(self):
+        """The failover runbook's restore job in a DR region with a standby
+        ([services] pg_standby) promotes it rather than restoring: it
+        brings every archived commit, and the job reports the point it
+        reaches for the RPO."""
+        port = drcluster.free_ports(1)[0]
+        d = self.pgdata("r-dr-standby")
+        rc, out, err = self.drctl("--json", "restore", "--pitr", "--standby",
+                                  "--region", "us-east", "--drnode",
+                                  self.bin, "--start", "--port", str(port),
+                                  "--pgdata", d)
+        self.assertEqual(rc, 0, out + err)
+        res = json.loads(out)
+        self.restored.append(res["result"]["pid"])
+        self.insert(12)
+        self.archive_now()
+        wait_until(lambda: self.restored_psql(
+            res, "SELECT count(*) FROM t WHERE batch = 12") == "1000", 60,
+            interval=0.5, what="batch 12 on the standby")
+        standby = "host=%s port=%d user=postgres dbname=app" % (d, port)
+        spec = {"op": "failover_restore", "epoch": 7, "region": "us-east",
+                "pg_standby": standby, "max_standby_lag_s": 300}
+        out = run_job(spec)
+        self.assertTrue(out["ok"], out)
+        r = out["result"]
+        self.assertEqual(r["pg_path"], "promote")
+        self.assertTrue(r["standby"]["promoted"])
+        self.assertTrue(r["standby"]["in_recovery"])
+        self.assertGreater(r["restore_point_ms"], 0)
+        self.assertEqual(r["restore_point_ms"], r["standby"]["replayed_to_ms"])
+        self.assertEqual(self.restored_psql(res, "SELECT pg_is_in_recovery()"),
+                         "f")
+        self.restored_psql(res, "INSERT INTO t VALUES (1, 13)")
+        self.assertEqual(self.restored_psql(
+            res, "SELECT count(*) FROM t WHERE batch = 13"), "1")
+        # Promoted already, and no backup to fall back on: the job fails,
+        # saying why.
+        out = run_job(spec)
+        self.assertFalse(out["ok"])
+        self.assertIn("the standby cannot take over (not in recovery",
+                      out["error"])
+        self.assertIn("no backup to restore", out["error"])
+
 
 if __name__ == "__main__":
     drtest.main()

@@ -192,6 +192,44 @@ static void test_full_runbook(void **state)
     expect_reject(f, &c, DR_ECONFLICT, "the runbook is at complete");
 }
 
+/* The DR standby promoted instead of the restore: the RPO counts from its
+ * last replayed commit, which the job reports (entry version 5). */
+static void test_promoted_standby_sets_the_restore_point(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c;
+    uint64_t job, loss;
+
+    backup_copied(f, t);
+    loss = t + 100 * SEC;
+    c = start(NULL, loss, loss + 20 * SEC);
+    apply_ok(f, &c, loss + 10 * SEC, &res);
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, loss + 21 * SEC, &res);
+    job = rb->job_id;
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, loss + 22 * SEC, &res);
+    c = finish(job, 2, 1);
+    c.u.job.drill_ok = true;
+    c.u.job.backup.detail = "{\"pg_path\":\"promote\"}";
+    c.u.job.backup.snapshot_ms = loss - 2 * SEC; /* its last commit */
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    apply_ok(f, &c, loss + 25 * SEC, &res);
+    assert_int_equal(rb->restore_point_ms, loss - 2 * SEC);
+    c = step(rb->epoch, FSM_RB_DNS, FSM_RB_NOTIFY, NULL);
+    apply_ok(f, &c, loss + 26 * SEC, &res);
+    c = step(rb->epoch, FSM_RB_NOTIFY, FSM_RB_COMPLETE, NULL);
+    apply_ok(f, &c, loss + 27 * SEC, &res);
+    assert_int_equal(rb->rpo_ms, 2 * SEC); /* not the backup's 100.5 s */
+    /* A finish without one is what it always was. */
+    c = finish(job, 2, 1);
+    c.u.job.drill_ok = true;
+    assert_true(fsm_cmd_version(&c) < 5);
+}
+
 static void test_verify_failure_blocks_then_resume_and_abort(void **state)
 {
     struct fsm *f = *state;
@@ -451,6 +489,7 @@ int main(void)
         BOOTED(test_layout_must_survive_a_region),
         BOOTED(test_no_target_without_verified_copies),
         BOOTED(test_full_runbook),
+        BOOTED(test_promoted_standby_sets_the_restore_point),
         BOOTED(test_verify_failure_blocks_then_resume_and_abort),
         BOOTED(test_restore_job_failing_blocks),
         BOOTED(test_switchover_final_backups_rpo_0),
