@@ -89,11 +89,14 @@ class ApiLimits(unittest.TestCase):
         self.assertGreaterEqual(refused, 1, "none of %d closed at once" %
                                 len(held))
         self.assertLessEqual(refused, 4 + 3)
-        # The held ones time out like any idle client; then room again.
+        # The held ones time out like any idle client; once they are
+        # closed on our side too (the server may linger for that), room
+        # again.
         for s in held:
             s.settimeout(10)
             while s.recv(65536):
                 pass
+            s.close()
         self.assertEqual(self.status(), 200)
         body = self.n.get("/metrics").body.decode()
         refused = int(re.search(
