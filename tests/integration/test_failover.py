@@ -33,6 +33,7 @@ import svc_pdns  # noqa: E402
 import svc_imds  # noqa: E402
 import svc_s3  # noqa: E402
 from drcluster import Cluster, wait_until  # noqa: E402
+import svc_pg  # noqa: E402
 from svc_pg import PgServer  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
 
@@ -302,6 +303,65 @@ class FailoverTest(unittest.TestCase):
         out = self.drctl("failover", "status", nodes=[self.c.node(3)])
         self.assertIn(b"complete", out.stdout)
         self.assertIn(b"eu-west -> us-east", out.stdout)
+
+    def test_region_loss_promotes_the_dr_standby(self):
+        """us-east's database is a standby of eu-west's, named by its
+        nodes' [services] pg_standby (and pg): the runbook promotes it
+        instead of restoring the backup, so rows written after the last
+        backup survive, and the RPO counts from its last replayed commit.
+        Redis is restored from its backup as before."""
+        pg_id, redis_id = self.load_and_back_up()
+        backup_ms = self.c.leader().get("/api/backups/" + pg_id).json[
+            "snapshot_ms"]
+        primary = self.pg["eu-west"]
+        standby = PgServer(start=False)
+        self.addCleanup(standby.stop)
+        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
+                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
+                     "127.0.0.1",
+                     "-p", str(primary.port), "-U", "postgres"])
+        standby.start()
+        for nid in (3, 4):
+            self.c.stop(nid)
+            self.c.services[nid] = {"pg": standby.conninfo("app"),
+                                    "pg_standby": standby.conninfo("app"),
+                                    "redis": self.redis["us-east"].address}
+            self.c.write_config(self.c.nodes[nid])
+            self.c.restart(nid)
+        self.c.wait_for_leader()
+        # Written after the last backup: only the standby has these.
+        primary.psql("app", "INSERT INTO agents (name) SELECT 'late-' || g "
+                     "FROM generate_series(1, 500) g")
+        wait_until(lambda: standby.psql(
+            "app", "SELECT count(*) FROM agents").strip() == "4500", 30,
+            interval=0.2, what="the late rows on the standby")
+        self.lose_eu_west()
+        rb = self.wait_state("complete")
+        detail = json.loads(rb["detail"])
+        self.assertTrue(detail["ok"], detail)
+        self.assertEqual(detail["pg_path"], "promote")
+        self.assertTrue(detail["standby"]["promoted"])
+        self.assertLessEqual(detail["standby"]["lag_s"], 300)
+        self.assertNotIn("restore", detail.get("pg", {}))
+        self.assertEqual(standby.psql(
+            "app", "SELECT pg_is_in_recovery()").strip(), "f")
+        self.assertEqual(standby.psql(
+            "app", "SELECT count(*) FROM agents").strip(), "4500")
+        rc = self.redis["us-east"].client()
+        self.assertEqual(rc.command("DBSIZE"), 300)
+        rc.close()
+        # The RPO counts from the standby's last commit, not PostgreSQL's
+        # backup (Redis's data still reaches only its own backup: the
+        # older of the two is the restore point).
+        redis_ms = self.c.leader().get("/api/backups/" + redis_id).json[
+            "snapshot_ms"]
+        self.assertGreater(detail["standby"]["replayed_to_ms"], backup_ms)
+        self.assertEqual(rb["restore_point_ms"],
+                         min(detail["standby"]["replayed_to_ms"], redis_ms))
+        self.assertGreater(rb["restore_point_ms"], backup_ms)
+        self.assertEqual(rb["rpo_ms"],
+                         rb["loss_ms"] - rb["restore_point_ms"])
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
 
     def test_old_region_returns_and_fails_back(self):
         """eu-west comes back after the failover: its nodes learn the new
