@@ -462,7 +462,7 @@ static void expire_wal(const json_t *spec,
                        uint32_t seg_size,
                        json_t *result)
 {
-    const json_t *ex = json_object_get(spec, "wal_expire"), *b;
+    const json_t *ex = json_object_get(spec, "wal_expire"), *b, *copies;
     struct wal_options o;
     uint64_t keep = m->start_lsn, removed = 0;
     char sysid[24], keep_s[32], err[256];
@@ -490,12 +490,11 @@ static void expire_wal(const json_t *spec,
     o.credentials_file =
         json_string_value(json_object_get(spec, "credentials_file"));
     /* The archive, then the other regions' copies of it (wal_copies). */
-    for (i = 0; i == 0 || i <= json_array_size(json_object_get(ex, "copies"));
-         i++) {
+    copies = json_object_get(ex, "copies");
+    for (i = 0; i <= json_array_size(copies); i++) {
         uint64_t n = 0;
-        o.store_url = i == 0 ? json_string_value(json_object_get(ex, "store"))
-                             : json_string_value(json_array_get(
-                                   json_object_get(ex, "copies"), i - 1));
+        o.store_url = json_string_value(i == 0 ? json_object_get(ex, "store")
+                                               : json_array_get(copies, i - 1));
         if (o.store_url == NULL) {
             continue;
         }
@@ -1185,7 +1184,8 @@ static int pick_wal_store(const json_t *stores,
             return DR_EINVAL;
         }
         if (seg[0] == '\0') {
-            *out = json_string_value(v); /* nothing to look for */
+            /* No segment in the backup to look for: the first store. */
+            *out = json_string_value(v);
             return 0;
         }
         memset(&o, 0, sizeof(o));

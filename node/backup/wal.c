@@ -508,15 +508,11 @@ int wal_push(const struct wal_options *o,
         const char *url = i == 0 ? o->store_url : o->copies[i - 1].store_url;
         bool here = false;
         char why_copy[256];
-        if (i == 0) {
-            rv = open_store_at(o, url, &s, errmsg);
-        } else {
-            rv = open_store_at(o, url, &s, why_copy);
-        }
+        char *e = i == 0 ? errmsg : why_copy;
+        rv = open_store_at(o, url, &s, e);
         if (rv == 0) {
             rv = push_to(s, o, name, prefix, sha, fd, whole,
-                         (uint64_t)sb.st_size, buf, &here,
-                         i == 0 ? errmsg : why_copy);
+                         (uint64_t)sb.st_size, buf, &here, e);
         }
         store_close(s);
         s = NULL;
