@@ -144,14 +144,15 @@ class Wal(unittest.TestCase):
                     % (self.bin, self.conf, target))
         open(os.path.join(srv.data, "recovery.signal"), "w").close()
         # A server that stops recovery may do so before it takes
-        # connections (the start fails) or after (hot standby answers
-        # until recovery fails): both are "not up".
+        # connections (the start fails), right after pg_ctl saw it start
+        # (its postmaster.pid is gone before start() reads it), or after
+        # (hot standby answers until recovery fails): all are "not up".
         try:
             srv.start()
             wait_for(lambda: srv.psql("postgres", "SELECT "
                                       "pg_is_in_recovery()").strip() == "f",
                      60, "the promote")
-        except svc_pg.PgError:
+        except (svc_pg.PgError, FileNotFoundError):
             return srv, False
         return srv, True
 
