@@ -41,6 +41,9 @@ static void back_to_idle(struct agent *a, uint64_t pause_ms)
     a->output_len = a->output_cap = 0;
     free(a->finish_body);
     a->finish_body = NULL;
+    free(a->phase_body);
+    a->phase_body = NULL;
+    a->prog_len = 0;
 }
 
 /* Finishing. */
@@ -237,12 +240,115 @@ static void write_cb(uv_write_t *w, int status)
     }
 }
 
+/* Steps the child finished (job_progress in backup/jobmain.c). */
+
+static void renew(struct agent *a);
+
+static void prog_written_cb(uv_write_t *w, int status)
+{
+    (void)w;
+    (void)status; /* a child gone meanwhile says so through its exit */
+}
+
+/* Answer the child's last line: "ok" or "stop WHY". */
+static void prog_answer(struct agent *a, const char *answer)
+{
+    uv_buf_t buf;
+
+    if (!a->prog_open) {
+        return;
+    }
+    snprintf(a->prog_reply, sizeof(a->prog_reply), "%.300s\n", answer);
+    buf = uv_buf_init(a->prog_reply, (unsigned)strlen(a->prog_reply));
+    a->prog_write.data = a;
+    if (uv_write(&a->prog_write, (uv_stream_t *)&a->prog, &buf, 1,
+                 prog_written_cb) != 0) {
+        log_warn("job %" PRIu64 ": cannot answer its worker", a->job_id);
+    }
+}
+
+/* One line from the child: the renewal that commits its phase. */
+static void prog_line(struct agent *a, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *m = json_loadb(line, len, 0, &jerr), *body;
+    const char *phase = json_string_value(json_object_get(m, "phase"));
+    const json_t *point = json_object_get(m, "restore_point_ms");
+    char *detail;
+
+    if (phase == NULL || a->phase_body != NULL) {
+        json_decref(m);
+        prog_answer(a, "stop the node could not read the step reported");
+        return;
+    }
+    body = json_pack("{sI sI sI ss}", "node", (json_int_t)a->cfg->id, "attempt",
+                     (json_int_t)a->attempt, "lease_ms",
+                     (json_int_t)a->lease_ms, "phase", phase);
+    if (json_integer_value(point) > 0) {
+        json_object_set(body, "restore_point_ms", (json_t *)point);
+    }
+    detail = json_object_get(m, "report") != NULL
+                 ? json_dumps(json_object_get(m, "report"), JSON_COMPACT)
+                 : NULL;
+    if (detail != NULL && strlen(detail) < 4000) {
+        json_object_set_new(body, "detail", json_string(detail));
+    }
+    free(detail);
+    a->phase_body = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    json_decref(m);
+    if (a->phase_body == NULL) {
+        prog_answer(a, "stop out of memory");
+        return;
+    }
+    log_info("job %" PRIu64 " attempt %u: %s done, committing it", a->job_id,
+             (unsigned)a->attempt, phase);
+    renew(a);
+}
+
+static void prog_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct agent *a = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(a->prog_line + a->prog_len,
+                       (unsigned)(sizeof(a->prog_line) - a->prog_len));
+}
+
+static void prog_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct agent *a = s->data;
+    char *nl;
+
+    (void)buf;
+    if (n > 0) {
+        a->prog_len += (size_t)n;
+        while ((nl = memchr(a->prog_line, '\n', a->prog_len)) != NULL) {
+            size_t len = (size_t)(nl - a->prog_line);
+            prog_line(a, a->prog_line, len);
+            memmove(a->prog_line, nl + 1, a->prog_len - len - 1);
+            a->prog_len -= len + 1;
+        }
+        if (a->prog_len == sizeof(a->prog_line)) {
+            a->prog_len = 0;
+            prog_answer(a, "stop the step reported is too long");
+        }
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(s);
+        if (a->prog_open) {
+            a->prog_open = false;
+            uv_close((uv_handle_t *)s, handle_closed_cb);
+        }
+    }
+}
+
 static int spawn_child(struct agent *a, const struct fsm_job *j)
 {
     uv_process_options_t opts;
-    uv_stdio_container_t stdio[3];
+    uv_stdio_container_t stdio[4];
     char *args[3];
-    char parent[64];
+    char parent[64], progress[] = "DR_JOB_PROGRESS_FD=3";
     char **env;
     size_t n_env = 0;
     const struct agent_job_kind *k = agent_job_kind(j->kind);
@@ -264,24 +370,28 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
     while (environ[n_env] != NULL) {
         n_env++;
     }
-    env = calloc(n_env + 2, sizeof(*env));
+    env = calloc(n_env + 3, sizeof(*env));
     if (env == NULL) {
         return DR_ENOMEM;
     }
     memcpy(env, environ, n_env * sizeof(*env));
     snprintf(parent, sizeof(parent), "DR_JOB_PARENT=%ld", (long)getpid());
     env[n_env] = parent;
+    env[n_env + 1] = progress;
     uv_pipe_init(a->loop, &a->in, 0);
     uv_pipe_init(a->loop, &a->out, 0);
-    a->in.data = a->out.data = a->proc.data = a;
-    a->open_handles += 2;
-    a->in_open = a->out_open = true;
+    uv_pipe_init(a->loop, &a->prog, 0);
+    a->in.data = a->out.data = a->prog.data = a->proc.data = a;
+    a->open_handles += 3;
+    a->in_open = a->out_open = a->prog_open = true;
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
     stdio[0].data.stream = (uv_stream_t *)&a->in;
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[1].data.stream = (uv_stream_t *)&a->out;
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
+    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+    stdio[3].data.stream = (uv_stream_t *)&a->prog;
     args[0] = a->self_exe;
     args[1] = "--run-job";
     args[2] = NULL;
@@ -290,7 +400,7 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
     opts.args = args;
     opts.env = env;
     opts.stdio = stdio;
-    opts.stdio_count = 3;
+    opts.stdio_count = 4;
     opts.exit_cb = exit_cb;
     rv = uv_spawn(a->loop, &a->proc, &opts);
     free(env);
@@ -298,14 +408,16 @@ static int spawn_child(struct agent *a, const struct fsm_job *j)
         log_error("job %" PRIu64 ": cannot start %s: %s", a->job_id,
                   a->self_exe, uv_strerror(rv));
         uv_close((uv_handle_t *)&a->proc, NULL);
-        a->in_open = a->out_open = false;
+        a->in_open = a->out_open = a->prog_open = false;
         uv_close((uv_handle_t *)&a->in, handle_closed_cb);
         uv_close((uv_handle_t *)&a->out, handle_closed_cb);
+        uv_close((uv_handle_t *)&a->prog, handle_closed_cb);
         return DR_EIO;
     }
     a->open_handles++;
     a->proc_alive = true;
     uv_read_start((uv_stream_t *)&a->out, alloc_cb, read_cb);
+    uv_read_start((uv_stream_t *)&a->prog, prog_alloc_cb, prog_read_cb);
     buf = uv_buf_init(a->spec, (unsigned)strlen(a->spec));
     a->write.data = a;
     if (uv_write(&a->write, (uv_stream_t *)&a->in, &buf, 1, write_cb) != 0) {
@@ -434,21 +546,45 @@ static void renew_cb(struct httpc_req *r,
                      const char *err)
 {
     struct agent *a = r->data;
+    bool phase = a->renew_phase;
+
     (void)len;
     a->renew_inflight = false;
+    a->renew_phase = false;
     if (status == 200) {
         a->lease_expires_local = uv_now(a->loop) + a->lease_ms - 1000;
         a->next_renew = uv_now(a->loop) + a->lease_ms / 3;
+        if (phase) {
+            /* Committed: the child goes on to its next step. */
+            free(a->phase_body);
+            a->phase_body = NULL;
+            prog_answer(a, "ok");
+        } else if (a->phase_body != NULL) {
+            renew(a); /* a step came in meanwhile */
+        }
         return;
     }
     if (status == 409 || status == 404) {
+        /* The lease is gone, or (with a phase) the runbook no longer
+         * wants this work: stop before the next step's effect. */
         a->leases_lost++;
-        kill_child(a, "lease lost");
-        (void)body;
+        if (phase) {
+            log_warn("job %" PRIu64 " attempt %u: step refused: %.300s",
+                     a->job_id, (unsigned)a->attempt, body);
+        }
+        kill_child(a, phase ? "step refused" : "lease lost");
+        return;
+    }
+    if (phase && status == 400) {
+        char why[320];
+        snprintf(why, sizeof(why), "stop %.300s", body != NULL ? body : "");
+        free(a->phase_body);
+        a->phase_body = NULL;
+        prog_answer(a, why);
         return;
     }
     (void)err; /* no leader: retry on the next tick */
-    a->next_renew = uv_now(a->loop) + 1000;
+    a->next_renew = uv_now(a->loop) + (phase ? 200 : 1000);
 }
 
 static void renew(struct agent *a)
@@ -460,7 +596,7 @@ static void renew(struct agent *a)
         kill_child(a, "lease ran out without a renewal");
         return;
     }
-    if (a->renew_inflight || now < a->next_renew) {
+    if (a->renew_inflight || (now < a->next_renew && a->phase_body == NULL)) {
         return;
     }
     snprintf(path, sizeof(path), "/api/jobs/%" PRIu64 "/renew", a->job_id);
@@ -470,10 +606,12 @@ static void renew(struct agent *a)
     snprintf(body, sizeof(body),
              "{\"node\":%" PRIu64 ",\"attempt\":%u,\"lease_ms\":%" PRIu64 "}",
              a->cfg->id, (unsigned)a->attempt, a->lease_ms);
-    if (httpc_post(&a->http, &a->renew_req, url, a->token, body,
+    if (httpc_post(&a->http, &a->renew_req, url, a->token,
+                   a->phase_body != NULL ? a->phase_body : body,
                    AGENT_HTTP_TIMEOUT_MS, renew_cb) == 0) {
         a->renew_req.data = a;
         a->renew_inflight = true;
+        a->renew_phase = a->phase_body != NULL;
     }
 }
 

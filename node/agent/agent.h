@@ -53,6 +53,16 @@ struct agent
     uv_process_t proc;
     uv_pipe_t in, out;
     uv_write_t write;
+    /* steps the child finished (job_progress): a line in, a renewal with
+     * the phase to the leader, "ok" or "stop WHY" back once committed */
+    uv_pipe_t prog;
+    bool prog_open;
+    char prog_line[8192];
+    size_t prog_len;
+    char *phase_body; /* the renewal carrying it, until committed */
+    bool renew_phase; /* the renewal in flight carries it */
+    uv_write_t prog_write;
+    char prog_reply[320];
     char *spec;
     char *output;
     size_t output_len, output_cap;

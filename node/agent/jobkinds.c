@@ -364,6 +364,21 @@ static json_t *restore_spec(const struct config *c,
         drill_backup(spec, "pg", f, rb->pg_backup, c, j->region);
         drill_backup(spec, "redis", f, rb->redis_backup, c, j->region);
     }
+    if (rb->epoch == j->drill_id && rb->job_id == j->id &&
+        (rb->step == FSM_RB_VERIFY || rb->step == FSM_RB_ACTIVATE)) {
+        /* An earlier attempt's restore (and verify) are committed: this
+         * one starts after them, and knows from the restore's report
+         * whether PostgreSQL came from the promoted standby. */
+        json_t *d = json_loads(rb->detail != NULL ? rb->detail : "", 0, NULL);
+        const char *path = json_string_value(json_object_get(d, "pg_path"));
+        json_object_set_new(
+            spec, "from_step",
+            json_string(rb->step == FSM_RB_VERIFY ? "verify" : "activate"));
+        json_object_set_new(
+            spec, "pg_promoted",
+            json_boolean(path != NULL && strcmp(path, "promote") == 0));
+        json_decref(d);
+    }
     if (c->pg_conninfo[0] != '\0') {
         json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));
         json_object_set_new(spec, "parallel",

@@ -387,15 +387,21 @@ static void do_job_claim_renew(struct api_call *c, bool renew)
         {"node", JT_INT, true},
         {"attempt", JT_INT, false},
         {"lease_ms", JT_INT, false},
+        {"phase", JT_STRING, false},
+        {"restore_point_ms", JT_INT, false},
+        {"detail", JT_STRING, false},
     };
     uint64_t lease = (uint64_t)fsm_setting_int(api_state(c), "jobs.lease_ms");
-    uint64_t node, attempt;
+    uint64_t node, attempt, point;
+    const struct jin *phase = jin_get(c->body, "phase");
+    const struct jin *detail = jin_get(c->body, "detail");
     struct fsm_cmd cmd;
 
-    if (api__check_body(c, fields, 3) != 0 ||
+    if (api__check_body(c, fields, 6) != 0 ||
         get_uint(c, "node", 0, &node) != 0 ||
         get_uint(c, "attempt", 0, &attempt) != 0 ||
-        get_uint(c, "lease_ms", lease, &lease) != 0) {
+        get_uint(c, "lease_ms", lease, &lease) != 0 ||
+        get_uint(c, "restore_point_ms", 0, &point) != 0) {
         return;
     }
     if (renew && jin_get(c->body, "attempt") == NULL) {
@@ -403,7 +409,32 @@ static void do_job_claim_renew(struct api_call *c, bool renew)
                         "field \"attempt\" is required");
         return;
     }
+    if ((phase != NULL || detail != NULL || point != 0) && !renew) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "a claim has no phase, detail or restore_point_ms");
+        return;
+    }
+    if (phase != NULL && strcmp(phase->u.str.s, "restore") != 0 &&
+        strcmp(phase->u.str.s, "verify") != 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"phase\" must be \"restore\" or \"verify\"");
+        return;
+    }
+    if (phase == NULL && (detail != NULL || point != 0)) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "detail and restore_point_ms come with a phase");
+        return;
+    }
     memset(&cmd, 0, sizeof(cmd));
+    if (phase != NULL) {
+        /* The runbook's restore job finished a step (agent.c). */
+        cmd.u.job.phase = strcmp(phase->u.str.s, "restore") == 0
+                              ? FSM_RB_RESTORE
+                              : FSM_RB_VERIFY;
+        cmd.u.job.backup.snapshot_ms = point;
+        cmd.u.job.backup.detail =
+            detail != NULL ? (char *)detail->u.str.s : NULL;
+    }
     cmd.type = renew ? FSM_CMD_JOB_RENEW : FSM_CMD_JOB_CLAIM;
     cmd.actor = c->actor;
     cmd.u.job.job_id = c->id;

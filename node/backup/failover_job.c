@@ -4,7 +4,9 @@
  *                     "pg_server"?: CONNINFO, "redis_server"?: HOST:PORT,
  *                     "pg_standby"?: CONNINFO, "max_standby_lag_s"?,
  *                     "redis_password_file"?, "redis_method"?, "parallel"?,
- *                     "activate"?: COMMAND}
+ *                     "activate"?: COMMAND,
+ *                     "from_step"?: "restore"|"verify"|"activate",
+ *                     "pg_promoted"?: bool (from verify: the standby was)}
  *                    PART = {"backup_id", "store", "credentials_file"?,
  *                    "manifest_key", "manifest_sha256", "snapshot_ms"?}
  *                 -> {"ok", "error"?, "restore_ms", "verify_ms",
@@ -13,7 +15,8 @@
  *                     "standby"?: {"in_recovery", "lag_s",
  *                     "replayed_to_ms", "promoted", "why_not"?,
  *                     "promote_ms"?}, "pg"?: {"backup_id", "restore",
- *                     "verify"}, "redis"?: {...}}
+ *                     "verify"}, "redis"?: {...},
+ *                     "resumed_at"?: "verify"|"activate"}
  *
  * With a standby (pg_standby) fit to take over (see try_standby), it is
  * promoted and checked writable instead of restoring the PostgreSQL
@@ -25,7 +28,13 @@
  * per table, Redis digests); activate: the [hooks] activate command with
  * DR_EPOCH and DR_REGION, only when every check passed. A check that fails
  * is a finding ("ok": false, the runbook blocks with it); a server, store
- * or hook that fails is a job error (retried). */
+ * or hook that fails is a job error (retried).
+ *
+ * Restore and verify are each committed by the cluster before the next
+ * step starts (job_progress: the node renews the job's lease with the
+ * phase and answers once the runbook moved on); a new attempt starts at
+ * "from_step", so a restore committed is never run again for the epoch
+ * (it would wipe what the DR site wrote since). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +90,13 @@ static json_t *sub_spec(const json_t *part,
     return s;
 }
 
-/* Restore then verify one part. *ok false with why on a finding. */
+/* Restore (verify false) or verify one part. *ok false with why on a
+ * finding. */
 static int one_part(const json_t *spec,
                     const char *name,
+                    bool verify,
                     json_t *report,
-                    int64_t *restore_ms,
-                    int64_t *verify_ms,
+                    int64_t *ms,
                     bool *ok,
                     char *why,
                     char *errmsg)
@@ -114,38 +124,33 @@ static int one_part(const json_t *spec,
                  pg ? "PostgreSQL" : "Redis", pg ? "pg" : "redis");
         return DR_EINVAL;
     }
-    o = json_pack("{sO}", "backup_id", json_object_get(part, "backup_id"));
-    json_object_set_new(report, name, o);
-    s = sub_spec(part, pg ? "pg" : "redis", server, spec);
-    json_object_set_new(s, "clean", json_true());
-    t0 = mono_ms();
-    rv = pg ? pgjob_restore(s, &res, err) : redisjob_restore(s, &res, err);
-    *restore_ms += mono_ms() - t0;
-    json_object_set_new(o, "restore", res != NULL ? res : json_null());
-    json_decref(s);
-    res = NULL;
-    if (finding(rv)) {
-        *ok = false;
-        snprintf(why, 600, "%s restore: %.500s", name, err);
-        return 0;
-    }
-    if (rv != 0) {
-        snprintf(errmsg, 256, "%s restore: %.220s", name, err);
-        return rv;
+    o = json_object_get(report, name);
+    if (o == NULL) {
+        o = json_pack("{sO}", "backup_id", json_object_get(part, "backup_id"));
+        json_object_set_new(report, name, o);
     }
     s = sub_spec(part, pg ? "pg" : "redis", server, spec);
+    if (!verify) {
+        json_object_set_new(s, "clean", json_true());
+    }
     t0 = mono_ms();
-    rv = pg ? pgjob_verify(s, &res, err) : redisjob_verify(s, &res, err);
-    *verify_ms += mono_ms() - t0;
-    json_object_set_new(o, "verify", res != NULL ? res : json_null());
+    if (verify) {
+        rv = pg ? pgjob_verify(s, &res, err) : redisjob_verify(s, &res, err);
+    } else {
+        rv = pg ? pgjob_restore(s, &res, err) : redisjob_restore(s, &res, err);
+    }
+    *ms += mono_ms() - t0;
+    json_object_set_new(o, verify ? "verify" : "restore",
+                        res != NULL ? res : json_null());
     json_decref(s);
     if (finding(rv)) {
         *ok = false;
-        snprintf(why, 600, "%s: %.500s", name, err);
+        snprintf(why, 600, "%s%s: %.500s", name, verify ? "" : " restore", err);
         return 0;
     }
     if (rv != 0) {
-        snprintf(errmsg, 256, "%s verify: %.220s", name, err);
+        snprintf(errmsg, 256, "%s %s: %.220s", name,
+                 verify ? "verify" : "restore", err);
     }
     return rv;
 }
@@ -282,6 +287,9 @@ static int activate(const char *cmd,
         return DR_EIO;
     }
     if (pid == 0) {
+        /* What the hook prints goes to the node's log: stdout carries the
+         * job's result. */
+        dup2(2, 1);
         setenv("DR_EPOCH", e1, 1);
         setenv("DR_REGION", e2, 1);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -297,17 +305,114 @@ static int activate(const char *cmd,
     return 0;
 }
 
+/* The step the spec starts at: a new attempt after the worker committed
+ * restore (and verify) starts after them (agent/jobkinds.c). */
+enum { FROM_RESTORE, FROM_VERIFY, FROM_ACTIVATE };
+
+static int start_step(const json_t *spec, char *errmsg)
+{
+    const char *from = json_string_value(json_object_get(spec, "from_step"));
+
+    if (json_object_get(spec, "from_step") == NULL) {
+        return FROM_RESTORE;
+    }
+    if (from != NULL && strcmp(from, "restore") == 0) {
+        return FROM_RESTORE;
+    }
+    if (from != NULL && strcmp(from, "verify") == 0) {
+        return FROM_VERIFY;
+    }
+    if (from != NULL && strcmp(from, "activate") == 0) {
+        return FROM_ACTIVATE;
+    }
+    snprintf(errmsg, 256,
+             "\"from_step\" must be \"restore\", \"verify\" or \"activate\"");
+    return -1;
+}
+
+/* Restore: the standby promoted, or the PostgreSQL backup restored, then
+ * the Redis backup. */
+static int restore_parts(const json_t *spec,
+                         json_t *report,
+                         int64_t *ms,
+                         bool *promoted,
+                         bool *ok,
+                         char *why,
+                         char *errmsg)
+{
+    uint64_t point_ms = 0;
+    int64_t t0;
+    int rv = 0;
+
+    if (json_is_string(json_object_get(spec, "pg_standby"))) {
+        t0 = mono_ms();
+        rv = try_standby(spec, report, promoted, &point_ms, errmsg);
+        *ms += mono_ms() - t0;
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (!*promoted && json_object_get(spec, "pg") == NULL &&
+        json_object_get(spec, "redis") == NULL) {
+        const char *why_not = json_string_value(
+            json_object_get(json_object_get(report, "standby"), "why_not"));
+        snprintf(errmsg, 256,
+                 "the standby cannot take over (%.150s) and there is no "
+                 "backup to restore",
+                 why_not != NULL ? why_not : "promoted only to restore");
+        return DR_EUNAVAILABLE;
+    }
+    json_object_set_new(report, "pg_path",
+                        json_string(*promoted ? "promote" : "restore"));
+    if (*promoted) {
+        /* What the runbook's RPO counts from: the standby's last commit
+         * (the Redis part's snapshot is the FSM's to weigh). */
+        json_object_set_new(report, "restore_point_ms",
+                            json_integer((json_int_t)point_ms));
+    } else {
+        rv = one_part(spec, "pg", false, report, ms, ok, why, errmsg);
+    }
+    if (rv == 0 && *ok) {
+        rv = one_part(spec, "redis", false, report, ms, ok, why, errmsg);
+    }
+    return rv;
+}
+
+/* Tell the node a step is done and wait until the cluster committed it
+ * (job_progress); the restore's report goes with it. */
+static int step_done(const char *phase, const json_t *report, char *errmsg)
+{
+    json_t *fields = json_object();
+    int rv;
+
+    if (strcmp(phase, "restore") == 0) {
+        json_object_set_new(fields, "report", json_deep_copy(report));
+        if (json_object_get(report, "restore_point_ms") != NULL) {
+            json_object_set(fields, "restore_point_ms",
+                            json_object_get(report, "restore_point_ms"));
+        }
+    }
+    rv = job_progress(phase, fields, errmsg);
+    json_decref(fields);
+    return rv;
+}
+
 int failoverjob_restore(const json_t *spec, json_t **result, char *errmsg)
 {
     json_t *report = json_object();
     int64_t restore_ms = 0, verify_ms = 0, activate_ms = 0, t0;
     const char *cmd = json_string_value(json_object_get(spec, "activate"));
-    bool ok = true, promoted = false;
-    uint64_t point_ms = 0;
+    int from = start_step(spec, errmsg);
+    bool ok = true,
+         promoted = json_is_true(json_object_get(spec, "pg_promoted"));
     char why[600] = "";
     int rv = 0;
 
     *result = NULL;
+    if (from < 0) {
+        json_decref(report);
+        return DR_EINVAL;
+    }
     if (json_object_get(spec, "pg") == NULL &&
         json_object_get(spec, "redis") == NULL &&
         !json_is_string(json_object_get(spec, "pg_standby"))) {
@@ -316,40 +421,31 @@ int failoverjob_restore(const json_t *spec, json_t **result, char *errmsg)
         json_decref(report);
         return DR_EINVAL;
     }
-    if (json_is_string(json_object_get(spec, "pg_standby"))) {
-        t0 = mono_ms();
-        rv = try_standby(spec, report, &promoted, &point_ms, errmsg);
-        restore_ms += mono_ms() - t0;
-        if (rv != 0) {
-            json_decref(report);
-            return rv;
+    if (from > FROM_RESTORE) {
+        /* An earlier attempt's steps are committed: never again. */
+        json_object_set_new(
+            report, "resumed_at",
+            json_string(from == FROM_VERIFY ? "verify" : "activate"));
+    }
+    if (from == FROM_RESTORE) {
+        rv = restore_parts(spec, report, &restore_ms, &promoted, &ok, why,
+                           errmsg);
+        if (rv == 0 && ok) {
+            rv = step_done("restore", report, errmsg);
         }
     }
-    if (!promoted && json_object_get(spec, "pg") == NULL &&
-        json_object_get(spec, "redis") == NULL) {
-        const char *why_not = json_string_value(
-            json_object_get(json_object_get(report, "standby"), "why_not"));
-        snprintf(errmsg, 256,
-                 "the standby cannot take over (%.150s) and there is no "
-                 "backup to restore",
-                 why_not != NULL ? why_not : "promoted only to restore");
-        json_decref(report);
-        return DR_EUNAVAILABLE;
-    }
-    json_object_set_new(report, "pg_path",
-                        json_string(promoted ? "promote" : "restore"));
-    if (promoted) {
-        /* What the runbook's RPO counts from: the standby's last commit
-         * (the Redis part's snapshot is the FSM's to weigh). */
-        json_object_set_new(report, "restore_point_ms",
-                            json_integer((json_int_t)point_ms));
-    } else {
-        rv = one_part(spec, "pg", report, &restore_ms, &verify_ms, &ok, why,
-                      errmsg);
-    }
-    if (rv == 0 && ok) {
-        rv = one_part(spec, "redis", report, &restore_ms, &verify_ms, &ok, why,
-                      errmsg);
+    if (rv == 0 && ok && from <= FROM_VERIFY) {
+        if (!promoted) {
+            rv = one_part(spec, "pg", true, report, &verify_ms, &ok, why,
+                          errmsg);
+        }
+        if (rv == 0 && ok) {
+            rv = one_part(spec, "redis", true, report, &verify_ms, &ok, why,
+                          errmsg);
+        }
+        if (rv == 0 && ok) {
+            rv = step_done("verify", report, errmsg);
+        }
     }
     if (rv == 0 && ok && cmd != NULL && cmd[0] != '\0') {
         t0 = mono_ms();

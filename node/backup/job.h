@@ -102,6 +102,15 @@ int replicatejob_run(const json_t *spec, json_t **result, char *errmsg);
 #include <stdio.h>
 int job_main(FILE *in, FILE *out);
 
+/* A job run by a node's worker (agent/agent.c) reports a step it has
+ * finished and waits until the cluster committed it: one JSON line
+ * {"phase": PHASE, ...fields} on the descriptor DR_JOB_PROGRESS_FD names,
+ * answered "ok" or "stop REASON". Returns 0 to go on (also when no node
+ * listens: a job run by drctl), DR_ECONFLICT when the cluster no longer
+ * wants the work (errmsg says why), DR_EIO when the node went away.
+ * fields is borrowed. */
+int job_progress(const char *phase, const json_t *fields, char *errmsg);
+
 /* Spec fields, each answering DR_EINVAL with a message naming the field.
  * A string that is present must be non-empty; *out is NULL when an
  * optional one is absent (or null). An integer must lie in [min, max];

@@ -1,6 +1,8 @@
 /* `drnode --run-job`: one job from a JSON spec on stdin, its result on
  * stdout. drnode spawns this for every job it claims, so a crash, a hang or
  * a lost lease never touches the coordinator's loop. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,80 @@ static void print_outcome(FILE *out,
     json_decref(o);
 }
 
+/* Write all of buf to fd. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int job_progress(const char *phase, const json_t *fields, char *errmsg)
+{
+    const char *v = getenv("DR_JOB_PROGRESS_FD");
+    char reply[300], *line;
+    json_t *msg;
+    size_t n = 0;
+    int fd, rv;
+
+    if (v == NULL || v[0] == '\0') {
+        return 0; /* no node listens: nothing to commit */
+    }
+    fd = atoi(v);
+    msg = fields != NULL ? json_deep_copy(fields) : json_object();
+    json_object_set_new(msg, "phase", json_string(phase));
+    line = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (line == NULL) {
+        snprintf(errmsg, 256, "%s done: out of memory", phase);
+        return DR_ENOMEM;
+    }
+    rv = write_all(fd, line, strlen(line));
+    free(line);
+    if (rv == 0) {
+        rv = write_all(fd, "\n", 1);
+    }
+    /* The answer: one line, once the cluster committed the step (or
+     * refused it). */
+    while (rv == 0 && n < sizeof(reply) - 1) {
+        ssize_t r = read(fd, reply + n, 1);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            rv = -1;
+            break;
+        }
+        if (reply[n] == '\n') {
+            break;
+        }
+        n++;
+    }
+    reply[n] = '\0';
+    if (rv != 0) {
+        snprintf(errmsg, 256,
+                 "%s done, but the node running this job went away before "
+                 "the cluster committed it",
+                 phase);
+        return DR_EIO;
+    }
+    if (strcmp(reply, "ok") == 0) {
+        return 0;
+    }
+    snprintf(errmsg, 256, "stopped after %s: %.200s", phase,
+             strncmp(reply, "stop ", 5) == 0 ? reply + 5 : reply);
+    return DR_ECONFLICT;
+}
+
 int job_main(FILE *in, FILE *out)
 {
     json_t *spec, *result = NULL;
@@ -49,6 +125,14 @@ int job_main(FILE *in, FILE *out)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if ((long)getppid() != atol(ppid)) {
             return 1;
+        }
+    }
+    /* The line to the node is ours alone: a program the job runs (a hook,
+     * pg_dump) must not hold it open after we are gone. */
+    if (getenv("DR_JOB_PROGRESS_FD") != NULL) {
+        int fd = atoi(getenv("DR_JOB_PROGRESS_FD"));
+        if (fd > 2) {
+            (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
         }
     }
     spec = json_loadf(in, JSON_REJECT_DUPLICATES, &jerr);

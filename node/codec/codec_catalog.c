@@ -213,6 +213,10 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
             s->renew.node = j->node;
             s->renew.attempt = j->attempt;
             s->renew.lease_ms = j->lease_ms;
+            s->renew.phase = (uint32_t)j->phase;
+            s->renew.restore_point_ms = j->backup.snapshot_ms;
+            s->renew.detail =
+                (char *)(j->backup.detail ? j->backup.detail : "");
             c->kind_case = DR__COMMAND__KIND_JOB_RENEW;
             c->job_renew = &s->renew;
             return DR_OK;
@@ -337,6 +341,9 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
             j->node = c->job_renew->node;
             j->attempt = c->job_renew->attempt;
             j->lease_ms = c->job_renew->lease_ms;
+            j->phase = (int)c->job_renew->phase;
+            j->backup.snapshot_ms = c->job_renew->restore_point_ms;
+            j->backup.detail = c->job_renew->detail;
             cmd->type = FSM_CMD_JOB_RENEW;
             return true;
         case DR__COMMAND__KIND_JOB_FINISH:

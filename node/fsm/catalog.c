@@ -799,7 +799,11 @@ int fsm__catalog_check(const struct fsm *f,
                 return fsm__reject(res, DR_EINVAL,
                                    "lease_ms must be 1000 to 3600000");
             }
-            return check_lease(j, c, now, res);
+            if (check_lease(j, c, now, res) != DR_OK) {
+                return res->code;
+            }
+            return c->phase != 0 ? fsm__runbook_check_phase(f, j, c, res)
+                                 : DR_OK;
         case FSM_CMD_JOB_FINISH:
             if (check_lease(j, c, now, res) != DR_OK) {
                 return res->code;
@@ -1458,7 +1462,10 @@ int fsm__catalog_mutate(struct fsm *f,
             j->updated_ms = now;
             res->attempt = j->attempt;
             res->lease_expires_ms = j->lease_expires_ms;
-            return DR_OK;
+            return c->phase != 0
+                       ? fsm__runbook_phase_done(
+                             f, j, c, now, cmd->actor != NULL ? cmd->actor : "")
+                       : DR_OK;
         case FSM_CMD_JOB_EXPIRE: {
             char why[160];
             snprintf(why, sizeof(why),

@@ -1211,6 +1211,10 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
         cmd->u.job.backup.snapshot_ms != 0) {
         v = v > 5 ? v : 5;
     }
+    /* Restore, verify and activate committed one by one came with 5. */
+    if (cmd->type == FSM_CMD_JOB_RENEW && cmd->u.job.phase != 0) {
+        v = v > 5 ? v : 5;
+    }
     /* Region endpoints came with version 4. */
     if ((cmd->type == FSM_CMD_REGION_ADD ||
          cmd->type == FSM_CMD_REGION_UPDATE) &&

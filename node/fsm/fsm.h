@@ -464,6 +464,11 @@ struct fsm_cmd_job
     uint64_t node;            /* CLAIM, RENEW, FINISH */
     uint32_t attempt;         /* RENEW, FINISH, EXPIRE */
     uint64_t lease_ms;        /* CLAIM, RENEW */
+    int phase;                /* RENEW of the runbook's restore job: the
+                                 step its worker has finished
+                                 (FSM_RB_RESTORE or FSM_RB_VERIFY; with
+                                 backup.snapshot_ms and backup.detail for
+                                 restore), 0: none */
     int kind;                 /* CREATE: BACKUP or REPLICATE */
     int backup_kind;          /* CREATE of a BACKUP */
     const char *region;       /* CREATE: NULL or "" = the primary region;
@@ -475,7 +480,8 @@ struct fsm_cmd_job
     uint64_t drill_rto_ms;    /* FINISH of a drill job */
     struct fsm_backup backup; /* FINISH of a backup job that succeeded:
                                  stored_bytes, raw_bytes, snapshot_ms,
-                                 manifest_key, manifest_sha256, detail */
+                                 manifest_key, manifest_sha256, detail;
+                                 RENEW with a phase: snapshot_ms, detail */
     struct fsm_copy copy;     /* FINISH of a replicate job that succeeded:
                                  bytes, objects, copy_ms, source_region */
 };

@@ -110,6 +110,18 @@ int fsm__runbook_job_done(struct fsm *f,
                           const char *error,
                           uint64_t now,
                           const char *actor);
+/* The worker of the runbook's restore job finished step c->phase (a
+ * JOB_RENEW with a phase): checked, then the runbook moves on in this
+ * commit, so a next attempt starts at the step after it. */
+int fsm__runbook_check_phase(const struct fsm *f,
+                             const struct fsm_job *j,
+                             const struct fsm_cmd_job *c,
+                             struct fsm_result *res);
+int fsm__runbook_phase_done(struct fsm *f,
+                            const struct fsm_job *j,
+                            const struct fsm_cmd_job *c,
+                            uint64_t now,
+                            const char *actor);
 void fsm__runbook_free(struct fsm_runbook *rb);
 /* Shared with drill.c (catalog.c). */
 struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl);

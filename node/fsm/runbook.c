@@ -697,6 +697,93 @@ int fsm__runbook_mutate(struct fsm *f,
     return DR_EINVAL;
 }
 
+/* The restore point a restore job brought: when the DR standby was
+ * promoted, PostgreSQL's data reaches its last replayed commit, not the
+ * backup's snapshot; Redis's is still the Redis backup's. The RPO counts
+ * from the older of the two. */
+static void take_job_point(struct fsm *f, uint64_t snapshot_ms)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+    const struct fsm_backup *rd =
+        rb->redis_backup != NULL && rb->redis_backup[0] != '\0'
+            ? fsm_backup_get(f, rb->redis_backup)
+            : NULL;
+
+    if (snapshot_ms == 0) {
+        return;
+    }
+    rb->restore_point_ms = snapshot_ms;
+    if (rd != NULL && rd->snapshot_ms < rb->restore_point_ms) {
+        rb->restore_point_ms = rd->snapshot_ms;
+    }
+}
+
+/* The step after a phase the restore job reports. */
+static int after_phase(int phase)
+{
+    return phase == FSM_RB_RESTORE ? FSM_RB_VERIFY : FSM_RB_ACTIVATE;
+}
+
+int fsm__runbook_check_phase(const struct fsm *f,
+                             const struct fsm_job *j,
+                             const struct fsm_cmd_job *c,
+                             struct fsm_result *res)
+{
+    const struct fsm_runbook *rb = &f->site.runbook;
+
+    if (j->kind != FSM_JOB_RESTORE) {
+        return fsm__reject(res, DR_EINVAL,
+                           "only the runbook's restore job reports a phase "
+                           "(job %llu is a %s job)",
+                           (unsigned long long)j->id,
+                           fsm_job_kind_name(j->kind));
+    }
+    if (c->phase != FSM_RB_RESTORE && c->phase != FSM_RB_VERIFY) {
+        return fsm__reject(res, DR_EINVAL,
+                           "phase must be restore or verify, not %d", c->phase);
+    }
+    if (c->backup.detail != NULL &&
+        strlen(c->backup.detail) > 4 * FSM_TEXT_MAX) {
+        return fsm__reject(res, DR_EINVAL, "detail is too long");
+    }
+    if (rb->job_id != j->id ||
+        (rb->step != c->phase && rb->step != after_phase(c->phase))) {
+        /* Aborted, blocked and resumed with a new job, or ahead of the
+         * runbook: this worker must stop before its next effect. */
+        return fsm__reject(
+            res, DR_ECONFLICT,
+            "the runbook of epoch %llu is at %s, not %s: job "
+            "%llu's work is no longer wanted",
+            (unsigned long long)rb->epoch, fsm_rb_step_name(rb->step),
+            fsm_rb_step_name(c->phase), (unsigned long long)j->id);
+    }
+    return DR_OK;
+}
+
+int fsm__runbook_phase_done(struct fsm *f,
+                            const struct fsm_job *j,
+                            const struct fsm_cmd_job *c,
+                            uint64_t now,
+                            const char *actor)
+{
+    struct fsm_runbook *rb = &f->site.runbook;
+
+    if (rb->job_id != j->id || rb->step != c->phase) {
+        return DR_OK; /* said again after it was committed */
+    }
+    if (c->phase == FSM_RB_RESTORE) {
+        if (c->backup.detail != NULL &&
+            fsm__set_str(&rb->detail, c->backup.detail) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        take_job_point(f, c->backup.snapshot_ms);
+    }
+    return step_to(f, after_phase(c->phase), now, actor);
+}
+
+/* The job's end. Its worker may have committed restore and verify already
+ * (phases); what is left moves now: a failure blocks at the step it
+ * happened in, a check that failed blocks at verify, else on to dns. */
 int fsm__runbook_job_done(struct fsm *f,
                           const struct fsm_job *j,
                           bool ok,
@@ -708,37 +795,34 @@ int fsm__runbook_job_done(struct fsm *f,
     struct fsm_runbook *rb = &f->site.runbook;
     char why[FSM_TEXT_MAX + 64];
 
-    if (rb->step != FSM_RB_RESTORE || rb->job_id != j->id) {
+    if ((rb->step != FSM_RB_RESTORE && rb->step != FSM_RB_VERIFY &&
+         rb->step != FSM_RB_ACTIVATE) ||
+        rb->job_id != j->id) {
         return DR_OK; /* from an aborted or resumed runbook: ignored */
     }
     if (c != NULL && c->backup.detail != NULL &&
         fsm__set_str(&rb->detail, c->backup.detail) != DR_OK) {
         return DR_ENOMEM;
     }
-    if (ok && c != NULL && c->backup.snapshot_ms != 0) {
-        /* The DR standby was promoted: PostgreSQL's data reaches its last
-         * replayed commit, not the backup's snapshot; Redis's still the
-         * Redis backup's. The RPO counts from the older of the two. */
-        const struct fsm_backup *rd =
-            rb->redis_backup != NULL && rb->redis_backup[0] != '\0'
-                ? fsm_backup_get(f, rb->redis_backup)
-                : NULL;
-        rb->restore_point_ms = c->backup.snapshot_ms;
-        if (rd != NULL && rd->snapshot_ms < rb->restore_point_ms) {
-            rb->restore_point_ms = rd->snapshot_ms;
-        }
+    if (ok && c != NULL) {
+        take_job_point(f, c->backup.snapshot_ms);
     }
     if (!ok) {
-        snprintf(why, sizeof(why), "restore: %s", error ? error : "failed");
-        return block(f, FSM_RB_RESTORE, why, now, actor);
+        snprintf(why, sizeof(why), "%s: %s", fsm_rb_step_name(rb->step),
+                 error ? error : "failed");
+        return block(f, rb->step, why, now, actor);
     }
-    enter(rb, FSM_RB_VERIFY, now);
+    if (rb->step == FSM_RB_RESTORE) {
+        enter(rb, FSM_RB_VERIFY, now);
+    }
     if (!c->drill_ok) {
         /* Never publish data that does not match its manifests. */
         snprintf(why, sizeof(why), "verify: %s",
                  error && error[0] ? error : "the checks failed");
-        return block(f, FSM_RB_VERIFY, why, now, actor);
+        return block(f, rb->step, why, now, actor);
     }
-    enter(rb, FSM_RB_ACTIVATE, now);
+    if (rb->step == FSM_RB_VERIFY) {
+        enter(rb, FSM_RB_ACTIVATE, now);
+    }
     return step_to(f, FSM_RB_DNS, now, actor);
 }

@@ -81,6 +81,9 @@ class FailoverTest(unittest.TestCase):
         self.unfence_log = os.path.join(self.tmp, "unfenced")
         # While this file exists every fence hook fails (exit 3).
         self.fence_fails = os.path.join(self.tmp, "fence-fails")
+        # While this file exists the next activate hook takes it, hangs
+        # 20 s and fails (exit 4) without writing its line.
+        self.activate_hangs = os.path.join(self.tmp, "activate-hangs")
         # Every node holds the TSIG key of the RFC 2136 test's Knot server.
         self.tsig_secret = base64.b64encode(os.urandom(32)).decode()
         self.tsig_file = os.path.join(self.tmp, "tsig.key")
@@ -114,13 +117,19 @@ class FailoverTest(unittest.TestCase):
                                  "ap-south": 1}[r]}
                 for r in TARGETS},
             services=services, name="failover")
+        activate = os.path.join(self.tmp, "activate.sh")
+        with open(activate, "w") as f:
+            # What a hook prints never reaches the job's result (stdout).
+            f.write("echo activating $DR_REGION\n"
+                    "if [ -f {0} ]; then rm -f {0}; sleep 20; exit 4; fi\n"
+                    "echo $DR_EPOCH $DR_REGION >> {1}\n".format(
+                        self.activate_hangs, self.activate_log))
         for n in self.c.nodes.values():
             n.extra_sections = {
                 "hooks": {"fence": "test ! -f %s || exit 3; sleep 1; "
                           "echo $DR_EPOCH $DR_REGION >> %s"
                           % (self.fence_fails, self.fence_log),
-                          "activate": "echo $DR_EPOCH $DR_REGION >> %s"
-                          % self.activate_log,
+                          "activate": "sh " + activate,
                           "unfence": "echo $DR_EPOCH $DR_REGION >> %s"
                           % self.unfence_log},
                 "dns": {"api_key_file": self.dns.key_file,
@@ -721,6 +730,54 @@ class FailoverTest(unittest.TestCase):
         sys.stderr.write("leader kills at %s; activate ran %d time(s), "
                          "webhook got %d event(s)\n" % (
                              killed, len(lines), len(Hooks.events)))
+
+    def test_worker_killed_in_activate_never_restores_again(self):
+        """Restore and verify are committed one by one: the node running
+        the restore job is killed -9 while its activate hook hangs; the
+        next attempt (on the other us-east node) starts at activate, so a
+        row written into us-east's database after verify survives (a
+        second restore with clean would remove it), and the steps carry
+        their own times."""
+        self.load_and_back_up()
+        self.set("failover.mode", "manual")
+        self.set("jobs.lease_ms", 3000)
+        open(self.activate_hangs, "w").close()
+        epoch0 = self.c.leader().get("/api/site").json["epoch"]
+        self.drctl("failover", "--to", "us-east", "--reason", "worker kill")
+        rb = wait_until(lambda: self.runbook((1, 2, 3, 4, 5))
+                        .get("state") == "activate" and
+                        not os.path.exists(self.activate_hangs) and
+                        self.runbook((1, 2, 3, 4, 5)), 90, interval=0.1,
+                        what="the activate hook hanging")
+        self.pg["us-east"].psql(
+            "app", "INSERT INTO agents (name) VALUES ('after-verify')")
+        job = self.c.leader().get("/api/jobs/%d" % rb["job_id"]).json
+        self.assertEqual((job["state"], job["attempt"]), ("running", 1), job)
+        self.assertIn(job["owner"], (3, 4), job)
+        self.c.kill(job["owner"])
+        rb = self.wait_state("complete")
+        self.c.start(job["owner"])
+        self.assertEqual(rb["epoch"], epoch0 + 1)
+        job = self.c.wait_for_leader().get(
+            "/api/jobs/%d" % rb["job_id"]).json
+        self.assertEqual((job["state"], job["attempt"]), ("done", 2), job)
+        detail = json.loads(rb["detail"])
+        self.assertEqual(detail.get("resumed_at"), "activate", detail)
+        self.assertNotIn("pg", detail)  # nothing restored or verified again
+        n = self.pg["us-east"].psql(
+            "app", "SELECT count(*), count(*) FILTER "
+            "(WHERE name = 'after-verify') FROM agents")
+        self.assertEqual(n.strip(), "4001|1")
+        at = {s["step"]: s["at_ms"] for s in rb["steps"]}
+        self.assertLess(at["restore"], at["verify"], at)
+        self.assertLess(at["verify"], at["activate"], at)
+        self.assertLess(at["activate"], at["dns"], at)
+        # The first attempt's hook failed without writing; the second's
+        # wrote once.
+        with open(self.activate_log) as f:
+            self.assertEqual(f.read().splitlines(),
+                             ["%d us-east" % (epoch0 + 1)])
+        self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
 
     def test_leader_killed_during_dns_and_notify(self):
         """The DNS step held (dns.servers a silent port: the answer cannot

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "codec/codec.h"
 #include "fsm/fsm.h"
 #include "fsm_helpers.h"
 
@@ -305,6 +306,190 @@ static void test_restore_job_failing_blocks(void **state)
     assert_string_equal(rb->error, "restore: pg_restore: connection refused");
 }
 
+static struct fsm_cmd phase_cmd(uint64_t job, uint32_t attempt, int phase)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_RENEW, .actor = "node"};
+    c.u.job.job_id = job;
+    c.u.job.node = 2;
+    c.u.job.attempt = attempt;
+    c.u.job.lease_ms = 30000;
+    c.u.job.phase = phase;
+    return c;
+}
+
+/* Restore and verify are each committed when the worker reports them (a
+ * renewal with a phase): a repeat changes nothing, a step ahead of the
+ * runbook or from another job is refused, and a new attempt after the
+ * worker died starts after what is committed; the job's end moves on from
+ * there. */
+static void test_restore_steps_commit_one_by_one(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC, job, backup_job;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c;
+
+    backup_copied(f, t);
+    c = start("us-east", 0, 0);
+    apply_ok(f, &c, t + SEC, &res);
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, t + 2 * SEC, &res);
+    job = rb->job_id;
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 3 * SEC, &res);
+
+    /* Refused, changing nothing: ahead of the runbook, no such phase, a
+     * detail too long, another kind of job, another node's lease. */
+    c = phase_cmd(job, 1, FSM_RB_VERIFY);
+    expect_reject_at(f, &c, t + 4 * SEC, DR_ECONFLICT,
+                     "is at restore, not verify: job");
+    c = phase_cmd(job, 1, FSM_RB_DNS);
+    expect_reject_at(f, &c, t + 4 * SEC, DR_EINVAL,
+                     "phase must be restore or verify");
+    {
+        char big[4 * FSM_TEXT_MAX + 2];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        c = phase_cmd(job, 1, FSM_RB_RESTORE);
+        c.u.job.backup.detail = big;
+        expect_reject_at(f, &c, t + 4 * SEC, DR_EINVAL, "detail is too long");
+    }
+    c = (struct fsm_cmd){.type = FSM_CMD_JOB_CREATE, .actor = "test"};
+    c.u.job.kind = FSM_JOB_BACKUP;
+    c.u.job.backup_kind = FSM_BACKUP_REDIS;
+    c.u.job.region = "us-east";
+    backup_job = apply_ok(f, &c, t + 4 * SEC, &res);
+    c = claim_cmd(backup_job, 2);
+    apply_ok(f, &c, t + 4 * SEC, &res);
+    c = phase_cmd(backup_job, 1, FSM_RB_RESTORE);
+    expect_reject_at(f, &c, t + 4 * SEC, DR_EINVAL,
+                     "only the runbook's restore job reports a phase");
+    c = phase_cmd(job, 1, FSM_RB_RESTORE);
+    c.u.job.node = 3;
+    expect_reject_at(f, &c, t + 4 * SEC, DR_ECONFLICT, "lease lost");
+    assert_int_equal(rb->step, FSM_RB_RESTORE);
+
+    /* Restored (the standby promoted): committed alone, with its report
+     * and restore point. */
+    c = phase_cmd(job, 1, FSM_RB_RESTORE);
+    c.u.job.backup.detail = "{\"pg_path\":\"promote\"}";
+    c.u.job.backup.snapshot_ms = t + 500;
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    {
+        /* Through the entry codec, as a follower applies it. */
+        uint8_t *buf;
+        size_t len;
+        struct codec_piece p;
+        struct snap e;
+        assert_int_equal(codec_cmd_encode(&c, &buf, &len), DR_OK);
+        p.base = buf;
+        p.len = len;
+        assert_int_equal(codec_entry_assemble(5, t + 5 * SEC, &p, 1, malloc,
+                                              &e.base, &e.len),
+                         DR_OK);
+        assert_int_equal(entry_apply(f, &e, &res, 1), DR_OK);
+        assert_int_equal(res.code, DR_OK);
+        free(buf);
+        free(e.base);
+    }
+    assert_int_equal(rb->step, FSM_RB_VERIFY);
+    assert_int_equal(rb->step_ms[FSM_RB_VERIFY], t + 5 * SEC);
+    assert_string_equal(rb->detail, "{\"pg_path\":\"promote\"}");
+    assert_int_equal(rb->restore_point_ms, t + 500);
+    assert_string_equal(audit_last(f)->action, "failover-step");
+    assert_int_equal(fsm_job_get(f, job)->lease_expires_ms, t + 35 * SEC);
+    /* Said again (its answer lost): nothing moves. */
+    apply_ok(f, &c, t + 6 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_VERIFY);
+    assert_int_equal(rb->step_ms[FSM_RB_VERIFY], t + 5 * SEC);
+
+    /* Verified: activate, in its own commit. */
+    c = phase_cmd(job, 1, FSM_RB_VERIFY);
+    apply_ok(f, &c, t + 7 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_ACTIVATE);
+    assert_int_equal(rb->step_ms[FSM_RB_ACTIVATE], t + 7 * SEC);
+    c = phase_cmd(job, 1, FSM_RB_RESTORE);
+    expect_reject_at(f, &c, t + 8 * SEC, DR_ECONFLICT,
+                     "is at activate, not restore");
+
+    /* The worker dies in activate: the next attempt starts there (the
+     * spec says so, agent/jobkinds.c); its end goes on to dns. */
+    c = (struct fsm_cmd){.type = FSM_CMD_JOB_EXPIRE, .actor = "leader"};
+    c.u.job.job_id = job;
+    c.u.job.attempt = 1;
+    apply_ok(f, &c, t + 60 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_ACTIVATE);
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_PENDING);
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 70 * SEC, &res);
+    c = finish(job, 2, 2);
+    c.u.job.drill_ok = true;
+    c.u.job.backup.detail = "{\"resumed_at\":\"activate\"}";
+    apply_ok(f, &c, t + 71 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_DNS);
+    /* Each step kept its own time; the restore point is the one
+     * committed with restore. */
+    assert_int_equal(rb->step_ms[FSM_RB_VERIFY], t + 5 * SEC);
+    assert_int_equal(rb->step_ms[FSM_RB_ACTIVATE], t + 7 * SEC);
+    assert_int_equal(rb->step_ms[FSM_RB_DNS], t + 71 * SEC);
+    assert_int_equal(rb->restore_point_ms, t + 500);
+    assert_string_equal(rb->detail, "{\"resumed_at\":\"activate\"}");
+    /* The job is done: a late phase from it is refused. */
+    c = phase_cmd(job, 2, FSM_RB_VERIFY);
+    expect_reject_at(f, &c, t + 72 * SEC, DR_ECONFLICT, "not running");
+}
+
+/* After restore was committed, a check that fails blocks at verify, and
+ * a hook that keeps failing in activate blocks there; both resume with a
+ * new restore (the data may be what failed). */
+static void test_steps_after_restore_block_where_they_fail(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c = setting_int_cmd("jobs.max_attempts", 1);
+
+    expect_ok(f, &c, t);
+    backup_copied(f, t);
+    c = start("us-east", 0, 0);
+    apply_ok(f, &c, t + SEC, &res);
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, t + 2 * SEC, &res);
+    c = claim_cmd(rb->job_id, 2);
+    apply_ok(f, &c, t + 3 * SEC, &res);
+    c = phase_cmd(rb->job_id, 1, FSM_RB_RESTORE);
+    apply_ok(f, &c, t + 4 * SEC, &res);
+    c = finish(rb->job_id, 2, 1);
+    c.u.job.drill_ok = false;
+    c.u.job.error = "redis: key session:7 differs";
+    apply_ok(f, &c, t + 5 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_BLOCKED);
+    assert_int_equal(rb->blocked_step, FSM_RB_RESTORE);
+    assert_string_equal(rb->error, "verify: redis: key session:7 differs");
+    assert_non_null(strstr(audit_last(f)->detail, "at verify"));
+
+    c = (struct fsm_cmd){.type = FSM_CMD_RUNBOOK_RESUME, .actor = "op"};
+    c.u.runbook.epoch = rb->epoch;
+    apply_ok(f, &c, t + 6 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_RESTORE);
+    c = claim_cmd(rb->job_id, 2);
+    apply_ok(f, &c, t + 7 * SEC, &res);
+    c = phase_cmd(rb->job_id, 1, FSM_RB_RESTORE);
+    apply_ok(f, &c, t + 8 * SEC, &res);
+    c = phase_cmd(rb->job_id, 1, FSM_RB_VERIFY);
+    apply_ok(f, &c, t + 9 * SEC, &res);
+    c = finish(rb->job_id, 2, 1);
+    c.u.job.ok = false;
+    c.u.job.error = "activate hook exited with status 2";
+    apply_ok(f, &c, t + 10 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_BLOCKED);
+    assert_int_equal(rb->blocked_step, FSM_RB_RESTORE);
+    assert_string_equal(rb->error,
+                        "activate: activate hook exited with status 2");
+}
+
 /* The replicate job that verifies backup id's copy in us-east. */
 static void copy_to_us_east(struct fsm *f, const char *id, uint64_t now)
 {
@@ -492,6 +677,8 @@ int main(void)
         BOOTED(test_promoted_standby_sets_the_restore_point),
         BOOTED(test_verify_failure_blocks_then_resume_and_abort),
         BOOTED(test_restore_job_failing_blocks),
+        BOOTED(test_restore_steps_commit_one_by_one),
+        BOOTED(test_steps_after_restore_block_where_they_fail),
         BOOTED(test_switchover_final_backups_rpo_0),
         BOOTED(test_switchover_blocked_at_final_backup_resumes),
         BOOTED(test_snapshot_keeps_runbook),
