@@ -295,14 +295,16 @@ static void prog_line(struct agent *a, const char *line, size_t len)
     }
     free(detail);
     a->phase_body = json_dumps(body, JSON_COMPACT);
+    if (a->phase_body != NULL) {
+        log_info("job %" PRIu64 " attempt %u: %s done, committing it",
+                 a->job_id, (unsigned)a->attempt, phase);
+    }
     json_decref(body);
-    json_decref(m);
+    json_decref(m); /* phase points into it */
     if (a->phase_body == NULL) {
         prog_answer(a, "stop out of memory");
         return;
     }
-    log_info("job %" PRIu64 " attempt %u: %s done, committing it", a->job_id,
-             (unsigned)a->attempt, phase);
     renew(a);
 }
 
