@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "control/failover.h"
 #include "control/health.h"
+#include "control/joincheck.h"
 #include "control/scheduler.h"
 #include "fsm/fsm.h"
 #include "log/log.h"
@@ -25,6 +26,9 @@
 #include "tls/tls.h"
 
 #define DAEMON_ERR_MAX 2048 /* holds raftnode's errmsg */
+/* How long a node with an empty data dir asks the other members whether
+ * a cluster exists before it bootstraps one. */
+#define JOINCHECK_TIMEOUT_MS 2000
 
 struct daemon
 {
@@ -434,6 +438,33 @@ static int run(const char *path)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (!d.cfg.join && d.cfg.n_members > 1 &&
+        raftnode_data_dir_fresh(d.cfg.data_dir)) {
+        /* An empty data dir: never bootstrap beside a cluster that exists
+         * (control/joincheck.h). */
+        char why[400];
+        int v = joincheck_run(&d.cfg, token, JOINCHECK_TIMEOUT_MS, why,
+                              sizeof(why));
+        if (v == JOINCHECK_REFUSE) {
+            memset(token, 0, sizeof(token));
+            wipe_tokens(tokens, n_tokens);
+            fprintf(stderr,
+                    "drnode: the data dir %s is empty, but %s: this node "
+                    "was a member and lost its disk, and the cluster "
+                    "expects the log it had. Run 'drctl members remove "
+                    "%llu', then start it with join = true and add it back "
+                    "('drctl members add'); see docs/runbook.md\n",
+                    d.cfg.data_dir, why, (unsigned long long)d.cfg.id);
+            return 2;
+        }
+        if (v == JOINCHECK_JOIN) {
+            log_warn(
+                "the data dir %s is empty and %s: joining it instead "
+                "of bootstrapping",
+                d.cfg.data_dir, why);
+            d.cfg.join = true;
+        }
+    }
     d.loop = uv_default_loop();
     rv = start(&d, token, tokens, n_tokens, err);
     memset(token, 0, sizeof(token));

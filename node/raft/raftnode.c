@@ -964,7 +964,7 @@ static void tick_cb(uv_timer_t *t)
 
 /* Start-up and shutdown. */
 
-static int dir_is_empty(const char *path)
+bool raftnode_data_dir_fresh(const char *path)
 {
     char probe[1100];
     struct stat st;
@@ -1104,7 +1104,7 @@ int raftnode_start(struct raftnode *n,
     if (lock_data_dir(n, cfg->data_dir) != DR_OK) {
         return DR_EIO;
     }
-    fresh = dir_is_empty(cfg->data_dir);
+    fresh = raftnode_data_dir_fresh(cfg->data_dir);
     if (raftfsm_init(&n->fsm) != DR_OK) {
         snprintf(n->errmsg, sizeof(n->errmsg), "out of memory");
         return DR_ENOMEM;

@@ -132,6 +132,10 @@ struct raftnode
 /* Bucket upper bounds in milliseconds; the last is +Inf. */
 extern const double raftnode_lat_bounds[RAFTNODE_LAT_BUCKETS];
 
+/* Whether raft has never started in the data directory dir (no metadata
+ * files yet: a first start, or a disk that was lost). */
+bool raftnode_data_dir_fresh(const char *dir);
+
 /* Open the data directory, bootstrap on first start (unless cfg->join) and
  * start raft. cfg is borrowed for the node's life. On error n->errmsg says
  * what failed, naming the data directory; when n->started is set even so

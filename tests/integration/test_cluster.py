@@ -226,6 +226,60 @@ class TestCluster(ClusterTestCase):
                         os.listdir(gone.data_dir))
         self.assertEqual(c.wait_for_leader().id, leader.id)
 
+    def test_wiped_voter_refuses_to_bootstrap(self):
+        """A member whose disk is new (a replacement instance) while its
+        config still says join = false asks the other members first: the
+        leader has heard from it before, so it would wait forever for the
+        log the node had; the node refuses to start and says what to do,
+        and the cluster goes on unchanged."""
+        c, leader = self.start_cluster()
+        gone = c.followers(leader)[0]
+        self.assertEqual(c.stop(gone.id), 0, gone.log_tail())
+        c.wipe(gone.id)
+        self.assertFalse(gone.join)
+        with self.assertRaises(AssertionError) as cm:
+            c.start(gone.id)
+        msg = str(cm.exception)
+        self.assertIn("exited with 2", msg)
+        self.assertIn("is empty, but member %d" % leader.id, msg)
+        self.assertIn("lost its disk", msg)
+        self.assertIn("drctl members remove %d" % gone.id, msg)
+        self.assertNotIn("bootstrapped a new cluster",
+                         msg.split("--- start node %d" % gone.id)[-1])
+        # Nothing written: no data dir made, no raft state.
+        self.assertFalse(os.path.exists(gone.data_dir) and
+                         os.listdir(gone.data_dir))
+        self.assertEqual(c.wait_for_leader().id, leader.id)
+        self.write_ok(leader, "POST", "/api/regions", {"name": "still"}, 201)
+
+    def test_member_started_late_joins_instead_of_bootstrapping(self):
+        """Two of three members form the cluster; the third starts later
+        with an empty data dir and join = false: a cluster answers whose
+        leader never heard from it, so it joins and receives the log
+        instead of bootstrapping a history of its own."""
+        c = self.new_cluster()
+        late = c.nodes[3]
+        c.start(1)
+        c.start(2)
+        leader = c.wait_for_leader(ids=[1, 2])
+        wait_until(lambda: leader.status()["initialized"], 20,
+                   what="the cluster state bootstrapped")
+        for i in range(5):
+            self.write_ok(leader, "POST", "/api/regions",
+                          {"name": "before-%d" % i}, 201)
+        c.start(late.id)
+        c.wait_caught_up(late.id, leader)
+        log = late.log_tail(200)
+        self.assertIn("answers for an existing cluster: joining it instead "
+                      "of bootstrapping", log)
+        self.assertNotIn("bootstrapped a new cluster", log)
+        self.assertEqual(region_names(late.get("/api/regions", stale=True)),
+                         region_names(leader.get("/api/regions")))
+        self.assertTrue(late.status()["initialized"])
+        r = leader.get("/api/members")
+        m = [m for m in r.json["members"] if m["id"] == late.id]
+        self.assertTrue(m and m[0]["voter"], r)
+
     def knows_every_member_soon(self, c, leader):
         """Every node reports to a new leader as soon as it knows it, not
         at its next probe round (5 s by default): within 2 s the leader has
