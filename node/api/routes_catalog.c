@@ -545,6 +545,16 @@ static void do_job_finish(struct api_call *c)
             api_reply_error(c, 400, "invalid_argument", "drill: %s", err);
             return;
         }
+        for (int k = 0; k < 2; k++) {
+            const char *key = k == 0 ? "rto_ms" : "restore_point_ms";
+            v = jin_get(b, key);
+            if (v != NULL && v->u.i < 0) {
+                api_reply_error(c, 400, "invalid_argument",
+                                "drill: field \"%s\" must not be negative",
+                                key);
+                return;
+            }
+        }
         cmd.u.job.drill_ok = jin_get(b, "ok")->u.b;
         v = jin_get(b, "rto_ms");
         cmd.u.job.drill_rto_ms = v != NULL && v->u.i > 0 ? (uint64_t)v->u.i : 0;

@@ -1486,6 +1486,34 @@ static int start_and_wait(const char *pgdata,
     return 0;
 }
 
+/* "wal_stores", when given: a non-empty array of store URLs (checked
+ * before anything is read or written). */
+static int check_wal_stores(const json_t *ws, char *errmsg)
+{
+    const json_t *e;
+    size_t i;
+
+    if (ws == NULL || json_is_null(ws)) {
+        return 0;
+    }
+    if (!json_is_array(ws) || json_array_size(ws) == 0) {
+        snprintf(errmsg, 256,
+                 "\"wal_stores\" must be a non-empty array of store URLs");
+        return DR_EINVAL;
+    }
+    json_array_foreach(ws, i, e)
+    {
+        if (!json_is_string(e) || json_string_length(e) == 0) {
+            snprintf(errmsg, 256,
+                     "\"wal_stores\" must hold store URLs (entry %zu does "
+                     "not)",
+                     i);
+            return DR_EINVAL;
+        }
+    }
+    return 0;
+}
+
 int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
 {
     const char *pgdata, *bindir;
@@ -1515,6 +1543,11 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         snprintf(errmsg, 256, "\"pgdata\" must be an absolute path");
         json_decref(report);
         return DR_EINVAL;
+    }
+    if ((rv = check_wal_stores(json_object_get(spec, "wal_stores"), errmsg)) !=
+        0) {
+        json_decref(report);
+        return rv;
     }
     rv = job_open_store(spec, &s, errmsg);
     if (rv == 0) {

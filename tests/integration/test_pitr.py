@@ -273,6 +273,19 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             self.assertNotEqual(rc, 0, args)
             self.assertIn(msg, err, args)
             self.assertEqual(os.listdir(d), ["keep"], args)
+        # The job spec drctl sends: bad WAL store lists are refused before
+        # anything is read or written.
+        fresh = self.pgdata("r-bad-stores")
+        for stores, msg in (("file:///x", "must be a non-empty array"),
+                            ([], "must be a non-empty array"),
+                            (["file:///x", 5], "entry 1 does not"),
+                            ([""], "entry 0 does not")):
+            out = run_job({"op": "pg_base_restore", "pgdata": fresh,
+                           "store": "file:///nowhere", "wal_stores": stores})
+            self.assertFalse(out["ok"], stores)
+            self.assertIn('"wal_stores" must', out["error"], stores)
+            self.assertIn(msg, out["error"], stores)
+            self.assertFalse(os.path.exists(fresh), stores)
         # A logical backup's restore points a base backup to --pitr.
         bid = self.first["id"]
         rc, out, err = self.drctl("restore", "--backup", bid, "--pg",
