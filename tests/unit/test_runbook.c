@@ -80,6 +80,21 @@ static struct fsm_cmd step(uint64_t epoch, int from, int to, const char *err)
     return c;
 }
 
+/* A failover to us-east started at t + 1 s, fenced at t + 2 s, its
+ * restore job claimed by node 2 at t + 3 s. */
+static void restore_claimed(struct fsm *f, uint64_t t)
+{
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c = start("us-east", 0, 0);
+
+    apply_ok(f, &c, t + SEC, &res);
+    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
+    apply_ok(f, &c, t + 2 * SEC, &res);
+    c = claim_cmd(rb->job_id, 2);
+    apply_ok(f, &c, t + 3 * SEC, &res);
+}
+
 static void test_layout_must_survive_a_region(void **state)
 {
     const char *two[] = {"a", "b"}, *five[] = {"a", "a", "b", "b", "c"},
@@ -292,12 +307,7 @@ static void test_restore_job_failing_blocks(void **state)
 
     expect_ok(f, &c, t);
     backup_copied(f, t);
-    c = start("us-east", 0, 0);
-    apply_ok(f, &c, t + SEC, &res);
-    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
-    apply_ok(f, &c, t + 2 * SEC, &res);
-    c = claim_cmd(rb->job_id, 2);
-    apply_ok(f, &c, t + 3 * SEC, &res);
+    restore_claimed(f, t);
     c = finish(rb->job_id, 2, 1);
     c.u.job.ok = false;
     c.u.job.error = "pg_restore: connection refused";
@@ -331,13 +341,8 @@ static void test_restore_steps_commit_one_by_one(void **state)
     struct fsm_cmd c;
 
     backup_copied(f, t);
-    c = start("us-east", 0, 0);
-    apply_ok(f, &c, t + SEC, &res);
-    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
-    apply_ok(f, &c, t + 2 * SEC, &res);
+    restore_claimed(f, t);
     job = rb->job_id;
-    c = claim_cmd(job, 2);
-    apply_ok(f, &c, t + 3 * SEC, &res);
 
     /* Refused, changing nothing: ahead of the runbook, no such phase, a
      * detail too long, another kind of job, another node's lease. */
@@ -453,12 +458,7 @@ static void test_steps_after_restore_block_where_they_fail(void **state)
 
     expect_ok(f, &c, t);
     backup_copied(f, t);
-    c = start("us-east", 0, 0);
-    apply_ok(f, &c, t + SEC, &res);
-    c = step(rb->epoch, FSM_RB_FENCE, FSM_RB_RESTORE, NULL);
-    apply_ok(f, &c, t + 2 * SEC, &res);
-    c = claim_cmd(rb->job_id, 2);
-    apply_ok(f, &c, t + 3 * SEC, &res);
+    restore_claimed(f, t);
     c = phase_cmd(rb->job_id, 1, FSM_RB_RESTORE);
     apply_ok(f, &c, t + 4 * SEC, &res);
     c = finish(rb->job_id, 2, 1);
