@@ -923,7 +923,8 @@ static int local__wal_setup(const struct local_cluster *lc,
                             char *errmsg)
 {
     char dir[LOCAL__SVC_PATH], bin[LOCAL__SVC_PATH], conf[LOCAL__SVC_PATH];
-    char creds[LOCAL__SVC_PATH], url[LOCAL__SVC_PATH], text[4096];
+    char creds[LOCAL__SVC_PATH], url[LOCAL__SVC_PATH], text[8192];
+    char copies[4096];
     const char *files[3] = {conf, NULL, NULL};
     size_t nf = 1;
 
@@ -956,16 +957,41 @@ static int local__wal_setup(const struct local_cluster *lc,
     } else {
         local_pathf(url, sizeof(url), "file://%s/store", dir);
     }
-    snprintf(text, sizeof(text),
-             "# archive_command of PostgreSQL %s (drctl local).\n"
-             "[node]\nid = 1\nregion = %s\nraft_address = 127.0.0.1:1\n"
-             "api_address = 127.0.0.1:2\ndata_dir = %s/node\n\n"
-             "[services]\nwal_store = %s\n%s%s%s\n"
-             "[member.1]\nregion = %s\nraft_address = 127.0.0.1:1\n"
-             "api_address = 127.0.0.1:2\n",
-             s->region, s->region, dir, url,
-             creds[0] != '\0' ? "store_credentials = " : "", creds,
-             creds[0] != '\0' ? "\n" : "", s->region);
+    /* With S3 stores each region's bucket is also where it archives: every
+     * segment goes to the other regions' buckets too ([services]
+     * wal_copies), so a DR region restores to a point in time from its own
+     * bucket after the primary's is gone. */
+    copies[0] = '\0';
+    for (size_t i = 0;
+         lc->s3_port != 0 && lc->n_regions > 1 && i < lc->n_regions; i++) {
+        size_t used = strlen(copies);
+        if (lc->regions[i].store[0] == '\0') {
+            continue;
+        }
+        if ((size_t)snprintf(copies + used, sizeof(copies) - used,
+                             "[region.%s]\nobject_store = %s\n\n",
+                             lc->regions[i].name,
+                             lc->regions[i].store) >= sizeof(copies) - used) {
+            local_errf(errmsg, "%s: too many regions for the WAL copies", dir);
+            return DR_ELIMIT;
+        }
+    }
+    if ((size_t)snprintf(
+            text, sizeof(text),
+            "# archive_command of PostgreSQL %s (drctl local).\n"
+            "[node]\nid = 1\nregion = %s\nraft_address = 127.0.0.1:1\n"
+            "api_address = 127.0.0.1:2\ndata_dir = %s/node\n\n"
+            "[services]\nwal_store = %s\n%s%s%s%s\n%s"
+            "[member.1]\nregion = %s\nraft_address = 127.0.0.1:1\n"
+            "api_address = 127.0.0.1:2\n",
+            s->region, s->region, dir, url,
+            creds[0] != '\0' ? "store_credentials = " : "", creds,
+            creds[0] != '\0' ? "\n" : "",
+            copies[0] != '\0' ? "wal_copies = all\n" : "", copies,
+            s->region) >= sizeof(text)) {
+        local_errf(errmsg, "%s: the wal-push config is too long", dir);
+        return DR_ELIMIT;
+    }
     if (local_write_file(conf, text, strlen(text), 0600, errmsg) != 0) {
         return DR_EIO;
     }

@@ -469,5 +469,67 @@ class TestLocalS3Store(LocalCluster):
         self.assertEqual(gone["services_stopped"], 1, gone)
 
 
+@unittest.skipUnless(os.access(drcluster.DRCTL, os.X_OK),
+                     "drctl not built at %s" % drcluster.DRCTL)
+@unittest.skipUnless(shutil.which("moto_server"),
+                     "moto_server (the local S3 endpoint) not on PATH: "
+                     "scripts/bootstrap builds .deps/venv with it")
+class TestLocalS3WalCopies(LocalCluster):
+    """With S3 stores each region's bucket is where its PostgreSQL
+    archives, and wal-push copies every segment into the other regions'
+    buckets too ([services] wal_copies = all), so a DR region can restore
+    to a point in time from its own bucket."""
+    up_args = ("--store", "s3")
+
+    def test_1_segment_in_every_bucket(self):
+        import boto3  # the test venv has it (scripts/test-venv)
+        svc = self.services()
+        conf = os.path.join(self.dir, "services", "eu-west", "wal",
+                            "wal-push.conf")
+        with open(conf) as f:
+            text = f.read()
+        self.assertIn("wal_copies = all\n", text)
+        for r in REGIONS:
+            self.assertIn("[region.%s]\nobject_store = %s\n" %
+                          (r, svc[r]["store"]), text)
+        psql = shutil.which("psql") or os.path.join(PG_BINDIR, "psql")
+        p = subprocess.run(
+            [psql, svc["eu-west"]["pg"], "-XtAc",
+             "CREATE TABLE IF NOT EXISTS wal_t (i int); "
+             "INSERT INTO wal_t SELECT generate_series(1, 100); "
+             "SELECT system_identifier FROM pg_control_system(); "
+             "SELECT pg_walfile_name(pg_switch_wal())"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p)
+        sysid, seg = p.stdout.split()[-2:]
+        # eu-west's own segment (every server has one of that name).
+        want = "backups/wal/%016x/" % int(sysid)
+        endpoint = svc["eu-west"]["store"].split("endpoint=")[1].split("&")[0]
+        keys = {}
+        with open(svc["eu-west"]["store_credentials"]) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, v = line.split("=", 1)
+                    keys[k.strip()] = v.strip()
+        s3 = boto3.client("s3", endpoint_url=endpoint,
+                          region_name="us-east-1",
+                          aws_access_key_id=keys["access_key_id"],
+                          aws_secret_access_key=keys["secret_access_key"])
+
+        def holds(region):
+            out = s3.list_objects_v2(Bucket="dr-" + region, Prefix=want)
+            return any("/" + seg + "-" in o["Key"]
+                       for o in out.get("Contents", []))
+        for r in REGIONS:
+            with self.subTest(region=r):
+                drcluster.wait_until(lambda: holds(r), 30, interval=0.3,
+                                     what="%s in dr-%s" % (seg, r))
+        p = subprocess.run(
+            [psql, svc["eu-west"]["pg"], "-XtAc",
+             "SELECT failed_count FROM pg_stat_archiver"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.stdout.strip(), "0", p)
+
+
 if __name__ == "__main__":
     drtest.main()
