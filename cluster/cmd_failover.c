@@ -3,6 +3,15 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* This host's wall clock in ms (the runbook's times are the leader's). */
+static json_int_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void print_status(const json_t *v, const void *arg)
 {
@@ -60,9 +69,28 @@ static void print_status(const json_t *v, const void *arg)
            json_string_value(json_object_get(v, "redis_backup")));
     json_array_foreach(steps, i, s)
     {
-        printf(
-            "  %-10s   %s\n", json_string_value(json_object_get(s, "step")),
-            drctl_fmt_time_ms(json_object_get(s, "at_ms"), buf, sizeof(buf)));
+        /* How long each step took (to the next one's start), and how long
+         * the current one has run: where the time goes, at 3 a.m. */
+        const char *name = json_string_value(json_object_get(s, "step"));
+        const char *state = json_string_value(json_object_get(v, "state"));
+        json_int_t at = json_integer_value(json_object_get(s, "at_ms"));
+        const json_t *next = json_array_get(steps, i + 1);
+        char took[64] = "";
+
+        if (next != NULL) {
+            json_int_t d = json_integer_value(json_object_get(next, "at_ms"));
+            snprintf(took, sizeof(took), "   took %.1f s",
+                     (double)(d > at ? d - at : 0) / 1000.0);
+        } else if (name != NULL && state != NULL && strcmp(name, state) == 0 &&
+                   strcmp(state, "complete") != 0 &&
+                   strcmp(state, "aborted") != 0) {
+            json_int_t now = wall_ms();
+            snprintf(took, sizeof(took), "   running for %.1f s",
+                     (double)(now > at ? now - at : 0) / 1000.0);
+        }
+        printf("  %-12s %s%s\n", name != NULL ? name : "?",
+               drctl_fmt_time_ms(json_object_get(s, "at_ms"), buf, sizeof(buf)),
+               took);
     }
     if (json_integer_value(json_object_get(v, "rto_ms")) > 0) {
         printf("RTO            %lld ms\nRPO            %lld ms\n",

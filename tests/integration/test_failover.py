@@ -15,6 +15,7 @@ import base64
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -312,6 +313,12 @@ class FailoverTest(unittest.TestCase):
         out = self.drctl("failover", "status", nodes=[self.c.node(3)])
         self.assertIn(b"complete", out.stdout)
         self.assertIn(b"eu-west -> us-east", out.stdout)
+        # Each step with what it took, restore, verify and activate apart.
+        took = dict(re.findall(rb"^  (\w+) +\S+   took (\d+\.\d) s$",
+                               out.stdout, re.M))
+        for step in (b"decide", b"fence", b"restore", b"verify",
+                     b"activate", b"dns", b"notify"):
+            self.assertIn(step, took, out.stdout)
 
     def test_region_loss_promotes_the_dr_standby(self):
         """us-east's database is a standby of eu-west's, named by its
