@@ -445,6 +445,30 @@ static void test_restore_steps_commit_one_by_one(void **state)
     expect_reject_at(f, &c, t + 72 * SEC, DR_ECONFLICT, "not running");
 }
 
+/* An operator aborts while the restore job runs: its next step report is
+ * refused, so its worker stops before verify and activate. */
+static void test_abort_stops_a_running_restore_job(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t t = T0 + 600 * SEC, job;
+    const struct fsm_runbook *rb = &f->site.runbook;
+    struct fsm_result res;
+    struct fsm_cmd c;
+
+    backup_copied(f, t);
+    restore_claimed(f, t);
+    job = rb->job_id;
+    c = (struct fsm_cmd){.type = FSM_CMD_RUNBOOK_ABORT, .actor = "op"};
+    c.u.runbook.epoch = rb->epoch;
+    apply_ok(f, &c, t + 4 * SEC, &res);
+    assert_int_equal(rb->step, FSM_RB_ABORTED);
+    assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_RUNNING);
+    c = phase_cmd(job, 1, FSM_RB_RESTORE);
+    expect_reject_at(f, &c, t + 5 * SEC, DR_ECONFLICT,
+                     "is at aborted, not restore: job");
+    assert_int_equal(rb->step, FSM_RB_ABORTED);
+}
+
 /* After restore was committed, a check that fails blocks at verify, and
  * a hook that keeps failing in activate blocks there; both resume with a
  * new restore (the data may be what failed). */
@@ -678,6 +702,7 @@ int main(void)
         BOOTED(test_verify_failure_blocks_then_resume_and_abort),
         BOOTED(test_restore_job_failing_blocks),
         BOOTED(test_restore_steps_commit_one_by_one),
+        BOOTED(test_abort_stops_a_running_restore_job),
         BOOTED(test_steps_after_restore_block_where_they_fail),
         BOOTED(test_switchover_final_backups_rpo_0),
         BOOTED(test_switchover_blocked_at_final_backup_resumes),
