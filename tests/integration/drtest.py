@@ -36,9 +36,42 @@ def skips_allowed():
     return os.environ.get("DR_ALLOW_SKIPS", "") == "1"
 
 
+def shard_suite(spec):
+    """The tests of __main__ in shard K of N (spec "K/N", 1 <= K <= N):
+    every Nth by name, so ctest can run a long file as N tests side by
+    side (tests/CMakeLists.txt)."""
+    try:
+        k, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        k = n = 0
+    if not 1 <= k <= n:
+        sys.stderr.write("DR_TEST_SHARD=%r: want K/N with 1 <= K <= N\n"
+                         % spec)
+        sys.exit(2)
+    suite = unittest.defaultTestLoader.loadTestsFromModule(
+        sys.modules["__main__"])
+
+    def flat(s):
+        for t in s:
+            if isinstance(t, unittest.TestSuite):
+                yield from flat(t)
+            else:
+                yield t
+    tests = sorted(flat(suite), key=lambda t: t.id())
+    mine = tests[k - 1::n]
+    if not mine:
+        sys.stderr.write("DR_TEST_SHARD=%s: no tests in this shard (%d "
+                         "in all)\n" % (spec, len(tests)))
+        sys.exit(1)
+    return unittest.TestSuite(mine)
+
+
 def main():
-    prog = unittest.main(verbosity=2, exit=False)
-    result = prog.result
+    shard = os.environ.get("DR_TEST_SHARD")
+    if shard and len(sys.argv) == 1:
+        result = unittest.TextTestRunner(verbosity=2).run(shard_suite(shard))
+    else:
+        result = unittest.main(verbosity=2, exit=False).result
     for test, reason in result.skipped:
         sys.stderr.write("SKIPPED %s: %s\n" % (test.id(), reason))
     if not result.wasSuccessful():

@@ -524,7 +524,7 @@ static void test_fetch_prefetch(void **state)
     bool already;
 
     for (int i = 3; i <= 6; i++) {
-        char name[32];
+        char name[40];
         snprintf(name, sizeof(name), "00000001000000000000000%d", i);
         make_segment(f, name, i);
         snprintf(src, sizeof(src), "%s/pg_wal/%s", f->pgdata, name);
