@@ -429,10 +429,12 @@ function iniVars(m, join) {
 // build them (terraform test compares the real output: tests/*.tftest.hcl).
 function serviceVars(regionName) {
     const r = regions.find((x) => x.name === regionName) ?? {};
-    const svc = { pg: "", redis: "", app_url: "", ...(r.services ?? {}) };
+    const svc = { pg: "", redis: "", app_url: "", pg_standby: "", wal_copies: "", ...(r.services ?? {}) };
     const interval = tfvars.probe_interval_ms ?? 5000;
     return {
-        service_lines: [svc.pg ? `pg = ${svc.pg}` : "", svc.redis ? `redis = ${svc.redis}` : ""].filter((x) => x),
+        service_lines: [svc.pg ? `pg = ${svc.pg}` : "", svc.redis ? `redis = ${svc.redis}` : "",
+                        svc.pg_standby ? `pg_standby = ${svc.pg_standby}` : "",
+                        svc.wal_copies ? `wal_copies = ${svc.wal_copies}` : ""].filter((x) => x),
         probe_lines: [`interval_ms = ${interval}`, `timeout_ms = ${Math.min(2000, Math.floor(interval / 2))}`,
                       svc.app_url ? `app_url = ${svc.app_url}` : ""].filter((x) => x),
     };

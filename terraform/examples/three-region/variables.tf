@@ -21,9 +21,11 @@ variable "region_a" {
     }))
     app_cidrs = optional(list(string), [])
     services = optional(object({
-      pg      = optional(string, "")
-      redis   = optional(string, "")
-      app_url = optional(string, "")
+      pg         = optional(string, "")
+      redis      = optional(string, "")
+      app_url    = optional(string, "")
+      pg_standby = optional(string, "")
+      wal_copies = optional(string, "")
     }), {})
     existing_network = optional(object({
       vpc_id         = string
@@ -51,9 +53,11 @@ variable "region_b" {
     }))
     app_cidrs = optional(list(string), [])
     services = optional(object({
-      pg      = optional(string, "")
-      redis   = optional(string, "")
-      app_url = optional(string, "")
+      pg         = optional(string, "")
+      redis      = optional(string, "")
+      app_url    = optional(string, "")
+      pg_standby = optional(string, "")
+      wal_copies = optional(string, "")
     }), {})
     existing_network = optional(object({
       vpc_id         = string
@@ -81,9 +85,11 @@ variable "region_c" {
     }))
     app_cidrs = optional(list(string), [])
     services = optional(object({
-      pg      = optional(string, "")
-      redis   = optional(string, "")
-      app_url = optional(string, "")
+      pg         = optional(string, "")
+      redis      = optional(string, "")
+      app_url    = optional(string, "")
+      pg_standby = optional(string, "")
+      wal_copies = optional(string, "")
     }), {})
     existing_network = optional(object({
       vpc_id         = string

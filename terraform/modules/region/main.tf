@@ -58,6 +58,8 @@ locals {
   service_lines = compact([
     var.services.pg != "" ? "pg = ${var.services.pg}" : "",
     var.services.redis != "" ? "redis = ${var.services.redis}" : "",
+    var.services.pg_standby != "" ? "pg_standby = ${var.services.pg_standby}" : "",
+    var.services.wal_copies != "" ? "wal_copies = ${var.services.wal_copies}" : "",
   ])
   probe_lines = compact([
     "interval_ms = ${var.probe_interval_ms}",

@@ -132,17 +132,27 @@ variable "service_ports" {
 }
 
 variable "services" {
-  description = "What this region's coordinators back up and probe ([services] and [probes] of drnode.ini): pg, a libpq conninfo with an IP address and no password (the password goes into the drnode user's ~/.pgpass); redis, IP:port; app_url, the app's base URL (GET /api/health is probed). Empty: not backed up or probed from this region."
+  description = "What this region's coordinators back up and probe ([services] and [probes] of drnode.ini): pg, a libpq conninfo with an IP address and no password (the password goes into the drnode user's ~/.pgpass); redis, IP:port; app_url, the app's base URL (GET /api/health is probed); pg_standby, the conninfo of this region's standby replaying the WAL archive (probed, and promoted by the failover runbook instead of a restore when recent enough); wal_copies, all or region names: the other regions' buckets that also hold every archived WAL file (the WAL expiry after a base backup covers them). Empty: not backed up or probed from this region."
   type = object({
-    pg      = optional(string, "")
-    redis   = optional(string, "")
-    app_url = optional(string, "")
+    pg         = optional(string, "")
+    redis      = optional(string, "")
+    app_url    = optional(string, "")
+    pg_standby = optional(string, "")
+    wal_copies = optional(string, "")
   })
   default = {}
 
   validation {
     condition     = !can(regex("password", lower(var.services.pg)))
     error_message = "services.pg: no password in the conninfo (it would be in the user data and the state); use ~drnode/.pgpass."
+  }
+  validation {
+    condition     = !can(regex("password", lower(var.services.pg_standby)))
+    error_message = "services.pg_standby: no password in the conninfo (it would be in the user data and the state); use ~drnode/.pgpass."
+  }
+  validation {
+    condition     = var.services.wal_copies == "" || can(regex("^(all|[a-z0-9-]+( *, *[a-z0-9-]+)*)$", var.services.wal_copies))
+    error_message = "services.wal_copies: all, or region names separated by commas."
   }
   validation {
     condition     = var.services.redis == "" || can(regex("^[0-9.]+:[0-9]{1,5}$", var.services.redis))

@@ -52,6 +52,36 @@ run "accepted" {
   }
 }
 
+run "standby_and_wal_copies" {
+  command = plan
+
+  variables {
+    services = { pg = "hostaddr=10.50.1.20 dbname=cogitator user=backup", pg_standby = "hostaddr=10.50.1.21 dbname=cogitator user=backup", wal_copies = "all" }
+  }
+  assert {
+    condition     = strcontains(output.node_configs["1"], "\npg = hostaddr=10.50.1.20 dbname=cogitator user=backup\npg_standby = hostaddr=10.50.1.21 dbname=cogitator user=backup\nwal_copies = all\n")
+    error_message = "[services] must carry pg_standby and wal_copies when set."
+  }
+}
+
+run "standby_with_a_password_refused" {
+  command = plan
+
+  variables {
+    services = { pg_standby = "hostaddr=10.50.1.21 password=hunter2" }
+  }
+  expect_failures = [var.services]
+}
+
+run "bad_wal_copies_refused" {
+  command = plan
+
+  variables {
+    services = { wal_copies = "us-east;rm" }
+  }
+  expect_failures = [var.services]
+}
+
 run "no_ssm_session_when_turned_off" {
   command = plan
 
