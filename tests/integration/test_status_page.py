@@ -228,13 +228,30 @@ class StatusPage(tls.LocalCluster):
             used |= tm.metric_names(r["expr"])
         step, horizon = 15, 2 * max(interval.values()) + 600
         n = horizon // step + 1
+
+        def scrape():
+            """Every node's /metrics, once all of them see every region's
+            database and Redis up: the scrape is held for 20 minutes, so
+            it must be of a healthy moment (with --probe-interval-ms 500
+            the probes time out after 250 ms, which three tests at a time
+            on two cores sometimes exceed)."""
+            bodies = {nid: http(url + "/metrics")[2].decode()
+                      for nid, url in sorted(self.apis.items())}
+            for body in bodies.values():
+                for name, _, v in tm.parse_exposition(body):
+                    if name in ("cogitator_health_database_up",
+                                "cogitator_health_redis_up") and v != 1:
+                        return None
+            return bodies
+        bodies = drcluster.wait_until(scrape, 30, interval=1.0,
+                                      what="every service seen up")
         now = time.time()
         series = []
         for nid, url in sorted(self.apis.items()):
             target = {"job": "drnode", "instance": url[len("http://"):]}
             series.append({"series": tm.series_selector("up", target),
                            "values": " ".join(["1"] * n)})
-            body = http(url + "/metrics")[2].decode()
+            body = bodies[nid]
             for name, labels, v in tm.parse_exposition(body):
                 if name not in used:
                     continue
