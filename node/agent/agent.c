@@ -274,7 +274,7 @@ static void prog_line(struct agent *a, const char *line, size_t len)
     json_t *m = json_loadb(line, len, 0, &jerr), *body;
     const char *phase = json_string_value(json_object_get(m, "phase"));
     const json_t *point = json_object_get(m, "restore_point_ms");
-    char *detail;
+    const json_t *report = json_object_get(m, "report");
 
     if (phase == NULL || a->phase_body != NULL) {
         json_decref(m);
@@ -287,13 +287,9 @@ static void prog_line(struct agent *a, const char *line, size_t len)
     if (json_integer_value(point) > 0) {
         json_object_set(body, "restore_point_ms", (json_t *)point);
     }
-    detail = json_object_get(m, "report") != NULL
-                 ? json_dumps(json_object_get(m, "report"), JSON_COMPACT)
-                 : NULL;
-    if (detail != NULL && strlen(detail) < 4000) {
-        json_object_set_new(body, "detail", json_string(detail));
+    if (report != NULL) {
+        agent_job_detail(body, report);
     }
-    free(detail);
     a->phase_body = json_dumps(body, JSON_COMPACT);
     if (a->phase_body != NULL) {
         log_info("job %" PRIu64 " attempt %u: %s done, committing it",

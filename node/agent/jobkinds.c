@@ -117,7 +117,7 @@ static json_t *backup_spec(const struct config *c,
 }
 
 /* The result's full text, when small, for the catalog's detail. */
-static void add_detail(json_t *o, const json_t *res)
+void agent_job_detail(json_t *o, const json_t *res)
 {
     char *detail = json_dumps(res, JSON_COMPACT);
     if (detail != NULL && strlen(detail) < 4000) {
@@ -138,7 +138,7 @@ static void backup_finish(json_t *body, const json_t *res)
         json_object_set(b, "snapshot_ms",
                         json_object_get(res, "snapshot_time_ms"));
     }
-    add_detail(b, res);
+    agent_job_detail(b, res);
     json_object_set_new(body, "backup", b);
 }
 
@@ -265,7 +265,7 @@ static void drill_finish(json_t *body, const json_t *res)
                  derr != NULL ? derr : "drill checks failed");
         json_object_set_new(dr, "error", json_string(e));
     }
-    add_detail(dr, res);
+    agent_job_detail(dr, res);
     json_object_set_new(body, "drill", dr);
 }
 

@@ -31,4 +31,8 @@ struct agent_job_kind
 /* The descriptor of kind, or NULL for a kind this node does not know. */
 const struct agent_job_kind *agent_job_kind(int kind);
 
+/* o's "detail": res as compact JSON, left out when too long for the
+ * catalog (which refuses details over 4 * FSM_TEXT_MAX bytes). */
+void agent_job_detail(json_t *o, const json_t *res);
+
 #endif /* DR_AGENT_JOBKINDS_H */
