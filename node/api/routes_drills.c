@@ -25,6 +25,8 @@ static void view_drill(struct jout *j, const struct fsm_drill *d)
     jout_str(j, d->pg_backup);
     jout_key(j, "redis_backup");
     jout_str(j, d->redis_backup);
+    jout_key(j, "pg_base_backup");
+    jout_str(j, d->pg_base_backup);
     jout_key(j, "pg_rpo_ms");
     jout_uint(j, d->pg_rpo_ms);
     jout_key(j, "redis_rpo_ms");

@@ -142,6 +142,7 @@ static void drill_to_pb(const struct fsm_drill *d, Dr__Drill *pb)
     pb->finished_ms = d->finished_ms;
     pb->pg_backup = d->pg_backup;
     pb->redis_backup = d->redis_backup;
+    pb->pg_base_backup = d->pg_base_backup;
     pb->pg_rpo_ms = d->pg_rpo_ms;
     pb->redis_rpo_ms = d->redis_rpo_ms;
     pb->rto_ms = d->rto_ms;
@@ -173,6 +174,7 @@ static void drill_from_pb(const Dr__Drill *pb, struct fsm_drill *d)
     d->finished_ms = pb->finished_ms;
     d->pg_backup = pb->pg_backup;
     d->redis_backup = pb->redis_backup;
+    d->pg_base_backup = pb->pg_base_backup;
     d->pg_rpo_ms = pb->pg_rpo_ms;
     d->redis_rpo_ms = pb->redis_rpo_ms;
     d->rto_ms = pb->rto_ms;

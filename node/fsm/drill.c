@@ -47,10 +47,10 @@ const char *fsm_drill_state_name(int state)
 }
 
 /* The strings a drill owns. */
-#define DRILL_STRS(d)                                                   \
-    {                                                                   \
-        &(d)->region, &(d)->pg_backup, &(d)->redis_backup, &(d)->error, \
-            &(d)->detail, &(d)->actor                                   \
+#define DRILL_STRS(d)                                                    \
+    {                                                                    \
+        &(d)->region, &(d)->pg_backup, &(d)->redis_backup,               \
+            &(d)->pg_base_backup, &(d)->error, &(d)->detail, &(d)->actor \
     }
 
 void fsm_drill_free(struct fsm_drill *d)
@@ -395,7 +395,9 @@ int fsm__drill_check(const struct fsm *f,
                            (unsigned long long)busy->id, busy->region);
     }
     if (fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL) == NULL &&
-        fsm_backup_latest(f, FSM_BACKUP_REDIS, NULL) == NULL) {
+        fsm_backup_latest(f, FSM_BACKUP_REDIS, NULL) == NULL &&
+        (c->kind != FSM_DRILL_RESTORE ||
+         fsm_backup_latest(f, FSM_BACKUP_PG_BASE, NULL) == NULL)) {
         return fsm__reject(res, DR_ECONFLICT,
                            "no complete backup to drill with yet");
     }
@@ -498,7 +500,7 @@ int fsm__drill_mutate(struct fsm *f,
 {
     const struct fsm_cmd_drill *c = &cmd->u.drill;
     const char *region;
-    const struct fsm_backup *pg, *rd;
+    const struct fsm_backup *pg, *rd, *base;
     const char *actor = cmd->actor != NULL ? cmd->actor : "";
     struct fsm_drill d, *grown;
     struct fsm_job t;
@@ -513,6 +515,12 @@ int fsm__drill_mutate(struct fsm *f,
                  : drill_default_region(f, c->kind);
     pg = drill_point(f, c->kind, region, FSM_BACKUP_PG_LOGICAL);
     rd = drill_point(f, c->kind, region, FSM_BACKUP_REDIS);
+    /* A restore drill also replays the newest base backup and the WAL
+     * archive to its end (the failover runbook restores logical backups
+     * or promotes a standby: its drill practises those). */
+    base = c->kind == FSM_DRILL_RESTORE
+               ? fsm_backup_latest(f, FSM_BACKUP_PG_BASE, NULL)
+               : NULL;
     stuck = (struct fsm_drill *)drill_running(f);
     if (stuck != NULL) { /* drill_stuck: the check let it through */
         struct fsm_job *sj = (struct fsm_job *)fsm_job_get(f, stuck->job_id);
@@ -544,6 +552,7 @@ int fsm__drill_mutate(struct fsm *f,
     d.started_ms = now;
     d.pg_backup = (char *)(pg != NULL ? pg->id : "");
     d.redis_backup = (char *)(rd != NULL ? rd->id : "");
+    d.pg_base_backup = (char *)(base != NULL ? base->id : "");
     d.pg_rpo_ms =
         pg != NULL && now > pg->snapshot_ms ? now - pg->snapshot_ms : 0;
     d.redis_rpo_ms =
@@ -585,11 +594,13 @@ int fsm__drill_mutate(struct fsm *f,
         return DR_ENOMEM;
     }
     fsm__audit_add(f, now, actor, "drill-start",
-                   "%s drill %llu: restore in %s of %s%s%s (job %llu)",
+                   "%s drill %llu: restore in %s of %s%s%s%s%s (job %llu)",
                    fsm_drill_kind_name(d.kind), (unsigned long long)d.id,
                    region, pg != NULL ? pg->id : "",
                    pg != NULL && rd != NULL ? " and " : "",
-                   rd != NULL ? rd->id : "", (unsigned long long)t.id);
+                   rd != NULL ? rd->id : "",
+                   base != NULL && (pg != NULL || rd != NULL) ? " and " : "",
+                   base != NULL ? base->id : "", (unsigned long long)t.id);
     res->drill_id = d.id;
     res->job_id = t.id;
     return DR_OK;

@@ -305,7 +305,9 @@ struct fsm_drill
     uint64_t started_ms, finished_ms;
     char *pg_backup; /* backup ids drilled, "" for none */
     char *redis_backup;
-    uint64_t pg_rpo_ms; /* at the start: age of the newest backup's data */
+    char *pg_base_backup; /* restore drill (version 5): base + WAL replayed
+                             to the archive's end, "" for none */
+    uint64_t pg_rpo_ms;   /* at the start: age of the newest backup's data */
     uint64_t redis_rpo_ms;
     uint64_t rto_ms; /* restore and verification, as measured; a failover
                         drill: from its start to the practice DNS confirmed */

@@ -196,6 +196,55 @@ static void test_drill_passes(void **state)
     assert_int_equal(fsm_job_get(f, job)->state, FSM_JOB_DONE);
 }
 
+/* A restore drill also takes the newest base backup (replayed with the WAL
+ * archive to its end); one is enough to start a drill. The snapshot
+ * keeps it. */
+static void test_drill_takes_base_backup(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd c;
+    struct fsm_result res;
+    const struct fsm_drill *d;
+    uint64_t t = DAY, job;
+    struct snap a, b;
+    struct fsm g;
+    char err[256];
+
+    take_backup(f, FSM_BACKUP_PG_BASE, t, t - 3000);
+    take_backup(f, FSM_BACKUP_PG_BASE, t + HOUR, t + HOUR - 2000);
+    job = start(f, NULL, t + 2 * HOUR);
+    d = fsm_drill_get(f, 1);
+    assert_string_equal(d->pg_base_backup,
+                        fsm_backup_latest(f, FSM_BACKUP_PG_BASE, NULL)->id);
+    assert_string_equal(d->pg_backup, "");
+    assert_string_equal(d->redis_backup, "");
+    assert_non_null(strstr(audit_last(f)->detail, d->pg_base_backup));
+    a = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(a.base, a.len, &g, err), DR_OK);
+    b = snap_take(&g);
+    assert_true(snap_same(&a, &b));
+    assert_string_equal(g.drills[0].pg_base_backup, d->pg_base_backup);
+    fsm_close(&g);
+    free(a.base);
+    free(b.base);
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 2 * HOUR + 1, &res);
+    c = finish_cmd(job, 2, 1, true);
+    c.u.job.drill_ok = true;
+    c.u.job.backup.detail = "{\"pg_base\":{\"rows\":10}}";
+    apply_ok(f, &c, t + 2 * HOUR + 2, &res);
+    assert_int_equal(fsm_drill_get(f, 1)->state, FSM_DRILL_PASSED);
+
+    /* With a logical backup too: both. */
+    take_backup(f, FSM_BACKUP_PG_LOGICAL, t + 3 * HOUR, t + 3 * HOUR);
+    start(f, NULL, t + 4 * HOUR);
+    d = fsm_drill_get(f, 2);
+    assert_string_equal(d->pg_backup,
+                        fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL)->id);
+    assert_string_equal(d->pg_base_backup,
+                        fsm_backup_latest(f, FSM_BACKUP_PG_BASE, NULL)->id);
+}
+
 /* Checks that fail end the drill at once (no retry: it would not help);
  * a failed drill needs its reason. */
 static void test_drill_fails_on_check(void **state)
@@ -488,6 +537,7 @@ int main(void)
         BOOTED(test_region_without_members),
         BOOTED(test_stuck_drill_replaced),
         BOOTED(test_drill_passes),
+        BOOTED(test_drill_takes_base_backup),
         BOOTED(test_drill_fails_on_check),
         BOOTED(test_drill_fails_when_job_does),
         BOOTED(test_schedule),
