@@ -497,6 +497,21 @@ static void check_wal_copies(struct config__parser *p)
     }
 }
 
+/* [services] drill_pgdata: an absolute directory (a relative one would
+ * follow the node's working directory). */
+static void check_drill_pgdata(struct config__parser *p)
+{
+    const struct config__section *st = &p->services;
+    const char *v = p->c->drill_pgdata;
+
+    if (v[0] != '\0' && v[0] != '/') {
+        config__problem(p, st->key_line[CONFIG__SERVICES_DRILL_PGDATA],
+                        "[services] drill_pgdata \"%.200s\" must be an "
+                        "absolute path",
+                        v);
+    }
+}
+
 void config__check(struct config__parser *p)
 {
     check_tls(p);
@@ -506,4 +521,5 @@ void config__check(struct config__parser *p)
     check_members(p);
     check_regions(p);
     check_wal_copies(p);
+    check_drill_pgdata(p);
 }

@@ -126,6 +126,9 @@ static const struct config__key services_keys[CONFIG__SERVICES_N_KEYS] = {
     [CONFIG__SERVICES_DRILL_REDIS_DB] = {"drill_redis_db", KEY_INT32,
                                          FIELD(config, drill_redis_db), 0,
                                          65535, false},
+    [CONFIG__SERVICES_DRILL_PGDATA] = {"drill_pgdata", KEY_PATH,
+                                       FIELD(config, drill_pgdata), 0, 0,
+                                       false},
 };
 
 const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {

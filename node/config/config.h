@@ -82,6 +82,11 @@ struct config
     int32_t drill_redis_db; /* scratch Redis db of restore drills;
                                -1 (default): none, drills only check
                                the Redis backup's objects */
+    /* Scratch directory of restore drills' base backups: a drill unpacks
+     * the newest one into DIR/dr_drill_N, replays the WAL archive to its
+     * end on a server of its own, checks it and removes it. "" (default):
+     * drills check the base backup's objects only. */
+    char drill_pgdata[1024];
     /* [probes]: health probes of this node's region (PostgreSQL and Redis
      * come from [services]); an empty URL means that service is not
      * probed. URLs are http:// or https:// base URLs without a query. */

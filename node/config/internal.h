@@ -9,7 +9,7 @@
 #include "config/config.h"
 
 #define CONFIG__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define CONFIG__KEYS_MAX 9 /* keys of the largest sections */
+#define CONFIG__KEYS_MAX 10 /* keys of the largest sections */
 
 /* One key of a section: where its value goes and what it may hold. */
 struct config__key
@@ -74,6 +74,7 @@ enum {
     CONFIG__SERVICES_WAL_COPIES,
     CONFIG__SERVICES_JOB_PARALLEL,
     CONFIG__SERVICES_DRILL_REDIS_DB,
+    CONFIG__SERVICES_DRILL_PGDATA,
     CONFIG__SERVICES_N_KEYS
 };
 

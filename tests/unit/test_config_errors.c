@@ -472,6 +472,10 @@ static void test_services(void **state)
     assert_int_equal(c->drill_redis_db, -1);
     assert_valid(f, MINIMAL "[services]\ndrill_redis_db = 15\n");
     assert_int_equal(c->drill_redis_db, 15);
+    /* The scratch directory of base-backup drills: none unless named. */
+    assert_string_equal(c->drill_pgdata, "");
+    assert_valid(f, MINIMAL "[services]\ndrill_pgdata = /srv/drill\n");
+    assert_string_equal(c->drill_pgdata, "/srv/drill");
     {
         static const struct bad_case cases[] = {
             {MINIMAL "[services]\ndrill_redis_db = 65536\n", 12,
@@ -483,6 +487,9 @@ static void test_services(void **state)
             {MINIMAL "[services]\ndrill_redis_db = db15\n", 12,
              "[services] drill_redis_db: \"db15\" is not an "
              "integer"},
+            {MINIMAL "[services]\ndrill_pgdata = scratch/pg\n", 12,
+             "[services] drill_pgdata \"scratch/pg\" must be an "
+             "absolute path"},
         };
 
         for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
