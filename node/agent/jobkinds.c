@@ -208,6 +208,35 @@ static void drill_backup(json_t *spec,
     json_object_set_new(spec, key, o);
 }
 
+/* Where a base backup's drill replays WAL from (into part, its spec):
+ * this region's store (its
+ * copies, with wal_copies), then the origin's (where its PostgreSQL
+ * archives by default); the restore takes the first that holds the
+ * backup's WAL. drctl restore --pitr picks the same two. */
+static void drill_wal_stores(json_t *part,
+                             const struct fsm *f,
+                             const char *backup_id,
+                             const char *region)
+{
+    const struct fsm_backup *b = fsm_backup_get(f, backup_id);
+    const char *want[2] = {region, b != NULL ? b->origin_region : NULL};
+    json_t *stores = json_array();
+
+    for (size_t k = 0; k < 2; k++) {
+        const struct fsm_region *r =
+            want[k] != NULL ? fsm_region_get(f, want[k]) : NULL;
+        if (r != NULL && r->object_store[0] != '\0' &&
+            (k == 0 || strcmp(want[0], want[1]) != 0)) {
+            json_array_append_new(stores, json_string(r->object_store));
+        }
+    }
+    if (json_array_size(stores) > 0) {
+        json_object_set_new(part, "wal_stores", stores);
+    } else {
+        json_decref(stores); /* the job says it cannot tell */
+    }
+}
+
 /* A restore drill: the drill's backups into this region's scratch
  * databases (a scratch PostgreSQL database the job creates; the Redis db
  * the operator named in [services] drill_redis_db, else objects only). */
@@ -224,6 +253,13 @@ static json_t *drill_spec(const struct config *c,
     if (d != NULL) {
         drill_backup(spec, "pg", f, d->pg_backup, c, j->region);
         drill_backup(spec, "redis", f, d->redis_backup, c, j->region);
+        drill_backup(spec, "pg_base", f, d->pg_base_backup, c, j->region);
+    }
+    if (d != NULL && c->drill_pgdata[0] != '\0' &&
+        json_is_object(json_object_get(spec, "pg_base"))) {
+        drill_wal_stores(json_object_get(spec, "pg_base"), f, d->pg_base_backup,
+                         j->region);
+        json_object_set_new(spec, "scratch_dir", json_string(c->drill_pgdata));
     }
     if (c->pg_conninfo[0] != '\0') {
         json_object_set_new(spec, "pg_server", json_string(c->pg_conninfo));

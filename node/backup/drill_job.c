@@ -1,12 +1,22 @@
 /* drill_restore: a restore drill. The newest backups are restored into
  * scratch targets (a dr_drill_N database, a Redis db the operator set aside
- * for drills), verified against their manifests, timed, and the scratch
- * data dropped again, whatever happened. Never touches live data. */
+ * for drills, a data directory under [services] drill_pgdata for a base
+ * backup and its WAL), verified, timed, and the scratch data dropped
+ * again, whatever happened. Never touches live data. */
+#define _GNU_SOURCE /* ftw's FTW_DEPTH */
+#include <errno.h>
+#include <ftw.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backup/job.h"
 #include "backup/pg_internal.h"
@@ -30,7 +40,11 @@ struct drill_part
     bool skipped; /* the manifest itself was bad: nothing more was run */
     bool ran;     /* reported: run, or skipped for a bad manifest */
     uint64_t tables, rows, keys;
-    uint32_t source_db; /* redis: the db the backup was taken from */
+    uint32_t source_db;       /* redis: the db the backup was taken from */
+    uint64_t databases;       /* pg_base: databases counted */
+    int64_t restore_point_ms; /* pg_base: last transaction replayed */
+    char amcheck[64];         /* pg_base: "passed", "not installed" */
+    char wal_store[256];      /* pg_base: the archive replayed from */
     int64_t restore_ms, verify_ms;
     bool ok;
     char error[256];
@@ -47,9 +61,11 @@ struct drill
     const char *redis_method; /* how verify reads the server back */
     uint64_t redis_db;
     int parallel;
-    char scratch_db[32];    /* dr_drill_N */
-    char *scratch_conninfo; /* pg_server with dbname = scratch_db */
-    struct drill_part pg, redis;
+    char scratch_db[32];     /* dr_drill_N */
+    char *scratch_conninfo;  /* pg_server with dbname = scratch_db */
+    const char *scratch_dir; /* [services] drill_pgdata */
+    char base_dir[1100];     /* scratch_dir/dr_drill_N */
+    struct drill_part pg, redis, base;
 };
 
 static int64_t drill_mono_ms(void)
@@ -204,6 +220,13 @@ static int drill_parse(const json_t *spec, struct drill *d, char *errmsg)
         rv = drill_parse_part(spec, "redis", &d->redis, errmsg);
     }
     if (rv == 0) {
+        rv = drill_parse_part(spec, "pg_base", &d->base, errmsg);
+    }
+    if (rv == 0) {
+        rv = job_spec_string(spec, "scratch_dir", false, &d->scratch_dir,
+                             errmsg);
+    }
+    if (rv == 0) {
         rv = job_spec_string(spec, "pg_server", false, &d->pg_server, errmsg);
     }
     if (rv == 0) {
@@ -228,9 +251,16 @@ static int drill_parse(const json_t *spec, struct drill *d, char *errmsg)
     if (rv != 0) {
         return rv;
     }
-    if (d->pg.spec == NULL && d->redis.spec == NULL) {
+    if (d->scratch_dir != NULL &&
+        (d->scratch_dir[0] != '/' || strchr(d->scratch_dir, '\'') != NULL ||
+         strlen(d->scratch_dir) > 1000)) {
         pgj_errf(errmsg,
-                 "neither \"pg\" nor \"redis\" is given: "
+                 "\"scratch_dir\" must be an absolute path without quotes");
+        return DR_EINVAL;
+    }
+    if (d->pg.spec == NULL && d->redis.spec == NULL && d->base.spec == NULL) {
+        pgj_errf(errmsg,
+                 "none of \"pg\", \"redis\" and \"pg_base\" is given: "
                  "nothing to drill");
         return DR_EINVAL;
     }
@@ -242,6 +272,11 @@ static int drill_parse(const json_t *spec, struct drill *d, char *errmsg)
              (unsigned long long)d->id);
     d->pg.restore = d->pg.spec != NULL && d->pg_server != NULL;
     d->redis.restore = d->redis.spec != NULL && d->redis_db != UINT64_MAX;
+    d->base.restore = d->base.spec != NULL && d->scratch_dir != NULL;
+    if (d->base.restore) {
+        snprintf(d->base_dir, sizeof(d->base_dir), "%s/%s", d->scratch_dir,
+                 d->scratch_db);
+    }
     if (d->pg.restore) {
         rv = drill_scratch_conninfo(d->pg_server, d->scratch_db,
                                     &d->scratch_conninfo, errmsg);
@@ -606,7 +641,387 @@ static int drill_redis(struct drill *d, char *errmsg)
                              errmsg);
 }
 
+/* A base backup: restored with the WAL archive to its end into a data
+ * directory of its own, served by a scratch server on loopback, checked,
+ * stopped and removed. */
+
+static int rm_entry(const char *path,
+                    const struct stat *sb,
+                    int flag,
+                    struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Stop a scratch server: fast shutdown, then immediate, then SIGKILL.
+ * ours: the drill started it (a child to reap); else one whose pid a
+ * postmaster.pid gave (a leftover of an earlier attempt, or this attempt's
+ * server whose pid the failed restore did not report), watched until it
+ * is gone. */
+static bool drill_base_stop(pid_t pid, bool ours)
+{
+    static const int sigs[3] = {SIGINT, SIGQUIT, SIGKILL};
+    int status;
+
+    for (int s = 0; s < 3; s++) {
+        if (kill(pid, sigs[s]) != 0 && errno == ESRCH) {
+            return true;
+        }
+        for (int i = 0; i < 200; i++) { /* 20 s per signal */
+            /* (A child that exited stays a zombie until reaped.) */
+            if (waitpid(pid, &status, WNOHANG) == pid ||
+                (!ours && kill(pid, 0) != 0 && errno == ESRCH)) {
+                return true;
+            }
+            usleep(100 * 1000);
+        }
+    }
+    return false;
+}
+
+/* The scratch directory gone, with a server an earlier attempt of this
+ * drill left running in it (its postmaster.pid names this directory). */
+static int drill_base_remove(struct drill *d, pid_t ours, char *errmsg)
+{
+    char pidfile[1200], line[1100], dir[1100];
+    FILE *fp;
+    long pid = 0;
+
+    if (ours > 0 && !drill_base_stop(ours, true)) {
+        pgj_errf(errmsg, "the scratch server (pid %d) does not stop",
+                 (int)ours);
+        return DR_EIO;
+    }
+    snprintf(pidfile, sizeof(pidfile), "%s/postmaster.pid", d->base_dir);
+    fp = fopen(pidfile, "r");
+    if (fp != NULL) {
+        if (fgets(line, sizeof(line), fp) != NULL) {
+            pid = strtol(line, NULL, 10);
+        }
+        if (fgets(dir, sizeof(dir), fp) == NULL) {
+            dir[0] = '\0';
+        }
+        dir[strcspn(dir, "\n")] = '\0';
+        fclose(fp);
+        if (pid > 1 && pid != ours && strcmp(dir, d->base_dir) == 0 &&
+            !drill_base_stop((pid_t)pid, false)) {
+            pgj_errf(errmsg,
+                     "a scratch server of an earlier attempt (pid %ld) does "
+                     "not stop",
+                     pid);
+            return DR_EIO;
+        }
+    }
+    if (nftw(d->base_dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS) != 0 &&
+        errno != ENOENT) {
+        pgj_errf(errmsg, "remove %.150s: %s", d->base_dir, strerror(errno));
+        return DR_EIO;
+    }
+    return 0;
+}
+
+/* A port on loopback nobody listens on now. */
+static int drill_free_port(unsigned *port, char *errmsg)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        pgj_errf(errmsg, "no free port on 127.0.0.1: %s", strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return DR_EIO;
+    }
+    close(fd);
+    *port = ntohs(a.sin_port);
+    return 0;
+}
+
+/* One database of the scratch server, connected as postgres (the
+ * bootstrap superuser of a cluster made by initdb or Debian). */
+static int drill_base_connect(const struct drill *d,
+                              unsigned port,
+                              const char *db,
+                              PGconn **c,
+                              char *errmsg)
+{
+    char conninfo[2600], *p;
+    const char *v;
+
+    p = conninfo + snprintf(conninfo, 1200,
+                            "host='%s' port=%u user=postgres dbname='",
+                            d->base_dir, port);
+    for (v = db; *v && p < conninfo + sizeof(conninfo) - 4; v++) {
+        if (*v == '\'' || *v == '\\') {
+            *p++ = '\\';
+        }
+        *p++ = *v;
+    }
+    memcpy(p, "'", 2);
+    return pgj_connect(conninfo, NULL, "scratch server", c, errmsg);
+}
+
+/* What the restored cluster holds: every database's user tables and their
+ * rows (exact counts), and the last transaction replayed. */
+static int drill_base_count(struct drill *d, unsigned port, char *errmsg)
+{
+    static const char count_sql[] =
+        "SELECT count(*), coalesce(sum((xpath('/row/c/text()', "
+        "query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, "
+        "c.relname), false, true, '')))[1]::text::bigint), 0) FROM pg_class "
+        "c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = "
+        "'r' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE "
+        "'pg\\_%'";
+    struct drill_part *p = &d->base;
+    PGconn *c = NULL, *dc;
+    PGresult *dbs = NULL, *r;
+    char err[256];
+    int rv;
+
+    rv = drill_base_connect(d, port, "postgres", &c, err);
+    if (rv == 0) {
+        rv = pgj_query(c,
+                       "SELECT (extract(epoch FROM "
+                       "pg_last_xact_replay_timestamp()) * 1000)::bigint",
+                       0, NULL, &r, err);
+        if (rv == 0) {
+            if (!PQgetisnull(r, 0, 0)) {
+                p->restore_point_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            }
+            PQclear(r);
+        }
+    }
+    if (rv == 0) {
+        rv = pgj_query(c,
+                       "SELECT datname FROM pg_database WHERE datallowconn "
+                       "AND NOT datistemplate ORDER BY 1",
+                       0, NULL, &dbs, err);
+    }
+    PQfinish(c);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg_base: %s", err);
+        return rv;
+    }
+    for (int i = 0; i < PQntuples(dbs) && rv == 0; i++) {
+        const char *db = PQgetvalue(dbs, i, 0);
+        dc = NULL;
+        rv = drill_base_connect(d, port, db, &dc, err);
+        if (rv == 0) {
+            rv = pgj_query(dc, count_sql, 0, NULL, &r, err);
+        }
+        if (rv == 0) {
+            p->tables += strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+            p->rows += strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+            p->databases++;
+            PQclear(r);
+        } else {
+            pgj_errf(errmsg, "pg_base: database %.60s: %s", db, err);
+        }
+        PQfinish(dc);
+    }
+    PQclear(dbs);
+    return rv;
+}
+
+/* pg_amcheck over every database, when the server's version ships it: a
+ * corrupt index or heap page is a finding. */
+static int drill_base_amcheck(struct drill *d,
+                              const char *bindir,
+                              unsigned port,
+                              char *errmsg)
+{
+    struct drill_part *p = &d->base;
+    char prog[400], portarg[16], out[200], err[256];
+    const char *argv[] = {
+        prog, "--install-missing", "--all", "-h", d->base_dir, "-p", portarg,
+        "-U", "postgres",          NULL};
+    size_t n = 0;
+    int outfd, errfd, rv;
+    pid_t pid;
+
+    snprintf(prog, sizeof(prog), "%.300s/pg_amcheck", bindir);
+    if (access(prog, X_OK) != 0) {
+        snprintf(p->amcheck, sizeof(p->amcheck), "not installed");
+        return 0;
+    }
+    snprintf(portarg, sizeof(portarg), "%u", port);
+    rv = pgj_spawn(argv, environ, &pid, &outfd, &errfd, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg_base: pg_amcheck: %s", err);
+        return rv;
+    }
+    for (;;) { /* what it found, on stdout */
+        char buf[4096];
+        ssize_t k = read(outfd, buf, sizeof(buf));
+        if (k == 0 || (k < 0 && errno != EINTR)) {
+            break;
+        }
+        if (k > 0 && n < sizeof(out) - 1) {
+            size_t take = (size_t)k < sizeof(out) - 1 - n ? (size_t)k
+                                                          : sizeof(out) - 1 - n;
+            memcpy(out + n, buf, take);
+            n += take;
+        }
+    }
+    out[n] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    close(outfd);
+    rv = pgj_wait(pid, errfd, "pg_amcheck", err);
+    close(errfd);
+    if (rv != 0) {
+        char msg[480];
+        snprintf(msg, sizeof(msg), "%.220s%s%.200s", err, n > 0 ? ": " : "",
+                 out);
+        drill_finding(p, "pg_amcheck", msg);
+        snprintf(p->amcheck, sizeof(p->amcheck), "failed");
+        return 0;
+    }
+    snprintf(p->amcheck, sizeof(p->amcheck), "passed");
+    return 0;
+}
+
+static int drill_base_restore(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->base;
+    json_t *spec = drill_sub_spec(p), *res = NULL;
+    char err[256] = "", self[1024];
+    const char *bindir;
+    int64_t t0 = drill_mono_ms();
+    unsigned port = 0;
+    pid_t pid = 0;
+    ssize_t n;
+    int rv, rm_rv;
+
+    /* A leftover of an earlier attempt of this drill. */
+    rv = drill_base_remove(d, 0, err);
+    if (rv == 0) {
+        /* 0711 (whatever the umask): the scratch server (postgres)
+         * enters it. One that exists is the operator's. */
+        if (mkdir(d->scratch_dir, 0700) == 0) {
+            rv = chmod(d->scratch_dir, 0711) != 0 ? DR_EIO : 0;
+        } else {
+            rv = errno != EEXIST ? DR_EIO : 0;
+        }
+        if (rv != 0) {
+            pgj_errf(err, "mkdir %.150s: %s", d->scratch_dir, strerror(errno));
+        }
+    }
+    if (rv == 0) {
+        rv = drill_free_port(&port, err);
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg_base: %s", err);
+        json_decref(spec);
+        return rv;
+    }
+    /* restore_command runs this very binary's wal-fetch. */
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = '\0';
+    json_object_set_new(spec, "pgdata", json_string(d->base_dir));
+    json_object_set(spec, "wal_stores", json_object_get(p->spec, "wal_stores"));
+    json_object_set_new(spec, "port", json_integer(port));
+    json_object_set_new(spec, "trust_local", json_true());
+    if (n > 0) {
+        json_object_set_new(spec, "drnode", json_string(self));
+    }
+    if (!json_is_array(json_object_get(spec, "wal_stores"))) {
+        json_object_del(spec, "wal_stores");
+    }
+    rv = pgbasejob_restore(spec, &res, err);
+    p->restore_ms = drill_mono_ms() - t0;
+    if (json_is_integer(json_object_get(res, "pid"))) {
+        pid = (pid_t)json_integer_value(json_object_get(res, "pid"));
+    }
+    snprintf(p->wal_store, sizeof(p->wal_store), "%s",
+             json_string_value(json_object_get(res, "wal_store")) != NULL
+                 ? json_string_value(json_object_get(res, "wal_store"))
+                 : "");
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "restore", err);
+        rv = 0;
+    } else if (rv != 0) {
+        pgj_errf(errmsg, "pg_base: restore into %.120s: %s", d->base_dir, err);
+    } else {
+        int64_t t1 = drill_mono_ms();
+        bindir = json_string_value(json_object_get(res, "pg_bin"));
+        rv = drill_base_count(d, port, errmsg);
+        if (rv == 0) {
+            rv = drill_base_amcheck(d, bindir != NULL ? bindir : "", port,
+                                    errmsg);
+        }
+        p->verify_ms = drill_mono_ms() - t1;
+    }
+    json_decref(res);
+    json_decref(spec);
+
+    /* Always, whatever happened above. A restore that failed while its
+     * server ran left it running (its pid is in postmaster.pid). */
+    rm_rv = drill_base_remove(d, pid, err);
+    p->cleaned = rm_rv == 0;
+    if (rm_rv != 0) {
+        snprintf(p->cleanup_error, sizeof(p->cleanup_error), "%s", err);
+    }
+    return rv;
+}
+
+static int drill_base_verify(struct drill *d, char *errmsg)
+{
+    struct drill_part *p = &d->base;
+    json_t *spec = drill_sub_spec(p), *res = NULL;
+    char err[256] = "";
+    int64_t t0 = drill_mono_ms();
+    int rv;
+
+    rv = pgbasejob_verify(spec, &res, err);
+    p->verify_ms = drill_mono_ms() - t0;
+    json_decref(res);
+    json_decref(spec);
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "verify", err);
+        return 0;
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg_base: verify: %s", err);
+    }
+    return rv;
+}
+
+static int drill_base(struct drill *d, char *errmsg)
+{
+    d->base.ran = true;
+    return drill_part_failed(&d->base,
+                             d->base.restore ? drill_base_restore(d, errmsg)
+                                             : drill_base_verify(d, errmsg),
+                             errmsg);
+}
+
 /* The result. */
+
+/* What a base backup's part adds. */
+static void drill_base_report(const struct drill *d, json_t *o)
+{
+    const struct drill_part *p = &d->base;
+
+    json_object_set_new(o, "databases", json_integer((json_int_t)p->databases));
+    json_object_set_new(o, "tables", json_integer((json_int_t)p->tables));
+    json_object_set_new(o, "rows", json_integer((json_int_t)p->rows));
+    if (p->restore) {
+        json_object_set_new(o, "pgdata", json_string(d->base_dir));
+        json_object_set_new(o, "restore_point_ms",
+                            json_integer(p->restore_point_ms));
+        json_object_set_new(o, "wal_store", json_string(p->wal_store));
+        json_object_set_new(o, "amcheck", json_string(p->amcheck));
+    }
+}
 
 static json_t *drill_part_report(const struct drill *d,
                                  const struct drill_part *p)
@@ -622,7 +1037,9 @@ static json_t *drill_part_report(const struct drill *d,
     }
     json_object_set_new(o, "mode",
                         json_string(p->restore ? "restore" : "objects"));
-    if (p->restore && pg) {
+    if (p == &d->base) {
+        drill_base_report(d, o);
+    } else if (p->restore && pg) {
         json_object_set_new(o, "database", json_string(d->scratch_db));
     } else if (p->restore) {
         json_object_set_new(o, "db", json_integer((json_int_t)d->redis_db));
@@ -632,14 +1049,17 @@ static json_t *drill_part_report(const struct drill *d,
     if (pg) {
         json_object_set_new(o, "tables", json_integer((json_int_t)p->tables));
         json_object_set_new(o, "rows", json_integer((json_int_t)p->rows));
-    } else {
+    } else if (p != &d->base) {
         json_object_set_new(o, "keys", json_integer((json_int_t)p->keys));
     }
     json_object_set_new(o, "ok", json_boolean(p->ok));
     if (!p->ok) {
         json_object_set_new(o, "error", json_string(p->error));
     }
-    json_object_set_new(o, pg ? "dropped" : "flushed",
+    json_object_set_new(o,
+                        pg              ? "dropped"
+                        : p == &d->base ? "removed"
+                                        : "flushed",
                         json_boolean(p->cleaned));
     if (p->cleanup_error[0] != '\0') {
         json_object_set_new(o, "cleanup_error", json_string(p->cleanup_error));
@@ -649,18 +1069,24 @@ static json_t *drill_part_report(const struct drill *d,
 
 static json_t *drill_report(const struct drill *d)
 {
-    const struct drill_part *parts[2] = {&d->pg, &d->redis};
+    const struct drill_part *parts[3] = {&d->pg, &d->redis, &d->base};
+    static const char *const scratch[3] = {"database", "Redis db",
+                                           "data directory"};
     json_t *o = json_object();
     int64_t rto = 0;
     bool ok = true;
     int i;
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         const struct drill_part *p = parts[i];
         if (p->spec == NULL || !p->ran) {
             continue;
         }
-        rto += p->restore_ms + p->verify_ms;
+        /* The RTO of what a failover does (logical restore, snapshot);
+         * the base backup's replay has its own times in its part. */
+        if (p != &d->base) {
+            rto += p->restore_ms + p->verify_ms;
+        }
         if (!p->ok && ok) {
             char first[256];
             snprintf(first, sizeof(first), "%s: %.240s", p->what, p->error);
@@ -673,7 +1099,7 @@ static json_t *drill_report(const struct drill *d)
             char first[320];
             snprintf(first, sizeof(first),
                      "%s: scratch %s was not removed: %.240s", p->what,
-                     p == &d->pg ? "database" : "Redis db", p->cleanup_error);
+                     scratch[i], p->cleanup_error);
             json_object_set_new(o, "error", json_string(first));
             ok = false;
         }
@@ -730,6 +1156,9 @@ int drilljob_restore(const json_t *spec, json_t **result, char *errmsg)
     }
     if (rv == 0 && d.redis.spec != NULL) {
         rv = drill_redis(&d, errmsg);
+    }
+    if (rv == 0 && d.base.spec != NULL) {
+        rv = drill_base(&d, errmsg);
     }
     /* On a job error too: what was found and cleaned up so far. */
     *result = drill_report(&d);

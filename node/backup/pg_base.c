@@ -1590,9 +1590,30 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         rv = setup_recovery(spec, pgdata, m.system_identifier, &r.w, report,
                             errmsg);
     }
+    if (rv == 0 && json_is_true(json_object_get(spec, "trust_local"))) {
+        /* A drill's scratch server: whoever reaches its socket (in the
+         * 0700 data directory: its owner and root) gets in, whatever the
+         * source's rules asked; it listens on loopback only. */
+        char line[1200];
+        rv = write_owned(&r.w, "pg_hba.conf",
+                         "# drnode drill: the socket in this directory only\n"
+                         "local all all trust\n",
+                         O_TRUNC, errmsg);
+        /* (The source's postgresql.conf may name an hba_file elsewhere.) */
+        snprintf(line, sizeof(line), "hba_file = '%.1000s/pg_hba.conf'\n",
+                 pgdata);
+        if (rv == 0 && strchr(pgdata, '\'') != NULL) {
+            snprintf(errmsg, 256, "\"pgdata\" must not hold a quote");
+            rv = DR_EINVAL;
+        } else if (rv == 0) {
+            rv = write_owned(&r.w, "postgresql.auto.conf", line, O_APPEND,
+                             errmsg);
+        }
+    }
     if (rv == 0) {
         lsn_str(m.stop_lsn, lsn, sizeof(lsn));
         json_object_set_new(report, "pgdata", json_string(pgdata));
+        json_object_set_new(report, "pg_bin", json_string(bindir));
         json_object_set_new(report, "base_stop_lsn", json_string(lsn));
         json_object_set_new(report, "base_finished_ms",
                             json_integer((json_int_t)m.finished_ms));

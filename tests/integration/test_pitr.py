@@ -70,6 +70,9 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                                 store="file://" + cls.store["eu-west"]))
         os.chmod(cls.wal_conf, 0o644)
         cls.restored = []  # pids of servers the restores started
+        # The nodes run the copy too: a drill's scratch server (postgres)
+        # runs the node's own binary as its restore_command.
+        drcluster.DRNODE = cls.bin
         cls.pg = svc_pg.PgServer(settings={"wal_level": "replica",
                                            "archive_mode": "on"})
         cls.pg.psql("postgres", "ALTER SYSTEM SET archive_command = "
@@ -554,6 +557,97 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertIn("the standby cannot take over (not in recovery",
                       out["error"])
         self.assertIn("no backup to restore", out["error"])
+
+    def test_a2_restore_drill_replays_base_and_wal(self):
+        """A restore drill in us-east ([services] drill_pgdata) unpacks the
+        newest base backup, replays us-east's copy of the archive to its
+        end on a scratch server, counts what it holds, runs pg_amcheck,
+        then stops the server and removes the directory."""
+        scratch = os.path.join(self.tmp, "drill-scratch")
+        self.c.stop(2)
+        self.c.services[2] = {"drill_pgdata": scratch}
+        self.c.write_config(self.c.nodes[2])
+        self.c.start(2)
+        self.c.wait_for_leader()
+        t_batch = time.time()
+        self.insert(14)
+        self.archive_now()
+        rows = int(self.pg.psql("app", "SELECT count(*) FROM t").strip())
+        # What a killed attempt of this drill would have left.
+        next_id = len(self.c.leader().get("/api/drills").json["drills"]) + 1
+        left = os.path.join(scratch, "dr_drill_%d" % next_id, "base")
+        os.makedirs(left)
+        with open(os.path.join(left, "PG_VERSION"), "w") as f:
+            f.write("15\n")
+        rc, out, err = self.drctl("--json", "drill", "restore", "--region",
+                                  "us-east", "--wait", "240", timeout=300)
+        self.assertEqual(rc, 0, out + err)
+        drill = json.loads(out)
+        self.assertEqual(drill["state"], "passed", drill)
+        newest = max((b for b in self.c.leader().get("/api/backups").json[
+            "backups"] if b["kind"] == "pg_base"),
+            key=lambda b: b["snapshot_ms"])
+        self.assertEqual(drill["pg_base_backup"], newest["id"])
+        part = json.loads(drill["detail"])["pg_base"]
+        self.assertEqual(part["mode"], "restore", part)
+        self.assertTrue(part["ok"], part)
+        self.assertEqual(part["copy_region"], "us-east")
+        self.assertEqual(part["wal_store"], "file://" + self.store["us-east"])
+        # Every row archived, the last batch's commit as the restore point.
+        self.assertEqual(part["rows"], rows)
+        self.assertEqual(part["tables"], 1)
+        self.assertGreaterEqual(part["databases"], 2)  # app, postgres
+        self.assertGreaterEqual(part["restore_point_ms"], t_batch * 1000 - 1000)
+        self.assertEqual(part["amcheck"], "passed")
+        self.assertTrue(part["removed"])
+        self.assertEqual(os.listdir(scratch), [])
+        self.assertGreater(part["restore_ms"], 0)
+
+        # A flipped byte in us-east's copy: the drill fails at once (a
+        # finding, no retry) naming the part, and leaves nothing behind.
+        name = sorted(p for p in os.listdir(os.path.join(
+            self.store["us-east"], newest["prefix"])) if p.startswith(
+            "base."))[0]
+        path = os.path.join(self.store["us-east"], newest["prefix"], name)
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            c = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([c[0] ^ 0x40]))
+        try:
+            rc, out, err = self.drctl("--json", "drill", "restore",
+                                      "--region", "us-east", "--wait", "240",
+                                      timeout=300)
+        finally:
+            with open(path, "r+b") as f:
+                f.seek(os.path.getsize(path) // 2)
+                f.write(c)
+        self.assertNotEqual(rc, 0, out)
+        drill = json.loads(out)
+        self.assertEqual(drill["state"], "failed")
+        self.assertIn("pg_base: restore: ", drill["error"])
+        self.assertIn(name, drill["error"])
+        job = self.c.leader().get("/api/jobs/%d" % drill["job_id"]).json
+        self.assertEqual(job["attempt"], 1, job)
+        part = json.loads(drill["detail"])["pg_base"]
+        self.assertFalse(part["ok"])
+        self.assertTrue(part["removed"])
+        self.assertEqual(os.listdir(scratch), [])
+
+    def test_a3_drill_spec_errors_change_nothing(self):
+        spec = {"op": "drill_restore", "drill_id": 9,
+                "pg_base": {"backup_id": "b", "store": "file:///nonexistent",
+                            "manifest_key": "m", "manifest_sha256": "0" * 64},
+                "scratch_dir": "relative/dir"}
+        out = run_job(spec)
+        self.assertFalse(out["ok"])
+        self.assertIn("\"scratch_dir\" must be an absolute path", out["error"])
+        self.assertFalse(os.path.exists("relative"))
+        del spec["pg_base"], spec["scratch_dir"]
+        out = run_job(spec)
+        self.assertFalse(out["ok"])
+        self.assertIn("none of \"pg\", \"redis\" and \"pg_base\"",
+                      out["error"])
 
 
 if __name__ == "__main__":
