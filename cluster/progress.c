@@ -33,6 +33,14 @@ static double since(const struct timespec *t0)
 static void draw(void)
 {
     double s = since(&p.t0);
+    char note[160];
+
+    store_progress_note(note, sizeof(note));
+    if (note[0] != '\0') {
+        fprintf(stderr, "\r\033[K%s: %s, %.0f s", p.what, note, s);
+        fflush(stderr);
+        return;
+    }
     double mib = (double)(store_progress_bytes() - p.bytes0) / 1048576.0;
     double rate = s > 0 ? mib / s : 0;
     char eta[48] = "";

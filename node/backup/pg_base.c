@@ -1073,6 +1073,45 @@ static int prepare_pgdata(const char *pgdata, struct watch *w, char *errmsg)
     return 0;
 }
 
+/* What a replaying server's log says so far, for drctl's progress line:
+ * how many WAL files it restored from the archive, the newest one. */
+static void replay_note(const char *log)
+{
+    static const char tag[] = "restored log file \"";
+    FILE *f = fopen(log, "r");
+    char line[512], last[32] = "";
+    unsigned n = 0;
+
+    if (f == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *p = strstr(line, tag);
+        size_t k;
+        if (p == NULL) {
+            continue;
+        }
+        p += sizeof(tag) - 1;
+        k = strcspn(p, "\"");
+        if (k > 0 && k < sizeof(last)) {
+            memcpy(last, p, k);
+            last[k] = '\0';
+            n++;
+        }
+    }
+    fclose(f);
+    if (n == 0) {
+        store_progress_note_set(
+            "replaying the WAL archive: waiting for the "
+            "first file");
+    } else {
+        store_progress_note_set(
+            "replaying the WAL archive: %u files, the "
+            "newest %s",
+            n, last);
+    }
+}
+
 /* Run argv (argv[0] a path) to its end; why it failed in err. */
 static int run_child(const char *const *argv, char *err)
 {
@@ -1406,6 +1445,7 @@ static int start_and_wait(const char *pgdata,
     char why[512];
     int64_t t0 = mono_ms();
     int status, logfd;
+    unsigned polls = 0;
     pid_t pid;
 
     snprintf(prog, sizeof(prog), "%.280s/postgres", bindir);
@@ -1464,6 +1504,7 @@ static int start_and_wait(const char *pgdata,
                      WIFEXITED(status) ? "exit" : "signal",
                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
                      why);
+            store_progress_note_set("%s", "");
             return DR_EUNAVAILABLE;
         }
         if (standby ? log_has(log, "ready to accept read-only connections")
@@ -1475,10 +1516,15 @@ static int start_and_wait(const char *pgdata,
                      "the restored server is still replaying after %llu s "
                      "(pid %d left running; its log: %.120s)",
                      (unsigned long long)wait_s, (int)pid, log);
+            store_progress_note_set("%s", "");
             return DR_ETIMEOUT;
+        }
+        if (++polls % 10 == 1) { /* from the first 100 ms, then each second */
+            replay_note(log);
         }
         usleep(100 * 1000);
     }
+    store_progress_note_set("%s", "");
     snprintf(sock, sizeof(sock), "host=%.1000s port=%u dbname=postgres", pgdata,
              (unsigned)port);
     json_object_set_new(report, "conninfo", json_string(sock));

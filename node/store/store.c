@@ -1,5 +1,7 @@
 /* Object stores: URL parsing, key checks, hashing, dispatch to backends. */
 #include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,27 @@ uint64_t store_progress_bytes(void)
 uint64_t store_progress_objects(void)
 {
     return progress_objects;
+}
+
+static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
+static char note[160];
+
+void store_progress_note_set(const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&note_lock);
+    va_start(ap, fmt);
+    vsnprintf(note, sizeof(note), fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&note_lock);
+}
+
+void store_progress_note(char *out, size_t cap)
+{
+    pthread_mutex_lock(&note_lock);
+    snprintf(out, cap, "%s", note);
+    pthread_mutex_unlock(&note_lock);
 }
 #include "store/store.h"
 

@@ -191,5 +191,11 @@ int store_sha256(struct store *s,
  * concurrently. */
 uint64_t store_progress_bytes(void);
 uint64_t store_progress_objects(void);
+/* What the work is doing when it is not reading the store (a restored
+ * server replaying WAL), shown instead of the counters; "" (the start):
+ * nothing to say. */
+void store_progress_note_set(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void store_progress_note(char *out, size_t cap);
 
 #endif /* DR_STORE_H */

@@ -160,6 +160,33 @@ def pid_cmdline(pid):
         return ""
 
 
+def drctl_in_pty(args, env, timeout=120):
+    """drctl with stdout and stderr on a pty (progress lines are drawn only
+    for a terminal): (exit code, output)."""
+    import pty
+    master, slave = pty.openpty()
+    out = b""
+    try:
+        q = subprocess.Popen([DRCTL] + list(args), stdout=slave, stderr=slave,
+                             stdin=subprocess.DEVNULL, env=env)
+        os.close(slave)
+        slave = None
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the pty
+                break
+            if not chunk:
+                break
+            out += chunk
+        rc = q.wait(timeout=timeout)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    return rc, out.decode(errors="replace")
+
+
 def wait_until(fn, timeout, interval=0.05, what="condition"):
     """Poll fn() until it returns a truthy value (returned) or time is up
     (AssertionError naming what and the last value or exception)."""

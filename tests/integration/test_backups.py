@@ -215,30 +215,7 @@ class BackupsTest(unittest.TestCase):
 
     @staticmethod
     def run_in_pty(args, env):
-        """drctl with stdout and stderr on a pty: (exit code, output)."""
-        import pty
-        master, slave = pty.openpty()
-        out = b""
-        try:
-            q = subprocess.Popen([drcluster.DRCTL] + list(args), stdout=slave,
-                                 stderr=slave, stdin=subprocess.DEVNULL,
-                                 env=env)
-            os.close(slave)
-            slave = None
-            while True:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the pty
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            rc = q.wait(timeout=120)
-        finally:
-            if slave is not None:
-                os.close(slave)
-            os.close(master)
-        return rc, out.decode(errors="replace")
+        return drcluster.drctl_in_pty(args, env)
 
     def test_2b_progress_on_a_terminal_only(self):
         # drctl backups verify draws a progress line on stderr when its

@@ -235,6 +235,24 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                            self.pgdata("r-lsn"))
         self.assertEqual(
             self.restored_psql(res, "SELECT max(batch) FROM t"), "4")
+        # On a terminal, drctl says what the server does while it replays
+        # (the unpack's counters stand still then).
+        d = self.pgdata("r-pty")
+        env = dict(os.environ, DRCTL_PROGRESS_MS="1",
+                   DRCTL_ENDPOINTS=",".join(n.api_address
+                                            for n in self.c.nodes.values()),
+                   DRCTL_TOKEN_FILE=self.c.token_file)
+        rc, out = drcluster.drctl_in_pty(
+            ["restore", "--pitr", "--drnode", self.bin, "--target", "latest",
+             "--pgdata", d, "--start", "--port",
+             str(drcluster.free_ports(1)[0])], env, timeout=180)
+        if os.path.exists(os.path.join(d, "postmaster.pid")):
+            with open(os.path.join(d, "postmaster.pid")) as f:
+                self.restored.append(int(f.readline()))
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"restore pg_base-\S+: replaying the WAL "
+                              r"archive: ")
+        self.assertIn("replayed the WAL archive to latest", out)
 
     def test_4_targets_outside_the_window_are_refused(self):
         first = self.c.leader().get("/api/backups").json["backups"]
