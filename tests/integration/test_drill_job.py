@@ -373,8 +373,8 @@ class DrillJobTest(unittest.TestCase):
     def test_bad_specs(self):
         pg = self.part("pg")
         cases = [
-            ({"drill_id": 1}, "neither \"pg\" nor \"redis\" is given: "
-             "nothing to drill"),
+            ({"drill_id": 1}, "none of \"pg\", \"redis\" and \"pg_base\" "
+             "is given: nothing to drill"),
             ({"pg": pg}, "\"drill_id\" is missing"),
             ({"drill_id": 0, "pg": pg},
              "\"drill_id\" must be an integer from 1 to 9223372036854775807"),
@@ -382,6 +382,11 @@ class DrillJobTest(unittest.TestCase):
              "\"drill_id\" must be an integer from 1 to 9223372036854775807"),
             ({"drill_id": 1, "pg": "pg1"}, "\"pg\" must be an object"),
             ({"drill_id": 1, "redis": []}, "\"redis\" must be an object"),
+            ({"drill_id": 1, "pg_base": "b"}, "\"pg_base\" must be an object"),
+            ({"drill_id": 1, "pg": pg, "scratch_dir": "relative/dir"},
+             "\"scratch_dir\" must be an absolute path without quotes"),
+            ({"drill_id": 1, "pg": pg, "scratch_dir": "/tmp/it's"},
+             "\"scratch_dir\" must be an absolute path without quotes"),
             ({"drill_id": 1, "pg": dict(pg, manifest_key=5)},
              "pg: \"manifest_key\" must be a non-empty string"),
             ({"drill_id": 1, "pg": {k: v for k, v in pg.items()

@@ -652,21 +652,6 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertTrue(part["removed"])
         self.assertEqual(os.listdir(scratch), [])
 
-    def test_a3_drill_spec_errors_change_nothing(self):
-        spec = {"op": "drill_restore", "drill_id": 9,
-                "pg_base": {"backup_id": "b", "store": "file:///nonexistent",
-                            "manifest_key": "m", "manifest_sha256": "0" * 64},
-                "scratch_dir": "relative/dir"}
-        out = run_job(spec)
-        self.assertFalse(out["ok"])
-        self.assertIn("\"scratch_dir\" must be an absolute path", out["error"])
-        self.assertFalse(os.path.exists("relative"))
-        del spec["pg_base"], spec["scratch_dir"]
-        out = run_job(spec)
-        self.assertFalse(out["ok"])
-        self.assertIn("none of \"pg\", \"redis\" and \"pg_base\"",
-                      out["error"])
-
 
 if __name__ == "__main__":
     drtest.main()
