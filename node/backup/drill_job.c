@@ -92,6 +92,23 @@ static void drill_finding(struct drill_part *p,
     snprintf(p->error, sizeof(p->error), "%s: %.220s", step, msg);
 }
 
+/* A verification's outcome: what the backup's state explains fails the
+ * part (a finding), anything else is the job's error. */
+static int drill_verified(struct drill_part *p,
+                          int rv,
+                          const char *err,
+                          char *errmsg)
+{
+    if (drill_is_finding(rv)) {
+        drill_finding(p, "verify", err);
+        return 0;
+    }
+    if (rv != 0) {
+        pgj_errf(errmsg, "%s: verify: %s", p->what, err);
+    }
+    return rv;
+}
+
 /* The spec. */
 
 static int drill_parse_part(const json_t *spec,
@@ -363,14 +380,7 @@ static int drill_pg_verify(struct drill *d, char *errmsg)
     }
     json_decref(res);
     json_decref(spec);
-    if (drill_is_finding(rv)) {
-        drill_finding(p, "verify", err);
-        return 0;
-    }
-    if (rv != 0) {
-        pgj_errf(errmsg, "pg: verify: %s", err);
-    }
-    return rv;
+    return drill_verified(p, rv, err, errmsg);
 }
 
 /* DROP DATABASE on c, reconnecting once when the connection was lost
@@ -561,14 +571,7 @@ static int drill_redis_verify(struct drill *d, char *errmsg)
     p->verify_ms = drill_mono_ms() - t0;
     json_decref(res);
     json_decref(spec);
-    if (drill_is_finding(rv)) {
-        drill_finding(p, "verify", err);
-        return 0;
-    }
-    if (rv != 0) {
-        pgj_errf(errmsg, "redis: verify: %s", err);
-    }
-    return rv;
+    return drill_verified(p, rv, err, errmsg);
 }
 
 static int drill_redis_flush(struct drill *d, char *errmsg)
@@ -985,14 +988,7 @@ static int drill_base_verify(struct drill *d, char *errmsg)
     p->verify_ms = drill_mono_ms() - t0;
     json_decref(res);
     json_decref(spec);
-    if (drill_is_finding(rv)) {
-        drill_finding(p, "verify", err);
-        return 0;
-    }
-    if (rv != 0) {
-        pgj_errf(errmsg, "pg_base: verify: %s", err);
-    }
-    return rv;
+    return drill_verified(p, rv, err, errmsg);
 }
 
 static int drill_base(struct drill *d, char *errmsg)
