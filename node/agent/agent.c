@@ -641,6 +641,19 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
+/* An entry was applied: an idle worker looks for a job to claim at the
+ * next turn of the loop rather than at its next tick (the failover
+ * runbook's restore job waited up to a whole tick to be claimed). */
+static void agent_applied(void *data)
+{
+    struct agent *a = data;
+
+    if (a->phase == AGENT_IDLE && !a->stopping &&
+        uv_timer_get_due_in(&a->tick) > 0) {
+        uv_timer_start(&a->tick, tick_cb, 0, AGENT_TICK_MS);
+    }
+}
+
 int agent_start(struct agent *a,
                 uv_loop_t *loop,
                 const struct config *cfg,
@@ -673,6 +686,7 @@ int agent_start(struct agent *a,
     uv_timer_init(loop, &a->tick);
     a->tick.data = a;
     uv_timer_start(&a->tick, tick_cb, AGENT_TICK_MS, AGENT_TICK_MS);
+    raftnode_on_applied(node, agent_applied, a);
     return DR_OK;
 }
 
@@ -690,6 +704,7 @@ void agent_stop(struct agent *a, void (*cb)(struct agent *a))
 {
     a->stopping = true;
     a->stopped_cb = cb;
+    raftnode_on_applied(a->node, NULL, NULL);
     if (a->proc_alive) {
         uv_process_kill(&a->proc, SIGKILL);
     }

@@ -125,6 +125,9 @@ static int apply_cb(struct raft_fsm *base,
     }
     rf->n_applied++;
     *result = res == rf->scratch ? NULL : res;
+    if (rf->on_applied != NULL) {
+        rf->on_applied(rf->on_applied_data);
+    }
     return 0;
 }
 

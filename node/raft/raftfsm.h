@@ -37,9 +37,13 @@ struct raftfsm
     struct raftfsm_result *scratch; /* results nobody here waits for */
     struct raftfsm_wait *waits;     /* requests waiting for an entry */
     size_t n_waits, cap_waits;
-    bool fatal;                    /* an entry this binary cannot apply */
-    char errmsg[256];              /* why fatal */
-    unsigned long long n_applied;  /* entries applied */
+    bool fatal;                   /* an entry this binary cannot apply */
+    char errmsg[256];             /* why fatal */
+    unsigned long long n_applied; /* entries applied */
+    /* Called after each entry applied here (on the loop thread, inside
+     * raft's callback: it may only note the change or arm a timer). */
+    void (*on_applied)(void *data);
+    void *on_applied_data;
     unsigned long long n_restored; /* snapshots restored */
 };
 

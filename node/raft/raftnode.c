@@ -133,6 +133,12 @@ int64_t raftnode_silence_ms(struct raftnode *n, raft_id id)
     return (int64_t)(uv_now(n->loop) - n->leader_since_ms);
 }
 
+void raftnode_on_applied(struct raftnode *n, void (*fn)(void *data), void *data)
+{
+    n->fsm.on_applied = fn;
+    n->fsm.on_applied_data = data;
+}
+
 const struct fsm *raftnode_state(const struct raftnode *n)
 {
     return &n->fsm.state;

@@ -194,6 +194,13 @@ int raftnode_transfer(struct raftnode *n,
  * raftnode_free. */
 const struct fsm *raftnode_state(const struct raftnode *n);
 
+/* fn(data) after each log entry this node applies (one hook; NULL clears
+ * it). It runs inside raft's callback: it may note the change or arm a
+ * timer, never call back into raft. */
+void raftnode_on_applied(struct raftnode *n,
+                         void (*fn)(void *data),
+                         void *data);
+
 bool raftnode_is_leader(struct raftnode *n);
 /* Leader, and everything committed before its term is applied here: only
  * then does the local state answer for the cluster (a barrier of this term
