@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -659,12 +660,32 @@ static int rm_entry(const char *path,
     return remove(path) != 0 && errno != ENOENT ? -1 : 0;
 }
 
+/* Whether pid is a server running in dir (a postmaster's working
+ * directory is its data directory): 1 yes, 0 no (gone, or a process that
+ * took over the pid of a stale postmaster.pid), -1 cannot tell. */
+static int runs_in(pid_t pid, const char *dir)
+{
+    char link[64], cwd[1100], real[PATH_MAX];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+    n = readlink(link, cwd, sizeof(cwd) - 1);
+    if (n < 0) {
+        return errno == ENOENT || errno == ESRCH ? 0 : -1;
+    }
+    cwd[n] = '\0';
+    if (realpath(dir, real) == NULL) {
+        return -1;
+    }
+    return strcmp(cwd, real) == 0 ? 1 : 0;
+}
+
 /* Stop a scratch server: fast shutdown, then immediate, then SIGKILL.
  * ours: the drill started it (a child to reap); else one whose pid a
  * postmaster.pid gave (a leftover of an earlier attempt, or this attempt's
  * server whose pid the failed restore did not report), watched until it
  * is gone. */
-static bool drill_base_stop(pid_t pid, bool ours)
+static bool drill_base_stop(pid_t pid, bool ours, const char *dir)
 {
     static const int sigs[3] = {SIGINT, SIGQUIT, SIGKILL};
     int status;
@@ -674,9 +695,10 @@ static bool drill_base_stop(pid_t pid, bool ours)
             return true;
         }
         for (int i = 0; i < 200; i++) { /* 20 s per signal */
-            /* (A child that exited stays a zombie until reaped.) */
+            /* (A process that exited stays a zombie until its parent
+             * reaps it; a zombie has no working directory.) */
             if (waitpid(pid, &status, WNOHANG) == pid ||
-                (!ours && kill(pid, 0) != 0 && errno == ESRCH)) {
+                (!ours && runs_in(pid, dir) == 0)) {
                 return true;
             }
             usleep(100 * 1000);
@@ -692,8 +714,9 @@ static int drill_base_remove(struct drill *d, pid_t ours, char *errmsg)
     char pidfile[1200], line[1100], dir[1100];
     FILE *fp;
     long pid = 0;
+    int where;
 
-    if (ours > 0 && !drill_base_stop(ours, true)) {
+    if (ours > 0 && !drill_base_stop(ours, true, d->base_dir)) {
         pgj_errf(errmsg, "the scratch server (pid %d) does not stop",
                  (int)ours);
         return DR_EIO;
@@ -709,8 +732,18 @@ static int drill_base_remove(struct drill *d, pid_t ours, char *errmsg)
         }
         dir[strcspn(dir, "\n")] = '\0';
         fclose(fp);
-        if (pid > 1 && pid != ours && strcmp(dir, d->base_dir) == 0 &&
-            !drill_base_stop((pid_t)pid, false)) {
+        where = pid > 1 && pid != ours && strcmp(dir, d->base_dir) == 0
+                    ? runs_in((pid_t)pid, d->base_dir)
+                    : 0;
+        if (where < 0) {
+            pgj_errf(errmsg,
+                     "cannot tell whether pid %ld (in %.120s/postmaster.pid) "
+                     "is a scratch server still running there: stop it, "
+                     "then remove the directory",
+                     pid, d->base_dir);
+            return DR_EIO;
+        }
+        if (where > 0 && !drill_base_stop((pid_t)pid, false, d->base_dir)) {
             pgj_errf(errmsg,
                      "a scratch server of an earlier attempt (pid %ld) does "
                      "not stop",

@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -591,12 +592,18 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.insert(14)
         self.archive_now()
         rows = int(self.pg.psql("app", "SELECT count(*) FROM t").strip())
-        # What a killed attempt of this drill would have left.
+        # What a killed attempt of this drill would have left: its files
+        # and its server (a stand-in running in the directory, named by
+        # the directory's postmaster.pid).
         next_id = len(self.c.leader().get("/api/drills").json["drills"]) + 1
-        left = os.path.join(scratch, "dr_drill_%d" % next_id, "base")
-        os.makedirs(left)
-        with open(os.path.join(left, "PG_VERSION"), "w") as f:
+        left_dir = os.path.join(scratch, "dr_drill_%d" % next_id)
+        os.makedirs(os.path.join(left_dir, "base"))
+        with open(os.path.join(left_dir, "PG_VERSION"), "w") as f:
             f.write("15\n")
+        server = subprocess.Popen(["sleep", "600"], cwd=left_dir)
+        self.addCleanup(server.kill)
+        with open(os.path.join(left_dir, "postmaster.pid"), "w") as f:
+            f.write("%d\n%s\n" % (server.pid, left_dir))
         rc, out, err = self.drctl("--json", "drill", "restore", "--region",
                                   "us-east", "--wait", "240", timeout=300)
         self.assertEqual(rc, 0, out + err)
@@ -620,6 +627,7 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertTrue(part["removed"])
         self.assertEqual(os.listdir(scratch), [])
         self.assertGreater(part["restore_ms"], 0)
+        self.assertEqual(server.wait(timeout=30), -signal.SIGINT)
 
         # A flipped byte in us-east's copy: the drill fails at once (a
         # finding, no retry) naming the part, and leaves nothing behind.
