@@ -1507,9 +1507,15 @@ static int start_and_wait(const char *pgdata,
             store_progress_note_set("%s", "");
             return DR_EUNAVAILABLE;
         }
+        /* Promoted: recovery.signal is gone once replay ends, but writes
+         * are refused until the promotion is through, which the postmaster
+         * says with this line ("read-only" is a standby's). */
         if (standby ? log_has(log, "ready to accept read-only connections")
-                    : access(signal, F_OK) != 0) {
-            break; /* promoted (recovery is over), or a standby serving */
+                    : access(signal, F_OK) != 0 &&
+                          log_has(log,
+                                  "database system is ready to accept "
+                                  "connections")) {
+            break; /* promoted and writable, or a standby serving */
         }
         if (wait_s > 0 && mono_ms() - t0 > (int64_t)wait_s * 1000) {
             snprintf(errmsg, 256,
