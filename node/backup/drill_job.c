@@ -93,6 +93,15 @@ static void drill_finding(struct drill_part *p,
     snprintf(p->error, sizeof(p->error), "%s: %.220s", step, msg);
 }
 
+/* The scratch copy's removal: what went wrong stays in the report. */
+static void drill_cleaned(struct drill_part *p, int rv, const char *err)
+{
+    p->cleaned = rv == 0;
+    if (rv != 0) {
+        snprintf(p->cleanup_error, sizeof(p->cleanup_error), "%s", err);
+    }
+}
+
 /* A verification's outcome: what the backup's state explains fails the
  * part (a finding), anything else is the job's error. */
 static int drill_verified(struct drill_part *p,
@@ -467,10 +476,7 @@ static int drill_pg_restore(struct drill *d, char *errmsg)
     /* Always, whatever happened above. */
     drop_rv = drill_pg_drop(d, &c, err);
     PQfinish(c);
-    p->cleaned = drop_rv == 0;
-    if (drop_rv != 0) {
-        snprintf(p->cleanup_error, sizeof(p->cleanup_error), "%s", err);
-    }
+    drill_cleaned(p, drop_rv, err);
     return rv;
 }
 
@@ -601,7 +607,7 @@ static int drill_redis_restore(struct drill *d, char *errmsg)
 {
     struct drill_part *p = &d->redis;
     json_t *spec = drill_redis_spec(d), *res = NULL;
-    char err[256] = "";
+    char err[256] = "", msg[256];
     int64_t t0 = drill_mono_ms();
     int rv, flush_rv;
 
@@ -625,11 +631,9 @@ static int drill_redis_restore(struct drill *d, char *errmsg)
 
     /* Always, whatever happened above. */
     flush_rv = drill_redis_flush(d, err);
-    p->cleaned = flush_rv == 0;
-    if (flush_rv != 0) {
-        snprintf(p->cleanup_error, sizeof(p->cleanup_error),
-                 "FLUSHDB db %u: %.200s", (unsigned)d->redis_db, err);
-    }
+    snprintf(msg, sizeof(msg), "FLUSHDB db %u: %.200s", (unsigned)d->redis_db,
+             err);
+    drill_cleaned(p, flush_rv, msg);
     return rv;
 }
 
@@ -930,7 +934,7 @@ static int drill_base_restore(struct drill *d, char *errmsg)
     struct drill_part *p = &d->base;
     json_t *spec = drill_sub_spec(p), *res = NULL;
     char err[256] = "", self[1024];
-    const char *bindir;
+    const char *bindir, *wal_store;
     int64_t t0 = drill_mono_ms();
     unsigned port = 0;
     pid_t pid = 0;
@@ -963,24 +967,23 @@ static int drill_base_restore(struct drill *d, char *errmsg)
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     self[n > 0 ? n : 0] = '\0';
     json_object_set_new(spec, "pgdata", json_string(d->base_dir));
-    json_object_set(spec, "wal_stores", json_object_get(p->spec, "wal_stores"));
+    if (json_is_array(json_object_get(p->spec, "wal_stores"))) {
+        json_object_set(spec, "wal_stores",
+                        json_object_get(p->spec, "wal_stores"));
+    }
     json_object_set_new(spec, "port", json_integer(port));
     json_object_set_new(spec, "trust_local", json_true());
     if (n > 0) {
         json_object_set_new(spec, "drnode", json_string(self));
-    }
-    if (!json_is_array(json_object_get(spec, "wal_stores"))) {
-        json_object_del(spec, "wal_stores");
     }
     rv = pgbasejob_restore(spec, &res, err);
     p->restore_ms = drill_mono_ms() - t0;
     if (json_is_integer(json_object_get(res, "pid"))) {
         pid = (pid_t)json_integer_value(json_object_get(res, "pid"));
     }
+    wal_store = json_string_value(json_object_get(res, "wal_store"));
     snprintf(p->wal_store, sizeof(p->wal_store), "%s",
-             json_string_value(json_object_get(res, "wal_store")) != NULL
-                 ? json_string_value(json_object_get(res, "wal_store"))
-                 : "");
+             wal_store != NULL ? wal_store : "");
     if (drill_is_finding(rv)) {
         drill_finding(p, "restore", err);
         rv = 0;
@@ -1002,10 +1005,7 @@ static int drill_base_restore(struct drill *d, char *errmsg)
     /* Always, whatever happened above. A restore that failed while its
      * server ran left it running (its pid is in postmaster.pid). */
     rm_rv = drill_base_remove(d, pid, err);
-    p->cleaned = rm_rv == 0;
-    if (rm_rv != 0) {
-        snprintf(p->cleanup_error, sizeof(p->cleanup_error), "%s", err);
-    }
+    drill_cleaned(p, rm_rv, err);
     return rv;
 }
 

@@ -1449,6 +1449,13 @@ static int start_and_wait(const char *pgdata,
     pid_t pid;
 
     snprintf(prog, sizeof(prog), "%.280s/postgres", bindir);
+    if (access(prog, X_OK) != 0) {
+        snprintf(errmsg, 256,
+                 "no PostgreSQL server to start here: %.150s: %s (install "
+                 "the server of the backup's major version)",
+                 prog, strerror(errno));
+        return DR_EUNAVAILABLE;
+    }
     snprintf(portarg, sizeof(portarg), "%u", (unsigned)port);
     snprintf(sock, sizeof(sock), "unix_socket_directories=%.1000s", pgdata);
     snprintf(log, sizeof(log), "%.1000s/drnode-restore.log", pgdata);
@@ -1576,6 +1583,7 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
     json_t *report = json_object();
     struct rd r;
     int64_t t0 = mono_ms(), t_files = 0;
+    bool trust_local = json_is_true(json_object_get(spec, "trust_local"));
     int rv;
 
     *result = NULL;
@@ -1591,8 +1599,9 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         json_decref(report);
         return rv;
     }
-    if (pgdata[0] != '/') {
-        snprintf(errmsg, 256, "\"pgdata\" must be an absolute path");
+    if (pgdata[0] != '/' || (trust_local && strchr(pgdata, '\'') != NULL)) {
+        snprintf(errmsg, 256, "\"pgdata\" must be an absolute path%s",
+                 trust_local ? " without quotes" : "");
         json_decref(report);
         return DR_EINVAL;
     }
@@ -1642,22 +1651,19 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         rv = setup_recovery(spec, pgdata, m.system_identifier, &r.w, report,
                             errmsg);
     }
-    if (rv == 0 && json_is_true(json_object_get(spec, "trust_local"))) {
+    if (rv == 0 && trust_local) {
         /* A drill's scratch server: whoever reaches its socket (in the
          * 0700 data directory: its owner and root) gets in, whatever the
-         * source's rules asked; it listens on loopback only. */
+         * source's rules asked; it listens on loopback only. The source's
+         * postgresql.conf may name an hba_file elsewhere. */
         char line[1200];
+        snprintf(line, sizeof(line), "hba_file = '%.1000s/pg_hba.conf'\n",
+                 pgdata);
         rv = write_owned(&r.w, "pg_hba.conf",
                          "# drnode drill: the socket in this directory only\n"
                          "local all all trust\n",
                          O_TRUNC, errmsg);
-        /* (The source's postgresql.conf may name an hba_file elsewhere.) */
-        snprintf(line, sizeof(line), "hba_file = '%.1000s/pg_hba.conf'\n",
-                 pgdata);
-        if (rv == 0 && strchr(pgdata, '\'') != NULL) {
-            snprintf(errmsg, 256, "\"pgdata\" must not hold a quote");
-            rv = DR_EINVAL;
-        } else if (rv == 0) {
+        if (rv == 0) {
             rv = write_owned(&r.w, "postgresql.auto.conf", line, O_APPEND,
                              errmsg);
         }

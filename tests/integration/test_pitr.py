@@ -341,6 +341,18 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertIn(part, out["error"])
         self.assertEqual(os.listdir(d), [],
                          "a half-made data directory is removed")
+        # No server binaries where the restore looks: said, and nothing
+        # left behind either.
+        out = run_job(dict(spec, op="pg_base_restore", pgdata=d,
+                           store="file://" + self.store["us-east"],
+                           pg_bin=os.path.join(self.tmp, "no-bin"),
+                           port=drcluster.free_ports(1)[0],
+                           wal_store="file://" + self.store["eu-west"]))
+        self.assertFalse(out["ok"])
+        self.assertIn("no PostgreSQL server to start here", out["error"])
+        self.assertIn("install the server of the backup's major version",
+                      out["error"])
+        self.assertEqual(os.listdir(d), [])
 
     def archived_segments(self, region):
         """Segment numbers in region's copy of the archive."""
