@@ -352,7 +352,8 @@ def _strip(v):
     """A node's state without node-local fields."""
     if isinstance(v, dict):
         return {k: _strip(x) for k, x in v.items()
-                if k not in ("last_contact_ms", "role", "node", "region",
+                if k not in ("last_contact_ms", "match_index", "role",
+                             "node", "region",
                              "leader", "term", "commit_index",
                              "applied_index")}
     if isinstance(v, list):

@@ -27,6 +27,7 @@ static void drctl__members_table(const json_t *members, bool with_role)
         {"VOTER", "voter", drctl_fmt_yes_no, 4},
         {"ROLE", "role", drctl_fmt_value, 32},
         {"LAST-CONTACT", "last_contact_ms", drctl_fmt_ago_ms, 32},
+        {"MATCH", "match_index", drctl_fmt_value, 32},
         {NULL, NULL, NULL, 0},
     };
     struct drctl_column shown[sizeof(cols) / sizeof(cols[0])];

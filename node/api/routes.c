@@ -617,10 +617,16 @@ static void do_member_add(struct api_call *c)
                         (unsigned long long)c->id);
         return;
     }
-    if (raftnode_change_pending(c->api->node) || !member_lock(c)) {
+    if (raftnode_change_pending(c->api->node)) {
+        char why[256];
+        raftnode_change_pending_why(c->api->node, why, sizeof(why));
+        api_reply_error(c, 409, "conflict", "%s", why);
+        return;
+    }
+    if (!member_lock(c)) {
         api_reply_error(c, 409, "conflict",
-                        "another membership change is in progress; retry "
-                        "later");
+                        "another membership change is in progress through "
+                        "this API; retry later");
         return;
     }
     memset(&cmd, 0, sizeof(cmd));

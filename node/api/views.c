@@ -77,6 +77,7 @@ bool api_view_member(struct jout *j, struct api *a, uint64_t id)
     const char *raft_addr = m ? m->raft_address : NULL;
     int role = raftnode_role_of(n, id);
     int64_t contact = raftnode_contact_ms(n, id);
+    raft_index match;
 
     for (unsigned i = 0; i < n->raft.configuration.n; i++) {
         if (n->raft.configuration.servers[i].id == id) {
@@ -102,6 +103,14 @@ bool api_view_member(struct jout *j, struct api *a, uint64_t id)
     jout_key(j, "last_contact_ms");
     if (contact >= 0) {
         jout_int(j, contact);
+    } else {
+        jout_str(j, NULL);
+    }
+    /* How far the leader knows the member's log matches its own: a member
+     * being added or left behind shows here. Only the leader knows. */
+    jout_key(j, "match_index");
+    if (id != a->cfg->id && raft_match_index(&n->raft, id, &match) == 0) {
+        jout_uint(j, match);
     } else {
         jout_str(j, NULL);
     }

@@ -170,6 +170,29 @@ bool raftnode_change_pending(struct raftnode *n)
            n->raft.configuration_uncommitted_index != 0;
 }
 
+void raftnode_change_pending_why(struct raftnode *n, char *buf, size_t size)
+{
+    const struct raft_change *ch = n->raft.legacy.change;
+    raft_index pending = n->raft.configuration_uncommitted_index;
+
+    if (ch != NULL && ch->catch_up_id != 0) {
+        snprintf(buf, size,
+                 "another membership change is in progress: server %llu is "
+                 "catching up to become a voter; retry later",
+                 (unsigned long long)ch->catch_up_id);
+    } else if (pending != 0) {
+        snprintf(buf, size,
+                 "another membership change is in progress: the "
+                 "configuration entry at index %llu is not committed yet "
+                 "(commit index %llu); retry later",
+                 (unsigned long long)pending,
+                 (unsigned long long)n->raft.commit_index);
+    } else {
+        snprintf(buf, size,
+                 "another membership change is in progress; retry later");
+    }
+}
+
 bool raftnode_ready(struct raftnode *n)
 {
     return raftnode_is_leader(n) && n->ready &&
@@ -685,7 +708,13 @@ static void change_done(struct raftnode_change *req, int status)
 static void unpromoted_removed_cb(struct raft_change *change, int status)
 {
     struct raftnode_change *req = change->data;
-    (void)status;
+    if (status == 0) {
+        log_info("membership: spare %llu taken out again",
+                 (unsigned long long)req->id);
+    } else {
+        log_warn("membership: taking spare %llu out again failed: %s",
+                 (unsigned long long)req->id, raft_strerror(status));
+    }
     change_done(req, req->promote_status);
 }
 
@@ -694,6 +723,13 @@ static void assign_cb(struct raft_change *change, int status)
     struct raftnode_change *req = change->data;
     struct raftnode *n = req->node;
 
+    if (status == 0) {
+        log_info("membership: server %llu is a voter",
+                 (unsigned long long)req->id);
+    } else {
+        log_warn("membership: promoting server %llu to voter failed: %s",
+                 (unsigned long long)req->id, raft_strerror(status));
+    }
     if (status != 0 && status != RAFT_LEADERSHIPLOST &&
         status != RAFT_SHUTDOWN && status != RAFT_NOTLEADER &&
         raftnode_is_leader(n) && raftnode_role_of(n, req->id) == RAFT_SPARE) {
@@ -715,9 +751,13 @@ static void add_cb(struct raft_change *change, int status)
     int rv;
 
     if (status != 0) {
+        log_warn("membership: adding server %llu as a spare failed: %s",
+                 (unsigned long long)req->id, raft_strerror(status));
         change_done(req, status);
         return;
     }
+    log_info("membership: server %llu joined as a spare; catching it up",
+             (unsigned long long)req->id);
     /* Joined as spare; raft_assign catches it up before it votes. */
     rv = raft_assign(&n->raft, &req->change, req->id, RAFT_VOTER, assign_cb);
     if (rv != 0) {
@@ -732,8 +772,7 @@ static int change_check(struct raftnode *n, char *errmsg)
         return DR_ENOTLEADER;
     }
     if (raftnode_change_pending(n)) {
-        snprintf(errmsg, 256,
-                 "another membership change is in progress; retry later");
+        raftnode_change_pending_why(n, errmsg, 256);
         return DR_ECONFLICT;
     }
     return DR_OK;
@@ -812,7 +851,15 @@ int raftnode_promote(struct raftnode *n,
 
 static void remove_cb(struct raft_change *change, int status)
 {
-    change_done(change->data, status);
+    struct raftnode_change *req = change->data;
+    if (status == 0) {
+        log_info("membership: server %llu removed",
+                 (unsigned long long)req->id);
+    } else {
+        log_warn("membership: removing server %llu failed: %s",
+                 (unsigned long long)req->id, raft_strerror(status));
+    }
+    change_done(req, status);
 }
 
 int raftnode_remove(struct raftnode *n,

@@ -215,6 +215,9 @@ const char *raftnode_libuv_version(void);
 /* True while a membership change runs or its configuration entry is not
  * committed yet: raft accepts one change at a time. */
 bool raftnode_change_pending(struct raftnode *n);
+/* Why a membership change cannot start now, in words for the refusal
+ * ("another membership change is in progress: ..."). */
+void raftnode_change_pending_why(struct raftnode *n, char *buf, size_t size);
 /* The leader's id (0 if unknown). */
 raft_id raftnode_leader(struct raftnode *n);
 /* Milliseconds since the leader last heard from id: 0 for itself, -1 when

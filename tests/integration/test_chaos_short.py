@@ -53,8 +53,15 @@ class ChaosShortTest(unittest.TestCase):
         p = subprocess.run(cmd, capture_output=True, text=True, env=env,
                            timeout=float(duration) + 400)
         lines = p.stdout.strip().splitlines()
-        msg = "seed %d (kept %s)\nstdout:\n%s\nstderr:\n%s" % (
-            seed, keep, p.stdout, p.stderr[-6000:])
+        # CI keeps nothing but this message: the run's own log goes in.
+        try:
+            with open(os.path.join(keep, "run.log")) as f:
+                run_log = "".join(f.readlines()[-80:])
+        except OSError as e:
+            run_log = "(no run.log: %s)" % e
+        msg = ("seed %d (kept %s)\nstdout:\n%s\nstderr:\n%s\n"
+               "run.log:\n%s" % (seed, keep, p.stdout, p.stderr[-6000:],
+                                  run_log))
         self.assertTrue(lines, msg)
         m = SUMMARY.match(lines[-1])
         self.assertIsNotNone(m, "no summary line\n" + msg)

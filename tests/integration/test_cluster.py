@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -212,6 +213,21 @@ class TestCluster(ClusterTestCase):
         self.assertTrue(m[0]["voter"], r)
 
         c.wait_caught_up(gone.id, leader)
+        # The leader shows how far each member's log matches its own; a
+        # follower does not know, nor does the leader for itself.
+        st = leader.status()
+        ms = {m["id"]: m for m in leader.get("/api/members").json["members"]}
+        self.assertGreaterEqual(ms[gone.id]["match_index"],
+                                st["commit_index"] - 1, ms)
+        self.assertIsNone(ms[leader.id]["match_index"], ms)
+        fm = gone.get("/api/members", stale=True).json["members"]
+        self.assertEqual([m["match_index"] for m in fm], [None] * len(fm))
+        # The leader's log says what happened to the membership.
+        log = leader.log_tail(400)
+        self.assertIn("membership: server %d removed" % gone.id, log)
+        self.assertIn("membership: server %d joined as a spare" % gone.id,
+                      log)
+        self.assertIn("membership: server %d is a voter" % gone.id, log)
         want = region_names(leader.get("/api/regions"))
         self.assertEqual(region_names(gone.get("/api/regions", stale=True)),
                          want)
@@ -494,12 +510,34 @@ class TestCluster(ClusterTestCase):
         # Retry-After (the client must not repeat it blindly), and neither
         # the spare nor its metadata stays, so the id can be added later.
         c, leader = self.start_cluster()
-        dead = free_ports(2)
-        r = leader.write("POST", "/api/members",
-                         {"id": 9, "region": "eu-west",
-                          "raft_address": "127.0.0.1:%d" % dead[0],
-                          "api_address": "127.0.0.1:%d" % dead[1]},
-                         timeout=30.0)
+        dead = free_ports(4)
+        got = {}
+
+        def add():
+            got["r"] = leader.write("POST", "/api/members",
+                                    {"id": 9, "region": "eu-west",
+                                     "raft_address": "127.0.0.1:%d" % dead[0],
+                                     "api_address": "127.0.0.1:%d" % dead[1]},
+                                    timeout=30.0)
+        t = threading.Thread(target=add)
+        t.start()
+        try:
+            # While raft tries to catch 9 up, another add is refused and
+            # the refusal says what runs.
+            wait_until(lambda: any(
+                m["id"] == 9 and m["role"] == "spare" for m in
+                leader.get("/api/members").json["members"]), 10.0,
+                what="member 9 a spare")
+            r2 = leader.write("POST", "/api/members",
+                              {"id": 10, "region": "eu-west",
+                               "raft_address": "127.0.0.1:%d" % dead[2],
+                               "api_address": "127.0.0.1:%d" % dead[3]})
+            self.assertError(r2, 409, "conflict",
+                             "another membership change is in progress: "
+                             "server 9 is catching up to become a voter")
+        finally:
+            t.join(40.0)
+        r = got["r"]
         self.assertError(r, 503, "unavailable", "member 9 could not join")
         self.assertIsNone(r.header("retry-after"), r)
         ids = [m["id"] for m in
@@ -509,6 +547,10 @@ class TestCluster(ClusterTestCase):
                    leader.get("/api/history").json["history"]]
         self.assertEqual(actions[-2:], [("member-put", "9"),
                                         ("member-remove", "9")])
+        log = leader.log_tail(400)
+        self.assertIn("membership: promoting server 9 to voter failed: ",
+                      log)
+        self.assertIn("membership: spare 9 taken out again", log)
 
     def test_follower_redirects(self):
         c, leader = self.start_cluster()
