@@ -17,7 +17,10 @@ static void maybe_stopped(struct reach *r)
 }
 
 /* The round is over: a region none of whose endpoints answered has been
- * down since the first such round. */
+ * down since one of them last answered (Sentinel's down-after-milliseconds
+ * counts from the last valid reply too), or since this round began if
+ * none ever did. Counting from the first failed round instead added up to
+ * one probe interval to every detection. */
 static void round_end(struct reach *r)
 {
     for (size_t i = 0; i < r->n_regions; i++) {
@@ -25,7 +28,9 @@ static void round_end(struct reach *r)
         if (g->ok_this_round) {
             g->down_since = 0;
         } else if (g->down_since == 0) {
-            g->down_since = r->round_start != 0 ? r->round_start : 1;
+            g->down_since = g->last_ok != 0       ? g->last_ok
+                            : r->round_start != 0 ? r->round_start
+                                                  : 1;
         }
         g->seen = true;
     }
@@ -62,6 +67,7 @@ static void finish(struct reach_attempt *a, bool ok, const char *why)
     a->done = true;
     if (ok) {
         g->ok_this_round = true;
+        g->last_ok = uv_now(r->loop);
     } else if (why != NULL) {
         snprintf(g->last_error, sizeof(g->last_error), "%.80s:%s: %.60s",
                  a->host, a->port, why);
@@ -94,6 +100,7 @@ static void http_cb(struct httpc_req *req,
     (void)len;
     if (status > 0 && status < 500) {
         g->ok_this_round = true;
+        g->last_ok = uv_now(a->r->loop);
     } else if (!a->r->stopping) {
         char why[64];
         if (status > 0) {

@@ -7,8 +7,10 @@
  * loop), a GET for http(s):// URLs (curl on the loop), where an answer
  * below 500 counts and a 5xx (a load balancer whose backends are gone, an
  * app that cannot serve) does not. A region is reachable when one of its
- * endpoints answered in the last round; down_ms says for how
- * long every endpoint of it has failed, round after round. The node reports
+ * endpoints answered in the last round; once a whole round fails, down_ms
+ * counts from the last time one of them answered (as Sentinel's
+ * down-after-milliseconds does), so the probe interval does not add to the
+ * detection window. The node reports
  * that with its probe report; the leader needs it before it declares a
  * region whose coordinators are silent lost (control/failover.c): silent
  * coordinators alone may be dead coordinators in a data center that still
@@ -35,7 +37,8 @@ struct reach_region
     char name[64];
     bool seen;           /* probed at least one full round */
     bool ok_this_round;  /* an endpoint answered in the current round */
-    uint64_t down_since; /* loop ms of the first round all failed; 0: up */
+    uint64_t down_since; /* loop ms since which none answered; 0: up */
+    uint64_t last_ok;    /* loop ms of the last answer; 0: none yet */
     char last_error[160];
 };
 

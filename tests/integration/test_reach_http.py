@@ -6,12 +6,14 @@ one endpoint, a small HTTP server of this test whose answer it changes.
 With eu-west's coordinator killed, the leader's verdict follows the
 server: 200 -> "reaches its endpoints"; 503 -> "finds none of its
 endpoints reachable" (in manual mode: logged, nothing moves); 404 ->
-reachable again; server gone -> unreachable. A surviving node's
+reachable again; server gone -> unreachable. Down time counts from the
+endpoint's last answer. A surviving node's
 drnode_region_endpoints_down_seconds{region="eu-west"} follows along. The
 GETs carry User-Agent drnode-reach."""
 
 import http.server
 import threading
+import time
 import unittest
 
 import drtest  # noqa: E402
@@ -92,6 +94,20 @@ class ReachHttp(unittest.TestCase):
         self.assertEqual(self.down_s(), 0.0)
 
         App.status = 503
+        flipped = time.monotonic()
+        # Down time counts from the last answer, not from the first failed
+        # round: the first nonzero figure already covers all the time
+        # since the flip (a round starts up to one interval after it).
+        while True:
+            asked = time.monotonic()
+            down = self.down_s()
+            if down:
+                break
+            self.assertLess(asked - flipped, 30, "never found down")
+            time.sleep(0.02)
+        self.assertGreaterEqual(down, asked - flipped - 0.05,
+                                "down %.3f s, flipped %.3f s before" %
+                                (down, asked - flipped))
         wait_until(lambda: self.leader_log_has("failover.mode is manual"), 30,
                    what="the verdict that eu-west's endpoint is down")
         self.assertTrue(self.leader_log_has(
