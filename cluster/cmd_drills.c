@@ -27,6 +27,7 @@ static void drctl__print_drills(const json_t *v, const void *arg)
         {"STARTED", "started_ms", drctl_fmt_when, 64},
         {"RTO", "rto_ms", drctl__fmt_secs, 32},
         {"RPO-PG", "pg_rpo_ms", drctl__fmt_secs, 32},
+        {"RPO-PG-BASE", "pg_base_rpo_ms", drctl__fmt_secs, 32},
         {"RPO-REDIS", "redis_rpo_ms", drctl__fmt_secs, 32},
         {"ERROR", "error", drctl_fmt_value, 1024},
         {NULL, NULL, NULL, 0},

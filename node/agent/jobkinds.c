@@ -291,7 +291,8 @@ static void drill_finish(json_t *body, const json_t *res)
     json_object_set(dr, "rto_ms", json_object_get(res, "rto_ms"));
     if (json_integer_value(json_object_get(res, "restore_point_ms")) > 0) {
         /* A promoted standby: the data it brings is newer than the
-         * backup's (the runbook's RPO counts from it). */
+         * backup's (the runbook's RPO counts from it); a drill's base
+         * backup replayed with the WAL archive: the point it reached. */
         json_object_set(dr, "restore_point_ms",
                         json_object_get(res, "restore_point_ms"));
     }

@@ -207,9 +207,10 @@ static void metrics_health(struct out *o, struct api *a)
         metrics_pg_standby(o, a->cfg->region, &own[PROBE_PG_STANDBY]);
         /* What this node finds of the other regions' public endpoints. */
         put(o,
-            "# HELP drnode_region_endpoints_down_seconds How long every "
-            "public endpoint of the region has failed this node's probes "
-            "(0: one answered in the last round).\n"
+            "# HELP drnode_region_endpoints_down_seconds Once a whole "
+            "round of this node's probes failed, seconds since one of the "
+            "region's public endpoints last answered (0: one answered in "
+            "the last round).\n"
             "# TYPE drnode_region_endpoints_down_seconds gauge\n");
         for (size_t i = 0; i < a->health->reach.n_regions; i++) {
             const char *name = a->health->reach.regions[i].name;
@@ -569,6 +570,12 @@ static void metrics_drills(struct out *o, const struct fsm *f)
                 "drnode_drill_rpo_seconds{kind=\"%s\","
                 "backup=\"redis_snapshot\"} %.3f\n",
                 fsm_drill_kind_name(k), p->redis_rpo_ms / 1000.0);
+        }
+        if (p != NULL && p->pg_base_backup[0] != '\0') {
+            put(o,
+                "drnode_drill_rpo_seconds{kind=\"%s\","
+                "backup=\"pg_base\"} %.3f\n",
+                fsm_drill_kind_name(k), p->pg_base_rpo_ms / 1000.0);
         }
     }
 }

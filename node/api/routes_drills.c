@@ -31,6 +31,8 @@ static void view_drill(struct jout *j, const struct fsm_drill *d)
     jout_uint(j, d->pg_rpo_ms);
     jout_key(j, "redis_rpo_ms");
     jout_uint(j, d->redis_rpo_ms);
+    jout_key(j, "pg_base_rpo_ms");
+    jout_uint(j, d->pg_base_rpo_ms);
     jout_key(j, "rto_ms");
     jout_uint(j, d->rto_ms);
     jout_key(j, "job_id");

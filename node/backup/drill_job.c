@@ -1137,6 +1137,12 @@ static json_t *drill_report(const struct drill *d)
     json_object_set_new(o, "ok", json_boolean(ok));
     json_object_set_new(o, "drill_id", json_integer((json_int_t)d->id));
     json_object_set_new(o, "rto_ms", json_integer(rto));
+    /* The point the base backup's replay reached: the drill's RPO for
+     * base + WAL (the worker passes it on with the finish). */
+    if (d->base.ran && d->base.restore && d->base.restore_point_ms > 0) {
+        json_object_set_new(o, "restore_point_ms",
+                            json_integer(d->base.restore_point_ms));
+    }
     return o;
 }
 

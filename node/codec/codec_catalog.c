@@ -145,6 +145,7 @@ static void drill_to_pb(const struct fsm_drill *d, Dr__Drill *pb)
     pb->pg_base_backup = d->pg_base_backup;
     pb->pg_rpo_ms = d->pg_rpo_ms;
     pb->redis_rpo_ms = d->redis_rpo_ms;
+    pb->pg_base_rpo_ms = d->pg_base_rpo_ms;
     pb->rto_ms = d->rto_ms;
     pb->job_id = d->job_id;
     pb->error = d->error;
@@ -177,6 +178,7 @@ static void drill_from_pb(const Dr__Drill *pb, struct fsm_drill *d)
     d->pg_base_backup = pb->pg_base_backup;
     d->pg_rpo_ms = pb->pg_rpo_ms;
     d->redis_rpo_ms = pb->redis_rpo_ms;
+    d->pg_base_rpo_ms = pb->pg_base_rpo_ms;
     d->rto_ms = pb->rto_ms;
     d->job_id = pb->job_id;
     d->error = pb->error;

@@ -457,11 +457,16 @@ static int drill_verdict(struct fsm *f,
         return DR_ENOMEM;
     }
     if (passed) {
+        char base[64] = "";
+        if (d->pg_base_backup[0] != '\0') {
+            snprintf(base, sizeof(base), ", pg base + WAL %llu ms",
+                     (unsigned long long)d->pg_base_rpo_ms);
+        }
         fsm__audit_add(f, now, actor, "drill-passed",
-                       "%s: RTO %llu ms%s, RPO pg %llu ms, redis %llu ms",
+                       "%s: RTO %llu ms%s, RPO pg %llu ms, redis %llu ms%s",
                        label, (unsigned long long)d->rto_ms, rto_what,
                        (unsigned long long)d->pg_rpo_ms,
-                       (unsigned long long)d->redis_rpo_ms);
+                       (unsigned long long)d->redis_rpo_ms, base);
     } else {
         fsm__audit_add(f, now, actor, "drill-failed", "%s: %s", label,
                        error != NULL ? error : "");
@@ -557,6 +562,8 @@ int fsm__drill_mutate(struct fsm *f,
         pg != NULL && now > pg->snapshot_ms ? now - pg->snapshot_ms : 0;
     d.redis_rpo_ms =
         rd != NULL && now > rd->snapshot_ms ? now - rd->snapshot_ms : 0;
+    d.pg_base_rpo_ms =
+        base != NULL && now > base->snapshot_ms ? now - base->snapshot_ms : 0;
     d.job_id = f->job_seq + 1;
     d.error = (char *)"";
     d.detail = (char *)"";
@@ -642,6 +649,17 @@ int fsm__drill_job_done(struct fsm *f,
         d->rto_ms = c->drill_rto_ms;
         if (set_text(&d->detail, c->backup.detail) != DR_OK) {
             return DR_ENOMEM;
+        }
+        /* Base + WAL replayed: the data reaches the last transaction
+         * replayed, when that is newer than the base backup's end (an idle
+         * database commits nothing after it). */
+        if (d->pg_base_backup[0] != '\0' && c->backup.snapshot_ms != 0) {
+            uint64_t rpo = d->started_ms > c->backup.snapshot_ms
+                               ? d->started_ms - c->backup.snapshot_ms
+                               : 0;
+            if (rpo < d->pg_base_rpo_ms) {
+                d->pg_base_rpo_ms = rpo;
+            }
         }
     }
     snprintf(label, sizeof(label), "drill %llu in %.64s",

@@ -309,6 +309,9 @@ struct fsm_drill
                              to the archive's end, "" for none */
     uint64_t pg_rpo_ms;   /* at the start: age of the newest backup's data */
     uint64_t redis_rpo_ms;
+    uint64_t pg_base_rpo_ms; /* at the start: the base backup's age; at a
+                                pass after replaying WAL, start - the last
+                                transaction replayed, if that is newer */
     uint64_t rto_ms; /* restore and verification, as measured; a failover
                         drill: from its start to the practice DNS confirmed */
     uint64_t dns_confirmed_ms; /* failover drill: the practice name answered */

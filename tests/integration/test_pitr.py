@@ -635,6 +635,16 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(part["tables"], 1)
         self.assertGreaterEqual(part["databases"], 2)  # app, postgres
         self.assertGreaterEqual(part["restore_point_ms"], t_batch * 1000 - 1000)
+        # The drill's RPO for base + WAL counts from that point, not from
+        # the base backup's end (the batch came after it).
+        self.assertLess(newest["snapshot_ms"], part["restore_point_ms"])
+        self.assertLess(part["restore_point_ms"], drill["started_ms"])
+        self.assertEqual(drill["pg_base_rpo_ms"],
+                         drill["started_ms"] - part["restore_point_ms"])
+        metrics = self.c.leader().get("/metrics").body.decode()
+        self.assertIn('drnode_drill_rpo_seconds{kind="restore",'
+                      'backup="pg_base"} %.3f' %
+                      (drill["pg_base_rpo_ms"] / 1000.0), metrics)
         self.assertEqual(part["amcheck"], "passed")
         self.assertTrue(part["removed"])
         self.assertEqual(os.listdir(scratch), [])

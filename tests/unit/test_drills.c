@@ -219,11 +219,14 @@ static void test_drill_takes_base_backup(void **state)
     assert_string_equal(d->pg_backup, "");
     assert_string_equal(d->redis_backup, "");
     assert_non_null(strstr(audit_last(f)->detail, d->pg_base_backup));
+    /* At the start, the base backup's age (from its end). */
+    assert_int_equal(d->pg_base_rpo_ms, HOUR + 2000);
     a = snap_take(f);
     assert_int_equal(codec_snapshot_decode(a.base, a.len, &g, err), DR_OK);
     b = snap_take(&g);
     assert_true(snap_same(&a, &b));
     assert_string_equal(g.drills[0].pg_base_backup, d->pg_base_backup);
+    assert_int_equal(g.drills[0].pg_base_rpo_ms, HOUR + 2000);
     fsm_close(&g);
     free(a.base);
     free(b.base);
@@ -232,17 +235,32 @@ static void test_drill_takes_base_backup(void **state)
     c = finish_cmd(job, 2, 1, true);
     c.u.job.drill_ok = true;
     c.u.job.backup.detail = "{\"pg_base\":{\"rows\":10}}";
+    /* The replay reached a transaction 500 ms before the start. */
+    c.u.job.backup.snapshot_ms = t + 2 * HOUR - 500;
     apply_ok(f, &c, t + 2 * HOUR + 2, &res);
     assert_int_equal(fsm_drill_get(f, 1)->state, FSM_DRILL_PASSED);
+    assert_int_equal(fsm_drill_get(f, 1)->pg_base_rpo_ms, 500);
+    assert_non_null(strstr(audit_last(f)->detail, "pg base + WAL 500 ms"));
 
     /* With a logical backup too: both. */
     take_backup(f, FSM_BACKUP_PG_LOGICAL, t + 3 * HOUR, t + 3 * HOUR);
-    start(f, NULL, t + 4 * HOUR);
+    job = start(f, NULL, t + 4 * HOUR);
     d = fsm_drill_get(f, 2);
     assert_string_equal(d->pg_backup,
                         fsm_backup_latest(f, FSM_BACKUP_PG_LOGICAL, NULL)->id);
     assert_string_equal(d->pg_base_backup,
                         fsm_backup_latest(f, FSM_BACKUP_PG_BASE, NULL)->id);
+    /* An idle database: its last transaction is older than the base
+     * backup's end, which bounds the RPO. */
+    c = claim_cmd(job, 2);
+    apply_ok(f, &c, t + 4 * HOUR + 1, &res);
+    c = finish_cmd(job, 2, 1, true);
+    c.u.job.drill_ok = true;
+    c.u.job.backup.detail = "{}";
+    c.u.job.backup.snapshot_ms = t - DAY / 2;
+    apply_ok(f, &c, t + 4 * HOUR + 2, &res);
+    assert_int_equal(fsm_drill_get(f, 2)->state, FSM_DRILL_PASSED);
+    assert_int_equal(fsm_drill_get(f, 2)->pg_base_rpo_ms, 3 * HOUR + 2000);
 }
 
 /* Checks that fail end the drill at once (no retry: it would not help);

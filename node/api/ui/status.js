@@ -420,9 +420,13 @@
           '</span>' : ''),
         when(d.started_ms),
         d.rto_ms ? esc(span(d.rto_ms)) : '—',
-        d.kind === 'restore' && (d.pg_rpo_ms || d.redis_rpo_ms)
-          ? esc('pg ' + span(d.pg_rpo_ms) + ', redis ' +
-                span(d.redis_rpo_ms)) : '—'])));
+        d.kind === 'restore' && (d.pg_rpo_ms || d.redis_rpo_ms ||
+                                 d.pg_base_backup)
+          ? esc([d.pg_backup ? 'pg ' + span(d.pg_rpo_ms) : null,
+                 d.pg_base_backup ? 'pg base + WAL ' +
+                   span(d.pg_base_rpo_ms) : null,
+                 d.redis_backup ? 'redis ' + span(d.redis_rpo_ms) : null]
+                .filter(x => x).join(', ')) : '—'])));
   }
 
   function drawBreakers(data) {
