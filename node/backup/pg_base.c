@@ -1171,6 +1171,58 @@ static int write_owned(struct watch *w,
     return 0;
 }
 
+/* A server that keeps its configuration outside the data directory (as
+ * Debian's /etc/postgresql/N/main) leaves postgresql.conf, pg_hba.conf and
+ * pg_ident.conf out of its base backups, and PostgreSQL refuses to start
+ * on a directory without the first two. Write what is missing: defaults
+ * (postgresql.auto.conf, restored, still applies) and client rules as
+ * Debian's package sets them; the report names each file written. */
+static int fill_missing_config(struct watch *w, json_t *report, char *errmsg)
+{
+    static const char *const files[][2] = {
+        {"postgresql.conf",
+         "# Written by drnode's restore: the base backup held no\n"
+         "# postgresql.conf (its server keeps its configuration elsewhere,\n"
+         "# as Debian's /etc/postgresql does). PostgreSQL's defaults apply,\n"
+         "# then postgresql.auto.conf. Bring the source's settings here.\n"},
+        {"pg_hba.conf",
+         "# Written by drnode's restore: the base backup held no "
+         "pg_hba.conf.\n"
+         "# Debian's defaults: the socket by the operating-system user of\n"
+         "# the same name, loopback TCP with a password.\n"
+         "local all all peer\n"
+         "host all all 127.0.0.1/32 scram-sha-256\n"
+         "host all all ::1/128 scram-sha-256\n"},
+        {"pg_ident.conf",
+         "# Written by drnode's restore: the base backup held none.\n"},
+    };
+    json_t *written = json_array();
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        int rv;
+        if (faccessat(w->dirfd, files[i][0], F_OK, 0) == 0) {
+            continue;
+        }
+        if (errno != ENOENT) {
+            snprintf(errmsg, 256, "%s: %s", files[i][0], strerror(errno));
+            json_decref(written);
+            return DR_EIO;
+        }
+        if ((rv = write_owned(w, files[i][0], files[i][1], O_EXCL, errmsg)) !=
+            0) {
+            json_decref(written);
+            return rv;
+        }
+        json_array_append_new(written, json_string(files[i][0]));
+    }
+    if (json_array_size(written) > 0) {
+        json_object_set_new(report, "config_written", written);
+    } else {
+        json_decref(written);
+    }
+    return 0;
+}
+
 /* The newest WAL segment the base backup carries in pg_wal (name, 25
  * bytes; "" when none): the last one it needs from the archive is after
  * it, and its stop made PostgreSQL archive it. */
@@ -1381,12 +1433,16 @@ static int setup_recovery(const json_t *spec,
 static void log_reason(const char *log, char *out, size_t cap)
 {
     FILE *f = fopen(log, "r");
-    char line[512], missing[32] = "";
+    char line[512], missing[32] = "", last[320] = "";
     const char *p;
+    bool found = false;
 
     snprintf(out, cap, "no reason in %.400s", log);
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         line[strcspn(line, "\n")] = '\0';
+        if (line[0] != '\0') {
+            snprintf(last, sizeof(last), "%.300s", line);
+        }
         /* "drnode wal-fetch: NAME: not in the archive (URL)": the last
          * segment asked for and missing is where replay had to stop. */
         p = strstr(line, "wal-fetch: ");
@@ -1406,11 +1462,17 @@ static void log_reason(const char *log, char *out, size_t cap)
                          "needed next)",
                          missing);
             }
+            found = true;
             break; /* the first FATAL says it */
         }
     }
     if (f != NULL) {
         fclose(f);
+    }
+    if (!found && last[0] != '\0') {
+        /* What the server says before its logging starts has no level
+         * ("postgres: could not access the server configuration file"). */
+        snprintf(out, cap, "%s (its log's last line)", last);
     }
 }
 
@@ -1646,6 +1708,9 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         } else {
             json_object_set_new(report, "pg_verifybackup", json_false());
         }
+    }
+    if (rv == 0) {
+        rv = fill_missing_config(&r.w, report, errmsg);
     }
     if (rv == 0) {
         rv = setup_recovery(spec, pgdata, m.system_identifier, &r.w, report,

@@ -682,6 +682,44 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertTrue(part["removed"])
         self.assertEqual(os.listdir(scratch), [])
 
+    def test_b0_configuration_kept_elsewhere(self):
+        """A server that keeps its configuration outside the data
+        directory (Debian's /etc/postgresql) takes base backups without
+        postgresql.conf, pg_hba.conf and pg_ident.conf; PostgreSQL would
+        not start on them. The restore writes what is missing (defaults,
+        Debian's client rules) and says so; the server starts and holds
+        the data."""
+        names = ("postgresql.conf", "pg_hba.conf", "pg_ident.conf")
+        away = os.path.join(self.tmp, "etc-postgresql")
+        os.makedirs(away)
+        for n in names:
+            shutil.move(os.path.join(self.pg.data, n), away)
+        try:
+            self.insert(16)
+            b = self.base_backup()
+        finally:
+            for n in names:
+                shutil.move(os.path.join(away, n), self.pg.data)
+        self.archive_now()
+        res = self.restore("--target", "latest", "--pgdata",
+                           self.pgdata("r-etc"))
+        self.assertEqual(res["backup"], b["id"], res)
+        self.assertEqual(res["result"]["config_written"], list(names), res)
+        self.assertEqual(self.restored_psql(res, "SELECT max(batch) FROM t"),
+                         "16")
+        self.assertEqual(
+            self.restored_psql(res, "SHOW config_file"),
+            os.path.join(res["result"]["pgdata"], "postgresql.conf"))
+        with open(os.path.join(res["result"]["pgdata"], "pg_hba.conf")) as f:
+            self.assertIn("local all all peer", f.read())
+        # A backup that holds them keeps its own: nothing written.
+        b = self.base_backup()
+        self.archive_now()
+        res = self.restore("--target", "latest", "--pgdata",
+                           self.pgdata("r-own"))
+        self.assertEqual(res["backup"], b["id"], res)
+        self.assertNotIn("config_written", res["result"])
+
 
 if __name__ == "__main__":
     drtest.main()
