@@ -1720,9 +1720,18 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         /* A drill's scratch server: whoever reaches its socket (in the
          * 0700 data directory: its owner and root) gets in, whatever the
          * source's rules asked; it listens on loopback only. The source's
-         * postgresql.conf may name an hba_file elsewhere. */
-        char line[1200];
-        snprintf(line, sizeof(line), "hba_file = '%.1000s/pg_hba.conf'\n",
+         * postgresql.conf may name an hba_file elsewhere. Its memory is
+         * PostgreSQL's default, not production's: a DR host is often
+         * smaller, and a drill replays and counts, it serves nobody
+         * (settings that recovery checks against the source, such as
+         * max_connections, stay). */
+        char line[1400];
+        snprintf(line, sizeof(line),
+                 "hba_file = '%.1000s/pg_hba.conf'\n"
+                 "# drnode drill: a scratch server's memory, whatever the "
+                 "source's\n"
+                 "shared_buffers = '128MB'\n"
+                 "huge_pages = 'off'\n",
                  pgdata);
         rv = write_owned(&r.w, "pg_hba.conf",
                          "# drnode drill: the socket in this directory only\n"

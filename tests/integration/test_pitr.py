@@ -593,8 +593,18 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         """A restore drill in us-east ([services] drill_pgdata) unpacks the
         newest base backup, replays us-east's copy of the archive to its
         end on a scratch server, counts what it holds, runs pg_amcheck,
-        then stops the server and removes the directory."""
+        then stops the server and removes the directory. The scratch
+        server runs with PostgreSQL's default memory, whatever production
+        asked (here more shared memory than this host has)."""
         scratch = os.path.join(self.tmp, "drill-scratch")
+        for sql in ("ALTER SYSTEM SET shared_buffers = '200GB'",
+                    "ALTER SYSTEM SET huge_pages = 'on'"):
+            self.pg.psql("postgres", sql)
+        try:
+            self.base_backup()  # carries them in postgresql.auto.conf
+        finally:
+            self.pg.psql("postgres", "ALTER SYSTEM RESET shared_buffers")
+            self.pg.psql("postgres", "ALTER SYSTEM RESET huge_pages")
         self.c.stop(2)
         self.c.services[2] = {"drill_pgdata": scratch}
         self.c.write_config(self.c.nodes[2])
