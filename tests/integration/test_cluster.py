@@ -528,13 +528,25 @@ class TestCluster(ClusterTestCase):
                 m["id"] == 9 and m["role"] == "spare" for m in
                 leader.get("/api/members").json["members"]), 10.0,
                 what="member 9 a spare")
-            r2 = leader.write("POST", "/api/members",
-                              {"id": 10, "region": "eu-west",
-                               "raft_address": "127.0.0.1:%d" % dead[2],
-                               "api_address": "127.0.0.1:%d" % dead[3]})
-            self.assertError(r2, 409, "conflict",
-                             "another membership change is in progress: "
-                             "server 9 is catching up to become a voter")
+            # Until the spare's configuration entry commits, the refusal
+            # names that entry; then it names the catch-up. Every refusal
+            # is one of the two, and the catch-up one comes.
+            busy = "another membership change is in progress: "
+            seen = []
+            deadline = time.monotonic() + 5.0
+            while True:
+                r2 = leader.write("POST", "/api/members",
+                                  {"id": 10, "region": "eu-west",
+                                   "raft_address": "127.0.0.1:%d" % dead[2],
+                                   "api_address": "127.0.0.1:%d" % dead[3]})
+                self.assertError(r2, 409, "conflict", busy)
+                msg = r2.error[1]
+                seen.append(msg)
+                if "server 9 is catching up to become a voter" in msg:
+                    break
+                self.assertIn("is not committed yet", msg, r2)
+                self.assertLess(time.monotonic(), deadline, seen)
+                time.sleep(0.05)
         finally:
             t.join(40.0)
         r = got["r"]
