@@ -970,8 +970,11 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
         drctl_print_json(report);
         json_decref(report);
     } else if (rv == 0) {
-        const char *conn =
-            json_string_value(json_object_get(result, "conninfo"));
+        const char *ci = json_string_value(json_object_get(result, "conninfo"));
+        char conn[4096] = "";
+        if (ci != NULL) {
+            drctl_shell_word(conn, sizeof(conn), ci);
+        }
         printf(
             "restored base backup %s (%s's copy, consistent at LSN %s) "
             "into %s\n",
@@ -979,19 +982,19 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
             json_string_value(json_object_get(copy, "region")),
             json_string_value(json_object_get(result, "base_stop_lsn")),
             pgdata);
-        if (conn != NULL && standby) {
+        if (ci != NULL && standby) {
             printf(
                 "a standby replays the WAL archive as it grows, read-only "
-                "(promote it with pg_ctl promote): psql '%s'\n",
+                "(promote it with pg_ctl promote): psql %s\n",
                 conn);
         } else if (standby) {
             printf(
                 "start PostgreSQL on it: a standby that replays the WAL "
                 "archive as it grows, until promoted\n");
-        } else if (conn != NULL) {
+        } else if (ci != NULL) {
             printf(
                 "replayed the WAL archive to %s and promoted in %lld ms: "
-                "psql '%s'\n",
+                "psql %s\n",
                 json_string_value(json_object_get(result, "target")),
                 (long long)json_integer_value(
                     json_object_get(result, "recovery_ms")),

@@ -210,6 +210,9 @@ int drctl_path(const struct drctl *d,
 
 /* Pretty-print v to stdout with a trailing newline. */
 void drctl_print_json(const json_t *v);
+/* Append s to buf (NUL-terminated, size bytes in all), single-quoted for a
+ * POSIX shell when it needs it. */
+void drctl_shell_word(char *buf, size_t size, const char *s);
 
 /* Split "a,b,c" into a new JSON array of strings (empty items dropped). */
 json_t *drctl_split_list(const char *list);

@@ -1,5 +1,6 @@
 /* drctl local: config, token, pid and log files; starting drnode processes. */
 #define _GNU_SOURCE
+#include "drctl.h"
 #include "local.h"
 #include "local_proc.h"
 #include "local_services.h"
@@ -917,35 +918,6 @@ void local_print_file_tail(const char *what, const char *path, int lines)
     }
 }
 
-/* Append s to buf, single-quoted for a POSIX shell when it needs it. */
-static void local__shell_word(char *buf, size_t size, const char *s)
-{
-    size_t used = strlen(buf);
-    const char *p;
-
-    if (strspn(s,
-               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/"
-               "._-+:,@%=") == strlen(s)) {
-        snprintf(buf + used, size - used, "%s", s);
-        return;
-    }
-    if (used + 1 < size) {
-        buf[used++] = '\'';
-    }
-    for (p = s; *p != '\0' && used + 5 < size; p++) {
-        if (*p == '\'') {
-            memcpy(buf + used, "'\\''", 4);
-            used += 4;
-        } else {
-            buf[used++] = *p;
-        }
-    }
-    if (used + 1 < size) {
-        buf[used++] = '\'';
-    }
-    buf[used] = '\0';
-}
-
 int local_write_env(const struct local_cluster *lc,
                     char *buf,
                     size_t size,
@@ -962,10 +934,10 @@ int local_write_env(const struct local_cluster *lc,
     }
     snprintf(path, sizeof(path), "%s/token", lc->dir);
     snprintf(buf, size, "DRCTL_ENDPOINTS=");
-    local__shell_word(buf, size, list);
+    drctl_shell_word(buf, size, list);
     used = strlen(buf);
     snprintf(buf + used, size - used, "\nDRCTL_TOKEN_FILE=");
-    local__shell_word(buf, size, path);
+    drctl_shell_word(buf, size, path);
     if (lc->tls) {
         static const char *const vars[][2] = {
             {"DRCTL_CACERT", "ca.crt"},
@@ -977,7 +949,7 @@ int local_write_env(const struct local_cluster *lc,
             snprintf(buf + used, size - used, "\n%s=", vars[i][0]);
             snprintf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/%s", lc->dir,
                      vars[i][1]);
-            local__shell_word(buf, size, path);
+            drctl_shell_word(buf, size, path);
         }
     }
     used = strlen(buf);

@@ -239,3 +239,32 @@ void drctl_print_objects(const json_t *rows, const struct drctl_column *cols)
     }
     drctl_table_print(&t);
 }
+
+/* Append s to buf, single-quoted for a POSIX shell when it needs it. */
+void drctl_shell_word(char *buf, size_t size, const char *s)
+{
+    size_t used = strlen(buf);
+    const char *p;
+
+    if (strspn(s,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/"
+               "._-+:,@%=") == strlen(s)) {
+        snprintf(buf + used, size - used, "%s", s);
+        return;
+    }
+    if (used + 1 < size) {
+        buf[used++] = '\'';
+    }
+    for (p = s; *p != '\0' && used + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(buf + used, "'\\''", 4);
+            used += 4;
+        } else {
+            buf[used++] = *p;
+        }
+    }
+    if (used + 1 < size) {
+        buf[used++] = '\'';
+    }
+    buf[used] = '\0';
+}

@@ -23,6 +23,7 @@
 #include "backup/pg_internal.h"
 #include "backup/redis_check.h"
 #include "backup/redis_conn.h"
+#include "codec/pg_base_manifest.h"
 #include "codec/redis_manifest.h"
 #include "common/err.h"
 #include "store/store.h"
@@ -46,6 +47,7 @@ struct drill_part
     int64_t restore_point_ms; /* pg_base: last transaction replayed */
     char amcheck[64];         /* pg_base: "passed", "not installed" */
     char wal_store[256];      /* pg_base: the archive replayed from */
+    char superuser[PG_BASE_NAME_MAX + 1]; /* pg_base: who counts and checks */
     int64_t restore_ms, verify_ms;
     bool ok;
     char error[256];
@@ -172,7 +174,6 @@ static int drill_scratch_conninfo(const char *conninfo,
 {
     PQconninfoOption *opts, *o;
     char *perr = NULL, *s, *p;
-    const char *v;
     size_t len = strlen(dbname) + 16;
 
     *out = NULL;
@@ -215,14 +216,8 @@ static int drill_scratch_conninfo(const char *conninfo,
         if (o->val == NULL || strcmp(o->keyword, "dbname") == 0) {
             continue;
         }
-        p += sprintf(p, "%s='", o->keyword);
-        for (v = o->val; *v; v++) {
-            if (*v == '\'' || *v == '\\') {
-                *p++ = '\\';
-            }
-            *p++ = *v;
-        }
-        p += sprintf(p, "' ");
+        p = pgj_conninfo_put(p, o->keyword, o->val);
+        *p++ = ' ';
     }
     sprintf(p, "dbname='%s'", dbname); /* dr_drill_N: nothing to escape */
     PQconninfoFree(opts);
@@ -786,27 +781,27 @@ static int drill_free_port(unsigned *port, char *errmsg)
     return 0;
 }
 
-/* One database of the scratch server, connected as postgres (the
- * bootstrap superuser of a cluster made by initdb or Debian). */
+/* One database of the scratch server, connected as the source's
+ * bootstrap superuser (d->base.superuser: the base backup's manifest says
+ * who; postgres, initdb's and Debian's, for a backup that does not). */
 static int drill_base_connect(const struct drill *d,
                               unsigned port,
                               const char *db,
                               PGconn **c,
                               char *errmsg)
 {
-    char conninfo[2600], *p;
-    const char *v;
+    /* base_dir < 1100 bytes, names < 64: each at most doubled. */
+    char conninfo[4096], *p = conninfo;
 
-    p = conninfo + snprintf(conninfo, 1200,
-                            "host='%s' port=%u user=postgres dbname='",
-                            d->base_dir, port);
-    for (v = db; *v && p < conninfo + sizeof(conninfo) - 4; v++) {
-        if (*v == '\'' || *v == '\\') {
-            *p++ = '\\';
-        }
-        *p++ = *v;
+    if (strlen(db) > PG_BASE_NAME_MAX) {
+        pgj_errf(errmsg, "a database name of %zu bytes", strlen(db));
+        return DR_EMALFORMED;
     }
-    memcpy(p, "'", 2);
+    p = pgj_conninfo_put(p, "host", d->base_dir);
+    p += sprintf(p, " port=%u ", port);
+    p = pgj_conninfo_put(p, "user", d->base.superuser);
+    *p++ = ' ';
+    pgj_conninfo_put(p, "dbname", db);
     return pgj_connect(conninfo, NULL, "scratch server", c, errmsg);
 }
 
@@ -883,7 +878,7 @@ static int drill_base_amcheck(struct drill *d,
     char prog[400], portarg[16], out[200], err[256];
     const char *argv[] = {
         prog, "--install-missing", "--all", "-h", d->base_dir, "-p", portarg,
-        "-U", "postgres",          NULL};
+        "-U", d->base.superuser,   NULL};
     size_t n = 0;
     int outfd, errfd, rv;
     pid_t pid;
@@ -934,7 +929,7 @@ static int drill_base_restore(struct drill *d, char *errmsg)
     struct drill_part *p = &d->base;
     json_t *spec = drill_sub_spec(p), *res = NULL;
     char err[256] = "", self[1024];
-    const char *bindir, *wal_store;
+    const char *bindir, *wal_store, *superuser;
     int64_t t0 = drill_mono_ms();
     unsigned port = 0;
     pid_t pid = 0;
@@ -982,6 +977,9 @@ static int drill_base_restore(struct drill *d, char *errmsg)
         pid = (pid_t)json_integer_value(json_object_get(res, "pid"));
     }
     wal_store = json_string_value(json_object_get(res, "wal_store"));
+    superuser = json_string_value(json_object_get(res, "superuser"));
+    snprintf(p->superuser, sizeof(p->superuser), "%s",
+             superuser != NULL ? superuser : "postgres");
     snprintf(p->wal_store, sizeof(p->wal_store), "%s",
              wal_store != NULL ? wal_store : "");
     if (drill_is_finding(rv)) {

@@ -426,9 +426,12 @@ out:
     return rv;
 }
 
-/* The server's version and WAL segment size (0: could not ask). */
+/* The server's version, WAL segment size and bootstrap superuser (who a
+ * restore of it connects as; m->superuser stays NULL when pg_roles does not
+ * say). Returns the version, 0 when it could not ask. */
 static uint32_t server_version(const char *conninfo,
                                uint32_t *seg_size,
+                               struct pg_base_manifest *m,
                                char *errmsg)
 {
     PGconn *c = NULL;
@@ -441,10 +444,15 @@ static uint32_t server_version(const char *conninfo,
     r = PQexec(c,
                "SELECT current_setting('server_version_num'), "
                "(SELECT setting FROM pg_settings "
-               "WHERE name = 'wal_segment_size')");
+               "WHERE name = 'wal_segment_size'), "
+               "(SELECT rolname FROM pg_roles WHERE oid = 10)");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
         v = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
         *seg_size = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+        if (!PQgetisnull(r, 0, 2) &&
+            strlen(PQgetvalue(r, 0, 2)) <= PG_BASE_NAME_MAX) {
+            m->superuser = strdup(PQgetvalue(r, 0, 2)); /* NULL: unknown */
+        }
     } else {
         pgj_resulterr(r, errmsg);
     }
@@ -538,7 +546,7 @@ int pgbasejob_backup(const json_t *spec, json_t **result, char *errmsg)
         (rv = job_spec_uint(spec, "level", 3, 1, 19, &level, errmsg)) != 0) {
         return rv;
     }
-    b.m.server_version_num = server_version(conninfo, &seg_size, errmsg);
+    b.m.server_version_num = server_version(conninfo, &seg_size, &b.m, errmsg);
     if (b.m.server_version_num == 0) {
         return DR_EUNAVAILABLE;
     }
@@ -1504,6 +1512,7 @@ static int start_and_wait(const char *pgdata,
                           char *errmsg)
 {
     char prog[300], portarg[16], sock[1100], log[1100], signal[1100];
+    char conninfo[2400];
     char why[512];
     int64_t t0 = mono_ms();
     int status, logfd;
@@ -1600,9 +1609,19 @@ static int start_and_wait(const char *pgdata,
         usleep(100 * 1000);
     }
     store_progress_note_set("%s", "");
-    snprintf(sock, sizeof(sock), "host=%.1000s port=%u dbname=postgres", pgdata,
-             (unsigned)port);
-    json_object_set_new(report, "conninfo", json_string(sock));
+    {
+        /* pgdata < 1000 bytes, the superuser < 64: each at most doubled. */
+        const char *su =
+            json_string_value(json_object_get(report, "superuser"));
+        char *p = pgj_conninfo_put(conninfo, "host", pgdata);
+        p += sprintf(p, " port=%u", (unsigned)port);
+        if (su != NULL) {
+            *p++ = ' ';
+            p = pgj_conninfo_put(p, "user", su);
+        }
+        strcpy(p, " dbname=postgres");
+    }
+    json_object_set_new(report, "conninfo", json_string(conninfo));
     json_object_set_new(report, "recovery_ms", json_integer(mono_ms() - t0));
     return 0;
 }
@@ -1660,6 +1679,11 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
                             errmsg)) != 0) {
         json_decref(report);
         return rv;
+    }
+    if (strlen(pgdata) > 1000) {
+        snprintf(errmsg, 256, "\"pgdata\" is longer than 1000 bytes");
+        json_decref(report);
+        return DR_EINVAL;
     }
     if (pgdata[0] != '/' || (trust_local && strchr(pgdata, '\'') != NULL)) {
         snprintf(errmsg, 256, "\"pgdata\" must be an absolute path%s",
@@ -1750,6 +1774,9 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
         json_object_set_new(report, "base_finished_ms",
                             json_integer((json_int_t)m.finished_ms));
         json_object_set_new(report, "timeline", json_integer(m.timeline));
+        if (m.superuser != NULL) {
+            json_object_set_new(report, "superuser", json_string(m.superuser));
+        }
         json_object_set_new(report, "files", json_integer((json_int_t)m.files));
         json_object_set_new(report, "raw_bytes",
                             json_integer((json_int_t)m.raw_bytes));

@@ -171,6 +171,12 @@ int pgj_load_manifest(struct store *s,
                       struct pgman **out,
                       char *errmsg);
 
+/* Writes KEY=VALUE at p and a NUL; VALUE quoted and escaped as libpq
+ * reads it when it needs to be (empty, or with a space, ' or \); p has
+ * room for strlen(key) + 2 * strlen(value) + 4 bytes. Returns the end (at
+ * that NUL). */
+char *pgj_conninfo_put(char *p, const char *key, const char *value);
+
 /* conninfo without its password (*password, malloc'ed, or NULL), for a
  * child's command line: the password goes in its environment. */
 int pgj_conninfo_split(const char *conninfo,

@@ -690,6 +690,23 @@ int pgj_load_manifest(struct store *s,
     return rv;
 }
 
+char *pgj_conninfo_put(char *p, const char *key, const char *value)
+{
+    if (value[0] != '\0' && strpbrk(value, " \t\n\r\f\v'\\") == NULL) {
+        return p + sprintf(p, "%s=%s", key, value);
+    }
+    p += sprintf(p, "%s='", key);
+    for (const char *v = value; *v; v++) {
+        if (*v == '\'' || *v == '\\') {
+            *p++ = '\\';
+        }
+        *p++ = *v;
+    }
+    *p++ = '\'';
+    *p = '\0';
+    return p;
+}
+
 int pgj_conninfo_split(const char *conninfo,
                        char **out,
                        char **password,
@@ -719,7 +736,6 @@ int pgj_conninfo_split(const char *conninfo,
     }
     p = s;
     for (o = opts; o->keyword; o++) {
-        const char *v;
         if (o->val == NULL) {
             continue;
         }
@@ -730,14 +746,7 @@ int pgj_conninfo_split(const char *conninfo,
         if (p != s) {
             *p++ = ' ';
         }
-        p += sprintf(p, "%s='", o->keyword);
-        for (v = o->val; *v; v++) {
-            if (*v == '\'' || *v == '\\') {
-                *p++ = '\\';
-            }
-            *p++ = *v;
-        }
-        *p++ = '\'';
+        p = pgj_conninfo_put(p, o->keyword, o->val);
     }
     *p = '\0';
     PQconninfoFree(opts);

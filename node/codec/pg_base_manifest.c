@@ -33,6 +33,7 @@ int pg_base_manifest_encode(const struct pg_base_manifest *m,
     pb.raw_bytes = m->raw_bytes;
     pb.files = m->files;
     pb.pg_manifest_sha256 = (char *)m->pg_manifest_sha256;
+    pb.bootstrap_superuser = m->superuser != NULL ? m->superuser : "";
     parts = calloc(m->n_parts + 1, sizeof(*parts));
     partsp = calloc(m->n_parts + 1, sizeof(*partsp));
     if (parts == NULL || partsp == NULL) {
@@ -105,6 +106,18 @@ static int decode_fields(const Dr__PgBaseManifest *pb,
                  "manifest: backup_manifest SHA-256 is not 64 lowercase hex "
                  "digits");
         return DR_EMALFORMED;
+    }
+    if (strlen(pb->bootstrap_superuser) > PG_BASE_NAME_MAX) {
+        snprintf(errmsg, 256,
+                 "manifest: bootstrap superuser name of %zu bytes (a "
+                 "PostgreSQL name has at most %d)",
+                 strlen(pb->bootstrap_superuser), PG_BASE_NAME_MAX);
+        return DR_EMALFORMED;
+    }
+    if (pb->bootstrap_superuser[0] != '\0' &&
+        (m->superuser = strdup(pb->bootstrap_superuser)) == NULL) {
+        snprintf(errmsg, 256, "manifest: out of memory");
+        return DR_ENOMEM;
     }
     m->format_version = pb->format_version;
     m->system_identifier = pb->system_identifier;
@@ -189,5 +202,6 @@ void pg_base_manifest_free(struct pg_base_manifest *m)
         free(m->parts[i].key);
     }
     free(m->parts);
+    free(m->superuser);
     memset(m, 0, sizeof(*m));
 }

@@ -8,7 +8,8 @@
 #include <stdint.h>
 
 #define PG_BASE_MANIFEST_VERSION 1
-#define PG_BASE_SHA_HEX 65 /* 64 hex digits and a NUL */
+#define PG_BASE_SHA_HEX 65  /* 64 hex digits and a NUL */
+#define PG_BASE_NAME_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
 
 struct pg_base_object
 {
@@ -34,6 +35,9 @@ struct pg_base_manifest
     uint64_t raw_bytes;
     uint64_t files;
     char pg_manifest_sha256[PG_BASE_SHA_HEX];
+    /* The bootstrap superuser's name (OID 10), malloc'ed; NULL when not
+     * known. At most PG_BASE_NAME_MAX bytes. */
+    char *superuser;
 };
 
 /* Encode m (borrowed) into a malloc'ed buffer (*out, *len; caller frees).

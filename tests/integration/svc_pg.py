@@ -163,11 +163,11 @@ class PgServer:
         return "host=127.0.0.1 port=%d dbname=%s user=%s" % (self.port, db,
                                                              user)
 
-    def psql(self, db, sql, check=True):
+    def psql(self, db, sql, check=True, user="postgres"):
         """Run sql (may be several statements); return stdout as str."""
         p = self.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-A", "-t",
                       "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                      str(self.port), "-U", "postgres", "-d", db, "-f", "-"],
+                      str(self.port), "-U", user, "-d", db, "-f", "-"],
                      check=check, input=sql.encode())
         return p.stdout.decode()
 

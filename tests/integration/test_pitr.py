@@ -166,6 +166,18 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         return wait_until(both_verified, 60, interval=0.2,
                           what="both copies of %s verified" % bid)
 
+    def drill_node(self):
+        """Node 2 (us-east) with [services] drill_pgdata: where restore
+        drills of base backups run. Returns that directory."""
+        scratch = os.path.join(self.tmp, "drill-scratch")
+        if self.c.services.get(2, {}).get("drill_pgdata") != scratch:
+            self.c.stop(2)
+            self.c.services[2] = {"drill_pgdata": scratch}
+            self.c.write_config(self.c.nodes[2])
+            self.c.start(2)
+            self.c.wait_for_leader()
+        return scratch
+
     def test_1_base_backup_in_the_catalog_and_both_regions(self):
         b = self.base_backup()
         type(self).first = b
@@ -596,7 +608,6 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         then stops the server and removes the directory. The scratch
         server runs with PostgreSQL's default memory, whatever production
         asked (here more shared memory than this host has)."""
-        scratch = os.path.join(self.tmp, "drill-scratch")
         for sql in ("ALTER SYSTEM SET shared_buffers = '200GB'",
                     "ALTER SYSTEM SET huge_pages = 'on'"):
             self.pg.psql("postgres", sql)
@@ -605,11 +616,7 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         finally:
             self.pg.psql("postgres", "ALTER SYSTEM RESET shared_buffers")
             self.pg.psql("postgres", "ALTER SYSTEM RESET huge_pages")
-        self.c.stop(2)
-        self.c.services[2] = {"drill_pgdata": scratch}
-        self.c.write_config(self.c.nodes[2])
-        self.c.start(2)
-        self.c.wait_for_leader()
+        scratch = self.drill_node()
         t_batch = time.time()
         self.insert(14)
         self.archive_now()
@@ -729,6 +736,77 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                            self.pgdata("r-own"))
         self.assertEqual(res["backup"], b["id"], res)
         self.assertNotIn("config_written", res["result"])
+
+    def test_b1_bootstrap_superuser_of_another_name(self):
+        """A cluster whose bootstrap superuser (OID 10) is not called
+        postgres: the base backup records its name, a restore's conninfo
+        connects as it, and a restore drill counts and checks as it even
+        where no role called postgres can log in."""
+        ops = dict(user="ops")
+        self.pg.psql("postgres", "CREATE ROLE ops SUPERUSER LOGIN")
+        self.pg.psql("postgres", 'ALTER ROLE postgres RENAME TO "dr boss"',
+                     **ops)
+        # The node still connects as postgres: a superuser of that name,
+        # no longer the bootstrap one.
+        self.pg.psql("postgres", "CREATE ROLE postgres SUPERUSER LOGIN",
+                     **ops)
+        try:
+            self.base_backup()
+            # The WAL replayed after the base backup takes postgres's
+            # login away.
+            self.pg.psql("app", "INSERT INTO t SELECT g, 17 FROM "
+                         "generate_series(1, 1000) g; "
+                         "ALTER ROLE postgres NOLOGIN", **ops)
+            last = self.pg.psql("app", "SELECT pg_walfile_name("
+                                "pg_switch_wal())", **ops).strip()
+            wait_until(lambda: self.pg.psql(
+                "postgres", "SELECT last_archived_wal FROM pg_stat_archiver",
+                **ops).strip() >= last, 60, what="segment %s archived" % last)
+            rows = int(self.pg.psql("app", "SELECT count(*) FROM t",
+                                    **ops).strip())
+
+            res = self.restore("--target", "latest", "--pgdata",
+                               self.pgdata("r-boss"))
+            self.assertEqual(res["result"]["superuser"], "dr boss", res)
+            conninfo = res["result"]["conninfo"]
+            self.assertIn("user='dr boss'", conninfo)
+            p = self.pg.run([os.path.join(svc_pg.PG_BIN, "psql"), "-X", "-A",
+                             "-t", "-d", conninfo, "-c",
+                             "SELECT current_user, rolcanlogin FROM pg_roles "
+                             "WHERE rolname = 'postgres'"], timeout=30)
+            self.assertEqual(p.stdout.decode().strip(), "dr boss|f")
+            # drctl's own line is a shell command that works as printed.
+            pgdata = self.pgdata("r-boss-text")
+            rc, out, err = self.drctl(
+                "restore", "--pitr", "--drnode", self.bin, "--start",
+                "--port", str(drcluster.free_ports(1)[0]), "--target",
+                "latest", "--pgdata", pgdata)
+            self.assertEqual(rc, 0, out + err)
+            with open(os.path.join(pgdata, "postmaster.pid")) as f:
+                self.restored.append(int(f.readline()))
+            cmd = out.split("promoted in ")[1].split(": ", 1)[1].strip()
+            self.assertTrue(cmd.startswith("psql '"), out)
+            p = self.pg.run(["sh", "-c", cmd.replace(
+                "psql", os.path.join(svc_pg.PG_BIN, "psql") + " -X -A -t -c "
+                "'SELECT current_user'", 1)], timeout=30)
+            self.assertEqual(p.stdout.decode().strip(), "dr boss", out)
+
+            scratch = self.drill_node()
+            rc, out, err = self.drctl("--json", "drill", "restore",
+                                      "--region", "us-east", "--wait", "240",
+                                      timeout=300)
+            self.assertEqual(rc, 0, out + err)
+            drill = json.loads(out)
+            self.assertEqual(drill["state"], "passed", drill)
+            part = json.loads(drill["detail"])["pg_base"]
+            self.assertEqual(part["rows"], rows, part)
+            self.assertEqual(part["amcheck"], "passed", part)
+            self.assertEqual(os.listdir(scratch), [])
+        finally:
+            self.pg.psql("postgres", "DROP ROLE postgres", **ops)
+            self.pg.psql("postgres", 'ALTER ROLE "dr boss" RENAME TO '
+                         "postgres", **ops)
+            self.pg.psql("postgres", "DROP ROLE ops")
 
 
 if __name__ == "__main__":

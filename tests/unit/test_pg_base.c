@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
+#include "backup/pg_internal.h"
 #include "backup/tar.h"
 #include "codec/pg_base_manifest.h"
 #include "common/err.h"
@@ -289,6 +291,82 @@ static void no_sysid(struct pg_base_manifest *m)
     m->system_identifier = 0;
 }
 
+static char long_name[80];
+static void name_too_long(struct pg_base_manifest *m)
+{
+    memset(long_name, 'n', PG_BASE_NAME_MAX + 1);
+    m->superuser = long_name;
+}
+static void name_longest(struct pg_base_manifest *m)
+{
+    memset(long_name, 'n', PG_BASE_NAME_MAX);
+    long_name[PG_BASE_NAME_MAX] = '\0';
+    m->superuser = long_name;
+}
+
+/* The bootstrap superuser's name travels with the manifest; an older
+ * manifest has none; a name PostgreSQL could not have is refused. */
+static void test_manifest_superuser(void **state)
+{
+    struct pg_base_object parts[2];
+    struct pg_base_manifest m, out;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    (void)state;
+
+    fill_manifest(&m, parts);
+    m.superuser = "dr boss";
+    assert_int_equal(pg_base_manifest_encode(&m, &buf, &len), 0);
+    assert_int_equal(pg_base_manifest_decode(buf, len, &out, err), 0);
+    free(buf);
+    assert_string_equal(out.superuser, "dr boss");
+    pg_base_manifest_free(&out);
+    assert_null(out.superuser);
+
+    fill_manifest(&m, parts); /* as an older backup wrote it */
+    assert_int_equal(pg_base_manifest_encode(&m, &buf, &len), 0);
+    assert_int_equal(pg_base_manifest_decode(buf, len, &out, err), 0);
+    free(buf);
+    assert_null(out.superuser);
+    pg_base_manifest_free(&out);
+
+    assert_int_equal(decode_changed(name_longest, err), 0);
+    memset(err, 0, sizeof(err));
+    assert_int_equal(decode_changed(name_too_long, err), DR_EMALFORMED);
+    assert_non_null(strstr(err, "superuser name of 64 bytes"));
+}
+
+/* conninfo values: bare when libpq reads them back as they are, quoted and
+ * escaped otherwise; libpq's own parser gives every value back. */
+static void test_conninfo_put(void **state)
+{
+    static const char *const cases[][2] = {
+        {"/srv/pg", "user=/srv/pg"},
+        {"dr boss", "user='dr boss'"},
+        {"o'neil\\x", "user='o\\'neil\\\\x'"},
+        {"", "user=''"},
+        {"a\tb", "user='a\tb'"},
+        {"x=1", "user=x=1"},
+    };
+    char buf[256], *end, *perr = NULL;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        PQconninfoOption *opts, *o;
+        end = pgj_conninfo_put(buf, "user", cases[i][0]);
+        assert_string_equal(buf, cases[i][1]);
+        assert_ptr_equal(end, buf + strlen(buf));
+        strcpy(end, " port=5");
+        opts = PQconninfoParse(buf, &perr);
+        assert_non_null(opts);
+        for (o = opts; strcmp(o->keyword, "user") != 0; o++) {
+        }
+        assert_string_equal(o->val, cases[i][0]);
+        PQconninfoFree(opts);
+    }
+}
+
 static void test_manifest(void **state)
 {
     struct pg_base_object parts[2];
@@ -337,6 +415,8 @@ int main(void)
         cmocka_unit_test(test_tar_every_split),
         cmocka_unit_test(test_tar_refuses),
         cmocka_unit_test(test_manifest),
+        cmocka_unit_test(test_manifest_superuser),
+        cmocka_unit_test(test_conninfo_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
