@@ -8,6 +8,7 @@ NOTIFY_SOCKET (a path, and the abstract namespace) and reads what arrives.
 
 import os
 import signal
+import shutil
 import socket
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import drcluster  # noqa: E402
 class Listener:
     def __init__(self, abstract=False):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.dir = None
         if abstract:
             name = "drnode-test-%d-%s" % (os.getpid(), os.urandom(4).hex())
             self.sock.bind("\0" + name)
@@ -56,6 +58,8 @@ class Listener:
 
     def close(self):
         self.sock.close()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class SystemdNotify(unittest.TestCase):
