@@ -12,6 +12,14 @@ Checks:
 - site: linearizable as a compare-and-set register of (epoch, primary); at
   most one primary per epoch (CAS answers, site reads, final states); no
   two acknowledged CAS with the same epoch; epochs never fall in real time.
+  Failover runbooks change the site too: each start (and abort) in the
+  final audit history is a write whose moment is unknown.
+- DNS (chaos/run --dns): every look at the zone answers the targets of the
+  region its TXT record names (dr-epoch=N primary=R), R was the site's
+  primary in epoch N, the published epoch never falls in real time (so a
+  fenced region's targets never come back once a newer epoch's are out),
+  and the last look shows at least the epoch of the last runbook that
+  passed its DNS step.
 - registrations: every acknowledged add is present at the end unless a
   delete was acknowledged or its outcome is unknown (lost otherwise); no
   name present that was deleted with an ack, or whose add certainly failed.
@@ -22,6 +30,7 @@ Checks:
 """
 
 import json
+import re
 import sys
 
 INF = float("inf")
@@ -85,7 +94,7 @@ class Op:
 
 def load(lines):
     """(meta, ops in invocation order, final event) from JSONL lines."""
-    meta, final, ops, crashes = {}, None, {}, []
+    meta, final, ops, crashes, dns = {}, None, {}, [], []
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
@@ -101,6 +110,8 @@ def load(lines):
             final = ev
         elif kind == "crash":
             crashes.append(ev)
+        elif kind == "dns":
+            dns.append(ev)
         elif kind == "invoke":
             ops[ev["id"]] = Op(ev)
         elif kind in ("ok", "fail", "unknown"):
@@ -114,6 +125,7 @@ def load(lines):
         else:
             raise ValueError("line %d: unknown event %r" % (n, kind))
     meta["crashes"] = crashes
+    meta["dns_obs"] = dns
     return meta, sorted(ops.values(), key=lambda o: o.inv), final
 
 
@@ -250,9 +262,55 @@ def site_step(state, op):
     return True, new
 
 
+def final_history(final):
+    """One node's audit history from the final states (they are checked
+    to be identical), oldest first; [] when none was read."""
+    for _, st in sorted((final or {}).get("nodes", {}).items()):
+        h = st.get("history")
+        if isinstance(h, dict) and isinstance(h.get("history"), list):
+            return h["history"]
+    return []
+
+
+RUNBOOK_START = re.compile(r"(\S+) -> (\S+) \(epoch (\d+)\)")
+RUNBOOK_ABORT = re.compile(r"called off: (\S+) is primary again "
+                           r"\(epoch (\d+)\)")
+RUNBOOK_DNS_PASSED = re.compile(r"epoch (\d+): notify$")
+
+
+def runbook_writes(final):
+    """The site changes failover runbooks made: [(epoch, region)]."""
+    out = []
+    for e in final_history(final):
+        a, d = e.get("action"), e.get("detail") or ""
+        m = None
+        if a == "failover-start":
+            m = RUNBOOK_START.match(d)
+            if m:
+                out.append((int(m.group(3)), m.group(2)))
+        elif a == "failover-abort":
+            m = RUNBOOK_ABORT.search(d)
+            if m:
+                out.append((int(m.group(2)), m.group(1)))
+    return out
+
+
+def hidden_cas(k, epoch, region):
+    """A runbook's site write as a CAS whose moment is unknown."""
+    o = Op({"id": -k, "c": "runbook", "f": "cas", "t": 0.0,
+            "value": {"expected": epoch - 1, "region": region}})
+    o.kind, o.ret, o.result = "ok", INF, [epoch, region]
+    return o
+
+
 def check_site(rep, meta, ops, final):
+    """Returns {epoch: set of primaries} of everything observed."""
     sops = [o for o in ops if o.f in ("site", "cas")]
+    hidden = [hidden_cas(k + 1, e, r)
+              for k, (e, r) in enumerate(runbook_writes(final))]
     seen = []  # (inv, ret, epoch, primary) of every answered observation
+    for o in hidden:
+        seen.append((INF, INF, o.result[0], o.result[1]))
     for o in sops:
         if o.kind == "ok":
             seen.append((o.inv, o.ret, o.result[0], o.result[1]))
@@ -294,7 +352,7 @@ def check_site(rep, meta, ops, final):
                         (e, best))
             break
     max_seen = max([e for _, _, e, _ in seen] + [init[0]])
-    items = []
+    items = [(o.inv, INF, o, False) for o in hidden]
     for o in sops:
         if o.kind == "ok":
             items.append((o.inv, o.ret, o, True))
@@ -308,8 +366,64 @@ def check_site(rep, meta, ops, final):
     elif not res:
         rep.anomaly("site: not linearizable (%d operations)" % len(items))
     else:
-        rep.notes.append("site: linearizable (%d operations, %d epochs)" %
-                         (len(items), len(by_epoch)))
+        rep.notes.append("site: linearizable (%d operations, %d epochs, %d "
+                         "by runbooks)" % (len(items), len(by_epoch),
+                                           len(hidden)))
+    return by_epoch
+
+
+def check_dns(rep, meta, final, by_epoch):
+    conf = meta.get("dns")
+    if not conf:
+        return
+    targets = {r: sorted(t) for r, t in conf["targets"].items()}
+    obs = []  # (inv, ret, epoch, region)
+    for o in meta.get("dns_obs", []):
+        at = "DNS at %.3f" % o["inv"]
+        txt = [t for t in o["txt"] if t.startswith("dr-epoch=")]
+        m = re.match(r"dr-epoch=(\d+) primary=(\S+)$", txt[0]) \
+            if len(txt) == 1 else None
+        if m is None:
+            rep.anomaly("%s: TXT %r names no one epoch and primary" %
+                        (at, o["txt"]))
+            continue
+        e, r = int(m.group(1)), m.group(2)
+        if sorted(o["a"]) != targets.get(r):
+            rep.anomaly("%s: answers %s for epoch %d, whose primary %s has "
+                        "targets %s" % (at, sorted(o["a"]), e, r,
+                                        targets.get(r)))
+        ps = by_epoch.get(e)
+        if ps is None:
+            rep.anomaly("%s: epoch %d (primary %s) that no site state or "
+                        "runbook shows" % (at, e, r))
+        elif r not in ps:
+            rep.anomaly("%s: names %s primary in epoch %d, whose primary "
+                        "was %s" % (at, r, e, sorted(map(str, ps))))
+        obs.append((o["inv"], o["ret"], e, r, o.get("final", False)))
+    best, k = None, 0
+    done = sorted((ret, e, r) for _, ret, e, r, _ in obs)
+    for inv, _, e, r, _ in sorted(obs):
+        while k < len(done) and done[k][0] < inv:
+            if best is None or done[k][1] > best[0]:
+                best = (done[k][1], done[k][2])
+            k += 1
+        if best is not None and e < best[0]:
+            rep.anomaly("DNS went back: epoch %d (%s's targets) answered "
+                        "after epoch %d (%s) had been" % (e, r, best[0],
+                                                          best[1]))
+            break
+    passed = [int(m.group(1)) for m in (
+        RUNBOOK_DNS_PASSED.search(h.get("detail") or "")
+        for h in final_history(final) if h.get("action") == "failover-step")
+        if m]
+    last = [x for x in obs if x[4]]
+    if not last:
+        rep.doubt("dns: no final look at the zone")
+    elif passed and last[-1][2] < max(passed):
+        rep.anomaly("DNS ends at epoch %d, but the runbook of epoch %d "
+                    "passed its DNS step" % (last[-1][2], max(passed)))
+    rep.notes.append("dns: %d looks, epochs %s, %d runbooks past DNS" % (
+        len(obs), sorted({x[2] for x in obs}), len(passed)))
 
 
 def check_registrations(rep, meta, ops):
@@ -433,7 +547,8 @@ def check(lines):
         rep.counts["ops"] += 1
         rep.counts[o.kind] += 1
     check_registers(rep, meta, ops)
-    check_site(rep, meta, ops, final)
+    by_epoch = check_site(rep, meta, ops, final)
+    check_dns(rep, meta, final, by_epoch)
     check_registrations(rep, meta, ops)
     check_final(rep, final)
     return rep

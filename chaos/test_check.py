@@ -53,12 +53,16 @@ class H:
 
 
 def node_state(epoch=1, primary="eu-west", history=((1, 10), (2, 20)),
-               regions=("eu-west", "r", "us-east"), applied=7):
+               regions=("eu-west", "r", "us-east"), applied=7, audit=()):
+    """audit: (action, detail) entries after history's."""
+    n = len(history)
+    history = [{"seq": s, "time_ms": t} for s, t in history] + [
+        {"seq": n + k + 1, "time_ms": 100 + k, "action": a, "detail": d}
+        for k, (a, d) in enumerate(audit)]
     return {"status": {"applied_index": applied, "epoch": epoch,
                        "role": "follower", "last_contact_ms": 3},
             "regions": {"regions": [{"name": r} for r in regions]},
-            "history": {"history": [{"seq": s, "time_ms": t}
-                                    for s, t in history]},
+            "history": {"history": history},
             "settings": {"settings": []},
             "site": {"epoch": epoch, "primary_region": primary,
                      "state": "active"},
@@ -208,6 +212,87 @@ class SiteTest(unittest.TestCase):
              .op("site", None, None, 3, 4, result=[2, "us-east"], c=2)
              .final_nodes({"1": node_state(2, "us-east")})).check()
         self.assertEqual(r.anomalies, 0, r.text())
+
+
+TARGETS = {"eu-west": ["192.0.2.11", "192.0.2.12"],
+           "us-east": ["192.0.2.21", "192.0.2.22"]}
+START_2 = ("failover-start", "eu-west -> us-east (epoch 2): region eu-west "
+           "lost; restore point pg (none), redis (none)")
+DNS_2 = ("failover-step", "epoch 2: notify")
+
+
+class RunbookDnsTest(unittest.TestCase):
+    """Runbooks' site writes, and the DNS looks of chaos/run --dns."""
+
+    def h(self, audit=(START_2, DNS_2)):
+        h = H()
+        h.lines[0]["dns"] = {"name": "app.dr.test.", "targets": TARGETS}
+        h.final_nodes({"1": node_state(2, "us-east", audit=audit),
+                       "2": node_state(2, "us-east", audit=audit)})
+        return h
+
+    def dns(self, h, inv, epoch, region, a=None, final=False):
+        h.lines.insert(-1, {"e": "dns", "inv": inv, "ret": inv + 0.1,
+                            "txt": ["dr-epoch=%d primary=%s" %
+                                    (epoch, region)],
+                            "a": a or TARGETS[region], "final": final})
+        return h
+
+    def test_runbook_write_explains_a_new_epoch(self):
+        h = self.h(audit=(START_2,))
+        h.lines[0].pop("dns")
+        r = h.op("site", None, None, 1, 2, result=[1, "eu-west"]) \
+            .op("site", None, None, 3, 4, result=[2, "us-east"]).check()
+        self.assertEqual(r.anomalies, 0, r.text())
+        self.assertIn("1 by runbooks", r.text())
+        # Without the runbook in the history nothing explains epoch 2.
+        h = self.h(audit=())
+        h.lines[0].pop("dns")
+        r = h.op("site", None, None, 3, 4, result=[2, "us-east"]).check()
+        self.assertIn("site: not linearizable", r.text())
+
+    def test_dns_following_the_runbook_ok(self):
+        h = self.dns(self.dns(self.h(), 1, 1, "eu-west"), 5, 2, "us-east",
+                     final=True)
+        r = h.check()
+        self.assertEqual((r.anomalies, r.doubts), (0, []), r.text())
+        self.assertIn("dns: 2 looks, epochs [1, 2], 1 runbooks past DNS",
+                      r.text())
+
+    def test_dns_going_back_fails(self):
+        h = self.dns(self.dns(self.h(), 1, 2, "us-east"), 5, 1, "eu-west",
+                     final=True)
+        r = h.check()
+        self.assertIn("DNS went back: epoch 1 (eu-west's targets) answered "
+                      "after epoch 2 (us-east)", r.text())
+
+    def test_dns_targets_of_another_region_fail(self):
+        r = self.dns(self.h(), 5, 2, "us-east", a=TARGETS["eu-west"],
+                     final=True).check()
+        self.assertIn("whose primary us-east has targets", r.text())
+
+    def test_dns_naming_another_primary_for_the_epoch_fails(self):
+        r = self.dns(self.h(), 5, 2, "eu-west", final=True).check()
+        self.assertIn("names eu-west primary in epoch 2, whose primary was "
+                      "['us-east']", r.text())
+
+    def test_dns_epoch_nobody_made_fails(self):
+        r = self.dns(self.h(), 5, 7, "us-east", final=True).check()
+        self.assertIn("epoch 7 (primary us-east) that no site state",
+                      r.text())
+
+    def test_dns_behind_a_runbook_past_its_dns_step_fails(self):
+        r = self.dns(self.h(), 5, 1, "eu-west", final=True).check()
+        self.assertIn("DNS ends at epoch 1, but the runbook of epoch 2 "
+                      "passed its DNS step", r.text())
+
+    def test_bad_txt_fails_and_no_final_look_is_a_doubt(self):
+        h = self.h()
+        h.lines.insert(-1, {"e": "dns", "inv": 1, "ret": 2, "txt": [],
+                            "a": TARGETS["eu-west"]})
+        r = h.check()
+        self.assertIn("TXT [] names no one epoch and primary", r.text())
+        self.assertIn("DOUBT dns: no final look at the zone", r.text())
 
 
 class RegistrationTest(unittest.TestCase):

@@ -39,15 +39,15 @@ def available():
     return None
 
 
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
+def free_port(address="127.0.0.1"):
+    """A port free for both UDP and TCP on address."""
     for _ in range(50):
         t = socket.socket()
-        t.bind(("127.0.0.1", 0))
+        t.bind((address, 0))
         port = t.getsockname()[1]
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            u.bind(("127.0.0.1", port))
+            u.bind((address, port))
             return port
         except OSError:
             continue
@@ -55,9 +55,6 @@ def free_port():
             u.close()
             t.close()
     raise RuntimeError("no free port")
-
-
-
 
 
 def dig(port, name, rtype="A", wait_s=2):
@@ -68,9 +65,16 @@ def dig(port, name, rtype="A", wait_s=2):
                         rtype], capture_output=True, text=True, timeout=10)
     return sorted(x for x in p.stdout.split() if x)
 
+
 class PowerDns:
-    def __init__(self, zone="dr.test."):
+    """address: where it listens (DNS and API); allow_from: who may use
+    its API (a CIDR)."""
+
+    def __init__(self, zone="dr.test.", address="127.0.0.1",
+                 allow_from="127.0.0.0/8"):
         self.zone = zone
+        self.address = address
+        self.allow_from = allow_from
         self.dir = tempfile.mkdtemp(prefix="drpdns-")
         self.key = os.urandom(12).hex()
         drsecrets.register_secret(self.key)
@@ -84,11 +88,11 @@ class PowerDns:
 
     @property
     def api_url(self):
-        return "http://127.0.0.1:%d" % self.api_port
+        return "http://%s:%d" % (self.address, self.api_port)
 
     @property
     def server(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.address, self.port)
 
     def start(self, timeout=20):
         db = os.path.join(self.dir, "pdns.sqlite3")
@@ -97,19 +101,20 @@ class PowerDns:
             c.executescript(f.read())
             c.commit()
             c.close()
-        self.port = free_port()
-        self.api_port = free_port()
+        self.port = free_port(self.address)
+        self.api_port = free_port(self.address)
         log = open(os.path.join(self.dir, "pdns.log"), "w")
         self.proc = subprocess.Popen(
             [PDNS_SERVER, "--config-dir=" + self.dir,
              "--socket-dir=" + self.dir, "--daemon=no", "--guardian=no",
              "--disable-syslog", "--write-pid=no",
-             "--local-address=127.0.0.1", "--local-port=%d" % self.port,
+             "--local-address=" + self.address,
+             "--local-port=%d" % self.port,
              "--launch=gsqlite3", "--gsqlite3-database=" + db,
              "--api=yes", "--api-key=" + self.key, "--webserver=yes",
-             "--webserver-address=127.0.0.1",
+             "--webserver-address=" + self.address,
              "--webserver-port=%d" % self.api_port,
-             "--webserver-allow-from=127.0.0.0/8",
+             "--webserver-allow-from=" + self.allow_from,
              "--cache-ttl=0", "--query-cache-ttl=0",
              "--negquery-cache-ttl=0", "--zone-cache-refresh-interval=0"],
             stdout=log, stderr=subprocess.STDOUT)
