@@ -7,7 +7,10 @@ CHAOS_SHORT_S the duration (default 75 s), CHAOS_SHORT_NEMESIS the faults
 (default: every one, wipe and region included; wipe once left a re-added
 member a spare on one node and a voter on the others, libraft fix 6 in
 docs/raft.md; the default seed's schedule loses a whole region at least
-once). Then chaos/repro_rollback.py, the membership rollback that
+once), with --dns (DNS, endpoints, a verified backup and a 3 s detection
+window: a killed primary region is failed over by the runbook and the
+checker follows the zone; CHAOS_SHORT_DNS=0 leaves it out). Then
+chaos/repro_rollback.py, the membership rollback that
 crashed nodes on libraft 0.15 (canonical/raft#250) at its first attempt."""
 
 import os
@@ -28,7 +31,11 @@ sys.path.insert(0, HERE)
 from drcluster import DRNODE  # noqa: E402
 from test_check import *  # noqa: E402,F401,F403 - the checker's own tests
 
-DEFAULT_SEED = 20261126
+# Seed 3 kills the region that bootstraps as primary twice; in local runs
+# with --dns two runbooks ran each time (the workload's own site changes
+# decide whether it is still the primary then). 20261126, the seed before
+# it, found libraft fix 7 (docs/raft.md).
+DEFAULT_SEED = 3
 DEFAULT_NEMESIS = "kill,pause,skew,disk,partition,loss,latency,wipe,region"
 
 SUMMARY = re.compile(r"^ops=(\d+) ok=(\d+) fail=(\d+) unknown=(\d+) "
@@ -49,6 +56,8 @@ class ChaosShortTest(unittest.TestCase):
         cmd = [sys.executable, os.path.join(CHAOS, "run"), "--seed",
                str(seed), "--duration", duration, "--nemesis", nemesis,
                "--keep", keep]
+        if os.environ.get("CHAOS_SHORT_DNS", "1") != "0":
+            cmd.append("--dns")
         env = dict(os.environ, DRNODE=DRNODE)
         p = subprocess.run(cmd, capture_output=True, text=True, env=env,
                            timeout=float(duration) + 400)
@@ -86,7 +95,10 @@ class ChaosShortTest(unittest.TestCase):
         ns = subprocess.run(["ip", "netns", "list"], capture_output=True,
                             text=True).stdout
         self.assertNotIn("drc-%s-" % tag, ns, ns)
-        sys.stderr.write("chaos short: %s\n" % lines[-1])
+        with open(os.path.join(keep, "check.txt")) as f:
+            notes = [x.strip() for x in f if "note: dns:" in x]
+        sys.stderr.write("chaos short: %s %s\n" % (lines[-1],
+                                                   " ".join(notes)))
         subprocess.run(["rm", "-rf", keep])
 
     def test_membership_rollback_does_not_crash(self):
