@@ -92,8 +92,7 @@ class Nodes:
         self.initial = sorted(self.nodes)
         self.primary = regions[0]
         self.dns_key_file = None  # [dns] api_key_file, when DNS is on
-        self.redis = None         # [services] redis, when DNS is on
-        self.redis_password_file = None
+        self.services = {}        # [services], when DNS is on
         self._spawn_q = queue.Queue()
         threading.Thread(target=self._spawner, daemon=True,
                          name="chaos-spawner").start()
@@ -140,9 +139,9 @@ class Nodes:
         out += ["%s = %s" % kv for kv in sorted(self.raft_opts.items())]
         if self.dns_key_file:
             out += ["", "[dns]", "api_key_file = %s" % self.dns_key_file]
-        if self.redis:
-            out += ["", "[services]", "redis = %s" % self.redis,
-                    "redis_password_file = %s" % self.redis_password_file]
+        if self.services:
+            out += ["", "[services]"]
+            out += ["%s = %s" % kv for kv in sorted(self.services.items())]
         out += ["", "[bootstrap]", "primary_region = %s" % self.primary]
         for nid in self.initial:
             m = self.nodes[nid]

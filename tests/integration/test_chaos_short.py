@@ -7,8 +7,8 @@ CHAOS_SHORT_S the duration (default 75 s), CHAOS_SHORT_NEMESIS the faults
 (default: every one, wipe and region included; wipe once left a re-added
 member a spare on one node and a voter on the others, libraft fix 6 in
 docs/raft.md; the default seed's schedule loses a whole region at least
-once), with --dns (DNS, endpoints, a verified backup and a 3 s detection
-window: a killed primary region is failed over by the runbook and the
+once), with --dns (DNS, endpoints, verified PostgreSQL and Redis backups
+and a 3 s detection window: a killed primary region is failed over by the runbook and the
 checker follows the zone; CHAOS_SHORT_DNS=0 leaves it out). Then
 chaos/repro_rollback.py, the membership rollback that
 crashed nodes on libraft 0.15 (canonical/raft#250) at its first attempt."""
