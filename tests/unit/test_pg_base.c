@@ -291,6 +291,19 @@ static void no_sysid(struct pg_base_manifest *m)
     m->system_identifier = 0;
 }
 
+/* m encoded and decoded again into *out (free it). */
+static void round_trip(const struct pg_base_manifest *m,
+                       struct pg_base_manifest *out)
+{
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+
+    assert_int_equal(pg_base_manifest_encode(m, &buf, &len), 0);
+    assert_int_equal(pg_base_manifest_decode(buf, len, out, err), 0);
+    free(buf);
+}
+
 static char long_name[80];
 static void name_too_long(struct pg_base_manifest *m)
 {
@@ -310,24 +323,18 @@ static void test_manifest_superuser(void **state)
 {
     struct pg_base_object parts[2];
     struct pg_base_manifest m, out;
-    uint8_t *buf;
-    size_t len;
     char err[256];
     (void)state;
 
     fill_manifest(&m, parts);
     m.superuser = "dr boss";
-    assert_int_equal(pg_base_manifest_encode(&m, &buf, &len), 0);
-    assert_int_equal(pg_base_manifest_decode(buf, len, &out, err), 0);
-    free(buf);
+    round_trip(&m, &out);
     assert_string_equal(out.superuser, "dr boss");
     pg_base_manifest_free(&out);
     assert_null(out.superuser);
 
     fill_manifest(&m, parts); /* as an older backup wrote it */
-    assert_int_equal(pg_base_manifest_encode(&m, &buf, &len), 0);
-    assert_int_equal(pg_base_manifest_decode(buf, len, &out, err), 0);
-    free(buf);
+    round_trip(&m, &out);
     assert_null(out.superuser);
     pg_base_manifest_free(&out);
 
@@ -371,15 +378,11 @@ static void test_manifest(void **state)
 {
     struct pg_base_object parts[2];
     struct pg_base_manifest m, out;
-    uint8_t *buf;
-    size_t len;
     char err[256];
     (void)state;
 
     fill_manifest(&m, parts);
-    assert_int_equal(pg_base_manifest_encode(&m, &buf, &len), 0);
-    assert_int_equal(pg_base_manifest_decode(buf, len, &out, err), 0);
-    free(buf);
+    round_trip(&m, &out);
     assert_int_equal(out.system_identifier, m.system_identifier);
     assert_int_equal(out.timeline, 2);
     assert_int_equal(out.stop_lsn, 0x5000138);
