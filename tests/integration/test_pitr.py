@@ -320,6 +320,11 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             self.assertIn('"wal_stores" must', out["error"], stores)
             self.assertIn(msg, out["error"], stores)
             self.assertFalse(os.path.exists(fresh), stores)
+        long_dir = "/" + "d" * 1000
+        out = run_job({"op": "pg_base_restore", "pgdata": long_dir,
+                       "store": "file:///nowhere"})
+        self.assertFalse(out["ok"])
+        self.assertIn('"pgdata" is longer than 1000 bytes', out["error"])
         # A logical backup's restore points a base backup to --pitr.
         bid = self.first["id"]
         rc, out, err = self.drctl("restore", "--backup", bid, "--pg",
