@@ -83,13 +83,14 @@ bench: build
 # 10,000 deterministic fault schedules on raft's fixture (make test runs
 # 2,000), then a long randomized fault schedule against a real cluster
 # (docs/reliability.md; needs root). CHAOS_SEED replays a run; CHAOS_NEMESIS
-# picks the faults.
+# picks the faults; CHAOS_DNS=0 leaves out DNS, databases and real failovers.
 CHAOS_DURATION ?= 1800
 CHAOS_NEMESIS ?= all
 CHAOS_SCHEDULES ?= 10000
+CHAOS_DNS ?= 1
 chaos: bootstrap build
 	DR_FIXTURE_SCHEDULES=$(CHAOS_SCHEDULES) $(BUILD)/tests/test_schedules
-	DRNODE=$(BUILD)/node/drnode ./chaos/run --duration $(CHAOS_DURATION) --nemesis $(CHAOS_NEMESIS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+	DRNODE=$(BUILD)/node/drnode ./chaos/run --duration $(CHAOS_DURATION) --nemesis $(CHAOS_NEMESIS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(filter 1,$(CHAOS_DNS)),--dns)
 
 # Every parser's harness (tests/fuzz/fuzz_NAME.c) under libFuzzer with ASan
 # and UBSan, FUZZ_SECONDS each, one after another, in a clang build of its
