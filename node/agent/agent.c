@@ -485,6 +485,40 @@ static void claim_cb(struct httpc_req *r,
     start_claimed(a);
 }
 
+/* Whether this node leaves j to the other nodes of its region for now: it
+ * lacks something j could use (kind->lacks), and it has not yet waited
+ * AGENT_DEFER_MS since it first saw j. After that it runs j as well as it
+ * can. */
+static bool deferred(struct agent *a,
+                     const struct fsm *f,
+                     const struct fsm_job *j)
+{
+    const struct agent_job_kind *k = agent_job_kind(j->kind);
+    const size_t n = sizeof(a->deferred) / sizeof(a->deferred[0]);
+    char why[300];
+    uint64_t now = uv_now(a->loop);
+    size_t i, oldest = 0;
+
+    if (k->lacks == NULL || !k->lacks(a->cfg, f, j, why, sizeof(why))) {
+        return false;
+    }
+    for (i = 0; i < n && a->deferred[i].job != j->id; i++) {
+        if (a->deferred[i].since < a->deferred[oldest].since) {
+            oldest = i;
+        }
+    }
+    if (i == n) { /* first seen: it takes the oldest slot */
+        a->deferred[oldest].job = j->id;
+        a->deferred[oldest].since = now;
+        log_info("job %" PRIu64
+                 " (%s): leaving it %d ms to another node of "
+                 "%s first: %s",
+                 j->id, k->name, AGENT_DEFER_MS, a->cfg->region, why);
+        return true;
+    }
+    return now - a->deferred[i].since < AGENT_DEFER_MS;
+}
+
 static void try_claim(struct agent *a)
 {
     const struct fsm *f = raftnode_state(a->node);
@@ -500,7 +534,7 @@ static void try_claim(struct agent *a)
             fsm_job_waits_for(f, j) != NULL ||
             strcmp(j->region, a->cfg->region) != 0 ||
             agent_job_kind(j->kind) == NULL ||
-            !agent_job_kind(j->kind)->can_run(a->cfg, j)) {
+            !agent_job_kind(j->kind)->can_run(a->cfg, j) || deferred(a, f, j)) {
             continue;
         }
         snprintf(path, sizeof(path), "/api/jobs/%" PRIu64 "/claim", j->id);

@@ -45,6 +45,11 @@ struct agent
     uint64_t lease_expires_local; /* uv_now when the lease ends, as known */
     uint64_t next_renew;          /* uv_now of the next renewal */
     uint64_t retry_at;            /* uv_now before which nothing is claimed */
+    struct
+    {
+        uint64_t job;   /* a job left to better-equipped nodes */
+        uint64_t since; /* uv_now when this node first saw it */
+    } deferred[4];
     bool renew_inflight;
     bool lost_lease;
     struct httpc_req req; /* claim / finish */

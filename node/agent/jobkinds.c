@@ -313,6 +313,28 @@ static bool drill_can_run(const struct config *c, const struct fsm_job *j)
     return true; /* without services it checks the objects only */
 }
 
+/* A restore drill of a base backup replays it only on a node with [services]
+ * drill_pgdata; elsewhere it checks the objects. In a region where one node
+ * has it, that node should run the drill, whichever node looks first. */
+static bool drill_lacks(const struct config *c,
+                        const struct fsm *f,
+                        const struct fsm_job *j,
+                        char *why,
+                        size_t size)
+{
+    const struct fsm_drill *d = fsm_drill_get(f, j->drill_id);
+
+    if (d == NULL || d->pg_base_backup == NULL ||
+        d->pg_base_backup[0] == '\0' || c->drill_pgdata[0] != '\0') {
+        return false;
+    }
+    snprintf(why, size,
+             "no [services] drill_pgdata to replay base backup %s (this node "
+             "would check its objects only)",
+             d->pg_base_backup);
+    return true;
+}
+
 /* A copy of a backup into this region: from the origin's verified copy,
  * else from the other verified copies, highest-priority region first. */
 static json_t *replicate_spec(const struct config *c,
@@ -453,13 +475,16 @@ static bool restore_can_run(const struct config *c, const struct fsm_job *j)
 }
 
 static const struct agent_job_kind kinds[] = {
-    {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish},
-    {FSM_JOB_DELETE, "delete", store_can_run, delete_spec, NULL},
-    {FSM_JOB_CLEANUP, "cleanup", store_can_run, delete_spec, NULL},
-    {FSM_JOB_DRILL, "drill", drill_can_run, drill_spec, drill_finish},
+    {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish,
+     NULL},
+    {FSM_JOB_DELETE, "delete", store_can_run, delete_spec, NULL, NULL},
+    {FSM_JOB_CLEANUP, "cleanup", store_can_run, delete_spec, NULL, NULL},
+    {FSM_JOB_DRILL, "drill", drill_can_run, drill_spec, drill_finish,
+     drill_lacks},
     {FSM_JOB_REPLICATE, "replicate", store_can_run, replicate_spec,
-     replicate_finish},
-    {FSM_JOB_RESTORE, "restore", restore_can_run, restore_spec, drill_finish},
+     replicate_finish, NULL},
+    {FSM_JOB_RESTORE, "restore", restore_can_run, restore_spec, drill_finish,
+     NULL},
 };
 
 const struct agent_job_kind *agent_job_kind(int kind)

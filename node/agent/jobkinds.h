@@ -26,7 +26,20 @@ struct agent_job_kind
     /* Add to the finish body what a successful result (borrowed) tells the
      * FSM; NULL when the kind reports nothing but success. */
     void (*finish)(json_t *body, const json_t *result);
+    /* What this node lacks to run j in full (it would run a reduced
+     * version), written into why (size bytes); false when it lacks
+     * nothing. Such a node leaves the job to better-equipped nodes of its
+     * region for AGENT_DEFER_MS first. NULL: never. */
+    bool (*lacks)(const struct config *c,
+                  const struct fsm *f,
+                  const struct fsm_job *j,
+                  char *why,
+                  size_t size);
 };
+
+/* How long a node that lacks something of a job (kind->lacks) waits
+ * before claiming it. */
+#define AGENT_DEFER_MS 3000
 
 /* The descriptor of kind, or NULL for a kind this node does not know. */
 const struct agent_job_kind *agent_job_kind(int kind);

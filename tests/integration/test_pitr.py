@@ -15,6 +15,7 @@ Environment: DRNODE, DRCTL (paths to the binaries).
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -82,8 +83,10 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         cls.pg.create_db("app")
         cls.pg.psql("app", "CREATE TABLE t (id int, batch int)")
         cls.insert(1)
+        # us-east has two nodes: node 2 gets [services] drill_pgdata for
+        # the base backup drills, node 3 nothing.
         cls.c = Cluster(
-            regions=("eu-west", "us-east"),
+            regions=("eu-west", "us-east", "us-east"),
             region_sections={
                 "eu-west": {"object_store": "file://" + cls.store["eu-west"],
                             "priority": 10},
@@ -649,6 +652,16 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(drill["pg_base_backup"], newest["id"])
         part = json.loads(drill["detail"])["pg_base"]
         self.assertEqual(part["mode"], "restore", part)
+        # Node 3, which lacks drill_pgdata, left the drill to node 2 (each
+        # looks for jobs every 500 ms: without that, either could claim).
+        claimed = re.compile(r"job %d \(drill [^)]*\) attempt \d+: claimed"
+                             % drill["job_id"])
+        self.assertRegex(self.c.node(2).log_tail(400), claimed)
+        log3 = self.c.node(3).log_tail(400)
+        self.assertNotRegex(log3, claimed)
+        self.assertIn("job %d (drill): leaving it 3000 ms to another node of "
+                      "us-east first: no [services] drill_pgdata to replay "
+                      "base backup %s" % (drill["job_id"], newest["id"]), log3)
         self.assertTrue(part["ok"], part)
         self.assertEqual(part["copy_region"], "us-east")
         self.assertEqual(part["wal_store"], "file://" + self.store["us-east"])
