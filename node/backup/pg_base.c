@@ -1501,12 +1501,14 @@ static bool log_has(const char *log, const char *what)
 }
 
 /* Start a server on pgdata and wait until it has promoted (recovery.signal
- * gone), or as a standby serves reads, or stopped. */
+ * gone), or as a standby serves reads, or stopped. The conninfo it reports
+ * names superuser when known (NULL: libpq's default user). */
 static int start_and_wait(const char *pgdata,
                           const char *bindir,
                           uint64_t port,
                           uint64_t wait_s,
                           bool standby,
+                          const char *superuser,
                           const struct watch *w,
                           json_t *report,
                           char *errmsg)
@@ -1611,13 +1613,11 @@ static int start_and_wait(const char *pgdata,
     store_progress_note_set("%s", "");
     {
         /* pgdata < 1000 bytes, the superuser < 64: each at most doubled. */
-        const char *su =
-            json_string_value(json_object_get(report, "superuser"));
         char *p = pgj_conninfo_put(conninfo, "host", pgdata);
         p += sprintf(p, " port=%u", (unsigned)port);
-        if (su != NULL) {
+        if (superuser != NULL) {
             *p++ = ' ';
-            p = pgj_conninfo_put(p, "user", su);
+            p = pgj_conninfo_put(p, "user", superuser);
         }
         strcpy(p, " dbname=postgres");
     }
@@ -1785,7 +1785,7 @@ int pgbasejob_restore(const json_t *spec, json_t **result, char *errmsg)
     if (rv == 0 && port > 0) {
         rv = start_and_wait(pgdata, bindir, port, wait_s,
                             json_is_true(json_object_get(spec, "standby")),
-                            &r.w, report, errmsg);
+                            m.superuser, &r.w, report, errmsg);
     }
     if (rv != 0 && r.w.dirfd >= 0 &&
         !json_is_integer(json_object_get(report, "pid"))) {
