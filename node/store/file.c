@@ -31,6 +31,13 @@ struct file_store
 {
     char root[STORE__URL_MAX]; /* no trailing '/' ("" for "/") */
     const char *url;           /* borrowed from struct store */
+    /* Run as root in a store whose root directory another user owns (a
+     * node beside PostgreSQL's wal-push and wal-fetch, which run as
+     * postgres): what root creates is handed to that owner, so that both
+     * can read and write every object and directory. */
+    bool adopt;
+    uid_t uid;
+    gid_t gid;
 };
 
 struct file_writer
@@ -72,8 +79,9 @@ static int fsync_dir(const char *path)
 }
 
 /* Create every missing directory of path (not the last component unless
- * whole is set), syncing the parent of each directory made. */
-static int mkdir_parents(char *path, int whole)
+ * whole is set), syncing the parent of each directory made, owned as
+ * fs->adopt says (fs NULL: by whoever runs). */
+static int mkdir_parents(const struct file_store *fs, char *path, int whole)
 {
     char *p;
     size_t len = strlen(path);
@@ -89,6 +97,12 @@ static int mkdir_parents(char *path, int whole)
         *p = '\0';
         if (mkdir(path, FILE_DIR_MODE) == 0) {
             char *slash = strrchr(path, '/');
+            if (fs != NULL && fs->adopt && chown(path, fs->uid, fs->gid) != 0) {
+                int e = errno;
+                *p = saved;
+                errno = e;
+                return -1;
+            }
             if (slash != NULL && slash != path) {
                 *slash = '\0';
                 fsync_dir(path);
@@ -142,7 +156,7 @@ int store__file_open(const char *path,
     while (len > 0 && fs->root[len - 1] == '/') {
         fs->root[--len] = '\0';
     }
-    if (len > 0 && mkdir_parents(fs->root, 1) != 0) {
+    if (len > 0 && mkdir_parents(NULL, fs->root, 1) != 0) {
         snprintf(errmsg, 256, "store %.100s: cannot create the directory: %s",
                  url, strerror(errno));
         free(fs);
@@ -153,6 +167,9 @@ int store__file_open(const char *path,
         free(fs);
         return DR_EINVAL;
     }
+    fs->adopt = geteuid() == 0 && st.st_uid != 0;
+    fs->uid = st.st_uid;
+    fs->gid = st.st_gid;
     *impl = fs;
     return 0;
 }
@@ -192,11 +209,16 @@ static int file_put_begin(void *impl, const char *key, void **out, char *errmsg)
     snprintf(w->tmp, sizeof(w->tmp), "%s/" FILE_TMPDIR "/put-XXXXXX", fs->root,
              (unsigned)geteuid());
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
-    if (w->fd < 0) {
+    if (w->fd < 0 || (fs->adopt && fchown(w->fd, fs->uid, fs->gid) != 0)) {
         snprintf(errmsg, 256,
                  "object %.100s in %.100s: create a temporary file: %s", key,
                  fs->url, strerror(errno));
         rv = errno_code(errno);
+        if (w->fd >= 0) {
+            close(w->fd);
+            unlink(w->tmp);
+            w->fd = -1;
+        }
         goto err_after_alloc;
     }
     fchmod(w->fd, FILE_MODE);
@@ -281,7 +303,7 @@ static int file_put_commit(void *wp, char *errmsg)
     /* A concurrent delete may prune the directory between mkdir and
      * rename: try again a few times. */
     for (attempt = 0;; attempt++) {
-        if (mkdir_parents(w->final, 0) != 0) {
+        if (mkdir_parents(w->fs, w->final, 0) != 0) {
             snprintf(errmsg, 256,
                      "object %.100s in %.100s: create directories: %s", w->key,
                      w->fs->url, strerror(errno));

@@ -791,6 +791,40 @@ static void test_storejob_verify_delete(void **state)
     json_decref(spec);
 }
 
+/* Root writing into a store another user owns (a node beside
+ * PostgreSQL's wal-push): what it creates belongs to that user. */
+static void test_root_hands_objects_to_the_owner(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = NULL;
+    char url[800], path[700], errmsg[256];
+    struct stat st;
+
+    if (geteuid() != 0) {
+        skip(); /* only root can write as another user */
+    }
+    snprintf(path, sizeof(path), "%s/owned", f->dir);
+    assert_int_equal(mkdir(path, 0750), 0);
+    assert_int_equal(chown(path, 4321, 4322), 0);
+    snprintf(url, sizeof(url), "file://%s", path);
+    assert_int_equal(store_open(url, NULL, &s, errmsg), 0);
+    put_str(s, "wal/a/b", "segment");
+    const char *made[] = {"wal", "wal/a", "wal/a/b"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/owned/%s", f->dir, made[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_uid, 4321);
+        assert_int_equal(st.st_gid, 4322);
+    }
+    assert_int_equal(st.st_mode & 0777, 0640);
+    store_close(s);
+    /* The store's own (root's) objects stay root's. */
+    put_str(f->s, "x/y", "data");
+    snprintf(path, sizeof(path), "%s/store/x/y", f->dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +843,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zio_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zio_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zio_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_hands_objects_to_the_owner,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_storejob_verify_delete, setup,
                                         teardown),
     };
