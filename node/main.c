@@ -38,7 +38,8 @@ struct daemon
     bool node_started;
     struct api *api;
     struct agent agent;
-    bool agent_started;
+    struct agent streamer; /* the wal_stream job's worker */
+    bool agent_started, streamer_started;
     struct health health;
     bool health_started;
     struct scheduler scheduler;
@@ -182,6 +183,9 @@ static void shutdown_node(struct daemon *d, int code)
     if (d->agent_started) {
         agent_stop(&d->agent, NULL);
     }
+    if (d->streamer_started) {
+        agent_stop(&d->streamer, NULL);
+    }
     if (d->health_started) {
         health_stop(&d->health, NULL);
     }
@@ -255,6 +259,7 @@ static void reload_cb(uv_signal_t *h, int signum)
     }
     api_set_tokens(d->api, token, tokens, n);
     snprintf(d->agent.token, sizeof(d->agent.token), "%s", token);
+    snprintf(d->streamer.token, sizeof(d->streamer.token), "%s", token);
     snprintf(d->health.token, sizeof(d->health.token), "%s", token);
     explicit_bzero(token, sizeof(token));
     wipe_tokens(tokens, n);
@@ -380,10 +385,16 @@ static int start(struct daemon *d,
                   err) != 0) {
         return -1;
     }
-    if (agent_start(&d->agent, d->loop, &d->cfg, &d->node, token, err) != 0) {
+    if (agent_start(&d->agent, d->loop, &d->cfg, &d->node, token,
+                    AGENT_LANE_JOBS, err) != 0) {
         return -1;
     }
     d->agent_started = true;
+    if (agent_start(&d->streamer, d->loop, &d->cfg, &d->node, token,
+                    AGENT_LANE_STREAM, err) != 0) {
+        return -1;
+    }
+    d->streamer_started = true;
     api_set_agent(d->api, &d->agent);
     if (health_start(&d->health, d->loop, &d->cfg, &d->node, token, err) != 0) {
         return -1;

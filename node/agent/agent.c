@@ -533,6 +533,7 @@ static void try_claim(struct agent *a)
         if (j->state != FSM_JOB_PENDING || j->not_before_ms > now ||
             fsm_job_waits_for(f, j) != NULL ||
             strcmp(j->region, a->cfg->region) != 0 ||
+            (j->kind == FSM_JOB_WAL_STREAM) != (a->lane == AGENT_LANE_STREAM) ||
             agent_job_kind(j->kind) == NULL ||
             !agent_job_kind(j->kind)->can_run(a->cfg, j) || deferred(a, f, j)) {
             continue;
@@ -693,11 +694,13 @@ int agent_start(struct agent *a,
                 const struct config *cfg,
                 struct raftnode *node,
                 const char *token,
+                int lane,
                 char *errmsg)
 {
     ssize_t n;
 
     memset(a, 0, sizeof(*a));
+    a->lane = lane;
     a->loop = loop;
     a->cfg = cfg;
     a->node = node;
@@ -720,7 +723,9 @@ int agent_start(struct agent *a,
     uv_timer_init(loop, &a->tick);
     a->tick.data = a;
     uv_timer_start(&a->tick, tick_cb, AGENT_TICK_MS, AGENT_TICK_MS);
-    raftnode_on_applied(node, agent_applied, a);
+    if (lane == AGENT_LANE_JOBS) { /* the stream waits for its tick */
+        raftnode_on_applied(node, agent_applied, a);
+    }
     return DR_OK;
 }
 
@@ -738,7 +743,9 @@ void agent_stop(struct agent *a, void (*cb)(struct agent *a))
 {
     a->stopping = true;
     a->stopped_cb = cb;
-    raftnode_on_applied(a->node, NULL, NULL);
+    if (a->lane == AGENT_LANE_JOBS) {
+        raftnode_on_applied(a->node, NULL, NULL);
+    }
     if (a->proc_alive) {
         uv_process_kill(&a->proc, SIGKILL);
     }

@@ -24,6 +24,13 @@ enum agent_phase {
     AGENT_FINISHING, /* the outcome is being committed */
 };
 
+/* Which jobs a worker claims: a node runs two, so that the WAL stream,
+ * which never ends, leaves the other jobs a worker of their own. */
+enum agent_lane {
+    AGENT_LANE_JOBS = 0, /* every kind but wal_stream, one at a time */
+    AGENT_LANE_STREAM,   /* wal_stream only */
+};
+
 struct agent
 {
     uv_loop_t *loop;
@@ -34,6 +41,7 @@ struct agent
     struct httpc http;
     uv_timer_t tick;
     int phase; /* enum agent_phase */
+    int lane;  /* enum agent_lane */
     bool stopping;
     int open_handles;
     void (*stopped_cb)(struct agent *a);
@@ -79,13 +87,14 @@ struct agent
     uint64_t jobs_run, jobs_failed, leases_lost; /* metrics */
 };
 
-/* Start the worker. token (copied) authenticates to the
+/* Start the worker of lane. token (copied) authenticates to the
  * leader's API. */
 int agent_start(struct agent *a,
                 uv_loop_t *loop,
                 const struct config *cfg,
                 struct raftnode *node,
                 const char *token,
+                int lane,
                 char *errmsg);
 /* Kill a running child, cancel requests, close handles, then cb. */
 void agent_stop(struct agent *a, void (*cb)(struct agent *a));

@@ -38,14 +38,13 @@ static bool backup_can_run(const struct config *c, const struct fsm_job *j)
                                               : c->pg_conninfo[0] != '\0';
 }
 
-/* A base backup expires the WAL no base backup needs any more: where the
- * archive is (as wal-push finds it) and the catalog's base backups. */
-static void base_wal_expire(json_t *spec,
-                            const struct config *c,
-                            const struct fsm *f,
-                            const struct fsm_job *j)
+/* Where this node's WAL archive is, as wal-push finds it: [services]
+ * wal_store, else the region's object store (else the job's), into o's
+ * "store", and the regions wal_copies names into "copies" (URLs). */
+static void wal_stores(json_t *o,
+                       const struct config *c,
+                       const struct fsm_job *j)
 {
-    json_t *ex = json_object(), *bases = json_array();
     const char *store = c->wal_store[0] != '\0' ? c->wal_store : j->store;
 
     for (size_t i = 0; i < c->n_regions && c->wal_store[0] == '\0'; i++) {
@@ -54,6 +53,28 @@ static void base_wal_expire(json_t *spec,
             store = c->regions[i].object_store;
         }
     }
+    json_object_set_new(o, "store", json_string(store));
+    if (c->n_wal_copies > 0) {
+        json_t *copies = json_array();
+        for (size_t i = 0; i < c->n_wal_copies; i++) {
+            const char *url = config_region_store(c, c->wal_copy_regions[i]);
+            if (url != NULL) {
+                json_array_append_new(copies, json_string(url));
+            }
+        }
+        json_object_set_new(o, "copies", copies);
+    }
+}
+
+/* A base backup expires the WAL no base backup needs any more: where the
+ * archive is (as wal-push finds it) and the catalog's base backups. */
+static void base_wal_expire(json_t *spec,
+                            const struct config *c,
+                            const struct fsm *f,
+                            const struct fsm_job *j)
+{
+    json_t *ex = json_object(), *bases = json_array();
+
     for (size_t i = 0; i < f->n_backups; i++) {
         const struct fsm_backup *b = &f->backups[i];
         json_t *d;
@@ -71,17 +92,7 @@ static void base_wal_expire(json_t *spec,
         }
         json_decref(d);
     }
-    json_object_set_new(ex, "store", json_string(store));
-    if (c->n_wal_copies > 0) {
-        json_t *copies = json_array();
-        for (size_t i = 0; i < c->n_wal_copies; i++) {
-            const char *url = config_region_store(c, c->wal_copy_regions[i]);
-            if (url != NULL) {
-                json_array_append_new(copies, json_string(url));
-            }
-        }
-        json_object_set_new(ex, "copies", copies);
-    }
+    wal_stores(ex, c, j);
     json_object_set_new(ex, "bases", bases);
     json_object_set_new(spec, "wal_expire", ex);
 }
@@ -474,6 +485,33 @@ static bool restore_can_run(const struct config *c, const struct fsm_job *j)
            c->pg_standby_conninfo[0] != '\0';
 }
 
+/* The WAL stream: this node's PostgreSQL through a replication slot into
+ * the WAL archive, until the lease is refused. */
+static bool stream_can_run(const struct config *c, const struct fsm_job *j)
+{
+    return c->pg_conninfo[0] != '\0' &&
+           (c->wal_store[0] != '\0' || j->store[0] != '\0' ||
+            config_region_store(c, c->region) != NULL);
+}
+
+static json_t *stream_spec(const struct config *c,
+                           const struct fsm *f,
+                           const struct fsm_job *j)
+{
+    json_t *spec = json_object();
+
+    json_object_set_new(spec, "op", json_string("wal_stream"));
+    json_object_set_new(spec, "pg", json_string(c->pg_conninfo));
+    wal_stores(spec, c, j);
+    if (c->store_credentials[0] != '\0') {
+        json_object_set_new(spec, "credentials_file",
+                            json_string(c->store_credentials));
+    }
+    json_object_set_new(spec, "flush_ms",
+                        json_integer(fsm_setting_int(f, "wal.flush_ms")));
+    return spec;
+}
+
 static const struct agent_job_kind kinds[] = {
     {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish,
      NULL},
@@ -485,6 +523,7 @@ static const struct agent_job_kind kinds[] = {
      replicate_finish, NULL},
     {FSM_JOB_RESTORE, "restore", restore_can_run, restore_spec, drill_finish,
      NULL},
+    {FSM_JOB_WAL_STREAM, "wal_stream", stream_can_run, stream_spec, NULL, NULL},
 };
 
 const struct agent_job_kind *agent_job_kind(int kind)

@@ -27,6 +27,7 @@ static const struct
     {"drill_restore", drilljob_restore},
     {"replicate", replicatejob_run},
     {"failover_restore", failoverjob_restore},
+    {"wal_stream", walstreamjob_run},
 };
 
 int job_run(const json_t *spec, json_t **result, char *errmsg)

@@ -28,6 +28,8 @@
  *   store_verify  {"objects": [{"key", "sha256"}]} -> {"ok", "objects": [...]}
  *   replicate     a backup's objects from "sources" into "store", checked
  *                 (node/backup/replicate_job.c)
+ *   wal_stream    PostgreSQL's WAL from a replication slot into the WAL
+ *                 archive until it fails (node/backup/wal_stream.c)
  *   drill_restore {"drill_id": N, "pg"?: PART, "redis"?: PART,
  *                  "pg_server"?: CONNINFO, "redis_server"?: "HOST:PORT",
  *                  "redis_password_file"?, "redis_db"?: N, "parallel"?}
@@ -92,6 +94,8 @@ int drilljob_restore(const json_t *spec, json_t **result, char *errmsg);
 /* The failover runbook's restore, verify and activate in the DR region
  * (failover_job.c says how). */
 int failoverjob_restore(const json_t *spec, json_t **result, char *errmsg);
+/* The WAL stream (backup/wal_stream.c): runs until it fails. */
+int walstreamjob_run(const json_t *spec, json_t **result, char *errmsg);
 /* One backup into another region's store (replicate_job.c says how). */
 int replicatejob_run(const json_t *spec, json_t **result, char *errmsg);
 

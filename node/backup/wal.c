@@ -36,6 +36,16 @@ static bool all_hex(const char *s, size_t n)
     return true;
 }
 
+static bool all_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static uint32_t hex32(const char *s)
 {
     char buf[9];
@@ -440,6 +450,132 @@ static int push_to(struct store *s,
                : upload(s, fd, name, key, sha, o->zstd_level, buf, errmsg);
 }
 
+int wal_store_put(struct store *s,
+                  uint64_t sysid,
+                  const char *name,
+                  const unsigned char *data,
+                  size_t len,
+                  int zstd_level,
+                  bool *already,
+                  char *errmsg)
+{
+    struct wal_options o;
+    struct wal_name wn;
+    unsigned char md[32];
+    char sha[STORE_SHA256_HEX], prefix[128];
+    int rv;
+
+    if ((rv = wal_name_parse(name, &wn, errmsg)) != 0) {
+        return rv;
+    }
+    memset(&o, 0, sizeof(o));
+    o.zstd_level = zstd_level;
+    EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
+    to_hex(md, sha);
+    snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
+             (unsigned long long)sysid, wn.dir, name);
+    return push_to(s, &o, name, prefix, sha, -1, data, (uint64_t)len, NULL,
+                   already, errmsg);
+}
+
+/* Streamed partial segments: wal/SYSID/DIR/NAME.stream-LEN-SHA256.zst,
+ * LEN the bytes it holds (8 hex digits), SHA256 theirs. */
+#define WAL_STREAM_TAG ".stream-"
+
+static void stream_prefix(uint64_t sysid,
+                          const char *name,
+                          char *out,
+                          size_t size)
+{
+    snprintf(out, size, "wal/%016llx/%.16s/%s" WAL_STREAM_TAG,
+             (unsigned long long)sysid, name, name);
+}
+
+int wal_stream_put(struct store *s,
+                   uint64_t sysid,
+                   const char *name,
+                   const unsigned char *data,
+                   size_t len,
+                   int zstd_level,
+                   char *key,
+                   char *errmsg)
+{
+    unsigned char md[32];
+    char sha[STORE_SHA256_HEX], prefix[128];
+
+    EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
+    to_hex(md, sha);
+    stream_prefix(sysid, name, prefix, sizeof(prefix));
+    snprintf(key, STORE_KEY_MAX, "%s%08llx-%s.zst", prefix,
+             (unsigned long long)len, sha);
+    return upload_mem(s, name, key, data, len, zstd_level, errmsg);
+}
+
+int wal_stream_clear(struct store *s,
+                     uint64_t sysid,
+                     const char *name,
+                     const char *keep,
+                     char *errmsg)
+{
+    struct store_object *objs = NULL;
+    size_t n = 0;
+    char prefix[128], *next = NULL;
+    int rv;
+
+    stream_prefix(sysid, name, prefix, sizeof(prefix));
+    rv = store_list(s, prefix, NULL, &objs, &n, &next, errmsg);
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        if (keep == NULL || strcmp(objs[i].key, keep) != 0) {
+            rv = store_delete(s, objs[i].key, errmsg);
+        }
+    }
+    store_objects_free(objs, n);
+    free(next);
+    return rv;
+}
+
+/* The longest streamed partial of name: *key and its length and SHA-256
+ * (from the key); *found false when there is none. */
+static int find_streamed(struct store *s,
+                         uint64_t sysid,
+                         const char *name,
+                         char *key,
+                         uint64_t *len,
+                         char *sha,
+                         bool *found,
+                         char *errmsg)
+{
+    struct store_object *objs = NULL;
+    size_t n = 0, plen;
+    char prefix[128], *next = NULL;
+    int rv;
+
+    *found = false;
+    stream_prefix(sysid, name, prefix, sizeof(prefix));
+    plen = strlen(prefix);
+    rv = store_list(s, prefix, NULL, &objs, &n, &next, errmsg);
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        const char *k = objs[i].key + plen;
+        uint64_t l;
+        /* LEN-SHA.zst: 8 + 1 + 64 + 4 */
+        if (strlen(k) != 77 || !all_lower_hex(k, 8) || k[8] != '-' ||
+            !all_lower_hex(k + 9, 64) || strcmp(k + 73, ".zst") != 0) {
+            continue; /* not ours */
+        }
+        l = hex32(k);
+        if (!*found || l > *len) {
+            *found = true;
+            *len = l;
+            snprintf(key, STORE_KEY_MAX, "%s", objs[i].key);
+            memcpy(sha, k + 9, 64);
+            sha[64] = '\0';
+        }
+    }
+    store_objects_free(objs, n);
+    free(next);
+    return rv;
+}
+
 int wal_push(const struct wal_options *o,
              const char *path,
              bool *already,
@@ -615,12 +751,120 @@ static int download(struct store *s,
     return rv;
 }
 
-/* One archived file into path, checked (see wal_fetch). */
+/* A streamed partial of a segment is the end of the WAL only while the
+ * next segment (of seg_size bytes) is not archived, whole or streamed:
+ * DR_ECORRUPT naming the gap when it is, so that recovery never stops
+ * short of WAL the archive holds. */
+static int later_archived(struct store *s,
+                          const char *name,
+                          const struct wal_name *wn,
+                          uint64_t sysid,
+                          uint64_t seg_size,
+                          char *errmsg)
+{
+    char next[32], prefix[128], key[STORE_KEY_MAX], sha[STORE_SHA256_HEX];
+    char why[256];
+    uint64_t l;
+    size_t count = 0;
+    bool found = false;
+    int rv;
+
+    uint64_t per_log = 0x100000000ull / seg_size;
+    uint64_t n = (uint64_t)wn->log * per_log + wn->seg + 1;
+
+    snprintf(next, sizeof(next), "%08X%08X%08X", wn->tli,
+             (unsigned)(n / per_log), (unsigned)(n % per_log));
+    snprintf(prefix, sizeof(prefix), "wal/%016llx/%.16s/%s-",
+             (unsigned long long)sysid, next, next);
+    rv = find_archived(s, prefix, key, &count, why);
+    if (rv == 0 && count == 0) {
+        rv = find_streamed(s, sysid, next, key, &l, sha, &found, why);
+    }
+    if (rv != 0) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name, why);
+        return rv;
+    }
+    if (count > 0 || found) {
+        snprintf(errmsg, 256,
+                 "%.40s is missing from the archive while %s is there: a "
+                 "gap in the WAL (recovery would stop short)",
+                 name, next);
+        return DR_ECORRUPT;
+    }
+    return DR_OK;
+}
+
+/* The segment name that the archive lacks, from the WAL stream's longest
+ * partial of it, into the temporary file tmp (fd), the rest zeros as in
+ * a segment PostgreSQL has not filled yet: recovery replays what it holds
+ * and stops at the zeros. DR_ENOTFOUND when the stream has none. */
+static int fetch_streamed(struct store *s,
+                          const char *name,
+                          const struct wal_name *wn,
+                          uint64_t sysid,
+                          int fd,
+                          unsigned char *buf,
+                          char *errmsg)
+{
+    unsigned char hdr[WAL_HEADER_LEN];
+    char key[STORE_KEY_MAX], sha[STORE_SHA256_HEX], got[STORE_SHA256_HEX];
+    char why[256];
+    uint64_t len = 0, total = 0, seg_size;
+    size_t hdr_len;
+    bool found;
+    int rv = find_streamed(s, sysid, name, key, &len, sha, &found, why);
+
+    if (rv != 0 || !found) {
+        snprintf(errmsg, 256, "%.40s: %.200s", name,
+                 rv != 0 ? why : "not in the archive");
+        return rv != 0 ? rv : DR_ENOTFOUND;
+    }
+    rv = download(s, key, fd, buf, hdr, &hdr_len, &total, got, why);
+    if (rv != 0) {
+        snprintf(errmsg, 256, "%.40s (streamed): %.200s", name, why);
+        return rv;
+    }
+    if (strcmp(got, sha) != 0 || total != len) {
+        snprintf(errmsg, 256,
+                 "%.40s: the streamed part is corrupt: %llu bytes hashing "
+                 "to %.16s…, its name says %llu bytes, %.16s…",
+                 name, (unsigned long long)total, got, (unsigned long long)len,
+                 sha);
+        return DR_ECORRUPT;
+    }
+    seg_size = hdr_len >= WAL_HEADER_LEN ? le(hdr + 32, 4) : 0;
+    rv = wal_check_header(hdr, hdr_len, seg_size, wn, sysid, why);
+    if (rv == 0 && total >= seg_size) {
+        snprintf(why, sizeof(why), "%llu bytes, a whole segment's worth",
+                 (unsigned long long)total);
+        rv = DR_ECORRUPT;
+    }
+    if (rv != 0) {
+        snprintf(errmsg, 256, "%.40s (streamed): %.200s", name, why);
+        return rv;
+    }
+    if ((rv = later_archived(s, name, wn, sysid, seg_size, errmsg)) != 0) {
+        return rv;
+    }
+    if (ftruncate(fd, (off_t)seg_size) != 0) {
+        snprintf(errmsg, 256, "%.40s: %s", name, strerror(errno));
+        return DR_EIO;
+    }
+    fprintf(stderr,
+            "drnode wal-fetch: %s is not archived whole yet: the first %llu "
+            "bytes come from the WAL stream (its segment in progress)\n",
+            name, (unsigned long long)total);
+    return DR_OK;
+}
+
+/* One archived file into path, checked (see wal_fetch); a segment the
+ * archive lacks from the WAL stream when streamed. */
 static int fetch_one(const struct wal_options *o,
                      const char *name,
                      const struct wal_name *np,
                      uint64_t sysid,
                      const char *path,
+                     bool streamed,
                      char *errmsg)
 {
     struct wal_name wn = *np;
@@ -642,7 +886,9 @@ static int fetch_one(const struct wal_options *o,
         snprintf(errmsg, 256, "%.40s: %.200s", name, why);
         goto out;
     }
-    if (count != 1) {
+    if (count == 0 && streamed && wn.kind == WAL_SEGMENT) {
+        /* fall through to the stream's partial below */
+    } else if (count != 1) {
         if (count == 0) {
             snprintf(errmsg, 256, "%.40s: not in the archive (%.180s)", name,
                      store_url(s));
@@ -667,6 +913,16 @@ static int fetch_one(const struct wal_options *o,
         tmp[0] = '\0'; /* nothing of ours to remove */
         goto out;
     }
+    if (count == 0) {
+        if ((rv = fetch_streamed(s, name, &wn, sysid, fd, buf, errmsg)) != 0) {
+            if (rv == DR_ENOTFOUND) {
+                snprintf(errmsg, 256, "%.40s: not in the archive (%.180s)",
+                         name, store_url(s));
+            }
+            goto out;
+        }
+        goto durable;
+    }
     rv = download(s, key, fd, buf, hdr, &hdr_len, &total, got, why);
     if (rv != 0) {
         snprintf(errmsg, 256, "%.40s: %.200s", name, why);
@@ -685,6 +941,7 @@ static int fetch_one(const struct wal_options *o,
         snprintf(errmsg, 256, "%.40s: %.200s", name, why);
         goto out;
     }
+durable:
     if (fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
         snprintf(errmsg, 256, "%.40s: %.160s: %s", name, tmp, strerror(errno));
@@ -805,7 +1062,7 @@ static void prefetch_main(const struct wal_options *o,
         if (stat(path, &st) == 0) {
             continue;
         }
-        if (fetch_one(o, next, &nn, sysid, path, err) != 0) {
+        if (fetch_one(o, next, &nn, sysid, path, false, err) != 0) {
             break; /* the end of the archive, or the foreground's to say */
         }
     }
@@ -856,12 +1113,12 @@ int wal_fetch(const struct wal_options *o,
         return rv;
     }
     if (wn.kind != WAL_SEGMENT || o->prefetch <= 0) {
-        return fetch_one(o, name, &wn, sysid, path, errmsg);
+        return fetch_one(o, name, &wn, sysid, path, true, errmsg);
     }
     spool_path(o, name, spooled, sizeof(spooled));
     rv = rename(spooled, path) == 0
              ? DR_OK
-             : fetch_one(o, name, &wn, sysid, path, errmsg);
+             : fetch_one(o, name, &wn, sysid, path, true, errmsg);
     if (rv == 0) {
         prefetch_start(o, &wn, name, sysid, path);
     } else if (rv == DR_ENOTFOUND) {
@@ -900,9 +1157,12 @@ int wal_expire(const struct wal_options *o,
     do {
         rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
         for (size_t i = 0; rv == 0 && i < n; i++) {
-            /* wal/SYSID/DIR/NAME-SHA256.zst */
+            /* wal/SYSID/DIR/NAME-SHA256.zst, or a streamed partial */
             const char *file = base_name(objs[i].key);
-            const char *dash = strrchr(file, '-');
+            const char *dash = strstr(file, WAL_STREAM_TAG);
+            if (dash == NULL) {
+                dash = strrchr(file, '-');
+            }
             char name[64];
             struct wal_name w;
             if (dash == NULL || (size_t)(dash - file) >= sizeof(name)) {

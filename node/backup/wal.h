@@ -89,9 +89,12 @@ int wal_push(const struct wal_options *o,
 
 /* restore_command: the archived file name (%f) into path (%p), its
  * SHA-256 checked before it is renamed into place (or taken from the
- * prefetch spool, where it was checked the same way). DR_ENOTFOUND when the
- * archive has no such file (PostgreSQL then ends or waits); any other
- * error means the archive cannot be trusted and recovery must stop. */
+ * prefetch spool, where it was checked the same way). A segment not yet
+ * archived whole comes from the WAL stream's partial of it when there is
+ * one (wal_stream_put), zero-padded: what was streamed is replayed.
+ * DR_ENOTFOUND when the archive has no such file (PostgreSQL then ends or
+ * waits); any other error means the archive cannot be trusted and recovery must
+ * stop. */
 int wal_fetch(const struct wal_options *o,
               const char *name,
               const char *path,
@@ -104,6 +107,39 @@ int wal_archived(const struct wal_options *o,
                  const char *name,
                  bool *found,
                  char *errmsg);
+
+/* The streamer's side (backup/wal_stream.c), on an open store. */
+struct store;
+/* Archive the whole file name (data, len bytes) into s as wal-push does:
+ * 0 when it is durable there or an identical copy already was (*already);
+ * DR_ECONFLICT when one with other contents is. */
+int wal_store_put(struct store *s,
+                  uint64_t sysid,
+                  const char *name,
+                  const unsigned char *data,
+                  size_t len,
+                  int zstd_level,
+                  bool *already,
+                  char *errmsg);
+/* Streamed partial segments, the segment in progress (the first len bytes
+ * of segment name), at wal/SYSID/DIR/NAME.stream-LEN-SHA256.zst: put one
+ * (*key, STORE_KEY_MAX bytes, gets its key), or delete every one of name
+ * but keep (NULL: all). wal_fetch falls back to the longest one of a
+ * segment the archive lacks, padded with zeros; expiry treats them as
+ * their segment. */
+int wal_stream_put(struct store *s,
+                   uint64_t sysid,
+                   const char *name,
+                   const unsigned char *data,
+                   size_t len,
+                   int zstd_level,
+                   char *key,
+                   char *errmsg);
+int wal_stream_clear(struct store *s,
+                     uint64_t sysid,
+                     const char *name,
+                     const char *keep,
+                     char *errmsg);
 
 /* Expire what no base backup needs: every segment, .partial and .backup
  * file of the cluster sysid whose segment (of seg_size bytes) is below

@@ -639,7 +639,7 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         struct fsm_job j;
         job_from_pb(s->jobs[i], &j);
         if (j.id == 0 || j.id > s->job_seq || j.kind < FSM_JOB_BACKUP ||
-            j.kind > FSM_JOB_RESTORE || j.state < FSM_JOB_PENDING ||
+            j.kind > FSM_JOB_WAL_STREAM || j.state < FSM_JOB_PENDING ||
             j.state > FSM_JOB_FAILED || j.backup_kind < 0 ||
             j.backup_kind >= FSM_BACKUP_KINDS) {
             return fail(errmsg, "malformed job of backup", j.backup_id);

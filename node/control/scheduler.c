@@ -94,6 +94,15 @@ void scheduler_step(struct scheduler *s)
             propose(s, &cmd);
         }
     }
+    if (fsm_wal_stream_wanted(f)) {
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = FSM_CMD_JOB_CREATE;
+        cmd.actor = "scheduler";
+        cmd.u.job.kind = FSM_JOB_WAL_STREAM;
+        cmd.u.job.region = f->site.primary_region;
+        log_info("scheduler: streaming the WAL of %s", f->site.primary_region);
+        propose(s, &cmd);
+    }
     n = fsm_replication_wanted(f, now, wants, SCHED_REPLICATION_BATCH);
     for (size_t i = 0; i < n; i++) {
         memset(&cmd, 0, sizeof(cmd));

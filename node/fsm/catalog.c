@@ -16,6 +16,8 @@
 
 #define JOB_BACKOFF_BASE_MS 5000u
 #define JOB_BACKOFF_MAX_MS 300000u
+#define STREAM_BACKOFF_BASE_MS 1000u
+#define STREAM_BACKOFF_MAX_MS 30000u
 #define DAY_MS 86400000ull
 
 static const char *const backup_kind_names[FSM_BACKUP_KINDS] = {
@@ -66,6 +68,8 @@ const char *fsm_job_kind_name(int kind)
             return "replicate";
         case FSM_JOB_RESTORE:
             return "restore";
+        case FSM_JOB_WAL_STREAM:
+            return "wal_stream";
     }
     return "unknown";
 }
@@ -638,6 +642,61 @@ static int check_create_replica(const struct fsm *f,
     return check_room(f, 1, res);
 }
 
+const struct fsm_job *fsm_wal_stream_job(const struct fsm *f)
+{
+    for (size_t i = f->n_jobs; i-- > 0;) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_WAL_STREAM &&
+            (j->state == FSM_JOB_PENDING || j->state == FSM_JOB_RUNNING) &&
+            f->site.primary_region != NULL &&
+            strcmp(j->region, f->site.primary_region) == 0) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+bool fsm_wal_stream_wanted(const struct fsm *f)
+{
+    const struct fsm_value *on = fsm_setting(f, "wal.stream");
+    return on != NULL && on->b && f->site.primary_region != NULL &&
+           fsm_wal_stream_job(f) == NULL;
+}
+
+/* One stream at a time, from the primary region, while wal.stream is on. */
+static int check_create_stream(const struct fsm *f,
+                               const char *region,
+                               struct fsm_result *res)
+{
+    const struct fsm_value *on = fsm_setting(f, "wal.stream");
+    const struct fsm_job *j = fsm_wal_stream_job(f);
+
+    if (on == NULL || !on->b) {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "wal.stream is off (drctl settings set wal.stream "
+                           "true)");
+    }
+    if (region == NULL || f->site.primary_region == NULL ||
+        strcmp(region, f->site.primary_region) != 0) {
+        return fsm__reject(
+            res, DR_ECONFLICT,
+            "WAL is streamed from the primary region (%s), "
+            "not %s",
+            f->site.primary_region != NULL ? f->site.primary_region : "(none)",
+            region != NULL ? region : "(none)");
+    }
+    if (fsm_region_get(f, region) == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
+                           region);
+    }
+    if (j != NULL) {
+        return fsm__reject(
+            res, DR_ECONFLICT, "job %llu already streams %s's WAL (%s)",
+            (unsigned long long)j->id, region, fsm_job_state_name(j->state));
+    }
+    return check_room(f, 1, res);
+}
+
 static int check_create(const struct fsm *f,
                         const struct fsm_cmd_job *c,
                         struct fsm_result *res)
@@ -651,10 +710,13 @@ static int check_create(const struct fsm *f,
     if (c->kind == FSM_JOB_REPLICATE) {
         return check_create_replica(f, c, res);
     }
+    if (c->kind == FSM_JOB_WAL_STREAM) {
+        return check_create_stream(f, region, res);
+    }
     if (c->kind != FSM_JOB_BACKUP) {
         return fsm__reject(res, DR_EINVAL,
-                           "only backup and replicate jobs can be created "
-                           "directly");
+                           "only backup, replicate and wal_stream jobs can be "
+                           "created directly");
     }
     if (c->backup_kind < 0 || c->backup_kind >= FSM_BACKUP_KINDS) {
         return fsm__reject(res, DR_EINVAL, "unknown backup kind %d",
@@ -1020,12 +1082,21 @@ static int attempt_failed(struct fsm *f,
     j->updated_ms = now;
     j->owner = 0;
     j->lease_expires_ms = 0;
-    if (j->attempt >= j->max_attempts) {
+    if (j->attempt >= j->max_attempts && j->kind != FSM_JOB_WAL_STREAM) {
         fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_FAILED);
     } else {
         backoff = (uint64_t)JOB_BACKOFF_BASE_MS << shift;
         if (backoff > JOB_BACKOFF_MAX_MS) {
             backoff = JOB_BACKOFF_MAX_MS;
+        }
+        if (j->kind == FSM_JOB_WAL_STREAM) {
+            /* Every second without a stream adds to the RPO: retry soon,
+             * but not so often that a server down for hours floods the
+             * history. */
+            backoff = (uint64_t)STREAM_BACKOFF_BASE_MS << shift;
+            if (backoff > STREAM_BACKOFF_MAX_MS) {
+                backoff = STREAM_BACKOFF_MAX_MS;
+            }
         }
         fsm_sm_move(&fsm_job_sm, &j->state, FSM_JOB_PENDING);
         j->not_before_ms = now + backoff;
@@ -1361,6 +1432,74 @@ static int replica_done(struct fsm *f,
     return DR_OK;
 }
 
+void fsm__wal_stream_close(struct fsm *f,
+                           const char *keep_region,
+                           const char *why,
+                           uint64_t now,
+                           const char *actor)
+{
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        struct fsm_job *j = &f->jobs[i];
+        if (j->kind != FSM_JOB_WAL_STREAM ||
+            (j->state != FSM_JOB_PENDING && j->state != FSM_JOB_RUNNING) ||
+            (keep_region != NULL && strcmp(j->region, keep_region) == 0)) {
+            continue;
+        }
+        /* A running one's worker has its next renewal refused and is
+         * stopped; what it streamed stays in the store. A pending one never
+         * runs again (nothing skips the claim to become done). */
+        fsm_sm_move(
+            &fsm_job_sm, &j->state,
+            j->state == FSM_JOB_RUNNING ? FSM_JOB_DONE : FSM_JOB_FAILED);
+        j->owner = 0;
+        j->lease_expires_ms = 0;
+        j->updated_ms = now;
+        if (fsm__set_str(&j->error, why) != DR_OK) {
+            continue; /* the job is done all the same; only the note is lost */
+        }
+        fsm__audit_add(f, now, actor, "wal-stream-stopped", "job %llu (%s): %s",
+                       (unsigned long long)j->id, j->region, why);
+    }
+}
+
+static int mutate_create_stream(struct fsm *f,
+                                const struct fsm_cmd *cmd,
+                                const struct fsm_region *r,
+                                uint64_t now,
+                                struct fsm_result *res)
+{
+    char why[160];
+    struct fsm_job t;
+
+    snprintf(why, sizeof(why), "superseded: the primary region is %.64s",
+             r->name);
+    fsm__wal_stream_close(f, r->name, why, now,
+                          cmd->actor != NULL ? cmd->actor : "");
+    memset(&t, 0, sizeof(t));
+    t.id = f->job_seq + 1;
+    t.kind = FSM_JOB_WAL_STREAM;
+    t.region = r->name;
+    t.backup_id = (char *)"";
+    t.prefix = (char *)"";
+    t.store = r->object_store;
+    t.state = FSM_JOB_PENDING;
+    /* Streaming is never given up: a failed attempt backs off and goes
+     * on (attempt_failed), from the slot where the last one stopped. */
+    t.max_attempts = UINT32_MAX;
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
+    if (fsm__job_add(f, &t) == NULL) {
+        return DR_ENOMEM;
+    }
+    res->job_id = t.id;
+    fsm__audit_add(f, now, cmd->actor, "wal-stream-scheduled",
+                   "job %llu: PostgreSQL's WAL of region %s streamed into the "
+                   "store",
+                   (unsigned long long)t.id, r->name);
+    return DR_OK;
+}
+
 static int mutate_create(struct fsm *f,
                          const struct fsm_cmd *cmd,
                          uint64_t now,
@@ -1380,6 +1519,9 @@ static int mutate_create(struct fsm *f,
 
     if (c->kind == FSM_JOB_REPLICATE) {
         return mutate_create_replica(f, cmd, now, res);
+    }
+    if (c->kind == FSM_JOB_WAL_STREAM) {
+        return mutate_create_stream(f, cmd, r, now, res);
     }
     if (pending != NULL) {
         /* Joined: nothing changes; the caller waits for that job. */

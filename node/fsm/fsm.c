@@ -1045,6 +1045,10 @@ static int mutate_base(struct fsm *f,
                 fsm__audit_add(f, now, cmd->actor, "setting-set", "%s=%s",
                                cmd->u.setting.key, v->s);
             }
+            if (strcmp(cmd->u.setting.key, "wal.stream") == 0 && !v->b) {
+                fsm__wal_stream_close(f, NULL, "wal.stream was turned off", now,
+                                      cmd->actor != NULL ? cmd->actor : "");
+            }
             return DR_OK;
         }
     }
@@ -1198,6 +1202,11 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
         (cmd->type == FSM_CMD_RUNBOOK_STEP &&
          (cmd->u.runbook.from == FSM_RB_FINAL_BACKUP ||
           cmd->u.runbook.to == FSM_RB_FINAL_BACKUP))) {
+        v = v > 5 ? v : 5;
+    }
+    /* Streaming WAL came with version 5. */
+    if (cmd->type == FSM_CMD_JOB_CREATE &&
+        cmd->u.job.kind == FSM_JOB_WAL_STREAM) {
         v = v > 5 ? v : 5;
     }
     /* Base backups came with version 5. */

@@ -247,6 +247,10 @@ enum fsm_job_kind {
     FSM_JOB_DRILL = 3,     /* a restore drill's restore and checks */
     FSM_JOB_REPLICATE = 4, /* a backup's objects into region's store */
     FSM_JOB_RESTORE = 5,   /* the runbook's restore, verify and activate */
+    /* PostgreSQL's WAL streamed into the store from a replication slot by
+     * one node of the primary region (entry version 5): it runs until the
+     * primary moves or wal.stream is turned off, and is never given up */
+    FSM_JOB_WAL_STREAM = 6,
 };
 
 enum fsm_job_state {
@@ -687,6 +691,11 @@ const char *fsm_backup_kind_name(int kind);
 int fsm_backup_kind_parse(const char *name); /* also "pg", "redis"; -1 */
 const char *fsm_backup_state_name(int state);
 const char *fsm_job_kind_name(int kind);
+/* The pending or running wal_stream job of the primary region, or NULL. */
+const struct fsm_job *fsm_wal_stream_job(const struct fsm *f);
+/* Whether the leader should create one: wal.stream is on and there is
+ * none. */
+bool fsm_wal_stream_wanted(const struct fsm *f);
 const char *fsm_job_state_name(int state);
 
 /* Cross-region copies (replicate.c). */

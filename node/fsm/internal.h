@@ -125,5 +125,12 @@ int fsm__runbook_phase_done(struct fsm *f,
 void fsm__runbook_free(struct fsm_runbook *rb);
 /* Shared with drill.c (catalog.c). */
 struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl);
+/* End every pending or running wal_stream job outside keep_region (NULL:
+ * all of them), saying why (catalog.c; fsm.c when wal.stream goes off). */
+void fsm__wal_stream_close(struct fsm *f,
+                           const char *keep_region,
+                           const char *why,
+                           uint64_t now,
+                           const char *actor);
 
 #endif /* DR_FSM_INTERNAL_H */

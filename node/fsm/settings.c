@@ -129,11 +129,19 @@ static const struct fsm_setting_desc table[] = {
      "PostgreSQL recovery point objective in seconds"},
     {"rpo.redis_s", FSM_SETTING_INT, 0, 86400, 60, false, NULL, NULL, false,
      "Redis recovery point objective in seconds"},
+    {"wal.flush_ms", FSM_SETTING_INT, 100, 60000, 1000, false, NULL, NULL,
+     false,
+     "milliseconds at most between the WAL stream's flushes of the segment "
+     "in progress into the store (wal.stream)"},
     {"wal.pitr_window_h", FSM_SETTING_INT, 0, 87600, 0, false, NULL, NULL,
      false,
      "hours back to which a point-in-time restore stays possible: the base "
      "backups covering them (and so their WAL) are kept whatever retention "
      "says (0: retention alone decides)"},
+    {"wal.stream", FSM_SETTING_BOOL, 0, 0, 0, false, NULL, NULL, false,
+     "stream PostgreSQL's WAL into the store from a replication slot, by one "
+     "node of the primary region with [services] pg (an RPO of about "
+     "wal.flush_ms)"},
 };
 
 size_t fsm_settings_count(void)
@@ -315,6 +323,7 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "dns.zone_id") == 0 || strcmp(key, "redis.method") == 0 ||
         strcmp(key, "backup.pg_base_interval_s") == 0 ||
         strcmp(key, "wal.pitr_window_h") == 0 ||
+        strcmp(key, "wal.stream") == 0 || strcmp(key, "wal.flush_ms") == 0 ||
         strcmp(key, "failover.max_standby_lag_s") == 0) {
         return 5;
     }

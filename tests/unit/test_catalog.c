@@ -156,7 +156,8 @@ static void test_create_rejections(void **state)
     expect_reject(f, &c, DR_EINVAL, "unknown backup kind 7");
     c = create_cmd(FSM_BACKUP_REDIS, NULL);
     c.u.job.kind = FSM_JOB_DELETE;
-    expect_reject(f, &c, DR_EINVAL, "only backup and replicate jobs");
+    expect_reject(f, &c, DR_EINVAL,
+                  "only backup, replicate and wal_stream jobs");
     c = create_cmd(FSM_BACKUP_REDIS, NULL);
     apply_ok(f, &c, T0 + 1, &res);
     /* Another kind, or another region with a store, is fine. */
@@ -748,6 +749,107 @@ static void test_snapshot_catalog_rejected(void **state)
     }
 }
 
+static struct fsm_cmd stream_cmd(const char *region)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "scheduler"};
+    c.u.job.kind = FSM_JOB_WAL_STREAM;
+    c.u.job.region = region;
+    return c;
+}
+
+/* The WAL stream: one job of the primary region while wal.stream is on,
+ * retried for ever with a short back-off, superseded when the primary
+ * moves, stopped when wal.stream goes off; carried by snapshots. */
+static void test_wal_stream_job(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = stream_cmd(NULL);
+    const struct fsm_job *j;
+    struct fsm g;
+    struct snap a, b;
+    char err[256];
+    uint64_t t = DAY, id, id2;
+
+    assert_false(fsm_wal_stream_wanted(f));
+    expect_reject_at(f, &c, t, DR_ECONFLICT, "wal.stream is off");
+    c = setting_bool_cmd("wal.stream", true);
+    expect_ok(f, &c, t);
+    assert_true(fsm_wal_stream_wanted(f));
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    c = stream_cmd("us-east");
+    expect_reject_at(f, &c, t, DR_ECONFLICT, "primary region (eu-west)");
+    c = stream_cmd(NULL);
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    id = apply_ok(f, &c, t, &res);
+    assert_false(fsm_wal_stream_wanted(f));
+    assert_ptr_equal(fsm_wal_stream_job(f), fsm_job_get(f, id));
+    assert_string_equal(audit_last(f)->action, "wal-stream-scheduled");
+    expect_reject_at(f, &c, t, DR_ECONFLICT, "already streams eu-west");
+
+    /* Never given up: twelve failed attempts and it still waits for the
+     * next, at most 30 s away. */
+    for (uint32_t attempt = 1; attempt <= 12; attempt++) {
+        t += 60000;
+        c = claim_cmd(id, 1);
+        apply_ok(f, &c, t, &res);
+        c = finish_base_cmd(id, 1, attempt);
+        c.u.job.ok = false;
+        c.u.job.error = "replication connection: refused";
+        apply_ok(f, &c, t, &res);
+        j = fsm_job_get(f, id);
+        assert_int_equal(j->state, FSM_JOB_PENDING);
+        assert_int_equal(j->not_before_ms,
+                         t + (attempt == 1   ? 1000
+                              : attempt == 2 ? 2000
+                              : attempt <= 5 ? 1000u << (attempt - 1)
+                                             : 30000));
+    }
+    t += 60000;
+    c = claim_cmd(id, 1);
+    apply_ok(f, &c, t, &res);
+    c = expire_cmd(id, res.attempt);
+    apply_ok(f, &c, t + 2 * LEASE, &res);
+    assert_int_equal(fsm_job_get(f, id)->state, FSM_JOB_PENDING);
+
+    /* The primary moves: the stream of us-east is wanted, and creating it
+     * ends eu-west's (pending here: it never runs again). */
+    c = primary_cmd("us-east", "test");
+    expect_ok(f, &c, t);
+    assert_true(fsm_wal_stream_wanted(f));
+    c = stream_cmd(NULL);
+    id2 = apply_ok(f, &c, t, &res);
+    j = fsm_job_get(f, id);
+    assert_int_equal(j->state, FSM_JOB_FAILED);
+    assert_string_equal(j->error, "superseded: the primary region is us-east");
+    j = fsm_job_get(f, id2);
+    assert_string_equal(j->region, "us-east");
+    assert_int_equal(j->state, FSM_JOB_PENDING);
+
+    /* Carried by a snapshot. */
+    a = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(a.base, a.len, &g, err), DR_OK);
+    b = snap_take(&g);
+    assert_true(snap_same(&a, &b));
+    assert_int_equal(fsm_job_get(&g, id2)->kind, FSM_JOB_WAL_STREAM);
+    free(a.base);
+    free(b.base);
+    fsm_close(&g);
+
+    /* wal.stream off: the running stream is done, its lease refused. */
+    c = claim_cmd(id2, 2);
+    apply_ok(f, &c, t, &res);
+    c = setting_bool_cmd("wal.stream", false);
+    expect_ok(f, &c, t + 1);
+    j = fsm_job_get(f, id2);
+    assert_int_equal(j->state, FSM_JOB_DONE);
+    assert_string_equal(j->error, "wal.stream was turned off");
+    assert_string_equal(audit_last(f)->action, "wal-stream-stopped");
+    c = renew_cmd(id2, 2, 1);
+    expect_reject_at(f, &c, t + 2, DR_ECONFLICT, "");
+    assert_false(fsm_wal_stream_wanted(f));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +868,7 @@ int main(void)
         BOOTED(test_codec_round_trip),
         BOOTED(test_job_table_bound),
         BOOTED(test_snapshot_catalog_rejected),
+        BOOTED(test_wal_stream_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

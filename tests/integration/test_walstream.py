@@ -1,0 +1,249 @@
+"""The WAL stream (wal.stream), end to end: one node of the primary region
+streams a real PostgreSQL 15's WAL from a physical replication slot into
+the region's store, the segment in progress flushed as a streamed partial
+every wal.flush_ms; whole segments land where wal-push (also on, as
+archive_command) puts them, and the two agree. When the streaming node is
+killed another takes over from the slot. The RPO test: a commit, the
+server killed -9 at once and the streaming node a second later, and a
+point-in-time restore to the latest point still holds the commit.
+
+Environment: DRNODE, DRCTL (paths to the binaries).
+"""
+
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import unittest
+
+import drtest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree clean
+
+import drcluster  # noqa: E402
+from drcluster import Cluster, wait_until  # noqa: E402
+import svc_pg  # noqa: E402
+from drtest import run_job  # noqa: E402
+from test_wal import CONF as WAL_CONF  # noqa: E402 (wal-push's config)
+
+PARTIAL = re.compile(r"^([0-9A-F]{24})\.stream-([0-9a-f]{8})-[0-9a-f]{64}\.zst$")
+
+
+class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
+
+    @classmethod
+    def start_services(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dr-walstream-it-")
+        drcluster.TEMP_DIRS.add(cls.tmp)
+        os.chmod(cls.tmp, 0o755)
+        # PostgreSQL runs wal-push and the restores run wal-fetch as the
+        # postgres user when we are root: a copy of drnode it can reach.
+        cls.bin = os.path.join(cls.tmp, "drnode")
+        shutil.copy2(drtest.drnode(), cls.bin)
+        os.chmod(cls.bin, 0o755)
+        cls.store = os.path.join(cls.tmp, "store")
+        os.mkdir(cls.store)
+        cls.pw = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if cls.pw is not None:
+            os.chown(cls.store, cls.pw.pw_uid, cls.pw.pw_gid)
+        cls.wal_conf = os.path.join(cls.tmp, "wal.conf")
+        with open(cls.wal_conf, "w") as f:
+            f.write(WAL_CONF.replace("region = us-east",
+                                     "region = eu-west").format(
+                dir=cls.tmp, store="file://" + cls.store))
+        os.chmod(cls.wal_conf, 0o644)
+        cls.restored = []
+        drcluster.DRNODE = cls.bin
+        cls.pg = svc_pg.PgServer(settings={"wal_level": "replica",
+                                           "archive_mode": "on"})
+        cls.pg.psql("postgres", "ALTER SYSTEM SET archive_command = "
+                    "'%s wal-push --config %s %%p'; SELECT pg_reload_conf();"
+                    % (cls.bin, cls.wal_conf))
+        cls.pg.create_db("app")
+        cls.pg.psql("app", "CREATE TABLE t (id int, note text)")
+        # Three nodes of one region, each able to stream: a killed one
+        # leaves a quorum and another node to take over.
+        cls.c = Cluster(
+            regions=("eu-west", "eu-west", "eu-west"),
+            region_sections={"eu-west": {"object_store": "file://" +
+                                         cls.store}},
+            services={i: {"pg": cls.pg.conninfo("app")} for i in (1, 2, 3)},
+            name="walstream")
+        cls.c.start_all()
+        cls.c.wait_for_leader()
+        for key, value in (("backup.pg_interval_s", "0"),
+                           ("backup.redis_interval_s", "0"),
+                           ("jobs.lease_ms", "3000")):
+            p = cls.c.drctl("settings", "set", key, value)
+            assert p.returncode == 0, p
+
+    @classmethod
+    def tearDownClass(cls):
+        for pid in getattr(cls, "restored", []):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            wait_until(lambda: not drcluster.pid_alive(pid), 30,
+                       what="restored server %d to stop" % pid)
+        if getattr(cls, "c", None) is not None:
+            cls.c.cleanup()
+        if getattr(cls, "pg", None) is not None:
+            cls.pg.stop()
+
+    def drctl(self, *args, timeout=180):
+        p = self.c.drctl(*args, timeout=timeout)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def stream_job(self):
+        """The running wal_stream job (one look at the catalog)."""
+        jobs = [j for j in self.c.leader().get("/api/jobs").json["jobs"]
+                if j["kind"] == "wal_stream"]
+        running = [j for j in jobs if j["state"] == "running"]
+        return running[0] if running else None
+
+    def slot(self):
+        return self.pg.psql("postgres", "SELECT slot_type, active FROM "
+                            "pg_replication_slots WHERE slot_name = "
+                            "'drnode_wal'").strip()
+
+    def partials(self):
+        """{segment: [bytes of each streamed partial]} in the store."""
+        out = {}
+        for root, _, files in os.walk(os.path.join(self.store, "wal")):
+            for f in files:
+                m = PARTIAL.match(f)
+                if m:
+                    out.setdefault(m.group(1), []).append(
+                        int(m.group(2), 16))
+        return out
+
+    def archived(self, name):
+        d = os.path.join(self.store, "wal")
+        return any(f.startswith(name + "-") for _, _, fs in os.walk(d)
+                   for f in fs)
+
+    def insert_end(self):
+        """The segment holding the end of the WAL written so far, and
+        that end as a number."""
+        seg, end = self.pg.psql(
+            "app", "SELECT pg_walfile_name(pg_current_wal_lsn() - 1) || '|' "
+            "|| (pg_current_wal_lsn() - '0/0'::pg_lsn)").strip().split("|")
+        return seg, int(end)
+
+    def streaming(self):
+        """The job runs and the server sees our walsender on the slot."""
+        j = self.stream_job()
+        return j if j is not None and self.slot() == "physical|t" else None
+
+    def test_1_streams_the_segment_in_progress_and_whole_ones(self):
+        rc, out, err = self.drctl("settings", "set", "wal.flush_ms", "50")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("wal.flush_ms", out + err)
+        rc, out, err = self.drctl("--json", "backups", "run", "--kind",
+                                  "pg_base", "--wait", "120")
+        self.assertEqual(rc, 0, out + err)
+        rc, out, err = self.drctl("settings", "set", "wal.stream", "true")
+        self.assertEqual(rc, 0, out + err)
+        job = wait_until(self.streaming, 30, interval=0.2,
+                         what="the WAL stream to start")
+        type(self).owner = job["owner"]
+        self.pg.psql("app", "INSERT INTO t SELECT g, 'one' FROM "
+                     "generate_series(1, 5000) g")
+        seg, end = self.insert_end()
+        seg_off = end % (16 << 20)
+        # Within a flush or two the store holds the segment up to the
+        # insert, before PostgreSQL has archived anything of it.
+        wait_until(lambda: max(self.partials().get(seg, [0])) >= seg_off,
+                   10, interval=0.1,
+                   what="%s streamed up to offset %d" % (seg, seg_off))
+        self.assertFalse(self.archived(seg))
+        # The slot follows what is durable in the store.
+        wait_until(lambda: int(self.pg.psql(
+            "postgres", "SELECT restart_lsn - '0/0'::pg_lsn FROM "
+            "pg_replication_slots WHERE slot_name = 'drnode_wal'").strip())
+            >= end, 15, interval=0.2, what="the slot to reach the insert")
+        # A whole segment: archived once (the stream and wal-push agree
+        # on its contents), its partials gone.
+        self.pg.psql("app", "SELECT pg_switch_wal()")
+        wait_until(lambda: self.archived(seg) and seg not in self.partials(),
+                   30, interval=0.2, what="%s archived whole" % seg)
+        self.pg.psql("app", "SELECT pg_switch_wal()")
+        last = self.pg.psql("app", "SELECT pg_walfile_name("
+                            "pg_current_wal_lsn() - 1)").strip()
+        wait_until(lambda: self.pg.psql(
+            "postgres", "SELECT coalesce(last_failed_wal, '') || '|' || "
+            "coalesce(last_archived_wal, '') FROM pg_stat_archiver"
+        ).strip().split("|")[1] >= last, 30, interval=0.2,
+            what="wal-push to archive %s beside the stream" % last)
+        failed = self.pg.psql("postgres", "SELECT failed_count FROM "
+                              "pg_stat_archiver").strip()
+        self.assertEqual(failed, "0", self.pg.log_tail())
+
+    def test_2_another_node_takes_over_from_the_slot(self):
+        owner = self.owner
+        self.c.kill(owner)
+        job = wait_until(lambda: (lambda j: j if j is not None and
+                                  j["owner"] != owner and
+                                  self.slot() == "physical|t" else None)(
+            self.stream_job()), 40, interval=0.2,
+            what="another node to stream")
+        type(self).owner = job["owner"]
+        self.assertGreaterEqual(job["attempt"], 2)
+        self.c.start(owner)
+        self.c.wait_for_leader()
+        self.pg.psql("app", "INSERT INTO t VALUES (0, 'two')")
+        seg, end = self.insert_end()
+        wait_until(lambda: max(self.partials().get(seg, [0])) >=
+                   end % (16 << 20), 10, interval=0.1,
+                   what="the new streamer to store the insert")
+
+    def test_3_rpo_a_commit_survives_the_server_and_the_streamer(self):
+        self.pg.psql("app", "INSERT INTO t VALUES (-1, 'the last commit')")
+        self.pg.kill()
+        time.sleep(1.0)
+        self.c.kill(self.owner)
+        self.c.wait_for_leader()
+        port = drcluster.free_ports(1)[0]
+        rc, out, err = self.drctl("--json", "restore", "--pitr", "--target",
+                                  "latest", "--pgdata",
+                                  os.path.join(self.tmp, "r-latest"),
+                                  "--drnode", self.bin, "--start", "--port",
+                                  str(port))
+        self.assertEqual(rc, 0, out + err)
+        res = json.loads(out)
+        self.restored.append(res["result"]["pid"])
+        p = self.pg.run([os.path.join(svc_pg.PG_BIN, "psql"), "-X", "-A",
+                         "-t", "-h", res["result"]["pgdata"], "-p",
+                         str(port), "-U", "postgres", "-d", "app", "-c",
+                         "SELECT note FROM t WHERE id = -1"], timeout=30)
+        self.assertEqual(p.stdout.decode().strip(), "the last commit",
+                         out + err)
+
+    def test_4_bad_specs_are_refused(self):
+        base = {"op": "wal_stream", "pg": "host=127.0.0.1 port=1",
+                "store": "file://" + self.tmp}
+        for extra, want in (({"slot": "Bad-Name"}, "slot"),
+                            ({"flush_ms": 5}, "flush_ms"),
+                            ({"copies": "file:///x"}, "copies"),
+                            ({"pg": None}, "pg")):
+            spec = dict(base, **extra)
+            if extra.get("pg", 1) is None:
+                del spec["pg"]
+            out = run_job(spec)
+            self.assertFalse(out["ok"])
+            self.assertIn(want, out["error"])
+        # A server that cannot be reached: the error says so.
+        out = run_job(base)
+        self.assertFalse(out["ok"])
+        self.assertIn("replication connection", out["error"])
+
+
+if __name__ == "__main__":
+    drtest.main()
