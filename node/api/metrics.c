@@ -107,6 +107,29 @@ static void metrics_wal_archive(struct out *o,
     }
 }
 
+/* The WAL stream's replication slot on the region's PostgreSQL, as this
+ * node's probe last read it: only while the slot exists. */
+static void metrics_wal_stream(struct out *o,
+                               const char *region,
+                               const struct probe_result *db)
+{
+    if (db->status != PROBE_UP || db->stream_slot_lag < 0) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_wal_stream_slot_bytes WAL the region's PostgreSQL "
+        "keeps for the WAL stream's slot: written but not yet durable in "
+        "every WAL store (grows while no stream runs).\n"
+        "# TYPE drnode_wal_stream_slot_bytes gauge\n"
+        "drnode_wal_stream_slot_bytes{region=\"%s\"} %lld\n"
+        "# HELP drnode_wal_stream_active 1 while a WAL stream reads from the "
+        "slot.\n"
+        "# TYPE drnode_wal_stream_active gauge\n"
+        "drnode_wal_stream_active{region=\"%s\"} %d\n",
+        region, (long long)db->stream_slot_lag, region,
+        db->stream_slot_active ? 1 : 0);
+}
+
 /* A standby replaying the WAL archive ([services] pg_standby), as this
  * node's probe last read it. */
 static void metrics_pg_standby(struct out *o,
@@ -204,6 +227,7 @@ static void metrics_health(struct out *o, struct api *a)
             (unsigned long long)a->health->reports_sent,
             (unsigned long long)a->health->reports_failed);
         metrics_wal_archive(o, a->cfg->region, &own[PROBE_DATABASE]);
+        metrics_wal_stream(o, a->cfg->region, &own[PROBE_DATABASE]);
         metrics_pg_standby(o, a->cfg->region, &own[PROBE_PG_STANDBY]);
         /* What this node finds of the other regions' public endpoints. */
         put(o,

@@ -31,10 +31,10 @@
 #include "backup/pg_internal.h"
 #include "backup/wal.h"
 #include "common/err.h"
+#include "common/walslot.h"
 #include "log/log.h"
 #include "store/store.h"
 
-#define STREAM_SLOT_DEFAULT "drnode_wal"
 #define STREAM_STATUS_MS 10000 /* a standby status at least this often */
 #define STREAM_STORES_MAX 17   /* the region's store and its copies */
 /* Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
@@ -51,10 +51,10 @@ struct stream
     uint64_t sysid;
     uint32_t tli;
     uint32_t seg_size;
-    unsigned char *seg; /* the segment in progress */
-    uint64_t seg_start; /* its first LSN */
-    size_t have;        /* bytes of it received */
-    size_t flushed;     /* bytes of it durable in every store */
+    unsigned char *seg;           /* the segment in progress */
+    uint64_t seg_start;           /* its first LSN */
+    size_t have;                  /* bytes of it received */
+    size_t flushed;               /* bytes of it durable in every store */
     char part_key[STORE_KEY_MAX]; /* its newest streamed partial */
     uint64_t durable;             /* the LSN confirmed to the server */
     uint64_t last_status;
@@ -200,8 +200,8 @@ static int flush_partial(struct stream *st, char *errmsg)
         }
     }
     if (rv != 0) {
-        snprintf(errmsg, 256, "%s (%zu bytes streamed): %.200s", name,
-                 st->have, why);
+        snprintf(errmsg, 256, "%s (%zu bytes streamed): %.200s", name, st->have,
+                 why);
         return rv;
     }
     snprintf(st->part_key, sizeof(st->part_key), "%s", key);
@@ -501,8 +501,8 @@ static int run(struct stream *st, char *errmsg)
                  PQgetvalue(r, 0, 0));
     }
     PQclear(r);
-    if (rv != 0 || (rv = slot_start(st, server_tli, &start, &st->tli,
-                                    errmsg)) != 0) {
+    if (rv != 0 ||
+        (rv = slot_start(st, server_tli, &start, &st->tli, errmsg)) != 0) {
         return rv;
     }
     st->seg = malloc(st->seg_size);
@@ -530,12 +530,12 @@ static int run(struct stream *st, char *errmsg)
             return DR_EUNAVAILABLE;
         }
         PQclear(r);
-        log_info("wal stream: system %llu, timeline %u, slot %s, from %X/%X "
-                 "into %zu store%s, flushed every %llu ms",
-                 (unsigned long long)st->sysid, (unsigned)st->tli, st->slot,
-                 (unsigned)(start >> 32), (unsigned)start, st->n_stores,
-                 st->n_stores == 1 ? "" : "s",
-                 (unsigned long long)st->flush_ms);
+        log_info(
+            "wal stream: system %llu, timeline %u, slot %s, from %X/%X "
+            "into %zu store%s, flushed every %llu ms",
+            (unsigned long long)st->sysid, (unsigned)st->tli, st->slot,
+            (unsigned)(start >> 32), (unsigned)start, st->n_stores,
+            st->n_stores == 1 ? "" : "s", (unsigned long long)st->flush_ms);
         st->last_status = mono_ms();
         rv = receive(st, &next_tli, &next_start, errmsg);
         if (rv != 0) {
@@ -543,9 +543,10 @@ static int run(struct stream *st, char *errmsg)
              * server that went away may never come back. */
             char why[256];
             if (flush_partial(st, why) != 0 && st->have > st->flushed) {
-                log_warn("wal stream: the last %zu bytes received were not "
-                         "stored: %s",
-                         st->have - st->flushed, why);
+                log_warn(
+                    "wal stream: the last %zu bytes received were not "
+                    "stored: %s",
+                    st->have - st->flushed, why);
             }
             return rv;
         }
@@ -597,7 +598,7 @@ int walstreamjob_run(const json_t *spec, json_t **result, char *errmsg)
         return rv;
     }
     if (st.slot == NULL) {
-        st.slot = STREAM_SLOT_DEFAULT;
+        st.slot = DR_WAL_STREAM_SLOT;
     }
     if (!slot_name_ok(st.slot)) {
         snprintf(errmsg, 256,
@@ -606,9 +607,8 @@ int walstreamjob_run(const json_t *spec, json_t **result, char *errmsg)
                  st.slot);
         return DR_EINVAL;
     }
-    if (copies != NULL &&
-        (!json_is_array(copies) ||
-         json_array_size(copies) >= STREAM_STORES_MAX)) {
+    if (copies != NULL && (!json_is_array(copies) ||
+                           json_array_size(copies) >= STREAM_STORES_MAX)) {
         snprintf(errmsg, 256,
                  "\"copies\" must be an array of at most %d store URLs",
                  STREAM_STORES_MAX - 1);

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "common/err.h"
+#include "common/walslot.h"
 #include "config/config.h"
 #include "probe/internal.h"
 
@@ -31,7 +32,15 @@ static const char *const step_queries[] = {
         "now() - a.last_archived_time))::bigint, -1), "
         "COALESCE(a.last_failed_time > a.last_archived_time OR "
         "(a.last_failed_time IS NOT NULL AND a.last_archived_time IS NULL), "
-        "false), COALESCE(a.last_failed_wal, '') "
+        "false), COALESCE(a.last_failed_wal, ''), "
+        /* The WAL stream's slot: bytes the server keeps for it, whether a
+         * stream reads from it (the slot's absence: -1, false). */
+        "COALESCE((SELECT (CASE WHEN pg_is_in_recovery() THEN NULL ELSE "
+        "pg_current_wal_lsn() END - s.restart_lsn)::bigint FROM "
+        "pg_replication_slots s WHERE s.slot_name = '" DR_WAL_STREAM_SLOT
+        "'), -1), COALESCE((SELECT s.active FROM pg_replication_slots s "
+        "WHERE s.slot_name = '" DR_WAL_STREAM_SLOT
+        "'), false) "
         "FROM pg_stat_archiver a",
 };
 
@@ -234,7 +243,7 @@ static bool take_result(struct pg_run *r, PGresult *res)
     if (PQntuples(res) != 1 ||
         PQnfields(res) != (r->step != STEP_STATS                ? 1
                            : r->run.service == PROBE_PG_STANDBY ? 2
-                                                                : 8)) {
+                                                                : 10)) {
         PQclear(res);
         fail_pg(r, "unexpected result shape");
         return false;
@@ -253,6 +262,8 @@ static bool take_result(struct pg_run *r, PGresult *res)
         snprintf(r->run.res.archive_failed_wal,
                  sizeof(r->run.res.archive_failed_wal), "%s",
                  PQgetvalue(res, 0, 7));
+        r->run.res.stream_slot_lag = strtoll(PQgetvalue(res, 0, 8), &end, 10);
+        r->run.res.stream_slot_active = PQgetvalue(res, 0, 9)[0] == 't';
     }
     r->got_row = true;
     PQclear(res);

@@ -51,6 +51,11 @@ struct probe_result
     bool archiving, archive_failing;
     int64_t archived, archive_failed, archived_age_s;
     char archive_failed_wal[64];
+    /* PROBE_DATABASE: the WAL stream's replication slot: bytes of WAL the
+     * server keeps for it (-1: no such slot, or the server is a standby)
+     * and whether a stream reads from it now */
+    int64_t stream_slot_lag;
+    bool stream_slot_active;
     /* PROBE_PG_STANDBY: pg_is_in_recovery(), and seconds since the last
      * transaction it replayed was committed (-1: none replayed yet) */
     bool in_recovery;

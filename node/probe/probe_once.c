@@ -44,6 +44,12 @@ static json_t *result_json(int service, const struct probe_result *r)
                                     json_string(r->archive_failed_wal));
                 json_object_set_new(o, "wal_archive", a);
             }
+            if (r->stream_slot_lag >= 0) {
+                json_object_set_new(o, "wal_stream_slot",
+                                    json_pack("{sI sb}", "bytes",
+                                              (json_int_t)r->stream_slot_lag,
+                                              "active", r->stream_slot_active));
+            }
             break;
         case PROBE_PG_STANDBY:
             json_object_set_new(o, "in_recovery", json_boolean(r->in_recovery));

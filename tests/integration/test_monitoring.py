@@ -62,6 +62,9 @@ CONDITIONAL = {
     "drnode_pg_wal_archive_failing": "only on nodes whose [services] pg "
                                      "has archive_mode on (test_wal.py "
                                      "checks it live)",
+    "drnode_wal_stream_active": "only while the WAL stream's replication "
+                                "slot exists on [services] pg "
+                                "(test_walstream.py checks it live)",
     "drnode_pg_standby_replay_delay_seconds": "only on nodes with [services] "
                                               "pg_standby (test_pitr.py "
                                               "checks it live)",
@@ -271,6 +274,7 @@ class TestMonitoring(ClusterTestCase):
                             "DnsNotAtPrimary", "RaftTlsRefused",
                             "RegionEndpointsUnreachable",
                             "WalArchiveFailing", "PgStandbyBehind",
+                            "WalStreamStalled",
                             "TlsCertificateExpiresSoon"}
         self.assertEqual(set(by_name), want)
 

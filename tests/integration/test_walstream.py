@@ -185,6 +185,16 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         failed = self.pg.psql("postgres", "SELECT failed_count FROM "
                               "pg_stat_archiver").strip()
         self.assertEqual(failed, "0", self.pg.log_tail())
+        # Each node's database probe sees the slot read, little kept.
+        def metrics():
+            text = self.c.nodes[1].get("/metrics").body.decode()
+            got = dict(re.findall(r'^(drnode_wal_stream_\w+)\{region='
+                                  r'"eu-west"\} (\S+)$', text, re.M))
+            return got if got.get("drnode_wal_stream_active") == "1" \
+                else None
+        got = wait_until(metrics, 20, interval=0.5,
+                         what="drnode_wal_stream_active 1 on node 1")
+        self.assertLess(int(got["drnode_wal_stream_slot_bytes"]), 16 << 20)
 
     def test_2_another_node_takes_over_from_the_slot(self):
         owner = self.owner
