@@ -367,8 +367,6 @@ out:
     return rv;
 }
 
-/* Point the failover's DNS step at the local PowerDNS (settings are
- * replicated: set once the cluster is up, again on every up). */
 /* PUT body to path through c, retrying while the bootstrap commits. */
 static int local__put(struct client *c, const char *path, json_t *body)
 {
@@ -433,7 +431,13 @@ static int local__region_endpoints(struct drctl *d,
     return rv;
 }
 
-static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
+/* With the local services: the failover's DNS step at the local
+ * PowerDNS, and PostgreSQL's WAL streamed into the primary region's store
+ * (its servers take replication connections from loopback). Settings are
+ * replicated: set once the cluster is up, again on every up. */
+static int local__settings(struct drctl *d,
+                           const struct local_cluster *lc,
+                           bool services)
 {
     char endpoints[LOCAL_NODES_MAX * 24], token[LOCAL_PATH_MAX + 16];
     char errmsg[CLIENT_ERRMSG_MAX], api[64], server[32];
@@ -443,7 +447,7 @@ static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
     size_t len = 0;
     int rv = 0;
 
-    if (lc->dns_port == 0) {
+    if (lc->dns_port == 0 && !services) {
         return 0;
     }
     for (size_t i = 0; i < lc->n && len + 24 < sizeof(endpoints); i++) {
@@ -461,12 +465,19 @@ static int local__dns_settings(struct drctl *d, const struct local_cluster *lc)
     if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
         return drctl_fail(d, "dns settings: %s", errmsg);
     }
-    for (size_t k = 0; k < 4 && rv == 0; k++) {
+    for (size_t k = 0; k < 4 && rv == 0 && lc->dns_port != 0; k++) {
         char path[64];
         json_t *body = json_pack("{ss}", "value", values[k]);
         snprintf(path, sizeof(path), "/api/settings/%s", keys[k]);
         if (local__put(&c, path, body) != 0) {
             rv = drctl_fail(d, "dns settings: could not set %s", keys[k]);
+        }
+        json_decref(body);
+    }
+    if (rv == 0 && services) {
+        json_t *body = json_pack("{sb}", "value", 1);
+        if (local__put(&c, "/api/settings/wal.stream", body) != 0) {
+            rv = drctl_fail(d, "settings: could not set wal.stream");
         }
         json_decref(body);
     }
@@ -710,7 +721,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
                 d->cmd, services ? " and services" : "", lc->dir);
         goto out;
     }
-    if ((rv = local__dns_settings(d, lc)) != 0 ||
+    if ((rv = local__settings(d, lc, services)) != 0 ||
         (rv = local__region_endpoints(d, lc)) != 0) {
         goto out;
     }
