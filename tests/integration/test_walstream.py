@@ -214,7 +214,37 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                    end % (16 << 20), 10, interval=0.1,
                    what="the new streamer to store the insert")
 
-    def test_3_rpo_a_commit_survives_the_server_and_the_streamer(self):
+    def test_3_a_standby_replays_the_segment_in_progress(self):
+        """A standby of the archive (drctl restore --pitr --standby)
+        replays what the stream flushed: a commit reaches it in seconds,
+        not when its segment is full."""
+        port = drcluster.free_ports(1)[0]
+        rc, out, err = self.drctl("--json", "restore", "--pitr", "--standby",
+                                  "--drnode", self.bin, "--start", "--port",
+                                  str(port), "--pgdata",
+                                  os.path.join(self.tmp, "r-standby"))
+        self.assertEqual(rc, 0, out + err)
+        res = json.loads(out)
+        self.restored.append(res["result"]["pid"])
+        self.pg.psql("app", "INSERT INTO t VALUES (-2, 'to the standby')")
+        seg, _ = self.insert_end()
+
+        def on_standby():
+            p = self.pg.run([os.path.join(svc_pg.PG_BIN, "psql"), "-X", "-A",
+                             "-t", "-h", res["result"]["pgdata"], "-p",
+                             str(port), "-U", "postgres", "-d", "app", "-c",
+                             "SELECT note FROM t WHERE id = -2"],
+                            check=False, timeout=30)
+            return p.stdout.decode().strip() == "to the standby"
+        wait_until(on_standby, 30, interval=0.5,
+                   what="the commit on the standby")
+        self.assertFalse(self.archived(seg), "%s was archived whole: the "
+                         "standby did not need the stream" % seg)
+        os.kill(res["result"]["pid"], signal.SIGTERM)
+        wait_until(lambda: not drcluster.pid_alive(res["result"]["pid"]), 30,
+                   what="the standby to stop")
+
+    def test_4_rpo_a_commit_survives_the_server_and_the_streamer(self):
         self.pg.psql("app", "INSERT INTO t VALUES (-1, 'the last commit')")
         self.pg.kill()
         time.sleep(1.0)
@@ -236,7 +266,7 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(p.stdout.decode().strip(), "the last commit",
                          out + err)
 
-    def test_4_bad_specs_are_refused(self):
+    def test_5_bad_specs_are_refused(self):
         base = {"op": "wal_stream", "pg": "host=127.0.0.1 port=1",
                 "store": "file://" + self.tmp}
         for extra, want in (({"slot": "Bad-Name"}, "slot"),
