@@ -440,8 +440,9 @@ static void start_claimed(struct agent *a)
         }
         return;
     }
-    log_info("job %" PRIu64 " (%s %s) attempt %u: claimed, running", a->job_id,
-             fsm_job_kind_name(j->kind), j->backup_id, (unsigned)a->attempt);
+    log_info("job %" PRIu64 " (%s%s%s) attempt %u: claimed, running", a->job_id,
+             fsm_job_kind_name(j->kind), j->backup_id[0] != '\0' ? " " : "",
+             j->backup_id, (unsigned)a->attempt);
     if (spawn_child(a, j) != DR_OK) {
         back_to_idle(a, 5000); /* the lease runs out; the job runs again */
     }

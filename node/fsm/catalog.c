@@ -1102,9 +1102,10 @@ static int attempt_failed(struct fsm *f,
         j->not_before_ms = now + backoff;
     }
     fsm__audit_add(f, now, actor, "job-attempt-failed",
-                   "job %llu (%s %s) attempt %u: %s%s",
+                   "job %llu (%s%s%s) attempt %u: %s%s",
                    (unsigned long long)j->id, fsm_job_kind_name(j->kind),
-                   j->backup_id, (unsigned)j->attempt, error,
+                   j->backup_id[0] != '\0' ? " " : "", j->backup_id,
+                   (unsigned)j->attempt, error,
                    j->state == FSM_JOB_FAILED ? " (no attempts left)" : "");
     if (j->kind == FSM_JOB_DRILL && j->state == FSM_JOB_FAILED) {
         return fsm__drill_job_done(f, j, false, NULL, error, now, actor);
