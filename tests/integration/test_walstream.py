@@ -185,6 +185,9 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         failed = self.pg.psql("postgres", "SELECT failed_count FROM "
                               "pg_stat_archiver").strip()
         self.assertEqual(failed, "0", self.pg.log_tail())
+        # Nor did the stream stumble over what wal-push archived first.
+        j = self.stream_job()
+        self.assertEqual((j["attempt"], j["error"]), (1, ""), j)
         # Each node's database probe sees the slot read, little kept.
         def metrics():
             text = self.c.nodes[1].get("/metrics").body.decode()
