@@ -991,6 +991,33 @@ struct fsm_job *fsm__job_add(struct fsm *f, const struct fsm_job *tmpl)
     return j;
 }
 
+/* A new pending job of kind in region (its store), with the next id and
+ * the attempts jobs.max_attempts gives; no backup, prefix or error yet.
+ * Strings are borrowed until fsm__job_add copies them. */
+static struct fsm_job job_template(const struct fsm *f,
+                                   int kind,
+                                   const char *region,
+                                   const char *store,
+                                   uint64_t now,
+                                   const char *actor)
+{
+    struct fsm_job t;
+
+    memset(&t, 0, sizeof(t));
+    t.id = f->job_seq + 1;
+    t.kind = kind;
+    t.region = (char *)region;
+    t.backup_id = (char *)"";
+    t.prefix = (char *)"";
+    t.store = (char *)store;
+    t.state = FSM_JOB_PENDING;
+    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
+    t.created_ms = t.updated_ms = now;
+    t.error = (char *)"";
+    t.actor = (char *)(actor != NULL ? actor : "");
+    return t;
+}
+
 /* Add a job deleting the objects under prefix in region's store. */
 static int add_delete_job(struct fsm *f,
                           int kind,
@@ -1004,18 +1031,9 @@ static int add_delete_job(struct fsm *f,
 {
     struct fsm_job t;
 
-    memset(&t, 0, sizeof(t));
-    t.id = f->job_seq + 1;
-    t.kind = kind;
-    t.region = (char *)region;
+    t = job_template(f, kind, region, store, now, actor);
     t.backup_id = (char *)backup_id;
     t.prefix = (char *)prefix;
-    t.store = (char *)store;
-    t.state = FSM_JOB_PENDING;
-    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
-    t.created_ms = t.updated_ms = now;
-    t.error = (char *)"";
-    t.actor = (char *)actor;
     if (fsm__job_add(f, &t) == NULL) {
         return DR_ENOMEM;
     }
@@ -1278,19 +1296,11 @@ static int mutate_create_replica(struct fsm *f,
     const struct fsm_region *r = fsm_region_get(f, c->region);
     struct fsm_job t;
 
-    memset(&t, 0, sizeof(t));
-    t.id = f->job_seq + 1;
-    t.kind = FSM_JOB_REPLICATE;
+    t = job_template(f, FSM_JOB_REPLICATE, r->name, r->object_store, now,
+                     cmd->actor);
     t.backup_kind = b->kind;
-    t.region = r->name;
     t.backup_id = b->id;
     t.prefix = b->prefix;
-    t.store = r->object_store;
-    t.state = FSM_JOB_PENDING;
-    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
-    t.created_ms = t.updated_ms = now;
-    t.error = (char *)"";
-    t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
     if (fsm__job_add(f, &t) == NULL) {
         return DR_ENOMEM;
     }
@@ -1476,20 +1486,11 @@ static int mutate_create_stream(struct fsm *f,
              r->name);
     fsm__wal_stream_close(f, r->name, why, now,
                           cmd->actor != NULL ? cmd->actor : "");
-    memset(&t, 0, sizeof(t));
-    t.id = f->job_seq + 1;
-    t.kind = FSM_JOB_WAL_STREAM;
-    t.region = r->name;
-    t.backup_id = (char *)"";
-    t.prefix = (char *)"";
-    t.store = r->object_store;
-    t.state = FSM_JOB_PENDING;
+    t = job_template(f, FSM_JOB_WAL_STREAM, r->name, r->object_store, now,
+                     cmd->actor);
     /* Streaming is never given up: a failed attempt backs off and goes
      * on (attempt_failed), from the slot where the last one stopped. */
     t.max_attempts = UINT32_MAX;
-    t.created_ms = t.updated_ms = now;
-    t.error = (char *)"";
-    t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
     if (fsm__job_add(f, &t) == NULL) {
         return DR_ENOMEM;
     }
@@ -1530,22 +1531,13 @@ static int mutate_create(struct fsm *f,
         res->joined = true;
         return DR_OK;
     }
-    memset(&t, 0, sizeof(t));
-    t.id = f->job_seq + 1;
+    t = job_template(f, FSM_JOB_BACKUP, r->name, r->object_store, now,
+                     cmd->actor);
     format_utc(now, when, sizeof(when));
     snprintf(backup_id, sizeof(backup_id), "%s-%s-%llu",
              backup_kind_short[c->backup_kind], when, (unsigned long long)t.id);
-    t.kind = FSM_JOB_BACKUP;
     t.backup_kind = c->backup_kind;
-    t.region = r->name;
     t.backup_id = backup_id;
-    t.prefix = (char *)"";
-    t.store = r->object_store;
-    t.state = FSM_JOB_PENDING;
-    t.max_attempts = (uint32_t)fsm_setting_int(f, "jobs.max_attempts");
-    t.created_ms = t.updated_ms = now;
-    t.error = (char *)"";
-    t.actor = (char *)(cmd->actor != NULL ? cmd->actor : "");
     if (fsm__job_add(f, &t) == NULL) {
         return DR_ENOMEM;
     }
