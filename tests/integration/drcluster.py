@@ -151,6 +151,18 @@ def pid_alive(pid):
         return False
 
 
+def terminate_all(pids, what="process", timeout=30):
+    """SIGTERM each pid (ours: servers a test started) and wait until each
+    is gone; those already gone are skipped."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        wait_until(lambda: not pid_alive(pid), timeout,
+                   what="%s %d to stop" % (what, pid))
+
+
 def pid_cmdline(pid):
     """The command line of pid, "" when it is gone."""
     try:

@@ -85,13 +85,8 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for pid in getattr(cls, "restored", []):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            wait_until(lambda: not drcluster.pid_alive(pid), 30,
-                       what="restored server %d to stop" % pid)
+        drcluster.terminate_all(getattr(cls, "restored", []),
+                                "restored server")
         if getattr(cls, "c", None) is not None:
             cls.c.cleanup()
         if getattr(cls, "pg", None) is not None:
