@@ -15,7 +15,7 @@ import os
 import pwd
 import re
 import shutil
-import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -238,9 +238,35 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                    what="the commit on the standby")
         self.assertFalse(self.archived(seg), "%s was archived whole: the "
                          "standby did not need the stream" % seg)
-        os.kill(res["result"]["pid"], signal.SIGTERM)
-        wait_until(lambda: not drcluster.pid_alive(res["result"]["pid"]), 30,
-                   what="the standby to stop")
+        # Promoted (timeline 2), it is streamed from in turn, as a failover
+        # would: the new timeline's history first, then its WAL.
+        self.pg.run([os.path.join(svc_pg.PG_BIN, "pg_ctl"), "-D",
+                     res["result"]["pgdata"], "-w", "promote"], timeout=60)
+        store = os.path.join(self.tmp, "store-promoted")
+        os.mkdir(store)
+        stream = subprocess.Popen(
+            [self.bin, "--run-job"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stream.stdin.write(json.dumps({
+            "op": "wal_stream", "store": "file://" + store,
+            "pg": "host=127.0.0.1 port=%d user=postgres" % port}).encode())
+        stream.stdin.close()
+        try:
+            def streamed():
+                names = [f for _, _, fs in os.walk(store) for f in fs]
+                return names if any(f.startswith("00000002.history-")
+                                    for f in names) and any(
+                    f.startswith("00000002") and ".stream-" in f
+                    for f in names) else None
+            wait_until(streamed, 30, interval=0.2,
+                       what="timeline 2's history and WAL streamed")
+        finally:
+            stream.kill()
+            stream.wait()
+            err = stream.stderr.read().decode(errors="replace")
+            stream.stderr.close()
+        self.assertIn("timeline 2", err)
+        drcluster.terminate_all([res["result"]["pid"]], "promoted standby")
 
     def test_4_rpo_a_commit_survives_the_server_and_the_streamer(self):
         self.pg.psql("app", "INSERT INTO t VALUES (-1, 'the last commit')")
