@@ -97,6 +97,13 @@ def drnode():
                                                     "drnode")
 
 
+def tools():
+    """The test tools (storetool, dnstool...): $DR_TOOLS, else build/tests."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    return os.environ.get("DR_TOOLS") or os.path.join(root, "build", "tests")
+
+
 def run_job(spec, timeout=120.0):
     """`drnode --run-job` on spec: its JSON result line. A sanitizer report,
     an exit code other than 0 or 1, or one that disagrees with "ok" fails."""

@@ -29,6 +29,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 import drcluster  # noqa: E402
 from drcluster import Cluster, wait_until  # noqa: E402
 import svc_pg  # noqa: E402
+import svc_s3  # noqa: E402
 from drtest import run_job  # noqa: E402
 from test_wal import CONF as WAL_CONF  # noqa: E402 (wal-push's config)
 
@@ -267,6 +268,72 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             stream.stderr.close()
         self.assertIn("timeline 2", err)
         drcluster.terminate_all([res["result"]["pid"]], "promoted standby")
+
+    def stream_child(self, spec):
+        """A WAL stream outside the cluster (what the job runs), on a
+        slot of its own."""
+        p = subprocess.Popen([self.bin, "--run-job"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdin.write(json.dumps(dict(spec, op="wal_stream")).encode())
+        p.stdin.close()
+        return p
+
+    def test_3b_into_s3_and_into_a_store_that_is_down(self):
+        s3 = svc_s3.MotoS3(bucket="wal").start()
+        creds = s3.write_credentials(os.path.join(self.tmp, "s3creds"))
+        down = drcluster.free_ports(1)[0]
+        streams = []
+        try:
+            ok = self.stream_child({"store": s3.url(), "slot": "drnode_s3",
+                                    "credentials_file": creds,
+                                    "pg": self.pg.conninfo("app")})
+            streams.append(ok)
+            bad = self.stream_child({
+                "store": "s3://wal?endpoint=http://127.0.0.1:%d&region="
+                "us-east-1" % down, "slot": "drnode_down",
+                "credentials_file": creds, "pg": self.pg.conninfo("app")})
+            streams.append(bad)
+            self.pg.psql("app", "INSERT INTO t VALUES (-3, 'to s3')")
+            seg, end = self.insert_end()
+
+            def in_s3():
+                p = subprocess.run(
+                    [os.path.join(drtest.tools(), "storetool"),
+                     "--credentials", creds, s3.url(), "list", "wal/"],
+                    capture_output=True, timeout=60)
+                sizes = [int(m.group(1), 16) for m in re.finditer(
+                    (r"/%s\.stream-([0-9a-f]{8})-" % seg).encode(),
+                    p.stdout)]
+                return sizes and max(sizes) >= end % (16 << 20)
+            wait_until(in_s3, 20, interval=0.3, what="%s streamed into S3"
+                       % seg)
+            # A store that is down: the stream fails naming it, and its
+            # slot keeps what it could not store.
+            out = json.loads(bad.stdout.read().decode().strip()
+                             .splitlines()[-1])
+            bad.wait(timeout=60)
+            self.assertFalse(out["ok"])
+            self.assertIn("127.0.0.1:%d" % down, out["error"])
+            kept = self.pg.psql("postgres", "SELECT restart_lsn <= "
+                                "'%X/%X'::pg_lsn FROM pg_replication_slots "
+                                "WHERE slot_name = 'drnode_down'" % (
+                                    end >> 32, end & 0xffffffff)).strip()
+            self.assertEqual(kept, "t")
+        finally:
+            for p in streams:
+                p.kill()
+                p.wait()
+                p.stdout.close()
+                p.stderr.close()
+            s3.stop()
+            # Nobody reads these slots again: they would keep WAL.
+            wait_until(lambda: self.pg.psql(
+                "postgres", "SELECT count(*) FROM pg_replication_slots "
+                "WHERE slot_name IN ('drnode_s3', 'drnode_down') AND "
+                "active").strip() == "0", 30, what="the test's slots idle")
+            self.pg.psql("postgres", "SELECT pg_drop_replication_slot("
+                         "slot_name) FROM pg_replication_slots WHERE "
+                         "slot_name IN ('drnode_s3', 'drnode_down')")
 
     def test_4_rpo_a_commit_survives_the_server_and_the_streamer(self):
         self.pg.psql("app", "INSERT INTO t VALUES (-1, 'the last commit')")
