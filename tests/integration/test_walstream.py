@@ -10,6 +10,7 @@ point-in-time restore to the latest point still holds the commit.
 Environment: DRNODE, DRCTL (paths to the binaries).
 """
 
+import hashlib
 import json
 import os
 import pwd
@@ -267,6 +268,13 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             err = stream.stderr.read().decode(errors="replace")
             stream.stderr.close()
         self.assertIn("timeline 2", err)
+        # The history file byte for byte (its SHA-256 names the object), so
+        # a wal-push of the same file later finds it already there.
+        with open(os.path.join(res["result"]["pgdata"], "pg_wal",
+                               "00000002.history"), "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        self.assertIn("00000002.history-%s.zst" % sha,
+                      [f for _, _, fs in os.walk(store) for f in fs])
         drcluster.terminate_all([res["result"]["pid"]], "promoted standby")
 
     def stream_child(self, spec):
