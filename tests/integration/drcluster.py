@@ -88,6 +88,51 @@ def _ephemeral_low():
         return 32768
 
 
+# Ports handed out by free_ports, shared by every test process of the
+# machine: ctest runs several at once, each choosing at random from the
+# same range, and a port one of them chose but has not bound yet looks
+# free to the others (a node's API "address already in use" at its first
+# start failed a CI run so). A claim holds for PORT_CLAIM_S, long enough
+# for any choice to be bound; the directory is in the temp dir and
+# emptied of stale claims as it is used.
+PORT_CLAIM_S = 600
+PORT_CLAIMS = os.path.join(tempfile.gettempdir(),
+                           "drtest-ports-%d" % os.getuid())
+
+
+class _port_registry:
+    """with _port_registry() as claim: claim(port) is True when no other
+    test process claimed port in the last PORT_CLAIM_S seconds, and then
+    claims it. One process at a time (a lock file)."""
+
+    def __enter__(self):
+        import fcntl
+        os.makedirs(PORT_CLAIMS, mode=0o700, exist_ok=True)
+        self.lock = open(os.path.join(PORT_CLAIMS, ".lock"), "a")
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        now = time.time()
+        for e in os.scandir(PORT_CLAIMS):
+            if e.name.isdigit():
+                try:
+                    if now - e.stat().st_mtime >= PORT_CLAIM_S:
+                        os.unlink(e.path)
+                except FileNotFoundError:
+                    pass
+        return self.claim
+
+    def claim(self, port):
+        path = os.path.join(PORT_CLAIMS, str(port))
+        if os.path.exists(path):
+            return False
+        with open(path, "w"):
+            pass
+        return True
+
+    def __exit__(self, *exc):
+        self.lock.close()  # releases the lock
+        return False
+
+
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1, each checked bindable.
 
@@ -114,20 +159,22 @@ def free_ports(n):
                 s.close()
         return ports
     rng = random.SystemRandom()
-    for _ in range(20 * n + 100):
-        if len(ports) == n:
-            break
-        port = rng.randint(first, last)
-        if port in ports:
-            continue
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            s.close()
-        ports.append(port)
+    with _port_registry() as claim:
+        for _ in range(20 * n + 100):
+            if len(ports) == n:
+                break
+            port = rng.randint(first, last)
+            if port in ports:
+                continue
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            if claim(port):
+                ports.append(port)
     if len(ports) < n:
         raise AssertionError("no %d free ports between %d and %d"
                              % (n, first, last))
