@@ -39,20 +39,26 @@ static bool backup_can_run(const struct config *c, const struct fsm_job *j)
 }
 
 /* Where this node's WAL archive is, as wal-push finds it: [services]
- * wal_store, else the region's object store (else the job's), into o's
- * "store", and the regions wal_copies names into "copies" (URLs). */
+ * wal_store, else the region's object store in this file, else the job's
+ * ("" when none). */
+static const char *wal_store_url(const struct config *c,
+                                 const struct fsm_job *j)
+{
+    const char *region = config_region_store(c, c->region);
+
+    return c->wal_store[0] != '\0' ? c->wal_store
+           : region != NULL        ? region
+                                   : j->store;
+}
+
+/* The WAL archive into o's "store", and the regions wal_copies names into
+ * "copies" (URLs). */
 static void wal_stores(json_t *o,
                        const struct config *c,
                        const struct fsm_job *j)
 {
-    const char *store = c->wal_store[0] != '\0' ? c->wal_store : j->store;
+    const char *store = wal_store_url(c, j);
 
-    for (size_t i = 0; i < c->n_regions && c->wal_store[0] == '\0'; i++) {
-        if (strcmp(c->regions[i].name, c->region) == 0 &&
-            c->regions[i].object_store[0] != '\0') {
-            store = c->regions[i].object_store;
-        }
-    }
     json_object_set_new(o, "store", json_string(store));
     if (c->n_wal_copies > 0) {
         json_t *copies = json_array();
@@ -489,9 +495,7 @@ static bool restore_can_run(const struct config *c, const struct fsm_job *j)
  * the WAL archive, until the lease is refused. */
 static bool stream_can_run(const struct config *c, const struct fsm_job *j)
 {
-    return c->pg_conninfo[0] != '\0' &&
-           (c->wal_store[0] != '\0' || j->store[0] != '\0' ||
-            config_region_store(c, c->region) != NULL);
+    return c->pg_conninfo[0] != '\0' && wal_store_url(c, j)[0] != '\0';
 }
 
 static json_t *stream_spec(const struct config *c,

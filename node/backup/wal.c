@@ -26,20 +26,12 @@
     (64u << 20) /* files read whole: hashed and compressed \
                    from one read */
 
-static bool all_hex(const char *s, size_t n)
+/* n hex digits, in the case of a ('A' or 'a'): WAL names are upper case,
+ * SHA-256 digests lower. */
+static bool all_hex(const char *s, size_t n, char a)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool all_lower_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= a && s[i] <= a + 5))) {
             return false;
         }
     }
@@ -59,13 +51,14 @@ int wal_name_parse(const char *name, struct wal_name *out, char *errmsg)
     size_t len = strlen(name);
 
     memset(out, 0, sizeof(*out));
-    if (len == 16 && all_hex(name, 8) && strcmp(name + 8, ".history") == 0) {
+    if (len == 16 && all_hex(name, 8, 'A') &&
+        strcmp(name + 8, ".history") == 0) {
         out->kind = WAL_HISTORY;
         out->tli = hex32(name);
         snprintf(out->dir, sizeof(out->dir), "history");
-    } else if (len >= 24 && all_hex(name, 24) &&
+    } else if (len >= 24 && all_hex(name, 24, 'A') &&
                (len == 24 || strcmp(name + 24, ".partial") == 0 ||
-                (len == 40 && name[24] == '.' && all_hex(name + 25, 8) &&
+                (len == 40 && name[24] == '.' && all_hex(name + 25, 8, 'A') &&
                  strcmp(name + 33, ".backup") == 0))) {
         out->kind = len == 24   ? WAL_SEGMENT
                     : len == 40 ? WAL_BACKUP
@@ -97,6 +90,23 @@ static uint64_t le(const unsigned char *p, int n)
         v = (v << 8) | p[i];
     }
     return v;
+}
+
+void wal_segment_name(uint32_t tli,
+                      uint64_t segno,
+                      uint64_t seg_size,
+                      char *out)
+{
+    uint64_t per_log = 0x100000000ull / seg_size;
+
+    snprintf(out, 25, "%08X%08X%08X", tli, (unsigned)(segno / per_log),
+             (unsigned)(segno % per_log));
+}
+
+/* The number of segment n, of seg_size bytes: its first LSN / seg_size. */
+static uint64_t segno_of(const struct wal_name *n, uint64_t seg_size)
+{
+    return (uint64_t)n->log * (0x100000000ull / seg_size) + n->seg;
 }
 
 int wal_check_header(const unsigned char *hdr,
@@ -411,7 +421,7 @@ static int read_whole(int fd,
 /* Archive one file (its SHA-256 sha, from fd or whole) into the store s:
  * *here when an identical copy already was there. */
 static int push_to(struct store *s,
-                   const struct wal_options *o,
+                   int zstd_level,
                    const char *name,
                    const char *prefix,
                    const char *sha,
@@ -445,9 +455,9 @@ static int push_to(struct store *s,
     }
     snprintf(key, sizeof(key), "%s%s.zst", prefix, sha);
     return whole != NULL
-               ? upload_mem(s, name, key, whole, (size_t)size, o->zstd_level,
+               ? upload_mem(s, name, key, whole, (size_t)size, zstd_level,
                             errmsg)
-               : upload(s, fd, name, key, sha, o->zstd_level, buf, errmsg);
+               : upload(s, fd, name, key, sha, zstd_level, buf, errmsg);
 }
 
 int wal_store_put(struct store *s,
@@ -459,7 +469,6 @@ int wal_store_put(struct store *s,
                   bool *already,
                   char *errmsg)
 {
-    struct wal_options o;
     struct wal_name wn;
     unsigned char md[32];
     char sha[STORE_SHA256_HEX], prefix[128];
@@ -468,14 +477,12 @@ int wal_store_put(struct store *s,
     if ((rv = wal_name_parse(name, &wn, errmsg)) != 0) {
         return rv;
     }
-    memset(&o, 0, sizeof(o));
-    o.zstd_level = zstd_level;
     EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
     to_hex(md, sha);
     snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
              (unsigned long long)sysid, wn.dir, name);
-    return push_to(s, &o, name, prefix, sha, -1, data, (uint64_t)len, NULL,
-                   already, errmsg);
+    return push_to(s, zstd_level, name, prefix, sha, -1, data, (uint64_t)len,
+                   NULL, already, errmsg);
 }
 
 /* Streamed partial segments: wal/SYSID/DIR/NAME.stream-LEN-SHA256.zst,
@@ -514,7 +521,6 @@ int wal_stream_put(struct store *s,
 int wal_stream_clear(struct store *s,
                      uint64_t sysid,
                      const char *name,
-                     const char *keep,
                      char *errmsg)
 {
     struct store_object *objs = NULL;
@@ -525,9 +531,7 @@ int wal_stream_clear(struct store *s,
     stream_prefix(sysid, name, prefix, sizeof(prefix));
     rv = store_list(s, prefix, NULL, &objs, &n, &next, errmsg);
     for (size_t i = 0; rv == 0 && i < n; i++) {
-        if (keep == NULL || strcmp(objs[i].key, keep) != 0) {
-            rv = store_delete(s, objs[i].key, errmsg);
-        }
+        rv = store_delete(s, objs[i].key, errmsg);
     }
     store_objects_free(objs, n);
     free(next);
@@ -558,8 +562,8 @@ static int find_streamed(struct store *s,
         const char *k = objs[i].key + plen;
         uint64_t l;
         /* LEN-SHA.zst: 8 + 1 + 64 + 4 */
-        if (strlen(k) != 77 || !all_lower_hex(k, 8) || k[8] != '-' ||
-            !all_lower_hex(k + 9, 64) || strcmp(k + 73, ".zst") != 0) {
+        if (strlen(k) != 77 || !all_hex(k, 8, 'a') || k[8] != '-' ||
+            !all_hex(k + 9, 64, 'a') || strcmp(k + 73, ".zst") != 0) {
             continue; /* not ours */
         }
         l = hex32(k);
@@ -647,7 +651,7 @@ int wal_push(const struct wal_options *o,
         char *e = i == 0 ? errmsg : why_copy;
         rv = open_store_at(o, url, &s, e);
         if (rv == 0) {
-            rv = push_to(s, o, name, prefix, sha, fd, whole,
+            rv = push_to(s, o->zstd_level, name, prefix, sha, fd, whole,
                          (uint64_t)sb.st_size, buf, &here, e);
         }
         store_close(s);
@@ -769,11 +773,7 @@ static int later_archived(struct store *s,
     bool found = false;
     int rv;
 
-    uint64_t per_log = 0x100000000ull / seg_size;
-    uint64_t n = (uint64_t)wn->log * per_log + wn->seg + 1;
-
-    snprintf(next, sizeof(next), "%08X%08X%08X", wn->tli,
-             (unsigned)(n / per_log), (unsigned)(n % per_log));
+    wal_segment_name(wn->tli, segno_of(wn, seg_size) + 1, seg_size, next);
     snprintf(prefix, sizeof(prefix), "wal/%016llx/%.16s/%s-",
              (unsigned long long)sysid, next, next);
     rv = find_archived(s, prefix, key, &count, why);
@@ -886,9 +886,8 @@ static int fetch_one(const struct wal_options *o,
         snprintf(errmsg, 256, "%.40s: %.200s", name, why);
         goto out;
     }
-    if (count == 0 && streamed && wn.kind == WAL_SEGMENT) {
-        /* fall through to the stream's partial below */
-    } else if (count != 1) {
+    /* None archived: a segment may come from the stream (below). */
+    if (count != 1 && !(count == 0 && streamed && wn.kind == WAL_SEGMENT)) {
         if (count == 0) {
             snprintf(errmsg, 256, "%.40s: not in the archive (%.180s)", name,
                      store_url(s));
@@ -1035,8 +1034,7 @@ static void prefetch_main(const struct wal_options *o,
                           uint64_t seg_size)
 {
     char dir[1100], lock[1200], next[32], path[1200], err[256];
-    uint64_t per_log = 0x100000000ull / seg_size;
-    uint64_t segno = (uint64_t)wn->log * per_log + wn->seg;
+    uint64_t segno = segno_of(wn, seg_size);
     struct stat st;
     int fd;
 
@@ -1051,13 +1049,11 @@ static void prefetch_main(const struct wal_options *o,
     }
     spool_clean(o, name);
     for (int i = 1; i <= o->prefetch; i++) {
-        struct wal_name nn = *wn;
-        uint64_t n = segno + (uint64_t)i;
-        nn.log = (uint32_t)(n / per_log);
-        nn.seg = (uint32_t)(n % per_log);
-        snprintf(next, sizeof(next), "%08X%08X%08X", nn.tli, nn.log, nn.seg);
-        memcpy(nn.dir, next, 16);
-        nn.dir[16] = '\0';
+        struct wal_name nn;
+        wal_segment_name(wn->tli, segno + (uint64_t)i, seg_size, next);
+        if (wal_name_parse(next, &nn, err) != 0) {
+            break;
+        }
         spool_path(o, next, path, sizeof(path));
         if (stat(path, &st) == 0) {
             continue;

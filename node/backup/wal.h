@@ -123,8 +123,8 @@ int wal_store_put(struct store *s,
                   char *errmsg);
 /* Streamed partial segments, the segment in progress (the first len bytes
  * of segment name), at wal/SYSID/DIR/NAME.stream-LEN-SHA256.zst: put one
- * (*key, STORE_KEY_MAX bytes, gets its key), or delete every one of name
- * but keep (NULL: all). wal_fetch falls back to the longest one of a
+ * (*key, STORE_KEY_MAX bytes, gets its key), or delete every one of name.
+ * wal_fetch falls back to the longest one of a
  * segment the archive lacks, padded with zeros; expiry treats them as
  * their segment. */
 int wal_stream_put(struct store *s,
@@ -138,8 +138,13 @@ int wal_stream_put(struct store *s,
 int wal_stream_clear(struct store *s,
                      uint64_t sysid,
                      const char *name,
-                     const char *keep,
                      char *errmsg);
+/* The name of segment number segno (its first LSN / seg_size) on timeline
+ * tli: 24 characters and the NUL into out. */
+void wal_segment_name(uint32_t tli,
+                      uint64_t segno,
+                      uint64_t seg_size,
+                      char *out);
 
 /* Expire what no base backup needs: every segment, .partial and .backup
  * file of the cluster sysid whose segment (of seg_size bytes) is below

@@ -58,7 +58,6 @@ struct stream
     char part_key[STORE_KEY_MAX]; /* its newest streamed partial */
     uint64_t durable;             /* the LSN confirmed to the server */
     uint64_t last_status;
-    uint64_t segments; /* archived whole by this stream */
 };
 
 static uint64_t mono_ms(void)
@@ -90,21 +89,7 @@ static void seg_name(const struct stream *st,
                      uint64_t lsn,
                      char *out)
 {
-    uint64_t per_log = 0x100000000ull / st->seg_size;
-    uint64_t segno = lsn / st->seg_size;
-    snprintf(out, 25, "%08X%08X%08X", tli, (unsigned)(segno / per_log),
-             (unsigned)(segno % per_log));
-}
-
-static int parse_lsn(const char *s, uint64_t *out)
-{
-    unsigned hi, lo;
-    char tail;
-    if (s == NULL || sscanf(s, "%X/%X%c", &hi, &lo, &tail) != 2) {
-        return DR_EINVAL;
-    }
-    *out = ((uint64_t)hi << 32) | lo;
-    return DR_OK;
+    wal_segment_name(tli, lsn / st->seg_size, st->seg_size, out);
 }
 
 /* "16MB" and the like, as SHOW prints wal_segment_size. */
@@ -154,7 +139,7 @@ static int command(PGconn *c, const char *sql, PGresult **r, char *errmsg)
 
 /* A standby status update: received up to what we hold, flushed up to
  * what every store holds (the slot moves there). */
-static int send_status(struct stream *st, bool reply, char *errmsg)
+static int send_status(struct stream *st, char *errmsg)
 {
     unsigned char m[34];
     struct timespec ts;
@@ -167,7 +152,7 @@ static int send_status(struct stream *st, bool reply, char *errmsg)
     put_be64(m + 17, 0); /* applied: nothing here applies WAL */
     put_be64(m + 25, (uint64_t)((int64_t)ts.tv_sec * 1000000 +
                                 ts.tv_nsec / 1000 - PG_EPOCH_US));
-    m[33] = reply ? 1 : 0;
+    m[33] = 0; /* no reply wanted */
     if (PQputCopyData(st->c, (const char *)m, sizeof(m)) <= 0 ||
         PQflush(st->c) != 0) {
         pgj_pqerr(st->c, err);
@@ -184,7 +169,7 @@ static int flush_partial(struct stream *st, char *errmsg)
     char name[25], key[STORE_KEY_MAX], why[256];
     int rv = DR_OK;
 
-    if (st->have == st->flushed || st->have == 0) {
+    if (st->have == st->flushed) {
         return DR_OK;
     }
     seg_name(st, st->tli, st->seg_start, name);
@@ -207,7 +192,7 @@ static int flush_partial(struct stream *st, char *errmsg)
     snprintf(st->part_key, sizeof(st->part_key), "%s", key);
     st->flushed = st->have;
     st->durable = st->seg_start + st->have;
-    return send_status(st, false, errmsg);
+    return send_status(st, errmsg);
 }
 
 /* A whole segment: archived as wal-push would, its partials removed. */
@@ -222,19 +207,18 @@ static int archive_segment(struct stream *st, char *errmsg)
         rv = wal_store_put(st->stores[i], st->sysid, name, st->seg,
                            st->seg_size, st->level, &already, why);
         if (rv == 0) {
-            rv = wal_stream_clear(st->stores[i], st->sysid, name, NULL, why);
+            rv = wal_stream_clear(st->stores[i], st->sysid, name, why);
         }
     }
     if (rv != 0) {
         snprintf(errmsg, 256, "%s: %.200s", name, why);
         return rv;
     }
-    st->segments++;
     st->seg_start += st->seg_size;
     st->have = st->flushed = 0;
     st->part_key[0] = '\0';
     st->durable = st->seg_start;
-    return send_status(st, false, errmsg);
+    return send_status(st, errmsg);
 }
 
 /* One XLogData message: data from start on. */
@@ -279,7 +263,7 @@ static int message(struct stream *st,
         return take_wal(st, be64(m + 1), m + 25, len - 25, errmsg);
     }
     if (len >= 18 && m[0] == 'k') {
-        return m[17] ? send_status(st, false, errmsg) : DR_OK;
+        return m[17] ? send_status(st, errmsg) : DR_OK;
     }
     snprintf(errmsg, 256, "unexpected message '%c' of %zu bytes",
              len > 0 ? m[0] : '?', len);
@@ -369,7 +353,7 @@ static int receive(struct stream *st,
             next_flush = now + st->flush_ms;
         }
         if (now >= st->last_status + STREAM_STATUS_MS &&
-            (rv = send_status(st, false, errmsg)) != 0) {
+            (rv = send_status(st, errmsg)) != 0) {
             return rv;
         }
     }
@@ -380,7 +364,7 @@ static int receive(struct stream *st,
     r = PQgetResult(st->c);
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
         PQnfields(r) >= 2 &&
-        parse_lsn(PQgetvalue(r, 0, 1), next_start) == DR_OK) {
+        pgbase_lsn_parse(PQgetvalue(r, 0, 1), next_start) == 0) {
         *next_tli = (uint32_t)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
         r = PQgetResult(st->c);
@@ -432,7 +416,7 @@ static int slot_start(struct stream *st,
         }
     }
     if (strcmp(PQgetvalue(r, 0, 0), "physical") != 0 ||
-        parse_lsn(PQgetvalue(r, 0, 1), start) != DR_OK) {
+        pgbase_lsn_parse(PQgetvalue(r, 0, 1), start) != 0) {
         snprintf(errmsg, 256,
                  "replication slot %s is %.20s with restart LSN \"%.40s\": "
                  "not a physical slot holding WAL (drop it, or name another "
