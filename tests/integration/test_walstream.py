@@ -365,6 +365,57 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(p.stdout.decode().strip(), "the last commit",
                          out + err)
 
+    def test_6_streamed_partials_are_checked(self):
+        """A corrupt streamed partial, and one with a later segment in the
+        archive (a gap), are refused by wal-fetch naming the segment; what
+        it refuses is never written where PostgreSQL reads."""
+        pgdata = os.path.join(self.tmp, "r-latest")  # test_4's restore
+        conf = os.path.join(pgdata, "drnode-wal-fetch.conf")
+        paths = sorted(os.path.join(d, f) for d, _, fs in
+                       os.walk(os.path.join(self.store, "wal")) for f in fs
+                       if PARTIAL.match(f))
+        self.assertTrue(paths, "no streamed partial left by test_4")
+        part = paths[-1]
+        seg = PARTIAL.match(os.path.basename(part)).group(1)
+        out = os.path.join(self.tmp, "fetched")
+
+        def fetch():
+            return subprocess.run([self.bin, "wal-fetch", "--config", conf,
+                                   seg, out], cwd=pgdata,
+                                  capture_output=True, timeout=60)
+        p = fetch()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"from the WAL stream", p.stderr)
+        self.assertEqual(os.path.getsize(out), 16 << 20)
+        os.unlink(out)
+        with open(part, "rb") as f:
+            good = f.read()
+        try:
+            # One byte flipped past zstd's header.
+            with open(part, "wb") as f:
+                f.write(good[:20] + bytes([good[20] ^ 0xff]) + good[21:])
+            p = fetch()
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(seg.encode(), p.stderr)
+            self.assertFalse(os.path.exists(out))
+        finally:
+            with open(part, "wb") as f:
+                f.write(good)
+        # The next segment in the archive: this partial is not the end.
+        nxt = seg[:16] + "%08X" % (int(seg[16:], 16) + 1)
+        fake = os.path.join(os.path.dirname(part), "%s.stream-00000100-%s.zst"
+                            % (nxt, "0" * 64))
+        with open(fake, "wb") as f:
+            f.write(b"x")
+        try:
+            p = fetch()
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(b"a gap in the WAL", p.stderr)
+            self.assertIn(nxt.encode(), p.stderr)
+            self.assertFalse(os.path.exists(out))
+        finally:
+            os.unlink(fake)
+
     def test_5_bad_specs_are_refused(self):
         base = {"op": "wal_stream", "pg": "host=127.0.0.1 port=1",
                 "store": "file://" + self.tmp}
