@@ -786,8 +786,9 @@ static int later_archived(struct store *s,
     }
     if (count > 0 || found) {
         snprintf(errmsg, 256,
-                 "%.40s is missing from the archive while %s is there: a "
-                 "gap in the WAL (recovery would stop short)",
+                 "%.32s is missing from the archive while %.24s is there: a "
+                 "gap in the WAL; restore to a point before it, or put the "
+                 "segment back (another region's copy?)",
                  name, next);
         return DR_ECORRUPT;
     }
