@@ -1,7 +1,9 @@
 // Regenerates attributes.json, the attribute names of every AWS resource and
 // data source type that terraform/ uses, from the provider's own schema:
 //
-//   cd terraform/examples/three-region && terraform init -backend=false
+//   cd terraform/examples/three-region/region   (with a local backend:
+//   an override file saying terraform { backend "local" {} })
+//   terraform init
 //   terraform providers schema -json > /tmp/schema.json
 //   node terraform/check/attributes.mjs /tmp/schema.json
 //

@@ -260,22 +260,35 @@ if (problems.length === 0) ok(`${nrefs} references resolve; module inputs, outpu
 
 // ------------------------------------------------------------- the example
 
+// One cluster description (cluster.tfvars) feeds three kinds of state:
+// global/, region/ (once per region, -var region=R) and peering/ (once per
+// pair, -var pair=[A,B]); each must accept the whole file.
 const exampleDir = path.join(root, "examples", "three-region");
-const example = modules.get(exampleDir);
+const exampleRoots = ["global", "region", "peering"].map((d) => path.join(exampleDir, d));
+const commandLineVars = new Set(["region", "pair"]);
 const regionDir = path.join(root, "modules", "region");
 const regionMod = modules.get(regionDir);
-const tfvarsFile = path.join(exampleDir, "prod.tfvars.example");
+const tfvarsFile = path.join(exampleDir, "cluster.tfvars.example");
 const tfvars = await parseHcl(tfvarsFile, fs.readFileSync(tfvarsFile, "utf8"));
 {
     const before = problems.length;
-    for (const k of Object.keys(tfvars)) {
-        if (!(k in example.variables)) problem(`${rel(tfvarsFile)}: ${k} is not a variable of the example`);
-        else if (example.variables[k].sensitive) problem(`${rel(tfvarsFile)}: sensitive ${k} belongs in TF_VAR_${k}, not in a file`);
+    for (const dir of exampleRoots) {
+        const example = modules.get(dir);
+        if (!example) {
+            problem(`${rel(dir)}: no such root module`);
+            continue;
+        }
+        for (const k of Object.keys(tfvars)) {
+            if (!(k in example.variables)) problem(`${rel(tfvarsFile)}: ${k} is not a variable of ${rel(dir)}`);
+            else if (example.variables[k].sensitive) problem(`${rel(tfvarsFile)}: sensitive ${k} belongs in TF_VAR_${k}, not in a file`);
+        }
+        for (const [v, d] of Object.entries(example.variables)) {
+            if (d.required && !d.sensitive && !commandLineVars.has(v) && !(v in tfvars)) {
+                problem(`${rel(tfvarsFile)}: required variable ${v} of ${rel(dir)} is not set`);
+            }
+        }
     }
-    for (const [v, d] of Object.entries(example.variables)) {
-        if (d.required && !d.sensitive && !(v in tfvars)) problem(`${rel(tfvarsFile)}: required variable ${v} is not set`);
-    }
-    if (problems.length === before) ok(`${rel(tfvarsFile)} sets declared variables only, every required one, no secret`);
+    if (problems.length === before) ok(`${rel(tfvarsFile)} sets declared variables only, every required one, no secret (global, region and peering states)`);
 }
 
 // ----------------------------------------------------- template rendering
@@ -391,8 +404,10 @@ const def = (v) => regionVarsJson.variable[v][0].default;
 // modules/region/main.tf and instances.tf, as computed for the example.
 const regions = [tfvars.region_a, tfvars.region_b, tfvars.region_c];
 const members = regions.flatMap((r) => r.nodes.map((n) => ({ id: n.id, region: r.name, subnet: n.subnet, private_ip: n.private_ip })));
-const raftPort = def("raft_port");
-const apiPort = def("api_port");
+// The example passes its own ports (shared/cluster.tf), else the defaults.
+const sharedLocals = (await parseHcl("cluster.tf", fs.readFileSync(path.join(exampleDir, "shared", "cluster.tf"), "utf8"))).locals?.[0] ?? {};
+const raftPort = sharedLocals.raft_port ?? def("raft_port");
+const apiPort = sharedLocals.api_port ?? def("api_port");
 const templateMembers = members.map((m) => ({
     id: m.id,
     region: m.region,

@@ -113,6 +113,11 @@ variable "region_c" {
 variable "primary_region" {
   description = "drnode region that is primary when the cluster is created; the service records start at its dns_targets."
   type        = string
+
+  validation {
+    condition     = contains([var.region_a.name, var.region_b.name, var.region_c.name], var.primary_region)
+    error_message = "primary_region must name one of region_a, region_b and region_c."
+  }
 }
 
 variable "bootstrapped" {

@@ -1,54 +1,25 @@
-# terraform test with mocked AWS providers (no account, no network): plans
-# the three-region example and checks what a real apply would build from
-# the real HCL: who reaches the raft and API ports, the voters' layout, and
-# the drnode.ini every coordinator gets. scripts/terraform-check runs it
-# (make terraform-check), and runs it again on broken copies of the
-# configuration, each of which must fail (scripts/terraform-mutants).
+# terraform test with a mocked AWS provider (no account, no network): plans
+# one region's state of the three-region example, once per region, and
+# checks what a real apply would build from the real HCL: who reaches the
+# raft and API ports, the voters' layout, and the drnode.ini every
+# coordinator gets. scripts/terraform-check runs it (make terraform-check),
+# and runs it again on broken copies of the configuration, each of which
+# must fail.
+#
+# One provider: the state talks to its own region only. The module checks
+# that the provider is in the region's AWS region (a precondition), so each
+# run says where its mocked provider is (modules/region's own test has the
+# case where they disagree).
 
 mock_provider "aws" {
-  alias = "a"
   mock_data "aws_region" {
     defaults = { name = "eu-west-1" }
   }
   mock_data "aws_partition" {
     defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-}
-
-mock_provider "aws" {
-  alias = "b"
-  mock_data "aws_region" {
-    defaults = { name = "us-east-1" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
-  }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-}
-
-mock_provider "aws" {
-  alias = "c"
-  mock_data "aws_region" {
-    defaults = { name = "ap-south-1" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
-  }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-}
-
-# A module call that lost its providers map lands here: not a region of
-# the example.
-mock_provider "aws" {
-  mock_data "aws_region" {
-    defaults = { name = "the-default-provider" }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
   }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
@@ -116,48 +87,41 @@ variables {
   epoch_record_name   = "_dr-epoch.example.com"
 }
 
-run "plan" {
+run "eu_west" {
   command = plan
 
-  # Five voters, 2/2/1: losing any one region leaves a majority.
+  variables {
+    region = "eu-west"
+  }
+
   assert {
-    condition     = length(output.node_configs) == 5
-    error_message = "The example must render five coordinators."
+    condition     = keys(output.node_configs) == ["1", "2"]
+    error_message = "eu-west's state must build coordinators 1 and 2, and no other."
   }
   assert {
-    condition = join(",", [for r in ["eu-west", "us-east", "ap-south"] :
-      length([for id, c in output.node_configs : id if strcontains(c, "\n[node]\nid = ${id}\nregion = ${r}\n")])
-    ]) == "2,2,1"
-    error_message = "The coordinators must be spread 2/2/1 over eu-west, us-east, ap-south."
+    condition     = output.drctl_endpoints == "http://10.40.1.10:8001,http://10.40.2.10:8001,http://10.41.1.10:8001,http://10.41.2.10:8001,http://10.42.1.10:8001"
+    error_message = "Every state names all five API endpoints, from the fixed addresses."
   }
 
   # Raft: from the five members only, on the raft port.
   assert {
-    condition = toset([for r in module.region_a.raft_ingress : "${r.cidr}:${r.port}"]) == toset([
+    condition = toset([for r in module.region.raft_ingress : "${r.cidr}:${r.port}"]) == toset([
       "10.40.1.10/32:7001", "10.40.2.10/32:7001", "10.41.1.10/32:7001",
       "10.41.2.10/32:7001", "10.42.1.10/32:7001",
     ])
     error_message = "eu-west's raft port must be open to exactly the five members."
   }
-  assert {
-    condition     = length(module.region_c.raft_ingress) == 5
-    error_message = "ap-south's raft port must be open to the five members."
-  }
 
   # The API: every member (followers call the leader), admins, monitoring,
   # and the region's app; nothing else.
   assert {
-    condition = toset([for r in module.region_a.api_ingress : "${r.from} ${r.cidr}:${r.port}"]) == toset([
+    condition = toset([for r in module.region.api_ingress : "${r.from} ${r.cidr}:${r.port}"]) == toset([
       "member 10.40.1.10/32:8001", "member 10.40.2.10/32:8001",
       "member 10.41.1.10/32:8001", "member 10.41.2.10/32:8001",
       "member 10.42.1.10/32:8001", "admin 10.8.0.0/16:8001",
       "monitoring 10.9.0.0/24:8001", "app 10.50.0.0/16:8001",
     ])
     error_message = "eu-west's API port must be open to the members, admins, monitoring and its app, and nothing else."
-  }
-  assert {
-    condition     = length([for r in module.region_b.api_ingress : r if r.from == "app"]) == 0
-    error_message = "us-east has no app_cidrs: no app rule."
   }
 
   # drnode.ini: the node's own addresses on the right ports, every member,
@@ -174,28 +138,83 @@ run "plan" {
     ])
     error_message = "Node 1's drnode.ini lacks its addresses, a member, its services, probes or fence hook."
   }
+  # The cluster token never travels in user data: cloud-init reads it from
+  # SSM Parameter Store (a SecureString per region) with the role.
+  assert {
+    condition = alltrue([for ci in values(module.region.cloud_init) :
+      !strcontains(ci, var.cluster_token) && !strcontains(ci, base64encode(var.cluster_token)) &&
+      strcontains(ci, module.region.token_parameter) && strcontains(ci, "ssm get-parameter")
+    ])
+    error_message = "The user data must hold no token and read it from the region's SSM parameter."
+  }
+}
+
+run "us_east" {
+  command = plan
+
+  variables {
+    region = "us-east"
+  }
+  override_data {
+    target = module.region.data.aws_region.current
+    values = { name = "us-east-1" }
+  }
+
+  assert {
+    condition     = keys(output.node_configs) == ["3", "4"]
+    error_message = "us-east's state must build coordinators 3 and 4, and no other."
+  }
   assert {
     condition     = strcontains(output.node_configs["3"], "\n[services]\n\n[probes]\ninterval_ms = 5000\n")
     error_message = "A region without services renders an empty [services] and probes no app."
   }
-  # The cluster token never travels in user data: cloud-init reads it from
-  # SSM Parameter Store (a SecureString per region) with the role.
   assert {
-    condition = alltrue([for m in [module.region_a, module.region_b, module.region_c] : alltrue([
-      for ci in values(m.cloud_init) :
-      !strcontains(ci, var.cluster_token) && !strcontains(ci, base64encode(var.cluster_token)) &&
-      strcontains(ci, m.token_parameter) && strcontains(ci, "ssm get-parameter")
-    ])])
-    error_message = "The user data must hold no token and read it from the region's SSM parameter."
-  }
-  assert {
-    condition     = module.region_b.token_parameter == "/cogitator-dr/us-east/drnode-token"
+    condition     = module.region.token_parameter == "/cogitator-dr/us-east/drnode-token"
     error_message = "Each region's token parameter is /CLUSTER/REGION/drnode-token."
   }
   assert {
-    condition     = length(distinct([for c in values(output.node_configs) : regex("\n\\[bootstrap\\]\n[\\s\\S]*", c)])) == 1
-    error_message = "Every coordinator must get the same [bootstrap], [member.*] and [region.*] sections."
+    condition     = length([for r in module.region.api_ingress : r if r.from == "app"]) == 0
+    error_message = "us-east has no app_cidrs: no app rule."
   }
+}
+
+run "ap_south" {
+  command = plan
+
+  variables {
+    region = "ap-south"
+  }
+  override_data {
+    target = module.region.data.aws_region.current
+    values = { name = "ap-south-1" }
+  }
+
+  # Five voters, 2/2/1 over the three states: losing any one region leaves
+  # a majority.
+  assert {
+    condition     = keys(output.node_configs) == ["5"]
+    error_message = "ap-south's state must build coordinator 5 alone."
+  }
+  assert {
+    condition     = length(module.region.raft_ingress) == 5
+    error_message = "ap-south's raft port must be open to the five members."
+  }
+  # Built by three states, the five configs still agree outside [node].
+  assert {
+    condition = length(distinct([for c in concat(values(run.eu_west.node_configs), values(run.us_east.node_configs), values(output.node_configs)) :
+    regex("\n\\[bootstrap\\]\n[\\s\\S]*", c)])) == 1
+    error_message = "Every coordinator of every region's state must get the same [bootstrap], [member.*] and [region.*] sections."
+  }
+}
+
+run "unknown_region_refused" {
+  command = plan
+
+  variables {
+    region = "eu-central"
+  }
+
+  expect_failures = [var.region]
 }
 
 # Three voters in one region: losing it loses the majority. Refused.
@@ -203,6 +222,7 @@ run "three_voters_in_one_region_refused" {
   command = plan
 
   variables {
+    region = "eu-west"
     region_b = {
       name         = "us-east"
       aws_region   = "us-east-1"
@@ -240,6 +260,7 @@ run "api_tokens" {
   command = plan
 
   variables {
+    region = "eu-west"
     api_tokens = {
       coordinators = { role = "node", token = "terraform-test-token-0123456789abcdef" }
       prometheus   = { role = "reader", token = "prometheus-reader-0123456789" }
@@ -251,7 +272,7 @@ run "api_tokens" {
     error_message = "Every node must render [api] tokens_file once api_tokens are set."
   }
   assert {
-    condition = alltrue([for ci in values(module.region_a.cloud_init) :
+    condition = alltrue([for ci in values(module.region.cloud_init) :
       strcontains(ci, "/cogitator-dr/eu-west/drnode-tokens") && !strcontains(ci, "prometheus-reader-0123456789")
     ])
     error_message = "cloud-init must read the tokens from SSM and never carry them."
@@ -262,6 +283,7 @@ run "tls" {
   command = plan
 
   variables {
+    region          = "eu-west"
     tls_ca_cert     = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
     tls_node_certs  = { for i in ["1", "2", "3", "4", "5"] : i => "-----BEGIN CERTIFICATE-----\nNODE${i}\n-----END CERTIFICATE-----\n" }
     tls_node_keys   = { for i in ["1", "2", "3", "4", "5"] : i => "-----BEGIN PRIVATE KEY-----\nKEYBODY${i}\n-----END PRIVATE KEY-----\n" }
@@ -273,13 +295,17 @@ run "tls" {
     error_message = "Every node must render [tls] once tls_ca_cert is set."
   }
   assert {
-    condition = alltrue([for ci in concat(values(module.region_a.cloud_init), values(module.region_b.cloud_init), values(module.region_c.cloud_init)) :
+    condition = alltrue([for ci in values(module.region.cloud_init) :
       !strcontains(ci, "KEYBODY") && !strcontains(ci, "S0VZQk9EWQ") && strcontains(ci, "drnode-tls-key-")
     ])
     error_message = "cloud-init must read each TLS key from SSM and never carry one."
   }
   assert {
-    condition     = length(module.region_a.tls_key_parameters) == 2 && length(module.region_c.tls_key_parameters) == 1
+    condition     = length(module.region.tls_key_parameters) == 2
     error_message = "Each coordinator needs an SSM SecureString of its own for its key."
+  }
+  assert {
+    condition     = startswith(output.drctl_endpoints, "https://10.40.1.10:8001,") && length(regexall("https://", output.drctl_endpoints)) == 5
+    error_message = "With TLS the endpoints are https."
   }
 }

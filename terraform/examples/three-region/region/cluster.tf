@@ -1,0 +1,1 @@
+../shared/cluster.tf
