@@ -1,5 +1,6 @@
 /* drnode: the disaster-recovery coordinator daemon. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
+#include "agent/jobcgroup.h"
 #include "api/api.h"
 #include "backup/job.h"
 #include "backup/wal.h"
@@ -422,6 +424,37 @@ static int start(struct daemon *d,
     return 0;
 }
 
+/* Jobs in a cgroup of their own, before any thread starts ([jobs]). */
+static int start_job_cgroup(const struct config *cfg)
+{
+    /* Where cgroup v2 is mounted: a container (or a test) may mount it
+     * elsewhere. */
+    const char *root = getenv("DRNODE_CGROUP_ROOT");
+    struct jobcgroup cg;
+    char err[400];
+
+    if (root == NULL || root[0] == '\0') {
+        root = "/sys/fs/cgroup";
+    }
+    if (jobcgroup_setup(cfg, root, &cg, err, sizeof(err)) != DR_OK) {
+        fprintf(stderr, "drnode: %s\n", err);
+        return -1;
+    }
+    if (cg.jobs[0] == '\0') {
+        log_info("jobs run in drnode's own cgroup: %s", cg.why);
+    } else if (!cg.memory) {
+        log_warn("jobs run in cgroup %s; %s", cg.jobs, cg.why);
+    } else {
+        char high[32], max[32];
+        snprintf(high, sizeof(high), "%" PRIu64 " MiB", cg.high >> 20);
+        snprintf(max, sizeof(max), "%" PRIu64 " MiB", cg.max >> 20);
+        log_info("jobs run in cgroup %s: memory.high %s, memory.max %s",
+                 cg.jobs, cg.high == UINT64_MAX ? "max" : high,
+                 cg.max == UINT64_MAX ? "max" : max);
+    }
+    return 0;
+}
+
 static int run(const char *path)
 {
     static struct daemon d; /* large; lives for the process */
@@ -449,6 +482,11 @@ static int run(const char *path)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (start_job_cgroup(&d.cfg) != 0) {
+        memset(token, 0, sizeof(token));
+        wipe_tokens(tokens, n_tokens);
+        return 2;
+    }
     if (!d.cfg.join && d.cfg.n_members > 1 &&
         raftnode_data_dir_fresh(d.cfg.data_dir)) {
         /* An empty data dir: never bootstrap beside a cluster that exists

@@ -12,6 +12,7 @@
 
 #include "backup/job.h"
 #include "common/err.h"
+#include "common/jobenv.h"
 
 #define JOB_SPEC_MAX (1024 * 1024)
 
@@ -110,6 +111,40 @@ int job_progress(const char *phase, const json_t *fields, char *errmsg)
     return DR_ECONFLICT;
 }
 
+/* First the kernel's OOM killer takes a job (and what it runs), not the
+ * coordinator; then, when drnode gave us a cgroup of the jobs' own ([jobs]
+ * cgroup), into it, before anything is allocated. A failure is reported
+ * and the job runs where it is. */
+static void enter_job_cgroup(void)
+{
+    const char *dir = getenv(DR_JOB_CGROUP_ENV);
+    char path[1200], text[16];
+    int fd, n;
+
+    fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = snprintf(text, sizeof(text), "%d", DR_JOB_OOM_SCORE_ADJ);
+        if (write(fd, text, (size_t)n) != n) {
+            fprintf(stderr, "drnode job: oom_score_adj: %s\n", strerror(errno));
+        }
+        close(fd);
+    }
+    if (dir == NULL || dir[0] == '\0') {
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) {
+        fprintf(stderr,
+                "drnode job: cannot move into %s: %s; running in drnode's "
+                "cgroup\n",
+                path, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 int job_main(FILE *in, FILE *out)
 {
     json_t *spec, *result = NULL;
@@ -135,6 +170,7 @@ int job_main(FILE *in, FILE *out)
             (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
         }
     }
+    enter_job_cgroup();
     spec = json_loadf(in, JSON_REJECT_DUPLICATES, &jerr);
     if (spec == NULL) {
         snprintf(errmsg, sizeof(errmsg), "job spec: line %d: %s", jerr.line,

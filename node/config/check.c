@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/err.h"
+#include "common/memlimit.h"
 #include "config/config.h"
 #include "config/internal.h"
 
@@ -512,6 +514,44 @@ static void check_drill_pgdata(struct config__parser *p)
     }
 }
 
+/* [jobs]: cgroup is auto, off or an absolute path; the memory limits
+ * parse, and memory_high is not above memory_max when both are of the same
+ * kind (a percentage against bytes is checked once the memory is known). */
+static void check_jobs(struct config__parser *p)
+{
+    const struct config__section *st = &p->jobs;
+    const struct config *c = p->c;
+    struct dr_memlimit high, max;
+    char err[160];
+    bool ok_high, ok_max;
+
+    if (strcmp(c->jobs_cgroup, "auto") != 0 &&
+        strcmp(c->jobs_cgroup, "off") != 0 && c->jobs_cgroup[0] != '/') {
+        config__problem(p, st->key_line[CONFIG__JOBS_CGROUP],
+                        "[jobs] cgroup \"%.200s\" is not auto, off or an "
+                        "absolute path of a cgroup v2 directory",
+                        c->jobs_cgroup);
+    }
+    ok_high = dr_memlimit_parse(c->jobs_memory_high, &high, err, sizeof(err)) ==
+              DR_OK;
+    if (!ok_high) {
+        config__problem(p, st->key_line[CONFIG__JOBS_MEMORY_HIGH],
+                        "[jobs] memory_high: %s", err);
+    }
+    ok_max =
+        dr_memlimit_parse(c->jobs_memory_max, &max, err, sizeof(err)) == DR_OK;
+    if (!ok_max) {
+        config__problem(p, st->key_line[CONFIG__JOBS_MEMORY_MAX],
+                        "[jobs] memory_max: %s", err);
+    }
+    if (ok_high && ok_max && high.kind == max.kind &&
+        high.kind != DR_MEMLIMIT_NONE && high.value > max.value) {
+        config__problem(p, st->key_line[CONFIG__JOBS_MEMORY_HIGH],
+                        "[jobs] memory_high %s is above memory_max %s",
+                        c->jobs_memory_high, c->jobs_memory_max);
+    }
+}
+
 void config__check(struct config__parser *p)
 {
     check_tls(p);
@@ -522,4 +562,5 @@ void config__check(struct config__parser *p)
     check_regions(p);
     check_wal_copies(p);
     check_drill_pgdata(p);
+    check_jobs(p);
 }

@@ -87,6 +87,15 @@ static const struct config__key hooks_keys[] = {
     {"unfence", KEY_PATH, FIELD(config, hook_unfence), 0, 0, false},
 };
 
+const struct config__key config__jobs_keys[CONFIG__JOBS_N_KEYS] = {
+    [CONFIG__JOBS_CGROUP] = {"cgroup", KEY_PATH, FIELD(config, jobs_cgroup), 0,
+                             0, false},
+    [CONFIG__JOBS_MEMORY_HIGH] = {"memory_high", KEY_PATH,
+                                  FIELD(config, jobs_memory_high), 0, 0, false},
+    [CONFIG__JOBS_MEMORY_MAX] = {"memory_max", KEY_PATH,
+                                 FIELD(config, jobs_memory_max), 0, 0, false},
+};
+
 static const struct config__key dns_keys[] = {
     {"api_key_file", KEY_PATH, FIELD(config, dns_api_key_file), 0, 0, false},
     {"tsig_key_file", KEY_PATH, FIELD(config, dns_tsig_key_file), 0, 0, false},
@@ -200,6 +209,7 @@ enum section_kind {
     SEC_HOOKS,
     SEC_DNS,
     SEC_TLS,
+    SEC_JOBS,
     SEC_MEMBER,
     SEC_REGION,
     SEC_SKIP, /* unknown or unusable section: its keys are ignored */
@@ -367,6 +377,9 @@ void config_defaults(struct config *c)
     c->drill_redis_db = -1;
     c->probe_interval_ms = 5000;
     c->probe_timeout_ms = 2000;
+    snprintf(c->jobs_cgroup, sizeof(c->jobs_cgroup), "auto");
+    snprintf(c->jobs_memory_high, sizeof(c->jobs_memory_high), "60%%");
+    snprintf(c->jobs_memory_max, sizeof(c->jobs_memory_max), "75%%");
 }
 
 /* inih's find_chars_or_comment: the first of chars, or an inline ';'
@@ -554,6 +567,9 @@ static void section_header(struct config__parser *p, char *line)
     } else if (strcmp(name, "tls") == 0) {
         enter_single(p, SEC_TLS, &p->tls, tls_keys,
                      CONFIG__ARRAY_SIZE(tls_keys), name);
+    } else if (strcmp(name, "jobs") == 0) {
+        enter_single(p, SEC_JOBS, &p->jobs, config__jobs_keys,
+                     CONFIG__ARRAY_SIZE(config__jobs_keys), name);
     } else if (strcmp(name, "bootstrap") == 0) {
         enter_single(p, SEC_BOOTSTRAP, &p->bootstrap, bootstrap_keys,
                      CONFIG__ARRAY_SIZE(bootstrap_keys), name);

@@ -122,6 +122,16 @@ struct config
     char tls_key[1024]; /* private: readable by its owner only */
     char tls_ca[1024];
     char tls_client_ca[1024];
+    /* [jobs]: where backup, restore and copy jobs run. cgroup: "auto"
+     * (default: when drnode's own cgroup is a cgroup v2 directory it may
+     * write, as systemd's Delegate= gives, it moves itself into DIR/daemon
+     * and its jobs into DIR/jobs), "off", or the absolute path of such a
+     * directory (it must work). memory_high and memory_max: DIR/jobs'
+     * memory.high and memory.max ("max", N% of DIR's own limit or of the
+     * machine's memory, or bytes: 512M, 2G). */
+    char jobs_cgroup[1024];
+    char jobs_memory_high[32]; /* default "60%" */
+    char jobs_memory_max[32];  /* default "75%" */
     /* [bootstrap] */
     char primary_region[64]; /* default: region of the lowest member id */
     struct config_member members[64]; /* in file order */

@@ -78,7 +78,15 @@ enum {
     CONFIG__SERVICES_N_KEYS
 };
 
+enum {
+    CONFIG__JOBS_CGROUP,
+    CONFIG__JOBS_MEMORY_HIGH,
+    CONFIG__JOBS_MEMORY_MAX,
+    CONFIG__JOBS_N_KEYS
+};
+
 extern const struct config__key config__node_keys[CONFIG__NODE_N_KEYS];
+extern const struct config__key config__jobs_keys[CONFIG__JOBS_N_KEYS];
 extern const struct config__key config__member_keys[CONFIG__MEMBER_N_KEYS];
 extern const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS];
 
@@ -106,7 +114,7 @@ struct config__parser
     char *base;                    /* struct its values go to */
     struct config__section *state; /* current section */
     struct config__section node, raft, api, bootstrap, services, probes, hooks,
-        dns, tls;
+        dns, tls, jobs;
     struct config__section
         members[CONFIG__ARRAY_SIZE(((struct config *)0)->members)];
     struct config__section

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "common/memlimit.h"
 #include "config/config.h"
 #include "config_helpers.h"
 #include "helpers.h"
@@ -499,6 +500,70 @@ static void test_services(void **state)
     }
 }
 
+/* [jobs]: where the jobs run and their memory limits. */
+static void test_jobs(void **state)
+{
+    struct fixture *f = *state;
+    const struct config *c = &f->c;
+    struct dr_memlimit l;
+    char err[160];
+
+    assert_valid(f, MINIMAL);
+    assert_string_equal(c->jobs_cgroup, "auto");
+    assert_string_equal(c->jobs_memory_high, "60%");
+    assert_string_equal(c->jobs_memory_max, "75%");
+    assert_valid(f, MINIMAL "[jobs]\ncgroup = off\n");
+    assert_valid(f, MINIMAL
+                 "[jobs]\ncgroup = /sys/fs/cgroup/drnode.service\n"
+                 "memory_high = 1G\nmemory_max = max\n");
+    assert_string_equal(c->jobs_cgroup, "/sys/fs/cgroup/drnode.service");
+    assert_valid(f, MINIMAL "[jobs]\nmemory_high = 512M\nmemory_max = 2g\n");
+    {
+        static const struct bad_case cases[] = {
+            {MINIMAL "[jobs]\ncgroup = drnode.service\n", 12,
+             "[jobs] cgroup \"drnode.service\" is not auto, off or an "
+             "absolute path"},
+            {MINIMAL "[jobs]\nmemory_high = lots\n", 12,
+             "[jobs] memory_high: \"lots\" is not a memory limit"},
+            {MINIMAL "[jobs]\nmemory_max = 0%\n", 12,
+             "[jobs] memory_max: \"0%\": a percentage from 1% to 100%"},
+            {MINIMAL "[jobs]\nmemory_max = 101%\n", 12,
+             "a percentage from 1% to 100%"},
+            {MINIMAL "[jobs]\nmemory_max = 1M\n", 12,
+             "[jobs] memory_max: \"1M\" is below the 16 MiB a job needs"},
+            {MINIMAL "[jobs]\nmemory_max = 2X\n", 12, "\"2X\": unknown unit"},
+            {MINIMAL "[jobs]\nmemory_max = 2GB\n", 12,
+             "\"2GB\": nothing may follow the unit"},
+            {MINIMAL "[jobs]\nmemory_max = 99999999999999999999\n", 12,
+             "is too large"},
+            {MINIMAL "[jobs]\nmemory_max = 99999999999T\n", 12, "is too large"},
+            {MINIMAL "[jobs]\nmemory_high = 80%\nmemory_max = 50%\n", 12,
+             "[jobs] memory_high 80% is above memory_max 50%"},
+            {MINIMAL "[jobs]\nmemory_high = 2G\nmemory_max = 1G\n", 12,
+             "[jobs] memory_high 2G is above memory_max 1G"},
+        };
+
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+            assert_only_problem(f, cases[k].text, cases[k].line,
+                                cases[k].needle);
+        }
+    }
+    /* What a limit comes to. */
+    assert_int_equal(dr_memlimit_parse("75%", &l, err, sizeof(err)), DR_OK);
+    assert_int_equal(dr_memlimit_bytes(&l, 8ull << 30), 6ull << 30);
+    /* Rounded down to a page. */
+    assert_int_equal(dr_memlimit_bytes(&l, 1000001), 749568);
+    assert_int_equal(dr_memlimit_parse("100%", &l, err, sizeof(err)), DR_OK);
+    assert_int_equal(dr_memlimit_bytes(&l, UINT64_MAX), UINT64_MAX & ~4095ull);
+    assert_int_equal(dr_memlimit_parse("3K", &l, err, sizeof(err)), DR_EINVAL);
+    assert_int_equal(dr_memlimit_parse("16M", &l, err, sizeof(err)), DR_OK);
+    assert_int_equal(dr_memlimit_bytes(&l, 1), 16u << 20);
+    assert_int_equal(dr_memlimit_parse("max", &l, err, sizeof(err)), DR_OK);
+    assert_int_equal(dr_memlimit_bytes(&l, 1), UINT64_MAX);
+    assert_int_equal(dr_memlimit_parse("", &l, err, sizeof(err)), DR_EINVAL);
+    assert_int_equal(dr_memlimit_parse("-1G", &l, err, sizeof(err)), DR_EINVAL);
+}
+
 /* [probes]: health probes of the region's services. */
 static void test_probes(void **state)
 {
@@ -915,6 +980,7 @@ int main(void)
         T(test_bad_member_sections),
         T(test_bad_regions),
         T(test_services),
+        T(test_jobs),
         T(test_probes),
         T(test_bad_probes),
         T(test_bootstrap_primary),
