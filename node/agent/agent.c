@@ -543,7 +543,11 @@ static void try_claim(struct agent *a)
         if (!leader_url(a, path, url, sizeof(url))) {
             return;
         }
-        a->lease_ms = (uint64_t)fsm_setting_int(f, "jobs.lease_ms");
+        /* The stream's lease is short: while no node holds it, what the
+         * server commits reaches no store. */
+        a->lease_ms = (uint64_t)fsm_setting_int(f, a->lane == AGENT_LANE_STREAM
+                                                       ? "wal.stream_lease_ms"
+                                                       : "jobs.lease_ms");
         snprintf(body, sizeof(body),
                  "{\"node\":%" PRIu64 ",\"lease_ms\":%" PRIu64 "}", a->cfg->id,
                  a->lease_ms);

@@ -82,8 +82,8 @@ int dr_memlimit_parse(const char *text,
     }
     v <<= shift;
     if (v < DR_MEMLIMIT_MIN) {
-        snprintf(err, errlen, "\"%.64s\" is below the %u MiB a job needs",
-                 text, DR_MEMLIMIT_MIN >> 20);
+        snprintf(err, errlen, "\"%.64s\" is below the %u MiB a job needs", text,
+                 DR_MEMLIMIT_MIN >> 20);
         return DR_EINVAL;
     }
     out->kind = DR_MEMLIMIT_BYTES;

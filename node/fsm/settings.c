@@ -142,6 +142,11 @@ static const struct fsm_setting_desc table[] = {
      "stream PostgreSQL's WAL into the store from a replication slot, by one "
      "node of the primary region with [services] pg (an RPO of about "
      "wal.flush_ms)"},
+    {"wal.stream_lease_ms", FSM_SETTING_INT, 3000, 600000, 6000, false, NULL,
+     NULL, false,
+     "milliseconds the WAL stream's lease lasts without a renewal: when its "
+     "node dies, another node of the region streams again after about this "
+     "long (jobs.lease_ms is for the other jobs)"},
 };
 
 size_t fsm_settings_count(void)
@@ -324,6 +329,7 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "backup.pg_base_interval_s") == 0 ||
         strcmp(key, "wal.pitr_window_h") == 0 ||
         strcmp(key, "wal.stream") == 0 || strcmp(key, "wal.flush_ms") == 0 ||
+        strcmp(key, "wal.stream_lease_ms") == 0 ||
         strcmp(key, "failover.max_standby_lag_s") == 0) {
         return 5;
     }

@@ -66,7 +66,7 @@ class UpgradeTest(drcluster.ClusterTestCase):
                     "dns.provider", "dns.update_server", "dns.zone_id",
                     "redis.method", "backup.pg_base_interval_s",
                     "wal.pitr_window_h", "failover.max_standby_lag_s",
-                    "wal.stream", "wal.flush_ms"}
+                    "wal.stream", "wal.flush_ms", "wal.stream_lease_ms"}
 
     CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto",
                         "backup.pg_interval_s": 300}
