@@ -177,6 +177,14 @@ static const struct drctl_command drctl_commands[] = {
     {"jobs", drctl_cmd_jobs,
      "  jobs list\n"
      "      Same as backups jobs.\n"},
+    {"wal", drctl_cmd_wal,
+     "  wal status [--region R|--store URL] [--credentials FILE] "
+     "[--segment-size BYTES]\n"
+     "      What region R's WAL archive holds (default: this node's region),\n"
+     "      read from its store: per timeline the runs of whole segments with\n"
+     "      their LSNs, the streamed partial past the newest, and every gap,\n"
+     "      where a point-in-time restore would stop (exit 1 when there is\n"
+     "      one). --segment-size: the server's WAL segment size (16 MiB).\n"},
     {"health", drctl_cmd_health,
      "  health [--region R]\n"
      "      Services, breakers and coordinator as /api/health shows them; "

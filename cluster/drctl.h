@@ -264,6 +264,7 @@ int drctl_cmd_local(struct drctl *d, int argc, char **argv);
 int drctl_cmd_bench(struct drctl *d, int argc, char **argv);
 int drctl_cmd_backups(struct drctl *d, int argc, char **argv);
 int drctl_cmd_jobs(struct drctl *d, int argc, char **argv);
+int drctl_cmd_wal(struct drctl *d, int argc, char **argv);
 int drctl_cmd_replication(struct drctl *d, int argc, char **argv);
 int drctl_cmd_failover(struct drctl *d, int argc, char **argv);
 int drctl_cmd_failback(struct drctl *d, int argc, char **argv);

@@ -28,6 +28,7 @@ static const struct
     {"replicate", replicatejob_run},
     {"failover_restore", failoverjob_restore},
     {"wal_stream", walstreamjob_run},
+    {"wal_status", waljob_status},
 };
 
 int job_run(const json_t *spec, json_t **result, char *errmsg)

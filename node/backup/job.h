@@ -96,6 +96,9 @@ int drilljob_restore(const json_t *spec, json_t **result, char *errmsg);
 int failoverjob_restore(const json_t *spec, json_t **result, char *errmsg);
 /* The WAL stream (backup/wal_stream.c): runs until it fails. */
 int walstreamjob_run(const json_t *spec, json_t **result, char *errmsg);
+/* What a WAL archive holds (backup/wal_archive.h): {"store", "segment_size"?
+ * (16 MiB)}; the result is wal_archive_picture's. */
+int waljob_status(const json_t *spec, json_t **result, char *errmsg);
 /* One backup into another region's store (replicate_job.c says how). */
 int replicatejob_run(const json_t *spec, json_t **result, char *errmsg);
 

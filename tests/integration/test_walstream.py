@@ -81,7 +81,11 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         cls.c.wait_for_leader()
         for key, value in (("backup.pg_interval_s", "0"),
                            ("backup.redis_interval_s", "0"),
-                           ("jobs.lease_ms", "3000")):
+                           # The stream's own lease, short; every
+                           # other job's long: a takeover within the
+                           # first is the stream's setting at work.
+                           ("wal.stream_lease_ms", "3000"),
+                           ("jobs.lease_ms", "60000")):
             p = cls.c.drctl("settings", "set", key, value)
             assert p.returncode == 0, p
 
@@ -196,14 +200,62 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                          what="drnode_wal_stream_active 1 on node 1")
         self.assertLess(int(got["drnode_wal_stream_slot_bytes"]), 16 << 20)
 
+    def test_1b_wal_status_shows_the_archive_and_its_gaps(self):
+        # The archive as drctl reads it from the region's store: one
+        # timeline, no gap, ending past the last insert (streamed).
+        self.pg.psql("app", "INSERT INTO t VALUES (0, 'status')")
+        seg, end = self.insert_end()
+        wait_until(lambda: max(self.partials().get(seg, [0])) >=
+                   end % (16 << 20), 10, interval=0.1,
+                   what="the insert streamed")
+        rc, out, err = self.drctl("--json", "wal", "status")
+        self.assertEqual(rc, 0, out + err)
+        res = json.loads(out)
+        self.assertEqual((res["region"], res["gaps"]), ("eu-west", 0), res)
+        tl = res["systems"][0]["timelines"][-1]
+        newest = tl["ranges"][-1]
+        hi, lo = newest["end_lsn"].split("/")
+        self.assertGreaterEqual((int(hi, 16) << 32) + int(lo, 16), end, res)
+        self.assertEqual(newest["streamed"]["segment"], seg, res)
+        # A copy of the archive with a segment gone: the gap is named, and
+        # drctl fails.
+        copy = os.path.join(self.tmp, "store-gap")
+        shutil.copytree(self.store, copy)
+        self.addCleanup(shutil.rmtree, copy, True)
+        whole = sorted(os.path.join(r, f) for r, _, fs in
+                       os.walk(os.path.join(copy, "wal"))
+                       for f in fs if re.match(r"^[0-9A-F]{24}-", f))
+        # The newest whole segment: the streamed partial after it is then
+        # past a gap.
+        self.assertGreaterEqual(len(whole), 2, whole)
+        gone = os.path.basename(whole[-1])[:24]
+        os.unlink(whole[-1])
+        rc, out, err = self.drctl("wal", "status", "--store", "file://" + copy)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("GAP: %s .. %s missing (1 segments)" % (gone, gone), out)
+        self.assertIn("1 gap in the archive", err)
+        # Bad input changes nothing and says what is wrong.
+        for args, msg in ((("--region", "eu-west", "--store", "file:///x"),
+                           "give one"),
+                          (("--segment-size", "3000000"),
+                           "not a power of two"),
+                          (("--region", "mars"), 'no region "mars"')):
+            rc, out, err = self.drctl("wal", "status", *args)
+            self.assertNotEqual(rc, 0)
+            self.assertIn(msg, err)
+
     def test_2_another_node_takes_over_from_the_slot(self):
         owner = self.owner
         self.c.kill(owner)
+        killed = time.monotonic()
         job = wait_until(lambda: (lambda j: j if j is not None and
                                   j["owner"] != owner and
                                   self.slot() == "physical|t" else None)(
             self.stream_job()), 40, interval=0.2,
             what="another node to stream")
+        # wal.stream_lease_ms (3 s) and the back-off, not jobs.lease_ms
+        # (60 s): the stream is back within seconds.
+        self.assertLess(time.monotonic() - killed, 20.0)
         type(self).owner = job["owner"]
         self.assertGreaterEqual(job["attempt"], 2)
         self.c.start(owner)

@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "backup/job.h"
 #include "backup/wal.h"
+#include "backup/wal_archive.h"
 #include "common/err.h"
 #include "helpers.h"
 #include "store/store.h"
@@ -401,6 +403,119 @@ static void test_expire(void **state)
     assert_int_equal(removed, 0);
 }
 
+/* What the archive holds (job op wal_status): runs of whole segments per
+ * timeline, the streamed partial that extends the newest, and gaps. */
+static void test_archive_picture(void **state)
+{
+    static const char *const names[] = {
+        "000000010000000000000001", "000000010000000000000002",
+        "000000010000000000000003", "000000010000000000000005",
+        "000000020000000000000003"};
+    struct fx *f = *state;
+    char src[700], err[256], key[STORE_KEY_MAX];
+    unsigned char part[4096];
+    struct store *s = NULL;
+    struct wal_archive_file af;
+    json_t *spec, *res = NULL, *sys, *tl1, *tl2, *r, *g;
+    bool already;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        make_segment(f, names[i], (int)i);
+        snprintf(src, sizeof(src), "%s/pg_wal/%s", f->pgdata, names[i]);
+        assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    }
+    snprintf(src, sizeof(src), "%s/pg_wal/00000002.history", f->pgdata);
+    write_file(src, "1\t0/3000000\tno recovery target specified\n", 42);
+    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    /* The stream's partial of segment 6 of timeline 1 (and an older,
+     * shorter one of it), and a stale one of segment 2, archived whole. */
+    memset(part, 0, sizeof(part));
+    make_header(part, 1, 6, SYSID);
+    assert_int_equal(store_open(f->url, NULL, &s, err), 0);
+    assert_int_equal(wal_stream_put(s, SYSID, "000000010000000000000006", part,
+                                    4096, 1, key, err),
+                     0);
+    assert_int_equal(wal_stream_put(s, SYSID, "000000010000000000000006", part,
+                                    1024, 1, key, err),
+                     0);
+    make_header(part, 1, 2, SYSID);
+    assert_int_equal(wal_stream_put(s, SYSID, "000000010000000000000002", part,
+                                    512, 1, key, err),
+                     0);
+    /* Not an archive object: left out. */
+    assert_int_equal(store_put_buf(s, "wal/README", "x", 1, NULL, err), 0);
+    store_close(s);
+
+    spec = json_pack("{s:s, s:s, s:i}", "op", "wal_status", "store", f->url,
+                     "segment_size", (int)SEG_SIZE);
+    assert_int_equal(job_run(spec, &res, err), 0);
+    json_decref(spec);
+    assert_int_equal(json_integer_value(json_object_get(res, "gaps")), 1);
+    sys = json_array_get(json_object_get(res, "systems"), 0);
+    assert_string_equal(json_string_value(json_object_get(sys, "sysid")),
+                        "658fb7ec04964d12");
+    tl1 = json_array_get(json_object_get(sys, "timelines"), 0);
+    tl2 = json_array_get(json_object_get(sys, "timelines"), 1);
+    assert_int_equal(json_integer_value(json_object_get(tl1, "timeline")), 1);
+    assert_false(json_is_true(json_object_get(tl1, "history")));
+    /* 1..3, then 5 extended by 4096 streamed bytes of 6. */
+    assert_int_equal(json_array_size(json_object_get(tl1, "ranges")), 2);
+    r = json_array_get(json_object_get(tl1, "ranges"), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "first")),
+                        "000000010000000000000001");
+    assert_string_equal(json_string_value(json_object_get(r, "last")),
+                        "000000010000000000000003");
+    assert_int_equal(json_integer_value(json_object_get(r, "segments")), 3);
+    assert_string_equal(json_string_value(json_object_get(r, "end_lsn")),
+                        "0/400000");
+    r = json_array_get(json_object_get(tl1, "ranges"), 1);
+    assert_string_equal(json_string_value(json_object_get(r, "end_lsn")),
+                        "0/601000");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(r, "streamed"), "bytes")),
+                     4096);
+    g = json_array_get(json_object_get(tl1, "gaps"), 0);
+    assert_string_equal(json_string_value(json_object_get(g, "after")),
+                        "000000010000000000000003");
+    assert_string_equal(json_string_value(json_object_get(g, "first_missing")),
+                        "000000010000000000000004");
+    assert_int_equal(json_integer_value(json_object_get(g, "segments")), 1);
+    /* Timeline 2: its history, segment 3 alone. */
+    assert_true(json_is_true(json_object_get(tl2, "history")));
+    assert_int_equal(json_array_size(json_object_get(tl2, "ranges")), 1);
+    assert_int_equal(json_array_size(json_object_get(tl2, "gaps")), 0);
+    json_decref(res);
+
+    /* Keys that are not the archive's. */
+    assert_int_equal(wal_archive_parse_key("wal/README", SEG_SIZE, &af),
+                     DR_EINVAL);
+    assert_int_equal(
+        wal_archive_parse_key("wal/6590b5a3d64a2712/0000000100000000/"
+                              "000000010000000000000001.zst",
+                              SEG_SIZE, &af),
+        DR_EINVAL);
+    assert_int_equal(
+        wal_archive_parse_key("wal/6590b5a3d64a2712/0000000200000000/"
+                              "000000010000000000000001-"
+                              "0000000000000000000000000000000000000000000000"
+                              "000000000000000000.zst",
+                              SEG_SIZE, &af),
+        DR_EINVAL); /* in another timeline's folder */
+    assert_int_equal(
+        wal_archive_parse_key("wal/6590b5a3d64a2712/0000000100000000/"
+                              "000000010000000000000001.stream-00200000-"
+                              "0000000000000000000000000000000000000000000000"
+                              "000000000000000000.zst",
+                              SEG_SIZE, &af),
+        DR_EINVAL); /* longer than a segment */
+    /* A segment size that is not a power of two. */
+    spec = json_pack("{s:s, s:s, s:i}", "op", "wal_status", "store", f->url,
+                     "segment_size", 3 << 20);
+    assert_int_equal(job_run(spec, &res, err), DR_EINVAL);
+    assert_non_null(strstr(err, "not a power of two"));
+    json_decref(spec);
+}
+
 static void test_push_refuses(void **state)
 {
     struct fx *f = *state;
@@ -594,6 +709,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_push_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_archive_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_prefetch, setup, teardown),

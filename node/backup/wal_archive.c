@@ -1,0 +1,362 @@
+/* What a WAL archive holds (wal_archive.h), and the job op that reads it
+ * from a store. */
+#include "backup/wal_archive.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup/job.h"
+#include "backup/wal.h"
+#include "common/err.h"
+#include "store/store.h"
+
+#define STREAM_TAG ".stream-" /* as wal.c names streamed partials */
+
+static bool hex_run(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* "-" + 64 hex digits + ".zst" exactly. */
+static bool sha_tail(const char *s)
+{
+    return s[0] == '-' && strlen(s) == 1 + 64 + 4 && hex_run(s + 1, 64) &&
+           strcmp(s + 65, ".zst") == 0;
+}
+
+int wal_archive_parse_key(const char *key,
+                          uint64_t seg_size,
+                          struct wal_archive_file *out)
+{
+    const char *dir, *file, *tag, *dash;
+    char name[48], err[256];
+    struct wal_name w;
+    size_t nlen;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(key, "wal/", 4) != 0 || strlen(key) < 4 + 17 ||
+        !hex_run(key + 4, 16) || key[20] != '/') {
+        return DR_EINVAL;
+    }
+    out->sysid = strtoull(key + 4, NULL, 16);
+    dir = key + 21;
+    file = strchr(dir, '/');
+    if (file == NULL || strchr(file + 1, '/') != NULL) {
+        return DR_EINVAL;
+    }
+    file++;
+    tag = strstr(file, STREAM_TAG);
+    if (tag != NULL) {
+        const char *len = tag + strlen(STREAM_TAG);
+        if (strlen(len) < 9 || !hex_run(len, 8) || !sha_tail(len + 8)) {
+            return DR_EINVAL;
+        }
+        nlen = (size_t)(tag - file);
+        out->kind = WAL_ARCHIVE_STREAMED;
+        out->len = strtoull((char[9]){len[0], len[1], len[2], len[3], len[4],
+                                      len[5], len[6], len[7], '\0'},
+                            NULL, 16);
+    } else {
+        dash = strrchr(file, '-');
+        if (dash == NULL || !sha_tail(dash)) {
+            return DR_EINVAL;
+        }
+        nlen = (size_t)(dash - file);
+    }
+    if (nlen >= sizeof(name)) {
+        return DR_EINVAL;
+    }
+    memcpy(name, file, nlen);
+    name[nlen] = '\0';
+    if (wal_name_parse(name, &w, err) != DR_OK ||
+        strncmp(dir, w.dir, strlen(w.dir)) != 0 || dir[strlen(w.dir)] != '/') {
+        return DR_EINVAL;
+    }
+    out->tli = w.tli;
+    if (w.kind != WAL_HISTORY) {
+        out->segno = (uint64_t)w.log * (0x100000000ull / seg_size) + w.seg;
+    }
+    if (out->kind == WAL_ARCHIVE_STREAMED) {
+        return w.kind == WAL_SEGMENT && out->len > 0 && out->len <= seg_size
+                   ? DR_OK
+                   : DR_EINVAL;
+    }
+    out->kind = w.kind == WAL_SEGMENT   ? WAL_ARCHIVE_SEGMENT
+                : w.kind == WAL_PARTIAL ? WAL_ARCHIVE_PARTIAL
+                : w.kind == WAL_HISTORY ? WAL_ARCHIVE_HISTORY
+                                        : WAL_ARCHIVE_OTHER;
+    return DR_OK;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+    const struct wal_archive_file *x = a, *y = b;
+
+    if (x->sysid != y->sysid) {
+        return x->sysid < y->sysid ? -1 : 1;
+    }
+    if (x->tli != y->tli) {
+        return x->tli < y->tli ? -1 : 1;
+    }
+    if (x->segno != y->segno) {
+        return x->segno < y->segno ? -1 : 1;
+    }
+    return x->kind - y->kind;
+}
+
+static json_t *lsn(uint64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%X/%X", (unsigned)(v >> 32), (unsigned)v);
+    return json_string(buf);
+}
+
+static json_t *seg_name(uint32_t tli, uint64_t segno, uint64_t seg_size)
+{
+    char buf[25];
+
+    wal_segment_name(tli, segno, seg_size, buf);
+    return json_string(buf);
+}
+
+struct run
+{
+    uint64_t first, last, segments, bytes;
+    bool open; /* a run is being built */
+};
+
+static void run_close(json_t *ranges, struct run *r, uint32_t tli, uint64_t ss)
+{
+    if (!r->open) {
+        return;
+    }
+    json_array_append_new(
+        ranges, json_pack("{s:o, s:o, s:I, s:I, s:o, s:o}", "first",
+                          seg_name(tli, r->first, ss), "last",
+                          seg_name(tli, r->last, ss), "segments",
+                          (json_int_t)r->segments, "bytes",
+                          (json_int_t)r->bytes, "start_lsn",
+                          lsn(r->first * ss), "end_lsn",
+                          lsn((r->last + 1) * ss)));
+    r->open = false;
+}
+
+/* One timeline's files, [from, to) of the sorted array. */
+static json_t *timeline(const struct wal_archive_file *f,
+                        size_t from,
+                        size_t to,
+                        uint64_t ss,
+                        size_t *n_gaps)
+{
+    uint32_t tli = f[from].tli;
+    json_t *ranges = json_array(), *gaps = json_array(), *tl;
+    const struct wal_archive_file *streamed = NULL;
+    struct run r = {0, 0, 0, 0, false};
+    bool history = false, have_last = false;
+    uint64_t last = 0;
+    char ends_with[40] = "";
+
+    for (size_t i = from; i < to; i++) {
+        switch (f[i].kind) {
+            case WAL_ARCHIVE_HISTORY:
+                history = true;
+                break;
+            case WAL_ARCHIVE_PARTIAL: {
+                char name[25];
+                wal_segment_name(tli, f[i].segno, ss, name);
+                snprintf(ends_with, sizeof(ends_with), "%s.partial", name);
+                break;
+            }
+            case WAL_ARCHIVE_STREAMED:
+                /* The longest partial of the newest segment counts. */
+                if (streamed == NULL || f[i].segno > streamed->segno ||
+                    (f[i].segno == streamed->segno &&
+                     f[i].len > streamed->len)) {
+                    streamed = &f[i];
+                }
+                break;
+            case WAL_ARCHIVE_SEGMENT:
+                if (have_last && f[i].segno == last) {
+                    break; /* the same segment twice (two checksums) */
+                }
+                if (have_last && f[i].segno != last + 1) {
+                    json_array_append_new(
+                        gaps, json_pack("{s:o, s:o, s:o, s:I}", "after",
+                                        seg_name(tli, last, ss),
+                                        "first_missing",
+                                        seg_name(tli, last + 1, ss),
+                                        "last_missing",
+                                        seg_name(tli, f[i].segno - 1, ss),
+                                        "segments",
+                                        (json_int_t)(f[i].segno - last - 1)));
+                    run_close(ranges, &r, tli, ss);
+                }
+                if (!r.open) {
+                    r = (struct run){f[i].segno, f[i].segno, 0, 0, true};
+                }
+                r.last = f[i].segno;
+                r.segments++;
+                r.bytes += f[i].stored;
+                last = f[i].segno;
+                have_last = true;
+                break;
+            default:
+                break;
+        }
+    }
+    if (streamed != NULL && (!have_last || streamed->segno > last)) {
+        if (have_last && streamed->segno != last + 1) {
+            json_array_append_new(
+                gaps, json_pack("{s:o, s:o, s:o, s:I}", "after",
+                                seg_name(tli, last, ss), "first_missing",
+                                seg_name(tli, last + 1, ss), "last_missing",
+                                seg_name(tli, streamed->segno - 1, ss),
+                                "segments",
+                                (json_int_t)(streamed->segno - last - 1)));
+            run_close(ranges, &r, tli, ss);
+        }
+        run_close(ranges, &r, tli, ss);
+        if (json_array_size(ranges) > 0 && have_last &&
+            streamed->segno == last + 1) {
+            /* extends the newest run */
+            json_t *tail = json_array_get(ranges, json_array_size(ranges) - 1);
+            json_object_set_new(tail, "end_lsn",
+                                lsn(streamed->segno * ss + streamed->len));
+            json_object_set_new(
+                tail, "streamed",
+                json_pack("{s:o, s:I}", "segment",
+                          seg_name(tli, streamed->segno, ss), "bytes",
+                          (json_int_t)streamed->len));
+        } else {
+            json_array_append_new(
+                ranges,
+                json_pack("{s:o, s:o, s:I, s:I, s:o, s:o, s:{s:o, s:I}}",
+                          "first", seg_name(tli, streamed->segno, ss), "last",
+                          seg_name(tli, streamed->segno, ss), "segments",
+                          (json_int_t)0, "bytes", (json_int_t)0, "start_lsn",
+                          lsn(streamed->segno * ss), "end_lsn",
+                          lsn(streamed->segno * ss + streamed->len),
+                          "streamed", "segment",
+                          seg_name(tli, streamed->segno, ss), "bytes",
+                          (json_int_t)streamed->len));
+        }
+    }
+    run_close(ranges, &r, tli, ss);
+    *n_gaps += json_array_size(gaps);
+    tl = json_pack("{s:I, s:b, s:o, s:o}", "timeline", (json_int_t)tli,
+                   "history", history, "ranges", ranges, "gaps", gaps);
+    if (tl != NULL && ends_with[0] != '\0') {
+        json_object_set_new(tl, "ends_with", json_string(ends_with));
+    }
+    return tl;
+}
+
+json_t *wal_archive_picture(struct wal_archive_file *files,
+                            size_t n,
+                            uint64_t seg_size)
+{
+    json_t *systems = json_array(), *sys = NULL, *tls = NULL;
+    size_t gaps = 0;
+    int64_t newest = 0;
+
+    if (systems == NULL) {
+        return NULL;
+    }
+    qsort(files, n, sizeof(*files), file_cmp);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && files[j].sysid == files[i].sysid &&
+               files[j].tli == files[i].tli) {
+            newest = files[j].mtime_ms > newest ? files[j].mtime_ms : newest;
+            j++;
+        }
+        if (sys == NULL ||
+            (i > 0 && files[i].sysid != files[i - 1].sysid)) {
+            char id[24];
+            snprintf(id, sizeof(id), "%016" PRIx64, files[i].sysid);
+            tls = json_array();
+            sys = json_pack("{s:s, s:o}", "sysid", id, "timelines", tls);
+            json_array_append_new(systems, sys);
+        }
+        json_array_append_new(tls, timeline(files, i, j, seg_size, &gaps));
+        i = j;
+    }
+    return json_pack("{s:o, s:I, s:I, s:I}", "systems", systems, "files",
+                     (json_int_t)n, "gaps", (json_int_t)gaps, "newest_ms",
+                     (json_int_t)newest);
+}
+
+/* The job op: {"store": URL, "credentials_file"?, "segment_size"?}. */
+int waljob_status(const json_t *spec, json_t **result, char *errmsg)
+{
+    struct store *s = NULL;
+    struct store_object *objs = NULL;
+    struct wal_archive_file *files = NULL, *grown;
+    size_t n = 0, n_files = 0, cap = 0;
+    char *after = NULL, *next = NULL;
+    uint64_t ss;
+    int rv;
+
+    rv = job_spec_uint(spec, "segment_size", 16u << 20, 1u << 20, 1u << 30, &ss,
+                       errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    if ((ss & (ss - 1)) != 0) {
+        snprintf(errmsg, 256, "\"segment_size\" %" PRIu64
+                 " is not a power of two", ss);
+        return DR_EINVAL;
+    }
+    rv = job_open_store(spec, &s, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    do {
+        rv = store_list(s, "wal/", after, &objs, &n, &next, errmsg);
+        for (size_t i = 0; rv == 0 && i < n; i++) {
+            struct wal_archive_file f;
+            if (wal_archive_parse_key(objs[i].key, ss, &f) != DR_OK) {
+                continue; /* not an archive object: not ours to judge */
+            }
+            f.stored = objs[i].size;
+            f.mtime_ms = objs[i].mtime_ms;
+            if (n_files == cap) {
+                cap = cap != 0 ? cap * 2 : 1024;
+                grown = realloc(files, cap * sizeof(*files));
+                if (grown == NULL) {
+                    snprintf(errmsg, 256, "out of memory");
+                    rv = DR_ENOMEM;
+                    break;
+                }
+                files = grown;
+            }
+            files[n_files++] = f;
+        }
+        store_objects_free(objs, n);
+        objs = NULL;
+        free(after);
+        after = next;
+        next = NULL;
+    } while (rv == 0 && after != NULL);
+    free(after);
+    store_close(s);
+    if (rv == 0) {
+        *result = wal_archive_picture(files, n_files, ss);
+        if (*result == NULL) {
+            snprintf(errmsg, 256, "out of memory");
+            rv = DR_ENOMEM;
+        }
+    }
+    free(files);
+    return rv;
+}
