@@ -83,11 +83,11 @@ static void drctl__print_archive(const json_t *res,
     printf("\n");
     json_array_foreach(json_object_get(res, "systems"), i, sys)
     {
-        printf("system %s\n",
-               json_string_value(json_object_get(sys, "sysid")));
+        printf("system %s\n", json_string_value(json_object_get(sys, "sysid")));
         json_array_foreach(json_object_get(sys, "timelines"), k, tl)
         {
-            json_int_t tli = json_integer_value(json_object_get(tl, "timeline"));
+            json_int_t tli =
+                json_integer_value(json_object_get(tl, "timeline"));
             const char *ends =
                 json_string_value(json_object_get(tl, "ends_with"));
             printf("  timeline %" JSON_INTEGER_FORMAT "%s%s%s%s\n", tli,
@@ -99,9 +99,9 @@ static void drctl__print_archive(const json_t *res,
             json_array_foreach(json_object_get(tl, "ranges"), m, r)
             {
                 const json_t *st = json_object_get(r, "streamed");
-                drctl__size((uint64_t)json_integer_value(
-                                json_object_get(r, "bytes")),
-                            size, sizeof(size));
+                drctl__size(
+                    (uint64_t)json_integer_value(json_object_get(r, "bytes")),
+                    size, sizeof(size));
                 printf("    %s .. %s  %" JSON_INTEGER_FORMAT
                        " segments, %s, %s .. %s",
                        json_string_value(json_object_get(r, "first")),

@@ -145,9 +145,8 @@ static void run_close(json_t *ranges, struct run *r, uint32_t tli, uint64_t ss)
                           seg_name(tli, r->first, ss), "last",
                           seg_name(tli, r->last, ss), "segments",
                           (json_int_t)r->segments, "bytes",
-                          (json_int_t)r->bytes, "start_lsn",
-                          lsn(r->first * ss), "end_lsn",
-                          lsn((r->last + 1) * ss)));
+                          (json_int_t)r->bytes, "start_lsn", lsn(r->first * ss),
+                          "end_lsn", lsn((r->last + 1) * ss)));
     r->open = false;
 }
 
@@ -191,14 +190,12 @@ static json_t *timeline(const struct wal_archive_file *f,
                 }
                 if (have_last && f[i].segno != last + 1) {
                     json_array_append_new(
-                        gaps, json_pack("{s:o, s:o, s:o, s:I}", "after",
-                                        seg_name(tli, last, ss),
-                                        "first_missing",
-                                        seg_name(tli, last + 1, ss),
-                                        "last_missing",
-                                        seg_name(tli, f[i].segno - 1, ss),
-                                        "segments",
-                                        (json_int_t)(f[i].segno - last - 1)));
+                        gaps,
+                        json_pack("{s:o, s:o, s:o, s:I}", "after",
+                                  seg_name(tli, last, ss), "first_missing",
+                                  seg_name(tli, last + 1, ss), "last_missing",
+                                  seg_name(tli, f[i].segno - 1, ss), "segments",
+                                  (json_int_t)(f[i].segno - last - 1)));
                     run_close(ranges, &r, tli, ss);
                 }
                 if (!r.open) {
@@ -217,12 +214,12 @@ static json_t *timeline(const struct wal_archive_file *f,
     if (streamed != NULL && (!have_last || streamed->segno > last)) {
         if (have_last && streamed->segno != last + 1) {
             json_array_append_new(
-                gaps, json_pack("{s:o, s:o, s:o, s:I}", "after",
-                                seg_name(tli, last, ss), "first_missing",
-                                seg_name(tli, last + 1, ss), "last_missing",
-                                seg_name(tli, streamed->segno - 1, ss),
-                                "segments",
-                                (json_int_t)(streamed->segno - last - 1)));
+                gaps,
+                json_pack("{s:o, s:o, s:o, s:I}", "after",
+                          seg_name(tli, last, ss), "first_missing",
+                          seg_name(tli, last + 1, ss), "last_missing",
+                          seg_name(tli, streamed->segno - 1, ss), "segments",
+                          (json_int_t)(streamed->segno - last - 1)));
             run_close(ranges, &r, tli, ss);
         }
         run_close(ranges, &r, tli, ss);
@@ -232,11 +229,10 @@ static json_t *timeline(const struct wal_archive_file *f,
             json_t *tail = json_array_get(ranges, json_array_size(ranges) - 1);
             json_object_set_new(tail, "end_lsn",
                                 lsn(streamed->segno * ss + streamed->len));
-            json_object_set_new(
-                tail, "streamed",
-                json_pack("{s:o, s:I}", "segment",
-                          seg_name(tli, streamed->segno, ss), "bytes",
-                          (json_int_t)streamed->len));
+            json_object_set_new(tail, "streamed",
+                                json_pack("{s:o, s:I}", "segment",
+                                          seg_name(tli, streamed->segno, ss),
+                                          "bytes", (json_int_t)streamed->len));
         } else {
             json_array_append_new(
                 ranges,
@@ -245,10 +241,9 @@ static json_t *timeline(const struct wal_archive_file *f,
                           seg_name(tli, streamed->segno, ss), "segments",
                           (json_int_t)0, "bytes", (json_int_t)0, "start_lsn",
                           lsn(streamed->segno * ss), "end_lsn",
-                          lsn(streamed->segno * ss + streamed->len),
-                          "streamed", "segment",
-                          seg_name(tli, streamed->segno, ss), "bytes",
-                          (json_int_t)streamed->len));
+                          lsn(streamed->segno * ss + streamed->len), "streamed",
+                          "segment", seg_name(tli, streamed->segno, ss),
+                          "bytes", (json_int_t)streamed->len));
         }
     }
     run_close(ranges, &r, tli, ss);
@@ -280,8 +275,7 @@ json_t *wal_archive_picture(struct wal_archive_file *files,
             newest = files[j].mtime_ms > newest ? files[j].mtime_ms : newest;
             j++;
         }
-        if (sys == NULL ||
-            (i > 0 && files[i].sysid != files[i - 1].sysid)) {
+        if (sys == NULL || (i > 0 && files[i].sysid != files[i - 1].sysid)) {
             char id[24];
             snprintf(id, sizeof(id), "%016" PRIx64, files[i].sysid);
             tls = json_array();
@@ -313,8 +307,8 @@ int waljob_status(const json_t *spec, json_t **result, char *errmsg)
         return rv;
     }
     if ((ss & (ss - 1)) != 0) {
-        snprintf(errmsg, 256, "\"segment_size\" %" PRIu64
-                 " is not a power of two", ss);
+        snprintf(errmsg, 256,
+                 "\"segment_size\" %" PRIu64 " is not a power of two", ss);
         return DR_EINVAL;
     }
     rv = job_open_store(spec, &s, errmsg);

@@ -16,11 +16,11 @@ struct wal_archive_file
 {
     uint64_t sysid;
     uint32_t tli;
-    uint64_t segno;     /* of a segment or streamed partial; 0 otherwise */
-    int kind;           /* enum wal_archive_file_kind */
-    uint64_t len;       /* streamed partial: the bytes it holds */
-    uint64_t stored;    /* bytes in the store */
-    int64_t mtime_ms;   /* as listed, 0 when unknown */
+    uint64_t segno;   /* of a segment or streamed partial; 0 otherwise */
+    int kind;         /* enum wal_archive_file_kind */
+    uint64_t len;     /* streamed partial: the bytes it holds */
+    uint64_t stored;  /* bytes in the store */
+    int64_t mtime_ms; /* as listed, 0 when unknown */
 };
 
 enum wal_archive_file_kind {

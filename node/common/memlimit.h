@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DR_MEMLIMIT_MIN (16u << 20) /* an absolute limit below it is refused \
-                                     */
+/* An absolute limit below it is refused. */
+#define DR_MEMLIMIT_MIN (16u << 20)
 
 enum dr_memlimit_kind {
     DR_MEMLIMIT_NONE,    /* "max": no limit */
