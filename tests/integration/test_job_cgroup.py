@@ -168,7 +168,10 @@ class JobCgroupCase(unittest.TestCase):
                         return k
                 return None
             kid = wait_for(job_child, "the backup's job child")
-            self.assertEqual(cgroup_of(kid), self.rel + "/node/jobs")
+            # It moves itself first thing, before it reads its spec: a
+            # slow start (ASan) is seen in the node's cgroup for a moment.
+            wait_for(lambda: cgroup_of(kid) == self.rel + "/node/jobs",
+                     "the job child %d in %s/jobs" % (kid, mine), 10)
             with open("/proc/%d/oom_score_adj" % kid) as f:
                 self.assertEqual(f.read().strip(), OOM_SCORE_ADJ)
             # The node itself stays where it was, and out of the jobs'.
