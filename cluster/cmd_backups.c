@@ -345,7 +345,7 @@ static int drctl__backups_delete(struct drctl *d, int argc, char **argv)
 /* The caller's region: the region of the node drctl reaches first (ask
  * before anything else, while no leader has been learned), "" when it
  * cannot be told. */
-static void drctl__caller_region(struct drctl *d, char *buf, size_t size)
+void drctl_caller_region(struct drctl *d, char *buf, size_t size)
 {
     json_t *st = NULL;
 
@@ -480,7 +480,7 @@ static int drctl__backups_verify(struct drctl *d, int argc, char **argv)
         return rv < 0 ? 0 : rv;
     }
     if (region == NULL) {
-        drctl__caller_region(d, here, sizeof(here));
+        drctl_caller_region(d, here, sizeof(here));
     }
     if ((rv = drctl__get_backup(d, id, &b)) != 0) {
         return rv;
@@ -821,7 +821,7 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
         return drctl_fail(d, "%s", errmsg);
     }
     if (region == NULL) {
-        drctl__caller_region(d, here, sizeof(here));
+        drctl_caller_region(d, here, sizeof(here));
         region = here;
     }
     if ((rv = drctl_call(d, "GET", "/api/backups", NULL, &list)) != 0) {
@@ -1061,7 +1061,7 @@ int drctl_cmd_restore(struct drctl *d, int argc, char **argv)
                                  "PATH)");
     }
     if (region == NULL) {
-        drctl__caller_region(d, here, sizeof(here));
+        drctl_caller_region(d, here, sizeof(here));
         region = here;
     }
     report = json_object();

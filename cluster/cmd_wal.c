@@ -19,21 +19,18 @@ static int drctl__region_store(struct drctl *d,
                                char *which,
                                size_t which_size)
 {
-    json_t *st = NULL, *regions = NULL, *r;
+    json_t *regions = NULL, *r;
     size_t i;
     int rv;
 
     url[0] = '\0';
     if (*region == NULL) {
-        rv = drctl_call(d, "GET", "/api/status", NULL, &st);
-        if (rv != 0) {
-            return rv;
+        drctl_caller_region(d, which, which_size);
+        if (which[0] == '\0') {
+            return drctl_fail(d,
+                              "cannot tell this node's region: give "
+                              "--region R or --store URL");
         }
-        snprintf(which, which_size, "%s",
-                 json_string_value(json_object_get(st, "region")) != NULL
-                     ? json_string_value(json_object_get(st, "region"))
-                     : "");
-        json_decref(st);
         *region = which;
     }
     rv = drctl_call(d, "GET", "/api/regions", NULL, &regions);

@@ -265,6 +265,10 @@ int drctl_cmd_bench(struct drctl *d, int argc, char **argv);
 int drctl_cmd_backups(struct drctl *d, int argc, char **argv);
 int drctl_cmd_jobs(struct drctl *d, int argc, char **argv);
 int drctl_cmd_wal(struct drctl *d, int argc, char **argv);
+
+/* The region of the node drctl reaches first into buf ("" when it
+ * cannot be told; cmd_backups.c). */
+void drctl_caller_region(struct drctl *d, char *buf, size_t size);
 int drctl_cmd_replication(struct drctl *d, int argc, char **argv);
 int drctl_cmd_failover(struct drctl *d, int argc, char **argv);
 int drctl_cmd_failback(struct drctl *d, int argc, char **argv);

@@ -1124,6 +1124,75 @@ int wal_fetch(const struct wal_options *o,
     return rv;
 }
 
+int wal_archive_parse_key(const char *key,
+                          uint64_t seg_size,
+                          struct wal_archive_file *out)
+{
+    const char *dir, *file, *tag, *tail;
+    char name[48], err[256];
+    struct wal_name w;
+    size_t nlen;
+
+    memset(out, 0, sizeof(*out));
+    /* wal/SYSID/ */
+    if (strncmp(key, "wal/", 4) != 0 || strlen(key) < 21 ||
+        !all_hex(key + 4, 16, 'a') || key[20] != '/') {
+        return DR_EINVAL;
+    }
+    out->sysid = strtoull(key + 4, NULL, 16);
+    dir = key + 21;
+    file = strchr(dir, '/');
+    if (file == NULL || strchr(file + 1, '/') != NULL) {
+        return DR_EINVAL;
+    }
+    file++;
+    /* NAME.stream-LEN-SHA256.zst or NAME-SHA256.zst */
+    tag = strstr(file, WAL_STREAM_TAG);
+    if (tag != NULL) {
+        const char *len = tag + strlen(WAL_STREAM_TAG);
+        if (strlen(len) != 8 + 1 + 64 + 4 || !all_hex(len, 8, 'a')) {
+            return DR_EINVAL;
+        }
+        out->kind = WAL_ARCHIVE_STREAMED;
+        out->len = hex32(len);
+        tail = len + 8;
+    } else {
+        tail = strrchr(file, '-');
+        if (tail == NULL) {
+            return DR_EINVAL;
+        }
+        tag = tail;
+    }
+    if (strlen(tail) != 1 + 64 + 4 || tail[0] != '-' ||
+        !all_hex(tail + 1, 64, 'a') || strcmp(tail + 65, ".zst") != 0) {
+        return DR_EINVAL;
+    }
+    nlen = (size_t)(tag - file);
+    if (nlen >= sizeof(name)) {
+        return DR_EINVAL;
+    }
+    memcpy(name, file, nlen);
+    name[nlen] = '\0';
+    if (wal_name_parse(name, &w, err) != DR_OK ||
+        strncmp(dir, w.dir, strlen(w.dir)) != 0 || dir[strlen(w.dir)] != '/') {
+        return DR_EINVAL;
+    }
+    out->tli = w.tli;
+    if (w.kind != WAL_HISTORY) {
+        out->segno = segno_of(&w, seg_size);
+    }
+    if (out->kind == WAL_ARCHIVE_STREAMED) {
+        return w.kind == WAL_SEGMENT && out->len > 0 && out->len <= seg_size
+                   ? DR_OK
+                   : DR_EINVAL;
+    }
+    out->kind = w.kind == WAL_SEGMENT   ? WAL_ARCHIVE_SEGMENT
+                : w.kind == WAL_PARTIAL ? WAL_ARCHIVE_PARTIAL
+                : w.kind == WAL_HISTORY ? WAL_ARCHIVE_HISTORY
+                                        : WAL_ARCHIVE_OTHER;
+    return DR_OK;
+}
+
 int wal_expire(const struct wal_options *o,
                uint64_t sysid,
                uint32_t seg_size,
@@ -1133,8 +1202,8 @@ int wal_expire(const struct wal_options *o,
 {
     struct store *s = NULL;
     struct store_object *objs = NULL;
-    char prefix[64], *after = NULL, *next = NULL, err[256];
-    uint64_t keep_seg, per_log;
+    char prefix[64], *after = NULL, *next = NULL;
+    uint64_t keep_seg;
     size_t n = 0;
     int rv;
 
@@ -1145,7 +1214,6 @@ int wal_expire(const struct wal_options *o,
         return DR_EINVAL;
     }
     keep_seg = keep_lsn / seg_size;
-    per_log = 0x100000000ull / seg_size;
     rv = open_store(o, &s, errmsg);
     if (rv != 0) {
         return rv;
@@ -1154,22 +1222,13 @@ int wal_expire(const struct wal_options *o,
     do {
         rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
         for (size_t i = 0; rv == 0 && i < n; i++) {
-            /* wal/SYSID/DIR/NAME-SHA256.zst, or a streamed partial */
-            const char *file = base_name(objs[i].key);
-            const char *dash = strstr(file, WAL_STREAM_TAG);
-            if (dash == NULL) {
-                dash = strrchr(file, '-');
-            }
-            char name[64];
-            struct wal_name w;
-            if (dash == NULL || (size_t)(dash - file) >= sizeof(name)) {
-                continue; /* not ours: left alone */
-            }
-            memcpy(name, file, (size_t)(dash - file));
-            name[dash - file] = '\0';
-            if (wal_name_parse(name, &w, err) != 0 || w.kind == WAL_HISTORY ||
-                (uint64_t)w.log * per_log + w.seg >= keep_seg) {
-                continue; /* history files stay: timelines need them */
+            /* A streamed partial counts as its segment; history files
+             * stay: timelines need them. */
+            struct wal_archive_file f;
+            if (wal_archive_parse_key(objs[i].key, seg_size, &f) != DR_OK ||
+                f.sysid != sysid || f.kind == WAL_ARCHIVE_HISTORY ||
+                f.segno >= keep_seg) {
+                continue; /* not ours, or still needed */
             }
             rv = store_delete(s, objs[i].key, errmsg);
             *removed += rv == 0;

@@ -146,6 +146,34 @@ void wal_segment_name(uint32_t tli,
                       uint64_t seg_size,
                       char *out);
 
+/* One archive object, as the store lists it. */
+struct wal_archive_file
+{
+    uint64_t sysid;
+    uint32_t tli;
+    uint64_t segno;   /* of a segment or streamed partial; 0 otherwise */
+    int kind;         /* enum wal_archive_file_kind */
+    uint64_t len;     /* streamed partial: the bytes it holds */
+    uint64_t stored;  /* bytes in the store */
+    int64_t mtime_ms; /* as listed, 0 when unknown */
+};
+
+enum wal_archive_file_kind {
+    WAL_ARCHIVE_SEGMENT,  /* NAME-SHA256.zst */
+    WAL_ARCHIVE_STREAMED, /* NAME.stream-LEN-SHA256.zst */
+    WAL_ARCHIVE_PARTIAL,  /* NAME.partial-SHA256.zst: a timeline's end */
+    WAL_ARCHIVE_HISTORY,  /* TLI.history-SHA256.zst */
+    WAL_ARCHIVE_OTHER,    /* .backup labels */
+};
+
+/* Parse the key of an object under wal/ (wal/SYSID/DIR/FILE, as this
+ * module writes them; segment numbers for seg_size bytes). DR_EINVAL for a
+ * key that is not an archive object's: expiry and drctl wal status leave
+ * those alone. */
+int wal_archive_parse_key(const char *key,
+                          uint64_t seg_size,
+                          struct wal_archive_file *out);
+
 /* Expire what no base backup needs: every segment, .partial and .backup
  * file of the cluster sysid whose segment (of seg_size bytes) is below
  * the one holding keep_lsn, on any timeline; .history files stay. *removed

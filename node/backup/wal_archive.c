@@ -13,90 +13,6 @@
 #include "common/err.h"
 #include "store/store.h"
 
-#define STREAM_TAG ".stream-" /* as wal.c names streamed partials */
-
-static bool hex_run(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-              (s[i] >= 'A' && s[i] <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* "-" + 64 hex digits + ".zst" exactly. */
-static bool sha_tail(const char *s)
-{
-    return s[0] == '-' && strlen(s) == 1 + 64 + 4 && hex_run(s + 1, 64) &&
-           strcmp(s + 65, ".zst") == 0;
-}
-
-int wal_archive_parse_key(const char *key,
-                          uint64_t seg_size,
-                          struct wal_archive_file *out)
-{
-    const char *dir, *file, *tag, *dash;
-    char name[48], err[256];
-    struct wal_name w;
-    size_t nlen;
-
-    memset(out, 0, sizeof(*out));
-    if (strncmp(key, "wal/", 4) != 0 || strlen(key) < 4 + 17 ||
-        !hex_run(key + 4, 16) || key[20] != '/') {
-        return DR_EINVAL;
-    }
-    out->sysid = strtoull(key + 4, NULL, 16);
-    dir = key + 21;
-    file = strchr(dir, '/');
-    if (file == NULL || strchr(file + 1, '/') != NULL) {
-        return DR_EINVAL;
-    }
-    file++;
-    tag = strstr(file, STREAM_TAG);
-    if (tag != NULL) {
-        const char *len = tag + strlen(STREAM_TAG);
-        if (strlen(len) < 9 || !hex_run(len, 8) || !sha_tail(len + 8)) {
-            return DR_EINVAL;
-        }
-        nlen = (size_t)(tag - file);
-        out->kind = WAL_ARCHIVE_STREAMED;
-        out->len = strtoull((char[9]){len[0], len[1], len[2], len[3], len[4],
-                                      len[5], len[6], len[7], '\0'},
-                            NULL, 16);
-    } else {
-        dash = strrchr(file, '-');
-        if (dash == NULL || !sha_tail(dash)) {
-            return DR_EINVAL;
-        }
-        nlen = (size_t)(dash - file);
-    }
-    if (nlen >= sizeof(name)) {
-        return DR_EINVAL;
-    }
-    memcpy(name, file, nlen);
-    name[nlen] = '\0';
-    if (wal_name_parse(name, &w, err) != DR_OK ||
-        strncmp(dir, w.dir, strlen(w.dir)) != 0 || dir[strlen(w.dir)] != '/') {
-        return DR_EINVAL;
-    }
-    out->tli = w.tli;
-    if (w.kind != WAL_HISTORY) {
-        out->segno = (uint64_t)w.log * (0x100000000ull / seg_size) + w.seg;
-    }
-    if (out->kind == WAL_ARCHIVE_STREAMED) {
-        return w.kind == WAL_SEGMENT && out->len > 0 && out->len <= seg_size
-                   ? DR_OK
-                   : DR_EINVAL;
-    }
-    out->kind = w.kind == WAL_SEGMENT   ? WAL_ARCHIVE_SEGMENT
-                : w.kind == WAL_PARTIAL ? WAL_ARCHIVE_PARTIAL
-                : w.kind == WAL_HISTORY ? WAL_ARCHIVE_HISTORY
-                                        : WAL_ARCHIVE_OTHER;
-    return DR_OK;
-}
-
 static int file_cmp(const void *a, const void *b)
 {
     const struct wal_archive_file *x = a, *y = b;
@@ -127,6 +43,15 @@ static json_t *seg_name(uint32_t tli, uint64_t segno, uint64_t seg_size)
 
     wal_segment_name(tli, segno, seg_size, buf);
     return json_string(buf);
+}
+
+/* Segments after+1 .. upto-1 of timeline tli are missing. */
+static json_t *gap(uint32_t tli, uint64_t after, uint64_t upto, uint64_t ss)
+{
+    return json_pack("{s:o, s:o, s:o, s:I}", "after", seg_name(tli, after, ss),
+                     "first_missing", seg_name(tli, after + 1, ss),
+                     "last_missing", seg_name(tli, upto - 1, ss), "segments",
+                     (json_int_t)(upto - after - 1));
 }
 
 struct run
@@ -189,13 +114,7 @@ static json_t *timeline(const struct wal_archive_file *f,
                     break; /* the same segment twice (two checksums) */
                 }
                 if (have_last && f[i].segno != last + 1) {
-                    json_array_append_new(
-                        gaps,
-                        json_pack("{s:o, s:o, s:o, s:I}", "after",
-                                  seg_name(tli, last, ss), "first_missing",
-                                  seg_name(tli, last + 1, ss), "last_missing",
-                                  seg_name(tli, f[i].segno - 1, ss), "segments",
-                                  (json_int_t)(f[i].segno - last - 1)));
+                    json_array_append_new(gaps, gap(tli, last, f[i].segno, ss));
                     run_close(ranges, &r, tli, ss);
                 }
                 if (!r.open) {
@@ -211,42 +130,32 @@ static json_t *timeline(const struct wal_archive_file *f,
                 break;
         }
     }
-    if (streamed != NULL && (!have_last || streamed->segno > last)) {
-        if (have_last && streamed->segno != last + 1) {
-            json_array_append_new(
-                gaps,
-                json_pack("{s:o, s:o, s:o, s:I}", "after",
-                          seg_name(tli, last, ss), "first_missing",
-                          seg_name(tli, last + 1, ss), "last_missing",
-                          seg_name(tli, streamed->segno - 1, ss), "segments",
-                          (json_int_t)(streamed->segno - last - 1)));
-            run_close(ranges, &r, tli, ss);
-        }
-        run_close(ranges, &r, tli, ss);
-        if (json_array_size(ranges) > 0 && have_last &&
-            streamed->segno == last + 1) {
-            /* extends the newest run */
-            json_t *tail = json_array_get(ranges, json_array_size(ranges) - 1);
-            json_object_set_new(tail, "end_lsn",
-                                lsn(streamed->segno * ss + streamed->len));
-            json_object_set_new(tail, "streamed",
-                                json_pack("{s:o, s:I}", "segment",
-                                          seg_name(tli, streamed->segno, ss),
-                                          "bytes", (json_int_t)streamed->len));
-        } else {
-            json_array_append_new(
-                ranges,
-                json_pack("{s:o, s:o, s:I, s:I, s:o, s:o, s:{s:o, s:I}}",
-                          "first", seg_name(tli, streamed->segno, ss), "last",
-                          seg_name(tli, streamed->segno, ss), "segments",
-                          (json_int_t)0, "bytes", (json_int_t)0, "start_lsn",
-                          lsn(streamed->segno * ss), "end_lsn",
-                          lsn(streamed->segno * ss + streamed->len), "streamed",
-                          "segment", seg_name(tli, streamed->segno, ss),
-                          "bytes", (json_int_t)streamed->len));
-        }
-    }
     run_close(ranges, &r, tli, ss);
+    if (streamed != NULL && have_last && streamed->segno == last + 1) {
+        /* It extends the newest run. */
+        json_t *tail = json_array_get(ranges, json_array_size(ranges) - 1);
+        json_object_set_new(tail, "end_lsn",
+                            lsn(streamed->segno * ss + streamed->len));
+        json_object_set_new(tail, "streamed",
+                            json_pack("{s:o, s:I}", "segment",
+                                      seg_name(tli, streamed->segno, ss),
+                                      "bytes", (json_int_t)streamed->len));
+    } else if (streamed != NULL && (!have_last || streamed->segno > last)) {
+        /* A run of its own: past a gap, or all there is. */
+        if (have_last) {
+            json_array_append_new(gaps, gap(tli, last, streamed->segno, ss));
+        }
+        json_array_append_new(
+            ranges,
+            json_pack("{s:o, s:o, s:I, s:I, s:o, s:o, s:{s:o, s:I}}", "first",
+                      seg_name(tli, streamed->segno, ss), "last",
+                      seg_name(tli, streamed->segno, ss), "segments",
+                      (json_int_t)0, "bytes", (json_int_t)0, "start_lsn",
+                      lsn(streamed->segno * ss), "end_lsn",
+                      lsn(streamed->segno * ss + streamed->len), "streamed",
+                      "segment", seg_name(tli, streamed->segno, ss), "bytes",
+                      (json_int_t)streamed->len));
+    }
     *n_gaps += json_array_size(gaps);
     tl = json_pack("{s:I, s:b, s:o, s:o}", "timeline", (json_int_t)tli,
                    "history", history, "ranges", ranges, "gaps", gaps);

@@ -11,31 +11,7 @@
 
 #include <jansson.h>
 
-/* One archive object, as the store lists it. */
-struct wal_archive_file
-{
-    uint64_t sysid;
-    uint32_t tli;
-    uint64_t segno;   /* of a segment or streamed partial; 0 otherwise */
-    int kind;         /* enum wal_archive_file_kind */
-    uint64_t len;     /* streamed partial: the bytes it holds */
-    uint64_t stored;  /* bytes in the store */
-    int64_t mtime_ms; /* as listed, 0 when unknown */
-};
-
-enum wal_archive_file_kind {
-    WAL_ARCHIVE_SEGMENT,  /* NAME-SHA256.zst */
-    WAL_ARCHIVE_STREAMED, /* NAME.stream-LEN-SHA256.zst */
-    WAL_ARCHIVE_PARTIAL,  /* NAME.partial-SHA256.zst: a timeline's end */
-    WAL_ARCHIVE_HISTORY,  /* TLI.history-SHA256.zst */
-    WAL_ARCHIVE_OTHER,    /* .backup labels */
-};
-
-/* Parse the key of an object under wal/ (wal/SYSID/DIR/FILE). DR_EINVAL
- * for a key that is not an archive object's (left out of the picture). */
-int wal_archive_parse_key(const char *key,
-                          uint64_t seg_size,
-                          struct wal_archive_file *out);
+#include "backup/wal.h"
 
 /* The archive's picture from its n files (in any order; sorted here) as a
  * JSON object: {"systems": [{"sysid", "timelines": [{"timeline",

@@ -357,18 +357,14 @@ static void test_push_copies(void **state)
 }
 
 /* What no base backup needs leaves; history and newer segments stay. */
-static void test_expire(void **state)
+/* Archive the segments names[0..n) (each filled differently) and the
+ * history file of timeline 2, as PostgreSQL would with wal-push. */
+static void push_archive(struct fx *f, const char *const *names, size_t n)
 {
-    static const char *const names[] = {
-        "000000010000000000000001", "000000010000000000000002",
-        "000000010000000000000003", "000000020000000000000003",
-        "000000020000000000000004", "000000020000000100000000"};
-    struct fx *f = *state;
-    char src[700], dst[700], err[256];
-    uint64_t removed = 0;
+    char src[700], err[256];
     bool already;
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         make_segment(f, names[i], (int)i);
         snprintf(src, sizeof(src), "%s/pg_wal/%s", f->pgdata, names[i]);
         assert_int_equal(wal_push(&f->o, src, &already, err), 0);
@@ -376,6 +372,19 @@ static void test_expire(void **state)
     snprintf(src, sizeof(src), "%s/pg_wal/00000002.history", f->pgdata);
     write_file(src, "1\t0/3000000\tno recovery target specified\n", 42);
     assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+}
+
+static void test_expire(void **state)
+{
+    static const char *const names[] = {
+        "000000010000000000000001", "000000010000000000000002",
+        "000000010000000000000003", "000000020000000000000003",
+        "000000020000000000000004", "000000020000000100000000"};
+    struct fx *f = *state;
+    char dst[700], err[256];
+    uint64_t removed = 0;
+
+    push_archive(f, names, sizeof(names) / sizeof(names[0]));
 
     /* Not a power of two: refused before anything is read. */
     assert_int_equal(wal_expire(&f->o, SYSID, 3000, 0, &removed, err),
@@ -412,21 +421,13 @@ static void test_archive_picture(void **state)
         "000000010000000000000003", "000000010000000000000005",
         "000000020000000000000003"};
     struct fx *f = *state;
-    char src[700], err[256], key[STORE_KEY_MAX];
+    char err[256], key[STORE_KEY_MAX];
     unsigned char part[4096];
     struct store *s = NULL;
     struct wal_archive_file af;
     json_t *spec, *res = NULL, *sys, *tl1, *tl2, *r, *g;
-    bool already;
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        make_segment(f, names[i], (int)i);
-        snprintf(src, sizeof(src), "%s/pg_wal/%s", f->pgdata, names[i]);
-        assert_int_equal(wal_push(&f->o, src, &already, err), 0);
-    }
-    snprintf(src, sizeof(src), "%s/pg_wal/00000002.history", f->pgdata);
-    write_file(src, "1\t0/3000000\tno recovery target specified\n", 42);
-    assert_int_equal(wal_push(&f->o, src, &already, err), 0);
+    push_archive(f, names, sizeof(names) / sizeof(names[0]));
     /* The stream's partial of segment 6 of timeline 1 (and an older,
      * shorter one of it), and a stale one of segment 2, archived whole. */
     memset(part, 0, sizeof(part));
