@@ -575,14 +575,39 @@ struct api_conn
      * accept and ClientHello must not free it: each connection holds a
      * reference until its socket closes. */
     void *ssl_ctx;
+    struct api_conn *prev, *next; /* a->conn_list */
 };
 
 static void conn_closed_cb(uv_handle_t *h)
 {
     struct api_conn *c = (struct api_conn *)(void *)h;
     c->a->conns--;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        c->a->conn_list = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
     tls_ctx_free(c->ssl_ctx);
     free(c);
+}
+
+/* Connections not yet closing. One closed in this loop iteration (an
+ * idle timeout) is still counted until its close callback, which runs
+ * after this iteration's accepts: a client that saw it close and
+ * connected at once must get its slot. Walked only when at the cap. */
+static uint64_t open_conns(const struct api *a)
+{
+    uint64_t n = 0;
+    const struct api_conn *c;
+    for (c = a->conn_list; c != NULL; c = c->next) {
+        if (!uv_is_closing((const uv_handle_t *)&c->tcp)) {
+            n++;
+        }
+    }
+    return n;
 }
 
 static void on_accept(uv_stream_t *listener, int status)
@@ -598,13 +623,20 @@ static void on_accept(uv_stream_t *listener, int status)
     conn = h2o_mem_alloc(sizeof(*conn));
     conn->a = a;
     conn->ssl_ctx = tls_ctx_ref(a->ssl_ctx);
+    conn->prev = NULL;
+    conn->next = a->conn_list;
+    if (a->conn_list != NULL) {
+        a->conn_list->prev = conn;
+    }
+    a->conn_list = conn;
     a->conns++;
     uv_tcp_init(listener->loop, &conn->tcp);
     if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
         uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
         return;
     }
-    if (a->conns > a->cfg->api_max_connections) {
+    if (a->conns > a->cfg->api_max_connections &&
+        open_conns(a) > a->cfg->api_max_connections) {
         /* Full: close at once rather than let idle or slow clients hold
          * every slot (they time out after request_timeout_ms). */
         a->conns_refused++;

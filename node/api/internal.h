@@ -87,6 +87,7 @@ struct api
     uint64_t forwarded;            /* requests forwarded to the leader */
     bool member_busy;              /* a membership request is running */
     uint64_t conns;                /* client connections open */
+    struct api_conn *conn_list;    /* every one of them, closing or not */
     uint64_t conns_refused;        /* closed at once: max_connections reached */
     uint64_t conns_refused_logged; /* loop time of the last warning */
 };
