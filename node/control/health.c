@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/walslot.h"
 #include "control/health.h"
 #include "log/log.h"
 
@@ -597,8 +598,52 @@ static void send_report(struct health *h, bool urgent)
     jout_free(&j);
 }
 
+/* The WAL stream's replication slot holds WAL for as long as it exists:
+ * once the catalog wants no stream from this region (wal.stream off, or
+ * another region is primary) and no stream has read the slot for two
+ * stream leases (wal.stream_lease_ms), the next round drops it, as Patroni
+ * drops the slots it no longer manages. The wait lets this node's copy of
+ * the catalog catch up and a stream between two attempts take the slot
+ * again. */
+
+static void slot_upkeep(struct health *h)
+{
+    const struct probe_result *db = &h->prober.results[PROBE_DATABASE];
+    const struct fsm *f = raftnode_state(h->node);
+    uint64_t now = uv_now(h->loop);
+
+    if (db->stream_slot_dropped) {
+        log_info("dropped the replication slot " DR_WAL_STREAM_SLOT
+                 " of this region's PostgreSQL (it held %lld bytes of WAL): "
+                 "%s",
+                 (long long)db->stream_slot_held,
+                 fsm_setting(f, "wal.stream") != NULL &&
+                         fsm_setting(f, "wal.stream")->b
+                     ? "this region is not primary"
+                     : "wal.stream is off");
+    } else if (db->stream_slot_drop_error[0] != '\0') {
+        log_warn("could not drop the replication slot " DR_WAL_STREAM_SLOT
+                 " (it keeps WAL on the server): %s",
+                 db->stream_slot_drop_error);
+    }
+    if (f->initialized && db->status == PROBE_UP && db->stream_slot_lag >= 0 &&
+        !db->stream_slot_active &&
+        !fsm_wal_stream_slot_wanted(f, h->cfg->region)) {
+        if (h->slot_unwanted_since == 0) {
+            h->slot_unwanted_since = now;
+        }
+    } else {
+        h->slot_unwanted_since = 0;
+    }
+    h->prober.drop_stream_slot =
+        h->slot_unwanted_since != 0 &&
+        now - h->slot_unwanted_since >=
+            2 * (uint64_t)fsm_setting_int(f, "wal.stream_lease_ms");
+}
+
 static void round_cb(struct prober *p)
 {
+    slot_upkeep(p->data);
     send_report(p->data, false);
 }
 

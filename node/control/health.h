@@ -84,6 +84,9 @@ struct health
     raft_id inflight_leader; /* the one the report on its way is for */
     bool leader_report_due;  /* a new leader has not taken a report yet */
     uv_timer_t tick;
+    /* uv_now() since the WAL stream's slot has been seen unread while the
+     * catalog wants none in this region (0: not so) */
+    uint64_t slot_unwanted_since;
     bool stopping;
     int open_parts; /* prober, httpc, timer not yet closed */
     void (*stopped_cb)(struct health *h);

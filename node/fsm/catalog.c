@@ -663,6 +663,28 @@ bool fsm_wal_stream_wanted(const struct fsm *f)
            fsm_wal_stream_job(f) == NULL;
 }
 
+bool fsm_wal_stream_slot_wanted(const struct fsm *f, const char *region)
+{
+    const struct fsm_value *on = fsm_setting(f, "wal.stream");
+
+    if (region == NULL) {
+        return false;
+    }
+    if (on != NULL && on->b && f->site.primary_region != NULL &&
+        strcmp(region, f->site.primary_region) == 0) {
+        return true;
+    }
+    for (size_t i = f->n_jobs; i-- > 0;) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_WAL_STREAM &&
+            (j->state == FSM_JOB_PENDING || j->state == FSM_JOB_RUNNING) &&
+            strcmp(j->region, region) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* One stream at a time, from the primary region, while wal.stream is on. */
 static int check_create_stream(const struct fsm *f,
                                const char *region,

@@ -696,6 +696,11 @@ const struct fsm_job *fsm_wal_stream_job(const struct fsm *f);
 /* Whether the leader should create one: wal.stream is on and there is
  * none. */
 bool fsm_wal_stream_wanted(const struct fsm *f);
+/* Whether region's PostgreSQL should keep the stream's replication slot:
+ * wal.stream is on and region is primary, or a wal_stream job of region is
+ * still pending or running. Otherwise the slot only holds WAL back, and the
+ * region's nodes drop it once no stream reads it. */
+bool fsm_wal_stream_slot_wanted(const struct fsm *f, const char *region);
 const char *fsm_job_state_name(int state);
 
 /* Cross-region copies (replicate.c). */

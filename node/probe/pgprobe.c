@@ -18,8 +18,9 @@
 
 enum pg_step {
     STEP_CONNECT = 0,
-    STEP_PING,  /* SELECT 1 */
-    STEP_STATS, /* pg_stat_activity */
+    STEP_PING,      /* SELECT 1 */
+    STEP_STATS,     /* pg_stat_activity */
+    STEP_DROP_SLOT, /* the WAL stream's slot, when asked and unread */
 };
 
 static const char *const step_queries[] = {
@@ -42,6 +43,12 @@ static const char *const step_queries[] = {
         "WHERE s.slot_name = '" DR_WAL_STREAM_SLOT
         "'), false) "
         "FROM pg_stat_archiver a",
+    /* Only while no stream reads it: a stream that took the slot since
+     * the stats keeps it (0 rows dropped). */
+    [STEP_DROP_SLOT] =
+        "SELECT count(pg_drop_replication_slot(slot_name)) FROM "
+        "pg_replication_slots WHERE slot_name = '" DR_WAL_STREAM_SLOT
+        "' AND NOT active",
 };
 
 /* STEP_STATS of a standby. */
@@ -53,6 +60,7 @@ static const char *const step_names[] = {
     [STEP_CONNECT] = "connect",
     [STEP_PING] = "SELECT 1",
     [STEP_STATS] = "pg_stat_activity",
+    [STEP_DROP_SLOT] = "pg_drop_replication_slot",
 };
 
 struct pg_run;
@@ -233,6 +241,22 @@ static bool take_result(struct pg_run *r, PGresult *res)
 
     ExecStatusType st = PQresultStatus(res);
 
+    if (r->step == STEP_DROP_SLOT) {
+        /* Never fails the probe: the server answered its queries. */
+        if (st != PGRES_TUPLES_OK) {
+            probe__one_line(r->run.res.stream_slot_drop_error,
+                            sizeof(r->run.res.stream_slot_drop_error),
+                            PQresultErrorMessage(res));
+        } else if (PQntuples(res) == 1 &&
+                   strcmp(PQgetvalue(res, 0, 0), "1") == 0) {
+            r->run.res.stream_slot_dropped = true;
+            r->run.res.stream_slot_held = r->run.res.stream_slot_lag;
+            r->run.res.stream_slot_lag = -1;
+        }
+        r->got_row = true;
+        PQclear(res);
+        return true;
+    }
     if (st != PGRES_TUPLES_OK) {
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
@@ -312,6 +336,13 @@ static void query_io(struct pg_run *r, int status, int events)
     if (r->step == STEP_PING) {
         r->run.res.latency_ms = (double)(uv_hrtime() - r->connect_ns) / 1e6;
         r->step = STEP_STATS;
+        send_query(r);
+        return;
+    }
+    if (r->step == STEP_STATS && r->run.service == PROBE_DATABASE &&
+        r->run.impl->p->drop_stream_slot && r->run.res.stream_slot_lag >= 0 &&
+        !r->run.res.stream_slot_active) {
+        r->step = STEP_DROP_SLOT;
         send_query(r);
         return;
     }

@@ -56,6 +56,13 @@ struct probe_result
      * and whether a stream reads from it now */
     int64_t stream_slot_lag;
     bool stream_slot_active;
+    /* PROBE_DATABASE, when the round was asked to drop the slot (struct
+     * prober's drop_stream_slot) and no stream read it: dropped (with the
+     * bytes it held in stream_slot_held), or why not; a failed drop leaves
+     * the probe's status alone */
+    bool stream_slot_dropped;
+    int64_t stream_slot_held;
+    char stream_slot_drop_error[200];
     /* PROBE_PG_STANDBY: pg_is_in_recovery(), and seconds since the last
      * transaction it replayed was committed (-1: none replayed yet) */
     bool in_recovery;
@@ -79,6 +86,9 @@ struct prober
 {
     void *data;
     prober_round_cb round_cb;
+    /* Set by the owner between rounds: the database probe drops the WAL
+     * stream's replication slot when it finds it unread. */
+    bool drop_stream_slot;
     struct probe_result results[PROBE__COUNT];
     uint64_t rounds;          /* rounds completed */
     struct prober_impl *impl; /* private */

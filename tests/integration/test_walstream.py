@@ -76,6 +76,8 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             region_sections={"eu-west": {"object_store": "file://" +
                                          cls.store}},
             services={i: {"pg": cls.pg.conninfo("app")} for i in (1, 2, 3)},
+            probes={i: {"interval_ms": 1000, "timeout_ms": 900}
+                    for i in (1, 2, 3)},
             name="walstream")
         cls.c.start_all()
         cls.c.wait_for_leader()
@@ -394,6 +396,36 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             self.pg.psql("postgres", "SELECT pg_drop_replication_slot("
                          "slot_name) FROM pg_replication_slots WHERE "
                          "slot_name IN ('drnode_s3', 'drnode_down')")
+
+    def test_3c_turned_off_its_slot_is_dropped_then_made_again(self):
+        # While wal.stream is on, a stream that stops for a moment leaves
+        # the slot alone (test_2); turned off, the slot would hold WAL for
+        # ever: a node of the region drops it once nothing reads it.
+        wait_until(self.streaming, 60, interval=0.3, what="a stream")
+        rc, out, err = self.drctl("settings", "set", "wal.stream", "false")
+        self.assertEqual(rc, 0, out + err)
+        wait_until(lambda: self.slot() == "", 60, interval=0.5,
+                   what="the slot dropped")
+        self.assertTrue(any(
+            "dropped the replication slot drnode_wal" in n.log_tail(200) and
+            "wal.stream is off" in n.log_tail(200)
+            for n in self.c.nodes.values() if n.running()))
+        body = self.c.node(self.alive_node()).get("/metrics").body.decode()
+        self.assertNotIn("drnode_wal_stream_slot_bytes", body)
+        # On again: a new stream makes the slot again and goes on.
+        rc, out, err = self.drctl("settings", "set", "wal.stream", "true")
+        self.assertEqual(rc, 0, out + err)
+        job = wait_until(self.streaming, 60, interval=0.3,
+                         what="the stream again")
+        type(self).owner = job["owner"]
+        self.pg.psql("app", "INSERT INTO t VALUES (-4, 'after the restart')")
+        seg, end = self.insert_end()
+        wait_until(lambda: max(self.partials().get(seg, [0])) >=
+                   end % (16 << 20) or self.archived(seg), 30, interval=0.3,
+                   what="%s streamed again" % seg)
+
+    def alive_node(self):
+        return next(i for i, n in self.c.nodes.items() if n.running())
 
     def test_4_rpo_a_commit_survives_the_server_and_the_streamer(self):
         self.pg.psql("app", "INSERT INTO t VALUES (-1, 'the last commit')")

@@ -772,10 +772,15 @@ static void test_wal_stream_job(void **state)
     uint64_t t = DAY, id, id2;
 
     assert_false(fsm_wal_stream_wanted(f));
+    assert_false(fsm_wal_stream_slot_wanted(f, "eu-west"));
     expect_reject_at(f, &c, t, DR_ECONFLICT, "wal.stream is off");
     c = setting_bool_cmd("wal.stream", true);
     expect_ok(f, &c, t);
     assert_true(fsm_wal_stream_wanted(f));
+    /* The primary's slot is wanted before its job exists; no other's. */
+    assert_true(fsm_wal_stream_slot_wanted(f, "eu-west"));
+    assert_false(fsm_wal_stream_slot_wanted(f, "us-east"));
+    assert_false(fsm_wal_stream_slot_wanted(f, NULL));
     assert_int_equal(fsm_cmd_version(&c), 5);
     c = stream_cmd("us-east");
     expect_reject_at(f, &c, t, DR_ECONFLICT, "primary region (eu-west)");
@@ -817,8 +822,12 @@ static void test_wal_stream_job(void **state)
     c = primary_cmd("us-east", "test");
     expect_ok(f, &c, t);
     assert_true(fsm_wal_stream_wanted(f));
+    /* eu-west's stream still holds its slot until it ends. */
+    assert_true(fsm_wal_stream_slot_wanted(f, "eu-west"));
+    assert_true(fsm_wal_stream_slot_wanted(f, "us-east"));
     c = stream_cmd(NULL);
     id2 = apply_ok(f, &c, t, &res);
+    assert_false(fsm_wal_stream_slot_wanted(f, "eu-west"));
     j = fsm_job_get(f, id);
     assert_int_equal(j->state, FSM_JOB_FAILED);
     assert_string_equal(j->error, "superseded: the primary region is us-east");
@@ -848,6 +857,7 @@ static void test_wal_stream_job(void **state)
     c = renew_cmd(id2, 2, 1);
     expect_reject_at(f, &c, t + 2, DR_ECONFLICT, "");
     assert_false(fsm_wal_stream_wanted(f));
+    assert_false(fsm_wal_stream_slot_wanted(f, "us-east"));
 }
 
 int main(void)
