@@ -5,6 +5,11 @@
     pg.psql("src", "CREATE TABLE t (id int)")
     pg.conninfo("src")         # libpq conninfo for drnode job specs
     pg.stop()                  # pg_ctl stop -m fast, then remove the dir
+    PgServer(clone=True)       # a copy of this process's first initdb
+
+A clone skips initdb (a second or more per server, most of a test's set-up
+when it makes fresh servers per case), but every clone has the same system
+identifier: not for tests where two servers' WAL meet in one archive.
 
 Runs the server as the non-root user `postgres` (runuser) when the caller
 is root, directly otherwise. Python stdlib only.
@@ -19,9 +24,21 @@ import subprocess
 import tempfile
 import time
 
+import atexit
+
 import svc_exit
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+
+_template = None  # a data directory made once by initdb, for clones
+
+
+def _remove_template():
+    if _template is not None:
+        shutil.rmtree(os.path.dirname(_template), ignore_errors=True)
+
+
+atexit.register(_remove_template)
 
 
 def free_port():
@@ -46,7 +63,7 @@ class PgMissing(PgError):
 
 class PgServer:
 
-    def __init__(self, start=True, settings=None):
+    def __init__(self, start=True, settings=None, clone=False):
         if not os.path.exists(os.path.join(PG_BIN, "postgres")):
             raise PgMissing("PostgreSQL binaries not found in %s "
                             "(scripts/bootstrap: postgresql-15)" % PG_BIN)
@@ -64,6 +81,7 @@ class PgServer:
         self.port = None
         self.proc_pid = None
         self.settings = settings or {}
+        self.clone = clone
         if start:
             try:
                 self.start()
@@ -87,11 +105,25 @@ class PgServer:
                 (p.stderr or b"").decode(errors="replace")[-2000:]))
         return p
 
+    def _initdb(self, data):
+        self.run([os.path.join(PG_BIN, "initdb"), "-D", data,
+                  "--auth=trust", "-U", "postgres", "-E", "UTF8",
+                  "--locale=C", "--no-sync"])
+
     def start(self):
+        global _template
+        if not os.path.exists(self.data) and self.clone:
+            if _template is None:
+                d = tempfile.mkdtemp(prefix="drpg-template-")
+                if self.as_root:
+                    pw = pwd.getpwnam("postgres")
+                    os.chown(d, pw.pw_uid, pw.pw_gid)
+                self._initdb(os.path.join(d, "data"))
+                _template = os.path.join(d, "data")
+            # cp -a keeps the owner and the 0700 mode PostgreSQL demands.
+            subprocess.run(["cp", "-a", _template, self.data], check=True)
         if not os.path.exists(self.data):
-            self.run([os.path.join(PG_BIN, "initdb"), "-D", self.data,
-                      "--auth=trust", "-U", "postgres", "-E", "UTF8",
-                      "--locale=C", "--no-sync"])
+            self._initdb(self.data)
         # A restart after halt() keeps the port: clients keep their conninfo.
         self.port = self.port or free_port()
         opts = ["-c", "listen_addresses=127.0.0.1", "-c",

@@ -65,7 +65,7 @@ class FailoverTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="dr-failover-it-")
         drcluster.TEMP_DIRS.add(self.tmp)
-        self.pg = {r: PgServer() for r in ("eu-west", "us-east")}
+        self.pg = {r: PgServer(clone=True) for r in ("eu-west", "us-east")}
         for p in self.pg.values():
             p.create_db("app")
         self.redis = {r: RedisServer() for r in ("eu-west", "us-east")}
