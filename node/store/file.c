@@ -300,10 +300,14 @@ static int file_put_commit(void *wp, char *errmsg)
     snprintf(dir, sizeof(dir), "%s", w->final);
     slash = strrchr(dir, '/');
     *slash = '\0';
-    /* A concurrent delete may prune the directory between mkdir and
-     * rename: try again a few times. */
+    /* A concurrent delete may prune a directory while the path is made
+     * (mkdir of a child, or chown, finds its parent gone) or between mkdir
+     * and rename: try again a few times. */
     for (attempt = 0;; attempt++) {
         if (mkdir_parents(w->fs, w->final, 0) != 0) {
+            if (errno == ENOENT && attempt < 8) {
+                continue;
+            }
             snprintf(errmsg, 256,
                      "object %.100s in %.100s: create directories: %s", w->key,
                      w->fs->url, strerror(errno));
@@ -321,7 +325,7 @@ static int file_put_commit(void *wp, char *errmsg)
             rv = DR_ECONFLICT;
             goto err_unlink;
         }
-        if (errno != ENOENT || attempt >= 3) {
+        if (errno != ENOENT || attempt >= 8) {
             snprintf(errmsg, 256, "object %.100s in %.100s: rename: %s", w->key,
                      w->fs->url, strerror(errno));
             rv = errno_code(errno);

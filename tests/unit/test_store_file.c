@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -580,6 +582,56 @@ static int zget(struct store *s,
     return rv;
 }
 
+/* Puts and deletes of w/a/b/c/KEY in two processes for a bounded time,
+ * each deleting its own object so the other's delete prunes the whole
+ * path: a put whose directories vanish while it makes them (or before its
+ * rename) tries again rather than failing. Returns the failed puts. */
+static unsigned put_delete_loop(const char *url, const char *key, double secs)
+{
+    struct store *s;
+    char errmsg[256];
+    unsigned failed = 0;
+    struct timespec t0, t;
+
+    if (store_open(url, NULL, &s, errmsg) != 0) {
+        return 1000;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 0; i < 20000; i++) {
+        if (store_put_buf(s, key, "x", 1, NULL, errmsg) != 0) {
+            fprintf(stderr, "put %s: %s\n", key, errmsg);
+            failed++;
+        }
+        (void)store_delete(s, key, errmsg);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) +
+                (double)(t.tv_nsec - t0.tv_nsec) / 1e9 >
+            secs) {
+            break;
+        }
+    }
+    store_close(s);
+    return failed;
+}
+
+static void test_put_races_a_pruning_delete(void **state)
+{
+    struct fx *f = *state;
+    int status;
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(put_delete_loop(f->url, "w/a/b/c/child", 2.0) == 0 ? 0 : 1);
+    }
+    assert_int_equal(put_delete_loop(f->url, "w/a/b/c/parent", 2.0), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_zio_round_trip(void **state)
 {
     struct fx *f = *state;
@@ -840,6 +892,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_default_page, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_races_a_pruning_delete, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_zio_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zio_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zio_abort, setup, teardown),
