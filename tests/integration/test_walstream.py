@@ -424,6 +424,51 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
                    end % (16 << 20) or self.archived(seg), 30, interval=0.3,
                    what="%s streamed again" % seg)
 
+    def test_3d_a_timeline_that_ends_mid_stream_is_followed(self):
+        """A stream from a standby whose server is promoted under it: the
+        walsender ends timeline 1 (CopyDone), the same child answers,
+        archives timeline 2's history and streams on from the switch."""
+        standby = svc_pg.PgServer(start=False,
+                                  settings={"archive_mode": "off"})
+        self.addCleanup(standby.stop)
+        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
+                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
+                     "127.0.0.1", "-p", str(self.pg.port), "-U", "postgres"],
+                    timeout=120)
+        standby.start()
+        store = os.path.join(self.tmp, "store-tl")
+        os.mkdir(store)
+        p = self.stream_child({"store": "file://" + store, "slot": "drnode_tl",
+                               "pg": standby.conninfo("app")})
+        self.addCleanup(p.stderr.close)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(p.wait)
+        self.addCleanup(p.kill)
+
+        def names():
+            return [f for _, _, fs in os.walk(store) for f in fs]
+        self.pg.psql("app", "INSERT INTO t VALUES (-5, 'timeline 1')")
+        seg1, _ = self.insert_end()
+        wait_until(lambda: any(f.startswith(seg1) for f in names()), 30,
+                   interval=0.2, what="%s streamed from the standby" % seg1)
+        standby.run([os.path.join(svc_pg.PG_BIN, "pg_ctl"), "-D",
+                     standby.data, "-w", "promote"], timeout=60)
+        standby.psql("app", "INSERT INTO t VALUES (-6, 'timeline 2')")
+        seg2 = standby.psql("app", "SELECT pg_walfile_name("
+                            "pg_current_wal_lsn() - 1)").strip()
+        self.assertTrue(seg2.startswith("00000002"), seg2)
+        wait_until(lambda: any(f.startswith("00000002.history-")
+                               for f in names()) and any(
+            f.startswith(seg2 + ".stream-") for f in names()), 30,
+            interval=0.2, what="timeline 2's history and %s streamed" % seg2)
+        self.assertIsNone(p.poll(), "the stream exited instead of "
+                          "following the new timeline")
+        # The history file byte for byte.
+        with open(os.path.join(standby.data, "pg_wal", "00000002.history"),
+                  "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        self.assertIn("00000002.history-%s.zst" % sha, names())
+
     def alive_node(self):
         return next(i for i, n in self.c.nodes.items() if n.running())
 
