@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "backup/job.h"
+#include "backup/wal.h"
+#include "backup/wal_archive.h"
 #include "common/err.h"
 #include "local.h"
 
@@ -721,6 +723,67 @@ static uint64_t drctl__stop_lsn(const json_t *b)
     return lsn;
 }
 
+/* How far a store's clock may lag the database's when the archive's end
+ * is judged by upload times. */
+#define DRCTL_ARCHIVE_SKEW_MS 30000
+
+/* A target time after the WAL archive's end cannot be reached: PostgreSQL
+ * would replay everything, then stop short ("recovery ended before
+ * configured recovery target was reached") after the whole unpack. The
+ * archive is the first of stores holding the base backup's last segment
+ * (as the restore job picks it); its end is its newest file's upload time.
+ * Refused before anything is written, with that end; 0 otherwise (also
+ * when no store can be read: the job says why). */
+static int drctl__target_archived(struct drctl *d,
+                                  const json_t *pick,
+                                  const char *const *stores,
+                                  size_t n_stores,
+                                  const char *credentials,
+                                  int64_t tms)
+{
+    const char *detail = json_string_value(json_object_get(pick, "detail"));
+    json_t *det = detail != NULL ? json_loads(detail, 0, NULL) : NULL;
+    const char *sysid_s =
+        json_string_value(json_object_get(det, "system_identifier"));
+    json_int_t tli = json_integer_value(json_object_get(det, "timeline"));
+    uint64_t stop = drctl__stop_lsn(pick), sysid;
+    char seg[25], errmsg[256], when[64], end[64], *e;
+    int rv = 0;
+
+    if (sysid_s == NULL || tli <= 0 || stop == 0) {
+        json_decref(det);
+        return 0;
+    }
+    sysid = strtoull(sysid_s, &e, 16);
+    json_decref(det);
+    if (*e != '\0') {
+        return 0;
+    }
+    wal_segment_name((uint32_t)tli, stop / (16u << 20), 16u << 20, seg);
+    for (size_t i = 0; i < n_stores; i++) {
+        struct wal_archive_end ae;
+        if (wal_archive_end(stores[i], credentials, sysid, seg, &ae, errmsg) !=
+                0 ||
+            !ae.holds) {
+            continue;
+        }
+        if (ae.newest_ms > 0 && tms > ae.newest_ms + DRCTL_ARCHIVE_SKEW_MS) {
+            drctl__utc(tms, when, sizeof(when));
+            drctl__utc(ae.newest_ms, end, sizeof(end));
+            rv = drctl_fail(d,
+                            "target %s is after the end of the WAL archive in "
+                            "%s: its newest file (%s) was stored at %s, so "
+                            "replay cannot reach the target. Either the "
+                            "database wrote nothing since (--target latest "
+                            "restores the same data) or archiving is failing "
+                            "(drctl wal status --store %s)",
+                            when, stores[i], ae.newest_key, end, stores[i]);
+        }
+        break;
+    }
+    return rv;
+}
+
 /* drctl restore --pitr: a data directory from the newest base backup
  * before the target, replaying the WAL archive up to it. */
 static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
@@ -934,6 +997,28 @@ static int drctl__restore_pitr(struct drctl *d, int argc, char **argv)
             return drctl_fail(d,
                               "cannot tell where the WAL archive is: give "
                               "--wal-store URL or --wal-config FILE");
+        }
+    }
+    if (ttime != NULL && wal_config == NULL) {
+        const char *stores[8];
+        size_t n = 0;
+        if (wal_store != NULL) {
+            stores[n++] = wal_store;
+        } else {
+            json_array_foreach(wal_stores, i, r)
+            {
+                if (n < sizeof(stores) / sizeof(stores[0])) {
+                    stores[n++] = json_string_value(r);
+                }
+            }
+        }
+        rv = drctl__target_archived(d, pick, stores, n, credentials, tms);
+        if (rv != 0) {
+            json_decref(wal_stores);
+            json_decref(spec);
+            json_decref(regions);
+            json_decref(list);
+            return rv;
         }
     }
     json_object_set_new(spec, "pgdata", json_string(pgdata));

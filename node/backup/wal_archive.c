@@ -263,3 +263,59 @@ int waljob_status(const json_t *spec, json_t **result, char *errmsg)
     free(files);
     return rv;
 }
+
+int wal_archive_end(const char *store_url,
+                    const char *credentials_file,
+                    uint64_t sysid,
+                    const char *segment,
+                    struct wal_archive_end *out,
+                    char *errmsg)
+{
+    json_t *spec;
+    struct store *s = NULL;
+    struct store_object *objs = NULL;
+    char *after = NULL, *next = NULL, prefix[64];
+    size_t n = 0;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    spec = json_pack("{s:s}", "store", store_url);
+    if (spec == NULL) {
+        snprintf(errmsg, 256, "out of memory");
+        return DR_ENOMEM;
+    }
+    if (credentials_file != NULL) {
+        json_object_set_new(spec, "credentials_file",
+                            json_string(credentials_file));
+    }
+    rv = job_open_store(spec, &s, errmsg);
+    json_decref(spec);
+    if (rv != 0) {
+        return rv;
+    }
+    snprintf(prefix, sizeof(prefix), "wal/%016" PRIx64 "/", sysid);
+    do {
+        rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
+        for (size_t i = 0; rv == 0 && i < n; i++) {
+            const char *base = strrchr(objs[i].key, '/');
+            base = base != NULL ? base + 1 : objs[i].key;
+            if (objs[i].mtime_ms > out->newest_ms) {
+                out->newest_ms = objs[i].mtime_ms;
+                snprintf(out->newest_key, sizeof(out->newest_key), "%s",
+                         objs[i].key);
+            }
+            if (segment != NULL && strncmp(base, segment, 24) == 0 &&
+                (base[24] == '-' || strncmp(base + 24, ".stream-", 8) == 0)) {
+                out->holds = true;
+            }
+        }
+        store_objects_free(objs, n);
+        objs = NULL;
+        free(after);
+        after = next;
+        next = NULL;
+    } while (rv == 0 && after != NULL);
+    free(after);
+    store_close(s);
+    return rv;
+}

@@ -6,6 +6,7 @@
 #ifndef DR_WAL_ARCHIVE_H
 #define DR_WAL_ARCHIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,5 +24,23 @@
 json_t *wal_archive_picture(struct wal_archive_file *files,
                             size_t n,
                             uint64_t seg_size);
+
+/* Where the archive of system sysid in the store ends in time: the upload
+ * time (ms, as the store lists it) of its newest file, streamed partials
+ * included, and that file's key (*newest_ms 0, key "" when it holds none of
+ * sysid's WAL); *holds says whether segment `segment` (a 24-character name)
+ * is among them, whole or streamed. */
+struct wal_archive_end
+{
+    int64_t newest_ms;
+    char newest_key[256];
+    bool holds;
+};
+int wal_archive_end(const char *store_url,
+                    const char *credentials_file,
+                    uint64_t sysid,
+                    const char *segment,
+                    struct wal_archive_end *out,
+                    char *errmsg);
 
 #endif /* DR_WAL_ARCHIVE_H */

@@ -280,6 +280,30 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             self.assertIn("outside the archive's window", err)
             self.assertIn("(the oldest base backup's end)", err)
             self.assertFalse(os.path.exists(d), "nothing is written")
+        # A target after the archive's end (archiving stopped a while ago):
+        # refused before the unpack, naming where the archive ends.
+        frozen = os.path.join(self.tmp, "frozen")
+        shutil.copytree(os.path.join(self.store["eu-west"], "wal"),
+                        os.path.join(frozen, "wal"))
+        target = max(time.time() - 1, first["snapshot_ms"] / 1000 + 1)
+        time.sleep(max(0, target + 1.1 - time.time()))  # not in the future
+        stopped = target - 60
+        for root, _, files in os.walk(frozen):
+            for f in files:
+                os.utime(os.path.join(root, f), (stopped, stopped))
+        d = self.pgdata("r-refused")
+        rc, out, err = self.drctl(
+            "restore", "--pitr", "--target-time", time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(target)),
+            "--wal-store", "file://" + frozen, "--pgdata", d, "--drnode",
+            self.bin)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("is after the end of the WAL archive in file://%s"
+                      % frozen, err)
+        self.assertIn("or archiving is failing (drctl wal status", err)
+        self.assertIn(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(
+            stopped)), err)
+        self.assertFalse(os.path.exists(d), "nothing is written")
 
     def test_5_bad_arguments_change_nothing(self):
         d = self.pgdata("r-bad")
