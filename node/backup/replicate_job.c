@@ -430,6 +430,31 @@ static bool source_level(int rv)
            rv == DR_ENOTFOUND || rv == DR_ECORRUPT || rv == DR_EMALFORMED;
 }
 
+struct sweep
+{
+    struct store *dst;
+    const struct manifest *m;
+    const char *manifest_key;
+    json_int_t *removed;
+};
+
+static int sweep_one(const struct store_object *obj, void *arg, char *errmsg)
+{
+    struct sweep *w = arg;
+    bool named = strcmp(obj->key, w->manifest_key) == 0;
+    int rv;
+
+    for (size_t k = 0; k < w->m->n && !named; k++) {
+        named = strcmp(obj->key, w->m->objs[k].key) == 0;
+    }
+    if (named) {
+        return 0;
+    }
+    rv = store_delete(w->dst, obj->key, errmsg);
+    *w->removed += rv == 0;
+    return rv;
+}
+
 /* Remove what the manifest does not name under prefix/ in the
  * destination: a killed attempt's leftovers. */
 static int sweep(struct store *dst,
@@ -439,33 +464,11 @@ static int sweep(struct store *dst,
                  json_int_t *removed,
                  char *errmsg)
 {
-    struct store_object *objs = NULL;
-    char *next = NULL, *after = NULL, dir[STORE_KEY_MAX + 2];
-    size_t n;
-    int rv;
+    struct sweep w = {dst, m, manifest_key, removed};
+    char dir[STORE_KEY_MAX + 2];
 
     snprintf(dir, sizeof(dir), "%s/", prefix);
-    do {
-        rv = store_list(dst, dir, after, &objs, &n, &next, errmsg);
-        if (rv != 0) {
-            break;
-        }
-        for (size_t i = 0; i < n && rv == 0; i++) {
-            bool named = strcmp(objs[i].key, manifest_key) == 0;
-            for (size_t k = 0; k < m->n && !named; k++) {
-                named = strcmp(objs[i].key, m->objs[k].key) == 0;
-            }
-            if (!named) {
-                rv = store_delete(dst, objs[i].key, errmsg);
-                *removed += rv == 0;
-            }
-        }
-        store_objects_free(objs, n);
-        free(after);
-        after = next;
-    } while (rv == 0 && after != NULL);
-    free(after);
-    return rv;
+    return store_list_each(dst, dir, sweep_one, &w, errmsg);
 }
 
 int replicatejob_run(const json_t *spec, json_t **result, char *errmsg)

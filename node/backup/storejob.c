@@ -8,14 +8,25 @@
 #include "common/err.h"
 #include "store/store.h"
 
-int storejob_delete(const json_t *spec, json_t **result, char *errmsg)
+struct delete_all
 {
     struct store *s;
-    struct store_object *objs = NULL;
-    size_t n = 0, i;
-    char *next = NULL, *after = NULL;
+    json_int_t deleted;
+};
+
+static int delete_one(const struct store_object *obj, void *arg, char *errmsg)
+{
+    struct delete_all *d = arg;
+    int rv = store_delete(d->s, obj->key, errmsg);
+
+    d->deleted += rv == 0;
+    return rv;
+}
+
+int storejob_delete(const json_t *spec, json_t **result, char *errmsg)
+{
+    struct delete_all d = {NULL, 0};
     const char *prefix;
-    json_int_t deleted = 0;
     int rv;
 
     *result = NULL;
@@ -29,32 +40,13 @@ int storejob_delete(const json_t *spec, json_t **result, char *errmsg)
                  "\"prefix\" is empty: refusing to delete the whole store");
         return DR_EINVAL;
     }
-    rv = job_open_store(spec, &s, errmsg);
+    rv = job_open_store(spec, &d.s, errmsg);
     if (rv != 0) {
         return rv;
     }
-    do {
-        rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
-        if (rv != 0) {
-            goto out;
-        }
-        for (i = 0; i < n; i++) {
-            rv = store_delete(s, objs[i].key, errmsg);
-            if (rv != 0) {
-                store_objects_free(objs, n);
-                free(next);
-                goto out;
-            }
-            deleted++;
-        }
-        store_objects_free(objs, n);
-        free(after);
-        after = next;
-    } while (after != NULL);
-out:
-    free(after);
-    store_close(s);
-    *result = json_pack("{sI}", "deleted", deleted);
+    rv = store_list_each(d.s, prefix, delete_one, &d, errmsg);
+    store_close(d.s);
+    *result = json_pack("{sI}", "deleted", d.deleted);
     return rv;
 }
 

@@ -1193,6 +1193,31 @@ int wal_archive_parse_key(const char *key,
     return DR_OK;
 }
 
+struct expire
+{
+    uint64_t sysid, seg_size, keep_seg;
+    uint64_t *removed;
+    struct store *s;
+};
+
+static int expire_one(const struct store_object *obj, void *arg, char *errmsg)
+{
+    struct expire *e = arg;
+    struct wal_archive_file f;
+    int rv;
+
+    /* A streamed partial counts as its segment; history files stay:
+     * timelines need them. */
+    if (wal_archive_parse_key(obj->key, e->seg_size, &f) != DR_OK ||
+        f.sysid != e->sysid || f.kind == WAL_ARCHIVE_HISTORY ||
+        f.segno >= e->keep_seg) {
+        return 0; /* not ours, or still needed */
+    }
+    rv = store_delete(e->s, obj->key, errmsg);
+    *e->removed += rv == 0;
+    return rv;
+}
+
 int wal_expire(const struct wal_options *o,
                uint64_t sysid,
                uint32_t seg_size,
@@ -1200,11 +1225,8 @@ int wal_expire(const struct wal_options *o,
                uint64_t *removed,
                char *errmsg)
 {
-    struct store *s = NULL;
-    struct store_object *objs = NULL;
-    char prefix[64], *after = NULL, *next = NULL;
-    uint64_t keep_seg;
-    size_t n = 0;
+    struct expire e = {sysid, seg_size, 0, removed, NULL};
+    char prefix[64];
     int rv;
 
     *removed = 0;
@@ -1213,33 +1235,13 @@ int wal_expire(const struct wal_options *o,
                  (unsigned)seg_size);
         return DR_EINVAL;
     }
-    keep_seg = keep_lsn / seg_size;
-    rv = open_store(o, &s, errmsg);
+    e.keep_seg = keep_lsn / seg_size;
+    rv = open_store(o, &e.s, errmsg);
     if (rv != 0) {
         return rv;
     }
     snprintf(prefix, sizeof(prefix), "wal/%016llx/", (unsigned long long)sysid);
-    do {
-        rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
-        for (size_t i = 0; rv == 0 && i < n; i++) {
-            /* A streamed partial counts as its segment; history files
-             * stay: timelines need them. */
-            struct wal_archive_file f;
-            if (wal_archive_parse_key(objs[i].key, seg_size, &f) != DR_OK ||
-                f.sysid != sysid || f.kind == WAL_ARCHIVE_HISTORY ||
-                f.segno >= keep_seg) {
-                continue; /* not ours, or still needed */
-            }
-            rv = store_delete(s, objs[i].key, errmsg);
-            *removed += rv == 0;
-        }
-        store_objects_free(objs, n);
-        objs = NULL;
-        free(after);
-        after = next;
-        next = NULL;
-    } while (rv == 0 && after != NULL);
-    free(after);
-    store_close(s);
+    rv = store_list_each(e.s, prefix, expire_one, &e, errmsg);
+    store_close(e.s);
     return rv;
 }

@@ -199,69 +199,95 @@ json_t *wal_archive_picture(struct wal_archive_file *files,
                      (json_int_t)newest);
 }
 
+struct collect
+{
+    uint64_t ss;
+    struct wal_archive_file *files;
+    size_t n, cap;
+};
+
+static int collect_one(const struct store_object *obj, void *arg, char *errmsg)
+{
+    struct collect *c = arg;
+    struct wal_archive_file f;
+
+    if (wal_archive_parse_key(obj->key, c->ss, &f) != DR_OK) {
+        return 0; /* not an archive object: not ours to judge */
+    }
+    f.stored = obj->size;
+    f.mtime_ms = obj->mtime_ms;
+    if (c->n == c->cap) {
+        size_t cap = c->cap != 0 ? c->cap * 2 : 1024;
+        struct wal_archive_file *grown =
+            realloc(c->files, cap * sizeof(*c->files));
+        if (grown == NULL) {
+            snprintf(errmsg, 256, "out of memory");
+            return DR_ENOMEM;
+        }
+        c->files = grown;
+        c->cap = cap;
+    }
+    c->files[c->n++] = f;
+    return 0;
+}
+
 /* The job op: {"store": URL, "credentials_file"?, "segment_size"?}. */
 int waljob_status(const json_t *spec, json_t **result, char *errmsg)
 {
+    struct collect c = {0, NULL, 0, 0};
     struct store *s = NULL;
-    struct store_object *objs = NULL;
-    struct wal_archive_file *files = NULL, *grown;
-    size_t n = 0, n_files = 0, cap = 0;
-    char *after = NULL, *next = NULL;
-    uint64_t ss;
     int rv;
 
-    rv = job_spec_uint(spec, "segment_size", 16u << 20, 1u << 20, 1u << 30, &ss,
-                       errmsg);
+    rv = job_spec_uint(spec, "segment_size", 16u << 20, 1u << 20, 1u << 30,
+                       &c.ss, errmsg);
     if (rv != 0) {
         return rv;
     }
-    if ((ss & (ss - 1)) != 0) {
+    if ((c.ss & (c.ss - 1)) != 0) {
         snprintf(errmsg, 256,
-                 "\"segment_size\" %" PRIu64 " is not a power of two", ss);
+                 "\"segment_size\" %" PRIu64 " is not a power of two", c.ss);
         return DR_EINVAL;
     }
     rv = job_open_store(spec, &s, errmsg);
     if (rv != 0) {
         return rv;
     }
-    do {
-        rv = store_list(s, "wal/", after, &objs, &n, &next, errmsg);
-        for (size_t i = 0; rv == 0 && i < n; i++) {
-            struct wal_archive_file f;
-            if (wal_archive_parse_key(objs[i].key, ss, &f) != DR_OK) {
-                continue; /* not an archive object: not ours to judge */
-            }
-            f.stored = objs[i].size;
-            f.mtime_ms = objs[i].mtime_ms;
-            if (n_files == cap) {
-                cap = cap != 0 ? cap * 2 : 1024;
-                grown = realloc(files, cap * sizeof(*files));
-                if (grown == NULL) {
-                    snprintf(errmsg, 256, "out of memory");
-                    rv = DR_ENOMEM;
-                    break;
-                }
-                files = grown;
-            }
-            files[n_files++] = f;
-        }
-        store_objects_free(objs, n);
-        objs = NULL;
-        free(after);
-        after = next;
-        next = NULL;
-    } while (rv == 0 && after != NULL);
-    free(after);
+    rv = store_list_each(s, "wal/", collect_one, &c, errmsg);
     store_close(s);
     if (rv == 0) {
-        *result = wal_archive_picture(files, n_files, ss);
+        *result = wal_archive_picture(c.files, c.n, c.ss);
         if (*result == NULL) {
             snprintf(errmsg, 256, "out of memory");
             rv = DR_ENOMEM;
         }
     }
-    free(files);
+    free(c.files);
     return rv;
+}
+
+struct end_scan
+{
+    const char *segment;
+    struct wal_archive_end *out;
+};
+
+static int end_one(const struct store_object *obj, void *arg, char *errmsg)
+{
+    struct end_scan *e = arg;
+    const char *base = strrchr(obj->key, '/');
+
+    (void)errmsg;
+    base = base != NULL ? base + 1 : obj->key;
+    if (obj->mtime_ms > e->out->newest_ms) {
+        e->out->newest_ms = obj->mtime_ms;
+        snprintf(e->out->newest_key, sizeof(e->out->newest_key), "%s",
+                 obj->key);
+    }
+    if (e->segment != NULL && strncmp(base, e->segment, 24) == 0 &&
+        (base[24] == '-' || strncmp(base + 24, ".stream-", 8) == 0)) {
+        e->out->holds = true;
+    }
+    return 0;
 }
 
 int wal_archive_end(const char *store_url,
@@ -271,11 +297,10 @@ int wal_archive_end(const char *store_url,
                     struct wal_archive_end *out,
                     char *errmsg)
 {
+    struct end_scan e = {segment, out};
     json_t *spec;
     struct store *s = NULL;
-    struct store_object *objs = NULL;
-    char *after = NULL, *next = NULL, prefix[64];
-    size_t n = 0;
+    char prefix[64];
     int rv;
 
     memset(out, 0, sizeof(*out));
@@ -294,28 +319,7 @@ int wal_archive_end(const char *store_url,
         return rv;
     }
     snprintf(prefix, sizeof(prefix), "wal/%016" PRIx64 "/", sysid);
-    do {
-        rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
-        for (size_t i = 0; rv == 0 && i < n; i++) {
-            const char *base = strrchr(objs[i].key, '/');
-            base = base != NULL ? base + 1 : objs[i].key;
-            if (objs[i].mtime_ms > out->newest_ms) {
-                out->newest_ms = objs[i].mtime_ms;
-                snprintf(out->newest_key, sizeof(out->newest_key), "%s",
-                         objs[i].key);
-            }
-            if (segment != NULL && strncmp(base, segment, 24) == 0 &&
-                (base[24] == '-' || strncmp(base + 24, ".stream-", 8) == 0)) {
-                out->holds = true;
-            }
-        }
-        store_objects_free(objs, n);
-        objs = NULL;
-        free(after);
-        after = next;
-        next = NULL;
-    } while (rv == 0 && after != NULL);
-    free(after);
+    rv = store_list_each(s, prefix, end_one, &e, errmsg);
     store_close(s);
     return rv;
 }

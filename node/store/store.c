@@ -644,6 +644,34 @@ int store_list(struct store *s,
     return rv;
 }
 
+int store_list_each(struct store *s,
+                    const char *prefix,
+                    int (*cb)(const struct store_object *obj,
+                              void *arg,
+                              char *errmsg),
+                    void *arg,
+                    char *errmsg)
+{
+    struct store_object *objs = NULL;
+    char *after = NULL, *next = NULL;
+    size_t n = 0;
+    int rv;
+
+    do {
+        rv = store_list(s, prefix, after, &objs, &n, &next, errmsg);
+        for (size_t i = 0; rv == 0 && i < n; i++) {
+            rv = cb(&objs[i], arg, errmsg);
+        }
+        store_objects_free(objs, n);
+        objs = NULL;
+        free(after);
+        after = next;
+        next = NULL;
+    } while (rv == 0 && after != NULL);
+    free(after);
+    return rv;
+}
+
 int store_delete(struct store *s, const char *key, char *errmsg)
 {
     int rv = dr_object_key_check(key, errmsg);

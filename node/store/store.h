@@ -172,6 +172,18 @@ int store_list(struct store *s,
                char **next,
                char *errmsg);
 
+/* Every object whose key starts with prefix, in key order, page by page:
+ * cb is called for each until it returns non-zero (returned, with errmsg
+ * as cb left it); a listing error is returned with its message. cb may
+ * delete the object it is given. */
+int store_list_each(struct store *s,
+                    const char *prefix,
+                    int (*cb)(const struct store_object *obj,
+                              void *arg,
+                              char *errmsg),
+                    void *arg,
+                    char *errmsg);
+
 /* Delete one object; deleting an absent object succeeds. */
 int store_delete(struct store *s, const char *key, char *errmsg);
 
