@@ -748,6 +748,7 @@ static int drctl__target_archived(struct drctl *d,
     json_int_t tli = json_integer_value(json_object_get(det, "timeline"));
     uint64_t stop = drctl__stop_lsn(pick), sysid;
     char seg[25], errmsg[256], when[64], end[64], *e;
+    bool ok;
     int rv = 0;
 
     if (sysid_s == NULL || tli <= 0 || stop == 0) {
@@ -755,8 +756,9 @@ static int drctl__target_archived(struct drctl *d,
         return 0;
     }
     sysid = strtoull(sysid_s, &e, 16);
-    json_decref(det);
-    if (*e != '\0') {
+    ok = sysid_s[0] != '\0' && *e == '\0';
+    json_decref(det); /* sysid_s and e point into it */
+    if (!ok) {
         return 0;
     }
     wal_segment_name((uint32_t)tli, stop / (16u << 20), 16u << 20, seg);
@@ -775,8 +777,10 @@ static int drctl__target_archived(struct drctl *d,
                             "%s: its newest file (%s) was stored at %s, so "
                             "replay cannot reach the target. Either the "
                             "database wrote nothing since (--target latest "
-                            "restores the same data) or archiving is failing "
-                            "(drctl wal status --store %s)",
+                            "restores the same data), or the segment in "
+                            "progress is not archived yet (archive_timeout, "
+                            "wal.stream), or archiving is failing (drctl wal "
+                            "status --store %s)",
                             when, stores[i], ae.newest_key, end, stores[i]);
         }
         break;

@@ -283,8 +283,9 @@ static int end_one(const struct store_object *obj, void *arg, char *errmsg)
         snprintf(e->out->newest_key, sizeof(e->out->newest_key), "%s",
                  obj->key);
     }
+    /* Whole, as the restore job's pick_wal_store asks (wal_archived). */
     if (e->segment != NULL && strncmp(base, e->segment, 24) == 0 &&
-        (base[24] == '-' || strncmp(base + 24, ".stream-", 8) == 0)) {
+        base[24] == '-') {
         e->out->holds = true;
     }
     return 0;

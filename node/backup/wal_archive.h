@@ -28,8 +28,9 @@ json_t *wal_archive_picture(struct wal_archive_file *files,
 /* Where the archive of system sysid in the store ends in time: the upload
  * time (ms, as the store lists it) of its newest file, streamed partials
  * included, and that file's key (*newest_ms 0, key "" when it holds none of
- * sysid's WAL); *holds says whether segment `segment` (a 24-character name)
- * is among them, whole or streamed. */
+ * sysid's WAL); holds says whether segment `segment` (a 24-character name)
+ * is among them, whole (a streamed partial does not count, as for the
+ * restore's choice of archive). */
 struct wal_archive_end
 {
     int64_t newest_ms;

@@ -606,6 +606,17 @@ static void send_report(struct health *h, bool urgent)
  * the catalog catch up and a stream between two attempts take the slot
  * again. */
 
+/* Asked again by the probe just before it drops: the catalog may have
+ * changed since the round that decided (wal.stream on again, this region
+ * primary again). */
+static bool slot_still_unwanted(struct prober *p)
+{
+    struct health *h = p->data;
+    const struct fsm *f = raftnode_state(h->node);
+
+    return f->initialized && !fsm_wal_stream_slot_wanted(f, h->cfg->region);
+}
+
 static void slot_upkeep(struct health *h)
 {
     const struct probe_result *db = &h->prober.results[PROBE_DATABASE];
@@ -621,7 +632,12 @@ static void slot_upkeep(struct health *h)
                          fsm_setting(f, "wal.stream")->b
                      ? "this region is not primary"
                      : "wal.stream is off");
-    } else if (db->stream_slot_drop_error[0] != '\0') {
+    } else if (db->stream_slot_drop_error[0] != '\0' &&
+               (h->slot_drop_warned_ms == 0 ||
+                now - h->slot_drop_warned_ms >= 600000)) {
+        /* Every ten minutes at most: a role without the right keeps
+         * failing the same way. */
+        h->slot_drop_warned_ms = now;
         log_warn("could not drop the replication slot " DR_WAL_STREAM_SLOT
                  " (it keeps WAL on the server): %s",
                  db->stream_slot_drop_error);
@@ -707,6 +723,7 @@ int health_start(struct health *h,
     h->open_parts++;
     h->prober.data = h;
     h->prober.round_cb = round_cb;
+    h->prober.may_drop_stream_slot = slot_still_unwanted;
     rv = prober_start(&h->prober, loop, cfg, errmsg);
     if (rv != DR_OK) {
         h->stopping = true;

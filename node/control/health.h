@@ -87,6 +87,7 @@ struct health
     /* uv_now() since the WAL stream's slot has been seen unread while the
      * catalog wants none in this region (0: not so) */
     uint64_t slot_unwanted_since;
+    uint64_t slot_drop_warned_ms; /* uv_now() of the last failed-drop log */
     bool stopping;
     int open_parts; /* prober, httpc, timer not yet closed */
     void (*stopped_cb)(struct health *h);

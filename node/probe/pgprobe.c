@@ -134,6 +134,8 @@ static void release(struct pg_run *r)
 }
 
 /* Report r down with libpq's error (one line) and let go of everything. */
+static void succeed(struct pg_run *r);
+
 static void fail_pg(struct pg_run *r, const char *detail)
 {
     char line[200];
@@ -142,6 +144,13 @@ static void fail_pg(struct pg_run *r, const char *detail)
                     detail != NULL ? detail : PQerrorMessage(r->conn));
     if (line[0] == '\0') {
         snprintf(line, sizeof(line), "unknown error");
+    }
+    if (r->step == STEP_DROP_SLOT) {
+        /* The server answered the probe's own queries: it is up. */
+        snprintf(r->run.res.stream_slot_drop_error,
+                 sizeof(r->run.res.stream_slot_drop_error), "%s", line);
+        succeed(r);
+        return;
     }
     if (r->step == STEP_CONNECT) {
         probe__fail(&r->run, "connect %s: %s", r->target, line);
@@ -341,7 +350,11 @@ static void query_io(struct pg_run *r, int status, int events)
     }
     if (r->step == STEP_STATS && r->run.service == PROBE_DATABASE &&
         r->run.impl->p->drop_stream_slot && r->run.res.stream_slot_lag >= 0 &&
-        !r->run.res.stream_slot_active) {
+        !r->run.res.stream_slot_active &&
+        /* Time left in the round: a timeout would mark the server down. */
+        probe__elapsed_ms(&r->run) < r->run.impl->cfg->probe_timeout_ms / 2.0 &&
+        (r->run.impl->p->may_drop_stream_slot == NULL ||
+         r->run.impl->p->may_drop_stream_slot(r->run.impl->p))) {
         r->step = STEP_DROP_SLOT;
         send_query(r);
         return;

@@ -87,8 +87,10 @@ struct prober
     void *data;
     prober_round_cb round_cb;
     /* Set by the owner between rounds: the database probe drops the WAL
-     * stream's replication slot when it finds it unread. */
+     * stream's replication slot when it finds it unread, and when
+     * may_drop_stream_slot (if set) still says yes at that moment. */
     bool drop_stream_slot;
+    bool (*may_drop_stream_slot)(struct prober *p);
     struct probe_result results[PROBE__COUNT];
     uint64_t rounds;          /* rounds completed */
     struct prober_impl *impl; /* private */
