@@ -41,6 +41,65 @@ static void copy_from_pb(const Dr__BackupCopy *pb, struct fsm_copy *c)
     c->job_id = pb->job_id;
 }
 
+/* pb borrows a's strings; its ranges go into ranges/ptrs (n_ranges of
+ * each). */
+static void wal_to_pb(const struct fsm_wal_archive *a,
+                      Dr__WalArchive *pb,
+                      Dr__WalRange *ranges,
+                      Dr__WalRange **ptrs)
+{
+    dr__wal_archive__init(pb);
+    pb->region = a->region ? a->region : "";
+    pb->store = a->store ? a->store : "";
+    pb->scanned_ms = a->scanned_ms;
+    pb->newest_ms = a->newest_ms;
+    pb->files = a->files;
+    pb->gaps = a->gaps;
+    pb->ranges_total = a->ranges_total;
+    pb->job_id = a->job_id;
+    for (size_t i = 0; i < a->n_ranges && i < FSM_WAL_RANGES_MAX; i++) {
+        const struct fsm_wal_range *w = &a->ranges[i];
+        dr__wal_range__init(&ranges[i]);
+        ranges[i].sysid = w->sysid;
+        ranges[i].timeline = w->timeline;
+        ranges[i].start_lsn = w->start_lsn;
+        ranges[i].end_lsn = w->end_lsn;
+        ranges[i].segments = w->segments;
+        ranges[i].bytes = w->bytes;
+        ranges[i].streamed = w->streamed;
+        ptrs[i] = &ranges[i];
+    }
+    pb->n_ranges =
+        a->n_ranges < FSM_WAL_RANGES_MAX ? a->n_ranges : FSM_WAL_RANGES_MAX;
+    pb->ranges = ptrs;
+}
+
+/* a borrows pb's strings; false when pb holds more ranges than allowed. */
+static bool wal_from_pb(const Dr__WalArchive *pb, struct fsm_wal_archive *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (pb->n_ranges > FSM_WAL_RANGES_MAX) {
+        return false;
+    }
+    a->region = pb->region;
+    a->store = pb->store;
+    a->scanned_ms = pb->scanned_ms;
+    a->newest_ms = pb->newest_ms;
+    a->files = pb->files;
+    a->gaps = pb->gaps;
+    a->ranges_total = pb->ranges_total;
+    a->job_id = pb->job_id;
+    for (size_t i = 0; i < pb->n_ranges; i++) {
+        const Dr__WalRange *w = pb->ranges[i];
+        a->ranges[i] = (struct fsm_wal_range){
+            w->sysid,    w->timeline, w->start_lsn, w->end_lsn,
+            w->segments, w->bytes,    w->streamed,
+        };
+    }
+    a->n_ranges = pb->n_ranges;
+    return true;
+}
+
 static void backup_to_pb(const struct fsm_backup *b, Dr__Backup *pb)
 {
     dr__backup__init(pb);
@@ -238,6 +297,11 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
                 s->finish.backup = &s->backup;
                 copy_to_pb(&j->copy, &s->copy);
                 s->finish.copy = &s->copy;
+                if (j->wal.files != 0 || j->wal.ranges_total != 0) {
+                    wal_to_pb(&j->wal, &s->wal, s->wal_ranges,
+                              s->wal_range_ptrs);
+                    s->finish.wal = &s->wal;
+                }
             }
             c->kind_case = DR__COMMAND__KIND_JOB_FINISH;
             c->job_finish = &s->finish;
@@ -365,6 +429,10 @@ bool codec__catalog_cmd_from_pb(const Dr__Command *c, struct fsm_cmd *cmd)
                 backup_from_pb(c->job_finish->backup, &j->backup);
                 if (c->job_finish->copy != NULL) {
                     copy_from_pb(c->job_finish->copy, &j->copy);
+                }
+                if (c->job_finish->wal != NULL &&
+                    !wal_from_pb(c->job_finish->wal, &j->wal)) {
+                    return true; /* malformed: type stays 0 */
                 }
             }
             cmd->type = FSM_CMD_JOB_FINISH;
@@ -513,8 +581,15 @@ int codec__catalog_to_pb(const struct fsm *f,
     pb->job_ptrs = calloc(f->n_jobs + 1, sizeof(*pb->job_ptrs));
     pb->drills = calloc(f->n_drills + 1, sizeof(*pb->drills));
     pb->drill_ptrs = calloc(f->n_drills + 1, sizeof(*pb->drill_ptrs));
+    pb->wal = calloc(f->n_wal_archives + 1, sizeof(*pb->wal));
+    pb->wal_ptrs = calloc(f->n_wal_archives + 1, sizeof(*pb->wal_ptrs));
+    pb->wal_ranges = calloc(f->n_wal_archives * FSM_WAL_RANGES_MAX + 1,
+                            sizeof(*pb->wal_ranges));
+    pb->wal_range_ptrs = calloc(f->n_wal_archives * FSM_WAL_RANGES_MAX + 1,
+                                sizeof(*pb->wal_range_ptrs));
     if (!pb->backups || !pb->backup_ptrs || !pb->jobs || !pb->job_ptrs ||
-        !pb->drills || !pb->drill_ptrs || !pb->copies || !pb->copy_ptrs) {
+        !pb->drills || !pb->drill_ptrs || !pb->copies || !pb->copy_ptrs ||
+        !pb->wal || !pb->wal_ptrs || !pb->wal_ranges || !pb->wal_range_ptrs) {
         codec__catalog_pb_free(pb);
         return DR_ENOMEM;
     }
@@ -545,6 +620,14 @@ int codec__catalog_to_pb(const struct fsm *f,
     s->n_drills = f->n_drills;
     s->drills = pb->drill_ptrs;
     s->drill_seq = f->drill_seq;
+    for (size_t i = 0; i < f->n_wal_archives; i++) {
+        wal_to_pb(&f->wal_archives[i], &pb->wal[i],
+                  &pb->wal_ranges[i * FSM_WAL_RANGES_MAX],
+                  &pb->wal_range_ptrs[i * FSM_WAL_RANGES_MAX]);
+        pb->wal_ptrs[i] = &pb->wal[i];
+    }
+    s->n_wal_archives = f->n_wal_archives;
+    s->wal_archives = pb->wal_ptrs;
     return DR_OK;
 }
 
@@ -558,6 +641,10 @@ void codec__catalog_pb_free(struct codec__catalog_pb *pb)
     free(pb->drill_ptrs);
     free(pb->copies);
     free(pb->copy_ptrs);
+    free(pb->wal);
+    free(pb->wal_ptrs);
+    free(pb->wal_ranges);
+    free(pb->wal_range_ptrs);
     memset(pb, 0, sizeof(*pb));
 }
 
@@ -639,7 +726,7 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         struct fsm_job j;
         job_from_pb(s->jobs[i], &j);
         if (j.id == 0 || j.id > s->job_seq || j.kind < FSM_JOB_BACKUP ||
-            j.kind > FSM_JOB_WAL_STREAM || j.state < FSM_JOB_PENDING ||
+            j.kind > FSM_JOB_WAL_SCAN || j.state < FSM_JOB_PENDING ||
             j.state > FSM_JOB_FAILED || j.backup_kind < 0 ||
             j.backup_kind >= FSM_BACKUP_KINDS) {
             return fail(errmsg, "malformed job of backup", j.backup_id);
@@ -677,5 +764,29 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         f->n_drills++;
     }
     f->drill_seq = s->drill_seq;
+    if (s->n_wal_archives > FSM_REGIONS_MAX) {
+        return fail(errmsg, "more WAL archives than regions allowed", NULL);
+    }
+    f->wal_archives = calloc(s->n_wal_archives + 1, sizeof(*f->wal_archives));
+    if (f->wal_archives == NULL) {
+        return DR_ENOMEM;
+    }
+    for (size_t i = 0; i < s->n_wal_archives; i++) {
+        struct fsm_wal_archive a;
+        struct fsm_result res;
+        if (!wal_from_pb(s->wal_archives[i], &a) || a.region[0] == '\0' ||
+            fsm_wal_archive_check(&a, &res) != DR_OK) {
+            return fail(errmsg, "malformed WAL archive of region",
+                        s->wal_archives[i]->region);
+        }
+        if (i > 0 && strcmp(f->wal_archives[i - 1].region, a.region) >= 0) {
+            return fail(errmsg, "WAL archives out of order or duplicated",
+                        NULL);
+        }
+        if (fsm_wal_archive_copy(&f->wal_archives[i], &a) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        f->n_wal_archives++;
+    }
     return DR_OK;
 }

@@ -22,6 +22,9 @@ struct codec__catalog_scratch
     Dr__BackupCopy copy;
     Dr__CmdFailoverStart failover;
     Dr__CmdRunbook runbook;
+    Dr__WalArchive wal;
+    Dr__WalRange wal_ranges[FSM_WAL_RANGES_MAX];
+    Dr__WalRange *wal_range_ptrs[FSM_WAL_RANGES_MAX];
 };
 
 /* The site's runbook to and from protobuf (pb borrows from rb; rb borrows
@@ -51,6 +54,10 @@ struct codec__catalog_pb
     Dr__Drill **drill_ptrs;
     Dr__BackupCopy *copies; /* every backup's, in a row */
     Dr__BackupCopy **copy_ptrs;
+    Dr__WalArchive *wal;
+    Dr__WalArchive **wal_ptrs;
+    Dr__WalRange *wal_ranges; /* every archive's, in a row */
+    Dr__WalRange **wal_range_ptrs;
 };
 int codec__catalog_to_pb(const struct fsm *f,
                          Dr__Snapshot *s,

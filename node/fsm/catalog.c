@@ -70,6 +70,8 @@ const char *fsm_job_kind_name(int kind)
             return "restore";
         case FSM_JOB_WAL_STREAM:
             return "wal_stream";
+        case FSM_JOB_WAL_SCAN:
+            return "wal_scan";
     }
     return "unknown";
 }
@@ -719,6 +721,36 @@ static int check_create_stream(const struct fsm *f,
     return check_room(f, 1, res);
 }
 
+/* One scan of a region's WAL archive at a time, of a region with a store. */
+static int check_create_scan(const struct fsm *f,
+                             const char *region,
+                             struct fsm_result *res)
+{
+    const struct fsm_region *r = fsm_region_get(f, region);
+
+    if (r == NULL) {
+        return fsm__reject(res, DR_ENOTFOUND, "region %s does not exist",
+                           region != NULL ? region : "(none)");
+    }
+    if (r->object_store[0] == '\0') {
+        return fsm__reject(res, DR_ECONFLICT,
+                           "region %s has no object store: no WAL archive to "
+                           "read",
+                           region);
+    }
+    for (size_t i = f->n_jobs; i-- > 0;) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind == FSM_JOB_WAL_SCAN && strcmp(j->region, region) == 0 &&
+            (j->state == FSM_JOB_PENDING || j->state == FSM_JOB_RUNNING)) {
+            return fsm__reject(res, DR_ECONFLICT,
+                               "job %llu already reads %s's WAL archive (%s)",
+                               (unsigned long long)j->id, region,
+                               fsm_job_state_name(j->state));
+        }
+    }
+    return check_room(f, 1, res);
+}
+
 static int check_create(const struct fsm *f,
                         const struct fsm_cmd_job *c,
                         struct fsm_result *res)
@@ -735,10 +767,13 @@ static int check_create(const struct fsm *f,
     if (c->kind == FSM_JOB_WAL_STREAM) {
         return check_create_stream(f, region, res);
     }
+    if (c->kind == FSM_JOB_WAL_SCAN) {
+        return check_create_scan(f, region, res);
+    }
     if (c->kind != FSM_JOB_BACKUP) {
         return fsm__reject(res, DR_EINVAL,
-                           "only backup, replicate and wal_stream jobs can be "
-                           "created directly");
+                           "only backup, replicate, wal_stream and wal_scan "
+                           "jobs can be created directly");
     }
     if (c->backup_kind < 0 || c->backup_kind >= FSM_BACKUP_KINDS) {
         return fsm__reject(res, DR_EINVAL, "unknown backup kind %d",
@@ -919,6 +954,10 @@ int fsm__catalog_check(const struct fsm *f,
                 strlen(c->copy.source_region) > FSM_NAME_MAX) {
                 return fsm__reject(res, DR_EINVAL,
                                    "copy.source_region is too long");
+            }
+            if (j->kind == FSM_JOB_WAL_SCAN &&
+                fsm_wal_archive_check(&c->wal, res) != DR_OK) {
+                return res->code;
             }
             if (j->kind == FSM_JOB_BACKUP) {
                 if (check_finished_backup(&c->backup, res) != DR_OK) {
@@ -1547,6 +1586,17 @@ static int mutate_create(struct fsm *f,
     if (c->kind == FSM_JOB_WAL_STREAM) {
         return mutate_create_stream(f, cmd, r, now, res);
     }
+    if (c->kind == FSM_JOB_WAL_SCAN) {
+        /* One attempt: a scan that fails waits for the next interval. */
+        t = job_template(f, FSM_JOB_WAL_SCAN, r->name, r->object_store, now,
+                         cmd->actor);
+        t.max_attempts = 1;
+        if (fsm__job_add(f, &t) == NULL) {
+            return DR_ENOMEM;
+        }
+        res->job_id = t.id;
+        return DR_OK;
+    }
     if (pending != NULL) {
         /* Joined: nothing changes; the caller waits for that job. */
         res->job_id = pending->id;
@@ -1667,6 +1717,8 @@ int fsm__catalog_mutate(struct fsm *f,
                 return fsm__runbook_job_done(
                     f, j, true, c, c->error, now,
                     cmd->actor != NULL ? cmd->actor : "");
+            } else if (j->kind == FSM_JOB_WAL_SCAN) {
+                return fsm__wal_scan_done(f, j, &c->wal, now);
             }
             return DR_OK;
         default:

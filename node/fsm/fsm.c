@@ -397,6 +397,7 @@ void fsm_close(struct fsm *f)
     free(f->site.primary_region);
     fsm__catalog_close(f);
     fsm__drill_close(f);
+    fsm__wal_archive_close(f);
     fsm__runbook_free(&f->site.runbook);
     memset(f, 0, sizeof(*f));
 }
@@ -983,6 +984,7 @@ static int mutate_base(struct fsm *f,
             pos = region_pos(f, cmd->u.region_name, &found);
             fsm__audit_add(f, now, cmd->actor, "region-remove", "%s",
                            f->regions[pos].name);
+            fsm__wal_archive_forget(f, f->regions[pos].name);
             fsm_region_free(&f->regions[pos]);
             memmove(&f->regions[pos], &f->regions[pos + 1],
                     (f->n_regions - pos - 1) * sizeof(*f->regions));
@@ -1204,9 +1206,13 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
           cmd->u.runbook.to == FSM_RB_FINAL_BACKUP))) {
         v = v > 5 ? v : 5;
     }
-    /* Streaming WAL came with version 5. */
-    if (cmd->type == FSM_CMD_JOB_CREATE &&
-        cmd->u.job.kind == FSM_JOB_WAL_STREAM) {
+    /* Streaming WAL and the WAL catalog came with version 5 (a finish with
+     * WAL ranges is only ever a wal_scan job's). */
+    if ((cmd->type == FSM_CMD_JOB_CREATE &&
+         (cmd->u.job.kind == FSM_JOB_WAL_STREAM ||
+          cmd->u.job.kind == FSM_JOB_WAL_SCAN)) ||
+        (cmd->type == FSM_CMD_JOB_FINISH &&
+         (cmd->u.job.wal.ranges_total != 0 || cmd->u.job.wal.files != 0))) {
         v = v > 5 ? v : 5;
     }
     /* Base backups came with version 5. */

@@ -251,6 +251,10 @@ enum fsm_job_kind {
      * one node of the primary region (entry version 5): it runs until the
      * primary moves or wal.stream is turned off, and is never given up */
     FSM_JOB_WAL_STREAM = 6,
+    /* What a region's WAL archive holds, read from its store's object
+     * names by a node of the region every wal.scan_interval_s (entry
+     * version 5): its finish records the region's WAL ranges */
+    FSM_JOB_WAL_SCAN = 7,
 };
 
 enum fsm_job_state {
@@ -279,6 +283,37 @@ struct fsm_job
     char *actor;
     uint64_t drill_id; /* FSM_JOB_DRILL: the drill it runs;
                           FSM_JOB_RESTORE: the runbook's epoch */
+};
+
+/* The WAL catalog: per region, the runs of WAL its store held at the last
+ * scan (per database system and timeline, [start_lsn, end_lsn)), not one
+ * entry per file: bounded by FSM_WAL_RANGES_MAX, the newest kept. */
+#define FSM_WAL_RANGES_MAX 16
+
+struct fsm_wal_range
+{
+    uint64_t sysid; /* the database system */
+    uint32_t timeline;
+    uint64_t start_lsn, end_lsn; /* end: past the last whole segment, or the
+                                    end of the streamed partial after it */
+    uint64_t segments, bytes;    /* whole segments, bytes stored */
+    bool streamed;               /* end_lsn is a streamed partial's */
+};
+
+struct fsm_wal_archive
+{
+    char *region;
+    char *store;           /* the store the scan read */
+    uint64_t scanned_ms;   /* when the scan's result was committed */
+    uint64_t newest_ms;    /* upload time of the archive's newest file */
+    uint64_t files;        /* WAL files the scan saw */
+    uint64_t gaps;         /* missing runs of segments between ranges */
+    uint64_t ranges_total; /* before the bound: > n_ranges when older ones
+                              were left out */
+    uint64_t job_id;       /* the scan */
+    struct fsm_wal_range ranges[FSM_WAL_RANGES_MAX]; /* by system, timeline,
+                                                        start */
+    size_t n_ranges;
 };
 
 /* Drills: the seed runbook's scheduled restore tests, recorded. */
@@ -379,9 +414,11 @@ struct fsm
     struct fsm_breaker breakers[FSM_PROVIDERS];
     struct fsm_drill *drills; /* sorted by id */
     size_t n_drills;
-    uint64_t drill_seq; /* id of the newest drill */
-    bool broken;        /* an allocation failed mid-command: the
-                           state can no longer be trusted */
+    uint64_t drill_seq;                   /* id of the newest drill */
+    struct fsm_wal_archive *wal_archives; /* sorted by region */
+    size_t n_wal_archives;
+    bool broken; /* an allocation failed mid-command: the
+                    state can no longer be trusted */
 };
 
 /* Commands. Pointers inside are borrowed for the duration of fsm_apply. */
@@ -469,30 +506,33 @@ struct fsm_cmd_region_health
 
 struct fsm_cmd_job
 {
-    uint64_t job_id;          /* CLAIM, RENEW, FINISH, EXPIRE */
-    uint64_t node;            /* CLAIM, RENEW, FINISH */
-    uint32_t attempt;         /* RENEW, FINISH, EXPIRE */
-    uint64_t lease_ms;        /* CLAIM, RENEW */
-    int phase;                /* RENEW of the runbook's restore job: the
-                                 step its worker has finished
-                                 (FSM_RB_RESTORE or FSM_RB_VERIFY; with
-                                 backup.snapshot_ms and backup.detail for
-                                 restore), 0: none */
-    int kind;                 /* CREATE: BACKUP or REPLICATE */
-    int backup_kind;          /* CREATE of a BACKUP */
-    const char *region;       /* CREATE: NULL or "" = the primary region;
-                                 REPLICATE: the destination */
-    const char *backup_id;    /* CREATE of a REPLICATE */
-    bool ok;                  /* FINISH */
-    const char *error;        /* FINISH when !ok, or a drill that failed */
-    bool drill_ok;            /* FINISH of a drill job: its checks passed */
-    uint64_t drill_rto_ms;    /* FINISH of a drill job */
-    struct fsm_backup backup; /* FINISH of a backup job that succeeded:
-                                 stored_bytes, raw_bytes, snapshot_ms,
-                                 manifest_key, manifest_sha256, detail;
-                                 RENEW with a phase: snapshot_ms, detail */
-    struct fsm_copy copy;     /* FINISH of a replicate job that succeeded:
-                                 bytes, objects, copy_ms, source_region */
+    uint64_t job_id;            /* CLAIM, RENEW, FINISH, EXPIRE */
+    uint64_t node;              /* CLAIM, RENEW, FINISH */
+    uint32_t attempt;           /* RENEW, FINISH, EXPIRE */
+    uint64_t lease_ms;          /* CLAIM, RENEW */
+    int phase;                  /* RENEW of the runbook's restore job: the
+                                   step its worker has finished
+                                   (FSM_RB_RESTORE or FSM_RB_VERIFY; with
+                                   backup.snapshot_ms and backup.detail for
+                                   restore), 0: none */
+    int kind;                   /* CREATE: BACKUP or REPLICATE */
+    int backup_kind;            /* CREATE of a BACKUP */
+    const char *region;         /* CREATE: NULL or "" = the primary region;
+                                   REPLICATE: the destination */
+    const char *backup_id;      /* CREATE of a REPLICATE */
+    bool ok;                    /* FINISH */
+    const char *error;          /* FINISH when !ok, or a drill that failed */
+    bool drill_ok;              /* FINISH of a drill job: its checks passed */
+    uint64_t drill_rto_ms;      /* FINISH of a drill job */
+    struct fsm_backup backup;   /* FINISH of a backup job that succeeded:
+                                   stored_bytes, raw_bytes, snapshot_ms,
+                                   manifest_key, manifest_sha256, detail;
+                                   RENEW with a phase: snapshot_ms, detail */
+    struct fsm_copy copy;       /* FINISH of a replicate job that succeeded:
+                                   bytes, objects, copy_ms, source_region */
+    struct fsm_wal_archive wal; /* FINISH of a wal_scan job that succeeded:
+                                   newest_ms, files, gaps, ranges_total,
+                                   ranges (region, store unused) */
 };
 
 struct fsm_cmd_backup_verified
@@ -701,6 +741,22 @@ bool fsm_wal_stream_wanted(const struct fsm *f);
  * still pending or running. Otherwise the slot only holds WAL back, and the
  * region's nodes drop it once no stream reads it. */
 bool fsm_wal_stream_slot_wanted(const struct fsm *f, const char *region);
+/* Region's WAL catalog entry, or NULL before its first scan. */
+const struct fsm_wal_archive *fsm_wal_archive_get(const struct fsm *f,
+                                                  const char *region);
+/* Whether the leader should create a wal_scan job for region: it has an
+ * object store, wal.scan_interval_s is not 0, no scan of it is pending or
+ * running, and its last scan job (successful or not) was created that
+ * long ago or there is none. */
+bool fsm_wal_scan_due(const struct fsm *f, const char *region, uint64_t now);
+/* A wal_scan result (or a snapshot's entry) as the catalog accepts it: at
+ * most FSM_WAL_RANGES_MAX ranges, in order, not overlapping, each of a
+ * timeline and not empty; DR_OK or res says why not. */
+int fsm_wal_archive_check(const struct fsm_wal_archive *a,
+                          struct fsm_result *res);
+int fsm_wal_archive_copy(struct fsm_wal_archive *dst,
+                         const struct fsm_wal_archive *src);
+void fsm_wal_archive_free(struct fsm_wal_archive *a);
 const char *fsm_job_state_name(int state);
 
 /* Cross-region copies (replicate.c). */

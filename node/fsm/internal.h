@@ -82,6 +82,15 @@ int fsm__drill_job_done(struct fsm *f,
                         uint64_t now,
                         const char *actor);
 void fsm__drill_close(struct fsm *f);
+/* The WAL catalog (walcat.c): a wal_scan job's result recorded as its
+ * region's entry when the job finishes; a removed region's entry
+ * forgotten. */
+int fsm__wal_scan_done(struct fsm *f,
+                       const struct fsm_job *j,
+                       const struct fsm_wal_archive *scan,
+                       uint64_t now);
+void fsm__wal_archive_forget(struct fsm *f, const char *region);
+void fsm__wal_archive_close(struct fsm *f);
 /* Copy lists of backups (replicate.c). */
 int fsm__copies_dup(struct fsm_copy **dst,
                     const struct fsm_copy *src,

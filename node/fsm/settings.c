@@ -147,6 +147,10 @@ static const struct fsm_setting_desc table[] = {
      "milliseconds the WAL stream's lease lasts without a renewal: when its "
      "node dies, another node of the region streams again after about this "
      "long (jobs.lease_ms is for the other jobs)"},
+    {"wal.scan_interval_s", FSM_SETTING_INT, 0, 86400, 900, false, NULL, NULL,
+     false,
+     "seconds between two reads of each region's WAL archive (its object "
+     "names) into the catalog's WAL ranges (drctl wal catalog); 0: never"},
 };
 
 size_t fsm_settings_count(void)
@@ -330,6 +334,7 @@ uint32_t fsm_setting_version(const char *key)
         strcmp(key, "wal.pitr_window_h") == 0 ||
         strcmp(key, "wal.stream") == 0 || strcmp(key, "wal.flush_ms") == 0 ||
         strcmp(key, "wal.stream_lease_ms") == 0 ||
+        strcmp(key, "wal.scan_interval_s") == 0 ||
         strcmp(key, "failover.max_standby_lag_s") == 0) {
         return 5;
     }

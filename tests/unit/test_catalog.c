@@ -157,7 +157,7 @@ static void test_create_rejections(void **state)
     c = create_cmd(FSM_BACKUP_REDIS, NULL);
     c.u.job.kind = FSM_JOB_DELETE;
     expect_reject(f, &c, DR_EINVAL,
-                  "only backup, replicate and wal_stream jobs");
+                  "only backup, replicate, wal_stream and wal_scan jobs");
     c = create_cmd(FSM_BACKUP_REDIS, NULL);
     apply_ok(f, &c, T0 + 1, &res);
     /* Another kind, or another region with a store, is fine. */
@@ -860,6 +860,175 @@ static void test_wal_stream_job(void **state)
     assert_false(fsm_wal_stream_slot_wanted(f, "us-east"));
 }
 
+static struct fsm_cmd scan_cmd(const char *region)
+{
+    struct fsm_cmd c = {.type = FSM_CMD_JOB_CREATE, .actor = "scheduler"};
+    c.u.job.kind = FSM_JOB_WAL_SCAN;
+    c.u.job.region = region;
+    return c;
+}
+
+/* A scan's finish: two ranges of one system (timeline 1, then 2 from its
+ * switch point, the second ending in a streamed partial). */
+static struct fsm_cmd scan_finish_cmd(uint64_t job, uint64_t node)
+{
+    struct fsm_cmd c = finish_base_cmd(job, node, 1);
+    struct fsm_wal_archive *w = &c.u.job.wal;
+
+    w->newest_ms = 3 * DAY - 5000;
+    w->files = 9;
+    w->gaps = 1;
+    w->ranges_total = 3; /* one older range left out by the worker */
+    w->ranges[0] =
+        (struct fsm_wal_range){0x7a1b, 1, 0x3000000, 0x6000000, 3, 3000, false};
+    w->ranges[1] =
+        (struct fsm_wal_range){0x7a1b, 2, 0x6000000, 0x7000800, 1, 1000, true};
+    w->n_ranges = 2;
+    return c;
+}
+
+/* The WAL catalog: one scan at a time per region with a store, due again
+ * wal.scan_interval_s after the last one was created (failed or not); its
+ * finish records the region's ranges (checked: in order, not empty, at
+ * most FSM_WAL_RANGES_MAX), replacing the previous scan's; carried by
+ * entries and snapshots, with entry version 5. */
+static void test_wal_scan_job(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_result res;
+    struct fsm_cmd c = scan_cmd("eu-west");
+    const struct fsm_wal_archive *w;
+    struct fsm g;
+    struct snap a, b;
+    char err[256];
+    uint64_t t = 3 * DAY, id;
+
+    assert_null(fsm_wal_archive_get(f, "eu-west"));
+    assert_true(fsm_wal_scan_due(f, "eu-west", t));
+    assert_true(fsm_wal_scan_due(f, "us-east", t));
+    assert_false(fsm_wal_scan_due(f, "nowhere", t));
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    c = scan_cmd("nowhere");
+    expect_reject_at(f, &c, t, DR_ENOTFOUND, "region nowhere does not exist");
+    c = scan_cmd("eu-west");
+    id = apply_ok(f, &c, t, &res);
+    assert_string_equal(fsm_job_kind_name(fsm_job_get(f, id)->kind),
+                        "wal_scan");
+    assert_int_equal(fsm_job_get(f, id)->max_attempts, 1);
+    assert_false(fsm_wal_scan_due(f, "eu-west", t + 3600000));
+    expect_reject_at(f, &c, t, DR_ECONFLICT, "already reads eu-west's WAL");
+
+    /* Bad results are refused, nothing recorded. */
+    c = claim_cmd(id, 1);
+    apply_ok(f, &c, t + 1000, &res);
+    c = scan_finish_cmd(id, 1);
+    c.u.job.wal.ranges[1].timeline = 1; /* overlaps the first */
+    c.u.job.wal.ranges[1].start_lsn = 0x5000000;
+    expect_reject_at(f, &c, t + 2000, DR_EINVAL, "out of order or overlaps");
+    c = scan_finish_cmd(id, 1);
+    c.u.job.wal.ranges[0].end_lsn = c.u.job.wal.ranges[0].start_lsn;
+    expect_reject_at(f, &c, t + 2000, DR_EINVAL, "at or before its start");
+    c = scan_finish_cmd(id, 1);
+    c.u.job.wal.ranges[0].timeline = 0;
+    expect_reject_at(f, &c, t + 2000, DR_EINVAL, "timeline 0");
+    c = scan_finish_cmd(id, 1);
+    c.u.job.wal.ranges_total = 1;
+    expect_reject_at(f, &c, t + 2000, DR_EINVAL, "below the 2 ranges");
+    c = scan_finish_cmd(id, 1);
+    c.u.job.wal.n_ranges = FSM_WAL_RANGES_MAX + 1;
+    expect_reject_at(f, &c, t + 2000, DR_ELIMIT, "at most 16 WAL ranges");
+    assert_null(fsm_wal_archive_get(f, "eu-west"));
+
+    c = scan_finish_cmd(id, 1);
+    assert_int_equal(fsm_cmd_version(&c), 5);
+    apply_ok(f, &c, t + 2000, &res);
+    w = fsm_wal_archive_get(f, "eu-west");
+    assert_non_null(w);
+    assert_string_equal(w->store, "s3://dr-eu");
+    assert_int_equal(w->scanned_ms, t + 2000);
+    assert_int_equal(w->newest_ms, 3 * DAY - 5000);
+    assert_int_equal(w->job_id, id);
+    assert_int_equal(w->n_ranges, 2);
+    assert_int_equal(w->ranges_total, 3);
+    assert_int_equal(w->ranges[1].timeline, 2);
+    assert_int_equal(w->ranges[1].end_lsn, 0x7000800);
+    assert_true(w->ranges[1].streamed);
+
+    /* Due again an interval after the last scan was created. */
+    assert_false(fsm_wal_scan_due(f, "eu-west", t + 899999));
+    assert_true(fsm_wal_scan_due(f, "eu-west", t + 900000));
+    c = setting_int_cmd("wal.scan_interval_s", 0);
+    expect_ok(f, &c, t + 3000);
+    assert_false(fsm_wal_scan_due(f, "eu-west", t + 9000000));
+    c = setting_int_cmd("wal.scan_interval_s", 60);
+    expect_ok(f, &c, t + 3000);
+    assert_true(fsm_wal_scan_due(f, "eu-west", t + 60000));
+
+    /* Carried by a snapshot. */
+    a = snap_take(f);
+    assert_int_equal(codec_snapshot_decode(a.base, a.len, &g, err), DR_OK);
+    b = snap_take(&g);
+    assert_true(snap_same(&a, &b));
+    w = fsm_wal_archive_get(&g, "eu-west");
+    assert_non_null(w);
+    assert_int_equal(w->ranges[0].sysid, 0x7a1b);
+    assert_int_equal(w->ranges[0].segments, 3);
+    free(a.base);
+    free(b.base);
+    fsm_close(&g);
+
+    /* A failed scan leaves the last good one, and is due again later. */
+    c = scan_cmd("eu-west");
+    id = apply_ok(f, &c, t + 60000, &res);
+    c = claim_cmd(id, 1);
+    apply_ok(f, &c, t + 61000, &res);
+    c = finish_fail_cmd(id, 1, 1, "store: connection refused");
+    apply_ok(f, &c, t + 62000, &res);
+    assert_int_equal(fsm_job_get(f, id)->state, FSM_JOB_FAILED);
+    assert_int_equal(fsm_wal_archive_get(f, "eu-west")->scanned_ms, t + 2000);
+    assert_false(fsm_wal_scan_due(f, "eu-west", t + 62000));
+    assert_true(fsm_wal_scan_due(f, "eu-west", t + 120000));
+}
+
+/* Entries carry a scan's ranges byte for byte. */
+static void test_wal_scan_codec(void **state)
+{
+    struct fsm *f = *state;
+    struct fsm_cmd cmds[3];
+    struct fsm_result res[1];
+    const struct fsm_wal_archive *w;
+    uint64_t t = 3 * DAY;
+
+    cmds[0] = scan_cmd("eu-west");
+    cmds[1] = claim_cmd(1, 1);
+    cmds[2] = scan_finish_cmd(1, 1);
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t *buf;
+        size_t len;
+        struct codec_piece p;
+        struct snap e;
+        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
+        p.base = buf;
+        p.len = len;
+        assert_int_equal(codec_entry_assemble(FSM_VERSION, t + i * 1000, &p, 1,
+                                              malloc, &e.base, &e.len),
+                         DR_OK);
+        assert_int_equal(entry_apply(f, &e, res, 1), DR_OK);
+        assert_int_equal(res[0].code, DR_OK);
+        free(buf);
+        free(e.base);
+    }
+    w = fsm_wal_archive_get(f, "eu-west");
+    assert_non_null(w);
+    assert_int_equal(w->n_ranges, 2);
+    assert_int_equal(w->files, 9);
+    assert_int_equal(w->gaps, 1);
+    assert_int_equal(w->ranges[0].start_lsn, 0x3000000);
+    assert_int_equal(w->ranges[1].bytes, 1000);
+    assert_true(w->ranges[1].streamed);
+    assert_false(w->ranges[0].streamed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -879,6 +1048,8 @@ int main(void)
         BOOTED(test_job_table_bound),
         BOOTED(test_snapshot_catalog_rejected),
         BOOTED(test_wal_stream_job),
+        BOOTED(test_wal_scan_job),
+        BOOTED(test_wal_scan_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

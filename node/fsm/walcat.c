@@ -1,0 +1,176 @@
+/* The WAL catalog: per region, the WAL ranges its store held at the last
+ * scan (fsm.h, struct fsm_wal_archive), and when the next scan is due. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/internal.h"
+
+static int archive_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct fsm_wal_archive *)elem)->region);
+}
+
+const struct fsm_wal_archive *fsm_wal_archive_get(const struct fsm *f,
+                                                  const char *region)
+{
+    int found;
+    size_t pos;
+
+    if (region == NULL) {
+        return NULL;
+    }
+    pos = fsm__search(f->wal_archives, f->n_wal_archives,
+                      sizeof(*f->wal_archives), region, archive_cmp, &found);
+    return found ? &f->wal_archives[pos] : NULL;
+}
+
+int fsm_wal_archive_copy(struct fsm_wal_archive *dst,
+                         const struct fsm_wal_archive *src)
+{
+    char **const strs[] = {&dst->region, &dst->store};
+
+    *dst = *src;
+    if (dst->n_ranges > FSM_WAL_RANGES_MAX) {
+        dst->n_ranges = FSM_WAL_RANGES_MAX;
+    }
+    if (fsm__dup_strs(strs, sizeof(strs) / sizeof(strs[0])) != DR_OK) {
+        memset(dst, 0, sizeof(*dst));
+        return DR_ENOMEM;
+    }
+    return DR_OK;
+}
+
+void fsm_wal_archive_free(struct fsm_wal_archive *a)
+{
+    char **const strs[] = {&a->region, &a->store};
+
+    fsm__free_strs(strs, sizeof(strs) / sizeof(strs[0]));
+}
+
+void fsm__wal_archive_close(struct fsm *f)
+{
+    for (size_t i = 0; i < f->n_wal_archives; i++) {
+        fsm_wal_archive_free(&f->wal_archives[i]);
+    }
+    free(f->wal_archives);
+    f->wal_archives = NULL;
+    f->n_wal_archives = 0;
+}
+
+bool fsm_wal_scan_due(const struct fsm *f, const char *region, uint64_t now)
+{
+    const struct fsm_region *r = fsm_region_get(f, region);
+    uint64_t every = (uint64_t)fsm_setting_int(f, "wal.scan_interval_s");
+
+    if (r == NULL || r->object_store == NULL || r->object_store[0] == '\0' ||
+        every == 0) {
+        return false;
+    }
+    for (size_t i = f->n_jobs; i-- > 0;) {
+        const struct fsm_job *j = &f->jobs[i];
+        if (j->kind != FSM_JOB_WAL_SCAN || strcmp(j->region, region) != 0) {
+            continue;
+        }
+        /* The newest scan of the region decides. */
+        return j->state != FSM_JOB_PENDING && j->state != FSM_JOB_RUNNING &&
+               now >= j->created_ms + every * 1000;
+    }
+    return true;
+}
+
+int fsm_wal_archive_check(const struct fsm_wal_archive *scan,
+                          struct fsm_result *res)
+{
+    if (scan->n_ranges > FSM_WAL_RANGES_MAX) {
+        return fsm__reject(res, DR_ELIMIT, "at most %d WAL ranges, not %zu",
+                           FSM_WAL_RANGES_MAX, scan->n_ranges);
+    }
+    if (scan->ranges_total < scan->n_ranges) {
+        return fsm__reject(
+            res, DR_EINVAL, "ranges_total %llu is below the %zu ranges given",
+            (unsigned long long)scan->ranges_total, scan->n_ranges);
+    }
+    for (size_t i = 0; i < scan->n_ranges; i++) {
+        const struct fsm_wal_range *w = &scan->ranges[i];
+        if (w->timeline == 0) {
+            return fsm__reject(res, DR_EINVAL, "WAL range %zu: timeline 0", i);
+        }
+        if (w->end_lsn <= w->start_lsn) {
+            return fsm__reject(res, DR_EINVAL,
+                               "WAL range %zu: it ends (%llX) at or before "
+                               "its start (%llX)",
+                               i, (unsigned long long)w->end_lsn,
+                               (unsigned long long)w->start_lsn);
+        }
+        if (i > 0) {
+            const struct fsm_wal_range *p = &scan->ranges[i - 1];
+            if (p->sysid > w->sysid ||
+                (p->sysid == w->sysid &&
+                 (p->timeline > w->timeline ||
+                  (p->timeline == w->timeline && p->end_lsn > w->start_lsn)))) {
+                return fsm__reject(res, DR_EINVAL,
+                                   "WAL range %zu is out of order or "
+                                   "overlaps the one before",
+                                   i);
+            }
+        }
+    }
+    return DR_OK;
+}
+
+int fsm__wal_scan_done(struct fsm *f,
+                       const struct fsm_job *j,
+                       const struct fsm_wal_archive *scan,
+                       uint64_t now)
+{
+    struct fsm_wal_archive rec = *scan, *grown;
+    int found;
+    size_t pos;
+
+    rec.region = j->region;
+    rec.store = j->store;
+    rec.scanned_ms = now;
+    rec.job_id = j->id;
+    pos = fsm__search(f->wal_archives, f->n_wal_archives,
+                      sizeof(*f->wal_archives), j->region, archive_cmp, &found);
+    if (found) {
+        struct fsm_wal_archive fresh;
+        if (fsm_wal_archive_copy(&fresh, &rec) != DR_OK) {
+            return DR_ENOMEM;
+        }
+        fsm_wal_archive_free(&f->wal_archives[pos]);
+        f->wal_archives[pos] = fresh;
+        return DR_OK;
+    }
+    grown = realloc(f->wal_archives,
+                    (f->n_wal_archives + 1) * sizeof(*f->wal_archives));
+    if (grown == NULL) {
+        return DR_ENOMEM;
+    }
+    f->wal_archives = grown;
+    memmove(&grown[pos + 1], &grown[pos],
+            (f->n_wal_archives - pos) * sizeof(*grown));
+    if (fsm_wal_archive_copy(&grown[pos], &rec) != DR_OK) {
+        memmove(&grown[pos], &grown[pos + 1],
+                (f->n_wal_archives - pos) * sizeof(*grown));
+        return DR_ENOMEM;
+    }
+    f->n_wal_archives++;
+    return DR_OK;
+}
+
+void fsm__wal_archive_forget(struct fsm *f, const char *region)
+{
+    int found;
+    size_t pos =
+        fsm__search(f->wal_archives, f->n_wal_archives,
+                    sizeof(*f->wal_archives), region, archive_cmp, &found);
+
+    if (!found) {
+        return;
+    }
+    fsm_wal_archive_free(&f->wal_archives[pos]);
+    memmove(&f->wal_archives[pos], &f->wal_archives[pos + 1],
+            (f->n_wal_archives - pos - 1) * sizeof(*f->wal_archives));
+    f->n_wal_archives--;
+}
