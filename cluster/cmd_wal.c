@@ -209,10 +209,77 @@ static int drctl__wal_status(struct drctl *d, int argc, char **argv)
     return DRCTL_EXIT_OK;
 }
 
+/* drctl wal catalog: the cluster's record of every region's archive (the
+ * last wal_scan of each), without reading any store. */
+static int drctl__wal_catalog(struct drctl *d, int argc, char **argv)
+{
+    const struct drctl_opt opts[] = {{NULL, NULL, NULL}};
+    json_t *res = NULL, *r, *w;
+    size_t i, k;
+    char when[64], newest[64], size[32];
+    int rv = drctl_parse_opts(d, argc, argv, opts);
+
+    if (rv != 0) {
+        return rv < 0 ? 0 : rv;
+    }
+    if ((rv = drctl_call(d, "GET", "/api/wal", NULL, &res)) != 0) {
+        return rv;
+    }
+    if (d->json) {
+        drctl_print_json(res);
+        json_decref(res);
+        return DRCTL_EXIT_OK;
+    }
+    if (json_array_size(json_object_get(res, "regions")) == 0) {
+        printf("no WAL archive scanned yet (every %" JSON_INTEGER_FORMAT
+               " s: wal.scan_interval_s)\n",
+               json_integer_value(json_object_get(res, "scan_interval_s")));
+    }
+    json_array_foreach(json_object_get(res, "regions"), i, r)
+    {
+        json_int_t total =
+            json_integer_value(json_object_get(r, "ranges_total"));
+        drctl_fmt_time_ms(json_object_get(r, "scanned_ms"), when, sizeof(when));
+        drctl_fmt_time_ms(json_object_get(r, "newest_ms"), newest,
+                          sizeof(newest));
+        printf("%s  %s: %" JSON_INTEGER_FORMAT
+               " files, newest %s, %" JSON_INTEGER_FORMAT
+               " gap%s (scanned %s)\n",
+               json_string_value(json_object_get(r, "region")),
+               json_string_value(json_object_get(r, "store")),
+               json_integer_value(json_object_get(r, "files")), newest,
+               json_integer_value(json_object_get(r, "gaps")),
+               json_integer_value(json_object_get(r, "gaps")) == 1 ? "" : "s",
+               when);
+        if (total > (json_int_t)json_array_size(json_object_get(r, "ranges"))) {
+            printf("  (the newest %zu of %" JSON_INTEGER_FORMAT " ranges)\n",
+                   json_array_size(json_object_get(r, "ranges")), total);
+        }
+        json_array_foreach(json_object_get(r, "ranges"), k, w)
+        {
+            drctl__size(json_integer_value(json_object_get(w, "bytes")), size,
+                        sizeof(size));
+            printf("  system %s timeline %" JSON_INTEGER_FORMAT
+                   "  %s .. %s  %" JSON_INTEGER_FORMAT " segments, %s%s\n",
+                   json_string_value(json_object_get(w, "sysid")),
+                   json_integer_value(json_object_get(w, "timeline")),
+                   json_string_value(json_object_get(w, "start_lsn")),
+                   json_string_value(json_object_get(w, "end_lsn")),
+                   json_integer_value(json_object_get(w, "segments")), size,
+                   json_is_true(json_object_get(w, "streamed"))
+                       ? ", ends in a streamed partial"
+                       : "");
+        }
+    }
+    json_decref(res);
+    return DRCTL_EXIT_OK;
+}
+
 int drctl_cmd_wal(struct drctl *d, int argc, char **argv)
 {
     static const struct drctl_subcommand subs[] = {
         {"status", drctl__wal_status},
+        {"catalog", drctl__wal_catalog},
         {NULL, NULL},
     };
     return drctl_dispatch(d, argc, argv, subs);

@@ -185,7 +185,11 @@ static const struct drctl_command drctl_commands[] = {
      "      read from its store: per timeline the runs of whole segments with\n"
      "      their LSNs, the streamed partial past the newest, and every gap,\n"
      "      where a point-in-time restore would stop (exit 1 when there is\n"
-     "      one). --segment-size: the server's WAL segment size (16 MiB).\n"},
+     "      one). --segment-size: the server's WAL segment size (16 MiB).\n"
+     "  wal catalog\n"
+     "      The cluster's record of every region's archive, from the last\n"
+     "      scan of each (every wal.scan_interval_s): its WAL ranges, newest\n"
+     "      file and gaps, without reading a store.\n"},
     {"health", drctl_cmd_health,
      "  health [--region R]\n"
      "      Services, breakers and coordinator as /api/health shows them; "

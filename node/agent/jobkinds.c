@@ -516,6 +516,29 @@ static json_t *stream_spec(const struct config *c,
     return spec;
 }
 
+/* The WAL catalog: this region's archive (where this node's wal-push and
+ * stream write) read by its object names. */
+static json_t *scan_spec(const struct config *c,
+                         const struct fsm *f,
+                         const struct fsm_job *j)
+{
+    json_t *spec = json_object();
+
+    (void)f;
+    json_object_set_new(spec, "op", json_string("wal_scan"));
+    json_object_set_new(spec, "store", json_string(wal_store_url(c, j)));
+    if (c->store_credentials[0] != '\0') {
+        json_object_set_new(spec, "credentials_file",
+                            json_string(c->store_credentials));
+    }
+    return spec;
+}
+
+static void scan_finish(json_t *body, const json_t *res)
+{
+    json_object_set(body, "wal", (json_t *)res);
+}
+
 static const struct agent_job_kind kinds[] = {
     {FSM_JOB_BACKUP, "backup", backup_can_run, backup_spec, backup_finish,
      NULL},
@@ -528,6 +551,7 @@ static const struct agent_job_kind kinds[] = {
     {FSM_JOB_RESTORE, "restore", restore_can_run, restore_spec, drill_finish,
      NULL},
     {FSM_JOB_WAL_STREAM, "wal_stream", stream_can_run, stream_spec, NULL, NULL},
+    {FSM_JOB_WAL_SCAN, "wal_scan", store_can_run, scan_spec, scan_finish, NULL},
 };
 
 const struct agent_job_kind *agent_job_kind(int kind)

@@ -41,6 +41,7 @@ enum api_route {
     ROUTE_FAILOVER,
     ROUTE_UI,
     ROUTE_DNS,
+    ROUTE_WAL,
     ROUTE_UNKNOWN,
     ROUTE__COUNT,
 };

@@ -17,7 +17,7 @@ static const char *const route_names[ROUTE__COUNT] = {
     "job",         "breakers", "breaker", "breaker_reset",
     "llm_route",   "probes",   "drills",  "drill",
     "replication", "failover", "ui",      "dns",
-    "unknown",
+    "wal",         "unknown",
 };
 
 struct out
@@ -453,6 +453,39 @@ static void metrics_replication(struct out *o, const struct fsm *f)
         n_unsafe, oldest / 1000.0);
 }
 
+/* The WAL catalog: how old each region's archive is at its end, by its
+ * last scan (a region whose copies of the WAL stopped arriving ages). */
+static void metrics_wal_catalog(struct out *o, const struct fsm *f)
+{
+    uint64_t now = raftnode_wall_ms();
+
+    if (f->n_wal_archives == 0) {
+        return;
+    }
+    put(o,
+        "# HELP drnode_wal_archive_age_seconds How long before now the "
+        "newest WAL file of the region's archive was stored, at the last "
+        "scan (drctl wal catalog).\n"
+        "# TYPE drnode_wal_archive_age_seconds gauge\n");
+    for (size_t i = 0; i < f->n_wal_archives; i++) {
+        const struct fsm_wal_archive *w = &f->wal_archives[i];
+        if (w->newest_ms != 0) {
+            put(o, "drnode_wal_archive_age_seconds{region=\"%s\"} %.3f\n",
+                w->region,
+                now > w->newest_ms ? (now - w->newest_ms) / 1000.0 : 0.0);
+        }
+    }
+    put(o,
+        "# HELP drnode_wal_archive_gaps Runs of WAL segments missing "
+        "between the ranges of the region's archive, at the last scan.\n"
+        "# TYPE drnode_wal_archive_gaps gauge\n");
+    for (size_t i = 0; i < f->n_wal_archives; i++) {
+        put(o, "drnode_wal_archive_gaps{region=\"%s\"} %llu\n",
+            f->wal_archives[i].region,
+            (unsigned long long)f->wal_archives[i].gaps);
+    }
+}
+
 /* Backups against their RPO, and jobs by state. */
 static void metrics_backups(struct out *o, const struct fsm *f)
 {
@@ -790,6 +823,7 @@ void api_metrics(struct api_call *c)
     metrics_breakers(&o, raftnode_state(n));
     metrics_backups(&o, raftnode_state(n));
     metrics_replication(&o, raftnode_state(n));
+    metrics_wal_catalog(&o, raftnode_state(n));
     metrics_failover(&o, a);
     metrics_drills(&o, raftnode_state(n));
     if (o.buf == NULL) {

@@ -222,6 +222,75 @@ static void do_jobs_list(struct api_call *c)
     api_reply_jout(c, 200, &j);
 }
 
+static void lsn_out(struct jout *j, const char *key, uint64_t lsn)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+    jout_key(j, key);
+    jout_str(j, buf);
+}
+
+/* The WAL catalog: each region's archive at its last scan. */
+static void do_wal_list(struct api_call *c)
+{
+    const struct fsm *f = api_state(c);
+    struct jout j;
+    char id[24];
+
+    jout_init(&j);
+    jout_begin(&j, '{');
+    jout_key(&j, "scan_interval_s");
+    jout_int(&j, fsm_setting_int(f, "wal.scan_interval_s"));
+    jout_key(&j, "regions");
+    jout_begin(&j, '[');
+    for (size_t i = 0; i < f->n_wal_archives; i++) {
+        const struct fsm_wal_archive *w = &f->wal_archives[i];
+        jout_begin(&j, '{');
+        jout_key(&j, "region");
+        jout_str(&j, w->region);
+        jout_key(&j, "store");
+        jout_str(&j, w->store);
+        jout_key(&j, "scanned_ms");
+        jout_uint(&j, w->scanned_ms);
+        jout_key(&j, "newest_ms");
+        jout_uint(&j, w->newest_ms);
+        jout_key(&j, "files");
+        jout_uint(&j, w->files);
+        jout_key(&j, "gaps");
+        jout_uint(&j, w->gaps);
+        jout_key(&j, "ranges_total");
+        jout_uint(&j, w->ranges_total);
+        jout_key(&j, "job_id");
+        jout_uint(&j, w->job_id);
+        jout_key(&j, "ranges");
+        jout_begin(&j, '[');
+        for (size_t k = 0; k < w->n_ranges; k++) {
+            const struct fsm_wal_range *r = &w->ranges[k];
+            jout_begin(&j, '{');
+            snprintf(id, sizeof(id), "%016llx", (unsigned long long)r->sysid);
+            jout_key(&j, "sysid");
+            jout_str(&j, id);
+            jout_key(&j, "timeline");
+            jout_uint(&j, r->timeline);
+            lsn_out(&j, "start_lsn", r->start_lsn);
+            lsn_out(&j, "end_lsn", r->end_lsn);
+            jout_key(&j, "segments");
+            jout_uint(&j, r->segments);
+            jout_key(&j, "bytes");
+            jout_uint(&j, r->bytes);
+            jout_key(&j, "streamed");
+            jout_bool(&j, r->streamed);
+            jout_end(&j, '}');
+        }
+        jout_end(&j, ']');
+        jout_end(&j, '}');
+    }
+    jout_end(&j, ']');
+    jout_end(&j, '}');
+    api_reply_jout(c, 200, &j);
+}
+
 static bool parse_id(const char *s, uint64_t *id)
 {
     char *end;
@@ -454,13 +523,114 @@ static void do_job_renew(struct api_call *c)
     do_job_claim_renew(c, true);
 }
 
+/* A non-negative integer field of obj into *out (absent: 0). */
+static int wal_uint(struct api_call *c,
+                    const struct jin *obj,
+                    const char *what,
+                    const char *key,
+                    uint64_t *out)
+{
+    const struct jin *v = jin_get(obj, key);
+
+    if (v != NULL && v->u.i < 0) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "%s: field \"%s\" must not be negative", what, key);
+        return DR_EINVAL;
+    }
+    *out = v != NULL ? (uint64_t)v->u.i : 0;
+    return DR_OK;
+}
+
+/* A wal_scan job's "wal" (backup/job.h, waljob_scan) into out; the FSM
+ * checks the ranges' order. Answers 400 itself. */
+static int parse_wal_scan(struct api_call *c,
+                          const struct jin *b,
+                          struct fsm_wal_archive *out)
+{
+    static const struct api_field wal_fields[] = {
+        {"newest_ms", JT_INT, false}, {"files", JT_INT, false},
+        {"gaps", JT_INT, false},      {"ranges_total", JT_INT, false},
+        {"ranges", JT_ANY, true},
+    };
+    static const struct api_field range_fields[] = {
+        {"sysid", JT_STRING, true},   {"timeline", JT_INT, true},
+        {"start_lsn", JT_INT, true},  {"end_lsn", JT_INT, true},
+        {"segments", JT_INT, false},  {"bytes", JT_INT, false},
+        {"streamed", JT_BOOL, false},
+    };
+    const struct jin *ranges, *v;
+    char err[256], what[32];
+
+    if (b->type != JIN_OBJECT) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "field \"wal\" must be an object");
+        return DR_EINVAL;
+    }
+    if (api_check_fields(b, wal_fields, 5, err) != DR_OK) {
+        api_reply_error(c, 400, "invalid_argument", "wal: %s", err);
+        return DR_EINVAL;
+    }
+    ranges = jin_get(b, "ranges");
+    if (ranges->type != JIN_ARRAY || ranges->u.arr.n > FSM_WAL_RANGES_MAX) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "wal: \"ranges\" must be an array of at most %d",
+                        FSM_WAL_RANGES_MAX);
+        return DR_EINVAL;
+    }
+    if (wal_uint(c, b, "wal", "newest_ms", &out->newest_ms) != DR_OK ||
+        wal_uint(c, b, "wal", "files", &out->files) != DR_OK ||
+        wal_uint(c, b, "wal", "gaps", &out->gaps) != DR_OK ||
+        wal_uint(c, b, "wal", "ranges_total", &out->ranges_total) != DR_OK) {
+        return DR_EINVAL;
+    }
+    for (size_t i = 0; i < ranges->u.arr.n; i++) {
+        const struct jin *r = &ranges->u.arr.items[i];
+        struct fsm_wal_range *w = &out->ranges[i];
+        uint64_t tli;
+        char *end;
+
+        snprintf(what, sizeof(what), "wal range %zu", i);
+        if (r->type != JIN_OBJECT ||
+            api_check_fields(r, range_fields, 7, err) != DR_OK) {
+            api_reply_error(c, 400, "invalid_argument", "%s: %s", what,
+                            r->type != JIN_OBJECT ? "not an object" : err);
+            return DR_EINVAL;
+        }
+        v = jin_get(r, "sysid");
+        w->sysid = strtoull(v->u.str.s, &end, 16);
+        if (v->u.str.s[0] == '\0' || *end != '\0' || v->u.str.len > 16) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "%s: \"sysid\" is not a hex system identifier",
+                            what);
+            return DR_EINVAL;
+        }
+        if (wal_uint(c, r, what, "timeline", &tli) != DR_OK ||
+            wal_uint(c, r, what, "start_lsn", &w->start_lsn) != DR_OK ||
+            wal_uint(c, r, what, "end_lsn", &w->end_lsn) != DR_OK ||
+            wal_uint(c, r, what, "segments", &w->segments) != DR_OK ||
+            wal_uint(c, r, what, "bytes", &w->bytes) != DR_OK) {
+            return DR_EINVAL;
+        }
+        if (tli > UINT32_MAX) {
+            api_reply_error(c, 400, "invalid_argument",
+                            "%s: \"timeline\" is too large", what);
+            return DR_EINVAL;
+        }
+        w->timeline = (uint32_t)tli;
+        v = jin_get(r, "streamed");
+        w->streamed = v != NULL && v->u.b;
+    }
+    out->n_ranges = ranges->u.arr.n;
+    return DR_OK;
+}
+
 static void do_job_finish(struct api_call *c)
 {
     static const struct api_field fields[] = {
         {"node", JT_INT, true},    {"attempt", JT_INT, true},
         {"ok", JT_BOOL, true},     {"error", JT_STRING, false},
         {"backup", JT_ANY, false}, {"drill", JT_ANY, false},
-        {"copy", JT_ANY, false},
+        {"copy", JT_ANY, false},   {"wal", JT_ANY, false},
     };
     static const struct api_field copy_fields[] = {
         {"bytes", JT_INT, false},
@@ -485,7 +655,7 @@ static void do_job_finish(struct api_call *c)
     struct fsm_cmd cmd;
     char err[256];
 
-    if (api__check_body(c, fields, 7) != 0 ||
+    if (api__check_body(c, fields, 8) != 0 ||
         get_uint(c, "node", 0, &node) != 0 ||
         get_uint(c, "attempt", 0, &attempt) != 0) {
         return;
@@ -600,6 +770,22 @@ static void do_job_finish(struct api_call *c)
                         "a replicate job that succeeded needs \"copy\"");
         return;
     }
+    b = jin_get(c->body, "wal");
+    if (b != NULL && fsm_job_get(api_state(c), c->id) != NULL &&
+        fsm_job_get(api_state(c), c->id)->kind != FSM_JOB_WAL_SCAN) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "\"wal\" is only for wal_scan jobs");
+        return;
+    }
+    if (b != NULL && parse_wal_scan(c, b, &cmd.u.job.wal) != DR_OK) {
+        return;
+    }
+    if (b == NULL && cmd.u.job.ok && fsm_job_get(api_state(c), c->id) != NULL &&
+        fsm_job_get(api_state(c), c->id)->kind == FSM_JOB_WAL_SCAN) {
+        api_reply_error(c, 400, "invalid_argument",
+                        "a wal_scan job that succeeded needs \"wal\"");
+        return;
+    }
     api_propose_then(c, &cmd, after_job_leased);
 }
 
@@ -636,6 +822,8 @@ static const struct api_route_def routes[] = {
      API_BODY, do_job_renew, job_id_ok},
     {"POST", "/api/jobs/", "finish", ROUTE_JOB, API_WRITE, API_ROLE_NODE,
      API_BODY, do_job_finish, job_id_ok},
+    {"GET", "/api/wal", NULL, ROUTE_WAL, API_READ, API_ROLE_READER, 0,
+     do_wal_list, NULL},
 };
 
 const struct api_route_table api_routes_catalog = API_ROUTE_TABLE(routes);

@@ -29,6 +29,7 @@ static const struct
     {"failover_restore", failoverjob_restore},
     {"wal_stream", walstreamjob_run},
     {"wal_status", waljob_status},
+    {"wal_scan", waljob_scan},
 };
 
 int job_run(const json_t *spec, json_t **result, char *errmsg)

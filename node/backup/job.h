@@ -99,6 +99,12 @@ int walstreamjob_run(const json_t *spec, json_t **result, char *errmsg);
 /* What a WAL archive holds (backup/wal_archive.h): {"store", "segment_size"?
  * (16 MiB)}; the result is wal_archive_picture's. */
 int waljob_status(const json_t *spec, json_t **result, char *errmsg);
+/* The same archive as the WAL catalog records it (job wal_scan): {"store",
+ * "segment_size"?}; the result is {"newest_ms", "files", "gaps",
+ * "ranges_total", "ranges": [{"sysid" (hex), "timeline", "start_lsn",
+ * "end_lsn" (numbers), "segments", "bytes", "streamed"}]}, the last
+ * WAL_SCAN_RANGES_MAX ranges in order of system, timeline and start. */
+int waljob_scan(const json_t *spec, json_t **result, char *errmsg);
 /* One backup into another region's store (replicate_job.c says how). */
 int replicatejob_run(const json_t *spec, json_t **result, char *errmsg);
 

@@ -324,3 +324,67 @@ int wal_archive_end(const char *store_url,
     store_close(s);
     return rv;
 }
+
+/* Flatten a picture's ranges: the last WAL_SCAN_RANGES_MAX of them. */
+static json_t *scan_result(const json_t *pic)
+{
+    json_t *ranges = json_array(), *out;
+    const json_t *sys, *tl, *r;
+    size_t i, k, m, total = 0;
+
+    json_array_foreach(json_object_get(pic, "systems"), i, sys)
+    {
+        const char *sysid = json_string_value(json_object_get(sys, "sysid"));
+        json_array_foreach(json_object_get(sys, "timelines"), k, tl)
+        {
+            json_array_foreach(json_object_get(tl, "ranges"), m, r)
+            {
+                uint64_t start, end;
+                if (pgbase_lsn_parse(
+                        json_string_value(json_object_get(r, "start_lsn")),
+                        &start) != 0 ||
+                    pgbase_lsn_parse(
+                        json_string_value(json_object_get(r, "end_lsn")),
+                        &end) != 0) {
+                    continue;
+                }
+                json_array_append_new(
+                    ranges,
+                    json_pack("{s:s, s:O, s:I, s:I, s:O, s:O, s:b}", "sysid",
+                              sysid, "timeline",
+                              json_object_get(tl, "timeline"), "start_lsn",
+                              (json_int_t)start, "end_lsn", (json_int_t)end,
+                              "segments", json_object_get(r, "segments"),
+                              "bytes", json_object_get(r, "bytes"), "streamed",
+                              json_object_get(r, "streamed") != NULL));
+                total++;
+            }
+        }
+    }
+    while (json_array_size(ranges) > WAL_SCAN_RANGES_MAX) {
+        json_array_remove(ranges, 0); /* the oldest first */
+    }
+    out = json_pack("{s:O, s:O, s:O, s:I, s:o}", "newest_ms",
+                    json_object_get(pic, "newest_ms"), "files",
+                    json_object_get(pic, "files"), "gaps",
+                    json_object_get(pic, "gaps"), "ranges_total",
+                    (json_int_t)total, "ranges", ranges);
+    return out;
+}
+
+int waljob_scan(const json_t *spec, json_t **result, char *errmsg)
+{
+    json_t *pic = NULL;
+    int rv = waljob_status(spec, &pic, errmsg);
+
+    if (rv != 0) {
+        return rv;
+    }
+    *result = scan_result(pic);
+    json_decref(pic);
+    if (*result == NULL) {
+        snprintf(errmsg, 256, "out of memory");
+        return DR_ENOMEM;
+    }
+    return 0;
+}

@@ -14,6 +14,10 @@
 
 #include "backup/wal.h"
 
+/* Ranges a wal_scan reports at most: the catalog's bound
+ * (FSM_WAL_RANGES_MAX; the FSM refuses more). */
+#define WAL_SCAN_RANGES_MAX 16
+
 /* The archive's picture from its n files (in any order; sorted here) as a
  * JSON object: {"systems": [{"sysid", "timelines": [{"timeline",
  * "history", "ranges": [{"first", "last", "segments", "bytes",

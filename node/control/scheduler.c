@@ -103,6 +103,17 @@ void scheduler_step(struct scheduler *s)
         log_info("scheduler: streaming the WAL of %s", f->site.primary_region);
         propose(s, &cmd);
     }
+    for (size_t i = 0; i < f->n_regions; i++) {
+        if (!fsm_wal_scan_due(f, f->regions[i].name, now)) {
+            continue;
+        }
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = FSM_CMD_JOB_CREATE;
+        cmd.actor = "scheduler";
+        cmd.u.job.kind = FSM_JOB_WAL_SCAN;
+        cmd.u.job.region = f->regions[i].name;
+        propose(s, &cmd);
+    }
     n = fsm_replication_wanted(f, now, wants, SCHED_REPLICATION_BATCH);
     for (size_t i = 0; i < n; i++) {
         memset(&cmd, 0, sizeof(cmd));

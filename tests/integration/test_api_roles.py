@@ -54,6 +54,7 @@ TABLE = [
     ("GET", "/api/breakers", None, ALL),
     ("GET", "/api/llm/route", None, ALL),
     ("GET", "/api/dns", None, ALL),
+    ("GET", "/api/wal", None, ALL),
     ("GET", "/metrics", None, ALL),
     ("POST", "/api/backups", {"kind": "pg"}, OPS),
     ("DELETE", "/api/backups/nope", None, OPS),

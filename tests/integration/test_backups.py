@@ -300,7 +300,8 @@ class BackupsTest(unittest.TestCase):
         self.assertIn(b"failed after 2 attempts", p.stderr)
         self.assertIn(b"127.0.0.1:%d" % port, p.stderr)
         self.assertLess(time.time() - t0, 50)
-        failed = [j for j in self.jobs() if j["state"] == "failed"]
+        failed = [j for j in self.jobs() if j["state"] == "failed"
+                  and j["kind"] == "backup"]
         self.assertEqual(len(failed), 1)
         # Each failed attempt's objects got a cleanup job.
         cleanups = [j for j in self.jobs() if j["kind"] == "cleanup"

@@ -66,7 +66,8 @@ class UpgradeTest(drcluster.ClusterTestCase):
                     "dns.provider", "dns.update_server", "dns.zone_id",
                     "redis.method", "backup.pg_base_interval_s",
                     "wal.pitr_window_h", "failover.max_standby_lag_s",
-                    "wal.stream", "wal.flush_ms", "wal.stream_lease_ms"}
+                    "wal.stream", "wal.flush_ms", "wal.stream_lease_ms",
+                    "wal.scan_interval_s"}
 
     CHANGED_DEFAULTS = {"fence.timeout_ms": 5000, "failover.mode": "auto",
                         "backup.pg_interval_s": 300}
@@ -161,10 +162,16 @@ class UpgradeTest(drcluster.ClusterTestCase):
             self.assertEqual((b.pop("min_copies"), b.pop("safe")), (1, True))
         for p in expected:
             self.assertEqual(got[p], expected[p], p)
-        # Nothing started by itself: the schedules were off in the old
-        # state, and no region is owed a copy.
+        # Nothing started by itself but the WAL catalog's first scan of
+        # each region with a store (new in this release, on by default):
+        # the schedules were off in the old state, and no region is owed a
+        # copy.
         time.sleep(2)
-        self.assertEqual(n.get("/api/jobs").json, expected["/api/jobs"])
+        jobs = n.get("/api/jobs").json["jobs"]
+        scans = [j for j in jobs if j["kind"] == "wal_scan"]
+        self.assertEqual({j["region"] for j in scans}, {"eu-west"}, scans)
+        self.assertEqual({"jobs": [j for j in jobs if j["kind"] != "wal_scan"]},
+                         expected["/api/jobs"])
 
     def test_drnode_version(self):
         out = subprocess.run([drcluster.DRNODE, "--version"],

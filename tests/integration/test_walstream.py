@@ -246,6 +246,52 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             self.assertNotEqual(rc, 0)
             self.assertIn(msg, err)
 
+    def test_1c_the_catalog_records_the_archive_as_ranges(self):
+        # A wal_scan job reads the region's archive into the catalog: one
+        # range per run of the timeline, ending past the last insert.
+        rc, out, err = self.drctl("settings", "set", "wal.scan_interval_s",
+                                  "2")
+        self.assertEqual(rc, 0, out + err)
+        self.pg.psql("app", "INSERT INTO t VALUES (0, 'catalog')")
+        seg, end = self.insert_end()
+        wait_until(lambda: max(self.partials().get(seg, [0])) >=
+                   end % (16 << 20), 10, interval=0.1,
+                   what="the insert streamed")
+
+        def recorded():
+            for r in self.c.leader().get("/api/wal").json["regions"]:
+                if r["region"] != "eu-west" or not r["ranges"]:
+                    continue
+                hi, lo = r["ranges"][-1]["end_lsn"].split("/")
+                if (int(hi, 16) << 32) + int(lo, 16) >= end:
+                    return r
+            return None
+        rec = wait_until(recorded, 30, interval=0.3,
+                         what="the catalog reaching the insert")
+        self.assertEqual(rec["gaps"], 0, rec)
+        self.assertGreater(rec["files"], 0, rec)
+        self.assertTrue(rec["ranges"][-1]["streamed"], rec)
+        self.assertEqual(rec["ranges"][-1]["sysid"], self.pg.psql(
+            "postgres", "SELECT lpad(to_hex(system_identifier), 16, '0') "
+            "FROM pg_control_system()").strip(), rec)
+        self.assertLess(time.time() * 1000 - rec["newest_ms"], 60000, rec)
+        jobs = [j for j in self.c.leader().get("/api/jobs").json["jobs"]
+                if j["kind"] == "wal_scan"]
+        self.assertTrue(any(j["id"] == rec["job_id"] and j["state"] == "done"
+                            for j in jobs), jobs)
+        rc, out, err = self.drctl("wal", "catalog")
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"eu-west  file://\S+: \d+ files, newest ")
+        self.assertIn("ends in a streamed partial", out)
+        body = self.c.leader().get("/metrics").body.decode()
+        self.assertRegex(body, r'(?m)^drnode_wal_archive_age_seconds'
+                               r'\{region="eu-west"\} [0-9.]+$')
+        self.assertIn('drnode_wal_archive_gaps{region="eu-west"} 0', body)
+        # Back to a slow pace for the rest of the class.
+        rc, out, err = self.drctl("settings", "set", "wal.scan_interval_s",
+                                  "900")
+        self.assertEqual(rc, 0, out + err)
+
     def test_2_another_node_takes_over_from_the_slot(self):
         owner = self.owner
         self.c.kill(owner)
