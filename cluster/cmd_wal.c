@@ -240,8 +240,12 @@ static int drctl__wal_catalog(struct drctl *d, int argc, char **argv)
         json_int_t total =
             json_integer_value(json_object_get(r, "ranges_total"));
         drctl_fmt_time_ms(json_object_get(r, "scanned_ms"), when, sizeof(when));
-        drctl_fmt_time_ms(json_object_get(r, "newest_ms"), newest,
-                          sizeof(newest));
+        if (json_integer_value(json_object_get(r, "newest_ms")) > 0) {
+            drctl_fmt_time_ms(json_object_get(r, "newest_ms"), newest,
+                              sizeof(newest));
+        } else {
+            snprintf(newest, sizeof(newest), "none");
+        }
         printf("%s  %s: %" JSON_INTEGER_FORMAT
                " files, newest %s, %" JSON_INTEGER_FORMAT
                " gap%s (scanned %s)\n",

@@ -550,7 +550,7 @@ static int parse_wal_scan(struct api_call *c,
     static const struct api_field wal_fields[] = {
         {"newest_ms", JT_INT, false}, {"files", JT_INT, false},
         {"gaps", JT_INT, false},      {"ranges_total", JT_INT, false},
-        {"ranges", JT_ANY, true},
+        {"ranges", JT_ANY, true},     {"store", JT_STRING, false},
     };
     static const struct api_field range_fields[] = {
         {"sysid", JT_STRING, true},   {"timeline", JT_INT, true},
@@ -566,10 +566,17 @@ static int parse_wal_scan(struct api_call *c,
                         "field \"wal\" must be an object");
         return DR_EINVAL;
     }
-    if (api_check_fields(b, wal_fields, 5, err) != DR_OK) {
+    if (api_check_fields(b, wal_fields, 6, err) != DR_OK) {
         api_reply_error(c, 400, "invalid_argument", "wal: %s", err);
         return DR_EINVAL;
     }
+    /* The store the node read (its [services] wal_store, or the region's). */
+    v = jin_get(b, "store");
+    if (v != NULL && fsm_valid_store_url(v->u.str.s, err) != DR_OK) {
+        api_reply_error(c, 400, "invalid_argument", "wal: store: %s", err);
+        return DR_EINVAL;
+    }
+    out->store = v != NULL ? (char *)v->u.str.s : NULL;
     ranges = jin_get(b, "ranges");
     if (ranges->type != JIN_ARRAY || ranges->u.arr.n > FSM_WAL_RANGES_MAX) {
         api_reply_error(c, 400, "invalid_argument",

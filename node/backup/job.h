@@ -100,7 +100,7 @@ int walstreamjob_run(const json_t *spec, json_t **result, char *errmsg);
  * (16 MiB)}; the result is wal_archive_picture's. */
 int waljob_status(const json_t *spec, json_t **result, char *errmsg);
 /* The same archive as the WAL catalog records it (job wal_scan): {"store",
- * "segment_size"?}; the result is {"newest_ms", "files", "gaps",
+ * "segment_size"?}; the result is {"store", "newest_ms", "files", "gaps",
  * "ranges_total", "ranges": [{"sysid" (hex), "timeline", "start_lsn",
  * "end_lsn" (numbers), "segments", "bytes", "streamed"}]}, the last
  * WAL_SCAN_RANGES_MAX ranges in order of system, timeline and start. */

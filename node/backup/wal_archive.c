@@ -382,6 +382,9 @@ int waljob_scan(const json_t *spec, json_t **result, char *errmsg)
     }
     *result = scan_result(pic);
     json_decref(pic);
+    if (*result != NULL) {
+        json_object_set(*result, "store", json_object_get(spec, "store"));
+    }
     if (*result == NULL) {
         snprintf(errmsg, 256, "out of memory");
         return DR_ENOMEM;

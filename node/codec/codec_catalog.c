@@ -297,7 +297,8 @@ int codec__catalog_cmd_to_pb(const struct fsm_cmd *cmd,
                 s->finish.backup = &s->backup;
                 copy_to_pb(&j->copy, &s->copy);
                 s->finish.copy = &s->copy;
-                if (j->wal.files != 0 || j->wal.ranges_total != 0) {
+                if (j->wal.files != 0 || j->wal.ranges_total != 0 ||
+                    (j->wal.store != NULL && j->wal.store[0] != '\0')) {
                     wal_to_pb(&j->wal, &s->wal, s->wal_ranges,
                               s->wal_range_ptrs);
                     s->finish.wal = &s->wal;

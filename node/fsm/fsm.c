@@ -1212,7 +1212,8 @@ uint32_t fsm_cmd_version(const struct fsm_cmd *cmd)
          (cmd->u.job.kind == FSM_JOB_WAL_STREAM ||
           cmd->u.job.kind == FSM_JOB_WAL_SCAN)) ||
         (cmd->type == FSM_CMD_JOB_FINISH &&
-         (cmd->u.job.wal.ranges_total != 0 || cmd->u.job.wal.files != 0))) {
+         (cmd->u.job.wal.ranges_total != 0 || cmd->u.job.wal.files != 0 ||
+          (cmd->u.job.wal.store != NULL && cmd->u.job.wal.store[0] != '\0')))) {
         v = v > 5 ? v : 5;
     }
     /* Base backups came with version 5. */

@@ -531,8 +531,9 @@ struct fsm_cmd_job
     struct fsm_copy copy;       /* FINISH of a replicate job that succeeded:
                                    bytes, objects, copy_ms, source_region */
     struct fsm_wal_archive wal; /* FINISH of a wal_scan job that succeeded:
-                                   newest_ms, files, gaps, ranges_total,
-                                   ranges (region, store unused) */
+                                   store (the one read; NULL or "": the
+                                   job's), newest_ms, files, gaps,
+                                   ranges_total, ranges (region unused) */
 };
 
 struct fsm_cmd_backup_verified

@@ -81,6 +81,11 @@ bool fsm_wal_scan_due(const struct fsm *f, const char *region, uint64_t now)
 int fsm_wal_archive_check(const struct fsm_wal_archive *scan,
                           struct fsm_result *res)
 {
+    if (scan->store != NULL && strlen(scan->store) > FSM_ADDR_MAX) {
+        return fsm__reject(res, DR_EINVAL,
+                           "the scanned store's URL is too "
+                           "long");
+    }
     if (scan->n_ranges > FSM_WAL_RANGES_MAX) {
         return fsm__reject(res, DR_ELIMIT, "at most %d WAL ranges, not %zu",
                            FSM_WAL_RANGES_MAX, scan->n_ranges);
@@ -128,7 +133,10 @@ int fsm__wal_scan_done(struct fsm *f,
     size_t pos;
 
     rec.region = j->region;
-    rec.store = j->store;
+    /* The store the node read: its [services] wal_store may not be the
+     * region's object store. */
+    rec.store =
+        scan->store != NULL && scan->store[0] != '\0' ? scan->store : j->store;
     rec.scanned_ms = now;
     rec.job_id = j->id;
     pos = fsm__search(f->wal_archives, f->n_wal_archives,

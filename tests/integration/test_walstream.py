@@ -269,6 +269,7 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         rec = wait_until(recorded, 30, interval=0.3,
                          what="the catalog reaching the insert")
         self.assertEqual(rec["gaps"], 0, rec)
+        self.assertEqual(rec["store"], "file://" + self.store, rec)
         self.assertGreater(rec["files"], 0, rec)
         self.assertTrue(rec["ranges"][-1]["streamed"], rec)
         self.assertEqual(rec["ranges"][-1]["sysid"], self.pg.psql(

@@ -944,7 +944,7 @@ static void test_wal_scan_job(void **state)
     apply_ok(f, &c, t + 2000, &res);
     w = fsm_wal_archive_get(f, "eu-west");
     assert_non_null(w);
-    assert_string_equal(w->store, "s3://dr-eu");
+    assert_string_equal(w->store, "s3://dr-eu"); /* the job's */
     assert_int_equal(w->scanned_ms, t + 2000);
     assert_int_equal(w->newest_ms, 3 * DAY - 5000);
     assert_int_equal(w->job_id, id);
@@ -1002,6 +1002,7 @@ static void test_wal_scan_codec(void **state)
     cmds[0] = scan_cmd("eu-west");
     cmds[1] = claim_cmd(1, 1);
     cmds[2] = scan_finish_cmd(1, 1);
+    cmds[2].u.job.wal.store = "s3://dr-eu-wal"; /* the node's wal_store */
     for (size_t i = 0; i < 3; i++) {
         uint8_t *buf;
         size_t len;
@@ -1020,6 +1021,7 @@ static void test_wal_scan_codec(void **state)
     }
     w = fsm_wal_archive_get(f, "eu-west");
     assert_non_null(w);
+    assert_string_equal(w->store, "s3://dr-eu-wal");
     assert_int_equal(w->n_ranges, 2);
     assert_int_equal(w->files, 9);
     assert_int_equal(w->gaps, 1);
