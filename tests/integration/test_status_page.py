@@ -201,8 +201,9 @@ class StatusPage(tls.LocalCluster):
             self.apis[1] + "/api/settings")[2])["settings"]}
         for x in settings.values():
             # Every default, except where DNS is (drctl local up's PowerDNS)
-            # and the WAL stream local up turns on.
-            if not x["key"].startswith("dns.") and x["key"] != "wal.stream":
+            # and the WAL stream and scans local up turns on.
+            if not x["key"].startswith("dns.") and x["key"] not in (
+                    "wal.stream", "wal.scan_interval_s"):
                 self.assertEqual(x["value"], x["default"], x)
 
         def ready():
@@ -335,8 +336,13 @@ class StatusPage(tls.LocalCluster):
                 seen.append(p["runbook"])
                 if p["runbook"] not in ("none", "complete", ""):
                     self.shot("3-runbook-%s" % p["runbook"])
-            return p["runbook"] == "complete" and p["primary"] == "eu-west"
+            return p["runbook"] == "complete" and p["primary"] in (
+                "eu-west", "ap-south")
+        # eu-west by priority; ap-south when a probe of eu-west's database
+        # failed just then (a loaded machine): the page is under test here,
+        # the choice in test_failover.
         p = self.wait_page(moving, 90, "the failover to complete on the page")
+        target = p["primary"]
         self.assertTrue([s for s in seen if s not in ("none", "complete")],
                         "no runbook step was shown on the way: %s" % seen)
         steps = dict(p["steps"])
@@ -344,10 +350,10 @@ class StatusPage(tls.LocalCluster):
                   "notify", "complete"):
             self.assertEqual(steps.get(s), "done", (s, p["steps"]))
         self.assertEqual(dict(p["regions"])["us-east"], "fenced")
-        self.assertEqual(dict(p["regions"])["eu-west"], "primary")
+        self.assertEqual(dict(p["regions"])[target], "primary")
         self.assertEqual(p["epoch"], str(self.site()["epoch"]))
         p = self.wait_page(lambda p: p["dns"] == "true", UPDATE_WITHIN_S + 3,
-                           "DNS to point at eu-west")
+                           "DNS to point at %s" % target)
         self.assertEqual(self.browser.problems(network_too=False), [])
         self.shot("3-failover-complete")
         # Bring the region back for the next step's quorum.
@@ -365,13 +371,17 @@ class StatusPage(tls.LocalCluster):
                            p["served_by"] != "1" and p["from"] != self.apis[1],
                            20, "the page to read from another member")
         self.assertIn("does not answer", p["banner"])
-        epoch = int(self.site()["epoch"])
-        self.ok("site", "set-primary", "ap-south", "--reason",
+        site = self.site()
+        epoch = int(site["epoch"])
+        # Away from wherever test_3's failover went (not eu-west: its node
+        # is the one killed).
+        to = "us-east" if site["primary_region"] == "ap-south" else "ap-south"
+        self.ok("site", "set-primary", to, "--reason",
                 "after the page's node died")
         t0 = time.monotonic()
-        p = self.wait_page(lambda p: p["primary"] == "ap-south" and
+        p = self.wait_page(lambda p: p["primary"] == to and
                            p["epoch"] == str(epoch + 1), UPDATE_WITHIN_S,
-                           "the page to show ap-south after its node died")
+                           "the page to show %s after its node died" % to)
         print("set-primary shown after %.1f s without the page's node"
               % (time.monotonic() - t0))
         self.assertEqual(self.browser.problems(network_too=False), [])
