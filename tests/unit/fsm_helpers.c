@@ -91,6 +91,27 @@ int entry_apply(struct fsm *f,
     return rv;
 }
 
+int cmd_apply_encoded(struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t at,
+                      struct fsm_result *res)
+{
+    uint8_t *buf;
+    struct codec_piece p;
+    struct snap e;
+    int rv;
+
+    assert_int_equal(codec_cmd_encode(cmd, &buf, &p.len), DR_OK);
+    p.base = buf;
+    assert_int_equal(
+        codec_entry_assemble(FSM_VERSION, at, &p, 1, malloc, &e.base, &e.len),
+        DR_OK);
+    rv = entry_apply(f, &e, res, 1);
+    free(buf);
+    free(e.base);
+    return rv;
+}
+
 /* Comparisons. */
 
 void str_equal(const char *a, const char *b)

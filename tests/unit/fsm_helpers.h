@@ -46,6 +46,13 @@ int entry_apply(struct fsm *f,
                 const struct snap *e,
                 struct fsm_result *results,
                 size_t max);
+/* cmd alone encoded into an entry of FSM_VERSION stamped at, that entry
+ * decoded and applied to f (entry_apply); *res gets the command's result.
+ * Returns fsm_apply_entry's result. */
+int cmd_apply_encoded(struct fsm *f,
+                      const struct fsm_cmd *cmd,
+                      uint64_t at,
+                      struct fsm_result *res);
 
 /* Field by field equality; NULL strings equal "". */
 void str_equal(const char *a, const char *b);

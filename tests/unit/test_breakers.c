@@ -378,20 +378,9 @@ static void test_codec_round_trip(void **state)
     cmds[n++] = health_cmd("eu-west", FSM_SVC_UP, FSM_SVC_DOWN);
     cmds[n++] = breaker_cmd(FSM_CMD_BREAKER_RESET, -1);
     for (size_t i = 0; i < n; i++) {
-        uint8_t *buf;
-        size_t len;
-        struct codec_piece p;
-        struct snap e;
-        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
-        p.base = buf;
-        p.len = len;
-        assert_int_equal(codec_entry_assemble(FSM_VERSION, T + i * RESET_MS, &p,
-                                              1, malloc, &e.base, &e.len),
+        assert_int_equal(cmd_apply_encoded(f, &cmds[i], T + i * RESET_MS, res),
                          DR_OK);
-        assert_int_equal(entry_apply(f, &e, res, 1), DR_OK);
         assert_int_equal(res[0].code, DR_OK);
-        free(buf);
-        free(e.base);
         if (i == 2) {
             assert_int_equal(f->breakers[FSM_PROVIDER_OLLAMA].trials, 1);
         }

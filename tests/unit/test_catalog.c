@@ -634,19 +634,7 @@ static void test_codec_round_trip(void **state)
     cmds[n++] = claim_cmd(1, 1);
     cmds[n++] = finish_ok_cmd(1, 1, 2);
     for (size_t i = 0; i < n; i++) {
-        uint8_t *buf;
-        size_t len;
-        struct codec_piece p;
-        struct snap e;
-        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
-        p.base = buf;
-        p.len = len;
-        assert_int_equal(codec_entry_assemble(FSM_VERSION, t + i * 10000, &p, 1,
-                                              malloc, &e.base, &e.len),
-                         DR_OK);
-        entry_apply(f, &e, res, 1);
-        free(buf);
-        free(e.base);
+        cmd_apply_encoded(f, &cmds[i], t + i * 10000, res);
     }
     assert_int_equal(f->n_backups, 1);
     {
@@ -1004,20 +992,9 @@ static void test_wal_scan_codec(void **state)
     cmds[2] = scan_finish_cmd(1, 1);
     cmds[2].u.job.wal.store = "s3://dr-eu-wal"; /* the node's wal_store */
     for (size_t i = 0; i < 3; i++) {
-        uint8_t *buf;
-        size_t len;
-        struct codec_piece p;
-        struct snap e;
-        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
-        p.base = buf;
-        p.len = len;
-        assert_int_equal(codec_entry_assemble(FSM_VERSION, t + i * 1000, &p, 1,
-                                              malloc, &e.base, &e.len),
+        assert_int_equal(cmd_apply_encoded(f, &cmds[i], t + i * 1000, res),
                          DR_OK);
-        assert_int_equal(entry_apply(f, &e, res, 1), DR_OK);
         assert_int_equal(res[0].code, DR_OK);
-        free(buf);
-        free(e.base);
     }
     w = fsm_wal_archive_get(f, "eu-west");
     assert_non_null(w);

@@ -499,20 +499,9 @@ static void test_codec(void **state)
     cmds[2].u.job.error = "pg: table agents: 9 rows, manifest says 10";
     cmds[2].u.job.backup.detail = "{}";
     for (size_t i = 0; i < 3; i++) {
-        uint8_t *buf;
-        size_t len;
-        struct codec_piece p;
-        struct snap e;
-        assert_int_equal(codec_cmd_encode(&cmds[i], &buf, &len), DR_OK);
-        p.base = buf;
-        p.len = len;
-        assert_int_equal(codec_entry_assemble(FSM_VERSION, t + 100 + i, &p, 1,
-                                              malloc, &e.base, &e.len),
+        assert_int_equal(cmd_apply_encoded(f, &cmds[i], t + 100 + i, res),
                          DR_OK);
-        assert_int_equal(entry_apply(f, &e, res, 1), DR_OK);
         assert_int_equal(res[0].code, DR_OK);
-        free(buf);
-        free(e.base);
     }
     assert_int_equal(fsm_drill_get(f, 1)->state, FSM_DRILL_FAILED);
     assert_int_equal(fsm_drill_get(f, 1)->rto_ms, 99);
