@@ -368,6 +368,11 @@ static void local__print_config(FILE *f,
         fprintf(f, "\n[services]\n");
         if (own->pg_port != 0) {
             fprintf(f, "pg = " LOCAL_PG_CONNINFO_FMT "\n", own->pg_port);
+            /* What the stream writes reaches every region's store, as
+             * wal-push's segments do (local__wal_setup). */
+            if (lc->n_regions > 1) {
+                fprintf(f, "wal_copies = all\n");
+            }
         }
         if (own->redis_port != 0) {
             /* The local Redis is ours: db 15 is kept for restore drills. */

@@ -911,9 +911,9 @@ static int local__copy_exe(const char *src, const char *dst, char *errmsg)
 /* PostgreSQL's archive_command for s: drnode wal-push with a config of its
  * own in DIR/services/REGION/wal, owned by the server's user (as root, the
  * postgres user, who also gets a copy of drnode there: the build directory
- * may be closed to it). WAL goes to the region's S3 bucket, or with file
- * stores to DIR/services/REGION/wal/store (the nodes' store directories are
- * not the server user's to write). */
+ * may be closed to it). WAL goes to the region's object store, the one its
+ * nodes stream into and the catalog scans: one archive per region (file
+ * stores are shared, see local__share_stores). */
 static int local__wal_setup(const struct local_cluster *lc,
                             const struct local__svc *s,
                             const char *drnode,
@@ -947,23 +947,19 @@ static int local__wal_setup(const struct local_cluster *lc,
         files[nf++] = bin;
     }
     creds[0] = '\0';
+    local_services_store_url(lc, s->region, url, sizeof(url));
     if (lc->s3_port != 0) {
-        local_services_store_url(lc, s->region, url, sizeof(url));
         local_pathf(creds, sizeof(creds), "%s/s3-credentials", dir);
         if (local__write_credentials_to(creds, errmsg) != 0) {
             return DR_EIO;
         }
         files[nf++] = creds;
-    } else {
-        local_pathf(url, sizeof(url), "file://%s/store", dir);
     }
-    /* With S3 stores each region's bucket is also where it archives: every
-     * segment goes to the other regions' buckets too ([services]
+    /* Every segment goes to the other regions' stores too ([services]
      * wal_copies), so a DR region restores to a point in time from its own
-     * bucket after the primary's is gone. */
+     * store after the primary's is gone. */
     copies[0] = '\0';
-    for (size_t i = 0;
-         lc->s3_port != 0 && lc->n_regions > 1 && i < lc->n_regions; i++) {
+    for (size_t i = 0; lc->n_regions > 1 && i < lc->n_regions; i++) {
         size_t used = strlen(copies);
         if (lc->regions[i].store[0] == '\0') {
             continue;
@@ -1013,6 +1009,27 @@ static int local__wal_setup(const struct local_cluster *lc,
                          conf) >= size) {
         local_errf(errmsg, "%s: path too long for archive_command", dir);
         return DR_ELIMIT;
+    }
+    return 0;
+}
+
+/* As root with file stores: each region's store directory handed to the
+ * server's user, so that its wal-push writes into the store the nodes use
+ * (they run as root and hand what they create to the directory's owner,
+ * see node/store/file.c). */
+static int local__share_stores(const struct local_cluster *lc,
+                               const struct local_user *u,
+                               char *errmsg)
+{
+    char path[LOCAL__SVC_PATH];
+
+    for (size_t i = 0; u->other && lc->s3_port == 0 && i < lc->n_regions; i++) {
+        local_pathf(path, sizeof(path), "%s/" LOCAL_STORE_DIR "/%s", lc->dir,
+                    lc->regions[i].name);
+        if (chown(path, u->uid, u->gid) != 0) {
+            local_errf(errmsg, "chown %s: %s", path, strerror(errno));
+            return DR_EIO;
+        }
     }
     return 0;
 }
@@ -1205,6 +1222,10 @@ int local_services_start(struct drctl *d,
     }
     if (region == NULL && lc->s3_port != 0 &&
         local__write_credentials(lc, errmsg) != 0) {
+        rv = drctl_fail(d, "%s", errmsg);
+        goto out;
+    }
+    if (local__share_stores(lc, &user, errmsg) != 0) {
         rv = drctl_fail(d, "%s", errmsg);
         goto out;
     }

@@ -16,7 +16,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import drtest  # noqa: E402
@@ -267,28 +266,33 @@ class TestLocalServices(LocalCluster):
 
     def test_2b_wal_archived(self):
         """Each region's PostgreSQL archives its WAL through drnode
-        wal-push: a switched segment lands in DIR/services/REGION/wal/store
-        and the archiver has no failure."""
+        wal-push into its region's store, the one its nodes stream into,
+        and copies it into every other region's store (wal_copies = all):
+        a switched segment lands in DIR/store/R for every R, and the
+        archiver has no failure."""
         svc = self.services()
         psql = shutil.which("psql") or os.path.join(PG_BINDIR, "psql")
+        self.assertFalse(os.path.exists(os.path.join(
+            self.dir, "services", REGIONS[0], "wal", "store")))
         for r in REGIONS:
             with self.subTest(region=r):
                 p = subprocess.run(
                     [psql, svc[r]["pg"], "-XtAc",
                      "CREATE TABLE IF NOT EXISTS wal_t (i int); "
                      "INSERT INTO wal_t SELECT generate_series(1, 100); "
+                     "SELECT system_identifier FROM pg_control_system(); "
                      "SELECT pg_walfile_name(pg_switch_wal())"],
                     capture_output=True, text=True, timeout=30)
                 self.assertEqual(p.returncode, 0, p)
-                seg = p.stdout.split()[-1]
-                store = os.path.join(self.dir, "services", r, "wal",
-                                     "store", "wal")
-                deadline = time.time() + 30
-                while not glob.glob(os.path.join(store, "*", "*",
-                                                 seg + "-*.zst")):
-                    self.assertLess(time.time(), deadline,
-                                    "%s not archived in %s" % (seg, store))
-                    time.sleep(0.2)
+                sysid, seg = p.stdout.split()[-2:]
+                for at in REGIONS:
+                    store = os.path.join(self.dir, "store", at, "wal",
+                                         "%016x" % int(sysid))
+                    drcluster.wait_until(
+                        lambda: glob.glob(os.path.join(store, "*",
+                                                       seg + "-*.zst")),
+                        30, interval=0.2,
+                        what="%s of %s in %s" % (seg, r, store))
                 p = subprocess.run(
                     [psql, svc[r]["pg"], "-XtAc",
                      "SELECT failed_count FROM pg_stat_archiver"],
@@ -304,6 +308,8 @@ class TestLocalServices(LocalCluster):
                 self.assertIn("\n[services]\n", text)
                 self.assertIn("\npg = %s\n" % svc[r]["pg"], text)
                 self.assertIn("\nredis = %s\n" % svc[r]["redis"], text)
+                # The stream's segments reach every region, as wal-push's.
+                self.assertIn("\nwal_copies = all\n", text)
                 for other in REGIONS:  # every region with its store
                     self.assertIn("[region.%s]" % other, text)
                     self.assertIn("object_store = %s\n" %
