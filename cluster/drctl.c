@@ -309,10 +309,11 @@ int drctl_print_usage(const char *name, FILE *f)
     return 0;
 }
 
-static void drctl__vmsg(const struct drctl *d,
-                        const char *kind,
-                        const char *fmt,
-                        va_list ap)
+__attribute__((format(printf, 3, 0))) static void drctl__vmsg(
+    const struct drctl *d,
+    const char *kind,
+    const char *fmt,
+    va_list ap)
 {
     char msg[1024];
 
