@@ -246,6 +246,28 @@ static void codec_seeds(void)
     c.u.drill_dns.ok = true;
     c.u.drill_dns.confirmed_ms = t;
     step(&f, &c, t += 1000);
+    /* A WAL scan of eu-west's store: two ranges of one system, the
+     * second on timeline 2 and ending in a streamed partial. */
+    memset(&c, 0, sizeof(c));
+    c.type = FSM_CMD_JOB_CREATE;
+    c.actor = "scheduler";
+    c.u.job.kind = FSM_JOB_WAL_SCAN;
+    c.u.job.region = "eu-west";
+    step(&f, &c, t += 1000);
+    job = f.job_seq;
+    c = claim_cmd(job, 1);
+    step(&f, &c, t += 1000);
+    c = finish_base_cmd(job, 1, 1);
+    c.u.job.wal.newest_ms = t - 2000;
+    c.u.job.wal.files = 5;
+    c.u.job.wal.gaps = 1;
+    c.u.job.wal.ranges_total = 2;
+    c.u.job.wal.ranges[0] =
+        (struct fsm_wal_range){0x7a1b, 1, 0x3000000, 0x6000000, 3, 3000, false};
+    c.u.job.wal.ranges[1] =
+        (struct fsm_wal_range){0x7a1b, 2, 0x6000000, 0x7000800, 1, 1000, true};
+    c.u.job.wal.n_ranges = 2;
+    step(&f, &c, t += 1000);
     snapshot(&f, "catalog.snap");
 
     memset(&c, 0, sizeof(c));
