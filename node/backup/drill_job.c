@@ -38,7 +38,9 @@ struct drill_part
     const char *backup_id;
     const char *manifest_key;
     const char *manifest_sha256;
-    bool restore; /* into scratch, or objects only */
+    bool restore;            /* into scratch, or objects only */
+    const char *objects_why; /* pg: why objects only though a server is
+                                named (a static string), or NULL */
     bool skipped; /* the manifest itself was bad: nothing more was run */
     bool ran;     /* reported: run, or skipped for a bad manifest */
     uint64_t tables, rows, keys;
@@ -422,6 +424,19 @@ static int drill_pg_drop(struct drill *d, PGconn **c, char *errmsg)
     return rv;
 }
 
+/* Whether c's server is in recovery (a standby) into *standby. */
+static int drill_pg_standby(PGconn *c, bool *standby, char *err)
+{
+    PGresult *res = NULL;
+    int rv = pgj_query(c, "SELECT pg_is_in_recovery()", 0, NULL, &res, err);
+
+    if (rv == 0) {
+        *standby = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+    }
+    return rv;
+}
+
 static int drill_pg_restore(struct drill *d, char *errmsg)
 {
     struct drill_part *p = &d->pg;
@@ -429,12 +444,30 @@ static int drill_pg_restore(struct drill *d, char *errmsg)
     json_t *spec, *res = NULL;
     char sql[96], err[256] = "";
     int64_t t0 = drill_mono_ms();
+    bool standby = false;
     int rv, drop_rv;
 
     rv = pgj_connect(d->pg_server, NULL, "pg_server", &c, err);
     if (rv != 0) {
         pgj_errf(errmsg, "pg: %s", err);
         return rv;
+    }
+    rv = drill_pg_standby(c, &standby, err);
+    if (rv != 0) {
+        pgj_errf(errmsg, "pg: %s", err);
+        PQfinish(c);
+        return rv;
+    }
+    if (standby) {
+        /* A DR standby ([services] pg is also pg_standby) takes no
+         * scratch database: the objects are checked, as without a
+         * server; the base backup's drill restores for real. */
+        PQfinish(c);
+        p->restore = false;
+        p->objects_why =
+            "pg_server is a standby (in recovery): it takes no scratch "
+            "database, so the backup's objects were checked, not restored";
+        return drill_pg_verify(d, errmsg);
     }
     /* A leftover of an earlier attempt of this drill. */
     rv = drill_pg_drop(d, &c, err);
@@ -1064,6 +1097,9 @@ static json_t *drill_part_report(const struct drill *d,
     }
     json_object_set_new(o, "mode",
                         json_string(p->restore ? "restore" : "objects"));
+    if (p->objects_why != NULL) {
+        json_object_set_new(o, "mode_why", json_string(p->objects_why));
+    }
     if (p == &d->base) {
         drill_base_report(d, o);
     } else if (p->restore && pg) {

@@ -357,6 +357,36 @@ class DrillJobTest(unittest.TestCase):
         self.assertEqual(self.databases(), dbs)
         self.assertEqual(self.redis_dbsize(SCRATCH_DB), 1)  # not touched
 
+    def test_pg_server_a_standby_checks_objects(self):
+        """A DR region whose PostgreSQL is a standby ([services] pg is also
+        pg_standby) takes no scratch database: the drill checks the pg
+        backup's objects instead, says why, and passes."""
+        standby = svc_pg.PgServer(start=False)
+        self.addCleanup(standby.stop)
+        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
+                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
+                     "127.0.0.1", "-p", str(self.pg.port), "-U", "postgres"])
+        standby.start()
+        self.assertEqual(
+            standby.psql("app", "SELECT pg_is_in_recovery()").strip(), "t")
+        spec = self.drill_spec(9, redis=False)
+        spec["pg_server"] = standby.conninfo("app")
+        rc, out = run_job(spec)
+        self.assertEqual(rc, 0, out)
+        r = out["result"]
+        self.assertTrue(r["ok"], r)
+        pg = r["pg"]
+        self.assertEqual(pg["mode"], "objects")
+        self.assertIn("pg_server is a standby (in recovery)", pg["mode_why"])
+        self.assertNotIn("database", pg)
+        self.assertEqual((pg["tables"], pg["rows"]), (PG_TABLES, PG_ROWS))
+        self.assertEqual(pg["restore_ms"], 0)
+        self.assertFalse(pg["dropped"])  # nothing was made
+        # A primary's drill says nothing of the kind.
+        rc, out = run_job(self.drill_spec(10, redis=False))
+        self.assertEqual(out["result"]["pg"]["mode"], "restore", out)
+        self.assertNotIn("mode_why", out["result"]["pg"])
+
     def test_redis_db_of_the_backup_refused(self):
         redis_before = self.redis_fingerprint(0)
         rc, out = run_job(self.drill_spec(9, redis_db=0))
