@@ -13,6 +13,29 @@ static json_int_t wall_ms(void)
     return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* How the restore step brought PostgreSQL back, from the runbook's detail
+ * (the restore job's report): the DR standby promoted, or the backup
+ * restored and why the standby was passed over. */
+static void print_pg_path(const char *detail)
+{
+    json_t *d = detail != NULL ? json_loads(detail, 0, NULL) : NULL;
+    const char *path = json_string_value(json_object_get(d, "pg_path"));
+    const json_t *sb = json_object_get(d, "standby");
+    const char *why = json_string_value(json_object_get(sb, "why_not"));
+    char buf[64];
+
+    if (path != NULL && strcmp(path, "promote") == 0) {
+        printf("postgresql     the DR standby promoted (replayed to %s)\n",
+               drctl_fmt_time_ms(json_object_get(sb, "replayed_to_ms"), buf,
+                                 sizeof(buf)));
+    } else if (path != NULL) {
+        printf("postgresql     the backup restored%s%s%s\n",
+               why != NULL ? " (the standby was passed over: " : "",
+               why != NULL ? why : "", why != NULL ? ")" : "");
+    }
+    json_decref(d);
+}
+
 static void print_status(const json_t *v, const void *arg)
 {
     const json_t *steps = json_object_get(v, "steps"), *s;
@@ -67,6 +90,7 @@ static void print_status(const json_t *v, const void *arg)
     printf("restore point  pg %s, redis %s\n",
            json_string_value(json_object_get(v, "pg_backup")),
            json_string_value(json_object_get(v, "redis_backup")));
+    print_pg_path(json_string_value(json_object_get(v, "detail")));
     json_array_foreach(steps, i, s)
     {
         /* How long each step took (to the next one's start), and how long

@@ -254,6 +254,21 @@ static int try_standby(const json_t *spec,
                       "DROP TABLE drnode_promote_check",
                       err);
     }
+    /* The promotion replays what the archive got since the check above
+     * (the stream's last flush among it); the last commit replayed stays
+     * readable once recovery ended: what the RPO counts from. */
+    if (rv == 0 &&
+        pgj_query(c,
+                  "SELECT COALESCE(floor(extract(epoch FROM "
+                  "pg_last_xact_replay_timestamp()) * 1000)::bigint, 0)",
+                  0, NULL, &res, err) == 0) {
+        long long after = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        if (after > at_ms) {
+            at_ms = after;
+            json_object_set_new(o, "replayed_to_ms", json_integer(at_ms));
+        }
+    }
     PQfinish(c);
     if (rv != 0) {
         snprintf(errmsg, 256, "promote the standby: %.220s", err);

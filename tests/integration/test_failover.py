@@ -313,6 +313,7 @@ class FailoverTest(unittest.TestCase):
         out = self.drctl("failover", "status", nodes=[self.c.node(3)])
         self.assertIn(b"complete", out.stdout)
         self.assertIn(b"eu-west -> us-east", out.stdout)
+        self.assertIn(b"\npostgresql     the backup restored\n", out.stdout)
         # Each step with what it took, restore, verify and activate apart.
         took = dict(re.findall(rb"^  (\w+) +\S+   took (\d+\.\d) s$",
                                out.stdout, re.M))
@@ -378,6 +379,9 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(rb["rpo_ms"],
                          rb["loss_ms"] - rb["restore_point_ms"])
         self.assertEqual(self.dns.query(NAME), sorted(TARGETS["us-east"]))
+        out = self.drctl("failover", "status", nodes=[self.c.node(3)])
+        self.assertIn(b"postgresql     the DR standby promoted (replayed to ",
+                      out.stdout)
 
     def test_old_region_returns_and_fails_back(self):
         """eu-west comes back after the failover: its nodes learn the new
