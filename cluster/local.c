@@ -13,9 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LOCAL_UP_WAIT_MS 30000   /* for a leader after up */
-#define LOCAL_SETTLE_MS 3000     /* then for every node to know it */
-#define LOCAL_STOP_WAIT_MS 10000 /* SIGTERM to SIGKILL */
+#define LOCAL_UP_WAIT_MS 30000    /* for a leader after up */
+#define LOCAL_SETTLE_MS 3000      /* then for every node to know it */
+#define LOCAL_BASE_WAIT_MS 180000 /* the first base backup in every region */
+#define LOCAL_STOP_WAIT_MS 10000  /* SIGTERM to SIGKILL */
 #define LOCAL_TAIL_LINES 15
 #define LOCAL_DEFAULT_REGIONS "eu-west,us-east,ap-south"
 
@@ -482,6 +483,18 @@ static int local__settings(struct drctl *d,
         json_decref(body);
     }
     if (rv == 0 && services) {
+        /* A base backup a day, the first at once: the DR regions'
+         * standbys start from it (local__standbys). */
+        json_t *body = json_pack("{si}", "value", 86400);
+        if (local__put(&c, "/api/settings/backup.pg_base_interval_s", body) !=
+            0) {
+            rv = drctl_fail(d,
+                            "settings: could not set "
+                            "backup.pg_base_interval_s");
+        }
+        json_decref(body);
+    }
+    if (rv == 0 && services) {
         /* Its stores are local directories: the WAL catalog can follow
          * them every minute rather than every 15. */
         json_t *body = json_pack("{si}", "value", 60);
@@ -491,6 +504,142 @@ static int local__settings(struct drctl *d,
         json_decref(body);
     }
     client_close(&c);
+    return rv;
+}
+
+/* Whether b (a backup of GET /api/backups) is a complete base backup with
+ * a verified copy in every region of lc but the first. */
+static bool local__base_everywhere(const struct local_cluster *lc,
+                                   const json_t *b)
+{
+    const char *kind = json_string_value(json_object_get(b, "kind"));
+    const char *state = json_string_value(json_object_get(b, "state"));
+
+    if (kind == NULL || strcmp(kind, "pg_base") != 0 || state == NULL ||
+        strcmp(state, "complete") != 0) {
+        return false;
+    }
+    for (size_t i = 1; i < lc->n_regions; i++) {
+        const json_t *copy;
+        size_t k;
+        bool verified = false;
+        json_array_foreach(json_object_get(b, "copies"), k, copy)
+        {
+            const char *r = json_string_value(json_object_get(copy, "region"));
+            const char *st = json_string_value(json_object_get(copy, "state"));
+            verified = verified || (r != NULL && st != NULL &&
+                                    strcmp(r, lc->regions[i].name) == 0 &&
+                                    strcmp(st, "verified") == 0);
+        }
+        if (lc->regions[i].pg_port != 0 && !verified) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A fresh cluster with services: each region's PostgreSQL but the
+ * primary's becomes a standby replaying its own region's WAL copies
+ * ([services] pg_standby in its nodes' configs), from the first base
+ * backup once every region holds a verified copy. The DRCTL_* variables
+ * of DIR/env are set for the restores (drctl children). */
+static int local__standbys(struct drctl *d,
+                           const struct local_cluster *lc,
+                           const char *drnode)
+{
+    char endpoints[LOCAL_NODES_MAX * 48], path[LOCAL_PATH_MAX + 32];
+    char errmsg[CLIENT_ERRMSG_MAX], id[128] = "", last[256] = "";
+    uint64_t deadline = client_now_ms() + LOCAL_BASE_WAIT_MS;
+    struct client c;
+    size_t len = 0, want = 0;
+    int rv;
+
+    for (size_t i = 1; i < lc->n_regions; i++) {
+        want += lc->regions[i].pg_port != 0;
+    }
+    if (want == 0 || lc->regions[0].pg_port == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < lc->n && len + 48 < sizeof(endpoints); i++) {
+        len += (size_t)snprintf(endpoints + len, sizeof(endpoints) - len,
+                                "%s%s://%s", i > 0 ? "," : "", local_scheme(lc),
+                                lc->nodes[i].api_address);
+    }
+    setenv("DRCTL_ENDPOINTS", endpoints, 1);
+    local_pathf(path, sizeof(path), "%s/token", lc->dir);
+    setenv("DRCTL_TOKEN_FILE", path, 1);
+    if (lc->tls) {
+        local_pathf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/ca.crt", lc->dir);
+        setenv("DRCTL_CACERT", path, 1);
+        local_pathf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/client-drctl.crt",
+                    lc->dir);
+        setenv("DRCTL_CERT", path, 1);
+        local_pathf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/client-drctl.key",
+                    lc->dir);
+        setenv("DRCTL_KEY", path, 1);
+    }
+    local_pathf(path, sizeof(path), "%s/token", lc->dir);
+    if (local_client_init(lc, &c, endpoints, path, 5000, errmsg) != 0) {
+        return drctl_fail(d, "standbys: %s", errmsg);
+    }
+    if (!d->json) {
+        printf(
+            "waiting for the first base backup to reach every region (the "
+            "standbys start from it)\n");
+        fflush(stdout);
+    }
+    while (id[0] == '\0') {
+        struct client_response r;
+        const json_t *b;
+        size_t k;
+        memset(&r, 0, sizeof(r));
+        if (client_request(&c, "GET", "/api/backups", NULL, &r) == 0 &&
+            r.status == 200) {
+            json_array_foreach(json_object_get(r.json, "backups"), k, b)
+            {
+                const char *kind =
+                    json_string_value(json_object_get(b, "kind"));
+                const char *err =
+                    json_string_value(json_object_get(b, "error"));
+                if (local__base_everywhere(lc, b)) {
+                    snprintf(id, sizeof(id), "%s",
+                             json_string_value(json_object_get(b, "id")));
+                } else if (kind != NULL && strcmp(kind, "pg_base") == 0 &&
+                           err != NULL && err[0] != '\0') {
+                    snprintf(last, sizeof(last), "%s", err);
+                }
+            }
+        }
+        client_response_clear(&r);
+        if (id[0] == '\0' && client_now_ms() >= deadline) {
+            client_close(&c);
+            return drctl_fail(d,
+                              "no base backup with a verified copy in every "
+                              "region after %d s (%s): the DR regions' "
+                              "PostgreSQL stay plain servers; drctl backups "
+                              "list and replication status say more",
+                              LOCAL_BASE_WAIT_MS / 1000,
+                              last[0] != '\0' ? last : "none finished");
+        }
+        if (id[0] == '\0') {
+            client_sleep_ms(500);
+        }
+    }
+    client_close(&c);
+    if (!d->json) {
+        printf("base backup %s is in every region: making the standbys\n", id);
+        fflush(stdout);
+    }
+    {
+        const char *names[LOCAL_NODES_MAX];
+        size_t n = 0;
+        for (size_t i = 1; i < lc->n_regions && n < LOCAL_NODES_MAX; i++) {
+            if (lc->regions[i].pg_port != 0) {
+                names[n++] = lc->regions[i].name;
+            }
+        }
+        rv = local_services_standbys(d, lc, names, n, id, drnode);
+    }
     return rv;
 }
 
@@ -575,6 +724,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
     const char *dir = NULL, *regions_opt = NULL, *per_opt = NULL;
     const char *drnode_opt = NULL, *store_opt = NULL, *probe_opt = NULL;
     bool no_services = false, services = false, tls = false;
+    bool no_standbys = false;
     const struct drctl_opt opts[] = {
         {"--dir", &dir, NULL},
         {"--tls", NULL, &tls},
@@ -583,6 +733,7 @@ static int local__up(struct drctl *d, int argc, char **argv)
         {"--drnode", &drnode_opt, NULL},
         {"--store", &store_opt, NULL},
         {"--no-services", NULL, &no_services},
+        {"--no-standbys", NULL, &no_standbys},
         {"--probe-interval-ms", &probe_opt, NULL},
         {NULL, NULL, NULL},
     };
@@ -673,23 +824,25 @@ static int local__up(struct drctl *d, int argc, char **argv)
             goto out;
         }
         if (regions_opt != NULL || per_opt != NULL || store_opt != NULL ||
-            probe_opt != NULL || (tls && !lc->tls)) {
+            probe_opt != NULL || (tls && !lc->tls) || no_standbys) {
             drctl_warn(
                 d,
                 "%s holds a cluster from an earlier up: restarting it as it "
-                "was; --regions, --nodes-per-region, --store, --tls and "
-                "--probe-interval-ms are ignored",
+                "was; --regions, --nodes-per-region, --store, --tls, "
+                "--no-standbys and --probe-interval-ms are ignored",
                 lc->dir);
         }
     } else {
         lc->probe_interval_ms = (unsigned)probe_ms;
         lc->tls = tls;
+        lc->no_standbys = no_standbys;
         if (local_create(lc, regions, n_regions, (unsigned)per, flags,
                          errmsg) != 0 ||
             local_load(lc, errmsg) != 0) {
             rv = drctl_fail(d, "%s", errmsg);
             goto out;
         }
+        lc->no_standbys = no_standbys;
     }
 
     /* The services first: the nodes' jobs use them. --no-services on a
@@ -736,6 +889,10 @@ static int local__up(struct drctl *d, int argc, char **argv)
     }
     if (local_write_env(lc, env, sizeof(env), errmsg) != 0) {
         rv = drctl_fail(d, "%s", errmsg);
+        goto out;
+    }
+    if (!restarted && services && !lc->no_standbys &&
+        (rv = local__standbys(d, lc, drnode)) != 0) {
         goto out;
     }
     local__print_up(d, lc, env, leader, restarted, services);

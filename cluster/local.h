@@ -43,7 +43,9 @@ struct local_cluster
     unsigned dns_api_port; /* its HTTP API */
     unsigned probe_interval_ms; /* [probes] interval_ms of new nodes; 0:
                                    drnode's default */
-    bool tls; /* --tls: HTTPS with client certificates, DIR/tls */
+    bool tls;         /* --tls: HTTPS with client certificates, DIR/tls */
+    bool no_standbys; /* --no-standbys: the DR regions' PostgreSQL stay
+                         plain servers (new clusters only) */
 };
 
 /* DIR/tls: the local cluster's CA and certificates. */

@@ -373,6 +373,15 @@ static void local__print_config(FILE *f,
             if (lc->n_regions > 1) {
                 fprintf(f, "wal_copies = all\n");
             }
+            if (own != &lc->regions[0] && !lc->no_standbys) {
+                /* A DR region's server is a standby (local__standbys): the
+                 * failover promotes it; drills restore the base backup in
+                 * a scratch directory, since it takes no scratch
+                 * database. */
+                fprintf(f, "pg_standby = " LOCAL_PG_CONNINFO_FMT "\n",
+                        own->pg_port);
+                fprintf(f, "drill_pgdata = %s/drill\n", n->dir);
+            }
         }
         if (own->redis_port != 0) {
             /* The local Redis is ours: db 15 is kept for restore drills. */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -26,7 +27,8 @@
 #define LOCAL__INITDB_MS 60000          /* every initdb, in parallel */
 #define LOCAL__READY_MS 60000           /* every service to answer */
 #define LOCAL__CREATEDB_MS 30000
-#define LOCAL__STOP_MS 15000 /* SIGINT/SIGTERM to SIGKILL */
+#define LOCAL__STOP_MS 15000     /* SIGINT/SIGTERM to SIGKILL */
+#define LOCAL__STANDBY_MS 300000 /* every drctl restore --pitr --standby */
 #define LOCAL__TAIL_LINES 15
 #define LOCAL__S3_KEY_ID "drlocal"
 #define LOCAL__S3_SECRET "drlocal-secret-key"
@@ -606,7 +608,9 @@ static bool local__pg_ready(const struct local__svc *s)
         line = strchr(line, '\n');
         line = line != NULL ? line + 1 : NULL;
     }
-    if (line == NULL || strncmp(line, "ready", 5) != 0) {
+    /* "standby": a hot standby that takes connections (read-only). */
+    if (line == NULL ||
+        (strncmp(line, "ready", 5) != 0 && strncmp(line, "standby", 7) != 0)) {
         return false;
     }
     fd = local_connect(s->port);
@@ -1373,6 +1377,194 @@ size_t local_services_stop(const struct drctl *d,
     }
     free(svcs);
     return stopped;
+}
+
+static int local__rm_entry(const char *path,
+                           const struct stat *st,
+                           int type,
+                           struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? -1 : 0;
+}
+
+/* Stop the running ones of svcs[n] (PostgreSQL): fast shutdown, SIGKILL
+ * after a while. */
+static void local__stop_pgs(struct local__svc *svcs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct local__svc *s = &svcs[i];
+        if (!local__svc_running(s, &s->pid)) {
+            s->pid = 0;
+            continue;
+        }
+        s->born = local_proc_start(s->pid);
+        if (kill(s->pid, SIGINT) != 0) {
+            s->pid = 0;
+        }
+    }
+    if (local__wait_gone(svcs, n, LOCAL__STOP_MS) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (svcs[i].pid != 0 && local__svc_alive(&svcs[i])) {
+                kill(svcs[i].pid, SIGKILL);
+            }
+        }
+        local__wait_gone(svcs, n, 3000);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unlink(svcs[i].pidfile);
+        svcs[i].pid = 0;
+    }
+}
+
+/* Start drctl restore --pitr --standby for s (its log in log->log). */
+static int local__standby_restore(const struct local_cluster *lc,
+                                  const struct local__svc *s,
+                                  const struct local_user *u,
+                                  const char *self,
+                                  const char *backup_id,
+                                  const char *drnode,
+                                  struct local__svc *log,
+                                  char *errmsg)
+{
+    char bin[LOCAL__SVC_PATH], creds[LOCAL__SVC_PATH];
+    char *argv[] = {(char *)self,
+                    "restore",
+                    "--pitr",
+                    "--standby",
+                    "--backup",
+                    (char *)backup_id,
+                    "--region",
+                    (char *)s->region,
+                    "--pgdata",
+                    (char *)s->data,
+                    "--drnode",
+                    bin,
+                    "--credentials",
+                    creds,
+                    NULL};
+    const struct local_spawn sp = {argv, lc->dir, log->log, NULL, false};
+
+    /* restore_command runs as the server's user: the drnode and the
+     * credentials its wal-push uses (local__wal_setup). */
+    local_pathf(bin, sizeof(bin), "%s", drnode);
+    if (u->other) {
+        local_pathf(bin, sizeof(bin), "%s/" LOCAL_SERVICES_DIR "/%s/wal/drnode",
+                    lc->dir, s->region);
+    }
+    local_pathf(creds, sizeof(creds),
+                "%s/" LOCAL_SERVICES_DIR "/%s/wal/s3-credentials", lc->dir,
+                s->region);
+    if (lc->s3_port == 0) {
+        argv[12] = NULL; /* file stores: no credentials */
+    }
+    *log = *s;
+    local_pathf(log->log, sizeof(log->log),
+                "%s/" LOCAL_SERVICES_DIR "/%s/standby-restore.log", lc->dir,
+                s->region);
+    snprintf(log->name, sizeof(log->name), "restore of the %s standby",
+             s->region);
+    return local_spawn(&sp, &log->pid, errmsg);
+}
+
+int local_services_standbys(struct drctl *d,
+                            const struct local_cluster *lc,
+                            const char *const *regions,
+                            size_t n_regions,
+                            const char *backup_id,
+                            const char *drnode)
+{
+    char errmsg[LOCAL_ERRMSG_MAX], archive[3 * LOCAL__SVC_PATH];
+    char self[PATH_MAX], old[LOCAL__SVC_PATH + 16];
+    struct local__bins *bins = calloc(1, sizeof(*bins));
+    struct local__svc *all, *pgs = calloc(n_regions + 1, sizeof(*pgs));
+    struct local__svc *logs = calloc(n_regions + 1, sizeof(*logs));
+    struct local_user user;
+    uint64_t deadline = client_now_ms() + LOCAL__STANDBY_MS;
+    size_t n_all, n = 0, i, k;
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    int rv = 0;
+
+    all = local__list(lc, &n_all);
+    if (all == NULL || bins == NULL || pgs == NULL || logs == NULL) {
+        rv = drctl_fail(d, "out of memory");
+        goto out;
+    }
+    for (k = 0; k < n_regions; k++) {
+        for (i = 0; i < n_all; i++) {
+            if (all[i].kind == LOCAL__PG &&
+                strcmp(all[i].region, regions[k]) == 0) {
+                pgs[n++] = all[i];
+            }
+        }
+    }
+    if (n == 0) {
+        goto out;
+    }
+    if (len <= 0) {
+        rv = drctl_fail(d, "cannot find drctl itself (/proc/self/exe)");
+        goto out;
+    }
+    self[len] = '\0';
+    if ((rv = local__find_bins(d, pgs, n, bins)) != 0 ||
+        (rv = local__pg_user(d, lc, &user)) != 0) {
+        goto out;
+    }
+    /* The servers initdb made go: a standby's data directory is the base
+     * backup's. */
+    local__stop_pgs(pgs, n);
+    for (i = 0; i < n; i++) {
+        local_pathf(old, sizeof(old), "%s.initdb", pgs[i].data);
+        if ((rename(pgs[i].data, old) != 0 && errno != ENOENT) ||
+            (nftw(old, local__rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
+             errno != ENOENT)) {
+            rv = drctl_fail(d, "%s: remove %s: %s", pgs[i].name, pgs[i].data,
+                            strerror(errno));
+            goto out;
+        }
+    }
+    /* Every restore at once, then every server. */
+    for (i = 0; i < n && rv == 0; i++) {
+        errmsg[0] = '\0';
+        if (local__standby_restore(lc, &pgs[i], &user, self, backup_id, drnode,
+                                   &logs[i], errmsg) != 0) {
+            logs[i].pid = 0;
+            rv = local__fail_svc(d, &logs[i], errmsg);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (logs[i].pid != 0 &&
+            local_wait_exit(logs[i].pid, "drctl restore --pitr --standby",
+                            deadline, errmsg) != 0 &&
+            rv == 0) {
+            rv = local__fail_svc(d, &logs[i], errmsg);
+        }
+    }
+    for (i = 0; i < n && rv == 0; i++) {
+        archive[0] = '\0';
+        errmsg[0] = '\0';
+        if (local__wal_setup(lc, &pgs[i], drnode, &user, archive,
+                             sizeof(archive), errmsg) != 0 ||
+            local__server_start(&pgs[i], bins, &user, archive, errmsg) != 0) {
+            rv = local__fail_svc(d, &pgs[i], errmsg);
+        }
+    }
+    if (rv == 0) {
+        rv = local__wait_ready(d, pgs, n);
+    }
+    for (i = 0; i < n && rv == 0 && !d->json; i++) {
+        printf(
+            "%s: PostgreSQL on 127.0.0.1:%u is a standby now, replaying "
+            "%s's WAL copies\n",
+            pgs[i].region, pgs[i].port, pgs[i].region);
+    }
+out:
+    free(logs);
+    free(pgs);
+    free(bins);
+    free(all);
+    return rv;
 }
 
 json_t *local_services_status(const struct local_cluster *lc)

@@ -83,6 +83,19 @@ size_t local_services_stop(const struct drctl *d,
                            bool abrupt,
                            bool verbose);
 
+/* Make the PostgreSQL of each of regions[n_regions] a standby replaying
+ * its region's own WAL copies: stop them, replace their data directories
+ * (drctl restore --pitr --standby --backup backup_id --region R, children
+ * run at once with the DRCTL_* variables of the environment; each log in
+ * DIR/services/R/standby-restore.log) and start them again. On failure
+ * the error (and a log's tail) is printed and DRCTL_EXIT_FAIL returned. */
+int local_services_standbys(struct drctl *d,
+                            const struct local_cluster *lc,
+                            const char *const *regions,
+                            size_t n_regions,
+                            const char *backup_id,
+                            const char *drnode);
+
 /* A new JSON array of {"service", "region", "address", "pid", "running"}
  * for local status. */
 json_t *local_services_status(const struct local_cluster *lc);

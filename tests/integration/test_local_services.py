@@ -265,39 +265,48 @@ class TestLocalServices(LocalCluster):
         self.assertIn("postgres", text)
 
     def test_2b_wal_archived(self):
-        """Each region's PostgreSQL archives its WAL through drnode
+        """The primary region's PostgreSQL archives its WAL through drnode
         wal-push into its region's store, the one its nodes stream into,
         and copies it into every other region's store (wal_copies = all):
-        a switched segment lands in DIR/store/R for every R, and the
-        archiver has no failure."""
+        a switched segment lands in DIR/store/R for every R, with no
+        archiver failure. Every other region's PostgreSQL is a standby
+        that replays its own store's copies: the rows show up there."""
         svc = self.services()
         psql = shutil.which("psql") or os.path.join(PG_BINDIR, "psql")
+
+        def sql(region, query):
+            p = subprocess.run([psql, svc[region]["pg"], "-XtAc", query],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p)
+            return p.stdout.split()
+
         self.assertFalse(os.path.exists(os.path.join(
             self.dir, "services", REGIONS[0], "wal", "store")))
-        for r in REGIONS:
+        sysid, seg = sql(REGIONS[0],
+                         "CREATE TABLE IF NOT EXISTS wal_t (i int); "
+                         "INSERT INTO wal_t SELECT generate_series(1, 100); "
+                         "SELECT system_identifier FROM pg_control_system(); "
+                         "SELECT pg_walfile_name(pg_switch_wal())")[-2:]
+        for at in REGIONS:
+            store = os.path.join(self.dir, "store", at, "wal",
+                                 "%016x" % int(sysid))
+            drcluster.wait_until(
+                lambda: glob.glob(os.path.join(store, "*", seg + "-*.zst")),
+                30, interval=0.2, what="%s in %s" % (seg, store))
+        self.assertEqual(sql(REGIONS[0], "SELECT failed_count FROM "
+                             "pg_stat_archiver"), ["0"])
+        self.assertEqual(sql(REGIONS[0], "SELECT pg_is_in_recovery()"), ["f"])
+        for r in REGIONS[1:]:
             with self.subTest(region=r):
-                p = subprocess.run(
-                    [psql, svc[r]["pg"], "-XtAc",
-                     "CREATE TABLE IF NOT EXISTS wal_t (i int); "
-                     "INSERT INTO wal_t SELECT generate_series(1, 100); "
-                     "SELECT system_identifier FROM pg_control_system(); "
-                     "SELECT pg_walfile_name(pg_switch_wal())"],
-                    capture_output=True, text=True, timeout=30)
-                self.assertEqual(p.returncode, 0, p)
-                sysid, seg = p.stdout.split()[-2:]
-                for at in REGIONS:
-                    store = os.path.join(self.dir, "store", at, "wal",
-                                         "%016x" % int(sysid))
-                    drcluster.wait_until(
-                        lambda: glob.glob(os.path.join(store, "*",
-                                                       seg + "-*.zst")),
-                        30, interval=0.2,
-                        what="%s of %s in %s" % (seg, r, store))
-                p = subprocess.run(
-                    [psql, svc[r]["pg"], "-XtAc",
-                     "SELECT failed_count FROM pg_stat_archiver"],
-                    capture_output=True, text=True, timeout=30)
-                self.assertEqual(p.stdout.strip(), "0", p)
+                self.assertEqual(sql(r, "SELECT pg_is_in_recovery(), "
+                                     "system_identifier FROM "
+                                     "pg_control_system()"),
+                                 ["t|" + sysid])
+                drcluster.wait_until(
+                    lambda: sql(r, "SELECT count(*) FROM pg_class WHERE "
+                                "relname = 'wal_t'") == ["1"] and
+                    sql(r, "SELECT count(*) FROM wal_t") == ["100"],
+                    30, interval=0.5, what="wal_t replayed in %s" % r)
 
     def test_3_node_configs(self):
         svc = self.services()
@@ -310,6 +319,12 @@ class TestLocalServices(LocalCluster):
                 self.assertIn("\nredis = %s\n" % svc[r]["redis"], text)
                 # The stream's segments reach every region, as wal-push's.
                 self.assertIn("\nwal_copies = all\n", text)
+                # Each DR region's server is a standby, drilled from a
+                # scratch directory.
+                self.assertEqual("\npg_standby = %s\n" % svc[r]["pg"] in text,
+                                 r != REGIONS[0], r)
+                self.assertEqual("\ndrill_pgdata = " in text,
+                                 r != REGIONS[0], r)
                 for other in REGIONS:  # every region with its store
                     self.assertIn("[region.%s]" % other, text)
                     self.assertIn("object_store = %s\n" %

@@ -201,9 +201,10 @@ class StatusPage(tls.LocalCluster):
             self.apis[1] + "/api/settings")[2])["settings"]}
         for x in settings.values():
             # Every default, except where DNS is (drctl local up's PowerDNS)
-            # and the WAL stream and scans local up turns on.
+            # and the WAL stream, scans and base backups local up turns on.
             if not x["key"].startswith("dns.") and x["key"] not in (
-                    "wal.stream", "wal.scan_interval_s"):
+                    "wal.stream", "wal.scan_interval_s",
+                    "backup.pg_base_interval_s"):
                 self.assertEqual(x["value"], x["default"], x)
 
         def ready():
