@@ -218,6 +218,9 @@ class StatusPage(tls.LocalCluster):
         interval = {"pg_logical": settings["backup.pg_interval_s"]["value"],
                     "redis_snapshot":
                         settings["backup.redis_interval_s"]["value"]}
+        # local up's daily base backup (for the DR standbys) ages too.
+        age_period = dict(interval, pg_base=settings[
+            "backup.pg_base_interval_s"]["value"])
         rpo = {"pg_logical": settings["rpo.pg_s"]["value"],
                "redis_snapshot": settings["rpo.redis_s"]["value"]}
         for k in interval:
@@ -261,7 +264,7 @@ class StatusPage(tls.LocalCluster):
                 labels = dict(labels, **target)
                 if name == "drnode_backup_age_seconds":
                     # A backup every interval, done ~5 s after it starts.
-                    per = interval[labels["kind"]]
+                    per = age_period[labels["kind"]]
                     vals = ["%d" % (((v + k * step) % per) + 5)
                             for k in range(n)]
                 elif name.endswith("_timestamp_seconds"):
@@ -465,6 +468,16 @@ class StatusPage(tls.LocalCluster):
         self.assertIsNotNone(m, var)
         self.assertIn(m.group(1), live)
         self.assertIn(m.group(2), scrape)
+        # A node exports its own probe's series only while that probe
+        # answers (on a loaded machine one can time out for a round):
+        # what several scrapes over a few seconds export.
+        wanted = set().union(*(promql_refs(e)[0] for _, e in exprs))
+        deadline = time.monotonic() + 20
+        while not wanted <= set(live) and time.monotonic() < deadline:
+            time.sleep(1)
+            for n, labels in exported(
+                    u for i, u in self.apis.items() if i != 1).items():
+                live.setdefault(n, set()).update(labels)
         used = set()
         for title, expr in exprs:
             names, selectors, groups = promql_refs(expr)
