@@ -538,6 +538,62 @@ static bool local__base_everywhere(const struct local_cluster *lc,
     return true;
 }
 
+/* Until the cluster's replicated health has every region's PostgreSQL up
+ * again (the standbys restarted: a failover target must not look
+ * degraded), at most LOCAL_UP_WAIT_MS; a warning after that. */
+static void local__wait_databases(struct drctl *d,
+                                  const struct local_cluster *lc)
+{
+    char endpoints[LOCAL_NODES_MAX * 48], token[LOCAL_PATH_MAX + 16];
+    char errmsg[CLIENT_ERRMSG_MAX], down[128] = "";
+    uint64_t deadline = client_now_ms() + LOCAL_UP_WAIT_MS;
+    struct client c;
+    size_t len = 0;
+
+    for (size_t i = 0; i < lc->n && len + 48 < sizeof(endpoints); i++) {
+        len +=
+            (size_t)snprintf(endpoints + len, sizeof(endpoints) - len, "%s%s",
+                             i > 0 ? "," : "", lc->nodes[i].api_address);
+    }
+    local_pathf(token, sizeof(token), "%s/token", lc->dir);
+    if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
+        drctl_warn(d, "%s", errmsg);
+        return;
+    }
+    do {
+        struct client_response r;
+        const json_t *reg;
+        size_t k;
+        memset(&r, 0, sizeof(r));
+        snprintf(down, sizeof(down), "no answer");
+        if (client_request(&c, "GET", "/api/regions", NULL, &r) == 0 &&
+            r.status == 200) {
+            down[0] = '\0';
+            json_array_foreach(json_object_get(r.json, "regions"), k, reg)
+            {
+                const char *db = json_string_value(json_object_get(
+                    json_object_get(reg, "services"), "database"));
+                if (db != NULL && strcmp(db, "up") != 0 && down[0] == '\0') {
+                    snprintf(down, sizeof(down), "%s's is %s",
+                             json_string_value(json_object_get(reg, "name")),
+                             db);
+                }
+            }
+        }
+        client_response_clear(&r);
+        if (down[0] != '\0') {
+            client_sleep_ms(500);
+        }
+    } while (down[0] != '\0' && client_now_ms() < deadline);
+    client_close(&c);
+    if (down[0] != '\0') {
+        drctl_warn(d,
+                   "the cluster does not see every PostgreSQL up yet (%s): "
+                   "drctl health says more",
+                   down);
+    }
+}
+
 /* A fresh cluster with services: each region's PostgreSQL but the
  * primary's becomes a standby replaying its own region's WAL copies
  * ([services] pg_standby in its nodes' configs), from the first base
@@ -639,6 +695,9 @@ static int local__standbys(struct drctl *d,
             }
         }
         rv = local_services_standbys(d, lc, names, n, id, drnode);
+    }
+    if (rv == 0) {
+        local__wait_databases(d, lc);
     }
     return rv;
 }
