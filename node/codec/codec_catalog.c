@@ -732,6 +732,12 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
             j.backup_kind >= FSM_BACKUP_KINDS) {
             return fail(errmsg, "malformed job of backup", j.backup_id);
         }
+        /* A running job holds the attempt its claim made (from 1). */
+        if (j.state == FSM_JOB_RUNNING && j.attempt == 0) {
+            snprintf(errmsg, 256, "snapshot: job %llu runs without an attempt",
+                     (unsigned long long)j.id);
+            return DR_EMALFORMED;
+        }
         if (i > 0 && f->jobs[i - 1].id >= j.id) {
             return fail(errmsg, "jobs out of order or duplicated", NULL);
         }

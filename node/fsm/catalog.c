@@ -1153,7 +1153,9 @@ static int attempt_failed(struct fsm *f,
     bool cleanup = j->kind == FSM_JOB_BACKUP && j->prefix[0] != '\0';
     int rv;
     uint64_t backoff, id;
-    unsigned shift = j->attempt < 7 ? j->attempt - 1 : 6;
+    /* Doubling from the first attempt's back-off; attempt 0 (nothing
+     * claimed it) counts as the first. */
+    unsigned shift = j->attempt < 1 ? 0 : j->attempt < 7 ? j->attempt - 1 : 6;
 
     if (fsm__set_str(&j->error, error) != DR_OK) {
         return DR_ENOMEM;

@@ -688,6 +688,7 @@ static void test_snapshot_catalog_rejected(void **state)
         {1, "backups out of order or duplicated"},
         {2, "malformed backup"}, /* unknown state */
         {3, "jobs out of order or duplicated"},
+        {4, "runs without an attempt"}, /* found by fuzz_codec_snapshot */
     };
 
     take_backup(f, FSM_BACKUP_PG_LOGICAL, DAY);
@@ -716,6 +717,10 @@ static void test_snapshot_catalog_rejected(void **state)
                 break;
             case 3:
                 pb->jobs[1]->id = pb->jobs[0]->id;
+                break;
+            case 4:
+                pb->jobs[1]->state = DR__JOB_STATE__JOB_RUNNING;
+                pb->jobs[1]->attempt = 0;
                 break;
         }
         len = dr__snapshot__get_packed_size(pb);
