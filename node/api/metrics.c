@@ -476,6 +476,18 @@ static void metrics_wal_catalog(struct out *o, const struct fsm *f)
         }
     }
     put(o,
+        "# HELP drnode_wal_replication_lag_bytes WAL of the primary region's "
+        "newest timeline that this region's archive lacks, at the last scans "
+        "(0: it holds all of it).\n"
+        "# TYPE drnode_wal_replication_lag_bytes gauge\n");
+    for (size_t i = 0; i < f->n_wal_archives; i++) {
+        uint64_t lag;
+        if (fsm_wal_lag_bytes(f, f->wal_archives[i].region, &lag)) {
+            put(o, "drnode_wal_replication_lag_bytes{region=\"%s\"} %llu\n",
+                f->wal_archives[i].region, (unsigned long long)lag);
+        }
+    }
+    put(o,
         "# HELP drnode_wal_archive_gaps Runs of WAL segments missing "
         "between the ranges of the region's archive, at the last scan.\n"
         "# TYPE drnode_wal_archive_gaps gauge\n");

@@ -745,6 +745,14 @@ bool fsm_wal_stream_slot_wanted(const struct fsm *f, const char *region);
 /* Region's WAL catalog entry, or NULL before its first scan. */
 const struct fsm_wal_archive *fsm_wal_archive_get(const struct fsm *f,
                                                   const char *region);
+/* The WAL region's archive lacks, in bytes, at the last scans: the end of
+ * the newest range (by timeline, then end) of the primary region's
+ * archive, less the furthest end region's archive reaches on the same
+ * system and timeline (its start when none). false when there is no
+ * primary, region is the primary, or either has not been scanned. */
+bool fsm_wal_lag_bytes(const struct fsm *f,
+                       const char *region,
+                       uint64_t *bytes);
 /* Whether the leader should create a wal_scan job for region: it has an
  * object store, wal.scan_interval_s is not 0, no scan of it is pending or
  * running, and its last scan job (successful or not) was created that

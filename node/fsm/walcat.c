@@ -57,6 +57,41 @@ void fsm__wal_archive_close(struct fsm *f)
     f->n_wal_archives = 0;
 }
 
+bool fsm_wal_lag_bytes(const struct fsm *f, const char *region, uint64_t *bytes)
+{
+    const char *primary = f->site.primary_region;
+    const struct fsm_wal_archive *p, *w;
+    const struct fsm_wal_range *head = NULL;
+    uint64_t reached;
+
+    *bytes = 0;
+    if (primary == NULL || strcmp(primary, region) == 0 ||
+        (p = fsm_wal_archive_get(f, primary)) == NULL ||
+        (w = fsm_wal_archive_get(f, region)) == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < p->n_ranges; i++) {
+        const struct fsm_wal_range *r = &p->ranges[i];
+        if (head == NULL || r->timeline > head->timeline ||
+            (r->timeline == head->timeline && r->end_lsn > head->end_lsn)) {
+            head = r;
+        }
+    }
+    if (head == NULL) {
+        return false;
+    }
+    reached = head->start_lsn;
+    for (size_t i = 0; i < w->n_ranges; i++) {
+        const struct fsm_wal_range *r = &w->ranges[i];
+        if (r->sysid == head->sysid && r->timeline == head->timeline &&
+            r->end_lsn > reached) {
+            reached = r->end_lsn;
+        }
+    }
+    *bytes = head->end_lsn > reached ? head->end_lsn - reached : 0;
+    return true;
+}
+
 bool fsm_wal_scan_due(const struct fsm *f, const char *region, uint64_t now)
 {
     const struct fsm_region *r = fsm_region_get(f, region);

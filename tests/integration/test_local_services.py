@@ -9,6 +9,7 @@ import atexit
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -307,6 +308,21 @@ class TestLocalServices(LocalCluster):
                                 "relname = 'wal_t'") == ["1"] and
                     sql(r, "SELECT count(*) FROM wal_t") == ["100"],
                     30, interval=0.5, what="wal_t replayed in %s" % r)
+        # The catalog's scans (every 60 s here, the first at start) give
+        # each DR region's lag behind the primary's archive.
+        url = self.endpoints().split(",")[0] + "/metrics"
+        lag = {}
+
+        def scanned():
+            body = urllib.request.urlopen(url, timeout=10).read().decode()
+            lag.clear()
+            lag.update(re.findall(r'(?m)^drnode_wal_replication_lag_bytes'
+                                  r'\{region="([^"]+)"\} (\d+)$', body))
+            return set(lag) == set(REGIONS[1:])
+        drcluster.wait_until(scanned, 90, interval=1,
+                             what="drnode_wal_replication_lag_bytes of "
+                                  "every DR region")
+        self.assertTrue(all(int(v) < 64 << 20 for v in lag.values()), lag)
 
     def test_3_node_configs(self):
         svc = self.services()

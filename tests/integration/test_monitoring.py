@@ -65,6 +65,10 @@ CONDITIONAL = {
     "drnode_wal_stream_active": "only while the WAL stream's replication "
                                 "slot exists on [services] pg "
                                 "(test_walstream.py checks it live)",
+    "drnode_wal_replication_lag_bytes": "only once the primary's and a DR "
+                                        "region's WAL archives were scanned "
+                                        "(test_local_services.py checks it "
+                                        "live)",
     "drnode_pg_standby_replay_delay_seconds": "only on nodes with [services] "
                                               "pg_standby (test_pitr.py "
                                               "checks it live)",
@@ -274,7 +278,7 @@ class TestMonitoring(ClusterTestCase):
                             "DnsNotAtPrimary", "RaftTlsRefused",
                             "RegionEndpointsUnreachable",
                             "WalArchiveFailing", "PgStandbyBehind",
-                            "WalStreamStalled",
+                            "WalStreamStalled", "WalCopiesBehind",
                             "TlsCertificateExpiresSoon"}
         self.assertEqual(set(by_name), want)
 

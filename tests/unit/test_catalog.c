@@ -983,6 +983,52 @@ static void test_wal_scan_job(void **state)
     assert_true(fsm_wal_scan_due(f, "eu-west", t + 120000));
 }
 
+/* Scan region with scan_finish_cmd's ranges, the second one ending at
+ * end (0: left out). */
+static void scan_region(struct fsm *f,
+                        const char *region,
+                        uint64_t end,
+                        uint64_t t)
+{
+    struct fsm_result res;
+    struct fsm_cmd c = scan_cmd(region);
+    uint64_t id = apply_ok(f, &c, t, &res);
+
+    c = claim_cmd(id, region[0] == 'e' ? 1 : 2);
+    apply_ok(f, &c, t + 1, &res);
+    c = scan_finish_cmd(id, region[0] == 'e' ? 1 : 2);
+    c.u.job.wal.ranges_total = end != 0 ? 2 : 1;
+    c.u.job.wal.n_ranges = end != 0 ? 2 : 1;
+    c.u.job.wal.ranges[1].end_lsn = end;
+    apply_ok(f, &c, t + 2, &res);
+}
+
+/* How much of the primary's newest timeline a DR region's archive lacks,
+ * by the last scans. */
+static void test_wal_lag_bytes(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t lag = 1, t = 3 * DAY;
+
+    assert_string_equal(f->site.primary_region, "eu-west");
+    assert_false(fsm_wal_lag_bytes(f, "us-east", &lag)); /* no scans */
+    assert_int_equal(lag, 0);
+    scan_region(f, "us-east", 0x6800000, t);
+    assert_false(fsm_wal_lag_bytes(f, "us-east", &lag)); /* nor eu-west's */
+    scan_region(f, "eu-west", 0x7000800, t + 10);
+    assert_false(fsm_wal_lag_bytes(f, "eu-west", &lag)); /* the primary */
+    assert_true(fsm_wal_lag_bytes(f, "us-east", &lag));
+    assert_int_equal(lag, 0x7000800 - 0x6800000);
+    /* Timeline 2 missing altogether: all of it. */
+    scan_region(f, "us-east", 0, t + 20);
+    assert_true(fsm_wal_lag_bytes(f, "us-east", &lag));
+    assert_int_equal(lag, 0x7000800 - 0x6000000);
+    /* Caught up, or ahead (scanned later than the primary). */
+    scan_region(f, "us-east", 0x7100000, t + 30);
+    assert_true(fsm_wal_lag_bytes(f, "us-east", &lag));
+    assert_int_equal(lag, 0);
+}
+
 /* Entries carry a scan's ranges byte for byte. */
 static void test_wal_scan_codec(void **state)
 {
@@ -1033,6 +1079,7 @@ int main(void)
         BOOTED(test_snapshot_catalog_rejected),
         BOOTED(test_wal_stream_job),
         BOOTED(test_wal_scan_job),
+        BOOTED(test_wal_lag_bytes),
         BOOTED(test_wal_scan_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
