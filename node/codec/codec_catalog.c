@@ -698,6 +698,13 @@ int codec__catalog_from_pb(const Dr__Snapshot *s, struct fsm *f, char *errmsg)
         }
         b.copies = copies;
         b.n_copies = pbb->n_copies;
+        if (b.n_copies == 0 &&
+            (b.origin_region == NULL || b.origin_region[0] == '\0')) {
+            /* Its one copy would be of no region (a fuzz find: then the
+             * state did not encode to a snapshot that decodes). */
+            free(copies);
+            return fail(errmsg, "backup without copies or origin region", b.id);
+        }
         if (b.n_copies == 0) {
             /* From before copies: the origin's objects are its one copy,
              * as checked then (or as written, when never verified). */

@@ -689,6 +689,7 @@ static void test_snapshot_catalog_rejected(void **state)
         {2, "malformed backup"}, /* unknown state */
         {3, "jobs out of order or duplicated"},
         {4, "runs without an attempt"}, /* found by fuzz_codec_snapshot */
+        {5, "without copies or origin region"}, /* the same */
     };
 
     take_backup(f, FSM_BACKUP_PG_LOGICAL, DAY);
@@ -697,7 +698,8 @@ static void test_snapshot_catalog_rejected(void **state)
         struct snap a = snap_take(f);
         Dr__Snapshot *pb = dr__snapshot__unpack(NULL, a.len, a.base);
         uint8_t *bad;
-        size_t len;
+        size_t len, saved_copies = 0;
+        char *saved_origin = NULL;
 
         assert_non_null(pb);
         assert_int_equal(pb->n_backups, 2);
@@ -722,6 +724,12 @@ static void test_snapshot_catalog_rejected(void **state)
                 pb->jobs[1]->state = DR__JOB_STATE__JOB_RUNNING;
                 pb->jobs[1]->attempt = 0;
                 break;
+            case 5:
+                saved_copies = pb->backups[1]->n_copies;
+                saved_origin = pb->backups[1]->origin_region;
+                pb->backups[1]->n_copies = 0;
+                pb->backups[1]->origin_region = (char *)"";
+                break;
         }
         len = dr__snapshot__get_packed_size(pb);
         bad = malloc(len);
@@ -735,6 +743,10 @@ static void test_snapshot_catalog_rejected(void **state)
             Dr__Backup *t = pb->backups[0];
             pb->backups[0] = pb->backups[1];
             pb->backups[1] = t;
+        }
+        if (cases[i].what == 5) {
+            pb->backups[1]->n_copies = saved_copies;
+            pb->backups[1]->origin_region = saved_origin;
         }
         dr__snapshot__free_unpacked(pb, NULL);
         free(bad);
