@@ -77,7 +77,7 @@ bench: build
 	./bench/pg-copy-floor --drnode $(BUILD)/node/drnode
 	./bench/redis-backup $(BUILD)/node/drnode
 	.deps/venv/bin/python3 bench/replicate --drnode $(BUILD)/node/drnode
-	./bench/failover-vs-patroni --drctl $(BUILD)/cluster/drctl --big-mib 1024
+	./bench/failover-vs-patroni --drctl $(BUILD)/cluster/drctl --big-mib 1024 --paths promote,restore
 	./bench/wal-archive --drnode $(BUILD)/node/drnode
 
 # 10,000 deterministic fault schedules on raft's fixture (make test runs
