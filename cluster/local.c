@@ -384,16 +384,13 @@ static int local__put(struct client *c, const char *path, json_t *body)
     return -1;
 }
 
-/* Each region's PostgreSQL and Redis are its public endpoints: what the
- * other regions probe before a silent region counts as lost. */
-static int local__region_endpoints(struct drctl *d,
-                                   const struct local_cluster *lc)
+/* A client of lc's nodes (its API addresses, DIR/token, its TLS files). */
+static int local__connect(const struct local_cluster *lc,
+                          struct client *c,
+                          char *errmsg)
 {
     char endpoints[LOCAL_NODES_MAX * 24], token[LOCAL_PATH_MAX + 16];
-    char errmsg[CLIENT_ERRMSG_MAX];
-    struct client c;
     size_t len = 0;
-    int rv = 0;
 
     for (size_t i = 0; i < lc->n && len + 24 < sizeof(endpoints); i++) {
         len +=
@@ -401,7 +398,19 @@ static int local__region_endpoints(struct drctl *d,
                              i > 0 ? "," : "", lc->nodes[i].api_address);
     }
     local_pathf(token, sizeof(token), "%s/token", lc->dir);
-    if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
+    return local_client_init(lc, c, endpoints, token, 5000, errmsg);
+}
+
+/* Each region's PostgreSQL and Redis are its public endpoints: what the
+ * other regions probe before a silent region counts as lost. */
+static int local__region_endpoints(struct drctl *d,
+                                   const struct local_cluster *lc)
+{
+    char errmsg[CLIENT_ERRMSG_MAX];
+    struct client c;
+    int rv = 0;
+
+    if (local__connect(lc, &c, errmsg) != 0) {
         return drctl_fail(d, "region endpoints: %s", errmsg);
     }
     for (size_t i = 0; i < lc->n_regions && rv == 0; i++) {
@@ -440,21 +449,14 @@ static int local__settings(struct drctl *d,
                            const struct local_cluster *lc,
                            bool services)
 {
-    char endpoints[LOCAL_NODES_MAX * 24], token[LOCAL_PATH_MAX + 16];
     char errmsg[CLIENT_ERRMSG_MAX], api[64], server[32];
     const char *keys[] = {"dns.api_url", "dns.zone", "dns.name", "dns.servers"};
     const char *values[4];
     struct client c;
-    size_t len = 0;
     int rv = 0;
 
     if (lc->dns_port == 0 && !services) {
         return 0;
-    }
-    for (size_t i = 0; i < lc->n && len + 24 < sizeof(endpoints); i++) {
-        len +=
-            (size_t)snprintf(endpoints + len, sizeof(endpoints) - len, "%s%s",
-                             i > 0 ? "," : "", lc->nodes[i].api_address);
     }
     snprintf(api, sizeof(api), "http://127.0.0.1:%u", lc->dns_api_port);
     snprintf(server, sizeof(server), "127.0.0.1:%u", lc->dns_port);
@@ -462,8 +464,7 @@ static int local__settings(struct drctl *d,
     values[1] = LOCAL_DNS_ZONE;
     values[2] = LOCAL_DNS_NAME;
     values[3] = server;
-    local_pathf(token, sizeof(token), "%s/token", lc->dir);
-    if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
+    if (local__connect(lc, &c, errmsg) != 0) {
         return drctl_fail(d, "dns settings: %s", errmsg);
     }
     for (size_t k = 0; k < 4 && rv == 0 && lc->dns_port != 0; k++) {
@@ -544,19 +545,11 @@ static bool local__base_everywhere(const struct local_cluster *lc,
 static void local__wait_databases(struct drctl *d,
                                   const struct local_cluster *lc)
 {
-    char endpoints[LOCAL_NODES_MAX * 48], token[LOCAL_PATH_MAX + 16];
     char errmsg[CLIENT_ERRMSG_MAX], down[128] = "";
     uint64_t deadline = client_now_ms() + LOCAL_UP_WAIT_MS;
     struct client c;
-    size_t len = 0;
 
-    for (size_t i = 0; i < lc->n && len + 48 < sizeof(endpoints); i++) {
-        len +=
-            (size_t)snprintf(endpoints + len, sizeof(endpoints) - len, "%s%s",
-                             i > 0 ? "," : "", lc->nodes[i].api_address);
-    }
-    local_pathf(token, sizeof(token), "%s/token", lc->dir);
-    if (local_client_init(lc, &c, endpoints, token, 5000, errmsg) != 0) {
+    if (local__connect(lc, &c, errmsg) != 0) {
         drctl_warn(d, "%s", errmsg);
         return;
     }
@@ -594,6 +587,12 @@ static void local__wait_databases(struct drctl *d,
     }
 }
 
+static void local__setenv(const char *name, const char *value, void *arg)
+{
+    (void)arg;
+    setenv(name, value, 1);
+}
+
 /* A fresh cluster with services: each region's PostgreSQL but the
  * primary's becomes a standby replaying its own region's WAL copies
  * ([services] pg_standby in its nodes' configs), from the first base
@@ -603,11 +602,10 @@ static int local__standbys(struct drctl *d,
                            const struct local_cluster *lc,
                            const char *drnode)
 {
-    char endpoints[LOCAL_NODES_MAX * 48], path[LOCAL_PATH_MAX + 32];
     char errmsg[CLIENT_ERRMSG_MAX], id[128] = "", last[256] = "";
     uint64_t deadline = client_now_ms() + LOCAL_BASE_WAIT_MS;
     struct client c;
-    size_t len = 0, want = 0;
+    size_t want = 0;
     int rv;
 
     for (size_t i = 1; i < lc->n_regions; i++) {
@@ -616,26 +614,8 @@ static int local__standbys(struct drctl *d,
     if (want == 0 || lc->regions[0].pg_port == 0) {
         return 0;
     }
-    for (size_t i = 0; i < lc->n && len + 48 < sizeof(endpoints); i++) {
-        len += (size_t)snprintf(endpoints + len, sizeof(endpoints) - len,
-                                "%s%s://%s", i > 0 ? "," : "", local_scheme(lc),
-                                lc->nodes[i].api_address);
-    }
-    setenv("DRCTL_ENDPOINTS", endpoints, 1);
-    local_pathf(path, sizeof(path), "%s/token", lc->dir);
-    setenv("DRCTL_TOKEN_FILE", path, 1);
-    if (lc->tls) {
-        local_pathf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/ca.crt", lc->dir);
-        setenv("DRCTL_CACERT", path, 1);
-        local_pathf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/client-drctl.crt",
-                    lc->dir);
-        setenv("DRCTL_CERT", path, 1);
-        local_pathf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/client-drctl.key",
-                    lc->dir);
-        setenv("DRCTL_KEY", path, 1);
-    }
-    local_pathf(path, sizeof(path), "%s/token", lc->dir);
-    if (local_client_init(lc, &c, endpoints, path, 5000, errmsg) != 0) {
+    local_env_each(lc, local__setenv, NULL);
+    if (local__connect(lc, &c, errmsg) != 0) {
         return drctl_fail(d, "standbys: %s", errmsg);
     }
     if (!d->json) {

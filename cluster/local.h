@@ -129,8 +129,14 @@ int local_find_drnode(const char *opt, char *out, size_t size, char *errmsg);
 /* Print the last lines of node n's log to stderr, indented. */
 void local_print_log_tail(const struct local_node *n, int lines);
 
-/* Write DIR/env (DRCTL_ENDPOINTS and DRCTL_TOKEN_FILE lines) and return the
- * two lines in buf as well. */
+/* Write DIR/env (local_env_each's variables, one line each) and return
+ * its lines in buf as well. */
+/* fn(NAME, VALUE, arg) for each variable DIR/env sets: DRCTL_ENDPOINTS,
+ * DRCTL_TOKEN_FILE and, with TLS, DRCTL_CACERT, DRCTL_CERT, DRCTL_KEY. */
+void local_env_each(const struct local_cluster *lc,
+                    void (*fn)(const char *name, const char *value, void *arg),
+                    void *arg);
+
 int local_write_env(const struct local_cluster *lc,
                     char *buf,
                     size_t size,

@@ -932,42 +932,61 @@ void local_print_file_tail(const char *what, const char *path, int lines)
     }
 }
 
+void local_env_each(const struct local_cluster *lc,
+                    void (*fn)(const char *name, const char *value, void *arg),
+                    void *arg)
+{
+    static const char *const tls[][2] = {
+        {"DRCTL_CACERT", "ca.crt"},
+        {"DRCTL_CERT", "client-drctl.crt"},
+        {"DRCTL_KEY", "client-drctl.key"},
+    };
+    char path[LOCAL_PATH_MAX + 32], list[LOCAL_NODES_MAX * 40];
+    size_t used = 0;
+
+    list[0] = '\0';
+    for (size_t i = 0; i < lc->n; i++) {
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s://%s",
+                                 i > 0 ? "," : "", local_scheme(lc),
+                                 lc->nodes[i].api_address);
+    }
+    fn("DRCTL_ENDPOINTS", list, arg);
+    snprintf(path, sizeof(path), "%s/token", lc->dir);
+    fn("DRCTL_TOKEN_FILE", path, arg);
+    for (size_t i = 0; lc->tls && i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/%s", lc->dir,
+                 tls[i][1]);
+        fn(tls[i][0], path, arg);
+    }
+}
+
+struct local__env_buf
+{
+    char *buf;
+    size_t size;
+};
+
+static void local__env_line(const char *name, const char *value, void *arg)
+{
+    struct local__env_buf *b = arg;
+    size_t used = strlen(b->buf);
+
+    snprintf(b->buf + used, b->size - used, "%s=", name);
+    drctl_shell_word(b->buf, b->size, value);
+    used = strlen(b->buf);
+    snprintf(b->buf + used, b->size - used, "\n");
+}
+
 int local_write_env(const struct local_cluster *lc,
                     char *buf,
                     size_t size,
                     char *errmsg)
 {
-    char path[LOCAL_PATH_MAX + 16], list[LOCAL_NODES_MAX * 40];
-    size_t i, used = 0;
+    struct local__env_buf b = {buf, size};
+    char path[LOCAL_PATH_MAX + 16];
 
-    list[0] = '\0';
-    for (i = 0; i < lc->n; i++) {
-        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s://%s",
-                                 i > 0 ? "," : "", local_scheme(lc),
-                                 lc->nodes[i].api_address);
-    }
-    snprintf(path, sizeof(path), "%s/token", lc->dir);
-    snprintf(buf, size, "DRCTL_ENDPOINTS=");
-    drctl_shell_word(buf, size, list);
-    used = strlen(buf);
-    snprintf(buf + used, size - used, "\nDRCTL_TOKEN_FILE=");
-    drctl_shell_word(buf, size, path);
-    if (lc->tls) {
-        static const char *const vars[][2] = {
-            {"DRCTL_CACERT", "ca.crt"},
-            {"DRCTL_CERT", "client-drctl.crt"},
-            {"DRCTL_KEY", "client-drctl.key"},
-        };
-        for (i = 0; i < 3; i++) {
-            used = strlen(buf);
-            snprintf(buf + used, size - used, "\n%s=", vars[i][0]);
-            snprintf(path, sizeof(path), "%s/" LOCAL_TLS_DIR "/%s", lc->dir,
-                     vars[i][1]);
-            drctl_shell_word(buf, size, path);
-        }
-    }
-    used = strlen(buf);
-    snprintf(buf + used, size - used, "\n");
+    buf[0] = '\0';
+    local_env_each(lc, local__env_line, &b);
     snprintf(path, sizeof(path), "%s/env", lc->dir);
     return local_write_file(path, buf, strlen(buf), 0644, errmsg);
 }
