@@ -470,9 +470,11 @@ static json_t *restore_spec(const struct config *c,
         redis_method(spec, f, "redis_method");
     }
     if (c->pg_standby_conninfo[0] != '\0') {
-        /* Promoted instead of a restore when it is recent enough. */
+        /* Promoted instead of a restore when it is recent enough; never
+         * in a switchover, whose final backup has every commit. */
         json_object_set_new(spec, "pg_standby",
                             json_string(c->pg_standby_conninfo));
+        json_object_set_new(spec, "planned", json_boolean(rb->planned));
         json_object_set_new(
             spec, "max_standby_lag_s",
             json_integer(fsm_setting_int(f, "failover.max_standby_lag_s")));

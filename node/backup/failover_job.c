@@ -6,6 +6,7 @@
  *                     "redis_password_file"?, "redis_method"?, "parallel"?,
  *                     "activate"?: COMMAND,
  *                     "from_step"?: "restore"|"verify"|"activate",
+ *                     "planned"?: bool (a switchover: never promote),
  *                     "pg_promoted"?: bool (from verify: the standby was)}
  *                    PART = {"backup_id", "store", "credentials_file"?,
  *                    "manifest_key", "manifest_sha256", "snapshot_ms"?}
@@ -208,6 +209,13 @@ static int try_standby(const json_t *spec,
     }
     if (rv != 0) {
         snprintf(why, sizeof(why), "unreachable: %.250s", err);
+    } else if (in_recovery && have_backup &&
+               json_is_true(json_object_get(spec, "planned"))) {
+        /* The final backup holds every commit; the standby has only what
+         * reached its region's archive. */
+        snprintf(why, sizeof(why),
+                 "a switchover restores its final backup (RPO 0); the "
+                 "standby may lack the last commits");
     } else if (!in_recovery) {
         snprintf(why, sizeof(why),
                  "not in recovery: not a standby (or promoted already)");

@@ -452,8 +452,26 @@ class FailoverTest(unittest.TestCase):
         """A planned move to us-east with eu-west alive: eu-west's fence
         hooks run and are confirmed, final backups of eu-west are taken and
         verified in us-east, then the runbook; rows written after the last
-        scheduled backup arrive too."""
+        scheduled backup arrive too. us-east's database is a standby
+        (pg_standby, as drctl local up makes them): a switchover restores
+        its final backup over it rather than promote it, which could lack
+        the last commits."""
         self.load_and_back_up()
+        standby = PgServer(start=False)
+        self.addCleanup(standby.stop)
+        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
+                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
+                     "127.0.0.1", "-p", str(self.pg["eu-west"].port), "-U",
+                     "postgres"])
+        standby.start()
+        for nid in (3, 4):
+            self.c.stop(nid)
+            self.c.services[nid] = {"pg": standby.conninfo("app"),
+                                    "pg_standby": standby.conninfo("app"),
+                                    "redis": self.redis["us-east"].address}
+            self.c.write_config(self.c.nodes[nid])
+            self.c.restart(nid)
+        self.c.wait_for_leader()
         epoch0 = self.c.leader().get("/api/site").json["epoch"]
         self.pg["eu-west"].psql("app", "INSERT INTO agents (name) SELECT "
                                 "'unsaved-' || g FROM generate_series(1, 30) g")
@@ -488,7 +506,13 @@ class FailoverTest(unittest.TestCase):
             b = self.c.leader().get("/api/backups/" + bid).json
             self.assertEqual(b["origin_region"], "eu-west")
             self.assertGreaterEqual(b["snapshot_ms"], at["final_backup"])
-        n = self.pg["us-east"].psql("app", "SELECT count(*) FROM agents")
+        detail = json.loads(rb["detail"])
+        self.assertEqual(detail["pg_path"], "restore", detail)
+        self.assertIn("a switchover restores its final backup",
+                      detail["standby"]["why_not"])
+        self.assertEqual(standby.psql(
+            "app", "SELECT pg_is_in_recovery()").strip(), "f")
+        n = standby.psql("app", "SELECT count(*) FROM agents")
         self.assertEqual(n.strip(), "4030")
         rc = self.redis["us-east"].client()
         self.assertEqual(rc.command("GET", "session:unsaved"), b"x")
