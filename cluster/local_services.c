@@ -1317,20 +1317,16 @@ static size_t local__wait_gone(struct local__svc *svcs,
     }
 }
 
-size_t local_services_stop(const struct drctl *d,
-                           const struct local_cluster *lc,
-                           const char *region,
-                           bool abrupt,
-                           bool verbose)
+/* Stop the running ones of svcs[n] (see local_services_stop); returns how
+ * many were running. */
+static size_t local__stop_svcs(const struct drctl *d,
+                               struct local__svc *svcs,
+                               size_t n,
+                               bool abrupt,
+                               bool verbose)
 {
-    struct local__svc *svcs;
-    size_t n, i, stopped = 0, left;
+    size_t i, stopped = 0, left;
 
-    svcs = local__list_of(lc, region, &n);
-    if (svcs == NULL) {
-        drctl_warn(d, "out of memory: services not stopped");
-        return 0;
-    }
     for (i = 0; i < n; i++) {
         struct local__svc *s = &svcs[i];
         if (!local__svc_running(s, &s->pid)) {
@@ -1375,6 +1371,23 @@ size_t local_services_stop(const struct drctl *d,
             unlink(svcs[i].pidfile);
         }
     }
+    return stopped;
+}
+
+size_t local_services_stop(const struct drctl *d,
+                           const struct local_cluster *lc,
+                           const char *region,
+                           bool abrupt,
+                           bool verbose)
+{
+    size_t n, stopped;
+    struct local__svc *svcs = local__list_of(lc, region, &n);
+
+    if (svcs == NULL) {
+        drctl_warn(d, "out of memory: services not stopped");
+        return 0;
+    }
+    stopped = local__stop_svcs(d, svcs, n, abrupt, verbose);
     free(svcs);
     return stopped;
 }
@@ -1387,35 +1400,6 @@ static int local__rm_entry(const char *path,
     (void)st;
     (void)ftw;
     return (type == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? -1 : 0;
-}
-
-/* Stop the running ones of svcs[n] (PostgreSQL): fast shutdown, SIGKILL
- * after a while. */
-static void local__stop_pgs(struct local__svc *svcs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct local__svc *s = &svcs[i];
-        if (!local__svc_running(s, &s->pid)) {
-            s->pid = 0;
-            continue;
-        }
-        s->born = local_proc_start(s->pid);
-        if (kill(s->pid, SIGINT) != 0) {
-            s->pid = 0;
-        }
-    }
-    if (local__wait_gone(svcs, n, LOCAL__STOP_MS) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (svcs[i].pid != 0 && local__svc_alive(&svcs[i])) {
-                kill(svcs[i].pid, SIGKILL);
-            }
-        }
-        local__wait_gone(svcs, n, 3000);
-    }
-    for (size_t i = 0; i < n; i++) {
-        unlink(svcs[i].pidfile);
-        svcs[i].pid = 0;
-    }
 }
 
 /* Start drctl restore --pitr --standby for s (its log in log->log). */
@@ -1484,6 +1468,7 @@ int local_services_standbys(struct drctl *d,
     uint64_t deadline = client_now_ms() + LOCAL__STANDBY_MS;
     size_t n_all, n = 0, i, k;
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    bool stopped = false;
     int rv = 0;
 
     all = local__list(lc, &n_all);
@@ -1513,7 +1498,8 @@ int local_services_standbys(struct drctl *d,
     }
     /* The servers initdb made go: a standby's data directory is the base
      * backup's. */
-    local__stop_pgs(pgs, n);
+    local__stop_svcs(d, pgs, n, false, false);
+    stopped = true;
     for (i = 0; i < n; i++) {
         local_pathf(old, sizeof(old), "%s.initdb", pgs[i].data);
         if ((rename(pgs[i].data, old) != 0 && errno != ENOENT) ||
@@ -1560,6 +1546,17 @@ int local_services_standbys(struct drctl *d,
             pgs[i].region, pgs[i].port, pgs[i].region);
     }
 out:
+    if (rv != 0 && stopped) {
+        fprintf(stderr,
+                "drctl: %s: the DR regions' PostgreSQL may be stopped; to run "
+                "them as plain servers: drctl local down --dir %s, remove "
+                "DIR/" LOCAL_SERVICES_DIR
+                "/REGION/pg and "
+                "DIR/" LOCAL_SERVICES_DIR "/REGION/" LOCAL__DB_MARKER
+                " of each, and drctl local up --dir %s again (it initdbs "
+                "where there is no server)\n",
+                d->cmd, lc->dir, lc->dir);
+    }
     free(logs);
     free(pgs);
     free(bins);

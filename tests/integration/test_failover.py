@@ -221,6 +221,27 @@ class FailoverTest(unittest.TestCase):
         wait_until(copied, 90, interval=0.2, what="copies in us-east")
         return ids
 
+    def us_east_standby(self):
+        """A streaming standby of eu-west's database, made us-east's pg and
+        pg_standby (its nodes restarted with it), as drctl local up makes
+        them."""
+        standby = PgServer(start=False)
+        self.addCleanup(standby.stop)
+        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
+                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
+                     "127.0.0.1", "-p", str(self.pg["eu-west"].port), "-U",
+                     "postgres"])
+        standby.start()
+        for nid in (3, 4):
+            self.c.stop(nid)
+            self.c.services[nid] = {"pg": standby.conninfo("app"),
+                                    "pg_standby": standby.conninfo("app"),
+                                    "redis": self.redis["us-east"].address}
+            self.c.write_config(self.c.nodes[nid])
+            self.c.restart(nid)
+        self.c.wait_for_leader()
+        return standby
+
     def lose_eu_west(self):
         t = time.time()
         for nid in (1, 2):
@@ -331,21 +352,7 @@ class FailoverTest(unittest.TestCase):
         backup_ms = self.c.leader().get("/api/backups/" + pg_id).json[
             "snapshot_ms"]
         primary = self.pg["eu-west"]
-        standby = PgServer(start=False)
-        self.addCleanup(standby.stop)
-        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
-                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
-                     "127.0.0.1",
-                     "-p", str(primary.port), "-U", "postgres"])
-        standby.start()
-        for nid in (3, 4):
-            self.c.stop(nid)
-            self.c.services[nid] = {"pg": standby.conninfo("app"),
-                                    "pg_standby": standby.conninfo("app"),
-                                    "redis": self.redis["us-east"].address}
-            self.c.write_config(self.c.nodes[nid])
-            self.c.restart(nid)
-        self.c.wait_for_leader()
+        standby = self.us_east_standby()
         # Written after the last backup: only the standby has these.
         primary.psql("app", "INSERT INTO agents (name) SELECT 'late-' || g "
                      "FROM generate_series(1, 500) g")
@@ -457,21 +464,7 @@ class FailoverTest(unittest.TestCase):
         its final backup over it rather than promote it, which could lack
         the last commits."""
         self.load_and_back_up()
-        standby = PgServer(start=False)
-        self.addCleanup(standby.stop)
-        standby.run([os.path.join(svc_pg.PG_BIN, "pg_basebackup"), "-D",
-                     standby.data, "-R", "-X", "stream", "-c", "fast", "-h",
-                     "127.0.0.1", "-p", str(self.pg["eu-west"].port), "-U",
-                     "postgres"])
-        standby.start()
-        for nid in (3, 4):
-            self.c.stop(nid)
-            self.c.services[nid] = {"pg": standby.conninfo("app"),
-                                    "pg_standby": standby.conninfo("app"),
-                                    "redis": self.redis["us-east"].address}
-            self.c.write_config(self.c.nodes[nid])
-            self.c.restart(nid)
-        self.c.wait_for_leader()
+        standby = self.us_east_standby()
         epoch0 = self.c.leader().get("/api/site").json["epoch"]
         self.pg["eu-west"].psql("app", "INSERT INTO agents (name) SELECT "
                                 "'unsaved-' || g FROM generate_series(1, 30) g")
