@@ -216,8 +216,10 @@ static void to_hex(const unsigned char *md, char *hex)
     hex[64] = '\0';
 }
 
-/* Read all of fd from offset 0, hashing it. */
+/* Read fd from offset 0, hashing its first limit bytes (all of it when
+ * shorter). */
 static int hash_fd(int fd,
+                   uint64_t limit,
                    const char *name,
                    unsigned char *buf,
                    char *hex,
@@ -226,14 +228,19 @@ static int hash_fd(int fd,
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char out[32];
     off_t off = 0;
-    ssize_t n;
+    ssize_t n = 0;
 
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         snprintf(errmsg, 256, "%.80s: SHA-256: out of memory", name);
         return DR_ENOMEM;
     }
-    while ((n = pread(fd, buf, WAL_BUF, off)) > 0) {
+    while ((uint64_t)off < limit &&
+           (n = pread(fd, buf,
+                      limit - (uint64_t)off < WAL_BUF
+                          ? (size_t)(limit - (uint64_t)off)
+                          : WAL_BUF,
+                      off)) > 0) {
         EVP_DigestUpdate(md, buf, (size_t)n);
         off += n;
     }
@@ -636,7 +643,7 @@ int wal_push(const struct wal_options *o,
         }
         EVP_Digest(whole, (size_t)sb.st_size, md, NULL, EVP_sha256(), NULL);
         to_hex(md, sha);
-    } else if ((rv = hash_fd(fd, name, buf, sha, errmsg)) != 0) {
+    } else if ((rv = hash_fd(fd, UINT64_MAX, name, buf, sha, errmsg)) != 0) {
         goto out;
     }
     snprintf(prefix, sizeof(prefix), "wal/%016llx/%s/%s-",
@@ -795,16 +802,49 @@ static int later_archived(struct store *s,
     return DR_OK;
 }
 
+/* A standby at the end of the archive asks for the segment in progress
+ * every wal_retrieve_retry_interval, and PostgreSQL keeps what
+ * restore_command gave it as pg_wal/name. When that file already begins
+ * with the stream's longest partial (len bytes hashing to sha), PostgreSQL
+ * has replayed all of it: serving it again would only rewrite 16 MiB every
+ * few seconds. */
+static bool served_already(const struct wal_options *o,
+                           const char *name,
+                           uint64_t len,
+                           const char *sha,
+                           unsigned char *buf)
+{
+    char path[1200], got[STORE_SHA256_HEX], why[256];
+    struct stat st;
+    bool same;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/pg_wal/%s",
+             o->pgdata != NULL ? o->pgdata : ".", name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+           (uint64_t)st.st_size > len &&
+           hash_fd(fd, len, name, buf, got, why) == 0 && strcmp(got, sha) == 0;
+    close(fd);
+    return same;
+}
+
 /* The segment name that the archive lacks, from the WAL stream's longest
  * partial of it, into the temporary file tmp (fd), the rest zeros as in
  * a segment PostgreSQL has not filled yet: recovery replays what it holds
- * and stops at the zeros. DR_ENOTFOUND when the stream has none. */
-static int fetch_streamed(struct store *s,
+ * and stops at the zeros. DR_ENOTFOUND when the stream has none, or
+ * with *unchanged when PostgreSQL holds it already (served_already). */
+static int fetch_streamed(const struct wal_options *o,
+                          struct store *s,
                           const char *name,
                           const struct wal_name *wn,
                           uint64_t sysid,
                           int fd,
                           unsigned char *buf,
+                          bool *unchanged,
                           char *errmsg)
 {
     unsigned char hdr[WAL_HEADER_LEN];
@@ -819,6 +859,14 @@ static int fetch_streamed(struct store *s,
         snprintf(errmsg, 256, "%.40s: %.200s", name,
                  rv != 0 ? why : "not in the archive");
         return rv != 0 ? rv : DR_ENOTFOUND;
+    }
+    if (served_already(o, name, len, sha, buf)) {
+        *unchanged = true;
+        snprintf(errmsg, 256,
+                 "%.40s: nothing new (the WAL stream's %llu bytes of it were "
+                 "fetched before, PostgreSQL holds them in pg_wal)",
+                 name, (unsigned long long)len);
+        return DR_ENOTFOUND;
     }
     rv = download(s, key, fd, buf, hdr, &hdr_len, &total, got, why);
     if (rv != 0) {
@@ -914,8 +962,11 @@ static int fetch_one(const struct wal_options *o,
         goto out;
     }
     if (count == 0) {
-        if ((rv = fetch_streamed(s, name, &wn, sysid, fd, buf, errmsg)) != 0) {
-            if (rv == DR_ENOTFOUND) {
+        bool unchanged = false;
+        rv =
+            fetch_streamed(o, s, name, &wn, sysid, fd, buf, &unchanged, errmsg);
+        if (rv != 0) {
+            if (rv == DR_ENOTFOUND && !unchanged) {
                 snprintf(errmsg, 256, "%.40s: not in the archive (%.180s)",
                          name, store_url(s));
             }

@@ -541,12 +541,23 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         self.assertEqual(p.stdout.decode().strip(), "the last commit",
                          out + err)
 
+    def fetch_dir(self, name):
+        """A data directory as far as wal-fetch looks (the control file of
+        test_4's restore, for the system identifier, and an empty pg_wal),
+        and the restore's wal-fetch config."""
+        src = os.path.join(self.tmp, "r-latest")
+        pgdata = os.path.join(self.tmp, name)
+        os.makedirs(os.path.join(pgdata, "global"))
+        os.makedirs(os.path.join(pgdata, "pg_wal"))
+        shutil.copy(os.path.join(src, "global", "pg_control"),
+                    os.path.join(pgdata, "global"))
+        return pgdata, os.path.join(src, "drnode-wal-fetch.conf")
+
     def test_6_streamed_partials_are_checked(self):
         """A corrupt streamed partial, and one with a later segment in the
         archive (a gap), are refused by wal-fetch naming the segment; what
         it refuses is never written where PostgreSQL reads."""
-        pgdata = os.path.join(self.tmp, "r-latest")  # test_4's restore
-        conf = os.path.join(pgdata, "drnode-wal-fetch.conf")
+        pgdata, conf = self.fetch_dir("fetch-checks")
         paths = sorted(os.path.join(d, f) for d, _, fs in
                        os.walk(os.path.join(self.store, "wal")) for f in fs
                        if PARTIAL.match(f))
@@ -591,6 +602,50 @@ class WalStreamTest(drcluster.GuardedClassSetUp, unittest.TestCase):
             self.assertFalse(os.path.exists(out))
         finally:
             os.unlink(fake)
+
+    def test_6b_a_partial_postgresql_holds_is_not_fetched_again(self):
+        """A standby at the end of the archive asks for the segment in
+        progress every few seconds. PostgreSQL keeps what restore_command
+        gave it as pg_wal/NAME; while that begins with the stream's
+        longest partial, wal-fetch answers "nothing new" and writes
+        nothing. A copy that differs, or none, is fetched again."""
+        paths = sorted(os.path.join(d, f) for d, _, fs in
+                       os.walk(os.path.join(self.store, "wal")) for f in fs
+                       if PARTIAL.match(f))
+        self.assertTrue(paths, "no streamed partial left by test_4")
+        seg = PARTIAL.match(os.path.basename(paths[-1])).group(1)
+        pgdata, conf = self.fetch_dir("standby-like")
+        xlog = os.path.join(pgdata, "pg_wal", "RECOVERYXLOG")
+        kept = os.path.join(pgdata, "pg_wal", seg)
+
+        def fetch():
+            return subprocess.run([self.bin, "wal-fetch", "--config", conf,
+                                   seg, "pg_wal/RECOVERYXLOG"], cwd=pgdata,
+                                  capture_output=True, timeout=60)
+        p = fetch()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"from the WAL stream", p.stderr)
+        os.rename(xlog, kept)  # what PostgreSQL does with a restored file
+        p = fetch()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"nothing new", p.stderr)
+        self.assertIn(seg.encode(), p.stderr)
+        self.assertFalse(os.path.exists(xlog))
+        # One byte of PostgreSQL's copy differs: served again.
+        with open(kept, "r+b") as f:
+            f.seek(100)
+            b = f.read(1)
+            f.seek(100)
+            f.write(bytes([b[0] ^ 0xff]))
+        p = fetch()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.path.getsize(xlog), 16 << 20)
+        # No copy in pg_wal: served again.
+        os.unlink(kept)
+        os.unlink(xlog)
+        p = fetch()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"from the WAL stream", p.stderr)
 
     def test_5_bad_specs_are_refused(self):
         base = {"op": "wal_stream", "pg": "host=127.0.0.1 port=1",
