@@ -131,11 +131,14 @@ static void metrics_wal_stream(struct out *o,
 }
 
 /* A standby replaying the WAL archive ([services] pg_standby), as this
- * node's probe last read it. */
+ * node's probe last read it; f: the end of its region's archive. */
 static void metrics_pg_standby(struct out *o,
+                               const struct fsm *f,
                                const char *region,
                                const struct probe_result *sb)
 {
+    uint64_t end;
+
     if (sb->status == PROBE_UNCONFIGURED || sb->status == PROBE_UNKNOWN) {
         return;
     }
@@ -162,6 +165,19 @@ static void metrics_pg_standby(struct out *o,
             "# TYPE drnode_pg_standby_replay_delay_seconds gauge\n"
             "drnode_pg_standby_replay_delay_seconds{region=\"%s\"} %lld\n",
             region, (long long)sb->replay_delay_s);
+    }
+    if (sb->in_recovery && sb->replay_lsn >= 0 &&
+        fsm_wal_archive_end(f, region, &end)) {
+        put(o,
+            "# HELP drnode_pg_standby_replay_behind_bytes WAL in the region's "
+            "archive at its last scan that the standby has not replayed (0: "
+            "it replayed all of it, as on a standby of an idle primary).\n"
+            "# TYPE drnode_pg_standby_replay_behind_bytes gauge\n"
+            "drnode_pg_standby_replay_behind_bytes{region=\"%s\"} %llu\n",
+            region,
+            (unsigned long long)(end > (uint64_t)sb->replay_lsn
+                                     ? end - (uint64_t)sb->replay_lsn
+                                     : 0));
     }
 }
 
@@ -228,7 +244,7 @@ static void metrics_health(struct out *o, struct api *a)
             (unsigned long long)a->health->reports_failed);
         metrics_wal_archive(o, a->cfg->region, &own[PROBE_DATABASE]);
         metrics_wal_stream(o, a->cfg->region, &own[PROBE_DATABASE]);
-        metrics_pg_standby(o, a->cfg->region, &own[PROBE_PG_STANDBY]);
+        metrics_pg_standby(o, f, a->cfg->region, &own[PROBE_PG_STANDBY]);
         /* What this node finds of the other regions' public endpoints. */
         put(o,
             "# HELP drnode_region_endpoints_down_seconds Once a whole "

@@ -745,6 +745,12 @@ bool fsm_wal_stream_slot_wanted(const struct fsm *f, const char *region);
 /* Region's WAL catalog entry, or NULL before its first scan. */
 const struct fsm_wal_archive *fsm_wal_archive_get(const struct fsm *f,
                                                   const char *region);
+/* The end of the newest range (by timeline, then end) of region's WAL
+ * archive at its last scan: what a standby replaying that archive can
+ * reach. false before the first scan or when it holds no WAL. */
+bool fsm_wal_archive_end(const struct fsm *f,
+                         const char *region,
+                         uint64_t *end_lsn);
 /* The WAL region's archive lacks, in bytes, at the last scans: the end of
  * the newest range (by timeline, then end) of the primary region's
  * archive, less the furthest end region's archive reaches on the same

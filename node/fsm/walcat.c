@@ -57,27 +57,45 @@ void fsm__wal_archive_close(struct fsm *f)
     f->n_wal_archives = 0;
 }
 
-bool fsm_wal_lag_bytes(const struct fsm *f, const char *region, uint64_t *bytes)
+/* The newest range of an archive: by timeline, then end; NULL when it
+ * has none. */
+static const struct fsm_wal_range *wal_head(const struct fsm_wal_archive *a)
 {
-    const char *primary = f->site.primary_region;
-    const struct fsm_wal_archive *p, *w;
     const struct fsm_wal_range *head = NULL;
-    uint64_t reached;
 
-    *bytes = 0;
-    if (primary == NULL || strcmp(primary, region) == 0 ||
-        (p = fsm_wal_archive_get(f, primary)) == NULL ||
-        (w = fsm_wal_archive_get(f, region)) == NULL) {
-        return false;
-    }
-    for (size_t i = 0; i < p->n_ranges; i++) {
-        const struct fsm_wal_range *r = &p->ranges[i];
+    for (size_t i = 0; i < a->n_ranges; i++) {
+        const struct fsm_wal_range *r = &a->ranges[i];
         if (head == NULL || r->timeline > head->timeline ||
             (r->timeline == head->timeline && r->end_lsn > head->end_lsn)) {
             head = r;
         }
     }
-    if (head == NULL) {
+    return head;
+}
+
+bool fsm_wal_archive_end(const struct fsm *f,
+                         const char *region,
+                         uint64_t *end_lsn)
+{
+    const struct fsm_wal_archive *a = fsm_wal_archive_get(f, region);
+    const struct fsm_wal_range *head = a != NULL ? wal_head(a) : NULL;
+
+    *end_lsn = head != NULL ? head->end_lsn : 0;
+    return head != NULL;
+}
+
+bool fsm_wal_lag_bytes(const struct fsm *f, const char *region, uint64_t *bytes)
+{
+    const char *primary = f->site.primary_region;
+    const struct fsm_wal_archive *p, *w;
+    const struct fsm_wal_range *head;
+    uint64_t reached;
+
+    *bytes = 0;
+    if (primary == NULL || strcmp(primary, region) == 0 ||
+        (p = fsm_wal_archive_get(f, primary)) == NULL ||
+        (w = fsm_wal_archive_get(f, region)) == NULL ||
+        (head = wal_head(p)) == NULL) {
         return false;
     }
     reached = head->start_lsn;

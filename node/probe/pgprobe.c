@@ -54,7 +54,8 @@ static const char *const step_queries[] = {
 /* STEP_STATS of a standby. */
 static const char standby_query[] =
     "SELECT pg_is_in_recovery(), COALESCE(floor(extract(epoch FROM now() - "
-    "pg_last_xact_replay_timestamp()))::bigint, -1)";
+    "pg_last_xact_replay_timestamp()))::bigint, -1), "
+    "COALESCE((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, -1)";
 
 static const char *const step_names[] = {
     [STEP_CONNECT] = "connect",
@@ -275,7 +276,7 @@ static bool take_result(struct pg_run *r, PGresult *res)
     }
     if (PQntuples(res) != 1 ||
         PQnfields(res) != (r->step != STEP_STATS                ? 1
-                           : r->run.service == PROBE_PG_STANDBY ? 2
+                           : r->run.service == PROBE_PG_STANDBY ? 3
                                                                 : 10)) {
         PQclear(res);
         fail_pg(r, "unexpected result shape");
@@ -284,6 +285,7 @@ static bool take_result(struct pg_run *r, PGresult *res)
     if (r->step == STEP_STATS && r->run.service == PROBE_PG_STANDBY) {
         r->run.res.in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
         r->run.res.replay_delay_s = strtoll(PQgetvalue(res, 0, 1), &end, 10);
+        r->run.res.replay_lsn = strtoll(PQgetvalue(res, 0, 2), &end, 10);
     } else if (r->step == STEP_STATS) {
         r->run.res.connections = strtoll(PQgetvalue(res, 0, 0), &end, 10);
         r->run.res.max_connections = strtoll(PQgetvalue(res, 0, 1), &end, 10);

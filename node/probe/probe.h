@@ -63,10 +63,12 @@ struct probe_result
     bool stream_slot_dropped;
     int64_t stream_slot_held;
     char stream_slot_drop_error[200];
-    /* PROBE_PG_STANDBY: pg_is_in_recovery(), and seconds since the last
-     * transaction it replayed was committed (-1: none replayed yet) */
+    /* PROBE_PG_STANDBY: pg_is_in_recovery(), seconds since the last
+     * transaction it replayed was committed (-1: none replayed yet), and
+     * the end of the last WAL record it replayed (-1: not in recovery) */
     bool in_recovery;
     int64_t replay_delay_s;
+    int64_t replay_lsn;
     /* PROBE_REDIS: INFO memory; maxmemory 0 = no limit */
     int64_t used_memory, maxmemory;
     /* LLM providers: model names from the models endpoint */

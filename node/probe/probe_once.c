@@ -55,6 +55,7 @@ static json_t *result_json(int service, const struct probe_result *r)
             json_object_set_new(o, "in_recovery", json_boolean(r->in_recovery));
             json_object_set_new(o, "replay_delay_s",
                                 json_integer(r->replay_delay_s));
+            json_object_set_new(o, "replay_lsn", json_integer(r->replay_lsn));
             break;
         case PROBE_REDIS:
             json_object_set_new(o, "used_memory", json_integer(r->used_memory));

@@ -72,6 +72,10 @@ CONDITIONAL = {
     "drnode_pg_standby_replay_delay_seconds": "only on nodes with [services] "
                                               "pg_standby (test_pitr.py "
                                               "checks it live)",
+    "drnode_pg_standby_replay_behind_bytes": "only on nodes with [services] "
+                                             "pg_standby once their region's "
+                                             "WAL archive was scanned "
+                                             "(test_pitr.py checks it live)",
 }
 
 # Metric names a rule uses before the node exports them (the rule is ready

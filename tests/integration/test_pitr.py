@@ -521,12 +521,34 @@ class PitrTest(drcluster.GuardedClassSetUp, unittest.TestCase):
         wait_until(lambda: self.restored_psql(
             res, "SELECT max(batch) FROM t") == "10", 60, interval=0.5,
             what="batch 10 on the standby")
+        # Against us-east's archive in the WAL catalog: nothing left to
+        # replay on an idle primary (PgStandbyBehind stays silent however
+        # old its last commit); behind while its replay is paused.
+        rc, out, err = self.drctl("settings", "set", "wal.scan_interval_s",
+                                  "2")
+        self.assertEqual(rc, 0, out + err)
+        behind = "drnode_pg_standby_replay_behind_bytes"
+        wait_until(lambda: metric(behind) == "0", 60, interval=0.5,
+                   what="the standby level with its region's archive")
+        self.restored_psql(res, "SELECT pg_wal_replay_pause()")
+        self.insert(10)  # a second batch 10: later tests number on
+        self.archive_now()
+        wait_until(lambda: int(metric(behind) or 0) > 0, 60, interval=0.5,
+                   what="the paused standby behind its archive")
+        self.restored_psql(res, "SELECT pg_wal_replay_resume()")
+        wait_until(lambda: metric(behind) == "0", 60, interval=0.5,
+                   what="the standby level again after its replay resumed")
+        self.assertEqual(self.restored_psql(
+            res, "SELECT count(*) FROM t WHERE batch = 10"), "2000")
+        rc, out, err = self.drctl("settings", "set", "wal.scan_interval_s",
+                                  "900")
+        self.assertEqual(rc, 0, out + err)
         self.pg.run([os.path.join(svc_pg.PG_BIN, "pg_ctl"), "-D", d, "-w",
                      "promote"], timeout=60)
         self.assertEqual(self.restored_psql(res, "SELECT pg_is_in_recovery()"),
                          "f")
         self.assertEqual(self.restored_psql(
-            res, "SELECT count(*) FROM t WHERE batch = 10"), "1000")
+            res, "SELECT count(*) FROM t WHERE batch = 10"), "2000")
         wait_until(lambda: metric("drnode_pg_standby_in_recovery") == "0", 60,
                    interval=0.5, what="the promote seen by the probe")
         self.assertIsNone(metric("drnode_pg_standby_replay_delay_seconds"))

@@ -1041,6 +1041,26 @@ static void test_wal_lag_bytes(void **state)
     assert_int_equal(lag, 0);
 }
 
+/* What a standby replaying a region's archive can reach: the end of its
+ * newest range, by timeline before end. */
+static void test_wal_archive_end(void **state)
+{
+    struct fsm *f = *state;
+    uint64_t end = 1, t = 3 * DAY;
+
+    assert_false(fsm_wal_archive_end(f, "us-east", &end)); /* no scan */
+    assert_int_equal(end, 0);
+    scan_region(f, "us-east", 0x7000800, t);
+    assert_true(fsm_wal_archive_end(f, "us-east", &end));
+    assert_int_equal(end, 0x7000800);
+    assert_false(fsm_wal_archive_end(f, "eu-west", &end));
+    /* Timeline 2 gone: timeline 1's end. */
+    scan_region(f, "us-east", 0, t + 10);
+    assert_true(fsm_wal_archive_end(f, "us-east", &end));
+    assert_int_equal(end, 0x6000000);
+    assert_false(fsm_wal_archive_end(f, "nowhere", &end));
+}
+
 /* Entries carry a scan's ranges byte for byte. */
 static void test_wal_scan_codec(void **state)
 {
@@ -1092,6 +1112,7 @@ int main(void)
         BOOTED(test_wal_stream_job),
         BOOTED(test_wal_scan_job),
         BOOTED(test_wal_lag_bytes),
+        BOOTED(test_wal_archive_end),
         BOOTED(test_wal_scan_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
