@@ -250,6 +250,13 @@ class TestCluster(ClusterTestCase):
         and the cluster goes on unchanged."""
         c, leader = self.start_cluster()
         gone = c.followers(leader)[0]
+        # The leader has heard from it (on a loaded machine it may not have
+        # yet): what the restarted node will ask the leader.
+        def heard():
+            return any(m["id"] == gone.id and
+                       isinstance(m.get("last_contact_ms"), int)
+                       for m in leader.status()["members"])
+        wait_until(heard, 20, what="the leader to hear from node %d" % gone.id)
         self.assertEqual(c.stop(gone.id), 0, gone.log_tail())
         c.wipe(gone.id)
         self.assertFalse(gone.join)
