@@ -103,7 +103,7 @@ chaos: bootstrap build
 FUZZ_SECONDS ?= 300
 FUZZ_BUILD ?= build-fuzz
 FUZZERS ?= rdb json codec_entry codec_snapshot config pg_manifest \
-	redis_manifest s3_xml dns tar
+	redis_manifest s3_xml dns tar http
 fuzz:
 	DR_BOOTSTRAP_FUZZ=1 ./scripts/bootstrap
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDR_SANITIZE=fuzz >/dev/null

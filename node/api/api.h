@@ -48,6 +48,15 @@ struct agent;
 /* Export ag's job counters in /metrics (borrowed; NULL until set). */
 void api_set_agent(struct api *a, const struct agent *ag);
 
+/* Serve one connected stream socket fd (the HTTP fuzz harness's end of a
+ * socketpair) as if it had been accepted; the API owns fd from now on.
+ * DR_OK, or DR_EIO when libuv cannot take it (fd is closed then). */
+int api_serve_fd(struct api *a, int fd);
+
+/* Requests in flight (answered or dropped later) and client connections
+ * open: both 0 once everything served has been answered and closed. */
+void api_pending(const struct api *a, uint64_t *calls, uint64_t *conns);
+
 /* Stop accepting connections. In-flight requests still get answers as
  * raft calls back. */
 void api_stop(struct api *a);

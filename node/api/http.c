@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/internal.h"
 #include "log/log.h"
@@ -610,17 +611,12 @@ static uint64_t open_conns(const struct api *a)
     return n;
 }
 
-static void on_accept(uv_stream_t *listener, int status)
+/* A new connection's record, counted and listed, its handle initialised
+ * (closed through conn_closed_cb from now on). */
+static struct api_conn *conn_new(struct api *a)
 {
-    struct api *a = listener->data;
-    struct api_conn *conn;
-    h2o_socket_t *sock;
+    struct api_conn *conn = h2o_mem_alloc(sizeof(*conn));
 
-    if (status != 0) {
-        log_warn("api accept: %s", uv_strerror(status));
-        return;
-    }
-    conn = h2o_mem_alloc(sizeof(*conn));
     conn->a = a;
     conn->ssl_ctx = tls_ctx_ref(a->ssl_ctx);
     conn->prev = NULL;
@@ -630,7 +626,49 @@ static void on_accept(uv_stream_t *listener, int status)
     }
     a->conn_list = conn;
     a->conns++;
-    uv_tcp_init(listener->loop, &conn->tcp);
+    uv_tcp_init(a->loop, &conn->tcp);
+    return conn;
+}
+
+/* Hand an open connection to h2o. */
+static void conn_serve(struct api *a, struct api_conn *conn)
+{
+    h2o_socket_t *sock;
+
+    uv_tcp_nodelay(&conn->tcp, 1);
+    sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, conn_closed_cb);
+    h2o_accept(&a->accept_ctx, sock);
+}
+
+int api_serve_fd(struct api *a, int fd)
+{
+    struct api_conn *conn = conn_new(a);
+
+    if (uv_tcp_open(&conn->tcp, fd) != 0) {
+        close(fd); /* libuv did not take it */
+        uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
+        return DR_EIO;
+    }
+    conn_serve(a, conn);
+    return DR_OK;
+}
+
+void api_pending(const struct api *a, uint64_t *calls, uint64_t *conns)
+{
+    *calls = a->inflight_calls;
+    *conns = a->conns;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct api *a = listener->data;
+    struct api_conn *conn;
+
+    if (status != 0) {
+        log_warn("api accept: %s", uv_strerror(status));
+        return;
+    }
+    conn = conn_new(a);
     if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
         uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
         return;
@@ -652,9 +690,7 @@ static void on_accept(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&conn->tcp, conn_closed_cb);
         return;
     }
-    uv_tcp_nodelay(&conn->tcp, 1);
-    sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, conn_closed_cb);
-    h2o_accept(&a->accept_ctx, sock);
+    conn_serve(a, conn);
 }
 
 static int parse_addr(const char *addr, struct sockaddr_in *sa, char *errmsg)
