@@ -126,8 +126,10 @@ static void world_start(void)
     write_file(path, NODE_TOKEN "\n", 0600);
     snprintf(path, sizeof(path), "%s/tokens", w.dir);
     write_file(path,
-               "admin-1 admin " ADMIN_TOKEN "\n"
-               "reader-1 reader " READER_TOKEN "\n"
+               "admin-1 admin " ADMIN_TOKEN
+               "\n"
+               "reader-1 reader " READER_TOKEN
+               "\n"
                "node-1 node " NODE_TOKEN "\n",
                0600);
     snprintf(text, sizeof(text),
@@ -168,7 +170,8 @@ static void world_start(void)
     /* Leader, and the [bootstrap] regions and primary applied. */
     while (!raftnode_ready(&w.node) ||
            raftnode_state(&w.node)->site.primary_region == NULL) {
-        CHECK(uv_now(&w.loop) - start < 20000, "no bootstrapped leader in 20 s");
+        CHECK(uv_now(&w.loop) - start < 20000,
+              "no bootstrapped leader in 20 s");
         turn();
     }
     w.ready = true;
@@ -238,8 +241,7 @@ static void check_answers(const char *ans, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const tokens[] = {ADMIN_TOKEN, READER_TOKEN,
-                                         NODE_TOKEN};
+    static const char *const tokens[] = {ADMIN_TOKEN, READER_TOKEN, NODE_TOKEN};
     static char *ans;
     size_t len = 0, off = 0;
     bool closed = false, shut = false;
