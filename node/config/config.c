@@ -147,6 +147,9 @@ const struct config__key config__probes_keys[CONFIG__PROBES_N_KEYS] = {
     [CONFIG__PROBES_TIMEOUT] = {"timeout_ms", KEY_UINT,
                                 FIELD(config, probe_timeout_ms), 50, 60000,
                                 false},
+    [CONFIG__PROBES_DOWN_AFTER] = {"down_after", KEY_UINT,
+                                   FIELD(config, probe_down_after), 1, 10,
+                                   false},
     [CONFIG__PROBES_OLLAMA_URL] = {"ollama_url", KEY_HTTP_URL,
                                    FIELD(config, probe_ollama_url), 0, 0,
                                    false},
@@ -377,6 +380,7 @@ void config_defaults(struct config *c)
     c->drill_redis_db = -1;
     c->probe_interval_ms = 5000;
     c->probe_timeout_ms = 2000;
+    c->probe_down_after = 2;
     snprintf(c->jobs_cgroup, sizeof(c->jobs_cgroup), "auto");
     snprintf(c->jobs_memory_high, sizeof(c->jobs_memory_high), "60%%");
     snprintf(c->jobs_memory_max, sizeof(c->jobs_memory_max), "75%%");

@@ -90,8 +90,11 @@ struct config
     /* [probes]: health probes of this node's region (PostgreSQL and Redis
      * come from [services]); an empty URL means that service is not
      * probed. URLs are http:// or https:// base URLs without a query. */
-    unsigned probe_interval_ms;          /* default 5000 */
-    unsigned probe_timeout_ms;           /* default 2000; < interval */
+    unsigned probe_interval_ms; /* default 5000 */
+    unsigned probe_timeout_ms;  /* default 2000; < interval */
+    /* failed rounds in a row before PostgreSQL or Redis is reported down
+     * to the leader (default 2; 1: at the first) */
+    unsigned probe_down_after;
     char probe_ollama_url[256];          /* GET BASE/api/tags */
     char probe_openai_url[256];          /* GET BASE/models, bearer key */
     char probe_openai_key_file[1024];    /* "" = no Authorization */

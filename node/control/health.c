@@ -546,6 +546,17 @@ static void own_report(struct health *h, struct health_report *r)
     r->interval_ms = h->cfg->probe_interval_ms;
     r->timeout_ms = h->cfg->probe_timeout_ms;
     memcpy(r->results, h->prober.results, sizeof(r->results));
+    /* One failed round is not an outage (a timeout under load, a
+     * restart): PostgreSQL and Redis count as down for the region only
+     * after [probes] down_after failed rounds in a row, as Sentinel's
+     * down-after. Until then the last round that found them up stands.
+     * A service never seen up is reported as it is. */
+    for (int s = 0; s < PROBE__COUNT; s++) {
+        if (r->results[s].status == PROBE_DOWN && h->have_up[s] &&
+            h->down_rounds[s] < h->cfg->probe_down_after) {
+            r->results[s] = h->last_up[s];
+        }
+    }
     r->fenced_epoch = h->fenced_epoch;
     r->repeat = h->prober.rounds == h->counted_round;
     for (size_t i = 0; i < h->reach.n_regions && i < REACH_REGIONS_MAX; i++) {
@@ -657,8 +668,29 @@ static void slot_upkeep(struct health *h)
             2 * (uint64_t)fsm_setting_int(f, "wal.stream_lease_ms");
 }
 
+/* Count each region service's failed rounds in a row (own_report). */
+static void count_rounds(struct health *h)
+{
+    static const int counted[] = {PROBE_DATABASE, PROBE_REDIS};
+
+    for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
+        const struct probe_result *r = &h->prober.results[counted[i]];
+        int s = counted[i];
+        if (r->status == PROBE_DOWN) {
+            h->down_rounds[s]++;
+        } else {
+            h->down_rounds[s] = 0;
+        }
+        if (r->status == PROBE_UP) {
+            h->last_up[s] = *r;
+            h->have_up[s] = true;
+        }
+    }
+}
+
 static void round_cb(struct prober *p)
 {
+    count_rounds(p->data);
     slot_upkeep(p->data);
     send_report(p->data, false);
 }

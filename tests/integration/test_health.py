@@ -6,6 +6,7 @@ OpenAI and the Cogitator app (they fail, hang and recover on command)."""
 import http.server
 import json
 import os
+import signal
 import re
 import socketserver
 import sys
@@ -23,6 +24,7 @@ from svc_pg import PgServer  # noqa: E402
 from svc_redis import RedisServer  # noqa: E402
 
 PROBE_MS = 300
+DOWN_AFTER = 4  # failed rounds before the leader hears "down"
 TIMEOUT_MS = 250
 RESET_MS = 1000  # the smallest breaker.reset_timeout_ms allowed
 
@@ -116,6 +118,7 @@ class HealthTest(drcluster.GuardedClassSetUp, ClusterTestCase):
         with os.fdopen(fd, "w") as f:
             f.write("sk-test-1234\n")
         probes = {"interval_ms": PROBE_MS, "timeout_ms": TIMEOUT_MS,
+                  "down_after": DOWN_AFTER,
                   "ollama_url": base + "/ollama",
                   "openai_url": base + "/openai/v1",
                   "openai_key_file": key,
@@ -261,6 +264,37 @@ class HealthTest(drcluster.GuardedClassSetUp, ClusterTestCase):
                    .json["status"] == "healthy", 10, what="eu-west healthy")
         self.assertEqual(metric(self.metrics(), "cogitator_health_database_up",
                                 region="eu-west"), 1)
+
+    def test_one_failed_round_is_not_an_outage(self):
+        """[probes] down_after: the node's own health shows PostgreSQL
+        down from the first failed round, while the region the leader
+        commits stays healthy until DOWN_AFTER rounds in a row failed
+        (PROBE_MS apart); then it is degraded."""
+        n3 = self.c.node(3)
+
+        def region():
+            return n3.get("/api/regions/eu-west?stale=true").json["status"]
+        self.assertEqual(region(), "healthy")
+        # Stopped, not gone: each probe times out (a server too busy to
+        # answer), from the next round on.
+        os.kill(self.pg.proc_pid, signal.SIGSTOP)
+        try:
+            self.wait_health("unhealthy")
+            seen = time.monotonic()
+            # The first failed round is at most one poll old; the region
+            # cannot be degraded before DOWN_AFTER - 1 more rounds.
+            window = (DOWN_AFTER - 1) * PROBE_MS / 1000.0 - 0.3
+            while time.monotonic() - seen < window:
+                self.assertEqual(region(), "healthy",
+                                 "degraded before %d failed rounds"
+                                 % DOWN_AFTER)
+                time.sleep(0.05)
+            wait_until(lambda: region() == "degraded", 10,
+                       what="eu-west degraded")
+        finally:
+            os.kill(self.pg.proc_pid, signal.SIGCONT)
+        self.wait_health("healthy")
+        wait_until(lambda: region() == "healthy", 10, what="eu-west healthy")
 
     def test_redis_down_is_degraded_then_recovers(self):
         self.redis.halt()

@@ -573,6 +573,7 @@ static void test_probes(void **state)
     assert_valid(f, MINIMAL);
     assert_int_equal(c->probe_interval_ms, 5000);
     assert_int_equal(c->probe_timeout_ms, 2000);
+    assert_int_equal(c->probe_down_after, 2);
     assert_string_equal(c->probe_ollama_url, "");
     assert_string_equal(c->probe_openai_url, "");
     assert_string_equal(c->probe_openai_key_file, "");
@@ -583,6 +584,7 @@ static void test_probes(void **state)
                  "[probes]\n"
                  "interval_ms = 10000\n"
                  "timeout_ms = 9999\n"
+                 "down_after = 1\n"
                  "ollama_url = http://10.0.0.7:11434\n"
                  "openai_url = https://api.openai.com/v1\n"
                  "openai_key_file = /etc/drnode/openai.key\n"
@@ -591,6 +593,7 @@ static void test_probes(void **state)
                  "app_url = http://[fd00::5]:3000/cogitator\n");
     assert_int_equal(c->probe_interval_ms, 10000);
     assert_int_equal(c->probe_timeout_ms, 9999);
+    assert_int_equal(c->probe_down_after, 1);
     assert_string_equal(c->probe_ollama_url, "http://10.0.0.7:11434");
     assert_string_equal(c->probe_openai_url, "https://api.openai.com/v1");
     assert_string_equal(c->probe_openai_key_file, "/etc/drnode/openai.key");
@@ -629,6 +632,10 @@ static void test_bad_probes(void **state)
              "integer"},
             {MINIMAL "[probes]\ninterval_ms =\n", 12,
              "[probes] interval_ms is empty"},
+            {MINIMAL "[probes]\ndown_after = 0\n", 12,
+             "[probes] down_after: 0 is out of range (1 to 10)"},
+            {MINIMAL "[probes]\ndown_after = 11\n", 12,
+             "[probes] down_after: 11 is out of range"},
         };
 
         for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
