@@ -235,12 +235,12 @@ static int hash_fd(int fd,
         snprintf(errmsg, 256, "%.80s: SHA-256: out of memory", name);
         return DR_ENOMEM;
     }
-    while ((uint64_t)off < limit &&
-           (n = pread(fd, buf,
-                      limit - (uint64_t)off < WAL_BUF
-                          ? (size_t)(limit - (uint64_t)off)
-                          : WAL_BUF,
-                      off)) > 0) {
+    while ((uint64_t)off < limit) {
+        uint64_t left = limit - (uint64_t)off;
+        n = pread(fd, buf, left < WAL_BUF ? (size_t)left : WAL_BUF, off);
+        if (n <= 0) {
+            break;
+        }
         EVP_DigestUpdate(md, buf, (size_t)n);
         off += n;
     }

@@ -537,6 +537,10 @@ static void report_done_cb(struct httpc_req *r,
     }
 }
 
+/* The region's services whose failures count only in a row
+ * ([probes] down_after): what makes a region degraded. */
+static const int debounced[] = {PROBE_DATABASE, PROBE_REDIS};
+
 static void own_report(struct health *h, struct health_report *r)
 {
     memset(r, 0, sizeof(*r));
@@ -551,8 +555,10 @@ static void own_report(struct health *h, struct health_report *r)
      * after [probes] down_after failed rounds in a row, as Sentinel's
      * down-after. Until then the last round that found them up stands.
      * A service never seen up is reported as it is. */
-    for (int s = 0; s < PROBE__COUNT; s++) {
-        if (r->results[s].status == PROBE_DOWN && h->have_up[s] &&
+    for (size_t i = 0; i < sizeof(debounced) / sizeof(debounced[0]); i++) {
+        int s = debounced[i];
+        if (r->results[s].status == PROBE_DOWN &&
+            h->last_up[s].status == PROBE_UP &&
             h->down_rounds[s] < h->cfg->probe_down_after) {
             r->results[s] = h->last_up[s];
         }
@@ -668,22 +674,15 @@ static void slot_upkeep(struct health *h)
             2 * (uint64_t)fsm_setting_int(f, "wal.stream_lease_ms");
 }
 
-/* Count each region service's failed rounds in a row (own_report). */
+/* Count each debounced service's failed rounds in a row (own_report). */
 static void count_rounds(struct health *h)
 {
-    static const int counted[] = {PROBE_DATABASE, PROBE_REDIS};
-
-    for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
-        const struct probe_result *r = &h->prober.results[counted[i]];
-        int s = counted[i];
-        if (r->status == PROBE_DOWN) {
-            h->down_rounds[s]++;
-        } else {
-            h->down_rounds[s] = 0;
-        }
+    for (size_t i = 0; i < sizeof(debounced) / sizeof(debounced[0]); i++) {
+        int s = debounced[i];
+        const struct probe_result *r = &h->prober.results[s];
+        h->down_rounds[s] = r->status == PROBE_DOWN ? h->down_rounds[s] + 1 : 0;
         if (r->status == PROBE_UP) {
             h->last_up[s] = *r;
-            h->have_up[s] = true;
         }
     }
 }

@@ -89,10 +89,9 @@ struct health
     uint64_t slot_unwanted_since;
     uint64_t slot_drop_warned_ms; /* uv_now() of the last failed-drop log */
     /* PostgreSQL and Redis: failed rounds in a row, and the last round
-     * that found each up (reported instead of a failure until
-     * [probes] down_after rounds have failed) */
+     * that found each up (status PROBE_UP; reported instead of a failure
+     * until [probes] down_after rounds have failed) */
     unsigned down_rounds[PROBE__COUNT];
-    bool have_up[PROBE__COUNT];
     struct probe_result last_up[PROBE__COUNT];
     bool stopping;
     int open_parts; /* prober, httpc, timer not yet closed */
